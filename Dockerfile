@@ -1,0 +1,31 @@
+# Production image: one image for every process; the compose file picks `web`, `worker` or `beat`.
+FROM python:3.12-slim AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY tracker ./tracker
+COPY webhooks ./webhooks
+COPY workers ./workers
+RUN pip wheel --wheel-dir /wheels .
+
+
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    TRACKER_BIND=0.0.0.0:8000
+
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-index --find-links /wheels satisfaction-tracker \
+    && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/tracker tracker
+
+# The working directory is writable by the process (celery beat keeps its schedule file here).
+WORKDIR /var/lib/tracker
+USER tracker
+
+EXPOSE 8000
+ENTRYPOINT ["tracker"]
+CMD ["web"]

@@ -1,0 +1,80 @@
+# Quick start: `make run` (everything on a laptop) and `make test` (the whole suite).
+# Both need only Python 3.11+: the virtualenv, the package and its extras are set up on first use
+# and installed again only when pyproject.toml changes.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+# Interpreters tried in order for the virtualenv; `make PYTHON=python3.12 test` picks one explicitly.
+PYTHON ?= python3.13 python3.12 python3.11 python3
+PYTEST_ARGS ?=
+
+PY := $(VENV)/bin/python
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check
+DEV_STAMP := $(VENV)/.installed-dev
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: help run test lint bench clean distclean
+
+help:
+	@echo "make run        create $(VENV) if missing, install, start 'tracker dev' (web, worker, beat, Redis, mail catcher)"
+	@echo "make test       create $(VENV) if missing, install with test extras, run pytest (PYTEST_ARGS='-k scores -x')"
+	@echo "make lint       ruff and mypy"
+	@echo "make bench      run the benchmarks in bench/"
+	@echo "make clean      remove caches and build output; 'make distclean' removes $(VENV) too"
+
+run: $(DEV_STAMP)
+	$(VENV)/bin/tracker dev
+
+test: $(TEST_STAMP)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy tracker webhooks workers
+
+bench: $(TEST_STAMP)
+	@if [ -f bench/run.py ]; then \
+		echo "$(PY) bench/run.py"; $(PY) bench/run.py; \
+	else \
+		echo "make bench: bench/run.py does not exist yet, nothing to run"; \
+	fi
+
+# A venv whose creation failed half-way (Debian without python3-venv leaves one without pip)
+# is removed, so the next run starts over instead of failing later in a confusing way.
+$(PY):
+	@found=""; \
+	for candidate in $(PYTHON); do \
+		if command -v "$$candidate" >/dev/null 2>&1 \
+			&& "$$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then \
+			found="$$candidate"; break; \
+		fi; \
+	done; \
+	if [ -z "$$found" ]; then \
+		echo "make: Python 3.11 or newer is needed to create $(VENV); tried: $(PYTHON)." >&2; \
+		echo "make: install one (e.g. 'apt-get install python3 python3-venv') or run 'make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)'." >&2; \
+		exit 1; \
+	fi; \
+	echo "Creating $(VENV) with $$found ($$("$$found" -c 'import sys; print(sys.version.split()[0])'))"; \
+	if ! "$$found" -m venv "$(VENV)" || ! "$(PY)" -m pip --version >/dev/null 2>&1; then \
+		rm -rf "$(VENV)"; \
+		echo "make: '$$found -m venv' failed; on Debian or Ubuntu install the python3-venv package." >&2; \
+		exit 1; \
+	fi
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PIP_INSTALL) -e '.[dev]'
+	@touch $@
+
+# The test extra includes the dev extra, so it satisfies `make run` as well.
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PIP_INSTALL) -e '.[test]'
+	@touch $@ $(DEV_STAMP)
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache test-output
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

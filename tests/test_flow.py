@@ -1,0 +1,57 @@
+"""The loop in-process: webhook, log, apply, sweep, mail, answer, score (the worker runs in test_e2e)."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from tests.conftest import solved_event
+from tracker import ingest, surveys
+from tracker.mail.smtp import SmtpSender
+from tracker.rebuild import rebuild_scores
+
+
+def drain(store: Any, settings: Any) -> int:
+    return ingest.drain(store, settings, "test-consumer")[0]
+
+
+def send_all(store: Any, settings: Any) -> list[surveys.Outcome]:
+    now = int(time.time() * 1000)
+    claimed, tkeys = surveys.sweep(store, now)
+    with SmtpSender(settings.smtp_url) as sender:
+        return [surveys.send_due(store, settings, sender, t, claimed, now) for t in tkeys]
+
+
+def survey_link(message: Any, rating: int) -> str:
+    body = message.get_body(("plain",)).get_content()
+    match = re.search(rf"(/s/[a-z2-7]+-[a-z2-7]+)\?rating={rating}\b", body)
+    assert match, body
+    return match.group(1)
+
+
+def test_a_solved_ticket_becomes_a_survey_an_answer_and_a_score(post_event, store, settings, smtp, client):
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    response = post_event("standard", solved_event(at=now))
+    assert response.status_code == 202, response.json
+    assert response.json == {"status": "accepted", "events": 1}
+    assert drain(store, settings) == 1
+    assert [o.status for o in send_all(store, settings)] == ["sent"]
+    (mail,) = smtp.wait_for(1)
+    assert mail["To"].addresses[0].addr_spec == "kari@example.no"
+    path = survey_link(mail, 4)
+    page = client.get(path + "?rating=4")
+    assert page.status_code == 200
+    assert b'value="4" checked' in page.data
+    assert store.response(path.split("/")[2].split("-")[0]) == {}
+    answered = client.post(path, data={"rating": "4", "comment": "Quick and kind"})
+    assert answered.status_code == 200, answered.data
+    key = store.create_key("lead")
+    card = client.get("/api/v1/customers/Kari@Example.no", headers={"Authorization": f"Bearer {key}"}).json
+    assert card["responses"] == 1 and card["average"] == 75.0 and card["csat"] == 100.0
+    assert card["surveys_sent"] == 1 and card["response_rate"] == 100.0
+    assert card["last_response"]["rating"] == 4
+    before = {k: card[k] for k in ("score", "average", "csat", "responses", "surveys_sent")}
+    rebuild_scores(store, settings)
+    after = client.get("/api/v1/customers/kari@example.no", headers={"Authorization": f"Bearer {key}"}).json
+    assert {k: after[k] for k in before} == before

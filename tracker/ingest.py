@@ -1,0 +1,94 @@
+"""Drain the event log in batches and apply it: tickets, orders, customers, due surveys."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from tracker.config import Settings
+from tracker.store import Store
+
+log = logging.getLogger(__name__)
+BATCH = 200
+STUCK_AFTER_MS = 60_000
+MAX_DELIVERIES = 5
+
+
+def _email_for(record: dict[str, Any], known: dict[tuple[str, str], str], store: Store) -> str | None:
+    customer = record.get("customer") or {}
+    if customer.get("email"):
+        return str(customer["email"])
+    alias = (record.get("source", ""), customer.get("id") or "")
+    if not alias[1]:
+        return None
+    return known.get(alias) or store.resolve_alias(*alias)
+
+
+def apply_entries(store: Store, settings: Settings, entries: list[tuple[str, str]]) -> int:
+    """Apply log entries, ack them, and park the ones that can never apply; return how many applied."""
+    parsed: list[tuple[str, str, dict[str, Any]]] = []
+    for entry_id, payload in entries:
+        try:
+            record = json.loads(payload)
+            record["type"], record["source"], record["at"]  # noqa: B018 - shape check
+        except (ValueError, KeyError, TypeError):
+            store.dead_letter(entry_id, payload, "malformed record")
+            continue
+        parsed.append((entry_id, payload, record))
+    # An earlier event in the batch may introduce the alias a later one relies on.
+    known = {(r["source"], r["customer"]["id"]): r["customer"]["email"]
+             for _, _, r in parsed if r.get("customer", {}).get("email") and r["customer"].get("id")}
+    ready: list[tuple[str, str, dict[str, Any], str]] = []
+    for entry_id, payload, record in parsed:
+        email = _email_for(record, known, store)
+        if email is None:
+            store.dead_letter(entry_id, payload, "unknown customer: no email and no known alias")
+            continue
+        ready.append((entry_id, payload, record, email))
+    errors = store.apply([(r, e) for _, _, r, e in ready], int(settings.survey_delay * 1000))
+    applied = []
+    for (entry_id, payload, _record, _email), error in zip(ready, errors, strict=True):
+        if error is None:
+            applied.append(entry_id)
+        else:
+            log.error("event %s could not be applied: %s", entry_id, error)
+            store.dead_letter(entry_id, payload, f"apply failed: {error}")
+    store.ack(applied)
+    return len(applied)
+
+
+def drain(store: Store, settings: Settings, consumer: str, budget_s: float = 20.0) -> tuple[int, bool]:
+    """Apply new entries until the log is empty or the budget is spent; return (applied, more left)."""
+    applied = 0
+    deadline = time.monotonic() + budget_s
+    while time.monotonic() < deadline:
+        entries = store.read_batch(consumer, BATCH)
+        if not entries:
+            # Release the kick before the last look: an append after this point kicks a new drain,
+            # an append before it is read below.
+            store.release_kick()
+            entries = store.read_batch(consumer, BATCH)
+            if not entries:
+                return applied, False
+        applied += apply_entries(store, settings, entries)
+    return applied, True
+
+
+def recover(store: Store, settings: Settings, consumer: str, min_idle_ms: int = STUCK_AFTER_MS) -> int:
+    """Re-apply entries a crashed consumer left pending; park those that failed too often."""
+    recovered = 0
+    while True:
+        stuck = store.claim_stuck(consumer, min_idle_ms, BATCH)
+        if not stuck:
+            return recovered
+        retry = []
+        for entry_id, payload, delivered in stuck:
+            if delivered > MAX_DELIVERIES:
+                store.dead_letter(entry_id, payload, f"not applied after {delivered} deliveries")
+            else:
+                retry.append((entry_id, payload))
+        recovered += apply_entries(store, settings, retry)
+        if len(stuck) < BATCH:
+            return recovered

@@ -1,0 +1,17 @@
+"""Survey mail: rendering, sending over SMTP, and the dev mail catcher (tracker.mail.catcher)."""
+
+from tracker.mail.errors import MailError, PermanentMailError, TransientMailError
+from tracker.mail.smtp import SmtpSender, SmtpTarget, parse_smtp_url
+from tracker.mail.survey_mail import SurveyMail, build_survey_message, render_survey
+
+__all__ = [
+    "MailError",
+    "PermanentMailError",
+    "SmtpSender",
+    "SmtpTarget",
+    "SurveyMail",
+    "TransientMailError",
+    "build_survey_message",
+    "parse_smtp_url",
+    "render_survey",
+]

@@ -1,0 +1,196 @@
+"""Sending mail over SMTP: TRACKER_SMTP_URL parsing and a sender that keeps its connection open."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+import threading
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from types import TracebackType
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tracker.config import ConfigError
+from tracker.mail.errors import MailError, PermanentMailError, TransientMailError
+
+VARIABLE = "TRACKER_SMTP_URL"
+TIMEOUT = 30.0
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+ENHANCED_STATUS = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """Where and how to deliver: host, port, credentials and the kind of TLS."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    use_ssl: bool = False
+    starttls: bool = False
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """Parse an smtp:// or smtps:// URL into a target, or raise ConfigError naming the variable."""
+    shown = _redacted(url)
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(f"{VARIABLE} must look like smtp://user:pass@host:port or smtps://…, got {shown!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{VARIABLE} has an invalid port: {shown!r}") from None
+    if port == 0:
+        raise ConfigError(f"{VARIABLE} has an invalid port: {shown!r}")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise ConfigError(f"{VARIABLE} must not have a path, got {shown!r}")
+    starttls = False
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name != "starttls" or value.lower() not in TRUE + FALSE:
+            raise ConfigError(f"{VARIABLE} accepts only ?starttls=1 or ?starttls=0, got {shown!r}")
+        starttls = value.lower() in TRUE
+    use_ssl = parts.scheme == "smtps"
+    if use_ssl and starttls:
+        raise ConfigError(f"{VARIABLE}: smtps:// is already encrypted; drop ?starttls=1 or use smtp://")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if password is not None and username is None:
+        raise ConfigError(f"{VARIABLE} has a password but no user name: {shown!r}")
+    default_port = 465 if use_ssl else 587 if starttls else 25
+    return SmtpTarget(parts.hostname, port or default_port, username, password, use_ssl, starttls)
+
+
+def _status(reply: bytes | str) -> str:
+    raw = reply.encode() if isinstance(reply, str) else reply
+    match = ENHANCED_STATUS.match(raw)
+    return f" {match.group(1).decode()}" if match else ""
+
+
+def _by_code(code: int, what: str, reply: bytes | str, recipient: bool = False) -> MailError:
+    # The server's reply text often quotes the address, so only the codes are kept.
+    message = f"{what}{_status(reply)}"
+    if 400 <= code < 500:
+        return TransientMailError(message, code)
+    return PermanentMailError(message, code, recipient=recipient)
+
+
+class SmtpSender:
+    """Deliver messages over one SMTP connection, reconnecting once when the server dropped it."""
+
+    def __init__(self, target: SmtpTarget | str, timeout: float = TIMEOUT) -> None:
+        self.target = parse_smtp_url(target) if isinstance(target, str) else target
+        self.timeout = timeout
+        self._conn: smtplib.SMTP | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> SmtpSender:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    def send(self, msg: EmailMessage) -> None:
+        """Hand msg to the server, or raise TransientMailError / PermanentMailError."""
+        with self._lock:
+            while True:
+                reused = self._conn is not None
+                try:
+                    return self._send_once(msg)
+                except _Dropped as dropped:
+                    self._drop()
+                    # Servers close idle connections after a while; that is no failure of this
+                    # mail, so a reused connection gets one fresh try.
+                    if not reused:
+                        raise TransientMailError("server closed the connection", dropped.code) from None
+
+    def close(self) -> None:
+        """Say goodbye to the server and close the connection, if one is open."""
+        with self._lock:
+            self._drop(polite=True)
+
+    def _send_once(self, msg: EmailMessage) -> None:
+        try:
+            conn = self._connection()
+            refused = conn.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as error:
+            code, reply = next(iter(error.recipients.values()))
+            raise _by_code(code, "recipient refused", reply, recipient=True) from None
+        except smtplib.SMTPServerDisconnected:
+            raise _Dropped() from None
+        except smtplib.SMTPResponseException as error:
+            if error.smtp_code == 421:
+                raise _Dropped(421) from None
+            if isinstance(error, smtplib.SMTPConnectError):
+                raise _by_code(error.smtp_code, "server refused the connection", error.smtp_error) from None
+            if isinstance(error, smtplib.SMTPAuthenticationError):
+                self._drop()
+                raise _by_code(error.smtp_code, "login refused", error.smtp_error) from None
+            what = "sender refused" if isinstance(error, smtplib.SMTPSenderRefused) else "message refused"
+            raise _by_code(error.smtp_code, what, error.smtp_error) from None
+        except smtplib.SMTPNotSupportedError as error:
+            self._drop()
+            raise PermanentMailError(f"server lacks a needed extension: {error}") from None
+        except smtplib.SMTPException as error:
+            self._drop()
+            raise TransientMailError(f"SMTP error: {type(error).__name__}") from None
+        except UnicodeError:
+            self._drop()
+            raise PermanentMailError("message cannot be encoded for this server") from None
+        except OSError as error:
+            self._drop()
+            raise TransientMailError(f"cannot reach the SMTP server: {type(error).__name__}") from None
+        if refused:
+            code, reply = next(iter(refused.values()))
+            raise _by_code(code, "recipient refused", reply, recipient=True)
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._conn is not None:
+            return self._conn
+        target = self.target
+        context = ssl.create_default_context()
+        conn: smtplib.SMTP
+        if target.use_ssl:
+            conn = smtplib.SMTP_SSL(target.host, target.port, timeout=self.timeout, context=context)
+        else:
+            conn = smtplib.SMTP(target.host, target.port, timeout=self.timeout)
+        try:
+            if target.starttls:
+                conn.starttls(context=context)
+            if target.username is not None:
+                conn.login(target.username, target.password or "")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _drop(self, polite: bool = False) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if polite:
+                conn.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        finally:
+            conn.close()
+
+
+class _Dropped(Exception):
+    """The server closed the connection, or said it will (421)."""
+
+    def __init__(self, code: int | None = None) -> None:
+        super().__init__(code)
+        self.code = code

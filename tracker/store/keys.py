@@ -1,0 +1,68 @@
+"""Every Redis key name the product uses; no other module spells one out."""
+
+from __future__ import annotations
+
+PREFIX = "t"
+# The event log and its dedupe keys share one hash tag so the append script stays single-slot.
+STREAM = f"{PREFIX}:{{log}}:events"
+DEAD = f"{PREFIX}:{{log}}:dead"
+KICK = f"{PREFIX}:{{log}}:kick"
+GROUP = "appliers"
+DUE = f"{PREFIX}:due"
+RESPONSES = f"{PREFIX}:responses"
+SENT = f"{PREFIX}:sent"
+CUSTOMERS = f"{PREFIX}:customers"
+STATS = f"{PREFIX}:stats"
+API_KEYS = f"{PREFIX}:apikeys"
+SUPPRESSED = f"{PREFIX}:suppressed"
+AGGREGATE_KINDS = ("customer", "agent", "team", "source", "brand", "overall")
+
+
+def seen(delivery_id: str) -> str:
+    return f"{PREFIX}:{{log}}:seen:{delivery_id}"
+
+
+def ticket(tkey: str) -> str:
+    return f"{PREFIX}:ticket:{tkey}"
+
+
+def order(okey: str) -> str:
+    return f"{PREFIX}:order:{okey}"
+
+
+def alias(source: str, customer_id: str) -> str:
+    return f"{PREFIX}:alias:{source}:{customer_id}"
+
+
+def survey(sid: str) -> str:
+    return f"{PREFIX}:survey:{sid}"
+
+
+def response(sid: str) -> str:
+    return f"{PREFIX}:resp:{sid}"
+
+
+def api_key_hash(digest: str) -> str:
+    return f"{PREFIX}:apikey:{digest}"
+
+
+def customer(email: str, part: str) -> str:
+    """Name one of a customer's keys; all share the hash tag {email} so erasure is one sweep."""
+    return f"{PREFIX}:cust:{{{email}}}:{part}"
+
+
+def aggregate(kind: str, ident: str) -> str:
+    if kind == "customer":
+        return customer(ident, "agg")
+    return f"{PREFIX}:agg:{kind}:{ident}"
+
+
+def daily(kind: str, ident: str) -> str:
+    if kind == "customer":
+        return customer(ident, "daily")
+    return f"{PREFIX}:daily:{kind}:{ident}"
+
+
+def index(kind: str) -> str:
+    """Name the set of every id that has an aggregate of this kind."""
+    return f"{PREFIX}:idx:{kind}"

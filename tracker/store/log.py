@@ -1,0 +1,109 @@
+"""The event log: a Redis Stream appended to by the receiver and drained by a consumer group."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+import redis
+
+from tracker.store import keys
+from tracker.store.base import RedisBase
+
+DEDUPE_TTL = 7 * 86400  # longer than any vendor's retry schedule
+KICK_TTL_MS = 1000
+
+
+class EventLog(RedisBase):
+    """Append deliveries, read batches for a consumer, acknowledge, and reclaim stuck entries."""
+
+    def append_delivery(self, delivery_id: str, records: Iterable[dict[str, Any]]) -> int:
+        """Store a delivery's events unless it was seen; return -1 duplicate, 1 kick a drain, 0 not."""
+        payloads = [json.dumps(r, separators=(",", ":"), sort_keys=True) for r in records]
+        return int(self.script("append_delivery")(
+            keys=[keys.seen(delivery_id), keys.STREAM, keys.KICK],
+            args=[DEDUPE_TTL, KICK_TTL_MS, *payloads]))
+
+    def append_events(self, records: Iterable[dict[str, Any]]) -> int:
+        """Append events without dedupe (replay); return how many."""
+        pipe = self.redis.pipeline(transaction=False)
+        count = 0
+        for record in records:
+            pipe.xadd(keys.STREAM, {"e": json.dumps(record, separators=(",", ":"), sort_keys=True)})
+            count += 1
+        pipe.execute()
+        return count
+
+    def ensure_group(self) -> None:
+        try:
+            self.redis.xgroup_create(keys.STREAM, keys.GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read_batch(self, consumer: str, count: int) -> list[tuple[str, str]]:
+        """Read up to count new entries for this consumer; they stay pending until acked."""
+        try:
+            reply = self.redis.xreadgroup(keys.GROUP, consumer, {keys.STREAM: ">"}, count=count)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.ensure_group()
+            reply = self.redis.xreadgroup(keys.GROUP, consumer, {keys.STREAM: ">"}, count=count)
+        return [(entry_id, fields.get("e", "")) for _stream, entries in reply or [] for entry_id, fields in entries]
+
+    def claim_stuck(self, consumer: str, min_idle_ms: int, count: int) -> list[tuple[str, str, int]]:
+        """Take over entries a dead consumer left pending; return (id, record, times delivered)."""
+        try:
+            _next, entries, _deleted = self.redis.xautoclaim(
+                keys.STREAM, keys.GROUP, consumer, min_idle_ms, "0-0", count=count)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.ensure_group()
+            return []
+        if not entries:
+            return []
+        ids = [entry_id for entry_id, _ in entries]
+        delivered = {p["message_id"]: p["times_delivered"] for p in self.redis.xpending_range(
+            keys.STREAM, keys.GROUP, min=ids[0], max=ids[-1], count=len(ids) + 10, consumername=consumer)}
+        return [(entry_id, (fields or {}).get("e", ""), delivered.get(entry_id, 1)) for entry_id, fields in entries]
+
+    def ack(self, entry_ids: list[str]) -> None:
+        if entry_ids:
+            self.redis.xack(keys.STREAM, keys.GROUP, *entry_ids)
+
+    def dead_letter(self, entry_id: str, payload: str, reason: str) -> None:
+        """Park an entry that cannot be applied, keep it for inspection and replay, and ack it."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(keys.DEAD, {"e": payload, "origin": entry_id, "reason": reason[:200]})
+        pipe.xack(keys.STREAM, keys.GROUP, entry_id)
+        pipe.execute()
+
+    def release_kick(self) -> None:
+        self.redis.delete(keys.KICK)
+
+    def iter_log(self, batch: int = 500) -> Iterable[tuple[str, str]]:
+        """Yield every entry of the log, oldest first."""
+        start = "-"
+        while True:
+            entries = self.redis.xrange(keys.STREAM, min=start, count=batch)
+            if not entries:
+                return
+            for entry_id, fields in entries:
+                yield entry_id, fields.get("e", "")
+            start = "(" + entries[-1][0]
+
+    def lag(self) -> dict[str, int]:
+        """Return how many entries wait unread and unacknowledged."""
+        info = {"length": 0, "pending": 0, "lag": 0}
+        try:
+            groups = self.redis.xinfo_groups(keys.STREAM)
+        except redis.ResponseError:
+            return info
+        info["length"] = int(self.redis.xlen(keys.STREAM))
+        for group in groups:
+            if group["name"] == keys.GROUP:
+                info["pending"] = int(group.get("pending") or 0)
+                info["lag"] = int(group.get("lag") or 0)
+        return info

@@ -1,0 +1,49 @@
+-- Apply one order event; refunds add up once per event, the newest status wins.
+-- KEYS: 1 order, 2 profile, 3 customer's orders, 4 customers set, 5 alias key
+-- ARGV: 1 okey, 2 at (ms), 3 event id, 4 status, 5 amount (minor units), 6 currency,
+--       7 email, 8 name, 9 locale, 10 source, 11 order id, 12 alias entry ('source:id' or '')
+local o = KEYS[1]
+local at = tonumber(ARGV[2])
+local eid = ARGV[3]
+redis.call('HSETNX', o, 'source', ARGV[10])
+redis.call('HSETNX', o, 'order_id', ARGV[11])
+redis.call('HSETNX', o, 'customer', ARGV[7])
+redis.call('HSETNX', o, 'currency', ARGV[6])
+local created = tonumber(redis.call('HGET', o, 'created_at') or '-1')
+if created < 0 or at < created then redis.call('HSET', o, 'created_at', at) end
+if ARGV[4] == 'refunded' then
+  -- A refund event carries the refunded amount; several partial refunds add up.
+  if redis.call('HSETNX', o, 'refund:' .. eid, ARGV[5]) == 1 then
+    redis.call('HINCRBY', o, 'refunded', ARGV[5])
+  end
+elseif ARGV[4] == 'created' or redis.call('HEXISTS', o, 'total') == 0 then
+  redis.call('HSET', o, 'total', ARGV[5])
+end
+local cur = tonumber(redis.call('HGET', o, 'status_at') or '-1')
+local cur_eid = redis.call('HGET', o, 'status_eid') or ''
+if at > cur or (at == cur and eid > cur_eid) then
+  -- A refund does not undo a cancellation, and a late 'created' does not undo anything.
+  local prev = redis.call('HGET', o, 'status') or ''
+  if not (ARGV[4] == 'refunded' and prev == 'cancelled') then
+    redis.call('HSET', o, 'status', ARGV[4], 'status_at', at, 'status_eid', eid)
+  end
+end
+local p = KEYS[2]
+redis.call('HSETNX', p, 'email', ARGV[7])
+local seen_at = tonumber(redis.call('HGET', p, 'seen_at') or '-1')
+local write = 'HSETNX'
+if at >= seen_at then
+  write = 'HSET'
+  redis.call('HSET', p, 'seen_at', at)
+end
+if ARGV[8] ~= '' then redis.call(write, p, 'name', ARGV[8]) end
+if ARGV[9] ~= '' then redis.call(write, p, 'locale', ARGV[9]) end
+local first = tonumber(redis.call('HGET', p, 'first_seen') or '-1')
+if first < 0 or at < first then redis.call('HSET', p, 'first_seen', at) end
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[7])
+if ARGV[12] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[7])
+  redis.call('HSET', p, 'alias:' .. ARGV[12], '1')
+end
+return 1

@@ -1,0 +1,72 @@
+-- Apply one ticket event so that any arrival order ends in the state an in-order run leaves.
+-- KEYS: 1 ticket, 2 due zset, 3 profile, 4 customer's tickets, 5 customers set, 6 alias key
+-- ARGV: 1 tkey, 2 at (ms), 3 event id, 4 status, 5 delay (ms), 6 email, 7 name, 8 locale,
+--       9 subject, 10 channel, 11 brand, 12 team, 13 tags (JSON), 14 agent id, 15 agent name,
+--       16 agent email, 17 source, 18 ticket id, 19 alias entry ('source:id' or '')
+local t = KEYS[1]
+local at = tonumber(ARGV[2])
+local eid = ARGV[3]
+local status = ARGV[4]
+
+local function newer(at_field, eid_field)
+  local cur = tonumber(redis.call('HGET', t, at_field) or '-1')
+  local cur_eid = redis.call('HGET', t, eid_field) or ''
+  return at > cur or (at == cur and eid > cur_eid)
+end
+
+redis.call('HSETNX', t, 'source', ARGV[17])
+redis.call('HSETNX', t, 'ticket_id', ARGV[18])
+local created = tonumber(redis.call('HGET', t, 'created_at') or '-1')
+if created < 0 or at < created then
+  redis.call('HSET', t, 'created_at', at)
+end
+
+-- Newer events overwrite the ticket's details, older ones only fill gaps; empty fields never
+-- erase known ones (an unassign-on-solve automation must not lose the agent).
+local meta = {'customer', ARGV[6], 'subject', ARGV[9], 'channel', ARGV[10], 'brand', ARGV[11],
+              'team', ARGV[12], 'tags', ARGV[13], 'agent_id', ARGV[14], 'agent_name', ARGV[15],
+              'agent_email', ARGV[16]}
+local write = 'HSETNX'
+if newer('meta_at', 'meta_eid') then
+  write = 'HSET'
+  redis.call('HSET', t, 'meta_at', at, 'meta_eid', eid)
+end
+for i = 1, #meta, 2 do
+  if meta[i + 1] ~= '' then redis.call(write, t, meta[i], meta[i + 1]) end
+end
+
+if status ~= '' and newer('status_at', 'status_eid') then
+  local prev = redis.call('HGET', t, 'status') or ''
+  redis.call('HSET', t, 'status', status, 'status_at', at, 'status_eid', eid)
+  local resolved = status == 'solved' or status == 'closed'
+  local was_resolved = prev == 'solved' or prev == 'closed'
+  if status == 'solved' or (resolved and not was_resolved) then
+    redis.call('HSET', t, 'solved_at', at)
+    redis.call('ZADD', KEYS[2], at + tonumber(ARGV[5]), ARGV[1])
+  elseif not resolved then
+    redis.call('HDEL', t, 'solved_at')
+    redis.call('ZREM', KEYS[2], ARGV[1])
+  end
+end
+
+-- The customer profile: the newest event names the customer.
+local p = KEYS[3]
+redis.call('HSETNX', p, 'email', ARGV[6])
+local first = tonumber(redis.call('HGET', p, 'first_seen') or '-1')
+if first < 0 or at < first then redis.call('HSET', p, 'first_seen', at) end
+local seen_at = tonumber(redis.call('HGET', p, 'seen_at') or '-1')
+if at >= seen_at then
+  redis.call('HSET', p, 'seen_at', at)
+  if ARGV[7] ~= '' then redis.call('HSET', p, 'name', ARGV[7]) end
+  if ARGV[8] ~= '' then redis.call('HSET', p, 'locale', ARGV[8]) end
+else
+  if ARGV[7] ~= '' then redis.call('HSETNX', p, 'name', ARGV[7]) end
+  if ARGV[8] ~= '' then redis.call('HSETNX', p, 'locale', ARGV[8]) end
+end
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('SADD', KEYS[5], ARGV[6])
+if ARGV[19] ~= '' then
+  redis.call('SET', KEYS[6], ARGV[6])
+  redis.call('HSET', p, 'alias:' .. ARGV[19], '1')
+end
+return 1

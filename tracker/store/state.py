@@ -1,0 +1,94 @@
+"""Tickets, orders and customer profiles as the event log describes them."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from tracker.store import keys
+from tracker.store.base import RedisBase
+
+
+def ticket_key(source: str, ticket_id: str) -> str:
+    """Name a ticket across sources: `<source>:<id>`."""
+    return f"{source}:{ticket_id}"
+
+
+class State(RedisBase):
+    """Apply normalised events to tickets, orders and profiles, and read them back."""
+
+    def resolve_alias(self, source: str, customer_id: str) -> str | None:
+        return self.redis.get(keys.alias(source, customer_id))
+
+    def apply(self, records: list[tuple[dict[str, Any], str]], survey_delay_ms: int) -> list[str | None]:
+        """Apply (record, email) pairs in one round trip; return None or an error per record."""
+        pipe = self.redis.pipeline(transaction=False)
+        for record, email in records:
+            if record["type"].startswith("ticket."):
+                self._apply_ticket(pipe, record, email, survey_delay_ms)
+            else:
+                self._apply_order(pipe, record, email)
+        results = pipe.execute(raise_on_error=False)
+        return [str(r) if isinstance(r, Exception) else None for r in results]
+
+    def _customer_args(self, record: dict[str, Any], email: str) -> tuple[str, str, str, str]:
+        customer = record["customer"]
+        alias_id = customer.get("id") or ""
+        alias_key = keys.alias(record["source"], alias_id) if alias_id else keys.customer(email, "profile")
+        alias_entry = f"{record['source']}:{alias_id}" if alias_id else ""
+        return customer.get("name", ""), customer.get("locale", ""), alias_key, alias_entry
+
+    def _apply_ticket(self, pipe: Any, record: dict[str, Any], email: str, delay_ms: int) -> None:
+        ticket = record["ticket"]
+        tkey = ticket_key(record["source"], ticket["id"])
+        agent = ticket.get("agent") or {}
+        name, locale, alias_key, alias_entry = self._customer_args(record, email)
+        self.script("apply_ticket")(
+            keys=[keys.ticket(tkey), keys.DUE, keys.customer(email, "profile"),
+                  keys.customer(email, "tickets"), keys.CUSTOMERS, alias_key],
+            args=[tkey, record["at"], record["id"], ticket.get("status", ""), delay_ms, email, name,
+                  locale, ticket.get("subject", ""), ticket.get("channel", ""), ticket.get("brand", ""),
+                  ticket.get("team", ""), json.dumps(ticket.get("tags") or []), agent.get("id", ""),
+                  agent.get("name", ""), agent.get("email", ""), record["source"], ticket["id"],
+                  alias_entry],
+            client=pipe)
+
+    def _apply_order(self, pipe: Any, record: dict[str, Any], email: str) -> None:
+        order = record["order"]
+        okey = ticket_key(record["source"], order["id"])
+        minor = int((Decimal(order["total"]) * 100).to_integral_value())
+        name, locale, alias_key, alias_entry = self._customer_args(record, email)
+        self.script("apply_order")(
+            keys=[keys.order(okey), keys.customer(email, "profile"), keys.customer(email, "orders"),
+                  keys.CUSTOMERS, alias_key],
+            args=[okey, record["at"], record["id"], order["status"], minor, order["currency"], email,
+                  name, locale, record["source"], order["id"], alias_entry],
+            client=pipe)
+
+    def ticket(self, tkey: str) -> dict[str, str]:
+        return self.redis.hgetall(keys.ticket(tkey))
+
+    def profile(self, email: str) -> dict[str, str]:
+        return self.redis.hgetall(keys.customer(email, "profile"))
+
+    def orders_summary(self, email: str) -> dict[str, Any]:
+        """Count live orders and sum their value per currency, refunds and cancellations taken off."""
+        okeys = sorted(self.redis.smembers(keys.customer(email, "orders")))
+        pipe = self.redis.pipeline(transaction=False)
+        for okey in okeys:
+            pipe.hmget(keys.order(okey), "status", "total", "refunded", "currency")
+        totals: dict[str, int] = {}
+        count = 0
+        for status, total, refunded, currency in pipe.execute():
+            if status is None or status == "cancelled":
+                continue
+            count += 1
+            totals[currency] = totals.get(currency, 0) + int(total or 0) - int(refunded or 0)
+        main = max(totals, key=lambda c: totals[c]) if totals else None
+        return {
+            "count": count,
+            "total": f"{Decimal(totals[main]) / 100:.2f}" if main else "0.00",
+            "currency": main,
+            "totals": {c: f"{Decimal(v) / 100:.2f}" for c, v in sorted(totals.items())},
+        }

@@ -1,0 +1,81 @@
+"""The one error envelope, and handlers that make every failure a clear answer, never a 500 page."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any, Mapping
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from tracker.store import StorageError
+
+log = logging.getLogger(__name__)
+JSON_PREFIXES = ("/api/", "/webhooks/", "/inbound/", "/healthz", "/readyz", "/metrics")
+
+
+def envelope(code: int, message: str, errors: Mapping[str, Any] | None = None,
+             headers: Mapping[str, str] | None = None) -> Response:
+    """Build the product's error response: code, status phrase, message, and the fields at fault."""
+    body: dict[str, Any] = {"code": code, "status": HTTPStatus(code).phrase, "message": message}
+    if errors:
+        body["errors"] = dict(errors)
+    response = jsonify(body)
+    response.status_code = code
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def page(code: int, title_key: str, text_key: str, lang: str = "en") -> tuple[str, int]:
+    """Render a friendly HTML error page for people (plain text if even that fails)."""
+    try:
+        return render_template("pages/message.html", lang=lang, title_key=title_key, text_key=text_key), code
+    except Exception:
+        log.exception("error page failed to render")
+        return HTTPStatus(code).phrase, code
+
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    404: "Nothing is here.",
+    405: "That method is not allowed here.",
+    413: "The body is larger than 1 MiB.",
+    415: "The body must be application/json.",
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer HTTP errors, storage outages and bugs with the envelope (JSON paths) or a page."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        code = exc.code or 500
+        if wants_json():
+            headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+            return envelope(code, MESSAGES.get(code, exc.description or HTTPStatus(code).phrase), headers=headers)
+        if code == 404:
+            return page(404, "page.not_found_title", "page.not_found_text")
+        return page(code, "page.error_title", "page.error_text")
+
+    def storage_down(exc: Exception) -> Any:
+        log.error("storage unreachable: %s", type(exc).__name__)
+        if wants_json():
+            return envelope(503, "Storage is unreachable; try again shortly.", headers={"Retry-After": "5"})
+        response = page(503, "page.error_title", "page.unavailable_text")
+        return response[0], 503, {"Retry-After": "5"}
+
+    for error_class in StorageError:
+        app.register_error_handler(error_class, storage_down)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return envelope(500, "Something went wrong on our side; it has been logged.")
+        return page(500, "page.error_title", "page.error_text")

@@ -1,0 +1,96 @@
+"""Marshmallow schemas of the web boundary: the answer form and the API's responses."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+
+class AnswerFormSchema(Schema):
+    """The survey page's form: a rating and an optional comment."""
+
+    class Meta:
+        unknown = EXCLUDE  # browsers and extensions add fields of their own
+
+    rating = fields.Integer(required=True, strict=False)
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class PageQuerySchema(Schema):
+    """`?rating=` on the survey link and `?limit=&cursor=` on listings."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    rating = fields.Integer(load_default=None)
+
+
+class ListQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^\d{1,9}$", error="Not a valid cursor."))
+
+
+class OrdersSchema(Schema):
+    count = fields.Integer()
+    total = fields.String()
+    currency = fields.String(allow_none=True)
+    totals = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class LastResponseSchema(Schema):
+    rating = fields.Integer()
+    scale = fields.String()
+    at = fields.String()
+    ticket = fields.String(allow_none=True)
+
+
+class ScoreFieldsSchema(Schema):
+    score = fields.Float(allow_none=True)
+    average = fields.Float(allow_none=True)
+    csat = fields.Float(allow_none=True)
+    responses = fields.Integer()
+    surveys_sent = fields.Integer()
+    response_rate = fields.Float(allow_none=True)
+    trend = fields.Float(allow_none=True)
+    nps = fields.Float(allow_none=True)
+
+
+class ScoreCardSchema(ScoreFieldsSchema):
+    """A customer's score card (SPEC.md §7)."""
+
+    customer = fields.String()
+    name = fields.String(allow_none=True)
+    last_response = fields.Nested(LastResponseSchema, allow_none=True)
+    orders = fields.Nested(OrdersSchema)
+    at_risk = fields.Boolean()
+
+
+class AgentSchema(Schema):
+    id = fields.String()
+    name = fields.String(allow_none=True)
+
+
+class ResponseSchema(Schema):
+    """One answer as the API lists it."""
+
+    survey = fields.String()
+    ticket = fields.String(allow_none=True)
+    subject = fields.String(allow_none=True)
+    source = fields.String(allow_none=True)
+    agent = fields.Nested(AgentSchema, allow_none=True)
+    team = fields.String(allow_none=True)
+    brand = fields.String(allow_none=True)
+    rating = fields.Integer()
+    scale = fields.String()
+    value = fields.Float()
+    satisfied = fields.Boolean()
+    comment = fields.String(allow_none=True)
+    at = fields.String()
+
+
+class ResponsePageSchema(Schema):
+    customer = fields.String()
+    responses = fields.List(fields.Nested(ResponseSchema))
+    next_cursor = fields.String(allow_none=True)

@@ -1,0 +1,130 @@
+"""Chatwoot: account webhooks about conversations.
+
+Chatwoot (4.12+) signs `X-Chatwoot-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">` with
+`X-Chatwoot-Timestamp` in unix seconds; older installs sign nothing, so `?token=<secret>` stands in.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import fields
+
+from webhooks.adapters.base import (
+    JSON_TYPES,
+    Delivery,
+    IdField,
+    IgnoredEvent,
+    Inbound,
+    SignatureError,
+    VendorPayload,
+    check_fresh,
+    check_shared_token,
+    fallback_delivery_id,
+    hmac_hex,
+    load_event,
+    load_json,
+    load_payload,
+    require_object,
+    same,
+    slug,
+    unix_seconds,
+)
+
+NAME = "chatwoot"
+CONTENT_TYPES = JSON_TYPES
+DOCS = ("In Settings > Integrations > Webhooks, add /webhooks/chatwoot (versions without a webhook secret: "
+        "/webhooks/chatwoot?token=<secret>) for Conversation Status Changed and Conversation Updated.")
+EVENTS = ("conversation_status_changed", "conversation_updated",
+          "conversation_resolved", "conversation_opened")  # deprecated names older installs send
+# Chatwoot's "resolved" is the tracker's "solved".
+STATUSES = {"resolved": "solved", "open": "open", "pending": "pending", "snoozed": "pending"}
+
+
+class ChatwootConversationPayload(VendorPayload):
+    id = IdField(required=True)
+    event = fields.String(required=True)
+    status = fields.String(required=True)
+    timestamp = fields.Float(required=True)
+    updated_at = fields.Float(load_default=None, allow_none=True)
+    channel = fields.String(load_default=None, allow_none=True)
+    labels = fields.List(fields.String(), load_default=list, allow_none=True)
+    meta = fields.Dict(load_default=dict, allow_none=True)
+    changed_attributes = fields.Raw(load_default=None, allow_none=True)
+
+
+def verify(inbound: Inbound, secret: str) -> None:
+    """Raise SignatureError unless the HMAC over timestamp and body matches (unsigned installs: the token)."""
+    signature = inbound.header("x-chatwoot-signature")
+    if not signature and "token" in inbound.query:
+        check_shared_token(inbound, secret)
+        return
+    stamp = inbound.header("x-chatwoot-timestamp")
+    if not (signature and stamp):
+        raise SignatureError("Missing signature headers.")
+    sent_at = unix_seconds(stamp)
+    check_fresh(sent_at, inbound.received_at)
+    expected = "sha256=" + hmac_hex(secret.encode("utf-8"), stamp.encode("ascii") + b"." + inbound.body)
+    if not same(expected, signature.strip()):
+        raise SignatureError("Invalid signature.")
+
+
+def parse(inbound: Inbound) -> Delivery:
+    """Turn a conversation event into a delivery of one ticket event."""
+    data = require_object(load_json(inbound.body))
+    if data.get("event") not in EVENTS:
+        raise IgnoredEvent(str(data.get("event")))
+    convo = load_payload(ChatwootConversationPayload(), data)
+    # The deprecated events name the change themselves.
+    status = {"conversation_resolved": "solved", "conversation_opened": "open"}.get(
+        convo["event"], STATUSES.get(convo["status"]))
+    if status is None:
+        raise IgnoredEvent(f"Status {convo['status']!r} is not tracked.")
+    # `timestamp` is the last message's time; `updated_at` (newer versions) moves with the status change.
+    at = datetime.fromtimestamp(convo["updated_at"] or convo["timestamp"], tz=UTC)
+    meta = convo["meta"] or {}
+    sender, team = meta.get("sender") or {}, meta.get("team") or {}
+    event = {
+        "type": _type(convo, status),
+        "id": f"chatwoot-{convo['id']}-{convo['event']}-{status}-{int(at.timestamp() * 1000)}",
+        "occurred_at": at.isoformat(),
+        "ticket": {"id": convo["id"], "status": status, "channel": _channel(convo["channel"]),
+                   "team": team.get("name") or None, "tags": convo["labels"] or [],
+                   "agent": _agent(meta.get("assignee"))},
+        "customer": {"id": str(sender["id"]) if sender.get("id") else None,
+                     "email": sender.get("email") or None, "name": sender.get("name") or None},
+    }
+    delivery = inbound.header("x-chatwoot-delivery")
+    fallback = fallback_delivery_id(NAME, convo["id"], convo["event"], status, at.isoformat())
+    return Delivery(f"{NAME}:{delivery}" if delivery else fallback, [load_event(event, NAME)])
+
+
+def _type(convo: dict[str, Any], status: str) -> str:
+    if convo["event"] == "conversation_updated":
+        return "ticket.updated"
+    if status == "solved":
+        return "ticket.solved"
+    if convo["event"] == "conversation_opened" or _previous_status(convo["changed_attributes"]) == "resolved":
+        return "ticket.reopened"
+    return "ticket.updated"
+
+
+def _previous_status(changed: Any) -> str | None:
+    # A list of {"<attribute>": {"previous_value": …, "current_value": …}}.
+    for change in changed if isinstance(changed, list) else []:
+        if isinstance(change, dict) and isinstance(change.get("status"), dict):
+            return change["status"].get("previous_value")
+    return None
+
+
+def _channel(channel: str | None) -> str | None:
+    name = slug((channel or "").removeprefix("Channel::"))
+    return {"webwidget": "chat", "email": "email"}.get(name or "", name)
+
+
+def _agent(assignee: Any) -> dict[str, Any] | None:
+    if not isinstance(assignee, dict) or not assignee.get("id"):
+        return None
+    return {"id": str(assignee["id"]), "name": assignee.get("name") or None,
+            "email": assignee.get("email") or None}

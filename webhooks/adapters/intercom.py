@@ -1,0 +1,131 @@
+"""Intercom: an app's webhook topics about conversations.
+
+Intercom signs `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>` keyed with the app's client secret.
+The body is a `notification_event` whose `data.item` is the conversation; `id` names the notification.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import fields
+
+from webhooks.adapters.base import (
+    JSON_TYPES,
+    Delivery,
+    IdField,
+    IgnoredEvent,
+    Inbound,
+    SignatureError,
+    VendorPayload,
+    fallback_delivery_id,
+    hmac_hex,
+    load_event,
+    load_json,
+    load_payload,
+    require_object,
+    same,
+    slug,
+)
+
+NAME = "intercom"
+CONTENT_TYPES = JSON_TYPES
+DOCS = ("In your Intercom app's Webhooks page, set /webhooks/intercom as the endpoint and subscribe to "
+        "conversation.admin.closed, conversation.admin.opened and conversation.admin.assigned.")
+TYPE_OF_TOPIC = {"conversation.admin.closed": "ticket.solved", "conversation.admin.opened": "ticket.reopened",
+                 "conversation.admin.assigned": "ticket.updated"}
+
+
+class IntercomConversationPayload(VendorPayload):
+    id = IdField(required=True)
+    updated_at = fields.Integer(required=True, strict=False)
+    state = fields.String(load_default=None, allow_none=True)
+    title = fields.String(load_default=None, allow_none=True)
+    source = fields.Dict(load_default=None, allow_none=True)
+    contacts = fields.Dict(load_default=None, allow_none=True)
+    user = fields.Dict(load_default=None, allow_none=True)
+    assignee = fields.Dict(load_default=None, allow_none=True)
+    admin_assignee_id = IdField(load_default=None, allow_none=True)
+    team_assignee_id = IdField(load_default=None, allow_none=True)
+    tags = fields.Dict(load_default=None, allow_none=True)
+    conversation_parts = fields.Dict(load_default=None, allow_none=True)
+
+
+class IntercomDataPayload(VendorPayload):
+    item = fields.Nested(IntercomConversationPayload, required=True)
+
+
+class IntercomNotificationPayload(VendorPayload):
+    id = IdField(load_default=None, allow_none=True)
+    topic = fields.String(required=True)
+    data = fields.Nested(IntercomDataPayload, required=True)
+
+
+def verify(inbound: Inbound, secret: str) -> None:
+    """Raise SignatureError unless `sha1=<hex>` matches the body's HMAC-SHA1."""
+    scheme, _, signature = inbound.header("x-hub-signature").partition("=")
+    expected = hmac_hex(secret.encode("utf-8"), inbound.body, "sha1")
+    if scheme.strip().lower() != "sha1" or not same(expected, signature.strip().lower()):
+        raise SignatureError("Invalid signature.")
+
+
+def parse(inbound: Inbound) -> Delivery:
+    """Turn a conversation notification into a delivery of one ticket event."""
+    data = require_object(load_json(inbound.body))
+    topic = data.get("topic")
+    if topic not in TYPE_OF_TOPIC:
+        raise IgnoredEvent(str(topic))  # `ping` and every other topic
+    notification = load_payload(IntercomNotificationPayload(), data)
+    convo = notification["data"]["item"]
+    at = datetime.fromtimestamp(convo["updated_at"], tz=UTC)
+    kind = TYPE_OF_TOPIC[topic]
+    status = {"ticket.solved": "solved", "ticket.reopened": "open"}.get(kind) or _status(convo["state"])
+    event = {
+        "type": kind,
+        "id": f"intercom-{convo['id']}-{topic}-{convo['updated_at']}",
+        "occurred_at": at.isoformat(),
+        "ticket": {"id": convo["id"], "status": status, "subject": convo["title"] or None,
+                   "channel": _channel((convo["source"] or {}).get("type")),
+                   "team": convo["team_assignee_id"], "tags": _tags(convo["tags"]), "agent": _agent(convo)},
+        "customer": _customer(convo),
+    }
+    delivery = (f"{NAME}:{notification['id']}" if notification["id"]
+                else fallback_delivery_id(NAME, convo["id"], topic, convo["updated_at"]))
+    return Delivery(delivery, [load_event(event, NAME)])
+
+
+def _channel(kind: Any) -> str | None:
+    # A source of type "conversation" is a Messenger chat.
+    return "chat" if kind == "conversation" else slug(kind)
+
+
+def _status(state: str | None) -> str:
+    return {"closed": "solved", "snoozed": "pending"}.get(state or "", state or "open")
+
+
+def _agent(convo: dict[str, Any]) -> dict[str, Any] | None:
+    assignee = convo["assignee"] or {}
+    agent_id = convo["admin_assignee_id"] or (str(assignee["id"]) if assignee.get("id") else None)
+    if not agent_id:
+        return None
+    # Only ids name the assignee; its name and email are on the parts it wrote.
+    parts = (convo["conversation_parts"] or {}).get("conversation_parts") or []
+    people = [assignee, *(part.get("author") for part in parts if isinstance(part, dict))]
+    admin = next((p for p in people if isinstance(p, dict) and str(p.get("id")) == agent_id), {})
+    return {"id": agent_id, "name": admin.get("name"), "email": admin.get("email")}
+
+
+def _customer(convo: dict[str, Any]) -> dict[str, Any]:
+    # The conversation's author carries the email; the contacts list carries only ids.
+    author = (convo["source"] or {}).get("author") or {}
+    contacts = (convo["contacts"] or {}).get("contacts") or []
+    person = author if author.get("type") in ("user", "lead", "contact") else (convo["user"] or {})
+    contact_id = contacts[0].get("id") if contacts and isinstance(contacts[0], dict) else person.get("id")
+    return {"id": str(contact_id) if contact_id else None, "email": person.get("email") or None,
+            "name": person.get("name") or None}
+
+
+def _tags(tags: dict[str, Any] | None) -> list[str]:
+    listed = (tags or {}).get("tags") or []
+    return [tag["name"] for tag in listed if isinstance(tag, dict) and tag.get("name")]

@@ -1,0 +1,110 @@
+"""Jira Service Management: an admin webhook on issue events, reading resolution changes.
+
+Jira signs admin webhooks that have a secret with `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>`;
+`X-Atlassian-Webhook-Identifier` names the delivery and stays the same across retries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import fields
+
+from webhooks.adapters.base import (
+    JSON_TYPES,
+    Delivery,
+    IdField,
+    IgnoredEvent,
+    Inbound,
+    SignatureError,
+    VendorPayload,
+    fallback_delivery_id,
+    hmac_hex,
+    load_event,
+    load_json,
+    load_payload,
+    require_object,
+    same,
+)
+
+NAME = "jira"
+CONTENT_TYPES = JSON_TYPES
+DOCS = ("In Jira settings > System > WebHooks, create a webhook to /webhooks/jira with the secret, a JQL "
+        "filter on your service desk projects, and the Issue created and Issue updated events.")
+EVENTS = ("jira:issue_created", "jira:issue_updated")
+
+
+class JiraFieldsPayload(VendorPayload):
+    summary = fields.String(load_default=None, allow_none=True)
+    status = fields.Dict(load_default=None, allow_none=True)
+    resolution = fields.Dict(load_default=None, allow_none=True)
+    reporter = fields.Dict(load_default=None, allow_none=True)
+    assignee = fields.Dict(load_default=None, allow_none=True)
+    labels = fields.List(fields.String(), load_default=list, allow_none=True)
+    project = fields.Dict(load_default=None, allow_none=True)
+
+
+class JiraIssuePayload(VendorPayload):
+    id = IdField(required=True)
+    key = IdField(required=True)
+    fields_ = fields.Nested(JiraFieldsPayload, data_key="fields", required=True)
+
+
+class JiraIssueEventPayload(VendorPayload):
+    timestamp = fields.Integer(required=True, strict=False)
+    webhook_event = fields.String(data_key="webhookEvent", required=True)
+    issue = fields.Nested(JiraIssuePayload, required=True)
+    changelog = fields.Dict(load_default=None, allow_none=True)
+
+
+def verify(inbound: Inbound, secret: str) -> None:
+    """Raise SignatureError unless `sha256=<hex>` matches the body's HMAC-SHA256."""
+    scheme, _, signature = inbound.header("x-hub-signature").partition("=")
+    expected = hmac_hex(secret.encode("utf-8"), inbound.body)
+    if scheme.strip().lower() != "sha256" or not same(expected, signature.strip().lower()):
+        raise SignatureError("Invalid signature.")
+
+
+def parse(inbound: Inbound) -> Delivery:
+    """Turn an issue created, resolved or unresolved into a delivery of one ticket event."""
+    data = require_object(load_json(inbound.body))
+    if data.get("webhookEvent") not in EVENTS:
+        raise IgnoredEvent(str(data.get("webhookEvent")))
+    payload = load_payload(JiraIssueEventPayload(), data)
+    issue, issue_fields = payload["issue"], payload["issue"]["fields_"]
+    kind = _type(payload)
+    at = datetime.fromtimestamp(payload["timestamp"] / 1000, tz=UTC)
+    reporter = issue_fields["reporter"] or {}
+    event = {
+        "type": kind,
+        "id": f"jira-{issue['id']}-{kind}-{payload['timestamp']}",
+        "occurred_at": at.isoformat(),
+        "ticket": {"id": issue["key"], "subject": issue_fields["summary"],
+                   "status": {"ticket.solved": "solved", "ticket.reopened": "open"}.get(kind, "new"),
+                   "brand": (issue_fields["project"] or {}).get("name"), "tags": issue_fields["labels"] or [],
+                   "agent": _person(issue_fields["assignee"])},
+        "customer": {"id": reporter.get("accountId") or reporter.get("name"),
+                     "email": reporter.get("emailAddress") or None, "name": reporter.get("displayName")},
+    }
+    delivery = inbound.header("x-atlassian-webhook-identifier")
+    fallback = fallback_delivery_id(NAME, issue["id"], kind, payload["timestamp"])
+    return Delivery(f"{NAME}:{delivery}" if delivery else fallback, [load_event(event, NAME)])
+
+
+def _type(payload: dict[str, Any]) -> str:
+    if payload["webhook_event"] == "jira:issue_created":
+        return "ticket.created"
+    items = (payload["changelog"] or {}).get("items") or []
+    for item in items if isinstance(items, list) else []:
+        # Service Management marks a request done by setting its resolution, whatever the status is called.
+        if isinstance(item, dict) and item.get("field") == "resolution":
+            return "ticket.solved" if item.get("to") else "ticket.reopened"
+    raise IgnoredEvent("The update does not change the resolution.")
+
+
+def _person(person: dict[str, Any] | None) -> dict[str, Any] | None:
+    person_id = (person or {}).get("accountId") or (person or {}).get("name")
+    if not person or not person_id:
+        return None
+    return {"id": person_id, "name": person.get("displayName"), "email": person.get("emailAddress") or None}

@@ -1,0 +1,51 @@
+"""POST /webhooks/<source>: verify the raw body, parse it, store it durably, answer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from tracker.store import StorageError
+from tracker.web.errors import envelope
+from webhooks.adapters import ADAPTERS
+from webhooks.adapters.base import IgnoredEvent, Inbound, PayloadError, SignatureError
+
+bp = Blueprint("webhooks", __name__)
+
+
+@bp.post("/webhooks/<source>")
+def receive(source: str) -> Any:
+    """Acknowledge a delivery only once its events are in the event log."""
+    tracker = current_app.extensions["tracker"]
+    adapter = ADAPTERS.get(source)
+    secret = tracker.settings.source_secrets.get(source)
+    if adapter is None or not secret:
+        return envelope(404, "Unknown or unconfigured source.")
+    body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH raises 413
+    if adapter.CONTENT_TYPES and request.mimetype not in adapter.CONTENT_TYPES:
+        return envelope(415, f"The body must be {' or '.join(adapter.CONTENT_TYPES)}.")
+    inbound = Inbound(body=body, headers={k.lower(): v for k, v in request.headers.items()},
+                      query=request.args.to_dict(), received_at=time.time())
+    try:
+        adapter.verify(inbound, secret)
+    except SignatureError:
+        return envelope(401, "The signature is missing or invalid.",
+                        headers={"WWW-Authenticate": 'Signature realm="webhooks"'})
+    try:
+        delivery = adapter.parse(inbound)
+    except IgnoredEvent:
+        return jsonify({"status": "ignored"}), 200
+    except PayloadError as exc:
+        return envelope(exc.status, exc.message, exc.errors or None)
+    try:
+        outcome = tracker.store.append_delivery(delivery.id, delivery.events)
+    except StorageError:
+        return envelope(503, "Storage is unreachable; nothing was stored. Retry later.",
+                        headers={"Retry-After": "5"})
+    if outcome < 0:
+        return jsonify({"status": "duplicate"}), 200
+    if outcome > 0:
+        tracker.kick("tracker.drain_events")
+    return jsonify({"status": "accepted", "events": len(delivery.events)}), 202

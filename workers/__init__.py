@@ -1,0 +1,1 @@
+"""Celery: the app built from settings, and thin tasks around tracker functions."""

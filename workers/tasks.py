@@ -1,0 +1,52 @@
+"""Celery tasks: each loads its argument, calls one tracker function, and returns nothing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+from celery import Celery, Task
+
+from tracker import ingest, surveys
+from tracker.mail.smtp import SmtpSender
+
+log = logging.getLogger(__name__)
+SEND_CHUNK = 50
+
+
+def _consumer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def register(app: Celery) -> None:
+    """Register the product's tasks on app under stable explicit names."""
+
+    @app.task(name="tracker.drain_events", bind=True)
+    def drain_events(self: Task) -> None:
+        _applied, more = ingest.drain(self.app.tracker_store, self.app.tracker_settings, _consumer())
+        if more:
+            self.apply_async()
+
+    @app.task(name="tracker.recover_events", bind=True)
+    def recover_events(self: Task) -> None:
+        ingest.recover(self.app.tracker_store, self.app.tracker_settings, _consumer())
+
+    @app.task(name="tracker.sweep_surveys", bind=True)
+    def sweep_surveys(self: Task) -> None:
+        claimed, tkeys = surveys.sweep(self.app.tracker_store, _now_ms())
+        for start in range(0, len(tkeys), SEND_CHUNK):
+            send_surveys.delay(tkeys[start:start + SEND_CHUNK], claimed)
+
+    @app.task(name="tracker.send_surveys", bind=True)
+    def send_surveys(self: Task, tkeys: list[str], claimed: int) -> None:
+        # One SMTP connection for the whole chunk: thousands can fall due at once after a weekend.
+        with SmtpSender(self.app.tracker_settings.smtp_url) as sender:
+            for tkey in tkeys:
+                surveys.send_due(self.app.tracker_store, self.app.tracker_settings, sender, tkey, claimed,
+                                 _now_ms())
