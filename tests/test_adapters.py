@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from signing import SECRETS, SIGNATURE_HEADERS, TIMESTAMP_HEADERS, signed
 
+from tests.signing import SECRETS, SIGNATURE_HEADERS, TIMESTAMP_HEADERS, signed
 from tracker.events import iso_from_ms
 from webhooks.adapters import ADAPTERS
 from webhooks.adapters.base import Delivery, IgnoredEvent, Inbound, PayloadError, SignatureError

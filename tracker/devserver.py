@@ -126,7 +126,7 @@ class DevStack:
 
             self.catcher = MailCatcher(self.root / "mail", port=free_port(1025))
             self.catcher.start()
-            env["TRACKER_SMTP_URL"] = f"smtp://127.0.0.1:{self.catcher.port}"
+            env["TRACKER_SMTP_URL"] = self.catcher.url
             self.viewer = make_server("127.0.0.1", free_port(8025), make_viewer_app(self.root / "mail"), threaded=True)
             threading.Thread(target=self.viewer.serve_forever, daemon=True).start()
         return env

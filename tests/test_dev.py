@@ -1,0 +1,75 @@
+"""`tracker dev` as a newcomer meets it: start, post the printed sample, read the mail, answer, score."""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, wait_until
+from tracker.devserver import free_port
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not (shutil.which("openssl") and shutil.which("curl")), reason="the sample line needs openssl and curl")
+def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    env.update(TRACKER_BIND=f"127.0.0.1:{port}", TRACKER_PUBLIC_URL=f"http://127.0.0.1:{port}",
+               TRACKER_SURVEY_DELAY="1")
+    dev = subprocess.Popen([sys.executable, "-m", "tracker", "dev", "--dir", str(tmp_path / "dev")], cwd=ROOT,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
+    lines: list[str] = []
+    try:
+        assert dev.stdout is not None
+        for line in dev.stdout:
+            lines.append(line)
+            if "Then open the mail" in line:
+                break
+        banner = "".join(lines)
+        api_key = re.search(r"API key\s+(trk_\S+)", banner).group(1)
+        mail_url = re.search(r"Mail\s+(http://\S+)", banner).group(1)
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).ok
+                   if _port_open(port) else False, what="the web process")
+        sample = (tmp_path / "dev" / "sample.sh").read_text()
+        posted = subprocess.run(["bash", "-c", sample], capture_output=True, text=True, timeout=30)
+        assert '"status":"accepted"' in posted.stdout.replace(" ", ""), posted.stdout + posted.stderr
+        mails = wait_until(lambda: sorted((tmp_path / "dev" / "mail").glob("*.eml")), timeout=60,
+                           what="the survey mail in the catcher")
+        listing = requests.get(mail_url, timeout=5)
+        assert listing.ok and "Card declined" in listing.text
+        message = email.message_from_bytes(mails[0].read_bytes(), policy=default_policy)
+        text = message.get_body(("plain",)).get_content()
+        link = re.search(r"(http://\S+/s/[a-z2-7-]+)\?rating=5", text).group(1)
+        assert requests.post(link, data={"rating": "5"}, timeout=5).ok
+        card = requests.get(f"http://127.0.0.1:{port}/api/v1/customers/kari@example.no",
+                            headers={"Authorization": f"Bearer {api_key}"}, timeout=5).json()
+        assert card["score"] == 100.0 and card["responses"] == 1
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGINT)
+        try:
+            dev.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+            raise AssertionError("tracker dev did not stop within 30 s of Ctrl-C:\n" + "".join(lines[-30:]))
+    assert dev.returncode == 0, "".join(lines[-30:]) + (dev.stdout.read() if dev.stdout else "")
+    time.sleep(0.5)
+    assert not _port_open(port), "the web process outlived tracker dev"
