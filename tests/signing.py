@@ -46,7 +46,8 @@ def _b64(raw: bytes) -> str:
 
 def sign_standard(body: bytes, secret: str, now: float, headers: Mapping[str, str]) -> Signed:
     """Sign like the Standard Webhooks reference library."""
-    msg_id = headers.get("webhook-id", "msg_test_0001")
+    # Without a given id, the same body gets the same id (a redelivery), another body another id.
+    msg_id = headers.get("webhook-id") or "msg_" + hashlib.sha256(body).hexdigest()[:24]
     key = base64.b64decode(secret.removeprefix("whsec_"))
     stamp = str(int(now))
     signature = _b64(_mac(key, f"{msg_id}.{stamp}.".encode() + body))

@@ -90,6 +90,32 @@ def test_every_adapter_has_fixtures_and_every_fixture_directory_has_an_adapter()
         first_fixture(source)
 
 
+# The event types each source can produce; every one needs a fixture that produces it.
+SUPPORTED = {
+    "standard": {"ticket.created", "ticket.updated", "ticket.solved", "ticket.reopened", "ticket.closed",
+                 "order.created", "order.fulfilled", "order.cancelled", "order.refunded"},
+    "zendesk": {"ticket.created", "ticket.updated", "ticket.solved", "ticket.reopened", "ticket.closed"},
+    "freshdesk": {"ticket.updated", "ticket.solved", "ticket.closed"},
+    "helpscout": {"ticket.created", "ticket.updated", "ticket.solved"},
+    "intercom": {"ticket.updated", "ticket.solved", "ticket.reopened"},
+    "chatwoot": {"ticket.updated", "ticket.solved", "ticket.reopened"},
+    "jira": {"ticket.created", "ticket.solved", "ticket.reopened"},
+    "gorgias": {"ticket.updated", "ticket.solved"},
+    "shopify": {"order.created", "order.fulfilled", "order.cancelled", "order.refunded"},
+    "woocommerce": {"order.created", "order.fulfilled", "order.cancelled", "order.refunded"},
+}
+
+
+def test_every_supported_event_of_every_source_has_a_fixture() -> None:
+    produced: dict[str, set[str]] = {source: set() for source in ADAPTERS}
+    for path in FIXTURE_FILES:
+        expect = load_fixture(path)["expect"]
+        for item in expect if isinstance(expect, list) else [expect]:
+            if "type" in item:
+                produced[path.parent.name].add(item["type"])
+    assert produced == SUPPORTED
+
+
 @pytest.mark.parametrize("source", sorted(ADAPTERS))
 def test_every_adapter_exposes_the_adapter_interface(source: str) -> None:
     module = ADAPTERS[source]
@@ -116,6 +142,8 @@ def test_every_fixture_parses_to_what_it_expects(path: Path) -> None:
         assert caught.value.status == expect["error"]
         assert caught.value.errors == expect["errors"]
         return
+    content_type = fixture.get("content_type", "application/json")
+    assert not ADAPTERS[source].CONTENT_TYPES or content_type in ADAPTERS[source].CONTENT_TYPES
     delivery = ADAPTERS[source].parse(inbound)
     assert_delivery(source, delivery, expect if isinstance(expect, list) else [expect])
 
@@ -213,8 +241,12 @@ def test_a_request_signed_the_vendor_way_verifies(source: str) -> None:
     ADAPTERS[source].verify(inbound, SECRETS[source])
 
 
-@pytest.mark.parametrize("breakage", sorted(BREAKERS))
-@pytest.mark.parametrize("source", sorted(ADAPTERS))
+# A shared token authenticates the sender but not the body, so body tampering applies to signed sources only.
+BROKEN = [(source, breakage) for source in sorted(ADAPTERS) for breakage in sorted(BREAKERS)
+          if SIGNATURE_HEADERS[source] or breakage != "a flipped body byte"]
+
+
+@pytest.mark.parametrize(("source", "breakage"), BROKEN)
 def test_a_request_with_one_thing_broken_is_rejected(source: str, breakage: str) -> None:
     fixture = first_fixture(source)
     body = body_bytes(fixture)
@@ -390,3 +422,69 @@ def test_zendesk_ignores_a_status_it_does_not_track() -> None:
     body["ticket"]["status"] = "Deleted"
     with pytest.raises(IgnoredEvent):
         ADAPTERS["zendesk"].parse(signed_inbound("zendesk", json.dumps(body).encode()))
+
+
+# --- shared tokens (vendors that sign nothing) ----------------------------------------------------------
+
+TOKENED = sorted(source for source in ADAPTERS if SIGNATURE_HEADERS[source] is None)
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize("source", TOKENED)
+def test_a_token_source_accepts_basic_auth_whose_password_is_the_secret(source: str) -> None:
+    inbound = Inbound(b"{}", {"authorization": _basic("freshdesk", SECRETS[source])}, {}, NOW)
+    ADAPTERS[source].verify(inbound, SECRETS[source])
+
+
+@pytest.mark.parametrize("authorization",
+                         [_basic("admin", "wrong"), "Basic !!!not-base64", "Bearer x", "Basic "])
+@pytest.mark.parametrize("source", TOKENED)
+def test_a_token_source_rejects_other_credentials(source: str, authorization: str) -> None:
+    with pytest.raises(SignatureError):
+        ADAPTERS[source].verify(Inbound(b"{}", {"authorization": authorization}, {}, NOW), SECRETS[source])
+
+
+def test_chatwoot_accepts_the_shared_token_from_installs_that_do_not_sign() -> None:
+    body = body_bytes(first_fixture("chatwoot"))
+    ADAPTERS["chatwoot"].verify(Inbound(body, {}, {"token": SECRETS["chatwoot"]}, NOW), SECRETS["chatwoot"])
+    with pytest.raises(SignatureError):
+        ADAPTERS["chatwoot"].verify(Inbound(body, {}, {"token": "guess"}, NOW), SECRETS["chatwoot"])
+
+
+# --- WooCommerce's creation ping --------------------------------------------------------------------------
+
+def test_woocommerce_lets_the_unsigned_creation_ping_through_and_ignores_it() -> None:
+    inbound = Inbound(b"webhook_id=12", {"content-type": "application/x-www-form-urlencoded"}, {}, NOW)
+    ADAPTERS["woocommerce"].verify(inbound, SECRETS["woocommerce"])
+    with pytest.raises(IgnoredEvent):
+        ADAPTERS["woocommerce"].parse(inbound)
+
+
+@pytest.mark.parametrize("body", [b"webhook_id=12&status=completed", b"webhook_id=x", b'{"webhook_id": 12}'])
+def test_woocommerce_rejects_an_unsigned_body_that_only_resembles_the_ping(body: bytes) -> None:
+    with pytest.raises(SignatureError):
+        ADAPTERS["woocommerce"].verify(Inbound(body, {}, {}, NOW), SECRETS["woocommerce"])
+
+
+# --- signature header formats -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("source", "prefix"),
+                         [("intercom", "sha1="), ("jira", "sha256="), ("chatwoot", "sha256=")])
+def test_a_hex_signature_under_another_algorithm_prefix_is_rejected(source: str, prefix: str) -> None:
+    fixture = first_fixture(source)
+    inbound = signed_inbound(source, body_bytes(fixture), fixture.get("headers"))
+    name = SIGNATURE_HEADERS[source] or ""
+    swapped = inbound.headers[name].replace(prefix, "sha512=" if prefix == "sha256=" else "md5=")
+    with pytest.raises(SignatureError):
+        ADAPTERS[source].verify(Inbound(inbound.body, {**inbound.headers, name: swapped}, {}, NOW),
+                                SECRETS[source])
+
+
+def test_shopify_refund_counts_only_money_actually_paid_back() -> None:
+    fixture = json.loads((FIXTURES / "shopify" / "refunds_create.json").read_text())
+    inbound = signed_inbound("shopify", body_bytes(fixture), fixture["headers"])
+    record = ADAPTERS["shopify"].parse(inbound).events[0]
+    assert record["order"]["total"] == "149.00"  # the failed second transaction is not counted

@@ -85,6 +85,11 @@ def test_an_unsupported_language_gets_english() -> None:
     assert text("pt", "page.thanks_title") == "Thank you!"
 
 
+def test_a_raw_customer_locale_is_understood_too() -> None:
+    assert text("nb-NO", "page.thanks_title") == "Tusen takk!"
+    assert scale_labels("sv_SE", "thumbs") == [(0, "Inte bra"), (1, "Bra")]
+
+
 def test_an_unknown_key_is_a_programming_error() -> None:
     with pytest.raises(KeyError):
         text("nb", "no.such.key")

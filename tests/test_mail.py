@@ -50,7 +50,8 @@ PUBLIC = "https://csat.example.com"
                                                                     "secret")),
     ("smtp://[::1]:2525", SmtpTarget("::1", 2525)),
 ])
-def test_smtp_urls_are_parsed_with_default_ports_and_decoded_credentials(url: str, expected: SmtpTarget) -> None:
+def test_smtp_urls_are_parsed_with_default_ports_and_decoded_credentials(
+        url: str, expected: SmtpTarget) -> None:
     assert parse_smtp_url(url) == expected
 
 
@@ -82,7 +83,8 @@ def survey(**changes: Any) -> SurveyMail:
     lang = changes.pop("lang", "en")
     values: dict[str, Any] = {
         "to_email": "kari@example.no", "to_name": "Kari Nordmann", "lang": lang, "scale_name": scale_name,
-        "ticket_subject": "Card declined", "ticket_ref": "#1001", "mail_from": "Acme Support <support@acme.test>",
+        "ticket_subject": "Card declined", "ticket_ref": "#1001",
+        "mail_from": "Acme Support <support@acme.test>",
         "message_id": "<survey.abc123@acme.test>",
         "links": [(value, label, f"{PUBLIC}/s/tok3n?rating={value}")
                   for value, label in scale_labels(lang, scale_name)],
@@ -136,9 +138,9 @@ def test_without_reply_address_or_mailto_those_headers_are_left_out() -> None:
 
 def test_a_long_unsubscribe_url_stays_verbatim_in_the_header() -> None:
     url = f"{PUBLIC}/u/" + "x" * 150
-    raw = build_survey_message(survey(unsubscribe_url=url)).as_bytes()
-    assert f"<{url}>".encode() in raw
-    assert roundtrip(build_survey_message(survey(unsubscribe_url=url)))["List-Unsubscribe"].startswith(f"<{url}>")
+    msg = build_survey_message(survey(unsubscribe_url=url))
+    assert f"<{url}>".encode() in msg.as_bytes()
+    assert roundtrip(msg)["List-Unsubscribe"].startswith(f"<{url}>")
 
 
 @pytest.mark.parametrize("scale_name", SCALES)
@@ -149,8 +151,9 @@ def test_each_part_has_exactly_one_link_per_rating_value(scale_name: str) -> Non
     assert len(urls) == len(SCALES[scale_name].values)
     hrefs = [unescape(href) for href in re.findall(r'href="([^"]+)"', html)]
     assert sorted(href for href in hrefs if "/s/" in href) == sorted(urls)
+    lines = plain.splitlines()
     for url in urls:
-        assert plain.count(url) == 1
+        assert lines.count(url) == 1
 
 
 def test_every_label_appears_in_the_text_part() -> None:
@@ -181,14 +184,14 @@ def test_without_a_ticket_subject_the_subject_names_the_ticket_reference() -> No
 
 
 def test_a_non_ascii_name_and_subject_are_encoded_and_survive_a_roundtrip() -> None:
-    msg = build_survey_message(survey(to_name="Kåre Ødegård", ticket_subject="Kortet mitt ble avvist på Ålesund"))
+    msg = build_survey_message(survey(to_name="Kåre Ødegård", ticket_subject="Kortet ble avvist på Ålesund"))
     raw = msg.as_bytes()
     head = raw.split(b"\n\n", 1)[0]
     assert head.isascii()
     parsed = roundtrip(msg)
     assert parsed["To"].addresses[0].display_name == "Kåre Ødegård"
     assert parsed["To"].addresses[0].addr_spec == "kari@example.no"
-    assert parsed["Subject"] == "How did we do with “Kortet mitt ble avvist på Ålesund”?"
+    assert parsed["Subject"] == "How did we do with “Kortet ble avvist på Ålesund”?"
     assert "Hi Kåre Ødegård," in parts(parsed)[0]
 
 
@@ -204,6 +207,12 @@ def test_a_line_break_in_the_ticket_subject_cannot_inject_headers() -> None:
     msg = roundtrip(build_survey_message(survey(ticket_subject="Card\r\nBcc: evil@example.com\nX: y")))
     assert msg["Bcc"] is None
     assert msg["Subject"] == "How did we do with “Card Bcc: evil@example.com X: y”?"
+
+
+def test_braces_in_customer_data_are_shown_literally() -> None:
+    msg = roundtrip(build_survey_message(survey(ticket_subject="{ref} {{ question }}", to_name="{name}")))
+    assert msg["Subject"] == "How did we do with “{ref} {{ question }}”?"
+    assert parts(msg)[0].startswith("Hi {name},")
 
 
 def test_a_very_long_ticket_subject_is_shortened_in_the_mail_subject() -> None:
@@ -224,7 +233,8 @@ def test_the_link_expiry_is_written_as_a_local_date() -> None:
 
 def test_an_operator_template_folder_overrides_the_packaged_templates_by_name(tmp_path: Path) -> None:
     (tmp_path / "survey.txt").write_text(
-        "{{ question }}\n{% for b in buttons %}[{{ b.value }}] {{ b.url }}\n{% endfor %}{{ t('mail.footer', ref=ticket_ref) }}\n")
+        "{{ question }}\n{% for b in buttons %}[{{ b.value }}] {{ b.url }}\n{% endfor %}"
+        "{{ t('mail.footer', ref=ticket_ref) }}\n")
     plain, html = parts(build_survey_message(survey(), template_dir=str(tmp_path)))
     assert plain.startswith("How satisfied are you with the support you received?\n[1] https://")
     assert "about ticket #1001." in plain
@@ -263,7 +273,7 @@ class Inbox:
                      auth_data: Any) -> AuthResult:
         assert isinstance(auth_data, LoginPassword)
         self.logins.append((auth_data.login, auth_data.password))
-        return AuthResult(success=auth_data.password == b"p@ss word")
+        return AuthResult(success=auth_data.password == b"p@ss word", handled=False)
 
 
 def free_port() -> int:
@@ -306,7 +316,7 @@ def test_the_sender_delivers_two_messages_over_one_connection(inbox: tuple[Inbox
 
 def test_a_survey_mail_arrives_intact_at_the_server(inbox: tuple[Inbox, Controller]) -> None:
     box, controller = inbox
-    with SmtpSender(f"smtp://127.0.0.1:{controller.port}") as sender:
+    with SmtpSender(f"smtp://127.0.0.1:{controller.port}", local_hostname="tracker.test") as sender:
         sender.send(build_survey_message(survey(to_name="Kåre Ødegård", lang="nb")))
     (received,) = box.messages
     assert received["To"].addresses[0].display_name == "Kåre Ødegård"
@@ -348,7 +358,8 @@ def test_a_451_reply_is_a_transient_error_and_the_next_try_succeeds() -> None:
 def test_a_refused_recipient_is_a_permanent_error_without_the_address() -> None:
     controller = start_server(Inbox(rcpt_reply="550 5.1.1 <kari@example.no>: Recipient address rejected"))
     try:
-        with SmtpSender(f"smtp://127.0.0.1:{controller.port}") as sender, pytest.raises(PermanentMailError) as error:
+        with SmtpSender(f"smtp://127.0.0.1:{controller.port}") as sender, \
+                pytest.raises(PermanentMailError) as error:
             sender.send(plain_message(1))
     finally:
         controller.stop()
@@ -361,7 +372,8 @@ def test_a_refused_recipient_is_a_permanent_error_without_the_address() -> None:
 def test_a_550_on_the_message_is_a_permanent_error_not_about_the_recipient() -> None:
     controller = start_server(Inbox(data_replies=["550 5.7.1 Message rejected as spam"]))
     try:
-        with SmtpSender(f"smtp://127.0.0.1:{controller.port}") as sender, pytest.raises(PermanentMailError) as error:
+        with SmtpSender(f"smtp://127.0.0.1:{controller.port}") as sender, \
+                pytest.raises(PermanentMailError) as error:
             sender.send(plain_message(1))
     finally:
         controller.stop()

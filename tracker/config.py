@@ -26,6 +26,9 @@ KNOWN_VARIABLES = (
     "TRACKER_SCORE_HALF_LIFE_DAYS",
     "TRACKER_AT_RISK_SCORE",
     "TRACKER_ALERT_URLS",
+    "TRACKER_ZENDESK_URL",
+    "TRACKER_ZENDESK_EMAIL",
+    "TRACKER_ZENDESK_TOKEN",
     "TRACKER_WEB_WORKERS",
     "TRACKER_LOG_LEVEL",
 )
@@ -57,6 +60,9 @@ class Settings:
     at_risk_score: float = 50.0
     source_secrets: Mapping[str, str] = field(default_factory=dict)
     alert_urls: tuple[str, ...] = ()
+    zendesk_url: str | None = None
+    zendesk_email: str | None = None
+    zendesk_token: str | None = None
     web_workers: int = 2
     log_level: str = "INFO"
 
@@ -133,6 +139,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     level = (environ.get("TRACKER_LOG_LEVEL", "").strip() or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"TRACKER_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    zendesk_url = environ.get("TRACKER_ZENDESK_URL", "").strip().rstrip("/") or None
+    if zendesk_url:
+        _url(environ, "TRACKER_ZENDESK_URL", ("https", "http"), None)
     return Settings(
         redis_url=redis_url,
         broker_url=broker_url,
@@ -153,6 +162,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         at_risk_score=_number(environ, "TRACKER_AT_RISK_SCORE", 50, 0, False),
         source_secrets=sources,
         alert_urls=alert_urls,
+        zendesk_url=zendesk_url,
+        zendesk_email=environ.get("TRACKER_ZENDESK_EMAIL", "").strip() or None,
+        zendesk_token=environ.get("TRACKER_ZENDESK_TOKEN", "").strip() or None,
         web_workers=int(_number(environ, "TRACKER_WEB_WORKERS", 2, 1, True)),
         log_level=level,
     )

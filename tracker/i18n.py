@@ -24,6 +24,10 @@ ALIASES = {
 }
 
 EN = {
+    "page.error_title": 'Something went wrong',
+    "page.error_text": 'Sorry, something went wrong on our side. Please try again in a moment.',
+    "page.unavailable_text": 'The service is briefly unavailable. Please try again in a minute.',
+    "page.change_link": 'Change your answer',
     "mail.subject": "How did we do with “{subject}”?",
     "mail.subject_ref": "How did we do with your request {ref}?",
     "mail.greeting": "Hi there,",
@@ -69,6 +73,10 @@ EN = {
 }
 
 NB = {
+    "page.error_title": 'Noe gikk galt',
+    "page.error_text": 'Beklager, noe gikk galt hos oss. Prøv igjen om litt.',
+    "page.unavailable_text": 'Tjenesten er midlertidig utilgjengelig. Prøv igjen om et minutt.',
+    "page.change_link": 'Endre svaret ditt',
     "mail.subject": "Hvordan var hjelpen du fikk med «{subject}»?",
     "mail.subject_ref": "Hvordan var hjelpen du fikk med henvendelse {ref}?",
     "mail.greeting": "Hei,",
@@ -114,6 +122,10 @@ NB = {
 }
 
 SV = {
+    "page.error_title": 'Något gick fel',
+    "page.error_text": 'Tyvärr gick något fel hos oss. Försök igen om en stund.',
+    "page.unavailable_text": 'Tjänsten är tillfälligt otillgänglig. Försök igen om en minut.',
+    "page.change_link": 'Ändra ditt svar',
     "mail.subject": "Vad tyckte du om hjälpen med ”{subject}”?",
     "mail.subject_ref": "Vad tyckte du om hjälpen med ärende {ref}?",
     "mail.greeting": "Hej,",
@@ -159,6 +171,10 @@ SV = {
 }
 
 DA = {
+    "page.error_title": 'Noget gik galt',
+    "page.error_text": 'Beklager, noget gik galt hos os. Prøv igen om lidt.',
+    "page.unavailable_text": 'Tjenesten er midlertidigt utilgængelig. Prøv igen om et minut.',
+    "page.change_link": 'Ret dit svar',
     "mail.subject": "Hvordan var hjælpen med »{subject}«?",
     "mail.subject_ref": "Hvordan var hjælpen med sag {ref}?",
     "mail.greeting": "Hej,",
@@ -203,6 +219,12 @@ DA = {
 }
 
 DE = {
+    "page.error_title": 'Etwas ist schiefgelaufen',
+    "page.error_text": ('Entschuldigung, bei uns ist etwas schiefgelaufen. Bitte '
+        'versuchen Sie es gleich noch einmal.'),
+    "page.unavailable_text": ('Der Dienst ist kurz nicht erreichbar. Bitte versuchen Sie '
+        'es in einer Minute erneut.'),
+    "page.change_link": 'Antwort ändern',
     "mail.subject": "Wie zufrieden waren Sie mit unserer Hilfe zu „{subject}“?",
     "mail.subject_ref": "Wie zufrieden waren Sie mit unserer Hilfe zu Ihrer Anfrage {ref}?",
     "mail.greeting": "Hallo,",
@@ -250,6 +272,10 @@ DE = {
 
 # French typography puts a no-break space inside guillemets and before ? ! : ;
 FR = {
+    "page.error_title": 'Un problème est survenu',
+    "page.error_text": 'Désolés, un problème est survenu de notre côté. Veuillez réessayer dans un instant.',
+    "page.unavailable_text": 'Le service est momentanément indisponible. Veuillez réessayer dans une minute.',
+    "page.change_link": 'Modifier votre réponse',
     "mail.subject": "Que pensez-vous de notre aide pour «\u00a0{subject}\u00a0»\u00a0?",
     "mail.subject_ref": "Que pensez-vous de notre aide pour votre demande {ref}\u00a0?",
     "mail.greeting": "Bonjour,",
@@ -297,6 +323,11 @@ FR = {
 }
 
 ES = {
+    "page.error_title": 'Algo ha fallado',
+    "page.error_text": 'Lo sentimos, algo ha fallado por nuestra parte. Vuelva a intentarlo en un momento.',
+    "page.unavailable_text": ('El servicio no está disponible en este momento. Vuelva a '
+        'intentarlo en un minuto.'),
+    "page.change_link": 'Cambiar su respuesta',
     "mail.subject": "¿Qué le pareció nuestra ayuda con «{subject}»?",
     "mail.subject_ref": "¿Qué le pareció nuestra ayuda con su solicitud {ref}?",
     "mail.greeting": "Hola:",
@@ -344,6 +375,10 @@ ES = {
 }
 
 NL = {
+    "page.error_title": 'Er ging iets mis',
+    "page.error_text": 'Sorry, er ging bij ons iets mis. Probeer het zo nog eens.',
+    "page.unavailable_text": 'De dienst is even niet beschikbaar. Probeer het over een minuut opnieuw.',
+    "page.change_link": 'Uw antwoord wijzigen',
     "mail.subject": "Hoe tevreden bent u over onze hulp bij ‘{subject}’?",
     "mail.subject_ref": "Hoe tevreden bent u over onze hulp bij uw verzoek {ref}?",
     "mail.greeting": "Beste klant,",
@@ -432,7 +467,7 @@ def normalise_locale(raw: str | None) -> str:
 
 def text(lang: str, key: str, **params: object) -> str:
     """Return the string for key in lang (English where lang lacks it), with params filled in."""
-    catalogue = CATALOGUES.get(lang, CATALOGUES[DEFAULT])
+    catalogue = CATALOGUES.get(lang) or CATALOGUES[normalise_locale(lang)]
     template = catalogue.get(key) or CATALOGUES[DEFAULT][key]
     return template.format(**params) if params else template
 
@@ -451,7 +486,7 @@ def scale_labels(lang: str, scale_name: str) -> list[tuple[int, str]]:
 
 def format_date(lang: str, day: date) -> str:
     """Format a date the way a reader of lang writes it, e.g. "6. desember 2026"."""
-    lang = lang if lang in CATALOGUES else DEFAULT
+    lang = lang if lang in CATALOGUES else normalise_locale(lang)
     month = MONTHS[lang][day.month - 1]
     # French writes the first of the month as an ordinal ("1er janvier").
     number = "1er" if lang == "fr" and day.day == 1 else str(day.day)

@@ -87,9 +87,12 @@ def _by_code(code: int, what: str, reply: bytes | str, recipient: bool = False) 
 class SmtpSender:
     """Deliver messages over one SMTP connection, reconnecting once when the server dropped it."""
 
-    def __init__(self, target: SmtpTarget | str, timeout: float = TIMEOUT) -> None:
+    def __init__(self, target: SmtpTarget | str, timeout: float = TIMEOUT,
+                 local_hostname: str | None = None) -> None:
         self.target = parse_smtp_url(target) if isinstance(target, str) else target
         self.timeout = timeout
+        # Without a name smtplib asks DNS for this host's FQDN, which stalls in some containers.
+        self.local_hostname = local_hostname
         self._conn: smtplib.SMTP | None = None
         self._lock = threading.Lock()
 
@@ -161,9 +164,10 @@ class SmtpSender:
         context = ssl.create_default_context()
         conn: smtplib.SMTP
         if target.use_ssl:
-            conn = smtplib.SMTP_SSL(target.host, target.port, timeout=self.timeout, context=context)
+            conn = smtplib.SMTP_SSL(target.host, target.port, self.local_hostname, timeout=self.timeout,
+                                    context=context)
         else:
-            conn = smtplib.SMTP(target.host, target.port, timeout=self.timeout)
+            conn = smtplib.SMTP(target.host, target.port, self.local_hostname, timeout=self.timeout)
         try:
             if target.starttls:
                 conn.starttls(context=context)

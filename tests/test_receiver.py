@@ -1,0 +1,480 @@
+"""POST /webhooks/<source> through the real app: every row of SPEC §4's response table, and nothing else."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from tests.conftest import solved_event
+from tests.signing import SECRETS, signed
+from tracker import ingest
+from tracker.devserver import free_port
+from tracker.store import Store, keys
+from tracker.web import create_app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TABLE_CODES = {200, 202, 400, 401, 404, 413, 415, 422, 503}
+ENVELOPE_KEYS = {"code", "status", "message", "errors"}
+SIGNATURE_HEADERS = {"standard": "webhook-signature", "zendesk": "x-zendesk-webhook-signature"}
+TIMESTAMP_HEADERS = {"standard": "webhook-timestamp", "zendesk": "x-zendesk-webhook-signature-timestamp"}
+
+
+def fixture(source: str, name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / source / f"{name}.json").read_text("utf-8"))
+
+
+def solved_body(source: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return a valid solved-ticket body and its delivery headers for a source."""
+    data = fixture(source, "ticket.solved" if source == "standard" else "ticket_solved")
+    return data["body"], data["headers"]
+
+
+def stream_length(store: Store) -> int:
+    return int(store.redis.xlen(keys.STREAM))
+
+
+def assert_envelope(response: Any, code: int) -> dict[str, Any]:
+    """Check the product's error envelope and return it."""
+    assert response.status_code == code, (response.status_code, response.data[:500])
+    assert response.mimetype == "application/json", response.data[:500]
+    body = response.get_json()
+    assert isinstance(body, dict), response.data[:500]
+    assert set(body) <= ENVELOPE_KEYS and {"code", "status", "message"} <= set(body), body
+    assert body["code"] == code
+    assert body["status"] == HTTPStatus(code).phrase
+    assert isinstance(body["message"], str) and body["message"]
+    if "errors" in body:
+        assert isinstance(body["errors"], dict) and body["errors"]
+    return body
+
+
+# 202 accepted
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+def test_a_valid_signed_delivery_is_accepted_with_its_event_count(post_event, store, enqueued, source):
+    body, headers = solved_body(source)
+    response = post_event(source, body, headers=headers)
+    assert response.status_code == 202, response.json
+    assert response.json == {"status": "accepted", "events": 1}
+    assert stream_length(store) == 1
+    assert enqueued == ["tracker.drain_events"]
+
+
+def test_a_standard_batch_is_accepted_with_the_number_of_events_it_carries(post_event, store):
+    data = fixture("standard", "ticket.solved__batch")
+    response = post_event("standard", data["body"], headers=data["headers"])
+    assert response.status_code == 202, response.json
+    assert response.json == {"status": "accepted", "events": len(data["body"]["events"])}
+    assert stream_length(store) == len(data["body"]["events"])
+
+
+def test_a_body_of_exactly_one_mebibyte_is_still_accepted(post_event):
+    raw = json.dumps(solved_event()).encode()
+    raw += b" " * (1024 * 1024 - len(raw))
+    assert len(raw) == 1024 * 1024
+    response = post_event("standard", raw)
+    assert response.status_code == 202, response.json
+
+
+# 200 duplicate
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+def test_a_delivery_sent_ten_times_is_stored_once_and_applied_once(post_event, store, settings, source):
+    body, headers = solved_body(source)
+    answers = [post_event(source, body, headers=headers) for _ in range(10)]
+    assert answers[0].status_code == 202
+    assert [(a.status_code, a.json) for a in answers[1:]] == [(200, {"status": "duplicate"})] * 9
+    assert stream_length(store) == 1
+    assert ingest.drain(store, settings, "test")[0] == 1
+    tickets = store.redis.smembers(keys.customer("kari@example.no", "tickets"))
+    assert len(tickets) == 1
+
+
+def test_a_zendesk_retry_without_an_invocation_id_is_still_recognised_as_a_duplicate(post_event, store):
+    body, _headers = solved_body("zendesk")
+    first = post_event("zendesk", body)
+    again = post_event("zendesk", body)
+    assert first.status_code == 202, first.json
+    assert (again.status_code, again.json) == (200, {"status": "duplicate"})
+    assert stream_length(store) == 1
+
+
+# 200 ignored
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+def test_an_event_type_the_tracker_does_not_act_on_is_ignored_and_not_stored(post_event, store, source):
+    data = fixture(source, "unknown")
+    response = post_event(source, data["body"], headers=data["headers"])
+    assert (response.status_code, response.json) == (200, {"status": "ignored"})
+    assert stream_length(store) == 0
+
+
+def test_a_zendesk_status_the_tracker_does_not_track_is_ignored(post_event, store):
+    body, headers = solved_body("zendesk")
+    body = {**body, "ticket": {**body["ticket"], "status": "Deleted"}}
+    response = post_event("zendesk", body, headers=headers)
+    assert (response.status_code, response.json) == (200, {"status": "ignored"})
+    assert stream_length(store) == 0
+
+
+# 400 / 422
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+@pytest.mark.parametrize("raw", [b"not json", b'{"ticket": ', b"\xff\xfe\x00garbage", b""])
+def test_a_body_that_is_not_json_gets_400(post_event, store, source, raw):
+    assert_envelope(post_event(source, raw), 400)
+    assert stream_length(store) == 0
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+@pytest.mark.parametrize("raw", [b"[]", b'"solved"', b"42", b"null"])
+def test_json_that_is_not_an_object_gets_422(post_event, store, source, raw):
+    assert_envelope(post_event(source, raw), 422)
+    assert stream_length(store) == 0
+
+
+@pytest.mark.parametrize("source,name", [("standard", "ticket.solved__missing_ticket_id"),
+                                         ("zendesk", "ticket_solved__missing_ticket_id")])
+def test_a_missing_ticket_id_gets_422_naming_the_field(post_event, store, source, name):
+    data = fixture(source, name)
+    body = assert_envelope(post_event(source, data["body"], headers=data.get("headers")), 422)
+    assert body["errors"]["ticket"]["id"], body
+    assert stream_length(store) == 0
+
+
+def test_a_standard_event_without_a_customer_gets_422_naming_customer(post_event):
+    event = solved_event()
+    del event["customer"]
+    body = assert_envelope(post_event("standard", event), 422)
+    assert "customer" in body["errors"]
+
+
+def test_a_standard_event_with_a_bad_time_gets_422_naming_occurred_at(post_event):
+    body = assert_envelope(post_event("standard", solved_event(at="yesterday")), 422)
+    assert "occurred_at" in body["errors"]
+
+
+def test_a_bad_event_inside_a_batch_is_named_by_its_position_and_nothing_is_stored(post_event, store):
+    data = fixture("standard", "ticket.solved__batch_missing_ticket_id")
+    body = assert_envelope(post_event("standard", data["body"], headers=data["headers"]), 422)
+    assert "events" in body["errors"], body
+    assert stream_length(store) == 0
+
+
+def test_a_zendesk_body_without_requester_gets_422_naming_requester(post_event):
+    body, headers = solved_body("zendesk")
+    body = {k: v for k, v in body.items() if k != "requester"}
+    answer = assert_envelope(post_event("zendesk", body, headers=headers), 422)
+    assert "requester" in answer["errors"]
+
+
+# 401
+
+
+def _secret_material(source: str, raw: bytes, headers: dict[str, str]) -> list[str]:
+    """What a forger would love to read in a 401: the secret and the signature the server expected."""
+    good, _ = signed(source, raw, headers=headers)
+    material = [SECRETS[source], good[SIGNATURE_HEADERS[source]].removeprefix("v1,")]
+    if source == "standard":
+        material.append(base64.b64decode(SECRETS[source].removeprefix("whsec_")).decode())
+    return material
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+@pytest.mark.parametrize("broken", ["missing signature", "missing timestamp", "wrong signature",
+                                    "other secret", "body changed", "stale", "from the future"])
+def test_a_request_whose_signature_does_not_hold_gets_401_without_helping_a_forger(
+        client, store, source, broken):
+    body, fixture_headers = solved_body(source)
+    raw = json.dumps(body).encode()
+    now = time.time()
+    headers, _ = signed(source, raw, headers=fixture_headers, now=now)
+    if broken == "missing signature":
+        del headers[SIGNATURE_HEADERS[source]]
+    elif broken == "missing timestamp":
+        del headers[TIMESTAMP_HEADERS[source]]
+    elif broken == "wrong signature":
+        sig = headers[SIGNATURE_HEADERS[source]]
+        headers[SIGNATURE_HEADERS[source]] = sig[:-4] + ("AAAA" if not sig.endswith("AAAA") else "BBBB")
+    elif broken == "other secret":
+        other = "whsec_" + base64.b64encode(b"x" * 32).decode() if source == "standard" else "other"
+        headers, _ = signed(source, raw, secret=other, headers=fixture_headers, now=now)
+    elif broken == "body changed":
+        raw = raw.replace(b"Card declined", b"Card accepted")
+    elif broken == "stale":
+        headers, _ = signed(source, raw, headers=fixture_headers, now=now - 6 * 60)
+    elif broken == "from the future":
+        headers, _ = signed(source, raw, headers=fixture_headers, now=now + 6 * 60)
+    response = client.post(f"/webhooks/{source}", data=raw,
+                           headers={"Content-Type": "application/json", **headers})
+    body_json = assert_envelope(response, 401)
+    text = response.get_data(as_text=True) + json.dumps(dict(response.headers))
+    for secret in _secret_material(source, raw, fixture_headers):
+        assert secret not in text
+    assert "errors" not in body_json
+    assert stream_length(store) == 0
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+def test_a_timestamp_just_inside_the_five_minute_tolerance_is_accepted(post_event, source):
+    body, headers = solved_body(source)
+    response = post_event(source, body, headers=headers, now=time.time() - 4 * 60)
+    assert response.status_code == 202, response.json
+
+
+def test_one_valid_signature_among_several_is_enough_for_standard(client):
+    raw = json.dumps(solved_event()).encode()
+    headers, _ = signed("standard", raw)
+    headers["webhook-signature"] = f"v1,{base64.b64encode(b'x' * 32).decode()} v1a,abc {headers['webhook-signature']}"
+    response = client.post("/webhooks/standard", data=raw, headers={"Content-Type": "application/json", **headers})
+    assert response.status_code == 202, response.json
+
+
+# 404
+
+
+@pytest.mark.parametrize("path", ["/webhooks/nosuchdesk", "/webhooks/STANDARD", "/webhooks/standard%00"])
+def test_a_source_the_tracker_does_not_know_gets_404(client, store, path):
+    raw = json.dumps(solved_event()).encode()
+    headers, _ = signed("standard", raw)
+    response = client.post(path, data=raw, headers={"Content-Type": "application/json", **headers})
+    assert_envelope(response, 404)
+    assert stream_length(store) == 0
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+def test_a_known_source_without_a_configured_secret_gets_404(settings, store, source):
+    secrets = {name: value for name, value in settings.source_secrets.items() if name != source}
+    app = create_app(settings.with_overrides(source_secrets=secrets), store, enqueue=lambda task: None)
+    body, fixture_headers = solved_body(source)
+    raw = json.dumps(body).encode()
+    headers, _ = signed(source, raw, headers=fixture_headers)
+    response = app.test_client().post(f"/webhooks/{source}", data=raw,
+                                      headers={"Content-Type": "application/json", **headers})
+    assert_envelope(response, 404)
+    assert stream_length(store) == 0
+
+
+# 413
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+def test_a_body_over_one_mebibyte_gets_413(post_event, store, source):
+    body, headers = solved_body(source)
+    raw = json.dumps(body).encode()
+    raw += b" " * (1024 * 1024 + 1 - len(raw))
+    assert_envelope(post_event(source, raw, headers=headers), 413)
+    assert stream_length(store) == 0
+
+
+# 415
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
+def test_a_body_that_is_not_declared_json_gets_415(post_event, store, source, content_type):
+    body, headers = solved_body(source)
+    assert_envelope(post_event(source, body, headers=headers, content_type=content_type), 415)
+    assert stream_length(store) == 0
+
+
+def test_json_with_a_charset_parameter_is_still_json(post_event):
+    response = post_event("standard", solved_event(), content_type="application/json; charset=utf-8")
+    assert response.status_code == 202, response.json
+
+
+# 503
+
+
+@pytest.fixture
+def unreachable_app(settings: Any) -> Any:
+    """An app whose store points at a port nothing listens on; its kicks are recorded."""
+    kicked: list[str] = []
+    store = Store.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    app = create_app(settings, store, enqueue=kicked.append)
+    app.kicked = kicked  # type: ignore[attr-defined]
+    return app
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+def test_storage_unreachable_gets_503_with_retry_after_and_acknowledges_nothing(
+        unreachable_app, post_event, store, source):
+    body, fixture_headers = solved_body(source)
+    raw = json.dumps(body).encode()
+    headers, _ = signed(source, raw, headers=fixture_headers)
+    response = unreachable_app.test_client().post(
+        f"/webhooks/{source}", data=raw, headers={"Content-Type": "application/json", **headers})
+    answer = assert_envelope(response, 503)
+    assert answer.get("status") != "accepted"
+    retry_after = response.headers.get("Retry-After", "")
+    assert retry_after.isdigit() and int(retry_after) > 0, response.headers
+    assert unreachable_app.kicked == []
+    # The sender retries the same delivery once storage is back: it must be new, not a duplicate.
+    again = post_event(source, body, headers=fixture_headers)
+    assert (again.status_code, again.json) == (202, {"status": "accepted", "events": 1})
+
+
+def test_storage_unreachable_still_rejects_a_bad_signature_first(unreachable_app):
+    raw = json.dumps(solved_event()).encode()
+    response = unreachable_app.test_client().post("/webhooks/standard", data=raw,
+                                                  headers={"Content-Type": "application/json"})
+    assert_envelope(response, 401)
+
+
+# Malformed headers never make a 500
+
+
+def _post_with(client: Any, source: str, raw: bytes, headers: Any) -> Any:
+    return client.post(f"/webhooks/{source}", data=raw, headers=headers, content_type="application/json")
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+@pytest.mark.parametrize("value", ["v1,ÿñ€", "ÿ" * 40, "v1," + "A" * 65536, "", " ", "v1,", "v1,=",
+                                   "sha256=\x01\x02", "v1,%%%%", "\t"])
+def test_a_malformed_signature_header_gets_401_not_500(client, store, source, value):
+    raw = json.dumps(solved_body(source)[0]).encode()
+    headers, _ = signed(source, raw, headers=solved_body(source)[1])
+    headers[SIGNATURE_HEADERS[source]] = value.replace("€", "e")  # header values are latin-1
+    assert_envelope(_post_with(client, source, raw, headers), 401)
+    assert stream_length(store) == 0
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+@pytest.mark.parametrize("stamp", ["yesterday", "1e9", "-5", "99999999999999999999999", "0x1f", "١٢٣",
+                                   "2026-13-45T99:99:99Z", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
+                                   "nan", "inf", "NaN", "1700000000.5", " ", "ÿ"])
+def test_a_garbage_timestamp_gets_401_not_500(client, store, source, stamp):
+    raw = json.dumps(solved_body(source)[0]).encode()
+    headers, _ = signed(source, raw, headers=solved_body(source)[1])
+    headers[TIMESTAMP_HEADERS[source]] = stamp
+    assert_envelope(_post_with(client, source, raw, headers), 401)
+    assert stream_length(store) == 0
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+def test_a_huge_header_gets_a_table_answer_not_500(client, source):
+    raw = json.dumps(solved_body(source)[0]).encode()
+    headers, _ = signed(source, raw, headers=solved_body(source)[1])
+    headers["x-padding"] = "p" * 200_000
+    if source == "standard":
+        headers["webhook-id"] = "m" * 100_000
+    response = _post_with(client, source, raw, headers)
+    assert response.status_code in TABLE_CODES - {503}, response.data[:300]
+    if response.status_code >= 400:
+        assert_envelope(response, response.status_code)
+
+
+@pytest.mark.parametrize("source", ["standard", "zendesk"])
+def test_duplicate_signature_headers_never_make_a_500(client, store, source):
+    raw = json.dumps(solved_body(source)[0]).encode()
+    headers, _ = signed(source, raw, headers=solved_body(source)[1])
+    good = headers.pop(SIGNATURE_HEADERS[source])
+    listed = [*headers.items(), (SIGNATURE_HEADERS[source], "v1,AAAA"), (SIGNATURE_HEADERS[source], good)]
+    response = _post_with(client, source, raw, listed)
+    assert response.status_code in (202, 401), response.data[:300]
+    if response.status_code == 401:
+        assert_envelope(response, 401)
+        assert stream_length(store) == 0
+
+
+def test_a_get_on_the_webhook_path_gets_the_envelope(client):
+    response = client.get("/webhooks/standard")
+    assert_envelope(response, 405)
+
+
+# Anything at all: always a table code, always JSON
+
+
+HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF,
+                                             blacklist_characters="\x7f"), max_size=120)
+HEADER_NAMES = st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature",
+                                "x-zendesk-webhook-signature", "x-zendesk-webhook-signature-timestamp",
+                                "x-zendesk-webhook-invocation-id", "content-encoding", "x-anything"])
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20)
+
+
+def _mutated(source: str) -> st.SearchStrategy[bytes]:
+    """A valid body with one field replaced by an arbitrary JSON value."""
+    body = solved_body(source)[0]
+
+    def replace(choice: tuple[str, Any]) -> bytes:
+        path, value = choice
+        copy = json.loads(json.dumps(body))
+        target = copy
+        *parents, leaf = path.split(".")
+        for part in parents:
+            target = target[part]
+        target[leaf] = value
+        return json.dumps(copy).encode()
+
+    paths = [top for top in body] + [f"{top}.{key}" for top, sub in body.items() if isinstance(sub, dict)
+                                     for key in sub]
+    return st.tuples(st.sampled_from(paths), JSON_VALUES).map(replace)
+
+
+BODIES = {
+    source: st.one_of(st.binary(max_size=300), JSON_VALUES.map(lambda v: json.dumps(v).encode()), _mutated(source))
+    for source in ("standard", "zendesk")
+}
+CONTENT_TYPES = st.one_of(st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain",
+                                           "multipart/form-data; boundary=x", "application/x-www-form-urlencoded",
+                                           ""]), HEADER_TEXT)
+
+
+@st.composite
+def requests(draw: Any) -> tuple[str, bytes, str, list[tuple[str, str]], bool]:
+    source = draw(st.sampled_from(["standard", "zendesk", "nosuchdesk"]))
+    raw = draw(BODIES.get(source, BODIES["standard"]))
+    content_type = draw(CONTENT_TYPES)
+    headers = draw(st.lists(st.tuples(HEADER_NAMES, HEADER_TEXT), max_size=6))
+    sign = draw(st.booleans())
+    return source, raw, content_type, headers, sign
+
+
+@hypothesis_settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=requests())
+def test_any_request_gets_a_table_answer_in_json_and_never_a_500(client, case):
+    source, raw, content_type, headers, sign = case
+    sent = list(headers)
+    if sign and source != "nosuchdesk":
+        good, _ = signed(source, raw, headers=dict(headers))
+        sent = [(k, v) for k, v in sent if k.lower() not in good] + list(good.items())
+    sent.append(("Content-Type", content_type))
+    response = client.post(f"/webhooks/{source}", data=raw, headers=sent)
+    assert response.status_code != 500, response.data[:500]
+    assert response.status_code in TABLE_CODES - {503}, (response.status_code, response.data[:300])
+    assert response.mimetype == "application/json", response.data[:300]
+    body = response.get_json()
+    if response.status_code >= 400:
+        assert_envelope(response, response.status_code)
+    elif response.status_code == 202:
+        assert body["status"] == "accepted" and isinstance(body["events"], int) and body["events"] >= 1
+    else:
+        assert body in ({"status": "duplicate"}, {"status": "ignored"})
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_an_event_time_outside_the_calendar_in_utc_gets_422_not_500(post_event, store, at):
+    body = assert_envelope(post_event("standard", solved_event(at=at)), 422)
+    assert "occurred_at" in body["errors"], body
+    zendesk, headers = solved_body("zendesk")
+    zendesk = {**zendesk, "ticket": {**zendesk["ticket"], "updated_at": at}}
+    body = assert_envelope(post_event("zendesk", zendesk, headers=headers), 422)
+    assert "updated_at" in body["errors"].get("ticket", {}), body
+    assert stream_length(store) == 0
