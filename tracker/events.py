@@ -50,7 +50,14 @@ class AwareDateTime(fields.DateTime):
         result = super()._deserialize(value, attr, data, **kwargs)
         if result.tzinfo is None:
             result = result.replace(tzinfo=timezone.utc)
-        return result.astimezone(timezone.utc)
+        try:
+            result = result.astimezone(timezone.utc)
+            result.timestamp()
+        except (OverflowError, ValueError, OSError):
+            raise self.make_error("invalid", input=value, obj_type="datetime") from None
+        if not 1970 <= result.year < 2200:
+            raise ValidationError("Must be a time between 1970 and 2200.")
+        return result
 
 
 class StrictSchema(Schema):

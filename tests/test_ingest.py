@@ -1,0 +1,359 @@
+"""Draining the event log: any arrival order, any number of repeats, the same state; nothing lost."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tests.conftest import solved_event
+from tracker import ingest
+from tracker.events import to_epoch_ms
+from tracker.store import keys
+from tracker.tokens import survey_id
+
+DELAY_S = 3600
+TKEY = "standard:T-1001"
+KARI = "kari@example.no"
+
+
+def ms(iso: str) -> int:
+    return to_epoch_ms(datetime.fromisoformat(iso.replace("Z", "+00:00")))
+
+
+# created 09:00, solved 10:00, reopened 11:00, solved again 12:00, closed 13:00
+TICKET_HISTORY = [
+    solved_event(kind="ticket.created", at="2026-11-20T09:00:00Z", status="new"),
+    solved_event(kind="ticket.solved", at="2026-11-20T10:00:00Z"),
+    solved_event(kind="ticket.reopened", at="2026-11-20T11:00:00Z"),
+    solved_event(kind="ticket.solved", at="2026-11-20T12:00:00Z"),
+    solved_event(kind="ticket.closed", at="2026-11-20T13:00:00Z"),
+]
+
+
+def order_event(kind: str, at: str, total: str, event_id: str | None = None,
+                order_id: str = "O-77") -> dict[str, Any]:
+    return {
+        "type": kind,
+        "id": event_id or f"evt-{order_id}-{kind}-{at}",
+        "occurred_at": at,
+        "order": {"id": order_id, "total": total, "currency": "NOK"},
+        "customer": {"id": "c-42", "email": KARI, "name": "Kari", "locale": "nb"},
+    }
+
+
+ORDER_PAID_AND_PARTLY_REFUNDED = [
+    order_event("order.created", "2026-11-01T09:00:00Z", "149.00"),
+    order_event("order.fulfilled", "2026-11-02T09:00:00Z", "149.00"),
+    order_event("order.refunded", "2026-11-03T09:00:00Z", "20.00", event_id="refund-1"),
+    order_event("order.refunded", "2026-11-04T09:00:00Z", "30.00", event_id="refund-2"),
+]
+ORDER_CANCELLED_IN_THE_END = [*ORDER_PAID_AND_PARTLY_REFUNDED,
+                              order_event("order.cancelled", "2026-11-05T09:00:00Z", "149.00")]
+
+
+@pytest.fixture
+def delayed(settings: Any) -> Any:
+    """Settings with a survey delay, so the due time tells solved_at + delay apart from solved_at."""
+    return settings.with_overrides(survey_delay=DELAY_S)
+
+
+@pytest.fixture
+def deliver(post_event: Any) -> Any:
+    """Deliver one event through the receiver as its own delivery."""
+    counter = itertools.count()
+
+    def send(event: dict[str, Any], delivery: str | None = None) -> None:
+        response = post_event("standard", event,
+                              headers={"webhook-id": delivery or f"msg-{event['id']}-{next(counter)}"})
+        assert response.status_code == 202, response.json
+
+    return send
+
+
+def drain(store: Any, settings: Any, consumer: str = "test") -> int:
+    applied, more = ingest.drain(store, settings, consumer)
+    assert not more
+    return applied
+
+
+def ticket_state(store: Any) -> dict[str, Any]:
+    ticket = store.ticket(TKEY)
+    return {"status": ticket.get("status"), "solved_at": ticket.get("solved_at"), "due": store.due_at(TKEY)}
+
+
+def dead_letters(store: Any) -> list[dict[str, str]]:
+    return [fields for _id, fields in store.redis.xrange(keys.DEAD)]
+
+
+def pending(store: Any) -> int:
+    return int(store.lag()["pending"])
+
+
+# Order of arrival
+
+
+def test_the_ticket_history_in_order_ends_closed_with_the_last_solve_due(store, delayed, deliver):
+    for event in TICKET_HISTORY:
+        deliver(event)
+        drain(store, delayed)
+    solved = ms("2026-11-20T12:00:00Z")
+    expected = {"status": "closed", "solved_at": str(solved), "due": solved + DELAY_S * 1000}
+    assert ticket_state(store) == expected
+
+
+def test_every_arrival_order_of_a_ticket_history_leaves_the_in_order_state(store, delayed, deliver):
+    for event in TICKET_HISTORY:
+        deliver(event)
+        drain(store, delayed)
+    expected = ticket_state(store)
+    differing = []
+    for order in itertools.permutations(range(len(TICKET_HISTORY))):
+        store.redis.flushdb()
+        for index in order:
+            deliver(TICKET_HISTORY[index])
+            drain(store, delayed)
+        state = ticket_state(store)
+        if state != expected:
+            differing.append((" ".join(TICKET_HISTORY[i]["type"].split(".")[1] for i in order), state))
+    assert not differing, f"{len(differing)} of 120 orders differ from {expected}, e.g. {differing[:3]}"
+
+
+def test_a_solve_arriving_after_a_later_close_still_sets_when_the_ticket_was_solved(store, delayed, deliver):
+    solved, closed = TICKET_HISTORY[1], TICKET_HISTORY[4]
+    deliver(closed)
+    drain(store, delayed)
+    deliver(solved)
+    drain(store, delayed)
+    at = ms(solved["occurred_at"])
+    assert ticket_state(store) == {"status": "closed", "solved_at": str(at), "due": at + DELAY_S * 1000}
+
+
+def test_events_arriving_in_one_batch_in_any_order_give_the_in_order_state(store, delayed, deliver):
+    for event in TICKET_HISTORY:
+        deliver(event)
+    drain(store, delayed)
+    expected = ticket_state(store)
+    store.redis.flushdb()
+    for event in reversed(TICKET_HISTORY):
+        deliver(event)
+    drain(store, delayed)
+    assert ticket_state(store) == expected
+
+
+def test_a_stale_reopen_does_not_cancel_a_newer_solve(store, delayed, deliver):
+    deliver(TICKET_HISTORY[3])  # solved 12:00
+    drain(store, delayed)
+    deliver(TICKET_HISTORY[2])  # reopened 11:00, delivered late
+    drain(store, delayed)
+    at = ms(TICKET_HISTORY[3]["occurred_at"])
+    assert ticket_state(store) == {"status": "solved", "solved_at": str(at), "due": at + DELAY_S * 1000}
+
+
+def test_the_same_event_delivered_many_times_changes_nothing_more(store, delayed, deliver):
+    for event in TICKET_HISTORY:
+        deliver(event)
+    drain(store, delayed)
+    before = (store.ticket(TKEY), store.profile(KARI), store.due_at(TKEY),
+              store.redis.smembers(keys.customer(KARI, "tickets")))
+    for _ in range(5):
+        for event in reversed(TICKET_HISTORY):
+            deliver(event)  # a new delivery id each time: the receiver cannot tell it is a repeat
+    assert drain(store, delayed) == 5 * len(TICKET_HISTORY)
+    after = (store.ticket(TKEY), store.profile(KARI), store.due_at(TKEY),
+             store.redis.smembers(keys.customer(KARI, "tickets")))
+    assert after == before
+
+
+def test_an_older_event_fills_gaps_in_the_details_but_does_not_overwrite_newer_ones(store, delayed, deliver):
+    newer = solved_event(at="2026-11-20T12:00:00Z", subject="New subject", team="")
+    newer["ticket"].pop("team")
+    older = solved_event(kind="ticket.created", at="2026-11-20T09:00:00Z", status="new",
+                         subject="Old subject", team="payments")
+    deliver(newer)
+    deliver(older)
+    drain(store, delayed)
+    ticket = store.ticket(TKEY)
+    assert ticket["subject"] == "New subject"
+    assert ticket["team"] == "payments"
+
+
+@pytest.mark.parametrize("history", [ORDER_PAID_AND_PARTLY_REFUNDED, ORDER_CANCELLED_IN_THE_END],
+                         ids=["refunded twice", "cancelled in the end"])
+def test_every_arrival_order_of_an_order_history_gives_the_same_orders_summary(
+        store, settings, deliver, history):
+    for event in history:
+        deliver(event)
+        drain(store, settings)
+    expected = store.orders_summary(KARI)
+    if history is ORDER_PAID_AND_PARTLY_REFUNDED:
+        assert (expected["count"], expected["total"], expected["currency"]) == (1, "99.00", "NOK")
+    else:
+        assert (expected["count"], expected["total"]) == (0, "0.00")
+    differing = []
+    for order in itertools.permutations(history):
+        store.redis.flushdb()
+        for event in order:
+            deliver(event)
+            drain(store, settings)
+        summary = store.orders_summary(KARI)
+        if summary != expected:
+            differing.append(([e["type"] for e in order], summary))
+    assert not differing, differing[:3]
+
+
+def test_a_refund_delivered_twice_is_taken_off_once(store, settings, deliver):
+    for event in ORDER_PAID_AND_PARTLY_REFUNDED:
+        deliver(event)
+    deliver(ORDER_PAID_AND_PARTLY_REFUNDED[2])
+    deliver(ORDER_PAID_AND_PARTLY_REFUNDED[3])
+    drain(store, settings)
+    assert store.orders_summary(KARI)["total"] == "99.00"
+
+
+# Customers known only by their alias
+
+
+def alias_only(event: dict[str, Any], customer_id: str = "c-42") -> dict[str, Any]:
+    return {**event, "customer": {"id": customer_id}}
+
+
+def test_an_alias_only_event_after_the_one_that_introduced_the_alias_lands_on_that_customer(
+        store, settings, deliver):
+    deliver(solved_event(ticket="T-1"))
+    drain(store, settings)
+    deliver(alias_only(solved_event(ticket="T-2")))
+    assert drain(store, settings) == 1
+    assert store.ticket("standard:T-2")["customer"] == KARI
+    assert store.redis.smembers(keys.customer(KARI, "tickets")) == {"standard:T-1", "standard:T-2"}
+    assert dead_letters(store) == []
+
+
+def test_an_alias_introduced_earlier_in_the_same_batch_is_used(store, settings, deliver):
+    deliver(solved_event(ticket="T-1"))
+    deliver(alias_only(solved_event(ticket="T-2")))
+    assert drain(store, settings) == 2
+    assert store.ticket("standard:T-2")["customer"] == KARI
+
+
+def test_an_event_with_an_unknown_alias_goes_to_the_dead_letter_stream(store, settings, deliver):
+    deliver(solved_event(ticket="T-1"))
+    deliver(alias_only(solved_event(ticket="T-9"), customer_id="c-999"))
+    assert drain(store, settings) == 1
+    assert store.ticket("standard:T-9") == {}
+    (dead,) = dead_letters(store)
+    assert json.loads(dead["e"])["ticket"]["id"] == "T-9"
+    assert "unknown customer" in dead["reason"]
+    assert pending(store) == 0
+
+
+# Malformed entries
+
+
+MALFORMED = {
+    "not json": "{not json",
+    "empty entry": "",
+    "json but not an object": "[1, 2, 3]",
+    "no type": json.dumps({"id": "x", "source": "standard", "at": 1}),
+    "ticket event without a ticket": json.dumps(
+        {"type": "ticket.solved", "id": "x1", "source": "standard", "at": 1,
+         "customer": {"email": "z@example.no"}}),
+    "order event without a total": json.dumps(
+        {"type": "order.created", "id": "x2", "source": "standard", "at": 1, "order": {"id": "O-1"},
+         "customer": {"email": "z@example.no"}}),
+    "customer that is not an object": json.dumps(
+        {"type": "ticket.solved", "id": "x3", "source": "standard", "at": 1, "customer": "z@example.no",
+         "ticket": {"id": "T-5", "status": "solved"}}),
+    "time that is not a number": json.dumps(
+        {"type": "ticket.solved", "id": "x4", "source": "standard", "at": "yesterday",
+         "customer": {"email": "z@example.no"}, "ticket": {"id": "T-6", "status": "solved"}}),
+}
+
+
+@pytest.mark.parametrize("payload", list(MALFORMED.values()), ids=list(MALFORMED))
+def test_a_malformed_entry_is_dead_lettered_and_the_rest_of_the_batch_applied(
+        store, settings, deliver, payload):
+    deliver(solved_event(ticket="T-1"))
+    store.redis.xadd(keys.STREAM, {"e": payload} if payload else {"other": "field"})
+    deliver(solved_event(ticket="T-2"))
+    assert drain(store, settings) == 2
+    assert store.ticket("standard:T-1")["status"] == "solved"
+    assert store.ticket("standard:T-2")["status"] == "solved"
+    (dead,) = dead_letters(store)
+    assert dead["e"] == payload and dead["reason"]
+    assert pending(store) == 0
+
+
+# A consumer that crashed
+
+
+def test_a_batch_a_crashed_consumer_left_unacknowledged_is_recovered(store, settings, deliver):
+    for event in TICKET_HISTORY[:2]:
+        deliver(event)
+    taken = store.read_batch("dead", 200)
+    assert len(taken) == 2
+    assert drain(store, settings, "other") == 0  # the entries are the dead consumer's, not new
+    assert store.ticket(TKEY) == {}
+    assert ingest.recover(store, settings, "rescuer", min_idle_ms=0) == 2
+    assert store.ticket(TKEY)["status"] == "solved"
+    assert pending(store) == 0
+    assert ingest.recover(store, settings, "rescuer", min_idle_ms=0) == 0
+
+
+def test_recovering_a_batch_applied_but_never_acknowledged_has_no_double_effect(store, settings, deliver):
+    for event in ORDER_PAID_AND_PARTLY_REFUNDED:
+        deliver(event)
+    taken = store.read_batch("dead", 200)
+    # The consumer applied everything, then died before acknowledging.
+    assert store.apply([(json.loads(payload), KARI) for _id, payload in taken], 0) == [None] * len(taken)
+    before = (store.orders_summary(KARI), store.redis.hgetall(keys.order("standard:O-77")))
+    assert ingest.recover(store, settings, "rescuer", min_idle_ms=0) == len(taken)
+    after = (store.orders_summary(KARI), store.redis.hgetall(keys.order("standard:O-77")))
+    assert after == before
+    assert after[0]["total"] == "99.00"
+    assert pending(store) == 0
+
+
+def test_a_solved_ticket_recovered_after_a_crash_is_due_once(store, settings, deliver):
+    deliver(TICKET_HISTORY[1])
+    taken = store.read_batch("dead", 200)
+    store.apply([(json.loads(payload), KARI) for _id, payload in taken], 0)
+    ingest.recover(store, settings, "rescuer", min_idle_ms=0)
+    assert store.redis.zrange(keys.DUE, 0, -1) == [TKEY]
+    sid = survey_id(TKEY, store.ticket(TKEY)["solved_at"])
+    assert store.survey(sid) == {}
+
+
+def test_an_entry_delivered_too_often_is_dead_lettered_by_recovery(store, settings, deliver):
+    deliver(solved_event(ticket="T-1"))
+    store.read_batch("dead", 200)
+    for _ in range(ingest.MAX_DELIVERIES):
+        store.claim_stuck("also-dying", 0, 200)  # each claim counts as one more delivery
+    assert ingest.recover(store, settings, "rescuer", min_idle_ms=0) == 0
+    (dead,) = dead_letters(store)
+    assert "deliveries" in dead["reason"]
+    assert store.ticket("standard:T-1") == {}
+    assert pending(store) == 0
+
+
+def test_recovery_leaves_entries_alone_until_they_have_been_idle_long_enough(store, settings, deliver):
+    deliver(solved_event(ticket="T-1"))
+    store.read_batch("slow-but-alive", 200)
+    assert ingest.recover(store, settings, "rescuer", min_idle_ms=60_000) == 0
+    assert pending(store) == 1
+
+
+# Kicks
+
+
+def test_drain_releases_its_kick_so_a_later_append_kicks_again(store, settings):
+    record = {"type": "ticket.solved", "id": "e1", "source": "standard", "at": ms("2026-11-20T10:00:00Z"),
+              "customer": {"email": KARI}, "ticket": {"id": "T-1", "status": "solved"}}
+    assert store.append_delivery("d1", [record]) == 1
+    store.redis.pexpire(keys.KICK, 600_000)  # only the drain may clear it within this test
+    assert store.append_delivery("d2", [{**record, "id": "e2"}]) == 0
+    assert drain(store, settings) == 2
+    assert store.append_delivery("d3", [{**record, "id": "e3"}]) == 1
