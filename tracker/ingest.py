@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from decimal import Decimal
 from typing import Any
 
 from tracker.config import Settings
@@ -26,20 +27,57 @@ def _email_for(record: dict[str, Any], known: dict[tuple[str, str], str], store:
     return known.get(alias) or store.resolve_alias(*alias)
 
 
+def check_record(record: Any) -> None:
+    """Raise ValueError unless record has the shape tracker.events.normalise produces."""
+    if not isinstance(record, dict):
+        raise ValueError("not an object")
+    if not isinstance(record.get("type"), str) or not isinstance(record.get("source"), str):
+        raise ValueError("type and source are required")
+    if not isinstance(record.get("at"), int) or isinstance(record.get("at"), bool):
+        raise ValueError("at must be epoch milliseconds")
+    customer = record.get("customer")
+    if not isinstance(customer, dict) or not (customer.get("email") or customer.get("id")):
+        raise ValueError("customer needs an email or an id")
+    subject, needed = (("ticket", ("id",)) if record["type"].startswith("ticket.")
+                       else ("order", ("id", "total", "currency", "status")))
+    part = record.get(subject)
+    if not isinstance(part, dict) or any(not isinstance(part.get(f), str) for f in needed):
+        raise ValueError(f"{subject} needs {', '.join(needed)}")
+    if subject == "order":
+        try:
+            finite = Decimal(part["total"]).is_finite()
+        except ArithmeticError:
+            finite = False
+        if not finite:
+            raise ValueError("order total is not a number")
+
+
+def _aliases_in_batch(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """Collect the aliases a batch introduces: a later event in it may rely on an earlier one's."""
+    known: dict[tuple[str, str], str] = {}
+    for record in records:
+        email = (record.get("customer") or {}).get("email")
+        if not email:
+            continue
+        if record["customer"].get("id"):
+            known[(record["source"], record["customer"]["id"])] = email
+        if record.get("order"):
+            known[(record["source"], f"order:{record['order']['id']}")] = email
+    return known
+
+
 def apply_entries(store: Store, settings: Settings, entries: list[tuple[str, str]]) -> int:
     """Apply log entries, ack them, and park the ones that can never apply; return how many applied."""
     parsed: list[tuple[str, str, dict[str, Any]]] = []
     for entry_id, payload in entries:
         try:
             record = json.loads(payload)
-            record["type"], record["source"], record["at"]  # noqa: B018 - shape check
-        except (ValueError, KeyError, TypeError):
-            store.dead_letter(entry_id, payload, "malformed record")
+            check_record(record)
+        except ValueError as exc:
+            store.dead_letter(entry_id, payload, f"malformed record: {exc}")
             continue
         parsed.append((entry_id, payload, record))
-    # An earlier event in the batch may introduce the alias a later one relies on.
-    known = {(r["source"], r["customer"]["id"]): r["customer"]["email"]
-             for _, _, r in parsed if r.get("customer", {}).get("email") and r["customer"].get("id")}
+    known = _aliases_in_batch([r for _, _, r in parsed])
     ready: list[tuple[str, str, dict[str, Any], str]] = []
     for entry_id, payload, record in parsed:
         email = _email_for(record, known, store)

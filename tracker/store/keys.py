@@ -26,6 +26,10 @@ def ticket(tkey: str) -> str:
     return f"{PREFIX}:ticket:{tkey}"
 
 
+def ticket_history(tkey: str) -> str:
+    return f"{PREFIX}:ticket:{tkey}:history"
+
+
 def order(okey: str) -> str:
     return f"{PREFIX}:order:{okey}"
 
@@ -66,3 +70,8 @@ def daily(kind: str, ident: str) -> str:
 def index(kind: str) -> str:
     """Name the set of every id that has an aggregate of this kind."""
     return f"{PREFIX}:idx:{kind}"
+
+
+def person_cache(source: str, person_id: str) -> str:
+    """Name a cached vendor user (name, email, locale) looked up over the vendor's API."""
+    return f"{PREFIX}:person:{source}:{person_id}"

@@ -10,6 +10,17 @@ from tracker.store import keys
 from tracker.store.base import RedisBase
 
 
+TIMELINE_MAX = 1000  # newest entries kept per customer
+HISTORY_MAX = 200  # status changes kept per ticket
+
+
+def _timeline_entry(record: dict[str, Any], **details: Any) -> str:
+    """Describe an applied event for the customer's timeline; the same event gives the same entry."""
+    entry = {"kind": record["type"], "source": record["source"], "event": record["id"],
+             **{k: v for k, v in details.items() if v}}
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"))
+
+
 def ticket_key(source: str, ticket_id: str) -> str:
     """Name a ticket across sources: `<source>:<id>`."""
     return f"{source}:{ticket_id}"
@@ -44,14 +55,16 @@ class State(RedisBase):
         tkey = ticket_key(record["source"], ticket["id"])
         agent = ticket.get("agent") or {}
         name, locale, alias_key, alias_entry = self._customer_args(record, email)
+        entry = _timeline_entry(record, ticket=tkey, status=ticket.get("status"), subject=ticket.get("subject"))
         self.script("apply_ticket")(
             keys=[keys.ticket(tkey), keys.DUE, keys.customer(email, "profile"),
-                  keys.customer(email, "tickets"), keys.CUSTOMERS, alias_key],
+                  keys.customer(email, "tickets"), keys.CUSTOMERS, alias_key, keys.customer(email, "timeline"),
+                  keys.ticket_history(tkey)],
             args=[tkey, record["at"], record["id"], ticket.get("status", ""), delay_ms, email, name,
                   locale, ticket.get("subject", ""), ticket.get("channel", ""), ticket.get("brand", ""),
                   ticket.get("team", ""), json.dumps(ticket.get("tags") or []), agent.get("id", ""),
                   agent.get("name", ""), agent.get("email", ""), record["source"], ticket["id"],
-                  alias_entry],
+                  alias_entry, entry, TIMELINE_MAX, HISTORY_MAX],
             client=pipe)
 
     def _apply_order(self, pipe: Any, record: dict[str, Any], email: str) -> None:
@@ -59,12 +72,37 @@ class State(RedisBase):
         okey = ticket_key(record["source"], order["id"])
         minor = int((Decimal(order["total"]) * 100).to_integral_value())
         name, locale, alias_key, alias_entry = self._customer_args(record, email)
+        entry = _timeline_entry(record, order=okey, status=order["status"], total=order["total"],
+                                currency=order["currency"])
         self.script("apply_order")(
             keys=[keys.order(okey), keys.customer(email, "profile"), keys.customer(email, "orders"),
-                  keys.CUSTOMERS, alias_key],
+                  keys.CUSTOMERS, alias_key, keys.customer(email, "timeline"),
+                  keys.alias(record["source"], f"order:{order['id']}")],
             args=[okey, record["at"], record["id"], order["status"], minor, order["currency"], email,
-                  name, locale, record["source"], order["id"], alias_entry],
+                  name, locale, record["source"], order["id"], alias_entry, entry, TIMELINE_MAX],
             client=pipe)
+
+    def cached_people(self, source: str, person_ids: list[str]) -> dict[str, dict[str, str]]:
+        """Return the cached vendor users among person_ids (missing ones are left out)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for person_id in person_ids:
+            pipe.hgetall(keys.person_cache(source, person_id))
+        return {pid: found for pid, found in zip(person_ids, pipe.execute(), strict=True) if found}
+
+    def cache_people(self, source: str, people: dict[str, dict[str, str]], ttl_s: int) -> None:
+        """Cache vendor users looked up over the API for ttl_s seconds."""
+        pipe = self.redis.pipeline(transaction=False)
+        for person_id, fields in people.items():
+            clean = {k: v for k, v in fields.items() if v}
+            if clean:
+                pipe.hset(keys.person_cache(source, person_id), mapping=clean)
+                pipe.expire(keys.person_cache(source, person_id), ttl_s)
+        pipe.execute()
+
+    def timeline_events(self, email: str, limit: int) -> list[tuple[dict[str, Any], int]]:
+        """Return the newest applied events of a customer with their times (ms)."""
+        rows = self.redis.zrevrange(keys.customer(email, "timeline"), 0, limit - 1, withscores=True)
+        return [(json.loads(member), int(score)) for member, score in rows]
 
     def ticket(self, tkey: str) -> dict[str, str]:
         return self.redis.hgetall(keys.ticket(tkey))

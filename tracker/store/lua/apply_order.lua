@@ -1,7 +1,9 @@
 -- Apply one order event; refunds add up once per event, the newest status wins.
--- KEYS: 1 order, 2 profile, 3 customer's orders, 4 customers set, 5 alias key
+-- KEYS: 1 order, 2 profile, 3 customer's orders, 4 customers set, 5 alias key, 6 customer's timeline,
+--       7 the order's own alias (refund events of some shops name only the order)
 -- ARGV: 1 okey, 2 at (ms), 3 event id, 4 status, 5 amount (minor units), 6 currency,
---       7 email, 8 name, 9 locale, 10 source, 11 order id, 12 alias entry ('source:id' or '')
+--       7 email, 8 name, 9 locale, 10 source, 11 order id, 12 alias entry ('source:id' or ''),
+--       13 timeline entry, 14 timeline size cap
 local o = KEYS[1]
 local at = tonumber(ARGV[2])
 local eid = ARGV[3]
@@ -46,4 +48,8 @@ if ARGV[12] ~= '' then
   redis.call('SET', KEYS[5], ARGV[7])
   redis.call('HSET', p, 'alias:' .. ARGV[12], '1')
 end
+redis.call('SET', KEYS[7], ARGV[7])
+redis.call('HSET', p, 'alias:' .. ARGV[10] .. ':order:' .. ARGV[11], '1')
+redis.call('ZADD', KEYS[6], at, ARGV[13])
+redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -tonumber(ARGV[14]) - 1)
 return 1

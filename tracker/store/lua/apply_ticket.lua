@@ -1,8 +1,10 @@
 -- Apply one ticket event so that any arrival order ends in the state an in-order run leaves.
--- KEYS: 1 ticket, 2 due zset, 3 profile, 4 customer's tickets, 5 customers set, 6 alias key
+-- KEYS: 1 ticket, 2 due zset, 3 profile, 4 customer's tickets, 5 customers set, 6 alias key,
+--       7 customer's timeline, 8 ticket's status history
 -- ARGV: 1 tkey, 2 at (ms), 3 event id, 4 status, 5 delay (ms), 6 email, 7 name, 8 locale,
 --       9 subject, 10 channel, 11 brand, 12 team, 13 tags (JSON), 14 agent id, 15 agent name,
---       16 agent email, 17 source, 18 ticket id, 19 alias entry ('source:id' or '')
+--       16 agent email, 17 source, 18 ticket id, 19 alias entry ('source:id' or ''),
+--       20 timeline entry, 21 timeline size cap, 22 status history size cap
 local t = KEYS[1]
 local at = tonumber(ARGV[2])
 local eid = ARGV[3]
@@ -35,15 +37,33 @@ for i = 1, #meta, 2 do
   if meta[i + 1] ~= '' then redis.call(write, t, meta[i], meta[i + 1]) end
 end
 
-if status ~= '' and newer('status_at', 'status_eid') then
-  local prev = redis.call('HGET', t, 'status') or ''
-  redis.call('HSET', t, 'status', status, 'status_at', at, 'status_eid', eid)
-  local resolved = status == 'solved' or status == 'closed'
-  local was_resolved = prev == 'solved' or prev == 'closed'
-  if status == 'solved' or (resolved and not was_resolved) then
-    redis.call('HSET', t, 'solved_at', at)
-    redis.call('ZADD', KEYS[2], at + tonumber(ARGV[5]), ARGV[1])
-  elseif not resolved then
+if status ~= '' then
+  -- The status history, ordered by time (ties by event id), decides status and solve time, so
+  -- any arrival order gives what the in-order run gives.
+  local h = KEYS[8]
+  redis.call('ZADD', h, at, eid .. '|' .. status)
+  redis.call('ZREMRANGEBYRANK', h, 0, -tonumber(ARGV[22]) - 1)
+  local entries = redis.call('ZRANGE', h, 0, -1, 'WITHSCORES')
+  local current, current_at, solved_at = '', '', false
+  for i = 1, #entries, 2 do
+    local st = string.match(entries[i], '|([^|]*)$')
+    local resolved = st == 'solved' or st == 'closed'
+    local was_resolved = current == 'solved' or current == 'closed'
+    if st == 'solved' or (resolved and not was_resolved) then
+      solved_at = entries[i + 1]
+    elseif not resolved then
+      solved_at = false
+    end
+    current, current_at = st, entries[i + 1]
+  end
+  redis.call('HSET', t, 'status', current, 'status_at', current_at)
+  local before = redis.call('HGET', t, 'solved_at')
+  if solved_at then
+    if before ~= solved_at then
+      redis.call('HSET', t, 'solved_at', solved_at)
+      redis.call('ZADD', KEYS[2], tonumber(solved_at) + tonumber(ARGV[5]), ARGV[1])
+    end
+  elseif before then
     redis.call('HDEL', t, 'solved_at')
     redis.call('ZREM', KEYS[2], ARGV[1])
   end
@@ -69,4 +89,6 @@ if ARGV[19] ~= '' then
   redis.call('SET', KEYS[6], ARGV[6])
   redis.call('HSET', p, 'alias:' .. ARGV[19], '1')
 end
+redis.call('ZADD', KEYS[7], at, ARGV[20])
+redis.call('ZREMRANGEBYRANK', KEYS[7], 0, -tonumber(ARGV[21]) - 1)
 return 1

@@ -1,0 +1,239 @@
+"""Zendesk user look-ups against a real HTTP server standing in for Zendesk, cached in the real Redis."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from tests.conftest import wait_until
+from tracker import zendesk_api
+from tracker.config import Settings
+from tracker.store import Store
+from tracker.zendesk_api import ZendeskUnavailable, enrich
+
+PATH = "/api/v2/users/show_many.json"
+KARI = {"id": 381203941, "url": "https://acme.zendesk.com/api/v2/users/381203941.json",
+        "name": "Kari Nordmann", "email": "Kari@Example.NO", "locale": "nb", "locale_id": 1034, "role": "end-user", "active": True,
+        "time_zone": "Copenhagen", "created_at": "2026-01-03T09:00:00Z"}
+OLA = {"id": 90817263, "url": "https://acme.zendesk.com/api/v2/users/90817263.json", "name": "Ola Agent",
+       "email": "ola@acme.test", "locale": "en-US", "locale_id": 1, "role": "agent", "active": True,
+       "time_zone": "Copenhagen", "created_at": "2025-06-01T09:00:00Z"}
+PER = {"id": 381203942, "name": "Per Hansen", "email": "per@example.no", "locale": "nn", "active": True}
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep backoff short so retry tests take milliseconds, not seconds."""
+    monkeypatch.setattr(zendesk_api, "BACKOFF_S", 0.01)
+
+
+@pytest.fixture
+def zendesk(settings: Settings, httpserver: HTTPServer) -> Settings:
+    return settings.with_overrides(zendesk_url=httpserver.url_for("").rstrip("/"),
+                                   zendesk_email="admin@acme.test", zendesk_token="tok")
+
+
+def record(customer: str = "381203941", agent: str | None = "90817263", source: str = "zendesk",
+           ticket: str = "1001") -> dict[str, Any]:
+    """Build a normalised record as the adapter makes it from a ticket.status_changed event."""
+    ticket_fields: dict[str, Any] = {"id": ticket, "status": "solved", "channel": "web_form", "tags": ["vip"]}
+    if agent:
+        ticket_fields["agent"] = {"id": agent}
+    return {"type": "ticket.solved", "id": f"evt-{ticket}", "source": source, "at": 1795860000123,
+            "customer": {"id": customer}, "ticket": ticket_fields}
+
+
+def users(*people: dict[str, Any]) -> dict[str, Any]:
+    return {"users": list(people), "next_page": None, "previous_page": None, "count": len(people)}
+
+
+def requested_ids(httpserver: HTTPServer) -> list[set[str]]:
+    return [set(request.args["ids"].split(",")) for request, _ in httpserver.log]
+
+
+def test_ids_are_resolved_to_the_customers_email_name_and_locale_and_the_agents_email_and_name(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_json(users(KARI, OLA))
+    records = [record()]
+    enrich(records, zendesk, store)
+    assert records[0]["customer"] == {"id": "381203941", "email": "kari@example.no", "name": "Kari Nordmann",
+                                      "locale": "nb"}
+    assert records[0]["ticket"]["agent"] == {"id": "90817263", "email": "ola@acme.test", "name": "Ola Agent"}
+    assert requested_ids(httpserver) == [{"381203941", "90817263"}]
+
+
+def test_a_regional_locale_is_kept_as_given_in_lower_case(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_json(users({**KARI, "locale": "en-US"}))
+    records = [record(agent=None)]
+    enrich(records, zendesk, store)
+    assert records[0]["customer"]["locale"] == "en-us"
+
+
+def test_requests_carry_zendesks_api_token_basic_auth(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    expected = "Basic " + base64.b64encode(b"admin@acme.test/token:tok").decode()
+    httpserver.expect_request(PATH, headers={"Authorization": expected}).respond_with_json(users(KARI, OLA))
+    enrich([record()], zendesk, store)
+    httpserver.check_assertions()
+    assert len(httpserver.log) == 1
+
+
+def test_many_records_are_resolved_with_one_request(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_json(users(KARI, OLA, PER))
+    records = [record(ticket="1001"), record(ticket="1002"), record(customer="381203942", ticket="1003")]
+    enrich(records, zendesk, store)
+    emails = [r["customer"]["email"] for r in records]
+    assert emails == ["kari@example.no", "kari@example.no", "per@example.no"]
+    assert all(r["ticket"]["agent"]["name"] == "Ola Agent" for r in records)
+    assert requested_ids(httpserver) == [{"381203941", "381203942", "90817263"}]
+
+
+def test_more_than_a_hundred_people_are_fetched_a_hundred_at_a_time(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    def answer(request: Request) -> Response:
+        people = [{"id": int(i), "email": f"c{i}@example.no", "name": f"C {i}", "locale": "nb"}
+                  for i in request.args["ids"].split(",")]
+        return Response(json.dumps(users(*people)), content_type="application/json")
+
+    httpserver.expect_request(PATH).respond_with_handler(answer)
+    records = [record(customer=str(1000 + n), agent=None, ticket=str(n)) for n in range(150)]
+    enrich(records, zendesk, store)
+    assert [len(ids) for ids in requested_ids(httpserver)] == [100, 50]
+    assert all(r["customer"]["email"] == f"c{r['customer']['id']}@example.no" for r in records)
+
+
+def test_a_second_call_is_served_from_the_cache_without_a_request(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_json(users(KARI, OLA))
+    enrich([record()], zendesk, store)
+    again = [record(ticket="1002")]
+    enrich(again, zendesk, store)
+    assert len(httpserver.log) == 1
+    assert again[0]["customer"]["email"] == "kari@example.no"
+    assert again[0]["ticket"]["agent"]["email"] == "ola@acme.test"
+
+
+def test_a_503_then_a_200_succeeds_within_the_call(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request(PATH).respond_with_data("busy", status=503)
+    httpserver.expect_request(PATH).respond_with_json(users(KARI, OLA))
+    records = [record()]
+    enrich(records, zendesk, store)
+    assert records[0]["customer"]["email"] == "kari@example.no"
+    assert [response.status_code for _, response in httpserver.log] == [503, 200]
+
+
+def test_a_429_is_retried_after_the_seconds_zendesk_asks_for(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    seen: list[float] = []
+
+    def answer(request: Request) -> Response:
+        seen.append(time.monotonic())
+        if len(seen) == 1:
+            return Response("Rate limit exceeded", status=429, headers={"Retry-After": "1"})
+        return Response(json.dumps(users(KARI, OLA)), content_type="application/json")
+
+    httpserver.expect_request(PATH).respond_with_handler(answer)
+    records = [record()]
+    enrich(records, zendesk, store)
+    assert records[0]["customer"]["email"] == "kari@example.no"
+    assert len(seen) == 2 and seen[1] - seen[0] >= 1.0
+
+
+def test_a_429_asking_for_more_than_thirty_seconds_gives_up_at_once(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_data("slow down", status=429, headers={"Retry-After": "93"})
+    with pytest.raises(ZendeskUnavailable, match="429"):
+        enrich([record()], zendesk, store)
+    assert len(httpserver.log) == 1
+
+
+def test_repeated_503s_raise_unavailable_after_three_attempts(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_data("busy", status=503)
+    with pytest.raises(ZendeskUnavailable, match="HTTP 503 after 3 attempts"):
+        enrich([record()], zendesk, store)
+    assert len(httpserver.log) == 3
+
+
+def test_a_500_raises_unavailable_without_retrying_within_the_call(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_data("oops", status=500)
+    records = [record()]
+    with pytest.raises(ZendeskUnavailable, match="HTTP 500"):
+        enrich(records, zendesk, store)
+    assert len(httpserver.log) == 1
+    assert "email" not in records[0]["customer"]
+
+
+def test_repeated_timeouts_raise_unavailable(
+        zendesk: Settings, store: Store, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zendesk_api, "READ_TIMEOUT_S", 0.2)
+    release = threading.Event()
+
+    def stall(request: Request) -> Response:
+        release.wait(5)
+        return Response(json.dumps(users(KARI, OLA)), content_type="application/json")
+
+    httpserver.expect_request(PATH).respond_with_handler(stall)
+    try:
+        with pytest.raises(ZendeskUnavailable, match="ReadTimeout after 3 attempts"):
+            enrich([record()], zendesk, store)
+    finally:
+        release.set()
+    # The server answers each abandoned request in turn; all three reached it.
+    wait_until(lambda: len(httpserver.log) == 3, timeout=10, what="the three attempts to be served")
+
+
+def test_refused_credentials_raise_unavailable_without_leaking_them(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_json({"error": "Couldn't authenticate you"}, status=401)
+    with pytest.raises(ZendeskUnavailable, match="HTTP 401") as raised:
+        enrich([record()], zendesk, store)
+    assert "tok" not in str(raised.value).replace("TOKEN", "") and "admin@acme.test" not in str(raised.value)
+    assert "381203941" not in str(raised.value)
+    assert len(httpserver.log) == 1
+
+
+def test_a_deleted_user_leaves_the_customer_without_an_email(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_json(users(OLA))
+    records = [record()]
+    enrich(records, zendesk, store)
+    assert records[0]["customer"] == {"id": "381203941"}
+    assert records[0]["ticket"]["agent"]["email"] == "ola@acme.test"
+    assert store.cached_people("zendesk", ["381203941"]) == {}
+
+
+def test_nothing_is_requested_when_zendesk_is_not_configured(
+        settings: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_json(users(KARI, OLA))
+    url = httpserver.url_for("").rstrip("/")
+    for partial in (settings, settings.with_overrides(zendesk_url=url, zendesk_email="admin@acme.test")):
+        records = [record()]
+        enrich(records, partial, store)
+        assert records == [record()]
+    assert len(httpserver.log) == 0
+
+
+def test_records_of_other_sources_and_complete_records_are_left_alone(
+        zendesk: Settings, store: Store, httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_json(users(KARI, OLA))
+    complete = record()
+    complete["customer"].update(email="kari@example.no", name="Kari")
+    complete["ticket"]["agent"].update(email="ola@acme.test", name="Ola")
+    records = [record(source="standard"), record(source="freshdesk"), complete]
+    before = copy.deepcopy(records)
+    enrich(records, zendesk, store)
+    assert records == before
+    assert len(httpserver.log) == 0
