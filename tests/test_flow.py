@@ -55,3 +55,26 @@ def test_a_solved_ticket_becomes_a_survey_an_answer_and_a_score(post_event, stor
     rebuild_scores(store, settings)
     after = client.get("/api/v1/customers/kari@example.no", headers={"Authorization": f"Bearer {key}"}).json
     assert {k: after[k] for k in before} == before
+
+
+def test_the_timeline_shows_tickets_orders_surveys_and_answers_in_time_order(post_event, store, settings, smtp,
+                                                                            client):
+    now = time.time()
+    iso = lambda offset: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + offset))  # noqa: E731
+    order = {"type": "order.created", "id": "evt-o-1", "occurred_at": iso(-120),
+             "order": {"id": "O-1", "total": "149.00", "currency": "nok"},
+             "customer": {"email": "kari@example.no", "name": "Kari"}}
+    assert post_event("standard", order).status_code == 202
+    assert post_event("standard", solved_event(ticket="T-9", at=iso(-60))).status_code == 202
+    drain(store, settings)
+    send_all(store, settings)
+    (mail,) = smtp.wait_for(1)
+    client.post(survey_link(mail, 2), data={"rating": "2", "comment": "Too slow"})
+    key = store.create_key("lead")
+    body = client.get("/api/v1/customers/kari@example.no/timeline", headers={"Authorization": f"Bearer {key}"}).json
+    kinds = [e["kind"] for e in body["events"]]
+    assert kinds == ["order.created", "ticket.solved", "survey.sent", "answer"], body
+    assert body["events"][0]["total"] == "149.00" and body["events"][0]["currency"] == "NOK"
+    assert body["events"][3]["comment"] == "Too slow" and body["events"][3]["satisfied"] is False
+    card = client.get("/api/v1/customers/kari@example.no", headers={"Authorization": f"Bearer {key}"}).json
+    assert card["orders"] == {"count": 1, "total": "149.00", "currency": "NOK", "totals": {"NOK": "149.00"}}

@@ -21,8 +21,8 @@ from tracker.zendesk_api import ZendeskUnavailable, enrich
 
 PATH = "/api/v2/users/show_many.json"
 KARI = {"id": 381203941, "url": "https://acme.zendesk.com/api/v2/users/381203941.json",
-        "name": "Kari Nordmann", "email": "Kari@Example.NO", "locale": "nb", "locale_id": 1034, "role": "end-user", "active": True,
-        "time_zone": "Copenhagen", "created_at": "2026-01-03T09:00:00Z"}
+        "name": "Kari Nordmann", "email": "Kari@Example.NO", "locale": "nb", "locale_id": 1034,
+        "role": "end-user", "active": True, "time_zone": "Copenhagen", "created_at": "2026-01-03T09:00:00Z"}
 OLA = {"id": 90817263, "url": "https://acme.zendesk.com/api/v2/users/90817263.json", "name": "Ola Agent",
        "email": "ola@acme.test", "locale": "en-US", "locale_id": 1, "role": "agent", "active": True,
        "time_zone": "Copenhagen", "created_at": "2025-06-01T09:00:00Z"}

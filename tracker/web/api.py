@@ -10,8 +10,15 @@ from flask import Blueprint, current_app, g, jsonify, request
 from marshmallow import ValidationError
 
 from tracker.cards import customer_card, response_row
+from tracker.timeline import customer_timeline
 from tracker.web.errors import envelope
-from tracker.web.schemas import ListQuerySchema, ResponsePageSchema, ScoreCardSchema
+from tracker.web.schemas import (
+    ListQuerySchema,
+    ResponsePageSchema,
+    ScoreCardSchema,
+    TimelineQuerySchema,
+    TimelineSchema,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -60,6 +67,8 @@ def customer(email: str) -> Any:
     tracker = current_app.extensions["tracker"]
     if email.endswith("/responses"):
         return customer_responses(email.removesuffix("/responses"))
+    if email.endswith("/timeline"):
+        return timeline(email.removesuffix("/timeline"))
     card = customer_card(tracker.store, tracker.settings, email, _now_ms())
     if card is None:
         return envelope(404, "No customer with that email is known.")
@@ -79,6 +88,17 @@ def customer_responses(email: str) -> Any:
     page = {"customer": email, "responses": [response_row(r) for r in rows[:query["limit"]]],
             "next_cursor": str(offset + query["limit"]) if more else None}
     return jsonify(ResponsePageSchema().dump(page))
+
+
+def timeline(email: str) -> Any:
+    """Return a customer's tickets, orders, surveys (with skip reasons) and answers in time order."""
+    tracker = current_app.extensions["tracker"]
+    query = _query(TimelineQuerySchema)
+    email = email.strip().lower()
+    if not tracker.store.profile(email):
+        return envelope(404, "No customer with that email is known.")
+    events = customer_timeline(tracker.store, email, query["limit"], query["order"] == "desc")
+    return jsonify(TimelineSchema().dump({"customer": email, "events": events}))
 
 
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

@@ -94,3 +94,37 @@ class ResponsePageSchema(Schema):
     customer = fields.String()
     responses = fields.List(fields.Nested(ResponseSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+class TimelineQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
+    order = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
+
+
+class TimelineEventSchema(Schema):
+    """One entry of a customer's timeline; fields beyond at and kind depend on the kind."""
+
+    at = fields.String()
+    kind = fields.String()
+    source = fields.String()
+    event = fields.String()
+    ticket = fields.String(allow_none=True)
+    order = fields.String()
+    status = fields.String()
+    subject = fields.String()
+    total = fields.String()
+    currency = fields.String()
+    survey = fields.String()
+    reason = fields.String()
+    rating = fields.Integer()
+    scale = fields.String()
+    satisfied = fields.Boolean()
+    comment = fields.String(allow_none=True)
+
+
+class TimelineSchema(Schema):
+    customer = fields.String()
+    events = fields.List(fields.Nested(TimelineEventSchema))
