@@ -27,7 +27,8 @@ def _port_open(port: int) -> bool:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not (shutil.which("openssl") and shutil.which("curl")), reason="the sample line needs openssl and curl")
+@pytest.mark.skipif(not (shutil.which("openssl") and shutil.which("curl")),
+                    reason="the sample line needs openssl and curl")
 def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
@@ -69,7 +70,7 @@ def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: P
             dev.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(dev.pid, signal.SIGKILL)
-            raise AssertionError("tracker dev did not stop within 30 s of Ctrl-C:\n" + "".join(lines[-30:]))
+            raise AssertionError("tracker dev did not stop within 30 s of Ctrl-C:\n" + "".join(lines[-30:])) from None
     assert dev.returncode == 0, "".join(lines[-30:]) + (dev.stdout.read() if dev.stdout else "")
     time.sleep(0.5)
     assert not _port_open(port), "the web process outlived tracker dev"

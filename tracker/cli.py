@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from tracker.config import ConfigError, Settings, load_settings
 
@@ -76,7 +77,7 @@ def cmd_api_key(args: argparse.Namespace) -> int:
         try:
             key = store.create_key(args.name)
         except KeyError:
-            raise UsageError(f"an API key named {args.name!r} exists already; revoke it or pick another name")
+            raise UsageError(f"an API key named {args.name!r} exists already; revoke it or pick another name") from None
         print(f"Created API key {args.name!r}. It is shown once; store it now:")
         print(key)
     elif args.action == "list":
@@ -116,7 +117,7 @@ def format_card(card: dict[str, Any]) -> str:
     last = card["last_response"]
     orders = card["orders"]
     lines = [
-        f"{card['customer']}" + (f" ({card['name']})" if card["name"] else "") + ("  AT RISK" if card["at_risk"] else ""),
+        card["customer"] + (f" ({card['name']})" if card["name"] else "") + ("  AT RISK" if card["at_risk"] else ""),
         f"  score          {show(card['score'])}",
         f"  average        {show(card['average'])}",
         f"  csat           {show(card['csat'], '%')}",
@@ -124,8 +125,10 @@ def format_card(card: dict[str, Any]) -> str:
         f" (response rate {show(card['response_rate'], '%')})",
         f"  trend (30d)    {show(card['trend'])}",
         f"  nps            {show(card['nps'])}",
-        f"  last response  " + (f"{last['rating']} ({last['scale']}) at {last['at']} on {last['ticket']}" if last else "-"),
-        f"  orders         {orders['count']}" + (f", {orders['total']} {orders['currency']}" if orders["currency"] else ""),
+        "  last response  " + (f"{last['rating']} ({last['scale']}) at {last['at']} on {last['ticket']}"
+                               if last else "-"),
+        f"  orders         {orders['count']}"
+        + (f", {orders['total']} {orders['currency']}" if orders["currency"] else ""),
     ]
     return "\n".join(lines)
 
@@ -144,7 +147,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     settings = _settings()
     try:
-        handle = open(args.file, encoding="utf-8")  # noqa: SIM115
+        handle = open(args.file, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     with handle:

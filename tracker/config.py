@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Mapping
 from urllib.parse import urlsplit
 
 SCALES = ("csat5", "csat3", "thumbs", "nps", "ces7")
@@ -66,7 +66,7 @@ class Settings:
     web_workers: int = 2
     log_level: str = "INFO"
 
-    def with_overrides(self, **changes: object) -> "Settings":
+    def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some values changed (tests and `tracker dev`)."""
         return replace(self, **changes)  # type: ignore[arg-type]
 
@@ -76,10 +76,10 @@ def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...], defaul
     if value is None:
         raise ConfigError(f"{name} is required (e.g. {schemes[0]}://localhost)")
     parts = urlsplit(value)
-    if parts.scheme not in schemes or not (parts.hostname or parts.scheme == "unix" and parts.path):
+    if parts.scheme not in schemes or not (parts.hostname or (parts.scheme == "unix" and parts.path)):
         raise ConfigError(f"{name} must be a {' or '.join(s + '://' for s in schemes)} URL, got {value!r}")
     try:
-        parts.port
+        _ = parts.port  # raises on a port that is not a number in range
     except ValueError:
         raise ConfigError(f"{name} has an invalid port: {value!r}") from None
     return value

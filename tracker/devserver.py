@@ -114,7 +114,8 @@ class DevStack:
         env.setdefault("TRACKER_SECRET_KEY", _secret(self.root / "secret", lambda: secrets.token_urlsafe(32)))
         standard_key = _secret(self.root / "standard-key", lambda: "dev-" + secrets.token_hex(16))
         env.setdefault("TRACKER_SOURCE_STANDARD_SECRET", "whsec_" + base64.b64encode(standard_key.encode()).decode())
-        env.setdefault("TRACKER_SOURCE_ZENDESK_SECRET", _secret(self.root / "zendesk-key", lambda: secrets.token_hex(16)))
+        env.setdefault("TRACKER_SOURCE_ZENDESK_SECRET",
+                       _secret(self.root / "zendesk-key", lambda: secrets.token_hex(16)))
         if not env.get("TRACKER_REDIS_URL"):
             port = free_port(6399)
             self.redis = start_redis(self.root / "redis", port)

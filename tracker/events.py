@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import (
@@ -36,7 +36,7 @@ def to_epoch_ms(moment: datetime) -> int:
 
 def iso_from_ms(ms: int) -> str:
     """Render epoch milliseconds as an ISO 8601 UTC string with a Z."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     text = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
     return text.replace("+00:00", "Z")
 
@@ -49,9 +49,9 @@ class AwareDateTime(fields.DateTime):
             value = value[:-1] + "Z"
         result = super()._deserialize(value, attr, data, **kwargs)
         if result.tzinfo is None:
-            result = result.replace(tzinfo=timezone.utc)
+            result = result.replace(tzinfo=UTC)
         try:
-            result = result.astimezone(timezone.utc)
+            result = result.astimezone(UTC)
             result.timestamp()
         except (OverflowError, ValueError, OSError):
             raise self.make_error("invalid", input=value, obj_type="datetime") from None

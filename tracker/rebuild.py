@@ -44,13 +44,7 @@ def compute_aggregates(store: Store, settings: Settings) -> Rebuilt:
 def rebuild_scores(store: Store, settings: Settings, attempts: int = 10) -> int:
     """Swap in recomputed aggregates, retrying while answers keep arriving; return responses counted."""
     for _ in range(attempts):
-        counted: list[int] = []
-
-        def compute() -> Rebuilt:
-            result = compute_aggregates(store, settings)
-            counted.append(len(result[2]))
-            return result
-
-        if store.rebuild(compute):
-            return counted[-1]
+        rebuilt = store.rebuild(lambda: compute_aggregates(store, settings))
+        if rebuilt is not None:
+            return len(rebuilt[2])
     raise RuntimeError("answers kept arriving during the rebuild; try again in a quieter moment")

@@ -8,13 +8,13 @@ can be kept as running sums updated once per answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from datetime import UTC, datetime, timedelta
 
 from tracker.scales import SCALES
 
-EPOCH_MS = int(datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+EPOCH_MS = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
 DAY_MS = 86_400_000
 TREND_DAYS = 30
 
@@ -34,7 +34,7 @@ class Contribution:
 
 
 def day_of(at_ms: int) -> str:
-    return datetime.fromtimestamp(at_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(at_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 def contribution(scale_name: str, rating: int, at_ms: int, half_life_days: float) -> Contribution:
@@ -61,7 +61,7 @@ def _pct(part: float, whole: float) -> float | None:
 
 def trend(daily: Mapping[str, str], now_ms: int) -> float | None:
     """Mean of the last 30 days minus the mean of the 30 before; None when either is empty."""
-    today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).date()
+    today = datetime.fromtimestamp(now_ms / 1000, tz=UTC).date()
     windows = [[0, 0], [0, 0]]  # [count, sum of value6] for recent, earlier
     for back in range(2 * TREND_DAYS):
         day = (today - timedelta(days=back)).isoformat()

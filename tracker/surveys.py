@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any, Protocol
-
-from email.message import EmailMessage
 
 from tracker.config import Settings
 from tracker.events import RESOLVED_STATUSES
@@ -66,7 +65,7 @@ def build_message(settings: Settings, record: dict[str, str], name: str | None, 
         unsubscribe_url=f"{settings.public_url}/u/{token}",
         unsubscribe_mailto=None,
         reply_to=f"reply+{token}@{settings.reply_domain}" if settings.reply_domain else None,
-        expires_at=datetime.fromtimestamp(expires_ms / 1000, tz=timezone.utc),
+        expires_at=datetime.fromtimestamp(expires_ms / 1000, tz=UTC),
     ))
 
 
@@ -119,7 +118,7 @@ def send_due(store: Store, settings: Settings, sender: Sender, tkey: str, claime
         attempts = int(record.get("attempts", 1))
         if attempts >= len(BACKOFF_S):
             return _fail(store, tkey, claimed, record, "smtp_unavailable", str(exc), now_ms)
-        delay_ms = int(BACKOFF_S[attempts - 1] * 1000 * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
+        delay_ms = int(BACKOFF_S[attempts - 1] * 1000 * random.uniform(0.8, 1.2))
         store.note_failure(sid, str(exc), now_ms + delay_ms)
         store.reschedule(tkey, claimed, now_ms + delay_ms)
         log.warning("survey mail deferred", extra={"survey": sid, "attempt": attempts})

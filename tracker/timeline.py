@@ -15,14 +15,14 @@ def customer_timeline(store: Store, email: str, limit: int = 200, newest_first: 
         rows.append((at, entry))
     for survey in store.customer_surveys(email, limit):
         status = survey.get("status", "")
-        at = survey.get("sent_at") or survey.get("closed_at") or survey.get("created_at")
-        if not at:
+        when = survey.get("sent_at") or survey.get("closed_at") or survey.get("created_at")
+        if not when:
             continue
         item = {"kind": f"survey.{'sent' if status == 'answered' else status}", "survey": survey.get("sid"),
                 "ticket": survey.get("tkey") or None}
         if survey.get("reason"):
             item["reason"] = survey["reason"]
-        rows.append((int(at), item))
+        rows.append((int(when), item))
     for response in store.customer_responses(email, 0, limit):
         rows.append((int(response["at"]), {
             "kind": "answer", "survey": response["sid"], "ticket": response.get("tkey") or None,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tracker.store.apikeys import ApiKeys
 from tracker.store import keys
+from tracker.store.apikeys import ApiKeys
 from tracker.store.base import StorageError, connect
 from tracker.store.log import EventLog
 from tracker.store.scores import Scores
@@ -15,7 +15,7 @@ class Store(EventLog, State, Surveys, Scores, ApiKeys):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod
-    def from_url(cls, url: str) -> "Store":
+    def from_url(cls, url: str) -> Store:
         return cls(connect(url))
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import redis
 
@@ -74,8 +75,8 @@ class Scores(RedisBase):
                 pipe.hgetall(key_of(sid))
             yield from (h for h in pipe.execute() if h)
 
-    def rebuild(self, compute: Callable[[], Rebuilt]) -> bool:
-        """Replace every aggregate by what compute() derives; False when an answer came in meanwhile."""
+    def rebuild(self, compute: Callable[[], Rebuilt]) -> Rebuilt | None:
+        """Replace every aggregate by what compute() derives; None when an answer came in meanwhile."""
         with self.redis.pipeline(transaction=True) as pipe:
             try:
                 # WATCH before reading: any answer or send recorded meanwhile aborts the swap.
@@ -93,13 +94,13 @@ class Scores(RedisBase):
                     pipe.sadd(keys.index(kind), ident)
                 for (kind, ident), fields in dailies.items():
                     if fields:
-                        pipe.hset(keys.daily(kind, ident), mapping=fields)
+                        pipe.hset(keys.daily(kind, ident), mapping=dict(fields.items()))  # type: ignore[arg-type]
                 for sid, (weight, weighted) in weights.items():
                     pipe.hset(keys.response(sid), mapping={"weight": repr(weight), "weighted": repr(weighted)})
                 pipe.execute()
-                return True
+                return (aggregates, dailies, weights)
             except redis.WatchError:
-                return False
+                return None
 
     def _aggregate_keys(self, kind: str) -> list[str]:
         found: list[str] = []

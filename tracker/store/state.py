@@ -9,7 +9,6 @@ from typing import Any
 from tracker.store import keys
 from tracker.store.base import RedisBase
 
-
 TIMELINE_MAX = 1000  # newest entries kept per customer
 HISTORY_MAX = 200  # status changes kept per ticket
 
@@ -93,7 +92,7 @@ class State(RedisBase):
         """Cache vendor users looked up over the API for ttl_s seconds."""
         pipe = self.redis.pipeline(transaction=False)
         for person_id, fields in people.items():
-            clean = {k: v for k, v in fields.items() if v}
+            clean: dict[str | bytes, str] = {k: v for k, v in fields.items() if v}
             if clean:
                 pipe.hset(keys.person_cache(source, person_id), mapping=clean)
                 pipe.expire(keys.person_cache(source, person_id), ttl_s)

@@ -55,7 +55,7 @@ class Surveys(RedisBase):
         return pipe.execute()[-1]
 
     def note_failure(self, sid: str, error: str, next_at_ms: int | None) -> None:
-        mapping = {"error": error[:200]}
+        mapping: dict[str | bytes, str] = {"error": error[:200]}
         if next_at_ms is not None:
             mapping["next_attempt_at"] = str(next_at_ms)
         self.redis.hset(keys.survey(sid), mapping=mapping)

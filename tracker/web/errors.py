@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -57,7 +58,8 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Any:
         code = exc.code or 500
         if wants_json():
-            headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+            allowed = getattr(exc, "valid_methods", None)
+            headers = {"Allow": ", ".join(allowed)} if allowed else None
             return envelope(code, MESSAGES.get(code, exc.description or HTTPStatus(code).phrase), headers=headers)
         if code == 404:
             return page(404, "page.not_found_title", "page.not_found_text")

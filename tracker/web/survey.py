@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, url_for
@@ -24,7 +24,7 @@ def _now_ms() -> int:
 
 def _until(survey: dict[str, str], lang: str) -> str:
     ms = expires_at(survey, current_app.extensions["tracker"].settings)
-    return format_date(lang, datetime.fromtimestamp(ms / 1000, tz=timezone.utc).date())
+    return format_date(lang, datetime.fromtimestamp(ms / 1000, tz=UTC).date())
 
 
 def _unavailable(exc: SurveyUnavailable) -> Any:

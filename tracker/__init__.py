@@ -1,0 +1,1 @@
+"""Satisfaction tracker: surveys after solved tickets and running satisfaction scores."""
