@@ -7,6 +7,7 @@ import copy
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,3 +238,39 @@ def test_records_of_other_sources_and_complete_records_are_left_alone(
     enrich(records, zendesk, store)
     assert records == before
     assert len(httpserver.log) == 0
+
+
+def test_an_event_subscription_delivery_with_ids_only_lands_on_the_customer_zendesk_names(
+        httpserver, store, settings, post_event):
+    from tracker import ingest
+
+    httpserver.expect_request("/api/v2/users/show_many.json").respond_with_json({"users": [
+        {"id": 381203941, "email": "Kari@Example.no", "name": "Kari", "locale": "nb"},
+        {"id": 90817263, "email": "ola@acme.test", "name": "Ola", "locale": "en-US"}]})
+    configured = settings.with_overrides(zendesk_url=httpserver.url_for("").rstrip("/"),
+                                         zendesk_email="admin@acme.test", zendesk_token="tok")
+    fixture = json.loads((Path(__file__).parent / "fixtures/zendesk/ticket_solved__event_subscription.json").read_text())
+    response = post_event("zendesk", fixture["body"], headers=fixture["headers"])
+    assert response.status_code == 202, response.json
+    assert ingest.drain(store, configured, "test")[0] == 1
+    ticket = store.ticket("zendesk:1001")
+    assert ticket["customer"] == "kari@example.no" and ticket["agent_name"] == "Ola"
+    assert store.profile("kari@example.no")["locale"] == "nb"
+
+
+def test_events_that_need_zendesk_stay_pending_while_its_api_fails_and_apply_once_it_answers(
+        httpserver, store, settings, post_event):
+    from tracker import ingest
+
+    configured = settings.with_overrides(zendesk_url=httpserver.url_for("").rstrip("/"),
+                                         zendesk_email="admin@acme.test", zendesk_token="tok")
+    fixture = json.loads((Path(__file__).parent / "fixtures/zendesk/ticket_solved__event_subscription.json").read_text())
+    assert post_event("zendesk", fixture["body"], headers=fixture["headers"]).status_code == 202
+    httpserver.expect_ordered_request("/api/v2/users/show_many.json").respond_with_data("down", status=401)
+    assert ingest.drain(store, configured, "test")[0] == 0
+    assert store.ticket("zendesk:1001") == {}
+    assert store.redis.xlen("t:{log}:dead") == 0
+    httpserver.expect_ordered_request("/api/v2/users/show_many.json").respond_with_json({"users": [
+        {"id": 381203941, "email": "kari@example.no", "name": "Kari", "locale": "nb"}]})
+    assert ingest.recover(store, configured, "test-recovery", min_idle_ms=0) == 1
+    assert store.ticket("zendesk:1001")["customer"] == "kari@example.no"

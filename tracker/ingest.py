@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from tracker import zendesk_api
 from tracker.config import Settings
 from tracker.store import Store
 
@@ -78,9 +79,17 @@ def apply_entries(store: Store, settings: Settings, entries: list[tuple[str, str
             continue
         parsed.append((entry_id, payload, record))
     known = _aliases_in_batch([r for _, _, r in parsed])
+    try:
+        zendesk_api.enrich([r for _, _, r in parsed], settings, store)
+        lookup_failed = False
+    except zendesk_api.ZendeskUnavailable as exc:
+        log.warning("Zendesk look-up failed (%s); events that need it stay pending", exc)
+        lookup_failed = True
     ready: list[tuple[str, str, dict[str, Any], str]] = []
     for entry_id, payload, record in parsed:
         email = _email_for(record, known, store)
+        if email is None and lookup_failed and record["source"] == "zendesk":
+            continue  # not acked: recovery retries it once Zendesk answers again
         if email is None:
             store.dead_letter(entry_id, payload, "unknown customer: no email and no known alias")
             continue

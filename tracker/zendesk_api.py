@@ -26,7 +26,7 @@ READ_TIMEOUT_S = 10.0
 BACKOFF_S = 0.5
 MAX_RETRY_AFTER_S = 30.0
 CACHE_TTL_S = 86400
-RETRIED_STATUSES = frozenset({429, 502, 504})
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 CUSTOMER_FIELDS = ("email", "name", "locale")
 AGENT_FIELDS = ("email", "name")
 

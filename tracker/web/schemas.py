@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+
+
+class RatingField(fields.Integer):
+    """A rating as forms and links send it: ASCII digits only (int() would take "١" or "１")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str | int) or not str(value).strip().isascii() or not str(value).strip().isdigit():
+            raise ValidationError("Not a valid rating.")
+        return int(str(value).strip()[:3])
 
 
 class AnswerFormSchema(Schema):
@@ -11,8 +22,15 @@ class AnswerFormSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # browsers and extensions add fields of their own
 
-    rating = fields.Integer(required=True, strict=False)
+    rating = RatingField(required=True)
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
+
+    @pre_load
+    def fold_line_breaks(self, data: Any, **kwargs: Any) -> Any:
+        # A textarea's maxlength counts a line break as one character; browsers send CRLF.
+        if hasattr(data, "get") and isinstance(data.get("comment"), str):
+            data = {"rating": data.get("rating"), "comment": data["comment"].replace("\r\n", "\n")}
+        return data
 
 
 class PageQuerySchema(Schema):
@@ -21,7 +39,7 @@ class PageQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    rating = fields.Integer(load_default=None)
+    rating = RatingField(load_default=None)
 
 
 class ListQuerySchema(Schema):

@@ -17,11 +17,11 @@ for i = 6, #KEYS, 2 do
   local agg, daily = KEYS[i], KEYS[i + 1]
   if old[1] then
     redis.call('HINCRBY', agg, 'n', -1)
-    for j, f in ipairs(counts) do redis.call('HINCRBY', agg, f, -tonumber(old[2 + j])) end
-    redis.call('HINCRBYFLOAT', agg, 'weight', -tonumber(old[8]))
-    redis.call('HINCRBYFLOAT', agg, 'weighted', -tonumber(old[9]))
+    for j, f in ipairs(counts) do redis.call('HINCRBY', agg, f, 0 - tonumber(old[2 + j])) end
+    redis.call('HINCRBYFLOAT', agg, 'weight', 0 - tonumber(old[8]))
+    redis.call('HINCRBYFLOAT', agg, 'weighted', 0 - tonumber(old[9]))
     redis.call('HINCRBY', daily, old[10] .. ':n', -1)
-    redis.call('HINCRBY', daily, old[10] .. ':v', -tonumber(old[3]))
+    redis.call('HINCRBY', daily, old[10] .. ':v', 0 - tonumber(old[3]))
   end
   redis.call('HINCRBY', agg, 'n', 1)
   for j, f in ipairs(counts) do redis.call('HINCRBY', agg, f, tonumber(ARGV[2 + j])) end
