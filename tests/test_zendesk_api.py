@@ -15,6 +15,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import wait_until
+
+FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
 from tracker import zendesk_api
 from tracker.config import Settings
 from tracker.store import Store
@@ -249,7 +251,7 @@ def test_an_event_subscription_delivery_with_ids_only_lands_on_the_customer_zend
         {"id": 90817263, "email": "ola@acme.test", "name": "Ola", "locale": "en-US"}]})
     configured = settings.with_overrides(zendesk_url=httpserver.url_for("").rstrip("/"),
                                          zendesk_email="admin@acme.test", zendesk_token="tok")
-    fixture = json.loads((Path(__file__).parent / "fixtures/zendesk/ticket_solved__event_subscription.json").read_text())
+    fixture = json.loads((FIXTURES / "ticket_solved__event_subscription.json").read_text())
     response = post_event("zendesk", fixture["body"], headers=fixture["headers"])
     assert response.status_code == 202, response.json
     assert ingest.drain(store, configured, "test")[0] == 1
@@ -264,7 +266,7 @@ def test_events_that_need_zendesk_stay_pending_while_its_api_fails_and_apply_onc
 
     configured = settings.with_overrides(zendesk_url=httpserver.url_for("").rstrip("/"),
                                          zendesk_email="admin@acme.test", zendesk_token="tok")
-    fixture = json.loads((Path(__file__).parent / "fixtures/zendesk/ticket_solved__event_subscription.json").read_text())
+    fixture = json.loads((FIXTURES / "ticket_solved__event_subscription.json").read_text())
     assert post_event("zendesk", fixture["body"], headers=fixture["headers"]).status_code == 202
     httpserver.expect_ordered_request("/api/v2/users/show_many.json").respond_with_data("down", status=401)
     assert ingest.drain(store, configured, "test")[0] == 0

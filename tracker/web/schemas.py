@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 
 
 class RatingField(fields.Integer):
-    """A rating as forms and links send it: ASCII digits only (int() would take "١" or "１")."""
+    """A rating as forms and links send it: ASCII digits only (int() also takes other scripts' digits)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if not isinstance(value, str | int) or not str(value).strip().isascii() or not str(value).strip().isdigit():
