@@ -15,13 +15,12 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import wait_until
-
-FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
 from tracker import zendesk_api
 from tracker.config import Settings
 from tracker.store import Store
 from tracker.zendesk_api import ZendeskUnavailable, enrich
 
+FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
 PATH = "/api/v2/users/show_many.json"
 KARI = {"id": 381203941, "url": "https://acme.zendesk.com/api/v2/users/381203941.json",
         "name": "Kari Nordmann", "email": "Kari@Example.NO", "locale": "nb", "locale_id": 1034,
