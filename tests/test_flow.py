@@ -78,3 +78,45 @@ def test_the_timeline_shows_tickets_orders_surveys_and_answers_in_time_order(pos
     assert body["events"][3]["comment"] == "Too slow" and body["events"][3]["satisfied"] is False
     card = client.get("/api/v1/customers/kari@example.no", headers={"Authorization": f"Bearer {key}"}).json
     assert card["orders"] == {"count": 1, "total": "149.00", "currency": "NOK", "totals": {"NOK": "149.00"}}
+
+
+def _order_event(kind: str, at: str, order_id: str = "O-7") -> dict:
+    return {"type": kind, "id": f"evt-{order_id}-{kind}", "occurred_at": at,
+            "order": {"id": order_id, "total": "499.00", "currency": "NOK"},
+            "customer": {"id": "c-42", "email": "kari@example.no", "name": "Kari", "locale": "en"}}
+
+
+def test_post_purchase_surveys_are_off_by_default(post_event, store, settings, smtp):
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    assert post_event("standard", _order_event("order.fulfilled", at)).status_code == 202
+    drain(store, settings)
+    assert send_all(store, settings) == []
+    assert store.due_count(int(time.time() * 1000) + 10**9) == 0
+
+
+def test_a_fulfilled_order_gets_a_post_purchase_survey_when_turned_on(post_event, store, settings, smtp, client):
+    settings = settings.with_overrides(order_survey_delay=0)
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5))
+    assert post_event("standard", _order_event("order.created", at)).status_code == 202
+    assert post_event("standard", _order_event("order.fulfilled", at)).status_code == 202
+    drain(store, settings)
+    assert [o.status for o in send_all(store, settings)] == ["sent"]
+    (mail,) = smtp.wait_for(1)
+    assert mail["Subject"] == "How was your order #O-7?"
+    page = client.get(survey_link(mail, 5))
+    assert "How satisfied are you with your order?" in page.get_data(as_text=True)
+    assert client.post(survey_link(mail, 5), data={"rating": "5"}).status_code == 200
+    key = store.create_key("lead")
+    card = client.get("/api/v1/customers/kari@example.no", headers={"Authorization": f"Bearer {key}"}).json
+    assert card["responses"] == 1 and card["last_response"]["ticket"] == "order:standard:O-7"
+
+
+def test_an_order_cancelled_before_its_survey_is_due_gets_none(post_event, store, settings, smtp):
+    settings = settings.with_overrides(order_survey_delay=3600)
+    now = time.time()
+    fulfilled = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60))
+    refunded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 30))
+    assert post_event("standard", _order_event("order.refunded", refunded)).status_code == 202
+    assert post_event("standard", _order_event("order.fulfilled", fulfilled)).status_code == 202
+    drain(store, settings)
+    assert store.due_count(int(now * 1000) + 10**9) == 0

@@ -8,6 +8,14 @@ from tracker.config import Settings
 from tracker.events import iso_from_ms
 from tracker.scoring import aggregate_fields
 from tracker.store import Store
+from tracker.store.keys import ORDER_DUE
+
+
+def public_ref(tkey: str | None) -> str | None:
+    """Show what a survey was about: `zendesk:1001` for a ticket, `order:shopify:42` for an order."""
+    if not tkey:
+        return None
+    return "order:" + tkey.removeprefix(ORDER_DUE) if tkey.startswith(ORDER_DUE) else tkey
 
 
 def customer_card(store: Store, settings: Settings, email: str, now_ms: int) -> dict[str, Any] | None:
@@ -23,7 +31,7 @@ def customer_card(store: Store, settings: Settings, email: str, now_ms: int) -> 
         response = store.response(profile["last_response_sid"])
         if response:
             last = {"rating": int(response["rating"]), "scale": response["scale"],
-                    "at": iso_from_ms(int(response["at"])), "ticket": response.get("tkey") or None}
+                    "at": iso_from_ms(int(response["at"])), "ticket": public_ref(response.get("tkey"))}
     orders = store.orders_summary(email)
     score = fields["score"]
     return {
@@ -48,7 +56,7 @@ def response_row(response: dict[str, str]) -> dict[str, Any]:
     """Shape a stored response for the API and the CSV export."""
     return {
         "survey": response["sid"],
-        "ticket": response.get("tkey") or None,
+        "ticket": public_ref(response.get("tkey")),
         "subject": response.get("subject") or None,
         "source": response.get("source") or None,
         "agent": ({"id": response["agent_id"], "name": response.get("agent_name") or None}

@@ -22,6 +22,7 @@ KNOWN_VARIABLES = (
     "TRACKER_SURVEY_THROTTLE_DAYS",
     "TRACKER_SURVEY_EXPIRY_DAYS",
     "TRACKER_SURVEY_SCALE",
+    "TRACKER_ORDER_SURVEY_DELAY",
     "TRACKER_SWEEP_INTERVAL",
     "TRACKER_SCORE_HALF_LIFE_DAYS",
     "TRACKER_AT_RISK_SCORE",
@@ -55,6 +56,7 @@ class Settings:
     survey_throttle_days: int = 7
     survey_expiry_days: int = 14
     survey_scale: str = "csat5"
+    order_survey_delay: int | None = None
     sweep_interval: float = 15.0
     score_half_life_days: float = 90.0
     at_risk_score: float = 50.0
@@ -155,6 +157,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         survey_throttle_days=int(_number(environ, "TRACKER_SURVEY_THROTTLE_DAYS", 7, 0, True)),
         survey_expiry_days=int(_number(environ, "TRACKER_SURVEY_EXPIRY_DAYS", 14, 1, True)),
         survey_scale=scale,
+        order_survey_delay=(int(_number(environ, "TRACKER_ORDER_SURVEY_DELAY", 0, 0, True))
+                            if environ.get("TRACKER_ORDER_SURVEY_DELAY", "").strip() else None),
         sweep_interval=_number(environ, "TRACKER_SWEEP_INTERVAL", 15, 1, False),
         # Below a week the decayed score is mostly noise, and the stored weights (2^(t/h))
         # would overflow a double within a few decades; see tracker/scoring.py.

@@ -24,6 +24,13 @@ ALIASES = {
 }
 
 EN = {
+    "mail.subject_order": 'How was your order {ref}?',
+    "mail.intro_order": 'Thank you for your order {ref}. How did we do? It only takes one click to answer.',
+    "mail.footer_order": 'You received this because you placed order {ref} with us.',
+    "question_order.csat5": 'How satisfied are you with your order?',
+    "question_order.csat3": 'How would you rate your order?',
+    "question_order.thumbs": 'How was your order?',
+    "question_order.ces7": 'How easy was it to order from us?',
     "page.error_title": 'Something went wrong',
     "page.error_text": 'Sorry, something went wrong on our side. Please try again in a moment.',
     "page.unavailable_text": 'The service is briefly unavailable. Please try again in a minute.',
@@ -73,6 +80,13 @@ EN = {
 }
 
 NB = {
+    "mail.subject_order": 'Hvordan var bestillingen {ref}?',
+    "mail.intro_order": 'Takk for bestillingen {ref}. Hvordan gjorde vi det? Det tar bare ett klikk å svare.',
+    "mail.footer_order": 'Du får denne e-posten fordi du la inn bestilling {ref} hos oss.',
+    "question_order.csat5": 'Hvor fornøyd er du med bestillingen din?',
+    "question_order.csat3": 'Hvordan vil du vurdere bestillingen din?',
+    "question_order.thumbs": 'Hvordan var bestillingen din?',
+    "question_order.ces7": 'Hvor enkelt var det å bestille hos oss?',
     "page.error_title": 'Noe gikk galt',
     "page.error_text": 'Beklager, noe gikk galt hos oss. Prøv igjen om litt.',
     "page.unavailable_text": 'Tjenesten er midlertidig utilgjengelig. Prøv igjen om et minutt.',
@@ -122,6 +136,13 @@ NB = {
 }
 
 SV = {
+    "mail.subject_order": 'Hur var din beställning {ref}?',
+    "mail.intro_order": 'Tack för din beställning {ref}. Hur gjorde vi? Det tar bara ett klick att svara.',
+    "mail.footer_order": 'Du får det här mejlet eftersom du gjorde beställning {ref} hos oss.',
+    "question_order.csat5": 'Hur nöjd är du med din beställning?',
+    "question_order.csat3": 'Hur skulle du betygsätta din beställning?',
+    "question_order.thumbs": 'Hur var din beställning?',
+    "question_order.ces7": 'Hur enkelt var det att beställa hos oss?',
     "page.error_title": 'Något gick fel',
     "page.error_text": 'Tyvärr gick något fel hos oss. Försök igen om en stund.',
     "page.unavailable_text": 'Tjänsten är tillfälligt otillgänglig. Försök igen om en minut.',
@@ -171,6 +192,13 @@ SV = {
 }
 
 DA = {
+    "mail.subject_order": 'Hvordan var din ordre {ref}?',
+    "mail.intro_order": 'Tak for din ordre {ref}. Hvordan klarede vi det? Det tager kun ét klik at svare.',
+    "mail.footer_order": 'Du modtager denne e-mail, fordi du har afgivet ordre {ref} hos os.',
+    "question_order.csat5": 'Hvor tilfreds er du med din ordre?',
+    "question_order.csat3": 'Hvordan vil du bedømme din ordre?',
+    "question_order.thumbs": 'Hvordan var din ordre?',
+    "question_order.ces7": 'Hvor nemt var det at bestille hos os?',
     "page.error_title": 'Noget gik galt',
     "page.error_text": 'Beklager, noget gik galt hos os. Prøv igen om lidt.',
     "page.unavailable_text": 'Tjenesten er midlertidigt utilgængelig. Prøv igen om et minut.',
@@ -219,6 +247,14 @@ DA = {
 }
 
 DE = {
+    "mail.subject_order": 'Wie war Ihre Bestellung {ref}?',
+    "mail.intro_order": ('Vielen Dank für Ihre Bestellung {ref}. Wie haben wir es gemacht? Die '
+        'Antwort kostet Sie nur einen Klick.'),
+    "mail.footer_order": 'Sie erhalten diese E-Mail, weil Sie bei uns die Bestellung {ref} aufgegeben haben.',
+    "question_order.csat5": 'Wie zufrieden sind Sie mit Ihrer Bestellung?',
+    "question_order.csat3": 'Wie bewerten Sie Ihre Bestellung?',
+    "question_order.thumbs": 'Wie war Ihre Bestellung?',
+    "question_order.ces7": 'Wie einfach war es, bei uns zu bestellen?',
     "page.error_title": 'Etwas ist schiefgelaufen',
     "page.error_text": ('Entschuldigung, bei uns ist etwas schiefgelaufen. Bitte '
         'versuchen Sie es gleich noch einmal.'),
@@ -272,6 +308,14 @@ DE = {
 
 # French typography puts a no-break space inside guillemets and before ? ! : ;
 FR = {
+    "mail.subject_order": 'Comment s’est passée votre commande {ref} ?',
+    "mail.intro_order": ('Merci pour votre commande {ref}. Qu’en avez-vous pensé ? Un seul clic '
+        'suffit pour répondre.'),
+    "mail.footer_order": 'Vous recevez cet e-mail parce que vous avez passé la commande {ref} chez nous.',
+    "question_order.csat5": 'Dans quelle mesure êtes-vous satisfait de votre commande ?',
+    "question_order.csat3": 'Comment évaluez-vous votre commande ?',
+    "question_order.thumbs": 'Comment s’est passée votre commande ?',
+    "question_order.ces7": 'Était-il facile de commander chez nous ?',
     "page.error_title": 'Un problème est survenu',
     "page.error_text": 'Désolés, un problème est survenu de notre côté. Veuillez réessayer dans un instant.',
     "page.unavailable_text": 'Le service est momentanément indisponible. Veuillez réessayer dans une minute.',
@@ -323,6 +367,14 @@ FR = {
 }
 
 ES = {
+    "mail.subject_order": '¿Qué tal fue su pedido {ref}?',
+    "mail.intro_order": ('Gracias por su pedido {ref}. ¿Qué tal lo hicimos? Solo tiene que '
+        'hacer un clic para responder.'),
+    "mail.footer_order": 'Recibe este correo porque realizó el pedido {ref} con nosotros.',
+    "question_order.csat5": '¿Qué grado de satisfacción tiene con su pedido?',
+    "question_order.csat3": '¿Cómo valoraría su pedido?',
+    "question_order.thumbs": '¿Qué tal fue su pedido?',
+    "question_order.ces7": '¿Qué tan fácil le resultó hacer el pedido con nosotros?',
     "page.error_title": 'Algo ha fallado',
     "page.error_text": 'Lo sentimos, algo ha fallado por nuestra parte. Vuelva a intentarlo en un momento.',
     "page.unavailable_text": ('El servicio no está disponible en este momento. Vuelva a '
@@ -375,6 +427,13 @@ ES = {
 }
 
 NL = {
+    "mail.subject_order": 'Hoe was uw bestelling {ref}?',
+    "mail.intro_order": 'Bedankt voor uw bestelling {ref}. Hoe hebben we het gedaan? Antwoorden kost maar één klik.',
+    "mail.footer_order": 'U ontvangt deze e-mail omdat u bestelling {ref} bij ons hebt geplaatst.',
+    "question_order.csat5": 'Hoe tevreden bent u met uw bestelling?',
+    "question_order.csat3": 'Hoe beoordeelt u uw bestelling?',
+    "question_order.thumbs": 'Hoe was uw bestelling?',
+    "question_order.ces7": 'Hoe makkelijk was het om bij ons te bestellen?',
     "page.error_title": 'Er ging iets mis',
     "page.error_text": 'Sorry, er ging bij ons iets mis. Probeer het zo nog eens.',
     "page.unavailable_text": 'De dienst is even niet beschikbaar. Probeer het over een minuut opnieuw.',
@@ -491,3 +550,10 @@ def format_date(lang: str, day: date) -> str:
     # French writes the first of the month as an ordinal ("1er janvier").
     number = "1er" if lang == "fr" and day.day == 1 else str(day.day)
     return text(lang, "date.format", day=number, month=month, year=day.year)
+
+
+def survey_question(lang: str, scale_name: str, kind: str = "ticket") -> str:
+    """Return the question of a scale, asked about a support request or (kind "order") a purchase."""
+    if kind == "order" and f"question_order.{scale_name}" in CATALOGUES[DEFAULT]:
+        return text(lang, f"question_order.{scale_name}")
+    return text(lang, f"question.{scale_name}")

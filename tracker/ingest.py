@@ -94,7 +94,8 @@ def apply_entries(store: Store, settings: Settings, entries: list[tuple[str, str
             store.dead_letter(entry_id, payload, "unknown customer: no email and no known alias")
             continue
         ready.append((entry_id, payload, record, email))
-    errors = store.apply([(r, e) for _, _, r, e in ready], int(settings.survey_delay * 1000))
+    order_delay = -1 if settings.order_survey_delay is None else settings.order_survey_delay * 1000
+    errors = store.apply([(r, e) for _, _, r, e in ready], settings.survey_delay * 1000, order_delay)
     applied = []
     for (entry_id, payload, _record, _email), error in zip(ready, errors, strict=True):
         if error is None:

@@ -16,12 +16,14 @@ from tracker.i18n import normalise_locale, scale_labels
 from tracker.mail.errors import PermanentMailError, TransientMailError
 from tracker.mail.survey_mail import SurveyMail, build_survey_message
 from tracker.scoring import DAY_MS
-from tracker.store import Store
+from tracker.store import Store, keys
 from tracker.tokens import make_token, survey_id
 
 log = logging.getLogger(__name__)
 LEASE_MS = 5 * 60_000  # longer than one batch of sends; a dead worker's claims come back after it
 BACKOFF_S = (15, 60, 120, 300, 600, 1800, 3600, 3600)
+# What must still be true when the survey goes out: the ticket solved, the order fulfilled.
+SURVEYED_STATUSES = {"ticket": RESOLVED_STATUSES, "order": ("fulfilled",)}
 TICKET_FIELDS = ("source", "ticket_id", "customer", "subject", "agent_id", "agent_name", "team", "brand",
                  "channel")
 
@@ -66,6 +68,7 @@ def build_message(settings: Settings, record: dict[str, str], name: str | None, 
         unsubscribe_mailto=None,
         reply_to=f"reply+{token}@{settings.reply_domain}" if settings.reply_domain else None,
         expires_at=datetime.fromtimestamp(expires_ms / 1000, tz=UTC),
+        kind=record.get("kind") or "ticket",
     ))
 
 
@@ -90,10 +93,11 @@ def _blocker(store: Store, settings: Settings, ticket: dict[str, str], sid: str,
 
 
 def send_due(store: Store, settings: Settings, sender: Sender, tkey: str, claimed: int, now_ms: int) -> Outcome:
-    """Send the survey for one due ticket, or record why not; safe to run again after a crash."""
-    ticket = store.ticket(tkey)
-    if not ticket.get("solved_at") or ticket.get("status") not in RESOLVED_STATUSES:
-        store.drop_due(tkey, claimed)  # reopened while due; the reopen already cancelled it
+    """Send the survey for one due ticket (or order), or record why not; safe to run again after a crash."""
+    kind = "order" if tkey.startswith(keys.ORDER_DUE) else "ticket"
+    ticket = store.surveyed(tkey)
+    if not ticket.get("solved_at") or ticket.get("status") not in SURVEYED_STATUSES[kind]:
+        store.drop_due(tkey, claimed)  # reopened (or cancelled) while due; that already cancelled it
         return Outcome("none", "not_solved")
     sid = survey_id(tkey, ticket["solved_at"])
     existing = store.survey(sid)
@@ -103,8 +107,10 @@ def send_due(store: Store, settings: Settings, sender: Sender, tkey: str, claime
     email = ticket.get("customer", "")
     profile = store.profile(email)
     fields: dict[str, Any] = {f: ticket.get(f, "") for f in TICKET_FIELDS}
-    fields.update(sid=sid, tkey=tkey, scale=settings.survey_scale, lang=normalise_locale(profile.get("locale")),
-                  solved_at=ticket["solved_at"], created_at=now_ms, status="sending")
+    fields.update(sid=sid, tkey=tkey, kind=kind, scale=settings.survey_scale,
+                  ticket_id=ticket.get("ticket_id") or ticket.get("order_id", ""),
+                  lang=normalise_locale(profile.get("locale")), solved_at=ticket["solved_at"], created_at=now_ms,
+                  status="sending")
     reason = _blocker(store, settings, ticket, sid, email, profile, now_ms)
     if reason:
         store.finish_due(tkey, claimed, sid, email, "skipped", reason, now_ms, fields)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracker.cards import public_ref
 from tracker.events import iso_from_ms
 from tracker.store import Store
 
@@ -19,13 +20,13 @@ def customer_timeline(store: Store, email: str, limit: int = 200, newest_first: 
         if not when:
             continue
         item = {"kind": f"survey.{'sent' if status == 'answered' else status}", "survey": survey.get("sid"),
-                "ticket": survey.get("tkey") or None}
+                "ticket": public_ref(survey.get("tkey"))}
         if survey.get("reason"):
             item["reason"] = survey["reason"]
         rows.append((int(when), item))
     for response in store.customer_responses(email, 0, limit):
         rows.append((int(response["at"]), {
-            "kind": "answer", "survey": response["sid"], "ticket": response.get("tkey") or None,
+            "kind": "answer", "survey": response["sid"], "ticket": public_ref(response.get("tkey")),
             "rating": int(response["rating"]), "scale": response["scale"],
             "satisfied": response.get("satisfied") == "1", "comment": response.get("comment") or None}))
     rows.sort(key=lambda row: row[0], reverse=newest_first)

@@ -15,7 +15,7 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from tracker.i18n import format_date, normalise_locale, text
+from tracker.i18n import format_date, normalise_locale, survey_question, text
 
 PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
 # csat3 and thumbs read best as faces; numeric scales show their numbers.
@@ -62,6 +62,7 @@ class SurveyMail:
     ticket_subject: str | None = None
     unsubscribe_mailto: str | None = None
     reply_to: str | None = None
+    kind: str = "ticket"  # or "order": a post-purchase survey
 
 
 @dataclass(frozen=True)
@@ -99,20 +100,23 @@ def _buttons(scale_name: str, links: list[tuple[int, str, str]]) -> list[Button]
 def _context(mail: SurveyMail, lang: str) -> dict[str, Any]:
     name = _one_line(mail.to_name)
     ticket_subject = _one_line(mail.ticket_subject)
-    if ticket_subject:
+    order = mail.kind == "order"
+    if order:
+        subject = text(lang, "mail.subject_order", ref=mail.ticket_ref)
+    elif ticket_subject:
         subject = text(lang, "mail.subject", subject=_one_line(ticket_subject, SUBJECT_MAX))
     else:
         subject = text(lang, "mail.subject_ref", ref=mail.ticket_ref)
     buttons = _buttons(mail.scale_name, mail.links)
     ends = (buttons[0].label, buttons[-1].label) if mail.scale_name in ENDS_ONLY and buttons else None
-    question = text(lang, f"question.{mail.scale_name}")
+    question = survey_question(lang, mail.scale_name, mail.kind)
     return {
         "lang": lang,
         "t": lambda key, **params: text(lang, key, **params),
         "subject": subject,
         "preheader": question,
         "greeting": text(lang, "mail.greeting_name", name=name) if name else text(lang, "mail.greeting"),
-        "intro": text(lang, "mail.intro", ref=mail.ticket_ref),
+        "intro": text(lang, "mail.intro_order" if order else "mail.intro", ref=mail.ticket_ref),
         "ticket_ref": mail.ticket_ref,
         "ticket_subject": ticket_subject,
         "question": question,
@@ -122,7 +126,7 @@ def _context(mail: SurveyMail, lang: str) -> dict[str, Any]:
         "face_size": 15 if len(buttons) > 7 else 20,
         "reply_hint": text(lang, "mail.reply_hint") if mail.reply_to else "",
         "expires": text(lang, "mail.expires", date=format_date(lang, mail.expires_at.date())),
-        "footer": text(lang, "mail.footer", ref=mail.ticket_ref),
+        "footer": text(lang, "mail.footer_order" if order else "mail.footer", ref=mail.ticket_ref),
         "unsubscribe": text(lang, "mail.unsubscribe"),
         "unsubscribe_url": mail.unsubscribe_url,
     }

@@ -34,6 +34,16 @@ def order(okey: str) -> str:
     return f"{PREFIX}:order:{okey}"
 
 
+ORDER_DUE = "o|"  # due members for post-purchase surveys: "o|<source>:<order id>"
+
+
+def surveyed(due_member: str) -> str:
+    """Name the ticket or order hash a due member stands for."""
+    if due_member.startswith(ORDER_DUE):
+        return order(due_member[len(ORDER_DUE):])
+    return ticket(due_member)
+
+
 def alias(source: str, customer_id: str) -> str:
     return f"{PREFIX}:alias:{source}:{customer_id}"
 

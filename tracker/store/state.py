@@ -31,14 +31,15 @@ class State(RedisBase):
     def resolve_alias(self, source: str, customer_id: str) -> str | None:
         return self.redis.get(keys.alias(source, customer_id))
 
-    def apply(self, records: list[tuple[dict[str, Any], str]], survey_delay_ms: int) -> list[str | None]:
+    def apply(self, records: list[tuple[dict[str, Any], str]], survey_delay_ms: int,
+              order_survey_delay_ms: int = -1) -> list[str | None]:
         """Apply (record, email) pairs in one round trip; return None or an error per record."""
         pipe = self.redis.pipeline(transaction=False)
         for record, email in records:
             if record["type"].startswith("ticket."):
                 self._apply_ticket(pipe, record, email, survey_delay_ms)
             else:
-                self._apply_order(pipe, record, email)
+                self._apply_order(pipe, record, email, order_survey_delay_ms)
         results = pipe.execute(raise_on_error=False)
         return [str(r) if isinstance(r, Exception) else None for r in results]
 
@@ -66,7 +67,7 @@ class State(RedisBase):
                   alias_entry, entry, TIMELINE_MAX, HISTORY_MAX],
             client=pipe)
 
-    def _apply_order(self, pipe: Any, record: dict[str, Any], email: str) -> None:
+    def _apply_order(self, pipe: Any, record: dict[str, Any], email: str, order_survey_delay_ms: int) -> None:
         order = record["order"]
         okey = ticket_key(record["source"], order["id"])
         minor = int((Decimal(order["total"]) * 100).to_integral_value())
@@ -76,9 +77,10 @@ class State(RedisBase):
         self.script("apply_order")(
             keys=[keys.order(okey), keys.customer(email, "profile"), keys.customer(email, "orders"),
                   keys.CUSTOMERS, alias_key, keys.customer(email, "timeline"),
-                  keys.alias(record["source"], f"order:{order['id']}")],
+                  keys.alias(record["source"], f"order:{order['id']}"), keys.DUE],
             args=[okey, record["at"], record["id"], order["status"], minor, order["currency"], email,
-                  name, locale, record["source"], order["id"], alias_entry, entry, TIMELINE_MAX],
+                  name, locale, record["source"], order["id"], alias_entry, entry, TIMELINE_MAX,
+                  order_survey_delay_ms],
             client=pipe)
 
     def cached_people(self, source: str, person_ids: list[str]) -> dict[str, dict[str, str]]:
@@ -105,6 +107,10 @@ class State(RedisBase):
 
     def ticket(self, tkey: str) -> dict[str, str]:
         return self.redis.hgetall(keys.ticket(tkey))
+
+    def surveyed(self, due_member: str) -> dict[str, str]:
+        """Return the ticket or order a due entry stands for."""
+        return self.redis.hgetall(keys.surveyed(due_member))
 
     def profile(self, email: str) -> dict[str, str]:
         return self.redis.hgetall(keys.customer(email, "profile"))

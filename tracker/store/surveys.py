@@ -80,7 +80,7 @@ class Surveys(RedisBase):
         index.execute()
         agg = [keys.aggregate(kind, ident) for kind, ident in ids]
         return bool(self.script("mark_sent")(
-            keys=[keys.survey(record["sid"]), keys.ticket(record["tkey"]), keys.DUE, keys.SENT,
+            keys=[keys.survey(record["sid"]), keys.surveyed(record["tkey"]), keys.DUE, keys.SENT,
                   keys.customer(record["customer"], "surveys"), *agg],
             args=[record["sid"], sent_ms, expires_ms, record["tkey"], claimed]))
 

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from marshmallow import ValidationError
 
 from tracker.answers import SurveyUnavailable, expires_at, open_survey, record_answer
-from tracker.i18n import format_date, scale_labels, text
+from tracker.i18n import format_date, scale_labels, survey_question, text
 from tracker.tokens import read_token
 from tracker.web.errors import page
 from tracker.web.schemas import AnswerFormSchema, PageQuerySchema
@@ -38,6 +38,7 @@ def _question(token: str, survey: dict[str, str], selected: int | None, comment:
     lang = survey.get("lang") or "en"
     return render_template(
         "pages/question.html", lang=lang, scale=survey["scale"], labels=scale_labels(lang, survey["scale"]),
+        question=survey_question(lang, survey["scale"], survey.get("kind") or "ticket"),
         selected=selected, comment=comment, error=error, subject=survey.get("subject") or None,
         ticket_ref=f"#{survey.get('ticket_id', '')}", until=_until(survey, lang),
         action=url_for("survey.answer", token=token)), status

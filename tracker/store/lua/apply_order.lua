@@ -1,9 +1,9 @@
 -- Apply one order event; refunds add up once per event, the newest status wins.
 -- KEYS: 1 order, 2 profile, 3 customer's orders, 4 customers set, 5 alias key, 6 customer's timeline,
---       7 the order's own alias (refund events of some shops name only the order)
+--       7 the order's own alias (refund events of some shops name only the order), 8 due zset
 -- ARGV: 1 okey, 2 at (ms), 3 event id, 4 status, 5 amount (minor units), 6 currency,
 --       7 email, 8 name, 9 locale, 10 source, 11 order id, 12 alias entry ('source:id' or ''),
---       13 timeline entry, 14 timeline size cap
+--       13 timeline entry, 14 timeline size cap, 15 post-purchase survey delay (ms, -1 off)
 local o = KEYS[1]
 local at = tonumber(ARGV[2])
 local eid = ARGV[3]
@@ -28,6 +28,21 @@ if at > cur or (at == cur and eid > cur_eid) then
   local prev = redis.call('HGET', o, 'status') or ''
   if not (ARGV[4] == 'refunded' and prev == 'cancelled') then
     redis.call('HSET', o, 'status', ARGV[4], 'status_at', at, 'status_eid', eid)
+  end
+end
+-- A post-purchase survey is due while the order's newest status is fulfilled.
+if tonumber(ARGV[15]) >= 0 then
+  local member = 'o|' .. ARGV[1]
+  local now_status = redis.call('HGET', o, 'status')
+  local status_at = redis.call('HGET', o, 'status_at')
+  if now_status == 'fulfilled' then
+    if redis.call('HGET', o, 'solved_at') ~= status_at then
+      redis.call('HSET', o, 'solved_at', status_at)
+      redis.call('ZADD', KEYS[8], tonumber(status_at) + tonumber(ARGV[15]), member)
+    end
+  elseif redis.call('HEXISTS', o, 'solved_at') == 1 then
+    redis.call('HDEL', o, 'solved_at')
+    redis.call('ZREM', KEYS[8], member)
   end
 end
 local p = KEYS[2]

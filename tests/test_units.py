@@ -1,0 +1,327 @@
+"""Table-driven checks of the score maths, survey tokens and settings, against SPEC §3, §5 and §6."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any
+
+import pytest
+
+from tracker.config import ConfigError, load_settings
+from tracker.scales import SCALES
+from tracker.scoring import DAY_MS, aggregate_fields, contribution
+from tracker.tokens import make_token, read_token, survey_id
+
+SECRET = "unit-test-secret-0123456789abcdef"
+NOW = int(datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp() * 1000)
+HALF_LIFE = 90.0
+
+# SPEC §5: every scale's values, their 0-100 value and whether they count as satisfied.
+SCALE_TABLE: dict[str, list[tuple[int, Fraction, bool]]] = {
+    "csat5": [(v, Fraction((v - 1) * 25), v in (4, 5)) for v in range(1, 6)],
+    "csat3": [(v, Fraction((v - 1) * 50), v == 3) for v in range(1, 4)],
+    "thumbs": [(0, Fraction(0), False), (1, Fraction(100), True)],
+    "nps": [(v, Fraction(v * 10), v in (9, 10)) for v in range(0, 11)],
+    "ces7": [(v, Fraction((v - 1) * 100, 6), 5 <= v <= 7) for v in range(1, 8)],
+}
+SCALE_ROWS = [(name, v, value, satisfied) for name, rows in SCALE_TABLE.items() for v, value, satisfied in rows]
+
+
+# Scales
+
+
+def test_every_scale_offers_exactly_the_values_of_the_spec():
+    assert set(SCALES) == set(SCALE_TABLE)
+    for name, rows in SCALE_TABLE.items():
+        assert list(SCALES[name].values) == [v for v, _, _ in rows], name
+
+
+@pytest.mark.parametrize("scale,rating,value,satisfied", SCALE_ROWS,
+                         ids=[f"{s}-{r}" for s, r, _, _ in SCALE_ROWS])
+def test_each_rating_maps_to_its_spec_value_and_satisfaction(scale, rating, value, satisfied):
+    assert SCALES[scale].value(rating) == value
+    assert SCALES[scale].satisfied(rating) is satisfied
+    part = contribution(scale, rating, NOW, HALF_LIFE)
+    assert Fraction(part.value6, 6) == value
+    assert part.satisfied == int(satisfied)
+
+
+@pytest.mark.parametrize("rating,kind", [(0, "detractor"), (6, "detractor"), (7, "passive"), (8, "passive"),
+                                         (9, "promoter"), (10, "promoter")])
+def test_nps_ratings_are_promoters_passives_or_detractors(rating, kind):
+    assert SCALES["nps"].nps_class(rating) == kind
+    part = contribution("nps", rating, NOW, HALF_LIFE)
+    assert (part.promoter, part.detractor, part.nps) == (int(kind == "promoter"), int(kind == "detractor"), 1)
+
+
+@pytest.mark.parametrize("scale", ["csat5", "csat3", "thumbs", "ces7"])
+def test_answers_on_other_scales_never_count_towards_nps(scale):
+    for rating in SCALES[scale].values:
+        part = contribution(scale, rating, NOW, HALF_LIFE)
+        assert (part.promoter, part.detractor, part.nps) == (0, 0, 0)
+
+
+# Aggregate fields
+
+
+def sums(answers: Iterable[tuple[str, int, int]], sent: int = 0) -> tuple[dict[str, str], dict[str, str]]:
+    """Sum (scale, rating, at_ms) answers the way the store keeps them, as Redis would return them."""
+    agg: dict[str, Any] = {"n": 0, "sent": sent, "value6": 0, "satisfied": 0, "promoter": 0, "detractor": 0,
+                           "nps": 0, "weight": 0.0, "weighted": 0.0}
+    daily: dict[str, int] = {}
+    for scale, rating, at in answers:
+        part = contribution(scale, rating, at, HALF_LIFE)
+        agg["n"] += 1
+        for name in ("value6", "satisfied", "promoter", "detractor", "nps"):
+            agg[name] += getattr(part, name)
+        agg["weight"] += part.weight
+        agg["weighted"] += part.weighted
+        daily[f"{part.day}:n"] = daily.get(f"{part.day}:n", 0) + 1
+        daily[f"{part.day}:v"] = daily.get(f"{part.day}:v", 0) + part.value6
+    return {k: repr(v) if isinstance(v, float) else str(v) for k, v in agg.items()}, \
+        {k: str(v) for k, v in daily.items()}
+
+
+def days_ago(days: float) -> int:
+    return NOW - int(days * DAY_MS)
+
+
+def test_no_data_gives_null_not_zero():
+    assert aggregate_fields({}, {}, NOW) == {"score": None, "average": None, "csat": None, "responses": 0,
+                                              "surveys_sent": 0, "response_rate": None, "trend": None,
+                                              "nps": None}
+
+
+def test_surveys_sent_without_answers_give_a_zero_response_rate_and_null_scores():
+    fields = aggregate_fields(*sums([], sent=4), NOW)
+    assert fields["surveys_sent"] == 4 and fields["response_rate"] == 0.0
+    assert (fields["score"], fields["average"], fields["csat"], fields["trend"], fields["nps"]) == (None,) * 5
+
+
+def test_the_lowest_ratings_only_give_zero_not_null():
+    fields = aggregate_fields(*sums([("csat5", 1, days_ago(1)), ("csat5", 1, days_ago(2))], sent=2), NOW)
+    assert (fields["average"], fields["csat"], fields["score"]) == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("answers,sent,expected", [
+    ([("csat5", 5, 1), ("csat5", 4, 2), ("csat5", 2, 3), ("csat5", 1, 4)], 8,
+     {"responses": 4, "average": 50.0, "csat": 50.0, "response_rate": 50.0, "nps": None}),
+    ([("csat3", 3, 1), ("csat3", 2, 2), ("csat3", 3, 3)], 3,
+     {"responses": 3, "average": 83.33, "csat": 66.67, "response_rate": 100.0, "nps": None}),
+    ([("thumbs", 1, 1), ("thumbs", 0, 2)], 5,
+     {"responses": 2, "average": 50.0, "csat": 50.0, "response_rate": 40.0, "nps": None}),
+    ([("nps", 10, 1), ("nps", 9, 2), ("nps", 8, 3), ("nps", 6, 4), ("nps", 0, 5)], 5,
+     {"responses": 5, "average": 66.0, "csat": 40.0, "response_rate": 100.0, "nps": 0.0}),
+    ([("nps", 10, 1), ("nps", 10, 2), ("nps", 7, 3)], 3,
+     {"responses": 3, "average": 90.0, "csat": 66.67, "nps": 66.67}),
+    ([("nps", 0, 1), ("nps", 3, 2)], 2, {"nps": -100.0, "csat": 0.0}),
+    ([("ces7", 7, 1), ("ces7", 4, 2), ("ces7", 1, 3)], 4,
+     {"responses": 3, "average": 50.0, "csat": 33.33, "response_rate": 75.0, "nps": None}),
+    ([("csat5", 5, 1), ("nps", 10, 2), ("nps", 0, 3)], 3, {"responses": 3, "nps": 0.0, "csat": 66.67}),
+], ids=["csat5", "csat3", "thumbs", "nps mixed", "nps promoters", "nps detractors", "ces7", "csat5 and nps"])
+def test_average_csat_response_rate_and_nps_follow_the_spec(answers, sent, expected):
+    fields = aggregate_fields(*sums([(s, r, days_ago(d)) for s, r, d in answers], sent=sent), NOW)
+    assert {k: fields[k] for k in expected} == expected
+
+
+def direct_score(answers: list[tuple[str, int, int]], query_ms: int) -> float:
+    """SPEC §6 literally: Σ v·2^(-age/h) / Σ 2^(-age/h), age measured at query time."""
+    weights = [2 ** (-(query_ms - at) / (HALF_LIFE * DAY_MS)) for _, _, at in answers]
+    values = [float(SCALES[s].value(r)) for s, r, _ in answers]
+    return sum(w * v for w, v in zip(weights, values, strict=True)) / sum(weights)
+
+
+@pytest.mark.parametrize("query_ms", [NOW, NOW + 400 * DAY_MS], ids=["now", "400 days later"])
+def test_the_decayed_score_equals_the_direct_computation_at_any_query_time(query_ms):
+    answers = [("csat5", 5, days_ago(300)), ("csat5", 5, days_ago(200)), ("csat5", 1, days_ago(10)),
+               ("csat5", 2, days_ago(1)), ("nps", 10, days_ago(95))]
+    fields = aggregate_fields(*sums(answers), query_ms)
+    expected = direct_score(answers, query_ms)
+    assert fields["score"] == pytest.approx(expected, abs=0.01)
+    # Recent unhappiness weighs more than old praise: the score is well below the plain average.
+    assert fields["average"] == 65.0 and fields["score"] < 55
+
+
+def test_the_decayed_score_of_one_answer_is_its_value():
+    fields = aggregate_fields(*sums([("ces7", 6, days_ago(500))]), NOW)
+    assert fields["score"] == pytest.approx(float(Fraction(500, 6)), abs=0.01)
+
+
+def test_trend_is_the_last_30_days_mean_minus_the_30_days_before():
+    answers = [("csat5", 5, days_ago(0)), ("csat5", 3, days_ago(29)),  # recent: 100, 50
+               ("csat5", 2, days_ago(30)), ("csat5", 4, days_ago(59)),  # earlier: 25, 75
+               ("csat5", 1, days_ago(60)), ("csat5", 1, days_ago(400))]  # outside both windows
+    assert aggregate_fields(*sums(answers), NOW)["trend"] == 25.0
+
+
+@pytest.mark.parametrize("days", [[0, 5, 29], [30, 45, 59], [60, 90], []],
+                         ids=["only recent", "only earlier", "only older", "none"])
+def test_trend_is_null_when_either_window_is_empty(days):
+    fields = aggregate_fields(*sums([("csat5", 4, days_ago(d)) for d in days]), NOW)
+    assert fields["trend"] is None
+
+
+def test_trend_can_be_negative_and_is_measured_from_the_query_day():
+    answers = [("csat5", 1, days_ago(1)), ("csat5", 5, days_ago(40))]
+    assert aggregate_fields(*sums(answers), NOW)["trend"] == -100.0
+    # 40 days on, the low answer is in the earlier window and the high one has left both.
+    assert aggregate_fields(*sums(answers), NOW + 40 * DAY_MS)["trend"] is None
+
+
+# Survey tokens
+
+
+SID = survey_id("zendesk:1001", 1_795_000_000_000)
+TOKEN = make_token(SECRET, SID)
+
+
+def test_a_token_reads_back_to_its_survey():
+    assert read_token(SECRET, TOKEN) == SID
+
+
+def test_tokens_are_safe_in_urls_and_email_local_parts():
+    assert re.fullmatch(r"[a-z2-7]+-[a-z2-7]+", TOKEN)
+    assert len(f"reply+{TOKEN}") <= 64  # the longest local part RFC 5321 allows
+
+
+def test_an_uppercased_token_still_verifies_because_mail_servers_may_fold_case():
+    assert read_token(SECRET, TOKEN.upper()) == SID
+    assert read_token(SECRET, TOKEN[:10].upper() + TOKEN[10:]) == SID
+
+
+@pytest.mark.parametrize("position", range(len(TOKEN)))
+def test_a_token_with_any_one_character_changed_is_refused(position):
+    if TOKEN[position] == "-":
+        swapped = "_"
+    else:
+        swapped = "a" if TOKEN[position] != "a" else "b"
+    assert read_token(SECRET, TOKEN[:position] + swapped + TOKEN[position + 1:]) is None
+
+
+@pytest.mark.parametrize("token", [TOKEN[:-1], TOKEN[:21], TOKEN[:20], TOKEN + "a", TOKEN + TOKEN, "",
+                                   "-", SID, TOKEN.replace("-", ""), "ä" * 47, TOKEN + "\x00", "a" * 1000],
+                         ids=["one short", "sid and dash", "sid only", "one long", "doubled", "empty", "dash",
+                              "bare sid", "no dash", "non-ascii", "nul", "huge"])
+def test_a_truncated_or_malformed_token_is_refused(token):
+    assert read_token(SECRET, token) is None
+
+
+def test_a_token_signed_with_another_secret_is_refused():
+    assert read_token(SECRET, make_token("another-secret-0123456789abcdef", SID)) is None
+
+
+def test_the_survey_id_is_the_same_on_every_retry_and_differs_per_solve_and_ticket():
+    assert survey_id("zendesk:1001", 1_795_000_000_000) == SID
+    assert survey_id("zendesk:1001", "1795000000000") == SID
+    assert survey_id("zendesk:1001", 1_795_000_000_001) != SID
+    assert survey_id("zendesk:1002", 1_795_000_000_000) != SID
+    assert survey_id("standard:1001", 1_795_000_000_000) != SID
+    assert re.fullmatch(r"[a-z2-7]{20}", SID)
+
+
+# Settings
+
+
+REQUIRED = {
+    "TRACKER_REDIS_URL": "redis://127.0.0.1:6379/0",
+    "TRACKER_SECRET_KEY": "a-long-random-secret-key-0123456789",
+    "TRACKER_SMTP_URL": "smtp://127.0.0.1:1025",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+@pytest.mark.parametrize("value", [None, "", "   "], ids=["unset", "empty", "blank"])
+def test_each_required_variable_missing_stops_with_a_message_naming_it(name, value):
+    environ = {k: v for k, v in REQUIRED.items() if k != name}
+    if value is not None:
+        environ[name] = value
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert name in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+MALFORMED = [
+    ("TRACKER_REDIS_URL", "http://localhost:6379"), ("TRACKER_REDIS_URL", "localhost:6379"),
+    ("TRACKER_REDIS_URL", "redis://localhost:notaport"), ("TRACKER_BROKER_URL", "http://localhost"),
+    ("TRACKER_SECRET_KEY", "short"), ("TRACKER_PUBLIC_URL", "ftp://example.com"),
+    ("TRACKER_PUBLIC_URL", "example.com"), ("TRACKER_PUBLIC_URL", "http://"),
+    ("TRACKER_PUBLIC_URL", "https://example.com:99999"), ("TRACKER_BIND", "8000"),
+    ("TRACKER_BIND", "localhost:http"), ("TRACKER_BIND", "0.0.0.0:70000"),
+    ("TRACKER_SMTP_URL", "mail.example.com"), ("TRACKER_SMTP_URL", "http://mail.example.com"),
+    ("TRACKER_SMTP_URL", "smtp://mail.example.com:99999"), ("TRACKER_MAIL_FROM", "Support"),
+    ("TRACKER_REPLY_DOMAIN", "not a domain"),
+    ("TRACKER_SURVEY_DELAY", "soon"), ("TRACKER_SURVEY_DELAY", "-1"), ("TRACKER_SURVEY_DELAY", "1.5"),
+    ("TRACKER_SURVEY_THROTTLE_DAYS", "seven"), ("TRACKER_SURVEY_THROTTLE_DAYS", "-7"),
+    ("TRACKER_SURVEY_EXPIRY_DAYS", "0"), ("TRACKER_SURVEY_EXPIRY_DAYS", "two weeks"),
+    ("TRACKER_SURVEY_SCALE", "stars"), ("TRACKER_SURVEY_SCALE", "csat10"),
+    ("TRACKER_SWEEP_INTERVAL", "fast"), ("TRACKER_SWEEP_INTERVAL", "0"), ("TRACKER_SWEEP_INTERVAL", "nan"),
+    ("TRACKER_SWEEP_INTERVAL", "inf"),
+    ("TRACKER_SCORE_HALF_LIFE_DAYS", "ninety"), ("TRACKER_SCORE_HALF_LIFE_DAYS", "0"),
+    ("TRACKER_SCORE_HALF_LIFE_DAYS", "-90"), ("TRACKER_SCORE_HALF_LIFE_DAYS", "nan"),
+    ("TRACKER_SCORE_HALF_LIFE_DAYS", "inf"),
+    ("TRACKER_AT_RISK_SCORE", "low"), ("TRACKER_AT_RISK_SCORE", "-1"), ("TRACKER_AT_RISK_SCORE", "nan"),
+    ("TRACKER_ALERT_URLS", "not-a-url"), ("TRACKER_ALERT_URLS", "https://alerts.example.com,ftp://x"),
+    ("TRACKER_WEB_WORKERS", "0"), ("TRACKER_WEB_WORKERS", "many"), ("TRACKER_LOG_LEVEL", "LOUD"),
+]
+
+
+@pytest.mark.parametrize("name,value", MALFORMED, ids=[f"{n}={v}" for n, v in MALFORMED])
+def test_a_malformed_value_stops_with_a_message_naming_the_variable(name, value):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**REQUIRED, name: value})
+    assert name in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name,value", [
+    ("TRACKER_SMTP_URL", "smtp://mailer:hunter2-smtp@mail.example.com:notaport"),
+    ("TRACKER_SMTP_URL", "http://mailer:hunter2-smtp@mail.example.com"),
+    ("TRACKER_REDIS_URL", "redis://:hunter2-redis@redis.example.com:notaport/0"),
+    ("TRACKER_REDIS_URL", "http://:hunter2-redis@redis.example.com"),
+    ("TRACKER_BROKER_URL", "http://guest:hunter2-broker@rabbit.example.com"),
+], ids=["smtp port", "smtp scheme", "redis port", "redis scheme", "broker scheme"])
+def test_a_malformed_url_is_named_without_showing_its_password(name, value):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**REQUIRED, name: value})
+    assert name in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_the_defaults_are_those_of_the_spec():
+    settings = load_settings(REQUIRED)
+    assert settings.redis_url == REQUIRED["TRACKER_REDIS_URL"]
+    assert settings.broker_url == REQUIRED["TRACKER_REDIS_URL"]
+    assert settings.public_url == "http://127.0.0.1:8000"
+    assert settings.bind == "127.0.0.1:8000"
+    assert settings.mail_from == "Support <support@localhost>"
+    assert settings.reply_domain is None
+    assert settings.survey_delay == 86400
+    assert settings.survey_throttle_days == 7
+    assert settings.survey_expiry_days == 14
+    assert settings.survey_scale == "csat5"
+    assert settings.sweep_interval == 15
+    assert settings.score_half_life_days == 90
+    assert settings.at_risk_score == 50
+    assert dict(settings.source_secrets) == {}
+    assert settings.alert_urls == ()
+
+
+def test_given_values_are_read_and_a_trailing_slash_on_the_public_url_dropped():
+    settings = load_settings({
+        **REQUIRED, "TRACKER_BROKER_URL": "amqp://guest@rabbit:5672//", "TRACKER_PUBLIC_URL": "https://csat.example.com/",
+        "TRACKER_SURVEY_DELAY": "0", "TRACKER_SURVEY_THROTTLE_DAYS": "0", "TRACKER_SURVEY_SCALE": "nps",
+        "TRACKER_SCORE_HALF_LIFE_DAYS": "30.5", "TRACKER_REPLY_DOMAIN": "reply.example.com",
+        "TRACKER_SOURCE_ZENDESK_SECRET": " zd-secret ", "TRACKER_SOURCE_SHOPIFY_SECRET": "",
+        "TRACKER_ALERT_URLS": "https://a.example.com/hook, https://b.example.com/hook",
+    })
+    assert settings.broker_url == "amqp://guest@rabbit:5672//"
+    assert settings.public_url == "https://csat.example.com"
+    assert (settings.survey_delay, settings.survey_throttle_days) == (0, 0)
+    assert settings.survey_scale == "nps" and settings.score_half_life_days == 30.5
+    assert settings.reply_domain == "reply.example.com"
+    assert dict(settings.source_secrets) == {"zendesk": "zd-secret"}
+    assert settings.alert_urls == ("https://a.example.com/hook", "https://b.example.com/hook")
