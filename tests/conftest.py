@@ -73,7 +73,14 @@ class SmtpSink:
         self.messages: list[EmailMessage] = []
         self.refuse = 0  # answer this many DATA commands with 451 first
         self.refuse_code = "451 4.3.0 Try again later"
+        self.unknown_mailboxes: set[str] = set()  # RCPT TO these gets 550
         self.received = threading.Condition()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address.lower() in self.unknown_mailboxes:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse > 0:

@@ -220,6 +220,16 @@ def test_an_expired_survey_gets_a_friendly_410_page_and_keeps_the_old_answer(cli
     assert state(store, survey["sid"]) == before
 
 
+def test_the_expired_page_speaks_the_language_of_the_survey(client, store, survey):
+    assert survey["lang"] == "nb"
+    store.redis.hset(keys.survey(survey["sid"]), "expires_at", str(now_ms() - 1000))
+    page = client.get(f"/s/{survey['token']}?rating=5")
+    assert page.status_code == 410
+    html = page.get_data(as_text=True)
+    assert text("nb", "page.expired_title") in html, html[:500]
+    assert 'lang="nb"' in html
+
+
 # Anything at all: never a 500
 
 

@@ -389,3 +389,12 @@ def test_the_survey_mail_links_start_with_the_configured_public_url(deliver, sto
     links = re.findall(r"https?://\S+/s/[a-z2-7-]+\?rating=\d", plain)
     assert len(links) == 5 and all(link.startswith("https://csat.example.com/s/") for link in links)
     assert str(mail["List-Unsubscribe"]).startswith("<https://csat.example.com/u/")
+
+
+def test_an_address_the_mail_server_refuses_is_suppressed_and_gets_no_more_surveys(
+        deliver, store, unthrottled, smtp):
+    smtp.unknown_mailboxes.add(KARI)
+    assert solve_and_send(deliver, store, unthrottled, ticket="T-1", ago_s=120) == [
+        surveys.Outcome("failed", "undeliverable")]
+    assert solve_and_send(deliver, store, unthrottled, ticket="T-2") == [surveys.Outcome("skipped", "suppressed")]
+    assert smtp.messages == []

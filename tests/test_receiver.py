@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Iterator
 from datetime import timedelta, timezone
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -283,6 +285,23 @@ def test_a_body_over_one_mebibyte_gets_413(post_event, store, source):
     assert stream_length(store) == 0
 
 
+def _chunks(raw: bytes, size: int = 65536) -> Iterator[bytes]:
+    for start in range(0, len(raw), size):
+        yield raw[start:start + size]
+
+
+@pytest.mark.parametrize("pad,status", [(0, 202), (1024 * 1024 + 1, 413)], ids=["small", "over 1 MiB"])
+def test_a_chunked_body_over_real_http_gets_413_when_over_one_mebibyte(live_server, store, pad, status):
+    # Senders that stream (Transfer-Encoding: chunked) send no Content-Length to check up front.
+    raw = json.dumps(solved_event()).encode()
+    raw += b" " * max(0, pad - len(raw))
+    headers, _ = signed("standard", raw)
+    response = requests.post(f"{live_server}/webhooks/standard", data=_chunks(raw), timeout=30,
+                             headers={"Content-Type": "application/json", **headers})
+    assert response.status_code == status, response.text[:300]
+    assert stream_length(store) == (1 if status == 202 else 0)
+
+
 # 415
 
 
@@ -451,7 +470,7 @@ CONTENT_TYPES = st.one_of(
 
 
 @st.composite
-def requests(draw: Any) -> tuple[str, bytes, str, list[tuple[str, str]], bool]:
+def webhook_requests(draw: Any) -> tuple[str, bytes, str, list[tuple[str, str]], bool]:
     source = draw(st.sampled_from(["standard", "zendesk", "nosuchdesk"]))
     raw = draw(BODIES.get(source, BODIES["standard"]))
     content_type = draw(CONTENT_TYPES)
@@ -462,7 +481,7 @@ def requests(draw: Any) -> tuple[str, bytes, str, list[tuple[str, str]], bool]:
 
 @hypothesis_settings(max_examples=200, deadline=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(case=requests())
+@given(case=webhook_requests())
 def test_any_request_gets_a_table_answer_in_json_and_never_a_500(client, case):
     source, raw, content_type, headers, sign = case
     sent = list(headers)

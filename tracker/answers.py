@@ -14,10 +14,11 @@ COMMENT_MAX = 2000
 class SurveyUnavailable(Exception):
     """The token is not genuine or unknown (404), or the survey no longer takes answers (410)."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, lang: str = "en"):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.lang = lang
 
 
 def open_survey(store: Store, settings: Settings, token: str, now_ms: int) -> dict[str, str]:
@@ -27,7 +28,7 @@ def open_survey(store: Store, settings: Settings, token: str, now_ms: int) -> di
     if not survey or survey.get("status") not in ("sent", "answered", "sending"):
         raise SurveyUnavailable(404, "not_found")
     if now_ms > expires_at(survey, settings):
-        raise SurveyUnavailable(410, "expired")
+        raise SurveyUnavailable(410, "expired", survey.get("lang") or "en")
     return survey
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -73,17 +74,30 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def redact_url(url: str) -> str:
+    """Hide the password of a URL so it can be shown in a message."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable URL>"
+    if password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1)).geturl()
+
+
 def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...], default: str | None) -> str:
     value = environ.get(name, "").strip() or default
     if value is None:
         raise ConfigError(f"{name} is required (e.g. {schemes[0]}://localhost)")
     parts = urlsplit(value)
     if parts.scheme not in schemes or not (parts.hostname or (parts.scheme == "unix" and parts.path)):
-        raise ConfigError(f"{name} must be a {' or '.join(s + '://' for s in schemes)} URL, got {value!r}")
+        raise ConfigError(f"{name} must be a {' or '.join(s + '://' for s in schemes)} URL, "
+                          f"got {redact_url(value)!r}")
     try:
         _ = parts.port  # raises on a port that is not a number in range
     except ValueError:
-        raise ConfigError(f"{name} has an invalid port: {value!r}") from None
+        raise ConfigError(f"{name} has an invalid port: {redact_url(value)!r}") from None
     return value
 
 
@@ -96,7 +110,7 @@ def _number(environ: Mapping[str, str], name: str, default: float, minimum: floa
     except ValueError:
         kind = "a whole number" if integer else "a number"
         raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
-    if value < minimum or value != value:
+    if not math.isfinite(value) or value < minimum:
         raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
     return value
 
@@ -113,7 +127,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     redis_url = _url(environ, "TRACKER_REDIS_URL", ("redis", "rediss", "unix"), None)
     broker_url = environ.get("TRACKER_BROKER_URL", "").strip() or redis_url
     if not broker_url.startswith(("redis://", "rediss://", "amqp://", "unix://", "sentinel://")):
-        raise ConfigError(f"TRACKER_BROKER_URL must be a redis:// or amqp:// URL, got {broker_url!r}")
+        raise ConfigError(f"TRACKER_BROKER_URL must be a redis:// or amqp:// URL, got {redact_url(broker_url)!r}")
     secret = environ.get("TRACKER_SECRET_KEY", "").strip()
     if not secret:
         raise ConfigError("TRACKER_SECRET_KEY is required (a long random string; see .env.example)")
@@ -160,9 +174,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         order_survey_delay=(int(_number(environ, "TRACKER_ORDER_SURVEY_DELAY", 0, 0, True))
                             if environ.get("TRACKER_ORDER_SURVEY_DELAY", "").strip() else None),
         sweep_interval=_number(environ, "TRACKER_SWEEP_INTERVAL", 15, 1, False),
-        # Below a week the decayed score is mostly noise, and the stored weights (2^(t/h))
-        # would overflow a double within a few decades; see tracker/scoring.py.
-        score_half_life_days=_number(environ, "TRACKER_SCORE_HALF_LIFE_DAYS", 90, 7, False),
+        # The stored weights are 2^((t - 2026)/h) (see tracker/scoring.py); with h under two weeks
+        # they would overflow a double within a few decades, and the score would be mostly noise.
+        score_half_life_days=_number(environ, "TRACKER_SCORE_HALF_LIFE_DAYS", 90, 14, False),
         at_risk_score=_number(environ, "TRACKER_AT_RISK_SCORE", 50, 0, False),
         source_secrets=sources,
         alert_urls=alert_urls,

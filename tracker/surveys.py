@@ -130,6 +130,8 @@ def send_due(store: Store, settings: Settings, sender: Sender, tkey: str, claime
         log.warning("survey mail deferred", extra={"survey": sid, "attempt": attempts})
         return Outcome("retry", "smtp_unavailable")
     except PermanentMailError as exc:
+        if exc.recipient:
+            store.suppress(email)  # the address itself was refused: no more mails to it
         return _fail(store, tkey, claimed, record, "undeliverable", str(exc), now_ms)
     store.mark_sent(record, now_ms, expires_ms, claimed)
     log.info("survey sent", extra={"survey": sid})

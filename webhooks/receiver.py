@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from tracker.store import StorageError
+from tracker.web import MAX_BODY
 from tracker.web.errors import envelope
 from webhooks.adapters import ADAPTERS
 from webhooks.adapters.base import IgnoredEvent, Inbound, PayloadError, SignatureError
@@ -24,6 +25,9 @@ def receive(source: str) -> Any:
     if adapter is None or not secret:
         return envelope(404, "Unknown or unconfigured source.")
     body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH raises 413
+    if len(body) >= MAX_BODY and request.stream.read(1):
+        # A chunked body has no Content-Length; the limited stream stops at the limit without raising.
+        return envelope(413, "The body is larger than 1 MiB.")
     if adapter.CONTENT_TYPES and request.mimetype not in adapter.CONTENT_TYPES:
         return envelope(415, f"The body must be {' or '.join(adapter.CONTENT_TYPES)}.")
     inbound = Inbound(body=body, headers={k.lower(): v for k, v in request.headers.items()},

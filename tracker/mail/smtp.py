@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from types import TracebackType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tracker.config import ConfigError
+from tracker.config import ConfigError, redact_url
 from tracker.mail.errors import MailError, PermanentMailError, TransientMailError
 
 VARIABLE = "TRACKER_SMTP_URL"
@@ -32,17 +32,9 @@ class SmtpTarget:
     starttls: bool = False
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
-
-
 def parse_smtp_url(url: str) -> SmtpTarget:
     """Parse an smtp:// or smtps:// URL into a target, or raise ConfigError naming the variable."""
-    shown = _redacted(url)
+    shown = redact_url(url)
     parts = urlsplit(url.strip())
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise ConfigError(f"{VARIABLE} must look like smtp://user:pass@host:port or smtps://…, got {shown!r}")

@@ -60,6 +60,9 @@ class Surveys(RedisBase):
             mapping["next_attempt_at"] = str(next_at_ms)
         self.redis.hset(keys.survey(sid), mapping=mapping)
 
+    def suppress(self, email: str) -> None:
+        self.redis.sadd(keys.SUPPRESSED, email)
+
     def is_suppressed(self, email: str) -> bool:
         return bool(self.redis.sismember(keys.SUPPRESSED, email))
 

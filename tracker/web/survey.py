@@ -29,7 +29,7 @@ def _until(survey: dict[str, str], lang: str) -> str:
 
 def _unavailable(exc: SurveyUnavailable) -> Any:
     if exc.status == 410:
-        return page(410, "page.expired_title", "page.expired_text")
+        return page(410, "page.expired_title", "page.expired_text", exc.lang)
     return page(404, "page.not_found_title", "page.not_found_text")
 
 
