@@ -28,7 +28,8 @@ def answered(post_event, store, settings, smtp, client):
         drain(store, settings)
         send_all(store, settings.with_overrides(survey_throttle_days=0))
         mail = smtp.wait_for(n)[-1]
-        assert client.post(survey_link(mail, rating), data={"rating": str(rating), "comment": f"c{n}"}).status_code == 200
+        answer = client.post(survey_link(mail, rating), data={"rating": str(rating), "comment": f"c{n}"})
+        assert answer.status_code == 200
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Bearer trk_nope", "Basic dXNlcjpwYXNz",
