@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,25 @@ KNOWN_VARIABLES = (
     "TRACKER_ZENDESK_URL",
     "TRACKER_ZENDESK_EMAIL",
     "TRACKER_ZENDESK_TOKEN",
+    "TRACKER_SURVEY_SCALE_BY_SOURCE",
+    "TRACKER_SURVEY_SCALE_BY_BRAND",
+    "TRACKER_SURVEY_DISABLED_SOURCES",
+    "TRACKER_SURVEY_DISABLED_BRANDS",
+    "TRACKER_SURVEY_SKIP_TAGS",
+    "TRACKER_SURVEY_SAMPLE_PERCENT",
+    "TRACKER_SEND_WINDOW",
+    "TRACKER_DEFAULT_TIMEZONE",
+    "TRACKER_REMINDER_DAYS",
+    "TRACKER_FOLLOWUP_REASONS",
+    "TRACKER_TEMPLATE_DIR",
+    "TRACKER_MAIL_TRANSPORT",
+    "TRACKER_MAIL_API_KEY",
+    "TRACKER_MAIL_API_URL",
+    "TRACKER_MAILGUN_DOMAIN",
+    "TRACKER_MAILGUN_SIGNING_KEY",
+    "TRACKER_INBOUND_TOKEN",
+    "TRACKER_ALERT_ALLOW_PRIVATE",
+    "TRACKER_API_RATE_LIMIT",
     "TRACKER_WEB_WORKERS",
     "TRACKER_LOG_LEVEL",
 )
@@ -39,6 +59,38 @@ SOURCE_SECRET = re.compile(r"^TRACKER_SOURCE_([A-Z0-9_]+)_SECRET$")
 
 class ConfigError(Exception):
     """A required variable is missing or a value is malformed; the message names the variable."""
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+TRANSPORTS = ("smtp", "postmark", "sendgrid", "mailgun")
+
+
+@dataclass(frozen=True)
+class SendWindow:
+    """When surveys may go out, in the customer's local time: weekdays (0 = Monday) and minutes of day."""
+
+    days: frozenset[int]
+    start_minute: int
+    end_minute: int
+
+
+def parse_send_window(raw: str) -> SendWindow:
+    """Read `Mon-Fri 09:00-17:00` (days optional, `Mon,Wed` lists allowed), or raise ValueError."""
+    match = re.fullmatch(r"\s*(?:([A-Za-z,\- ]+?)\s+)?(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", raw)
+    if not match:
+        raise ValueError("expected e.g. 'Mon-Fri 09:00-17:00'")
+    day_text, h1, m1, h2, m2 = match.groups()
+    start, end = int(h1) * 60 + int(m1), int(h2) * 60 + int(m2)
+    if not (0 <= start < 24 * 60 and 0 < end <= 24 * 60 and int(m1) < 60 and int(m2) < 60 and start < end):
+        raise ValueError("the start must come before the end, within one day")
+    days: set[int] = set()
+    for part in (day_text or "mon-sun").lower().replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        if first[:3] not in DAYS or (last and last[:3] not in DAYS):
+            raise ValueError(f"unknown day {part!r}")
+        a, b = DAYS.index(first[:3]), DAYS.index((last or first)[:3])
+        days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+    return SendWindow(frozenset(days), start, end)
 
 
 @dataclass(frozen=True)
@@ -66,6 +118,28 @@ class Settings:
     zendesk_url: str | None = None
     zendesk_email: str | None = None
     zendesk_token: str | None = None
+    # Survey rules (issue 4): per-source/brand scale and enablement, tags, sampling, window, reminder.
+    scale_by_source: Mapping[str, str] = field(default_factory=dict)
+    scale_by_brand: Mapping[str, str] = field(default_factory=dict)
+    disabled_sources: frozenset[str] = frozenset()
+    disabled_brands: frozenset[str] = frozenset()
+    skip_tags: frozenset[str] = frozenset({"no-survey"})
+    sample_percent: float = 100.0
+    send_window: SendWindow | None = None
+    default_timezone: str = "UTC"
+    reminder_days: int = 0
+    followup_reasons: tuple[str, ...] = ()
+    template_dir: str | None = None
+    # Mail delivery: smtp, or an HTTP API (postmark, sendgrid, mailgun) with its key.
+    mail_transport: str = "smtp"
+    mail_api_key: str | None = None
+    mail_api_url: str | None = None
+    mailgun_domain: str | None = None
+    # Replies by email: Mailgun's webhook signing key, and the shared token for Postmark and SendGrid.
+    mailgun_signing_key: str | None = None
+    inbound_token: str | None = None
+    alert_allow_private: bool = False
+    api_rate_limit: int = 600
     web_workers: int = 2
     log_level: str = "INFO"
 
@@ -122,6 +196,84 @@ def _bind(value: str) -> str:
     return value
 
 
+def _names(environ: Mapping[str, str], name: str, default: str = "") -> frozenset[str]:
+    return frozenset(v.strip().lower() for v in (environ.get(name) or default).split(",") if v.strip())
+
+
+def _scale_map(environ: Mapping[str, str], name: str) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for pair in environ.get(name, "").split(","):
+        if not pair.strip():
+            continue
+        key, sep, scale = pair.partition("=")
+        if not sep or not key.strip() or scale.strip() not in SCALES:
+            raise ConfigError(f"{name} must be like 'zendesk=nps,shopify=csat3' with scales from "
+                              f"{', '.join(SCALES)}, got {pair.strip()!r}")
+        mapping[key.strip().lower()] = scale.strip()
+    return mapping
+
+
+def _rules(environ: Mapping[str, str]) -> dict[str, object]:
+    """Read the survey rules and delivery settings of SPEC.md §5 beyond the basic ones."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    window = None
+    if environ.get("TRACKER_SEND_WINDOW", "").strip():
+        try:
+            window = parse_send_window(environ["TRACKER_SEND_WINDOW"])
+        except ValueError as exc:
+            raise ConfigError(f"TRACKER_SEND_WINDOW: {exc}, got {environ['TRACKER_SEND_WINDOW']!r}") from None
+    zone = environ.get("TRACKER_DEFAULT_TIMEZONE", "").strip() or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TRACKER_DEFAULT_TIMEZONE must be an IANA time zone like Europe/Oslo, "
+                          f"got {zone!r}") from None
+    template_dir = environ.get("TRACKER_TEMPLATE_DIR", "").strip() or None
+    if template_dir and not os.path.isdir(template_dir):
+        raise ConfigError(f"TRACKER_TEMPLATE_DIR must be an existing folder, got {template_dir!r}")
+    transport = (environ.get("TRACKER_MAIL_TRANSPORT", "").strip() or "smtp").lower()
+    if transport not in TRANSPORTS:
+        raise ConfigError(f"TRACKER_MAIL_TRANSPORT must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+    api_key = environ.get("TRACKER_MAIL_API_KEY", "").strip() or None
+    if transport != "smtp" and not api_key:
+        raise ConfigError(f"TRACKER_MAIL_API_KEY is required with TRACKER_MAIL_TRANSPORT={transport}")
+    mailgun_domain = environ.get("TRACKER_MAILGUN_DOMAIN", "").strip() or None
+    if transport == "mailgun" and not mailgun_domain:
+        raise ConfigError("TRACKER_MAILGUN_DOMAIN is required with TRACKER_MAIL_TRANSPORT=mailgun")
+    api_url = environ.get("TRACKER_MAIL_API_URL", "").strip().rstrip("/") or None
+    if api_url:
+        _url(environ, "TRACKER_MAIL_API_URL", ("https", "http"), None)
+    sample = _number(environ, "TRACKER_SURVEY_SAMPLE_PERCENT", 100, 0, False)
+    if sample > 100:
+        raise ConfigError(f"TRACKER_SURVEY_SAMPLE_PERCENT must be between 0 and 100, got {sample:g}")
+    allow = environ.get("TRACKER_ALERT_ALLOW_PRIVATE", "").strip().lower()
+    if allow not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"TRACKER_ALERT_ALLOW_PRIVATE must be 1 or 0, got {allow!r}")
+    return {
+        "scale_by_source": _scale_map(environ, "TRACKER_SURVEY_SCALE_BY_SOURCE"),
+        "scale_by_brand": _scale_map(environ, "TRACKER_SURVEY_SCALE_BY_BRAND"),
+        "disabled_sources": _names(environ, "TRACKER_SURVEY_DISABLED_SOURCES"),
+        "disabled_brands": _names(environ, "TRACKER_SURVEY_DISABLED_BRANDS"),
+        "skip_tags": _names(environ, "TRACKER_SURVEY_SKIP_TAGS", "no-survey"),
+        "sample_percent": sample,
+        "send_window": window,
+        "default_timezone": zone,
+        "reminder_days": int(_number(environ, "TRACKER_REMINDER_DAYS", 0, 0, True)),
+        "followup_reasons": tuple(r.strip() for r in environ.get("TRACKER_FOLLOWUP_REASONS", "").split(",")
+                                  if r.strip()),
+        "template_dir": template_dir,
+        "mail_transport": transport,
+        "mail_api_key": api_key,
+        "mail_api_url": api_url,
+        "mailgun_domain": mailgun_domain,
+        "mailgun_signing_key": environ.get("TRACKER_MAILGUN_SIGNING_KEY", "").strip() or None,
+        "inbound_token": environ.get("TRACKER_INBOUND_TOKEN", "").strip() or None,
+        "alert_allow_private": allow in ("1", "true", "yes"),
+        "api_rate_limit": int(_number(environ, "TRACKER_API_RATE_LIMIT", 600, 0, True)),
+    }
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build Settings from environment variables, or raise ConfigError naming the bad one."""
     redis_url = _url(environ, "TRACKER_REDIS_URL", ("redis", "rediss", "unix"), None)
@@ -134,7 +286,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if len(secret) < 16:
         raise ConfigError("TRACKER_SECRET_KEY must be at least 16 characters long")
     public_url = _url(environ, "TRACKER_PUBLIC_URL", ("http", "https"), "http://127.0.0.1:8000").rstrip("/")
-    smtp_url = _url(environ, "TRACKER_SMTP_URL", ("smtp", "smtps"), None)
+    rules = _rules(environ)
+    smtp_url = (_url(environ, "TRACKER_SMTP_URL", ("smtp", "smtps"), None) if rules["mail_transport"] == "smtp"
+                else environ.get("TRACKER_SMTP_URL", "").strip())
     scale = environ.get("TRACKER_SURVEY_SCALE", "").strip() or "csat5"
     if scale not in SCALES:
         raise ConfigError(f"TRACKER_SURVEY_SCALE must be one of {', '.join(SCALES)}, got {scale!r}")
@@ -183,6 +337,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         zendesk_url=zendesk_url,
         zendesk_email=environ.get("TRACKER_ZENDESK_EMAIL", "").strip() or None,
         zendesk_token=environ.get("TRACKER_ZENDESK_TOKEN", "").strip() or None,
+        **rules,  # type: ignore[arg-type]
         web_workers=int(_number(environ, "TRACKER_WEB_WORKERS", 2, 1, True)),
         log_level=level,
     )
