@@ -15,6 +15,7 @@ CUSTOMERS = f"{PREFIX}:customers"
 STATS = f"{PREFIX}:stats"
 API_KEYS = f"{PREFIX}:apikeys"
 SUPPRESSED = f"{PREFIX}:suppressed"
+RANK_SCORE = f"{PREFIX}:rank:score"  # customers by decayed score, for the at-risk listing
 AGGREGATE_KINDS = ("customer", "agent", "team", "source", "brand", "overall")
 
 

@@ -36,9 +36,9 @@ class Scores(RedisBase):
         c = asdict(part)
         outcome = int(self.script("record_answer")(
             keys=[keys.response(sid), keys.survey(sid), keys.customer(email, "responses"),
-                  keys.RESPONSES, keys.customer(email, "profile"), *entity_keys],
+                  keys.RESPONSES, keys.customer(email, "profile"), keys.RANK_SCORE, *entity_keys],
             args=[sid, rating, c["value6"], c["satisfied"], c["promoter"], c["detractor"], c["nps"],
-                  repr(c["weight"]), repr(c["weighted"]), c["day"], at_ms, comment, survey["scale"],
+                  repr(c["weight"]), repr(c["weighted"]), c["day"], at_ms, comment, survey["scale"], email,
                   *[x for pair in extra.items() for x in pair]]))
         return outcome
 
@@ -88,10 +88,13 @@ class Scores(RedisBase):
                     pipe.delete(*old)
                 for kind in keys.AGGREGATE_KINDS:
                     pipe.delete(keys.index(kind))
+                pipe.delete(keys.RANK_SCORE)
                 for (kind, ident), fields in aggregates.items():
                     pipe.hset(keys.aggregate(kind, ident),
                               mapping={k: repr(v) if isinstance(v, float) else v for k, v in fields.items()})
                     pipe.sadd(keys.index(kind), ident)
+                    if kind == "customer" and fields.get("n") and fields.get("weight"):
+                        pipe.zadd(keys.RANK_SCORE, {ident: fields["weighted"] / fields["weight"]})
                 for (kind, ident), fields in dailies.items():
                     if fields:
                         pipe.hset(keys.daily(kind, ident), mapping=dict(fields.items()))  # type: ignore[arg-type]
