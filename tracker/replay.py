@@ -10,6 +10,8 @@ from marshmallow import ValidationError
 from tracker.events import EventSchema, normalise
 from tracker.store import Store
 
+_EVENT_SCHEMA = EventSchema()
+
 
 def replay_file(store: Store, lines: IO[str], source: str) -> tuple[int, int, list[tuple[int, str]]]:
     """Append each valid line once (deduplicated by source and event id); return counts and errors."""
@@ -19,7 +21,7 @@ def replay_file(store: Store, lines: IO[str], source: str) -> tuple[int, int, li
         if not line.strip():
             continue
         try:
-            record = normalise(EventSchema().load(json.loads(line)), source)
+            record = normalise(_EVENT_SCHEMA.load(json.loads(line)), source)
         except ValueError:
             errors.append((number, "not valid JSON"))
             continue

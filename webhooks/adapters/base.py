@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
@@ -27,6 +28,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from tracker.events import EventSchema, normalise
 
 JSON_TYPES = ("application/json",)
+# Building a schema (and its nested ones) costs more than loading with it: build it once.
+_EVENT_SCHEMA = EventSchema()
 
 
 class SignatureError(Exception):
@@ -86,7 +89,7 @@ def require_object(data: Any) -> dict[str, Any]:
 def load_event(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     """Validate a standard-shaped event dict and return the normalised record, or raise PayloadError."""
     try:
-        loaded = EventSchema().load(raw)
+        loaded = _EVENT_SCHEMA.load(raw)
     except ValidationError as exc:
         raise PayloadError("The event is not valid.", _as_dict(exc.messages)) from None
     return normalise(loaded, source)
@@ -160,10 +163,15 @@ class IdField(fields.Field):
         return text
 
 
-def load_payload(schema: Schema, data: Any) -> dict[str, Any]:
+@cache
+def _schema(schema_class: type[Schema]) -> Schema:
+    return schema_class()
+
+
+def load_payload(schema_class: type[Schema], data: Any) -> dict[str, Any]:
     """Load a vendor payload with its schema, or raise PayloadError(422) naming the fields at fault."""
     try:
-        return schema.load(require_object(data))
+        return _schema(schema_class).load(require_object(data))
     except ValidationError as exc:
         raise PayloadError("The payload is missing required fields.", _as_dict(exc.messages)) from None
 

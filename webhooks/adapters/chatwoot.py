@@ -75,7 +75,7 @@ def parse(inbound: Inbound) -> Delivery:
     data = require_object(load_json(inbound.body))
     if data.get("event") not in EVENTS:
         raise IgnoredEvent(str(data.get("event")))
-    convo = load_payload(ChatwootConversationPayload(), data)
+    convo = load_payload(ChatwootConversationPayload, data)
     # The deprecated events name the change themselves.
     status = {"conversation_resolved": "solved", "conversation_opened": "open"}.get(
         convo["event"], STATUSES.get(convo["status"]))

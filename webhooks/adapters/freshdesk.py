@@ -83,7 +83,7 @@ def verify(inbound: Inbound, secret: str) -> None:
 
 def parse(inbound: Inbound) -> Delivery:
     """Turn a rule's webhook body into a delivery of one ticket event."""
-    payload = load_payload(FreshdeskRulePayload(), _from_simple_mode(require_object(load_json(inbound.body))))
+    payload = load_payload(FreshdeskRulePayload, _from_simple_mode(require_object(load_json(inbound.body))))
     ticket, requester, agent = payload["ticket"], payload["requester"], payload["agent"] or {}
     status = STATUSES.get(str(ticket["status"]).strip(), str(ticket["status"]).strip().lower())
     if not status or "{{" in status:

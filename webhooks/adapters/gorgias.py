@@ -95,7 +95,7 @@ def verify(inbound: Inbound, secret: str) -> None:
 
 def parse(inbound: Inbound) -> Delivery:
     """Turn an HTTP integration body into a delivery of one ticket event."""
-    ticket = load_payload(GorgiasIntegrationPayload(), require_object(load_json(inbound.body)))["ticket"]
+    ticket = load_payload(GorgiasIntegrationPayload, require_object(load_json(inbound.body)))["ticket"]
     status = ticket["status"].strip().lower()
     if status not in TYPE_OF_STATUS:
         raise IgnoredEvent(f"Status {status!r} is not tracked.")

@@ -80,7 +80,7 @@ def parse(inbound: Inbound) -> Delivery:
     data = load_json(inbound.body)
     if name not in EVENTS:
         raise IgnoredEvent(name or "no event name")
-    convo = load_payload(HelpScoutConversationPayload(), data)
+    convo = load_payload(HelpScoutConversationPayload, data)
     status = STATUSES.get(convo["status"].lower())
     if status is None:
         raise IgnoredEvent(f"Status {convo['status']!r} is not tracked.")

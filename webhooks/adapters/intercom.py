@@ -76,7 +76,7 @@ def parse(inbound: Inbound) -> Delivery:
     topic = data.get("topic")
     if topic not in TYPE_OF_TOPIC:
         raise IgnoredEvent(str(topic))  # `ping` and every other topic
-    notification = load_payload(IntercomNotificationPayload(), data)
+    notification = load_payload(IntercomNotificationPayload, data)
     convo = notification["data"]["item"]
     at = datetime.fromtimestamp(convo["updated_at"], tz=UTC)
     kind = TYPE_OF_TOPIC[topic]

@@ -71,7 +71,7 @@ def parse(inbound: Inbound) -> Delivery:
     data = require_object(load_json(inbound.body))
     if data.get("webhookEvent") not in EVENTS:
         raise IgnoredEvent(str(data.get("webhookEvent")))
-    payload = load_payload(JiraIssueEventPayload(), data)
+    payload = load_payload(JiraIssueEventPayload, data)
     issue, issue_fields = payload["issue"], payload["issue"]["fields_"]
     kind = _type(payload)
     at = datetime.fromtimestamp(payload["timestamp"] / 1000, tz=UTC)

@@ -93,7 +93,7 @@ def parse(inbound: Inbound) -> Delivery:
 
 
 def _order(data: dict[str, Any], kind: str) -> dict[str, Any]:
-    order = load_payload(ShopifyOrderPayload(), data)
+    order = load_payload(ShopifyOrderPayload, data)
     customer = order["customer"] or {}
     at = {"order.created": order["created_at"],
           "order.cancelled": order["cancelled_at"]}.get(kind) or order["updated_at"] or order["created_at"]
@@ -110,7 +110,7 @@ def _order(data: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def _refund(data: dict[str, Any]) -> dict[str, Any]:
-    refund = load_payload(ShopifyRefundPayload(), data)
+    refund = load_payload(ShopifyRefundPayload, data)
     paid_back = [t for t in refund["transactions"]
                  if t["kind"] == "refund" and t["status"] in ("success", None)]
     total = sum((Decimal(t["amount"]) for t in paid_back), Decimal("0"))

@@ -78,7 +78,7 @@ def parse(inbound: Inbound) -> Delivery:
     topic = inbound.header("x-wc-webhook-topic")
     if topic not in ("order.created", "order.updated"):
         raise IgnoredEvent(topic or "no topic")
-    order = load_payload(WooOrderPayload(), data)
+    order = load_payload(WooOrderPayload, data)
     kind = "order.created" if topic == "order.created" else TYPE_OF_STATUS.get(order["status"])
     if kind is None:
         raise IgnoredEvent(f"Status {order['status']!r} is not tracked.")

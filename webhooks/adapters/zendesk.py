@@ -115,8 +115,8 @@ def parse(inbound: Inbound) -> Delivery:
     if isinstance(kind, str) and kind.startswith(EVENT_PREFIX):
         if kind != STATUS_CHANGED:
             raise IgnoredEvent(kind)
-        return _status_changed(inbound, load_payload(ZendeskStatusChangePayload(), data))
-    return _trigger(inbound, load_payload(ZendeskTriggerPayload(), data))
+        return _status_changed(inbound, load_payload(ZendeskStatusChangePayload, data))
+    return _trigger(inbound, load_payload(ZendeskTriggerPayload, data))
 
 
 def _trigger(inbound: Inbound, payload: dict[str, Any]) -> Delivery:

@@ -1,0 +1,157 @@
+"""Benchmarks: each prints a ratio against a baseline measured in the same run, never an absolute verdict.
+
+    make bench            # or: .venv/bin/python bench/run.py [--events N]
+
+1. Ingest: applying events from the log in batches (what the worker does) against applying the
+   same events one Redis round trip at a time (what a task per event would at best do).
+2. Receive: POST /webhooks/standard (verify, parse, dedupe+append) against a bare Flask POST that
+   only parses JSON, both through the WSGI test client in this process.
+3. Answers: recording answers (one Lua script each) against a plain HSET per answer.
+4. Memory: Redis bytes per stored event and per recorded answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+from flask import Flask, request  # noqa: E402
+
+from tests.signing import SECRETS, signed  # noqa: E402
+from tracker import ingest  # noqa: E402
+from tracker.config import load_settings  # noqa: E402
+from tracker.devserver import free_port, redis_binary  # noqa: E402
+from tracker.scoring import contribution  # noqa: E402
+from tracker.store import Store  # noqa: E402
+from tracker.web import create_app  # noqa: E402
+
+
+def timed(run: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def event(n: int) -> dict[str, Any]:
+    return {"type": "ticket.solved", "id": f"evt-{n}", "occurred_at": "2026-11-22T10:00:00Z",
+            "ticket": {"id": f"B-{n}", "subject": "Bench", "status": "solved", "team": "t", "brand": "b",
+                       "agent": {"id": f"a-{n % 20}", "name": "Agent"}},
+            "customer": {"id": f"c-{n}", "email": f"c{n % 5000}@example.no", "name": "C"}}
+
+
+def start_redis(folder: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    binary = redis_binary()
+    if binary is None:
+        sys.exit("bench: no redis-server found (install the dev extra)")
+    process = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", folder],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def bench_ingest(store: Store, settings: Any, count: int) -> None:
+    records = [ingest_record(n) for n in range(count)]
+    store.redis.flushall()
+    store.append_events(records)
+    batched = timed(lambda: ingest.drain(store, settings, "bench", budget_s=600))
+    store.redis.flushall()
+    one_by_one = timed(lambda: [store.apply([(r, r["customer"]["email"])], 0) for r in records])
+    print(f"ingest   {count} events: batched drain {count / batched:,.0f}/s, one round trip per event "
+          f"{count / one_by_one:,.0f}/s -> batched is {one_by_one / batched:.1f}x faster")
+
+
+def ingest_record(n: int) -> dict[str, Any]:
+    from tracker.events import EventSchema, normalise
+
+    return normalise(EventSchema().load(event(n)), "standard")
+
+
+def bench_receive(store: Store, settings: Any, count: int) -> None:
+    store.redis.flushall()
+    client = create_app(settings, store, enqueue=lambda task, *args: None).test_client()
+    bodies = [json.dumps(event(n)).encode() for n in range(count)]
+    requests_ = []
+    for n, body in enumerate(bodies):
+        headers, _ = signed("standard", body, headers={"webhook-id": f"msg-{n}"})
+        requests_.append((body, {"Content-Type": "application/json", **headers}))
+    ours = timed(lambda: [client.post("/webhooks/standard", data=b, headers=h) for b, h in requests_])
+    bare = Flask("bare")
+
+    @bare.post("/hook")
+    def hook() -> Any:
+        return {"status": "accepted", "events": len([request.get_json()])}, 202
+
+    bare_client = bare.test_client()
+    baseline = timed(lambda: [bare_client.post("/hook", data=b, headers=h) for b, h in requests_])
+    print(f"receive  {count} deliveries: webhook {count / ours:,.0f}/s, bare Flask POST {count / baseline:,.0f}/s "
+          f"-> the receiver costs {ours / baseline:.1f}x a bare POST")
+
+
+def bench_answers(store: Store, settings: Any, count: int) -> None:
+    store.redis.flushall()
+    now = int(time.time() * 1000)
+    surveys = [{"sid": f"s{n:08d}", "customer": f"c{n % 5000}@example.no", "source": "standard",
+                "agent_id": f"a-{n % 20}", "team": "t", "brand": "b", "scale": "csat5", "tkey": f"standard:B-{n}"}
+               for n in range(count)]
+    part = contribution("csat5", 4, now, settings.score_half_life_days)
+    scripted = timed(lambda: [store.record_answer(s, 4, "", now, part) for s in surveys])
+    used = store.redis.info("memory")["used_memory"]
+    baseline = timed(lambda: [store.redis.hset(f"plain:{s['sid']}", mapping={"rating": 4, "at": now})
+                              for s in surveys])
+    print(f"answers  {count} answers: scripted {count / scripted:,.0f}/s, plain HSET {count / baseline:,.0f}/s "
+          f"-> recording an answer costs {scripted / baseline:.1f}x a plain write")
+    return used
+
+
+def bench_memory(store: Store, settings: Any, count: int) -> None:
+    store.redis.flushall()
+    empty = store.redis.info("memory")["used_memory"]
+    store.append_events([ingest_record(n) for n in range(count)])
+    logged = store.redis.info("memory")["used_memory"]
+    ingest.drain(store, settings, "bench", budget_s=600)
+    applied = store.redis.info("memory")["used_memory"]
+    print(f"memory   {(logged - empty) / count:,.0f} bytes per logged event, "
+          f"{(applied - logged) / count:,.0f} bytes per applied event (tickets, profiles, due entries)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        process, url = start_redis(folder)
+        try:
+            env = {"TRACKER_REDIS_URL": url, "TRACKER_SECRET_KEY": "bench-secret-0123456789",
+                   "TRACKER_SMTP_URL": "smtp://127.0.0.1:1", "TRACKER_SOURCE_STANDARD_SECRET": SECRETS["standard"]}
+            settings = load_settings({**os.environ, **env})
+            store = Store.from_url(url)
+            bench_ingest(store, settings, args.events)
+            bench_receive(store, settings, min(args.events, 2000))
+            bench_answers(store, settings, args.events)
+            bench_memory(store, settings, args.events)
+        finally:
+            process.terminate()
+            process.wait()
+
+
+if __name__ == "__main__":
+    main()
