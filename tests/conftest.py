@@ -147,7 +147,8 @@ def enqueued() -> list[str]:
 
 @pytest.fixture
 def app(settings: Settings, store: Store, enqueued: list[str]) -> Any:
-    return create_app(settings, store, enqueue=enqueued.append)
+    # A task without arguments is recorded by name alone, with arguments as (name, *args).
+    return create_app(settings, store, enqueue=lambda task, *args: enqueued.append(task if not args else (task, *args)))
 
 
 @pytest.fixture

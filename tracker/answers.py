@@ -9,6 +9,7 @@ from tracker.store import Store
 from tracker.tokens import read_token
 
 COMMENT_MAX = 2000
+REASON_MAX = 200
 
 
 class SurveyUnavailable(Exception):
@@ -40,10 +41,11 @@ def expires_at(survey: dict[str, str], settings: Settings) -> int:
 
 
 def record_answer(store: Store, settings: Settings, survey: dict[str, str], rating: int, comment: str,
-                  now_ms: int) -> int:
-    """Record or change the answer; return 0 unchanged, 1 comment changed, 2 rating counted."""
+                  now_ms: int, reason: str | None = None) -> int:
+    """Record or change the answer (reason None keeps the stored one); return 0, 1 (comment or reason), 2."""
     scale = SCALES[survey.get("scale") or settings.survey_scale]
     if rating not in scale.values:
         raise ValueError(f"rating must be between {scale.low} and {scale.high}")
     part = contribution(scale.name, rating, now_ms, settings.score_half_life_days)
-    return store.record_answer(survey, rating, comment.strip()[:COMMENT_MAX], now_ms, part)
+    return store.record_answer(survey, rating, comment.strip()[:COMMENT_MAX], now_ms, part,
+                               reason=None if reason is None else reason[:REASON_MAX])

@@ -68,5 +68,6 @@ def response_row(response: dict[str, str]) -> dict[str, Any]:
         "value": round(int(response["value6"]) / 6, 2),
         "satisfied": response.get("satisfied") == "1",
         "comment": response.get("comment") or None,
+        "reason": response.get("reason") or None,
         "at": iso_from_ms(int(response["at"])),
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
@@ -13,7 +12,8 @@ from typing import Any
 
 from tracker.config import ConfigError, Settings, load_settings
 
-COMMANDS = ("web", "worker", "beat", "dev", "api-key", "score", "rebuild-scores", "replay")
+COMMANDS = ("web", "worker", "beat", "dev", "api-key", "score", "top", "erase", "alert-secret", "rebuild-scores",
+            "replay")
 
 
 class UsageError(Exception):
@@ -25,7 +25,9 @@ def _settings() -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from tracker.logs import configure_logging
+
+    configure_logging(settings.log_level)  # JSON lines unless stderr is a terminal
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -133,6 +135,61 @@ def format_card(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cmd_top(args: argparse.Namespace) -> int:
+    from tracker.queries import ranked_customers
+
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    settings = _settings()
+    cards, _ = ranked_customers(_store(settings), settings, int(time.time() * 1000),
+                                at_risk=True if args.at_risk else None, sort="score", order="asc",
+                                limit=args.limit, cursor=None)
+    if not cards:
+        print("No customers at risk." if args.at_risk else "No customers yet.")
+        return 0
+    print(format_top(cards))
+    return 0
+
+
+def format_top(cards: list[dict[str, Any]]) -> str:
+    """Render score cards as a table, one customer a line."""
+    rows = [("customer", "name", "score", "csat", "responses", "last answer", "")]
+    for card in cards:
+        last = card["last_response"]
+        rows.append((card["customer"], card["name"] or "", "-" if card["score"] is None else f"{card['score']:g}",
+                     "-" if card["csat"] is None else f"{card['csat']:g}%", str(card["responses"]),
+                     f"{last['rating']} ({last['scale']}) {last['at'][:10]}" if last else "-",
+                     "AT RISK" if card["at_risk"] else ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    from tracker.erase import erase_customer
+
+    settings = _settings()
+    email = args.email.strip().lower()
+    if "@" not in email:
+        raise UsageError(f"{args.email!r} is not an email address")
+    counts = erase_customer(_store(settings), settings, email)
+    if not counts["found"]:
+        print(f"Nothing is stored about {email}; nothing was erased.")
+        return 0
+    parts = [f"{counts[name]} {label}" for name, label in (
+        ("profile", "profile"), ("tickets", "tickets"), ("orders", "orders"), ("aliases", "aliases"),
+        ("surveys", "surveys"), ("responses", "answers"), ("log_events", "log events"),
+        ("dead_letters", "dead letters"), ("keys", "keys in all"))]
+    print(f"Erased {email}: " + ", ".join(parts) + ". Every aggregate was adjusted.")
+    return 0
+
+
+def cmd_alert_secret(args: argparse.Namespace) -> int:
+    from tracker.alerts import alert_secret
+
+    print(alert_secret(_settings()))
+    return 0
+
+
 def cmd_rebuild(args: argparse.Namespace) -> int:
     from tracker.rebuild import rebuild_scores
 
@@ -183,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("email")
     score.add_argument("--json", action="store_true", help="print the card as JSON")
     score.set_defaults(run=cmd_score)
+    top = sub.add_parser("top", help="list customers by score, lowest first")
+    top.add_argument("--at-risk", action="store_true", help="only customers scoring below TRACKER_AT_RISK_SCORE")
+    top.add_argument("--limit", type=int, default=20, help="how many customers (default 20)")
+    top.set_defaults(run=cmd_top)
+    erase = sub.add_parser("erase", help="erase everything about a customer (GDPR) and print what was removed")
+    erase.add_argument("email")
+    erase.set_defaults(run=cmd_erase)
+    sub.add_parser("alert-secret", help="print the whsec_ secret that signs alerts, for receivers").set_defaults(
+        run=cmd_alert_secret)
     sub.add_parser("rebuild-scores", help="recompute every aggregate from stored responses").set_defaults(
         run=cmd_rebuild)
     replay = sub.add_parser("replay", help="re-ingest standard events from a JSON-lines file")

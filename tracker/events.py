@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import (
     RAISE,
@@ -27,6 +28,16 @@ ORDER_STATUS_OF_TYPE = {"order.created": "created", "order.fulfilled": "fulfille
 RESOLVED_STATUSES = ("solved", "closed")
 TEXT = validate.Length(max=500)
 IDENT = validate.Length(min=1, max=200)
+
+
+def valid_timezone(name: str) -> None:
+    """Raise ValidationError unless name is an IANA time zone like Europe/Oslo."""
+    try:
+        if not 0 < len(name) <= 64:
+            raise ValueError(name)
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValidationError("Must be an IANA time zone like Europe/Oslo.") from None
 
 
 def to_epoch_ms(moment: datetime) -> int:
@@ -83,6 +94,8 @@ class TicketSchema(StrictSchema):
     tags = fields.List(fields.String(validate=validate.Length(max=200)), load_default=list,
                        validate=validate.Length(max=200))
     agent = fields.Nested(AgentSchema, load_default=None, allow_none=True)
+    # False when the source knows no agent worked on the ticket (solved by a bot or a macro).
+    agent_involved = fields.Boolean(load_default=None, allow_none=True)
 
 
 class OrderSchema(StrictSchema):
@@ -105,6 +118,7 @@ class CustomerSchema(StrictSchema):
     email = fields.Email(load_default=None, allow_none=True)
     name = fields.String(load_default=None, allow_none=True, validate=TEXT)
     locale = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=35))
+    timezone = fields.String(load_default=None, allow_none=True, validate=valid_timezone)
 
     @validates_schema
     def known_somehow(self, data: dict[str, Any], **kwargs: Any) -> None:

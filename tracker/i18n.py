@@ -24,6 +24,16 @@ ALIASES = {
 }
 
 EN = {
+    "mail.reminder_prefix": "Reminder:",
+    "reason.slow": "It took too long",
+    "reason.not_solved": "My issue was not solved",
+    "reason.unfriendly": "The service was unfriendly",
+    "reason.unclear": "The answer was hard to understand",
+    "reason.other": "Something else",
+    "followup.title": "Sorry to hear that",
+    "followup.text": "We have recorded your answer. What went wrong? Your reply helps us improve.",
+    "followup.legend": "What was the main reason?",
+    "followup.error": "Please choose one of the reasons listed.",
     "mail.subject_order": 'How was your order {ref}?',
     "mail.intro_order": 'Thank you for your order {ref}. How did we do? It only takes one click to answer.',
     "mail.footer_order": 'You received this because you placed order {ref} with us.',
@@ -80,6 +90,16 @@ EN = {
 }
 
 NB = {
+    "mail.reminder_prefix": "Påminnelse:",
+    "reason.slow": "Det tok for lang tid",
+    "reason.not_solved": "Problemet mitt ble ikke løst",
+    "reason.unfriendly": "Betjeningen var uvennlig",
+    "reason.unclear": "Svaret var vanskelig å forstå",
+    "reason.other": "Noe annet",
+    "followup.title": "Det var leit å høre",
+    "followup.text": "Vi har registrert svaret ditt. Hva gikk galt? Svaret ditt hjelper oss å bli bedre.",
+    "followup.legend": "Hva var hovedgrunnen?",
+    "followup.error": "Velg en av grunnene i listen.",
     "mail.subject_order": 'Hvordan var bestillingen {ref}?',
     "mail.intro_order": 'Takk for bestillingen {ref}. Hvordan gjorde vi det? Det tar bare ett klikk å svare.',
     "mail.footer_order": 'Du får denne e-posten fordi du la inn bestilling {ref} hos oss.',
@@ -136,6 +156,16 @@ NB = {
 }
 
 SV = {
+    "mail.reminder_prefix": "Påminnelse:",
+    "reason.slow": "Det tog för lång tid",
+    "reason.not_solved": "Mitt problem blev inte löst",
+    "reason.unfriendly": "Bemötandet var ovänligt",
+    "reason.unclear": "Svaret var svårt att förstå",
+    "reason.other": "Något annat",
+    "followup.title": "Vad tråkigt att höra",
+    "followup.text": "Vi har tagit emot ditt svar. Vad gick fel? Ditt svar hjälper oss att bli bättre.",
+    "followup.legend": "Vad var den främsta anledningen?",
+    "followup.error": "Välj en av anledningarna i listan.",
     "mail.subject_order": 'Hur var din beställning {ref}?',
     "mail.intro_order": 'Tack för din beställning {ref}. Hur gjorde vi? Det tar bara ett klick att svara.',
     "mail.footer_order": 'Du får det här mejlet eftersom du gjorde beställning {ref} hos oss.',
@@ -192,6 +222,16 @@ SV = {
 }
 
 DA = {
+    "mail.reminder_prefix": "Påmindelse:",
+    "reason.slow": "Det tog for lang tid",
+    "reason.not_solved": "Mit problem blev ikke løst",
+    "reason.unfriendly": "Betjeningen var uvenlig",
+    "reason.unclear": "Svaret var svært at forstå",
+    "reason.other": "Noget andet",
+    "followup.title": "Det er vi kede af at høre",
+    "followup.text": "Vi har modtaget dit svar. Hvad gik galt? Dit svar hjælper os med at blive bedre.",
+    "followup.legend": "Hvad var hovedårsagen?",
+    "followup.error": "Vælg en af årsagerne på listen.",
     "mail.subject_order": 'Hvordan var din ordre {ref}?',
     "mail.intro_order": 'Tak for din ordre {ref}. Hvordan klarede vi det? Det tager kun ét klik at svare.',
     "mail.footer_order": 'Du modtager denne e-mail, fordi du har afgivet ordre {ref} hos os.',
@@ -247,6 +287,17 @@ DA = {
 }
 
 DE = {
+    "mail.reminder_prefix": "Erinnerung:",
+    "reason.slow": "Es hat zu lange gedauert",
+    "reason.not_solved": "Mein Problem wurde nicht gelöst",
+    "reason.unfriendly": "Der Umgang war unfreundlich",
+    "reason.unclear": "Die Antwort war schwer zu verstehen",
+    "reason.other": "Etwas anderes",
+    "followup.title": "Das tut uns leid",
+    "followup.text": "Wir haben Ihre Antwort erhalten. Was ist schiefgelaufen? "
+                     "Ihre Rückmeldung hilft uns, besser zu werden.",
+    "followup.legend": "Was war der Hauptgrund?",
+    "followup.error": "Bitte wählen Sie einen der aufgeführten Gründe.",
     "mail.subject_order": 'Wie war Ihre Bestellung {ref}?',
     "mail.intro_order": ('Vielen Dank für Ihre Bestellung {ref}. Wie haben wir es gemacht? Die '
         'Antwort kostet Sie nur einen Klick.'),
@@ -308,6 +359,17 @@ DE = {
 
 # French typography puts a no-break space inside guillemets and before ? ! : ;
 FR = {
+    "mail.reminder_prefix": "Rappel\u00a0:",
+    "reason.slow": "Cela a pris trop de temps",
+    "reason.not_solved": "Mon problème n’a pas été résolu",
+    "reason.unfriendly": "L’accueil n’était pas aimable",
+    "reason.unclear": "La réponse était difficile à comprendre",
+    "reason.other": "Autre chose",
+    "followup.title": "Nous en sommes désolés",
+    "followup.text": "Nous avons bien reçu votre réponse. Qu’est-ce qui n’a pas fonctionné\u00a0? "
+                     "Votre retour nous aide à nous améliorer.",
+    "followup.legend": "Quelle était la raison principale\u00a0?",
+    "followup.error": "Veuillez choisir l’une des raisons proposées.",
     "mail.subject_order": 'Comment s’est passée votre commande {ref} ?',
     "mail.intro_order": ('Merci pour votre commande {ref}. Qu’en avez-vous pensé ? Un seul clic '
         'suffit pour répondre.'),
@@ -367,6 +429,16 @@ FR = {
 }
 
 ES = {
+    "mail.reminder_prefix": "Recordatorio:",
+    "reason.slow": "Tardó demasiado",
+    "reason.not_solved": "Mi problema no se resolvió",
+    "reason.unfriendly": "El trato no fue amable",
+    "reason.unclear": "La respuesta fue difícil de entender",
+    "reason.other": "Otra cosa",
+    "followup.title": "Lamentamos oírlo",
+    "followup.text": "Hemos recibido su respuesta. ¿Qué salió mal? Sus comentarios nos ayudan a mejorar.",
+    "followup.legend": "¿Cuál fue el motivo principal?",
+    "followup.error": "Elija uno de los motivos de la lista.",
     "mail.subject_order": '¿Qué tal fue su pedido {ref}?',
     "mail.intro_order": ('Gracias por su pedido {ref}. ¿Qué tal lo hicimos? Solo tiene que '
         'hacer un clic para responder.'),
@@ -427,6 +499,16 @@ ES = {
 }
 
 NL = {
+    "mail.reminder_prefix": "Herinnering:",
+    "reason.slow": "Het duurde te lang",
+    "reason.not_solved": "Mijn probleem is niet opgelost",
+    "reason.unfriendly": "De medewerker was onvriendelijk",
+    "reason.unclear": "Het antwoord was moeilijk te begrijpen",
+    "reason.other": "Iets anders",
+    "followup.title": "Dat vinden we jammer",
+    "followup.text": "We hebben uw antwoord ontvangen. Wat ging er mis? Uw reactie helpt ons beter te worden.",
+    "followup.legend": "Wat was de belangrijkste reden?",
+    "followup.error": "Kies een van de genoemde redenen.",
     "mail.subject_order": 'Hoe was uw bestelling {ref}?',
     "mail.intro_order": 'Bedankt voor uw bestelling {ref}. Hoe hebben we het gedaan? Antwoorden kost maar één klik.',
     "mail.footer_order": 'U ontvangt deze e-mail omdat u bestelling {ref} bij ons hebt geplaatst.',

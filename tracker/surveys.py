@@ -15,8 +15,10 @@ from tracker.events import RESOLVED_STATUSES
 from tracker.i18n import normalise_locale, scale_labels
 from tracker.mail.errors import PermanentMailError, TransientMailError
 from tracker.mail.survey_mail import SurveyMail, build_survey_message
+from tracker.rules import choose_scale, next_send_time, skip_reason
 from tracker.scoring import DAY_MS
 from tracker.store import Store, keys
+from tracker.store.reminders import REMINDER_DUE
 from tracker.tokens import make_token, survey_id
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ class Sender(Protocol):
 class Outcome:
     """What happened to one due survey."""
 
-    status: str  # sent, skipped, failed, retry, none
+    status: str  # sent, skipped, failed, retry, deferred (send window), reminded, none
     reason: str = ""
 
 
@@ -94,6 +96,10 @@ def _blocker(store: Store, settings: Settings, ticket: dict[str, str], sid: str,
 
 def send_due(store: Store, settings: Settings, sender: Sender, tkey: str, claimed: int, now_ms: int) -> Outcome:
     """Send the survey for one due ticket (or order), or record why not; safe to run again after a crash."""
+    if tkey.startswith(REMINDER_DUE):
+        from tracker.reminders import send_reminder  # reminders reuse this module's mail; imported late
+
+        return send_reminder(store, settings, sender, tkey, claimed, now_ms)
     kind = "order" if tkey.startswith(keys.ORDER_DUE) else "ticket"
     ticket = store.surveyed(tkey)
     if not ticket.get("solved_at") or ticket.get("status") not in SURVEYED_STATUSES[kind]:
@@ -107,15 +113,22 @@ def send_due(store: Store, settings: Settings, sender: Sender, tkey: str, claime
     email = ticket.get("customer", "")
     profile = store.profile(email)
     fields: dict[str, Any] = {f: ticket.get(f, "") for f in TICKET_FIELDS}
-    fields.update(sid=sid, tkey=tkey, kind=kind, scale=settings.survey_scale,
+    scale = choose_scale(settings, ticket.get("source"), ticket.get("brand"))
+    fields.update(sid=sid, tkey=tkey, kind=kind, scale=scale,
                   ticket_id=ticket.get("ticket_id") or ticket.get("order_id", ""),
                   lang=normalise_locale(profile.get("locale")), solved_at=ticket["solved_at"], created_at=now_ms,
                   status="sending")
-    reason = _blocker(store, settings, ticket, sid, email, profile, now_ms)
+    reason = skip_reason(settings, ticket, sid) or _blocker(store, settings, ticket, sid, email, profile, now_ms)
     if reason:
         store.finish_due(tkey, claimed, sid, email, "skipped", reason, now_ms, fields)
         log.info("survey skipped", extra={"survey": sid, "reason": reason})
         return Outcome("skipped", reason)
+    opens_at = next_send_time(settings, now_ms, profile.get("timezone"))
+    if opens_at > now_ms:
+        # Waiting is not a skip; the throttle slot is taken when the mail goes out, not while it waits.
+        store.release_throttle(email, sid)
+        store.reschedule(tkey, claimed, opens_at)
+        return Outcome("deferred", "send_window")
     record = store.create_survey(sid, fields)
     expires_ms = now_ms + settings.survey_expiry_days * DAY_MS
     try:
@@ -133,6 +146,9 @@ def send_due(store: Store, settings: Settings, sender: Sender, tkey: str, claime
         if exc.recipient:
             store.suppress(email)  # the address itself was refused: no more mails to it
         return _fail(store, tkey, claimed, record, "undeliverable", str(exc), now_ms)
+    if settings.reminder_days and now_ms + settings.reminder_days * DAY_MS < expires_ms:
+        # Scheduled before marking sent: a crash in between resends, and the reminder is never lost.
+        store.schedule_reminder(sid, now_ms + settings.reminder_days * DAY_MS)
     store.mark_sent(record, now_ms, expires_ms, claimed)
     log.info("survey sent", extra={"survey": sid})
     return Outcome("sent")

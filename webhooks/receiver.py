@@ -10,10 +10,12 @@ from flask import Blueprint, current_app, jsonify, request
 from tracker.store import StorageError
 from tracker.web import MAX_BODY
 from tracker.web.errors import envelope
+from tracker.web.metrics import count_delivery
 from webhooks.adapters import ADAPTERS
 from webhooks.adapters.base import IgnoredEvent, Inbound, PayloadError, SignatureError
 
 bp = Blueprint("webhooks", __name__)
+bp.after_request(count_delivery)  # deliveries by source and outcome, for /metrics
 
 
 @bp.post("/webhooks/<source>")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -9,8 +10,8 @@ import time
 
 from celery import Celery, Task
 
-from tracker import ingest, surveys
-from tracker.mail.smtp import SmtpSender
+from tracker import alerts, ingest, surveys
+from tracker.mail.http_transports import make_sender
 
 log = logging.getLogger(__name__)
 SEND_CHUNK = 50
@@ -43,10 +44,19 @@ def register(app: Celery) -> None:
         for start in range(0, len(tkeys), SEND_CHUNK):
             send_surveys.delay(tkeys[start:start + SEND_CHUNK], claimed)
 
+    # Short backoff (1 s doubling to at most 10 min, jittered): well under the broker's visibility timeout.
+    @app.task(name="tracker.send_alert", bind=True, autoretry_for=(alerts.AlertRetryable,), retry_backoff=True,
+              retry_backoff_max=600, retry_jitter=True, max_retries=8)
+    def send_alert(self: Task, url: str, payload_json: str) -> None:
+        try:
+            alerts.deliver_alert(url, json.loads(payload_json), self.app.tracker_settings)
+        except alerts.AlertRefused as exc:
+            log.warning("alert not delivered: %s", exc)
+
     @app.task(name="tracker.send_surveys", bind=True)
     def send_surveys(self: Task, tkeys: list[str], claimed: int) -> None:
-        # One SMTP connection for the whole chunk: thousands can fall due at once after a weekend.
-        with SmtpSender(self.app.tracker_settings.smtp_url) as sender:
+        # One connection (SMTP or API session) for the whole chunk: thousands can fall due after a weekend.
+        with make_sender(self.app.tracker_settings) as sender:
             for tkey in tkeys:
                 surveys.send_due(self.app.tracker_store, self.app.tracker_settings, sender, tkey, claimed,
                                  _now_ms())

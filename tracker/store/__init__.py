@@ -5,13 +5,18 @@ from __future__ import annotations
 from tracker.store import keys
 from tracker.store.apikeys import ApiKeys
 from tracker.store.base import StorageError, connect
+from tracker.store.erasure import Erasure
 from tracker.store.log import EventLog
+from tracker.store.metrics import Metrics
+from tracker.store.queries import Queries
+from tracker.store.reminders import Reminders
+from tracker.store.replies import Replies
 from tracker.store.scores import Scores
 from tracker.store.state import State, ticket_key
 from tracker.store.surveys import Surveys
 
 
-class Store(EventLog, State, Surveys, Scores, ApiKeys):
+class Store(EventLog, State, Surveys, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

@@ -22,8 +22,8 @@ class Scores(RedisBase):
     """Record answers and read or rebuild the aggregates."""
 
     def record_answer(self, survey: dict[str, str], rating: int, comment: str, at_ms: int,
-                      part: Contribution) -> int:
-        """Record the answer once; return 0 unchanged, 1 comment changed, 2 rating counted."""
+                      part: Contribution, reason: str | None = None) -> int:
+        """Record the answer once; return 0 unchanged, 1 comment (or reason) changed, 2 rating counted."""
         sid, email = survey["sid"], survey["customer"]
         entity_keys: list[str] = []
         index = self.redis.pipeline(transaction=False)
@@ -33,6 +33,8 @@ class Scores(RedisBase):
         index.execute()
         extra = {f: survey.get(f, "") for f in ("customer", "tkey", "ticket_id", "source", "agent_id",
                                                   "agent_name", "team", "brand", "channel", "subject")}
+        if reason is not None:  # None keeps the reason already given
+            extra["reason"] = reason
         c = asdict(part)
         outcome = int(self.script("record_answer")(
             keys=[keys.response(sid), keys.survey(sid), keys.customer(email, "responses"),

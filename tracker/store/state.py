@@ -20,6 +20,11 @@ def _timeline_entry(record: dict[str, Any], **details: Any) -> str:
     return json.dumps(entry, sort_keys=True, separators=(",", ":"))
 
 
+def _flag(value: Any) -> str:
+    """Store a yes/no the source may leave out: '1', '0', or '' when it said nothing."""
+    return "" if value is None else ("1" if value else "0")
+
+
 def ticket_key(source: str, ticket_id: str) -> str:
     """Name a ticket across sources: `<source>:<id>`."""
     return f"{source}:{ticket_id}"
@@ -64,7 +69,8 @@ class State(RedisBase):
                   locale, ticket.get("subject", ""), ticket.get("channel", ""), ticket.get("brand", ""),
                   ticket.get("team", ""), json.dumps(ticket.get("tags") or []), agent.get("id", ""),
                   agent.get("name", ""), agent.get("email", ""), record["source"], ticket["id"],
-                  alias_entry, entry, TIMELINE_MAX, HISTORY_MAX],
+                  alias_entry, entry, TIMELINE_MAX, HISTORY_MAX, record["customer"].get("timezone") or "",
+                  _flag(ticket.get("agent_involved"))],
             client=pipe)
 
     def _apply_order(self, pipe: Any, record: dict[str, Any], email: str, order_survey_delay_ms: int) -> None:
@@ -80,7 +86,7 @@ class State(RedisBase):
                   keys.alias(record["source"], f"order:{order['id']}"), keys.DUE],
             args=[okey, record["at"], record["id"], order["status"], minor, order["currency"], email,
                   name, locale, record["source"], order["id"], alias_entry, entry, TIMELINE_MAX,
-                  order_survey_delay_ms],
+                  order_survey_delay_ms, record["customer"].get("timezone") or ""],
             client=pipe)
 
     def cached_people(self, source: str, person_ids: list[str]) -> dict[str, dict[str, str]]:

@@ -1,20 +1,24 @@
-"""The support leads' JSON API under /api/v1, behind API keys."""
+"""The support leads' JSON API under /api/v1, behind API keys: customers (the scores are in api_scores)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, jsonify
 from marshmallow import ValidationError
 
-from tracker.cards import customer_card, response_row
+from tracker.cards import customer_card
+from tracker.queries import customer_responses_page, ranked_customers
 from tracker.timeline import customer_timeline
+from tracker.web.api_base import filters_of, load_query, now_ms, require_key, tracker
+from tracker.web.api_scores import bp as scores_bp
 from tracker.web.errors import envelope
+from tracker.web.openapi import openapi_document
 from tracker.web.schemas import (
-    ListQuerySchema,
+    CustomerListQuerySchema,
+    CustomerPageSchema,
+    ErasureSchema,
+    ResponseListQuerySchema,
     ResponsePageSchema,
     ScoreCardSchema,
     TimelineQuerySchema,
@@ -22,37 +26,8 @@ from tracker.web.schemas import (
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def require_key(scope: str = "read") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Let a request through only with `Authorization: Bearer <key>` of a key holding scope."""
-
-    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        @wraps(view)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-            found = None
-            if scheme.lower() == "bearer" and key.strip():
-                found = current_app.extensions["tracker"].store.check_key(key.strip())
-            if found is None:
-                return envelope(401, "A valid API key is required: Authorization: Bearer <key>.",
-                                headers={"WWW-Authenticate": 'Bearer realm="tracker"'})
-            if scope not in found[1]:
-                return envelope(403, f"This API key lacks the {scope!r} scope.")
-            g.api_key = found[0]
-            return view(*args, **kwargs)
-
-        return guarded
-
-    return decorate
-
-
-def _query(schema: type) -> dict[str, Any]:
-    return schema().load(request.args)
+bp.register_blueprint(scores_bp)
+__all__ = ["bp", "require_key"]
 
 
 @bp.errorhandler(ValidationError)
@@ -61,45 +36,86 @@ def bad_query(exc: ValidationError) -> Any:
     return envelope(422, "The query is not valid.", messages)
 
 
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    """Serve the OpenAPI document of the API (open, like the spec says)."""
+    return jsonify(openapi_document())
+
+
+def _unknown_customer() -> Any:
+    return envelope(404, "No customer with that email is known.")
+
+
+@bp.get("/v1/customers")
+@require_key()
+def customers() -> Any:
+    """Return a ranked page of customers' score cards."""
+    query = load_query(CustomerListQuerySchema)
+    sort = query["sort"] or ("value" if query["at_risk"] else "score")
+    order = query["order"] or ("asc" if sort == "score" else "desc")
+    app = tracker()
+    try:
+        cards, cursor = ranked_customers(app.store, app.settings, now_ms(), at_risk=query["at_risk"], sort=sort,
+                                         order=order, limit=query["limit"], cursor=query["cursor"])
+    except ValueError as exc:
+        raise ValidationError({"cursor": [str(exc)]}) from exc
+    return jsonify(CustomerPageSchema().dump({"customers": cards, "next_cursor": cursor}))
+
+
 @bp.get("/v1/customers/<path:email>")
 @require_key()
 def customer(email: str) -> Any:
-    """Return a customer's score card."""
-    tracker = current_app.extensions["tracker"]
+    """Return a customer's score card (or, by suffix, their answers or timeline)."""
     if email.endswith("/responses"):
         return customer_responses(email.removesuffix("/responses"))
     if email.endswith("/timeline"):
         return timeline(email.removesuffix("/timeline"))
-    card = customer_card(tracker.store, tracker.settings, email, _now_ms())
+    app = tracker()
+    card = customer_card(app.store, app.settings, email, now_ms())
     if card is None:
-        return envelope(404, "No customer with that email is known.")
+        return _unknown_customer()
     return jsonify(ScoreCardSchema().dump(card))
 
 
 def customer_responses(email: str) -> Any:
-    """Return a customer's answers, newest first, a page at a time."""
-    tracker = current_app.extensions["tracker"]
-    query = _query(ListQuerySchema)
+    """Return a customer's answers, newest first, a page at a time, narrowed by range and filters."""
+    app = tracker()
+    query = load_query(ResponseListQuerySchema)
     email = email.strip().lower()
-    if not tracker.store.profile(email):
-        return envelope(404, "No customer with that email is known.")
-    offset = int(query["cursor"] or 0)
-    rows = tracker.store.customer_responses(email, offset, query["limit"] + 1)
-    more = len(rows) > query["limit"]
-    page = {"customer": email, "responses": [response_row(r) for r in rows[:query["limit"]]],
-            "next_cursor": str(offset + query["limit"]) if more else None}
+    if not app.store.profile(email):
+        return _unknown_customer()
+    rows, following = customer_responses_page(
+        app.store, email, offset=int(query["cursor"] or 0), limit=query["limit"], date_from=query["date_from"],
+        date_to=query["date_to"], filters=filters_of(query))
+    page = {"customer": email, "responses": rows, "next_cursor": None if following is None else str(following)}
     return jsonify(ResponsePageSchema().dump(page))
 
 
 def timeline(email: str) -> Any:
     """Return a customer's tickets, orders, surveys (with skip reasons) and answers in time order."""
-    tracker = current_app.extensions["tracker"]
-    query = _query(TimelineQuerySchema)
+    app = tracker()
+    query = load_query(TimelineQuerySchema)
     email = email.strip().lower()
-    if not tracker.store.profile(email):
-        return envelope(404, "No customer with that email is known.")
-    events = customer_timeline(tracker.store, email, query["limit"], query["order"] == "desc")
+    if not app.store.profile(email):
+        return _unknown_customer()
+    events = customer_timeline(app.store, email, query["limit"], query["order"] == "desc")
     return jsonify(TimelineSchema().dump({"customer": email, "events": events}))
+
+
+@bp.delete("/v1/customers/<path:email>")
+@require_key("admin")
+def erase(email: str) -> Any:
+    """Erase everything about a customer (GDPR); needs a key with the admin scope."""
+    try:
+        from tracker.erase import erase_customer
+    except ImportError:
+        return envelope(501, "Erasure is not available in this version.")
+    app = tracker()
+    email = email.strip().lower()
+    erased = erase_customer(app.store, app.settings, email)
+    if not erased.get("found"):
+        return _unknown_customer()
+    return jsonify(ErasureSchema().dump({"customer": email, "erased": erased}))
 
 
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

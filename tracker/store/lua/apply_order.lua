@@ -3,7 +3,8 @@
 --       7 the order's own alias (refund events of some shops name only the order), 8 due zset
 -- ARGV: 1 okey, 2 at (ms), 3 event id, 4 status, 5 amount (minor units), 6 currency,
 --       7 email, 8 name, 9 locale, 10 source, 11 order id, 12 alias entry ('source:id' or ''),
---       13 timeline entry, 14 timeline size cap, 15 post-purchase survey delay (ms, -1 off)
+--       13 timeline entry, 14 timeline size cap, 15 post-purchase survey delay (ms, -1 off),
+--       16 customer's time zone (IANA or '')
 local o = KEYS[1]
 local at = tonumber(ARGV[2])
 local eid = ARGV[3]
@@ -55,6 +56,7 @@ if at >= seen_at then
 end
 if ARGV[8] ~= '' then redis.call(write, p, 'name', ARGV[8]) end
 if ARGV[9] ~= '' then redis.call(write, p, 'locale', ARGV[9]) end
+if (ARGV[16] or '') ~= '' then redis.call(write, p, 'timezone', ARGV[16]) end
 local first = tonumber(redis.call('HGET', p, 'first_seen') or '-1')
 if first < 0 or at < first then redis.call('HSET', p, 'first_seen', at) end
 redis.call('SADD', KEYS[3], ARGV[1])

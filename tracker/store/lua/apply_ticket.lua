@@ -4,7 +4,8 @@
 -- ARGV: 1 tkey, 2 at (ms), 3 event id, 4 status, 5 delay (ms), 6 email, 7 name, 8 locale,
 --       9 subject, 10 channel, 11 brand, 12 team, 13 tags (JSON), 14 agent id, 15 agent name,
 --       16 agent email, 17 source, 18 ticket id, 19 alias entry ('source:id' or ''),
---       20 timeline entry, 21 timeline size cap, 22 status history size cap
+--       20 timeline entry, 21 timeline size cap, 22 status history size cap,
+--       23 customer's time zone (IANA or ''), 24 agent involved ('1', '0' or '' when the source does not say)
 local t = KEYS[1]
 local at = tonumber(ARGV[2])
 local eid = ARGV[3]
@@ -27,7 +28,7 @@ end
 -- erase known ones (an unassign-on-solve automation must not lose the agent).
 local meta = {'customer', ARGV[6], 'subject', ARGV[9], 'channel', ARGV[10], 'brand', ARGV[11],
               'team', ARGV[12], 'tags', ARGV[13], 'agent_id', ARGV[14], 'agent_name', ARGV[15],
-              'agent_email', ARGV[16]}
+              'agent_email', ARGV[16], 'agent_involved', ARGV[24] or ''}
 local write = 'HSETNX'
 if newer('meta_at', 'meta_eid') then
   write = 'HSET'
@@ -79,9 +80,11 @@ if at >= seen_at then
   redis.call('HSET', p, 'seen_at', at)
   if ARGV[7] ~= '' then redis.call('HSET', p, 'name', ARGV[7]) end
   if ARGV[8] ~= '' then redis.call('HSET', p, 'locale', ARGV[8]) end
+  if (ARGV[23] or '') ~= '' then redis.call('HSET', p, 'timezone', ARGV[23]) end
 else
   if ARGV[7] ~= '' then redis.call('HSETNX', p, 'name', ARGV[7]) end
   if ARGV[8] ~= '' then redis.call('HSETNX', p, 'locale', ARGV[8]) end
+  if (ARGV[23] or '') ~= '' then redis.call('HSETNX', p, 'timezone', ARGV[23]) end
 end
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('SADD', KEYS[5], ARGV[6])

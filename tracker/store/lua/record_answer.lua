@@ -4,13 +4,18 @@
 -- ARGV: 1 sid, 2 rating, 3 value6, 4 satisfied, 5 promoter, 6 detractor, 7 nps, 8 weight,
 --       9 weighted value, 10 day, 11 at (ms), 12 comment, 13 scale, 14 customer email,
 --       15.. extra field/value pairs
--- Returns 0 when nothing changed, 1 when only the comment changed, 2 when the rating counted.
+-- Returns 0 when nothing changed, 1 when only the comment (or the extra `reason`) changed,
+-- 2 when the rating counted.
 local r = KEYS[1]
 local old = redis.call('HMGET', r, 'rating', 'comment', 'value6', 'satisfied', 'promoter',
                        'detractor', 'nps', 'weight', 'weighted', 'day')
 if old[1] == ARGV[2] then
-  if old[2] == ARGV[12] then return 0 end
+  local reason = nil
+  for i = 15, #ARGV, 2 do if ARGV[i] == 'reason' then reason = ARGV[i + 1] end end
+  local old_reason = redis.call('HGET', r, 'reason') or ''
+  if old[2] == ARGV[12] and (reason == nil or reason == old_reason) then return 0 end
   redis.call('HSET', r, 'comment', ARGV[12], 'commented_at', ARGV[11])
+  if reason ~= nil then redis.call('HSET', r, 'reason', reason) end
   return 1
 end
 local counts = {'value6', 'satisfied', 'promoter', 'detractor', 'nps'}

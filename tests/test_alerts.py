@@ -1,0 +1,305 @@
+"""Alerts on unhappy answers, delivered to a real local HTTP server (so private addresses are allowed here)."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import json
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from tests.conftest import make_env, solved_event, wait_until
+from tests.test_flow import drain, send_all, survey_link
+from tracker.alerts import AlertRefused, AlertRetryable, alert_secret, deliver_alert, is_slack
+from tracker.devserver import free_port
+
+PATH = "/alerts"
+EMAIL = "kari@example.no"
+
+
+@pytest.fixture
+def env(redis_url: str, smtp: Any, httpserver: HTTPServer) -> dict[str, str]:
+    return make_env(redis_url, smtp.port, TRACKER_ALERT_URLS=httpserver.url_for(PATH),
+                    TRACKER_ALERT_ALLOW_PRIVATE="1")
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _sent_survey(post_event: Any, store: Any, settings: Any, smtp: Any) -> str:
+    """Run a solved ticket through to a survey mail; return the survey path."""
+    assert post_event("standard", solved_event(at=_now_iso())).status_code == 202
+    drain(store, settings)
+    assert [o.status for o in send_all(store, settings)] == ["sent"]
+    (mail,) = smtp.wait_for(1)
+    return survey_link(mail, 1)
+
+
+def _alerts(enqueued: list[Any]) -> list[tuple[str, str, str]]:
+    return [task for task in enqueued if isinstance(task, tuple) and task[0] == "tracker.send_alert"]
+
+
+def _payload(store: Any, settings: Any, post_event: Any, smtp: Any, client: Any, enqueued: list[Any]) -> dict:
+    path = _sent_survey(post_event, store, settings, smtp)
+    assert client.post(path, data={"rating": "2", "comment": "Nobody called back"}).status_code == 200
+    (alert,) = _alerts(enqueued)
+    return json.loads(alert[2])
+
+
+def test_an_unhappy_answer_enqueues_one_alert_per_url_and_a_happy_or_repeated_one_none(
+        post_event, store, settings, smtp, client, enqueued, httpserver):
+    path = _sent_survey(post_event, store, settings, smtp)
+    client.post(path, data={"rating": "2", "comment": "Slow"})
+    assert [(name, url) for name, url, _ in _alerts(enqueued)] == [("tracker.send_alert", httpserver.url_for(PATH))]
+    client.post(path, data={"rating": "2", "comment": "Slow"})  # the same answer again
+    client.post(path, data={"rating": "2", "comment": "Slow, and rude"})  # only the comment changed
+    assert len(_alerts(enqueued)) == 1
+    client.post(path, data={"rating": "1", "comment": "Worse"})  # a new unhappy rating
+    assert len(_alerts(enqueued)) == 2
+    client.post(path, data={"rating": "5", "comment": "Sorted after all"})
+    assert len(_alerts(enqueued)) == 2
+    assert json.loads(_alerts(enqueued)[1][2])["data"]["rating"] == 1
+
+
+def test_the_alert_names_customer_rating_comment_ticket_agent_team_brand_source_and_score(
+        post_event, store, settings, smtp, client, enqueued):
+    payload = _payload(store, settings, post_event, smtp, client, enqueued)
+    assert payload["type"] == "answer.unsatisfied"
+    data = payload["data"]
+    assert data["customer"] == {"email": EMAIL, "name": "Kari", "score": 25.0, "at_risk": True}
+    assert (data["rating"], data["scale"], data["value"]) == (2, "csat5", 25.0)
+    assert data["comment"] == "Nobody called back"
+    assert data["ticket"] == "standard:T-1001" and data["subject"] == "Card declined"
+    assert data["agent"] == {"id": "a-7", "name": "Ola"}
+    assert (data["team"], data["brand"], data["source"]) == ("billing", "acme", "standard")
+    assert data["answered_at"].endswith("Z") and payload["timestamp"] == data["answered_at"]
+
+
+def test_a_generic_alert_is_signed_the_standard_webhooks_way_with_the_same_id_on_every_attempt(
+        post_event, store, settings, smtp, client, enqueued, httpserver):
+    payload = _payload(store, settings, post_event, smtp, client, enqueued)
+    httpserver.expect_request(PATH, method="POST").respond_with_data("", status=204)
+    assert deliver_alert(httpserver.url_for(PATH), payload, settings) == 204
+    assert deliver_alert(httpserver.url_for(PATH), payload, settings) == 204
+    (first, _), (second, _) = httpserver.log
+    secret = alert_secret(settings)
+    assert secret.startswith("whsec_")
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    for request in (first, second):
+        msg_id, stamp = request.headers["webhook-id"], request.headers["webhook-timestamp"]
+        expected = base64.b64encode(hmac.new(key, f"{msg_id}.{stamp}.".encode() + request.get_data(),
+                                             hashlib.sha256).digest()).decode()
+        assert request.headers["webhook-signature"] == f"v1,{expected}"
+        assert abs(int(stamp) - time.time()) < 60
+        assert request.headers["Content-Type"] == "application/json"
+        assert json.loads(request.get_data()) == payload
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert first.headers["webhook-id"].startswith("msg_")
+
+
+def test_the_alert_secret_command_prints_the_whsec_key_receivers_verify_with(env, settings):
+    from tests.test_cli import tracker
+
+    printed = tracker(env, "alert-secret")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.strip() == alert_secret(settings)
+
+
+def test_a_slack_webhook_gets_slacks_message_format(post_event, store, settings, smtp, client, enqueued,
+                                                    httpserver):
+    assert is_slack("https://hooks.slack.com/services/T000/B000/XXXX")
+    assert not is_slack("https://example.com/services/T000/B000/XXXX")
+    assert not is_slack("https://hooks.slack.com/other")
+    payload = _payload(store, settings, post_event, smtp, client, enqueued)
+    httpserver.expect_request("/services/T000/B000/XXXX", method="POST").respond_with_data("ok")
+    # The operator marks a Slack-compatible endpoint (a proxy, Mattermost) with #slack.
+    assert deliver_alert(httpserver.url_for("/services/T000/B000/XXXX") + "#slack", payload, settings) == 200
+    ((request, _),) = httpserver.log
+    body = json.loads(request.get_data())
+    assert set(body) == {"text", "blocks"}
+    assert "Kari" in body["text"] and "2/5" in body["text"] and "standard:T-1001" in body["text"]
+    section = body["blocks"][0]["text"]
+    assert section["type"] == "mrkdwn" and "> Nobody called back" in section["text"]
+    context = body["blocks"][1]["elements"][0]["text"]
+    assert "agent: Ola" in context and "team: billing" in context and "customer score: 25" in context
+
+
+def test_slack_markup_in_customer_text_is_escaped(settings, httpserver):
+    payload = {"type": "answer.unsatisfied", "timestamp": "2026-11-22T10:00:00Z", "data": {
+        "survey": "s1", "customer": {"email": "a@example.no", "name": "<!channel> & co", "score": None},
+        "rating": 1, "scale": "csat5", "value": 0, "comment": "<https://evil.test|click>", "ticket": None}}
+    httpserver.expect_request(PATH).respond_with_data("ok")
+    deliver_alert(httpserver.url_for(PATH) + "#slack", payload, settings)
+    text = json.loads(httpserver.log[0][0].get_data())["blocks"][0]["text"]["text"]
+    assert "<!channel>" not in text and "&lt;!channel&gt; &amp; co" in text
+    assert "&lt;https://evil.test|click&gt;" in text
+
+
+def _unhappy() -> dict[str, Any]:
+    return {"type": "answer.unsatisfied", "timestamp": "2026-11-22T10:00:00Z",
+            "data": {"survey": "s1", "customer": {"email": "a@example.no"}, "rating": 1, "scale": "csat5"}}
+
+
+def test_a_slow_endpoint_times_out_and_is_retryable(settings, httpserver):
+    def slow(request: Request) -> Response:
+        time.sleep(1.5)
+        return Response("late")
+
+    httpserver.expect_request(PATH).respond_with_handler(slow)
+    with pytest.raises(AlertRetryable, match="timed out"):
+        deliver_alert(httpserver.url_for(PATH), _unhappy(), settings, timeout=(3, 0.3))
+
+
+def test_an_endpoint_that_is_not_listening_is_retryable(settings):
+    with pytest.raises(AlertRetryable, match="cannot reach"):
+        deliver_alert(f"http://127.0.0.1:{free_port()}/alerts", _unhappy(), settings)
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503])
+def test_throttling_and_server_errors_are_retryable(settings, httpserver, status):
+    httpserver.expect_request(PATH).respond_with_data("busy", status=status)
+    with pytest.raises(AlertRetryable, match=str(status)):
+        deliver_alert(httpserver.url_for(PATH), _unhappy(), settings)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 422])
+def test_client_errors_are_refused_for_good(settings, httpserver, status):
+    httpserver.expect_request(PATH).respond_with_data("no", status=status)
+    with pytest.raises(AlertRefused, match=str(status)):
+        deliver_alert(httpserver.url_for(PATH), _unhappy(), settings)
+
+
+def test_a_redirect_is_not_followed(settings, httpserver):
+    httpserver.expect_request(PATH).respond_with_data("", status=302, headers={"Location": "/elsewhere"})
+    httpserver.expect_request("/elsewhere").respond_with_data("ok")
+    with pytest.raises(AlertRefused, match="redirects are not followed"):
+        deliver_alert(httpserver.url_for(PATH), _unhappy(), settings)
+    assert [request.path for request, _ in httpserver.log] == [PATH]
+
+
+@pytest.mark.parametrize("host", [
+    "127.0.0.1", "[::1]", "localhost", "[::ffff:127.0.0.1]", "10.1.2.3", "172.16.0.1", "192.168.1.10",
+    "169.254.169.254", "[fd00:ec2::254]", "[fe80::1]", "0.0.0.0", "100.64.0.1", "2130706433",
+])
+def test_private_loopback_link_local_and_metadata_addresses_are_refused_before_connecting(
+        settings, httpserver, host):
+    httpserver.expect_request(PATH).respond_with_data("ok")
+    closed = settings.with_overrides(alert_allow_private=False)
+    with pytest.raises(AlertRefused, match="TRACKER_ALERT_ALLOW_PRIVATE"):
+        deliver_alert(f"http://{host}:{httpserver.port}{PATH}", _unhappy(), closed)
+    assert httpserver.log == []
+
+
+@pytest.mark.parametrize("host", ["169.254.169.254", "[fd00:ec2::254]", "[::ffff:169.254.169.254]"])
+def test_cloud_metadata_addresses_are_refused_even_when_private_addresses_are_allowed(settings, host):
+    assert settings.alert_allow_private
+    with pytest.raises(AlertRefused, match="metadata"):
+        deliver_alert(f"http://{host}/latest/meta-data/", _unhappy(), settings)
+
+
+def test_a_host_name_is_pinned_to_the_address_that_was_checked_and_keeps_its_host_header(settings, httpserver):
+    httpserver.expect_request(PATH).respond_with_data("ok")
+    assert deliver_alert(f"http://localhost:{httpserver.port}{PATH}", _unhappy(), settings) == 200
+    ((request, _),) = httpserver.log
+    assert request.headers["Host"] == f"localhost:{httpserver.port}"
+
+
+def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize(("certified", "delivered"), [("localhost", True), ("someone-else.test", False)])
+def test_https_to_a_pinned_address_still_checks_the_certificate_against_the_host_name(
+        settings, tmp_path, certified, delivered):
+    cert, key = _certificate(tmp_path, certified)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = HTTPServer(host="127.0.0.1", port=free_port(), ssl_context=context)
+    server.expect_request(PATH).respond_with_data("ok")
+    server.start()
+    try:
+        session = requests.Session()
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment replaces verify
+        session.verify = str(cert)
+        url = f"https://localhost:{server.port}{PATH}"
+        if delivered:
+            assert deliver_alert(url, _unhappy(), settings, session=session) == 200
+            assert server.log[0][0].headers["Host"] == f"localhost:{server.port}"
+        else:
+            with pytest.raises(AlertRetryable, match="SSLError"):
+                deliver_alert(url, _unhappy(), settings, session=session)
+            assert server.log == []
+    finally:
+        server.stop()
+
+
+@pytest.mark.e2e
+def test_an_endpoint_failing_once_gets_the_alert_from_the_worker_exactly_once(
+        post_event, store, settings, smtp, live_server, start_worker, httpserver):
+    calls: list[Request] = []
+    lock = threading.Lock()
+
+    def flaky(request: Request) -> Response:
+        with lock:
+            calls.append(request)
+            return Response("oops", status=500) if len(calls) == 1 else Response("", status=204)
+
+    httpserver.expect_request(PATH, method="POST").respond_with_handler(flaky)
+    worker = start_worker()
+    path = _sent_survey(post_event, store, settings, smtp)
+    # The answer goes through the real web app, which enqueues through the real broker.
+    answered = requests.post(live_server + path, data={"rating": "1", "comment": "Never again"}, timeout=10)
+    assert answered.status_code == 200
+    wait_until(lambda: len(calls) >= 2, timeout=30, what="the alert to be retried")
+    time.sleep(3)  # nothing more may arrive
+    assert len(calls) == 2
+    assert calls[0].headers["webhook-id"] == calls[1].headers["webhook-id"]
+    assert json.loads(calls[1].get_data())["data"]["comment"] == "Never again"
+    output = worker.output()
+    assert "retry" in output.lower()
+    for secret in (EMAIL, "Kari", "Never again"):
+        assert secret not in output
+
+
+def test_refusals_name_the_host_but_never_the_url_path(settings):
+    # Slack webhook paths are secrets; errors (and so logs) carry the host alone.
+    closed = settings.with_overrides(alert_allow_private=False)
+    with pytest.raises(AlertRefused) as refused:
+        deliver_alert("http://10.0.0.7/services/T000/B000/SECRETPATH", _unhappy(), closed)
+    assert "SECRETPATH" not in str(refused.value) and "10.0.0.7" in str(refused.value)
+    assert ipaddress.ip_address("10.0.0.7").is_private

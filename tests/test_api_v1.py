@@ -1,0 +1,531 @@
+"""The leads' API v1 through the real app, Redis and the whole loop: scores everywhere, at risk, summary, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from tests.conftest import solved_event
+from tests.test_flow import drain, send_all, survey_link
+from tracker.answers import record_answer
+from tracker.queries import KINDS, aggregate_list
+from tracker.rebuild import rebuild_scores
+from tracker.scales import SCALES
+from tracker.scoring import DAY_MS, aggregate_fields
+from tracker.store import keys
+from tracker.web import create_app
+
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def iso(seconds_ago: float = 0) -> str:
+    return time.strftime(ISO, time.gmtime(time.time() - seconds_ago))
+
+
+def zendesk_body(ticket: str, email: str, status: str = "Solved", at: str | None = None,
+                 agent: tuple[str, str] | None = ("90817263", "Ola Agent"), team: str = "Billing",
+                 brand: str = "Acme") -> dict[str, Any]:
+    """Build the Zendesk trigger body the README publishes."""
+    return {
+        "ticket": {"id": ticket, "status": status, "subject": "Card declined", "updated_at": at or iso(),
+                   "via": "Web Form", "brand": brand, "group": team, "tags": ""},
+        "requester": {"id": f"r-{email.split('@')[0]}", "email": email, "name": email.split("@")[0].title(),
+                      "locale": "English"},
+        "assignee": {"id": agent[0], "email": "", "name": agent[1]} if agent else {"id": "", "email": "", "name": ""},
+    }
+
+
+class World:
+    """Drive the real loop: webhooks in, log drained, surveys mailed, answers posted on the survey page."""
+
+    def __init__(self, post_event: Any, store: Any, settings: Any, smtp: Any, client: Any):
+        self.post_event, self.store, self.settings, self.smtp, self.client = post_event, store, settings, smtp, client
+        self.seq = 0
+
+    def event(self, body: dict[str, Any], source: str = "standard") -> None:
+        self.seq += 1
+        headers = {"x-zendesk-webhook-invocation-id": f"inv-{self.seq}"} if source == "zendesk" else None
+        response = self.post_event(source, body, headers=headers)
+        assert response.status_code in (200, 202), response.json
+
+    def solve(self, ticket: str, email: str, seconds_ago: float = 60, **fields: Any) -> None:
+        body = solved_event(ticket=ticket, email_address=email, at=iso(seconds_ago), **fields)
+        body["customer"] = {"id": f"c-{email.split('@')[0]}", "email": email, "name": email.split("@")[0].title()}
+        self.event(body)
+
+    def order(self, order_id: str, email: str, total: str, currency: str = "NOK") -> None:
+        self.event({"type": "order.created", "id": f"evt-{order_id}", "occurred_at": iso(300),
+                    "order": {"id": order_id, "total": total, "currency": currency, "status": "open"},
+                    "customer": {"email": email, "name": email.split("@")[0].title()}})
+
+    def send(self, scale: str = "csat5") -> list[str]:
+        drain(self.store, self.settings)
+        outcomes = send_all(self.store, self.settings.with_overrides(survey_throttle_days=0, survey_scale=scale))
+        return [o.status for o in outcomes]
+
+    def mail_to(self, email: str) -> Any:
+        mails = [m for m in self.smtp.messages if m["To"].addresses[0].addr_spec == email]
+        assert mails, f"no survey mail to {email}"
+        return mails[-1]
+
+    def answer(self, email: str, rating: int, comment: str = "") -> str:
+        """Answer the newest survey mailed to email on its survey page; return the survey id."""
+        path = survey_link(self.mail_to(email), rating)
+        response = self.client.post(path, data={"rating": str(rating), "comment": comment})
+        assert response.status_code == 200, response.data
+        return path.split("/")[2].split("-")[0]
+
+    def answer_at(self, email: str, rating: int, at_ms: int, comment: str = "") -> str:
+        """Record an answer to the customer's newest survey at a chosen time (the survey page's own call)."""
+        survey = self.store.customer_surveys(email)[0]
+        record_answer(self.store, self.settings, survey, rating, comment, at_ms)
+        return survey["sid"]
+
+    def solved_and_answered(self, ticket: str, email: str, rating: int, comment: str = "", scale: str = "csat5",
+                            **fields: Any) -> str:
+        self.solve(ticket, email, **fields)
+        assert self.send(scale) == ["sent"]
+        self.smtp.wait_for(len(self.smtp.messages))
+        return self.answer(email, rating, comment)
+
+
+@pytest.fixture
+def world(post_event, store, settings, smtp, client) -> World:
+    return World(post_event, store, settings, smtp, client)
+
+
+@pytest.fixture
+def auth(store) -> dict[str, str]:
+    return {"Authorization": f"Bearer {store.create_key('lead')}"}
+
+
+def get(client: Any, auth: dict[str, str], path: str, **query: Any) -> Any:
+    response = client.get(path, headers=auth, query_string=query)
+    assert response.status_code == 200, (path, response.status_code, response.get_data(as_text=True)[:500])
+    return response.json
+
+
+def walk(client: Any, auth: dict[str, str], path: str, key: str, **query: Any) -> list[Any]:
+    """Follow next_cursor to the end and return every item in order."""
+    items: list[Any] = []
+    cursor = None
+    for _ in range(100):
+        page = get(client, auth, path, **query, **({"cursor": cursor} if cursor else {}))
+        items += page[key]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+    raise AssertionError("the cursor never ended")
+
+
+# Agents, teams, sources and brands ----------------------------------------------------------------
+
+def test_agents_teams_sources_and_brands_carry_every_score_field_and_agents_their_names(world, client, auth):
+    world.solved_and_answered("T-1", "kari@example.no", 5, agent={"id": "a-7", "name": "Ola"})
+    world.solved_and_answered("T-2", "per@example.no", 2, agent={"id": "a-7", "name": "Ola N."}, team="tech")
+    world.event(zendesk_body("901", "liv@example.no", brand="Zeta", team="Billing"), source="zendesk")
+    assert world.send() == ["sent"]
+    world.answer("liv@example.no", 4)
+
+    agents = get(client, auth, "/api/v1/agents")["agents"]
+    assert [a["id"] for a in agents] == ["standard:a-7", "zendesk:90817263"]
+    ola = agents[0]
+    assert ola["name"] == "Ola N." and agents[1]["name"] == "Ola Agent"
+    assert set(ola) == {"id", "name", "score", "average", "csat", "responses", "surveys_sent", "response_rate",
+                        "trend", "nps"}
+    assert ola["responses"] == 2 and ola["average"] == 62.5 and ola["csat"] == 50.0
+    assert ola["surveys_sent"] == 2 and ola["response_rate"] == 100.0 and ola["nps"] is None and ola["trend"] is None
+    assert get(client, auth, "/api/v1/agents/standard:a-7") == ola
+
+    teams = {t["id"]: t for t in get(client, auth, "/api/v1/teams")["teams"]}
+    assert teams["billing"]["responses"] == 1 and teams["tech"]["average"] == 25.0
+    assert teams["Billing"]["responses"] == 1 and teams["Billing"]["name"] == "Billing"
+    sources = {s["id"]: s for s in get(client, auth, "/api/v1/sources")["sources"]}
+    assert sources["standard"]["responses"] == 2 and sources["zendesk"]["average"] == 75.0
+    brands = {b["id"]: b for b in get(client, auth, "/api/v1/brands")["brands"]}
+    assert brands["acme"]["responses"] == 2 and brands["Zeta"]["csat"] == 100.0
+    assert get(client, auth, "/api/v1/brands/Zeta") == brands["Zeta"]
+
+
+def test_aggregate_lists_page_with_a_cursor(world, client, auth):
+    for n in range(3):
+        world.solved_and_answered(f"T-{n}", f"c{n}@example.no", 5, team=f"team-{n}")
+    teams = walk(client, auth, "/api/v1/teams", "teams", limit=2)
+    assert sorted(t["id"] for t in teams) == ["team-0", "team-1", "team-2"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/agents/standard:nobody", "/api/v1/teams/none", "/api/v1/sources/nope",
+                                  "/api/v1/brands/nope", "/api/v1/customers/nobody@example.no"])
+def test_an_unknown_id_is_404_with_the_envelope(client, auth, path):
+    response = client.get(path, headers=auth)
+    assert response.status_code == 404 and response.json["code"] == 404 and response.json["message"]
+
+
+def test_the_agent_and_team_at_send_time_keep_the_answer_when_the_solve_unassigned_them(world, client, auth):
+    world.event(solved_event(ticket="T-5", email_address="kari@example.no", at=iso(120), kind="ticket.updated",
+                             agent={"id": "a-9", "name": "Siv"}, team="tech"))
+    world.event(solved_event(ticket="T-5", email_address="kari@example.no", at=iso(60), agent=None, team=""))
+    assert world.send() == ["sent"]
+    world.event(solved_event(ticket="T-5", email_address="kari@example.no", at=iso(30), kind="ticket.closed",
+                             agent={"id": "a-10", "name": "Bo"}, team="sales"))
+    drain(world.store, world.settings)
+    world.answer("kari@example.no", 5)
+    agents = {a["id"]: a for a in get(client, auth, "/api/v1/agents")["agents"]}
+    assert agents["standard:a-9"]["responses"] == 1 and agents["standard:a-9"]["name"] == "Siv"
+    assert "standard:a-10" not in agents
+    assert get(client, auth, "/api/v1/teams/tech")["responses"] == 1
+    assert client.get("/api/v1/teams/sales", headers=auth).status_code == 404
+
+
+# Ranked customers and at risk ---------------------------------------------------------------------
+
+@pytest.fixture
+def ranked(world) -> World:
+    """Six customers: ratings 1..5 on csat5 (two with 2), one with only an order."""
+    for n, (email, rating) in enumerate([("a@x.test", 5), ("b@x.test", 2), ("c@x.test", 1), ("d@x.test", 4),
+                                         ("e@x.test", 2), ("f@x.test", 3)]):
+        world.solved_and_answered(f"R-{n}", email, rating)
+    world.order("O-g", "g@x.test", "10.00")
+    drain(world.store, world.settings)
+    return world
+
+
+def test_customers_come_ranked_by_score_and_the_cursor_walks_each_once(ranked, client, auth):
+    cards = walk(client, auth, "/api/v1/customers", "customers", sort="score", order="asc", limit=2)
+    assert [c["customer"] for c in cards] == ["c@x.test", "b@x.test", "e@x.test", "f@x.test", "d@x.test",
+                                              "a@x.test", "g@x.test"]
+    assert cards[-1]["score"] is None and cards[0]["score"] == 0.0
+    down = walk(client, auth, "/api/v1/customers", "customers", order="desc", limit=3)
+    assert [c["customer"] for c in down] == ["a@x.test", "d@x.test", "f@x.test", "b@x.test", "e@x.test",
+                                             "c@x.test", "g@x.test"]
+
+
+def test_customers_sort_by_responses_recency_and_value(ranked, client, auth):
+    ranked.solved_and_answered("R-9", "f@x.test", 5)
+    ranked.order("O-d", "d@x.test", "900.00")
+    ranked.order("O-b", "b@x.test", "50.00")
+    drain(ranked.store, ranked.settings)
+    by_responses = get(client, auth, "/api/v1/customers", sort="responses")["customers"]
+    assert by_responses[0]["customer"] == "f@x.test" and by_responses[0]["responses"] == 2
+    recent = get(client, auth, "/api/v1/customers", sort="recent", limit=2)["customers"]
+    assert [c["customer"] for c in recent] == ["f@x.test", "e@x.test"]
+    oldest = walk(client, auth, "/api/v1/customers", "customers", sort="recent", order="asc", limit=4)
+    assert oldest[0]["customer"] == "a@x.test" and oldest[-1]["customer"] == "g@x.test"
+    value = get(client, auth, "/api/v1/customers", sort="value", limit=3)["customers"]
+    assert [c["customer"] for c in value] == ["d@x.test", "b@x.test", "g@x.test"]
+
+
+def test_at_risk_lists_unhappy_customers_by_what_they_are_worth_then_by_how_recently_it_went_wrong(ranked, client,
+                                                                                                      auth):
+    for email, total in (("b@x.test", "500.00"), ("e@x.test", "500.00"), ("c@x.test", "80.00"),
+                         ("a@x.test", "9000.00")):
+        ranked.order(f"O-{email[0]}", email, total)
+    drain(ranked.store, ranked.settings)
+    at_risk = walk(client, auth, "/api/v1/customers", "customers", at_risk="true", limit=1)
+    # b and e are worth the same; e's unhappy answer is the more recent one.
+    assert [c["customer"] for c in at_risk] == ["e@x.test", "b@x.test", "c@x.test"]
+    assert all(c["at_risk"] for c in at_risk) and at_risk[0]["orders"]["total"] == "500.00"
+    fine = walk(client, auth, "/api/v1/customers", "customers", at_risk="false")
+    assert sorted(c["customer"] for c in fine) == ["a@x.test", "d@x.test", "f@x.test", "g@x.test"]
+    assert not any(c["at_risk"] for c in fine)
+    by_score = get(client, auth, "/api/v1/customers", at_risk="true", sort="score", order="asc")["customers"]
+    assert [c["customer"] for c in by_score] == ["c@x.test", "b@x.test", "e@x.test"]
+
+
+def test_the_at_risk_line_follows_the_setting(ranked, settings, store, auth):
+    client = create_app(settings.with_overrides(at_risk_score=80), store, enqueue=lambda task: None).test_client()
+    cards = get(client, auth, "/api/v1/customers", at_risk="true")["customers"]
+    assert sorted(c["customer"] for c in cards) == ["b@x.test", "c@x.test", "d@x.test", "e@x.test", "f@x.test"]
+
+
+@pytest.mark.parametrize("cursor", ["x", "e30", "bm9wZQ", "W10"])
+def test_a_cursor_that_is_not_from_this_listing_is_422(ranked, client, auth, cursor):
+    response = client.get("/api/v1/customers", headers=auth, query_string={"cursor": cursor})
+    assert response.status_code == 422 and "cursor" in response.json["errors"]
+
+
+def test_a_cursor_of_one_sort_does_not_continue_another(ranked, client, auth):
+    cursor = get(client, auth, "/api/v1/customers", sort="score", limit=1)["next_cursor"]
+    response = client.get("/api/v1/customers", headers=auth, query_string={"sort": "value", "cursor": cursor})
+    assert response.status_code == 422 and "cursor" in response.json["errors"]
+
+
+# Summary, responses and the export ----------------------------------------------------------------
+
+def _day(days_ago: int) -> str:
+    return (datetime.now(tz=UTC).date() - timedelta(days=days_ago)).isoformat()
+
+
+@pytest.fixture
+def history(world) -> World:
+    """Answers spread over 40 days, on two sources, two brands and two scales."""
+    now = int(time.time() * 1000)
+    plan = [("T-1", "kari@example.no", "standard", "csat5", 5, 35), ("T-2", "per@example.no", "standard", "csat5", 2, 3),
+            ("T-3", "liv@example.no", "standard", "nps", 10, 3), ("901", "ola@example.no", "zendesk", "nps", 4, 0)]
+    for ticket, email, source, scale, rating, days_ago in plan:
+        if source == "zendesk":
+            world.event(zendesk_body(ticket, email, brand="Zeta"), source="zendesk")
+        else:
+            world.solve(ticket, email)
+        assert world.send(scale) == ["sent"]
+        world.answer_at(email, rating, now - days_ago * DAY_MS, comment=f"about {ticket}")
+    return world
+
+
+def test_the_summary_has_a_series_per_day_a_split_per_source_and_the_ratings_given(history, client, auth):
+    body = get(client, auth, "/api/v1/summary", **{"from": _day(6), "to": _day(0)})
+    assert body["from"] == _day(6) and body["to"] == _day(0)
+    assert [d["date"] for d in body["series"]] == [_day(n) for n in range(6, -1, -1)]
+    day3 = body["series"][3]
+    assert day3 == {"date": _day(3), "responses": 2, "average": 62.5, "csat": 50.0}
+    assert body["series"][0] == {"date": _day(6), "responses": 0, "average": None, "csat": None}
+    assert body["responses"] == 3 and body["nps"] == 0.0 and body["surveys_sent"] == 4
+    assert set(body["by_source"]) == {"standard", "zendesk"}
+    assert body["by_source"]["zendesk"]["responses"] == 1 and body["by_source"]["zendesk"]["nps"] == -100.0
+    assert body["distribution"]["csat5"] == {"1": 0, "2": 1, "3": 0, "4": 0, "5": 0}
+    assert body["distribution"]["nps"]["10"] == 1 and body["distribution"]["nps"]["4"] == 1
+
+
+def test_the_summary_of_all_time_equals_the_overall_aggregate(history, client, auth, store):
+    body = get(client, auth, "/api/v1/summary")
+    agg, daily = store.aggregate("overall", "all")
+    overall = aggregate_fields(agg, daily, int(time.time() * 1000))
+    assert overall["trend"] is not None
+    assert {k: body[k] for k in overall} == overall
+    assert body["from"] == _day(35) and body["to"] == _day(0) and len(body["series"]) == 36
+
+
+@pytest.mark.parametrize(("query", "responses"), [
+    ({"source": "zendesk"}, 1), ({"brand": "acme"}, 3), ({"team": "billing"}, 3), ({"scale": "nps"}, 2),
+    ({"agent": "standard:a-7"}, 3), ({"agent": "zendesk:90817263", "scale": "csat5"}, 0), ({"team": "none"}, 0)])
+def test_summary_filters_narrow_every_number(history, client, auth, query, responses):
+    body = get(client, auth, "/api/v1/summary", **{"from": _day(40), **query})
+    assert body["responses"] == responses
+    assert sum(d["responses"] for d in body["series"]) == responses
+    assert sum(sum(c.values()) for c in body["distribution"].values()) == responses
+    assert body["filters"] == query
+
+
+def test_a_customers_answers_can_be_narrowed_by_range_and_filters(world, client, auth):
+    now = int(time.time() * 1000)
+    for n, (scale, rating, days_ago) in enumerate([("csat5", 5, 10), ("nps", 9, 5), ("csat5", 1, 1)]):
+        world.solve(f"K-{n}", "kari@example.no", brand="acme" if n else "zeta")
+        world.send(scale)
+        world.answer_at("kari@example.no", rating, now - days_ago * DAY_MS)
+    path = "/api/v1/customers/kari@example.no/responses"
+    assert [r["rating"] for r in walk(client, auth, path, "responses", limit=1)] == [1, 9, 5]
+    assert [r["rating"] for r in walk(client, auth, path, "responses", limit=1, scale="csat5")] == [1, 5]
+    assert [r["rating"] for r in get(client, auth, path, brand="zeta")["responses"]] == [5]
+    assert [r["rating"] for r in get(client, auth, path, **{"from": _day(6), "to": _day(2)})["responses"]] == [9]
+
+
+def test_the_csv_export_streams_every_answer_and_defuses_formulas(history, world, client, auth):
+    world.solve("T-9", "eve@example.no")
+    world.send()
+    world.answer("eve@example.no", 1, '=HYPERLINK("http://evil.test","click"), "quoted"\nsecond line')
+    response = client.get("/api/v1/export/responses.csv", headers=auth)
+    assert response.status_code == 200 and response.is_streamed
+    assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
+    text = response.get_data(as_text=True)
+    assert text.startswith("at,survey,customer,ticket,") and "\r\n" in text
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [r["customer"] for r in rows] == ["kari@example.no", "per@example.no", "liv@example.no",
+                                             "ola@example.no", "eve@example.no"]
+    assert rows[-1]["comment"] == '\'=HYPERLINK("http://evil.test","click"), "quoted"\nsecond line'
+    assert rows[0]["rating"] == "5" and rows[0]["scale"] == "csat5" and rows[0]["satisfied"] == "true"
+    assert rows[3]["source"] == "zendesk" and rows[3]["agent_name"] == "Ola Agent"
+    narrowed = client.get("/api/v1/export/responses.csv", headers=auth,
+                          query_string={"from": _day(4), "to": _day(1), "scale": "csat5"}).get_data(as_text=True)
+    assert [r["customer"] for r in csv.DictReader(io.StringIO(narrowed, newline=""))] == ["per@example.no"]
+
+
+def test_an_empty_export_is_just_the_header(client, auth):
+    response = client.get("/api/v1/export/responses.csv", headers=auth)
+    assert response.status_code == 200 and response.get_data(as_text=True).count("\r\n") == 1
+
+
+@pytest.mark.parametrize(("path", "query", "field"), [
+    ("/api/v1/summary", {"from": "2026-13-01"}, "from"), ("/api/v1/summary", {"to": "yesterday"}, "to"),
+    ("/api/v1/summary", {"from": "2026-05-02", "to": "2026-05-01"}, "from"),
+    ("/api/v1/summary", {"from": "1990-01-01", "to": "2026-01-01"}, "from"),
+    ("/api/v1/summary", {"scale": "stars"}, "scale"), ("/api/v1/summary", {"source": ""}, "source"),
+    ("/api/v1/export/responses.csv", {"to": "2026-02-30"}, "to"),
+    ("/api/v1/customers", {"sort": "name"}, "sort"), ("/api/v1/customers", {"order": "up"}, "order"),
+    ("/api/v1/customers", {"at_risk": "maybe"}, "at_risk"), ("/api/v1/customers", {"limit": "0"}, "limit"),
+    ("/api/v1/agents", {"limit": "x"}, "limit"), ("/api/v1/teams", {"cursor": "-2"}, "cursor"),
+    ("/api/v1/customers/kari@example.no/responses", {"scale": "x"}, "scale")])
+def test_a_bad_query_is_422_naming_the_field(client, auth, path, query, field):
+    response = client.get(path, headers=auth, query_string=query)
+    assert response.status_code == 422
+    assert response.json["code"] == 422 and field in response.json["errors"]
+
+
+# Keys: scopes, rate limits, the document ----------------------------------------------------------
+
+def test_a_read_only_key_may_read_but_not_erase(world, client, store):
+    world.solved_and_answered("T-1", "kari@example.no", 5)
+    reader = {"Authorization": f"Bearer {store.create_key('reader', ('read',))}"}
+    assert client.get("/api/v1/customers/kari@example.no", headers=reader).status_code == 200
+    refused = client.delete("/api/v1/customers/kari@example.no", headers=reader)
+    assert refused.status_code == 403 and refused.json["code"] == 403
+    assert client.get("/api/v1/customers/kari@example.no", headers=reader).status_code == 200
+
+
+def test_an_admin_key_erases_a_customer(world, client, store, auth):
+    pytest.importorskip("tracker.erase")
+    world.solved_and_answered("T-1", "kari@example.no", 5)
+    erased = client.delete("/api/v1/customers/Kari@example.no", headers=auth)
+    assert erased.status_code == 200 and erased.json["customer"] == "kari@example.no"
+    assert erased.json["erased"]["responses"] == 1
+    assert client.get("/api/v1/customers/kari@example.no", headers=auth).status_code == 404
+    assert client.delete("/api/v1/customers/kari@example.no", headers=auth).status_code == 404
+
+
+def test_a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_go_on(settings, store):
+    client = create_app(settings.with_overrides(api_rate_limit=3), store, enqueue=lambda task: None).test_client()
+    first = {"Authorization": f"Bearer {store.create_key('first')}"}
+    other = {"Authorization": f"Bearer {store.create_key('other')}"}
+    assert [client.get("/api/v1/agents", headers=first).status_code for _ in range(3)] == [200, 200, 200]
+    limited = client.get("/api/v1/summary", headers=first)
+    assert limited.status_code == 429 and limited.json["code"] == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert client.get("/api/v1/agents", headers=other).status_code == 200
+
+
+def test_a_rate_limit_of_zero_lets_every_request_through(settings, store):
+    client = create_app(settings.with_overrides(api_rate_limit=0), store, enqueue=lambda task: None).test_client()
+    auth = {"Authorization": f"Bearer {store.create_key('busy')}"}
+    assert {client.get("/api/v1/sources", headers=auth).status_code for _ in range(30)} == {200}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/agents", "/api/v1/teams/x", "/api/v1/summary", "/api/v1/customers",
+                                  "/api/v1/export/responses.csv", "/api/v1/brands", "/api/v1/sources/x"])
+def test_every_new_path_needs_a_key(client, path):
+    response = client.get(path)
+    assert response.status_code == 401 and response.json["status"] == "Unauthorized"
+
+
+def test_the_openapi_document_is_open_and_describes_every_path(client):
+    document = client.get("/api/openapi.json").json
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) == {
+        "/api/v1/customers", "/api/v1/customers/{email}", "/api/v1/customers/{email}/responses",
+        "/api/v1/customers/{email}/timeline", "/api/v1/agents", "/api/v1/agents/{id}", "/api/v1/teams",
+        "/api/v1/teams/{id}", "/api/v1/sources", "/api/v1/sources/{id}", "/api/v1/brands", "/api/v1/brands/{id}",
+        "/api/v1/summary", "/api/v1/export/responses.csv"}
+    assert document["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+    summary = document["paths"]["/api/v1/summary"]["get"]
+    assert {p["name"] for p in summary["parameters"]} == {"from", "to", "source", "brand", "team", "agent", "scale"}
+    assert {"401", "403", "422", "429", "503"} <= set(summary["responses"])
+    assert summary["responses"]["429"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"}
+    assert "delete" in document["paths"]["/api/v1/customers/{email}"]
+
+
+# Every aggregate equals a rebuild, whatever the history -------------------------------------------
+
+EMAILS = ("kari@example.no", "per@example.no", "liv@example.no")
+AGENTS = (None, {"id": "a-1", "name": "Ola"}, {"id": "a-2", "name": "Siv"})
+ZENDESK_STATUS = {"ticket.solved": "Solved", "ticket.closed": "Closed", "ticket.reopened": "Open",
+                  "ticket.updated": "Pending"}
+INT_FIELDS = ("n", "value6", "satisfied", "promoter", "detractor", "nps", "sent")
+
+step = st.fixed_dictionaries({
+    "kind": st.sampled_from(sorted(ZENDESK_STATUS)), "agent": st.sampled_from(AGENTS),
+    "team": st.sampled_from(("", "billing", "tech")), "brand": st.sampled_from(("", "acme", "zeta")),
+    "second": st.integers(0, 590)})
+ticket_steps = st.fixed_dictionaries({"ticket": st.integers(0, 4), "steps": st.lists(step, min_size=1, max_size=3)})
+answer_plan = st.fixed_dictionaries({
+    "rating": st.floats(0, 1), "days_ago": st.integers(0, 75), "comment": st.sampled_from(("", "fine", "=1+1")),
+    "rerate": st.none() | st.tuples(st.floats(0, 1), st.integers(0, 75), st.sampled_from(("", "changed")))})
+rounds = st.lists(st.fixed_dictionaries({
+    "tickets": st.lists(ticket_steps, min_size=1, max_size=4), "scale": st.sampled_from(sorted(SCALES)),
+    "answers": st.lists(answer_plan, max_size=6), "duplicates": st.lists(st.integers(0, 40), max_size=4),
+    "shuffle": st.randoms(use_true_random=False)}), min_size=1, max_size=3)
+
+
+def _delivery(ticket: int, step: dict[str, Any], at: str, n: int) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """Build one delivery of a history step: standard for even tickets, Zendesk's trigger body for odd ones."""
+    email = EMAILS[ticket % len(EMAILS)]
+    if ticket % 2:
+        agent = step["agent"]
+        body = zendesk_body(str(900 + ticket), email, ZENDESK_STATUS[step["kind"]], at,
+                            (agent["id"], agent["name"]) if agent else None, step["team"], step["brand"])
+        return "zendesk", body, {"x-zendesk-webhook-invocation-id": f"inv-{n}"}
+    body = solved_event(ticket=f"T-{ticket}", email_address=email, at=at, kind=step["kind"], event_id=f"e-{n}",
+                        agent=step["agent"], team=step["team"], brand=step["brand"])
+    return "standard", body, {}
+
+
+def _snapshot(store: Any) -> dict[tuple[str, str], tuple[dict[str, Any], dict[str, int]]]:
+    """Read every aggregate and daily bucket, zeros dropped (a moved answer leaves zeros behind live)."""
+    found = {}
+    for kind in keys.AGGREGATE_KINDS:
+        for ident in set(store.ids(kind)) | ({"all"} if kind == "overall" else set()):
+            agg, daily = store.aggregate(kind, ident)
+            counts: dict[str, Any] = {f: int(agg[f]) for f in INT_FIELDS if int(agg.get(f, 0))}
+            if counts:
+                counts["weight"] = float(agg.get("weight", 0))
+                counts["weighted"] = float(agg.get("weighted", 0))
+                found[(kind, ident)] = (counts, {k: int(v) for k, v in daily.items() if int(v)})
+    return found
+
+
+@hypothesis_settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(history=rounds)
+def test_any_history_of_events_and_answers_scores_exactly_what_a_rebuild_scores(history, post_event, store,
+                                                                                   settings, smtp):
+    store.redis.flushdb()
+    smtp.messages.clear()
+    now = int(time.time() * 1000)
+    n = 0
+    for number, plan in enumerate(history):
+        deliveries = []
+        for entry in plan["tickets"]:
+            for step in entry["steps"]:
+                n += 1
+                at = time.strftime(ISO, time.gmtime(now / 1000 - 3600 + number * 600 + step["second"]))
+                deliveries.append(_delivery(entry["ticket"], step, at, n))
+        deliveries += [deliveries[i % len(deliveries)] for i in plan["duplicates"]]
+        plan["shuffle"].shuffle(deliveries)
+        for source, body, headers in deliveries:
+            assert post_event(source, body, headers=headers).status_code in (200, 202)
+        drain(store, settings)
+        send_all(store, settings.with_overrides(survey_throttle_days=0, survey_scale=plan["scale"]))
+        surveys = sorted((s for email in EMAILS for s in store.customer_surveys(email)
+                          if s.get("status") in ("sent", "answered")), key=lambda s: s["sid"])
+        for survey, answer in zip(surveys, plan["answers"], strict=False):
+            scale = SCALES[survey["scale"]]
+            for fraction, days_ago, comment in [(answer["rating"], answer["days_ago"], answer["comment"]),
+                                                *([answer["rerate"]] if answer["rerate"] else [])]:
+                rating = scale.low + round(fraction * (scale.high - scale.low))
+                record_answer(store, settings, store.survey(survey["sid"]), rating, comment,
+                              now - days_ago * DAY_MS - 1000 * number)
+    live = _snapshot(store)
+    event(f"responses={store.redis.zcard(keys.RESPONSES)} sent={store.redis.zcard(keys.SENT)}")
+    lists = {kind: aggregate_list(store, kind, now) for kind in KINDS}
+    rebuild_scores(store, settings)
+    rebuilt = _snapshot(store)
+    assert set(live) == set(rebuilt)
+    for ident, (counts, daily) in live.items():
+        again, daily_again = rebuilt[ident]
+        assert {f: counts.get(f) for f in INT_FIELDS} == {f: again.get(f) for f in INT_FIELDS}, ident
+        assert counts["weight"] == pytest.approx(again["weight"], rel=1e-9), ident
+        assert counts["weighted"] == pytest.approx(again["weighted"], rel=1e-9, abs=1e-9), ident
+        assert daily == daily_again, ident
+    for kind, rows in lists.items():
+        after = aggregate_list(store, kind, now)
+        assert [r["id"] for r in rows] == [r["id"] for r in after]
+        for row, other in zip(rows, after, strict=True):
+            assert {k: v for k, v in row.items() if k != "score"} == {k: v for k, v in other.items() if k != "score"}
+            assert (row["score"] is None) == (other["score"] is None)
+            assert row["score"] is None or abs(row["score"] - other["score"]) <= 0.011

@@ -1,0 +1,322 @@
+"""The customer's side per scale and language: the real mail, the answer page, the follow-up, overrides."""
+
+from __future__ import annotations
+
+import re
+import time
+from email.message import EmailMessage
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import solved_event
+from tests.test_flow import drain, send_all
+from tracker.config import SCALES as SCALE_NAMES
+from tracker.devserver import free_port
+from tracker.i18n import SUPPORTED, survey_question, text
+from tracker.mail.survey_mail import FACES
+from tracker.scales import SCALES
+from tracker.store import Store, keys
+from tracker.tokens import make_token
+from tracker.web import create_app
+from tracker.web.followup import BUILT_IN_REASONS
+
+LOCALES = {"en": "en-GB", "nb": "nb-NO", "sv": "sv-SE", "da": "da-DK", "de": "de-AT", "fr": "fr-CA",
+           "es": "es-MX", "nl": "nl-BE"}
+NAMES = {"en": "Mary", "nb": "Åse", "sv": "Åsa", "da": "Søren", "de": "Jürgen", "fr": "Élodie", "es": "Begoña",
+         "nl": "Sanne"}
+SUBJECT = "Card declined"
+LINK = re.compile(r"https?://[^\s\"'<>]+/s/([a-z2-7]+-[a-z2-7]+)\?rating=(\d+)")
+
+
+class Page(HTMLParser):
+    """What a person (or a screen reader) gets from a page: its language, text, and form controls."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.lang = ""
+        self.chunks: list[str] = []
+        self.inputs: list[dict[str, str | None]] = []
+        self.links: list[str] = []
+        self.feed(html)
+        self.text = " ".join(" ".join(self.chunks).split())
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "html":
+            self.lang = found.get("lang") or ""
+        elif tag == "input":
+            self.inputs.append(found)
+        elif tag == "a" and found.get("href"):
+            self.links.append(found["href"] or "")
+
+    def handle_data(self, data: str) -> None:
+        self.chunks.append(data)
+
+    def radios(self, name: str) -> list[str]:
+        return [i.get("value") or "" for i in self.inputs if i.get("type") == "radio" and i.get("name") == name]
+
+    def checked(self, name: str) -> list[str]:
+        return [i.get("value") or "" for i in self.inputs if i.get("name") == name and "checked" in i]
+
+
+def has(page: Page, sentence: str) -> bool:
+    return " ".join(sentence.split()) in page.text
+
+
+def survey_by_mail(post_event: Any, store: Any, settings: Any, smtp: Any, scale: str, locale: str,
+                   name: str | None = "Kari") -> EmailMessage:
+    """Solve a ticket through the receiver, drain the log, send the survey and return the mail received."""
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    event = solved_event(at=at, subject=SUBJECT)
+    event["customer"].update(locale=locale, name=name)
+    assert post_event("standard", event).status_code == 202
+    scaled = settings.with_overrides(survey_scale=scale)
+    assert drain(store, scaled) == 1
+    assert [o.status for o in send_all(store, scaled)] == ["sent"]
+    (mail,) = smtp.wait_for(1)
+    return mail
+
+
+def links(body: str) -> dict[int, str]:
+    """Return the path and query of each rating link in a mail part, failing on a value linked twice."""
+    found: dict[int, str] = {}
+    for match in LINK.finditer(body):
+        value = int(match.group(2))
+        assert value not in found, f"rating {value} is linked twice"
+        url = urlsplit(match.group(0))
+        found[value] = f"{url.path}?{url.query}"
+    return found
+
+
+def sid_of(path: str) -> str:
+    return path.split("/")[2].split("-")[0]
+
+
+@pytest.mark.parametrize("lang", SUPPORTED)
+@pytest.mark.parametrize("scale_name", SCALE_NAMES)
+def test_each_scale_in_each_language_goes_from_the_mail_through_the_page_and_the_follow_up(
+        post_event, store, settings, smtp, client, scale_name, lang):
+    scale = SCALES[scale_name]
+    low, high = scale.low, scale.high
+    mail = survey_by_mail(post_event, store, settings, smtp, scale_name, LOCALES[lang], NAMES[lang])
+
+    # The mail: in the customer's language, naming the ticket and the customer, one link per rating.
+    assert mail["Subject"] == text(lang, "mail.subject", subject=SUBJECT)
+    assert mail["Content-Language"] == lang
+    if lang != "en":
+        assert mail["Subject"] != text("en", "mail.subject", subject=SUBJECT)
+    plain = mail.get_body(("plain",)).get_content()
+    html_part = Page(mail.get_body(("html",)).get_content())
+    for body in (plain, html_part.text):
+        assert text(lang, "mail.greeting_name", name=NAMES[lang]) in body
+        assert " ".join(survey_question(lang, scale_name).split()) in " ".join(body.split())
+    assert sorted(links(plain)) == list(scale.values)
+    html_links = links(" ".join(html_part.links))
+    assert html_links == links(plain)
+    for face in FACES.get(scale_name, {}).values():
+        assert face in html_part.text
+
+    # GET the negative link: the page in that language, with the question and that value chosen.
+    page = client.get(html_links[low])
+    assert page.status_code == 200
+    shown = Page(page.get_data(as_text=True))
+    assert shown.lang == lang
+    assert has(shown, survey_question(lang, scale_name))
+    assert shown.radios("rating") == [str(v) for v in scale.values]
+    assert shown.checked("rating") == [str(low)]
+    for face in FACES.get(scale_name, {}).values():
+        assert face in shown.text
+    sid = sid_of(html_links[low])
+    assert store.response(sid) == {}
+
+    # POST it: recorded, and the follow-up asks for a reason from a localized list.
+    path = html_links[low].split("?")[0]
+    asked = client.post(path, data={"rating": str(low), "comment": "Took a week"})
+    assert asked.status_code == 200
+    step = Page(asked.get_data(as_text=True))
+    assert step.lang == lang and has(step, text(lang, "followup.legend"))
+    assert step.radios("reason") == list(BUILT_IN_REASONS)
+    for key in BUILT_IN_REASONS:
+        assert has(step, text(lang, f"reason.{key}"))
+        if lang != "en":
+            assert text(lang, f"reason.{key}") != text("en", f"reason.{key}")
+    assert not has(step, text(lang, "page.thanks_title"))
+    assert (store.response(sid)["rating"], store.response(sid)["comment"]) == (str(low), "Took a week")
+
+    # POST the reason: recorded on the response, and thanks.
+    done = client.post(f"{path}/reason", data={"reason": "not_solved", "comment": "Took a week, still broken"})
+    assert done.status_code == 200
+    assert has(Page(done.get_data(as_text=True)), text(lang, "page.thanks_title"))
+    response = store.response(sid)
+    assert (response["rating"], response["reason"], response["comment"]) == (
+        str(low), "not_solved", "Took a week, still broken")
+
+    # Change to a positive answer: just thanks, and the reason no longer applies.
+    happy = client.post(path, data={"rating": str(high)})
+    assert happy.status_code == 200
+    thanked = Page(happy.get_data(as_text=True))
+    assert thanked.lang == lang and has(thanked, text(lang, "page.thanks_title"))
+    assert thanked.radios("reason") == [] and not has(thanked, text(lang, "followup.legend"))
+    response = store.response(sid)
+    assert (response["rating"], response["reason"], response["satisfied"]) == (str(high), "", "1")
+
+
+@pytest.mark.parametrize(("locale", "lang"), [("nb-NO", "nb"), ("no", "nb"), ("nn", "nb"), ("xx-YY", "en")])
+def test_customer_locales_choose_the_language_of_the_mail_and_the_page(
+        post_event, store, settings, smtp, client, locale, lang):
+    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", locale)
+    assert mail["Subject"] == text(lang, "mail.subject", subject=SUBJECT)
+    page = Page(client.get(links(mail.get_body(("plain",)).get_content())[3]).get_data(as_text=True))
+    assert page.lang == lang and has(page, survey_question(lang, "csat5"))
+
+
+def test_without_a_name_the_mail_greets_without_one(post_event, store, settings, smtp):
+    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", "de", name=None)
+    plain = mail.get_body(("plain",)).get_content()
+    assert plain.splitlines()[0] == text("de", "mail.greeting")
+
+
+@pytest.fixture
+def answered_low(post_event, store, settings, smtp, client) -> str:
+    """Kari's csat5 survey answered 2 (unsatisfied); return its path."""
+    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", "en")
+    path = links(mail.get_body(("plain",)).get_content())[2].split("?")[0]
+    assert client.post(path, data={"rating": "2", "comment": "Slow"}).status_code == 200
+    return path
+
+
+def test_a_reason_that_was_not_offered_gets_the_follow_up_again_and_changes_nothing(client, store, answered_low):
+    before = store.response(sid_of(answered_low))
+    page = client.post(f"{answered_low}/reason", data={"reason": "bribery", "comment": "Kept text"})
+    assert page.status_code == 422
+    shown = Page(page.get_data(as_text=True))
+    assert has(shown, text("en", "followup.error")) and "Kept text" in shown.text
+    assert shown.radios("reason") == list(BUILT_IN_REASONS)
+    assert store.response(sid_of(answered_low)) == before
+
+
+def test_a_comment_without_a_reason_is_accepted(client, store, answered_low):
+    assert client.post(f"{answered_low}/reason", data={"comment": "Just slow"}).status_code == 200
+    response = store.response(sid_of(answered_low))
+    assert (response["reason"], response["comment"]) == ("", "Just slow")
+
+
+def test_a_changed_reason_alone_is_recorded_and_the_rating_still_counts_once(client, store, answered_low):
+    sid = sid_of(answered_low)
+    client.post(f"{answered_low}/reason", data={"reason": "slow", "comment": "Slow"})
+    counted = store.aggregate("customer", "kari@example.no")
+    client.post(f"{answered_low}/reason", data={"reason": "unclear", "comment": "Slow"})
+    assert store.response(sid)["reason"] == "unclear"
+    assert store.aggregate("customer", "kari@example.no") == counted
+    before = store.response(sid)
+    client.post(f"{answered_low}/reason", data={"reason": "unclear", "comment": "Slow"})
+    assert store.response(sid) == before
+
+
+def test_the_api_lists_the_reason_with_the_comment(client, store, answered_low):
+    client.post(f"{answered_low}/reason", data={"reason": "unfriendly", "comment": "Rude"})
+    key = store.create_key("lead")
+    body = client.get("/api/v1/customers/kari@example.no/responses", headers={"Authorization": f"Bearer {key}"}).json
+    (row,) = body["responses"]
+    assert (row["rating"], row["reason"], row["comment"], row["satisfied"]) == (2, "unfriendly", "Rude", False)
+
+
+def test_another_unsatisfied_rating_keeps_the_reason_and_offers_it_again(client, store, answered_low):
+    client.post(f"{answered_low}/reason", data={"reason": "slow", "comment": "Slow"})
+    page = client.post(answered_low, data={"rating": "1", "comment": "Slow"})
+    assert Page(page.get_data(as_text=True)).checked("reason") == ["slow"]
+    assert (store.response(sid_of(answered_low))["rating"], store.response(sid_of(answered_low))["reason"]) == (
+        "1", "slow")
+
+
+def test_the_follow_up_can_be_opened_again_and_only_for_an_unsatisfied_answer(client, store, answered_low):
+    client.post(f"{answered_low}/reason", data={"reason": "slow"})
+    again = client.get(f"{answered_low}/reason")
+    assert again.status_code == 200 and Page(again.get_data(as_text=True)).checked("reason") == ["slow"]
+    client.post(answered_low, data={"rating": "5"})
+    moved = client.get(f"{answered_low}/reason")
+    assert moved.status_code == 303 and moved.headers["Location"].endswith(answered_low)
+
+
+def test_a_reason_posted_before_any_answer_records_nothing(post_event, store, settings, smtp, client):
+    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", "en")
+    path = links(mail.get_body(("plain",)).get_content())[1].split("?")[0]
+    page = client.post(f"{path}/reason", data={"reason": "slow"})
+    assert page.status_code == 303 and page.headers["Location"].endswith(path)
+    assert store.response(sid_of(path)) == {}
+
+
+def test_the_thank_you_page_says_until_when_the_answer_can_change_and_links_back(client, answered_low):
+    page = Page(client.post(answered_low, data={"rating": "4"}).get_data(as_text=True))
+    assert has(page, "You can change your answer until") and answered_low in page.links
+
+
+def test_the_operator_can_configure_the_reasons(post_event, store, settings, smtp):
+    configured = settings.with_overrides(followup_reasons=("Wrong product", "Late delivery"))
+    client = create_app(configured, store, enqueue=[].append).test_client()
+    mail = survey_by_mail(post_event, store, settings, smtp, "thumbs", "nb")
+    path = links(mail.get_body(("plain",)).get_content())[0].split("?")[0]
+    step = Page(client.post(path, data={"rating": "0"}).get_data(as_text=True))
+    assert step.radios("reason") == ["Wrong product", "Late delivery"]
+    assert client.post(f"{path}/reason", data={"reason": "slow"}).status_code == 422
+    assert client.post(f"{path}/reason", data={"reason": "Late delivery"}).status_code == 200
+    assert store.response(sid_of(path))["reason"] == "Late delivery"
+
+
+def test_operator_templates_replace_the_packaged_pages_by_name(post_event, store, settings, smtp, tmp_path):
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "thanks.html").write_text(
+        '{% extends "pages/base.html" %}{% block content %}<h1>Tusen takk fra Acme</h1>'
+        '<a href="{{ change_url }}">{{ until }}</a>{% endblock %}')
+    client = create_app(settings.with_overrides(template_dir=str(tmp_path)), store, enqueue=[].append).test_client()
+    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", "nb")
+    path = links(mail.get_body(("plain",)).get_content())[5].split("?")[0]
+    question = Page(client.get(f"{path}?rating=5").get_data(as_text=True))
+    assert has(question, survey_question("nb", "csat5"))
+    thanks = Page(client.post(path, data={"rating": "5"}).get_data(as_text=True))
+    assert "Tusen takk fra Acme" in thanks.text and not has(thanks, text("nb", "page.thanks_title"))
+    assert path in thanks.links
+
+
+# Error pages in the survey's language where it is known, else the browser's
+
+
+def test_a_rejected_answer_is_asked_again_in_the_surveys_language(post_event, store, settings, smtp, client):
+    mail = survey_by_mail(post_event, store, settings, smtp, "ces7", "fr-FR")
+    path = links(mail.get_body(("plain",)).get_content())[7].split("?")[0]
+    page = client.post(path, data={"rating": "8"})
+    assert page.status_code == 422
+    shown = Page(page.get_data(as_text=True))
+    assert shown.lang == "fr" and has(shown, text("fr", "page.error_rating"))
+
+
+def test_an_unknown_link_answers_in_the_browsers_language(client):
+    page = client.get("/s/nonsense", headers={"Accept-Language": "sv-SE,sv;q=0.9,en;q=0.5"})
+    assert page.status_code == 404
+    shown = Page(page.get_data(as_text=True))
+    assert shown.lang == "sv" and has(shown, text("sv", "page.not_found_title"))
+
+
+def test_a_storage_outage_gets_a_503_page_in_the_browsers_language(settings):
+    down = settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    client = create_app(down, Store.from_url(down.redis_url), enqueue=[].append).test_client()
+    token = make_token(settings.secret_key, "a" * 20)
+    page = client.get(f"/s/{token}?rating=4", headers={"Accept-Language": "da"})
+    assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+    shown = Page(page.get_data(as_text=True))
+    assert shown.lang == "da" and has(shown, text("da", "page.unavailable_text"))
+
+
+def test_a_broken_survey_record_gets_an_error_page_in_the_surveys_language(post_event, store, settings, smtp,
+                                                                          client):
+    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", "es")
+    path = links(mail.get_body(("plain",)).get_content())[3].split("?")[0]
+    store.redis.hset(keys.survey(sid_of(path)), "scale", "stars10")  # written by some future version
+    page = client.get(path)
+    assert page.status_code == 500
+    shown = Page(page.get_data(as_text=True))
+    assert shown.lang == "es" and has(shown, text("es", "page.error_title"))
+

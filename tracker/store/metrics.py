@@ -1,0 +1,38 @@
+"""Operational counters and the reads behind /metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracker.store import keys
+from tracker.store.base import RedisBase
+
+
+class Metrics(RedisBase):
+    """Count webhook deliveries and read every number /metrics shows in one round trip."""
+
+    def count_received(self, source: str, status: str) -> None:
+        self.redis.hincrby(keys.RECEIVED, f"{source}|{status}", 1)
+
+    def metric_counts(self) -> dict[str, Any]:
+        """Return the received, survey and answer counters, set sizes and the oldest due time."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.RECEIVED)
+        pipe.hgetall(keys.STATS)
+        pipe.hgetall(keys.ERASED)
+        pipe.zcard(keys.SENT)
+        pipe.zcard(keys.RESPONSES)
+        pipe.scard(keys.CUSTOMERS)
+        pipe.xlen(keys.DEAD)
+        pipe.zrange(keys.DUE, 0, 0, withscores=True)
+        received, stats, erased, sent, answers, customers, dead, oldest = pipe.execute()
+        return {"received": {k: int(v) for k, v in received.items()},
+                "stats": {k: int(v) for k, v in stats.items()},
+                "sent": sent + int(erased.get("sent", 0)),
+                "answers": answers + int(erased.get("answers", 0)),
+                "customers": customers, "dead": dead,
+                "oldest_due_ms": oldest[0][1] if oldest else None}
+
+    def queue_length(self, name: str = keys.BROKER_QUEUE) -> int:
+        """Return how many tasks wait in a Celery queue when this Redis is the broker."""
+        return int(self.redis.llen(name))

@@ -1,0 +1,178 @@
+"""Reads behind the leads' listings and summaries, and the per-key request counter of the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from tracker.store import keys
+from tracker.store.base import RedisBase
+
+BATCH = 500
+# Only the API rate counter lives here: one short-lived key per API key and window.
+RATE_PREFIX = f"{keys.PREFIX}:rate"
+
+
+def _chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class Queries(RedisBase):
+    """Batched reads across many customers, agents and responses."""
+
+    def customer_emails(self) -> list[str]:
+        """Return every known customer (applied events or aggregates), sorted."""
+        found = set(self.redis.sscan_iter(keys.CUSTOMERS, count=1000))
+        found.update(self.redis.sscan_iter(keys.index("customer"), count=1000))
+        return sorted(found)
+
+    def customers_scored_below(self, below: float) -> list[str]:
+        """Return the customers whose decayed score is under a bound, lowest first."""
+        return list(self.redis.zrangebyscore(keys.RANK_SCORE, "-inf", f"({below!r}"))
+
+    def customer_facts(self, emails: list[str]) -> dict[str, dict[str, Any]]:
+        """Return each customer's answer count, score sums and latest answer time, in batches."""
+        facts: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(emails):
+            pipe = self.redis.pipeline(transaction=False)
+            for email in chunk:
+                pipe.hmget(keys.customer(email, "agg"), "n", "weighted", "weight")
+                pipe.hget(keys.customer(email, "profile"), "last_response_at")
+            replies = pipe.execute()
+            for i, email in enumerate(chunk):
+                (n, weighted, weight), last = replies[2 * i], replies[2 * i + 1]
+                facts[email] = {"n": int(n or 0), "weighted": float(weighted or 0), "weight": float(weight or 0),
+                                "last_at": int(last) if last else None}
+        return facts
+
+    def order_values(self, emails: list[str]) -> dict[str, int]:
+        """Return each customer's live order total in the main currency, in minor units."""
+        values: dict[str, int] = {}
+        for chunk in _chunks(emails):
+            pipe = self.redis.pipeline(transaction=False)
+            for email in chunk:
+                pipe.smembers(keys.customer(email, "orders"))
+            owned = [sorted(o) for o in pipe.execute()]
+            pipe = self.redis.pipeline(transaction=False)
+            for okeys in owned:
+                for okey in okeys:
+                    pipe.hmget(keys.order(okey), "status", "total", "refunded", "currency")
+            rows = iter(pipe.execute())
+            for email, okeys in zip(chunk, owned, strict=True):
+                totals: dict[str, int] = {}
+                for _ in okeys:
+                    status, total, refunded, currency = next(rows)
+                    if status is None or status == "cancelled":
+                        continue
+                    totals[currency] = totals.get(currency, 0) + int(total or 0) - int(refunded or 0)
+                values[email] = max(totals.values()) if totals else 0
+        return values
+
+    def last_unsatisfied_at(self, emails: list[str], depth: int = 20) -> dict[str, int | None]:
+        """Return when each customer last gave an answer that was not satisfied (None: never)."""
+        found: dict[str, int | None] = {}
+        pending = list(emails)
+        offset = 0
+        while pending:
+            pipe = self.redis.pipeline(transaction=False)
+            for email in pending:
+                pipe.zrevrange(keys.customer(email, "responses"), offset, offset + depth - 1, withscores=True)
+            windows = pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
+            for window in windows:
+                for sid, _ in window:
+                    pipe.hget(keys.response(sid), "satisfied")
+            flags = iter(pipe.execute())
+            still: list[str] = []
+            for email, window in zip(pending, windows, strict=True):
+                hit = None
+                for _sid, at in window:
+                    if next(flags) == "0" and hit is None:
+                        hit = int(at)
+                if hit is not None or len(window) < depth:
+                    found[email] = hit
+                else:
+                    still.append(email)
+            pending, offset = still, offset + depth
+        return found
+
+    def aggregates(self, kind: str, idents: list[str]) -> list[tuple[str, dict[str, str], dict[str, str]]]:
+        """Return (id, aggregate hash, daily hash) for many ids of one kind, in batches."""
+        rows: list[tuple[str, dict[str, str], dict[str, str]]] = []
+        for chunk in _chunks(idents):
+            pipe = self.redis.pipeline(transaction=False)
+            for ident in chunk:
+                pipe.hgetall(keys.aggregate(kind, ident))
+                pipe.hgetall(keys.daily(kind, ident))
+            replies = pipe.execute()
+            rows += [(ident, replies[2 * i], replies[2 * i + 1]) for i, ident in enumerate(chunk)]
+        return rows
+
+    def first_activity_ms(self) -> int | None:
+        """Return the time of the oldest answer or sent survey, None when there is neither."""
+        times = [rows[0][1] for rows in (self.redis.zrange(keys.RESPONSES, 0, 0, withscores=True),
+                                         self.redis.zrange(keys.SENT, 0, 0, withscores=True)) if rows]
+        return int(min(times)) if times else None
+
+    def window(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
+               fields: tuple[str, ...] | None = None, batch: int = BATCH) -> Iterator[dict[str, str]]:
+        """Yield responses (kind "resp", by answer time) or sent surveys (kind "survey", by send time) in a window.
+
+        Pages by score with an offset among equal scores, so batches neither repeat nor skip entries.
+        """
+        index_key, key_of = (keys.RESPONSES, keys.response) if kind == "resp" else (keys.SENT, keys.survey)
+        low, high = min_ms, max_ms
+        ties = 0
+        while True:
+            if newest_first:
+                rows = self.redis.zrevrangebyscore(index_key, high, low, start=ties, num=batch, withscores=True)
+            else:
+                rows = self.redis.zrangebyscore(index_key, low, high, start=ties, num=batch, withscores=True)
+            if not rows:
+                return
+            yield from self._read(key_of, [sid for sid, _ in rows], fields)
+            if len(rows) < batch:
+                return
+            edge = rows[-1][1]
+            same = sum(1 for _, score in rows if score == edge)
+            bound = high if newest_first else low
+            ties = ties + same if edge == bound else same
+            if newest_first:
+                high = edge
+            else:
+                low = edge
+
+    def _read(self, key_of: Any, sids: list[str], fields: tuple[str, ...] | None) -> list[dict[str, str]]:
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in sids:
+            if fields:
+                pipe.hmget(key_of(sid), *fields)
+            else:
+                pipe.hgetall(key_of(sid))
+        if not fields:
+            return [row for row in pipe.execute() if row]
+        rows: list[dict[str, str]] = []
+        for sid, reply in zip(sids, pipe.execute(), strict=True):
+            if any(value is not None for value in reply):
+                rows.append({"sid": sid, **{k: v for k, v in zip(fields, reply, strict=True) if v is not None}})
+        return rows
+
+    def customer_response_slice(self, email: str, offset: int,
+                                count: int) -> tuple[list[tuple[int, dict[str, str]]], bool]:
+        """Return (position, response) pairs of a customer's answers from offset, newest first, and whether they end."""
+        sids = self.redis.zrevrange(keys.customer(email, "responses"), offset, offset + count - 1)
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in sids:
+            pipe.hgetall(keys.response(sid))
+        return [(offset + i, row) for i, row in enumerate(pipe.execute()) if row], len(sids) < count
+
+    def hit_rate(self, name: str, window_ms: int, now_ms: int) -> tuple[int, int]:
+        """Count one request of an API key in the current window; return (count, ms until it ends)."""
+        slot = now_ms // window_ms
+        key = f"{RATE_PREFIX}:{name}:{slot}"
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.pexpire(key, window_ms * 2)
+        count = int(pipe.execute()[0])
+        return count, (slot + 1) * window_ms - now_ms

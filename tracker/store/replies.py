@@ -1,0 +1,26 @@
+"""What emailed replies did to surveys: reply status, the kept comment, and how an answer arrived."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracker.store import keys
+from tracker.store.base import RedisBase
+
+
+class Replies(RedisBase):
+    """Note a reply on its survey record."""
+
+    def note_reply(self, sid: str, fields: dict[str, str]) -> bool:
+        """Set reply fields on an existing survey (never recreate an erased one); return whether it existed."""
+        key = keys.survey(sid)
+
+        def write(pipe: Any) -> bool:
+            if not pipe.exists(key):
+                return False
+            pipe.multi()
+            pipe.hset(key, mapping=fields)
+            return True
+
+        # WATCH makes the existence check and the write one step (transaction() retries on a race).
+        return bool(self.redis.transaction(write, key, value_from_callable=True))
