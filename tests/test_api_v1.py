@@ -268,8 +268,10 @@ def _day(days_ago: int) -> str:
 def history(world) -> World:
     """Answers spread over 40 days, on two sources, two brands and two scales."""
     now = int(time.time() * 1000)
-    plan = [("T-1", "kari@example.no", "standard", "csat5", 5, 35), ("T-2", "per@example.no", "standard", "csat5", 2, 3),
-            ("T-3", "liv@example.no", "standard", "nps", 10, 3), ("901", "ola@example.no", "zendesk", "nps", 4, 0)]
+    plan = [("T-1", "kari@example.no", "standard", "csat5", 5, 35),
+            ("T-2", "per@example.no", "standard", "csat5", 2, 3),
+            ("T-3", "liv@example.no", "standard", "nps", 10, 3),
+            ("901", "ola@example.no", "zendesk", "nps", 4, 0)]
     for ticket, email, source, scale, rating, days_ago in plan:
         if source == "zendesk":
             world.event(zendesk_body(ticket, email, brand="Zeta"), source="zendesk")

@@ -175,10 +175,11 @@ def cmd_erase(args: argparse.Namespace) -> int:
     if not counts["found"]:
         print(f"Nothing is stored about {email}; nothing was erased.")
         return 0
-    parts = [f"{counts[name]} {label}" for name, label in (
-        ("profile", "profile"), ("tickets", "tickets"), ("orders", "orders"), ("aliases", "aliases"),
-        ("surveys", "surveys"), ("responses", "answers"), ("log_events", "log events"),
-        ("dead_letters", "dead letters"), ("keys", "keys in all"))]
+    parts = [f"{counts[name]} {one if counts[name] == 1 else many}" for name, one, many in (
+        ("profile", "profile", "profiles"), ("tickets", "ticket", "tickets"), ("orders", "order", "orders"),
+        ("aliases", "alias", "aliases"), ("surveys", "survey", "surveys"), ("responses", "answer", "answers"),
+        ("log_events", "logged event", "logged events"), ("dead_letters", "dead letter", "dead letters"),
+        ("keys", "other key", "other keys"))]
     print(f"Erased {email}: " + ", ".join(parts) + ". Every aggregate was adjusted.")
     return 0
 

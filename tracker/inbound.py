@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import getaddresses, parseaddr
 
 from tracker.answers import COMMENT_MAX, expires_at, record_answer
 from tracker.config import Settings
 from tracker.replies import is_auto_reply, parse_reply
+from tracker.scales import SCALES
 from tracker.store import Store
 from tracker.tokens import SID_LENGTH, read_token
 
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 REPLY_LOCAL = re.compile(r"^reply\+([a-z2-7]+-[a-z2-7]+)$", re.I)
 MESSAGE_ID = re.compile(rf"<([a-z2-7]{{{SID_LENGTH}}})@([^<>\s]+)>", re.I)
 OPEN_STATUSES = ("sent", "answered", "sending")
+AnswerHook = Callable[[dict[str, str], int, int], None]
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,12 @@ def _sid_from_thread(store: Store, settings: Settings, reply: InboundReply) -> s
     return None
 
 
-def handle_reply(store: Store, settings: Settings, reply: InboundReply, now_ms: int) -> str:
-    """Record what a reply says; return answered, ambiguous, no_rating, auto_reply or ignored."""
+def handle_reply(store: Store, settings: Settings, reply: InboundReply, now_ms: int,
+                 on_answer: AnswerHook | None = None) -> str:
+    """Record what a reply says; return answered, ambiguous, no_rating, auto_reply or ignored.
+
+    on_answer(survey, record outcome, rating) runs after a rating is recorded (the web kicks alerts there).
+    """
     sid = _sid_from_address(settings, reply) or _sid_from_thread(store, settings, reply)
     survey = store.survey(sid) if sid else {}
     if not sid or survey.get("status") not in OPEN_STATUSES or now_ms > expires_at(survey, settings):
@@ -89,8 +95,13 @@ def handle_reply(store: Store, settings: Settings, reply: InboundReply, now_ms: 
         return parsed.outcome
     if not comment and survey.get("status") == "answered":
         comment = store.response(sid).get("comment", "")  # a bare "5" changes the rating, not the comment
-    record_answer(store, settings, survey, parsed.rating, comment, now_ms)
+    # As on the survey page, a satisfied answer clears an earlier reason and an unsatisfied one keeps it.
+    satisfied = SCALES[scale].satisfied(parsed.rating) if scale in SCALES else False
+    outcome = record_answer(store, settings, survey, parsed.rating, comment, now_ms,
+                            reason="" if satisfied else None)
     store.note_reply(sid, {"reply_status": "answered", "reply_comment": comment, "answered_via": "email",
                            "replied_at": str(now_ms)})
     log.info("reply answered", extra={"survey": sid})
+    if on_answer is not None:
+        on_answer(survey, outcome, parsed.rating)
     return "answered"

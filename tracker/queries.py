@@ -25,6 +25,8 @@ FILTERS = ("source", "brand", "team", "agent", "scale")
 MAX_SPAN_DAYS = 3660  # a summary covers at most about ten years of days
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 Rank = tuple[Any, ...]
+COUNTED = ("value6", "satisfied", "promoter", "detractor", "nps", "weight", "weighted", "day")
+SUMMED = ("rating", "scale", "at", "source", "agent_id", "team", "brand", *COUNTED)
 
 
 def day_start_ms(day: date) -> int:
@@ -75,11 +77,6 @@ def _decode_cursor(cursor: str, expect: dict[str, Any], like: Rank) -> Rank:
     return tuple(rank)
 
 
-def _score(fact: Mapping[str, Any]) -> float | None:
-    # The card's own rounding, so the at-risk line falls where the card draws it.
-    return round(fact["weighted"] / fact["weight"], 2) if fact["n"] and fact["weight"] > 0 else None
-
-
 def _below(score: float | None, threshold: float) -> bool:
     return score is not None and score < threshold
 
@@ -99,27 +96,28 @@ def ranked_customers(store: Store, settings: Settings, now_ms: int, *, at_risk: 
     if sort not in SORTS or order not in ORDERS or limit < 1:
         raise ValueError("sort, order or limit is not valid")
     threshold = settings.at_risk_score
-    if at_risk:
-        emails = store.customers_scored_below(threshold + 0.01)
-    else:
-        emails = store.customer_emails()
-    facts = store.customer_facts(emails)
-    scores = {email: _score(facts[email]) for email in emails}
+    # The score ranking is kept as answers arrive (weighted / weight, exact at any query time); rounded
+    # like the card, so the at-risk line falls where the card draws it.
+    raw = store.customer_scores(below=threshold + 0.01 if at_risk else None)
+    scores: dict[str, float | None] = {email: round(score, 2) for email, score in raw.items()}
+    emails = sorted(scores) if at_risk else store.customer_emails()
     if at_risk is not None:
-        emails = [e for e in emails if _below(scores[e], threshold) is at_risk]
+        emails = [e for e in emails if _below(scores.get(e), threshold) is at_risk]
     sign = -1 if order == "desc" else 1
+    counts = store.customer_field(emails, "agg", "n") if sort == "responses" else {}
+    latest = store.customer_field(emails, "profile", "last_response_at") if sort == "recent" else {}
     values = store.order_values(emails) if sort == "value" else {}
     unhappy = store.last_unsatisfied_at(emails) if sort == "value" else {}
 
     def rank(email: str) -> Rank:
         if sort == "score":
-            score = scores[email]
+            score = scores.get(email)
             return (int(score is None), sign * (score or 0.0), email)
         if sort == "responses":
-            return (0, sign * facts[email]["n"], email)
+            return (0, sign * int(counts.get(email) or 0), email)
         if sort == "recent":
-            last = facts[email]["last_at"]
-            return (int(last is None), sign * (last or 0), email)
+            last = latest.get(email)
+            return (int(not last), sign * int(last or 0), email)
         bad = unhappy.get(email)
         return (0, sign * values[email], int(bad is None), -(bad or 0), email)
 
@@ -191,14 +189,19 @@ class _Sums:
         self.daily: dict[str, int] = {}
 
     def add(self, response: Mapping[str, str], half_life_days: float) -> None:
-        part = contribution(response["scale"], int(response["rating"]), int(response["at"]), half_life_days)
+        """Add an answer as its stored contribution (what the aggregates hold), computed when absent."""
+        if response.get("weighted") and response.get("day"):
+            part = {name: response[name] for name in COUNTED}
+        else:
+            made = contribution(response["scale"], int(response["rating"]), int(response["at"]), half_life_days)
+            part = {name: str(getattr(made, name)) for name in COUNTED}
         for name in ("value6", "satisfied", "promoter", "detractor", "nps"):
-            self.agg[name] = self.agg.get(name, 0) + getattr(part, name)
+            self.agg[name] = self.agg.get(name, 0) + int(part[name] or 0)
         self.agg["n"] = self.agg.get("n", 0) + 1
-        self.agg["weight"] = self.agg.get("weight", 0.0) + part.weight
-        self.agg["weighted"] = self.agg.get("weighted", 0.0) + part.weighted
-        self.daily[f"{part.day}:n"] = self.daily.get(f"{part.day}:n", 0) + 1
-        self.daily[f"{part.day}:v"] = self.daily.get(f"{part.day}:v", 0) + part.value6
+        self.agg["weight"] = self.agg.get("weight", 0.0) + float(part["weight"])
+        self.agg["weighted"] = self.agg.get("weighted", 0.0) + float(part["weighted"])
+        self.daily[f"{part['day']}:n"] = self.daily.get(f"{part['day']}:n", 0) + 1
+        self.daily[f"{part['day']}:v"] = self.daily.get(f"{part['day']}:v", 0) + int(part["value6"])
 
     def fields(self, anchor_ms: int) -> dict[str, Any]:
         return aggregate_fields({k: repr(v) if isinstance(v, float) else str(v) for k, v in self.agg.items()},
@@ -236,8 +239,8 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
     total, per_source = _Sums(), dict[str, _Sums]()
     days: dict[str, list[int]] = {}
     distribution: dict[str, dict[str, int]] = {}
-    for response in store.window("resp", low, high):
-        if not matches(response, filters) or response.get("scale") not in SCALES:
+    for response in store.window("resp", low, high, fields=SUMMED):
+        if not matches(response, filters) or response.get("scale") not in SCALES or "rating" not in response:
             continue
         total.add(response, settings.score_half_life_days)
         per_source.setdefault(response.get("source", ""), _Sums()).add(response, settings.score_half_life_days)

@@ -292,7 +292,8 @@ def _wordings(folded: str, scale_name: str, lang: str) -> list[_Found]:
             found.append(_Found(m.start(), m.end(), mapping[level], "word"))
     if scale_name == "thumbs":
         first = re.match(r"\s*([\w']+)", folded)
-        answers = {_key(k): v for language in dict.fromkeys(("en", lang)) for k, v in w.YES_NO.get(language, {}).items()}
+        answers = {_key(k): v for language in dict.fromkeys(("en", lang))
+                   for k, v in w.YES_NO.get(language, {}).items()}
         if first and answers.get(first.group(1)) is not None and not pattern.match(folded, first.start(1)):
             found.insert(0, _Found(first.start(1), first.end(1), answers[first.group(1)] or 0, "word"))
     return found

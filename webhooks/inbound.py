@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import email
 import json
+import logging
 import time
 from collections.abc import Callable
 from email.message import Message
@@ -17,6 +18,8 @@ from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from tracker.alerts import alerts_for_answer
+from tracker.config import Settings
 from tracker.inbound import InboundReply, handle_reply
 from tracker.store import StorageError
 from tracker.web.errors import envelope
@@ -33,6 +36,7 @@ from webhooks.adapters.base import (
 )
 
 bp = Blueprint("inbound", __name__)
+log = logging.getLogger(__name__)
 # Replies may carry attachments and long quoted threads; larger mails are refused with 413.
 INBOUND_MAX_BODY = 10 * 1024 * 1024
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -55,10 +59,14 @@ class MailgunInboundPayload(VendorPayload):
 
 
 class PostmarkAddressPayload(VendorPayload):
+    """One of Postmark's parsed addresses (FromFull, ToFull, CcFull)."""
+
     Email, Name, MailboxHash = _text(), _text(), _text()
 
 
 class PostmarkHeaderPayload(VendorPayload):
+    """One mail header as Postmark lists it."""
+
     Name, Value = _text(), _text()
 
 
@@ -102,10 +110,10 @@ def _json(raw: str) -> Any:
         return None
 
 
-def _mailgun(body: bytes, settings: Any, now: float) -> InboundReply:
+def _mailgun(body: bytes, settings: Settings, now: float) -> InboundReply:
     form = request.form.to_dict()
     timestamp, token, signature = (str(form.get(k, "")) for k in ("timestamp", "token", "signature"))
-    expected = hmac_hex(settings.mailgun_signing_key.encode(), f"{timestamp}{token}".encode())
+    expected = hmac_hex((settings.mailgun_signing_key or "").encode(), f"{timestamp}{token}".encode())
     if not (token and signature and same(expected, signature.lower())):
         raise SignatureError("Invalid signature.")
     check_fresh(unix_seconds(timestamp), now)
@@ -121,7 +129,7 @@ def _mailgun(body: bytes, settings: Any, now: float) -> InboundReply:
                         html=data["stripped_html"] or data["body_html"], headers=headers)
 
 
-def _postmark(body: bytes, settings: Any, now: float) -> InboundReply:
+def _postmark(body: bytes, settings: Settings, now: float) -> InboundReply:
     try:
         raw = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -186,7 +194,7 @@ def _safe_items(message: Message) -> list[tuple[str, str]]:
     return items
 
 
-def _sendgrid(body: bytes, settings: Any, now: float) -> InboundReply:
+def _sendgrid(body: bytes, settings: Settings, now: float) -> InboundReply:
     data = _load(SendgridInboundPayload(), _form_fields(body))
     text, html, headers, subject = data["text"], data["html"], _header_block(data["headers"]), data["subject"]
     if data["email"]:
@@ -200,7 +208,7 @@ def _sendgrid(body: bytes, settings: Any, now: float) -> InboundReply:
                         text=text, html=html, headers=headers)
 
 
-PROVIDERS: dict[str, tuple[tuple[str, ...], Callable[[bytes, Any, float], InboundReply]]] = {
+PROVIDERS: dict[str, tuple[tuple[str, ...], Callable[[bytes, Settings, float], InboundReply]]] = {
     "mailgun": (FORM_TYPES, _mailgun),
     "postmark": (("application/json",), _postmark),
     "sendgrid": (FORM_TYPES, _sendgrid),
@@ -241,8 +249,16 @@ def receive(provider: str) -> Any:
                         headers={"WWW-Authenticate": 'Signature realm="inbound"'})
     except PayloadError as exc:
         return envelope(exc.status, exc.message, exc.errors or None)
+
+    def alert(survey: dict[str, str], recorded: int, rating: int) -> None:
+        try:
+            for url, payload in alerts_for_answer(tracker.store, settings, survey, recorded, rating):
+                tracker.kick("tracker.send_alert", url, payload)
+        except StorageError:  # the answer is stored; a lost alert must not make the provider resend
+            log.warning("alert for an emailed answer not queued: storage unreachable")
+
     try:
-        outcome = handle_reply(tracker.store, settings, reply, int(time.time() * 1000))
+        outcome = handle_reply(tracker.store, settings, reply, int(time.time() * 1000), on_answer=alert)
     except StorageError:
         return envelope(503, "Storage is unreachable; nothing was recorded. Retry later.",
                         headers={"Retry-After": "5"})

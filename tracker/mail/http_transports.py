@@ -48,8 +48,10 @@ class HttpSender:
     name = "http"
     default_url = ""
 
-    def __init__(self, api_key: str, base_url: str | None = None, session: requests.Session | None = None):
+    def __init__(self, api_key: str, base_url: str | None = None, session: requests.Session | None = None,
+                 timeout: tuple[float, float] = TIMEOUT):
         self.api_key = api_key
+        self.timeout = timeout
         self.base_url = (base_url or self.default_url).rstrip("/")
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json", "User-Agent": "satisfaction-tracker"})
@@ -113,7 +115,7 @@ class PostmarkSender(HttpSender):
         }
         if message["Reply-To"]:
             body["ReplyTo"] = str(message["Reply-To"])
-        return self.session.post(f"{self.base_url}/email", json=body, timeout=TIMEOUT,
+        return self.session.post(f"{self.base_url}/email", json=body, timeout=self.timeout,
                                  headers={"X-Postmark-Server-Token": self.api_key})
 
     def _accepted(self, response: requests.Response) -> bool:
@@ -150,7 +152,7 @@ class SendgridSender(HttpSender):
         }
         if message["Reply-To"]:
             body["reply_to"] = {"email": parseaddr(str(message["Reply-To"]))[1]}
-        return self.session.post(f"{self.base_url}/v3/mail/send", json=body, timeout=TIMEOUT,
+        return self.session.post(f"{self.base_url}/v3/mail/send", json=body, timeout=self.timeout,
                                  headers={"Authorization": f"Bearer {self.api_key}"})
 
     def _recipient_refused(self, response: requests.Response) -> bool:
@@ -166,14 +168,14 @@ class MailgunSender(HttpSender):
     name, default_url = "Mailgun", "https://api.mailgun.net"
 
     def __init__(self, api_key: str, domain: str, base_url: str | None = None,
-                 session: requests.Session | None = None):
-        super().__init__(api_key, base_url, session)
+                 session: requests.Session | None = None, timeout: tuple[float, float] = TIMEOUT):
+        super().__init__(api_key, base_url, session, timeout)
         self.domain = domain
 
     def _post(self, message: EmailMessage) -> requests.Response:
         recipients = ", ".join(a for _n, a in _addresses(message, "To"))
         return self.session.post(
-            f"{self.base_url}/v3/{self.domain}/messages.mime", auth=("api", self.api_key), timeout=TIMEOUT,
+            f"{self.base_url}/v3/{self.domain}/messages.mime", auth=("api", self.api_key), timeout=self.timeout,
             data={"to": recipients, "o:tracking": "no"},
             files={"message": ("message.mime", message.as_bytes(), "message/rfc822")})
 

@@ -27,24 +27,20 @@ class Queries(RedisBase):
         found.update(self.redis.sscan_iter(keys.index("customer"), count=1000))
         return sorted(found)
 
-    def customers_scored_below(self, below: float) -> list[str]:
-        """Return the customers whose decayed score is under a bound, lowest first."""
-        return list(self.redis.zrangebyscore(keys.RANK_SCORE, "-inf", f"({below!r}"))
+    def customer_scores(self, below: float | None = None) -> dict[str, float]:
+        """Return customers' decayed scores (those with answers), optionally only those under a bound."""
+        high = "+inf" if below is None else f"({below!r}"
+        return dict(self.redis.zrangebyscore(keys.RANK_SCORE, "-inf", high, withscores=True))
 
-    def customer_facts(self, emails: list[str]) -> dict[str, dict[str, Any]]:
-        """Return each customer's answer count, score sums and latest answer time, in batches."""
-        facts: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(emails):
+    def customer_field(self, emails: list[str], part: str, field: str) -> dict[str, str | None]:
+        """Return one field of one of each customer's hashes (part "agg" or "profile"), in batches."""
+        found: dict[str, str | None] = {}
+        for chunk in _chunks(emails, 2000):
             pipe = self.redis.pipeline(transaction=False)
             for email in chunk:
-                pipe.hmget(keys.customer(email, "agg"), "n", "weighted", "weight")
-                pipe.hget(keys.customer(email, "profile"), "last_response_at")
-            replies = pipe.execute()
-            for i, email in enumerate(chunk):
-                (n, weighted, weight), last = replies[2 * i], replies[2 * i + 1]
-                facts[email] = {"n": int(n or 0), "weighted": float(weighted or 0), "weight": float(weight or 0),
-                                "last_at": int(last) if last else None}
-        return facts
+                pipe.hget(keys.customer(email, part), field)
+            found.update(zip(chunk, pipe.execute(), strict=True))
+        return found
 
     def order_values(self, emails: list[str]) -> dict[str, int]:
         """Return each customer's live order total in the main currency, in minor units."""

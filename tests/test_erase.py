@@ -1,0 +1,214 @@
+"""GDPR erasure: afterwards no key or value in Redis names the customer, and every aggregate is exact."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import solved_event
+from tests.test_cli import tracker
+from tests.test_flow import drain, send_all, survey_link
+from tracker.cards import customer_card
+from tracker.erase import erase_customer
+from tracker.rebuild import compute_aggregates
+from tracker.store import keys
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EMAIL = "erase.me@example.no"
+OTHER = "keep@example.no"
+# Everything that identifies the erased customer; none of it may survive in any key or value.
+TRACES = (EMAIL, "Eirik Slettmeg", "Slettmeg", "cust-er-4471", "564738291001", "564738291002", "564738299999",
+          "918273645501", "918273645502", "T-ER-1", "T-ER-3", "O-ER-BAD", "Please forget me")
+
+
+def _iso(offset: float = 0) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset))
+
+
+def _fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def _shopify_order() -> tuple[dict[str, Any], dict[str, str]]:
+    fixture = _fixture("shopify/orders_create.json")
+    text = json.dumps(fixture["body"]).replace("kari@example.no", "Erase.Me@Example.no")
+    body = json.loads(text.replace("820982911946154508", "918273645501").replace("115310627314723954", "564738291001"))
+    for person in (body["customer"], body.get("billing_address") or {}, body.get("shipping_address") or {}):
+        if "first_name" in person:
+            person.update(first_name="Eirik", last_name="Slettmeg")
+    return body, fixture["headers"]
+
+
+def _zendesk_solved(at: str) -> tuple[dict[str, Any], dict[str, str]]:
+    fixture = _fixture("zendesk/ticket_solved.json")
+    body = fixture["body"]
+    body["ticket"].update(id="918273645502", updated_at=at)
+    body["requester"].update(id="564738291002", email="erase.me@EXAMPLE.no", name="Eirik Slettmeg")
+    return body, {**fixture["headers"], "x-zendesk-webhook-invocation-id": "er-inv-1"}
+
+
+def _standard(ticket: str, email: str, customer_id: str, at: str, **extra: Any) -> dict[str, Any]:
+    event = solved_event(ticket=ticket, email_address=email, at=at, **extra)
+    event["customer"].update(id=customer_id, name="Eirik Slettmeg" if email == EMAIL else "Kim Keep")
+    return event
+
+
+@pytest.fixture
+def history(post_event: Any, store: Any, settings: Any, smtp: Any, client: Any) -> dict[str, Any]:
+    """Two customers served by the same agent and team; the first has a footprint in every corner."""
+    assert post_event("standard", _standard("T-ER-1", EMAIL, "cust-er-4471", _iso(-120))).status_code == 202
+    assert post_event("standard", _standard("T-KEEP-1", OTHER, "c-keep", _iso(-90))).status_code == 202
+    zendesk, headers = _zendesk_solved(_iso(-60))
+    assert post_event("zendesk", zendesk, headers=headers).status_code == 202
+    order, headers = _shopify_order()
+    assert post_event("shopify", order, headers=headers).status_code == 202
+    # An event that can never apply, parked with the customer's email in it.
+    store.append_events([{"type": "order.created", "source": "standard", "id": "evt-er-bad", "at": 1,
+                          "customer": {"email": EMAIL}, "order": {"id": "O-ER-BAD", "total": "lots",
+                                                                 "currency": "NOK", "status": "created"}}])
+    drain(store, settings)
+    outcomes = send_all(store, settings)
+    assert sorted(o.status for o in outcomes) == ["sent", "sent", "skipped"]  # the 2nd ticket is throttled
+    mails = {m["To"].addresses[0].addr_spec: m for m in smtp.wait_for(2)}
+    mine, theirs = survey_link(mails[EMAIL], 2), survey_link(mails[OTHER], 5)
+    client.post(mine, data={"rating": "2", "comment": "Slow"})
+    client.post(mine, data={"rating": "4", "comment": "Better after the call"})
+    client.post(mine, data={"rating": "1", "comment": "Please forget me"})  # the latest counts
+    client.post(theirs, data={"rating": "5", "comment": "Great"})
+    store.cache_people("zendesk", {"564738291002": {"email": EMAIL, "name": "Eirik Slettmeg"},
+                                   "564738299999": {"email": EMAIL}}, ttl_s=3600)
+    store.suppress(EMAIL)
+    # One more event still waiting in the log, not yet applied.
+    assert post_event("standard", _standard("T-ER-3", EMAIL, "cust-er-4471", _iso())).status_code == 202
+    assert store.redis.xlen(keys.DEAD) == 1
+    now = int(time.time() * 1000)
+    return {"now": now, "other_card": customer_card(store, settings, OTHER, now),
+            "other_rank": store.redis.zscore(keys.RANK_SCORE, OTHER)}
+
+
+def _values(r: Any, key: str) -> Iterator[str]:
+    kind = r.type(key)
+    if kind == "string":
+        yield r.get(key) or ""
+    elif kind == "hash":
+        for field, value in r.hgetall(key).items():
+            yield field
+            yield value
+    elif kind in ("set",):
+        yield from r.smembers(key)
+    elif kind == "zset":
+        yield from r.zrange(key, 0, -1)
+    elif kind == "list":
+        yield from r.lrange(key, 0, -1)
+    elif kind == "stream":
+        for _, fields in r.xrange(key):
+            for field, value in fields.items():
+                yield field
+                yield value
+
+
+def traces_left(store: Any) -> list[tuple[str, str]]:
+    """Return (key, trace) for every key whose name or content mentions the erased customer."""
+    found = []
+    for key in store.redis.scan_iter(count=1000):
+        text = (key + "\n" + "\n".join(_values(store.redis, key))).lower()
+        found += [(key, trace) for trace in TRACES if trace.lower() in text]
+    return found
+
+
+def assert_aggregates_match_a_rebuild(store: Any, settings: Any) -> None:
+    aggregates, dailies, _ = compute_aggregates(store, settings)
+    for kind in keys.AGGREGATE_KINDS:
+        rebuilt = {ident for k, ident in aggregates if k == kind}
+        assert set(store.ids(kind)) == rebuilt, kind
+        for ident in rebuilt:
+            live, daily = store.aggregate(kind, ident)
+            expected = aggregates[(kind, ident)]
+            for field in set(live) | set(expected):
+                assert math.isclose(float(live.get(field, 0)), float(expected.get(field, 0)),
+                                    rel_tol=1e-9, abs_tol=1e-9), (kind, ident, field, live, expected)
+            rebuilt_daily = {f: v for f, v in dailies.get((kind, ident), {}).items() if v}
+            assert {f: int(v) for f, v in daily.items() if int(v)} == rebuilt_daily, (kind, ident)
+
+
+def test_erasing_through_the_command_line_leaves_no_trace_and_exact_aggregates(history, env, store, settings):
+    assert traces_left(store)  # the scan does find the customer before
+    erased = tracker(env, "erase", "Erase.Me@Example.no")
+    assert erased.returncode == 0, erased.stderr
+    out = erased.stdout
+    assert out.startswith(f"Erased {EMAIL}: 1 profile, 2 tickets, 1 order, 4 aliases, 2 surveys, 1 answer, "
+                          "5 logged events, 1 dead letter,")
+    assert "Every aggregate was adjusted." in out
+    assert traces_left(store) == []
+    assert customer_card(store, settings, OTHER, history["now"]) == history["other_card"]
+    assert store.redis.zscore(keys.RANK_SCORE, OTHER) == history["other_rank"]
+    assert_aggregates_match_a_rebuild(store, settings)
+    # The agent and team keep only the other customer's answer.
+    agent, _ = store.aggregate("agent", "standard:a-7")
+    assert (agent["n"], agent["sent"], agent["value6"]) == ("1", "1", "600")
+    again = tracker(env, "erase", EMAIL)
+    assert again.returncode == 0 and again.stdout.strip() == f"Nothing is stored about {EMAIL}; nothing was erased."
+    assert drain(store, settings) == 0  # the waiting event went with the rest
+
+
+def test_erasing_through_the_api_removes_everything_and_says_what(history, client, store, settings):
+    key = store.create_key("dpo")
+    auth = {"Authorization": f"Bearer {key}"}
+    response = client.delete("/api/v1/customers/Erase.Me@Example.no", headers=auth)
+    assert response.status_code == 200, response.json
+    erased = response.json["erased"]
+    assert response.json["customer"] == EMAIL
+    assert {k: erased[k] for k in ("profile", "tickets", "orders", "aliases", "surveys", "responses", "sent",
+                                   "dead_letters")} == {"profile": 1, "tickets": 2, "orders": 1, "aliases": 4,
+                                                        "surveys": 2, "responses": 1, "sent": 1, "dead_letters": 1}
+    assert erased["log_events"] >= 4
+    assert traces_left(store) == []
+    assert_aggregates_match_a_rebuild(store, settings)
+    assert client.get("/api/v1/customers/erase.me@example.no", headers=auth).status_code == 404
+    assert client.get(f"/api/v1/customers/{OTHER}", headers=auth).status_code == 200
+
+
+def test_an_erasure_that_stopped_half_way_finishes_when_run_again(history, store, settings):
+    first = store.customer_footprint(EMAIL)["sids"][0]
+    assert store.erase_survey(first, EMAIL)[0] == 1  # as if the process died after the first survey
+    assert_aggregates_match_a_rebuild(store, settings)
+    counts = erase_customer(store, settings, EMAIL)
+    assert counts["found"] and counts["surveys"] == 1
+    assert traces_left(store) == []
+    assert_aggregates_match_a_rebuild(store, settings)
+    json.dumps(counts)  # JSON-serialisable for the API
+
+
+def test_erasing_twice_or_an_unknown_customer_changes_nothing(history, store, settings):
+    erase_customer(store, settings, EMAIL)
+    snapshot = {key: sorted(_values(store.redis, key)) for key in store.redis.scan_iter()}
+    again = erase_customer(store, settings, EMAIL)
+    unknown = erase_customer(store, settings, "nobody@example.no")
+    for counts in (again, unknown):
+        assert not counts["found"]
+        assert all(v == 0 for k, v in counts.items() if k not in ("customer", "found"))
+    assert {key: sorted(_values(store.redis, key)) for key in store.redis.scan_iter()} == snapshot
+
+
+def test_erasing_an_unknown_customer_on_the_command_line_says_so_plainly(env):
+    result = tracker(env, "erase", "nobody@example.no")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "Nothing is stored about nobody@example.no; nothing was erased."
+    typo = tracker(env, "erase", "not-an-email")
+    assert typo.returncode == 1 and "is not an email address" in typo.stderr and "Traceback" not in typo.stderr
+
+
+def test_the_customer_comes_back_only_with_new_events_and_is_no_longer_suppressed(history, post_event, store,
+                                                                                settings):
+    erase_customer(store, settings, EMAIL)
+    assert not store.is_suppressed(EMAIL)
+    assert post_event("standard", _standard("T-ER-9", EMAIL, "cust-er-4471", _iso())).status_code == 202
+    drain(store, settings)
+    card = customer_card(store, settings, EMAIL, int(time.time() * 1000))
+    assert card is not None and card["responses"] == 0 and card["surveys_sent"] == 0

@@ -1,0 +1,311 @@
+"""Replies by email through the real app: a survey mailed by the real loop, answered through each provider."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from tests.conftest import solved_event
+from tests.test_flow import drain, send_all, survey_link
+from tracker.devserver import free_port
+from tracker.inbound import InboundReply, handle_reply
+from tracker.store import Store
+from tracker.web import create_app
+
+INBOUND_TOKEN = "inbound-token-0123456789abcdef"
+SIGNING_KEY = "mailgun-signing-key-0123456789abcdef"
+SUPPORT = "Acme Support <support@acme.test>"
+GMAIL_QUOTE = ("\n\nman. 23. nov. 2026 kl. 10:02 skrev Acme Support <support@acme.test>:\n\n"
+               "> Hei Kari,\n>\n> Hvor fornøyd er du?\n> 1 2 3 4 5\n")
+
+
+@pytest.fixture
+def reply_settings(settings: Any) -> Any:
+    return settings.with_overrides(reply_domain="replies.example.com", inbound_token=INBOUND_TOKEN,
+                                   mailgun_signing_key=SIGNING_KEY)
+
+
+@pytest.fixture
+def inbound(reply_settings: Any, store: Store, enqueued: list[str]) -> Any:
+    app = create_app(reply_settings, store, enqueue=lambda task, *args: enqueued.append(task))
+    return app.test_client()
+
+
+@pytest.fixture
+def mail(post_event: Any, store: Store, reply_settings: Any, smtp: Any) -> Any:
+    """Send Kari (locale nb) a csat5 survey through the real loop; return the mail she got."""
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5))
+    assert post_event("standard", solved_event(at=at)).status_code == 202
+    drain(store, reply_settings)
+    assert [o.status for o in send_all(store, reply_settings)] == ["sent"]
+    (message,) = smtp.wait_for(1)
+    return message
+
+
+def reply_to(mail: Any) -> str:
+    address = mail["Reply-To"].addresses[0].addr_spec
+    assert address.startswith("reply+") and address.endswith("@replies.example.com")
+    return address
+
+
+def sid_of(mail: Any) -> str:
+    return mail["Message-ID"].strip("<>").split("@")[0]
+
+
+def card(inbound: Any, store: Store) -> dict[str, Any]:
+    key = store.create_key(f"lead-{secrets.token_hex(4)}")
+    return inbound.get("/api/v1/customers/kari@example.no", headers={"Authorization": f"Bearer {key}"}).json
+
+
+def mailgun_form(to: str, text: str, headers: list[list[str]] | None = None, key: str = SIGNING_KEY,
+                 timestamp: float | None = None, **extra: str) -> dict[str, str]:
+    """A Mailgun route forward() POST, signed as Mailgun signs it."""
+    stamp, token = str(int(timestamp or time.time())), secrets.token_hex(25)
+    listed = [["Received", "by mxa.mailgun.org"], ["From", "Kari Nordmann <kari@example.no>"], ["To", to],
+              ["Subject", "Re: Hvordan gikk det med «Card declined»?"], *(headers or [])]
+    return {"recipient": to, "sender": "kari@example.no", "from": "Kari Nordmann <kari@example.no>",
+            "subject": "Re: Hvordan gikk det med «Card declined»?", "body-plain": text, "stripped-text": "",
+            "stripped-signature": "", "message-headers": json.dumps(listed), "Message-Id": "<CAF1@mail.gmail.com>",
+            "timestamp": stamp, "token": token,
+            "signature": hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest(), **extra}
+
+
+def postmark_json(to: str, text: str, html: str = "", headers: list[dict[str, str]] | None = None,
+                  sender: str = "kari@example.no") -> dict[str, Any]:
+    """Postmark's inbound webhook body, as its documentation shows it."""
+    return {"FromName": "Kari Nordmann", "MessageStream": "inbound", "From": sender,
+            "FromFull": {"Email": sender, "Name": "Kari Nordmann", "MailboxHash": ""},
+            "To": f'"Acme" <{to}>', "ToFull": [{"Email": to, "Name": "Acme", "MailboxHash": ""}], "Cc": "",
+            "CcFull": [], "Bcc": "", "BccFull": [], "OriginalRecipient": to, "ReplyTo": "",
+            "Subject": "Re: Hvordan gikk det?", "MessageID": "22c74902-a0c1-4511-804f-341342852c90",
+            "Date": "Mon, 23 Nov 2026 10:05:00 +0100", "MailboxHash": "", "TextBody": text, "HtmlBody": html,
+            "StrippedTextReply": "", "Tag": "", "Attachments": [],
+            "Headers": [{"Name": "X-Spam-Status", "Value": "No"}, *(headers or [])]}
+
+
+def test_a_mailgun_reply_scores_the_answer_and_the_card_changes(mail, inbound, store):
+    assert card(inbound, store)["responses"] == 0
+    response = inbound.post("/inbound/mailgun", data=mailgun_form(reply_to(mail), "4\n\nRask og hyggelig hjelp"
+                                                                  + GMAIL_QUOTE))
+    assert response.status_code == 200 and response.json == {"status": "answered"}
+    after = card(inbound, store)
+    assert after["responses"] == 1 and after["last_response"]["rating"] == 4
+    survey = store.survey(sid_of(mail))
+    assert survey["status"] == "answered" and survey["answered_via"] == "email"
+    assert store.response(sid_of(mail))["comment"] == "Rask og hyggelig hjelp"
+
+
+def test_a_postmark_reply_with_basic_auth_scores_the_answer(mail, inbound, store):
+    auth = base64.b64encode(f"postmark:{INBOUND_TOKEN}".encode()).decode()
+    body = postmark_json(reply_to(mail), "Kjempebra!" + GMAIL_QUOTE, html="<p>Kjempebra!</p>")
+    response = inbound.post("/inbound/postmark", json=body, headers={"Authorization": f"Basic {auth}"})
+    assert response.status_code == 200 and response.json == {"status": "answered"}
+    assert card(inbound, store)["last_response"]["rating"] == 5
+
+
+def test_a_sendgrid_reply_in_latin_1_is_read_in_its_charset(mail, inbound, store):
+    boundary = "xYzZY"
+    fields = {"to": reply_to(mail), "from": "Kari Nordmann <kari@example.no>", "subject": "Re: Hvordan gikk det?",
+              "text": "Dårlig, ingen svarte på to dager." + GMAIL_QUOTE,
+              "headers": "Received: by mx.sendgrid.net\r\nFrom: kari@example.no\r\nIn-Reply-To: <x@y>\r\n",
+              "envelope": json.dumps({"to": [reply_to(mail)], "from": "kari@example.no"}),
+              "charsets": json.dumps({"to": "UTF-8", "from": "UTF-8", "subject": "UTF-8", "text": "iso-8859-1"}),
+              "spam_score": "0.1"}
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+             + value.encode("iso-8859-1" if name == "text" else "utf-8") + b"\r\n" for name, value in fields.items()]
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    response = inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=body,
+                            content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 200 and response.json == {"status": "answered"}
+    assert card(inbound, store)["last_response"]["rating"] == 2
+    assert store.response(sid_of(mail))["comment"] == "Dårlig, ingen svarte på to dager."
+
+
+def test_a_reply_that_lost_its_reply_address_is_found_by_in_reply_to(mail, inbound, store):
+    body = postmark_json("support@acme.test", "5", headers=[{"Name": "In-Reply-To", "Value": mail["Message-ID"]}])
+    response = inbound.post(f"/inbound/postmark?token={INBOUND_TOKEN}", json=body)
+    assert response.json == {"status": "answered"}
+    assert card(inbound, store)["last_response"]["rating"] == 5
+
+
+def test_in_reply_to_from_someone_else_than_the_customer_is_ignored(mail, inbound, store):
+    body = postmark_json("support@acme.test", "1", headers=[{"Name": "In-Reply-To", "Value": mail["Message-ID"]}],
+                         sender="mallory@example.com")
+    response = inbound.post(f"/inbound/postmark?token={INBOUND_TOKEN}", json=body)
+    assert response.status_code == 200 and response.json == {"status": "ignored"}
+    assert card(inbound, store)["responses"] == 0
+
+
+def test_an_auto_reply_is_recorded_and_not_scored(mail, inbound, store):
+    form = mailgun_form(reply_to(mail), "Jeg er på ferie til 5. desember.",
+                        headers=[["Auto-Submitted", "auto-replied"]], subject="Automatisk svar: Hvordan gikk det?")
+    response = inbound.post("/inbound/mailgun", data=form)
+    assert response.status_code == 200 and response.json == {"status": "auto_reply"}
+    assert store.survey(sid_of(mail))["reply_status"] == "auto_reply"
+    assert card(inbound, store)["responses"] == 0
+
+
+def test_an_ambiguous_reply_is_kept_with_its_comment_and_not_scored(mail, inbound, store):
+    response = inbound.post(f"/inbound/postmark?token={INBOUND_TOKEN}",
+                            json=postmark_json(reply_to(mail), "3 eller 4, vanskelig å si" + GMAIL_QUOTE))
+    assert response.json == {"status": "ambiguous"}
+    survey = store.survey(sid_of(mail))
+    assert survey["reply_status"] == "ambiguous" and survey["reply_comment"] == "3 eller 4, vanskelig å si"
+    assert survey["status"] == "sent" and card(inbound, store)["responses"] == 0
+
+
+def test_a_reply_without_a_rating_is_kept_and_not_scored(mail, inbound, store):
+    response = inbound.post("/inbound/mailgun", data=mailgun_form(reply_to(mail), "Kan dere ringe meg?"))
+    assert response.json == {"status": "no_rating"}
+    assert store.survey(sid_of(mail))["reply_comment"] == "Kan dere ringe meg?"
+    assert card(inbound, store)["responses"] == 0
+
+
+def test_a_provider_retry_counts_the_answer_once(mail, inbound, store):
+    form = mailgun_form(reply_to(mail), "2")
+    for _ in range(3):
+        assert inbound.post("/inbound/mailgun", data=form).json == {"status": "answered"}
+    assert card(inbound, store)["responses"] == 1
+
+
+def test_an_emailed_rating_changes_an_answer_from_the_page_and_keeps_its_comment(mail, inbound, store, client):
+    assert client.post(survey_link(mail, 2), data={"rating": "2", "comment": "Treg"}).status_code in (200, 303)
+    assert inbound.post("/inbound/mailgun", data=mailgun_form(reply_to(mail), "4")).json == {"status": "answered"}
+    after = card(inbound, store)
+    assert after["responses"] == 1 and after["last_response"]["rating"] == 4
+    assert store.response(sid_of(mail))["comment"] == "Treg"
+
+
+def test_an_unhappy_emailed_answer_queues_an_alert(mail, reply_settings, store, enqueued):
+    app = create_app(reply_settings.with_overrides(alert_urls=("https://alerts.example.com/hook",)), store,
+                     enqueue=lambda task, *args: enqueued.append(task))
+    response = app.test_client().post("/inbound/mailgun", data=mailgun_form(reply_to(mail), "1 - elendig"))
+    assert response.json == {"status": "answered"}
+    assert "tracker.send_alert" in enqueued
+
+
+def test_unknown_tampered_and_expired_surveys_are_ignored_with_200(mail, inbound, store, reply_settings):
+    token = reply_to(mail).split("+")[1].split("@")[0]
+    tampered = f"reply+{token[:-1]}{'a' if token[-1] != 'a' else 'b'}@replies.example.com"
+    for to in ("support@acme.test", tampered, "reply+nonsense@replies.example.com"):
+        response = inbound.post("/inbound/mailgun", data=mailgun_form(to, "5"))
+        assert response.status_code == 200 and response.json == {"status": "ignored"}
+    expires = int(store.survey(sid_of(mail))["expires_at"])
+    late = InboundReply(recipients=(reply_to(mail),), sender="kari@example.no", text="5")
+    assert handle_reply(store, reply_settings, late, expires + 1) == "ignored"
+    assert card(inbound, store)["responses"] == 0
+
+
+def test_a_tampered_or_missing_mailgun_signature_gets_401(mail, inbound, store):
+    form = mailgun_form(reply_to(mail), "5")
+    for broken in ({"signature": "0" * 64}, {"token": form["token"] + "x"}, {"signature": ""}):
+        assert inbound.post("/inbound/mailgun", data={**form, **broken}).status_code == 401
+    wrong_key = mailgun_form(reply_to(mail), "5", key="another-key")
+    response = inbound.post("/inbound/mailgun", data=wrong_key)
+    assert response.status_code == 401 and response.json["code"] == 401
+    assert card(inbound, store)["responses"] == 0
+
+
+def test_a_stale_mailgun_timestamp_gets_401(mail, inbound):
+    for skew in (-600, 600):
+        form = mailgun_form(reply_to(mail), "5", timestamp=time.time() + skew)
+        assert inbound.post("/inbound/mailgun", data=form).status_code == 401
+    assert inbound.post("/inbound/mailgun", data=mailgun_form(reply_to(mail), "5", timestamp=time.time() - 120)
+                        ).status_code == 200
+
+
+def test_a_missing_or_wrong_shared_token_gets_401(mail, inbound):
+    body = postmark_json(reply_to(mail), "5")
+    for provider in ("postmark", "sendgrid"):
+        assert inbound.post(f"/inbound/{provider}", json=body).status_code == 401
+        assert inbound.post(f"/inbound/{provider}?token=wrong", json=body).status_code == 401
+    bad = base64.b64encode(b"postmark:wrong").decode()
+    response = inbound.post("/inbound/postmark", json=body, headers={"Authorization": f"Basic {bad}"})
+    assert response.status_code == 401 and response.json["status"] == "Unauthorized"
+
+
+def test_an_unconfigured_or_unknown_provider_gets_404(client, inbound):
+    for provider in ("mailgun", "postmark", "sendgrid"):
+        response = client.post(f"/inbound/{provider}?token={INBOUND_TOKEN}", data={"x": "y"})
+        assert response.status_code == 404 and response.json["code"] == 404
+    assert inbound.post(f"/inbound/mandrill?token={INBOUND_TOKEN}", json={}).status_code == 404
+
+
+def test_wrong_media_type_bad_json_and_bad_shape_get_clear_errors(inbound):
+    url = f"/inbound/postmark?token={INBOUND_TOKEN}"
+    assert inbound.post(url, data={"TextBody": "5"}).status_code == 415
+    assert inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", json={"text": "5"}).status_code == 415
+    assert inbound.post(url, data=b"{not json", content_type="application/json").status_code == 400
+    response = inbound.post(url, json={"Headers": "not a list", "Subject": 5})
+    assert response.status_code == 422 and set(response.json["errors"]) == {"Headers", "Subject"}
+    assert inbound.post(url, json=["a list"]).status_code == 422
+
+
+def test_a_mail_over_ten_mebibytes_gets_413(inbound):
+    body = json.dumps({"TextBody": "x" * (10 * 1024 * 1024)})
+    response = inbound.post(f"/inbound/postmark?token={INBOUND_TOKEN}", data=body, content_type="application/json")
+    assert response.status_code == 413 and response.json["code"] == 413
+
+
+def test_storage_being_down_gets_503_so_the_provider_retries(reply_settings, mail):
+    down = Store.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    client = create_app(reply_settings, down, enqueue=lambda *a: None).test_client()
+    response = client.post("/inbound/mailgun", data=mailgun_form(reply_to(mail), "5"))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+
+
+TEXT = st.text(max_size=300) | st.sampled_from(["5", "👍", "3 eller 4", "Bra" + GMAIL_QUOTE, "<p>4</p>", ""])
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner,
+                                                                                   max_size=3), max_leaves=8)
+PROPERTY = hypothesis_settings(max_examples=40, deadline=None,
+                               suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@PROPERTY
+@given(text=TEXT, html=TEXT, subject=TEXT, to=st.sampled_from(["reply", "other", ""]) | st.text(max_size=40),
+       headers=st.text(max_size=200))
+def test_no_mailgun_reply_text_produces_a_500(mail, inbound, text, html, subject, to, headers):
+    address = {"reply": reply_to(mail), "other": "support@acme.test"}.get(to, to)
+    form = mailgun_form(address, text, **{"body-html": html, "subject": subject, "message-headers": headers})
+    assert inbound.post("/inbound/mailgun", data=form).status_code == 200
+
+
+@PROPERTY
+@given(text=TEXT, extra=st.dictionaries(st.sampled_from(["TextBody", "HtmlBody", "Subject", "Headers", "ToFull",
+                                                         "FromFull", "To", "StrippedTextReply"]), JSONISH))
+def test_no_postmark_body_produces_a_500(mail, inbound, text, extra):
+    body = {**postmark_json(reply_to(mail), text), **extra}
+    assert inbound.post(f"/inbound/postmark?token={INBOUND_TOKEN}", json=body).status_code in (200, 422)
+
+
+@PROPERTY
+@given(text=TEXT, html=TEXT, headers=st.text(max_size=200), envelope=st.text(max_size=60),
+       charsets=st.text(max_size=60) | st.just('{"text": "no-such-charset"}'), raw=st.text(max_size=300))
+def test_no_sendgrid_post_produces_a_500(mail, inbound, text, html, headers, envelope, charsets, raw):
+    data = {"to": reply_to(mail), "from": "kari@example.no", "text": text, "html": html, "headers": headers,
+            "envelope": envelope, "charsets": charsets, "email": raw}
+    response = inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=data, content_type="multipart/form-data")
+    assert response.status_code == 200
+
+
+def test_a_sendgrid_reply_in_raw_mode_is_read_from_the_whole_mime_mail(mail, inbound, store):
+    raw = (f"From: Kari Nordmann <kari@example.no>\r\nTo: {reply_to(mail)}\r\nSubject: Re: Hvordan gikk det?\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: text/html; charset=iso-8859-1\r\n"
+           "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+           "<div>Sv=E6rt forn=F8yd</div><blockquote>1 2 3 4 5</blockquote>\r\n")
+    data = {"to": reply_to(mail), "from": "kari@example.no", "email": raw,
+            "envelope": json.dumps({"to": [reply_to(mail)], "from": "kari@example.no"})}
+    response = inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=data, content_type="multipart/form-data")
+    assert response.json == {"status": "answered"}
+    assert card(inbound, store)["last_response"]["rating"] == 5
