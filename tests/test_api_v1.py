@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.conftest import solved_event
 from tests.test_flow import drain, send_all, survey_link
 from tracker.answers import record_answer
-from tracker.queries import KINDS, aggregate_list
+from tracker.queries import KINDS, aggregate_list, latest_comments
 from tracker.rebuild import rebuild_scores
 from tracker.scales import SCALES
 from tracker.scoring import DAY_MS, aggregate_fields
@@ -314,6 +314,17 @@ def test_summary_filters_narrow_every_number(history, client, auth, query, respo
     assert sum(d["responses"] for d in body["series"]) == responses
     assert sum(sum(c.values()) for c in body["distribution"].values()) == responses
     assert body["filters"] == query
+
+
+def test_latest_comments_come_newest_first_within_filters_and_range(history, store):
+    rows = latest_comments(store, 10, {})
+    assert rows[0]["customer"] == "ola@example.no" and len(rows) == 4
+    assert rows[0]["comment"] == "about 901" and rows[-1]["customer"] == "kari@example.no"
+    assert [r["customer"] for r in latest_comments(store, 10, {"scale": "csat5"})] == ["per@example.no",
+                                                                                    "kari@example.no"]
+    assert len(latest_comments(store, 1, {})) == 1
+    recent = latest_comments(store, 10, {}, date_from=datetime.now(tz=UTC).date() - timedelta(days=10))
+    assert "kari@example.no" not in [r["customer"] for r in recent] and len(recent) == 3
 
 
 def test_a_customers_answers_can_be_narrowed_by_range_and_filters(world, client, auth):

@@ -10,6 +10,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.conftest import solved_event
 from tests.test_flow import drain, send_all
@@ -320,3 +323,18 @@ def test_a_broken_survey_record_gets_an_error_page_in_the_surveys_language(post_
     shown = Page(page.get_data(as_text=True))
     assert shown.lang == "es" and has(shown, text("es", "page.error_title"))
 
+
+
+REASON_FORMS = st.dictionaries(
+    st.sampled_from(["reason", "comment", "rating"]) | st.text(max_size=8),
+    st.text(max_size=40) | st.sampled_from(BUILT_IN_REASONS) | st.text(min_size=1990, max_size=2100),
+    max_size=3)
+
+
+@hypothesis_settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(form=REASON_FORMS, method=st.sampled_from(["get", "post"]))
+def test_any_follow_up_form_gets_a_page_never_a_500(client, store, answered_low, form, method):
+    path = f"{answered_low}/reason"
+    page = client.post(path, data=form) if method == "post" else client.get(path, query_string=form)
+    assert page.status_code in (200, 303, 422), (page.status_code, page.data[:300])
+    assert store.response(sid_of(answered_low))["rating"] == "2"

@@ -275,14 +275,21 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
 
 # Response rows ------------------------------------------------------------------------------------
 
+def _bounds(date_from: date | None, date_to: date | None) -> tuple[float | str, float | str]:
+    return (day_start_ms(date_from) if date_from else "-inf",
+            day_start_ms(date_to) + DAY_MS - 1 if date_to else "+inf")
+
+
 def _row(response: dict[str, str]) -> dict[str, Any]:
     return {**response_row(response), "customer": response.get("customer") or None}
 
 
-def latest_comments(store: Store, limit: int, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Return up to limit answers that carry a comment, newest first, as response rows with the customer."""
+def latest_comments(store: Store, limit: int, filters: Mapping[str, Any], *, date_from: date | None = None,
+                    date_to: date | None = None) -> list[dict[str, Any]]:
+    """Return up to limit answers that carry a comment, newest first (optionally within a date range)."""
     found: list[dict[str, Any]] = []
-    for response in store.window("resp", "-inf", "+inf", newest_first=True):
+    low, high = _bounds(date_from, date_to)
+    for response in store.window("resp", low, high, newest_first=True):
         if response.get("comment") and matches(response, filters):
             found.append(_row(response))
             if len(found) >= limit:
@@ -293,8 +300,7 @@ def latest_comments(store: Store, limit: int, filters: Mapping[str, Any]) -> lis
 def iter_responses(store: Store, *, date_from: date | None, date_to: date | None,
                    filters: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """Yield every answer in a date range (open ends: all time), oldest first, as response rows with the customer."""
-    low = day_start_ms(date_from) if date_from else "-inf"
-    high = day_start_ms(date_to) + DAY_MS - 1 if date_to else "+inf"
+    low, high = _bounds(date_from, date_to)
     for response in store.window("resp", low, high):
         if matches(response, filters):
             yield _row(response)
