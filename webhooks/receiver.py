@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ from tracker.web.metrics import count_delivery
 from webhooks.adapters import ADAPTERS
 from webhooks.adapters.base import IgnoredEvent, Inbound, PayloadError, SignatureError
 
+log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 bp.after_request(count_delivery)  # deliveries by source and outcome, for /metrics
 
@@ -45,6 +47,11 @@ def receive(source: str) -> Any:
         return jsonify({"status": "ignored"}), 200
     except PayloadError as exc:
         return envelope(exc.status, exc.message, exc.errors or None)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        # Vendor payloads nest loosely typed objects; an odd shape deep inside is the sender's
+        # error (422), not ours (500). The payload itself is never logged: it holds personal data.
+        log.warning("%s payload of an unexpected shape: %s", source, type(exc).__name__)
+        return envelope(422, "The payload does not have the shape this source sends.")
     try:
         outcome = tracker.store.append_delivery(delivery.id, delivery.events)
     except StorageError:

@@ -201,16 +201,20 @@ class FilterQuerySchema(Schema):
     scale = fields.String(load_default=None, validate=validate.OneOf(sorted(SCALES)))
 
     @validates_schema
-    def check_range(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def check_order(self, data: dict[str, Any], **kwargs: Any) -> None:
         first, last = data.get("date_from"), data.get("date_to")
         if first and last and first > last:
             raise ValidationError("Must not be after to.", "from")
-        if first and last and (last - first).days >= MAX_SPAN_DAYS:
-            raise ValidationError(f"The range may span at most {MAX_SPAN_DAYS} days.", "from")
 
 
 class SummaryQuerySchema(FilterQuerySchema):
     """`GET /api/v1/summary`: the range (default: from the first activity to today) and filters."""
+
+    @validates_schema
+    def check_span(self, data: dict[str, Any], **kwargs: Any) -> None:
+        first, last = data.get("date_from"), data.get("date_to")
+        if first and last and (last - first).days >= MAX_SPAN_DAYS:
+            raise ValidationError(f"The range may span at most {MAX_SPAN_DAYS} days (one value a day).", "from")
 
 
 class ExportQuerySchema(FilterQuerySchema):

@@ -74,8 +74,8 @@ def parse(inbound: Inbound) -> Delivery:
     """Turn a conversation notification into a delivery of one ticket event."""
     data = require_object(load_json(inbound.body))
     topic = data.get("topic")
-    if topic not in TYPE_OF_TOPIC:
-        raise IgnoredEvent(str(topic))  # `ping` and every other topic
+    if not isinstance(topic, str) or topic not in TYPE_OF_TOPIC:
+        raise IgnoredEvent(str(topic)[:100])  # `ping` and every other topic
     notification = load_payload(IntercomNotificationPayload, data)
     convo = notification["data"]["item"]
     at = datetime.fromtimestamp(convo["updated_at"], tz=UTC)
@@ -118,12 +118,16 @@ def _agent(convo: dict[str, Any]) -> dict[str, Any] | None:
 
 def _customer(convo: dict[str, Any]) -> dict[str, Any]:
     # The conversation's author carries the email; the contacts list carries only ids.
-    author = (convo["source"] or {}).get("author") or {}
-    contacts = (convo["contacts"] or {}).get("contacts") or []
-    person = author if author.get("type") in ("user", "lead", "contact") else (convo["user"] or {})
+    author = _object(_object(convo["source"]).get("author"))
+    contacts = _object(convo["contacts"]).get("contacts") or []
+    person = author if author.get("type") in ("user", "lead", "contact") else _object(convo["user"])
     contact_id = contacts[0].get("id") if contacts and isinstance(contacts[0], dict) else person.get("id")
     return {"id": str(contact_id) if contact_id else None, "email": person.get("email") or None,
             "name": person.get("name") or None}
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _tags(tags: dict[str, Any] | None) -> list[str]:
