@@ -197,7 +197,7 @@ def test_private_loopback_link_local_and_metadata_addresses_are_refused_before_c
         settings, httpserver, host):
     httpserver.expect_request(PATH).respond_with_data("ok")
     closed = settings.with_overrides(alert_allow_private=False)
-    with pytest.raises(AlertRefused, match="TRACKER_ALERT_ALLOW_PRIVATE"):
+    with pytest.raises(AlertRefused, match="TRACKER_ALERT_ALLOW_PRIVATE|metadata"):
         deliver_alert(f"http://{host}:{httpserver.port}{PATH}", _unhappy(), closed)
     assert httpserver.log == []
 
@@ -294,6 +294,19 @@ def test_an_endpoint_failing_once_gets_the_alert_from_the_worker_exactly_once(
     assert "retry" in output.lower()
     for secret in (EMAIL, "Kari", "Never again"):
         assert secret not in output
+
+
+@pytest.mark.e2e
+def test_the_worker_does_not_retry_an_alert_the_endpoint_refused(settings, start_worker, httpserver):
+    from workers.celery_app import create_celery
+
+    httpserver.expect_request(PATH, method="POST").respond_with_data("gone", status=410)
+    worker = start_worker()
+    create_celery(settings).send_task("tracker.send_alert", args=[httpserver.url_for(PATH), json.dumps(_unhappy())])
+    wait_until(lambda: "alert not delivered" in worker.output(), timeout=30, what="the refusal to be logged")
+    time.sleep(3)  # a retry would come within about a second
+    assert len(httpserver.log) == 1
+    assert "410" in worker.output() and "retry" not in worker.output().lower()
 
 
 def test_refusals_name_the_host_but_never_the_url_path(settings):

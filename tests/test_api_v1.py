@@ -19,7 +19,7 @@ from tracker.answers import record_answer
 from tracker.queries import KINDS, aggregate_list, latest_comments, summary
 from tracker.rebuild import rebuild_scores
 from tracker.scales import SCALES
-from tracker.scoring import DAY_MS, aggregate_fields
+from tracker.scoring import DAY_MS, aggregate_fields, contribution
 from tracker.store import keys
 from tracker.web import create_app
 
@@ -341,6 +341,20 @@ def test_a_customers_answers_can_be_narrowed_by_range_and_filters(world, client,
     assert [r["rating"] for r in get(client, auth, path, **{"from": _day(6), "to": _day(2)})["responses"]] == [9]
 
 
+def test_reading_answers_in_batches_visits_each_once_even_when_many_share_a_millisecond(store, settings):
+    at = int(time.time() * 1000)
+    for n in range(7):
+        survey = {"sid": f"s{n}", "customer": "kari@example.no", "source": "standard", "scale": "csat5",
+                  "tkey": f"standard:T-{n}"}
+        stamp = at if n < 5 else at + n
+        store.record_answer(survey, 5, "", stamp, contribution("csat5", 5, stamp, settings.score_half_life_days))
+    for batch in (1, 2, 3, 500):
+        oldest = [r["sid"] for r in store.window("resp", "-inf", "+inf", batch=batch)]
+        assert oldest == ["s0", "s1", "s2", "s3", "s4", "s5", "s6"], batch
+        newest = [r["sid"] for r in store.window("resp", "-inf", "+inf", newest_first=True, batch=batch)]
+        assert newest == ["s6", "s5", "s4", "s3", "s2", "s1", "s0"], batch
+
+
 def test_the_csv_export_streams_every_answer_and_defuses_formulas(history, world, client, auth):
     world.solve("T-9", "eve@example.no")
     world.send()
@@ -441,10 +455,10 @@ def test_the_openapi_document_is_open_and_describes_every_path(client):
         "/api/v1/teams/{id}", "/api/v1/sources", "/api/v1/sources/{id}", "/api/v1/brands", "/api/v1/brands/{id}",
         "/api/v1/summary", "/api/v1/export/responses.csv"}
     assert document["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
-    summary = document["paths"]["/api/v1/summary"]["get"]
-    assert {p["name"] for p in summary["parameters"]} == {"from", "to", "source", "brand", "team", "agent", "scale"}
-    assert {"401", "403", "422", "429", "503"} <= set(summary["responses"])
-    assert summary["responses"]["429"]["content"]["application/json"]["schema"] == {
+    described = document["paths"]["/api/v1/summary"]["get"]
+    assert {p["name"] for p in described["parameters"]} == {"from", "to", "source", "brand", "team", "agent", "scale"}
+    assert {"401", "403", "422", "429", "503"} <= set(described["responses"])
+    assert described["responses"]["429"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"}
     assert "delete" in document["paths"]["/api/v1/customers/{email}"]
 
@@ -467,7 +481,7 @@ answer_plan = st.fixed_dictionaries({
     "rerate": st.none() | st.tuples(st.floats(0, 1), st.integers(0, 75), st.sampled_from(("", "changed")))})
 rounds = st.lists(st.fixed_dictionaries({
     "tickets": st.lists(ticket_steps, min_size=1, max_size=4), "scale": st.sampled_from(sorted(SCALES)),
-    "answers": st.lists(answer_plan, max_size=6), "duplicates": st.lists(st.integers(0, 40), max_size=4),
+    "answers": st.lists(answer_plan, min_size=2, max_size=6), "duplicates": st.lists(st.integers(0, 40), max_size=4),
     "shuffle": st.randoms(use_true_random=False)}), min_size=1, max_size=3)
 
 

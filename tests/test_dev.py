@@ -21,6 +21,14 @@ from tests.conftest import ROOT, wait_until
 from tracker.devserver import free_port
 
 
+def _ready(port: int) -> bool:
+    # gunicorn binds the port before its worker has loaded the app; early requests may time out.
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).ok
+    except requests.RequestException:
+        return False
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -47,8 +55,7 @@ def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: P
         banner = "".join(lines)
         api_key = re.search(r"API key\s+(trk_\S+)", banner).group(1)
         mail_url = re.search(r"Mail\s+(http://\S+)", banner).group(1)
-        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).ok
-                   if _port_open(port) else False, what="the web process")
+        wait_until(lambda: _ready(port), timeout=60, what="the web process")
         sample = (tmp_path / "dev" / "sample.sh").read_text()
         posted = subprocess.run(["bash", "-c", sample], capture_output=True, text=True, timeout=30)
         assert '"status":"accepted"' in posted.stdout.replace(" ", ""), posted.stdout + posted.stderr

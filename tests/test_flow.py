@@ -120,3 +120,17 @@ def test_an_order_cancelled_before_its_survey_is_due_gets_none(post_event, store
     assert post_event("standard", _order_event("order.fulfilled", fulfilled)).status_code == 202
     drain(store, settings)
     assert store.due_count(int(now * 1000) + 10**9) == 0
+
+
+def test_an_operator_mail_template_replaces_the_packaged_one(post_event, store, settings, smtp, tmp_path):
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "survey.txt").write_text(
+        "ACME CARES {{ greeting }}\n{% for b in buttons %}{{ b.value }}: {{ b.url }}\n{% endfor %}")
+    custom = settings.with_overrides(template_dir=str(tmp_path))
+    assert post_event("standard", solved_event(at=time.strftime("%Y-%m-%dT%H:%M:%SZ"))).status_code == 202
+    drain(store, custom)
+    send_all(store, custom)
+    (mail,) = smtp.wait_for(1)
+    text = mail.get_body(("plain",)).get_content()
+    assert text.startswith("ACME CARES Hei Kari,") and "?rating=5" in text
+    assert "?rating=5" in mail.get_body(("html",)).get_content()  # the packaged HTML part is kept

@@ -17,11 +17,10 @@ import json
 import logging
 import socket
 import time
-from typing import Any
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-
-import requests
-from requests.adapters import HTTPAdapter
 
 from tracker.cards import customer_card, public_ref
 from tracker.config import Settings
@@ -29,6 +28,10 @@ from tracker.events import iso_from_ms
 from tracker.scales import SCALES
 from tracker.store import Store
 from tracker.tokens import derive_key
+
+if TYPE_CHECKING:  # requests loads only in the worker that delivers (the web needs alerts_for_answer alone)
+    import requests
+    from requests.adapters import HTTPAdapter
 
 log = logging.getLogger(__name__)
 TIMEOUT = (3.0, 10.0)  # connect, read (seconds)
@@ -173,22 +176,36 @@ def resolve_checked(host: str, port: int, allow_private: bool) -> list[IpAddress
         raise AlertRetryable(f"the alert host {host!r} resolves to no address")
     for address in addresses:
         reason = refused_reason(address)
-        if reason == "metadata" or (reason and not allow_private):
+        if reason == "metadata":
+            raise AlertRefused(f"the alert host {host!r} resolves to a cloud metadata address ({address})")
+        if reason and not allow_private:
             raise AlertRefused(f"the alert host {host!r} resolves to a {reason.replace('_', '-')} address "
                                f"({address}); set TRACKER_ALERT_ALLOW_PRIVATE=1 to allow private addresses")
     return addresses
 
 
-class _PinnedTLS(HTTPAdapter):
-    """Connect to the pinned IP but speak TLS to the host name: SNI and certificate checks use the name."""
+@cache
+def _pinned_tls() -> Callable[[str], HTTPAdapter]:
+    from requests.adapters import HTTPAdapter
 
-    def __init__(self, hostname: str):
-        self._hostname = hostname
-        super().__init__(max_retries=0)
+    class PinnedTLS(HTTPAdapter):
+        """Connect to the pinned IP but speak TLS to the host name: SNI and certificate checks use the name."""
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["server_hostname"] = self._hostname
-        super().init_poolmanager(*args, **kwargs)
+        def __init__(self, hostname: str):
+            self._hostname = hostname
+            super().__init__(max_retries=0)
+
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["server_hostname"] = self._hostname
+            super().init_poolmanager(*args, **kwargs)
+
+    return PinnedTLS
+
+
+def _adapter(url: str, hostname: str) -> HTTPAdapter:
+    from requests.adapters import HTTPAdapter
+
+    return _pinned_tls()(hostname) if url.startswith("https:") else HTTPAdapter(max_retries=0)
 
 
 def _pinned(url: str, address: IpAddress) -> tuple[str, str, str]:
@@ -207,6 +224,8 @@ def _pinned(url: str, address: IpAddress) -> tuple[str, str, str]:
 def deliver_alert(url: str, payload: dict[str, Any], settings: Settings, session: requests.Session | None = None,
                   timeout: tuple[float, float] = TIMEOUT) -> int:
     """POST one alert, signed, to a checked address; return the status, or raise AlertRetryable / AlertRefused."""
+    import requests
+
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AlertRefused("alert URLs must be http:// or https:// URLs")
@@ -239,11 +258,12 @@ def deliver_alert(url: str, payload: dict[str, Any], settings: Settings, session
 def _post_pinned(http: requests.Session, url: str, addresses: list[IpAddress], body: bytes,
                  headers: dict[str, str], timeout: tuple[float, float]) -> int:
     """POST to the checked addresses in turn (the next only when one cannot be connected to)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    import requests
+
+    host = urlsplit(url).hostname or ""
     for i, address in enumerate(addresses):
         target, host_header, prefix = _pinned(url, address)
-        http.mount(prefix, _PinnedTLS(host) if parts.scheme == "https" else HTTPAdapter(max_retries=0))
+        http.mount(prefix, _adapter(url, host))
         try:
             with http.post(target, data=body, headers={**headers, "Host": host_header}, timeout=timeout,
                            allow_redirects=False, stream=True) as answer:

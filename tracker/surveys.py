@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,7 +72,7 @@ def build_message(settings: Settings, record: dict[str, str], name: str | None, 
         reply_to=f"reply+{token}@{settings.reply_domain}" if settings.reply_domain else None,
         expires_at=datetime.fromtimestamp(expires_ms / 1000, tz=UTC),
         kind=record.get("kind") or "ticket",
-    ))
+    ), template_dir=os.path.join(settings.template_dir, "mail") if settings.template_dir else None)
 
 
 def _blocker(store: Store, settings: Settings, ticket: dict[str, str], sid: str, email: str,

@@ -28,6 +28,7 @@ def customer_timeline(store: Store, email: str, limit: int = 200, newest_first: 
         rows.append((int(response["at"]), {
             "kind": "answer", "survey": response["sid"], "ticket": public_ref(response.get("tkey")),
             "rating": int(response["rating"]), "scale": response["scale"],
-            "satisfied": response.get("satisfied") == "1", "comment": response.get("comment") or None}))
+            "satisfied": response.get("satisfied") == "1", "comment": response.get("comment") or None,
+            "reason": response.get("reason") or None}))
     rows.sort(key=lambda row: row[0], reverse=newest_first)
     return [{"at": iso_from_ms(at), **item} for at, item in rows[:limit]]
