@@ -197,7 +197,7 @@ def test_private_loopback_link_local_and_metadata_addresses_are_refused_before_c
         settings, httpserver, host):
     httpserver.expect_request(PATH).respond_with_data("ok")
     closed = settings.with_overrides(alert_allow_private=False)
-    with pytest.raises(AlertRefused, match="TRACKER_ALERT_ALLOW_PRIVATE|metadata"):
+    with pytest.raises(AlertRefused, match=r"TRACKER_ALERT_ALLOW_PRIVATE|metadata"):
         deliver_alert(f"http://{host}:{httpserver.port}{PATH}", _unhappy(), closed)
     assert httpserver.log == []
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -46,8 +47,8 @@ def test_no_generated_request_gets_a_server_error_or_an_answer_off_its_schema(fu
     for operation in operations:
 
         @given(case=operation.as_strategy(mode))
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None,
+                             suppress_health_check=list(HealthCheck))
         def check(case: Any) -> None:
             response = case.call_and_validate(headers=admin_auth,
                                               checks=[not_a_server_error, response_schema_conformance])

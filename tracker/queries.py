@@ -162,8 +162,9 @@ def aggregate_list(store: Store, kind: str, now_ms: int) -> list[dict[str, Any]]
         raise ValueError(f"unknown kind {kind!r}")
     rows = [(ident, agg, daily) for ident, agg, daily in store.aggregates(kind, store.ids(kind)) if agg]
     names = _agent_names(store, {ident for ident, _, _ in rows}) if kind == "agent" else {}
-    found: list[dict[str, Any]] = [{"id": ident, "name": names.get(ident) if kind == "agent" else ident,
-              **aggregate_fields(agg, daily, now_ms)} for ident, agg, daily in rows]
+    found: list[dict[str, Any]] = [
+        {"id": ident, "name": names.get(ident) if kind == "agent" else ident, **aggregate_fields(agg, daily, now_ms)}
+        for ident, agg, daily in rows]
     found.sort(key=lambda row: (-(row["responses"] or 0), row["id"]))
     return found
 
