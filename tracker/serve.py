@@ -10,7 +10,6 @@ from gunicorn.glogging import Logger
 
 from tracker.config import Settings
 
-
 EMAIL = re.compile(r"[^/@\s]+(?:@|%40)[^/@\s]+")
 
 
