@@ -55,6 +55,15 @@ def test_an_unknown_command_or_option_gets_usage_not_a_traceback(env):
         assert result.returncode == 2 and "usage:" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_read_only_key_reads_but_cannot_erase(env, client, store):
+    created = tracker(env, "api-key", "create", "--name", "viewer", "--scope", "read")
+    key = created.stdout.strip().splitlines()[-1]
+    auth = {"Authorization": f"Bearer {key}"}
+    assert client.get("/api/v1/customers/x@example.no", headers=auth).status_code == 404
+    assert client.delete("/api/v1/customers/x@example.no", headers=auth).status_code == 403
+    assert "scopes read" in tracker(env, "api-key", "list").stdout
+
+
 def test_redis_unreachable_is_one_clear_line(env):
     result = tracker({**env, "TRACKER_REDIS_URL": "redis://127.0.0.1:1/0"}, "api-key", "list")
     assert result.returncode == 3 and "cannot reach Redis" in result.stderr and "Traceback" not in result.stderr

@@ -77,7 +77,7 @@ def cmd_api_key(args: argparse.Namespace) -> int:
     store = _store(_settings())
     if args.action == "create":
         try:
-            key = store.create_key(args.name)
+            key = store.create_key(args.name, ("read", "admin") if args.scope == "admin" else ("read",))
         except KeyError:
             raise UsageError(f"an API key named {args.name!r} exists already; revoke it or pick another name") from None
         print(f"Created API key {args.name!r}. It is shown once; store it now:")
@@ -233,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = key_sub.add_parser("create", help="create a key and print it on the last line")
     create.add_argument("--name", required=True)
+    create.add_argument("--scope", choices=("admin", "read"), default="admin",
+                        help="admin (default): read, erase and manage; read: read-only")
     key_sub.add_parser("list", help="list key names")
     revoke = key_sub.add_parser("revoke", help="revoke a key by name")
     revoke.add_argument("name")

@@ -86,6 +86,11 @@ def index(kind: str) -> str:
     return f"{PREFIX}:idx:{kind}"
 
 
+def rate_counter(key_name: str, window: int) -> str:
+    """Name the short-lived counter of one API key's requests in one rate-limit window."""
+    return f"{PREFIX}:rate:{key_name}:{window}"
+
+
 def person_cache(source: str, person_id: str) -> str:
     """Name a cached vendor user (name, email, locale) looked up over the vendor's API."""
     return f"{PREFIX}:person:{source}:{person_id}"

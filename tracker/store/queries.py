@@ -9,8 +9,6 @@ from tracker.store import keys
 from tracker.store.base import RedisBase
 
 BATCH = 500
-# Only the API rate counter lives here: one short-lived key per API key and window.
-RATE_PREFIX = f"{keys.PREFIX}:rate"
 
 
 def _chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
@@ -166,7 +164,7 @@ class Queries(RedisBase):
     def hit_rate(self, name: str, window_ms: int, now_ms: int) -> tuple[int, int]:
         """Count one request of an API key in the current window; return (count, ms until it ends)."""
         slot = now_ms // window_ms
-        key = f"{RATE_PREFIX}:{name}:{slot}"
+        key = keys.rate_counter(name, slot)
         pipe = self.redis.pipeline(transaction=True)
         pipe.incr(key)
         pipe.pexpire(key, window_ms * 2)
