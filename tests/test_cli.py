@@ -102,3 +102,19 @@ def test_replay_ingests_a_json_lines_file_once_and_reports_bad_lines(env, tmp_pa
     assert store.ticket("standard:R-2")["customer"] == "r2@example.no"
     missing = tracker(env, "replay", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_the_suppression_list_stops_surveys_until_the_address_is_removed(env, post_event, store, settings, smtp):
+    from tests.test_flow import drain, send_all
+
+    assert tracker(env, "suppress", "add", "Kari@Example.no").returncode == 0
+    assert tracker(env, "suppress", "list").stdout.split() == ["kari@example.no"]
+    assert post_event("standard", solved_event(ticket="S-1", at="2026-11-22T10:00:00Z")).status_code == 202
+    drain(store, settings)
+    assert [o.reason for o in send_all(store, settings)] == ["suppressed"]
+    assert tracker(env, "suppress", "remove", "kari@example.no").returncode == 0
+    assert post_event("standard", solved_event(ticket="S-2", at="2026-11-22T11:00:00Z")).status_code == 202
+    drain(store, settings)
+    assert [o.status for o in send_all(store, settings)] == ["sent"]
+    again = tracker(env, "suppress", "remove", "kari@example.no")
+    assert again.returncode == 1 and "not on the suppression list" in again.stderr

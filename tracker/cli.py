@@ -12,8 +12,8 @@ from typing import Any
 
 from tracker.config import ConfigError, Settings, load_settings
 
-COMMANDS = ("web", "worker", "beat", "dev", "api-key", "score", "top", "erase", "alert-secret", "rebuild-scores",
-            "replay")
+COMMANDS = ("web", "worker", "beat", "dev", "api-key", "score", "top", "erase", "suppress", "alert-secret",
+            "rebuild-scores", "replay")
 
 
 class UsageError(Exception):
@@ -184,6 +184,25 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suppress(args: argparse.Namespace) -> int:
+    store = _store(_settings())
+    if args.action == "list":
+        for email in store.suppressed():
+            print(email)
+        return 0
+    email = args.email.strip().lower()
+    if "@" not in email:
+        raise UsageError(f"{args.email!r} is not an email address")
+    if args.action == "add":
+        store.suppress(email)
+        print(f"{email} is suppressed: it gets no more surveys.")
+    elif store.unsuppress(email):
+        print(f"{email} may get surveys again.")
+    else:
+        raise UsageError(f"{email} is not on the suppression list")
+    return 0
+
+
 def cmd_alert_secret(args: argparse.Namespace) -> int:
     from tracker.alerts import alert_secret
 
@@ -250,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     erase = sub.add_parser("erase", help="erase everything about a customer (GDPR) and print what was removed")
     erase.add_argument("email")
     erase.set_defaults(run=cmd_erase)
+    suppress = sub.add_parser("suppress", help="manage the suppression list (addresses that never get surveys)")
+    suppress_sub = suppress.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (("add", "never survey this address"), ("remove", "take an address off the list")):
+        suppress_sub.add_parser(action, help=text).add_argument("email")
+    suppress_sub.add_parser("list", help="print every suppressed address")
+    suppress.set_defaults(run=cmd_suppress)
     sub.add_parser("alert-secret", help="print the whsec_ secret that signs alerts, for receivers").set_defaults(
         run=cmd_alert_secret)
     sub.add_parser("rebuild-scores", help="recompute every aggregate from stored responses").set_defaults(

@@ -63,6 +63,12 @@ class Surveys(RedisBase):
     def suppress(self, email: str) -> None:
         self.redis.sadd(keys.SUPPRESSED, email)
 
+    def unsuppress(self, email: str) -> bool:
+        return bool(self.redis.srem(keys.SUPPRESSED, email))
+
+    def suppressed(self) -> list[str]:
+        return sorted(self.redis.smembers(keys.SUPPRESSED))
+
     def is_suppressed(self, email: str) -> bool:
         return bool(self.redis.sismember(keys.SUPPRESSED, email))
 
