@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,13 +25,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import redis  # noqa: E402
 from flask import Flask, request  # noqa: E402
 
 from tests.signing import SECRETS, signed  # noqa: E402
 from tracker import ingest  # noqa: E402
 from tracker.config import load_settings  # noqa: E402
-from tracker.devserver import free_port, redis_binary  # noqa: E402
+from tracker.devserver import free_port, start_redis  # noqa: E402
 from tracker.scoring import contribution  # noqa: E402
 from tracker.store import Store  # noqa: E402
 from tracker.web import create_app  # noqa: E402
@@ -49,23 +47,6 @@ def event(n: int) -> dict[str, Any]:
             "ticket": {"id": f"B-{n}", "subject": "Bench", "status": "solved", "team": "t", "brand": "b",
                        "agent": {"id": f"a-{n % 20}", "name": "Agent"}},
             "customer": {"id": f"c-{n}", "email": f"c{n % 5000}@example.no", "name": "C"}}
-
-
-def start_redis(folder: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    binary = redis_binary()
-    if binary is None:
-        sys.exit("bench: no redis-server found (install the dev extra)")
-    process = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", folder],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    return process, f"redis://127.0.0.1:{port}/0"
 
 
 def bench_ingest(store: Store, settings: Any, count: int) -> None:
@@ -138,7 +119,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        process, url = start_redis(folder)
+        port = free_port()
+        process = start_redis(Path(folder), port)
+        url = f"redis://127.0.0.1:{port}/0"
         try:
             env = {"TRACKER_REDIS_URL": url, "TRACKER_SECRET_KEY": "bench-secret-0123456789",
                    "TRACKER_SMTP_URL": "smtp://127.0.0.1:1", "TRACKER_SOURCE_STANDARD_SECRET": SECRETS["standard"]}
