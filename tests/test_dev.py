@@ -80,7 +80,9 @@ def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: P
             raise AssertionError("tracker dev did not stop within 30 s of Ctrl-C:\n" + "".join(lines[-30:])) from None
     rest = dev.stdout.read() if dev.stdout else ""
     assert dev.returncode == 0, "".join(lines[-30:]) + rest
-    access = [line for line in rest.splitlines() if '"GET /api/v1/customers/' in line]
+    assert "celery" not in rest.lower(), "the processes' logs belong in their log files, not the terminal"
+    web_log = (tmp_path / "dev" / "logs" / "web.log").read_text()
+    access = [line for line in web_log.splitlines() if '"GET /api/v1/customers/' in line]
     assert access and all("kari@example.no" not in line and "<email>" in line for line in access), access
     time.sleep(0.5)
     assert not _port_open(port), "the web process outlived tracker dev"

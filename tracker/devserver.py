@@ -133,8 +133,19 @@ class DevStack:
         return env
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        process = subprocess.Popen([sys.executable, "-m", "tracker", *args], env=env, start_new_session=True)
+        # Each process logs to its own file so the terminal keeps the URLs and the sample line.
+        logs = self.root / "logs"
+        logs.mkdir(exist_ok=True)
+        with open(logs / f"{name}.log", "ab") as out:
+            process = subprocess.Popen([sys.executable, "-m", "tracker", *args], env=env, start_new_session=True,
+                                       stdout=out, stderr=subprocess.STDOUT)
         self.children.append((name, process))
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        try:
+            return "\n".join((self.root / "logs" / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         for _name, process in self.children:
@@ -183,6 +194,13 @@ def run_dev(directory: str) -> int:
         key = (stack.root / "standard-key").read_text().strip()
         if env["TRACKER_SOURCE_STANDARD_SECRET"] != "whsec_" + base64.b64encode(key.encode()).decode():
             key = "<your TRACKER_SOURCE_STANDARD_SECRET key>"
+        host, _, port = settings.bind.rpartition(":")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not stopping.is_set():  # the URLs work once they are printed
+            with socket.socket() as probe:
+                if probe.connect_ex((host, int(port))) == 0:
+                    break
+            time.sleep(0.1)
         sample = sample_command(f"http://{settings.bind}", key)
         (stack.root / "sample.sh").write_text(sample + "\n")
         mail = f"http://127.0.0.1:{stack.viewer.server_port}" if stack.viewer else "(your TRACKER_SMTP_URL)"
@@ -194,6 +212,7 @@ def run_dev(directory: str) -> int:
   Redis        {settings.redis_url}
   API key      {api_key}
   Survey delay {settings.survey_delay} s, sweep every {settings.sweep_interval:g} s
+  Logs         {stack.root / 'logs'}/web.log, worker.log, beat.log
 
   Post a sample solved ticket (also in {stack.root / 'sample.sh'}):
     {sample}
@@ -202,8 +221,9 @@ def run_dev(directory: str) -> int:
 """, flush=True)
         while not stopping.wait(0.5):
             for name, process in stack.children:
-                if process.poll() is not None:
-                    print(f"tracker dev: {name} exited with {process.returncode}; stopping", file=sys.stderr)
+                if process.poll() is not None and not stopping.is_set():
+                    print(f"tracker dev: {name} exited with {process.returncode}; stopping. The end of its log:\n"
+                          f"{stack.log_tail(name)}", file=sys.stderr)
                     stopping.set()
         print("\nStopping…", flush=True)
         failed = any(p.returncode not in (None, 0, -signal.SIGTERM) for _n, p in stack.children)
