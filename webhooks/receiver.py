@@ -53,7 +53,7 @@ def receive(source: str) -> Any:
         log.warning("%s payload of an unexpected shape: %s", source, type(exc).__name__)
         return envelope(422, "The payload does not have the shape this source sends.")
     try:
-        outcome = tracker.store.append_delivery(delivery.id, delivery.events)
+        outcome = tracker.store.append_delivery(delivery.id, delivery.events, source)
     except StorageError:
         return envelope(503, "Storage is unreachable; nothing was stored. Retry later.",
                         headers={"Retry-After": "5"})

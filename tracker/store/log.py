@@ -18,12 +18,12 @@ KICK_TTL_MS = 1000
 class EventLog(RedisBase):
     """Append deliveries, read batches for a consumer, acknowledge, and reclaim stuck entries."""
 
-    def append_delivery(self, delivery_id: str, records: Iterable[dict[str, Any]]) -> int:
+    def append_delivery(self, delivery_id: str, records: Iterable[dict[str, Any]], source: str = "replay") -> int:
         """Store a delivery's events unless it was seen; return -1 duplicate, 1 kick a drain, 0 not."""
         payloads = [json.dumps(r, separators=(",", ":"), sort_keys=True) for r in records]
         return int(self.script("append_delivery")(
-            keys=[keys.seen(delivery_id), keys.STREAM, keys.KICK],
-            args=[DEDUPE_TTL, KICK_TTL_MS, *payloads]))
+            keys=[keys.seen(delivery_id), keys.STREAM, keys.KICK, keys.RECEIVED],
+            args=[DEDUPE_TTL, KICK_TTL_MS, source, *payloads]))
 
     def append_events(self, records: Iterable[dict[str, Any]]) -> int:
         """Append events without dedupe (replay); return how many."""

@@ -32,8 +32,9 @@ def count_delivery(response: Response) -> Response:
     """Count a webhook delivery by source and outcome (one HINCRBY); counting never fails the answer."""
     from webhooks.adapters import ADAPTERS
 
-    if response.status_code == 503:
-        return response  # storage is unreachable: there is nowhere to count it
+    if response.status_code == 503 or response.status_code == 202 or (
+            response.status_code == 200 and (response.get_json(silent=True) or {}).get("status") == "duplicate"):
+        return response  # unreachable storage has nowhere to count; the append script counted the rest
     source = str((request.view_args or {}).get("source", ""))
     body = response.get_json(silent=True) if response.status_code == 200 else None
     outcome = OUTCOMES.get(response.status_code) or str((body or {}).get("status") or response.status_code)
