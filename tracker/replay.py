@@ -8,9 +8,8 @@ from typing import IO
 from marshmallow import ValidationError
 
 from tracker.events import EventSchema, normalise
+from tracker.schema_cache import schema
 from tracker.store import Store
-
-_EVENT_SCHEMA = EventSchema()
 
 
 def replay_file(store: Store, lines: IO[str], source: str) -> tuple[int, int, list[tuple[int, str]]]:
@@ -21,7 +20,7 @@ def replay_file(store: Store, lines: IO[str], source: str) -> tuple[int, int, li
         if not line.strip():
             continue
         try:
-            record = normalise(_EVENT_SCHEMA.load(json.loads(line)), source)
+            record = normalise(schema(EventSchema).load(json.loads(line)), source)
         except ValueError:
             errors.append((number, "not valid JSON"))
             continue

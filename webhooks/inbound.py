@@ -21,6 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from tracker.alerts import alerts_for_answer
 from tracker.config import Settings
 from tracker.inbound import InboundReply, handle_reply
+from tracker.schema_cache import schema
 from tracker.store import StorageError
 from tracker.web.errors import envelope
 from webhooks.adapters.base import (
@@ -88,11 +89,11 @@ class SendgridInboundPayload(VendorPayload):
     from_ = _text(data_key="from")
 
 
-def _load(schema: VendorPayload, data: Any) -> dict[str, Any]:
+def _load(payload_class: type[VendorPayload], data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PayloadError("The body must be a JSON object.", {"_schema": ["Must be an object."]})
     try:
-        return {k: ("" if v is None else v) for k, v in schema.load(data).items()}
+        return {k: ("" if v is None else v) for k, v in schema(payload_class).load(data).items()}
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         raise PayloadError("The payload is not a valid inbound mail.", messages) from None
@@ -117,7 +118,7 @@ def _mailgun(body: bytes, settings: Settings, now: float) -> InboundReply:
     if not (token and signature and same(expected, signature.lower())):
         raise SignatureError("Invalid signature.")
     check_fresh(unix_seconds(timestamp), now)
-    data = _load(MailgunInboundPayload(), form)
+    data = _load(MailgunInboundPayload, form)
     listed = _json(data["message_headers"])
     headers = {str(p[0]).lower(): str(p[1]) for p in (listed if isinstance(listed, list) else [])
                if isinstance(p, list) and len(p) == 2}
@@ -134,7 +135,7 @@ def _postmark(body: bytes, settings: Settings, now: float) -> InboundReply:
         raw = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise PayloadError("The body is not valid JSON.", status=400) from None
-    data = _load(PostmarkInboundPayload(), raw)
+    data = _load(PostmarkInboundPayload, raw)
     headers = {str(h.get("Name") or "").lower(): str(h.get("Value") or "") for h in data["Headers"] or []}
     listed = [a.get("Email") or "" for a in [*(data["ToFull"] or []), *(data["CcFull"] or [])]]
     sender = (data["FromFull"] or {}).get("Email") or data["From"]
@@ -195,7 +196,7 @@ def _safe_items(message: Message) -> list[tuple[str, str]]:
 
 
 def _sendgrid(body: bytes, settings: Settings, now: float) -> InboundReply:
-    data = _load(SendgridInboundPayload(), _form_fields(body))
+    data = _load(SendgridInboundPayload, _form_fields(body))
     text, html, headers, subject = data["text"], data["html"], _header_block(data["headers"]), data["subject"]
     if data["email"]:
         text, html, mime_headers, subject = _mime_parts(data["email"])

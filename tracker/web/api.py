@@ -9,6 +9,7 @@ from marshmallow import ValidationError
 
 from tracker.cards import customer_card
 from tracker.queries import customer_responses_page, ranked_customers
+from tracker.schema_cache import schema
 from tracker.timeline import customer_timeline
 from tracker.web.api_base import filters_of, load_query, now_ms, require_key, tracker
 from tracker.web.api_scores import bp as scores_bp
@@ -59,7 +60,7 @@ def customers() -> Any:
                                          order=order, limit=query["limit"], cursor=query["cursor"])
     except ValueError as exc:
         raise ValidationError({"cursor": [str(exc)]}) from exc
-    return jsonify(CustomerPageSchema().dump({"customers": cards, "next_cursor": cursor}))
+    return jsonify(schema(CustomerPageSchema).dump({"customers": cards, "next_cursor": cursor}))
 
 
 @bp.get("/v1/customers/<path:email>")
@@ -74,7 +75,7 @@ def customer(email: str) -> Any:
     card = customer_card(app.store, app.settings, email, now_ms())
     if card is None:
         return _unknown_customer()
-    return jsonify(ScoreCardSchema().dump(card))
+    return jsonify(schema(ScoreCardSchema).dump(card))
 
 
 def customer_responses(email: str) -> Any:
@@ -88,7 +89,7 @@ def customer_responses(email: str) -> Any:
         app.store, email, offset=int(query["cursor"] or 0), limit=query["limit"], date_from=query["date_from"],
         date_to=query["date_to"], filters=filters_of(query))
     page = {"customer": email, "responses": rows, "next_cursor": None if following is None else str(following)}
-    return jsonify(ResponsePageSchema().dump(page))
+    return jsonify(schema(ResponsePageSchema).dump(page))
 
 
 def timeline(email: str) -> Any:
@@ -99,7 +100,7 @@ def timeline(email: str) -> Any:
     if not app.store.profile(email):
         return _unknown_customer()
     events = customer_timeline(app.store, email, query["limit"], query["order"] == "desc")
-    return jsonify(TimelineSchema().dump({"customer": email, "events": events}))
+    return jsonify(schema(TimelineSchema).dump({"customer": email, "events": events}))
 
 
 @bp.delete("/v1/customers/<path:email>")
@@ -115,7 +116,7 @@ def erase(email: str) -> Any:
     erased = erase_customer(app.store, app.settings, email)
     if not erased.get("found"):
         return _unknown_customer()
-    return jsonify(ErasureSchema().dump({"customer": email, "erased": erased}))
+    return jsonify(schema(ErasureSchema).dump({"customer": email, "erased": erased}))
 
 
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

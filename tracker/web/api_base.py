@@ -10,6 +10,7 @@ from typing import Any
 from flask import current_app, g, request
 from marshmallow import Schema
 
+from tracker.schema_cache import schema as shared
 from tracker.web import Tracker
 from tracker.web.errors import envelope
 from tracker.web.ratelimit import over_limit
@@ -52,7 +53,7 @@ def require_key(scope: str = "read") -> Callable[[Callable[..., Any]], Callable[
 
 def load_query(schema: type[Schema]) -> dict[str, Any]:
     """Load the query string through a schema; a ValidationError becomes the 422 envelope."""
-    return schema().load(request.args)  # type: ignore[return-value]
+    return shared(schema).load(request.args)  # type: ignore[return-value]
 
 
 def filters_of(query: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 from marshmallow import ValidationError
 
 from tracker.queries import KINDS, aggregate_detail, aggregate_list, iter_responses, summary
+from tracker.schema_cache import schema
 from tracker.web.api_base import filters_of, load_query, now_ms, require_key, tracker
 from tracker.web.errors import envelope
 from tracker.web.schemas import (
@@ -51,7 +52,7 @@ def _detail_view(kind: str) -> Any:
         row = aggregate_detail(tracker().store, kind, ident, now_ms())
         if row is None:
             return envelope(404, f"No {kind} with that id has scores.")
-        return jsonify(AggregateSchema().dump(row))
+        return jsonify(schema(AggregateSchema).dump(row))
 
     detail.__name__ = kind
     detail.__doc__ = f"Return one {kind} with its scores."
@@ -74,7 +75,7 @@ def summary_view() -> Any:
                        filters=filters_of(query))
     except ValueError as exc:
         raise ValidationError({"from": [str(exc)]}) from exc
-    return jsonify(SummarySchema().dump(body))
+    return jsonify(schema(SummarySchema).dump(body))
 
 
 def safe_cell(value: Any) -> str:

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from flask.blueprints import BlueprintSetupState
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from tracker.schema_cache import schema
 from tracker.tokens import derive_key
 from tracker.web.dashboard_data import collect, default_query, load_query
 
@@ -112,7 +113,7 @@ def login() -> Any:
     if not _csrf_ok():
         return _refused()
     try:
-        form = LoginFormSchema().load(request.form)
+        form = schema(LoginFormSchema).load(request.form)
     except ValidationError:
         return _login_page("Enter an API key.", 401)
     store = _tracker().store

@@ -13,6 +13,7 @@ from tracker import queries
 from tracker.config import Settings
 from tracker.i18n import scale_labels
 from tracker.scales import SCALES
+from tracker.schema_cache import schema
 from tracker.store import Store
 
 DEFAULT_DAYS = 30
@@ -75,7 +76,7 @@ def default_query(today: date) -> dict[str, Any]:
 
 def load_query(args: Any, store: Store, today: date) -> dict[str, Any]:
     """Validate the filters and fill in the default range; raise ValidationError naming the bad ones."""
-    query = DashboardQuerySchema().load(args)
+    query = schema(DashboardQuerySchema).load(args)
     unknown = {name: [f"No {name} by that name has any answers."] for name in FILTERS
                if query[name] and query[name] not in store.ids(name)}
     if unknown:

@@ -15,6 +15,7 @@ from tracker.alerts import alerts_for_answer
 from tracker.answers import SurveyUnavailable, open_survey, record_answer
 from tracker.i18n import normalise_locale, scale_labels, survey_question, text
 from tracker.mail.survey_mail import ENDS_ONLY, FACES
+from tracker.schema_cache import schema
 from tracker.store import StorageError
 from tracker.tokens import read_token
 from tracker.web import followup
@@ -90,7 +91,7 @@ def question(token: str) -> Any:
     except SurveyUnavailable as exc:
         return _unavailable(exc)
     try:
-        rating = PageQuerySchema().load(request.args)["rating"]
+        rating = schema(PageQuerySchema).load(request.args)["rating"]
     except ValidationError:
         rating = None
     if rating is None and survey.get("status") == "answered":
@@ -109,7 +110,7 @@ def answer(token: str) -> Any:
     except SurveyUnavailable as exc:
         return _unavailable(exc)
     try:
-        form = AnswerFormSchema().load(request.form)
+        form = schema(AnswerFormSchema).load(request.form)
         happy = followup.satisfied(survey, tracker.settings, form["rating"])
         # A satisfied answer clears any earlier reason; an unsatisfied one keeps it until the next step.
         outcome = record_answer(tracker.store, tracker.settings, survey, form["rating"], form["comment"], _now_ms(),

@@ -20,16 +20,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from tracker.events import EventSchema, normalise
+from tracker.schema_cache import schema
 
 JSON_TYPES = ("application/json",)
-# Building a schema (and its nested ones) costs more than loading with it: build it once.
-_EVENT_SCHEMA = EventSchema()
 
 
 class SignatureError(Exception):
@@ -89,7 +87,7 @@ def require_object(data: Any) -> dict[str, Any]:
 def load_event(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     """Validate a standard-shaped event dict and return the normalised record, or raise PayloadError."""
     try:
-        loaded = _EVENT_SCHEMA.load(raw)
+        loaded = schema(EventSchema).load(raw)
     except ValidationError as exc:
         raise PayloadError("The event is not valid.", _as_dict(exc.messages)) from None
     return normalise(loaded, source)
@@ -163,15 +161,10 @@ class IdField(fields.Field):
         return text
 
 
-@cache
-def _schema(schema_class: type[Schema]) -> Schema:
-    return schema_class()
-
-
 def load_payload(schema_class: type[Schema], data: Any) -> dict[str, Any]:
     """Load a vendor payload with its schema, or raise PayloadError(422) naming the fields at fault."""
     try:
-        return _schema(schema_class).load(require_object(data))
+        return schema(schema_class).load(require_object(data))
     except ValidationError as exc:
         raise PayloadError("The payload is missing required fields.", _as_dict(exc.messages)) from None
 
