@@ -28,12 +28,12 @@ sys.path.insert(0, str(ROOT))
 from flask import Flask, request  # noqa: E402
 
 from tests.signing import SECRETS, signed  # noqa: E402
-from tracker import ingest  # noqa: E402
+from tracker.cli.dev import free_port, start_redis  # noqa: E402
 from tracker.config import load_settings  # noqa: E402
-from tracker.devserver import free_port, start_redis  # noqa: E402
-from tracker.scoring import contribution  # noqa: E402
+from tracker.ingest import apply as ingest  # noqa: E402
+from tracker.scores.maths import contribution  # noqa: E402
 from tracker.store import Store  # noqa: E402
-from tracker.web import create_app  # noqa: E402
+from tracker.web.app import create_app  # noqa: E402
 
 
 def timed(run: Callable[[], Any]) -> float:

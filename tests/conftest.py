@@ -22,10 +22,10 @@ import redis
 from aiosmtpd.controller import Controller
 
 from tests.signing import SECRETS, signed
+from tracker.cli.dev import free_port, redis_binary
 from tracker.config import Settings, load_settings
-from tracker.devserver import free_port, redis_binary
 from tracker.store import Store
-from tracker.web import create_app
+from tracker.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"

@@ -21,8 +21,8 @@ from werkzeug import Request, Response
 
 from tests.conftest import make_env, solved_event, wait_until
 from tests.test_flow import drain, send_all, survey_link
-from tracker.alerts import AlertRefused, AlertRetryable, alert_secret, deliver_alert, is_slack
-from tracker.devserver import free_port
+from tracker.alerts.delivery import AlertRefused, AlertRetryable, alert_secret, deliver_alert, is_slack
+from tracker.cli.dev import free_port
 
 PATH = "/alerts"
 EMAIL = "kari@example.no"

@@ -14,15 +14,17 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests.conftest import solved_event
-from tracker import answers, ingest, surveys
-from tracker.cards import aggregate_card, customer_card
+from tracker.answers import record as answers
 from tracker.events import iso_from_ms
-from tracker.i18n import text
+from tracker.i18n.catalogue import text
+from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
-from tracker.rebuild import rebuild_scores
-from tracker.scoring import DAY_MS
+from tracker.scores.cards import aggregate_card, customer_card
+from tracker.scores.maths import DAY_MS
+from tracker.scores.rebuild import rebuild_scores
 from tracker.store import keys
-from tracker.tokens import make_token, survey_id
+from tracker.surveys import send as surveys
+from tracker.surveys.tokens import make_token, survey_id
 
 KARI = "kari@example.no"
 TKEY = "standard:T-1001"

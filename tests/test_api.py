@@ -8,9 +8,9 @@ import pytest
 
 from tests.conftest import solved_event
 from tests.test_flow import drain, send_all, survey_link
-from tracker.devserver import free_port
+from tracker.cli.dev import free_port
 from tracker.store import Store
-from tracker.web import create_app
+from tracker.web.app import create_app
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 
 from tests.conftest import solved_event
 from tests.test_flow import drain, send_all, survey_link
-from tracker.answers import record_answer
-from tracker.queries import KINDS, aggregate_list, latest_comments, summary
-from tracker.rebuild import rebuild_scores
-from tracker.scales import SCALES
-from tracker.scoring import DAY_MS, aggregate_fields, contribution
+from tracker.answers.record import record_answer
+from tracker.scores.maths import DAY_MS, aggregate_fields, contribution
+from tracker.scores.queries import KINDS, aggregate_list, latest_comments, summary
+from tracker.scores.rebuild import rebuild_scores
+from tracker.scores.scales import SCALES
 from tracker.store import keys
-from tracker.web import create_app
+from tracker.web.app import create_app
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -411,7 +411,7 @@ def test_a_read_only_key_may_read_but_not_erase(world, client, store):
 
 
 def test_an_admin_key_erases_a_customer(world, client, store, auth):
-    pytest.importorskip("tracker.erase")
+    pytest.importorskip("tracker.privacy.erase")
     world.solved_and_answered("T-1", "kari@example.no", 5)
     erased = client.delete("/api/v1/customers/Kari@example.no", headers=auth)
     assert erased.status_code == 200 and erased.json["customer"] == "kari@example.no"

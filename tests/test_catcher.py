@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from tracker.i18n import scale_labels
+from tracker.i18n.catalogue import scale_labels
 from tracker.mail import SmtpSender, SurveyMail, build_survey_message
 from tracker.mail.catcher import MailCatcher, make_viewer_app
 

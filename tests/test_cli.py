@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, solved_event
-from tracker import ingest
+from tracker.ingest import apply as ingest
 
 
 def tracker(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import solved_event, wait_until
 from tests.test_flow import drain, send_all, survey_link
-from tracker.web import create_app
+from tracker.web.app import create_app
 
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
 SCRIPT_COMMENT = "<script>alert(1)</script> Nobody answered for a week"

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, wait_until
-from tracker.devserver import free_port
+from tracker.cli.dev import free_port
 
 
 def _ready(port: int) -> bool:

@@ -12,8 +12,8 @@ import requests
 
 from tests.conftest import solved_event, wait_until
 from tests.signing import signed
-from tracker import ingest
 from tracker.config import load_settings
+from tracker.ingest import apply as ingest
 from tracker.store import Store
 
 pytestmark = pytest.mark.e2e

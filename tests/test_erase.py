@@ -14,9 +14,9 @@ import pytest
 from tests.conftest import solved_event
 from tests.test_cli import tracker
 from tests.test_flow import drain, send_all, survey_link
-from tracker.cards import customer_card
-from tracker.erase import erase_customer
-from tracker.rebuild import compute_aggregates
+from tracker.privacy.erase import erase_customer
+from tracker.scores.cards import customer_card
+from tracker.scores.rebuild import compute_aggregates
 from tracker.store import keys
 
 FIXTURES = Path(__file__).parent / "fixtures"

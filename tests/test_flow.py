@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 from tests.conftest import solved_event
-from tracker import ingest, surveys
+from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
-from tracker.rebuild import rebuild_scores
+from tracker.scores.rebuild import rebuild_scores
+from tracker.surveys import send as surveys
 
 
 def drain(store: Any, settings: Any) -> int:

@@ -14,12 +14,12 @@ from werkzeug import Request, Response
 
 from tests.conftest import solved_event, wait_until
 from tests.test_flow import drain
-from tracker import surveys
-from tracker.devserver import free_port
+from tracker.cli.dev import free_port
 from tracker.mail.errors import PermanentMailError, TransientMailError
-from tracker.mail.http_transports import MailgunSender, PostmarkSender, SendgridSender, make_sender
+from tracker.mail.http import MailgunSender, PostmarkSender, SendgridSender, make_sender
+from tracker.mail.message import SurveyMail, build_survey_message
 from tracker.mail.smtp import SmtpSender
-from tracker.mail.survey_mail import SurveyMail, build_survey_message
+from tracker.surveys import send as surveys
 
 KEY = "api-key-0123456789"
 PATHS = {"postmark": "/email", "sendgrid": "/v3/mail/send", "mailgun": "/v3/mg.example.com/messages.mime"}

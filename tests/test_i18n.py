@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from tracker.i18n import CATALOGUES, SUPPORTED, format_date, normalise_locale, scale_labels, text
-from tracker.scales import SCALES
+from tracker.i18n.catalogue import CATALOGUES, SUPPORTED, format_date, normalise_locale, scale_labels, text
+from tracker.scores.scales import SCALES
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from tests.conftest import solved_event
 from tests.test_flow import drain, send_all, survey_link
-from tracker.devserver import free_port
-from tracker.inbound import InboundReply, handle_reply
+from tracker.answers.by_email import InboundReply, handle_reply
+from tracker.cli.dev import free_port
 from tracker.store import Store
-from tracker.web import create_app
+from tracker.web.app import create_app
 
 INBOUND_TOKEN = "inbound-token-0123456789abcdef"
 SIGNING_KEY = "mailgun-signing-key-0123456789abcdef"

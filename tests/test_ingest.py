@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import solved_event
-from tracker import ingest
 from tracker.events import to_epoch_ms
+from tracker.ingest import apply as ingest
 from tracker.store import keys
-from tracker.tokens import survey_id
+from tracker.surveys.tokens import survey_id
 
 DELAY_S = 3600
 TKEY = "standard:T-1001"

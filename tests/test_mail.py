@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from tracker.config import ConfigError
-from tracker.i18n import scale_labels
+from tracker.i18n.catalogue import scale_labels
 from tracker.mail import (
     PermanentMailError,
     SmtpSender,
@@ -27,7 +27,7 @@ from tracker.mail import (
     build_survey_message,
     parse_smtp_url,
 )
-from tracker.scales import SCALES
+from tracker.scores.scales import SCALES
 
 PUBLIC = "https://csat.example.com"
 

@@ -14,11 +14,11 @@ import pytest
 from tests.conftest import solved_event
 from tests.test_cli import tracker
 from tests.test_flow import drain, send_all, survey_link
-from tracker.devserver import free_port
-from tracker.erase import erase_customer
+from tracker.cli.dev import free_port
 from tracker.logs import JsonFormatter, configure_logging
+from tracker.privacy.erase import erase_customer
 from tracker.store import Store
-from tracker.web import create_app
+from tracker.web.app import create_app
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:\\.|[^"\\])*",?)*)\})? '
                     r'(-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)$')
@@ -169,7 +169,7 @@ def test_logs_are_json_lines_when_stderr_is_not_a_terminal_and_text_when_it_is()
 
 
 def test_a_full_loop_logs_no_email_name_or_comment(post_event, store, settings, smtp, client, caplog, httpserver):
-    from tracker.alerts import AlertRetryable, alerts_for_answer, deliver_alert
+    from tracker.alerts.delivery import AlertRetryable, alerts_for_answer, deliver_alert
 
     caplog.set_level(logging.DEBUG, logger="tracker")
     caplog.set_level(logging.DEBUG, logger="webhooks")

@@ -16,15 +16,15 @@ from hypothesis import strategies as st
 
 from tests.conftest import solved_event
 from tests.test_flow import drain, send_all
+from tracker.cli.dev import free_port
 from tracker.config import SCALES as SCALE_NAMES
-from tracker.devserver import free_port
-from tracker.i18n import SUPPORTED, survey_question, text
-from tracker.mail.survey_mail import FACES
-from tracker.scales import SCALES
+from tracker.i18n.catalogue import SUPPORTED, survey_question, text
+from tracker.mail.message import FACES
+from tracker.scores.scales import SCALES
 from tracker.store import Store, keys
-from tracker.tokens import make_token
-from tracker.web import create_app
-from tracker.web.followup import BUILT_IN_REASONS
+from tracker.surveys.tokens import make_token
+from tracker.web.app import create_app
+from tracker.web.pages.followup import BUILT_IN_REASONS
 
 LOCALES = {"en": "en-GB", "nb": "nb-NO", "sv": "sv-SE", "da": "da-DK", "de": "de-AT", "fr": "fr-CA",
            "es": "es-MX", "nl": "nl-BE"}

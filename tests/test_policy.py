@@ -12,13 +12,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import solved_event
-from tracker import ingest, surveys
-from tracker.cards import customer_card
 from tracker.events import iso_from_ms
-from tracker.i18n import text
+from tracker.i18n.catalogue import text
+from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
+from tracker.scores.cards import customer_card
 from tracker.store import keys
-from tracker.tokens import make_token, read_token, survey_id
+from tracker.surveys import send as surveys
+from tracker.surveys.tokens import make_token, read_token, survey_id
 
 KARI = "kari@example.no"
 TKEY = "standard:T-1001"

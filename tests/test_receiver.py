@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from tests.conftest import solved_event
 from tests.signing import SECRETS, signed
-from tracker import ingest
-from tracker.devserver import free_port
+from tracker.cli.dev import free_port
+from tracker.ingest import apply as ingest
 from tracker.store import Store, keys
-from tracker.web import create_app
+from tracker.web.app import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TABLE_CODES = {200, 202, 400, 401, 404, 413, 415, 422, 503}

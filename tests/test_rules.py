@@ -12,16 +12,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import solved_event
-from tracker import ingest, surveys
-from tracker.cards import customer_card
 from tracker.config import parse_send_window
 from tracker.events import iso_from_ms
+from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
-from tracker.rules import choose_scale, next_send_time, sampled, skip_reason
-from tracker.scoring import DAY_MS
+from tracker.scores.cards import customer_card
+from tracker.scores.maths import DAY_MS
 from tracker.store import keys
 from tracker.store.reminders import reminder_member
-from tracker.tokens import read_token, survey_id
+from tracker.surveys import send as surveys
+from tracker.surveys.policy import choose_scale, next_send_time, sampled, skip_reason
+from tracker.surveys.tokens import read_token, survey_id
 
 KARI = "kari@example.no"
 TKEY = "standard:T-1001"

@@ -13,7 +13,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.test_api_v1 import World, zendesk_body
-from tracker.web import create_app
+from tracker.web.app import create_app
 
 EXAMPLES = 25
 

@@ -11,7 +11,7 @@ import requests
 
 from tests.signing import signed
 from tests.test_adapters import FIXTURE_FILES, body_bytes, fixture_id, load_fixture
-from tracker import ingest
+from tracker.ingest import apply as ingest
 from tracker.store import ticket_key
 
 

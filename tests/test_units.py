@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from tracker.config import ConfigError, load_settings
-from tracker.scales import SCALES
-from tracker.scoring import DAY_MS, aggregate_fields, contribution
-from tracker.tokens import make_token, read_token, survey_id
+from tracker.scores.maths import DAY_MS, aggregate_fields, contribution
+from tracker.scores.scales import SCALES
+from tracker.surveys.tokens import make_token, read_token, survey_id
 
 SECRET = "unit-test-secret-0123456789abcdef"
 NOW = int(datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp() * 1000)

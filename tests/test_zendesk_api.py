@@ -15,10 +15,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import wait_until
-from tracker import zendesk_api
 from tracker.config import Settings
+from tracker.ingest import zendesk as zendesk_api
+from tracker.ingest.zendesk import ZendeskUnavailable, enrich
 from tracker.store import Store
-from tracker.zendesk_api import ZendeskUnavailable, enrich
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
 PATH = "/api/v2/users/show_many.json"
@@ -243,7 +243,7 @@ def test_records_of_other_sources_and_complete_records_are_left_alone(
 
 def test_an_event_subscription_delivery_with_ids_only_lands_on_the_customer_zendesk_names(
         httpserver, store, settings, post_event):
-    from tracker import ingest
+    from tracker.ingest import apply as ingest
 
     httpserver.expect_request("/api/v2/users/show_many.json").respond_with_json({"users": [
         {"id": 381203941, "email": "Kari@Example.no", "name": "Kari", "locale": "nb"},
@@ -261,7 +261,7 @@ def test_an_event_subscription_delivery_with_ids_only_lands_on_the_customer_zend
 
 def test_events_that_need_zendesk_stay_pending_while_its_api_fails_and_apply_once_it_answers(
         httpserver, store, settings, post_event):
-    from tracker import ingest
+    from tracker.ingest import apply as ingest
 
     configured = settings.with_overrides(zendesk_url=httpserver.url_for("").rstrip("/"),
                                          zendesk_email="admin@acme.test", zendesk_token="tok")

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+# The largest request body any webhook may send (SPEC §4: 413 above it).
+MAX_BODY = 1024 * 1024
 SCALES = ("csat5", "csat3", "thumbs", "nps", "ces7")
 # Every variable the product reads; docker-compose.yml and .env.example are tested against it.
 KNOWN_VARIABLES = (

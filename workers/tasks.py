@@ -10,8 +10,10 @@ import time
 
 from celery import Celery, Task
 
-from tracker import alerts, ingest, surveys
-from tracker.mail.http_transports import make_sender
+from tracker.alerts import delivery as alerts
+from tracker.ingest import apply as ingest
+from tracker.mail.http import make_sender
+from tracker.surveys import send as surveys
 
 log = logging.getLogger(__name__)
 SEND_CHUNK = 50

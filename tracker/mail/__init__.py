@@ -1,8 +1,8 @@
 """Survey mail: rendering, sending over SMTP, and the dev mail catcher (tracker.mail.catcher)."""
 
 from tracker.mail.errors import MailError, PermanentMailError, TransientMailError
+from tracker.mail.message import SurveyMail, build_survey_message, render_survey
 from tracker.mail.smtp import SmtpSender, SmtpTarget, parse_smtp_url
-from tracker.mail.survey_mail import SurveyMail, build_survey_message, render_survey
 
 __all__ = [
     "MailError",

@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-from tracker.scoring import Contribution
+from tracker.scores.maths import Contribution
 from tracker.store import keys
 from tracker.store.base import RedisBase
 from tracker.store.surveys import aggregate_ids

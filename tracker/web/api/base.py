@@ -1,0 +1,60 @@
+"""What every leads' API view shares: the key check (scopes and rate limit) and query loading."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import current_app, g, request
+from marshmallow import Schema
+
+from tracker.schema_cache import schema as shared
+from tracker.web.api.ratelimit import over_limit
+from tracker.web.app import Tracker
+from tracker.web.errors import envelope
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def tracker() -> Tracker:
+    return current_app.extensions["tracker"]  # type: ignore[no-any-return]
+
+
+def require_key(scope: str = "read") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Let a request through only with `Authorization: Bearer <key>` of a key holding scope, within its rate."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+            found = None
+            app = tracker()
+            if scheme.lower() == "bearer" and key.strip():
+                found = app.store.check_key(key.strip())
+            if found is None:
+                return envelope(401, "A valid API key is required: Authorization: Bearer <key>.",
+                                headers={"WWW-Authenticate": 'Bearer realm="tracker"'})
+            limited = over_limit(app.store, app.settings, found[0], now_ms())
+            if limited is not None:
+                return limited
+            if scope not in found[1]:
+                return envelope(403, f"This API key lacks the {scope!r} scope.")
+            g.api_key = found[0]
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
+def load_query(schema: type[Schema]) -> dict[str, Any]:
+    """Load the query string through a schema; a ValidationError becomes the 422 envelope."""
+    return shared(schema).load(request.args)  # type: ignore[return-value]
+
+
+def filters_of(query: dict[str, Any]) -> dict[str, Any]:
+    return {name: query.get(name) for name in ("source", "brand", "team", "agent", "scale")}

@@ -1,0 +1,125 @@
+"""The support leads' JSON API under /api/v1, behind API keys: customers (the scores are in api_scores)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from marshmallow import ValidationError
+
+from tracker.schema_cache import schema
+from tracker.scores.cards import customer_card
+from tracker.scores.queries import customer_responses_page, ranked_customers
+from tracker.scores.timeline import customer_timeline
+from tracker.web.api.base import filters_of, load_query, now_ms, require_key, tracker
+from tracker.web.api.openapi import openapi_document
+from tracker.web.api.schemas import (
+    CustomerListQuerySchema,
+    CustomerPageSchema,
+    ErasureSchema,
+    ResponseListQuerySchema,
+    ResponsePageSchema,
+    ScoreCardSchema,
+    TimelineQuerySchema,
+    TimelineSchema,
+)
+from tracker.web.api.scores import bp as scores_bp
+from tracker.web.errors import envelope
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+bp.register_blueprint(scores_bp)
+__all__ = ["bp", "require_key"]
+
+
+@bp.errorhandler(ValidationError)
+def bad_query(exc: ValidationError) -> Any:
+    messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    return envelope(422, "The query is not valid.", messages)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    """Serve the OpenAPI document of the API (open, like the spec says)."""
+    return jsonify(openapi_document())
+
+
+def _unknown_customer() -> Any:
+    return envelope(404, "No customer with that email is known.")
+
+
+@bp.get("/v1/customers")
+@require_key()
+def customers() -> Any:
+    """Return a ranked page of customers' score cards."""
+    query = load_query(CustomerListQuerySchema)
+    sort = query["sort"] or ("value" if query["at_risk"] else "score")
+    order = query["order"] or ("asc" if sort == "score" else "desc")
+    app = tracker()
+    try:
+        cards, cursor = ranked_customers(app.store, app.settings, now_ms(), at_risk=query["at_risk"], sort=sort,
+                                         order=order, limit=query["limit"], cursor=query["cursor"])
+    except ValueError as exc:
+        raise ValidationError({"cursor": [str(exc)]}) from exc
+    return jsonify(schema(CustomerPageSchema).dump({"customers": cards, "next_cursor": cursor}))
+
+
+@bp.get("/v1/customers/<path:email>")
+@require_key()
+def customer(email: str) -> Any:
+    """Return a customer's score card (or, by suffix, their answers or timeline)."""
+    if email.endswith("/responses"):
+        return customer_responses(email.removesuffix("/responses"))
+    if email.endswith("/timeline"):
+        return timeline(email.removesuffix("/timeline"))
+    app = tracker()
+    card = customer_card(app.store, app.settings, email, now_ms())
+    if card is None:
+        return _unknown_customer()
+    return jsonify(schema(ScoreCardSchema).dump(card))
+
+
+def customer_responses(email: str) -> Any:
+    """Return a customer's answers, newest first, a page at a time, narrowed by range and filters."""
+    app = tracker()
+    query = load_query(ResponseListQuerySchema)
+    email = email.strip().lower()
+    if not app.store.profile(email):
+        return _unknown_customer()
+    rows, following = customer_responses_page(
+        app.store, email, offset=int(query["cursor"] or 0), limit=query["limit"], date_from=query["date_from"],
+        date_to=query["date_to"], filters=filters_of(query))
+    page = {"customer": email, "responses": rows, "next_cursor": None if following is None else str(following)}
+    return jsonify(schema(ResponsePageSchema).dump(page))
+
+
+def timeline(email: str) -> Any:
+    """Return a customer's tickets, orders, surveys (with skip reasons) and answers in time order."""
+    app = tracker()
+    query = load_query(TimelineQuerySchema)
+    email = email.strip().lower()
+    if not app.store.profile(email):
+        return _unknown_customer()
+    events = customer_timeline(app.store, email, query["limit"], query["order"] == "desc")
+    return jsonify(schema(TimelineSchema).dump({"customer": email, "events": events}))
+
+
+@bp.delete("/v1/customers/<path:email>")
+@require_key("admin")
+def erase(email: str) -> Any:
+    """Erase everything about a customer (GDPR); needs a key with the admin scope."""
+    try:
+        from tracker.privacy.erase import erase_customer
+    except ImportError:
+        return envelope(501, "Erasure is not available in this version.")
+    app = tracker()
+    email = email.strip().lower()
+    erased = erase_customer(app.store, app.settings, email)
+    if not erased.get("found"):
+        return _unknown_customer()
+    return jsonify(schema(ErasureSchema).dump({"customer": email, "erased": erased}))
+
+
+@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@require_key()
+def unknown(rest: str) -> Any:
+    return envelope(404, "No such API endpoint.")

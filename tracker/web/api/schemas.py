@@ -1,0 +1,302 @@
+"""Marshmallow schemas of the web boundary: the answer form and the API's responses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates, validates_schema
+
+from tracker.scores.queries import KINDS, MAX_SPAN_DAYS, ORDERS, SORTS
+from tracker.scores.scales import SCALES
+
+
+class RatingField(fields.Integer):
+    """A rating as forms and links send it: ASCII digits only (int() also takes other scripts' digits)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str | int) or not str(value).strip().isascii() or not str(value).strip().isdigit():
+            raise ValidationError("Not a valid rating.")
+        return int(str(value).strip()[:3])
+
+
+class AnswerFormSchema(Schema):
+    """The survey page's form: a rating and an optional comment."""
+
+    class Meta:
+        unknown = EXCLUDE  # browsers and extensions add fields of their own
+
+    rating = RatingField(required=True)
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+
+    @pre_load
+    def fold_line_breaks(self, data: Any, **kwargs: Any) -> Any:
+        # A textarea's maxlength counts a line break as one character; browsers send CRLF.
+        if hasattr(data, "get") and isinstance(data.get("comment"), str):
+            data = {"rating": data.get("rating"), "comment": data["comment"].replace("\r\n", "\n")}
+        return data
+
+
+class ReasonFormSchema(Schema):
+    """The follow-up form after an unsatisfied answer: one of the offered reasons (or none) and a comment."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = fields.String(load_default="")
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+
+    def __init__(self, offered: Sequence[str], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.offered = frozenset(offered)
+
+    @validates("reason")
+    def one_of_the_offered(self, value: str, **kwargs: Any) -> None:
+        if value and value not in self.offered:
+            raise ValidationError("Not one of the offered reasons.")
+
+    @pre_load
+    def fold_line_breaks(self, data: Any, **kwargs: Any) -> Any:
+        if hasattr(data, "get") and isinstance(data.get("comment"), str):
+            data = {"reason": data.get("reason") or "", "comment": data["comment"].replace("\r\n", "\n")}
+        return data
+
+
+class PageQuerySchema(Schema):
+    """`?rating=` on the survey link and `?limit=&cursor=` on listings."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    rating = RatingField(load_default=None)
+
+
+class ListQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^\d{1,9}$", error="Not a valid cursor."))
+
+
+class OrdersSchema(Schema):
+    count = fields.Integer()
+    total = fields.String()
+    currency = fields.String(allow_none=True)
+    totals = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class LastResponseSchema(Schema):
+    rating = fields.Integer()
+    scale = fields.String()
+    at = fields.String()
+    ticket = fields.String(allow_none=True)
+
+
+class ScoreFieldsSchema(Schema):
+    score = fields.Float(allow_none=True)
+    average = fields.Float(allow_none=True)
+    csat = fields.Float(allow_none=True)
+    responses = fields.Integer()
+    surveys_sent = fields.Integer()
+    response_rate = fields.Float(allow_none=True)
+    trend = fields.Float(allow_none=True)
+    nps = fields.Float(allow_none=True)
+
+
+class ScoreCardSchema(ScoreFieldsSchema):
+    """A customer's score card (SPEC.md §7)."""
+
+    customer = fields.String()
+    name = fields.String(allow_none=True)
+    last_response = fields.Nested(LastResponseSchema, allow_none=True)
+    orders = fields.Nested(OrdersSchema)
+    at_risk = fields.Boolean()
+
+
+class AgentSchema(Schema):
+    id = fields.String()
+    name = fields.String(allow_none=True)
+
+
+class ResponseSchema(Schema):
+    """One answer as the API lists it."""
+
+    survey = fields.String()
+    customer = fields.String(allow_none=True)
+    ticket = fields.String(allow_none=True)
+    subject = fields.String(allow_none=True)
+    source = fields.String(allow_none=True)
+    agent = fields.Nested(AgentSchema, allow_none=True)
+    team = fields.String(allow_none=True)
+    brand = fields.String(allow_none=True)
+    rating = fields.Integer()
+    scale = fields.String()
+    value = fields.Float()
+    satisfied = fields.Boolean()
+    comment = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    at = fields.String()
+
+
+class ResponsePageSchema(Schema):
+    customer = fields.String()
+    responses = fields.List(fields.Nested(ResponseSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class TimelineQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
+    order = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
+
+
+class TimelineEventSchema(Schema):
+    """One entry of a customer's timeline; fields beyond at and kind depend on the kind."""
+
+    at = fields.String()
+    kind = fields.String()
+    source = fields.String()
+    event = fields.String()
+    ticket = fields.String(allow_none=True)
+    order = fields.String()
+    status = fields.String()
+    subject = fields.String()
+    total = fields.String()
+    currency = fields.String()
+    survey = fields.String()
+    reason = fields.String()
+    rating = fields.Integer()
+    scale = fields.String()
+    satisfied = fields.Boolean()
+    comment = fields.String(allow_none=True)
+
+
+class TimelineSchema(Schema):
+    customer = fields.String()
+    events = fields.List(fields.Nested(TimelineEventSchema))
+
+
+# Queries of the score listings, summary and export ---------------------------------------------
+
+def _name() -> fields.String:
+    return fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+
+
+class FilterQuerySchema(Schema):
+    """`?from=&to=` (UTC days, both included) and the filters every score read takes."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    date_from = fields.Date(data_key="from", load_default=None, metadata={"description": "first day, YYYY-MM-DD"})
+    date_to = fields.Date(data_key="to", load_default=None, metadata={"description": "last day, YYYY-MM-DD"})
+    source = _name()
+    brand = _name()
+    team = _name()
+    agent = fields.String(load_default=None, validate=validate.Length(min=1, max=200),
+                          metadata={"description": "an agent's id as /api/v1/agents lists it: <source>:<agent id>"})
+    scale = fields.String(load_default=None, validate=validate.OneOf(sorted(SCALES)))
+
+    @validates_schema
+    def check_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        first, last = data.get("date_from"), data.get("date_to")
+        if first and last and first > last:
+            raise ValidationError("Must not be after to.", "from")
+
+
+class SummaryQuerySchema(FilterQuerySchema):
+    """`GET /api/v1/summary`: the range (default: from the first activity to today) and filters."""
+
+    @validates_schema
+    def check_span(self, data: dict[str, Any], **kwargs: Any) -> None:
+        first, last = data.get("date_from"), data.get("date_to")
+        if first and last and (last - first).days >= MAX_SPAN_DAYS:
+            raise ValidationError(f"The range may span at most {MAX_SPAN_DAYS} days (one value a day).", "from")
+
+
+class ExportQuerySchema(FilterQuerySchema):
+    """`GET /api/v1/export/responses.csv`: the range (default: all time) and filters."""
+
+
+class ResponseListQuerySchema(FilterQuerySchema):
+    """A customer's answers: a page (`limit`, `cursor`) narrowed by range and filters."""
+
+    limit = ListQuerySchema._declared_fields["limit"]
+    cursor = ListQuerySchema._declared_fields["cursor"]
+
+
+class CustomerListQuerySchema(Schema):
+    """`GET /api/v1/customers`: ranking, at-risk filter and a page."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    sort = fields.String(load_default=None, validate=validate.OneOf(SORTS),
+                         metadata={"description": "score (default), value, recent or responses; "
+                                                  "value is the default with at_risk=true"})
+    order = fields.String(load_default=None, validate=validate.OneOf(ORDERS),
+                          metadata={"description": "asc is the default for score, desc for the others"})
+    at_risk = fields.Boolean(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=1000))
+
+
+# Responses of the score listings, summary and erasure ------------------------------------------
+
+class ErrorSchema(Schema):
+    """The one error envelope of the product."""
+
+    code = fields.Integer(required=True)
+    status = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.Raw())
+
+
+class CustomerPageSchema(Schema):
+    customers = fields.List(fields.Nested(ScoreCardSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class AggregateSchema(ScoreFieldsSchema):
+    """An agent, team, source or brand with its scores; agents' ids are `<source>:<agent id>`."""
+
+    id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+
+
+def _aggregate_page(plural: str) -> type[Schema]:
+    return Schema.from_dict({plural: fields.List(fields.Nested(AggregateSchema), required=True),
+                             "next_cursor": fields.String(allow_none=True, required=True)},
+                            name=f"{plural.title()}PageSchema")
+
+
+AGGREGATE_PAGES: dict[str, type[Schema]] = {kind: _aggregate_page(f"{kind}s") for kind in KINDS}
+
+
+class SeriesDaySchema(Schema):
+    date = fields.String(required=True)
+    responses = fields.Integer(required=True)
+    average = fields.Float(allow_none=True, required=True)
+    csat = fields.Float(allow_none=True, required=True)
+
+
+class SummarySchema(ScoreFieldsSchema):
+    """The overall scores of a range, with a per-day series, a per-source split and the ratings given."""
+
+    date_from = fields.String(attribute="from", data_key="from", required=True)
+    date_to = fields.String(attribute="to", data_key="to", required=True)
+    filters = fields.Dict(keys=fields.String(), values=fields.String())
+    series = fields.List(fields.Nested(SeriesDaySchema), required=True)
+    by_source = fields.Dict(keys=fields.String(), values=fields.Nested(ScoreFieldsSchema), required=True)
+    distribution = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer()),
+                               required=True)
+
+
+class ErasureSchema(Schema):
+    """What a GDPR erasure removed."""
+
+    customer = fields.String(required=True)
+    erased = fields.Dict(keys=fields.String(), values=fields.Raw())

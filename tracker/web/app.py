@@ -1,0 +1,75 @@
+"""The Flask app for people and senders: webhooks, survey pages, the leads' API, probes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
+
+from tracker.config import MAX_BODY, Settings
+from tracker.i18n.catalogue import text
+from tracker.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tracker:
+    """What the views need, kept in app.extensions["tracker"]."""
+
+    settings: Settings
+    store: Store
+    enqueue: Callable[..., None]  # enqueue(task name, *task args)
+
+    def kick(self, task: str, *args: Any) -> None:
+        """Enqueue a task without failing the request; beat's periodic runs cover a lost kick."""
+        try:
+            self.enqueue(task, *args)
+        except Exception as exc:  # the broker being down must not fail an already stored event
+            log.warning("could not enqueue %s: %s", task, type(exc).__name__)
+
+
+def _celery_enqueue(settings: Settings) -> Callable[..., None]:
+    app = None
+
+    def enqueue(task: str, *args: Any) -> None:
+        nonlocal app
+        if app is None:
+            from celery import Celery
+
+            app = Celery("tracker-web", broker=settings.broker_url, set_as_current=False)
+            app.conf.update(task_default_queue="tracker", broker_connection_retry=False,
+                            broker_connection_max_retries=0)
+        app.send_task(task, args=list(args))
+
+    return enqueue
+
+
+def create_app(settings: Settings, store: Store | None = None,
+               enqueue: Callable[..., None] | None = None) -> Flask:
+    """Build the app from settings; tests may pass their own store and enqueue function."""
+    from tracker.web.api.customers import bp as api_bp
+    from tracker.web.dashboard.views import bp as dashboard_bp
+    from tracker.web.errors import register_error_handlers
+    from tracker.web.ops import bp as ops_bp
+    from tracker.web.pages.survey import bp as survey_bp
+    from webhooks.inbound_mail import bp as inbound_bp
+    from webhooks.receiver import bp as webhooks_bp
+
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["tracker"] = Tracker(settings, store or Store.from_url(settings.redis_url),
+                                        enqueue or _celery_enqueue(settings))
+    if settings.template_dir:  # the operator's pages/<name>.html replace the packaged ones by name
+        loaders: list[BaseLoader] = [FileSystemLoader(settings.template_dir)]
+        app.jinja_loader = ChoiceLoader(loaders + ([app.jinja_loader] if app.jinja_loader else []))
+    app.jinja_env.globals["t"] = text
+    for blueprint in (ops_bp, webhooks_bp, inbound_bp, survey_bp, api_bp, dashboard_bp):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,166 @@
+"""The support leads' dashboard at /dashboard: a login with an API key and one server-rendered page of scores."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
+from flask.blueprints import BlueprintSetupState
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from tracker.schema_cache import schema
+from tracker.surveys.tokens import derive_key
+from tracker.web.dashboard.data import collect, default_query, load_query
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+SESSION_HOURS = 12
+
+
+class LoginFormSchema(Schema):
+    """The login form: an API key and the form's CSRF token."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    key = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    csrf_token = fields.String(required=True, validate=validate.Length(max=200))
+
+
+@bp.record_once
+def _cookie_settings(state: BlueprintSetupState) -> None:
+    # Only the dashboard uses Flask's session, so its cookie is scoped to /dashboard.
+    settings = state.app.extensions["tracker"].settings
+    state.app.config.update(
+        SESSION_COOKIE_NAME="tracker_dashboard", SESSION_COOKIE_PATH="/dashboard", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _tracker() -> Any:
+    return current_app.extensions["tracker"]
+
+
+def _csrf_digest(nonce: str) -> str:
+    key = derive_key(_tracker().settings.secret_key, "csrf")
+    return hmac.new(key, nonce.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def csrf_token() -> str:
+    """Return this session's CSRF token, starting a session for it when there is none."""
+    if not session.get("csrf"):
+        session["csrf"] = secrets.token_urlsafe(16)
+    return _csrf_digest(session["csrf"])
+
+
+def _csrf_ok() -> bool:
+    sent, nonce = request.form.get("csrf_token", ""), session.get("csrf")
+    if not isinstance(nonce, str) or not nonce:
+        return False
+    return hmac.compare_digest(sent.encode("utf-8", "replace"), _csrf_digest(nonce).encode())
+
+
+def _refused() -> tuple[str, int]:
+    return render_template("dashboard/message.html", title="This form has expired",
+                           text="The form was not sent from this dashboard or its session ended. "
+                                "Open the login page again and retry.", csrf_token=csrf_token()), 400
+
+
+def signed_in() -> str | None:
+    """Return the name of the key this person signed in with, while that key still exists."""
+    name = session.get("key_name")
+    if not name:
+        return None
+    live = {row["name"]: row for row in _tracker().store.list_keys()}
+    # A revoked key ends the session; a new key under the old name has a new creation time.
+    if name not in live or live[name]["created_at"] != session.get("key_created"):
+        session.clear()
+        session["notice"] = "Your session ended because its API key was revoked. Sign in with a current key."
+        return None
+    return str(name)
+
+
+def _login_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
+    notice = session.pop("notice", None)
+    return render_template("dashboard/login.html", error=error, notice=notice, csrf_token=csrf_token()), status
+
+
+@bp.get("/login")
+def login_form() -> Any:
+    """Show the login form, or the dashboard to someone already signed in."""
+    if signed_in():
+        return redirect(url_for(".index"))
+    return _login_page()
+
+
+@bp.post("/login")
+def login() -> Any:
+    """Sign a person in with an API key; the session keeps the key's name, never the key."""
+    if not _csrf_ok():
+        return _refused()
+    try:
+        form = schema(LoginFormSchema).load(request.form)
+    except ValidationError:
+        return _login_page("Enter an API key.", 401)
+    store = _tracker().store
+    found = store.check_key(form["key"].strip())
+    if found is None or "read" not in found[1]:
+        return _login_page("That API key is not valid.", 401)
+    created = next((row["created_at"] for row in store.list_keys() if row["name"] == found[0]), None)
+    session.clear()  # a fresh session (and CSRF nonce) on every sign-in
+    session.permanent = True
+    session.update(key_name=found[0], key_created=created, csrf=secrets.token_urlsafe(16))
+    return redirect(url_for(".index"), 303)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    """Sign out and forget the session."""
+    if not _csrf_ok():
+        return _refused()
+    session.clear()
+    return redirect(url_for(".login_form"), 303)
+
+
+@bp.get("/")
+@bp.get("")
+def index() -> Any:
+    """Show the scores for the chosen filters (the last 30 days by default)."""
+    user = signed_in()
+    if user is None:
+        return redirect(url_for(".login_form"))
+    tracker = _tracker()
+    now_ms = int(time.time() * 1000)
+    today = datetime.fromtimestamp(now_ms / 1000, tz=UTC).date()
+    errors: dict[str, list[str]] = {}
+    try:
+        query = load_query(request.args, tracker.store, today)
+    except ValidationError as exc:
+        errors = _messages(exc)
+        query = default_query(today)
+    data = collect(tracker.store, tracker.settings, now_ms, query)
+    return render_template("dashboard/index.html", user=user, query=query, errors=errors, data=data,
+                           at_risk_score=tracker.settings.at_risk_score, csrf_token=csrf_token(),
+                           filtered=any(query[name] for name in ("source", "brand", "team", "agent"))), \
+        400 if errors else 200
+
+
+def _messages(exc: ValidationError) -> dict[str, list[str]]:
+    raw = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    labels = {"date_from": "from", "date_to": "to", "_schema": "filters"}
+    return {labels.get(str(name), str(name)): [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+            for name, msgs in raw.items()}

@@ -1,0 +1,41 @@
+"""Operations endpoints, open like the probes: /healthz, /readyz and /metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from tracker.metrics import CONTENT_TYPE, render_metrics
+from tracker.store import StorageError
+from tracker.web.errors import envelope
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Any:
+    """Say the process is up."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Any:
+    """Say whether Redis answers; 503 when it does not."""
+    try:
+        current_app.extensions["tracker"].store.ping()
+    except StorageError:
+        return jsonify({"status": "unavailable", "redis": "unreachable"}), 503
+    return jsonify({"status": "ok", "redis": "ok"})
+
+
+@bp.get("/metrics")
+def metrics() -> Any:
+    """Render the counters and backlogs; 503 while Redis is unreachable."""
+    tracker = current_app.extensions["tracker"]
+    try:
+        text = render_metrics(tracker.store, tracker.settings, int(time.time() * 1000))
+    except StorageError:
+        return envelope(503, "Storage is unreachable.", headers={"Retry-After": "5"})
+    return Response(text, content_type=CONTENT_TYPE)
