@@ -102,6 +102,6 @@ def test_readiness_fails_and_the_api_answers_503_when_redis_is_down(settings, ke
     client = create_app(settings, down, enqueue=lambda task: None).test_client()
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
-    assert ready.status_code == 503
+    assert ready.status_code == 503 and ready.json == {"status": "unavailable", "redis": "unreachable"}
     api = client.get("/api/v1/customers/kari@example.no", headers={"Authorization": f"Bearer {key}"})
     assert api.status_code == 503 and api.headers["Retry-After"] and api.json["code"] == 503

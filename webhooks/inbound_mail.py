@@ -21,8 +21,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from tracker.alerts.delivery import alerts_for_answer
 from tracker.answers.by_email import InboundReply, handle_reply
 from tracker.config import Settings
+from tracker.errors import StorageUnavailable
 from tracker.schema_cache import schema
-from tracker.store import StorageError
 from tracker.web.errors import envelope
 from webhooks.adapters.base import (
     Inbound,
@@ -255,12 +255,8 @@ def receive(provider: str) -> Any:
         try:
             for url, payload in alerts_for_answer(tracker.store, settings, survey, recorded, rating):
                 tracker.kick("tracker.send_alert", url, payload)
-        except StorageError:  # the answer is stored; a lost alert must not make the provider resend
+        except StorageUnavailable:  # the answer is stored; a lost alert must not make the provider resend
             log.warning("alert for an emailed answer not queued: storage unreachable")
 
-    try:
-        outcome = handle_reply(tracker.store, settings, reply, int(time.time() * 1000), on_answer=alert)
-    except StorageError:
-        return envelope(503, "Storage is unreachable; nothing was recorded. Retry later.",
-                        headers={"Retry-After": "5"})
+    outcome = handle_reply(tracker.store, settings, reply, int(time.time() * 1000), on_answer=alert)
     return jsonify({"status": outcome}), 200

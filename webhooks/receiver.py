@@ -10,7 +10,7 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from tracker.config import MAX_BODY
-from tracker.store import StorageError
+from tracker.errors import StorageUnavailable
 from tracker.web.errors import envelope
 from webhooks.adapters import ADAPTERS
 from webhooks.adapters.base import IgnoredEvent, Inbound, PayloadError, SignatureError
@@ -53,11 +53,7 @@ def receive(source: str) -> Any:
         # error (422), not ours (500). The payload itself is never logged: it holds personal data.
         log.warning("%s payload of an unexpected shape: %s", source, type(exc).__name__)
         return envelope(422, "The payload does not have the shape this source sends.")
-    try:
-        outcome = tracker.store.append_delivery(delivery.id, delivery.events, source)
-    except StorageError:
-        return envelope(503, "Storage is unreachable; nothing was stored. Retry later.",
-                        headers={"Retry-After": "5"})
+    outcome = tracker.store.append_delivery(delivery.id, delivery.events, source)
     if outcome < 0:
         return jsonify({"status": "duplicate"}), 200
     if outcome > 0:
@@ -76,6 +72,6 @@ def count_delivery(response: Response) -> Response:
     outcome = OUTCOMES.get(response.status_code) or str((body or {}).get("status") or response.status_code)
     try:
         current_app.extensions["tracker"].store.count_received(source if source in ADAPTERS else "unknown", outcome)
-    except redis.RedisError:
+    except (StorageUnavailable, redis.RedisError):
         pass
     return response

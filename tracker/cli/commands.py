@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tracker.config import ConfigError, Settings, load_settings
+from tracker.errors import StorageUnavailable
 
 COMMANDS = ("web", "worker", "beat", "dev", "api-key", "score", "top", "erase", "suppress", "alert-secret",
             "rebuild-scores", "replay")
@@ -303,16 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"tracker: {exc}", file=sys.stderr)
         return 1
+    except StorageUnavailable as exc:
+        print(f"tracker: cannot reach Redis ({exc}); is TRACKER_REDIS_URL right?", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
-        from tracker.store import StorageError
-
-        if isinstance(exc, StorageError):
-            print(f"tracker: cannot reach Redis ({type(exc).__name__}); is TRACKER_REDIS_URL right?",
-                  file=sys.stderr)
-            return 3
-        raise
 
 
 if __name__ == "__main__":

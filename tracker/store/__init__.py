@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tracker.store import keys
 from tracker.store.apikeys import ApiKeys
-from tracker.store.base import StorageError, connect
+from tracker.store.base import connect
 from tracker.store.erasure import Erasure
 from tracker.store.log import EventLog
 from tracker.store.metrics import Metrics
@@ -24,4 +24,4 @@ class Store(EventLog, State, Surveys, Scores, ApiKeys, Reminders, Queries, Erasu
         return cls(connect(url))
 
 
-__all__ = ["StorageError", "Store", "keys", "ticket_key"]
+__all__ = ["Store", "keys", "ticket_key"]

@@ -10,10 +10,17 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from tracker.store import StorageError
+from tracker.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 JSON_PREFIXES = ("/api/", "/webhooks/", "/inbound/", "/healthz", "/readyz", "/metrics")
+RETRY_AFTER = {"Retry-After": "5"}
+# What a sender is told while storage is down, by blueprint; senders of mail and events learn nothing was kept.
+UNAVAILABLE_MESSAGES = {
+    "webhooks": "Storage is unreachable; nothing was stored. Retry later.",
+    "inbound": "Storage is unreachable; nothing was recorded. Retry later.",
+    "ops": "Storage is unreachable.",
+}
 
 
 def envelope(code: int, message: str, errors: Mapping[str, Any] | None = None,
@@ -42,6 +49,12 @@ def page(code: int, title_key: str, text_key: str, lang: str = "en") -> tuple[st
         return HTTPStatus(code).phrase, code
 
 
+def unavailable_page(lang: str = "en") -> tuple[str, int, dict[str, str]]:
+    """Render the friendly 503 page people see while storage is down."""
+    body, _ = page(503, "page.error_title", "page.unavailable_text", lang)
+    return body, 503, RETRY_AFTER
+
+
 MESSAGES = {
     400: "The request could not be understood.",
     404: "Nothing is here.",
@@ -65,15 +78,13 @@ def register_error_handlers(app: Flask) -> None:
             return page(404, "page.not_found_title", "page.not_found_text")
         return page(code, "page.error_title", "page.error_text")
 
-    def storage_down(exc: Exception) -> Any:
-        log.error("storage unreachable: %s", type(exc).__name__)
+    @app.errorhandler(StorageUnavailable)
+    def storage_down(exc: StorageUnavailable) -> Any:
+        log.error("storage unreachable: %s", exc)
         if wants_json():
-            return envelope(503, "Storage is unreachable; try again shortly.", headers={"Retry-After": "5"})
-        response = page(503, "page.error_title", "page.unavailable_text")
-        return response[0], 503, {"Retry-After": "5"}
-
-    for error_class in StorageError:
-        app.register_error_handler(error_class, storage_down)
+            message = UNAVAILABLE_MESSAGES.get(request.blueprint or "", "Storage is unreachable; try again shortly.")
+            return envelope(503, message, headers=RETRY_AFTER)
+        return unavailable_page()
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:

@@ -7,9 +7,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from tracker.errors import StorageUnavailable
 from tracker.metrics import CONTENT_TYPE, render_metrics
-from tracker.store import StorageError
-from tracker.web.errors import envelope
 
 bp = Blueprint("ops", __name__)
 
@@ -25,7 +24,7 @@ def readyz() -> Any:
     """Say whether Redis answers; 503 when it does not."""
     try:
         current_app.extensions["tracker"].store.ping()
-    except StorageError:
+    except StorageUnavailable:
         return jsonify({"status": "unavailable", "redis": "unreachable"}), 503
     return jsonify({"status": "ok", "redis": "ok"})
 
@@ -34,8 +33,5 @@ def readyz() -> Any:
 def metrics() -> Any:
     """Render the counters and backlogs; 503 while Redis is unreachable."""
     tracker = current_app.extensions["tracker"]
-    try:
-        text = render_metrics(tracker.store, tracker.settings, int(time.time() * 1000))
-    except StorageError:
-        return envelope(503, "Storage is unreachable.", headers={"Retry-After": "5"})
+    text = render_metrics(tracker.store, tracker.settings, int(time.time() * 1000))
     return Response(text, content_type=CONTENT_TYPE)

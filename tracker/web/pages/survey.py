@@ -13,13 +13,13 @@ from werkzeug.exceptions import HTTPException
 
 from tracker.alerts.delivery import alerts_for_answer
 from tracker.answers.record import SurveyUnavailable, open_survey, record_answer
+from tracker.errors import StorageUnavailable
 from tracker.i18n.catalogue import normalise_locale, scale_labels, survey_question, text
 from tracker.mail.message import ENDS_ONLY, FACES
 from tracker.schema_cache import schema
-from tracker.store import StorageError
 from tracker.surveys.tokens import read_token
 from tracker.web.api.schemas import AnswerFormSchema, PageQuerySchema
-from tracker.web.errors import page
+from tracker.web.errors import page, unavailable_page
 from tracker.web.pages import followup
 
 log = logging.getLogger(__name__)
@@ -164,14 +164,10 @@ def _http_error(exc: HTTPException) -> Any:
     return page(exc.code or 500, "page.error_title", "page.error_text", _lang())
 
 
-def _storage_down(exc: Exception) -> Any:
-    log.error("storage unreachable: %s", type(exc).__name__)
-    body, _ = page(503, "page.error_title", "page.unavailable_text", _lang())
-    return body, 503, {"Retry-After": "5"}
-
-
-for _error in StorageError:
-    bp.register_error_handler(_error, _storage_down)
+@bp.errorhandler(StorageUnavailable)
+def _storage_down(exc: StorageUnavailable) -> Any:
+    log.error("storage unreachable: %s", exc)
+    return unavailable_page(_lang())
 
 
 @bp.errorhandler(Exception)
