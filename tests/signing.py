@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from standardwebhooks import Webhook
+
 Signed = tuple[dict[str, str], dict[str, str]]
 
 SECRETS: dict[str, str] = {
@@ -45,13 +47,16 @@ def _b64(raw: bytes) -> str:
 
 
 def sign_standard(body: bytes, secret: str, now: float, headers: Mapping[str, str]) -> Signed:
-    """Sign like the Standard Webhooks reference library."""
+    """Sign with the Standard Webhooks reference library (the raw bytes when a body is not UTF-8 text)."""
     # Without a given id, the same body gets the same id (a redelivery), another body another id.
     msg_id = headers.get("webhook-id") or "msg_" + hashlib.sha256(body).hexdigest()[:24]
-    key = base64.b64decode(secret.removeprefix("whsec_"))
+    webhook = Webhook(secret)
     stamp = str(int(now))
-    signature = _b64(_mac(key, f"{msg_id}.{stamp}.".encode() + body))
-    return {"webhook-id": msg_id, "webhook-timestamp": stamp, "webhook-signature": f"v1,{signature}"}, {}
+    try:
+        signature = webhook.sign(msg_id, datetime.fromtimestamp(int(now), tz=UTC), body.decode("utf-8"))
+    except UnicodeDecodeError:  # the library signs text only; the spec signs the body's bytes
+        signature = "v1," + _b64(_mac(webhook._whsecret, f"{msg_id}.{stamp}.".encode() + body))
+    return {"webhook-id": msg_id, "webhook-timestamp": stamp, "webhook-signature": signature}, {}
 
 
 def sign_zendesk(body: bytes, secret: str, now: float, headers: Mapping[str, str]) -> Signed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import solved_event
 from tests.signing import SECRETS, signed
+from tracker import signing
 from tracker.cli.dev import free_port
 from tracker.ingest import apply as ingest
 from tracker.store import Store, keys
@@ -246,6 +248,29 @@ def test_one_valid_signature_among_several_is_enough_for_standard(client):
     response = client.post("/webhooks/standard", data=raw,
                            headers={"Content-Type": "application/json", **headers})
     assert response.status_code == 202, response.json
+
+
+def test_an_unpadded_whsec_secret_is_decoded_as_the_reference_library_decodes_it(settings, store):
+    # 31 key bytes: their base64 ends in "=", which some senders' consoles leave off.
+    unpadded = "whsec_" + base64.b64encode(b"unpadded-standard-webhooks-key!").decode().rstrip("=")
+    secrets = {**settings.source_secrets, "standard": unpadded}
+    app = create_app(dataclasses.replace(settings, source_secrets=secrets), store, enqueue=lambda task: None)
+    raw = json.dumps(solved_event()).encode()
+    headers, _ = signed("standard", raw, secret=unpadded)
+    response = app.test_client().post("/webhooks/standard", data=raw,
+                                      headers={"Content-Type": "application/json", **headers})
+    assert response.status_code == 202, response.json
+
+
+def test_the_published_standard_webhooks_test_vector_signs_and_verifies_through_our_signing_module():
+    # From the reference library's tests (libraries/python/tests/test_webhooks.py, test_sign_function).
+    secret, msg_id, stamp = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330
+    body, expected = b'{"test": 2432232314}', "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert signing.sign(secret, msg_id, stamp, body) == expected
+    headers = {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "webhook-signature": expected}
+    signing.verify(secret, headers, body, now=stamp + 10)
+    with pytest.raises(signing.InvalidSignature):
+        signing.verify(secret, headers, body, now=stamp + 301)
 
 
 # 404

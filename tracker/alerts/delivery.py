@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import ipaddress
 import json
 import logging
@@ -22,6 +21,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from tracker import signing
 from tracker.config import Settings
 from tracker.events import iso_from_ms
 from tracker.scores.cards import customer_card, public_ref
@@ -143,8 +143,7 @@ def message_id(payload: dict[str, Any]) -> str:
 
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     """Return the Standard Webhooks signature header value for a body."""
-    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(mac).decode("ascii")
+    return signing.sign(key, msg_id, timestamp, body)
 
 
 def refused_reason(address: IpAddress) -> str | None:

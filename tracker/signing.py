@@ -1,0 +1,88 @@
+"""Standard Webhooks signatures (https://www.standardwebhooks.com), made by the reference library.
+
+One module signs (the alerts we send) and verifies (the `standard` source we receive). The
+`standardwebhooks` package decodes the secret and computes the HMAC; its own `verify` reads the
+wall clock, while the receiver judges a timestamp by the request's arrival time (and tests pin that
+time), so the header checks around the library's signature are ours.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, hmac_data
+
+PREFIX = "whsec_"
+TOLERANCE_SECONDS = 300
+VERSION = "v1"
+BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+class InvalidSignature(ValueError):
+    """The signature headers are missing, malformed, stale or match nothing; the message says which."""
+
+
+@cache
+def _webhook(secret: str | bytes) -> Webhook:
+    if isinstance(secret, str) and not BASE64.fullmatch(secret.removeprefix(PREFIX)):
+        # Not base64: used as written, as our docs promise. The library would drop the characters outside
+        # the alphabet and decode the rest into a key nobody configured.
+        secret = secret.encode("utf-8")
+    try:
+        return Webhook(secret)  # `whsec_` or bare, padded or unpadded base64, decoded as the reference does
+    except binascii.Error:  # base64 letters of an impossible length (4n+1): not base64 after all
+        return _webhook(secret.encode("utf-8") if isinstance(secret, str) else secret)
+    except EmptyWebhookSecretError:
+        raise InvalidSignature("The secret is empty.") from None
+
+
+def sign(secret: str | bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """Return the `webhook-signature` header value (`v1,<base64>`) of one message."""
+    webhook = _webhook(secret)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        # The library signs text; a body that is not UTF-8 is signed as the bytes it is (the spec signs
+        # the raw body), so such a body, signed, is answered 400 like any other non-JSON and not 401.
+        mac = hmac_data(webhook._whsecret, f"{msg_id}.{timestamp}.".encode() + body)
+        return f"{VERSION},{base64.b64encode(mac).decode('ascii')}"
+    return webhook.sign(msg_id, datetime.fromtimestamp(timestamp, UTC), text)
+
+
+def verify(secret: str | bytes, headers: Mapping[str, str], body: bytes, now: float) -> None:
+    """Raise InvalidSignature unless a v1 signature matches and the timestamp is within 5 minutes of now."""
+    msg_id = headers.get("webhook-id", "")
+    stamp = headers.get("webhook-timestamp", "")
+    signatures = headers.get("webhook-signature", "")
+    if not (msg_id and stamp and signatures):
+        raise InvalidSignature("Missing signature headers.")
+    timestamp = _unix_seconds(stamp)
+    if abs(now - timestamp) > TOLERANCE_SECONDS:
+        raise InvalidSignature("The timestamp is too old or too new.")
+    expected = _digest(sign(secret, msg_id, timestamp, body))
+    # Senders rotating secrets send several signatures; other versions (v1a, …) are skipped.
+    for candidate in signatures.split(" "):
+        if candidate.partition(",")[0] == VERSION and hmac.compare_digest(expected, _digest(candidate)):
+            return
+    raise InvalidSignature("Invalid signature.")
+
+
+def _unix_seconds(text: str) -> int:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise InvalidSignature("Invalid timestamp.")
+    return int(text)
+
+
+def _digest(signature: str) -> bytes:
+    """Return the raw MAC of a `v1,<base64>` signature, or b"" when it does not decode."""
+    try:
+        return base64.b64decode(signature.partition(",")[2].encode("ascii"))
+    except (binascii.Error, ValueError):
+        return b""
