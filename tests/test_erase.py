@@ -6,12 +6,12 @@ import json
 import math
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import solved_event
+from tests.support import vendor_fixture
 from tests.test_cli import tracker
 from tests.test_flow import drain, send_all, survey_link
 from tracker.privacy.erase import erase_customer
@@ -19,7 +19,6 @@ from tracker.scores.cards import customer_card
 from tracker.scores.rebuild import compute_aggregates
 from tracker.store import keys
 
-FIXTURES = Path(__file__).parent / "fixtures"
 EMAIL = "erase.me@example.no"
 OTHER = "keep@example.no"
 # Everything that identifies the erased customer; none of it may survive in any key or value.
@@ -31,12 +30,13 @@ def _iso(offset: float = 0) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset))
 
 
-def _fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+def _fixture(source: str, name: str) -> dict[str, Any]:
+    recorded = vendor_fixture(source, name)
+    return {"body": recorded.json(), "headers": recorded.headers}
 
 
 def _shopify_order() -> tuple[dict[str, Any], dict[str, str]]:
-    fixture = _fixture("shopify/orders_create.json")
+    fixture = _fixture("shopify", "orders_create")
     text = json.dumps(fixture["body"]).replace("kari@example.no", "Erase.Me@Example.no")
     body = json.loads(text.replace("820982911946154508", "918273645501").replace("115310627314723954", "564738291001"))
     for person in (body["customer"], body.get("billing_address") or {}, body.get("shipping_address") or {}):
@@ -46,7 +46,7 @@ def _shopify_order() -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _zendesk_solved(at: str) -> tuple[dict[str, Any], dict[str, str]]:
-    fixture = _fixture("zendesk/ticket_solved.json")
+    fixture = _fixture("zendesk", "solved")
     body = fixture["body"]
     body["ticket"].update(id="918273645502", updated_at=at)
     body["requester"].update(id="564738291002", email="erase.me@EXAMPLE.no", name="Eirik Slettmeg")

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta, timezone
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,13 +19,13 @@ from hypothesis import strategies as st
 
 from tests.conftest import solved_event
 from tests.signing import SECRETS, signed
+from tests.support import vendor_fixture
 from tracker import signing
 from tracker.cli.dev import free_port
 from tracker.ingest import apply as ingest
 from tracker.store import Store, keys
 from tracker.web.app import create_app
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TABLE_CODES = {200, 202, 400, 401, 404, 413, 415, 422, 503}
 ENVELOPE_KEYS = {"code", "status", "message", "errors"}
 SIGNATURE_HEADERS = {"standard": "webhook-signature", "zendesk": "x-zendesk-webhook-signature"}
@@ -34,12 +33,13 @@ TIMESTAMP_HEADERS = {"standard": "webhook-timestamp", "zendesk": "x-zendesk-webh
 
 
 def fixture(source: str, name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / source / f"{name}.json").read_text("utf-8"))
+    recorded = vendor_fixture(source, name)
+    return {"body": recorded.json(), "headers": recorded.headers}
 
 
 def solved_body(source: str) -> tuple[dict[str, Any], dict[str, str]]:
     """Return a valid solved-ticket body and its delivery headers for a source."""
-    data = fixture(source, "ticket.solved" if source == "standard" else "ticket_solved")
+    data = fixture(source, "ticket.solved" if source == "standard" else "solved")
     return data["body"], data["headers"]
 
 
@@ -76,7 +76,7 @@ def test_a_valid_signed_delivery_is_accepted_with_its_event_count(post_event, st
 
 
 def test_a_standard_batch_is_accepted_with_the_number_of_events_it_carries(post_event, store):
-    data = fixture("standard", "ticket.solved__batch")
+    data = fixture("standard", "batch")
     response = post_event("standard", data["body"], headers=data["headers"])
     assert response.status_code == 202, response.json
     assert response.json == {"status": "accepted", "events": len(data["body"]["events"])}
@@ -152,7 +152,7 @@ def test_json_that_is_not_an_object_gets_422(post_event, store, source, raw):
 
 
 @pytest.mark.parametrize("source,name", [("standard", "ticket.solved__missing_ticket_id"),
-                                         ("zendesk", "ticket_solved__missing_ticket_id")])
+                                         ("zendesk", "solved__missing_ticket_id")])
 def test_a_missing_ticket_id_gets_422_naming_the_field(post_event, store, source, name):
     data = fixture(source, name)
     body = assert_envelope(post_event(source, data["body"], headers=data.get("headers")), 422)
@@ -173,7 +173,7 @@ def test_a_standard_event_with_a_bad_time_gets_422_naming_occurred_at(post_event
 
 
 def test_a_bad_event_inside_a_batch_is_named_by_its_position_and_nothing_is_stored(post_event, store):
-    data = fixture("standard", "ticket.solved__batch_missing_ticket_id")
+    data = fixture("standard", "batch__missing_ticket_id")
     body = assert_envelope(post_event("standard", data["body"], headers=data["headers"]), 422)
     assert "events" in body["errors"], body
     assert stream_length(store) == 0

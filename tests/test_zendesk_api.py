@@ -7,7 +7,6 @@ import copy
 import json
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,12 +14,12 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import wait_until
+from tests.support import vendor_fixture
 from tracker.config import Settings
 from tracker.ingest import zendesk as zendesk_api
 from tracker.ingest.zendesk import ZendeskUnavailable, enrich
 from tracker.store import Store
 
-FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
 PATH = "/api/v2/users/show_many.json"
 KARI = {"id": 381203941, "url": "https://acme.zendesk.com/api/v2/users/381203941.json",
         "name": "Kari Nordmann", "email": "Kari@Example.NO", "locale": "nb", "locale_id": 1034,
@@ -250,7 +249,8 @@ def test_an_event_subscription_delivery_with_ids_only_lands_on_the_customer_zend
         {"id": 90817263, "email": "ola@acme.test", "name": "Ola", "locale": "en-US"}]})
     configured = settings.with_overrides(zendesk_url=httpserver.url_for("").rstrip("/"),
                                          zendesk_email="admin@acme.test", zendesk_token="tok")
-    fixture = json.loads((FIXTURES / "ticket_solved__event_subscription.json").read_text())
+    recorded = vendor_fixture("zendesk", "ticket.status_changed__solved")
+    fixture = {"body": recorded.json(), "headers": recorded.headers}
     response = post_event("zendesk", fixture["body"], headers=fixture["headers"])
     assert response.status_code == 202, response.json
     assert ingest.drain(store, configured, "test")[0] == 1
@@ -265,7 +265,8 @@ def test_events_that_need_zendesk_stay_pending_while_its_api_fails_and_apply_onc
 
     configured = settings.with_overrides(zendesk_url=httpserver.url_for("").rstrip("/"),
                                          zendesk_email="admin@acme.test", zendesk_token="tok")
-    fixture = json.loads((FIXTURES / "ticket_solved__event_subscription.json").read_text())
+    recorded = vendor_fixture("zendesk", "ticket.status_changed__solved")
+    fixture = {"body": recorded.json(), "headers": recorded.headers}
     assert post_event("zendesk", fixture["body"], headers=fixture["headers"]).status_code == 202
     httpserver.expect_ordered_request("/api/v2/users/show_many.json").respond_with_data("down", status=401)
     assert ingest.drain(store, configured, "test")[0] == 0

@@ -34,10 +34,14 @@ from webhooks.adapters.base import (
 
 NAME = "chatwoot"
 CONTENT_TYPES = JSON_TYPES
-DOCS = ("In Settings > Integrations > Webhooks, add /webhooks/chatwoot (versions without a webhook secret: "
-        "/webhooks/chatwoot?token=<secret>) for Conversation Status Changed and Conversation Updated.")
-EVENTS = ("conversation_status_changed", "conversation_updated",
-          "conversation_resolved", "conversation_opened")  # deprecated names older installs send
+# The events acted on, with the tracker event types each can become; the last two are deprecated names
+# older installs send.
+SUPPORTED_EVENTS = {
+    "conversation_status_changed": ("ticket.solved", "ticket.reopened", "ticket.updated"),
+    "conversation_updated": ("ticket.updated",),
+    "conversation_resolved": ("ticket.solved",),
+    "conversation_opened": ("ticket.reopened",),
+}
 # Chatwoot's "resolved" is the tracker's "solved".
 STATUSES = {"resolved": "solved", "open": "open", "pending": "pending", "snoozed": "pending"}
 
@@ -73,7 +77,7 @@ def verify(inbound: Inbound, secret: str) -> None:
 def parse(inbound: Inbound) -> Delivery:
     """Turn a conversation event into a delivery of one ticket event."""
     data = require_object(load_json(inbound.body))
-    if data.get("event") not in EVENTS:
+    if data.get("event") not in SUPPORTED_EVENTS:
         raise IgnoredEvent(str(data.get("event")))
     convo = load_payload(ChatwootConversationPayload, data)
     # The deprecated events name the change themselves.
@@ -97,7 +101,7 @@ def parse(inbound: Inbound) -> Delivery:
     }
     delivery = inbound.header("x-chatwoot-delivery")
     fallback = fallback_delivery_id(NAME, convo["id"], convo["event"], status, at.isoformat())
-    return Delivery(f"{NAME}:{delivery}" if delivery else fallback, [load_event(event, NAME)])
+    return Delivery(f"{NAME}:{delivery}" if delivery else fallback, (load_event(event, NAME),))
 
 
 def _type(convo: dict[str, Any], status: str) -> str:
@@ -114,7 +118,8 @@ def _previous_status(changed: Any) -> str | None:
     # A list of {"<attribute>": {"previous_value": …, "current_value": …}}.
     for change in changed if isinstance(changed, list) else []:
         if isinstance(change, dict) and isinstance(change.get("status"), dict):
-            return change["status"].get("previous_value")
+            previous = change["status"].get("previous_value")
+            return previous if isinstance(previous, str) else None
     return None
 
 

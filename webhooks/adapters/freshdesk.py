@@ -39,16 +39,13 @@ from webhooks.adapters.base import (
 
 NAME = "freshdesk"
 CONTENT_TYPES = JSON_TYPES
-BODY = ('{"ticket": {"id": "{{ticket.id}}", "status": "{{ticket.status}}", "subject": "{{ticket.subject}}", '
-        '"source": "{{ticket.source}}", "group": "{{ticket.group.name}}", "tags": "{{ticket.tags}}", '
-        '"portal": "{{ticket.portal_name}}"}, '
-        '"requester": {"email": "{{ticket.requester.email}}", "name": "{{ticket.requester.name}}"}, '
-        '"agent": {"email": "{{ticket.agent.email}}", "name": "{{ticket.agent.name}}"}}')
-DOCS = ("In rules on status changed to Resolved/Closed and from Resolved, add \"Trigger webhook\" "
-        f"(POST, JSON, Advanced) to /webhooks/freshdesk?token=<secret> with the body {BODY}")
 # `{{ticket.status}}` renders the status name; the API's numbers are accepted too (2 open … 5 closed).
 STATUSES = {"2": "open", "3": "pending", "4": "resolved", "5": "closed"}
 TYPE_OF_STATUS = {"resolved": "ticket.solved", "closed": "ticket.closed"}
+# A rule's body names no event: what is acted on is the ticket status it reports (any other, custom
+# status too, as ticket.updated).
+SUPPORTED_EVENTS = {"resolved": ("ticket.solved",), "closed": ("ticket.closed",), "open": ("ticket.updated",),
+                    "pending": ("ticket.updated",)}
 SIMPLE_FIELDS = {"ticket_id": "id", "ticket_status": "status", "ticket_subject": "subject",
                  "ticket_source": "source", "ticket_tags": "tags", "ticket_group_name": "group",
                  "ticket_updated_at": "updated_at"}
@@ -100,7 +97,7 @@ def parse(inbound: Inbound) -> Delivery:
         "customer": {"email": requester["email"] or None, "name": requester["name"] or None},
     }
     delivery = fallback_delivery_id(NAME, ticket["id"], status, at.isoformat())
-    return Delivery(delivery, [load_event(event, NAME)])
+    return Delivery(delivery, (load_event(event, NAME),))
 
 
 def _from_simple_mode(data: dict[str, Any]) -> dict[str, Any]:

@@ -41,18 +41,10 @@ from webhooks.adapters.base import (
 
 NAME = "gorgias"
 CONTENT_TYPES = JSON_TYPES
-BODY = ('{"ticket": {"id": "{{ticket.id}}", "status": "{{ticket.status}}", "subject": "{{ticket.subject}}", '
-        '"channel": "{{ticket.channel}}", "language": "{{ticket.language}}", '
-        '"updated_datetime": "{{ticket.updated_datetime}}", '
-        '"assignee_user": {"id": "{{ticket.assignee_user.id}}", "email": "{{ticket.assignee_user.email}}", '
-        '"name": "{{ticket.assignee_user.name}}"}, '
-        '"assignee_team": {"name": "{{ticket.assignee_team.name}}"}, '
-        '"customer": {"id": "{{ticket.customer.id}}", "email": "{{ticket.customer.email}}", '
-        '"name": "{{ticket.customer.name}}"}}}')
-DOCS = ("Add an HTTP integration (POST, application/json) to /webhooks/gorgias?token=<secret> on the "
-        f"triggers ticket created and ticket status updated, with the body {BODY}")
 # Gorgias tickets are open or closed; closing is the resolution.
 TYPE_OF_STATUS = {"closed": "ticket.solved", "open": "ticket.updated"}
+# An integration body names no event: what is acted on is the ticket status it reports.
+SUPPORTED_EVENTS = {status: (kind,) for status, kind in TYPE_OF_STATUS.items()}
 
 
 class _Rendered(VendorPayload):
@@ -114,7 +106,7 @@ def parse(inbound: Inbound) -> Delivery:
                      "locale": (ticket["language"] or "").lower() or None},
     }
     delivery = fallback_delivery_id(NAME, ticket["id"], status, at.isoformat())
-    return Delivery(delivery, [load_event(event, NAME)])
+    return Delivery(delivery, (load_event(event, NAME),))
 
 
 def _tags(tags: Any) -> list[str]:

@@ -30,9 +30,9 @@ from webhooks.adapters.base import (
 
 NAME = "helpscout"
 CONTENT_TYPES = JSON_TYPES
-DOCS = ("In Manage > Apps > Webhooks, add /webhooks/helpscout with the secret key and tick Conversation "
-        "Status Updated, Assigned and Created.")
-EVENTS = ("convo.status", "convo.assigned", "convo.created")
+# The `X-HelpScout-Event` names acted on, with the tracker event types each can become.
+SUPPORTED_EVENTS = {"convo.status": ("ticket.solved", "ticket.updated"), "convo.assigned": ("ticket.updated",),
+                    "convo.created": ("ticket.created",)}
 # Help Scout has no "solved": closing a conversation is the resolution.
 STATUSES = {"closed": "solved", "active": "open", "pending": "pending"}
 # The latest of these is when the conversation last changed.
@@ -78,7 +78,7 @@ def parse(inbound: Inbound) -> Delivery:
     """Turn a conversation event into a delivery of one ticket event."""
     name = inbound.header("x-helpscout-event")
     data = load_json(inbound.body)
-    if name not in EVENTS:
+    if name not in SUPPORTED_EVENTS:
         raise IgnoredEvent(name or "no event name")
     convo = load_payload(HelpScoutConversationPayload, data)
     status = STATUSES.get(convo["status"].lower())
@@ -99,7 +99,7 @@ def parse(inbound: Inbound) -> Delivery:
                      "name": _name(customer)},
     }
     delivery = fallback_delivery_id(NAME, convo["id"], name, status, at.isoformat())
-    return Delivery(delivery, [load_event(event, NAME)])
+    return Delivery(delivery, (load_event(event, NAME),))
 
 
 def _name(person: dict[str, Any]) -> str | None:

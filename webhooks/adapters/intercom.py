@@ -31,10 +31,10 @@ from webhooks.adapters.base import (
 
 NAME = "intercom"
 CONTENT_TYPES = JSON_TYPES
-DOCS = ("In your Intercom app's Webhooks page, set /webhooks/intercom as the endpoint and subscribe to "
-        "conversation.admin.closed, conversation.admin.opened and conversation.admin.assigned.")
 TYPE_OF_TOPIC = {"conversation.admin.closed": "ticket.solved", "conversation.admin.opened": "ticket.reopened",
                  "conversation.admin.assigned": "ticket.updated"}
+# The topics acted on, with the tracker event types each can become.
+SUPPORTED_EVENTS = {topic: (kind,) for topic, kind in TYPE_OF_TOPIC.items()}
 
 
 class IntercomConversationPayload(VendorPayload):
@@ -92,7 +92,7 @@ def parse(inbound: Inbound) -> Delivery:
     }
     delivery = (f"{NAME}:{notification['id']}" if notification["id"]
                 else fallback_delivery_id(NAME, convo["id"], topic, convo["updated_at"]))
-    return Delivery(delivery, [load_event(event, NAME)])
+    return Delivery(delivery, (load_event(event, NAME),))
 
 
 def _channel(kind: Any) -> str | None:

@@ -30,9 +30,9 @@ from webhooks.adapters.base import (
 
 NAME = "jira"
 CONTENT_TYPES = JSON_TYPES
-DOCS = ("In Jira settings > System > WebHooks, create a webhook to /webhooks/jira with the secret, a JQL "
-        "filter on your service desk projects, and the Issue created and Issue updated events.")
-EVENTS = ("jira:issue_created", "jira:issue_updated")
+# The `webhookEvent` names acted on, with the tracker event types each can become.
+SUPPORTED_EVENTS = {"jira:issue_created": ("ticket.created",),
+                    "jira:issue_updated": ("ticket.solved", "ticket.reopened")}
 
 
 class JiraFieldsPayload(VendorPayload):
@@ -69,7 +69,7 @@ def verify(inbound: Inbound, secret: str) -> None:
 def parse(inbound: Inbound) -> Delivery:
     """Turn an issue created, resolved or unresolved into a delivery of one ticket event."""
     data = require_object(load_json(inbound.body))
-    if data.get("webhookEvent") not in EVENTS:
+    if data.get("webhookEvent") not in SUPPORTED_EVENTS:
         raise IgnoredEvent(str(data.get("webhookEvent")))
     payload = load_payload(JiraIssueEventPayload, data)
     issue, issue_fields = payload["issue"], payload["issue"]["fields_"]
@@ -89,7 +89,7 @@ def parse(inbound: Inbound) -> Delivery:
     }
     delivery = inbound.header("x-atlassian-webhook-identifier")
     fallback = fallback_delivery_id(NAME, issue["id"], kind, payload["timestamp"])
-    return Delivery(f"{NAME}:{delivery}" if delivery else fallback, [load_event(event, NAME)])
+    return Delivery(f"{NAME}:{delivery}" if delivery else fallback, (load_event(event, NAME),))
 
 
 def _type(payload: dict[str, Any]) -> str:

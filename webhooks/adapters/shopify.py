@@ -32,10 +32,10 @@ from webhooks.adapters.base import (
 
 NAME = "shopify"
 CONTENT_TYPES = JSON_TYPES
-DOCS = ("Under Settings > Notifications > Webhooks (or in your app), send JSON for Order creation, Order "
-        "fulfillment, Order cancellation and Refund create to /webhooks/shopify.")
 TYPE_OF_TOPIC = {"orders/create": "order.created", "orders/fulfilled": "order.fulfilled",
                  "orders/cancelled": "order.cancelled", "refunds/create": "order.refunded"}
+# The `X-Shopify-Topic`s acted on, with the tracker event types each can become.
+SUPPORTED_EVENTS = {topic: (kind,) for topic, kind in TYPE_OF_TOPIC.items()}
 
 
 class ShopifyCustomerPayload(VendorPayload):
@@ -89,7 +89,7 @@ def parse(inbound: Inbound) -> Delivery:
     event = _refund(data) if topic == "refunds/create" else _order(data, TYPE_OF_TOPIC[topic])
     webhook_id = inbound.header("x-shopify-webhook-id")
     fallback = fallback_delivery_id(NAME, event["order"]["id"], event["type"], event["id"])
-    return Delivery(f"{NAME}:{webhook_id}" if webhook_id else fallback, [load_event(event, NAME)])
+    return Delivery(f"{NAME}:{webhook_id}" if webhook_id else fallback, (load_event(event, NAME),))
 
 
 def _order(data: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from webhooks.adapters.base import (
 
 NAME = "standard"
 CONTENT_TYPES = JSON_TYPES
-DOCS = ("Send standard events (SPEC §4), one or `{\"events\": [...]}`, to /webhooks/standard signed the "
-        "Standard Webhooks way with the `whsec_` secret.")
+# Standard events name themselves: each type acted on becomes itself.
+SUPPORTED_EVENTS = {kind: (kind,) for kind in EVENT_TYPES}
 MAX_BATCH = 100
 
 

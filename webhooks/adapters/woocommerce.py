@@ -32,11 +32,11 @@ from webhooks.adapters.base import (
 NAME = "woocommerce"
 # The creation ping is form-encoded; every real delivery is JSON.
 CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
-DOCS = ("In WooCommerce > Settings > Advanced > Webhooks, add two webhooks to /webhooks/woocommerce with "
-        "your secret: topic Order created and topic Order updated (API version WP REST API v3).")
 PING = re.compile(rb"^webhook_id=\d+$")
 TYPE_OF_STATUS = {"completed": "order.fulfilled", "cancelled": "order.cancelled",
                   "refunded": "order.refunded"}
+# The `X-WC-Webhook-Topic`s acted on, with the tracker event types each can become.
+SUPPORTED_EVENTS = {"order.created": ("order.created",), "order.updated": tuple(TYPE_OF_STATUS.values())}
 
 
 class WooBillingPayload(VendorPayload):
@@ -76,7 +76,7 @@ def parse(inbound: Inbound) -> Delivery:
         raise IgnoredEvent("Webhook creation ping.")
     data = require_object(load_json(inbound.body))
     topic = inbound.header("x-wc-webhook-topic")
-    if topic not in ("order.created", "order.updated"):
+    if topic not in SUPPORTED_EVENTS:
         raise IgnoredEvent(topic or "no topic")
     order = load_payload(WooOrderPayload, data)
     kind = "order.created" if topic == "order.created" else TYPE_OF_STATUS.get(order["status"])
@@ -97,7 +97,7 @@ def parse(inbound: Inbound) -> Delivery:
     }
     delivery = inbound.header("x-wc-webhook-delivery-id")
     fallback = fallback_delivery_id(NAME, order["id"], kind, at.isoformat())
-    return Delivery(f"{NAME}:{delivery}" if delivery else fallback, [load_event(event, NAME)])
+    return Delivery(f"{NAME}:{delivery}" if delivery else fallback, (load_event(event, NAME),))
 
 
 def _total(order: dict[str, Any], kind: str) -> Decimal:

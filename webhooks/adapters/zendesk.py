@@ -33,13 +33,14 @@ from webhooks.adapters.base import (
 
 NAME = "zendesk"
 CONTENT_TYPES = JSON_TYPES
-DOCS = ("Create a webhook to /webhooks/zendesk and connect it to triggers on \"status changed to solved\" "
-        "and \"status changed from solved\" sending the README's JSON body (or subscribe it to Ticket status "
-        "changed).")
 EVENT_PREFIX = "zen:event-type:"
 STATUS_CHANGED = "zen:event-type:ticket.status_changed"
 TYPE_OF_STATUS = {"solved": "ticket.solved", "closed": "ticket.closed", "new": "ticket.created",
                   "open": "ticket.updated", "pending": "ticket.updated", "hold": "ticket.updated"}
+# What is acted on: a trigger body by the ticket status it reports, and the status-changed event, with the
+# tracker event types each can become.
+SUPPORTED_EVENTS = {**{status: (kind,) for status, kind in TYPE_OF_STATUS.items()},
+                    STATUS_CHANGED: (*dict.fromkeys(TYPE_OF_STATUS.values()), "ticket.reopened")}
 # `{{ticket.requester.language}}` renders the language's display name, not its code.
 LANGUAGES = {"english": "en", "norwegian": "nb", "norsk": "nb", "bokmål": "nb", "bokmal": "nb",
              "nynorsk": "nn", "swedish": "sv", "svenska": "sv", "danish": "da", "dansk": "da",
@@ -139,7 +140,7 @@ def _trigger(inbound: Inbound, payload: dict[str, Any]) -> Delivery:
                      "name": requester["name"] or None, "locale": language_code(requester["locale"])},
     }
     fallback = fallback_delivery_id(NAME, ticket["id"], status, ticket["updated_at"].isoformat())
-    return Delivery(_delivery_id(inbound, fallback), [load_event(event, NAME)])
+    return Delivery(_delivery_id(inbound, fallback), (load_event(event, NAME),))
 
 
 def _status_changed(inbound: Inbound, payload: dict[str, Any]) -> Delivery:
@@ -159,7 +160,7 @@ def _status_changed(inbound: Inbound, payload: dict[str, Any]) -> Delivery:
                    "agent": {"id": detail["assignee_id"]} if detail["assignee_id"] else None},
         "customer": {"id": detail["requester_id"]},
     }
-    return Delivery(_delivery_id(inbound, f"{NAME}:{payload['id']}"), [load_event(event, NAME)])
+    return Delivery(_delivery_id(inbound, f"{NAME}:{payload['id']}"), (load_event(event, NAME),))
 
 
 def _type_of(status: str) -> str:
