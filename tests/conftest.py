@@ -255,7 +255,10 @@ def live_server(settings: Settings, store: Store) -> Iterator[str]:
     """Serve the app over real HTTP on a free port, enqueueing through the real Celery broker."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", free_port(), create_app(settings, store), threaded=True)
+    from workers.celery_app import create_celery, web_enqueue
+
+    app = create_app(settings, store, enqueue=web_enqueue(create_celery(settings)))
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

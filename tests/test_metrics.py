@@ -15,6 +15,7 @@ from tests.conftest import solved_event
 from tests.test_cli import tracker
 from tests.test_flow import drain, send_all, survey_link
 from tracker.cli.dev import free_port
+from tracker.config import load_settings
 from tracker.logs import JsonFormatter, configure_logging
 from tracker.privacy.erase import erase_customer
 from tracker.store import Store
@@ -109,14 +110,26 @@ def test_the_log_the_surveys_and_the_answers_move_their_gauges_and_counters(post
     assert value(erased, "tracker_customers") == 0
 
 
-def test_the_celery_queue_length_is_read_from_the_redis_broker(settings, client):
-    from workers.celery_app import create_celery
+def test_the_celery_queue_length_is_read_from_the_redis_broker(settings, store):
+    from workers.celery_app import create_celery, queue_length, web_enqueue
 
-    assert value(scrape(client), "tracker_celery_queue_length") == 0
     celery = create_celery(settings)
+    client = create_app(settings, store, enqueue=web_enqueue(celery), queue_length=queue_length(celery)).test_client()
+    assert value(scrape(client), "tracker_celery_queue_length") == 0
     celery.send_task("tracker.recover_events")
     celery.send_task("tracker.recover_events")
     assert value(scrape(client), "tracker_celery_queue_length") == 2
+
+
+def test_a_broker_that_is_down_leaves_the_queue_gauge_out_and_the_rest_is_scraped(settings, env, store):
+    from workers.celery_app import create_celery, queue_length
+
+    celery = create_celery(load_settings({**env, "TRACKER_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}))
+    client = create_app(settings, store, enqueue=lambda task, *args: None,
+                        queue_length=queue_length(celery)).test_client()
+    samples = scrape(client)
+    assert value(samples, "tracker_celery_queue_length") is None
+    assert value(samples, "tracker_stream_length") == 0
 
 
 def test_metrics_answer_503_not_500_while_redis_is_down(settings):

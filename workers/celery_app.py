@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from tracker.config import Settings
 from tracker.store import Store
 
 QUEUE = "tracker"
+# The web tries each send once: a down broker must fail the enqueue at once (the stored event or answer
+# stands, and beat's periodic runs pick the work up), not hold the request through Celery's publish retries.
+ONE_ATTEMPT = {"max_retries": 0}
 
 
 def create_celery(settings: Settings) -> Celery:
-    """Build the Celery app for the web (to enqueue) and for worker and beat (to run)."""
+    """Build the one Celery app: the web enqueues with it, worker and beat run with it."""
     app = Celery("tracker", broker=settings.broker_url, set_as_current=True)
     app.conf.update(
         task_default_queue=QUEUE,
@@ -32,9 +39,34 @@ def create_celery(settings: Settings) -> Celery:
             "recover-events": {"task": "tracker.recover_events", "schedule": 30.0},
         },
     )
-    app.tracker_settings = settings  # type: ignore[attr-defined]
-    app.tracker_store = Store.from_url(settings.redis_url)  # type: ignore[attr-defined]
+    app.tracker_settings = settings
+    app.tracker_store = Store.from_url(settings.redis_url)
     from workers import tasks
 
     tasks.register(app)
     return app
+
+
+def web_enqueue(app: Celery) -> Callable[..., None]:
+    """Return the web's enqueue(task name, *task args): one attempt, raising when the broker is down."""
+
+    def enqueue(task: str, *args: Any) -> None:
+        app.send_task(task, args=list(args), retry_policy=ONE_ATTEMPT)
+
+    return enqueue
+
+
+def queue_length(app: Celery) -> Callable[[], int | None]:
+    """Return a reader of how many tasks wait in the queue: a count on a Redis broker, None on others."""
+
+    def read() -> int | None:
+        with app.connection_for_read() as connection:
+            if connection.transport.driver_type != "redis":
+                return None
+            try:
+                connection.ensure_connection(max_retries=0)
+                return int(connection.default_channel.client.llen(QUEUE))
+            except OperationalError:  # a broker apart from our Redis is down: the gauge is left out
+                return None
+
+    return read

@@ -42,9 +42,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.cfg.set("proc_name", "tracker-web")
 
     def load(self) -> Any:
+        # Runs in each gunicorn worker after the fork, so every worker has its own broker connections.
         from tracker.web.app import create_app
+        from workers.celery_app import create_celery, queue_length, web_enqueue
 
-        return create_app(self.settings)
+        celery = create_celery(self.settings)
+        return create_app(self.settings, enqueue=web_enqueue(celery), queue_length=queue_length(celery))
 
 
 def serve_web(settings: Settings) -> None:

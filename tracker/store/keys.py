@@ -19,7 +19,6 @@ RANK_SCORE = f"{PREFIX}:rank:score"  # customers by decayed score, for the at-ri
 # Webhook deliveries by "<source>|<status>"; in the log's hash tag so the append script counts its own.
 RECEIVED = f"{PREFIX}:{{log}}:received"
 ERASED = f"{PREFIX}:metrics:erased"  # sent surveys and answers erased, so /metrics totals never go back
-BROKER_QUEUE = "tracker"  # the Celery queue's list when the broker is Redis (workers/celery_app.py QUEUE)
 AGGREGATE_KINDS = ("customer", "agent", "team", "source", "brand", "overall")
 
 

@@ -32,7 +32,3 @@ class Metrics(RedisBase):
                 "answers": answers + int(erased.get("answers", 0)),
                 "customers": customers, "dead": dead,
                 "oldest_due_ms": oldest[0][1] if oldest else None}
-
-    def queue_length(self, name: str = keys.BROKER_QUEUE) -> int:
-        """Return how many tasks wait in a Celery queue when this Redis is the broker."""
-        return int(self.redis.llen(name))

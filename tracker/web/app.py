@@ -9,9 +9,11 @@ from typing import Any
 
 from flask import Flask
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
+from prometheus_client import CollectorRegistry
 
 from tracker.config import MAX_BODY, Settings
 from tracker.i18n.catalogue import text
+from tracker.metrics import QueueLength, metrics_registry
 from tracker.store import Store
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,7 @@ class Tracker:
     settings: Settings
     store: Store
     enqueue: Callable[..., None]  # enqueue(task name, *task args)
+    metrics: CollectorRegistry
 
     def kick(self, task: str, *args: Any) -> None:
         """Enqueue a task without failing the request; beat's periodic runs cover a lost kick."""
@@ -33,25 +36,9 @@ class Tracker:
             log.warning("could not enqueue %s: %s", task, type(exc).__name__)
 
 
-def _celery_enqueue(settings: Settings) -> Callable[..., None]:
-    app = None
-
-    def enqueue(task: str, *args: Any) -> None:
-        nonlocal app
-        if app is None:
-            from celery import Celery
-
-            app = Celery("tracker-web", broker=settings.broker_url, set_as_current=False)
-            app.conf.update(task_default_queue="tracker", broker_connection_retry=False,
-                            broker_connection_max_retries=0)
-        app.send_task(task, args=list(args))
-
-    return enqueue
-
-
-def create_app(settings: Settings, store: Store | None = None,
-               enqueue: Callable[..., None] | None = None) -> Flask:
-    """Build the app from settings; tests may pass their own store and enqueue function."""
+def create_app(settings: Settings, store: Store | None = None, *, enqueue: Callable[..., None],
+               queue_length: QueueLength | None = None) -> Flask:
+    """Build the app from settings and the broker's enqueue (and queue length) functions the caller owns."""
     from tracker.web.api.customers import bp as api_bp
     from tracker.web.dashboard.views import bp as dashboard_bp
     from tracker.web.errors import register_error_handlers
@@ -63,8 +50,8 @@ def create_app(settings: Settings, store: Store | None = None,
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["tracker"] = Tracker(settings, store or Store.from_url(settings.redis_url),
-                                        enqueue or _celery_enqueue(settings))
+    store = store or Store.from_url(settings.redis_url)
+    app.extensions["tracker"] = Tracker(settings, store, enqueue, metrics_registry(store, queue_length))
     if settings.template_dir:  # the operator's pages/<name>.html replace the packaged ones by name
         loaders: list[BaseLoader] = [FileSystemLoader(settings.template_dir)]
         app.jinja_loader = ChoiceLoader(loaders + ([app.jinja_loader] if app.jinja_loader else []))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
@@ -32,6 +31,4 @@ def readyz() -> Any:
 @bp.get("/metrics")
 def metrics() -> Any:
     """Render the counters and backlogs; 503 while Redis is unreachable."""
-    tracker = current_app.extensions["tracker"]
-    text = render_metrics(tracker.store, tracker.settings, int(time.time() * 1000))
-    return Response(text, content_type=CONTENT_TYPE)
+    return Response(render_metrics(current_app.extensions["tracker"].metrics), content_type=CONTENT_TYPE)
