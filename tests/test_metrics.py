@@ -63,6 +63,8 @@ def test_deliveries_are_counted_by_source_and_outcome(post_event, client):
     assert post_event("standard", event, sign=False).status_code == 401
     assert post_event("standard", b"{not json").status_code == 400
     assert client.post("/webhooks/no-such-tool", json={}).status_code == 404
+    assert post_event("standard", event, content_type="text/plain").status_code == 415
+    assert post_event("standard", b"x" * (2 << 20)).status_code == 413
     samples = scrape(client)
     counted = {labels: v for (name, labels), v in samples.items() if name == "tracker_events_received_total"}
     assert counted == {
@@ -72,6 +74,8 @@ def test_deliveries_are_counted_by_source_and_outcome(post_event, client):
         frozenset({("source", "standard"), ("status", "unauthorized")}): 1,
         frozenset({("source", "standard"), ("status", "invalid")}): 1,
         frozenset({("source", "unknown"), ("status", "unknown_source")}): 1,
+        frozenset({("source", "standard"), ("status", "unsupported_media_type")}): 1,
+        frozenset({("source", "standard"), ("status", "too_large")}): 1,
     }
 
 
