@@ -23,6 +23,7 @@ from tests.conftest import make_env, solved_event, wait_until
 from tests.test_flow import drain, send_all, survey_link
 from tracker.alerts.delivery import AlertRefused, AlertRetryable, alert_secret, deliver_alert, is_slack
 from tracker.cli.dev import free_port
+from tracker.config import load_settings
 
 PATH = "/alerts"
 EMAIL = "kari@example.no"
@@ -194,9 +195,9 @@ def test_a_redirect_is_not_followed(settings, httpserver):
     "169.254.169.254", "[fd00:ec2::254]", "[fe80::1]", "0.0.0.0", "100.64.0.1", "2130706433",
 ])
 def test_private_loopback_link_local_and_metadata_addresses_are_refused_before_connecting(
-        settings, httpserver, host):
+        env, httpserver, host):
     httpserver.expect_request(PATH).respond_with_data("ok")
-    closed = settings.with_overrides(alert_allow_private=False)
+    closed = load_settings({**env, "TRACKER_ALERT_ALLOW_PRIVATE": "0"})
     with pytest.raises(AlertRefused, match=r"TRACKER_ALERT_ALLOW_PRIVATE|metadata"):
         deliver_alert(f"http://{host}:{httpserver.port}{PATH}", _unhappy(), closed)
     assert httpserver.log == []
@@ -309,9 +310,9 @@ def test_the_worker_does_not_retry_an_alert_the_endpoint_refused(settings, start
     assert "410" in worker.output() and "retry" not in worker.output().lower()
 
 
-def test_refusals_name_the_host_but_never_the_url_path(settings):
+def test_refusals_name_the_host_but_never_the_url_path(env):
     # Slack webhook paths are secrets; errors (and so logs) carry the host alone.
-    closed = settings.with_overrides(alert_allow_private=False)
+    closed = load_settings({**env, "TRACKER_ALERT_ALLOW_PRIVATE": "0"})
     with pytest.raises(AlertRefused) as refused:
         deliver_alert("http://10.0.0.7/services/T000/B000/SECRETPATH", _unhappy(), closed)
     assert "SECRETPATH" not in str(refused.value) and "10.0.0.7" in str(refused.value)

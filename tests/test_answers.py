@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import solved_event
 from tracker.answers import record as answers
+from tracker.config import load_settings
 from tracker.events import iso_from_ms
 from tracker.i18n.catalogue import text
 from tracker.ingest import apply as ingest
@@ -295,9 +296,9 @@ def all_cards(store: Any, settings: Any, at: int) -> dict[tuple[str, str], Any]:
 @hypothesis_settings(parent=HYPOTHESIS, max_examples=40)
 @given(steps=STEPS)
 def test_every_card_after_any_answer_history_equals_the_card_after_a_rebuild(
-        post_event, store, settings, smtp, steps):
+        post_event, store, env, smtp, steps):
     store.redis.flushdb()
-    unthrottled = settings.with_overrides(survey_throttle_days=0)
+    unthrottled = load_settings({**env, "TRACKER_SURVEY_THROTTLE_DAYS": "0"})
     sids = send_surveys(post_event, store, unthrottled, PEOPLE)
     at = now_ms() - 80 * DAY_MS
     current: dict[int, int] = {}

@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import solved_event
 from tests.test_flow import drain, send_all, survey_link
 from tracker.cli.dev import free_port
+from tracker.config import load_settings
 from tracker.store import Store
 from tracker.web.app import create_app
 
@@ -19,14 +20,14 @@ def key(store):
 
 
 @pytest.fixture
-def answered(post_event, store, settings, smtp, client):
+def answered(post_event, store, settings, env, smtp, client):
     """Kari answered two surveys: 5 then 2."""
     now = time.time()
     for n, rating in ((1, 5), (2, 2)):
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 100 + n))
         assert post_event("standard", solved_event(ticket=f"A-{n}", at=at)).status_code == 202
         drain(store, settings)
-        send_all(store, settings.with_overrides(survey_throttle_days=0))
+        send_all(store, load_settings({**env, "TRACKER_SURVEY_THROTTLE_DAYS": "0"}))
         mail = smtp.wait_for(n)[-1]
         answer = client.post(survey_link(mail, rating), data={"rating": str(rating), "comment": f"c{n}"})
         assert answer.status_code == 200

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tests.conftest import solved_event
 from tests.test_flow import drain, send_all, survey_link
 from tracker.answers.record import record_answer
+from tracker.config import load_settings
 from tracker.scores.maths import DAY_MS, aggregate_fields, contribution
 from tracker.scores.queries import KINDS, aggregate_list, latest_comments, summary
 from tracker.scores.rebuild import rebuild_scores
@@ -46,8 +47,9 @@ def zendesk_body(ticket: str, email: str, status: str = "Solved", at: str | None
 class World:
     """Drive the real loop: webhooks in, log drained, surveys mailed, answers posted on the survey page."""
 
-    def __init__(self, post_event: Any, store: Any, settings: Any, smtp: Any, client: Any):
-        self.post_event, self.store, self.settings, self.smtp, self.client = post_event, store, settings, smtp, client
+    def __init__(self, post_event: Any, store: Any, env: dict[str, str], smtp: Any, client: Any):
+        self.post_event, self.store, self.env, self.smtp, self.client = post_event, store, env, smtp, client
+        self.settings = load_settings(env)
         self.seq = 0
 
     def event(self, body: dict[str, Any], source: str = "standard") -> None:
@@ -68,7 +70,8 @@ class World:
 
     def send(self, scale: str = "csat5") -> list[str]:
         drain(self.store, self.settings)
-        outcomes = send_all(self.store, self.settings.with_overrides(survey_throttle_days=0, survey_scale=scale))
+        unthrottled = load_settings({**self.env, "TRACKER_SURVEY_THROTTLE_DAYS": "0", "TRACKER_SURVEY_SCALE": scale})
+        outcomes = send_all(self.store, unthrottled)
         return [o.status for o in outcomes]
 
     def mail_to(self, email: str) -> Any:
@@ -98,8 +101,8 @@ class World:
 
 
 @pytest.fixture
-def world(post_event, store, settings, smtp, client) -> World:
-    return World(post_event, store, settings, smtp, client)
+def world(post_event, store, env, smtp, client) -> World:
+    return World(post_event, store, env, smtp, client)
 
 
 @pytest.fixture
@@ -240,8 +243,9 @@ def test_at_risk_lists_unhappy_customers_by_what_they_are_worth_then_by_how_rece
     assert [c["customer"] for c in by_score] == ["c@x.test", "b@x.test", "e@x.test"]
 
 
-def test_the_at_risk_line_follows_the_setting(ranked, settings, store, auth):
-    client = create_app(settings.with_overrides(at_risk_score=80), store, enqueue=lambda task: None).test_client()
+def test_the_at_risk_line_follows_the_setting(ranked, env, store, auth):
+    at_risk = load_settings({**env, "TRACKER_AT_RISK_SCORE": "80"})
+    client = create_app(at_risk, store, enqueue=lambda task: None).test_client()
     cards = get(client, auth, "/api/v1/customers", at_risk="true")["customers"]
     assert sorted(c["customer"] for c in cards) == ["b@x.test", "c@x.test", "d@x.test", "e@x.test", "f@x.test"]
 
@@ -420,8 +424,9 @@ def test_an_admin_key_erases_a_customer(world, client, store, auth):
     assert client.delete("/api/v1/customers/kari@example.no", headers=auth).status_code == 404
 
 
-def test_a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_go_on(settings, store):
-    client = create_app(settings.with_overrides(api_rate_limit=3), store, enqueue=lambda task: None).test_client()
+def test_a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_go_on(env, store):
+    limited = load_settings({**env, "TRACKER_API_RATE_LIMIT": "3"})
+    client = create_app(limited, store, enqueue=lambda task: None).test_client()
     first = {"Authorization": f"Bearer {store.create_key('first')}"}
     other = {"Authorization": f"Bearer {store.create_key('other')}"}
     # Seven requests: even if a minute boundary falls among them, one window sees a fourth.
@@ -433,8 +438,9 @@ def test_a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_go_on(sett
     assert client.get("/api/v1/agents", headers=other).status_code == 200
 
 
-def test_a_rate_limit_of_zero_lets_every_request_through(settings, store):
-    client = create_app(settings.with_overrides(api_rate_limit=0), store, enqueue=lambda task: None).test_client()
+def test_a_rate_limit_of_zero_lets_every_request_through(env, store):
+    unlimited = load_settings({**env, "TRACKER_API_RATE_LIMIT": "0"})
+    client = create_app(unlimited, store, enqueue=lambda task: None).test_client()
     auth = {"Authorization": f"Bearer {store.create_key('busy')}"}
     assert {client.get("/api/v1/sources", headers=auth).status_code for _ in range(30)} == {200}
 
@@ -524,7 +530,7 @@ def _snapshot(store: Any) -> dict[tuple[str, str], tuple[dict[str, Any], dict[st
                                                                    HealthCheck.too_slow])
 @given(history=rounds)
 def test_any_history_of_events_and_answers_scores_exactly_what_a_rebuild_scores(history, post_event, store,
-                                                                                   settings, smtp):
+                                                                                   settings, env, smtp):
     store.redis.flushdb()
     smtp.messages.clear()
     now = int(time.time() * 1000)
@@ -541,7 +547,8 @@ def test_any_history_of_events_and_answers_scores_exactly_what_a_rebuild_scores(
         for source, body, headers in deliveries:
             assert post_event(source, body, headers=headers).status_code in (200, 202)
         drain(store, settings)
-        send_all(store, settings.with_overrides(survey_throttle_days=0, survey_scale=plan["scale"]))
+        send_all(store, load_settings({**env, "TRACKER_SURVEY_THROTTLE_DAYS": "0",
+                                       "TRACKER_SURVEY_SCALE": plan["scale"]}))
         surveys = sorted((s for email in EMAILS for s in store.customer_surveys(email)
                           if s.get("status") in ("sent", "answered")), key=lambda s: s["sid"])
         for survey, answer in zip(surveys, plan["answers"], strict=False):

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import solved_event, wait_until
 from tests.test_flow import drain, send_all, survey_link
+from tracker.config import load_settings
 from tracker.web.app import create_app
 
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
@@ -133,8 +134,9 @@ def test_the_session_cookie_names_the_key_but_never_holds_it(app, client, store)
     assert key not in value and key not in repr(session) and key[4:] not in repr(session)
 
 
-def test_the_session_cookie_is_secure_when_the_public_url_is_https(settings, store):
-    app = create_app(settings.with_overrides(public_url="https://tracker.acme.test"), store, enqueue=lambda t: None)
+def test_the_session_cookie_is_secure_when_the_public_url_is_https(env, store):
+    secure = load_settings({**env, "TRACKER_PUBLIC_URL": "https://tracker.acme.test"})
+    app = create_app(secure, store, enqueue=lambda t: None)
     client = app.test_client()
     key = store.create_key("lead")
     response = sign_in(client, key)

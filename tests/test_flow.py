@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from tests.conftest import solved_event
+from tracker.config import load_settings
 from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
 from tracker.scores.rebuild import rebuild_scores
@@ -95,8 +96,8 @@ def test_post_purchase_surveys_are_off_by_default(post_event, store, settings, s
     assert store.due_count(int(time.time() * 1000) + 10**9) == 0
 
 
-def test_a_fulfilled_order_gets_a_post_purchase_survey_when_turned_on(post_event, store, settings, smtp, client):
-    settings = settings.with_overrides(order_survey_delay=0)
+def test_a_fulfilled_order_gets_a_post_purchase_survey_when_turned_on(post_event, store, env, smtp, client):
+    settings = load_settings({**env, "TRACKER_ORDER_SURVEY_DELAY": "0"})
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5))
     assert post_event("standard", _order_event("order.created", at)).status_code == 202
     assert post_event("standard", _order_event("order.fulfilled", at)).status_code == 202
@@ -112,8 +113,8 @@ def test_a_fulfilled_order_gets_a_post_purchase_survey_when_turned_on(post_event
     assert card["responses"] == 1 and card["last_response"]["ticket"] == "order:standard:O-7"
 
 
-def test_an_order_cancelled_before_its_survey_is_due_gets_none(post_event, store, settings, smtp):
-    settings = settings.with_overrides(order_survey_delay=3600)
+def test_an_order_cancelled_before_its_survey_is_due_gets_none(post_event, store, env, smtp):
+    settings = load_settings({**env, "TRACKER_ORDER_SURVEY_DELAY": "3600"})
     now = time.time()
     fulfilled = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60))
     refunded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 30))
@@ -123,11 +124,11 @@ def test_an_order_cancelled_before_its_survey_is_due_gets_none(post_event, store
     assert store.due_count(int(now * 1000) + 10**9) == 0
 
 
-def test_an_operator_mail_template_replaces_the_packaged_one(post_event, store, settings, smtp, tmp_path):
+def test_an_operator_mail_template_replaces_the_packaged_one(post_event, store, env, smtp, tmp_path):
     (tmp_path / "mail").mkdir()
     (tmp_path / "mail" / "survey.txt").write_text(
         "ACME CARES {{ greeting }}\n{% for b in buttons %}{{ b.value }}: {{ b.url }}\n{% endfor %}")
-    custom = settings.with_overrides(template_dir=str(tmp_path))
+    custom = load_settings({**env, "TRACKER_TEMPLATE_DIR": str(tmp_path)})
     assert post_event("standard", solved_event(at=time.strftime("%Y-%m-%dT%H:%M:%SZ"))).status_code == 202
     drain(store, custom)
     send_all(store, custom)

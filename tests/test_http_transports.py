@@ -15,6 +15,7 @@ from werkzeug import Request, Response
 from tests.conftest import solved_event, wait_until
 from tests.test_flow import drain
 from tracker.cli.dev import free_port
+from tracker.config import load_settings
 from tracker.mail.errors import PermanentMailError, TransientMailError
 from tracker.mail.http import MailgunSender, PostmarkSender, SendgridSender, make_sender
 from tracker.mail.message import SurveyMail, build_survey_message
@@ -172,12 +173,13 @@ def test_one_sender_sends_a_burst_over_one_session(httpserver):
     assert len(httpserver.log) == 5
 
 
-def test_the_transport_setting_chooses_the_sender(settings):
+def test_the_transport_setting_chooses_the_sender(settings, env):
     assert isinstance(make_sender(settings), SmtpSender)
-    api = settings.with_overrides(mail_api_key=KEY, mailgun_domain="mg.example.com")
-    assert isinstance(make_sender(api.with_overrides(mail_transport="postmark")), PostmarkSender)
-    assert isinstance(make_sender(api.with_overrides(mail_transport="sendgrid")), SendgridSender)
-    mailgun = make_sender(api.with_overrides(mail_transport="mailgun", mail_api_url="https://api.eu.mailgun.net"))
+    api = {**env, "TRACKER_MAIL_API_KEY": KEY, "TRACKER_MAILGUN_DOMAIN": "mg.example.com"}
+    assert isinstance(make_sender(load_settings({**api, "TRACKER_MAIL_TRANSPORT": "postmark"})), PostmarkSender)
+    assert isinstance(make_sender(load_settings({**api, "TRACKER_MAIL_TRANSPORT": "sendgrid"})), SendgridSender)
+    mailgun = make_sender(load_settings({**api, "TRACKER_MAIL_TRANSPORT": "mailgun",
+                                         "TRACKER_MAIL_API_URL": "https://api.eu.mailgun.net"}))
     assert isinstance(mailgun, MailgunSender) and mailgun.base_url == "https://api.eu.mailgun.net"
     assert mailgun.domain == "mg.example.com"
 
@@ -189,15 +191,20 @@ def _send_due(store: Any, settings: Any) -> list[surveys.Outcome]:
         return [surveys.send_due(store, settings, sender, tkey, claimed, now) for tkey in tkeys]
 
 
+def postmark(env: dict[str, str], httpserver: Any) -> dict[str, str]:
+    """Return the variables that send mail through Postmark's API, served by httpserver."""
+    return {**env, "TRACKER_MAIL_TRANSPORT": "postmark", "TRACKER_MAIL_API_KEY": KEY,
+            "TRACKER_MAIL_API_URL": httpserver.url_for("").rstrip("/")}
+
+
 def _solved(post_event: Any, store: Any, settings: Any) -> None:
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5))
     assert post_event("standard", solved_event(at=at)).status_code == 202
     drain(store, settings)
 
 
-def test_a_due_survey_goes_out_through_postmark_end_to_end(httpserver, post_event, store, settings):
-    settings = settings.with_overrides(mail_transport="postmark", mail_api_key=KEY,
-                                       mail_api_url=httpserver.url_for("").rstrip("/"), reply_domain="r.example.com")
+def test_a_due_survey_goes_out_through_postmark_end_to_end(httpserver, post_event, store, env):
+    settings = load_settings({**postmark(env, httpserver), "TRACKER_REPLY_DOMAIN": "r.example.com"})
     httpserver.expect_request("/email", method="POST", headers={"X-Postmark-Server-Token": KEY}).respond_with_json(
         {"ErrorCode": 0, "Message": "OK", "MessageID": "b7bc2f4a"})
     _solved(post_event, store, settings)
@@ -210,9 +217,8 @@ def test_a_due_survey_goes_out_through_postmark_end_to_end(httpserver, post_even
 
 
 def test_a_hard_failure_through_the_api_is_recorded_on_the_survey_and_suppresses(httpserver, post_event, store,
-                                                                                settings):
-    settings = settings.with_overrides(mail_transport="postmark", mail_api_key=KEY,
-                                       mail_api_url=httpserver.url_for("").rstrip("/"))
+                                                                                env):
+    settings = load_settings(postmark(env, httpserver))
     httpserver.expect_request("/email").respond_with_json(REFUSED_RECIPIENT["postmark"][1], status=422)
     _solved(post_event, store, settings)
     assert [(o.status, o.reason) for o in _send_due(store, settings)] == [("failed", "undeliverable")]
@@ -221,9 +227,8 @@ def test_a_hard_failure_through_the_api_is_recorded_on_the_survey_and_suppresses
     assert store.is_suppressed("kari@example.no")
 
 
-def test_a_postmark_outage_reschedules_the_survey(httpserver, post_event, store, settings):
-    settings = settings.with_overrides(mail_transport="postmark", mail_api_key=KEY,
-                                       mail_api_url=httpserver.url_for("").rstrip("/"))
+def test_a_postmark_outage_reschedules_the_survey(httpserver, post_event, store, env):
+    settings = load_settings(postmark(env, httpserver))
     httpserver.expect_request("/email").respond_with_data(json.dumps({"Message": "down"}), status=503)
     _solved(post_event, store, settings)
     assert [(o.status, o.reason) for o in _send_due(store, settings)] == [("retry", "smtp_unavailable")]

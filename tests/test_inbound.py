@@ -19,6 +19,7 @@ from tests.conftest import solved_event
 from tests.test_flow import drain, send_all, survey_link
 from tracker.answers.by_email import InboundReply, handle_reply
 from tracker.cli.dev import free_port
+from tracker.config import load_settings
 from tracker.store import Store
 from tracker.web.app import create_app
 
@@ -30,9 +31,14 @@ GMAIL_QUOTE = ("\n\nman. 23. nov. 2026 kl. 10:02 skrev Acme Support <support@acm
 
 
 @pytest.fixture
-def reply_settings(settings: Any) -> Any:
-    return settings.with_overrides(reply_domain="replies.example.com", inbound_token=INBOUND_TOKEN,
-                                   mailgun_signing_key=SIGNING_KEY)
+def reply_env(env: dict[str, str]) -> dict[str, str]:
+    return {**env, "TRACKER_REPLY_DOMAIN": "replies.example.com", "TRACKER_INBOUND_TOKEN": INBOUND_TOKEN,
+            "TRACKER_MAILGUN_SIGNING_KEY": SIGNING_KEY}
+
+
+@pytest.fixture
+def reply_settings(reply_env: dict[str, str]) -> Any:
+    return load_settings(reply_env)
 
 
 @pytest.fixture
@@ -186,8 +192,8 @@ def test_an_emailed_rating_changes_an_answer_from_the_page_and_keeps_its_comment
     assert store.response(sid_of(mail))["comment"] == "Treg"
 
 
-def test_an_unhappy_emailed_answer_queues_an_alert(mail, reply_settings, store, enqueued):
-    app = create_app(reply_settings.with_overrides(alert_urls=("https://alerts.example.com/hook",)), store,
+def test_an_unhappy_emailed_answer_queues_an_alert(mail, reply_env, store, enqueued):
+    app = create_app(load_settings({**reply_env, "TRACKER_ALERT_URLS": "https://alerts.example.com/hook"}), store,
                      enqueue=lambda task, *args: enqueued.append(task))
     response = app.test_client().post("/inbound/mailgun", data=mailgun_form(reply_to(mail), "1 - elendig"))
     assert response.json == {"status": "answered"}

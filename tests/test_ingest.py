@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import solved_event
+from tracker.config import load_settings
 from tracker.events import to_epoch_ms
 from tracker.ingest import apply as ingest
 from tracker.store import keys
@@ -56,9 +57,9 @@ ORDER_CANCELLED_IN_THE_END = [*ORDER_PAID_AND_PARTLY_REFUNDED,
 
 
 @pytest.fixture
-def delayed(settings: Any) -> Any:
+def delayed(env: dict[str, str]) -> Any:
     """Settings with a survey delay, so the due time tells solved_at + delay apart from solved_at."""
-    return settings.with_overrides(survey_delay=DELAY_S)
+    return load_settings({**env, "TRACKER_SURVEY_DELAY": str(DELAY_S)})
 
 
 @pytest.fixture

@@ -136,9 +136,10 @@ def test_a_broker_that_is_down_leaves_the_queue_gauge_out_and_the_rest_is_scrape
     assert value(samples, "tracker_stream_length") == 0
 
 
-def test_metrics_answer_503_not_500_while_redis_is_down(settings):
+def test_metrics_answer_503_not_500_while_redis_is_down(env):
     down = f"redis://127.0.0.1:{free_port()}/0"
-    app = create_app(settings.with_overrides(redis_url=down, broker_url=down), Store.from_url(down),
+    app = create_app(load_settings({**env, "TRACKER_REDIS_URL": down, "TRACKER_BROKER_URL": down}),
+                     Store.from_url(down),
                      enqueue=lambda task, *args: None)
     response = app.test_client().get("/metrics")
     assert response.status_code == 503 and response.json["code"] == 503
@@ -185,7 +186,8 @@ def test_logs_are_json_lines_when_stderr_is_not_a_terminal_and_text_when_it_is()
         root.handlers = saved
 
 
-def test_a_full_loop_logs_no_email_name_or_comment(post_event, store, settings, smtp, client, caplog, httpserver):
+def test_a_full_loop_logs_no_email_name_or_comment(post_event, store, settings, env, smtp, client, caplog,
+                                                   httpserver):
     from tracker.alerts.delivery import AlertRetryable, alerts_for_answer, deliver_alert
 
     caplog.set_level(logging.DEBUG, logger="tracker")
@@ -203,7 +205,8 @@ def test_a_full_loop_logs_no_email_name_or_comment(post_event, store, settings, 
     survey = store.survey(survey_link(mail, 1).split("/")[2].split("-")[0])
     client.post(survey_link(mail, 1), data={"rating": "1", "comment": comment})
     httpserver.expect_request("/hook").respond_with_data("", status=500)
-    alerting = settings.with_overrides(alert_urls=(httpserver.url_for("/hook"),), alert_allow_private=True)
+    alerting = load_settings({**env, "TRACKER_ALERT_URLS": httpserver.url_for("/hook"),
+                              "TRACKER_ALERT_ALLOW_PRIVATE": "1"})
     for url, payload in alerts_for_answer(store, alerting, store.survey(survey["sid"]), 2, 1):
         with pytest.raises(AlertRetryable, match="500"):
             deliver_alert(url, json.loads(payload), alerting)

@@ -18,6 +18,7 @@ from tests.conftest import solved_event
 from tests.test_flow import drain, send_all
 from tracker.cli.dev import free_port
 from tracker.config import SCALES as SCALE_NAMES
+from tracker.config import load_settings
 from tracker.i18n.catalogue import SUPPORTED, survey_question, text
 from tracker.mail.message import FACES
 from tracker.scores.scales import SCALES
@@ -69,14 +70,14 @@ def has(page: Page, sentence: str) -> bool:
     return " ".join(sentence.split()) in page.text
 
 
-def survey_by_mail(post_event: Any, store: Any, settings: Any, smtp: Any, scale: str, locale: str,
+def survey_by_mail(post_event: Any, store: Any, env: dict[str, str], smtp: Any, scale: str, locale: str,
                    name: str | None = "Kari") -> EmailMessage:
     """Solve a ticket through the receiver, drain the log, send the survey and return the mail received."""
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
     event = solved_event(at=at, subject=SUBJECT)
     event["customer"].update(locale=locale, name=name)
     assert post_event("standard", event).status_code == 202
-    scaled = settings.with_overrides(survey_scale=scale)
+    scaled = load_settings({**env, "TRACKER_SURVEY_SCALE": scale})
     assert drain(store, scaled) == 1
     assert [o.status for o in send_all(store, scaled)] == ["sent"]
     (mail,) = smtp.wait_for(1)
@@ -101,10 +102,10 @@ def sid_of(path: str) -> str:
 @pytest.mark.parametrize("lang", SUPPORTED)
 @pytest.mark.parametrize("scale_name", SCALE_NAMES)
 def test_each_scale_in_each_language_goes_from_the_mail_through_the_page_and_the_follow_up(
-        post_event, store, settings, smtp, client, scale_name, lang):
+        post_event, store, env, smtp, client, scale_name, lang):
     scale = SCALES[scale_name]
     low, high = scale.low, scale.high
-    mail = survey_by_mail(post_event, store, settings, smtp, scale_name, LOCALES[lang], NAMES[lang])
+    mail = survey_by_mail(post_event, store, env, smtp, scale_name, LOCALES[lang], NAMES[lang])
 
     # The mail: in the customer's language, naming the ticket and the customer, one link per rating.
     assert mail["Subject"] == text(lang, "mail.subject", subject=SUBJECT)
@@ -169,23 +170,23 @@ def test_each_scale_in_each_language_goes_from_the_mail_through_the_page_and_the
 
 @pytest.mark.parametrize(("locale", "lang"), [("nb-NO", "nb"), ("no", "nb"), ("nn", "nb"), ("xx-YY", "en")])
 def test_customer_locales_choose_the_language_of_the_mail_and_the_page(
-        post_event, store, settings, smtp, client, locale, lang):
-    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", locale)
+        post_event, store, env, smtp, client, locale, lang):
+    mail = survey_by_mail(post_event, store, env, smtp, "csat5", locale)
     assert mail["Subject"] == text(lang, "mail.subject", subject=SUBJECT)
     page = Page(client.get(links(mail.get_body(("plain",)).get_content())[3]).get_data(as_text=True))
     assert page.lang == lang and has(page, survey_question(lang, "csat5"))
 
 
-def test_without_a_name_the_mail_greets_without_one(post_event, store, settings, smtp):
-    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", "de", name=None)
+def test_without_a_name_the_mail_greets_without_one(post_event, store, env, smtp):
+    mail = survey_by_mail(post_event, store, env, smtp, "csat5", "de", name=None)
     plain = mail.get_body(("plain",)).get_content()
     assert plain.splitlines()[0] == text("de", "mail.greeting")
 
 
 @pytest.fixture
-def answered_low(post_event, store, settings, smtp, client) -> str:
+def answered_low(post_event, store, env, smtp, client) -> str:
     """Kari's csat5 survey answered 2 (unsatisfied); return its path."""
-    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", "en")
+    mail = survey_by_mail(post_event, store, env, smtp, "csat5", "en")
     path = links(mail.get_body(("plain",)).get_content())[2].split("?")[0]
     assert client.post(path, data={"rating": "2", "comment": "Slow"}).status_code == 200
     return path
@@ -244,8 +245,8 @@ def test_the_follow_up_can_be_opened_again_and_only_for_an_unsatisfied_answer(cl
     assert moved.status_code == 303 and moved.headers["Location"].endswith(answered_low)
 
 
-def test_a_reason_posted_before_any_answer_records_nothing(post_event, store, settings, smtp, client):
-    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", "en")
+def test_a_reason_posted_before_any_answer_records_nothing(post_event, store, env, smtp, client):
+    mail = survey_by_mail(post_event, store, env, smtp, "csat5", "en")
     path = links(mail.get_body(("plain",)).get_content())[1].split("?")[0]
     page = client.post(f"{path}/reason", data={"reason": "slow"})
     assert page.status_code == 303 and page.headers["Location"].endswith(path)
@@ -257,10 +258,10 @@ def test_the_thank_you_page_says_until_when_the_answer_can_change_and_links_back
     assert has(page, "You can change your answer until") and answered_low in page.links
 
 
-def test_the_operator_can_configure_the_reasons(post_event, store, settings, smtp):
-    configured = settings.with_overrides(followup_reasons=("Wrong product", "Late delivery"))
+def test_the_operator_can_configure_the_reasons(post_event, store, env, smtp):
+    configured = load_settings({**env, "TRACKER_FOLLOWUP_REASONS": "Wrong product,Late delivery"})
     client = create_app(configured, store, enqueue=[].append).test_client()
-    mail = survey_by_mail(post_event, store, settings, smtp, "thumbs", "nb")
+    mail = survey_by_mail(post_event, store, env, smtp, "thumbs", "nb")
     path = links(mail.get_body(("plain",)).get_content())[0].split("?")[0]
     step = Page(client.post(path, data={"rating": "0"}).get_data(as_text=True))
     assert step.radios("reason") == ["Wrong product", "Late delivery"]
@@ -269,13 +270,14 @@ def test_the_operator_can_configure_the_reasons(post_event, store, settings, smt
     assert store.response(sid_of(path))["reason"] == "Late delivery"
 
 
-def test_operator_templates_replace_the_packaged_pages_by_name(post_event, store, settings, smtp, tmp_path):
+def test_operator_templates_replace_the_packaged_pages_by_name(post_event, store, env, smtp, tmp_path):
     (tmp_path / "pages").mkdir()
     (tmp_path / "pages" / "thanks.html").write_text(
         '{% extends "pages/base.html" %}{% block content %}<h1>Tusen takk fra Acme</h1>'
         '<a href="{{ change_url }}">{{ until }}</a>{% endblock %}')
-    client = create_app(settings.with_overrides(template_dir=str(tmp_path)), store, enqueue=[].append).test_client()
-    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", "nb")
+    custom = load_settings({**env, "TRACKER_TEMPLATE_DIR": str(tmp_path)})
+    client = create_app(custom, store, enqueue=[].append).test_client()
+    mail = survey_by_mail(post_event, store, env, smtp, "csat5", "nb")
     path = links(mail.get_body(("plain",)).get_content())[5].split("?")[0]
     question = Page(client.get(f"{path}?rating=5").get_data(as_text=True))
     assert has(question, survey_question("nb", "csat5"))
@@ -287,8 +289,8 @@ def test_operator_templates_replace_the_packaged_pages_by_name(post_event, store
 # Error pages in the survey's language where it is known, else the browser's
 
 
-def test_a_rejected_answer_is_asked_again_in_the_surveys_language(post_event, store, settings, smtp, client):
-    mail = survey_by_mail(post_event, store, settings, smtp, "ces7", "fr-FR")
+def test_a_rejected_answer_is_asked_again_in_the_surveys_language(post_event, store, env, smtp, client):
+    mail = survey_by_mail(post_event, store, env, smtp, "ces7", "fr-FR")
     path = links(mail.get_body(("plain",)).get_content())[7].split("?")[0]
     page = client.post(path, data={"rating": "8"})
     assert page.status_code == 422
@@ -303,8 +305,8 @@ def test_an_unknown_link_answers_in_the_browsers_language(client):
     assert shown.lang == "sv" and has(shown, text("sv", "page.not_found_title"))
 
 
-def test_a_storage_outage_gets_a_503_page_in_the_browsers_language(settings):
-    down = settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+def test_a_storage_outage_gets_a_503_page_in_the_browsers_language(settings, env):
+    down = load_settings({**env, "TRACKER_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     client = create_app(down, Store.from_url(down.redis_url), enqueue=[].append).test_client()
     token = make_token(settings.secret_key, "a" * 20)
     page = client.get(f"/s/{token}?rating=4", headers={"Accept-Language": "da"})
@@ -313,9 +315,9 @@ def test_a_storage_outage_gets_a_503_page_in_the_browsers_language(settings):
     assert shown.lang == "da" and has(shown, text("da", "page.unavailable_text"))
 
 
-def test_a_broken_survey_record_gets_an_error_page_in_the_surveys_language(post_event, store, settings, smtp,
+def test_a_broken_survey_record_gets_an_error_page_in_the_surveys_language(post_event, store, env, smtp,
                                                                           client):
-    mail = survey_by_mail(post_event, store, settings, smtp, "csat5", "es")
+    mail = survey_by_mail(post_event, store, env, smtp, "csat5", "es")
     path = links(mail.get_body(("plain",)).get_content())[3].split("?")[0]
     store.redis.hset(keys.survey(sid_of(path)), "scale", "stars10")  # written by some future version
     page = client.get(path)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import solved_event
+from tracker.config import load_settings
 from tracker.events import iso_from_ms
 from tracker.i18n.catalogue import text
 from tracker.ingest import apply as ingest
@@ -88,8 +89,8 @@ def unsubscribe_path(message: Any) -> str:
 
 
 @pytest.fixture
-def unthrottled(settings: Any) -> Any:
-    return settings.with_overrides(survey_throttle_days=0)
+def unthrottled(env: dict[str, str]) -> Any:
+    return load_settings({**env, "TRACKER_SURVEY_THROTTLE_DAYS": "0"})
 
 
 # One survey per ticket
@@ -382,8 +383,8 @@ def test_the_survey_mail_is_multipart_in_the_customers_language_with_one_link_pe
     assert str(mail["Auto-Submitted"]) == "auto-generated"
 
 
-def test_the_survey_mail_links_start_with_the_configured_public_url(deliver, store, settings, smtp):
-    public = settings.with_overrides(public_url="https://csat.example.com")
+def test_the_survey_mail_links_start_with_the_configured_public_url(deliver, store, env, smtp):
+    public = load_settings({**env, "TRACKER_PUBLIC_URL": "https://csat.example.com"})
     solve_and_send(deliver, store, public)
     (mail,) = smtp.messages
     plain = mail.get_body(("plain",)).get_content()

@@ -22,6 +22,7 @@ from tests.signing import SECRETS, signed
 from tests.support import vendor_fixture
 from tracker import signing
 from tracker.cli.dev import free_port
+from tracker.config import load_settings
 from tracker.ingest import apply as ingest
 from tracker.store import Store, keys
 from tracker.web.app import create_app
@@ -286,9 +287,9 @@ def test_a_source_the_tracker_does_not_know_gets_404(client, store, path):
 
 
 @pytest.mark.parametrize("source", ["standard", "zendesk"])
-def test_a_known_source_without_a_configured_secret_gets_404(settings, store, source):
-    secrets = {name: value for name, value in settings.source_secrets.items() if name != source}
-    app = create_app(settings.with_overrides(source_secrets=secrets), store, enqueue=lambda task: None)
+def test_a_known_source_without_a_configured_secret_gets_404(env, store, source):
+    without = {name: value for name, value in env.items() if name != f"TRACKER_SOURCE_{source.upper()}_SECRET"}
+    app = create_app(load_settings(without), store, enqueue=lambda task: None)
     body, fixture_headers = solved_body(source)
     raw = json.dumps(body).encode()
     headers, _ = signed(source, raw, headers=fixture_headers)

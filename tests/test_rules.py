@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import solved_event
-from tracker.config import parse_send_window
+from tracker.config import load_settings
 from tracker.events import iso_from_ms
 from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
@@ -27,7 +27,7 @@ from tracker.surveys.tokens import read_token, survey_id
 KARI = "kari@example.no"
 TKEY = "standard:T-1001"
 LINK = re.compile(r"http://127\.0\.0\.1:8000/s/([a-z2-7]+-[a-z2-7]+)\?rating=(\d+)")
-WEEKDAYS = parse_send_window("Mon-Fri 09:00-17:00")
+WEEKDAYS = "Mon-Fri 09:00-17:00"
 
 
 def now_ms() -> int:
@@ -46,18 +46,19 @@ def local_text(zone: str, ms: int) -> str:
 
 
 @pytest.mark.parametrize("by_source,by_brand,source,brand,expected", [
-    ({}, {}, "zendesk", "acme", "csat5"),
-    ({"zendesk": "nps"}, {}, "zendesk", "acme", "nps"),
-    ({"zendesk": "nps"}, {}, "Zendesk", None, "nps"),
-    ({"zendesk": "nps"}, {"acme": "thumbs"}, "zendesk", "acme", "thumbs"),
-    ({"zendesk": "nps"}, {"acme": "thumbs"}, "zendesk", "ACME", "thumbs"),
-    ({"zendesk": "nps"}, {"acme": "thumbs"}, "zendesk", "globex", "nps"),
-    ({"zendesk": "nps"}, {"acme": "ces7"}, "shopify", "acme", "ces7"),
-    ({}, {"acme": "csat3"}, "shopify", "", "csat5"),
+    ("", "", "zendesk", "acme", "csat5"),
+    ("zendesk=nps", "", "zendesk", "acme", "nps"),
+    ("zendesk=nps", "", "Zendesk", None, "nps"),
+    ("zendesk=nps", "acme=thumbs", "zendesk", "acme", "thumbs"),
+    ("zendesk=nps", "acme=thumbs", "zendesk", "ACME", "thumbs"),
+    ("zendesk=nps", "acme=thumbs", "zendesk", "globex", "nps"),
+    ("zendesk=nps", "acme=ces7", "shopify", "acme", "ces7"),
+    ("", "acme=csat3", "shopify", "", "csat5"),
 ])
 def test_the_brand_scale_wins_over_the_source_scale_which_wins_over_the_global_one(
-        settings, by_source, by_brand, source, brand, expected):
-    rules = settings.with_overrides(scale_by_source=by_source, scale_by_brand=by_brand)
+        env, by_source, by_brand, source, brand, expected):
+    rules = load_settings({**env, "TRACKER_SURVEY_SCALE_BY_SOURCE": by_source,
+                           "TRACKER_SURVEY_SCALE_BY_BRAND": by_brand})
     assert choose_scale(rules, source, brand) == expected
 
 
@@ -68,30 +69,30 @@ def ticket(**fields: str) -> dict[str, str]:
     return {"source": "zendesk", "brand": "acme", "tags": '["vip"]', "agent_id": "a-7", **fields}
 
 
-@pytest.mark.parametrize("overrides,fields,expected", [
+@pytest.mark.parametrize("variables,fields,expected", [
     ({}, {}, None),
-    ({"disabled_sources": frozenset({"zendesk"})}, {}, "source_disabled"),
-    ({"disabled_sources": frozenset({"zendesk"})}, {"source": "Zendesk"}, "source_disabled"),
-    ({"disabled_brands": frozenset({"acme"})}, {"brand": "ACME"}, "brand_disabled"),
-    ({"disabled_brands": frozenset({"acme"})}, {"brand": "globex"}, None),
+    ({"TRACKER_SURVEY_DISABLED_SOURCES": "zendesk"}, {}, "source_disabled"),
+    ({"TRACKER_SURVEY_DISABLED_SOURCES": "zendesk"}, {"source": "Zendesk"}, "source_disabled"),
+    ({"TRACKER_SURVEY_DISABLED_BRANDS": "acme"}, {"brand": "ACME"}, "brand_disabled"),
+    ({"TRACKER_SURVEY_DISABLED_BRANDS": "acme"}, {"brand": "globex"}, None),
     ({}, {"tags": '["vip", "No-Survey"]'}, "tagged_no_survey"),
-    ({"skip_tags": frozenset({"legal", "spam"})}, {"tags": '["Spam"]'}, "tagged_no_survey"),
-    ({"skip_tags": frozenset({"legal"})}, {"tags": '["no-survey"]'}, None),
+    ({"TRACKER_SURVEY_SKIP_TAGS": "legal,spam"}, {"tags": '["Spam"]'}, "tagged_no_survey"),
+    ({"TRACKER_SURVEY_SKIP_TAGS": "legal"}, {"tags": '["no-survey"]'}, None),
     ({}, {"tags": "not json"}, None),
     ({}, {"agent_involved": "0"}, "no_agent"),
     ({}, {"agent_involved": "1"}, None),
     ({}, {"agent_id": ""}, None),  # no agent named is not the source saying no agent was involved
     ({}, {"agent_id": "", "agent_involved": "0"}, "no_agent"),
-    ({"sample_percent": 0.0}, {}, "not_sampled"),
-    ({"disabled_sources": frozenset({"zendesk"})}, {"tags": '["no-survey"]'}, "source_disabled"),
+    ({"TRACKER_SURVEY_SAMPLE_PERCENT": "0"}, {}, "not_sampled"),
+    ({"TRACKER_SURVEY_DISABLED_SOURCES": "zendesk"}, {"tags": '["no-survey"]'}, "source_disabled"),
 ])
-def test_each_rule_skips_with_its_own_reason(settings, overrides, fields, expected):
-    assert skip_reason(settings.with_overrides(**overrides), ticket(**fields), "sid-1") == expected
+def test_each_rule_skips_with_its_own_reason(env, variables, fields, expected):
+    assert skip_reason(load_settings({**env, **variables}), ticket(**fields), "sid-1") == expected
 
 
-def test_sampling_is_the_same_for_the_same_survey_every_time_and_close_to_the_percentage(settings):
+def test_sampling_is_the_same_for_the_same_survey_every_time_and_close_to_the_percentage(env):
     sids = [f"s{n:05d}" for n in range(10_000)]
-    thirty = settings.with_overrides(sample_percent=30.0)
+    thirty = load_settings({**env, "TRACKER_SURVEY_SAMPLE_PERCENT": "30"})
     first = [skip_reason(thirty, ticket(), sid) for sid in sids]
     assert first == [skip_reason(thirty, ticket(), sid) for sid in sids]
     kept = first.count(None)
@@ -116,20 +117,20 @@ def test_sampling_is_the_same_for_the_same_survey_every_time_and_close_to_the_pe
     ("Europe/Oslo", "2026-10-23 18:00", "Mon 2026-10-26 09:00"),  # over the autumn DST change
     ("America/New_York", "2026-06-13 12:00", "Mon 2026-06-15 09:00"),
 ])
-def test_outside_the_window_the_survey_waits_for_the_next_local_opening(settings, zone, now, expected):
-    rules = settings.with_overrides(send_window=WEEKDAYS)
+def test_outside_the_window_the_survey_waits_for_the_next_local_opening(env, zone, now, expected):
+    rules = load_settings({**env, "TRACKER_SEND_WINDOW": WEEKDAYS})
     assert local_text(zone, next_send_time(rules, local_ms(zone, now), zone)) == expected
 
 
-def test_the_opening_after_a_dst_change_is_nine_local_not_nine_the_week_before(settings):
-    rules = settings.with_overrides(send_window=WEEKDAYS)
+def test_the_opening_after_a_dst_change_is_nine_local_not_nine_the_week_before(env):
+    rules = load_settings({**env, "TRACKER_SEND_WINDOW": WEEKDAYS})
     friday = local_ms("Europe/Oslo", "2026-03-27 18:00")
     opening = next_send_time(rules, friday, "Europe/Oslo")
     assert iso_from_ms(opening) == "2026-03-30T07:00:00Z"  # 09:00 CEST; the Friday opening was 08:00Z
 
 
-def test_an_unknown_or_missing_time_zone_uses_the_default_one(settings):
-    rules = settings.with_overrides(send_window=WEEKDAYS, default_timezone="Europe/Oslo")
+def test_an_unknown_or_missing_time_zone_uses_the_default_one(env):
+    rules = load_settings({**env, "TRACKER_SEND_WINDOW": WEEKDAYS, "TRACKER_DEFAULT_TIMEZONE": "Europe/Oslo"})
     saturday = local_ms("Europe/Oslo", "2026-06-13 12:00")
     monday_oslo = local_ms("Europe/Oslo", "2026-06-15 09:00")
     for zone in (None, "", "Mars/Olympus_Mons", "../../etc/passwd", "Europe"):
@@ -142,8 +143,8 @@ def test_without_a_window_surveys_go_at_once(settings):
     assert next_send_time(settings, 1_781_000_000_123, "Europe/Oslo") == 1_781_000_000_123
 
 
-def test_an_opening_in_the_hour_the_clocks_skip_comes_just_after_the_jump(settings):
-    rules = settings.with_overrides(send_window=parse_send_window("02:30-04:00"))
+def test_an_opening_in_the_hour_the_clocks_skip_comes_just_after_the_jump(env):
+    rules = load_settings({**env, "TRACKER_SEND_WINDOW": "02:30-04:00"})
     night = local_ms("Europe/Oslo", "2026-03-29 00:30")
     assert local_text("Europe/Oslo", next_send_time(rules, night, "Europe/Oslo")) == "Sun 2026-03-29 03:30"
 
@@ -184,8 +185,9 @@ def timeline(client: Any, store: Any) -> list[dict[str, Any]]:
     return response.json["events"]
 
 
-def test_a_brand_scale_override_sends_an_nps_survey_with_eleven_links(deliver, store, settings, smtp):
-    rules = settings.with_overrides(scale_by_source={"standard": "csat3"}, scale_by_brand={"acme": "nps"})
+def test_a_brand_scale_override_sends_an_nps_survey_with_eleven_links(deliver, store, env, smtp):
+    rules = load_settings({**env, "TRACKER_SURVEY_SCALE_BY_SOURCE": "standard=csat3",
+                           "TRACKER_SURVEY_SCALE_BY_BRAND": "acme=nps"})
     assert deliver(now_ms() - 60_000).status_code == 202
     assert [o.status for o in send_at(store, rules, now_ms())] == ["sent"]
     (mail,) = smtp.messages
@@ -194,23 +196,24 @@ def test_a_brand_scale_override_sends_an_nps_survey_with_eleven_links(deliver, s
     assert record["scale"] == "nps"
 
 
-def test_a_source_scale_override_applies_when_the_brand_has_none(deliver, store, settings, smtp):
-    rules = settings.with_overrides(scale_by_source={"standard": "thumbs"}, scale_by_brand={"globex": "nps"})
+def test_a_source_scale_override_applies_when_the_brand_has_none(deliver, store, env, smtp):
+    rules = load_settings({**env, "TRACKER_SURVEY_SCALE_BY_SOURCE": "standard=thumbs",
+                           "TRACKER_SURVEY_SCALE_BY_BRAND": "globex=nps"})
     deliver(now_ms() - 60_000)
     assert [o.status for o in send_at(store, rules, now_ms())] == ["sent"]
     assert sorted(int(value) for _, value in links(smtp.messages[0])) == [0, 1]
 
 
-@pytest.mark.parametrize("overrides,fields,reason", [
-    ({"disabled_sources": frozenset({"standard"})}, {}, "source_disabled"),
-    ({"disabled_brands": frozenset({"acme"})}, {}, "brand_disabled"),
+@pytest.mark.parametrize("variables,fields,reason", [
+    ({"TRACKER_SURVEY_DISABLED_SOURCES": "standard"}, {}, "source_disabled"),
+    ({"TRACKER_SURVEY_DISABLED_BRANDS": "acme"}, {}, "brand_disabled"),
     ({}, {"tags": ["vip", "NO-Survey"]}, "tagged_no_survey"),
     ({}, {"agent_involved": False}, "no_agent"),
-    ({"sample_percent": 0.0}, {}, "not_sampled"),
+    ({"TRACKER_SURVEY_SAMPLE_PERCENT": "0"}, {}, "not_sampled"),
 ])
 def test_a_rule_skips_the_survey_and_the_reason_shows_in_the_surveys_and_the_timeline(
-        deliver, store, settings, smtp, client, overrides, fields, reason):
-    rules = settings.with_overrides(**overrides)
+        deliver, store, env, smtp, client, variables, fields, reason):
+    rules = load_settings({**env, **variables})
     assert deliver(now_ms() - 60_000, **fields).status_code == 202
     assert send_at(store, rules, now_ms()) == [surveys.Outcome("skipped", reason)]
     assert smtp.messages == []
@@ -245,8 +248,8 @@ def test_an_invalid_time_zone_is_refused_with_422(deliver, store):
 
 
 def test_outside_the_window_the_survey_waits_and_goes_out_at_the_next_local_opening(
-        deliver, store, settings, smtp, client):
-    rules = settings.with_overrides(send_window=WEEKDAYS, default_timezone="UTC")
+        deliver, store, env, smtp, client):
+    rules = load_settings({**env, "TRACKER_SEND_WINDOW": WEEKDAYS, "TRACKER_DEFAULT_TIMEZONE": "UTC"})
     saturday = local_ms("Europe/Oslo", "2026-06-13 12:00")
     assert deliver(saturday, timezone="Europe/Oslo").status_code == 202
     assert send_at(store, rules, saturday + 60_000) == [surveys.Outcome("deferred", "send_window")]
@@ -271,8 +274,8 @@ def sent_survey(deliver: Any, store: Any, settings: Any, smtp: Any) -> tuple[int
     return sent_at, survey_id(TKEY, store.ticket(TKEY)["solved_at"])
 
 
-def test_an_unanswered_survey_gets_one_reminder_after_n_days_with_the_same_links(deliver, store, settings, smtp):
-    rules = settings.with_overrides(reminder_days=3)
+def test_an_unanswered_survey_gets_one_reminder_after_n_days_with_the_same_links(deliver, store, env, smtp):
+    rules = load_settings({**env, "TRACKER_REMINDER_DAYS": "3"})
     sent_at, sid = sent_survey(deliver, store, rules, smtp)
     assert send_at(store, rules, sent_at + 3 * DAY_MS - 60_000) == []
     assert send_at(store, rules, sent_at + 3 * DAY_MS) == [surveys.Outcome("reminded")]
@@ -290,8 +293,8 @@ def test_an_unanswered_survey_gets_one_reminder_after_n_days_with_the_same_links
     assert customer_card(store, rules, KARI, now_ms())["surveys_sent"] == 1
 
 
-def test_a_reminder_claimed_twice_goes_out_once(deliver, store, settings, smtp):
-    rules = settings.with_overrides(reminder_days=3)
+def test_a_reminder_claimed_twice_goes_out_once(deliver, store, env, smtp):
+    rules = load_settings({**env, "TRACKER_REMINDER_DAYS": "3"})
     sent_at, sid = sent_survey(deliver, store, rules, smtp)
     at = sent_at + 3 * DAY_MS
     claimed, members = surveys.sweep(store, at)
@@ -305,8 +308,8 @@ def test_a_reminder_claimed_twice_goes_out_once(deliver, store, settings, smtp):
     assert len(smtp.messages) == 2
 
 
-def test_an_answered_survey_gets_no_reminder(deliver, store, settings, smtp, client):
-    rules = settings.with_overrides(reminder_days=3)
+def test_an_answered_survey_gets_no_reminder(deliver, store, env, smtp, client):
+    rules = load_settings({**env, "TRACKER_REMINDER_DAYS": "3"})
     sent_at, _sid = sent_survey(deliver, store, rules, smtp)
     (mail,) = smtp.messages
     token, _ = links(mail)[0]
@@ -316,8 +319,8 @@ def test_an_answered_survey_gets_no_reminder(deliver, store, settings, smtp, cli
     assert store.due_count(sent_at + 30 * DAY_MS) == 0
 
 
-def test_a_customer_who_unsubscribed_after_the_survey_gets_no_reminder(deliver, store, settings, smtp):
-    rules = settings.with_overrides(reminder_days=2)
+def test_a_customer_who_unsubscribed_after_the_survey_gets_no_reminder(deliver, store, env, smtp):
+    rules = load_settings({**env, "TRACKER_REMINDER_DAYS": "2"})
     sent_at, _sid = sent_survey(deliver, store, rules, smtp)
     store.unsubscribe(KARI, sent_at + DAY_MS)
     assert send_at(store, rules, sent_at + 2 * DAY_MS) == [surveys.Outcome("none", "unsubscribed")]
@@ -332,8 +335,9 @@ def test_reminders_are_off_by_default(deliver, store, settings, smtp):
     assert len(smtp.messages) == 1
 
 
-def test_a_reminder_due_outside_the_window_waits_for_the_next_opening(deliver, store, settings, smtp):
-    rules = settings.with_overrides(reminder_days=1, send_window=WEEKDAYS, default_timezone="Europe/Oslo")
+def test_a_reminder_due_outside_the_window_waits_for_the_next_opening(deliver, store, env, smtp):
+    rules = load_settings({**env, "TRACKER_REMINDER_DAYS": "1", "TRACKER_SEND_WINDOW": WEEKDAYS,
+                           "TRACKER_DEFAULT_TIMEZONE": "Europe/Oslo"})
     friday = local_ms("Europe/Oslo", "2026-06-12 10:00")
     deliver(friday - 60_000)
     assert [o.status for o in send_at(store, rules, friday)] == ["sent"]

@@ -13,22 +13,23 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.test_api_v1 import World, zendesk_body
+from tracker.config import load_settings
 from tracker.web.app import create_app
 
 EXAMPLES = 25
 
 
 @pytest.fixture
-def fuzzed_app(post_event: Any, store: Any, settings: Any, smtp: Any, client: Any) -> Any:
+def fuzzed_app(post_event: Any, store: Any, env: dict[str, str], smtp: Any, client: Any) -> Any:
     """The real app over real Redis with a few customers, agents and answers made through the loop."""
-    world = World(post_event, store, settings, smtp, client)
+    world = World(post_event, store, env, smtp, client)
     world.solved_and_answered("T-1", "kari@example.no", 5, comment="=1+1, fine")
     world.solved_and_answered("T-2", "per@example.no", 1, scale="nps", agent=None, team="")
     world.event(zendesk_body("901", "liv@example.no"), source="zendesk")
     world.send("ces7")
     world.answer("liv@example.no", 3)
     world.order("O-1", "per@example.no", "120.50")
-    return create_app(settings.with_overrides(api_rate_limit=0), store, enqueue=lambda task: None)
+    return create_app(load_settings({**env, "TRACKER_API_RATE_LIMIT": "0"}), store, enqueue=lambda task: None)
 
 
 @pytest.fixture

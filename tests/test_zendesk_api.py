@@ -15,7 +15,7 @@ from werkzeug import Request, Response
 
 from tests.conftest import wait_until
 from tests.support import vendor_fixture
-from tracker.config import Settings
+from tracker.config import Settings, load_settings
 from tracker.ingest import zendesk as zendesk_api
 from tracker.ingest.zendesk import ZendeskUnavailable, enrich
 from tracker.store import Store
@@ -36,10 +36,15 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(zendesk_api, "BACKOFF_S", 0.01)
 
 
+def zendesk_env(env: dict[str, str], httpserver: HTTPServer) -> dict[str, str]:
+    """Return the variables that point the Zendesk look-ups at httpserver."""
+    return {**env, "TRACKER_ZENDESK_URL": httpserver.url_for("").rstrip("/"),
+            "TRACKER_ZENDESK_EMAIL": "admin@acme.test", "TRACKER_ZENDESK_TOKEN": "tok"}
+
+
 @pytest.fixture
-def zendesk(settings: Settings, httpserver: HTTPServer) -> Settings:
-    return settings.with_overrides(zendesk_url=httpserver.url_for("").rstrip("/"),
-                                   zendesk_email="admin@acme.test", zendesk_token="tok")
+def zendesk(env: dict[str, str], httpserver: HTTPServer) -> Settings:
+    return load_settings(zendesk_env(env, httpserver))
 
 
 def record(customer: str = "381203941", agent: str | None = "90817263", source: str = "zendesk",
@@ -217,10 +222,11 @@ def test_a_deleted_user_leaves_the_customer_without_an_email(
 
 
 def test_nothing_is_requested_when_zendesk_is_not_configured(
-        settings: Settings, store: Store, httpserver: HTTPServer) -> None:
+        settings: Settings, env: dict[str, str], store: Store, httpserver: HTTPServer) -> None:
     httpserver.expect_request(PATH).respond_with_json(users(KARI, OLA))
     url = httpserver.url_for("").rstrip("/")
-    for partial in (settings, settings.with_overrides(zendesk_url=url, zendesk_email="admin@acme.test")):
+    without_token = load_settings({**env, "TRACKER_ZENDESK_URL": url, "TRACKER_ZENDESK_EMAIL": "admin@acme.test"})
+    for partial in (settings, without_token):
         records = [record()]
         enrich(records, partial, store)
         assert records == [record()]
@@ -241,14 +247,13 @@ def test_records_of_other_sources_and_complete_records_are_left_alone(
 
 
 def test_an_event_subscription_delivery_with_ids_only_lands_on_the_customer_zendesk_names(
-        httpserver, store, settings, post_event):
+        httpserver, store, env, post_event):
     from tracker.ingest import apply as ingest
 
     httpserver.expect_request("/api/v2/users/show_many.json").respond_with_json({"users": [
         {"id": 381203941, "email": "Kari@Example.no", "name": "Kari", "locale": "nb"},
         {"id": 90817263, "email": "ola@acme.test", "name": "Ola", "locale": "en-US"}]})
-    configured = settings.with_overrides(zendesk_url=httpserver.url_for("").rstrip("/"),
-                                         zendesk_email="admin@acme.test", zendesk_token="tok")
+    configured = load_settings(zendesk_env(env, httpserver))
     recorded = vendor_fixture("zendesk", "ticket.status_changed__solved")
     fixture = {"body": recorded.json(), "headers": recorded.headers}
     response = post_event("zendesk", fixture["body"], headers=fixture["headers"])
@@ -260,11 +265,10 @@ def test_an_event_subscription_delivery_with_ids_only_lands_on_the_customer_zend
 
 
 def test_events_that_need_zendesk_stay_pending_while_its_api_fails_and_apply_once_it_answers(
-        httpserver, store, settings, post_event):
+        httpserver, store, env, post_event):
     from tracker.ingest import apply as ingest
 
-    configured = settings.with_overrides(zendesk_url=httpserver.url_for("").rstrip("/"),
-                                         zendesk_email="admin@acme.test", zendesk_token="tok")
+    configured = load_settings(zendesk_env(env, httpserver))
     recorded = vendor_fixture("zendesk", "ticket.status_changed__solved")
     fixture = {"body": recorded.json(), "headers": recorded.headers}
     assert post_event("zendesk", fixture["body"], headers=fixture["headers"]).status_code == 202
