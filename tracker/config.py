@@ -6,7 +6,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 # The largest request body any webhook may send (SPEC §4: 413 above it).
@@ -144,10 +144,6 @@ class Settings:
     api_rate_limit: int = 600
     web_workers: int = 2
     log_level: str = "INFO"
-
-    def with_overrides(self, **changes: object) -> Settings:
-        """Return a copy with some values changed (tests and `tracker dev`)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 def redact_url(url: str) -> str:
