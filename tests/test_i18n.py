@@ -6,8 +6,17 @@ import string
 from datetime import date
 
 import pytest
+from babel.messages.pofile import read_po
 
-from tracker.i18n.catalogue import CATALOGUES, SUPPORTED, format_date, normalise_locale, scale_labels, text
+from tracker.i18n.catalogue import (
+    CATALOGUES,
+    LOCALE_DIR,
+    SUPPORTED,
+    format_date,
+    normalise_locale,
+    scale_labels,
+    text,
+)
 from tracker.scores.scales import SCALES
 
 
@@ -27,6 +36,18 @@ def test_customer_locales_map_to_a_supported_language(raw: str | None, expected:
 
 def test_every_supported_language_has_a_catalogue() -> None:
     assert set(CATALOGUES) == set(SUPPORTED)
+
+
+@pytest.mark.parametrize("lang", SUPPORTED)
+def test_each_gettext_catalogue_names_its_language_and_shows_translators_the_english_text(lang: str) -> None:
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalog = read_po(handle)
+    assert str(catalog.locale) == lang
+    entries = [message for message in catalog if message.id]
+    # msgctxt is the key the code asks for; msgid, the source text a translator sees, is the English text.
+    assert {message.context: message.id for message in entries} == CATALOGUES["en"]
+    for message in entries:
+        assert ("python-brace-format" in message.flags) == ("{" in message.id), message.context
 
 
 @pytest.mark.parametrize("lang", SUPPORTED)
