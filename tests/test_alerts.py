@@ -22,6 +22,7 @@ from werkzeug import Request, Response
 from tests.conftest import make_env, solved_event, wait_until
 from tests.test_flow import drain, send_all, survey_link
 from tracker.alerts.delivery import AlertRefused, AlertRetryable, alert_secret, deliver_alert, is_slack
+from tracker.alerts.payload import alerts_for
 from tracker.cli.dev import free_port
 from tracker.config import load_settings
 
@@ -48,30 +49,52 @@ def _sent_survey(post_event: Any, store: Any, settings: Any, smtp: Any) -> str:
     return survey_link(mail, 1)
 
 
-def _alerts(enqueued: list[Any]) -> list[tuple[str, str, str]]:
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _alerts(enqueued: list[Any]) -> list[tuple[str, str, int]]:
+    """Return the alert tasks the web enqueued: (name, survey id, rating)."""
     return [task for task in enqueued if isinstance(task, tuple) and task[0] == "tracker.send_alert"]
 
 
 def _payload(store: Any, settings: Any, post_event: Any, smtp: Any, client: Any, enqueued: list[Any]) -> dict:
+    """Answer unhappily, then build the alert as the task does from what the web enqueued."""
     path = _sent_survey(post_event, store, settings, smtp)
     assert client.post(path, data={"rating": "2", "comment": "Nobody called back"}).status_code == 200
-    (alert,) = _alerts(enqueued)
-    return json.loads(alert[2])
+    ((_, sid, rating),) = _alerts(enqueued)
+    ((_, body),) = alerts_for(store, settings, sid, rating, _now_ms())
+    return json.loads(body)
 
 
-def test_an_unhappy_answer_enqueues_one_alert_per_url_and_a_happy_or_repeated_one_none(
+def test_an_unhappy_answer_enqueues_one_alert_by_survey_id_and_a_happy_or_repeated_one_none(
         post_event, store, settings, smtp, client, enqueued, httpserver):
     path = _sent_survey(post_event, store, settings, smtp)
+    sid = path.split("/")[2].split("-")[0]
     client.post(path, data={"rating": "2", "comment": "Slow"})
-    assert [(name, url) for name, url, _ in _alerts(enqueued)] == [("tracker.send_alert", httpserver.url_for(PATH))]
+    assert _alerts(enqueued) == [("tracker.send_alert", sid, 2)]  # the id, never the payload
+    assert [url for url, _ in alerts_for(store, settings, sid, 2, _now_ms())] == [httpserver.url_for(PATH)]
     client.post(path, data={"rating": "2", "comment": "Slow"})  # the same answer again
     client.post(path, data={"rating": "2", "comment": "Slow, and rude"})  # only the comment changed
     assert len(_alerts(enqueued)) == 1
     client.post(path, data={"rating": "1", "comment": "Worse"})  # a new unhappy rating
     assert len(_alerts(enqueued)) == 2
+    assert json.loads(alerts_for(store, settings, sid, 1, _now_ms())[0][1])["data"]["rating"] == 1
     client.post(path, data={"rating": "5", "comment": "Sorted after all"})
     assert len(_alerts(enqueued)) == 2
-    assert json.loads(_alerts(enqueued)[1][2])["data"]["rating"] == 1
+    assert _alerts(enqueued)[1] == ("tracker.send_alert", sid, 1)
+
+
+def test_the_alert_task_delivers_to_every_url_and_drops_an_answer_changed_since(
+        post_event, store, settings, env, smtp, client, enqueued):
+    two = load_settings({**env, "TRACKER_ALERT_URLS": "http://one.example/hook,http://two.example/hook#slack"})
+    path = _sent_survey(post_event, store, settings, smtp)
+    client.post(path, data={"rating": "2", "comment": "Slow"})
+    ((_, sid, rating),) = _alerts(enqueued)
+    (first, second) = alerts_for(store, two, sid, rating, _now_ms())
+    assert [first[0], second[0]] == list(two.alert_urls) and first[1] == second[1]
+    client.post(path, data={"rating": "4"})  # changed before the task ran: that answer is not unhappy
+    assert alerts_for(store, two, sid, rating, _now_ms()) == []
 
 
 def test_the_alert_names_customer_rating_comment_ticket_agent_team_brand_source_and_score(
@@ -303,7 +326,7 @@ def test_the_worker_does_not_retry_an_alert_the_endpoint_refused(settings, start
 
     httpserver.expect_request(PATH, method="POST").respond_with_data("gone", status=410)
     worker = start_worker()
-    create_celery(settings).send_task("tracker.send_alert", args=[httpserver.url_for(PATH), json.dumps(_unhappy())])
+    create_celery(settings).send_task("tracker.deliver_alert", args=[httpserver.url_for(PATH), json.dumps(_unhappy())])
     wait_until(lambda: "alert not delivered" in worker.output(), timeout=30, what="the refusal to be logged")
     time.sleep(3)  # a retry would come within about a second
     assert len(httpserver.log) == 1

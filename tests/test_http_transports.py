@@ -20,7 +20,7 @@ from tracker.mail.errors import PermanentMailError, TransientMailError
 from tracker.mail.http import MailgunSender, PostmarkSender, SendgridSender, make_sender
 from tracker.mail.message import SurveyMail, build_survey_message
 from tracker.mail.smtp import SmtpSender
-from tracker.surveys import send as surveys
+from tracker.surveys import due as surveys
 
 KEY = "api-key-0123456789"
 PATHS = {"postmark": "/email", "sendgrid": "/v3/mail/send", "mailgun": "/v3/mg.example.com/messages.mime"}
@@ -31,7 +31,7 @@ def survey_message() -> Any:
         to_email="kari@example.no", to_name="Kari Nordmann", lang="nb", scale_name="csat5", ticket_ref="#1001",
         ticket_subject="Card declined", mail_from="Acme Support <support@acme.test>",
         message_id="<abcdefghijklmnopqrst@acme.test>",
-        links=[(v, str(v), f"https://tracker.example/s/tok?rating={v}") for v in range(1, 6)],
+        rating_url="https://tracker.example/s/tok?rating={value}",
         unsubscribe_url="https://tracker.example/u/tok", reply_to="reply+tok@replies.example.com",
         expires_at=datetime(2026, 12, 7, tzinfo=UTC)))
 
@@ -212,8 +212,8 @@ def test_a_due_survey_goes_out_through_postmark_end_to_end(httpserver, post_even
     body = only_request(httpserver).get_json()
     assert body["To"] == "Kari <kari@example.no>" and body["ReplyTo"].startswith("reply+")
     (survey,) = store.customer_surveys("kari@example.no")
-    assert survey["status"] == "sent"
-    assert {h["Name"]: h["Value"] for h in body["Headers"]}["Message-ID"] == f"<{survey['sid']}@acme.test>"
+    assert survey.status == "sent"
+    assert {h["Name"]: h["Value"] for h in body["Headers"]}["Message-ID"] == f"<{survey.sid}@acme.test>"
 
 
 def test_a_hard_failure_through_the_api_is_recorded_on_the_survey_and_suppresses(httpserver, post_event, store,
@@ -223,7 +223,7 @@ def test_a_hard_failure_through_the_api_is_recorded_on_the_survey_and_suppresses
     _solved(post_event, store, settings)
     assert [(o.status, o.reason) for o in _send_due(store, settings)] == [("failed", "undeliverable")]
     (survey,) = store.customer_surveys("kari@example.no")
-    assert survey["status"] == "failed" and "ErrorCode 406" in survey["error"]
+    assert survey.status == "failed" and "ErrorCode 406" in (survey.error or "")
     assert store.is_suppressed("kari@example.no")
 
 
@@ -232,4 +232,4 @@ def test_a_postmark_outage_reschedules_the_survey(httpserver, post_event, store,
     httpserver.expect_request("/email").respond_with_data(json.dumps({"Message": "down"}), status=503)
     _solved(post_event, store, settings)
     assert [(o.status, o.reason) for o in _send_due(store, settings)] == [("retry", "smtp_unavailable")]
-    assert store.due_count(int(time.time() * 1000) + 3600_000) == 1
+    assert len(surveys.sweep(store, int(time.time() * 1000) + 3600_000)[1]) == 1  # due again, later

@@ -107,8 +107,8 @@ def test_a_mailgun_reply_scores_the_answer_and_the_card_changes(mail, inbound, s
     after = card(inbound, store)
     assert after["responses"] == 1 and after["last_response"]["rating"] == 4
     survey = store.survey(sid_of(mail))
-    assert survey["status"] == "answered" and survey["answered_via"] == "email"
-    assert store.response(sid_of(mail))["comment"] == "Rask og hyggelig hjelp"
+    assert survey.status == "answered" and survey.answered_via == "email"
+    assert store.response(sid_of(mail)).comment == "Rask og hyggelig hjelp"
 
 
 def test_a_postmark_reply_with_basic_auth_scores_the_answer(mail, inbound, store):
@@ -134,7 +134,7 @@ def test_a_sendgrid_reply_in_latin_1_is_read_in_its_charset(mail, inbound, store
                             content_type=f"multipart/form-data; boundary={boundary}")
     assert response.status_code == 200 and response.json == {"status": "answered"}
     assert card(inbound, store)["last_response"]["rating"] == 2
-    assert store.response(sid_of(mail))["comment"] == "Dårlig, ingen svarte på to dager."
+    assert store.response(sid_of(mail)).comment == "Dårlig, ingen svarte på to dager."
 
 
 def test_a_reply_that_lost_its_reply_address_is_found_by_in_reply_to(mail, inbound, store):
@@ -157,7 +157,7 @@ def test_an_auto_reply_is_recorded_and_not_scored(mail, inbound, store):
                         headers=[["Auto-Submitted", "auto-replied"]], subject="Automatisk svar: Hvordan gikk det?")
     response = inbound.post("/inbound/mailgun", data=form)
     assert response.status_code == 200 and response.json == {"status": "auto_reply"}
-    assert store.survey(sid_of(mail))["reply_status"] == "auto_reply"
+    assert store.survey(sid_of(mail)).reply_status == "auto_reply"
     assert card(inbound, store)["responses"] == 0
 
 
@@ -166,14 +166,14 @@ def test_an_ambiguous_reply_is_kept_with_its_comment_and_not_scored(mail, inboun
                             json=postmark_json(reply_to(mail), "3 eller 4, vanskelig å si" + GMAIL_QUOTE))
     assert response.json == {"status": "ambiguous"}
     survey = store.survey(sid_of(mail))
-    assert survey["reply_status"] == "ambiguous" and survey["reply_comment"] == "3 eller 4, vanskelig å si"
-    assert survey["status"] == "sent" and card(inbound, store)["responses"] == 0
+    assert survey.reply_status == "ambiguous" and survey.reply_comment == "3 eller 4, vanskelig å si"
+    assert survey.status == "sent" and card(inbound, store)["responses"] == 0
 
 
 def test_a_reply_without_a_rating_is_kept_and_not_scored(mail, inbound, store):
     response = inbound.post("/inbound/mailgun", data=mailgun_form(reply_to(mail), "Kan dere ringe meg?"))
     assert response.json == {"status": "no_rating"}
-    assert store.survey(sid_of(mail))["reply_comment"] == "Kan dere ringe meg?"
+    assert store.survey(sid_of(mail)).reply_comment == "Kan dere ringe meg?"
     assert card(inbound, store)["responses"] == 0
 
 
@@ -189,7 +189,7 @@ def test_an_emailed_rating_changes_an_answer_from_the_page_and_keeps_its_comment
     assert inbound.post("/inbound/mailgun", data=mailgun_form(reply_to(mail), "4")).json == {"status": "answered"}
     after = card(inbound, store)
     assert after["responses"] == 1 and after["last_response"]["rating"] == 4
-    assert store.response(sid_of(mail))["comment"] == "Treg"
+    assert store.response(sid_of(mail)).comment == "Treg"
 
 
 def test_an_unhappy_emailed_answer_queues_an_alert(mail, reply_env, store, enqueued):
@@ -206,7 +206,7 @@ def test_unknown_tampered_and_expired_surveys_are_ignored_with_200(mail, inbound
     for to in ("support@acme.test", tampered, "reply+nonsense@replies.example.com"):
         response = inbound.post("/inbound/mailgun", data=mailgun_form(to, "5"))
         assert response.status_code == 200 and response.json == {"status": "ignored"}
-    expires = int(store.survey(sid_of(mail))["expires_at"])
+    expires = store.survey(sid_of(mail)).expires_at_ms
     late = InboundReply(recipients=(reply_to(mail),), sender="kari@example.no", text="5")
     assert handle_reply(store, reply_settings, late, expires + 1) == "ignored"
     assert card(inbound, store)["responses"] == 0

@@ -86,9 +86,8 @@ def survey(**changes: Any) -> SurveyMail:
         "ticket_subject": "Card declined", "ticket_ref": "#1001",
         "mail_from": "Acme Support <support@acme.test>",
         "message_id": "<survey.abc123@acme.test>",
-        "links": [(value, label, f"{PUBLIC}/s/tok3n?rating={value}")
-                  for value, label in scale_labels(lang, scale_name)],
-        "unsubscribe_url": f"{PUBLIC}/u/tok3n", "unsubscribe_mailto": "unsubscribe+tok3n@reply.acme.test",
+        "rating_url": f"{PUBLIC}/s/tok3n?rating={{value}}",
+        "unsubscribe_url": f"{PUBLIC}/u/tok3n",
         "reply_to": "reply+tok3n@reply.acme.test", "expires_at": datetime(2026, 12, 6, 10, tzinfo=UTC),
     }
     values.update(changes)
@@ -121,7 +120,7 @@ def test_the_survey_carries_the_headers_mail_clients_and_providers_expect() -> N
     assert msg["Message-ID"] == "<survey.abc123@acme.test>"
     assert msg["Date"].datetime.tzinfo is not None
     assert msg["Reply-To"] == "reply+tok3n@reply.acme.test"
-    assert msg["List-Unsubscribe"] == f"<{PUBLIC}/u/tok3n>, <mailto:unsubscribe+tok3n@reply.acme.test>"
+    assert msg["List-Unsubscribe"] == f"<{PUBLIC}/u/tok3n>"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["Auto-Submitted"] == "auto-generated"
     assert msg["X-Auto-Response-Suppress"] == "OOF, AutoReply"
@@ -129,8 +128,8 @@ def test_the_survey_carries_the_headers_mail_clients_and_providers_expect() -> N
     assert msg["Precedence"] is None
 
 
-def test_without_reply_address_or_mailto_those_headers_are_left_out() -> None:
-    msg = roundtrip(build_survey_message(survey(reply_to=None, unsubscribe_mailto=None)))
+def test_without_a_reply_address_that_header_is_left_out() -> None:
+    msg = roundtrip(build_survey_message(survey(reply_to=None)))
     assert msg["Reply-To"] is None
     assert msg["List-Unsubscribe"] == f"<{PUBLIC}/u/tok3n>"
     assert "reply to this email" not in parts(msg)[0]
@@ -147,7 +146,7 @@ def test_a_long_unsubscribe_url_stays_verbatim_in_the_header() -> None:
 def test_each_part_has_exactly_one_link_per_rating_value(scale_name: str) -> None:
     mail = survey(scale_name=scale_name)
     plain, html = parts(roundtrip(build_survey_message(mail)))
-    urls = [url for _, _, url in mail.links]
+    urls = [mail.rating_url.format(value=value) for value, _ in scale_labels(mail.lang, scale_name)]
     assert len(urls) == len(SCALES[scale_name].values)
     hrefs = [unescape(href) for href in re.findall(r'href="([^"]+)"', html)]
     assert sorted(href for href in hrefs if "/s/" in href) == sorted(urls)

@@ -19,7 +19,7 @@ from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
 from tracker.scores.cards import customer_card
 from tracker.store import keys
-from tracker.surveys import send as surveys
+from tracker.surveys import due as surveys
 from tracker.surveys.tokens import make_token, read_token, survey_id
 
 KARI = "kari@example.no"
@@ -110,7 +110,7 @@ def test_one_survey_per_ticket_even_when_the_due_entry_is_swept_twice(deliver, s
     assert [o.status for o in outcomes] == ["sent", "none"]
     assert len(smtp.messages) == 1
     assert surveys.sweep(store, now + 10 * surveys.LEASE_MS)[1] == []
-    assert customer_card(store, settings, KARI, now_ms())["surveys_sent"] == 1
+    assert customer_card(store, settings, KARI, now_ms()).surveys_sent == 1
 
 
 def test_sending_the_same_claim_twice_sends_one_mail(deliver, store, settings, smtp):
@@ -185,7 +185,7 @@ def test_solving_again_after_a_reopen_makes_a_new_survey_due(deliver, store, set
     (mail,) = smtp.messages
     sid = sid_of(mail, settings.secret_key)
     assert sid == survey_id(TKEY, again)
-    assert store.survey(sid)["status"] == "sent"
+    assert store.survey(sid).status == "sent"
 
 
 # Throttle
@@ -201,10 +201,10 @@ def test_a_second_ticket_of_the_same_customer_inside_the_throttle_window_is_skip
     assert set(outcomes) == {"sent", "skipped"}
     assert outcomes["skipped"].reason == "throttled"
     assert len(smtp.messages) == 1
-    (skipped,) = [s for s in store.customer_surveys(KARI) if s.get("status") == "skipped"]
-    assert skipped["reason"] == "throttled"
+    (skipped,) = [s for s in store.customer_surveys(KARI) if s.status == "skipped"]
+    assert skipped.reason == "throttled"
     assert store.stats().get("skipped:throttled") == 1
-    assert customer_card(store, settings, KARI, now_ms())["surveys_sent"] == 1
+    assert customer_card(store, settings, KARI, now_ms()).surveys_sent == 1
 
 
 def test_a_later_ticket_inside_the_throttle_window_is_skipped_too(deliver, store, settings, smtp):
@@ -237,7 +237,7 @@ def test_an_unsubscribed_customer_gets_no_more_surveys_and_the_reason_is_recorde
     assert len(smtp.messages) == 1
     sid = survey_id("standard:T-2", store.ticket("standard:T-2")["solved_at"])
     record = store.survey(sid)
-    assert (record["status"], record["reason"]) == ("skipped", "unsubscribed")
+    assert (record.status, record.reason) == ("skipped", "unsubscribed")
     assert store.stats().get("skipped:unsubscribed") == 1
 
 
@@ -305,7 +305,7 @@ def test_an_answered_survey_blocks_a_new_one_even_after_it_expired(deliver, stor
     assert len(smtp.messages) == 1
     second = survey_id(TKEY, store.ticket(TKEY)["solved_at"])
     record = store.survey(second)
-    assert (record["status"], record["reason"]) == ("skipped", "already_surveyed")
+    assert (record.status, record.reason) == ("skipped", "already_surveyed")
     assert store.stats().get("skipped:already_surveyed") == 1
 
 
@@ -333,9 +333,9 @@ def test_smtp_refusing_twice_then_accepting_gives_exactly_one_mail_after_the_ret
     assert len(smtp.wait_for(1)) == 1
     assert smtp.refuse == 0
     sid = survey_id(TKEY, store.ticket(TKEY)["solved_at"])
-    assert store.survey(sid)["status"] == "sent"
+    assert store.survey(sid).status == "sent"
     assert store.due_at(TKEY) is None
-    assert customer_card(store, settings, KARI, now_ms())["surveys_sent"] == 1
+    assert customer_card(store, settings, KARI, now_ms()).surveys_sent == 1
 
 
 def test_a_permanent_refusal_marks_the_survey_undeliverable_without_retrying(deliver, store, settings, smtp):
@@ -346,11 +346,11 @@ def test_a_permanent_refusal_marks_the_survey_undeliverable_without_retrying(del
     assert send_due_now(store, settings) == [surveys.Outcome("failed", "undeliverable")]
     sid = survey_id(TKEY, store.ticket(TKEY)["solved_at"])
     record = store.survey(sid)
-    assert (record["status"], record["reason"]) == ("failed", "undeliverable")
+    assert (record.status, record.reason) == ("failed", "undeliverable")
     assert store.due_at(TKEY) is None
     assert send_due_now(store, settings, now_ms() + 7 * 86_400_000) == []
     assert smtp.messages == []
-    assert customer_card(store, settings, KARI, now_ms())["surveys_sent"] == 0
+    assert customer_card(store, settings, KARI, now_ms()).surveys_sent == 0
 
 
 # The mail itself

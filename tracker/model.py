@@ -100,11 +100,25 @@ class Survey:
     expires_at_ms: int | None = None
     answered_at_ms: int | None = None
     attempts: int = 0
-    reason: str | None = None
+    next_attempt_at_ms: int | None = None
+    reason: str | None = None  # why it was skipped or failed
     error: str | None = None
+    closed_at_ms: int | None = None  # when it was skipped or failed
 
 
 @dataclass(frozen=True)
+    reminded_at_ms: int | None = None
+    reminder_attempts: int = 0
+    reminder_error: str | None = None
+    reply_status: str | None = None  # what an emailed reply did: answered, no_rating, ambiguous, auto_reply
+    reply_comment: str | None = None
+    replied_at_ms: int | None = None
+    answered_via: str | None = None  # "email" when the answer came by reply
+
+    @property
+    def ticket_ref(self) -> str:
+        """Name the ticket (or order) as the customer knows it: `#1001`."""
+        return f"#{self.ticket_id}"
 class Answer:
     """A customer's answer to a survey: the latest rating counts, once."""
 

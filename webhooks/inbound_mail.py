@@ -18,10 +18,10 @@ from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from tracker.alerts.delivery import alerts_for_answer
+from tracker.alerts.payload import wants_alert
 from tracker.answers.by_email import InboundReply, handle_reply
 from tracker.config import Settings
-from tracker.errors import StorageUnavailable
+from tracker.model import Survey
 from tracker.schema_cache import schema
 from tracker.web.errors import envelope
 from webhooks.adapters.base import (
@@ -251,12 +251,9 @@ def receive(provider: str) -> Any:
     except PayloadError as exc:
         return envelope(exc.status, exc.message, exc.errors or None)
 
-    def alert(survey: dict[str, str], recorded: int, rating: int) -> None:
-        try:
-            for url, payload in alerts_for_answer(tracker.store, settings, survey, recorded, rating):
-                tracker.kick("tracker.send_alert", url, payload)
-        except StorageUnavailable:  # the answer is stored; a lost alert must not make the provider resend
-            log.warning("alert for an emailed answer not queued: storage unreachable")
+    def alert(survey: Survey, recorded: int, rating: int) -> None:
+        if wants_alert(settings, survey, recorded, rating):
+            tracker.kick("tracker.send_alert", survey.sid, rating)  # the task builds the alert
 
     outcome = handle_reply(tracker.store, settings, reply, int(time.time() * 1000), on_answer=alert)
     return jsonify({"status": outcome}), 200

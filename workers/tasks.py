@@ -10,10 +10,11 @@ import time
 
 from celery import Celery, Task
 
-from tracker.alerts import delivery as alerts
+from tracker.alerts import delivery
+from tracker.alerts.payload import alerts_for
 from tracker.ingest import apply as ingest
 from tracker.mail.http import make_sender
-from tracker.surveys import send as surveys
+from tracker.surveys import due
 
 log = logging.getLogger(__name__)
 SEND_CHUNK = 50
@@ -42,17 +43,23 @@ def register(app: Celery) -> None:
 
     @app.task(name="tracker.sweep_surveys", bind=True)
     def sweep_surveys(self: Task) -> None:
-        claimed, tkeys = surveys.sweep(self.app.tracker_store, _now_ms())
+        claimed, tkeys = due.sweep(self.app.tracker_store, _now_ms())
         for start in range(0, len(tkeys), SEND_CHUNK):
             send_surveys.delay(tkeys[start:start + SEND_CHUNK], claimed)
 
+    @app.task(name="tracker.send_alert", bind=True)
+    def send_alert(self: Task, sid: str, rating: int) -> None:
+        # Built here, not in the customer's request; one delivery per URL, so each retries on its own.
+        for url, body in alerts_for(self.app.tracker_store, self.app.tracker_settings, sid, rating, _now_ms()):
+            deliver_alert.delay(url, body)
+
     # Short backoff (1 s doubling to at most 10 min, jittered): well under the broker's visibility timeout.
-    @app.task(name="tracker.send_alert", bind=True, autoretry_for=(alerts.AlertRetryable,), retry_backoff=True,
-              retry_backoff_max=600, retry_jitter=True, max_retries=8)
-    def send_alert(self: Task, url: str, payload_json: str) -> None:
+    @app.task(name="tracker.deliver_alert", bind=True, autoretry_for=(delivery.AlertRetryable,),
+              retry_backoff=True, retry_backoff_max=600, retry_jitter=True, max_retries=8)
+    def deliver_alert(self: Task, url: str, payload_json: str) -> None:
         try:
-            alerts.deliver_alert(url, json.loads(payload_json), self.app.tracker_settings)
-        except alerts.AlertRefused as exc:
+            delivery.deliver_alert(url, json.loads(payload_json), self.app.tracker_settings)
+        except delivery.AlertRefused as exc:
             log.warning("alert not delivered: %s", exc)
 
     @app.task(name="tracker.send_surveys", bind=True)
@@ -60,5 +67,5 @@ def register(app: Celery) -> None:
         # One connection (SMTP or API session) for the whole chunk: thousands can fall due after a weekend.
         with make_sender(self.app.tracker_settings) as sender:
             for tkey in tkeys:
-                surveys.send_due(self.app.tracker_store, self.app.tracker_settings, sender, tkey, claimed,
+                due.send_due(self.app.tracker_store, self.app.tracker_settings, sender, tkey, claimed,
                                  _now_ms())

@@ -1,4 +1,4 @@
-"""Alerts on unhappy answers: the payload, Slack's message form, and a signed, SSRF-guarded POST.
+"""Alert delivery: Slack's message form, and a signed, SSRF-guarded POST of the alert's payload.
 
 Every request goes to an address checked before connecting: the host is resolved once, every
 address it resolves to must be public (unless TRACKER_ALERT_ALLOW_PRIVATE), and the connection is
@@ -10,7 +10,6 @@ name for SNI and certificate checks, so certificates are verified against the na
 from __future__ import annotations
 
 import base64
-import hashlib
 import ipaddress
 import json
 import logging
@@ -22,20 +21,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tracker import signing
+from tracker.alerts.payload import message_id
 from tracker.config import Settings
-from tracker.events import iso_from_ms
-from tracker.scores.cards import customer_card, public_ref
 from tracker.scores.scales import SCALES
-from tracker.store import Store
 from tracker.surveys.tokens import derive_key
 
-if TYPE_CHECKING:  # requests loads only in the worker that delivers (the web needs alerts_for_answer alone)
+if TYPE_CHECKING:  # requests loads only when an alert is delivered
     import requests
     from requests.adapters import HTTPAdapter
 
 log = logging.getLogger(__name__)
 TIMEOUT = (3.0, 10.0)  # connect, read (seconds)
-EVENT_TYPE = "answer.unsatisfied"
 SLACK_HOST = "hooks.slack.com"
 # Cloud metadata services: never a place for an alert, whatever the settings say.
 METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
@@ -57,47 +53,6 @@ def alert_key(settings: Settings) -> bytes:
 def alert_secret(settings: Settings) -> str:
     """Return the alerts' signing secret in the Standard Webhooks `whsec_` form receivers configure."""
     return "whsec_" + base64.b64encode(alert_key(settings)).decode("ascii")
-
-
-def alert_payload(survey: dict[str, str], response: dict[str, str], card: dict[str, Any] | None) -> dict[str, Any]:
-    """Describe an unhappy answer as a Standard Webhooks event (`type`, `timestamp`, `data`)."""
-    rating = int(response["rating"])
-    answered = iso_from_ms(int(response.get("at") or 0))
-    return {
-        "type": EVENT_TYPE,
-        "timestamp": answered,
-        "data": {
-            "survey": survey["sid"],
-            "customer": {"email": survey["customer"], "name": (card or {}).get("name"),
-                         "score": (card or {}).get("score"), "at_risk": bool((card or {}).get("at_risk"))},
-            "rating": rating,
-            "scale": response["scale"],
-            "value": round(int(response["value6"]) / 6, 2),
-            "comment": response.get("comment") or None,
-            "ticket": public_ref(survey.get("tkey")),
-            "subject": survey.get("subject") or None,
-            "agent": ({"id": survey["agent_id"], "name": survey.get("agent_name") or None}
-                      if survey.get("agent_id") else None),
-            "team": survey.get("team") or None,
-            "brand": survey.get("brand") or None,
-            "source": survey.get("source") or None,
-            "answered_at": answered,
-        },
-    }
-
-
-def alerts_for_answer(store: Store, settings: Settings, survey: dict[str, str], outcome: int,
-                      rating: int) -> list[tuple[str, str]]:
-    """Return (url, payload JSON) for every alert URL when a newly counted rating is not satisfied."""
-    scale = SCALES[survey.get("scale") or settings.survey_scale]
-    if outcome != 2 or not settings.alert_urls or scale.satisfied(rating):
-        return []
-    response = store.response(survey["sid"])
-    if not response:
-        return []
-    card = customer_card(store, settings, survey["customer"], int(time.time() * 1000))
-    body = json.dumps(alert_payload(survey, response, card), separators=(",", ":"), ensure_ascii=False)
-    return [(url, body) for url in settings.alert_urls]
 
 
 def is_slack(url: str) -> bool:
@@ -133,12 +88,6 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
     if context:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
     return {"text": headline, "blocks": blocks}
-
-
-def message_id(payload: dict[str, Any]) -> str:
-    """Name the alert the same on every retry (per survey and rating), so receivers can dedupe."""
-    data = payload["data"]
-    return "msg_" + hashlib.sha256(f"{data['survey']}\x1f{data['rating']}".encode()).hexdigest()[:24]
 
 
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:

@@ -8,9 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import getaddresses, parseaddr
 
-from tracker.answers.record import COMMENT_MAX, expires_at, record_answer
+from tracker.answers.record import COMMENT_MAX, is_satisfied, record_answer, takes_answers
 from tracker.answers.reply_parse.parse import is_auto_reply, parse_reply
 from tracker.config import Settings
+from tracker.model import Survey
 from tracker.scores.scales import SCALES
 from tracker.store import Store
 from tracker.surveys.tokens import SID_LENGTH, read_token
@@ -18,8 +19,7 @@ from tracker.surveys.tokens import SID_LENGTH, read_token
 log = logging.getLogger(__name__)
 REPLY_LOCAL = re.compile(r"^reply\+([a-z2-7]+-[a-z2-7]+)$", re.I)
 MESSAGE_ID = re.compile(rf"<([a-z2-7]{{{SID_LENGTH}}})@([^<>\s]+)>", re.I)
-OPEN_STATUSES = ("sent", "answered", "sending")
-AnswerHook = Callable[[dict[str, str], int, int], None]
+AnswerHook = Callable[[Survey, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _sid_from_thread(store: Store, settings: Settings, reply: InboundReply) -> s
             continue
         survey = store.survey(sid.lower())
         # A Message-ID is no secret, unlike a signed token: only the surveyed customer may answer by it.
-        if survey and sender and survey.get("customer", "").lower() == sender:
+        if survey and sender and survey.customer.lower() == sender:
             return sid.lower()
     return None
 
@@ -74,29 +74,30 @@ def handle_reply(store: Store, settings: Settings, reply: InboundReply, now_ms: 
                  on_answer: AnswerHook | None = None) -> str:
     """Record what a reply says; return answered, ambiguous, no_rating, auto_reply or ignored.
 
-    on_answer(survey, record outcome, rating) runs after a rating is recorded (the web kicks alerts there).
+    on_answer(survey, record outcome, rating) runs after a rating is recorded (the web enqueues alerts there).
     """
     sid = _sid_from_address(settings, reply) or _sid_from_thread(store, settings, reply)
-    survey = store.survey(sid) if sid else {}
-    if not sid or survey.get("status") not in OPEN_STATUSES or now_ms > expires_at(survey, settings):
+    survey = store.survey(sid) if sid else None
+    if not sid or survey is None or not takes_answers(survey, settings, now_ms):
         log.info("reply ignored", extra={"survey": sid or "", "reason": "unknown_or_closed"})
         return "ignored"
     if is_auto_reply(reply.headers, reply.subject):
         store.note_reply(sid, {"reply_status": "auto_reply", "replied_at": str(now_ms)})
         log.info("reply ignored", extra={"survey": sid, "reason": "auto_reply"})
         return "auto_reply"
-    scale = survey.get("scale") or settings.survey_scale
-    parsed = parse_reply(reply.text, reply.html, scale, survey.get("lang") or "en")
+    scale = survey.scale or settings.survey_scale
+    parsed = parse_reply(reply.text, reply.html, scale, survey.lang)
     comment = parsed.comment[:COMMENT_MAX]
     if parsed.rating is None:
         store.note_reply(sid, {"reply_status": parsed.outcome, "reply_comment": comment,
                                "replied_at": str(now_ms)})
         log.info("reply kept unscored", extra={"survey": sid, "outcome": parsed.outcome})
         return parsed.outcome
-    if not comment and survey.get("status") == "answered":
-        comment = store.response(sid).get("comment", "")  # a bare "5" changes the rating, not the comment
+    if not comment and survey.status == "answered":
+        answered = store.response(sid)  # a bare "5" changes the rating, not the comment
+        comment = (answered.comment if answered else None) or ""
     # As on the survey page, a satisfied answer clears an earlier reason and an unsatisfied one keeps it.
-    satisfied = SCALES[scale].satisfied(parsed.rating) if scale in SCALES else False
+    satisfied = is_satisfied(survey, settings, parsed.rating) if scale in SCALES else False
     outcome = record_answer(store, settings, survey, parsed.rating, comment, now_ms,
                             reason="" if satisfied else None)
     store.note_reply(sid, {"reply_status": "answered", "reply_comment": comment, "answered_via": "email",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from tracker.config import Settings
-from tracker.scores.maths import DAY_MS, contribution
-from tracker.scores.scales import SCALES
+from tracker.model import Aggregate, Survey
+from tracker.scores.maths import DAY_MS
+from tracker.scores.scales import scale_of
 from tracker.store import Store
 from tracker.surveys.tokens import read_token
 
 COMMENT_MAX = 2000
 REASON_MAX = 200
+OPEN_STATUSES = ("sent", "answered", "sending")  # "sending": caught between the mail and its mark
 
 
 class SurveyUnavailable(Exception):
@@ -22,30 +24,40 @@ class SurveyUnavailable(Exception):
         self.lang = lang
 
 
-def open_survey(store: Store, settings: Settings, token: str, now_ms: int) -> dict[str, str]:
+def open_survey(store: Store, settings: Settings, token: str, now_ms: int) -> Survey:
     """Return the survey a token points to while it takes answers, else raise SurveyUnavailable."""
     sid = read_token(settings.secret_key, token)
-    survey = store.survey(sid) if sid else {}
-    if not survey or survey.get("status") not in ("sent", "answered", "sending"):
+    survey = store.survey(sid) if sid else None
+    if survey is None or survey.status not in OPEN_STATUSES:
         raise SurveyUnavailable(404, "not_found")
     if now_ms > expires_at(survey, settings):
-        raise SurveyUnavailable(410, "expired", survey.get("lang") or "en")
+        raise SurveyUnavailable(410, "expired", survey.lang)
     return survey
 
 
-def expires_at(survey: dict[str, str], settings: Settings) -> int:
+def takes_answers(survey: Survey | None, settings: Settings, now_ms: int) -> bool:
+    """Say whether a survey exists and still takes answers."""
+    return survey is not None and survey.status in OPEN_STATUSES and now_ms <= expires_at(survey, settings)
+
+
+def expires_at(survey: Survey, settings: Settings) -> int:
     """Return when a survey stops taking answers (a survey caught mid-send counts from creation)."""
-    if survey.get("expires_at"):
-        return int(survey["expires_at"])
-    return int(survey.get("created_at") or 0) + settings.survey_expiry_days * DAY_MS
+    if survey.expires_at_ms:
+        return survey.expires_at_ms
+    return survey.created_at_ms + settings.survey_expiry_days * DAY_MS
 
 
-def record_answer(store: Store, settings: Settings, survey: dict[str, str], rating: int, comment: str,
+def is_satisfied(survey: Survey, settings: Settings, rating: int) -> bool:
+    """Say whether a rating counts as satisfied on the survey's scale (SPEC.md §5)."""
+    return scale_of(survey.scale, settings.survey_scale).satisfied(rating)
+
+
+def record_answer(store: Store, settings: Settings, survey: Survey, rating: int, comment: str,
                   now_ms: int, reason: str | None = None) -> int:
     """Record or change the answer (reason None keeps the stored one); return 0, 1 (comment or reason), 2."""
-    scale = SCALES[survey.get("scale") or settings.survey_scale]
+    scale = scale_of(survey.scale, settings.survey_scale)
     if rating not in scale.values:
         raise ValueError(f"rating must be between {scale.low} and {scale.high}")
-    part = contribution(scale.name, rating, now_ms, settings.score_half_life_days)
-    return store.record_answer(survey, rating, comment.strip()[:COMMENT_MAX], now_ms, part,
+    counted = Aggregate.of_answer(scale, rating, now_ms, settings.score_half_life_days)
+    return store.record_answer(survey, rating, comment.strip()[:COMMENT_MAX], now_ms, counted,
                                reason=None if reason is None else reason[:REASON_MAX])

@@ -16,12 +16,9 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from tracker.i18n.catalogue import format_date, normalise_locale, survey_question, text
+from tracker.mail.buttons import end_labels, rating_buttons
 
 PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
-# csat3 and thumbs read best as faces; numeric scales show their numbers.
-FACES = {"csat3": {1: "🙁", 2: "😐", 3: "🙂"}, "thumbs": {0: "👎", 1: "👍"}}
-# Scales with many values label only their ends under the row; the rest caption every button.
-ENDS_ONLY = ("nps", "ces7")
 SUBJECT_MAX = 70
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -47,7 +44,7 @@ POLICY = _SurveyPolicy()
 
 @dataclass(frozen=True, kw_only=True)
 class SurveyMail:
-    """Everything a survey email says; links are (value, label, url) per rating value."""
+    """Everything a survey email says; rating_url is the survey link with `{value}` where the rating goes."""
 
     to_email: str
     lang: str
@@ -55,26 +52,13 @@ class SurveyMail:
     ticket_ref: str
     mail_from: str
     message_id: str
-    links: list[tuple[int, str, str]]
+    rating_url: str
     unsubscribe_url: str
     expires_at: datetime
     to_name: str | None = None
     ticket_subject: str | None = None
-    unsubscribe_mailto: str | None = None
     reply_to: str | None = None
     kind: str = "ticket"  # or "order": a post-purchase survey
-
-
-@dataclass(frozen=True)
-class Button:
-    """One rating button: face is the big text, caption the small one under it."""
-
-    value: int
-    label: str
-    url: str
-    face: str
-    caption: str
-    text_label: str
 
 
 def _one_line(value: str | None, limit: int | None = None) -> str:
@@ -82,19 +66,6 @@ def _one_line(value: str | None, limit: int | None = None) -> str:
     if limit and len(cleaned) > limit:
         cleaned = cleaned[: limit - 1].rstrip() + "…"
     return cleaned
-
-
-def _buttons(scale_name: str, links: list[tuple[int, str, str]]) -> list[Button]:
-    faces = FACES.get(scale_name)
-    buttons = []
-    for value, label, url in links:
-        named = f"{value} – {label}" if label != str(value) else str(value)
-        if faces:
-            buttons.append(Button(value, label, url, faces.get(value, str(value)), label, label))
-        else:
-            caption = "" if scale_name in ENDS_ONLY else label
-            buttons.append(Button(value, label, url, str(value), caption, named))
-    return buttons
 
 
 def _context(mail: SurveyMail, lang: str) -> dict[str, Any]:
@@ -107,8 +78,7 @@ def _context(mail: SurveyMail, lang: str) -> dict[str, Any]:
         subject = text(lang, "mail.subject", subject=_one_line(ticket_subject, SUBJECT_MAX))
     else:
         subject = text(lang, "mail.subject_ref", ref=mail.ticket_ref)
-    buttons = _buttons(mail.scale_name, mail.links)
-    ends = (buttons[0].label, buttons[-1].label) if mail.scale_name in ENDS_ONLY and buttons else None
+    buttons = rating_buttons(lang, mail.scale_name, mail.rating_url)
     question = survey_question(lang, mail.scale_name, mail.kind)
     return {
         "lang": lang,
@@ -121,7 +91,7 @@ def _context(mail: SurveyMail, lang: str) -> dict[str, Any]:
         "ticket_subject": ticket_subject,
         "question": question,
         "buttons": buttons,
-        "ends": ends,
+        "ends": end_labels(mail.scale_name, buttons),
         "cell_width": 100 // max(len(buttons), 1),
         "face_size": 15 if len(buttons) > 7 else 20,
         "reply_hint": text(lang, "mail.reply_hint") if mail.reply_to else "",
@@ -161,11 +131,7 @@ def build_survey_message(mail: SurveyMail, template_dir: str | None = None) -> E
     msg["Message-ID"] = mail.message_id
     if mail.reply_to:
         msg["Reply-To"] = mail.reply_to
-    unsubscribe = [f"<{mail.unsubscribe_url}>"]
-    if mail.unsubscribe_mailto:
-        mailto = mail.unsubscribe_mailto
-        unsubscribe.append(f"<{mailto if mailto.startswith('mailto:') else 'mailto:' + mailto}>")
-    msg["List-Unsubscribe"] = ", ".join(unsubscribe)
+    msg["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"

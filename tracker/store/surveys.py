@@ -2,13 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import fields
 
+from tracker.model import Aggregate, Survey
 from tracker.store import keys
 from tracker.store.base import RedisBase
 
+_FIELDS = fields(Survey)
+# Counted by the scripts themselves (HINCRBY); never written from a record.
+_COUNTERS = ("attempts", "reminder_attempts")
 
-def aggregate_ids(record: dict[str, str]) -> list[tuple[str, str]]:
+
+def _hash_name(name: str) -> str:
+    """Name a Survey field as the hash does: times in ms drop the suffix (`sent_at_ms` is `sent_at`)."""
+    return name.removesuffix("_ms")
+
+
+def survey_from_hash(record: Mapping[str, str]) -> Survey | None:
+    """Read a survey hash; None when there is none (a hash without a sid is a stray write, not a survey)."""
+    if not record.get("sid"):
+        return None
+    values: dict[str, object] = {}
+    for field in _FIELDS:
+        raw = record.get(_hash_name(field.name), "")
+        if field.type == "int":
+            values[field.name] = int(raw or 0)
+        elif field.type == "int | None":
+            values[field.name] = int(raw) if raw else None
+        elif field.type == "str | None":
+            values[field.name] = raw or None
+        else:
+            values[field.name] = raw
+    values["kind"] = values["kind"] or "ticket"
+    values["lang"] = values["lang"] or "en"
+    return Survey(**values)  # type: ignore[arg-type]
+
+
+def survey_to_hash(survey: Survey) -> dict[str, str]:
+    """Write a survey as its hash fields, leaving out what is unknown and what the scripts count."""
+    return {_hash_name(field.name): str(value) for field in _FIELDS
+            if (value := getattr(survey, field.name)) is not None and field.name not in _COUNTERS}
+
+
+def aggregate_ids(record: Mapping[str, str]) -> list[tuple[str, str]]:
     """Return the (kind, id) of every aggregate a survey counts towards."""
     ids = [("customer", record["customer"]), ("source", record["source"]), ("overall", "all")]
     if record.get("agent_id"):
@@ -29,30 +66,26 @@ class Surveys(RedisBase):
         claimed = self.script("claim_due")(keys=[keys.DUE], args=[now_ms, until, limit])
         return until, list(claimed)
 
-    def due_count(self, now_ms: int) -> int:
-        return int(self.redis.zcount(keys.DUE, "-inf", now_ms))
-
     def due_at(self, tkey: str) -> float | None:
         return self.redis.zscore(keys.DUE, tkey)
-
-    def oldest_due(self) -> float | None:
-        first = self.redis.zrange(keys.DUE, 0, 0, withscores=True)
-        return first[0][1] if first else None
 
     def reschedule(self, tkey: str, claimed: int, at_ms: int) -> bool:
         return bool(self.script("reschedule_due")(keys=[keys.DUE], args=[tkey, claimed, at_ms]))
 
-    def survey(self, sid: str) -> dict[str, str]:
-        return self.redis.hgetall(keys.survey(sid))
+    def survey(self, sid: str) -> Survey | None:
+        return survey_from_hash(self.redis.hgetall(keys.survey(sid)))
 
-    def create_survey(self, sid: str, fields: dict[str, Any]) -> dict[str, str]:
-        """Create the survey record once (later calls keep the first) and count an attempt."""
+    def create_survey(self, survey: Survey) -> Survey:
+        """Create the survey record once (later calls keep the first), count an attempt, and return it."""
+        key = keys.survey(survey.sid)
         pipe = self.redis.pipeline(transaction=True)
-        for name, value in fields.items():
-            pipe.hsetnx(keys.survey(sid), name, "" if value is None else str(value))
-        pipe.hincrby(keys.survey(sid), "attempts", 1)
-        pipe.hgetall(keys.survey(sid))
-        return pipe.execute()[-1]
+        for name, value in survey_to_hash(survey).items():
+            pipe.hsetnx(key, name, value)
+        pipe.hincrby(key, "attempts", 1)
+        pipe.hgetall(key)
+        created = survey_from_hash(pipe.execute()[-1])
+        assert created is not None  # written just now, in the same transaction
+        return created
 
     def note_failure(self, sid: str, error: str, next_at_ms: int | None) -> None:
         mapping: dict[str | bytes, str] = {"error": error[:200]}
@@ -80,26 +113,28 @@ class Surveys(RedisBase):
     def release_throttle(self, email: str, sid: str) -> None:
         self.script("release_if")(keys=[keys.customer(email, "throttle")], args=[sid])
 
-    def mark_sent(self, record: dict[str, str], sent_ms: int, expires_ms: int, claimed: int) -> bool:
-        ids = aggregate_ids(record)
+    def mark_sent(self, survey: Survey, sent_ms: int, expires_ms: int, claimed: int) -> bool:
+        """Mark the survey sent and count it once for every entity it is attributed to."""
+        ids = aggregate_ids(survey_to_hash(survey))
         # Index first: an index entry without data is harmless, data missing from the index is not.
         index = self.redis.pipeline(transaction=False)
         for kind, ident in ids:
             index.sadd(keys.index(kind), ident)
         index.execute()
         agg = [keys.aggregate(kind, ident) for kind, ident in ids]
+        sent, _, _ = Aggregate.of_sent().increments()  # the script adds it to each aggregate
         return bool(self.script("mark_sent")(
-            keys=[keys.survey(record["sid"]), keys.surveyed(record["tkey"]), keys.DUE, keys.SENT,
-                  keys.customer(record["customer"], "surveys"), *agg],
-            args=[record["sid"], sent_ms, expires_ms, record["tkey"], claimed]))
+            keys=[keys.survey(survey.sid), keys.surveyed(survey.tkey), keys.DUE, keys.SENT,
+                  keys.customer(survey.customer, "surveys"), *agg],
+            args=[survey.sid, sent_ms, expires_ms, survey.tkey, claimed,
+                  len(sent), *(x for pair in sent for x in pair)]))
 
-    def finish_due(self, tkey: str, claimed: int, sid: str, email: str, status: str, reason: str,
-                   at_ms: int, extra: dict[str, Any] | None = None) -> None:
+    def finish_due(self, claimed: int, survey: Survey, status: str, reason: str, at_ms: int) -> None:
         """Record a skip or failure on the survey (once) and drop the due entry it came from."""
-        flat = [str(x) for pair in (extra or {}).items() for x in pair]
+        flat = [x for pair in survey_to_hash(survey).items() for x in pair]
         self.script("finish_due")(
-            keys=[keys.survey(sid), keys.DUE, keys.STATS, keys.customer(email, "surveys")],
-            args=[tkey, claimed, status, reason, at_ms, sid, *flat])
+            keys=[keys.survey(survey.sid), keys.DUE, keys.STATS, keys.customer(survey.customer, "surveys")],
+            args=[survey.tkey, claimed, status, reason, at_ms, survey.sid, *flat])
 
     def drop_due(self, tkey: str, claimed: int) -> None:
         self.script("drop_due")(keys=[keys.DUE], args=[tkey, claimed])
@@ -107,12 +142,12 @@ class Surveys(RedisBase):
     def unsubscribe(self, email: str, at_ms: int) -> None:
         self.redis.hset(keys.customer(email, "profile"), mapping={"unsubscribed": str(at_ms)})
 
-    def customer_surveys(self, email: str, limit: int = 100) -> list[dict[str, str]]:
+    def customer_surveys(self, email: str, limit: int = 100) -> list[Survey]:
         sids = self.redis.zrevrange(keys.customer(email, "surveys"), 0, limit - 1)
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
             pipe.hgetall(keys.survey(sid))
-        return [s for s in pipe.execute() if s]
+        return [survey for record in pipe.execute() if (survey := survey_from_hash(record))]
 
     def stats(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.redis.hgetall(keys.STATS).items()}

@@ -3,45 +3,32 @@
 from __future__ import annotations
 
 import logging
-import random
-from email.message import EmailMessage
+from collections.abc import Mapping
 
 from tracker.config import Settings
-from tracker.i18n.catalogue import text
 from tracker.mail.errors import PermanentMailError, TransientMailError
+from tracker.model import Survey
 from tracker.store import Store
 from tracker.store.reminders import REMINDER_DUE
+from tracker.surveys.message import reminder_message
+from tracker.surveys.outcome import MAIL_RETRY, Outcome, Sender, retry_delay_ms
 from tracker.surveys.policy import next_send_time
-from tracker.surveys.send import BACKOFF_S, Outcome, Sender, build_message
 
 log = logging.getLogger(__name__)
 
 
-def reminder_message(settings: Settings, record: dict[str, str], name: str | None) -> EmailMessage:
-    """Render the reminder: the survey mail with the same token links, threaded under the first one."""
-    message = build_message(settings, record, name, int(record["expires_at"]))
-    subject = str(message["Subject"])
-    message.replace_header("Subject", f"{text(record['lang'], 'mail.reminder_prefix')} {subject}")
-    first = str(message["Message-ID"])
-    local, _, domain = first.strip("<>").partition("@")
-    message.replace_header("Message-ID", f"<{local}.reminder@{domain}>")
-    message["In-Reply-To"] = first
-    message["References"] = first
-    return message
-
-
-def _unwanted(store: Store, settings: Settings, record: dict[str, str], profile: dict[str, str],
+def _unwanted(store: Store, settings: Settings, survey: Survey, profile: Mapping[str, str],
               now_ms: int) -> str | None:
     """Return why this survey gets no reminder, or None."""
     if settings.reminder_days <= 0:
         return "reminders_off"
-    if record.get("status") != "sent" or record.get("reminded_at"):
+    if survey.status != "sent" or survey.reminded_at_ms is not None:
         return "not_needed"  # answered, never sent, or already reminded
-    if now_ms >= int(record.get("expires_at") or 0):
+    if now_ms >= (survey.expires_at_ms or 0):
         return "expired"
     if profile.get("unsubscribed"):
         return "unsubscribed"
-    if store.is_suppressed(record["customer"]):
+    if store.is_suppressed(survey.customer):
         return "suppressed"
     return None
 
@@ -50,15 +37,15 @@ def send_reminder(store: Store, settings: Settings, sender: Sender, member: str,
                   now_ms: int) -> Outcome:
     """Send the reminder of one due `r|<sid>` entry, or drop it when it is no longer wanted."""
     sid = member.removeprefix(REMINDER_DUE)
-    record = store.survey(sid)
-    profile = store.profile(record["customer"]) if record.get("customer") else {}
-    reason = _unwanted(store, settings, record, profile, now_ms) if record.get("customer") else "not_needed"
-    if reason:
+    survey = store.survey(sid)
+    profile = store.profile(survey.customer) if survey and survey.customer else {}
+    reason = _unwanted(store, settings, survey, profile, now_ms) if survey and survey.customer else "not_needed"
+    if reason or survey is None:
         store.drop_due(member, claimed)
-        return Outcome("none", reason)
+        return Outcome("none", reason or "not_needed")
     opens_at = next_send_time(settings, now_ms, profile.get("timezone"))
     if opens_at > now_ms:
-        if opens_at >= int(record["expires_at"]):
+        if opens_at >= (survey.expires_at_ms or 0):
             store.drop_due(member, claimed)
             return Outcome("none", "expired")
         store.reschedule(member, claimed, opens_at)
@@ -67,25 +54,30 @@ def send_reminder(store: Store, settings: Settings, sender: Sender, member: str,
     if not attempts:  # answered or reminded by another worker just now
         store.drop_due(member, claimed)
         return Outcome("none", "not_needed")
+    return _mail(store, settings, sender, survey, profile.get("name"), member, claimed, attempts, now_ms)
+
+
+def _mail(store: Store, settings: Settings, sender: Sender, survey: Survey, name: str | None, member: str,
+          claimed: int, attempts: int, now_ms: int) -> Outcome:
+    """Hand the reminder to the sender and record what came of it."""
     try:
-        sender.send(reminder_message(settings, record, profile.get("name")))
+        sender.send(reminder_message(settings, survey, name))
     except TransientMailError as exc:
-        store.undo_reminder(sid, now_ms)
-        if attempts >= len(BACKOFF_S):
-            store.note_reminder_error(sid, str(exc))
+        store.undo_reminder(survey.sid, now_ms)
+        if MAIL_RETRY.gives_up(attempts):
+            store.note_reminder_error(survey.sid, str(exc))
             store.drop_due(member, claimed)
             return Outcome("failed", "smtp_unavailable")
-        delay_ms = int(BACKOFF_S[attempts - 1] * 1000 * random.uniform(0.8, 1.2))
-        store.reschedule(member, claimed, now_ms + delay_ms)
-        log.warning("survey reminder deferred", extra={"survey": sid, "attempt": attempts})
+        store.reschedule(member, claimed, now_ms + retry_delay_ms(attempts))
+        log.warning("survey reminder deferred", extra={"survey": survey.sid, "attempt": attempts})
         return Outcome("retry", "smtp_unavailable")
     except PermanentMailError as exc:
         if exc.recipient:
-            store.suppress(record["customer"])
-        store.note_reminder_error(sid, str(exc))
+            store.suppress(survey.customer)
+        store.note_reminder_error(survey.sid, str(exc))
         store.drop_due(member, claimed)
-        log.error("survey reminder failed", extra={"survey": sid})
+        log.error("survey reminder failed", extra={"survey": survey.sid})
         return Outcome("failed", "undeliverable")
     store.drop_due(member, claimed)
-    log.info("survey reminder sent", extra={"survey": sid})
+    log.info("survey reminder sent", extra={"survey": survey.sid})
     return Outcome("reminded")

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, current_app, g, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from tracker.alerts.delivery import alerts_for_answer
-from tracker.answers.record import SurveyUnavailable, open_survey, record_answer
+from tracker.alerts.payload import wants_alert
+from tracker.answers.record import SurveyUnavailable, is_satisfied, open_survey, record_answer
 from tracker.errors import StorageUnavailable
-from tracker.i18n.catalogue import normalise_locale, scale_labels, survey_question, text
-from tracker.mail.message import ENDS_ONLY, FACES
+from tracker.i18n.catalogue import normalise_locale, survey_question, text
+from tracker.mail.buttons import end_labels, rating_buttons
+from tracker.model import Survey
 from tracker.schema_cache import schema
 from tracker.surveys.tokens import read_token
 from tracker.web.api.schemas import AnswerFormSchema, PageQuerySchema
@@ -24,27 +24,6 @@ from tracker.web.pages import followup
 
 log = logging.getLogger(__name__)
 bp = Blueprint("survey", __name__, static_folder="../static", static_url_path="/static/survey")
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One rating on the page: face is the big text, caption the small one, name what a screen reader says."""
-
-    value: int
-    face: str
-    caption: str
-    name: str
-
-
-def choices(lang: str, scale_name: str) -> list[Choice]:
-    """Return the page's choices for a scale, drawn as in the mail (faces on csat3 and thumbs)."""
-    faces = FACES.get(scale_name, {})
-    found = []
-    for value, label in scale_labels(lang, scale_name):
-        named = label if value in faces else (f"{value} – {label}" if label != str(value) else str(value))
-        caption = "" if scale_name in ENDS_ONLY or label == str(value) else label
-        found.append(Choice(value, faces.get(value, str(value)), caption, named))
-    return found
 
 
 def _now_ms() -> int:
@@ -56,10 +35,10 @@ def _lang() -> str:
     return g.get("lang") or normalise_locale(request.headers.get("Accept-Language"))
 
 
-def _open(token: str) -> dict[str, str]:
+def _open(token: str) -> Survey:
     tracker = current_app.extensions["tracker"]
     survey = open_survey(tracker.store, tracker.settings, token, _now_ms())
-    g.lang = survey.get("lang") or "en"
+    g.lang = survey.lang
     return survey
 
 
@@ -69,18 +48,15 @@ def _unavailable(exc: SurveyUnavailable) -> Any:
     return page(404, "page.not_found_title", "page.not_found_text", _lang())
 
 
-def _question(token: str, survey: dict[str, str], selected: int | None, comment: str = "",
+def _question(token: str, survey: Survey, selected: int | None, comment: str = "",
               error: str | None = None, status: int = 200) -> Any:
-    lang = survey.get("lang") or "en"
     settings = current_app.extensions["tracker"].settings
-    labels = scale_labels(lang, survey["scale"])
+    buttons = rating_buttons(survey.lang, survey.scale)
     return render_template(
-        "pages/question.html", lang=lang, scale=survey["scale"], choices=choices(lang, survey["scale"]),
-        ends=(labels[0][1], labels[-1][1]) if survey["scale"] in ENDS_ONLY else None,
-        question=survey_question(lang, survey["scale"], survey.get("kind") or "ticket"),
-        selected=selected, comment=comment, error=error, subject=survey.get("subject") or None,
-        ticket_ref=f"#{survey.get('ticket_id', '')}", until=followup.until(survey, settings, lang),
-        action=url_for("survey.answer", token=token)), status
+        "pages/question.html", lang=survey.lang, scale=survey.scale, choices=buttons,
+        ends=end_labels(survey.scale, buttons), question=survey_question(survey.lang, survey.scale, survey.kind),
+        selected=selected, comment=comment, error=error, subject=survey.subject, ticket_ref=survey.ticket_ref,
+        until=followup.until(survey, settings), action=url_for("survey.answer", token=token)), status
 
 
 @bp.get("/s/<token>")
@@ -94,10 +70,10 @@ def question(token: str) -> Any:
         rating = schema(PageQuerySchema).load(request.args)["rating"]
     except ValidationError:
         rating = None
-    if rating is None and survey.get("status") == "answered":
-        answer = current_app.extensions["tracker"].store.response(survey["sid"])
+    if rating is None and survey.status == "answered":
+        answer = current_app.extensions["tracker"].store.response(survey.sid)
         if answer:
-            return _question(token, survey, int(answer["rating"]), answer.get("comment", ""))
+            return _question(token, survey, answer.rating, answer.comment or "")
     return _question(token, survey, rating)
 
 
@@ -111,20 +87,20 @@ def answer(token: str) -> Any:
         return _unavailable(exc)
     try:
         form = schema(AnswerFormSchema).load(request.form)
-        happy = followup.satisfied(survey, tracker.settings, form["rating"])
+        happy = is_satisfied(survey, tracker.settings, form["rating"])
         # A satisfied answer clears any earlier reason; an unsatisfied one keeps it until the next step.
         outcome = record_answer(tracker.store, tracker.settings, survey, form["rating"], form["comment"], _now_ms(),
                                 reason="" if happy else None)
     except (ValidationError, ValueError):
         comment = request.form.get("comment", "")[:2000]
         return _question(token, survey, None, comment, text(g.lang, "page.error_rating"), 422)
-    for url, payload in alerts_for_answer(tracker.store, tracker.settings, survey, outcome, form["rating"]):
-        tracker.kick("tracker.send_alert", url, payload)
+    if wants_alert(tracker.settings, survey, outcome, form["rating"]):
+        tracker.kick("tracker.send_alert", survey.sid, form["rating"])  # the task builds the alert
     if happy:
         return followup.thanks(token, survey, tracker.settings)
-    stored = tracker.store.response(survey["sid"])
-    return followup.ask_reason(token, survey, tracker.settings, stored.get("comment", ""),
-                               stored.get("reason", ""))
+    stored = tracker.store.response(survey.sid)
+    comment, why = (stored.comment or "", stored.reason or "") if stored else ("", "")
+    return followup.ask_reason(token, survey, tracker.settings, comment, why)
 
 
 @bp.route("/s/<token>/reason", methods=["GET", "POST"])
@@ -134,7 +110,7 @@ def reason(token: str) -> Any:
         survey = _open(token)
     except SurveyUnavailable as exc:
         return _unavailable(exc)
-    answer = current_app.extensions["tracker"].store.response(survey["sid"])
+    answer = current_app.extensions["tracker"].store.response(survey.sid)
     if request.method == "GET":
         return followup.show(token, survey, answer)
     return followup.record(token, survey, answer, _now_ms())
@@ -145,14 +121,14 @@ def unsubscribe(token: str) -> Any:
     """Confirm on GET, unsubscribe on POST (RFC 8058 one-click posts `List-Unsubscribe=One-Click`)."""
     tracker = current_app.extensions["tracker"]
     sid = read_token(tracker.settings.secret_key, token)
-    survey = tracker.store.survey(sid) if sid else {}
-    if not survey:
+    survey = tracker.store.survey(sid) if sid else None
+    if survey is None:
         return page(404, "page.not_found_title", "page.not_found_text", _lang())
-    lang = g.lang = survey.get("lang") or "en"
+    lang = g.lang = survey.lang
     if request.method == "GET":
         return render_template("pages/unsubscribe.html", lang=lang,
                                action=url_for("survey.unsubscribe", token=token))
-    tracker.store.unsubscribe(survey["customer"], _now_ms())
+    tracker.store.unsubscribe(survey.customer, _now_ms())
     return page(200, "page.unsubscribed_title", "page.unsubscribed_text", lang)
 
 
