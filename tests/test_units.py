@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from tracker.config import ConfigError, load_settings
-from tracker.scores.maths import DAY_MS, aggregate_fields, contribution
+from tracker.model import Aggregate
+from tracker.scores.maths import DAY_MS, score_card
 from tracker.scores.scales import SCALES
 from tracker.surveys.tokens import make_token, read_token, survey_id
 
@@ -44,7 +45,7 @@ def test_every_scale_offers_exactly_the_values_of_the_spec():
 def test_each_rating_maps_to_its_spec_value_and_satisfaction(scale, rating, value, satisfied):
     assert SCALES[scale].value(rating) == value
     assert SCALES[scale].satisfied(rating) is satisfied
-    part = contribution(scale, rating, NOW, HALF_LIFE)
+    part = Aggregate.of_answer(SCALES[scale], rating, NOW, HALF_LIFE)
     assert Fraction(part.value6, 6) == value
     assert part.satisfied == int(satisfied)
 
@@ -53,36 +54,34 @@ def test_each_rating_maps_to_its_spec_value_and_satisfaction(scale, rating, valu
                                          (9, "promoter"), (10, "promoter")])
 def test_nps_ratings_are_promoters_passives_or_detractors(rating, kind):
     assert SCALES["nps"].nps_class(rating) == kind
-    part = contribution("nps", rating, NOW, HALF_LIFE)
+    part = Aggregate.of_answer(SCALES["nps"], rating, NOW, HALF_LIFE)
     assert (part.promoter, part.detractor, part.nps) == (int(kind == "promoter"), int(kind == "detractor"), 1)
 
 
 @pytest.mark.parametrize("scale", ["csat5", "csat3", "thumbs", "ces7"])
 def test_answers_on_other_scales_never_count_towards_nps(scale):
     for rating in SCALES[scale].values:
-        part = contribution(scale, rating, NOW, HALF_LIFE)
+        part = Aggregate.of_answer(SCALES[scale], rating, NOW, HALF_LIFE)
         assert (part.promoter, part.detractor, part.nps) == (0, 0, 0)
 
 
 # Aggregate fields
 
 
-def sums(answers: Iterable[tuple[str, int, int]], sent: int = 0) -> tuple[dict[str, str], dict[str, str]]:
-    """Sum (scale, rating, at_ms) answers the way the store keeps them, as Redis would return them."""
-    agg: dict[str, Any] = {"n": 0, "sent": sent, "value6": 0, "satisfied": 0, "promoter": 0, "detractor": 0,
-                           "nps": 0, "weight": 0.0, "weighted": 0.0}
-    daily: dict[str, int] = {}
+SCORE_FIELDS = ("score", "average", "csat", "responses", "surveys_sent", "response_rate", "trend", "nps")
+
+
+def sums(answers: Iterable[tuple[str, int, int]], sent: int = 0) -> Aggregate:
+    """Sum (scale, rating, at_ms) answers the way the store keeps them, read back as Redis would return them."""
+    agg = Aggregate(sent=sent)
     for scale, rating, at in answers:
-        part = contribution(scale, rating, at, HALF_LIFE)
-        agg["n"] += 1
-        for name in ("value6", "satisfied", "promoter", "detractor", "nps"):
-            agg[name] += getattr(part, name)
-        agg["weight"] += part.weight
-        agg["weighted"] += part.weighted
-        daily[f"{part.day}:n"] = daily.get(f"{part.day}:n", 0) + 1
-        daily[f"{part.day}:v"] = daily.get(f"{part.day}:v", 0) + part.value6
-    return {k: repr(v) if isinstance(v, float) else str(v) for k, v in agg.items()}, \
-        {k: str(v) for k, v in daily.items()}
+        agg += Aggregate.of_answer(SCALES[scale], rating, at, HALF_LIFE)
+    return Aggregate.from_hash(*agg.to_hash())
+
+
+def aggregate_fields(agg: Aggregate, now_ms: int) -> dict[str, Any]:
+    card = score_card("someone", agg, now_ms)
+    return {name: getattr(card, name) for name in SCORE_FIELDS}
 
 
 def days_ago(days: float) -> int:
@@ -90,19 +89,19 @@ def days_ago(days: float) -> int:
 
 
 def test_no_data_gives_null_not_zero():
-    assert aggregate_fields({}, {}, NOW) == {"score": None, "average": None, "csat": None, "responses": 0,
+    assert aggregate_fields(Aggregate(), NOW) == {"score": None, "average": None, "csat": None, "responses": 0,
                                               "surveys_sent": 0, "response_rate": None, "trend": None,
                                               "nps": None}
 
 
 def test_surveys_sent_without_answers_give_a_zero_response_rate_and_null_scores():
-    fields = aggregate_fields(*sums([], sent=4), NOW)
+    fields = aggregate_fields(sums([], sent=4), NOW)
     assert fields["surveys_sent"] == 4 and fields["response_rate"] == 0.0
     assert (fields["score"], fields["average"], fields["csat"], fields["trend"], fields["nps"]) == (None,) * 5
 
 
 def test_the_lowest_ratings_only_give_zero_not_null():
-    fields = aggregate_fields(*sums([("csat5", 1, days_ago(1)), ("csat5", 1, days_ago(2))], sent=2), NOW)
+    fields = aggregate_fields(sums([("csat5", 1, days_ago(1)), ("csat5", 1, days_ago(2))], sent=2), NOW)
     assert (fields["average"], fields["csat"], fields["score"]) == (0.0, 0.0, 0.0)
 
 
@@ -123,7 +122,7 @@ def test_the_lowest_ratings_only_give_zero_not_null():
     ([("csat5", 5, 1), ("nps", 10, 2), ("nps", 0, 3)], 3, {"responses": 3, "nps": 0.0, "csat": 66.67}),
 ], ids=["csat5", "csat3", "thumbs", "nps mixed", "nps promoters", "nps detractors", "ces7", "csat5 and nps"])
 def test_average_csat_response_rate_and_nps_follow_the_spec(answers, sent, expected):
-    fields = aggregate_fields(*sums([(s, r, days_ago(d)) for s, r, d in answers], sent=sent), NOW)
+    fields = aggregate_fields(sums([(s, r, days_ago(d)) for s, r, d in answers], sent=sent), NOW)
     assert {k: fields[k] for k in expected} == expected
 
 
@@ -138,7 +137,7 @@ def direct_score(answers: list[tuple[str, int, int]], query_ms: int) -> float:
 def test_the_decayed_score_equals_the_direct_computation_at_any_query_time(query_ms):
     answers = [("csat5", 5, days_ago(300)), ("csat5", 5, days_ago(200)), ("csat5", 1, days_ago(10)),
                ("csat5", 2, days_ago(1)), ("nps", 10, days_ago(95))]
-    fields = aggregate_fields(*sums(answers), query_ms)
+    fields = aggregate_fields(sums(answers), query_ms)
     expected = direct_score(answers, query_ms)
     assert fields["score"] == pytest.approx(expected, abs=0.01)
     # Recent unhappiness weighs more than old praise: the score is well below the plain average.
@@ -146,7 +145,7 @@ def test_the_decayed_score_equals_the_direct_computation_at_any_query_time(query
 
 
 def test_the_decayed_score_of_one_answer_is_its_value():
-    fields = aggregate_fields(*sums([("ces7", 6, days_ago(500))]), NOW)
+    fields = aggregate_fields(sums([("ces7", 6, days_ago(500))]), NOW)
     assert fields["score"] == pytest.approx(float(Fraction(500, 6)), abs=0.01)
 
 
@@ -154,21 +153,21 @@ def test_trend_is_the_last_30_days_mean_minus_the_30_days_before():
     answers = [("csat5", 5, days_ago(0)), ("csat5", 3, days_ago(29)),  # recent: 100, 50
                ("csat5", 2, days_ago(30)), ("csat5", 4, days_ago(59)),  # earlier: 25, 75
                ("csat5", 1, days_ago(60)), ("csat5", 1, days_ago(400))]  # outside both windows
-    assert aggregate_fields(*sums(answers), NOW)["trend"] == 25.0
+    assert aggregate_fields(sums(answers), NOW)["trend"] == 25.0
 
 
 @pytest.mark.parametrize("days", [[0, 5, 29], [30, 45, 59], [60, 90], []],
                          ids=["only recent", "only earlier", "only older", "none"])
 def test_trend_is_null_when_either_window_is_empty(days):
-    fields = aggregate_fields(*sums([("csat5", 4, days_ago(d)) for d in days]), NOW)
+    fields = aggregate_fields(sums([("csat5", 4, days_ago(d)) for d in days]), NOW)
     assert fields["trend"] is None
 
 
 def test_trend_can_be_negative_and_is_measured_from_the_query_day():
     answers = [("csat5", 1, days_ago(1)), ("csat5", 5, days_ago(40))]
-    assert aggregate_fields(*sums(answers), NOW)["trend"] == -100.0
+    assert aggregate_fields(sums(answers), NOW)["trend"] == -100.0
     # 40 days on, the low answer is in the earlier window and the high one has left both.
-    assert aggregate_fields(*sums(answers), NOW + 40 * DAY_MS)["trend"] is None
+    assert aggregate_fields(sums(answers), NOW + 40 * DAY_MS)["trend"] is None
 
 
 # Survey tokens

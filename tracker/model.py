@@ -7,7 +7,10 @@ nothing of the product, so every package may import it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 # ---------------------------------------------------------------------------------------------
 # Events: what adapters produce, what the event log holds, what ingest applies.
@@ -99,14 +102,11 @@ class Survey:
     sent_at_ms: int | None = None
     expires_at_ms: int | None = None
     answered_at_ms: int | None = None
+    closed_at_ms: int | None = None  # when it was skipped or failed
     attempts: int = 0
     next_attempt_at_ms: int | None = None
     reason: str | None = None  # why it was skipped or failed
     error: str | None = None
-    closed_at_ms: int | None = None  # when it was skipped or failed
-
-
-@dataclass(frozen=True)
     reminded_at_ms: int | None = None
     reminder_attempts: int = 0
     reminder_error: str | None = None
@@ -119,16 +119,18 @@ class Survey:
     def ticket_ref(self) -> str:
         """Name the ticket (or order) as the customer knows it: `#1001`."""
         return f"#{self.ticket_id}"
+
+
+@dataclass(frozen=True)
 class Answer:
-    """A customer's answer to a survey: the latest rating counts, once."""
+    """A customer's answer to a survey: the latest rating counts, once, with what it adds to every aggregate."""
 
     sid: str
     rating: int
     scale: str
     at_ms: int
     customer: str
-    value6: int  # six times the 0-100 value: an integer on every scale
-    satisfied: bool
+    counted: Aggregate  # n=1 and the sums of this one answer, as its scale and time decided them
     comment: str | None = None
     reason: str | None = None
     tkey: str | None = None
@@ -141,14 +143,59 @@ class Answer:
     subject: str | None = None
     answered_via: str | None = None
 
+    @property
+    def satisfied(self) -> bool:
+        return self.counted.satisfied > 0
+
+    @property
+    def value6(self) -> int:
+        """Return six times the 0-100 value: an integer on every scale."""
+        return self.counted.value6
+
+    @property
+    def value(self) -> float:
+        return round(self.value6 / 6, 2)
+
+    @property
+    def agent(self) -> str | None:
+        """Name the agent as aggregates and filters do: `<source>:<agent id>`."""
+        return f"{self.source or ''}:{self.agent_id}" if self.agent_id else None
+
 
 # ---------------------------------------------------------------------------------------------
 # Scores: the running sums behind every aggregate, and what leads read.
 # ---------------------------------------------------------------------------------------------
 
+class RatingScale(Protocol):
+    """What the arithmetic asks of a scale (tracker.scores.scales.Scale): the scale decides, once."""
+
+    def value6(self, rating: int) -> int: ...
+
+    def satisfied(self, rating: int) -> bool: ...
+
+    def nps_class(self, rating: int) -> str | None: ...
+
+
+DAY_MS = 86_400_000
+# Decay: each answer weighs 2^(-age/half-life) with age measured at query time. All weights share the
+# factor 2^(-now/half-life), which cancels in a weighted mean, so storing 2^((t - EPOCH)/half-life) per
+# answer gives the same score at any query time, and aggregates can be kept as running sums.
+DECAY_EPOCH_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+COUNTS = ("n", "sent", "value6", "satisfied", "promoter", "detractor", "nps")
+SUMS = ("weight", "weighted")
+
+
+def day_of(at_ms: int) -> str:
+    """Name the UTC day of a time as YYYY-MM-DD."""
+    return datetime.fromtimestamp(at_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
 @dataclass(frozen=True)
 class Aggregate:
-    """The running sums behind one entity's scores; one arithmetic for live updates, rebuilds and summaries."""
+    """The running sums behind one entity's scores; one arithmetic for live updates, rebuilds and summaries.
+
+    days holds (answers, sum of value6) per UTC day, for the trend and the per-day series.
+    """
 
     n: int = 0
     sent: int = 0
@@ -159,15 +206,82 @@ class Aggregate:
     nps: int = 0
     weight: float = 0.0
     weighted: float = 0.0
+    days: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def of_answer(cls, scale: RatingScale, rating: int, at_ms: int, half_life_days: float) -> Aggregate:
+        """Return what one answer adds to every aggregate it counts for."""
+        value6 = scale.value6(rating)
+        nps_class = scale.nps_class(rating)
+        weight = 2.0 ** ((at_ms - DECAY_EPOCH_MS) / (half_life_days * DAY_MS))
+        return cls(n=1, value6=value6, satisfied=int(scale.satisfied(rating)),
+                   promoter=int(nps_class == "promoter"), detractor=int(nps_class == "detractor"),
+                   nps=int(nps_class is not None), weight=weight, weighted=weight * value6 / 6,
+                   days={day_of(at_ms): (1, value6)})
+
+    @classmethod
+    def of_sent(cls) -> Aggregate:
+        """Return what one sent survey adds."""
+        return cls(sent=1)
+
+    def __add__(self, other: Aggregate) -> Aggregate:
+        days = dict(self.days)
+        for day, (n, value6) in other.days.items():
+            have_n, have_v = days.get(day, (0, 0))
+            days[day] = (have_n + n, have_v + value6)
+        values = {f: getattr(self, f) + getattr(other, f) for f in (*COUNTS, *SUMS)}
+        return Aggregate(**values, days={day: nv for day, nv in days.items() if nv != (0, 0)})
+
+    def __neg__(self) -> Aggregate:
+        values = {f: -getattr(self, f) for f in (*COUNTS, *SUMS)}
+        return Aggregate(**values, days={day: (-n, -v) for day, (n, v) in self.days.items()})
+
+    def __sub__(self, other: Aggregate) -> Aggregate:
+        return self + -other
+
+    @property
+    def empty(self) -> bool:
+        """Say whether nothing is counted: no answer and no sent survey."""
+        return not (self.n or self.sent)
+
+    def increments(self) -> tuple[list[tuple[str, int]], list[tuple[str, float]], list[tuple[str, int]]]:
+        """Return this sum as (integer, float, daily) field/increment pairs, zeros left out: a delta to apply."""
+        ints = [(f, getattr(self, f)) for f in COUNTS if getattr(self, f)]
+        floats = [(f, getattr(self, f)) for f in SUMS if getattr(self, f)]
+        daily = [pair for day, (n, value6) in sorted(self.days.items())
+                 for pair in ((f"{day}:n", n), (f"{day}:v", value6)) if pair[1]]
+        return ints, floats, daily
+
+    def to_hash(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Return the aggregate hash and the daily hash as the store keeps them."""
+        ints, floats, daily = self.increments()
+        return ({f: str(v) for f, v in ints} | {f: repr(v) for f, v in floats},
+                {f: str(v) for f, v in daily})
+
+    @classmethod
+    def from_hash(cls, agg: Mapping[str, str], daily: Mapping[str, str] | None = None) -> Aggregate:
+        """Read an aggregate (or an answer's stored contribution, which carries its `day`) from Redis hashes."""
+        days: dict[str, tuple[int, int]] = {}
+        for name, value in (daily or {}).items():
+            day, _, part = name.rpartition(":")
+            n, value6 = days.get(day, (0, 0))
+            days[day] = (n + int(value), value6) if part == "n" else (n, value6 + int(value))
+        if agg.get("day"):  # one stored answer: it counts once on its day
+            days[agg["day"]] = (1, int(agg.get("value6") or 0))
+        values: dict[str, Any] = {f: int(agg.get(f) or 0) for f in COUNTS} | {f: float(agg.get(f) or 0) for f in SUMS}
+        if agg.get("day") and not agg.get("n"):
+            values["n"] = 1
+        return cls(**values, days=days)
 
 
 @dataclass(frozen=True)
 class OrdersSummary:
-    """What a customer bought: how many orders and their total in one currency."""
+    """What a customer bought: how many live orders, their total in the main currency, and every currency's total."""
 
     count: int
     total: str
     currency: str | None
+    totals: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,7 +291,7 @@ class LastResponse:
     rating: int
     scale: str
     at_ms: int
-    ticket: str | None
+    ticket: str | None  # what it was about, as the API shows it: `zendesk:1001`, `order:shopify:42`
 
 
 @dataclass(frozen=True)

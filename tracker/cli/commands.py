@@ -12,6 +12,7 @@ from typing import Any
 
 from tracker.config import ConfigError, Settings, load_settings
 from tracker.errors import StorageUnavailable
+from tracker.model import ScoreCard
 
 COMMANDS = ("web", "worker", "beat", "dev", "api-key", "score", "top", "erase", "suppress", "alert-secret",
             "rebuild-scores", "replay")
@@ -105,39 +106,43 @@ def cmd_score(args: argparse.Namespace) -> int:
     if card is None:
         raise UsageError(f"no customer {args.email.strip().lower()!r} is known")
     if args.json:
-        print(json.dumps(card, indent=2, ensure_ascii=False))
+        from tracker.schema_cache import schema
+        from tracker.web.api.schemas import ScoreCardSchema
+
+        print(json.dumps(schema(ScoreCardSchema).dump(card), indent=2, ensure_ascii=False))
         return 0
     print(format_card(card))
     return 0
 
 
-def format_card(card: dict[str, Any]) -> str:
+def format_card(card: ScoreCard) -> str:
     """Render a score card for a terminal."""
+    from tracker.events import iso_from_ms
 
-    def show(value: Any, suffix: str = "") -> str:
+    def show(value: float | None, suffix: str = "") -> str:
         return "-" if value is None else f"{value}{suffix}"
 
-    last = card["last_response"]
-    orders = card["orders"]
+    last = card.last_response
+    orders = card.orders
     lines = [
-        card["customer"] + (f" ({card['name']})" if card["name"] else "") + ("  AT RISK" if card["at_risk"] else ""),
-        f"  score          {show(card['score'])}",
-        f"  average        {show(card['average'])}",
-        f"  csat           {show(card['csat'], '%')}",
-        f"  responses      {card['responses']} of {card['surveys_sent']} surveys sent"
-        f" (response rate {show(card['response_rate'], '%')})",
-        f"  trend (30d)    {show(card['trend'])}",
-        f"  nps            {show(card['nps'])}",
-        "  last response  " + (f"{last['rating']} ({last['scale']}) at {last['at']} on {last['ticket']}"
+        card.id + (f" ({card.name})" if card.name else "") + ("  AT RISK" if card.at_risk else ""),
+        f"  score          {show(card.score)}",
+        f"  average        {show(card.average)}",
+        f"  csat           {show(card.csat, '%')}",
+        f"  responses      {card.responses} of {card.surveys_sent} surveys sent"
+        f" (response rate {show(card.response_rate, '%')})",
+        f"  trend (30d)    {show(card.trend)}",
+        f"  nps            {show(card.nps)}",
+        "  last response  " + (f"{last.rating} ({last.scale}) at {iso_from_ms(last.at_ms)} on {last.ticket}"
                                if last else "-"),
-        f"  orders         {orders['count']}"
-        + (f", {orders['total']} {orders['currency']}" if orders["currency"] else ""),
+        f"  orders         {orders.count if orders else 0}"
+        + (f", {orders.total} {orders.currency}" if orders and orders.currency else ""),
     ]
     return "\n".join(lines)
 
 
 def cmd_top(args: argparse.Namespace) -> int:
-    from tracker.scores.queries import ranked_customers
+    from tracker.scores.ranking import ranked_customers
 
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -152,15 +157,17 @@ def cmd_top(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_top(cards: list[dict[str, Any]]) -> str:
+def format_top(cards: list[ScoreCard]) -> str:
     """Render score cards as a table, one customer a line."""
+    from tracker.events import iso_from_ms
+
     rows = [("customer", "name", "score", "csat", "responses", "last answer", "")]
     for card in cards:
-        last = card["last_response"]
-        rows.append((card["customer"], card["name"] or "", "-" if card["score"] is None else f"{card['score']:g}",
-                     "-" if card["csat"] is None else f"{card['csat']:g}%", str(card["responses"]),
-                     f"{last['rating']} ({last['scale']}) {last['at'][:10]}" if last else "-",
-                     "AT RISK" if card["at_risk"] else ""))
+        last = card.last_response
+        rows.append((card.id, card.name or "", "-" if card.score is None else f"{card.score:g}",
+                     "-" if card.csat is None else f"{card.csat:g}%", str(card.responses),
+                     f"{last.rating} ({last.scale}) {iso_from_ms(last.at_ms)[:10]}" if last else "-",
+                     "AT RISK" if card.at_risk else ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 

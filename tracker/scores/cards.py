@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from tracker.config import Settings
-from tracker.events import iso_from_ms
-from tracker.scores.maths import aggregate_fields
+from tracker.model import LastResponse, OrdersSummary, ScoreCard
+from tracker.scores.maths import score_card
 from tracker.store import Store
 from tracker.store.keys import ORDER_DUE
 
@@ -18,56 +18,16 @@ def public_ref(tkey: str | None) -> str | None:
     return "order:" + tkey.removeprefix(ORDER_DUE) if tkey.startswith(ORDER_DUE) else tkey
 
 
-def customer_card(store: Store, settings: Settings, email: str, now_ms: int) -> dict[str, Any] | None:
+def customer_card(store: Store, settings: Settings, email: str, now_ms: int) -> ScoreCard | None:
     """Return the score card of SPEC.md §7, or None for a customer never seen."""
     email = email.strip().lower()
     profile = store.profile(email)
     if not profile:
         return None
-    agg, daily = store.aggregate("customer", email)
-    fields = aggregate_fields(agg, daily, now_ms)
+    card = score_card(email, store.aggregate("customer", email), now_ms, name=profile.get("name") or None)
     last = None
-    if profile.get("last_response_sid"):
-        response = store.response(profile["last_response_sid"])
-        if response:
-            last = {"rating": int(response["rating"]), "scale": response["scale"],
-                    "at": iso_from_ms(int(response["at"])), "ticket": public_ref(response.get("tkey"))}
-    orders = store.orders_summary(email)
-    score = fields["score"]
-    return {
-        "customer": email,
-        "name": profile.get("name") or None,
-        **fields,
-        "last_response": last,
-        "orders": orders,
-        "at_risk": score is not None and float(score) < settings.at_risk_score,
-    }
-
-
-def aggregate_card(store: Store, kind: str, ident: str, now_ms: int) -> dict[str, Any] | None:
-    """Return the score fields of one agent, team, source or brand, or None when unknown."""
-    agg, daily = store.aggregate(kind, ident)
-    if not agg:
-        return None
-    return {"id": ident, **aggregate_fields(agg, daily, now_ms)}
-
-
-def response_row(response: dict[str, str]) -> dict[str, Any]:
-    """Shape a stored response for the API and the CSV export."""
-    return {
-        "survey": response["sid"],
-        "ticket": public_ref(response.get("tkey")),
-        "subject": response.get("subject") or None,
-        "source": response.get("source") or None,
-        "agent": ({"id": response["agent_id"], "name": response.get("agent_name") or None}
-                  if response.get("agent_id") else None),
-        "team": response.get("team") or None,
-        "brand": response.get("brand") or None,
-        "rating": int(response["rating"]),
-        "scale": response["scale"],
-        "value": round(int(response["value6"]) / 6, 2),
-        "satisfied": response.get("satisfied") == "1",
-        "comment": response.get("comment") or None,
-        "reason": response.get("reason") or None,
-        "at": iso_from_ms(int(response["at"])),
-    }
+    answer = store.response(profile["last_response_sid"]) if profile.get("last_response_sid") else None
+    if answer:
+        last = LastResponse(answer.rating, answer.scale, answer.at_ms, public_ref(answer.tkey))
+    return replace(card, last_response=last, orders=OrdersSummary(**store.orders_summary(email)),
+                   at_risk=card.score is not None and card.score < settings.at_risk_score)

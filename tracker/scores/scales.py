@@ -49,3 +49,8 @@ SCALES: dict[str, Scale] = {
     "nps": Scale("nps", 0, 10, 9, nps=True),
     "ces7": Scale("ces7", 1, 7, 5),
 }
+
+
+def scale_of(name: str | None, default: str) -> Scale:
+    """Return a survey's scale by name, the configured default when the survey names none."""
+    return SCALES[name or default]

@@ -15,20 +15,17 @@ def customer_timeline(store: Store, email: str, limit: int = 200, newest_first: 
     for entry, at in store.timeline_events(email, limit):
         rows.append((at, entry))
     for survey in store.customer_surveys(email, limit):
-        status = survey.get("status", "")
-        when = survey.get("sent_at") or survey.get("closed_at") or survey.get("created_at")
+        when = survey.sent_at_ms or survey.closed_at_ms or survey.created_at_ms
         if not when:
             continue
-        item = {"kind": f"survey.{'sent' if status == 'answered' else status}", "survey": survey.get("sid"),
-                "ticket": public_ref(survey.get("tkey"))}
-        if survey.get("reason"):
-            item["reason"] = survey["reason"]
-        rows.append((int(when), item))
-    for response in store.customer_responses(email, 0, limit):
-        rows.append((int(response["at"]), {
-            "kind": "answer", "survey": response["sid"], "ticket": public_ref(response.get("tkey")),
-            "rating": int(response["rating"]), "scale": response["scale"],
-            "satisfied": response.get("satisfied") == "1", "comment": response.get("comment") or None,
-            "reason": response.get("reason") or None}))
+        status = "sent" if survey.status == "answered" else survey.status
+        item = {"kind": f"survey.{status}", "survey": survey.sid, "ticket": public_ref(survey.tkey)}
+        if survey.reason:
+            item["reason"] = survey.reason
+        rows.append((when, item))
+    for answer in store.customer_responses(email, 0, limit):
+        rows.append((answer.at_ms, {
+            "kind": "answer", "survey": answer.sid, "ticket": public_ref(answer.tkey), "rating": answer.rating,
+            "scale": answer.scale, "satisfied": answer.satisfied, "comment": answer.comment, "reason": answer.reason}))
     rows.sort(key=lambda row: row[0], reverse=newest_first)
     return [{"at": iso_from_ms(at), **item} for at, item in rows[:limit]]

@@ -6,9 +6,11 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tracker.model import Aggregate
 from tracker.store import keys
 from tracker.store.base import RedisBase
 from tracker.store.reminders import reminder_member
+from tracker.store.scores import ALIVE, ATTEMPTS, COUNTED, RESIDUE, answer_of, delta_args, pairs_args
 from tracker.store.surveys import aggregate_ids
 
 LOG_BATCH = 1000
@@ -53,24 +55,34 @@ class Erasure(RedisBase):
 
         Returns (survey removed, answer removed, sent count removed); a survey of someone else is left alone.
         """
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(keys.survey(sid))
-        pipe.hgetall(keys.response(sid))
-        survey, response = pipe.execute()
-        owner = survey.get("customer") or response.get("customer")
-        if owner != email:
-            return 0, 0, 0
-        answered = aggregate_ids(response) if response.get("source") else []
-        sent = aggregate_ids(survey) if survey.get("source") else answered
-        entity_keys: list[str] = []
-        for kind, ident in [*answered, *sent]:
-            entity_keys += [keys.aggregate(kind, ident), keys.daily(kind, ident), keys.index(kind)]
-        self.redis.zrem(keys.DUE, reminder_member(sid))
-        gone, removed, unsent = self.script("erase_survey")(
-            keys=[keys.survey(sid), keys.response(sid), keys.RESPONSES, keys.SENT,
-                  keys.customer(email, "responses"), keys.customer(email, "surveys"), keys.ERASED, *entity_keys],
-            args=[sid, len(answered), *[ident for _, ident in [*answered, *sent]]])
-        return int(gone), int(removed), int(unsent)
+        for _ in range(ATTEMPTS):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hgetall(keys.survey(sid))
+            pipe.hgetall(keys.response(sid))
+            survey, response = pipe.execute()
+            owner = survey.get("customer") or response.get("customer")
+            if owner != email:
+                return 0, 0, 0
+            self.redis.zrem(keys.DUE, reminder_member(sid))
+            answered = aggregate_ids(response) if response.get("source") else []
+            sent = aggregate_ids(survey) if survey.get("source") else answered
+            entity_keys: list[str] = []
+            for kind, ident in [*answered, *sent]:
+                entity_keys += [keys.aggregate(kind, ident), keys.daily(kind, ident), keys.index(kind)]
+            answer = answer_of(response)
+            unsent, _, _ = (-Aggregate.of_sent()).increments()
+            result = self.script("erase_survey")(
+                keys=[keys.survey(sid), keys.response(sid), keys.RESPONSES, keys.SENT,
+                      keys.customer(email, "responses"), keys.customer(email, "surveys"), keys.ERASED,
+                      *entity_keys],
+                args=[sid, len(answered), *[ident for _, ident in [*answered, *sent]],
+                      *pairs_args((f, response.get(f, "")) for f in COUNTED),
+                      *delta_args(-answer.counted if answer else Aggregate()), *pairs_args(unsent),
+                      *pairs_args((f, "") for f in ALIVE), *pairs_args(RESIDUE)])
+            if result != -1:
+                gone, removed, uncounted = result
+                return int(gone), int(removed), int(uncounted)
+        raise RuntimeError(f"the answer to {sid} kept changing while it was erased")
 
     def erase_log_entries(self, matches: Callable[[dict[str, str]], bool]) -> dict[str, int]:
         """Delete every entry of the event log and the dead letters whose fields match; return counts."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
+from tracker.model import Answer
 from tracker.store import keys
 from tracker.store.base import RedisBase
+from tracker.store.scores import answer_of
 
 BATCH = 500
 
@@ -82,7 +83,8 @@ class Queries(RedisBase):
             for email, window in zip(pending, windows, strict=True):
                 hit = None
                 for _sid, at in window:
-                    if next(flags) == "0" and hit is None:
+                    flag = next(flags)  # the answer's satisfied count, as its scale decided when it was given
+                    if flag is not None and not int(flag) and hit is None:
                         hit = int(at)
                 if hit is not None or len(window) < depth:
                     found[email] = hit
@@ -90,18 +92,6 @@ class Queries(RedisBase):
                     still.append(email)
             pending, offset = still, offset + depth
         return found
-
-    def aggregates(self, kind: str, idents: list[str]) -> list[tuple[str, dict[str, str], dict[str, str]]]:
-        """Return (id, aggregate hash, daily hash) for many ids of one kind, in batches."""
-        rows: list[tuple[str, dict[str, str], dict[str, str]]] = []
-        for chunk in _chunks(idents):
-            pipe = self.redis.pipeline(transaction=False)
-            for ident in chunk:
-                pipe.hgetall(keys.aggregate(kind, ident))
-                pipe.hgetall(keys.daily(kind, ident))
-            replies = pipe.execute()
-            rows += [(ident, replies[2 * i], replies[2 * i + 1]) for i, ident in enumerate(chunk)]
-        return rows
 
     def first_activity_ms(self) -> int | None:
         """Return the time of the oldest answer or sent survey, None when there is neither."""
@@ -137,7 +127,8 @@ class Queries(RedisBase):
             else:
                 low = edge
 
-    def _read(self, key_of: Any, sids: list[str], fields: tuple[str, ...] | None) -> list[dict[str, str]]:
+    def _read(self, key_of: Callable[[str], str], sids: list[str],
+              fields: tuple[str, ...] | None) -> list[dict[str, str]]:
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
             if fields:
@@ -152,14 +143,20 @@ class Queries(RedisBase):
                 rows.append({"sid": sid, **{k: v for k, v in zip(fields, reply, strict=True) if v is not None}})
         return rows
 
-    def customer_response_slice(self, email: str, offset: int,
-                                count: int) -> tuple[list[tuple[int, dict[str, str]]], bool]:
-        """Return (position, response) pairs of a customer's answers from offset, newest first, and whether they end."""
+    def customer_response_slice(self, email: str, offset: int, count: int) -> tuple[list[tuple[int, Answer]], bool]:
+        """Return (position, answer) pairs of a customer's answers from offset, newest first, and whether they end."""
         sids = self.redis.zrevrange(keys.customer(email, "responses"), offset, offset + count - 1)
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
             pipe.hgetall(keys.response(sid))
-        return [(offset + i, row) for i, row in enumerate(pipe.execute()) if row], len(sids) < count
+        found = [(offset + i, answer_of(raw)) for i, raw in enumerate(pipe.execute())]
+        return [(i, a) for i, a in found if a], len(sids) < count
+
+    def answers_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False) -> Iterator[Answer]:
+        """Yield the answers given in a window of time (ms, or "-inf"/"+inf"), oldest first unless asked."""
+        for raw in self.window("resp", min_ms, max_ms, newest_first=newest_first):
+            if answer := answer_of(raw):
+                yield answer
 
     def hit_rate(self, name: str, window_ms: int, now_ms: int) -> tuple[int, int]:
         """Count one request of an API key in the current window; return (count, ms until it ends)."""

@@ -1,57 +1,62 @@
 -- Record (or change) the answer to a survey and move every aggregate by the difference, once.
+-- Python computes the difference (new answer's sums minus the stored answer's); this script only
+-- checks that the stored answer is still the one that difference was computed from, then applies it.
 -- KEYS: 1 response, 2 survey, 3 customer's responses, 4 all responses, 5 profile, 6 customers by score,
 --       7.. pairs of (aggregate hash, daily hash), one pair per entity, the customer's first
--- ARGV: 1 sid, 2 rating, 3 value6, 4 satisfied, 5 promoter, 6 detractor, 7 nps, 8 weight,
---       9 weighted value, 10 day, 11 at (ms), 12 comment, 13 scale, 14 customer email,
---       15.. extra field/value pairs
--- Returns 0 when nothing changed, 1 when only the comment (or the extra `reason`) changed,
--- 2 when the rating counted.
+-- ARGV: 1 sid, 2 rating, 3 at (ms), 4 comment, 5 reason, 6 '1' when a reason is given ('0' keeps the stored one),
+--       7 customer email, 8-10 the score's numerator, denominator and count fields (for the ranking),
+--       then five lists, each a count and that many field/value pairs:
+--       the stored fields the difference assumes ('' for absent), the response's fields to write,
+--       and the difference as integer, float and daily increments.
+-- Returns 0 when nothing changed, 1 when only the comment (or the reason) changed, 2 when the rating
+-- counted, -1 when another answer came in first (read again and retry).
 local r = KEYS[1]
-local old = redis.call('HMGET', r, 'rating', 'comment', 'value6', 'satisfied', 'promoter',
-                       'detractor', 'nps', 'weight', 'weighted', 'day')
-if old[1] == ARGV[2] then
-  local reason = nil
-  for i = 15, #ARGV, 2 do if ARGV[i] == 'reason' then reason = ARGV[i + 1] end end
+local rating, at, comment = ARGV[2], ARGV[3], ARGV[4]
+local has_reason = ARGV[6] == '1'
+
+local pos = 11
+local function pairs_list()
+  local list = {}
+  for i = 1, tonumber(ARGV[pos]) do list[i] = {ARGV[pos + 2 * i - 1], ARGV[pos + 2 * i]} end
+  pos = pos + 1 + 2 * #list
+  return list
+end
+local expect, fields, ints, floats, daily = pairs_list(), pairs_list(), pairs_list(), pairs_list(), pairs_list()
+
+if redis.call('HGET', r, 'rating') == rating then
+  local old_comment = redis.call('HGET', r, 'comment')
   local old_reason = redis.call('HGET', r, 'reason') or ''
-  if old[2] == ARGV[12] and (reason == nil or reason == old_reason) then return 0 end
-  redis.call('HSET', r, 'comment', ARGV[12], 'commented_at', ARGV[11])
-  if reason ~= nil then redis.call('HSET', r, 'reason', reason) end
+  if old_comment == comment and (not has_reason or ARGV[5] == old_reason) then return 0 end
+  redis.call('HSET', r, 'comment', comment, 'commented_at', at)
+  if has_reason then redis.call('HSET', r, 'reason', ARGV[5]) end
   return 1
 end
-local counts = {'value6', 'satisfied', 'promoter', 'detractor', 'nps'}
-for i = 7, #KEYS, 2 do
-  local agg, daily = KEYS[i], KEYS[i + 1]
-  if old[1] then
-    redis.call('HINCRBY', agg, 'n', -1)
-    for j, f in ipairs(counts) do redis.call('HINCRBY', agg, f, 0 - tonumber(old[2 + j])) end
-    redis.call('HINCRBYFLOAT', agg, 'weight', 0 - tonumber(old[8]))
-    redis.call('HINCRBYFLOAT', agg, 'weighted', 0 - tonumber(old[9]))
-    redis.call('HINCRBY', daily, old[10] .. ':n', -1)
-    redis.call('HINCRBY', daily, old[10] .. ':v', 0 - tonumber(old[3]))
-  end
-  redis.call('HINCRBY', agg, 'n', 1)
-  for j, f in ipairs(counts) do redis.call('HINCRBY', agg, f, tonumber(ARGV[2 + j])) end
-  redis.call('HINCRBYFLOAT', agg, 'weight', ARGV[8])
-  redis.call('HINCRBYFLOAT', agg, 'weighted', ARGV[9])
-  redis.call('HINCRBY', daily, ARGV[10] .. ':n', 1)
-  redis.call('HINCRBY', daily, ARGV[10] .. ':v', ARGV[3])
+for _, p in ipairs(expect) do
+  if (redis.call('HGET', r, p[1]) or '') ~= p[2] then return -1 end
 end
-redis.call('HSET', r, 'sid', ARGV[1], 'rating', ARGV[2], 'value6', ARGV[3], 'satisfied', ARGV[4],
-           'promoter', ARGV[5], 'detractor', ARGV[6], 'nps', ARGV[7], 'weight', ARGV[8],
-           'weighted', ARGV[9], 'day', ARGV[10], 'at', ARGV[11], 'comment', ARGV[12], 'scale', ARGV[13])
-if not old[1] then redis.call('HSET', r, 'first_at', ARGV[11]) end
-for i = 15, #ARGV, 2 do redis.call('HSET', r, ARGV[i], ARGV[i + 1]) end
+local first = not redis.call('HGET', r, 'rating')
+
+for i = 7, #KEYS, 2 do
+  for _, p in ipairs(ints) do redis.call('HINCRBY', KEYS[i], p[1], p[2]) end
+  for _, p in ipairs(floats) do redis.call('HINCRBYFLOAT', KEYS[i], p[1], p[2]) end
+  -- A day bucket that drops to zero goes, as a rebuild would not write it.
+  for _, p in ipairs(daily) do
+    if redis.call('HINCRBY', KEYS[i + 1], p[1], p[2]) == 0 then redis.call('HDEL', KEYS[i + 1], p[1]) end
+  end
+end
+for _, p in ipairs(fields) do redis.call('HSET', r, p[1], p[2]) end
+if first then redis.call('HSET', r, 'first_at', at) end
 redis.call('HINCRBY', r, 'changes', 1)
-redis.call('ZADD', KEYS[3], ARGV[11], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[11], ARGV[1])
-redis.call('HSET', KEYS[2], 'status', 'answered', 'answered_at', ARGV[11])
+redis.call('ZADD', KEYS[3], at, ARGV[1])
+redis.call('ZADD', KEYS[4], at, ARGV[1])
+redis.call('HSET', KEYS[2], 'status', 'answered', 'answered_at', at)
 -- Keep customers ranked by their decayed score for the at-risk listing.
-local sums = redis.call('HMGET', KEYS[7], 'weighted', 'weight', 'n')
-if tonumber(sums[3]) > 0 and tonumber(sums[2]) > 0 then
-  redis.call('ZADD', KEYS[6], tonumber(sums[1]) / tonumber(sums[2]), ARGV[14])
+local sums = redis.call('HMGET', KEYS[7], ARGV[8], ARGV[9], ARGV[10])
+if tonumber(sums[3] or '0') > 0 and tonumber(sums[2] or '0') > 0 then
+  redis.call('ZADD', KEYS[6], tonumber(sums[1] or '0') / tonumber(sums[2]), ARGV[7])
 end
 local last = tonumber(redis.call('HGET', KEYS[5], 'last_response_at') or '-1')
-if tonumber(ARGV[11]) >= last then
-  redis.call('HSET', KEYS[5], 'last_response_at', ARGV[11], 'last_response_sid', ARGV[1])
+if tonumber(at) >= last then
+  redis.call('HSET', KEYS[5], 'last_response_at', at, 'last_response_sid', ARGV[1])
 end
 return 2

@@ -7,9 +7,11 @@ from typing import Any
 from flask import Blueprint, jsonify
 from marshmallow import ValidationError
 
+from tracker.privacy.erase import erase_customer
 from tracker.schema_cache import schema
 from tracker.scores.cards import customer_card
-from tracker.scores.queries import customer_responses_page, ranked_customers
+from tracker.scores.ranking import ranked_customers
+from tracker.scores.summary import customer_responses_page
 from tracker.scores.timeline import customer_timeline
 from tracker.web.api.base import filters_of, load_query, now_ms, require_key, tracker
 from tracker.web.api.openapi import openapi_document
@@ -107,10 +109,6 @@ def timeline(email: str) -> Any:
 @require_key("admin")
 def erase(email: str) -> Any:
     """Erase everything about a customer (GDPR); needs a key with the admin scope."""
-    try:
-        from tracker.privacy.erase import erase_customer
-    except ImportError:
-        return envelope(501, "Erasure is not available in this version.")
     app = tracker()
     email = email.strip().lower()
     erased = erase_customer(app.store, app.settings, email)

@@ -9,7 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
-from tracker.scores.queries import KINDS
+from tracker.scores.ranking import KINDS
 from tracker.web.api.schemas import (
     AGGREGATE_PAGES,
     AggregateSchema,
@@ -54,7 +54,7 @@ def _operation(summary: str, body: type[Schema] | dict[str, Any], query: type[Sc
                content_type: str = "application/json", tag: str = "scores") -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": "OK", "content": {content_type: {"schema": body}}}}
     for code in errors:
-        entry: dict[str, Any] = {"description": ERRORS.get(code, "Not available."),
+        entry: dict[str, Any] = {"description": ERRORS[code],
                                  "content": {"application/json": {"schema": "Error"}}}
         if code in (429, 503):
             entry["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
@@ -79,7 +79,7 @@ def build_spec() -> APISpec:
         "get": _operation("A customer's score card", ScoreCardSchema, path=email, errors=(401, 403, 404, 429, 503),
                           tag="customers"),
         "delete": _operation("Erase everything about a customer (GDPR); admin scope", ErasureSchema, path=email,
-                             errors=(401, 403, 404, 429, 501, 503), tag="customers")})
+                             errors=(401, 403, 404, 429, 503), tag="customers")})
     spec.path("/api/v1/customers/{email}/responses", operations={"get": _operation(
         "A customer's answers, newest first", ResponsePageSchema, ResponseListQuerySchema, email, tag="customers")})
     spec.path("/api/v1/customers/{email}/timeline", operations={"get": _operation(

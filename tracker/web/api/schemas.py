@@ -5,10 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_dump,
+    pre_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
-from tracker.scores.queries import KINDS, MAX_SPAN_DAYS, ORDERS, SORTS
+from tracker.events import iso_from_ms
+from tracker.model import Answer
+from tracker.scores.cards import public_ref
+from tracker.scores.ranking import KINDS, ORDERS, SORTS
 from tracker.scores.scales import SCALES
+from tracker.scores.summary import MAX_SPAN_DAYS, Summary
 
 
 class RatingField(fields.Integer):
@@ -79,6 +93,13 @@ class ListQuerySchema(Schema):
     cursor = fields.String(load_default=None, validate=validate.Regexp(r"^\d{1,9}$", error="Not a valid cursor."))
 
 
+class TimeField(fields.String):
+    """A time kept as epoch milliseconds, shown as ISO 8601 UTC."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else iso_from_ms(int(value))
+
+
 class OrdersSchema(Schema):
     count = fields.Integer()
     total = fields.String()
@@ -89,7 +110,7 @@ class OrdersSchema(Schema):
 class LastResponseSchema(Schema):
     rating = fields.Integer()
     scale = fields.String()
-    at = fields.String()
+    at = TimeField(attribute="at_ms")
     ticket = fields.String(allow_none=True)
 
 
@@ -107,7 +128,7 @@ class ScoreFieldsSchema(Schema):
 class ScoreCardSchema(ScoreFieldsSchema):
     """A customer's score card (SPEC.md §7)."""
 
-    customer = fields.String()
+    customer = fields.String(attribute="id")
     name = fields.String(allow_none=True)
     last_response = fields.Nested(LastResponseSchema, allow_none=True)
     orders = fields.Nested(OrdersSchema)
@@ -138,10 +159,22 @@ class ResponseSchema(Schema):
     reason = fields.String(allow_none=True)
     at = fields.String()
 
+    @pre_dump
+    def from_answer(self, answer: Answer, **kwargs: Any) -> dict[str, Any]:
+        return {
+            "survey": answer.sid, "customer": answer.customer or None, "ticket": public_ref(answer.tkey),
+            "subject": answer.subject, "source": answer.source,
+            "agent": {"id": answer.agent_id, "name": answer.agent_name} if answer.agent_id else None,
+            "team": answer.team, "brand": answer.brand, "rating": answer.rating, "scale": answer.scale,
+            "value": answer.value, "satisfied": answer.satisfied, "comment": answer.comment, "reason": answer.reason,
+            "at": iso_from_ms(answer.at_ms),
+        }
+
 
 class ResponsePageSchema(Schema):
     customer = fields.String()
-    responses = fields.List(fields.Nested(ResponseSchema))
+    # A customer's own answers do not repeat whose they are.
+    responses = fields.List(fields.Nested(ResponseSchema, exclude=("customer",)))
     next_cursor = fields.String(allow_none=True)
 
 
@@ -293,6 +326,12 @@ class SummarySchema(ScoreFieldsSchema):
     by_source = fields.Dict(keys=fields.String(), values=fields.Nested(ScoreFieldsSchema), required=True)
     distribution = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer()),
                                required=True)
+
+    @pre_dump
+    def flatten(self, summary: Summary, **kwargs: Any) -> dict[str, Any]:
+        # The range's numbers sit beside the range itself, as SPEC §6 shows a summary.
+        return {"from": summary.date_from, "to": summary.date_to, "filters": summary.filters, **vars(summary.card),
+                "series": summary.series, "by_source": summary.by_source, "distribution": summary.distribution}
 
 
 class ErasureSchema(Schema):

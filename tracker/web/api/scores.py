@@ -12,13 +12,15 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 from marshmallow import ValidationError
 
 from tracker.schema_cache import schema
-from tracker.scores.queries import KINDS, aggregate_detail, aggregate_list, iter_responses, summary
+from tracker.scores.ranking import KINDS, aggregate_detail, aggregate_list
+from tracker.scores.summary import iter_responses, summary
 from tracker.web.api.base import filters_of, load_query, now_ms, require_key, tracker
 from tracker.web.api.schemas import (
     AGGREGATE_PAGES,
     AggregateSchema,
     ExportQuerySchema,
     ListQuerySchema,
+    ResponseSchema,
     SummaryQuerySchema,
     SummarySchema,
 )
@@ -101,14 +103,15 @@ def _csv_cells(row: dict[str, Any]) -> list[Any]:
 def export_responses() -> Any:
     """Stream every answer of a range (default: all time) as CSV, oldest first."""
     query = load_query(ExportQuerySchema)
-    rows = iter_responses(tracker().store, date_from=query["date_from"], date_to=query["date_to"],
-                          filters=filters_of(query))
-    first = next(rows, None)  # read before answering so an unreachable store still gets its 503
+    answers = iter_responses(tracker().store, date_from=query["date_from"], date_to=query["date_to"],
+                             filters=filters_of(query))
+    first = next(answers, None)  # read before answering so an unreachable store still gets its 503
+    rows = schema(ResponseSchema)
 
     def lines() -> Iterator[str]:
         yield csv_line(CSV_COLUMNS)
-        for row in chain([first] if first else [], rows):
-            yield csv_line(_csv_cells(row))
+        for answer in chain([first] if first else [], answers):
+            yield csv_line(_csv_cells(rows.dump(answer)))
 
     name = f"responses-{query['date_from'] or 'start'}-{query['date_to'] or 'now'}.csv"
     return Response(stream_with_context(lines()), mimetype="text/csv",

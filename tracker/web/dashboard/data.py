@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -11,9 +11,11 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 
 from tracker.config import Settings
 from tracker.i18n.catalogue import scale_labels
+from tracker.model import Answer, ScoreCard
 from tracker.schema_cache import schema
-from tracker.scores import queries
+from tracker.scores.ranking import aggregate_list, ranked_customers
 from tracker.scores.scales import SCALES
+from tracker.scores.summary import SeriesDay, iter_responses, summary
 from tracker.store import Store
 
 DEFAULT_DAYS = 30
@@ -93,48 +95,49 @@ def load_query(args: Any, store: Store, today: date) -> dict[str, Any]:
 def collect(store: Store, settings: Settings, now_ms: int, query: dict[str, Any]) -> dict[str, Any]:
     """Gather every number the page shows for these filters."""
     filters = {name: query[name] for name in FILTERS if query[name]}
-    overview = queries.summary(store, settings, now_ms, date_from=query["date_from"], date_to=query["date_to"],
-                               filters=filters)
+    overview = summary(store, settings, now_ms, date_from=query["date_from"], date_to=query["date_to"],
+                       filters=filters)
     # Most valuable first, then the most recently unhappy: "which valuable customers are unhappy?"
-    at_risk, _ = queries.ranked_customers(store, settings, now_ms, at_risk=True, sort="value", order="desc",
-                                          limit=AT_RISK_ROWS, cursor=None)
-    all_agents = queries.aggregate_list(store, "agent", now_ms)
+    at_risk, _ = ranked_customers(store, settings, now_ms, at_risk=True, sort="value", order="desc",
+                                  limit=AT_RISK_ROWS, cursor=None)
+    all_agents = aggregate_list(store, "agent", now_ms)
     agents = _rows(all_agents, query["agent"])
-    teams = _rows(queries.aggregate_list(store, "team", now_ms), query["team"])
+    teams = _rows(aggregate_list(store, "team", now_ms), query["team"])
     comments = latest_comments(store, query, filters)
     return {
-        "overview": overview,
-        "charts": {name: chart(overview.get("series") or [], frame) for name, frame in FRAMES.items()},
-        "distribution": distribution(overview.get("distribution") or {}),
-        "by_source": sorted((overview.get("by_source") or {}).items()),
+        "overview": overview.card,
+        "charts": {name: chart(overview.series, frame) for name, frame in FRAMES.items()},
+        "distribution": distribution(overview.distribution),
+        "by_source": sorted(overview.by_source.items()),
         "at_risk": at_risk,
         "agents": agents,
         "teams": teams,
         "comments": comments,
         "options": {name: store.ids(name) for name in ("source", "brand", "team")}
-        | {"agent": sorted(((row["id"], row.get("name") or row["id"]) for row in all_agents),
-                           key=lambda pair: pair[1].lower())},
+        | {"agent": sorted(((row.id, row.name or row.id) for row in all_agents), key=lambda pair: pair[1].lower())},
     }
 
 
-def latest_comments(store: Store, query: dict[str, Any], filters: dict[str, str]) -> list[dict[str, Any]]:
-    """Return the newest commented answers of the chosen days, newest first."""
-    # queries.latest_comments reads all time; the page's comments belong to its date range like its numbers.
-    newest: deque[dict[str, Any]] = deque(maxlen=COMMENT_ROWS)
-    for row in queries.iter_responses(store, date_from=query["date_from"], date_to=query["date_to"],
-                                      filters=filters):
-        if row.get("comment"):
-            newest.append(row)
-    return list(reversed(newest))
+def latest_comments(store: Store, query: dict[str, Any], filters: dict[str, str],
+                    limit: int = COMMENT_ROWS) -> list[Answer]:
+    """Return the newest commented answers of the chosen days (the page's range, like its numbers), newest first."""
+    found: list[Answer] = []
+    for answer in iter_responses(store, date_from=query["date_from"], date_to=query["date_to"], filters=filters,
+                                 newest_first=True):
+        if answer.comment:
+            found.append(answer)
+            if len(found) == limit:
+                break
+    return found
 
 
-def _rows(rows: list[dict[str, Any]], only: str | None) -> list[dict[str, Any]]:
-    picked = [row for row in rows if only is None or row["id"] == only]
-    picked.sort(key=lambda row: (-(row.get("responses") or 0), str(row.get("name") or row["id"]).lower()))
+def _rows(rows: list[ScoreCard], only: str | None) -> list[ScoreCard]:
+    picked = [row for row in rows if only is None or row.id == only]
+    picked.sort(key=lambda row: (-row.responses, (row.name or row.id).lower()))
     return picked[:TABLE_ROWS]
 
 
-def distribution(counts: dict[str, dict[Any, int]]) -> list[dict[str, Any]]:
+def distribution(counts: Mapping[str, Mapping[str, int]]) -> list[dict[str, Any]]:
     """Turn {scale: {rating: count}} into labelled bars, every rating of the scale shown, highest first."""
     scales = []
     for name, by_rating in sorted(counts.items()):
@@ -164,12 +167,12 @@ def _segments(points: list[tuple[float, float] | None]) -> list[str]:
     return [" ".join(f"{x:.1f},{y:.1f}" for x, y in run) for run in runs if len(run) > 1]
 
 
-def chart(series: list[dict[str, Any]], frame: Frame) -> dict[str, Any]:
+def chart(series: list[SeriesDay], frame: Frame) -> dict[str, Any]:
     """Lay out the per-day chart: answer counts as bars, average and CSAT (0-100) as lines with points."""
     f = frame
     days = len(series)
     step = (f.right - f.left) / max(days, 1)
-    most = max((int(day.get("responses") or 0) for day in series), default=0)
+    most = max((day.responses for day in series), default=0)
 
     def y_of(value: float) -> float:
         return f.bottom - (f.bottom - f.top) * value / 100
@@ -178,14 +181,14 @@ def chart(series: list[dict[str, Any]], frame: Frame) -> dict[str, Any]:
     lines: dict[str, list[tuple[float, float] | None]] = {"average": [], "csat": []}
     for i, day in enumerate(series):
         x = f.left + step * (i + 0.5)
-        count = int(day.get("responses") or 0)
-        label = f"{_day_label(day['date'])}: {count} answer{'s' if count != 1 else ''}"
+        count = day.responses
+        label = f"{_day_label(day.date)}: {count} answer{'s' if count != 1 else ''}"
         if count:
             height = (f.bottom - f.top) * count / most
             bars.append({"x": round(x - step * 0.35, 1), "y": round(f.bottom - height, 1),
                          "w": round(step * 0.7, 1), "h": round(height, 1), "title": label})
         for name in lines:
-            value = day.get(name)
+            value = getattr(day, name)
             if value is None:
                 lines[name].append(None)
                 continue
@@ -193,7 +196,7 @@ def chart(series: list[dict[str, Any]], frame: Frame) -> dict[str, Any]:
             points.append({"series": name, "x": round(x, 1), "y": round(y_of(float(value)), 1),
                            "title": f"{label}, {_series_name(name)} {float(value):g}"})
     every = max(1, -(-days // f.labels))
-    x_ticks = [{"x": round(f.left + step * (i + 0.5), 1), "label": _day_label(day["date"])}
+    x_ticks = [{"x": round(f.left + step * (i + 0.5), 1), "label": _day_label(day.date)}
                for i, day in enumerate(series) if i % every == 0]
     return {
         **asdict(f),

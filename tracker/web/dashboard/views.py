@@ -13,7 +13,9 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from flask.blueprints import BlueprintSetupState
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from tracker.events import iso_from_ms
 from tracker.schema_cache import schema
+from tracker.scores.cards import public_ref
 from tracker.surveys.tokens import derive_key
 from tracker.web.dashboard.data import collect, default_query, load_query
 
@@ -40,6 +42,14 @@ def _cookie_settings(state: BlueprintSetupState) -> None:
         SESSION_COOKIE_NAME="tracker_dashboard", SESSION_COOKIE_PATH="/dashboard", SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
+
+
+@bp.app_template_filter("iso_time")
+def _iso_time(ms: int) -> str:
+    return iso_from_ms(ms)
+
+
+bp.add_app_template_filter(public_ref, "public_ref")
 
 
 @bp.after_request

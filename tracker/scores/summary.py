@@ -1,0 +1,163 @@
+"""Scores over a date range: the summary with its per-day series and per-source split, and the answers themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from tracker.config import Settings
+from tracker.model import Aggregate, Answer, ScoreCard
+from tracker.scores.maths import DAY_MS, score_card
+from tracker.scores.scales import SCALES
+from tracker.store import Store
+
+FILTERS = ("source", "brand", "team", "agent", "scale")
+MAX_SPAN_DAYS = 3660  # a summary covers at most about ten years of days
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+Filters = Mapping[str, str | None]
+
+
+@dataclass(frozen=True)
+class SeriesDay:
+    """One UTC day of a summary's series."""
+
+    date: str
+    responses: int
+    average: float | None
+    csat: float | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The SPEC §6 numbers of a date range, with a per-day series, a per-source split and the ratings given."""
+
+    date_from: str
+    date_to: str
+    filters: Mapping[str, str]
+    card: ScoreCard
+    series: list[SeriesDay]
+    by_source: Mapping[str, ScoreCard]
+    distribution: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+
+def day_start_ms(day: date) -> int:
+    """Return the first millisecond of a UTC day (integer maths: no overflow at year 1 or 9999)."""
+    return (day.toordinal() - _EPOCH_ORDINAL) * DAY_MS
+
+
+def day_of_ms(ms: int) -> date:
+    return date.fromordinal(ms // DAY_MS + _EPOCH_ORDINAL)
+
+
+def matches(facets: Mapping[str, str | None], filters: Filters) -> bool:
+    """Tell whether an answer's or a survey's facets (agent as `<source>:<agent id>`) pass the filters."""
+    return all(facets.get(name) == wanted for name in FILTERS if (wanted := filters.get(name)) not in (None, ""))
+
+
+def answer_facets(answer: Answer) -> dict[str, str | None]:
+    return {"source": answer.source, "brand": answer.brand, "team": answer.team, "agent": answer.agent,
+            "scale": answer.scale}
+
+
+def survey_facets(survey: Mapping[str, str]) -> dict[str, str | None]:
+    agent = f"{survey.get('source', '')}:{survey['agent_id']}" if survey.get("agent_id") else None
+    return {"source": survey.get("source"), "brand": survey.get("brand"), "team": survey.get("team"),
+            "agent": agent, "scale": survey.get("scale")}
+
+
+def resolve_range(store: Store, now_ms: int, date_from: date | None, date_to: date | None) -> tuple[date, date]:
+    """Fill in an open range: up to today, from the first answer or sent survey; ValueError if reversed."""
+    last = date_to or day_of_ms(now_ms)
+    if date_from is None:
+        first_ms = store.first_activity_ms()
+        first = day_of_ms(first_ms) if first_ms is not None else last
+        date_from = max(min(first, last), date.fromordinal(max(1, last.toordinal() - MAX_SPAN_DAYS + 1)))
+    if date_from > last:
+        raise ValueError("from is after to")
+    if (last - date_from).days >= MAX_SPAN_DAYS:
+        raise ValueError(f"the range is longer than {MAX_SPAN_DAYS} days")
+    return date_from, last
+
+
+def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | None, date_to: date | None,
+            filters: Filters) -> Summary:
+    """Return the SPEC §6 fields over the answers of a date range (UTC days, both ends included).
+
+    Filters: source, brand, team, agent (`<source>:<agent id>`), scale. Trend compares the last 30 days
+    of the range with the 30 before. The answers are read one by one (t:responses by time), each adding
+    the sums it stored (what the aggregates hold), which keeps every filter combination exact and gives
+    the per-day csat and the distribution; open ranges end today and start at the first activity.
+    """
+    first, last = resolve_range(store, now_ms, date_from, date_to)
+    low, high = day_start_ms(first), day_start_ms(last) + DAY_MS - 1
+    anchor = min(now_ms, high)
+    total, per_source = Aggregate(), dict[str, Aggregate]()
+    satisfied_by_day: dict[str, int] = {}
+    distribution: dict[str, dict[str, int]] = {}
+    for answer in store.answers_between(low, high):
+        if not matches(answer_facets(answer), filters) or answer.scale not in SCALES:
+            continue
+        total += answer.counted
+        per_source[answer.source or ""] = per_source.get(answer.source or "", Aggregate()) + answer.counted
+        day = day_of_ms(answer.at_ms).isoformat()
+        satisfied_by_day[day] = satisfied_by_day.get(day, 0) + int(answer.satisfied)
+        scale = SCALES[answer.scale]
+        counts = distribution.setdefault(scale.name, {str(v): 0 for v in scale.values})
+        counts[str(answer.rating)] = counts.get(str(answer.rating), 0) + 1
+    for survey in store.window("survey", low, high, fields=("status", "source", "agent_id", "team", "brand",
+                                                             "scale")):
+        if survey.get("status") in ("sent", "answered") and matches(survey_facets(survey), filters):
+            total += Aggregate.of_sent()
+            per_source[survey.get("source", "")] = per_source.get(survey.get("source", ""), Aggregate()) \
+                + Aggregate.of_sent()
+    series = []
+    for offset in range((last - first).days + 1):
+        day_iso = (first + timedelta(days=offset)).isoformat()
+        n, value6 = total.days.get(day_iso, (0, 0))
+        satisfied = satisfied_by_day.get(day_iso, 0)
+        series.append(SeriesDay(date=day_iso, responses=n, average=round(value6 / 6 / n, 2) if n else None,
+                                csat=round(satisfied * 100 / n, 2) if n else None))
+    return Summary(
+        date_from=first.isoformat(), date_to=last.isoformat(),
+        filters={k: v for k, v in filters.items() if k in FILTERS and v not in (None, "")},
+        card=score_card("all", total, anchor), series=series,
+        by_source={source: score_card(source, sums, anchor) for source, sums in sorted(per_source.items())},
+        distribution=dict(sorted(distribution.items())))
+
+
+# Answers ------------------------------------------------------------------------------------------
+
+def _bounds(date_from: date | None, date_to: date | None) -> tuple[float | str, float | str]:
+    return (day_start_ms(date_from) if date_from else "-inf",
+            day_start_ms(date_to) + DAY_MS - 1 if date_to else "+inf")
+
+
+def iter_responses(store: Store, *, date_from: date | None, date_to: date | None,
+                   filters: Filters, newest_first: bool = False) -> Iterator[Answer]:
+    """Yield every answer in a date range (open ends: all time) that passes the filters, oldest first unless asked."""
+    low, high = _bounds(date_from, date_to)
+    for answer in store.answers_between(low, high, newest_first=newest_first):
+        if matches(answer_facets(answer), filters):
+            yield answer
+
+
+def customer_responses_page(store: Store, email: str, *, offset: int, limit: int, date_from: date | None,
+                            date_to: date | None, filters: Filters) -> tuple[list[Answer], int | None]:
+    """Return a customer's matching answers newest first from a position, and the position to go on from."""
+    low = day_start_ms(date_from) if date_from else None
+    high = day_start_ms(date_to) + DAY_MS - 1 if date_to else None
+    found: list[Answer] = []
+    while True:
+        batch, ended = store.customer_response_slice(email, offset, max(limit + 1, 100))
+        for position, answer in batch:
+            at = answer.at_ms
+            if (low is not None and at < low) or (high is not None and at > high) \
+                    or not matches(answer_facets(answer), filters):
+                continue
+            if len(found) == limit:
+                return found, position
+            found.append(answer)
+        if ended:
+            return found, None
+        offset += max(limit + 1, 100)
