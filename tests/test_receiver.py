@@ -383,6 +383,18 @@ def test_storage_unreachable_still_rejects_a_bad_signature_first(unreachable_app
     assert_envelope(response, 401)
 
 
+def test_a_delivery_is_accepted_while_the_broker_is_down_and_waits_in_the_log(env, store):
+    from workers.celery_app import create_celery, web_enqueue
+
+    down = load_settings({**env, "TRACKER_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    client = create_app(down, store, enqueue=web_enqueue(create_celery(down))).test_client()
+    raw = json.dumps(solved_event()).encode()
+    headers, _ = signed("standard", raw)
+    response = client.post("/webhooks/standard", data=raw, headers={"Content-Type": "application/json", **headers})
+    assert (response.status_code, response.json) == (202, {"status": "accepted", "events": 1})
+    assert stream_length(store) == 1  # beat's periodic drain applies it once the broker is back
+
+
 # Malformed headers never make a 500
 
 
