@@ -31,7 +31,8 @@ from tests.signing import SECRETS, signed  # noqa: E402
 from tracker.cli.dev import free_port, start_redis  # noqa: E402
 from tracker.config import load_settings  # noqa: E402
 from tracker.ingest import apply as ingest  # noqa: E402
-from tracker.scores.maths import contribution  # noqa: E402
+from tracker.model import Aggregate, Survey  # noqa: E402
+from tracker.scores.scales import SCALES  # noqa: E402
 from tracker.store import Store  # noqa: E402
 from tracker.web.app import create_app  # noqa: E402
 
@@ -90,13 +91,13 @@ def bench_receive(store: Store, settings: Any, count: int) -> None:
 def bench_answers(store: Store, settings: Any, count: int) -> None:
     store.redis.flushall()
     now = int(time.time() * 1000)
-    surveys = [{"sid": f"s{n:08d}", "customer": f"c{n % 5000}@example.no", "source": "standard",
-                "agent_id": f"a-{n % 20}", "team": "t", "brand": "b", "scale": "csat5", "tkey": f"standard:B-{n}"}
+    surveys = [Survey(sid=f"s{n:08d}", customer=f"c{n % 5000}@example.no", source="standard", agent_id=f"a-{n % 20}",
+                      team="t", brand="b", scale="csat5", tkey=f"standard:B-{n}", kind="ticket", status="sent")
                for n in range(count)]
-    part = contribution("csat5", 4, now, settings.score_half_life_days)
+    part = Aggregate.of_answer(SCALES["csat5"], 4, now, settings.score_half_life_days)
     scripted = timed(lambda: [store.record_answer(s, 4, "", now, part) for s in surveys])
     used = store.redis.info("memory")["used_memory"]
-    baseline = timed(lambda: [store.redis.hset(f"plain:{s['sid']}", mapping={"rating": 4, "at": now})
+    baseline = timed(lambda: [store.redis.hset(f"plain:{s.sid}", mapping={"rating": 4, "at": now})
                               for s in surveys])
     print(f"answers  {count} answers: scripted {count / scripted:,.0f}/s, plain HSET {count / baseline:,.0f}/s "
           f"-> recording an answer costs {scripted / baseline:.1f}x a plain write")

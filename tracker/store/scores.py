@@ -80,13 +80,14 @@ class Scores(RedisBase):
         for kind, ident in aggregate_ids(record):
             entity_keys += [keys.aggregate(kind, ident), keys.daily(kind, ident)]
             index.sadd(keys.index(kind), ident)
-        index.execute()
+        index.hmget(keys.response(sid), *COUNTED)  # the stored answer, read in the same round trip
+        read = index.execute()[-1]
         fields = {"sid": sid, "rating": str(rating), **counted_fields(counted), "at": str(at_ms), "comment": comment,
                   "scale": survey.scale, **{f: record.get(f, "") for f in EXTRA}}
         if reason is not None:  # None keeps the reason already given
             fields["reason"] = reason
         for _ in range(ATTEMPTS):
-            stored = dict(zip(COUNTED, self.redis.hmget(keys.response(sid), *COUNTED), strict=True))
+            stored = dict(zip(COUNTED, read, strict=True))
             old = Aggregate.from_hash({k: v for k, v in stored.items() if v}) if stored["rating"] else Aggregate()
             outcome = int(self.script("record_answer")(
                 keys=[keys.response(sid), keys.survey(sid), keys.customer(email, "responses"),
@@ -96,6 +97,7 @@ class Scores(RedisBase):
                       *delta_args(counted - old)]))
             if outcome >= 0:
                 return outcome
+            read = self.redis.hmget(keys.response(sid), *COUNTED)
         raise RuntimeError(f"the answer to {sid} kept changing while it was recorded")
 
     def response(self, sid: str) -> Answer | None:

@@ -15,13 +15,17 @@ local rating, at, comment = ARGV[2], ARGV[3], ARGV[4]
 local has_reason = ARGV[6] == '1'
 
 local pos = 11
-local function pairs_list()
-  local list = {}
-  for i = 1, tonumber(ARGV[pos]) do list[i] = {ARGV[pos + 2 * i - 1], ARGV[pos + 2 * i]} end
-  pos = pos + 1 + 2 * #list
-  return list
+-- Each list as (first ARGV index, last ARGV index) of its flat pairs.
+local function span()
+  local first, count = pos + 1, tonumber(ARGV[pos])
+  pos = pos + 1 + 2 * count
+  return first, first + 2 * count - 1
 end
-local expect, fields, ints, floats, daily = pairs_list(), pairs_list(), pairs_list(), pairs_list(), pairs_list()
+local expect_from, expect_to = span()
+local fields_from, fields_to = span()
+local ints_from, ints_to = span()
+local floats_from, floats_to = span()
+local daily_from, daily_to = span()
 
 if redis.call('HGET', r, 'rating') == rating then
   local old_comment = redis.call('HGET', r, 'comment')
@@ -31,20 +35,22 @@ if redis.call('HGET', r, 'rating') == rating then
   if has_reason then redis.call('HSET', r, 'reason', ARGV[5]) end
   return 1
 end
-for _, p in ipairs(expect) do
-  if (redis.call('HGET', r, p[1]) or '') ~= p[2] then return -1 end
+local first = true
+for j = expect_from, expect_to, 2 do
+  local have = redis.call('HGET', r, ARGV[j])
+  if (have or '') ~= ARGV[j + 1] then return -1 end
+  if have then first = false end
 end
-local first = not redis.call('HGET', r, 'rating')
 
 for i = 7, #KEYS, 2 do
-  for _, p in ipairs(ints) do redis.call('HINCRBY', KEYS[i], p[1], p[2]) end
-  for _, p in ipairs(floats) do redis.call('HINCRBYFLOAT', KEYS[i], p[1], p[2]) end
+  for j = ints_from, ints_to, 2 do redis.call('HINCRBY', KEYS[i], ARGV[j], ARGV[j + 1]) end
+  for j = floats_from, floats_to, 2 do redis.call('HINCRBYFLOAT', KEYS[i], ARGV[j], ARGV[j + 1]) end
   -- A day bucket that drops to zero goes, as a rebuild would not write it.
-  for _, p in ipairs(daily) do
-    if redis.call('HINCRBY', KEYS[i + 1], p[1], p[2]) == 0 then redis.call('HDEL', KEYS[i + 1], p[1]) end
+  for j = daily_from, daily_to, 2 do
+    if redis.call('HINCRBY', KEYS[i + 1], ARGV[j], ARGV[j + 1]) == 0 then redis.call('HDEL', KEYS[i + 1], ARGV[j]) end
   end
 end
-for _, p in ipairs(fields) do redis.call('HSET', r, p[1], p[2]) end
+redis.call('HSET', r, unpack(ARGV, fields_from, fields_to))
 if first then redis.call('HSET', r, 'first_at', at) end
 redis.call('HINCRBY', r, 'changes', 1)
 redis.call('ZADD', KEYS[3], at, ARGV[1])
