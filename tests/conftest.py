@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,13 +20,13 @@ import pytest
 import redis
 from aiosmtpd.controller import Controller
 
-from tests.signing import SECRETS, signed
+from tests.signing import signed
+from tests.support import PEOPLE, ROOT, drain, iso, make_env, send_all, solved_event, survey_link
 from tracker.cli.dev import free_port, redis_binary
 from tracker.config import Settings, load_settings
 from tracker.store import Store
 from tracker.web.app import create_app
 
-ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"
 
 
@@ -109,22 +108,6 @@ def smtp() -> Iterator[SmtpSink]:
     controller.stop()
 
 
-def make_env(redis_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
-    env = {
-        "TRACKER_REDIS_URL": redis_url,
-        "TRACKER_SECRET_KEY": "test-secret-key-0123456789abcdef",
-        "TRACKER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
-        "TRACKER_PUBLIC_URL": "http://127.0.0.1:8000",
-        "TRACKER_MAIL_FROM": "Acme Support <support@acme.test>",
-        "TRACKER_SURVEY_DELAY": "0",
-        "TRACKER_SWEEP_INTERVAL": "1",
-    }
-    for source, secret in SECRETS.items():
-        env[f"TRACKER_SOURCE_{source.upper()}_SECRET"] = secret
-    env.update(extra)
-    return env
-
-
 @pytest.fixture
 def env(redis_url: str, smtp: SmtpSink) -> dict[str, str]:
     return make_env(redis_url, smtp.port)  # type: ignore[attr-defined]
@@ -174,21 +157,6 @@ def post_event(client: Any) -> Callable[..., Any]:
     return post
 
 
-def solved_event(ticket: str = "T-1001", email_address: str = "kari@example.no", at: str = "2026-11-22T10:00:00Z",
-                 kind: str = "ticket.solved", event_id: str | None = None, **ticket_fields: Any) -> dict[str, Any]:
-    """Build a standard event."""
-    status = {"ticket.solved": "solved", "ticket.reopened": "open", "ticket.closed": "closed"}.get(kind, "open")
-    return {
-        "type": kind,
-        "id": event_id or f"evt-{ticket}-{kind}-{at}",
-        "occurred_at": at,
-        "ticket": {"id": ticket, "subject": "Card declined", "status": status, "channel": "email",
-                   "brand": "acme", "team": "billing", "tags": ["vip"],
-                   "agent": {"id": "a-7", "name": "Ola", "email": "ola@acme.test"}, **ticket_fields},
-        "customer": {"id": "c-42", "email": email_address, "name": "Kari", "locale": "nb"},
-    }
-
-
 class Process:
     """A tracker subprocess whose output is kept for assertions and failure messages."""
 
@@ -199,7 +167,8 @@ class Process:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self._seen = threading.Event()
         self._ready = ready
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         if ready and not self._seen.wait(timeout):
             self.stop()
             raise AssertionError(f"{args[0]} did not start:\n" + "".join(self.lines[-40:]))
@@ -221,6 +190,7 @@ class Process:
         except ProcessLookupError:
             pass
         self.process.wait(timeout=10)
+        self._close()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -229,6 +199,13 @@ class Process:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._close()
+
+    def _close(self) -> None:
+        # The reader ends at EOF once the process group is gone; closing the pipe then leaks no file.
+        self._reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 @pytest.fixture
@@ -265,17 +242,6 @@ def live_server(settings: Settings, store: Store) -> Iterator[str]:
     server.shutdown()
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "") -> Any:
-    """Poll until predicate() is truthy and return its value, or fail saying what was awaited."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-
-
 @pytest.fixture(scope="session")
 def output_dir() -> Path:
     """Where tests leave files for a person to look at (screenshots)."""
@@ -283,5 +249,29 @@ def output_dir() -> Path:
     return OUTPUT
 
 
-def chromium_binary() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+@pytest.fixture
+def scored(post_event, store, settings, smtp, client) -> None:
+    """Two customers answered through the real loop: Anna happy (Ola, billing), Bjørn unhappy (Per, shipping)."""
+    order = {"type": "order.created", "id": "evt-o-9", "occurred_at": iso(300),
+             "order": {"id": "O-9", "total": "2499.00", "currency": "NOK"},
+             "customer": {"email": "bjorn@example.no", "name": "Bjørn"}}
+    assert post_event("standard", order).status_code == 202
+    for n, (address, name, ticket, agent_id, agent_name, team, _, _) in enumerate(PEOPLE):
+        event = solved_event(ticket=ticket, at=iso(60 - n), team=team,
+                             agent={"id": agent_id, "name": agent_name, "email": f"{agent_id}@acme.test"})
+        event["customer"] = {"id": f"c-{ticket}", "email": address, "name": name, "locale": "en"}
+        assert post_event("standard", event).status_code == 202
+    drain(store, settings)
+    assert [o.status for o in send_all(store, settings)] == ["sent", "sent"]
+    mails = {m["To"].addresses[0].addr_spec: m for m in smtp.wait_for(2)}
+    for address, *_, rating, comment in PEOPLE:
+        answer = client.post(survey_link(mails[address], rating), data={"rating": str(rating), "comment": comment})
+        assert answer.status_code == 200, answer.data
+
+
+@pytest.fixture
+def httpserver(httpserver: Any) -> Iterator[Any]:
+    """The plugin's HTTP server, closing the requests it logged: their uploaded files are temporary files."""
+    yield httpserver
+    for request, _response in httpserver.log:
+        request.close()

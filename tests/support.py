@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import EmailMessage
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from tests.signing import SECRETS
+from tracker.answers.record import record_answer
+from tracker.config import load_settings
+from tracker.ingest import apply as ingest
+from tracker.mail.smtp import SmtpSender
+from tracker.surveys import due as surveys
+
+ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+SUBJECT = "Card declined"
+LINK = re.compile(r"https?://[^\s\"'<>]+/s/([a-z2-7]+-[a-z2-7]+)\?rating=(\d+)")
 HEADERS_SUFFIX = ".headers.json"
 
 
@@ -66,3 +87,228 @@ def vendor_fixtures(source: str | None = None) -> list[VendorFixture]:
     """Return every fixture (of one source, or of all), in a stable order."""
     directories = [FIXTURES / source] if source else sorted(path for path in FIXTURES.iterdir() if path.is_dir())
     return [_load(path) for directory in directories for path in _body_files(directory)]
+
+
+# --- processes, time and waiting ----------------------------------------------------------------------------
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "") -> Any:
+    """Poll until predicate() is truthy and return its value, or fail saying what was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+
+def tracker(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tracker", *args], env={**os.environ, **env}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, input=stdin)
+
+
+
+def chromium_binary() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+
+def iso(seconds_ago: float = 0) -> str:
+    return time.strftime(ISO, time.gmtime(time.time() - seconds_ago))
+
+
+# --- events and settings ------------------------------------------------------------------------------------
+
+def solved_event(ticket: str = "T-1001", email_address: str = "kari@example.no", at: str = "2026-11-22T10:00:00Z",
+                 kind: str = "ticket.solved", event_id: str | None = None, **ticket_fields: Any) -> dict[str, Any]:
+    """Build a standard event."""
+    status = {"ticket.solved": "solved", "ticket.reopened": "open", "ticket.closed": "closed"}.get(kind, "open")
+    return {
+        "type": kind,
+        "id": event_id or f"evt-{ticket}-{kind}-{at}",
+        "occurred_at": at,
+        "ticket": {"id": ticket, "subject": "Card declined", "status": status, "channel": "email",
+                   "brand": "acme", "team": "billing", "tags": ["vip"],
+                   "agent": {"id": "a-7", "name": "Ola", "email": "ola@acme.test"}, **ticket_fields},
+        "customer": {"id": "c-42", "email": email_address, "name": "Kari", "locale": "nb"},
+    }
+
+
+
+def zendesk_body(ticket: str, email: str, status: str = "Solved", at: str | None = None,
+                 agent: tuple[str, str] | None = ("90817263", "Ola Agent"), team: str = "Billing",
+                 brand: str = "Acme") -> dict[str, Any]:
+    """Build the Zendesk trigger body the README publishes."""
+    return {
+        "ticket": {"id": ticket, "status": status, "subject": "Card declined", "updated_at": at or iso(),
+                   "via": "Web Form", "brand": brand, "group": team, "tags": ""},
+        "requester": {"id": f"r-{email.split('@')[0]}", "email": email, "name": email.split("@")[0].title(),
+                      "locale": "English"},
+        "assignee": {"id": agent[0], "email": "", "name": agent[1]} if agent else {"id": "", "email": "", "name": ""},
+    }
+
+
+
+def make_env(redis_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
+    env = {
+        "TRACKER_REDIS_URL": redis_url,
+        "TRACKER_SECRET_KEY": "test-secret-key-0123456789abcdef",
+        "TRACKER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "TRACKER_PUBLIC_URL": "http://127.0.0.1:8000",
+        "TRACKER_MAIL_FROM": "Acme Support <support@acme.test>",
+        "TRACKER_SURVEY_DELAY": "0",
+        "TRACKER_SWEEP_INTERVAL": "1",
+    }
+    for source, secret in SECRETS.items():
+        env[f"TRACKER_SOURCE_{source.upper()}_SECRET"] = secret
+    env.update(extra)
+    return env
+
+
+# --- the survey loop in-process -----------------------------------------------------------------------------
+
+def drain(store: Any, settings: Any) -> int:
+    return ingest.drain(store, settings, "test-consumer")[0]
+
+
+
+def send_all(store: Any, settings: Any) -> list[surveys.Outcome]:
+    now = int(time.time() * 1000)
+    claimed, tkeys = surveys.sweep(store, now)
+    with SmtpSender(settings.smtp_url) as sender:
+        return [surveys.send_due(store, settings, sender, t, claimed, now) for t in tkeys]
+
+
+
+def survey_link(message: Any, rating: int) -> str:
+    body = message.get_body(("plain",)).get_content()
+    match = re.search(rf"(/s/[a-z2-7]+-[a-z2-7]+)\?rating={rating}\b", body)
+    assert match, body
+    return match.group(1)
+
+
+
+def links(body: str) -> dict[int, str]:
+    """Return the path and query of each rating link in a mail part, failing on a value linked twice."""
+    found: dict[int, str] = {}
+    for match in LINK.finditer(body):
+        value = int(match.group(2))
+        assert value not in found, f"rating {value} is linked twice"
+        url = urlsplit(match.group(0))
+        found[value] = f"{url.path}?{url.query}"
+    return found
+
+
+
+def survey_by_mail(post_event: Any, store: Any, env: dict[str, str], smtp: Any, scale: str, locale: str,
+                   name: str | None = "Kari") -> EmailMessage:
+    """Solve a ticket through the receiver, drain the log, send the survey and return the mail received."""
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    event = solved_event(at=at, subject=SUBJECT)
+    event["customer"].update(locale=locale, name=name)
+    assert post_event("standard", event).status_code == 202
+    scaled = load_settings({**env, "TRACKER_SURVEY_SCALE": scale})
+    assert drain(store, scaled) == 1
+    assert [o.status for o in send_all(store, scaled)] == ["sent"]
+    (mail,) = smtp.wait_for(1)
+    return mail
+
+
+# --- pages --------------------------------------------------------------------------------------------------
+
+class Page(HTMLParser):
+    """What a person (or a screen reader) gets from a page: its language, text, and form controls."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.lang = ""
+        self.chunks: list[str] = []
+        self.inputs: list[dict[str, str | None]] = []
+        self.links: list[str] = []
+        self.feed(html)
+        self.text = " ".join(" ".join(self.chunks).split())
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "html":
+            self.lang = found.get("lang") or ""
+        elif tag == "input":
+            self.inputs.append(found)
+        elif tag == "a" and found.get("href"):
+            self.links.append(found["href"] or "")
+
+    def handle_data(self, data: str) -> None:
+        self.chunks.append(data)
+
+    def radios(self, name: str) -> list[str]:
+        return [i.get("value") or "" for i in self.inputs if i.get("type") == "radio" and i.get("name") == name]
+
+    def checked(self, name: str) -> list[str]:
+        return [i.get("value") or "" for i in self.inputs if i.get("name") == name and "checked" in i]
+
+
+# --- a world of customers driven through the loop -----------------------------------------------------------
+
+class World:
+    """Drive the real loop: webhooks in, log drained, surveys mailed, answers posted on the survey page."""
+
+    def __init__(self, post_event: Any, store: Any, env: dict[str, str], smtp: Any, client: Any):
+        self.post_event, self.store, self.env, self.smtp, self.client = post_event, store, env, smtp, client
+        self.settings = load_settings(env)
+        self.seq = 0
+
+    def event(self, body: dict[str, Any], source: str = "standard") -> None:
+        self.seq += 1
+        headers = {"x-zendesk-webhook-invocation-id": f"inv-{self.seq}"} if source == "zendesk" else None
+        response = self.post_event(source, body, headers=headers)
+        assert response.status_code in (200, 202), response.json
+
+    def solve(self, ticket: str, email: str, seconds_ago: float = 60, **fields: Any) -> None:
+        body = solved_event(ticket=ticket, email_address=email, at=iso(seconds_ago), **fields)
+        body["customer"] = {"id": f"c-{email.split('@')[0]}", "email": email, "name": email.split("@")[0].title()}
+        self.event(body)
+
+    def order(self, order_id: str, email: str, total: str, currency: str = "NOK") -> None:
+        self.event({"type": "order.created", "id": f"evt-{order_id}", "occurred_at": iso(300),
+                    "order": {"id": order_id, "total": total, "currency": currency, "status": "open"},
+                    "customer": {"email": email, "name": email.split("@")[0].title()}})
+
+    def send(self, scale: str = "csat5") -> list[str]:
+        drain(self.store, self.settings)
+        unthrottled = load_settings({**self.env, "TRACKER_SURVEY_THROTTLE_DAYS": "0", "TRACKER_SURVEY_SCALE": scale})
+        outcomes = send_all(self.store, unthrottled)
+        return [o.status for o in outcomes]
+
+    def mail_to(self, email: str) -> Any:
+        mails = [m for m in self.smtp.messages if m["To"].addresses[0].addr_spec == email]
+        assert mails, f"no survey mail to {email}"
+        return mails[-1]
+
+    def answer(self, email: str, rating: int, comment: str = "") -> str:
+        """Answer the newest survey mailed to email on its survey page; return the survey id."""
+        path = survey_link(self.mail_to(email), rating)
+        response = self.client.post(path, data={"rating": str(rating), "comment": comment})
+        assert response.status_code == 200, response.data
+        return path.split("/")[2].split("-")[0]
+
+    def answer_at(self, email: str, rating: int, at_ms: int, comment: str = "") -> str:
+        """Record an answer to the customer's newest survey at a chosen time (the survey page's own call)."""
+        survey = self.store.customer_surveys(email)[0]
+        record_answer(self.store, self.settings, survey, rating, comment, at_ms)
+        return survey["sid"]
+
+    def solved_and_answered(self, ticket: str, email: str, rating: int, comment: str = "", scale: str = "csat5",
+                            **fields: Any) -> str:
+        self.solve(ticket, email, **fields)
+        assert self.send(scale) == ["sent"]
+        self.smtp.wait_for(len(self.smtp.messages))
+        return self.answer(email, rating, comment)
+
+
+# The two customers of the `scored` fixture: (email, name, ticket, agent id, agent name, team, rating, comment).
+SCRIPT_COMMENT = "<script>alert(1)</script> Nobody answered for a week"
+PEOPLE = [  # (email, name, ticket, agent id, agent name, team, rating, comment)
+    ("anna@example.no", "Anna", "T-1", "a-7", "Ola", "billing", 5, "Quick and kind"),
+    ("bjorn@example.no", "Bjørn", "T-2", "a-8", "Per", "shipping", 1, SCRIPT_COMMENT),
+]

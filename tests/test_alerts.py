@@ -19,8 +19,7 @@ import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.conftest import make_env, solved_event, wait_until
-from tests.test_flow import drain, send_all, survey_link
+from tests.support import drain, make_env, send_all, solved_event, survey_link, tracker, wait_until
 from tracker.alerts.delivery import AlertRefused, AlertRetryable, alert_secret, deliver_alert, is_slack
 from tracker.alerts.payload import alerts_for
 from tracker.cli.dev import free_port
@@ -134,7 +133,6 @@ def test_a_generic_alert_is_signed_the_standard_webhooks_way_with_the_same_id_on
 
 
 def test_the_alert_secret_command_prints_the_whsec_key_receivers_verify_with(env, settings):
-    from tests.test_cli import tracker
 
     printed = tracker(env, "alert-secret")
     assert printed.returncode == 0, printed.stderr
@@ -292,6 +290,11 @@ def test_https_to_a_pinned_address_still_checks_the_certificate_against_the_host
         server.stop()
 
 
+def _succeeded(worker: Any, task: str) -> bool:
+    """Say whether the worker logged that a run of task ended successfully (Celery's "succeeded" line)."""
+    return any(f"{task}[" in line and "succeeded" in line for line in worker.lines)
+
+
 @pytest.mark.e2e
 def test_an_endpoint_failing_once_gets_the_alert_from_the_worker_exactly_once(
         post_event, store, settings, smtp, live_server, start_worker, httpserver):
@@ -310,7 +313,8 @@ def test_an_endpoint_failing_once_gets_the_alert_from_the_worker_exactly_once(
     answered = requests.post(live_server + path, data={"rating": "1", "comment": "Never again"}, timeout=10)
     assert answered.status_code == 200
     wait_until(lambda: len(calls) >= 2, timeout=30, what="the alert to be retried")
-    time.sleep(3)  # nothing more may arrive
+    # Nothing more may arrive: once the retried task has succeeded, no attempt of this alert is left.
+    wait_until(lambda: _succeeded(worker, "tracker.deliver_alert"), what="the retried delivery to succeed")
     assert len(calls) == 2
     assert calls[0].headers["webhook-id"] == calls[1].headers["webhook-id"]
     assert json.loads(calls[1].get_data())["data"]["comment"] == "Never again"
@@ -328,7 +332,8 @@ def test_the_worker_does_not_retry_an_alert_the_endpoint_refused(settings, start
     worker = start_worker()
     create_celery(settings).send_task("tracker.deliver_alert", args=[httpserver.url_for(PATH), json.dumps(_unhappy())])
     wait_until(lambda: "alert not delivered" in worker.output(), timeout=30, what="the refusal to be logged")
-    time.sleep(3)  # a retry would come within about a second
+    # A retry would be scheduled before the task ends; the task ending successfully proves there is none.
+    wait_until(lambda: _succeeded(worker, "tracker.deliver_alert"), what="the delivery task to end")
     assert len(httpserver.log) == 1
     assert "410" in worker.output() and "retry" not in worker.output().lower()
 

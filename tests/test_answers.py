@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.conftest import solved_event
+from tests.support import solved_event
 from tracker.answers import record as answers
 from tracker.config import load_settings
 from tracker.events import iso_from_ms

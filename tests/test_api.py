@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from tests.conftest import solved_event
-from tests.test_flow import drain, send_all, survey_link
+from tests.support import drain, send_all, solved_event, survey_link
 from tracker.cli.dev import free_port
 from tracker.config import load_settings
 from tracker.store import Store

@@ -12,92 +12,18 @@ import pytest
 from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from tracker.scores.queries import KINDS, aggregate_list, latest_comments, summary
 
-from tests.conftest import solved_event
-from tests.test_flow import drain, send_all, survey_link
+from tests.support import World, drain, iso, send_all, solved_event, zendesk_body
 from tracker.answers.record import record_answer
 from tracker.config import load_settings
 from tracker.scores.maths import DAY_MS, aggregate_fields, contribution
-from tracker.scores.queries import KINDS, aggregate_list, latest_comments, summary
 from tracker.scores.rebuild import rebuild_scores
 from tracker.scores.scales import SCALES
 from tracker.store import keys
 from tracker.web.app import create_app
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def iso(seconds_ago: float = 0) -> str:
-    return time.strftime(ISO, time.gmtime(time.time() - seconds_ago))
-
-
-def zendesk_body(ticket: str, email: str, status: str = "Solved", at: str | None = None,
-                 agent: tuple[str, str] | None = ("90817263", "Ola Agent"), team: str = "Billing",
-                 brand: str = "Acme") -> dict[str, Any]:
-    """Build the Zendesk trigger body the README publishes."""
-    return {
-        "ticket": {"id": ticket, "status": status, "subject": "Card declined", "updated_at": at or iso(),
-                   "via": "Web Form", "brand": brand, "group": team, "tags": ""},
-        "requester": {"id": f"r-{email.split('@')[0]}", "email": email, "name": email.split("@")[0].title(),
-                      "locale": "English"},
-        "assignee": {"id": agent[0], "email": "", "name": agent[1]} if agent else {"id": "", "email": "", "name": ""},
-    }
-
-
-class World:
-    """Drive the real loop: webhooks in, log drained, surveys mailed, answers posted on the survey page."""
-
-    def __init__(self, post_event: Any, store: Any, env: dict[str, str], smtp: Any, client: Any):
-        self.post_event, self.store, self.env, self.smtp, self.client = post_event, store, env, smtp, client
-        self.settings = load_settings(env)
-        self.seq = 0
-
-    def event(self, body: dict[str, Any], source: str = "standard") -> None:
-        self.seq += 1
-        headers = {"x-zendesk-webhook-invocation-id": f"inv-{self.seq}"} if source == "zendesk" else None
-        response = self.post_event(source, body, headers=headers)
-        assert response.status_code in (200, 202), response.json
-
-    def solve(self, ticket: str, email: str, seconds_ago: float = 60, **fields: Any) -> None:
-        body = solved_event(ticket=ticket, email_address=email, at=iso(seconds_ago), **fields)
-        body["customer"] = {"id": f"c-{email.split('@')[0]}", "email": email, "name": email.split("@")[0].title()}
-        self.event(body)
-
-    def order(self, order_id: str, email: str, total: str, currency: str = "NOK") -> None:
-        self.event({"type": "order.created", "id": f"evt-{order_id}", "occurred_at": iso(300),
-                    "order": {"id": order_id, "total": total, "currency": currency, "status": "open"},
-                    "customer": {"email": email, "name": email.split("@")[0].title()}})
-
-    def send(self, scale: str = "csat5") -> list[str]:
-        drain(self.store, self.settings)
-        unthrottled = load_settings({**self.env, "TRACKER_SURVEY_THROTTLE_DAYS": "0", "TRACKER_SURVEY_SCALE": scale})
-        outcomes = send_all(self.store, unthrottled)
-        return [o.status for o in outcomes]
-
-    def mail_to(self, email: str) -> Any:
-        mails = [m for m in self.smtp.messages if m["To"].addresses[0].addr_spec == email]
-        assert mails, f"no survey mail to {email}"
-        return mails[-1]
-
-    def answer(self, email: str, rating: int, comment: str = "") -> str:
-        """Answer the newest survey mailed to email on its survey page; return the survey id."""
-        path = survey_link(self.mail_to(email), rating)
-        response = self.client.post(path, data={"rating": str(rating), "comment": comment})
-        assert response.status_code == 200, response.data
-        return path.split("/")[2].split("-")[0]
-
-    def answer_at(self, email: str, rating: int, at_ms: int, comment: str = "") -> str:
-        """Record an answer to the customer's newest survey at a chosen time (the survey page's own call)."""
-        survey = self.store.customer_surveys(email)[0]
-        record_answer(self.store, self.settings, survey, rating, comment, at_ms)
-        return survey["sid"]
-
-    def solved_and_answered(self, ticket: str, email: str, rating: int, comment: str = "", scale: str = "csat5",
-                            **fields: Any) -> str:
-        self.solve(ticket, email, **fields)
-        assert self.send(scale) == ["sent"]
-        self.smtp.wait_for(len(self.smtp.messages))
-        return self.answer(email, rating, comment)
 
 
 @pytest.fixture
@@ -415,7 +341,6 @@ def test_a_read_only_key_may_read_but_not_erase(world, client, store):
 
 
 def test_an_admin_key_erases_a_customer(world, client, store, auth):
-    pytest.importorskip("tracker.privacy.erase")
     world.solved_and_answered("T-1", "kari@example.no", 5)
     erased = client.delete("/api/v1/customers/Kari@example.no", headers=auth)
     assert erased.status_code == 200 and erased.json["customer"] == "kari@example.no"

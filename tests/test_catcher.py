@@ -89,6 +89,7 @@ def test_the_raw_mail_can_be_downloaded(catcher: MailCatcher, viewer: FlaskClien
     assert response.status_code == 200
     assert response.mimetype == "message/rfc822"
     assert response.get_data() == (catcher.folder / f"{name}.eml").read_bytes()
+    response.close()  # the file is streamed from disk; closing the response closes it
 
 
 @pytest.mark.parametrize("path", [

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT, solved_event
+from tests.support import drain, send_all, solved_event, survey_link, tracker
 from tracker.ingest import apply as ingest
-
-
-def tracker(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tracker", *args], env={**os.environ, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, input=stdin)
 
 
 def test_api_key_create_prints_the_key_alone_on_the_last_line_and_it_works(env, client):
@@ -70,7 +62,6 @@ def test_redis_unreachable_is_one_clear_line(env):
 
 
 def test_score_prints_the_card_and_rebuild_scores_keeps_the_numbers(env, post_event, store, settings, smtp, client):
-    from tests.test_flow import drain, send_all, survey_link
 
     assert post_event("standard", solved_event(ticket="C-1", at="2026-11-22T10:00:00Z")).status_code == 202
     drain(store, settings)
@@ -105,7 +96,6 @@ def test_replay_ingests_a_json_lines_file_once_and_reports_bad_lines(env, tmp_pa
 
 
 def test_the_suppression_list_stops_surveys_until_the_address_is_removed(env, post_event, store, settings, smtp):
-    from tests.test_flow import drain, send_all
 
     assert tracker(env, "suppress", "add", "Kari@Example.no").returncode == 0
     assert tracker(env, "suppress", "list").stdout.split() == ["kari@example.no"]

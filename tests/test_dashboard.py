@@ -10,41 +10,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import solved_event, wait_until
-from tests.test_flow import drain, send_all, survey_link
+from tests.support import wait_until
 from tracker.config import load_settings
 from tracker.web.app import create_app
 
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
-SCRIPT_COMMENT = "<script>alert(1)</script> Nobody answered for a week"
-PEOPLE = [  # (email, name, ticket, agent id, agent name, team, rating, comment)
-    ("anna@example.no", "Anna", "T-1", "a-7", "Ola", "billing", 5, "Quick and kind"),
-    ("bjorn@example.no", "Bjørn", "T-2", "a-8", "Per", "shipping", 1, SCRIPT_COMMENT),
-]
 
 
 def _iso(offset: float = 0) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset))
-
-
-@pytest.fixture
-def scored(post_event, store, settings, smtp, client) -> None:
-    """Two customers answered through the real loop: Anna happy (Ola, billing), Bjørn unhappy (Per, shipping)."""
-    order = {"type": "order.created", "id": "evt-o-9", "occurred_at": _iso(-300),
-             "order": {"id": "O-9", "total": "2499.00", "currency": "NOK"},
-             "customer": {"email": "bjorn@example.no", "name": "Bjørn"}}
-    assert post_event("standard", order).status_code == 202
-    for n, (email, name, ticket, agent_id, agent_name, team, _, _) in enumerate(PEOPLE):
-        event = solved_event(ticket=ticket, at=_iso(-60 + n), team=team,
-                             agent={"id": agent_id, "name": agent_name, "email": f"{agent_id}@acme.test"})
-        event["customer"] = {"id": f"c-{ticket}", "email": email, "name": name, "locale": "en"}
-        assert post_event("standard", event).status_code == 202
-    drain(store, settings)
-    assert [o.status for o in send_all(store, settings)] == ["sent", "sent"]
-    mails = {m["To"].addresses[0].addr_spec: m for m in smtp.wait_for(2)}
-    for email, *_, rating, comment in PEOPLE:
-        answer = client.post(survey_link(mails[email], rating), data={"rating": str(rating), "comment": comment})
-        assert answer.status_code == 200, answer.data
 
 
 def csrf_of(page: Any) -> str:

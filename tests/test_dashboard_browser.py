@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import chromium_binary, wait_until
-from tests.test_dashboard import scored  # noqa: F401  (the fixture: two customers answered through the loop)
+from tests.support import chromium_binary, wait_until
 
 pytestmark = pytest.mark.browser
 CHROMIUM = chromium_binary()
@@ -142,7 +141,7 @@ def policy_violations(tools: DevTools) -> list[str]:
     return [t for t in texts if "Content Security Policy" in t or "Refused to" in t or "Uncaught" in t]
 
 
-def test_a_lead_signs_in_and_sees_the_chart_on_a_laptop_and_a_phone(browser, live_server, store, scored,  # noqa: F811
+def test_a_lead_signs_in_and_sees_the_chart_on_a_laptop_and_a_phone(browser, live_server, store, scored,
                                                                       output_dir):
     key = store.create_key("lead")
     viewport(browser, 1280, 900, mobile=False)

@@ -76,16 +76,9 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def tracker_commands() -> tuple[str, ...]:
-    try:
-        import tracker.cli.commands as cli
-    except ModuleNotFoundError as exc:
-        if exc.name != "tracker.cli.commands":
-            raise
-        pytest.skip("tracker/cli.py does not exist yet, so the subcommand names cannot be read")
-    commands = getattr(cli, "COMMANDS", None)
-    if commands is None:
-        pytest.skip("tracker.cli.commands.COMMANDS (the tuple of top-level subcommand names) is not defined yet")
-    return tuple(commands)
+    from tracker.cli.commands import COMMANDS
+
+    return tuple(COMMANDS)
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, wait_until
+from tests.support import ROOT, wait_until
 from tracker.cli.dev import free_port
 
 
@@ -79,10 +78,10 @@ def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: P
             os.killpg(dev.pid, signal.SIGKILL)
             raise AssertionError("tracker dev did not stop within 30 s of Ctrl-C:\n" + "".join(lines[-30:])) from None
     rest = dev.stdout.read() if dev.stdout else ""
+    dev.stdout.close()  # type: ignore[union-attr]
     assert dev.returncode == 0, "".join(lines[-30:]) + rest
     assert "celery" not in rest.lower(), "the processes' logs belong in their log files, not the terminal"
     web_log = (tmp_path / "dev" / "logs" / "web.log").read_text()
     access = [line for line in web_log.splitlines() if '"GET /api/v1/customers/' in line]
     assert access and all("kari@example.no" not in line and "<email>" in line for line in access), access
-    time.sleep(0.5)
-    assert not _port_open(port), "the web process outlived tracker dev"
+    wait_until(lambda: not _port_open(port), timeout=5, what="the web process to go with tracker dev")

@@ -10,10 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import solved_event
-from tests.support import vendor_fixture
-from tests.test_cli import tracker
-from tests.test_flow import drain, send_all, survey_link
+from tests.support import drain, send_all, solved_event, survey_link, tracker, vendor_fixture
 from tracker.privacy.erase import erase_customer
 from tracker.scores.cards import customer_card
 from tracker.scores.rebuild import compute_aggregates

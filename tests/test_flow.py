@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import time
-from typing import Any
 
-from tests.conftest import solved_event
+from tests.support import drain, send_all, solved_event, survey_link
 from tracker.config import load_settings
-from tracker.ingest import apply as ingest
-from tracker.mail.smtp import SmtpSender
 from tracker.scores.rebuild import rebuild_scores
 from tracker.surveys import due as surveys
-
-
-def drain(store: Any, settings: Any) -> int:
-    return ingest.drain(store, settings, "test-consumer")[0]
-
-
-def send_all(store: Any, settings: Any) -> list[surveys.Outcome]:
-    now = int(time.time() * 1000)
-    claimed, tkeys = surveys.sweep(store, now)
-    with SmtpSender(settings.smtp_url) as sender:
-        return [surveys.send_due(store, settings, sender, t, claimed, now) for t in tkeys]
-
-
-def survey_link(message: Any, rating: int) -> str:
-    body = message.get_body(("plain",)).get_content()
-    match = re.search(rf"(/s/[a-z2-7]+-[a-z2-7]+)\?rating={rating}\b", body)
-    assert match, body
-    return match.group(1)
 
 
 def test_a_solved_ticket_becomes_a_survey_an_answer_and_a_score(post_event, store, settings, smtp, client):

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from werkzeug import Request, Response
 
-from tests.conftest import solved_event, wait_until
-from tests.test_flow import drain
+from tests.support import drain, solved_event, wait_until
 from tracker.cli.dev import free_port
 from tracker.config import load_settings
 from tracker.mail.errors import PermanentMailError, TransientMailError

@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.conftest import solved_event
-from tests.test_flow import drain, send_all, survey_link
+from tests.support import drain, send_all, solved_event, survey_link
 from tracker.answers.by_email import InboundReply, handle_reply
 from tracker.cli.dev import free_port
 from tracker.config import load_settings

@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import solved_event
-from tests.test_cli import tracker
-from tests.test_flow import drain, send_all, survey_link
+from tests.support import drain, send_all, solved_event, survey_link, tracker
 from tracker.cli.dev import free_port
 from tracker.config import load_settings
 from tracker.logs import JsonFormatter, configure_logging

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import time
-from email.message import EmailMessage
-from html.parser import HTMLParser
-from typing import Any
-from urllib.parse import urlsplit
-
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.conftest import solved_event
-from tests.test_flow import drain, send_all
+from tests.support import SUBJECT, Page, links, survey_by_mail
 from tracker.cli.dev import free_port
 from tracker.config import SCALES as SCALE_NAMES
 from tracker.config import load_settings
@@ -31,68 +23,10 @@ LOCALES = {"en": "en-GB", "nb": "nb-NO", "sv": "sv-SE", "da": "da-DK", "de": "de
            "es": "es-MX", "nl": "nl-BE"}
 NAMES = {"en": "Mary", "nb": "Åse", "sv": "Åsa", "da": "Søren", "de": "Jürgen", "fr": "Élodie", "es": "Begoña",
          "nl": "Sanne"}
-SUBJECT = "Card declined"
-LINK = re.compile(r"https?://[^\s\"'<>]+/s/([a-z2-7]+-[a-z2-7]+)\?rating=(\d+)")
-
-
-class Page(HTMLParser):
-    """What a person (or a screen reader) gets from a page: its language, text, and form controls."""
-
-    def __init__(self, html: str):
-        super().__init__()
-        self.lang = ""
-        self.chunks: list[str] = []
-        self.inputs: list[dict[str, str | None]] = []
-        self.links: list[str] = []
-        self.feed(html)
-        self.text = " ".join(" ".join(self.chunks).split())
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "html":
-            self.lang = found.get("lang") or ""
-        elif tag == "input":
-            self.inputs.append(found)
-        elif tag == "a" and found.get("href"):
-            self.links.append(found["href"] or "")
-
-    def handle_data(self, data: str) -> None:
-        self.chunks.append(data)
-
-    def radios(self, name: str) -> list[str]:
-        return [i.get("value") or "" for i in self.inputs if i.get("type") == "radio" and i.get("name") == name]
-
-    def checked(self, name: str) -> list[str]:
-        return [i.get("value") or "" for i in self.inputs if i.get("name") == name and "checked" in i]
 
 
 def has(page: Page, sentence: str) -> bool:
     return " ".join(sentence.split()) in page.text
-
-
-def survey_by_mail(post_event: Any, store: Any, env: dict[str, str], smtp: Any, scale: str, locale: str,
-                   name: str | None = "Kari") -> EmailMessage:
-    """Solve a ticket through the receiver, drain the log, send the survey and return the mail received."""
-    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
-    event = solved_event(at=at, subject=SUBJECT)
-    event["customer"].update(locale=locale, name=name)
-    assert post_event("standard", event).status_code == 202
-    scaled = load_settings({**env, "TRACKER_SURVEY_SCALE": scale})
-    assert drain(store, scaled) == 1
-    assert [o.status for o in send_all(store, scaled)] == ["sent"]
-    (mail,) = smtp.wait_for(1)
-    return mail
-
-
-def links(body: str) -> dict[int, str]:
-    """Return the path and query of each rating link in a mail part, failing on a value linked twice."""
-    found: dict[int, str] = {}
-    for match in LINK.finditer(body):
-        value = int(match.group(2))
-        assert value not in found, f"rating {value} is linked twice"
-        url = urlsplit(match.group(0))
-        found[value] = f"{url.path}?{url.query}"
-    return found
 
 
 def sid_of(path: str) -> str:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import solved_event
+from tests.support import solved_event
 from tracker.config import load_settings
 from tracker.events import iso_from_ms
 from tracker.i18n.catalogue import text

@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.conftest import solved_event
 from tests.signing import SECRETS, signed
-from tests.support import vendor_fixture
+from tests.support import solved_event, vendor_fixture
 from tracker import signing
 from tracker.cli.dev import free_port
 from tracker.config import load_settings

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import solved_event
+from tests.support import solved_event
 from tracker.config import load_settings
 from tracker.events import iso_from_ms
 from tracker.ingest import apply as ingest

@@ -12,7 +12,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.test_api_v1 import World, zendesk_body
+from tests.support import World, zendesk_body
 from tracker.config import load_settings
 from tracker.web.app import create_app
 

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import chromium_binary
-from tests.test_pages import Page, links, survey_by_mail
+from tests.support import Page, chromium_binary, links, survey_by_mail
 
 CHROMIUM = chromium_binary()
 # (scale, customer locale, language, the rating clicked in the mail: an unsatisfied one, to reach the follow-up)
@@ -57,9 +56,9 @@ def shots(output_dir: Path) -> Path:
 
 @pytest.mark.parametrize(("scale", "locale", "lang", "rating"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
 def test_the_mail_and_the_pages_render_in_chromium_at_desktop_and_phone_width(
-        post_event: Any, store: Any, settings: Any, smtp: Any, live_server: str, shots: Path, tmp_path: Path,
+        post_event: Any, store: Any, env: dict[str, str], smtp: Any, live_server: str, shots: Path, tmp_path: Path,
         scale: str, locale: str, lang: str, rating: int) -> None:
-    mail = survey_by_mail(post_event, store, settings, smtp, scale, locale, name="Kari Nordmann")
+    mail = survey_by_mail(post_event, store, env, smtp, scale, locale, name="Kari Nordmann")
     html = mail.get_body(("html",)).get_content()
     mail_file = tmp_path / f"mail-{scale}-{lang}.html"
     mail_file.write_text(html, encoding="utf-8")
