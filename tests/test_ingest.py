@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import pytest
 
-from tests.support import solved_event
+from tests.conftest import solved_event
 from tracker.config import load_settings
-from tracker.events import to_epoch_ms
+from tracker.events import event_from_record, to_epoch_ms
 from tracker.ingest import apply as ingest
+from tracker.model import Customer, Event, Ticket
 from tracker.store import keys
 from tracker.surveys.tokens import survey_id
 
@@ -309,7 +311,8 @@ def test_recovering_a_batch_applied_but_never_acknowledged_has_no_double_effect(
         deliver(event)
     taken = store.read_batch("dead", 200)
     # The consumer applied everything, then died before acknowledging.
-    assert store.apply([(json.loads(payload), KARI) for _id, payload in taken], 0) == [None] * len(taken)
+    assert store.apply([(event_from_record(json.loads(payload)), KARI) for _id, payload in taken], 0) == [
+        None] * len(taken)
     before = (store.orders_summary(KARI), store.redis.hgetall(keys.order("standard:O-77")))
     assert ingest.recover(store, settings, "rescuer", min_idle_ms=0) == len(taken)
     after = (store.orders_summary(KARI), store.redis.hgetall(keys.order("standard:O-77")))
@@ -321,11 +324,11 @@ def test_recovering_a_batch_applied_but_never_acknowledged_has_no_double_effect(
 def test_a_solved_ticket_recovered_after_a_crash_is_due_once(store, settings, deliver):
     deliver(TICKET_HISTORY[1])
     taken = store.read_batch("dead", 200)
-    store.apply([(json.loads(payload), KARI) for _id, payload in taken], 0)
+    store.apply([(event_from_record(json.loads(payload)), KARI) for _id, payload in taken], 0)
     ingest.recover(store, settings, "rescuer", min_idle_ms=0)
     assert store.redis.zrange(keys.DUE, 0, -1) == [TKEY]
     sid = survey_id(TKEY, store.ticket(TKEY)["solved_at"])
-    assert store.survey(sid) == {}
+    assert store.survey(sid) is None
 
 
 def test_an_entry_delivered_too_often_is_dead_lettered_by_recovery(store, settings, deliver):
@@ -351,10 +354,10 @@ def test_recovery_leaves_entries_alone_until_they_have_been_idle_long_enough(sto
 
 
 def test_drain_releases_its_kick_so_a_later_append_kicks_again(store, settings):
-    record = {"type": "ticket.solved", "id": "e1", "source": "standard", "at": ms("2026-11-20T10:00:00Z"),
-              "customer": {"email": KARI}, "ticket": {"id": "T-1", "status": "solved"}}
-    assert store.append_delivery("d1", [record]) == 1
+    event = Event("ticket.solved", "e1", "standard", ms("2026-11-20T10:00:00Z"), Customer(email=KARI),
+                  ticket=Ticket("T-1", status="solved"))
+    assert store.append_delivery("d1", [event]) == 1
     store.redis.pexpire(keys.KICK, 600_000)  # only the drain may clear it within this test
-    assert store.append_delivery("d2", [{**record, "id": "e2"}]) == 0
+    assert store.append_delivery("d2", [replace(event, id="e2")]) == 0
     assert drain(store, settings) == 2
-    assert store.append_delivery("d3", [{**record, "id": "e3"}]) == 1
+    assert store.append_delivery("d3", [replace(event, id="e3")]) == 1

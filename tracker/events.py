@@ -1,8 +1,11 @@
-"""The normalised event: what every adapter produces and what the event log holds."""
+"""The normalised event: the standard event's schema, its normalisation into an Event, and its log record."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,6 +19,9 @@ from marshmallow import (
     validate,
     validates_schema,
 )
+
+from tracker.model import Agent, Customer, Event, Order, Ticket
+from tracker.schema_cache import schema
 
 TICKET_TYPES = ("ticket.created", "ticket.updated", "ticket.solved", "ticket.reopened", "ticket.closed")
 ORDER_TYPES = ("order.created", "order.fulfilled", "order.cancelled", "order.refunded")
@@ -152,34 +158,138 @@ class EventSchema(StrictSchema):
             raise ValidationError("Required for order events.", "order")
 
 
-def normalise(event: dict[str, Any], source: str) -> dict[str, Any]:
-    """Turn a loaded EventSchema result into the flat JSON-safe record the event log stores."""
-    record: dict[str, Any] = {
-        "type": event["type"],
-        "id": event["id"],
-        "source": source,
-        "at": to_epoch_ms(event["occurred_at"]),
-        "customer": {k: v for k, v in event["customer"].items() if v is not None},
-    }
-    ticket = event.get("ticket")
-    if ticket and event["type"].startswith("ticket."):
-        ticket = {k: v for k, v in ticket.items() if v not in (None, "")}
-        status = (ticket.get("status") or STATUS_OF_TYPE.get(event["type"]) or "").lower()
-        if event["type"] == "ticket.solved":
-            status = "solved"
-        elif event["type"] == "ticket.closed":
-            status = "closed"
-        elif event["type"] == "ticket.reopened" and status in RESOLVED_STATUSES:
-            status = "open"
-        if status:
-            ticket["status"] = status
-        if ticket.get("agent"):
-            ticket["agent"] = {k: v for k, v in ticket["agent"].items() if v}
-        record["ticket"] = ticket
-    order = event.get("order")
-    if order and event["type"].startswith("order."):
-        order = {k: v for k, v in order.items() if v is not None}
-        order["total"] = str(order["total"])
-        order["status"] = ORDER_STATUS_OF_TYPE[event["type"]]
-        record["order"] = order
+def parse_event(raw: Mapping[str, Any], source: str) -> Event:
+    """Validate a standard event (SPEC §4) sent by source and return it normalised, or raise ValidationError."""
+    return normalise(schema(EventSchema).load(raw), source)
+
+
+def normalise(loaded: dict[str, Any], source: str) -> Event:
+    """Turn a loaded EventSchema result into an Event: the status its type implies, empty values dropped."""
+    kind = loaded["type"]
+    ticket = loaded.get("ticket") if kind.startswith("ticket.") else None
+    order = loaded.get("order") if kind.startswith("order.") else None
+    return Event(type=kind, id=loaded["id"], source=source, at_ms=to_epoch_ms(loaded["occurred_at"]),
+                 customer=Customer(**loaded["customer"]),
+                 ticket=_loaded_ticket(kind, ticket) if ticket else None,
+                 order=_loaded_order(kind, order) if order else None)
+
+
+def ticket_status(kind: str, given: str | None) -> str | None:
+    """Return the status a ticket event leaves: the given one, lower-cased, unless the type says otherwise."""
+    status = (given or STATUS_OF_TYPE.get(kind) or "").lower()
+    if kind == "ticket.solved":
+        status = "solved"
+    elif kind == "ticket.closed":
+        status = "closed"
+    elif kind == "ticket.reopened" and status in RESOLVED_STATUSES:
+        status = "open"
+    return status or None
+
+
+def _loaded_ticket(kind: str, ticket: dict[str, Any]) -> Ticket:
+    agent = ticket.get("agent")
+    return Ticket(id=ticket["id"], status=ticket_status(kind, ticket.get("status")),
+                  subject=ticket.get("subject") or None, channel=ticket.get("channel") or None,
+                  brand=ticket.get("brand") or None, team=ticket.get("team") or None,
+                  tags=tuple(ticket.get("tags") or ()), agent_involved=ticket.get("agent_involved"),
+                  agent=Agent(agent["id"], agent.get("name") or None, agent.get("email") or None) if agent else None)
+
+
+def _loaded_order(kind: str, order: dict[str, Any]) -> Order:
+    return Order(id=order["id"], total=str(order["total"]), currency=order["currency"],
+                 status=ORDER_STATUS_OF_TYPE[kind])
+
+
+# The log record: the JSON object the event log stores for one event. Its format outlives any
+# version of this code (streams and `tracker replay` files keep applying), so both directions
+# live here, side by side.
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """Return the log record of an event: type, id, source, at, customer and its ticket or order."""
+    record: dict[str, Any] = {"type": event.type, "id": event.id, "source": event.source, "at": event.at_ms,
+                              "customer": _present(asdict(event.customer))}
+    if event.ticket is not None:
+        record["ticket"] = _ticket_record(event.ticket)
+    if event.order is not None:
+        record["order"] = asdict(event.order)
     return record
+
+
+def _ticket_record(ticket: Ticket) -> dict[str, Any]:
+    record = _present({"id": ticket.id, "status": ticket.status, "subject": ticket.subject,
+                       "channel": ticket.channel, "brand": ticket.brand, "team": ticket.team,
+                       "agent_involved": ticket.agent_involved})
+    record["tags"] = list(ticket.tags)
+    if ticket.agent is not None:
+        record["agent"] = {k: v for k, v in asdict(ticket.agent).items() if v}
+    return record
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def event_from_record(record: Any) -> Event:
+    """Read an event back from its log record, or raise ValueError saying what is wrong with it."""
+    if not isinstance(record, dict):
+        raise ValueError("not an object")
+    kind, source, event_id = record.get("type"), record.get("source"), record.get("id")
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+        raise ValueError(f"type must be one of {', '.join(EVENT_TYPES)}")
+    if not (isinstance(source, str) and source and isinstance(event_id, str) and event_id):
+        raise ValueError("source and id are required")
+    at = record.get("at")
+    if not isinstance(at, int) or isinstance(at, bool):
+        raise ValueError("at must be epoch milliseconds")
+    customer = _customer_from_record(record.get("customer"))
+    if kind in TICKET_TYPES:
+        return Event(kind, event_id, source, at, customer, ticket=_ticket_from_record(record.get("ticket")))
+    return Event(kind, event_id, source, at, customer, order=_order_from_record(record.get("order")))
+
+
+def _customer_from_record(part: Any) -> Customer:
+    if not isinstance(part, dict) or not (part.get("email") or part.get("id")):
+        raise ValueError("customer needs an email or an id")
+    return Customer(**{name: _text(part, name, "customer", keep_empty=True)
+                       for name in ("email", "id", "name", "locale", "timezone")})
+
+
+def _ticket_from_record(part: Any) -> Ticket:
+    if not isinstance(part, dict) or not isinstance(part.get("id"), str) or not part["id"]:
+        raise ValueError("ticket needs id")
+    tags = part.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise ValueError("ticket.tags must be a list of text")
+    involved = part.get("agent_involved")
+    if involved is not None and not isinstance(involved, bool):
+        raise ValueError("ticket.agent_involved must be true, false or absent")
+    agent = part.get("agent")
+    if agent is not None and not (isinstance(agent, dict) and isinstance(agent.get("id"), str) and agent["id"]):
+        raise ValueError("ticket.agent needs an id")
+    return Ticket(id=part["id"], status=_text(part, "status", "ticket"), subject=_text(part, "subject", "ticket"),
+                  channel=_text(part, "channel", "ticket"), brand=_text(part, "brand", "ticket"),
+                  team=_text(part, "team", "ticket"), tags=tuple(tags), agent_involved=involved,
+                  agent=Agent(agent["id"], _text(agent, "name", "ticket.agent"), _text(agent, "email", "ticket.agent"))
+                  if agent else None)
+
+
+def _order_from_record(part: Any) -> Order:
+    needed = ("id", "total", "currency", "status")
+    if not isinstance(part, dict) or any(not isinstance(part.get(name), str) for name in needed):
+        raise ValueError(f"order needs {', '.join(needed)}")
+    try:
+        finite = Decimal(part["total"]).is_finite()
+    except ArithmeticError:
+        finite = False
+    if not finite:
+        raise ValueError("order total is not a number")
+    return Order(part["id"], part["total"], part["currency"], part["status"])
+
+
+def _text(part: dict[str, Any], name: str, where: str, keep_empty: bool = False) -> str | None:
+    """Return an optional text field of a record part; empty text counts as absent unless keep_empty."""
+    value = part.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{where}.{name} must be text")
+    return value if keep_empty else value or None

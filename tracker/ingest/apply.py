@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from decimal import Decimal
-from typing import Any
 
 from tracker.config import Settings
-from tracker.ingest import zendesk as zendesk_api
+from tracker.events import event_from_record
+from tracker.ingest.enrich import enrich
+from tracker.model import Event
 from tracker.store import Store
 
 log = logging.getLogger(__name__)
@@ -18,86 +18,61 @@ STUCK_AFTER_MS = 60_000
 MAX_DELIVERIES = 5
 
 
-def _email_for(record: dict[str, Any], known: dict[tuple[str, str], str], store: Store) -> str | None:
-    customer = record.get("customer") or {}
-    if customer.get("email"):
-        return str(customer["email"])
-    alias = (record.get("source", ""), customer.get("id") or "")
-    if not alias[1]:
+def _email_for(event: Event, known: dict[tuple[str, str], str], store: Store) -> str | None:
+    """Return the customer's email: given, introduced earlier in the batch, or known by the alias index."""
+    if event.customer.email:
+        return event.customer.email
+    if not event.customer.id:
         return None
+    alias = (event.source, event.customer.id)
     return known.get(alias) or store.resolve_alias(*alias)
 
 
-def check_record(record: Any) -> None:
-    """Raise ValueError unless record has the shape tracker.events.normalise produces."""
-    if not isinstance(record, dict):
-        raise ValueError("not an object")
-    if not isinstance(record.get("type"), str) or not isinstance(record.get("source"), str):
-        raise ValueError("type and source are required")
-    if not isinstance(record.get("at"), int) or isinstance(record.get("at"), bool):
-        raise ValueError("at must be epoch milliseconds")
-    customer = record.get("customer")
-    if not isinstance(customer, dict) or not (customer.get("email") or customer.get("id")):
-        raise ValueError("customer needs an email or an id")
-    subject, needed = (("ticket", ("id",)) if record["type"].startswith("ticket.")
-                       else ("order", ("id", "total", "currency", "status")))
-    part = record.get(subject)
-    if not isinstance(part, dict) or any(not isinstance(part.get(f), str) for f in needed):
-        raise ValueError(f"{subject} needs {', '.join(needed)}")
-    if subject == "order":
-        try:
-            finite = Decimal(part["total"]).is_finite()
-        except ArithmeticError:
-            finite = False
-        if not finite:
-            raise ValueError("order total is not a number")
-
-
-def _aliases_in_batch(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+def _aliases_in_batch(events: list[Event]) -> dict[tuple[str, str], str]:
     """Collect the aliases a batch introduces: a later event in it may rely on an earlier one's."""
     known: dict[tuple[str, str], str] = {}
-    for record in records:
-        email = (record.get("customer") or {}).get("email")
+    for event in events:
+        email = event.customer.email
         if not email:
             continue
-        if record["customer"].get("id"):
-            known[(record["source"], record["customer"]["id"])] = email
-        if record.get("order"):
-            known[(record["source"], f"order:{record['order']['id']}")] = email
+        if event.customer.id:
+            known[(event.source, event.customer.id)] = email
+        if event.order:
+            known[(event.source, f"order:{event.order.id}")] = email
     return known
+
+
+def _read(store: Store, entries: list[tuple[str, str]]) -> list[tuple[str, str, Event]]:
+    """Turn log entries into events, dead-lettering each one that is not a valid record."""
+    read = []
+    for entry_id, payload in entries:
+        try:
+            event = event_from_record(json.loads(payload))
+        except ValueError as exc:
+            store.dead_letter(entry_id, payload, f"malformed record: {exc}")
+            continue
+        read.append((entry_id, payload, event))
+    return read
 
 
 def apply_entries(store: Store, settings: Settings, entries: list[tuple[str, str]]) -> int:
     """Apply log entries, ack them, and park the ones that can never apply; return how many applied."""
-    parsed: list[tuple[str, str, dict[str, Any]]] = []
-    for entry_id, payload in entries:
-        try:
-            record = json.loads(payload)
-            check_record(record)
-        except ValueError as exc:
-            store.dead_letter(entry_id, payload, f"malformed record: {exc}")
-            continue
-        parsed.append((entry_id, payload, record))
-    known = _aliases_in_batch([r for _, _, r in parsed])
-    try:
-        zendesk_api.enrich([r for _, _, r in parsed], settings, store)
-        lookup_failed = False
-    except zendesk_api.ZendeskUnavailable as exc:
-        log.warning("Zendesk look-up failed (%s); events that need it stay pending", exc)
-        lookup_failed = True
-    ready: list[tuple[str, str, dict[str, Any], str]] = []
-    for entry_id, payload, record in parsed:
-        email = _email_for(record, known, store)
-        if email is None and lookup_failed and record["source"] == "zendesk":
-            continue  # not acked: recovery retries it once Zendesk answers again
+    read = _read(store, entries)
+    events, down = enrich([event for _, _, event in read], settings, store)
+    known = _aliases_in_batch(events)
+    ready: list[tuple[str, str, Event, str]] = []
+    for (entry_id, payload, _), event in zip(read, events, strict=True):
+        email = _email_for(event, known, store)
+        if email is None and event.source in down:
+            continue  # not acked: recovery retries it once the source's look-up answers again
         if email is None:
             store.dead_letter(entry_id, payload, "unknown customer: no email and no known alias")
             continue
-        ready.append((entry_id, payload, record, email))
+        ready.append((entry_id, payload, event, email))
     order_delay = -1 if settings.order_survey_delay is None else settings.order_survey_delay * 1000
-    errors = store.apply([(r, e) for _, _, r, e in ready], settings.survey_delay * 1000, order_delay)
+    errors = store.apply([(event, email) for _, _, event, email in ready], settings.survey_delay * 1000, order_delay)
     applied = []
-    for (entry_id, payload, _record, _email), error in zip(ready, errors, strict=True):
+    for (entry_id, payload, _event, _email), error in zip(ready, errors, strict=True):
         if error is None:
             applied.append(entry_id)
         else:

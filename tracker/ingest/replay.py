@@ -7,8 +7,7 @@ from typing import IO
 
 from marshmallow import ValidationError
 
-from tracker.events import EventSchema, normalise
-from tracker.schema_cache import schema
+from tracker.events import parse_event
 from tracker.store import Store
 
 
@@ -20,14 +19,14 @@ def replay_file(store: Store, lines: IO[str], source: str) -> tuple[int, int, li
         if not line.strip():
             continue
         try:
-            record = normalise(schema(EventSchema).load(json.loads(line)), source)
+            event = parse_event(json.loads(line), source)
         except ValueError:
             errors.append((number, "not valid JSON"))
             continue
         except ValidationError as exc:
             errors.append((number, f"not a valid event: {json.dumps(exc.messages, sort_keys=True)}"))
             continue
-        if store.append_delivery(f"replay:{source}:{record['id']}", [record]) < 0:
+        if store.append_delivery(f"replay:{source}:{event.id}", [event]) < 0:
             duplicates += 1
         else:
             appended += 1

@@ -1,5 +1,7 @@
 """Zendesk users API: fill in the emails and names that event-subscription webhooks give as ids only.
 
+Registered as the `zendesk` enrichment hook (tracker.ingest.enrich).
+
 Authentication is Zendesk's API-token scheme: HTTP Basic with `{email}/token` as the user name and
 the token as the password. `GET /api/v2/users/show_many.json?ids=1,2` takes at most 100 ids and
 leaves deleted users out of its answer.
@@ -8,14 +10,17 @@ leaves deleted users out of its answer.
 from __future__ import annotations
 
 import logging
-import random
 import time
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import TypeVar
 
 import requests
 
+from tracker.backoff import Backoff
 from tracker.config import Settings
+from tracker.ingest.enrich import EnrichmentUnavailable, register
+from tracker.model import Agent, Customer, Event
 from tracker.store import Store
 
 SOURCE = "zendesk"
@@ -33,20 +38,25 @@ AGENT_FIELDS = ("email", "name")
 log = logging.getLogger(__name__)
 
 Person = dict[str, str]
+PersonT = TypeVar("PersonT", Customer, Agent)
 
 
-class ZendeskUnavailable(Exception):
+class ZendeskUnavailable(EnrichmentUnavailable):
     """The look-up failed for a reason that may pass; leave the events unacknowledged and retry later."""
 
+    def __init__(self, reason: str):
+        super().__init__(SOURCE, reason)
 
-def enrich(records: list[dict[str, Any]], settings: Settings, store: Store,
-           session: requests.Session | None = None) -> None:
-    """Fill in missing emails, names and locales of Zendesk customers and agents, in place."""
+
+@register(SOURCE)
+def enrich(events: Sequence[Event], settings: Settings, store: Store,
+           session: requests.Session | None = None) -> list[Event]:
+    """Return Zendesk's events with the missing emails, names and locales of customers and agents filled in."""
     if not (settings.zendesk_url and settings.zendesk_email and settings.zendesk_token):
-        return
-    wanted = list(dict.fromkeys(str(person["id"]) for person, _ in _lacking(records)))
+        return list(events)
+    wanted = list(dict.fromkeys(pid for event in events for pid in _lacking(event)))
     if not wanted:
-        return
+        return list(events)
     people = store.cached_people(SOURCE, wanted)
     # Zendesk ids are integers; anything else cannot be looked up and is left for the pipeline to reject.
     missing = [pid for pid in wanted if pid not in people and pid.isdigit()]
@@ -63,25 +73,30 @@ def enrich(records: list[dict[str, Any]], settings: Settings, store: Store,
                 http.close()
         log.info("Looked up %d Zendesk users, %d found (%d cached)", len(missing),
                  sum(pid in people for pid in missing), len(wanted) - len(missing))
-    for person, fields in _lacking(records):
-        known = people.get(str(person["id"]), {})
-        for name in fields:
-            if known.get(name) and not person.get(name):
-                person[name] = known[name]
+    return [_filled(event, people) for event in events]
 
 
-def _lacking(records: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], tuple[str, ...]]]:
-    """Yield each Zendesk customer without an email and agent without an email or name, with its fields."""
-    for record in records:
-        if record.get("source") != SOURCE:
-            continue
-        customer = record.get("customer")
-        if isinstance(customer, dict) and customer.get("id") and not customer.get("email"):
-            yield customer, CUSTOMER_FIELDS
-        ticket = record.get("ticket")
-        agent = ticket.get("agent") if isinstance(ticket, dict) else None
-        if isinstance(agent, dict) and agent.get("id") and not (agent.get("email") and agent.get("name")):
-            yield agent, AGENT_FIELDS
+def _lacking(event: Event) -> Iterator[str]:
+    """Yield the ids of the customer without an email and the agent without an email or name."""
+    if event.customer.id and not event.customer.email:
+        yield event.customer.id
+    agent = event.ticket.agent if event.ticket else None
+    if agent and not (agent.email and agent.name):
+        yield agent.id
+
+
+def _filled(event: Event, people: dict[str, Person]) -> Event:
+    """Return the event with what Zendesk knows filled into the fields it left empty."""
+    customer, ticket = event.customer, event.ticket
+    if customer.id and not customer.email:
+        customer = _with_known(customer, people.get(customer.id, {}), CUSTOMER_FIELDS)
+    if ticket and ticket.agent and not (ticket.agent.email and ticket.agent.name):
+        ticket = replace(ticket, agent=_with_known(ticket.agent, people.get(ticket.agent.id, {}), AGENT_FIELDS))
+    return replace(event, customer=customer, ticket=ticket)
+
+
+def _with_known(person: PersonT, known: Person, names: tuple[str, ...]) -> PersonT:
+    return replace(person, **{name: known[name] for name in names if known.get(name) and not getattr(person, name)})
 
 
 def _show_many(session: requests.Session, settings: Settings, ids: list[str]) -> dict[str, Person]:
@@ -149,5 +164,5 @@ def _retry_after(response: requests.Response, attempt: int) -> float | None:
 
 
 def _backoff(attempt: int) -> float:
-    """Return an exponential delay with jitter, so that workers retrying together spread out."""
-    return BACKOFF_S * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+    """Return the house backoff's delay after a failed attempt (BACKOFF_S read here, so tests may shorten it)."""
+    return Backoff(first_s=BACKOFF_S, cap_s=MAX_RETRY_AFTER_S, attempts=ATTEMPTS).delay_s(attempt)

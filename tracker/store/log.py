@@ -8,6 +8,8 @@ from typing import Any
 
 import redis
 
+from tracker.events import event_record
+from tracker.model import Event
 from tracker.store import keys
 from tracker.store.base import RedisBase
 
@@ -15,22 +17,27 @@ DEDUPE_TTL = 7 * 86400  # longer than any vendor's retry schedule
 KICK_TTL_MS = 1000
 
 
+def _payload(record: dict[str, Any]) -> str:
+    """Serialise a log record compactly and with sorted keys, so that one event is always one string."""
+    return json.dumps(record, separators=(",", ":"), sort_keys=True)
+
+
 class EventLog(RedisBase):
     """Append deliveries, read batches for a consumer, acknowledge, and reclaim stuck entries."""
 
-    def append_delivery(self, delivery_id: str, records: Iterable[dict[str, Any]], source: str = "replay") -> int:
+    def append_delivery(self, delivery_id: str, events: Iterable[Event], source: str = "replay") -> int:
         """Store a delivery's events unless it was seen; return -1 duplicate, 1 kick a drain, 0 not."""
-        payloads = [json.dumps(r, separators=(",", ":"), sort_keys=True) for r in records]
+        payloads = [_payload(event_record(event)) for event in events]
         return int(self.script("append_delivery")(
             keys=[keys.seen(delivery_id), keys.STREAM, keys.KICK, keys.RECEIVED],
             args=[DEDUPE_TTL, KICK_TTL_MS, source, *payloads]))
 
     def append_events(self, records: Iterable[dict[str, Any]]) -> int:
-        """Append events without dedupe (replay); return how many."""
+        """Append log records as given, without dedupe or validation; return how many."""
         pipe = self.redis.pipeline(transaction=False)
         count = 0
         for record in records:
-            pipe.xadd(keys.STREAM, {"e": json.dumps(record, separators=(",", ":"), sort_keys=True)})
+            pipe.xadd(keys.STREAM, {"e": _payload(record)})
             count += 1
         pipe.execute()
         return count
@@ -83,17 +90,6 @@ class EventLog(RedisBase):
 
     def release_kick(self) -> None:
         self.redis.delete(keys.KICK)
-
-    def iter_log(self, batch: int = 500) -> Iterable[tuple[str, str]]:
-        """Yield every entry of the log, oldest first."""
-        start = "-"
-        while True:
-            entries = self.redis.xrange(keys.STREAM, min=start, count=batch)
-            if not entries:
-                return
-            for entry_id, fields in entries:
-                yield entry_id, fields.get("e", "")
-            start = "(" + entries[-1][0]
 
     def lag(self) -> dict[str, int]:
         """Return how many entries wait unread and unacknowledged."""

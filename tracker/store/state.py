@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from tracker.model import Agent, Event, Order, Ticket
 from tracker.store import keys
 from tracker.store.base import RedisBase
 
@@ -13,14 +14,14 @@ TIMELINE_MAX = 1000  # newest entries kept per customer
 HISTORY_MAX = 200  # status changes kept per ticket
 
 
-def _timeline_entry(record: dict[str, Any], **details: Any) -> str:
+def _timeline_entry(event: Event, **details: Any) -> str:
     """Describe an applied event for the customer's timeline; the same event gives the same entry."""
-    entry = {"kind": record["type"], "source": record["source"], "event": record["id"],
+    entry = {"kind": event.type, "source": event.source, "event": event.id,
              **{k: v for k, v in details.items() if v}}
     return json.dumps(entry, sort_keys=True, separators=(",", ":"))
 
 
-def _flag(value: Any) -> str:
+def _flag(value: bool | None) -> str:
     """Store a yes/no the source may leave out: '1', '0', or '' when it said nothing."""
     return "" if value is None else ("1" if value else "0")
 
@@ -36,57 +37,57 @@ class State(RedisBase):
     def resolve_alias(self, source: str, customer_id: str) -> str | None:
         return self.redis.get(keys.alias(source, customer_id))
 
-    def apply(self, records: list[tuple[dict[str, Any], str]], survey_delay_ms: int,
+    def apply(self, events: list[tuple[Event, str]], survey_delay_ms: int,
               order_survey_delay_ms: int = -1) -> list[str | None]:
-        """Apply (record, email) pairs in one round trip; return None or an error per record."""
+        """Apply (event, email) pairs in one round trip; return None or an error per event."""
         pipe = self.redis.pipeline(transaction=False)
-        for record, email in records:
-            if record["type"].startswith("ticket."):
-                self._apply_ticket(pipe, record, email, survey_delay_ms)
+        for event, email in events:
+            if event.ticket is not None:
+                self._apply_ticket(pipe, event, event.ticket, email, survey_delay_ms)
+            elif event.order is not None:
+                self._apply_order(pipe, event, event.order, email, order_survey_delay_ms)
             else:
-                self._apply_order(pipe, record, email, order_survey_delay_ms)
+                raise ValueError(f"event {event.id} has neither a ticket nor an order")
         results = pipe.execute(raise_on_error=False)
         return [str(r) if isinstance(r, Exception) else None for r in results]
 
-    def _customer_args(self, record: dict[str, Any], email: str) -> tuple[str, str, str, str]:
-        customer = record["customer"]
-        alias_id = customer.get("id") or ""
-        alias_key = keys.alias(record["source"], alias_id) if alias_id else keys.customer(email, "profile")
-        alias_entry = f"{record['source']}:{alias_id}" if alias_id else ""
-        return customer.get("name", ""), customer.get("locale", ""), alias_key, alias_entry
+    def _customer_args(self, event: Event, email: str) -> tuple[str, str, str, str]:
+        """Return the customer's name, locale, alias key and alias entry ('source:id' or '')."""
+        customer = event.customer
+        alias_key = keys.alias(event.source, customer.id) if customer.id else keys.customer(email, "profile")
+        alias_entry = f"{event.source}:{customer.id}" if customer.id else ""
+        return customer.name or "", customer.locale or "", alias_key, alias_entry
 
-    def _apply_ticket(self, pipe: Any, record: dict[str, Any], email: str, delay_ms: int) -> None:
-        ticket = record["ticket"]
-        tkey = ticket_key(record["source"], ticket["id"])
-        agent = ticket.get("agent") or {}
-        name, locale, alias_key, alias_entry = self._customer_args(record, email)
-        entry = _timeline_entry(record, ticket=tkey, status=ticket.get("status"), subject=ticket.get("subject"))
+    def _apply_ticket(self, pipe: Any, event: Event, ticket: Ticket, email: str, delay_ms: int) -> None:
+        tkey = ticket_key(event.source, ticket.id)
+        agent = ticket.agent or Agent("")
+        name, locale, alias_key, alias_entry = self._customer_args(event, email)
+        entry = _timeline_entry(event, ticket=tkey, status=ticket.status, subject=ticket.subject)
+        # The argument order is the one documented at the top of apply_ticket.lua.
         self.script("apply_ticket")(
             keys=[keys.ticket(tkey), keys.DUE, keys.customer(email, "profile"),
                   keys.customer(email, "tickets"), keys.CUSTOMERS, alias_key, keys.customer(email, "timeline"),
                   keys.ticket_history(tkey)],
-            args=[tkey, record["at"], record["id"], ticket.get("status", ""), delay_ms, email, name,
-                  locale, ticket.get("subject", ""), ticket.get("channel", ""), ticket.get("brand", ""),
-                  ticket.get("team", ""), json.dumps(ticket.get("tags") or []), agent.get("id", ""),
-                  agent.get("name", ""), agent.get("email", ""), record["source"], ticket["id"],
-                  alias_entry, entry, TIMELINE_MAX, HISTORY_MAX, record["customer"].get("timezone") or "",
-                  _flag(ticket.get("agent_involved"))],
+            args=[tkey, event.at_ms, event.id, ticket.status or "", delay_ms, email, name, locale,
+                  ticket.subject or "", ticket.channel or "", ticket.brand or "", ticket.team or "",
+                  json.dumps(list(ticket.tags)), agent.id, agent.name or "", agent.email or "", event.source,
+                  ticket.id, alias_entry, entry, TIMELINE_MAX, HISTORY_MAX, event.customer.timezone or "",
+                  _flag(ticket.agent_involved)],
             client=pipe)
 
-    def _apply_order(self, pipe: Any, record: dict[str, Any], email: str, order_survey_delay_ms: int) -> None:
-        order = record["order"]
-        okey = ticket_key(record["source"], order["id"])
-        minor = int((Decimal(order["total"]) * 100).to_integral_value())
-        name, locale, alias_key, alias_entry = self._customer_args(record, email)
-        entry = _timeline_entry(record, order=okey, status=order["status"], total=order["total"],
-                                currency=order["currency"])
+    def _apply_order(self, pipe: Any, event: Event, order: Order, email: str, order_survey_delay_ms: int) -> None:
+        okey = ticket_key(event.source, order.id)
+        minor = int((Decimal(order.total) * 100).to_integral_value())
+        name, locale, alias_key, alias_entry = self._customer_args(event, email)
+        entry = _timeline_entry(event, order=okey, status=order.status, total=order.total, currency=order.currency)
+        # The argument order is the one documented at the top of apply_order.lua.
         self.script("apply_order")(
             keys=[keys.order(okey), keys.customer(email, "profile"), keys.customer(email, "orders"),
                   keys.CUSTOMERS, alias_key, keys.customer(email, "timeline"),
-                  keys.alias(record["source"], f"order:{order['id']}"), keys.DUE],
-            args=[okey, record["at"], record["id"], order["status"], minor, order["currency"], email,
-                  name, locale, record["source"], order["id"], alias_entry, entry, TIMELINE_MAX,
-                  order_survey_delay_ms, record["customer"].get("timezone") or ""],
+                  keys.alias(event.source, f"order:{order.id}"), keys.DUE],
+            args=[okey, event.at_ms, event.id, order.status, minor, order.currency, email, name, locale,
+                  event.source, order.id, alias_entry, entry, TIMELINE_MAX, order_survey_delay_ms,
+                  event.customer.timezone or ""],
             client=pipe)
 
     def cached_people(self, source: str, person_ids: list[str]) -> dict[str, dict[str, str]]:

@@ -24,7 +24,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
-from tracker.events import EventSchema, normalise
+from tracker.events import parse_event
+from tracker.model import Event
 from tracker.schema_cache import schema
 
 JSON_TYPES = ("application/json",)
@@ -63,10 +64,10 @@ class Inbound:
 
 @dataclass(frozen=True)
 class Delivery:
-    """What a request carried: the id it is deduplicated by, and normalised event records."""
+    """What a request carried: the id it is deduplicated by, and its events."""
 
     id: str
-    events: list[dict[str, Any]]
+    events: tuple[Event, ...]
 
 
 def load_json(body: bytes) -> Any:
@@ -84,13 +85,12 @@ def require_object(data: Any) -> dict[str, Any]:
     return data
 
 
-def load_event(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Validate a standard-shaped event dict and return the normalised record, or raise PayloadError."""
+def load_event(raw: Mapping[str, Any], source: str) -> Event:
+    """Validate a standard-shaped event dict and return it as an Event, or raise PayloadError."""
     try:
-        loaded = schema(EventSchema).load(raw)
+        return parse_event(raw, source)
     except ValidationError as exc:
         raise PayloadError("The event is not valid.", _as_dict(exc.messages)) from None
-    return normalise(loaded, source)
 
 
 def _as_dict(messages: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from tracker import signing
 from tracker.events import EVENT_TYPES
+from tracker.model import Event
 from webhooks.adapters.base import (
     JSON_TYPES,
     Delivery,
@@ -43,14 +44,14 @@ def parse(inbound: Inbound) -> Delivery:
     """Turn one standard event, or a batch of them, into a delivery."""
     data = require_object(load_json(inbound.body))
     items = _batch(data["events"]) if "events" in data else [data]
-    events = [_load_item(raw, index, "events" in data) for index, raw in enumerate(items)
-              if not _unknown_type(raw)]
+    events = tuple(_load_item(raw, index, "events" in data) for index, raw in enumerate(items)
+                   if not _unknown_type(raw))
     if not events:
         raise IgnoredEvent("No event type the tracker acts on.")
     msg_id = inbound.header("webhook-id")
     if msg_id:
         return Delivery(f"{NAME}:{msg_id}", events)
-    return Delivery(fallback_delivery_id(NAME, *(event["id"] for event in events)), events)
+    return Delivery(fallback_delivery_id(NAME, *(event.id for event in events)), events)
 
 
 def _batch(items: Any) -> list[Any]:
@@ -65,7 +66,7 @@ def _unknown_type(raw: Any) -> bool:
     return isinstance(kind, str) and "." in kind and kind not in EVENT_TYPES
 
 
-def _load_item(raw: Any, index: int, batched: bool) -> dict[str, Any]:
+def _load_item(raw: Any, index: int, batched: bool) -> Event:
     if not batched:
         return load_event(raw, NAME)
     if not isinstance(raw, dict):
