@@ -30,8 +30,9 @@ from flask import Flask, request  # noqa: E402
 from tests.signing import SECRETS, signed  # noqa: E402
 from tracker.cli.dev import free_port, start_redis  # noqa: E402
 from tracker.config import load_settings  # noqa: E402
+from tracker.events import parse_event  # noqa: E402
 from tracker.ingest import apply as ingest  # noqa: E402
-from tracker.model import Aggregate, Survey  # noqa: E402
+from tracker.model import Aggregate, Event, Survey  # noqa: E402
 from tracker.scores.scales import SCALES  # noqa: E402
 from tracker.store import Store  # noqa: E402
 from tracker.web.app import create_app  # noqa: E402
@@ -51,20 +52,18 @@ def event(n: int) -> dict[str, Any]:
 
 
 def bench_ingest(store: Store, settings: Any, count: int) -> None:
-    records = [ingest_record(n) for n in range(count)]
+    events = [ingest_event(n) for n in range(count)]
     store.redis.flushall()
-    store.append_events(records)
+    store.append_delivery("bench", events)
     batched = timed(lambda: ingest.drain(store, settings, "bench", budget_s=600))
     store.redis.flushall()
-    one_by_one = timed(lambda: [store.apply([(r, r["customer"]["email"])], 0) for r in records])
+    one_by_one = timed(lambda: [store.apply([(e, e.customer.email or "")], 0) for e in events])
     print(f"ingest   {count} events: batched drain {count / batched:,.0f}/s, one round trip per event "
           f"{count / one_by_one:,.0f}/s -> batched is {one_by_one / batched:.1f}x faster")
 
 
-def ingest_record(n: int) -> dict[str, Any]:
-    from tracker.events import EventSchema, normalise
-
-    return normalise(EventSchema().load(event(n)), "standard")
+def ingest_event(n: int) -> Event:
+    return parse_event(event(n), "standard")
 
 
 def bench_receive(store: Store, settings: Any, count: int) -> None:
@@ -107,7 +106,7 @@ def bench_answers(store: Store, settings: Any, count: int) -> None:
 def bench_memory(store: Store, settings: Any, count: int) -> None:
     store.redis.flushall()
     empty = store.redis.info("memory")["used_memory"]
-    store.append_events([ingest_record(n) for n in range(count)])
+    store.append_delivery("bench", [ingest_event(n) for n in range(count)])
     logged = store.redis.info("memory")["used_memory"]
     ingest.drain(store, settings, "bench", budget_s=600)
     applied = store.redis.info("memory")["used_memory"]

@@ -1,7 +1,8 @@
-"""Table-driven checks of the score maths, survey tokens and settings, against SPEC §3, §5 and §6."""
+"""Table-driven checks of the score maths, survey tokens, settings and events, against SPEC §3 to §6."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 
 from tracker.config import ConfigError, load_settings
-from tracker.model import Aggregate
+from tracker.events import event_from_record, event_record, parse_event
+from tracker.model import Agent, Aggregate, Customer, Event, Order, Ticket
 from tracker.scores.maths import DAY_MS, score_card
 from tracker.scores.scales import SCALES
 from tracker.surveys.tokens import make_token, read_token, survey_id
@@ -324,3 +326,91 @@ def test_given_values_are_read_and_a_trailing_slash_on_the_public_url_dropped():
     assert settings.reply_domain == "reply.example.com"
     assert dict(settings.source_secrets) == {"zendesk": "zd-secret"}
     assert settings.alert_urls == ("https://a.example.com/hook", "https://b.example.com/hook")
+
+
+# Events: the standard event normalised, and its log record read back
+
+
+@pytest.mark.parametrize(("kind", "given", "expected"), [
+    ("ticket.solved", "open", "solved"),
+    ("ticket.closed", None, "closed"),
+    ("ticket.reopened", "Closed", "open"),
+    ("ticket.reopened", "pending", "pending"),
+    ("ticket.created", None, "new"),
+    ("ticket.updated", "Pending", "pending"),
+    ("ticket.updated", "", None),
+])
+def test_a_ticket_event_leaves_the_status_its_type_implies(kind: str, given: str | None, expected: str | None):
+    raw = {"type": kind, "id": "e1", "occurred_at": "2026-11-22T10:00:00Z", "customer": {"id": "c-1"},
+           "ticket": {"id": "T-1", "status": given}}
+    ticket = parse_event(raw, "standard").ticket
+    assert ticket is not None and ticket.status == expected
+
+
+def test_a_standard_event_becomes_an_event_with_empty_values_dropped_and_the_email_folded():
+    raw = {"type": "order.refunded", "id": "e1", "occurred_at": "2026-11-22T10:00:00.250+01:00",
+           "order": {"id": "O-1", "total": "20", "currency": "nok", "status": "anything"},
+           "ticket": {"id": "ignored on an order event"},
+           "customer": {"email": "Kari@Example.NO", "name": "Kari", "locale": None}}
+    assert parse_event(raw, "shop") == Event(
+        "order.refunded", "e1", "shop", 1795338000250, Customer(email="kari@example.no", name="Kari"),
+        order=Order("O-1", "20.00", "NOK", "refunded"))
+    raw = {"type": "ticket.solved", "id": "e2", "occurred_at": "2026-11-22T10:00:00Z", "customer": {"id": "c-1"},
+           "ticket": {"id": "T-1", "subject": "", "team": None, "tags": ["vip"], "agent_involved": False,
+                      "agent": {"id": "a-7", "name": "", "email": None}}}
+    assert parse_event(raw, "standard").ticket == Ticket("T-1", status="solved", tags=("vip",),
+                                                         agent=Agent("a-7"), agent_involved=False)
+
+
+# Records exactly as earlier versions wrote them to the stream: they must keep applying, byte for byte.
+STORED_RECORDS = [
+    '{"at":1795860000000,"customer":{"email":"kari@example.no","id":"c-42","locale":"nb","name":"Kari"},'
+    '"id":"evt_01","source":"standard","ticket":{"agent":{"email":"ola@acme.test","id":"a-7","name":"Ola"},'
+    '"brand":"acme","channel":"email","id":"T-1001","status":"solved","subject":"Card declined","tags":["vip"],'
+    '"team":"billing"},"type":"ticket.solved"}',
+    '{"at":1795860000123,"customer":{"id":"381203941","timezone":"Europe/Oslo"},"id":"zd-1","source":"zendesk",'
+    '"ticket":{"agent_involved":false,"id":"1001","status":"open","tags":[]},"type":"ticket.reopened"}',
+    '{"at":1795860000000,"customer":{"email":"kari@example.no","name":""},"id":"r-1","order":{"currency":"NOK",'
+    '"id":"O-77","status":"refunded","total":"20.00"},"source":"shopify","type":"order.refunded"}',
+]
+
+
+@pytest.mark.parametrize("payload", STORED_RECORDS)
+def test_a_stored_log_record_reads_back_as_an_event_that_writes_the_same_record(payload: str):
+    record = event_record(event_from_record(json.loads(payload)))
+    assert json.dumps(record, separators=(",", ":"), sort_keys=True) == payload
+
+
+def test_a_standard_event_and_its_log_record_read_back_are_the_same_event():
+    event = parse_event(STANDARD_EVENT, "standard")
+    assert event_from_record(json.loads(json.dumps(event_record(event)))) == event
+
+
+STANDARD_EVENT = {"type": "ticket.solved", "id": "evt_01", "occurred_at": "2026-11-22T10:00:00Z",
+                  "ticket": {"id": "T-1001", "subject": "Card declined", "status": "solved", "channel": "email",
+                             "brand": "acme", "team": "billing", "tags": ["vip"], "agent_involved": True,
+                             "agent": {"id": "a-7", "name": "Ola", "email": "ola@acme.test"}},
+                  "customer": {"id": "c-42", "email": "kari@example.no", "name": "Kari", "locale": "nb",
+                               "timezone": "Europe/Oslo"}}
+GOOD_RECORD = json.loads(STORED_RECORDS[0])
+
+
+@pytest.mark.parametrize(("record", "reason"), [
+    ([GOOD_RECORD], "not an object"),
+    ({**GOOD_RECORD, "type": "ticket.merged"}, "type must be one of"),
+    ({**GOOD_RECORD, "id": ""}, "source and id are required"),
+    ({**GOOD_RECORD, "at": "yesterday"}, "at must be epoch milliseconds"),
+    ({**GOOD_RECORD, "at": True}, "at must be epoch milliseconds"),
+    ({**GOOD_RECORD, "customer": {"name": "Kari"}}, "customer needs an email or an id"),
+    ({**GOOD_RECORD, "customer": {"email": 42}}, "customer.email must be text"),
+    ({**GOOD_RECORD, "ticket": None}, "ticket needs id"),
+    ({**GOOD_RECORD, "ticket": {"id": "T-1", "tags": "vip"}}, "ticket.tags must be a list of text"),
+    ({**GOOD_RECORD, "ticket": {"id": "T-1", "agent": {"name": "Ola"}}}, "ticket.agent needs an id"),
+    ({**GOOD_RECORD, "ticket": {"id": "T-1", "agent_involved": "no"}}, "ticket.agent_involved must be"),
+    ({**GOOD_RECORD, "type": "order.created", "order": {"id": "O-1", "total": "1.00"}}, "order needs id, total"),
+    ({**GOOD_RECORD, "type": "order.created",
+      "order": {"id": "O-1", "total": "NaN", "currency": "NOK", "status": "created"}}, "order total is not a number"),
+])
+def test_a_malformed_log_record_is_refused_with_its_reason(record: Any, reason: str):
+    with pytest.raises(ValueError, match=reason):
+        event_from_record(record)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -207,12 +206,15 @@ def _loaded_order(kind: str, order: dict[str, Any]) -> Order:
 
 def event_record(event: Event) -> dict[str, Any]:
     """Return the log record of an event: type, id, source, at, customer and its ticket or order."""
+    customer = event.customer
     record: dict[str, Any] = {"type": event.type, "id": event.id, "source": event.source, "at": event.at_ms,
-                              "customer": _present(asdict(event.customer))}
+                              "customer": _present({"email": customer.email, "id": customer.id, "name": customer.name,
+                                                    "locale": customer.locale, "timezone": customer.timezone})}
     if event.ticket is not None:
         record["ticket"] = _ticket_record(event.ticket)
     if event.order is not None:
-        record["order"] = asdict(event.order)
+        order = event.order
+        record["order"] = {"id": order.id, "total": order.total, "currency": order.currency, "status": order.status}
     return record
 
 
@@ -222,7 +224,8 @@ def _ticket_record(ticket: Ticket) -> dict[str, Any]:
                        "agent_involved": ticket.agent_involved})
     record["tags"] = list(ticket.tags)
     if ticket.agent is not None:
-        record["agent"] = {k: v for k, v in asdict(ticket.agent).items() if v}
+        agent = ticket.agent
+        record["agent"] = {k: v for k, v in (("id", agent.id), ("name", agent.name), ("email", agent.email)) if v}
     return record
 
 
