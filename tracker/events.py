@@ -159,10 +159,10 @@ class EventSchema(StrictSchema):
 
 def parse_event(raw: Mapping[str, Any], source: str) -> Event:
     """Validate a standard event (SPEC §4) sent by source and return it normalised, or raise ValidationError."""
-    return normalise(schema(EventSchema).load(raw), source)
+    return _normalise(schema(EventSchema).load(raw), source)
 
 
-def normalise(loaded: dict[str, Any], source: str) -> Event:
+def _normalise(loaded: dict[str, Any], source: str) -> Event:
     """Turn a loaded EventSchema result into an Event: the status its type implies, empty values dropped."""
     kind = loaded["type"]
     ticket = loaded.get("ticket") if kind.startswith("ticket.") else None
