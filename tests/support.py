@@ -296,7 +296,7 @@ class World:
         """Record an answer to the customer's newest survey at a chosen time (the survey page's own call)."""
         survey = self.store.customer_surveys(email)[0]
         record_answer(self.store, self.settings, survey, rating, comment, at_ms)
-        return survey["sid"]
+        return survey.sid
 
     def solved_and_answered(self, ticket: str, email: str, rating: int, comment: str = "", scale: str = "csat5",
                             **fields: Any) -> str:

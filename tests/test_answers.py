@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -20,11 +21,13 @@ from tracker.events import iso_from_ms
 from tracker.i18n.catalogue import text
 from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
-from tracker.scores.cards import aggregate_card, customer_card
-from tracker.scores.maths import DAY_MS
+from tracker.model import ScoreCard
+from tracker.scores.cards import customer_card
+from tracker.scores.maths import DAY_MS, score_card
+from tracker.scores.ranking import aggregate_detail
 from tracker.scores.rebuild import rebuild_scores
 from tracker.store import keys
-from tracker.surveys import send as surveys
+from tracker.surveys import due as surveys
 from tracker.surveys.tokens import make_token, survey_id
 
 KARI = "kari@example.no"
@@ -63,12 +66,21 @@ def send_surveys(post_event: Any, store: Any, settings: Any, tickets: list[dict[
     return sids
 
 
+@dataclass(frozen=True)
+class SentSurvey:
+    """A sent survey as its customer holds it: the id, the token in the mail's links, the mail's language."""
+
+    sid: str
+    token: str
+    lang: str
+
+
 @pytest.fixture
-def survey(post_event: Any, store: Any, settings: Any, smtp: Any) -> dict[str, str]:
-    """One sent survey for Kari's ticket T-1001; its token is under "token"."""
+def survey(post_event: Any, store: Any, settings: Any, smtp: Any) -> SentSurvey:
+    """One sent survey for Kari's ticket T-1001."""
     (sid,) = send_surveys(post_event, store, settings, [{"ticket": "T-1001"}])
     assert len(smtp.messages) == 1
-    return {**store.survey(sid), "token": make_token(settings.secret_key, sid)}
+    return SentSurvey(sid, make_token(settings.secret_key, sid), store.survey(sid).lang)
 
 
 def state(store: Any, sid: str) -> tuple[Any, ...]:
@@ -78,10 +90,17 @@ def state(store: Any, sid: str) -> tuple[Any, ...]:
             store.redis.zrange(keys.RESPONSES, 0, -1), store.profile(KARI))
 
 
-def card(store: Any, settings: Any) -> dict[str, Any]:
+def card(store: Any, settings: Any) -> ScoreCard:
     found = customer_card(store, settings, KARI, now_ms())
     assert found is not None
     return found
+
+
+def entity_card(store: Any, kind: str, ident: str, at: int) -> ScoreCard | None:
+    """Read an agent's, team's, source's or brand's card as the API does; overall as the summary's sums give it."""
+    if kind == "overall":
+        return score_card(ident, store.aggregate(kind, ident), at)
+    return aggregate_detail(store, kind, ident, at)
 
 
 def checked_values(html: str) -> list[str]:
@@ -92,76 +111,76 @@ def checked_values(html: str) -> list[str]:
 
 
 def test_opening_a_rating_link_preselects_it_and_records_nothing(client, store, survey):
-    before = state(store, survey["sid"])
-    page = client.get(f"/s/{survey['token']}?rating=4")
+    before = state(store, survey.sid)
+    page = client.get(f"/s/{survey.token}?rating=4")
     assert page.status_code == 200, page.data[:300]
     html = page.get_data(as_text=True)
     assert checked_values(html) == ["4"]
     assert 'name="comment"' in html and html.count('type="submit"') == 1
-    assert store.response(survey["sid"]) == {}
-    assert state(store, survey["sid"]) == before
-    assert card(store, client.application.extensions["tracker"].settings)["responses"] == 0
+    assert store.response(survey.sid) is None
+    assert state(store, survey.sid) == before
+    assert card(store, client.application.extensions["tracker"].settings).responses == 0
 
 
 @pytest.mark.parametrize("query", ["?rating=9", "?rating=abc", "?rating=", "", "?rating=4&rating=2", "?rating=1e3"])
 def test_opening_the_survey_with_any_query_changes_nothing_and_never_fails(client, store, survey, query):
-    before = state(store, survey["sid"])
-    page = client.get(f"/s/{survey['token']}{query}")
+    before = state(store, survey.sid)
+    page = client.get(f"/s/{survey.token}{query}")
     assert page.status_code == 200, page.data[:300]
     assert len(checked_values(page.get_data(as_text=True))) <= 1
-    assert state(store, survey["sid"]) == before
+    assert state(store, survey.sid) == before
 
 
 def test_a_head_request_from_a_link_scanner_changes_nothing(client, store, survey):
-    before = state(store, survey["sid"])
-    assert client.head(f"/s/{survey['token']}?rating=1").status_code == 200
-    assert state(store, survey["sid"]) == before
+    before = state(store, survey.sid)
+    assert client.head(f"/s/{survey.token}?rating=1").status_code == 200
+    assert state(store, survey.sid) == before
 
 
 # POST records, once, the latest value
 
 
 def test_posting_the_form_records_the_answer_and_thanks_the_customer(client, store, settings, survey):
-    page = client.post(f"/s/{survey['token']}", data={"rating": "4", "comment": "  Quick and kind  "})
+    page = client.post(f"/s/{survey.token}", data={"rating": "4", "comment": "  Quick and kind  "})
     assert page.status_code == 200, page.data[:300]
     assert text("nb", "page.thanks_title") in page.get_data(as_text=True)
-    response = store.response(survey["sid"])
-    assert (response["rating"], response["comment"]) == ("4", "Quick and kind")
-    assert store.survey(survey["sid"])["status"] == "answered"
+    response = store.response(survey.sid)
+    assert (response.rating, response.comment) == (4, "Quick and kind")
+    assert store.survey(survey.sid).status == "answered"
     got = card(store, settings)
-    assert (got["responses"], got["average"], got["csat"], got["response_rate"]) == (1, 75.0, 100.0, 100.0)
-    assert got["last_response"]["rating"] == 4
+    assert (got.responses, got.average, got.csat, got.response_rate) == (1, 75.0, 100.0, 100.0)
+    assert got.last_response is not None and got.last_response.rating == 4
 
 
 def test_a_changed_answer_replaces_the_old_one_and_counts_once(client, store, settings, survey):
-    assert client.post(f"/s/{survey['token']}", data={"rating": "4"}).status_code == 200
-    changed = client.post(f"/s/{survey['token']}", data={"rating": "2", "comment": "Actually, not solved"})
+    assert client.post(f"/s/{survey.token}", data={"rating": "4"}).status_code == 200
+    changed = client.post(f"/s/{survey.token}", data={"rating": "2", "comment": "Actually, not solved"})
     assert changed.status_code == 200, changed.data[:300]
-    assert store.response(survey["sid"])["rating"] == "2"
+    assert store.response(survey.sid).rating == 2
     got = card(store, settings)
-    assert (got["responses"], got["average"], got["csat"]) == (1, 25.0, 0.0)
+    assert (got.responses, got.average, got.csat) == (1, 25.0, 0.0)
     for kind, ident in (("overall", "all"), ("agent", "standard:a-7"), ("team", "billing"), ("source", "standard")):
-        fields = aggregate_card(store, kind, ident, now_ms())
-        assert fields is not None and (fields["responses"], fields["average"]) == (1, 25.0), (kind, fields)
-    again = client.get(f"/s/{survey['token']}")
+        fields = entity_card(store, kind, ident, now_ms())
+        assert fields is not None and (fields.responses, fields.average) == (1, 25.0), (kind, fields)
+    again = client.get(f"/s/{survey.token}")
     html = again.get_data(as_text=True)
     assert checked_values(html) == ["2"] and "Actually, not solved" in html
 
 
 def test_the_same_post_twice_changes_nothing_the_second_time(client, store, survey):
     form = {"rating": "5", "comment": "Great"}
-    assert client.post(f"/s/{survey['token']}", data=form).status_code == 200
-    before = state(store, survey["sid"])
-    assert client.post(f"/s/{survey['token']}", data=form).status_code == 200
-    assert state(store, survey["sid"]) == before
+    assert client.post(f"/s/{survey.token}", data=form).status_code == 200
+    before = state(store, survey.sid)
+    assert client.post(f"/s/{survey.token}", data=form).status_code == 200
+    assert state(store, survey.sid) == before
 
 
 def test_changing_only_the_comment_keeps_the_rating_counted_once(client, store, settings, survey):
-    assert client.post(f"/s/{survey['token']}", data={"rating": "5"}).status_code == 200
-    assert client.post(f"/s/{survey['token']}", data={"rating": "5", "comment": "And fast"}).status_code == 200
-    assert store.response(survey["sid"])["comment"] == "And fast"
+    assert client.post(f"/s/{survey.token}", data={"rating": "5"}).status_code == 200
+    assert client.post(f"/s/{survey.token}", data={"rating": "5", "comment": "And fast"}).status_code == 200
+    assert store.response(survey.sid).comment == "And fast"
     got = card(store, settings)
-    assert (got["responses"], got["average"]) == (1, 100.0)
+    assert (got.responses, got.average) == (1, 100.0)
 
 
 @pytest.mark.parametrize("form", [{"rating": "0"}, {"rating": "6"}, {"rating": "-1"}, {"rating": "abc"},
@@ -169,24 +188,24 @@ def test_changing_only_the_comment_keeps_the_rating_counted_once(client, store, 
                                   {"rating": "99999999999999999999999"}, {"rating": "１"}],
                          ids=lambda form: repr(form))
 def test_a_missing_or_out_of_range_rating_gets_422_with_the_form_again(client, store, survey, form):
-    before = state(store, survey["sid"])
-    page = client.post(f"/s/{survey['token']}", data={**form, "comment": form.get("comment", "Kept text")})
+    before = state(store, survey.sid)
+    page = client.post(f"/s/{survey.token}", data={**form, "comment": form.get("comment", "Kept text")})
     assert page.status_code == 422, page.data[:300]
     html = page.get_data(as_text=True)
     assert "<form" in html and 'name="rating"' in html
     assert text("nb", "page.error_rating") in html
     assert form.get("comment", "Kept text") in html
-    assert state(store, survey["sid"]) == before
+    assert state(store, survey.sid) == before
 
 
 def test_a_long_comment_with_line_breaks_that_the_form_allowed_is_recorded(client, store, survey):
     # The textarea's maxlength counts a line break as one character; browsers submit it as CRLF.
     comment = "\r\n".join(["Feedback line " + str(n).zfill(3) for n in range(110)])
     assert len(comment.replace("\r\n", "\n")) <= 2000 < len(comment)
-    page = client.post(f"/s/{survey['token']}", data={"rating": "3", "comment": comment})
+    page = client.post(f"/s/{survey.token}", data={"rating": "3", "comment": comment})
     assert page.status_code == 200, page.get_data(as_text=True)[:2000]
-    response = store.response(survey["sid"])
-    assert response["rating"] == "3" and response["comment"].startswith("Feedback line 000")
+    response = store.response(survey.sid)
+    assert response.rating == 3 and response.comment.startswith("Feedback line 000")
 
 
 # Tokens that lead nowhere
@@ -194,16 +213,16 @@ def test_a_long_comment_with_line_breaks_that_the_form_allowed_is_recorded(clien
 
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_a_tampered_token_gets_a_friendly_404_page(client, store, survey, method):
-    token = survey["token"]
+    token = survey.token
     for bad in (token[:-1] + ("a" if token[-1] != "a" else "b"), token[:-3],
                 ("x" if token[0] != "x" else "y") + token[1:], "nonsense",
-                make_token("another-secret-0123456789", survey["sid"])):
+                make_token("another-secret-0123456789", survey.sid)):
         page = getattr(client, method)(f"/s/{bad}", data={"rating": "4"} if method == "post" else None)
         assert page.status_code == 404, (bad, page.data[:300])
         assert page.mimetype == "text/html"
         html = page.get_data(as_text=True)
         assert any(text(lang, "page.not_found_title") in html for lang in ("en", "nb")), html[:500]
-    assert store.response(survey["sid"]) == {}
+    assert store.response(survey.sid) is None
 
 
 def test_a_genuine_token_for_a_survey_that_does_not_exist_gets_404(client, settings):
@@ -213,21 +232,21 @@ def test_a_genuine_token_for_a_survey_that_does_not_exist_gets_404(client, setti
 
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_an_expired_survey_gets_a_friendly_410_page_and_keeps_the_old_answer(client, store, survey, method):
-    assert client.post(f"/s/{survey['token']}", data={"rating": "4"}).status_code == 200
-    store.redis.hset(keys.survey(survey["sid"]), "expires_at", str(now_ms() - 1000))
-    before = state(store, survey["sid"])
-    page = getattr(client, method)(f"/s/{survey['token']}?rating=1", data={"rating": "1"} if method == "post" else None)
+    assert client.post(f"/s/{survey.token}", data={"rating": "4"}).status_code == 200
+    store.redis.hset(keys.survey(survey.sid), "expires_at", str(now_ms() - 1000))
+    before = state(store, survey.sid)
+    page = getattr(client, method)(f"/s/{survey.token}?rating=1", data={"rating": "1"} if method == "post" else None)
     assert page.status_code == 410, page.data[:300]
     assert page.mimetype == "text/html"
     html = page.get_data(as_text=True)
     assert any(text(lang, "page.expired_title") in html for lang in ("en", "nb")), html[:500]
-    assert state(store, survey["sid"]) == before
+    assert state(store, survey.sid) == before
 
 
 def test_the_expired_page_speaks_the_language_of_the_survey(client, store, survey):
-    assert survey["lang"] == "nb"
-    store.redis.hset(keys.survey(survey["sid"]), "expires_at", str(now_ms() - 1000))
-    page = client.get(f"/s/{survey['token']}?rating=5")
+    assert survey.lang == "nb"
+    store.redis.hset(keys.survey(survey.sid), "expires_at", str(now_ms() - 1000))
+    page = client.get(f"/s/{survey.token}?rating=5")
     assert page.status_code == 410
     html = page.get_data(as_text=True)
     assert text("nb", "page.expired_title") in html, html[:500]
@@ -254,7 +273,7 @@ FORM_FIELDS = st.dictionaries(
 @HYPOTHESIS
 @given(data=st.data())
 def test_any_form_and_any_token_get_a_page_never_a_500(client, survey, data):
-    token = data.draw(token_variants(survey["token"]), label="token")
+    token = data.draw(token_variants(survey.token), label="token")
     form = data.draw(FORM_FIELDS, label="form")
     method = data.draw(st.sampled_from(["get", "post"]), label="method")
     path = f"/s/{quote(token, safe='')}"
@@ -289,7 +308,7 @@ def all_cards(store: Any, settings: Any, at: int) -> dict[tuple[str, str], Any]:
         cards[("customer", email)] = customer_card(store, settings, email, at)
     for kind in ("agent", "team", "source", "brand", "overall"):
         for ident in store.ids(kind) or (["all"] if kind == "overall" else []):
-            cards[(kind, ident)] = aggregate_card(store, kind, ident, at)
+            cards[(kind, ident)] = entity_card(store, kind, ident, at)
     return cards
 
 
@@ -316,4 +335,4 @@ def test_every_card_after_any_answer_history_equals_the_card_after_a_rebuild(
     rebuilt = all_cards(store, unthrottled, query_at)
     assert rebuilt == live
     overall = live[("overall", "all")]
-    assert overall["responses"] == len(current) and overall["surveys_sent"] == len(PEOPLE)
+    assert overall is not None and overall.responses == len(current) and overall.surveys_sent == len(PEOPLE)

@@ -12,16 +12,19 @@ import pytest
 from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from tracker.scores.queries import KINDS, aggregate_list, latest_comments, summary
 
 from tests.support import World, drain, iso, send_all, solved_event, zendesk_body
 from tracker.answers.record import record_answer
 from tracker.config import load_settings
-from tracker.scores.maths import DAY_MS, aggregate_fields, contribution
+from tracker.model import COUNTS, Aggregate, ScoreCard, Survey
+from tracker.scores.maths import DAY_MS, score_card
+from tracker.scores.ranking import KINDS, aggregate_list
 from tracker.scores.rebuild import rebuild_scores
 from tracker.scores.scales import SCALES
+from tracker.scores.summary import summary
 from tracker.store import keys
 from tracker.web.app import create_app
+from tracker.web.dashboard.data import latest_comments
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -229,8 +232,7 @@ def test_the_summary_has_a_series_per_day_a_split_per_source_and_the_ratings_giv
 
 def test_the_summary_of_all_time_equals_the_overall_aggregate(history, client, auth, store):
     body = get(client, auth, "/api/v1/summary")
-    agg, daily = store.aggregate("overall", "all")
-    overall = aggregate_fields(agg, daily, int(time.time() * 1000))
+    overall = score_fields(score_card("all", store.aggregate("overall", "all"), int(time.time() * 1000)))
     assert overall["trend"] is not None
     assert {k: body[k] for k in overall} == overall
     assert body["from"] == _day(35) and body["to"] == _day(0) and len(body["series"]) == 36
@@ -248,14 +250,15 @@ def test_summary_filters_narrow_every_number(history, client, auth, query, respo
 
 
 def test_latest_comments_come_newest_first_within_filters_and_range(history, store):
-    rows = latest_comments(store, 10, {})
-    assert rows[0]["customer"] == "ola@example.no" and len(rows) == 4
-    assert rows[0]["comment"] == "about 901" and rows[-1]["customer"] == "kari@example.no"
-    assert [r["customer"] for r in latest_comments(store, 10, {"scale": "csat5"})] == ["per@example.no",
-                                                                                    "kari@example.no"]
-    assert len(latest_comments(store, 1, {})) == 1
-    recent = latest_comments(store, 10, {}, date_from=datetime.now(tz=UTC).date() - timedelta(days=10))
-    assert "kari@example.no" not in [r["customer"] for r in recent] and len(recent) == 3
+    every_day = {"date_from": None, "date_to": None}
+    rows = latest_comments(store, every_day, {})
+    assert rows[0].customer == "ola@example.no" and len(rows) == 4
+    assert rows[0].comment == "about 901" and rows[-1].customer == "kari@example.no"
+    assert [r.customer for r in latest_comments(store, every_day, {"scale": "csat5"})] == ["per@example.no",
+                                                                                         "kari@example.no"]
+    assert len(latest_comments(store, every_day, {}, limit=1)) == 1
+    recent = latest_comments(store, {**every_day, "date_from": datetime.now(tz=UTC).date() - timedelta(days=10)}, {})
+    assert "kari@example.no" not in [r.customer for r in recent] and len(recent) == 3
 
 
 def test_a_customers_answers_can_be_narrowed_by_range_and_filters(world, client, auth):
@@ -274,10 +277,11 @@ def test_a_customers_answers_can_be_narrowed_by_range_and_filters(world, client,
 def test_reading_answers_in_batches_visits_each_once_even_when_many_share_a_millisecond(store, settings):
     at = int(time.time() * 1000)
     for n in range(7):
-        survey = {"sid": f"s{n}", "customer": "kari@example.no", "source": "standard", "scale": "csat5",
-                  "tkey": f"standard:T-{n}"}
+        survey = Survey(sid=f"s{n}", customer="kari@example.no", source="standard", scale="csat5",
+                        tkey=f"standard:T-{n}", kind="ticket", status="sent")
         stamp = at if n < 5 else at + n
-        store.record_answer(survey, 5, "", stamp, contribution("csat5", 5, stamp, settings.score_half_life_days))
+        store.record_answer(survey, 5, "", stamp,
+                            Aggregate.of_answer(SCALES["csat5"], 5, stamp, settings.score_half_life_days))
     for batch in (1, 2, 3, 500):
         oldest = [r["sid"] for r in store.window("resp", "-inf", "+inf", batch=batch)]
         assert oldest == ["s0", "s1", "s2", "s3", "s4", "s5", "s6"], batch
@@ -429,25 +433,27 @@ def _delivery(ticket: int, step: dict[str, Any], at: str, n: int) -> tuple[str, 
     return "standard", body, {}
 
 
-def _same_fields(found: dict[str, Any], expected: dict[str, Any]) -> None:
+def score_fields(card: ScoreCard) -> dict[str, Any]:
+    return {name: getattr(card, name) for name in ("score", "average", "csat", "responses", "surveys_sent",
+                                                   "response_rate", "trend", "nps")}
+
+
+def _same_fields(found: ScoreCard, expected: ScoreCard) -> None:
     """Compare score fields: all exact but the decayed score, whose float sums may differ in the last place."""
     for name in ("average", "csat", "responses", "surveys_sent", "response_rate", "trend", "nps"):
-        assert found[name] == expected[name], name
-    assert (found["score"] is None) == (expected["score"] is None)
-    assert found["score"] is None or abs(found["score"] - expected["score"]) <= 0.011
+        assert getattr(found, name) == getattr(expected, name), name
+    assert (found.score is None) == (expected.score is None)
+    assert found.score is None or expected.score is None or abs(found.score - expected.score) <= 0.011
 
 
-def _snapshot(store: Any) -> dict[tuple[str, str], tuple[dict[str, Any], dict[str, int]]]:
-    """Read every aggregate and daily bucket, zeros dropped (a moved answer leaves zeros behind live)."""
+def _snapshot(store: Any) -> dict[tuple[str, str], Aggregate]:
+    """Read every aggregate with its daily buckets, empty days dropped (a moved answer may leave them live)."""
     found = {}
     for kind in keys.AGGREGATE_KINDS:
         for ident in set(store.ids(kind)) | ({"all"} if kind == "overall" else set()):
-            agg, daily = store.aggregate(kind, ident)
-            counts: dict[str, Any] = {f: int(agg[f]) for f in INT_FIELDS if int(agg.get(f, 0))}
-            if counts:
-                counts["weight"] = float(agg.get("weight", 0))
-                counts["weighted"] = float(agg.get("weighted", 0))
-                found[(kind, ident)] = (counts, {k: int(v) for k, v in daily.items() if int(v)})
+            agg = store.aggregate(kind, ident)
+            if any(getattr(agg, f) for f in COUNTS):
+                found[(kind, ident)] = agg
     return found
 
 
@@ -475,34 +481,34 @@ def test_any_history_of_events_and_answers_scores_exactly_what_a_rebuild_scores(
         send_all(store, load_settings({**env, "TRACKER_SURVEY_THROTTLE_DAYS": "0",
                                        "TRACKER_SURVEY_SCALE": plan["scale"]}))
         surveys = sorted((s for email in EMAILS for s in store.customer_surveys(email)
-                          if s.get("status") in ("sent", "answered")), key=lambda s: s["sid"])
+                          if s.status in ("sent", "answered")), key=lambda s: s.sid)
         for survey, answer in zip(surveys, plan["answers"], strict=False):
-            scale = SCALES[survey["scale"]]
+            scale = SCALES[survey.scale]
             for fraction, days_ago, comment in [(answer["rating"], answer["days_ago"], answer["comment"]),
                                                 *([answer["rerate"]] if answer["rerate"] else [])]:
                 rating = scale.low + round(fraction * (scale.high - scale.low))
-                record_answer(store, settings, store.survey(survey["sid"]), rating, comment,
+                record_answer(store, settings, store.survey(survey.sid), rating, comment,
                               now - days_ago * DAY_MS - 1000 * number)
     live = _snapshot(store)
     event(f"responses={store.redis.zcard(keys.RESPONSES)} sent={store.redis.zcard(keys.SENT)}")
     lists = {kind: aggregate_list(store, kind, now) for kind in KINDS}
     ranks = dict(store.redis.zrange(keys.RANK_SCORE, 0, -1, withscores=True))
     overall = summary(store, settings, now, date_from=None, date_to=None, filters={})
-    _same_fields(overall, aggregate_fields(*store.aggregate("overall", "all"), now))
+    _same_fields(overall.card, score_card("all", store.aggregate("overall", "all"), now))
     for row in lists["source"]:
-        _same_fields(overall["by_source"][row["id"]], row)
+        _same_fields(overall.by_source[row.id], row)
     rebuild_scores(store, settings)
     rebuilt = _snapshot(store)
     assert dict(store.redis.zrange(keys.RANK_SCORE, 0, -1, withscores=True)) == pytest.approx(ranks)
     assert set(live) == set(rebuilt)
-    for ident, (counts, daily) in live.items():
-        again, daily_again = rebuilt[ident]
-        assert {f: counts.get(f) for f in INT_FIELDS} == {f: again.get(f) for f in INT_FIELDS}, ident
-        assert counts["weight"] == pytest.approx(again["weight"], rel=1e-9), ident
-        assert counts["weighted"] == pytest.approx(again["weighted"], rel=1e-9, abs=1e-9), ident
-        assert daily == daily_again, ident
+    for ident, counts in live.items():
+        again = rebuilt[ident]
+        assert {f: getattr(counts, f) for f in INT_FIELDS} == {f: getattr(again, f) for f in INT_FIELDS}, ident
+        assert counts.weight == pytest.approx(again.weight, rel=1e-9), ident
+        assert counts.weighted == pytest.approx(again.weighted, rel=1e-9, abs=1e-9), ident
+        assert counts.days == again.days, ident
     for kind, rows in lists.items():
         after = aggregate_list(store, kind, now)
-        assert [(r["id"], r["name"]) for r in rows] == [(r["id"], r["name"]) for r in after]
+        assert [(r.id, r.name) for r in rows] == [(r.id, r.name) for r in after]
         for row, other in zip(rows, after, strict=True):
             _same_fields(row, other)

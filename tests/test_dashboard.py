@@ -225,6 +225,7 @@ def test_nothing_is_loaded_from_another_host_and_nothing_inline_breaks_the_polic
         asset = client.get(path)
         assert asset.status_code == 200, path
         texts[path] = asset.get_data(as_text=True)
+        asset.close()  # a static file is streamed from disk; closing the response closes the file
     for name, body in texts.items():
         for url in re.findall(r"https?://[^\s\"'<>)]+", body):
             assert urlsplit(url).hostname in {"localhost", "127.0.0.1"}, f"{name} refers to {url}"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import solved_event
+from tests.support import solved_event
 from tracker.config import load_settings
 from tracker.events import event_from_record, to_epoch_ms
 from tracker.ingest import apply as ingest

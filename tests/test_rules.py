@@ -20,7 +20,7 @@ from tracker.scores.cards import customer_card
 from tracker.scores.maths import DAY_MS
 from tracker.store import keys
 from tracker.store.reminders import reminder_member
-from tracker.surveys import send as surveys
+from tracker.surveys import due as surveys
 from tracker.surveys.policy import choose_scale, next_send_time, sampled, skip_reason
 from tracker.surveys.tokens import read_token, survey_id
 
@@ -193,7 +193,7 @@ def test_a_brand_scale_override_sends_an_nps_survey_with_eleven_links(deliver, s
     (mail,) = smtp.messages
     assert sorted(int(value) for _, value in links(mail)) == list(range(11))
     (record,) = store.customer_surveys(KARI)
-    assert record["scale"] == "nps"
+    assert record.scale == "nps"
 
 
 def test_a_source_scale_override_applies_when_the_brand_has_none(deliver, store, env, smtp):
@@ -218,12 +218,12 @@ def test_a_rule_skips_the_survey_and_the_reason_shows_in_the_surveys_and_the_tim
     assert send_at(store, rules, now_ms()) == [surveys.Outcome("skipped", reason)]
     assert smtp.messages == []
     (record,) = store.customer_surveys(KARI)
-    assert (record["status"], record["reason"]) == ("skipped", reason)
+    assert (record.status, record.reason) == ("skipped", reason)
     skipped = [e for e in timeline(client, store) if e["kind"] == "survey.skipped"]
     assert [(e["reason"], e["ticket"]) for e in skipped] == [(reason, TKEY)]
     assert store.stats().get(f"skipped:{reason}") == 1
     assert store.due_at(TKEY) is None
-    assert customer_card(store, rules, KARI, now_ms())["surveys_sent"] == 0
+    assert customer_card(store, rules, KARI, now_ms()).surveys_sent == 0
 
 
 def test_a_ticket_without_an_agent_is_surveyed_unless_the_source_says_no_agent_was_involved(
@@ -286,11 +286,11 @@ def test_an_unanswered_survey_gets_one_reminder_after_n_days_with_the_same_links
     assert str(reminder["List-Unsubscribe"]) == str(first["List-Unsubscribe"])
     assert str(reminder["Message-ID"]) != str(first["Message-ID"])
     assert str(reminder["In-Reply-To"]) == str(first["Message-ID"])
-    assert store.survey(sid)["reminded_at"] == str(sent_at + 3 * DAY_MS)
-    assert store.survey(sid)["status"] == "sent"
+    assert store.survey(sid).reminded_at_ms == sent_at + 3 * DAY_MS
+    assert store.survey(sid).status == "sent"
     assert send_at(store, rules, sent_at + 10 * DAY_MS) == []
     assert len(smtp.messages) == 2
-    assert customer_card(store, rules, KARI, now_ms())["surveys_sent"] == 1
+    assert customer_card(store, rules, KARI, now_ms()).surveys_sent == 1
 
 
 def test_a_reminder_claimed_twice_goes_out_once(deliver, store, env, smtp):
@@ -316,7 +316,7 @@ def test_an_answered_survey_gets_no_reminder(deliver, store, env, smtp, client):
     assert client.post(f"/s/{token}", data={"rating": "5"}).status_code == 200
     assert send_at(store, rules, sent_at + 3 * DAY_MS) == [surveys.Outcome("none", "not_needed")]
     assert len(smtp.messages) == 1
-    assert store.due_count(sent_at + 30 * DAY_MS) == 0
+    assert surveys.sweep(store, sent_at + 30 * DAY_MS)[1] == []  # nothing left to send, ever
 
 
 def test_a_customer_who_unsubscribed_after_the_survey_gets_no_reminder(deliver, store, env, smtp):
@@ -330,7 +330,7 @@ def test_a_customer_who_unsubscribed_after_the_survey_gets_no_reminder(deliver, 
 def test_reminders_are_off_by_default(deliver, store, settings, smtp):
     assert settings.reminder_days == 0
     sent_at, _sid = sent_survey(deliver, store, settings, smtp)
-    assert store.due_count(sent_at + 30 * DAY_MS) == 0
+    assert surveys.sweep(store, sent_at + 30 * DAY_MS)[1] == []  # nothing left to send, ever
     assert send_at(store, settings, sent_at + 5 * DAY_MS) == []
     assert len(smtp.messages) == 1
 

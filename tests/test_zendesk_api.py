@@ -13,8 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.conftest import wait_until
-from tests.support import vendor_fixture
+from tests.support import vendor_fixture, wait_until
 from tracker.config import Settings, load_settings
 from tracker.ingest import zendesk as zendesk_api
 from tracker.ingest.enrich import enrich as enrich_by_source
