@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from tracker.i18n.catalogue import scale_labels
 from tracker.mail import SmtpSender, SurveyMail, build_survey_message
 from tracker.mail.catcher import MailCatcher, make_viewer_app
 
@@ -107,12 +106,11 @@ def test_unknown_names_and_path_traversal_get_404(
 
 def test_a_survey_sent_by_the_sender_arrives_and_its_links_are_clickable(
         catcher: MailCatcher, viewer: FlaskClient) -> None:
-    links = [(value, label, f"http://127.0.0.1:8000/s/tok?rating={value}") for value, label in
-             scale_labels("nb", "csat5")]
     mail = SurveyMail(to_email="kari@example.no", to_name="Kåre", lang="nb", scale_name="csat5",
                       ticket_subject="Kortet ble avvist", ticket_ref="#1001",
                       mail_from="Support <support@localhost>",
-                      message_id="<s1@localhost>", links=links, unsubscribe_url="http://127.0.0.1:8000/u/tok",
+                      message_id="<s1@localhost>", rating_url="http://127.0.0.1:8000/s/tok?rating={value}",
+                      unsubscribe_url="http://127.0.0.1:8000/u/tok",
                       expires_at=datetime(2026, 12, 6, tzinfo=UTC))
     with SmtpSender(catcher.url) as sender:
         sender.send(build_survey_message(mail))
