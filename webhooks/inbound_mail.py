@@ -14,7 +14,7 @@ from email.policy import compat32
 from email.policy import default as default_policy
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from marshmallow import ValidationError, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -23,6 +23,7 @@ from tracker.answers.by_email import InboundReply, handle_reply
 from tracker.config import Settings
 from tracker.model import Survey
 from tracker.schema_cache import schema
+from tracker.web.context import current_tracker
 from tracker.web.errors import envelope
 from webhooks.adapters.base import (
     Inbound,
@@ -219,7 +220,7 @@ PROVIDERS: dict[str, tuple[tuple[str, ...], Callable[[bytes, Settings, float], I
 @bp.post("/inbound/<provider>")
 def receive(provider: str) -> Any:
     """Record a reply to a survey; any mail that was read gets 200, so the provider stops retrying."""
-    tracker = current_app.extensions["tracker"]
+    tracker = current_tracker()
     settings = tracker.settings
     secret = settings.mailgun_signing_key if provider == "mailgun" else settings.inbound_token
     if provider not in PROVIDERS or not secret:

@@ -7,11 +7,12 @@ import time
 from typing import Any
 
 import redis
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from tracker.config import MAX_BODY
 from tracker.errors import StorageUnavailable
+from tracker.web.context import current_tracker
 from tracker.web.errors import envelope
 from webhooks.adapters import ADAPTERS
 from webhooks.adapters.base import IgnoredEvent, Inbound, PayloadError, SignatureError
@@ -24,7 +25,7 @@ TOO_LARGE = "The body is larger than 1 MiB."
 @bp.post("/webhooks/<source>")
 def receive(source: str) -> Any:
     """Acknowledge a delivery only once its events are in the event log."""
-    tracker = current_app.extensions["tracker"]
+    tracker = current_tracker()
     adapter = ADAPTERS.get(source)
     secret = tracker.settings.source_secrets.get(source)
     if adapter is None or not secret:
@@ -75,7 +76,7 @@ def _body() -> bytes | None:
 def _counted(source: str, outcome: str, answer: Any) -> Any:
     """Count a delivery by source and outcome (one HINCRBY) and return its answer; counting never fails it."""
     try:
-        current_app.extensions["tracker"].store.count_received(source if source in ADAPTERS else "unknown", outcome)
+        current_tracker().store.count_received(source if source in ADAPTERS else "unknown", outcome)
     except (StorageUnavailable, redis.RedisError):
         pass  # unreachable storage has nowhere to count
     return answer

@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from flask import Flask
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
-from prometheus_client import CollectorRegistry
 
 from tracker.config import MAX_BODY, Settings
 from tracker.i18n.catalogue import text
 from tracker.metrics import QueueLength, metrics_registry
 from tracker.store import Store
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class Tracker:
-    """What the views need, kept in app.extensions["tracker"]."""
-
-    settings: Settings
-    store: Store
-    enqueue: Callable[..., None]  # enqueue(task name, *task args)
-    metrics: CollectorRegistry
-
-    def kick(self, task: str, *args: Any) -> None:
-        """Enqueue a task without failing the request; beat's periodic runs cover a lost kick."""
-        try:
-            self.enqueue(task, *args)
-        except Exception as exc:  # the broker being down must not fail an already stored event
-            log.warning("could not enqueue %s: %s", task, type(exc).__name__)
+from tracker.web.context import Tracker
 
 
 def create_app(settings: Settings, store: Store | None = None, *, enqueue: Callable[..., None],

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from tracker.errors import StorageUnavailable
 from tracker.metrics import CONTENT_TYPE, render_metrics
+from tracker.web.context import current_tracker
 
 bp = Blueprint("ops", __name__)
 
@@ -22,7 +23,7 @@ def healthz() -> Any:
 def readyz() -> Any:
     """Say whether Redis answers; 503 when it does not."""
     try:
-        current_app.extensions["tracker"].store.ping()
+        current_tracker().store.ping()
     except StorageUnavailable:
         return jsonify({"status": "unavailable", "redis": "unreachable"}), 503
     return jsonify({"status": "ok", "redis": "ok"})
@@ -31,4 +32,4 @@ def readyz() -> Any:
 @bp.get("/metrics")
 def metrics() -> Any:
     """Render the counters and backlogs; 503 while Redis is unreachable."""
-    return Response(render_metrics(current_app.extensions["tracker"].metrics), content_type=CONTENT_TYPE)
+    return Response(render_metrics(current_tracker().metrics), content_type=CONTENT_TYPE)

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import current_app, g, request
+from flask import g, request
 from marshmallow import Schema
 
 from tracker.schema_cache import schema as shared
 from tracker.web.api.ratelimit import over_limit
-from tracker.web.app import Tracker
+from tracker.web.context import Tracker, current_tracker
 from tracker.web.errors import envelope
 
 
@@ -21,7 +21,7 @@ def now_ms() -> int:
 
 
 def tracker() -> Tracker:
-    return current_app.extensions["tracker"]  # type: ignore[no-any-return]
+    return current_tracker()
 
 
 def require_key(scope: str = "read") -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 from flask.blueprints import BlueprintSetupState
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
@@ -17,6 +17,7 @@ from tracker.events import iso_from_ms
 from tracker.schema_cache import schema
 from tracker.scores.cards import public_ref
 from tracker.surveys.tokens import derive_key
+from tracker.web.context import Tracker, current_tracker
 from tracker.web.dashboard.data import collect, default_query, load_query
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -61,8 +62,8 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _tracker() -> Any:
-    return current_app.extensions["tracker"]
+def _tracker() -> Tracker:
+    return current_tracker()
 
 
 def _csrf_digest(nonce: str) -> str:

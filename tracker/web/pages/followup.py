@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
 from tracker.answers.record import expires_at, record_answer
@@ -13,6 +13,7 @@ from tracker.config import Settings
 from tracker.i18n.catalogue import format_date, text
 from tracker.model import Answer, Survey
 from tracker.web.api.schemas import ReasonFormSchema
+from tracker.web.context import current_tracker
 
 BUILT_IN_REASONS = ("slow", "not_solved", "unfriendly", "unclear", "other")
 
@@ -49,7 +50,7 @@ def ask_reason(token: str, survey: Survey, settings: Settings, comment: str, rea
 
 def show(token: str, survey: Survey, answer: Answer | None) -> Any:
     """Show the follow-up step again for an unsatisfied answer; send anyone else to the question."""
-    settings = current_app.extensions["tracker"].settings
+    settings = current_tracker().settings
     if answer is None or answer.satisfied:
         return redirect(url_for("survey.question", token=token), 303)
     return ask_reason(token, survey, settings, answer.comment or "", answer.reason or "")
@@ -57,7 +58,7 @@ def show(token: str, survey: Survey, answer: Answer | None) -> Any:
 
 def record(token: str, survey: Survey, answer: Answer | None, now_ms: int) -> Any:
     """Record the reason and comment on the stored answer, then thank the customer."""
-    tracker = current_app.extensions["tracker"]
+    tracker = current_tracker()
     if answer is None:
         return redirect(url_for("survey.question", token=token), 303)
     offered = [value for value, _ in offered_reasons(tracker.settings, survey.lang)]

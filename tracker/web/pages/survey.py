@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, g, render_template, request, url_for
+from flask import Blueprint, g, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -19,6 +19,7 @@ from tracker.model import Survey
 from tracker.schema_cache import schema
 from tracker.surveys.tokens import read_token
 from tracker.web.api.schemas import AnswerFormSchema, PageQuerySchema
+from tracker.web.context import current_tracker
 from tracker.web.errors import page, unavailable_page
 from tracker.web.pages import followup
 
@@ -36,7 +37,7 @@ def _lang() -> str:
 
 
 def _open(token: str) -> Survey:
-    tracker = current_app.extensions["tracker"]
+    tracker = current_tracker()
     survey = open_survey(tracker.store, tracker.settings, token, _now_ms())
     g.lang = survey.lang
     return survey
@@ -50,7 +51,7 @@ def _unavailable(exc: SurveyUnavailable) -> Any:
 
 def _question(token: str, survey: Survey, selected: int | None, comment: str = "",
               error: str | None = None, status: int = 200) -> Any:
-    settings = current_app.extensions["tracker"].settings
+    settings = current_tracker().settings
     buttons = rating_buttons(survey.lang, survey.scale)
     return render_template(
         "pages/question.html", lang=survey.lang, scale=survey.scale, choices=buttons,
@@ -71,7 +72,7 @@ def question(token: str) -> Any:
     except ValidationError:
         rating = None
     if rating is None and survey.status == "answered":
-        answer = current_app.extensions["tracker"].store.response(survey.sid)
+        answer = current_tracker().store.response(survey.sid)
         if answer:
             return _question(token, survey, answer.rating, answer.comment or "")
     return _question(token, survey, rating)
@@ -80,7 +81,7 @@ def question(token: str) -> Any:
 @bp.post("/s/<token>")
 def answer(token: str) -> Any:
     """Record the rating and comment (the latest counts, once); ask why if unsatisfied, else thank."""
-    tracker = current_app.extensions["tracker"]
+    tracker = current_tracker()
     try:
         survey = _open(token)
     except SurveyUnavailable as exc:
@@ -110,7 +111,7 @@ def reason(token: str) -> Any:
         survey = _open(token)
     except SurveyUnavailable as exc:
         return _unavailable(exc)
-    answer = current_app.extensions["tracker"].store.response(survey.sid)
+    answer = current_tracker().store.response(survey.sid)
     if request.method == "GET":
         return followup.show(token, survey, answer)
     return followup.record(token, survey, answer, _now_ms())
@@ -119,7 +120,7 @@ def reason(token: str) -> Any:
 @bp.route("/u/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str) -> Any:
     """Confirm on GET, unsubscribe on POST (RFC 8058 one-click posts `List-Unsubscribe=One-Click`)."""
-    tracker = current_app.extensions["tracker"]
+    tracker = current_tracker()
     sid = read_token(tracker.settings.secret_key, token)
     survey = tracker.store.survey(sid) if sid else None
     if survey is None:
