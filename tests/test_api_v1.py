@@ -21,7 +21,7 @@ from tracker.scores.maths import DAY_MS, score_card
 from tracker.scores.ranking import KINDS, aggregate_list
 from tracker.scores.rebuild import rebuild_scores
 from tracker.scores.scales import SCALES
-from tracker.scores.summary import summary
+from tracker.scores.summary import Facets, summary
 from tracker.store import keys
 from tracker.web.app import create_app
 from tracker.web.dashboard.data import latest_comments
@@ -250,14 +250,13 @@ def test_summary_filters_narrow_every_number(history, client, auth, query, respo
 
 
 def test_latest_comments_come_newest_first_within_filters_and_range(history, store):
-    every_day = {"date_from": None, "date_to": None}
-    rows = latest_comments(store, every_day, {})
+    rows = latest_comments(store, None, None, Facets())
     assert rows[0].customer == "ola@example.no" and len(rows) == 4
     assert rows[0].comment == "about 901" and rows[-1].customer == "kari@example.no"
-    assert [r.customer for r in latest_comments(store, every_day, {"scale": "csat5"})] == ["per@example.no",
-                                                                                         "kari@example.no"]
-    assert len(latest_comments(store, every_day, {}, limit=1)) == 1
-    recent = latest_comments(store, {**every_day, "date_from": datetime.now(tz=UTC).date() - timedelta(days=10)}, {})
+    assert [r.customer for r in latest_comments(store, None, None, Facets(scale="csat5"))] == ["per@example.no",
+                                                                                             "kari@example.no"]
+    assert len(latest_comments(store, None, None, Facets(), limit=1)) == 1
+    recent = latest_comments(store, datetime.now(tz=UTC).date() - timedelta(days=10), None, Facets())
     assert "kari@example.no" not in [r.customer for r in recent] and len(recent) == 3
 
 
@@ -283,9 +282,9 @@ def test_reading_answers_in_batches_visits_each_once_even_when_many_share_a_mill
         store.record_answer(survey, 5, "", stamp,
                             Aggregate.of_answer(SCALES["csat5"], 5, stamp, settings.score_half_life_days))
     for batch in (1, 2, 3, 500):
-        oldest = [r["sid"] for r in store.window("resp", "-inf", "+inf", batch=batch)]
+        oldest = [a.sid for a in store.answers_between("-inf", "+inf", batch=batch)]
         assert oldest == ["s0", "s1", "s2", "s3", "s4", "s5", "s6"], batch
-        newest = [r["sid"] for r in store.window("resp", "-inf", "+inf", newest_first=True, batch=batch)]
+        newest = [a.sid for a in store.answers_between("-inf", "+inf", newest_first=True, batch=batch)]
         assert newest == ["s6", "s5", "s4", "s3", "s2", "s1", "s0"], batch
 
 
@@ -493,7 +492,7 @@ def test_any_history_of_events_and_answers_scores_exactly_what_a_rebuild_scores(
     event(f"responses={store.redis.zcard(keys.RESPONSES)} sent={store.redis.zcard(keys.SENT)}")
     lists = {kind: aggregate_list(store, kind, now) for kind in KINDS}
     ranks = dict(store.redis.zrange(keys.RANK_SCORE, 0, -1, withscores=True))
-    overall = summary(store, settings, now, date_from=None, date_to=None, filters={})
+    overall = summary(store, settings, now, date_from=None, date_to=None, filters=Facets())
     _same_fields(overall.card, score_card("all", store.aggregate("overall", "all"), now))
     for row in lists["source"]:
         _same_fields(overall.by_source[row.id], row)

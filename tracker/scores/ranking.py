@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from tracker.config import Settings
 from tracker.model import ScoreCard
@@ -19,19 +19,28 @@ KINDS = ("agent", "team", "source", "brand")
 Rank = tuple[Any, ...]
 
 
+class RankedQuery(NamedTuple):
+    """What a page of ranked customers was asked for; a cursor carries it so it cannot serve another query."""
+
+    sort: str
+    order: str
+    at_risk: bool | None
+
+
 # Ranked customers ---------------------------------------------------------------------------------
 
-def _encode_cursor(state: dict[str, Any]) -> str:
+def _encode_cursor(query: RankedQuery, rank: Rank) -> str:
+    state = {"s": query.sort, "o": query.order, "r": query.at_risk, "k": list(rank)}
     return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, expect: dict[str, Any], like: Rank) -> Rank:
+def _decode_cursor(cursor: str, query: RankedQuery, like: Rank) -> Rank:
     """Read a cursor back into the rank it stopped at; ValueError when it is not one of ours for this query."""
     try:
         state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("Not a valid cursor.") from exc
-    if not isinstance(state, dict) or any(state.get(k) != v for k, v in expect.items()):
+    if not isinstance(state, dict) or (state.get("s"), state.get("o"), state.get("r")) != query:
         raise ValueError("The cursor belongs to another query.")
     rank = state.get("k")
     if not isinstance(rank, list) or len(rank) != len(like):
@@ -88,13 +97,13 @@ def ranked_customers(store: Store, settings: Settings, now_ms: int, *, at_risk: 
         return (0, sign * values[email], int(bad is None), -(bad or 0), email)
 
     ranked = sorted((rank(e), e) for e in emails)
-    expect = {"s": sort, "o": order, "r": at_risk}
+    query = RankedQuery(sort, order, at_risk)
     if cursor:
-        after = _decode_cursor(cursor, expect, (0, 0, 0, 0, "") if sort == "value" else (0, 0, ""))
+        after = _decode_cursor(cursor, query, (0, 0, 0, 0, "") if sort == "value" else (0, 0, ""))
         ranked = [item for item in ranked if item[0] > after]
     page, more = ranked[:limit], len(ranked) > limit
     cards = [card for _, email in page if (card := customer_card(store, settings, email, now_ms))]
-    next_cursor = _encode_cursor({**expect, "k": list(page[-1][0])}) if more else None
+    next_cursor = _encode_cursor(query, page[-1][0]) if more else None
     return cards, next_cursor
 
 
@@ -106,11 +115,10 @@ def _agent_names(store: Store, idents: set[str]) -> dict[str, str | None]:
     missing = set(idents)
     if not missing:
         return names
-    for survey in store.window("survey", "-inf", "+inf", newest_first=True,
-                               fields=("source", "agent_id", "agent_name")):
-        ident = f"{survey.get('source', '')}:{survey.get('agent_id', '')}"
-        if ident in missing and survey.get("agent_name"):
-            names[ident] = survey["agent_name"]
+    for survey in store.surveys_between("-inf", "+inf", newest_first=True):
+        ident = f"{survey.source}:{survey.agent_id or ''}"
+        if ident in missing and survey.agent_name:
+            names[ident] = survey.agent_name
             missing.discard(ident)
             if not missing:
                 break

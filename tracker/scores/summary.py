@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from tracker.config import Settings
-from tracker.model import Aggregate, Answer, ScoreCard
+from tracker.model import Aggregate, Answer, ScoreCard, Survey
 from tracker.scores.maths import DAY_MS, score_card
 from tracker.scores.scales import SCALES
 from tracker.store import Store
@@ -15,7 +15,37 @@ from tracker.store import Store
 FILTERS = ("source", "brand", "team", "agent", "scale")
 MAX_SPAN_DAYS = 3660  # a summary covers at most about ten years of days
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-Filters = Mapping[str, str | None]
+
+
+@dataclass(frozen=True)
+class Facets:
+    """What answers and sent surveys are filtered by; as a filter, None (or empty) lets every value through.
+
+    agent is `<source>:<agent id>`, as the agents' aggregates name it.
+    """
+
+    source: str | None = None
+    brand: str | None = None
+    team: str | None = None
+    agent: str | None = None
+    scale: str | None = None
+
+    @classmethod
+    def of_answer(cls, answer: Answer) -> Facets:
+        return cls(answer.source, answer.brand, answer.team, answer.agent, answer.scale)
+
+    @classmethod
+    def of_survey(cls, survey: Survey) -> Facets:
+        agent = f"{survey.source}:{survey.agent_id}" if survey.agent_id else None
+        return cls(survey.source or None, survey.brand, survey.team, agent, survey.scale or None)
+
+    def passes(self, filters: Facets) -> bool:
+        """Tell whether these facets pass the filters."""
+        return all(getattr(self, name) == wanted for name in FILTERS if (wanted := getattr(filters, name)))
+
+    def chosen(self) -> list[tuple[str, str]]:
+        """Return the filters actually set, as (name, value) pairs in FILTERS order."""
+        return [(name, value) for name in FILTERS if (value := getattr(self, name))]
 
 
 @dataclass(frozen=True)
@@ -34,7 +64,7 @@ class Summary:
 
     date_from: str
     date_to: str
-    filters: Mapping[str, str]
+    filters: Mapping[str, str]  # the filters set, as the API echoes them
     card: ScoreCard
     series: list[SeriesDay]
     by_source: Mapping[str, ScoreCard]
@@ -48,22 +78,6 @@ def day_start_ms(day: date) -> int:
 
 def day_of_ms(ms: int) -> date:
     return date.fromordinal(ms // DAY_MS + _EPOCH_ORDINAL)
-
-
-def matches(facets: Mapping[str, str | None], filters: Filters) -> bool:
-    """Tell whether an answer's or a survey's facets (agent as `<source>:<agent id>`) pass the filters."""
-    return all(facets.get(name) == wanted for name in FILTERS if (wanted := filters.get(name)) not in (None, ""))
-
-
-def answer_facets(answer: Answer) -> dict[str, str | None]:
-    return {"source": answer.source, "brand": answer.brand, "team": answer.team, "agent": answer.agent,
-            "scale": answer.scale}
-
-
-def survey_facets(survey: Mapping[str, str]) -> dict[str, str | None]:
-    agent = f"{survey.get('source', '')}:{survey['agent_id']}" if survey.get("agent_id") else None
-    return {"source": survey.get("source"), "brand": survey.get("brand"), "team": survey.get("team"),
-            "agent": agent, "scale": survey.get("scale")}
 
 
 def resolve_range(store: Store, now_ms: int, date_from: date | None, date_to: date | None) -> tuple[date, date]:
@@ -81,7 +95,7 @@ def resolve_range(store: Store, now_ms: int, date_from: date | None, date_to: da
 
 
 def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | None, date_to: date | None,
-            filters: Filters) -> Summary:
+            filters: Facets) -> Summary:
     """Return the SPEC §6 fields over the answers of a date range (UTC days, both ends included).
 
     Filters: source, brand, team, agent (`<source>:<agent id>`), scale. Trend compares the last 30 days
@@ -96,7 +110,7 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
     satisfied_by_day: dict[str, int] = {}
     distribution: dict[str, dict[str, int]] = {}
     for answer in store.answers_between(low, high):
-        if not matches(answer_facets(answer), filters) or answer.scale not in SCALES:
+        if not Facets.of_answer(answer).passes(filters) or answer.scale not in SCALES:
             continue
         total += answer.counted
         per_source[answer.source or ""] = per_source.get(answer.source or "", Aggregate()) + answer.counted
@@ -105,12 +119,10 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
         scale = SCALES[answer.scale]
         counts = distribution.setdefault(scale.name, {str(v): 0 for v in scale.values})
         counts[str(answer.rating)] = counts.get(str(answer.rating), 0) + 1
-    for survey in store.window("survey", low, high, fields=("status", "source", "agent_id", "team", "brand",
-                                                             "scale")):
-        if survey.get("status") in ("sent", "answered") and matches(survey_facets(survey), filters):
+    for survey in store.surveys_between(low, high):
+        if survey.status in ("sent", "answered") and Facets.of_survey(survey).passes(filters):
             total += Aggregate.of_sent()
-            per_source[survey.get("source", "")] = per_source.get(survey.get("source", ""), Aggregate()) \
-                + Aggregate.of_sent()
+            per_source[survey.source] = per_source.get(survey.source, Aggregate()) + Aggregate.of_sent()
     series = []
     for offset in range((last - first).days + 1):
         day_iso = (first + timedelta(days=offset)).isoformat()
@@ -120,7 +132,7 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
                                 csat=round(satisfied * 100 / n, 2) if n else None))
     return Summary(
         date_from=first.isoformat(), date_to=last.isoformat(),
-        filters={k: v for k, v in filters.items() if k in FILTERS and v not in (None, "")},
+        filters=dict(filters.chosen()),
         card=score_card("all", total, anchor), series=series,
         by_source={source: score_card(source, sums, anchor) for source, sums in sorted(per_source.items())},
         distribution=dict(sorted(distribution.items())))
@@ -134,16 +146,16 @@ def _bounds(date_from: date | None, date_to: date | None) -> tuple[float | str, 
 
 
 def iter_responses(store: Store, *, date_from: date | None, date_to: date | None,
-                   filters: Filters, newest_first: bool = False) -> Iterator[Answer]:
+                   filters: Facets, newest_first: bool = False) -> Iterator[Answer]:
     """Yield every answer in a date range (open ends: all time) that passes the filters, oldest first unless asked."""
     low, high = _bounds(date_from, date_to)
     for answer in store.answers_between(low, high, newest_first=newest_first):
-        if matches(answer_facets(answer), filters):
+        if Facets.of_answer(answer).passes(filters):
             yield answer
 
 
 def customer_responses_page(store: Store, email: str, *, offset: int, limit: int, date_from: date | None,
-                            date_to: date | None, filters: Filters) -> tuple[list[Answer], int | None]:
+                            date_to: date | None, filters: Facets) -> tuple[list[Answer], int | None]:
     """Return a customer's matching answers newest first from a position, and the position to go on from."""
     low = day_start_ms(date_from) if date_from else None
     high = day_start_ms(date_to) + DAY_MS - 1 if date_to else None
@@ -153,7 +165,7 @@ def customer_responses_page(store: Store, email: str, *, offset: int, limit: int
         for position, answer in batch:
             at = answer.at_ms
             if (low is not None and at < low) or (high is not None and at > high) \
-                    or not matches(answer_facets(answer), filters):
+                    or not Facets.of_answer(answer).passes(filters):
                 continue
             if len(found) == limit:
                 return found, position

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-from tracker.model import Answer
+from tracker.model import Answer, Survey
 from tracker.store import keys
 from tracker.store.base import RedisBase
 from tracker.store.scores import answer_of
+from tracker.store.surveys import survey_from_hash
 
 BATCH = 500
 
@@ -99,9 +100,9 @@ class Queries(RedisBase):
                                          self.redis.zrange(keys.SENT, 0, 0, withscores=True)) if rows]
         return int(min(times)) if times else None
 
-    def window(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
-               fields: tuple[str, ...] | None = None, batch: int = BATCH) -> Iterator[dict[str, str]]:
-        """Yield responses (kind "resp", by answer time) or sent surveys (kind "survey", by send time) in a window.
+    def _window(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
+                batch: int) -> Iterator[dict[str, str]]:
+        """Yield response hashes (kind "resp", by answer time) or sent survey hashes (kind "survey", by send time).
 
         Pages by score with an offset among equal scores, so batches neither repeat nor skip entries.
         """
@@ -115,7 +116,10 @@ class Queries(RedisBase):
                 rows = self.redis.zrangebyscore(index_key, low, high, start=ties, num=batch, withscores=True)
             if not rows:
                 return
-            yield from self._read(key_of, [sid for sid, _ in rows], fields)
+            pipe = self.redis.pipeline(transaction=False)
+            for sid, _ in rows:
+                pipe.hgetall(key_of(sid))
+            yield from (row for row in pipe.execute() if row)
             if len(rows) < batch:
                 return
             edge = rows[-1][1]
@@ -127,22 +131,6 @@ class Queries(RedisBase):
             else:
                 low = edge
 
-    def _read(self, key_of: Callable[[str], str], sids: list[str],
-              fields: tuple[str, ...] | None) -> list[dict[str, str]]:
-        pipe = self.redis.pipeline(transaction=False)
-        for sid in sids:
-            if fields:
-                pipe.hmget(key_of(sid), *fields)
-            else:
-                pipe.hgetall(key_of(sid))
-        if not fields:
-            return [row for row in pipe.execute() if row]
-        rows: list[dict[str, str]] = []
-        for sid, reply in zip(sids, pipe.execute(), strict=True):
-            if any(value is not None for value in reply):
-                rows.append({"sid": sid, **{k: v for k, v in zip(fields, reply, strict=True) if v is not None}})
-        return rows
-
     def customer_response_slice(self, email: str, offset: int, count: int) -> tuple[list[tuple[int, Answer]], bool]:
         """Return (position, answer) pairs of a customer's answers from offset, newest first, and whether they end."""
         sids = self.redis.zrevrange(keys.customer(email, "responses"), offset, offset + count - 1)
@@ -152,11 +140,19 @@ class Queries(RedisBase):
         found = [(offset + i, answer_of(raw)) for i, raw in enumerate(pipe.execute())]
         return [(i, a) for i, a in found if a], len(sids) < count
 
-    def answers_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False) -> Iterator[Answer]:
+    def answers_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
+                        batch: int = BATCH) -> Iterator[Answer]:
         """Yield the answers given in a window of time (ms, or "-inf"/"+inf"), oldest first unless asked."""
-        for raw in self.window("resp", min_ms, max_ms, newest_first=newest_first):
+        for raw in self._window("resp", min_ms, max_ms, newest_first, batch):
             if answer := answer_of(raw):
                 yield answer
+
+    def surveys_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
+                        batch: int = BATCH) -> Iterator[Survey]:
+        """Yield the surveys sent in a window of time (ms, or "-inf"/"+inf"), oldest first unless asked."""
+        for raw in self._window("survey", min_ms, max_ms, newest_first, batch):
+            if survey := survey_from_hash(raw):
+                yield survey
 
     def hit_rate(self, name: str, window_ms: int, now_ms: int) -> tuple[int, int]:
         """Count one request of an API key in the current window; return (count, ms until it ends)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
 
@@ -11,6 +11,7 @@ from flask import g, request
 from marshmallow import Schema
 
 from tracker.schema_cache import schema as shared
+from tracker.scores.summary import FILTERS, Facets
 from tracker.web.api.ratelimit import over_limit
 from tracker.web.context import Tracker, current_tracker
 from tracker.web.errors import envelope
@@ -53,9 +54,9 @@ def require_key(scope: str = "read") -> Callable[[Callable[..., Any]], Callable[
 
 def load_query(schema: type[Schema]) -> dict[str, Any]:
     """Load the query string through a schema; a ValidationError becomes the 422 envelope."""
-    loaded: dict[str, Any] = shared(schema).load(request.args)
-    return loaded
+    return dict(shared(schema).load(request.args))
 
 
-def filters_of(query: dict[str, Any]) -> dict[str, Any]:
-    return {name: query.get(name) for name in ("source", "brand", "team", "agent", "scale")}
+def filters_of(query: Mapping[str, Any]) -> Facets:
+    """Read the filters out of a loaded query string."""
+    return Facets(**{name: query.get(name) for name in FILTERS})

@@ -1,10 +1,10 @@
-"""What the dashboard shows: its validated filters, the numbers from the score queries, and the chart geometry."""
+"""What the dashboard shows: its validated filters and the numbers from the score queries."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
@@ -15,8 +15,9 @@ from tracker.model import Answer, ScoreCard
 from tracker.schema_cache import schema
 from tracker.scores.ranking import aggregate_list, ranked_customers
 from tracker.scores.scales import SCALES
-from tracker.scores.summary import SeriesDay, iter_responses, summary
+from tracker.scores.summary import Facets, iter_responses, summary
 from tracker.store import Store
+from tracker.web.dashboard.chart import FRAMES, Chart, chart
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -24,24 +25,6 @@ FILTERS = ("source", "brand", "team", "agent")
 AT_RISK_ROWS = 10
 COMMENT_ROWS = 12
 TABLE_ROWS = 50
-
-
-@dataclass(frozen=True)
-class Frame:
-    """A chart's coordinate space and plot box; CSS scales the SVG to the width it gets."""
-
-    width: int
-    height: int
-    left: int
-    right: int
-    top: int
-    bottom: int
-    labels: int  # how many day labels fit under the plot
-
-
-# A wide chart for laptops and a narrow one for phones (CSS shows one): text in an SVG scales with it,
-# so one drawing cannot have readable labels at both 1200 and 350 pixels.
-FRAMES = {"wide": Frame(960, 300, 46, 916, 14, 262, 8), "narrow": Frame(400, 260, 34, 370, 12, 228, 4)}
 
 
 class DashboardQuerySchema(Schema):
@@ -71,12 +54,72 @@ class DashboardQuerySchema(Schema):
             raise ValidationError(f"Choose at most {MAX_DAYS} days.", "to")
 
 
-def default_query(today: date) -> dict[str, Any]:
-    return {"date_from": today - timedelta(days=DEFAULT_DAYS - 1), "date_to": today,
-            **dict.fromkeys(FILTERS)}
+@dataclass(frozen=True)
+class DashboardQuery:
+    """The page's filters: a UTC date range, both ends included, and at most one of each filter."""
+
+    date_from: date
+    date_to: date
+    source: str | None = None
+    brand: str | None = None
+    team: str | None = None
+    agent: str | None = None
+
+    @property
+    def facets(self) -> Facets:
+        return Facets(source=self.source, brand=self.brand, team=self.team, agent=self.agent)
 
 
-def load_query(args: Any, store: Store, today: date) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Bar:
+    """One rating's bar in the distribution."""
+
+    rating: int
+    label: str
+    count: int
+    share: float  # percent of the scale's answers
+    satisfied: bool
+
+
+@dataclass(frozen=True)
+class ScaleBars:
+    """The distribution of one scale's answers: every rating of the scale, highest first."""
+
+    scale: str
+    total: int
+    bars: list[Bar]
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """What the filter form offers: sources, brands and teams by id, agents as (id, name) by name."""
+
+    source: list[str]
+    brand: list[str]
+    team: list[str]
+    agent: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    """Every number the page shows for one query."""
+
+    overview: ScoreCard
+    charts: Mapping[str, Chart]  # by frame name: "wide", "narrow"
+    distribution: list[ScaleBars]
+    by_source: list[tuple[str, ScoreCard]]
+    at_risk: list[ScoreCard]
+    agents: list[ScoreCard]
+    teams: list[ScoreCard]
+    comments: list[Answer]
+    options: FilterOptions
+
+
+def default_query(today: date) -> DashboardQuery:
+    return DashboardQuery(date_from=today - timedelta(days=DEFAULT_DAYS - 1), date_to=today)
+
+
+def load_query(args: Any, store: Store, today: date) -> DashboardQuery:
     """Validate the filters and fill in the default range; raise ValidationError naming the bad ones."""
     query = schema(DashboardQuerySchema).load(args)
     unknown = {name: [f"No {name} by that name has any answers."] for name in FILTERS
@@ -89,41 +132,37 @@ def load_query(args: Any, store: Store, today: date) -> dict[str, Any]:
         raise ValidationError({"from": ["The start date is after the end date."]})
     if (end - start).days >= MAX_DAYS:
         raise ValidationError({"from": [f"Choose at most {MAX_DAYS} days."]})
-    return {**query, "date_from": start, "date_to": end}
+    return DashboardQuery(date_from=start, date_to=end, **{name: query[name] for name in FILTERS})
 
 
-def collect(store: Store, settings: Settings, now_ms: int, query: dict[str, Any]) -> dict[str, Any]:
+def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery) -> DashboardData:
     """Gather every number the page shows for these filters."""
-    filters = {name: query[name] for name in FILTERS if query[name]}
-    overview = summary(store, settings, now_ms, date_from=query["date_from"], date_to=query["date_to"],
-                       filters=filters)
+    overview = summary(store, settings, now_ms, date_from=query.date_from, date_to=query.date_to,
+                       filters=query.facets)
     # Most valuable first, then the most recently unhappy: "which valuable customers are unhappy?"
     at_risk, _ = ranked_customers(store, settings, now_ms, at_risk=True, sort="value", order="desc",
                                   limit=AT_RISK_ROWS, cursor=None)
     all_agents = aggregate_list(store, "agent", now_ms)
-    agents = _rows(all_agents, query["agent"])
-    teams = _rows(aggregate_list(store, "team", now_ms), query["team"])
-    comments = latest_comments(store, query, filters)
-    return {
-        "overview": overview.card,
-        "charts": {name: chart(overview.series, frame) for name, frame in FRAMES.items()},
-        "distribution": distribution(overview.distribution),
-        "by_source": sorted(overview.by_source.items()),
-        "at_risk": at_risk,
-        "agents": agents,
-        "teams": teams,
-        "comments": comments,
-        "options": {name: store.ids(name) for name in ("source", "brand", "team")}
-        | {"agent": sorted(((row.id, row.name or row.id) for row in all_agents), key=lambda pair: pair[1].lower())},
-    }
+    return DashboardData(
+        overview=overview.card,
+        charts={name: chart(overview.series, frame) for name, frame in FRAMES.items()},
+        distribution=distribution(overview.distribution),
+        by_source=sorted(overview.by_source.items()),
+        at_risk=at_risk,
+        agents=_rows(all_agents, query.agent),
+        teams=_rows(aggregate_list(store, "team", now_ms), query.team),
+        comments=latest_comments(store, query.date_from, query.date_to, query.facets),
+        options=FilterOptions(
+            source=store.ids("source"), brand=store.ids("brand"), team=store.ids("team"),
+            agent=sorted(((row.id, row.name or row.id) for row in all_agents), key=lambda pair: pair[1].lower())),
+    )
 
 
-def latest_comments(store: Store, query: dict[str, Any], filters: dict[str, str],
+def latest_comments(store: Store, date_from: date | None, date_to: date | None, filters: Facets,
                     limit: int = COMMENT_ROWS) -> list[Answer]:
     """Return the newest commented answers of the chosen days (the page's range, like its numbers), newest first."""
     found: list[Answer] = []
-    for answer in iter_responses(store, date_from=query["date_from"], date_to=query["date_to"], filters=filters,
-                                 newest_first=True):
+    for answer in iter_responses(store, date_from=date_from, date_to=date_to, filters=filters, newest_first=True):
         if answer.comment:
             found.append(answer)
             if len(found) == limit:
@@ -137,7 +176,7 @@ def _rows(rows: list[ScoreCard], only: str | None) -> list[ScoreCard]:
     return picked[:TABLE_ROWS]
 
 
-def distribution(counts: Mapping[str, Mapping[str, int]]) -> list[dict[str, Any]]:
+def distribution(counts: Mapping[str, Mapping[str, int]]) -> list[ScaleBars]:
     """Turn {scale: {rating: count}} into labelled bars, every rating of the scale shown, highest first."""
     scales = []
     for name, by_rating in sorted(counts.items()):
@@ -147,72 +186,10 @@ def distribution(counts: Mapping[str, Mapping[str, int]]) -> list[dict[str, Any]
         total = sum(got.values())
         if not total:
             continue
-        bars = [{"rating": value, "label": label, "count": got.get(value, 0),
-                 "share": round(got.get(value, 0) * 100 / total, 1),
-                 "satisfied": SCALES[name].satisfied(value)}
+        bars = [Bar(rating=value, label=label, count=got.get(value, 0),
+                    share=round(got.get(value, 0) * 100 / total, 1), satisfied=SCALES[name].satisfied(value))
                 for value, label in reversed(scale_labels("en", name))]
-        scales.append({"scale": name, "total": total, "bars": bars})
+        scales.append(ScaleBars(scale=name, total=total, bars=bars))
     return scales
 
 
-def _segments(points: list[tuple[float, float] | None]) -> list[str]:
-    """Join consecutive points into polylines; a day without answers breaks the line."""
-    runs: list[list[tuple[float, float]]] = [[]]
-    for point in points:
-        if point is None:
-            if runs[-1]:
-                runs.append([])
-        else:
-            runs[-1].append(point)
-    return [" ".join(f"{x:.1f},{y:.1f}" for x, y in run) for run in runs if len(run) > 1]
-
-
-def chart(series: list[SeriesDay], frame: Frame) -> dict[str, Any]:
-    """Lay out the per-day chart: answer counts as bars, average and CSAT (0-100) as lines with points."""
-    f = frame
-    days = len(series)
-    step = (f.right - f.left) / max(days, 1)
-    most = max((day.responses for day in series), default=0)
-
-    def y_of(value: float) -> float:
-        return f.bottom - (f.bottom - f.top) * value / 100
-
-    bars, points = [], []
-    lines: dict[str, list[tuple[float, float] | None]] = {"average": [], "csat": []}
-    for i, day in enumerate(series):
-        x = f.left + step * (i + 0.5)
-        count = day.responses
-        label = f"{_day_label(day.date)}: {count} answer{'s' if count != 1 else ''}"
-        if count:
-            height = (f.bottom - f.top) * count / most
-            bars.append({"x": round(x - step * 0.35, 1), "y": round(f.bottom - height, 1),
-                         "w": round(step * 0.7, 1), "h": round(height, 1), "title": label})
-        for name in lines:
-            value = getattr(day, name)
-            if value is None:
-                lines[name].append(None)
-                continue
-            lines[name].append((x, y_of(float(value))))
-            points.append({"series": name, "x": round(x, 1), "y": round(y_of(float(value)), 1),
-                           "title": f"{label}, {_series_name(name)} {float(value):g}"})
-    every = max(1, -(-days // f.labels))
-    x_ticks = [{"x": round(f.left + step * (i + 0.5), 1), "label": _day_label(day.date)}
-               for i, day in enumerate(series) if i % every == 0]
-    return {
-        **asdict(f),
-        "y_ticks": [{"y": round(y_of(v), 1), "label": str(v)} for v in (0, 25, 50, 75, 100)],
-        "x_ticks": x_ticks, "bars": bars, "points": points, "most": most,
-        "lines": {name: _segments(values) for name, values in lines.items()},
-        "empty": not bars,
-    }
-
-
-def _series_name(name: str) -> str:
-    return {"average": "average", "csat": "CSAT %"}[name]
-
-
-def _day_label(day: str) -> str:
-    try:
-        return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).strftime("%b %-d")
-    except ValueError:
-        return day

@@ -165,8 +165,7 @@ def index() -> Any:
         query = default_query(today)
     data = collect(tracker.store, tracker.settings, now_ms, query)
     return render_template("dashboard/index.html", user=user, query=query, errors=errors, data=data,
-                           at_risk_score=tracker.settings.at_risk_score, csrf_token=csrf_token(),
-                           filtered=any(query[name] for name in ("source", "brand", "team", "agent"))), \
+                           at_risk_score=tracker.settings.at_risk_score, csrf_token=csrf_token()), \
         400 if errors else 200
 
 
