@@ -8,6 +8,7 @@ import hmac
 import json
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -252,7 +253,7 @@ def test_wrong_media_type_bad_json_and_bad_shape_get_clear_errors(inbound):
     assert inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", json={"text": "5"}).status_code == 415
     assert inbound.post(url, data=b"{not json", content_type="application/json").status_code == 400
     response = inbound.post(url, json={"Headers": "not a list", "Subject": 5})
-    assert response.status_code == 422 and set(response.json["errors"]) == {"Headers", "Subject"}
+    assert response.status_code == 422 and set(response.json["errors"]) == {"Headers", "Subject", "FromFull"}
     assert inbound.post(url, json=["a list"]).status_code == 422
 
 
@@ -314,3 +315,128 @@ def test_a_sendgrid_reply_in_raw_mode_is_read_from_the_whole_mime_mail(mail, inb
     response = inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=data, content_type="multipart/form-data")
     assert response.json == {"status": "answered"}
     assert card(inbound, store)["last_response"]["rating"] == 5
+
+
+# --- the providers' published payloads, and no body of any shape gives a 500 ------------------------------
+
+PUBLISHED = Path(__file__).parent / "inbound_fixtures"
+SENDGRID_TYPE = "multipart/form-data; boundary=xYzZY"
+
+
+def published_postmark() -> dict[str, Any]:
+    return json.loads((PUBLISHED / "postmark_inbound.json").read_text("utf-8"))
+
+
+def published_mailgun(**changes: str) -> dict[str, str]:
+    """Mailgun's route-tester sample, signed afresh with the test key."""
+    form = {**json.loads((PUBLISHED / "mailgun_route_sample.json").read_text("utf-8")), **changes}
+    form["timestamp"], form["token"] = str(int(time.time())), secrets.token_hex(25)
+    form["signature"] = hmac.new(SIGNING_KEY.encode(), (form["timestamp"] + form["token"]).encode(),
+                                 hashlib.sha256).hexdigest()
+    return form
+
+
+def published_sendgrid(name: str, replace: dict[bytes, bytes] | None = None) -> bytes:
+    body = (PUBLISHED / f"sendgrid_{name}.multipart").read_bytes()
+    for old, new in (replace or {}).items():
+        body = body.replace(old, new)
+    return body
+
+
+def assert_envelope(response: Any, sent: set[str] | None = None) -> None:
+    """A refused body gets the error envelope; the fields it names are fields that were sent."""
+    assert response.status_code in (400, 422), (response.status_code, response.data[:300])
+    assert response.json["code"] == response.status_code and response.json["message"]
+    if sent is not None and "errors" in response.json:
+        assert set(response.json["errors"]) <= sent | {"_schema"}, response.json
+
+
+def test_the_providers_published_examples_are_read_and_ignored_as_not_a_survey_reply(inbound):
+    postmark = inbound.post(f"/inbound/postmark?token={INBOUND_TOKEN}", json=published_postmark())
+    mailgun = inbound.post("/inbound/mailgun", data=published_mailgun())
+    sendgrid = [inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=published_sendgrid(name),
+                             content_type=SENDGRID_TYPE) for name in ("default", "raw")]
+    for response in (postmark, mailgun, *sendgrid):
+        assert response.status_code == 200 and response.json == {"status": "ignored"}, response.data
+
+
+def test_the_published_examples_sent_to_a_survey_address_score_the_answer(mail, inbound, store):
+    to = reply_to(mail)
+    body = {**published_postmark(), "OriginalRecipient": to, "StrippedTextReply": "4", "FromFull":
+            {"Email": "kari@example.no", "Name": "Kari", "MailboxHash": ""}}
+    assert inbound.post(f"/inbound/postmark?token={INBOUND_TOKEN}", json=body).json == {"status": "answered"}
+    assert card(inbound, store)["last_response"]["rating"] == 4
+    form = published_mailgun(recipient=to, **{"stripped-text": "2"})
+    assert inbound.post("/inbound/mailgun", data=form).json == {"status": "answered"}
+    assert card(inbound, store)["last_response"]["rating"] == 2
+    for name, text in (("default", b"Hello Twilio SendGrid!"), ("raw", b"Hello Twilio SendGrid!")):
+        raw = published_sendgrid(name, {b"inbound@inbound.example.com": to.encode(),
+                                        b"inbound@inbound.inbound.com": to.encode(), text: b"5"})
+        response = inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=raw, content_type=SENDGRID_TYPE)
+        assert response.json == {"status": "answered"}, name
+        assert card(inbound, store)["last_response"]["rating"] == 5
+        # Back to 1, so the next variant is seen to change the answer itself.
+        assert inbound.post("/inbound/mailgun", data=published_mailgun(recipient=to, **{"stripped-text": "1"})
+                            ).json == {"status": "answered"}
+
+
+def test_a_postmark_body_without_from_full_gets_422_naming_the_field(inbound):
+    for broken in ({k: v for k, v in published_postmark().items() if k != "FromFull"},
+                   {**published_postmark(), "FromFull": None}):
+        response = inbound.post(f"/inbound/postmark?token={INBOUND_TOKEN}", json=broken)
+        assert_envelope(response)
+        assert response.status_code == 422 and set(response.json["errors"]) == {"FromFull"}, response.json
+
+
+@pytest.mark.parametrize("charset", ["base64", "rot13", "hex", "zlib", "uu", "undefined", "idna", "no-such-charset"])
+def test_a_sendgrid_field_in_a_charset_that_is_not_a_text_encoding_is_read_as_utf_8(mail, inbound, store, charset):
+    # SendGrid drops a mail answered with 4xx, so the reply is read rather than refused: the rating stays legible.
+    body = published_sendgrid("default", {b"inbound@inbound.example.com": reply_to(mail).encode(),
+                                          b"Hello Twilio SendGrid!": "4 – takk".encode(),
+                                          b'"text":"UTF-8"': f'"text":"{charset}"'.encode()})
+    response = inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=body, content_type=SENDGRID_TYPE)
+    assert response.status_code == 200 and response.json == {"status": "answered"}, response.data
+    assert store.response(sid_of(mail)).comment == "takk"
+
+
+CODECS = st.sampled_from(["base64", "rot13", "hex", "zlib", "bz2", "uu", "quopri", "undefined", "idna", "punycode",
+                          "utf-7", "utf-16", "unicode_escape", "iso-8859-1", "UTF-8", ""]) | st.text(max_size=12)
+POSTMARK_KEYS = sorted(published_postmark())
+SENDGRID_FIELDS = ["to", "cc", "from", "subject", "text", "html", "headers", "envelope", "charsets", "email",
+                   "attachments", "attachment-info", "spam_score", "SPF", "dkim"]
+
+
+@PROPERTY
+@given(body=st.dictionaries(st.sampled_from(POSTMARK_KEYS) | st.text(max_size=8), JSONISH, max_size=6),
+       drop=st.sets(st.sampled_from(POSTMARK_KEYS), max_size=4), whole=st.none() | JSONISH)
+def test_no_postmark_json_of_any_shape_produces_a_500(inbound, body, drop, whole):
+    sent = {k: v for k, v in {**published_postmark(), **body}.items() if k not in drop}
+    response = inbound.post(f"/inbound/postmark?token={INBOUND_TOKEN}", json=sent if whole is None else whole)
+    if response.status_code != 200:
+        assert_envelope(response, set(sent) | {"FromFull"} if whole is None else None)  # sent, or required
+
+
+@PROPERTY
+@given(fields=st.dictionaries(st.sampled_from(SENDGRID_FIELDS) | st.text(max_size=8),
+                              st.binary(max_size=120) | TEXT.map(str.encode), max_size=8),
+       charsets=st.dictionaries(st.sampled_from(SENDGRID_FIELDS), CODECS, max_size=5),
+       encoding=st.sampled_from(["7bit", "base64", "quoted-printable", "x-nonsense"]))
+def test_no_sendgrid_multipart_of_any_shape_produces_a_500(mail, inbound, fields, charsets, encoding):
+    fields = {"to": reply_to(mail).encode(), **fields, "charsets": json.dumps(charsets).encode()}
+    parts = [f'--xYzZY\r\nContent-Disposition: form-data; name="{name.replace(chr(34), "")}"\r\n'
+             f"Content-Transfer-Encoding: {encoding}\r\n\r\n".encode() + value + b"\r\n"
+             for name, value in fields.items()]
+    body = b"".join(parts) + b"--xYzZY--\r\n"
+    response = inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=body, content_type=SENDGRID_TYPE)
+    if response.status_code != 200:
+        assert_envelope(response)
+
+
+@PROPERTY
+@given(fields=st.dictionaries(st.sampled_from(sorted(published_mailgun())) | st.text(max_size=8),
+                              TEXT, max_size=6))
+def test_no_signed_mailgun_form_of_any_shape_produces_a_500(inbound, fields):
+    form = published_mailgun(**{k: v for k, v in fields.items() if k not in ("timestamp", "token", "signature")})
+    response = inbound.post("/inbound/mailgun", data=form)
+    if response.status_code != 200:
+        assert_envelope(response)

@@ -77,7 +77,8 @@ class PostmarkInboundPayload(VendorPayload):
 
     From, To, Cc, OriginalRecipient, Subject, MessageID = _text(), _text(), _text(), _text(), _text(), _text()
     TextBody, HtmlBody, StrippedTextReply = _text(), _text(), _text()
-    FromFull = fields.Nested(PostmarkAddressPayload, allow_none=True)
+    # Postmark always sends the parsed sender; a body without it is not Postmark's shape (422 naming it).
+    FromFull = fields.Nested(PostmarkAddressPayload, required=True)
     ToFull = fields.List(fields.Nested(PostmarkAddressPayload), load_default=list, allow_none=True)
     CcFull = fields.List(fields.Nested(PostmarkAddressPayload), load_default=list, allow_none=True)
     Headers = fields.List(fields.Nested(PostmarkHeaderPayload), load_default=list, allow_none=True)
@@ -139,7 +140,7 @@ def _postmark(body: bytes, settings: Settings, now: float) -> InboundReply:
     data = _load(PostmarkInboundPayload, raw)
     headers = {str(h.get("Name") or "").lower(): str(h.get("Value") or "") for h in data["Headers"] or []}
     listed = [a.get("Email") or "" for a in [*(data["ToFull"] or []), *(data["CcFull"] or [])]]
-    sender = (data["FromFull"] or {}).get("Email") or data["From"]
+    sender = data["FromFull"].get("Email") or data["From"]
     return InboundReply(recipients=(data["OriginalRecipient"], data["To"], data["Cc"], *listed), sender=sender,
                         subject=data["Subject"], text=data["StrippedTextReply"] or data["TextBody"],
                         html=data["HtmlBody"], headers=headers)
@@ -161,15 +162,21 @@ def _form_fields(body: bytes) -> dict[str, str]:
             raw.setdefault(name, payload)
     charsets = _json(raw.get("charsets", b"").decode("utf-8", "replace"))
     charsets = charsets if isinstance(charsets, dict) else {}
-    decoded = {}
-    for name, value in raw.items():
-        charset = str(charsets.get(name) or "utf-8")
-        try:
-            codecs.lookup(charset)
-        except LookupError:
-            charset = "utf-8"
-        decoded[name] = value.decode(charset, "replace")
-    return decoded
+    return {name: _decode(value, charsets.get(name)) for name, value in raw.items()}
+
+
+def _decode(value: bytes, charset: Any) -> str:
+    """Decode a field in the charset named for it; a name that is no text charset reads as UTF-8.
+
+    SendGrid drops a mail answered with 4xx, so a bad charset name must not cost the reply: "base64",
+    "rot13" or "undefined" name codecs, not charsets, and the text is still legible as UTF-8.
+    """
+    try:
+        if isinstance(charset, str) and charset and codecs.lookup(charset)._is_text_encoding:
+            return value.decode(charset, "replace")
+    except (LookupError, UnicodeError, ValueError):
+        pass
+    return value.decode("utf-8", "replace")
 
 
 def _mime_parts(raw: str) -> tuple[str, str, dict[str, str], str]:
