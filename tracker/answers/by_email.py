@@ -82,15 +82,14 @@ def handle_reply(store: Store, settings: Settings, reply: InboundReply, now_ms: 
         log.info("reply ignored", extra={"survey": sid or "", "reason": "unknown_or_closed"})
         return "ignored"
     if is_auto_reply(reply.headers, reply.subject):
-        store.note_reply(sid, {"reply_status": "auto_reply", "replied_at": str(now_ms)})
+        store.note_reply(sid, "auto_reply", now_ms)
         log.info("reply ignored", extra={"survey": sid, "reason": "auto_reply"})
         return "auto_reply"
     scale = survey.scale or settings.survey_scale
     parsed = parse_reply(reply.text, reply.html, scale, survey.lang)
     comment = parsed.comment[:COMMENT_MAX]
     if parsed.rating is None:
-        store.note_reply(sid, {"reply_status": parsed.outcome, "reply_comment": comment,
-                               "replied_at": str(now_ms)})
+        store.note_reply(sid, parsed.outcome, now_ms, comment=comment)
         log.info("reply kept unscored", extra={"survey": sid, "outcome": parsed.outcome})
         return parsed.outcome
     if not comment and survey.status == "answered":
@@ -100,8 +99,7 @@ def handle_reply(store: Store, settings: Settings, reply: InboundReply, now_ms: 
     satisfied = is_satisfied(survey, settings, parsed.rating) if scale in SCALES else False
     outcome = record_answer(store, settings, survey, parsed.rating, comment, now_ms,
                             reason="" if satisfied else None)
-    store.note_reply(sid, {"reply_status": "answered", "reply_comment": comment, "answered_via": "email",
-                           "replied_at": str(now_ms)})
+    store.note_reply(sid, "answered", now_ms, comment=comment, via="email")
     log.info("reply answered", extra={"survey": sid})
     if on_answer is not None:
         on_answer(survey, outcome, parsed.rating)

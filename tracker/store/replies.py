@@ -11,9 +11,18 @@ from tracker.store.base import RedisBase
 class Replies(RedisBase):
     """Note a reply on its survey record."""
 
-    def note_reply(self, sid: str, fields: dict[str, str]) -> bool:
-        """Set reply fields on an existing survey (never recreate an erased one); return whether it existed."""
+    def note_reply(self, sid: str, status: str, at_ms: int, comment: str | None = None,
+                   via: str | None = None) -> bool:
+        """Note what a reply did on an existing survey (never recreate an erased one); return whether it existed.
+
+        comment None keeps the reply comment already kept; via names how an answer arrived ("email").
+        """
         key = keys.survey(sid)
+        fields = {"reply_status": status, "replied_at": str(at_ms)}
+        if comment is not None:
+            fields["reply_comment"] = comment
+        if via is not None:
+            fields["answered_via"] = via
 
         def write(pipe: Any) -> bool:
             if not pipe.exists(key):
