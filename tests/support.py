@@ -22,6 +22,7 @@ from tracker.answers.record import record_answer
 from tracker.config import load_settings
 from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
+from tracker.store import keys
 from tracker.surveys import due as surveys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,6 +172,22 @@ def make_env(redis_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
 def drain(store: Any, settings: Any) -> int:
     return ingest.drain(store, settings, "test-consumer")[0]
 
+
+
+def fresh_database(store: Any) -> None:
+    """Start a hypothesis example from the empty database every test starts from (conftest's redis_url).
+
+    Hypothesis runs many examples inside one test, and each compares totals that only one history may feed.
+    """
+    store.redis.flushdb()
+
+
+def inject_log_entry(store: Any, payload: str | None) -> None:
+    """Fault injection: put an entry into the event log as given (payload None: an entry without one).
+
+    The receiver refuses what cannot be applied, so this is the only way to prove that ingest parks it.
+    """
+    store.redis.xadd(keys.STREAM, {"e": payload} if payload is not None else {"other": "field"})
 
 
 def send_all(store: Any, settings: Any) -> list[surveys.Outcome]:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.support import solved_event
+from tests.support import fresh_database, solved_event
 from tracker.answers import record as answers
 from tracker.config import load_settings
 from tracker.events import iso_from_ms
@@ -39,10 +39,12 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def send_surveys(post_event: Any, store: Any, settings: Any, tickets: list[dict[str, Any]]) -> list[str]:
-    """Solve each ticket through the receiver, drain, sweep and mail; return the survey ids in order."""
+def send_surveys(post_event: Any, store: Any, settings: Any, tickets: list[dict[str, Any]],
+                 sent_at: int | None = None, send_settings: Any = None) -> list[str]:
+    """Solve each ticket through the receiver, drain, sweep and mail (now, or at sent_at); return the survey ids."""
     counter = itertools.count()
-    solved_at = now_ms() - 60_000
+    at = now_ms() if sent_at is None else sent_at
+    solved_at = at - 60_000
     for number, spec in enumerate(tickets):
         event = solved_event(ticket=spec.get("ticket", f"T-{number}"), email_address=spec.get("email", KARI),
                              at=iso_from_ms(solved_at - number * 1000))
@@ -54,10 +56,9 @@ def send_surveys(post_event: Any, store: Any, settings: Any, tickets: list[dict[
         response = post_event("standard", event, headers={"webhook-id": f"msg-{next(counter)}-{time.time()}"})
         assert response.status_code == 202, response.json
     ingest.drain(store, settings, "test")
-    at = now_ms()
     claimed, tkeys = surveys.sweep(store, at)
     with SmtpSender(settings.smtp_url) as sender:
-        outcomes = [surveys.send_due(store, settings, sender, tkey, claimed, at) for tkey in tkeys]
+        outcomes = [surveys.send_due(store, send_settings or settings, sender, tkey, claimed, at) for tkey in tkeys]
     assert [o.status for o in outcomes] == ["sent"] * len(tickets), outcomes
     sids = []
     for number, spec in enumerate(tickets):
@@ -80,6 +81,16 @@ def survey(post_event: Any, store: Any, settings: Any, smtp: Any) -> SentSurvey:
     """One sent survey for Kari's ticket T-1001."""
     (sid,) = send_surveys(post_event, store, settings, [{"ticket": "T-1001"}])
     assert len(smtp.messages) == 1
+    return SentSurvey(sid, make_token(settings.secret_key, sid), store.survey(sid).lang)
+
+
+@pytest.fixture
+def expired(post_event: Any, store: Any, settings: Any, env: dict[str, str], smtp: Any) -> SentSurvey:
+    """Kari's survey for T-1001, sent two days ago and valid for one day: expired by now."""
+    one_day = load_settings({**env, "TRACKER_SURVEY_EXPIRY_DAYS": "1"})
+    (sid,) = send_surveys(post_event, store, settings, [{"ticket": "T-1001"}], sent_at=now_ms() - 2 * DAY_MS,
+                          send_settings=one_day)
+    assert store.survey(sid).expires_at_ms < now_ms()
     return SentSurvey(sid, make_token(settings.secret_key, sid), store.survey(sid).lang)
 
 
@@ -231,22 +242,22 @@ def test_a_genuine_token_for_a_survey_that_does_not_exist_gets_404(client, setti
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
-def test_an_expired_survey_gets_a_friendly_410_page_and_keeps_the_old_answer(client, store, survey, method):
-    assert client.post(f"/s/{survey.token}", data={"rating": "4"}).status_code == 200
-    store.redis.hset(keys.survey(survey.sid), "expires_at", str(now_ms() - 1000))
-    before = state(store, survey.sid)
-    page = getattr(client, method)(f"/s/{survey.token}?rating=1", data={"rating": "1"} if method == "post" else None)
+def test_an_expired_survey_gets_a_friendly_410_page_and_keeps_the_old_answer(
+        client, store, settings, expired, method):
+    answered_at = store.survey(expired.sid).sent_at_ms + 3600_000  # while it was open, as the page records it
+    assert answers.record_answer(store, settings, store.survey(expired.sid), 4, "", answered_at) == 2
+    before = state(store, expired.sid)
+    page = getattr(client, method)(f"/s/{expired.token}?rating=1", data={"rating": "1"} if method == "post" else None)
     assert page.status_code == 410, page.data[:300]
     assert page.mimetype == "text/html"
     html = page.get_data(as_text=True)
     assert any(text(lang, "page.expired_title") in html for lang in ("en", "nb")), html[:500]
-    assert state(store, survey.sid) == before
+    assert state(store, expired.sid) == before
 
 
-def test_the_expired_page_speaks_the_language_of_the_survey(client, store, survey):
-    assert survey.lang == "nb"
-    store.redis.hset(keys.survey(survey.sid), "expires_at", str(now_ms() - 1000))
-    page = client.get(f"/s/{survey.token}?rating=5")
+def test_the_expired_page_speaks_the_language_of_the_survey(client, expired):
+    assert expired.lang == "nb"
+    page = client.get(f"/s/{expired.token}?rating=5")
     assert page.status_code == 410
     html = page.get_data(as_text=True)
     assert text("nb", "page.expired_title") in html, html[:500]
@@ -316,7 +327,7 @@ def all_cards(store: Any, settings: Any, at: int) -> dict[tuple[str, str], Any]:
 @given(steps=STEPS)
 def test_every_card_after_any_answer_history_equals_the_card_after_a_rebuild(
         post_event, store, env, smtp, steps):
-    store.redis.flushdb()
+    fresh_database(store)
     unthrottled = load_settings({**env, "TRACKER_SURVEY_THROTTLE_DAYS": "0"})
     sids = send_surveys(post_event, store, unthrottled, PEOPLE)
     at = now_ms() - 80 * DAY_MS

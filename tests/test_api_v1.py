@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.support import World, drain, iso, send_all, solved_event, zendesk_body
+from tests.support import World, drain, fresh_database, iso, send_all, solved_event, zendesk_body
 from tracker.answers.record import record_answer
 from tracker.config import load_settings
 from tracker.model import COUNTS, Aggregate, ScoreCard, Survey
@@ -461,7 +461,7 @@ def _snapshot(store: Any) -> dict[tuple[str, str], Aggregate]:
 @given(history=rounds)
 def test_any_history_of_events_and_answers_scores_exactly_what_a_rebuild_scores(history, post_event, store,
                                                                                    settings, env, smtp):
-    store.redis.flushdb()
+    fresh_database(store)
     smtp.messages.clear()
     now = int(time.time() * 1000)
     n = 0

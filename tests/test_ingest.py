@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.support import solved_event
+from tests.support import inject_log_entry, solved_event
 from tracker.config import load_settings
 from tracker.events import event_from_record, to_epoch_ms
 from tracker.ingest import apply as ingest
 from tracker.model import Customer, Event, Ticket
-from tracker.store import keys
+from tracker.store import keys, log
+from tracker.surveys import due as surveys
 from tracker.surveys.tokens import survey_id
 
 DELAY_S = 3600
@@ -27,35 +28,48 @@ def ms(iso: str) -> int:
     return to_epoch_ms(datetime.fromisoformat(iso.replace("Z", "+00:00")))
 
 
-# created 09:00, solved 10:00, reopened 11:00, solved again 12:00, closed 13:00
-TICKET_HISTORY = [
-    solved_event(kind="ticket.created", at="2026-11-20T09:00:00Z", status="new"),
-    solved_event(kind="ticket.solved", at="2026-11-20T10:00:00Z"),
-    solved_event(kind="ticket.reopened", at="2026-11-20T11:00:00Z"),
-    solved_event(kind="ticket.solved", at="2026-11-20T12:00:00Z"),
-    solved_event(kind="ticket.closed", at="2026-11-20T13:00:00Z"),
-]
+def ticket_history(ticket: str = "T-1001") -> list[dict[str, Any]]:
+    """Created 09:00, solved 10:00, reopened 11:00, solved again 12:00, closed 13:00."""
+    return [
+        solved_event(ticket, kind="ticket.created", at="2026-11-20T09:00:00Z", status="new"),
+        solved_event(ticket, kind="ticket.solved", at="2026-11-20T10:00:00Z"),
+        solved_event(ticket, kind="ticket.reopened", at="2026-11-20T11:00:00Z"),
+        solved_event(ticket, kind="ticket.solved", at="2026-11-20T12:00:00Z"),
+        solved_event(ticket, kind="ticket.closed", at="2026-11-20T13:00:00Z"),
+    ]
+
+
+TICKET_HISTORY = ticket_history()
 
 
 def order_event(kind: str, at: str, total: str, event_id: str | None = None,
-                order_id: str = "O-77") -> dict[str, Any]:
+                order_id: str = "O-77", email: str = KARI) -> dict[str, Any]:
     return {
         "type": kind,
-        "id": event_id or f"evt-{order_id}-{kind}-{at}",
+        "id": f"{event_id}-{order_id}" if event_id else f"evt-{order_id}-{kind}-{at}",
         "occurred_at": at,
         "order": {"id": order_id, "total": total, "currency": "NOK"},
-        "customer": {"id": "c-42", "email": KARI, "name": "Kari", "locale": "nb"},
+        "customer": {"id": f"c-{email}", "email": email, "name": "Kari", "locale": "nb"},
     }
 
 
-ORDER_PAID_AND_PARTLY_REFUNDED = [
-    order_event("order.created", "2026-11-01T09:00:00Z", "149.00"),
-    order_event("order.fulfilled", "2026-11-02T09:00:00Z", "149.00"),
-    order_event("order.refunded", "2026-11-03T09:00:00Z", "20.00", event_id="refund-1"),
-    order_event("order.refunded", "2026-11-04T09:00:00Z", "30.00", event_id="refund-2"),
-]
-ORDER_CANCELLED_IN_THE_END = [*ORDER_PAID_AND_PARTLY_REFUNDED,
-                              order_event("order.cancelled", "2026-11-05T09:00:00Z", "149.00")]
+def paid_and_partly_refunded(order_id: str = "O-77", email: str = KARI) -> list[dict[str, Any]]:
+    return [
+        order_event("order.created", "2026-11-01T09:00:00Z", "149.00", order_id=order_id, email=email),
+        order_event("order.fulfilled", "2026-11-02T09:00:00Z", "149.00", order_id=order_id, email=email),
+        order_event("order.refunded", "2026-11-03T09:00:00Z", "20.00", "refund-1", order_id, email),
+        order_event("order.refunded", "2026-11-04T09:00:00Z", "30.00", "refund-2", order_id, email),
+    ]
+
+
+def cancelled_in_the_end(order_id: str = "O-77", email: str = KARI) -> list[dict[str, Any]]:
+    return [*paid_and_partly_refunded(order_id, email),
+            order_event("order.cancelled", "2026-11-05T09:00:00Z", "149.00", order_id=order_id, email=email)]
+
+
+ORDER_PAID_AND_PARTLY_REFUNDED = paid_and_partly_refunded()
+ORDER_CANCELLED_IN_THE_END = cancelled_in_the_end()
+FAR_FUTURE_MS = ms("2100-01-01T00:00:00Z")
 
 
 @pytest.fixture
@@ -83,9 +97,24 @@ def drain(store: Any, settings: Any, consumer: str = "test") -> int:
     return applied
 
 
-def ticket_state(store: Any) -> dict[str, Any]:
-    ticket = store.ticket(TKEY)
-    return {"status": ticket.get("status"), "solved_at": ticket.get("solved_at"), "due": store.due_at(TKEY)}
+def due(store: Any, tkey: str = TKEY, delay_s: int = DELAY_S) -> int | str | None:
+    """When the sweep hands the ticket out: solved_at + the delay, "early", "late", or None when never.
+
+    Read through the sweep, which leases what it hands out: read it once, at the end of what a test does.
+    """
+    solved_at = store.ticket(tkey).get("solved_at")
+    if solved_at:
+        expected = int(solved_at) + delay_s * 1000
+        if tkey in surveys.sweep(store, expected - 1)[1]:
+            return "early"
+        if tkey in surveys.sweep(store, expected)[1]:
+            return expected
+    return "late" if tkey in surveys.sweep(store, FAR_FUTURE_MS)[1] else None
+
+
+def ticket_state(store: Any, tkey: str = TKEY) -> dict[str, Any]:
+    ticket = store.ticket(tkey)
+    return {"status": ticket.get("status"), "solved_at": ticket.get("solved_at"), "due": due(store, tkey)}
 
 
 def dead_letters(store: Any) -> list[dict[str, str]]:
@@ -114,12 +143,12 @@ def test_every_arrival_order_of_a_ticket_history_leaves_the_in_order_state(store
         drain(store, delayed)
     expected = ticket_state(store)
     differing = []
-    for order in itertools.permutations(range(len(TICKET_HISTORY))):
-        store.redis.flushdb()
+    for n, order in enumerate(itertools.permutations(range(len(TICKET_HISTORY)))):
+        history = ticket_history(f"P-{n}")  # a ticket of its own for each order of arrival
         for index in order:
-            deliver(TICKET_HISTORY[index])
+            deliver(history[index])
             drain(store, delayed)
-        state = ticket_state(store)
+        state = ticket_state(store, f"standard:P-{n}")
         if state != expected:
             differing.append((" ".join(TICKET_HISTORY[i]["type"].split(".")[1] for i in order), state))
     assert not differing, f"{len(differing)} of 120 orders differ from {expected}, e.g. {differing[:3]}"
@@ -140,11 +169,10 @@ def test_events_arriving_in_one_batch_in_any_order_give_the_in_order_state(store
         deliver(event)
     drain(store, delayed)
     expected = ticket_state(store)
-    store.redis.flushdb()
-    for event in reversed(TICKET_HISTORY):
+    for event in reversed(ticket_history("T-2")):
         deliver(event)
     drain(store, delayed)
-    assert ticket_state(store) == expected
+    assert ticket_state(store, "standard:T-2") == expected
 
 
 def test_a_stale_reopen_does_not_cancel_a_newer_solve(store, delayed, deliver):
@@ -160,15 +188,14 @@ def test_the_same_event_delivered_many_times_changes_nothing_more(store, delayed
     for event in TICKET_HISTORY:
         deliver(event)
     drain(store, delayed)
-    before = (store.ticket(TKEY), store.profile(KARI), store.due_at(TKEY),
-              store.redis.smembers(keys.customer(KARI, "tickets")))
+    before = (store.ticket(TKEY), store.profile(KARI), store.redis.smembers(keys.customer(KARI, "tickets")))
     for _ in range(5):
         for event in reversed(TICKET_HISTORY):
             deliver(event)  # a new delivery id each time: the receiver cannot tell it is a repeat
     assert drain(store, delayed) == 5 * len(TICKET_HISTORY)
-    after = (store.ticket(TKEY), store.profile(KARI), store.due_at(TKEY),
-             store.redis.smembers(keys.customer(KARI, "tickets")))
+    after = (store.ticket(TKEY), store.profile(KARI), store.redis.smembers(keys.customer(KARI, "tickets")))
     assert after == before
+    assert due(store) == ms(TICKET_HISTORY[3]["occurred_at"]) + DELAY_S * 1000
 
 
 def test_an_older_event_fills_gaps_in_the_details_but_does_not_overwrite_newer_ones(store, delayed, deliver):
@@ -197,14 +224,17 @@ def test_every_arrival_order_of_an_order_history_gives_the_same_orders_summary(
     else:
         assert (expected["count"], expected["total"]) == (0, "0.00")
     differing = []
-    for order in itertools.permutations(history):
-        store.redis.flushdb()
-        for event in order:
-            deliver(event)
+    for n, order in enumerate(itertools.permutations(range(len(history)))):
+        # A customer and an order of their own for each order of arrival.
+        email = f"kari-{n}@example.no"
+        events = (paid_and_partly_refunded if history is ORDER_PAID_AND_PARTLY_REFUNDED
+                  else cancelled_in_the_end)(f"O-{n}", email)
+        for index in order:
+            deliver(events[index])
             drain(store, settings)
-        summary = store.orders_summary(KARI)
+        summary = store.orders_summary(email)
         if summary != expected:
-            differing.append(([e["type"] for e in order], summary))
+            differing.append(([events[i]["type"] for i in order], summary))
     assert not differing, differing[:3]
 
 
@@ -280,7 +310,7 @@ MALFORMED = {
 def test_a_malformed_entry_is_dead_lettered_and_the_rest_of_the_batch_applied(
         store, settings, deliver, payload):
     deliver(solved_event(ticket="T-1"))
-    store.redis.xadd(keys.STREAM, {"e": payload} if payload else {"other": "field"})
+    inject_log_entry(store, payload or None)
     deliver(solved_event(ticket="T-2"))
     assert drain(store, settings) == 2
     assert store.ticket("standard:T-1")["status"] == "solved"
@@ -326,7 +356,7 @@ def test_a_solved_ticket_recovered_after_a_crash_is_due_once(store, settings, de
     taken = store.read_batch("dead", 200)
     store.apply([(event_from_record(json.loads(payload)), KARI) for _id, payload in taken], 0)
     ingest.recover(store, settings, "rescuer", min_idle_ms=0)
-    assert store.redis.zrange(keys.DUE, 0, -1) == [TKEY]
+    assert surveys.sweep(store, FAR_FUTURE_MS)[1] == [TKEY]
     sid = survey_id(TKEY, store.ticket(TKEY)["solved_at"])
     assert store.survey(sid) is None
 
@@ -353,11 +383,11 @@ def test_recovery_leaves_entries_alone_until_they_have_been_idle_long_enough(sto
 # Kicks
 
 
-def test_drain_releases_its_kick_so_a_later_append_kicks_again(store, settings):
+def test_drain_releases_its_kick_so_a_later_append_kicks_again(store, settings, monkeypatch):
+    monkeypatch.setattr(log, "KICK_TTL_MS", 600_000)  # a kick that outlives the test: only the drain may clear it
     event = Event("ticket.solved", "e1", "standard", ms("2026-11-20T10:00:00Z"), Customer(email=KARI),
                   ticket=Ticket("T-1", status="solved"))
     assert store.append_delivery("d1", [event]) == 1
-    store.redis.pexpire(keys.KICK, 600_000)  # only the drain may clear it within this test
     assert store.append_delivery("d2", [replace(event, id="e2")]) == 0
     assert drain(store, settings) == 2
     assert store.append_delivery("d3", [replace(event, id="e3")]) == 1

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import drain, send_all, solved_event, survey_link, tracker
+from tests.support import drain, inject_log_entry, send_all, solved_event, survey_link, tracker
 from tracker.cli.dev import free_port
 from tracker.config import load_settings
 from tracker.logs import JsonFormatter, configure_logging
@@ -100,7 +100,7 @@ def test_the_log_the_surveys_and_the_answers_move_their_gauges_and_counters(post
     assert value(after, "tracker_sweep_lag_seconds") == 0
     assert value(after, "tracker_dead_letters") == 0
     assert post_event("standard", solved_event(ticket="M-3", at=_iso())).status_code == 202
-    store.append_events([{"type": "ticket.solved", "source": "standard", "id": "bad", "at": "yesterday"}])
+    inject_log_entry(store, json.dumps({"type": "ticket.solved", "source": "standard", "id": "bad", "at": "yesterday"}))
     waiting = scrape(client)
     assert value(waiting, "tracker_stream_length") == 4 and value(waiting, "tracker_stream_lag") == 2
     drain(store, settings)
