@@ -1,7 +1,8 @@
 """Freshdesk: an automation rule's "Trigger webhook" action, authenticated by a shared token.
 
-Freshdesk signs nothing, so the URL carries `?token=<secret>` (or the rule sends Basic auth with the
-secret as password). The body is what the admin writes; paste this one (Content: Advanced, JSON):
+Freshdesk signs nothing, so the URL carries `?token=<secret>`, or the rule's "Requires authentication"
+sends Basic auth: with a user name and the secret as password, or in API-key mode with the secret as the
+API key (Freshdesk sends `<key>:X`). The body is what the admin writes; paste this one (Content: Advanced, JSON):
 
     {"ticket": {"id": "{{ticket.id}}", "status": "{{ticket.status}}", "subject": "{{ticket.subject}}",
                 "source": "{{ticket.source}}", "group": "{{ticket.group.name}}", "tags": "{{ticket.tags}}",
@@ -15,6 +16,7 @@ The "Simple" content mode (`{"freshdesk_webhook": {"ticket_id": …}}`) is accep
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +36,7 @@ from webhooks.adapters.base import (
     load_json,
     load_payload,
     require_object,
+    same,
     slug,
 )
 
@@ -74,8 +77,23 @@ class FreshdeskRulePayload(VendorPayload):
 
 
 def verify(inbound: Inbound, secret: str) -> None:
-    """Raise SignatureError unless the request carries the shared token."""
+    """Raise SignatureError unless the request carries the shared token, as password or as API key."""
+    key = _api_key(inbound)
+    if key and same(secret, key):
+        return
     check_shared_token(inbound, secret)
+
+
+def _api_key(inbound: Inbound) -> str | None:
+    """Return the user name of Basic auth, where Freshdesk's API-key mode puts the key (`<key>:X`)."""
+    auth = inbound.header("authorization")
+    if auth[:6].lower() != "basic ":
+        return None
+    try:
+        user, _, _password = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8").partition(":")
+    except ValueError:
+        return None
+    return user or None
 
 
 def parse(inbound: Inbound) -> Delivery:
