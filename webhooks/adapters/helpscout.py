@@ -41,6 +41,7 @@ TIMES = ("created_at", "closed_at", "user_updated_at", "modified_at")
 
 class HelpScoutPersonPayload(VendorPayload):
     id = IdField(load_default=None, allow_none=True)
+    type = fields.String(load_default=None, allow_none=True)
     email = fields.String(load_default=None, allow_none=True)
     first = fields.String(load_default=None, allow_none=True)
     last = fields.String(load_default=None, allow_none=True)
@@ -61,6 +62,7 @@ class HelpScoutConversationPayload(VendorPayload):
     primary_customer = fields.Nested(HelpScoutPersonPayload, data_key="primaryCustomer", load_default=None,
                                      allow_none=True)
     customer = fields.Nested(HelpScoutPersonPayload, load_default=None, allow_none=True)
+    created_by = fields.Nested(HelpScoutPersonPayload, data_key="createdBy", load_default=None, allow_none=True)
     assignee = fields.Nested(HelpScoutPersonPayload, load_default=None, allow_none=True)
     owner = fields.Nested(HelpScoutPersonPayload, load_default=None, allow_none=True)
     mailbox = fields.Dict(load_default=None, allow_none=True)
@@ -87,7 +89,7 @@ def parse(inbound: Inbound) -> Delivery:
     at = max(convo[key] for key in TIMES if convo[key])
     kind = {"convo.created": "ticket.created", "convo.assigned": "ticket.updated"}.get(
         name, "ticket.solved" if status == "solved" else "ticket.updated")
-    customer = convo["primary_customer"] or convo["customer"] or {}
+    customer = _customer(convo)
     event = {
         "type": kind,
         "id": f"helpscout-{convo['id']}-{name}-{status}-{int(at.timestamp())}",
@@ -100,6 +102,17 @@ def parse(inbound: Inbound) -> Delivery:
     }
     delivery = fallback_delivery_id(NAME, convo["id"], name, status, at.isoformat())
     return Delivery(delivery, (load_event(event, NAME),))
+
+
+def _customer(convo: dict[str, Any]) -> dict[str, Any]:
+    """Return the primary customer, or the creator when the primary has no email and the creator is a customer."""
+    primary = convo["primary_customer"] or convo["customer"] or {}
+    creator = convo["created_by"] or {}
+    # Help Scout may name the primary customer by id only (its SDK's own test payload does); a conversation
+    # a customer started carries that customer, with an email, as `createdBy`.
+    if not primary.get("email") and creator.get("type") == "customer" and creator.get("email"):
+        return creator
+    return primary
 
 
 def _name(person: dict[str, Any]) -> str | None:
