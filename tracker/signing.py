@@ -4,6 +4,10 @@ One module signs (the alerts we send) and verifies (the `standard` source we rec
 `standardwebhooks` package decodes the secret and computes the HMAC; its own `verify` reads the
 wall clock, while the receiver judges a timestamp by the request's arrival time (and tests pin that
 time), so the header checks around the library's signature are ours.
+
+A configured secret is `whsec_<base64>` or the bare base64, padded or not (the reference pads it
+before decoding). Anything else is refused by `secret_problem` at start-up: the reference library
+would silently drop the letters outside the alphabet and verify against a key nobody configured.
 """
 
 from __future__ import annotations
@@ -28,18 +32,28 @@ class InvalidSignature(ValueError):
     """The signature headers are missing, malformed, stale or match nothing; the message says which."""
 
 
+def secret_problem(secret: str) -> str | None:
+    """Say why a configured secret cannot be decoded the way the reference library decodes it, or None."""
+    text = secret.removeprefix(PREFIX)
+    letters = text.rstrip("=")
+    if not text:
+        return "is empty after its whsec_ prefix"
+    if not BASE64.fullmatch(text):
+        return "must be whsec_<base64>: it holds characters outside the base64 alphabet (A-Z a-z 0-9 + /)"
+    if len(letters) % 4 == 1:
+        return "must be whsec_<base64>: its length is not that of any base64 text (one letter too many or few?)"
+    return None
+
+
 @cache
 def _webhook(secret: str | bytes) -> Webhook:
-    if isinstance(secret, str) and not BASE64.fullmatch(secret.removeprefix(PREFIX)):
-        # Not base64: used as written, as our docs promise. The library would drop the characters outside
-        # the alphabet and decode the rest into a key nobody configured.
-        secret = secret.encode("utf-8")
+    if isinstance(secret, str) and (problem := secret_problem(secret)):
+        # Settings refuse such a secret at start-up; fail closed for any other caller.
+        raise InvalidSignature(f"The secret {problem}.")
     try:
         return Webhook(secret)  # `whsec_` or bare, padded or unpadded base64, decoded as the reference does
-    except binascii.Error:  # base64 letters of an impossible length (4n+1): not base64 after all
-        return _webhook(secret.encode("utf-8") if isinstance(secret, str) else secret)
-    except EmptyWebhookSecretError:
-        raise InvalidSignature("The secret is empty.") from None
+    except (binascii.Error, EmptyWebhookSecretError):
+        raise InvalidSignature("The secret does not decode.") from None
 
 
 def sign(secret: str | bytes, msg_id: str, timestamp: int, body: bytes) -> str:
