@@ -163,6 +163,11 @@ EXPECTED: dict[str, Expected] = {
         "type": "order.refunded", "order": "O-77", "total": "49.00", "currency": "NOK", "status": "refunded",
         "email": "kari@example.no",
     },
+    "standard/survey.answered": {
+        "delivery": "standard:msg_2Kx9dQpLr7Vc", "type": "survey.answered", "ticket": "T-1001", "status": None,
+        "email": "kari@example.no", "agent": "a-7", "team": "billing", "answer": (4, "csat5", "Quick and kind."),
+        "at": "2026-11-23T08:30:00Z",
+    },
     "standard/ticket.closed": {"type": "ticket.closed", "ticket": "T-1001", "status": "closed"},
     "standard/ticket.created": {
         "type": "ticket.created", "ticket": "T-1001", "status": "new", "email": None, "customer_id": "c-42",
@@ -303,6 +308,7 @@ READERS: dict[str, Callable[[Event], Any]] = {
     "currency": lambda e: _order(e).currency,
     "at": lambda e: iso_from_ms(e.at_ms),
     "event_id": lambda e: e.id,
+    "answer": lambda e: (e.answer.rating, e.answer.scale, e.answer.comment) if e.answer else None,
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,12 +19,20 @@ from marshmallow import (
     validates_schema,
 )
 
-from tracker.model import Agent, Customer, Event, Order, Ticket
+from tracker.model import Agent, Customer, Event, Order, Rating, Ticket
 from tracker.schema_cache import schema
+from tracker.scores.scales import SCALES
 
 TICKET_TYPES = ("ticket.created", "ticket.updated", "ticket.solved", "ticket.reopened", "ticket.closed")
 ORDER_TYPES = ("order.created", "order.fulfilled", "order.cancelled", "order.refunded")
-EVENT_TYPES = TICKET_TYPES + ORDER_TYPES
+ANSWERED = "survey.answered"  # an answer collected elsewhere (SPEC §10); counts like one given on our page
+# A survey reported sent without our mail: export-log writes it for surveys sent and not answered, so a
+# replay counts them and mails no one again. Only replay files carry it; webhooks ignore it.
+SENT = "survey.sent"
+SKIPPED = "survey.skipped"  # likewise for a survey skipped with its reason (throttled, unsubscribed, ...)
+SURVEY_TYPES = (ANSWERED, SENT, SKIPPED)
+EVENT_TYPES = (*TICKET_TYPES, *ORDER_TYPES, ANSWERED)
+REPLAY_TYPES = (*EVENT_TYPES, SENT, SKIPPED)
 # The status a ticket event implies when the sender leaves it out.
 STATUS_OF_TYPE = {"ticket.solved": "solved", "ticket.reopened": "open", "ticket.closed": "closed",
                   "ticket.created": "new"}
@@ -45,9 +53,15 @@ def valid_timezone(name: str) -> None:
         raise ValidationError("Must be an IANA time zone like Europe/Oslo.") from None
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MS = timedelta(milliseconds=1)
+
+
 def to_epoch_ms(moment: datetime) -> int:
     """Return milliseconds since the epoch of an aware datetime."""
-    return int(moment.timestamp() * 1000)
+    # Exact, unlike timestamp() * 1000, whose float can land a millisecond low: a replayed time must
+    # read back as the very millisecond it was written from.
+    return (moment - EPOCH) // MS
 
 
 def iso_from_ms(ms: int) -> str:
@@ -138,23 +152,51 @@ class CustomerSchema(StrictSchema):
         return data
 
 
-class EventSchema(StrictSchema):
-    """The `standard` event of SPEC.md §4."""
+class SurveyPartSchema(StrictSchema):
+    """The survey a survey.sent event reports: its scale, and optionally what it was about."""
 
-    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    scale = fields.String(required=True, validate=validate.OneOf(tuple(SCALES)))
+    about = fields.String(load_default="ticket", validate=validate.OneOf(("ticket", "order")))
+    solved_at = AwareDateTime(load_default=None, allow_none=True)
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class AnswerSchema(SurveyPartSchema):
+    """The answer a survey.answered event carries (SPEC §10)."""
+
+    rating = fields.Integer(required=True)
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+    @validates_schema
+    def rating_on_scale(self, data: dict[str, Any], **kwargs: Any) -> None:
+        scale = SCALES.get(data.get("scale", ""))
+        if scale is not None and data.get("rating") not in scale.values:
+            raise ValidationError(f"Must be between {scale.low} and {scale.high} on {data['scale']}.", "rating")
+
+
+class EventSchema(StrictSchema):
+    """The `standard` event of SPEC.md §4 (and the survey events of §10)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(REPLAY_TYPES))
     id = fields.String(required=True, validate=IDENT)
     occurred_at = AwareDateTime(required=True)
     ticket = fields.Nested(TicketSchema, load_default=None)
     order = fields.Nested(OrderSchema, load_default=None)
     customer = fields.Nested(CustomerSchema, required=True)
+    answer = fields.Nested(AnswerSchema, load_default=None)
+    survey = fields.Nested(SurveyPartSchema, load_default=None)
 
     @validates_schema
     def subject_matches_type(self, data: dict[str, Any], **kwargs: Any) -> None:
         kind = data.get("type", "")
-        if kind.startswith("ticket.") and not data.get("ticket"):
-            raise ValidationError("Required for ticket events.", "ticket")
+        if (kind.startswith("ticket.") or kind in SURVEY_TYPES) and not data.get("ticket"):
+            raise ValidationError(f"Required for {kind} events.", "ticket")
         if kind.startswith("order.") and not data.get("order"):
             raise ValidationError("Required for order events.", "order")
+        if kind == ANSWERED and not data.get("answer"):
+            raise ValidationError("Required for survey.answered events.", "answer")
+        if kind in (SENT, SKIPPED) and not data.get("survey"):
+            raise ValidationError(f"Required for {kind} events.", "survey")
 
 
 def parse_event(raw: Mapping[str, Any], source: str) -> Event:
@@ -165,12 +207,20 @@ def parse_event(raw: Mapping[str, Any], source: str) -> Event:
 def _normalise(loaded: dict[str, Any], source: str) -> Event:
     """Turn a loaded EventSchema result into an Event: the status its type implies, empty values dropped."""
     kind = loaded["type"]
-    ticket = loaded.get("ticket") if kind.startswith("ticket.") else None
+    ticket = loaded.get("ticket") if kind.startswith("ticket.") or kind in SURVEY_TYPES else None
     order = loaded.get("order") if kind.startswith("order.") else None
     return Event(type=kind, id=loaded["id"], source=source, at_ms=to_epoch_ms(loaded["occurred_at"]),
                  customer=Customer(**loaded["customer"]),
                  ticket=_loaded_ticket(kind, ticket) if ticket else None,
-                 order=_loaded_order(kind, order) if order else None)
+                 order=_loaded_order(kind, order) if order else None,
+                 answer=_loaded_rating(loaded.get("answer") or loaded["survey"]) if kind in SURVEY_TYPES else None)
+
+
+def _loaded_rating(part: dict[str, Any]) -> Rating:
+    solved = part.get("solved_at")
+    return Rating(scale=part["scale"], rating=part.get("rating"), comment=part.get("comment") or None,
+                  about=part.get("about") or "ticket", solved_at_ms=to_epoch_ms(solved) if solved else None,
+                  reason=part.get("reason") or None)
 
 
 def ticket_status(kind: str, given: str | None) -> str | None:
@@ -205,7 +255,7 @@ def _loaded_order(kind: str, order: dict[str, Any]) -> Order:
 
 
 def event_record(event: Event) -> dict[str, Any]:
-    """Return the log record of an event: type, id, source, at, customer and its ticket or order."""
+    """Return the log record of an event: type, id, source, at, customer, its ticket or order, and its answer."""
     customer = event.customer
     record: dict[str, Any] = {"type": event.type, "id": event.id, "source": event.source, "at": event.at_ms,
                               "customer": _present({"email": customer.email, "id": customer.id, "name": customer.name,
@@ -215,6 +265,11 @@ def event_record(event: Event) -> dict[str, Any]:
     if event.order is not None:
         order = event.order
         record["order"] = {"id": order.id, "total": order.total, "currency": order.currency, "status": order.status}
+    if event.answer is not None:
+        answer = event.answer
+        record["answer"] = _present({"scale": answer.scale, "rating": answer.rating, "comment": answer.comment,
+                                     "about": answer.about, "solved_at": answer.solved_at_ms,
+                                     "reason": answer.reason})
     return record
 
 
@@ -233,13 +288,29 @@ def _present(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def standard_event(event: Event) -> dict[str, Any]:
+    """Return an event in the standard form (SPEC §4, §10) that parse_event reads back to the same event."""
+    record = event_record(event)
+    standard = {"type": event.type, "id": event.id, "occurred_at": iso_from_ms(event.at_ms),
+                "customer": {k: v for k, v in record["customer"].items() if v}}
+    for part in ("ticket", "order"):
+        if part in record:
+            standard[part] = record[part]
+    if event.answer is not None:
+        answer = dict(record["answer"])
+        if "solved_at" in answer:
+            answer["solved_at"] = iso_from_ms(answer["solved_at"])
+        standard["answer" if event.type == ANSWERED else "survey"] = answer
+    return standard
+
+
 def event_from_record(record: Any) -> Event:
     """Read an event back from its log record, or raise ValueError saying what is wrong with it."""
     if not isinstance(record, dict):
         raise ValueError("not an object")
     kind, source, event_id = record.get("type"), record.get("source"), record.get("id")
-    if not isinstance(kind, str) or kind not in EVENT_TYPES:
-        raise ValueError(f"type must be one of {', '.join(EVENT_TYPES)}")
+    if not isinstance(kind, str) or kind not in REPLAY_TYPES:
+        raise ValueError(f"type must be one of {', '.join(REPLAY_TYPES)}")
     if not (isinstance(source, str) and source and isinstance(event_id, str) and event_id):
         raise ValueError("source and id are required")
     at = record.get("at")
@@ -248,6 +319,9 @@ def event_from_record(record: Any) -> Event:
     customer = _customer_from_record(record.get("customer"))
     if kind in TICKET_TYPES:
         return Event(kind, event_id, source, at, customer, ticket=_ticket_from_record(record.get("ticket")))
+    if kind in SURVEY_TYPES:
+        return Event(kind, event_id, source, at, customer, ticket=_ticket_from_record(record.get("ticket")),
+                     answer=_rating_from_record(kind, record.get("answer")))
     return Event(kind, event_id, source, at, customer, order=_order_from_record(record.get("order")))
 
 
@@ -288,6 +362,22 @@ def _order_from_record(part: Any) -> Order:
     if not finite:
         raise ValueError("order total is not a number")
     return Order(part["id"], part["total"], part["currency"], part["status"])
+
+
+def _rating_from_record(kind: str, part: Any) -> Rating:
+    if not isinstance(part, dict) or part.get("scale") not in SCALES:
+        raise ValueError(f"answer.scale must be one of {', '.join(SCALES)}")
+    rating, solved, about = part.get("rating"), part.get("solved_at"), part.get("about", "ticket")
+    if kind == ANSWERED and (not isinstance(rating, int) or isinstance(rating, bool)
+                             or rating not in SCALES[part["scale"]].values):
+        raise ValueError("answer.rating must be a value of its scale")
+    if solved is not None and (not isinstance(solved, int) or isinstance(solved, bool)):
+        raise ValueError("answer.solved_at must be epoch milliseconds")
+    if about not in ("ticket", "order"):
+        raise ValueError("answer.about must be ticket or order")
+    return Rating(scale=part["scale"], rating=rating if kind == ANSWERED else None,
+                  comment=_text(part, "comment", "answer"), about=about, solved_at_ms=solved,
+                  reason=_text(part, "reason", "answer"))
 
 
 def _text(part: dict[str, Any], name: str, where: str, keep_empty: bool = False) -> str | None:

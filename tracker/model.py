@@ -62,6 +62,23 @@ class Order:
 
 
 @dataclass(frozen=True)
+class Rating:
+    """A survey answer collected outside the tracker (survey.answered), or a survey reported sent (rating None).
+
+    about says what the survey asked about: the event's ticket, or (export-log's post-purchase surveys) an
+    order of that id. solved_at_ms, when given, names the solve the survey was about, so a replayed answer
+    keeps its survey's id; without it the answer counts for the ticket's one survey.
+    """
+
+    scale: str
+    rating: int | None = None
+    comment: str | None = None
+    about: str = "ticket"
+    solved_at_ms: int | None = None
+    reason: str | None = None  # survey.skipped only: why the survey never went out
+
+
+@dataclass(frozen=True)
 class Event:
     """One normalised event: the same shape from the adapter, through the log, to the store."""
 
@@ -72,6 +89,7 @@ class Event:
     customer: Customer
     ticket: Ticket | None = None
     order: Order | None = None
+    answer: Rating | None = None  # survey.answered and survey.sent only
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,10 +7,12 @@ import logging
 import time
 
 from tracker.config import Settings
-from tracker.events import event_from_record
+from tracker.events import SURVEY_TYPES, event_from_record
 from tracker.ingest.enrich import enrich
+from tracker.ingest.survey_events import apply_survey_event, introduces, skip_stale_solve, stale_before
 from tracker.model import Event
 from tracker.store import Store
+from tracker.store.state import TOO_OLD
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -69,8 +71,7 @@ def apply_entries(store: Store, settings: Settings, entries: list[tuple[str, str
             store.dead_letter(entry_id, payload, "unknown customer: no email and no known alias")
             continue
         ready.append((entry_id, payload, event, email))
-    order_delay = -1 if settings.order_survey_delay is None else settings.order_survey_delay * 1000
-    errors = store.apply([(event, email) for _, _, event, email in ready], settings.survey_delay * 1000, order_delay)
+    errors = _apply(store, settings, [(event, email) for _, _, event, email in ready])
     applied = []
     for (entry_id, payload, _event, _email), error in zip(ready, errors, strict=True):
         if error is None:
@@ -80,6 +81,26 @@ def apply_entries(store: Store, settings: Settings, entries: list[tuple[str, str
             store.dead_letter(entry_id, payload, f"apply failed: {error}")
     store.ack(applied)
     return len(applied)
+
+
+def _apply(store: Store, settings: Settings, pairs: list[tuple[Event, str]]) -> list[str | None]:
+    """Apply events in order of kind: state first, then survey events, then the skips of stale solves."""
+    now_ms = int(time.time() * 1000)
+    order_delay = -1 if settings.order_survey_delay is None else settings.order_survey_delay * 1000
+    stateful = [i for i, (event, _) in enumerate(pairs) if event.type not in SURVEY_TYPES or introduces(store, event)]
+    results: list[str | int | None] = [None] * len(pairs)
+    for i, result in zip(stateful, store.apply_events([pairs[i] for i in stateful], settings.survey_delay * 1000,
+                                                      order_delay, stale_before(settings, now_ms)), strict=True):
+        results[i] = result
+    errors = [r if isinstance(r, str) else None for r in results]
+    # Survey events before the skips: a replayed survey keeps the attribution its event gives.
+    for i, (event, email) in enumerate(pairs):
+        if event.type in SURVEY_TYPES and errors[i] is None:
+            errors[i] = apply_survey_event(store, settings, event, email)
+    for i, (event, _) in enumerate(pairs):
+        if results[i] == TOO_OLD:
+            skip_stale_solve(store, settings, event, now_ms)
+    return errors
 
 
 def drain(store: Store, settings: Settings, consumer: str, budget_s: float = 20.0) -> tuple[int, bool]:

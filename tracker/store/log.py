@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import redis
@@ -31,6 +31,22 @@ class EventLog(RedisBase):
         return int(self.script("append_delivery")(
             keys=[keys.seen(delivery_id), keys.STREAM, keys.KICK, keys.RECEIVED],
             args=[DEDUPE_TTL, KICK_TTL_MS, source, *payloads]))
+
+    def delivered(self, delivery_id: str) -> bool:
+        """Say whether a delivery was seen within the dedupe window."""
+        return bool(self.redis.exists(keys.seen(delivery_id)))
+
+    def iter_log(self, batch: int = 500) -> Iterator[str]:
+        """Yield every record in the event log, oldest first."""
+        start = "-"
+        while True:
+            entries = self.redis.xrange(keys.STREAM, min=start, count=batch)
+            for _entry_id, fields in entries:
+                if fields.get("e"):
+                    yield fields["e"]
+            if len(entries) < batch:
+                return
+            start = "(" + entries[-1][0]
 
     def append_events(self, records: Iterable[dict[str, Any]]) -> int:
         """Append log records as given, without dedupe or validation; return how many."""

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from tracker.model import Agent, Event, Order, Ticket
+from tracker.model import Agent, Event, Order, Survey, Ticket
 from tracker.store import keys
 from tracker.store.base import RedisBase
+from tracker.store.surveys import survey_from_hash, survey_to_hash
 
 TIMELINE_MAX = 1000  # newest entries kept per customer
 HISTORY_MAX = 200  # status changes kept per ticket
+TOO_OLD = 2  # what the apply scripts return for a solve (or fulfilment) too old to survey
 
 
 def _timeline_entry(event: Event, **details: Any) -> str:
@@ -40,16 +43,24 @@ class State(RedisBase):
     def apply(self, events: list[tuple[Event, str]], survey_delay_ms: int,
               order_survey_delay_ms: int = -1) -> list[str | None]:
         """Apply (event, email) pairs in one round trip; return None or an error per event."""
+        return [None if isinstance(r, int) else r for r in self.apply_events(events, survey_delay_ms,
+                                                                               order_survey_delay_ms)]
+
+    def apply_events(self, events: list[tuple[Event, str]], survey_delay_ms: int, order_survey_delay_ms: int = -1,
+                     stale_before_ms: int | None = None) -> list[str | int]:
+        """Apply (event, email) pairs in one round trip; return per event an error, or 1 (or TOO_OLD: a solve
+        whose survey would be due before stale_before_ms, left unscheduled)."""
         pipe = self.redis.pipeline(transaction=False)
+        stale = "" if stale_before_ms is None else stale_before_ms
         for event, email in events:
             if event.ticket is not None:
-                self._apply_ticket(pipe, event, event.ticket, email, survey_delay_ms)
+                self._apply_ticket(pipe, event, event.ticket, email, survey_delay_ms, stale)
             elif event.order is not None:
-                self._apply_order(pipe, event, event.order, email, order_survey_delay_ms)
+                self._apply_order(pipe, event, event.order, email, order_survey_delay_ms, stale)
             else:
                 raise ValueError(f"event {event.id} has neither a ticket nor an order")
         results = pipe.execute(raise_on_error=False)
-        return [str(r) if isinstance(r, Exception) else None for r in results]
+        return [str(r) if isinstance(r, Exception) else int(r) for r in results]
 
     def _customer_args(self, event: Event, email: str) -> tuple[str, str, str, str]:
         """Return the customer's name, locale, alias key and alias entry ('source:id' or '')."""
@@ -58,7 +69,8 @@ class State(RedisBase):
         alias_entry = f"{event.source}:{customer.id}" if customer.id else ""
         return customer.name or "", customer.locale or "", alias_key, alias_entry
 
-    def _apply_ticket(self, pipe: Any, event: Event, ticket: Ticket, email: str, delay_ms: int) -> None:
+    def _apply_ticket(self, pipe: Any, event: Event, ticket: Ticket, email: str, delay_ms: int,
+                      stale: int | str = "") -> None:
         tkey = ticket_key(event.source, ticket.id)
         agent = ticket.agent or Agent("")
         name, locale, alias_key, alias_entry = self._customer_args(event, email)
@@ -72,10 +84,11 @@ class State(RedisBase):
                   ticket.subject or "", ticket.channel or "", ticket.brand or "", ticket.team or "",
                   json.dumps(list(ticket.tags)), agent.id, agent.name or "", agent.email or "", event.source,
                   ticket.id, alias_entry, entry, TIMELINE_MAX, HISTORY_MAX, event.customer.timezone or "",
-                  _flag(ticket.agent_involved)],
+                  _flag(ticket.agent_involved), stale],
             client=pipe)
 
-    def _apply_order(self, pipe: Any, event: Event, order: Order, email: str, order_survey_delay_ms: int) -> None:
+    def _apply_order(self, pipe: Any, event: Event, order: Order, email: str, order_survey_delay_ms: int,
+                     stale: int | str = "") -> None:
         okey = ticket_key(event.source, order.id)
         minor = int((Decimal(order.total) * 100).to_integral_value())
         name, locale, alias_key, alias_entry = self._customer_args(event, email)
@@ -87,7 +100,7 @@ class State(RedisBase):
                   keys.alias(event.source, f"order:{order.id}"), keys.DUE],
             args=[okey, event.at_ms, event.id, order.status, minor, order.currency, email, name, locale,
                   event.source, order.id, alias_entry, entry, TIMELINE_MAX, order_survey_delay_ms,
-                  event.customer.timezone or ""],
+                  event.customer.timezone or "", stale],
             client=pipe)
 
     def cached_people(self, source: str, person_ids: list[str]) -> dict[str, dict[str, str]]:
@@ -114,6 +127,34 @@ class State(RedisBase):
 
     def ticket(self, tkey: str) -> dict[str, str]:
         return self.redis.hgetall(keys.ticket(tkey))
+
+    def restate_survey(self, survey: Survey) -> Survey:
+        """Write a survey record that was never sent as given (an outcome it had goes); return it."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(keys.survey(survey.sid), "reason", "closed_at", "error", "next_attempt_at")
+        pipe.hset(keys.survey(survey.sid), mapping=survey_to_hash(survey))  # type: ignore[arg-type]
+        pipe.hgetall(keys.survey(survey.sid))
+        written = survey_from_hash(pipe.execute()[-1])
+        assert written is not None  # written just now, in the same transaction
+        return written
+
+    def iter_customer_surveys(self, batch: int = 500) -> Iterator[Survey]:
+        """Yield every customer's surveys, each customer's oldest first."""
+        for email in self.redis.sscan_iter(keys.CUSTOMERS, count=batch):
+            sids = self.redis.zrange(keys.customer(email, "surveys"), 0, -1)
+            for start in range(0, len(sids), batch):
+                pipe = self.redis.pipeline(transaction=False)
+                for sid in sids[start:start + batch]:
+                    pipe.hgetall(keys.survey(sid))
+                yield from (survey for record in pipe.execute() if (survey := survey_from_hash(record)))
+
+    def answer_event(self, sid: str) -> str:
+        """Return the (time, id) mark of the newest survey.answered event counted for a survey, or ''."""
+        return self.redis.hget(keys.survey(sid), "answer_event") or ""
+
+    def mark_answer_event(self, sid: str, mark: str) -> None:
+        """Remember the newest survey.answered event counted for a survey, so older ones change nothing."""
+        self.redis.hset(keys.survey(sid), "answer_event", mark)
 
     def surveyed(self, due_member: str) -> dict[str, str]:
         """Return the ticket or order a due entry stands for."""

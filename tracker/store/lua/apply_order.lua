@@ -4,10 +4,13 @@
 -- ARGV: 1 okey, 2 at (ms), 3 event id, 4 status, 5 amount (minor units), 6 currency,
 --       7 email, 8 name, 9 locale, 10 source, 11 order id, 12 alias entry ('source:id' or ''),
 --       13 timeline entry, 14 timeline size cap, 15 post-purchase survey delay (ms, -1 off),
---       16 customer's time zone (IANA or '')
+--       16 customer's time zone (IANA or ''), 17 stale before (ms, or '' for no limit): a survey due before
+--       this would already have expired
+-- Returns 2 when a new fulfilment was too old to survey (not scheduled), else 1.
 local o = KEYS[1]
 local at = tonumber(ARGV[2])
 local eid = ARGV[3]
+local result = 1
 redis.call('HSETNX', o, 'source', ARGV[10])
 redis.call('HSETNX', o, 'order_id', ARGV[11])
 redis.call('HSETNX', o, 'customer', ARGV[7])
@@ -24,9 +27,13 @@ elseif ARGV[4] == 'created' or redis.call('HEXISTS', o, 'total') == 0 then
 end
 local cur = tonumber(redis.call('HGET', o, 'status_at') or '-1')
 local cur_eid = redis.call('HGET', o, 'status_eid') or ''
-if at > cur or (at == cur and eid > cur_eid) then
+local prev = redis.call('HGET', o, 'status') or ''
+-- Events of one instant are ordered by what they mean (an order placed and cancelled in the same
+-- second ends cancelled, whichever arrives first); the event id only breaks ties within one step.
+local STEP = {created = 0, fulfilled = 1, refunded = 2, cancelled = 3}
+local step, cur_step = STEP[ARGV[4]] or 0, STEP[prev] or 0
+if at > cur or (at == cur and (step > cur_step or (step == cur_step and eid > cur_eid))) then
   -- A refund does not undo a cancellation, and a late 'created' does not undo anything.
-  local prev = redis.call('HGET', o, 'status') or ''
   if not (ARGV[4] == 'refunded' and prev == 'cancelled') then
     redis.call('HSET', o, 'status', ARGV[4], 'status_at', at, 'status_eid', eid)
   end
@@ -39,7 +46,13 @@ if tonumber(ARGV[15]) >= 0 then
   if now_status == 'fulfilled' then
     if redis.call('HGET', o, 'solved_at') ~= status_at then
       redis.call('HSET', o, 'solved_at', status_at)
-      redis.call('ZADD', KEYS[8], tonumber(status_at) + tonumber(ARGV[15]), member)
+      local due = tonumber(status_at) + tonumber(ARGV[15])
+      if (ARGV[17] or '') ~= '' and due < tonumber(ARGV[17]) then
+        redis.call('ZREM', KEYS[8], member)
+        result = 2
+      else
+        redis.call('ZADD', KEYS[8], due, member)
+      end
     end
   elseif redis.call('HEXISTS', o, 'solved_at') == 1 then
     redis.call('HDEL', o, 'solved_at')
@@ -69,4 +82,4 @@ redis.call('SET', KEYS[7], ARGV[7])
 redis.call('HSET', p, 'alias:' .. ARGV[10] .. ':order:' .. ARGV[11], '1')
 redis.call('ZADD', KEYS[6], at, ARGV[13])
 redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -tonumber(ARGV[14]) - 1)
-return 1
+return result

@@ -5,11 +5,14 @@
 --       9 subject, 10 channel, 11 brand, 12 team, 13 tags (JSON), 14 agent id, 15 agent name,
 --       16 agent email, 17 source, 18 ticket id, 19 alias entry ('source:id' or ''),
 --       20 timeline entry, 21 timeline size cap, 22 status history size cap,
---       23 customer's time zone (IANA or ''), 24 agent involved ('1', '0' or '' when the source does not say)
+--       23 customer's time zone (IANA or ''), 24 agent involved ('1', '0' or '' when the source does not say),
+--       25 stale before (ms, or '' for no limit): a survey due before this would already have expired
+-- Returns 2 when a new solve was too old to survey (not scheduled), else 1.
 local t = KEYS[1]
 local at = tonumber(ARGV[2])
 local eid = ARGV[3]
 local status = ARGV[4]
+local result = 1
 
 local function newer(at_field, eid_field)
   local cur = tonumber(redis.call('HGET', t, at_field) or '-1')
@@ -62,7 +65,13 @@ if status ~= '' then
   if solved_at then
     if before ~= solved_at then
       redis.call('HSET', t, 'solved_at', solved_at)
-      redis.call('ZADD', KEYS[2], tonumber(solved_at) + tonumber(ARGV[5]), ARGV[1])
+      local due = tonumber(solved_at) + tonumber(ARGV[5])
+      if (ARGV[25] or '') ~= '' and due < tonumber(ARGV[25]) then
+        redis.call('ZREM', KEYS[2], ARGV[1])
+        result = 2
+      else
+        redis.call('ZADD', KEYS[2], due, ARGV[1])
+      end
     end
   elseif before then
     redis.call('HDEL', t, 'solved_at')
@@ -94,4 +103,4 @@ if ARGV[19] ~= '' then
 end
 redis.call('ZADD', KEYS[7], at, ARGV[20])
 redis.call('ZREMRANGEBYRANK', KEYS[7], 0, -tonumber(ARGV[21]) - 1)
-return 1
+return result

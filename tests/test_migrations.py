@@ -1,0 +1,213 @@
+"""Migrations that mail no one by surprise: too-old solves, dry runs, survey.answered, export-log, CSV imports."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from tests.support import drain, iso, send_all, solved_event, survey_link, tracker
+from tracker.config import Settings, load_settings
+from tracker.model import ScoreCard
+from tracker.scores.cards import customer_card
+from tracker.scores.maths import score_card
+from tracker.scores.rebuild import rebuild_scores
+from tracker.store import Store, keys
+
+DAY = 86_400
+
+
+def answered_event(ticket: str, rating: int, at: str, event_id: str, email: str = "kari@example.no",
+                   scale: str = "csat5", **answer: Any) -> dict[str, Any]:
+    """Build a survey.answered standard event (SPEC §10)."""
+    return {"type": "survey.answered", "id": event_id, "occurred_at": at,
+            "ticket": {"id": ticket, "team": "billing", "brand": "acme", "agent": {"id": "a-7", "name": "Ola"}},
+            "customer": {"email": email}, "answer": {"rating": rating, "scale": scale, **answer}}
+
+
+def scores(store: Store, settings: Settings, now_ms: int) -> dict[str, Any]:
+    """Every aggregate's score card and every customer's card: what leads can read."""
+    cards: dict[str, Any] = {}
+    for kind in keys.AGGREGATE_KINDS:
+        for ident, agg in store.aggregates(kind, ["all"] if kind == "overall" else store.ids(kind)):
+            cards[f"{kind}:{ident}"] = score_card(ident, agg, now_ms)
+    for email in store.ids("customer"):
+        cards[f"card:{email}"] = customer_card(store, settings, email, now_ms)
+    return cards
+
+
+def other_db(redis_server: str, env: dict[str, str], db: int) -> tuple[dict[str, str], Settings, Store]:
+    """Return the environment, settings and store of another, empty, Redis database."""
+    url = f"{redis_server}/{db}"
+    redis.Redis.from_url(url).flushdb()
+    other = {**env, "TRACKER_REDIS_URL": url}
+    settings = load_settings(other)
+    return other, settings, Store.from_url(url)
+
+
+def surveys_of(store: Store, email: str) -> list[tuple[str, str | None]]:
+    return [(survey.status, survey.reason) for survey in store.customer_surveys(email)]
+
+
+def test_a_solve_whose_survey_would_have_expired_is_skipped_as_too_old_and_nobody_is_mailed(
+        post_event, store, settings, smtp):
+    old = solved_event(ticket="OLD-1", email_address="old@example.no", at=iso(60 * DAY))
+    recent = solved_event(ticket="NEW-1", email_address="new@example.no", at=iso(3600))
+    assert post_event("standard", old).status_code == 202
+    assert post_event("standard", recent).status_code == 202
+    drain(store, settings)
+    assert store.due_at("standard:OLD-1") is None
+    assert surveys_of(store, "old@example.no") == [("skipped", "too_old")]
+    assert [outcome.status for outcome in send_all(store, settings)] == ["sent"]
+    assert [message["To"].addresses[0].addr_spec for message in smtp.wait_for(1)] == ["new@example.no"]
+    assert store.stats().get("skipped:too_old") == 1
+
+
+def test_replay_dry_run_says_what_would_change_and_changes_nothing(env, tmp_path, store):
+    lines = [json.dumps(solved_event(ticket="D-1", email_address="d1@example.no", at=iso(60 * DAY))),
+             json.dumps(solved_event(ticket="D-2", email_address="d2@example.no", at=iso(3600))),
+             json.dumps(answered_event("D-3", 5, iso(7200), "ans-d3")),
+             "{not json"]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes("\n".join(lines).encode() + b"\n\xff\xfe broken\n")
+    dry = tracker(env, "replay", str(path), "--dry-run")
+    assert dry.returncode == 1, dry.stderr
+    assert "Traceback" not in dry.stderr
+    assert f"{path}:4: not valid JSON" in dry.stderr and f"{path}:5: not UTF-8 text" in dry.stderr
+    assert "3 events would be appended" in dry.stdout
+    assert "ticket.solved     2" in dry.stdout and "survey.answered   1" in dry.stdout
+    assert "surveys to schedule      1" in dry.stdout and "surveys too old to send  1" in dry.stdout
+    assert "answers to count         1" in dry.stdout
+    assert store.lag()["length"] == 0 and not store.ticket("standard:D-2")
+    real = tracker(env, "replay", str(path))
+    assert "Appended 3 events" in real.stdout and store.lag()["length"] == 3
+
+
+def test_replay_refuses_an_unknown_source_naming_the_known_ones(env, tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(solved_event()) + "\n")
+    refused = tracker(env, "replay", str(path), "--source", "zendsk")
+    assert refused.returncode == 1 and "unknown source 'zendsk'" in refused.stderr
+    assert "zendesk" in refused.stderr and "standard" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_survey_answered_event_counts_once_per_ticket_the_latest_wins_in_any_order(
+        post_event, store, settings, redis_server, env, smtp):
+    first = answered_event("A-1", 2, "2026-11-20T10:00:00Z", "ans-1", comment="slow")
+    later = answered_event("A-1", 5, "2026-11-21T10:00:00Z", "ans-2", comment="sorted now")
+    for body in (first, later, later):  # in order, with a duplicate
+        assert post_event("standard", body).status_code in (200, 202)
+        drain(store, settings)
+    other_env, other_settings, other = other_db(redis_server, env, 1)
+    for body in (later, first):  # out of order, through replay's path
+        assert tracker(other_env, "replay", "/dev/stdin", stdin=json.dumps(body)).returncode == 0
+        drain(other, other_settings)
+    now = int(time.time() * 1000)
+    card = customer_card(store, settings, "kari@example.no", now)
+    assert card is not None and card.responses == 1 and card.surveys_sent == 1 and card.average == 100.0
+    assert scores(store, settings, now) == scores(other, other_settings, now)
+    [answer] = store.customer_responses("kari@example.no")
+    assert (answer.rating, answer.comment, answer.team, answer.agent) == (5, "sorted now", "billing", "standard:a-7")
+    assert send_all(store, settings) == [] and smtp.messages == []  # no survey mail, no throttle taken
+    rebuild_scores(store, settings)
+    assert scores(store, settings, now)["card:kari@example.no"] == card
+
+
+def test_an_answer_collected_elsewhere_stops_our_survey_for_that_ticket(post_event, store, settings, smtp):
+    assert post_event("standard", solved_event(ticket="B-1", at=iso(600))).status_code == 202
+    assert post_event("standard", answered_event("B-1", 4, iso(300), "ans-b1")).status_code == 202
+    drain(store, settings)
+    assert [outcome.reason for outcome in send_all(store, settings)] == ["already_surveyed"]
+    assert smtp.messages == []
+
+
+def build_history(client, post_event, store: Store, settings: Settings, smtp, env: dict[str, str],
+                  tmp_path: Path) -> None:
+    """Tickets, orders, surveys answered on our page, throttled and too old, answers collected elsewhere."""
+    for n in range(4):
+        body = solved_event(ticket=f"H-{n}", email_address=f"h{n % 2}@example.no", at=iso(3600 + n),
+                            agent={"id": f"a-{n}", "name": f"Agent {n}"}, team=f"team-{n % 2}")
+        assert post_event("standard", body).status_code == 202
+    order = {"type": "order.created", "id": "o-1", "occurred_at": iso(5000), "customer": {"email": "h0@example.no"},
+             "order": {"id": "O-1", "total": "149.00", "currency": "NOK"}}
+    assert post_event("standard", order).status_code == 202
+    assert post_event("standard", solved_event(ticket="OLD", email_address="h1@example.no",
+                                               at=iso(90 * DAY))).status_code == 202
+    assert post_event("standard", answered_event("X-9", 1, iso(100), "ans-x9", email="h1@example.no",
+                                                 comment="elsewhere")).status_code == 202
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text(f"email,rating,scale,answered_at,ticket\nh0@example.no,3,csat3,{iso(200)},CSV-1\n")
+    assert tracker(env, "import-ratings", str(ratings)).returncode == 0
+    drain(store, settings)
+    sent = [outcome.status for outcome in send_all(store, settings)]
+    assert sent.count("sent") == 2, sent  # the throttle lets one survey a customer through
+    for message, rating in zip(smtp.wait_for(2), (2, 5), strict=True):
+        path = survey_link(message, rating)
+        assert client.post(path, data={"rating": str(rating), "comment": "thanks"}).status_code == 200
+
+
+def test_export_log_and_replay_into_an_empty_redis_give_identical_scores(
+        client, post_event, store, settings, smtp, env, redis_server, tmp_path: Path):
+    smtp_count = 2
+    build_history(client, post_event, store, settings, smtp, env, tmp_path)
+    now = int(time.time() * 1000)
+    live = scores(store, settings, now)
+    assert live["overall:all"].responses == 4 and live["overall:all"].surveys_sent == 4
+    assert live["source:import"].responses == 1
+    path = tmp_path / "export.jsonl"
+    exported = tracker(env, "export-log", str(path))
+    assert exported.returncode == 0, exported.stderr
+    assert "4 answers" in exported.stdout
+    other_env, other_settings, other = other_db(redis_server, env, 2)
+    replayed = tracker(other_env, "replay", str(path))
+    assert replayed.returncode == 0, replayed.stderr + replayed.stdout
+    drain(other, other_settings)
+    assert scores(other, other_settings, now) == live
+    assert all(outcome.status != "sent" for outcome in send_all(other, other_settings))
+    assert len(smtp.messages) == smtp_count  # the replay mailed nobody
+    rebuild_scores(other, other_settings)
+    assert scores(other, other_settings, now) == live
+    again = tracker(other_env, "replay", str(path))  # replaying twice counts nothing twice
+    assert "Appended 0 events" in again.stdout
+    drain(other, other_settings)
+    assert scores(other, other_settings, now) == live
+
+
+CSV = """email,rating,scale,answered_at,ticket,source,agent,team,comment
+kari@example.no,4,csat5,2026-10-01T09:00:00Z,Z-1,zendesk,ola,billing,Fine
+kari@example.no,9,csat5,2026-10-01T09:00:00Z,Z-2,zendesk,ola,billing,
+per@example.no,10,nps,2026-10-02T09:00:00Z,Z-3,zendesk,,support,"Great, really"
+,3,csat5,2026-10-02T09:00:00Z,Z-4,zendesk,,,
+per@example.no,3,csat5,yesterday,Z-5,zendesk,,,
+"""
+
+
+def test_import_ratings_loads_good_rows_reports_bad_ones_and_counts_a_second_import_once(
+        env, tmp_path, store, settings, smtp):
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(CSV.encode() + b"ola@example.no,5,csat5,2026-10-03T09:00:00Z,Z-6,zendesk,,,caf\xe9\n")
+    dry = tracker(env, "import-ratings", str(path), "--dry-run")
+    assert "2 ratings would be imported" in dry.stdout and store.lag()["length"] == 0
+    first = tracker(env, "import-ratings", str(path))
+    assert first.returncode == 1 and "Traceback" not in first.stderr
+    assert f"{path}:3: rating: Must be between 1 and 5 on csat5." in first.stderr
+    assert f"{path}:5: email is empty" in first.stderr
+    assert f"{path}:6: answered_at: Not a valid datetime." in first.stderr
+    assert f"{path}:7: not UTF-8 text" in first.stderr
+    assert "2 ratings imported, 0 already imported, 4 rows rejected" in first.stdout
+    second = tracker(env, "import-ratings", str(path))
+    assert "0 ratings imported, 2 already imported" in second.stdout
+    drain(store, settings)
+    now = int(time.time() * 1000)
+    kari, per = (customer_card(store, settings, email, now) for email in ("kari@example.no", "per@example.no"))
+    assert kari is not None and per is not None
+    assert (kari.responses, kari.average, per.responses, per.nps) == (1, 75.0, 1, 100.0)
+    assert store.aggregate("team", "support").n == 1 and store.aggregate("agent", "zendesk:ola").n == 1
+    before = scores(store, settings, now)
+    assert isinstance(before["source:zendesk"], ScoreCard) and before["source:zendesk"].responses == 2
+    rebuild_scores(store, settings)
+    assert scores(store, settings, now) == before
+    assert send_all(store, settings) == [] and smtp.messages == []

@@ -1,0 +1,95 @@
+"""Write the event log and every survey outcome as JSON lines that `tracker replay` reads back to the same scores.
+
+The log's events come first, oldest first, each with its `source`; then every sent survey, oldest
+first: a `survey.answered` event for each answer (its survey named by the solve it was about, so it
+keeps its id) and a `survey.sent` event for each survey still unanswered (counted as sent, never
+mailed again). Survey events found in the log are left out: the stored answer they led to says it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from tracker.events import ANSWERED, SENT, SKIPPED, SURVEY_TYPES, event_from_record, standard_event
+from tracker.ingest.survey_events import IMPORTED
+from tracker.model import Agent, Customer, Event, Rating, Survey, Ticket
+from tracker.store import Store, keys
+from tracker.surveys.tokens import survey_id
+
+
+@dataclass
+class ExportReport:
+    """How many lines of each kind were written, and how many log records could not be read."""
+
+    events: int = 0
+    answers: int = 0
+    sent: int = 0
+    skipped: int = 0
+    unreadable: int = 0
+
+
+def export_log(store: Store, out: IO[str]) -> ExportReport:
+    """Write every logged event and every sent or answered survey to out, one JSON object a line."""
+    report = ExportReport()
+    for payload in store.iter_log():
+        try:
+            event = event_from_record(json.loads(payload))
+        except ValueError:
+            report.unreadable += 1
+            continue
+        if event.type in SURVEY_TYPES:
+            continue
+        _write(out, event)
+        report.events += 1
+    for event in _survey_events(store):
+        _write(out, event)
+        if event.type == ANSWERED:
+            report.answers += 1
+        elif event.type == SENT:
+            report.sent += 1
+        else:
+            report.skipped += 1
+    return report
+
+
+def _write(out: IO[str], event: Event) -> None:
+    out.write(json.dumps({"source": event.source, **standard_event(event)}, ensure_ascii=False,
+                         separators=(",", ":")) + "\n")
+
+
+def _survey_events(store: Store) -> Iterator[Event]:
+    """Yield a survey.answered event per answered survey, survey.sent per unanswered one, survey.skipped per skip."""
+    for survey in store.iter_customer_surveys():
+        if survey.status not in ("sent", "answered", "skipped") or not survey.customer:
+            continue
+        answer = store.response(survey.sid) if survey.status == "answered" else None
+        about = "order" if survey.kind == "order" else "ticket"
+        key = survey.tkey.removeprefix(keys.ORDER_DUE)
+        # Name the solve only when it gives the survey its id (an imported answer's survey has its own).
+        solved = survey.solved_at_ms if survey.sid == survey_id(survey.tkey, survey.solved_at_ms) else None
+        if survey.sid == survey_id(survey.tkey, IMPORTED):
+            solved = None
+        ticket = _ticket(survey, key.split(":", 1)[1] if ":" in key else survey.ticket_id)
+        customer = Customer(email=survey.customer)
+        if survey.status == "skipped":
+            yield Event(SKIPPED, f"skip:{survey.sid}", survey.source, survey.closed_at_ms or survey.created_at_ms,
+                        customer, ticket=ticket, answer=Rating(scale=survey.scale, about=about, solved_at_ms=solved,
+                                                               reason=survey.reason))
+        elif answer is not None:
+            yield Event(ANSWERED, f"answer:{survey.sid}", survey.source, answer.at_ms, customer, ticket=ticket,
+                        answer=Rating(scale=answer.scale, rating=answer.rating, comment=answer.comment,
+                                      about=about, solved_at_ms=solved))
+        else:
+            yield Event(SENT, f"survey:{survey.sid}", survey.source, survey.sent_at_ms or survey.created_at_ms,
+                        customer, ticket=ticket, answer=Rating(scale=survey.scale, about=about, solved_at_ms=solved))
+
+
+def _ticket(survey: Survey, ticket_id: str) -> Ticket:
+    """Describe the ticket as the survey saw it: its attribution is what the answer counts for."""
+    attribution: dict[str, Any] = {"subject": survey.subject, "team": survey.team, "brand": survey.brand,
+                                   "channel": survey.channel}
+    agent = Agent(survey.agent_id, survey.agent_name) if survey.agent_id else None
+    return Ticket(id=ticket_id or survey.ticket_id, agent=agent, **attribution)

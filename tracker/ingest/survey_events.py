@@ -1,0 +1,122 @@
+"""Survey events and stale solves: answers collected elsewhere, surveys reported sent, solves too old to survey.
+
+A `survey.answered` event counts through the product's one answer path (tracker.answers.record), once
+per ticket: it lands on the survey the ticket already has (ours, or an earlier imported one), else on
+one survey made for it, which counts as sent. An older event than the one counted changes nothing, so
+any arrival order ends where the in-order run does. Neither event mails anyone or takes the throttle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+
+from tracker.answers.record import record_answer
+from tracker.config import Settings
+from tracker.events import ANSWERED, SKIPPED
+from tracker.i18n.catalogue import normalise_locale
+from tracker.model import Event, Survey
+from tracker.scores.maths import DAY_MS
+from tracker.store import Store, keys, ticket_key
+from tracker.surveys.send import new_survey
+from tracker.surveys.tokens import survey_id
+
+log = logging.getLogger(__name__)
+IMPORTED = "answered"  # names the one survey of a ticket that no solve of ours surveyed
+DONE = ("sent", "answered")
+TOO_OLD = "too_old"
+
+
+def survey_key(event: Event) -> str:
+    """Return the due member of the ticket (or order) a survey event is about."""
+    assert event.ticket is not None and event.answer is not None  # the schema requires both
+    key = ticket_key(event.source, event.ticket.id)
+    return keys.ORDER_DUE + key if event.answer.about == "order" else key
+
+
+def introduces(store: Store, event: Event) -> bool:
+    """Say whether a survey event is the first word of its ticket: then it makes the ticket known (for the
+    customer's timeline and erasure); a known ticket keeps what its own events say."""
+    return event.answer is not None and event.answer.about == "ticket" and not store.surveyed(survey_key(event))
+
+
+def stale_before(settings: Settings, now_ms: int) -> int:
+    """Return the due time before which a survey would already have expired."""
+    return now_ms - settings.survey_expiry_days * DAY_MS
+
+
+def apply_survey_event(store: Store, settings: Settings, event: Event, email: str) -> str | None:
+    """Count a survey.sent or survey.answered event once; return None, or why it cannot apply."""
+    assert event.answer is not None
+    tkey = survey_key(event)
+    surveyed = store.surveyed(tkey)
+    sid = _sid(event, tkey, surveyed)
+    survey = store.survey(sid)
+    if event.type == SKIPPED:
+        # Only a survey that never went out may be recorded skipped; a sent or answered one stays.
+        fresh = _survey(store, settings, event, tkey, sid, surveyed, email)
+        store.finish_due(-1, fresh, "skipped", event.answer.reason or "skipped", event.at_ms)
+        return None
+    if survey is not None and survey.customer and survey.customer != email:
+        return f"the survey of {tkey} belongs to another customer"
+    if survey is not None and survey.status in DONE and survey.scale != event.answer.scale:
+        return f"the survey of {tkey} uses the {survey.scale} scale, not {event.answer.scale}"
+    if survey is None or survey.status not in DONE:
+        # A skipped or failed record of ours never reached the customer: the event's word replaces it.
+        fresh = store.restate_survey(_survey(store, settings, event, tkey, sid, surveyed, email))
+        store.mark_sent(fresh, event.at_ms, event.at_ms + settings.survey_expiry_days * DAY_MS, -1)
+        survey = store.survey(sid)
+        assert survey is not None  # written just now
+    if event.type != ANSWERED or event.answer.rating is None:
+        return None
+    mark = f"{event.at_ms:015d}|{event.id}"
+    stored = store.response(sid)
+    newest = max(store.answer_event(sid), f"{stored.at_ms:015d}|" if stored else "")
+    if mark <= newest:
+        return None  # a duplicate, or older than the answer that counts
+    try:
+        record_answer(store, settings, survey, event.answer.rating, event.answer.comment or "", event.at_ms)
+    except ValueError as exc:
+        return str(exc)
+    store.mark_answer_event(sid, mark)
+    return None
+
+
+def _sid(event: Event, tkey: str, surveyed: Mapping[str, str]) -> str:
+    """Name the survey an event counts for: the solve it names, else the ticket's survey, else its own."""
+    assert event.answer is not None
+    if event.answer.solved_at_ms is not None:
+        return survey_id(tkey, event.answer.solved_at_ms)
+    return surveyed.get("survey_sid") or survey_id(tkey, IMPORTED)
+
+
+def _survey(store: Store, settings: Settings, event: Event, tkey: str, sid: str, surveyed: Mapping[str, str],
+            email: str) -> Survey:
+    """Describe the survey an event reports, attributed as the event says, gaps filled from the ticket."""
+    assert event.ticket is not None and event.answer is not None
+    ticket, agent = event.ticket, event.ticket.agent
+    said = {"customer": email, "source": event.source, "ticket_id": ticket.id, "subject": ticket.subject,
+            "agent_id": agent.id if agent else None, "agent_name": agent.name if agent else None,
+            "team": ticket.team, "brand": ticket.brand, "channel": ticket.channel,
+            "solved_at": event.answer.solved_at_ms}
+    record = {**surveyed, **{name: str(value) for name, value in said.items() if value is not None}}
+    record.setdefault("solved_at", str(event.at_ms))
+    lang = normalise_locale(store.profile(email).get("locale"))
+    return replace(new_survey(settings, record, tkey, sid, lang, event.at_ms), scale=event.answer.scale)
+
+
+def skip_stale_solve(store: Store, settings: Settings, event: Event, now_ms: int) -> None:
+    """Record the survey of a solve (or fulfilment) too old to survey as skipped, reason too_old."""
+    if event.order is not None:
+        tkey = keys.ORDER_DUE + ticket_key(event.source, event.order.id)
+    else:
+        assert event.ticket is not None
+        tkey = ticket_key(event.source, event.ticket.id)
+    surveyed = store.surveyed(tkey)
+    if not surveyed.get("solved_at"):
+        return
+    sid = survey_id(tkey, surveyed["solved_at"])
+    lang = normalise_locale(store.profile(surveyed.get("customer", "")).get("locale"))
+    store.finish_due(-1, new_survey(settings, surveyed, tkey, sid, lang, now_ms), "skipped", TOO_OLD, now_ms)
+    log.info("survey skipped", extra={"survey": sid, "reason": TOO_OLD})
