@@ -40,10 +40,15 @@ class TrackerCollector(Collector):
         surveys = CounterMetricFamily("tracker_surveys", "Surveys by outcome: sent, or skipped and failed by reason.",
                                       labels=("status", "reason"))
         surveys.add_metric(("sent", ""), counts["sent"])
+        failed = CounterMetricFamily("tracker_surveys_failed", "Surveys parked as failed, by reason: alert on any "
+                                     "increase (the error log names each survey).", labels=("reason",))
         for field, value in sorted(counts["stats"].items()):
             status, _, reason = field.partition(":")
             surveys.add_metric((status, reason), value)
+            if status == "failed":
+                failed.add_metric((reason,), value)
         yield surveys
+        yield failed
         yield CounterMetricFamily("tracker_surveys_sent", "Surveys sent.", value=counts["sent"])
         yield CounterMetricFamily("tracker_answers", "Surveys answered (a changed answer counts once).",
                                   value=counts["answers"])

@@ -9,6 +9,7 @@ import socket
 import time
 
 from celery import Celery, Task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from tracker.alerts import delivery
 from tracker.alerts.payload import alerts_for
@@ -66,6 +67,8 @@ def register(app: Celery) -> None:
     def send_surveys(self: Task, tkeys: list[str], claimed: int) -> None:
         # One connection (SMTP or API session) for the whole chunk: thousands can fall due after a weekend.
         with make_sender(self.app.tracker_settings) as sender:
-            for tkey in tkeys:
-                due.send_due(self.app.tracker_store, self.app.tracker_settings, sender, tkey, claimed,
-                                 _now_ms())
+            # A time limit is no fault of the survey being sent: it ends the task, the lease brings the rest back.
+            chunk = due.send_chunk(self.app.tracker_store, self.app.tracker_settings, sender, tkeys, claimed,
+                                   not_isolated=(SoftTimeLimitExceeded,))
+        if chunk.left:  # a slow server used up the chunk's time: the rest goes on under the renewed lease
+            send_surveys.delay(chunk.left, chunk.claimed)

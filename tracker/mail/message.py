@@ -68,6 +68,16 @@ def _one_line(value: str | None, limit: int | None = None) -> str:
     return cleaned
 
 
+def _recipient(name: str, address: str) -> Address:
+    """Address the customer; a non-ASCII local part (RFC 6531) is kept as given, for a server with SMTPUTF8."""
+    if address.isascii():
+        return Address(display_name=name, addr_spec=address)
+    # Address(addr_spec=…) refuses such a local part outright; built from its parts it stands, and the
+    # sender either carries it with SMTPUTF8 or refuses it with its reason.
+    local, _, domain = address.rpartition("@")
+    return Address(display_name=name, username=local, domain=domain)
+
+
 def _context(mail: SurveyMail, lang: str) -> dict[str, Any]:
     name = _one_line(mail.to_name)
     ticket_subject = _one_line(mail.ticket_subject)
@@ -126,7 +136,7 @@ def build_survey_message(mail: SurveyMail, template_dir: str | None = None) -> E
     msg = EmailMessage(policy=POLICY)
     msg["Subject"] = subject
     msg["From"] = mail.mail_from
-    msg["To"] = Address(display_name=_one_line(mail.to_name), addr_spec=mail.to_email)
+    msg["To"] = _recipient(_one_line(mail.to_name), mail.to_email)
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = mail.message_id
     if mail.reply_to:

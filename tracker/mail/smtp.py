@@ -12,12 +12,13 @@ from types import TracebackType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tracker.config import ConfigError, redact_url
-from tracker.mail.errors import MailError, PermanentMailError, TransientMailError
+from tracker.mail.errors import AddressNeedsSmtpUtf8, MailError, PermanentMailError, TransientMailError
 
 VARIABLE = "TRACKER_SMTP_URL"
 TIMEOUT = 30.0
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 ENHANCED_STATUS = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+ENVELOPE_HEADERS = ("Sender", "From", "To", "Cc", "Bcc")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,12 @@ def _status(reply: bytes | str) -> str:
     raw = reply.encode() if isinstance(reply, str) else reply
     match = ENHANCED_STATUS.match(raw)
     return f" {match.group(1).decode()}" if match else ""
+
+
+def _needs_smtputf8(msg: EmailMessage) -> bool:
+    """Say whether an envelope address has a non-ASCII local part (or domain), which only SMTPUTF8 carries."""
+    return any(not address.addr_spec.isascii() for name in ENVELOPE_HEADERS
+               for header in msg.get_all(name, []) for address in getattr(header, "addresses", ()))
 
 
 def _by_code(code: int, what: str, reply: bytes | str, recipient: bool = False) -> MailError:
@@ -117,6 +124,11 @@ class SmtpSender:
     def _send_once(self, msg: EmailMessage) -> None:
         try:
             conn = self._connection()
+            if _needs_smtputf8(msg):
+                conn.ehlo_or_helo_if_needed()
+                if not conn.has_extn("smtputf8"):
+                    raise AddressNeedsSmtpUtf8("the address needs SMTPUTF8, which this server does not offer")
+            # With such an address smtplib sends MAIL FROM … SMTPUTF8 and the headers as UTF-8 (RFC 6531/6532).
             refused = conn.send_message(msg)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))

@@ -8,10 +8,13 @@ from dataclasses import fields
 from tracker.model import Aggregate, Survey
 from tracker.store import keys
 from tracker.store.base import RedisBase
+from tracker.store.reminders import reminder_member
 
 _FIELDS = fields(Survey)
 # Counted by the scripts themselves (HINCRBY); never written from a record.
 _COUNTERS = ("attempts", "reminder_attempts")
+# When the survey's mail was last handed to the sender and not yet recorded: kept beside the record, not in it.
+_HANDOFF = "handoff_at"
 
 
 def _hash_name(name: str) -> str:
@@ -66,6 +69,12 @@ class Surveys(RedisBase):
         claimed = self.script("claim_due")(keys=[keys.DUE], args=[now_ms, until, limit])
         return until, list(claimed)
 
+    def renew_claims(self, members: list[str], claimed: int, until_ms: int) -> list[str]:
+        """Move the lease of the members this claim still holds on to until_ms; return those, in order."""
+        if not members:
+            return []
+        return list(self.script("renew_due")(keys=[keys.DUE], args=[claimed, until_ms, *members]))
+
     def due_at(self, tkey: str) -> float | None:
         return self.redis.zscore(keys.DUE, tkey)
 
@@ -88,10 +97,28 @@ class Surveys(RedisBase):
         return created
 
     def note_failure(self, sid: str, error: str, next_at_ms: int | None) -> None:
+        """Record why a hand-off failed (so nothing was handed off) and when the next try is."""
         mapping: dict[str | bytes, str] = {"error": error[:200]}
         if next_at_ms is not None:
             mapping["next_attempt_at"] = str(next_at_ms)
-        self.redis.hset(keys.survey(sid), mapping=mapping)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.survey(sid), mapping=mapping)
+        pipe.hdel(keys.survey(sid), _HANDOFF)
+        pipe.execute()
+
+    def begin_handoff(self, survey: Survey, at_ms: int) -> None:
+        """Index the survey's entities and note the hand-off, so that after it only one script records the send."""
+        pipe = self.redis.pipeline(transaction=False)
+        # Index first: an index entry without data is harmless, data missing from the index is not.
+        for kind, ident in aggregate_ids(survey_to_hash(survey)):
+            pipe.sadd(keys.index(kind), ident)
+        pipe.hset(keys.survey(survey.sid), _HANDOFF, str(at_ms))
+        pipe.execute()
+
+    def handoff_at(self, sid: str) -> int | None:
+        """Return when the survey's mail was handed off and not recorded since, or None."""
+        value = self.redis.hget(keys.survey(sid), _HANDOFF)
+        return int(value) if value else None
 
     def suppress(self, email: str) -> None:
         self.redis.sadd(keys.SUPPRESSED, email)
@@ -113,21 +140,27 @@ class Surveys(RedisBase):
     def release_throttle(self, email: str, sid: str) -> None:
         self.script("release_if")(keys=[keys.customer(email, "throttle")], args=[sid])
 
-    def mark_sent(self, survey: Survey, sent_ms: int, expires_ms: int, claimed: int) -> bool:
-        """Mark the survey sent and count it once for every entity it is attributed to."""
+    def mark_sent(self, survey: Survey, sent_ms: int, expires_ms: int, claimed: int,
+                  reminder_at_ms: int | None = None, indexed: bool = False) -> bool:
+        """Mark the survey sent, count it once for every entity it is attributed to, and schedule its reminder.
+
+        One script, so a send is recorded whole or not at all; indexed says begin_handoff indexed it already.
+        """
         ids = aggregate_ids(survey_to_hash(survey))
-        # Index first: an index entry without data is harmless, data missing from the index is not.
-        index = self.redis.pipeline(transaction=False)
-        for kind, ident in ids:
-            index.sadd(keys.index(kind), ident)
-        index.execute()
+        if not indexed:
+            # Index first: an index entry without data is harmless, data missing from the index is not.
+            index = self.redis.pipeline(transaction=False)
+            for kind, ident in ids:
+                index.sadd(keys.index(kind), ident)
+            index.execute()
         agg = [keys.aggregate(kind, ident) for kind, ident in ids]
         sent, _, _ = Aggregate.of_sent().increments()  # the script adds it to each aggregate
         return bool(self.script("mark_sent")(
             keys=[keys.survey(survey.sid), keys.surveyed(survey.tkey), keys.DUE, keys.SENT,
                   keys.customer(survey.customer, "surveys"), *agg],
             args=[survey.sid, sent_ms, expires_ms, survey.tkey, claimed,
-                  len(sent), *(x for pair in sent for x in pair)]))
+                  len(sent), *(x for pair in sent for x in pair),
+                  reminder_member(survey.sid), reminder_at_ms or 0]))
 
     def finish_due(self, claimed: int, survey: Survey, status: str, reason: str, at_ms: int) -> None:
         """Record a skip or failure on the survey (once) and drop the due entry it came from."""
@@ -138,6 +171,11 @@ class Surveys(RedisBase):
 
     def drop_due(self, tkey: str, claimed: int) -> None:
         self.script("drop_due")(keys=[keys.DUE], args=[tkey, claimed])
+
+    def park_due(self, member: str, claimed: int, reason: str) -> None:
+        """Drop a due entry that has no survey record to park, counting it as failed with reason."""
+        if self.script("drop_due")(keys=[keys.DUE], args=[member, claimed]):
+            self.redis.hincrby(keys.STATS, f"failed:{reason}", 1)
 
     def unsubscribe(self, email: str, at_ms: int) -> None:
         self.redis.hset(keys.customer(email, "profile"), mapping={"unsubscribed": str(at_ms)})

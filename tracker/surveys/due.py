@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 from tracker.config import Settings
+from tracker.errors import StorageUnavailable
 from tracker.store import Store
 from tracker.store.reminders import REMINDER_DUE
 from tracker.surveys.outcome import Outcome, Sender
-from tracker.surveys.reminders import send_reminder
-from tracker.surveys.send import send_survey
+from tracker.surveys.reminders import park_reminder, send_reminder
+from tracker.surveys.send import park_survey, send_survey
 
-LEASE_MS = 5 * 60_000  # longer than one batch of sends; a dead worker's claims come back after it
+log = logging.getLogger(__name__)
+# A dead worker's claims come back after this; a live one renews the lease before each survey it sends.
+LEASE_MS = 60_000
+# A chunk stops starting sends after this and hands the rest on, well inside Celery's time limits.
+CHUNK_BUDGET_MS = 30_000
 
-__all__ = ["LEASE_MS", "Outcome", "send_due", "sweep"]
+__all__ = ["LEASE_MS", "Chunk", "Outcome", "send_chunk", "send_due", "sweep"]
 
 
 def sweep(store: Store, now_ms: int, limit: int = 500) -> tuple[int, list[str]]:
@@ -24,3 +34,53 @@ def send_due(store: Store, settings: Settings, sender: Sender, member: str, clai
     if member.startswith(REMINDER_DUE):
         return send_reminder(store, settings, sender, member, claimed, now_ms)
     return send_survey(store, settings, sender, member, claimed, now_ms)
+
+
+@dataclass
+class Chunk:
+    """What a chunk of leased due entries came to: each one's outcome, and those handed on under the lease."""
+
+    claimed: int
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    left: list[str] = field(default_factory=list)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def send_chunk(store: Store, settings: Settings, sender: Sender, members: list[str], claimed: int,
+               not_isolated: tuple[type[BaseException], ...] = (), clock: Callable[[], int] = _now_ms) -> Chunk:
+    """Send leased due entries one at a time, renewing the lease before each; one that raises is parked alone.
+
+    Entries whose lease another claim took are skipped. Past the time budget the rest is returned in
+    `left` under a fresh lease. Storage outages and not_isolated exceptions propagate: the lease brings
+    the unsent entries back.
+    """
+    started = clock()
+    passed_on: tuple[type[BaseException], ...] = (StorageUnavailable, *not_isolated)
+    chunk, left = Chunk(claimed), list(members)
+    while left:
+        now_ms = clock()
+        held = store.renew_claims(left, chunk.claimed, now_ms + LEASE_MS)
+        chunk.claimed = now_ms + LEASE_MS
+        for lost in (m for m in left if m not in held):
+            chunk.outcomes[lost] = Outcome("none", "claimed_elsewhere")
+        left = held
+        if not left or now_ms - started >= CHUNK_BUDGET_MS:
+            break
+        member = left.pop(0)
+        try:
+            chunk.outcomes[member] = send_due(store, settings, sender, member, chunk.claimed, now_ms)
+        except passed_on:
+            raise
+        except Exception as exc:  # one entry's failure must not stop the chunk around it
+            chunk.outcomes[member] = _park(store, member, chunk.claimed, f"{type(exc).__name__}: {exc}", now_ms)
+    chunk.left = left
+    return chunk
+
+
+def _park(store: Store, member: str, claimed: int, error: str, now_ms: int) -> Outcome:
+    if member.startswith(REMINDER_DUE):
+        return park_reminder(store, member, claimed, error, now_ms)
+    return park_survey(store, member, claimed, "internal_error", error, now_ms)

@@ -81,3 +81,13 @@ def _mail(store: Store, settings: Settings, sender: Sender, survey: Survey, name
     store.drop_due(member, claimed)
     log.info("survey reminder sent", extra={"survey": survey.sid})
     return Outcome("reminded")
+
+
+def park_reminder(store: Store, member: str, claimed: int, error: str, now_ms: int) -> Outcome:
+    """Give up a reminder that raised where no rule expected it, so its entry is not claimed again."""
+    sid = member.removeprefix(REMINDER_DUE)
+    store.undo_reminder(sid, now_ms)  # its claim, if taken, names this very time
+    store.note_reminder_error(sid, error)
+    store.drop_due(member, claimed)
+    log.error("survey reminder parked", extra={"survey": sid, "reason": "internal_error"})
+    return Outcome("failed", "internal_error")

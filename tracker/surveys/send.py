@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 
+from tracker.backoff import Backoff
 from tracker.config import Settings
+from tracker.errors import StorageUnavailable
 from tracker.events import RESOLVED_STATUSES
 from tracker.i18n.catalogue import normalise_locale
 from tracker.mail.errors import PermanentMailError, TransientMailError
@@ -21,6 +24,11 @@ from tracker.surveys.tokens import survey_id
 log = logging.getLogger(__name__)
 # What must still be true when the survey goes out: the ticket solved, the order fulfilled.
 SURVEYED_STATUSES = {"ticket": RESOLVED_STATUSES, "order": ("fulfilled",)}
+# After the server took the mail, recording it rides out a Redis restart: about 45 s of tries, then it gives up.
+RECORD_RETRY = Backoff(first_s=0.25, cap_s=5.0, attempts=14)
+# A hand-off younger than this may still be recorded by the worker that made it (a slow server, the record
+# retrying): another claim waits it out rather than mail the customer a second time.
+HANDOFF_GRACE_MS = 120_000
 
 
 def new_survey(settings: Settings, ticket: Mapping[str, str], tkey: str, sid: str, lang: str,
@@ -68,6 +76,13 @@ def send_survey(store: Store, settings: Settings, sender: Sender, tkey: str, cla
     if existing and existing.status in ("sent", "answered", "skipped", "failed"):
         store.drop_due(tkey, claimed)
         return Outcome("none", "done")
+    if existing and existing.status == "sending" and (handed := store.handoff_at(sid)):
+        if now_ms < handed + HANDOFF_GRACE_MS:
+            store.reschedule(tkey, claimed, handed + HANDOFF_GRACE_MS)
+            return Outcome("deferred", "handoff_in_progress")
+        # Its worker died between the hand-off and the record: the mail may have gone, so the resend
+        # keeps its Message-ID and the operator hears of it.
+        log.warning("survey mailed again after an unrecorded hand-off", extra={"survey": sid})
     profile = store.profile(ticket.get("customer", ""))
     survey = new_survey(settings, ticket, tkey, sid, normalise_locale(profile.get("locale")), now_ms)
     reason = skip_reason(settings, ticket, sid) or _blocker(store, settings, ticket, survey, profile, now_ms)
@@ -89,7 +104,12 @@ def _mail(store: Store, settings: Settings, sender: Sender, survey: Survey, name
     """Hand the survey mail to the sender and record what came of it."""
     expires_ms = now_ms + settings.survey_expiry_days * DAY_MS
     try:
-        sender.send(build_message(settings, survey, name, expires_ms))
+        message = build_message(settings, survey, name, expires_ms)
+    except Exception as exc:  # whatever stops this one mail must not stop the others
+        return _fail(store, claimed, survey, "mail_not_built", f"{type(exc).__name__}: {exc}", now_ms)
+    store.begin_handoff(survey, now_ms)
+    try:
+        sender.send(message)
     except TransientMailError as exc:
         if MAIL_RETRY.gives_up(survey.attempts):
             return _fail(store, claimed, survey, "smtp_unavailable", str(exc), now_ms)
@@ -101,13 +121,45 @@ def _mail(store: Store, settings: Settings, sender: Sender, survey: Survey, name
     except PermanentMailError as exc:
         if exc.recipient:
             store.suppress(survey.customer)  # the address itself was refused: no more mails to it
-        return _fail(store, claimed, survey, "undeliverable", str(exc), now_ms)
-    if settings.reminder_days and now_ms + settings.reminder_days * DAY_MS < expires_ms:
-        # Scheduled before marking sent: a crash in between resends, and the reminder is never lost.
-        store.schedule_reminder(survey.sid, now_ms + settings.reminder_days * DAY_MS)
-    store.mark_sent(survey, now_ms, expires_ms, claimed)
+        return _fail(store, claimed, survey, exc.reason, str(exc), now_ms)
+    reminder_ms = now_ms + settings.reminder_days * DAY_MS
+    _record_sent(store, survey, now_ms, expires_ms, claimed,
+                 reminder_ms if settings.reminder_days and reminder_ms < expires_ms else None)
     log.info("survey sent", extra={"survey": survey.sid})
     return Outcome("sent")
+
+
+def _record_sent(store: Store, survey: Survey, now_ms: int, expires_ms: int, claimed: int,
+                 reminder_ms: int | None) -> None:
+    """Record a mail the server took, retrying through a storage outage: giving up means a resend later."""
+    attempt = 1
+    while True:
+        try:
+            store.mark_sent(survey, now_ms, expires_ms, claimed, reminder_ms, indexed=True)
+            return
+        except StorageUnavailable:
+            if RECORD_RETRY.gives_up(attempt):
+                log.error("survey mailed but not recorded; it is mailed again once its lease and hand-off "
+                          "grace end", extra={"survey": survey.sid, "attempt": attempt})
+                raise
+            log.warning("survey mailed; recording it waits for storage", extra={"survey": survey.sid,
+                                                                                 "attempt": attempt})
+            time.sleep(RECORD_RETRY.delay_s(attempt))
+            attempt += 1
+
+
+def park_survey(store: Store, tkey: str, claimed: int, reason: str, error: str, now_ms: int) -> Outcome:
+    """Park the survey of a due entry that raised where no rule expected it, so the entry is not claimed again."""
+    ticket = store.surveyed(tkey)
+    sid = survey_id(tkey, ticket["solved_at"]) if ticket.get("solved_at") else None
+    survey = store.survey(sid) if sid else None
+    if survey is not None and survey.status == "sending":
+        return _fail(store, claimed, survey, reason, error, now_ms)
+    if sid:
+        store.release_throttle(ticket.get("customer", ""), sid)
+    store.park_due(tkey, claimed, reason)
+    log.error("survey parked", extra={"survey": sid, "reason": reason})
+    return Outcome("failed", reason)
 
 
 def _fail(store: Store, claimed: int, survey: Survey, reason: str, error: str, now_ms: int) -> Outcome:
