@@ -63,7 +63,8 @@ class MailCatcher:
         loop = asyncio.new_event_loop()
         handler = _Store(self.folder)
         server = loop.run_until_complete(loop.create_server(
-            lambda: SMTP(handler, hostname="tracker-dev", ident="tracker dev mail catcher", loop=loop),
+            lambda: SMTP(handler, hostname="tracker-dev", ident="tracker dev mail catcher", loop=loop,
+                         enable_SMTPUTF8=True),  # customers may have non-ASCII local parts
             self.host, self.port))
         self.port = server.sockets[0].getsockname()[1]
         self._loop, self._server = loop, server
