@@ -385,7 +385,8 @@ def test_the_openapi_document_is_open_and_describes_every_path(client):
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {
         "/api/v1/customers", "/api/v1/customers/{email}", "/api/v1/customers/{email}/responses",
-        "/api/v1/customers/{email}/timeline", "/api/v1/agents", "/api/v1/agents/{id}", "/api/v1/teams",
+        "/api/v1/customers/{email}/timeline", "/api/v1/customers/{email}/export", "/api/v1/agents",
+        "/api/v1/agents/{id}", "/api/v1/teams",
         "/api/v1/teams/{id}", "/api/v1/sources", "/api/v1/sources/{id}", "/api/v1/brands", "/api/v1/brands/{id}",
         "/api/v1/summary", "/api/v1/export/responses.csv"}
     assert document["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}

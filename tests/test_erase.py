@@ -6,6 +6,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from tests.support import drain, send_all, solved_event, survey_link, tracker, vendor_fixture
 from tracker.model import COUNTS, SUMS
 from tracker.privacy.erase import erase_customer
+from tracker.privacy.optout import opt_out
 from tracker.scores.cards import customer_card
 from tracker.scores.rebuild import compute_aggregates
 from tracker.store import keys
@@ -175,11 +177,10 @@ def test_an_erasure_that_stopped_half_way_finishes_when_run_again(history, store
     first = store.customer_footprint(EMAIL)["sids"][0]
     assert store.erase_survey(first, EMAIL)[0] == 1  # as if the process died after the first survey
     assert_aggregates_match_a_rebuild(store, settings)
-    counts = erase_customer(store, settings, EMAIL)
-    assert counts["found"] and counts["surveys"] == 1
+    report = erase_customer(store, settings, EMAIL)
+    assert report.found and report.surveys == 1
     assert traces_left(store) == []
     assert_aggregates_match_a_rebuild(store, settings)
-    json.dumps(counts)  # JSON-serialisable for the API
 
 
 def test_erasing_twice_or_an_unknown_customer_changes_nothing(history, store, settings):
@@ -187,9 +188,9 @@ def test_erasing_twice_or_an_unknown_customer_changes_nothing(history, store, se
     snapshot = {key: sorted(_values(store.redis, key)) for key in store.redis.scan_iter()}
     again = erase_customer(store, settings, EMAIL)
     unknown = erase_customer(store, settings, "nobody@example.no")
-    for counts in (again, unknown):
-        assert not counts["found"]
-        assert all(v == 0 for k, v in counts.items() if k not in ("customer", "found"))
+    for report in (again, unknown):
+        assert not report.found
+        assert all(v == 0 for k, v in asdict(report).items() if k != "customer")
     assert {key: sorted(_values(store.redis, key)) for key in store.redis.scan_iter()} == snapshot
 
 
@@ -201,10 +202,11 @@ def test_erasing_an_unknown_customer_on_the_command_line_says_so_plainly(env):
     assert typo.returncode == 1 and "is not an email address" in typo.stderr and "Traceback" not in typo.stderr
 
 
-def test_the_customer_comes_back_only_with_new_events_and_is_no_longer_suppressed(history, post_event, store,
-                                                                                settings):
+def test_the_customer_comes_back_only_with_new_events_and_stays_suppressed_by_hash(history, post_event, store,
+                                                                                  settings):
     erase_customer(store, settings, EMAIL)
-    assert not store.is_suppressed(EMAIL)
+    assert not store.is_suppressed(EMAIL)  # the plain address is gone...
+    assert opt_out(store, settings, EMAIL).suppressed  # ...and its keyed hash keeps the suppression
     assert post_event("standard", _standard("T-ER-9", EMAIL, "cust-er-4471", _iso())).status_code == 202
     drain(store, settings)
     card = customer_card(store, settings, EMAIL, int(time.time() * 1000))

@@ -55,6 +55,7 @@ KNOWN_VARIABLES = (
     "TRACKER_API_RATE_LIMIT",
     "TRACKER_WEB_WORKERS",
     "TRACKER_LOG_LEVEL",
+    "TRACKER_RETENTION_DAYS",
 )
 SOURCE_SECRET = re.compile(r"^TRACKER_SOURCE_([A-Z0-9_]+)_SECRET$")
 
@@ -144,6 +145,7 @@ class Settings:
     api_rate_limit: int = 600
     web_workers: int = 2
     log_level: str = "INFO"
+    retention_days: int | None = None  # None: keep answers, surveys and tickets forever
 
 
 def redact_url(url: str) -> str:
@@ -338,4 +340,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         **rules,  # type: ignore[arg-type]
         web_workers=int(_number(environ, "TRACKER_WEB_WORKERS", 2, 1, True)),
         log_level=level,
+        retention_days=(int(_number(environ, "TRACKER_RETENTION_DAYS", 0, 1, True))
+                        if environ.get("TRACKER_RETENTION_DAYS", "").strip() else None),
     )

@@ -355,3 +355,70 @@ class Case:
     @property
     def closed(self) -> bool:
         return self.status in ("recovered", "not_recovered")
+
+
+# ---------------------------------------------------------------------------------------------
+# What is held about one customer (SPEC §10): read for a data-access request, kept through erasure.
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One status a ticket had, and since when."""
+
+    status: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class StoredTicket:
+    """A ticket as the store holds it after every event about it."""
+
+    key: str  # `<source>:<id>`
+    source: str
+    customer: str
+    ticket: Ticket
+    created_at_ms: int | None = None
+    status_at_ms: int | None = None
+    solved_at_ms: int | None = None
+    survey: str | None = None  # the sid of the survey sent about it
+    history: tuple[StatusChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    """An order as the store holds it; refunded is a decimal string like total."""
+
+    key: str  # `<source>:<id>`
+    source: str
+    customer: str
+    order: Order
+    refunded: str = "0.00"
+    created_at_ms: int | None = None
+    status_at_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who a customer is to the tracker: the names the events gave, and the sources' ids for them."""
+
+    email: str
+    name: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    first_seen_ms: int | None = None
+    last_seen_ms: int | None = None
+    aliases: tuple[tuple[str, str], ...] = ()  # (source, the source's id)
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """Whether an address may get surveys: the customer unsubscribed, or the operator or a bounce suppressed it."""
+
+    unsubscribed: bool = False
+    suppressed: bool = False
+    unsubscribed_at_ms: int | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """Name why no survey may go to the address (the skip reason), or None."""
+        return "unsubscribed" if self.unsubscribed else "suppressed" if self.suppressed else None

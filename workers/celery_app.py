@@ -15,6 +15,7 @@ QUEUE = "tracker"
 # The web tries each send once: a down broker must fail the enqueue at once (the stored event or answer
 # stands, and beat's periodic runs pick the work up), not hold the request through Celery's publish retries.
 ONE_ATTEMPT = {"max_retries": 0}
+RETENTION_INTERVAL = 3600.0  # seconds between retention passes (TRACKER_RETENTION_DAYS)
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -39,6 +40,9 @@ def create_celery(settings: Settings) -> Celery:
             "recover-events": {"task": "tracker.recover_events", "schedule": 30.0},
         },
     )
+    if settings.retention_days is not None:
+        app.conf.beat_schedule["retire-old-records"] = {"task": "tracker.retire_old_records",
+                                                        "schedule": RETENTION_INTERVAL}
     app.tracker_settings = settings
     app.tracker_store = Store.from_url(settings.redis_url)
     from workers import tasks

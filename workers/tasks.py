@@ -15,6 +15,7 @@ from tracker.alerts import delivery
 from tracker.alerts.payload import alerts_for
 from tracker.ingest import apply as ingest
 from tracker.mail.http import make_sender
+from tracker.privacy import retention
 from tracker.surveys import due
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,12 @@ def register(app: Celery) -> None:
         claimed, tkeys = due.sweep(self.app.tracker_store, _now_ms())
         for start in range(0, len(tkeys), SEND_CHUNK):
             send_surveys.delay(tkeys[start:start + SEND_CHUNK], claimed)
+
+    @app.task(name="tracker.retire_old_records", bind=True)
+    def retire_old_records(self: Task) -> None:
+        report = retention.retire_old_records(self.app.tracker_store, self.app.tracker_settings, _now_ms())
+        if report.customers and not report.finished:
+            self.apply_async()  # a big pass goes on in the next task, each inside the time limit
 
     @app.task(name="tracker.send_alert", bind=True)
     def send_alert(self: Task, sid: str, rating: int) -> None:

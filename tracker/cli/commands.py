@@ -14,7 +14,7 @@ from tracker.config import ConfigError, Settings, load_settings
 from tracker.errors import StorageUnavailable
 from tracker.model import ScoreCard
 
-COMMANDS = ("web", "worker", "beat", "dev", "api-key", "score", "top", "erase", "suppress", "alert-secret",
+COMMANDS = ("web", "worker", "beat", "dev", "api-key", "score", "top", "erase", "export", "suppress", "alert-secret",
             "rebuild-scores", "replay")
 
 
@@ -179,32 +179,56 @@ def cmd_erase(args: argparse.Namespace) -> int:
     email = args.email.strip().lower()
     if "@" not in email:
         raise UsageError(f"{args.email!r} is not an email address")
-    counts = erase_customer(_store(settings), settings, email)
-    if not counts["found"]:
+    report = erase_customer(_store(settings), settings, email)
+    if not report.found:
         print(f"Nothing is stored about {email}; nothing was erased.")
         return 0
-    parts = [f"{counts[name]} {one if counts[name] == 1 else many}" for name, one, many in (
+    parts = [f"{count} {one if count == 1 else many}" for name, one, many in (
         ("profile", "profile", "profiles"), ("tickets", "ticket", "tickets"), ("orders", "order", "orders"),
         ("aliases", "alias", "aliases"), ("surveys", "survey", "surveys"), ("responses", "answer", "answers"),
         ("log_events", "logged event", "logged events"), ("dead_letters", "dead letter", "dead letters"),
-        ("keys", "other key", "other keys"))]
+        ("keys", "other key", "other keys")) for count in (getattr(report, name),)]
     print(f"Erased {email}: " + ", ".join(parts) + ". Every aggregate was adjusted.")
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from tracker.privacy.export import export_customer
+    from tracker.schema_cache import schema
+    from tracker.web.api.schemas import CustomerExportSchema
+
+    settings = _settings()
+    email = args.email.strip().lower()
+    if "@" not in email:
+        raise UsageError(f"{args.email!r} is not an email address")
+    found = export_customer(_store(settings), settings, email)
+    if found is None:
+        raise UsageError(f"no customer {email!r} is known")
+    print(json.dumps(schema(CustomerExportSchema).dump(found), indent=2, ensure_ascii=False))
+    return 0
+
+
 def cmd_suppress(args: argparse.Namespace) -> int:
-    store = _store(_settings())
+    from tracker.privacy import optout
+
+    settings = _settings()
+    store = _store(settings)
     if args.action == "list":
-        for email in store.suppressed():
+        listed = optout.suppression_list(store, settings)
+        for email in listed.addresses:
             print(email)
+        if listed.erased:  # on stderr, so the list stays one address a line for scripts
+            one = listed.erased == 1
+            print(f"{listed.erased} erased {'address is' if one else 'addresses are'} suppressed too (kept only as "
+                  f"a keyed hash; `tracker suppress remove EMAIL` lifts one by its address).", file=sys.stderr)
         return 0
     email = args.email.strip().lower()
     if "@" not in email:
         raise UsageError(f"{args.email!r} is not an email address")
     if args.action == "add":
-        store.suppress(email)
+        optout.suppress(store, settings, email, int(time.time() * 1000))
         print(f"{email} is suppressed: it gets no more surveys.")
-    elif store.unsuppress(email):
+    elif optout.unsuppress(store, settings, email):
         print(f"{email} may get surveys again.")
     else:
         raise UsageError(f"{email} is not on the suppression list")
@@ -277,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     erase = sub.add_parser("erase", help="erase everything about a customer (GDPR) and print what was removed")
     erase.add_argument("email")
     erase.set_defaults(run=cmd_erase)
+    export = sub.add_parser("export", help="print everything held about a customer as JSON (a data-access request)")
+    export.add_argument("email")
+    export.set_defaults(run=cmd_export)
     suppress = sub.add_parser("suppress", help="manage the suppression list (addresses that never get surveys)")
     suppress_sub = suppress.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, text in (("add", "never survey this address"), ("remove", "take an address off the list")):

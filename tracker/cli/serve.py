@@ -11,15 +11,28 @@ from gunicorn.glogging import Logger
 from tracker.config import Settings
 
 EMAIL = re.compile(r"[^/@\s]+(?:@|%40)[^/@\s]+")
+# Survey and unsubscribe tokens are bearer credentials: whoever holds one answers or unsubscribes for the
+# customer. They travel in /s/<token>, /u/<token>, ?token=… and reply+<token>@ addresses.
+TOKEN_PATH = re.compile(r"(^|\s|://[^/\s]+)(/[su]/)[^/?#\s]+")
+TOKEN_QUERY = re.compile(r"((?:^|[?&;])token=)[^&;#\s]*", re.IGNORECASE)
+REPLY_ADDRESS = re.compile(r"(reply(?:\+|%2B))[^@%/?&\s]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Mask survey tokens and email addresses in a request line, path, query or referrer."""
+    text = TOKEN_PATH.sub(r"\1\2<token>", text)
+    text = TOKEN_QUERY.sub(r"\1<token>", text)
+    text = REPLY_ADDRESS.sub(r"\1<token>", text)
+    return EMAIL.sub("<email>", text)
 
 
 class RedactingLogger(Logger):  # type: ignore[misc]
-    """Gunicorn's logger, with email addresses in request paths masked (GET /api/v1/customers/<email>)."""
+    """Gunicorn's logger, with survey tokens and email addresses masked wherever a request names them."""
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
-        atoms["U"] = EMAIL.sub("<email>", str(atoms.get("U", "")))
-        atoms["r"] = EMAIL.sub("<email>", str(atoms.get("r", "")))
+        for name in ("U", "r", "q", "f"):  # path, request line, query string, referrer
+            atoms[name] = redact(str(atoms.get(name, "")))
         return atoms
 
 

@@ -2,8 +2,9 @@
 
 The steps run in an order that makes a crashed erasure safe to run again: each survey goes with
 its answer and its counts in one script; the log is swept next; the profile, which names the
-customer's aliases, is deleted last. Erasure also lifts a suppression (the address is gone, so
-is the fact that it bounced), and the next event about the customer starts a new profile.
+customer's aliases, is deleted last. An unsubscribe or suppression is kept first, as a keyed hash of
+the address (tracker.privacy.optout), so it outlives the address; the next event about the customer
+starts a new profile.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from tracker.config import Settings
 from tracker.events import RESOLVED_STATUSES
+from tracker.privacy.optout import keep_through_erasure, opt_out
 from tracker.store import Store
 from tracker.store.keys import ORDER_DUE
 from tracker.surveys.tokens import survey_id
@@ -69,21 +72,43 @@ def log_matcher(email: str, aliases: list[tuple[str, str]], tickets: list[str],
     return matches
 
 
-def erase_customer(store: Store, settings: Settings, email: str) -> dict[str, Any]:
-    """Erase everything stored about a customer; return what was removed (all zeros when nothing was)."""
+@dataclass(frozen=True)
+class ErasureReport:
+    """What an erasure removed: all zeros when nothing was stored about the customer."""
+
+    customer: str
+    surveys: int = 0
+    responses: int = 0
+    sent: int = 0
+    log_events: int = 0
+    dead_letters: int = 0
+    tickets: int = 0
+    orders: int = 0
+    aliases: int = 0
+    profile: int = 0
+    keys: int = 0
+
+    @property
+    def found(self) -> bool:
+        """Say whether anything was erased."""
+        return any(count for name, count in asdict(self).items() if name != "customer")
+
+
+def erase_customer(store: Store, settings: Settings, email: str) -> ErasureReport:
+    """Erase everything stored about a customer except their opt-out (kept by hash); return what was removed."""
     email = email.strip().lower()
+    keep_through_erasure(store, settings, email, opt_out(store, settings, email))
     footprint = store.customer_footprint(email)
-    counts: dict[str, Any] = {"customer": email, "surveys": 0, "responses": 0, "sent": 0}
+    surveys = responses = sent = 0
     for sid in _survey_ids(store, footprint):
-        survey, response, sent = store.erase_survey(sid, email)
-        counts["surveys"] += survey
-        counts["responses"] += response
-        counts["sent"] += sent
-    counts.update(store.erase_log_entries(
-        log_matcher(email, footprint["aliases"], footprint["tickets"], footprint["orders"])))
-    counts.update(store.erase_records(email, footprint["tickets"], footprint["orders"], footprint["aliases"]))
-    counts["profile"] = int(bool(footprint["profile"]))
-    counts["keys"] = store.erase_customer_keys(email)
-    counts["found"] = any(v for k, v in counts.items() if k not in ("customer", "found"))
-    log.info("customer erased", extra={k: v for k, v in counts.items() if k != "customer"})
-    return counts
+        survey, response, uncounted = store.erase_survey(sid, email)
+        surveys, responses, sent = surveys + survey, responses + response, sent + uncounted
+    logged = store.erase_log_entries(
+        log_matcher(email, footprint["aliases"], footprint["tickets"], footprint["orders"]))
+    records = store.erase_records(email, footprint["tickets"], footprint["orders"], footprint["aliases"])
+    report = ErasureReport(
+        customer=email, surveys=surveys, responses=responses, sent=sent, log_events=logged["log_events"],
+        dead_letters=logged["dead_letters"], tickets=records["tickets"], orders=records["orders"],
+        aliases=records["aliases"], profile=int(bool(footprint["profile"])), keys=store.erase_customer_keys(email))
+    log.info("customer erased", extra={k: v for k, v in asdict(report).items() if k != "customer"})
+    return report

@@ -13,7 +13,7 @@ from tracker.store.surveys import aggregate_ids
 
 
 def compute_aggregates(store: Store, settings: Settings) -> Rebuilt:
-    """Sum every sent survey and every answer into fresh aggregates, as the live path would."""
+    """Sum every sent survey and every answer, and the sums retention retired, into fresh aggregates."""
     aggregates: dict[tuple[str, str], Aggregate] = defaultdict(Aggregate)
     answers: dict[str, Aggregate] = {}
     for survey in store.iter_hashes(keys.SENT, "survey"):
@@ -25,6 +25,9 @@ def compute_aggregates(store: Store, settings: Settings) -> Rebuilt:
         answers[answer.sid] = counted
         for ident in answer_aggregate_ids(answer):
             aggregates[ident] += counted
+    # What retention deleted still counts (TRACKER_RETENTION_DAYS), with the weights it had then.
+    for ident, retired in store.retired_aggregates():
+        aggregates[ident] += retired
     return dict(aggregates), answers
 
 

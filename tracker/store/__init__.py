@@ -8,15 +8,19 @@ from tracker.store.base import connect
 from tracker.store.erasure import Erasure
 from tracker.store.log import EventLog
 from tracker.store.metrics import Metrics
+from tracker.store.optouts import OptOuts
 from tracker.store.queries import Queries
+from tracker.store.records import Records
 from tracker.store.reminders import Reminders
 from tracker.store.replies import Replies
+from tracker.store.retention import Retention
 from tracker.store.scores import Scores
 from tracker.store.state import State, ticket_key
 from tracker.store.surveys import Surveys
 
 
-class Store(EventLog, State, Surveys, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies):
+class Store(EventLog, State, Surveys, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
+            OptOuts, Records, Retention):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

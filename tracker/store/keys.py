@@ -18,7 +18,12 @@ SUPPRESSED = f"{PREFIX}:suppressed"
 RANK_SCORE = f"{PREFIX}:rank:score"  # customers by decayed score, for the at-risk listing
 # Webhook deliveries by "<source>|<status>"; in the log's hash tag so the append script counts its own.
 RECEIVED = f"{PREFIX}:{{log}}:received"
-ERASED = f"{PREFIX}:metrics:erased"  # sent surveys and answers erased, so /metrics totals never go back
+ERASED = f"{PREFIX}:metrics:erased"  # sent surveys and answers erased or retired, so /metrics totals never go back
+# Opt-outs by keyed hash of the address (HMAC, tracker.privacy.optout): erasure keeps these, not the address.
+OPT_OUTS = {"unsubscribed": f"{PREFIX}:optout:unsubscribed", "suppressed": f"{PREFIX}:optout:suppressed"}
+RETIRED_INDEX = f"{PREFIX}:retired:idx"  # "<kind>|<id>" of every entity with a retired aggregate
+RETENTION_LEASE = f"{PREFIX}:retention:lease"  # one retention sweep at a time, whichever worker runs it
+RETENTION_CURSOR = f"{PREFIX}:retention:cursor"  # where the sweep over customers stands
 AGGREGATE_KINDS = ("customer", "agent", "team", "source", "brand", "overall")
 
 
@@ -94,3 +99,16 @@ def rate_counter(key_name: str, window: int) -> str:
 def person_cache(source: str, person_id: str) -> str:
     """Name a cached vendor user (name, email, locale) looked up over the vendor's API."""
     return f"{PREFIX}:person:{source}:{person_id}"
+
+
+def retired(kind: str, ident: str) -> str:
+    """Name the sums of an entity's answers and surveys deleted by retention, which a rebuild adds back."""
+    if kind == "customer":
+        return customer(ident, "retired")
+    return f"{PREFIX}:retired:{kind}:{ident}"
+
+
+def retired_daily(kind: str, ident: str) -> str:
+    if kind == "customer":
+        return customer(ident, "retired_daily")
+    return f"{PREFIX}:retired_daily:{kind}:{ident}"

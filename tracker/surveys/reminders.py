@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from tracker.config import Settings
 from tracker.mail.errors import PermanentMailError, TransientMailError
 from tracker.model import Survey
+from tracker.privacy.optout import opt_out, suppress
 from tracker.store import Store
 from tracker.store.reminders import REMINDER_DUE
 from tracker.surveys.message import reminder_message
@@ -26,11 +27,7 @@ def _unwanted(store: Store, settings: Settings, survey: Survey, profile: Mapping
         return "not_needed"  # answered, never sent, or already reminded
     if now_ms >= (survey.expires_at_ms or 0):
         return "expired"
-    if profile.get("unsubscribed"):
-        return "unsubscribed"
-    if store.is_suppressed(survey.customer):
-        return "suppressed"
-    return None
+    return opt_out(store, settings, survey.customer).reason
 
 
 def send_reminder(store: Store, settings: Settings, sender: Sender, member: str, claimed: int,
@@ -73,7 +70,7 @@ def _mail(store: Store, settings: Settings, sender: Sender, survey: Survey, name
         return Outcome("retry", "smtp_unavailable")
     except PermanentMailError as exc:
         if exc.recipient:
-            store.suppress(survey.customer)
+            suppress(store, settings, survey.customer, now_ms)
         store.note_reminder_error(survey.sid, str(exc))
         store.drop_due(member, claimed)
         log.error("survey reminder failed", extra={"survey": survey.sid})

@@ -14,6 +14,7 @@ from tracker.events import RESOLVED_STATUSES
 from tracker.i18n.catalogue import normalise_locale
 from tracker.mail.errors import PermanentMailError, TransientMailError
 from tracker.model import Survey
+from tracker.privacy.optout import opt_out, suppress
 from tracker.scores.maths import DAY_MS
 from tracker.store import Store, keys
 from tracker.surveys.message import build_message
@@ -53,10 +54,9 @@ def _blocker(store: Store, settings: Settings, ticket: Mapping[str, str], survey
         if earlier and (earlier.status == "answered" or (
                 earlier.status == "sent" and now_ms < (earlier.expires_at_ms or 0))):
             return "already_surveyed"
-    if profile.get("unsubscribed"):
-        return "unsubscribed"
-    if store.is_suppressed(survey.customer):
-        return "suppressed"
+    opted_out = opt_out(store, settings, survey.customer).reason  # also after the address was erased
+    if opted_out:
+        return opted_out
     if settings.survey_throttle_days:
         holder = store.reserve_throttle(survey.customer, survey.sid, settings.survey_throttle_days * DAY_MS)
         if holder != survey.sid:
@@ -120,7 +120,7 @@ def _mail(store: Store, settings: Settings, sender: Sender, survey: Survey, name
         return Outcome("retry", "smtp_unavailable")
     except PermanentMailError as exc:
         if exc.recipient:
-            store.suppress(survey.customer)  # the address itself was refused: no more mails to it
+            suppress(store, settings, survey.customer, now_ms)  # the address itself was refused: no more mails to it
         return _fail(store, claimed, survey, exc.reason, str(exc), now_ms)
     reminder_ms = now_ms + settings.reminder_days * DAY_MS
     _record_sent(store, survey, now_ms, expires_ms, claimed,

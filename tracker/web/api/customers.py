@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify
 from marshmallow import ValidationError
 
 from tracker.privacy.erase import erase_customer
+from tracker.privacy.export import export_customer
 from tracker.schema_cache import schema
 from tracker.scores.cards import customer_card
 from tracker.scores.ranking import ranked_customers
@@ -16,6 +17,7 @@ from tracker.scores.timeline import customer_timeline
 from tracker.web.api.base import filters_of, load_query, now_ms, require_key, tracker
 from tracker.web.api.openapi import openapi_document
 from tracker.web.api.schemas import (
+    CustomerExportSchema,
     CustomerListQuerySchema,
     CustomerPageSchema,
     ErasureSchema,
@@ -105,16 +107,26 @@ def timeline(email: str) -> Any:
     return jsonify(schema(TimelineSchema).dump({"customer": email, "events": events}))
 
 
+@bp.get("/v1/customers/<path:email>/export")
+@require_key("admin")
+def export(email: str) -> Any:
+    """Return everything held about a customer (a data-access request); needs a key with the admin scope."""
+    app = tracker()
+    found = export_customer(app.store, app.settings, email)
+    if found is None:
+        return _unknown_customer()
+    return jsonify(schema(CustomerExportSchema).dump(found))
+
+
 @bp.delete("/v1/customers/<path:email>")
 @require_key("admin")
 def erase(email: str) -> Any:
     """Erase everything about a customer (GDPR); needs a key with the admin scope."""
     app = tracker()
-    email = email.strip().lower()
-    erased = erase_customer(app.store, app.settings, email)
-    if not erased.get("found"):
+    report = erase_customer(app.store, app.settings, email)
+    if not report.found:
         return _unknown_customer()
-    return jsonify(schema(ErasureSchema).dump({"customer": email, "erased": erased}))
+    return jsonify(schema(ErasureSchema).dump(report))
 
 
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

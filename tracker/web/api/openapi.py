@@ -13,6 +13,7 @@ from tracker.scores.ranking import KINDS
 from tracker.web.api.schemas import (
     AGGREGATE_PAGES,
     AggregateSchema,
+    CustomerExportSchema,
     CustomerListQuerySchema,
     CustomerPageSchema,
     ErasureSchema,
@@ -80,6 +81,9 @@ def build_spec() -> APISpec:
                           tag="customers"),
         "delete": _operation("Erase everything about a customer (GDPR); admin scope", ErasureSchema, path=email,
                              errors=(401, 403, 404, 429, 503), tag="customers")})
+    spec.path("/api/v1/customers/{email}/export", operations={"get": _operation(
+        "Everything held about a customer (a data-access request); admin scope", CustomerExportSchema,
+        path=email, errors=(401, 403, 404, 429, 503), tag="customers")})
     spec.path("/api/v1/customers/{email}/responses", operations={"get": _operation(
         "A customer's answers, newest first", ResponsePageSchema, ResponseListQuerySchema, email, tag="customers")})
     spec.path("/api/v1/customers/{email}/timeline", operations={"get": _operation(

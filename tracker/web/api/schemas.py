@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from marshmallow import (
@@ -18,7 +20,8 @@ from marshmallow import (
 )
 
 from tracker.events import iso_from_ms
-from tracker.model import Answer
+from tracker.model import Answer, Survey
+from tracker.privacy.erase import ErasureReport
 from tracker.scores.cards import public_ref
 from tracker.scores.ranking import KINDS, ORDERS, SORTS
 from tracker.scores.scales import SCALES
@@ -339,3 +342,101 @@ class ErasureSchema(Schema):
 
     customer = fields.String(required=True)
     erased = fields.Dict(keys=fields.String(), values=fields.Raw())
+
+    @pre_dump
+    def from_report(self, report: ErasureReport, **kwargs: Any) -> dict[str, Any]:
+        return {"customer": report.customer, "erased": {**asdict(report), "found": report.found}}
+
+
+# The data-access export (SPEC §10) ---------------------------------------------------------------
+
+def _record_schema(record: type, name: str, renamed: dict[str, str] | None = None,
+                   exclude: tuple[str, ...] = ()) -> type[Schema]:
+    """Build a schema that dumps every field of a record, so an export leaves none out; times in ms as ISO 8601."""
+    declared: dict[str, fields.Field] = {}
+    for field in dataclasses.fields(record):
+        if field.name in exclude:
+            continue
+        key = (renamed or {}).get(field.name, field.name.removesuffix("_ms"))
+        declared[field.name] = TimeField(data_key=key) if field.name.endswith("_ms") else fields.Raw(data_key=key)
+    return Schema.from_dict(declared, name=name)
+
+
+ExportSurveySchema = _record_schema(Survey, "ExportSurvey", {"sid": "survey", "tkey": "ticket"})
+ExportAnswerSchema = _record_schema(Answer, "ExportAnswer", {"sid": "survey", "tkey": "ticket"},
+                                    exclude=("counted",))
+
+
+class ExportAgentSchema(Schema):
+    id = fields.String()
+    name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+
+
+class StatusChangeSchema(Schema):
+    status = fields.String()
+    at = TimeField(attribute="at_ms")
+
+
+class ExportTicketSchema(Schema):
+    """A ticket as stored: the details the newest event gave, and every status it went through."""
+
+    ticket = fields.String(attribute="key")
+    source = fields.String()
+    id = fields.String(attribute="ticket.id")
+    status = fields.String(attribute="ticket.status", allow_none=True)
+    subject = fields.String(attribute="ticket.subject", allow_none=True)
+    channel = fields.String(attribute="ticket.channel", allow_none=True)
+    brand = fields.String(attribute="ticket.brand", allow_none=True)
+    team = fields.String(attribute="ticket.team", allow_none=True)
+    tags = fields.List(fields.String(), attribute="ticket.tags")
+    agent = fields.Nested(ExportAgentSchema, attribute="ticket.agent", allow_none=True)
+    agent_involved = fields.Boolean(attribute="ticket.agent_involved", allow_none=True)
+    created_at = TimeField(attribute="created_at_ms")
+    status_at = TimeField(attribute="status_at_ms")
+    solved_at = TimeField(attribute="solved_at_ms")
+    survey = fields.String(allow_none=True)
+    history = fields.List(fields.Nested(StatusChangeSchema))
+
+
+class ExportOrderSchema(Schema):
+    order = fields.String(attribute="key")
+    source = fields.String()
+    id = fields.String(attribute="order.id")
+    status = fields.String(attribute="order.status")
+    total = fields.String(attribute="order.total")
+    currency = fields.String(attribute="order.currency")
+    refunded = fields.String()
+    created_at = TimeField(attribute="created_at_ms")
+    status_at = TimeField(attribute="status_at_ms")
+
+
+class ExportProfileSchema(Schema):
+    email = fields.String()
+    name = fields.String(allow_none=True)
+    locale = fields.String(allow_none=True)
+    timezone = fields.String(allow_none=True)
+    first_seen = TimeField(attribute="first_seen_ms")
+    last_seen = TimeField(attribute="last_seen_ms")
+    aliases = fields.Function(lambda profile: [{"source": s, "id": i} for s, i in profile.aliases])
+
+
+class OptOutSchema(Schema):
+    unsubscribed = fields.Boolean()
+    unsubscribed_at = TimeField(attribute="unsubscribed_at_ms")
+    suppressed = fields.Boolean()
+
+
+class CustomerExportSchema(Schema):
+    """Everything held about a customer, for a data-access request (GDPR art. 15)."""
+
+    customer = fields.String()
+    profile = fields.Nested(ExportProfileSchema, allow_none=True)
+    tickets = fields.List(fields.Nested(ExportTicketSchema))
+    orders = fields.List(fields.Nested(ExportOrderSchema))
+    surveys = fields.List(fields.Nested(ExportSurveySchema))
+    answers = fields.List(fields.Nested(ExportAnswerSchema))
+    # An applied event's details depend on its kind: at and kind, then what the event said.
+    timeline = fields.Function(lambda export: [{"at": iso_from_ms(entry.at_ms), "kind": entry.kind, **entry.details}
+                                               for entry in export.timeline])
+    opt_out = fields.Nested(OptOutSchema)

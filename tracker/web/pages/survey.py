@@ -16,6 +16,7 @@ from tracker.errors import StorageUnavailable
 from tracker.i18n.catalogue import normalise_locale, survey_question, text
 from tracker.mail.buttons import end_labels, rating_buttons
 from tracker.model import Survey
+from tracker.privacy.optout import unsubscribe as unsubscribe_address
 from tracker.schema_cache import schema
 from tracker.surveys.tokens import read_token
 from tracker.web.api.schemas import AnswerFormSchema, PageQuerySchema
@@ -129,7 +130,7 @@ def unsubscribe(token: str) -> Any:
     if request.method == "GET":
         return render_template("pages/unsubscribe.html", lang=lang,
                                action=url_for("survey.unsubscribe", token=token))
-    tracker.store.unsubscribe(survey.customer, _now_ms())
+    unsubscribe_address(tracker.store, tracker.settings, survey.customer, _now_ms())
     return page(200, "page.unsubscribed_title", "page.unsubscribed_text", lang)
 
 

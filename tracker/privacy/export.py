@@ -1,0 +1,51 @@
+"""A data-access request: everything held about one customer, read with the product's own readers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tracker.config import Settings
+from tracker.model import Answer, OptOut, Profile, StoredOrder, StoredTicket, Survey
+from tracker.privacy.optout import opt_out
+from tracker.store import Store
+from tracker.store.state import TIMELINE_MAX
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One applied event on the customer's timeline: its kind and what it said (source, ids, status...)."""
+
+    at_ms: int
+    kind: str
+    details: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class CustomerExport:
+    """Everything the tracker holds about one customer (their opt-out included)."""
+
+    customer: str
+    profile: Profile | None
+    tickets: tuple[StoredTicket, ...]
+    orders: tuple[StoredOrder, ...]
+    surveys: tuple[Survey, ...]
+    answers: tuple[Answer, ...]
+    timeline: tuple[TimelineEntry, ...]
+    opt_out: OptOut
+
+
+def export_customer(store: Store, settings: Settings, email: str) -> CustomerExport | None:
+    """Return everything held about a customer, oldest first; None when nothing is."""
+    email = email.strip().lower()
+    surveys, answers = store.every_survey_and_answer(email)
+    export = CustomerExport(
+        customer=email, profile=store.customer_profile(email), tickets=tuple(store.customer_tickets(email)),
+        orders=tuple(store.customer_orders(email)), surveys=tuple(surveys), answers=tuple(answers),
+        timeline=tuple(sorted(
+            (TimelineEntry(at, str(entry.get("kind", "")), {k: str(v) for k, v in entry.items() if k != "kind"})
+             for entry, at in store.timeline_events(email, TIMELINE_MAX)), key=lambda e: e.at_ms)),
+        opt_out=opt_out(store, settings, email))
+    if export.profile is None and not (export.tickets or export.orders or export.surveys or export.answers):
+        return None
+    return export

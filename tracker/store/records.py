@@ -1,0 +1,105 @@
+"""A customer's stored records read back whole and typed: what a data-access request is answered from."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+
+from tracker.model import Agent, Answer, Order, Profile, StatusChange, StoredOrder, StoredTicket, Survey, Ticket
+from tracker.store import keys
+from tracker.store.base import RedisBase
+from tracker.store.scores import answer_of
+from tracker.store.surveys import survey_from_hash
+
+ALIAS_FIELD = "alias:"
+
+
+def _ms(record: Mapping[str, str], name: str) -> int | None:
+    value = record.get(name, "")
+    return int(value) if value.lstrip("-").isdigit() else None
+
+
+def _money(minor: str | None) -> str:
+    return f"{Decimal(int(minor or 0)) / 100:.2f}"
+
+
+def _tags(raw: str | None) -> tuple[str, ...]:
+    try:
+        tags = json.loads(raw or "[]")
+    except ValueError:
+        return ()
+    return tuple(str(tag) for tag in tags) if isinstance(tags, list) else ()
+
+
+def ticket_from_hash(tkey: str, record: Mapping[str, str], history: list[tuple[str, float]]) -> StoredTicket:
+    """Read a ticket hash and its status history (`<event id>|<status>` by time)."""
+    involved = record.get("agent_involved", "")
+    agent = (Agent(record["agent_id"], record.get("agent_name") or None, record.get("agent_email") or None)
+             if record.get("agent_id") else None)
+    ticket = Ticket(id=record.get("ticket_id", tkey.partition(":")[2]), status=record.get("status") or None,
+                    subject=record.get("subject") or None, channel=record.get("channel") or None,
+                    brand=record.get("brand") or None, team=record.get("team") or None, tags=_tags(record.get("tags")),
+                    agent=agent, agent_involved=None if involved == "" else involved == "1")
+    return StoredTicket(key=tkey, source=record.get("source", tkey.partition(":")[0]),
+                        customer=record.get("customer", ""), ticket=ticket,
+                        created_at_ms=_ms(record, "created_at"), status_at_ms=_ms(record, "status_at"),
+                        solved_at_ms=_ms(record, "solved_at"), survey=record.get("survey_sid") or None,
+                        history=tuple(StatusChange(entry.rpartition("|")[2], int(at)) for entry, at in history))
+
+
+def order_from_hash(okey: str, record: Mapping[str, str]) -> StoredOrder:
+    order = Order(id=record.get("order_id", okey.partition(":")[2]), total=_money(record.get("total")),
+                  currency=record.get("currency", ""), status=record.get("status", ""))
+    return StoredOrder(key=okey, source=record.get("source", okey.partition(":")[0]),
+                       customer=record.get("customer", ""), order=order, refunded=_money(record.get("refunded")),
+                       created_at_ms=_ms(record, "created_at"), status_at_ms=_ms(record, "status_at"))
+
+
+class Records(RedisBase):
+    """Read everything stored about one customer as the domain's types."""
+
+    def customer_profile(self, email: str) -> Profile | None:
+        record = self.redis.hgetall(keys.customer(email, "profile"))
+        if not record:
+            return None
+        aliases = sorted(tuple(name[len(ALIAS_FIELD):].split(":", 1)) for name in record
+                         if name.startswith(ALIAS_FIELD) and ":" in name[len(ALIAS_FIELD):])
+        return Profile(email=record.get("email") or email, name=record.get("name") or None,
+                       locale=record.get("locale") or None, timezone=record.get("timezone") or None,
+                       first_seen_ms=_ms(record, "first_seen"), last_seen_ms=_ms(record, "seen_at"),
+                       aliases=tuple((source, ident) for source, ident in aliases))
+
+    def customer_tickets(self, email: str) -> list[StoredTicket]:
+        """Return every ticket of the customer, with its status history, in key order."""
+        tkeys = sorted(self.redis.smembers(keys.customer(email, "tickets")))
+        pipe = self.redis.pipeline(transaction=False)
+        for tkey in tkeys:
+            pipe.hgetall(keys.ticket(tkey))
+            pipe.zrange(keys.ticket_history(tkey), 0, -1, withscores=True)
+        found = pipe.execute()
+        return [ticket_from_hash(tkey, found[2 * i], found[2 * i + 1]) for i, tkey in enumerate(tkeys)
+                if found[2 * i].get("customer") in (None, email)]
+
+    def customer_orders(self, email: str) -> list[StoredOrder]:
+        okeys = sorted(self.redis.smembers(keys.customer(email, "orders")))
+        pipe = self.redis.pipeline(transaction=False)
+        for okey in okeys:
+            pipe.hgetall(keys.order(okey))
+        return [order_from_hash(okey, record) for okey, record in zip(okeys, pipe.execute(), strict=True)
+                if record and record.get("customer") in (None, email)]
+
+    def every_survey_and_answer(self, email: str) -> tuple[list[Survey], list[Answer]]:
+        """Return all the customer's surveys and answers, oldest first (no page limit: this is for export)."""
+        sids = sorted(set(self.redis.zrange(keys.customer(email, "surveys"), 0, -1))
+                      | set(self.redis.zrange(keys.customer(email, "responses"), 0, -1)))
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in sids:
+            pipe.hgetall(keys.survey(sid))
+            pipe.hgetall(keys.response(sid))
+        found = pipe.execute()
+        surveys = [s for i in range(len(sids)) if (s := survey_from_hash(found[2 * i])) and s.customer == email]
+        answers = [a for i in range(len(sids)) if (a := answer_of(found[2 * i + 1])) and a.customer == email]
+        surveys.sort(key=lambda s: (s.created_at_ms or s.closed_at_ms or 0, s.sid))
+        answers.sort(key=lambda a: (a.at_ms, a.sid))
+        return surveys, answers
