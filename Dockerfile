@@ -1,5 +1,6 @@
 # Production image: one image for every process; the compose file picks `web`, `worker` or `beat`.
-FROM python:3.12-slim AS build
+# Base images are pinned to a patch release; bump them deliberately.
+FROM python:3.12.8-slim-bookworm AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
@@ -10,7 +11,7 @@ COPY workers ./workers
 RUN pip wheel --wheel-dir /wheels .
 
 
-FROM python:3.12-slim
+FROM python:3.12.8-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -22,7 +23,7 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-index --find-links /wheels satisfaction-tracker \
     && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/tracker tracker
 
-# The working directory is writable by the process (celery beat keeps its schedule file here).
+# A writable home for the process; celery beat keeps its schedule and heartbeat in /tmp.
 WORKDIR /var/lib/tracker
 USER tracker
 

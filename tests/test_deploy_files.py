@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,15 @@ from tracker.config import KNOWN_VARIABLES, SOURCE_SECRET, ConfigError, load_set
 
 ROOT = Path(__file__).resolve().parent.parent
 OUR_SERVICES = ("web", "worker", "beat")
-# `${NAME}`, `${NAME:-default}` and `${NAME-default}`, as docker compose interpolates them.
-INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
+# `${NAME}`, `${NAME:-default}`, `${NAME-default}` and `${NAME:?error}`, as docker compose interpolates them.
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-|:?\?)([^}]*))?\}")
+# What the compose stack wires itself (its own Redis, listening inside the container); every other
+# tracker setting is the operator's and comes from .env.
+STACK_WIRING = {"TRACKER_REDIS_URL": "redis://redis:6379/0", "TRACKER_BIND": "0.0.0.0:8000"}
+
+
+class ComposeRefuses(Exception):
+    """`docker compose` stops before starting anything: a `${NAME:?error}` variable is unset or empty."""
 
 
 def is_known(name: str) -> bool:
@@ -34,6 +43,8 @@ def interpolate(value: str, host: dict[str, str]) -> str:
             return host.get(name) or default
         if operator == "-":
             return host.get(name, default)
+        if operator in (":?", "?") and not (host.get(name) if operator == ":?" else name in host):
+            raise ComposeRefuses(f"required variable {name} is missing a value: {default}")
         return host.get(name, "")
 
     return INTERPOLATION.sub(expand, value)
@@ -65,6 +76,20 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[name.strip()] = value
     return values
+
+
+def container_env(service: dict[str, Any], dotenv: dict[str, str]) -> dict[str, str]:
+    """The environment `docker compose up` gives a service when .env beside the compose file holds dotenv."""
+    files = service.get("env_file") or []
+    files = [files] if isinstance(files, str) else files
+    assert [f if isinstance(f, str) else f["path"] for f in files] == [".env"], "the settings must come from .env"
+    return {**dotenv, **{k: interpolate(v, dotenv) for k, v in environment_of(service).items()}}
+
+
+def random_secret() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="module")
@@ -125,26 +150,58 @@ def test_every_variable_in_compose_is_one_the_tracker_reads(compose: dict[str, A
         assert is_known(match.group(1)), f"docker-compose.yml interpolates unknown {match.group(1)}"
 
 
-def test_compose_environment_is_accepted_by_the_tracker_with_an_empty_host_environment(
-    compose: dict[str, Any],
+def test_compose_refuses_to_start_without_a_secret_in_env(compose: dict[str, Any], env_example: dict[str, str]) -> None:
+    for name in OUR_SERVICES:
+        for dotenv in ({}, env_example, {**env_example, "TRACKER_SECRET_KEY": ""}):
+            with pytest.raises(ComposeRefuses, match="TRACKER_SECRET_KEY"):
+                container_env(compose["services"][name], dotenv)
+
+
+def test_every_tracker_setting_comes_from_env_and_the_stack_wires_only_redis_and_bind(
+    compose: dict[str, Any], env_example: dict[str, str]
 ) -> None:
-    env = {k: interpolate(v, {}) for k, v in environment_of(compose["services"]["web"]).items()}
-    settings = load_settings(env)
-    assert settings.redis_url.startswith("redis://redis:")
-    assert settings.smtp_url.startswith("smtp://mailpit:")
-    assert settings.bind.startswith("0.0.0.0:")
-    assert set(settings.source_secrets) >= {"standard", "zendesk"}
+    dotenv = {**env_example, "TRACKER_SECRET_KEY": random_secret(), "TRACKER_PUBLIC_URL": "https://csat.example.com",
+              "TRACKER_SMTP_URL": "smtps://mailer:pw@smtp.example.com", "TRACKER_SURVEY_SCALE": "nps",
+              "TRACKER_SOURCE_ZENDESK_SECRET": "zd-from-dotenv", "TRACKER_ALERT_URLS": "https://alerts.example.com/x",
+              "TRACKER_REDIS_URL": "redis://localhost:6379/0", "TRACKER_BIND": "127.0.0.1:8000"}
+    for name in OUR_SERVICES:
+        service = compose["services"][name]
+        for variable, value in environment_of(service).items():
+            assert variable in STACK_WIRING or re.fullmatch(rf"\$\{{{variable}(:[-?][^}}]*)?\}}", value), (
+                f"{name} hard-codes {variable}={value}: the operator sets it in .env")
+        settings = load_settings(container_env(service, dotenv))
+        assert settings.public_url == "https://csat.example.com"
+        assert settings.smtp_url == "smtps://mailer:pw@smtp.example.com"
+        assert settings.survey_scale == "nps" and settings.source_secrets == {"zendesk": "zd-from-dotenv"}
+        assert settings.alert_urls == ("https://alerts.example.com/x",)
+        assert (settings.redis_url, settings.bind) == (STACK_WIRING["TRACKER_REDIS_URL"], STACK_WIRING["TRACKER_BIND"])
 
 
-def test_compose_takes_secrets_from_the_host_environment(compose: dict[str, Any]) -> None:
-    env = environment_of(compose["services"]["worker"])
-    host = {
-        "TRACKER_SECRET_KEY": "from-the-host-environment-0123456789",
-        "TRACKER_SOURCE_ZENDESK_SECRET": "zendesk-from-host",
-    }
-    settings = load_settings({k: interpolate(v, host) for k, v in env.items()})
-    assert settings.secret_key == host["TRACKER_SECRET_KEY"]
-    assert settings.source_secrets["zendesk"] == "zendesk-from-host"
+def test_the_stack_falls_back_to_mailpit_and_publishes_no_placeholder_secret(
+    compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    secret = random_secret()
+    dotenv = {**env_example, "TRACKER_SECRET_KEY": secret}
+    settings = load_settings(container_env(compose["services"]["worker"], dotenv))
+    assert settings.smtp_url == "smtp://mailpit:1025" and settings.secret_key == secret
+    assert settings.source_secrets == {}, "a source must not be enabled with a secret published in this repository"
+
+
+@pytest.mark.parametrize("secret", ["change-me-in-production-please", "please-change-this-secret-key-0123456789",
+                                    "short-secret"])
+@pytest.mark.parametrize("name", OUR_SERVICES)
+def test_web_worker_and_beat_refuse_to_start_with_a_placeholder_secret_from_env(
+    compose: dict[str, Any], env_example: dict[str, str], name: str, secret: str
+) -> None:
+    # Compose passes a set value on; the process's own start-up check must then refuse it.
+    service = compose["services"][name]
+    environ = container_env(service, {**env_example, "TRACKER_SECRET_KEY": secret})
+    environ["TRACKER_REDIS_URL"] = "redis://127.0.0.1:1/0"  # never reached: the secret stops it first
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    result = subprocess.run([sys.executable, "-m", "tracker", *command_words(service["command"])],
+                            env={**clean, **environ}, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "TRACKER_SECRET_KEY" in lines[0], result.stderr
 
 
 def test_web_worker_and_beat_share_one_environment(compose: dict[str, Any]) -> None:
@@ -171,19 +228,78 @@ def test_web_worker_and_beat_wait_for_a_healthy_redis(compose: dict[str, Any]) -
             assert depends["redis"].get("condition") == "service_healthy", f"{name} starts before redis is up"
 
 
-def test_web_publishes_port_8000(compose: dict[str, Any]) -> None:
-    ports = [str(port) for port in compose["services"]["web"].get("ports", [])]
-    assert any(port.endswith("8000:8000") for port in ports), ports
+def test_every_published_port_is_on_loopback(compose: dict[str, Any]) -> None:
+    # The reverse proxy (deploy/) is the one door in; Mailpit's UI shows every customer's survey mail.
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+    assert "127.0.0.1:8000:8000" in compose["services"]["web"]["ports"]
 
 
 def test_mailpit_catches_the_survey_mails(compose: dict[str, Any]) -> None:
     mailpit = compose["services"].get("mailpit")
     assert mailpit, "docker-compose.yml has no mailpit service"
-    assert str(mailpit["image"]).startswith("axllent/mailpit")
+    assert str(mailpit["image"]).startswith("axllent/mailpit:")
     ports = " ".join(str(port) for port in mailpit.get("ports", []))
-    assert "8025:8025" in ports and "1025:1025" in ports
-    smtp_url = environment_of(compose["services"]["worker"])["TRACKER_SMTP_URL"]
-    assert smtp_url == "smtp://mailpit:1025"
+    assert "127.0.0.1:8025:8025" in ports
+
+
+def test_every_image_is_pinned_to_a_version(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        image = str(service["image"])
+        repository, _, tag = image.rpartition(":")
+        assert repository and re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name} uses {image}, not a pinned version"
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    assert version and compose["services"]["web"]["image"] == f"satisfaction-tracker:{version.group(1)}"
+    for base in re.findall(r"^FROM (\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE):
+        assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", base), f"Dockerfile builds FROM {base}, not pinned"
+
+
+@pytest.mark.parametrize("name", ["worker", "beat"])
+def test_worker_and_beat_have_a_healthcheck_that_is_a_real_tracker_probe(compose: dict[str, Any], name: str) -> None:
+    from tracker.cli.commands import build_parser
+
+    words = command_words(compose["services"][name]["healthcheck"]["test"])
+    assert words[0] == "CMD" and words[1] == "tracker", words
+    args = build_parser().parse_args(words[2:])
+    assert args.command == "check" and args.process == name
+
+
+# --- deploy/: systemd units and the reverse proxy ---------------------------------------------------
+
+
+def systemd_unit(path: Path) -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(interpolation=None, strict=True)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read_string(path.read_text())
+    return unit
+
+
+@pytest.mark.parametrize("process", OUR_SERVICES)
+def test_a_systemd_unit_runs_each_process_from_the_env_file_and_restarts_it_on_failure(process: str) -> None:
+    from tracker.cli.commands import build_parser
+
+    [path] = [p for p in (ROOT / "deploy" / "systemd").glob(f"tracker-{process}*.service")]
+    unit = systemd_unit(path)
+    service = unit["Service"]
+    assert service["Restart"] in ("on-failure", "always")
+    assert service["EnvironmentFile"] == "/etc/tracker/tracker.env"
+    assert service["User"] not in ("root", "0")
+    program, *args = shlex.split(service["ExecStart"])
+    assert program.endswith("/bin/tracker") and build_parser().parse_known_args(args)[0].command == process
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_the_reverse_proxy_examples_forward_to_web_with_tls_and_body_limits() -> None:
+    nginx = (ROOT / "deploy" / "nginx" / "tracker.conf").read_text()
+    assert "proxy_pass http://tracker_web;" in nginx and "server 127.0.0.1:8000;" in nginx
+    assert "listen 443 ssl;" in nginx and "ssl_certificate " in nginx
+    for header in ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"):
+        assert f"proxy_set_header {header} " in nginx
+    sizes = [int(m) for m in re.findall(r"client_max_body_size (\d+)m;", nginx)]
+    assert sizes and min(sizes) >= 2, "bodies up to 1 MiB must reach the tracker, which answers 413 itself"
+    caddy = (ROOT / "deploy" / "Caddyfile").read_text()
+    assert "reverse_proxy 127.0.0.1:8000" in caddy and "max_size" in caddy
 
 
 # --- .env.example -------------------------------------------------------------------------------

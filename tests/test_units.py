@@ -292,6 +292,61 @@ def test_a_malformed_url_is_named_without_showing_its_password(name, value):
     assert "hunter2" not in str(caught.value)
 
 
+# Values an operator might leave in place: published placeholders, fill-me-in words, too short.
+WEAK_SECRETS = [
+    "0123456789abcdef0123456789abcde",  # 31 characters
+    "change-me-in-production-please",  # the old docker-compose.yml fallback (30)
+    "change-me-in-production-please-now-0123",
+    "CHANGEME-CHANGEME-CHANGEME-CHANGEME",
+    "please-change-this-secret-key-before-use",
+    "replace-me-with-a-long-random-string-0123",
+    "your-secret-key-goes-here-0123456789abc",
+    "insecure-dev-key-do-not-use-in-production",
+    "placeholder-placeholder-placeholder",
+    "secretsecretsecretsecretsecretsecret",
+    "x" * 40,
+    "abababababababababababababababababab",
+]
+
+
+@pytest.mark.parametrize("secret", WEAK_SECRETS)
+def test_a_short_or_placeholder_secret_key_is_refused_in_one_line_naming_it(secret):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**REQUIRED, "TRACKER_SECRET_KEY": secret})
+    message = str(caught.value)
+    assert message.startswith("TRACKER_SECRET_KEY") and "\n" not in message
+    assert secret not in message  # a refused secret may still be real: it is never echoed
+
+
+def test_random_secret_keys_are_accepted():
+    import secrets
+
+    for _ in range(200):
+        for key in (secrets.token_urlsafe(32), secrets.token_hex(16), secrets.token_urlsafe(24)):
+            assert load_settings({**REQUIRED, "TRACKER_SECRET_KEY": key}).secret_key == key
+
+
+def test_store_only_commands_need_only_the_redis_url():
+    settings = load_settings({"TRACKER_REDIS_URL": "redis://127.0.0.1:6379/0"}, needs="store")
+    assert settings.redis_url == settings.broker_url == "redis://127.0.0.1:6379/0"
+    assert settings.secret_key == "" and settings.smtp_url == ""
+    with pytest.raises(ConfigError, match="TRACKER_REDIS_URL"):
+        load_settings({}, needs="store")
+    # An HTTP mail transport without its key is not the store's business either.
+    assert load_settings({"TRACKER_REDIS_URL": "redis://r/0", "TRACKER_MAIL_TRANSPORT": "postmark"},
+                         needs="store").mail_transport == "postmark"
+
+
+@pytest.mark.parametrize("name,value", [
+    ("TRACKER_SECRET_KEY", "short"), ("TRACKER_SECRET_KEY", "change-me-in-production-please"),
+    ("TRACKER_SMTP_URL", "http://mail.example.com"), ("TRACKER_SURVEY_DELAY", "soon"),
+    ("TRACKER_AT_RISK_SCORE", "low"),
+])
+def test_store_only_commands_still_refuse_a_malformed_value_that_is_set(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({"TRACKER_REDIS_URL": "redis://127.0.0.1:6379/0", name: value}, needs="store")
+
+
 def test_the_defaults_are_those_of_the_spec():
     settings = load_settings(REQUIRED)
     assert settings.redis_url == REQUIRED["TRACKER_REDIS_URL"]

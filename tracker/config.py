@@ -64,6 +64,34 @@ class ConfigError(Exception):
     """A required variable is missing or a value is malformed; the message names the variable."""
 
 
+# What a process needs beyond the store: "all" (web, worker, beat, check) or "store" (commands that
+# only read and manage what Redis holds: score, top, api-key, erase, suppress, rebuild-scores).
+NEEDS = ("all", "store")
+SECRET_MIN_LENGTH = 32
+# Fill-me-in words of published examples (the old compose fallback was change-me-in-production-please),
+# compared in lower case with letters and digits only. Each has seven letters or more, so a random
+# key of 43 characters holds one by chance far less than once in a million.
+PLACEHOLDER_MARKERS = (
+    "changeme", "changethis", "pleasechange", "replaceme", "replacethis", "placeholder", "yoursecret",
+    "insertsecret", "notasecret", "notsecret", "insecure", "example", "fillmein", "generateone",
+    "secrethere", "keyhere",
+)
+
+
+def check_secret(value: str) -> str:
+    """Return the secret key if it is long and not a placeholder, else raise ConfigError saying why."""
+    hint = "generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    if not value:
+        raise ConfigError(f"TRACKER_SECRET_KEY is required; {hint}")
+    if len(value) < SECRET_MIN_LENGTH:
+        raise ConfigError(f"TRACKER_SECRET_KEY must be at least {SECRET_MIN_LENGTH} characters long, "
+                          f"got {len(value)}; {hint}")
+    letters = re.sub(r"[^a-z0-9]", "", value.lower())
+    if any(marker in letters for marker in PLACEHOLDER_MARKERS) or len(set(value)) < 8:
+        raise ConfigError(f"TRACKER_SECRET_KEY looks like a placeholder, not a random key; {hint}")
+    return value
+
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TRANSPORTS = ("smtp", "postmark", "sendgrid", "mailgun")
 
@@ -213,7 +241,7 @@ def _scale_map(environ: Mapping[str, str], name: str) -> dict[str, str]:
     return mapping
 
 
-def _rules(environ: Mapping[str, str]) -> dict[str, object]:
+def _rules(environ: Mapping[str, str], everything: bool = True) -> dict[str, object]:
     """Read the survey rules and delivery settings of SPEC.md §5 beyond the basic ones."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -236,10 +264,10 @@ def _rules(environ: Mapping[str, str]) -> dict[str, object]:
     if transport not in TRANSPORTS:
         raise ConfigError(f"TRACKER_MAIL_TRANSPORT must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
     api_key = environ.get("TRACKER_MAIL_API_KEY", "").strip() or None
-    if transport != "smtp" and not api_key:
+    if everything and transport != "smtp" and not api_key:
         raise ConfigError(f"TRACKER_MAIL_API_KEY is required with TRACKER_MAIL_TRANSPORT={transport}")
     mailgun_domain = environ.get("TRACKER_MAILGUN_DOMAIN", "").strip() or None
-    if transport == "mailgun" and not mailgun_domain:
+    if everything and transport == "mailgun" and not mailgun_domain:
         raise ConfigError("TRACKER_MAILGUN_DOMAIN is required with TRACKER_MAIL_TRANSPORT=mailgun")
     api_url = environ.get("TRACKER_MAIL_API_URL", "").strip().rstrip("/") or None
     if api_url:
@@ -274,21 +302,26 @@ def _rules(environ: Mapping[str, str]) -> dict[str, object]:
     }
 
 
-def load_settings(environ: Mapping[str, str]) -> Settings:
-    """Build Settings from environment variables, or raise ConfigError naming the bad one."""
+def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
+    """Build Settings from environment variables, or raise ConfigError naming the bad one.
+
+    With needs="store" only TRACKER_REDIS_URL is required; whatever else is set is still checked.
+    """
+    if needs not in NEEDS:
+        raise ValueError(f"needs must be one of {NEEDS}, got {needs!r}")
+    everything = needs == "all"
     redis_url = _url(environ, "TRACKER_REDIS_URL", ("redis", "rediss", "unix"), None)
     broker_url = environ.get("TRACKER_BROKER_URL", "").strip() or redis_url
     if not broker_url.startswith(("redis://", "rediss://", "amqp://", "unix://", "sentinel://")):
         raise ConfigError(f"TRACKER_BROKER_URL must be a redis:// or amqp:// URL, got {redact_url(broker_url)!r}")
     secret = environ.get("TRACKER_SECRET_KEY", "").strip()
-    if not secret:
-        raise ConfigError("TRACKER_SECRET_KEY is required (a long random string; see .env.example)")
-    if len(secret) < 16:
-        raise ConfigError("TRACKER_SECRET_KEY must be at least 16 characters long")
+    if secret or everything:
+        check_secret(secret)
     public_url = _url(environ, "TRACKER_PUBLIC_URL", ("http", "https"), "http://127.0.0.1:8000").rstrip("/")
-    rules = _rules(environ)
-    smtp_url = (_url(environ, "TRACKER_SMTP_URL", ("smtp", "smtps"), None) if rules["mail_transport"] == "smtp"
-                else environ.get("TRACKER_SMTP_URL", "").strip())
+    rules = _rules(environ, everything)
+    smtp_url = environ.get("TRACKER_SMTP_URL", "").strip()
+    if rules["mail_transport"] == "smtp" and (smtp_url or everything):
+        smtp_url = _url(environ, "TRACKER_SMTP_URL", ("smtp", "smtps"), None)
     scale = environ.get("TRACKER_SURVEY_SCALE", "").strip() or "csat5"
     if scale not in SCALES:
         raise ConfigError(f"TRACKER_SURVEY_SCALE must be one of {', '.join(SCALES)}, got {scale!r}")

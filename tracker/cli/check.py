@@ -1,0 +1,184 @@
+"""`tracker check` and `tracker --version`: validate the settings and reach what they name."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Mapping
+from importlib import metadata
+from urllib.parse import urlsplit
+
+from tracker.config import ConfigError, Settings, load_settings, redact_url
+
+# Each probe gives up after this many seconds, so a check never hangs on a silent firewall.
+TIMEOUT = 5.0
+# Beat ticks at least every 5 s (the drain schedule); a heartbeat older than this means beat is stuck.
+BEAT_STALE_AFTER = 120.0
+
+
+def tracker_version() -> str:
+    """Return the installed package's version."""
+    try:
+        return metadata.version("satisfaction-tracker")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def probe_redis(settings: Settings) -> str:
+    """Ping the store and return what answered, or raise with the reason."""
+    from tracker.store import Store
+
+    client = Store.from_url(settings.redis_url).redis
+    client.ping()
+    version = client.info("server").get("redis_version", "?")
+    return f"{redact_url(settings.redis_url)} answers (Redis {version})"
+
+
+def probe_broker(settings: Settings) -> str:
+    """Open a connection to the Celery broker and return what answered, or raise with the reason."""
+    from kombu import Connection
+
+    with Connection(settings.broker_url, connect_timeout=TIMEOUT) as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=TIMEOUT)
+        return f"{redact_url(settings.broker_url)} accepts connections ({connection.transport.driver_type})"
+
+
+def probe_smtp(settings: Settings) -> str:
+    """Connect to the SMTP server as the sender would (TLS, login), say EHLO and NOOP, and QUIT."""
+    from tracker.mail.smtp import parse_smtp_url
+
+    target = parse_smtp_url(settings.smtp_url)
+    context = ssl.create_default_context()
+    # A fixed EHLO name: without one smtplib asks DNS for this host's FQDN, which stalls in some containers.
+    conn = (smtplib.SMTP_SSL(target.host, target.port, "localhost", timeout=TIMEOUT, context=context)
+            if target.use_ssl else smtplib.SMTP(target.host, target.port, "localhost", timeout=TIMEOUT))
+    with conn:
+        conn.ehlo()
+        done = ["TLS"] if target.use_ssl else []
+        if target.starttls:
+            conn.starttls(context=context)
+            conn.ehlo()
+            done.append("STARTTLS")
+        if target.username is not None:
+            conn.login(target.username, target.password or "")
+            done.append("login")
+        code, _ = conn.noop()
+        if code != 250:
+            raise smtplib.SMTPResponseException(code, b"NOOP refused")
+    return f"{redact_url(settings.smtp_url)} answers EHLO and NOOP" + (f" ({', '.join(done)})" if done else "")
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _hosts(urls: tuple[str, ...]) -> str:
+    # Alert and event URLs often carry their secret in the path (Slack), so only hosts are shown.
+    return f"{len(urls)}: " + ", ".join(urlsplit(url).hostname or "?" for url in urls) if urls else "none"
+
+
+def enabled(settings: Settings) -> list[tuple[str, str]]:
+    """Describe what the settings turn on, without showing a secret."""
+    event_urls = tuple(getattr(settings, "event_urls", ()) or ())
+    writeback = getattr(settings, "writeback", ()) or ()
+    inbound = [name for name, on in (("mailgun", settings.mailgun_signing_key),
+                                     ("postmark, sendgrid", settings.inbound_token)) if on]
+    return [
+        ("public URL", settings.public_url),
+        ("sources", ", ".join(sorted(settings.source_secrets)) or "none (set TRACKER_SOURCE_<NAME>_SECRET)"),
+        ("mail transport", settings.mail_transport
+         + (f" via {redact_url(settings.smtp_url)}" if settings.mail_transport == "smtp" else "")),
+        ("mail from", settings.mail_from),
+        ("replies by mail", f"Reply-To reply+<token>@{settings.reply_domain}" if settings.reply_domain else "off"),
+        ("inbound mail", ", ".join(inbound) or "off"),
+        ("alert URLs", _hosts(settings.alert_urls)),
+        ("event URLs", _hosts(event_urls)),
+        ("write-back", ", ".join(sorted(writeback)) or "off"),
+        ("zendesk look-ups", settings.zendesk_url or "off"),
+        ("survey", f"{settings.survey_scale}, {settings.survey_delay} s after solved, "
+                   f"expires after {settings.survey_expiry_days} days"),
+    ]
+
+
+def _problem(line: str) -> None:
+    print(flush=True, end="")  # keep the report and the problems in the order they were found
+    print(f"tracker check: {line}", file=sys.stderr, flush=True)
+
+
+def _reachable_part(environ: Mapping[str, str]) -> Settings | None:
+    # When the settings as a whole are refused, still probe what the services' own variables name.
+    for names in (("TRACKER_REDIS_URL", "TRACKER_BROKER_URL", "TRACKER_SMTP_URL"),
+                  ("TRACKER_REDIS_URL", "TRACKER_BROKER_URL")):
+        try:
+            return load_settings({name: environ[name] for name in names if name in environ}, needs="store")
+        except ConfigError:
+            continue
+    return None
+
+
+def run_check(environ: Mapping[str, str]) -> int:
+    """Check every setting and service, print what is enabled, and return 1 when anything is wrong."""
+    print(f"tracker {tracker_version()}")
+    problems = 0
+    try:
+        settings: Settings | None = load_settings(environ)
+        complete = True
+        print("  ok  settings")
+    except ConfigError as exc:
+        problems += 1
+        _problem(str(exc))
+        settings, complete = _reachable_part(environ), False
+    if settings is None:
+        return 1
+    probes = [("Redis", "TRACKER_REDIS_URL", probe_redis), ("broker", "TRACKER_BROKER_URL", probe_broker)]
+    if settings.mail_transport == "smtp" and settings.smtp_url:
+        probes.append(("SMTP server", "TRACKER_SMTP_URL", probe_smtp))
+    for name, variable, probe in probes:
+        try:
+            print(f"  ok  {name}: {probe(settings)}")
+        except Exception as exc:  # every failure of a probe is a finding, whatever raised it
+            problems += 1
+            _problem(f"{variable}: cannot reach the {name}: {_reason(exc)}")
+    if complete:
+        if settings.mail_transport != "smtp":
+            print(f"  ok  mail: the {settings.mail_transport} API is configured (a check sends no mail)")
+        print("Enabled:")
+        for label, value in enabled(settings):
+            print(f"  {label:<17}{value}")
+    return 1 if problems else 0
+
+
+def run_probe(environ: Mapping[str, str], process: str, node: str | None = None) -> int:
+    """Say whether the worker or beat on this host is alive (for container healthchecks)."""
+    settings = load_settings(environ, needs="store")
+    if process == "beat":
+        from tracker.cli.beat import heartbeat_path
+
+        path = heartbeat_path()
+        try:
+            age = time.time() - path.stat().st_mtime
+        except OSError:
+            print(f"tracker check: beat has written no heartbeat at {path}", file=sys.stderr)
+            return 1
+        if age > BEAT_STALE_AFTER:
+            print(f"tracker check: beat's last heartbeat is {age:.0f} s old", file=sys.stderr)
+            return 1
+        print(f"beat is alive (heartbeat {age:.0f} s ago)")
+        return 0
+    from workers.celery_app import create_celery
+
+    node = node or f"celery@{socket.gethostname()}"
+    try:
+        replies = create_celery(settings).control.ping(destination=[node], timeout=TIMEOUT)
+    except Exception as exc:  # a broker that cannot be reached is an unhealthy worker, whatever raised
+        print(f"tracker check: cannot ping the worker through the broker: {_reason(exc)}", file=sys.stderr)
+        return 1
+    if not replies:
+        print(f"tracker check: the worker {node} did not answer a ping within {TIMEOUT:g} s", file=sys.stderr)
+        return 1
+    print(f"worker {node} is alive")
+    return 0
