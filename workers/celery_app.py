@@ -30,7 +30,15 @@ def create_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        # A lost broker (Redis restarting) is retried for as long as it takes, channel errors too; a worker
+        # that still fails exits non-zero (`tracker worker` passes Celery's exit status on) for its supervisor.
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        broker_channel_error_retry=True,
+        # Tasks are idempotent and acked late: on a lost connection the running ones stop and are redelivered.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_transport_options={"visibility_timeout": 3600, "socket_keepalive": True,
+                                  "health_check_interval": 10},
         task_soft_time_limit=120,
         task_time_limit=180,
         timezone="UTC",
@@ -49,6 +57,28 @@ def create_celery(settings: Settings) -> Celery:
 
     tasks.register(app)
     return app
+
+
+def run_command(app: Celery, argv: list[str]) -> int:
+    """Run a Celery command line (worker, beat) with app and return its exit status.
+
+    Celery's own app.start and worker_main drop the status, so a worker that stopped on an unrecoverable
+    broker error exited 0 and no supervisor restarted it.
+    """
+    from celery.bin.celery import celery as command
+    from click.exceptions import ClickException, Exit
+
+    command.params[0].default = app
+    try:
+        code = command.main(args=argv, standalone_mode=False)
+    except Exit as exc:
+        code = exc.exit_code
+    except ClickException as exc:  # a wrong Celery option: its usage message, not a traceback
+        exc.show()
+        code = exc.exit_code
+    finally:
+        command.params[0].default = None
+    return code if isinstance(code, int) else 0 if code is None else 1
 
 
 def web_enqueue(app: Celery) -> Callable[..., None]:

@@ -42,25 +42,23 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from workers.celery_app import create_celery
+    from workers.celery_app import create_celery, run_command
 
     settings = _settings()
     _logging(settings)
-    create_celery(settings).worker_main(["worker", "--loglevel", settings.log_level, *args.celery_args])
-    return 0
+    return run_command(create_celery(settings), ["worker", "--loglevel", settings.log_level, *args.celery_args])
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
     import tempfile
 
-    from workers.celery_app import create_celery
+    from workers.celery_app import create_celery, run_command
 
     settings = _settings()
     _logging(settings)
     schedule = os.path.join(tempfile.gettempdir(), f"tracker-beat-{os.getuid()}")
-    create_celery(settings).start(["beat", "--loglevel", settings.log_level, "--schedule", schedule,
-                                   *args.celery_args])
-    return 0
+    return run_command(create_celery(settings), ["beat", "--loglevel", settings.log_level, "--schedule", schedule,
+                                                  *args.celery_args])
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
