@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from email.policy import default as default_policy
 from pathlib import Path
 
@@ -45,15 +46,24 @@ def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: P
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            start_new_session=True)
     lines: list[str] = []
-    try:
+    banner_read = threading.Event()
+
+    def read_banner() -> None:
         assert dev.stdout is not None
         for line in dev.stdout:
             lines.append(line)
-            if "Then open the mail" in line:
+            if line.strip() == "tracker score kari@example.no":  # the banner's last line
                 break
+        banner_read.set()
+
+    threading.Thread(target=read_banner, daemon=True).start()
+    try:
+        assert banner_read.wait(90), "no complete banner within 90 s:\n" + "".join(lines)
         banner = "".join(lines)
         api_key = re.search(r"API key\s+(trk_\S+)", banner).group(1)
         mail_url = re.search(r"Mail\s+(http://\S+)", banner).group(1)
+        assert re.search(rf"Dashboard\s+http://127\.0\.0\.1:{port}/dashboard\b", banner), banner
+        redis_url = re.search(r"^\s*export TRACKER_REDIS_URL=(redis://\S+)$", banner, re.M).group(1)
         wait_until(lambda: _ready(port), timeout=60, what="the web process")
         sample = (tmp_path / "dev" / "sample.sh").read_text()
         posted = subprocess.run(["bash", "-c", sample], capture_output=True, text=True, timeout=30)
@@ -69,6 +79,11 @@ def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: P
         card = requests.get(f"http://127.0.0.1:{port}/api/v1/customers/kari@example.no",
                             headers={"Authorization": f"Bearer {api_key}"}, timeout=5).json()
         assert card["score"] == 100.0 and card["responses"] == 1
+        # Another terminal with only the exported line from the banner reads the same card.
+        score = subprocess.run([sys.executable, "-m", "tracker", "score", "kari@example.no"], cwd=ROOT,
+                               env={**env, "TRACKER_REDIS_URL": redis_url}, capture_output=True, text=True,
+                               timeout=60)
+        assert score.returncode == 0 and "kari@example.no" in score.stdout, score.stdout + score.stderr
     finally:
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGINT)
@@ -85,3 +100,19 @@ def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: P
     access = [line for line in web_log.splitlines() if '"GET /api/v1/customers/' in line]
     assert access and all("kari@example.no" not in line and "<email>" in line for line in access), access
     wait_until(lambda: not _port_open(port), timeout=5, what="the web process to go with tracker dev")
+
+
+def test_a_busy_port_gives_one_line_naming_tracker_bind_and_no_banner(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    with socket.socket() as holder:  # another process already serves on the port
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env["TRACKER_BIND"] = f"127.0.0.1:{port}"
+        dev = subprocess.run([sys.executable, "-m", "tracker", "dev", "--dir", str(tmp_path / "dev")], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert dev.returncode != 0, dev.stdout + dev.stderr
+    assert "is running" not in dev.stdout and "API key" not in dev.stdout, dev.stdout
+    (line,) = dev.stderr.strip().splitlines()
+    assert "TRACKER_BIND" in line and f"127.0.0.1:{port}" in line, line
+    assert not (tmp_path / "dev" / "logs" / "web.log").exists(), "nothing is started on a busy port"

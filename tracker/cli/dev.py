@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import secrets
 import shlex
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tracker.config import ConfigError, load_settings
+from tracker.config import ConfigError, Settings, load_settings
 
 DEV_DEFAULTS = {
     # Short enough to watch a survey arrive, and no throttle so the sample can be posted again.
@@ -36,6 +37,21 @@ def free_port(preferred: int = 0) -> int:
                 continue
             return int(probe.getsockname()[1])
     raise RuntimeError("no free port")
+
+
+def port_in_use(bind: str) -> bool:
+    """Return whether another process already listens on bind (host:port), so gunicorn could not take it."""
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]")
+    if not port.isdigit():
+        return False  # a malformed TRACKER_BIND is reported by the settings
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: TIME_WAIT is free
+        try:
+            probe.bind((host or "0.0.0.0", int(port)))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 def redis_binary() -> str | None:
@@ -181,6 +197,11 @@ def run_dev(directory: str) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        bind = os.environ.get("TRACKER_BIND", "").strip() or Settings.bind
+        if port_in_use(bind):  # checked first, so no banner is printed for another process's server
+            print(f"tracker dev: {bind} is already in use by another process; stop it or choose another "
+                  f"address with TRACKER_BIND (e.g. TRACKER_BIND=127.0.0.1:{free_port()})", file=sys.stderr)
+            return 1
         env = stack.environment()
         settings = load_settings(env)
         from tracker.store import Store
@@ -208,6 +229,7 @@ def run_dev(directory: str) -> int:
   Satisfaction tracker is running (Ctrl-C stops everything).
 
   App          http://{settings.bind}   (health: /healthz, ready: /readyz)
+  Dashboard    http://{settings.bind}/dashboard   (sign in with the API key)
   Mail         {mail}   (survey mails land here)
   Redis        {settings.redis_url}
   API key      {api_key}
@@ -218,6 +240,9 @@ def run_dev(directory: str) -> int:
     {sample}
   Then open the mail, answer it, and read the score:
     curl -H 'Authorization: Bearer {api_key}' http://{settings.bind}/api/v1/customers/kari@example.no
+  or, in another terminal (`tracker score`, `tracker top` and the other commands):
+    export TRACKER_REDIS_URL={settings.redis_url}
+    tracker score kari@example.no
 """, flush=True)
         while not stopping.wait(0.5):
             for name, process in stack.children:
