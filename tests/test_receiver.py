@@ -21,7 +21,7 @@ from tests.signing import SECRETS, signed
 from tests.support import solved_event, vendor_fixture
 from tracker import signing
 from tracker.cli.dev import free_port
-from tracker.config import load_settings
+from tracker.config import ConfigError, load_settings
 from tracker.ingest import apply as ingest
 from tracker.store import Store, keys
 from tracker.web.app import create_app
@@ -548,3 +548,70 @@ def test_an_event_time_outside_the_calendar_in_utc_gets_422_not_500(post_event, 
     body = assert_envelope(post_event("zendesk", zendesk, headers=headers), 422)
     assert "updated_at" in body["errors"].get("ticket", {}), body
     assert stream_length(store) == 0
+
+
+# --- Standard Webhooks secrets are decoded as the reference library decodes them, or refused at start-up ---
+
+KEY = b"standard-webhooks-key-of-32-byte"
+
+
+@pytest.mark.parametrize("written", [
+    "whsec_" + base64.b64encode(KEY[:31]).decode(),  # padded
+    "whsec_" + base64.b64encode(KEY[:31]).decode().rstrip("="),  # padding left off, as some consoles show it
+    base64.b64encode(KEY[:29]).decode().rstrip("="),  # bare and unpadded
+], ids=["padded", "unpadded", "bare-unpadded"])
+def test_a_standard_secret_accepted_at_start_up_verifies_what_the_reference_library_signs(env, store, written):
+    settings = load_settings({**env, "TRACKER_SOURCE_STANDARD_SECRET": written})
+    app = create_app(settings, store, enqueue=lambda task: None)
+    raw = json.dumps(solved_event()).encode()
+    headers, _ = signed("standard", raw, secret=written)
+    response = app.test_client().post("/webhooks/standard", data=raw,
+                                      headers={"Content-Type": "application/json", **headers})
+    assert response.status_code == 202, response.json
+
+
+@pytest.mark.parametrize("written", [
+    "whsec_not base64 at all!", "my-shared-secret", "whsec_abcde", "whsec_YWJj-ZGVm_Z2hp", "whsec_", "whsec_====",
+    "whsec_YWJjZA=x",
+], ids=["spaces", "plain-text", "impossible-length", "url-safe-alphabet", "empty", "padding-only", "bad-padding"])
+def test_a_standard_secret_that_does_not_decode_is_refused_at_start_up_naming_the_variable(env, written):
+    with pytest.raises(ConfigError) as refused:
+        load_settings({**env, "TRACKER_SOURCE_STANDARD_SECRET": written})
+    message = str(refused.value)
+    assert message.startswith("TRACKER_SOURCE_STANDARD_SECRET ") and "\n" not in message
+    secret = written.removeprefix("whsec_")
+    assert not secret or secret not in message  # a secret is never echoed
+
+
+# --- two events of one order at the same time are ordered by what they mean -------------------------------
+
+def _order_event(kind: str, event_id: str, at: str = "2026-11-20T10:00:00Z") -> dict[str, Any]:
+    return {"type": kind, "id": event_id, "occurred_at": at, "customer": {"email": "kari@example.no"},
+            "order": {"id": "O-1", "total": "149.00", "currency": "NOK"}}
+
+
+@pytest.mark.parametrize("cancel_first", [False, True], ids=["created-then-cancelled", "cancelled-then-created"])
+def test_a_shopify_order_created_and_cancelled_in_the_same_second_is_not_counted(post_event, store, settings,
+                                                                                 cancel_first):
+    created, cancelled = fixture("shopify", "orders_create"), fixture("shopify", "orders_cancelled")
+    cancelled["body"]["cancelled_at"] = cancelled["body"]["created_at"]  # cancelled the second it was placed
+    for delivery in ([cancelled, created] if cancel_first else [created, cancelled]):
+        assert post_event("shopify", delivery["body"], headers=delivery["headers"]).status_code == 202
+        ingest.drain(store, settings, "test")
+    assert store.orders_summary("kari@example.no")["count"] == 0
+    assert store.redis.hget(keys.order("shopify:820982911946154508"), "status") == "cancelled"
+
+
+@pytest.mark.parametrize(("earlier", "later"), [
+    ("order.created", "order.fulfilled"), ("order.fulfilled", "order.cancelled"),
+    ("order.created", "order.refunded"), ("order.refunded", "order.cancelled"),
+])
+@pytest.mark.parametrize("arrival", ["in-order", "reversed"])
+def test_order_events_with_one_timestamp_leave_the_status_the_later_step_sets(post_event, store, settings, earlier,
+                                                                             later, arrival):
+    # Event ids chosen so that comparing them as strings would pick the wrong one.
+    events = [_order_event(earlier, "zz-" + earlier), _order_event(later, "aa-" + later)]
+    for event in events if arrival == "in-order" else events[::-1]:
+        assert post_event("standard", event).status_code == 202
+        ingest.drain(store, settings, "test")
+    assert store.redis.hget(keys.order("standard:O-1"), "status") == later.removeprefix("order.")

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from tracker.signing import secret_problem
+
 # The largest request body any webhook may send (SPEC §4: 413 above it).
 MAX_BODY = 1024 * 1024
 SCALES = ("csat5", "csat3", "thumbs", "nps", "ces7")
@@ -34,6 +36,9 @@ KNOWN_VARIABLES = (
     "TRACKER_ZENDESK_URL",
     "TRACKER_ZENDESK_EMAIL",
     "TRACKER_ZENDESK_TOKEN",
+    "TRACKER_JIRA_API_URL",
+    "TRACKER_JIRA_API_USER",
+    "TRACKER_JIRA_API_TOKEN",
     "TRACKER_SURVEY_SCALE_BY_SOURCE",
     "TRACKER_SURVEY_SCALE_BY_BRAND",
     "TRACKER_SURVEY_DISABLED_SOURCES",
@@ -149,6 +154,10 @@ class Settings:
     zendesk_url: str | None = None
     zendesk_email: str | None = None
     zendesk_token: str | None = None
+    # Jira Cloud's REST API, for reporters whose email the webhook hides: site URL, account email, API token.
+    jira_api_url: str | None = None
+    jira_api_user: str | None = None
+    jira_api_token: str | None = None
     # Survey rules (issue 4): per-source/brand scale and enablement, tags, sampling, window, reminder.
     scale_by_source: Mapping[str, str] = field(default_factory=dict)
     scale_by_brand: Mapping[str, str] = field(default_factory=dict)
@@ -336,6 +345,8 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
         match = SOURCE_SECRET.match(name)
         if match and value.strip():
             sources[match.group(1).lower()] = value.strip()
+    if "standard" in sources and (problem := secret_problem(sources["standard"])):
+        raise ConfigError(f"TRACKER_SOURCE_STANDARD_SECRET {problem}")
     alert_urls = tuple(
         _url({"TRACKER_ALERT_URLS": u.strip()}, "TRACKER_ALERT_URLS", ("http", "https"), None)
         for u in environ.get("TRACKER_ALERT_URLS", "").split(",") if u.strip())
@@ -370,6 +381,10 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
         zendesk_url=zendesk_url,
         zendesk_email=environ.get("TRACKER_ZENDESK_EMAIL", "").strip() or None,
         zendesk_token=environ.get("TRACKER_ZENDESK_TOKEN", "").strip() or None,
+        jira_api_url=(_url(environ, "TRACKER_JIRA_API_URL", ("https", "http"), None).rstrip("/")
+                      if environ.get("TRACKER_JIRA_API_URL", "").strip() else None),
+        jira_api_user=environ.get("TRACKER_JIRA_API_USER", "").strip() or None,
+        jira_api_token=environ.get("TRACKER_JIRA_API_TOKEN", "").strip() or None,
         **rules,  # type: ignore[arg-type]
         web_workers=int(_number(environ, "TRACKER_WEB_WORKERS", 2, 1, True)),
         log_level=level,
