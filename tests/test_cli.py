@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib import metadata
 
 import pytest
 
+from tests.signing import SECRETS
 from tests.support import drain, send_all, solved_event, survey_link, tracker
+from tracker.cli.commands import build_parser
+from tracker.cli.dev import free_port
 from tracker.ingest import apply as ingest
 
 
@@ -26,19 +37,166 @@ def test_api_key_create_prints_the_key_alone_on_the_last_line_and_it_works(env, 
     assert missing.returncode == 1 and "no API key named 'ops'" in missing.stderr
 
 
-@pytest.mark.parametrize(("change", "named"), [
+MALFORMED = [
     ({"TRACKER_REDIS_URL": ""}, "TRACKER_REDIS_URL"),
-    ({"TRACKER_SECRET_KEY": ""}, "TRACKER_SECRET_KEY"),
     ({"TRACKER_SURVEY_DELAY": "soon"}, "TRACKER_SURVEY_DELAY"),
     ({"TRACKER_SMTP_URL": "http://mail"}, "TRACKER_SMTP_URL"),
     ({"TRACKER_SURVEY_SCALE": "stars"}, "TRACKER_SURVEY_SCALE"),
-])
-@pytest.mark.parametrize("command", [["web"], ["worker"], ["beat"], ["score", "a@b.c"], ["rebuild-scores"]])
-def test_a_bad_setting_stops_every_command_with_one_line_naming_it(env, change, named, command):
-    result = tracker({**env, **change}, *command)
-    assert result.returncode == 2
+    ({"TRACKER_SECRET_KEY": "change-me-in-production-please-0123456789"}, "TRACKER_SECRET_KEY"),
+]
+# What only the processes need: a store-only command runs without it.
+MISSING = [
+    ({"TRACKER_SECRET_KEY": ""}, "TRACKER_SECRET_KEY"),
+    ({"TRACKER_SECRET_KEY": "0123456789abcdef0123456789abcde"}, "TRACKER_SECRET_KEY"),  # 31 characters
+    ({"TRACKER_SMTP_URL": ""}, "TRACKER_SMTP_URL"),
+]
+
+
+def one_line_naming(result, named):
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0] and "Traceback" not in result.stderr
+    return result.returncode == 2 and len(lines) == 1 and named in lines[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("change", "named"), MALFORMED + MISSING)
+@pytest.mark.parametrize("command", [["web"], ["worker"], ["beat"], ["alert-secret"]])
+def test_a_bad_setting_stops_every_process_with_one_line_naming_it(env, change, named, command):
+    assert one_line_naming(tracker({**env, **change}, *command), named)
+
+
+@pytest.mark.parametrize(("change", "named"), MALFORMED)
+@pytest.mark.parametrize("command", [["score", "a@b.c"], ["rebuild-scores"], ["api-key", "list"]])
+def test_a_malformed_setting_stops_store_commands_too(env, change, named, command):
+    assert one_line_naming(tracker({**env, **change}, *command), named)
+
+
+def only(**variables: str) -> dict[str, str]:
+    """An environment holding no TRACKER_ variable but these (PATH and the like stay)."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}, **variables}
+
+
+def run_bare(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tracker", *args], env=environ, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_store_commands_need_only_the_redis_url(redis_url, env, post_event, store, settings, smtp, client):
+    assert post_event("standard", solved_event(ticket="B-1", at="2026-11-22T10:00:00Z")).status_code == 202
+    drain(store, settings)
+    send_all(store, settings)
+    client.post(survey_link(smtp.wait_for(1)[0], 4), data={"rating": "4"})
+    bare = only(TRACKER_REDIS_URL=redis_url)
+    for args in (["score", "kari@example.no"], ["top"], ["api-key", "create", "--name", "ops"], ["api-key", "list"],
+                 ["rebuild-scores"]):
+        result = run_bare(bare, *args)
+        assert result.returncode == 0, (args, result.stderr)
+    # Opt-outs are kept by a hash keyed with the secret, so these need it too, and say so.
+    for args in (["suppress", "add", "x@example.no"], ["suppress", "list"], ["erase", "nobody@example.no"],
+                 ["export", "kari@example.no"]):
+        assert one_line_naming(run_bare(bare, *args), "TRACKER_SECRET_KEY"), args
+        keyed = run_bare({**bare, "TRACKER_SECRET_KEY": env["TRACKER_SECRET_KEY"]}, *args)
+        assert keyed.returncode == 0, (args, keyed.stderr)  # and no mail settings
+    assert "75.0" in run_bare(bare, "score", "kari@example.no").stdout
+    # The processes still need everything.
+    assert one_line_naming(run_bare(bare, "worker"), "TRACKER_SECRET_KEY")
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_an_api_key_without_a_name_is_refused(env, name):
+    result = tracker(env, "api-key", "create", "--name", name)
+    assert result.returncode == 1 and "--name must not be empty" in result.stderr
+    assert "Traceback" not in result.stderr and "trk_" not in result.stdout
+    assert "No API keys" in tracker(env, "api-key", "list").stdout
+
+
+def test_version_prints_the_installed_version():
+    result = tracker({}, "--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"tracker {metadata.version('satisfaction-tracker')}"
+
+
+def subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield f"{prefix}{name}", child
+                yield from subcommands(child, f"{prefix}{name} ")
+
+
+def test_every_subcommand_help_explains_what_it_does_and_each_option():
+    pages = list(subcommands(build_parser()))
+    assert {"check", "api-key create", "suppress add", "score", "worker"} <= {name for name, _ in pages}
+    for name, parser in pages:
+        assert parser.description and len(parser.description) >= 40, f"`tracker {name} --help` says too little"
+        for action in parser._actions:
+            if not isinstance(action, argparse._SubParsersAction) and action.dest != "help":
+                assert action.help, f"`tracker {name} --help` does not explain {action.dest}"
+    page = tracker({}, "check", "--help")
+    assert page.returncode == 0 and "EHLO" in page.stdout and "--process" in page.stdout
+
+
+def test_check_reaches_redis_broker_and_smtp_and_prints_what_is_enabled(env):
+    result = tracker({**env, "TRACKER_ALERT_URLS": "https://hooks.slack.com/services/T0/B0/secret-path"}, "check")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    out = result.stdout
+    assert out.startswith(f"tracker {metadata.version('satisfaction-tracker')}")
+    for line in ("ok  settings", "ok  Redis", "ok  broker", "ok  SMTP server"):
+        assert line in out
+    assert re.search(rf"sources +{', '.join(sorted(SECRETS))}\n", out)
+    assert re.search(r"alert URLs +1: hooks.slack.com\n", out) and "secret-path" not in out
+    assert re.search(r"mail transport +smtp via smtp://127.0.0.1:", out)
+
+
+def test_check_gives_one_line_per_problem_and_still_probes_the_rest(env):
+    result = tracker({**env, "TRACKER_SECRET_KEY": "please-change-me-0123456789abcdefghij",
+                      "TRACKER_BROKER_URL": "amqp://guest:hunter2@127.0.0.1:1//",
+                      "TRACKER_SMTP_URL": f"smtp://mailer:hunter2@127.0.0.1:{free_port()}"}, "check")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    problems = result.stderr.strip().splitlines()
+    assert [line.split(":")[1].strip() for line in problems] == [
+        "TRACKER_SECRET_KEY looks like a placeholder, not a random key; generate one",
+        "TRACKER_BROKER_URL", "TRACKER_SMTP_URL"]
+    assert "ok  Redis" in result.stdout and "hunter2" not in result.stdout + result.stderr
+
+
+def test_check_logs_in_to_smtp_when_the_url_has_credentials(env, smtp):
+    # The test server offers no AUTH, so a login is refused: check reports it as the sender would fail.
+    result = tracker({**env, "TRACKER_SMTP_URL": f"smtp://mailer:hunter2@127.0.0.1:{smtp.port}"}, "check")
+    assert result.returncode == 1
+    assert result.stderr.startswith("tracker check: TRACKER_SMTP_URL: cannot reach the SMTP server: SMTPNotSupported")
+    assert smtp.messages == []
+
+
+def test_check_sends_nothing_through_an_http_mail_api(env, httpserver):
+    result = tracker({**env, "TRACKER_MAIL_TRANSPORT": "postmark", "TRACKER_MAIL_API_KEY": "pm-token",
+                      "TRACKER_MAIL_API_URL": httpserver.url_for("/")}, "check")
+    assert result.returncode == 0, result.stderr
+    assert "postmark API is configured" in result.stdout and "ok  SMTP server" not in result.stdout
+    assert list(httpserver.log) == []
+
+
+def wait_until_probe_passes(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    deadline = time.monotonic() + 30
+    while True:
+        result = tracker(environ, "check", "--process", *args)
+        if result.returncode == 0 or time.monotonic() > deadline:
+            return result
+
+
+def test_the_worker_healthcheck_pings_this_hosts_worker(env, start_worker):
+    down = tracker(env, "check", "--process", "worker")
+    assert down.returncode == 1 and "did not answer a ping" in down.stderr
+    start_worker()
+    up = wait_until_probe_passes(env, "worker")
+    assert up.returncode == 0 and "is alive" in up.stdout, up.stderr
+
+
+def test_the_beat_healthcheck_reads_its_heartbeat(env, start_worker, tmp_path):
+    beat_env = {**env, "TMPDIR": str(tmp_path)}
+    down = tracker(beat_env, "check", "--process", "beat")
+    assert down.returncode == 1 and "no heartbeat" in down.stderr
+    start_worker(beat=True, TMPDIR=str(tmp_path))
+    up = wait_until_probe_passes(beat_env, "beat")
+    assert up.returncode == 0 and "beat is alive" in up.stdout, up.stderr
 
 
 def test_an_unknown_command_or_option_gets_usage_not_a_traceback(env):
