@@ -48,16 +48,6 @@ class EventLog(RedisBase):
                 return
             start = "(" + entries[-1][0]
 
-    def append_events(self, records: Iterable[dict[str, Any]]) -> int:
-        """Append log records as given, without dedupe or validation; return how many."""
-        pipe = self.redis.pipeline(transaction=False)
-        count = 0
-        for record in records:
-            pipe.xadd(keys.STREAM, {"e": _payload(record)})
-            count += 1
-        pipe.execute()
-        return count
-
     def ensure_group(self) -> None:
         try:
             self.redis.xgroup_create(keys.STREAM, keys.GROUP, id="0", mkstream=True)
