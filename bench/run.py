@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -123,7 +124,7 @@ def main() -> None:
         process = start_redis(Path(folder), port)
         url = f"redis://127.0.0.1:{port}/0"
         try:
-            env = {"TRACKER_REDIS_URL": url, "TRACKER_SECRET_KEY": "bench-secret-0123456789",
+            env = {"TRACKER_REDIS_URL": url, "TRACKER_SECRET_KEY": secrets.token_urlsafe(32),
                    "TRACKER_SMTP_URL": "smtp://127.0.0.1:1", "TRACKER_SOURCE_STANDARD_SECRET": SECRETS["standard"]}
             settings = load_settings({**os.environ, **env})
             store = Store.from_url(url)
