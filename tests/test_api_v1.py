@@ -512,3 +512,30 @@ def test_any_history_of_events_and_answers_scores_exactly_what_a_rebuild_scores(
         assert [(r.id, r.name) for r in rows] == [(r.id, r.name) for r in after]
         for row, other in zip(rows, after, strict=True):
             _same_fields(row, other)
+
+
+def test_the_timeline_pages_with_a_cursor_in_both_orders_through_entries_that_share_a_millisecond(world, client,
+                                                                                                  auth):
+    for n in range(5):  # five orders in the same second: ties on the timeline
+        world.order(f"O-{n}", "kari@example.no", "100.00")
+    world.solved_and_answered("T-1", "kari@example.no", 4, "Fine")
+    path = "/api/v1/customers/kari@example.no/timeline"
+    oldest_first = get(client, auth, path, limit=1000)
+    assert oldest_first["next_cursor"] is None and len(oldest_first["events"]) == 8
+    newest_first = get(client, auth, path, limit=1000, order="desc")["events"]
+    assert newest_first == oldest_first["events"][::-1]
+    assert newest_first[0]["kind"] == "answer" and newest_first[0]["comment"] == "Fine"
+    for limit in (1, 2, 3, 7):
+        assert walk(client, auth, path, "events", limit=limit) == oldest_first["events"], limit
+        assert walk(client, auth, path, "events", limit=limit, order="desc") == newest_first, limit
+
+
+def test_a_timeline_cursor_that_is_not_from_this_order_is_422(world, client, auth):
+    for n in range(3):
+        world.order(f"O-{n}", "kari@example.no", "100.00")
+    drain(world.store, world.settings)
+    path = "/api/v1/customers/kari@example.no/timeline"
+    cursor = get(client, auth, path, limit=1, order="desc")["next_cursor"]
+    for query in ({"cursor": cursor}, {"cursor": "x"}, {"cursor": "ZDEuMS4x", "order": "desc"}):
+        response = client.get(path, headers=auth, query_string={"limit": 1, **query})
+        assert response.status_code == 422 and "cursor" in response.json["errors"], (query, response.json)

@@ -1,31 +1,93 @@
-"""A customer's timeline: tickets, orders, surveys and answers in time order."""
+"""A customer's timeline: tickets, orders, surveys and answers in time order, a page at a time."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from tracker.events import iso_from_ms
 from tracker.scores.cards import public_ref
 from tracker.store import Store
+from tracker.store.timeline import TIMELINE_PARTS, timeline_entry
+
+CURSOR = re.compile(r"^([ad])(\d{1,15})((?:\.\d{1,9}){" + str(len(TIMELINE_PARTS)) + "})$")
 
 
-def customer_timeline(store: Store, email: str, limit: int = 200, newest_first: bool = False) -> list[dict[str, Any]]:
-    """Merge the applied events, surveys and answers of one customer, oldest first unless asked."""
-    rows: list[tuple[int, dict[str, Any]]] = []
-    for entry, at in store.timeline_events(email, limit):
-        rows.append((at, entry))
-    for survey in store.customer_surveys(email, limit):
-        when = survey.sent_at_ms or survey.closed_at_ms or survey.created_at_ms
-        if not when:
-            continue
-        status = "sent" if survey.status == "answered" else survey.status
-        item = {"kind": f"survey.{status}", "survey": survey.sid, "ticket": public_ref(survey.tkey)}
-        if survey.reason:
-            item["reason"] = survey.reason
-        rows.append((when, item))
-    for answer in store.customer_responses(email, 0, limit):
-        rows.append((answer.at_ms, {
-            "kind": "answer", "survey": answer.sid, "ticket": public_ref(answer.tkey), "rating": answer.rating,
-            "scale": answer.scale, "satisfied": answer.satisfied, "comment": answer.comment, "reason": answer.reason}))
-    rows.sort(key=lambda row: row[0], reverse=newest_first)
-    return [{"at": iso_from_ms(at), **item} for at, item in rows[:limit]]
+@dataclass(frozen=True)
+class Position:
+    """Where a page ended: the time of its last entry and, per part, how many entries at that time were shown."""
+
+    newest_first: bool
+    at_ms: int
+    shown: tuple[int, ...]
+
+
+def encode_cursor(position: Position) -> str:
+    """Write a position as the opaque cursor a client sends back."""
+    text = ("d" if position.newest_first else "a") + str(position.at_ms) + "".join(f".{n}" for n in position.shown)
+    return base64.urlsafe_b64encode(text.encode("ascii")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str, newest_first: bool) -> Position:
+    """Read a cursor back; ValueError when it was not made by encode_cursor for this order."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise ValueError("Not a valid cursor.") from None
+    match = CURSOR.match(text)
+    if not match:
+        raise ValueError("Not a valid cursor.")
+    if (match.group(1) == "d") != newest_first:
+        raise ValueError(f"This cursor pages order={match.group(1).replace('a', 'asc').replace('d', 'desc')}; "
+                         "send the same order with it.")
+    return Position(newest_first, int(match.group(2)), tuple(int(n) for n in match.group(3)[1:].split(".")))
+
+
+def customer_timeline(store: Store, email: str, limit: int = 200, newest_first: bool = False,
+                      after: Position | None = None) -> tuple[list[dict[str, Any]], Position | None]:
+    """Return a page of a customer's timeline (oldest first unless asked) and where the next page starts.
+
+    Reads at most limit + 1 entries of each part past the cursor (plus what ties at its time), never the
+    whole timeline.
+    """
+    skips = after.shown if after else (0,) * len(TIMELINE_PARTS)
+    slices = store.timeline_rows(email, after.at_ms if after else None, skips, newest_first, limit + 1)
+    rows = [(at, part, i, member) for part, rows in enumerate(slices) for i, (at, member) in enumerate(rows)]
+    # Within one time, parts keep their order and each part its own (Redis's) order, in both directions.
+    rows.sort(key=lambda row: (-row[0] if newest_first else row[0], row[1], row[2]))
+    page = rows[:limit]
+    following = None
+    if len(rows) > limit:
+        last = page[-1][0]
+        carried = skips if after and after.at_ms == last else (0,) * len(TIMELINE_PARTS)
+        shown = tuple(carried[part] + sum(1 for at, p, _, _ in page if at == last and p == part)
+                      for part in range(len(TIMELINE_PARTS)))
+        following = Position(newest_first, last, shown)
+    return _describe(store, page), following
+
+
+def _describe(store: Store, page: list[tuple[int, int, int, str]]) -> list[dict[str, Any]]:
+    survey_ids = [member for _, part, _, member in page if TIMELINE_PARTS[part] == "surveys"]
+    answer_ids = [member for _, part, _, member in page if TIMELINE_PARTS[part] == "responses"]
+    surveys, answers = store.timeline_details(survey_ids, answer_ids)
+    entries: list[dict[str, Any]] = []
+    for at, part, _, member in page:
+        item: dict[str, Any] | None = None
+        kind = TIMELINE_PARTS[part]
+        if kind == "timeline":
+            item = timeline_entry(member)
+        elif kind == "surveys" and (survey := surveys.get(member)) is not None:
+            status = "sent" if survey.status == "answered" else survey.status
+            item = {"kind": f"survey.{status}", "survey": survey.sid, "ticket": public_ref(survey.tkey)}
+            if survey.reason:
+                item["reason"] = survey.reason
+        elif kind == "responses" and (answer := answers.get(member)) is not None:
+            item = {"kind": "answer", "survey": answer.sid, "ticket": public_ref(answer.tkey), "rating": answer.rating,
+                    "scale": answer.scale, "satisfied": answer.satisfied, "comment": answer.comment,
+                    "reason": answer.reason}
+        if item is not None:  # erased meanwhile: the page is one entry shorter, the cursor still right
+            entries.append({"at": iso_from_ms(at), **item})
+    return entries

@@ -17,10 +17,11 @@ from tracker.store.retention import Retention
 from tracker.store.scores import Scores
 from tracker.store.state import State, ticket_key
 from tracker.store.surveys import Surveys
+from tracker.store.timeline import Timeline
 
 
 class Store(EventLog, State, Surveys, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
-            OptOuts, Records, Retention):
+            OptOuts, Records, Retention, Timeline):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

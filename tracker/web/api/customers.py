@@ -13,7 +13,7 @@ from tracker.schema_cache import schema
 from tracker.scores.cards import customer_card
 from tracker.scores.ranking import ranked_customers
 from tracker.scores.summary import customer_responses_page
-from tracker.scores.timeline import customer_timeline
+from tracker.scores.timeline import customer_timeline, decode_cursor, encode_cursor
 from tracker.web.api.base import filters_of, load_query, now_ms, require_key, tracker
 from tracker.web.api.openapi import openapi_document
 from tracker.web.api.schemas import (
@@ -97,14 +97,20 @@ def customer_responses(email: str) -> Any:
 
 
 def timeline(email: str) -> Any:
-    """Return a customer's tickets, orders, surveys (with skip reasons) and answers in time order."""
+    """Return a page of a customer's tickets, orders, surveys (with skip reasons) and answers in time order."""
     app = tracker()
     query = load_query(TimelineQuerySchema)
     email = email.strip().lower()
     if not app.store.profile(email):
         return _unknown_customer()
-    events = customer_timeline(app.store, email, query["limit"], query["order"] == "desc")
-    return jsonify(schema(TimelineSchema).dump({"customer": email, "events": events}))
+    newest_first = query["order"] == "desc"
+    try:
+        after = decode_cursor(query["cursor"], newest_first) if query["cursor"] else None
+    except ValueError as exc:
+        raise ValidationError({"cursor": [str(exc)]}) from exc
+    events, following = customer_timeline(app.store, email, query["limit"], newest_first, after)
+    page = {"customer": email, "events": events, "next_cursor": encode_cursor(following) if following else None}
+    return jsonify(schema(TimelineSchema).dump(page))
 
 
 @bp.get("/v1/customers/<path:email>/export")

@@ -87,8 +87,8 @@ def build_spec() -> APISpec:
     spec.path("/api/v1/customers/{email}/responses", operations={"get": _operation(
         "A customer's answers, newest first", ResponsePageSchema, ResponseListQuerySchema, email, tag="customers")})
     spec.path("/api/v1/customers/{email}/timeline", operations={"get": _operation(
-        "A customer's tickets, orders, surveys and answers in time order", TimelineSchema, TimelineQuerySchema,
-        email, tag="customers")})
+        "A page of a customer's tickets, orders, surveys and answers in time order", TimelineSchema,
+        TimelineQuerySchema, email, tag="customers")})
     for kind in KINDS:
         spec.path(f"/api/v1/{kind}s", operations={"get": _operation(
             f"Every {kind} with its scores, most responses first", AGGREGATE_PAGES[kind], ListQuerySchema)})

@@ -182,11 +182,16 @@ class ResponsePageSchema(Schema):
 
 
 class TimelineQuerySchema(Schema):
+    """A page of a customer's timeline: `limit`, `order` and the `cursor` the previous page gave."""
+
     class Meta:
         unknown = EXCLUDE
 
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
-    order = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
+    order = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")),
+                          metadata={"description": "asc: oldest first (the default); desc: newest first"})
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
+                           metadata={"description": "next_cursor of the previous page, sent with the same order"})
 
 
 class TimelineEventSchema(Schema):
@@ -213,6 +218,8 @@ class TimelineEventSchema(Schema):
 class TimelineSchema(Schema):
     customer = fields.String()
     events = fields.List(fields.Nested(TimelineEventSchema))
+    next_cursor = fields.String(allow_none=True, required=True,
+                                metadata={"description": "the cursor of the next page; null on the last page"})
 
 
 # Queries of the score listings, summary and export ---------------------------------------------

@@ -1,0 +1,56 @@
+"""A customer's timeline read a page at a time: applied events, surveys and answers, each a sorted set by time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from tracker.model import Answer, Survey
+from tracker.store import keys
+from tracker.store.base import RedisBase
+from tracker.store.scores import answer_of
+from tracker.store.surveys import survey_from_hash
+
+# The customer's sorted sets a timeline merges, in the order that breaks ties between them; each is scored in ms.
+TIMELINE_PARTS = ("timeline", "surveys", "responses")
+
+
+class Timeline(RedisBase):
+    """Read slices of a customer's timeline sets and the surveys and answers a page names."""
+
+    def timeline_rows(self, email: str, bound_ms: int | None, skips: Sequence[int], newest_first: bool,
+                      count: int) -> list[list[tuple[int, str]]]:
+        """Return, per part, up to count (ms, member) from bound_ms on, past the first skips[i] entries at bound_ms."""
+        pipe = self.redis.pipeline(transaction=False)
+        for part, skip in zip(TIMELINE_PARTS, skips, strict=True):
+            key = keys.customer(email, part)
+            start = skip if bound_ms is not None else 0
+            if newest_first:
+                high = "+inf" if bound_ms is None else bound_ms
+                pipe.zrevrangebyscore(key, high, "-inf", start=start, num=count, withscores=True)
+            else:
+                low = "-inf" if bound_ms is None else bound_ms
+                pipe.zrangebyscore(key, low, "+inf", start=start, num=count, withscores=True)
+        return [[(int(score), member) for member, score in rows] for rows in pipe.execute()]
+
+    def timeline_details(self, survey_ids: Sequence[str], answer_ids: Sequence[str]
+                         ) -> tuple[dict[str, Survey], dict[str, Answer]]:
+        """Return the surveys and answers a timeline page names, by survey id (missing ones left out)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in survey_ids:
+            pipe.hgetall(keys.survey(sid))
+        for sid in answer_ids:
+            pipe.hgetall(keys.response(sid))
+        replies = pipe.execute()
+        surveys = {sid: survey for sid, raw in zip(survey_ids, replies[:len(survey_ids)], strict=True)
+                   if (survey := survey_from_hash(raw))}
+        answers = {sid: answer for sid, raw in zip(answer_ids, replies[len(survey_ids):], strict=True)
+                   if (answer := answer_of(raw))}
+        return surveys, answers
+
+
+def timeline_entry(member: str) -> dict[str, Any]:
+    """Read an applied event's timeline member back into its fields."""
+    entry: dict[str, Any] = json.loads(member)
+    return entry
