@@ -10,6 +10,18 @@ from gunicorn.glogging import Logger
 
 from tracker.config import Settings
 
+# Threads per worker, chosen for slow clients. A request holds its thread while its body arrives; one that
+# stalls mid-body holds it at most READ_IDLE_S (5 s, tracker/web/limits.py) and then gets a 408, and a
+# request waits for a free thread behind the stalled ones. Measured with 2 workers (3 runs each):
+#   4 threads, no body timeout (before):   16 stalled uploads -> /healthz unanswered after 120 s
+#   4 threads with the body timeout:       16 -> 0-26 s, 32 -> 0-55 s (all may land on one worker)
+#   16 threads with the body timeout:      16 -> 0 s,    32 -> 0-33 s
+#   32 threads with the body timeout:      16 -> 0 s,    32 -> 0 s,    64 -> 8-42 s
+# Threads cost little here (the work is waiting on Redis). An async worker (gevent) would take stalled
+# clients off threads altogether, but needs redis-py, kombu and prometheus-client monkey-patched; a
+# buffering reverse proxy in front (README) keeps slow clients away from gunicorn entirely.
+WEB_THREADS = 32
+GUNICORN_MAX_REQUEST_LINE = 8190
 EMAIL = re.compile(r"[^/@\s]+(?:@|%40)[^/@\s]+")
 # Survey and unsubscribe tokens are bearer credentials: whoever holds one answers or unsubscribes for the
 # customer. They travel in /s/<token>, /u/<token>, ?token=… and reply+<token>@ addresses.
@@ -44,9 +56,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         self.cfg.set("bind", [self.settings.bind])
         self.cfg.set("workers", self.settings.web_workers)
-        self.cfg.set("threads", 4)
+        # Slow clients: see WEB_THREADS. Each wait for body bytes is bounded by the app's ClientLimits.
+        self.cfg.set("threads", WEB_THREADS)
         self.cfg.set("worker_class", "gthread")
         self.cfg.set("timeout", 30)
+        # gunicorn's largest request line, so that the app's own, smaller limit answers with the envelope (414).
+        self.cfg.set("limit_request_line", GUNICORN_MAX_REQUEST_LINE)
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("accesslog", "-")
         # No query strings (tokens), and emails in API paths are masked by the logger class.

@@ -15,13 +15,14 @@ from tracker.store.reminders import Reminders
 from tracker.store.replies import Replies
 from tracker.store.retention import Retention
 from tracker.store.scores import Scores
+from tracker.store.sessions import Sessions
 from tracker.store.state import State, ticket_key
 from tracker.store.surveys import Surveys
 from tracker.store.timeline import Timeline
 
 
 class Store(EventLog, State, Surveys, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
-            OptOuts, Records, Retention, Timeline):
+            OptOuts, Records, Retention, Sessions, Timeline):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

@@ -112,3 +112,8 @@ def retired_daily(kind: str, ident: str) -> str:
     if kind == "customer":
         return customer(ident, "retired_daily")
     return f"{PREFIX}:retired_daily:{kind}:{ident}"
+
+
+def dashboard_session(digest: str) -> str:
+    """Name a signed-in dashboard session by the SHA-256 of its id; it lives as long as the sign-in may."""
+    return f"{PREFIX}:session:{digest}"

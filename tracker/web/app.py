@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask
+from flask import Flask, Response
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 
 from tracker.config import MAX_BODY, Settings
@@ -12,6 +12,12 @@ from tracker.i18n.catalogue import text
 from tracker.metrics import QueueLength, metrics_registry
 from tracker.store import Store
 from tracker.web.context import Tracker
+from tracker.web.limits import install_client_limits
+
+# Every HTML page (survey, unsubscribe, error, dashboard) gets these: nothing from other hosts, no inline
+# script or style, never framed, and no token-bearing URL sent as a referrer to another site.
+CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+HTML_HEADERS = {"Content-Security-Policy": CSP, "Referrer-Policy": "same-origin"}
 
 
 def create_app(settings: Settings, store: Store | None = None, *, enqueue: Callable[..., None],
@@ -21,6 +27,7 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
     from tracker.web.dashboard.views import bp as dashboard_bp
     from tracker.web.errors import register_error_handlers
     from tracker.web.ops import bp as ops_bp
+    from tracker.web.pages.home import bp as home_bp
     from tracker.web.pages.survey import bp as survey_bp
     from webhooks.inbound_mail import bp as inbound_bp
     from webhooks.receiver import bp as webhooks_bp
@@ -34,7 +41,18 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
         loaders: list[BaseLoader] = [FileSystemLoader(settings.template_dir)]
         app.jinja_loader = ChoiceLoader(loaders + ([app.jinja_loader] if app.jinja_loader else []))
     app.jinja_env.globals["t"] = text
-    for blueprint in (ops_bp, webhooks_bp, inbound_bp, survey_bp, api_bp, dashboard_bp):
+    for blueprint in (home_bp, ops_bp, webhooks_bp, inbound_bp, survey_bp, api_bp, dashboard_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    install_client_limits(app)
+    app.after_request(security_headers)
     return app
+
+
+def security_headers(response: Response) -> Response:
+    """Give every response nosniff, and every HTML page the content policy and referrer policy."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.mimetype == "text/html":
+        for name, value in HTML_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response

@@ -11,6 +11,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from tracker.errors import StorageUnavailable
+from tracker.web.limits import MAX_URL
 
 log = logging.getLogger(__name__)
 JSON_PREFIXES = ("/api/", "/webhooks/", "/inbound/", "/healthz", "/readyz", "/metrics")
@@ -59,7 +60,9 @@ MESSAGES = {
     400: "The request could not be understood.",
     404: "Nothing is here.",
     405: "That method is not allowed here.",
+    408: "The body stopped arriving before it was complete; send it again.",
     413: "The body is larger than 1 MiB.",
+    414: f"The URL is longer than {MAX_URL} bytes.",
     415: "The body must be application/json.",
 }
 

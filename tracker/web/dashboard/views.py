@@ -21,7 +21,6 @@ from tracker.web.context import Tracker, current_tracker
 from tracker.web.dashboard.data import collect, default_query, load_query
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
-CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
 SESSION_HOURS = 12
 
 
@@ -54,10 +53,8 @@ bp.add_app_template_filter(public_ref, "public_ref")
 
 
 @bp.after_request
-def _security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
+def _no_store(response: Response) -> Response:
+    # The app sets the security headers of every page; scores are not for shared caches or the back button.
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -92,11 +89,16 @@ def _refused() -> tuple[str, int]:
 
 
 def signed_in() -> str | None:
-    """Return the name of the key this person signed in with, while that key still exists."""
-    name = session.get("key_name")
+    """Return the name of the key this person signed in with, while the session and that key still exist."""
+    name, session_id = session.get("key_name"), session.get("session_id")
     if not name:
         return None
-    live = {row["name"]: row for row in _tracker().store.list_keys()}
+    store = _tracker().store
+    # Signing out deletes the server-side session, so a copied cookie stops working with it.
+    if not isinstance(session_id, str) or store.session_key_name(session_id) != name:
+        session.clear()
+        return None
+    live = {row["name"]: row for row in store.list_keys()}
     # A revoked key ends the session; a new key under the old name has a new creation time.
     if name not in live or live[name]["created_at"] != session.get("key_created"):
         session.clear()
@@ -134,15 +136,19 @@ def login() -> Any:
     created = next((row["created_at"] for row in store.list_keys() if row["name"] == found[0]), None)
     session.clear()  # a fresh session (and CSRF nonce) on every sign-in
     session.permanent = True
-    session.update(key_name=found[0], key_created=created, csrf=secrets.token_urlsafe(16))
+    session_id = secrets.token_urlsafe(32)
+    store.start_session(session_id, found[0], SESSION_HOURS * 3600)
+    session.update(key_name=found[0], key_created=created, csrf=secrets.token_urlsafe(16), session_id=session_id)
     return redirect(url_for(".index"), 303)
 
 
 @bp.post("/logout")
 def logout() -> Any:
-    """Sign out and forget the session."""
+    """Sign out: end the session server-side (a copied cookie stops working too) and forget it."""
     if not _csrf_ok():
         return _refused()
+    if isinstance(session_id := session.get("session_id"), str):
+        _tracker().store.end_session(session_id)
     session.clear()
     return redirect(url_for(".login_form"), 303)
 

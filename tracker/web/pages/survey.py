@@ -72,10 +72,9 @@ def question(token: str) -> Any:
         rating = schema(PageQuerySchema).load(request.args)["rating"]
     except ValidationError:
         rating = None
-    if rating is None and survey.status == "answered":
-        answer = current_tracker().store.response(survey.sid)
-        if answer:
-            return _question(token, survey, answer.rating, answer.comment or "")
+    if survey.status == "answered" and (answer := current_tracker().store.response(survey.sid)):
+        # Re-opening any rating link of an answered survey keeps the comment already given.
+        return _question(token, survey, answer.rating if rating is None else rating, answer.comment or "")
     return _question(token, survey, rating)
 
 

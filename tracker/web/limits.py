@@ -1,0 +1,80 @@
+"""What one client may hold the web process to: a bounded URL, and a body that keeps arriving.
+
+Every wait for more bytes of a request body is bounded by READ_IDLE_S: a client that stops mid-body frees
+its thread with a 408 instead of holding it until it gives up (8 such uploads used to take all of
+gunicorn's threads, /healthz included). The body is still read by the app, when and as far as it wants
+(a shared token is checked before a byte of an inbound mail is read). A URL longer than MAX_URL is refused
+with the error envelope (414); gunicorn's own request-line limit is set above it so that its HTML page is
+not what a client meets.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, abort, request
+from werkzeug.exceptions import RequestTimeout
+
+MAX_URL = 4096  # bytes of path and query string
+READ_IDLE_S = 5.0  # the longest wait for the next bytes of a body
+TOO_LONG = "tracker.url_too_long"  # environ key: the URL was refused before routing
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+def _target(environ: Environ) -> str:
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        return str(raw)
+    query = environ.get("QUERY_STRING", "")
+    return str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")) + ("?" + query if query else "")
+
+
+class TimedInput:
+    """The request body, where a wait that outlasts the socket's timeout is a 408, not a disconnect (400)."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return bytes(self._stream.read(size))
+        except TimeoutError as exc:  # gunicorn then closes the connection: the rest of the body never came
+            raise RequestTimeout("The body stopped arriving before it was complete; send it again.") from exc
+
+    def readline(self, size: int = -1) -> bytes:
+        try:
+            return bytes(self._stream.readline(size))
+        except TimeoutError as exc:
+            raise RequestTimeout("The body stopped arriving before it was complete; send it again.") from exc
+
+
+class ClientLimits:
+    """WSGI middleware: mark an overlong URL, and bound every wait for body bytes by READ_IDLE_S."""
+
+    def __init__(self, app: WsgiApp):
+        self.app = app
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if len(_target(environ).encode("latin-1", "replace")) > MAX_URL:
+            environ[TOO_LONG] = True
+        connection = environ.get("gunicorn.socket")
+        if isinstance(connection, socket.socket):
+            # gunicorn makes the socket blocking again before it serves the connection's next request.
+            connection.settimeout(READ_IDLE_S)
+        environ["wsgi.input"] = TimedInput(environ["wsgi.input"])
+        return self.app(environ, start_response)
+
+
+def install_client_limits(app: Flask) -> None:
+    """Wrap the app in ClientLimits and answer an overlong URL with the app's own 414."""
+    app.wsgi_app = ClientLimits(app.wsgi_app)  # type: ignore[method-assign]
+
+    @app.before_request
+    def _url_too_long() -> None:
+        if request.environ.get(TOO_LONG):
+            abort(414)
