@@ -388,9 +388,20 @@ def test_a_postmark_body_without_from_full_gets_422_naming_the_field(inbound):
         assert response.status_code == 422 and set(response.json["errors"]) == {"FromFull"}, response.json
 
 
-@pytest.mark.parametrize("charset", ["base64", "rot13", "hex", "zlib", "uu", "undefined", "idna", "no-such-charset"])
-def test_a_sendgrid_field_in_a_charset_that_is_not_a_text_encoding_is_read_as_utf_8(mail, inbound, store, charset):
-    # SendGrid drops a mail answered with 4xx, so the reply is read rather than refused: the rating stays legible.
+@pytest.mark.parametrize("charset", ["base64", "rot13", "hex", "zlib", "uu"])
+def test_a_sendgrid_field_in_a_codec_that_is_not_a_text_encoding_gets_the_envelope_naming_charsets(
+        mail, inbound, store, charset):
+    body = published_sendgrid("default", {b"inbound@inbound.example.com": reply_to(mail).encode(),
+                                          b'"text":"UTF-8"': f'"text":"{charset}"'.encode()})
+    response = inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=body, content_type=SENDGRID_TYPE)
+    assert_envelope(response)
+    assert response.status_code == 422 and set(response.json["errors"]) == {"charsets"}, response.json
+    assert charset in response.json["errors"]["charsets"][0]
+    assert store.response(sid_of(mail)) is None
+
+
+@pytest.mark.parametrize("charset", ["undefined", "idna", "no-such-charset"])
+def test_a_sendgrid_field_in_an_unknown_or_undecodable_charset_is_read_as_utf_8(mail, inbound, store, charset):
     body = published_sendgrid("default", {b"inbound@inbound.example.com": reply_to(mail).encode(),
                                           b"Hello Twilio SendGrid!": "4 – takk".encode(),
                                           b'"text":"UTF-8"': f'"text":"{charset}"'.encode()})

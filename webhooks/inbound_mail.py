@@ -162,15 +162,26 @@ def _form_fields(body: bytes) -> dict[str, str]:
             raw.setdefault(name, payload)
     charsets = _json(raw.get("charsets", b"").decode("utf-8", "replace"))
     charsets = charsets if isinstance(charsets, dict) else {}
+    _check_charsets(charsets)
     return {name: _decode(value, charsets.get(name)) for name, value in raw.items()}
 
 
-def _decode(value: bytes, charset: Any) -> str:
-    """Decode a field in the charset named for it; a name that is no text charset reads as UTF-8.
+def _check_charsets(charsets: dict[str, Any]) -> None:
+    """Refuse (422) a `charsets` entry naming a codec that is not a text encoding, like "base64" or "rot13"."""
+    wrong = []
+    for name, charset in charsets.items():
+        try:
+            is_text = not isinstance(charset, str) or not charset or codecs.lookup(charset)._is_text_encoding
+        except LookupError:
+            is_text = True  # an unknown name is read as UTF-8 below, as mail clients do
+        if not is_text:
+            wrong.append(f"{str(name)[:50]}: {str(charset)[:50]} is a codec, not a text encoding.")
+    if wrong:
+        raise PayloadError("The charsets field names codecs that are not text encodings.", {"charsets": wrong})
 
-    SendGrid drops a mail answered with 4xx, so a bad charset name must not cost the reply: "base64",
-    "rot13" or "undefined" name codecs, not charsets, and the text is still legible as UTF-8.
-    """
+
+def _decode(value: bytes, charset: Any) -> str:
+    """Decode a field in the charset named for it; an unknown name, or text it cannot decode, reads as UTF-8."""
     try:
         if isinstance(charset, str) and charset and codecs.lookup(charset)._is_text_encoding:
             return value.decode(charset, "replace")
