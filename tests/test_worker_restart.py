@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -122,11 +123,14 @@ def test_a_worker_survives_redis_restarts_or_exits_non_zero(broker, smtp, tmp_pa
         feeding.set()
         if feeder.is_alive():
             feeder.join(timeout=10)
-        if worker.poll() is None:
+        # The whole process group, also when the main process already exited: its prefork children may not have.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
         app.close()
