@@ -11,7 +11,6 @@ An unknown account is a 404: nothing to fill in, not an outage.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -19,6 +18,7 @@ import requests
 
 from tracker.backoff import Backoff
 from tracker.config import Settings
+from tracker.ingest import lookup
 from tracker.ingest.enrich import EnrichmentUnavailable, register
 from tracker.model import Event
 from tracker.store import Store
@@ -31,7 +31,6 @@ READ_TIMEOUT_S = 10.0
 BACKOFF_S = 0.5
 MAX_RETRY_AFTER_S = 30.0
 CACHE_TTL_S = 86400
-RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 MAX_ACCOUNT_ID = 128
 
 log = logging.getLogger(__name__)
@@ -84,40 +83,18 @@ def _filled(event: Event, people: dict[str, Person]) -> Event:
 
 def _user(session: requests.Session, settings: Settings, account: str) -> Person:
     """Fetch one user, retrying transient failures; {} when Jira has no such user, JiraUnavailable on outage."""
-    url = f"{settings.jira_api_url}{PATH}"
-    auth = (settings.jira_api_user or "", settings.jira_api_token or "")
-    problem = "no attempt made"
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            response = session.get(url, params={"accountId": account}, auth=auth,
-                                   headers={"Accept": "application/json"},
-                                   timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), allow_redirects=False)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            problem, wait = type(exc).__name__, _backoff(attempt)
-        except requests.RequestException as exc:
-            raise JiraUnavailable(f"Jira user look-up failed: {type(exc).__name__}") from None
-        else:
-            status = response.status_code
-            if status == 200:
-                return _person(response)
-            if status == 404:
-                return {}
-            problem = f"HTTP {status}"
-            if status in (401, 403):
-                raise JiraUnavailable(f"Jira user look-up refused ({problem}); check TRACKER_JIRA_API_USER and "
-                                      "TRACKER_JIRA_API_TOKEN (the API user needs Browse users and groups)")
-            if status not in RETRIED_STATUSES:
-                raise JiraUnavailable(f"Jira user look-up failed: {problem}")
-            retry_after = _retry_after(response, attempt) if status == 429 else _backoff(attempt)
-            if retry_after is None:
-                raise JiraUnavailable(f"Jira user look-up rate-limited ({problem}) for more than "
-                                      f"{MAX_RETRY_AFTER_S:g} s")
-            wait = retry_after
-        if attempt < ATTEMPTS:
-            log.warning("Jira user look-up: %s on attempt %d of %d, retrying in %.1f s", problem, attempt, ATTEMPTS,
-                        wait)
-            time.sleep(wait)
-    raise JiraUnavailable(f"Jira user look-up failed: {problem} after {ATTEMPTS} attempts")
+    response = lookup.get(_lookup(), session, f"{settings.jira_api_url}{PATH}", params={"accountId": account},
+                          auth=(settings.jira_api_user or "", settings.jira_api_token or ""), absent=frozenset({404}))
+    return {} if response is None else _person(response)
+
+
+def _lookup() -> lookup.Lookup:
+    return lookup.Lookup(what="Jira user look-up",
+                         refused_hint="check TRACKER_JIRA_API_USER and TRACKER_JIRA_API_TOKEN "
+                                      "(the API user needs Browse users and groups)",
+                         unavailable=JiraUnavailable, attempts=ATTEMPTS,
+                         timeouts=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), backoff=_backoff,
+                         max_retry_after_s=MAX_RETRY_AFTER_S)
 
 
 def _person(response: requests.Response) -> Person:
@@ -131,16 +108,6 @@ def _person(response: requests.Response) -> Person:
     if "email" in person:
         person["email"] = person["email"].lower()
     return person
-
-
-def _retry_after(response: requests.Response, attempt: int) -> float | None:
-    """Return Jira's Retry-After in seconds, a backoff when it is absent, or None when too long."""
-    raw = response.headers.get("Retry-After", "").strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return _backoff(attempt)
-    return max(seconds, 0.0) if seconds <= MAX_RETRY_AFTER_S else None
 
 
 def _backoff(attempt: int) -> float:

@@ -10,7 +10,6 @@ leaves deleted users out of its answer.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TypeVar
@@ -19,6 +18,7 @@ import requests
 
 from tracker.backoff import Backoff
 from tracker.config import Settings
+from tracker.ingest import lookup
 from tracker.ingest.enrich import EnrichmentUnavailable, register
 from tracker.model import Agent, Customer, Event
 from tracker.store import Store
@@ -31,7 +31,6 @@ READ_TIMEOUT_S = 10.0
 BACKOFF_S = 0.5
 MAX_RETRY_AFTER_S = 30.0
 CACHE_TTL_S = 86400
-RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 CUSTOMER_FIELDS = ("email", "name", "locale")
 AGENT_FIELDS = ("email", "name")
 
@@ -103,35 +102,17 @@ def _show_many(session: requests.Session, settings: Settings, ids: list[str]) ->
     """Fetch up to 100 users in one request, retrying transient failures, or raise ZendeskUnavailable."""
     url = f"{settings.zendesk_url}/api/v2/users/show_many.json?ids={','.join(ids)}"
     auth = (f"{settings.zendesk_email}/token", settings.zendesk_token or "")
-    problem = "no attempt made"
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            response = session.get(url, auth=auth, headers={"Accept": "application/json"},
-                                   timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), allow_redirects=False)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            problem, wait = type(exc).__name__, _backoff(attempt)
-        except requests.RequestException as exc:
-            raise ZendeskUnavailable(f"Zendesk user look-up failed: {type(exc).__name__}") from None
-        else:
-            status = response.status_code
-            if status == 200:
-                return _people(response)
-            problem = f"HTTP {status}"
-            if status in (401, 403):
-                raise ZendeskUnavailable(f"Zendesk user look-up refused ({problem}); check "
-                                         "TRACKER_ZENDESK_EMAIL and TRACKER_ZENDESK_TOKEN")
-            if status not in RETRIED_STATUSES:
-                raise ZendeskUnavailable(f"Zendesk user look-up failed: {problem}")
-            retry_after = _retry_after(response, attempt) if status == 429 else _backoff(attempt)
-            if retry_after is None:
-                raise ZendeskUnavailable(f"Zendesk user look-up rate-limited ({problem}) for more than "
-                                         f"{MAX_RETRY_AFTER_S:g} s")
-            wait = retry_after
-        if attempt < ATTEMPTS:
-            log.warning("Zendesk user look-up: %s on attempt %d of %d, retrying in %.1f s",
-                        problem, attempt, ATTEMPTS, wait)
-            time.sleep(wait)
-    raise ZendeskUnavailable(f"Zendesk user look-up failed: {problem} after {ATTEMPTS} attempts")
+    response = lookup.get(_lookup(), session, url, auth=auth)
+    assert response is not None  # no status counts as absent here
+    return _people(response)
+
+
+def _lookup() -> lookup.Lookup:
+    return lookup.Lookup(what="Zendesk user look-up",
+                         refused_hint="check TRACKER_ZENDESK_EMAIL and TRACKER_ZENDESK_TOKEN",
+                         unavailable=ZendeskUnavailable, attempts=ATTEMPTS,
+                         timeouts=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S), backoff=_backoff,
+                         max_retry_after_s=MAX_RETRY_AFTER_S)
 
 
 def _people(response: requests.Response) -> dict[str, Person]:
@@ -151,16 +132,6 @@ def _people(response: requests.Response) -> dict[str, Person]:
         return people
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ZendeskUnavailable("Zendesk user look-up returned an unexpected body") from None
-
-
-def _retry_after(response: requests.Response, attempt: int) -> float | None:
-    """Return Zendesk's Retry-After in seconds, a backoff when it is absent, or None when too long."""
-    raw = response.headers.get("Retry-After", "").strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return _backoff(attempt)
-    return max(seconds, 0.0) if seconds <= MAX_RETRY_AFTER_S else None
 
 
 def _backoff(attempt: int) -> float:
