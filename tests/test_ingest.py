@@ -220,9 +220,9 @@ def test_every_arrival_order_of_an_order_history_gives_the_same_orders_summary(
         drain(store, settings)
     expected = store.orders_summary(KARI)
     if history is ORDER_PAID_AND_PARTLY_REFUNDED:
-        assert (expected["count"], expected["total"], expected["currency"]) == (1, "99.00", "NOK")
+        assert (expected.count, expected.total, expected.currency) == (1, "99.00", "NOK")
     else:
-        assert (expected["count"], expected["total"]) == (0, "0.00")
+        assert (expected.count, expected.total) == (0, "0.00")
     differing = []
     for n, order in enumerate(itertools.permutations(range(len(history)))):
         # A customer and an order of their own for each order of arrival.
@@ -244,7 +244,7 @@ def test_a_refund_delivered_twice_is_taken_off_once(store, settings, deliver):
     deliver(ORDER_PAID_AND_PARTLY_REFUNDED[2])
     deliver(ORDER_PAID_AND_PARTLY_REFUNDED[3])
     drain(store, settings)
-    assert store.orders_summary(KARI)["total"] == "99.00"
+    assert store.orders_summary(KARI).total == "99.00"
 
 
 # Customers known only by their alias
@@ -347,7 +347,7 @@ def test_recovering_a_batch_applied_but_never_acknowledged_has_no_double_effect(
     assert ingest.recover(store, settings, "rescuer", min_idle_ms=0) == len(taken)
     after = (store.orders_summary(KARI), store.redis.hgetall(keys.order("standard:O-77")))
     assert after == before
-    assert after[0]["total"] == "99.00"
+    assert after[0].total == "99.00"
     assert pending(store) == 0
 
 

@@ -239,7 +239,7 @@ def test_an_unsubscribed_customer_gets_no_more_surveys_and_the_reason_is_recorde
     (mail,) = smtp.messages
     page = client.post(unsubscribe_path(mail))
     assert page.status_code == 200, page.data[:300]
-    assert store.profile(KARI).get("unsubscribed")
+    assert store.profile(KARI).unsubscribed_at_ms
     skipped = [surveys.Outcome("skipped", "unsubscribed")]
     assert solve_and_send(deliver, store, unthrottled, ticket="T-2") == skipped
     assert len(smtp.messages) == 1
@@ -258,7 +258,7 @@ def test_the_one_click_post_to_the_list_unsubscribe_url_really_unsubscribes(
     response = client.post(unsubscribe_path(mail), data="List-Unsubscribe=One-Click",
                            content_type="application/x-www-form-urlencoded")
     assert response.status_code == 200, response.data[:300]
-    assert store.profile(KARI).get("unsubscribed")
+    assert store.profile(KARI).unsubscribed_at_ms
     skipped = [surveys.Outcome("skipped", "unsubscribed")]
     assert solve_and_send(deliver, store, unthrottled, ticket="T-2") == skipped
     assert len(smtp.messages) == 1
@@ -270,7 +270,7 @@ def test_following_the_unsubscribe_link_alone_does_not_unsubscribe(
     (mail,) = smtp.messages
     page = client.get(unsubscribe_path(mail))  # link scanners follow every link
     assert page.status_code == 200
-    assert not store.profile(KARI).get("unsubscribed")
+    assert not store.profile(KARI).unsubscribed_at_ms
     assert [o.status for o in solve_and_send(deliver, store, unthrottled, ticket="T-2")] == ["sent"]
 
 

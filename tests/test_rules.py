@@ -16,9 +16,11 @@ from tracker.config import load_settings
 from tracker.events import iso_from_ms
 from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
+from tracker.model import SurveyedTicket
 from tracker.scores.cards import customer_card
 from tracker.scores.maths import DAY_MS
 from tracker.store import keys
+from tracker.store.records import surveyed_from_hash
 from tracker.store.reminders import reminder_member
 from tracker.surveys import due as surveys
 from tracker.surveys.policy import choose_scale, next_send_time, sampled, skip_reason
@@ -76,8 +78,12 @@ def test_the_brand_scale_wins_over_the_source_scale_which_wins_over_the_global_o
 # Skip reasons
 
 
-def ticket(**fields: str) -> dict[str, str]:
-    return {"source": "zendesk", "brand": "acme", "tags": '["vip"]', "agent_id": "a-7", **fields}
+def ticket(**fields: str) -> SurveyedTicket:
+    """Read a stored ticket hash with these fields as the sender does."""
+    found = surveyed_from_hash("zendesk:1", {"source": "zendesk", "brand": "acme", "tags": '["vip"]',
+                                             "agent_id": "a-7", **fields})
+    assert found is not None
+    return found
 
 
 @pytest.mark.parametrize("variables,fields,expected", [
@@ -265,7 +271,7 @@ def test_outside_the_window_the_survey_waits_and_goes_out_at_the_next_local_open
     assert deliver(saturday, timezone="Europe/Oslo").status_code == 202
     assert send_at(store, rules, saturday + 60_000) == [surveys.Outcome("deferred", "send_window")]
     monday = local_ms("Europe/Oslo", f"{next_weekday('Sat', then=2)} 09:00")
-    assert store.profile(KARI)["timezone"] == "Europe/Oslo"
+    assert store.profile(KARI).timezone == "Europe/Oslo"
     assert smtp.messages == [] and store.customer_surveys(KARI) == []  # waiting is not a skip
     assert store.redis.get(keys.customer(KARI, "throttle")) is None
     assert send_at(store, rules, monday - 1) == []

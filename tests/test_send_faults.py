@@ -145,7 +145,9 @@ def post(post_event: Any) -> Callable[[bytes], Any]:
 
 
 def _sid(store: Store, member: str) -> str:
-    return survey_id(member, store.surveyed(member)["solved_at"])
+    surveyed = store.surveyed(member)
+    assert surveyed is not None and surveyed.solved_at_ms is not None
+    return survey_id(member, surveyed.solved_at_ms)
 
 
 def now_ms() -> int:

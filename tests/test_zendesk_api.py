@@ -255,7 +255,7 @@ def test_an_event_subscription_delivery_with_ids_only_lands_on_the_customer_zend
     assert ingest.drain(store, configured, "test")[0] == 1
     ticket = store.ticket("zendesk:1001")
     assert ticket["customer"] == "kari@example.no" and ticket["agent_name"] == "Ola"
-    assert store.profile("kari@example.no")["locale"] == "nb"
+    assert store.profile("kari@example.no").locale == "nb"
 
 
 def test_events_that_need_zendesk_stay_pending_while_its_api_fails_and_apply_once_it_answers(

@@ -385,6 +385,27 @@ class StoredTicket:
 
 
 @dataclass(frozen=True)
+class SurveyedTicket:
+    """The ticket (or order) a due survey stands for, as the sender reads it when the survey falls due."""
+
+    key: str  # the due member: `<source>:<id>`, or `o|<source>:<id>` for an order
+    customer: str = ""
+    source: str = ""
+    id: str = ""  # the ticket's (or order's) id at the source
+    status: str | None = None
+    solved_at_ms: int | None = None  # when it was solved (an order: fulfilled)
+    subject: str | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    team: str | None = None
+    brand: str | None = None
+    channel: str | None = None
+    tags: tuple[str, ...] = ()
+    agent_involved: bool | None = None  # None when the source said nothing
+    survey: str | None = None  # the sid of the survey sent about its latest solve
+
+
+@dataclass(frozen=True)
 class StoredOrder:
     """An order as the store holds it; refunded is a decimal string like total."""
 
@@ -408,6 +429,9 @@ class Profile:
     first_seen_ms: int | None = None
     last_seen_ms: int | None = None
     aliases: tuple[tuple[str, str], ...] = ()  # (source, the source's id)
+    last_response_sid: str | None = None  # the survey of their newest answer
+    last_response_at_ms: int | None = None
+    unsubscribed_at_ms: int | None = None  # when they unsubscribed (the opt-out itself is read with OptOut)
 
 
 @dataclass(frozen=True)

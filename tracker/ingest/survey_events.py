@@ -9,20 +9,21 @@ any arrival order ends where the in-order run does. Neither event mails anyone o
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import replace
+from typing import TypeVar
 
 from tracker.answers.record import record_answer
 from tracker.config import Settings
 from tracker.events import ANSWERED, SKIPPED
 from tracker.i18n.catalogue import normalise_locale
-from tracker.model import Event, Survey
+from tracker.model import Event, Survey, SurveyedTicket
 from tracker.scores.maths import DAY_MS
 from tracker.store import Store, keys, ticket_key
 from tracker.surveys.send import new_survey
 from tracker.surveys.tokens import survey_id
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 IMPORTED = "answered"  # names the one survey of a ticket that no solve of ours surveyed
 DONE = ("sent", "answered")
 TOO_OLD = "too_old"
@@ -38,7 +39,7 @@ def survey_key(event: Event) -> str:
 def introduces(store: Store, event: Event) -> bool:
     """Say whether a survey event is the first word of its ticket: then it makes the ticket known (for the
     customer's timeline and erasure); a known ticket keeps what its own events say."""
-    return event.answer is not None and event.answer.about == "ticket" and not store.surveyed(survey_key(event))
+    return event.answer is not None and event.answer.about == "ticket" and store.surveyed(survey_key(event)) is None
 
 
 def stale_before(settings: Settings, now_ms: int) -> int:
@@ -83,26 +84,36 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
     return None
 
 
-def _sid(event: Event, tkey: str, surveyed: Mapping[str, str]) -> str:
+def _sid(event: Event, tkey: str, surveyed: SurveyedTicket | None) -> str:
     """Name the survey an event counts for: the solve it names, else the ticket's survey, else its own."""
     assert event.answer is not None
     if event.answer.solved_at_ms is not None:
         return survey_id(tkey, event.answer.solved_at_ms)
-    return surveyed.get("survey_sid") or survey_id(tkey, IMPORTED)
+    return (surveyed.survey if surveyed else None) or survey_id(tkey, IMPORTED)
 
 
-def _survey(store: Store, settings: Settings, event: Event, tkey: str, sid: str, surveyed: Mapping[str, str],
-            email: str) -> Survey:
+def _said(said: T | None, kept: T) -> T:
+    """Return what the event said, else what the ticket kept."""
+    return said if said is not None else kept
+
+
+def _survey(store: Store, settings: Settings, event: Event, tkey: str, sid: str,
+            surveyed: SurveyedTicket | None, email: str) -> Survey:
     """Describe the survey an event reports, attributed as the event says, gaps filled from the ticket."""
     assert event.ticket is not None and event.answer is not None
     ticket, agent = event.ticket, event.ticket.agent
-    said = {"customer": email, "source": event.source, "ticket_id": ticket.id, "subject": ticket.subject,
-            "agent_id": agent.id if agent else None, "agent_name": agent.name if agent else None,
-            "team": ticket.team, "brand": ticket.brand, "channel": ticket.channel,
-            "solved_at": event.answer.solved_at_ms}
-    record = {**surveyed, **{name: str(value) for name, value in said.items() if value is not None}}
-    record.setdefault("solved_at", str(event.at_ms))
-    lang = normalise_locale(store.profile(email).get("locale"))
+    kept = surveyed or SurveyedTicket(tkey)
+    record = replace(kept, customer=email, source=event.source, id=ticket.id,
+                     subject=_said(ticket.subject, kept.subject),
+                     agent_id=_said(agent.id if agent else None, kept.agent_id),
+                     agent_name=_said(agent.name if agent else None, kept.agent_name),
+                     team=_said(ticket.team, kept.team), brand=_said(ticket.brand, kept.brand),
+                     channel=_said(ticket.channel, kept.channel),
+                     solved_at_ms=_said(event.answer.solved_at_ms, kept.solved_at_ms))
+    if record.solved_at_ms is None:
+        record = replace(record, solved_at_ms=event.at_ms)
+    profile = store.profile(email)
+    lang = normalise_locale(profile.locale if profile else None)
     return replace(new_survey(settings, record, tkey, sid, lang, event.at_ms), scale=event.answer.scale)
 
 
@@ -114,9 +125,10 @@ def skip_stale_solve(store: Store, settings: Settings, event: Event, now_ms: int
         assert event.ticket is not None
         tkey = ticket_key(event.source, event.ticket.id)
     surveyed = store.surveyed(tkey)
-    if not surveyed.get("solved_at"):
+    if surveyed is None or surveyed.solved_at_ms is None:
         return
-    sid = survey_id(tkey, surveyed["solved_at"])
-    lang = normalise_locale(store.profile(surveyed.get("customer", "")).get("locale"))
+    sid = survey_id(tkey, surveyed.solved_at_ms)
+    profile = store.profile(surveyed.customer) if surveyed.customer else None
+    lang = normalise_locale(profile.locale if profile else None)
     store.finish_due(-1, new_survey(settings, surveyed, tkey, sid, lang, now_ms), "skipped", TOO_OLD, now_ms)
     log.info("survey skipped", extra={"survey": sid, "reason": TOO_OLD})

@@ -40,7 +40,7 @@ def export_customer(store: Store, settings: Settings, email: str) -> CustomerExp
     email = email.strip().lower()
     surveys, answers = store.every_survey_and_answer(email)
     export = CustomerExport(
-        customer=email, profile=store.customer_profile(email), tickets=tuple(store.customer_tickets(email)),
+        customer=email, profile=store.profile(email), tickets=tuple(store.customer_tickets(email)),
         orders=tuple(store.customer_orders(email)), surveys=tuple(surveys), answers=tuple(answers),
         timeline=tuple(sorted(
             (TimelineEntry(at, str(entry.get("kind", "")), {k: str(v) for k, v in entry.items() if k != "kind"})

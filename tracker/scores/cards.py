@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tracker.config import Settings
-from tracker.model import LastResponse, OrdersSummary, ScoreCard
+from tracker.model import LastResponse, ScoreCard
 from tracker.scores.maths import score_card
 from tracker.store import Store
 from tracker.store.keys import ORDER_DUE
@@ -22,12 +22,12 @@ def customer_card(store: Store, settings: Settings, email: str, now_ms: int) -> 
     """Return the score card of SPEC.md §7, or None for a customer never seen."""
     email = email.strip().lower()
     profile = store.profile(email)
-    if not profile:
+    if profile is None:
         return None
-    card = score_card(email, store.aggregate("customer", email), now_ms, name=profile.get("name") or None)
+    card = score_card(email, store.aggregate("customer", email), now_ms, name=profile.name)
     last = None
-    answer = store.response(profile["last_response_sid"]) if profile.get("last_response_sid") else None
+    answer = store.response(profile.last_response_sid) if profile.last_response_sid else None
     if answer:
         last = LastResponse(answer.rating, answer.scale, answer.at_ms, public_ref(answer.tkey))
-    return replace(card, last_response=last, orders=OrdersSummary(**store.orders_summary(email)),
+    return replace(card, last_response=last, orders=store.orders_summary(email),
                    at_risk=card.score is not None and card.score < settings.at_risk_score)

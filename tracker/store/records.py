@@ -6,7 +6,18 @@ import json
 from collections.abc import Mapping
 from decimal import Decimal
 
-from tracker.model import Agent, Answer, Order, Profile, StatusChange, StoredOrder, StoredTicket, Survey, Ticket
+from tracker.model import (
+    Agent,
+    Answer,
+    Order,
+    Profile,
+    StatusChange,
+    StoredOrder,
+    StoredTicket,
+    Survey,
+    SurveyedTicket,
+    Ticket,
+)
 from tracker.store import keys
 from tracker.store.base import RedisBase
 from tracker.store.scores import answer_of
@@ -48,6 +59,26 @@ def ticket_from_hash(tkey: str, record: Mapping[str, str], history: list[tuple[s
                         history=tuple(StatusChange(entry.rpartition("|")[2], int(at)) for entry, at in history))
 
 
+def surveyed_from_hash(member: str, record: Mapping[str, str]) -> SurveyedTicket | None:
+    """Read the ticket (or order) hash a due member stands for; None when there is none.
+
+    A solve time that is not a number raises ValueError: the sender parks such a record rather than skip it.
+    """
+    if not record:
+        return None
+    involved, solved_at = record.get("agent_involved", ""), record.get("solved_at", "")
+    if solved_at and not solved_at.isdigit():
+        raise ValueError(f"{member}: solved_at is not a time in ms: {solved_at!r}")
+    return SurveyedTicket(
+        key=member, customer=record.get("customer", ""), source=record.get("source", ""),
+        id=record.get("ticket_id") or record.get("order_id", ""), status=record.get("status") or None,
+        solved_at_ms=int(solved_at) if solved_at else None, subject=record.get("subject") or None,
+        agent_id=record.get("agent_id") or None, agent_name=record.get("agent_name") or None,
+        team=record.get("team") or None, brand=record.get("brand") or None, channel=record.get("channel") or None,
+        tags=_tags(record.get("tags")), agent_involved=None if involved == "" else involved == "1",
+        survey=record.get("survey_sid") or None)
+
+
 def order_from_hash(okey: str, record: Mapping[str, str]) -> StoredOrder:
     order = Order(id=record.get("order_id", okey.partition(":")[2]), total=_money(record.get("total")),
                   currency=record.get("currency", ""), status=record.get("status", ""))
@@ -59,7 +90,8 @@ def order_from_hash(okey: str, record: Mapping[str, str]) -> StoredOrder:
 class Records(RedisBase):
     """Read everything stored about one customer as the domain's types."""
 
-    def customer_profile(self, email: str) -> Profile | None:
+    def profile(self, email: str) -> Profile | None:
+        """Return who a customer is to the tracker, or None for an address never seen."""
         record = self.redis.hgetall(keys.customer(email, "profile"))
         if not record:
             return None
@@ -68,7 +100,10 @@ class Records(RedisBase):
         return Profile(email=record.get("email") or email, name=record.get("name") or None,
                        locale=record.get("locale") or None, timezone=record.get("timezone") or None,
                        first_seen_ms=_ms(record, "first_seen"), last_seen_ms=_ms(record, "seen_at"),
-                       aliases=tuple((source, ident) for source, ident in aliases))
+                       aliases=tuple((source, ident) for source, ident in aliases),
+                       last_response_sid=record.get("last_response_sid") or None,
+                       last_response_at_ms=_ms(record, "last_response_at"),
+                       unsubscribed_at_ms=_ms(record, "unsubscribed"))
 
     def customer_tickets(self, email: str) -> list[StoredTicket]:
         """Return every ticket of the customer, with its status history, in key order."""

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from tracker.model import Agent, Event, Order, Survey, Ticket
+from tracker.model import Agent, Event, Order, OrdersSummary, Survey, SurveyedTicket, Ticket
 from tracker.store import keys
 from tracker.store.base import RedisBase
+from tracker.store.records import surveyed_from_hash
 from tracker.store.surveys import survey_from_hash, survey_to_hash
 
 TIMELINE_MAX = 1000  # newest entries kept per customer
@@ -156,14 +157,11 @@ class State(RedisBase):
         """Remember the newest survey.answered event counted for a survey, so older ones change nothing."""
         self.redis.hset(keys.survey(sid), "answer_event", mark)
 
-    def surveyed(self, due_member: str) -> dict[str, str]:
-        """Return the ticket or order a due entry stands for."""
-        return self.redis.hgetall(keys.surveyed(due_member))
+    def surveyed(self, due_member: str) -> SurveyedTicket | None:
+        """Return the ticket or order a due entry stands for, or None when it is not stored."""
+        return surveyed_from_hash(due_member, self.redis.hgetall(keys.surveyed(due_member)))
 
-    def profile(self, email: str) -> dict[str, str]:
-        return self.redis.hgetall(keys.customer(email, "profile"))
-
-    def orders_summary(self, email: str) -> dict[str, Any]:
+    def orders_summary(self, email: str) -> OrdersSummary:
         """Count live orders and sum their value per currency, refunds and cancellations taken off."""
         okeys = sorted(self.redis.smembers(keys.customer(email, "orders")))
         pipe = self.redis.pipeline(transaction=False)
@@ -177,9 +175,5 @@ class State(RedisBase):
             count += 1
             totals[currency] = totals.get(currency, 0) + int(total or 0) - int(refunded or 0)
         main = max(totals, key=lambda c: totals[c]) if totals else None
-        return {
-            "count": count,
-            "total": f"{Decimal(totals[main]) / 100:.2f}" if main else "0.00",
-            "currency": main,
-            "totals": {c: f"{Decimal(v) / 100:.2f}" for c, v in sorted(totals.items())},
-        }
+        return OrdersSummary(count=count, total=f"{Decimal(totals[main]) / 100:.2f}" if main else "0.00",
+                             currency=main, totals={c: f"{Decimal(v) / 100:.2f}" for c, v in sorted(totals.items())})

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracker.config import Settings
+from tracker.model import SurveyedTicket
 
 SAMPLE_BUCKETS = 10_000  # sampling resolution: hundredths of a percent
 
@@ -20,16 +20,6 @@ def choose_scale(settings: Settings, source: str | None, brand: str | None) -> s
     return settings.scale_by_source.get((source or "").strip().lower()) or settings.survey_scale
 
 
-def _tags(raw: str | None) -> set[str]:
-    try:
-        tags = json.loads(raw or "[]")
-    except ValueError:
-        return set()
-    if not isinstance(tags, list):
-        return set()
-    return {tag.strip().lower() for tag in tags if isinstance(tag, str)}
-
-
 def sampled(sid: str, percent: float) -> bool:
     """Say whether a survey falls inside the sample; the same survey id always gets the same answer."""
     if percent >= 100:
@@ -38,16 +28,16 @@ def sampled(sid: str, percent: float) -> bool:
     return bucket < round(percent * SAMPLE_BUCKETS / 100)
 
 
-def skip_reason(settings: Settings, ticket: dict[str, str], sid: str) -> str | None:
+def skip_reason(settings: Settings, ticket: SurveyedTicket, sid: str) -> str | None:
     """Return why the rules say this ticket (or order) gets no survey, or None."""
-    if (ticket.get("source") or "").lower() in settings.disabled_sources:
+    if ticket.source.lower() in settings.disabled_sources:
         return "source_disabled"
-    if (ticket.get("brand") or "").lower() in settings.disabled_brands:
+    if (ticket.brand or "").lower() in settings.disabled_brands:
         return "brand_disabled"
-    if settings.skip_tags and _tags(ticket.get("tags")) & settings.skip_tags:
+    if settings.skip_tags and {tag.strip().lower() for tag in ticket.tags} & settings.skip_tags:
         return "tagged_no_survey"
     # Only the source's own word counts: many tickets carry no agent id for other reasons.
-    if ticket.get("agent_involved") == "0":
+    if ticket.agent_involved is False:
         return "no_agent"
     if not sampled(sid, settings.sample_percent):
         return "not_sampled"

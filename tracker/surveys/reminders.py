@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 from tracker.config import Settings
 from tracker.mail.errors import PermanentMailError, TransientMailError
@@ -18,8 +17,7 @@ from tracker.surveys.policy import next_send_time
 log = logging.getLogger(__name__)
 
 
-def _unwanted(store: Store, settings: Settings, survey: Survey, profile: Mapping[str, str],
-              now_ms: int) -> str | None:
+def _unwanted(store: Store, settings: Settings, survey: Survey, now_ms: int) -> str | None:
     """Return why this survey gets no reminder, or None."""
     if settings.reminder_days <= 0:
         return "reminders_off"
@@ -35,12 +33,12 @@ def send_reminder(store: Store, settings: Settings, sender: Sender, member: str,
     """Send the reminder of one due `r|<sid>` entry, or drop it when it is no longer wanted."""
     sid = member.removeprefix(REMINDER_DUE)
     survey = store.survey(sid)
-    profile = store.profile(survey.customer) if survey and survey.customer else {}
-    reason = _unwanted(store, settings, survey, profile, now_ms) if survey and survey.customer else "not_needed"
+    profile = store.profile(survey.customer) if survey and survey.customer else None
+    reason = _unwanted(store, settings, survey, now_ms) if survey and survey.customer else "not_needed"
     if reason or survey is None:
         store.drop_due(member, claimed)
         return Outcome("none", reason or "not_needed")
-    opens_at = next_send_time(settings, now_ms, profile.get("timezone"))
+    opens_at = next_send_time(settings, now_ms, profile.timezone if profile else None)
     if opens_at > now_ms:
         if opens_at >= (survey.expires_at_ms or 0):
             store.drop_due(member, claimed)
@@ -51,7 +49,7 @@ def send_reminder(store: Store, settings: Settings, sender: Sender, member: str,
     if not attempts:  # answered or reminded by another worker just now
         store.drop_due(member, claimed)
         return Outcome("none", "not_needed")
-    return _mail(store, settings, sender, survey, profile.get("name"), member, claimed, attempts, now_ms)
+    return _mail(store, settings, sender, survey, profile.name if profile else None, member, claimed, attempts, now_ms)
 
 
 def _mail(store: Store, settings: Settings, sender: Sender, survey: Survey, name: str | None, member: str,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import replace
 
 from tracker.backoff import Backoff
@@ -13,7 +12,7 @@ from tracker.errors import StorageUnavailable
 from tracker.events import RESOLVED_STATUSES
 from tracker.i18n.catalogue import normalise_locale
 from tracker.mail.errors import PermanentMailError, TransientMailError
-from tracker.model import Survey
+from tracker.model import Survey, SurveyedTicket
 from tracker.privacy.optout import opt_out, suppress
 from tracker.scores.maths import DAY_MS
 from tracker.store import Store, keys
@@ -32,23 +31,22 @@ RECORD_RETRY = Backoff(first_s=0.25, cap_s=5.0, attempts=14)
 HANDOFF_GRACE_MS = 120_000
 
 
-def new_survey(settings: Settings, ticket: Mapping[str, str], tkey: str, sid: str, lang: str,
+def new_survey(settings: Settings, ticket: SurveyedTicket, tkey: str, sid: str, lang: str,
                now_ms: int) -> Survey:
     """Describe the survey a solved ticket (or fulfilled order) gets, as it stands when it falls due."""
     return Survey(
         sid=sid, tkey=tkey, kind="order" if tkey.startswith(keys.ORDER_DUE) else "ticket",
-        scale=choose_scale(settings, ticket.get("source"), ticket.get("brand")),
-        customer=ticket.get("customer", ""), source=ticket.get("source", ""), status="sending",
-        ticket_id=ticket.get("ticket_id") or ticket.get("order_id", ""), subject=ticket.get("subject") or None,
-        agent_id=ticket.get("agent_id") or None, agent_name=ticket.get("agent_name") or None,
-        team=ticket.get("team") or None, brand=ticket.get("brand") or None, channel=ticket.get("channel") or None,
-        lang=lang, solved_at_ms=int(ticket["solved_at"]), created_at_ms=now_ms)
+        scale=choose_scale(settings, ticket.source, ticket.brand),
+        customer=ticket.customer, source=ticket.source, status="sending",
+        ticket_id=ticket.id, subject=ticket.subject or None,
+        agent_id=ticket.agent_id or None, agent_name=ticket.agent_name or None,
+        team=ticket.team or None, brand=ticket.brand or None, channel=ticket.channel or None,
+        lang=lang, solved_at_ms=ticket.solved_at_ms or 0, created_at_ms=now_ms)
 
 
-def _blocker(store: Store, settings: Settings, ticket: Mapping[str, str], survey: Survey,
-             profile: Mapping[str, str], now_ms: int) -> str | None:
+def _blocker(store: Store, settings: Settings, ticket: SurveyedTicket, survey: Survey, now_ms: int) -> str | None:
     """Return why this customer must not get this survey now, or None."""
-    previous = ticket.get("survey_sid")
+    previous = ticket.survey
     if previous and previous != survey.sid:
         earlier = store.survey(previous)
         if earlier and (earlier.status == "answered" or (
@@ -68,10 +66,10 @@ def send_survey(store: Store, settings: Settings, sender: Sender, tkey: str, cla
     """Send the survey for one due ticket (or order), or record why not; safe to run again after a crash."""
     ticket = store.surveyed(tkey)
     kind = "order" if tkey.startswith(keys.ORDER_DUE) else "ticket"
-    if not ticket.get("solved_at") or ticket.get("status") not in SURVEYED_STATUSES[kind]:
+    if ticket is None or ticket.solved_at_ms is None or ticket.status not in SURVEYED_STATUSES[kind]:
         store.drop_due(tkey, claimed)  # reopened (or cancelled) while due; that already cancelled it
         return Outcome("none", "not_solved")
-    sid = survey_id(tkey, ticket["solved_at"])
+    sid = survey_id(tkey, ticket.solved_at_ms)
     existing = store.survey(sid)
     if existing and existing.status in ("sent", "answered", "skipped", "failed"):
         store.drop_due(tkey, claimed)
@@ -83,20 +81,21 @@ def send_survey(store: Store, settings: Settings, sender: Sender, tkey: str, cla
         # Its worker died between the hand-off and the record: the mail may have gone, so the resend
         # keeps its Message-ID and the operator hears of it.
         log.warning("survey mailed again after an unrecorded hand-off", extra={"survey": sid})
-    profile = store.profile(ticket.get("customer", ""))
-    survey = new_survey(settings, ticket, tkey, sid, normalise_locale(profile.get("locale")), now_ms)
-    reason = skip_reason(settings, ticket, sid) or _blocker(store, settings, ticket, survey, profile, now_ms)
+    profile = store.profile(ticket.customer) if ticket.customer else None
+    survey = new_survey(settings, ticket, tkey, sid, normalise_locale(profile.locale if profile else None), now_ms)
+    reason = skip_reason(settings, ticket, sid) or _blocker(store, settings, ticket, survey, now_ms)
     if reason:
         store.finish_due(claimed, survey, "skipped", reason, now_ms)
         log.info("survey skipped", extra={"survey": sid, "reason": reason})
         return Outcome("skipped", reason)
-    opens_at = next_send_time(settings, now_ms, profile.get("timezone"))
+    opens_at = next_send_time(settings, now_ms, profile.timezone if profile else None)
     if opens_at > now_ms:
         # Waiting is not a skip; the throttle slot is taken when the mail goes out, not while it waits.
         store.release_throttle(survey.customer, sid)
         store.reschedule(tkey, claimed, opens_at)
         return Outcome("deferred", "send_window")
-    return _mail(store, settings, sender, store.create_survey(survey), profile.get("name"), claimed, now_ms)
+    name = profile.name if profile else None
+    return _mail(store, settings, sender, store.create_survey(survey), name, claimed, now_ms)
 
 
 def _mail(store: Store, settings: Settings, sender: Sender, survey: Survey, name: str | None, claimed: int,
@@ -150,13 +149,16 @@ def _record_sent(store: Store, survey: Survey, now_ms: int, expires_ms: int, cla
 
 def park_survey(store: Store, tkey: str, claimed: int, reason: str, error: str, now_ms: int) -> Outcome:
     """Park the survey of a due entry that raised where no rule expected it, so the entry is not claimed again."""
-    ticket = store.surveyed(tkey)
-    sid = survey_id(tkey, ticket["solved_at"]) if ticket.get("solved_at") else None
+    try:
+        ticket = store.surveyed(tkey)
+    except ValueError:  # a damaged solve time: no survey of it was made or throttled
+        ticket = None
+    sid = survey_id(tkey, ticket.solved_at_ms) if ticket and ticket.solved_at_ms is not None else None
     survey = store.survey(sid) if sid else None
     if survey is not None and survey.status == "sending":
         return _fail(store, claimed, survey, reason, error, now_ms)
-    if sid:
-        store.release_throttle(ticket.get("customer", ""), sid)
+    if ticket and sid:
+        store.release_throttle(ticket.customer, sid)
     store.park_due(tkey, claimed, reason)
     log.error("survey parked", extra={"survey": sid, "reason": reason})
     return Outcome("failed", reason)

@@ -87,7 +87,7 @@ def customer_responses(email: str) -> Any:
     app = tracker()
     query = load_query(ResponseListQuerySchema)
     email = email.strip().lower()
-    if not app.store.profile(email):
+    if app.store.profile(email) is None:
         return _unknown_customer()
     rows, following = customer_responses_page(
         app.store, email, offset=int(query["cursor"] or 0), limit=query["limit"], date_from=query["date_from"],
@@ -101,7 +101,7 @@ def timeline(email: str) -> Any:
     app = tracker()
     query = load_query(TimelineQuerySchema)
     email = email.strip().lower()
-    if not app.store.profile(email):
+    if app.store.profile(email) is None:
         return _unknown_customer()
     newest_first = query["order"] == "desc"
     try:
