@@ -331,6 +331,29 @@ class ScoreCard:
     at_risk: bool | None = None
 
 
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One entry of a customer's timeline: an applied event, a survey or an answer; the fields beyond at_ms and
+    kind that an entry has depend on its kind (the rest stay None)."""
+
+    at_ms: int
+    kind: str  # the applied event's type (ticket.solved, order.created, ...), survey.<status>, or answer
+    source: str | None = None
+    event: str | None = None
+    ticket: str | None = None
+    order: str | None = None
+    status: str | None = None
+    subject: str | None = None
+    total: str | None = None
+    currency: str | None = None
+    survey: str | None = None
+    reason: str | None = None
+    rating: int | None = None
+    scale: str | None = None
+    satisfied: bool | None = None
+    comment: str | None = None
+
+
 # ---------------------------------------------------------------------------------------------
 # Recovery cases (SPEC §11): the noun the case workflow will be built on.
 # ---------------------------------------------------------------------------------------------

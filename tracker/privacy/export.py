@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tracker.config import Settings
-from tracker.model import Answer, OptOut, Profile, StoredOrder, StoredTicket, Survey
+from tracker.model import Answer, OptOut, Profile, StoredOrder, StoredTicket, Survey, TimelineEntry
 from tracker.privacy.optout import opt_out
 from tracker.store import Store
 from tracker.store.state import TIMELINE_MAX
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    """One applied event on the customer's timeline: its kind and what it said (source, ids, status...)."""
-
-    at_ms: int
-    kind: str
-    details: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -31,7 +21,7 @@ class CustomerExport:
     orders: tuple[StoredOrder, ...]
     surveys: tuple[Survey, ...]
     answers: tuple[Answer, ...]
-    timeline: tuple[TimelineEntry, ...]
+    timeline: tuple[TimelineEntry, ...]  # the applied events (tickets and orders), oldest first
     opt_out: OptOut
 
 
@@ -42,9 +32,7 @@ def export_customer(store: Store, settings: Settings, email: str) -> CustomerExp
     export = CustomerExport(
         customer=email, profile=store.profile(email), tickets=tuple(store.customer_tickets(email)),
         orders=tuple(store.customer_orders(email)), surveys=tuple(surveys), answers=tuple(answers),
-        timeline=tuple(sorted(
-            (TimelineEntry(at, str(entry.get("kind", "")), {k: str(v) for k, v in entry.items() if k != "kind"})
-             for entry, at in store.timeline_events(email, TIMELINE_MAX)), key=lambda e: e.at_ms)),
+        timeline=tuple(sorted(store.timeline_events(email, TIMELINE_MAX), key=lambda e: e.at_ms)),
         opt_out=opt_out(store, settings, email))
     if export.profile is None and not (export.tickets or export.orders or export.surveys or export.answers):
         return None

@@ -6,9 +6,8 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from tracker.events import iso_from_ms
+from tracker.model import TimelineEntry
 from tracker.scores.cards import public_ref
 from tracker.store import Store
 from tracker.store.timeline import TIMELINE_PARTS, timeline_entry
@@ -47,7 +46,7 @@ def decode_cursor(cursor: str, newest_first: bool) -> Position:
 
 
 def customer_timeline(store: Store, email: str, limit: int = 200, newest_first: bool = False,
-                      after: Position | None = None) -> tuple[list[dict[str, Any]], Position | None]:
+                      after: Position | None = None) -> tuple[list[TimelineEntry], Position | None]:
     """Return a page of a customer's timeline (oldest first unless asked) and where the next page starts.
 
     Reads at most limit + 1 entries of each part past the cursor (plus what ties at its time), never the
@@ -69,25 +68,22 @@ def customer_timeline(store: Store, email: str, limit: int = 200, newest_first: 
     return _describe(store, page), following
 
 
-def _describe(store: Store, page: list[tuple[int, int, int, str]]) -> list[dict[str, Any]]:
+def _describe(store: Store, page: list[tuple[int, int, int, str]]) -> list[TimelineEntry]:
     survey_ids = [member for _, part, _, member in page if TIMELINE_PARTS[part] == "surveys"]
     answer_ids = [member for _, part, _, member in page if TIMELINE_PARTS[part] == "responses"]
     surveys, answers = store.timeline_details(survey_ids, answer_ids)
-    entries: list[dict[str, Any]] = []
+    entries: list[TimelineEntry] = []
     for at, part, _, member in page:
-        item: dict[str, Any] | None = None
         kind = TIMELINE_PARTS[part]
         if kind == "timeline":
-            item = timeline_entry(member)
+            entries.append(timeline_entry(member, at))
         elif kind == "surveys" and (survey := surveys.get(member)) is not None:
             status = "sent" if survey.status == "answered" else survey.status
-            item = {"kind": f"survey.{status}", "survey": survey.sid, "ticket": public_ref(survey.tkey)}
-            if survey.reason:
-                item["reason"] = survey.reason
+            entries.append(TimelineEntry(at, f"survey.{status}", survey=survey.sid, ticket=public_ref(survey.tkey),
+                                         reason=survey.reason or None))
         elif kind == "responses" and (answer := answers.get(member)) is not None:
-            item = {"kind": "answer", "survey": answer.sid, "ticket": public_ref(answer.tkey), "rating": answer.rating,
-                    "scale": answer.scale, "satisfied": answer.satisfied, "comment": answer.comment,
-                    "reason": answer.reason}
-        if item is not None:  # erased meanwhile: the page is one entry shorter, the cursor still right
-            entries.append({"at": iso_from_ms(at), **item})
+            entries.append(TimelineEntry(at, "answer", survey=answer.sid, ticket=public_ref(answer.tkey),
+                                         rating=answer.rating, scale=answer.scale, satisfied=answer.satisfied,
+                                         comment=answer.comment, reason=answer.reason))
+        # else erased meanwhile: the page is one entry shorter, the cursor still right
     return entries

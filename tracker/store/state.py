@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from tracker.model import Agent, Event, Order, OrdersSummary, Survey, SurveyedTicket, Ticket
+from tracker.model import Agent, Event, Order, OrdersSummary, Survey, SurveyedTicket, Ticket, TimelineEntry
 from tracker.store import keys
 from tracker.store.base import RedisBase
 from tracker.store.records import surveyed_from_hash
 from tracker.store.surveys import survey_from_hash, survey_to_hash
+from tracker.store.timeline import timeline_entry
 
 TIMELINE_MAX = 1000  # newest entries kept per customer
 HISTORY_MAX = 200  # status changes kept per ticket
@@ -121,10 +122,10 @@ class State(RedisBase):
                 pipe.expire(keys.person_cache(source, person_id), ttl_s)
         pipe.execute()
 
-    def timeline_events(self, email: str, limit: int) -> list[tuple[dict[str, Any], int]]:
-        """Return the newest applied events of a customer with their times (ms)."""
+    def timeline_events(self, email: str, limit: int) -> list[TimelineEntry]:
+        """Return the newest applied events of a customer, newest first."""
         rows = self.redis.zrevrange(keys.customer(email, "timeline"), 0, limit - 1, withscores=True)
-        return [(json.loads(member), int(score)) for member, score in rows]
+        return [timeline_entry(member, int(score)) for member, score in rows]
 
     def ticket(self, tkey: str) -> dict[str, str]:
         return self.redis.hgetall(keys.ticket(tkey))

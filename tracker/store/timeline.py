@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
-from tracker.model import Answer, Survey
+from tracker.model import Answer, Survey, TimelineEntry
 from tracker.store import keys
 from tracker.store.base import RedisBase
 from tracker.store.scores import answer_of
@@ -50,7 +49,10 @@ class Timeline(RedisBase):
         return surveys, answers
 
 
-def timeline_entry(member: str) -> dict[str, Any]:
-    """Read an applied event's timeline member back into its fields."""
-    entry: dict[str, Any] = json.loads(member)
-    return entry
+def timeline_entry(member: str, at_ms: int) -> TimelineEntry:
+    """Read an applied event's timeline member (JSON written by State._timeline_entry) back into an entry."""
+    entry = json.loads(member)
+    said = {name: str(value) for name, value in entry.items() if value is not None}
+    return TimelineEntry(at_ms, said.get("kind", ""), source=said.get("source"), event=said.get("event"),
+                         ticket=said.get("ticket"), order=said.get("order"), status=said.get("status"),
+                         subject=said.get("subject"), total=said.get("total"), currency=said.get("currency"))

@@ -12,6 +12,7 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
+    post_dump,
     pre_dump,
     pre_load,
     validate,
@@ -20,7 +21,7 @@ from marshmallow import (
 )
 
 from tracker.events import iso_from_ms
-from tracker.model import Answer, Survey
+from tracker.model import Answer, Survey, TimelineEntry
 from tracker.privacy.erase import ErasureReport
 from tracker.scores.cards import public_ref
 from tracker.scores.ranking import KINDS, ORDERS, SORTS
@@ -194,10 +195,15 @@ class TimelineQuerySchema(Schema):
                            metadata={"description": "next_cursor of the previous page, sent with the same order"})
 
 
+# An answer always says its ticket, reason and comment (null when it has none), a survey its ticket; every
+# other field appears only when the entry has it.
+TIMELINE_NULLABLE = {"answer": ("ticket", "reason", "comment"), "survey": ("ticket",)}
+
+
 class TimelineEventSchema(Schema):
     """One entry of a customer's timeline; fields beyond at and kind depend on the kind."""
 
-    at = fields.String()
+    at = TimeField(attribute="at_ms")
     kind = fields.String()
     source = fields.String()
     event = fields.String()
@@ -213,6 +219,11 @@ class TimelineEventSchema(Schema):
     scale = fields.String()
     satisfied = fields.Boolean()
     comment = fields.String(allow_none=True)
+
+    @post_dump(pass_original=True)
+    def _leave_out_absent(self, data: dict[str, Any], entry: TimelineEntry, **_: Any) -> dict[str, Any]:
+        nullable = TIMELINE_NULLABLE.get(entry.kind, TIMELINE_NULLABLE.get(entry.kind.partition(".")[0], ()))
+        return {name: value for name, value in data.items() if value is not None or name in nullable}
 
 
 class TimelineSchema(Schema):
@@ -434,6 +445,12 @@ class OptOutSchema(Schema):
     suppressed = fields.Boolean()
 
 
+def _export_entry(entry: TimelineEntry) -> dict[str, Any]:
+    """Show an applied event as the export lists it: at and kind first, then its details in name order."""
+    shown = TimelineEventSchema().dump(entry)
+    return {"at": shown.pop("at"), "kind": shown.pop("kind"), **dict(sorted(shown.items()))}
+
+
 class CustomerExportSchema(Schema):
     """Everything held about a customer, for a data-access request (GDPR art. 15)."""
 
@@ -443,7 +460,6 @@ class CustomerExportSchema(Schema):
     orders = fields.List(fields.Nested(ExportOrderSchema))
     surveys = fields.List(fields.Nested(ExportSurveySchema))
     answers = fields.List(fields.Nested(ExportAnswerSchema))
-    # An applied event's details depend on its kind: at and kind, then what the event said.
-    timeline = fields.Function(lambda export: [{"at": iso_from_ms(entry.at_ms), "kind": entry.kind, **entry.details}
-                                               for entry in export.timeline])
+    # An applied event's details depend on its kind: at and kind, then what the event said, by name.
+    timeline = fields.Function(lambda export: [_export_entry(entry) for entry in export.timeline])
     opt_out = fields.Nested(OptOutSchema)
