@@ -296,6 +296,12 @@ def test_any_form_and_any_token_get_a_page_never_a_500(client, survey, data):
     assert page.status_code in (200, 404, 405, 410, 422), (page.status_code, page.data[:300])
 
 
+@pytest.mark.parametrize("path", ["/s/%2F0", "/s//0", "/s//"])
+def test_a_survey_path_with_an_empty_or_slashed_token_gets_the_not_found_page_not_a_redirect(client, path):
+    page = client.get(path)
+    assert page.status_code == 404 and "Location" not in page.headers, (page.status_code, page.headers)
+
+
 # Aggregates always equal a rebuild from the stored responses
 
 

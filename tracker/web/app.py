@@ -33,6 +33,8 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
     from webhooks.receiver import bp as webhooks_bp
 
     app = Flask(__name__)
+    # "/s//x" is not a survey link: a 404 page, not a redirect to a different path than the one asked for.
+    app.url_map.merge_slashes = False
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = store or Store.from_url(settings.redis_url)
