@@ -92,6 +92,14 @@ def vendor_fixtures(source: str | None = None) -> list[VendorFixture]:
 
 # --- processes, time and waiting ----------------------------------------------------------------------------
 
+def due_score(store: Any, member: str) -> float | None:
+    """Read when a due entry (a survey or reminder) comes up next: its score in the due set, None when gone.
+
+    Only the fault tests need this view of the lease; the product reads the due set by sweeping it.
+    """
+    return store.redis.zscore(keys.DUE, member)  # type: ignore[no-any-return]
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "") -> Any:
     """Poll until predicate() is truthy and return its value, or fail saying what was awaited."""
     deadline = time.monotonic() + timeout

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from tests.support import drain, iso, send_all, solved_event, survey_link, tracker
+from tests.support import drain, due_score, iso, send_all, solved_event, survey_link, tracker
 from tracker.config import Settings, load_settings
 from tracker.model import ScoreCard
 from tracker.scores.cards import customer_card
@@ -59,7 +59,7 @@ def test_a_solve_whose_survey_would_have_expired_is_skipped_as_too_old_and_nobod
     assert post_event("standard", old).status_code == 202
     assert post_event("standard", recent).status_code == 202
     drain(store, settings)
-    assert store.due_at("standard:OLD-1") is None
+    assert due_score(store, "standard:OLD-1") is None
     assert surveys_of(store, "old@example.no") == [("skipped", "too_old")]
     assert [outcome.status for outcome in send_all(store, settings)] == ["sent"]
     assert [message["To"].addresses[0].addr_spec for message in smtp.wait_for(1)] == ["new@example.no"]

@@ -20,7 +20,7 @@ import redis
 from aiosmtpd.controller import Controller
 
 from tests.signing import signed
-from tests.support import drain, iso, send_all, solved_event, wait_until
+from tests.support import drain, due_score, iso, send_all, solved_event, wait_until
 from tracker.cli.dev import free_port, redis_binary
 from tracker.config import Settings, load_settings
 from tracker.mail.smtp import SmtpSender
@@ -187,7 +187,7 @@ def test_a_non_ascii_local_part_is_parked_with_its_reason_when_the_server_lacks_
     assert send_all(store, settings) == [Outcome("failed", "address_needs_smtputf8")]
     (survey,) = store.customer_surveys(JORN)
     assert (survey.status, survey.reason) == ("failed", "address_needs_smtputf8")
-    assert store.due_at(member) is None  # parked: not claimed again into the same failure
+    assert due_score(store, member) is None  # parked: not claimed again into the same failure
     assert store.redis.get(keys.customer(JORN, "throttle")) is None  # the slot goes to the next survey
     assert not store.is_suppressed(JORN)  # the address is fine; this server cannot carry it
     assert sink.mails == []
@@ -229,7 +229,7 @@ def test_one_bad_survey_between_good_ones_is_parked_and_the_rest_of_the_chunk_go
         ("failed", "address_needs_smtputf8"), ("failed", "mail_not_built")]
     wait_until(lambda: all(_status(store, _sid(store, m)) == "sent" for m in good), what="good ones sent")
     assert sink.recipients() == ["anna@example.no", "per@example.no"]
-    assert all(store.due_at(m) is None for m in members)
+    assert all(due_score(store, m) is None for m in members)
 
 
 def test_a_survey_that_raises_before_it_has_a_record_is_parked_and_counted_alone(post, store, settings, smtp,
@@ -243,7 +243,7 @@ def test_a_survey_that_raises_before_it_has_a_record_is_parked_and_counted_alone
         chunk = due.send_chunk(store, settings, sender, leased, claimed)
     assert [chunk.outcomes[m] for m in members] == [
         Outcome("sent"), Outcome("failed", "internal_error"), Outcome("sent")]
-    assert chunk.left == [] and all(store.due_at(m) is None for m in members)
+    assert chunk.left == [] and all(due_score(store, m) is None for m in members)
     assert [m["To"].addresses[0].addr_spec for m in smtp.wait_for(2)] == ["anna@example.no", "per@example.no"]
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'tracker_surveys_failed_total{reason="internal_error"} 1.0' in metrics
@@ -320,7 +320,7 @@ def test_a_killed_workers_claims_come_back_within_a_minute_and_each_goes_out_onc
     release.set()
     # The dead worker's claims run out within a minute of its death (not five).
     assert due.LEASE_MS <= A_MINUTE_MS
-    assert all(store.due_at(m) <= killed_at + A_MINUTE_MS for m in members), [store.due_at(m) for m in members]
+    assert all(due_score(store, m) <= killed_at + A_MINUTE_MS for m in members), [due_score(store, m) for m in members]
     # One minute on, a sweep leases them again; the one caught mid-hand-off waits out the hand-off grace.
     at = killed_at + A_MINUTE_MS + 1
     again, leased = due.sweep(store, at)
@@ -365,6 +365,6 @@ def test_a_slow_but_alive_send_keeps_its_lease(post, store, env, start_sink, sta
     finally:
         release.set()
     sink.wait_for(3)
-    wait_until(lambda: all(store.due_at(m) is None for m in members), what="every survey recorded")
+    wait_until(lambda: all(due_score(store, m) is None for m in members), what="every survey recorded")
     assert sink.recipients() == ["s0@example.no", "s1@example.no", "s2@example.no"]
     assert store.metric_counts()["sent"] == 3

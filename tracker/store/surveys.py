@@ -75,9 +75,6 @@ class Surveys(RedisBase):
             return []
         return list(self.script("renew_due")(keys=[keys.DUE], args=[claimed, until_ms, *members]))
 
-    def due_at(self, tkey: str) -> float | None:
-        return self.redis.zscore(keys.DUE, tkey)
-
     def reschedule(self, tkey: str, claimed: int, at_ms: int) -> bool:
         return bool(self.script("reschedule_due")(keys=[keys.DUE], args=[tkey, claimed, at_ms]))
 
