@@ -104,7 +104,7 @@ def _quiet(store: Store, env: dict[str, str]) -> Callable[[], bool]:
 
     def quiet() -> bool:
         log = store.lag()
-        return not (log["pending"] or log["lag"]) and store.metric_counts()["oldest_due_ms"] is None \
+        return not (log.pending or log.lag) and store.metric_counts().oldest_due_ms is None \
             and queued() == 0
 
     return quiet
@@ -121,7 +121,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(env, s
 
     def reading() -> bool:
         log = store.lag()  # all zeros until a reader has created the consumer group
-        return bool(log["pending"] or log["lag"] < log["length"])
+        return bool(log.pending or log.lag < log.length)
 
     wait_until(reading, interval=0.001, what="the worker to start reading the log")
     victim.kill()
@@ -142,7 +142,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(env, s
     assert mails[300]["To"].addresses[0].addr_spec == "marker@example.no"
     wait_until(quiet, what="the marker's survey to be marked sent")
     assert len(smtp.messages) == 301
-    assert store.metric_counts()["sent"] == 301
+    assert store.metric_counts().sent == 301
     survivor.stop()
 
 

@@ -122,7 +122,7 @@ def dead_letters(store: Any) -> list[dict[str, str]]:
 
 
 def pending(store: Any) -> int:
-    return int(store.lag()["pending"])
+    return int(store.lag().pending)
 
 
 # Order of arrival

@@ -81,9 +81,9 @@ def test_replay_dry_run_says_what_would_change_and_changes_nothing(env, tmp_path
     assert "ticket.solved     2" in dry.stdout and "survey.answered   1" in dry.stdout
     assert "surveys to schedule      1" in dry.stdout and "surveys too old to send  1" in dry.stdout
     assert "answers to count         1" in dry.stdout
-    assert store.lag()["length"] == 0 and not store.ticket("standard:D-2")
+    assert store.lag().length == 0 and not store.ticket("standard:D-2")
     real = tracker(env, "replay", str(path))
-    assert "Appended 3 events" in real.stdout and store.lag()["length"] == 3
+    assert "Appended 3 events" in real.stdout and store.lag().length == 3
 
 
 def test_replay_refuses_an_unknown_source_naming_the_known_ones(env, tmp_path):
@@ -190,7 +190,7 @@ def test_import_ratings_loads_good_rows_reports_bad_ones_and_counts_a_second_imp
     path = tmp_path / "ratings.csv"
     path.write_bytes(CSV.encode() + b"ola@example.no,5,csat5,2026-10-03T09:00:00Z,Z-6,zendesk,,,caf\xe9\n")
     dry = tracker(env, "import-ratings", str(path), "--dry-run")
-    assert "2 ratings would be imported" in dry.stdout and store.lag()["length"] == 0
+    assert "2 ratings would be imported" in dry.stdout and store.lag().length == 0
     first = tracker(env, "import-ratings", str(path))
     assert first.returncode == 1 and "Traceback" not in first.stderr
     assert f"{path}:3: rating: Must be between 1 and 5 on csat5." in first.stderr

@@ -289,7 +289,7 @@ def test_redis_restarted_between_hand_off_and_record_ends_with_exactly_one_mail(
     with SmtpSender(settings.smtp_url) as sender:
         assert [due.send_due(store, settings, sender, m, again, later).status for m in members] in ([], ["none"])
     assert len(sink.mails) == 1 and store.stats() == {}
-    assert store.metric_counts()["sent"] == 1
+    assert store.metric_counts().sent == 1
 
 
 def test_a_killed_workers_claims_come_back_within_a_minute_and_each_goes_out_once(
@@ -367,4 +367,4 @@ def test_a_slow_but_alive_send_keeps_its_lease(post, store, env, start_sink, sta
     sink.wait_for(3)
     wait_until(lambda: all(due_score(store, m) is None for m in members), what="every survey recorded")
     assert sink.recipients() == ["s0@example.no", "s1@example.no", "s2@example.no"]
-    assert store.metric_counts()["sent"] == 3
+    assert store.metric_counts().sent == 3

@@ -33,35 +33,35 @@ class TrackerCollector(Collector):
         lag = self.store.lag()
         received = CounterMetricFamily("tracker_events_received", "Webhook deliveries received, by source and outcome.",
                                        labels=("source", "status"))
-        for field, value in sorted(counts["received"].items()):
+        for field, value in sorted(counts.received.items()):
             source, _, status = field.partition("|")
             received.add_metric((source, status), value)
         yield received
         surveys = CounterMetricFamily("tracker_surveys", "Surveys by outcome: sent, or skipped and failed by reason.",
                                       labels=("status", "reason"))
-        surveys.add_metric(("sent", ""), counts["sent"])
+        surveys.add_metric(("sent", ""), counts.sent)
         failed = CounterMetricFamily("tracker_surveys_failed", "Surveys parked as failed, by reason: alert on any "
                                      "increase (the error log names each survey).", labels=("reason",))
-        for field, value in sorted(counts["stats"].items()):
+        for field, value in sorted(counts.stats.items()):
             status, _, reason = field.partition(":")
             surveys.add_metric((status, reason), value)
             if status == "failed":
                 failed.add_metric((reason,), value)
         yield surveys
         yield failed
-        yield CounterMetricFamily("tracker_surveys_sent", "Surveys sent.", value=counts["sent"])
+        yield CounterMetricFamily("tracker_surveys_sent", "Surveys sent.", value=counts.sent)
         yield CounterMetricFamily("tracker_answers", "Surveys answered (a changed answer counts once).",
-                                  value=counts["answers"])
-        yield GaugeMetricFamily("tracker_stream_length", "Entries in the event log.", value=lag["length"])
+                                  value=counts.answers)
+        yield GaugeMetricFamily("tracker_stream_length", "Entries in the event log.", value=lag.length)
         yield GaugeMetricFamily("tracker_stream_pending", "Event log entries read but not yet applied.",
-                                value=lag["pending"])
+                                value=lag.pending)
         yield GaugeMetricFamily("tracker_stream_lag", "Event log entries not yet read by the appliers.",
-                                value=lag["lag"])
+                                value=lag.lag)
         yield GaugeMetricFamily("tracker_dead_letters", "Events parked because they cannot be applied.",
-                                value=counts["dead"])
+                                value=counts.dead)
         yield GaugeMetricFamily("tracker_sweep_lag_seconds", "How long the most overdue survey (or reminder) has "
-                                "been waiting; 0 when none is overdue.", value=self._sweep_lag(counts["oldest_due_ms"]))
-        yield GaugeMetricFamily("tracker_customers", "Customers known.", value=counts["customers"])
+                                "been waiting; 0 when none is overdue.", value=self._sweep_lag(counts.oldest_due_ms))
+        yield GaugeMetricFamily("tracker_customers", "Customers known.", value=counts.customers)
         queued = self.queue_length() if self.queue_length else None
         if queued is not None:
             yield GaugeMetricFamily("tracker_celery_queue_length", "Tasks waiting in the Celery queue.", value=queued)

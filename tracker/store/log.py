@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -20,6 +20,14 @@ KICK_TTL_MS = 1000
 def _payload(record: dict[str, Any]) -> str:
     """Serialise a log record compactly and with sorted keys, so that one event is always one string."""
     return json.dumps(record, separators=(",", ":"), sort_keys=True)
+
+
+class LogLag(NamedTuple):
+    """The event log's backlog: entries held, read but unacknowledged, and not yet read."""
+
+    length: int
+    pending: int
+    lag: int
 
 
 class EventLog(RedisBase):
@@ -97,16 +105,12 @@ class EventLog(RedisBase):
     def release_kick(self) -> None:
         self.redis.delete(keys.KICK)
 
-    def lag(self) -> dict[str, int]:
-        """Return how many entries wait unread and unacknowledged."""
-        info = {"length": 0, "pending": 0, "lag": 0}
+    def lag(self) -> LogLag:
+        """Return how many entries the log holds and how many wait unread and unacknowledged."""
         try:
             groups = self.redis.xinfo_groups(keys.STREAM)
         except redis.ResponseError:
-            return info
-        info["length"] = int(self.redis.xlen(keys.STREAM))
-        for group in groups:
-            if group["name"] == keys.GROUP:
-                info["pending"] = int(group.get("pending") or 0)
-                info["lag"] = int(group.get("lag") or 0)
-        return info
+            return LogLag(0, 0, 0)  # no consumer group yet: nothing has been read
+        ours = [g for g in groups if g["name"] == keys.GROUP]
+        pending, lag = (int(ours[0].get("pending") or 0), int(ours[0].get("lag") or 0)) if ours else (0, 0)
+        return LogLag(int(self.redis.xlen(keys.STREAM)), pending, lag)

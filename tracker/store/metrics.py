@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from tracker.store import keys
 from tracker.store.base import RedisBase
+
+
+@dataclass(frozen=True)
+class MetricCounts:
+    """The counters and set sizes /metrics shows, read in one round trip."""
+
+    received: Mapping[str, int]  # "<source>|<outcome>" -> deliveries
+    stats: Mapping[str, int]  # "<status>:<reason>" -> surveys skipped or failed
+    sent: int
+    answers: int
+    customers: int
+    dead: int
+    oldest_due_ms: float | None
 
 
 class Metrics(RedisBase):
@@ -14,7 +28,7 @@ class Metrics(RedisBase):
     def count_received(self, source: str, status: str) -> None:
         self.redis.hincrby(keys.RECEIVED, f"{source}|{status}", 1)
 
-    def metric_counts(self) -> dict[str, Any]:
+    def metric_counts(self) -> MetricCounts:
         """Return the received, survey and answer counters, set sizes and the oldest due time."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.RECEIVED)
@@ -26,9 +40,9 @@ class Metrics(RedisBase):
         pipe.xlen(keys.DEAD)
         pipe.zrange(keys.DUE, 0, 0, withscores=True)
         received, stats, erased, sent, answers, customers, dead, oldest = pipe.execute()
-        return {"received": {k: int(v) for k, v in received.items()},
-                "stats": {k: int(v) for k, v in stats.items()},
-                "sent": sent + int(erased.get("sent", 0)),
-                "answers": answers + int(erased.get("answers", 0)),
-                "customers": customers, "dead": dead,
-                "oldest_due_ms": oldest[0][1] if oldest else None}
+        return MetricCounts(received={k: int(v) for k, v in received.items()},
+                            stats={k: int(v) for k, v in stats.items()},
+                            sent=sent + int(erased.get("sent", 0)),
+                            answers=answers + int(erased.get("answers", 0)),
+                            customers=customers, dead=dead,
+                            oldest_due_ms=oldest[0][1] if oldest else None)
