@@ -77,6 +77,15 @@ def test_deliveries_are_counted_by_source_and_outcome(post_event, client):
     }
 
 
+def test_a_repeat_answered_before_its_body_is_read_is_counted_as_a_duplicate(post_event, client):
+    headers = {"webhook-id": "msg_metrics_early"}
+    assert post_event("standard", solved_event(at=_iso()), headers=headers).status_code == 202
+    assert post_event("standard", b"{not json", headers=headers).status_code == 200  # known id: duplicate
+    counted = {labels: v for (name, labels), v in scrape(client).items() if name == "tracker_events_received_total"}
+    assert counted == {frozenset({("source", "standard"), ("status", "accepted")}): 1,
+                       frozenset({("source", "standard"), ("status", "duplicate")}): 1}
+
+
 def test_the_log_the_surveys_and_the_answers_move_their_gauges_and_counters(post_event, store, settings, smtp,
                                                                           client):
     assert post_event("standard", solved_event(ticket="M-1", at=_iso(-60))).status_code == 202

@@ -115,6 +115,39 @@ def test_a_zendesk_retry_without_an_invocation_id_is_still_recognised_as_a_dupli
     assert stream_length(store) == 1
 
 
+# Sources naming the delivery in a signed or verified header: a retry is known before its body is read.
+EARLY_IDS = [("standard", "ticket.solved"), ("zendesk", "solved"),
+             ("chatwoot", "conversation_status_changed__resolved"), ("jira", "issue_updated__resolved"),
+             ("shopify", "orders_create"), ("woocommerce", "order.created")]
+
+
+@pytest.mark.parametrize("broken", [b"{not json", b'{"type": "ticket.solved"}', b"[]"])
+@pytest.mark.parametrize(("source", "name"), EARLY_IDS)
+def test_a_repeat_of_a_known_delivery_is_a_duplicate_even_when_its_body_would_fail_validation(
+        post_event, store, source, name, broken):
+    recorded = fixture(source, name)
+    assert post_event(source, recorded["body"], headers=recorded["headers"]).status_code == 202
+    again = post_event(source, broken, headers=recorded["headers"])  # the same delivery id, re-signed
+    assert (again.status_code, again.json) == (200, {"status": "duplicate"})
+    assert stream_length(store) == 1
+
+
+@pytest.mark.parametrize(("source", "name"), EARLY_IDS)
+def test_an_unsigned_repeat_of_a_known_delivery_gets_401_and_learns_nothing(post_event, store, source, name):
+    recorded = fixture(source, name)
+    assert post_event(source, recorded["body"], headers=recorded["headers"]).status_code == 202
+    assert_envelope(post_event(source, recorded["body"], headers=recorded["headers"], sign=False), 401)
+    assert stream_length(store) == 1
+
+
+def test_the_unsigned_woocommerce_ping_naming_a_known_delivery_is_still_only_ignored(post_event, store):
+    recorded = fixture("woocommerce", "order.created")
+    assert post_event("woocommerce", recorded["body"], headers=recorded["headers"]).status_code == 202
+    ping = post_event("woocommerce", b"webhook_id=12", headers=recorded["headers"], sign=False,
+                      content_type="application/x-www-form-urlencoded")
+    assert (ping.status_code, ping.json) == (200, {"status": "ignored"})
+
+
 # 200 ignored
 
 

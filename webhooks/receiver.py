@@ -43,6 +43,11 @@ def receive(source: str) -> Any:
     except SignatureError:
         return _counted(source, "unauthorized", envelope(401, "The signature is missing or invalid.",
                                                          headers={"WWW-Authenticate": 'Signature realm="webhooks"'}))
+    # Only after verification, so an unsigned request learns nothing about which deliveries were seen.
+    early_id = getattr(adapter, "delivery_id", None)
+    known = early_id(inbound) if early_id else None
+    if known and tracker.store.known_delivery(known, source):  # counted as a duplicate by the same script
+        return jsonify({"status": "duplicate"}), 200
     try:
         delivery = adapter.parse(inbound)
     except IgnoredEvent:

@@ -40,6 +40,11 @@ class EventLog(RedisBase):
             keys=[keys.seen(delivery_id), keys.STREAM, keys.KICK, keys.RECEIVED],
             args=[DEDUPE_TTL, KICK_TTL_MS, source, *payloads]))
 
+    def known_delivery(self, delivery_id: str, source: str) -> bool:
+        """Say whether a delivery was appended already, counting it as a duplicate when it was (one round trip)."""
+        # Only a shortcut for retries: a delivery that races past it is still deduplicated by append_delivery.
+        return bool(self.script("count_if_seen")(keys=[keys.seen(delivery_id), keys.RECEIVED], args=[source]))
+
     def delivered(self, delivery_id: str) -> bool:
         """Say whether a delivery was seen within the dedupe window."""
         return bool(self.redis.exists(keys.seen(delivery_id)))

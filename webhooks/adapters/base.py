@@ -7,7 +7,12 @@ An adapter module is pure: it exposes
     def verify(inbound: Inbound, secret: str) -> None        # raises SignatureError
     def parse(inbound: Inbound) -> Delivery                  # raises PayloadError / IgnoredEvent
 
-and never imports another adapter.
+and, when the source names each delivery in a header, optionally
+
+    def delivery_id(inbound: Inbound) -> str | None          # the id parse() dedupes by, body unread
+
+so that the receiver answers a verified retry as a duplicate before parsing it. An adapter module
+never imports another adapter.
 """
 
 from __future__ import annotations

@@ -81,6 +81,12 @@ def verify(inbound: Inbound, secret: str) -> None:
         raise SignatureError("Invalid signature.")
 
 
+def delivery_id(inbound: Inbound) -> str | None:
+    """Return `X-Chatwoot-Delivery` as the delivery id, or None when absent."""
+    delivery = inbound.header("x-chatwoot-delivery")
+    return f"{NAME}:{delivery}" if delivery else None
+
+
 def parse(inbound: Inbound) -> Delivery:
     """Turn a conversation event into a delivery of one ticket event."""
     data = require_object(load_json(inbound.body))
@@ -106,9 +112,8 @@ def parse(inbound: Inbound) -> Delivery:
         "customer": {"id": str(sender["id"]) if sender.get("id") else None,
                      "email": sender.get("email") or None, "name": sender.get("name") or None},
     }
-    delivery = inbound.header("x-chatwoot-delivery")
     fallback = fallback_delivery_id(NAME, convo["id"], convo["event"], status, at.isoformat())
-    return Delivery(f"{NAME}:{delivery}" if delivery else fallback, (load_event(event, NAME),))
+    return Delivery(delivery_id(inbound) or fallback, (load_event(event, NAME),))
 
 
 def _type(convo: dict[str, Any], status: str) -> str:

@@ -66,6 +66,12 @@ def verify(inbound: Inbound, secret: str) -> None:
         raise SignatureError("Invalid signature.")
 
 
+def delivery_id(inbound: Inbound) -> str | None:
+    """Return `X-Atlassian-Webhook-Identifier` as the delivery id, or None when absent."""
+    delivery = inbound.header("x-atlassian-webhook-identifier")
+    return f"{NAME}:{delivery}" if delivery else None
+
+
 def parse(inbound: Inbound) -> Delivery:
     """Turn an issue created, resolved or unresolved into a delivery of one ticket event."""
     data = require_object(load_json(inbound.body))
@@ -87,9 +93,8 @@ def parse(inbound: Inbound) -> Delivery:
         "customer": {"id": reporter.get("accountId") or reporter.get("name"),
                      "email": reporter.get("emailAddress") or None, "name": reporter.get("displayName")},
     }
-    delivery = inbound.header("x-atlassian-webhook-identifier")
     fallback = fallback_delivery_id(NAME, issue["id"], kind, payload["timestamp"])
-    return Delivery(f"{NAME}:{delivery}" if delivery else fallback, (load_event(event, NAME),))
+    return Delivery(delivery_id(inbound) or fallback, (load_event(event, NAME),))
 
 
 def _type(payload: dict[str, Any]) -> str:

@@ -80,6 +80,12 @@ def verify(inbound: Inbound, secret: str) -> None:
         raise SignatureError("Invalid signature.")
 
 
+def delivery_id(inbound: Inbound) -> str | None:
+    """Return `X-Shopify-Webhook-Id` as the delivery id, or None when absent."""
+    webhook_id = inbound.header("x-shopify-webhook-id")
+    return f"{NAME}:{webhook_id}" if webhook_id else None
+
+
 def parse(inbound: Inbound) -> Delivery:
     """Turn an order or refund webhook into a delivery of one order event."""
     data = require_object(load_json(inbound.body))
@@ -87,9 +93,8 @@ def parse(inbound: Inbound) -> Delivery:
     if topic not in TYPE_OF_TOPIC:
         raise IgnoredEvent(topic or "no topic")
     event = _refund(data) if topic == "refunds/create" else _order(data, TYPE_OF_TOPIC[topic])
-    webhook_id = inbound.header("x-shopify-webhook-id")
     fallback = fallback_delivery_id(NAME, event["order"]["id"], event["type"], event["id"])
-    return Delivery(f"{NAME}:{webhook_id}" if webhook_id else fallback, (load_event(event, NAME),))
+    return Delivery(delivery_id(inbound) or fallback, (load_event(event, NAME),))
 
 
 def _order(data: dict[str, Any], kind: str) -> dict[str, Any]:

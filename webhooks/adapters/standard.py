@@ -40,6 +40,12 @@ def verify(inbound: Inbound, secret: str) -> None:
         raise SignatureError(str(exc)) from None
 
 
+def delivery_id(inbound: Inbound) -> str | None:
+    """Return the signed `webhook-id` as the delivery id, or None when the sender gave none."""
+    msg_id = inbound.header("webhook-id")
+    return f"{NAME}:{msg_id}" if msg_id else None
+
+
 def parse(inbound: Inbound) -> Delivery:
     """Turn one standard event, or a batch of them, into a delivery."""
     data = require_object(load_json(inbound.body))
@@ -48,10 +54,7 @@ def parse(inbound: Inbound) -> Delivery:
                    if not _unknown_type(raw))
     if not events:
         raise IgnoredEvent("No event type the tracker acts on.")
-    msg_id = inbound.header("webhook-id")
-    if msg_id:
-        return Delivery(f"{NAME}:{msg_id}", events)
-    return Delivery(fallback_delivery_id(NAME, *(event.id for event in events)), events)
+    return Delivery(delivery_id(inbound) or fallback_delivery_id(NAME, *(event.id for event in events)), events)
 
 
 def _batch(items: Any) -> list[Any]:

@@ -140,7 +140,7 @@ def _trigger(inbound: Inbound, payload: dict[str, Any]) -> Delivery:
                      "name": requester["name"] or None, "locale": language_code(requester["locale"])},
     }
     fallback = fallback_delivery_id(NAME, ticket["id"], status, ticket["updated_at"].isoformat())
-    return Delivery(_delivery_id(inbound, fallback), (load_event(event, NAME),))
+    return Delivery(delivery_id(inbound) or fallback, (load_event(event, NAME),))
 
 
 def _status_changed(inbound: Inbound, payload: dict[str, Any]) -> Delivery:
@@ -160,19 +160,20 @@ def _status_changed(inbound: Inbound, payload: dict[str, Any]) -> Delivery:
                    "agent": {"id": detail["assignee_id"]} if detail["assignee_id"] else None},
         "customer": {"id": detail["requester_id"]},
     }
-    return Delivery(_delivery_id(inbound, f"{NAME}:{payload['id']}"), (load_event(event, NAME),))
+    return Delivery(delivery_id(inbound) or f"{NAME}:{payload['id']}", (load_event(event, NAME),))
+
+
+def delivery_id(inbound: Inbound) -> str | None:
+    """Return `X-Zendesk-Webhook-Invocation-Id` as the delivery id, or None when absent."""
+    # Retries of one invocation keep its id; the header is absent only in hand-made requests.
+    invocation = inbound.header("x-zendesk-webhook-invocation-id")
+    return f"{NAME}:{invocation}" if invocation else None
 
 
 def _type_of(status: str) -> str:
     if status not in TYPE_OF_STATUS:
         raise IgnoredEvent(f"Status {status!r} is not tracked.")
     return TYPE_OF_STATUS[status]
-
-
-def _delivery_id(inbound: Inbound, fallback: str) -> str:
-    # Retries of one invocation keep its id; the header is absent only in hand-made requests.
-    invocation = inbound.header("x-zendesk-webhook-invocation-id")
-    return f"{NAME}:{invocation}" if invocation else fallback
 
 
 def _event_id(ticket_id: str, status: str, at: float) -> str:

@@ -1,0 +1,9 @@
+-- Say whether a delivery was already appended and, when it was, count the retry as a duplicate.
+-- KEYS[1] seen key (set by append_delivery), KEYS[2] received counters
+-- ARGV[1] source
+-- Returns 1 for a known delivery (counted), 0 otherwise (nothing written).
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[2], ARGV[1] .. '|duplicate', 1)
+  return 1
+end
+return 0
