@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from html import unescape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
@@ -27,6 +28,7 @@ from tracker.mail import (
     build_survey_message,
     parse_smtp_url,
 )
+from tracker.mail.message import PACKAGED_TEMPLATES, render_survey, render_survey_whole
 from tracker.scores.scales import SCALES
 
 PUBLIC = "https://csat.example.com"
@@ -238,6 +240,61 @@ def test_an_operator_template_folder_overrides_the_packaged_templates_by_name(tm
     assert plain.startswith("How satisfied are you with the support you received?\n[1] https://")
     assert "about ticket #1001." in plain
     assert "<!DOCTYPE html>" in html
+
+
+def _jinja_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the name of every template Jinja renders from now on."""
+    rendered: list[str] = []
+    original = jinja2.Template.render
+
+    def counting(self: jinja2.Template, *args: Any, **kwargs: Any) -> str:
+        rendered.append(str(self.name))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Template, "render", counting)
+    return rendered
+
+
+def test_mails_in_one_language_and_scale_are_filled_from_one_rendering_per_template(monkeypatch, tmp_path) -> None:
+    for name in ("survey.txt", "survey.html"):  # an operator's copy: its own environment, so nothing is cached yet
+        (tmp_path / name).write_bytes((PACKAGED_TEMPLATES / name).read_bytes())
+    rendered = _jinja_renders(monkeypatch)
+    customers = [("Kari <Nordmann>", "Card & declined"), ("Ola", "Refund"), (None, "Parcel lost"), ("Åse", "Login")]
+    for number, (name, subject) in enumerate(customers * 5):
+        mail = survey(lang="nn", scale_name="ces7", to_name=name, ticket_subject=subject, ticket_ref=f"#{number}",
+                      rating_url=f"{PUBLIC}/s/tok{number}?rating={{value}}", unsubscribe_url=f"{PUBLIC}/u/tok{number}")
+        plain, html = parts(build_survey_message(mail, template_dir=str(tmp_path)))
+        assert f"{PUBLIC}/s/tok{number}?rating=7" in plain and f"{PUBLIC}/u/tok{number}" in html
+        assert escape(subject) in html and f"#{number}" in plain
+    # One rendering per template; every other mail only fills in its customer's values.
+    assert sorted(rendered) == ["survey.html", "survey.txt"]
+
+
+FILLED_SHAPES = [
+    {}, {"to_name": None, "ticket_subject": None, "reply_to": None}, {"kind": "order", "to_name": ""},
+    {"to_name": 'Kari "<b>&', "ticket_subject": "<script>alert('x')</script> {value} & co", "ticket_ref": "#1&<"},
+    {"ticket_subject": "line\nBcc: evil@example.com", "rating_url": f"{PUBLIC}/s/t?a=1&rating={{value}}"},
+]
+
+
+@pytest.mark.parametrize("changes", FILLED_SHAPES)
+@pytest.mark.parametrize("scale_name", sorted(SCALES))
+@pytest.mark.parametrize("lang", ["en", "nb", "fr", "pt-BR"])
+def test_a_filled_mail_is_byte_for_byte_what_jinja_renders_for_it(lang: str, scale_name: str, changes: dict) -> None:
+    mail = survey(lang=lang, scale_name=scale_name, **changes)
+    assert render_survey(mail) == render_survey_whole(mail)
+
+
+def test_an_operator_template_that_transforms_customer_values_is_rendered_whole_for_each_mail(tmp_path: Path) -> None:
+    (tmp_path / "survey.txt").write_text("{{ greeting|upper }} {{ ticket_subject|truncate(9, True, '…', 0) }}\n"
+                                         "{% for b in buttons %}{{ b.url|replace('https://', '') }}\n{% endfor %}")
+    (tmp_path / "survey.html").write_text("<b>{{ greeting }}</b>{% for b in buttons %}{{ b['url'] }}{% endfor %}")
+    for name in ("Kari", "Ola Nordmann"):
+        mail = survey(to_name=name, ticket_subject=f"{name} cannot log in")
+        _subject, plain, html = render_survey(mail, str(tmp_path))
+        assert (_subject, plain, html) == render_survey_whole(mail, str(tmp_path))
+        assert plain.startswith(f"HI {name.upper()},") and "csat.example.com/s/tok3n?rating=5" in plain
+        assert html.startswith(f"<b>Hi {name},</b>https://")
 
 
 # --- sending over SMTP to a real server ---------------------------------------------------------
