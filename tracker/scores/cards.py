@@ -21,13 +21,13 @@ def public_ref(tkey: str | None) -> str | None:
 def customer_card(store: Store, settings: Settings, email: str, now_ms: int) -> ScoreCard | None:
     """Return the score card of SPEC.md §7, or None for a customer never seen."""
     email = email.strip().lower()
-    profile = store.profile(email)
-    if profile is None:
+    parts = store.card_parts(email)  # one read of everything the card shows: it sits on the API's hot path
+    if parts is None:
         return None
-    card = score_card(email, store.aggregate("customer", email), now_ms, name=profile.name)
+    profile, aggregate, answer, orders = parts
+    card = score_card(email, aggregate, now_ms, name=profile.name)
     last = None
-    answer = store.response(profile.last_response_sid) if profile.last_response_sid else None
     if answer:
         last = LastResponse(answer.rating, answer.scale, answer.at_ms, public_ref(answer.tkey))
-    return replace(card, last_response=last, orders=store.orders_summary(email),
+    return replace(card, last_response=last, orders=orders,
                    at_risk=card.score is not None and card.score < settings.at_risk_score)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from tracker.model import (
     Agent,
+    Aggregate,
     Answer,
     Order,
+    OrdersSummary,
     Profile,
     StatusChange,
     StoredOrder,
@@ -24,6 +27,9 @@ from tracker.store.scores import answer_of
 from tracker.store.surveys import survey_from_hash
 
 ALIAS_FIELD = "alias:"
+ORDER_SUMMED = ("status", "total", "refunded", "currency")  # the order fields a customer's summary adds up
+# A score card's stored parts: the profile, the customer's aggregate, their newest answer, their orders.
+CardParts = tuple[Profile, Aggregate, Answer | None, OrdersSummary]
 
 
 def _ms(record: Mapping[str, str], name: str) -> int | None:
@@ -79,6 +85,35 @@ def surveyed_from_hash(member: str, record: Mapping[str, str]) -> SurveyedTicket
         survey=record.get("survey_sid") or None)
 
 
+def profile_from_hash(email: str, record: Mapping[str, str]) -> Profile | None:
+    """Read a customer's profile hash; None when there is none."""
+    if not record:
+        return None
+    aliases = sorted(tuple(name[len(ALIAS_FIELD):].split(":", 1)) for name in record
+                     if name.startswith(ALIAS_FIELD) and ":" in name[len(ALIAS_FIELD):])
+    return Profile(email=record.get("email") or email, name=record.get("name") or None,
+                   locale=record.get("locale") or None, timezone=record.get("timezone") or None,
+                   first_seen_ms=_ms(record, "first_seen"), last_seen_ms=_ms(record, "seen_at"),
+                   aliases=tuple((source, ident) for source, ident in aliases),
+                   last_response_sid=record.get("last_response_sid") or None,
+                   last_response_at_ms=_ms(record, "last_response_at"),
+                   unsubscribed_at_ms=_ms(record, "unsubscribed"))
+
+
+def orders_summary_of(rows: Iterable[Sequence[Any]]) -> OrdersSummary:
+    """Count live orders and sum their value per currency from (status, total, refunded, currency) rows."""
+    totals: dict[str, int] = {}
+    count = 0
+    for status, total, refunded, currency in rows:
+        if status is None or status == "cancelled":
+            continue
+        count += 1
+        totals[currency] = totals.get(currency, 0) + int(total or 0) - int(refunded or 0)
+    main = max(totals, key=lambda c: totals[c]) if totals else None
+    return OrdersSummary(count=count, total=f"{Decimal(totals[main]) / 100:.2f}" if main else "0.00",
+                         currency=main, totals={c: f"{Decimal(v) / 100:.2f}" for c, v in sorted(totals.items())})
+
+
 def order_from_hash(okey: str, record: Mapping[str, str]) -> StoredOrder:
     order = Order(id=record.get("order_id", okey.partition(":")[2]), total=_money(record.get("total")),
                   currency=record.get("currency", ""), status=record.get("status", ""))
@@ -92,18 +127,30 @@ class Records(RedisBase):
 
     def profile(self, email: str) -> Profile | None:
         """Return who a customer is to the tracker, or None for an address never seen."""
-        record = self.redis.hgetall(keys.customer(email, "profile"))
-        if not record:
+        return profile_from_hash(email, self.redis.hgetall(keys.customer(email, "profile")))
+
+    def card_parts(self, email: str) -> CardParts | None:
+        """Read what a customer's score card shows in two round trips (one when there is nothing more to read).
+
+        First the customer's own keys (one hash tag), then the answer and the orders the profile names.
+        """
+        first = self.redis.pipeline(transaction=False)
+        first.hgetall(keys.customer(email, "profile"))
+        first.hgetall(keys.aggregate("customer", email))
+        first.hgetall(keys.daily("customer", email))
+        first.smembers(keys.customer(email, "orders"))
+        record, agg, daily, okeys = first.execute()
+        profile = profile_from_hash(email, record)
+        if profile is None:
             return None
-        aliases = sorted(tuple(name[len(ALIAS_FIELD):].split(":", 1)) for name in record
-                         if name.startswith(ALIAS_FIELD) and ":" in name[len(ALIAS_FIELD):])
-        return Profile(email=record.get("email") or email, name=record.get("name") or None,
-                       locale=record.get("locale") or None, timezone=record.get("timezone") or None,
-                       first_seen_ms=_ms(record, "first_seen"), last_seen_ms=_ms(record, "seen_at"),
-                       aliases=tuple((source, ident) for source, ident in aliases),
-                       last_response_sid=record.get("last_response_sid") or None,
-                       last_response_at_ms=_ms(record, "last_response_at"),
-                       unsubscribed_at_ms=_ms(record, "unsubscribed"))
+        second = self.redis.pipeline(transaction=False)
+        if profile.last_response_sid:
+            second.hgetall(keys.response(profile.last_response_sid))
+        for okey in sorted(okeys):
+            second.hmget(keys.order(okey), *ORDER_SUMMED)
+        replies = second.execute() if len(second) else []
+        answer = answer_of(replies.pop(0)) if profile.last_response_sid else None
+        return profile, Aggregate.from_hash(agg, daily), answer, orders_summary_of(replies)
 
     def customer_tickets(self, email: str) -> list[StoredTicket]:
         """Return every ticket of the customer, with its status history, in key order."""

@@ -10,7 +10,7 @@ from typing import Any
 from tracker.model import Agent, Event, Order, OrdersSummary, Survey, SurveyedTicket, Ticket, TimelineEntry
 from tracker.store import keys
 from tracker.store.base import RedisBase
-from tracker.store.records import surveyed_from_hash
+from tracker.store.records import ORDER_SUMMED, orders_summary_of, surveyed_from_hash
 from tracker.store.surveys import survey_from_hash, survey_to_hash
 from tracker.store.timeline import timeline_entry
 
@@ -167,14 +167,5 @@ class State(RedisBase):
         okeys = sorted(self.redis.smembers(keys.customer(email, "orders")))
         pipe = self.redis.pipeline(transaction=False)
         for okey in okeys:
-            pipe.hmget(keys.order(okey), "status", "total", "refunded", "currency")
-        totals: dict[str, int] = {}
-        count = 0
-        for status, total, refunded, currency in pipe.execute():
-            if status is None or status == "cancelled":
-                continue
-            count += 1
-            totals[currency] = totals.get(currency, 0) + int(total or 0) - int(refunded or 0)
-        main = max(totals, key=lambda c: totals[c]) if totals else None
-        return OrdersSummary(count=count, total=f"{Decimal(totals[main]) / 100:.2f}" if main else "0.00",
-                             currency=main, totals={c: f"{Decimal(v) / 100:.2f}" for c, v in sorted(totals.items())})
+            pipe.hmget(keys.order(okey), *ORDER_SUMMED)
+        return orders_summary_of(pipe.execute())
