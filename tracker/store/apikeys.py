@@ -6,12 +6,25 @@ import hashlib
 import json
 import secrets
 import time
+from typing import Any, NamedTuple
+
+from redis.client import Pipeline
 
 from tracker.store import keys
 from tracker.store.base import RedisBase
 
 KEY_PREFIX = "trk_"
 SCOPES = ("read", "admin")
+KNOWN_MAX = 1000  # valid keys whose name and scopes a process remembers
+
+
+class KeyCheck(NamedTuple):
+    """A valid key's name and scopes, and its requests in the current rate window (0 when not counted)."""
+
+    name: str
+    scopes: list[str]
+    requests: int = 0
+    left_ms: int = 0
 
 
 def digest(key: str) -> str:
@@ -56,3 +69,50 @@ class ApiKeys(RedisBase):
             return None
         meta = self.redis.hget(keys.API_KEYS, name)
         return (name, json.loads(meta)["scopes"]) if meta else None
+
+    def admit_key(self, key: str, window_ms: int, now_ms: int) -> KeyCheck | None:
+        """Check a key and count one request of it in its window_ms rate window (0: no counting); None when invalid.
+
+        A key's name and scopes never change while its digest resolves, so a process remembers them and later
+        checks cost one round trip: whether the digest still resolves, and the count, pipelined together.
+        """
+        if not key.startswith(KEY_PREFIX) or len(key) > 200:
+            return None
+        known: dict[str, tuple[str, list[str]]] = vars(self).setdefault("_known_keys", {})
+        hashed = digest(key)
+        if hashed in known:
+            name, scopes = known[hashed]
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.get(keys.api_key_hash(hashed))
+            replies = self._counted(pipe, name, window_ms, now_ms)
+            if replies[0] == name:  # not revoked since
+                return KeyCheck(name, scopes, *self._rate(replies, window_ms, now_ms))
+            del known[hashed]
+        found = self.redis.get(keys.api_key_hash(hashed))
+        if found is None:
+            return None
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(keys.API_KEYS, found)
+        replies = self._counted(pipe, found, window_ms, now_ms)
+        if not replies[0]:
+            return None
+        if len(known) >= KNOWN_MAX:
+            known.clear()
+        known[hashed] = (found, json.loads(replies[0])["scopes"])
+        return KeyCheck(*known[hashed], *self._rate(replies, window_ms, now_ms))
+
+    @staticmethod
+    def _counted(pipe: Pipeline, name: str, window_ms: int, now_ms: int) -> list[Any]:
+        """Run a pipeline of one read, adding one request of a key to its fixed rate window unless window_ms is 0."""
+        if window_ms > 0:
+            counter = keys.rate_counter(name, now_ms // window_ms)
+            pipe.incr(counter)
+            pipe.pexpire(counter, window_ms * 2)
+        return list(pipe.execute())
+
+    @staticmethod
+    def _rate(replies: list[Any], window_ms: int, now_ms: int) -> tuple[int, int]:
+        """Return (requests counted in the window, ms until it ends) from a _counted pipeline's replies."""
+        if window_ms <= 0:
+            return 0, 0
+        return int(replies[1]), (now_ms // window_ms + 1) * window_ms - now_ms

@@ -153,13 +153,3 @@ class Queries(RedisBase):
         for raw in self._window("survey", min_ms, max_ms, newest_first, batch):
             if survey := survey_from_hash(raw):
                 yield survey
-
-    def hit_rate(self, name: str, window_ms: int, now_ms: int) -> tuple[int, int]:
-        """Count one request of an API key in the current window; return (count, ms until it ends)."""
-        slot = now_ms // window_ms
-        key = keys.rate_counter(name, slot)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.incr(key)
-        pipe.pexpire(key, window_ms * 2)
-        count = int(pipe.execute()[0])
-        return count, (slot + 1) * window_ms - now_ms

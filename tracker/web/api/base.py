@@ -12,7 +12,7 @@ from marshmallow import Schema
 
 from tracker.schema_cache import schema as shared
 from tracker.scores.summary import FILTERS, Facets
-from tracker.web.api.ratelimit import over_limit
+from tracker.web.api.ratelimit import over_limit, rate_window_ms
 from tracker.web.context import Tracker, current_tracker
 from tracker.web.errors import envelope
 
@@ -35,16 +35,17 @@ def require_key(scope: str = "read") -> Callable[[Callable[..., Any]], Callable[
             found = None
             app = tracker()
             if scheme.lower() == "bearer" and key.strip():
-                found = app.store.check_key(key.strip())
+                # One round trip for the check and the rate count together: every API request pays it.
+                found = app.store.admit_key(key.strip(), rate_window_ms(app.settings), now_ms())
             if found is None:
                 return envelope(401, "A valid API key is required: Authorization: Bearer <key>.",
                                 headers={"WWW-Authenticate": 'Bearer realm="tracker"'})
-            limited = over_limit(app.store, app.settings, found[0], now_ms())
+            limited = over_limit(app.settings, found)
             if limited is not None:
                 return limited
-            if scope not in found[1]:
+            if scope not in found.scopes:
                 return envelope(403, f"This API key lacks the {scope!r} scope.")
-            g.api_key = found[0]
+            g.api_key = found.name
             return view(*args, **kwargs)
 
         return guarded

@@ -1,0 +1,70 @@
+"""The score card GET's Redis round trips (issue 9, hot paths): counted on the wire, never timed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from redis.connection import Connection
+
+from tests.support import World
+
+# Key check with rate limit: one; the card's data: two (its own keys, then the answer and the orders it names).
+CARD_GET_ROUND_TRIPS = 3
+
+
+@pytest.fixture(autouse=True)
+def closed_after(store) -> Iterator[None]:
+    yield
+    store.redis.connection_pool.disconnect()  # its sockets closed now, not left to the garbage collector
+
+
+@pytest.fixture
+def world(post_event, store, env, smtp, client) -> World:
+    return World(post_event, store, env, smtp, client)
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Count the requests written to Redis: a pipeline is sent as one write, a single command as one."""
+    sent = [0]
+    send = Connection.send_packed_command
+
+    def counting(self: Connection, command: Any, check_health: bool = True) -> None:
+        sent[0] += 1
+        send(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    yield sent
+
+
+def test_a_customer_card_get_takes_three_redis_round_trips_key_check_included(world, client, store, round_trips):
+    world.solve("T-1", "kari@example.no")
+    world.order("O-1", "kari@example.no", "120.00")
+    world.order("O-2", "kari@example.no", "80.50")
+    assert world.send() == ["sent"]
+    world.answer("kari@example.no", 4)
+    auth = {"Authorization": f"Bearer {store.create_key('lead')}"}
+    first = client.get("/api/v1/customers/kari@example.no", headers=auth)  # connections opened, key seen once
+    assert first.status_code == 200
+    assert first.json["last_response"]["rating"] == 4 and first.json["orders"]["count"] == 2
+
+    before = round_trips[0]
+    again = client.get("/api/v1/customers/kari@example.no", headers=auth)
+    assert again.status_code == 200 and again.json == first.json
+    assert round_trips[0] - before <= CARD_GET_ROUND_TRIPS, round_trips[0] - before
+
+    before = round_trips[0]
+    assert client.get("/api/v1/customers/nobody@example.no", headers=auth).status_code == 404
+    assert round_trips[0] - before <= 2, round_trips[0] - before  # the key check, then the profile alone
+
+
+def test_a_key_made_again_under_a_revoked_name_gets_its_own_scopes_not_the_remembered_ones(client, store):
+    old = {"Authorization": f"Bearer {store.create_key('lead', ('read', 'admin'))}"}
+    assert client.get("/api/v1/customers/nobody@example.no", headers=old).status_code == 404
+    assert store.revoke_key("lead")
+    new = {"Authorization": f"Bearer {store.create_key('lead', ('admin',))}"}
+    assert client.get("/api/v1/customers/nobody@example.no", headers=old).status_code == 401
+    lacking = client.get("/api/v1/customers/nobody@example.no", headers=new)
+    assert lacking.status_code == 403 and "'read'" in lacking.json["message"]
