@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import secrets
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,12 @@ sys.path.insert(0, str(ROOT))
 from flask import Flask, request  # noqa: E402
 
 from tests.signing import SECRETS, signed  # noqa: E402
+from tests.support import zendesk_body  # noqa: E402
 from tracker.cli.dev import free_port, start_redis  # noqa: E402
 from tracker.config import load_settings  # noqa: E402
 from tracker.events import parse_event  # noqa: E402
 from tracker.ingest import apply as ingest  # noqa: E402
+from tracker.mail.message import SurveyMail, build_survey_message, render_survey, render_survey_whole  # noqa: E402
 from tracker.model import Aggregate, Event, Survey  # noqa: E402
 from tracker.scores.scales import SCALES  # noqa: E402
 from tracker.store import Store  # noqa: E402
@@ -115,6 +119,57 @@ def bench_memory(store: Store, settings: Any, count: int) -> None:
           f"{(applied - logged) / count:,.0f} bytes per applied event (tickets, profiles, due entries)")
 
 
+def bench_hot_paths(store: Store, settings: Any, count: int) -> None:
+    """Print a retry answered from its header against a bare POST and one found only after parsing; mail fills."""
+    store.redis.flushall()
+    settings = dataclasses.replace(settings, source_secrets={**settings.source_secrets, "zendesk": SECRETS["zendesk"]})
+    client = create_app(settings, store, enqueue=lambda task, *args: None).test_client()
+    json_type = {"Content-Type": "application/json"}
+    early: list[tuple[bytes, dict[str, str]]] = []
+    late: list[tuple[bytes, dict[str, str]]] = []
+    for n in range(count):
+        for ticket, requests_, invocation in ((f"Z-{n}", early, {"x-zendesk-webhook-invocation-id": f"inv-{n}"}),
+                                              (f"L-{n}", late, {})):  # without an invocation id: known after parsing
+            body = json.dumps(zendesk_body(ticket, f"c{n}@example.no", at="2026-11-22T10:00:00Z")).encode()
+            requests_.append((body, {**json_type, **signed("zendesk", body)[0], **invocation}))
+    for b, h in early + late:
+        client.post("/webhooks/zendesk", data=b, headers=h)
+    answers = [client.post("/webhooks/zendesk", data=b, headers=h).json for b, h in early[:1] + late[:1]]
+    assert answers == [{"status": "duplicate"}] * 2, answers
+    bare = Flask("bare")
+
+    @bare.post("/hook")
+    def hook() -> Any:
+        return {"status": "duplicate", "events": len([request.get_json()])}, 200
+
+    bare_client = bare.test_client()
+    from_header = after_parse = baseline = float("inf")
+    for _ in range(3):  # interleaved, best of three each
+        from_header = min(from_header, timed(lambda: [client.post("/webhooks/zendesk", data=b, headers=h)
+                                                      for b, h in early]))
+        after_parse = min(after_parse, timed(lambda: [client.post("/webhooks/zendesk", data=b, headers=h)
+                                                      for b, h in late]))
+        baseline = min(baseline, timed(lambda: [bare_client.post("/hook", data=b, headers=h) for b, h in early]))
+    print(f"retries  {count} duplicates: answered from the header {count / from_header:,.0f}/s, found after "
+          f"parsing {count / after_parse:,.0f}/s, bare Flask POST {count / baseline:,.0f}/s -> "
+          f"{baseline / from_header:.0%} of a bare POST (was {baseline / after_parse:.0%})")
+    mails = [SurveyMail(to_email=f"c{n}@example.no", to_name=f"Kari {n}", lang=("nb", "en", "de")[n % 3],
+                        scale_name="csat5", ticket_ref=f"#{n}", ticket_subject=f"Card declined <{n}>",
+                        mail_from="Acme <support@acme.test>", message_id=f"<s{n}@acme.test>",
+                        rating_url=f"https://csat.example/s/tok{n}?rating={{value}}",
+                        unsubscribe_url=f"https://csat.example/u/tok{n}", reply_to=f"reply+tok{n}@acme.test",
+                        expires_at=datetime(2026, 12, 6, tzinfo=UTC)) for n in range(count)]
+    assert [render_survey(m) for m in mails[:30]] == [render_survey_whole(m) for m in mails[:30]]
+    filled = whole = float("inf")
+    for _ in range(3):
+        filled = min(filled, timed(lambda: [render_survey(m) for m in mails]))
+        whole = min(whole, timed(lambda: [render_survey_whole(m) for m in mails]))
+    built = timed(lambda: [build_survey_message(m).as_bytes() for m in mails])
+    print(f"mail     {count} surveys: filled {filled / count * 1e6:,.0f} us/mail, rendered whole per mail "
+          f"{whole / count * 1e6:,.0f} us/mail -> {whole / filled:.1f}x faster; the whole message with MIME "
+          f"encoding takes {built / count * 1e6:,.0f} us/mail")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
@@ -132,6 +187,7 @@ def main() -> None:
             bench_receive(store, settings, min(args.events, 2000))
             bench_answers(store, settings, args.events)
             bench_memory(store, settings, args.events)
+            bench_hot_paths(store, settings, min(args.events, 2000))
         finally:
             process.terminate()
             process.wait()
