@@ -186,7 +186,8 @@ def bench_card(store: Store, settings: Any, count: int) -> None:
     auth = {"Authorization": f"Bearer {store.create_key('bench')}"}
     unlimited = replace(settings, api_rate_limit=10**9)  # still counted, never refused
     client = create_app(unlimited, store, enqueue=lambda task, *args: None).test_client()
-    assert client.get(f"/api/v1/customers/{email}", headers=auth).json["last_response"]["rating"] == 4
+    card = client.get(f"/api/v1/customers/{email}", headers=auth).json
+    assert card is not None and card["last_response"]["rating"] == 4
     bare = Flask("bare")
 
     @bare.get("/hash")
