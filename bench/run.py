@@ -8,6 +8,10 @@
    only parses JSON, both through the WSGI test client in this process.
 3. Answers: recording answers (one Lua script each) against a plain HSET per answer.
 4. Memory: Redis bytes per stored event and per recorded answer.
+5. Hot paths: a retried delivery answered from its header against a bare POST (and against finding
+   the duplicate after parsing), and survey mails filled from the rendered template against rendering
+   each whole.
+6. Score card: GET /api/v1/customers/<email> against a bare Flask GET of one Redis hash.
 """
 
 from __future__ import annotations
