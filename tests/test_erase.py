@@ -14,10 +14,10 @@ import pytest
 from tests.support import drain, inject_log_entry, send_all, solved_event, survey_link, tracker, vendor_fixture
 from tracker.model import COUNTS, SUMS
 from tracker.privacy.erase import erase_customer
-from tracker.privacy.optout import opt_out
 from tracker.scores.cards import customer_card
 from tracker.scores.rebuild import compute_aggregates
 from tracker.store import keys
+from tracker.surveys.optout import opt_out
 
 EMAIL = "erase.me@example.no"
 OTHER = "keep@example.no"

@@ -19,6 +19,7 @@ from tracker.i18n.catalogue import text
 from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
 from tracker.scores.cards import customer_card
+from tracker.scores.maths import DAY_MS
 from tracker.surveys import due as surveys
 from tracker.surveys.tokens import make_token, read_token, survey_id
 
@@ -417,3 +418,13 @@ def test_an_address_the_mail_server_refuses_is_suppressed_and_gets_no_more_surve
         surveys.Outcome("failed", "undeliverable")]
     assert solve_and_send(deliver, store, unthrottled, ticket="T-2") == [surveys.Outcome("skipped", "suppressed")]
     assert smtp.messages == []
+
+
+def test_a_survey_left_due_longer_than_the_expiry_is_skipped_as_too_old_not_mailed(deliver, store, settings, smtp):
+    # Workers stopped for weeks come back to surveys that could no longer be answered: nobody is mailed.
+    deliver(now_ms() - 60_000)
+    drain(store, settings)
+    weeks_later = now_ms() + (settings.survey_expiry_days + 1) * DAY_MS
+    assert send_due_now(store, settings, at_ms=weeks_later) == [surveys.Outcome("skipped", "too_old")]
+    assert smtp.messages == []
+    assert [s.reason for s in store.customer_surveys("kari@example.no")] == ["too_old"]

@@ -21,12 +21,11 @@ from tracker.cli.dev import free_port
 from tracker.config import ConfigError, load_settings
 from tracker.mail.smtp import SmtpSender
 from tracker.model import COUNTS, SUMS
-from tracker.privacy import optout
 from tracker.privacy.erase import erase_customer
 from tracker.privacy.retention import retire_old_records
 from tracker.scores.rebuild import rebuild_scores
 from tracker.store import keys
-from tracker.surveys import due
+from tracker.surveys import due, optout
 
 GONE = "gone@example.no"
 DAY_MS = 86_400_000

@@ -20,7 +20,7 @@ ERASED = (("profile", "profile", "profiles"), ("tickets", "ticket", "tickets"), 
 
 def _settings() -> Settings:
     """Read the settings: the store, and the secret that opt-outs are hashed with."""
-    from tracker.privacy.optout import require_secret
+    from tracker.surveys.optout import require_secret
 
     return require_secret(settings_for("store"))
 
@@ -65,7 +65,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_suppress(args: argparse.Namespace) -> int:
-    from tracker.privacy import optout
+    from tracker.surveys import optout
 
     settings = _settings()
     store = open_store(settings)

@@ -9,10 +9,11 @@ import time
 from tracker.config import Settings
 from tracker.events import SURVEY_TYPES, event_from_record
 from tracker.ingest.enrich import enrich
-from tracker.ingest.survey_events import apply_survey_event, introduces, skip_stale_solve, stale_before
+from tracker.ingest.survey_events import apply_survey_event, introduces, skip_stale_solve
 from tracker.model import Event
 from tracker.store import Store
 from tracker.store.state import TOO_OLD
+from tracker.surveys.policy import stale_before
 
 log = logging.getLogger(__name__)
 BATCH = 200

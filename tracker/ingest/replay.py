@@ -18,9 +18,9 @@ from marshmallow import ValidationError
 
 from tracker.config import Settings
 from tracker.events import ANSWERED, parse_event
-from tracker.ingest.survey_events import stale_before
 from tracker.model import Event
 from tracker.store import Store
+from tracker.surveys.policy import stale_before
 
 RESOLVED = ("ticket.solved", "ticket.closed")
 # A line's own source may be any such name: export-log writes the sources of imported ratings too.

@@ -19,6 +19,7 @@ from tracker.i18n.catalogue import normalise_locale
 from tracker.model import Event, Survey, SurveyedTicket
 from tracker.scores.maths import DAY_MS
 from tracker.store import Store, keys, ticket_key
+from tracker.surveys.policy import TOO_OLD
 from tracker.surveys.send import new_survey
 from tracker.surveys.tokens import survey_id
 
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 IMPORTED = "answered"  # names the one survey of a ticket that no solve of ours surveyed
 DONE = ("sent", "answered")
-TOO_OLD = "too_old"
 
 
 def survey_key(event: Event) -> str:
@@ -40,11 +40,6 @@ def introduces(store: Store, event: Event) -> bool:
     """Say whether a survey event is the first word of its ticket: then it makes the ticket known (for the
     customer's timeline and erasure); a known ticket keeps what its own events say."""
     return event.answer is not None and event.answer.about == "ticket" and store.surveyed(survey_key(event)) is None
-
-
-def stale_before(settings: Settings, now_ms: int) -> int:
-    """Return the due time before which a survey would already have expired."""
-    return now_ms - settings.survey_expiry_days * DAY_MS
 
 
 def apply_survey_event(store: Store, settings: Settings, event: Event, email: str) -> str | None:

@@ -3,7 +3,7 @@
 The steps run in an order that makes a crashed erasure safe to run again: each survey goes with
 its answer and its counts in one script; the log is swept next; the profile, which names the
 customer's aliases, is deleted last. An unsubscribe or suppression is kept first, as a keyed hash of
-the address (tracker.privacy.optout), so it outlives the address; the next event about the customer
+the address (tracker.surveys.optout), so it outlives the address; the next event about the customer
 starts a new profile.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 
 from tracker.config import Settings
 from tracker.events import RESOLVED_STATUSES
-from tracker.privacy.optout import keep_through_erasure, opt_out
 from tracker.store import Store
 from tracker.store.keys import ORDER_DUE
+from tracker.surveys.optout import keep_through_erasure, opt_out
 from tracker.surveys.tokens import survey_id
 
 log = logging.getLogger(__name__)

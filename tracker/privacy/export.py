@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from tracker.config import Settings
 from tracker.model import Answer, OptOut, Profile, StoredOrder, StoredTicket, Survey, TimelineEntry
-from tracker.privacy.optout import opt_out
 from tracker.store import Store
 from tracker.store.state import TIMELINE_MAX
+from tracker.surveys.optout import opt_out
 
 
 @dataclass(frozen=True)

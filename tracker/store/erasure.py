@@ -145,7 +145,7 @@ class Erasure(RedisBase):
         pipe.srem(keys.CUSTOMERS, email)
         pipe.srem(keys.index("customer"), email)
         pipe.zrem(keys.RANK_SCORE, email)
-        pipe.srem(keys.SUPPRESSED, email)  # kept by hash before (tracker.privacy.optout), not in plain
+        pipe.srem(keys.SUPPRESSED, email)  # kept by hash before (tracker.surveys.optout), not in plain
         pipe.srem(keys.RETIRED_INDEX, f"customer|{email}")  # the retired sums go with the customer's keys
         pipe.execute()
         return counts

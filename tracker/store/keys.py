@@ -19,7 +19,7 @@ RANK_SCORE = f"{PREFIX}:rank:score"  # customers by decayed score, for the at-ri
 # Webhook deliveries by "<source>|<status>"; in the log's hash tag so the append script counts its own.
 RECEIVED = f"{PREFIX}:{{log}}:received"
 ERASED = f"{PREFIX}:metrics:erased"  # sent surveys and answers erased or retired, so /metrics totals never go back
-# Opt-outs by keyed hash of the address (HMAC, tracker.privacy.optout): erasure keeps these, not the address.
+# Opt-outs by keyed hash of the address (HMAC, tracker.surveys.optout): erasure keeps these, not the address.
 OPT_OUTS = {"unsubscribed": f"{PREFIX}:optout:unsubscribed", "suppressed": f"{PREFIX}:optout:suppressed"}
 RETIRED_INDEX = f"{PREFIX}:retired:idx"  # "<kind>|<id>" of every entity with a retired aggregate
 RETENTION_LEASE = f"{PREFIX}:retention:lease"  # one retention sweep at a time, whichever worker runs it

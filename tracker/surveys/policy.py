@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracker.config import Settings
 from tracker.model import SurveyedTicket
+from tracker.scores.maths import DAY_MS
 
 SAMPLE_BUCKETS = 10_000  # sampling resolution: hundredths of a percent
 
@@ -75,3 +76,17 @@ def next_send_time(settings: Settings, now_ms: int, tz_name: str | None) -> int:
         if start_ms > now_ms:
             return start_ms
     return now_ms  # unreachable with at least one day in the window
+
+
+TOO_OLD = "too_old"
+
+
+def stale_before(settings: Settings, now_ms: int) -> int:
+    """Return the due time before which a survey would already have expired: such a survey is never mailed."""
+    return now_ms - settings.survey_expiry_days * DAY_MS
+
+
+def due_too_long_ago(settings: Settings, kind: str, solved_at_ms: int, now_ms: int) -> bool:
+    """Say whether a survey that fell due after this solve (or fulfilment) would already have expired."""
+    delay_s = settings.survey_delay if kind == "ticket" else (settings.order_survey_delay or 0)
+    return solved_at_ms + delay_s * 1000 < stale_before(settings, now_ms)

@@ -7,10 +7,10 @@ import logging
 from tracker.config import Settings
 from tracker.mail.errors import PermanentMailError, TransientMailError
 from tracker.model import Survey
-from tracker.privacy.optout import opt_out, suppress
 from tracker.store import Store
 from tracker.store.reminders import REMINDER_DUE
 from tracker.surveys.message import reminder_message
+from tracker.surveys.optout import opt_out, suppress
 from tracker.surveys.outcome import MAIL_RETRY, Outcome, Sender, retry_delay_ms
 from tracker.surveys.policy import next_send_time
 

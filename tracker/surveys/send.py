@@ -13,12 +13,12 @@ from tracker.events import RESOLVED_STATUSES
 from tracker.i18n.catalogue import normalise_locale
 from tracker.mail.errors import PermanentMailError, TransientMailError
 from tracker.model import Survey, SurveyedTicket
-from tracker.privacy.optout import opt_out, suppress
 from tracker.scores.maths import DAY_MS
 from tracker.store import Store, keys
 from tracker.surveys.message import build_message
+from tracker.surveys.optout import opt_out, suppress
 from tracker.surveys.outcome import MAIL_RETRY, Outcome, Sender, retry_delay_ms
-from tracker.surveys.policy import choose_scale, next_send_time, skip_reason
+from tracker.surveys.policy import TOO_OLD, choose_scale, due_too_long_ago, next_send_time, skip_reason
 from tracker.surveys.tokens import survey_id
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,9 @@ def send_survey(store: Store, settings: Settings, sender: Sender, tkey: str, cla
         log.warning("survey mailed again after an unrecorded hand-off", extra={"survey": sid})
     profile = store.profile(ticket.customer) if ticket.customer else None
     survey = new_survey(settings, ticket, tkey, sid, normalise_locale(profile.locale if profile else None), now_ms)
-    reason = skip_reason(settings, ticket, sid) or _blocker(store, settings, ticket, survey, now_ms)
+    # Workers stopped for longer than the expiry leave surveys due that could no longer be answered.
+    stale = TOO_OLD if due_too_long_ago(settings, kind, ticket.solved_at_ms, now_ms) else None
+    reason = stale or skip_reason(settings, ticket, sid) or _blocker(store, settings, ticket, survey, now_ms)
     if reason:
         store.finish_due(claimed, survey, "skipped", reason, now_ms)
         log.info("survey skipped", extra={"survey": sid, "reason": reason})

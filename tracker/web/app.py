@@ -9,10 +9,10 @@ from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 
 from tracker.config import MAX_BODY, Settings
 from tracker.i18n.catalogue import text
-from tracker.metrics import QueueLength, metrics_registry
 from tracker.store import Store
 from tracker.web.context import Tracker
 from tracker.web.limits import install_client_limits
+from tracker.web.metrics import QueueLength, metrics_registry
 
 # Every HTML page (survey, unsubscribe, error, dashboard) gets these: nothing from other hosts, no inline
 # script or style, never framed, and no token-bearing URL sent as a referrer to another site.

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from tracker.errors import StorageUnavailable
-from tracker.metrics import CONTENT_TYPE, render_metrics
 from tracker.web.context import current_tracker
+from tracker.web.metrics import CONTENT_TYPE, render_metrics
 
 bp = Blueprint("ops", __name__)
 

@@ -16,8 +16,8 @@ from tracker.errors import StorageUnavailable
 from tracker.i18n.catalogue import normalise_locale, survey_question, text
 from tracker.mail.buttons import end_labels, rating_buttons
 from tracker.model import Survey
-from tracker.privacy.optout import unsubscribe as unsubscribe_address
 from tracker.schema_cache import schema
+from tracker.surveys.optout import unsubscribe as unsubscribe_address
 from tracker.surveys.tokens import read_token
 from tracker.web.api.schemas import AnswerFormSchema, PageQuerySchema
 from tracker.web.context import current_tracker
