@@ -43,7 +43,7 @@ from tracker.events import parse_event  # noqa: E402
 from tracker.ingest import apply as ingest  # noqa: E402
 from tracker.mail.message import SurveyMail, build_survey_message, render_survey, render_survey_whole  # noqa: E402
 from tracker.model import Aggregate, Event, Survey  # noqa: E402
-from tracker.scores.scales import SCALES  # noqa: E402
+from tracker.scales import SCALES  # noqa: E402
 from tracker.store import Store, keys  # noqa: E402
 from tracker.web.app import create_app  # noqa: E402
 

@@ -17,10 +17,10 @@ from tests.support import World, drain, fresh_database, iso, send_all, solved_ev
 from tracker.answers.record import record_answer
 from tracker.config import load_settings
 from tracker.model import COUNTS, Aggregate, ScoreCard, Survey
+from tracker.scales import SCALES
 from tracker.scores.maths import DAY_MS, score_card
 from tracker.scores.ranking import KINDS, aggregate_list
 from tracker.scores.rebuild import rebuild_scores
-from tracker.scores.scales import SCALES
 from tracker.scores.summary import Facets, summary
 from tracker.store import keys
 from tracker.web.app import create_app

@@ -17,7 +17,7 @@ from tracker.i18n.catalogue import (
     scale_labels,
     text,
 )
-from tracker.scores.scales import SCALES
+from tracker.scales import SCALES
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

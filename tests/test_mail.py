@@ -29,7 +29,7 @@ from tracker.mail import (
     parse_smtp_url,
 )
 from tracker.mail.message import PACKAGED_TEMPLATES, render_survey, render_survey_whole
-from tracker.scores.scales import SCALES
+from tracker.scales import SCALES
 
 PUBLIC = "https://csat.example.com"
 

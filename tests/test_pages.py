@@ -13,7 +13,7 @@ from tracker.config import SCALES as SCALE_NAMES
 from tracker.config import load_settings
 from tracker.i18n.catalogue import SUPPORTED, survey_question, text
 from tracker.mail.buttons import FACES
-from tracker.scores.scales import SCALES
+from tracker.scales import SCALES
 from tracker.store import Store, keys
 from tracker.surveys.tokens import make_token
 from tracker.web.app import create_app

@@ -8,7 +8,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tracker.answers.reply_parse.parse import COMMENT_MAX, html_to_text, is_auto_reply, parse_reply
-from tracker.scores.scales import SCALES
+from tracker.scales import SCALES
 
 # The survey mail as clients quote it: every rating value appears in it, so any quote left in would
 # make the reply ambiguous.

@@ -14,8 +14,8 @@ import pytest
 from tracker.config import ConfigError, load_settings
 from tracker.events import event_from_record, event_record, parse_event
 from tracker.model import Agent, Aggregate, Customer, Event, Order, Ticket
+from tracker.scales import SCALES
 from tracker.scores.maths import DAY_MS, score_card
-from tracker.scores.scales import SCALES
 from tracker.surveys.tokens import make_token, read_token, survey_id
 
 SECRET = "unit-test-secret-0123456789abcdef"

@@ -20,8 +20,8 @@ from marshmallow import (
 )
 
 from tracker.model import Agent, Customer, Event, Order, Rating, Ticket
+from tracker.scales import SCALES
 from tracker.schema_cache import schema
-from tracker.scores.scales import SCALES
 
 TICKET_TYPES = ("ticket.created", "ticket.updated", "ticket.solved", "ticket.reopened", "ticket.closed")
 ORDER_TYPES = ("order.created", "order.fulfilled", "order.cancelled", "order.refunded")

@@ -185,7 +185,7 @@ class Answer:
 # ---------------------------------------------------------------------------------------------
 
 class RatingScale(Protocol):
-    """What the arithmetic asks of a scale (tracker.scores.scales.Scale): the scale decides, once."""
+    """What the arithmetic asks of a scale (tracker.scales.Scale): the scale decides, once."""
 
     def value6(self, rating: int) -> int: ...
 

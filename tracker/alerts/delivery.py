@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 from tracker import signing
 from tracker.alerts.payload import message_id
 from tracker.config import Settings
-from tracker.scores.scales import SCALES
+from tracker.scales import SCALES
 from tracker.surveys.tokens import derive_key
 
 if TYPE_CHECKING:  # requests loads only when an alert is delivered

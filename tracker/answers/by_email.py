@@ -12,7 +12,7 @@ from tracker.answers.record import COMMENT_MAX, is_satisfied, record_answer, tak
 from tracker.answers.reply_parse.parse import is_auto_reply, parse_reply
 from tracker.config import Settings
 from tracker.model import Survey
-from tracker.scores.scales import SCALES
+from tracker.scales import SCALES
 from tracker.store import Store
 from tracker.surveys.tokens import SID_LENGTH, read_token
 

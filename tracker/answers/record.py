@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tracker.config import Settings
 from tracker.model import Aggregate, Survey
+from tracker.scales import scale_of
 from tracker.scores.maths import DAY_MS
-from tracker.scores.scales import scale_of
 from tracker.store import Store
 from tracker.surveys.tokens import read_token
 

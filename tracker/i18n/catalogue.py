@@ -9,7 +9,7 @@ from pathlib import Path
 from babel import dates as babel_dates
 from babel.messages.pofile import read_po
 
-from tracker.scores.scales import SCALES
+from tracker.scales import SCALES
 
 SUPPORTED = ("en", "nb", "sv", "da", "de", "fr", "es", "nl")
 DEFAULT = "en"

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from tracker.config import Settings
 from tracker.model import Aggregate
-from tracker.scores.scales import SCALES
+from tracker.scales import SCALES
 from tracker.store import Store, keys
 from tracker.store.scores import Rebuilt, answer_aggregate_ids
 from tracker.store.surveys import aggregate_ids

@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 from tracker.config import Settings
 from tracker.model import Aggregate, Answer, ScoreCard, Survey
+from tracker.scales import SCALES
 from tracker.scores.maths import DAY_MS, score_card
-from tracker.scores.scales import SCALES
 from tracker.store import Store
 
 FILTERS = ("source", "brand", "team", "agent", "scale")

@@ -17,7 +17,7 @@ from functools import lru_cache
 from tracker.answers.reply_parse import words as w
 from tracker.answers.reply_parse.text import html_to_text, strip_quoted
 from tracker.i18n.catalogue import normalise_locale
-from tracker.scores.scales import SCALES
+from tracker.scales import SCALES
 
 COMMENT_MAX = 2000
 TEXT_MAX = 20_000  # the part of a reply that is read; a rating is never further down than this

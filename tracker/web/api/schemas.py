@@ -23,9 +23,9 @@ from marshmallow import (
 from tracker.events import iso_from_ms
 from tracker.model import Answer, Survey, TimelineEntry
 from tracker.privacy.erase import ErasureReport
+from tracker.scales import SCALES
 from tracker.scores.cards import public_ref
 from tracker.scores.ranking import KINDS, ORDERS, SORTS
-from tracker.scores.scales import SCALES
 from tracker.scores.summary import MAX_SPAN_DAYS, Summary
 
 

@@ -12,9 +12,9 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 from tracker.config import Settings
 from tracker.i18n.catalogue import scale_labels
 from tracker.model import Answer, ScoreCard
+from tracker.scales import SCALES
 from tracker.schema_cache import schema
 from tracker.scores.ranking import aggregate_list, ranked_customers
-from tracker.scores.scales import SCALES
 from tracker.scores.summary import Facets, iter_responses, summary
 from tracker.store import Store
 from tracker.web.dashboard.chart import FRAMES, Chart, chart
