@@ -12,9 +12,11 @@ from tracker.config import Settings
 from tracker.store import Store
 
 QUEUE = "tracker"
-# The web tries each send once: a down broker must fail the enqueue at once (the stored event or answer
-# stands, and beat's periodic runs pick the work up), not hold the request through Celery's publish retries.
-ONE_ATTEMPT = {"max_retries": 0}
+# The web sends with one immediate retry: a down broker must fail the enqueue at once (the stored event or
+# answer stands, and beat's periodic runs pick the work up), not hold the request through Celery's publish
+# retries; the retry, on a fresh connection, is for a pooled one the broker closed meanwhile (a RabbitMQ
+# restart), which would otherwise fail the next send, an unhappy answer's alert among them.
+WEB_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 RETENTION_INTERVAL = 3600.0  # seconds between retention passes (TRACKER_RETENTION_DAYS)
 
 
@@ -82,25 +84,40 @@ def run_command(app: Celery, argv: list[str]) -> int:
 
 
 def web_enqueue(app: Celery) -> Callable[..., None]:
-    """Return the web's enqueue(task name, *task args): one attempt, raising when the broker is down."""
+    """Return the web's enqueue(task name, *task args): no waiting, raising when the broker is down."""
 
     def enqueue(task: str, *args: Any) -> None:
-        app.send_task(task, args=list(args), retry_policy=ONE_ATTEMPT)
+        app.send_task(task, args=list(args), retry_policy=WEB_RETRY)
 
     return enqueue
 
 
 def queue_length(app: Celery) -> Callable[[], int | None]:
-    """Return a reader of how many tasks wait in the queue: a count on a Redis broker, None on others."""
+    """Return a reader of how many tasks wait in the queue: a count on a Redis or RabbitMQ broker, None on others."""
 
     def read() -> int | None:
         with app.connection_for_read() as connection:
-            if connection.transport.driver_type != "redis":
+            driver = connection.transport.driver_type
+            if driver not in ("redis", "amqp"):
                 return None
             try:
                 connection.ensure_connection(max_retries=0)
-                return int(connection.default_channel.client.llen(QUEUE))
+                if driver == "redis":
+                    return int(connection.default_channel.client.llen(QUEUE))
+                return _amqp_ready(connection)
             except OperationalError:  # a broker apart from our Redis is down: the gauge is left out
                 return None
 
     return read
+
+
+def _amqp_ready(connection: Any) -> int:
+    # A passive declare reads the queue's ready count without creating it; RabbitMQ answers a queue that does
+    # not exist yet (nothing published) by closing the channel, so a channel of its own is used.
+    channel = connection.channel()
+    try:
+        return int(channel.queue_declare(QUEUE, passive=True).message_count)
+    except connection.channel_errors:
+        return 0
+    finally:
+        channel.close()
