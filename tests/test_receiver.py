@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import socket
 import time
 from collections.abc import Iterator
 from datetime import timedelta, timezone
@@ -425,6 +426,26 @@ def test_a_delivery_is_accepted_while_the_broker_is_down_and_waits_in_the_log(en
     response = client.post("/webhooks/standard", data=raw, headers={"Content-Type": "application/json", **headers})
     assert (response.status_code, response.json) == (202, {"status": "accepted", "events": 1})
     assert stream_length(store) == 1  # beat's periodic drain applies it once the broker is back
+
+
+def test_a_broker_that_accepts_and_never_answers_does_not_hold_the_delivery(env, store):
+    from workers.celery_app import create_celery, web_enqueue
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections are accepted by the kernel and then never answered
+    try:
+        hung = load_settings({**env, "TRACKER_BROKER_URL": f"redis://127.0.0.1:{silent.getsockname()[1]}/0"})
+        client = create_app(hung, store, enqueue=web_enqueue(create_celery(hung))).test_client()
+        raw = json.dumps(solved_event()).encode()
+        headers, _ = signed("standard", raw)
+        # Without a socket timeout on the broker the kick waited for minutes (this test's pytest timeout).
+        response = client.post("/webhooks/standard", data=raw,
+                               headers={"Content-Type": "application/json", **headers})
+        assert (response.status_code, response.json) == (202, {"status": "accepted", "events": 1})
+        assert stream_length(store) == 1
+    finally:
+        silent.close()
 
 
 # Malformed headers never make a 500

@@ -39,8 +39,10 @@ def create_celery(settings: Settings) -> Celery:
         broker_channel_error_retry=True,
         # Tasks are idempotent and acked late: on a lost connection the running ones stop and are redelivered.
         worker_cancel_long_running_tasks_on_connection_loss=True,
+        # Socket timeouts (Redis broker): a broker that accepts and never answers must fail a send in seconds,
+        # not hold a web request for minutes; the worker's blocking reads wait 1 s, well inside them.
         broker_transport_options={"visibility_timeout": 3600, "socket_keepalive": True,
-                                  "health_check_interval": 10},
+                                  "health_check_interval": 10, "socket_timeout": 5, "socket_connect_timeout": 3},
         task_soft_time_limit=120,
         task_time_limit=180,
         timezone="UTC",
