@@ -30,12 +30,10 @@ CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 BACKOFF_S = 0.5
 MAX_RETRY_AFTER_S = 30.0
-CACHE_TTL_S = 86400
 MAX_ACCOUNT_ID = 128
 
 log = logging.getLogger(__name__)
 
-Person = dict[str, str]
 
 
 class JiraUnavailable(EnrichmentUnavailable):
@@ -54,25 +52,13 @@ def enrich(events: Sequence[Event], settings: Settings, store: Store,
     wanted = list(dict.fromkeys(e.customer.id for e in events if e.customer.id and not e.customer.email))
     if not wanted:
         return list(events)
-    people = store.cached_people(SOURCE, wanted)
-    missing = [account for account in wanted if account not in people and len(account) <= MAX_ACCOUNT_ID]
-    if missing:
-        http = session or requests.Session()
-        try:
-            for account in missing:
-                found = _user(http, settings, account)
-                if found.get("email"):
-                    store.cache_people(SOURCE, {account: found}, ttl_s=CACHE_TTL_S)
-                    people[account] = found
-        finally:
-            if session is None:
-                http.close()
-        log.info("Looked up %d Jira users, %d with an email (%d cached)", len(missing),
-                 sum(account in people for account in missing), len(wanted) - len(missing))
+    people = lookup.people(store, SOURCE, wanted, lambda account: len(account) <= MAX_ACCOUNT_ID, 1,
+                           lambda http, accounts: _with_email(accounts[0], _user(http, settings, accounts[0])),
+                           session)
     return [_filled(event, people) for event in events]
 
 
-def _filled(event: Event, people: dict[str, Person]) -> Event:
+def _filled(event: Event, people: dict[str, lookup.Person]) -> Event:
     """Return the event with what Jira knows filled into the reporter's empty fields."""
     customer = event.customer
     known = people.get(customer.id or "") if not customer.email else None
@@ -81,7 +67,12 @@ def _filled(event: Event, people: dict[str, Person]) -> Event:
     return replace(event, customer=replace(customer, email=known["email"], name=customer.name or known.get("name")))
 
 
-def _user(session: requests.Session, settings: Settings, account: str) -> Person:
+def _with_email(account: str, person: lookup.Person) -> dict[str, lookup.Person]:
+    # A user whose email Jira withholds from the API too is not cached: nothing to fill in from it.
+    return {account: person} if person.get("email") else {}
+
+
+def _user(session: requests.Session, settings: Settings, account: str) -> lookup.Person:
     """Fetch one user, retrying transient failures; {} when Jira has no such user, JiraUnavailable on outage."""
     response = lookup.get(_lookup(), session, f"{settings.jira_api_url}{PATH}", params={"accountId": account},
                           auth=(settings.jira_api_user or "", settings.jira_api_token or ""), absent=frozenset({404}))
@@ -97,7 +88,7 @@ def _lookup() -> lookup.Lookup:
                          max_retry_after_s=MAX_RETRY_AFTER_S)
 
 
-def _person(response: requests.Response) -> Person:
+def _person(response: requests.Response) -> lookup.Person:
     """Turn a user answer into {"email", "name"} (email lower-cased), leaving out what Jira withholds."""
     try:
         user = response.json()

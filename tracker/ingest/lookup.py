@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import requests
 
 from tracker.ingest.enrich import EnrichmentUnavailable
+from tracker.store import Store
 
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+CACHE_TTL_S = 86400
+
+Person = dict[str, str]
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +81,29 @@ def _retry_after(lookup: Lookup, response: requests.Response, attempt: int) -> f
     except ValueError:
         return lookup.backoff(attempt)
     return max(seconds, 0.0) if seconds <= lookup.max_retry_after_s else None
+
+
+def people(store: Store, source: str, wanted: Sequence[str], askable: Callable[[str], bool], chunk: int,
+           fetch: Callable[[requests.Session, list[str]], dict[str, Person]],
+           session: requests.Session | None = None) -> dict[str, Person]:
+    """Return the vendor's people among wanted: cached ones, then the rest fetched a chunk at a time and cached.
+
+    Each chunk is cached as soon as it is fetched, so a look-up that fails half-way keeps what it found.
+    """
+    known = store.cached_people(source, list(wanted))
+    missing = [pid for pid in wanted if pid not in known and askable(pid)]
+    if not missing:
+        return known
+    http = session or requests.Session()
+    try:
+        for start in range(0, len(missing), chunk):
+            found = fetch(http, missing[start:start + chunk])
+            if found:
+                store.cache_people(source, found, ttl_s=CACHE_TTL_S)
+            known.update(found)
+    finally:
+        if session is None:
+            http.close()
+    log.info("Looked up %d %s users, %d found (%d cached)", len(missing), source,
+             sum(pid in known for pid in missing), len(wanted) - len(missing))
+    return known

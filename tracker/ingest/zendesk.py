@@ -30,13 +30,11 @@ CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 BACKOFF_S = 0.5
 MAX_RETRY_AFTER_S = 30.0
-CACHE_TTL_S = 86400
 CUSTOMER_FIELDS = ("email", "name", "locale")
 AGENT_FIELDS = ("email", "name")
 
 log = logging.getLogger(__name__)
 
-Person = dict[str, str]
 PersonT = TypeVar("PersonT", Customer, Agent)
 
 
@@ -56,22 +54,9 @@ def enrich(events: Sequence[Event], settings: Settings, store: Store,
     wanted = list(dict.fromkeys(pid for event in events for pid in _lacking(event)))
     if not wanted:
         return list(events)
-    people = store.cached_people(SOURCE, wanted)
     # Zendesk ids are integers; anything else cannot be looked up and is left for the pipeline to reject.
-    missing = [pid for pid in wanted if pid not in people and pid.isdigit()]
-    if missing:
-        http = session or requests.Session()
-        try:
-            for start in range(0, len(missing), BATCH):
-                found = _show_many(http, settings, missing[start:start + BATCH])
-                if found:
-                    store.cache_people(SOURCE, found, ttl_s=CACHE_TTL_S)
-                people.update(found)
-        finally:
-            if session is None:
-                http.close()
-        log.info("Looked up %d Zendesk users, %d found (%d cached)", len(missing),
-                 sum(pid in people for pid in missing), len(wanted) - len(missing))
+    people = lookup.people(store, SOURCE, wanted, str.isdigit, BATCH,
+                           lambda http, ids: _show_many(http, settings, ids), session)
     return [_filled(event, people) for event in events]
 
 
@@ -84,7 +69,7 @@ def _lacking(event: Event) -> Iterator[str]:
         yield agent.id
 
 
-def _filled(event: Event, people: dict[str, Person]) -> Event:
+def _filled(event: Event, people: dict[str, lookup.Person]) -> Event:
     """Return the event with what Zendesk knows filled into the fields it left empty."""
     customer, ticket = event.customer, event.ticket
     if customer.id and not customer.email:
@@ -94,11 +79,11 @@ def _filled(event: Event, people: dict[str, Person]) -> Event:
     return replace(event, customer=customer, ticket=ticket)
 
 
-def _with_known(person: PersonT, known: Person, names: tuple[str, ...]) -> PersonT:
+def _with_known(person: PersonT, known: lookup.Person, names: tuple[str, ...]) -> PersonT:
     return replace(person, **{name: known[name] for name in names if known.get(name) and not getattr(person, name)})
 
 
-def _show_many(session: requests.Session, settings: Settings, ids: list[str]) -> dict[str, Person]:
+def _show_many(session: requests.Session, settings: Settings, ids: list[str]) -> dict[str, lookup.Person]:
     """Fetch up to 100 users in one request, retrying transient failures, or raise ZendeskUnavailable."""
     url = f"{settings.zendesk_url}/api/v2/users/show_many.json?ids={','.join(ids)}"
     auth = (f"{settings.zendesk_email}/token", settings.zendesk_token or "")
@@ -115,11 +100,11 @@ def _lookup() -> lookup.Lookup:
                          max_retry_after_s=MAX_RETRY_AFTER_S)
 
 
-def _people(response: requests.Response) -> dict[str, Person]:
+def _people(response: requests.Response) -> dict[str, lookup.Person]:
     """Turn a show_many answer into {id: {"email", "name", "locale"}}, leaving out deleted users."""
     try:
         users = response.json()["users"]
-        people: dict[str, Person] = {}
+        people: dict[str, lookup.Person] = {}
         for user in users:
             if user.get("active") is False:
                 continue
