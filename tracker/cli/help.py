@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 
 STORE_ONLY = "Needs only TRACKER_REDIS_URL."
 # Opt-outs outlive erasure as a hash keyed with the secret, so these need it too (no mail settings).
@@ -90,11 +91,6 @@ PAGES: dict[str, tuple[str, str, str]] = {
                        "Recompute every aggregate (customer, agent, team, source, brand, overall) from the stored "
                        "answers; the numbers equal the live ones. Safe to run while the product runs. "
                        + STORE_ONLY, ""),
-    "replay": ("re-ingest standard events from a JSON-lines file",
-               "Append the standard events of a JSON-lines file to the event log (one event a line; events "
-               "already there are skipped by id); the workers apply them. Bad lines are reported with their "
-               "line number and exit status 1.",
-               "example:\n  tracker replay events.jsonl --source zendesk"),
 }
 
 
@@ -106,8 +102,9 @@ class HelpPage(argparse.HelpFormatter):
                          for line in text.splitlines())
 
 
-def describe(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> argparse.ArgumentParser:
+def describe(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+             pages: Mapping[str, tuple[str, str, str]] = PAGES) -> argparse.ArgumentParser:
     """Add the subcommand `name` (its last word) with its summary, help page and examples."""
-    summary, text, epilog = PAGES[name]
+    summary, text, epilog = pages[name]
     return sub.add_parser(name.split()[-1], help=summary, description=text, epilog=epilog or None,
                           formatter_class=HelpPage)

@@ -7,7 +7,7 @@ import sys
 from typing import IO, Any
 
 from tracker.cli.base import UsageError, open_store, settings_for
-from tracker.cli.help import HelpPage
+from tracker.cli.help import describe
 
 MAX_ERRORS_SHOWN = 50
 NEVER_MAILS = ("A solved ticket whose survey would have been due more than TRACKER_SURVEY_EXPIRY_DAYS ago gets no "
@@ -38,23 +38,18 @@ PAGES: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _describe(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> argparse.ArgumentParser:
-    summary, text, epilog = PAGES[name]
-    return sub.add_parser(name, help=summary, description=text, epilog=epilog, formatter_class=HelpPage)
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add replay, export-log and import-ratings to the `tracker` command."""
-    replay = _describe(sub, "replay")
+    replay = describe(sub, "replay", PAGES)
     replay.add_argument("file", help="a JSON-lines file of standard events")
     replay.add_argument("--source", default="standard",
                         help="source the events are attributed to when a line names none (default standard)")
     replay.add_argument("--dry-run", action="store_true", help="change nothing; print what would change")
     replay.set_defaults(run=cmd_replay)
-    export = _describe(sub, "export-log")
+    export = describe(sub, "export-log", PAGES)
     export.add_argument("file", help="where to write (- for standard output)")
     export.set_defaults(run=cmd_export_log)
-    ratings = _describe(sub, "import-ratings")
+    ratings = describe(sub, "import-ratings", PAGES)
     ratings.add_argument("file", help="a CSV file, UTF-8, with a header line")
     ratings.add_argument("--dry-run", action="store_true", help="change nothing; print what would be imported")
     ratings.set_defaults(run=cmd_import_ratings)
