@@ -5,6 +5,7 @@ from __future__ import annotations
 from tracker.store import keys
 from tracker.store.apikeys import ApiKeys
 from tracker.store.base import connect
+from tracker.store.due import Due
 from tracker.store.erasure import Erasure
 from tracker.store.log import EventLog
 from tracker.store.metrics import Metrics
@@ -21,7 +22,7 @@ from tracker.store.surveys import Surveys
 from tracker.store.timeline import Timeline
 
 
-class Store(EventLog, State, Surveys, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
+class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
             OptOuts, Records, Retention, Sessions, Timeline):
     """Every storage operation of the product, over one Redis client."""
 

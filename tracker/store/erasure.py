@@ -142,7 +142,7 @@ class Erasure(RedisBase):
         for person, cached_email in zip(people, cached.execute(), strict=True):
             if (cached_email or "").strip().lower() == email:
                 pipe.delete(person)
-        pipe.srem(keys.CUSTOMERS, email)
+        pipe.zrem(keys.CUSTOMERS, email)
         pipe.srem(keys.index("customer"), email)
         pipe.zrem(keys.RANK_SCORE, email)
         pipe.srem(keys.SUPPRESSED, email)  # kept by hash before (tracker.surveys.optout), not in plain

@@ -1,49 +1,102 @@
-"""Every Redis key name the product uses; no other module spells one out."""
+"""Every Redis key name the product uses; no other module spells one out.
+
+Cluster layout: every script and transaction touches keys of one hash slot. Keys are grouped by the
+`{...}` hash tag in their name:
+
+- `{log<k>}`   one shard k of the event log: its stream, dedupe ids, counters, cursor and lease
+- `{k<b>}`     ticket/order bucket b: tickets, orders, status histories and the bucket's due set
+- `{s<b>}`     survey bucket b: surveys, answers, the bucket's reminder due set and its outbox of
+               aggregate deltas (applied per entity behind a high-water mark)
+- `{<email>}`  one customer: profile, indexes, aggregate, daily rollup, throttle
+- `{a:<kind>:<id>}` one aggregate entity (agent, team, source, brand, overall): sums, rollup, marks
+- everything else is a single key of its own, only ever touched by single-key commands.
+
+BUCKETS is fixed: changing it renames keys.
+"""
 
 from __future__ import annotations
 
+import zlib
+
 PREFIX = "t"
-# The event log and its dedupe keys share one hash tag so the append script stays single-slot.
-STREAM = f"{PREFIX}:{{log}}:events"
-DEAD = f"{PREFIX}:{{log}}:dead"
-KICK = f"{PREFIX}:{{log}}:kick"
-GROUP = "appliers"
-DUE = f"{PREFIX}:due"
-RESPONSES = f"{PREFIX}:responses"
-SENT = f"{PREFIX}:sent"
-CUSTOMERS = f"{PREFIX}:customers"
-STATS = f"{PREFIX}:stats"
-API_KEYS = f"{PREFIX}:apikeys"
-SUPPRESSED = f"{PREFIX}:suppressed"
-RANK_SCORE = f"{PREFIX}:rank:score"  # customers by decayed score, for the at-risk listing
-# Webhook deliveries by "<source>|<status>"; in the log's hash tag so the append script counts its own.
-RECEIVED = f"{PREFIX}:{{log}}:received"
-ERASED = f"{PREFIX}:metrics:erased"  # sent surveys and answers erased or retired, so /metrics totals never go back
-# Opt-outs by keyed hash of the address (HMAC, tracker.surveys.optout): erasure keeps these, not the address.
-OPT_OUTS = {"unsubscribed": f"{PREFIX}:optout:unsubscribed", "suppressed": f"{PREFIX}:optout:suppressed"}
-RETIRED_INDEX = f"{PREFIX}:retired:idx"  # "<kind>|<id>" of every entity with a retired aggregate
-RETENTION_LEASE = f"{PREFIX}:retention:lease"  # one retention sweep at a time, whichever worker runs it
-RETENTION_CURSOR = f"{PREFIX}:retention:cursor"  # where the sweep over customers stands
-AGGREGATE_KINDS = ("customer", "agent", "team", "source", "brand", "overall")
+BUCKETS = 16  # shards of the event log, ticket buckets and survey buckets
 
 
-def seen(delivery_id: str) -> str:
-    return f"{PREFIX}:{{log}}:seen:{delivery_id}"
+def bucket_of(text: str) -> int:
+    """Return the bucket (0..BUCKETS-1) a ticket key, survey id or log routing key falls in, stable forever."""
+    return zlib.crc32(text.encode("utf-8")) % BUCKETS
+
+
+# Event log (one stream per shard) ---------------------------------------------------------------
+
+def stream(shard: int) -> str:
+    return f"{PREFIX}:{{log{shard}}}:events"
+
+
+def seen(shard: int, delivery_id: str) -> str:
+    """Name a delivery's dedupe mark in the shard its first event went to."""
+    return f"{PREFIX}:{{log{shard}}}:seen:{delivery_id}"
+
+
+def received(shard: int) -> str:
+    """Name the shard's webhook delivery counters by "<source>|<status>" (summed over shards on read)."""
+    return f"{PREFIX}:{{log{shard}}}:received"
+
+
+def log_kick(shard: int) -> str:
+    return f"{PREFIX}:{{log{shard}}}:kick"
+
+
+def log_cursor(shard: int) -> str:
+    """Name the id of the newest entry of a shard applied (or parked) so far."""
+    return f"{PREFIX}:{{log{shard}}}:cursor"
+
+
+def log_lease(shard: int) -> str:
+    """Name the lease of the one applier a shard has at a time."""
+    return f"{PREFIX}:{{log{shard}}}:lease"
+
+
+DEAD = f"{PREFIX}:{{log}}:dead"  # parked entries of every shard, each with its origin and reason
+
+# Tickets and orders, by bucket -----------------------------------------------------------------
+
+ORDER_DUE = "o|"  # due members for post-purchase surveys: "o|<source>:<order id>"
+REMINDER_DUE = "r|"  # due members for reminders: "r|<survey id>"
 
 
 def ticket(tkey: str) -> str:
-    return f"{PREFIX}:ticket:{tkey}"
+    return f"{PREFIX}:{{k{bucket_of(tkey)}}}:ticket:{tkey}"
 
 
 def ticket_history(tkey: str) -> str:
-    return f"{PREFIX}:ticket:{tkey}:history"
+    return f"{PREFIX}:{{k{bucket_of(tkey)}}}:history:{tkey}"
 
 
 def order(okey: str) -> str:
-    return f"{PREFIX}:order:{okey}"
+    return f"{PREFIX}:{{k{bucket_of(okey)}}}:order:{okey}"
 
 
-ORDER_DUE = "o|"  # due members for post-purchase surveys: "o|<source>:<order id>"
+def ticket_due(bucket: int) -> str:
+    """Name the due set of one ticket bucket: solved tickets and fulfilled orders by when their survey is due."""
+    return f"{PREFIX}:{{k{bucket}}}:due"
+
+
+def survey_due(bucket: int) -> str:
+    """Name the due set of one survey bucket: reminders by when they are due."""
+    return f"{PREFIX}:{{s{bucket}}}:due"
+
+
+def due_sets() -> list[str]:
+    """Every due set the sweep claims from."""
+    return [ticket_due(b) for b in range(BUCKETS)] + [survey_due(b) for b in range(BUCKETS)]
+
+
+def due_of(member: str) -> str:
+    """Name the due set a due member ("<tkey>", "o|<okey>" or "r|<sid>") lives in."""
+    if member.startswith(REMINDER_DUE):
+        return survey_due(bucket_of(member[len(REMINDER_DUE):]))
+    return ticket_due(bucket_of(member.removeprefix(ORDER_DUE)))
 
 
 def surveyed(due_member: str) -> str:
@@ -53,42 +106,103 @@ def surveyed(due_member: str) -> str:
     return ticket(due_member)
 
 
-def alias(source: str, customer_id: str) -> str:
-    return f"{PREFIX}:alias:{source}:{customer_id}"
-
+# Surveys, answers and the outbox, by survey bucket ---------------------------------------------
 
 def survey(sid: str) -> str:
-    return f"{PREFIX}:survey:{sid}"
+    return f"{PREFIX}:{{s{bucket_of(sid)}}}:survey:{sid}"
 
 
 def response(sid: str) -> str:
-    return f"{PREFIX}:resp:{sid}"
+    return f"{PREFIX}:{{s{bucket_of(sid)}}}:resp:{sid}"
 
 
-def api_key_hash(digest: str) -> str:
-    return f"{PREFIX}:apikey:{digest}"
+def outbox(bucket: int) -> str:
+    """Name a survey bucket's outbox: aggregate deltas by sequence number, waiting to reach their entities."""
+    return f"{PREFIX}:{{s{bucket}}}:outbox"
 
+
+def outbox_seq(bucket: int) -> str:
+    return f"{PREFIX}:{{s{bucket}}}:outbox:seq"
+
+
+def outbox_lease(bucket: int) -> str:
+    return f"{PREFIX}:{{s{bucket}}}:outbox:lease"
+
+
+# Customers -------------------------------------------------------------------------------------
 
 def customer(email: str, part: str) -> str:
     """Name one of a customer's keys; all share the hash tag {email} so erasure is one sweep."""
     return f"{PREFIX}:cust:{{{email}}}:{part}"
 
 
-def aggregate(kind: str, ident: str) -> str:
+def alias(source: str, customer_id: str) -> str:
+    return f"{PREFIX}:alias:{source}:{customer_id}"
+
+
+# Aggregates ------------------------------------------------------------------------------------
+
+AGGREGATE_KINDS = ("customer", "agent", "team", "source", "brand", "overall")
+
+
+def _entity(kind: str, ident: str, part: str) -> str:
     if kind == "customer":
-        return customer(ident, "agg")
-    return f"{PREFIX}:agg:{kind}:{ident}"
+        return customer(ident, part)
+    return f"{PREFIX}:{{a:{kind}:{ident}}}:{part}"
+
+
+def aggregate(kind: str, ident: str) -> str:
+    return _entity(kind, ident, "agg")
 
 
 def daily(kind: str, ident: str) -> str:
-    if kind == "customer":
-        return customer(ident, "daily")
-    return f"{PREFIX}:daily:{kind}:{ident}"
+    return _entity(kind, ident, "daily")
+
+
+def applied_marks(kind: str, ident: str) -> str:
+    """Name an entity's high-water marks: per survey bucket, the newest outbox entry applied to it."""
+    return _entity(kind, ident, "marks")
+
+
+def retired(kind: str, ident: str) -> str:
+    """Name the sums of an entity's answers and surveys deleted by retention, which a rebuild adds back."""
+    return _entity(kind, ident, "retired")
+
+
+def retired_daily(kind: str, ident: str) -> str:
+    return _entity(kind, ident, "retired_daily")
 
 
 def index(kind: str) -> str:
     """Name the set of every id that has an aggregate of this kind."""
     return f"{PREFIX}:idx:{kind}"
+
+
+# Single keys of their own ----------------------------------------------------------------------
+
+RESPONSES = f"{PREFIX}:responses"  # every answer's sid by answer time
+SENT = f"{PREFIX}:sent"  # every sent survey's sid by send time
+CUSTOMERS = f"{PREFIX}:customers:z"  # every customer's email, all scored 0: listed in email order (ZRANGEBYLEX)
+STATS = f"{PREFIX}:stats"
+API_KEYS = f"{PREFIX}:apikeys"
+SUPPRESSED = f"{PREFIX}:suppressed"
+NAMES = f"{PREFIX}:names"  # display names in one place: "agent|<source>:<agent id>" -> name
+RANK_SCORE = f"{PREFIX}:rank:score"  # customers by decayed score (0..1), for the at-risk listing
+RANK_VALUE = f"{PREFIX}:rank:value"  # customers by live order value (main currency, minor units)
+RANK_RECENT = f"{PREFIX}:rank:recent"  # customers by their newest answer's time (ms)
+RANK_RESPONSES = f"{PREFIX}:rank:responses"  # customers by number of answers
+RANK_UNHAPPY = f"{PREFIX}:rank:unhappy"  # customers by the time of their newest answer that was not satisfied
+ERASED = f"{PREFIX}:metrics:erased"  # sent surveys and answers erased or retired, so /metrics totals never go back
+# Opt-outs by keyed hash of the address (HMAC, tracker.surveys.optout): erasure keeps these, not the address.
+OPT_OUTS = {"unsubscribed": f"{PREFIX}:optout:unsubscribed", "suppressed": f"{PREFIX}:optout:suppressed"}
+RETIRED_INDEX = f"{PREFIX}:retired:idx"  # "<kind>|<id>" of every entity with a retired aggregate
+RETENTION_LEASE = f"{PREFIX}:retention:lease"  # one retention sweep at a time, whichever worker runs it
+RETENTION_CURSOR = f"{PREFIX}:retention:cursor"  # where the sweep over customers stands
+LAYOUT = f"{PREFIX}:layout"  # the key layout version this Redis holds
+
+
+def api_key_hash(digest: str) -> str:
+    return f"{PREFIX}:apikey:{digest}"
 
 
 def rate_counter(key_name: str, window: int) -> str:
@@ -101,19 +215,14 @@ def person_cache(source: str, person_id: str) -> str:
     return f"{PREFIX}:person:{source}:{person_id}"
 
 
-def retired(kind: str, ident: str) -> str:
-    """Name the sums of an entity's answers and surveys deleted by retention, which a rebuild adds back."""
-    if kind == "customer":
-        return customer(ident, "retired")
-    return f"{PREFIX}:retired:{kind}:{ident}"
-
-
-def retired_daily(kind: str, ident: str) -> str:
-    if kind == "customer":
-        return customer(ident, "retired_daily")
-    return f"{PREFIX}:retired_daily:{kind}:{ident}"
-
-
 def dashboard_session(digest: str) -> str:
     """Name a signed-in dashboard session by the SHA-256 of its id; it lives as long as the sign-in may."""
     return f"{PREFIX}:session:{digest}"
+
+
+# Transitional names of the single-shard layout, still used by code not yet moved; removed when none is.
+STREAM = stream(0)
+KICK = log_kick(0)
+RECEIVED = received(0)
+GROUP = "appliers"
+DUE = ticket_due(0)

@@ -37,17 +37,17 @@ class EventLog(RedisBase):
         """Store a delivery's events unless it was seen; return -1 duplicate, 1 kick a drain, 0 not."""
         payloads = [_payload(event_record(event)) for event in events]
         return int(self.script("append_delivery")(
-            keys=[keys.seen(delivery_id), keys.STREAM, keys.KICK, keys.RECEIVED],
+            keys=[keys.seen(0, delivery_id), keys.STREAM, keys.KICK, keys.RECEIVED],
             args=[DEDUPE_TTL, KICK_TTL_MS, source, *payloads]))
 
     def known_delivery(self, delivery_id: str, source: str) -> bool:
         """Say whether a delivery was appended already, counting it as a duplicate when it was (one round trip)."""
         # Only a shortcut for retries: a delivery that races past it is still deduplicated by append_delivery.
-        return bool(self.script("count_if_seen")(keys=[keys.seen(delivery_id), keys.RECEIVED], args=[source]))
+        return bool(self.script("count_if_seen")(keys=[keys.seen(0, delivery_id), keys.RECEIVED], args=[source]))
 
     def delivered(self, delivery_id: str) -> bool:
         """Say whether a delivery was seen within the dedupe window."""
-        return bool(self.redis.exists(keys.seen(delivery_id)))
+        return bool(self.redis.exists(keys.seen(0, delivery_id)))
 
     def iter_log(self, batch: int = 500) -> Iterator[str]:
         """Yield every record in the event log, oldest first."""

@@ -36,7 +36,7 @@ class Metrics(RedisBase):
         pipe.hgetall(keys.ERASED)
         pipe.zcard(keys.SENT)
         pipe.zcard(keys.RESPONSES)
-        pipe.scard(keys.CUSTOMERS)
+        pipe.zcard(keys.CUSTOMERS)
         pipe.xlen(keys.DEAD)
         pipe.zrange(keys.DUE, 0, 0, withscores=True)
         received, stats, erased, sent, answers, customers, dead, oldest = pipe.execute()

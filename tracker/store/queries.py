@@ -23,7 +23,7 @@ class Queries(RedisBase):
 
     def customer_emails(self) -> list[str]:
         """Return every known customer (applied events or aggregates), sorted."""
-        found = set(self.redis.sscan_iter(keys.CUSTOMERS, count=1000))
+        found = {email for email, _ in self.redis.zscan_iter(keys.CUSTOMERS, count=1000)}
         found.update(self.redis.sscan_iter(keys.index("customer"), count=1000))
         return sorted(found)
 

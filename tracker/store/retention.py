@@ -35,8 +35,8 @@ class Retention(RedisBase):
 
     def customers_batch(self, cursor: int, count: int) -> tuple[int, list[str]]:
         """Return the next batch of customers from a scan cursor (0 starts, and ends, a full pass)."""
-        following, emails = self.redis.sscan(keys.CUSTOMERS, cursor, count=count)
-        return int(following), sorted(set(emails))
+        following, scored = self.redis.zscan(keys.CUSTOMERS, cursor, count=count)
+        return int(following), sorted({email for email, _ in scored})
 
     def old_records(self, emails: list[str], cutoff_ms: int) -> list[tuple[str, list[str], list[str]]]:
         """Return (email, survey ids with something before the cutoff, ticket keys) for each customer."""

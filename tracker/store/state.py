@@ -142,7 +142,7 @@ class State(RedisBase):
 
     def iter_customer_surveys(self, batch: int = 500) -> Iterator[Survey]:
         """Yield every customer's surveys, each customer's oldest first."""
-        for email in self.redis.sscan_iter(keys.CUSTOMERS, count=batch):
+        for email, _ in self.redis.zscan_iter(keys.CUSTOMERS, count=batch):
             sids = self.redis.zrange(keys.customer(email, "surveys"), 0, -1)
             for start in range(0, len(sids), batch):
                 pipe = self.redis.pipeline(transaction=False)

@@ -73,7 +73,7 @@ if (ARGV[16] or '') ~= '' then redis.call(write, p, 'timezone', ARGV[16]) end
 local first = tonumber(redis.call('HGET', p, 'first_seen') or '-1')
 if first < 0 or at < first then redis.call('HSET', p, 'first_seen', at) end
 redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[7])
+redis.call('ZADD', KEYS[4], 0, ARGV[7])
 if ARGV[12] ~= '' then
   redis.call('SET', KEYS[5], ARGV[7])
   redis.call('HSET', p, 'alias:' .. ARGV[12], '1')

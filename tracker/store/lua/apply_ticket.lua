@@ -96,7 +96,7 @@ else
   if (ARGV[23] or '') ~= '' then redis.call('HSETNX', p, 'timezone', ARGV[23]) end
 end
 redis.call('SADD', KEYS[4], ARGV[1])
-redis.call('SADD', KEYS[5], ARGV[6])
+redis.call('ZADD', KEYS[5], 0, ARGV[6])
 if ARGV[19] ~= '' then
   redis.call('SET', KEYS[6], ARGV[6])
   redis.call('HSET', p, 'alias:' .. ARGV[19], '1')
