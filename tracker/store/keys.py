@@ -164,6 +164,11 @@ def applied_marks(kind: str, ident: str) -> str:
     return _entity(kind, ident, "marks")
 
 
+def rollup(kind: str, ident: str) -> str:
+    """Name a (non-customer) entity's per-day sums: "<day>|<field>" and "<day>|r|<scale>|<rating>"."""
+    return _entity(kind, ident, "rollup")
+
+
 def retired(kind: str, ident: str) -> str:
     """Name the sums of an entity's answers and surveys deleted by retention, which a rebuild adds back."""
     return _entity(kind, ident, "retired")
