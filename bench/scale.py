@@ -1,0 +1,274 @@
+"""Scale run: fill N customers through the product's bulk path, then print bytes per customer and each read's cost.
+
+    .venv/bin/python bench/scale.py --customers 20000      # `make bench` runs it at this size
+
+Each customer gets 5 solved tickets, 2 orders and 5 answers (issue 9's table), as standard events in a
+JSON-lines file replayed the way `tracker replay` does (tracker.ingest.replay.replay_file appends each
+event to the event log) and applied the way the worker does (tracker.ingest.apply.drain). Nothing is
+written to Redis around the product.
+
+Memory is Redis' own `used_memory` after the fill minus before it, divided by N:
+- fresh: right after the fill, with every log entry, ticket and delivery id still held;
+- steady: after the product's log trim has run with its clock moved past TRACKER_LOG_RETENTION_DAYS and
+  every key that carries a TTL is gone (deleted here, as Redis would once the TTL ran out): what a customer
+  who has been quiet for longer than every TTL and the log retention costs.
+
+Reads go through the app in this process (Flask's test client: server time, no network): the dashboard,
+the 90-day summary, customers?sort=value, the at-risk listing, the agents list and one score card. For each
+it prints the median latency of a few runs, the commands Redis executed (INFO commandstats, commands inside
+scripts included) and the round trips the app made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    RoundTrips,
+    bench_env,
+    bench_settings,
+    commands_run,
+    git_commit,
+    redis_server,
+    used_memory,
+)
+
+from tracker.cli.migrate import known_sources
+from tracker.config import Settings
+from tracker.ingest import apply as ingest
+from tracker.ingest.replay import replay_file
+from tracker.store import Store
+from tracker.web.app import create_app
+
+DAY_MS = 86_400_000
+AGENTS = 200  # agent a-0 has no name: the agents list must not look names up customer by customer
+TEAMS = ("billing", "shipping", "returns", "tech", "sales", "vip", "b2b", "general")
+BRANDS = ("acme", "globex", "initech")
+CHUNK = 500  # customers per replayed file chunk (6,000 events)
+COMMENTS = ("Quick and friendly", "Took too long", "Solved it, thanks", "Still broken", "Great help!")
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def customer_events(n: int, now_ms: int) -> Iterator[dict[str, Any]]:
+    """Yield one customer's 12 events in the order a helpdesk and a shop would send them."""
+    rng = random.Random(n)
+    email, cid = f"c{n}@example.no", f"cid-{n}"
+    person = {"id": cid, "email": email, "name": f"Customer {n}", "locale": ("nb", "en", "de")[n % 3]}
+    for k in range(2):
+        at = now_ms - rng.randint(1, 80) * DAY_MS - rng.randint(0, DAY_MS)
+        yield {"type": "order.created", "id": f"o-{n}-{k}", "occurred_at": iso(at), "customer": person,
+               "order": {"id": f"O-{n}-{k}", "total": f"{rng.randint(100, 500000) / 100:.2f}", "currency": "NOK",
+                         "status": "open"}}
+    for k in range(5):
+        solved = now_ms - rng.randint(2, 85) * DAY_MS - rng.randint(0, DAY_MS)
+        agent_n = rng.randrange(AGENTS)
+        agent = {"id": f"a-{agent_n}"} | ({"name": f"Agent {agent_n}"} if agent_n else {})
+        ticket = {"id": f"T-{n}-{k}", "subject": f"Question {k} about order", "status": "solved", "channel": "email",
+                  "team": rng.choice(TEAMS), "brand": BRANDS[n % len(BRANDS)], "agent": agent}
+        yield {"type": "ticket.solved", "id": f"t-{n}-{k}", "occurred_at": iso(solved), "customer": person,
+               "ticket": ticket}
+        rating = rng.choices((1, 2, 3, 4, 5), weights=(5, 5, 10, 30, 50))[0]
+        answer: dict[str, Any] = {"scale": "csat5", "rating": rating, "solved_at": iso(solved)}
+        if k == 0:
+            answer["comment"] = COMMENTS[n % len(COMMENTS)]
+        yield {"type": "survey.answered", "id": f"a-{n}-{k}", "occurred_at": iso(solved + 3_600_000 + k),
+               "customer": {"id": cid, "email": email}, "ticket": {"id": ticket["id"]}, "answer": answer}
+
+
+def drain_all(store: Store, settings: Settings) -> int:
+    """Apply everything in the log as a worker would, until nothing is left."""
+    applied, more = 0, True
+    while more:
+        done, more = ingest.drain(store, settings, "bench-scale", budget_s=600)
+        applied += done
+    return applied
+
+
+def fill(store: Store, settings: Settings, customers: int, now_ms: int) -> tuple[int, float]:
+    """Replay every customer's events chunk by chunk and apply each chunk; return (events, seconds)."""
+    sources = known_sources()
+    events, start = 0, time.perf_counter()
+    for first in range(0, customers, CHUNK):
+        lines = [json.dumps(e).encode() for n in range(first, min(first + CHUNK, customers))
+                 for e in customer_events(n, now_ms)]
+        report = replay_file(store, settings, lines, "standard", sources)
+        if report.errors:
+            raise SystemExit(f"bench: the generated events do not replay: {report.errors[:3]}")
+        events += report.appended
+        drain_all(store, settings)
+        if (first // CHUNK) % 20 == 19:
+            rate = events / (time.perf_counter() - start)
+            print(f"  filled {first + CHUNK:,} customers ({rate:,.0f} events/s)", file=sys.stderr, flush=True)
+    return events, time.perf_counter() - start
+
+
+KEY_SHAPES = ((re.compile(r"\{[^}]*@[^}]*\}"), "{<email>}"), (re.compile(r"\{k\d+\}"), "{k<b>}"),
+              (re.compile(r"\{s\d+\}"), "{s<b>}"), (re.compile(r"\{log\d+\}"), "{log<k>}"),
+              (re.compile(r"[\w.+-]+@[\w.-]+"), "<email>"), (re.compile(r"(?<=:)[a-z2-7]{12,}(?=:|$)"), "<sid>"),
+              (re.compile(r"\d+"), "#"))
+
+
+def key_shape(key: str) -> str:
+    for pattern, shape in KEY_SHAPES:
+        key = pattern.sub(shape, key)
+    return key
+
+
+def key_breakdown(client: Any, customers: int, sample: int = 3000) -> list[tuple[str, int, float, int]]:
+    """Return (shape, keys, bytes per customer, keys with a TTL) per key shape, from MEMORY USAGE of a sample."""
+    shapes: dict[str, list[str]] = {}
+    for key in client.scan_iter(count=5000):
+        shapes.setdefault(key_shape(key), []).append(key)
+    rows = []
+    for shape, names in shapes.items():
+        picked = random.Random(0).sample(names, min(sample, len(names)))
+        pipe = client.pipeline(transaction=False)
+        for name in picked:
+            pipe.memory_usage(name, samples=0)
+            pipe.pttl(name)
+        found = pipe.execute()
+        sizes, ttls = found[0::2], found[1::2]
+        mean = sum(s or 0 for s in sizes) / len(picked)
+        with_ttl = round(sum(1 for t in ttls if t > 0) * len(names) / len(picked))
+        rows.append((shape, len(names), mean * len(names) / customers, with_ttl))
+    return sorted(rows, key=lambda row: -row[2])
+
+
+def age_out(store: Store, settings: Settings, now_ms: int) -> dict[str, int]:
+    """Reach the steady state: run the product's log trim with its clock moved on, then drop what a TTL would."""
+    done: dict[str, int] = {}
+    later = now_ms + (getattr(settings, "log_retention_days", 30) + 1) * DAY_MS
+    trim = getattr(store, "trim_applied_log", None)
+    if trim is not None:  # the sharded log's own retention (TRACKER_LOG_RETENTION_DAYS)
+        done["log entries trimmed"] = int(trim(later - getattr(settings, "log_retention_days", 30) * DAY_MS) or 0)
+    else:
+        done["log entries trimmed"] = int(store.trim_log(later - 30 * DAY_MS) or 0)
+    client = store.redis
+    expiring = 0
+    for batch in _batches(client.scan_iter(count=5000), 2000):
+        pipe = client.pipeline(transaction=False)
+        for key in batch:
+            pipe.pttl(key)
+        doomed = [key for key, ttl in zip(batch, pipe.execute(), strict=True) if ttl > 0]
+        if doomed:
+            client.unlink(*doomed)
+            expiring += len(doomed)
+    done["keys with a TTL dropped"] = expiring
+    return done
+
+
+def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Reads:
+    """The reads of issue 9's table, through the app as a signed-in lead and an API key would make them."""
+
+    def __init__(self, store: Store, settings: Settings):
+        unlimited = replace(settings, api_rate_limit=10**9)  # counted, never refused
+        self.client = create_app(unlimited, store, enqueue=lambda task, *args: None).test_client()
+        key = store.create_key("bench-scale")
+        self.auth = {"Authorization": f"Bearer {key}"}
+        self.dashboard = create_app(unlimited, store, enqueue=lambda task, *args: None).test_client()
+        page = self.dashboard.get("/dashboard/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token, "no CSRF token on the login page"
+        answer = self.dashboard.post("/dashboard/login", data={"key": key, "csrf_token": token.group(1)})
+        assert answer.status_code == 303, answer.status_code
+
+    def paths(self, today: datetime) -> list[tuple[str, Callable[[], Any]]]:
+        start = (today - timedelta(days=89)).date().isoformat()
+        end = today.date().isoformat()
+
+        def api(path: str) -> Callable[[], Any]:
+            return lambda: self.client.get(path, headers=self.auth)
+
+        return [("dashboard (30 days)", lambda: self.dashboard.get("/dashboard")),
+                ("summary, 90 days", api(f"/api/v1/summary?from={start}&to={end}")),
+                ("customers?sort=value", api("/api/v1/customers?sort=value")),
+                ("customers?at_risk=true", api("/api/v1/customers?at_risk=true")),
+                ("agents", api("/api/v1/agents")),
+                ("one score card", api("/api/v1/customers/c17@example.no"))]
+
+
+def measure_reads(store: Store, settings: Settings, now_ms: int, runs: int) -> list[tuple[str, float, int, int, int]]:
+    """Return (read, median ms, commands, round trips, status) for each read."""
+    reads = Reads(store, settings)
+    rows = []
+    for name, read in reads.paths(datetime.fromtimestamp(now_ms / 1000, tz=UTC)):
+        answer, commands, trips = commands_run(store.redis, read)  # also warms the read
+        times = []
+        for _ in range(runs):
+            gc.collect()
+            start = time.perf_counter()
+            read()
+            times.append(time.perf_counter() - start)
+            if sum(times) > 20:
+                break
+        rows.append((name, statistics.median(times) * 1000, commands, trips, answer.status_code))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each read (median printed)")
+    parser.add_argument("--breakdown", action="store_true", help="print bytes per customer by key shape")
+    args = parser.parse_args()
+    now_ms = int(time.time() * 1000)
+    with tempfile.TemporaryDirectory() as folder, redis_server(Path(folder)) as url, RoundTrips.installed():
+        settings = bench_settings(bench_env(url))
+        store = Store.from_url(url)
+        store.redis.set("bench:warm", "1")
+        store.redis.delete("bench:warm")
+        empty = used_memory(store.redis)
+        events, seconds = fill(store, settings, args.customers, now_ms)
+        keys_fresh = int(store.redis.dbsize())
+        fresh = used_memory(store.redis) - empty
+        print(f"scale run at {git_commit()}, {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC, "
+              f"{args.customers:,} customers (5 tickets, 2 orders, 5 answers each)")
+        print(f"fill     {events:,} events replayed and applied in {seconds:,.0f} s ({events / seconds:,.0f} events/s)")
+        breakdown = key_breakdown(store.redis, args.customers) if args.breakdown else []
+        rows = measure_reads(store, settings, now_ms, args.runs)
+        aged = age_out(store, settings, now_ms)
+        steady = used_memory(store.redis) - empty
+        keys_steady = int(store.redis.dbsize())
+        print(f"memory   fresh {fresh / args.customers:,.0f} bytes/customer ({keys_fresh / args.customers:.1f} keys); "
+              f"steady {steady / args.customers:,.0f} bytes/customer ({keys_steady / args.customers:.1f} keys) "
+              f"after {', '.join(f'{v:,} {k}' for k, v in aged.items())}")
+        for shape, count, per_customer, with_ttl in breakdown:
+            if per_customer >= 1:
+                print(f"  {per_customer:8,.0f} B/customer  {count:>9,} keys  {with_ttl:>9,} with TTL  {shape}")
+        print(f"{'read':<26}{'median ms':>10}{'commands':>10}{'round trips':>13}")
+        for name, ms, commands, trips, status in rows:
+            flag = "" if status == 200 else f"  (HTTP {status})"
+            print(f"{name:<26}{ms:>10,.1f}{commands:>10,}{trips:>13,}{flag}")
+
+
+if __name__ == "__main__":
+    main()
