@@ -71,11 +71,29 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         # Runs in each gunicorn worker after the fork, so every worker has its own broker connections.
-        from tracker.web.app import create_app
-        from workers.celery_app import create_celery, queue_length, web_enqueue
+        return web_app(self.settings)
 
-        celery = create_celery(self.settings)
-        return create_app(self.settings, enqueue=web_enqueue(celery), queue_length=queue_length(celery))
+
+def web_app(settings: Settings) -> Any:
+    """Build the app a gunicorn worker serves, with the broker's enqueue and queue length."""
+    from tracker.web.app import create_app, warm_up
+    from workers.celery_app import create_celery, queue_length, web_enqueue
+
+    celery = create_celery(settings)
+    _load_sending_parts(celery)
+    app = create_app(settings, enqueue=web_enqueue(celery), queue_length=queue_length(celery))
+    warm_up(app)
+    return app
+
+
+def _load_sending_parts(celery: Any) -> None:
+    """Load what Celery and kombu import on the first send (the first webhook's kick), without connecting."""
+    celery.loader.import_default_modules()
+    celery.amqp.router  # noqa: B018  (lazy properties: reading them imports and builds)
+    celery.backend  # noqa: B018
+    celery.events.Dispatcher  # noqa: B018
+    with celery.connection_for_write() as connection:
+        connection.transport  # noqa: B018
 
 
 def serve_web(settings: Settings) -> None:

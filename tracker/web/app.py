@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 from flask import Flask, Response
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 
 from tracker.config import MAX_BODY, Settings
-from tracker.i18n.catalogue import text
+from tracker.i18n.catalogue import SUPPORTED, format_date, text
 from tracker.store import Store
 from tracker.web.context import Tracker
 from tracker.web.limits import install_client_limits
@@ -49,6 +50,15 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
     install_client_limits(app)
     app.after_request(security_headers)
     return app
+
+
+def warm_up(app: Flask) -> None:
+    """Do before the first request what it would do: compile every page template, load each language's dates."""
+    # Only for served apps (tracker.cli.serve): tests build many apps and need not pay for it each time.
+    for name in app.jinja_env.list_templates(extensions=("html", "txt")):
+        app.jinja_env.get_template(name)
+    for lang in SUPPORTED:
+        format_date(lang, date(2026, 12, 1))
 
 
 def security_headers(response: Response) -> Response:
