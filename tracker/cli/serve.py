@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -21,6 +23,7 @@ from tracker.config import Settings
 # clients off threads altogether, but needs redis-py, kombu and prometheus-client monkey-patched; a
 # buffering reverse proxy in front (README) keeps slow clients away from gunicorn entirely.
 WEB_THREADS = 32
+WEB_WORKER_CLASS = "gthread"
 GUNICORN_MAX_REQUEST_LINE = 8190
 EMAIL = re.compile(r"[^/@\s]+(?:@|%40)[^/@\s]+")
 # Survey and unsubscribe tokens are bearer credentials: whoever holds one answers or unsubscribes for the
@@ -48,17 +51,26 @@ class RedactingLogger(Logger):  # type: ignore[misc]
         return atoms
 
 
+@dataclass(frozen=True)
+class WebProcesses:
+    """How gunicorn runs the app: worker processes (None: TRACKER_WEB_WORKERS), threads each, worker class."""
+
+    workers: int | None = None
+    threads: int = WEB_THREADS
+    worker_class: str = WEB_WORKER_CLASS
+
+
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    def __init__(self, settings: Settings, processes: WebProcesses, app: Callable[[Settings], Any]):
+        self.settings, self.processes, self.app = settings, processes, app
         super().__init__()
 
     def load_config(self) -> None:
         self.cfg.set("bind", [self.settings.bind])
-        self.cfg.set("workers", self.settings.web_workers)
+        self.cfg.set("workers", self.processes.workers or self.settings.web_workers)
         # Slow clients: see WEB_THREADS. Each wait for body bytes is bounded by the app's ClientLimits.
-        self.cfg.set("threads", WEB_THREADS)
-        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("threads", self.processes.threads)
+        self.cfg.set("worker_class", self.processes.worker_class)
         self.cfg.set("timeout", 30)
         # gunicorn's largest request line, so that the app's own, smaller limit answers with the envelope (414).
         self.cfg.set("limit_request_line", GUNICORN_MAX_REQUEST_LINE)
@@ -71,7 +83,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         # Runs in each gunicorn worker after the fork, so every worker has its own broker connections.
-        return web_app(self.settings)
+        return self.app(self.settings)
 
 
 def web_app(settings: Settings) -> Any:
@@ -96,6 +108,7 @@ def _load_sending_parts(celery: Any) -> None:
         connection.transport  # noqa: B018
 
 
-def serve_web(settings: Settings) -> None:
-    """Run gunicorn in the foreground until it is told to stop."""
-    _Gunicorn(settings).run()
+def serve_web(settings: Settings, processes: WebProcesses | None = None,
+              app: Callable[[Settings], Any] = web_app) -> None:
+    """Run gunicorn in the foreground until it is told to stop (bench/http_run.py serves its baselines through it)."""
+    _Gunicorn(settings, processes or WebProcesses(), app).run()
