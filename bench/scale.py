@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
 import re
 import statistics
@@ -97,8 +98,8 @@ def drain_all(store: Store, settings: Settings) -> int:
     """Apply everything in the log as a worker would, until nothing is left."""
     applied, more = 0, True
     while more:
-        done, more = ingest.drain(store, settings, "bench-scale", budget_s=600)
-        applied += done
+        done, left = ingest.drain(store, settings, f"bench-{os.getpid()}", budget_s=600)
+        applied, more = applied + done, bool(left)
     return applied
 
 
@@ -154,13 +155,9 @@ def key_breakdown(client: Any, customers: int, sample: int = 3000) -> list[tuple
 
 def age_out(store: Store, settings: Settings, now_ms: int) -> dict[str, int]:
     """Reach the steady state: run the product's log trim with its clock moved on, then drop what a TTL would."""
-    done: dict[str, int] = {}
-    later = now_ms + (getattr(settings, "log_retention_days", 30) + 1) * DAY_MS
-    trim = getattr(store, "trim_applied_log", None)
-    if trim is not None:  # the sharded log's own retention (TRACKER_LOG_RETENTION_DAYS)
-        done["log entries trimmed"] = int(trim(later - getattr(settings, "log_retention_days", 30) * DAY_MS) or 0)
-    else:
-        done["log entries trimmed"] = int(store.trim_log(later - 30 * DAY_MS) or 0)
+    retention_days = int(getattr(settings, "log_retention_days", 30))
+    later = now_ms + (retention_days + 1) * DAY_MS
+    done = {"log entries trimmed": int(store.trim_log(later - retention_days * DAY_MS) or 0)}
     client = store.redis
     expiring = 0
     for batch in _batches(client.scan_iter(count=5000), 2000):
