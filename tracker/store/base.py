@@ -1,9 +1,19 @@
-"""The Redis connection and the Lua scripts every part of the store shares."""
+"""The Redis connection and the Lua scripts every part of the store shares.
+
+TRACKER_REDIS_URL names a standalone Redis or any node of a Redis Cluster: `connect` asks the node
+(INFO cluster) and serves a cluster with redis-py's cluster client. Either way an outage surfaces as
+StorageUnavailable, from a command, a pipeline or a script alike, and a pipeline is a MULTI/EXEC
+transaction unless asked otherwise (on a cluster its keys must share one slot).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -11,22 +21,43 @@ from typing import Any
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
+from redis.cluster import ClusterPipeline, RedisCluster
+from redis.commands.core import Script as RedisScript
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
+from tracker.config import ConfigError
 from tracker.errors import StorageUnavailable
 
-# Redis being down, loading, failing over or read-only: retrying later may succeed. Everything else
-# (a wrong type, a script error) is a bug and stays a redis error.
+# Redis being down, loading, failing over or read-only, a cluster without a master for some slots or moving
+# slots for longer than the client follows redirects: retrying later may succeed. Everything else (a wrong
+# type, a script error, keys of two slots in one command) is a bug and stays a redis error.
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.BusyLoadingError,
-               redis.exceptions.TryAgainError, redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)
+               redis.exceptions.TryAgainError, redis.exceptions.ReadOnlyError, redis.exceptions.ClusterError,
+               redis.exceptions.AskError, redis.exceptions.SlotNotCoveredError)
+# The cluster client re-reads the cluster's layout after a failure; these say no node could give it.
+LAYOUT_LOST = ("Redis Cluster cannot be connected", "All slots are not covered")
+SLOTS = 16384
+SETTLE_EVERY = 1.0  # seconds between attempts to learn what a node that did not answer at start-up is
+
+
+def is_outage(error: BaseException) -> bool:
+    """Say whether a Redis error means "unavailable now, retry later" rather than a bug."""
+    if isinstance(error, UNAVAILABLE):
+        return True
+    if isinstance(error, RedisClusterException):
+        return str(error).startswith(LAYOUT_LOST) or (error.__cause__ is not None and is_outage(error.__cause__))
+    return False
 
 
 @contextmanager
 def _unavailable_as_ours() -> Iterator[None]:
     try:
         yield
-    except UNAVAILABLE as exc:
-        raise StorageUnavailable(type(exc).__name__) from exc
+    except (redis.RedisError, RedisClusterException) as exc:
+        if is_outage(exc):
+            raise StorageUnavailable(type(exc).__name__) from exc
+        raise
 
 
 class _Pipeline(Pipeline):
@@ -53,17 +84,93 @@ class StoreClient(redis.Redis):
         return _Pipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
 
 
-def connect(url: str) -> redis.Redis:
-    """Open a client that retries briefly on dropped connections and never hangs for long."""
-    return StoreClient.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=5,
-        socket_connect_timeout=3,
-        health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-    )
+class _PendingClient(StoreClient):
+    """A standalone client for a node that did not answer at start-up; the store asks it again what it is."""
+
+    url = ""
+
+
+class _ClusterPipeline(ClusterPipeline):
+    """A cluster pipeline whose outages surface as StorageUnavailable, like single commands."""
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        with _unavailable_as_ours():  # queues, or runs WATCH and what follows it at once
+            return super().execute_command(*args, **kwargs)
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        with _unavailable_as_ours():
+            return super().execute(raise_on_error)
+
+
+class StoreCluster(RedisCluster):
+    """The store's Redis Cluster client: outages raise StorageUnavailable; pipelines are transactions by default."""
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        with _unavailable_as_ours():
+            return super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any = True, shard_hint: Any = None) -> ClusterPipeline:
+        """Queue commands as on a standalone Redis: MULTI/EXEC (keys of one slot) unless transaction=False."""
+        if shard_hint:
+            raise RedisClusterException("shard_hint is deprecated in cluster mode")
+        parent: Any = self  # built as RedisCluster.pipeline builds it (redis-py 8), with our class
+        return _ClusterPipeline(
+            nodes_manager=parent.nodes_manager, commands_parser=parent.commands_parser,
+            startup_nodes=parent.nodes_manager.startup_nodes, result_callbacks=parent.result_callbacks,
+            cluster_response_callbacks=parent.cluster_response_callbacks, read_from_replicas=parent.read_from_replicas,
+            load_balancing_strategy=parent.load_balancing_strategy, reinitialize_steps=parent.reinitialize_steps,
+            retry=parent.retry, lock=parent._lock, transaction=bool(transaction),
+            event_dispatcher=parent._event_dispatcher)
+
+
+def _retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=0.5, base=0.02), 3)
+
+
+def _standalone(url: str, kind: type[StoreClient] = StoreClient) -> Any:
+    # Never hang for long on a node that accepts and does not answer (the cluster client's nodes alike).
+    return kind.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
+                         health_check_interval=30, retry=_retry(),
+                         retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+
+
+def _cluster(url: str) -> StoreCluster:
+    # The cluster client retries ConnectionError, TimeoutError and CLUSTERDOWN itself, re-reading the layout
+    # between attempts; the node connections under it get the same timeouts and no retry of their own.
+    with _unavailable_as_ours():
+        return StoreCluster.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
+                                     retry=_retry())
+
+
+def _is_cluster_node(client: redis.Redis) -> bool:
+    """Ask a node whether it runs in cluster mode; StorageUnavailable when it does not answer."""
+    try:
+        return int(client.info("cluster").get("cluster_enabled", 0)) == 1
+    except redis.ResponseError as exc:
+        if "SELECT is not allowed in cluster mode" in str(exc):
+            raise ConfigError("TRACKER_REDIS_URL names a node of a Redis Cluster with a database other than 0; "
+                              "a cluster has database 0 only") from None
+        raise
+
+
+def connect(url: str) -> Any:
+    """Open the store's client for url: a cluster client when the node there is part of a Redis Cluster.
+
+    A node that does not answer yet gets a standalone client whose commands raise StorageUnavailable; the store
+    asks the node again (RedisBase.redis) and switches to a cluster client if it turns out to be one.
+    """
+    client = _standalone(url)
+    try:
+        clustered = _is_cluster_node(client)
+    except StorageUnavailable:
+        client.close()
+        pending = _standalone(url, _PendingClient)
+        pending.url = url
+        return pending
+    if not clustered:
+        return client
+    client.close()
+    return _cluster(url)
 
 
 @cache
@@ -71,17 +178,136 @@ def _source(name: str) -> str:
     return resources.files("tracker.store").joinpath("lua", f"{name}.lua").read_text("utf-8")
 
 
+class Script:
+    """A packaged Lua script, called with keys and args, on the store's client or queued in a pipeline.
+
+    It runs by SHA (loaded on a miss); redis-py refuses EVALSHA in a cluster pipeline, so there it is queued
+    as EVAL with the source.
+    """
+
+    def __init__(self, base: RedisBase, name: str):
+        self.name, self.source, self._base = name, _source(name), base
+        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+        self._by_sha: RedisScript | None = None
+
+    def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = (), client: Any = None) -> Any:
+        target = self._base.redis if client is None else client
+        if isinstance(target, ClusterPipeline):
+            return target.execute_command("EVAL", self.source, len(keys), *keys, *args)
+        if self._by_sha is None:
+            self._by_sha = RedisScript(self._base.redis, self.source)
+        return self._by_sha(keys=list(keys), args=list(args), client=target)
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """What the nodes of a Redis Cluster say about it (CLUSTER INFO), and which known nodes do not answer."""
+
+    state: str
+    slots_assigned: int
+    slots_ok: int
+    known_nodes: int
+    masters: int
+    unreachable: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok" and self.slots_ok == SLOTS and not self.unreachable
+
+    def reason(self) -> str:
+        """Say in one line why the cluster cannot serve every slot ("" when it can)."""
+        if self.unreachable:
+            return f"cluster node{'s' if len(self.unreachable) > 1 else ''} {', '.join(self.unreachable)} " \
+                   f"{'do' if len(self.unreachable) > 1 else 'does'} not answer"
+        if not self.ok:
+            return f"cluster_state is {self.state}: {self.slots_ok} of {SLOTS} slots served " \
+                   f"({self.slots_assigned} assigned)"
+        return ""
+
+    def summary(self) -> str:
+        return f"cluster_state {self.state}, {self.masters} masters, {self.known_nodes} known nodes, " \
+               f"{self.slots_assigned} of {SLOTS} slots assigned"
+
+
+def _cluster_info(client: RedisCluster, node: Any) -> dict[str, str]:
+    info = client.get_redis_connection(node).execute_command("CLUSTER INFO")
+    return {str(name): str(value) for name, value in info.items()}
+
+
+def cluster_state(client: RedisCluster) -> ClusterState:
+    """Ask every node the client knows for CLUSTER INFO; the worst answer wins, silent nodes are named."""
+    views: list[dict[str, str]] = []
+    unreachable: list[str] = []
+    for attempt in range(2):
+        views, unreachable = [], []
+        for node in client.get_nodes():
+            try:
+                views.append(_cluster_info(client, node))
+            except UNAVAILABLE:
+                unreachable.append(node.name)
+        if not unreachable or attempt:
+            break
+        # A node the client still knows may have been failed over and left the layout: read it again, once.
+        with _unavailable_as_ours():
+            client.nodes_manager.initialize()
+    if not views:
+        raise StorageUnavailable("no node of the Redis Cluster answers")
+    view = next((v for v in views if v.get("cluster_state") != "ok"), views[0])
+    return ClusterState(state=view.get("cluster_state", "?"),
+                        slots_assigned=int(view.get("cluster_slots_assigned", 0)),
+                        slots_ok=int(view.get("cluster_slots_ok", 0)),
+                        known_nodes=int(view.get("cluster_known_nodes", 0)),
+                        masters=int(view.get("cluster_size", 0)), unreachable=tuple(unreachable))
+
+
 class RedisBase:
     """Holds the client and runs the packaged Lua scripts by name."""
 
-    def __init__(self, client: redis.Redis):
-        self.redis = client
-        self._scripts: dict[str, Any] = {}
+    def __init__(self, client: Any):
+        self._client = client
+        self._pending = isinstance(client, _PendingClient)
+        self._settling = threading.Lock()
+        self._next_settle = 0.0
+        self._scripts: dict[str, Script] = {}
 
-    def script(self, name: str) -> Any:
+    @property
+    def redis(self) -> Any:
+        """The client: a StoreClient (standalone Redis) or a StoreCluster; both speak the same commands."""
+        if self._pending:
+            self._settle()
+        return self._client
+
+    def _settle(self) -> None:
+        # The node did not answer at start-up: once it does, keep the standalone client or switch to a cluster one.
+        if time.monotonic() < self._next_settle or not self._settling.acquire(blocking=False):
+            return
+        try:
+            self._next_settle = time.monotonic() + SETTLE_EVERY
+            pending = self._client
+            try:
+                clustered = _is_cluster_node(pending)
+                client = _cluster(pending.url) if clustered else pending
+            except StorageUnavailable:
+                return
+            self._client, self._pending = client, False
+            if client is not pending:
+                pending.close()
+        finally:
+            self._settling.release()
+
+    @property
+    def is_cluster(self) -> bool:
+        return isinstance(self.redis, RedisCluster)
+
+    def script(self, name: str) -> Script:
         if name not in self._scripts:
-            self._scripts[name] = self.redis.register_script(_source(name))
+            self._scripts[name] = Script(self, name)
         return self._scripts[name]
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
+
+    def cluster_state(self) -> ClusterState | None:
+        """Return the Redis Cluster's state as its nodes see it; None on a standalone Redis."""
+        client = self.redis
+        return cluster_state(client) if isinstance(client, RedisCluster) else None

@@ -21,12 +21,23 @@ def healthz() -> Any:
 
 @bp.get("/readyz")
 def readyz() -> Any:
-    """Say whether Redis answers; 503 when it does not."""
+    """Say whether Redis answers, and on a Redis Cluster whether it serves every slot; 503 when not."""
+    store = current_tracker().store
     try:
-        current_tracker().store.ping()
+        cluster = store.cluster_state()
+        if cluster is None:
+            store.ping()
     except StorageUnavailable:
         return jsonify({"status": "unavailable", "redis": "unreachable"}), 503
-    return jsonify({"status": "ok", "redis": "ok"})
+    if cluster is None:
+        return jsonify({"status": "ok", "redis": "ok"})
+    seen = {"state": cluster.state, "masters": cluster.masters, "known_nodes": cluster.known_nodes,
+            "slots_assigned": cluster.slots_assigned, "slots_ok": cluster.slots_ok,
+            "unreachable": list(cluster.unreachable)}
+    if not cluster.ok:
+        return jsonify({"status": "unavailable", "redis": "cluster_not_ok", "reason": cluster.reason(),
+                        "cluster": seen}), 503
+    return jsonify({"status": "ok", "redis": "ok", "cluster": seen})
 
 
 @bp.get("/metrics")

