@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from urllib.parse import urlsplit
 
+from tracker.cli.base import refuse_unusable_broker
 from tracker.config import ConfigError, Settings, load_settings, redact_url
 
 # Each probe gives up after this many seconds, so a check never hangs on a silent firewall.
@@ -31,10 +32,15 @@ def probe_redis(settings: Settings) -> str:
     """Ping the store and return what answered, or raise with the reason."""
     from tracker.store import Store
 
-    client = Store.from_url(settings.redis_url).redis
-    client.ping()
-    version = client.info("server").get("redis_version", "?")
-    return f"{redact_url(settings.redis_url)} answers (Redis {version})"
+    store = Store.from_url(settings.redis_url)
+    store.ping()
+    version = store.redis.info("server").get("redis_version", "?")
+    cluster = store.cluster_state()
+    if cluster is None:
+        return f"{redact_url(settings.redis_url)} answers (Redis {version})"
+    if not cluster.ok:
+        raise RuntimeError(f"a Redis Cluster that cannot serve every slot: {cluster.reason()}")
+    return f"{redact_url(settings.redis_url)} answers (Redis {version}, a Redis Cluster: {cluster.summary()})"
 
 
 def probe_broker(settings: Settings) -> str:
@@ -143,6 +149,11 @@ def run_check(environ: Mapping[str, str]) -> int:
         except Exception as exc:  # every failure of a probe is a finding, whatever raised it
             problems += 1
             _problem(f"{variable}: cannot reach the {name}: {_reason(exc)}")
+    try:
+        refuse_unusable_broker(settings)
+    except ConfigError as exc:  # a broker Celery cannot use: a Redis Cluster
+        problems += 1
+        _problem(str(exc))
     if complete:
         if settings.mail_transport != "smtp":
             print(f"  ok  mail: the {settings.mail_transport} API is configured (a check sends no mail)")
