@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -103,11 +104,30 @@ def drain_all(store: Store, settings: Settings) -> int:
     return applied
 
 
-def fill(store: Store, settings: Settings, customers: int, now_ms: int) -> tuple[int, float]:
-    """Replay every customer's events chunk by chunk and apply each chunk; return (events, seconds)."""
+def fill(store: Store, settings: Settings, customers: int, now_ms: int, processes: int = 1) -> tuple[int, float]:
+    """Replay every customer's events chunk by chunk and apply each chunk, in processes that each take every
+    processes-th chunk (any number of appliers is safe: the log has one per shard at a time); return
+    (events appended, seconds)."""
+    start = time.perf_counter()
+    if processes <= 1:
+        events = _fill_part(settings, customers, now_ms, 0, 1)
+        return events, time.perf_counter() - start
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(processes) as pool:
+        parts = [pool.apply_async(_fill_part, (settings, customers, now_ms, part, processes))
+                 for part in range(processes)]
+        events = sum(part.get() for part in parts)
+    drain_all(store, settings)  # whatever a process left to another that had finished already
+    return events, time.perf_counter() - start
+
+
+def _fill_part(settings: Settings, customers: int, now_ms: int, part: int, parts: int) -> int:
+    store = Store.from_url(settings.redis_url)
     sources = known_sources()
     events, start = 0, time.perf_counter()
-    for first in range(0, customers, CHUNK):
+    for number, first in enumerate(range(0, customers, CHUNK)):
+        if number % parts != part:
+            continue
         lines = [json.dumps(e).encode() for n in range(first, min(first + CHUNK, customers))
                  for e in customer_events(n, now_ms)]
         report = replay_file(store, settings, lines, "standard", sources)
@@ -115,10 +135,10 @@ def fill(store: Store, settings: Settings, customers: int, now_ms: int) -> tuple
             raise SystemExit(f"bench: the generated events do not replay: {report.errors[:3]}")
         events += report.appended
         drain_all(store, settings)
-        if (first // CHUNK) % 20 == 19:
-            rate = events / (time.perf_counter() - start)
-            print(f"  filled {first + CHUNK:,} customers ({rate:,.0f} events/s)", file=sys.stderr, flush=True)
-    return events, time.perf_counter() - start
+        if part == 0 and number % 20 == 20 - parts:
+            rate = events * parts / (time.perf_counter() - start)
+            print(f"  filled about {first + CHUNK:,} customers ({rate:,.0f} events/s)", file=sys.stderr, flush=True)
+    return events
 
 
 KEY_SHAPES = ((re.compile(r"\{[^}]*@[^}]*\}"), "{<email>}"), (re.compile(r"\{k\d+\}"), "{k<b>}"),
@@ -236,6 +256,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each read (median printed)")
     parser.add_argument("--breakdown", action="store_true", help="print bytes per customer by key shape")
+    parser.add_argument("--processes", type=int, default=1, help="processes replaying and applying the fill")
     args = parser.parse_args()
     now_ms = int(time.time() * 1000)
     with tempfile.TemporaryDirectory() as folder, redis_server(Path(folder)) as url, RoundTrips.installed():
@@ -244,7 +265,7 @@ def main() -> None:
         store.redis.set("bench:warm", "1")
         store.redis.delete("bench:warm")
         empty = used_memory(store.redis)
-        events, seconds = fill(store, settings, args.customers, now_ms)
+        events, seconds = fill(store, settings, args.customers, now_ms, args.processes)
         keys_fresh = int(store.redis.dbsize())
         fresh = used_memory(store.redis) - empty
         print(f"scale run at {git_commit()}, {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC, "

@@ -45,9 +45,11 @@ def register(app: Celery) -> None:
 
     @app.task(name="tracker.sweep_surveys", bind=True)
     def sweep_surveys(self: Task) -> None:
-        claimed, tkeys = due.sweep(self.app.tracker_store, _now_ms())
-        for start in range(0, len(tkeys), SEND_CHUNK):
-            send_surveys.delay(tkeys[start:start + SEND_CHUNK], claimed)
+        claim = due.sweep_round(self.app.tracker_store, _now_ms())
+        for start in range(0, len(claim.members), SEND_CHUNK):
+            send_surveys.delay(claim.members[start:start + SEND_CHUNK], claim.claimed)
+        if claim.more:  # a due set was full: go on after the chunks just queued, not at the next beat
+            self.apply_async()
 
     @app.task(name="tracker.retire_old_records", bind=True)
     def retire_old_records(self: Task) -> None:

@@ -38,11 +38,15 @@ class Metrics(RedisBase):
         pipe.zcard(keys.RESPONSES)
         pipe.zcard(keys.CUSTOMERS)
         pipe.xlen(keys.DEAD)
-        pipe.zrange(keys.DUE, 0, 0, withscores=True)
-        received, stats, erased, sent, answers, customers, dead, oldest = pipe.execute()
+        due_sets = keys.due_sets()
+        for due_set in due_sets:  # the oldest due entry (or lease) over every due set
+            pipe.zrange(due_set, 0, 0, withscores=True)
+        replies = pipe.execute()
+        received, stats, erased, sent, answers, customers, dead = replies[:-len(due_sets)]
+        oldest = min((rows[0][1] for rows in replies[-len(due_sets):] if rows), default=None)
         return MetricCounts(received={k: int(v) for k, v in received.items()},
                             stats={k: int(v) for k, v in stats.items()},
                             sent=sent + int(erased.get("sent", 0)),
                             answers=answers + int(erased.get("answers", 0)),
                             customers=customers, dead=dead,
-                            oldest_due_ms=oldest[0][1] if oldest else None)
+                            oldest_due_ms=oldest)
