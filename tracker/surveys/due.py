@@ -1,4 +1,4 @@
-"""The due set's sweep: lease what is due, then send each entry as a survey or as a reminder."""
+"""The due sets' sweep: lease what is due, then send each entry as a survey or as a reminder."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from tracker.config import Settings
 from tracker.errors import StorageUnavailable
 from tracker.store import Store
+from tracker.store.due import Claim
 from tracker.store.reminders import REMINDER_DUE
 from tracker.surveys.outcome import Outcome, Sender
 from tracker.surveys.reminders import park_reminder, send_reminder
@@ -20,13 +21,21 @@ log = logging.getLogger(__name__)
 LEASE_MS = 60_000
 # A chunk stops starting sends after this and hands the rest on, well inside Celery's time limits.
 CHUNK_BUDGET_MS = 30_000
+# One sweep leases at most this many entries from each due set (there are keys.BUCKETS * 2 of them).
+SWEEP_LIMIT = 500
 
-__all__ = ["LEASE_MS", "Chunk", "Outcome", "send_chunk", "send_due", "sweep"]
+__all__ = ["LEASE_MS", "SWEEP_LIMIT", "Chunk", "Claim", "Outcome", "send_chunk", "send_due", "sweep", "sweep_round"]
 
 
-def sweep(store: Store, now_ms: int, limit: int = 500) -> tuple[int, list[str]]:
-    """Lease the surveys that are due now; return the lease score and the due entries."""
+def sweep(store: Store, now_ms: int, limit: int = SWEEP_LIMIT) -> tuple[int, list[str]]:
+    """Lease the surveys and reminders that are due now; return the lease score and the due entries."""
     return store.claim_due(now_ms, LEASE_MS, limit)
+
+
+def sweep_round(store: Store, now_ms: int, limit: int = SWEEP_LIMIT) -> Claim:
+    """Lease what is due now from every due set; `more` says a set was full, so the sweep goes on at once
+    (after the chunks it handed out, which hold their entries under the lease) rather than at the next beat."""
+    return store.claim_all_due(now_ms, LEASE_MS, limit)
 
 
 def send_due(store: Store, settings: Settings, sender: Sender, member: str, claimed: int, now_ms: int) -> Outcome:

@@ -1,12 +1,9 @@
--- Close a due entry with an outcome unless it was rescheduled meanwhile (a newer solve).
--- KEYS: 1 survey, 2 due zset, 3 stats hash, 4 customer's surveys
--- ARGV: 1 tkey, 2 claimed due score, 3 status, 4 reason, 5 at (ms), 6 sid, 7.. field/value pairs
+-- Close a survey with an outcome (skipped or failed) unless it was sent, answered or so closed already.
+-- KEYS (one survey bucket): 1 survey
+-- ARGV: 1 status, 2 reason, 3 at (ms), 4.. field/value pairs of the survey as it stands
+-- Returns 1 when the survey was closed now (the caller counts it, once), else 0.
 local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'sent' and status ~= 'answered' and status ~= ARGV[3] then
-  for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-  redis.call('HSET', KEYS[1], 'status', ARGV[3], 'reason', ARGV[4], 'closed_at', ARGV[5])
-  redis.call('HINCRBY', KEYS[3], ARGV[3] .. ':' .. ARGV[4], 1)
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
-end
-if tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]) or '-1') == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[2], ARGV[1]) end
+if status == 'sent' or status == 'answered' or status == ARGV[1] then return 0 end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2], 'closed_at', ARGV[3])
 return 1
