@@ -27,7 +27,9 @@ from tracker.store.scores import answer_of
 from tracker.store.surveys import survey_from_hash
 
 ALIAS_FIELD = "alias:"
-ORDER_SUMMED = ("status", "total", "refunded", "currency")  # the order fields a customer's summary adds up
+# The profile's field per order: "o:<okey>" = "status|total|refunded|currency[|base]" (apply_customer.lua),
+# kept after the order hash itself expired.
+ORDER_FIELD = "o:"
 # A score card's stored parts: the profile, the customer's aggregate, their newest answer, their orders.
 CardParts = tuple[Profile, Aggregate, Answer | None, OrdersSummary]
 
@@ -54,11 +56,11 @@ def ticket_from_hash(tkey: str, record: Mapping[str, str], history: list[tuple[s
     involved = record.get("agent_involved", "")
     agent = (Agent(record["agent_id"], record.get("agent_name") or None, record.get("agent_email") or None)
              if record.get("agent_id") else None)
-    ticket = Ticket(id=record.get("ticket_id", tkey.partition(":")[2]), status=record.get("status") or None,
+    ticket = Ticket(id=record.get("ticket_id") or tkey.partition(":")[2], status=record.get("status") or None,
                     subject=record.get("subject") or None, channel=record.get("channel") or None,
                     brand=record.get("brand") or None, team=record.get("team") or None, tags=_tags(record.get("tags")),
                     agent=agent, agent_involved=None if involved == "" else involved == "1")
-    return StoredTicket(key=tkey, source=record.get("source", tkey.partition(":")[0]),
+    return StoredTicket(key=tkey, source=record.get("source") or tkey.partition(":")[0],
                         customer=record.get("customer", ""), ticket=ticket,
                         created_at_ms=_ms(record, "created_at"), status_at_ms=_ms(record, "status_at"),
                         solved_at_ms=_ms(record, "solved_at"), survey=record.get("survey_sid") or None,
@@ -75,9 +77,10 @@ def surveyed_from_hash(member: str, record: Mapping[str, str]) -> SurveyedTicket
     involved, solved_at = record.get("agent_involved", ""), record.get("solved_at", "")
     if solved_at and not solved_at.isdigit():
         raise ValueError(f"{member}: solved_at is not a time in ms: {solved_at!r}")
+    source, _, ident = member.removeprefix(keys.ORDER_DUE).partition(":")
     return SurveyedTicket(
-        key=member, customer=record.get("customer", ""), source=record.get("source", ""),
-        id=record.get("ticket_id") or record.get("order_id", ""), status=record.get("status") or None,
+        key=member, customer=record.get("customer", ""), source=record.get("source") or source,
+        id=record.get("ticket_id") or record.get("order_id") or ident, status=record.get("status") or None,
         solved_at_ms=int(solved_at) if solved_at else None, subject=record.get("subject") or None,
         agent_id=record.get("agent_id") or None, agent_name=record.get("agent_name") or None,
         team=record.get("team") or None, brand=record.get("brand") or None, channel=record.get("channel") or None,
@@ -100,6 +103,25 @@ def profile_from_hash(email: str, record: Mapping[str, str]) -> Profile | None:
                    unsubscribed_at_ms=_ms(record, "unsubscribed"))
 
 
+def order_summaries(profile: Mapping[str, str]) -> dict[str, tuple[str, str, str, str]]:
+    """Read the profile's order fields: okey -> (status, total ('' when no event gave one), refunded, currency)."""
+    found = {}
+    for name, value in profile.items():
+        if name.startswith(ORDER_FIELD):
+            status, total, refunded, currency = [*value.split("|"), "", "", ""][:4]
+            found[name[len(ORDER_FIELD):]] = (status, total, refunded, currency)
+    return found
+
+
+def order_rows(profile: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
+    """Return the (status, total, refunded, currency) rows orders_summary_of adds up, in order key order.
+
+    An order whose total no event gave yet counts nothing (its total is taken as what was refunded).
+    """
+    return [(status, total or refunded, refunded, currency)
+            for _okey, (status, total, refunded, currency) in sorted(order_summaries(profile).items())]
+
+
 def orders_summary_of(rows: Iterable[Sequence[Any]]) -> OrdersSummary:
     """Count live orders and sum their value per currency from (status, total, refunded, currency) rows."""
     totals: dict[str, int] = {}
@@ -114,10 +136,16 @@ def orders_summary_of(rows: Iterable[Sequence[Any]]) -> OrdersSummary:
                          currency=main, totals={c: f"{Decimal(v) / 100:.2f}" for c, v in sorted(totals.items())})
 
 
-def order_from_hash(okey: str, record: Mapping[str, str]) -> StoredOrder:
-    order = Order(id=record.get("order_id", okey.partition(":")[2]), total=_money(record.get("total")),
+def order_from_hash(okey: str, record: Mapping[str, str],
+                    summary: tuple[str, str, str, str] | None = None) -> StoredOrder:
+    """Read an order hash; an order whose hash expired is read from its customer's summary of it."""
+    if not record and summary is not None:
+        status, total, refunded, currency = summary
+        record = {"status": status, "total": total, "refunded": refunded, "currency": currency}
+    source, _, ident = okey.partition(":")
+    order = Order(id=record.get("order_id") or ident, total=_money(record.get("total")),
                   currency=record.get("currency", ""), status=record.get("status", ""))
-    return StoredOrder(key=okey, source=record.get("source", okey.partition(":")[0]),
+    return StoredOrder(key=okey, source=record.get("source") or source,
                        customer=record.get("customer", ""), order=order, refunded=_money(record.get("refunded")),
                        created_at_ms=_ms(record, "created_at"), status_at_ms=_ms(record, "status_at"))
 
@@ -130,46 +158,52 @@ class Records(RedisBase):
         return profile_from_hash(email, self.redis.hgetall(keys.customer(email, "profile")))
 
     def card_parts(self, email: str) -> CardParts | None:
-        """Read what a customer's score card shows in two round trips (one when there is nothing more to read).
+        """Read what a customer's score card shows in one round trip, or two when they have answered.
 
-        First the customer's own keys (one hash tag), then the answer and the orders the profile names.
+        First the customer's own keys (one hash tag; the profile holds their orders' summary), then the
+        newest answer the profile names.
         """
         first = self.redis.pipeline(transaction=False)
         first.hgetall(keys.customer(email, "profile"))
         first.hgetall(keys.aggregate("customer", email))
         first.hgetall(keys.daily("customer", email))
-        first.smembers(keys.customer(email, "orders"))
-        record, agg, daily, okeys = first.execute()
+        record, agg, daily = first.execute()
         profile = profile_from_hash(email, record)
         if profile is None:
             return None
-        second = self.redis.pipeline(transaction=False)
-        if profile.last_response_sid:
-            second.hgetall(keys.response(profile.last_response_sid))
-        for okey in sorted(okeys):
-            second.hmget(keys.order(okey), *ORDER_SUMMED)
-        replies = second.execute() if len(second) else []
-        answer = answer_of(replies.pop(0)) if profile.last_response_sid else None
-        return profile, Aggregate.from_hash(agg, daily), answer, orders_summary_of(replies)
+        answer = (answer_of(self.redis.hgetall(keys.response(profile.last_response_sid)))
+                  if profile.last_response_sid else None)
+        return profile, Aggregate.from_hash(agg, daily), answer, orders_summary_of(order_rows(record))
+
+    def customer_ticket_keys(self, email: str) -> list[str]:
+        """Return the keys of the customer's tickets that may still be stored (the index outlives them a little)."""
+        return sorted(self.redis.zrange(keys.customer(email, "tickets"), 0, -1))
+
+    def customer_order_keys(self, email: str) -> list[str]:
+        """Return the keys of every order of the customer (their summary outlives the order hashes)."""
+        return sorted(order_summaries(self.redis.hgetall(keys.customer(email, "profile"))))
 
     def customer_tickets(self, email: str) -> list[StoredTicket]:
-        """Return every ticket of the customer, with its status history, in key order."""
-        tkeys = sorted(self.redis.smembers(keys.customer(email, "tickets")))
+        """Return every ticket of the customer still stored, with its status history, in key order."""
+        tkeys = self.customer_ticket_keys(email)
         pipe = self.redis.pipeline(transaction=False)
         for tkey in tkeys:
             pipe.hgetall(keys.ticket(tkey))
             pipe.zrange(keys.ticket_history(tkey), 0, -1, withscores=True)
         found = pipe.execute()
         return [ticket_from_hash(tkey, found[2 * i], found[2 * i + 1]) for i, tkey in enumerate(tkeys)
-                if found[2 * i].get("customer") in (None, email)]
+                if found[2 * i] and found[2 * i].get("customer") in (None, email)]
 
     def customer_orders(self, email: str) -> list[StoredOrder]:
-        okeys = sorted(self.redis.smembers(keys.customer(email, "orders")))
+        """Return every order of the customer, from its hash while stored, else from their summary of it."""
+        summaries = order_summaries(self.redis.hgetall(keys.customer(email, "profile")))
+        okeys = sorted(summaries)
         pipe = self.redis.pipeline(transaction=False)
         for okey in okeys:
             pipe.hgetall(keys.order(okey))
-        return [order_from_hash(okey, record) for okey, record in zip(okeys, pipe.execute(), strict=True)
-                if record and record.get("customer") in (None, email)]
+        return [order_from_hash(okey, record, summaries[okey])
+                for okey, record in zip(okeys, pipe.execute(), strict=True)
+                if record.get("customer") in (None, email)]
 
     def every_survey_and_answer(self, email: str) -> tuple[list[Survey], list[Answer]]:
         """Return all the customer's surveys and answers, oldest first (no page limit: this is for export)."""

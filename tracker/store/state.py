@@ -4,26 +4,47 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from tracker.model import Agent, Event, Order, OrdersSummary, Survey, SurveyedTicket, Ticket, TimelineEntry
 from tracker.store import keys
 from tracker.store.base import RedisBase
-from tracker.store.records import ORDER_SUMMED, orders_summary_of, surveyed_from_hash
+from tracker.store.due import DAY_MS, STATE_IDLE_MS, wall_ms
+from tracker.store.records import order_rows, orders_summary_of, surveyed_from_hash
 from tracker.store.surveys import survey_from_hash, survey_to_hash
-from tracker.store.timeline import timeline_entry
+from tracker.store.timeline import KINDS, UNIT, timeline_entry
 
-TIMELINE_MAX = 1000  # newest entries kept per customer
+TIMELINE_MAX = 100  # newest entries kept per customer (a small sorted set stays compactly encoded)
+TIMELINE_DAYS = 30  # default of TRACKER_LOG_RETENTION_DAYS: timeline entries older than this go
 HISTORY_MAX = 200  # status changes kept per ticket
 TOO_OLD = 2  # what the apply scripts return for a solve (or fulfilment) too old to survey
+# A ticket stays in its customer's index this long after its last event: longer than its state can live
+# (STATE_IDLE_MS, or a survey's keep), so erasure and exports find every ticket still stored.
+TICKET_INDEX_MS = STATE_IDLE_MS + 30 * DAY_MS
+# An order's own alias (for refunds that name only the order) goes after a year without an event about it.
+ORDER_ALIAS_MS = 365 * DAY_MS
+# Timeline entries: the event type's short code (or the type itself), then its details, joined by UNIT.
+KIND_CODES = {kind: code for code, kind in KINDS.items()}
 
 
-def _timeline_entry(event: Event, **details: Any) -> str:
-    """Describe an applied event for the customer's timeline; the same event gives the same entry."""
-    entry = {"kind": event.type, "source": event.source, "event": event.id,
-             **{k: v for k, v in details.items() if v}}
-    return json.dumps(entry, sort_keys=True, separators=(",", ":"))
+def _clean(value: str | None) -> str:
+    return (value or "").replace(UNIT, " ")
+
+
+def _timeline_entry(event: Event, ref: str, status: str | None, *details: str | None) -> str:
+    """Describe an applied event for the customer's timeline, compactly; the same event gives the same entry.
+
+    `<code>␟<source>␟<event id>␟<ticket or order id>␟<status, or = when the type says it>␟<details...>`
+    (timeline.timeline_entry reads it back).
+    """
+    said = "=" if status and event.type.rpartition(".")[2] == status else _clean(status)
+    fields = [KIND_CODES.get(event.type, event.type), _clean(event.source), _clean(event.id), _clean(ref), said,
+              *(_clean(d) for d in details)]
+    while fields[-1] == "" and len(fields) > 5:
+        fields.pop()
+    return UNIT.join(fields)
 
 
 def _flag(value: bool | None) -> str:
@@ -36,74 +57,150 @@ def ticket_key(source: str, ticket_id: str) -> str:
     return f"{source}:{ticket_id}"
 
 
+@dataclass
+class _Pending:
+    """One event on its way through the apply rounds: the bucket step's reply, then the customer step's."""
+
+    event: Event
+    email: str
+    result: str | int = 1
+    reply: Any = None
+
+
 class State(RedisBase):
-    """Apply normalised events to tickets, orders and profiles, and read them back."""
+    """Apply normalised events to tickets, orders and profiles, and read them back.
+
+    An event applies in steps, each in one slot: the ticket (order) bucket's script, then the customer's
+    script with what that returned, then single-key commands (alias, CUSTOMERS, NAMES, RANK_VALUE). Each
+    step is idempotent and order-independent, so re-applying a batch after a crash ends in the same state.
+    """
 
     def resolve_alias(self, source: str, customer_id: str) -> str | None:
         return self.redis.get(keys.alias(source, customer_id))
 
     def apply(self, events: list[tuple[Event, str]], survey_delay_ms: int,
               order_survey_delay_ms: int = -1) -> list[str | None]:
-        """Apply (event, email) pairs in one round trip; return None or an error per event."""
+        """Apply (event, email) pairs; return None or an error per event."""
         return [None if isinstance(r, int) else r for r in self.apply_events(events, survey_delay_ms,
                                                                                order_survey_delay_ms)]
 
     def apply_events(self, events: list[tuple[Event, str]], survey_delay_ms: int, order_survey_delay_ms: int = -1,
-                     stale_before_ms: int | None = None) -> list[str | int]:
-        """Apply (event, email) pairs in one round trip; return per event an error, or 1 (or TOO_OLD: a solve
-        whose survey would be due before stale_before_ms, left unscheduled)."""
-        pipe = self.redis.pipeline(transaction=False)
-        stale = "" if stale_before_ms is None else stale_before_ms
-        for event, email in events:
-            if event.ticket is not None:
-                self._apply_ticket(pipe, event, event.ticket, email, survey_delay_ms, stale)
-            elif event.order is not None:
-                self._apply_order(pipe, event, event.order, email, order_survey_delay_ms, stale)
-            else:
+                     stale_before_ms: int | None = None, timeline_days: int = TIMELINE_DAYS) -> list[str | int]:
+        """Apply (event, email) pairs in two or three round trips; return per event an error, or 1 (or TOO_OLD:
+        a solve whose survey would be due before stale_before_ms, left unscheduled).
+
+        timeline_days is TRACKER_LOG_RETENTION_DAYS: how long the customer's timeline keeps an event.
+        """
+        for event, _ in events:
+            if event.ticket is None and event.order is None:
                 raise ValueError(f"event {event.id} has neither a ticket nor an order")
-        results = pipe.execute(raise_on_error=False)
-        return [str(r) if isinstance(r, Exception) else int(r) for r in results]
+        now = wall_ms()
+        stale = "" if stale_before_ms is None else stale_before_ms
+        pending = [_Pending(event, email) for event, email in events]
+        # Round 1: each ticket's (order's) bucket.
+        pipe = self.redis.pipeline(transaction=False)
+        for item in pending:
+            if item.event.ticket is not None:
+                self._ticket_step(pipe, item.event, item.event.ticket, item.email, survey_delay_ms, stale, now)
+            else:
+                assert item.event.order is not None
+                self._order_step(pipe, item.event, item.event.order, item.email, order_survey_delay_ms, stale, now)
+        for item, reply in zip(pending, pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(reply, Exception):
+                item.result = str(reply)
+            else:
+                item.result, item.reply = int(reply[0]), reply
+        # Round 2: each customer's keys and the single keys; round 3: the customers' order values.
+        applied = [item for item in pending if isinstance(item.result, int)]
+        pipe = self.redis.pipeline(transaction=False)
+        spans = []
+        for item in applied:
+            start = len(pipe)
+            self._customer_step(pipe, item, timeline_days * DAY_MS, now)
+            self._single_keys(pipe, item)
+            spans.append((start, len(pipe)))
+        replies = pipe.execute(raise_on_error=False) if applied else []
+        values = self.redis.pipeline(transaction=False)
+        valued = []
+        for item, (start, end) in zip(applied, spans, strict=True):
+            failed = [reply for reply in replies[start:end] if isinstance(reply, Exception)]
+            if failed:
+                item.result = str(failed[0])
+            elif item.event.order is not None:
+                values.zadd(keys.RANK_VALUE, {item.email: int(replies[start][0])})
+                valued.append(item)
+        if valued:
+            for item, reply in zip(valued, values.execute(raise_on_error=False), strict=True):
+                if isinstance(reply, Exception):
+                    item.result = str(reply)
+        return [item.result for item in pending]
 
-    def _customer_args(self, event: Event, email: str) -> tuple[str, str, str, str]:
-        """Return the customer's name, locale, alias key and alias entry ('source:id' or '')."""
-        customer = event.customer
-        alias_key = keys.alias(event.source, customer.id) if customer.id else keys.customer(email, "profile")
-        alias_entry = f"{event.source}:{customer.id}" if customer.id else ""
-        return customer.name or "", customer.locale or "", alias_key, alias_entry
-
-    def _apply_ticket(self, pipe: Any, event: Event, ticket: Ticket, email: str, delay_ms: int,
-                      stale: int | str = "") -> None:
+    def _ticket_step(self, pipe: Any, event: Event, ticket: Ticket, email: str, delay_ms: int, stale: int | str,
+                     now: int) -> None:
         tkey = ticket_key(event.source, ticket.id)
         agent = ticket.agent or Agent("")
-        name, locale, alias_key, alias_entry = self._customer_args(event, email)
-        entry = _timeline_entry(event, ticket=tkey, status=ticket.status, subject=ticket.subject)
         # The argument order is the one documented at the top of apply_ticket.lua.
         self.script("apply_ticket")(
-            keys=[keys.ticket(tkey), keys.DUE, keys.customer(email, "profile"),
-                  keys.customer(email, "tickets"), keys.CUSTOMERS, alias_key, keys.customer(email, "timeline"),
-                  keys.ticket_history(tkey)],
-            args=[tkey, event.at_ms, event.id, ticket.status or "", delay_ms, email, name, locale,
-                  ticket.subject or "", ticket.channel or "", ticket.brand or "", ticket.team or "",
-                  json.dumps(list(ticket.tags)), agent.id, agent.name or "", agent.email or "", event.source,
-                  ticket.id, alias_entry, entry, TIMELINE_MAX, HISTORY_MAX, event.customer.timezone or "",
-                  _flag(ticket.agent_involved), stale],
+            keys=[keys.ticket(tkey), keys.ticket_history(tkey), keys.ticket_due(keys.bucket_of(tkey))],
+            args=[tkey, event.at_ms, event.id, ticket.status or "", delay_ms, email, ticket.subject or "",
+                  ticket.channel or "", ticket.brand or "", ticket.team or "",
+                  json.dumps(list(ticket.tags), separators=(",", ":")) if ticket.tags else "",
+                  agent.id, agent.name or "", agent.email or "", _flag(ticket.agent_involved), HISTORY_MAX, stale,
+                  now, STATE_IDLE_MS],
             client=pipe)
 
-    def _apply_order(self, pipe: Any, event: Event, order: Order, email: str, order_survey_delay_ms: int,
-                     stale: int | str = "") -> None:
+    def _order_step(self, pipe: Any, event: Event, order: Order, email: str, delay_ms: int, stale: int | str,
+                    now: int) -> None:
         okey = ticket_key(event.source, order.id)
         minor = int((Decimal(order.total) * 100).to_integral_value())
-        name, locale, alias_key, alias_entry = self._customer_args(event, email)
-        entry = _timeline_entry(event, order=okey, status=order.status, total=order.total, currency=order.currency)
         # The argument order is the one documented at the top of apply_order.lua.
         self.script("apply_order")(
-            keys=[keys.order(okey), keys.customer(email, "profile"), keys.customer(email, "orders"),
-                  keys.CUSTOMERS, alias_key, keys.customer(email, "timeline"),
-                  keys.alias(event.source, f"order:{order.id}"), keys.DUE],
-            args=[okey, event.at_ms, event.id, order.status, minor, order.currency, email, name, locale,
-                  event.source, order.id, alias_entry, entry, TIMELINE_MAX, order_survey_delay_ms,
-                  event.customer.timezone or "", stale],
+            keys=[keys.order(okey), keys.ticket_due(keys.bucket_of(okey))],
+            args=[okey, event.at_ms, event.id, order.status, minor, order.currency, email, delay_ms, stale,
+                  now, STATE_IDLE_MS],
             client=pipe)
+
+    def _customer_step(self, pipe: Any, item: _Pending, timeline_ms: int, now: int) -> None:
+        """Queue the customer's script and the single-key commands of one applied event."""
+        event, email = item.event, item.email
+        customer = event.customer
+        alias_entry = f"{event.source}:{customer.id}" if customer.id else ""
+        common = [email, event.at_ms, customer.name or "", customer.locale or "", customer.timezone or "",
+                  alias_entry]
+        tail: list[str | int]
+        if event.ticket is not None:
+            ticket = event.ticket
+            tkey = ticket_key(event.source, ticket.id)
+            entry = _timeline_entry(event, ticket.id, ticket.status, ticket.subject)
+            tail = ["ticket", tkey, TICKET_INDEX_MS]
+        else:
+            assert event.order is not None
+            order = event.order
+            tkey = ticket_key(event.source, order.id)
+            entry = _timeline_entry(event, order.id, order.status, order.total, order.currency)
+            _, status, total, refunded, currency, fresh = item.reply
+            tail = ["order", tkey, TICKET_INDEX_MS, status, total, refunded, currency, fresh,
+                    f"{event.source}:order:{order.id}"]
+        # The argument order is the one documented at the top of apply_customer.lua.
+        self.script("apply_customer")(
+            keys=[keys.customer(email, "profile"), keys.customer(email, "tickets"), keys.customer(email, "timeline")],
+            args=[*common, entry, TIMELINE_MAX, now, timeline_ms, *tail], client=pipe)
+
+    def _single_keys(self, pipe: Any, item: _Pending) -> None:
+        """Queue the single-key commands of one applied event (each idempotent)."""
+        event, email = item.event, item.email
+        pipe.zadd(keys.CUSTOMERS, {email: 0})
+        if event.customer.id:
+            pipe.set(keys.alias(event.source, event.customer.id), email)
+        if event.order is not None:
+            pipe.set(keys.alias(event.source, f"order:{event.order.id}"), email, px=ORDER_ALIAS_MS)
+        agent = event.ticket.agent if event.ticket is not None else None
+        if agent is not None and agent.id and agent.name:
+            field = f"agent|{event.source}:{agent.id}"
+            if int(item.reply[1]):  # the newest event of its ticket names the agent as it is now
+                pipe.hset(keys.NAMES, field, agent.name)
+            else:
+                pipe.hsetnx(keys.NAMES, field, agent.name)
 
     def cached_people(self, source: str, person_ids: list[str]) -> dict[str, dict[str, str]]:
         """Return the cached vendor users among person_ids (missing ones are left out)."""
@@ -164,8 +261,4 @@ class State(RedisBase):
 
     def orders_summary(self, email: str) -> OrdersSummary:
         """Count live orders and sum their value per currency, refunds and cancellations taken off."""
-        okeys = sorted(self.redis.smembers(keys.customer(email, "orders")))
-        pipe = self.redis.pipeline(transaction=False)
-        for okey in okeys:
-            pipe.hmget(keys.order(okey), *ORDER_SUMMED)
-        return orders_summary_of(pipe.execute())
+        return orders_summary_of(order_rows(self.redis.hgetall(keys.customer(email, "profile"))))

@@ -49,10 +49,32 @@ class Timeline(RedisBase):
         return surveys, answers
 
 
+UNIT = "\x1f"  # separates the fields of an applied event's timeline entry
+# The short codes of event types in timeline entries (State._timeline_entry writes them).
+KINDS = {"tc": "ticket.created", "tu": "ticket.updated", "ts": "ticket.solved", "tr": "ticket.reopened",
+         "tx": "ticket.closed", "oc": "order.created", "of": "order.fulfilled", "or": "order.refunded",
+         "ox": "order.cancelled"}
+
+
 def timeline_entry(member: str, at_ms: int) -> TimelineEntry:
-    """Read an applied event's timeline member (JSON written by State._timeline_entry) back into an entry."""
-    entry = json.loads(member)
-    said = {name: str(value) for name, value in entry.items() if value is not None}
-    return TimelineEntry(at_ms, said.get("kind", ""), source=said.get("source"), event=said.get("event"),
-                         ticket=said.get("ticket"), order=said.get("order"), status=said.get("status"),
-                         subject=said.get("subject"), total=said.get("total"), currency=said.get("currency"))
+    """Read an applied event's timeline member back into an entry.
+
+    Members are `<code>␟<source>␟<event id>␟<ticket or order id>␟<status>␟<details...>` (State._timeline_entry;
+    status "=" is the type's own last word), or JSON as written before.
+    """
+    if member.startswith("{"):
+        entry = json.loads(member)
+        said = {name: str(value) for name, value in entry.items() if value is not None}
+        return TimelineEntry(at_ms, said.get("kind", ""), source=said.get("source"), event=said.get("event"),
+                             ticket=said.get("ticket"), order=said.get("order"), status=said.get("status"),
+                             subject=said.get("subject"), total=said.get("total"), currency=said.get("currency"))
+    code, source, event, ref, status, first, second = [*member.split(UNIT), "", "", "", "", "", ""][:7]
+    kind = KINDS.get(code, code)
+    if status == "=":
+        status = kind.rpartition(".")[2]
+    key = f"{source}:{ref}" if ref else None
+    if kind.startswith("order."):
+        return TimelineEntry(at_ms, kind, source=source or None, event=event or None, order=key,
+                             status=status or None, total=first or None, currency=second or None)
+    return TimelineEntry(at_ms, kind, source=source or None, event=event or None, ticket=key,
+                         status=status or None, subject=first or None)
