@@ -11,7 +11,9 @@
 5. Hot paths: a retried delivery answered from its header against a bare POST (and against finding
    the duplicate after parsing), and survey mails filled from the rendered template against rendering
    each whole.
-6. Score card: GET /api/v1/customers/<email> against a bare Flask GET of one Redis hash.
+
+The score card, the receiver over real processes, accepted-and-applied and surveys due at once are measured by
+bench/http_run.py; bytes per customer and the reads at scale by bench/scale.py.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from tracker.ingest import apply as ingest  # noqa: E402
 from tracker.mail.message import SurveyMail, build_survey_message, render_survey, render_survey_whole  # noqa: E402
 from tracker.model import Aggregate, Event, Survey  # noqa: E402
 from tracker.scales import SCALES  # noqa: E402
-from tracker.store import Store, keys  # noqa: E402
+from tracker.store import Store  # noqa: E402
 from tracker.web.app import create_app  # noqa: E402
 
 
@@ -175,38 +176,6 @@ def bench_hot_paths(store: Store, settings: Any, count: int) -> None:
           f"encoding takes {built / count * 1e6:,.0f} us/mail")
 
 
-def bench_card(store: Store, settings: Any, count: int) -> None:
-    store.redis.flushall()
-    email = "c0@example.no"
-    orders = [parse_event({"type": "order.created", "id": f"evt-o{n}", "occurred_at": "2026-11-22T09:00:00Z",
-                           "order": {"id": f"O-{n}", "total": "120.00", "currency": "NOK", "status": "open"},
-                           "customer": {"email": email, "name": "C"}}, "standard") for n in range(2)]
-    store.append_delivery("bench", [ingest_event(0), *orders])
-    ingest.drain(store, settings, "bench", budget_s=600)
-    now = int(time.time() * 1000)
-    survey = Survey(sid="s-card", customer=email, source="standard", agent_id="a-0", team="t", brand="b",
-                    scale="csat5", tkey="standard:B-0", kind="ticket", status="sent")
-    store.record_answer(survey, 4, "", now, Aggregate.of_answer(SCALES["csat5"], 4, now, settings.score_half_life_days))
-    auth = {"Authorization": f"Bearer {store.create_key('bench')}"}
-    unlimited = replace(settings, api_rate_limit=10**9)  # still counted, never refused
-    client = create_app(unlimited, store, enqueue=lambda task, *args: None).test_client()
-    card = client.get(f"/api/v1/customers/{email}", headers=auth).json
-    assert card is not None and card["last_response"]["rating"] == 4
-    bare = Flask("bare")
-
-    @bare.get("/hash")
-    def one_hash() -> Any:
-        return store.redis.hgetall(keys.customer(email, "profile"))
-
-    bare_client = bare.test_client()
-    ours = baseline = float("inf")
-    for _ in range(3):  # interleaved, best of three each
-        ours = min(ours, timed(lambda: [client.get(f"/api/v1/customers/{email}", headers=auth) for _ in range(count)]))
-        baseline = min(baseline, timed(lambda: [bare_client.get("/hash") for _ in range(count)]))
-    print(f"card     {count} GETs: score card {count / ours:,.0f}/s, bare Flask GET of one hash "
-          f"{count / baseline:,.0f}/s -> the card runs at {baseline / ours:.0%} of a bare GET")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
@@ -224,7 +193,6 @@ def main() -> None:
             bench_receive(store, settings, min(args.events, 2000))
             bench_answers(store, settings, args.events)
             bench_memory(store, settings, args.events)
-            bench_card(store, settings, min(args.events, 2000))
             bench_hot_paths(store, settings, min(args.events, 2000))
         finally:
             process.terminate()
