@@ -61,6 +61,7 @@ KNOWN_VARIABLES = (
     "TRACKER_WEB_WORKERS",
     "TRACKER_LOG_LEVEL",
     "TRACKER_RETENTION_DAYS",
+    "TRACKER_LOG_RETENTION_DAYS",
 )
 SOURCE_SECRET = re.compile(r"^TRACKER_SOURCE_([A-Z0-9_]+)_SECRET$")
 
@@ -183,6 +184,7 @@ class Settings:
     web_workers: int = 2
     log_level: str = "INFO"
     retention_days: int | None = None  # None: keep answers, surveys and tickets forever
+    log_retention_days: int = 30  # applied event log entries (and dead letters) older than this leave Redis
 
 
 def redact_url(url: str) -> str:
@@ -390,4 +392,5 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
         log_level=level,
         retention_days=(int(_number(environ, "TRACKER_RETENTION_DAYS", 0, 1, True))
                         if environ.get("TRACKER_RETENTION_DAYS", "").strip() else None),
+        log_retention_days=int(_number(environ, "TRACKER_LOG_RETENTION_DAYS", 30, 1, True)),
     )
