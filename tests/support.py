@@ -195,7 +195,7 @@ def inject_log_entry(store: Any, payload: str | None) -> None:
 
     The receiver refuses what cannot be applied, so this is the only way to prove that ingest parks it.
     """
-    store.redis.xadd(keys.STREAM, {"e": payload} if payload is not None else {"other": "field"})
+    store.redis.xadd(keys.stream(0), {"e": payload} if payload is not None else {"other": "field"})
 
 
 def send_all(store: Any, settings: Any) -> list[surveys.Outcome]:

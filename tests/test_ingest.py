@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import inject_log_entry, solved_event
+from tests.support import inject_log_entry, solved_event, wait_until
 from tracker.config import load_settings
-from tracker.events import event_from_record, to_epoch_ms
+from tracker.events import event_from_record, parse_event, to_epoch_ms
 from tracker.ingest import apply as ingest
 from tracker.model import Customer, Event, Ticket
 from tracker.store import keys, log
@@ -91,9 +91,9 @@ def deliver(post_event: Any) -> Any:
     return send
 
 
-def drain(store: Any, settings: Any, consumer: str = "test") -> int:
-    applied, more = ingest.drain(store, settings, consumer)
-    assert not more
+def drain(store: Any, settings: Any, holder: str = "test") -> int:
+    applied, left = ingest.drain(store, settings, holder)
+    assert not left
     return applied
 
 
@@ -272,14 +272,30 @@ def test_an_alias_introduced_earlier_in_the_same_batch_is_used(store, settings, 
     assert store.ticket("standard:T-2")["customer"] == KARI
 
 
-def test_an_event_with_an_unknown_alias_goes_to_the_dead_letter_stream(store, settings, deliver):
+def test_an_alias_only_event_waits_for_the_event_that_introduces_the_alias(store, settings, deliver):
+    deliver(alias_only(solved_event(ticket="T-2")))  # the shuffled stream brings the id before its email
+    assert drain(store, settings) == 0
+    assert store.ticket("standard:T-2") == {}
+    assert (pending(store), dead_letters(store)) == (1, [])
+    deliver(solved_event(ticket="T-1"))
+    assert drain(store, settings) == 2  # the waiting one goes at once, not on its backoff
+    assert store.ticket("standard:T-2")["customer"] == KARI
+    assert (pending(store), dead_letters(store)) == (0, [])
+
+
+def test_an_event_with_an_unknown_alias_waits_and_is_parked_only_after_its_last_try(
+        store, settings, deliver, monkeypatch):
+    monkeypatch.setattr(ingest, "RETRY_FIRST_MS", 0)  # every drain is a try
     deliver(solved_event(ticket="T-1"))
     deliver(alias_only(solved_event(ticket="T-9"), customer_id="c-999"))
     assert drain(store, settings) == 1
+    for _ in range(ingest.RETRY_LIMIT - 1):
+        assert (pending(store), dead_letters(store)) == (1, [])
+        assert drain(store, settings) == 0
     assert store.ticket("standard:T-9") == {}
     (dead,) = dead_letters(store)
     assert json.loads(dead["e"])["ticket"]["id"] == "T-9"
-    assert "unknown customer" in dead["reason"]
+    assert dead["reason"] == f"unknown customer: no email and no known alias after {ingest.RETRY_LIMIT} tries"
     assert pending(store) == 0
 
 
@@ -320,64 +336,71 @@ def test_a_malformed_entry_is_dead_lettered_and_the_rest_of_the_batch_applied(
     assert pending(store) == 0
 
 
-# A consumer that crashed
+# An applier that crashed
 
 
-def test_a_batch_a_crashed_consumer_left_unacknowledged_is_recovered(store, settings, deliver):
-    for event in TICKET_HISTORY[:2]:
-        deliver(event)
-    taken = store.read_batch("dead", 200)
-    assert len(taken) == 2
-    assert drain(store, settings, "other") == 0  # the entries are the dead consumer's, not new
-    assert store.ticket(TKEY) == {}
-    assert ingest.recover(store, settings, "rescuer", min_idle_ms=0) == 2
-    assert store.ticket(TKEY)["status"] == "solved"
-    assert pending(store) == 0
-    assert ingest.recover(store, settings, "rescuer", min_idle_ms=0) == 0
+def shard_of(events: list[dict[str, Any]]) -> int:
+    """Return the one log shard the receiver routes these standard events to."""
+    (shard,) = {log.shard_of(parse_event(event, "standard")) for event in events}
+    return shard
 
 
-def test_recovering_a_batch_applied_but_never_acknowledged_has_no_double_effect(store, settings, deliver):
-    for event in ORDER_PAID_AND_PARTLY_REFUNDED:
-        deliver(event)
-    taken = store.read_batch("dead", 200)
-    # The consumer applied everything, then died before acknowledging.
+def crashed_mid_batch(store: Any, events: list[dict[str, Any]], lease_ms: int) -> int:
+    """Leave a shard as an applier killed mid-batch does: its events applied, its cursor not moved, its lease held."""
+    shard = shard_of(events)
+    assert store.take_log_lease(shard, "killed-applier", lease_ms)
+    taken = store.read_log(shard, store.log_position(shard), 200)
+    assert len(taken) == len(events)
     assert store.apply([(event_from_record(json.loads(payload)), KARI) for _id, payload in taken], 0) == [
         None] * len(taken)
-    before = (store.orders_summary(KARI), store.redis.hgetall(keys.order("standard:O-77")))
-    assert ingest.recover(store, settings, "rescuer", min_idle_ms=0) == len(taken)
-    after = (store.orders_summary(KARI), store.redis.hgetall(keys.order("standard:O-77")))
-    assert after == before
-    assert after[0].total == "99.00"
-    assert pending(store) == 0
+    return shard
 
 
-def test_a_solved_ticket_recovered_after_a_crash_is_due_once(store, settings, deliver):
+def test_a_shard_held_by_a_live_applier_is_left_to_it(store, settings, deliver):
     deliver(TICKET_HISTORY[1])
-    taken = store.read_batch("dead", 200)
-    store.apply([(event_from_record(json.loads(payload)), KARI) for _id, payload in taken], 0)
-    ingest.recover(store, settings, "rescuer", min_idle_ms=0)
+    shard = shard_of([TICKET_HISTORY[1]])
+    assert store.take_log_lease(shard, "alive", 60_000)
+    assert drain(store, settings, "other") == 0
+    assert store.ticket(TKEY) == {} and store.lag().lag == 1
+    store.release_log_lease(shard, "alive")
+    assert drain(store, settings, "other") == 1
+    assert store.ticket(TKEY)["status"] == "solved" and store.lag().lag == 0
+
+
+def test_a_crashed_appliers_shard_is_applied_again_from_its_cursor_once_its_lease_runs_out(store, settings, deliver):
+    for event in ORDER_PAID_AND_PARTLY_REFUNDED:
+        deliver(event)
+    crashed_mid_batch(store, ORDER_PAID_AND_PARTLY_REFUNDED, lease_ms=300)
+    before = (store.orders_summary(KARI), store.redis.hgetall(keys.order("standard:O-77")))
+    assert drain(store, settings) == 0  # the lease still stands
+    applied = wait_until(lambda: drain(store, settings), timeout=10, interval=0.05, what="the lease to run out")
+    assert applied == len(ORDER_PAID_AND_PARTLY_REFUNDED)
+    after = (store.orders_summary(KARI), store.redis.hgetall(keys.order("standard:O-77")))
+    assert after == before  # applied twice, counted once
+    assert after[0].total == "99.00"
+    assert store.lag() == (len(ORDER_PAID_AND_PARTLY_REFUNDED), 0, 0)
+
+
+def test_a_solved_ticket_applied_again_after_a_crash_is_due_once(store, settings, deliver):
+    deliver(TICKET_HISTORY[1])
+    crashed_mid_batch(store, [TICKET_HISTORY[1]], lease_ms=300)
+    wait_until(lambda: drain(store, settings), timeout=10, interval=0.05, what="the lease to run out")
     assert surveys.sweep(store, FAR_FUTURE_MS)[1] == [TKEY]
     sid = survey_id(TKEY, store.ticket(TKEY)["solved_at"])
     assert store.survey(sid) is None
 
 
-def test_an_entry_delivered_too_often_is_dead_lettered_by_recovery(store, settings, deliver):
-    deliver(solved_event(ticket="T-1"))
-    store.read_batch("dead", 200)
-    for _ in range(ingest.MAX_DELIVERIES):
-        store.claim_stuck("also-dying", 0, 200)  # each claim counts as one more delivery
-    assert ingest.recover(store, settings, "rescuer", min_idle_ms=0) == 0
-    (dead,) = dead_letters(store)
-    assert "deliveries" in dead["reason"]
-    assert store.ticket("standard:T-1") == {}
-    assert pending(store) == 0
-
-
-def test_recovery_leaves_entries_alone_until_they_have_been_idle_long_enough(store, settings, deliver):
-    deliver(solved_event(ticket="T-1"))
-    store.read_batch("slow-but-alive", 200)
-    assert ingest.recover(store, settings, "rescuer", min_idle_ms=60_000) == 0
-    assert pending(store) == 1
+def test_an_applier_whose_lease_ran_out_moves_no_cursor(store, settings, deliver):
+    deliver(TICKET_HISTORY[1])
+    shard = shard_of([TICKET_HISTORY[1]])
+    assert store.take_log_lease(shard, "slow", 60_000)
+    store.redis.delete(keys.log_lease(shard))  # ran out ...
+    assert store.take_log_lease(shard, "new", 60_000)  # ... and another applier took the shard
+    (entry_id, _payload), = store.read_log(shard, log.START, 10)
+    assert store.advance_log(shard, "slow", 60_000, [entry_id]) is False
+    assert store.log_position(shard) == log.START
+    assert store.advance_log(shard, "new", 60_000, [entry_id]) is True
+    assert store.log_position(shard) == entry_id
 
 
 # Kicks
@@ -387,7 +410,8 @@ def test_drain_releases_its_kick_so_a_later_append_kicks_again(store, settings, 
     monkeypatch.setattr(log, "KICK_TTL_MS", 600_000)  # a kick that outlives the test: only the drain may clear it
     event = Event("ticket.solved", "e1", "standard", ms("2026-11-20T10:00:00Z"), Customer(email=KARI),
                   ticket=Ticket("T-1", status="solved"))
-    assert store.append_delivery("d1", [event]) == 1
+    shard = log.shard_of(event)
+    assert log.kicked_shards(store.append_delivery("d1", [event])) == [shard]
     assert store.append_delivery("d2", [replace(event, id="e2")]) == 0
     assert drain(store, settings) == 2
-    assert store.append_delivery("d3", [replace(event, id="e3")]) == 1
+    assert log.kicked_shards(store.append_delivery("d3", [replace(event, id="e3")])) == [shard]

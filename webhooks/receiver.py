@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from tracker.config import MAX_BODY
 from tracker.errors import StorageUnavailable
+from tracker.store.log import kicked_shards
 from tracker.web.context import current_tracker
 from tracker.web.errors import envelope
 from webhooks.adapters import ADAPTERS
@@ -63,8 +64,8 @@ def receive(source: str) -> Any:
     outcome = tracker.store.append_delivery(delivery.id, delivery.events, source)
     if outcome < 0:
         return jsonify({"status": "duplicate"}), 200
-    if outcome > 0:
-        tracker.kick("tracker.drain_events")
+    if outcome > 0:  # the shards the events went to whose drain is not already due
+        tracker.kick("tracker.drain_events", kicked_shards(outcome))
     return jsonify({"status": "accepted", "events": len(delivery.events)}), 202
 
 

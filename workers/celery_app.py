@@ -48,8 +48,8 @@ def create_celery(settings: Settings) -> Celery:
         timezone="UTC",
         beat_schedule={
             "sweep-due-surveys": {"task": "tracker.sweep_surveys", "schedule": settings.sweep_interval},
+            # Every shard: what a lost kick left, waiting entries due again, and the trim of old applied entries.
             "drain-events": {"task": "tracker.drain_events", "schedule": 5.0},
-            "recover-events": {"task": "tracker.recover_events", "schedule": 30.0},
         },
     )
     if settings.retention_days is not None:

@@ -34,14 +34,11 @@ def register(app: Celery) -> None:
     """Register the product's tasks on app under stable explicit names."""
 
     @app.task(name="tracker.drain_events", bind=True)
-    def drain_events(self: Task) -> None:
-        _applied, more = ingest.drain(self.app.tracker_store, self.app.tracker_settings, _consumer())
-        if more:
-            self.apply_async()
-
-    @app.task(name="tracker.recover_events", bind=True)
-    def recover_events(self: Task) -> None:
-        ingest.recover(self.app.tracker_store, self.app.tracker_settings, _consumer())
+    def drain_events(self: Task, shards: list[int] | None = None) -> None:
+        # The shards kicked by an append, or every shard (beat): each applied under its own lease.
+        _applied, left = ingest.drain(self.app.tracker_store, self.app.tracker_settings, _consumer(), shards=shards)
+        if left:
+            self.apply_async(args=[list(left)])
 
     @app.task(name="tracker.sweep_surveys", bind=True)
     def sweep_surveys(self: Task) -> None:

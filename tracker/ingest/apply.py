@@ -1,24 +1,55 @@
-"""Drain the event log in batches and apply it: tickets, orders, customers, due surveys."""
+"""Drain the event log shard by shard and apply it: tickets, orders, customers, due surveys.
+
+Each shard has one applier at a time: a drain takes the shard's lease (renewed with every batch,
+released when it is done), applies the entries after the shard's cursor in order, and moves the
+cursor past them in the same step that renews the lease. Any number of workers on any number of
+machines may drain at once; a crashed applier's shard is taken over once its lease runs out and
+applied again from the cursor (applying is idempotent).
+
+An event naming its customer only by an id whose alias is not known yet (the event introducing it
+may be in another shard, or later in the stream), or whose source's look-up is down, is set waiting
+instead of parked: it is tried again at once when its alias becomes known, else on a backoff, and
+parked with its reason only after RETRY_LIMIT tries. It never holds up the rest of its shard.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from tracker.config import Settings
 from tracker.events import SURVEY_TYPES, event_from_record
 from tracker.ingest.enrich import enrich
 from tracker.ingest.survey_events import apply_survey_event, introduces, skip_stale_solve
-from tracker.model import Event
+from tracker.model import DAY_MS, Event
 from tracker.store import Store
+from tracker.store.log import SHARDS, Waiting, entry_key
 from tracker.store.state import TOO_OLD
 from tracker.surveys.policy import stale_before
 
 log = logging.getLogger(__name__)
 BATCH = 200
-STUCK_AFTER_MS = 60_000
-MAX_DELIVERIES = 5
+LEASE_MS = 30_000  # a crashed applier's shard waits this long for another; renewed with every batch
+RETRY_FIRST_MS = 1_000  # a waiting entry is tried again after 1 s, 2 s, 4 s ... at most RETRY_MAX_MS apart
+RETRY_MAX_MS = 600_000
+RETRY_LIMIT = 12  # tries before a waiting entry is parked: about 37 minutes
+WAITING_BATCH = 500  # waiting entries looked at per pass over a shard, the soonest due first
+
+
+@dataclass
+class Applied:
+    """What became of a batch of entries: how many applied, which wait for their customer."""
+
+    applied: int = 0
+    waiting: list[Waiting] = field(default_factory=list)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _email_for(event: Event, known: dict[tuple[str, str], str], store: Store) -> str | None:
@@ -45,48 +76,48 @@ def _aliases_in_batch(events: list[Event]) -> dict[tuple[str, str], str]:
     return known
 
 
-def _read(store: Store, entries: list[tuple[str, str]]) -> list[tuple[str, str, Event]]:
-    """Turn log entries into events, dead-lettering each one that is not a valid record."""
+def _read(store: Store, shard: int, entries: Sequence[tuple[str, str]]) -> list[tuple[str, str, Event]]:
+    """Turn log entries into events, parking each one that is not a valid record."""
     read = []
     for entry_id, payload in entries:
         try:
             event = event_from_record(json.loads(payload))
         except ValueError as exc:
-            store.dead_letter(entry_id, payload, f"malformed record: {exc}")
+            store.dead_letter(shard, entry_id, payload, f"malformed record: {exc}")
             continue
         read.append((entry_id, payload, event))
     return read
 
 
-def apply_entries(store: Store, settings: Settings, entries: list[tuple[str, str]]) -> int:
-    """Apply log entries, ack them, and park the ones that can never apply; return how many applied."""
-    read = _read(store, entries)
+def apply_entries(store: Store, settings: Settings, shard: int, entries: Sequence[tuple[str, str]]) -> Applied:
+    """Apply a shard's entries in order, park the ones that can never apply, and say which must wait."""
+    read = _read(store, shard, entries)
     events, down = enrich([event for _, _, event in read], settings, store)
     known = _aliases_in_batch(events)
+    result = Applied()
     ready: list[tuple[str, str, Event, str]] = []
     for (entry_id, payload, _), event in zip(read, events, strict=True):
         email = _email_for(event, known, store)
-        if email is None and event.source in down:
-            continue  # not acked: recovery retries it once the source's look-up answers again
-        if email is None:
-            store.dead_letter(entry_id, payload, "unknown customer: no email and no known alias")
-            continue
-        ready.append((entry_id, payload, event, email))
+        if email is None and (event.source in down or event.customer.id):
+            reason = "lookup" if event.source in down else "alias"
+            result.waiting.append(Waiting(entry_id, 0, 0, reason, event.source, event.customer.id or ""))
+        elif email is None:
+            store.dead_letter(shard, entry_id, payload, "unknown customer: no email and no customer id")
+        else:
+            ready.append((entry_id, payload, event, email))
     errors = _apply(store, settings, [(event, email) for _, _, event, email in ready])
-    applied = []
     for (entry_id, payload, _event, _email), error in zip(ready, errors, strict=True):
         if error is None:
-            applied.append(entry_id)
+            result.applied += 1
         else:
-            log.error("event %s could not be applied: %s", entry_id, error)
-            store.dead_letter(entry_id, payload, f"apply failed: {error}")
-    store.ack(applied)
-    return len(applied)
+            log.error("event %s of log shard %d could not be applied: %s", entry_id, shard, error)
+            store.dead_letter(shard, entry_id, payload, f"apply failed: {error}")
+    return result
 
 
 def _apply(store: Store, settings: Settings, pairs: list[tuple[Event, str]]) -> list[str | None]:
     """Apply events in order of kind: state first, then survey events, then the skips of stale solves."""
-    now_ms = int(time.time() * 1000)
+    now_ms = _now_ms()
     order_delay = -1 if settings.order_survey_delay is None else settings.order_survey_delay * 1000
     stateful = [i for i, (event, _) in enumerate(pairs) if event.type not in SURVEY_TYPES or introduces(store, event)]
     results: list[str | int | None] = [None] * len(pairs)
@@ -104,36 +135,100 @@ def _apply(store: Store, settings: Settings, pairs: list[tuple[Event, str]]) -> 
     return errors
 
 
-def drain(store: Store, settings: Settings, consumer: str, budget_s: float = 20.0) -> tuple[int, bool]:
-    """Apply new entries until the log is empty or the budget is spent; return (applied, more left)."""
-    applied = 0
+def _backoff_ms(tries: int) -> int:
+    return min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** min(tries, 30))
+
+
+def drain(store: Store, settings: Settings, holder: str, budget_s: float = 20.0,
+          shards: Sequence[int] | None = None) -> tuple[int, tuple[int, ...]]:
+    """Apply the new entries of the given shards (all by default) until each is empty or the budget is spent.
+
+    Returns (entries applied, the shards left for another run when the budget ran out). A shard another
+    applier holds is skipped: that applier looks at its shard again after releasing it. A pass over
+    every shard also trims the applied entries older than TRACKER_LOG_RETENTION_DAYS.
+    """
     deadline = time.monotonic() + budget_s
+    todo = list(SHARDS) if shards is None else sorted(set(shards))
+    applied = 0
+    for n, shard in enumerate(todo):
+        while True:
+            token = f"{holder}:{uuid.uuid4().hex[:12]}"
+            if not store.take_log_lease(shard, token, LEASE_MS):
+                break
+            try:
+                count, finished = _drain_shard(store, settings, shard, token, deadline)
+            finally:
+                store.release_log_lease(shard, token)
+            applied += count
+            if not finished:
+                return applied, tuple(todo[n:])
+            # An append after the last look whose kick found the lease taken would wait for beat: look again.
+            if not store.unread(shard):
+                break
+    if shards is None:
+        store.trim_log(_now_ms() - settings.log_retention_days * DAY_MS)
+    return applied, ()
+
+
+def _drain_shard(store: Store, settings: Settings, shard: int, token: str, deadline: float) -> tuple[int, bool]:
+    """Apply a shard's entries after its cursor, then its waiting entries; return (applied, finished)."""
+    applied = 0
+    after = store.log_position(shard)
     while time.monotonic() < deadline:
-        entries = store.read_batch(consumer, BATCH)
+        entries = store.read_log(shard, after, BATCH)
         if not entries:
             # Release the kick before the last look: an append after this point kicks a new drain,
             # an append before it is read below.
-            store.release_kick()
-            entries = store.read_batch(consumer, BATCH)
+            store.release_kick(shard)
+            entries = store.read_log(shard, after, BATCH)
             if not entries:
-                return applied, False
-        applied += apply_entries(store, settings, entries)
-    return applied, True
+                return applied + _retry_waiting(store, settings, shard, token), True
+        result = apply_entries(store, settings, shard, entries)
+        due = _now_ms() + _backoff_ms(0)
+        waiting = [entry._replace(due_ms=due) for entry in result.waiting]
+        if not store.advance_log(shard, token, LEASE_MS, [entry_id for entry_id, _ in entries], waiting=waiting):
+            log.warning("log shard %d: the lease ran out mid-batch; its new applier goes on from the cursor", shard)
+            return applied, True
+        applied += result.applied
+        after = entries[-1][0]
+    return applied, False
 
 
-def recover(store: Store, settings: Settings, consumer: str, min_idle_ms: int = STUCK_AFTER_MS) -> int:
-    """Re-apply entries a crashed consumer left pending; park those that failed too often."""
-    recovered = 0
-    while True:
-        stuck = store.claim_stuck(consumer, min_idle_ms, BATCH)
-        if not stuck:
-            return recovered
-        retry = []
-        for entry_id, payload, delivered in stuck:
-            if delivered > MAX_DELIVERIES:
-                store.dead_letter(entry_id, payload, f"not applied after {delivered} deliveries")
+def _retry_waiting(store: Store, settings: Settings, shard: int, token: str) -> int:
+    """Try a shard's waiting entries that are due, or whose alias has become known; park those out of tries."""
+    waiting = store.waiting_entries(shard, WAITING_BATCH)
+    if not waiting:
+        return 0
+    now_ms = _now_ms()
+    due = [entry for entry in waiting if entry.due_ms <= now_ms]
+    early = [entry for entry in waiting if entry.due_ms > now_ms and entry.customer_id]
+    known = store.aliases_known([(entry.source, entry.customer_id) for entry in early])
+    chosen = sorted([*due, *(entry for entry, email in zip(early, known, strict=True) if email)],
+                    key=lambda entry: entry_key(entry.entry_id))
+    if not chosen:
+        return 0
+    payloads = store.log_entries(shard, [entry.entry_id for entry in chosen])
+    result = apply_entries(store, settings, shard, [(e.entry_id, payloads[e.entry_id]) for e in chosen
+                                                    if e.entry_id in payloads])
+    still = {entry.entry_id: entry for entry in result.waiting}
+    due_ids = {entry.entry_id for entry in due}
+    done: list[str] = []
+    again: list[Waiting] = []
+    for entry in chosen:
+        if entry.entry_id not in still:
+            done.append(entry.entry_id)  # applied, parked, or erased meanwhile
+        elif entry.entry_id in due_ids:  # one more try spent (an early one keeps its schedule)
+            tries, latest = entry.tries + 1, still[entry.entry_id]
+            if tries >= RETRY_LIMIT:
+                store.dead_letter(shard, entry.entry_id, payloads[entry.entry_id], _gave_up(latest, tries))
+                done.append(entry.entry_id)
             else:
-                retry.append((entry_id, payload))
-        recovered += apply_entries(store, settings, retry)
-        if len(stuck) < BATCH:
-            return recovered
+                again.append(latest._replace(tries=tries, due_ms=now_ms + _backoff_ms(tries)))
+    store.advance_log(shard, token, LEASE_MS, done=done, waiting=again)
+    return result.applied
+
+
+def _gave_up(entry: Waiting, tries: int) -> str:
+    if entry.reason == "lookup":
+        return f"{entry.source} look-up unavailable after {tries} tries"
+    return f"unknown customer: no email and no known alias after {tries} tries"

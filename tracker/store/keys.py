@@ -34,7 +34,7 @@ def stream(shard: int) -> str:
 
 
 def seen(shard: int, delivery_id: str) -> str:
-    """Name a delivery's dedupe mark in the shard its first event went to."""
+    """Name a delivery's dedupe mark, in shard bucket_of(delivery_id): written once every portion is appended."""
     return f"{PREFIX}:{{log{shard}}}:seen:{delivery_id}"
 
 
@@ -47,9 +47,24 @@ def log_kick(shard: int) -> str:
     return f"{PREFIX}:{{log{shard}}}:kick"
 
 
+def log_part(shard: int, delivery_id: str) -> str:
+    """Name the mark of a delivery's portion appended to a shard (its events routed there), so it is appended once."""
+    return f"{PREFIX}:{{log{shard}}}:part:{delivery_id}"
+
+
 def log_cursor(shard: int) -> str:
-    """Name the id of the newest entry of a shard applied (or parked) so far."""
+    """Name a shard's progress: "id" of the newest entry applied, parked or set waiting, "appended" and "passed"."""
     return f"{PREFIX}:{{log{shard}}}:cursor"
+
+
+def log_waiting(shard: int) -> str:
+    """Name the entries of a shard waiting for their customer (alias or look-up), by when they are tried next (ms)."""
+    return f"{PREFIX}:{{log{shard}}}:waiting"
+
+
+def log_tries(shard: int) -> str:
+    """Name what the waiting entries of a shard wait for: entry id -> "<tries>|<reason>|<source>|<customer id>"."""
+    return f"{PREFIX}:{{log{shard}}}:tries"
 
 
 def log_lease(shard: int) -> str:

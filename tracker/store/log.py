@@ -1,12 +1,19 @@
-"""The event log: a Redis Stream appended to by the receiver and drained by a consumer group."""
+"""The event log: 16 Redis Streams (shards), appended to by the receiver, each applied by one applier at a time.
+
+An event goes to the shard of its route (the source and customer id, else the order, else the email),
+so one customer's events stay in one shard, in order. A delivery is appended once per shard it spans
+(a portion mark per shard) and then marked seen in the shard its id falls in, where a retry finds it
+before its body is parsed. Each shard keeps its progress as a cursor (the newest entry applied, parked
+or set waiting) under a lease, and the entries waiting for their customer in a set of their own.
+"""
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
-
-import redis
 
 from tracker.events import event_record
 from tracker.model import Event
@@ -15,6 +22,8 @@ from tracker.store.base import RedisBase
 
 DEDUPE_TTL = 7 * 86400  # longer than any vendor's retry schedule
 KICK_TTL_MS = 1000
+SHARDS = range(keys.BUCKETS)
+START = "0-0"  # the cursor of a shard nothing was applied from yet
 
 
 def _payload(record: dict[str, Any]) -> str:
@@ -22,100 +31,236 @@ def _payload(record: dict[str, Any]) -> str:
     return json.dumps(record, separators=(",", ":"), sort_keys=True)
 
 
+def route_of(event: Event) -> str:
+    """Return what an event is routed by: its customer's id at the source, else its order, else the email."""
+    if event.customer.id:
+        return f"{event.source}:{event.customer.id}"
+    if event.order is not None:
+        return f"{event.source}:order:{event.order.id}"
+    return event.customer.email or ""
+
+
+def shard_of(event: Event) -> int:
+    return keys.bucket_of(route_of(event))
+
+
+def kicked_shards(outcome: int) -> list[int]:
+    """Return the shards whose drain an append_delivery outcome asks to kick."""
+    return [shard for shard in SHARDS if outcome > 0 and outcome >> shard & 1]
+
+
+def entry_key(entry_id: str) -> tuple[int, int]:
+    """Order stream ids as Redis does: by time, then sequence."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 class LogLag(NamedTuple):
-    """The event log's backlog: entries held, read but unacknowledged, and not yet read."""
+    """The event log's backlog over every shard: entries held, waiting for their customer, and not yet read."""
 
     length: int
     pending: int
     lag: int
 
 
+class Waiting(NamedTuple):
+    """An entry set aside until its customer is known: how often it was tried, and what it waits for."""
+
+    entry_id: str
+    due_ms: int
+    tries: int
+    reason: str  # "alias" (the customer's id is not known yet) or "lookup" (the source's look-up was down)
+    source: str
+    customer_id: str
+
+    def info(self) -> str:
+        return f"{self.tries}|{self.reason}|{self.source}|{self.customer_id}"
+
+
 class EventLog(RedisBase):
-    """Append deliveries, read batches for a consumer, acknowledge, and reclaim stuck entries."""
+    """Append deliveries to the shards, and read, advance, park and trim each shard's entries."""
+
+    # Appending -----------------------------------------------------------------------------------
 
     def append_delivery(self, delivery_id: str, events: Iterable[Event], source: str = "replay") -> int:
-        """Store a delivery's events unless it was seen; return -1 duplicate, 1 kick a drain, 0 not."""
-        payloads = [_payload(event_record(event)) for event in events]
-        return int(self.script("append_delivery")(
-            keys=[keys.seen(0, delivery_id), keys.STREAM, keys.KICK, keys.RECEIVED],
-            args=[DEDUPE_TTL, KICK_TTL_MS, source, *payloads]))
+        """Store a delivery's events unless it was seen; return -1 for a duplicate, else the shards to kick.
+
+        The shards come as a bit mask (bit k: kick shard k's drain; 0: the drains are already due), read
+        with kicked_shards. Each shard's portion is appended at most once, so a delivery retried after a
+        crash half-way stores the rest and nothing twice; the delivery is marked (and counted) last.
+        """
+        portions: dict[int, list[str]] = defaultdict(list)
+        for event in events:
+            portions[shard_of(event)].append(_payload(event_record(event)))
+        shards = sorted(portions)
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in shards:
+            self.script("append_delivery")(
+                keys=[keys.log_part(shard, delivery_id), keys.stream(shard), keys.log_kick(shard),
+                      keys.log_cursor(shard)],
+                args=[DEDUPE_TTL, KICK_TTL_MS, *portions[shard]], client=pipe)
+        home = keys.bucket_of(delivery_id)
+        self.script("log_mark_delivery")(keys=[keys.seen(home, delivery_id), keys.received(home)],
+                                         args=[DEDUPE_TTL, source], client=pipe)
+        *appended, new = pipe.execute()
+        if not new:
+            return -1
+        # A portion found appended belongs to an attempt that died before marking the delivery: its kick
+        # may never have been sent, so it is kicked again.
+        return sum(1 << shard for shard, result in zip(shards, appended, strict=True) if int(result) != 0)
 
     def known_delivery(self, delivery_id: str, source: str) -> bool:
         """Say whether a delivery was appended already, counting it as a duplicate when it was (one round trip)."""
         # Only a shortcut for retries: a delivery that races past it is still deduplicated by append_delivery.
-        return bool(self.script("count_if_seen")(keys=[keys.seen(0, delivery_id), keys.RECEIVED], args=[source]))
+        home = keys.bucket_of(delivery_id)
+        return bool(self.script("count_if_seen")(keys=[keys.seen(home, delivery_id), keys.received(home)],
+                                                 args=[source]))
 
     def delivered(self, delivery_id: str) -> bool:
         """Say whether a delivery was seen within the dedupe window."""
-        return bool(self.redis.exists(keys.seen(0, delivery_id)))
+        return bool(self.redis.exists(keys.seen(keys.bucket_of(delivery_id), delivery_id)))
+
+    # Reading -------------------------------------------------------------------------------------
 
     def iter_log(self, batch: int = 500) -> Iterator[str]:
-        """Yield every record in the event log, oldest first."""
+        """Yield every record in the event log, oldest first across the shards."""
+        merged = heapq.merge(*(self._iter_shard(shard, batch) for shard in SHARDS), key=lambda e: entry_key(e[0]))
+        for _entry_id, payload in merged:
+            if payload:
+                yield payload
+
+    def _iter_shard(self, shard: int, batch: int) -> Iterator[tuple[str, str]]:
         start = "-"
         while True:
-            entries = self.redis.xrange(keys.STREAM, min=start, count=batch)
-            for _entry_id, fields in entries:
-                if fields.get("e"):
-                    yield fields["e"]
+            entries = self.redis.xrange(keys.stream(shard), min=start, count=batch)
+            for entry_id, fields in entries:
+                yield entry_id, fields.get("e", "")
             if len(entries) < batch:
                 return
             start = "(" + entries[-1][0]
 
-    def ensure_group(self) -> None:
-        try:
-            self.redis.xgroup_create(keys.STREAM, keys.GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    def log_position(self, shard: int) -> str:
+        """Return the id of the newest entry of a shard applied, parked or set waiting (START when none)."""
+        return self.redis.hget(keys.log_cursor(shard), "id") or START
 
-    def read_batch(self, consumer: str, count: int) -> list[tuple[str, str]]:
-        """Read up to count new entries for this consumer; they stay pending until acked."""
-        try:
-            reply = self.redis.xreadgroup(keys.GROUP, consumer, {keys.STREAM: ">"}, count=count)
-        except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            self.ensure_group()
-            reply = self.redis.xreadgroup(keys.GROUP, consumer, {keys.STREAM: ">"}, count=count)
-        return [(entry_id, fields.get("e", "")) for _stream, entries in reply or [] for entry_id, fields in entries]
+    def read_log(self, shard: int, after: str, count: int) -> list[tuple[str, str]]:
+        """Return up to count entries of a shard after the given id, as (entry id, record)."""
+        entries = self.redis.xrange(keys.stream(shard), min=f"({after}", count=count)
+        return [(entry_id, fields.get("e", "")) for entry_id, fields in entries]
 
-    def claim_stuck(self, consumer: str, min_idle_ms: int, count: int) -> list[tuple[str, str, int]]:
-        """Take over entries a dead consumer left pending; return (id, record, times delivered)."""
-        try:
-            _next, entries, _deleted = self.redis.xautoclaim(
-                keys.STREAM, keys.GROUP, consumer, min_idle_ms, "0-0", count=count)
-        except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            self.ensure_group()
+    def unread(self, shard: int) -> bool:
+        """Say whether a shard holds entries after its cursor."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(keys.log_cursor(shard), "id")
+        pipe.xrevrange(keys.stream(shard), count=1)
+        cursor, newest = pipe.execute()
+        return bool(newest) and entry_key(newest[0][0]) > entry_key(cursor or START)
+
+    def log_entries(self, shard: int, entry_ids: list[str]) -> dict[str, str]:
+        """Return the records of the given entries of a shard that are still in it."""
+        pipe = self.redis.pipeline(transaction=False)
+        for entry_id in entry_ids:
+            pipe.xrange(keys.stream(shard), min=entry_id, max=entry_id)
+        found: dict[str, str] = {}
+        for entry_id, entries in zip(entry_ids, pipe.execute(), strict=True):
+            if entries:
+                found[entry_id] = entries[0][1].get("e", "")
+        return found
+
+    def waiting_entries(self, shard: int, count: int) -> list[Waiting]:
+        """Return up to count of the shard's waiting entries, the soonest due first."""
+        due = self.redis.zrange(keys.log_waiting(shard), 0, count - 1, withscores=True)
+        if not due:
             return []
-        if not entries:
-            return []
-        ids = [entry_id for entry_id, _ in entries]
-        delivered = {p["message_id"]: p["times_delivered"] for p in self.redis.xpending_range(
-            keys.STREAM, keys.GROUP, min=ids[0], max=ids[-1], count=len(ids) + 10, consumername=consumer)}
-        return [(entry_id, (fields or {}).get("e", ""), delivered.get(entry_id, 1)) for entry_id, fields in entries]
+        infos = self.redis.hmget(keys.log_tries(shard), [entry_id for entry_id, _ in due])
+        waiting = []
+        for (entry_id, due_ms), info in zip(due, infos, strict=True):
+            tries, reason, source, customer_id = (info or "0|alias||").split("|", 3)
+            waiting.append(Waiting(entry_id, int(due_ms), int(tries), reason, source, customer_id))
+        return waiting
 
-    def ack(self, entry_ids: list[str]) -> None:
-        if entry_ids:
-            self.redis.xack(keys.STREAM, keys.GROUP, *entry_ids)
+    def aliases_known(self, aliases: list[tuple[str, str]]) -> list[str | None]:
+        """Return the email each (source, customer id) is an alias of, None where none is known (one round trip)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for source, customer_id in aliases:
+            pipe.get(keys.alias(source, customer_id))
+        return pipe.execute() if aliases else []
 
-    def dead_letter(self, entry_id: str, payload: str, reason: str) -> None:
-        """Park an entry that cannot be applied, keep it for inspection and replay, and ack it."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(keys.DEAD, {"e": payload, "origin": entry_id, "reason": reason[:200]})
-        pipe.xack(keys.STREAM, keys.GROUP, entry_id)
-        pipe.execute()
+    # Applying ------------------------------------------------------------------------------------
 
-    def release_kick(self) -> None:
-        self.redis.delete(keys.KICK)
+    def take_log_lease(self, shard: int, token: str, ttl_ms: int) -> bool:
+        """Become the one applier of a shard for ttl_ms; say whether this token got it."""
+        return bool(self.redis.set(keys.log_lease(shard), token, nx=True, px=ttl_ms))
+
+    def release_log_lease(self, shard: int, token: str) -> None:
+        self.script("release_if")(keys=[keys.log_lease(shard)], args=[token])
+
+    def advance_log(self, shard: int, token: str, ttl_ms: int, passed: Sequence[str] = (),
+                    done: Iterable[str] = (), waiting: Iterable[Waiting] = ()) -> bool:
+        """Move a shard's cursor past the passed entries, settle and set waiting entries, renew the lease.
+
+        Nothing is written, and False returned, when the lease has gone to another applier meanwhile.
+        """
+        gone = list(done)
+        args: list[Any] = [token, ttl_ms, passed[-1] if passed else "", len(passed), len(gone), *gone]
+        for entry in waiting:
+            args += [entry.entry_id, entry.due_ms, entry.info()]
+        return bool(self.script("log_advance")(
+            keys=[keys.log_lease(shard), keys.log_cursor(shard), keys.log_waiting(shard), keys.log_tries(shard)],
+            args=args))
+
+    def dead_letter(self, shard: int, entry_id: str, payload: str, reason: str) -> None:
+        """Park an entry that cannot be applied, for inspection and replay (the cursor passes it as applied)."""
+        self.redis.xadd(keys.DEAD, {"e": payload, "origin": entry_id, "shard": str(shard), "reason": reason[:200]})
+
+    def release_kick(self, shard: int) -> None:
+        self.redis.delete(keys.log_kick(shard))
+
+    # Backlog, retention and erasure --------------------------------------------------------------
 
     def lag(self) -> LogLag:
-        """Return how many entries the log holds and how many wait unread and unacknowledged."""
-        try:
-            groups = self.redis.xinfo_groups(keys.STREAM)
-        except redis.ResponseError:
-            return LogLag(0, 0, 0)  # no consumer group yet: nothing has been read
-        ours = [g for g in groups if g["name"] == keys.GROUP]
-        pending, lag = (int(ours[0].get("pending") or 0), int(ours[0].get("lag") or 0)) if ours else (0, 0)
-        return LogLag(int(self.redis.xlen(keys.STREAM)), pending, lag)
+        """Return how many entries the shards hold, how many wait for their customer, and how many are unread."""
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in SHARDS:
+            pipe.xlen(keys.stream(shard))
+            pipe.zcard(keys.log_waiting(shard))
+            pipe.hmget(keys.log_cursor(shard), ["appended", "passed"])
+        replies = pipe.execute()
+        length = sum(int(n) for n in replies[0::3])
+        pending = sum(int(n) for n in replies[1::3])
+        unread = sum(max(0, int(appended or 0) - int(passed or 0)) for appended, passed in replies[2::3])
+        return LogLag(length, pending, unread)
+
+    def trim_log(self, cutoff_ms: int) -> int:
+        """Drop log entries appended before the cutoff that are applied (never one unread or waiting), and the
+        dead letters parked before it; return how many went."""
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in SHARDS:
+            self.script("log_trim")(keys=[keys.stream(shard), keys.log_cursor(shard), keys.log_waiting(shard)],
+                                    args=[cutoff_ms], client=pipe)
+        pipe.xtrim(keys.DEAD, minid=cutoff_ms, approximate=False)
+        return sum(int(n) for n in pipe.execute())
+
+    def erase_log_entries(self, matches: Callable[[dict[str, str]], bool], batch: int = 500) -> dict[str, int]:
+        """Delete every entry of the event log and the dead letters whose fields match; return counts."""
+        counts = {"log_events": 0, "dead_letters": 0}
+        for shard in SHARDS:
+            for doomed in self._matching(keys.stream(shard), matches, batch):
+                counts["log_events"] += int(self.script("log_erase")(
+                    keys=[keys.stream(shard), keys.log_cursor(shard), keys.log_waiting(shard), keys.log_tries(shard)],
+                    args=doomed))
+        for doomed in self._matching(keys.DEAD, matches, batch):
+            counts["dead_letters"] += int(self.redis.xdel(keys.DEAD, *doomed))
+        return counts
+
+    def _matching(self, stream: str, matches: Callable[[dict[str, str]], bool], batch: int) -> Iterator[list[str]]:
+        """Yield, a page at a time, the ids of a stream's entries whose fields match."""
+        start = "-"
+        while True:
+            entries = self.redis.xrange(stream, min=start, count=batch)
+            if not entries:
+                return
+            doomed = [entry_id for entry_id, fields in entries if matches(fields)]
+            if doomed:
+                yield doomed
+            start = "(" + entries[-1][0]

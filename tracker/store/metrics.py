@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,12 +27,14 @@ class Metrics(RedisBase):
     """Count webhook deliveries and read every number /metrics shows in one round trip."""
 
     def count_received(self, source: str, status: str) -> None:
-        self.redis.hincrby(keys.RECEIVED, f"{source}|{status}", 1)
+        """Count a delivery refused or ignored before the log (appends count themselves) in the source's shard."""
+        self.redis.hincrby(keys.received(keys.bucket_of(source)), f"{source}|{status}", 1)
 
     def metric_counts(self) -> MetricCounts:
         """Return the received, survey and answer counters, set sizes and the oldest due time."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(keys.RECEIVED)
+        for shard in range(keys.BUCKETS):  # each shard counts the deliveries whose id (or source) falls in it
+            pipe.hgetall(keys.received(shard))
         pipe.hgetall(keys.STATS)
         pipe.hgetall(keys.ERASED)
         pipe.zcard(keys.SENT)
@@ -42,9 +45,12 @@ class Metrics(RedisBase):
         for due_set in due_sets:  # the oldest due entry (or lease) over every due set
             pipe.zrange(due_set, 0, 0, withscores=True)
         replies = pipe.execute()
-        received, stats, erased, sent, answers, customers, dead = replies[:-len(due_sets)]
+        *shards, stats, erased, sent, answers, customers, dead = replies[:-len(due_sets)]
         oldest = min((rows[0][1] for rows in replies[-len(due_sets):] if rows), default=None)
-        return MetricCounts(received={k: int(v) for k, v in received.items()},
+        received: Counter[str] = Counter()
+        for counts in shards:
+            received.update({k: int(v) for k, v in counts.items()})
+        return MetricCounts(received=dict(received),
                             stats={k: int(v) for k, v in stats.items()},
                             sent=sent + int(erased.get("sent", 0)),
                             answers=answers + int(erased.get("answers", 0)),

@@ -52,9 +52,9 @@ class TrackerCollector(Collector):
         yield CounterMetricFamily("tracker_surveys_sent", "Surveys sent.", value=counts.sent)
         yield CounterMetricFamily("tracker_answers", "Surveys answered (a changed answer counts once).",
                                   value=counts.answers)
-        yield GaugeMetricFamily("tracker_stream_length", "Entries in the event log.", value=lag.length)
-        yield GaugeMetricFamily("tracker_stream_pending", "Event log entries read but not yet applied.",
-                                value=lag.pending)
+        yield GaugeMetricFamily("tracker_stream_length", "Entries in the event log (every shard).", value=lag.length)
+        yield GaugeMetricFamily("tracker_stream_pending", "Event log entries read but waiting for their customer "
+                                "(an alias not known yet, or a source's look-up down).", value=lag.pending)
         yield GaugeMetricFamily("tracker_stream_lag", "Event log entries not yet read by the appliers.",
                                 value=lag.lag)
         yield GaugeMetricFamily("tracker_dead_letters", "Events parked because they cannot be applied.",
