@@ -138,10 +138,11 @@ def orders_summary_of(rows: Iterable[Sequence[Any]]) -> OrdersSummary:
 
 def order_from_hash(okey: str, record: Mapping[str, str],
                     summary: tuple[str, str, str, str] | None = None) -> StoredOrder:
-    """Read an order hash; an order whose hash expired is read from its customer's summary of it."""
-    if not record and summary is not None:
+    """Read an order hash; its amounts and status from the customer's summary of it when given (which also
+    counts refunds from before an expired order hash came back)."""
+    if summary is not None:
         status, total, refunded, currency = summary
-        record = {"status": status, "total": total, "refunded": refunded, "currency": currency}
+        record = {**record, "status": status, "total": total, "refunded": refunded, "currency": currency}
     source, _, ident = okey.partition(":")
     order = Order(id=record.get("order_id") or ident, total=_money(record.get("total")),
                   currency=record.get("currency", ""), status=record.get("status", ""))

@@ -195,12 +195,9 @@ class State(RedisBase):
         if event.order is not None:
             pipe.set(keys.alias(event.source, f"order:{event.order.id}"), email, px=ORDER_ALIAS_MS)
         agent = event.ticket.agent if event.ticket is not None else None
-        if agent is not None and agent.id and agent.name:
-            field = f"agent|{event.source}:{agent.id}"
-            if int(item.reply[1]):  # the newest event of its ticket names the agent as it is now
-                pipe.hset(keys.NAMES, field, agent.name)
-            else:
-                pipe.hsetnx(keys.NAMES, field, agent.name)
+        if agent is not None and agent.id and agent.name:  # the newest event naming the agent says its name
+            self.script("note_name")(keys=[keys.NAMES], args=[f"agent|{event.source}:{agent.id}", agent.name,
+                                                               event.at_ms, event.id], client=pipe)
 
     def cached_people(self, source: str, person_ids: list[str]) -> dict[str, dict[str, str]]:
         """Return the cached vendor users among person_ids (missing ones are left out)."""

@@ -6,8 +6,7 @@
 --       15 agent involved ('1', '0' or '' when the source does not say), 16 status history size cap,
 --       17 stale before (ms, or '' for no limit): a survey due before this would already have expired,
 --       18 now (wall clock, ms), 19 how long an idle ticket is kept (ms)
--- Returns {result, newest}: result 2 when a new solve was too old to survey (not scheduled), else 1;
--- newest 1 when this event is the newest that named the ticket's details.
+-- Returns {result}: 2 when a new solve was too old to survey (not scheduled), else 1.
 --
 -- Lifetime: while a survey is due the ticket has no expiry; once its survey was sent it goes when
 -- that survey can no longer be answered ('keep', set by release_due.lua); otherwise (open, or
@@ -35,9 +34,9 @@ end
 local meta = {'customer', ARGV[6], 'subject', ARGV[7], 'channel', ARGV[8], 'brand', ARGV[9],
               'team', ARGV[10], 'tags', ARGV[11], 'agent_id', ARGV[12], 'agent_name', ARGV[13],
               'agent_email', ARGV[14], 'agent_involved', ARGV[15]}
-local write, newest = 'HSETNX', 0
+local write = 'HSETNX'
 if newer('meta_at', 'meta_eid') then
-  write, newest = 'HSET', 1
+  write = 'HSET'
   redis.call('HSET', t, 'meta_at', ARGV[2], 'meta_eid', eid)
 end
 for i = 1, #meta, 2 do
@@ -95,4 +94,4 @@ else
   redis.call('PEXPIREAT', t, until_ms)
   redis.call('PEXPIREAT', h, until_ms)
 end
-return {result, newest}
+return {result}
