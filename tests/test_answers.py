@@ -28,7 +28,7 @@ from tracker.scores.ranking import aggregate_detail
 from tracker.scores.rebuild import rebuild_scores
 from tracker.store import keys
 from tracker.surveys import due as surveys
-from tracker.surveys.tokens import make_token, survey_id
+from tracker.surveys.tokens import make_token
 
 KARI = "kari@example.no"
 TKEY = "standard:T-1001"
@@ -60,11 +60,10 @@ def send_surveys(post_event: Any, store: Any, settings: Any, tickets: list[dict[
     with SmtpSender(settings.smtp_url) as sender:
         outcomes = [surveys.send_due(store, send_settings or settings, sender, tkey, claimed, at) for tkey in tkeys]
     assert [o.status for o in outcomes] == ["sent"] * len(tickets), outcomes
-    sids = []
-    for number, spec in enumerate(tickets):
-        tkey = f"standard:{spec.get('ticket', f'T-{number}')}"
-        sids.append(survey_id(tkey, store.ticket(tkey)["solved_at"]))
-    return sids
+    # By the customers' surveys: a ticket is kept only while its survey can be answered (one sent long ago is gone).
+    by_tkey = {survey.tkey: survey.sid for email in {spec.get("email", KARI) for spec in tickets}
+               for survey in store.customer_surveys(email)}
+    return [by_tkey[f"standard:{spec.get('ticket', f'T-{number}')}"] for number, spec in enumerate(tickets)]
 
 
 @dataclass(frozen=True)

@@ -279,6 +279,7 @@ def test_reading_answers_in_batches_visits_each_once_even_when_many_share_a_mill
         survey = Survey(sid=f"s{n}", customer="kari@example.no", source="standard", scale="csat5",
                         tkey=f"standard:T-{n}", kind="ticket", status="sent")
         stamp = at if n < 5 else at + n
+        store.create_survey(survey)  # an answer is recorded only for a survey that exists
         store.record_answer(survey, 5, "", stamp,
                             Aggregate.of_answer(SCALES["csat5"], 5, stamp, settings.score_half_life_days))
     for batch in (1, 2, 3, 500):

@@ -61,7 +61,9 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
     if survey is None or survey.status not in DONE:
         # A skipped or failed record of ours never reached the customer: the event's word replaces it.
         fresh = store.restate_survey(_survey(store, settings, event, tkey, sid, surveyed, email))
-        store.mark_sent(fresh, event.at_ms, event.at_ms + settings.survey_expiry_days * DAY_MS, -1)
+        expires_ms = event.at_ms + settings.survey_expiry_days * DAY_MS
+        store.mark_sent(fresh, event.at_ms, expires_ms)
+        store.settle_sent(tkey, -1, sid, expires_ms)  # no due entry is held (-1): the ticket notes its survey
         survey = store.survey(sid)
         assert survey is not None  # written just now
     if event.type != ANSWERED or event.answer.rating is None:

@@ -1,4 +1,10 @@
-"""Recompute every aggregate from the stored answers and sent surveys, with the live path's arithmetic."""
+"""Recompute every aggregate from the stored answers and sent surveys, with the live path's arithmetic.
+
+No transaction spans the data (it lives in many slots): the rebuild forwards every outbox, notes every
+bucket's sequence number, computes, and looks again; when any number moved (an answer, a send, an erasure
+came in meanwhile) it computes again. Each entity is then written in one script of its own slot, which
+refuses when the entity already took a newer entry; the ranked sets follow from the customers' states.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +14,58 @@ from tracker.config import Settings
 from tracker.model import Aggregate
 from tracker.scales import SCALES
 from tracker.store import Store, keys
+from tracker.store.outbox import add_rollups, answer_rollup, sent_rollup
 from tracker.store.scores import Rebuilt, answer_aggregate_ids
 from tracker.store.surveys import aggregate_ids
 
 
-def compute_aggregates(store: Store, settings: Settings) -> Rebuilt:
-    """Sum every sent survey and every answer, and the sums retention retired, into fresh aggregates."""
+def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
+    """Sum every sent survey and every answer, and the sums retention retired, into fresh aggregates and rollups."""
+    rebuilt = Rebuilt()
     aggregates: dict[tuple[str, str], Aggregate] = defaultdict(Aggregate)
-    answers: dict[str, Aggregate] = {}
+    rollups: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+
+    def count(ident: tuple[str, str], delta: Aggregate, rollup: dict[str, float]) -> None:
+        aggregates[ident] += delta
+        if ident[0] != "customer":
+            rollups[ident] = add_rollups(rollups[ident], rollup)
+
     for survey in store.iter_hashes(keys.SENT, "survey"):
-        if survey.get("status") in ("sent", "answered"):
+        if survey.get("status") in ("sent", "answered") and survey.get("sent_at"):
             for ident in aggregate_ids(survey):
-                aggregates[ident] += Aggregate.of_sent()
+                count(ident, Aggregate.of_sent(), sent_rollup(int(survey["sent_at"])))
     for answer in store.iter_answers():
         counted = Aggregate.of_answer(SCALES[answer.scale], answer.rating, answer.at_ms, settings.score_half_life_days)
-        answers[answer.sid] = counted
+        rebuilt.answers[answer.sid] = counted
         for ident in answer_aggregate_ids(answer):
-            aggregates[ident] += counted
+            count(ident, counted, answer_rollup(counted, answer.scale, answer.rating))
+        if not counted.satisfied:
+            rebuilt.unhappy.setdefault(answer.customer, {})[answer.sid] = answer.at_ms
     # What retention deleted still counts (TRACKER_RETENTION_DAYS), with the weights it had then.
-    for ident, retired in store.retired_aggregates():
-        aggregates[ident] += retired
-    return dict(aggregates), answers
+    for ident, retired, retired_rollup in store.retired_aggregates():
+        count(ident, retired, retired_rollup)
+    rebuilt.aggregates = dict(aggregates)
+    rebuilt.rollups = {ident: rollup for ident, rollup in rollups.items() if rollup}
+    return rebuilt
+
+
+def compute_aggregates(store: Store, settings: Settings) -> tuple[dict[tuple[str, str], Aggregate],
+                                                                  dict[str, Aggregate]]:
+    """Return what a rebuild gives: every entity's aggregate, and each answer's own sums."""
+    rebuilt = compute_rebuild(store, settings)
+    return rebuilt.aggregates, rebuilt.answers
 
 
 def rebuild_scores(store: Store, settings: Settings, attempts: int = 10) -> int:
     """Swap in recomputed aggregates, retrying while answers keep arriving; return answers counted."""
     for _ in range(attempts):
-        rebuilt = store.rebuild(lambda: compute_aggregates(store, settings))
-        if rebuilt is not None:
-            return len(rebuilt[1])
+        store.forward_all(wait=True)
+        snapshot = store.outbox_snapshot()
+        if snapshot is None:
+            continue  # a forwarder elsewhere is at work: its entries are not in the indexes yet
+        rebuilt = compute_rebuild(store, settings)
+        if store.outbox_seqs() != snapshot:
+            continue
+        if store.write_rebuilt(rebuilt, snapshot):
+            return len(rebuilt.answers)
     raise RuntimeError("answers kept arriving during the rebuild; try again in a quieter moment")

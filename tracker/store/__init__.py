@@ -10,6 +10,7 @@ from tracker.store.erasure import Erasure
 from tracker.store.log import EventLog
 from tracker.store.metrics import Metrics
 from tracker.store.optouts import OptOuts
+from tracker.store.outbox import Outbox
 from tracker.store.queries import Queries
 from tracker.store.records import Records
 from tracker.store.reminders import Reminders
@@ -23,7 +24,7 @@ from tracker.store.timeline import Timeline
 
 
 class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
-            OptOuts, Records, Retention, Sessions, Timeline):
+            OptOuts, Records, Retention, Sessions, Timeline, Outbox):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

@@ -6,16 +6,15 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tracker.model import Aggregate
 from tracker.store import keys
-from tracker.store.base import RedisBase
+from tracker.store.outbox import Outbox, removal_entry
+from tracker.store.records import order_summaries, profile_aliases
 from tracker.store.reminders import reminder_member
-from tracker.store.scores import ALIVE, ATTEMPTS, COUNTED, RESIDUE, answer_of, delta_args, pairs_args
+from tracker.store.scores import ANSWERED, ATTEMPTS, ATTRIBUTED, pairs_args
 from tracker.store.surveys import aggregate_ids
 
 LOG_BATCH = 1000
 SCAN_COUNT = 1000
-ALIAS_FIELD = "alias:"
 
 
 def _glob_escape(text: str) -> str:
@@ -23,22 +22,66 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
-class Erasure(RedisBase):
+class Removal(Outbox):
+    """Surveys and answers leaving through the outbox: erased (SPEC §10) or retired (TRACKER_RETENTION_DAYS)."""
+
+    def leave_survey(self, sid: str, email: str, op: str, cutoff_ms: int = 0,
+                     now_ms: int = 0) -> tuple[int, int, int] | None:
+        """Erase ("erase") or retire ("retire", when older than cutoff_ms and closed at now_ms) one survey and
+        its answer through the outbox; None when it is not the customer's or (retiring) not old enough."""
+        bucket = keys.bucket_of(sid)
+        survey_fields = (*ATTRIBUTED, "sent_at")
+        response_fields = (*ANSWERED, *ATTRIBUTED)
+        for _ in range(ATTEMPTS):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hmget(keys.survey(sid), *survey_fields)
+            pipe.hmget(keys.response(sid), *response_fields)
+            survey_row, response_row = pipe.execute()
+            survey = {k: v or "" for k, v in zip(survey_fields, survey_row, strict=True)}
+            response = {k: v or "" for k, v in zip(response_fields, response_row, strict=True)}
+            owner = survey["customer"] or response["customer"]
+            if owner != email:
+                return None
+            answered = aggregate_ids(response) if response["source"] else []
+            sent = aggregate_ids(survey) if survey["source"] else answered
+            sent_ms = int(survey["sent_at"]) if survey["sent_at"] else None
+            if op == "retire":
+                for kind, ident in [*answered, *(sent if sent_ms is not None else [])]:
+                    pipe.sadd(keys.RETIRED_INDEX, f"{kind}|{ident}")  # index before data
+                pipe.execute()
+            body = removal_entry(sid, op, email, answered, response, sent, sent_ms)
+            names = [keys.survey(sid), keys.response(sid), keys.outbox(bucket), keys.outbox_seq(bucket),
+                     keys.survey_due(bucket)]
+            expect = [*pairs_args(survey.items()), *pairs_args(response.items())]
+            if op == "retire":
+                result = self.script("retire_survey")(
+                    keys=names, args=[cutoff_ms, now_ms, reminder_member(sid), body, *expect])
+            else:
+                result = self.script("erase_survey")(keys=names, args=[reminder_member(sid), body, *expect])
+            if int(result[0]) == -2:
+                return None
+            if int(result[0]) != -1:
+                gone, removed, uncounted, seq = (int(x) for x in result)
+                # Before the customer's keys go, every step about them must have reached them.
+                self.forward_outbox(bucket, until_seq=seq, wait_s=self.forward_wait_s)
+                return gone, removed, uncounted
+        raise RuntimeError(f"the answer to {sid} kept changing while it was {op}d")
+
+
+class Erasure(Removal):
     """Read a customer's footprint and erase it piece by piece, each piece safe to repeat."""
 
     def customer_footprint(self, email: str) -> dict[str, Any]:
         """Return what is stored about a customer: profile, tickets, orders, aliases and survey ids."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.customer(email, "profile"))
-        pipe.smembers(keys.customer(email, "tickets"))
-        pipe.smembers(keys.customer(email, "orders"))
+        pipe.zrange(keys.customer(email, "tickets"), 0, -1)
         pipe.zrange(keys.customer(email, "surveys"), 0, -1)
         pipe.zrange(keys.customer(email, "responses"), 0, -1)
-        profile, tickets, orders, surveyed, answered = pipe.execute()
-        aliases = sorted(tuple(f[len(ALIAS_FIELD):].split(":", 1)) for f in profile
-                         if f.startswith(ALIAS_FIELD) and ":" in f[len(ALIAS_FIELD):])
+        profile, tickets, surveyed, answered = pipe.execute()
+        orders = order_summaries(profile)  # the profile keeps each order's summary
         return {"profile": profile, "tickets": sorted(tickets), "orders": sorted(orders),
-                "aliases": aliases, "sids": sorted(set(surveyed) | set(answered))}
+                "aliases": profile_aliases(profile), "sids": sorted(set(surveyed) | set(answered))}
 
     def surveyed_state(self, due_members: list[str]) -> list[tuple[dict[str, str], list[tuple[str, int]]]]:
         """Return each ticket's (or order's) hash and its status history as (status, at) pairs."""
@@ -51,38 +94,14 @@ class Erasure(RedisBase):
                 for i in range(0, len(found), 2)]
 
     def erase_survey(self, sid: str, email: str) -> tuple[int, int, int]:
-        """Remove a customer's survey and answer and take what they counted off every aggregate, atomically.
+        """Remove a customer's survey and answer and take what they counted off every aggregate.
 
+        One script in the survey's slot deletes both and appends what comes off to the bucket's outbox; the
+        bucket is forwarded before this returns (OutboxStuck when it cannot be: run the erasure again).
         Returns (survey removed, answer removed, sent count removed); a survey of someone else is left alone.
         """
-        for _ in range(ATTEMPTS):
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hgetall(keys.survey(sid))
-            pipe.hgetall(keys.response(sid))
-            survey, response = pipe.execute()
-            owner = survey.get("customer") or response.get("customer")
-            if owner != email:
-                return 0, 0, 0
-            self.redis.zrem(keys.DUE, reminder_member(sid))
-            answered = aggregate_ids(response) if response.get("source") else []
-            sent = aggregate_ids(survey) if survey.get("source") else answered
-            entity_keys: list[str] = []
-            for kind, ident in [*answered, *sent]:
-                entity_keys += [keys.aggregate(kind, ident), keys.daily(kind, ident), keys.index(kind)]
-            answer = answer_of(response)
-            unsent, _, _ = (-Aggregate.of_sent()).increments()
-            result = self.script("erase_survey")(
-                keys=[keys.survey(sid), keys.response(sid), keys.RESPONSES, keys.SENT,
-                      keys.customer(email, "responses"), keys.customer(email, "surveys"), keys.ERASED,
-                      *entity_keys],
-                args=[sid, len(answered), *[ident for _, ident in [*answered, *sent]],
-                      *pairs_args((f, response.get(f, "")) for f in COUNTED),
-                      *delta_args(-answer.counted if answer else Aggregate()), *pairs_args(unsent),
-                      *pairs_args((f, "") for f in ALIVE), *pairs_args(RESIDUE)])
-            if result != -1:
-                gone, removed, uncounted = result
-                return int(gone), int(removed), int(uncounted)
-        raise RuntimeError(f"the answer to {sid} kept changing while it was erased")
+        removed = self.leave_survey(sid, email, "erase")
+        return removed or (0, 0, 0)
 
     def erase_log_entries(self, matches: Callable[[dict[str, str]], bool]) -> dict[str, int]:
         """Delete every entry of the event log and the dead letters whose fields match; return counts."""
@@ -122,7 +141,8 @@ class Erasure(RedisBase):
                     if kind == "tickets":
                         pipe.delete(keys.ticket_history(member))
                     counts[kind] += owner is not None
-                pipe.zrem(keys.DUE, member if kind == "tickets" else keys.ORDER_DUE + member)
+                due_member = member if kind == "tickets" else keys.ORDER_DUE + member
+                pipe.zrem(keys.due_of(due_member), due_member)
             pipe.execute()
         alias_list = list(aliases)
         owners = self.redis.pipeline(transaction=False)
@@ -144,7 +164,8 @@ class Erasure(RedisBase):
                 pipe.delete(person)
         pipe.zrem(keys.CUSTOMERS, email)
         pipe.srem(keys.index("customer"), email)
-        pipe.zrem(keys.RANK_SCORE, email)
+        for rank in (keys.RANK_SCORE, keys.RANK_RECENT, keys.RANK_RESPONSES, keys.RANK_UNHAPPY, keys.RANK_VALUE):
+            pipe.zrem(rank, email)
         pipe.srem(keys.SUPPRESSED, email)  # kept by hash before (tracker.surveys.optout), not in plain
         pipe.srem(keys.RETIRED_INDEX, f"customer|{email}")  # the retired sums go with the customer's keys
         pipe.execute()

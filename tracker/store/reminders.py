@@ -5,7 +5,7 @@ from __future__ import annotations
 from tracker.store import keys
 from tracker.store.base import RedisBase
 
-REMINDER_DUE = "r|"  # due members for reminders: "r|<survey id>", beside tickets and "o|" orders
+REMINDER_DUE = keys.REMINDER_DUE  # due members for reminders: "r|<survey id>", in the survey bucket's due set
 
 
 def reminder_member(sid: str) -> str:
@@ -18,7 +18,7 @@ class Reminders(RedisBase):
 
     def schedule_reminder(self, sid: str, at_ms: int) -> None:
         """Make the reminder due at at_ms unless it is already scheduled (a resend keeps the first time)."""
-        self.redis.zadd(keys.DUE, {reminder_member(sid): at_ms}, nx=True)
+        self.redis.zadd(keys.survey_due(keys.bucket_of(sid)), {reminder_member(sid): at_ms}, nx=True)
 
     def begin_reminder(self, sid: str, now_ms: int) -> int:
         """Record the reminder as sent at now_ms and return its attempt number; 0 when it must not go."""

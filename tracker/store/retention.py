@@ -6,10 +6,8 @@ from collections.abc import Iterable
 
 from tracker.model import Aggregate
 from tracker.store import keys
-from tracker.store.base import RedisBase
-from tracker.store.reminders import reminder_member
-from tracker.store.scores import ATTEMPTS, COUNTED, answer_of, delta_args, pairs_args
-from tracker.store.surveys import aggregate_ids
+from tracker.store.erasure import Removal
+from tracker.store.outbox import Rollup, rollup_from_hash
 
 
 def _stream_id(entry_id: str) -> tuple[int, int]:
@@ -17,7 +15,7 @@ def _stream_id(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-class Retention(RedisBase):
+class Retention(Removal):
     """Find a batch of customers' old records and retire them one by one, each step safe to repeat."""
 
     def take_retention_lease(self, holder: str, ttl_ms: int) -> bool:
@@ -44,7 +42,7 @@ class Retention(RedisBase):
         for email in emails:
             pipe.zrangebyscore(keys.customer(email, "surveys"), "-inf", f"({cutoff_ms}")
             pipe.zrangebyscore(keys.customer(email, "responses"), "-inf", f"({cutoff_ms}")
-            pipe.smembers(keys.customer(email, "tickets"))
+            pipe.zrange(keys.customer(email, "tickets"), 0, -1)
         found = pipe.execute()
         return [(email, sorted(set(found[3 * i]) | set(found[3 * i + 1])), sorted(found[3 * i + 2]))
                 for i, email in enumerate(emails)]
@@ -74,49 +72,27 @@ class Retention(RedisBase):
         """Delete the customer's tickets untouched since the cutoff and not due for a survey; return how many."""
         pipe = self.redis.pipeline(transaction=False)
         for tkey in tkeys:
-            self.script("retire_ticket")(
-                keys=[keys.ticket(tkey), keys.ticket_history(tkey), keys.customer(email, "tickets"), keys.DUE],
-                args=[tkey, cutoff_ms], client=pipe)
-        return sum(int(done) for done in pipe.execute())
+            self.script("retire_ticket")(keys=[keys.ticket(tkey), keys.ticket_history(tkey), keys.due_of(tkey)],
+                                         args=[tkey, cutoff_ms], client=pipe)
+        outcomes = [int(done) for done in pipe.execute()]
+        # The customer's list of tickets is in the customer's slot: it forgets the deleted and the missing.
+        forget = [tkey for tkey, done in zip(tkeys, outcomes, strict=True) if done != 0]
+        if forget:
+            self.redis.zrem(keys.customer(email, "tickets"), *forget)
+        return sum(1 for done in outcomes if done == 1)
 
     def retire_survey(self, sid: str, email: str, cutoff_ms: int, now_ms: int) -> tuple[int, int, int]:
         """Delete an old, closed survey and its answer, adding what they counted to the retired sums.
 
         Returns (survey removed, answer removed, sent count retired); all zeros when it is not old enough.
         """
-        for _ in range(ATTEMPTS):
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hgetall(keys.survey(sid))
-            pipe.hgetall(keys.response(sid))
-            survey, response = pipe.execute()
-            if (survey.get("customer") or response.get("customer")) != email:
-                return 0, 0, 0
-            answered = aggregate_ids(response) if response.get("source") else []
-            sent = aggregate_ids(survey) if survey.get("source") else answered
-            entity_keys: list[str] = []
-            for kind, ident in [*answered, *sent]:
-                entity_keys += [keys.retired(kind, ident), keys.retired_daily(kind, ident)]
-            answer = answer_of(response)
-            sent_ints, _, _ = Aggregate.of_sent().increments()
-            result = self.script("retire_survey")(
-                keys=[keys.survey(sid), keys.response(sid), keys.RESPONSES, keys.SENT,
-                      keys.customer(email, "responses"), keys.customer(email, "surveys"), keys.ERASED, keys.DUE,
-                      keys.RETIRED_INDEX, *entity_keys],
-                args=[sid, cutoff_ms, now_ms, len(answered), reminder_member(sid),
-                      *[f"{kind}|{ident}" for kind, ident in [*answered, *sent]],
-                      *pairs_args((f, response.get(f, "")) for f in COUNTED),
-                      *delta_args(answer.counted if answer else Aggregate()), *pairs_args(sent_ints)])
-            if result == -2:
-                return 0, 0, 0
-            if result != -1:
-                gone, removed, retired = result
-                return int(gone), int(removed), int(retired)
-        raise RuntimeError(f"the answer to {sid} kept changing while it was retired")
+        return self.leave_survey(sid, email, "retire", cutoff_ms, now_ms) or (0, 0, 0)
 
-    def retired_aggregates(self, batch: int = 500) -> list[tuple[tuple[str, str], Aggregate]]:
-        """Return every entity's retired sums, which a rebuild adds to what the stored answers give."""
+    def retired_aggregates(self, batch: int = 500) -> list[tuple[tuple[str, str], Aggregate, Rollup]]:
+        """Return every entity's retired sums and retired rollup, which a rebuild adds to what the stored answers
+        and surveys give."""
         members = sorted(self.redis.smembers(keys.RETIRED_INDEX))
-        rows: list[tuple[tuple[str, str], Aggregate]] = []
+        rows: list[tuple[tuple[str, str], Aggregate, Rollup]] = []
         for start in range(0, len(members), batch):
             chunk = [tuple(member.split("|", 1)) for member in members[start:start + batch]]
             pipe = self.redis.pipeline(transaction=False)
@@ -124,6 +100,7 @@ class Retention(RedisBase):
                 pipe.hgetall(keys.retired(kind, ident))
                 pipe.hgetall(keys.retired_daily(kind, ident))
             replies = pipe.execute()
-            rows += [((kind, ident), Aggregate.from_hash(replies[2 * i], replies[2 * i + 1]))
+            rows += [((kind, ident), Aggregate.from_hash(replies[2 * i], replies[2 * i + 1]),
+                      rollup_from_hash(replies[2 * i]))
                      for i, (kind, ident) in enumerate(chunk) if replies[2 * i]]
         return rows

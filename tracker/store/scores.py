@@ -1,4 +1,4 @@
-"""Answers and the aggregates they move: written by one script per answer, rebuilt on demand.
+"""Answers and the aggregates they move: written through the outbox, one answer at a time, rebuilt on demand.
 
 The response hash keeps what an answer counted (its Aggregate: value6, satisfied, promoter, detractor,
 nps, weight, weighted and its day), so a change or an erasure takes off exactly what was added.
@@ -6,24 +6,33 @@ nps, weight, weighted and its day), so a change or an erasure takes off exactly 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-
-import redis
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
-from tracker.store.base import RedisBase
+from tracker.store.outbox import Outbox, Rollup, answer_entry, rank_scores, rollup_from_hash
 from tracker.store.surveys import aggregate_ids, survey_to_hash
 
-# (aggregates by (kind, id), each response's own sums by sid: rebuild writes their weights back)
-Rebuilt = tuple[dict[tuple[str, str], Aggregate], dict[str, Aggregate]]
 # The response fields an answer's sums are read from; a change or an erasure checks them unchanged.
 COUNTED = ("rating", "value6", "satisfied", "promoter", "detractor", "nps", "weight", "weighted", "day")
-ALIVE = ("n", "sent")  # an aggregate with neither is gone
-RESIDUE = (("n", "weight"), ("n", "weighted"))  # float sums set to 0 with their count, as a rebuild has them
-SCORE = ("weighted", "weight", "n")  # the ranking's numerator, denominator and count
+# What an answer's outbox entry is computed from: its sums and the scale its rating was on (the rollup's count).
+ANSWERED = (*COUNTED, "scale")
+# What an erasure or retirement computes its entry from: the entities the answer counted for, too.
+ATTRIBUTED = ("customer", "source", "agent_id", "team", "brand")
 ATTEMPTS = 20
 EXTRA = ("customer", "tkey", "ticket_id", "source", "agent_id", "agent_name", "team", "brand", "channel", "subject")
+REBUILD_BATCH = 200  # entities per round trip of a rebuild's writes
+
+
+@dataclass
+class Rebuilt:
+    """What a rebuild derives from the stored answers and sent surveys (and the retired sums)."""
+
+    aggregates: dict[tuple[str, str], Aggregate] = field(default_factory=dict)
+    rollups: dict[tuple[str, str], Rollup] = field(default_factory=dict)
+    unhappy: dict[str, dict[str, int]] = field(default_factory=dict)  # customer -> unsatisfied answers' sid -> at
+    answers: dict[str, Aggregate] = field(default_factory=dict)  # each answer's own sums, weights recomputed
 
 
 def pairs_args(items: Iterable[tuple[str, object]]) -> list[object]:
@@ -32,11 +41,6 @@ def pairs_args(items: Iterable[tuple[str, object]]) -> list[object]:
     for name, value in items:
         flat += [name, repr(value) if isinstance(value, float) else value]
     return [len(flat) // 2, *flat]
-
-
-def delta_args(delta: Aggregate) -> list[object]:
-    ints, floats, daily = delta.increments()
-    return [*pairs_args(ints), *pairs_args(floats), *pairs_args(daily)]
 
 
 def counted_fields(counted: Aggregate) -> dict[str, str]:
@@ -68,36 +72,41 @@ def answer_aggregate_ids(answer: Answer) -> list[tuple[str, str]]:
                           "agent_id": answer.agent_id or "", "team": answer.team or "", "brand": answer.brand or ""})
 
 
-class Scores(RedisBase):
+class Scores(Outbox):
     """Record answers and read or rebuild the aggregates."""
 
     def record_answer(self, survey: Survey, rating: int, comment: str, at_ms: int,
                       counted: Aggregate, reason: str | None = None) -> int:
-        """Record the answer once; return 0 unchanged, 1 comment (or reason) changed, 2 rating counted."""
-        sid, email, record = survey.sid, survey.customer, survey_to_hash(survey)
-        entity_keys: list[str] = []
+        """Record the answer once; return 0 unchanged, 1 comment (or reason) changed, 2 rating counted.
+
+        One script in the survey's slot writes the answer and appends what it does to every aggregate to the
+        bucket's outbox; the bucket is forwarded at once, so reads right after see the new numbers.
+        """
+        sid, record = survey.sid, survey_to_hash(survey)
+        ids = aggregate_ids(record)
+        bucket = keys.bucket_of(sid)
         index = self.redis.pipeline(transaction=False)
-        for kind, ident in aggregate_ids(record):
-            entity_keys += [keys.aggregate(kind, ident), keys.daily(kind, ident)]
+        # Index first: an index entry without data is harmless, data missing from the index is not.
+        for kind, ident in ids:
             index.sadd(keys.index(kind), ident)
-        index.hmget(keys.response(sid), *COUNTED)  # the stored answer, read in the same round trip
+        index.hmget(keys.response(sid), *ANSWERED)  # the stored answer, read in the same round trip
         read = index.execute()[-1]
         fields = {"sid": sid, "rating": str(rating), **counted_fields(counted), "at": str(at_ms), "comment": comment,
                   "scale": survey.scale, **{f: record.get(f, "") for f in EXTRA}}
         if reason is not None:  # None keeps the reason already given
             fields["reason"] = reason
         for _ in range(ATTEMPTS):
-            stored = dict(zip(COUNTED, read, strict=True))
-            old = Aggregate.from_hash({k: v for k, v in stored.items() if v}) if stored["rating"] else Aggregate()
-            outcome = int(self.script("record_answer")(
-                keys=[keys.response(sid), keys.survey(sid), keys.customer(email, "responses"),
-                      keys.RESPONSES, keys.customer(email, "profile"), keys.RANK_SCORE, *entity_keys],
-                args=[sid, rating, at_ms, comment, reason or "", int(reason is not None), email, *SCORE,
-                      *pairs_args((k, v or "") for k, v in stored.items()), *pairs_args(fields.items()),
-                      *delta_args(counted - old)]))
-            if outcome >= 0:
-                return outcome
-            read = self.redis.hmget(keys.response(sid), *COUNTED)
+            stored = {k: v or "" for k, v in zip(ANSWERED, read, strict=True)}
+            body = answer_entry(sid, ids, survey.scale, rating, at_ms, counted, stored)
+            outcome, seq = self.script("record_answer")(
+                keys=[keys.response(sid), keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket)],
+                args=[rating, at_ms, comment, reason or "", int(reason is not None), body,
+                      *pairs_args(stored.items()), *pairs_args(fields.items())])
+            if int(outcome) >= 0:
+                if int(outcome) == 2:
+                    self.forward_written(bucket, int(seq))
+                return int(outcome)
+            read = self.redis.hmget(keys.response(sid), *ANSWERED)
         raise RuntimeError(f"the answer to {sid} kept changing while it was recorded")
 
     def response(self, sid: str) -> Answer | None:
@@ -146,40 +155,80 @@ class Scores(RedisBase):
                 pipe.hgetall(key_of(sid))
             yield from (h for h in pipe.execute() if h)
 
-    def rebuild(self, compute: Callable[[], Rebuilt]) -> Rebuilt | None:
-        """Replace every aggregate by what compute() derives; None when an answer came in meanwhile."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                # WATCH before reading: any answer or send recorded meanwhile aborts the swap.
-                pipe.watch(keys.RESPONSES, keys.SENT)
-                aggregates, answers = compute()
-                old = [k for kind in keys.AGGREGATE_KINDS for k in self._aggregate_keys(kind)]
-                pipe.multi()
-                if old:
-                    pipe.delete(*old)
-                for kind in keys.AGGREGATE_KINDS:
-                    pipe.delete(keys.index(kind))
-                pipe.delete(keys.RANK_SCORE)
-                for (kind, ident), agg in aggregates.items():
-                    fields, daily = agg.to_hash()
-                    pipe.hset(keys.aggregate(kind, ident), mapping=fields)  # type: ignore[arg-type]
-                    if daily:
-                        pipe.hset(keys.daily(kind, ident), mapping=daily)  # type: ignore[arg-type]
-                    pipe.sadd(keys.index(kind), ident)
-                    if kind == "customer" and agg.n and agg.weight:
-                        pipe.zadd(keys.RANK_SCORE, {ident: agg.weighted / agg.weight})
-                for sid, counted in answers.items():
-                    pipe.hset(keys.response(sid), mapping={"weight": repr(counted.weight),
-                                                           "weighted": repr(counted.weighted)})
-                pipe.execute()
-                return aggregates, answers
-            except redis.WatchError:
-                return None
+    def write_rebuilt(self, rebuilt: Rebuilt, snapshot: Sequence[int]) -> bool:
+        """Write a rebuild computed while every outbox stood at snapshot (and was empty); False when an entity
+        took an entry newer than the snapshot before its turn (compute again).
 
-    def _aggregate_keys(self, kind: str) -> list[str]:
-        found: list[str] = []
-        for ident in self.redis.smembers(keys.index(kind)):
-            found += [keys.aggregate(kind, ident), keys.daily(kind, ident)]
-        if kind == "overall":
-            found += [keys.aggregate("overall", "all"), keys.daily("overall", "all")]
-        return found
+        Each entity is written by one script in its own slot that first checks its marks: none newer than the
+        snapshot, so nothing the computation did not see is overwritten. Entities that count nothing any more
+        go, then the ranked sets are set from the customers' states.
+        """
+        stale = False
+        entities = list(rebuilt.aggregates)
+        listed = {kind: set(self.redis.smembers(keys.index(kind))) for kind in keys.AGGREGATE_KINDS}
+        for kind, ident in {(k, i) for k in keys.AGGREGATE_KINDS for i in listed[k]} - set(entities):
+            entities.append((kind, ident))
+        pipe = self.redis.pipeline(transaction=False)
+        for kind, ident in entities:  # index before data
+            if (kind, ident) in rebuilt.aggregates and ident not in listed[kind]:
+                pipe.sadd(keys.index(kind), ident)
+        pipe.execute()
+        for start in range(0, len(entities), REBUILD_BATCH):
+            chunk = entities[start:start + REBUILD_BATCH]
+            pipe = self.redis.pipeline(transaction=False)
+            for kind, ident in chunk:
+                agg = rebuilt.aggregates.get((kind, ident), Aggregate())
+                sums, daily = agg.to_hash()
+                rollup = rebuilt.rollups.get((kind, ident), {}) if kind != "customer" else {}
+                names = [keys.applied_marks(kind, ident), keys.aggregate(kind, ident), keys.daily(kind, ident),
+                         keys.rollup(kind, ident)]
+                unhappy: Mapping[str, int] = {}
+                if kind == "customer":
+                    names.append(keys.customer(ident, "unhappy"))
+                    unhappy = rebuilt.unhappy.get(ident, {})
+                self.script("rebuild_entity")(
+                    keys=names,
+                    args=[len(snapshot), *snapshot, *pairs_args(sums.items()), *pairs_args(daily.items()),
+                          *pairs_args((k, rollup[k]) for k in sorted(rollup)),
+                          *pairs_args((sid, at) for sid, at in sorted(unhappy.items()))],
+                    client=pipe)
+            written = pipe.execute()
+            gone = self.redis.pipeline(transaction=False)
+            for (kind, ident), done in zip(chunk, written, strict=True):
+                stale = stale or not int(done)
+                if int(done) and (kind, ident) not in rebuilt.aggregates:
+                    gone.srem(keys.index(kind), ident)
+            gone.execute()
+        pipe = self.redis.pipeline(transaction=False)
+        for sid, counted in rebuilt.answers.items():
+            pipe.hset(keys.response(sid), mapping={"weight": repr(counted.weight), "weighted": repr(counted.weighted)})
+        pipe.execute()
+        self.rewrite_ranks()
+        return not stale
+
+    def rewrite_ranks(self, batch: int = 1000) -> None:
+        """Set every ranked set of customers from the customers' states: add, move and drop what differs."""
+        emails = sorted(self.redis.smembers(keys.index("customer")))
+        wanted: dict[str, dict[str, float]] = {rank: {} for rank in (keys.RANK_SCORE, keys.RANK_RESPONSES,
+                                                                     keys.RANK_RECENT, keys.RANK_UNHAPPY)}
+        for start in range(0, len(emails), batch):
+            chunk = emails[start:start + batch]
+            for email, state in self.rank_states(chunk).items():
+                for rank, score in rank_scores(state).items():
+                    if score is not None:
+                        wanted[rank][email] = score
+        for rank, scores in wanted.items():
+            have = dict(self.redis.zscan_iter(rank, count=1000))
+            pipe = self.redis.pipeline(transaction=False)
+            extra = [email for email in have if email not in scores]
+            for start in range(0, len(extra), batch):
+                pipe.zrem(rank, *extra[start:start + batch])
+            moved = {email: score for email, score in scores.items() if have.get(email) != score}
+            items = list(moved.items())
+            for start in range(0, len(items), batch):
+                pipe.zadd(rank, dict(items[start:start + batch]))
+            pipe.execute()
+
+    def rollup_fields(self, kind: str, ident: str) -> Rollup:
+        """Return a (non-customer) entity's rollup: "<day>|<field>" and "<day>|r|<scale>|<rating>" sums."""
+        return rollup_from_hash(self.redis.hgetall(keys.rollup(kind, ident)))

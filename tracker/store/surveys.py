@@ -1,13 +1,13 @@
-"""Survey records, the due set they are sent from, and the per-customer throttle."""
+"""Survey records, marking them sent, and the per-customer throttle."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import fields
 
-from tracker.model import Aggregate, Survey
+from tracker.model import Survey
 from tracker.store import keys
-from tracker.store.base import RedisBase
+from tracker.store.outbox import Outbox, sent_entry
 from tracker.store.reminders import reminder_member
 
 _FIELDS = fields(Survey)
@@ -60,7 +60,7 @@ def aggregate_ids(record: Mapping[str, str]) -> list[tuple[str, str]]:
     return ids
 
 
-class Surveys(RedisBase):
+class Surveys(Outbox):
     """Create, send-mark, skip and look up surveys."""
 
     def survey(self, sid: str) -> Survey | None:
@@ -122,11 +122,13 @@ class Surveys(RedisBase):
     def release_throttle(self, email: str, sid: str) -> None:
         self.script("release_if")(keys=[keys.customer(email, "throttle")], args=[sid])
 
-    def mark_sent(self, survey: Survey, sent_ms: int, expires_ms: int, claimed: int,
-                  reminder_at_ms: int | None = None, indexed: bool = False) -> bool:
+    def mark_sent(self, survey: Survey, sent_ms: int, expires_ms: int, reminder_at_ms: int | None = None,
+                  indexed: bool = False) -> bool:
         """Mark the survey sent, count it once for every entity it is attributed to, and schedule its reminder.
 
-        One script, so a send is recorded whole or not at all; indexed says begin_handoff indexed it already.
+        One script in the survey's slot, so a send is recorded whole or not at all (the counts follow through
+        the outbox, forwarded at once); False when it was recorded before. The ticket's side (its survey_sid,
+        the due entry) is the caller's next step: Store.settle_sent. indexed says begin_handoff indexed it.
         """
         ids = aggregate_ids(survey_to_hash(survey))
         if not indexed:
@@ -135,14 +137,14 @@ class Surveys(RedisBase):
             for kind, ident in ids:
                 index.sadd(keys.index(kind), ident)
             index.execute()
-        agg = [keys.aggregate(kind, ident) for kind, ident in ids]
-        sent, _, _ = Aggregate.of_sent().increments()  # the script adds it to each aggregate
-        return bool(self.script("mark_sent")(
-            keys=[keys.survey(survey.sid), keys.surveyed(survey.tkey), keys.DUE, keys.SENT,
-                  keys.customer(survey.customer, "surveys"), *agg],
-            args=[survey.sid, sent_ms, expires_ms, survey.tkey, claimed,
-                  len(sent), *(x for pair in sent for x in pair),
-                  reminder_member(survey.sid), reminder_at_ms or 0]))
+        bucket = keys.bucket_of(survey.sid)
+        marked, seq = self.script("mark_sent")(
+            keys=[keys.survey(survey.sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_due(bucket)],
+            args=[sent_ms, expires_ms, sent_entry(survey.sid, ids, sent_ms), reminder_member(survey.sid),
+                  reminder_at_ms or 0])
+        if int(marked):
+            self.forward_written(bucket, int(seq))
+        return bool(int(marked))
 
     def unsubscribe(self, email: str, at_ms: int) -> None:
         self.redis.hset(keys.customer(email, "profile"), mapping={"unsubscribed": str(at_ms)})

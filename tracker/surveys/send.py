@@ -136,7 +136,11 @@ def _record_sent(store: Store, survey: Survey, now_ms: int, expires_ms: int, cla
     attempt = 1
     while True:
         try:
-            store.mark_sent(survey, now_ms, expires_ms, claimed, reminder_ms, indexed=True)
+            # The survey's slot first (marked sent once, counted through the outbox), then the ticket's: its
+            # survey_sid, the due entry dropped, its state kept until the survey can no longer be answered.
+            # Both are safe to repeat, so a retry after an outage finishes whichever did not happen.
+            store.mark_sent(survey, now_ms, expires_ms, reminder_ms, indexed=True)
+            store.settle_sent(survey.tkey, claimed, survey.sid, expires_ms)
             return
         except StorageUnavailable:
             if RECORD_RETRY.gives_up(attempt):

@@ -1,0 +1,77 @@
+-- Apply one entity's step of a survey bucket's outbox entry, exactly once: only when the entry is newer than
+-- the entity's high-water mark for that bucket (an entry forwarded again after a crash changes nothing twice).
+-- KEYS: 1 the entity's marks, 2 its sums (aggregate, or retired sums), 3 its daily buckets (or retired daily),
+--       4 its rollup (for a retired step the retired sums, which keep the rollup fields beside the sums);
+--       a customer's also 5 responses, 6 surveys, 7 profile, 8 unhappy answers, 9 aggregate
+-- ARGV: 1 bucket, 2 the entry's sequence number, 3 sid, 4 '1' when the step moves live sums (an entity left
+--       with nothing counted goes, as a rebuild would leave it), then five lists, each a count and that many
+--       field/increment pairs: the sums' integer, float and daily increments, the rollup's integer and float
+--       increments; then for a customer the responses, surveys and unhappy answers changes (each an op,
+--       'a' add or 'r' remove or '' none, and a time) and the answer time that becomes the profile's last
+--       response when it is not older ('' none)
+-- Returns {applied, alive}, for a customer followed by its n, weight, weighted, last response time and newest
+-- unhappy answer's time ('' when absent), what the ranked sets follow.
+local bucket, seq, sid = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local live = ARGV[4] == '1'
+local customer = #KEYS >= 9
+local pos = 5
+local function pairs_list()
+  local list = {}
+  for i = 1, tonumber(ARGV[pos]) do list[i] = {ARGV[pos + 2 * i - 1], ARGV[pos + 2 * i]} end
+  pos = pos + 1 + 2 * #list
+  return list
+end
+local ints, floats, daily, rints, rfloats = pairs_list(), pairs_list(), pairs_list(), pairs_list(), pairs_list()
+local sums, days, rollup = KEYS[2], KEYS[3], KEYS[4]
+
+local function zop(key, op, at)
+  if op == 'a' then redis.call('ZADD', key, at, sid) elseif op == 'r' then redis.call('ZREM', key, sid) end
+end
+
+local applied = 0
+if seq > tonumber(redis.call('HGET', KEYS[1], bucket) or '0') then
+  applied = 1
+  for _, p in ipairs(ints) do redis.call('HINCRBY', sums, p[1], p[2]) end
+  for _, p in ipairs(floats) do redis.call('HINCRBYFLOAT', sums, p[1], p[2]) end
+  -- A day bucket or rollup count that drops to zero goes, as a rebuild would not write it.
+  for _, p in ipairs(daily) do
+    if redis.call('HINCRBY', days, p[1], p[2]) == 0 then redis.call('HDEL', days, p[1]) end
+  end
+  for _, p in ipairs(rints) do
+    if redis.call('HINCRBY', rollup, p[1], p[2]) == 0 then redis.call('HDEL', rollup, p[1]) end
+  end
+  for _, p in ipairs(rfloats) do
+    local total = tonumber(redis.call('HINCRBYFLOAT', rollup, p[1], p[2]))
+    -- A day's float sums live only while the day counts answers and they are not zero (answers of value 0
+    -- weigh nothing): no rounding residue a rebuild has not.
+    local day = string.match(p[1], '^(.-)|')
+    if math.abs(total) < 1e-9 or redis.call('HEXISTS', rollup, day .. '|n') == 0 then
+      redis.call('HDEL', rollup, p[1])
+    end
+  end
+  if live and tonumber(redis.call('HGET', sums, 'n') or '0') <= 0 then redis.call('HDEL', sums, 'weight', 'weighted') end
+  if customer then
+    zop(KEYS[5], ARGV[pos], ARGV[pos + 1])
+    zop(KEYS[6], ARGV[pos + 2], ARGV[pos + 3])
+    zop(KEYS[8], ARGV[pos + 4], ARGV[pos + 5])
+    local last = ARGV[pos + 6]
+    if last ~= '' and tonumber(last) >= tonumber(redis.call('HGET', KEYS[7], 'last_response_at') or '-1') then
+      redis.call('HSET', KEYS[7], 'last_response_at', last, 'last_response_sid', sid)
+    end
+  end
+  redis.call('HSET', KEYS[1], bucket, seq)
+end
+
+local alive = 1
+if live then
+  local counted = redis.call('HMGET', sums, 'n', 'sent')
+  if tonumber(counted[1] or '0') <= 0 and tonumber(counted[2] or '0') <= 0 then
+    alive = 0
+    if applied == 1 then redis.call('DEL', sums, days, rollup) end
+  end
+end
+if not customer then return {applied, alive} end
+local state = redis.call('HMGET', KEYS[9], 'n', 'weight', 'weighted')
+local unhappy = redis.call('ZREVRANGE', KEYS[8], 0, 0, 'WITHSCORES')
+return {applied, alive, state[1] or '', state[2] or '', state[3] or '',
+        redis.call('HGET', KEYS[7], 'last_response_at') or '', unhappy[2] or ''}

@@ -1,0 +1,485 @@
+"""The outbox of a survey bucket: what an answer, a send, an erasure or a retirement does to every entity.
+
+A survey-slot script (record_answer, mark_sent, erase_survey, retire_survey .lua) changes the survey and its
+answer and, in the same script, appends ONE entry to the bucket's outbox, scored by the bucket's sequence
+number. The entry names, per entity (the customer, agent, team, source, brand and overall), what to add to
+its sums, daily buckets and rollup, and for the customer what to do to its responses, surveys and unhappy
+answers. The forwarder applies each entity's step with one script in the entity's own slot, only when the
+entry is newer than the entity's high-water mark for that bucket, so a step counts exactly once even when a
+forwarder dies half-way and the entry is forwarded again. Then come the single-key side effects, each safe to
+repeat (RESPONSES, SENT, the ranked sets, the index sets, ERASED), and last the entry leaves the outbox.
+
+One forwarder per bucket at a time (a lease, renewed per batch); entries go in sequence order. Whoever
+appends forwards at once, so a read right after an answer sees it; beat forwards every bucket every few
+seconds, which catches a forwarder that died.
+
+Entry (JSON, stored as "<seq>|<json>"):
+    {"sid": sid, "op": "answer" | "sent" | "erase" | "retire",
+     "steps": [[kind, id, delta], ...],      delta: {"i": ints, "f": floats, "d": daily, "ri": rollup ints,
+                                                     "rf": rollup floats}, each a list of [field, value]
+     "c": {"resp": [op, at], "surv": [op, at], "unhappy": [op, at], "last": at},   op "a" add, "r" remove
+     "fx": {"resp": [op, at], "sent": [op, at], "erased": [[field, n], ...], "retired": ["<kind>|<id>", ...]}}
+An "retire" entry's deltas go to the entities' retired sums instead of their live ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracker.errors import StorageUnavailable
+from tracker.model import Aggregate, day_of
+from tracker.store import keys
+from tracker.store.base import RedisBase
+
+log = logging.getLogger(__name__)
+
+LEASE_MS = 10_000  # one forwarder per bucket; renewed every batch, so only a dead forwarder lets it lapse
+BATCH = 100  # entries per round of the forwarder
+WAIT_S = LEASE_MS / 1000 + 2  # how long a writer waits for another forwarder to carry its entry
+ROLLUP_INTS = ("n", "value6", "satisfied", "promoter", "detractor", "nps")
+ROLLUP_FLOATS = ("weight", "weighted")
+ERASED_MARK = "outbox:"  # ERASED's field "outbox:<bucket>": the newest entry counted (keeps the count once)
+RANK_STATE = ("n", "weight", "weighted")  # the customer's sums the ranked sets are derived from
+
+Rollup = dict[str, float]
+# (n, weight, weighted, last response at, newest unhappy answer at) as the customer's keys hold them ('' absent)
+RankState = tuple[str, str, str, str, str]
+
+
+class OutboxStuck(RuntimeError):
+    """An outbox did not drain in time (its forwarder holds the lease and makes no progress)."""
+
+
+# What an answer or a sent survey adds to a rollup ---------------------------------------------------------------
+
+def answer_rollup(counted: Aggregate, scale: str, rating: int | str) -> Rollup:
+    """Return the rollup fields one answer adds on its day: sums, and one answer of its rating on its scale."""
+    if not counted.days:
+        return {}
+    ((day, _),) = counted.days.items()
+    fields: Rollup = {f"{day}|{name}": getattr(counted, name) for name in (*ROLLUP_INTS, *ROLLUP_FLOATS)
+                      if getattr(counted, name)}
+    fields[f"{day}|r|{scale}|{rating}"] = counted.n
+    return fields
+
+
+def sent_rollup(sent_ms: int) -> Rollup:
+    """Return the rollup field one sent survey adds on its send day."""
+    return {f"{day_of(sent_ms)}|sent": 1}
+
+
+def add_rollups(*parts: Mapping[str, float]) -> Rollup:
+    """Sum rollups field by field, leaving out what sums to zero."""
+    total: Rollup = {}
+    for part in parts:
+        for name, value in part.items():
+            total[name] = total.get(name, 0) + value
+    return {name: value for name, value in total.items() if value}
+
+
+def negated(rollup: Mapping[str, float]) -> Rollup:
+    return {name: -value for name, value in rollup.items()}
+
+
+def is_float_field(name: str) -> bool:
+    """Say whether a rollup field is a float sum (weight, weighted) rather than a count."""
+    return name.rpartition("|")[2] in ROLLUP_FLOATS and "|r|" not in name
+
+
+def rollup_from_hash(raw: Mapping[str, str]) -> Rollup:
+    """Read a rollup hash (or the rollup fields kept in a retired hash: those holding a '|')."""
+    return {name: float(value) if is_float_field(name) else int(value) for name, value in raw.items() if "|" in name}
+
+
+# Building an entry ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Change:
+    """What one entry does to one entity: a delta of its sums and of its rollup."""
+
+    delta: Aggregate = field(default_factory=Aggregate)
+    rollup: Rollup = field(default_factory=dict)
+
+    def add(self, delta: Aggregate, rollup: Mapping[str, float]) -> None:
+        self.delta = self.delta + delta
+        self.rollup = add_rollups(self.rollup, rollup)
+
+
+def _pairs(items: Iterable[tuple[str, Any]]) -> list[list[Any]]:
+    return [[name, value] for name, value in items]
+
+
+def _delta_json(kind: str, change: Change) -> dict[str, Any]:
+    ints, floats, daily = change.delta.increments()
+    delta: dict[str, Any] = {"i": _pairs(ints), "f": _pairs(floats), "d": _pairs(daily)}
+    if kind != "customer":  # customers have no rollup: their reads are their own keys
+        delta["ri"] = _pairs((k, int(v)) for k, v in sorted(change.rollup.items()) if not is_float_field(k))
+        delta["rf"] = _pairs((k, float(v)) for k, v in sorted(change.rollup.items()) if is_float_field(k))
+    return delta
+
+
+def entry(sid: str, op: str, changes: Mapping[tuple[str, str], Change], customer: Mapping[str, Any],
+          effects: Mapping[str, Any]) -> str:
+    """Return an outbox entry as JSON: one step per entity (in the order given), the customer's index changes
+    and the single-key side effects."""
+    steps = [[kind, ident, _delta_json(kind, change)] for (kind, ident), change in changes.items()]
+    return json.dumps({"sid": sid, "op": op, "steps": steps, "c": dict(customer), "fx": dict(effects)},
+                      separators=(",", ":"))
+
+
+def changes_for(entities: Sequence[tuple[str, str]], delta: Aggregate, rollup: Mapping[str, float],
+                into: dict[tuple[str, str], Change] | None = None) -> dict[tuple[str, str], Change]:
+    """Add one delta (and rollup) to each of the entities' changes."""
+    changes = {} if into is None else into
+    for ident in entities:
+        changes.setdefault(ident, Change()).add(delta, rollup)
+    return changes
+
+
+def stored_answer(stored: Mapping[str, str]) -> Aggregate | None:
+    """Return what a stored answer counted (from its response fields), None when there is no answer."""
+    if not stored.get("rating"):
+        return None
+    return Aggregate.from_hash({name: value for name, value in stored.items() if value})
+
+
+def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rating: int, at_ms: int,
+                 counted: Aggregate, stored: Mapping[str, str]) -> str:
+    """Return the entry of a new or changed answer: the new answer's sums minus the stored one's, everywhere."""
+    old = stored_answer(stored)
+    rollup = answer_rollup(counted, scale, rating)
+    if old is not None:
+        rollup = add_rollups(rollup, negated(answer_rollup(old, stored.get("scale", ""), stored["rating"])))
+    changes = changes_for(entities, counted - (old or Aggregate()), rollup)
+    unhappy = ["r"] if counted.satisfied else ["a", at_ms]
+    return entry(sid, "answer", changes, {"resp": ["a", at_ms], "unhappy": unhappy, "last": at_ms},
+                 {"resp": ["a", at_ms]})
+
+
+def sent_entry(sid: str, entities: Sequence[tuple[str, str]], sent_ms: int) -> str:
+    """Return the entry of a survey sent: one more sent survey for every entity, on its send day."""
+    return entry(sid, "sent", changes_for(entities, Aggregate.of_sent(), sent_rollup(sent_ms)),
+                 {"surv": ["a", sent_ms]}, {"sent": ["a", sent_ms]})
+
+
+def removal_entry(sid: str, op: str, email: str, answered: Sequence[tuple[str, str]], stored: Mapping[str, str],
+                  sent: Sequence[tuple[str, str]], sent_ms: int | None) -> str:
+    """Return the entry of a survey and answer that leave: erased ("erase", what they counted comes off every
+    entity) or retired ("retire", what they counted goes to every entity's retired sums as well)."""
+    sign = 1 if op == "retire" else -1
+    changes: dict[tuple[str, str], Change] = {("customer", email): Change()}  # its indexes lose the sid anyway
+    old = stored_answer(stored)
+    erased: list[list[Any]] = []
+    if old is not None:
+        rollup = answer_rollup(old, stored.get("scale", ""), stored["rating"])
+        changes_for(answered, old if sign > 0 else -old, rollup if sign > 0 else negated(rollup), changes)
+        erased.append(["answers", 1])
+    if sent_ms is not None:
+        one = Aggregate.of_sent()
+        rollup = sent_rollup(sent_ms)
+        changes_for(sent, one if sign > 0 else -one, rollup if sign > 0 else negated(rollup), changes)
+        erased.append(["sent", 1])
+    return entry(sid, op, changes, {"resp": ["r"], "surv": ["r"], "unhappy": ["r"]},
+                 {"resp": ["r"], "sent": ["r"], "erased": erased})
+
+
+# Applying entries -------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Applied:
+    """What the forwarder learned from one entry's steps, for the side effects."""
+
+    seq: int
+    body: dict[str, Any]
+    results: list[tuple[str, str, list[Any]]]  # (kind, id, the step script's reply)
+
+
+def _flat(pairs: Sequence[Sequence[Any]]) -> list[Any]:
+    flat: list[Any] = [len(pairs)]
+    for name, value in pairs:
+        flat += [name, repr(float(value)) if isinstance(value, float) else value]
+    return flat
+
+
+def _zop(op: Sequence[Any] | None) -> list[Any]:
+    return [op[0], op[1] if len(op) > 1 else ""] if op else ["", ""]
+
+
+def step_keys(kind: str, ident: str, retired: bool) -> list[str]:
+    """Return the keys of one entity's step: marks, sums, daily, rollup, and a customer's indexes."""
+    if retired:
+        sums, daily, rollup = keys.retired(kind, ident), keys.retired_daily(kind, ident), keys.retired(kind, ident)
+    else:
+        sums, daily, rollup = keys.aggregate(kind, ident), keys.daily(kind, ident), keys.rollup(kind, ident)
+    names = [keys.applied_marks(kind, ident), sums, daily, rollup]
+    if kind == "customer":
+        names += [keys.customer(ident, "responses"), keys.customer(ident, "surveys"), keys.customer(ident, "profile"),
+                  keys.customer(ident, "unhappy"), keys.aggregate("customer", ident)]
+    return names
+
+
+def rank_scores(state: Sequence[str]) -> dict[str, float | None]:
+    """Return a customer's place in each ranked set (None: not in it) from its rank state."""
+    n, weight, weighted, last_at, unhappy_at = (state[i] or "" for i in range(5))
+    count, total = int(n or 0), float(weight or 0)
+    return {keys.RANK_SCORE: float(weighted or 0) / total if count > 0 and total > 0 else None,
+            keys.RANK_RESPONSES: count if count > 0 else None,
+            keys.RANK_RECENT: int(last_at) if last_at and count > 0 else None,
+            keys.RANK_UNHAPPY: float(unhappy_at) if unhappy_at else None}
+
+
+def write_ranks(pipe: Any, email: str, state: Sequence[str]) -> None:
+    """Queue the ranked sets' commands that put a customer where its rank state says."""
+    for rank_key, score in rank_scores(state).items():
+        if score is None:
+            pipe.zrem(rank_key, email)
+        else:
+            pipe.zadd(rank_key, {email: score})
+
+
+def read_rank_state(pipe: Any, email: str) -> None:
+    """Queue the reads of a customer's rank state (three replies, see rank_state_of)."""
+    pipe.hmget(keys.aggregate("customer", email), *RANK_STATE)
+    pipe.hget(keys.customer(email, "profile"), "last_response_at")
+    pipe.zrevrange(keys.customer(email, "unhappy"), 0, 0, withscores=True)
+
+
+def rank_state_of(sums: Sequence[str | None], last_at: str | None, unhappy: Sequence[Any]) -> RankState:
+    n, weight, weighted = (value or "" for value in sums)
+    newest = repr(float(unhappy[0][1])) if unhappy else ""
+    return n, weight, weighted, last_at or "", newest
+
+
+def _same_rank(left: Sequence[str], right: Sequence[str]) -> bool:
+    return rank_scores(left) == rank_scores(right)
+
+
+class Outbox(RedisBase):
+    """Forward the outboxes of the survey buckets to every entity, once and in order."""
+
+    # How long a writer waits for another forwarder to carry its entry before leaving it to beat.
+    forward_wait_s: float = WAIT_S
+
+    def forward_outbox(self, bucket: int, until_seq: int | None = None, wait_s: float = WAIT_S) -> int:
+        """Apply the bucket's waiting entries; return how many this call applied.
+
+        With until_seq, a forwarder that finds another one at work waits (up to wait_s) until that entry is
+        applied, so the caller's own write is visible when it returns; without, it leaves the rest to that one.
+        Raises OutboxStuck when until_seq is still waiting after wait_s.
+        """
+        token = secrets.token_hex(8)
+        applied = 0
+        deadline = time.monotonic() + wait_s
+        pause = 0.002
+        while True:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(keys.outbox_lease(bucket), token, nx=True, px=LEASE_MS)
+            pipe.zrange(keys.outbox(bucket), 0, BATCH - 1, withscores=True)
+            held, rows = pipe.execute()
+            if not held:
+                if not rows or until_seq is None or int(rows[0][1]) > until_seq:
+                    return applied  # the holder goes on until the outbox is empty, ours included
+                if time.monotonic() >= deadline:
+                    raise OutboxStuck(f"outbox {bucket} did not reach entry {until_seq} in {wait_s:.0f}s")
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+                continue
+            batch: list[Any] | None = rows
+            try:
+                while batch:
+                    applied += len(batch)
+                    batch = self._forward_batch(bucket, token, batch)
+            except BaseException:
+                self.script("release_if")(keys=[keys.outbox_lease(bucket)], args=[token])
+                raise
+            if batch is None:
+                return applied  # the lease lapsed: whoever holds it now goes on
+            # Let go, then look again: an entry appended while we held the lease, by a writer that then
+            # found the lease taken, must not wait for beat.
+            pipe = self.redis.pipeline(transaction=False)
+            self.script("release_if")(keys=[keys.outbox_lease(bucket)], args=[token], client=pipe)
+            pipe.zcard(keys.outbox(bucket))
+            if not pipe.execute()[-1]:
+                return applied
+
+    def forward_all(self, wait: bool = False) -> int:
+        """Forward every bucket's outbox (beat's task); return how many entries this call applied.
+
+        wait: also wait for the entries another forwarder is applying (a rebuild's start).
+        """
+        until = sys.maxsize if wait else None
+        return sum(self.forward_outbox(bucket, until_seq=until) for bucket in range(keys.BUCKETS))
+
+    def outbox_waiting(self) -> dict[int, int]:
+        """Return how many entries wait in each bucket's outbox (buckets with none left out)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(keys.BUCKETS):
+            pipe.zcard(keys.outbox(bucket))
+        return {bucket: int(n) for bucket, n in enumerate(pipe.execute()) if n}
+
+    def outbox_snapshot(self) -> list[int] | None:
+        """Return every bucket's newest entry number when every entry up to it has been applied everywhere,
+        side effects included (its outbox empty after the number was read); None when one is not."""
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(keys.BUCKETS):
+            pipe.get(keys.outbox_seq(bucket))  # first the number, then the outbox: see above
+            pipe.zcard(keys.outbox(bucket))
+        found = pipe.execute()
+        if any(int(found[2 * b + 1]) for b in range(keys.BUCKETS)):
+            return None
+        return [int(found[2 * b] or 0) for b in range(keys.BUCKETS)]
+
+    def outbox_seqs(self) -> list[int]:
+        """Return every bucket's newest entry number (any write since moves one of them)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(keys.BUCKETS):
+            pipe.get(keys.outbox_seq(bucket))
+        return [int(seq or 0) for seq in pipe.execute()]
+
+    def forward_written(self, bucket: int, seq: int) -> None:
+        """Forward a bucket right after appending entry seq, so a read right after the write sees it.
+
+        Another forwarder stuck, or storage failing now, is logged, not raised: the write is done and its entry
+        safe in the outbox, and beat forwards it.
+        """
+        try:
+            self.forward_outbox(bucket, until_seq=seq, wait_s=self.forward_wait_s)
+        except (OutboxStuck, StorageUnavailable) as exc:
+            log.warning("outbox entry left to beat", extra={"bucket": bucket, "seq": seq, "error": str(exc)})
+
+    def _forward_batch(self, bucket: int, token: str, rows: list[tuple[str, float]]) -> list[Any] | None:
+        """Apply one batch of entries and remove them; return the next batch, or None when the lease is lost."""
+        entries = []
+        for member, score in rows:
+            _, _, body = member.partition("|")
+            entries.append((int(score), json.loads(body)))
+        # Every step of every entry, in order (one entity's steps reach its node in order, also in a cluster),
+        # behind the lease's renewal: a forwarder that lost it writes no side effect (its steps, guarded by the
+        # marks, are no-ops for entries the new holder applied).
+        pipe = self.redis.pipeline(transaction=False)
+        self.script("renew_if")(keys=[keys.outbox_lease(bucket)], args=[token, LEASE_MS], client=pipe)
+        plan: list[tuple[int, str, str]] = []
+        for index, (seq, body) in enumerate(entries):
+            plan += [(index, kind, ident) for kind, ident in self.queue_steps(pipe, bucket, seq, body)]
+            erased = (body.get("fx") or {}).get("erased")
+            if erased:  # counted before the sets lose the sid, so the metrics' totals never go back
+                self.script("count_once")(keys=[keys.ERASED], args=[f"{ERASED_MARK}{bucket}", seq, *_flat(erased)[1:]],
+                                          client=pipe)
+                plan.append((index, "", ""))
+        held, *replies = pipe.execute()
+        if not int(held):
+            return None
+        applied = [_Applied(seq, body, []) for seq, body in entries]
+        for (index, kind, ident), reply in zip(plan, replies, strict=True):
+            if kind:
+                applied[index].results.append((kind, ident, list(reply)))
+        ranks, emptied = self._side_effects(applied)
+        # Then check what raced with us: a customer changed by another bucket's forwarder between its step and
+        # our rank write, an entity we took off its index that another step refilled meanwhile.
+        check = self.redis.pipeline(transaction=False)
+        for email in ranks:
+            read_rank_state(check, email)
+        for kind, ident in emptied:
+            check.exists(keys.aggregate(kind, ident))
+        check.zremrangebyscore(keys.outbox(bucket), "-inf", entries[-1][0])
+        self.script("renew_if")(keys=[keys.outbox_lease(bucket)], args=[token, LEASE_MS], client=check)
+        check.zrange(keys.outbox(bucket), 0, BATCH - 1, withscores=True)
+        found = check.execute()
+        self._settle_races(ranks, emptied, found)
+        held, following = found[-2], found[-1]
+        return following if int(held) else None
+
+    def queue_steps(self, pipe: Any, bucket: int, seq: int, body: Mapping[str, Any],
+                    count: int | None = None) -> list[tuple[str, str]]:
+        """Queue the step scripts of one entry (its first count steps) on a pipeline; return their entities.
+
+        Each is applied only if the entity has not applied this entry before, so queueing them again is safe.
+        """
+        retired = body["op"] == "retire"
+        customer = body.get("c") or {}
+        queued = []
+        for kind, ident, delta in body["steps"][:count]:
+            args = [bucket, seq, body["sid"], "0" if retired else "1",
+                    *_flat(delta.get("i", [])), *_flat(delta.get("f", [])), *_flat(delta.get("d", [])),
+                    *_flat(delta.get("ri", [])), *_flat(delta.get("rf", []))]
+            if kind == "customer":
+                args += [*_zop(customer.get("resp")), *_zop(customer.get("surv")), *_zop(customer.get("unhappy")),
+                         customer.get("last", "")]
+            self.script("outbox_step")(keys=step_keys(kind, ident, retired), args=args, client=pipe)
+            queued.append((kind, ident))
+        return queued
+
+    def outbox_entries(self, bucket: int, count: int = BATCH) -> list[tuple[int, dict[str, Any]]]:
+        """Return the oldest waiting entries of a bucket's outbox as (seq, entry)."""
+        rows = self.redis.zrange(keys.outbox(bucket), 0, count - 1, withscores=True)
+        return [(int(score), json.loads(member.partition("|")[2])) for member, score in rows]
+
+    def _side_effects(self, applied: list[_Applied]) -> tuple[dict[str, RankState], list[tuple[str, str]]]:
+        """Write the single-key side effects of a batch, in entry order; return what to check after."""
+        pipe = self.redis.pipeline(transaction=False)
+        ranks: dict[str, RankState] = {}
+        emptied: list[tuple[str, str]] = []
+        for item in applied:
+            sid, body = item.body["sid"], item.body
+            retired = body["op"] == "retire"
+            for kind, ident, reply in item.results:
+                alive = int(reply[1])
+                if retired:
+                    pipe.sadd(keys.RETIRED_INDEX, f"{kind}|{ident}")
+                elif alive:
+                    pipe.sadd(keys.index(kind), ident)
+                    if (kind, ident) in emptied:
+                        emptied.remove((kind, ident))
+                else:
+                    pipe.srem(keys.index(kind), ident)
+                    emptied.append((kind, ident))
+                if kind == "customer":
+                    state: RankState = tuple(str(value) for value in reply[2:7])  # type: ignore[assignment]
+                    write_ranks(pipe, ident, state)
+                    ranks[ident] = state
+            effects = body.get("fx") or {}
+            for index_key, name in ((keys.RESPONSES, "resp"), (keys.SENT, "sent")):
+                op = effects.get(name)
+                if op and op[0] == "a":
+                    pipe.zadd(index_key, {sid: op[1]})
+                elif op and op[0] == "r":
+                    pipe.zrem(index_key, sid)
+        pipe.execute()
+        return ranks, emptied
+
+    def _settle_races(self, ranks: dict[str, RankState], emptied: list[tuple[str, str]], found: list[Any]) -> None:
+        """Put right what a concurrent forwarder changed under our feet (see _forward_batch); rare, so slow."""
+        replies = iter(found)
+        stale = [email for email, written in ranks.items()
+                 if not _same_rank(rank_state_of(next(replies), next(replies), next(replies)), written)]
+        refill = [(kind, ident) for kind, ident in emptied if next(replies)]
+        if refill:
+            pipe = self.redis.pipeline(transaction=False)
+            for kind, ident in refill:
+                pipe.sadd(keys.index(kind), ident)
+            pipe.execute()
+        for _ in range(10):
+            if not stale:
+                return
+            states = self.rank_states(stale)
+            pipe = self.redis.pipeline(transaction=False)
+            for email, state in states.items():
+                write_ranks(pipe, email, state)
+            pipe.execute()
+            again = self.rank_states(stale)
+            stale = [email for email in stale if not _same_rank(again[email], states[email])]
+
+    def rank_states(self, emails: Sequence[str]) -> dict[str, RankState]:
+        """Read customers' rank states (what their places in the ranked sets follow from)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for email in emails:
+            read_rank_state(pipe, email)
+        read = pipe.execute()
+        return {email: rank_state_of(read[3 * i], read[3 * i + 1], read[3 * i + 2]) for i, email in enumerate(emails)}
