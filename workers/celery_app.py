@@ -50,6 +50,8 @@ def create_celery(settings: Settings) -> Celery:
             "sweep-due-surveys": {"task": "tracker.sweep_surveys", "schedule": settings.sweep_interval},
             # Every shard: what a lost kick left, waiting entries due again, and the trim of old applied entries.
             "drain-events": {"task": "tracker.drain_events", "schedule": 5.0},
+            # Aggregate deltas a writer appended and did not forward (it died): every survey bucket's outbox.
+            "forward-outbox": {"task": "tracker.forward_outbox", "schedule": 3.0},
         },
     )
     if settings.retention_days is not None:

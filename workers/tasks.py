@@ -54,6 +54,11 @@ def register(app: Celery) -> None:
         if report.customers and not report.finished:
             self.apply_async()  # a big pass goes on in the next task, each inside the time limit
 
+    @app.task(name="tracker.forward_outbox", bind=True)
+    def forward_outbox(self: Task) -> None:
+        # Writers forward their own outbox entries at once; this catches the entries of one that died.
+        self.app.tracker_store.forward_all()
+
     @app.task(name="tracker.send_alert", bind=True)
     def send_alert(self: Task, sid: str, rating: int) -> None:
         # Built here, not in the customer's request; one delivery per URL, so each retries on its own.
