@@ -348,6 +348,14 @@ def test_customers_is_a_sorted_set_of_every_customer(store):
     assert store.redis.zrange(keys.CUSTOMERS, 0, -1, withscores=True) == [("a@x.no", 0), ("b@example.no", 0)]
 
 
+def test_the_profile_names_every_alias_key_of_the_customer_including_each_order_own(store):
+    apply(store, ticket_event("T-1"), order_event("order.created", now_ms() - 1000, order="O-9"))
+    assert store.profile(KARI).aliases == (("standard", f"c-{KARI}"), ("standard", "order:O-9"))
+    assert store.resolve_alias("standard", "order:O-9") == KARI
+    assert 364 * DAY_MS < store.redis.pttl(keys.alias("standard", "order:O-9")) <= 365 * DAY_MS
+    assert store.redis.pttl(keys.alias("standard", f"c-{KARI}")) == -1
+
+
 def test_the_timeline_keeps_the_retention_window_and_a_bounded_number_of_entries(store):
     t = now_ms()
     apply(store, ticket_event("T-old", at_ms=t - 31 * DAY_MS), ticket_event("T-new", at_ms=t - DAY_MS))

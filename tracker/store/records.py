@@ -88,12 +88,22 @@ def surveyed_from_hash(member: str, record: Mapping[str, str]) -> SurveyedTicket
         survey=record.get("survey_sid") or None)
 
 
+def profile_aliases(record: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Return every (source, id) alias key of a customer's profile hash, sorted: their ids per source
+    (fields `alias:<source>:<id>`) and each order's own alias (source, `order:<id>`), named by its `o:` field."""
+    found = {tuple(name[len(ALIAS_FIELD):].split(":", 1)) for name in record
+             if name.startswith(ALIAS_FIELD) and ":" in name[len(ALIAS_FIELD):]}
+    for okey in order_summaries(record):
+        source, _, ident = okey.partition(":")
+        found.add((source, f"order:{ident}"))
+    return sorted((source, ident) for source, ident in found)
+
+
 def profile_from_hash(email: str, record: Mapping[str, str]) -> Profile | None:
     """Read a customer's profile hash; None when there is none."""
     if not record:
         return None
-    aliases = sorted(tuple(name[len(ALIAS_FIELD):].split(":", 1)) for name in record
-                     if name.startswith(ALIAS_FIELD) and ":" in name[len(ALIAS_FIELD):])
+    aliases = profile_aliases(record)
     return Profile(email=record.get("email") or email, name=record.get("name") or None,
                    locale=record.get("locale") or None, timezone=record.get("timezone") or None,
                    first_seen_ms=_ms(record, "first_seen"), last_seen_ms=_ms(record, "seen_at"),

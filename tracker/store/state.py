@@ -179,8 +179,7 @@ class State(RedisBase):
             tkey = ticket_key(event.source, order.id)
             entry = _timeline_entry(event, order.id, order.status, order.total, order.currency)
             _, status, total, refunded, currency, fresh = item.reply
-            tail = ["order", tkey, TICKET_INDEX_MS, status, total, refunded, currency, fresh,
-                    f"{event.source}:order:{order.id}"]
+            tail = ["order", tkey, TICKET_INDEX_MS, status, total, refunded, currency, fresh]
         # The argument order is the one documented at the top of apply_customer.lua.
         self.script("apply_customer")(
             keys=[keys.customer(email, "profile"), keys.customer(email, "tickets"), keys.customer(email, "timeline")],

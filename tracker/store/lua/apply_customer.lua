@@ -6,10 +6,11 @@
 --       7 timeline entry, 8 timeline size cap, 9 now (wall clock, ms), 10 how long timeline entries stay (ms),
 --       11 'ticket' or 'order', 12 tkey or okey, 13 how long a ticket stays in the index (ms);
 --       orders only: 14 status, 15 total ('' unknown), 16 refunded, 17 currency, 18 fresh (1: the order
---       was not stored before this event), 19 the order's own alias entry ('source:order:id')
+--       was not stored before this event)
 -- The profile holds one field per order, 'o:<okey>' = 'status|total|refunded|currency[|base]', so the
 -- orders' value outlives the order hashes (which expire); base is what a forgotten order had refunded
--- before it came back with a later refund.
+-- before it came back with a later refund. The field also names the order's own alias key
+-- (records.profile_aliases), so there is no 'alias:<source>:order:<id>' field.
 -- Returns, for an order, the customer's live order value in their main currency (minor units) and that
 -- currency; for a ticket, 0.
 local p, idx, tl = KEYS[1], KEYS[2], KEYS[3]
@@ -49,7 +50,6 @@ if ARGV[11] == 'ticket' then
   return 0
 end
 
-redis.call('HSET', p, 'alias:' .. ARGV[19], '1')
 local field = 'o:' .. ARGV[12]
 local old = redis.call('HGET', p, field)
 local base, old_total = 0, ''
