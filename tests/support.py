@@ -97,7 +97,7 @@ def due_score(store: Any, member: str) -> float | None:
 
     Only the fault tests need this view of the lease; the product reads the due set by sweeping it.
     """
-    return store.redis.zscore(keys.DUE, member)  # type: ignore[no-any-return]
+    return store.redis.zscore(keys.due_of(member), member)  # type: ignore[no-any-return]
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "") -> Any:

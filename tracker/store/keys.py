@@ -247,4 +247,3 @@ STREAM = stream(0)
 KICK = log_kick(0)
 RECEIVED = received(0)
 GROUP = "appliers"
-DUE = ticket_due(0)
