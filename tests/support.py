@@ -194,8 +194,10 @@ def inject_log_entry(store: Any, payload: str | None) -> None:
     """Fault injection: put an entry into the event log as given (payload None: an entry without one).
 
     The receiver refuses what cannot be applied, so this is the only way to prove that ingest parks it.
+    It goes to shard 0, counted in the shard's backlog as an append is.
     """
     store.redis.xadd(keys.stream(0), {"e": payload} if payload is not None else {"other": "field"})
+    store.redis.hincrby(keys.log_cursor(0), "appended", 1)
 
 
 def send_all(store: Any, settings: Any) -> list[surveys.Outcome]:

@@ -85,9 +85,11 @@ def test_events_that_need_jira_stay_pending_while_its_api_fails_and_apply_once_i
     assert ingest.drain(store, configured, "test")[0] == 0
     assert store.ticket("jira:SUP-17") == {}
     assert store.redis.xlen("t:{log}:dead") == 0
+    assert store.lag().pending == 1  # waiting for the look-up, tried again after ingest.RETRY_FIRST_MS
     httpserver.expect_ordered_request(PATH).respond_with_json(user())
-    assert ingest.recover(store, configured, "test-recovery", min_idle_ms=0) == 1
+    wait_until(lambda: ingest.drain(store, configured, "test")[0] == 1, timeout=10, what="the retry to apply it")
     assert store.ticket("jira:SUP-17")["customer"] == "kari@example.no"
+    assert store.lag().pending == 0
 
 
 def test_requests_carry_basic_auth_with_the_account_email_and_api_token(

@@ -127,8 +127,8 @@ def test_the_celery_queue_length_is_read_from_the_redis_broker(settings, store):
     celery = create_celery(settings)
     client = create_app(settings, store, enqueue=web_enqueue(celery), queue_length=queue_length(celery)).test_client()
     assert value(scrape(client), "tracker_celery_queue_length") == 0
-    celery.send_task("tracker.recover_events")
-    celery.send_task("tracker.recover_events")
+    celery.send_task("tracker.drain_events")
+    celery.send_task("tracker.drain_events")
     assert value(scrape(client), "tracker_celery_queue_length") == 2
 
 

@@ -134,8 +134,8 @@ def test_the_queue_gauge_counts_tasks_waiting_in_rabbitmq(settings, rabbitmq):
     celery = create_celery(settings)
     waiting = queue_length(celery)
     assert waiting() == 0  # the queue does not exist yet: nothing waits
-    celery.send_task("tracker.recover_events")
-    celery.send_task("tracker.recover_events")
+    celery.send_task("tracker.drain_events")
+    celery.send_task("tracker.drain_events")
     assert wait_until(lambda: waiting() == 2, timeout=10, what="two tasks counted in the queue")
 
 

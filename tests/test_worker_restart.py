@@ -78,7 +78,7 @@ def test_a_worker_survives_redis_restarts_or_exits_non_zero(broker, smtp, tmp_pa
         # A steady stream of small tasks, so messages are always in flight when Redis goes away.
         while not feeding.wait(0.01):
             try:
-                app.send_task("tracker.recover_events", retry=False)
+                app.send_task("tracker.drain_events", retry=False)
             except Exception:  # noqa: S112 - Redis is down for a moment; the next send tries again
                 continue
 
@@ -86,7 +86,7 @@ def test_a_worker_survives_redis_restarts_or_exits_non_zero(broker, smtp, tmp_pa
         return log_path.read_text(errors="replace")
 
     def consumed() -> int:
-        return output().count("tracker.recover_events[") // 2  # "received" and "succeeded"/"raised" lines
+        return output().count("tracker.drain_events[") // 2  # "received" and "succeeded"/"raised" lines
 
     def expect(predicate: Callable[[], bool], what: str, timeout: float) -> None:
         try:
