@@ -136,7 +136,10 @@ def test_a_rebuild_equals_every_live_aggregate_rollup_and_ranked_set_after_a_mix
     # A rebuild repairs: every aggregate, rollup and ranked set wiped, then rebuilt, is what it was.
     doomed = [key for kind in keys.AGGREGATE_KINDS for ident in live["ids"][kind]
               for key in (keys.aggregate(kind, ident), keys.daily(kind, ident), keys.rollup(kind, ident))]
-    store.redis.delete(*doomed, *RANKS, *(keys.customer(email, "unhappy") for email in live["ids"]["customer"]))
+    pipe = store.redis.pipeline(transaction=False)
+    for key in (*doomed, *RANKS, *(keys.customer(email, "unhappy") for email in live["ids"]["customer"])):
+        pipe.delete(key)
+    pipe.execute()
     rebuild_scores(store, settings)
     assert_same(live, state(store))
 
