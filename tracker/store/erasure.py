@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from tracker.store import keys
@@ -13,7 +13,6 @@ from tracker.store.reminders import reminder_member
 from tracker.store.scores import ANSWERED, ATTEMPTS, ATTRIBUTED, pairs_args
 from tracker.store.surveys import aggregate_ids
 
-LOG_BATCH = 1000
 SCAN_COUNT = 1000
 
 
@@ -102,27 +101,6 @@ class Erasure(Removal):
         """
         removed = self.leave_survey(sid, email, "erase")
         return removed or (0, 0, 0)
-
-    def erase_log_entries(self, matches: Callable[[dict[str, str]], bool]) -> dict[str, int]:
-        """Delete every entry of the event log and the dead letters whose fields match; return counts."""
-        counts = {}
-        for name, stream in (("log_events", keys.STREAM), ("dead_letters", keys.DEAD)):
-            counts[name] = 0
-            start = "-"
-            while True:
-                entries = self.redis.xrange(stream, min=start, count=LOG_BATCH)
-                if not entries:
-                    break
-                doomed = [entry_id for entry_id, fields in entries if matches(fields)]
-                if doomed:
-                    pipe = self.redis.pipeline(transaction=False)
-                    if stream == keys.STREAM:
-                        pipe.xack(stream, keys.GROUP, *doomed)  # a pending entry must not come back empty
-                    pipe.xdel(stream, *doomed)
-                    pipe.execute()
-                    counts[name] += len(doomed)
-                start = "(" + entries[-1][0]
-        return counts
 
     def erase_records(self, email: str, tickets: Iterable[str], orders: Iterable[str],
                       aliases: Iterable[tuple[str, str]]) -> dict[str, int]:

@@ -240,10 +240,3 @@ def person_cache(source: str, person_id: str) -> str:
 def dashboard_session(digest: str) -> str:
     """Name a signed-in dashboard session by the SHA-256 of its id; it lives as long as the sign-in may."""
     return f"{PREFIX}:session:{digest}"
-
-
-# Transitional names of the single-shard layout, still used by code not yet moved; removed when none is.
-STREAM = stream(0)
-KICK = log_kick(0)
-RECEIVED = received(0)
-GROUP = "appliers"

@@ -10,11 +10,6 @@ from tracker.store.erasure import Removal
 from tracker.store.outbox import Rollup, rollup_from_hash
 
 
-def _stream_id(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = str(entry_id).partition("-")
-    return int(ms), int(seq or 0)
-
-
 class Retention(Removal):
     """Find a batch of customers' old records and retire them one by one, each step safe to repeat."""
 
@@ -53,20 +48,6 @@ class Retention(Removal):
         for email in emails:
             pipe.zremrangebyscore(keys.customer(email, "timeline"), "-inf", f"({cutoff_ms}")
         return sum(pipe.execute())
-
-    def trim_log(self, cutoff_ms: int) -> int:
-        """Drop log entries and dead letters appended before the cutoff, but never one not yet applied."""
-        floor: tuple[int, int] | None = None  # no consumer group yet: nothing was applied, nothing leaves
-        for group in self.redis.xinfo_groups(keys.STREAM) if self.redis.exists(keys.STREAM) else []:
-            if group["name"] == keys.GROUP:
-                ms, seq = _stream_id(group["last-delivered-id"])
-                floor = min((cutoff_ms, 0), (ms, seq + 1))  # entries not yet read stay
-                if group["pending"]:  # read but not yet acknowledged stay too
-                    floor = min(floor, _stream_id(self.redis.xpending(keys.STREAM, keys.GROUP)["min"]))
-        trimmed = 0
-        if floor is not None:
-            trimmed = int(self.redis.xtrim(keys.STREAM, minid=f"{floor[0]}-{floor[1]}", approximate=False))
-        return trimmed + int(self.redis.xtrim(keys.DEAD, minid=cutoff_ms, approximate=False))
 
     def retire_tickets(self, email: str, tkeys: list[str], cutoff_ms: int) -> int:
         """Delete the customer's tickets untouched since the cutoff and not due for a survey; return how many."""
