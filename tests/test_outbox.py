@@ -13,7 +13,7 @@ from tests.support import World, drain, iso, solved_event, wait_until
 from tracker.answers.record import record_answer
 from tracker.config import load_settings
 from tracker.mail.smtp import SmtpSender
-from tracker.model import COUNTS, SUMS, day_of
+from tracker.model import COUNTS, SUMS, Survey, day_of
 from tracker.privacy.erase import erase_customer
 from tracker.privacy.retention import retire_old_records
 from tracker.scores.rebuild import compute_rebuild, rebuild_scores
@@ -251,3 +251,21 @@ def test_rollups_count_answers_by_day_rating_and_sums_and_a_change_moves_them(wo
     assert store.rollup_fields("team", "crash") == {}  # the team counts nothing any more: it is gone
     assert "crash" not in store.ids("team")
     assert all(store.redis.zscore(rank, "kari@example.no") is None for rank in RANKS)
+
+
+def test_a_chunk_of_sends_forwards_each_bucket_once_at_its_end(store, settings):
+    at = now_ms()
+    surveys = [store.create_survey(Survey(sid=f"chunk{n:02d}", tkey=f"standard:T-{n}", kind="ticket", scale="csat5",
+                                          customer=f"c{n}@example.no", source="standard", status="sending",
+                                          team="chunk", created_at_ms=at)) for n in range(20)]
+    with store.forwarding_later():
+        for survey in surveys:
+            assert store.mark_sent(survey, at, at + DAY_MS)
+        assert sum(store.outbox_waiting().values()) == 20  # nothing forwarded inside the block
+        assert store.aggregate("team", "chunk").sent == 0
+    assert not store.outbox_waiting()
+    assert store.aggregate("team", "chunk").sent == 20
+    assert store.redis.zcard(keys.SENT) == 20
+    assert not store.mark_sent(surveys[0], at, at + DAY_MS)  # a second mark appends nothing
+    assert not store.outbox_waiting() and store.aggregate("team", "chunk").sent == 20
+    assert_equals_a_rebuild(store, settings)

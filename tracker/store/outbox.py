@@ -28,8 +28,10 @@ import json
 import logging
 import secrets
 import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,9 @@ RANK_STATE = ("n", "weight", "weighted")  # the customer's sums the ranked sets 
 Rollup = dict[str, float]
 # (n, weight, weighted, last response at, newest unhappy answer at) as the customer's keys hold them ('' absent)
 RankState = tuple[str, str, str, str, str]
+
+
+_DEFERRED = threading.local()  # the buckets a forwarding_later block will forward at its end (per thread)
 
 
 class OutboxStuck(RuntimeError):
@@ -291,23 +296,23 @@ class Outbox(RedisBase):
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
                 continue
-            batch: list[Any] | None = rows
+            if not rows:
+                # Let go, then look again: an entry appended while we held the lease, by a writer that then
+                # found the lease taken, must not wait for beat.
+                pipe = self.redis.pipeline(transaction=False)
+                self.script("release_if")(keys=[keys.outbox_lease(bucket)], args=[token], client=pipe)
+                pipe.zcard(keys.outbox(bucket))
+                if not pipe.execute()[-1]:
+                    return applied
+                continue
             try:
-                while batch:
-                    applied += len(batch)
-                    batch = self._forward_batch(bucket, token, batch)
+                left = self._forward_batch(bucket, token, rows)
             except BaseException:
                 self.script("release_if")(keys=[keys.outbox_lease(bucket)], args=[token])
                 raise
-            if batch is None:
-                return applied  # the lease lapsed: whoever holds it now goes on
-            # Let go, then look again: an entry appended while we held the lease, by a writer that then
-            # found the lease taken, must not wait for beat.
-            pipe = self.redis.pipeline(transaction=False)
-            self.script("release_if")(keys=[keys.outbox_lease(bucket)], args=[token], client=pipe)
-            pipe.zcard(keys.outbox(bucket))
-            if not pipe.execute()[-1]:
-                return applied
+            applied += len(rows)
+            if not left:
+                return applied  # empty, or the lease lapsed and whoever holds it now goes on
 
     def forward_all(self, wait: bool = False) -> int:
         """Forward every bucket's outbox (beat's task); return how many entries this call applied.
@@ -343,19 +348,39 @@ class Outbox(RedisBase):
             pipe.get(keys.outbox_seq(bucket))
         return [int(seq or 0) for seq in pipe.execute()]
 
+    @contextmanager
+    def forwarding_later(self) -> Iterator[None]:
+        """Within this block (in this thread), writes leave their outbox entries to its end, which forwards each
+        bucket once: a chunk of sends costs one forward per bucket instead of one per survey."""
+        if getattr(_DEFERRED, "buckets", None) is not None:
+            yield  # nested: the outer block forwards
+            return
+        _DEFERRED.buckets = set()
+        try:
+            yield
+        finally:
+            buckets, _DEFERRED.buckets = _DEFERRED.buckets, None
+            for bucket in sorted(buckets):
+                self.forward_written(bucket, sys.maxsize)
+
     def forward_written(self, bucket: int, seq: int) -> None:
         """Forward a bucket right after appending entry seq, so a read right after the write sees it.
 
         Another forwarder stuck, or storage failing now, is logged, not raised: the write is done and its entry
         safe in the outbox, and beat forwards it.
         """
+        deferred = getattr(_DEFERRED, "buckets", None)
+        if deferred is not None:
+            deferred.add(bucket)
+            return
         try:
             self.forward_outbox(bucket, until_seq=seq, wait_s=self.forward_wait_s)
         except (OutboxStuck, StorageUnavailable) as exc:
             log.warning("outbox entry left to beat", extra={"bucket": bucket, "seq": seq, "error": str(exc)})
 
-    def _forward_batch(self, bucket: int, token: str, rows: list[tuple[str, float]]) -> list[Any] | None:
-        """Apply one batch of entries and remove them; return the next batch, or None when the lease is lost."""
+    def _forward_batch(self, bucket: int, token: str, rows: list[tuple[str, float]]) -> int:
+        """Apply one batch of entries, remove them and let go of the lease; return how many entries wait after
+        (0 too when the lease was lost before the side effects: the new holder does them)."""
         entries = []
         for member, score in rows:
             _, _, body = member.partition("|")
@@ -375,7 +400,7 @@ class Outbox(RedisBase):
                 plan.append((index, "", ""))
         held, *replies = pipe.execute()
         if not int(held):
-            return None
+            return 0
         applied = [_Applied(seq, body, []) for seq, body in entries]
         for (index, kind, ident), reply in zip(plan, replies, strict=True):
             if kind:
@@ -388,13 +413,14 @@ class Outbox(RedisBase):
             read_rank_state(check, email)
         for kind, ident in emptied:
             check.exists(keys.aggregate(kind, ident))
+        # The batch leaves the outbox and the lease is let go, then the outbox is looked at again: an entry
+        # appended meanwhile by a writer that found the lease taken must not wait for beat.
         check.zremrangebyscore(keys.outbox(bucket), "-inf", entries[-1][0])
-        self.script("renew_if")(keys=[keys.outbox_lease(bucket)], args=[token, LEASE_MS], client=check)
-        check.zrange(keys.outbox(bucket), 0, BATCH - 1, withscores=True)
+        self.script("release_if")(keys=[keys.outbox_lease(bucket)], args=[token], client=check)
+        check.zcard(keys.outbox(bucket))
         found = check.execute()
         self._settle_races(ranks, emptied, found)
-        held, following = found[-2], found[-1]
-        return following if int(held) else None
+        return int(found[-1])
 
     def queue_steps(self, pipe: Any, bucket: int, seq: int, body: Mapping[str, Any],
                     count: int | None = None) -> list[tuple[str, str]]:
