@@ -1,7 +1,7 @@
 """HTTP run: the product's hot paths over real processes, each against a baseline measured in the same session.
 
     .venv/bin/python bench/http_run.py                    # `make bench` runs it
-    .venv/bin/python bench/http_run.py --grid             # also tries gunicorn settings (workers, threads, class)
+    .venv/bin/python bench/http_run.py --grid             # only the receiver and card under several gunicorn settings
 
 Every server is a real gunicorn started through tracker.cli.serve with the same settings for the product and
 its baseline (a bare Flask app); the load comes from bench/load.py in processes of their own. Baseline and
@@ -396,6 +396,7 @@ def run(args: argparse.Namespace) -> None:
               f"{args.connections} connections, {args.seconds:g} s a round, best of {args.rounds}", flush=True)
         if args.grid:
             grid(run, env, emails, key)
+            return
         with servers(env, args.workers, args.threads, args.worker_class) as (product, bare):
             ours, theirs = run.receiver(product, bare)
             run.rows.append(ratio_row("receiver: signed webhook POST vs bare Flask POST", theirs.rate, ours.rate,
@@ -461,7 +462,7 @@ def main() -> None:
     parser.add_argument("--worker-class", default=WEB_WORKER_CLASS)
     parser.add_argument("--load-processes", type=int, default=1)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--grid", action="store_true", help="first try the gunicorn settings of SETTINGS_GRID")
+    parser.add_argument("--grid", action="store_true", help="only the receiver and card under each SETTINGS_GRID setting")
     run(parser.parse_args())
 
 
