@@ -462,7 +462,7 @@ def main() -> None:
     parser.add_argument("--worker-class", default=WEB_WORKER_CLASS)
     parser.add_argument("--load-processes", type=int, default=1)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--grid", action="store_true", help="only the receiver and card under each SETTINGS_GRID setting")
+    parser.add_argument("--grid", action="store_true", help="only receiver and card, under each SETTINGS_GRID")
     run(parser.parse_args())
 
 
