@@ -87,23 +87,22 @@ class EventLog(RedisBase):
 
         The shards come as a bit mask (bit k: kick shard k's drain; 0: the drains are already due), read
         with kicked_shards. Each shard's portion is appended at most once, so a delivery retried after a
-        crash half-way stores the rest and nothing twice; the delivery is marked (and counted) last.
+        crash half-way stores the rest and nothing twice; the delivery is marked (and counted) last, in a
+        round trip of its own once every portion is in.
         """
         portions: dict[int, list[str]] = defaultdict(list)
         for event in events:
             portions[shard_of(event)].append(_payload(event_record(event)))
         shards = sorted(portions)
-        pipe = self.redis.pipeline(transaction=False)
-        for shard in shards:
-            self.script("append_delivery")(
-                keys=[keys.log_part(shard, delivery_id), keys.stream(shard), keys.log_kick(shard),
-                      keys.log_cursor(shard)],
-                args=[DEDUPE_TTL, KICK_TTL_MS, *portions[shard]], client=pipe)
+        pipe = self.redis.pipeline(transaction=False) if len(shards) > 1 else None
+        appended = [self.script("append_delivery")(
+            keys=[keys.log_part(shard, delivery_id), keys.stream(shard), keys.log_kick(shard), keys.log_cursor(shard)],
+            args=[DEDUPE_TTL, KICK_TTL_MS, *portions[shard]], client=pipe) for shard in shards]
+        if pipe is not None:
+            appended = pipe.execute()  # raises unless every portion is in: the delivery is then not marked
         home = keys.bucket_of(delivery_id)
-        self.script("log_mark_delivery")(keys=[keys.seen(home, delivery_id), keys.received(home)],
-                                         args=[DEDUPE_TTL, source], client=pipe)
-        *appended, new = pipe.execute()
-        if not new:
+        if not self.script("log_mark_delivery")(keys=[keys.seen(home, delivery_id), keys.received(home)],
+                                                args=[DEDUPE_TTL, source]):
             return -1
         # A portion found appended belongs to an attempt that died before marking the delivery: its kick
         # may never have been sent, so it is kicked again.
