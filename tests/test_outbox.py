@@ -22,6 +22,9 @@ from tracker.store.outbox import OutboxStuck
 from tracker.surveys import due
 
 DAY_MS = 86_400_000
+# Every test twice: on a standalone Redis and on a 3-master Redis Cluster (every script and command one slot).
+pytestmark = pytest.mark.parametrize("store_kind", ["standalone", pytest.param("cluster", marks=pytest.mark.cluster)],
+                                     indirect=True)
 RANKS = (keys.RANK_SCORE, keys.RANK_RESPONSES, keys.RANK_RECENT, keys.RANK_UNHAPPY)
 
 
