@@ -238,15 +238,16 @@ def measure_reads(store: Store, settings: Settings, now_ms: int, runs: int) -> l
     reads = Reads(store, settings)
     rows = []
     for name, read in reads.paths(datetime.fromtimestamp(now_ms / 1000, tz=UTC)):
+        start = time.perf_counter()
         answer, commands, trips = commands_run(store.redis, read)  # also warms the read
-        times = []
-        for _ in range(runs):
-            gc.collect()
-            start = time.perf_counter()
-            read()
-            times.append(time.perf_counter() - start)
-            if sum(times) > 20:
-                break
+        times = [time.perf_counter() - start]
+        if times[0] < 5:  # a read that takes seconds is timed once: its count of commands says why
+            times = []
+            for _ in range(runs):
+                gc.collect()
+                start = time.perf_counter()
+                read()
+                times.append(time.perf_counter() - start)
         rows.append((name, statistics.median(times) * 1000, commands, trips, answer.status_code))
     return rows
 
