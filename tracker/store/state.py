@@ -67,6 +67,14 @@ class _Pending:
     reply: Any = None
 
 
+def _fail_on(behind_each: list[list[_Pending]], replies: list[Any]) -> None:
+    """Report a failed shared command as the error of every event behind it (re-applying them completes it)."""
+    for behind, reply in zip(behind_each, replies, strict=True):
+        if isinstance(reply, Exception):
+            for item in behind:
+                item.result = str(reply)
+
+
 class State(RedisBase):
     """Apply normalised events to tickets, orders and profiles, and read them back.
 
@@ -97,7 +105,7 @@ class State(RedisBase):
         now = wall_ms()
         stale = "" if stale_before_ms is None else stale_before_ms
         pending = [_Pending(event, email) for event, email in events]
-        # Round 1: each ticket's (order's) bucket.
+        # Round 1: each ticket's (order's) bucket, and the single keys that need nothing from it.
         pipe = self.redis.pipeline(transaction=False)
         for item in pending:
             if item.event.ticket is not None:
@@ -105,34 +113,31 @@ class State(RedisBase):
             else:
                 assert item.event.order is not None
                 self._order_step(pipe, item.event, item.event.order, item.email, order_survey_delay_ms, stale, now)
-        for item, reply in zip(pending, pipe.execute(raise_on_error=False), strict=True):
+        singles = self._single_keys(pipe, pending)
+        replies = pipe.execute(raise_on_error=False)
+        for item, reply in zip(pending, replies, strict=False):
             if isinstance(reply, Exception):
                 item.result = str(reply)
             else:
                 item.result, item.reply = int(reply[0]), reply
-        # Round 2: each customer's keys and the single keys; round 3: the customers' order values.
-        applied = [item for item in pending if isinstance(item.result, int)]
+        _fail_on(singles, replies[len(pending):])
+        # Round 2: each customer's keys, in the batch's order.
+        applied = [item for item in pending if item.reply is not None]
         pipe = self.redis.pipeline(transaction=False)
-        spans = []
         for item in applied:
-            start = len(pipe)
             self._customer_step(pipe, item, timeline_days * DAY_MS, now)
-            self._single_keys(pipe, item)
-            spans.append((start, len(pipe)))
-        replies = pipe.execute(raise_on_error=False) if applied else []
-        values = self.redis.pipeline(transaction=False)
-        valued = []
-        for item, (start, end) in zip(applied, spans, strict=True):
-            failed = [reply for reply in replies[start:end] if isinstance(reply, Exception)]
-            if failed:
-                item.result = str(failed[0])
+        values: dict[str, int] = {}
+        valued: list[_Pending] = []
+        for item, reply in zip(applied, pipe.execute(raise_on_error=False) if applied else [], strict=True):
+            if isinstance(reply, Exception):
+                item.result = str(reply)
             elif item.event.order is not None:
-                values.zadd(keys.RANK_VALUE, {item.email: int(replies[start][0])})
+                values[item.email] = int(reply[0])  # the customer's last order event in the batch has the value
                 valued.append(item)
-        if valued:
-            for item, reply in zip(valued, values.execute(raise_on_error=False), strict=True):
-                if isinstance(reply, Exception):
-                    item.result = str(reply)
+        # Round 3: the order values of the batch's customers, in one command.
+        if values:
+            _fail_on([valued], self.redis.pipeline(transaction=False).zadd(keys.RANK_VALUE, values)
+                     .execute(raise_on_error=False))
         return [item.result for item in pending]
 
     def _ticket_step(self, pipe: Any, event: Event, ticket: Ticket, email: str, delay_ms: int, stale: int | str,
@@ -161,7 +166,7 @@ class State(RedisBase):
             client=pipe)
 
     def _customer_step(self, pipe: Any, item: _Pending, timeline_ms: int, now: int) -> None:
-        """Queue the customer's script and the single-key commands of one applied event."""
+        """Queue the customer's script of one applied event."""
         event, email = item.event, item.email
         customer = event.customer
         alias_entry = f"{event.source}:{customer.id}" if customer.id else ""
@@ -185,18 +190,40 @@ class State(RedisBase):
             keys=[keys.customer(email, "profile"), keys.customer(email, "tickets"), keys.customer(email, "timeline")],
             args=[*common, entry, TIMELINE_MAX, now, timeline_ms, *tail], client=pipe)
 
-    def _single_keys(self, pipe: Any, item: _Pending) -> None:
-        """Queue the single-key commands of one applied event (each idempotent)."""
-        event, email = item.event, item.email
-        pipe.zadd(keys.CUSTOMERS, {email: 0})
-        if event.customer.id:
-            pipe.set(keys.alias(event.source, event.customer.id), email)
-        if event.order is not None:
-            pipe.set(keys.alias(event.source, f"order:{event.order.id}"), email, px=ORDER_ALIAS_MS)
-        agent = event.ticket.agent if event.ticket is not None else None
-        if agent is not None and agent.id and agent.name:  # the newest event naming the agent says its name
-            self.script("note_name")(keys=[keys.NAMES], args=[f"agent|{event.source}:{agent.id}", agent.name,
-                                                               event.at_ms, event.id], client=pipe)
+    def _single_keys(self, pipe: Any, items: list[_Pending]) -> list[list[_Pending]]:
+        """Queue the single-key commands of a batch, each key once (all idempotent, each alone in its command):
+        CUSTOMERS, the customers' and orders' aliases (the batch's last event naming one wins, as in order),
+        and the agents' names (the newest event naming one wins). Return the events behind each command."""
+        aliases: dict[str, tuple[str, int | None]] = {}
+        names: dict[str, tuple[tuple[int, str], str]] = {}
+        behind: dict[str, list[_Pending]] = {}
+        for item in items:
+            event, email = item.event, item.email
+            if event.customer.id:
+                key = keys.alias(event.source, event.customer.id)
+                aliases[key] = (email, None)
+                behind.setdefault(key, []).append(item)
+            if event.order is not None:
+                key = keys.alias(event.source, f"order:{event.order.id}")
+                aliases[key] = (email, ORDER_ALIAS_MS)
+                behind.setdefault(key, []).append(item)
+            agent = event.ticket.agent if event.ticket is not None else None
+            if agent is not None and agent.id and agent.name:
+                field = f"agent|{event.source}:{agent.id}"
+                if field not in names or (event.at_ms, event.id) > names[field][0]:
+                    names[field] = ((event.at_ms, event.id), agent.name)
+                behind.setdefault(field, []).append(item)
+        behind_each: list[list[_Pending]] = []
+        if items:
+            pipe.zadd(keys.CUSTOMERS, {item.email: 0 for item in items})
+            behind_each.append(items)
+        for key, (email, ttl) in aliases.items():
+            pipe.set(key, email, px=ttl)
+            behind_each.append(behind[key])
+        for field, ((at_ms, event_id), name) in names.items():
+            self.script("note_name")(keys=[keys.NAMES], args=[field, name, at_ms, event_id], client=pipe)
+            behind_each.append(behind[field])
+        return behind_each
 
     def cached_people(self, source: str, person_ids: list[str]) -> dict[str, dict[str, str]]:
         """Return the cached vendor users among person_ids (missing ones are left out)."""
