@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,8 @@ from tracker.store.timeline import KINDS, UNIT, timeline_entry
 TIMELINE_MAX = 100  # newest entries kept per customer (a small sorted set stays compactly encoded)
 TIMELINE_DAYS = 30  # default of TRACKER_LOG_RETENTION_DAYS: timeline entries older than this go
 HISTORY_MAX = 200  # status changes kept per ticket
+# How many of a customer's newest answers a forgotten ticket's first survey looks through for an earlier answer.
+ANSWERS_LOOKED_AT = 200
 TOO_OLD = 2  # what the apply scripts return for a solve (or fulfilment) too old to survey
 # A ticket stays in its customer's index this long after its last event: longer than its state can live
 # (STATE_IDLE_MS, or a survey's keep), so erasure and exports find every ticket still stored.
@@ -279,8 +281,28 @@ class State(RedisBase):
         self.redis.hset(keys.survey(sid), "answer_event", mark)
 
     def surveyed(self, due_member: str) -> SurveyedTicket | None:
-        """Return the ticket or order a due entry stands for, or None when it is not stored."""
-        return surveyed_from_hash(due_member, self.redis.hgetall(keys.surveyed(due_member)))
+        """Return the ticket or order a due entry stands for, or None when it is not stored.
+
+        Its `survey` is the survey sent for it before; when the ticket was forgotten since (its state goes
+        once that survey can no longer be answered), an answer its customer gave about it stands in, so an
+        answered survey keeps blocking a new one.
+        """
+        ticket = surveyed_from_hash(due_member, self.redis.hgetall(keys.surveyed(due_member)))
+        if ticket is not None and not ticket.survey and ticket.customer:
+            answered = self.answered_about(ticket.customer, due_member)
+            if answered:
+                ticket = replace(ticket, survey=answered)
+        return ticket
+
+    def answered_about(self, email: str, due_member: str, newest: int = ANSWERS_LOOKED_AT) -> str | None:
+        """Return the sid of the customer's newest answer about a ticket (order), among their newest answers."""
+        sids = self.redis.zrevrange(keys.customer(email, "responses"), 0, newest - 1)
+        if not sids:
+            return None
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in sids:
+            pipe.hget(keys.response(sid), "tkey")
+        return next((sid for sid, tkey in zip(sids, pipe.execute(), strict=True) if tkey == due_member), None)
 
     def orders_summary(self, email: str) -> OrdersSummary:
         """Count live orders and sum their value per currency, refunds and cancellations taken off."""
