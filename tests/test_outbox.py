@@ -272,3 +272,17 @@ def test_a_chunk_of_sends_forwards_each_bucket_once_at_its_end(store, settings):
     assert not store.mark_sent(surveys[0], at, at + DAY_MS)  # a second mark appends nothing
     assert not store.outbox_waiting() and store.aggregate("team", "chunk").sent == 20
     assert_equals_a_rebuild(store, settings)
+
+
+def test_a_rebuild_after_a_new_half_life_reweighs_every_answer_and_later_changes_stay_exact(world, store, env):
+    first, second = _sent(world, "kari@example.no", "ola@example.no")
+    short = load_settings({**env, "TRACKER_SCORE_HALF_LIFE_DAYS": "30"})
+    long = load_settings({**env, "TRACKER_SCORE_HALF_LIFE_DAYS": "300"})
+    record_answer(store, short, store.survey(first), 5, "", now_ms() - 20 * DAY_MS)
+    record_answer(store, short, store.survey(second), 2, "", now_ms())
+    before = store.aggregate("team", "crash").weight
+    assert rebuild_scores(store, long) == 2
+    assert store.aggregate("team", "crash").weight != before
+    assert_equals_a_rebuild(store, long)  # the stored answers carry the new weights
+    record_answer(store, long, store.survey(first), 3, "", now_ms())  # takes off what the rebuild counted
+    assert_equals_a_rebuild(store, long)

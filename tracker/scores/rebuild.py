@@ -37,6 +37,8 @@ def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
     for answer in store.iter_answers():
         counted = Aggregate.of_answer(SCALES[answer.scale], answer.rating, answer.at_ms, settings.score_half_life_days)
         rebuilt.answers[answer.sid] = counted
+        if (counted.weight, counted.weighted) != (answer.counted.weight, answer.counted.weighted):
+            rebuilt.reweighted[answer.sid] = counted
         for ident in answer_aggregate_ids(answer):
             count(ident, counted, answer_rollup(counted, answer.scale, answer.rating))
         if not counted.satisfied:

@@ -33,6 +33,7 @@ class Rebuilt:
     rollups: dict[tuple[str, str], Rollup] = field(default_factory=dict)
     unhappy: dict[str, dict[str, int]] = field(default_factory=dict)  # customer -> unsatisfied answers' sid -> at
     answers: dict[str, Aggregate] = field(default_factory=dict)  # each answer's own sums, weights recomputed
+    reweighted: dict[str, Aggregate] = field(default_factory=dict)  # the answers whose stored weights differ
 
 
 def pairs_args(items: Iterable[tuple[str, object]]) -> list[object]:
@@ -199,10 +200,14 @@ class Scores(Outbox):
                 if int(done) and (kind, ident) not in rebuilt.aggregates:
                     gone.srem(keys.index(kind), ident)
             gone.execute()
-        pipe = self.redis.pipeline(transaction=False)
-        for sid, counted in rebuilt.answers.items():
-            pipe.hset(keys.response(sid), mapping={"weight": repr(counted.weight), "weighted": repr(counted.weighted)})
-        pipe.execute()
+        # Only after a change of TRACKER_SCORE_HALF_LIFE_DAYS do answers' stored weights differ.
+        answers = list(rebuilt.reweighted.items())
+        for start in range(0, len(answers), 1000):
+            pipe = self.redis.pipeline(transaction=False)
+            for sid, counted in answers[start:start + 1000]:
+                pipe.hset(keys.response(sid), mapping={"weight": repr(counted.weight),
+                                                       "weighted": repr(counted.weighted)})
+            pipe.execute()
         self.rewrite_ranks()
         return not stale
 
