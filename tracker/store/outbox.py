@@ -9,7 +9,8 @@ entry is newer than the entity's high-water mark for that bucket, so a step coun
 forwarder dies half-way and the entry is forwarded again. Then come the single-key side effects, each safe to
 repeat (RESPONSES, SENT, the ranked sets, the index sets, ERASED), and last the entry leaves the outbox.
 
-One forwarder per bucket at a time (a lease, renewed per batch); entries go in sequence order. Whoever
+One forwarder per bucket at a time (a lease per batch, renewed before its side effects, let go after); entries
+go in sequence order. Whoever
 appends forwards at once, so a read right after an answer sees it; beat forwards every bucket every few
 seconds, which catches a forwarder that died.
 
@@ -18,8 +19,8 @@ Entry (JSON, stored as "<seq>|<json>"):
      "steps": [[kind, id, delta], ...],      delta: {"i": ints, "f": floats, "d": daily, "ri": rollup ints,
                                                      "rf": rollup floats}, each a list of [field, value]
      "c": {"resp": [op, at], "surv": [op, at], "unhappy": [op, at], "last": at},   op "a" add, "r" remove
-     "fx": {"resp": [op, at], "sent": [op, at], "erased": [[field, n], ...], "retired": ["<kind>|<id>", ...]}}
-An "retire" entry's deltas go to the entities' retired sums instead of their live ones.
+     "fx": {"resp": [op, at], "sent": [op, at], "erased": [[field, n], ...]}}
+A "retire" entry's deltas go to the entities' retired sums (and RETIRED_INDEX) instead of their live ones.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from tracker.store.base import RedisBase
 
 log = logging.getLogger(__name__)
 
-LEASE_MS = 10_000  # one forwarder per bucket; renewed every batch, so only a dead forwarder lets it lapse
+LEASE_MS = 10_000  # one forwarder per bucket; a batch takes far less, so only a dead forwarder lets it lapse
 BATCH = 100  # entries per round of the forwarder
 WAIT_S = LEASE_MS / 1000 + 2  # how long a writer waits for another forwarder to carry its entry
 ROLLUP_INTS = ("n", "value6", "satisfied", "promoter", "detractor", "nps")
@@ -455,10 +456,11 @@ class Outbox(RedisBase):
         for item in applied:
             sid, body = item.body["sid"], item.body
             retired = body["op"] == "retire"
-            for kind, ident, reply in item.results:
+            for (kind, ident, reply), (_, _, delta) in zip(item.results, body["steps"], strict=True):
                 alive = int(reply[1])
                 if retired:
-                    pipe.sadd(keys.RETIRED_INDEX, f"{kind}|{ident}")
+                    if any(delta.values()):  # the retired sums it has (retire_survey indexed them before)
+                        pipe.sadd(keys.RETIRED_INDEX, f"{kind}|{ident}")
                 elif alive:
                     pipe.sadd(keys.index(kind), ident)
                     if (kind, ident) in emptied:
