@@ -25,7 +25,10 @@ from tracker.config import Settings, load_settings  # noqa: E402
 
 
 def git_commit() -> str:
-    """Return the short hash of the checked-out commit, with '+dirty' when the work tree differs."""
+    """Return the short hash of the checked-out commit, with '+dirty' when the work tree differs (BENCH_COMMIT
+    names it for a copy of the tree made with git archive)."""
+    if os.environ.get("BENCH_COMMIT"):
+        return os.environ["BENCH_COMMIT"]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()

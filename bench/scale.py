@@ -138,7 +138,9 @@ def _fill_part(settings: Settings, customers: int, now_ms: int, part: int, parts
         drain_all(store, settings)
         if part == 0 and number % 20 == 20 - parts:
             rate = events * parts / (time.perf_counter() - start)
-            print(f"  filled about {first + CHUNK:,} customers ({rate:,.0f} events/s)", file=sys.stderr, flush=True)
+            done = min(first + CHUNK, customers)
+            print(f"  filled about {done:,} customers ({rate:,.0f} events/s, {used_memory(store.redis) / done:,.0f} "
+                  f"bytes/customer so far)", file=sys.stderr, flush=True)
     return events
 
 
