@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.signing import signed
-from tests.support import ROOT, make_env, wait_until
+from tests.support import ROOT, wait_until
 from tracker.config import load_settings
 from tracker.events import event_record, parse_event
 from tracker.ingest import apply as ingest
@@ -29,8 +29,8 @@ due_sets = set(keys.due_sets())
 
 
 @pytest.fixture
-def env(redis_url: str, smtp: Any) -> dict[str, str]:
-    return make_env(redis_url, smtp.port, TRACKER_SURVEY_DELAY=str(DELAY_S))
+def env(env: dict[str, str]) -> dict[str, str]:
+    return {**env, "TRACKER_SURVEY_DELAY": str(DELAY_S)}
 
 
 def iso(ms: int) -> str:

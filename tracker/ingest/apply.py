@@ -148,7 +148,7 @@ def drain(store: Store, settings: Settings, holder: str, budget_s: float = 20.0,
     every shard also trims the applied entries older than TRACKER_LOG_RETENTION_DAYS.
     """
     deadline = time.monotonic() + budget_s
-    todo = list(SHARDS) if shards is None else sorted(set(shards))
+    todo = store.shards_with_work(list(SHARDS) if shards is None else sorted(set(shards)))
     applied = 0
     for n, shard in enumerate(todo):
         while True:

@@ -149,11 +149,19 @@ class EventLog(RedisBase):
 
     def unread(self, shard: int) -> bool:
         """Say whether a shard holds entries after its cursor."""
+        return bool(self.shards_with_work([shard], waiting=False))
+
+    def shards_with_work(self, shards: Sequence[int], waiting: bool = True) -> list[int]:
+        """Return the shards holding entries after their cursor (or, when asked, waiting entries): one round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hget(keys.log_cursor(shard), "id")
-        pipe.xrevrange(keys.stream(shard), count=1)
-        cursor, newest = pipe.execute()
-        return bool(newest) and entry_key(newest[0][0]) > entry_key(cursor or START)
+        for shard in shards:
+            pipe.hget(keys.log_cursor(shard), "id")
+            pipe.xrevrange(keys.stream(shard), count=1)
+            pipe.zcard(keys.log_waiting(shard))
+        replies = pipe.execute()
+        return [shard for shard, cursor, newest, held in zip(shards, replies[0::3], replies[1::3], replies[2::3],
+                                                             strict=True)
+                if (newest and entry_key(newest[0][0]) > entry_key(cursor or START)) or (waiting and held)]
 
     def log_entries(self, shard: int, entry_ids: list[str]) -> dict[str, str]:
         """Return the records of the given entries of a shard that are still in it."""
