@@ -206,8 +206,8 @@ CUSTOMERS = f"{PREFIX}:customers:z"  # every customer's email, all scored 0: lis
 STATS = f"{PREFIX}:stats"
 API_KEYS = f"{PREFIX}:apikeys"
 SUPPRESSED = f"{PREFIX}:suppressed"
-# Display names in one place: "agent|<source>:<agent id>" -> name, beside "at|<that field>" -> "<ms>|<event id>" of
-# the newest event that named it (note_name.lua), so any arrival order leaves the same name.
+# Display names in one place: "agent|<source>:<agent id>" -> name, beside "at|<that field>" -> the time (ms) of the
+# newest event that named it (note_name.lua), so any arrival order leaves the same name.
 NAMES = f"{PREFIX}:names"
 RANK_SCORE = f"{PREFIX}:rank:score"  # customers by decayed score (0..1), for the at-risk listing
 RANK_VALUE = f"{PREFIX}:rank:value"  # customers by live order value (main currency, minor units)

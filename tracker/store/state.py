@@ -195,9 +195,11 @@ class State(RedisBase):
     def _single_keys(self, pipe: Any, items: list[_Pending]) -> list[list[_Pending]]:
         """Queue the single-key commands of a batch, each key once (all idempotent, each alone in its command):
         CUSTOMERS, the customers' and orders' aliases (the batch's last event naming one wins, as in order),
-        and the agents' names (the newest event naming one wins). Return the events behind each command."""
+        and the agents' names (the newest event naming one wins; at one time, the greater name).
+
+        Return the events behind each command."""
         aliases: dict[str, tuple[str, int | None]] = {}
-        names: dict[str, tuple[tuple[int, str], str]] = {}
+        names: dict[str, tuple[int, str]] = {}
         behind: dict[str, list[_Pending]] = {}
         for item in items:
             event, email = item.event, item.email
@@ -212,8 +214,7 @@ class State(RedisBase):
             agent = event.ticket.agent if event.ticket is not None else None
             if agent is not None and agent.id and agent.name:
                 field = f"agent|{event.source}:{agent.id}"
-                if field not in names or (event.at_ms, event.id) > names[field][0]:
-                    names[field] = ((event.at_ms, event.id), agent.name)
+                names[field] = max(names.get(field, (-1, "")), (event.at_ms, agent.name))
                 behind.setdefault(field, []).append(item)
         behind_each: list[list[_Pending]] = []
         if items:
@@ -222,8 +223,8 @@ class State(RedisBase):
         for key, (email, ttl) in aliases.items():
             pipe.set(key, email, px=ttl)
             behind_each.append(behind[key])
-        for field, ((at_ms, event_id), name) in names.items():
-            self.script("note_name")(keys=[keys.NAMES], args=[field, name, at_ms, event_id], client=pipe)
+        for field, (at_ms, name) in names.items():
+            self.script("note_name")(keys=[keys.NAMES], args=[field, name, at_ms], client=pipe)
             behind_each.append(behind[field])
         return behind_each
 
