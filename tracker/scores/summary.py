@@ -99,43 +99,127 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
     """Return the SPEC §6 fields over the answers of a date range (UTC days, both ends included).
 
     Filters: source, brand, team, agent (`<source>:<agent id>`), scale. Trend compares the last 30 days
-    of the range with the 30 before. The answers are read one by one (t:responses by time), each adding
-    the sums it stored (what the aggregates hold), which keeps every filter combination exact and gives
-    the per-day csat and the distribution; open ranges end today and start at the first activity.
+    of the range with the 30 before. Unfiltered, or filtered by one source or agent, the numbers come
+    from the entities' per-day rollups (O(days), whatever the number of answers); other filters read
+    the range's answers one by one, each adding the sums it stored. Open ranges end today and start at
+    the first activity.
     """
     first, last = resolve_range(store, now_ms, date_from, date_to)
-    low, high = day_start_ms(first), day_start_ms(last) + DAY_MS - 1
-    anchor = min(now_ms, high)
-    total, per_source = Aggregate(), dict[str, Aggregate]()
-    satisfied_by_day: dict[str, int] = {}
-    distribution: dict[str, dict[str, int]] = {}
-    for answer in store.answers_between(low, high):
-        if not Facets.of_answer(answer).passes(filters) or answer.scale not in SCALES:
-            continue
-        total += answer.counted
-        per_source[answer.source or ""] = per_source.get(answer.source or "", Aggregate()) + answer.counted
-        day = day_of_ms(answer.at_ms).isoformat()
-        satisfied_by_day[day] = satisfied_by_day.get(day, 0) + int(answer.satisfied)
-        scale = SCALES[answer.scale]
-        counts = distribution.setdefault(scale.name, {str(v): 0 for v in scale.values})
-        counts[str(answer.rating)] = counts.get(str(answer.rating), 0) + 1
-    for survey in store.surveys_between(low, high):
-        if survey.status in ("sent", "answered") and Facets.of_survey(survey).passes(filters):
-            total += Aggregate.of_sent()
-            per_source[survey.source] = per_source.get(survey.source, Aggregate()) + Aggregate.of_sent()
+    anchor = min(now_ms, day_start_ms(last) + DAY_MS - 1)
+    totals = _from_rollups(store, filters, first, last)
+    if totals is None:
+        totals = _from_answers(store, filters, first, last)
     series = []
     for offset in range((last - first).days + 1):
         day_iso = (first + timedelta(days=offset)).isoformat()
-        n, value6 = total.days.get(day_iso, (0, 0))
-        satisfied = satisfied_by_day.get(day_iso, 0)
+        n, value6 = totals.total.days.get(day_iso, (0, 0))
+        satisfied = totals.satisfied_by_day.get(day_iso, 0)
         series.append(SeriesDay(date=day_iso, responses=n, average=round(value6 / 6 / n, 2) if n else None,
                                 csat=round(satisfied * 100 / n, 2) if n else None))
     return Summary(
         date_from=first.isoformat(), date_to=last.isoformat(),
         filters=dict(filters.chosen()),
-        card=score_card("all", total, anchor), series=series,
-        by_source={source: score_card(source, sums, anchor) for source, sums in sorted(per_source.items())},
-        distribution=dict(sorted(distribution.items())))
+        card=score_card("all", totals.total, anchor), series=series,
+        by_source={source: score_card(source, sums, anchor) for source, sums in sorted(totals.per_source.items())},
+        distribution=dict(sorted(totals.distribution.items())))
+
+
+@dataclass
+class _Totals:
+    """What a summary adds up over its range, however it was read."""
+
+    total: Aggregate = field(default_factory=Aggregate)
+    per_source: dict[str, Aggregate] = field(default_factory=dict)
+    satisfied_by_day: dict[str, int] = field(default_factory=dict)
+    distribution: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _from_answers(store: Store, filters: Facets, first: date, last: date) -> _Totals:
+    """Add up the range's answers and sent surveys one by one: exact for any combination of filters."""
+    low, high = day_start_ms(first), day_start_ms(last) + DAY_MS - 1
+    totals = _Totals()
+    for answer in store.answers_between(low, high):
+        if not Facets.of_answer(answer).passes(filters) or answer.scale not in SCALES:
+            continue
+        totals.total += answer.counted
+        source = answer.source or ""
+        totals.per_source[source] = totals.per_source.get(source, Aggregate()) + answer.counted
+        day = day_of_ms(answer.at_ms).isoformat()
+        totals.satisfied_by_day[day] = totals.satisfied_by_day.get(day, 0) + int(answer.satisfied)
+        scale = SCALES[answer.scale]
+        counts = totals.distribution.setdefault(scale.name, {str(v): 0 for v in scale.values})
+        counts[str(answer.rating)] = counts.get(str(answer.rating), 0) + 1
+    for survey in store.surveys_between(low, high):
+        if survey.status in ("sent", "answered") and Facets.of_survey(survey).passes(filters):
+            totals.total += Aggregate.of_sent()
+            totals.per_source[survey.source] = totals.per_source.get(survey.source, Aggregate()) + Aggregate.of_sent()
+    return totals
+
+
+def _rolled_entity(filters: Facets) -> tuple[str, str] | None:
+    """Return the one entity whose rollup answers these filters, or None when only the answers can."""
+    chosen = dict(filters.chosen())
+    if not chosen:
+        return ("overall", "all")
+    if len(chosen) == 1 and "source" in chosen:
+        return ("source", chosen["source"])
+    if len(chosen) == 1 and "agent" in chosen:
+        return ("agent", chosen["agent"])
+    return None  # a team or brand spans sources, and a scale splits every sum: read the answers
+
+
+def _from_rollups(store: Store, filters: Facets, first: date, last: date) -> _Totals | None:
+    """Add up the per-day rollups of the range: the entity's own, and each source's for the split."""
+    entity = _rolled_entity(filters)
+    if entity is None:
+        return None
+    kind, ident = entity
+    low, high = first.isoformat(), last.isoformat()
+    totals = _Totals()
+    if kind == "overall":
+        sources = store.ids("source")
+        rolled = store.rollups("source", sources)
+        for source, days in zip(sources, rolled, strict=True):
+            part = _add_days(days, low, high, None)
+            if not part.total.empty:
+                totals.per_source[source] = part.total
+        own = _add_days(store.rollups("overall", ["all"])[0], low, high, totals)
+    else:
+        own = _add_days(store.rollups(kind, [ident])[0], low, high, totals)
+        if not own.total.empty:
+            totals.per_source[ident.split(":", 1)[0] if kind == "agent" else ident] = own.total
+    totals.total = own.total
+    return totals
+
+
+def _add_days(rollup: Mapping[str, Mapping[str, str]], low: str, high: str, into: _Totals | None) -> _Totals:
+    """Sum the days of one rollup within [low, high]; series and distribution go to into when given."""
+    sums = _Totals() if into is None else into
+    total = Aggregate()
+    for day, fields in rollup.items():
+        if not low <= day <= high:
+            continue
+        n, value6 = int(fields.get("n", 0)), int(fields.get("value6", 0))
+        total += Aggregate(n=n, sent=int(fields.get("sent", 0)), value6=value6,
+                           satisfied=int(fields.get("satisfied", 0)), promoter=int(fields.get("promoter", 0)),
+                           detractor=int(fields.get("detractor", 0)), nps=int(fields.get("nps", 0)),
+                           weight=float(fields.get("weight", 0.0)), weighted=float(fields.get("weighted", 0.0)),
+                           days={day: (n, value6)} if n or value6 else {})
+        if into is not None:
+            satisfied = int(fields.get("satisfied", 0))
+            if satisfied:
+                into.satisfied_by_day[day] = into.satisfied_by_day.get(day, 0) + satisfied
+            for name, count in fields.items():
+                if not name.startswith("r|"):
+                    continue
+                _, scale_name, rating = name.split("|", 2)
+                scale = SCALES.get(scale_name)
+                if scale is None or not int(count):
+                    continue
+                counts = into.distribution.setdefault(scale.name, {str(v): 0 for v in scale.values})
+                counts[rating] = counts.get(rating, 0) + int(count)
+    sums.total = total
+    return sums
 
 
 # Answers ------------------------------------------------------------------------------------------
