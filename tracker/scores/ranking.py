@@ -56,6 +56,162 @@ def _below(score: float | None, threshold: float) -> bool:
     return score is not None and score < threshold
 
 
+# How far below or above a rounded value the raw values that round to it may lie.
+_ROUNDING = 0.0051
+BATCH = 200
+
+
+class _Walk:
+    """One page of ranked customers, read from the ranked sets in rank order, a batch at a time.
+
+    Customers are in a ranked set when they have the value it ranks by (a score, an answer, an order of
+    value); the others (no score, no answer, no order) follow in email order from t:customers. Ties of a
+    ranked set's value are read whole and ordered like the rank tuple says, so a page costs the page,
+    its ties and the at-risk customers skipped on the way, never the whole set of customers.
+    """
+
+    def __init__(self, store: Store, settings: Settings, sort: str, order: str, at_risk: bool | None,
+                 after: Rank | None, limit: int):
+        self.store, self.sort, self.desc = store, sort, order == "desc"
+        self.sign = -1 if self.desc else 1
+        self.at_risk, self.threshold = at_risk, settings.at_risk_score
+        self.after, self.limit = after, limit
+        self.found: list[tuple[Rank, str]] = []
+
+    def full(self) -> bool:
+        return len(self.found) > self.limit
+
+    def offer(self, rows: list[tuple[Rank, str]]) -> None:
+        """Keep the rows past the cursor that pass the at-risk filter, in rank order."""
+        rows = sorted(row for row in rows if self.after is None or row[0] > self.after)
+        if self.at_risk is not None and rows:
+            scores = self.store.rank_values("score", [email for _, email in rows])
+            rows = [row for row, score in zip(rows, scores, strict=True)
+                    if _below(None if score is None else round(score, 2), self.threshold) is self.at_risk]
+        self.found.extend(rows)
+
+    def primary(self, value: float) -> float:
+        return round(value, 2) if self.sort == "score" else value
+
+    def rank(self, email: str, value: float | None, unhappy: float | None = None) -> Rank:
+        if self.sort == "value":
+            return (0, self.sign * int(value or 0), int(unhappy is None), -int(unhappy or 0), email)
+        if self.sort == "responses":
+            return (0, self.sign * int(value or 0), email)
+        if self.sort == "score":
+            return (int(value is None), self.sign * (round(value, 2) if value is not None else 0.0), email)
+        return (int(value is None), self.sign * int(value or 0), email)
+
+    def ranked(self) -> None:
+        """Walk the ranked set (values above 0 for counts and order values) from where the cursor points."""
+        positive = self.sort in ("value", "responses")
+        start = 0
+        if self.after is not None and self.after[0] == 0 and not (positive and self.after[1] == 0):
+            value = self.sign * self.after[1]
+            if self.desc:
+                start = self.store.rank_count(self.sort, value + _ROUNDING, "+inf")
+            else:
+                start = self.store.rank_count(self.sort, "-inf", value - _ROUNDING)
+        group: list[tuple[str, float]] = []
+        while not self.full():
+            rows = self.store.rank_slice(self.sort, start, BATCH, self.desc)
+            start += len(rows)
+            for email, value in rows:
+                if positive and value <= 0:
+                    continue
+                if group and self.primary(value) != self.primary(group[0][1]):
+                    self._settle(group)
+                    group = []
+                    if self.full():
+                        return
+                group.append((email, value))
+            if len(rows) < BATCH:
+                break
+        if group:
+            self._settle(group)
+
+    def _settle(self, group: list[tuple[str, float]]) -> None:
+        unhappy: list[float | None] = [None] * len(group)
+        if self.sort == "value":
+            unhappy = self.store.rank_values("unhappy", [email for email, _ in group])
+        self.offer([(self.rank(email, value, bad), email) for (email, value), bad in zip(group, unhappy, strict=True)])
+
+    def unranked(self) -> None:
+        """Walk the customers without a value, in rank order: for order values the recently unhappy first."""
+        positive = self.sort in ("value", "responses")
+        if self.sort == "value" and not (self.after is not None and self.after[:3] == (0, 0, 1)):
+            self._unhappy_without_value()
+        after_email = None
+        if self.after is not None and self.after[:-1] == self.rank("", 0 if positive else None)[:-1]:
+            after_email = str(self.after[-1])
+        while not self.full():
+            emails = self.store.customers_after(after_email, BATCH)
+            if not emails:
+                return
+            after_email = emails[-1]
+            values = self.store.rank_values(self.sort, emails)
+            unranked = [e for e, v in zip(emails, values, strict=True) if v is None or (positive and v <= 0)]
+            if self.sort == "value":
+                unhappy = self.store.rank_values("unhappy", unranked)
+                unranked = [e for e, bad in zip(unranked, unhappy, strict=True) if bad is None]
+            self.offer([(self.rank(email, 0 if positive else None), email) for email in unranked])
+            if len(emails) < BATCH:
+                return
+
+    def _unhappy_without_value(self) -> None:
+        """Customers without orders of value who were recently unhappy, newest unhappiness first."""
+        start = 0
+        if self.after is not None and self.after[:3] == (0, 0, 0):
+            start = self.store.rank_count("unhappy", -self.after[3] + 1, "+inf")
+        while not self.full():
+            rows = self.store.rank_slice("unhappy", start, BATCH, True)
+            start += len(rows)
+            values = self.store.rank_values("value", [email for email, _ in rows])
+            self.offer([(self.rank(email, 0, bad), email) for (email, bad), value in zip(rows, values, strict=True)
+                        if value is None or value <= 0])
+            if len(rows) < BATCH:
+                return
+
+    def _cursor_unranked(self) -> bool:
+        """Say whether the cursor stopped among the customers without a value."""
+        assert self.after is not None
+        return self.after[0] == 1 if self.sort in ("score", "recent") else self.after[1] == 0
+
+    def run(self) -> list[tuple[Rank, str]]:
+        """Walk the two parts in the order the ranks put them: zeros first when ascending by count or value.
+
+        The part wholly before the cursor is not read at all.
+        """
+        zeros_first = not self.desc and self.sort in ("value", "responses")
+        parts = [self.unranked, self.ranked] if zeros_first else [self.ranked, self.unranked]
+        if self.after is not None and self._cursor_unranked() != zeros_first:
+            parts = parts[1:]
+        for part in parts:
+            if not self.full():
+                part()
+        return sorted(self.found)
+
+
+def _at_risk_page(store: Store, settings: Settings, sort: str, order: str, after: Rank | None,
+                  limit: int) -> list[tuple[Rank, str]]:
+    """Rank the at-risk customers, read whole from the score ranking: a page costs the at-risk customers."""
+    walk = _Walk(store, settings, sort, order, None, after, limit)
+    at_risk = [(email, round(score, 2)) for email, score in store.rank_below("score", settings.at_risk_score + 0.01)
+               if round(score, 2) < settings.at_risk_score]
+    emails = [email for email, _ in at_risk]
+    rows: list[tuple[Rank, str]] = []
+    for start in range(0, len(emails), 5000):
+        chunk = emails[start:start + 5000]
+        if sort == "score":
+            values: list[float | None] = [score for _, score in at_risk[start:start + 5000]]
+        else:
+            values = store.rank_values(sort, chunk)
+        unhappy = store.rank_values("unhappy", chunk) if sort == "value" else [None] * len(chunk)
+        rows += [(walk.rank(email, value, bad), email)
+                 for email, value, bad in zip(chunk, values, unhappy, strict=True)]
+    return sorted(row for row in rows if after is None or row[0] > after)[:limit + 1]
+
+
 def ranked_customers(store: Store, settings: Settings, now_ms: int, *, at_risk: bool | None, sort: str,
                      order: str, limit: int, cursor: str | None) -> tuple[list[ScoreCard], str | None]:
     """Return one page of customers' score cards and the cursor of the next page (None at the end).
@@ -66,41 +222,18 @@ def ranked_customers(store: Store, settings: Settings, now_ms: int, *, at_risk: 
     currency's total taken as is) with ties broken by the most recent unsatisfied answer, which is
     how the at-risk list ranks what a customer is worth and how recently things went wrong.
     order: "asc" or "desc". cursor: opaque, from a previous page of the same query; a malformed or
-    foreign cursor raises ValueError.
+    foreign cursor raises ValueError. Read from the ranked sets kept as answers and orders arrive.
     """
     if sort not in SORTS or order not in ORDERS or limit < 1:
         raise ValueError("sort, order or limit is not valid")
-    threshold = settings.at_risk_score
-    # The score ranking is kept as answers arrive (weighted / weight, exact at any query time); rounded
-    # like the card, so the at-risk line falls where the card draws it.
-    raw = store.customer_scores(below=threshold + 0.01 if at_risk else None)
-    scores: dict[str, float | None] = {email: round(score, 2) for email, score in raw.items()}
-    emails = sorted(scores) if at_risk else store.customer_emails()
-    if at_risk is not None:
-        emails = [e for e in emails if _below(scores.get(e), threshold) is at_risk]
-    sign = -1 if order == "desc" else 1
-    counts = store.customer_field(emails, "agg", "n") if sort == "responses" else {}
-    latest = store.customer_field(emails, "profile", "last_response_at") if sort == "recent" else {}
-    values = store.order_values(emails) if sort == "value" else {}
-    unhappy = store.last_unsatisfied_at(emails) if sort == "value" else {}
-
-    def rank(email: str) -> Rank:
-        if sort == "score":
-            score = scores.get(email)
-            return (int(score is None), sign * (score or 0.0), email)
-        if sort == "responses":
-            return (0, sign * int(counts.get(email) or 0), email)
-        if sort == "recent":
-            last = latest.get(email)
-            return (int(not last), sign * int(last or 0), email)
-        bad = unhappy.get(email)
-        return (0, sign * values[email], int(bad is None), -(bad or 0), email)
-
-    ranked = sorted((rank(e), e) for e in emails)
     query = RankedQuery(sort, order, at_risk)
+    after = None
     if cursor:
         after = _decode_cursor(cursor, query, (0, 0, 0, 0, "") if sort == "value" else (0, 0, ""))
-        ranked = [item for item in ranked if item[0] > after]
+    if at_risk:
+        ranked = _at_risk_page(store, settings, sort, order, after, limit)
+    else:
+        ranked = _Walk(store, settings, sort, order, at_risk, after, limit).run()
     page, more = ranked[:limit], len(ranked) > limit
     cards = [card for _, email in page if (card := customer_card(store, settings, email, now_ms))]
     next_cursor = _encode_cursor(query, page[-1][0]) if more else None
@@ -110,19 +243,8 @@ def ranked_customers(store: Store, settings: Settings, now_ms: int, *, at_risk: 
 # Agents, teams, sources, brands -------------------------------------------------------------------
 
 def _agent_names(store: Store, idents: set[str]) -> dict[str, str | None]:
-    """Name agents by the newest sent survey that carries a name for them."""
-    names: dict[str, str | None] = dict.fromkeys(idents)
-    missing = set(idents)
-    if not missing:
-        return names
-    for survey in store.surveys_between("-inf", "+inf", newest_first=True):
-        ident = f"{survey.source}:{survey.agent_id or ''}"
-        if ident in missing and survey.agent_name:
-            names[ident] = survey.agent_name
-            missing.discard(ident)
-            if not missing:
-                break
-    return names
+    """Name agents as the newest event that named them did (None when none did)."""
+    return store.agent_names(sorted(idents))
 
 
 def aggregate_list(store: Store, kind: str, now_ms: int) -> list[ScoreCard]:

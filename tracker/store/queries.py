@@ -11,6 +11,9 @@ from tracker.store.scores import answer_of
 from tracker.store.surveys import survey_from_hash
 
 BATCH = 500
+# The ranked sets customers are listed by, by the API's sort names; "unhappy" breaks ties of "value".
+RANKS = {"score": keys.RANK_SCORE, "value": keys.RANK_VALUE, "recent": keys.RANK_RECENT,
+         "responses": keys.RANK_RESPONSES, "unhappy": keys.RANK_UNHAPPY}
 
 
 def _chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
@@ -21,78 +24,54 @@ def _chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
 class Queries(RedisBase):
     """Batched reads across many customers, agents and responses."""
 
-    def customer_emails(self) -> list[str]:
-        """Return every known customer (applied events or aggregates), sorted."""
-        found = {email for email, _ in self.redis.zscan_iter(keys.CUSTOMERS, count=1000)}
-        found.update(self.redis.sscan_iter(keys.index("customer"), count=1000))
-        return sorted(found)
-
-    def customer_scores(self, below: float | None = None) -> dict[str, float]:
-        """Return customers' decayed scores (those with answers), optionally only those under a bound."""
-        high = "+inf" if below is None else f"({below!r}"
-        return dict(self.redis.zrangebyscore(keys.RANK_SCORE, "-inf", high, withscores=True))
-
-    def customer_field(self, emails: list[str], part: str, field: str) -> dict[str, str | None]:
-        """Return one field of one of each customer's hashes (part "agg" or "profile"), in batches."""
-        found: dict[str, str | None] = {}
-        for chunk in _chunks(emails, 2000):
+    def rollups(self, kind: str, idents: list[str]) -> list[dict[str, dict[str, str]]]:
+        """Return each entity's per-day rollup as {day: {field: value}} ("r|<scale>|<rating>" counts included)."""
+        found: list[dict[str, dict[str, str]]] = []
+        for chunk in _chunks(idents):
             pipe = self.redis.pipeline(transaction=False)
-            for email in chunk:
-                pipe.hget(keys.customer(email, part), field)
-            found.update(zip(chunk, pipe.execute(), strict=True))
+            for ident in chunk:
+                pipe.hgetall(keys.rollup(kind, ident))
+            for raw in pipe.execute():
+                days: dict[str, dict[str, str]] = {}
+                for name, value in raw.items():
+                    day, _, rest = name.partition("|")
+                    if rest:
+                        days.setdefault(day, {})[rest] = value
+                found.append(days)
         return found
 
-    def order_values(self, emails: list[str]) -> dict[str, int]:
-        """Return each customer's live order total in the main currency, in minor units."""
-        values: dict[str, int] = {}
-        for chunk in _chunks(emails):
-            pipe = self.redis.pipeline(transaction=False)
-            for email in chunk:
-                pipe.smembers(keys.customer(email, "orders"))
-            owned = [sorted(o) for o in pipe.execute()]
-            pipe = self.redis.pipeline(transaction=False)
-            for okeys in owned:
-                for okey in okeys:
-                    pipe.hmget(keys.order(okey), "status", "total", "refunded", "currency")
-            rows = iter(pipe.execute())
-            for email, okeys in zip(chunk, owned, strict=True):
-                totals: dict[str, int] = {}
-                for _ in okeys:
-                    status, total, refunded, currency = next(rows)
-                    if status is None or status == "cancelled":
-                        continue
-                    totals[currency] = totals.get(currency, 0) + int(total or 0) - int(refunded or 0)
-                values[email] = max(totals.values()) if totals else 0
-        return values
+    def rank_slice(self, sort: str, start: int, count: int, desc: bool) -> list[tuple[str, float]]:
+        """Return count (customer, value) pairs of a ranked set from index start, in its order or reversed."""
+        key = RANKS[sort]
+        if desc:
+            return self.redis.zrevrange(key, start, start + count - 1, withscores=True)
+        return self.redis.zrange(key, start, start + count - 1, withscores=True)
 
-    def last_unsatisfied_at(self, emails: list[str], depth: int = 20) -> dict[str, int | None]:
-        """Return when each customer last gave an answer that was not satisfied (None: never)."""
-        found: dict[str, int | None] = {}
-        pending = list(emails)
-        offset = 0
-        while pending:
-            pipe = self.redis.pipeline(transaction=False)
-            for email in pending:
-                pipe.zrevrange(keys.customer(email, "responses"), offset, offset + depth - 1, withscores=True)
-            windows = pipe.execute()
-            pipe = self.redis.pipeline(transaction=False)
-            for window in windows:
-                for sid, _ in window:
-                    pipe.hget(keys.response(sid), "satisfied")
-            flags = iter(pipe.execute())
-            still: list[str] = []
-            for email, window in zip(pending, windows, strict=True):
-                hit = None
-                for _sid, at in window:
-                    flag = next(flags)  # the answer's satisfied count, as its scale decided when it was given
-                    if flag is not None and not int(flag) and hit is None:
-                        hit = int(at)
-                if hit is not None or len(window) < depth:
-                    found[email] = hit
-                else:
-                    still.append(email)
-            pending, offset = still, offset + depth
-        return found
+    def rank_count(self, sort: str, low: float | str, high: float | str) -> int:
+        """Count the customers of a ranked set whose value is within [low, high] ("(x" excludes x)."""
+        return int(self.redis.zcount(RANKS[sort], low, high))
+
+    def rank_values(self, sort: str, emails: list[str]) -> list[float | None]:
+        """Return each customer's value in a ranked set (None: not in it), in one command."""
+        if not emails:
+            return []
+        return [None if v is None else float(v) for v in self.redis.zmscore(RANKS[sort], emails)]
+
+    def rank_below(self, sort: str, high: float) -> list[tuple[str, float]]:
+        """Return every (customer, value) of a ranked set with a value under high."""
+        return self.redis.zrangebyscore(RANKS[sort], "-inf", f"({high!r}", withscores=True)
+
+    def agent_names(self, idents: list[str]) -> dict[str, str | None]:
+        """Return each agent's display name (`<source>:<agent id>` -> name or None), in one command."""
+        if not idents:
+            return {}
+        names = self.redis.hmget(keys.NAMES, [f"agent|{ident}" for ident in idents])
+        return {ident: name or None for ident, name in zip(idents, names, strict=True)}
+
+    def customers_after(self, after: str | None, count: int) -> list[str]:
+        """Return up to count customers in email order, after the given email (None: from the first)."""
+        low = "-" if after is None else "(" + after
+        return self.redis.zrangebylex(keys.CUSTOMERS, low, "+", start=0, num=count)
 
     def first_activity_ms(self) -> int | None:
         """Return the time of the oldest answer or sent survey, None when there is neither."""
