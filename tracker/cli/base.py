@@ -58,14 +58,7 @@ def refuse_unusable_broker(settings: Settings, store: Any = None) -> None:
     if not broker.startswith(("redis://", "rediss://", "unix://")):
         return  # amqp:// and sentinel:// (masters behind Sentinel are standalone)
     if broker == settings.redis_url:
-        opened = store is None
-        store = open_store(settings) if opened else store
-        try:
-            clustered = store.is_cluster
-        finally:
-            if opened:
-                store.redis.close()
-        if clustered:
+        if (store if store is not None else open_store(settings)).is_cluster:
             raise ConfigError("TRACKER_BROKER_URL is unset or the same as TRACKER_REDIS_URL, a Redis Cluster, which "
                               f"Celery cannot use: set TRACKER_BROKER_URL to {USABLE_BROKERS}")
         return  # the store's own standalone Redis

@@ -33,13 +33,12 @@ def probe_redis(settings: Settings) -> str:
     from tracker.store import Store
 
     store = Store.from_url(settings.redis_url)
-    store.ping()
-    version = store.redis.info("server").get("redis_version", "?")
     cluster = store.cluster_state()
+    if cluster is not None and not cluster.ok:
+        raise RuntimeError(f"a Redis Cluster that cannot serve every slot: {cluster.reason()}")
+    version = store.redis.info("server").get("redis_version", "?")
     if cluster is None:
         return f"{redact_url(settings.redis_url)} answers (Redis {version})"
-    if not cluster.ok:
-        raise RuntimeError(f"a Redis Cluster that cannot serve every slot: {cluster.reason()}")
     return f"{redact_url(settings.redis_url)} answers (Redis {version}, a Redis Cluster: {cluster.summary()})"
 
 

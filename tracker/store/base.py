@@ -9,6 +9,7 @@ transaction unless asked otherwise (on a cluster its keys must share one slot).
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -109,6 +110,21 @@ class StoreCluster(RedisCluster):
         with _unavailable_as_ours():
             return super().execute_command(*args, **kwargs)
 
+    def close(self) -> None:
+        """Close the connections to every node (RedisCluster.close leaves those of the node clients open).
+
+        A store opened for the same URL afterwards gets a new client.
+        """
+        with _clusters_lock:
+            for key in [key for key, client in _clusters.items() if client is self]:
+                del _clusters[key]
+        manager: Any = self.nodes_manager
+        nodes = [*manager.nodes_cache.values(), *manager.startup_nodes.values()]
+        super().close()
+        for node in nodes:
+            if node.redis_connection is not None:
+                node.redis_connection.connection_pool.disconnect()
+
     def pipeline(self, transaction: Any = True, shard_hint: Any = None) -> ClusterPipeline:
         """Queue commands as on a standalone Redis: MULTI/EXEC (keys of one slot) unless transaction=False."""
         if shard_hint:
@@ -134,12 +150,24 @@ def _standalone(url: str, kind: type[StoreClient] = StoreClient) -> Any:
                          retry_on_error=[redis.ConnectionError, redis.TimeoutError])
 
 
+# One cluster client per process and URL, shared by every store: learning the layout costs round trips (CLUSTER
+# SLOTS, COMMAND), and redis-py's cluster client refers to itself, so one left to the garbage collector would be
+# collected as a cycle, its sockets finalized in any order (some before the connections that close them).
+_clusters: dict[tuple[str, int], StoreCluster] = {}
+_clusters_lock = threading.Lock()
+
+
 def _cluster(url: str) -> StoreCluster:
     # The cluster client retries ConnectionError, TimeoutError and CLUSTERDOWN itself, re-reading the layout
     # between attempts; the node connections under it get the same timeouts and no retry of their own.
-    with _unavailable_as_ours():
-        return StoreCluster.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
-                                     retry=_retry())
+    with _clusters_lock:
+        client = _clusters.get((url, os.getpid()))
+        if client is None:
+            with _unavailable_as_ours():
+                client = StoreCluster.from_url(url, decode_responses=True, socket_timeout=5,
+                                               socket_connect_timeout=3, retry=_retry())
+            _clusters[(url, os.getpid())] = client
+        return client
 
 
 def _is_cluster_node(client: redis.Redis) -> bool:
