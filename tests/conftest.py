@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import inspect
 import json
 import os
 import signal
@@ -20,6 +21,8 @@ import pytest
 import redis
 from aiosmtpd.controller import Controller
 
+from tests import slot_guard
+from tests.cluster import Cluster, running_cluster
 from tests.signing import signed
 from tests.support import PEOPLE, ROOT, drain, iso, make_env, send_all, solved_event, survey_link
 from tracker.cli.dev import free_port, redis_binary
@@ -28,6 +31,32 @@ from tracker.store import Store
 from tracker.web.app import create_app
 
 OUTPUT = ROOT / "test-output"
+# Modules whose tests run twice, on a standalone Redis and on a 3-master Redis Cluster (broker on the standalone
+# Redis): every test that gets its Redis through env, settings or store, or only the tests named. A test that asks
+# for redis_url itself uses the URL its own way (as a broker, say) and runs on the standalone Redis only.
+CLUSTER_VARIANTS: dict[str, set[str] | None] = {
+    "test_e2e": None,
+    "test_send_faults": None,
+    "test_rabbitmq": {"test_the_loop_runs_end_to_end_with_rabbitmq_as_the_broker"},
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cluster: runs against the 3-master Redis Cluster the session starts")
+    if slot_guard.enabled():  # TRACKER_SLOT_GUARD=1: a command touching two hash slots fails the test
+        config.pluginmanager.register(slot_guard.make_plugin(ROOT), "slot_guard")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module not in CLUSTER_VARIANTS or "redis_url" not in metafunc.fixturenames:
+        return
+    named = CLUSTER_VARIANTS[module]
+    if (named is not None and metafunc.function.__name__ not in named) \
+            or "redis_url" in inspect.signature(metafunc.function).parameters:
+        return
+    metafunc.parametrize("store_kind", ["standalone", pytest.param("cluster", marks=pytest.mark.cluster)],
+                         indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -57,12 +86,38 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Start a 3-master Redis Cluster on loopback for the session, the first time a test asks; stop it at the end."""
+    try:
+        with running_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+            yield cluster
+    except RuntimeError as exc:  # no redis-server/redis-cli, or the cluster would not form
+        pytest.fail(str(exc))
+
+
 @pytest.fixture
-def redis_url(redis_server: str) -> str:
-    """A clean database for this test."""
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """What the store's Redis is: "standalone", or "cluster" for the tests CLUSTER_VARIANTS runs twice."""
+    return str(getattr(request, "param", "standalone"))
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest, store_kind: str, redis_server: str) -> str:
+    """A clean database for this test: the session's Redis, or its Redis Cluster (store_kind "cluster")."""
     url = f"{redis_server}/0"
     redis.Redis.from_url(url).flushall()
+    if store_kind == "cluster":
+        cluster: Cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        return cluster.url
     return url
+
+
+@pytest.fixture
+def broker_url(redis_url: str, store_kind: str, redis_server: str) -> str:
+    """The Celery broker: the store's Redis, or beside a Redis Cluster (which Celery cannot use) the standalone one."""
+    return f"{redis_server}/0" if store_kind == "cluster" else redis_url
 
 
 class SmtpSink:
@@ -109,8 +164,9 @@ def smtp() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
-def env(redis_url: str, smtp: SmtpSink) -> dict[str, str]:
-    return make_env(redis_url, smtp.port)  # type: ignore[attr-defined]
+def env(redis_url: str, broker_url: str, smtp: SmtpSink) -> dict[str, str]:
+    extra = {"TRACKER_BROKER_URL": broker_url} if broker_url != redis_url else {}
+    return make_env(redis_url, smtp.port, **extra)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
