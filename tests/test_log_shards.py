@@ -309,7 +309,7 @@ def test_a_killed_appliers_shard_is_taken_over_when_its_lease_runs_out(store, se
     for i, event in enumerate(events):
         store.append_delivery(f"d-{i}", [standard(event)], "standard")
 
-    lease_ms = 3000
+    lease_ms = 8000  # long enough to find it still held after the process is gone, on a busy machine too
     doomed = subprocess.run([sys.executable, "-c", DOOMED, str(shard), str(lease_ms)], env={**os.environ, **env},
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert doomed.returncode == -signal.SIGKILL and "dying" in doomed.stdout, doomed.stderr
