@@ -66,6 +66,13 @@ def send_chunk(store: Store, settings: Settings, sender: Sender, members: list[s
     `left` under a fresh lease. Storage outages and not_isolated exceptions propagate: the lease brings
     the unsent entries back.
     """
+    # Each send's aggregate steps wait for the chunk's end, which forwards each survey bucket once.
+    with store.forwarding_later():
+        return _send_each(store, settings, sender, members, claimed, not_isolated, clock)
+
+
+def _send_each(store: Store, settings: Settings, sender: Sender, members: list[str], claimed: int,
+               not_isolated: tuple[type[BaseException], ...], clock: Callable[[], int]) -> Chunk:
     started = clock()
     passed_on: tuple[type[BaseException], ...] = (StorageUnavailable, *not_isolated)
     chunk, left = Chunk(claimed), list(members)
