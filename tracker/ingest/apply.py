@@ -121,8 +121,9 @@ def _apply(store: Store, settings: Settings, pairs: list[tuple[Event, str]]) -> 
     order_delay = -1 if settings.order_survey_delay is None else settings.order_survey_delay * 1000
     stateful = [i for i, (event, _) in enumerate(pairs) if event.type not in SURVEY_TYPES or introduces(store, event)]
     results: list[str | int | None] = [None] * len(pairs)
-    for i, result in zip(stateful, store.apply_events([pairs[i] for i in stateful], settings.survey_delay * 1000,
-                                                      order_delay, stale_before(settings, now_ms)), strict=True):
+    applied = store.apply_events([pairs[i] for i in stateful], settings.survey_delay * 1000, order_delay,
+                                 stale_before(settings, now_ms), timeline_days=settings.log_retention_days)
+    for i, result in zip(stateful, applied, strict=True):
         results[i] = result
     errors = [r if isinstance(r, str) else None for r in results]
     # Survey events before the skips: a replayed survey keeps the attribution its event gives.
