@@ -95,11 +95,12 @@ class Keys:
                 return []
             rest = list(args[upper.index("STREAMS") + 1:])
             return rest[:len(rest) // 2]
+        words = [arg if isinstance(arg, (str, bytes)) else str(arg) for arg in args]  # SCAN 0, EXPIRE k 60
         try:
             plain = self.plain(client)
             if self.parser is None:
                 self.parser = CommandsParser(plain)
-            return list(self.parser.get_keys(plain, *args) or [])
+            return list(self.parser.get_keys(plain, *words) or [])
         except redis.RedisError:  # the server is down, or the command is unknown: nothing to judge
             return []
 

@@ -278,6 +278,7 @@ def test_the_slot_guard_names_commands_scripts_and_transactions_whose_keys_fall_
     guard.judge(client, [("SET", "{x}:a", 1), ("MGET", "{x}:a", "{x}:b"), ("EVALSHA", release_if, 2, "{x}:a",
                                                                             "{x}:b", "arg")], transaction=False)
     guard.judge(client, [("SET", "{x}:a", 1), ("GET", "{x}:b")], transaction=True, watched=["{x}:c"])
+    guard.judge(client, [("SCAN", 0, "MATCH", "t:*"), ("EXPIRE", "{x}:a", 60)], transaction=False)
     assert guard.found == []  # one slot each, and one for the whole transaction
     guard.judge(client, [("MGET", "a", "b"), ("EVALSHA", release_if, 2, "{x}:a", "{y}:b", "{z}:not-a-key"),
                          ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "{x}:s", "{y}:s", ">", ">")], transaction=False)
