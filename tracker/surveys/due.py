@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from tracker.config import Settings
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 LEASE_MS = 60_000
 # A chunk stops starting sends after this and hands the rest on, well inside Celery's time limits.
 CHUNK_BUDGET_MS = 30_000
+FORWARD_EVERY_MS = 1_000  # a chunk's sends reach the aggregates and metrics at least this often
 # One sweep leases at most this many entries from each due set (there are keys.BUCKETS * 2 of them).
 SWEEP_LIMIT = 500
 
@@ -66,32 +68,33 @@ def send_chunk(store: Store, settings: Settings, sender: Sender, members: list[s
     `left` under a fresh lease. Storage outages and not_isolated exceptions propagate: the lease brings
     the unsent entries back.
     """
-    # Each send's aggregate steps wait for the chunk's end, which forwards each survey bucket once.
-    with store.forwarding_later():
-        return _send_each(store, settings, sender, members, claimed, not_isolated, clock)
-
-
-def _send_each(store: Store, settings: Settings, sender: Sender, members: list[str], claimed: int,
-               not_isolated: tuple[type[BaseException], ...], clock: Callable[[], int]) -> Chunk:
     started = clock()
     passed_on: tuple[type[BaseException], ...] = (StorageUnavailable, *not_isolated)
     chunk, left = Chunk(claimed), list(members)
-    while left:
-        now_ms = clock()
-        held = store.renew_claims(left, chunk.claimed, now_ms + LEASE_MS)
-        chunk.claimed = now_ms + LEASE_MS
-        for lost in (m for m in left if m not in held):
-            chunk.outcomes[lost] = Outcome("none", "claimed_elsewhere")
-        left = held
-        if not left or now_ms - started >= CHUNK_BUDGET_MS:
-            break
-        member = left.pop(0)
-        try:
-            chunk.outcomes[member] = send_due(store, settings, sender, member, chunk.claimed, now_ms)
-        except passed_on:
-            raise
-        except Exception as exc:  # one entry's failure must not stop the chunk around it
-            chunk.outcomes[member] = _park(store, member, chunk.claimed, f"{type(exc).__name__}: {exc}", now_ms)
+    with ExitStack() as deferred:
+        # The sends' aggregate steps are forwarded a survey bucket at a time, at least every FORWARD_EVERY_MS.
+        deferred.enter_context(store.forwarding_later())
+        forwarded_at = started
+        while left:
+            now_ms = clock()
+            if now_ms - forwarded_at >= FORWARD_EVERY_MS:
+                deferred.close()
+                deferred.enter_context(store.forwarding_later())
+                forwarded_at = now_ms
+            held = store.renew_claims(left, chunk.claimed, now_ms + LEASE_MS)
+            chunk.claimed = now_ms + LEASE_MS
+            for lost in (m for m in left if m not in held):
+                chunk.outcomes[lost] = Outcome("none", "claimed_elsewhere")
+            left = held
+            if not left or now_ms - started >= CHUNK_BUDGET_MS:
+                break
+            member = left.pop(0)
+            try:
+                chunk.outcomes[member] = send_due(store, settings, sender, member, chunk.claimed, now_ms)
+            except passed_on:
+                raise
+            except Exception as exc:  # one entry's failure must not stop the chunk around it
+                chunk.outcomes[member] = _park(store, member, chunk.claimed, f"{type(exc).__name__}: {exc}", now_ms)
     chunk.left = left
     return chunk
 
