@@ -4,7 +4,9 @@
     .venv/bin/python bench/http_run.py --grid             # only the receiver and card under several gunicorn settings
 
 Every server is a real gunicorn started through tracker.cli.serve with the same settings for the product and
-its baseline (a bare Flask app); the load comes from bench/load.py in processes of their own. Baseline and
+its baseline (a bare Flask app). The load comes from wrk when it is installed (Debian's package: it leaves
+the servers more of a 2-core machine than a Python client), else from bench/load.py in processes of its own;
+open-loop runs (a fixed rate, for p99) and runs of an exact count always use bench/load.py. Baseline and
 product take turns, round by round, and the best round of each is compared.
 
 1. receiver: signed POST /webhooks/standard, a new delivery each time, against a bare Flask POST that parses
@@ -39,7 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, bench_env, bench_settings, git_commit, redis_server
-from load import LoadResult, request_bytes, run_load
+from load import LoadResult, request_bytes, run_load, run_wrk, wrk_available
 
 from tests.signing import signed
 from tracker.cli.dev import free_port
@@ -188,6 +190,9 @@ class Run:
         return f"h{self.tags}"
 
     def load(self, port: int, requests: list[bytes], **kwargs: Any) -> LoadResult:
+        """Closed loop for seconds through wrk when it is installed, else (and open loop, or a count) in Python."""
+        if not kwargs and self.args.wrk:
+            return run_wrk(port, requests, connections=self.args.connections, seconds=self.args.seconds)
         options = {"processes": self.args.load_processes, "connections": self.args.connections,
                    "seconds": self.args.seconds, **kwargs}
         return run_load(port, requests, **options)
@@ -197,7 +202,7 @@ class Run:
         ours: list[LoadResult] = []
         theirs: list[LoadResult] = []
         for round_ in range(self.args.rounds):
-            mine, base = webhooks(self.tag(), int(self.args.seconds * 6000))
+            mine, base = webhooks(self.tag(), int(self.args.seconds * 10_000))
             runs = [(bare, base, theirs), (product, mine, ours)]
             for server, requests, into in (runs if round_ % 2 == 0 else runs[::-1]):
                 into.append(self.load(server.port, requests))
@@ -392,8 +397,9 @@ def run(args: argparse.Namespace) -> None:
         key = store.create_key("bench-http")
         run = Run(args, env, store)
         print(f"HTTP run at {git_commit()}, {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC; gunicorn {args.workers} "
-              f"workers x {args.threads} threads ({args.worker_class}); load: {args.load_processes} processes x "
-              f"{args.connections} connections, {args.seconds:g} s a round, best of {args.rounds}", flush=True)
+              f"workers x {args.threads} threads ({args.worker_class}); load: "
+              f"{'wrk' if args.wrk else f'{args.load_processes} Python processes'} x {args.connections} connections, "
+              f"{args.seconds:g} s a round, best of {args.rounds}", flush=True)
         if args.grid:
             grid(run, env, emails, key)
             return
@@ -463,7 +469,10 @@ def main() -> None:
     parser.add_argument("--load-processes", type=int, default=1)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--grid", action="store_true", help="only receiver and card, under each SETTINGS_GRID")
-    run(parser.parse_args())
+    parser.add_argument("--python-load", action="store_true", help="the Python load generator even with wrk installed")
+    args = parser.parse_args()
+    args.wrk = wrk_available() and not args.python_load
+    run(args)
 
 
 if __name__ == "__main__":

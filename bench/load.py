@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import multiprocessing
 import selectors
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -181,3 +185,54 @@ def run_load(port: int, requests: list[bytes], *, processes: int = 2, connection
         merged.latencies += r.latencies
         merged.statuses.update(r.statuses)
     return merged
+
+
+# wrk (Debian's package), when installed, drives the closed-loop runs: it spends a fraction of the CPU a
+# Python client does, which on a 2-core machine leaves more of it to the servers being compared.
+WRK_SCRIPT = """
+local requests = {}
+init = function(args)
+  local f = assert(io.open(args[1], "rb"))
+  local data = f:read("*a")
+  f:close()
+  local at = 1
+  while at <= #data do
+    local size = tonumber(data:sub(at, at + 9))
+    requests[#requests + 1] = data:sub(at + 10, at + 9 + size)
+    at = at + 10 + size
+  end
+  counter = tonumber(args[2])
+end
+request = function()
+  counter = counter + 1
+  return requests[(counter % #requests) + 1]
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d %f %f\\n", summary.requests, summary.duration,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write,
+    summary.errors.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def run_wrk(port: int, requests: list[bytes], *, connections: int = 16, seconds: float = 5.0) -> LoadResult:
+    """Run wrk (one thread) for seconds, sending the requests in turn; latencies holds its p50 and p99 only."""
+    with tempfile.TemporaryDirectory() as folder:
+        script, data = Path(folder) / "requests.lua", Path(folder) / "requests.bin"
+        script.write_text(WRK_SCRIPT)
+        data.write_bytes(b"".join(b"%010d" % len(r) + r for r in requests))
+        out = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds:g}s",
+                              "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}/", "--", str(data),
+                              "0"], capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    answered, micros, bad_status, socket_errors, _timeouts, p50, p99 = line.split()[1:]
+    result = LoadResult(answered=int(answered), seconds=int(micros) / 1e6, latencies=[float(p50) / 1e6,
+                                                                                      float(p99) / 1e6])
+    result.statuses.update({200: int(answered) - int(bad_status), 500: int(bad_status)})
+    if int(socket_errors):
+        result.statuses[0] = int(socket_errors)
+    return result
