@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from tests.signing import signed
-from tests.support import solved_event, wait_until
+from tests.support import solved_event, tracker, wait_until
+from tests.test_outbox import assert_same, state
 from tracker.config import load_settings
 from tracker.mail.http import make_sender
 from tracker.store import Store
@@ -166,3 +167,28 @@ def test_the_smtp_server_refusing_then_accepting_delivers_exactly_one_mail(live,
     wait_until(quiet, what="the loop to have nothing left to do")
     assert len(smtp.messages) == 1
     assert survey.status == "sent" and survey.attempts == 3
+
+
+def test_rebuild_scores_equals_the_live_aggregates_after_the_loop(live, smtp, store, env):
+    """Answers given and changed over real processes; the rebuild from the stored answers leaves every sum,
+    rollup, index and ranked set as the live path built them (on the cluster too)."""
+    people = [("ann", "a-1", "billing", 5), ("bo", "a-1", "support", 2), ("cy", "a-2", "billing", 4),
+              ("di", "", "", 1)]
+    for name, agent, team, _ in people:
+        event = solved_event(ticket=f"RB-{name}", email_address=f"{name}@example.no", at=_now_iso())
+        event["customer"]["id"] = f"c-{name}"
+        event["ticket"]["team"] = team
+        event["ticket"]["agent"] = {"id": agent, "name": agent.upper()} if agent else None
+        if not agent:
+            del event["ticket"]["agent"]
+        assert _post(live["base"], "standard", event).status_code == 202
+    mails = smtp.wait_for(len(people), timeout=60)
+    by_address = {mail["To"].addresses[0].addr_spec: mail for mail in mails}
+    for name, _, _, rating in people:
+        _answer_from_mail(live["base"], by_address[f"{name}@example.no"], rating, f"said {name}")
+    _answer_from_mail(live["base"], by_address["bo@example.no"], 4, "changed my mind")  # a change moves every sum
+    wait_until(_quiet(store, env), what="the loop to settle")
+    before = state(store)
+    assert before["aggregates"][("overall", "all")].n == len(people)
+    assert tracker(env, "rebuild-scores").returncode == 0
+    assert_same(before, state(store))
