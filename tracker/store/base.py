@@ -118,10 +118,19 @@ class StoreCluster(RedisCluster):
         with _clusters_lock:
             for key in [key for key, client in _clusters.items() if client is self]:
                 del _clusters[key]
-        manager: Any = self.nodes_manager
-        nodes = [*manager.nodes_cache.values(), *manager.startup_nodes.values()]
         super().close()
-        for node in nodes:
+        self._disconnect_nodes()
+
+    def __del__(self) -> None:
+        # Never one of _clusters (they hold it): no lock here, as the collector may run while a thread holds one.
+        try:
+            self._disconnect_nodes()
+        except Exception:  # noqa: S110 - a client half built (its cluster was down) has nothing to close
+            pass
+
+    def _disconnect_nodes(self) -> None:
+        manager: Any = self.nodes_manager
+        for node in [*manager.nodes_cache.values(), *manager.startup_nodes.values()]:
             if node.redis_connection is not None:
                 node.redis_connection.connection_pool.disconnect()
 
@@ -154,7 +163,7 @@ def _standalone(url: str, kind: type[StoreClient] = StoreClient) -> Any:
 # SLOTS, COMMAND), and redis-py's cluster client refers to itself, so one left to the garbage collector would be
 # collected as a cycle, its sockets finalized in any order (some before the connections that close them).
 _clusters: dict[tuple[str, int], StoreCluster] = {}
-_clusters_lock = threading.Lock()
+_clusters_lock = threading.RLock()
 
 
 def _cluster(url: str) -> StoreCluster:
