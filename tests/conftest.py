@@ -98,8 +98,12 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
 
 @pytest.fixture
 def store_kind(request: pytest.FixtureRequest) -> str:
-    """What the store's Redis is: "standalone", or "cluster" for the tests CLUSTER_VARIANTS runs twice."""
-    return str(getattr(request, "param", "standalone"))
+    """What the store's Redis is: "standalone", or "cluster" for the tests CLUSTER_VARIANTS runs twice.
+
+    TRACKER_TEST_STORE=cluster puts every other test's store on the cluster too (a diagnostic run: tests that
+    use redis_url as something else than the store, a broker say, fail there for that reason).
+    """
+    return str(getattr(request, "param", os.environ.get("TRACKER_TEST_STORE", "standalone")))
 
 
 @pytest.fixture
