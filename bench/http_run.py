@@ -236,21 +236,22 @@ class Run:
             count = int(self.args.applied)
             tag = self.tag()
             mine, base = webhooks(tag, count)
-            theirs = [self.load(bare.port, base, count=count)]
+            theirs = [self.load(bare.port, base, count=count, seconds=600)]
             start = time.perf_counter()
-            posted = self.load(product.port, mine, count=count)
+            posted = self.load(product.port, mine, count=count, seconds=600)
             accepted = time.perf_counter()
+            if posted.statuses.get(202) != count:
+                print(f"  accepted-and-applied: the webhooks were answered {statuses(posted)}", flush=True)
+            wanted = posted.statuses.get(202, 0)
             profiles = [keys.customer(f"{tag}-{n}@example.no", "profile") for n in range(count)]
-            if not wait_until(lambda: existing(self.store, profiles) == count, timeout=600):
-                raise SystemExit(f"bench: only {existing(self.store, profiles):,} of {count:,} events applied")
+            if not wait_until(lambda: existing(self.store, profiles) >= wanted, timeout=600):
+                raise SystemExit(f"bench: only {existing(self.store, profiles):,} of {wanted:,} events applied")
             done = time.perf_counter()
-            theirs.append(self.load(bare.port, base, count=count))
+            theirs.append(self.load(bare.port, base, count=count, seconds=600))
         finally:
             stop_process(beat)
             stop_process(worker)
-        if posted.statuses.get(202) != count:
-            print(f"  accepted-and-applied: the webhooks were answered {statuses(posted)}")
-        return count / (done - start), best(theirs), done - accepted
+        return wanted / (done - start), best(theirs), done - accepted
 
 
 def existing(store: Store, names: list[str]) -> int:
@@ -423,7 +424,7 @@ def run(args: argparse.Namespace) -> None:
                              f"{base_half.percentile(0.5) * 1000:.1f} / {base_half.percentile(0.99) * 1000:.1f} ms",
                              f"{half.percentile(0.5) * 1000:.1f} / {half.percentile(0.99) * 1000:.1f} ms", ""))
             for name, result in (("receiver", ours), ("card", card["card"]), ("card at half load", half)):
-                if set(result.statuses) - {200, 202}:
+                if any(n for status, n in result.statuses.items() if status not in (200, 202)):
                     print(f"  {name}: {statuses(result)}")
         if args.surveys:
             rate, total, bare_rate, first = surveys(args, env, store)
