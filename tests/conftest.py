@@ -37,6 +37,8 @@ OUTPUT = ROOT / "test-output"
 CLUSTER_VARIANTS: dict[str, set[str] | None] = {
     "test_e2e": None,
     "test_send_faults": None,
+    "test_log_shards": None,
+    "test_buckets": None,
     "test_rabbitmq": {"test_the_loop_runs_end_to_end_with_rabbitmq_as_the_broker"},
 }
 

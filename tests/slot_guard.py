@@ -2,7 +2,7 @@
 the running test, naming the command (a script by name) and its keys. A Redis Cluster refuses such a command
 (CROSSSLOT), so the guard finds on a standalone Redis what would break on a cluster.
 
-TRACKER_SLOT_GUARD=1 turns it on (conftest registers the plugin). It watches the store's clients (StoreClient,
+It is on for every run of the suite (conftest registers the plugin); TRACKER_SLOT_GUARD=0 turns it off. It watches the store's clients (StoreClient,
 StoreCluster and their pipelines) in the test process and, through a sitecustomize put on PYTHONPATH, in every
 Python process the tests start (tracker worker, beat, web, CLI); those append what they find to a file that the
 guard reads after each phase of each test.
@@ -40,7 +40,7 @@ SCRIPTED = ("EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO")
 
 
 def enabled() -> bool:
-    return os.environ.get(ENABLE, "").strip() not in ("", "0")
+    return os.environ.get(ENABLE, "1").strip() not in ("", "0")
 
 
 def slot(key: Any) -> int:
