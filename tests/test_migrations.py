@@ -211,3 +211,16 @@ def test_import_ratings_loads_good_rows_reports_bad_ones_and_counts_a_second_imp
     rebuild_scores(store, settings)
     assert scores(store, settings, now) == before
     assert send_all(store, settings) == [] and smtp.messages == []
+
+
+def test_a_redis_written_with_the_previous_key_layout_is_refused_at_start_up_with_the_way_over(env, store):
+    store.redis.zadd("t:due", {"zendesk:1001": 1})  # the single due set of the layout before the cluster one
+    for command in ("worker", "beat", "web"):
+        started = tracker(env, command)
+        assert started.returncode == 2, started.stderr
+        assert started.stderr.count("\n") == 1 and "Traceback" not in started.stderr
+        assert "earlier version" in started.stderr and "tracker export-log" in started.stderr
+    check = tracker(env, "check")
+    assert check.returncode == 1 and "tracker replay" in check.stdout + check.stderr
+    store.redis.delete("t:due")
+    assert "earlier version" not in (tracker(env, "check").stdout + tracker(env, "check").stderr)

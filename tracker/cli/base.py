@@ -23,7 +23,25 @@ def settings_for(needs: str = "all") -> Settings:
     settings = load_settings(os.environ, needs=needs)
     if needs == "all":
         refuse_unusable_broker(settings)
+        refuse_old_layout(settings)
     return settings
+
+
+OLD_LAYOUT = ("TRACKER_REDIS_URL holds data an earlier version wrote with its own key names: export it with that "
+              "version (tracker export-log FILE), then replay it into an empty Redis with this one (tracker replay "
+              "FILE)")
+
+
+def refuse_old_layout(settings: Settings) -> None:
+    """Raise ConfigError when the store's Redis holds the previous key layout (nothing would read it)."""
+    from tracker.errors import StorageUnavailable
+
+    try:
+        old = open_store(settings).holds_old_layout()
+    except StorageUnavailable:
+        return  # not up yet: the processes wait for it
+    if old:
+        raise ConfigError(OLD_LAYOUT)
 
 
 def open_store(settings: Settings) -> Any:

@@ -220,7 +220,8 @@ OPT_OUTS = {"unsubscribed": f"{PREFIX}:optout:unsubscribed", "suppressed": f"{PR
 RETIRED_INDEX = f"{PREFIX}:retired:idx"  # "<kind>|<id>" of every entity with a retired aggregate
 RETENTION_LEASE = f"{PREFIX}:retention:lease"  # one retention sweep at a time, whichever worker runs it
 RETENTION_CURSOR = f"{PREFIX}:retention:cursor"  # where the sweep over customers stands
-LAYOUT = f"{PREFIX}:layout"  # the key layout version this Redis holds
+# Keys only a Redis written before this (cluster) layout holds: its event log, due set and customer set.
+OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers")
 
 
 def api_key_hash(digest: str) -> str:
