@@ -51,8 +51,10 @@ from tracker.store import Store, keys
 
 PYTHON = sys.executable
 TRACKER = str(Path(PYTHON).parent / "tracker")
-SETTINGS_GRID = ((2, 32, "gthread"), (2, 8, "gthread"), (2, 2, "gthread"), (3, 4, "gthread"), (4, 2, "gthread"),
-                 (2, 1, "sync"), (4, 1, "sync"))
+# Candidates that keep at least 32 threads in all for slow clients (tracker/cli/serve.py), and gunicorn's own
+# default (1 sync worker per process, no keep-alive) for reference.
+SETTINGS_GRID = ((2, 32, "gthread"), (2, 16, "gthread"), (4, 8, "gthread"), (4, 16, "gthread"), (3, 16, "gthread"),
+                 (4, 1, "sync"))
 
 
 # --- the servers ------------------------------------------------------------------------------------------
@@ -442,7 +444,7 @@ def grid(run: Run, env: dict[str, str], emails: list[str], key: str) -> None:
     """Measure the receiver and the card under several gunicorn settings, each against its own bare app."""
     print(f"{'workers':>7} {'threads':>7} {'class':>8} {'receiver':>10} {'bare POST':>10} {'ratio':>6} "
           f"{'card':>8} {'bare GET':>9} {'ratio':>6} {'card p99 at half':>17}")
-    for workers, threads, worker_class in SETTINGS_GRID:
+    for workers, threads, worker_class in run.args.settings or SETTINGS_GRID:
         with servers(env, workers, threads, worker_class) as (product, bare):
             ours, theirs = run.receiver(product, bare)
             card = run.card(product, bare, emails, key)
@@ -450,6 +452,12 @@ def grid(run: Run, env: dict[str, str], emails: list[str], key: str) -> None:
               f"{ours.rate / theirs.rate:>6.0%} {card['card'].rate:>8,.0f} {card['hash'].rate:>9,.0f} "
               f"{card['card'].rate / card['hash'].rate:>6.0%} {card['card half'].percentile(0.99) * 1000:>14.1f} ms",
               flush=True)
+
+
+def grid_setting(text: str) -> tuple[int, int, str]:
+    size, _, worker_class = text.partition(":")
+    workers, _, threads = size.partition("x")
+    return int(workers), int(threads), worker_class or "gthread"
 
 
 def main() -> None:
@@ -475,6 +483,8 @@ def main() -> None:
     parser.add_argument("--load-processes", type=int, default=1)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--grid", action="store_true", help="only receiver and card, under each SETTINGS_GRID")
+    parser.add_argument("--settings", type=grid_setting, nargs="+", metavar="WORKERSxTHREADS[:CLASS]",
+                        help="the grid's settings instead of SETTINGS_GRID, e.g. 2x32 4x16 4x1:sync")
     parser.add_argument("--python-load", action="store_true", help="the Python load generator even with wrk installed")
     args = parser.parse_args()
     args.wrk = wrk_available() and not args.python_load
