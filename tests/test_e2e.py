@@ -99,13 +99,14 @@ def test_a_zendesk_trigger_for_a_solved_ticket_ends_as_a_score(live, smtp):
 
 
 def _quiet(store: Store, env: dict[str, str]) -> Callable[[], bool]:
-    """Return a check that the loop has nothing left to do: the log applied, nothing due, no task queued."""
+    """Return a check that the loop has nothing left to do: the log applied, nothing due, no task queued, and
+    every outbox forwarded (the counts of a chunk's sends reach the aggregates a bucket at a time)."""
     queued = queue_length(create_celery(load_settings(env)))
 
     def quiet() -> bool:
         log = store.lag()
         return not (log.pending or log.lag) and store.metric_counts().oldest_due_ms is None \
-            and queued() == 0
+            and queued() == 0 and not any(store.outbox_waiting().values())
 
     return quiet
 
