@@ -45,7 +45,7 @@ from load import LoadResult, request_bytes, run_load, run_wrk, wrk_available
 
 from tests.signing import signed
 from tracker.cli.dev import free_port
-from tracker.cli.serve import WEB_THREADS, WEB_WORKER_CLASS, WebProcesses, serve_web
+from tracker.cli.serve import WEB_WORKER_CLASS, WebProcesses, serve_web, threads_per_worker
 from tracker.config import Settings
 from tracker.store import Store, keys
 
@@ -477,8 +477,8 @@ def main() -> None:
     parser.add_argument("--surveys", type=int, default=10_000, help="surveys due at once (0: skip)")
     parser.add_argument("--survey-timeout", type=float, default=900)
     parser.add_argument("--worker-start", type=float, default=3.0, help="seconds given a worker to start")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=WEB_THREADS)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (4: the measured choice)")
+    parser.add_argument("--threads", type=int, default=0, help="threads per worker (0: tracker web's share)")
     parser.add_argument("--worker-class", default=WEB_WORKER_CLASS)
     parser.add_argument("--load-processes", type=int, default=1)
     parser.add_argument("--connections", type=int, default=16)
@@ -488,6 +488,7 @@ def main() -> None:
     parser.add_argument("--python-load", action="store_true", help="the Python load generator even with wrk installed")
     args = parser.parse_args()
     args.wrk = wrk_available() and not args.python_load
+    args.threads = args.threads or threads_per_worker(args.workers)
     run(args)
 
 

@@ -12,17 +12,25 @@ from gunicorn.glogging import Logger
 
 from tracker.config import Settings
 
-# Threads per worker, chosen for slow clients. A request holds its thread while its body arrives; one that
-# stalls mid-body holds it at most READ_IDLE_S (5 s, tracker/web/limits.py) and then gets a 408, and a
-# request waits for a free thread behind the stalled ones. Measured with 2 workers (3 runs each):
+# Threads, chosen for slow clients. A request holds its thread while its body arrives; one that stalls
+# mid-body holds it at most READ_IDLE_S (5 s, tracker/web/limits.py) and then gets a 408, and a request
+# waits for a free thread behind the stalled ones. Measured with 2 workers (3 runs each):
 #   4 threads, no body timeout (before):   16 stalled uploads -> /healthz unanswered after 120 s
 #   4 threads with the body timeout:       16 -> 0-26 s, 32 -> 0-55 s (all may land on one worker)
 #   16 threads with the body timeout:      16 -> 0 s,    32 -> 0-33 s
 #   32 threads with the body timeout:      16 -> 0 s,    32 -> 0 s,    64 -> 8-42 s
-# Threads cost little here (the work is waiting on Redis). An async worker (gevent) would take stalled
-# clients off threads altogether, but needs redis-py, kombu and prometheus-client monkey-patched; a
-# buffering reverse proxy in front (README) keeps slow clients away from gunicorn entirely.
-WEB_THREADS = 32
+# So 64 threads in all, split over the workers (2 x 32, 4 x 16). Threads cost little here (the work is
+# waiting on Redis). An async worker (gevent) would take stalled clients off threads altogether, but needs
+# redis-py, kombu and prometheus-client monkey-patched; a buffering reverse proxy in front (README) keeps
+# slow clients away from gunicorn entirely.
+# Workers, class and threads by measurement (bench/http_run.py --grid, README "Benchmarks"): on the 2-core
+# machine the threads per worker (2 to 32) change neither throughput nor p99 beyond the run-to-run noise;
+# 4 workers x 16 threads answered 10-15% more receiver and score-card requests than 2 x 32 in head-to-head
+# rounds, p99 at half load alike; sync workers (no keep-alive) gained nothing. gthread it is, with
+# TRACKER_WEB_WORKERS=4 on such a machine.
+THREADS_IN_ALL = 64
+MIN_THREADS = 8
+WEB_THREADS = THREADS_IN_ALL // 2  # with the default TRACKER_WEB_WORKERS=2
 WEB_WORKER_CLASS = "gthread"
 GUNICORN_MAX_REQUEST_LINE = 8190
 EMAIL = re.compile(r"[^/@\s]+(?:@|%40)[^/@\s]+")
@@ -51,12 +59,18 @@ class RedactingLogger(Logger):  # type: ignore[misc]
         return atoms
 
 
+def threads_per_worker(workers: int) -> int:
+    """Return each worker's share of THREADS_IN_ALL (at least MIN_THREADS)."""
+    return max(MIN_THREADS, THREADS_IN_ALL // max(1, workers))
+
+
 @dataclass(frozen=True)
 class WebProcesses:
-    """How gunicorn runs the app: worker processes (None: TRACKER_WEB_WORKERS), threads each, worker class."""
+    """How gunicorn runs the app: worker processes (None: TRACKER_WEB_WORKERS), threads each (None: their share
+    of THREADS_IN_ALL), worker class."""
 
     workers: int | None = None
-    threads: int = WEB_THREADS
+    threads: int | None = None
     worker_class: str = WEB_WORKER_CLASS
 
 
@@ -67,9 +81,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         self.cfg.set("bind", [self.settings.bind])
-        self.cfg.set("workers", self.processes.workers or self.settings.web_workers)
-        # Slow clients: see WEB_THREADS. Each wait for body bytes is bounded by the app's ClientLimits.
-        self.cfg.set("threads", self.processes.threads)
+        workers = self.processes.workers or self.settings.web_workers
+        self.cfg.set("workers", workers)
+        # Slow clients: see THREADS_IN_ALL. Each wait for body bytes is bounded by the app's ClientLimits.
+        self.cfg.set("threads", self.processes.threads or threads_per_worker(workers))
         self.cfg.set("worker_class", self.processes.worker_class)
         self.cfg.set("timeout", 30)
         # gunicorn's largest request line, so that the app's own, smaller limit answers with the envelope (414).
