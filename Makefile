@@ -38,7 +38,7 @@ lint: $(TEST_STAMP)
 # then the in-process micro-benchmarks. `make bench BENCH_CUSTOMERS=100000` for a larger scale run.
 BENCH_CUSTOMERS ?= 20000
 bench: $(TEST_STAMP)
-	$(PY) bench/scale.py --customers $(BENCH_CUSTOMERS)
+	$(PY) bench/scale.py --customers $(BENCH_CUSTOMERS) --processes 2
 	$(PY) bench/http_run.py
 	$(PY) bench/run.py
 

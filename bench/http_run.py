@@ -471,7 +471,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="length of one load round")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of each load, baseline and product in turn")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each load, baseline and product in turn")
     parser.add_argument("--customers", type=int, default=1000, help="customers filled for the score card")
     parser.add_argument("--applied", type=int, default=5000, help="webhooks for the accepted-and-applied run")
     parser.add_argument("--surveys", type=int, default=10_000, help="surveys due at once (0: skip)")
