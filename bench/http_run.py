@@ -22,10 +22,12 @@ product take turns, round by round, and the best round of each is compared.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import smtplib
 import socket
@@ -147,6 +149,7 @@ def servers(env: dict[str, str], workers: int, threads: int, worker_class: str) 
 def start_tracker(env: dict[str, str], *args: str) -> subprocess.Popen[Any]:
     # A TMPDIR of its own: beat keeps its schedule there, apart from any other beat on the machine.
     private = tempfile.mkdtemp(prefix="bench-tracker-")
+    atexit.register(shutil.rmtree, private, True)
     return subprocess.Popen([TRACKER, *args], env={**os.environ, **env, "TMPDIR": private}, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
