@@ -2,10 +2,10 @@
 the running test, naming the command (a script by name) and its keys. A Redis Cluster refuses such a command
 (CROSSSLOT), so the guard finds on a standalone Redis what would break on a cluster.
 
-It is on for every run of the suite (conftest registers the plugin); TRACKER_SLOT_GUARD=0 turns it off. It watches the store's clients (StoreClient,
-StoreCluster and their pipelines) in the test process and, through a sitecustomize put on PYTHONPATH, in every
-Python process the tests start (tracker worker, beat, web, CLI); those append what they find to a file that the
-guard reads after each phase of each test.
+It is on for every run of the suite (conftest registers the plugin); TRACKER_SLOT_GUARD=0 turns it off. It watches
+the store's clients (StoreClient, StoreCluster and their pipelines) in the test process and, through a sitecustomize
+put on PYTHONPATH, in every Python process the tests start (tracker worker, beat, web, CLI); those append what they
+find to a file that the guard reads after each phase of each test.
 
 Keys are found the way redis-py's cluster client finds them: the numkeys keys of EVAL/EVALSHA, the streams of
 XREAD/XREADGROUP, and COMMAND's key positions (COMMAND GETKEYS for commands with movable keys) for the rest.
