@@ -190,10 +190,6 @@ class Records(RedisBase):
         """Return the keys of the customer's tickets that may still be stored (the index outlives them a little)."""
         return sorted(self.redis.zrange(keys.customer(email, "tickets"), 0, -1))
 
-    def customer_order_keys(self, email: str) -> list[str]:
-        """Return the keys of every order of the customer (their summary outlives the order hashes)."""
-        return sorted(order_summaries(self.redis.hgetall(keys.customer(email, "profile"))))
-
     def customer_tickets(self, email: str) -> list[StoredTicket]:
         """Return every ticket of the customer still stored, with its status history, in key order."""
         tkeys = self.customer_ticket_keys(email)

@@ -16,10 +16,6 @@ def reminder_member(sid: str) -> str:
 class Reminders(RedisBase):
     """Schedule, claim and give back survey reminders."""
 
-    def schedule_reminder(self, sid: str, at_ms: int) -> None:
-        """Make the reminder due at at_ms unless it is already scheduled (a resend keeps the first time)."""
-        self.redis.zadd(keys.survey_due(keys.bucket_of(sid)), {reminder_member(sid): at_ms}, nx=True)
-
     def begin_reminder(self, sid: str, now_ms: int) -> int:
         """Record the reminder as sent at now_ms and return its attempt number; 0 when it must not go."""
         return int(self.script("begin_reminder")(keys=[keys.survey(sid)], args=[now_ms]))
