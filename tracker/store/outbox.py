@@ -18,7 +18,8 @@ Entry (JSON, stored as "<seq>|<json>"):
     {"sid": sid, "op": "answer" | "sent" | "erase" | "retire",
      "steps": [[kind, id, delta], ...],      delta: {"i": ints, "f": floats, "d": daily, "ri": rollup ints,
                                                      "rf": rollup floats}, each a list of [field, value]
-     "c": {"resp": [op, at], "surv": [op, at], "unhappy": [op, at], "last": at},   op "a" add, "r" remove
+     "c": {"resp": [op, at], "surv": [op, at], "unhappy": [op, at], "last": at,   op "a" add, "r" remove
+           "card": [rating, scale, ticket key]},
      "fx": {"resp": [op, at], "sent": [op, at], "erased": [[field, n], ...]}}
 A "retire" entry's deltas go to the entities' retired sums (and RETIRED_INDEX) instead of their live ones.
 """
@@ -50,6 +51,9 @@ ROLLUP_INTS = ("n", "value6", "satisfied", "promoter", "detractor", "nps")
 ROLLUP_FLOATS = ("weight", "weighted")
 ERASED_MARK = "outbox:"  # ERASED's field "outbox:<bucket>": the newest entry counted (keeps the count once)
 RANK_STATE = ("n", "weight", "weighted")  # the customer's sums the ranked sets are derived from
+# The profile's field holding what the score card shows of the answer last_response_sid names (card_copy), or
+# "<sid>|" once that answer left (erased or retired): the card reads it with the profile, in one round trip.
+CARD_COPY = "last_response_card"
 
 Rollup = dict[str, float]
 # (n, weight, weighted, last response at, newest unhappy answer at) as the customer's keys hold them ('' absent)
@@ -157,16 +161,27 @@ def stored_answer(stored: Mapping[str, str]) -> Aggregate | None:
 
 
 def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rating: int, at_ms: int,
-                 counted: Aggregate, stored: Mapping[str, str]) -> str:
-    """Return the entry of a new or changed answer: the new answer's sums minus the stored one's, everywhere."""
+                 counted: Aggregate, stored: Mapping[str, str], tkey: str = "") -> str:
+    """Return the entry of a new or changed answer: the new answer's sums minus the stored one's, everywhere.
+
+    It also carries what the customer's score card shows of the answer (its rating, scale and ticket key), which
+    the customer's step copies into the profile when the answer is their newest (see card_copy).
+    """
     old = stored_answer(stored)
     rollup = answer_rollup(counted, scale, rating)
     if old is not None:
         rollup = add_rollups(rollup, negated(answer_rollup(old, stored.get("scale", ""), stored["rating"])))
     changes = changes_for(entities, counted - (old or Aggregate()), rollup)
     unhappy = ["r"] if counted.satisfied else ["a", at_ms]
-    return entry(sid, "answer", changes, {"resp": ["a", at_ms], "unhappy": unhappy, "last": at_ms},
+    return entry(sid, "answer", changes, {"resp": ["a", at_ms], "unhappy": unhappy, "last": at_ms,
+                                          "card": [rating, scale, tkey]},
                  {"resp": ["a", at_ms]})
+
+
+def card_copy(sid: str, at_ms: int | str, rating: int | str, scale: str, tkey: str | None) -> str:
+    """Return the profile's copy of what a score card shows of the customer's newest answer (field CARD_COPY):
+    "<sid>|<at ms>|<rating>|<scale>|<ticket key>" (the ticket key last: an order's holds a '|')."""
+    return f"{sid}|{at_ms}|{rating}|{scale}|{tkey or ''}"
 
 
 def sent_entry(sid: str, entities: Sequence[tuple[str, str]], sent_ms: int) -> str:
@@ -437,8 +452,10 @@ class Outbox(RedisBase):
                     *_flat(delta.get("i", [])), *_flat(delta.get("f", [])), *_flat(delta.get("d", [])),
                     *_flat(delta.get("ri", [])), *_flat(delta.get("rf", []))]
             if kind == "customer":
+                card = customer.get("card")  # absent from entries written before the copy existed
+                last = customer.get("last", "")
                 args += [*_zop(customer.get("resp")), *_zop(customer.get("surv")), *_zop(customer.get("unhappy")),
-                         customer.get("last", "")]
+                         last, card_copy(body["sid"], last, *card) if card and last != "" else ""]
             self.script("outbox_step")(keys=step_keys(kind, ident, retired), args=args, client=pipe)
             queued.append((kind, ident))
         return queued

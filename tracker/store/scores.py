@@ -98,7 +98,7 @@ class Scores(Outbox):
             fields["reason"] = reason
         for _ in range(ATTEMPTS):
             stored = {k: v or "" for k, v in zip(ANSWERED, read, strict=True)}
-            body = answer_entry(sid, ids, survey.scale, rating, at_ms, counted, stored)
+            body = answer_entry(sid, ids, survey.scale, rating, at_ms, counted, stored, tkey=survey.tkey)
             outcome, seq = self.script("record_answer")(
                 keys=[keys.response(sid), keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket)],
                 args=[rating, at_ms, comment, reason or "", int(reason is not None), body,

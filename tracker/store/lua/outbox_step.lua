@@ -7,8 +7,9 @@
 --       with nothing counted goes, as a rebuild would leave it), then five lists, each a count and that many
 --       field/increment pairs: the sums' integer, float and daily increments, the rollup's integer and float
 --       increments; then for a customer the responses, surveys and unhappy answers changes (each an op,
---       'a' add or 'r' remove or '' none, and a time) and the answer time that becomes the profile's last
---       response when it is not older ('' none)
+--       'a' add or 'r' remove or '' none, and a time), the answer time that becomes the profile's last
+--       response when it is not older ('' none), and the score card's copy of that answer ('' none: an entry
+--       from before the copy), kept in the profile's last_response_card while it names the newest answer
 -- Returns {applied, alive}, for a customer followed by its n, weight, weighted, last response time and newest
 -- unhappy answer's time ('' when absent), what the ranked sets follow.
 local bucket, seq, sid = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -54,9 +55,22 @@ if seq > tonumber(redis.call('HGET', KEYS[1], bucket) or '0') then
     zop(KEYS[5], ARGV[pos], ARGV[pos + 1])
     zop(KEYS[6], ARGV[pos + 2], ARGV[pos + 3])
     zop(KEYS[8], ARGV[pos + 4], ARGV[pos + 5])
-    local last = ARGV[pos + 6]
+    local last, card = ARGV[pos + 6], ARGV[pos + 7] or ''
+    local newest = redis.call('HGET', KEYS[7], 'last_response_sid')
     if last ~= '' and tonumber(last) >= tonumber(redis.call('HGET', KEYS[7], 'last_response_at') or '-1') then
       redis.call('HSET', KEYS[7], 'last_response_at', last, 'last_response_sid', sid)
+      newest = sid
+    end
+    -- The card's copy follows the answer last_response_sid names: a change of it (even one not newer), or
+    -- its leaving ("<sid>|": the card shows none). No copy: the card reads the answer itself.
+    if newest == sid then
+      if last ~= '' and card ~= '' then
+        redis.call('HSET', KEYS[7], 'last_response_card', card)
+      elseif ARGV[pos] == 'r' then
+        redis.call('HSET', KEYS[7], 'last_response_card', sid .. '|')
+      elseif last ~= '' then
+        redis.call('HDEL', KEYS[7], 'last_response_card')
+      end
     end
   end
   redis.call('HSET', KEYS[1], bucket, seq)
