@@ -214,6 +214,15 @@ def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...], defaul
     return value
 
 
+def default_web_workers() -> int:
+    """Two gunicorn workers per CPU this process may use, 2 to 8: measured best on 2 cores (README "Benchmarks")."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    return min(8, max(2, 2 * cpus))
+
+
 def _number(environ: Mapping[str, str], name: str, default: float, minimum: float, integer: bool) -> float:
     raw = environ.get(name, "").strip()
     if not raw:
@@ -388,7 +397,7 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
         jira_api_user=environ.get("TRACKER_JIRA_API_USER", "").strip() or None,
         jira_api_token=environ.get("TRACKER_JIRA_API_TOKEN", "").strip() or None,
         **rules,  # type: ignore[arg-type]
-        web_workers=int(_number(environ, "TRACKER_WEB_WORKERS", 2, 1, True)),
+        web_workers=int(_number(environ, "TRACKER_WEB_WORKERS", default_web_workers(), 1, True)),
         log_level=level,
         retention_days=(int(_number(environ, "TRACKER_RETENTION_DAYS", 0, 1, True))
                         if environ.get("TRACKER_RETENTION_DAYS", "").strip() else None),

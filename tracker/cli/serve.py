@@ -26,11 +26,10 @@ from tracker.config import Settings
 # Workers, class and threads by measurement (bench/http_run.py --grid, README "Benchmarks"): on the 2-core
 # machine the threads per worker (2 to 32) change neither throughput nor p99 beyond the run-to-run noise;
 # 4 workers x 16 threads answered 10-15% more receiver and score-card requests than 2 x 32 in head-to-head
-# rounds, p99 at half load alike; sync workers (no keep-alive) gained nothing. gthread it is, with
-# TRACKER_WEB_WORKERS=4 on such a machine.
+# rounds, p99 at half load alike; sync workers (no keep-alive) gained nothing. gthread it is, and by default
+# two workers per CPU (4 on such a machine; tracker.config.default_web_workers).
 THREADS_IN_ALL = 64
 MIN_THREADS = 8
-WEB_THREADS = THREADS_IN_ALL // 2  # with the default TRACKER_WEB_WORKERS=2
 WEB_WORKER_CLASS = "gthread"
 GUNICORN_MAX_REQUEST_LINE = 8190
 EMAIL = re.compile(r"[^/@\s]+(?:@|%40)[^/@\s]+")
