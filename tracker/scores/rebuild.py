@@ -3,7 +3,8 @@
 No transaction spans the data (it lives in many slots): the rebuild forwards every outbox, notes every
 bucket's sequence number, computes, and looks again; when any number moved (an answer, a send, an erasure
 came in meanwhile) it computes again. Each entity is then written in one script of its own slot, which
-refuses when the entity already took a newer entry; the ranked sets follow from the customers' states.
+refuses when the entity already took a newer entry; the ranked sets follow from the customers' states. Last,
+each profile's copy of what the score card shows of the newest answer is set from that answer.
 """
 
 from __future__ import annotations
@@ -69,5 +70,6 @@ def rebuild_scores(store: Store, settings: Settings, attempts: int = 10) -> int:
         if store.outbox_seqs() != snapshot:
             continue
         if store.write_rebuilt(rebuilt, snapshot):
+            store.rebuild_card_copies()  # the score cards' copies of each customer's newest answer
             return len(rebuilt.answers)
     raise RuntimeError("answers kept arriving during the rebuild; try again in a quieter moment")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from tracker.model import (
     Agent,
@@ -23,6 +23,7 @@ from tracker.model import (
 )
 from tracker.store import keys
 from tracker.store.base import RedisBase
+from tracker.store.outbox import CARD_COPY, card_copy
 from tracker.store.scores import answer_of
 from tracker.store.surveys import survey_from_hash
 
@@ -30,8 +31,32 @@ ALIAS_FIELD = "alias:"
 # The profile's field per order: "o:<okey>" = "status|total|refunded|currency[|base]" (apply_customer.lua),
 # kept after the order hash itself expired.
 ORDER_FIELD = "o:"
+
+
+class NewestAnswer(Protocol):
+    """What a score card shows of the newest answer: an Answer has it, and so has the profile's copy."""
+
+    @property
+    def rating(self) -> int: ...
+    @property
+    def scale(self) -> str: ...
+    @property
+    def at_ms(self) -> int: ...
+    @property
+    def tkey(self) -> str | None: ...
+
+
+class CardAnswer(NamedTuple):
+    """The profile's copy of the newest answer, as the score card shows it."""
+
+    rating: int
+    scale: str
+    at_ms: int
+    tkey: str | None
+
+
 # A score card's stored parts: the profile, the customer's aggregate, their newest answer, their orders.
-CardParts = tuple[Profile, Aggregate, Answer | None, OrdersSummary]
+CardParts = tuple[Profile, Aggregate, NewestAnswer | None, OrdersSummary]
 
 
 def _ms(record: Mapping[str, str], name: str) -> int | None:
@@ -86,6 +111,15 @@ def surveyed_from_hash(member: str, record: Mapping[str, str]) -> SurveyedTicket
         team=record.get("team") or None, brand=record.get("brand") or None, channel=record.get("channel") or None,
         tags=_tags(record.get("tags")), agent_involved=None if involved == "" else involved == "1",
         survey=record.get("survey_sid") or None)
+
+
+def card_answer(copy: str) -> CardAnswer | None:
+    """Read the profile's copy of the newest answer (outbox.card_copy); None when that answer left ("<sid>|")."""
+    parts = copy.split("|", 4)
+    if len(parts) < 5:
+        return None
+    _sid, at, rating, scale, tkey = parts
+    return CardAnswer(int(rating), scale, int(at), tkey or None)
 
 
 def profile_aliases(record: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -168,23 +202,70 @@ class Records(RedisBase):
         """Return who a customer is to the tracker, or None for an address never seen."""
         return profile_from_hash(email, self.redis.hgetall(keys.customer(email, "profile")))
 
-    def card_parts(self, email: str) -> CardParts | None:
-        """Read what a customer's score card shows in one round trip, or two when they have answered.
+    if TYPE_CHECKING:  # the Store's other parts, which read answers wherever they are kept
+        def response(self, sid: str) -> Answer | None: ...
 
-        First the customer's own keys (one hash tag; the profile holds their orders' summary), then the
-        newest answer the profile names.
+        def timeline_details(self, survey_ids: Sequence[str], answer_ids: Sequence[str]
+                             ) -> tuple[dict[str, Survey], dict[str, Answer]]: ...
+
+    def card_parts(self, email: str) -> CardParts | None:
+        """Read what a customer's score card shows, in one round trip (see queue_card_parts)."""
+        pipe = self.redis.pipeline(transaction=False)
+        self.queue_card_parts(pipe, email)
+        return self.card_parts_from(email, pipe.execute())
+
+    @staticmethod
+    def queue_card_parts(pipe: Any, email: str) -> None:
+        """Queue the reads of a customer's score card on a pipeline (three replies, for card_parts_from): their
+        own keys, one hash tag; the profile holds their orders' summary and a copy of their newest answer."""
+        pipe.hgetall(keys.customer(email, "profile"))
+        pipe.hgetall(keys.aggregate("customer", email))
+        pipe.hgetall(keys.daily("customer", email))
+
+    def card_parts_from(self, email: str, replies: Sequence[Any]) -> CardParts | None:
+        """Return a score card's parts from queue_card_parts' replies; None for a customer never seen.
+
+        The newest answer comes from the profile's copy of it when that copy names the answer last_response_sid
+        names; only a profile written before the copy existed costs a second round trip, for the answer itself.
         """
-        first = self.redis.pipeline(transaction=False)
-        first.hgetall(keys.customer(email, "profile"))
-        first.hgetall(keys.aggregate("customer", email))
-        first.hgetall(keys.daily("customer", email))
-        record, agg, daily = first.execute()
+        record, agg, daily = replies
         profile = profile_from_hash(email, record)
         if profile is None:
             return None
-        answer = (answer_of(self.redis.hgetall(keys.response(profile.last_response_sid)))
-                  if profile.last_response_sid else None)
+        sid = profile.last_response_sid
+        answer: NewestAnswer | None = None
+        if sid:
+            copy = record.get(CARD_COPY, "")
+            answer = card_answer(copy) if copy.startswith(sid + "|") else self.response(sid)
         return profile, Aggregate.from_hash(agg, daily), answer, orders_summary_of(order_rows(record))
+
+    def rebuild_card_copies(self, batch: int = 500) -> int:
+        """Set every profile's copy of the newest answer (CARD_COPY) from the answer its last_response_sid names,
+        as the outbox steps keep it; return how many copies differed and were written.
+
+        Safe beside live writes: a copy is written only while the profile still holds the sid and copy read
+        before the answer was (set_card_copy.lua), and every step that changes either writes the copy itself.
+        """
+        written, start = 0, 0
+        while True:
+            emails = self.redis.zrange(keys.CUSTOMERS, start, start + batch - 1)
+            start += len(emails)
+            pipe = self.redis.pipeline(transaction=False)
+            for email in emails:
+                pipe.hmget(keys.customer(email, "profile"), "last_response_sid", CARD_COPY)
+            held = [(email, sid, copy or "") for email, (sid, copy) in zip(emails, pipe.execute(), strict=True) if sid]
+            _, answers = self.timeline_details([], [sid for _, sid, _ in held]) if held else ({}, {})
+            pipe = self.redis.pipeline(transaction=False)
+            for email, sid, copy in held:
+                answer = answers.get(sid)
+                wanted = (card_copy(sid, answer.at_ms, answer.rating, answer.scale, answer.tkey) if answer
+                          else f"{sid}|")
+                if wanted != copy:
+                    self.script("set_card_copy")(keys=[keys.customer(email, "profile")], args=[sid, copy, wanted],
+                                                 client=pipe)
+            written += sum(int(done) for done in pipe.execute())
+            if len(emails) < batch:
+                return written
 
     def customer_ticket_keys(self, email: str) -> list[str]:
         """Return the keys of the customer's tickets that may still be stored (the index outlives them a little)."""
