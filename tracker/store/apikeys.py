@@ -6,6 +6,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from redis.client import Pipeline
@@ -16,6 +17,7 @@ from tracker.store.base import RedisBase
 KEY_PREFIX = "trk_"
 SCOPES = ("read", "admin")
 KNOWN_MAX = 1000  # valid keys whose name and scopes a process remembers
+_OWN_REPLIES = 3  # a counted check's own commands: the key's read, INCR and PEXPIRE of its rate counter
 
 
 class KeyCheck(NamedTuple):
@@ -71,44 +73,72 @@ class ApiKeys(RedisBase):
         return (name, json.loads(meta)["scopes"]) if meta else None
 
     def admit_key(self, key: str, window_ms: int, now_ms: int) -> KeyCheck | None:
-        """Check a key and count one request of it in its window_ms rate window (0: no counting); None when invalid.
+        """Check a key and count one request of it in its window_ms rate window (0: no counting); None when invalid."""
+        return self.admit_key_and_read(key, window_ms, now_ms)[0]
+
+    def admit_key_and_read(self, key: str, window_ms: int, now_ms: int,
+                           reads: Callable[[Any], None] | None = None) -> tuple[KeyCheck | None, list[Any]]:
+        """Check a key and count one request of it (as admit_key), and run reads, queued on the same pipeline
+        (not a transaction: of any slots), in the same round trip; return (the check, the reads' replies).
 
         A key's name and scopes never change while its digest resolves, so a process remembers them and later
-        checks cost one round trip: whether the digest still resolves, and the count, pipelined together.
+        checks cost one round trip: whether the digest still resolves, the count and the reads, pipelined
+        together; a key not remembered costs one more, the digest looked up first. The reads' replies come back
+        only with a valid key (for an invalid one they were read and are dropped: [] then); a read that failed
+        raises only then.
         """
         if not key.startswith(KEY_PREFIX) or len(key) > 200:
-            return None
+            return None, []
         known: dict[str, tuple[str, list[str]]] = vars(self).setdefault("_known_keys", {})
         hashed = digest(key)
         if hashed in known:
             name, scopes = known[hashed]
             pipe = self.redis.pipeline(transaction=False)
             pipe.get(keys.api_key_hash(hashed))
-            replies = self._counted(pipe, name, window_ms, now_ms)
+            replies = self._counted(pipe, name, window_ms, now_ms, reads)
             if replies[0] == name:  # not revoked since
-                return KeyCheck(name, scopes, *self._rate(replies, window_ms, now_ms))
+                return KeyCheck(name, scopes, *self._rate(replies, window_ms, now_ms)), self._read(replies, window_ms)
             del known[hashed]
         found = self.redis.get(keys.api_key_hash(hashed))
         if found is None:
-            return None
+            return None, []
         pipe = self.redis.pipeline(transaction=False)
         pipe.hget(keys.API_KEYS, found)
-        replies = self._counted(pipe, found, window_ms, now_ms)
+        replies = self._counted(pipe, found, window_ms, now_ms, reads)
         if not replies[0]:
-            return None
+            return None, []
         if len(known) >= KNOWN_MAX:
             known.clear()
         known[hashed] = (found, json.loads(replies[0])["scopes"])
-        return KeyCheck(*known[hashed], *self._rate(replies, window_ms, now_ms))
+        return KeyCheck(*known[hashed], *self._rate(replies, window_ms, now_ms)), self._read(replies, window_ms)
 
     @staticmethod
-    def _counted(pipe: Pipeline, name: str, window_ms: int, now_ms: int) -> list[Any]:
-        """Run a pipeline of one read, adding one request of a key to its fixed rate window unless window_ms is 0."""
+    def _counted(pipe: Pipeline, name: str, window_ms: int, now_ms: int,
+                 reads: Callable[[Any], None] | None = None) -> list[Any]:
+        """Run a pipeline of one read, adding one request of a key to its fixed rate window unless window_ms is 0,
+        then the reads queued by reads; the key's replies raise when they failed, the reads' are returned as
+        they came (an error among them raised by _read, once the key is known valid)."""
         if window_ms > 0:
             counter = keys.rate_counter(name, now_ms // window_ms)
             pipe.incr(counter)
             pipe.pexpire(counter, window_ms * 2)
-        return list(pipe.execute())
+        if reads is None:
+            return list(pipe.execute())
+        reads(pipe)
+        replies = list(pipe.execute(raise_on_error=False))
+        for reply in replies[:_OWN_REPLIES if window_ms > 0 else 1]:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    @staticmethod
+    def _read(replies: list[Any], window_ms: int) -> list[Any]:
+        """Return the replies of the reads queued after a key's own commands, raising the first that failed."""
+        read = replies[_OWN_REPLIES if window_ms > 0 else 1:]
+        for reply in read:
+            if isinstance(reply, Exception):
+                raise reply
+        return read
 
     @staticmethod
     def _rate(replies: list[Any], window_ms: int, now_ms: int) -> tuple[int, int]:

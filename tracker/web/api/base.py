@@ -16,6 +16,9 @@ from tracker.web.api.ratelimit import over_limit, rate_window_ms
 from tracker.web.context import Tracker, current_tracker
 from tracker.web.errors import envelope
 
+# What a view reads with the key check: given the view's arguments, a function queueing the reads on a pipeline.
+Reads = Callable[..., Callable[[Any], None] | None]
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -25,8 +28,13 @@ def tracker() -> Tracker:
     return current_tracker()
 
 
-def require_key(scope: str = "read") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Let a request through only with `Authorization: Bearer <key>` of a key holding scope, within its rate."""
+def require_key(scope: str = "read", reads: Reads | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Let a request through only with `Authorization: Bearer <key>` of a key holding scope, within its rate.
+
+    reads: given the view's arguments, what the view reads (queued on a pipeline), or None: it is read with the
+    key check, in the same round trip, and the view gets the replies as `prefetched`. A request the key check
+    turns away (401, 403, 429) gets nothing of them.
+    """
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
@@ -34,9 +42,13 @@ def require_key(scope: str = "read") -> Callable[[Callable[..., Any]], Callable[
             scheme, _, key = request.headers.get("Authorization", "").partition(" ")
             found = None
             app = tracker()
+            queue = None
             if scheme.lower() == "bearer" and key.strip():
-                # One round trip for the check and the rate count together: every API request pays it.
-                found = app.store.admit_key(key.strip(), rate_window_ms(app.settings), now_ms())
+                queue = reads(**kwargs) if reads is not None else None
+                # One round trip for the check, the rate count and the view's reads together: every API request
+                # pays it (two for a key this process has not seen yet).
+                found, replies = app.store.admit_key_and_read(key.strip(), rate_window_ms(app.settings), now_ms(),
+                                                              queue)
             if found is None:
                 return envelope(401, "A valid API key is required: Authorization: Bearer <key>.",
                                 headers={"WWW-Authenticate": 'Bearer realm="tracker"'})
@@ -46,6 +58,8 @@ def require_key(scope: str = "read") -> Callable[[Callable[..., Any]], Callable[
             if scope not in found.scopes:
                 return envelope(403, f"This API key lacks the {scope!r} scope.")
             g.api_key = found.name
+            if queue is not None:
+                kwargs["prefetched"] = replies
             return view(*args, **kwargs)
 
         return guarded
