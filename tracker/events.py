@@ -21,7 +21,7 @@ from marshmallow import (
 
 from tracker.model import Agent, Customer, Event, Order, Rating, Ticket
 from tracker.scales import SCALES
-from tracker.schema_cache import schema
+from tracker.schema_cache import load
 
 TICKET_TYPES = ("ticket.created", "ticket.updated", "ticket.solved", "ticket.reopened", "ticket.closed")
 ORDER_TYPES = ("order.created", "order.fulfilled", "order.cancelled", "order.refunded")
@@ -201,7 +201,7 @@ class EventSchema(StrictSchema):
 
 def parse_event(raw: Mapping[str, Any], source: str) -> Event:
     """Validate a standard event (SPEC §4) sent by source and return it normalised, or raise ValidationError."""
-    return _normalise(schema(EventSchema).load(raw), source)
+    return _normalise(load(EventSchema, raw), source)
 
 
 def _normalise(loaded: dict[str, Any], source: str) -> Event:

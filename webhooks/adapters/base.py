@@ -31,7 +31,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from tracker.events import parse_event
 from tracker.model import Event
-from tracker.schema_cache import schema
+from tracker.schema_cache import load
 
 JSON_TYPES = ("application/json",)
 
@@ -169,7 +169,7 @@ class IdField(fields.Field):
 def load_payload(schema_class: type[Schema], data: Any) -> dict[str, Any]:
     """Load a vendor payload with its schema, or raise PayloadError(422) naming the fields at fault."""
     try:
-        return schema(schema_class).load(require_object(data))
+        return load(schema_class, require_object(data))
     except ValidationError as exc:
         raise PayloadError("The payload is missing required fields.", _as_dict(exc.messages)) from None
 
