@@ -276,6 +276,22 @@ def test_settle_sent_after_a_new_solve_leaves_the_new_due_entry_and_the_ticket_a
     assert store.ticket(tkey)["survey_sid"] == "sid-1"
 
 
+def test_a_survey_event_about_the_ticket_s_current_solve_takes_its_due_entry_and_gives_the_ticket_its_lifetime(store):
+    tkey, solved = "standard:T-1", now_ms() - 120_000
+    apply(store, ticket_event("T-1", at_ms=solved))
+    keep = now_ms() + 14 * DAY_MS
+    # No claim (-1), about an earlier solve: the entry is due for the current one, and the ticket stays.
+    store.settle_sent(tkey, -1, "sid-earlier", keep, solved_at_ms=solved - DAY_MS)
+    store.settle_sent(tkey, -1, "sid-unknown", keep)
+    assert store.redis.zscore(keys.due_of(tkey), tkey) is not None and store.redis.pttl(keys.ticket(tkey)) == -1
+    # About the current solve: the sweep would only find that survey done, so the entry goes now.
+    store.settle_sent(tkey, -1, "sid-1", keep, solved_at_ms=solved)
+    assert store.redis.zscore(keys.due_of(tkey), tkey) is None and store.ticket(tkey)["survey_sid"] == "sid-1"
+    for key in (keys.ticket(tkey), keys.ticket_history(tkey)):
+        assert keep - 60_000 < now_ms() + store.redis.pttl(key) <= keep
+    assert surveys.sweep(store, FAR_FUTURE_MS)[1] == []
+
+
 def test_a_ticket_whose_survey_can_no_longer_be_answered_is_gone_and_settling_it_again_does_not_bring_it_back(store):
     tkey = "standard:T-1"
     apply(store, ticket_event("T-1"))

@@ -124,6 +124,24 @@ def test_an_answer_collected_elsewhere_stops_our_survey_for_that_ticket(post_eve
     assert smtp.messages == []
 
 
+def test_an_answer_collected_elsewhere_about_the_solve_leaves_nothing_due_and_the_ticket_a_lifetime(
+        post_event, store, settings, smtp):
+    solved = iso(600)
+    assert post_event("standard", solved_event(ticket="C-1", at=solved)).status_code == 202
+    answered = answered_event("C-1", 4, iso(300), "ans-c1", solved_at=solved)
+    answered["customer"]["id"] = "c-42"  # the solve's customer id: one log shard, applied in order
+    assert post_event("standard", answered).status_code == 202
+    drain(store, settings)
+    tkey = "standard:C-1"
+    assert store.redis.zscore(keys.due_of(tkey), tkey) is None
+    # Kept while the answer may change (until the survey expires), then gone: never a ticket without a TTL.
+    expires = store.survey(store.ticket(tkey)["survey_sid"]).expires_at_ms
+    for key in (keys.ticket(tkey), keys.ticket_history(tkey)):
+        assert expires - 60_000 < int(time.time() * 1000) + store.redis.pttl(key) <= expires
+    assert send_all(store, settings) == [] and smtp.messages == []
+    assert [a.rating for a in store.customer_responses("kari@example.no")] == [4]
+
+
 def build_history(client, post_event, store: Store, settings: Settings, smtp, env: dict[str, str],
                   tmp_path: Path) -> None:
     """Tickets, orders, surveys answered on our page, throttled and too old, answers collected elsewhere."""

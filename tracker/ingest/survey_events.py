@@ -63,7 +63,9 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
         fresh = store.restate_survey(_survey(store, settings, event, tkey, sid, surveyed, email))
         expires_ms = event.at_ms + settings.survey_expiry_days * DAY_MS
         store.mark_sent(fresh, event.at_ms, expires_ms)
-        store.settle_sent(tkey, -1, sid, expires_ms)  # no due entry is held (-1): the ticket notes its survey
+        # No claim (-1); when this is the survey the sweep would send for the ticket's solve, its due entry goes.
+        solve = fresh.solved_at_ms if survey_id(tkey, fresh.solved_at_ms) == sid else None
+        store.settle_sent(tkey, -1, sid, expires_ms, solve)
         survey = store.survey(sid)
         assert survey is not None  # written just now
     if event.type != ANSWERED or event.answer.rating is None:

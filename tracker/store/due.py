@@ -80,14 +80,15 @@ class Due(RedisBase):
         return bool(self.script("reschedule_due")(keys=[keys.due_of(member)], args=[member, claimed, at_ms]))
 
     def _release(self, member: str, claimed: int, sid: str = "", keep_until_ms: int | None = None,
-                 client: Any = None) -> Any:
+                 client: Any = None, solved_at_ms: int | None = None) -> Any:
         """Drop a ticket's (order's) due entry this claim holds and set how long its state is kept."""
         state = [keys.surveyed(member)]
         if not member.startswith(keys.ORDER_DUE):
             state.append(keys.ticket_history(member))
         return self.script("release_due")(
             keys=[keys.due_of(member), *state],
-            args=[member, claimed, wall_ms(), STATE_IDLE_MS, sid, "" if keep_until_ms is None else keep_until_ms],
+            args=[member, claimed, wall_ms(), STATE_IDLE_MS, sid, "" if keep_until_ms is None else keep_until_ms,
+                  "" if solved_at_ms is None else solved_at_ms],
             client=client)
 
     def _drop(self, member: str, claimed: int) -> bool:
@@ -99,11 +100,15 @@ class Due(RedisBase):
         """Drop a claimed due entry unless another claim or a newer solve moved it."""
         self._drop(member, claimed)
 
-    def settle_sent(self, member: str, claimed: int, sid: str, keep_until_ms: int) -> None:
+    def settle_sent(self, member: str, claimed: int, sid: str, keep_until_ms: int,
+                    solved_at_ms: int | None = None) -> None:
         """After the survey of a due ticket (order) went out: note its sid on the ticket (order), drop the due
         entry if this claim still holds it, and keep the ticket (order) only until keep_until_ms, when the
-        survey can no longer be answered (a new solve before then keeps it again). Safe to repeat."""
-        self._release(member, claimed, sid, keep_until_ms)
+        survey can no longer be answered (a new solve before then keeps it again). Safe to repeat.
+
+        A survey event holds no claim (claimed -1): it names the solve its survey is about (solved_at_ms), and
+        the due entry goes when that is the ticket's current solve, as the sweep would only find it done."""
+        self._release(member, claimed, sid, keep_until_ms, solved_at_ms=solved_at_ms)
 
     def finish_due(self, claimed: int, survey: Survey, status: str, reason: str, at_ms: int) -> None:
         """Record a skip or failure on the survey (once, counted once) and drop the due entry it came from."""
