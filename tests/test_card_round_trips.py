@@ -9,6 +9,7 @@ import pytest
 from redis.connection import Connection
 
 from tests.support import World
+from tracker.store import keys
 
 # The key check with its rate count and the card's reads (the customer's own keys: the profile holds their orders'
 # summary and a copy of their newest answer), pipelined together: one.
@@ -71,3 +72,31 @@ def test_a_key_made_again_under_a_revoked_name_gets_its_own_scopes_not_the_remem
     assert client.get("/api/v1/customers/nobody@example.no", headers=old).status_code == 401
     lacking = client.get("/api/v1/customers/nobody@example.no", headers=new)
     assert lacking.status_code == 403 and "'read'" in lacking.json["message"]
+
+
+def commands_of(store, request: Any) -> int:
+    """Run a request; return the commands Redis executed for it (INFO commandstats)."""
+    store.redis.config_resetstat()
+    request()
+    stats = store.redis.info("commandstats")
+    return sum(int(v["calls"]) for name, v in stats.items() if not name.startswith(("cmdstat_info", "cmdstat_config")))
+
+
+def test_a_card_get_runs_five_commands_and_the_rate_counters_keep_their_expiry(world, client, store):
+    world.solve("T-1", "kari@example.no")
+    assert world.send() == ["sent"]
+    world.answer("kari@example.no", 4)
+    auth = {"Authorization": f"Bearer {store.create_key('lead')}"}
+    card = lambda: client.get("/api/v1/customers/kari@example.no", headers=auth)  # noqa: E731
+    assert card().status_code == 200
+    # The key's digest, the count, the card's three reads; the first request of a rate window also gives its
+    # counter an expiry (three requests: a window may start among them, once).
+    counts = sorted(commands_of(store, card) for _ in range(3))
+    assert counts[:2] == [5, 5] and counts[2] in (5, 6), counts
+    counters = list(store.redis.scan_iter(match=keys.rate_counter("lead", 0).rsplit(":", 1)[0] + ":*"))
+    assert counters and all(store.redis.pttl(name) > 0 for name in counters)
+
+    store.redis.delete(*counters)  # gone (evicted, deleted): the request that makes it anew gives it its expiry
+    assert card().status_code == 200
+    counters = list(store.redis.scan_iter(match=keys.rate_counter("lead", 0).rsplit(":", 1)[0] + ":*"))
+    assert counters and all(store.redis.pttl(name) > 0 for name in counters)

@@ -17,7 +17,7 @@ from tracker.store.base import RedisBase
 KEY_PREFIX = "trk_"
 SCOPES = ("read", "admin")
 KNOWN_MAX = 1000  # valid keys whose name and scopes a process remembers
-_OWN_REPLIES = 3  # a counted check's own commands: the key's read, INCR and PEXPIRE of its rate counter
+_OWN_REPLIES = 2  # a counted check's own replies (_counted): the key's read and its rate counter's INCR
 
 
 class KeyCheck(NamedTuple):
@@ -112,23 +112,42 @@ class ApiKeys(RedisBase):
         known[hashed] = (found, json.loads(replies[0])["scopes"])
         return KeyCheck(*known[hashed], *self._rate(replies, window_ms, now_ms)), self._read(replies, window_ms)
 
-    @staticmethod
-    def _counted(pipe: Pipeline, name: str, window_ms: int, now_ms: int,
+    def _counted(self, pipe: Pipeline, name: str, window_ms: int, now_ms: int,
                  reads: Callable[[Any], None] | None = None) -> list[Any]:
         """Run a pipeline of one read, adding one request of a key to its fixed rate window unless window_ms is 0,
-        then the reads queued by reads; the key's replies raise when they failed, the reads' are returned as
-        they came (an error among them raised by _read, once the key is known valid)."""
-        if window_ms > 0:
-            counter = keys.rate_counter(name, now_ms // window_ms)
-            pipe.incr(counter)
+        then the reads queued by reads; return the read's reply, the count's (when counted) and the reads' as
+        they came (an error among the reads raised by _read, once the key is known valid).
+
+        A window's counter is given its expiry by the first request of each process in that window (pipelined
+        with the count), and by whoever makes it anew later (a count of 1: it was gone), so a request costs no
+        PEXPIRE of its own and no counter outlives its window long.
+        """
+        if window_ms <= 0:
+            if reads is not None:
+                reads(pipe)
+            replies = list(pipe.execute(raise_on_error=False))
+            if isinstance(replies[0], Exception):
+                raise replies[0]
+            return replies
+        counter = keys.rate_counter(name, now_ms // window_ms)
+        timed: set[str] = vars(self).setdefault("_timed_counters", set())  # counters this process gave an expiry
+        expire = counter not in timed
+        pipe.incr(counter)
+        if expire:
             pipe.pexpire(counter, window_ms * 2)
-        if reads is None:
-            return list(pipe.execute())
-        reads(pipe)
+        if reads is not None:
+            reads(pipe)
         replies = list(pipe.execute(raise_on_error=False))
-        for reply in replies[:_OWN_REPLIES if window_ms > 0 else 1]:
+        for reply in replies[:_OWN_REPLIES + (1 if expire else 0)]:
             if isinstance(reply, Exception):
                 raise reply
+        if expire:
+            del replies[_OWN_REPLIES]  # PEXPIRE's
+            if len(timed) >= KNOWN_MAX:
+                timed.clear()
+            timed.add(counter)
+        elif int(replies[1]) == 1:  # the counter was gone (deleted, evicted) and this request made it anew
+            self.redis.pexpire(counter, window_ms * 2)
         return replies
 
     @staticmethod
