@@ -30,25 +30,47 @@ def settings_for(needs: str = "all") -> Settings:
 OLD_LAYOUT = ("TRACKER_REDIS_URL holds data an earlier version wrote with its own key names: export it with that "
               "version (tracker export-log FILE), then replay it into an empty Redis with this one (tracker replay "
               "FILE)")
+UNMARKED_LAYOUT = ("TRACKER_REDIS_URL holds data written with the previous key layout (each answer in a hash of its "
+                   "own): stop web, worker and beat, run `tracker upgrade-store` once, then start them again")
+
+
+def layout_problem(state: str) -> str | None:
+    """Say in one line why a Redis in this layout state (Store.layout_state) cannot be used, or None."""
+    from tracker.store import keys
+    from tracker.store.layout import CURRENT, EMPTY, PRE_CLUSTER, UNMARKED
+
+    if state in (CURRENT, EMPTY):
+        return None
+    if state == PRE_CLUSTER:
+        return OLD_LAYOUT
+    if state == UNMARKED:
+        return UNMARKED_LAYOUT
+    return (f"TRACKER_REDIS_URL holds key layout {state} ({keys.LAYOUT}), which this version does not know (it "
+            f"writes layout {keys.LAYOUT_VERSION}): run the version that wrote it")
 
 
 def refuse_old_layout(settings: Settings) -> None:
-    """Raise ConfigError when the store's Redis holds the previous key layout (nothing would read it)."""
+    """Raise ConfigError when the store's Redis holds an earlier key layout (nothing would read it)."""
     from tracker.errors import StorageUnavailable
 
     try:
-        old = open_store(settings).holds_old_layout()
+        open_store(settings)  # refuses, and marks an empty Redis as this layout's
     except StorageUnavailable:
         return  # not up yet: the processes wait for it
-    if old:
-        raise ConfigError(OLD_LAYOUT)
 
 
-def open_store(settings: Settings) -> Any:
-    """Open the Redis store the settings name (a standalone Redis or a Redis Cluster, found out by asking)."""
+def open_store(settings: Settings, layout_checked: bool = True) -> Any:
+    """Open the Redis store the settings name (a standalone Redis or a Redis Cluster, found out by asking).
+
+    An empty Redis is marked as this key layout's; one holding an earlier layout raises ConfigError (one line
+    naming the way over) unless layout_checked is False (`tracker upgrade-store`, `tracker check`).
+    """
     from tracker.store import Store
 
-    return Store.from_url(settings.redis_url)
+    store = Store.from_url(settings.redis_url)
+    if layout_checked and (problem := layout_problem(store.noted_layout or store.note_layout())):
+        raise ConfigError(problem)
+    return store
 
 
 def _is_cluster_node(url: str) -> bool | None:

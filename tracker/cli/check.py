@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from urllib.parse import urlsplit
 
-from tracker.cli.base import OLD_LAYOUT, refuse_unusable_broker
+from tracker.cli.base import layout_problem, refuse_unusable_broker
 from tracker.config import ConfigError, Settings, load_settings, redact_url
 
 # Each probe gives up after this many seconds, so a check never hangs on a silent firewall.
@@ -36,8 +36,8 @@ def probe_redis(settings: Settings) -> str:
     cluster = store.cluster_state()
     if cluster is not None and not cluster.ok:
         raise RuntimeError(f"a Redis Cluster that cannot serve every slot: {cluster.reason()}")
-    if store.holds_old_layout():
-        raise RuntimeError(OLD_LAYOUT)
+    if problem := layout_problem(store.noted_layout or store.note_layout()):
+        raise RuntimeError(problem)
     version = store.redis.info("server").get("redis_version", "?")
     if cluster is None:
         return f"{redact_url(settings.redis_url)} answers (Redis {version})"

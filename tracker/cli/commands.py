@@ -14,11 +14,12 @@ from tracker.cli.help import describe
 from tracker.cli.migrate import register as register_migrations
 from tracker.cli.privacy import cmd_erase, cmd_export, cmd_suppress
 from tracker.cli.scores import cmd_score, cmd_top
+from tracker.cli.upgrade import register as register_upgrade
 from tracker.config import ConfigError, Settings
 from tracker.errors import StorageUnavailable
 
 COMMANDS = ("web", "worker", "beat", "dev", "check", "api-key", "score", "top", "erase", "export", "suppress",
-            "alert-secret", "rebuild-scores", "replay", "export-log", "import-ratings")
+            "alert-secret", "rebuild-scores", "replay", "export-log", "import-ratings", "upgrade-store")
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
 
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe(sub, "alert-secret").set_defaults(run=cmd_alert_secret)
     describe(sub, "rebuild-scores").set_defaults(run=cmd_rebuild)
     register_migrations(sub)  # replay, export-log, import-ratings
+    register_upgrade(sub)  # upgrade-store
     return parser
 
 

@@ -7,6 +7,7 @@ from tracker.store.apikeys import ApiKeys
 from tracker.store.base import connect
 from tracker.store.due import Due
 from tracker.store.erasure import Erasure
+from tracker.store.layout import Layout
 from tracker.store.log import EventLog
 from tracker.store.metrics import Metrics
 from tracker.store.optouts import OptOuts
@@ -24,12 +25,14 @@ from tracker.store.timeline import Timeline
 
 
 class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
-            OptOuts, Records, Retention, Sessions, Timeline, Outbox):
+            OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod
     def from_url(cls, url: str) -> Store:
-        return cls(connect(url))
+        store = cls(connect(url))
+        store.note_layout()  # an empty Redis is marked as this key layout's, once per store opened
+        return store
 
 
 __all__ = ["Store", "keys", "ticket_key"]

@@ -29,34 +29,29 @@ class Removal(Outbox):
         """Erase ("erase") or retire ("retire", when older than cutoff_ms and closed at now_ms) one survey and
         its answer through the outbox; None when it is not the customer's or (retiring) not old enough."""
         bucket = keys.bucket_of(sid)
-        survey_fields = (*ATTRIBUTED, "sent_at")
-        response_fields = (*ANSWERED, *ATTRIBUTED)
+        names = (*ANSWERED, *ATTRIBUTED, "sent_at")
         for _ in range(ATTEMPTS):
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hmget(keys.survey(sid), *survey_fields)
-            pipe.hmget(keys.response(sid), *response_fields)
-            survey_row, response_row = pipe.execute()
-            survey = {k: v or "" for k, v in zip(survey_fields, survey_row, strict=True)}
-            response = {k: v or "" for k, v in zip(response_fields, response_row, strict=True)}
-            owner = survey["customer"] or response["customer"]
-            if owner != email:
+            row = self.redis.hmget(keys.survey(sid), *names)
+            stored = {k: v or "" for k, v in zip(names, row, strict=True)}
+            if stored["customer"] != email:
                 return None
-            answered = aggregate_ids(response) if response["source"] else []
-            sent = aggregate_ids(survey) if survey["source"] else answered
-            sent_ms = int(survey["sent_at"]) if survey["sent_at"] else None
+            # The survey counted as sent, and its answer (when it has one), for the entities it is attributed to.
+            counted_for = aggregate_ids(stored)
+            answered = counted_for if stored["rating"] else []
+            sent_ms = int(stored["sent_at"]) if stored["sent_at"] else None
             if op == "retire":
-                for kind, ident in [*answered, *(sent if sent_ms is not None else [])]:
+                pipe = self.redis.pipeline(transaction=False)
+                for kind, ident in [*answered, *(counted_for if sent_ms is not None else [])]:
                     pipe.sadd(keys.RETIRED_INDEX, f"{kind}|{ident}")  # index before data
                 pipe.execute()
-            body = removal_entry(sid, op, email, answered, response, sent, sent_ms)
-            names = [keys.survey(sid), keys.response(sid), keys.outbox(bucket), keys.outbox_seq(bucket),
-                     keys.survey_due(bucket)]
-            expect = [*pairs_args(survey.items()), *pairs_args(response.items())]
+            body = removal_entry(sid, op, email, answered, stored, counted_for, sent_ms)
+            names_of = [keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_due(bucket)]
+            expect = pairs_args(stored.items())
             if op == "retire":
                 result = self.script("retire_survey")(
-                    keys=names, args=[cutoff_ms, now_ms, reminder_member(sid), body, *expect])
+                    keys=names_of, args=[cutoff_ms, now_ms, reminder_member(sid), body, *expect])
             else:
-                result = self.script("erase_survey")(keys=names, args=[reminder_member(sid), body, *expect])
+                result = self.script("erase_survey")(keys=names_of, args=[reminder_member(sid), body, *expect])
             if int(result[0]) == -2:
                 return None
             if int(result[0]) != -1:
@@ -95,8 +90,9 @@ class Erasure(Removal):
     def erase_survey(self, sid: str, email: str) -> tuple[int, int, int]:
         """Remove a customer's survey and answer and take what they counted off every aggregate.
 
-        One script in the survey's slot deletes both and appends what comes off to the bucket's outbox; the
-        bucket is forwarded before this returns (OutboxStuck when it cannot be: run the erasure again).
+        One script in the survey's slot deletes its hash (the answer in it too) and appends what comes off to the
+        bucket's outbox; the bucket is forwarded before this returns (OutboxStuck when it cannot be: run the erasure
+        again).
         Returns (survey removed, answer removed, sent count removed); a survey of someone else is left alone.
         """
         removed = self.leave_survey(sid, email, "erase")

@@ -5,8 +5,8 @@ Cluster layout: every script and transaction touches keys of one hash slot. Keys
 
 - `{log<k>}`   one shard k of the event log: its stream, dedupe ids, counters, cursor and lease
 - `{k<b>}`     ticket/order bucket b: tickets, orders, status histories and the bucket's due set
-- `{s<b>}`     survey bucket b: surveys, answers, the bucket's reminder due set and its outbox of
-               aggregate deltas (applied per entity behind a high-water mark)
+- `{s<b>}`     survey bucket b: surveys (each with its answer, in the same hash), the bucket's reminder due
+               set and its outbox of aggregate deltas (applied per entity behind a high-water mark)
 - `{<email>}`  one customer: profile, indexes, aggregate, daily rollup, throttle
 - `{a:<kind>:<id>}` one aggregate entity (agent, team, source, brand, overall): sums, rollup, marks
 - everything else is a single key of its own, only ever touched by single-key commands.
@@ -124,11 +124,11 @@ def surveyed(due_member: str) -> str:
 # Surveys, answers and the outbox, by survey bucket ---------------------------------------------
 
 def survey(sid: str) -> str:
+    """Name a survey's hash: the survey and, once given, its answer (a hash with a `rating` holds one)."""
     return f"{PREFIX}:{{s{bucket_of(sid)}}}:survey:{sid}"
 
 
-def response(sid: str) -> str:
-    return f"{PREFIX}:{{s{bucket_of(sid)}}}:resp:{sid}"
+SURVEYS_MATCH = f"{PREFIX}:{{s*}}:survey:*"  # a SCAN pattern matching every survey's hash
 
 
 def outbox(bucket: int) -> str:
@@ -222,6 +222,32 @@ RETENTION_LEASE = f"{PREFIX}:retention:lease"  # one retention sweep at a time, 
 RETENTION_CURSOR = f"{PREFIX}:retention:cursor"  # where the sweep over customers stands
 # Keys only a Redis written before this (cluster) layout holds: its event log, due set and customer set.
 OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers")
+
+# The key layout a Redis holds: 1 before the cluster one (OLD_LAYOUT), 2 the cluster one with every answer in a
+# hash of its own beside its survey's, 3 this one (the answer inside its survey's hash). Written once on an empty
+# Redis, or by `tracker upgrade-store` once every answer of layout 2 is folded in.
+LAYOUT = f"{PREFIX}:layout"
+LAYOUT_VERSION = "3"
+# Layout 2's answer hashes, which only `tracker upgrade-store` reads (it folds each into its survey's hash).
+LAYOUT2_ANSWERS = f"{PREFIX}:{{s*}}:resp:*"
+_LAYOUT2_ANSWER = ":resp:"
+
+
+def layout2_answer(sid: str) -> str:
+    """Name a survey's answer hash as layout 2 kept it; nothing but the upgrade (and its tests) may use it."""
+    return f"{PREFIX}:{{s{bucket_of(sid)}}}{_LAYOUT2_ANSWER}{sid}"
+
+
+def layout2_sid(key: str) -> str:
+    """Return the survey id a layout-2 answer hash is named by."""
+    return key.rpartition(_LAYOUT2_ANSWER)[2]
+
+
+def written_marks() -> list[str]:
+    """Name the keys one of which any Redis the product (of any layout) has written to holds: the event log,
+    the indexes of customers, sent surveys and answers, the outboxes, API keys, opt-outs and counters."""
+    return [*(stream(shard) for shard in range(BUCKETS)), *(outbox(b) for b in range(BUCKETS)), DEAD, CUSTOMERS,
+            SENT, RESPONSES, STATS, API_KEYS, SUPPRESSED, *OPT_OUTS.values(), *OLD_LAYOUT]
 
 
 def api_key_hash(digest: str) -> str:

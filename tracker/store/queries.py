@@ -81,11 +81,12 @@ class Queries(RedisBase):
 
     def _window(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
                 batch: int) -> Iterator[dict[str, str]]:
-        """Yield response hashes (kind "resp", by answer time) or sent survey hashes (kind "survey", by send time).
+        """Yield the hashes of answered surveys (kind "resp", by answer time) or sent ones (kind "survey", by send
+        time): a survey's hash holds its answer too.
 
         Pages by score with an offset among equal scores, so batches neither repeat nor skip entries.
         """
-        index_key, key_of = (keys.RESPONSES, keys.response) if kind == "resp" else (keys.SENT, keys.survey)
+        index_key = keys.RESPONSES if kind == "resp" else keys.SENT
         low, high = min_ms, max_ms
         ties = 0
         while True:
@@ -97,7 +98,7 @@ class Queries(RedisBase):
                 return
             pipe = self.redis.pipeline(transaction=False)
             for sid, _ in rows:
-                pipe.hgetall(key_of(sid))
+                pipe.hgetall(keys.survey(sid))
             yield from (row for row in pipe.execute() if row)
             if len(rows) < batch:
                 return
@@ -115,7 +116,7 @@ class Queries(RedisBase):
         sids = self.redis.zrevrange(keys.customer(email, "responses"), offset, offset + count - 1)
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
-            pipe.hgetall(keys.response(sid))
+            pipe.hgetall(keys.survey(sid))
         found = [(offset + i, answer_of(raw)) for i, raw in enumerate(pipe.execute())]
         return [(i, a) for i, a in found if a], len(sids) < count
 

@@ -300,7 +300,7 @@ class Records(RedisBase):
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
             pipe.hgetall(keys.survey(sid))
-            pipe.hgetall(keys.response(sid))
+            pipe.hgetall(keys.survey(sid))  # the answer lives in the survey's hash
         found = pipe.execute()
         surveys = [s for i in range(len(sids)) if (s := survey_from_hash(found[2 * i])) and s.customer == email]
         answers = [a for i in range(len(sids)) if (a := answer_of(found[2 * i + 1])) and a.customer == email]

@@ -1,7 +1,9 @@
 """Answers and the aggregates they move: written through the outbox, one answer at a time, rebuilt on demand.
 
-The response hash keeps what an answer counted (its Aggregate: value6, satisfied, promoter, detractor,
-nps, weight, weighted and its day), so a change or an erasure takes off exactly what was added.
+An answer lives in its survey's hash (a hash with a `rating` holds one; record_answer.lua names its fields). It
+keeps what it counted (its Aggregate: value6, satisfied, promoter, detractor, nps, weight, weighted and its day),
+so a change or an erasure takes off exactly what was added. Who it is about and how it is attributed are the
+survey's own fields.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from tracker.store import keys
 from tracker.store.outbox import Outbox, Rollup, answer_entry, rank_scores, rollup_from_hash
 from tracker.store.surveys import aggregate_ids, survey_to_hash
 
-# The response fields an answer's sums are read from; a change or an erasure checks them unchanged.
+# The fields an answer's sums are read from; a change or an erasure checks them unchanged.
 COUNTED = ("rating", "value6", "satisfied", "promoter", "detractor", "nps", "weight", "weighted", "day")
+# Every field an answer adds to its survey's hash (beside status "answered" and answered_at, its latest rating's
+# time). None is a Survey field: the follow-up reason the customer picked is answer_reason, as the survey's own
+# reason says why it was skipped or failed.
+ANSWER_FIELDS = (*COUNTED, "comment", "commented_at", "answer_reason", "first_at", "changes")
 # What an answer's outbox entry is computed from: its sums and the scale its rating was on (the rollup's count).
 ANSWERED = (*COUNTED, "scale")
 # What an erasure or retirement computes its entry from: the entities the answer counted for, too.
 ATTRIBUTED = ("customer", "source", "agent_id", "team", "brand")
 ATTEMPTS = 20
-EXTRA = ("customer", "tkey", "ticket_id", "source", "agent_id", "agent_name", "team", "brand", "channel", "subject")
 REBUILD_BATCH = 200  # entities per round trip of a rebuild's writes
 
 
@@ -45,7 +50,7 @@ def pairs_args(items: Iterable[tuple[str, object]]) -> list[object]:
 
 
 def counted_fields(counted: Aggregate) -> dict[str, str]:
-    """Return the response fields that keep what one answer counted."""
+    """Return the fields that keep what one answer counted."""
     ((day, _),) = counted.days.items()
     return {"value6": str(counted.value6), "satisfied": str(counted.satisfied), "promoter": str(counted.promoter),
             "detractor": str(counted.detractor), "nps": str(counted.nps), "weight": repr(counted.weight),
@@ -53,18 +58,19 @@ def counted_fields(counted: Aggregate) -> dict[str, str]:
 
 
 def answer_of(raw: Mapping[str, str]) -> Answer | None:
-    """Read a stored response hash into an Answer; None when there is none."""
+    """Read the answer a survey hash holds into an Answer; None when it holds none (no rating)."""
     if not raw.get("rating") or not raw.get("sid"):
         return None
 
     def text(name: str) -> str | None:
         return raw.get(name) or None
 
-    return Answer(sid=raw["sid"], rating=int(raw["rating"]), scale=raw.get("scale", ""), at_ms=int(raw.get("at") or 0),
-                  customer=raw.get("customer", ""), counted=Aggregate.from_hash(raw), comment=text("comment"),
-                  reason=text("reason"), tkey=text("tkey"), source=text("source"), agent_id=text("agent_id"),
-                  agent_name=text("agent_name"), team=text("team"), brand=text("brand"), channel=text("channel"),
-                  subject=text("subject"), answered_via=text("answered_via"))
+    counted = Aggregate.from_hash({name: raw[name] for name in COUNTED if name in raw})
+    return Answer(sid=raw["sid"], rating=int(raw["rating"]), scale=raw.get("scale", ""),
+                  at_ms=int(raw.get("answered_at") or 0), customer=raw.get("customer", ""), counted=counted,
+                  comment=text("comment"), reason=text("answer_reason"), tkey=text("tkey"), source=text("source"),
+                  agent_id=text("agent_id"), agent_name=text("agent_name"), team=text("team"), brand=text("brand"),
+                  channel=text("channel"), subject=text("subject"), answered_via=text("answered_via"))
 
 
 def answer_aggregate_ids(answer: Answer) -> list[tuple[str, str]]:
@@ -80,8 +86,8 @@ class Scores(Outbox):
                       counted: Aggregate, reason: str | None = None) -> int:
         """Record the answer once; return 0 unchanged, 1 comment (or reason) changed, 2 rating counted.
 
-        One script in the survey's slot writes the answer and appends what it does to every aggregate to the
-        bucket's outbox; the bucket is forwarded at once, so reads right after see the new numbers.
+        One script in the survey's slot writes the answer into the survey's hash and appends what it does to every
+        aggregate to the bucket's outbox; the bucket is forwarded at once, so reads right after see the new numbers.
         """
         sid, record = survey.sid, survey_to_hash(survey)
         ids = aggregate_ids(record)
@@ -90,28 +96,26 @@ class Scores(Outbox):
         # Index first: an index entry without data is harmless, data missing from the index is not.
         for kind, ident in ids:
             index.sadd(keys.index(kind), ident)
-        index.hmget(keys.response(sid), *ANSWERED)  # the stored answer, read in the same round trip
+        index.hmget(keys.survey(sid), *ANSWERED)  # the stored answer, read in the same round trip
         read = index.execute()[-1]
-        fields = {"sid": sid, "rating": str(rating), **counted_fields(counted), "at": str(at_ms), "comment": comment,
-                  "scale": survey.scale, **{f: record.get(f, "") for f in EXTRA}}
-        if reason is not None:  # None keeps the reason already given
-            fields["reason"] = reason
+        fields = {"rating": str(rating), **counted_fields(counted)}
         for _ in range(ATTEMPTS):
             stored = {k: v or "" for k, v in zip(ANSWERED, read, strict=True)}
             body = answer_entry(sid, ids, survey.scale, rating, at_ms, counted, stored, tkey=survey.tkey)
             outcome, seq = self.script("record_answer")(
-                keys=[keys.response(sid), keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket)],
+                keys=[keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket)],
                 args=[rating, at_ms, comment, reason or "", int(reason is not None), body,
                       *pairs_args(stored.items()), *pairs_args(fields.items())])
             if int(outcome) >= 0:
                 if int(outcome) == 2:
                     self.forward_written(bucket, int(seq))
                 return int(outcome)
-            read = self.redis.hmget(keys.response(sid), *ANSWERED)
+            read = self.redis.hmget(keys.survey(sid), *ANSWERED)
         raise RuntimeError(f"the answer to {sid} kept changing while it was recorded")
 
     def response(self, sid: str) -> Answer | None:
-        return answer_of(self.redis.hgetall(keys.response(sid)))
+        """Return the answer to a survey, or None (no survey, or not answered)."""
+        return answer_of(self.redis.hgetall(keys.survey(sid)))
 
     def aggregate(self, kind: str, ident: str) -> Aggregate:
         ((_, agg),) = self.aggregates(kind, [ident])
@@ -137,23 +141,25 @@ class Scores(Outbox):
         sids = self.redis.zrevrange(keys.customer(email, "responses"), offset, offset + limit - 1)
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
-            pipe.hgetall(keys.response(sid))
+            pipe.hgetall(keys.survey(sid))
         return [a for raw in pipe.execute() if (a := answer_of(raw))]
 
     def iter_answers(self, batch: int = 500) -> Iterator[Answer]:
         """Yield every stored answer."""
-        for raw in self.iter_hashes(keys.RESPONSES, "resp", batch):
+        for raw in self.iter_hashes(keys.RESPONSES, batch=batch):
             if answer := answer_of(raw):
                 yield answer
 
-    def iter_hashes(self, index_key: str, kind: str, batch: int = 500) -> Iterator[dict[str, str]]:
-        """Yield every response (kind "resp") or survey (kind "survey") listed in an index zset."""
-        key_of = keys.response if kind == "resp" else keys.survey
+    def iter_hashes(self, index_key: str, kind: str = "survey", batch: int = 500) -> Iterator[dict[str, str]]:
+        """Yield the hash of every survey listed in an index zset (RESPONSES: the answered ones, SENT: the sent
+        ones); kind is only ever "survey", the one hash a survey and its answer have."""
+        if kind != "survey":
+            raise ValueError(f"no hash of kind {kind!r}: an answer lives in its survey's hash")
         total = self.redis.zcard(index_key)
         for start in range(0, total, batch):
             pipe = self.redis.pipeline(transaction=False)
             for sid in self.redis.zrange(index_key, start, start + batch - 1):
-                pipe.hgetall(key_of(sid))
+                pipe.hgetall(keys.survey(sid))
             yield from (h for h in pipe.execute() if h)
 
     def write_rebuilt(self, rebuilt: Rebuilt, snapshot: Sequence[int]) -> bool:
@@ -205,8 +211,8 @@ class Scores(Outbox):
         for start in range(0, len(answers), 1000):
             pipe = self.redis.pipeline(transaction=False)
             for sid, counted in answers[start:start + 1000]:
-                pipe.hset(keys.response(sid), mapping={"weight": repr(counted.weight),
-                                                       "weighted": repr(counted.weighted)})
+                pipe.hset(keys.survey(sid), mapping={"weight": repr(counted.weight),
+                                                     "weighted": repr(counted.weighted)})
             pipe.execute()
         self.rewrite_ranks()
         return not stale

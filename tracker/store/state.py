@@ -302,7 +302,7 @@ class State(RedisBase):
             return None
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
-            pipe.hget(keys.response(sid), "tkey")
+            pipe.hget(keys.survey(sid), "tkey")
         return next((sid for sid, tkey in zip(sids, pipe.execute(), strict=True) if tkey == due_member), None)
 
     def orders_summary(self, email: str) -> OrdersSummary:

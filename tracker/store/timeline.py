@@ -40,7 +40,7 @@ class Timeline(RedisBase):
         for sid in survey_ids:
             pipe.hgetall(keys.survey(sid))
         for sid in answer_ids:
-            pipe.hgetall(keys.response(sid))
+            pipe.hgetall(keys.survey(sid))  # the answer lives in its survey's hash
         replies = pipe.execute()
         surveys = {sid: survey for sid, raw in zip(survey_ids, replies[:len(survey_ids)], strict=True)
                    if (survey := survey_from_hash(raw))}

@@ -1,0 +1,95 @@
+"""Which key layout a Redis holds, marking an empty one as this layout's, and the upgrade from layout 2.
+
+Layout 2 kept every answer in a hash of its own (`t:{s<b>}:resp:<sid>`) beside its survey's; this layout keeps it
+inside the survey's hash. A Redis holding data but no layout mark was written by layout 2 (or by the layout before
+the cluster one): the processes refuse it until `tracker upgrade-store` has folded every answer in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracker.errors import StorageUnavailable
+from tracker.store import keys
+from tracker.store.base import RedisBase
+
+# What layout_state says.
+CURRENT = "current"  # marked with this layout
+EMPTY = "empty"  # nothing written yet (the mark may be written)
+UNMARKED = "unmarked"  # data without a mark: layout 2, which `tracker upgrade-store` brings over
+PRE_CLUSTER = "pre-cluster"  # the layout before the cluster one (keys.OLD_LAYOUT): export and replay
+FOLD_BATCH = 500  # layout-2 answer hashes folded per round trip
+
+
+@dataclass(frozen=True)
+class Folded:
+    """What one upgrade pass did: answer hashes folded, found folded already (survey holding an answer)."""
+
+    folded: int = 0
+    superseded: int = 0
+
+
+class Layout(RedisBase):
+    """Read and write the layout mark, and fold layout 2's answers into their surveys."""
+
+    noted_layout: str | None = None  # what note_layout last found (Store.from_url notes it once)
+
+    def layout_state(self) -> str:
+        """Say which layout this Redis holds (CURRENT, EMPTY, UNMARKED, PRE_CLUSTER, or the unknown mark itself),
+        in one round trip."""
+        marks = keys.written_marks()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(keys.LAYOUT)
+        for name in marks:
+            pipe.exists(name)
+        mark, *held = pipe.execute()
+        if any(held[marks.index(name)] for name in keys.OLD_LAYOUT):
+            return PRE_CLUSTER  # whatever the mark says: nothing of this version reads those keys
+        if mark == keys.LAYOUT_VERSION:
+            return CURRENT
+        if mark:
+            return str(mark)
+        return UNMARKED if any(held) else EMPTY
+
+    def note_layout(self) -> str:
+        """Mark an empty Redis as this layout's (SET NX, so any number of processes may race); return the state.
+
+        A Redis that does not answer yet is left alone (EMPTY is returned): the start-up check asks again.
+        """
+        if self._pending:
+            return EMPTY  # not answering yet: asking would only wait for the retries
+        try:
+            state = self.layout_state()
+            if state == EMPTY:  # another process may have marked it meanwhile (with what it writes)
+                state = CURRENT if self.redis.set(keys.LAYOUT, keys.LAYOUT_VERSION, nx=True) else self.layout_state()
+        except StorageUnavailable:
+            return EMPTY
+        self.noted_layout = state
+        return state
+
+    def fold_layout2_answers(self, batch: int = FOLD_BATCH) -> Folded:
+        """Fold every layout-2 answer hash into its survey's hash (SCAN over every master of a cluster), each by
+        one script in its survey's slot; safe to run again at any point. The mark is the caller's next step."""
+        folded = superseded = 0
+        found: list[str] = []
+
+        def fold(names: list[str]) -> tuple[int, int]:
+            pipe = self.redis.pipeline(transaction=False)
+            for name in names:
+                self.script("fold_answer")(keys=[name, keys.survey(keys.layout2_sid(name))], client=pipe)
+            outcomes = [int(x) for x in pipe.execute()]
+            return outcomes.count(1), outcomes.count(2)
+
+        for name in self.redis.scan_iter(match=keys.LAYOUT2_ANSWERS, count=1000):
+            found.append(name)
+            if len(found) >= batch:
+                done, dropped = fold(found)
+                folded, superseded, found = folded + done, superseded + dropped, []
+        if found:
+            done, dropped = fold(found)
+            folded, superseded = folded + done, superseded + dropped
+        return Folded(folded, superseded)
+
+    def mark_layout(self) -> None:
+        """Write this layout's mark (after an upgrade)."""
+        self.redis.set(keys.LAYOUT, keys.LAYOUT_VERSION)
