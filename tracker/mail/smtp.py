@@ -8,6 +8,7 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from functools import lru_cache
 from types import TracebackType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -73,6 +74,12 @@ def _needs_smtputf8(msg: EmailMessage) -> bool:
     """Say whether an envelope address has a non-ASCII local part (or domain), which only SMTPUTF8 carries."""
     return any(not address.addr_spec.isascii() for name in ENVELOPE_HEADERS
                for header in msg.get_all(name, []) for address in getattr(header, "addresses", ()))
+
+
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """Return the TLS settings every connection shares: loading the CA certificates takes tens of milliseconds."""
+    return ssl.create_default_context()
 
 
 def _by_code(code: int, what: str, reply: bytes | str, recipient: bool = False) -> MailError:
@@ -165,16 +172,15 @@ class SmtpSender:
         if self._conn is not None:
             return self._conn
         target = self.target
-        context = ssl.create_default_context()
         conn: smtplib.SMTP
         if target.use_ssl:
             conn = smtplib.SMTP_SSL(target.host, target.port, self.local_hostname, timeout=self.timeout,
-                                    context=context)
+                                    context=_tls_context())
         else:
             conn = smtplib.SMTP(target.host, target.port, self.local_hostname, timeout=self.timeout)
         try:
             if target.starttls:
-                conn.starttls(context=context)
+                conn.starttls(context=_tls_context())
             if target.username is not None:
                 conn.login(target.username, target.password or "")
         except BaseException:
