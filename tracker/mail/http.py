@@ -13,6 +13,7 @@ import requests
 from tracker.config import Settings
 from tracker.mail.errors import PermanentMailError, TransientMailError
 from tracker.mail.smtp import SmtpSender
+from tracker.mail.wire import EncodedMail
 
 TIMEOUT = (5.0, 30.0)  # connect, read
 # Headers every API sets from its own fields; everything else (List-Unsubscribe, Message-ID, …) is passed on.
@@ -67,8 +68,10 @@ class HttpSender:
         """Close the session's pooled connections."""
         self.session.close()
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage | EncodedMail) -> None:
         """Hand message to the provider, or raise TransientMailError / PermanentMailError."""
+        if isinstance(message, EncodedMail):
+            message = message.message  # the API takes headers and parts: the mail as written, parsed
         try:
             response = self._post(message)
         except requests.Timeout:

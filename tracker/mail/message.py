@@ -60,6 +60,7 @@ class SurveyMail:
     ticket_subject: str | None = None
     reply_to: str | None = None
     kind: str = "ticket"  # or "order": a post-purchase survey
+    reminder_of: str | None = None  # a reminder: the first mail's Message-ID, threaded under, its subject prefixed
 
 
 def _one_line(value: str | None, limit: int | None = None) -> str:
@@ -253,8 +254,13 @@ def _context(mail: SurveyMail, lang: str) -> dict[str, Any]:
 
 
 def build_survey_message(mail: SurveyMail, template_dir: str | None = None) -> EmailMessage:
-    """Build the survey email; files in template_dir override the packaged templates by name."""
+    """Build the survey email with the email package; files in template_dir override the packaged templates by name.
+
+    The send path writes the same mail straight to bytes (tracker.mail.wire), which parses to what this builds.
+    """
     subject, plain, html = render_survey(mail, template_dir)
+    if mail.reminder_of:
+        subject = f"{text(normalise_locale(mail.lang), 'mail.reminder_prefix')} {subject}"
     msg = EmailMessage(policy=POLICY)
     msg["Subject"] = subject
     msg["From"] = mail.mail_from
@@ -271,4 +277,7 @@ def build_survey_message(mail: SurveyMail, template_dir: str | None = None) -> E
     msg.add_alternative(html, subtype="html")
     # Set last: set_content drops every Content-* header already present.
     msg["Content-Language"] = normalise_locale(mail.lang)
+    if mail.reminder_of:
+        msg["In-Reply-To"] = mail.reminder_of
+        msg["References"] = mail.reminder_of
     return msg

@@ -14,12 +14,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tracker.config import ConfigError, redact_url
 from tracker.mail.errors import AddressNeedsSmtpUtf8, MailError, PermanentMailError, TransientMailError
+from tracker.mail.wire import EncodedMail, encode_message
 
 VARIABLE = "TRACKER_SMTP_URL"
 TIMEOUT = 30.0
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 ENHANCED_STATUS = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
-ENVELOPE_HEADERS = ("Sender", "From", "To", "Cc", "Bcc")
+# How smtplib's send_message sends a mail with an address only SMTPUTF8 carries (RFC 6531).
+SMTPUTF8_OPTIONS = ("SMTPUTF8", "BODY=8BITMIME")
 
 
 @dataclass(frozen=True)
@@ -70,12 +72,6 @@ def _status(reply: bytes | str) -> str:
     return f" {match.group(1).decode()}" if match else ""
 
 
-def _needs_smtputf8(msg: EmailMessage) -> bool:
-    """Say whether an envelope address has a non-ASCII local part (or domain), which only SMTPUTF8 carries."""
-    return any(not address.addr_spec.isascii() for name in ENVELOPE_HEADERS
-               for header in msg.get_all(name, []) for address in getattr(header, "addresses", ()))
-
-
 @lru_cache(maxsize=1)
 def _tls_context() -> ssl.SSLContext:
     """Return the TLS settings every connection shares: loading the CA certificates takes tens of milliseconds."""
@@ -109,8 +105,11 @@ class SmtpSender:
                  trace: TracebackType | None) -> None:
         self.close()
 
-    def send(self, msg: EmailMessage) -> None:
-        """Hand msg to the server, or raise TransientMailError / PermanentMailError."""
+    def send(self, msg: EmailMessage | EncodedMail) -> None:
+        """Hand msg to the server, or raise TransientMailError / PermanentMailError.
+
+        An EncodedMail goes as it is; an EmailMessage is written as smtplib's send_message would write it.
+        """
         with self._lock:
             while True:
                 reused = self._conn is not None
@@ -128,15 +127,20 @@ class SmtpSender:
         with self._lock:
             self._drop(polite=True)
 
-    def _send_once(self, msg: EmailMessage) -> None:
+    def _send_once(self, msg: EmailMessage | EncodedMail) -> None:
+        try:
+            mail = msg if isinstance(msg, EncodedMail) else encode_message(msg)
+        except UnicodeError:
+            raise PermanentMailError("message cannot be encoded for this server") from None
         try:
             conn = self._connection()
-            if _needs_smtputf8(msg):
+            if mail.smtputf8:
                 conn.ehlo_or_helo_if_needed()
                 if not conn.has_extn("smtputf8"):
                     raise AddressNeedsSmtpUtf8("the address needs SMTPUTF8, which this server does not offer")
-            # With such an address smtplib sends MAIL FROM … SMTPUTF8 and the headers as UTF-8 (RFC 6531/6532).
-            refused = conn.send_message(msg)
+            # With such an address: MAIL FROM … SMTPUTF8 and the headers as UTF-8 (RFC 6531/6532).
+            refused = conn.sendmail(mail.sender, list(mail.recipients), mail.data,
+                                    SMTPUTF8_OPTIONS if mail.smtputf8 else ())
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
             raise _by_code(code, "recipient refused", reply, recipient=True) from None

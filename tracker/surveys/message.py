@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from email.utils import parseaddr
+from functools import lru_cache
 
 from tracker.config import Settings
-from tracker.i18n.catalogue import text
-from tracker.mail.message import SurveyMail, build_survey_message
+from tracker.mail.message import SurveyMail
+from tracker.mail.wire import EncodedMail, encode_survey_message
 from tracker.model import Survey
 from tracker.surveys.tokens import make_token
 
 
-def build_message(settings: Settings, survey: Survey, name: str | None, expires_ms: int) -> EmailMessage:
-    """Render the survey mail for a survey."""
+@lru_cache(maxsize=16)
+def _domain(mail_from: str) -> str:
+    return parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
+
+
+def survey_mail(settings: Settings, survey: Survey, name: str | None, expires_ms: int) -> SurveyMail:
+    """Say what the survey mail of a survey holds: its links, its threading and its headers."""
     token = make_token(settings.secret_key, survey.sid)
-    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
-    return build_survey_message(SurveyMail(
+    domain = _domain(settings.mail_from)
+    return SurveyMail(
         to_email=survey.customer,
         to_name=name or None,
         lang=survey.lang,
@@ -32,17 +38,21 @@ def build_message(settings: Settings, survey: Survey, name: str | None, expires_
         reply_to=f"reply+{token}@{settings.reply_domain}" if settings.reply_domain else None,
         expires_at=datetime.fromtimestamp(expires_ms / 1000, tz=UTC),
         kind=survey.kind,
-    ), template_dir=os.path.join(settings.template_dir, "mail") if settings.template_dir else None)
+    )
 
 
-def reminder_message(settings: Settings, survey: Survey, name: str | None) -> EmailMessage:
-    """Render the reminder: the survey mail with the same token links, threaded under the first one."""
-    message = build_message(settings, survey, name, survey.expires_at_ms or 0)
-    subject = str(message["Subject"])
-    message.replace_header("Subject", f"{text(survey.lang, 'mail.reminder_prefix')} {subject}")
-    first = str(message["Message-ID"])
-    local, _, domain = first.strip("<>").partition("@")
-    message.replace_header("Message-ID", f"<{local}.reminder@{domain}>")
-    message["In-Reply-To"] = first
-    message["References"] = first
-    return message
+def _templates(settings: Settings) -> str | None:
+    return os.path.join(settings.template_dir, "mail") if settings.template_dir else None
+
+
+def build_message(settings: Settings, survey: Survey, name: str | None, expires_ms: int) -> EncodedMail:
+    """Write the survey mail for a survey, ready for its sender."""
+    return encode_survey_message(survey_mail(settings, survey, name, expires_ms), _templates(settings))
+
+
+def reminder_message(settings: Settings, survey: Survey, name: str | None) -> EncodedMail:
+    """Write the reminder: the survey mail with the same token links, threaded under the first one."""
+    mail = survey_mail(settings, survey, name, survey.expires_at_ms or 0)
+    local, _, domain = mail.message_id.strip("<>").partition("@")
+    reminder = replace(mail, message_id=f"<{local}.reminder@{domain}>", reminder_of=mail.message_id)
+    return encode_survey_message(reminder, _templates(settings))

@@ -7,13 +7,14 @@ from email.message import EmailMessage
 from typing import Protocol
 
 from tracker.backoff import Backoff
+from tracker.mail.wire import EncodedMail
 
 # A mail server that says "try later" gets 8 tries, 15 s apart at first and at most an hour apart.
 MAIL_RETRY = Backoff(first_s=15, cap_s=3600, attempts=8, factor=3)
 
 
 class Sender(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: EmailMessage | EncodedMail) -> None: ...
 
 
 @dataclass(frozen=True)
