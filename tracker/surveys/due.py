@@ -18,8 +18,10 @@ from tracker.surveys.reminders import park_reminder, send_reminder
 from tracker.surveys.send import park_survey, send_survey
 
 log = logging.getLogger(__name__)
-# A dead worker's claims come back after this; a live one renews the lease before each survey it sends.
+# A dead worker's claims come back after this; a live one renews the lease of all it holds every RENEW_EVERY_MS
+# (and before a send that follows a slow one), and checks it still holds an entry before each survey it sends.
 LEASE_MS = 60_000
+RENEW_EVERY_MS = 5_000
 # A chunk stops starting sends after this and hands the rest on, well inside Celery's time limits.
 CHUNK_BUDGET_MS = 30_000
 FORWARD_EVERY_MS = 1_000  # a chunk's sends reach the aggregates and metrics at least this often
@@ -62,11 +64,14 @@ def _now_ms() -> int:
 
 def send_chunk(store: Store, settings: Settings, sender: Sender, members: list[str], claimed: int,
                not_isolated: tuple[type[BaseException], ...] = (), clock: Callable[[], int] = _now_ms) -> Chunk:
-    """Send leased due entries one at a time, renewing the lease before each; one that raises is parked alone.
+    """Send leased due entries one at a time under a renewed lease; one that raises is parked alone.
 
-    Entries whose lease another claim took are skipped. Past the time budget the rest is returned in
-    `left` under a fresh lease. Storage outages and not_isolated exceptions propagate: the lease brings
-    the unsent entries back.
+    Before each send the entry is checked to be still held (one small script); the lease of every entry is
+    moved on when the last renewal is RENEW_EVERY_MS old, so all of them stay leased for at least LEASE_MS less
+    that and one send (renewing them all before each send cost a script per due set and a write per entry
+    left, for every mail). Entries whose lease another claim took are skipped. Past the time budget the
+    rest is returned in `left` under a fresh lease. Storage outages and not_isolated exceptions propagate:
+    the lease brings the unsent entries back.
     """
     started = clock()
     passed_on: tuple[type[BaseException], ...] = (StorageUnavailable, *not_isolated)
@@ -75,14 +80,18 @@ def send_chunk(store: Store, settings: Settings, sender: Sender, members: list[s
         # The sends' aggregate steps are forwarded a survey bucket at a time, at least every FORWARD_EVERY_MS.
         deferred.enter_context(store.forwarding_later())
         forwarded_at = started
+        renewed_at: int | None = None
         while left:
             now_ms = clock()
             if now_ms - forwarded_at >= FORWARD_EVERY_MS:
                 deferred.close()
                 deferred.enter_context(store.forwarding_later())
                 forwarded_at = now_ms
-            held = store.renew_claims(left, chunk.claimed, now_ms + LEASE_MS)
-            chunk.claimed = now_ms + LEASE_MS
+            if renewed_at is None or now_ms - renewed_at >= RENEW_EVERY_MS or now_ms - started >= CHUNK_BUDGET_MS:
+                held = store.renew_claims(left, chunk.claimed, now_ms + LEASE_MS)
+                chunk.claimed, renewed_at = now_ms + LEASE_MS, now_ms
+            else:  # the next one only, its lease left as it is
+                held = store.renew_claims(left[:1], chunk.claimed, chunk.claimed) + left[1:]
             for lost in (m for m in left if m not in held):
                 chunk.outcomes[lost] = Outcome("none", "claimed_elsewhere")
             left = held
