@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from tracker.model import DAY_MS, DECAY_EPOCH_MS, Aggregate, ScoreCard, day_of
 
@@ -16,12 +17,17 @@ def _pct(part: float, whole: float) -> float | None:
     return round(part * 100 / whole, 2) if whole else None
 
 
+@lru_cache(maxsize=4)
+def _trend_days(today: date) -> tuple[str, ...]:
+    """Name the days a trend on this UTC day looks at, newest first: the last 30, then the 30 before."""
+    return tuple((today - timedelta(days=back)).isoformat() for back in range(2 * TREND_DAYS))
+
+
 def trend(days: Mapping[str, tuple[int, int]], now_ms: int) -> float | None:
     """Mean of the last 30 days minus the mean of the 30 before; None when either is empty."""
-    today = datetime.fromtimestamp(now_ms / 1000, tz=UTC).date()
     windows = [[0, 0], [0, 0]]  # [count, sum of value6] for recent, earlier
-    for back in range(2 * TREND_DAYS):
-        n, value6 = days.get((today - timedelta(days=back)).isoformat(), (0, 0))
+    for back, day in enumerate(_trend_days(datetime.fromtimestamp(now_ms / 1000, tz=UTC).date())):
+        n, value6 = days.get(day, (0, 0))
         if n:
             window = windows[back // TREND_DAYS]
             window[0] += n

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from tracker.config import Settings
-from tracker.model import ScoreCard
+from tracker.model import Aggregate, ScoreCard
 from tracker.scores.cards import customer_card
-from tracker.scores.maths import score_card
+from tracker.scores.maths import TREND_DAYS, score_card
 from tracker.store import Store
 
 SORTS = ("score", "value", "recent", "responses")
@@ -242,9 +245,46 @@ def ranked_customers(store: Store, settings: Settings, now_ms: int, *, at_risk: 
 
 # Agents, teams, sources, brands -------------------------------------------------------------------
 
-def _agent_names(store: Store, idents: set[str]) -> dict[str, str | None]:
-    """Name agents as the newest event that named them did (None when none did)."""
-    return store.agent_names(sorted(idents))
+def aggregate_sums(store: Store, kind: str) -> list[tuple[str, Aggregate]]:
+    """Return (id, sums without days) of every agent, team, source or brand that counts something, in id order."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    idents = store.ids(kind)
+    return [(ident, agg) for ident, agg in zip(idents, store.entity_sums(kind, idents), strict=True) if not agg.empty]
+
+
+def aggregate_cards(store: Store, kind: str, rows: list[tuple[str, Aggregate]], now_ms: int,
+                    names: Mapping[str, str | None] | None = None) -> list[ScoreCard]:
+    """Turn (id, sums) rows into score cards in their order, reading only the days their trends need.
+
+    Agents are named from names when given, else as the newest event that named them did (None when none
+    did); the other kinds are named by their id.
+    """
+    idents = [ident for ident, _ in rows]
+    if kind == "agent" and names is None:
+        names = store.agent_names(idents)
+    today = datetime.fromtimestamp(now_ms / 1000, tz=UTC).date()
+    split = today - timedelta(days=TREND_DAYS - 1)
+    windows = store.entity_windows(kind, idents, split - timedelta(days=TREND_DAYS), split, today)
+    # A trend compares two windows' sums; each window's sum stands on one of its days.
+    days = [{day: sums for day, sums in ((split - timedelta(days=1), earlier), (today, recent)) if sums != (0, 0)}
+            for earlier, recent in windows]
+    return [score_card(ident, replace(agg, days={d.isoformat(): sums for d, sums in held.items()}), now_ms,
+                       (names or {}).get(ident) if kind == "agent" else ident)
+            for (ident, agg), held in zip(rows, days, strict=True)]
+
+
+def aggregate_page(store: Store, kind: str, now_ms: int, offset: int = 0,
+                   limit: int | None = None) -> tuple[list[ScoreCard], int]:
+    """Return a page of aggregate_list (from offset, at most limit: None for all) and how many rows it has.
+
+    Only the sums of every entity are read to order them; the days behind the trends and the agents'
+    names only for the page.
+    """
+    rows = aggregate_sums(store, kind)
+    rows.sort(key=lambda row: (-row[1].n, row[0]))
+    page = rows[offset:] if limit is None else rows[offset:offset + limit]
+    return aggregate_cards(store, kind, page, now_ms), len(rows)
 
 
 def aggregate_list(store: Store, kind: str, now_ms: int) -> list[ScoreCard]:
@@ -253,13 +293,7 @@ def aggregate_list(store: Store, kind: str, now_ms: int) -> list[ScoreCard]:
     Agents' ids are `<source>:<agent id>` and their name is the one on their newest survey (None
     when never given); the other kinds are named by their id.
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}")
-    rows = [(ident, agg) for ident, agg in store.aggregates(kind, store.ids(kind)) if not agg.empty]
-    names = _agent_names(store, {ident for ident, _ in rows}) if kind == "agent" else {}
-    found = [score_card(ident, agg, now_ms, names.get(ident) if kind == "agent" else ident) for ident, agg in rows]
-    found.sort(key=lambda card: (-card.responses, card.id))
-    return found
+    return aggregate_page(store, kind, now_ms)[0]
 
 
 def aggregate_detail(store: Store, kind: str, ident: str, now_ms: int) -> ScoreCard | None:
@@ -269,5 +303,5 @@ def aggregate_detail(store: Store, kind: str, ident: str, now_ms: int) -> ScoreC
     agg = store.aggregate(kind, ident)
     if agg.empty:
         return None
-    name = _agent_names(store, {ident})[ident] if kind == "agent" else ident
+    name = store.agent_names([ident])[ident] if kind == "agent" else ident
     return score_card(ident, agg, now_ms, name)

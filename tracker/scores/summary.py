@@ -169,57 +169,63 @@ def _rolled_entity(filters: Facets) -> tuple[str, str] | None:
 
 
 def _from_rollups(store: Store, filters: Facets, first: date, last: date) -> _Totals | None:
-    """Add up the per-day rollups of the range: the entity's own, and each source's for the split."""
+    """Add up the per-day rollups of the range: the entity's own, and each source's for the split.
+
+    Only the range's days are read (the fields of each day by name), whatever the rollups keep.
+    """
     entity = _rolled_entity(filters)
     if entity is None:
         return None
     kind, ident = entity
-    low, high = first.isoformat(), last.isoformat()
     totals = _Totals()
     if kind == "overall":
         sources = store.ids("source")
-        rolled = store.rollups("source", sources)
+        *rolled, own = store.rollups([*(("source", source, SUM_FIELDS) for source in sources),
+                                      ("overall", "all", DAY_FIELDS)], first, last)
         for source, days in zip(sources, rolled, strict=True):
-            part = _add_days(days, low, high, None)
-            if not part.total.empty:
-                totals.per_source[source] = part.total
-        own = _add_days(store.rollups("overall", ["all"])[0], low, high, totals)
+            part = _add_days(days, None)
+            if not part.empty:
+                totals.per_source[source] = part
+        totals.total = _add_days(own, totals)
     else:
-        own = _add_days(store.rollups(kind, [ident])[0], low, high, totals)
-        if not own.total.empty:
-            totals.per_source[ident.split(":", 1)[0] if kind == "agent" else ident] = own.total
-    totals.total = own.total
+        totals.total = _add_days(store.rollups([(kind, ident, DAY_FIELDS)], first, last)[0], totals)
+        if not totals.total.empty:
+            totals.per_source[ident.split(":", 1)[0] if kind == "agent" else ident] = totals.total
     return totals
 
 
-def _add_days(rollup: Mapping[str, Mapping[str, str]], low: str, high: str, into: _Totals | None) -> _Totals:
-    """Sum the days of one rollup within [low, high]; series and distribution go to into when given."""
-    sums = _Totals() if into is None else into
-    total = Aggregate()
-    for day, fields in rollup.items():
-        if not low <= day <= high:
-            continue
+# The fields of one day of a rollup: its sums, and one count per rating of every scale.
+COUNT_FIELDS = ("n", "sent", "value6", "satisfied", "promoter", "detractor", "nps")
+SUM_FIELDS = (*COUNT_FIELDS, "weight", "weighted")
+RATING_FIELDS = tuple(f"r|{scale.name}|{value}" for scale in SCALES.values() for value in scale.values)
+DAY_FIELDS = (*SUM_FIELDS, *RATING_FIELDS)
+
+
+def _add_days(rollup: Mapping[str, Mapping[str, str]], into: _Totals | None) -> Aggregate:
+    """Sum the days of one rollup; series and distribution go to into when given."""
+    counts = dict.fromkeys(COUNT_FIELDS, 0)
+    weight = weighted = 0.0
+    days: dict[str, tuple[int, int]] = {}
+    for day, fields in sorted(rollup.items()):
+        for name in COUNT_FIELDS:
+            counts[name] += int(fields.get(name, 0))
+        weight += float(fields.get("weight", 0.0))
+        weighted += float(fields.get("weighted", 0.0))
         n, value6 = int(fields.get("n", 0)), int(fields.get("value6", 0))
-        total += Aggregate(n=n, sent=int(fields.get("sent", 0)), value6=value6,
-                           satisfied=int(fields.get("satisfied", 0)), promoter=int(fields.get("promoter", 0)),
-                           detractor=int(fields.get("detractor", 0)), nps=int(fields.get("nps", 0)),
-                           weight=float(fields.get("weight", 0.0)), weighted=float(fields.get("weighted", 0.0)),
-                           days={day: (n, value6)} if n or value6 else {})
-        if into is not None:
-            satisfied = int(fields.get("satisfied", 0))
-            if satisfied:
-                into.satisfied_by_day[day] = into.satisfied_by_day.get(day, 0) + satisfied
-            for name, count in fields.items():
-                if not name.startswith("r|"):
-                    continue
-                _, scale_name, rating = name.split("|", 2)
-                scale = SCALES.get(scale_name)
-                if scale is None or not int(count):
-                    continue
-                counts = into.distribution.setdefault(scale.name, {str(v): 0 for v in scale.values})
-                counts[rating] = counts.get(rating, 0) + int(count)
-    sums.total = total
-    return sums
+        if n or value6:
+            days[day] = (n, value6)
+        if into is None:
+            continue
+        if satisfied := int(fields.get("satisfied", 0)):
+            into.satisfied_by_day[day] = into.satisfied_by_day.get(day, 0) + satisfied
+        for name, count in fields.items():
+            if not name.startswith("r|") or not int(count):
+                continue
+            _, scale_name, rating = name.split("|", 2)
+            scale = SCALES[scale_name]
+            by_rating = into.distribution.setdefault(scale.name, {str(v): 0 for v in scale.values})
+            by_rating[rating] = by_rating.get(rating, 0) + int(count)
+    return Aggregate(**counts, weight=weight, weighted=weighted, days=days)
 
 
 # Answers ------------------------------------------------------------------------------------------

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import date
+from typing import Any
 
-from tracker.model import Answer, Survey
+from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
 from tracker.store.base import RedisBase
 from tracker.store.scores import answer_of
 from tracker.store.surveys import survey_from_hash
 
 BATCH = 500
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # The ranked sets customers are listed by, by the API's sort names; "unhappy" breaks ties of "value".
 RANKS = {"score": keys.RANK_SCORE, "value": keys.RANK_VALUE, "recent": keys.RANK_RECENT,
          "responses": keys.RANK_RESPONSES, "unhappy": keys.RANK_UNHAPPY}
@@ -24,21 +27,57 @@ def _chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
 class Queries(RedisBase):
     """Batched reads across many customers, agents and responses."""
 
-    def rollups(self, kind: str, idents: list[str]) -> list[dict[str, dict[str, str]]]:
-        """Return each entity's per-day rollup as {day: {field: value}} ("r|<scale>|<rating>" counts included)."""
-        found: list[dict[str, dict[str, str]]] = []
-        for chunk in _chunks(idents):
+    def _days_of(self, hashes: Sequence[tuple[str, Sequence[str]]], first: date, last: date, split: date | None,
+                 separator: str) -> list[Any]:
+        """Run days_of.lua on each (hash, names) over the days from first to last, in one pipeline: the cost of the
+        range, not of every day kept. Without a split, return per hash {day: {name: value}} of the fields
+        "<day><separator><name>" it holds; with one, the sums of each name before the split and from it."""
+        span = [first.toordinal() - _EPOCH_ORDINAL, last.toordinal() - _EPOCH_ORDINAL,
+                "" if split is None else split.toordinal() - _EPOCH_ORDINAL]
+        found: list[Any] = []
+        for start in range(0, len(hashes), BATCH):
+            chunk = hashes[start:start + BATCH]
+            pipe = self.redis.pipeline(transaction=False)
+            for key, names in chunk:
+                self.script("days_of")(keys=[key], args=[*span, len(names), *(separator + n for n in names)],
+                                       client=pipe)
+            for (_, names), reply in zip(chunk, pipe.execute(), strict=True):
+                if split is not None:
+                    found.append([int(total) for total in reply])
+                    continue
+                known = set(names)
+                by_day: dict[str, dict[str, str]] = {}
+                for field, value in zip(reply[::2], reply[1::2], strict=True):
+                    day, _, name = field.partition(separator)
+                    if name in known:
+                        by_day.setdefault(day, {})[name] = value
+                found.append(by_day)
+        return found
+
+    def rollups(self, entities: Sequence[tuple[str, str, Sequence[str]]], first: date,
+                last: date) -> list[dict[str, dict[str, str]]]:
+        """Return each (kind, id, names) entity's per-day rollup from first to last (both included) as
+        {day: {field: value}}, of the named fields ("n", "sent", "r|<scale>|<rating>", ...) it holds, all in
+        one pipeline: the cost of the days asked for, however many the rollups keep."""
+        return self._days_of([(keys.rollup(kind, ident), names) for kind, ident, names in entities], first, last,
+                             None, "|")
+
+    def entity_sums(self, kind: str, idents: Sequence[str]) -> list[Aggregate]:
+        """Return each entity's sums without its days (one small hash each, pipelined in batches)."""
+        found: list[Aggregate] = []
+        for chunk in _chunks(list(idents)):
             pipe = self.redis.pipeline(transaction=False)
             for ident in chunk:
-                pipe.hgetall(keys.rollup(kind, ident))
-            for raw in pipe.execute():
-                days: dict[str, dict[str, str]] = {}
-                for name, value in raw.items():
-                    day, _, rest = name.partition("|")
-                    if rest:
-                        days.setdefault(day, {})[rest] = value
-                found.append(days)
+                pipe.hgetall(keys.aggregate(kind, ident))
+            found += [Aggregate.from_hash(raw) for raw in pipe.execute()]
         return found
+
+    def entity_windows(self, kind: str, idents: Sequence[str], first: date, split: date,
+                       last: date) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+        """Return each entity's (answers, sum of value6) over the days from first to before split, and from split
+        to last: what a trend compares, summed in Redis."""
+        return [((n, v), (recent_n, recent_v)) for n, v, recent_n, recent_v
+                in self._days_of([(keys.daily(kind, ident), ("n", "v")) for ident in idents], first, last, split, ":")]
 
     def rank_slice(self, sort: str, start: int, count: int, desc: bool) -> list[tuple[str, float]]:
         """Return count (customer, value) pairs of a ranked set from index start, in its order or reversed."""

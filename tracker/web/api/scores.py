@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 from marshmallow import ValidationError
 
 from tracker.schema_cache import schema
-from tracker.scores.ranking import KINDS, aggregate_detail, aggregate_list
+from tracker.scores.ranking import KINDS, aggregate_detail, aggregate_page
 from tracker.scores.summary import iter_responses, summary
 from tracker.web.api.base import filters_of, load_query, now_ms, require_key, tracker
 from tracker.web.api.schemas import (
@@ -36,11 +36,10 @@ def _list_view(kind: str) -> Any:
     @require_key()
     def listing() -> Any:
         query = load_query(ListQuerySchema)
-        rows = aggregate_list(tracker().store, kind, now_ms())
         offset = int(query["cursor"] or 0)
+        rows, total = aggregate_page(tracker().store, kind, now_ms(), offset, query["limit"])
         following = offset + query["limit"]
-        page = {f"{kind}s": rows[offset:following],
-                "next_cursor": str(following) if following < len(rows) else None}
+        page = {f"{kind}s": rows, "next_cursor": str(following) if following < total else None}
         return jsonify(AGGREGATE_PAGES[kind]().dump(page))
 
     listing.__name__ = f"{kind}s"

@@ -1,0 +1,91 @@
+"""Reads that cost the days asked for: a range of a long history, the trends of a list."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from tests.support import drain, tracker
+from tests.test_reads import NOW_MS
+from tracker.config import Settings
+from tracker.scores import ranking
+from tracker.scores import summary as summaries
+from tracker.scores.maths import score_card
+from tracker.store import Store, keys
+
+LAST = date(2025, 11, 30)
+FIRST = LAST - timedelta(days=699)
+
+
+@pytest.fixture
+def long_history(env: dict[str, str], tmp_path: Any, store: Store, settings: Settings) -> None:
+    """Seven hundred days of answers to agent ola (a rollup and daily buckets bigger than a compact hash holds),
+    a few to kari, on two sources."""
+    rows = ["email,rating,scale,answered_at,ticket,source,agent,team,comment"]
+    for offset in range(700):
+        day = FIRST + timedelta(days=offset)
+        source = ("zendesk", "freshdesk")[offset % 2]
+        rows.append(f"c{offset % 37}@example.no,{offset % 5 + 1},csat5,{day}T09:00:00Z,T-{offset},{source},ola,"
+                    f"billing,")
+        if offset % 50 == 0:
+            rows.append(f"k{offset}@example.no,{offset % 3 + 1},csat3,{day}T11:00:00Z,K-{offset},zendesk,kari,,")
+    path = tmp_path / "ratings.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    done = tracker(env, "import-ratings", str(path))
+    assert done.returncode == 0, done.stderr
+    while drain(store, settings):
+        pass
+
+
+def _cards(totals: Any) -> tuple[Any, ...]:
+    return (score_card("all", totals.total, NOW_MS),
+            {source: score_card(source, sums, NOW_MS) for source, sums in totals.per_source.items()},
+            {day: n for day, n in totals.satisfied_by_day.items() if n}, totals.distribution, totals.total.days)
+
+
+RANGES = [(LAST, LAST), (LAST - timedelta(days=9), LAST), (FIRST, LAST),
+          (FIRST - timedelta(days=30), FIRST + timedelta(days=40)), (date(2024, 2, 20), date(2024, 3, 10))]
+
+
+def test_a_range_of_a_long_history_sums_what_its_answers_do(long_history: None, store: Store) -> None:
+    # Both ways of reading a range are taken: a big hash asked for the range's names, a small one read whole.
+    assert store.redis.object("encoding", keys.rollup("overall", "all")) == "hashtable"
+    assert store.redis.object("encoding", keys.rollup("agent", "zendesk:kari")) in ("listpack", "ziplist")
+    for filters in (summaries.Facets(), summaries.Facets(source="zendesk"), summaries.Facets(agent="zendesk:kari")):
+        for first, last in RANGES:
+            rolled = summaries._from_rollups(store, filters, first, last)
+            assert rolled is not None
+            assert _cards(rolled) == _cards(summaries._from_answers(store, filters, first, last)), (filters, first)
+
+
+def test_lists_show_the_trends_and_sums_every_day_gives(long_history: None, store: Store) -> None:
+    assert store.redis.object("encoding", keys.daily("agent", "zendesk:ola")) == "hashtable"
+    assert store.redis.object("encoding", keys.daily("agent", "zendesk:kari")) in ("listpack", "ziplist")
+    for now in (NOW_MS, NOW_MS - 3 * 86_400_000, NOW_MS - 400 * 86_400_000):
+        for kind in ("agent", "team", "source"):
+            names = store.agent_names(store.ids(kind)) if kind == "agent" else {}
+            whole = [score_card(ident, agg, now, names.get(ident) if kind == "agent" else ident)
+                     for ident, agg in store.aggregates(kind, store.ids(kind)) if not agg.empty]
+            whole.sort(key=lambda card: (-card.responses, card.id))
+            assert any(card.trend is not None for card in whole)
+            assert ranking.aggregate_list(store, kind, now) == whole
+            assert ranking.aggregate_page(store, kind, now, 1, 1) == (whole[1:2], len(whole))
+
+
+def test_a_rollup_names_its_days_as_python_does_across_leap_years_and_centuries(store: Store) -> None:
+    days = [date(1970, 1, 1), date(1969, 12, 31), date(2000, 2, 29), date(2000, 3, 1), date(2024, 2, 29),
+            date(2100, 2, 28), date(2100, 3, 1), date(1, 1, 1), date(9999, 12, 31)]
+    key = keys.rollup("source", "edge")
+    store.redis.hset(key, mapping={f"{day.isoformat()}|n": str(i + 1) for i, day in enumerate(days)})
+    # Ask day by day: the hash is compact (read whole and filtered) and the range one day.
+    for i, day in enumerate(days):
+        assert store.rollups([("source", "edge", ("n",))], day, day) == [{day.isoformat(): {"n": str(i + 1)}}]
+    # A hash bigger than the range asks for each name of the range, which it builds from the day numbers.
+    store.redis.hset(key, mapping={f"1900-01-{d:02d}|x{k}": "1" for d in range(1, 29) for k in range(30)})
+    assert store.redis.object("encoding", key) == "hashtable"
+    for day in days:
+        first = day - timedelta(days=1) if day.year > 1 else day
+        expected = {d.isoformat(): {"n": str(i + 1)} for i, d in enumerate(days) if first <= d <= day}
+        assert store.rollups([("source", "edge", ("n",))], first, day) == [expected]
