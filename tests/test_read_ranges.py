@@ -1,4 +1,4 @@
-"""Reads that cost the days asked for: a range of a long history, the trends of a list."""
+"""Reads that cost the page and the days: a range of a long history, the trends of a list, the at-risk walk."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support import drain, tracker
-from tests.test_reads import NOW_MS
+from tests.test_reads import NOW_MS, _oracle, filled  # noqa: F401 - filled is the fixture the at-risk pages use
 from tracker.config import Settings
 from tracker.scores import ranking
 from tracker.scores import summary as summaries
@@ -89,3 +89,39 @@ def test_a_rollup_names_its_days_as_python_does_across_leap_years_and_centuries(
         first = day - timedelta(days=1) if day.year > 1 else day
         expected = {d.isoformat(): {"n": str(i + 1)} for i, d in enumerate(days) if first <= d <= day}
         assert store.rollups([("source", "edge", ("n",))], first, day) == [expected]
+
+
+def _pages(strategy: Any, sort: str, order: str) -> list[str]:
+    got: list[str] = []
+    after = None
+    for _ in range(100):
+        ranked = strategy(sort, order, after, 4)
+        page = ranked[:4]
+        got += [email for _, email in page]
+        if len(ranked) <= 4:
+            break
+        after = page[-1][0]
+    return got
+
+
+@pytest.mark.parametrize("sort", ranking.SORTS)
+@pytest.mark.parametrize("order", ranking.ORDERS)
+def test_at_risk_pages_are_the_same_walked_or_read_whole(filled: list[str], store: Store,  # noqa: F811
+                                                         settings: Settings, sort: str, order: str) -> None:
+    expected = _oracle(store, settings, filled, sort, order, True)
+    assert expected
+
+    def walked(sort: str, order: str, after: Any, limit: int) -> list[Any]:
+        return ranking._Walk(store, settings, sort, order, True, after, limit).run()
+
+    def whole(sort: str, order: str, after: Any, limit: int) -> list[Any]:
+        return ranking._at_risk_page(store, settings, sort, order, after, limit)
+
+    assert _pages(walked, sort, order) == expected
+    assert _pages(whole, sort, order) == expected
+
+
+def test_an_at_risk_walk_gives_up_past_its_budget(filled: list[str], store: Store,  # noqa: F811
+                                                  settings: Settings) -> None:
+    with pytest.raises(ranking.OverBudget):
+        ranking._Walk(store, settings, "value", "asc", True, None, 4, budget=3).run()

@@ -9,6 +9,7 @@ from typing import Any
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
 from tracker.store.base import RedisBase
+from tracker.store.records import Records
 from tracker.store.scores import answer_of
 from tracker.store.surveys import survey_from_hash
 
@@ -79,6 +80,20 @@ class Queries(RedisBase):
         return [((n, v), (recent_n, recent_v)) for n, v, recent_n, recent_v
                 in self._days_of([(keys.daily(kind, ident), ("n", "v")) for ident in idents], first, last, split, ":")]
 
+    def card_replies(self, emails: Sequence[str]) -> list[list[Any]]:
+        """Read the score cards of many customers in one round trip: per customer the replies queue_card_parts
+        queues, for card_parts_from."""
+        if not emails:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        spans = []
+        for email in emails:
+            start = len(pipe)
+            Records.queue_card_parts(pipe, email)
+            spans.append((start, len(pipe)))
+        replies = pipe.execute()
+        return [replies[start:end] for start, end in spans]
+
     def rank_slice(self, sort: str, start: int, count: int, desc: bool) -> list[tuple[str, float]]:
         """Return count (customer, value) pairs of a ranked set from index start, in its order or reversed."""
         key = RANKS[sort]
@@ -95,6 +110,15 @@ class Queries(RedisBase):
         if not emails:
             return []
         return [None if v is None else float(v) for v in self.redis.zmscore(RANKS[sort], emails)]
+
+    def rank_lookup(self, sorts: Sequence[str], emails: Sequence[str]) -> list[list[float | None]]:
+        """Return each customer's value in each of the named ranked sets (None: not in it), in one round trip."""
+        if not emails or not sorts:
+            return [[None] * len(emails) for _ in sorts]
+        pipe = self.redis.pipeline(transaction=False)
+        for sort in sorts:
+            pipe.zmscore(RANKS[sort], list(emails))
+        return [[None if v is None else float(v) for v in values] for values in pipe.execute()]
 
     def rank_below(self, sort: str, high: float) -> list[tuple[str, float]]:
         """Return every (customer, value) of a ranked set with a value under high."""
