@@ -2,9 +2,9 @@
 
 An event goes to the shard of its route (the source and customer id, else the order, else the email),
 so one customer's events stay in one shard, in order. A delivery is appended once per shard it spans
-(a portion mark per shard) and then marked seen in the shard its id falls in, where a retry finds it
-before its body is parsed. Each shard keeps its progress as a cursor (the newest entry applied, parked
-or set waiting) under a lease, and the entries waiting for their customer in a set of their own.
+(a portion mark per shard) and marked seen in the shard its id falls in, in the same round trip, where a
+retry finds it before its body is parsed. Each shard keeps its progress as a cursor (the newest entry
+applied, parked or set waiting) under a lease, and the entries waiting for their customer in a set of their own.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ DEDUPE_TTL = 7 * 86400  # longer than any vendor's retry schedule
 KICK_TTL_MS = 1000
 SHARDS = range(keys.BUCKETS)
 START = "0-0"  # the cursor of a shard nothing was applied from yet
+MARK = "@"  # a delivery mark written with its portions: "@" and their shards ("@3,7"); "1": written after them
 
 
 def _payload(record: dict[str, Any]) -> str:
@@ -86,34 +87,59 @@ class EventLog(RedisBase):
         """Store a delivery's events unless it was seen; return -1 for a duplicate, else the shards to kick.
 
         The shards come as a bit mask (bit k: kick shard k's drain; 0: the drains are already due), read
-        with kicked_shards. Each shard's portion is appended at most once, so a delivery retried after a
-        crash half-way stores the rest and nothing twice; the delivery is marked (and counted) last, in a
-        round trip of its own once every portion is in.
+        with kicked_shards. Each shard's portion is appended at most once (its portion mark), so a delivery
+        retried after a crash half-way stores the rest and nothing twice. The delivery is marked (and counted)
+        in the same round trip, queued after its portions: a mark written although a portion failed names the
+        portions' shards, and a retry that finds it checks them (known_delivery) before it answers from it.
         """
         portions: dict[int, list[str]] = defaultdict(list)
         for event in events:
             portions[shard_of(event)].append(_payload(event_record(event)))
         shards = sorted(portions)
-        pipe = self.redis.pipeline(transaction=False) if len(shards) > 1 else None
-        appended = [self.script("append_delivery")(
-            keys=[keys.log_part(shard, delivery_id), keys.stream(shard), keys.log_kick(shard), keys.log_cursor(shard)],
-            args=[DEDUPE_TTL, KICK_TTL_MS, *portions[shard]], client=pipe) for shard in shards]
-        if pipe is not None:
-            appended = pipe.execute()  # raises unless every portion is in: the delivery is then not marked
         home = keys.bucket_of(delivery_id)
-        if not self.script("log_mark_delivery")(keys=[keys.seen(home, delivery_id), keys.received(home)],
-                                                args=[DEDUPE_TTL, source]):
-            return -1
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in shards:
+            self._queue(pipe, "append_delivery",
+                        [keys.log_part(shard, delivery_id), keys.stream(shard), keys.log_kick(shard),
+                         keys.log_cursor(shard)], [DEDUPE_TTL, KICK_TTL_MS, *portions[shard]])
+        self._queue(pipe, "log_mark_delivery", [keys.seen(home, delivery_id), keys.received(home)],
+                    [DEDUPE_TTL, source, MARK + ",".join(map(str, shards))])
+        *appended, marked = pipe.execute()  # raises unless every portion and the mark are in
+        fresh = any(int(result) >= 0 for result in appended)
+        if not int(marked):
+            if not fresh:
+                return -1
+            # Marked by an attempt that failed before this portion was in (or by one racing this): this call
+            # completes the delivery, which that attempt counted as accepted; the mark counted it again.
+            self.redis.hincrby(keys.received(home), f"{source}|duplicate", -1)
         # A portion found appended belongs to an attempt that died before marking the delivery: its kick
         # may never have been sent, so it is kicked again.
         return sum(1 << shard for shard, result in zip(shards, appended, strict=True) if int(result) != 0)
 
+    def _queue(self, pipe: Any, name: str, script_keys: list[str], args: list[Any]) -> None:
+        """Queue a script in a pipeline by its source (EVAL): no NOSCRIPT to recover from, no SCRIPT EXISTS first."""
+        pipe.execute_command("EVAL", self.script(name).source, len(script_keys), *script_keys, *args)
+
     def known_delivery(self, delivery_id: str, source: str) -> bool:
-        """Say whether a delivery was appended already, counting it as a duplicate when it was (one round trip)."""
+        """Say whether a delivery was appended already, counting it as a duplicate when it was.
+
+        One round trip for a delivery not seen or marked the old way, two for one whose mark names its
+        portions: a portion found missing (the attempt that marked it failed half-way) undoes the mark and
+        the counts, and the delivery is parsed and appended again.
+        """
         # Only a shortcut for retries: a delivery that races past it is still deduplicated by append_delivery.
         home = keys.bucket_of(delivery_id)
-        return bool(self.script("count_if_seen")(keys=[keys.seen(home, delivery_id), keys.received(home)],
-                                                 args=[source]))
+        mark_keys = [keys.seen(home, delivery_id), keys.received(home)]
+        mark = self.script("count_if_seen")(keys=mark_keys, args=[source])
+        if not isinstance(mark, str) or not mark.startswith(MARK):
+            return bool(mark)  # 0: not seen; "1": marked once every portion was in
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in filter(None, mark[len(MARK):].split(",")):
+            pipe.exists(keys.log_part(int(shard), delivery_id))
+        if all(pipe.execute()):
+            return True
+        self.script("log_unmark_delivery")(keys=mark_keys, args=[mark, source])
+        return False
 
     def delivered(self, delivery_id: str) -> bool:
         """Say whether a delivery was seen within the dedupe window."""

@@ -3,12 +3,15 @@
 -- ARGV[1] dedupe ttl (s), ARGV[2] kick ttl (ms), ARGV[3..] event records (JSON)
 -- Returns -1 when this portion was appended before (a retry), else 1 when a drain should be kicked,
 -- 0 when one is already due.
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+-- The portion mark is written after the entries: a script stopped by an error keeps what it wrote before,
+-- and a mark without its entries would let a retry (and a check of the delivery's mark) take them as stored.
+if redis.call('EXISTS', KEYS[1]) == 1 then
   return -1
 end
 for i = 3, #ARGV do
   redis.call('XADD', KEYS[2], '*', 'e', ARGV[i])
 end
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 redis.call('HINCRBY', KEYS[4], 'appended', #ARGV - 2)
 if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then
   return 1
