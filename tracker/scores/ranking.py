@@ -322,11 +322,12 @@ def customer_cards(store: Store, settings: Settings, emails: list[str], now_ms: 
 
 # Agents, teams, sources, brands -------------------------------------------------------------------
 
-def aggregate_sums(store: Store, kind: str) -> list[tuple[str, Aggregate]]:
-    """Return (id, sums without days) of every agent, team, source or brand that counts something, in id order."""
+def aggregate_sums(store: Store, kind: str, idents: list[str] | None = None) -> list[tuple[str, Aggregate]]:
+    """Return (id, sums without days) of every agent, team, source or brand that counts something, in id order
+    (idents: every id of the kind, when the caller has read them already)."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
-    idents = store.ids(kind)
+    idents = store.ids(kind) if idents is None else idents
     return [(ident, agg) for ident, agg in zip(idents, store.entity_sums(kind, idents), strict=True) if not agg.empty]
 
 

@@ -11,6 +11,7 @@ from tracker.model import Aggregate, Answer, ScoreCard, Survey
 from tracker.scales import SCALES
 from tracker.scores.maths import DAY_MS, score_card
 from tracker.store import Store
+from tracker.store.queries import BATCH
 
 FILTERS = ("source", "brand", "team", "agent", "scale")
 MAX_SPAN_DAYS = 3660  # a summary covers at most about ten years of days
@@ -95,18 +96,18 @@ def resolve_range(store: Store, now_ms: int, date_from: date | None, date_to: da
 
 
 def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | None, date_to: date | None,
-            filters: Facets) -> Summary:
+            filters: Facets, sources: list[str] | None = None) -> Summary:
     """Return the SPEC §6 fields over the answers of a date range (UTC days, both ends included).
 
     Filters: source, brand, team, agent (`<source>:<agent id>`), scale. Trend compares the last 30 days
     of the range with the 30 before. Unfiltered, or filtered by one source or agent, the numbers come
     from the entities' per-day rollups (O(days), whatever the number of answers); other filters read
     the range's answers one by one, each adding the sums it stored. Open ranges end today and start at
-    the first activity.
+    the first activity. sources: every source's id, when the caller has read them already.
     """
     first, last = resolve_range(store, now_ms, date_from, date_to)
     anchor = min(now_ms, day_start_ms(last) + DAY_MS - 1)
-    totals = _from_rollups(store, filters, first, last)
+    totals = _from_rollups(store, filters, first, last, sources)
     if totals is None:
         totals = _from_answers(store, filters, first, last)
     series = []
@@ -168,7 +169,8 @@ def _rolled_entity(filters: Facets) -> tuple[str, str] | None:
     return None  # a team or brand spans sources, and a scale splits every sum: read the answers
 
 
-def _from_rollups(store: Store, filters: Facets, first: date, last: date) -> _Totals | None:
+def _from_rollups(store: Store, filters: Facets, first: date, last: date,
+                  sources: list[str] | None = None) -> _Totals | None:
     """Add up the per-day rollups of the range: the entity's own, and each source's for the split.
 
     Only the range's days are read (the fields of each day by name), whatever the rollups keep.
@@ -179,7 +181,7 @@ def _from_rollups(store: Store, filters: Facets, first: date, last: date) -> _To
     kind, ident = entity
     totals = _Totals()
     if kind == "overall":
-        sources = store.ids("source")
+        sources = store.ids("source") if sources is None else sources
         *rolled, own = store.rollups([*(("source", source, SUM_FIELDS) for source in sources),
                                       ("overall", "all", DAY_FIELDS)], first, last)
         for source, days in zip(sources, rolled, strict=True):
@@ -235,11 +237,14 @@ def _bounds(date_from: date | None, date_to: date | None) -> tuple[float | str, 
             day_start_ms(date_to) + DAY_MS - 1 if date_to else "+inf")
 
 
-def iter_responses(store: Store, *, date_from: date | None, date_to: date | None,
-                   filters: Facets, newest_first: bool = False) -> Iterator[Answer]:
-    """Yield every answer in a date range (open ends: all time) that passes the filters, oldest first unless asked."""
+def iter_responses(store: Store, *, date_from: date | None, date_to: date | None, filters: Facets,
+                   newest_first: bool = False, batch: int = BATCH) -> Iterator[Answer]:
+    """Yield every answer in a date range (open ends: all time) that passes the filters, oldest first unless asked.
+
+    A reader that stops early asks for a small first batch (later ones grow).
+    """
     low, high = _bounds(date_from, date_to)
-    for answer in store.answers_between(low, high, newest_first=newest_first):
+    for answer in store.answers_between(low, high, newest_first=newest_first, batch=batch):
         if Facets.of_answer(answer).passes(filters):
             yield answer
 

@@ -94,6 +94,13 @@ class Queries(RedisBase):
         replies = pipe.execute()
         return [replies[start:end] for start, end in spans]
 
+    def ids_of(self, kinds: Sequence[str]) -> dict[str, list[str]]:
+        """Return every id of each kind that has an aggregate (as ids does), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for kind in kinds:
+            pipe.smembers(keys.index(kind))
+        return {kind: sorted(members) for kind, members in zip(kinds, pipe.execute(), strict=True)}
+
     def rank_slice(self, sort: str, start: int, count: int, desc: bool) -> list[tuple[str, float]]:
         """Return count (customer, value) pairs of a ranked set from index start, in its order or reversed."""
         key = RANKS[sort]
@@ -147,7 +154,8 @@ class Queries(RedisBase):
         """Yield the hashes of answered surveys (kind "resp", by answer time) or sent ones (kind "survey", by send
         time): a survey's hash holds its answer too.
 
-        Pages by score with an offset among equal scores, so batches neither repeat nor skip entries.
+        Pages by score with an offset among equal scores, so batches neither repeat nor skip entries. Batches
+        smaller than BATCH double each round, so a reader that may stop early reads little at first.
         """
         index_key = keys.RESPONSES if kind == "resp" else keys.SENT
         low, high = min_ms, max_ms
@@ -165,6 +173,7 @@ class Queries(RedisBase):
             yield from (row for row in pipe.execute() if row)
             if len(rows) < batch:
                 return
+            batch = max(batch, min(2 * batch, BATCH))
             edge = rows[-1][1]
             same = sum(1 for _, score in rows if score == edge)
             bound = high if newest_first else low

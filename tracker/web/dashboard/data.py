@@ -119,11 +119,17 @@ def default_query(today: date) -> DashboardQuery:
     return DashboardQuery(date_from=today - timedelta(days=DEFAULT_DAYS - 1), date_to=today)
 
 
-def load_query(args: Any, store: Store, today: date) -> DashboardQuery:
-    """Validate the filters and fill in the default range; raise ValidationError naming the bad ones."""
+def known_ids(store: Store) -> dict[str, list[str]]:
+    """Read every source, brand, team and agent with an aggregate, once per page."""
+    return store.ids_of(FILTERS)
+
+
+def load_query(args: Any, known: Mapping[str, list[str]], today: date) -> DashboardQuery:
+    """Validate the filters against the known ids and fill in the default range; raise ValidationError naming the
+    bad ones."""
     query = schema(DashboardQuerySchema).load(args)
     unknown = {name: [f"No {name} by that name has any answers."] for name in FILTERS
-               if query[name] and query[name] not in store.ids(name)}
+               if query[name] and query[name] not in known[name]}
     if unknown:
         raise ValidationError(unknown)
     end = query["date_to"] or today
@@ -135,16 +141,17 @@ def load_query(args: Any, store: Store, today: date) -> DashboardQuery:
     return DashboardQuery(date_from=start, date_to=end, **{name: query[name] for name in FILTERS})
 
 
-def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery) -> DashboardData:
-    """Gather every number the page shows for these filters."""
+def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery,
+            known: Mapping[str, list[str]]) -> DashboardData:
+    """Gather every number the page shows for these filters, each read once (known: known_ids)."""
     overview = summary(store, settings, now_ms, date_from=query.date_from, date_to=query.date_to,
-                       filters=query.facets)
+                       filters=query.facets, sources=known["source"])
     # Most valuable first, then the most recently unhappy: "which valuable customers are unhappy?"
     at_risk, _ = ranked_customers(store, settings, now_ms, at_risk=True, sort="value", order="desc",
                                   limit=AT_RISK_ROWS, cursor=None)
-    agent_sums = aggregate_sums(store, "agent")
+    agent_sums = aggregate_sums(store, "agent", known["agent"])
     names = store.agent_names([ident for ident, _ in agent_sums])
-    team_sums = aggregate_sums(store, "team")
+    team_sums = aggregate_sums(store, "team", known["team"])
     return DashboardData(
         overview=overview.card,
         charts={name: chart(overview.series, frame) for name, frame in FRAMES.items()},
@@ -155,7 +162,7 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
         teams=aggregate_cards(store, "team", _rows(team_sums, query.team, {}), now_ms),
         comments=latest_comments(store, query.date_from, query.date_to, query.facets),
         options=FilterOptions(
-            source=store.ids("source"), brand=store.ids("brand"), team=store.ids("team"),
+            source=known["source"], brand=known["brand"], team=known["team"],
             agent=sorted(((ident, names.get(ident) or ident) for ident, _ in agent_sums),
                          key=lambda pair: pair[1].lower())),
     )
@@ -165,7 +172,8 @@ def latest_comments(store: Store, date_from: date | None, date_to: date | None, 
                     limit: int = COMMENT_ROWS) -> list[Answer]:
     """Return the newest commented answers of the chosen days (the page's range, like its numbers), newest first."""
     found: list[Answer] = []
-    for answer in iter_responses(store, date_from=date_from, date_to=date_to, filters=filters, newest_first=True):
+    for answer in iter_responses(store, date_from=date_from, date_to=date_to, filters=filters, newest_first=True,
+                                 batch=4 * limit):
         if answer.comment:
             found.append(answer)
             if len(found) == limit:

@@ -18,7 +18,7 @@ from tracker.schema_cache import schema
 from tracker.scores.cards import public_ref
 from tracker.surveys.tokens import derive_key
 from tracker.web.context import Tracker, current_tracker
-from tracker.web.dashboard.data import collect, default_query, load_query
+from tracker.web.dashboard.data import collect, default_query, known_ids, load_query
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 SESSION_HOURS = 12
@@ -164,12 +164,13 @@ def index() -> Any:
     now_ms = int(time.time() * 1000)
     today = datetime.fromtimestamp(now_ms / 1000, tz=UTC).date()
     errors: dict[str, list[str]] = {}
+    known = known_ids(tracker.store)
     try:
-        query = load_query(request.args, tracker.store, today)
+        query = load_query(request.args, known, today)
     except ValidationError as exc:
         errors = _messages(exc)
         query = default_query(today)
-    data = collect(tracker.store, tracker.settings, now_ms, query)
+    data = collect(tracker.store, tracker.settings, now_ms, query, known)
     return render_template("dashboard/index.html", user=user, query=query, errors=errors, data=data,
                            at_risk_score=tracker.settings.at_risk_score, csrf_token=csrf_token()), \
         400 if errors else 200
