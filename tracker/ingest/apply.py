@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from tracker.config import Settings
 from tracker.events import SURVEY_TYPES, event_from_record
 from tracker.ingest.enrich import enrich
-from tracker.ingest.survey_events import apply_survey_event, introduces, skip_stale_solve
+from tracker.ingest.survey_events import (
+    Known,
+    about_ticket,
+    apply_survey_event,
+    introduces_with,
+    skip_stale_solve,
+    stale_key,
+    survey_key,
+)
 from tracker.model import DAY_MS, Event
 from tracker.store import Store
 from tracker.store.log import SHARDS, Waiting, entry_key
@@ -119,20 +127,27 @@ def _apply(store: Store, settings: Settings, pairs: list[tuple[Event, str]]) -> 
     """Apply events in order of kind: state first, then survey events, then the skips of stale solves."""
     now_ms = _now_ms()
     order_delay = -1 if settings.order_survey_delay is None else settings.order_survey_delay * 1000
-    stateful = [i for i, (event, _) in enumerate(pairs) if event.type not in SURVEY_TYPES or introduces(store, event)]
+    surveys = [i for i, (event, _) in enumerate(pairs) if event.type in SURVEY_TYPES]
+    before = store.surveyed_states([survey_key(pairs[i][0]) for i in surveys if about_ticket(pairs[i][0])])
+    stateful = [i for i, (event, _) in enumerate(pairs) if event.type not in SURVEY_TYPES
+                or introduces_with(event, before)]
     results: list[str | int | None] = [None] * len(pairs)
     applied = store.apply_events([pairs[i] for i in stateful], settings.survey_delay * 1000, order_delay,
                                  stale_before(settings, now_ms), timeline_days=settings.log_retention_days)
     for i, result in zip(stateful, applied, strict=True):
         results[i] = result
     errors = [r if isinstance(r, str) else None for r in results]
+    stale = [i for i, result in enumerate(results) if result == TOO_OLD]
+    # The tickets' states after the state step, read at once; each is taken out when an event about it applies.
+    known = Known(store.surveyed_states([*(survey_key(pairs[i][0]) for i in surveys if errors[i] is None),
+                                         *(stale_key(pairs[i][0]) for i in stale)]))
     # Survey events before the skips: a replayed survey keeps the attribution its event gives.
-    for i, (event, email) in enumerate(pairs):
-        if event.type in SURVEY_TYPES and errors[i] is None:
-            errors[i] = apply_survey_event(store, settings, event, email)
-    for i, (event, _) in enumerate(pairs):
-        if results[i] == TOO_OLD:
-            skip_stale_solve(store, settings, event, now_ms)
+    for i in surveys:
+        if errors[i] is None:
+            event, email = pairs[i]
+            errors[i] = apply_survey_event(store, settings, event, email, known)
+    for i in stale:
+        skip_stale_solve(store, settings, pairs[i][0], now_ms, known)
     return errors
 
 

@@ -9,7 +9,7 @@ any arrival order ends where the in-order run does. Neither event mails anyone o
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from tracker.answers.record import record_answer
@@ -36,22 +36,52 @@ def survey_key(event: Event) -> str:
     return keys.ORDER_DUE + key if event.answer.about == "order" else key
 
 
-def introduces(store: Store, event: Event) -> bool:
-    """Say whether a survey event is the first word of its ticket: then it makes the ticket known (for the
-    customer's timeline and erasure); a known ticket keeps what its own events say."""
-    return event.answer is not None and event.answer.about == "ticket" and store.surveyed(survey_key(event)) is None
+@dataclass
+class Known:
+    """What a batch of survey events has read already: tickets' states as stored, each good until an event about
+    its ticket is applied (taken out on first use), and customers' languages (no survey event changes them)."""
+
+    tickets: dict[str, SurveyedTicket | None] = field(default_factory=dict)
+    langs: dict[str, str] = field(default_factory=dict)
+
+    def take_ticket(self, store: Store, tkey: str) -> SurveyedTicket | None:
+        """Return the ticket's (order's) state as stored: read before, else now."""
+        if tkey in self.tickets:
+            return self.tickets.pop(tkey)
+        read = store.surveyed_states([tkey])
+        return read[tkey] if tkey in read else store.surveyed(tkey)  # a record that does not read raises
+
+    def lang(self, store: Store, email: str) -> str:
+        if email not in self.langs:
+            profile = store.profile(email)
+            self.langs[email] = normalise_locale(profile.locale if profile else None)
+        return self.langs[email]
 
 
-def apply_survey_event(store: Store, settings: Settings, event: Event, email: str) -> str | None:
+def about_ticket(event: Event) -> bool:
+    return event.answer is not None and event.answer.about == "ticket"
+
+
+def introduces_with(event: Event, tickets: dict[str, SurveyedTicket | None]) -> bool:
+    """Say whether a survey event is the first word of its ticket, given the tickets' states read before the batch
+    (Store.surveyed_states): then it makes the ticket known (for the customer's timeline and erasure); a known
+    ticket keeps what its own events say."""
+    # A ticket whose record does not read (left out) is not introduced: applying the event raises on it.
+    return about_ticket(event) and survey_key(event) in tickets and tickets[survey_key(event)] is None
+
+
+def apply_survey_event(store: Store, settings: Settings, event: Event, email: str,
+                       known: Known | None = None) -> str | None:
     """Count a survey.sent or survey.answered event once; return None, or why it cannot apply."""
     assert event.answer is not None
+    known = Known() if known is None else known
     tkey = survey_key(event)
-    surveyed = store.surveyed(tkey)
-    sid = _sid(event, tkey, surveyed)
+    surveyed = known.take_ticket(store, tkey)
+    sid = _sid(store, event, tkey, surveyed)
     survey = store.survey(sid)
     if event.type == SKIPPED:
         # Only a survey that never went out may be recorded skipped; a sent or answered one stays.
-        fresh = _survey(store, settings, event, tkey, sid, surveyed, email)
+        fresh = _survey(store, settings, event, tkey, sid, surveyed, email, known)
         store.finish_due(-1, fresh, "skipped", event.answer.reason or "skipped", event.at_ms)
         return None
     if survey is not None and survey.customer and survey.customer != email:
@@ -60,7 +90,7 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
         return f"the survey of {tkey} uses the {survey.scale} scale, not {event.answer.scale}"
     if survey is None or survey.status not in DONE:
         # A skipped or failed record of ours never reached the customer: the event's word replaces it.
-        fresh = store.restate_survey(_survey(store, settings, event, tkey, sid, surveyed, email))
+        fresh = store.restate_survey(_survey(store, settings, event, tkey, sid, surveyed, email, known))
         expires_ms = event.at_ms + settings.survey_expiry_days * DAY_MS
         store.mark_sent(fresh, event.at_ms, expires_ms)
         # No claim (-1); when this is the survey the sweep would send for the ticket's solve, its due entry goes.
@@ -83,11 +113,14 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
     return None
 
 
-def _sid(event: Event, tkey: str, surveyed: SurveyedTicket | None) -> str:
-    """Name the survey an event counts for: the solve it names, else the ticket's survey, else its own."""
+def _sid(store: Store, event: Event, tkey: str, surveyed: SurveyedTicket | None) -> str:
+    """Name the survey an event counts for: the solve it names, else the ticket's survey (for a ticket forgotten
+    since, the survey its customer answered about it, as Store.surveyed tells), else its own."""
     assert event.answer is not None
     if event.answer.solved_at_ms is not None:
         return survey_id(tkey, event.answer.solved_at_ms)
+    if surveyed is not None and not surveyed.survey and surveyed.customer:
+        surveyed = replace(surveyed, survey=store.answered_about(surveyed.customer, tkey))
     return (surveyed.survey if surveyed else None) or survey_id(tkey, IMPORTED)
 
 
@@ -97,7 +130,7 @@ def _said(said: T | None, kept: T) -> T:
 
 
 def _survey(store: Store, settings: Settings, event: Event, tkey: str, sid: str,
-            surveyed: SurveyedTicket | None, email: str) -> Survey:
+            surveyed: SurveyedTicket | None, email: str, known: Known) -> Survey:
     """Describe the survey an event reports, attributed as the event says, gaps filled from the ticket."""
     assert event.ticket is not None and event.answer is not None
     ticket, agent = event.ticket, event.ticket.agent
@@ -111,23 +144,26 @@ def _survey(store: Store, settings: Settings, event: Event, tkey: str, sid: str,
                      solved_at_ms=_said(event.answer.solved_at_ms, kept.solved_at_ms))
     if record.solved_at_ms is None:
         record = replace(record, solved_at_ms=event.at_ms)
-    profile = store.profile(email)
-    lang = normalise_locale(profile.locale if profile else None)
+    lang = known.lang(store, email)
     return replace(new_survey(settings, record, tkey, sid, lang, event.at_ms), scale=event.answer.scale)
 
 
-def skip_stale_solve(store: Store, settings: Settings, event: Event, now_ms: int) -> None:
-    """Record the survey of a solve (or fulfilment) too old to survey as skipped, reason too_old."""
+def stale_key(event: Event) -> str:
+    """Return the due member of the ticket (or order) a solve (fulfilment) is about."""
     if event.order is not None:
-        tkey = keys.ORDER_DUE + ticket_key(event.source, event.order.id)
-    else:
-        assert event.ticket is not None
-        tkey = ticket_key(event.source, event.ticket.id)
-    surveyed = store.surveyed(tkey)
+        return keys.ORDER_DUE + ticket_key(event.source, event.order.id)
+    assert event.ticket is not None
+    return ticket_key(event.source, event.ticket.id)
+
+
+def skip_stale_solve(store: Store, settings: Settings, event: Event, now_ms: int, known: Known | None = None) -> None:
+    """Record the survey of a solve (or fulfilment) too old to survey as skipped, reason too_old."""
+    known = Known() if known is None else known
+    tkey = stale_key(event)
+    surveyed = known.take_ticket(store, tkey)
     if surveyed is None or surveyed.solved_at_ms is None:
         return
     sid = survey_id(tkey, surveyed.solved_at_ms)
-    profile = store.profile(surveyed.customer) if surveyed.customer else None
-    lang = normalise_locale(profile.locale if profile else None)
+    lang = known.lang(store, surveyed.customer) if surveyed.customer else normalise_locale(None)
     store.finish_due(-1, new_survey(settings, surveyed, tkey, sid, lang, now_ms), "skipped", TOO_OLD, now_ms)
     log.info("survey skipped", extra={"survey": sid, "reason": TOO_OLD})

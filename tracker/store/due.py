@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracker.model import Survey
+from tracker.model import Survey, SurveyedTicket
 from tracker.store import keys
 from tracker.store.base import RedisBase
+from tracker.store.records import surveyed_from_hash
 from tracker.store.surveys import survey_to_hash
 
 DAY_MS = 86_400_000
@@ -109,6 +110,27 @@ class Due(RedisBase):
         A survey event holds no claim (claimed -1): it names the solve its survey is about (solved_at_ms), and
         the due entry goes when that is the ticket's current solve, as the sweep would only find it done."""
         self._release(member, claimed, sid, keep_until_ms, solved_at_ms=solved_at_ms)
+
+    def surveyed_states(self, members: Sequence[str]) -> dict[str, SurveyedTicket | None]:
+        """Return the stored state of the tickets (orders) due members stand for, None where none is stored, in one
+        round trip (the drain's batch of survey events reads them at once).
+
+        As stored: unlike Store.surveyed, no answer of the customer's stands in for the survey of a ticket without
+        one. A member whose record does not read is left out, for the caller's own read to raise on.
+        """
+        unique = list(dict.fromkeys(members))
+        if not unique:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for member in unique:
+            pipe.hgetall(keys.surveyed(member))
+        states: dict[str, SurveyedTicket | None] = {}
+        for member, record in zip(unique, pipe.execute(), strict=True):
+            try:
+                states[member] = surveyed_from_hash(member, record)
+            except ValueError:
+                continue
+        return states
 
     def finish_due(self, claimed: int, survey: Survey, status: str, reason: str, at_ms: int) -> None:
         """Record a skip or failure on the survey (once, counted once) and drop the due entry it came from."""

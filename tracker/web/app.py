@@ -14,6 +14,7 @@ from tracker.store import Store
 from tracker.web.context import Tracker
 from tracker.web.limits import install_client_limits
 from tracker.web.metrics import QueueLength, metrics_registry
+from tracker.web.sessions import CookieSessions
 
 # Every HTML page (survey, unsubscribe, error, dashboard) gets these: nothing from other hosts, no inline
 # script or style, never framed, and no token-bearing URL sent as a referrer to another site.
@@ -38,6 +39,7 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
     app.url_map.merge_slashes = False
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.session_interface = CookieSessions()
     store = store or Store.from_url(settings.redis_url)
     app.extensions["tracker"] = Tracker(settings, store, enqueue, metrics_registry(store, queue_length))
     if settings.template_dir:  # the operator's pages/<name>.html replace the packaged ones by name
