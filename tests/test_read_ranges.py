@@ -72,6 +72,8 @@ def test_lists_show_the_trends_and_sums_every_day_gives(long_history: None, stor
             assert any(card.trend is not None for card in whole)
             assert ranking.aggregate_list(store, kind, now) == whole
             assert ranking.aggregate_page(store, kind, now, 1, 1) == (whole[1:2], len(whole))
+            assert [ranking.aggregate_detail(store, kind, card.id, now) for card in whole] == whole
+    assert ranking.aggregate_detail(store, "agent", "zendesk:nobody", NOW_MS) is None
 
 
 def test_a_rollup_names_its_days_as_python_does_across_leap_years_and_centuries(store: Store) -> None:

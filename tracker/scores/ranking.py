@@ -13,7 +13,7 @@ from itertools import takewhile
 from typing import Any, NamedTuple
 
 from tracker.config import Settings
-from tracker.model import Aggregate, ScoreCard
+from tracker.model import ScoreCard
 from tracker.scores.cards import customer_card
 from tracker.scores.maths import TREND_DAYS, score_card
 from tracker.store import Store
@@ -322,47 +322,50 @@ def customer_cards(store: Store, settings: Settings, emails: list[str], now_ms: 
 
 # Agents, teams, sources, brands -------------------------------------------------------------------
 
-def aggregate_sums(store: Store, kind: str, idents: list[str] | None = None) -> list[tuple[str, Aggregate]]:
-    """Return (id, sums without days) of every agent, team, source or brand that counts something, in id order
-    (idents: every id of the kind, when the caller has read them already)."""
+def aggregate_counts(store: Store, kind: str, idents: list[str] | None = None) -> list[tuple[str, int]]:
+    """Return (id, answers) of every agent, team, source or brand that counts something (an answer or a sent
+    survey), in id order (idents: every id of the kind, when the caller has read them already)."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
     idents = store.ids(kind) if idents is None else idents
-    return [(ident, agg) for ident, agg in zip(idents, store.entity_sums(kind, idents), strict=True) if not agg.empty]
+    return [(ident, n) for ident, (n, sent) in zip(idents, store.entity_counts(kind, idents), strict=True)
+            if n or sent]
 
 
-def aggregate_cards(store: Store, kind: str, rows: list[tuple[str, Aggregate]], now_ms: int,
+def aggregate_cards(store: Store, kind: str, idents: list[str], now_ms: int,
                     names: Mapping[str, str | None] | None = None) -> list[ScoreCard]:
-    """Turn (id, sums) rows into score cards in their order, reading only the days their trends need.
+    """Return the score cards of these agents, teams, sources or brands in their order, each from its sums and
+    the two windows of days its trend compares (never every day it has).
 
     Agents are named from names when given, else as the newest event that named them did (None when none
     did); the other kinds are named by their id.
     """
-    idents = [ident for ident, _ in rows]
     if kind == "agent" and names is None:
         names = store.agent_names(idents)
     today = datetime.fromtimestamp(now_ms / 1000, tz=UTC).date()
     split = today - timedelta(days=TREND_DAYS - 1)
-    windows = store.entity_windows(kind, idents, split - timedelta(days=TREND_DAYS), split, today)
-    # A trend compares two windows' sums; each window's sum stands on one of its days.
-    days = [{day: sums for day, sums in ((split - timedelta(days=1), earlier), (today, recent)) if sums != (0, 0)}
-            for earlier, recent in windows]
-    return [score_card(ident, replace(agg, days={d.isoformat(): sums for d, sums in held.items()}), now_ms,
-                       (names or {}).get(ident) if kind == "agent" else ident)
-            for (ident, agg), held in zip(rows, days, strict=True)]
+    cards = []
+    for ident, (sums, earlier, recent) in zip(idents, store.entity_parts(kind, idents, split - timedelta(
+            days=TREND_DAYS), split, today), strict=True):
+        # A trend compares two windows' sums; each window's sum stands on one of its days.
+        days = {day.isoformat(): window for day, window in ((split - timedelta(days=1), earlier), (today, recent))
+                if window != (0, 0)}
+        cards.append(score_card(ident, replace(sums, days=days), now_ms,
+                                (names or {}).get(ident) if kind == "agent" else ident))
+    return cards
 
 
 def aggregate_page(store: Store, kind: str, now_ms: int, offset: int = 0,
                    limit: int | None = None) -> tuple[list[ScoreCard], int]:
     """Return a page of aggregate_list (from offset, at most limit: None for all) and how many rows it has.
 
-    Only the sums of every entity are read to order them; the days behind the trends and the agents'
+    Every entity's counts are read to order them; their sums, the days behind their trends and the agents'
     names only for the page.
     """
-    rows = aggregate_sums(store, kind)
-    rows.sort(key=lambda row: (-row[1].n, row[0]))
+    rows = aggregate_counts(store, kind)
+    rows.sort(key=lambda row: (-row[1], row[0]))
     page = rows[offset:] if limit is None else rows[offset:offset + limit]
-    return aggregate_cards(store, kind, page, now_ms), len(rows)
+    return aggregate_cards(store, kind, [ident for ident, _ in page], now_ms), len(rows)
 
 
 def aggregate_list(store: Store, kind: str, now_ms: int) -> list[ScoreCard]:
@@ -378,8 +381,5 @@ def aggregate_detail(store: Store, kind: str, ident: str, now_ms: int) -> ScoreC
     """Return one agent, team, source or brand as aggregate_list shows it, or None when unknown."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
-    agg = store.aggregate(kind, ident)
-    if agg.empty:
-        return None
-    name = store.agent_names([ident])[ident] if kind == "agent" else ident
-    return score_card(ident, agg, now_ms, name)
+    (card,) = aggregate_cards(store, kind, [ident], now_ms)
+    return card if card.responses or card.surveys_sent else None

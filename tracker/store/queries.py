@@ -28,57 +28,58 @@ def _chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
 class Queries(RedisBase):
     """Batched reads across many customers, agents and responses."""
 
-    def _days_of(self, hashes: Sequence[tuple[str, Sequence[str]]], first: date, last: date, split: date | None,
-                 separator: str) -> list[Any]:
-        """Run days_of.lua on each (hash, names) over the days from first to last, in one pipeline: the cost of the
-        range, not of every day kept. Without a split, return per hash {day: {name: value}} of the fields
-        "<day><separator><name>" it holds; with one, the sums of each name before the split and from it."""
+    def _queue_days(self, pipe: Any, key: str, first: date, last: date, split: date | None, separator: str,
+                    names: Sequence[str]) -> None:
+        """Queue days_of.lua on a hash keyed by day: the fields "<day><separator><name>" from first to last, or
+        with a split their sums before it and from it."""
         span = [first.toordinal() - _EPOCH_ORDINAL, last.toordinal() - _EPOCH_ORDINAL,
                 "" if split is None else split.toordinal() - _EPOCH_ORDINAL]
-        found: list[Any] = []
-        for start in range(0, len(hashes), BATCH):
-            chunk = hashes[start:start + BATCH]
-            pipe = self.redis.pipeline(transaction=False)
-            for key, names in chunk:
-                self.script("days_of")(keys=[key], args=[*span, len(names), *(separator + n for n in names)],
-                                       client=pipe)
-            for (_, names), reply in zip(chunk, pipe.execute(), strict=True):
-                if split is not None:
-                    found.append([int(total) for total in reply])
-                    continue
-                known = set(names)
-                by_day: dict[str, dict[str, str]] = {}
-                for field, value in zip(reply[::2], reply[1::2], strict=True):
-                    day, _, name = field.partition(separator)
-                    if name in known:
-                        by_day.setdefault(day, {})[name] = value
-                found.append(by_day)
-        return found
+        self.script("days_of")(keys=[key], args=[*span, len(names), *(separator + name for name in names)],
+                               client=pipe)
 
     def rollups(self, entities: Sequence[tuple[str, str, Sequence[str]]], first: date,
                 last: date) -> list[dict[str, dict[str, str]]]:
         """Return each (kind, id, names) entity's per-day rollup from first to last (both included) as
         {day: {field: value}}, of the named fields ("n", "sent", "r|<scale>|<rating>", ...) it holds, all in
-        one pipeline: the cost of the days asked for, however many the rollups keep."""
-        return self._days_of([(keys.rollup(kind, ident), names) for kind, ident, names in entities], first, last,
-                             None, "|")
+        one pipeline (days_of.lua): the cost of the days asked for, however many the rollups keep."""
+        pipe = self.redis.pipeline(transaction=False)
+        for kind, ident, names in entities:
+            self._queue_days(pipe, keys.rollup(kind, ident), first, last, None, "|", names)
+        found: list[dict[str, dict[str, str]]] = []
+        for (_, _, names), flat in zip(entities, pipe.execute() if entities else [], strict=True):
+            known = set(names)
+            by_day: dict[str, dict[str, str]] = {}
+            for field, value in zip(flat[::2], flat[1::2], strict=True):
+                day, _, name = field.partition("|")
+                if name in known:
+                    by_day.setdefault(day, {})[name] = value
+            found.append(by_day)
+        return found
 
-    def entity_sums(self, kind: str, idents: Sequence[str]) -> list[Aggregate]:
-        """Return each entity's sums without its days (one small hash each, pipelined in batches)."""
-        found: list[Aggregate] = []
+    def entity_counts(self, kind: str, idents: Sequence[str]) -> list[tuple[int, int]]:
+        """Return each entity's (answers, sent surveys): what lists are ordered and filtered by."""
+        found: list[tuple[int, int]] = []
+        for chunk in _chunks(list(idents)):
+            pipe = self.redis.pipeline(transaction=False)
+            for ident in chunk:
+                pipe.hmget(keys.aggregate(kind, ident), "n", "sent")
+            found += [(int(n or 0), int(sent or 0)) for n, sent in pipe.execute()]
+        return found
+
+    def entity_parts(self, kind: str, idents: Sequence[str], first: date, split: date,
+                     last: date) -> list[tuple[Aggregate, tuple[int, int], tuple[int, int]]]:
+        """Return each entity's sums (without days) and its (answers, sum of value6) over the days from first to
+        before split and from split to last, summed in Redis (days_of.lua): what a score card with a trend needs."""
+        found: list[tuple[Aggregate, tuple[int, int], tuple[int, int]]] = []
         for chunk in _chunks(list(idents)):
             pipe = self.redis.pipeline(transaction=False)
             for ident in chunk:
                 pipe.hgetall(keys.aggregate(kind, ident))
-            found += [Aggregate.from_hash(raw) for raw in pipe.execute()]
+                self._queue_days(pipe, keys.daily(kind, ident), first, last, split, ":", ("n", "v"))
+            replies = pipe.execute()
+            for sums, (n, v, recent_n, recent_v) in zip(replies[::2], replies[1::2], strict=True):
+                found.append((Aggregate.from_hash(sums), (int(n), int(v)), (int(recent_n), int(recent_v))))
         return found
-
-    def entity_windows(self, kind: str, idents: Sequence[str], first: date, split: date,
-                       last: date) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-        """Return each entity's (answers, sum of value6) over the days from first to before split, and from split
-        to last: what a trend compares, summed in Redis."""
-        return [((n, v), (recent_n, recent_v)) for n, v, recent_n, recent_v
-                in self._days_of([(keys.daily(kind, ident), ("n", "v")) for ident in idents], first, last, split, ":")]
 
     def card_replies(self, emails: Sequence[str]) -> list[list[Any]]:
         """Read the score cards of many customers in one round trip: per customer the replies queue_card_parts

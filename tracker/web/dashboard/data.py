@@ -11,10 +11,10 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 
 from tracker.config import Settings
 from tracker.i18n.catalogue import scale_labels
-from tracker.model import Aggregate, Answer, ScoreCard
+from tracker.model import Answer, ScoreCard
 from tracker.scales import SCALES
 from tracker.schema_cache import schema
-from tracker.scores.ranking import aggregate_cards, aggregate_sums, ranked_customers
+from tracker.scores.ranking import aggregate_cards, aggregate_counts, ranked_customers
 from tracker.scores.summary import Facets, iter_responses, summary
 from tracker.store import Store
 from tracker.web.dashboard.chart import FRAMES, Chart, chart
@@ -149,21 +149,21 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
     # Most valuable first, then the most recently unhappy: "which valuable customers are unhappy?"
     at_risk, _ = ranked_customers(store, settings, now_ms, at_risk=True, sort="value", order="desc",
                                   limit=AT_RISK_ROWS, cursor=None)
-    agent_sums = aggregate_sums(store, "agent", known["agent"])
-    names = store.agent_names([ident for ident, _ in agent_sums])
-    team_sums = aggregate_sums(store, "team", known["team"])
+    agent_counts = aggregate_counts(store, "agent", known["agent"])
+    names = store.agent_names([ident for ident, _ in agent_counts])
     return DashboardData(
         overview=overview.card,
         charts={name: chart(overview.series, frame) for name, frame in FRAMES.items()},
         distribution=distribution(overview.distribution),
         by_source=sorted(overview.by_source.items()),
         at_risk=at_risk,
-        agents=aggregate_cards(store, "agent", _rows(agent_sums, query.agent, names), now_ms, names),
-        teams=aggregate_cards(store, "team", _rows(team_sums, query.team, {}), now_ms),
+        agents=aggregate_cards(store, "agent", _rows(agent_counts, query.agent, names), now_ms, names),
+        teams=aggregate_cards(store, "team", _rows(aggregate_counts(store, "team", known["team"]), query.team, {}),
+                              now_ms),
         comments=latest_comments(store, query.date_from, query.date_to, query.facets),
         options=FilterOptions(
             source=known["source"], brand=known["brand"], team=known["team"],
-            agent=sorted(((ident, names.get(ident) or ident) for ident, _ in agent_sums),
+            agent=sorted(((ident, names.get(ident) or ident) for ident, _ in agent_counts),
                          key=lambda pair: pair[1].lower())),
     )
 
@@ -181,12 +181,12 @@ def latest_comments(store: Store, date_from: date | None, date_to: date | None, 
     return found
 
 
-def _rows(rows: list[tuple[str, Aggregate]], only: str | None,
-          names: Mapping[str, str | None]) -> list[tuple[str, Aggregate]]:
-    """Pick the table's rows: the chosen one, else the most answered first (then by name), at most TABLE_ROWS."""
+def _rows(rows: list[tuple[str, int]], only: str | None, names: Mapping[str, str | None]) -> list[str]:
+    """Pick a table's rows from (id, answers): the chosen one, else the most answered first (then by name), at
+    most TABLE_ROWS."""
     picked = [row for row in rows if only is None or row[0] == only]
-    picked.sort(key=lambda row: (-row[1].n, (names.get(row[0]) or row[0]).lower()))
-    return picked[:TABLE_ROWS]
+    picked.sort(key=lambda row: (-row[1], (names.get(row[0]) or row[0]).lower()))
+    return [ident for ident, _ in picked[:TABLE_ROWS]]
 
 
 def distribution(counts: Mapping[str, Mapping[str, int]]) -> list[ScaleBars]:
