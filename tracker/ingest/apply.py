@@ -163,6 +163,14 @@ def drain(store: Store, settings: Settings, holder: str, budget_s: float = 20.0,
     applier holds is skipped: that applier looks at its shard again after releasing it. A pass over
     every shard also trims the applied entries older than TRACKER_LOG_RETENTION_DAYS.
     """
+    # The answers and sends the drain records leave their outbox entries to its end, which forwards each survey
+    # bucket once (its steps of many entries summed), after the shards are let go; nothing here reads them back.
+    with store.forwarding_later(wait=False):
+        return _drain(store, settings, holder, budget_s, shards)
+
+
+def _drain(store: Store, settings: Settings, holder: str, budget_s: float,
+           shards: Sequence[int] | None) -> tuple[int, tuple[int, ...]]:
     deadline = time.monotonic() + budget_s
     todo = store.shards_with_work(list(SHARDS) if shards is None else sorted(set(shards)))
     applied = 0

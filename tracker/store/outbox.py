@@ -214,12 +214,28 @@ def removal_entry(sid: str, op: str, email: str, answered: Sequence[tuple[str, s
 # Applying entries -------------------------------------------------------------------------------------------------
 
 @dataclass
-class _Applied:
-    """What the forwarder learned from one entry's steps, for the side effects."""
+class _Step:
+    """One step script the forwarder queues: an entity's step of one entry, or its steps of several entries of the
+    batch (their deltas summed), and the script's reply."""
 
-    seq: int
-    body: dict[str, Any]
-    results: list[tuple[str, str, list[Any]]]  # (kind, id, the step script's reply)
+    kind: str  # "" for an entry's erased counts
+    ident: str
+    retired: bool
+    entries: list[int] = field(default_factory=list)  # the entries it stands for (places in the batch), in order
+    deltas: list[dict[str, Any]] = field(default_factory=list)  # their deltas
+    reply: list[Any] = field(default_factory=list)
+
+
+def _summed(deltas: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Sum deltas field by field (counts that sum to nothing left out: they change nothing)."""
+    total: dict[str, Any] = {}
+    for part in ("i", "f", "d", "ri", "rf"):
+        sums: dict[str, Any] = {}
+        for delta in deltas:
+            for name, value in delta.get(part, ()):
+                sums[name] = sums.get(name, 0) + value
+        total[part] = [[name, value] for name, value in sums.items() if value or isinstance(value, float)]
+    return total
 
 
 def _flat(pairs: Sequence[Sequence[Any]]) -> list[Any]:
@@ -365,9 +381,13 @@ class Outbox(RedisBase):
         return [int(seq or 0) for seq in pipe.execute()]
 
     @contextmanager
-    def forwarding_later(self) -> Iterator[None]:
+    def forwarding_later(self, wait: bool = True) -> Iterator[None]:
         """Within this block (in this thread), writes leave their outbox entries to its end, which forwards each
-        bucket once: a chunk of sends costs one forward per bucket instead of one per survey."""
+        bucket once: a chunk of sends costs one forward per bucket instead of one per survey.
+
+        wait=False (the drain, which reads none of the aggregates back): at the end a bucket another forwarder is
+        at work on is left to it, as it goes on until that outbox is empty, this block's entries included.
+        """
         if getattr(_DEFERRED, "buckets", None) is not None:
             yield  # nested: the outer block forwards
             return
@@ -377,10 +397,11 @@ class Outbox(RedisBase):
         finally:
             buckets, _DEFERRED.buckets = _DEFERRED.buckets, None
             for bucket in sorted(buckets):
-                self.forward_written(bucket, sys.maxsize)
+                self.forward_written(bucket, sys.maxsize if wait else None)
 
-    def forward_written(self, bucket: int, seq: int) -> None:
-        """Forward a bucket right after appending entry seq, so a read right after the write sees it.
+    def forward_written(self, bucket: int, seq: int | None) -> None:
+        """Forward a bucket right after appending entry seq, so a read right after the write sees it (seq None:
+        leave the bucket to another forwarder at work on it, without waiting).
 
         Another forwarder stuck, or storage failing now, is logged, not raised: the write is done and its entry
         safe in the outbox, and beat forwards it.
@@ -401,27 +422,21 @@ class Outbox(RedisBase):
         for member, score in rows:
             _, _, body = member.partition("|")
             entries.append((int(score), json.loads(body)))
-        # Every step of every entry, in order (one entity's steps reach its node in order, also in a cluster),
-        # behind the lease's renewal: a forwarder that lost it writes no side effect (its steps, guarded by the
-        # marks, are no-ops for entries the new holder applied).
+        # Every step of the batch, one entity's in order (so they reach its node in order, also in a cluster), behind
+        # the lease's renewal: a forwarder that lost it writes no side effect (its steps, guarded by the marks, are
+        # no-ops for entries the new holder applied).
         pipe = self.redis.pipeline(transaction=False)
         self.script("renew_if")(keys=[keys.outbox_lease(bucket)], args=[token, LEASE_MS], client=pipe)
-        plan: list[tuple[int, str, str]] = []
-        for index, (seq, body) in enumerate(entries):
-            plan += [(index, kind, ident) for kind, ident in self.queue_steps(pipe, bucket, seq, body)]
-            erased = (body.get("fx") or {}).get("erased")
-            if erased:  # counted before the sets lose the sid, so the metrics' totals never go back
-                self.script("count_once")(keys=[keys.ERASED], args=[f"{ERASED_MARK}{bucket}", seq, *_flat(erased)[1:]],
-                                          client=pipe)
-                plan.append((index, "", ""))
+        steps = self._queue_batch(pipe, bucket, entries)
         held, *replies = pipe.execute()
         if not int(held):
             return 0
-        applied = [_Applied(seq, body, []) for seq, body in entries]
-        for (index, kind, ident), reply in zip(plan, replies, strict=True):
-            if kind:
-                applied[index].results.append((kind, ident, list(reply)))
-        ranks, emptied = self._side_effects(applied)
+        for step, reply in zip(steps, replies, strict=True):
+            step.reply = list(reply) if step.kind else []
+        torn = [step for step in steps if step.kind and int(step.reply[0]) < 0]
+        if torn and not self._step_one_by_one(bucket, token, entries, torn):
+            return 0
+        ranks, emptied = self._side_effects(entries, steps)
         # Then check what raced with us: a customer changed by another bucket's forwarder between its step and
         # our rank write, an entity we took off its index that another step refilled meanwhile.
         check = self.redis.pipeline(transaction=False)
@@ -438,25 +453,89 @@ class Outbox(RedisBase):
         self._settle_races(ranks, emptied, found)
         return int(found[-1])
 
+    def _queue_batch(self, pipe: Any, bucket: int, entries: list[tuple[int, dict[str, Any]]]) -> list[_Step]:
+        """Queue the step scripts of a batch of entries and return them: a customer's step per entry, every other
+        entity's steps of the batch as one, their deltas summed (one by one for an entity that both live and retired
+        steps move, as they share its marks), and the erased counts, each in its entry's place."""
+        steps: list[_Step] = []
+        groups: dict[tuple[str, str], _Step] = {}
+        mixed: set[tuple[str, str]] = set()
+        for index, (_seq, body) in enumerate(entries):
+            retired = body["op"] == "retire"
+            for kind, ident, delta in body["steps"]:
+                step = groups.get((kind, ident))
+                if step is None:
+                    step = _Step(kind, ident, retired)
+                    steps.append(step)
+                    if kind != "customer":
+                        groups[(kind, ident)] = step
+                elif step.retired != retired:
+                    mixed.add((kind, ident))
+                step.entries.append(index)
+                step.deltas.append(delta)
+            if (body.get("fx") or {}).get("erased"):
+                steps.append(_Step("", "", retired, [index]))
+        queued: list[_Step] = []
+        for step in steps:
+            if (step.kind, step.ident) in mixed:
+                queued += [_Step(step.kind, step.ident, entries[index][1]["op"] == "retire", [index], [delta])
+                           for index, delta in zip(step.entries, step.deltas, strict=True)]
+            else:
+                queued.append(step)
+        for step in queued:
+            if not step.kind:  # counted before the sets lose the sid, so the metrics' totals never go back
+                seq, body = entries[step.entries[0]]
+                self.script("count_once")(keys=[keys.ERASED], args=[f"{ERASED_MARK}{bucket}", seq,
+                                                                    *_flat(body["fx"]["erased"])[1:]], client=pipe)
+            elif len(step.entries) == 1:
+                seq, body = entries[step.entries[0]]
+                self._queue_step(pipe, bucket, seq, body, step.kind, step.ident, step.deltas[0])
+            else:
+                first, (last, body) = entries[step.entries[0]][0], entries[step.entries[-1]]
+                self._queue_step(pipe, bucket, f"{first}-{last}", body, step.kind, step.ident, _summed(step.deltas))
+        return queued
+
+    def _step_one_by_one(self, bucket: int, token: str, entries: list[tuple[int, dict[str, Any]]],
+                         torn: list[_Step]) -> bool:
+        """Step entry by entry the entities whose summed step found only some of its entries applied (a forwarder
+        died part of the way through them); False when the lease was lost meanwhile."""
+        pipe = self.redis.pipeline(transaction=False)
+        self.script("renew_if")(keys=[keys.outbox_lease(bucket)], args=[token, LEASE_MS], client=pipe)
+        for step in torn:
+            for index, delta in zip(step.entries, step.deltas, strict=True):
+                seq, body = entries[index]
+                self._queue_step(pipe, bucket, seq, body, step.kind, step.ident, delta)
+        held, *replies = pipe.execute()
+        at = 0
+        for step in torn:
+            at += len(step.entries)
+            step.reply = list(replies[at - 1])  # what the last of its steps left
+        return bool(int(held))
+
+    def _queue_step(self, pipe: Any, bucket: int, seq: int | str, body: Mapping[str, Any], kind: str, ident: str,
+                    delta: Mapping[str, Any]) -> None:
+        """Queue one entity's step script of an entry (seq), or of entries first to last (seq "<first>-<last>")."""
+        retired = body["op"] == "retire"
+        args = [bucket, seq, body["sid"], "0" if retired else "1",
+                *_flat(delta.get("i", [])), *_flat(delta.get("f", [])), *_flat(delta.get("d", [])),
+                *_flat(delta.get("ri", [])), *_flat(delta.get("rf", []))]
+        if kind == "customer":
+            customer = body.get("c") or {}
+            card = customer.get("card")  # absent from entries written before the copy existed
+            last = customer.get("last", "")
+            args += [*_zop(customer.get("resp")), *_zop(customer.get("surv")), *_zop(customer.get("unhappy")),
+                     last, card_copy(body["sid"], last, *card) if card and last != "" else ""]
+        self.script("outbox_step")(keys=step_keys(kind, ident, retired), args=args, client=pipe)
+
     def queue_steps(self, pipe: Any, bucket: int, seq: int, body: Mapping[str, Any],
                     count: int | None = None) -> list[tuple[str, str]]:
         """Queue the step scripts of one entry (its first count steps) on a pipeline; return their entities.
 
         Each is applied only if the entity has not applied this entry before, so queueing them again is safe.
         """
-        retired = body["op"] == "retire"
-        customer = body.get("c") or {}
         queued = []
         for kind, ident, delta in body["steps"][:count]:
-            args = [bucket, seq, body["sid"], "0" if retired else "1",
-                    *_flat(delta.get("i", [])), *_flat(delta.get("f", [])), *_flat(delta.get("d", [])),
-                    *_flat(delta.get("ri", [])), *_flat(delta.get("rf", []))]
-            if kind == "customer":
-                card = customer.get("card")  # absent from entries written before the copy existed
-                last = customer.get("last", "")
-                args += [*_zop(customer.get("resp")), *_zop(customer.get("surv")), *_zop(customer.get("unhappy")),
-                         last, card_copy(body["sid"], last, *card) if card and last != "" else ""]
-            self.script("outbox_step")(keys=step_keys(kind, ident, retired), args=args, client=pipe)
+            self._queue_step(pipe, bucket, seq, body, kind, ident, delta)
             queued.append((kind, ident))
         return queued
 
@@ -465,39 +544,63 @@ class Outbox(RedisBase):
         rows = self.redis.zrange(keys.outbox(bucket), 0, count - 1, withscores=True)
         return [(int(score), json.loads(member.partition("|")[2])) for member, score in rows]
 
-    def _side_effects(self, applied: list[_Applied]) -> tuple[dict[str, RankState], list[tuple[str, str]]]:
-        """Write the single-key side effects of a batch, in entry order; return what to check after."""
-        pipe = self.redis.pipeline(transaction=False)
+    def _side_effects(self, entries: list[tuple[int, dict[str, Any]]],
+                      steps: list[_Step]) -> tuple[dict[str, RankState], list[tuple[str, str]]]:
+        """Write the single-key side effects of a batch as its last step of each entity, and its entries' last word
+        on each survey, leave them (each sets a member's place: the last one is what a run in order leaves); return
+        what to check after."""
+        indexed: dict[tuple[str, str], bool] = {}  # (kind, id) -> alive, as its last live step left it
+        retired_sums: set[str] = set()
         ranks: dict[str, RankState] = {}
-        emptied: list[tuple[str, str]] = []
-        for item in applied:
-            sid, body = item.body["sid"], item.body
-            retired = body["op"] == "retire"
-            for (kind, ident, reply), (_, _, delta) in zip(item.results, body["steps"], strict=True):
-                alive = int(reply[1])
-                if retired:
-                    if any(delta.values()):  # the retired sums it has (retire_survey indexed them before)
-                        pipe.sadd(keys.RETIRED_INDEX, f"{kind}|{ident}")
-                elif alive:
-                    pipe.sadd(keys.index(kind), ident)
-                    if (kind, ident) in emptied:
-                        emptied.remove((kind, ident))
-                else:
-                    pipe.srem(keys.index(kind), ident)
-                    emptied.append((kind, ident))
-                if kind == "customer":
-                    state: RankState = tuple(str(value) for value in reply[2:7])  # type: ignore[assignment]
-                    write_ranks(pipe, ident, state)
-                    ranks[ident] = state
+        for step in steps:
+            if not step.kind:
+                continue
+            if step.retired:
+                if any(any(delta.values()) for delta in step.deltas):  # retire_survey indexed them before
+                    retired_sums.add(f"{step.kind}|{step.ident}")
+            else:
+                indexed.pop((step.kind, step.ident), None)
+                indexed[(step.kind, step.ident)] = bool(int(step.reply[1]))
+            if step.kind == "customer":
+                ranks[step.ident] = tuple(str(value) for value in step.reply[2:7])  # type: ignore[assignment]
+        placed: dict[tuple[str, str], Any] = {}  # (index key, sid) -> its last op
+        for _seq, body in entries:
             effects = body.get("fx") or {}
             for index_key, name in ((keys.RESPONSES, "resp"), (keys.SENT, "sent")):
                 op = effects.get(name)
-                if op and op[0] == "a":
-                    pipe.zadd(index_key, {sid: op[1]})
-                elif op and op[0] == "r":
-                    pipe.zrem(index_key, sid)
-        pipe.execute()
-        return ranks, emptied
+                if op and op[0] in ("a", "r"):
+                    placed.pop((index_key, body["sid"]), None)
+                    placed[(index_key, body["sid"])] = op
+        pipe = self.redis.pipeline(transaction=False)
+        members: dict[tuple[str, bool], list[str]] = {}
+        for (kind, ident), alive in indexed.items():
+            members.setdefault((kind, alive), []).append(ident)
+        for (kind, alive), idents in members.items():
+            (pipe.sadd if alive else pipe.srem)(keys.index(kind), *idents)
+        if retired_sums:
+            pipe.sadd(keys.RETIRED_INDEX, *sorted(retired_sums))
+        placing: dict[str, tuple[dict[str, float], list[str]]] = {}
+        for email, state in ranks.items():
+            for rank_key, score in rank_scores(state).items():
+                adds, drops = placing.setdefault(rank_key, ({}, []))
+                if score is None:
+                    drops.append(email)
+                else:
+                    adds[email] = score
+        for (index_key, sid), op in placed.items():
+            adds, drops = placing.setdefault(index_key, ({}, []))
+            if op[0] == "a":
+                adds[sid] = op[1]
+            else:
+                drops.append(sid)
+        for index_key, (adds, drops) in placing.items():
+            if adds:
+                pipe.zadd(index_key, adds)
+            if drops:
+                pipe.zrem(index_key, *drops)
+        if len(pipe):
+            pipe.execute()
+        return ranks, [entity for entity, alive in indexed.items() if not alive]
 
     def _settle_races(self, ranks: dict[str, RankState], emptied: list[tuple[str, str]], found: list[Any]) -> None:
         """Put right what a concurrent forwarder changed under our feet (see _forward_batch); rare, so slow."""

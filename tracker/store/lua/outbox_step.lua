@@ -3,6 +3,10 @@
 -- KEYS: 1 the entity's marks, 2 its sums (aggregate, or retired sums), 3 its daily buckets (or retired daily),
 --       4 its rollup (for a retired step the retired sums, which keep the rollup fields beside the sums);
 --       a customer's also 5 responses, 6 surveys, 7 profile, 8 unhappy answers, 9 aggregate
+-- A step may also stand for an entity's steps of several entries of one batch, their deltas summed (a non-customer
+-- entity's only): ARGV 2 is then "<first>-<last>", the first and last of those entries' sequence numbers, and the
+-- step applies whole when the mark is older than the first, is a no-op when it is the last or newer, and else
+-- (a forwarder died part of the way through them) changes nothing and returns {-1, 0}: step them one by one.
 -- ARGV: 1 bucket, 2 the entry's sequence number, 3 sid, 4 '1' when the step moves live sums (an entity left
 --       with nothing counted goes, as a rebuild would leave it), then five lists, each a count and that many
 --       field/increment pairs: the sums' integer, float and daily increments, the rollup's integer and float
@@ -12,7 +16,12 @@
 --       from before the copy), kept in the profile's last_response_card while it names the newest answer
 -- Returns {applied, alive}, for a customer followed by its n, weight, weighted, last response time and newest
 -- unhappy answer's time ('' when absent), what the ranked sets follow.
-local bucket, seq, sid = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local bucket, sid = ARGV[1], ARGV[3]
+local first, seq = string.match(ARGV[2], '^(%d+)-(%d+)$')
+seq = tonumber(seq or ARGV[2])
+first = tonumber(first) or seq
+local mark = tonumber(redis.call('HGET', KEYS[1], bucket) or '0')
+if mark >= first and mark < seq then return {-1, 0} end
 local live = ARGV[4] == '1'
 local customer = #KEYS >= 9
 local pos = 5
@@ -30,7 +39,7 @@ local function zop(key, op, at)
 end
 
 local applied = 0
-if seq > tonumber(redis.call('HGET', KEYS[1], bucket) or '0') then
+if seq > mark then
   applied = 1
   for _, p in ipairs(ints) do redis.call('HINCRBY', sums, p[1], p[2]) end
   for _, p in ipairs(floats) do redis.call('HINCRBYFLOAT', sums, p[1], p[2]) end
