@@ -155,3 +155,14 @@ def test_the_mail_arrives_at_the_server_as_written() -> None:
         controller.stop()
     assert received[0] == mail.data
     assert reading(parsed(received[1])) == reading(parsed(as_built(MAIL).data))
+
+
+def test_a_sender_taking_headers_and_parts_gets_them_as_the_email_package_builds_them() -> None:
+    mail = replace(MAIL, lang="nb", to_name="Kåre Ødegård", ticket_subject="Kortet ble avvist på Ålesund")
+    given, built = encode_survey_message(mail).message, build_survey_message(mail)
+    assert [(k, str(v)) for k, v in given.items() if k not in ("Date", "Content-Type")] == [
+        (k, str(v)) for k, v in built.items() if k not in ("Date", "Content-Type")]
+    for kind in ("plain", "html"):
+        ours, theirs = given.get_body((kind,)), built.get_body((kind,))
+        assert ours is not None and theirs is not None
+        assert ours.get_content() == theirs.get_content()  # type: ignore[attr-defined]
