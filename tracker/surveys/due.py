@@ -77,15 +77,17 @@ def send_chunk(store: Store, settings: Settings, sender: Sender, members: list[s
     passed_on: tuple[type[BaseException], ...] = (StorageUnavailable, *not_isolated)
     chunk, left = Chunk(claimed), list(members)
     with ExitStack() as deferred:
-        # The sends' aggregate steps are forwarded a survey bucket at a time, at least every FORWARD_EVERY_MS.
-        deferred.enter_context(store.forwarding_later())
+        # The sends' aggregate steps are forwarded a survey bucket at a time, at least every FORWARD_EVERY_MS;
+        # a bucket another forwarder is at work on is left to it (it goes on until that outbox is empty, these
+        # entries included) rather than waited for: nothing here reads the counts back.
+        deferred.enter_context(store.forwarding_later(wait=False))
         forwarded_at = started
         renewed_at: int | None = None
         while left:
             now_ms = clock()
             if now_ms - forwarded_at >= FORWARD_EVERY_MS:
                 deferred.close()
-                deferred.enter_context(store.forwarding_later())
+                deferred.enter_context(store.forwarding_later(wait=False))
                 forwarded_at = now_ms
             if renewed_at is None or now_ms - renewed_at >= RENEW_EVERY_MS or now_ms - started >= CHUNK_BUDGET_MS:
                 held = store.renew_claims(left, chunk.claimed, now_ms + LEASE_MS)
