@@ -23,7 +23,7 @@ local function day_name(z)
   return string.format('%04d-%02d-%02d', y, m, d)
 end
 
--- Call visit(day, name, value) for each field of the range the hash holds. A compact (listpack or ziplist)
+-- Call visit(name, value) for each field of the range the hash holds. A compact (listpack or ziplist)
 -- hash is small and HMGET on it compares every name with every field, so it is read whole and filtered by day,
 -- as is a hash holding no more fields than the range has names; a bigger one is asked for each name.
 local function each(visit)
@@ -31,21 +31,20 @@ local function each(visit)
   local key = KEYS[1]
   if redis.call('OBJECT', 'ENCODING', key) ~= 'hashtable'
       or redis.call('HLEN', key) <= (last - first + 1) * count then
-    local low, high = day_name(first), day_name(last)
+    -- Fields start with their day, days have one width and the separators ('|', ':') sort before '~': a field is
+    -- of the range when it sorts from the first day's name to the last day's name followed by '~'.
+    local low, high = day_name(first), day_name(last) .. '~'
     local all = redis.call('HGETALL', key)
     for i = 1, #all, 2 do
-      local day = string.sub(all[i], 1, 10)
-      if day >= low and day <= high then visit(day, all[i], all[i + 1]) end
+      local name = all[i]
+      if name >= low and name < high then visit(name, all[i + 1]) end
     end
     return
   end
-  local names, days = {}, {}
+  local names = {}
   for z = first, last do
     local day = day_name(z)
-    for s = 5, count + 4 do
-      names[#names + 1] = day .. ARGV[s]
-      days[#names] = day
-    end
+    for s = 5, count + 4 do names[#names + 1] = day .. ARGV[s] end
   end
   -- unpack spreads a limited number of values: ask in slices.
   for start = 1, #names, 1000 do
@@ -53,14 +52,14 @@ local function each(visit)
     for i = start, math.min(start + 999, #names) do slice[#slice + 1] = names[i] end
     local values = redis.call('HMGET', key, unpack(slice))
     for i = 1, #slice do
-      if values[i] then visit(days[start + i - 1], slice[i], values[i]) end
+      if values[i] then visit(slice[i], values[i]) end
     end
   end
 end
 
 local found = {}
 if not split then
-  each(function(_, name, value)
+  each(function(name, value)
     found[#found + 1] = name
     found[#found + 1] = value
   end)
@@ -71,10 +70,10 @@ for s = 1, count do
   position[ARGV[s + 4]] = s
   found[s], found[count + s] = 0, 0
 end
-each(function(day, name, value)
+each(function(name, value)
   local s = position[string.sub(name, 11)]
   if s then
-    if day >= boundary then s = s + count end
+    if name >= boundary then s = s + count end
     found[s] = found[s] + tonumber(value)
   end
 end)
