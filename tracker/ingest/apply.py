@@ -146,6 +146,9 @@ def _apply(store: Store, settings: Settings, pairs: list[tuple[Event, str]]) -> 
         if errors[i] is None:
             event, email = pairs[i]
             errors[i] = apply_survey_event(store, settings, event, email, known)
+    # The stale solves' tickets that survey events took (and wrote) are read again, at once.
+    known.tickets.update(store.surveyed_states([key for key in (stale_key(pairs[i][0]) for i in stale)
+                                                if key not in known.tickets]))
     for i in stale:
         skip_stale_solve(store, settings, pairs[i][0], now_ms, known)
     return errors

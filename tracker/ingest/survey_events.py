@@ -92,11 +92,13 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
         # A skipped or failed record of ours never reached the customer: the event's word replaces it.
         fresh = store.restate_survey(_survey(store, settings, event, tkey, sid, surveyed, email, known))
         expires_ms = event.at_ms + settings.survey_expiry_days * DAY_MS
-        store.mark_sent(fresh, event.at_ms, expires_ms)
+        marked = store.mark_sent(fresh, event.at_ms, expires_ms)
         # No claim (-1); when this is the survey the sweep would send for the ticket's solve, its due entry goes.
         solve = fresh.solved_at_ms if survey_id(tkey, fresh.solved_at_ms) == sid else None
         store.settle_sent(tkey, -1, sid, expires_ms, solve)
-        survey = store.survey(sid)
+        # The record as marked sent now; one another writer marked meanwhile is read back.
+        survey = replace(fresh, status="sent", sent_at_ms=event.at_ms, expires_at_ms=expires_ms,
+                         next_attempt_at_ms=None, error=None) if marked else store.survey(sid)
         assert survey is not None  # written just now
     if event.type != ANSWERED or event.answer.rating is None:
         return None
