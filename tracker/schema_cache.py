@@ -42,6 +42,9 @@ class _Decline(Exception):
     """The compiled loader is not sure of this input."""
 
 
+_DECLINE = object()  # what a required field's absence loads to: nothing, the input goes to marshmallow
+
+
 @cache
 def _compiled(schema_class: type[Schema]) -> Loader | None:
     return _compile(schema(schema_class))
@@ -55,14 +58,17 @@ def _compile(instance: Schema) -> Loader | None:
     for tag in (PRE_LOAD, POST_LOAD, VALIDATES_SCHEMA):
         if any(many or options.get("pass_original") for _name, many, options in hooks[tag]):
             return None
-    compiled: list[tuple[str, str, FieldLoader]] = []
+    compiled: list[tuple[str, str, FieldLoader, Any, bool, bool]] = []
     for name, field in instance.load_fields.items():
         key = field.data_key or name
         field_loader = _field_loader(field, key)
         if field_loader is None or (field.attribute and "." in field.attribute):
             return None
-        compiled.append((key, field.attribute or name, field_loader))
-    known = frozenset(key for key, _attr, _loader in compiled)
+        # An absent value loads to load_default (called when callable; left out when it is `missing`) unless the
+        # field is required; null loads to None where allow_none: Field.deserialize, before _deserialize.
+        absent = _DECLINE if field.required else field.load_default
+        compiled.append((key, field.attribute or name, field_loader, absent, callable(absent), field.allow_none))
+    known = frozenset(key for key, *_rest in compiled)
     strict = instance.unknown == RAISE
     pre = [getattr(instance, name) for name, _many, _options in hooks[PRE_LOAD]]
     checks = [getattr(instance, name) for name, _many, _options in hooks[VALIDATES_SCHEMA]]
@@ -77,10 +83,21 @@ def _compile(instance: Schema) -> Loader | None:
         if type(data) is not dict or (strict and not known.issuperset(data)):
             raise _Decline
         result = {}
-        for key, attr, load_field in compiled:
-            value = load_field(data.get(key, missing), data)
-            if value is not missing:
-                result[attr] = value
+        get = data.get
+        for key, attr, load_field, absent, call_absent, nullable in compiled:
+            value = get(key, missing)
+            if value is missing:
+                if absent is _DECLINE:
+                    raise _Decline
+                value = absent() if call_absent else absent
+                if value is missing:
+                    continue
+            elif value is None:
+                if not nullable:
+                    raise _Decline
+            else:
+                value = load_field(value, data)
+            result[attr] = value
         for check in checks:
             check(result, **check_options)  # a ValidationError declines
         for hook in post:
@@ -91,7 +108,7 @@ def _compile(instance: Schema) -> Loader | None:
 
 
 def _field_loader(field: fields.Field, key: str) -> FieldLoader | None:
-    """Return what field.deserialize(value, key, data) returns for the values it accepts, raising for any other."""
+    """Return what field.deserialize(value, key, data) returns for a value neither absent nor null, or raise."""
     if field.pre_load or field.post_load:
         return None
     if isinstance(field, fields.Nested):
@@ -100,27 +117,9 @@ def _field_loader(field: fields.Field, key: str) -> FieldLoader | None:
             and all(check.equal is None for check in field.validators if type(check) is validate.Length):
         return _string_loader(field)  # String, and Email (a String with a validator)
     deserialize = field.deserialize
-
-    def load_other(value: Any, data: Any) -> Any:
-        # Any other field loads a value as marshmallow loads it, by its own deserialize: only the schema's
-        # overhead is saved.
-        if value is missing or value is None:
-            return _missing_or_none(field, value)
-        return deserialize(value, key, data)
-
-    return load_other
-
-
-def _missing_or_none(field: fields.Field, value: Any) -> Any:
-    """Return the value a missing or null input loads to, raising where marshmallow would raise."""
-    if value is missing:
-        if field.required:
-            raise _Decline
-        default = field.load_default
-        return default() if callable(default) else default
-    if field.allow_none:
-        return None
-    raise _Decline
+    # Any other field loads a value as marshmallow loads it, by its own deserialize: only the schema's overhead
+    # is saved.
+    return lambda value, data: deserialize(value, key, data)
 
 
 def _string_loader(field: fields.String) -> FieldLoader:
@@ -132,8 +131,6 @@ def _string_loader(field: fields.String) -> FieldLoader:
     others = [check for check in field.validators if type(check) is not validate.Length]
 
     def load_string(value: Any, data: Any) -> Any:
-        if value is missing or value is None:
-            return _missing_or_none(field, value)
         if type(value) is not str or len(value) < low or (high is not None and len(value) > high):
             raise _Decline
         for check in others:
@@ -154,9 +151,4 @@ def _nested_loader(field: fields.Nested) -> FieldLoader | None:
     if inner is None:
         return None
 
-    def load_nested(value: Any, data: Any) -> Any:
-        if value is missing or value is None:
-            return _missing_or_none(field, value)
-        return inner(value)
-
-    return load_nested
+    return lambda value, data: inner(value)
