@@ -29,9 +29,12 @@ START = "0-0"  # the cursor of a shard nothing was applied from yet
 MARK = "@"  # a delivery mark written with its portions: "@" and their shards ("@3,7"); "1": written after them
 
 
+_RECORD_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # json.dumps builds one per call
+
+
 def _payload(record: dict[str, Any]) -> str:
     """Serialise a log record compactly and with sorted keys, so that one event is always one string."""
-    return json.dumps(record, separators=(",", ":"), sort_keys=True)
+    return _RECORD_JSON.encode(record)
 
 
 def route_of(event: Event) -> str:
