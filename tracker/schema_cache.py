@@ -19,7 +19,8 @@ from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
 from marshmallow.utils import missing
 
-Loader = Callable[[Any], Any]  # the input -> what marshmallow loads it to
+Loader = Callable[[Any], Any]  # the raw value (missing when absent) -> what marshmallow loads it to
+FieldLoader = Callable[[Any, Any], Any]  # (raw value, the object holding it) -> what marshmallow loads it to
 
 
 @cache
@@ -41,107 +42,113 @@ class _Decline(Exception):
     """The compiled loader is not sure of this input."""
 
 
+_DECLINE = object()  # what a required field's absence loads to: nothing, the input goes to marshmallow
+
+
 @cache
 def _compiled(schema_class: type[Schema]) -> Loader | None:
     return _compile(schema(schema_class))
 
 
 def _compile(instance: Schema) -> Loader | None:
-    """Return a loader for one schema instance, or None when it uses an option the loader does not reproduce.
-
-    The loader is Python source written for the schema, field by field in marshmallow's order: an absent value
-    loads to load_default (called when callable, left out when `missing`) unless the field is required, null to
-    None where allow_none (Field.deserialize, before _deserialize); text is taken as String._deserialize takes
-    it and checked by the field's validators (Length inline); a nested schema loads by its own loader; any other
-    field by its own deserialize. The values it refers to are names in its namespace, never text in its source.
-    """
+    """Return a loader for one schema instance, or None when it uses an option the loader does not reproduce."""
     hooks = instance._hooks  # marshmallow's table of decorated methods: tag -> [(name, many, options)]
     if instance.many or instance.partial or instance.unknown not in (RAISE, EXCLUDE) or hooks[VALIDATES]:
         return None
     for tag in (PRE_LOAD, POST_LOAD, VALIDATES_SCHEMA):
         if any(many or options.get("pass_original") for _name, many, options in hooks[tag]):
             return None
-    unknown = instance.unknown
-    names: dict[str, Any] = {"missing": missing, "_Decline": _Decline, "hook_options": {
-        "many": False, "partial": None, "unknown": unknown}, "check_options": {
-        "partial": None, "many": False, "unknown": unknown}}
-    known: set[str] = set()
-    body: list[str] = []
-    for number, (name, field) in enumerate(instance.load_fields.items()):
+    compiled: list[tuple[str, str, FieldLoader, Any, bool, bool]] = []
+    for name, field in instance.load_fields.items():
         key = field.data_key or name
-        if field.pre_load or field.post_load or (field.attribute and "." in field.attribute):
+        field_loader = _field_loader(field, key)
+        if field_loader is None or (field.attribute and "." in field.attribute):
             return None
-        value_lines = _value_lines(field, key, number, names)
-        if value_lines is None:
-            return None
-        known.add(key)
-        names[f"key{number}"], names[f"attr{number}"] = key, field.attribute or name
-        body += [f"value = get(key{number}, missing)", "if value is missing:"]
-        if field.required:
-            body.append("    raise _Decline")
-        else:
-            names[f"default{number}"] = field.load_default
-            call = "()" if callable(field.load_default) else ""
-            body += [f"    value = default{number}{call}", "    if value is not missing:",
-                     f"        result[attr{number}] = value"]
-        null = f"    result[attr{number}] = None" if field.allow_none else "    raise _Decline"
-        body += ["elif value is None:", null, "else:", *(f"    {line}" for line in value_lines),
-                 f"    result[attr{number}] = value"]
-    names["known"] = frozenset(known)
-    source = ["def loader(data):"]
-    for number, (hook, _many, _options) in enumerate(hooks[PRE_LOAD]):
-        names[f"pre{number}"] = getattr(instance, hook)
-        source.append(f"    data = pre{number}(data, **hook_options)")
-    source += ["    if type(data) is not dict:", "        raise _Decline"]
-    if unknown == RAISE:
-        source += ["    if not known.issuperset(data):", "        raise _Decline"]
-    source += ["    get = data.get", "    result = {}", *(f"    {line}" for line in body)]
-    for number, (hook, _many, _options) in enumerate(hooks[VALIDATES_SCHEMA]):
-        names[f"check{number}"] = getattr(instance, hook)
-        source.append(f"    check{number}(result, **check_options)")  # a ValidationError declines
-    for number, (hook, _many, _options) in enumerate(hooks[POST_LOAD]):
-        names[f"post{number}"] = getattr(instance, hook)
-        source.append(f"    result = post{number}(result, **hook_options)")
-    source.append("    return result")
-    exec(compile("\n".join(source), f"<load {type(instance).__name__}>", "exec"), names)  # noqa: S102
-    return names["loader"]  # type: ignore[no-any-return]
+        # An absent value loads to load_default (called when callable; left out when it is `missing`) unless the
+        # field is required; null loads to None where allow_none: Field.deserialize, before _deserialize.
+        absent = _DECLINE if field.required else field.load_default
+        compiled.append((key, field.attribute or name, field_loader, absent, callable(absent), field.allow_none))
+    known = frozenset(key for key, *_rest in compiled)
+    strict = instance.unknown == RAISE
+    pre = [getattr(instance, name) for name, _many, _options in hooks[PRE_LOAD]]
+    checks = [getattr(instance, name) for name, _many, _options in hooks[VALIDATES_SCHEMA]]
+    post = [getattr(instance, name) for name, _many, _options in hooks[POST_LOAD]]
+    unknown = instance.unknown
+    hook_options = {"many": False, "partial": None, "unknown": unknown}
+    check_options = {"partial": None, "many": False, "unknown": unknown}
 
-
-def _value_lines(field: fields.Field, key: str, number: int, names: dict[str, Any]) -> list[str] | None:
-    """Return the lines that turn `value` (neither absent nor null) into what the field loads it to, or decline."""
-    if isinstance(field, fields.Nested):
-        inner = _nested_loader(field)
-        if inner is None:
-            return None
-        names[f"nested{number}"] = inner
-        return [f"value = nested{number}(value)"]
-    if isinstance(field, fields.String) and type(field)._deserialize is fields.String._deserialize:
-        lines = ["if type(value) is not str:", "    raise _Decline"]
-        for index, check in enumerate(field.validators):
-            if type(check) is validate.Length and all(type(bound) in (int, type(None))
-                                                      for bound in (check.min, check.max, check.equal)):
-                if check.equal is not None:  # Length checks equal alone when it is given
-                    lines += [f"if len(value) != {check.equal}:", "    raise _Decline"]
+    def loader(data: Any) -> Any:
+        for hook in pre:
+            data = hook(data, **hook_options)
+        if type(data) is not dict or (strict and not known.issuperset(data)):
+            raise _Decline
+        result = {}
+        get = data.get
+        for key, attr, load_field, absent, call_absent, nullable in compiled:
+            value = get(key, missing)
+            if value is missing:
+                if absent is _DECLINE:
+                    raise _Decline
+                value = absent() if call_absent else absent
+                if value is missing:
                     continue
-                if check.min is not None:
-                    lines += [f"if len(value) < {check.min}:", "    raise _Decline"]
-                if check.max is not None:
-                    lines += [f"if len(value) > {check.max}:", "    raise _Decline"]
-                continue
-            names[f"validator{number}_{index}"] = check
-            if isinstance(check, validate.Validator):
-                lines.append(f"validator{number}_{index}(value)")  # raises ValidationError: declined
-            else:  # a plain function fails by raising or by returning False (Field._validate_all)
-                lines += [f"if validator{number}_{index}(value) is False:", "    raise _Decline"]
-        return lines
-    names[f"deserialize{number}"], names[f"field_key{number}"] = field.deserialize, key
-    return [f"value = deserialize{number}(value, field_key{number}, data)"]
+            elif value is None:
+                if not nullable:
+                    raise _Decline
+            else:
+                value = load_field(value, data)
+            result[attr] = value
+        for check in checks:
+            check(result, **check_options)  # a ValidationError declines
+        for hook in post:
+            result = hook(result, **hook_options)
+        return result
+
+    return loader
 
 
-def _nested_loader(field: fields.Nested) -> Loader | None:
+def _field_loader(field: fields.Field, key: str) -> FieldLoader | None:
+    """Return what field.deserialize(value, key, data) returns for a value neither absent nor null, or raise."""
+    if field.pre_load or field.post_load:
+        return None
+    if isinstance(field, fields.Nested):
+        return _nested_loader(field)
+    if isinstance(field, fields.String) and type(field)._deserialize is fields.String._deserialize \
+            and all(check.equal is None for check in field.validators if type(check) is validate.Length):
+        return _string_loader(field)  # String, and Email (a String with a validator)
+    deserialize = field.deserialize
+    # Any other field loads a value as marshmallow loads it, by its own deserialize: only the schema's overhead
+    # is saved.
+    return lambda value, data: deserialize(value, key, data)
+
+
+def _string_loader(field: fields.String) -> FieldLoader:
+    # String._deserialize takes text as it is; the validators run as Field._validate runs them (a plain function
+    # returning False fails too), the Length bounds inline.
+    bounds = [(check.min, check.max) for check in field.validators if type(check) is validate.Length]
+    low = max((lo for lo, _hi in bounds if lo is not None), default=0)
+    high = min((hi for _lo, hi in bounds if hi is not None), default=None)
+    others = [check for check in field.validators if type(check) is not validate.Length]
+
+    def load_string(value: Any, data: Any) -> Any:
+        if type(value) is not str or len(value) < low or (high is not None and len(value) > high):
+            raise _Decline
+        for check in others:
+            if check(value) is False and not isinstance(check, validate.Validator):
+                raise _Decline
+        return value
+
+    return load_string
+
+
+def _nested_loader(field: fields.Nested) -> FieldLoader | None:
     if field.many or field.only is not None or field.exclude or field.unknown is not None:
         return None
     try:
-        return _compile(field.schema)
+        inner = _compile(field.schema)
     except ValueError:  # a nested schema marshmallow resolves by name later: left to marshmallow
         return None
+    if inner is None:
+        return None
+
+    return lambda value, data: inner(value)
