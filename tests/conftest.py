@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 import redis
 from aiosmtpd.controller import Controller
+from redis.connection import Connection
 
 from tests import slot_guard
 from tests.cluster import Cluster, running_cluster
 from tests.signing import signed
-from tests.support import PEOPLE, ROOT, drain, iso, make_env, send_all, solved_event, survey_link
+from tests.support import PEOPLE, ROOT, World, drain, iso, make_env, send_all, solved_event, survey_link
 from tracker.cli.dev import free_port, redis_binary
 from tracker.config import Settings, load_settings
 from tracker.store import Store
@@ -337,3 +338,22 @@ def httpserver(httpserver: Any) -> Iterator[Any]:
     yield httpserver
     for request, _response in httpserver.log:
         request.close()
+
+
+@pytest.fixture
+def world(post_event, store, env, smtp, client) -> World:
+    return World(post_event, store, env, smtp, client)
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Count the requests written to Redis: a pipeline is sent as one write, a single command as one."""
+    sent = [0]
+    send = Connection.send_packed_command
+
+    def counting(self: Connection, command: Any, check_health: bool = True) -> None:
+        sent[0] += 1
+        send(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    yield sent

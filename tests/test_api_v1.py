@@ -30,11 +30,6 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @pytest.fixture
-def world(post_event, store, env, smtp, client) -> World:
-    return World(post_event, store, env, smtp, client)
-
-
-@pytest.fixture
 def auth(store) -> dict[str, str]:
     return {"Authorization": f"Bearer {store.create_key('lead')}"}
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from redis.connection import Connection
 
 from tests.support import World
 from tracker.answers.record import record_answer
@@ -35,25 +34,6 @@ CARD = f"/api/v1/customers/{KARI}"
 def closed_after(store) -> Iterator[None]:
     yield
     store.redis.connection_pool.disconnect()
-
-
-@pytest.fixture
-def world(post_event, store, env, smtp, client) -> World:
-    return World(post_event, store, env, smtp, client)
-
-
-@pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Count the requests written to Redis: a pipeline is sent as one write, a single command as one."""
-    sent = [0]
-    send = Connection.send_packed_command
-
-    def counting(self: Connection, command: Any, check_health: bool = True) -> None:
-        sent[0] += 1
-        send(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counting)
-    yield sent
 
 
 def copy_of(store, email: str) -> str | None:

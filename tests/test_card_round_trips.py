@@ -6,9 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from redis.connection import Connection
 
-from tests.support import World
 from tracker.store import keys
 
 # The key check with its rate count and the card's reads (the customer's own keys: the profile holds their orders'
@@ -20,25 +18,6 @@ CARD_GET_ROUND_TRIPS = 1
 def closed_after(store) -> Iterator[None]:
     yield
     store.redis.connection_pool.disconnect()  # its sockets closed now, not left to the garbage collector
-
-
-@pytest.fixture
-def world(post_event, store, env, smtp, client) -> World:
-    return World(post_event, store, env, smtp, client)
-
-
-@pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Count the requests written to Redis: a pipeline is sent as one write, a single command as one."""
-    sent = [0]
-    send = Connection.send_packed_command
-
-    def counting(self: Connection, command: Any, check_health: bool = True) -> None:
-        sent[0] += 1
-        send(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counting)
-    yield sent
 
 
 def test_a_customer_card_get_takes_one_redis_round_trip_key_check_included(world, client, store, round_trips):
