@@ -196,3 +196,15 @@ def test_an_empty_redis_is_marked_with_this_layout_when_first_opened_and_kept_so
     store.redis.set(keys.LAYOUT, "9")
     refused = tracker(env, "worker")
     assert refused.returncode == 2 and "layout 9" in refused.stderr and refused.stderr.count("\n") == 1
+
+
+def test_answers_written_without_the_mark_after_a_flush_are_this_layouts_own_and_not_refused(answered, store, env):
+    """A Redis flushed (or restarted empty) under running processes is written again without the mark, which
+    their store set once at start: holding no layout-2 answer hash, it is marked, not refused."""
+    store.redis.delete(keys.LAYOUT)
+    assert store.customer_responses(ANNA) and store.layout_state() == "empty"
+    checked = tracker(env, "check")
+    assert "upgrade-store" not in checked.stderr
+    assert store.redis.get(keys.LAYOUT) == keys.LAYOUT_VERSION
+    store.redis.delete(keys.LAYOUT)
+    assert to_layout2(store) == 3 and store.layout_state() == "unmarked"  # its answers in hashes of their own

@@ -1,8 +1,9 @@
 """Which key layout a Redis holds, marking an empty one as this layout's, and the upgrade from layout 2.
 
 Layout 2 kept every answer in a hash of its own (`t:{s<b>}:resp:<sid>`) beside its survey's; this layout keeps it
-inside the survey's hash. A Redis holding data but no layout mark was written by layout 2 (or by the layout before
-the cluster one): the processes refuse it until `tracker upgrade-store` has folded every answer in.
+inside the survey's hash. A Redis holding layout 2's answer hashes but no layout mark was written by layout 2 (or by
+the layout before the cluster one): the processes refuse it until `tracker upgrade-store` has folded every answer
+in. Data without a mark and without such hashes was written by this layout after a flush or an empty restart.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from tracker.store.base import RedisBase
 
 # What layout_state says.
 CURRENT = "current"  # marked with this layout
-EMPTY = "empty"  # nothing written yet (the mark may be written)
-UNMARKED = "unmarked"  # data without a mark: layout 2, which `tracker upgrade-store` brings over
+EMPTY = "empty"  # nothing written yet, or nothing an older layout needs brought over (the mark may be written)
+UNMARKED = "unmarked"  # data without a mark, with layout 2's answer hashes: `tracker upgrade-store` brings it over
 PRE_CLUSTER = "pre-cluster"  # the layout before the cluster one (keys.OLD_LAYOUT): export and replay
 FOLD_BATCH = 500  # layout-2 answer hashes folded per round trip
+SAMPLED = 3  # oldest and newest answers looked up in layout 2's place when a Redis holds data but no mark
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,29 @@ class Layout(RedisBase):
             return CURRENT
         if mark:
             return str(mark)
-        return UNMARKED if any(held) else EMPTY
+        if not any(held):
+            return EMPTY
+        return UNMARKED if self._answers_in_layout2() else EMPTY
+
+    def _answers_in_layout2(self) -> bool:
+        """Say whether answers of this Redis live in layout 2's hashes of their own (two round trips).
+
+        Data without a mark is not proof of layout 2: a Redis flushed or restarted empty under running processes
+        (whose store marked it once, at start) is written again without the mark. Layout 2 kept every answer's
+        hash until the answer was erased, so its oldest and newest answers tell; a Redis with no answer at all
+        has nothing to bring over either way.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrange(keys.RESPONSES, 0, SAMPLED - 1)
+        pipe.zrange(keys.RESPONSES, -SAMPLED, -1)
+        oldest, newest = pipe.execute()
+        sids = sorted(set(oldest) | set(newest))
+        if not sids:
+            return False
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in sids:
+            pipe.exists(keys.layout2_answer(sid))
+        return any(pipe.execute())
 
     def note_layout(self) -> str:
         """Mark an empty Redis as this layout's (SET NX, so any number of processes may race); return the state.
