@@ -10,6 +10,7 @@ from tracker.store.erasure import Erasure
 from tracker.store.layout import Layout
 from tracker.store.log import EventLog
 from tracker.store.metrics import Metrics
+from tracker.store.notices import Notices
 from tracker.store.optouts import OptOuts
 from tracker.store.outbox import Outbox
 from tracker.store.queries import Queries
@@ -25,7 +26,8 @@ from tracker.store.timeline import Timeline
 
 
 class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
-            OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox):
+            OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox,
+            Notices):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

@@ -267,3 +267,20 @@ def person_cache(source: str, person_id: str) -> str:
 def dashboard_session(digest: str) -> str:
     """Name a signed-in dashboard session by the SHA-256 of its id; it lives as long as the sign-in may."""
     return f"{PREFIX}:session:{digest}"
+
+
+# Notices: what the product tells the outside (issue 11), by notice bucket --------------------------------------
+# `{n<b>}` one notice bucket b (bucket_of(customer email)): a stream of notices in order per customer, each
+# notice's dedupe mark (so an emit repeated after a crash appends once), and the dispatch state of its targets.
+
+def notices(bucket: int) -> str:
+    """Name a notice bucket's stream: entries {id, type, customer, at, data} in the order they were emitted."""
+    return f"{PREFIX}:{{n{bucket}}}:notices"
+
+
+def notice_mark(bucket: int, event_id: str) -> str:
+    """Name the mark that a notice of this id was appended to its bucket's stream (kept NOTICE_MARK_DAYS)."""
+    return f"{PREFIX}:{{n{bucket}}}:nid:{event_id}"
+
+
+NOTICE_MARK_DAYS = 30  # longer than any outbox entry or log entry can wait to be forwarded or applied again
