@@ -62,6 +62,14 @@ KNOWN_VARIABLES = (
     "TRACKER_LOG_LEVEL",
     "TRACKER_RETENTION_DAYS",
     "TRACKER_LOG_RETENTION_DAYS",
+    "TRACKER_EVENT_URLS",
+    "TRACKER_WRITEBACK",
+    *(f"TRACKER_{source.upper()}_API_{part}" for source in ("zendesk", "freshdesk", "helpscout", "intercom",
+                                                            "chatwoot", "gorgias")
+      for part in ("URL", "USER", "TOKEN")),
+    "TRACKER_CASE_OWNERS",
+    "TRACKER_CASE_DUE_HOURS",
+    "TRACKER_CASE_RESURVEY",
 )
 SOURCE_SECRET = re.compile(r"^TRACKER_SOURCE_([A-Z0-9_]+)_SECRET$")
 
@@ -130,6 +138,39 @@ def parse_send_window(raw: str) -> SendWindow:
     return SendWindow(frozenset(days), start, end)
 
 
+# Helpdesks the answers are written back to (SPEC.md §11), and which of URL, USER, TOKEN each needs; a URL with a
+# default is the vendor's one API host. Jira keeps its TRACKER_JIRA_API_* (shared with the reporter look-up),
+# Zendesk may also use TRACKER_ZENDESK_URL|EMAIL|TOKEN.
+WRITEBACK_SOURCES = ("zendesk", "freshdesk", "helpscout", "intercom", "chatwoot", "jira", "gorgias")
+WRITEBACK_NEEDS: dict[str, tuple[str, ...]] = {
+    "zendesk": ("URL", "USER", "TOKEN"),  # https://<subdomain>.zendesk.com, agent email, API token
+    "freshdesk": ("URL", "TOKEN"),  # https://<domain>.freshdesk.com, API key
+    "helpscout": ("USER", "TOKEN"),  # OAuth2 app id and app secret (client credentials)
+    "intercom": ("USER", "TOKEN"),  # the admin id notes are written as, access token
+    "chatwoot": ("URL", "USER", "TOKEN"),  # installation URL, account id, agent's api_access_token
+    "jira": ("URL", "USER", "TOKEN"),  # https://<site>.atlassian.net, account email, API token
+    "gorgias": ("URL", "USER", "TOKEN"),  # https://<domain>.gorgias.com, account email, API key
+}
+WRITEBACK_DEFAULT_URLS = {"helpscout": "https://api.helpscout.net", "intercom": "https://api.intercom.io"}
+
+
+@dataclass(frozen=True)
+class EventUrl:
+    """One TRACKER_EVENT_URLS entry: where notices go, and which types (None: every public type)."""
+
+    url: str
+    types: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class HelpdeskApi:
+    """One helpdesk's API credentials for write-back: base URL (no trailing slash), user (or ''), token."""
+
+    url: str
+    user: str
+    token: str
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the processes need, built once by load_settings."""
@@ -185,6 +226,12 @@ class Settings:
     log_level: str = "INFO"
     retention_days: int | None = None  # None: keep answers, surveys and tickets forever
     log_retention_days: int = 30  # applied event log entries (and dead letters) older than this leave Redis
+    # Closing the loop (SPEC.md §11).
+    event_urls: tuple[EventUrl, ...] = ()
+    writeback: Mapping[str, HelpdeskApi] = field(default_factory=dict)  # source -> credentials, as TRACKER_WRITEBACK
+    case_owners: Mapping[str, str] = field(default_factory=dict)  # "team:<name>" / "agent:<id>" -> owner
+    case_due_hours: int = 48
+    case_resurvey: bool = False
 
 
 def redact_url(url: str) -> str:
@@ -322,6 +369,80 @@ def _rules(environ: Mapping[str, str], everything: bool = True) -> dict[str, obj
     }
 
 
+def _event_urls(environ: Mapping[str, str]) -> tuple[EventUrl, ...]:
+    """Read TRACKER_EVENT_URLS: `url,url|type,type,url`: a piece after a `url|…` that is no URL is one more type."""
+    from tracker.notify.events import PUBLIC_TYPES
+
+    entries: list[tuple[str, list[str] | None]] = []
+    for piece in (p.strip() for p in environ.get("TRACKER_EVENT_URLS", "").split(",")):
+        if not piece:
+            continue
+        if "://" in piece:
+            url, sep, first = piece.partition("|")
+            _url({"TRACKER_EVENT_URLS": url.strip()}, "TRACKER_EVENT_URLS", ("http", "https"), None)
+            entries.append((url.strip(), [t.strip() for t in first.split(";")] if sep else None))
+        elif entries and entries[-1][1] is not None:
+            entries[-1][1].extend(t.strip() for t in piece.split(";"))
+        else:
+            raise ConfigError(f"TRACKER_EVENT_URLS holds http(s) URLs, each maybe followed by '|' and event types, "
+                              f"got {piece!r}")
+    found: list[EventUrl] = []
+    for url, types in entries:
+        if types is not None:
+            wrong = [t for t in types if t not in PUBLIC_TYPES]
+            if wrong or not any(types):
+                raise ConfigError(f"TRACKER_EVENT_URLS: {url} names event types from {', '.join(PUBLIC_TYPES)}, "
+                                  f"got {', '.join(wrong) or 'none'}")
+        found.append(EventUrl(url, frozenset(types) if types is not None else None))
+    return tuple(found)
+
+
+def _writeback(environ: Mapping[str, str], everything: bool) -> dict[str, HelpdeskApi]:
+    chosen = [s.strip().lower() for s in environ.get("TRACKER_WRITEBACK", "").split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in WRITEBACK_SOURCES]
+    if unknown:
+        raise ConfigError(f"TRACKER_WRITEBACK names sources from {', '.join(WRITEBACK_SOURCES)}, "
+                          f"got {', '.join(unknown)}")
+    apis: dict[str, HelpdeskApi] = {}
+    for source in dict.fromkeys(chosen):
+        prefix = "TRACKER_JIRA_API_" if source == "jira" else f"TRACKER_{source.upper()}_API_"
+        fallback = {"URL": "TRACKER_ZENDESK_URL", "USER": "TRACKER_ZENDESK_EMAIL",
+                    "TOKEN": "TRACKER_ZENDESK_TOKEN"} if source == "zendesk" else {}
+        values = {part: (environ.get(prefix + part, "").strip()
+                         or environ.get(fallback.get(part, ""), "").strip()) for part in ("URL", "USER", "TOKEN")}
+        values["URL"] = (values["URL"] or WRITEBACK_DEFAULT_URLS.get(source, "")).rstrip("/")
+        missing = [prefix + part for part in WRITEBACK_NEEDS[source] if not values[part]]
+        if missing and everything:
+            raise ConfigError(f"TRACKER_WRITEBACK names {source}, which needs {' and '.join(missing)}")
+        if values["URL"]:
+            _url({prefix + "URL": values["URL"]}, prefix + "URL", ("https", "http"), None)
+        apis[source] = HelpdeskApi(values["URL"], values["USER"], values["TOKEN"])
+    return apis
+
+
+def _case_owners(environ: Mapping[str, str]) -> dict[str, str]:
+    owners: dict[str, str] = {}
+    for pair in environ.get("TRACKER_CASE_OWNERS", "").split(","):
+        if not pair.strip():
+            continue
+        who, sep, owner = pair.partition("=")
+        kind, colon, name = who.strip().partition(":")
+        if not colon:
+            kind, name = "team", who.strip()
+        if not sep or kind not in ("team", "agent") or not name.strip() or not owner.strip():
+            raise ConfigError("TRACKER_CASE_OWNERS must be like 'vip=ola@example.com,agent:a-7=kim@example.com' "
+                              f"(a team, or agent:<id>, = an owner), got {pair.strip()!r}")
+        owners[f"{kind}:{name.strip().lower() if kind == 'team' else name.strip()}"] = owner.strip()
+    return owners
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+    return raw in ("1", "true", "yes")
+
+
 def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
     """Build Settings from environment variables, or raise ConfigError naming the bad one.
 
@@ -402,4 +523,9 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
         retention_days=(int(_number(environ, "TRACKER_RETENTION_DAYS", 0, 1, True))
                         if environ.get("TRACKER_RETENTION_DAYS", "").strip() else None),
         log_retention_days=int(_number(environ, "TRACKER_LOG_RETENTION_DAYS", 30, 1, True)),
+        event_urls=_event_urls(environ),
+        writeback=_writeback(environ, everything),
+        case_owners=_case_owners(environ),
+        case_due_hours=int(_number(environ, "TRACKER_CASE_DUE_HOURS", 48, 1, True)),
+        case_resurvey=_flag(environ, "TRACKER_CASE_RESURVEY"),
     )
