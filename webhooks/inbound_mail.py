@@ -172,7 +172,7 @@ def _check_charsets(charsets: dict[str, Any]) -> None:
     for name, charset in charsets.items():
         try:
             is_text = not isinstance(charset, str) or not charset or codecs.lookup(charset)._is_text_encoding
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: a name with a NUL in it, which no codec has
             is_text = True  # an unknown name is read as UTF-8 below, as mail clients do
         if not is_text:
             wrong.append(f"{str(name)[:50]}: {str(charset)[:50]} is a codec, not a text encoding.")
