@@ -151,6 +151,9 @@ def test_upgrade_store_folds_the_previous_layout_into_the_same_answers_card_and_
     auth = {"Authorization": f"Bearer {store.create_key('lead')}"}
     before = readable(store, client, settings, auth, at)
     assert to_layout2(store) == 3 and len(layout2_keys(store)) == 3
+    profiles = [keys.customer(email, "profile") for email in (ANNA, BJORN, CARL)]
+    for profile in profiles:  # layout 2 kept no copy of the newest answer for the card
+        store.redis.hdel(profile, "last_response_card")
     assert "reason" in store.redis.hgetall(keys.layout2_answer(store.customer_surveys(ANNA)[0].sid))
 
     # An upgrade stopped after one answer: running it again finishes it.
@@ -160,6 +163,8 @@ def test_upgrade_store_folds_the_previous_layout_into_the_same_answers_card_and_
     assert upgraded.returncode == 0, upgraded.stderr
     assert "Folded 2 answers" in upgraded.stdout
     assert layout2_keys(store) == [] and store.redis.get(keys.LAYOUT) == keys.LAYOUT_VERSION
+    assert "3 score cards' copies" in upgraded.stdout
+    assert all(store.redis.hget(profile, "last_response_card") for profile in profiles)
     assert readable(store, client, settings, auth, at) == before
     assert_equals_a_rebuild(store, settings)
 

@@ -36,10 +36,12 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
     if state not in (CURRENT, EMPTY, UNMARKED):
         raise ConfigError(f"TRACKER_REDIS_URL holds key layout {state}, which this version cannot upgrade")
     folded = store.fold_layout2_answers()
+    copies = store.rebuild_card_copies()  # layout 2 had no card copy: the card reads it in one round trip after this
     store.mark_layout()
     print(f"Folded {folded.folded} answers into their surveys"
           + (f" ({folded.superseded} old answer hashes dropped: their surveys held a newer answer)"
              if folded.superseded else "")
+          + f"; {copies} score cards' copies of the newest answer written"
           + ("; the store was on this key layout already." if state == CURRENT and not folded.folded
              else "; the store is on this key layout now."))
     return 0

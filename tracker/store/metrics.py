@@ -56,10 +56,3 @@ class Metrics(RedisBase):
                             answers=answers + int(erased.get("answers", 0)),
                             customers=customers, dead=dead,
                             oldest_due_ms=oldest)
-
-    def holds_old_layout(self) -> bool:
-        """Say whether this Redis holds data written with the key layout before the cluster one."""
-        pipe = self.redis.pipeline(transaction=False)
-        for name in keys.OLD_LAYOUT:
-            pipe.exists(name)
-        return any(pipe.execute())
