@@ -23,11 +23,12 @@ from tracker.store.sessions import Sessions
 from tracker.store.state import State, ticket_key
 from tracker.store.surveys import Surveys
 from tracker.store.timeline import Timeline
+from tracker.store.writeback import Writeback
 
 
 class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
             OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox,
-            Notices):
+            Notices, Writeback):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

@@ -284,3 +284,13 @@ def notice_mark(bucket: int, event_id: str) -> str:
 
 
 NOTICE_MARK_DAYS = 30  # longer than any outbox entry or log entry can wait to be forwarded or applied again
+
+
+# Helpdesk write-back (issue 11), by notice bucket -------------------------------------------------------------
+
+def writeback_step(bucket: int, target: str, event_id: str) -> str:
+    """Name how far a write-back target got with one notice ("noted", "done"), kept WRITEBACK_STEP_DAYS."""
+    return f"{PREFIX}:{{n{bucket}}}:wb:{target}:{event_id}"
+
+
+WRITEBACK_STEP_DAYS = 30  # as long as the notice's own mark: a redelivery of it never writes its note again

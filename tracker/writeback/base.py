@@ -1,0 +1,297 @@
+"""Helpdesk write-back (SPEC.md §11): what is written on a ticket, the client every helpdesk shares, the target.
+
+The interface every vendor client builds on:
+
+- `Note` is what one notice writes on one ticket: `ticket` (the id as the helpdesk names it: `data.survey.ticket`,
+  or `data.ticket.id` for ticket.at_risk), `text` (plain text) and `html` (the same, escaped HTML), `tags` to add
+  (`csat-<rating>`, and `csat-unsatisfied` when the answer is not satisfied; empty for ticket.at_risk, which writes
+  the note only), `stale_tags` (tags this note makes untrue: on a changed answer the previous `csat-<rating>`, and
+  `csat-unsatisfied` when the answer is now satisfied; a client removes them where its tag call allows, never one
+  of `tags`), `kind` (the notice type) and `customer` (the email).
+  `note_for(notice, ctx) -> Note | None` builds it from the notice data (s10/CONTRACT.md) and the customer's score
+  card read at delivery (running score, at risk); None when the notice names no ticket.
+- `Helpdesk` is one vendor's client, built as `Client(api: HelpdeskApi)`; set `source` and write
+  `add_note(session, note) -> Outcome` (an internal note, never a public reply) and `add_tags(session, note) ->
+  Outcome` (called only when `note.tags`). Both make their calls with `self.call(session, method, url, what=...,
+  json=..., params=..., headers=...) -> Reply`, which sends one attempt with the house timeouts (3 s connect,
+  10 s read, no redirects) and `self.auth()` / `self.headers()`, and maps the answer: 2xx -> `Reply.ok`, the parsed
+  JSON in `Reply.body`; 429 -> retry after `self.retry_after_s(response)` (Retry-After, seconds or an HTTP date;
+  override for a vendor's own rate-limit header); 5xx, timeouts, connection errors -> retry (a 5xx's Retry-After
+  honoured); 401, 403, 404, any other 4xx or 3xx -> refused, with the vendor's error text (`self.error_text`) in
+  the detail. A method returns `reply.outcome` unless `reply.ok`; nothing raises.
+- `WritebackTarget(source, api)` (name `writeback:<source>`) wants survey.answered / survey.changed whose
+  `data.survey.source` is its source and ticket.at_risk whose `data.ticket.source` is; deliver writes the note,
+  then the tags, and keeps per notice how far it got (store.writeback_step), so a retry after the tags failed
+  never writes the note again, and a notice delivered whole is skipped if sent again.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import requests
+
+from tracker.config import HelpdeskApi, Settings
+from tracker.errors import StorageUnavailable
+from tracker.i18n.catalogue import scale_labels
+from tracker.notify.events import TICKET_AT_RISK, Notice
+from tracker.notify.targets import DispatchContext, Outcome
+from tracker.scales import SCALES
+from tracker.scores.cards import customer_card
+
+TIMEOUTS = (3.0, 10.0)  # connect, read (seconds)
+ANSWER_TYPES = ("survey.answered", "survey.changed")
+DASHBOARD_CUSTOMER_PATH = "/dashboard/customers/"
+ERROR_TEXT_MAX = 300
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Note:
+    """What one notice writes on one helpdesk ticket: an internal note and the tags to add (and to drop)."""
+
+    ticket: str
+    text: str
+    html: str
+    tags: tuple[str, ...] = ()
+    stale_tags: tuple[str, ...] = ()
+    kind: str = ""
+    customer: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP exchange's result: its outcome, and the parsed JSON body of a 2xx answer (None if none)."""
+
+    outcome: Outcome
+    body: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.status == "delivered"
+
+
+def customer_link(settings: Settings, email: str) -> str:
+    """Return the dashboard address of a customer."""
+    return f"{settings.public_url.rstrip('/')}{DASHBOARD_CUSTOMER_PATH}{quote(email, safe='@')}"
+
+
+def rating_label(scale: str, rating: int) -> str:
+    """Return a rating's English label on its scale (the number itself where the scale has no word for it)."""
+    if scale not in SCALES:
+        return str(rating)
+    return dict(scale_labels("en", scale)).get(rating, str(rating))
+
+
+def note_for(notice: Notice, ctx: DispatchContext) -> Note | None:
+    """Build the note and tags a notice writes on its ticket, with the customer's score as it is now."""
+    data = notice.data
+    email = str((data.get("customer") or {}).get("email") or notice.customer)
+    card = customer_card(ctx.store, ctx.settings, email, ctx.now_ms)
+    score = card.score if card is not None else None
+    at_risk = bool(card.at_risk) if card is not None else False
+    standing = _standing(score, at_risk, ctx.settings.at_risk_score)
+    link = customer_link(ctx.settings, email)
+    name = (data.get("customer") or {}).get("name") or (card.name if card is not None else None)
+    who = f"{name} <{email}>" if name else email
+    if notice.type == TICKET_AT_RISK:
+        ticket = data.get("ticket") or {}
+        if not ticket.get("id"):
+            return None
+        title = "Customer at risk: their running CSAT score is below the at-risk threshold"
+        lines = [("Customer", who), ("Running score", standing), ("Dashboard", link)]
+        return Note(ticket=str(ticket["id"]), text=_text(title, lines), html=_html(title, lines), kind=notice.type,
+                    customer=email)
+    survey, answer = data.get("survey") or {}, data.get("answer") or {}
+    if not survey.get("ticket") or answer.get("rating") is None:
+        return None
+    scale, rating = str(answer.get("scale") or survey.get("scale") or ""), int(answer["rating"])
+    label = answer.get("label") or rating_label(scale, rating)
+    rated = f"{rating} ({label})" + (f" on {scale}" if scale else "")
+    satisfied = bool(answer.get("satisfied"))
+    title = "CSAT rating"
+    stale: list[str] = []
+    previous = answer.get("previous_rating")
+    if notice.type == "survey.changed" and previous is not None:
+        title = "CSAT rating changed"
+        rated = f"{rating} ({label}), changed from {previous} ({rating_label(scale, int(previous))})" + \
+            (f" on {scale}" if scale else "")
+        if int(previous) != rating:
+            stale.append(f"csat-{previous}")
+    if satisfied:
+        stale.append("csat-unsatisfied")
+    lines = [("Rating", rated), ("Satisfied", "yes" if satisfied else "no"),
+             ("Comment", str(answer.get("comment") or "—")), ("Follow-up reason", str(answer.get("reason") or "—")),
+             ("Customer", who), ("Running score", standing), ("Dashboard", link)]
+    tags = (f"csat-{rating}",) + (() if satisfied else ("csat-unsatisfied",))
+    return Note(ticket=str(survey["ticket"]), text=_text(title, lines), html=_html(title, lines), tags=tags,
+                stale_tags=tuple(t for t in stale if t not in tags), kind=notice.type, customer=email)
+
+
+def _standing(score: float | None, at_risk: bool, threshold: float) -> str:
+    if score is None:
+        return "none yet"
+    return f"{score:g}" + (f" (at risk: below {threshold:g})" if at_risk else " (not at risk)")
+
+
+def _text(title: str, lines: list[tuple[str, str]]) -> str:
+    return "\n".join([title, *(f"{name}: {value}" for name, value in lines)])
+
+
+def _html(title: str, lines: list[tuple[str, str]]) -> str:
+    def cell(name: str, value: str) -> str:
+        shown = html.escape(value)
+        if name == "Dashboard":
+            shown = f'<a href="{html.escape(value, quote=True)}">{shown}</a>'
+        return f"<li><strong>{html.escape(name)}:</strong> {shown}</li>"
+    return f"<p><strong>{html.escape(title)}</strong></p><ul>{''.join(cell(n, v) for n, v in lines)}</ul>"
+
+
+class Helpdesk(ABC):
+    """One helpdesk's write-back client: an internal note and tags on a ticket, over its documented API."""
+
+    source: ClassVar[str]
+
+    def __init__(self, api: HelpdeskApi):
+        self.api = api
+
+    @abstractmethod
+    def add_note(self, session: requests.Session, note: Note) -> Outcome:
+        """Write note.text / note.html on note.ticket as an internal note (never seen by the customer)."""
+
+    @abstractmethod
+    def add_tags(self, session: requests.Session, note: Note) -> Outcome:
+        """Add note.tags to note.ticket, keeping its other tags (dropping note.stale_tags where the call allows)."""
+
+    def auth(self) -> Any:
+        """Return the requests auth of every call (a (user, password) pair, an AuthBase, or None)."""
+        return None
+
+    def headers(self) -> dict[str, str]:
+        """Return the headers of every call, beyond Accept and the JSON body's Content-Type."""
+        return {}
+
+    def retry_after_s(self, response: requests.Response) -> float | None:
+        """Return how long a rate-limited (or unavailable) answer asks to wait, None when it does not say."""
+        return parse_retry_after(response.headers.get("Retry-After"))
+
+    def error_text(self, response: requests.Response) -> str:
+        """Return the vendor's own words about a refused call, short (its JSON error fields, else its text)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            found = [body[k] for k in ("error", "message", "description", "errors", "error_description", "detail",
+                                       "_embedded") if body.get(k)]
+            text = "; ".join(v if isinstance(v, str) else json.dumps(v, separators=(",", ":")) for v in found)
+        else:
+            text = response.text
+        text = " ".join(text.split())
+        return text[:ERROR_TEXT_MAX] + ("…" if len(text) > ERROR_TEXT_MAX else "")
+
+    def call(self, session: requests.Session, method: str, url: str, *, what: str, json: Any = None,
+             params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+             auth: Any = None) -> Reply:
+        """Send one attempt and map its answer to an Outcome (see the module docstring); never raises."""
+        sent = {"Accept": "application/json", **self.headers(), **(headers or {})}
+        label = f"{self.source} {what}"
+        try:
+            response = session.request(method, url, json=json, params=params, headers=sent,
+                                       auth=auth if auth is not None else self.auth(), timeout=TIMEOUTS,
+                                       allow_redirects=False)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            return Reply(Outcome("retry", None, f"{label}: {type(exc).__name__}", None))
+        except requests.RequestException as exc:
+            return Reply(Outcome("refused", None, f"{label}: {type(exc).__name__}", None))
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                body = response.json() if response.content else None
+            except ValueError:
+                body = None
+            return Reply(Outcome("delivered", status, f"{label}: HTTP {status}", None), body)
+        if status == 429 or status >= 500:
+            wait = self.retry_after_s(response)
+            reason = "rate-limited" if status == 429 else "unavailable"
+            return Reply(Outcome("retry", status, f"{label} {reason}: HTTP {status}", wait))
+        if 300 <= status < 400:
+            where = response.headers.get("Location", "")
+            return Reply(Outcome("refused", status, f"{label} redirected (HTTP {status}) to {where[:200]}; check "
+                                                    f"the {self.source} API URL", None))
+        return Reply(Outcome("refused", status, f"{label} refused: HTTP {status}: {self.error_text(response)}",
+                             None))
+
+
+def parse_retry_after(raw: str | None) -> float | None:
+    """Read a Retry-After header (delay seconds or an HTTP date) as seconds from now; None when absent or bad."""
+    if raw is None or not raw.strip():
+        return None
+    raw = raw.strip()
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(raw).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+class WritebackTarget:
+    """The dispatch target `writeback:<source>`: writes each answer's note and tags on its ticket, once."""
+
+    def __init__(self, source: str, api: HelpdeskApi, client: Helpdesk | None = None):
+        self.source = source
+        self.name = f"writeback:{source}"
+        if client is None:
+            from tracker.writeback import CLIENTS  # the registry imports the vendor modules, which import this one
+
+            client = CLIENTS[source](api) if source in CLIENTS else None
+        self.client = client
+
+    def wants(self, notice: Notice) -> bool:
+        if notice.type in ANSWER_TYPES:
+            return (notice.data.get("survey") or {}).get("source") == self.source
+        if notice.type == TICKET_AT_RISK:
+            return (notice.data.get("ticket") or {}).get("source") == self.source
+        return False
+
+    def deliver(self, notice: Notice, ctx: DispatchContext) -> Outcome:
+        if self.client is None:
+            return Outcome("refused", None, f"no write-back client for {self.source}", None)
+        try:
+            return self._deliver(self.client, notice, ctx)
+        except StorageUnavailable as exc:
+            return Outcome("retry", None, f"storage unavailable: {exc}", None)
+
+    def _deliver(self, client: Helpdesk, notice: Notice, ctx: DispatchContext) -> Outcome:
+        step = ctx.store.writeback_step(self.name, notice.customer, notice.id)
+        if step == "done":
+            return Outcome("skipped", None, f"{self.source}: note and tags were written before", None)
+        note = note_for(notice, ctx)
+        if note is None:
+            return Outcome("skipped", None, f"{self.source}: the notice names no ticket", None)
+        if step != "noted":
+            outcome = client.add_note(ctx.session, note)
+            if outcome.status != "delivered":
+                return outcome
+            ctx.store.mark_writeback_step(self.name, notice.customer, notice.id, "noted")
+        if note.tags:
+            outcome = client.add_tags(ctx.session, note)
+            if outcome.status != "delivered":
+                return Outcome(outcome.status, outcome.code, f"note written; {outcome.detail}",
+                               outcome.retry_after_s)
+        ctx.store.mark_writeback_step(self.name, notice.customer, notice.id, "done")
+        detail = f"{self.source}: note" + (f" and tags {', '.join(note.tags)}" if note.tags else "") + \
+            f" written on ticket {note.ticket}"
+        return Outcome("delivered", None, detail, None)
