@@ -60,4 +60,5 @@ def record_answer(store: Store, settings: Settings, survey: Survey, rating: int,
         raise ValueError(f"rating must be between {scale.low} and {scale.high}")
     counted = Aggregate.of_answer(scale, rating, now_ms, settings.score_half_life_days)
     return store.record_answer(survey, rating, comment.strip()[:COMMENT_MAX], now_ms, counted,
-                               reason=None if reason is None else reason[:REASON_MAX])
+                               reason=None if reason is None else reason[:REASON_MAX],
+                               at_risk_score=settings.at_risk_score)

@@ -6,8 +6,17 @@ names it for good (the `webhook-id` of every delivery of it), and appending it a
 
 from __future__ import annotations
 
+from typing import Any
+
 from tracker.store import keys
 from tracker.store.base import RedisBase
+
+
+def notice_call(event_id: str, type_: str, customer: str, at_ms: int, data_json: str) -> tuple[list[str], list[Any]]:
+    """Return the keys and arguments of emit_notice.lua for one notice (for a caller that queues it on a pipeline)."""
+    bucket = keys.bucket_of(customer)
+    return ([keys.notices(bucket), keys.notice_mark(bucket, event_id)],
+            [event_id, type_, customer, at_ms, data_json, keys.NOTICE_MARK_DAYS * 86400])
 
 
 class Notices(RedisBase):
@@ -15,8 +24,6 @@ class Notices(RedisBase):
 
     def append_notice(self, event_id: str, type_: str, customer: str, at_ms: int, data_json: str) -> str | None:
         """Append a notice to its customer's bucket once; return its stream entry id, or None if appended before."""
-        bucket = keys.bucket_of(customer)
-        added = self.script("emit_notice")(
-            keys=[keys.notices(bucket), keys.notice_mark(bucket, event_id)],
-            args=[event_id, type_, customer, at_ms, data_json, keys.NOTICE_MARK_DAYS * 86400])
+        names, args = notice_call(event_id, type_, customer, at_ms, data_json)
+        added = self.script("emit_notice")(keys=names, args=args)
         return str(added) if added else None

@@ -20,8 +20,14 @@ Entry (JSON, stored as "<seq>|<json>"):
                                                      "rf": rollup floats}, each a list of [field, value]
      "c": {"resp": [op, at], "surv": [op, at], "unhappy": [op, at], "last": at,   op "a" add, "r" remove
            "card": [rating, scale, ticket key]},
-     "fx": {"resp": [op, at], "sent": [op, at], "erased": [[field, n], ...]}}
+     "fx": {"resp": [op, at], "sent": [op, at], "erased": [[field, n], ...]},
+     "prev": the rating an "answer" entry changes (null: a first answer; absent from entries written before it),
+     "risk": TRACKER_AT_RISK_SCORE when the answer was given (absent: no customer.at_risk for it)}
 A "retire" entry's deltas go to the entities' retired sums (and RETIRED_INDEX) instead of their live ones.
+
+Notices: the forwarder emits what "answer" and "sent" entries tell (survey.answered or survey.changed,
+customer.at_risk, survey.sent; ids "<type>:<bucket>:<seq>") in its side effects, before the entry leaves the
+outbox, from the survey's hash read in the round trip of the steps; a batch forwarded again emits nothing twice.
 """
 
 from __future__ import annotations
@@ -39,8 +45,9 @@ from typing import Any
 
 from tracker.errors import StorageUnavailable
 from tracker.model import Aggregate, day_of
-from tracker.store import keys
+from tracker.store import keys, notice_data
 from tracker.store.base import RedisBase
+from tracker.store.notices import notice_call
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +143,12 @@ def _delta_json(kind: str, change: Change) -> dict[str, Any]:
 
 
 def entry(sid: str, op: str, changes: Mapping[tuple[str, str], Change], customer: Mapping[str, Any],
-          effects: Mapping[str, Any]) -> str:
+          effects: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> str:
     """Return an outbox entry as JSON: one step per entity (in the order given), the customer's index changes
-    and the single-key side effects."""
+    and the single-key side effects (and extra fields: an answer's "prev" and "risk")."""
     steps = [[kind, ident, _delta_json(kind, change)] for (kind, ident), change in changes.items()]
-    return json.dumps({"sid": sid, "op": op, "steps": steps, "c": dict(customer), "fx": dict(effects)},
-                      separators=(",", ":"))
+    return json.dumps({"sid": sid, "op": op, "steps": steps, "c": dict(customer), "fx": dict(effects),
+                       **(extra or {})}, separators=(",", ":"))
 
 
 def changes_for(entities: Sequence[tuple[str, str]], delta: Aggregate, rollup: Mapping[str, float],
@@ -161,11 +168,13 @@ def stored_answer(stored: Mapping[str, str]) -> Aggregate | None:
 
 
 def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rating: int, at_ms: int,
-                 counted: Aggregate, stored: Mapping[str, str], tkey: str = "") -> str:
+                 counted: Aggregate, stored: Mapping[str, str], tkey: str = "", risk: float | None = None) -> str:
     """Return the entry of a new or changed answer: the new answer's sums minus the stored one's, everywhere.
 
     It also carries what the customer's score card shows of the answer (its rating, scale and ticket key), which
-    the customer's step copies into the profile when the answer is their newest (see card_copy).
+    the customer's step copies into the profile when the answer is their newest (see card_copy), the rating it
+    changes ("prev", null for a first answer: record_answer.lua checks the stored one is still the one read) and
+    the at-risk threshold in force ("risk"), for the notices the forwarder emits.
     """
     old = stored_answer(stored)
     rollup = answer_rollup(counted, scale, rating)
@@ -173,9 +182,12 @@ def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rati
         rollup = add_rollups(rollup, negated(answer_rollup(old, stored.get("scale", ""), stored["rating"])))
     changes = changes_for(entities, counted - (old or Aggregate()), rollup)
     unhappy = ["r"] if counted.satisfied else ["a", at_ms]
+    extra: dict[str, Any] = {"prev": int(stored["rating"]) if old is not None else None}
+    if risk is not None:
+        extra["risk"] = risk
     return entry(sid, "answer", changes, {"resp": ["a", at_ms], "unhappy": unhappy, "last": at_ms,
                                           "card": [rating, scale, tkey]},
-                 {"resp": ["a", at_ms]})
+                 {"resp": ["a", at_ms]}, extra)
 
 
 def card_copy(sid: str, at_ms: int | str, rating: int | str, scale: str, tkey: str | None) -> str:
@@ -296,6 +308,92 @@ def rank_state_of(sums: Sequence[str | None], last_at: str | None, unhappy: Sequ
 
 def _same_rank(left: Sequence[str], right: Sequence[str]) -> bool:
     return rank_scores(left) == rank_scores(right)
+
+
+# The notices of a batch -------------------------------------------------------------------------------------------
+
+Notice = tuple[str, str, str, int, str]  # event id, type, customer, at (ms), data (JSON): notice_call's arguments
+TOLD = ("answer", "sent")  # the entries that tell something
+
+
+def _customer_of(body: Mapping[str, Any]) -> str:
+    return next((ident for kind, ident, _ in body["steps"] if kind == "customer"), "")
+
+
+def _queue_notice_reads(pipe: Any, entries: list[tuple[int, dict[str, Any]]]) -> list[int]:
+    """Queue, per entry that tells something, the reads of its survey's hash and its customer's name; return the
+    entries' places in the batch."""
+    told = []
+    for index, (_seq, body) in enumerate(entries):
+        email = _customer_of(body)
+        if body["op"] in TOLD and email:
+            pipe.hgetall(keys.survey(body["sid"]))
+            pipe.hget(keys.customer(email, "profile"), "name")
+            told.append(index)
+    return told
+
+
+def _batch_notices(bucket: int, entries: list[tuple[int, dict[str, Any]]], steps: list[_Step], told: list[int],
+                   read: list[Any]) -> list[Notice]:
+    """Return the notices the entries of a batch tell, in the batch's order: survey.sent, survey.answered or
+    survey.changed, and customer.at_risk when an answer took its customer's score below the threshold."""
+    states: dict[int, tuple[list[Any], Mapping[str, Any]]] = {}  # entry -> its customer step's reply and delta
+    for step in steps:
+        if step.kind == "customer" and len(step.entries) == 1:
+            states[step.entries[0]] = (step.reply, step.deltas[0])
+    notices: list[Notice] = []
+    for k, index in enumerate(told):
+        seq, body = entries[index]
+        record, name = read[2 * k], read[2 * k + 1]
+        if not record.get("sid"):
+            continue  # erased (or retired) since: nothing left to tell of it
+        email, sid, told_c = _customer_of(body), body["sid"], body.get("c") or {}
+        who = notice_data.customer_data(email, name)
+        if body["op"] == "sent":
+            at = int((told_c.get("surv") or ["a", record.get("sent_at") or 0])[1])
+            data = {"survey": notice_data.survey_data(record), "customer": who}
+            notices.append((f"{notice_data.SENT}:{bucket}:{seq}", notice_data.SENT, email, at,
+                            notice_data.as_json(data)))
+            continue
+        at = int(told_c.get("last") or record.get("answered_at") or 0)
+        card = told_c.get("card")
+        rating, scale = (int(card[0]), str(card[1])) if card else (int(record["rating"]), record.get("scale", ""))
+        satisfied = (told_c.get("unhappy") or [""])[0] == "r"
+        if "prev" in body:
+            previous, changed = body["prev"], body["prev"] is not None
+        else:  # an entry from before "prev": a first answer is the one its first_at names
+            previous, changed = None, str(record.get("first_at") or at) != str(at)
+        type_ = notice_data.CHANGED if changed else notice_data.ANSWERED
+        answer = notice_data.answer_data(record, rating, scale, satisfied, at)
+        if changed:
+            answer["previous_rating"] = previous
+        data = {"survey": notice_data.survey_data(record), "answer": answer, "customer": who}
+        notices.append((f"{type_}:{bucket}:{seq}", type_, email, at, notice_data.as_json(data)))
+        if body.get("risk") is not None and index in states:
+            risen = _risen(float(body["risk"]), *states[index])
+            if risen is not None:
+                data = {"customer": {**who, "score": risen[0], "responses": risen[1]}, "threshold": body["risk"],
+                        "survey": {"id": sid}}
+                notices.append((f"{notice_data.CUSTOMER_AT_RISK}:{bucket}:{seq}", notice_data.CUSTOMER_AT_RISK,
+                                email, at, notice_data.as_json(data)))
+    return notices
+
+
+def _risen(threshold: float, reply: list[Any], delta: Mapping[str, Any]) -> tuple[float, int] | None:
+    """Return (score, responses) when a customer's step took their score from not at risk (or none) to at risk.
+
+    The step's reply is the state it left (a step applied before, by a forwarder that died before its notices, left
+    it earlier: the state now stands in for it); the state before is that minus the step's delta.
+    """
+    n, weight, weighted = (float(value or 0) for value in reply[2:5])
+    sums = {**notice_data.sums_of(delta.get("i", [])), **notice_data.sums_of(delta.get("f", []))}
+    after = notice_data.score_of(n, weight, weighted)
+    before = notice_data.score_of(n - sums.get("n", 0), weight - sums.get("weight", 0),
+                                  weighted - sums.get("weighted", 0))
+    if notice_data.at_risk(after, threshold) and not notice_data.at_risk(before, threshold):
+        assert after is not None
+        return after, int(n)
+    return None
 
 
 class Outbox(RedisBase):
@@ -428,15 +526,17 @@ class Outbox(RedisBase):
         pipe = self.redis.pipeline(transaction=False)
         self.script("renew_if")(keys=[keys.outbox_lease(bucket)], args=[token, LEASE_MS], client=pipe)
         steps = self._queue_batch(pipe, bucket, entries)
+        told = _queue_notice_reads(pipe, entries)  # what the notices of the batch say, in the same round trip
         held, *replies = pipe.execute()
         if not int(held):
             return 0
-        for step, reply in zip(steps, replies, strict=True):
+        for step, reply in zip(steps, replies[:len(steps)], strict=True):
             step.reply = list(reply) if step.kind else []
         torn = [step for step in steps if step.kind and int(step.reply[0]) < 0]
         if torn and not self._step_one_by_one(bucket, token, entries, torn):
             return 0
-        ranks, emptied = self._side_effects(entries, steps)
+        notices = _batch_notices(bucket, entries, steps, told, replies[len(steps):])
+        ranks, emptied = self._side_effects(entries, steps, notices)
         # Then check what raced with us: a customer changed by another bucket's forwarder between its step and
         # our rank write, an entity we took off its index that another step refilled meanwhile.
         check = self.redis.pipeline(transaction=False)
@@ -544,11 +644,11 @@ class Outbox(RedisBase):
         rows = self.redis.zrange(keys.outbox(bucket), 0, count - 1, withscores=True)
         return [(int(score), json.loads(member.partition("|")[2])) for member, score in rows]
 
-    def _side_effects(self, entries: list[tuple[int, dict[str, Any]]],
-                      steps: list[_Step]) -> tuple[dict[str, RankState], list[tuple[str, str]]]:
-        """Write the single-key side effects of a batch as its last step of each entity, and its entries' last word
-        on each survey, leave them (each sets a member's place: the last one is what a run in order leaves); return
-        what to check after."""
+    def _side_effects(self, entries: list[tuple[int, dict[str, Any]]], steps: list[_Step],
+                      notices: Sequence[Notice] = ()) -> tuple[dict[str, RankState], list[tuple[str, str]]]:
+        """Emit the batch's notices, then write the single-key side effects of a batch as its last step of each
+        entity, and its entries' last word on each survey, leave them (each sets a member's place: the last one is
+        what a run in order leaves); return what to check after."""
         indexed: dict[tuple[str, str], bool] = {}  # (kind, id) -> alive, as its last live step left it
         retired_sums: set[str] = set()
         ranks: dict[str, RankState] = {}
@@ -572,6 +672,9 @@ class Outbox(RedisBase):
                     placed.pop((index_key, body["sid"]), None)
                     placed[(index_key, body["sid"])] = op
         pipe = self.redis.pipeline(transaction=False)
+        for notice in notices:  # before the entries leave the outbox (the next round trip): emitted at least once
+            names, args = notice_call(*notice)
+            self.script("emit_notice")(keys=names, args=args, client=pipe)
         members: dict[tuple[str, bool], list[str]] = {}
         for (kind, ident), alive in indexed.items():
             members.setdefault((kind, alive), []).append(ident)

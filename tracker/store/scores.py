@@ -83,8 +83,11 @@ class Scores(Outbox):
     """Record answers and read or rebuild the aggregates."""
 
     def record_answer(self, survey: Survey, rating: int, comment: str, at_ms: int,
-                      counted: Aggregate, reason: str | None = None) -> int:
+                      counted: Aggregate, reason: str | None = None, at_risk_score: float | None = None) -> int:
         """Record the answer once; return 0 unchanged, 1 comment (or reason) changed, 2 rating counted.
+
+        at_risk_score (TRACKER_AT_RISK_SCORE) goes into the outbox entry: its forwarder emits customer.at_risk
+        when the answer takes the customer's score below it (None: it does not).
 
         One script in the survey's slot writes the answer into the survey's hash and appends what it does to every
         aggregate to the bucket's outbox; the bucket is forwarded at once, so reads right after see the new numbers.
@@ -101,7 +104,8 @@ class Scores(Outbox):
         fields = {"rating": str(rating), **counted_fields(counted)}
         for _ in range(ATTEMPTS):
             stored = {k: v or "" for k, v in zip(ANSWERED, read, strict=True)}
-            body = answer_entry(sid, ids, survey.scale, rating, at_ms, counted, stored, tkey=survey.tkey)
+            body = answer_entry(sid, ids, survey.scale, rating, at_ms, counted, stored, tkey=survey.tkey,
+                                risk=at_risk_score)
             outcome, seq = self.script("record_answer")(
                 keys=[keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket)],
                 args=[rating, at_ms, comment, reason or "", int(reason is not None), body,

@@ -1,0 +1,107 @@
+"""Notices produced where what they tell became true: once each, also when the work that emits them runs again."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.support import World
+from tracker.notify.events import Notice, notice_from_entry
+from tracker.store import Store, keys
+
+
+def notices(store: Store, email: str, type_: str | None = None) -> list[Notice]:
+    """Read a customer's notices back from their bucket's stream, in order."""
+    rows = store.redis.xrange(keys.notices(keys.bucket_of(email)))
+    told = [notice_from_entry(entry_id, fields) for entry_id, fields in rows]
+    return [n for n in told if n.customer == email and (type_ is None or n.type == type_)]
+
+
+def forward_again(store: Store, sid: str, entries: list[tuple[int, dict[str, Any]]]) -> None:
+    """Put a bucket's forwarded entries back in its outbox, as a forwarder that died before removing them leaves
+    them, and forward them again."""
+    bucket = keys.bucket_of(sid)
+    store.redis.zadd(keys.outbox(bucket), {f"{seq}|{json.dumps(body, separators=(',', ':'))}": seq
+                                            for seq, body in entries})
+    store.forward_outbox(bucket)
+
+
+def test_a_sent_survey_and_its_answer_are_told_once_each(world: World) -> None:
+    store = world.store
+    world.solve("T-1", "kari@example.no", subject="Printer on fire", team="billing",
+                agent={"id": "a-7", "name": "Ola", "email": "a-7@acme.test"})
+    assert world.send() == ["sent"]
+    sid = world.answer("kari@example.no", 4, "Fine")
+    told = notices(store, "kari@example.no")
+    assert [n.type for n in told] == ["survey.sent", "survey.answered"]
+    sent, answered = told
+    survey = answered.data["survey"]
+    assert survey["id"] == sid and survey["ticket"] == "T-1" and survey["source"] == "standard"
+    assert survey["agent"] == {"id": "a-7", "name": "Ola"} and survey["team"] == "billing"
+    assert survey["subject"] == "Printer on fire" and survey["sent_at"].endswith("Z")
+    assert answered.data["answer"] == {"rating": 4, "scale": "csat5", "label": "Satisfied", "satisfied": True,
+                                       "comment": "Fine", "reason": None,
+                                       "answered_at": answered.data["answer"]["answered_at"]}
+    assert answered.data["customer"] == {"email": "kari@example.no", "name": "Kari"}
+    assert sent.data == {"survey": survey, "customer": answered.data["customer"]}
+    assert sent.id.startswith(f"survey.sent:{keys.bucket_of(sid)}:")
+    assert answered.id.startswith(f"survey.answered:{keys.bucket_of(sid)}:")
+
+
+def test_a_changed_answer_is_told_with_its_previous_rating_and_the_score_crossing_once(world: World) -> None:
+    store, email = world.store, "kari@example.no"
+    world.solve("T-1", email)
+    assert world.send() == ["sent"]
+    world.answer(email, 4)
+    world.answer(email, 2, "Worse on second thought")  # 25 < 50: the customer is at risk now
+    world.answer(email, 1)  # still at risk: no second customer.at_risk
+    told = notices(store, email)
+    assert [n.type for n in told] == ["survey.sent", "survey.answered", "survey.changed", "customer.at_risk",
+                                      "survey.changed"]
+    changed, risk, again = told[2:]
+    assert changed.data["answer"]["previous_rating"] == 4 and changed.data["answer"]["rating"] == 2
+    assert changed.data["answer"]["comment"] == "Worse on second thought"
+    assert again.data["answer"]["previous_rating"] == 2
+    assert risk.data == {"customer": {"email": email, "name": "Kari", "score": 25.0, "responses": 1},
+                         "threshold": world.settings.at_risk_score, "survey": {"id": changed.data["survey"]["id"]}}
+    assert risk.id == changed.id.replace("survey.changed", "customer.at_risk")
+
+
+def test_an_outbox_entry_forwarded_again_after_a_crash_tells_nothing_twice(world: World) -> None:
+    store, email = world.store, "kari@example.no"
+    world.solve("T-1", email)
+    assert world.send() == ["sent"]
+    survey = store.customer_surveys(email)[0]
+    bucket = keys.bucket_of(survey.sid)
+    with store.forwarding_later():
+        world.answer_at(email, 1, 1_700_000_000_000)
+        entries = store.outbox_entries(bucket)
+    assert [body["op"] for _, body in entries] == ["answer"]
+    once = [(n.id, n.type) for n in notices(store, email)]
+    assert [t for _, t in once] == ["survey.sent", "survey.answered", "customer.at_risk"]
+    forward_again(store, survey.sid, entries)
+    assert [(n.id, n.type) for n in notices(store, email)] == once
+    # A forwarder that died after the steps and before its notices: the entry forwarded again tells them.
+    store.redis.delete(keys.notices(keys.bucket_of(email)),
+                       *(keys.notice_mark(keys.bucket_of(email), ident) for ident, _ in once[1:]))
+    forward_again(store, survey.sid, entries)
+    assert [(n.id, n.type) for n in notices(store, email)] == once[1:]
+    assert store.aggregate("customer", email).n == 1  # counted once all the same
+
+
+def test_entries_written_before_the_flag_still_tell_first_answers_from_changes(world: World) -> None:
+    store, email = world.store, "kari@example.no"
+    world.solve("T-1", email)
+    assert world.send() == ["sent"]
+    survey = store.customer_surveys(email)[0]
+    bucket = keys.bucket_of(survey.sid)
+    for rating, at_ms in ((5, 1_700_000_000_000), (1, 1_700_000_060_000)):
+        with store.forwarding_later():
+            world.answer_at(email, rating, at_ms)
+            ((seq, body),) = store.outbox_entries(bucket)
+            store.redis.delete(keys.outbox(bucket))  # the entry as an older version wrote it: no prev, no risk
+            old = {name: value for name, value in body.items() if name not in ("prev", "risk")}
+            store.redis.zadd(keys.outbox(bucket), {f"{seq}|{json.dumps(old, separators=(',', ':'))}": seq})
+    told = notices(store, email)
+    assert [n.type for n in told] == ["survey.sent", "survey.answered", "survey.changed"]
+    assert told[2].data["answer"]["previous_rating"] is None and told[2].data["answer"]["rating"] == 1
