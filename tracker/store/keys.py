@@ -286,6 +286,47 @@ def notice_mark(bucket: int, event_id: str) -> str:
 NOTICE_MARK_DAYS = 30  # longer than any outbox entry or log entry can wait to be forwarded or applied again
 
 
+# Notice dispatch (issue 11: the dispatch core), by notice bucket ------------------------------------------------
+# Beside the bucket's stream in `{n<b>}`: the lease of its one dispatcher, each target's cursor and retry state,
+# what the targets still owe (for /metrics), and the newest attempts' records with their counter and totals.
+
+def dispatch_lease(bucket: int) -> str:
+    """Name the lease of the one dispatcher a notice bucket has at a time."""
+    return f"{PREFIX}:{{n{bucket}}}:dispatch:lease"
+
+
+def dispatch_cursors(bucket: int) -> str:
+    """Name the bucket's cursors: target name -> the newest stream entry that target has passed."""
+    return f"{PREFIX}:{{n{bucket}}}:dispatch:cursors"
+
+
+def dispatch_retries(bucket: int) -> str:
+    """Name the bucket's retry states: target name -> JSON {entry, attempts, first_ms, next_ms} of its notice due."""
+    return f"{PREFIX}:{{n{bucket}}}:dispatch:retries"
+
+
+def dispatch_behind(bucket: int) -> str:
+    """Name what each target still owes in the bucket: target name -> time (ms) of its oldest notice not passed."""
+    return f"{PREFIX}:{{n{bucket}}}:dispatch:behind"
+
+
+def deliveries(bucket: int) -> str:
+    """Name the bucket's delivery records, newest first (a list capped at DELIVERIES_KEPT)."""
+    return f"{PREFIX}:{{n{bucket}}}:deliveries"
+
+
+def delivery_seq(bucket: int) -> str:
+    return f"{PREFIX}:{{n{bucket}}}:deliveries:seq"
+
+
+def delivery_counts(bucket: int) -> str:
+    """Name the bucket's attempts by status (summed over buckets on read), so /metrics never goes back."""
+    return f"{PREFIX}:{{n{bucket}}}:deliveries:counts"
+
+
+DELIVERIES_KEPT = 1000  # per bucket: the newest 16,000 attempts in all
+
+
 # Helpdesk write-back (issue 11), by notice bucket -------------------------------------------------------------
 
 def writeback_step(bucket: int, target: str, event_id: str) -> str:
