@@ -205,7 +205,13 @@ def deliver_alert(url: str, payload: dict[str, Any], settings: Settings, session
 
 def _post_pinned(http: requests.Session, url: str, addresses: list[IpAddress], body: bytes,
                  headers: dict[str, str], timeout: tuple[float, float]) -> int:
-    """POST to the checked addresses in turn (the next only when one cannot be connected to)."""
+    return post_pinned(http, url, addresses, body, headers, timeout)[0]
+
+
+def post_pinned(http: requests.Session, url: str, addresses: list[IpAddress], body: bytes,
+                headers: dict[str, str], timeout: tuple[float, float]) -> tuple[int, dict[str, str]]:
+    """POST to the checked addresses in turn (the next only when one cannot be connected to); return the status
+    and the answer's headers (the event stream reads Retry-After)."""
     import requests
 
     host = urlsplit(url).hostname or ""
@@ -215,7 +221,7 @@ def _post_pinned(http: requests.Session, url: str, addresses: list[IpAddress], b
         try:
             with http.post(target, data=body, headers={**headers, "Host": host_header}, timeout=timeout,
                            allow_redirects=False, stream=True) as answer:
-                return answer.status_code
+                return answer.status_code, dict(answer.headers)
         except requests.ConnectionError as exc:
             if i + 1 < len(addresses) and not isinstance(exc, requests.exceptions.SSLError):
                 continue

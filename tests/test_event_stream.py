@@ -1,0 +1,221 @@
+"""The event stream out (issue 11 item 2): notices dispatched to TRACKER_EVENT_URLS, signed, in order, retried."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+from werkzeug import Request, Response
+
+from tests.support import make_env
+from tracker.config import Settings, load_settings
+from tracker.notify.dispatch import GIVE_UP_MS, dispatch, redeliver
+from tracker.notify.events import TICKET_AT_RISK, emit
+from tracker.notify.targets import targets_for
+from tracker.notify.urls import event_secret, url_target_name
+from tracker.store import Store, keys
+
+T0 = 1_790_000_000_000  # a fixed dispatch time; every run passes its own now_ms, nothing sleeps
+CUSTOMER = "kari@example.no"
+
+
+def settings_for(redis_url: str, *urls: str, **extra: str) -> Settings:
+    extra = {"TRACKER_EVENT_URLS": ",".join(urls), "TRACKER_ALERT_ALLOW_PRIVATE": "1", **extra}
+    return load_settings(make_env(redis_url, 2525, **extra))
+
+
+def answered(store: Store, n: int, customer: str = CUSTOMER, at_ms: int = T0) -> str:
+    event_id = f"survey.answered:{customer}:{n}"
+    emit(store, "survey.answered", customer, {"survey": {"id": f"s{n}"}, "customer": {"email": customer},
+                                              "answer": {"rating": n % 5 + 1}}, event_id, at_ms)
+    return event_id
+
+
+class Receiver:
+    """What an event URL received: each request's headers and body, answered from a script of responses."""
+
+    def __init__(self, answers: list[Response] | None = None):
+        self.answers = list(answers or [])
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            self.got.append(({k.lower(): v for k, v in request.headers.items()}, request.get_data()))
+            return self.answers.pop(0) if self.answers else Response("ok", 200)
+
+    def ids(self) -> list[str]:
+        return [headers["webhook-id"] for headers, _ in self.got]
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.got]
+
+
+@pytest.fixture
+def receiver(httpserver: Any) -> Callable[..., tuple[Receiver, str]]:
+    def make(*answers: Response, path: str = "/hook") -> tuple[Receiver, str]:
+        got = Receiver(list(answers))
+        httpserver.expect_request(path, method="POST").respond_with_handler(got)
+        return got, httpserver.url_for(path)
+    return make
+
+
+def test_a_notice_arrives_signed_so_that_the_official_library_verifies_it(redis_url, receiver):
+    got, url = receiver()
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    notice_id = answered(store, 1)
+    report = dispatch(store, settings, "test", T0)
+    assert report.delivered == 1
+    (headers, body), = got.got
+    payload = Webhook(event_secret(settings)).verify(body, headers)  # raises unless the signature holds
+    assert payload["type"] == "survey.answered" and payload["data"]["customer"]["email"] == CUSTOMER
+    assert headers["webhook-id"] == notice_id
+    assert dispatch(store, settings, "test", T0 + 1000).delivered == 0  # delivered once
+
+
+def test_a_receiver_failing_twice_gets_the_same_webhook_id_three_times(redis_url, receiver):
+    got, url = receiver(Response("down", 503), Response("down", 503))
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    notice_id = answered(store, 1)
+    assert dispatch(store, settings, "test", T0).retry == 1
+    assert dispatch(store, settings, "test", T0 + 60_000).retry == 1
+    assert dispatch(store, settings, "test", T0 + 600_000).delivered == 1
+    assert got.ids() == [notice_id] * 3
+    rows = store.list_deliveries(10, lambda r: True)
+    assert [(r["status"], r["attempt"], r["code"]) for r in rows] == [
+        ("delivered", 3, 200), ("retry", 2, 503), ("retry", 1, 503)]
+    assert {r["notice"] for r in rows} == {notice_id}
+
+
+def test_a_retry_waits_its_backoff_and_blocks_the_customers_later_notices(redis_url, receiver):
+    got, url = receiver(Response("down", 503))
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    first, second = answered(store, 1), answered(store, 2)
+    dispatch(store, settings, "test", T0)
+    retry_at = store.list_deliveries(1, lambda r: True)[0]["next_at"]
+    assert T0 < retry_at <= T0 + 5_000  # the first backoff: full jitter under 5 s
+    assert dispatch(store, settings, "test", retry_at - 1).delivered == 0  # not due: nothing, not even the second
+    assert got.ids() == [first]
+    dispatch(store, settings, "test", retry_at)
+    assert got.ids() == [first, first, second]
+
+
+def test_429_with_retry_after_waits_that_long(redis_url, receiver):
+    got, url = receiver(Response("slow down", 429, headers={"Retry-After": "120"}),
+                        Response("slow down", 429, headers={"Retry-After": format_datetime(
+                            datetime.fromtimestamp((T0 + 420_000) / 1000, UTC), usegmt=True)}))
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    answered(store, 1)
+    dispatch(store, settings, "test", T0)
+    assert store.list_deliveries(1, lambda r: True)[0]["next_at"] == T0 + 120_000
+    dispatch(store, settings, "test", T0 + 119_000)
+    assert len(got.got) == 1
+    dispatch(store, settings, "test", T0 + 120_000)  # answered with an HTTP date 5 minutes on
+    assert store.list_deliveries(1, lambda r: True)[0]["next_at"] == T0 + 420_000
+    dispatch(store, settings, "test", T0 + 420_000)
+    assert [r["status"] for r in store.list_deliveries(5, lambda r: True)] == ["delivered", "retry", "retry"]
+
+
+def test_401_is_refused_once_and_the_target_moves_on(redis_url, receiver):
+    got, url = receiver(Response("who are you", 401))
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    first, second = answered(store, 1), answered(store, 2)
+    dispatch(store, settings, "test", T0)
+    for later in range(1, 5):
+        dispatch(store, settings, "test", T0 + later * 3_600_000)
+    assert got.ids() == [first, second]  # no retry storm: one attempt, then the next notice
+    rows = store.list_deliveries(10, lambda r: True)
+    assert [(r["status"], r["code"]) for r in rows] == [("delivered", 200), ("refused", 401)]
+
+
+def test_a_notice_retried_for_a_day_is_recorded_failed_and_the_next_one_goes(redis_url, receiver):
+    got, url = receiver(*[Response("down", 503)] * 3)
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    first, second = answered(store, 1), answered(store, 2)
+    for at in (T0, T0 + 3_600_000, T0 + GIVE_UP_MS):
+        dispatch(store, settings, "test", at)
+    assert [r["status"] for r in store.list_deliveries(10, lambda r: True)] == ["delivered", "failed", "retry",
+                                                                                "retry"]
+    assert got.ids() == [first, first, first, second]
+
+
+def test_each_url_gets_only_the_public_types_it_asked_for(redis_url, receiver):
+    every, every_url = receiver(path="/every")
+    some, some_url = receiver(path="/some")
+    settings = settings_for(redis_url, every_url, f"{some_url}|customer.at_risk")
+    store = Store.from_url(redis_url)
+    answered(store, 1)
+    emit(store, "customer.at_risk", CUSTOMER, {"customer": {"email": CUSTOMER}}, "customer.at_risk:1", T0)
+    emit(store, TICKET_AT_RISK, CUSTOMER, {"ticket": {"id": "1"}}, "ticket.at_risk:1", T0)
+    dispatch(store, settings, "test", T0)
+    assert [b["type"] for b in every.bodies()] == ["survey.answered", "customer.at_risk"]
+    assert [b["type"] for b in some.bodies()] == ["customer.at_risk"]
+    assert {r["target"] for r in store.list_deliveries(10, lambda r: True)} == {
+        url_target_name(every_url), url_target_name(some_url)}
+
+
+def test_an_event_url_on_a_private_address_is_refused_unless_allowed(redis_url, receiver):
+    got, url = receiver()
+    settings = settings_for(redis_url, url, TRACKER_ALERT_ALLOW_PRIVATE="0")
+    store = Store.from_url(redis_url)
+    answered(store, 1)
+    assert dispatch(store, settings, "test", T0).refused == 1
+    assert got.got == []
+    assert "TRACKER_ALERT_ALLOW_PRIVATE" in store.list_deliveries(1, lambda r: True)[0]["detail"]
+
+
+def test_two_dispatchers_at_once_keep_each_customers_order(redis_url, receiver):
+    got, url = receiver()
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    customers = [f"c{i}@example.com" for i in range(12)]
+    sent = {c: [answered(store, n, c) for n in range(6)] for c in customers}
+    runs = [threading.Thread(target=dispatch, args=(Store.from_url(redis_url), settings, f"d{i}", T0))
+            for i in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    received: dict[str, list[str]] = {}
+    for body, notice_id in zip(got.bodies(), got.ids(), strict=True):
+        received.setdefault(body["data"]["customer"]["email"], []).append(notice_id)
+    assert received == sent  # each once, in order per customer
+
+
+def test_notices_every_target_passed_leave_after_the_log_retention(redis_url, receiver):
+    got, url = receiver()
+    settings = settings_for(redis_url, url, TRACKER_LOG_RETENTION_DAYS="1")
+    store = Store.from_url(redis_url)
+    answered(store, 1)
+    bucket = keys.bucket_of(CUSTOMER)
+    dispatch(store, settings, "test", T0)
+    assert len(got.got) == 1 and store.redis.xlen(keys.notices(bucket)) == 1  # delivered, younger than a day
+    dispatch(store, settings, "test", int(time.time() * 1000) + 2 * 86_400_000)
+    assert store.redis.xlen(keys.notices(bucket)) == 0
+
+
+def test_a_redelivery_sends_the_same_webhook_id_again_and_is_recorded(redis_url, receiver):
+    got, url = receiver(Response("gone", 410))
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    notice_id = answered(store, 1)
+    dispatch(store, settings, "test", T0)
+    refused = store.list_deliveries(1, lambda r: True)[0]
+    again = redeliver(store, settings, refused["id"], T0 + 5000)
+    assert again.status == "delivered" and got.ids() == [notice_id, notice_id]
+    newest = store.list_deliveries(1, lambda r: True)[0]
+    assert newest["id"] == again.delivery_id and newest["redelivery_of"] == refused["id"]
+    assert [t.name for t in targets_for(settings)] == [url_target_name(url)]

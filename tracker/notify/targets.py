@@ -1,0 +1,76 @@
+"""Where notices go: the Target protocol every destination implements, and the targets the settings configure.
+
+A target is named for good (its cursor and its delivery records carry the name): `url:<first 12 hex of the URL's
+SHA-256>`, `writeback:<source>`, `cases`. It raises nothing: every way a delivery can end is an Outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from tracker.config import Settings
+from tracker.notify.events import Notice
+
+if TYPE_CHECKING:
+    import requests
+
+    from tracker.store import Store
+
+Status = Literal["delivered", "retry", "refused", "skipped"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one delivery attempt ended: delivered, retry (later), refused (for good) or skipped (nothing to do)."""
+
+    status: Status
+    code: int | None = None  # the HTTP status the target answered, when it answered
+    detail: str = ""
+    retry_after_s: float | None = None  # what the target asked for (Retry-After), when it did
+
+
+@dataclass(frozen=True)
+class DispatchContext:
+    """What a delivery may use: the store, the settings, the dispatch run's time and its one HTTP session."""
+
+    store: Store
+    settings: Settings
+    now_ms: int
+    session: requests.Session
+
+
+class Target(Protocol):
+    """A destination of notices: which it wants, and how it takes one."""
+
+    @property
+    def name(self) -> str:
+        """The target's stable name (a plain `name: str` attribute satisfies this, frozen or not)."""
+
+    def wants(self, notice: Notice) -> bool:
+        """Say whether this notice is for this target (one it does not want is passed without a record)."""
+
+    def deliver(self, notice: Notice, ctx: DispatchContext) -> Outcome:
+        """Deliver one notice; never raise."""
+
+
+def targets_for(settings: Settings) -> list[Target]:
+    """Return every target the settings configure: event URLs, then helpdesk write-back, then recovery cases."""
+    from tracker.notify.urls import url_targets
+
+    targets: list[Target] = list(url_targets(settings))
+    # GUARD (lead: remove once tracker.writeback lands): written in parallel by another helper.
+    try:
+        from tracker.writeback import writeback_targets  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        pass
+    else:
+        targets += writeback_targets(settings)
+    # GUARD (lead: remove once tracker.cases.target lands): written in parallel by another helper.
+    try:
+        from tracker.cases.target import case_targets  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        pass
+    else:
+        targets += case_targets(settings)
+    return targets
