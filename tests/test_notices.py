@@ -8,6 +8,7 @@ from typing import Any
 from tests.support import World
 from tracker.notify.events import Notice, notice_from_entry
 from tracker.store import Store, keys
+from tracker.surveys.send import tell_skipped
 
 
 def notices(store: Store, email: str, type_: str | None = None) -> list[Notice]:
@@ -105,3 +106,19 @@ def test_entries_written_before_the_flag_still_tell_first_answers_from_changes(w
     told = notices(store, email)
     assert [n.type for n in told] == ["survey.sent", "survey.answered", "survey.changed"]
     assert told[2].data["answer"]["previous_rating"] is None and told[2].data["answer"]["rating"] == 1
+
+
+def test_a_skipped_survey_is_told_once_with_its_reason(world: World) -> None:
+    store, email = world.store, "kari@example.no"
+    world.solve("T-1", email, tags=["no-survey"])
+    assert world.send() == ["skipped"]
+    assert world.send() == []  # nothing due any more
+    (skipped,) = notices(store, email)
+    assert skipped.type == "survey.skipped" and skipped.id.startswith("survey.skipped:")
+    assert skipped.data == {"ticket": {"id": "T-1", "source": "standard", "key": "standard:T-1"},
+                            "customer": {"email": email, "name": "Kari"}, "reason": "tagged_no_survey"}
+    # A sender that died after telling and before recording the skip decides it again: still one notice.
+    survey = store.survey(skipped.id.partition(":")[2])
+    assert survey is not None and survey.status == "skipped"
+    tell_skipped(store, survey, "Kari", "tagged_no_survey", 1)
+    assert len(notices(store, email)) == 1

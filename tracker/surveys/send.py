@@ -13,6 +13,7 @@ from tracker.events import RESOLVED_STATUSES
 from tracker.i18n.catalogue import normalise_locale
 from tracker.mail.errors import PermanentMailError, TransientMailError
 from tracker.model import Survey, SurveyedTicket
+from tracker.notify.events import emit
 from tracker.scores.maths import DAY_MS
 from tracker.store import Store, keys
 from tracker.surveys.message import build_message
@@ -42,6 +43,15 @@ def new_survey(settings: Settings, ticket: SurveyedTicket, tkey: str, sid: str, 
         agent_id=ticket.agent_id or None, agent_name=ticket.agent_name or None,
         team=ticket.team or None, brand=ticket.brand or None, channel=ticket.channel or None,
         lang=lang, solved_at_ms=ticket.solved_at_ms or 0, created_at_ms=now_ms)
+
+
+def tell_skipped(store: Store, survey: Survey, name: str | None, reason: str, at_ms: int) -> None:
+    """Emit survey.skipped for a survey about to be recorded skipped (once per survey: id survey.skipped:<sid>)."""
+    if not survey.customer:
+        return  # no customer, no one to tell of (and no notice bucket)
+    data = {"ticket": {"id": survey.ticket_id, "source": survey.source, "key": survey.tkey},
+            "customer": {"email": survey.customer, "name": name or None}, "reason": reason}
+    emit(store, "survey.skipped", survey.customer, data, f"survey.skipped:{survey.sid}", at_ms)
 
 
 def _blocker(store: Store, settings: Settings, ticket: SurveyedTicket, survey: Survey, now_ms: int) -> str | None:
@@ -87,6 +97,8 @@ def send_survey(store: Store, settings: Settings, sender: Sender, tkey: str, cla
     stale = TOO_OLD if due_too_long_ago(settings, kind, ticket.solved_at_ms, now_ms) else None
     reason = stale or skip_reason(settings, ticket, sid) or _blocker(store, settings, ticket, survey, now_ms)
     if reason:
+        # Told before it is recorded: a crash between the two skips it again, and the notice's id keeps it one.
+        tell_skipped(store, survey, profile.name if profile else None, reason, now_ms)
         store.finish_due(claimed, survey, "skipped", reason, now_ms)
         log.info("survey skipped", extra={"survey": sid, "reason": reason})
         return Outcome("skipped", reason)
