@@ -1,0 +1,55 @@
+"""Chatwoot write-back: a private note on the conversation, and labels on it (Application API v1).
+
+- Note: `POST {url}/api/v1/accounts/{account_id}/conversations/{conversation_id}/messages`
+  `{"content", "message_type": "outgoing", "private": true}`; a private note is shown to agents only.
+- Labels: `POST .../conversations/{conversation_id}/labels` `{"labels": [...]}` replaces the conversation's whole
+  list, so the current list is read first (`GET .../labels` answers `{"payload": [...]}`) and written back with
+  the new labels added and the stale ones dropped; nothing is written when that changes nothing.
+- Auth: an agent's (user's) access token, in the header Chatwoot documents as `api_access_token`. It is sent as
+  `Api-Access-Token`: nginx (Chatwoot's usual proxy) drops header names with underscores by default, and Rack maps
+  both spellings to the HTTP_API_ACCESS_TOKEN Chatwoot reads. An agent bot's token may create messages but not
+  set labels. TRACKER_CHATWOOT_API_USER is the account id; the conversation id is the one the
+  webhooks name (Chatwoot's display id, which is what the API's paths take).
+- Rate limit: Chatwoot's Rack::Attack answers 429, without Retry-After by default (the house backoff then waits).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from urllib.parse import quote
+
+import requests
+
+from tracker.notify.targets import Outcome
+from tracker.writeback.base import Helpdesk, Note
+
+
+class Chatwoot(Helpdesk):
+    """Chatwoot's client: private notes and conversation labels."""
+
+    source: ClassVar[str] = "chatwoot"
+
+    def headers(self) -> dict[str, str]:
+        return {"Api-Access-Token": self.api.token}
+
+    def add_note(self, session: requests.Session, note: Note) -> Outcome:
+        body = {"content": note.text, "message_type": "outgoing", "private": True}
+        return self.call(session, "POST", f"{self._conversation(note)}/messages", what="note", json=body).outcome
+
+    def add_tags(self, session: requests.Session, note: Note) -> Outcome:
+        current = self.call(session, "GET", f"{self._conversation(note)}/labels", what="labels")
+        if not current.ok:
+            return current.outcome
+        payload = current.body.get("payload") if isinstance(current.body, dict) else None
+        labels = [str(label) for label in payload or [] if isinstance(label, str)]
+        merged = [label for label in labels if label not in note.stale_tags]
+        merged += [tag for tag in note.tags if tag not in merged]
+        if merged == labels:
+            return Outcome("delivered", current.outcome.code, "chatwoot labels: already set", None)
+        # Another agent's label change between the read and this write would be lost: the API has no "add".
+        return self.call(session, "POST", f"{self._conversation(note)}/labels", what="labels",
+                         json={"labels": merged}).outcome
+
+    def _conversation(self, note: Note) -> str:
+        account = quote(self.api.user, safe="")
+        return f"{self.api.url}/api/v1/accounts/{account}/conversations/{quote(note.ticket, safe='')}"
