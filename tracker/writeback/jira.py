@@ -1,0 +1,60 @@
+"""Jira Service Management write-back: an internal comment on the request, and labels on its issue.
+
+- Note: `POST {url}/rest/servicedeskapi/request/{issueIdOrKey}/comment` `{"body", "public": false}` (answers 201
+  with the comment); `public: false` makes it internal, seen by agents only. The body is plain text (Jira renders
+  it as wiki markup).
+- Labels: `PUT {url}/rest/api/3/issue/{issueIdOrKey}` `{"update": {"labels": [{"add": "csat-5"}, {"remove": …}]}}`
+  (answers 204), which adds and removes without touching the issue's other labels. A Jira label cannot hold a
+  space.
+- Auth: Basic with the account's email (TRACKER_JIRA_API_USER) and an API token, as tracker.ingest.jira uses.
+- Rate limit: a 429 carries `Retry-After` (seconds) and `X-RateLimit-Reset` (when the limit resets, ISO 8601 such
+  as `2026-12-01T00:31Z`); some 503s carry Retry-After too.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import requests
+
+from tracker.notify.targets import Outcome
+from tracker.writeback.base import Helpdesk, Note, parse_retry_after
+
+
+class Jira(Helpdesk):
+    """Jira Service Management's client: internal request comments and issue labels."""
+
+    source: ClassVar[str] = "jira"
+
+    def auth(self) -> Any:
+        return (self.api.user, self.api.token)
+
+    def retry_after_s(self, response: requests.Response) -> float | None:
+        """Return the wait a 429 asks for: Retry-After, else until X-RateLimit-Reset (ISO 8601)."""
+        wait = parse_retry_after(response.headers.get("Retry-After"))
+        if wait is not None:
+            return wait
+        reset = response.headers.get("X-RateLimit-Reset", "").strip()
+        try:
+            return max(datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp() - time.time(), 0.0)
+        except ValueError:
+            return None
+
+    def add_note(self, session: requests.Session, note: Note) -> Outcome:
+        url = f"{self.api.url}/rest/servicedeskapi/request/{quote(note.ticket, safe='')}/comment"
+        return self.call(session, "POST", url, what="comment", json={"body": note.text, "public": False}).outcome
+
+    def add_tags(self, session: requests.Session, note: Note) -> Outcome:
+        changes = [{"add": label(tag)} for tag in note.tags] + \
+            [{"remove": label(tag)} for tag in note.stale_tags if tag not in note.tags]
+        url = f"{self.api.url}/rest/api/3/issue/{quote(note.ticket, safe='')}"
+        return self.call(session, "PUT", url, what="labels", json={"update": {"labels": changes}}).outcome
+
+
+def label(tag: str) -> str:
+    """Return a tag as a Jira label: Jira refuses labels with spaces, so whitespace becomes a hyphen."""
+    return re.sub(r"\s+", "-", tag.strip())
