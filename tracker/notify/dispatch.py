@@ -107,9 +107,7 @@ def dispatch(store: Store, settings: Settings, consumer: str, now_ms: int, bucke
                 report.left = tuple(todo[n:])
                 break
     if buckets is None:
-        cutoff = now_ms - settings.log_retention_days * DAY_MS
-        for bucket in chosen:
-            store.trim_notices(bucket, cutoff, names)
+        store.trim_notices(chosen, now_ms - settings.log_retention_days * DAY_MS, names)
     return report
 
 

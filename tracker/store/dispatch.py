@@ -133,10 +133,14 @@ class Dispatch(RedisBase):
             pipe.hset(keys.dispatch_behind(bucket), mapping={name: str(at) for name, at in oldest.items()})
         pipe.execute()
 
-    def trim_notices(self, bucket: int, cutoff_ms: int, targets: Sequence[str]) -> int:
-        """Drop a bucket's notices older than cutoff_ms that every named target has passed; return how many."""
-        return int(self.script("dispatch_trim")(keys=[keys.notices(bucket), keys.dispatch_cursors(bucket)],
-                                                args=[cutoff_ms, *targets]))
+    def trim_notices(self, buckets: Iterable[int], cutoff_ms: int, targets: Sequence[str]) -> int:
+        """Drop the buckets' notices older than cutoff_ms that every named target has passed; return how many left
+        (one round trip, a script per bucket)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in buckets:
+            self.script("dispatch_trim")(keys=[keys.notices(bucket), keys.dispatch_cursors(bucket)],
+                                         args=[cutoff_ms, *targets], client=pipe)
+        return sum(int(n) for n in pipe.execute())
 
     # Reading the records -------------------------------------------------------------------------------------
 
