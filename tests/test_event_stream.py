@@ -16,10 +16,11 @@ from werkzeug import Request, Response
 
 from tests.support import make_env
 from tracker.config import Settings, load_settings
-from tracker.notify.dispatch import GIVE_UP_MS, dispatch, redeliver
+from tracker.notify import dispatch as dispatching
+from tracker.notify.dispatch import GIVE_UP_MS, DispatchReport, redeliver
 from tracker.notify.events import TICKET_AT_RISK, emit
 from tracker.notify.targets import targets_for
-from tracker.notify.urls import event_secret, url_target_name
+from tracker.notify.urls import event_secret, url_target_name, url_targets
 from tracker.store import Store, keys
 
 T0 = 1_790_000_000_000  # a fixed dispatch time; every run passes its own now_ms, nothing sleeps
@@ -29,6 +30,11 @@ CUSTOMER = "kari@example.no"
 def settings_for(redis_url: str, *urls: str, **extra: str) -> Settings:
     extra = {"TRACKER_EVENT_URLS": ",".join(urls), "TRACKER_ALERT_ALLOW_PRIVATE": "1", **extra}
     return load_settings(make_env(redis_url, 2525, **extra))
+
+
+def dispatch(store: Store, settings: Settings, consumer: str, now_ms: int) -> DispatchReport:
+    """Run the dispatcher over the event URL targets alone (write-back and cases have tests of their own)."""
+    return dispatching.dispatch(store, settings, consumer, now_ms, targets=url_targets(settings))
 
 
 def answered(store: Store, n: int, customer: str = CUSTOMER, at_ms: int = T0) -> str:
@@ -45,10 +51,12 @@ class Receiver:
         self.answers = list(answers or [])
         self.got: list[tuple[dict[str, str], bytes]] = []
         self.lock = threading.Lock()
+        self.arrived = threading.Event()
 
     def __call__(self, request: Request) -> Response:
         with self.lock:
             self.got.append(({k.lower(): v for k, v in request.headers.items()}, request.get_data()))
+            self.arrived.set()
             return self.answers.pop(0) if self.answers else Response("ok", 200)
 
     def ids(self) -> list[str]:
@@ -218,4 +226,14 @@ def test_a_redelivery_sends_the_same_webhook_id_again_and_is_recorded(redis_url,
     assert again.status == "delivered" and got.ids() == [notice_id, notice_id]
     newest = store.list_deliveries(1, lambda r: True)[0]
     assert newest["id"] == again.delivery_id and newest["redelivery_of"] == refused["id"]
-    assert [t.name for t in targets_for(settings)] == [url_target_name(url)]
+    assert [t.name for t in targets_for(settings)][:1] == [url_target_name(url)]
+
+
+def test_beat_and_a_worker_deliver_a_notice_within_seconds(env, start_worker, receiver):
+    got, url = receiver()
+    store = Store.from_url(env["TRACKER_REDIS_URL"])
+    emit(store, "survey.sent", CUSTOMER, {"survey": {"id": "s1"}, "customer": {"email": CUSTOMER}}, "survey.sent:s1",
+         T0)
+    start_worker(beat=True, TRACKER_EVENT_URLS=url, TRACKER_ALERT_ALLOW_PRIVATE="1")
+    assert got.arrived.wait(30), "no notice arrived: beat's dispatch-notices every 2 s should have sent it"
+    assert got.ids() == ["survey.sent:s1"]

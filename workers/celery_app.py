@@ -52,6 +52,8 @@ def create_celery(settings: Settings) -> Celery:
             "drain-events": {"task": "tracker.drain_events", "schedule": 5.0},
             # Aggregate deltas a writer appended and did not forward (it died): every survey bucket's outbox.
             "forward-outbox": {"task": "tracker.forward_outbox", "schedule": 3.0},
+            # Notices to event URLs, helpdesks and cases: each bucket's targets from their cursors, retries when due.
+            "dispatch-notices": {"task": "tracker.dispatch_notices", "schedule": 2.0},
         },
     )
     if settings.retention_days is not None:

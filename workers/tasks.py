@@ -15,6 +15,7 @@ from tracker.alerts import delivery
 from tracker.alerts.payload import alerts_for
 from tracker.ingest import apply as ingest
 from tracker.mail.http import make_sender
+from tracker.notify import dispatch as notices
 from tracker.privacy import retention
 from tracker.surveys import due
 
@@ -58,6 +59,14 @@ def register(app: Celery) -> None:
     def forward_outbox(self: Task) -> None:
         # Writers forward their own outbox entries at once; this catches the entries of one that died.
         self.app.tracker_store.forward_all()
+
+    @app.task(name="tracker.dispatch_notices", bind=True)
+    def dispatch_notices(self: Task, buckets: list[int] | None = None) -> None:
+        # Every notice bucket (beat), or the ones named, each under its own lease; a bucket left goes on at once.
+        report = notices.dispatch(self.app.tracker_store, self.app.tracker_settings, _consumer(), _now_ms(),
+                                  buckets=buckets)
+        if report.left:
+            self.apply_async(args=[list(report.left)])
 
     @app.task(name="tracker.send_alert", bind=True)
     def send_alert(self: Task, sid: str, rating: int) -> None:
