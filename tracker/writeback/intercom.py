@@ -73,8 +73,9 @@ class Intercom(Helpdesk):
             return conversation.outcome
         body = conversation.body if isinstance(conversation.body, dict) else {}
         present = (body.get("tags") or {}).get("tags") or []
+        stale = {name.lower() for name in note.stale_tags}
         for tag in present:
-            if not isinstance(tag, dict) or tag.get("name") not in note.stale_tags or not tag.get("id"):
+            if not isinstance(tag, dict) or str(tag.get("name") or "").lower() not in stale or not tag.get("id"):
                 continue
             removed = self.call(session, "DELETE", f"{self._conversation(note)}/tags/{quote(str(tag['id']), safe='')}",
                                 what=f"untag {tag['name']}", json={"admin_id": self.api.user})
