@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 from tests.support import World
+from tracker.model import DAY_MS
 from tracker.notify.events import Notice, notice_from_entry
+from tracker.notify.expiry import emit_expired
 from tracker.store import Store, keys
 from tracker.surveys.send import tell_skipped
+from workers.celery_app import create_celery
 
 
 def notices(store: Store, email: str, type_: str | None = None) -> list[Notice]:
@@ -122,3 +125,42 @@ def test_a_skipped_survey_is_told_once_with_its_reason(world: World) -> None:
     assert survey is not None and survey.status == "skipped"
     tell_skipped(store, survey, "Kari", "tagged_no_survey", 1)
     assert len(notices(store, email)) == 1
+
+
+def test_the_expiry_pass_tells_each_unanswered_survey_once_a_bounded_page_at_a_time(world: World) -> None:
+    store, settings = world.store, world.settings
+    people = ["ann@example.no", "bo@example.no", "cy@example.no"]
+    for n, email in enumerate(people):
+        world.solve(f"T-{n}", email)
+    assert world.send() == ["sent"] * 3
+    world.answer("bo@example.no", 5)
+    sent = max(s.sent_at_ms or 0 for email in people for s in store.customer_surveys(email))
+    expiry = settings.survey_expiry_days * DAY_MS
+    assert emit_expired(store, settings, sent + expiry - 60_000) == 0  # none has expired yet
+    later = sent + expiry + 60_000
+    answered = store.customer_surveys("bo@example.no")[0].sid
+    in_order = [(int(at), sid) for sid, at in store.redis.zrange(keys.SENT, 0, -1, withscores=True)]
+    for k in range(2):  # one survey looked at per run, no more
+        assert emit_expired(store, settings, later, limit=1) == int(in_order[k][1] != answered)
+        assert store.expiry_cursor() == in_order[k]
+    emit_expired(store, settings, later)
+    expired = [n for email in people for n in notices(store, email, "survey.expired")]
+    assert sorted(n.customer for n in expired) == ["ann@example.no", "cy@example.no"]
+    for notice in expired:
+        survey = store.customer_surveys(notice.customer)[0]
+        assert notice.id == f"survey.expired:{survey.sid}" and notice.at_ms == survey.expires_at_ms
+        assert notice.data == {"survey": notice.data["survey"], "customer": {"email": notice.customer,
+                                                                             "name": notice.customer.split("@")[0]
+                                                                             .title()}}
+        assert notice.data["survey"]["id"] == survey.sid
+    # Run again, and again from where a run that died before moving its cursor left it: nothing more.
+    assert emit_expired(store, settings, later + 60_000) == 0
+    store.redis.delete(keys.EXPIRY_CURSOR)
+    assert emit_expired(store, settings, later) == 0
+    assert len([n for email in people for n in notices(store, email, "survey.expired")]) == 2
+
+
+def test_beat_runs_the_expiry_pass_every_minute(settings: Any) -> None:
+    app = create_celery(settings)
+    assert app.conf.beat_schedule["expire-surveys"] == {"task": "tracker.expire_surveys", "schedule": 60.0}
+    assert "tracker.expire_surveys" in app.tasks

@@ -54,6 +54,8 @@ def create_celery(settings: Settings) -> Celery:
             "forward-outbox": {"task": "tracker.forward_outbox", "schedule": 3.0},
             # Notices to event URLs, helpdesks and cases: each bucket's targets from their cursors, retries when due.
             "dispatch-notices": {"task": "tracker.dispatch_notices", "schedule": 2.0},
+            # survey.expired for the surveys whose expiry passed since the last pass (a bounded page of SENT).
+            "expire-surveys": {"task": "tracker.expire_surveys", "schedule": 60.0},
         },
     )
     if settings.retention_days is not None:

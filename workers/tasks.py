@@ -16,6 +16,7 @@ from tracker.alerts.payload import alerts_for
 from tracker.ingest import apply as ingest
 from tracker.mail.http import make_sender
 from tracker.notify import dispatch as notices
+from tracker.notify import expiry
 from tracker.privacy import retention
 from tracker.surveys import due
 
@@ -67,6 +68,10 @@ def register(app: Celery) -> None:
                                   buckets=buckets)
         if report.left:
             self.apply_async(args=[list(report.left)])
+
+    @app.task(name="tracker.expire_surveys", bind=True)
+    def expire_surveys(self: Task) -> None:
+        expiry.emit_expired(self.app.tracker_store, self.app.tracker_settings, _now_ms())
 
     @app.task(name="tracker.send_alert", bind=True)
     def send_alert(self: Task, sid: str, rating: int) -> None:

@@ -8,6 +8,7 @@ from tracker.store.base import connect
 from tracker.store.dispatch import Dispatch
 from tracker.store.due import Due
 from tracker.store.erasure import Erasure
+from tracker.store.expiry import Expiries
 from tracker.store.layout import Layout
 from tracker.store.log import EventLog
 from tracker.store.metrics import Metrics
@@ -28,7 +29,7 @@ from tracker.store.writeback import Writeback
 
 
 class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
-            OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox,
+            OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox, Expiries,
             Notices, Dispatch, Writeback):
     """Every storage operation of the product, over one Redis client."""
 

@@ -335,3 +335,8 @@ def writeback_step(bucket: int, target: str, event_id: str) -> str:
 
 
 WRITEBACK_STEP_DAYS = 30  # as long as the notice's own mark: a redelivery of it never writes its note again
+
+
+# Notice producers (issue 11: producers) ----------------------------------------------------------------------------
+
+EXPIRY_CURSOR = f"{PREFIX}:notify:expiry:cursor"  # "<sent ms>|<sid>": the last sent survey the expiry pass decided

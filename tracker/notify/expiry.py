@@ -1,0 +1,51 @@
+"""survey.expired: a periodic pass over the sent surveys, in send order, behind a stored cursor.
+
+A survey sent at t stops taking answers at its expires_at (t + TRACKER_SURVEY_EXPIRY_DAYS when it was sent), so
+the surveys whose expiry passed since the last run are those sent in (cursor, now - expiry]: each run reads that
+range of the SENT index (by send time) a page at a time, at most `limit` surveys, emits survey.expired for each
+still unanswered, and then moves the cursor. A run that dies before moving it is done again by the next, and the
+notice's id (survey.expired:<sid>) keeps each one notice. The first run starts LOOKBACK before the edge, so a new
+install does not tell of every survey that ever expired.
+"""
+
+from __future__ import annotations
+
+from tracker.answers.record import expires_at
+from tracker.config import Settings
+from tracker.model import DAY_MS
+from tracker.notify.events import emit
+from tracker.store import Store
+from tracker.store.notice_data import EXPIRED, customer_data, survey_data
+from tracker.store.surveys import survey_from_hash
+
+LIMIT = 500  # surveys looked at per run (beat runs the pass every minute)
+PAGE = 100
+LOOKBACK_MS = DAY_MS
+
+
+def emit_expired(store: Store, settings: Settings, now_ms: int, limit: int = LIMIT) -> int:
+    """Emit survey.expired for the unanswered surveys whose expiry passed since the last run; return how many."""
+    edge = now_ms - settings.survey_expiry_days * DAY_MS  # sent no later than this: expired by now
+    cursor = store.expiry_cursor() or (edge - LOOKBACK_MS, "")
+    told = looked = 0
+    while looked < limit:
+        page = store.sent_after(cursor, edge, min(PAGE, limit - looked))
+        if not page:
+            break
+        for (sent_ms, sid), (record, name) in zip(page, store.surveys_with_names([sid for _, sid in page]),
+                                                  strict=True):
+            survey = survey_from_hash(record)
+            if survey is not None and survey.status == "sent" and survey.customer:
+                expiry = expires_at(survey, settings)
+                if expiry > now_ms:
+                    # Sent with a longer expiry than today's setting: its turn comes when that passes.
+                    store.set_expiry_cursor(cursor)
+                    return told
+                data = {"survey": survey_data(record), "customer": customer_data(survey.customer, name)}
+                told += emit(store, EXPIRED, survey.customer, data, f"{EXPIRED}:{sid}", expiry)
+            cursor = (sent_ms, sid)
+        looked += len(page)
+        store.set_expiry_cursor(cursor)  # after its notices: a run that dies before tells them again
+    if looked < limit:
+        store.set_expiry_cursor(max(cursor, (edge, "")))  # nothing left before the edge: start there next time
+    return told
