@@ -7,8 +7,24 @@ from __future__ import annotations
 
 from tracker.config import Settings
 from tracker.writeback.base import Helpdesk, Note, WritebackTarget, note_for
+from tracker.writeback.chatwoot import Chatwoot
+from tracker.writeback.freshdesk import Freshdesk
+from tracker.writeback.gorgias import Gorgias
+from tracker.writeback.helpscout import HelpScout
+from tracker.writeback.intercom import Intercom
+from tracker.writeback.jira import Jira
+from tracker.writeback.zendesk import Zendesk
 
-CLIENTS: dict[str, type[Helpdesk]] = {}
+# One entry per source; each client module documents the vendor calls it makes.
+CLIENTS: dict[str, type[Helpdesk]] = {
+    "zendesk": Zendesk,
+    "freshdesk": Freshdesk,
+    "helpscout": HelpScout,
+    "gorgias": Gorgias,
+    "intercom": Intercom,
+    "chatwoot": Chatwoot,
+    "jira": Jira,
+}
 
 
 def writeback_targets(settings: Settings) -> list[WritebackTarget]:

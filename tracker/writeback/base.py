@@ -232,6 +232,14 @@ class Helpdesk(ABC):
                              None))
 
 
+def merged_tags(current: list[str], note: Note) -> list[str]:
+    """Return a ticket's tag list with note.tags added and note.stale_tags dropped, in the order it had them."""
+    stale = {t.lower() for t in note.stale_tags}
+    kept = [t for t in current if t.lower() not in stale]
+    have = {t.lower() for t in kept}
+    return kept + [t for t in note.tags if t.lower() not in have]
+
+
 def parse_retry_after(raw: str | None) -> float | None:
     """Read a Retry-After header (delay seconds or an HTTP date) as seconds from now; None when absent or bad."""
     if raw is None or not raw.strip():

@@ -1,0 +1,43 @@
+"""Gorgias write-back: an internal note on the ticket, and tags added to it (REST API).
+
+- Note: `POST /api/tickets/{id}/messages` with `channel: "internal-note"` (never sent to the customer),
+  `via: "api"`, `from_agent: true`, `sender: {"email": <the API user>}`, `body_text` and `body_html`.
+- Tags: `POST /api/tickets/{id}/tags` `{"names": [...]}` adds them by name (201); `DELETE` on the same path with
+  `{"names": [...]}` removes stale ones (PUT would replace them all).
+- Auth: basic, the account email and the API key. Rate limit: a 429 carries Retry-After in seconds (and
+  X-Gorgias-Account-Api-Call-Limit, used/limit, which says nothing about when to retry).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import requests
+
+from tracker.notify.targets import Outcome
+from tracker.writeback.base import Helpdesk, Note
+
+
+class Gorgias(Helpdesk):
+    """Write internal notes and tags on Gorgias tickets."""
+
+    source = "gorgias"
+
+    def auth(self) -> tuple[str, str]:
+        return (self.api.user, self.api.token)
+
+    def _ticket(self, note: Note) -> str:
+        return f"{self.api.url}/api/tickets/{quote(note.ticket, safe='')}"
+
+    def add_note(self, session: requests.Session, note: Note) -> Outcome:
+        body = {"channel": "internal-note", "via": "api", "from_agent": True, "sender": {"email": self.api.user},
+                "body_text": note.text, "body_html": note.html}
+        return self.call(session, "POST", f"{self._ticket(note)}/messages", what="internal note", json=body).outcome
+
+    def add_tags(self, session: requests.Session, note: Note) -> Outcome:
+        url = f"{self._ticket(note)}/tags"
+        added = self.call(session, "POST", url, what="add tags", json={"names": list(note.tags)})
+        if not added.ok or not note.stale_tags:
+            return added.outcome
+        return self.call(session, "DELETE", url, what="remove stale tags",
+                         json={"names": list(note.stale_tags)}).outcome

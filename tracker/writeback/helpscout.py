@@ -1,0 +1,110 @@
+"""Help Scout write-back: a note on the conversation, and its tags (Mailbox/Inbox API 2.0).
+
+- Auth: OAuth2 client credentials: `POST /v2/oauth2/token` with `grant_type=client_credentials`, `client_id`
+  (TRACKER_HELPSCOUT_API_USER, the app id) and `client_secret` (TRACKER_HELPSCOUT_API_TOKEN) returns
+  `{"access_token", "token_type", "expires_in"}`; the token is kept per process until shortly before it expires
+  and fetched again once when a call answers 401 (revoked or expired early).
+- Note: `POST /v2/conversations/{id}/notes` `{"text": ...}` (201, Resource-ID header); a note is seen by the
+  team only. Thread text is shown as HTML, so the HTML form of the note is sent.
+- Tags: `PUT /v2/conversations/{id}/tags` `{"tags": [...]}` replaces the whole list (204), so the conversation's
+  tags are read first (`GET /v2/conversations/{id}`, `tags[].tag`).
+- Rate limit: a 429 carries X-RateLimit-Retry-After (seconds).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import ClassVar
+from urllib.parse import quote
+
+import requests
+
+from tracker.notify.targets import Outcome
+from tracker.writeback.base import Helpdesk, Note, Reply, merged_tags, parse_retry_after
+
+EARLY_S = 60.0  # a token is fetched again this long before Help Scout says it expires
+
+
+class HelpScout(Helpdesk):
+    """Write notes and tags on Help Scout conversations."""
+
+    source = "helpscout"
+    _tokens: ClassVar[dict[tuple[str, str], tuple[str, float]]] = {}  # (url, app id) -> (token, good until)
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def retry_after_s(self, response: requests.Response) -> float | None:
+        found = parse_retry_after(response.headers.get("X-RateLimit-Retry-After"))
+        return found if found is not None else super().retry_after_s(response)
+
+    def _conversation(self, note: Note) -> str:
+        return f"{self.api.url}/v2/conversations/{quote(note.ticket, safe='')}"
+
+    def _token(self, session: requests.Session) -> str | Reply:
+        key = (self.api.url, self.api.user)
+        with self._lock:
+            cached = self._tokens.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        try:
+            response = session.post(f"{self.api.url}/v2/oauth2/token", timeout=(3.0, 10.0), allow_redirects=False,
+                                    data={"grant_type": "client_credentials", "client_id": self.api.user,
+                                          "client_secret": self.api.token},
+                                    headers={"Accept": "application/json"})
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            return Reply(Outcome("retry", None, f"helpscout access token: {type(exc).__name__}", None))
+        except requests.RequestException as exc:
+            return Reply(Outcome("refused", None, f"helpscout access token: {type(exc).__name__}", None))
+        if response.status_code == 429 or response.status_code >= 500:
+            return Reply(Outcome("retry", response.status_code,
+                                 f"helpscout access token unavailable: HTTP {response.status_code}",
+                                 self.retry_after_s(response)))
+        try:
+            body = response.json()
+            token, lifetime = str(body["access_token"]), float(body.get("expires_in") or 0)
+        except (ValueError, KeyError, TypeError):
+            token, lifetime = "", 0.0
+        if response.status_code != 200 or not token:
+            return Reply(Outcome("refused", response.status_code,
+                                 f"helpscout access token refused: HTTP {response.status_code}: "
+                                 f"{self.error_text(response)}; check TRACKER_HELPSCOUT_API_USER and "
+                                 "TRACKER_HELPSCOUT_API_TOKEN (the app id and secret)", None))
+        with self._lock:
+            self._tokens[key] = (token, time.monotonic() + max(lifetime - EARLY_S, 0.0))
+        return token
+
+    def _forget(self, token: str) -> None:
+        key = (self.api.url, self.api.user)
+        with self._lock:
+            if self._tokens.get(key, ("", 0.0))[0] == token:
+                del self._tokens[key]
+
+    def _authed(self, session: requests.Session, method: str, url: str, *, what: str,
+                json: object = None) -> Reply:
+        """Call with the cached access token; on a 401 fetch a new token once and call again."""
+        for attempt in (1, 2):
+            token = self._token(session)
+            if isinstance(token, Reply):
+                return token
+            reply = self.call(session, method, url, what=what, json=json,
+                              headers={"Authorization": f"Bearer {token}"})
+            if reply.outcome.code != 401 or attempt == 2:
+                return reply
+            self._forget(token)
+        raise AssertionError("unreachable")
+
+    def add_note(self, session: requests.Session, note: Note) -> Outcome:
+        return self._authed(session, "POST", f"{self._conversation(note)}/notes", what="note",
+                            json={"text": note.html}).outcome
+
+    def add_tags(self, session: requests.Session, note: Note) -> Outcome:
+        conversation = self._authed(session, "GET", self._conversation(note), what="read conversation tags")
+        if not conversation.ok:
+            return conversation.outcome
+        body = conversation.body if isinstance(conversation.body, dict) else {}
+        current = [str(t.get("tag")) for t in body.get("tags") or [] if isinstance(t, dict) and t.get("tag")]
+        wanted = merged_tags(current, note)
+        if wanted == current:
+            return conversation.outcome
+        return self._authed(session, "PUT", f"{self._conversation(note)}/tags", what="update tags",
+                            json={"tags": wanted}).outcome

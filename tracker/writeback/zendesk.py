@@ -1,0 +1,40 @@
+"""Zendesk write-back: a private comment on the ticket, and tags added to it (Ticketing API v2).
+
+- Note: `PUT /api/v2/tickets/{id}.json` `{"ticket": {"comment": {"body", "html_body", "public": false}}}`: Zendesk
+  creates comments only through a ticket update; `public: false` makes it an internal note agents alone see.
+- Tags: `PUT /api/v2/tickets/{id}/tags.json` `{"tags": [...]}` adds them, keeping the ticket's others (POST would
+  replace them all); `DELETE` on the same path with `{"tags": [...]}` removes stale ones.
+- Auth: basic, `{email}/token` and the API token. Rate limit: a 429 carries Retry-After in seconds.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import requests
+
+from tracker.notify.targets import Outcome
+from tracker.writeback.base import Helpdesk, Note
+
+
+class Zendesk(Helpdesk):
+    """Write notes and tags on Zendesk tickets."""
+
+    source = "zendesk"
+
+    def auth(self) -> tuple[str, str]:
+        return (f"{self.api.user}/token", self.api.token)
+
+    def _ticket(self, note: Note) -> str:
+        return f"{self.api.url}/api/v2/tickets/{quote(note.ticket, safe='')}"
+
+    def add_note(self, session: requests.Session, note: Note) -> Outcome:
+        body = {"ticket": {"comment": {"body": note.text, "html_body": note.html, "public": False}}}
+        return self.call(session, "PUT", f"{self._ticket(note)}.json", what="private comment", json=body).outcome
+
+    def add_tags(self, session: requests.Session, note: Note) -> Outcome:
+        url = f"{self._ticket(note)}/tags.json"
+        added = self.call(session, "PUT", url, what="add tags", json={"tags": list(note.tags)})
+        if not added.ok or not note.stale_tags:
+            return added.outcome
+        return self.call(session, "DELETE", url, what="remove stale tags", json={"tags": list(note.stale_tags)}).outcome
