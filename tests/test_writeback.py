@@ -258,6 +258,20 @@ def test_a_refused_credential_is_recorded_as_refused_with_the_vendors_words_and_
         assert len(calls(httpserver, "POST", "/v2/oauth2/token")) == 2
 
 
+def test_a_zendesk_update_that_collides_with_another_is_tried_again_later(
+        httpserver: HTTPServer, store: Store, settings: Settings) -> None:
+    v = VENDORS["zendesk"]
+    httpserver.expect_oneshot_request(v.note[1], method=v.note[0]).respond_with_json(
+        {"error": "Conflict", "description": "Ticket was updated by another request"}, status=409)
+    serve(httpserver, v)
+    writer, notice = target(httpserver, v), answer_notice(v, 4, True)
+
+    first = writer.deliver(notice, context(store, settings))
+    assert (first.status, first.code) == ("retry", 409)
+    assert writer.deliver(notice, context(store, settings)).status == "delivered"
+    assert len(ok_calls(httpserver, *v.note)) == 1
+
+
 def test_a_changed_answer_writes_one_more_note_and_drops_the_tags_it_made_untrue(
         vendor: Vendor, httpserver: HTTPServer, store: Store, settings: Settings) -> None:
     serve(httpserver, vendor)

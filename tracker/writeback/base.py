@@ -16,9 +16,10 @@ The interface every vendor client builds on:
   json=..., params=..., headers=...) -> Reply`, which sends one attempt with the house timeouts (3 s connect,
   10 s read, no redirects) and `self.auth()` / `self.headers()`, and maps the answer: 2xx -> `Reply.ok`, the parsed
   JSON in `Reply.body`; 429 -> retry after `self.retry_after_s(response)` (Retry-After, seconds or an HTTP date;
-  override for a vendor's own rate-limit header); 5xx, timeouts, connection errors -> retry (a 5xx's Retry-After
-  honoured); 401, 403, 404, any other 4xx or 3xx -> refused, with the vendor's error text (`self.error_text`) in
-  the detail. A method returns `reply.outcome` unless `reply.ok`; nothing raises.
+  override for a vendor's own rate-limit header); 5xx, timeouts, connection errors and the statuses in
+  `transient` -> retry (their Retry-After honoured); 401, 403, 404, any other 4xx or 3xx -> refused, with the
+  vendor's error text (`self.error_text`) in the detail. A method returns `reply.outcome` unless `reply.ok`;
+  nothing raises.
 - `WritebackTarget(source, api)` (name `writeback:<source>`) wants survey.answered / survey.changed whose
   `data.survey.source` is its source and ticket.at_risk whose `data.ticket.source` is; deliver writes the note,
   then the tags, and keeps per notice how far it got (store.writeback_step), so a retry after the tags failed
@@ -160,6 +161,7 @@ class Helpdesk(ABC):
     """One helpdesk's write-back client: an internal note and tags on a ticket, over its documented API."""
 
     source: ClassVar[str]
+    transient: ClassVar[frozenset[int]] = frozenset()  # 4xx statuses this vendor documents as "try again"
 
     def __init__(self, api: HelpdeskApi):
         self.api = api
@@ -220,9 +222,9 @@ class Helpdesk(ABC):
             except ValueError:
                 body = None
             return Reply(Outcome("delivered", status, f"{label}: HTTP {status}", None), body)
-        if status == 429 or status >= 500:
+        if status == 429 or status >= 500 or status in self.transient:
             wait = self.retry_after_s(response)
-            reason = "rate-limited" if status == 429 else "unavailable"
+            reason = "rate-limited" if status == 429 else "unavailable" if status >= 500 else "busy"
             return Reply(Outcome("retry", status, f"{label} {reason}: HTTP {status}", wait))
         if 300 <= status < 400:
             where = response.headers.get("Location", "")

@@ -5,10 +5,12 @@
 - Tags: `PUT /api/v2/tickets/{id}/tags.json` `{"tags": [...]}` adds them, keeping the ticket's others (POST would
   replace them all); `DELETE` on the same path with `{"tags": [...]}` removes stale ones.
 - Auth: basic, `{email}/token` and the API token. Rate limit: a 429 carries Retry-After in seconds.
+- A 409 Conflict means another update of the same ticket collided with this one: tried again later.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
 from urllib.parse import quote
 
 import requests
@@ -21,6 +23,7 @@ class Zendesk(Helpdesk):
     """Write notes and tags on Zendesk tickets."""
 
     source = "zendesk"
+    transient: ClassVar[frozenset[int]] = frozenset({409})
 
     def auth(self) -> tuple[str, str]:
         return (f"{self.api.user}/token", self.api.token)
