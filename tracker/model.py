@@ -359,6 +359,16 @@ class TimelineEntry:
 # ---------------------------------------------------------------------------------------------
 
 CASE_STATUSES = ("open", "contacted", "recovered", "not_recovered")
+CASE_ACTIVE = ("open", "contacted")
+
+
+@dataclass(frozen=True)
+class CaseNote:
+    """One note a lead added to a case: when, by whom (an API key's or the CLI's name), and what."""
+
+    at_ms: int
+    by: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -372,12 +382,29 @@ class Case:
     status: str
     opened_at_ms: int
     due_at_ms: int
-    notes: tuple[str, ...] = ()
+    notes: tuple[CaseNote, ...] = ()
     outcome: str | None = None
+    name: str | None = None  # the customer's
+    survey: str = ""  # the sid of the answer that opened it
+    rating: int | None = None
+    scale: str | None = None
+    comment: str | None = None
+    source: str | None = None
+    team: str | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    first_contact_at_ms: int | None = None  # when it first went to contacted or got a note
+    closed_at_ms: int | None = None
+    resurvey: str | None = None  # the sid of the new survey its closing scheduled
+    rev: int = 0  # every write moves it on; a write based on an older rev is refused
+    notified: int = 0  # the rev whose case notice was emitted
 
     @property
     def closed(self) -> bool:
         return self.status in ("recovered", "not_recovered")
+
+    def overdue(self, now_ms: int) -> bool:
+        return not self.closed and self.due_at_ms < now_ms
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tracker.cli.base import UsageError, open_store, settings_for
+from tracker.cli.cases import register as register_cases
 from tracker.cli.help import describe
 from tracker.cli.migrate import register as register_migrations
 from tracker.cli.privacy import cmd_erase, cmd_export, cmd_suppress
@@ -19,7 +20,8 @@ from tracker.config import ConfigError, Settings
 from tracker.errors import StorageUnavailable
 
 COMMANDS = ("web", "worker", "beat", "dev", "check", "api-key", "score", "top", "erase", "export", "suppress",
-            "alert-secret", "rebuild-scores", "replay", "export-log", "import-ratings", "upgrade-store")
+            "alert-secret", "rebuild-scores", "replay", "export-log", "import-ratings", "upgrade-store",
+            "cases", "case")
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
 
@@ -181,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe(sub, "rebuild-scores").set_defaults(run=cmd_rebuild)
     register_migrations(sub)  # replay, export-log, import-ratings
     register_upgrade(sub)  # upgrade-store
+    register_cases(sub)  # cases, case
     return parser
 
 

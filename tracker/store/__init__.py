@@ -5,6 +5,7 @@ from __future__ import annotations
 from tracker.store import keys
 from tracker.store.apikeys import ApiKeys
 from tracker.store.base import connect
+from tracker.store.cases import Cases
 from tracker.store.dispatch import Dispatch
 from tracker.store.due import Due
 from tracker.store.erasure import Erasure
@@ -30,7 +31,7 @@ from tracker.store.writeback import Writeback
 
 class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
             OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox, Expiries,
-            Notices, Dispatch, Writeback):
+            Notices, Dispatch, Writeback, Cases):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

@@ -337,6 +337,50 @@ def writeback_step(bucket: int, target: str, event_id: str) -> str:
 WRITEBACK_STEP_DAYS = 30  # as long as the notice's own mark: a redelivery of it never writes its note again
 
 
+# Recovery cases (issue 11: cases), by case bucket ----------------------------------------------------------------
+# `{c<b>}` one case bucket b = bucket_of(customer email): the cases of the customers in it (a case id names its
+# bucket: "c<b>-<survey id>"), the bucket's listing indexes (sorted sets of score 0 ordered by member,
+# "<0 open|1 closed>|<due ms, 15 digits>|<case id>", one per owner and status filter, "*" for any), each
+# customer's cases in the same order, and the bucket's counters (for the summary and /metrics).
+
+CASE_ID_PATTERN = r"^c([0-9]{1,2})-([a-z2-7]{20})$"
+CASE_DUE = "c|"  # due members for a closed case's new survey: "c|<case id>", in the ticket due set they hash to
+
+
+def case_id(sid: str, email: str) -> str:
+    """Name the case an unsatisfied answer to survey sid by this customer opens (the same every time)."""
+    return f"c{bucket_of(email)}-{sid}"
+
+
+def case_bucket(case_id_: str) -> int | None:
+    """Return the bucket a case id names, None when it is not a case id."""
+    import re
+
+    match = re.match(CASE_ID_PATTERN, case_id_)
+    bucket = int(match.group(1)) if match else None
+    return bucket if bucket is not None and bucket < BUCKETS else None
+
+
+def case(case_id_: str) -> str:
+    """Name a case's hash (case_id_ must be valid: see case_bucket)."""
+    return f"{PREFIX}:{{c{case_bucket(case_id_)}}}:case:{case_id_}"
+
+
+def case_index(bucket: int, owner: str, status: str) -> str:
+    """Name a bucket's case index for one owner ("=<owner>", "-" unassigned, "*" any) and status ("*" any)."""
+    return f"{PREFIX}:{{c{bucket}}}:cases:{status}:{owner}"
+
+
+def customer_cases(bucket: int, email: str) -> str:
+    """Name one customer's cases (in their case bucket), in index order."""
+    return f"{PREFIX}:{{c{bucket}}}:cases:of:{email}"
+
+
+def case_counts(bucket: int) -> str:
+    """Name a bucket's case counters: opened, active, recovered, not_recovered, contacted, contact_ms."""
+    return f"{PREFIX}:{{c{bucket}}}:cases:counts"
+
+
 # Notice producers (issue 11: producers) ----------------------------------------------------------------------------
 
 EXPIRY_CURSOR = f"{PREFIX}:notify:expiry:cursor"  # "<sent ms>|<sid>": the last sent survey the expiry pass decided

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from tracker.config import Settings
 from tracker.errors import StorageUnavailable
-from tracker.store import Store
+from tracker.store import Store, keys
 from tracker.store.due import Claim
 from tracker.store.reminders import REMINDER_DUE
 from tracker.surveys.outcome import Outcome, Sender
@@ -46,6 +46,10 @@ def send_due(store: Store, settings: Settings, sender: Sender, member: str, clai
     """Send one leased due entry: a reminder (`r|<sid>`) or a ticket's (or order's) survey."""
     if member.startswith(REMINDER_DUE):
         return send_reminder(store, settings, sender, member, claimed, now_ms)
+    if member.startswith(keys.CASE_DUE):  # a closed recovery case's new survey (TRACKER_CASE_RESURVEY)
+        from tracker.cases.resurvey import send_resurvey
+
+        return send_resurvey(store, settings, sender, member, claimed, now_ms)
     return send_survey(store, settings, sender, member, claimed, now_ms)
 
 
@@ -113,4 +117,8 @@ def send_chunk(store: Store, settings: Settings, sender: Sender, members: list[s
 def _park(store: Store, member: str, claimed: int, error: str, now_ms: int) -> Outcome:
     if member.startswith(REMINDER_DUE):
         return park_reminder(store, member, claimed, error, now_ms)
+    if member.startswith(keys.CASE_DUE):
+        store.drop_resurvey(member, claimed)
+        log.error("case survey parked", extra={"due": member, "reason": "internal_error"})
+        return Outcome("failed", "internal_error")
     return park_survey(store, member, claimed, "internal_error", error, now_ms)

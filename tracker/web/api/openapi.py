@@ -9,6 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
+from tracker.cases.schemas import CaseListQuerySchema, CasePageSchema, CasePatchSchema, CaseSchema
 from tracker.scores.ranking import KINDS
 from tracker.web.api.schemas import (
     AGGREGATE_PAGES,
@@ -30,6 +31,7 @@ from tracker.web.api.schemas import (
 )
 
 ERRORS = {
+    400: "The body is not a JSON object.",
     401: "No key, or not a valid one.",
     403: "The key lacks the scope this needs.",
     404: "Nothing with that id.",
@@ -102,7 +104,23 @@ def build_spec() -> APISpec:
     spec.path("/api/v1/export/responses.csv", operations={"get": _operation(
         "Every answer of a date range as CSV, oldest first", {"type": "string"}, ExportQuerySchema,
         errors=(401, 403, 422, 429, 503), content_type="text/csv")})
+    _case_paths(spec)
     return spec
+
+
+def _case_paths(spec: APISpec) -> None:
+    """Describe the recovery cases' paths (SPEC.md §11)."""
+    spec.path("/api/v1/cases", operations={"get": _operation(
+        "A page of recovery cases: open and contacted first (overdue first, then by due time), then closed",
+        CasePageSchema, CaseListQuerySchema, errors=(401, 403, 422, 429, 503), tag="cases")})
+    case_id = _path_param("id", "the case id (c<bucket>-<survey id>)")
+    patch = _operation("Work a case: status (transitions checked), a note, owner (null: none), outcome", CaseSchema,
+                       path=case_id, errors=(400, 401, 403, 404, 422, 429, 503), tag="cases")
+    patch["requestBody"] = {"required": True, "content": {"application/json": {"schema": CasePatchSchema}}}
+    spec.path("/api/v1/cases/{id}", operations={
+        "get": _operation("One recovery case", CaseSchema, path=case_id, errors=(401, 403, 404, 429, 503),
+                          tag="cases"),
+        "patch": patch})
 
 
 def _plain_query(parameter: dict[str, Any]) -> None:

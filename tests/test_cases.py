@@ -1,0 +1,259 @@
+"""Recovery cases (SPEC.md §11) through the real store, the cases target, the API, the CLI and the dashboard."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tracker.cases.target import case_targets
+from tracker.cases.work import update_case
+from tracker.config import load_settings
+from tracker.events import iso_from_ms
+from tracker.notify.events import Notice, notice_from_entry
+from tracker.notify.targets import DispatchContext
+from tracker.store import keys
+
+HOUR_MS = 3_600_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def answer_data(sid: str, email: str, rating: int, satisfied: bool, *, at_ms: int | None = None,
+                agent: str | None = "a-7", team: str | None = "Billing", ticket: str = "T-1",
+                comment: str = "Slow") -> dict[str, Any]:
+    """The data of a survey.answered notice (CONTRACT.md)."""
+    return {
+        "survey": {"id": sid, "scale": "csat5", "ticket": ticket, "source": "standard",
+                   "ticket_key": f"standard:{ticket}", "agent": {"id": agent, "name": "Ola"} if agent else None,
+                   "team": team, "brand": None, "subject": "Where is my order?", "sent_at": iso_from_ms(now_ms())},
+        "answer": {"rating": rating, "scale": "csat5", "label": "Bad", "satisfied": satisfied, "comment": comment,
+                   "reason": None, "answered_at": iso_from_ms(at_ms or now_ms())},
+        "customer": {"email": email, "name": "Kari"},
+    }
+
+
+def deliver(store, settings, data: dict[str, Any], type_: str = "survey.answered", at: int | None = None) -> Any:
+    target = case_targets(settings)[0]
+    notice = Notice(id=f"{type_}:{data['survey']['id']}:1", type=type_, customer=data["customer"]["email"],
+                    at_ms=now_ms(), data=data)
+    assert target.name == "cases" and target.wants(notice)
+    return target.deliver(notice, DispatchContext(store, settings, at or now_ms(), None))  # type: ignore[arg-type]
+
+
+def notices(store, email: str) -> list[Notice]:
+    entries = store.redis.xrange(keys.notices(keys.bucket_of(email)))
+    return [notice_from_entry(entry_id, fields) for entry_id, fields in entries]
+
+
+SID = "abcdefghijklmnopqrst"
+SID2 = "bcdefghijklmnopqrstu"
+
+
+@pytest.fixture
+def owned(env) -> Any:
+    return load_settings({**env, "TRACKER_CASE_OWNERS": "billing=lead@acme.test,agent:a-9=kim@acme.test",
+                          "TRACKER_CASE_DUE_HOURS": "24"})
+
+
+@pytest.fixture
+def auth(store) -> dict[str, str]:
+    return {"Authorization": f"Bearer {store.create_key('lead')}"}
+
+
+# Opening and recovering through the target ------------------------------------------------------------------
+
+def test_an_unsatisfied_answer_opens_one_case_with_owner_due_time_and_a_case_opened_notice(store, owned):
+    answered = now_ms() - HOUR_MS
+    outcome = deliver(store, owned, answer_data(SID, "Kari@Example.no", 1, False, at_ms=answered))
+    assert outcome.status == "delivered"
+    again = deliver(store, owned, answer_data(SID, "kari@example.no", 1, False, at_ms=answered))
+    assert again.status == "delivered"
+    cid = keys.case_id(SID, "kari@example.no")
+    case = store.case(cid)
+    assert case is not None and case.status == "open" and case.customer == "kari@example.no"
+    assert case.owner == "lead@acme.test" and case.ticket == "standard:T-1" and case.rating == 1
+    assert case.due_at_ms == case.opened_at_ms + 24 * HOUR_MS and case.opened_at_ms // 1000 == answered // 1000
+    found, _ = store.case_page(None, None, None, 50, None)
+    assert [c.id for c in found] == [cid]
+    opened = [n for n in notices(store, "kari@example.no") if n.type == "case.opened"]
+    assert len(opened) == 1 and opened[0].id == f"case.opened:{cid}"
+    assert opened[0].data["case"]["id"] == cid and opened[0].data["customer"]["email"] == "kari@example.no"
+
+
+def test_owner_is_the_agents_then_the_teams_else_nobody(store, owned):
+    deliver(store, owned, answer_data(SID, "a@example.no", 2, False, agent="a-9", team="billing"))
+    deliver(store, owned, answer_data(SID2, "b@example.no", 2, False, agent="a-1", team="BILLING"))
+    deliver(store, owned, answer_data("cdefghijklmnopqrstuv", "c@example.no", 2, False, agent=None, team="sales"))
+    owners = {c.customer: c.owner for c in store.case_page(None, None, None, 50, None)[0]}
+    assert owners == {"a@example.no": "kim@acme.test", "b@example.no": "lead@acme.test", "c@example.no": None}
+
+
+def test_a_later_satisfied_answer_recovers_the_customers_open_cases_once(store, settings):
+    opened_at = now_ms() - 2 * HOUR_MS
+    deliver(store, settings, answer_data(SID, "kari@example.no", 1, False, at_ms=opened_at))
+    deliver(store, settings, answer_data(SID2, "per@example.no", 1, False, at_ms=opened_at))
+    happy = answer_data("cdefghijklmnopqrstuv", "kari@example.no", 5, True)
+    assert deliver(store, settings, happy).status == "delivered"
+    assert deliver(store, settings, happy).status == "skipped"  # nothing open any more
+    kari, per = store.case(keys.case_id(SID, "kari@example.no")), store.case(keys.case_id(SID2, "per@example.no"))
+    assert kari.status == "recovered" and kari.closed_at_ms is not None and "answered 5" in kari.outcome
+    assert per.status == "open"
+    updated = [n for n in notices(store, "kari@example.no") if n.type == "case.updated"]
+    assert len(updated) == 1 and updated[0].data["changes"][:2] == ["status", "closed_at"]
+    counts = store.case_counts(now_ms())
+    assert (counts.opened, counts.active, counts.recovered) == (2, 1, 1)
+
+
+def test_a_satisfied_answer_given_before_the_case_opened_does_not_recover_it(store, settings):
+    deliver(store, settings, answer_data(SID, "kari@example.no", 1, False))
+    early = answer_data(SID2, "kari@example.no", 5, True, at_ms=now_ms() - 5 * HOUR_MS)
+    assert deliver(store, settings, early).status == "skipped"
+    assert store.case(keys.case_id(SID, "kari@example.no")).status == "open"
+
+
+def test_a_notice_without_an_answer_is_refused_not_raised(store, settings):
+    data = answer_data(SID, "kari@example.no", 1, False)
+    del data["answer"]
+    assert deliver(store, settings, data).status == "refused"
+
+
+# The API ------------------------------------------------------------------------------------------------------
+
+def _open_three(store, settings) -> list[str]:
+    now = now_ms()
+    deliver(store, settings, answer_data(SID, "late@example.no", 1, False, at_ms=now - 60 * HOUR_MS))
+    deliver(store, settings, answer_data(SID2, "soon@example.no", 2, False, at_ms=now - HOUR_MS))
+    deliver(store, settings, answer_data("defghijklmnopqrstuvw", "closed@example.no", 2, False,
+                                         at_ms=now - 70 * HOUR_MS))
+    ids = [keys.case_id(SID, "late@example.no"), keys.case_id(SID2, "soon@example.no"),
+           keys.case_id("defghijklmnopqrstuvw", "closed@example.no")]
+    update_case(store, settings, ids[2], now, "test", status="not_recovered")
+    return ids
+
+
+def test_the_api_lists_overdue_first_filters_and_pages(client, auth, store, settings):
+    late, soon, closed = _open_three(store, settings)
+    page = client.get("/api/v1/cases", headers=auth).json
+    assert [c["id"] for c in page["cases"]] == [late, soon, closed]
+    assert [c["overdue"] for c in page["cases"]] == [True, False, False] and page["next_cursor"] is None
+    assert [c["id"] for c in client.get("/api/v1/cases?overdue=true", headers=auth).json["cases"]] == [late]
+    assert [c["id"] for c in client.get("/api/v1/cases?status=not_recovered", headers=auth).json["cases"]] == [closed]
+    assert [c["id"] for c in client.get("/api/v1/cases?owner=unassigned&status=open", headers=auth).json["cases"]] \
+        == [late, soon]
+    assert client.get("/api/v1/cases?owner=nobody@acme.test", headers=auth).json["cases"] == []
+    first = client.get("/api/v1/cases?limit=2", headers=auth).json
+    assert [c["id"] for c in first["cases"]] == [late, soon] and first["next_cursor"]
+    rest = client.get("/api/v1/cases", headers=auth, query_string={"limit": 2, "cursor": first["next_cursor"]}).json
+    assert [c["id"] for c in rest["cases"]] == [closed] and rest["next_cursor"] is None
+    one = client.get(f"/api/v1/cases/{late}", headers=auth).json
+    assert one == page["cases"][0]
+    assert set(one) >= {"id", "customer", "ticket", "owner", "status", "due_at", "notes", "outcome", "survey",
+                        "rating", "scale", "comment", "opened_at", "first_contact_at", "closed_at", "source", "team",
+                        "agent"}
+
+
+def test_the_api_needs_a_key_and_answers_404_and_422_in_the_envelope(client, auth, store, settings):
+    _open_three(store, settings)
+    assert client.get("/api/v1/cases").status_code == 401
+    missing = client.get("/api/v1/cases/c3-zzzzzzzzzzzzzzzzzzzz", headers=auth)
+    assert missing.status_code == 404 and missing.json["message"] == "No case with that id."
+    assert client.get("/api/v1/cases/not-a-case", headers=auth).status_code == 404
+    bad = client.get("/api/v1/cases?status=lost&limit=0&cursor=x", headers=auth)
+    assert bad.status_code == 422 and set(bad.json["errors"]) == {"status", "limit", "cursor"}
+
+
+def test_patch_moves_status_adds_notes_sets_owner_and_outcome(client, auth, store, settings):
+    late, *_ = _open_three(store, settings)
+    response = client.patch(f"/api/v1/cases/{late}", headers=auth,
+                            json={"status": "contacted", "note": "Called, refund offered", "owner": "ola@acme.test"})
+    assert response.status_code == 200, response.json
+    case = response.json
+    assert case["status"] == "contacted" and case["owner"] == "ola@acme.test" and case["first_contact_at"]
+    assert [(n["by"], n["text"]) for n in case["notes"]] == [("lead", "Called, refund offered")]
+    done = client.patch(f"/api/v1/cases/{late}", headers=auth, json={"status": "recovered", "outcome": "Refunded"})
+    assert done.json["status"] == "recovered" and done.json["outcome"] == "Refunded" and done.json["closed_at"]
+    assert done.json["first_contact_at"] == case["first_contact_at"]
+    unassigned = client.patch(f"/api/v1/cases/{late}", headers=auth, json={"owner": None})
+    assert unassigned.json["owner"] is None
+    counts = store.case_counts(now_ms())
+    assert (counts.active, counts.recovered, counts.not_recovered, counts.contacted) == (1, 1, 1, 1)
+    changes = [n.data["changes"] for n in notices(store, "late@example.no") if n.type == "case.updated"]
+    assert changes[0] == ["status", "notes", "owner", "first_contact_at"] and changes[-1] == ["owner"]
+
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    ({"status": "won"}, 422, "status"), ({"note": "   "}, 422, "note"), ({"colour": "red"}, 422, "colour"),
+    ({}, 422, "_schema"), ({"note": "x" * 2001}, 422, "note"), ({"owner": 5}, 422, "owner"),
+])
+def test_patch_refuses_bad_bodies_with_the_field_named(client, auth, store, settings, body, status, field):
+    late, *_ = _open_three(store, settings)
+    response = client.patch(f"/api/v1/cases/{late}", headers=auth, json=body)
+    assert response.status_code == status and field in response.json["errors"], response.json
+
+
+def test_patch_refuses_what_is_not_json_a_bad_transition_and_an_unknown_case(client, auth, store, settings):
+    late, _, closed = _open_three(store, settings)
+    not_json = client.patch(f"/api/v1/cases/{late}", headers=auth, data="status=open",
+                            content_type="text/plain")
+    assert not_json.status_code == 400 and not_json.json["code"] == 400
+    client.patch(f"/api/v1/cases/{late}", headers=auth, json={"status": "contacted"})
+    back = client.patch(f"/api/v1/cases/{late}", headers=auth, json={"status": "open"})
+    assert back.status_code == 422 and "contacted to open" in back.json["errors"]["status"][0]
+    missing = client.patch("/api/v1/cases/c3-zzzzzzzzzzzzzzzzzzzz", headers=auth, json={"note": "hi"})
+    assert missing.status_code == 404
+    reopened = client.patch(f"/api/v1/cases/{closed}", headers=auth, json={"status": "open"})
+    assert reopened.json["status"] == "open" and reopened.json["closed_at"] is None
+
+
+def test_the_openapi_document_describes_the_case_paths(client):
+    paths = client.get("/api/openapi.json").json["paths"]
+    assert set(paths["/api/v1/cases/{id}"]) == {"get", "patch"} and "get" in paths["/api/v1/cases"]
+    assert "requestBody" in paths["/api/v1/cases/{id}"]["patch"]
+
+
+# The CLI ------------------------------------------------------------------------------------------------------
+
+def run_cli(env: dict[str, str], monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
+    from tracker.cli.commands import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_cli_lists_shows_and_works_a_case(env, store, settings, monkeypatch, capsys):
+    late, soon, closed = _open_three(store, settings)
+    code, out, _ = run_cli(env, monkeypatch, capsys, "cases")
+    lines = out.splitlines()
+    assert code == 0 and lines[1].startswith(late) and "OVERDUE" in lines[1] and lines[3].startswith(closed)
+    code, out, _ = run_cli(env, monkeypatch, capsys, "cases", "--overdue", "--json")
+    assert [c["id"] for c in json.loads(out)] == [late]
+    code, out, _ = run_cli(env, monkeypatch, capsys, "case", soon, "--status", "contacted", "--note", "Mailed her",
+                           "--by", "ola")
+    assert code == 0 and "contacted" in out.splitlines()[0] and "cli:ola: Mailed her" in out
+    assert store.case(soon).status == "contacted"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("case", "nope"), "is not a case id"),
+    (("case", "c3-zzzzzzzzzzzzzzzzzzzz"), "no case"),
+    (("cases", "--status", "lost"), "--status Must be one of"),
+    (("cases", "--limit", "many"), "--limit Not a valid integer"),
+])
+def test_the_cli_answers_bad_input_in_one_line(env, store, settings, monkeypatch, capsys, argv, message):
+    code, _, err = run_cli(env, monkeypatch, capsys, *argv)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_cli_refuses_a_bad_transition_in_one_line(env, store, settings, monkeypatch, capsys):
+    late, *_ = _open_three(store, settings)
+    run_cli(env, monkeypatch, capsys, "case", late, "--status", "contacted")
+    code, _, err = run_cli(env, monkeypatch, capsys, "case", late, "--status", "open")
+    assert code == 1 and err.strip() == "tracker: A case cannot go from contacted to open."

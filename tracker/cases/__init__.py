@@ -1,0 +1,1 @@
+"""Recovery cases (SPEC.md §11): a case per unsatisfied answer, worked by leads until the customer is won back."""

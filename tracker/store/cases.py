@@ -1,0 +1,228 @@
+"""Recovery cases: one hash per case and its bucket's indexes and counters, all in the case bucket's slot.
+
+A case lives in the bucket of its customer (`{c<b>}`), so a customer's cases, the indexes that list them and the
+counters that sum them are written by one script with the case. Listings read one page from each bucket's index
+(ordered by member: open before closed, then by due time) and merge them: a page costs BUCKETS small range reads,
+whatever the number of cases.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tracker.model import CASE_ACTIVE, Case, CaseNote
+from tracker.store import keys
+from tracker.store.base import RedisBase
+
+COUNTERS = ("opened", "active", "recovered", "not_recovered", "contacted", "contact_ms")
+ANY = "*"
+UNASSIGNED = "-"
+
+
+class CaseConflict(Exception):
+    """Another writer changed the case since it was read: read it again and redo the change."""
+
+
+@dataclass(frozen=True)
+class CaseCounts:
+    """What the case counters of every bucket add up to, and how many open cases are past due now."""
+
+    opened: int = 0
+    active: int = 0
+    overdue: int = 0
+    recovered: int = 0
+    not_recovered: int = 0
+    contacted: int = 0  # cases that had a first contact
+    contact_ms: int = 0  # the sum of their times from opening to first contact
+
+
+def index_member(case: Case) -> str:
+    """Name a case in its indexes: open before closed, then by due time, then by id."""
+    return f"{1 if case.closed else 0}|{case.due_at_ms:015d}|{case.id}"
+
+
+def _owner_part(owner: str | None) -> str:
+    return f"={owner}" if owner else UNASSIGNED
+
+
+def _entries(case: Case) -> dict[str, str]:
+    """Return the index keys a case is listed in, with its member there."""
+    bucket = keys.case_bucket(case.id)
+    assert bucket is not None
+    member = index_member(case)
+    owner = _owner_part(case.owner)
+    return {key: member for key in (
+        keys.case_index(bucket, ANY, ANY), keys.case_index(bucket, ANY, case.status),
+        keys.case_index(bucket, owner, ANY), keys.case_index(bucket, owner, case.status),
+        keys.customer_cases(bucket, case.customer))}
+
+
+def case_to_hash(case: Case) -> dict[str, str]:
+    """Write a case as its hash fields (absent values as empty strings); rev, notified and resurvey are the store's."""
+    def text(value: object) -> str:
+        return "" if value is None else str(value)
+
+    return {
+        "id": case.id, "customer": case.customer, "name": text(case.name), "ticket": text(case.ticket),
+        "owner": text(case.owner), "status": case.status, "opened_at": str(case.opened_at_ms),
+        "due_at": str(case.due_at_ms), "outcome": text(case.outcome), "survey": case.survey,
+        "rating": text(case.rating), "scale": text(case.scale), "comment": text(case.comment),
+        "source": text(case.source), "team": text(case.team), "agent": text(case.agent_id),
+        "agent_name": text(case.agent_name), "first_contact_at": text(case.first_contact_at_ms),
+        "closed_at": text(case.closed_at_ms),  # "resurvey" is only ever set once, by mark_resurvey
+        "notes": json.dumps([{"at": n.at_ms, "by": n.by, "text": n.text} for n in case.notes],
+                            separators=(",", ":"), ensure_ascii=False),
+    }
+
+
+def case_from_hash(record: Mapping[str, str]) -> Case | None:
+    """Read a case hash; None when there is none."""
+    if not record.get("id"):
+        return None
+
+    def opt(name: str) -> str | None:
+        return record.get(name) or None
+
+    def opt_int(name: str) -> int | None:
+        value = record.get(name)
+        return int(value) if value else None
+
+    notes = tuple(CaseNote(int(n["at"]), str(n["by"]), str(n["text"])) for n in json.loads(record.get("notes") or "[]"))
+    return Case(
+        id=record["id"], customer=record["customer"], ticket=opt("ticket"), owner=opt("owner"),
+        status=record["status"], opened_at_ms=int(record["opened_at"]), due_at_ms=int(record["due_at"]),
+        notes=notes, outcome=opt("outcome"), name=opt("name"), survey=record.get("survey", ""),
+        rating=opt_int("rating"), scale=opt("scale"), comment=opt("comment"), source=opt("source"),
+        team=opt("team"), agent_id=opt("agent"), agent_name=opt("agent_name"),
+        first_contact_at_ms=opt_int("first_contact_at"), closed_at_ms=opt_int("closed_at"),
+        resurvey=opt("resurvey"), rev=int(record.get("rev") or 0), notified=int(record.get("notified") or 0))
+
+
+def _counts_of(case: Case | None) -> dict[str, int]:
+    """Return what one case adds to its bucket's counters."""
+    if case is None:
+        return dict.fromkeys(COUNTERS, 0)
+    contacted = case.first_contact_at_ms is not None
+    return {"opened": 1, "active": int(case.status in CASE_ACTIVE), "recovered": int(case.status == "recovered"),
+            "not_recovered": int(case.status == "not_recovered"), "contacted": int(contacted),
+            "contact_ms": case.first_contact_at_ms - case.opened_at_ms if contacted
+            and case.first_contact_at_ms is not None else 0}
+
+
+class Cases(RedisBase):
+    """Open, read, write and list recovery cases."""
+
+    def case(self, case_id: str) -> Case | None:
+        """Return the case of this id, None when there is none (or the id is not a case id)."""
+        if keys.case_bucket(case_id) is None:
+            return None
+        return case_from_hash(self.redis.hgetall(keys.case(case_id)))
+
+    def cases(self, case_ids: Sequence[str]) -> list[Case]:
+        """Return the cases of these ids that exist, in order, in one round trip."""
+        wanted = [cid for cid in case_ids if keys.case_bucket(cid) is not None]
+        if not wanted:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in wanted:
+            pipe.hgetall(keys.case(cid))
+        return [case for record in pipe.execute() if (case := case_from_hash(record)) is not None]
+
+    def write_case(self, new: Case, old: Case | None) -> int:
+        """Write a case (a new one when old is None) with its counters and index entries; return its new rev.
+
+        0: a new case that exists already (nothing written). CaseConflict: it changed since old was read.
+        """
+        before, after = _entries(old) if old else {}, _entries(new)
+        ops: list[tuple[str, str, str]] = []
+        for key, member in before.items():
+            if after.get(key) != member:
+                ops.append((key, "-", member))
+        for key, member in after.items():
+            if before.get(key) != member:
+                ops.append((key, "+", member))
+        was, now = _counts_of(old), _counts_of(new)
+        deltas = [(name, now[name] - was[name]) for name in COUNTERS if now[name] != was[name]]
+        fields = case_to_hash(new)
+        bucket = keys.case_bucket(new.id)
+        assert bucket is not None
+        args: list[Any] = ["new" if old is None else str(old.rev), len(fields)]
+        for name, value in fields.items():
+            args += [name, value]
+        args.append(len(deltas))
+        for name, delta in deltas:
+            args += [name, delta]
+        for _, op, member in ops:
+            args += [op, member]
+        rev = int(self.script("case_write")(keys=[keys.case(new.id), keys.case_counts(bucket),
+                                                  *(key for key, _, _ in ops)], args=args))
+        if rev < 0:
+            raise CaseConflict(new.id)
+        return rev
+
+    def note_case_notified(self, case_id: str, rev: int) -> None:
+        """Record that the notice of this rev of the case was emitted."""
+        self.redis.hset(keys.case(case_id), "notified", str(rev))
+
+    def active_cases_of(self, email: str) -> list[Case]:
+        """Return a customer's open and contacted cases, soonest due first (a customer has few)."""
+        bucket = keys.bucket_of(email)
+        members = self.redis.zrange(keys.customer_cases(bucket, email), "[0|", "(1|", bylex=True)
+        return self.cases([member.rpartition("|")[2] for member in members])
+
+    def case_page(self, owner: str | None, status: str | None, overdue_before_ms: int | None, limit: int,
+                  after: str | None) -> tuple[list[Case], str | None]:
+        """Return a page of cases (open before closed, then by due time) and the cursor of the next one.
+
+        owner: an owner, UNASSIGNED, or None for any; status: one of CASE_STATUSES or None; overdue_before_ms: only
+        open and contacted cases due before this time; after: the cursor a previous page returned.
+        """
+        owner_part = ANY if owner is None else (UNASSIGNED if owner == UNASSIGNED else f"={owner}")
+        low = f"({after}" if after else "-"
+        high = "+"
+        if overdue_before_ms is not None:
+            low = low if after else "[0|"  # every overdue member starts "0|"
+            high = f"(0|{overdue_before_ms:015d}|"
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(keys.BUCKETS):
+            pipe.zrange(keys.case_index(bucket, owner_part, status or ANY), low, high, bylex=True, offset=0,
+                        num=limit + 1)
+        members = sorted(member for page in pipe.execute() for member in page)
+        shown = members[:limit]
+        following = shown[-1] if len(members) > limit else None
+        return self.cases([member.rpartition("|")[2] for member in shown]), following
+
+    def case_counts(self, now_ms: int) -> CaseCounts:
+        """Add up every bucket's case counters and count the open cases past due (one round trip)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(keys.BUCKETS):
+            pipe.hgetall(keys.case_counts(bucket))
+            pipe.zlexcount(keys.case_index(bucket, ANY, ANY), "[0|", f"(0|{now_ms:015d}|")
+        replies = pipe.execute()
+        sums = dict.fromkeys(COUNTERS, 0)
+        overdue = 0
+        for counters, late in zip(replies[::2], replies[1::2], strict=True):
+            for name in COUNTERS:
+                sums[name] += int(counters.get(name) or 0)
+            overdue += int(late)
+        return CaseCounts(overdue=overdue, **sums)
+
+    def schedule_resurvey(self, case_id: str, at_ms: int) -> bool:
+        """Add the due entry of a closed case's new survey unless it is there; say whether it was added now."""
+        member = f"{keys.CASE_DUE}{case_id}"
+        return bool(self.redis.zadd(keys.due_of(member), {member: at_ms}, nx=True))
+
+    def mark_resurvey(self, case_id: str, member: str) -> bool:
+        """Note on the case that its new survey was scheduled (once: a later closing schedules none)."""
+        return bool(self.redis.hsetnx(keys.case(case_id), "resurvey", member))
+
+    def drop_resurvey(self, member: str, claimed: int) -> bool:
+        """Drop a claimed resurvey due entry unless another claim moved it."""
+        return bool(self.script("drop_due")(keys=[keys.due_of(member)], args=[member, claimed]))
+
+    def throttle_left_ms(self, email: str) -> int:
+        """Return how long the customer's survey throttle is still held (0 when free)."""
+        return max(0, int(self.redis.pttl(keys.customer(email, "throttle"))))
