@@ -21,7 +21,7 @@ from urllib.parse import quote
 import requests
 
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note
+from tracker.writeback.base import Helpdesk, Note, merged_tags
 
 
 class Chatwoot(Helpdesk):
@@ -41,9 +41,8 @@ class Chatwoot(Helpdesk):
         if not current.ok:
             return current.outcome
         payload = current.body.get("payload") if isinstance(current.body, dict) else None
-        labels = [str(label) for label in payload or [] if isinstance(label, str)]
-        merged = [label for label in labels if label not in note.stale_tags]
-        merged += [tag for tag in note.tags if tag not in merged]
+        labels = [label for label in payload or [] if isinstance(label, str)]
+        merged = merged_tags(labels, note)
         if merged == labels:
             return Outcome("delivered", current.outcome.code, "chatwoot labels: already set", None)
         # Another agent's label change between the read and this write would be lost: the API has no "add".
