@@ -217,6 +217,12 @@ def test_an_answer_writes_one_internal_note_and_its_tags_with_the_documented_cal
         if req.path != "/v2/oauth2/token":
             assert req.headers["Authorization"] == vendor.auth, req.path
     assert not calls(httpserver, *vendor.tag_remove) if vendor.tag_remove else True
+    if vendor.source == "helpscout":  # one token for both calls, asked for as a form, as documented
+        [token] = calls(httpserver, "POST", "/v2/oauth2/token")
+        assert token.mimetype == "application/x-www-form-urlencoded"
+        assert token.form.to_dict() == {"grant_type": "client_credentials", "client_id": "app-id",
+                                        "client_secret": "app-secret"}
+        assert token.form.keys() == fixture("helpscout_token.request.json").keys()
 
 
 def test_a_helpdesk_down_then_back_gets_exactly_one_note(
