@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import html
 import json
-import logging
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -52,8 +51,6 @@ TIMEOUTS = (3.0, 10.0)  # connect, read (seconds)
 ANSWER_TYPES = ("survey.answered", "survey.changed")
 DASHBOARD_CUSTOMER_PATH = "/dashboard/customers/"
 ERROR_TEXT_MAX = 300
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
