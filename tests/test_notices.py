@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support import World
+from tests.support import World, drain, iso, solved_event
+from tracker.ingest.apply import apply_entries
 from tracker.model import DAY_MS
 from tracker.notify.events import Notice, notice_from_entry
 from tracker.notify.expiry import emit_expired
@@ -164,3 +165,37 @@ def test_beat_runs_the_expiry_pass_every_minute(settings: Any) -> None:
     app = create_celery(settings)
     assert app.conf.beat_schedule["expire-surveys"] == {"task": "tracker.expire_surveys", "schedule": 60.0}
     assert "tracker.expire_surveys" in app.tasks
+
+
+def test_a_new_ticket_of_a_customer_at_risk_is_told_once_before_the_log_moves_on(world: World) -> None:
+    store, email = world.store, "kari@example.no"
+    world.solve("T-1", email)
+    assert world.send() == ["sent"]
+    world.answer(email, 1)  # score 0: at risk
+    opened = solved_event(ticket="T-2", email_address=email, kind="ticket.created", at=iso(5))
+    opened["ticket"]["subject"] = "Still broken"
+    world.event(opened)
+    world.event(solved_event(ticket="T-2", email_address=email, kind="ticket.updated", at=iso(4)))
+    world.event(solved_event(ticket="T-3", email_address=email, at=iso(3)))  # first seen solved: no note needed
+    drain(store, world.settings)
+    (told,) = notices(store, email, "ticket.at_risk")
+    assert told.id == "ticket.at_risk:standard:T-2"
+    assert told.data == {"ticket": {"id": "T-2", "source": "standard", "key": "standard:T-2",
+                                    "subject": "Still broken"},
+                         "customer": {"email": email, "name": "Kari", "score": 0.0}}
+    # The same log batch applied again (an applier that died before moving the cursor): nothing more.
+    shard_entries = [(shard, store.read_log(shard, "0-0", 100)) for shard in range(keys.BUCKETS)]
+    for shard, entries in shard_entries:
+        if entries:
+            apply_entries(store, world.settings, shard, entries)
+    assert len(notices(store, email, "ticket.at_risk")) == 1
+
+
+def test_a_new_ticket_of_a_happy_customer_is_not_told(world: World) -> None:
+    store, email = world.store, "kari@example.no"
+    world.solve("T-1", email)
+    assert world.send() == ["sent"]
+    world.answer(email, 5)
+    world.event(solved_event(ticket="T-2", email_address=email, kind="ticket.created", at=iso(5)))
+    drain(store, world.settings)
+    assert notices(store, email, "ticket.at_risk") == []

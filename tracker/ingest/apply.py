@@ -133,7 +133,8 @@ def _apply(store: Store, settings: Settings, pairs: list[tuple[Event, str]]) -> 
                 or introduces_with(event, before)]
     results: list[str | int | None] = [None] * len(pairs)
     applied = store.apply_events([pairs[i] for i in stateful], settings.survey_delay * 1000, order_delay,
-                                 stale_before(settings, now_ms), timeline_days=settings.log_retention_days)
+                                 stale_before(settings, now_ms), timeline_days=settings.log_retention_days,
+                                 at_risk_score=settings.at_risk_score)
     for i, result in zip(stateful, applied, strict=True):
         results[i] = result
     errors = [r if isinstance(r, str) else None for r in results]

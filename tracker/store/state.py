@@ -9,9 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from tracker.model import Agent, Event, Order, OrdersSummary, Survey, SurveyedTicket, Ticket, TimelineEntry
-from tracker.store import keys
+from tracker.store import keys, notice_data
 from tracker.store.base import RedisBase
 from tracker.store.due import DAY_MS, STATE_IDLE_MS, wall_ms
+from tracker.store.notices import notice_call
 from tracker.store.records import order_rows, orders_summary_of, surveyed_from_hash
 from tracker.store.surveys import survey_from_hash, survey_to_hash
 from tracker.store.timeline import KINDS, UNIT, timeline_entry
@@ -69,6 +70,13 @@ class _Pending:
     reply: Any = None
 
 
+def _opens(item: _Pending) -> bool:
+    """Say whether an applied event is the first of a ticket that is not solved or closed: a new open ticket."""
+    ticket = item.event.ticket
+    return (ticket is not None and not isinstance(item.result, str) and len(item.reply) > 1
+            and int(item.reply[1]) == 1 and (ticket.status or "") not in ("solved", "closed"))
+
+
 def _fail_on(behind_each: list[list[_Pending]], replies: list[Any]) -> None:
     """Report a failed shared command as the error of every event behind it (re-applying them completes it)."""
     for behind, reply in zip(behind_each, replies, strict=True):
@@ -95,11 +103,14 @@ class State(RedisBase):
                                                                                order_survey_delay_ms)]
 
     def apply_events(self, events: list[tuple[Event, str]], survey_delay_ms: int, order_survey_delay_ms: int = -1,
-                     stale_before_ms: int | None = None, timeline_days: int = TIMELINE_DAYS) -> list[str | int]:
+                     stale_before_ms: int | None = None, timeline_days: int = TIMELINE_DAYS,
+                     at_risk_score: float | None = None) -> list[str | int]:
         """Apply (event, email) pairs in two or three round trips; return per event an error, or 1 (or TOO_OLD:
         a solve whose survey would be due before stale_before_ms, left unscheduled).
 
         timeline_days is TRACKER_LOG_RETENTION_DAYS: how long the customer's timeline keeps an event.
+        at_risk_score (TRACKER_AT_RISK_SCORE): a new open ticket of a customer whose score is below it emits
+        ticket.at_risk (its state read in the customer round, the notices in one more round trip when there are any).
         """
         for event, _ in events:
             if event.ticket is None and event.order is None:
@@ -128,19 +139,55 @@ class State(RedisBase):
         pipe = self.redis.pipeline(transaction=False)
         for item in applied:
             self._customer_step(pipe, item, timeline_days * DAY_MS, now)
+        opened = [item for item in applied if at_risk_score is not None and _opens(item)]
+        for item in opened:  # the customer as the step left them (their name, their score)
+            pipe.hmget(keys.aggregate("customer", item.email), "n", "weight", "weighted")
+            pipe.hget(keys.customer(item.email, "profile"), "name")
+        replies = pipe.execute(raise_on_error=False) if applied else []
         values: dict[str, int] = {}
         valued: list[_Pending] = []
-        for item, reply in zip(applied, pipe.execute(raise_on_error=False) if applied else [], strict=True):
+        for item, reply in zip(applied, replies[:len(applied)], strict=True):
             if isinstance(reply, Exception):
                 item.result = str(reply)
             elif item.event.order is not None:
                 values[item.email] = int(reply[0])  # the customer's last order event in the batch has the value
                 valued.append(item)
-        # Round 3: the order values of the batch's customers, in one command.
+        # Round 3: the order values of the batch's customers, in one command, and the notices of new tickets of
+        # customers at risk, before the caller moves the log's cursor past them (applied again, they emit nothing).
+        pipe = self.redis.pipeline(transaction=False)
         if values:
-            _fail_on([valued], self.redis.pipeline(transaction=False).zadd(keys.RANK_VALUE, values)
-                     .execute(raise_on_error=False))
+            pipe.zadd(keys.RANK_VALUE, values)
+        self._queue_tickets_at_risk(pipe, opened, replies[len(applied):], at_risk_score or 0.0)
+        if len(pipe):
+            done = pipe.execute(raise_on_error=False)
+            if values:
+                _fail_on([valued], done[:1])
+            for reply in done[1 if values else 0:]:
+                if isinstance(reply, Exception):
+                    raise reply  # not the events' fault: the batch is applied again, its cursor unmoved
         return [item.result for item in pending]
+
+    def _queue_tickets_at_risk(self, pipe: Any, opened: list[_Pending], read: list[Any], threshold: float) -> None:
+        """Queue ticket.at_risk for each new open ticket whose customer is at risk."""
+        for k, item in enumerate(opened):
+            sums, name = read[2 * k], read[2 * k + 1]
+            for reply in (sums, name):
+                if isinstance(reply, Exception):
+                    raise reply  # as above: read again when the batch is applied again
+            if isinstance(item.result, str):
+                continue  # its customer's step failed: the event is parked
+            score = notice_data.score_of(*sums)
+            if not notice_data.at_risk(score, threshold):
+                continue
+            ticket = item.event.ticket
+            assert ticket is not None
+            tkey = ticket_key(item.event.source, ticket.id)
+            data = {"ticket": {"id": ticket.id, "source": item.event.source, "key": tkey,
+                               "subject": ticket.subject or None},
+                    "customer": {"email": item.email, "name": name or None, "score": score}}
+            names, args = notice_call(f"{notice_data.TICKET_AT_RISK}:{tkey}", notice_data.TICKET_AT_RISK, item.email,
+                                      item.event.at_ms, notice_data.as_json(data))
+            self.script("emit_notice")(keys=names, args=args, client=pipe)
 
     def _ticket_step(self, pipe: Any, event: Event, ticket: Ticket, email: str, delay_ms: int, stale: int | str,
                      now: int) -> None:

@@ -6,7 +6,8 @@
 --       15 agent involved ('1', '0' or '' when the source does not say), 16 status history size cap,
 --       17 stale before (ms, or '' for no limit): a survey due before this would already have expired,
 --       18 now (wall clock, ms), 19 how long an idle ticket is kept (ms)
--- Returns {result}: 2 when a new solve was too old to survey (not scheduled), else 1.
+-- Returns {result, first}: result 2 when a new solve was too old to survey (not scheduled), else 1; first 1 when
+-- this is the earliest event known of the ticket (it created the ticket, also when applied again), else 0.
 --
 -- Lifetime: while a survey is due the ticket has no expiry; once its survey was sent it goes when
 -- that survey can no longer be answered ('keep', set by release_due.lua); otherwise (open, or
@@ -28,6 +29,7 @@ local created = tonumber(redis.call('HGET', t, 'created_at') or '-1')
 if created < 0 or at < created then
   redis.call('HSET', t, 'created_at', ARGV[2])
 end
+local first = (created < 0 or at <= created) and 1 or 0
 
 -- Newer events overwrite the ticket's details, older ones only fill gaps; empty fields never
 -- erase known ones (an unassign-on-solve automation must not lose the agent).
@@ -94,4 +96,4 @@ else
   redis.call('PEXPIREAT', t, until_ms)
   redis.call('PEXPIREAT', h, until_ms)
 end
-return {result}
+return {result, first}
