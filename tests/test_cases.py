@@ -257,3 +257,74 @@ def test_the_cli_refuses_a_bad_transition_in_one_line(env, store, settings, monk
     run_cli(env, monkeypatch, capsys, "case", late, "--status", "contacted")
     code, _, err = run_cli(env, monkeypatch, capsys, "case", late, "--status", "open")
     assert code == 1 and err.strip() == "tracker: A case cannot go from contacted to open."
+
+
+# The summary, /metrics and alerts ---------------------------------------------------------------------------
+
+def test_the_summary_and_metrics_show_open_overdue_recovered_rate_and_time_to_first_contact(client, auth, store,
+                                                                                              settings):
+    late, soon, closed = _open_three(store, settings)
+    opened = store.case(late).opened_at_ms
+    update_case(store, settings, late, opened + 6 * HOUR_MS, "lead", note="Left a voicemail")
+    body = client.get("/api/v1/summary", headers=auth).json
+    assert (body["cases_open"], body["cases_overdue"]) == (2, 1)
+    assert body["recovered_rate"] == 0.0 and body["first_contact_hours"] == 6.0
+    update_case(store, settings, soon, now_ms(), "lead", status="recovered")
+    body = client.get("/api/v1/summary", headers=auth).json
+    assert (body["cases_open"], body["recovered_rate"]) == (1, 50.0)
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "tracker_cases_open 1.0" in metrics and "tracker_cases_overdue 1.0" in metrics
+    assert "tracker_cases_recovered_percent 50.0" in metrics and "tracker_cases_first_contact_hours 6.0" in metrics
+
+
+def test_an_alert_names_the_case_its_answer_opens_and_links_its_dashboard_page(world, store, env):
+    from tracker.alerts.payload import alerts_for
+
+    sid = world.solved_and_answered("T-1", "kari@example.no", 1, "Slow")
+    settings = load_settings({**env, "TRACKER_ALERT_URLS": "https://alerts.example.com/hook",
+                              "TRACKER_PUBLIC_URL": "https://csat.example.com"})
+    data = json.loads(alerts_for(store, settings, sid, 1, now_ms())[0][1])["data"]
+    case_id = keys.case_id(sid, "kari@example.no")
+    assert data["case"] == {"id": case_id, "url": f"https://csat.example.com/dashboard/cases/{case_id}"}
+    deliver(store, settings, answer_data(sid, "kari@example.no", 1, False))
+    assert store.case(case_id) is not None
+
+
+# TRACKER_CASE_RESURVEY --------------------------------------------------------------------------------------
+
+def test_a_closed_case_sends_the_customer_one_new_survey_however_often_it_is_closed(world, store, env, smtp):
+    from tests.support import send_all
+
+    sid = world.solved_and_answered("T-1", "kari@example.no", 1, "Slow")
+    settings = load_settings({**env, "TRACKER_CASE_RESURVEY": "1", "TRACKER_SURVEY_THROTTLE_DAYS": "0"})
+    deliver(store, settings, answer_data(sid, "kari@example.no", 1, False))
+    case_id = keys.case_id(sid, "kari@example.no")
+    mails = len(smtp.messages)
+    update_case(store, settings, case_id, now_ms(), "lead", status="not_recovered")
+    assert [o.status for o in send_all(store, settings)] == ["sent"]
+    smtp.wait_for(mails + 1)
+    update_case(store, settings, case_id, now_ms(), "lead", status="open")
+    update_case(store, settings, case_id, now_ms(), "lead", status="recovered")
+    assert [o.status for o in send_all(store, settings)] == []
+    assert len(smtp.messages) == mails + 1 and smtp.messages[-1]["To"].addresses[0].addr_spec == "kari@example.no"
+    new = store.customer_surveys("kari@example.no")
+    assert len({s.sid for s in new}) == 2 and {s.tkey for s in new} == {"standard:T-1"}
+    world.answer("kari@example.no", 5)  # the new survey's link works like any other
+    assert store.survey(next(s.sid for s in new if s.sid != sid)).status == "answered"
+
+
+def test_a_new_survey_waits_for_the_customers_throttle(world, store, env, smtp):
+    from tests.support import send_all
+
+    sid = world.solved_and_answered("T-1", "kari@example.no", 1, "Slow")
+    settings = load_settings({**env, "TRACKER_CASE_RESURVEY": "1", "TRACKER_SURVEY_THROTTLE_DAYS": "7"})
+    store.reserve_throttle("kari@example.no", sid, 7 * 24 * HOUR_MS)  # the answered survey holds the slot
+    deliver(store, settings, answer_data(sid, "kari@example.no", 1, False))
+    case_id = keys.case_id(sid, "kari@example.no")
+    mails = len(smtp.messages)
+    update_case(store, settings, case_id, now_ms(), "lead", status="not_recovered")
+    outcomes = send_all(store, settings)
+    assert [(o.status, o.reason) for o in outcomes] == [("deferred", "throttled")]
+    member = f"{keys.CASE_DUE}{case_id}"
+    assert store.redis.zscore(keys.due_of(member), member) > now_ms() + 6 * 24 * HOUR_MS
+    assert len(smtp.messages) == mails

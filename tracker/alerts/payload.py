@@ -12,7 +12,7 @@ from tracker.config import Settings
 from tracker.events import iso_from_ms
 from tracker.model import Answer, ScoreCard, Survey
 from tracker.scores.cards import customer_card, public_ref
-from tracker.store import Store
+from tracker.store import Store, keys
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "answer.unsatisfied"
@@ -23,9 +23,15 @@ def wants_alert(settings: Settings, survey: Survey, outcome: int, rating: int) -
     return outcome == 2 and bool(settings.alert_urls) and not is_satisfied(survey, settings, rating)
 
 
-def alert_payload(survey: Survey, answer: Answer, card: ScoreCard | None) -> dict[str, Any]:
-    """Describe an unhappy answer as a Standard Webhooks event (`type`, `timestamp`, `data`)."""
+def alert_payload(survey: Survey, answer: Answer, card: ScoreCard | None,
+                  public_url: str | None = None) -> dict[str, Any]:
+    """Describe an unhappy answer as a Standard Webhooks event (`type`, `timestamp`, `data`).
+
+    `data.case` names the recovery case the answer opens (its id comes from the survey's, so it can be named
+    before the case is opened) and, with public_url, its dashboard page.
+    """
     answered = iso_from_ms(answer.at_ms)
+    case = keys.case_id(survey.sid, survey.customer)
     return {
         "type": EVENT_TYPE,
         "timestamp": answered,
@@ -44,6 +50,7 @@ def alert_payload(survey: Survey, answer: Answer, card: ScoreCard | None) -> dic
             "brand": survey.brand,
             "source": survey.source or None,
             "answered_at": answered,
+            "case": {"id": case, "url": f"{public_url.rstrip('/')}/dashboard/cases/{case}" if public_url else None},
         },
     }
 
@@ -58,7 +65,8 @@ def alerts_for(store: Store, settings: Settings, sid: str, rating: int, now_ms: 
         log.info("alert dropped: the answer changed or was erased", extra={"survey": sid})
         return []
     card = customer_card(store, settings, survey.customer, now_ms)
-    body = json.dumps(alert_payload(survey, answer, card), separators=(",", ":"), ensure_ascii=False)
+    payload = alert_payload(survey, answer, card, settings.public_url)
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return [(url, body) for url in settings.alert_urls]
 
 

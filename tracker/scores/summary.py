@@ -70,6 +70,7 @@ class Summary:
     series: list[SeriesDay]
     by_source: Mapping[str, ScoreCard]
     distribution: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    cases: Mapping[str, int | float | None] = field(default_factory=dict)  # the recovery cases' numbers, now
 
 
 def day_start_ms(day: date) -> int:
@@ -122,7 +123,13 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
         filters=dict(filters.chosen()),
         card=score_card("all", totals.total, anchor), series=series,
         by_source={source: score_card(source, sums, anchor) for source, sums in sorted(totals.per_source.items())},
-        distribution=dict(sorted(totals.distribution.items())))
+        distribution=dict(sorted(totals.distribution.items())), cases=_case_numbers(store, now_ms))
+
+
+def _case_numbers(store: Store, now_ms: int) -> dict[str, int | float | None]:
+    from tracker.cases.stats import case_numbers
+
+    return case_numbers(store, now_ms)
 
 
 @dataclass

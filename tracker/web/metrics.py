@@ -62,9 +62,25 @@ class TrackerCollector(Collector):
         yield GaugeMetricFamily("tracker_sweep_lag_seconds", "How long the most overdue survey (or reminder) has "
                                 "been waiting; 0 when none is overdue.", value=self._sweep_lag(counts.oldest_due_ms))
         yield GaugeMetricFamily("tracker_customers", "Customers known.", value=counts.customers)
+        yield from self._cases()
         queued = self.queue_length() if self.queue_length else None
         if queued is not None:
             yield GaugeMetricFamily("tracker_celery_queue_length", "Tasks waiting in the Celery queue.", value=queued)
+
+    def _cases(self) -> Iterator[Metric]:
+        from tracker.cases.stats import case_numbers
+
+        numbers = case_numbers(self.store, int(self.clock() * 1000))
+        yield GaugeMetricFamily("tracker_cases_open", "Recovery cases open or contacted.", value=numbers["cases_open"])
+        yield GaugeMetricFamily("tracker_cases_overdue", "Recovery cases open or contacted past their due time.",
+                                value=numbers["cases_overdue"])
+        rate, hours = numbers["recovered_rate"], numbers["first_contact_hours"]
+        if rate is not None:
+            yield GaugeMetricFamily("tracker_cases_recovered_percent", "Closed recovery cases that were recovered (%).",
+                                    value=rate)
+        if hours is not None:
+            yield GaugeMetricFamily("tracker_cases_first_contact_hours", "Mean hours from a recovery case's opening "
+                                    "to its first contact.", value=hours)
 
     def _sweep_lag(self, oldest_due_ms: float | None) -> float:
         if oldest_due_ms is None:

@@ -347,12 +347,19 @@ class SummarySchema(ScoreFieldsSchema):
     by_source = fields.Dict(keys=fields.String(), values=fields.Nested(ScoreFieldsSchema), required=True)
     distribution = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer()),
                                required=True)
+    cases_open = fields.Integer(required=True, metadata={"description": "recovery cases open or contacted, now"})
+    cases_overdue = fields.Integer(required=True, metadata={"description": "of those, past their due time"})
+    recovered_rate = fields.Float(allow_none=True, required=True,
+                                  metadata={"description": "% of closed cases recovered"})
+    first_contact_hours = fields.Float(allow_none=True, required=True,
+                                       metadata={"description": "mean hours from a case's opening to first contact"})
 
     @pre_dump
     def flatten(self, summary: Summary, **kwargs: Any) -> dict[str, Any]:
         # The range's numbers sit beside the range itself, as SPEC §6 shows a summary.
         return {"from": summary.date_from, "to": summary.date_to, "filters": summary.filters, **vars(summary.card),
-                "series": summary.series, "by_source": summary.by_source, "distribution": summary.distribution}
+                "series": summary.series, "by_source": summary.by_source, "distribution": summary.distribution,
+                **summary.cases}
 
 
 class ErasureSchema(Schema):
