@@ -199,3 +199,22 @@ def test_a_new_ticket_of_a_happy_customer_is_not_told(world: World) -> None:
     world.event(solved_event(ticket="T-2", email_address=email, kind="ticket.created", at=iso(5)))
     drain(store, world.settings)
     assert notices(store, email, "ticket.at_risk") == []
+
+
+def test_an_answer_collected_elsewhere_is_told_once_also_when_its_log_batch_is_applied_again(world: World) -> None:
+    store, email = world.store, "kari@example.no"
+    world.event({"type": "survey.answered", "id": "evt-a-1", "occurred_at": iso(30),
+                 "ticket": {"id": "T-9", "team": "billing", "agent": {"id": "a-7", "name": "Ola"}},
+                 "customer": {"email": email, "name": "Kari"}, "answer": {"rating": 2, "scale": "csat5",
+                                                                          "comment": "Meh"}})
+    drain(store, world.settings)
+    told = notices(store, email)
+    assert [n.type for n in told] == ["survey.sent", "survey.answered", "customer.at_risk"]
+    answer = told[1].data["answer"]
+    assert (answer["rating"], answer["label"], answer["comment"], answer["satisfied"]) == (2, "Dissatisfied", "Meh",
+                                                                                          False)
+    assert told[1].data["survey"]["ticket"] == "T-9" and told[1].data["survey"]["team"] == "billing"
+    for shard in range(keys.BUCKETS):
+        if entries := store.read_log(shard, "0-0", 100):
+            apply_entries(store, world.settings, shard, entries)
+    assert [n.id for n in notices(store, email)] == [n.id for n in told]
