@@ -31,6 +31,7 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"
 SUBJECT = "Card declined"
 LINK = re.compile(r"https?://[^\s\"'<>]+/s/([a-z2-7]+-[a-z2-7]+)\?rating=(\d+)")
 HEADERS_SUFFIX = ".headers.json"
+NOT_INBOUND = frozenset({"writeback"})  # fixture directories of API calls we make, not of events we receive
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def vendor_fixture(source: str, name: str) -> VendorFixture:
 
 def vendor_fixtures(source: str | None = None) -> list[VendorFixture]:
     """Return every fixture (of one source, or of all), in a stable order."""
-    directories = [FIXTURES / source] if source else sorted(path for path in FIXTURES.iterdir() if path.is_dir())
+    directories = [FIXTURES / source] if source else sorted(path for path in FIXTURES.iterdir()
+                                                            if path.is_dir() and path.name not in NOT_INBOUND)
     return [_load(path) for directory in directories for path in _body_files(directory)]
 
 
