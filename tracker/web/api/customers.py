@@ -19,6 +19,7 @@ from tracker.scores.summary import customer_responses_page
 from tracker.scores.timeline import customer_timeline, decode_cursor, encode_cursor
 from tracker.web.api.base import filters_of, load_query, now_ms, require_key, tracker
 from tracker.web.api.cases import bp as cases_bp
+from tracker.web.api.deliveries import bp as deliveries_bp
 from tracker.web.api.openapi import openapi_document
 from tracker.web.api.schemas import (
     CustomerExportSchema,
@@ -35,6 +36,7 @@ from tracker.web.errors import envelope
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.register_blueprint(scores_bp)
+bp.register_blueprint(deliveries_bp)
 bp.register_blueprint(cases_bp)
 __all__ = ["bp", "require_key"]
 

@@ -10,6 +10,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from tracker.cases.schemas import CaseListQuerySchema, CasePageSchema, CasePatchSchema, CaseSchema
+from tracker.notify.deliveries import DeliveryPageSchema, DeliveryQuerySchema
 from tracker.scores.ranking import KINDS
 from tracker.web.api.schemas import (
     AGGREGATE_PAGES,
@@ -104,6 +105,9 @@ def build_spec() -> APISpec:
     spec.path("/api/v1/export/responses.csv", operations={"get": _operation(
         "Every answer of a date range as CSV, oldest first", {"type": "string"}, ExportQuerySchema,
         errors=(401, 403, 422, 429, 503), content_type="text/csv")})
+    spec.path("/api/v1/deliveries", operations={"get": _operation(
+        "The newest delivery attempts of notices (event URLs, write-back, cases) and how each ended, newest first",
+        DeliveryPageSchema, DeliveryQuerySchema, errors=(401, 403, 422, 429, 503), tag="deliveries")})
     _case_paths(spec)
     return spec
 
