@@ -237,3 +237,70 @@ def test_beat_and_a_worker_deliver_a_notice_within_seconds(env, start_worker, re
     start_worker(beat=True, TRACKER_EVENT_URLS=url, TRACKER_ALERT_ALLOW_PRIVATE="1")
     assert got.arrived.wait(30), "no notice arrived: beat's dispatch-notices every 2 s should have sent it"
     assert got.ids() == ["survey.sent:s1"]
+
+
+def test_the_deliveries_api_lists_attempts_newest_first_with_filters(redis_url, receiver):
+    from tracker.web.app import create_app
+
+    _got, url = receiver(Response("down", 503))
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    first = answered(store, 1)
+    other = answered(store, 1, customer="ola@example.com")
+    dispatch(store, settings, "test", T0)
+    dispatch(store, settings, "test", T0 + 60_000)
+    client = create_app(settings, store, enqueue=lambda *args: None).test_client()
+    key = {"Authorization": f"Bearer {store.create_key('ops', ('read',))}"}
+    assert client.get("/api/v1/deliveries").status_code == 401
+    rows = client.get("/api/v1/deliveries", headers=key).get_json()["deliveries"]
+    assert len(rows) == 3 and rows[0]["at"] > rows[-1]["at"]
+    assert set(rows[0]) == {"id", "notice", "type", "customer", "target", "attempt", "status", "code", "detail", "at",
+                            "next_at", "redelivery_of"}
+    retried = client.get("/api/v1/deliveries?status=retry", headers=key).get_json()["deliveries"]
+    assert [(r["notice"], r["code"], r["next_at"] is not None) for r in retried] == [(first, 503, True)]
+    mine = client.get("/api/v1/deliveries?customer=OLA@example.com&limit=1", headers=key).get_json()["deliveries"]
+    assert [(r["notice"], r["status"]) for r in mine] == [(other, "delivered")]
+    target = url_target_name(url)
+    assert len(client.get(f"/api/v1/deliveries?target={target}&type=survey.answered",
+                          headers=key).get_json()["deliveries"]) == 3
+    for bad in ("limit=0", "limit=x", "status=lost", "type=nope", "customer=not-an-email", "target=url:zz"):
+        answer = client.get(f"/api/v1/deliveries?{bad}", headers=key)
+        assert answer.status_code == 422, bad
+        assert bad.split("=")[0] in answer.get_json()["errors"]
+    assert "/api/v1/deliveries" in client.get("/api/openapi.json").get_json()["paths"]
+
+
+def test_the_cli_lists_deliveries_and_redelivers_one(redis_url, receiver, monkeypatch, capsys):
+    from tracker.cli.commands import main
+
+    got, url = receiver(Response("gone", 410), Response("down", 500))
+    settings = settings_for(redis_url, url)
+    for name, value in make_env(redis_url, 2525, TRACKER_EVENT_URLS=url, TRACKER_ALERT_ALLOW_PRIVATE="1").items():
+        monkeypatch.setenv(name, value)
+    store = Store.from_url(redis_url)
+    notice_id = answered(store, 1)
+    dispatch(store, settings, "test", T0)
+    capsys.readouterr()
+
+    assert main(["event-secret"]) == 0
+    assert capsys.readouterr().out.strip() == event_secret(settings)
+    assert main(["deliveries", "--status", "refused"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    refused_id, _at, status, _attempt, code, *_ = line.split("\t")
+    assert (status, code) == ("refused", "410") and notice_id in line
+    assert main(["deliveries", "--status", "delivered"]) == 0
+    assert capsys.readouterr().out.strip() == "No delivery attempts recorded that match."
+    assert main(["deliveries", "--limit", "0"]) == 2
+    assert "--limit" in capsys.readouterr().err
+
+    assert main(["redeliver", refused_id]) == 1  # answered 500: not delivered, and not retried
+    assert "failed (500)" in capsys.readouterr().out
+    assert main(["redeliver", refused_id]) == 0
+    assert "delivered (200)" in capsys.readouterr().out
+    assert got.ids() == [notice_id] * 3
+    assert main(["redeliver", "d99.1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no delivery 'd99.1'" in err
+    assert main(["deliveries", "--json", "--limit", "2"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["status"], r["redelivery_of"]) for r in rows] == [("delivered", refused_id), ("failed", refused_id)]

@@ -13,6 +13,7 @@ from tracker.cli.base import UsageError, open_store, settings_for
 from tracker.cli.cases import register as register_cases
 from tracker.cli.help import describe
 from tracker.cli.migrate import register as register_migrations
+from tracker.cli.notify import register as register_notify
 from tracker.cli.privacy import cmd_erase, cmd_export, cmd_suppress
 from tracker.cli.scores import cmd_score, cmd_top
 from tracker.cli.upgrade import register as register_upgrade
@@ -21,7 +22,7 @@ from tracker.errors import StorageUnavailable
 
 COMMANDS = ("web", "worker", "beat", "dev", "check", "api-key", "score", "top", "erase", "export", "suppress",
             "alert-secret", "rebuild-scores", "replay", "export-log", "import-ratings", "upgrade-store",
-            "cases", "case")
+            "cases", "case", "event-secret", "deliveries", "redeliver")
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
 
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe(sub, "rebuild-scores").set_defaults(run=cmd_rebuild)
     register_migrations(sub)  # replay, export-log, import-ratings
     register_upgrade(sub)  # upgrade-store
+    register_notify(sub)  # event-secret, deliveries, redeliver
     register_cases(sub)  # cases, case
     return parser
 
