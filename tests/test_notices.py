@@ -218,3 +218,18 @@ def test_an_answer_collected_elsewhere_is_told_once_also_when_its_log_batch_is_a
         if entries := store.read_log(shard, "0-0", 100):
             apply_entries(store, world.settings, shard, entries)
     assert [n.id for n in notices(store, email)] == [n.id for n in told]
+
+
+def test_a_sent_entry_forwarded_again_tells_nothing_twice(world: World) -> None:
+    store, email = world.store, "kari@example.no"
+    world.solve("T-1", email)
+    with store.forwarding_later():
+        assert world.send() == ["sent"]
+        entries = {bucket: store.outbox_entries(bucket) for bucket in range(keys.BUCKETS)}
+    ((sent_bucket, sent),) = [(bucket, rows) for bucket, rows in entries.items() if rows]
+    assert [body["op"] for _, body in sent] == ["sent"]
+    once = [(n.id, n.type) for n in notices(store, email)]
+    assert once == [(f"survey.sent:{sent_bucket}:{sent[0][0]}", "survey.sent")]
+    forward_again(store, sent[0][1]["sid"], sent)
+    assert [(n.id, n.type) for n in notices(store, email)] == once
+    assert store.aggregate("customer", email).sent == 1
