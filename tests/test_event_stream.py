@@ -304,3 +304,33 @@ def test_the_cli_lists_deliveries_and_redelivers_one(redis_url, receiver, monkey
     assert main(["deliveries", "--json", "--limit", "2"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["status"], r["redelivery_of"]) for r in rows] == [("delivered", refused_id), ("failed", refused_id)]
+
+
+def test_metrics_show_attempts_by_status_and_how_old_a_blocked_notice_is(redis_url, receiver):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tracker.web.metrics import metrics_registry, render_metrics
+
+    _got, url = receiver(Response("down", 503))
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    emitted = int(time.time() * 1000)
+    answered(store, 1, at_ms=emitted - 90_000)
+    dispatch(store, settings, "test", emitted)
+
+    def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        registry = metrics_registry(store)
+        found = {}
+        for family in text_string_to_metric_families(render_metrics(registry).decode()):
+            for sample in family.samples:
+                found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        return found
+
+    blocked = samples()
+    assert blocked[("tracker_notice_deliveries_total", (("status", "retry"),))] == 1
+    age = blocked[("tracker_notice_oldest_undelivered_seconds", (("target", url_target_name(url)),))]
+    assert 90 <= age < 600
+    dispatch(store, settings, "test", emitted + 600_000)
+    caught_up = samples()
+    assert caught_up[("tracker_notice_deliveries_total", (("status", "delivered"),))] == 1
+    assert not [key for key in caught_up if key[0] == "tracker_notice_oldest_undelivered_seconds"]

@@ -63,6 +63,7 @@ class TrackerCollector(Collector):
                                 "been waiting; 0 when none is overdue.", value=self._sweep_lag(counts.oldest_due_ms))
         yield GaugeMetricFamily("tracker_customers", "Customers known.", value=counts.customers)
         yield from self._cases()
+        yield from self._deliveries()
         queued = self.queue_length() if self.queue_length else None
         if queued is not None:
             yield GaugeMetricFamily("tracker_celery_queue_length", "Tasks waiting in the Celery queue.", value=queued)
@@ -81,6 +82,20 @@ class TrackerCollector(Collector):
         if hours is not None:
             yield GaugeMetricFamily("tracker_cases_first_contact_hours", "Mean hours from a recovery case's opening "
                                     "to its first contact.", value=hours)
+
+    def _deliveries(self) -> Iterator[Metric]:
+        # Two round trips: every notice bucket's totals by status, and what each target still owes there.
+        attempts = CounterMetricFamily("tracker_notice_deliveries", "Delivery attempts of notices (event URLs, "
+                                       "write-back, cases) by how they ended.", labels=("status",))
+        for status, value in sorted(self.store.delivery_counts().items()):
+            attempts.add_metric((status,), value)
+        yield attempts
+        behind = GaugeMetricFamily("tracker_notice_oldest_undelivered_seconds", "Age of each target's oldest notice "
+                                   "not delivered yet, as the dispatchers last saw it (absent: caught up).",
+                                   labels=("target",))
+        for target, at_ms in sorted(self.store.oldest_undelivered().items()):
+            behind.add_metric((target,), self._sweep_lag(at_ms))
+        yield behind
 
     def _sweep_lag(self, oldest_due_ms: float | None) -> float:
         if oldest_due_ms is None:
