@@ -334,3 +334,14 @@ def test_metrics_show_attempts_by_status_and_how_old_a_blocked_notice_is(redis_u
     caught_up = samples()
     assert caught_up[("tracker_notice_deliveries_total", (("status", "delivered"),))] == 1
     assert not [key for key in caught_up if key[0] == "tracker_notice_oldest_undelivered_seconds"]
+
+
+def test_check_shows_event_urls_without_their_paths_and_with_their_types(redis_url):
+    from tracker.cli.check import enabled
+
+    settings = settings_for(redis_url, "https://hooks.example.com/t0ken/in/path|survey.answered;case.opened",
+                            "http://10.0.0.5:8080")
+    shown = dict(enabled(settings))["event URLs"]
+    assert shown == ("2: https://hooks.example.com/… (case.opened, survey.answered); "
+                     "http://10.0.0.5:8080 (every public type)")
+    assert "t0ken" not in shown

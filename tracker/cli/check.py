@@ -12,7 +12,7 @@ from importlib import metadata
 from urllib.parse import urlsplit
 
 from tracker.cli.base import layout_problem, refuse_unusable_broker
-from tracker.config import ConfigError, Settings, load_settings, redact_url
+from tracker.config import ConfigError, EventUrl, Settings, load_settings, redact_url
 
 # Each probe gives up after this many seconds, so a check never hangs on a silent firewall.
 TIMEOUT = 5.0
@@ -88,6 +88,15 @@ def _hosts(urls: tuple[str, ...]) -> str:
     return f"{len(urls)}: " + ", ".join(urlsplit(url).hostname or "?" for url in urls) if urls else "none"
 
 
+def _event_urls(entries: tuple[EventUrl, ...]) -> str:
+    # Scheme, host and port only (a path may hold a token), each with the types it gets.
+    from tracker.notify.urls import redacted
+
+    shown = [f"{redacted(entry.url)} ({', '.join(sorted(entry.types)) if entry.types else 'every public type'})"
+             for entry in entries]
+    return f"{len(shown)}: " + "; ".join(shown) if shown else "none"
+
+
 def enabled(settings: Settings) -> list[tuple[str, str]]:
     """Describe what the settings turn on, without showing a secret."""
     event_urls = tuple(getattr(settings, "event_urls", ()) or ())
@@ -103,7 +112,7 @@ def enabled(settings: Settings) -> list[tuple[str, str]]:
         ("replies by mail", f"Reply-To reply+<token>@{settings.reply_domain}" if settings.reply_domain else "off"),
         ("inbound mail", ", ".join(inbound) or "off"),
         ("alert URLs", _hosts(settings.alert_urls)),
-        ("event URLs", _hosts(event_urls)),
+        ("event URLs", _event_urls(event_urls)),
         ("write-back", ", ".join(sorted(writeback)) or "off"),
         ("zendesk look-ups", settings.zendesk_url or "off"),
         ("survey", f"{settings.survey_scale}, {settings.survey_delay} s after solved, "
