@@ -345,3 +345,26 @@ def test_check_shows_event_urls_without_their_paths_and_with_their_types(redis_u
     assert shown == ("2: https://hooks.example.com/… (case.opened, survey.answered); "
                      "http://10.0.0.5:8080 (every public type)")
     assert "t0ken" not in shown
+
+
+@pytest.mark.cluster
+def test_dispatch_records_and_redelivery_run_on_a_redis_cluster(redis_cluster, receiver):
+    got, url = receiver(Response("gone", 410))
+    redis_cluster.flush()
+    settings = settings_for(redis_cluster.url, url)
+    store = Store.from_url(redis_cluster.url)
+    assert store.is_cluster
+    customers = [f"c{i}@example.com" for i in range(6)]  # notice buckets on every master
+    sent = [answered(store, 1, customer) for customer in customers]
+    report = dispatch(store, settings, "test", T0)
+    assert (report.refused, report.delivered) == (1, 5) and sorted(got.ids()) == sorted(sent)
+    refused = find_refused(store)
+    assert redeliver(store, settings, refused["id"], T0 + 1000).status == "delivered"
+    assert len(store.list_deliveries(50, lambda r: True)) == 7
+    dispatch(store, settings, "test", int(time.time() * 1000) + 40 * 86_400_000)  # the trim, on every master
+    assert all(store.redis.xlen(keys.notices(keys.bucket_of(c))) == 0 for c in customers)
+
+
+def find_refused(store: Store) -> dict[str, Any]:
+    (row,) = store.list_deliveries(50, lambda r: r["status"] == "refused")
+    return row
