@@ -263,7 +263,7 @@ def test_the_cli_refuses_a_bad_transition_in_one_line(env, store, settings, monk
 
 def test_the_summary_and_metrics_show_open_overdue_recovered_rate_and_time_to_first_contact(client, auth, store,
                                                                                               settings):
-    late, soon, closed = _open_three(store, settings)
+    late, soon, _ = _open_three(store, settings)
     opened = store.case(late).opened_at_ms
     update_case(store, settings, late, opened + 6 * HOUR_MS, "lead", note="Left a voicemail")
     body = client.get("/api/v1/summary", headers=auth).json
@@ -328,3 +328,55 @@ def test_a_new_survey_waits_for_the_customers_throttle(world, store, env, smtp):
     member = f"{keys.CASE_DUE}{case_id}"
     assert store.redis.zscore(keys.due_of(member), member) > now_ms() + 6 * 24 * HOUR_MS
     assert len(smtp.messages) == mails
+
+
+# The dashboard ----------------------------------------------------------------------------------------------
+
+def _signed_in(client, store) -> None:
+    from tests.test_dashboard import sign_in
+
+    assert sign_in(client, store.create_key("lead")).status_code == 303
+
+
+def test_the_dashboard_lists_cases_overdue_first_with_filters_and_a_nav_link(client, store, settings):
+    assert client.get("/dashboard/cases").headers["Location"].endswith("/dashboard/login")
+    late, soon, closed = _open_three(store, settings)
+    _signed_in(client, store)
+    index = client.get("/dashboard").get_data(as_text=True)
+    assert 'href="/dashboard/cases"' in index
+    page = client.get("/dashboard/cases")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    assert html.index(f'id="case-{late}"') < html.index(f'id="case-{soon}"') < html.index(f'id="case-{closed}"')
+    assert f'<tr class="case overdue" id="case-{late}">' in html
+    overdue = client.get("/dashboard/cases?overdue=true&status=&owner=").get_data(as_text=True)
+    assert f'id="case-{late}"' in overdue and f'id="case-{soon}"' not in overdue
+    bad = client.get("/dashboard/cases?status=lost")
+    assert bad.status_code == 400 and "status:" in bad.get_data(as_text=True)
+
+
+def test_a_lead_adds_a_note_and_moves_the_status_through_the_case_page_form(world, client, store, settings):
+    from tests.test_dashboard import csrf_of
+
+    sid = world.solved_and_answered("T-1", "kari@example.no", 1, "Nobody called back")
+    deliver(store, settings, answer_data(sid, "kari@example.no", 1, False, comment="Nobody called back"))
+    case_id = keys.case_id(sid, "kari@example.no")
+    _signed_in(client, store)
+    page = client.get(f"/dashboard/cases/{case_id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Nobody called back" in html and 'id="timeline"' in html
+    assert "answer" in html and "ticket.solved" in html  # the customer's timeline
+    token = csrf_of(page)
+    saved = client.post(f"/dashboard/cases/{case_id}", data={"csrf_token": token, "note": "Called, <b>sorry</b>",
+                                                             "status": "contacted", "owner": "", "outcome": ""})
+    assert saved.status_code == 303 and saved.headers["Location"].endswith(f"/dashboard/cases/{case_id}")
+    case = store.case(case_id)
+    assert case.status == "contacted" and [(n.by, n.text) for n in case.notes] == [("dashboard:lead",
+                                                                                  "Called, <b>sorry</b>")]
+    shown = client.get(f"/dashboard/cases/{case_id}").get_data(as_text=True)
+    assert "Called, &lt;b&gt;sorry&lt;/b&gt;" in shown
+    forged = client.post(f"/dashboard/cases/{case_id}", data={"csrf_token": "forged", "note": "x"})
+    assert forged.status_code == 400 and len(store.case(case_id).notes) == 1
+    back = client.post(f"/dashboard/cases/{case_id}", data={"csrf_token": token, "status": "open"})
+    assert back.status_code == 400 and "cannot go from contacted to open" in back.get_data(as_text=True)
+    assert client.get("/dashboard/cases/c3-zzzzzzzzzzzzzzzzzzzz").status_code == 404

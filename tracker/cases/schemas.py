@@ -14,6 +14,7 @@ NOTE_MAX = 2000
 OWNER_MAX = 200
 OUTCOME_MAX = 2000
 UNASSIGNED = "unassigned"  # the owner filter that lists cases without an owner
+CURSOR_PATTERN = r"^[01]\|[0-9]{15}\|c[0-9]{1,2}-[a-z2-7]{20}$"  # a listing's next_cursor (an index member)
 
 
 class CaseNoteSchema(Schema):
@@ -90,8 +91,7 @@ class CaseListQuerySchema(Schema):
                           metadata={"description": f"an owner, or `{UNASSIGNED}` for cases without one"})
     overdue = fields.Boolean(load_default=False, metadata={"description": "only open and contacted cases past due"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    cursor = fields.String(load_default=None, validate=validate.Regexp(
-        r"^[01]\|[0-9]{15}\|c[0-9]{1,2}-[a-z2-7]{20}$", error="Not a valid cursor."))
+    cursor = fields.String(load_default=None, validate=validate.Regexp(CURSOR_PATTERN, error="Not a valid cursor."))
 
 
 class CasePatchSchema(Schema):

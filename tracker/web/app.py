@@ -26,6 +26,7 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
                queue_length: QueueLength | None = None) -> Flask:
     """Build the app from settings and the broker's enqueue (and queue length) functions the caller owns."""
     from tracker.web.api.customers import bp as api_bp
+    from tracker.web.dashboard.cases import bp as dashboard_cases_bp
     from tracker.web.dashboard.views import bp as dashboard_bp
     from tracker.web.errors import register_error_handlers
     from tracker.web.ops import bp as ops_bp
@@ -46,7 +47,8 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
         loaders: list[BaseLoader] = [FileSystemLoader(settings.template_dir)]
         app.jinja_loader = ChoiceLoader(loaders + ([app.jinja_loader] if app.jinja_loader else []))
     app.jinja_env.globals["t"] = text
-    for blueprint in (home_bp, ops_bp, webhooks_bp, inbound_bp, survey_bp, api_bp, dashboard_bp):
+    for blueprint in (home_bp, ops_bp, webhooks_bp, inbound_bp, survey_bp, api_bp, dashboard_bp,
+                      dashboard_cases_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     install_client_limits(app)
