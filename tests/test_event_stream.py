@@ -368,3 +368,19 @@ def test_dispatch_records_and_redelivery_run_on_a_redis_cluster(redis_cluster, r
 def find_refused(store: Store) -> dict[str, Any]:
     (row,) = store.list_deliveries(50, lambda r: r["status"] == "refused")
     return row
+
+
+def test_a_redirect_is_refused_and_an_unreachable_url_is_retried(redis_url, receiver):
+    from tracker.cli.dev import free_port
+
+    got, url = receiver(Response("", 302, headers={"Location": "http://elsewhere.example/"}))
+    closed = f"http://127.0.0.1:{free_port()}/hook"
+    settings = settings_for(redis_url, url, closed)
+    store = Store.from_url(redis_url)
+    answered(store, 1)
+    report = dispatch(store, settings, "test", T0)
+    assert (report.refused, report.retry) == (1, 1) and len(got.got) == 1
+    by_target = {r["target"]: r for r in store.list_deliveries(10, lambda r: True)}
+    assert by_target[url_target_name(url)]["detail"] == "answered 302: redirects are not followed"
+    unreachable = by_target[url_target_name(closed)]
+    assert unreachable["code"] is None and "cannot reach" in unreachable["detail"] and unreachable["next_at"] > T0
