@@ -122,6 +122,24 @@ def test_a_notice_without_an_answer_is_refused_not_raised(store, settings):
     assert deliver(store, settings, data).status == "refused"
 
 
+def test_the_dispatcher_opens_and_recovers_cases_from_emitted_answer_notices(store, settings):
+    from tracker.notify.dispatch import dispatch
+    from tracker.notify.events import emit
+
+    earlier = now_ms() - HOUR_MS
+    emit(store, "survey.answered", "kari@example.no", answer_data(SID, "kari@example.no", 1, False, at_ms=earlier),
+         f"survey.answered:{SID}:1", earlier)
+    dispatch(store, settings, "test", now_ms())
+    case_id = keys.case_id(SID, "kari@example.no")
+    assert store.case(case_id).status == "open"
+    emit(store, "survey.answered", "kari@example.no", answer_data(SID2, "kari@example.no", 5, True),
+         f"survey.answered:{SID2}:1", now_ms())
+    dispatch(store, settings, "test", now_ms())
+    assert store.case(case_id).status == "recovered"
+    assert [n.type for n in notices(store, "kari@example.no")] == ["survey.answered", "case.opened", "survey.answered",
+                                                                  "case.updated"]
+
+
 # The API ------------------------------------------------------------------------------------------------------
 
 def _open_three(store, settings) -> list[str]:
