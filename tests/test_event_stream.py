@@ -384,3 +384,16 @@ def test_a_redirect_is_refused_and_an_unreachable_url_is_retried(redis_url, rece
     assert by_target[url_target_name(url)]["detail"] == "answered 302: redirects are not followed"
     unreachable = by_target[url_target_name(closed)]
     assert unreachable["code"] is None and "cannot reach" in unreachable["detail"] and unreachable["next_at"] > T0
+
+
+def test_a_bucket_another_dispatcher_holds_is_left_to_it(redis_url, receiver):
+    got, url = receiver()
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    notice_id = answered(store, 1)
+    bucket = keys.bucket_of(CUSTOMER)
+    assert store.take_dispatch_lease(bucket, "someone-else", 60_000)
+    report = dispatch(store, settings, "test", T0)
+    assert report.busy == [bucket] and got.got == []
+    store.release_dispatch_lease(bucket, "someone-else")
+    assert dispatch(store, settings, "test", T0).delivered == 1 and got.ids() == [notice_id]
