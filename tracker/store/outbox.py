@@ -672,9 +672,10 @@ class Outbox(RedisBase):
                     placed.pop((index_key, body["sid"]), None)
                     placed[(index_key, body["sid"])] = op
         pipe = self.redis.pipeline(transaction=False)
+        emit = self.script("emit_notice").source  # by its source: no SCRIPT EXISTS round trip before the pipeline
         for notice in notices:  # before the entries leave the outbox (the next round trip): emitted at least once
             names, args = notice_call(*notice)
-            self.script("emit_notice")(keys=names, args=args, client=pipe)
+            pipe.execute_command("EVAL", emit, len(names), *names, *args)
         members: dict[tuple[str, bool], list[str]] = {}
         for (kind, ident), alive in indexed.items():
             members.setdefault((kind, alive), []).append(ident)

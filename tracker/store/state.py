@@ -187,7 +187,8 @@ class State(RedisBase):
                     "customer": {"email": item.email, "name": name or None, "score": score}}
             names, args = notice_call(f"{notice_data.TICKET_AT_RISK}:{tkey}", notice_data.TICKET_AT_RISK, item.email,
                                       item.event.at_ms, notice_data.as_json(data))
-            self.script("emit_notice")(keys=names, args=args, client=pipe)
+            # By its source: no SCRIPT EXISTS round trip before the pipeline.
+            pipe.execute_command("EVAL", self.script("emit_notice").source, len(names), *names, *args)
 
     def _ticket_step(self, pipe: Any, event: Event, ticket: Ticket, email: str, delay_ms: int, stale: int | str,
                      now: int) -> None:
