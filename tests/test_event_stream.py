@@ -255,7 +255,7 @@ def test_the_deliveries_api_lists_attempts_newest_first_with_filters(redis_url, 
     rows = client.get("/api/v1/deliveries", headers=key).get_json()["deliveries"]
     assert len(rows) == 3 and rows[0]["at"] > rows[-1]["at"]
     assert set(rows[0]) == {"id", "notice", "type", "customer", "target", "attempt", "status", "code", "detail", "at",
-                            "next_at", "redelivery_of"}
+                            "next_at", "bucket", "entry", "redelivery_of"}
     retried = client.get("/api/v1/deliveries?status=retry", headers=key).get_json()["deliveries"]
     assert [(r["notice"], r["code"], r["next_at"] is not None) for r in retried] == [(first, 503, True)]
     mine = client.get("/api/v1/deliveries?customer=OLA@example.com&limit=1", headers=key).get_json()["deliveries"]

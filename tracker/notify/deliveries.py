@@ -56,6 +56,8 @@ class DeliverySchema(Schema):
     detail = fields.String(metadata={"description": "what happened, in words"})
     at = TimeMs(metadata={"description": "when the attempt was made (ISO 8601 UTC)"})
     next_at = TimeMs(allow_none=True, metadata={"description": "when a retry is due (status retry), else null"})
+    bucket = fields.Integer(metadata={"description": "the notice bucket (0-15) the customer's notices go in, in order"})
+    entry = fields.String(metadata={"description": "the notice's entry id in its bucket's stream"})
     redelivery_of = fields.String(allow_none=True, metadata={
         "description": "the attempt an operator sent again (tracker redeliver), else null"})
 
