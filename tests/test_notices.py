@@ -233,3 +233,21 @@ def test_a_sent_entry_forwarded_again_tells_nothing_twice(world: World) -> None:
     forward_again(store, sent[0][1]["sid"], sent)
     assert [(n.id, n.type) for n in notices(store, email)] == once
     assert store.aggregate("customer", email).sent == 1
+
+
+def test_an_entry_that_cannot_be_told_still_counts_and_leaves_its_outbox(world: World) -> None:
+    store, email = world.store, "kari@example.no"
+    world.solve("T-1", email)
+    assert world.send() == ["sent"]
+    survey = store.customer_surveys(email)[0]
+    bucket = keys.bucket_of(survey.sid)
+    with store.forwarding_later():
+        world.answer_at(email, 4, 1_700_000_000_000)
+        ((seq, body),) = store.outbox_entries(bucket)
+        store.redis.delete(keys.outbox(bucket))
+        del body["c"]["card"]  # an entry older than the card's copy, whose survey lost its rating meanwhile
+        store.redis.zadd(keys.outbox(bucket), {f"{seq}|{json.dumps(body, separators=(',', ':'))}": seq})
+        store.redis.hdel(keys.survey(survey.sid), "rating")
+    assert store.outbox_waiting() == {}
+    assert store.aggregate("customer", email).n == 1
+    assert [n.type for n in notices(store, email)] == ["survey.sent"]

@@ -347,35 +347,44 @@ def _batch_notices(bucket: int, entries: list[tuple[int, dict[str, Any]]], steps
         record, name = read[2 * k], read[2 * k + 1]
         if not record.get("sid"):
             continue  # erased (or retired) since: nothing left to tell of it
-        email, sid, told_c = _customer_of(body), body["sid"], body.get("c") or {}
-        who = notice_data.customer_data(email, name)
-        if body["op"] == "sent":
-            at = int((told_c.get("surv") or ["a", record.get("sent_at") or 0])[1])
-            data = {"survey": notice_data.survey_data(record), "customer": who}
-            notices.append((f"{notice_data.SENT}:{bucket}:{seq}", notice_data.SENT, email, at,
-                            notice_data.as_json(data)))
-            continue
-        at = int(told_c.get("last") or record.get("answered_at") or 0)
-        card = told_c.get("card")
-        rating, scale = (int(card[0]), str(card[1])) if card else (int(record["rating"]), record.get("scale", ""))
-        satisfied = (told_c.get("unhappy") or [""])[0] == "r"
-        if "prev" in body:
-            previous, changed = body["prev"], body["prev"] is not None
-        else:  # an entry from before "prev": a first answer is the one its first_at names
-            previous, changed = None, str(record.get("first_at") or at) != str(at)
-        type_ = notice_data.CHANGED if changed else notice_data.ANSWERED
-        answer = notice_data.answer_data(record, rating, scale, satisfied, at)
-        if changed:
-            answer["previous_rating"] = previous
-        data = {"survey": notice_data.survey_data(record), "answer": answer, "customer": who}
-        notices.append((f"{type_}:{bucket}:{seq}", type_, email, at, notice_data.as_json(data)))
-        if body.get("risk") is not None and index in states:
-            risen = _risen(float(body["risk"]), *states[index])
-            if risen is not None:
-                data = {"customer": {**who, "score": risen[0], "responses": risen[1]}, "threshold": body["risk"],
-                        "survey": {"id": sid}}
-                notices.append((f"{notice_data.CUSTOMER_AT_RISK}:{bucket}:{seq}", notice_data.CUSTOMER_AT_RISK,
-                                email, at, notice_data.as_json(data)))
+        try:
+            notices += _entry_notices(bucket, seq, body, record, name, states.get(index))
+        except (KeyError, ValueError, TypeError, IndexError) as exc:
+            # A damaged entry or survey must not hold up the scores of the whole bucket: logged, left untold.
+            log.error("outbox entry not told", extra={"bucket": bucket, "seq": seq, "error": repr(exc)})
+    return notices
+
+
+def _entry_notices(bucket: int, seq: int, body: Mapping[str, Any], record: Mapping[str, str], name: str | None,
+                   state: tuple[list[Any], Mapping[str, Any]] | None) -> list[Notice]:
+    """Return the notices one "answer" or "sent" entry tells, from its survey's hash and its customer step."""
+    email, sid, told_c = _customer_of(body), body["sid"], body.get("c") or {}
+    who = notice_data.customer_data(email, name)
+    if body["op"] == "sent":
+        at = int((told_c.get("surv") or ["a", record.get("sent_at") or 0])[1])
+        data = {"survey": notice_data.survey_data(record), "customer": who}
+        return [(f"{notice_data.SENT}:{bucket}:{seq}", notice_data.SENT, email, at, notice_data.as_json(data))]
+    at = int(told_c.get("last") or record.get("answered_at") or 0)
+    card = told_c.get("card")
+    rating, scale = (int(card[0]), str(card[1])) if card else (int(record["rating"]), record.get("scale", ""))
+    satisfied = (told_c.get("unhappy") or [""])[0] == "r"
+    if "prev" in body:
+        previous, changed = body["prev"], body["prev"] is not None
+    else:  # an entry from before "prev": a first answer is the one its first_at names
+        previous, changed = None, str(record.get("first_at") or at) != str(at)
+    type_ = notice_data.CHANGED if changed else notice_data.ANSWERED
+    answer = notice_data.answer_data(record, rating, scale, satisfied, at)
+    if changed:
+        answer["previous_rating"] = previous
+    data = {"survey": notice_data.survey_data(record), "answer": answer, "customer": who}
+    notices = [(f"{type_}:{bucket}:{seq}", type_, email, at, notice_data.as_json(data))]
+    if body.get("risk") is not None and state is not None:
+        risen = _risen(float(body["risk"]), *state)
+        if risen is not None:
+            data = {"customer": {**who, "score": risen[0], "responses": risen[1]}, "threshold": body["risk"],
+                    "survey": {"id": sid}}
+            notices.append((f"{notice_data.CUSTOMER_AT_RISK}:{bucket}:{seq}", notice_data.CUSTOMER_AT_RISK, email,
+                            at, notice_data.as_json(data)))
     return notices
 
 
