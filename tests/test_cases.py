@@ -398,3 +398,22 @@ def test_a_lead_adds_a_note_and_moves_the_status_through_the_case_page_form(worl
     back = client.post(f"/dashboard/cases/{case_id}", data={"csrf_token": token, "status": "open"})
     assert back.status_code == 400 and "cannot go from contacted to open" in back.get_data(as_text=True)
     assert client.get("/dashboard/cases/c3-zzzzzzzzzzzzzzzzzzzz").status_code == 404
+
+
+# Data-access export and erasure -----------------------------------------------------------------------------
+
+def test_a_customers_cases_are_in_their_export_and_go_with_their_erasure(world, client, auth, store, settings):
+    sid = world.solved_and_answered("T-1", "kari@example.no", 1, "Slow")
+    deliver(store, settings, answer_data(sid, "kari@example.no", 1, False))
+    case_id = keys.case_id(sid, "kari@example.no")
+    update_case(store, settings, case_id, now_ms(), "lead", note="Called Kari about the refund")
+    admin = {"Authorization": f"Bearer {store.create_key('dpo')}"}
+    exported = client.get("/api/v1/customers/kari@example.no/export", headers=admin).json
+    assert [(c["id"], c["notes"][0]["text"]) for c in exported["cases"]] == [(case_id, "Called Kari about the refund")]
+    erased = client.delete("/api/v1/customers/kari@example.no", headers=admin).json["erased"]
+    assert erased["cases"] == 1 and store.case(case_id) is None
+    assert store.case_page(None, None, None, 50, None)[0] == []
+    counts = store.case_counts(now_ms())
+    assert (counts.opened, counts.active, counts.contacted, counts.contact_ms) == (0, 0, 0, 0)
+    left = [key for key in store.redis.scan_iter(f"{keys.PREFIX}:{{c*") if "kari" in key]
+    assert left == []

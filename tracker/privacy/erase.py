@@ -87,6 +87,7 @@ class ErasureReport:
     aliases: int = 0
     profile: int = 0
     keys: int = 0
+    cases: int = 0  # recovery cases
 
     @property
     def found(self) -> bool:
@@ -106,9 +107,11 @@ def erase_customer(store: Store, settings: Settings, email: str) -> ErasureRepor
     logged = store.erase_log_entries(
         log_matcher(email, footprint["aliases"], footprint["tickets"], footprint["orders"]))
     records = store.erase_records(email, footprint["tickets"], footprint["orders"], footprint["aliases"])
+    cases = store.erase_cases(email)
     report = ErasureReport(
         customer=email, surveys=surveys, responses=responses, sent=sent, log_events=logged["log_events"],
         dead_letters=logged["dead_letters"], tickets=records["tickets"], orders=records["orders"],
-        aliases=records["aliases"], profile=int(bool(footprint["profile"])), keys=store.erase_customer_keys(email))
+        aliases=records["aliases"], profile=int(bool(footprint["profile"])), keys=store.erase_customer_keys(email),
+        cases=cases)
     log.info("customer erased", extra={k: v for k, v in asdict(report).items() if k != "customer"})
     return report

@@ -210,6 +210,28 @@ class Cases(RedisBase):
             overdue += int(late)
         return CaseCounts(overdue=overdue, **sums)
 
+    def cases_of(self, email: str) -> list[Case]:
+        """Return every case of a customer (open ones first, then by due time)."""
+        listed = keys.customer_cases(keys.bucket_of(email), email)
+        return self.cases([member.rpartition("|")[2] for member in self.redis.zrange(listed, 0, -1)])
+
+    def erase_cases(self, email: str) -> int:
+        """Delete every case of a customer with its index entries and counts (GDPR erasure); return how many."""
+        bucket = keys.bucket_of(email)
+        listed = keys.customer_cases(bucket, email)
+        found = self.cases_of(email)
+        pipe = self.redis.pipeline(transaction=True)  # one slot: the customer's case bucket
+        for case in found:
+            pipe.delete(keys.case(case.id))
+            for key, member in _entries(case).items():
+                pipe.zrem(key, member)
+            for name, count in _counts_of(case).items():
+                if count:
+                    pipe.hincrby(keys.case_counts(bucket), name, -count)
+        pipe.delete(listed)
+        pipe.execute()
+        return len(found)
+
     def schedule_resurvey(self, case_id: str, at_ms: int) -> bool:
         """Add the due entry of a closed case's new survey unless it is there; say whether it was added now."""
         member = f"{keys.CASE_DUE}{case_id}"

@@ -21,7 +21,7 @@ from marshmallow import (
 )
 
 from tracker.events import iso_from_ms
-from tracker.model import Answer, Survey, TimelineEntry
+from tracker.model import Answer, Case, Survey, TimelineEntry
 from tracker.privacy.erase import ErasureReport
 from tracker.scales import SCALES
 from tracker.scores.cards import public_ref
@@ -458,6 +458,14 @@ def _export_entry(entry: TimelineEntry) -> dict[str, Any]:
     return {"at": shown.pop("at"), "kind": shown.pop("kind"), **dict(sorted(shown.items()))}
 
 
+def _export_case(case: Case) -> dict[str, Any]:
+    from tracker.cases.schemas import case_json
+
+    shown = case_json(case, 0)
+    del shown["overdue"]  # a state of the moment, not something held
+    return shown
+
+
 class CustomerExportSchema(Schema):
     """Everything held about a customer, for a data-access request (GDPR art. 15)."""
 
@@ -470,3 +478,4 @@ class CustomerExportSchema(Schema):
     # An applied event's details depend on its kind: at and kind, then what the event said, by name.
     timeline = fields.Function(lambda export: [_export_entry(entry) for entry in export.timeline])
     opt_out = fields.Nested(OptOutSchema)
+    cases = fields.Function(lambda export: [_export_case(case) for case in export.cases])
