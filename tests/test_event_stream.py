@@ -397,3 +397,18 @@ def test_a_bucket_another_dispatcher_holds_is_left_to_it(redis_url, receiver):
     assert report.busy == [bucket] and got.got == []
     store.release_dispatch_lease(bucket, "someone-else")
     assert dispatch(store, settings, "test", T0).delivered == 1 and got.ids() == [notice_id]
+
+
+def test_a_long_backlog_goes_a_batch_per_target_per_run_and_the_rest_next(redis_url, receiver):
+    from tracker.notify.dispatch import BATCH
+
+    first, first_url = receiver(path="/first")
+    second, second_url = receiver(path="/second")
+    settings = settings_for(redis_url, first_url, second_url)
+    store = Store.from_url(redis_url)
+    sent = [answered(store, n) for n in range(BATCH + 20)]
+    report = dispatch(store, settings, "test", T0)
+    assert report.left == (keys.bucket_of(CUSTOMER),)  # for the task to go on with at once
+    assert first.ids() == second.ids() == sent[:BATCH]  # the second URL did not wait for all of the first's
+    assert dispatch(store, settings, "test", T0).left == ()
+    assert first.ids() == second.ids() == sent

@@ -34,6 +34,7 @@ DAY_MS = 86_400_000
 _LOST = "lost"  # the lease went to another dispatcher
 _SPENT = "spent"  # the run's time budget ran out
 _DONE = "done"
+_MORE = "more"  # a batch was done and more may follow
 
 
 @dataclass
@@ -94,7 +95,11 @@ def dispatch(store: Store, settings: Settings, consumer: str, now_ms: int, bucke
     with requests.Session() as session:
         session.trust_env = False  # a proxy from the environment would resolve the checked name again
         ctx = DispatchContext(store, settings, now_ms, session)
-        for n, bucket in enumerate(todo):
+        left: list[int] = []
+        for bucket in todo:
+            if time.monotonic() >= deadline:
+                left.append(bucket)
+                continue
             token = f"{consumer}:{uuid.uuid4().hex[:12]}"
             if not store.take_dispatch_lease(bucket, token, LEASE_MS):
                 report.busy.append(bucket)
@@ -104,8 +109,8 @@ def dispatch(store: Store, settings: Settings, consumer: str, now_ms: int, bucke
             finally:
                 store.release_dispatch_lease(bucket, token)
             if not finished:
-                report.left = tuple(todo[n:])
-                break
+                left.append(bucket)
+        report.left = tuple(left)
     if buckets is None:
         store.trim_notices(chosen, now_ms - settings.log_retention_days * DAY_MS, names)
     return report
@@ -113,9 +118,11 @@ def dispatch(store: Store, settings: Settings, consumer: str, now_ms: int, bucke
 
 def _dispatch_bucket(ctx: DispatchContext, bucket: int, token: str, targets: Sequence[Target],
                      report: DispatchReport, deadline: float) -> bool:
-    """Deliver a bucket's notices to each target in turn; say whether the bucket was finished."""
+    """Deliver a bucket's notices to each target in turn, a batch each at most (so a target with a long backlog does
+    not hold the others back); say whether the bucket was finished."""
     state = ctx.store.dispatch_state(bucket)
     behind: dict[str, int] = {}
+    finished = True
     for target in targets:
         ended = _dispatch_target(ctx, bucket, token, target, state.cursor(target.name),
                                  state.retries.get(target.name), report, deadline, behind)
@@ -124,64 +131,64 @@ def _dispatch_bucket(ctx: DispatchContext, bucket: int, token: str, targets: Seq
             return True
         if ended == _SPENT:
             return False
+        finished = finished and ended == _DONE
     ctx.store.note_behind(bucket, behind)
-    return True
+    return finished
 
 
 def _dispatch_target(ctx: DispatchContext, bucket: int, token: str, target: Target, after: str,
                      retry: RetryState | None, report: DispatchReport, deadline: float, behind: dict[str, int]) -> str:
-    """Deliver a target's notices of a bucket after its cursor, in order, until one is to be retried."""
+    """Deliver a target's notices of a bucket after its cursor, in order, until one is to be retried or a batch is
+    done (_MORE: the bucket is left for the next run)."""
     store = ctx.store
     if retry is not None and retry.next_ms > ctx.now_ms:
         waiting = store.read_notices(bucket, after, 1)
         if waiting:
             behind[target.name] = int(waiting[0][1].get("at") or ctx.now_ms)
         return _DONE
-    while True:
-        entries = store.read_notices(bucket, after, BATCH)
-        if not entries:
-            return _DONE
-        passed_unwanted = ""
-        for entry_id, fields in entries:
-            try:
-                notice = notice_from_entry(entry_id, fields)
-            except (KeyError, ValueError):
-                log.error("notice bucket %d: entry %s is not a notice; passed", bucket, entry_id)
-                passed_unwanted = entry_id
-                continue
-            if not target.wants(notice):
-                passed_unwanted = entry_id
-                continue
-            if time.monotonic() >= deadline:
-                return _pass(store, bucket, token, target.name, passed_unwanted) or _SPENT
-            passed_unwanted = ""
-            same = retry is not None and retry.entry == entry_id
-            attempt = retry.attempts + 1 if same and retry else 1
-            first_ms = retry.first_ms if same and retry else ctx.now_ms
-            outcome = _attempt(target, notice, ctx)
-            status: str = outcome.status
-            mode, next_state = "pass", None
-            if status == "retry":
-                if ctx.now_ms - first_ms >= GIVE_UP_MS:
-                    status = "failed"
-                else:
-                    next_ms = ctx.now_ms + int(backoff_s(attempt, outcome.retry_after_s) * 1000)
-                    mode, next_state = "retry", RetryState(entry_id, attempt, first_ms, next_ms)
-            record = delivery_record(notice, bucket, target.name, attempt, status, outcome, ctx.now_ms,
-                                     next_state.next_ms if next_state else None)
-            _id, held = store.record_delivery(bucket, token, LEASE_MS, target.name, mode, entry_id, record, next_state)
-            report.count(status)
-            if not held:
-                return _LOST
-            if next_state is not None:
-                behind[target.name] = notice.at_ms
-                return _DONE
-            retry = None
-        if passed_unwanted and _pass(store, bucket, token, target.name, passed_unwanted):
-            return _LOST
-        after = entries[-1][0]
+    entries = store.read_notices(bucket, after, BATCH)
+    passed_unwanted = ""
+    for entry_id, fields in entries:
+        try:
+            notice = notice_from_entry(entry_id, fields)
+        except (KeyError, ValueError):
+            log.error("notice bucket %d: entry %s is not a notice; passed", bucket, entry_id)
+            passed_unwanted = entry_id
+            continue
+        if not target.wants(notice):
+            passed_unwanted = entry_id
+            continue
         if time.monotonic() >= deadline:
-            return _SPENT
+            return _pass(store, bucket, token, target.name, passed_unwanted) or _SPENT
+        passed_unwanted = ""
+        same = retry is not None and retry.entry == entry_id
+        attempt = retry.attempts + 1 if same and retry else 1
+        first_ms = retry.first_ms if same and retry else ctx.now_ms
+        outcome = _attempt(target, notice, ctx)
+        status: str = outcome.status
+        mode, next_state = "pass", None
+        if status == "retry":
+            if ctx.now_ms - first_ms >= GIVE_UP_MS:
+                status = "failed"
+            else:
+                next_ms = ctx.now_ms + int(backoff_s(attempt, outcome.retry_after_s) * 1000)
+                mode, next_state = "retry", RetryState(entry_id, attempt, first_ms, next_ms)
+        record = delivery_record(notice, bucket, target.name, attempt, status, outcome, ctx.now_ms,
+                                 next_state.next_ms if next_state else None)
+        _id, held = store.record_delivery(bucket, token, LEASE_MS, target.name, mode, entry_id, record, next_state)
+        report.count(status)
+        if not held:
+            return _LOST
+        if next_state is not None:
+            behind[target.name] = notice.at_ms
+            return _DONE
+        retry = None
+    if _pass(store, bucket, token, target.name, passed_unwanted):
+        return _LOST
+    if len(entries) < BATCH:
+        return _DONE
+    behind[target.name] = int(entries[-1][1].get("at") or ctx.now_ms)  # about: the next is no older than this
+    return _MORE
 
 
 def _pass(store: Store, bucket: int, token: str, target: str, entry_id: str) -> str:
