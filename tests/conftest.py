@@ -41,6 +41,14 @@ CLUSTER_VARIANTS: dict[str, set[str] | None] = {
     "test_log_shards": None,
     "test_buckets": None,
     "test_rabbitmq": {"test_the_loop_runs_end_to_end_with_rabbitmq_as_the_broker"},
+    "test_cases": {"test_an_unsatisfied_answer_opens_one_case_with_owner_due_time_and_a_case_opened_notice",
+                   "test_a_later_satisfied_answer_recovers_the_customers_open_cases_once",
+                   "test_the_dispatcher_opens_and_recovers_cases_from_emitted_answer_notices",
+                   "test_the_api_lists_overdue_first_filters_and_pages",
+                   "test_patch_moves_status_adds_notes_sets_owner_and_outcome",
+                   "test_the_summary_and_metrics_show_open_overdue_recovered_rate_and_time_to_first_contact",
+                   "test_a_closed_case_sends_the_customer_one_new_survey_however_often_it_is_closed",
+                   "test_a_customers_cases_are_in_their_export_and_go_with_their_erasure"},
 }
 
 

@@ -281,9 +281,10 @@ def test_the_cli_refuses_a_bad_transition_in_one_line(env, store, settings, monk
 
 def test_the_summary_and_metrics_show_open_overdue_recovered_rate_and_time_to_first_contact(client, auth, store,
                                                                                               settings):
-    late, soon, _ = _open_three(store, settings)
+    late, soon, closed = _open_three(store, settings)
     opened = store.case(late).opened_at_ms
     update_case(store, settings, late, opened + 6 * HOUR_MS, "lead", note="Left a voicemail")
+    update_case(store, settings, closed, now_ms(), "lead", note="Closed: she never answered")  # not a contact
     body = client.get("/api/v1/summary", headers=auth).json
     assert (body["cases_open"], body["cases_overdue"]) == (2, 1)
     assert body["recovered_rate"] == 0.0 and body["first_contact_hours"] == 6.0

@@ -175,7 +175,8 @@ def update_case(store: Store, settings: Settings, case_id: str, now_ms: int, by:
         if outcome is not UNSET and (outcome or None) != case.outcome:
             new = replace(new, outcome=outcome or None)
             changes.append("outcome")
-        if new.first_contact_at_ms is None and (note or new.status == "contacted") and changes:
+        # A note on a case already closed (a recovery noted afterwards) is not a contact with the customer.
+        if new.first_contact_at_ms is None and not case.closed and (note or new.status == "contacted") and changes:
             new = replace(new, first_contact_at_ms=now_ms)
             changes.append("first_contact_at")
         return new, changes
