@@ -56,24 +56,11 @@ class Target(Protocol):
 
 def targets_for(settings: Settings) -> list[Target]:
     """Return every target the settings configure: event URLs, then helpdesk write-back, then recovery cases."""
+    from tracker.cases.target import case_targets
     from tracker.notify.urls import url_targets
+    from tracker.writeback import writeback_targets
 
     targets: list[Target] = list(url_targets(settings))
-    # GUARD (lead: remove once tracker.writeback lands): written in parallel by another helper. Only the package
-    # itself being absent is tolerated; an import failing inside it still raises.
-    try:
-        from tracker.writeback import writeback_targets  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:
-        if exc.name not in ("tracker.writeback",):
-            raise
-    else:
-        targets += writeback_targets(settings)
-    # GUARD (lead: remove once tracker.cases.target lands): written in parallel by another helper, as above.
-    try:
-        from tracker.cases.target import case_targets  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:
-        if exc.name not in ("tracker.cases", "tracker.cases.target"):
-            raise
-    else:
-        targets += case_targets(settings)
+    targets += writeback_targets(settings)
+    targets += case_targets(settings)
     return targets
