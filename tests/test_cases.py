@@ -418,3 +418,22 @@ def test_a_customers_cases_are_in_their_export_and_go_with_their_erasure(world, 
     assert (counts.opened, counts.active, counts.contacted, counts.contact_ms) == (0, 0, 0, 0)
     left = [key for key in store.redis.scan_iter(f"{keys.PREFIX}:{{c*") if "kari" in key]
     assert left == []
+
+
+def test_retention_deletes_closed_cases_past_it_and_keeps_open_ones_and_the_numbers(store, env):
+    from tracker.privacy.retention import retire_old_records
+
+    settings = load_settings({**env, "TRACKER_RETENTION_DAYS": "30"})
+    long_ago = now_ms() - 60 * 24 * HOUR_MS
+    deliver(store, settings, answer_data(SID, "old@example.no", 1, False, at_ms=long_ago))
+    deliver(store, settings, answer_data(SID2, "open@example.no", 1, False, at_ms=long_ago))
+    deliver(store, settings, answer_data("cdefghijklmnopqrstuv", "new@example.no", 1, False))
+    old, still_open, recent = (keys.case_id(SID, "old@example.no"), keys.case_id(SID2, "open@example.no"),
+                               keys.case_id("cdefghijklmnopqrstuv", "new@example.no"))
+    update_case(store, settings, old, long_ago + HOUR_MS, "lead", status="not_recovered")
+    update_case(store, settings, recent, now_ms(), "lead", status="recovered")
+    assert retire_old_records(store, settings, now_ms()).cases == 1
+    assert store.case(old) is None and store.case(still_open) and store.case(recent)
+    assert [c.id for c in store.case_page(None, None, None, 50, None)[0]] == [still_open, recent]
+    counts = store.case_counts(now_ms())
+    assert (counts.opened, counts.not_recovered, counts.recovered) == (3, 1, 1)

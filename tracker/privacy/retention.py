@@ -36,6 +36,7 @@ class RetentionReport:
     tickets: int = 0
     timeline: int = 0
     log_entries: int = 0
+    cases: int = 0  # closed recovery cases
     finished: bool = True
 
 
@@ -48,7 +49,8 @@ def retire_old_records(store: Store, settings: Settings, now_ms: int, budget: in
         return RetentionReport(finished=False)  # another worker is sweeping
     try:
         cutoff_ms = now_ms - settings.retention_days * DAY_MS
-        report = replace(_sweep(store, cutoff_ms, now_ms, budget), log_entries=store.trim_log(cutoff_ms))
+        report = replace(_sweep(store, cutoff_ms, now_ms, budget), log_entries=store.trim_log(cutoff_ms),
+                         cases=store.retire_closed_cases(cutoff_ms))
     finally:
         store.end_retention_lease(holder)
     if report.surveys or report.tickets or report.timeline or report.log_entries:

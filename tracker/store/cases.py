@@ -232,6 +232,22 @@ class Cases(RedisBase):
         pipe.execute()
         return len(found)
 
+    def retire_closed_cases(self, cutoff_ms: int, limit: int = 500) -> int:
+        """Delete up to limit closed cases per bucket that were due and closed before cutoff_ms (retention); the
+        counters keep their numbers. Return how many went."""
+        pipe = self.redis.pipeline(transaction=False)
+        for bucket in range(keys.BUCKETS):
+            pipe.zrange(keys.case_index(bucket, ANY, ANY), "[1|", f"(1|{cutoff_ms:015d}|", bylex=True, offset=0,
+                        num=limit)
+        old = self.cases([member.rpartition("|")[2] for page in pipe.execute() for member in page])
+        retire = self.redis.pipeline(transaction=False)
+        for case in old:
+            if case.closed and case.closed_at_ms is not None and case.closed_at_ms < cutoff_ms:
+                entries = _entries(case)
+                self.script("case_retire")(keys=[keys.case(case.id), *entries],
+                                           args=[str(case.rev), *entries.values()], client=retire)
+        return sum(int(done) for done in retire.execute())
+
     def schedule_resurvey(self, case_id: str, at_ms: int) -> bool:
         """Add the due entry of a closed case's new survey unless it is there; say whether it was added now."""
         member = f"{keys.CASE_DUE}{case_id}"
