@@ -401,6 +401,26 @@ def test_a_lead_adds_a_note_and_moves_the_status_through_the_case_page_form(worl
     assert client.get("/dashboard/cases/c3-zzzzzzzzzzzzzzzzzzzz").status_code == 404
 
 
+def test_the_customer_page_shows_the_card_cases_and_timeline_and_the_notes_link_resolves(world, client, store,
+                                                                                         settings):
+    from tracker.writeback.base import customer_link
+
+    sid = world.solved_and_answered("T-1", "kari@example.no", 1, "Nobody called back")
+    deliver(store, settings, answer_data(sid, "kari@example.no", 1, False, comment="Nobody called back"))
+    case_id = keys.case_id(sid, "kari@example.no")
+    path = customer_link(settings, "kari@example.no").removeprefix(settings.public_url)
+    assert client.get(path).headers["Location"].endswith("/dashboard/login")
+    _signed_in(client, store)
+    page = client.get(path)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    assert f'href="/dashboard/cases/{case_id}"' in html and 'id="timeline"' in html and "ticket.solved" in html
+    case_page = client.get(f"/dashboard/cases/{case_id}").get_data(as_text=True)
+    assert f'href="{path}" id="customer-link"' in case_page
+    assert client.get("/dashboard/customers/nobody@example.no").status_code == 404
+    assert client.get("/dashboard/customers/not-an-address").status_code == 400
+
+
 # Data-access export and erasure -----------------------------------------------------------------------------
 
 def test_a_customers_cases_are_in_their_export_and_go_with_their_erasure(world, client, auth, store, settings):

@@ -1,0 +1,59 @@
+"""The dashboard's customer page: score card, recovery cases and timeline of one customer.
+
+Write-back notes and alerts link here (tracker.writeback.base.DASHBOARD_CUSTOMER_PATH names the path).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, url_for
+from marshmallow import Schema, ValidationError, fields, validate
+
+from tracker.schema_cache import schema
+from tracker.scores.cards import customer_card
+from tracker.scores.timeline import customer_timeline
+from tracker.web.context import current_tracker
+from tracker.web.dashboard.views import csrf_token, signed_in
+
+bp = Blueprint("dashboard_customers", __name__, url_prefix="/dashboard/customers")
+TIMELINE_ROWS = 100
+
+
+class CustomerPathSchema(Schema):
+    """The customer's address as the path names it."""
+
+    email = fields.Email(required=True, validate=validate.Length(max=320))
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _message(user: str, title: str, text: str, status: int) -> tuple[str, int]:
+    return render_template("dashboard/message.html", user=user, csrf_token=csrf_token(), title=title,
+                           text=text), status
+
+
+@bp.get("/<path:email>")
+def customer_page(email: str) -> Any:
+    """Show one customer: the score card, their recovery cases, and their timeline (newest first)."""
+    user = signed_in()
+    if user is None:
+        return redirect(url_for("dashboard.login_form"))
+    try:
+        address = schema(CustomerPathSchema).load({"email": email.strip()})["email"].lower()
+    except ValidationError:
+        return _message(user, "Not an email address", "A customer page is named by the customer's email address.",
+                        400)
+    tracker, now = current_tracker(), int(time.time() * 1000)
+    card = customer_card(tracker.store, tracker.settings, address, now)
+    if card is None:
+        return _message(user, "No such customer", "No customer has that email address.", 404)
+    timeline, _ = customer_timeline(tracker.store, address, TIMELINE_ROWS, newest_first=True)
+    return render_template("dashboard/customer.html", user=user, csrf_token=csrf_token(), card=card,
+                           cases=tracker.store.cases_of(address), timeline=timeline, now_ms=now,
+                           customer_heading="Score and timeline")
