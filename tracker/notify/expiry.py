@@ -4,8 +4,9 @@ A survey sent at t stops taking answers at its expires_at (t + TRACKER_SURVEY_EX
 the surveys whose expiry passed since the last run are those sent in (cursor, now - expiry]: each run reads that
 range of the SENT index (by send time) a page at a time, at most `limit` surveys, emits survey.expired for each
 still unanswered, and then moves the cursor. A run that dies before moving it is done again by the next, and the
-notice's id (survey.expired:<sid>) keeps each one notice. The first run starts LOOKBACK before the edge, so a new
-install does not tell of every survey that ever expired.
+notice's id (survey.expired:<sid>) keeps each one notice. The cursor names the last survey decided (a run that
+finds none writes nothing); until there is one, a run starts LOOKBACK before the edge, so a new install does not
+tell of every survey that ever expired.
 """
 
 from __future__ import annotations
@@ -46,6 +47,4 @@ def emit_expired(store: Store, settings: Settings, now_ms: int, limit: int = LIM
             cursor = (sent_ms, sid)
         looked += len(page)
         store.set_expiry_cursor(cursor)  # after its notices: a run that dies before tells them again
-    if looked < limit:
-        store.set_expiry_cursor(max(cursor, (edge, "")))  # nothing left before the edge: start there next time
     return told
