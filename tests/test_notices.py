@@ -251,3 +251,16 @@ def test_an_entry_that_cannot_be_told_still_counts_and_leaves_its_outbox(world: 
     assert store.outbox_waiting() == {}
     assert store.aggregate("customer", email).n == 1
     assert [n.type for n in notices(store, email)] == ["survey.sent"]
+
+
+def test_erasure_and_retention_take_the_notices_that_name_a_customer(world: World) -> None:
+    store = world.store
+    for n, email in enumerate(("ann@example.no", "bo@example.no")):
+        world.solve(f"T-{n}", email)
+    assert world.send() == ["sent", "sent"]
+    world.answer_at("bo@example.no", 5, 1_700_000_000_000)  # answered long ago, as retention sees it
+    assert store.erase_notices("ann@example.no") == 1
+    assert notices(store, "ann@example.no") == []
+    assert [n.type for n in notices(store, "bo@example.no")] == ["survey.sent", "survey.answered"]
+    assert store.retire_old_notices(1_700_000_000_001) == 1
+    assert [n.type for n in notices(store, "bo@example.no")] == ["survey.sent"]

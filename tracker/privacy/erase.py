@@ -108,6 +108,7 @@ def erase_customer(store: Store, settings: Settings, email: str) -> ErasureRepor
         log_matcher(email, footprint["aliases"], footprint["tickets"], footprint["orders"]))
     records = store.erase_records(email, footprint["tickets"], footprint["orders"], footprint["aliases"])
     cases = store.erase_cases(email)
+    store.erase_notices(email)  # what the product told of them (events out, notes, cases) names them
     report = ErasureReport(
         customer=email, surveys=surveys, responses=responses, sent=sent, log_events=logged["log_events"],
         dead_letters=logged["dead_letters"], tickets=records["tickets"], orders=records["orders"],

@@ -51,6 +51,7 @@ def retire_old_records(store: Store, settings: Settings, now_ms: int, budget: in
         cutoff_ms = now_ms - settings.retention_days * DAY_MS
         report = replace(_sweep(store, cutoff_ms, now_ms, budget), log_entries=store.trim_log(cutoff_ms),
                          cases=store.retire_closed_cases(cutoff_ms))
+        store.retire_old_notices(cutoff_ms)
     finally:
         store.end_retention_lease(holder)
     if report.surveys or report.tickets or report.timeline or report.log_entries:

@@ -6,6 +6,7 @@ names it for good (the `webhook-id` of every delivery of it), and appending it a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tracker.store import keys
@@ -27,3 +28,28 @@ class Notices(RedisBase):
         names, args = notice_call(event_id, type_, customer, at_ms, data_json)
         added = self.script("emit_notice")(keys=names, args=args)
         return str(added) if added else None
+
+    def erase_notices(self, email: str) -> int:
+        """Delete a customer's notices from their bucket's stream (GDPR erasure); return how many.
+
+        Their ids' marks stay (they hold no personal data): an outbox entry or log entry of theirs forwarded again
+        tells nothing again.
+        """
+        return self._drop_notices(keys.bucket_of(email), lambda fields: fields.get("customer") == email)
+
+    def retire_old_notices(self, cutoff_ms: int) -> int:
+        """Delete the notices about something older than cutoff_ms (TRACKER_RETENTION_DAYS); return how many."""
+        return sum(self._drop_notices(bucket, lambda fields: int(fields.get("at") or 0) < cutoff_ms)
+                   for bucket in range(keys.BUCKETS))
+
+    def _drop_notices(self, bucket: int, doomed: Callable[[dict[str, str]], bool], page: int = 500) -> int:
+        """Delete a bucket's notices that doomed says go, a page at a time; return how many."""
+        stream, after, gone = keys.notices(bucket), "-", 0
+        while True:
+            rows = self.redis.xrange(stream, min=after, count=page)
+            drop = [entry_id for entry_id, fields in rows if doomed(fields)]
+            if drop:
+                gone += int(self.redis.xdel(stream, *drop))
+            if len(rows) < page:
+                return gone
+            after = f"({rows[-1][0]}"
