@@ -2,8 +2,8 @@
 
 The outbox forwarder (survey.sent, survey.answered, survey.changed, customer.at_risk) and the log's apply
 (ticket.at_risk) emit where what they tell became true; they build the notice data here, in the shape
-CONTRACT.md gives, from the hashes they read in the round trips they make anyway. Other producers
-(tracker.surveys.send, tracker.notify.expiry) build theirs with the same functions.
+CONTRACT.md gives, from the hashes they read in the round trips they make anyway; the expiry pass
+(tracker.notify.expiry) builds its with the same functions.
 """
 
 from __future__ import annotations
