@@ -71,5 +71,6 @@ def rebuild_scores(store: Store, settings: Settings, attempts: int = 10) -> int:
             continue
         if store.write_rebuilt(rebuilt, snapshot):
             store.rebuild_card_copies()  # the score cards' copies of each customer's newest answer
+            store.rebuild_name_index()  # the dashboard's name search, from the profiles' names
             return len(rebuilt.answers)
     raise RuntimeError("answers kept arriving during the rebuild; try again in a quieter moment")

@@ -22,6 +22,7 @@ from tracker.store.reminders import Reminders
 from tracker.store.replies import Replies
 from tracker.store.retention import Retention
 from tracker.store.scores import Scores
+from tracker.store.search import Search
 from tracker.store.sessions import Sessions
 from tracker.store.state import State, ticket_key
 from tracker.store.surveys import Surveys
@@ -31,7 +32,7 @@ from tracker.store.writeback import Writeback
 
 class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
             OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox, Expiries,
-            Notices, Dispatch, Writeback, Cases):
+            Notices, Dispatch, Writeback, Cases, Search):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

@@ -137,6 +137,7 @@ class Erasure(Removal):
             if (cached_email or "").strip().lower() == email:
                 pipe.delete(person)
         pipe.zrem(keys.CUSTOMERS, email)
+        self.script("index_name")(keys=[keys.NAME_INDEX, keys.NAME_INDEXED], args=[email, ""], client=pipe)
         pipe.srem(keys.index("customer"), email)
         for rank in (keys.RANK_SCORE, keys.RANK_RECENT, keys.RANK_RESPONSES, keys.RANK_UNHAPPY, keys.RANK_VALUE):
             pipe.zrem(rank, email)

@@ -384,3 +384,11 @@ def case_counts(bucket: int) -> str:
 # Notice producers (issue 11: producers) ----------------------------------------------------------------------------
 
 EXPIRY_CURSOR = f"{PREFIX}:notify:expiry:cursor"  # "<sent ms>|<sid>": the last sent survey the expiry pass decided
+
+
+# Dashboard search (issue 12: drill-down) ---------------------------------------------------------------------------
+
+# One slot ({names}): the lex-ordered name index, members "<name lowercased>|<email>", all scored 0 (ZRANGEBYLEX),
+# and what it holds for each email (email -> the lowercased name indexed), so a new name replaces the old entry.
+NAME_INDEX = f"{PREFIX}:{{names}}:idx"
+NAME_INDEXED = f"{PREFIX}:{{names}}:of"

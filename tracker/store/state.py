@@ -14,6 +14,7 @@ from tracker.store.base import RedisBase
 from tracker.store.due import DAY_MS, STATE_IDLE_MS, wall_ms
 from tracker.store.notices import notice_call
 from tracker.store.records import order_rows, orders_summary_of, surveyed_from_hash
+from tracker.store.search import index_profile_names
 from tracker.store.surveys import survey_from_hash, survey_to_hash
 from tracker.store.timeline import KINDS, UNIT, timeline_entry
 
@@ -165,6 +166,9 @@ class State(RedisBase):
             for reply in done[1 if values else 0:]:
                 if isinstance(reply, Exception):
                     raise reply  # not the events' fault: the batch is applied again, its cursor unmoved
+        # The dashboard's name search: each named customer indexed under the name their profile holds now.
+        index_profile_names(self, (item.email for item in applied
+                                   if item.event.customer.name and not isinstance(item.result, str)))
         return [item.result for item in pending]
 
     def _queue_tickets_at_risk(self, pipe: Any, opened: list[_Pending], read: list[Any], threshold: float) -> None:
