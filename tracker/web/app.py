@@ -28,6 +28,7 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
     from tracker.web.api.customers import bp as api_bp
     from tracker.web.dashboard.cases import bp as dashboard_cases_bp
     from tracker.web.dashboard.customers import bp as dashboard_customers_bp
+    from tracker.web.dashboard.drill import bp as dashboard_drill_bp
     from tracker.web.dashboard.views import bp as dashboard_bp
     from tracker.web.errors import register_error_handlers
     from tracker.web.ops import bp as ops_bp
@@ -49,7 +50,7 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
         app.jinja_loader = ChoiceLoader(loaders + ([app.jinja_loader] if app.jinja_loader else []))
     app.jinja_env.globals["t"] = text
     for blueprint in (home_bp, ops_bp, webhooks_bp, inbound_bp, survey_bp, api_bp, dashboard_bp,
-                      dashboard_cases_bp, dashboard_customers_bp):
+                      dashboard_cases_bp, dashboard_customers_bp, dashboard_drill_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     install_client_limits(app)
