@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
@@ -23,6 +24,8 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 FILTERS = ("source", "brand", "team", "agent")
 AT_RISK_ROWS = 10
+REVENUE_ROWS = 200  # revenue at risk sums the order value of at most this many at-risk customers, most valuable first
+REASON_SCAN = 5000  # the reasons breakdown reads at most this many of the range's answers, newest first
 COMMENT_ROWS = 12
 TABLE_ROWS = 50
 
@@ -113,6 +116,58 @@ class DashboardData:
     teams: list[ScoreCard]
     comments: list[Answer]
     options: FilterOptions
+    reasons: Reasons
+    revenue: RevenueAtRisk
+
+
+@dataclass(frozen=True)
+class Reasons:
+    """The follow-up reasons of the range's unhappy answers: (reason, count), most given first.
+
+    Reasons are in no rollup: they are counted from the range's answers, newest first, reading at most
+    REASON_SCAN of them (complete False when the range holds more, and the counts cover the newest ones only).
+    """
+
+    rows: list[tuple[str, int]]
+    unhappy: int  # unhappy answers read
+    without_reason: int
+    complete: bool
+    read: int
+
+
+@dataclass(frozen=True)
+class RevenueAtRisk:
+    """The live order value of the at-risk customers, per currency: of the most valuable REVENUE_ROWS of them
+    (complete False when there are more)."""
+
+    totals: list[tuple[str, str]]  # (currency, total), the biggest first
+    customers: int
+    complete: bool
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One of the index's date links."""
+
+    key: str
+    label: str
+    date_from: date
+    date_to: date
+
+
+def presets(today: date, first_day: date | None) -> list[Preset]:
+    """The date links: the last 7, 30 and 90 days, this month, last month and all time (from the first answer or
+    sent survey, at most MAX_DAYS days back, as far as the page goes)."""
+    month = today.replace(day=1)
+    last_month_end = month - timedelta(days=1)
+    earliest = today - timedelta(days=MAX_DAYS - 1)
+    start = max(min(first_day or today, today), earliest)
+    return [Preset("7d", "Last 7 days", today - timedelta(days=6), today),
+            Preset("30d", "Last 30 days", today - timedelta(days=29), today),
+            Preset("90d", "Last 90 days", today - timedelta(days=89), today),
+            Preset("month", "This month", month, today),
+            Preset("last-month", "Last month", last_month_end.replace(day=1), last_month_end),
+            Preset("all", "All time" if start > earliest else f"Last {MAX_DAYS} days", start, today)]
 
 
 def default_query(today: date) -> DashboardQuery:
@@ -147,8 +202,8 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
     overview = summary(store, settings, now_ms, date_from=query.date_from, date_to=query.date_to,
                        filters=query.facets, sources=known["source"])
     # Most valuable first, then the most recently unhappy: "which valuable customers are unhappy?"
-    at_risk, _ = ranked_customers(store, settings, now_ms, at_risk=True, sort="value", order="desc",
-                                  limit=AT_RISK_ROWS, cursor=None)
+    at_risk, more = ranked_customers(store, settings, now_ms, at_risk=True, sort="value", order="desc",
+                                     limit=REVENUE_ROWS, cursor=None)
     agent_counts = aggregate_counts(store, "agent", known["agent"])
     names = store.agent_names([ident for ident, _ in agent_counts])
     return DashboardData(
@@ -156,7 +211,7 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
         charts={name: chart(overview.series, frame) for name, frame in FRAMES.items()},
         distribution=distribution(overview.distribution),
         by_source=sorted(overview.by_source.items()),
-        at_risk=at_risk,
+        at_risk=at_risk[:AT_RISK_ROWS],
         agents=aggregate_cards(store, "agent", _rows(agent_counts, query.agent, names), now_ms, names),
         teams=aggregate_cards(store, "team", _rows(aggregate_counts(store, "team", known["team"]), query.team, {}),
                               now_ms),
@@ -165,7 +220,47 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
             source=known["source"], brand=known["brand"], team=known["team"],
             agent=sorted(((ident, names.get(ident) or ident) for ident, _ in agent_counts),
                          key=lambda pair: pair[1].lower())),
+        reasons=reasons_of(store, query.date_from, query.date_to, query.facets),
+        revenue=revenue_at_risk(at_risk, complete=more is None),
     )
+
+
+def reasons_of(store: Store, date_from: date, date_to: date, filters: Facets, limit: int = REASON_SCAN) -> Reasons:
+    """Count the follow-up reasons of the range's unhappy answers (newest first, at most limit answers read)."""
+    counts: dict[str, int] = {}
+    unhappy = without = read = 0
+    complete = True
+    for answer in iter_responses(store, date_from=date_from, date_to=date_to, filters=filters, newest_first=True):
+        if read == limit:
+            complete = False
+            break
+        read += 1
+        if answer.satisfied:
+            continue
+        unhappy += 1
+        if answer.reason:
+            counts[answer.reason] = counts.get(answer.reason, 0) + 1
+        else:
+            without += 1
+    rows = sorted(counts.items(), key=lambda row: (-row[1], row[0]))
+    return Reasons(rows=rows, unhappy=unhappy, without_reason=without, complete=complete, read=read)
+
+
+def revenue_at_risk(cards: list[ScoreCard], complete: bool) -> RevenueAtRisk:
+    """Sum the live order totals of these at-risk customers, per currency (every currency a customer bought in)."""
+    totals: dict[str, Decimal] = {}
+    for card in cards:
+        if card.orders is None or not card.orders.count:
+            continue
+        per_currency = dict(card.orders.totals) or {card.orders.currency or "": card.orders.total}
+        for currency, total in per_currency.items():
+            try:
+                totals[currency] = totals.get(currency, Decimal(0)) + Decimal(total)
+            except InvalidOperation:
+                continue
+    rows = sorted(((currency, f"{value:.2f}") for currency, value in totals.items() if value),
+                  key=lambda row: -Decimal(row[1]))
+    return RevenueAtRisk(totals=rows, customers=len(cards), complete=complete)
 
 
 def latest_comments(store: Store, date_from: date | None, date_to: date | None, filters: Facets,

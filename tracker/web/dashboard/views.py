@@ -16,9 +16,10 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from tracker.events import iso_from_ms
 from tracker.schema_cache import schema
 from tracker.scores.cards import public_ref
+from tracker.scores.summary import day_of_ms
 from tracker.surveys.tokens import derive_key
 from tracker.web.context import Tracker, current_tracker
-from tracker.web.dashboard.data import collect, default_query, known_ids, load_query
+from tracker.web.dashboard.data import FILTERS, DashboardQuery, collect, default_query, known_ids, load_query, presets
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 SESSION_HOURS = 12
@@ -171,9 +172,23 @@ def index() -> Any:
         errors = _messages(exc)
         query = default_query(today)
     data = collect(tracker.store, tracker.settings, now_ms, query, known)
+    first_ms = tracker.store.first_activity_ms()
+    filters = {name: getattr(query, name) for name in FILTERS if getattr(query, name)}
+    links = [(preset, url_for(".index", **{"from": preset.date_from.isoformat(), "to": preset.date_to.isoformat(),
+                                           **filters}),
+              (preset.date_from, preset.date_to) == (query.date_from, query.date_to))
+             for preset in presets(today, day_of_ms(first_ms) if first_ms is not None else None)]
     return render_template("dashboard/index.html", user=user, query=query, errors=errors, data=data,
-                           at_risk_score=tracker.settings.at_risk_score, csrf_token=csrf_token()), \
+                           at_risk_score=tracker.settings.at_risk_score, csrf_token=csrf_token(), presets=links,
+                           export_url=export_url(query)), \
         400 if errors else 200
+
+
+def export_url(query: DashboardQuery) -> str:
+    """The CSV download of the page's range and filters."""
+    filters = {name: getattr(query, name) for name in FILTERS if getattr(query, name)}
+    return url_for("dashboard_drill.export_csv", **{"from": query.date_from.isoformat(),
+                                                   "to": query.date_to.isoformat(), **filters})
 
 
 def _messages(exc: ValidationError) -> dict[str, list[str]]:
