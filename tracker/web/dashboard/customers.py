@@ -11,14 +11,17 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
+from tracker.model import CASE_ACTIVE
 from tracker.schema_cache import schema
 from tracker.scores.cards import customer_card
+from tracker.scores.summary import Facets, customer_responses_page
 from tracker.scores.timeline import customer_timeline
 from tracker.web.context import current_tracker
 from tracker.web.dashboard.views import csrf_token, signed_in
 
 bp = Blueprint("dashboard_customers", __name__, url_prefix="/dashboard/customers")
 TIMELINE_ROWS = 100
+ANSWER_ROWS = 50
 
 
 class CustomerPathSchema(Schema):
@@ -54,6 +57,13 @@ def customer_page(email: str) -> Any:
     if card is None:
         return _message(user, "No such customer", "No customer has that email address.", 404)
     timeline, _ = customer_timeline(tracker.store, address, TIMELINE_ROWS, newest_first=True)
+    answers, more = customer_responses_page(tracker.store, address, offset=0, limit=ANSWER_ROWS, date_from=None,
+                                            date_to=None, filters=Facets())
+    cases = tracker.store.cases_of(address)
     return render_template("dashboard/customer.html", user=user, csrf_token=csrf_token(), card=card,
-                           cases=tracker.store.cases_of(address), timeline=timeline, now_ms=now,
+                           cases=cases, open_cases=[case for case in cases if case.status in CASE_ACTIVE],
+                           timeline=timeline, now_ms=now, answers=answers, more_answers=more is not None,
+                           orders=sorted(tracker.store.customer_orders(address),
+                                         key=lambda order: -(order.created_at_ms or 0)),
+                           csv_url=url_for("dashboard_drill.export_csv", customer=address),
                            customer_heading="Score and timeline")
