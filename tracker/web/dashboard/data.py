@@ -11,7 +11,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from tracker.config import Settings
-from tracker.i18n.catalogue import scale_labels
+from tracker.i18n.catalogue import scale_labels, text
 from tracker.model import Answer, ScoreCard
 from tracker.scales import SCALES
 from tracker.schema_cache import schema
@@ -128,7 +128,7 @@ class Reasons:
     REASON_SCAN of them (complete False when the range holds more, and the counts cover the newest ones only).
     """
 
-    rows: list[tuple[str, int]]
+    rows: list[tuple[str, str, int]]  # (reason as stored, its English label, count)
     unhappy: int  # unhappy answers read
     without_reason: int
     complete: bool
@@ -242,8 +242,17 @@ def reasons_of(store: Store, date_from: date, date_to: date, filters: Facets, li
             counts[answer.reason] = counts.get(answer.reason, 0) + 1
         else:
             without += 1
-    rows = sorted(counts.items(), key=lambda row: (-row[1], row[0]))
+    rows = [(reason, reason_label(reason), count)
+            for reason, count in sorted(counts.items(), key=lambda row: (-row[1], row[0]))]
     return Reasons(rows=rows, unhappy=unhappy, without_reason=without, complete=complete, read=read)
+
+
+def reason_label(reason: str) -> str:
+    """The English label of one of our follow-up reasons; an operator's own reason (TRACKER_FOLLOWUP_REASONS) is
+    its own label."""
+    from tracker.web.pages.followup import BUILT_IN_REASONS
+
+    return text("en", f"reason.{reason}") if reason in BUILT_IN_REASONS else reason
 
 
 def revenue_at_risk(cards: list[ScoreCard], complete: bool) -> RevenueAtRisk:

@@ -23,12 +23,13 @@ from tracker.web.api.schemas import ResponseSchema
 from tracker.web.api.scores import CSV_COLUMNS, csv_line
 from tracker.web.api.scores import _csv_cells as csv_cells
 from tracker.web.context import current_tracker
-from tracker.web.dashboard.data import known_ids, load_query
+from tracker.web.dashboard.data import known_ids, load_query, reason_label
 from tracker.web.dashboard.views import csrf_token, signed_in
 
 bp = Blueprint("dashboard_drill", __name__, url_prefix="/dashboard")
 SEARCH_ROWS = 20
 CUSTOMER_CSV_BATCH = 200
+bp.add_app_template_filter(reason_label, "reason_label")
 
 
 class SearchQuerySchema(Schema):
