@@ -195,3 +195,17 @@ def test_the_csv_downloads_are_the_apis_columns_for_the_pages_filters(drilled, c
     assert 'attachment; filename="responses-bjorn@example.no.csv"' == one.headers["Content-Disposition"]
     assert client.get("/dashboard/export.csv", query_string={"customer": "not an address"}).status_code == 400
     assert client.get("/dashboard/export.csv", query_string={"team": "nobody"}).status_code == 400
+
+
+def test_an_open_recovery_case_is_shown_at_the_top_of_the_customer_page(drilled, client, lead, store, settings):
+    from tests.test_cases import answer_data, deliver
+
+    (answer,) = store.customer_responses("bjorn@example.no")
+    deliver(store, settings, answer_data(answer.sid, "bjorn@example.no", 1, False, comment="Waited a week"))
+    status, html = html_of(client, "/dashboard/customers/bjorn@example.no")
+    assert status == 200
+    box = re.search(r'<div class="error-box open-case" role="status" id="open-case-1">(.*?)</div>', html, re.S)
+    assert box and "Open recovery case" in text_of(box.group(1)) and "open" in text_of(box.group(1))
+    assert html.index('id="open-case-1"') < html.index('id="customer-answers"')
+    status, html = html_of(client, "/dashboard/customers/anna@example.no")
+    assert "open-case" not in html
