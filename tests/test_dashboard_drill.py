@@ -72,6 +72,8 @@ def text_of(fragment: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
 
 
+@pytest.mark.parametrize("store_kind", ["standalone", pytest.param("cluster", marks=pytest.mark.cluster)],
+                         indirect=True)
 def test_search_by_email_prefix_and_by_name_and_erased_customers_vanish(drilled, store, settings):
     assert store.find_by_email("b", 10) == ["berit@example.no", "bjorn@example.no"]
     assert store.find_by_email("", 2) == ["anna@example.no", "berit@example.no"]  # bounded
