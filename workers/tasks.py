@@ -35,14 +35,14 @@ def _now_ms() -> int:
 def register(app: Celery) -> None:
     """Register the product's tasks on app under stable explicit names."""
 
-    @app.task(name="tracker.drain_events", bind=True)
+    @app.task(name="tracker.drain_events", shared=False, bind=True)
     def drain_events(self: Task, shards: list[int] | None = None) -> None:
         # The shards kicked by an append, or every shard (beat): each applied under its own lease.
         _applied, left = ingest.drain(self.app.tracker_store, self.app.tracker_settings, _consumer(), shards=shards)
         if left:
             self.apply_async(args=[list(left)])
 
-    @app.task(name="tracker.sweep_surveys", bind=True)
+    @app.task(name="tracker.sweep_surveys", shared=False, bind=True)
     def sweep_surveys(self: Task) -> None:
         claim = due.sweep_round(self.app.tracker_store, _now_ms())
         for start in range(0, len(claim.members), SEND_CHUNK):
@@ -50,18 +50,18 @@ def register(app: Celery) -> None:
         if claim.more:  # a due set was full: go on after the chunks just queued, not at the next beat
             self.apply_async()
 
-    @app.task(name="tracker.retire_old_records", bind=True)
+    @app.task(name="tracker.retire_old_records", shared=False, bind=True)
     def retire_old_records(self: Task) -> None:
         report = retention.retire_old_records(self.app.tracker_store, self.app.tracker_settings, _now_ms())
         if report.customers and not report.finished:
             self.apply_async()  # a big pass goes on in the next task, each inside the time limit
 
-    @app.task(name="tracker.forward_outbox", bind=True)
+    @app.task(name="tracker.forward_outbox", shared=False, bind=True)
     def forward_outbox(self: Task) -> None:
         # Writers forward their own outbox entries at once; this catches the entries of one that died.
         self.app.tracker_store.forward_all()
 
-    @app.task(name="tracker.dispatch_notices", bind=True)
+    @app.task(name="tracker.dispatch_notices", shared=False, bind=True)
     def dispatch_notices(self: Task, buckets: list[int] | None = None) -> None:
         # Every notice bucket (beat), or the ones named, each under its own lease; a bucket left goes on at once.
         report = notices.dispatch(self.app.tracker_store, self.app.tracker_settings, _consumer(), _now_ms(),
@@ -69,18 +69,18 @@ def register(app: Celery) -> None:
         if report.left:
             self.apply_async(args=[list(report.left)])
 
-    @app.task(name="tracker.expire_surveys", bind=True)
+    @app.task(name="tracker.expire_surveys", shared=False, bind=True)
     def expire_surveys(self: Task) -> None:
         expiry.emit_expired(self.app.tracker_store, self.app.tracker_settings, _now_ms())
 
-    @app.task(name="tracker.send_alert", bind=True)
+    @app.task(name="tracker.send_alert", shared=False, bind=True)
     def send_alert(self: Task, sid: str, rating: int) -> None:
         # Built here, not in the customer's request; one delivery per URL, so each retries on its own.
         for url, body in alerts_for(self.app.tracker_store, self.app.tracker_settings, sid, rating, _now_ms()):
             deliver_alert.delay(url, body)
 
     # Short backoff (1 s doubling to at most 10 min, jittered): well under the broker's visibility timeout.
-    @app.task(name="tracker.deliver_alert", bind=True, autoretry_for=(delivery.AlertRetryable,),
+    @app.task(name="tracker.deliver_alert", shared=False, bind=True, autoretry_for=(delivery.AlertRetryable,),
               retry_backoff=True, retry_backoff_max=600, retry_jitter=True, max_retries=8)
     def deliver_alert(self: Task, url: str, payload_json: str) -> None:
         try:
@@ -88,7 +88,7 @@ def register(app: Celery) -> None:
         except delivery.AlertRefused as exc:
             log.warning("alert not delivered: %s", exc)
 
-    @app.task(name="tracker.send_surveys", bind=True)
+    @app.task(name="tracker.send_surveys", shared=False, bind=True)
     def send_surveys(self: Task, tkeys: list[str], claimed: int) -> None:
         # One connection (SMTP or API session) for the whole chunk: thousands can fall due after a weekend.
         with make_sender(self.app.tracker_settings) as sender:

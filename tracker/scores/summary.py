@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from tracker.cases.stats import case_numbers
 from tracker.config import Settings
 from tracker.model import Aggregate, Answer, ScoreCard, Survey
 from tracker.scales import SCALES
@@ -127,8 +128,6 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
 
 
 def _case_numbers(store: Store, now_ms: int) -> dict[str, int | float | None]:
-    from tracker.cases.stats import case_numbers
-
     return case_numbers(store, now_ms)
 
 
