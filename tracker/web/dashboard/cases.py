@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 from tracker.cases.schemas import CURSOR_PATTERN, NOTE_MAX, OUTCOME_MAX, OWNER_MAX, UNASSIGNED
@@ -16,7 +16,7 @@ from tracker.scores.cards import customer_card
 from tracker.scores.timeline import customer_timeline
 from tracker.store.cases import UNASSIGNED as STORE_UNASSIGNED
 from tracker.web.context import current_tracker
-from tracker.web.dashboard.views import _csrf_ok, _refused, csrf_token, signed_in
+from tracker.web.dashboard.views import _csrf_ok, _refused, csrf_token, no_store, signed_in
 
 bp = Blueprint("dashboard_cases", __name__, url_prefix="/dashboard/cases")
 PAGE_ROWS = 50
@@ -56,11 +56,7 @@ class CaseFormSchema(Schema):
         return {k: v.replace("\r\n", "\n").strip() for k, v in data.items() if isinstance(v, str)}
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    # As the rest of the dashboard: cases name customers; not for shared caches or the back button.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.after_request(no_store)
 
 
 def _now_ms() -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
 from tracker.model import CASE_ACTIVE
@@ -17,7 +17,7 @@ from tracker.scores.cards import customer_card
 from tracker.scores.summary import Facets, customer_responses_page
 from tracker.scores.timeline import customer_timeline
 from tracker.web.context import current_tracker
-from tracker.web.dashboard.views import csrf_token, signed_in
+from tracker.web.dashboard.views import csrf_token, message_page, no_store, signed_in
 
 bp = Blueprint("dashboard_customers", __name__, url_prefix="/dashboard/customers")
 TIMELINE_ROWS = 100
@@ -30,15 +30,7 @@ class CustomerPathSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=320))
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _message(user: str, title: str, text: str, status: int) -> tuple[str, int]:
-    return render_template("dashboard/message.html", user=user, csrf_token=csrf_token(), title=title,
-                           text=text), status
+bp.after_request(no_store)
 
 
 @bp.get("/<path:email>")
@@ -50,12 +42,12 @@ def customer_page(email: str) -> Any:
     try:
         address = schema(CustomerPathSchema).load({"email": email.strip()})["email"].lower()
     except ValidationError:
-        return _message(user, "Not an email address", "A customer page is named by the customer's email address.",
+        return message_page(user, "Not an email address", "A customer page is named by the customer's email address.",
                         400)
     tracker, now = current_tracker(), int(time.time() * 1000)
     card = customer_card(tracker.store, tracker.settings, address, now)
     if card is None:
-        return _message(user, "No such customer", "No customer has that email address.", 404)
+        return message_page(user, "No such customer", "No customer has that email address.", 404)
     timeline, _ = customer_timeline(tracker.store, address, TIMELINE_ROWS, newest_first=True)
     answers, more = customer_responses_page(tracker.store, address, offset=0, limit=ANSWER_ROWS, date_from=None,
                                             date_to=None, filters=Facets())

@@ -24,7 +24,7 @@ from tracker.web.api.scores import CSV_COLUMNS, csv_line
 from tracker.web.api.scores import _csv_cells as csv_cells
 from tracker.web.context import current_tracker
 from tracker.web.dashboard.data import known_ids, load_query, reason_label
-from tracker.web.dashboard.views import csrf_token, signed_in
+from tracker.web.dashboard.views import csrf_token, message_page, no_store, signed_in
 
 bp = Blueprint("dashboard_drill", __name__, url_prefix="/dashboard")
 SEARCH_ROWS = 20
@@ -52,15 +52,7 @@ class CustomerQuerySchema(Schema):
     customer = fields.Email(load_default=None, validate=validate.Length(max=320))
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _message(user: str, title: str, text: str, status: int) -> tuple[str, int]:
-    return render_template("dashboard/message.html", user=user, csrf_token=csrf_token(), title=title,
-                           text=text), status
+bp.after_request(no_store)
 
 
 @bp.get("/search")
@@ -72,7 +64,7 @@ def search() -> Any:
     try:
         q = schema(SearchQuerySchema).load(request.args)["q"]
     except ValidationError:
-        return _message(user, "Search too long", "Search with at most 200 characters.", 400)
+        return message_page(user, "Search too long", "Search with at most 200 characters.", 400)
     store, now = current_tracker().store, int(time.time() * 1000)
     rows: list[tuple[str, str | None]] = []
     if q:
@@ -104,7 +96,7 @@ def export_csv() -> Any:
         customer = schema(CustomerQuerySchema).load(request.args)["customer"]
         query = None if customer else load_query(request.args, known_ids(tracker.store), today)
     except ValidationError:
-        return _message(user, "Cannot export", "The filters or the customer's address are not valid; "
+        return message_page(user, "Cannot export", "The filters or the customer's address are not valid; "
                                                "open the dashboard and use its CSV button.", 400)
     answers: Iterator[Answer]
     if customer:

@@ -53,11 +53,20 @@ def _iso_time(ms: int) -> str:
 bp.add_app_template_filter(public_ref, "public_ref")
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    # The app sets the security headers of every page; scores are not for shared caches or the back button.
+def no_store(response: Response) -> Response:
+    """Mark a dashboard answer uncacheable (every dashboard blueprint runs it after each request): the app sets
+    the security headers of every page; scores and customers are not for shared caches or the back button."""
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+bp.after_request(no_store)
+
+
+def message_page(user: str, title: str, text: str, status: int) -> tuple[str, int]:
+    """Render the dashboard's one-message page (a bad address, a missing customer or case) with its status."""
+    return render_template("dashboard/message.html", user=user, csrf_token=csrf_token(), title=title,
+                           text=text), status
 
 
 def _tracker() -> Tracker:
