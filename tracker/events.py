@@ -41,6 +41,7 @@ ORDER_STATUS_OF_TYPE = {"order.created": "created", "order.fulfilled": "fulfille
 RESOLVED_STATUSES = ("solved", "closed")
 TEXT = validate.Length(max=500)
 IDENT = validate.Length(min=1, max=200)
+RESOLVERS = ("human", "bot")  # who resolved a ticket (SPEC §12: ticket.resolved_by)
 
 
 def valid_timezone(name: str) -> None:
@@ -115,6 +116,8 @@ class TicketSchema(StrictSchema):
     agent = fields.Nested(AgentSchema, load_default=None, allow_none=True)
     # False when the source knows no agent worked on the ticket (solved by a bot or a macro).
     agent_involved = fields.Boolean(load_default=None, allow_none=True)
+    # Who resolved it (SPEC §12): "human" or "bot"; absent, agent_involved false means a bot.
+    resolved_by = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(RESOLVERS))
 
 
 class OrderSchema(StrictSchema):
@@ -138,6 +141,7 @@ class CustomerSchema(StrictSchema):
     name = fields.String(load_default=None, allow_none=True, validate=TEXT)
     locale = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=35))
     timezone = fields.String(load_default=None, allow_none=True, validate=valid_timezone)
+    organisation = fields.String(load_default=None, allow_none=True, validate=TEXT)  # SPEC §12
 
     @validates_schema
     def known_somehow(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -223,6 +227,13 @@ def _loaded_rating(part: dict[str, Any]) -> Rating:
                   reason=part.get("reason") or None)
 
 
+def resolved_by(given: str | None, agent_involved: bool | None) -> str | None:
+    """Return who resolved a ticket: the source's word, else "bot" when it says no agent worked on it."""
+    if given in RESOLVERS:
+        return given
+    return "bot" if agent_involved is False else None
+
+
 def ticket_status(kind: str, given: str | None) -> str | None:
     """Return the status a ticket event leaves: the given one, lower-cased, unless the type says otherwise."""
     status = (given or STATUS_OF_TYPE.get(kind) or "").lower()
@@ -241,6 +252,7 @@ def _loaded_ticket(kind: str, ticket: dict[str, Any]) -> Ticket:
                   subject=ticket.get("subject") or None, channel=ticket.get("channel") or None,
                   brand=ticket.get("brand") or None, team=ticket.get("team") or None,
                   tags=tuple(ticket.get("tags") or ()), agent_involved=ticket.get("agent_involved"),
+                  resolved_by=ticket.get("resolved_by") or None,
                   agent=Agent(agent["id"], agent.get("name") or None, agent.get("email") or None) if agent else None)
 
 
@@ -259,7 +271,8 @@ def event_record(event: Event) -> dict[str, Any]:
     customer = event.customer
     record: dict[str, Any] = {"type": event.type, "id": event.id, "source": event.source, "at": event.at_ms,
                               "customer": _present({"email": customer.email, "id": customer.id, "name": customer.name,
-                                                    "locale": customer.locale, "timezone": customer.timezone})}
+                                                    "locale": customer.locale, "timezone": customer.timezone,
+                                                    "organisation": customer.organisation})}
     if event.ticket is not None:
         record["ticket"] = _ticket_record(event.ticket)
     if event.order is not None:
@@ -276,7 +289,7 @@ def event_record(event: Event) -> dict[str, Any]:
 def _ticket_record(ticket: Ticket) -> dict[str, Any]:
     record = _present({"id": ticket.id, "status": ticket.status, "subject": ticket.subject,
                        "channel": ticket.channel, "brand": ticket.brand, "team": ticket.team,
-                       "agent_involved": ticket.agent_involved})
+                       "agent_involved": ticket.agent_involved, "resolved_by": ticket.resolved_by})
     record["tags"] = list(ticket.tags)
     if ticket.agent is not None:
         agent = ticket.agent
@@ -329,7 +342,7 @@ def _customer_from_record(part: Any) -> Customer:
     if not isinstance(part, dict) or not (part.get("email") or part.get("id")):
         raise ValueError("customer needs an email or an id")
     return Customer(**{name: _text(part, name, "customer", keep_empty=True)
-                       for name in ("email", "id", "name", "locale", "timezone")})
+                       for name in ("email", "id", "name", "locale", "timezone", "organisation")})
 
 
 def _ticket_from_record(part: Any) -> Ticket:
@@ -341,12 +354,16 @@ def _ticket_from_record(part: Any) -> Ticket:
     involved = part.get("agent_involved")
     if involved is not None and not isinstance(involved, bool):
         raise ValueError("ticket.agent_involved must be true, false or absent")
+    by = part.get("resolved_by")
+    if by is not None and by not in RESOLVERS:
+        raise ValueError(f"ticket.resolved_by must be one of {', '.join(RESOLVERS)} or absent")
     agent = part.get("agent")
     if agent is not None and not (isinstance(agent, dict) and isinstance(agent.get("id"), str) and agent["id"]):
         raise ValueError("ticket.agent needs an id")
     return Ticket(id=part["id"], status=_text(part, "status", "ticket"), subject=_text(part, "subject", "ticket"),
                   channel=_text(part, "channel", "ticket"), brand=_text(part, "brand", "ticket"),
                   team=_text(part, "team", "ticket"), tags=tuple(tags), agent_involved=involved,
+                  resolved_by=by,
                   agent=Agent(agent["id"], _text(agent, "name", "ticket.agent"), _text(agent, "email", "ticket.agent"))
                   if agent else None)
 

@@ -34,6 +34,7 @@ class Customer:
     name: str | None = None
     locale: str | None = None
     timezone: str | None = None
+    organisation: str | None = None  # the source's organisation (SPEC §12)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Ticket:
     tags: tuple[str, ...] = ()
     agent: Agent | None = None
     agent_involved: bool | None = None
+    resolved_by: str | None = None  # "human" or "bot" (SPEC §12); None when the source does not say
 
 
 @dataclass(frozen=True)
