@@ -16,13 +16,14 @@ from tracker.cli.migrate import register as register_migrations
 from tracker.cli.notify import register as register_notify
 from tracker.cli.privacy import cmd_erase, cmd_export, cmd_suppress
 from tracker.cli.scores import cmd_score, cmd_top
+from tracker.cli.survey import register as register_survey
 from tracker.cli.upgrade import register as register_upgrade
 from tracker.config import ConfigError, Settings
 from tracker.errors import StorageUnavailable
 
 COMMANDS = ("web", "worker", "beat", "dev", "check", "api-key", "score", "top", "erase", "export", "suppress",
             "alert-secret", "rebuild-scores", "replay", "export-log", "import-ratings", "upgrade-store",
-            "cases", "case", "event-secret", "deliveries", "redeliver")
+            "cases", "case", "event-secret", "deliveries", "redeliver", "survey")
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
 
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_upgrade(sub)  # upgrade-store
     register_notify(sub)  # event-secret, deliveries, redeliver
     register_cases(sub)  # cases, case
+    register_survey(sub)  # survey preview, survey test-send
     return parser
 
 
