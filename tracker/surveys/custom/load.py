@@ -1,0 +1,250 @@
+"""Read and check a surveys file; every mistake is one line: `<file>:<line>: <key>: <what is wrong>`."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from tracker.config import ConfigError
+from tracker.i18n.catalogue import SUPPORTED
+from tracker.scales import SCALES
+from tracker.surveys.custom.lines import KeyLines, key_on_line
+from tracker.surveys.custom.model import (
+    MAX_EXTRA_QUESTIONS,
+    QUESTION_TYPES,
+    CustomSurvey,
+    ExtraQuestion,
+    Followup,
+    Logo,
+    SurveyEntry,
+    SurveysFile,
+)
+
+LOGO_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "svg": "image/svg+xml",
+              "webp": "image/webp"}
+LOGO_MAX_BYTES = 512 * 1024
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+DOMAIN = re.compile(r"(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}|localhost")
+ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
+QUESTION_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
+TEXT_MAX = 500
+# The keys of one entry; each names what it holds ("text": a non-empty string).
+ENTRY_KEYS = {
+    "brand": "text", "source": "text", "locale": "text", "question": "text", "labels": "texts",
+    "thanks": "text", "colour": "text", "logo": "text", "from": "text", "reply_domain": "text",
+    "followup_question": "text", "followup_reasons": "texts",
+    "followup_satisfied": "bool", "satisfied_question": "text", "satisfied_reasons": "texts",
+    "extra_questions": "tables",
+}
+QUESTION_KEYS = {"id": "text", "type": "text", "question": "text", "choices": "texts"}
+KINDS = {"text": "a string", "texts": "a list of strings", "bool": "true or false", "tables": "[[…]] tables"}
+
+
+class _Reader:
+    """Check one file's parsed data against its text, raising ConfigError at the first mistake."""
+
+    def __init__(self, path: Path, source: str, scales: Mapping[tuple[str, str], str], default_scale: str) -> None:
+        self.path, self.lines = path, KeyLines.scan(source)
+        self.scales, self.default_scale = scales, default_scale
+
+    def fail(self, entry: int | None, question: int | None, key: str, problem: str) -> ConfigError:
+        where = self.lines.line(entry, question, key.rpartition(".")[2] if question is not None else key)
+        return ConfigError(f"{self.path}:{where}: {key}: {problem}")
+
+    def typed(self, table: Mapping[str, Any], allowed: Mapping[str, str], entry: int, question: int | None,
+              prefix: str = "") -> None:
+        for key, value in table.items():
+            kind = allowed.get(key)
+            if kind is None:
+                raise self.fail(entry, question, prefix + key,
+                                f"unknown key (known: {', '.join(allowed)})")
+            ok = {"text": isinstance(value, str) and value.strip() != "",
+                  "texts": isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value),
+                  "bool": isinstance(value, bool),
+                  "tables": isinstance(value, list) and all(isinstance(v, dict) for v in value)}[kind]
+            if not ok:
+                raise self.fail(entry, question, prefix + key, f"must be {KINDS[kind]}"
+                                + (" of text, none empty" if kind == "texts" else ", not empty" if kind == "text"
+                                   else "") + f", got {_shown(value)}")
+            for text in ([value] if kind == "text" else value if kind == "texts" else []):
+                if len(text) > TEXT_MAX:
+                    raise self.fail(entry, question, prefix + key, f"is longer than {TEXT_MAX} characters")
+
+    def entry(self, index: int, table: dict[str, Any]) -> SurveyEntry:
+        self.typed(table, ENTRY_KEYS, index, None)
+        brand, source = _lower(table.get("brand")), _lower(table.get("source"))
+        locale = _lower(table.get("locale"))
+        if locale is not None and locale not in SUPPORTED:
+            raise self.fail(index, None, "locale", f"must be one of {', '.join(SUPPORTED)}, got {locale!r}")
+        values: dict[str, Any] = {}
+        if "question" in table:
+            values["question"] = table["question"].strip()
+        if "thanks" in table:
+            values["thanks"] = table["thanks"].strip()
+        if "labels" in table:
+            scale = self.scale(brand, source)
+            count = len(SCALES[scale].values)
+            if len(table["labels"]) != count:
+                raise self.fail(index, None, "labels", f"the {scale} scale has {count} values, so {count} labels "
+                                f"(low to high), got {len(table['labels'])}")
+            values["labels"] = tuple(label.strip() for label in table["labels"])
+        if "colour" in table:
+            if not COLOUR.fullmatch(table["colour"]):
+                raise self.fail(index, None, "colour", f"must be #rrggbb, like \"#0b6e4f\", got {table['colour']!r}")
+            values["colour"] = table["colour"].lower()
+        if "logo" in table:
+            values["logo"] = self.logo(index, table["logo"])
+        if "from" in table:
+            address = parseaddr(table["from"])[1]
+            if not ADDRESS.fullmatch(address) or not DOMAIN.fullmatch(address.rpartition("@")[2]):
+                raise self.fail(index, None, "from", f"must be an email address, like \"Acme <help@acme.example>\", "
+                                f"got {table['from']!r}")
+            values["mail_from"] = table["from"].strip()
+        if "reply_domain" in table:
+            if not DOMAIN.fullmatch(table["reply_domain"].strip()):
+                raise self.fail(index, None, "reply_domain", f"must be a domain name, like replies.acme.example, "
+                                f"got {table['reply_domain']!r}")
+            values["reply_domain"] = table["reply_domain"].strip().lower()
+        if "followup_question" in table or "followup_reasons" in table:
+            values["followup"] = Followup(_strip(table.get("followup_question")),
+                                          tuple(r.strip() for r in table.get("followup_reasons", ())))
+        values.update(self.satisfied(index, table))
+        if "extra_questions" in table:
+            values["extra_questions"] = self.questions(index, table["extra_questions"])
+        return SurveyEntry(self.lines.line(index), brand, source, locale, CustomSurvey(**values), frozenset(values))
+
+    def satisfied(self, index: int, table: dict[str, Any]) -> dict[str, Any]:
+        details = [key for key in ("satisfied_question", "satisfied_reasons") if key in table]
+        if "followup_satisfied" not in table:
+            if details:
+                raise self.fail(index, None, details[0], "needs followup_satisfied = true in the same entry")
+            return {}
+        if not table["followup_satisfied"]:
+            if details:
+                raise self.fail(index, None, details[0], "is set while followup_satisfied is false")
+            return {"followup_satisfied": None}
+        return {"followup_satisfied": Followup(_strip(table.get("satisfied_question")),
+                                               tuple(r.strip() for r in table.get("satisfied_reasons", ())))}
+
+    def questions(self, index: int, tables: list[dict[str, Any]]) -> tuple[ExtraQuestion, ...]:
+        if len(tables) > MAX_EXTRA_QUESTIONS:
+            raise self.fail(index, MAX_EXTRA_QUESTIONS, "extra_questions",
+                            f"at most {MAX_EXTRA_QUESTIONS} extra questions, got {len(tables)}")
+        found: list[ExtraQuestion] = []
+        for number, table in enumerate(tables):
+            self.typed(table, QUESTION_KEYS, index, number, "extra_questions.")
+            for key in ("id", "type", "question"):
+                if key not in table:
+                    raise self.fail(index, number, f"extra_questions.{key}", "is required")
+            qid, kind = table["id"].strip(), table["type"].strip()
+            if not QUESTION_ID.fullmatch(qid):
+                raise self.fail(index, number, "extra_questions.id", "must be lower-case letters, digits and _, "
+                                f"starting with a letter, at most 40, got {qid!r}")
+            if qid in {q.id for q in found}:
+                raise self.fail(index, number, "extra_questions.id", f"{qid!r} is used by an earlier question of "
+                                "this entry")
+            if kind not in QUESTION_TYPES:
+                raise self.fail(index, number, "extra_questions.type", f"must be choice or text, got {kind!r}")
+            choices = tuple(c.strip() for c in table.get("choices", ()))
+            if kind == "choice" and len(choices) < 2:
+                raise self.fail(index, number, "extra_questions.choices",
+                                "a choice question needs at least two choices")
+            if kind == "text" and "choices" in table:
+                raise self.fail(index, number, "extra_questions.choices", "only a choice question has choices")
+            if len(set(choices)) != len(choices):
+                raise self.fail(index, number, "extra_questions.choices", "holds the same choice twice")
+            found.append(ExtraQuestion(qid, kind, table["question"].strip(), choices))
+        return tuple(found)
+
+    def scale(self, brand: str | None, source: str | None) -> str:
+        return (self.scales.get(("brand", brand or "")) or self.scales.get(("source", source or ""))
+                or self.default_scale)
+
+    def logo(self, index: int, name: str) -> Logo:
+        path = (self.path.parent / name).resolve()
+        ext = path.suffix.lower().lstrip(".")
+        if ext not in LOGO_TYPES:
+            raise self.fail(index, None, "logo", f"must be a .png, .jpg, .svg or .webp file, got {name!r}")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise self.fail(index, None, "logo", f"cannot read {path}: {exc.strerror or exc}") from None
+        if len(data) > LOGO_MAX_BYTES:
+            raise self.fail(index, None, "logo", f"{name} is {len(data) // 1024} KiB; at most "
+                            f"{LOGO_MAX_BYTES // 1024} KiB (mail clients load it with every mail)")
+        if not _looks_like(ext, data):
+            raise self.fail(index, None, "logo", f"{name} is not a {ext} image")
+        ext = "jpg" if ext == "jpeg" else ext
+        return Logo(path, hashlib.sha256(data).hexdigest()[:16], ext, LOGO_TYPES[ext], data)
+
+
+def _looks_like(ext: str, data: bytes) -> bool:
+    """Say whether the bytes begin as a file of this type does."""
+    if ext == "png":
+        return data.startswith(b"\x89PNG\r\n\x1a\n")
+    if ext in ("jpg", "jpeg"):
+        return data.startswith(b"\xff\xd8\xff")
+    if ext == "webp":
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    return b"<svg" in data[:4096]
+
+
+def _lower(value: str | None) -> str | None:
+    return value.strip().lower() if value is not None else None
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if value is not None else None
+
+
+def _shown(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "…"
+
+
+def load_surveys_file(path: str | Path, default_scale: str = "csat5",
+                      scale_by_source: Mapping[str, str] | None = None,
+                      scale_by_brand: Mapping[str, str] | None = None) -> SurveysFile:
+    """Read and check a surveys file (TOML), or raise ConfigError: `<file>:<line>: <key>: <what is wrong>`.
+
+    Labels are counted against the scale the entry's brand, else source, else default_scale gives.
+    """
+    path = Path(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"TRACKER_SURVEYS_FILE: cannot read {path}: {problem}") from None
+    try:
+        data = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        line = int(match.group(1)) if match else 1
+        what = re.sub(r"\s*\(at line \d+, column \d+\)|\s*\(at end of document\)", "", message)
+        where = f" at column {match.group(2)}" if match else ""
+        raise ConfigError(f"{path}:{line}: {key_on_line(source, line) or 'syntax'}: not valid TOML: "
+                          f"{what[:1].lower()}{what[1:]}{where}") from None
+    scales = {**{("source", k): v for k, v in (scale_by_source or {}).items()},
+              **{("brand", k): v for k, v in (scale_by_brand or {}).items()}}
+    reader = _Reader(path, source, scales, default_scale)
+    for key in data:
+        if key != "surveys":
+            raise reader.fail(None, None, key, "unknown key: every entry is a [[surveys]] table")
+    tables = data.get("surveys", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise reader.fail(None, None, "surveys", "must be [[surveys]] tables")
+    entries = [reader.entry(index, table) for index, table in enumerate(tables)]
+    seen: dict[tuple[str | None, ...], SurveyEntry] = {}
+    for index, entry in enumerate(entries):
+        selector = (entry.brand, entry.source, entry.locale)
+        if selector in seen:
+            raise reader.fail(index, None, "surveys", "another entry (line "
+                              f"{seen[selector].line}) is for the same brand, source and locale")
+        seen[selector] = entry
+    return SurveysFile(path, tuple(entries))
