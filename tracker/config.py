@@ -7,9 +7,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tracker.signing import secret_problem
+
+if TYPE_CHECKING:
+    from tracker.surveys.custom import SurveysFile
 
 # The largest request body any webhook may send (SPEC §4: 413 above it).
 MAX_BODY = 1024 * 1024
@@ -50,6 +54,7 @@ KNOWN_VARIABLES = (
     "TRACKER_REMINDER_DAYS",
     "TRACKER_FOLLOWUP_REASONS",
     "TRACKER_TEMPLATE_DIR",
+    "TRACKER_SURVEYS_FILE",
     "TRACKER_MAIL_TRANSPORT",
     "TRACKER_MAIL_API_KEY",
     "TRACKER_MAIL_API_URL",
@@ -232,6 +237,9 @@ class Settings:
     case_owners: Mapping[str, str] = field(default_factory=dict)  # "team:<name>" / "agent:<id>" -> owner
     case_due_hours: int = 48
     case_resurvey: bool = False
+    # Custom surveys (SPEC.md §12): the TRACKER_SURVEYS_FILE path and what it holds, checked at start-up.
+    surveys_file: str | None = None
+    surveys: SurveysFile | None = None
 
 
 def redact_url(url: str) -> str:
@@ -443,6 +451,20 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     return raw in ("1", "true", "yes")
 
 
+def _surveys(environ: Mapping[str, str], scale: str, rules: Mapping[str, object]) -> SurveysFile | None:
+    """Read TRACKER_SURVEYS_FILE; its errors name the file, line and key (tracker.surveys.custom)."""
+    from tracker.surveys.custom import load_surveys_file
+
+    path = environ.get("TRACKER_SURVEYS_FILE", "").strip()
+    if not path:
+        return None
+    if not os.path.isfile(path):
+        raise ConfigError(f"TRACKER_SURVEYS_FILE must name an existing file, got {path!r}")
+    by_source, by_brand = rules["scale_by_source"], rules["scale_by_brand"]
+    assert isinstance(by_source, dict) and isinstance(by_brand, dict)
+    return load_surveys_file(path, scale, by_source, by_brand)
+
+
 def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
     """Build Settings from environment variables, or raise ConfigError naming the bad one.
 
@@ -528,4 +550,6 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
         case_owners=_case_owners(environ),
         case_due_hours=int(_number(environ, "TRACKER_CASE_DUE_HOURS", 48, 1, True)),
         case_resurvey=_flag(environ, "TRACKER_CASE_RESURVEY"),
+        surveys_file=environ.get("TRACKER_SURVEYS_FILE", "").strip() or None,
+        surveys=_surveys(environ, scale, rules),
     )

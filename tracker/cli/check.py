@@ -117,7 +117,16 @@ def enabled(settings: Settings) -> list[tuple[str, str]]:
         ("zendesk look-ups", settings.zendesk_url or "off"),
         ("survey", f"{settings.survey_scale}, {settings.survey_delay} s after solved, "
                    f"expires after {settings.survey_expiry_days} days"),
+        ("custom surveys", _surveys(settings)),
     ]
+
+
+def _surveys(settings: Settings) -> str:
+    surveys = settings.surveys
+    if surveys is None:
+        return "off (set TRACKER_SURVEYS_FILE)"
+    brands = ", ".join(surveys.brands) or "none by name"
+    return f"{len(surveys.entries)} entries in {surveys.path} (brands: {brands})"
 
 
 def _problem(line: str) -> None:
@@ -141,9 +150,12 @@ def run_check(environ: Mapping[str, str]) -> int:
     print(f"tracker {tracker_version()}")
     problems = 0
     try:
-        settings: Settings | None = load_settings(environ)
+        loaded = load_settings(environ)
+        settings: Settings | None = loaded
         complete = True
         print("  ok  settings")
+        if loaded.surveys is not None:
+            print(f"  ok  surveys file: {loaded.surveys.path} is valid ({len(loaded.surveys.entries)} entries)")
     except ConfigError as exc:
         problems += 1
         _problem(str(exc))
