@@ -45,7 +45,7 @@ def test_a_sent_survey_and_its_answer_are_told_once_each(world: World) -> None:
     assert survey["agent"] == {"id": "a-7", "name": "Ola"} and survey["team"] == "billing"
     assert survey["subject"] == "Printer on fire" and survey["sent_at"].endswith("Z")
     assert answered.data["answer"] == {"rating": 4, "scale": "csat5", "label": "Satisfied", "satisfied": True,
-                                       "comment": "Fine", "reason": None,
+                                       "comment": "Fine", "reason": None, "extra": None,
                                        "answered_at": answered.data["answer"]["answered_at"]}
     assert answered.data["customer"] == {"email": "kari@example.no", "name": "Kari"}
     assert sent.data == {"survey": survey, "customer": answered.data["customer"]}

@@ -134,6 +134,7 @@ class Survey:
     reply_comment: str | None = None
     replied_at_ms: int | None = None
     answered_via: str | None = None  # "email" when the answer came by reply
+    test: str | None = None  # "1": a test send (tracker survey test-send), counted in no score, told to no one
 
     @property
     def ticket_ref(self) -> str:
@@ -162,6 +163,7 @@ class Answer:
     channel: str | None = None
     subject: str | None = None
     answered_via: str | None = None
+    extra: dict[str, str] | None = None  # the answers to a custom survey's extra questions (SPEC §12)
 
     @property
     def satisfied(self) -> bool:

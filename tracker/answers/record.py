@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from tracker.config import Settings
 from tracker.model import Aggregate, Survey
 from tracker.scales import scale_of
@@ -53,12 +55,15 @@ def is_satisfied(survey: Survey, settings: Settings, rating: int) -> bool:
 
 
 def record_answer(store: Store, settings: Settings, survey: Survey, rating: int, comment: str,
-                  now_ms: int, reason: str | None = None) -> int:
-    """Record or change the answer (reason None keeps the stored one); return 0, 1 (comment or reason), 2."""
+                  now_ms: int, reason: str | None = None, extra: Mapping[str, str] | None = None) -> int:
+    """Record or change the answer; return 0 (unchanged), 1 (comment, reason or extra answers), 2 (rating).
+
+    reason and extra (the answers to a custom survey's extra questions) None keep the stored ones.
+    """
     scale = scale_of(survey.scale, settings.survey_scale)
     if rating not in scale.values:
         raise ValueError(f"rating must be between {scale.low} and {scale.high}")
     counted = Aggregate.of_answer(scale, rating, now_ms, settings.score_half_life_days)
     return store.record_answer(survey, rating, comment.strip()[:COMMENT_MAX], now_ms, counted,
                                reason=None if reason is None else reason[:REASON_MAX],
-                               at_risk_score=settings.at_risk_score)
+                               at_risk_score=settings.at_risk_score, extra=extra)

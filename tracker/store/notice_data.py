@@ -77,7 +77,18 @@ def answer_data(record: Mapping[str, str], rating: int, scale: str, satisfied: b
     """Return a notice's answer: this rating (the entry's), the comment and reason the survey's hash holds now."""
     return {"rating": rating, "scale": scale, "label": label(scale, rating), "satisfied": satisfied,
             "comment": record.get("comment") or None, "reason": record.get("answer_reason") or None,
-            "answered_at": iso(at_ms)}
+            "extra": extra_answers(record.get("extra")), "answered_at": iso(at_ms)}
+
+
+def extra_answers(raw: str | None) -> dict[str, str] | None:
+    """Read the extra answers a survey hash keeps (JSON: question id -> answer); None when there are none."""
+    try:
+        loaded = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(loaded, dict) or not loaded:
+        return None
+    return {str(key): str(value) for key, value in loaded.items()}
 
 
 def sums_of(pairs: Sequence[Sequence[Any]]) -> dict[str, float]:

@@ -15,7 +15,7 @@ appends forwards at once, so a read right after an answer sees it; beat forwards
 seconds, which catches a forwarder that died.
 
 Entry (JSON, stored as "<seq>|<json>"):
-    {"sid": sid, "op": "answer" | "sent" | "erase" | "retire",
+    {"sid": sid, "op": "answer" | "sent" | "erase" | "retire" | "detail",
      "steps": [[kind, id, delta], ...],      delta: {"i": ints, "f": floats, "d": daily, "ri": rollup ints,
                                                      "rf": rollup floats}, each a list of [field, value]
      "c": {"resp": [op, at], "surv": [op, at], "unhappy": [op, at], "last": at,   op "a" add, "r" remove
@@ -23,6 +23,8 @@ Entry (JSON, stored as "<seq>|<json>"):
      "fx": {"resp": [op, at], "sent": [op, at], "erased": [[field, n], ...]},
      "prev": the rating an "answer" entry changes (null: a first answer; absent from entries written before it),
      "risk": TRACKER_AT_RISK_SCORE when the answer was given (absent: no customer.at_risk for it)}
+A "detail" entry (a change of the comment, reason or extra answers alone) has no steps and names the customer
+("who"), the rating and the time ("at"): the forwarder only tells survey.changed for it.
 A "retire" entry's deltas go to the entities' retired sums (and RETIRED_INDEX) instead of their live ones.
 
 Notices: the forwarder emits what "answer" and "sent" entries tell (survey.answered or survey.changed,
@@ -190,6 +192,13 @@ def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rati
                  {"resp": ["a", at_ms]}, extra)
 
 
+def detail_entry(sid: str, email: str, rating: int, at_ms: int) -> str:
+    """Return the entry of a change of an answer's comment, reason or extra answers alone: no steps (nothing it
+    counted changes); its forwarder tells survey.changed with the survey's hash as it is then."""
+    return json.dumps({"sid": sid, "op": "detail", "steps": [], "who": email, "rating": rating, "at": at_ms},
+                      separators=(",", ":"))
+
+
 def card_copy(sid: str, at_ms: int | str, rating: int | str, scale: str, tkey: str | None) -> str:
     """Return the profile's copy of what a score card shows of the customer's newest answer (field CARD_COPY):
     "<sid>|<at ms>|<rating>|<scale>|<ticket key>" (the ticket key last: an order's holds a '|')."""
@@ -313,11 +322,11 @@ def _same_rank(left: Sequence[str], right: Sequence[str]) -> bool:
 # The notices of a batch -------------------------------------------------------------------------------------------
 
 Notice = tuple[str, str, str, int, str]  # event id, type, customer, at (ms), data (JSON): notice_call's arguments
-TOLD = ("answer", "sent")  # the entries that tell something
+TOLD = ("answer", "sent", "detail")  # the entries that tell something
 
 
 def _customer_of(body: Mapping[str, Any]) -> str:
-    return next((ident for kind, ident, _ in body["steps"] if kind == "customer"), "")
+    return next((ident for kind, ident, _ in body["steps"] if kind == "customer"), body.get("who") or "")
 
 
 def _queue_notice_reads(pipe: Any, entries: list[tuple[int, dict[str, Any]]]) -> list[int]:
@@ -357,13 +366,19 @@ def _batch_notices(bucket: int, entries: list[tuple[int, dict[str, Any]]], steps
 
 def _entry_notices(bucket: int, seq: int, body: Mapping[str, Any], record: Mapping[str, str], name: str | None,
                    state: tuple[list[Any], Mapping[str, Any]] | None) -> list[Notice]:
-    """Return the notices one "answer" or "sent" entry tells, from its survey's hash and its customer step."""
+    """Return the notices one "answer", "detail" or "sent" entry tells, from its survey's hash and its customer step."""
     email, sid, told_c = _customer_of(body), body["sid"], body.get("c") or {}
     who = notice_data.customer_data(email, name)
     if body["op"] == "sent":
         at = int((told_c.get("surv") or ["a", record.get("sent_at") or 0])[1])
         data = {"survey": notice_data.survey_data(record), "customer": who}
         return [(f"{notice_data.SENT}:{bucket}:{seq}", notice_data.SENT, email, at, notice_data.as_json(data))]
+    if body["op"] == "detail":  # the comment, reason or extra answers changed, the rating did not
+        rating, at = int(record["rating"]), int(body["at"])
+        answer = notice_data.answer_data(record, rating, record.get("scale", ""), record.get("satisfied") == "1", at)
+        answer["previous_rating"] = rating
+        data = {"survey": notice_data.survey_data(record), "answer": answer, "customer": who}
+        return [(f"{notice_data.CHANGED}:{bucket}:{seq}", notice_data.CHANGED, email, at, notice_data.as_json(data))]
     at = int(told_c.get("last") or record.get("answered_at") or 0)
     card = told_c.get("card")
     rating, scale = (int(card[0]), str(card[1])) if card else (int(record["rating"]), record.get("scale", ""))

@@ -8,12 +8,14 @@ survey's own fields.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
-from tracker.store.outbox import Outbox, Rollup, answer_entry, rank_scores, rollup_from_hash
+from tracker.store.notice_data import extra_answers
+from tracker.store.outbox import Outbox, Rollup, answer_entry, detail_entry, rank_scores, rollup_from_hash
 from tracker.store.surveys import aggregate_ids, survey_to_hash
 
 # The fields an answer's sums are read from; a change or an erasure checks them unchanged.
@@ -21,7 +23,7 @@ COUNTED = ("rating", "value6", "satisfied", "promoter", "detractor", "nps", "wei
 # Every field an answer adds to its survey's hash (beside status "answered" and answered_at, its latest rating's
 # time). None is a Survey field: the follow-up reason the customer picked is answer_reason, as the survey's own
 # reason says why it was skipped or failed.
-ANSWER_FIELDS = (*COUNTED, "comment", "commented_at", "answer_reason", "first_at", "changes")
+ANSWER_FIELDS = (*COUNTED, "comment", "commented_at", "answer_reason", "extra", "first_at", "changes")
 # What an answer's outbox entry is computed from: its sums and the scale its rating was on (the rollup's count).
 ANSWERED = (*COUNTED, "scale")
 # What an erasure or retirement computes its entry from: the entities the answer counted for, too.
@@ -70,7 +72,8 @@ def answer_of(raw: Mapping[str, str]) -> Answer | None:
                   at_ms=int(raw.get("answered_at") or 0), customer=raw.get("customer", ""), counted=counted,
                   comment=text("comment"), reason=text("answer_reason"), tkey=text("tkey"), source=text("source"),
                   agent_id=text("agent_id"), agent_name=text("agent_name"), team=text("team"), brand=text("brand"),
-                  channel=text("channel"), subject=text("subject"), answered_via=text("answered_via"))
+                  channel=text("channel"), subject=text("subject"), answered_via=text("answered_via"),
+                  extra=extra_answers(raw.get("extra")))
 
 
 def answer_aggregate_ids(answer: Answer) -> list[tuple[str, str]]:
@@ -83,17 +86,23 @@ class Scores(Outbox):
     """Record answers and read or rebuild the aggregates."""
 
     def record_answer(self, survey: Survey, rating: int, comment: str, at_ms: int,
-                      counted: Aggregate, reason: str | None = None, at_risk_score: float | None = None) -> int:
-        """Record the answer once; return 0 unchanged, 1 comment (or reason) changed, 2 rating counted.
+                      counted: Aggregate, reason: str | None = None, at_risk_score: float | None = None,
+                      extra: Mapping[str, str] | None = None) -> int:
+        """Record the answer once; return 0 unchanged, 1 comment, reason or extra answers changed, 2 rating counted.
 
         at_risk_score (TRACKER_AT_RISK_SCORE) goes into the outbox entry: its forwarder emits customer.at_risk
-        when the answer takes the customer's score below it (None: it does not).
+        when the answer takes the customer's score below it (None: it does not). extra: the answers to a custom
+        survey's extra questions (None keeps the stored ones, {} clears them).
 
         One script in the survey's slot writes the answer into the survey's hash and appends what it does to every
         aggregate to the bucket's outbox; the bucket is forwarded at once, so reads right after see the new numbers.
+        A change of the comment, reason or extra answers alone appends an entry without steps, which the forwarder
+        tells as survey.changed (and so reaches the event stream and the ticket's note). A test survey (tracker
+        survey test-send) appends nothing: its answer counts nowhere and tells nothing.
         """
         sid, record = survey.sid, survey_to_hash(survey)
-        ids = aggregate_ids(record)
+        test = bool(survey.test)
+        ids = [] if test else aggregate_ids(record)
         bucket = keys.bucket_of(sid)
         index = self.redis.pipeline(transaction=False)
         # Index first: an index entry without data is harmless, data missing from the index is not.
@@ -102,16 +111,19 @@ class Scores(Outbox):
         index.hmget(keys.survey(sid), *ANSWERED)  # the stored answer, read in the same round trip
         read = index.execute()[-1]
         fields = {"rating": str(rating), **counted_fields(counted)}
+        extra_json = "" if not extra else json.dumps(dict(extra), separators=(",", ":"), ensure_ascii=False)
+        detail = "" if test else detail_entry(sid, survey.customer, rating, at_ms)
         for _ in range(ATTEMPTS):
             stored = {k: v or "" for k, v in zip(ANSWERED, read, strict=True)}
-            body = answer_entry(sid, ids, survey.scale, rating, at_ms, counted, stored, tkey=survey.tkey,
-                                risk=at_risk_score)
+            body = "" if test else answer_entry(sid, ids, survey.scale, rating, at_ms, counted, stored,
+                                                tkey=survey.tkey, risk=at_risk_score)
             outcome, seq = self.script("record_answer")(
                 keys=[keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket)],
                 args=[rating, at_ms, comment, reason or "", int(reason is not None), body,
+                      int(extra is not None), extra_json, detail,
                       *pairs_args(stored.items()), *pairs_args(fields.items())])
             if int(outcome) >= 0:
-                if int(outcome) == 2:
+                if int(seq):
                     self.forward_written(bucket, int(seq))
                 return int(outcome)
             read = self.redis.hmget(keys.survey(sid), *ANSWERED)

@@ -130,7 +130,7 @@ class Surveys(Outbox):
         the outbox, forwarded at once); False when it was recorded before. The ticket's side (its survey_sid,
         the due entry) is the caller's next step: Store.settle_sent. indexed says begin_handoff indexed it.
         """
-        ids = aggregate_ids(survey_to_hash(survey))
+        ids = [] if survey.test else aggregate_ids(survey_to_hash(survey))  # a test survey counts nowhere
         if not indexed:
             # Index first: an index entry without data is harmless, data missing from the index is not.
             index = self.redis.pipeline(transaction=False)
@@ -140,9 +140,9 @@ class Surveys(Outbox):
         bucket = keys.bucket_of(survey.sid)
         marked, seq = self.script("mark_sent")(
             keys=[keys.survey(survey.sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_due(bucket)],
-            args=[sent_ms, expires_ms, sent_entry(survey.sid, ids, sent_ms), reminder_member(survey.sid),
-                  reminder_at_ms or 0])
-        if int(marked):
+            args=[sent_ms, expires_ms, "" if survey.test else sent_entry(survey.sid, ids, sent_ms),
+                  reminder_member(survey.sid), reminder_at_ms or 0])
+        if int(marked) and int(seq):
             self.forward_written(bucket, int(seq))
         return bool(int(marked))
 

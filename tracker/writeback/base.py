@@ -119,7 +119,9 @@ def note_for(notice: Notice, ctx: DispatchContext) -> Note | None:
     title = "CSAT rating"
     stale: list[str] = []
     previous = answer.get("previous_rating")
-    if notice.type == "survey.changed" and previous is not None:
+    if notice.type == "survey.changed" and previous is not None and int(previous) == rating:
+        title = "CSAT feedback updated"  # the comment, reason or extra answers changed, the rating did not
+    elif notice.type == "survey.changed" and previous is not None:
         title = "CSAT rating changed"
         rated = f"{rating} ({label}), changed from {previous} ({rating_label(scale, int(previous))})" + \
             (f" on {scale}" if scale else "")
@@ -129,10 +131,18 @@ def note_for(notice: Notice, ctx: DispatchContext) -> Note | None:
         stale.append("csat-unsatisfied")
     lines = [("Rating", rated), ("Satisfied", "yes" if satisfied else "no"),
              ("Comment", str(answer.get("comment") or "—")), ("Follow-up reason", str(answer.get("reason") or "—")),
+             *_extra_lines(answer.get("extra")),
              ("Customer", who), ("Running score", standing), ("Dashboard", link)]
     tags = (f"csat-{rating}",) + (() if satisfied else ("csat-unsatisfied",))
     return Note(ticket=str(survey["ticket"]), text=_text(title, lines), html=_html(title, lines), tags=tags,
                 stale_tags=tuple(t for t in stale if t not in tags), kind=notice.type, customer=email)
+
+
+def _extra_lines(extra: Any) -> list[tuple[str, str]]:
+    """Return a line per answer to a custom survey's extra questions (question id: answer)."""
+    if not isinstance(extra, dict):
+        return []
+    return [(str(question), str(value)) for question, value in extra.items()]
 
 
 def _standing(score: float | None, at_risk: bool, threshold: float) -> str:

@@ -1,14 +1,17 @@
 -- Mark a survey sent, append "count it once as sent for every entity" to the bucket's outbox, and schedule
 -- its reminder. The ticket's side (its survey_sid, the due entry) is settled after, in the ticket's slot.
 -- KEYS: 1 survey, 2 the bucket's outbox, 3 its sequence, 4 the bucket's reminder due set (all in the survey's slot)
--- ARGV: 1 sent at (ms), 2 expires at (ms), 3 the outbox entry (JSON), 4 the reminder's due member,
+-- ARGV: 1 sent at (ms), 2 expires at (ms), 3 the outbox entry (JSON; '' for a test survey, which counts nowhere), 4 the reminder's due member,
 --       5 when it is due (0: no reminder)
--- Returns {1, seq} when marked now, {0, 0} when it was sent (or answered) already or there is no survey.
+-- Returns {1, seq} when marked now (seq 0: no entry), {0, 0} when it was sent (or answered) already or there is no survey.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'sent' or status == 'answered' then return {0, 0} end
 redis.call('HSET', KEYS[1], 'status', 'sent', 'sent_at', ARGV[1], 'expires_at', ARGV[2])
 redis.call('HDEL', KEYS[1], 'next_attempt_at', 'error', 'handoff_at')
-local seq = redis.call('INCR', KEYS[3])
-redis.call('ZADD', KEYS[2], seq, seq .. '|' .. ARGV[3])
+local seq = 0
+if ARGV[3] ~= '' then
+  seq = redis.call('INCR', KEYS[3])
+  redis.call('ZADD', KEYS[2], seq, seq .. '|' .. ARGV[3])
+end
 if tonumber(ARGV[5]) > 0 then redis.call('ZADD', KEYS[4], 'NX', ARGV[5], ARGV[4]) end
 return {1, seq}

@@ -5,19 +5,31 @@
 -- The answer's fields in the survey's hash: rating and what it counted (value6, satisfied, promoter, detractor,
 -- nps, weight, weighted, day), comment, commented_at, answer_reason (the follow-up reason the customer picked;
 -- the survey's own `reason` says why it was skipped or failed), first_at, changes; answered_at is the latest
--- rating's time. An empty comment or reason is no field at all.
+-- rating's time; extra holds the answers to a custom survey's extra questions (JSON). An empty comment, reason
+-- or extra is no field at all.
 -- KEYS: 1 survey, 2 the bucket's outbox, 3 its sequence (all in the survey's slot)
 -- ARGV: 1 rating, 2 at (ms), 3 comment, 4 reason, 5 '1' when a reason is given ('0' keeps the stored one),
---       6 the outbox entry (JSON), then two lists, each a count and that many field/value pairs: the stored
---       fields the entry assumes ('' for absent), and the answer's fields to write (its rating and sums).
--- Returns {outcome, seq}: outcome 0 when nothing changed (or the survey is gone), 1 when only the comment (or
--- the reason) changed, 2 when the rating counted (seq names its outbox entry), -1 when another answer came in
--- first (read again and retry).
+--       6 the outbox entry (JSON; '' for a test survey, which counts nowhere), 7 '1' when extra answers are given
+--       ('0' keeps the stored ones), 8 the extra answers (JSON, '' for none), 9 the entry of a change of the
+--       comment, reason or extra answers alone (JSON, steps none: its forwarder tells survey.changed; '' none),
+--       then two lists, each a count and that many field/value pairs: the stored fields the entry assumes ('' for
+--       absent), and the answer's fields to write (its rating and sums).
+-- Returns {outcome, seq}: outcome 0 when nothing changed (or the survey is gone), 1 when only the comment, the
+-- reason or the extra answers changed (seq names its entry, 0 for none), 2 when the rating counted (seq names
+-- its outbox entry, 0 for none), -1 when another answer came in first (read again and retry).
 local s = KEYS[1]
 local rating, at, comment = ARGV[1], ARGV[2], ARGV[3]
 local has_reason = ARGV[5] == '1'
+local has_extra = ARGV[7] == '1'
 
-local pos = 7
+local function append(entry)
+  if entry == '' then return 0 end
+  local seq = redis.call('INCR', KEYS[3])
+  redis.call('ZADD', KEYS[2], seq, seq .. '|' .. entry)
+  return seq
+end
+
+local pos = 10
 -- Each list as (first ARGV index, last ARGV index) of its flat pairs.
 local function span()
   local first, count = pos + 1, tonumber(ARGV[pos])
@@ -36,11 +48,14 @@ local stored = redis.call('HGET', s, 'rating')
 if stored == rating then
   local old_comment = redis.call('HGET', s, 'comment') or ''
   local old_reason = redis.call('HGET', s, 'answer_reason') or ''
-  if old_comment == comment and (not has_reason or ARGV[4] == old_reason) then return {0, 0} end
+  local old_extra = redis.call('HGET', s, 'extra') or ''
+  if old_comment == comment and (not has_reason or ARGV[4] == old_reason)
+      and (not has_extra or ARGV[8] == old_extra) then return {0, 0} end
   put('comment', comment)
   redis.call('HSET', s, 'commented_at', at)
   if has_reason then put('answer_reason', ARGV[4]) end
-  return {1, 0}
+  if has_extra then put('extra', ARGV[8]) end
+  return {1, append(ARGV[9])}
 end
 for j = expect_from, expect_to, 2 do
   if (redis.call('HGET', s, ARGV[j]) or '') ~= ARGV[j + 1] then return {-1, 0} end
@@ -49,9 +64,8 @@ end
 redis.call('HSET', s, unpack(ARGV, fields_from, fields_to))
 put('comment', comment)
 if has_reason then put('answer_reason', ARGV[4]) end
+if has_extra then put('extra', ARGV[8]) end
 if not stored then redis.call('HSET', s, 'first_at', at) end
 redis.call('HINCRBY', s, 'changes', 1)
 redis.call('HSET', s, 'status', 'answered', 'answered_at', at)
-local seq = redis.call('INCR', KEYS[3])
-redis.call('ZADD', KEYS[2], seq, seq .. '|' .. ARGV[6])
-return {2, seq}
+return {2, append(ARGV[6])}
