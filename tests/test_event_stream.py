@@ -412,3 +412,24 @@ def test_a_long_backlog_goes_a_batch_per_target_per_run_and_the_rest_next(redis_
     assert first.ids() == second.ids() == sent[:BATCH]  # the second URL did not wait for all of the first's
     assert dispatch(store, settings, "test", T0).left == ()
     assert first.ids() == second.ids() == sent
+
+
+def test_erasing_a_customer_removes_the_records_of_their_deliveries_and_keeps_the_others(redis_url, receiver):
+    from tracker.privacy.erase import erase_customer
+
+    got, url = receiver()
+    settings = settings_for(redis_url, url)
+    store = Store.from_url(redis_url)
+    # Another customer in the same notice bucket: their records stay.
+    other = next(f"ola{i}@example.no" for i in range(1000) if keys.bucket_of(f"ola{i}@example.no")
+                 == keys.bucket_of(CUSTOMER))
+    answered(store, 1)
+    answered(store, 2, customer=other)
+    dispatch(store, settings, "d1", T0)
+    assert len(got.got) == 2
+    everyone = store.list_deliveries(50, lambda record: True)
+    assert {record["customer"] for record in everyone} == {CUSTOMER, other}
+    erase_customer(store, settings, CUSTOMER)
+    left = store.list_deliveries(50, lambda record: True)
+    assert [record["customer"] for record in left] == [other]
+    assert not any(CUSTOMER in raw for raw in store.redis.lrange(keys.deliveries(keys.bucket_of(CUSTOMER)), 0, -1))

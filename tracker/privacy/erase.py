@@ -109,6 +109,7 @@ def erase_customer(store: Store, settings: Settings, email: str) -> ErasureRepor
     records = store.erase_records(email, footprint["tickets"], footprint["orders"], footprint["aliases"])
     cases = store.erase_cases(email)
     store.erase_notices(email)  # what the product told of them (events out, notes, cases) names them
+    store.erase_deliveries(email)  # and the records of delivering it (GET /api/v1/deliveries) name them too
     report = ErasureReport(
         customer=email, surveys=surveys, responses=responses, sent=sent, log_events=logged["log_events"],
         dead_letters=logged["dead_letters"], tickets=records["tickets"], orders=records["orders"],

@@ -182,6 +182,28 @@ class Dispatch(RedisBase):
                 return
             start += PAGE
 
+    def erase_deliveries(self, email: str) -> int:
+        """Delete the delivery records of a customer's notices (GDPR erasure: they name the customer); return how
+        many. Each goes by its exact value (LREM), so a record the dispatcher adds meanwhile is never lost."""
+        email = email.lower()
+        gone = 0
+        for bucket in sorted({keys.bucket_of(email)}):
+            raws = self.redis.lrange(keys.deliveries(bucket), 0, -1)
+            doomed = set()
+            for raw in raws:
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and str(record.get("customer", "")).lower() == email:
+                    doomed.add(raw)
+            if doomed:
+                pipe = self.redis.pipeline(transaction=False)
+                for raw in doomed:
+                    pipe.lrem(keys.deliveries(bucket), 0, raw)
+                gone += sum(int(n) for n in pipe.execute())
+        return gone
+
     def delivery_counts(self) -> dict[str, int]:
         """Return every bucket's attempts summed by status."""
         pipe = self.redis.pipeline(transaction=False)
