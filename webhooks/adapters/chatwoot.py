@@ -3,6 +3,11 @@
 Chatwoot (4.12+) signs `X-Chatwoot-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">` with
 `X-Chatwoot-Timestamp` in unix seconds; older installs sign nothing, and some sign with a key they do not
 show (chatwoot/chatwoot#13809), so `?token=<secret>` is accepted too, with or without a signature header.
+
+The contact's `additional_attributes.company_name` (the company Chatwoot links the contact to) becomes the
+customer's organisation. An inbox with an Agent Bot starts every conversation in the bot's `pending` status and
+the bot hands over by opening it, so a conversation resolved straight from `pending`, with no agent assigned,
+was resolved by the bot.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from webhooks.adapters.base import (
     same,
     slug,
     unix_seconds,
+    vendor_text,
 )
 
 NAME = "chatwoot"
@@ -101,16 +107,17 @@ def parse(inbound: Inbound) -> Delivery:
     # `timestamp` is the last message's time; `updated_at` (newer versions) moves with the status change.
     at = datetime.fromtimestamp(convo["updated_at"] or convo["timestamp"], tz=UTC)
     meta = convo["meta"] or {}
-    sender, team = meta.get("sender") or {}, meta.get("team") or {}
+    sender, team = _mapping(meta.get("sender")), _mapping(meta.get("team"))
     event = {
         "type": _type(convo, status),
         "id": f"chatwoot-{convo['id']}-{convo['event']}-{status}-{int(at.timestamp() * 1000)}",
         "occurred_at": at.isoformat(),
         "ticket": {"id": convo["id"], "status": status, "channel": _channel(convo["channel"]),
                    "team": team.get("name") or None, "tags": convo["labels"] or [],
-                   "agent": _agent(meta.get("assignee"))},
+                   "agent": _agent(meta.get("assignee")), "resolved_by": _resolved_by(convo, status)},
         "customer": {"id": str(sender["id"]) if sender.get("id") else None,
-                     "email": sender.get("email") or None, "name": sender.get("name") or None},
+                     "email": sender.get("email") or None, "name": sender.get("name") or None,
+                     "organisation": vendor_text(_mapping(sender.get("additional_attributes")).get("company_name"))},
     }
     fallback = fallback_delivery_id(NAME, convo["id"], convo["event"], status, at.isoformat())
     return Delivery(delivery_id(inbound) or fallback, (load_event(event, NAME),))
@@ -124,6 +131,18 @@ def _type(convo: dict[str, Any], status: str) -> str:
     if convo["event"] == "conversation_opened" or _previous_status(convo["changed_attributes"]) == "resolved":
         return "ticket.reopened"
     return "ticket.updated"
+
+
+def _resolved_by(convo: dict[str, Any], status: str) -> str | None:
+    """Return "bot" when the conversation went from the Agent Bot's `pending` to resolved with no agent on it."""
+    assignee = (convo["meta"] or {}).get("assignee")
+    if status == "solved" and _previous_status(convo["changed_attributes"]) == "pending" and not assignee:
+        return "bot"
+    return None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _previous_status(changed: Any) -> str | None:

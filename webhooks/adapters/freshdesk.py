@@ -8,10 +8,12 @@ API key (Freshdesk sends `<key>:X`). The body is what the admin writes; paste th
                 "source": "{{ticket.source}}", "group": "{{ticket.group.name}}", "tags": "{{ticket.tags}}",
                 "portal": "{{ticket.portal_name}}"},
      "requester": {"email": "{{ticket.requester.email}}", "name": "{{ticket.requester.name}}"},
+     "company": {"name": "{{ticket.company.name}}"},
      "agent": {"email": "{{ticket.agent.email}}", "name": "{{ticket.agent.name}}"}}
 
 into a rule on "Status is changed to Resolved or Closed" and one on "Status is changed from Resolved".
-The "Simple" content mode (`{"freshdesk_webhook": {"ticket_id": …}}`) is accepted too.
+The "Simple" content mode (`{"freshdesk_webhook": {"ticket_id": …}}`) is accepted too. The requester's company
+(`{{ticket.company.name}}`, `ticket_company_name` in Simple mode) becomes the customer's organisation.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from webhooks.adapters.base import (
     require_object,
     same,
     slug,
+    vendor_text,
 )
 
 NAME = "freshdesk"
@@ -70,10 +73,15 @@ class FreshdeskPersonPayload(VendorPayload):
     name = fields.String(load_default=None, allow_none=True)
 
 
+class FreshdeskCompanyPayload(VendorPayload):
+    name = fields.String(load_default=None, allow_none=True)
+
+
 class FreshdeskRulePayload(VendorPayload):
     ticket = fields.Nested(FreshdeskTicketPayload, required=True)
     requester = fields.Nested(FreshdeskPersonPayload, required=True)
     agent = fields.Nested(FreshdeskPersonPayload, load_default=None, allow_none=True)
+    company = fields.Nested(FreshdeskCompanyPayload, load_default=None, allow_none=True)
 
 
 def verify(inbound: Inbound, secret: str) -> None:
@@ -112,7 +120,8 @@ def parse(inbound: Inbound) -> Delivery:
                    "subject": ticket["subject"] or None, "channel": slug(ticket["source"]),
                    "team": ticket["group"] or None, "brand": ticket["portal"] or None,
                    "tags": _tags(ticket["tags"]), "agent": _agent(agent)},
-        "customer": {"email": requester["email"] or None, "name": requester["name"] or None},
+        "customer": {"email": requester["email"] or None, "name": requester["name"] or None,
+                     "organisation": vendor_text((payload["company"] or {}).get("name"))},
     }
     delivery = fallback_delivery_id(NAME, ticket["id"], status, at.isoformat())
     return Delivery(delivery, (load_event(event, NAME),))
@@ -126,7 +135,8 @@ def _from_simple_mode(data: dict[str, Any]) -> dict[str, Any]:
     return {"ticket": ticket,
             "requester": {"email": simple.get("ticket_requester_email"),
                           "name": simple.get("ticket_requester_name")},
-            "agent": {"email": simple.get("ticket_agent_email"), "name": simple.get("ticket_agent_name")}}
+            "agent": {"email": simple.get("ticket_agent_email"), "name": simple.get("ticket_agent_name")},
+            "company": {"name": simple.get("ticket_company_name")}}
 
 
 def _time(text: str | None, received_at: float) -> datetime:

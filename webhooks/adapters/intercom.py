@@ -2,6 +2,8 @@
 
 Intercom signs `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>` keyed with the app's client secret.
 The body is a `notification_event` whose `data.item` is the conversation; `id` names the notification.
+From API version 2.15 the conversation names its `company`, the customer's organisation; from 2.10 it says
+whether Fin (the AI Agent) took part and how it ended (`ai_agent_participated`, `ai_agent.resolution_state`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from webhooks.adapters.base import (
     require_object,
     same,
     slug,
+    vendor_text,
 )
 
 NAME = "intercom"
@@ -35,6 +38,10 @@ TYPE_OF_TOPIC = {"conversation.admin.closed": "ticket.solved", "conversation.adm
                  "conversation.admin.assigned": "ticket.updated"}
 # The topics acted on, with the tracker event types each can become.
 SUPPORTED_EVENTS = {topic: (kind,) for topic, kind in TYPE_OF_TOPIC.items()}
+# Fin's resolution states (Intercom's `ai_agent` object): the first two count as resolved by Fin; the
+# others mean Fin handed the conversation to the team (older versions say routed_to_team, newer escalated).
+FIN_RESOLVED = ("assumed_resolution", "confirmed_resolution")
+FIN_HANDED_OVER = ("routed_to_team", "escalated", "procedure_handoff")
 
 
 class IntercomConversationPayload(VendorPayload):
@@ -50,6 +57,9 @@ class IntercomConversationPayload(VendorPayload):
     team_assignee_id = IdField(load_default=None, allow_none=True)
     tags = fields.Dict(load_default=None, allow_none=True)
     conversation_parts = fields.Dict(load_default=None, allow_none=True)
+    company = fields.Dict(load_default=None, allow_none=True)
+    ai_agent_participated = fields.Boolean(load_default=None, allow_none=True)
+    ai_agent = fields.Dict(load_default=None, allow_none=True)
 
 
 class IntercomDataPayload(VendorPayload):
@@ -87,8 +97,9 @@ def parse(inbound: Inbound) -> Delivery:
         "occurred_at": at.isoformat(),
         "ticket": {"id": convo["id"], "status": status, "subject": convo["title"] or None,
                    "channel": _channel((convo["source"] or {}).get("type")),
-                   "team": convo["team_assignee_id"], "tags": _tags(convo["tags"]), "agent": _agent(convo)},
-        "customer": _customer(convo),
+                   "team": convo["team_assignee_id"], "tags": _tags(convo["tags"]), "agent": _agent(convo),
+                   "resolved_by": _resolved_by(convo) if kind == "ticket.solved" else None},
+        "customer": {**_customer(convo), "organisation": vendor_text(_object(convo["company"]).get("name"))},
     }
     delivery = (f"{NAME}:{notification['id']}" if notification["id"]
                 else fallback_delivery_id(NAME, convo["id"], topic, convo["updated_at"]))
@@ -114,6 +125,19 @@ def _agent(convo: dict[str, Any]) -> dict[str, Any] | None:
     people = [assignee, *(part.get("author") for part in parts if isinstance(part, dict))]
     admin = next((p for p in people if isinstance(p, dict) and str(p.get("id")) == agent_id), {})
     return {"id": agent_id, "name": admin.get("name"), "email": admin.get("email")}
+
+
+def _resolved_by(convo: dict[str, Any]) -> str | None:
+    """Return "bot" when Fin resolved the conversation, "human" when Fin handed it to a teammate who has it."""
+    if not convo["ai_agent_participated"]:
+        return None
+    state = _object(convo["ai_agent"]).get("resolution_state")
+    # Fin resolves unassigned; a conversation it handed over and an admin now holds was closed by that admin.
+    if state in FIN_RESOLVED and not convo["admin_assignee_id"]:
+        return "bot"
+    if state in FIN_HANDED_OVER and convo["admin_assignee_id"]:
+        return "human"
+    return None
 
 
 def _customer(convo: dict[str, Any]) -> dict[str, Any]:

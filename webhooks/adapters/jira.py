@@ -2,6 +2,9 @@
 
 Jira signs admin webhooks that have a secret with `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>`;
 `X-Atlassian-Webhook-Identifier` names the delivery and stays the same across retries.
+The event's `user` made the change: its `accountType` is `app` for an app or automation rule's account, which
+resolves as a bot, and `atlassian` for a person's account, which resolves as a human (`customer`, a service desk
+customer resolving their own request, says neither).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ CONTENT_TYPES = JSON_TYPES
 # The `webhookEvent` names acted on, with the tracker event types each can become.
 SUPPORTED_EVENTS = {"jira:issue_created": ("ticket.created",),
                     "jira:issue_updated": ("ticket.solved", "ticket.reopened")}
+RESOLVER_OF_ACCOUNT = {"app": "bot", "atlassian": "human"}
 
 
 class JiraFieldsPayload(VendorPayload):
@@ -56,6 +60,7 @@ class JiraIssueEventPayload(VendorPayload):
     webhook_event = fields.String(data_key="webhookEvent", required=True)
     issue = fields.Nested(JiraIssuePayload, required=True)
     changelog = fields.Dict(load_default=None, allow_none=True)
+    user = fields.Dict(load_default=None, allow_none=True)
 
 
 def verify(inbound: Inbound, secret: str) -> None:
@@ -89,7 +94,9 @@ def parse(inbound: Inbound) -> Delivery:
         "ticket": {"id": issue["key"], "subject": issue_fields["summary"],
                    "status": {"ticket.solved": "solved", "ticket.reopened": "open"}.get(kind, "new"),
                    "brand": (issue_fields["project"] or {}).get("name"), "tags": issue_fields["labels"] or [],
-                   "agent": _person(issue_fields["assignee"])},
+                   "agent": _person(issue_fields["assignee"]),
+                   "resolved_by": RESOLVER_OF_ACCOUNT.get(str((payload["user"] or {}).get("accountType")))
+                   if kind == "ticket.solved" else None},
         "customer": {"id": reporter.get("accountId") or reporter.get("name"),
                      "email": reporter.get("emailAddress") or None, "name": reporter.get("displayName")},
     }

@@ -2,7 +2,7 @@
 
 Shopify signs `X-Shopify-Hmac-Sha256` = base64 HMAC-SHA256 of the body keyed with the app's client secret
 (or the secret shown under Settings > Notifications > Webhooks). `X-Shopify-Webhook-Id` stays the same
-across retries of one delivery.
+across retries of one delivery. An order's `billing_address.company` becomes the customer's organisation.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from webhooks.adapters.base import (
     load_payload,
     require_object,
     same,
+    vendor_text,
 )
 
 NAME = "shopify"
@@ -45,6 +46,10 @@ class ShopifyCustomerPayload(VendorPayload):
     last_name = fields.String(load_default=None, allow_none=True)
 
 
+class ShopifyAddressPayload(VendorPayload):
+    company = fields.String(load_default=None, allow_none=True)
+
+
 class ShopifyOrderPayload(VendorPayload):
     id = IdField(required=True)
     name = fields.String(load_default=None, allow_none=True)
@@ -57,6 +62,7 @@ class ShopifyOrderPayload(VendorPayload):
     cancelled_at = AwareDateTime(load_default=None, allow_none=True)
     customer_locale = fields.String(load_default=None, allow_none=True)
     customer = fields.Nested(ShopifyCustomerPayload, load_default=None, allow_none=True)
+    billing_address = fields.Nested(ShopifyAddressPayload, load_default=None, allow_none=True)
 
 
 class ShopifyTransactionPayload(VendorPayload):
@@ -110,7 +116,8 @@ def _order(data: dict[str, Any], kind: str) -> dict[str, Any]:
         "order": {"id": order["id"], "total": order["total_price"], "currency": order["currency"]},
         "customer": {"id": customer.get("id"), "name": " ".join(n for n in names if n) or None,
                      "email": order["email"] or order["contact_email"] or customer.get("email") or None,
-                     "locale": (order["customer_locale"] or "").lower() or None},
+                     "locale": (order["customer_locale"] or "").lower() or None,
+                     "organisation": vendor_text((order["billing_address"] or {}).get("company"))},
     }
 
 

@@ -2,6 +2,7 @@
 
 WooCommerce signs `X-WC-Webhook-Signature` = base64 HMAC-SHA256 of the body with the webhook's secret.
 Saving a webhook first sends an unsigned, form-encoded `webhook_id=<n>` ping, answered as ignored.
+An order's `billing.company` becomes the customer's organisation.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from webhooks.adapters.base import (
     load_payload,
     require_object,
     same,
+    vendor_text,
 )
 
 NAME = "woocommerce"
@@ -40,6 +42,7 @@ SUPPORTED_EVENTS = {"order.created": ("order.created",), "order.updated": tuple(
 
 
 class WooBillingPayload(VendorPayload):
+    company = fields.String(load_default=None, allow_none=True)
     email = fields.String(load_default=None, allow_none=True)
     first_name = fields.String(load_default=None, allow_none=True)
     last_name = fields.String(load_default=None, allow_none=True)
@@ -102,7 +105,8 @@ def parse(inbound: Inbound) -> Delivery:
         "order": {"id": order["id"], "total": str(_total(order, kind)), "currency": order["currency"]},
         # Guests have customer_id 0: they are known by their billing email alone.
         "customer": {"id": str(order["customer_id"]) if order["customer_id"] else None,
-                     "email": billing.get("email") or None, "name": " ".join(n for n in names if n) or None},
+                     "email": billing.get("email") or None, "name": " ".join(n for n in names if n) or None,
+                     "organisation": vendor_text(billing.get("company"))},
     }
     fallback = fallback_delivery_id(NAME, order["id"], kind, at.isoformat())
     return Delivery(delivery_id(inbound) or fallback, (load_event(event, NAME),))

@@ -1,5 +1,9 @@
 """Zendesk: the trigger body published in SPEC.md §4, and the `ticket.status_changed` event subscription.
 
+The trigger body may also carry `"organization": "{{ticket.organization.name}}"` in its `ticket` object
+(Zendesk's placeholder for the ticket's organization); it becomes the customer's organisation. The
+subscription names only `organization_id`; the organization's name comes with the requester from the API.
+
 Zendesk signs `X-Zendesk-Webhook-Signature` = base64 HMAC-SHA256 of the
 `X-Zendesk-Webhook-Signature-Timestamp` header (ISO 8601) followed directly by the body.
 """
@@ -29,6 +33,7 @@ from webhooks.adapters.base import (
     require_object,
     same,
     slug,
+    vendor_text,
 )
 
 NAME = "zendesk"
@@ -59,6 +64,7 @@ class ZendeskTicketPayload(VendorPayload):
     brand = fields.String(load_default=None, allow_none=True)
     group = fields.String(load_default=None, allow_none=True)
     tags = fields.Raw(load_default=None, allow_none=True)
+    organization = fields.String(load_default=None, allow_none=True)  # {{ticket.organization.name}}
 
 
 class ZendeskPersonPayload(VendorPayload):
@@ -137,7 +143,8 @@ def _trigger(inbound: Inbound, payload: dict[str, Any]) -> Delivery:
                    "team": ticket["group"] or None, "agent": agent,
                    "tags": tags.split() if isinstance(tags, str) else list(tags or [])},
         "customer": {"id": requester["id"], "email": requester["email"] or None,
-                     "name": requester["name"] or None, "locale": language_code(requester["locale"])},
+                     "name": requester["name"] or None, "locale": language_code(requester["locale"]),
+                     "organisation": vendor_text(ticket["organization"])},
     }
     fallback = fallback_delivery_id(NAME, ticket["id"], status, ticket["updated_at"].isoformat())
     return Delivery(delivery_id(inbound) or fallback, (load_event(event, NAME),))
