@@ -4,7 +4,8 @@ Registered as the `zendesk` enrichment hook (tracker.ingest.enrich).
 
 Authentication is Zendesk's API-token scheme: HTTP Basic with `{email}/token` as the user name and
 the token as the password. `GET /api/v2/users/show_many.json?ids=1,2` takes at most 100 ids and
-leaves deleted users out of its answer.
+leaves deleted users out of its answer; `include=organizations` side-loads the users' organizations in
+the same call, so the customer's organisation (the user's `organization_id`) costs no extra request.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 BACKOFF_S = 0.5
 MAX_RETRY_AFTER_S = 30.0
-CUSTOMER_FIELDS = ("email", "name", "locale")
+CUSTOMER_FIELDS = ("email", "name", "locale", "organisation")
 AGENT_FIELDS = ("email", "name")
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def _with_known(person: PersonT, known: lookup.Person, names: tuple[str, ...]) -
 
 def _show_many(session: requests.Session, settings: Settings, ids: list[str]) -> dict[str, lookup.Person]:
     """Fetch up to 100 users in one request, retrying transient failures, or raise ZendeskUnavailable."""
-    url = f"{settings.zendesk_url}/api/v2/users/show_many.json?ids={','.join(ids)}"
+    url = f"{settings.zendesk_url}/api/v2/users/show_many.json?ids={','.join(ids)}&include=organizations"
     auth = (f"{settings.zendesk_email}/token", settings.zendesk_token or "")
     response = lookup.get(_lookup(), session, url, auth=auth)
     assert response is not None  # no status counts as absent here
@@ -101,14 +102,17 @@ def _lookup() -> lookup.Lookup:
 
 
 def _people(response: requests.Response) -> dict[str, lookup.Person]:
-    """Turn a show_many answer into {id: {"email", "name", "locale"}}, leaving out deleted users."""
+    """Turn a show_many answer into {id: {"email", "name", "locale", "organisation"}}, leaving out deleted users."""
     try:
-        users = response.json()["users"]
+        body = response.json()
+        users = body["users"]
+        organisations = _organisations(body.get("organizations"))
         people: dict[str, lookup.Person] = {}
         for user in users:
             if user.get("active") is False:
                 continue
-            fields = {"email": user.get("email"), "name": user.get("name"), "locale": user.get("locale")}
+            fields = {"email": user.get("email"), "name": user.get("name"), "locale": user.get("locale"),
+                      "organisation": organisations.get(str(user.get("organization_id")))}
             person = {k: v.strip() for k, v in fields.items() if isinstance(v, str) and v.strip()}
             for key in ("email", "locale"):
                 if key in person:
@@ -117,6 +121,14 @@ def _people(response: requests.Response) -> dict[str, lookup.Person]:
         return people
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ZendeskUnavailable("Zendesk user look-up returned an unexpected body") from None
+
+
+def _organisations(sideloaded: object) -> dict[str, str]:
+    """Return {organization id: name} from the `organizations` side-load (absent when Zendesk sends none)."""
+    if not isinstance(sideloaded, list):
+        return {}
+    return {str(org["id"]): org["name"] for org in sideloaded
+            if isinstance(org, dict) and org.get("id") is not None and isinstance(org.get("name"), str)}
 
 
 def _backoff(attempt: int) -> float:
