@@ -29,11 +29,17 @@ class Button:
         return self.name
 
 
-def rating_buttons(lang: str, scale_name: str, url: str = "") -> list[Button]:
-    """Return a scale's buttons in lang; url, when given, links each one with `{value}` as the rating."""
+def rating_buttons(lang: str, scale_name: str, url: str = "", labels: tuple[str, ...] = ()) -> list[Button]:
+    """Return a scale's buttons in lang; url, when given, links each one with `{value}` as the rating.
+
+    labels, one per value low to high (a surveys file's), replace the scale's own words.
+    """
     faces = FACES.get(scale_name, {})
     buttons = []
-    for value, label in scale_labels(lang, scale_name):
+    own = scale_labels(lang, scale_name)
+    if len(labels) == len(own):
+        own = [(value, label) for (value, _), label in zip(own, labels, strict=True)]
+    for value, label in own:
         named = label if value in faces else (f"{value} – {label}" if label != str(value) else str(value))
         caption = "" if scale_name in ENDS_ONLY or label == str(value) else label
         buttons.append(Button(value, label, faces.get(value, str(value)), caption, named,

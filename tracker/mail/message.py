@@ -17,6 +17,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from markupsafe import escape
 
 from tracker.i18n.catalogue import format_date, normalise_locale, survey_question, text
+from tracker.mail.branding import Branding, button_colours
 from tracker.mail.buttons import Button, end_labels, rating_buttons
 
 PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
@@ -61,6 +62,7 @@ class SurveyMail:
     reply_to: str | None = None
     kind: str = "ticket"  # or "order": a post-purchase survey
     reminder_of: str | None = None  # a reminder: the first mail's Message-ID, threaded under, its subject prefixed
+    branding: Branding | None = None  # a surveys file's question, labels, colour and logo for this survey
 
 
 def _one_line(value: str | None, limit: int | None = None) -> str:
@@ -81,7 +83,7 @@ def _recipient(name: str, address: str) -> Address:
 
 
 # The context values that differ from one customer to the next; everything else depends only on the
-# language, scale, kind and whether a reply address is set, and is rendered once (see _skeleton).
+# language, scale, kind, branding and whether a reply address is set, and is rendered once (see _skeleton).
 CUSTOMER_VALUES = ("subject", "greeting", "intro", "ticket_ref", "ticket_subject", "expires", "footer",
                    "unsubscribe_url")
 # Private-use characters no catalogue or template holds: a slot a customer value is filled into.
@@ -99,10 +101,11 @@ def _url_slot(value: int) -> str:
 
 
 @lru_cache(maxsize=256)
-def _shared(lang: str, scale_name: str, kind: str, reply: bool) -> dict[str, Any]:
-    """Return the context values every customer of this language, scale and kind shares."""
-    buttons = rating_buttons(lang, scale_name)
-    question = survey_question(lang, scale_name, kind)
+def _shared(lang: str, scale_name: str, kind: str, reply: bool, branding: Branding | None = None) -> dict[str, Any]:
+    """Return the context values every customer of this language, scale, kind and branding shares."""
+    brand = branding or Branding()
+    buttons = rating_buttons(lang, scale_name, labels=brand.labels)
+    question = brand.question or survey_question(lang, scale_name, kind)
     return {
         "lang": lang,
         "t": lambda key, **params: text(lang, key, **params),
@@ -114,6 +117,9 @@ def _shared(lang: str, scale_name: str, kind: str, reply: bool) -> dict[str, Any
         "face_size": 15 if len(buttons) > 7 else 20,
         "reply_hint": text(lang, "mail.reply_hint") if reply else "",
         "unsubscribe": text(lang, "mail.unsubscribe"),
+        "colours": button_colours(brand.colour),
+        "logo_url": brand.logo_url or "",
+        "logo_alt": brand.logo_alt,
     }
 
 
@@ -191,10 +197,10 @@ def _plain_uses(node: nodes.Node, parent: nodes.Node | None, loop_names: set[str
 
 
 @lru_cache(maxsize=256)
-def _skeleton(template: Template, lang: str, scale_name: str, kind: str, reply: bool,
+def _skeleton(template: Template, lang: str, scale_name: str, kind: str, reply: bool, branding: Branding | None,
               present: tuple[bool, ...], linked: bool) -> tuple[str, ...] | None:
     """Render a template once with slots for the customer values: literal text at even, slot names at odd places."""
-    shared = _shared(lang, scale_name, kind, reply)
+    shared = _shared(lang, scale_name, kind, reply, branding)
     slots = {name: _slot(name) if there else "" for name, there in zip(CUSTOMER_VALUES, present, strict=True)}
     buttons = [replace(button, url=_slot(_url_slot(button.value)) if linked else "") for button in shared["buttons"]]
     pieces = tuple(SLOT.split(template.render({**shared, **slots, "buttons": buttons})))
@@ -222,10 +228,10 @@ def render_survey(mail: SurveyMail, template_dir: str | None = None) -> tuple[st
     lang = normalise_locale(mail.lang)
     own = _own(mail, lang)
     environment = _environment(template_dir)
-    shape = (lang, mail.scale_name, mail.kind, bool(mail.reply_to),
+    shape = (lang, mail.scale_name, mail.kind, bool(mail.reply_to), mail.branding,
              tuple(bool(own[name]) for name in CUSTOMER_VALUES), bool(mail.rating_url))
     values = {**own, **{_url_slot(button.value): button.url
-                        for button in _linked(_shared(*shape[:4])["buttons"], mail.rating_url)}}
+                        for button in _linked(_shared(*shape[:5])["buttons"], mail.rating_url)}}
     rendered = []
     for name in ("survey.txt", "survey.html"):
         # get_template stays per mail: it notices an operator's edited template and compiles it afresh.
@@ -249,7 +255,7 @@ def render_survey_whole(mail: SurveyMail, template_dir: str | None = None) -> tu
 
 
 def _context(mail: SurveyMail, lang: str) -> dict[str, Any]:
-    shared = _shared(lang, mail.scale_name, mail.kind, bool(mail.reply_to))
+    shared = _shared(lang, mail.scale_name, mail.kind, bool(mail.reply_to), mail.branding)
     return {**shared, **_own(mail, lang), "buttons": _linked(shared["buttons"], mail.rating_url)}
 
 

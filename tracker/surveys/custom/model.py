@@ -11,6 +11,7 @@ WEIGHTS = {"brand": 4, "source": 2, "locale": 1}
 SELECTORS = tuple(WEIGHTS)
 MAX_EXTRA_QUESTIONS = 3
 QUESTION_TYPES = ("choice", "text")
+LOGO_ROUTE = "/s/brand-logo"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class Logo:
     @property
     def filename(self) -> str:
         return f"{self.digest}.{self.ext}"
+
+    @property
+    def url_path(self) -> str:
+        """Return where the tracker serves the logo (tracker.web.pages.brand), under TRACKER_PUBLIC_URL."""
+        return f"{LOGO_ROUTE}/{self.filename}"
 
 
 @dataclass(frozen=True)
