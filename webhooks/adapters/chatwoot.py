@@ -5,9 +5,10 @@ Chatwoot (4.12+) signs `X-Chatwoot-Signature: sha256=<hex HMAC-SHA256 of "{times
 show (chatwoot/chatwoot#13809), so `?token=<secret>` is accepted too, with or without a signature header.
 
 The contact's `additional_attributes.company_name` (the company Chatwoot links the contact to) becomes the
-customer's organisation. An inbox with an Agent Bot starts every conversation in the bot's `pending` status and
-the bot hands over by opening it, so a conversation resolved straight from `pending`, with no agent assigned,
-was resolved by the bot.
+customer's organisation. A conversation resolved while an Agent Bot holds it was resolved by the bot: newer
+Chatwoot names the holder's kind in `meta.assignee_type` ("AgentBot"), and an inbox with an Agent Bot starts
+every conversation in the bot's `pending` status until the bot opens it for the agents, so a conversation
+resolved straight from `pending` with no one assigned was the bot's too. A bot is never the ticket's agent.
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ def parse(inbound: Inbound) -> Delivery:
         "occurred_at": at.isoformat(),
         "ticket": {"id": convo["id"], "status": status, "channel": _channel(convo["channel"]),
                    "team": team.get("name") or None, "tags": convo["labels"] or [],
-                   "agent": _agent(meta.get("assignee")), "resolved_by": _resolved_by(convo, status)},
+                   "agent": None if _held_by_bot(meta) else _agent(meta.get("assignee")),
+                   "resolved_by": _resolved_by(meta, convo["changed_attributes"], status)},
         "customer": {"id": str(sender["id"]) if sender.get("id") else None,
                      "email": sender.get("email") or None, "name": sender.get("name") or None,
                      "organisation": vendor_text(_mapping(sender.get("additional_attributes")).get("company_name"))},
@@ -133,12 +135,17 @@ def _type(convo: dict[str, Any], status: str) -> str:
     return "ticket.updated"
 
 
-def _resolved_by(convo: dict[str, Any], status: str) -> str | None:
-    """Return "bot" when the conversation went from the Agent Bot's `pending` to resolved with no agent on it."""
-    assignee = (convo["meta"] or {}).get("assignee")
-    if status == "solved" and _previous_status(convo["changed_attributes"]) == "pending" and not assignee:
+def _resolved_by(meta: dict[str, Any], changed: Any, status: str) -> str | None:
+    """Return "bot" when an Agent Bot held the conversation as it was resolved, else None."""
+    if status != "solved":
+        return None
+    if _held_by_bot(meta) or (_previous_status(changed) == "pending" and not meta.get("assignee")):
         return "bot"
     return None
+
+
+def _held_by_bot(meta: dict[str, Any]) -> bool:
+    return meta.get("assignee_type") == "AgentBot"
 
 
 def _mapping(value: Any) -> dict[str, Any]:
