@@ -46,6 +46,13 @@ EXPECTED: dict[str, Expected] = {
         "tags": ["vip"], "at": "2026-11-22T10:00:00.123Z",
     },
     "chatwoot/conversation_updated": {"type": "ticket.updated", "status": "open", "agent": "2"},
+    "chatwoot/conversation_status_changed__resolved_by_bot": {
+        "delivery": "chatwoot:7a1c3e5f-2d4b-4f6a-8c9e-0b1d3f5a7c92", "type": "ticket.solved", "ticket": "11",
+        "agent": None, "resolved_by": "bot", "organisation": "Acme Inc",
+    },
+    "chatwoot/conversation_status_changed__resolved_from_pending": {
+        "type": "ticket.solved", "ticket": "12", "agent": None, "resolved_by": "bot", "organisation": None,
+    },
     "chatwoot/unknown": {"ignored": True},
     "freshdesk/closed": {"type": "ticket.closed", "ticket": "4521", "status": "closed"},
     "freshdesk/custom_status": {"type": "ticket.updated", "status": "waiting_on_customer"},
@@ -57,6 +64,8 @@ EXPECTED: dict[str, Expected] = {
         "brand": "Acme Support", "channel": "email", "tags": ["vip", "refund"], "at": "2026-11-18T11:06:00Z",
         "delivery_is_fallback": True,
     },
+    "freshdesk/resolved__company": {"type": "ticket.solved", "organisation": "Nordmann Regnskap AS"},
+    "freshdesk/resolved__simple_mode_company": {"type": "ticket.solved", "organisation": "Nordmann Regnskap AS"},
     "freshdesk/resolved__missing_ticket_id": {
         "error": 422, "errors": {"ticket": {"id": ["Missing data for required field."]}},
     },
@@ -111,6 +120,12 @@ EXPECTED: dict[str, Expected] = {
         "name": "Kari Nordmann", "agent": "991267", "agent_name": "Ola Agent", "agent_email": "ola@acme.test",
         "channel": "chat", "tags": ["vip"], "subject": "Card declined", "at": "2026-11-22T10:00:00Z",
     },
+    "intercom/conversation.admin.closed__fin_handed_over": {
+        "type": "ticket.solved", "ticket": "1297", "agent": "991267", "resolved_by": "human", "organisation": None,
+    },
+    "intercom/conversation.admin.closed__fin_resolved": {
+        "type": "ticket.solved", "ticket": "1296", "agent": None, "resolved_by": "bot", "organisation": "Blue Sun",
+    },
     "intercom/conversation.admin.closed__missing_id": {
         "error": 422, "errors": {"data": {"item": {"id": ["Missing data for required field."]}}},
     },
@@ -132,6 +147,9 @@ EXPECTED: dict[str, Expected] = {
         "agent": "5b10ac8d82e05b22cc7d4ef5", "agent_name": "Ola Agent", "brand": "Acme Support", "tags": ["vip"],
         "subject": "Card declined", "at": "2026-11-22T10:00:00Z",
     },
+    "jira/issue_updated__resolved_by_automation": {
+        "delivery": "jira:3d8a1f6c-92e4-4b7a-a0c5-7e1f2b9d4c66", "type": "ticket.solved", "resolved_by": "bot",
+    },
     # Jira Cloud leaves `emailAddress` out when the reporter's profile hides it; the worker looks it up.
     "jira/issue_updated__resolved_email_hidden": {
         "delivery": "jira:0f4c9e2a-7b1d-4e8f-a3c6-5d2b9e1f7a40", "type": "ticket.solved", "ticket": "SUP-17",
@@ -145,6 +163,7 @@ EXPECTED: dict[str, Expected] = {
         "email": "kari@example.no", "customer_id": "115310627314723954", "name": "Kari Nordmann", "locale": "nb-no",
         "at": "2026-11-20T09:00:00Z",
     },
+    "shopify/orders_create__company": {"type": "order.created", "organisation": "Shipping Company"},
     "shopify/orders_create__guest": {"type": "order.created", "email": "guest@example.no", "customer_id": None},
     "shopify/orders_create__missing_total": {
         "error": 422, "errors": {"total_price": ["Missing data for required field."]},
@@ -210,6 +229,7 @@ EXPECTED: dict[str, Expected] = {
         "total": "149.00", "currency": "NOK", "email": "kari@example.no", "customer_id": "26",
         "name": "Kari Nordmann", "at": "2026-11-20T09:00:00Z",
     },
+    "woocommerce/order.created__company": {"type": "order.created", "organisation": "Nordmann Regnskap AS"},
     "woocommerce/order.created__guest": {"type": "order.created", "customer_id": None, "email": "guest@example.no"},
     "woocommerce/order.created__missing_currency": {
         "error": 422, "errors": {"currency": ["Missing data for required field."]},
@@ -244,6 +264,10 @@ EXPECTED: dict[str, Expected] = {
     },
     "zendesk/solved__missing_ticket_id": {
         "error": 422, "errors": {"ticket": {"id": ["Missing data for required field."]}},
+    },
+    "zendesk/solved__organization": {
+        "delivery": "zendesk:8350205601", "type": "ticket.solved", "organisation": "Nordmann Regnskap AS",
+        "resolved_by": None,
     },
     "zendesk/solved__unassigned": {"type": "ticket.solved", "ticket": "1001", "agent": None, "locale": "nn"},
     "zendesk/ticket.status_changed__reopened": {
@@ -310,6 +334,8 @@ READERS: dict[str, Callable[[Event], Any]] = {
     "agent": lambda e: _agent(e, "id"),
     "agent_name": lambda e: _agent(e, "name"),
     "agent_email": lambda e: _agent(e, "email"),
+    "organisation": lambda e: e.customer.organisation,
+    "resolved_by": lambda e: _ticket(e).resolved_by,
     "team": lambda e: _ticket(e).team,
     "brand": lambda e: _ticket(e).brand,
     "channel": lambda e: _ticket(e).channel,
