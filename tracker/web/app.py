@@ -32,6 +32,7 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
     from tracker.web.dashboard.views import bp as dashboard_bp
     from tracker.web.errors import register_error_handlers
     from tracker.web.ops import bp as ops_bp
+    from tracker.web.pages.brand import bp as brand_bp
     from tracker.web.pages.home import bp as home_bp
     from tracker.web.pages.survey import bp as survey_bp
     from webhooks.inbound_mail import bp as inbound_bp
@@ -49,7 +50,7 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
         loaders: list[BaseLoader] = [FileSystemLoader(settings.template_dir)]
         app.jinja_loader = ChoiceLoader(loaders + ([app.jinja_loader] if app.jinja_loader else []))
     app.jinja_env.globals["t"] = text
-    for blueprint in (home_bp, ops_bp, webhooks_bp, inbound_bp, survey_bp, api_bp, dashboard_bp,
+    for blueprint in (home_bp, ops_bp, webhooks_bp, inbound_bp, survey_bp, brand_bp, api_bp, dashboard_bp,
                       dashboard_cases_bp, dashboard_customers_bp, dashboard_drill_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
