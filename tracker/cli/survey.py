@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tracker.cli.help import describe
+from tracker.cli.survey_test_send import register as register_test_send
 
 PAGES: dict[str, tuple[str, str, str]] = {
     "survey": ("preview the survey mail and pages, or send a test survey",
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
     preview.add_argument("--scale", help="the scale (default: the one the brand or source gets)")
     preview.add_argument("--out", required=True, help="the folder the files are written to (made if missing)")
     preview.set_defaults(run=cmd_preview)
+    register_test_send(actions)
     return actions
 
 

@@ -2,9 +2,186 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from tracker.cli.base import UsageError
+from tracker.config import SCALES, Settings, load_settings
+from tracker.i18n.catalogue import ALIASES, SUPPORTED, survey_question, text
+from tracker.model import Survey
+from tracker.surveys.custom import CustomSurvey
+
+DAY_MS = 86_400_000
+# The example ticket the preview is about: nothing here is anyone's data.
+EXAMPLE = {"customer": "kari.nordmann@example.com", "name": "Kari Nordmann", "ticket": "1001",
+           "subject": "My order has not arrived"}
+
+
+def _settings() -> Settings:
+    """Read the settings a preview uses; Redis and the mail server are not needed, nor a secret key."""
+    environ = dict(os.environ)
+    environ.setdefault("TRACKER_REDIS_URL", "redis://127.0.0.1:6379")  # never contacted
+    settings = load_settings(environ, needs="store")
+    if not settings.secret_key:  # links in a preview need not verify anywhere
+        from dataclasses import replace
+
+        settings = replace(settings, secret_key=secrets.token_urlsafe(32))
+    return settings
+
+
+def _language(locale: str) -> str:
+    wanted = locale.strip().lower().replace("_", "-")
+    if wanted in SUPPORTED:
+        return wanted
+    if wanted in ALIASES:
+        return ALIASES[wanted]
+    raise UsageError(f"--locale must be one of {', '.join(SUPPORTED)}, got {locale!r}")
+
+
+def _folder(out: str) -> Path:
+    folder = Path(out)
+    try:
+        (folder / "assets").mkdir(parents=True, exist_ok=True)
+        probe = folder / ".tracker-preview"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write there: {exc.strerror or exc}") from None
+    return folder
+
+
+def _survey(settings: Settings, brand: str, source: str, lang: str, scale: str | None) -> Survey:
+    from tracker.surveys.policy import choose_scale
+
+    if scale is not None and scale not in SCALES:
+        raise UsageError(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    now = int(time.time() * 1000)
+    return Survey(sid="preview" + secrets.token_hex(6), tkey=f"{source or 'standard'}:{EXAMPLE['ticket']}",
+                  kind="ticket", scale=scale or choose_scale(settings, source or None, brand or None),
+                  customer=EXAMPLE["customer"], source=source or "standard", status="sent",
+                  ticket_id=EXAMPLE["ticket"], subject=EXAMPLE["subject"], brand=brand or None, lang=lang,
+                  solved_at_ms=now, created_at_ms=now, sent_at_ms=now,
+                  expires_at_ms=now + settings.survey_expiry_days * DAY_MS)
 
 
 def write_preview(brand: str, source: str, locale: str, scale: str | None, out: str) -> int:
     """Write the mail and the pages for a brand, source and language into the folder out."""
-    raise UsageError("tracker survey preview is not built yet")
+    settings = _settings()
+    lang = _language(locale)
+    folder = _folder(out)
+    survey = _survey(settings, brand.strip(), source.strip().lower(), lang, scale)
+    custom = settings.surveys.pick(survey.brand, survey.source, lang) if settings.surveys else None
+    written = _write_mail(settings, survey, folder, custom) + _write_pages(settings, survey, folder, custom)
+    entry = "the product's own text" if custom is None else f"the entry of {settings.surveys_file} that fits"
+    print(f"Previewed the {survey.scale} survey for brand {brand or '-'}, source {source or '-'}, language {lang} "
+          f"({entry}):")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def _local(html: str, links: dict[str, str]) -> str:
+    """Point the tracker's own asset URLs at the copies beside the preview, so it opens from disk."""
+    for url, name in links.items():
+        html = html.replace(f'"{url}"', f'"assets/{name}"')
+    return html
+
+
+def _write_mail(settings: Settings, survey: Survey, folder: Path, custom: CustomSurvey | None) -> list[Path]:
+    from tracker.mail.message import render_survey
+    from tracker.surveys.message import build_message, survey_mail
+
+    mail = survey_mail(settings, survey, EXAMPLE["name"], survey.expires_at_ms or 0)
+    subject, plain, html = render_survey(mail, os.path.join(settings.template_dir, "mail")
+                                         if settings.template_dir else None)
+    links = {}
+    if custom is not None and custom.logo is not None:
+        (folder / "assets" / custom.logo.filename).write_bytes(custom.logo.data)
+        links[f"{settings.public_url}{custom.logo.url_path}"] = custom.logo.filename
+    files = {"mail.html": _local(html, links), "mail.txt": f"Subject: {subject}\n\n{plain}"}
+    for name, content in files.items():
+        (folder / name).write_text(content, encoding="utf-8")
+    (folder / "mail.eml").write_bytes(build_message(settings, survey, EXAMPLE["name"], survey.expires_at_ms or 0)
+                                      .data)
+    return [folder / "mail.html", folder / "mail.txt", folder / "mail.eml"]
+
+
+def _write_pages(settings: Settings, survey: Survey, folder: Path, custom: CustomSurvey | None) -> list[Path]:
+    from flask import g, url_for
+
+    from tracker.mail.branding import page_stylesheet
+    from tracker.surveys.tokens import make_token
+    from tracker.web.app import create_app
+    from tracker.web.pages.brand import page_brand
+
+    app = create_app(settings, enqueue=lambda *args: None)  # its store is never asked anything
+    token = make_token(settings.secret_key, survey.sid)
+    with app.test_request_context("/", base_url=settings.public_url):
+        g.survey_brand = page_brand(custom, survey)
+        links = {url_for("survey.static", filename="survey.css"): "survey.css"}
+        (folder / "assets" / "survey.css").write_bytes(Path(app.blueprints["survey"].static_folder or "",
+                                                            "survey.css").read_bytes())
+        if custom is not None and custom.colour:
+            name = f"brand-{custom.colour[1:]}.css"
+            (folder / "assets" / name).write_text(page_stylesheet(custom.colour), encoding="utf-8")
+            links[url_for("brand.stylesheet", colour=custom.colour[1:])] = name
+        if custom is not None and custom.logo:
+            (folder / "assets" / custom.logo.filename).write_bytes(custom.logo.data)
+            links[custom.logo.url_path] = custom.logo.filename
+        written = []
+        for name, render in _pages(settings, survey, token, custom).items():
+            path = folder / f"{name}.html"
+            path.write_text(_local(render(), links), encoding="utf-8")
+            written.append(path)
+    return written
+
+
+def _pages(settings: Settings, survey: Survey, token: str,
+           custom: CustomSurvey | None) -> dict[str, Callable[[], str]]:
+    """Say how to render each page a customer of this survey can see, by file name."""
+    from flask import render_template, url_for
+
+    from tracker.mail.buttons import end_labels, rating_buttons
+    from tracker.web.pages import followup
+
+    lang, chosen = survey.lang, custom or CustomSurvey()
+    until = followup.until(survey, settings)
+    common: dict[str, Any] = {"lang": lang, "until": until, "comment": "", "error": None, "reason": "",
+                              "change_url": url_for("survey.question", token=token)}
+    buttons = rating_buttons(lang, survey.scale)
+    pages: dict[str, Callable[[], str]] = {
+        "question": lambda: render_template(
+            "pages/question.html", scale=survey.scale, choices=buttons, ends=end_labels(survey.scale, buttons),
+            question=survey_question(lang, survey.scale, survey.kind), selected=None, subject=survey.subject,
+            ticket_ref=survey.ticket_ref, action=url_for("survey.answer", token=token), **common),
+        "followup-unhappy": lambda: render_template(
+            "pages/followup.html", action=url_for("survey.reason", token=token),
+            reasons=([(r, r) for r in chosen.followup.reasons] if chosen.followup and chosen.followup.reasons
+                     else followup.offered_reasons(settings, lang)),
+            legend=chosen.followup.question if chosen.followup else None, **common),
+    }
+    templates = set(_template_names())
+    if chosen.followup_satisfied is not None and "pages/followup_satisfied.html" in templates:
+        asked = chosen.followup_satisfied
+        pages["followup-satisfied"] = lambda: render_template(
+            "pages/followup_satisfied.html", action=url_for("survey.reason", token=token),
+            reasons=[(r, r) for r in asked.reasons],
+            question=asked.question or text(lang, "followup.happy_legend"), **common)
+    if chosen.extra_questions and "pages/extra.html" in templates:
+        pages["extra-questions"] = lambda: render_template(
+            "pages/extra.html", questions=chosen.extra_questions, given={}, errors={},
+            field_name=lambda q: f"extra-{q.id}", text_max=1000, action=f"/s/{token}/extra", **common)
+    pages["thanks"] = lambda: render_template("pages/thanks.html", **common)
+    pages["expired"] = lambda: render_template("pages/message.html", lang=lang, title_key="page.expired_title",
+                                               text_key="page.expired_text")
+    return pages
+
+
+def _template_names() -> list[str]:
+    from flask import current_app
+
+    return current_app.jinja_env.list_templates(extensions=("html",))
