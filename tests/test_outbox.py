@@ -164,7 +164,8 @@ def test_a_forwarder_that_died_half_way_through_an_entry_neither_loses_nor_doubl
     ((seq, body),) = store.outbox_entries(bucket)
     assert [step[:2] for step in body["steps"]] == [["customer", "kari@example.no"], ["source", "standard"],
                                                     ["overall", "all"], ["agent", "standard:a-7"],
-                                                    ["team", "crash"], ["brand", "acme"]]
+                                                    ["team", "crash"], ["brand", "acme"], ["channel", "email"],
+                                                    ["organisation", "example.no"], ["tag", "vip"]]
     assert store.aggregate("team", "crash").n == 0  # not forwarded yet
     # The dead forwarder had applied three of the six steps.
     pipe = store.redis.pipeline(transaction=False)

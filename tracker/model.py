@@ -116,6 +116,10 @@ class Survey:
     team: str | None = None
     brand: str | None = None
     channel: str | None = None
+    # SPEC §12 dimensions, copied from the ticket and the customer when the survey is created (none: not written)
+    tags: tuple[str, ...] = ()  # the ticket's tags, at most MAX_TAGS counted (tracker.store.surveys)
+    organisation: str | None = None  # tracker.organisations.organisation_of
+    resolved_by: str | None = None  # "human" or "bot" (tracker.events.resolved_by)
     lang: str = "en"
     solved_at_ms: int = 0
     created_at_ms: int = 0
@@ -155,6 +159,9 @@ class Answer:
     comment: str | None = None
     reason: str | None = None
     tkey: str | None = None
+    tags: tuple[str, ...] = ()  # the survey's SPEC §12 dimensions, as its hash holds them
+    organisation: str | None = None
+    resolved_by: str | None = None
     source: str | None = None
     agent_id: str | None = None
     agent_name: str | None = None

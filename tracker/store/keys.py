@@ -8,7 +8,8 @@ Cluster layout: every script and transaction touches keys of one hash slot. Keys
 - `{s<b>}`     survey bucket b: surveys (each with its answer, in the same hash), the bucket's reminder due
                set and its outbox of aggregate deltas (applied per entity behind a high-water mark)
 - `{<email>}`  one customer: profile, indexes, aggregate, daily rollup, throttle
-- `{a:<kind>:<id>}` one aggregate entity (agent, team, source, brand, overall): sums, rollup, marks
+- `{a:<kind>:<id>}` one aggregate entity (agent, team, source, brand, channel, tag, organisation, overall, and
+               each of those split by resolved_by: kind "<kind>@human" or "<kind>@bot"): sums, rollup, marks
 - everything else is a single key of its own, only ever touched by single-key commands.
 
 BUCKETS is fixed: changing it renames keys.
@@ -157,7 +158,19 @@ def alias(source: str, customer_id: str) -> str:
 
 # Aggregates ------------------------------------------------------------------------------------
 
-AGGREGATE_KINDS = ("customer", "agent", "team", "source", "brand", "overall")
+# What a survey counts for beside its customer (tracker.store.surveys.aggregate_ids says which ones of each).
+ENTITY_KINDS = ("agent", "team", "source", "brand", "channel", "tag", "organisation", "overall")
+RESOLVERS = ("human", "bot")  # who resolved the ticket (SPEC §12): every entity but the customer is split by it
+
+
+def split_kind(kind: str, resolved_by: str) -> str:
+    """Name the kind that counts only the surveys of tickets resolved by a human or a bot: "agent@bot"; its keys
+    are `{a:agent@bot:<id>}`, an entity of its own."""
+    return f"{kind}@{resolved_by}"
+
+
+AGGREGATE_KINDS = ("customer", *ENTITY_KINDS,
+                   *(split_kind(kind, by) for by in RESOLVERS for kind in ENTITY_KINDS))
 
 
 def _entity(kind: str, ident: str, part: str) -> str:

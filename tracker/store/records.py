@@ -84,7 +84,8 @@ def ticket_from_hash(tkey: str, record: Mapping[str, str], history: list[tuple[s
     ticket = Ticket(id=record.get("ticket_id") or tkey.partition(":")[2], status=record.get("status") or None,
                     subject=record.get("subject") or None, channel=record.get("channel") or None,
                     brand=record.get("brand") or None, team=record.get("team") or None, tags=_tags(record.get("tags")),
-                    agent=agent, agent_involved=None if involved == "" else involved == "1")
+                    agent=agent, agent_involved=None if involved == "" else involved == "1",
+                    resolved_by=record.get("resolved_by") or None)
     return StoredTicket(key=tkey, source=record.get("source") or tkey.partition(":")[0],
                         customer=record.get("customer", ""), ticket=ticket,
                         created_at_ms=_ms(record, "created_at"), status_at_ms=_ms(record, "status_at"),

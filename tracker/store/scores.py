@@ -16,7 +16,7 @@ from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
 from tracker.store.notice_data import extra_answers
 from tracker.store.outbox import Outbox, Rollup, answer_entry, detail_entry, rank_scores, rollup_from_hash
-from tracker.store.surveys import aggregate_ids, survey_to_hash
+from tracker.store.surveys import aggregate_ids, survey_to_hash, tags_json, tags_of
 
 # The fields an answer's sums are read from; a change or an erasure checks them unchanged.
 COUNTED = ("rating", "value6", "satisfied", "promoter", "detractor", "nps", "weight", "weighted", "day")
@@ -27,7 +27,7 @@ ANSWER_FIELDS = (*COUNTED, "comment", "commented_at", "answer_reason", "extra", 
 # What an answer's outbox entry is computed from: its sums and the scale its rating was on (the rollup's count).
 ANSWERED = (*COUNTED, "scale")
 # What an erasure or retirement computes its entry from: the entities the answer counted for, too.
-ATTRIBUTED = ("customer", "source", "agent_id", "team", "brand")
+ATTRIBUTED = ("customer", "source", "agent_id", "team", "brand", "channel", "organisation", "tags", "resolved_by")
 ATTEMPTS = 20
 REBUILD_BATCH = 200  # entities per round trip of a rebuild's writes
 
@@ -70,7 +70,9 @@ def answer_of(raw: Mapping[str, str]) -> Answer | None:
     counted = Aggregate.from_hash({name: raw[name] for name in COUNTED if name in raw})
     return Answer(sid=raw["sid"], rating=int(raw["rating"]), scale=raw.get("scale", ""),
                   at_ms=int(raw.get("answered_at") or 0), customer=raw.get("customer", ""), counted=counted,
-                  comment=text("comment"), reason=text("answer_reason"), tkey=text("tkey"), source=text("source"),
+                  comment=text("comment"), reason=text("answer_reason"), tkey=text("tkey"),
+                  tags=tags_of(raw.get("tags")), organisation=text("organisation"), resolved_by=text("resolved_by"),
+                  source=text("source"),
                   agent_id=text("agent_id"), agent_name=text("agent_name"), team=text("team"), brand=text("brand"),
                   channel=text("channel"), subject=text("subject"), answered_via=text("answered_via"),
                   extra=extra_answers(raw.get("extra")))
@@ -79,7 +81,9 @@ def answer_of(raw: Mapping[str, str]) -> Answer | None:
 def answer_aggregate_ids(answer: Answer) -> list[tuple[str, str]]:
     """Return the (kind, id) of every aggregate an answer counts towards."""
     return aggregate_ids({"customer": answer.customer, "source": answer.source or "",
-                          "agent_id": answer.agent_id or "", "team": answer.team or "", "brand": answer.brand or ""})
+                          "agent_id": answer.agent_id or "", "team": answer.team or "", "brand": answer.brand or "",
+                          "channel": answer.channel or "", "organisation": answer.organisation or "",
+                          "tags": tags_json(answer.tags), "resolved_by": answer.resolved_by or ""})
 
 
 class Scores(Outbox):

@@ -205,7 +205,7 @@ class State(RedisBase):
                   ticket.channel or "", ticket.brand or "", ticket.team or "",
                   json.dumps(list(ticket.tags), separators=(",", ":")) if ticket.tags else "",
                   agent.id, agent.name or "", agent.email or "", _flag(ticket.agent_involved), HISTORY_MAX, stale,
-                  now, STATE_IDLE_MS],
+                  now, STATE_IDLE_MS, ticket.resolved_by or ""],
             client=pipe)
 
     def _order_step(self, pipe: Any, event: Event, order: Order, email: str, delay_ms: int, stale: int | str,
@@ -242,7 +242,7 @@ class State(RedisBase):
         # The argument order is the one documented at the top of apply_customer.lua.
         self.script("apply_customer")(
             keys=[keys.customer(email, "profile"), keys.customer(email, "tickets"), keys.customer(email, "timeline")],
-            args=[*common, entry, TIMELINE_MAX, now, timeline_ms, *tail], client=pipe)
+            args=[*common, entry, TIMELINE_MAX, now, timeline_ms, *tail, customer.organisation or ""], client=pipe)
 
     def _single_keys(self, pipe: Any, items: list[_Pending]) -> list[list[_Pending]]:
         """Queue the single-key commands of a batch, each key once (all idempotent, each alone in its command):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import fields
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
 
+from tracker.events import resolved_by
 from tracker.model import Survey
+from tracker.organisations import organisation_of
 from tracker.store import keys
 from tracker.store.outbox import Outbox, sent_entry
 from tracker.store.reminders import reminder_member
@@ -15,6 +18,7 @@ _FIELDS = fields(Survey)
 _COUNTERS = ("attempts", "reminder_attempts")
 # When the survey's mail was last handed to the sender and not yet recorded: kept beside the record, not in it.
 _HANDOFF = "handoff_at"
+MAX_TAGS = 20  # a survey counts for at most this many of its ticket's tags (the first ones, as the ticket lists them)
 
 
 def _hash_name(name: str) -> str:
@@ -31,6 +35,8 @@ def survey_from_hash(record: Mapping[str, str]) -> Survey | None:
         raw = record.get(_hash_name(field.name), "")
         if field.type == "int":
             values[field.name] = int(raw or 0)
+        elif field.type == "tuple[str, ...]":
+            values[field.name] = tags_of(raw)
         elif field.type == "int | None":
             values[field.name] = int(raw) if raw else None
         elif field.type == "str | None":
@@ -44,20 +50,49 @@ def survey_from_hash(record: Mapping[str, str]) -> Survey | None:
 
 def survey_to_hash(survey: Survey) -> dict[str, str]:
     """Write a survey as its hash fields, leaving out what is unknown and what the scripts count."""
-    return {_hash_name(field.name): str(value) for field in _FIELDS
-            if (value := getattr(survey, field.name)) is not None and field.name not in _COUNTERS}
+    record = {_hash_name(field.name): str(value) for field in _FIELDS
+              if (value := getattr(survey, field.name)) is not None and field.name not in _COUNTERS}
+    record.pop("tags")
+    if survey.tags:  # no field for no tags: bytes per survey count
+        record["tags"] = tags_json(survey.tags)
+    return record
+
+
+def tags_of(raw: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Return the tags a survey counts for: a JSON list (as hashes hold it) or a sequence, trimmed, without
+    duplicates or empties, the first MAX_TAGS."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw or "[]")
+        except ValueError:
+            return ()
+    if not isinstance(raw, list | tuple):
+        return ()
+    return tuple(dict.fromkeys(tag for item in raw if (tag := str(item).strip())))[:MAX_TAGS]
+
+
+def tags_json(tags: Sequence[str]) -> str:
+    return json.dumps(list(tags), separators=(",", ":"), ensure_ascii=False)
 
 
 def aggregate_ids(record: Mapping[str, str]) -> list[tuple[str, str]]:
-    """Return the (kind, id) of every aggregate a survey counts towards."""
-    ids = [("customer", record["customer"]), ("source", record["source"]), ("overall", "all")]
+    """Return the (kind, id) of every aggregate a survey counts towards.
+
+    Beside the customer and overall: its source, agent, team, brand, channel, organisation and each of its tags
+    (at most MAX_TAGS); and when it says who resolved the ticket, each of those but the customer once more under
+    its resolved_by-qualified kind ("agent@bot", keys.split_kind), which the ?resolved_by= reads use.
+    """
+    ids = [("source", record["source"]), ("overall", "all")]
     if record.get("agent_id"):
         ids.append(("agent", f"{record['source']}:{record['agent_id']}"))
-    if record.get("team"):
-        ids.append(("team", record["team"]))
-    if record.get("brand"):
-        ids.append(("brand", record["brand"]))
-    return ids
+    for kind in ("team", "brand", "channel", "organisation"):
+        if record.get(kind):
+            ids.append((kind, record[kind]))
+    ids += [("tag", tag) for tag in tags_of(record.get("tags"))]
+    split = record.get("resolved_by") or ""
+    if split in keys.RESOLVERS:
+        ids += [(keys.split_kind(kind, split), ident) for kind, ident in ids]
+    return [("customer", record["customer"]), *ids]
 
 
 class Surveys(Outbox):
@@ -67,7 +102,13 @@ class Surveys(Outbox):
         return survey_from_hash(self.redis.hgetall(keys.survey(sid)))
 
     def create_survey(self, survey: Survey) -> Survey:
-        """Create the survey record once (later calls keep the first), count an attempt, and return it."""
+        """Create the survey record once (later calls keep the first), count an attempt, and return it.
+
+        What the survey is counted by beside its ticket's details (SPEC §12: tags, organisation, resolved_by)
+        is copied here from the ticket and the customer's profile, when the survey does not carry it already.
+        """
+        if not (survey.tags or survey.organisation or survey.resolved_by):
+            survey = self.with_dimensions(survey)
         key = keys.survey(survey.sid)
         pipe = self.redis.pipeline(transaction=True)
         for name, value in survey_to_hash(survey).items():
@@ -77,6 +118,17 @@ class Surveys(Outbox):
         created = survey_from_hash(pipe.execute()[-1])
         assert created is not None  # written just now, in the same transaction
         return created
+
+    def with_dimensions(self, survey: Survey) -> Survey:
+        """Return the survey with its ticket's tags and resolved_by and its customer's organisation."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(keys.customer(survey.customer, "profile"), "organisation")
+        if survey.kind == "ticket":
+            pipe.hmget(keys.surveyed(survey.tkey), "tags", "resolved_by", "agent_involved")
+        given, *ticket = pipe.execute()
+        tags, by, involved = ticket[0] if ticket else ("", "", "")
+        return replace(survey, tags=tags_of(tags), organisation=organisation_of(given, survey.customer),
+                       resolved_by=resolved_by(by or None, None if not involved else involved == "1"))
 
     def note_failure(self, sid: str, error: str, next_at_ms: int | None) -> None:
         """Record why a hand-off failed (so nothing was handed off) and when the next try is."""

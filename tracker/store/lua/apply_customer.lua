@@ -6,7 +6,7 @@
 --       7 timeline entry, 8 timeline size cap, 9 now (wall clock, ms), 10 how long timeline entries stay (ms),
 --       11 'ticket' or 'order', 12 tkey or okey, 13 how long a ticket stays in the index (ms);
 --       orders only: 14 status, 15 total ('' unknown), 16 refunded, 17 currency, 18 fresh (1: the order
---       was not stored before this event)
+--       was not stored before this event); last (after either): the source's organisation ('' none)
 -- The profile holds one field per order, 'o:<okey>' = 'status|total|refunded|currency[|base]', so the
 -- orders' value outlives the order hashes (which expire); base is what a forgotten order had refunded
 -- before it came back with a later refund. The field also names the order's own alias key
@@ -27,6 +27,7 @@ end
 if ARGV[3] ~= '' then redis.call(write, p, 'name', ARGV[3]) end
 if ARGV[4] ~= '' then redis.call(write, p, 'locale', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call(write, p, 'timezone', ARGV[5]) end
+if ARGV[#ARGV] ~= '' then redis.call(write, p, 'organisation', ARGV[#ARGV]) end
 local first = tonumber(redis.call('HGET', p, 'first_seen') or '-1')
 if first < 0 or at < first then redis.call('HSET', p, 'first_seen', ARGV[2]) end
 if ARGV[6] ~= '' then redis.call('HSET', p, 'alias:' .. ARGV[6], '1') end

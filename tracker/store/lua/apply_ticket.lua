@@ -5,7 +5,7 @@
 --       10 team, 11 tags (JSON or ''), 12 agent id, 13 agent name, 14 agent email,
 --       15 agent involved ('1', '0' or '' when the source does not say), 16 status history size cap,
 --       17 stale before (ms, or '' for no limit): a survey due before this would already have expired,
---       18 now (wall clock, ms), 19 how long an idle ticket is kept (ms)
+--       18 now (wall clock, ms), 19 how long an idle ticket is kept (ms), 20 resolved by ('human', 'bot' or '')
 -- Returns {result, first}: result 2 when a new solve was too old to survey (not scheduled), else 1; first 1 when
 -- this is the earliest event known of the ticket (it created the ticket, also when applied again), else 0.
 --
@@ -35,7 +35,7 @@ local first = (created < 0 or at <= created) and 1 or 0
 -- erase known ones (an unassign-on-solve automation must not lose the agent).
 local meta = {'customer', ARGV[6], 'subject', ARGV[7], 'channel', ARGV[8], 'brand', ARGV[9],
               'team', ARGV[10], 'tags', ARGV[11], 'agent_id', ARGV[12], 'agent_name', ARGV[13],
-              'agent_email', ARGV[14], 'agent_involved', ARGV[15]}
+              'agent_email', ARGV[14], 'agent_involved', ARGV[15], 'resolved_by', ARGV[20] or ''}
 local write = 'HSETNX'
 if newer('meta_at', 'meta_eid') then
   write = 'HSET'
