@@ -1,4 +1,5 @@
-"""Ranked customers, and the score cards of agents, teams, sources and brands, as the API and dashboard list them."""
+"""Ranked customers, and the score cards of agents, teams, sources, brands, channels, tags and organisations, as the
+API and dashboard list them (each also split by who resolved the ticket: a kind "<kind>@human" or "<kind>@bot")."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from tracker.model import ScoreCard
 from tracker.scores.cards import customer_card
 from tracker.scores.maths import TREND_DAYS, score_card
 from tracker.store import Store
+from tracker.store.keys import RESOLVERS, split_kind
 
 SORTS = ("score", "value", "recent", "responses")
 ORDERS = ("asc", "desc")
-KINDS = ("agent", "team", "source", "brand")
+KINDS = ("agent", "team", "source", "brand", "channel", "tag", "organisation")
 Rank = tuple[Any, ...]
 
 
@@ -320,13 +322,21 @@ def customer_cards(store: Store, settings: Settings, emails: list[str], now_ms: 
             if (card := customer_card(store, settings, email, now_ms, read=read))]
 
 
-# Agents, teams, sources, brands -------------------------------------------------------------------
+# Agents, teams, sources, brands, channels, tags, organisations ------------------------------------
+
+def kind_of(kind: str, resolved_by: str | None = None) -> str:
+    """Return the kind whose aggregates answer a list of kind, split by resolved_by when given; ValueError when
+    either is unknown."""
+    if kind.partition("@")[0] not in KINDS or (resolved_by is not None and resolved_by not in RESOLVERS):
+        raise ValueError(f"unknown kind {kind!r} or resolved_by {resolved_by!r}")
+    return split_kind(kind, resolved_by) if resolved_by else kind
+
 
 def aggregate_counts(store: Store, kind: str, idents: list[str] | None = None) -> list[tuple[str, int]]:
-    """Return (id, answers) of every agent, team, source or brand that counts something (an answer or a sent
-    survey), in id order (idents: every id of the kind, when the caller has read them already)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}")
+    """Return (id, answers) of every entity of a kind (agent, ..., organisation, or one split by resolved_by:
+    "agent@bot") that counts something (an answer or a sent survey), in id order (idents: every id of the kind,
+    when the caller has read them already)."""
+    kind_of(kind)
     idents = store.ids(kind) if idents is None else idents
     return [(ident, n) for ident, (n, sent) in zip(idents, store.entity_counts(kind, idents), strict=True)
             if n or sent]
@@ -340,7 +350,8 @@ def aggregate_cards(store: Store, kind: str, idents: list[str], now_ms: int,
     Agents are named from names when given, else as the newest event that named them did (None when none
     did); the other kinds are named by their id.
     """
-    if kind == "agent" and names is None:
+    agents = kind.partition("@")[0] == "agent"
+    if agents and names is None:
         names = store.agent_names(idents)
     today = datetime.fromtimestamp(now_ms / 1000, tz=UTC).date()
     split = today - timedelta(days=TREND_DAYS - 1)
@@ -351,17 +362,19 @@ def aggregate_cards(store: Store, kind: str, idents: list[str], now_ms: int,
         days = {day.isoformat(): window for day, window in ((split - timedelta(days=1), earlier), (today, recent))
                 if window != (0, 0)}
         cards.append(score_card(ident, replace(sums, days=days), now_ms,
-                                (names or {}).get(ident) if kind == "agent" else ident))
+                                (names or {}).get(ident) if agents else ident))
     return cards
 
 
 def aggregate_page(store: Store, kind: str, now_ms: int, offset: int = 0,
-                   limit: int | None = None) -> tuple[list[ScoreCard], int]:
-    """Return a page of aggregate_list (from offset, at most limit: None for all) and how many rows it has.
+                   limit: int | None = None, resolved_by: str | None = None) -> tuple[list[ScoreCard], int]:
+    """Return a page of aggregate_list (from offset, at most limit: None for all) and how many rows it has, of the
+    tickets resolved by resolved_by ("human", "bot") alone when given.
 
     Every entity's counts are read to order them; their sums, the days behind their trends and the agents'
     names only for the page.
     """
+    kind = kind_of(kind, resolved_by)
     rows = aggregate_counts(store, kind)
     rows.sort(key=lambda row: (-row[1], row[0]))
     page = rows[offset:] if limit is None else rows[offset:offset + limit]
@@ -377,9 +390,10 @@ def aggregate_list(store: Store, kind: str, now_ms: int) -> list[ScoreCard]:
     return aggregate_page(store, kind, now_ms)[0]
 
 
-def aggregate_detail(store: Store, kind: str, ident: str, now_ms: int) -> ScoreCard | None:
-    """Return one agent, team, source or brand as aggregate_list shows it, or None when unknown."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}")
+def aggregate_detail(store: Store, kind: str, ident: str, now_ms: int,
+                     resolved_by: str | None = None) -> ScoreCard | None:
+    """Return one agent, team, source, brand, channel, tag or organisation as aggregate_list shows it (of the
+    tickets resolved_by resolved alone, when given), or None when unknown."""
+    kind = kind_of(kind, resolved_by)
     (card,) = aggregate_cards(store, kind, [ident], now_ms)
     return card if card.responses or card.surveys_sent else None

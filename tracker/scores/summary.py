@@ -12,9 +12,10 @@ from tracker.model import Aggregate, Answer, ScoreCard, Survey
 from tracker.scales import SCALES
 from tracker.scores.maths import DAY_MS, score_card
 from tracker.store import Store
+from tracker.store.keys import split_kind
 from tracker.store.queries import BATCH
 
-FILTERS = ("source", "brand", "team", "agent", "scale")
+FILTERS = ("source", "brand", "team", "agent", "scale", "channel", "tag", "organisation", "resolved_by")
 MAX_SPAN_DAYS = 3660  # a summary covers at most about ten years of days
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -23,7 +24,8 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 class Facets:
     """What answers and sent surveys are filtered by; as a filter, None (or empty) lets every value through.
 
-    agent is `<source>:<agent id>`, as the agents' aggregates name it.
+    agent is `<source>:<agent id>`, as the agents' aggregates name it. An answer's or survey's facets hold its
+    tags in tags (tag stays None); a filter's tag passes the answers and surveys that have that tag.
     """
 
     source: str | None = None
@@ -31,19 +33,27 @@ class Facets:
     team: str | None = None
     agent: str | None = None
     scale: str | None = None
+    channel: str | None = None
+    tag: str | None = None
+    organisation: str | None = None
+    resolved_by: str | None = None
+    tags: tuple[str, ...] | None = None
 
     @classmethod
     def of_answer(cls, answer: Answer) -> Facets:
-        return cls(answer.source, answer.brand, answer.team, answer.agent, answer.scale)
+        return cls(answer.source, answer.brand, answer.team, answer.agent, answer.scale, answer.channel,
+                   organisation=answer.organisation, resolved_by=answer.resolved_by, tags=answer.tags)
 
     @classmethod
     def of_survey(cls, survey: Survey) -> Facets:
         agent = f"{survey.source}:{survey.agent_id}" if survey.agent_id else None
-        return cls(survey.source or None, survey.brand, survey.team, agent, survey.scale or None)
+        return cls(survey.source or None, survey.brand, survey.team, agent, survey.scale or None, survey.channel,
+                   organisation=survey.organisation, resolved_by=survey.resolved_by, tags=survey.tags)
 
     def passes(self, filters: Facets) -> bool:
         """Tell whether these facets pass the filters."""
-        return all(getattr(self, name) == wanted for name in FILTERS if (wanted := getattr(filters, name)))
+        return all((wanted in (self.tags or ())) if name == "tag" else getattr(self, name) == wanted
+                   for name in FILTERS if (wanted := getattr(filters, name)))
 
     def chosen(self) -> list[tuple[str, str]]:
         """Return the filters actually set, as (name, value) pairs in FILTERS order."""
@@ -101,10 +111,11 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
             filters: Facets, sources: list[str] | None = None) -> Summary:
     """Return the SPEC §6 fields over the answers of a date range (UTC days, both ends included).
 
-    Filters: source, brand, team, agent (`<source>:<agent id>`), scale. Trend compares the last 30 days
-    of the range with the 30 before. Unfiltered, or filtered by one source or agent, the numbers come
-    from the entities' per-day rollups (O(days), whatever the number of answers); other filters read
-    the range's answers one by one, each adding the sums it stored. Open ranges end today and start at
+    Filters: source, brand, team, agent (`<source>:<agent id>`), scale, channel, tag, organisation, resolved_by.
+    Trend compares the last 30 days of the range with the 30 before. Unfiltered, or filtered by one source or
+    agent, each optionally with resolved_by, the numbers come from the entities' per-day rollups (O(days),
+    whatever the number of answers); other filters read the range's answers one by one, each adding the sums it
+    stored. Open ranges end today and start at
     the first activity. sources: every source's id, when the caller has read them already.
     """
     first, last = resolve_range(store, now_ms, date_from, date_to)
@@ -164,15 +175,24 @@ def _from_answers(store: Store, filters: Facets, first: date, last: date) -> _To
 
 
 def _rolled_entity(filters: Facets) -> tuple[str, str] | None:
-    """Return the one entity whose rollup answers these filters, or None when only the answers can."""
+    """Return the one entity whose rollup answers these filters, or None when only the answers can.
+
+    A resolved_by filter picks the split kind ("source@bot"); a team, brand, channel, tag or organisation spans
+    sources (the per-source split is not in its rollup), and a scale splits every sum: those read the answers.
+    """
     chosen = dict(filters.chosen())
+    split = chosen.pop("resolved_by", None)
+
+    def kind(name: str) -> str:
+        return split_kind(name, split) if split else name
+
     if not chosen:
-        return ("overall", "all")
+        return (kind("overall"), "all")
     if len(chosen) == 1 and "source" in chosen:
-        return ("source", chosen["source"])
+        return (kind("source"), chosen["source"])
     if len(chosen) == 1 and "agent" in chosen:
-        return ("agent", chosen["agent"])
-    return None  # a team or brand spans sources, and a scale splits every sum: read the answers
+        return (kind("agent"), chosen["agent"])
+    return None
 
 
 def _from_rollups(store: Store, filters: Facets, first: date, last: date,
@@ -185,11 +205,14 @@ def _from_rollups(store: Store, filters: Facets, first: date, last: date,
     if entity is None:
         return None
     kind, ident = entity
+    base, at, split = kind.partition("@")
     totals = _Totals()
-    if kind == "overall":
-        sources = store.ids("source") if sources is None else sources
-        *rolled, own = store.rollups([*(("source", source, SUM_FIELDS) for source in sources),
-                                      ("overall", "all", DAY_FIELDS)], first, last)
+    if base == "overall":
+        source_kind = f"source{at}{split}"
+        if sources is None or split:
+            sources = store.ids(source_kind)
+        *rolled, own = store.rollups([*((source_kind, source, SUM_FIELDS) for source in sources),
+                                      (kind, "all", DAY_FIELDS)], first, last)
         for source, days in zip(sources, rolled, strict=True):
             part = _add_days(days, None)
             if not part.empty:
@@ -198,7 +221,7 @@ def _from_rollups(store: Store, filters: Facets, first: date, last: date,
     else:
         totals.total = _add_days(store.rollups([(kind, ident, DAY_FIELDS)], first, last)[0], totals)
         if not totals.total.empty:
-            totals.per_source[ident.split(":", 1)[0] if kind == "agent" else ident] = totals.total
+            totals.per_source[ident.split(":", 1)[0] if base == "agent" else ident] = totals.total
     return totals
 
 
