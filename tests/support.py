@@ -31,7 +31,7 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"
 SUBJECT = "Card declined"
 LINK = re.compile(r"https?://[^\s\"'<>]+/s/([a-z2-7]+-[a-z2-7]+)\?rating=(\d+)")
 HEADERS_SUFFIX = ".headers.json"
-NOT_INBOUND = frozenset({"writeback"})  # fixture directories of API calls we make, not of events we receive
+NOT_INBOUND = frozenset({"writeback", "surveys"})  # fixture directories of what we send or read, not events we receive
 
 
 @dataclass(frozen=True)

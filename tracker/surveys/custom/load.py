@@ -42,7 +42,8 @@ ENTRY_KEYS = {
     "extra_questions": "tables",
 }
 QUESTION_KEYS = {"id": "text", "type": "text", "question": "text", "choices": "texts"}
-KINDS = {"text": "a string", "texts": "a list of strings", "bool": "true or false", "tables": "[[…]] tables"}
+KINDS = {"text": "a string, not empty", "texts": "a list of strings, none empty", "bool": "true or false",
+         "tables": "[[…]] tables"}
 
 
 class _Reader:
@@ -68,9 +69,7 @@ class _Reader:
                   "bool": isinstance(value, bool),
                   "tables": isinstance(value, list) and all(isinstance(v, dict) for v in value)}[kind]
             if not ok:
-                raise self.fail(entry, question, prefix + key, f"must be {KINDS[kind]}"
-                                + (" of text, none empty" if kind == "texts" else ", not empty" if kind == "text"
-                                   else "") + f", got {_shown(value)}")
+                raise self.fail(entry, question, prefix + key, f"must be {KINDS[kind]}, got {_shown(value)}")
             for text in ([value] if kind == "text" else value if kind == "texts" else []):
                 if len(text) > TEXT_MAX:
                     raise self.fail(entry, question, prefix + key, f"is longer than {TEXT_MAX} characters")
