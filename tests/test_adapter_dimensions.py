@@ -326,3 +326,10 @@ def test_an_organisation_the_trigger_body_names_is_not_overwritten_by_the_look_u
     given = replace(ids_only("381203941"), customer=Customer(id="381203941", organisation="Acme Holding"))
     (kari,) = enrich([given], zendesk, store)
     assert (kari.customer.email, kari.customer.organisation) == ("kari@example.no", "Acme Holding")
+
+
+def test_an_organisation_name_longer_than_any_real_one_is_cut_and_the_delivery_kept() -> None:
+    from webhooks.adapters.base import ORGANISATION_MAX, vendor_text
+
+    assert vendor_text("  Nordmann Regnskap AS ") == "Nordmann Regnskap AS"
+    assert vendor_text("A" * 5000) == "A" * ORGANISATION_MAX

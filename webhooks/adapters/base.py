@@ -202,11 +202,14 @@ def slug(text: Any) -> str | None:
     return re.sub(r"[^\w]+", "_", text.strip().lower()).strip("_") or None
 
 
+ORGANISATION_MAX = 200
+
+
 def vendor_text(value: Any) -> str | None:
     """Return a vendor's free text (an organisation's name) stripped, or None when blank, unrendered or not text."""
     # Placeholders a helpdesk could not fill arrive as "" or, on some, as the raw "{{…}}"; a non-string is a
     # field the vendor does not document in that shape, so it is left out rather than failing the delivery.
     if not isinstance(value, str):
         return None
-    text = value.strip()
+    text = value.strip()[:ORGANISATION_MAX]  # a name longer than any real one is cut, the delivery kept
     return text if text and "{{" not in text else None
