@@ -15,7 +15,7 @@ from tracker.store.due import DAY_MS, STATE_IDLE_MS, wall_ms
 from tracker.store.notices import notice_call
 from tracker.store.records import order_rows, orders_summary_of, surveyed_from_hash
 from tracker.store.search import index_profile_names
-from tracker.store.surveys import survey_from_hash, survey_to_hash
+from tracker.store.surveys import survey_from_hash, survey_to_hash, with_dimensions
 from tracker.store.timeline import KINDS, UNIT, timeline_entry
 
 TIMELINE_MAX = 100  # newest entries kept per customer (a small sorted set stays compactly encoded)
@@ -306,7 +306,12 @@ class State(RedisBase):
         return self.redis.hgetall(keys.ticket(tkey))
 
     def restate_survey(self, survey: Survey) -> Survey:
-        """Write a survey record that was never sent as given (an outcome it had goes); return it."""
+        """Write a survey record that was never sent as given (an outcome it had goes); return it.
+
+        What it is counted by beside the ticket's details (tags, organisation, resolved_by) is copied from the
+        ticket and the customer when the survey does not carry it, as create_survey does."""
+        if not (survey.tags or survey.organisation or survey.resolved_by):
+            survey = with_dimensions(self.redis, survey)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hdel(keys.survey(survey.sid), "reason", "closed_at", "error", "next_attempt_at")
         pipe.hset(keys.survey(survey.sid), mapping=survey_to_hash(survey))  # type: ignore[arg-type]

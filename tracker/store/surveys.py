@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
+from typing import Any
 
 from tracker.events import resolved_by
 from tracker.model import Survey
@@ -95,6 +96,19 @@ def aggregate_ids(record: Mapping[str, str]) -> list[tuple[str, str]]:
     return [("customer", record["customer"]), *ids]
 
 
+def with_dimensions(redis: Any, survey: Survey) -> Survey:
+    """Return the survey with its ticket's tags and resolved_by and its customer's organisation (SPEC §12), as
+    they stand when the survey is made; one round trip."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hget(keys.customer(survey.customer, "profile"), "organisation")
+    if survey.kind == "ticket":
+        pipe.hmget(keys.surveyed(survey.tkey), "tags", "resolved_by", "agent_involved")
+    given, *ticket = pipe.execute()
+    tags, by, involved = ticket[0] if ticket else ("", "", "")
+    return replace(survey, tags=tags_of(tags), organisation=organisation_of(given, survey.customer),
+                   resolved_by=resolved_by(by or None, None if not involved else involved == "1"))
+
+
 class Surveys(Outbox):
     """Create, send-mark, skip and look up surveys."""
 
@@ -120,15 +134,7 @@ class Surveys(Outbox):
         return created
 
     def with_dimensions(self, survey: Survey) -> Survey:
-        """Return the survey with its ticket's tags and resolved_by and its customer's organisation."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hget(keys.customer(survey.customer, "profile"), "organisation")
-        if survey.kind == "ticket":
-            pipe.hmget(keys.surveyed(survey.tkey), "tags", "resolved_by", "agent_involved")
-        given, *ticket = pipe.execute()
-        tags, by, involved = ticket[0] if ticket else ("", "", "")
-        return replace(survey, tags=tags_of(tags), organisation=organisation_of(given, survey.customer),
-                       resolved_by=resolved_by(by or None, None if not involved else involved == "1"))
+        return with_dimensions(self.redis, survey)
 
     def note_failure(self, sid: str, error: str, next_at_ms: int | None) -> None:
         """Record why a hand-off failed (so nothing was handed off) and when the next try is."""
