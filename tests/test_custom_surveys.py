@@ -233,3 +233,27 @@ def test_preview_refuses_an_unknown_language_and_a_folder_it_cannot_write(tmp_pa
     blocked.write_text("")
     stuck = _tracker("survey", "preview", "--brand", "acme", "--locale", "en", "--out", str(blocked / "x"), env={})
     assert stuck.returncode == 1 and stuck.stderr.startswith(f"tracker: --out {blocked / 'x'}: cannot write there")
+
+
+def test_a_branded_mail_is_rendered_once_per_template_language_and_entry_then_filled_per_customer(settings):
+    from dataclasses import replace
+
+    from tracker.mail.message import _skeleton, render_survey, render_survey_whole
+    from tracker.model import Survey
+    from tracker.surveys.message import survey_mail
+
+    now = int(time.time() * 1000)
+    base = Survey(sid="s-cache-1", tkey="standard:T-1", kind="ticket", scale="csat5", customer="a@example.com",
+                  source="standard", status="sending", ticket_id="1", subject="Card declined", brand="acme",
+                  lang="nb", created_at_ms=now)
+    _skeleton.cache_clear()  # earlier tests in this process may have rendered these already
+    before = _skeleton.cache_info().misses
+    first = survey_mail(settings, base, "Kari", now + 86_400_000)
+    again = survey_mail(settings, replace(base, sid="s-cache-2", customer="b@example.com"), "Ola", now)
+    assert render_survey(first) == render_survey_whole(first)  # the filled skeleton says what a whole render says
+    assert render_survey(again) == render_survey_whole(again)
+    assert _skeleton.cache_info().misses - before == 2  # survey.txt and survey.html, once for both customers
+    other = survey_mail(settings, replace(base, sid="s-cache-3", brand="globex"), "Kari", now)
+    assert "Fikk Globex det til?" in render_survey(other)[1]
+    assert "Hvordan var praten med Acme?" in render_survey(first)[1]
+    assert _skeleton.cache_info().misses - before == 4  # the other brand's entry has skeletons of its own
