@@ -22,6 +22,7 @@ from tracker.surveys.tokens import read_token
 from tracker.web.api.schemas import AnswerFormSchema, PageQuerySchema
 from tracker.web.context import current_tracker
 from tracker.web.errors import page, unavailable_page
+from tracker.web.pages import extra as extra_questions
 from tracker.web.pages import followup
 
 log = logging.getLogger(__name__)
@@ -89,19 +90,16 @@ def answer(token: str) -> Any:
     try:
         form = schema(AnswerFormSchema).load(request.form)
         happy = is_satisfied(survey, tracker.settings, form["rating"])
-        # A satisfied answer clears any earlier reason; an unsatisfied one keeps it until the next step.
+        # A reason belongs to its side (unhappy, or satisfied when asked): it is kept until the next step.
+        reason = followup.reason_on_rating(tracker.store.response(survey.sid), happy, followup.custom_survey(survey))
         outcome = record_answer(tracker.store, tracker.settings, survey, form["rating"], form["comment"], _now_ms(),
-                                reason="" if happy else None)
+                                reason=reason)
     except (ValidationError, ValueError):
         comment = request.form.get("comment", "")[:2000]
         return _question(token, survey, None, comment, text(g.lang, "page.error_rating"), 422)
     if wants_alert(tracker.settings, survey, outcome, form["rating"]):
         tracker.kick("tracker.send_alert", survey.sid, form["rating"])  # the task builds the alert
-    if happy:
-        return followup.thanks(token, survey, tracker.settings)
-    stored = tracker.store.response(survey.sid)
-    comment, why = (stored.comment or "", stored.reason or "") if stored else ("", "")
-    return followup.ask_reason(token, survey, tracker.settings, comment, why)
+    return followup.after_rating(token, survey, tracker.store.response(survey.sid))
 
 
 @bp.route("/s/<token>/reason", methods=["GET", "POST"])
@@ -115,6 +113,19 @@ def reason(token: str) -> Any:
     if request.method == "GET":
         return followup.show(token, survey, answer)
     return followup.record(token, survey, answer, _now_ms())
+
+
+@bp.route("/s/<token>/extra", methods=["GET", "POST"])
+def extra(token: str) -> Any:
+    """Show (GET) or record (POST) the answers to a custom survey's extra questions."""
+    try:
+        survey = _open(token)
+    except SurveyUnavailable as exc:
+        return _unavailable(exc)
+    answer = current_tracker().store.response(survey.sid)
+    if request.method == "GET":
+        return extra_questions.show(token, survey, answer)
+    return extra_questions.record(token, survey, answer, _now_ms())
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])
