@@ -19,8 +19,10 @@ EVENT_TYPE = "answer.unsatisfied"
 
 
 def wants_alert(settings: Settings, survey: Survey, outcome: int, rating: int) -> bool:
-    """Say whether a just-recorded rating calls for an alert: newly counted, unsatisfied, and somewhere to send it."""
-    return outcome == 2 and bool(settings.alert_urls) and not is_satisfied(survey, settings, rating)
+    """Say whether a just-recorded rating calls for an alert: newly counted, unsatisfied, not a test survey, and
+    somewhere to send it."""
+    return outcome == 2 and bool(settings.alert_urls) and not survey.test \
+        and not is_satisfied(survey, settings, rating)
 
 
 def alert_payload(survey: Survey, answer: Answer, card: ScoreCard | None,
