@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
-from tracker.model import CASE_ACTIVE
+from tracker.model import CASE_ACTIVE, Answer
 from tracker.schema_cache import schema
 from tracker.scores.cards import customer_card
 from tracker.scores.summary import Facets, customer_responses_page
@@ -31,6 +31,17 @@ class CustomerPathSchema(Schema):
 
 
 bp.after_request(no_store)
+
+
+def extra_answers(answer: Answer) -> list[tuple[str, str]]:
+    """Return (question, answer) of an answer's extra answers, each question as the surveys file words it in
+    English for the answer's brand and source (its id when the file no longer asks it)."""
+    if not answer.extra:
+        return []
+    surveys = current_tracker().settings.surveys
+    picked = surveys.pick(answer.brand, answer.source, "en") if surveys else None
+    asked = {q.id: q.question for q in picked.extra_questions} if picked else {}
+    return [(asked.get(qid, qid), value) for qid, value in answer.extra.items()]
 
 
 @bp.get("/<path:email>")
@@ -58,4 +69,4 @@ def customer_page(email: str) -> Any:
                            orders=sorted(tracker.store.customer_orders(address),
                                          key=lambda order: -(order.created_at_ms or 0)),
                            csv_url=url_for("dashboard_drill.export_csv", customer=address),
-                           customer_heading="Score and timeline")
+                           customer_heading="Score and timeline", extra_answers=extra_answers)
