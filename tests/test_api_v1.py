@@ -384,11 +384,14 @@ def test_the_openapi_document_is_open_and_describes_every_path(client):
         "/api/v1/customers/{email}/timeline", "/api/v1/customers/{email}/export", "/api/v1/agents",
         "/api/v1/agents/{id}", "/api/v1/teams",
         "/api/v1/teams/{id}", "/api/v1/sources", "/api/v1/sources/{id}", "/api/v1/brands", "/api/v1/brands/{id}",
+        "/api/v1/channels", "/api/v1/channels/{id}", "/api/v1/tags", "/api/v1/tags/{id}", "/api/v1/organisations",
+        "/api/v1/organisations/{id}",
         "/api/v1/summary", "/api/v1/export/responses.csv", "/api/v1/deliveries", "/api/v1/cases",
         "/api/v1/cases/{id}"}
     assert document["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
     described = document["paths"]["/api/v1/summary"]["get"]
-    assert {p["name"] for p in described["parameters"]} == {"from", "to", "source", "brand", "team", "agent", "scale"}
+    assert {p["name"] for p in described["parameters"]} == {"from", "to", "source", "brand", "team", "agent", "scale",
+                                                            "channel", "tag", "organisation", "resolved_by"}
     assert {"401", "403", "422", "429", "503"} <= set(described["responses"])
     assert described["responses"]["429"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"}

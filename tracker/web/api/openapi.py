@@ -14,6 +14,8 @@ from tracker.notify.deliveries import DeliveryPageSchema, DeliveryQuerySchema
 from tracker.scores.ranking import KINDS
 from tracker.web.api.schemas import (
     AGGREGATE_PAGES,
+    AggregateFilterQuerySchema,
+    AggregateListQuerySchema,
     AggregateSchema,
     CustomerExportSchema,
     CustomerListQuerySchema,
@@ -21,7 +23,6 @@ from tracker.web.api.schemas import (
     ErasureSchema,
     ErrorSchema,
     ExportQuerySchema,
-    ListQuerySchema,
     ResponseListQuerySchema,
     ResponsePageSchema,
     ScoreCardSchema,
@@ -88,17 +89,22 @@ def build_spec() -> APISpec:
         "Everything held about a customer (a data-access request); admin scope", CustomerExportSchema,
         path=email, errors=(401, 403, 404, 429, 503), tag="customers")})
     spec.path("/api/v1/customers/{email}/responses", operations={"get": _operation(
-        "A customer's answers, newest first", ResponsePageSchema, ResponseListQuerySchema, email, tag="customers")})
+        "A customer's answers, newest first, with follow-up reasons and extra answers", ResponsePageSchema,
+        ResponseListQuerySchema, email, tag="customers")})
     spec.path("/api/v1/customers/{email}/timeline", operations={"get": _operation(
         "A page of a customer's tickets, orders, surveys and answers in time order", TimelineSchema,
         TimelineQuerySchema, email, tag="customers")})
     for kind in KINDS:
         spec.path(f"/api/v1/{kind}s", operations={"get": _operation(
-            f"Every {kind} with its scores, most responses first", AGGREGATE_PAGES[kind], ListQuerySchema)})
+            f"Every {kind} with its scores, most responses first; resolved_by from the split rollups, another "
+            "dimension's filter from the answers", AGGREGATE_PAGES[kind], AggregateListQuerySchema,
+            errors=(401, 403, 422, 429, 503))})
         spec.path(f"/api/v1/{kind}s/{{id}}", operations={"get": _operation(
-            f"One {kind} with its scores", AggregateSchema,
-            path=_path_param("id", f"the {kind}'s id" + (" (<source>:<agent id>)" if kind == "agent" else "")),
-            errors=(401, 403, 404, 429, 503))})
+            f"One {kind} with its scores, narrowed by the filters (404 when it counts nothing under them)",
+            AggregateSchema, AggregateFilterQuerySchema,
+            path=_path_param("id", f"the {kind}'s id" + (" (<source>:<agent id>)" if kind == "agent" else "")
+                             + (": the source's organisation, else the address's domain" if kind == "organisation"
+                                else "")))})
     spec.path("/api/v1/summary", operations={"get": _operation(
         "Overall scores of a date range, a per-day series, a per-source split and the ratings given",
         SummarySchema, SummaryQuerySchema, errors=(401, 403, 422, 429, 503))})

@@ -27,6 +27,7 @@ from tracker.scales import SCALES
 from tracker.scores.cards import public_ref
 from tracker.scores.ranking import KINDS, ORDERS, SORTS
 from tracker.scores.summary import MAX_SPAN_DAYS, Summary
+from tracker.store.keys import RESOLVERS
 
 
 class RatingField(fields.Integer):
@@ -155,12 +156,20 @@ class ResponseSchema(Schema):
     agent = fields.Nested(AgentSchema, allow_none=True)
     team = fields.String(allow_none=True)
     brand = fields.String(allow_none=True)
+    channel = fields.String(allow_none=True)
+    tags = fields.List(fields.String())
+    organisation = fields.String(allow_none=True)
+    resolved_by = fields.String(allow_none=True, metadata={"description": "human or bot; null when unknown"})
+    answered_via = fields.String(allow_none=True, metadata={"description": "email when the answer came by reply"})
     rating = fields.Integer()
     scale = fields.String()
     value = fields.Float()
     satisfied = fields.Boolean()
     comment = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
+    extra = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True, metadata={
+        "description": "the answers to the custom survey's extra questions (TRACKER_SURVEYS_FILE), by question id; "
+                       "null when none were answered"})
     at = fields.String()
 
     @pre_dump
@@ -169,9 +178,11 @@ class ResponseSchema(Schema):
             "survey": answer.sid, "customer": answer.customer or None, "ticket": public_ref(answer.tkey),
             "subject": answer.subject, "source": answer.source,
             "agent": {"id": answer.agent_id, "name": answer.agent_name} if answer.agent_id else None,
+            "channel": answer.channel, "tags": list(answer.tags), "organisation": answer.organisation,
+            "resolved_by": answer.resolved_by, "answered_via": answer.answered_via,
             "team": answer.team, "brand": answer.brand, "rating": answer.rating, "scale": answer.scale,
             "value": answer.value, "satisfied": answer.satisfied, "comment": answer.comment, "reason": answer.reason,
-            "at": iso_from_ms(answer.at_ms),
+            "extra": answer.extra or None, "at": iso_from_ms(answer.at_ms),
         }
 
 
@@ -239,19 +250,38 @@ def _name() -> fields.String:
     return fields.String(load_default=None, validate=validate.Length(min=1, max=200))
 
 
-class FilterQuerySchema(Schema):
-    """`?from=&to=` (UTC days, both included) and the filters every score read takes."""
+class AggregateFilterQuerySchema(Schema):
+    """The filters every score read takes: an unknown value gives an empty result, a malformed one a 422."""
 
     class Meta:
         unknown = EXCLUDE
 
-    date_from = fields.Date(data_key="from", load_default=None, metadata={"description": "first day, YYYY-MM-DD"})
-    date_to = fields.Date(data_key="to", load_default=None, metadata={"description": "last day, YYYY-MM-DD"})
     source = _name()
     brand = _name()
     team = _name()
     agent = fields.String(load_default=None, validate=validate.Length(min=1, max=200),
                           metadata={"description": "an agent's id as /api/v1/agents lists it: <source>:<agent id>"})
+    channel = _name()
+    tag = fields.String(load_default=None, validate=validate.Length(min=1, max=200),
+                        metadata={"description": "answers about tickets with this tag"})
+    organisation = fields.String(load_default=None, validate=validate.Length(min=1, max=200),
+                                 metadata={"description": "an organisation's id as /api/v1/organisations lists it"})
+    resolved_by = fields.String(load_default=None, validate=validate.OneOf(RESOLVERS),
+                                metadata={"description": "human or bot: only tickets a person (a bot) resolved"})
+
+
+class AggregateListQuerySchema(AggregateFilterQuerySchema):
+    """A page of agents, teams, sources, brands, channels, tags or organisations, narrowed by the filters."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^\d{1,9}$", error="Not a valid cursor."))
+
+
+class FilterQuerySchema(AggregateFilterQuerySchema):
+    """`?from=&to=` (UTC days, both included) and the filters every score read takes."""
+
+    date_from = fields.Date(data_key="from", load_default=None, metadata={"description": "first day, YYYY-MM-DD"})
+    date_to = fields.Date(data_key="to", load_default=None, metadata={"description": "last day, YYYY-MM-DD"})
     scale = fields.String(load_default=None, validate=validate.OneOf(sorted(SCALES)))
 
     @validates_schema
@@ -315,7 +345,8 @@ class CustomerPageSchema(Schema):
 
 
 class AggregateSchema(ScoreFieldsSchema):
-    """An agent, team, source or brand with its scores; agents' ids are `<source>:<agent id>`."""
+    """An agent, team, source, brand, channel, tag or organisation with its scores; agents' ids are
+    `<source>:<agent id>`."""
 
     id = fields.String(required=True)
     name = fields.String(allow_none=True)

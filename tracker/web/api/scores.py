@@ -1,9 +1,11 @@
-"""The leads' API for scores beyond one customer: agents, teams, sources, brands, the summary and the CSV export."""
+"""The leads' API for scores beyond one customer: agents, teams, sources, brands, channels, tags, organisations, the
+summary and the CSV export."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from itertools import chain
 from typing import Any
@@ -12,14 +14,16 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 from marshmallow import ValidationError
 
 from tracker.schema_cache import schema
-from tracker.scores.ranking import KINDS, aggregate_detail, aggregate_page
+from tracker.scores.dimensions import filtered_detail, filtered_page
+from tracker.scores.ranking import KINDS
 from tracker.scores.summary import iter_responses, summary
 from tracker.web.api.base import filters_of, load_query, now_ms, require_key, tracker
 from tracker.web.api.schemas import (
     AGGREGATE_PAGES,
+    AggregateFilterQuerySchema,
+    AggregateListQuerySchema,
     AggregateSchema,
     ExportQuerySchema,
-    ListQuerySchema,
     ResponseSchema,
     SummaryQuerySchema,
     SummarySchema,
@@ -28,29 +32,31 @@ from tracker.web.errors import envelope
 
 bp = Blueprint("api_scores", __name__, url_prefix="/v1")
 CSV_COLUMNS = ("at", "survey", "customer", "ticket", "subject", "source", "agent_id", "agent_name", "team",
-               "brand", "scale", "rating", "value", "satisfied", "comment")
+               "brand", "channel", "tags", "organisation", "resolved_by", "scale", "rating", "value", "satisfied",
+               "comment", "reason", "answered_via", "extra")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _list_view(kind: str) -> Any:
     @require_key()
     def listing() -> Any:
-        query = load_query(ListQuerySchema)
+        query = load_query(AggregateListQuerySchema)
         offset = int(query["cursor"] or 0)
-        rows, total = aggregate_page(tracker().store, kind, now_ms(), offset, query["limit"])
+        rows, total = filtered_page(tracker().store, kind, now_ms(), offset, query["limit"], filters_of(query))
         following = offset + query["limit"]
         page = {f"{kind}s": rows, "next_cursor": str(following) if following < total else None}
         return jsonify(AGGREGATE_PAGES[kind]().dump(page))
 
     listing.__name__ = f"{kind}s"
-    listing.__doc__ = f"Return every {kind} with its scores, most responses first."
+    listing.__doc__ = f"Return every {kind} with its scores, most responses first, narrowed by the filters."
     return listing
 
 
 def _detail_view(kind: str) -> Any:
     @require_key()
     def detail(ident: str) -> Any:
-        row = aggregate_detail(tracker().store, kind, ident, now_ms())
+        query = load_query(AggregateFilterQuerySchema)
+        row = filtered_detail(tracker().store, kind, ident, now_ms(), filters_of(query))
         if row is None:
             return envelope(404, f"No {kind} with that id has scores.")
         return jsonify(schema(AggregateSchema).dump(row))
@@ -93,7 +99,11 @@ def csv_line(cells: Any) -> str:
 
 def _csv_cells(row: dict[str, Any]) -> list[Any]:
     agent = row.get("agent") or {}
-    flat = {**row, "agent_id": agent.get("id"), "agent_name": agent.get("name")}
+    extra = row.get("extra")
+    # Tags space-separated, as helpdesks show them; extra answers as compact JSON (question id -> answer).
+    flat = {**row, "agent_id": agent.get("id"), "agent_name": agent.get("name"),
+            "tags": " ".join(row.get("tags") or ()),
+            "extra": json.dumps(extra, separators=(",", ":"), ensure_ascii=False, sort_keys=True) if extra else ""}
     return [flat.get(column) for column in CSV_COLUMNS]
 
 
