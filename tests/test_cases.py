@@ -314,7 +314,8 @@ def test_an_alert_names_the_case_its_answer_opens_and_links_its_dashboard_page(w
 def test_a_closed_case_sends_the_customer_one_new_survey_however_often_it_is_closed(world, store, env, smtp):
     from tests.support import send_all
 
-    sid = world.solved_and_answered("T-1", "kari@example.no", 1, "Slow")
+    sid = world.solved_and_answered("T-1", "kari@example.no", 1, "Slow", channel="chat", tags=["vip"],
+                                    resolved_by="human")
     settings = load_settings({**env, "TRACKER_CASE_RESURVEY": "1", "TRACKER_SURVEY_THROTTLE_DAYS": "0"})
     deliver(store, settings, answer_data(sid, "kari@example.no", 1, False))
     case_id = keys.case_id(sid, "kari@example.no")
@@ -328,6 +329,8 @@ def test_a_closed_case_sends_the_customer_one_new_survey_however_often_it_is_clo
     assert len(smtp.messages) == mails + 1 and smtp.messages[-1]["To"].addresses[0].addr_spec == "kari@example.no"
     new = store.customer_surveys("kari@example.no")
     assert len({s.sid for s in new}) == 2 and {s.tkey for s in new} == {"standard:T-1"}
+    # The new survey counts for the same channel, tags and resolver as the one it follows.
+    assert {(s.channel, s.tags, s.resolved_by) for s in new} == {("chat", ("vip",), "human")}
     world.answer("kari@example.no", 5)  # the new survey's link works like any other
     assert store.survey(next(s.sid for s in new if s.sid != sid)).status == "answered"
 

@@ -41,7 +41,8 @@ def _fresh(original: Survey, sid: str, now_ms: int) -> Survey:
     return Survey(sid=sid, tkey=original.tkey, kind=original.kind, scale=original.scale, customer=original.customer,
                   source=original.source, status="sending", ticket_id=original.ticket_id, subject=original.subject,
                   agent_id=original.agent_id, agent_name=original.agent_name, team=original.team,
-                  brand=original.brand, channel=original.channel, lang=original.lang,
+                  brand=original.brand, channel=original.channel, tags=original.tags,
+                  organisation=original.organisation, resolved_by=original.resolved_by, lang=original.lang,
                   solved_at_ms=original.solved_at_ms, created_at_ms=now_ms)
 
 
