@@ -1,12 +1,14 @@
-"""The dashboard's per-day chart: answer counts as bars, average and CSAT as lines, laid out in SVG coordinates."""
+"""The dashboard's charts laid out in SVG coordinates: the per-day chart (answer counts as bars, average and CSAT as
+lines) and the tables' weekly CSAT sparklines."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from tracker.scores.summary import SeriesDay
+from tracker.web.dashboard.trends import Trend
 
 
 @dataclass(frozen=True)
@@ -131,3 +133,60 @@ def _day_label(day: str) -> str:
         return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).strftime("%b %-d")
     except ValueError:
         return day
+
+
+# Sparklines --------------------------------------------------------------------------------------
+
+SPARK = Frame(width=112, height=28, left=4, right=108, top=4, bottom=24, labels=0)
+
+
+@dataclass(frozen=True)
+class SparkDot:
+    """A week with answers: its CSAT as a dot on the sparkline."""
+
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Sparkline:
+    """An entity's weekly CSAT laid out small: lines through consecutive weeks with answers, a dot on each."""
+
+    frame: Frame
+    lines: list[str]
+    dots: list[SparkDot]
+    weeks: int
+    gaps: int  # weeks without answers: no dot, and the line breaks there
+    label: str  # the numbers in words, for screen readers and the tooltip
+
+    @property
+    def empty(self) -> bool:
+        return not self.dots
+
+
+def sparkline(trend: Trend, frame: Frame = SPARK) -> Sparkline:
+    """Lay out a trend's weeks, CSAT 0-100 from bottom to top; a week without answers is a gap."""
+    f = frame
+    count = len(trend.weeks)
+    step = (f.right - f.left) / max(count - 1, 1)
+    values: list[tuple[float, float] | None] = []
+    words = []
+    for i, week in enumerate(trend.weeks):
+        x = f.left + step * i if count > 1 else (f.left + f.right) / 2
+        when = _week_label(week.start, week.end)
+        if week.csat is None:
+            values.append(None)
+            words.append(f"{when}: no answers")
+            continue
+        values.append((x, f.bottom - (f.bottom - f.top) * week.csat / 100))
+        words.append(f"{when}: {week.csat:g}% of {week.responses} answer{'s' if week.responses != 1 else ''}")
+    dots = [SparkDot(x=round(x, 1), y=round(y, 1)) for x, y in (v for v in values if v is not None)]
+    return Sparkline(frame=f, lines=_segments(values), dots=dots, weeks=count, gaps=count - len(dots),
+                     label="CSAT by week. " + "; ".join(words) + ".")
+
+
+def _week_label(start: date, end: date) -> str:
+    first = start.strftime("%b %-d")
+    if start == end:
+        return first
+    return f"{first}–{end.strftime('%-d') if end.month == start.month else end.strftime('%b %-d')}"

@@ -15,14 +15,20 @@ from tracker.i18n.catalogue import scale_labels, text
 from tracker.model import Answer, ScoreCard
 from tracker.scales import SCALES
 from tracker.schema_cache import schema
-from tracker.scores.ranking import aggregate_cards, aggregate_counts, ranked_customers
+from tracker.scores.dimensions import filtered_page
+from tracker.scores.ranking import aggregate_cards, aggregate_counts, kind_of, ranked_customers
 from tracker.scores.summary import Facets, iter_responses, summary
 from tracker.store import Store
-from tracker.web.dashboard.chart import FRAMES, Chart, chart
+from tracker.store.keys import RESOLVERS
+from tracker.web.dashboard.chart import FRAMES, Chart, Sparkline, chart, sparkline
+from tracker.web.dashboard.trends import needs_answers, trends
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-FILTERS = ("source", "brand", "team", "agent")
+FILTERS = ("source", "brand", "team", "agent", "channel", "tag", "organisation", "resolved_by")
+LISTED = ("source", "brand", "team", "agent", "channel")  # the filters whose every value the form lists
+COUNTED = ("tag", "organisation")  # typed in (there can be thousands): each checked by its own aggregate's counts
+SUGGESTED = 50  # the most answered tags and organisations the form suggests
 AT_RISK_ROWS = 10
 REVENUE_ROWS = 200  # revenue at risk sums the order value of at most this many at-risk customers, most valuable first
 REASON_SCAN = 5000  # the reasons breakdown reads at most this many of the range's answers, newest first
@@ -31,7 +37,7 @@ TABLE_ROWS = 50
 
 
 class DashboardQuerySchema(Schema):
-    """The dashboard's filters as query parameters: a UTC date range and one source, brand, team or agent."""
+    """The dashboard's filters as query parameters: a UTC date range and at most one value of each dimension."""
 
     class Meta:
         unknown = EXCLUDE  # the page's own links and browsers may add parameters of their own
@@ -42,6 +48,11 @@ class DashboardQuerySchema(Schema):
     brand = fields.String(load_default=None, validate=validate.Length(max=200))
     team = fields.String(load_default=None, validate=validate.Length(max=200))
     agent = fields.String(load_default=None, validate=validate.Length(max=200))
+    channel = fields.String(load_default=None, validate=validate.Length(max=200))
+    tag = fields.String(load_default=None, validate=validate.Length(max=200))
+    organisation = fields.String(load_default=None, validate=validate.Length(max=200))
+    resolved_by = fields.String(load_default=None, validate=validate.OneOf(
+        RESOLVERS, error="Choose human or bot (or any)."))
 
     @pre_load
     def drop_empty(self, data: Any, **kwargs: Any) -> dict[str, Any]:
@@ -67,10 +78,20 @@ class DashboardQuery:
     brand: str | None = None
     team: str | None = None
     agent: str | None = None
+    channel: str | None = None
+    tag: str | None = None
+    organisation: str | None = None
+    resolved_by: str | None = None
 
     @property
     def facets(self) -> Facets:
-        return Facets(source=self.source, brand=self.brand, team=self.team, agent=self.agent)
+        return Facets(source=self.source, brand=self.brand, team=self.team, agent=self.agent, channel=self.channel,
+                      tag=self.tag, organisation=self.organisation, resolved_by=self.resolved_by)
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        """The filters set, by name (what the page's links and the CSV carry)."""
+        return {name: value for name in FILTERS if (value := getattr(self, name))}
 
 
 @dataclass(frozen=True)
@@ -95,12 +116,16 @@ class ScaleBars:
 
 @dataclass(frozen=True)
 class FilterOptions:
-    """What the filter form offers: sources, brands and teams by id, agents as (id, name) by name."""
+    """What the filter form offers: sources, brands, teams and channels by id, agents as (id, name) by name, and
+    the most answered tags and organisations as suggestions for their text boxes."""
 
     source: list[str]
     brand: list[str]
     team: list[str]
     agent: list[tuple[str, str]]
+    channel: list[str]
+    tag: list[str]
+    organisation: list[str]
 
 
 @dataclass(frozen=True)
@@ -114,6 +139,7 @@ class DashboardData:
     at_risk: list[ScoreCard]
     agents: list[ScoreCard]
     teams: list[ScoreCard]
+    sparklines: Mapping[str, Mapping[str, Sparkline]]  # "agent"/"team" -> id -> its weekly CSAT over the range
     comments: list[Answer]
     options: FilterOptions
     reasons: Reasons
@@ -175,16 +201,21 @@ def default_query(today: date) -> DashboardQuery:
 
 
 def known_ids(store: Store) -> dict[str, list[str]]:
-    """Read every source, brand, team and agent with an aggregate, once per page."""
-    return store.ids_of(FILTERS)
+    """Read every source, brand, team, agent and channel with an aggregate, once per page."""
+    return store.ids_of(LISTED)
 
 
-def load_query(args: Any, known: Mapping[str, list[str]], today: date) -> DashboardQuery:
-    """Validate the filters against the known ids and fill in the default range; raise ValidationError naming the
-    bad ones."""
+def load_query(args: Any, known: Mapping[str, list[str]], today: date, store: Store) -> DashboardQuery:
+    """Validate the filters against the known ids (a tag or organisation against its own aggregate) and fill in the
+    default range; raise ValidationError naming the bad ones."""
     query = schema(DashboardQuerySchema).load(args)
-    unknown = {name: [f"No {name} by that name has any answers."] for name in FILTERS
+    unknown = {name: [f"No {name} by that name has any answers."] for name in LISTED
                if query[name] and query[name] not in known[name]}
+    typed = [name for name in COUNTED if query[name]]
+    counts = [store.entity_counts(name, [query[name]])[0] for name in typed]
+    unknown |= {name: [f"No {name} by that name has any answers."] for name, (n, sent) in zip(typed, counts,
+                                                                                              strict=True)
+                if not (n or sent)}
     if unknown:
         raise ValidationError(unknown)
     end = query["date_to"] or today
@@ -194,6 +225,33 @@ def load_query(args: Any, known: Mapping[str, list[str]], today: date) -> Dashbo
     if (end - start).days >= MAX_DAYS:
         raise ValidationError({"from": [f"Choose at most {MAX_DAYS} days."]})
     return DashboardQuery(date_from=start, date_to=end, **{name: query[name] for name in FILTERS})
+
+
+def suggestions(store: Store, kind: str) -> list[str]:
+    """The SUGGESTED most answered ids of a kind (tags, organisations) for the form's datalist.
+
+    Reads every id's two counts (one pipelined HMGET each, as the API's lists do); see the README on its cost."""
+    rows = aggregate_counts(store, kind)
+    rows.sort(key=lambda row: (-row[1], row[0]))
+    return [ident for ident, _ in rows[:SUGGESTED]]
+
+
+def table(store: Store, kind: str, query: DashboardQuery, ids: list[str], now_ms: int,
+          names: Mapping[str, str | None]) -> list[ScoreCard]:
+    """The agents' or teams' table (all time) under the page's filters, at most TABLE_ROWS, most answered first.
+
+    Its own filter picks one row and resolved_by reads the split rollups (as do an agent table's source, the
+    prefix of every agent's id); any other filter crosses two dimensions, which only the answers hold
+    (tracker.scores.dimensions: reads every answer and sent survey once).
+    """
+    if needs_answers(kind, query.facets):
+        return filtered_page(store, kind, now_ms, 0, TABLE_ROWS, query.facets)[0]
+    split = kind_of(kind, query.resolved_by)
+    counts = aggregate_counts(store, split, ids)
+    if kind == "agent" and query.source:
+        counts = [row for row in counts if row[0].startswith(f"{query.source}:")]
+    return aggregate_cards(store, split, _rows(counts, getattr(query, kind), names), now_ms,
+                           names if kind == "agent" else None)
 
 
 def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery,
@@ -206,20 +264,27 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
                                      limit=REVENUE_ROWS, cursor=None)
     agent_counts = aggregate_counts(store, "agent", known["agent"])
     names = store.agent_names([ident for ident, _ in agent_counts])
+    agents = table(store, "agent", query, known["agent"], now_ms, names)
+    teams = table(store, "team", query, known["team"], now_ms, {})
     return DashboardData(
         overview=overview.card,
         charts={name: chart(overview.series, frame) for name, frame in FRAMES.items()},
         distribution=distribution(overview.distribution),
         by_source=sorted(overview.by_source.items()),
         at_risk=at_risk[:AT_RISK_ROWS],
-        agents=aggregate_cards(store, "agent", _rows(agent_counts, query.agent, names), now_ms, names),
-        teams=aggregate_cards(store, "team", _rows(aggregate_counts(store, "team", known["team"]), query.team, {}),
-                              now_ms),
+        agents=agents,
+        teams=teams,
+        sparklines={kind: {ident: sparkline(trend) for ident, trend in by_id.items()}
+                    for kind, by_id in trends(store, query.date_from, query.date_to, query.facets,
+                                              {"agent": [card.id for card in agents],
+                                               "team": [card.id for card in teams]}).items()},
         comments=latest_comments(store, query.date_from, query.date_to, query.facets),
         options=FilterOptions(
             source=known["source"], brand=known["brand"], team=known["team"],
             agent=sorted(((ident, names.get(ident) or ident) for ident, _ in agent_counts),
-                         key=lambda pair: pair[1].lower())),
+                         key=lambda pair: pair[1].lower()),
+            channel=known["channel"], tag=suggestions(store, "tag"),
+            organisation=suggestions(store, "organisation")),
         reasons=reasons_of(store, query.date_from, query.date_to, query.facets),
         revenue=revenue_at_risk(at_risk, complete=more is None),
     )

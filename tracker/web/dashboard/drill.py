@@ -94,7 +94,8 @@ def export_csv() -> Any:
     today = datetime.now(UTC).date()
     try:
         customer = schema(CustomerQuerySchema).load(request.args)["customer"]
-        query = None if customer else load_query(request.args, known_ids(tracker.store), today)
+        query = None if customer else load_query(request.args, known_ids(tracker.store), today,
+                                                         tracker.store)
     except ValidationError:
         return message_page(user, "Cannot export", "The filters or the customer's address are not valid; "
                                                "open the dashboard and use its CSV button.", 400)

@@ -19,7 +19,7 @@ from tracker.scores.cards import public_ref
 from tracker.scores.summary import day_of_ms
 from tracker.surveys.tokens import derive_key
 from tracker.web.context import Tracker, current_tracker
-from tracker.web.dashboard.data import FILTERS, DashboardQuery, collect, default_query, known_ids, load_query, presets
+from tracker.web.dashboard.data import DashboardQuery, collect, default_query, known_ids, load_query, presets
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 SESSION_HOURS = 12
@@ -176,13 +176,13 @@ def index() -> Any:
     errors: dict[str, list[str]] = {}
     known = known_ids(tracker.store)
     try:
-        query = load_query(request.args, known, today)
+        query = load_query(request.args, known, today, tracker.store)
     except ValidationError as exc:
         errors = _messages(exc)
         query = default_query(today)
     data = collect(tracker.store, tracker.settings, now_ms, query, known)
     first_ms = tracker.store.first_activity_ms()
-    filters = {name: getattr(query, name) for name in FILTERS if getattr(query, name)}
+    filters = query.filters
     links = [(preset, url_for(".index", **{"from": preset.date_from.isoformat(), "to": preset.date_to.isoformat(),
                                            **filters}),
               (preset.date_from, preset.date_to) == (query.date_from, query.date_to))
@@ -195,9 +195,8 @@ def index() -> Any:
 
 def export_url(query: DashboardQuery) -> str:
     """The CSV download of the page's range and filters."""
-    filters = {name: getattr(query, name) for name in FILTERS if getattr(query, name)}
     return url_for("dashboard_drill.export_csv", **{"from": query.date_from.isoformat(),
-                                                   "to": query.date_to.isoformat(), **filters})
+                                                   "to": query.date_to.isoformat(), **query.filters})
 
 
 def _messages(exc: ValidationError) -> dict[str, list[str]]:
