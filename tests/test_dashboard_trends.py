@@ -14,6 +14,8 @@ import pytest
 from tests.support import World
 from tests.test_dashboard import card, page, section, signed_in  # noqa: F401 - a fixture
 from tests.test_outbox import _answered_long_ago
+from tracker.scores.summary import Facets
+from tracker.web.dashboard.trends import trends
 
 
 def today() -> date:
@@ -168,3 +170,29 @@ def test_a_bad_dimension_filter_gives_a_400_page_with_a_message(client, trended,
     assert card(html, "responses") == "5"  # the default view is shown beneath the message
     export = client.get("/dashboard/export.csv", query_string=query)
     assert export.status_code == 400 and "Cannot export" in export.get_data(as_text=True)
+
+
+def test_the_sparklines_read_the_rows_rollups_in_one_pipeline_however_many_rows_and_answers(world, trended,
+                                                                                           round_trips):
+    first, last = (date.fromisoformat(day) for day in four_weeks().values())
+    rows = {"agent": ["standard:a-7", "standard:a-8", "standard:a-9"], "team": ["billing", "shipping"]}
+
+    def counted(filters: Facets, rows: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        before = round_trips[0]
+        read = trends(world.store, first, last, filters, rows)
+        return round_trips[0] - before, read
+
+    counted(Facets(), rows)  # redis-py loads the script once
+    one, _ = counted(Facets(), {"agent": ["standard:a-7"]})
+    assert one <= 2  # the pipeline, and redis-py's check that its script is loaded
+    many, read = counted(Facets(), rows)
+    assert many == one
+    assert [week.responses for week in read["agent"]["standard:a-7"].weeks] == [1, 0, 1, 1]
+    for n in range(3):
+        world.solved_and_answered(f"T-more-{n}", f"more{n}@acme.no", 4)
+    more, read = counted(Facets(), rows)
+    assert more == one
+    assert [week.responses for week in read["agent"]["standard:a-7"].weeks] == [1, 0, 1, 4]
+    split, read = counted(Facets(resolved_by="human"), rows)
+    assert split == one
+    assert all(week.responses == 0 for trend in read["agent"].values() for week in trend.weeks)
