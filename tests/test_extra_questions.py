@@ -47,6 +47,11 @@ choices = ["chat", "phone", "email"]
 [[surveys]]
 brand = "kind"
 followup_satisfied = true
+
+[[surveys]]
+brand = "shop"
+followup_question = "What let you down?"
+followup_reasons = ["Late delivery", "Wrong size"]
 """
 KARI = "kari@example.no"
 
@@ -226,6 +231,16 @@ def test_a_satisfied_follow_up_without_reasons_asks_its_default_question_with_a_
     done = client.post(f"{path}/reason", data={"comment": "Rask hjelp"})
     assert text("nb", "page.thanks_title") in page_of(done).text
     assert store.response(sid_of(path)).comment == "Rask hjelp"
+
+
+def test_the_unhappy_follow_up_asks_the_files_question_and_offers_its_reasons(post_event, store, env, smtp, client):
+    path = mailed(post_event, store, env, smtp, brand="shop")
+    page = page_of(client.post(path, data={"rating": "1"}))
+    assert "What let you down?" in page.text and text("en", "followup.legend") not in page.text
+    assert page.radios("reason") == ["Late delivery", "Wrong size"]
+    assert client.post(f"{path}/reason", data={"reason": "slow"}).status_code == 422
+    assert client.post(f"{path}/reason", data={"reason": "Wrong size"}).status_code == 200
+    assert store.response(sid_of(path)).reason == "Wrong size"
 
 
 def test_without_a_satisfied_follow_up_a_reason_posted_for_a_satisfied_answer_is_dropped(
