@@ -160,6 +160,9 @@ def test_the_form_offers_channels_resolvers_and_suggests_tags_and_organisations(
     ({"organisation": "nowhere.example"}, "organisation: No organisation by that name"),
     ({"organisation": "x" * 500}, "organisation: Longer than maximum length"),
     ({"tag": "<script>alert(1)</script>"}, "tag: No tag by that name"),
+    ({"tag": "no-such-tag", "resolved_by": "robot", "from": "nope"}, "tag: No tag by that name"),
+    ({"tag": "no-such-tag", "resolved_by": "robot", "from": "nope"}, "resolved_by: Choose human or bot"),
+    ({"tag": "no-such-tag", "resolved_by": "robot", "from": "nope"}, "from: Not a valid date"),
 ])
 def test_a_bad_dimension_filter_gives_a_400_page_with_a_message(client, trended, signed_in, query, message):  # noqa: F811
     status, html = page(client, **query)

@@ -98,9 +98,10 @@ def test_a_lead_reads_the_weekly_trends_and_filters_by_resolver_and_organisation
         browser.screenshot(shots / f"trends-filtered-{size}.png")
 
         # A value nobody answered under: the message, and still no sideways scrolling.
-        browser.load("navigate", url=f"{live_server}/dashboard?organisation=nowhere.example")
+        browser.load("navigate", url=f"{live_server}/dashboard?organisation=nowhere.example&resolved_by=robot")
         errors = browser.evaluate("document.getElementById('filter-errors').innerText")
         assert "organisation: No organisation by that name has any answers." in errors
+        assert "resolved_by: Choose human or bot (or any)." in errors
         assert sideways(browser)["page"] <= width
         browser.screenshot(shots / f"trends-bad-filter-{size}.png")
         assert policy_violations(browser) == []

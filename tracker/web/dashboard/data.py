@@ -208,16 +208,21 @@ def known_ids(store: Store) -> dict[str, list[str]]:
 def load_query(args: Any, known: Mapping[str, list[str]], today: date, store: Store) -> DashboardQuery:
     """Validate the filters against the known ids (a tag or organisation against its own aggregate) and fill in the
     default range; raise ValidationError naming the bad ones."""
-    query = schema(DashboardQuerySchema).load(args)
+    try:
+        query = schema(DashboardQuerySchema).load(args)
+        malformed: dict[str, Any] = {}
+    except ValidationError as exc:  # name the unknown values among the well-formed ones too, all at once
+        query = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        malformed = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
     unknown = {name: [f"No {name} by that name has any answers."] for name in LISTED
-               if query[name] and query[name] not in known[name]}
-    typed = [name for name in COUNTED if query[name]]
+               if query.get(name) and query[name] not in known[name]}
+    typed = [name for name in COUNTED if query.get(name)]
     counts = [store.entity_counts(name, [query[name]])[0] for name in typed]
     unknown |= {name: [f"No {name} by that name has any answers."] for name, (n, sent) in zip(typed, counts,
                                                                                               strict=True)
                 if not (n or sent)}
-    if unknown:
-        raise ValidationError(unknown)
+    if malformed or unknown:
+        raise ValidationError({**unknown, **malformed})
     end = query["date_to"] or today
     start = query["date_from"] or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
