@@ -56,7 +56,10 @@ def page_brand(custom: CustomSurvey | None, survey: Survey) -> PageBrand | None:
 
 
 def _requested_survey() -> Survey | None:
-    """Return the survey whose token this request names (a survey or unsubscribe page), else None."""
+    """Return the survey whose token this request names (a survey or unsubscribe page), else None: the one the view
+    opened, or (an expired or unsubscribe page) read by its token."""
+    if g.get("survey") is not None:
+        return g.survey  # type: ignore[no-any-return]
     token = (request.view_args or {}).get("token")
     tracker = current_tracker()
     sid = read_token(tracker.settings.secret_key, token) if isinstance(token, str) else None

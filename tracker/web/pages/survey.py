@@ -42,6 +42,7 @@ def _open(token: str) -> Survey:
     tracker = current_tracker()
     survey = open_survey(tracker.store, tracker.settings, token, _now_ms())
     g.lang = survey.lang
+    g.survey = survey  # the page's branding reads it from here (brand.py), not from Redis again
     return survey
 
 
