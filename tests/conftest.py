@@ -49,6 +49,7 @@ CLUSTER_VARIANTS: dict[str, set[str] | None] = {
                    "test_the_summary_and_metrics_show_open_overdue_recovered_rate_and_time_to_first_contact",
                    "test_a_closed_case_sends_the_customer_one_new_survey_however_often_it_is_closed",
                    "test_a_customers_cases_are_in_their_export_and_go_with_their_erasure"},
+    "test_answer_details": None,
 }
 
 
