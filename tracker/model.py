@@ -463,6 +463,7 @@ class SurveyedTicket:
     channel: str | None = None
     tags: tuple[str, ...] = ()
     agent_involved: bool | None = None  # None when the source said nothing
+    resolved_by: str | None = None  # "human" or "bot" when the source said (SPEC §12)
     survey: str | None = None  # the sid of the survey sent about its latest solve
 
 
@@ -493,6 +494,7 @@ class Profile:
     last_response_sid: str | None = None  # the survey of their newest answer
     last_response_at_ms: int | None = None
     unsubscribed_at_ms: int | None = None  # when they unsubscribed (the opt-out itself is read with OptOut)
+    organisation: str | None = None  # the organisation a source named (SPEC §12; tracker.organisations decides)
 
 
 @dataclass(frozen=True)

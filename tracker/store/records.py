@@ -111,7 +111,7 @@ def surveyed_from_hash(member: str, record: Mapping[str, str]) -> SurveyedTicket
         agent_id=record.get("agent_id") or None, agent_name=record.get("agent_name") or None,
         team=record.get("team") or None, brand=record.get("brand") or None, channel=record.get("channel") or None,
         tags=_tags(record.get("tags")), agent_involved=None if involved == "" else involved == "1",
-        survey=record.get("survey_sid") or None)
+        resolved_by=record.get("resolved_by") or None, survey=record.get("survey_sid") or None)
 
 
 def card_answer(copy: str) -> CardAnswer | None:
@@ -145,7 +145,7 @@ def profile_from_hash(email: str, record: Mapping[str, str]) -> Profile | None:
                    aliases=tuple((source, ident) for source, ident in aliases),
                    last_response_sid=record.get("last_response_sid") or None,
                    last_response_at_ms=_ms(record, "last_response_at"),
-                   unsubscribed_at_ms=_ms(record, "unsubscribed"))
+                   unsubscribed_at_ms=_ms(record, "unsubscribed"), organisation=record.get("organisation") or None)
 
 
 def order_summaries(profile: Mapping[str, str]) -> dict[str, tuple[str, str, str, str]]:

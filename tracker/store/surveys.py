@@ -105,8 +105,15 @@ def with_dimensions(redis: Any, survey: Survey) -> Survey:
         pipe.hmget(keys.surveyed(survey.tkey), "tags", "resolved_by", "agent_involved")
     given, *ticket = pipe.execute()
     tags, by, involved = ticket[0] if ticket else ("", "", "")
-    return replace(survey, tags=tags_of(tags), organisation=organisation_of(given, survey.customer),
-                   resolved_by=resolved_by(by or None, None if not involved else involved == "1"))
+    return with_known_dimensions(survey, tags, given, by or None, None if not involved else involved == "1")
+
+
+def with_known_dimensions(survey: Survey, tags: str | Sequence[str] | None, given_organisation: str | None,
+                          resolver: str | None, agent_involved: bool | None) -> Survey:
+    """Return the survey with its dimensions from what its ticket and customer say (already read): the tags it
+    counts for, the organisation (tracker.organisations) and who resolved the ticket (tracker.events)."""
+    return replace(survey, tags=tags_of(tags), organisation=organisation_of(given_organisation, survey.customer),
+                   resolved_by=resolved_by(resolver, agent_involved))
 
 
 class Surveys(Outbox):
@@ -115,13 +122,14 @@ class Surveys(Outbox):
     def survey(self, sid: str) -> Survey | None:
         return survey_from_hash(self.redis.hgetall(keys.survey(sid)))
 
-    def create_survey(self, survey: Survey) -> Survey:
+    def create_survey(self, survey: Survey, dimensioned: bool = False) -> Survey:
         """Create the survey record once (later calls keep the first), count an attempt, and return it.
 
         What the survey is counted by beside its ticket's details (SPEC §12: tags, organisation, resolved_by)
-        is copied here from the ticket and the customer's profile, when the survey does not carry it already.
+        is copied here from the ticket and the customer's profile, when the survey does not carry it already
+        (dimensioned: the caller filled them from what it read, with_known_dimensions).
         """
-        if not (survey.tags or survey.organisation or survey.resolved_by):
+        if not dimensioned and not (survey.tags or survey.organisation or survey.resolved_by):
             survey = self.with_dimensions(survey)
         key = keys.survey(survey.sid)
         pipe = self.redis.pipeline(transaction=True)

@@ -16,6 +16,7 @@ from tracker.model import Survey, SurveyedTicket
 from tracker.notify.events import emit
 from tracker.scores.maths import DAY_MS
 from tracker.store import Store, keys
+from tracker.store.surveys import with_known_dimensions
 from tracker.surveys.message import build_message
 from tracker.surveys.optout import opt_out, suppress
 from tracker.surveys.outcome import MAIL_RETRY, Outcome, Sender, retry_delay_ms
@@ -93,6 +94,9 @@ def send_survey(store: Store, settings: Settings, sender: Sender, tkey: str, cla
         log.warning("survey mailed again after an unrecorded hand-off", extra={"survey": sid})
     profile = store.profile(ticket.customer) if ticket.customer else None
     survey = new_survey(settings, ticket, tkey, sid, normalise_locale(profile.locale if profile else None), now_ms)
+    # Its dimensions from the ticket and profile just read (create_survey need not read them again).
+    survey = with_known_dimensions(survey, ticket.tags, profile.organisation if profile else None,
+                                   ticket.resolved_by, ticket.agent_involved)
     # Workers stopped for longer than the expiry leave surveys due that could no longer be answered.
     stale = TOO_OLD if due_too_long_ago(settings, kind, ticket.solved_at_ms, now_ms) else None
     reason = stale or skip_reason(settings, ticket, sid) or _blocker(store, settings, ticket, survey, now_ms)
@@ -109,7 +113,7 @@ def send_survey(store: Store, settings: Settings, sender: Sender, tkey: str, cla
         store.reschedule(tkey, claimed, opens_at)
         return Outcome("deferred", "send_window")
     name = profile.name if profile else None
-    return _mail(store, settings, sender, store.create_survey(survey), name, claimed, now_ms)
+    return _mail(store, settings, sender, store.create_survey(survey, dimensioned=True), name, claimed, now_ms)
 
 
 def _mail(store: Store, settings: Settings, sender: Sender, survey: Survey, name: str | None, claimed: int,
