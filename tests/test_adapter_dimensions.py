@@ -36,18 +36,21 @@ CARRYING = {
 }
 
 
+def changed_body(fixture: Any, change: dict[tuple[Any, ...], Any]) -> bytes:
+    """Return a recorded delivery's JSON body with the values at the given paths replaced."""
+    body = fixture.json()
+    for path, value in change.items():
+        target = body
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = value
+    return json.dumps(body).encode()
+
+
 def parse(source: str, name: str, change: dict[tuple[Any, ...], Any] | None = None) -> Delivery:
     """Parse a recorded vendor delivery, with the values at the given paths replaced."""
     fixture = vendor_fixture(source, name)
-    raw = fixture.body
-    if change:
-        body = fixture.json()
-        for path, value in change.items():
-            target = body
-            for step in path[:-1]:
-                target = target[step]
-            target[path[-1]] = value
-        raw = json.dumps(body).encode()
+    raw = changed_body(fixture, change) if change else fixture.body
     headers, query = signed(source, raw, headers=fixture.headers)
     return ADAPTERS[source].parse(Inbound(raw, headers, query, 0.0))
 
@@ -152,12 +155,7 @@ def test_a_wrong_typed_organisation_is_a_422_naming_the_field_or_is_left_out(
 def test_a_wrong_typed_organisation_over_http_is_accepted_or_a_422_never_a_500(
         client: Any, source: str, name: str, path: tuple[Any, ...], value: Any, errors: dict[str, Any] | None) -> None:
     fixture = vendor_fixture(source, name)
-    body = fixture.json()
-    target = body
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = value
-    raw = json.dumps(body).encode()
+    raw = changed_body(fixture, {path: value})
     headers, query = signed(source, raw, headers=fixture.headers)
     response = client.post(f"/webhooks/{source}", data=raw, query_string=query,
                            headers={"Content-Type": "application/json", **headers})
