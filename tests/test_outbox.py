@@ -18,7 +18,7 @@ from tracker.privacy.erase import erase_customer
 from tracker.privacy.retention import retire_old_records
 from tracker.scores.rebuild import compute_rebuild, rebuild_scores
 from tracker.store import keys
-from tracker.store.outbox import OutboxStuck
+from tracker.store.outbox import OutboxStuck, cross_label
 from tracker.surveys import due
 
 DAY_MS = 86_400_000
@@ -238,14 +238,24 @@ def test_rollups_count_answers_by_day_rating_and_sums_and_a_change_moves_them(wo
     at = now_ms()
     day = day_of(at)
     record_answer(store, settings, store.survey(sid), 5, "", at)
-    rollup = store.rollup_fields("team", "crash")
+    everything = store.rollup_fields("team", "crash")
+    rollup = {k: v for k, v in everything.items() if "=" not in k}  # the team's own fields, not crossed ones
     assert {k: v for k, v in rollup.items() if not k.endswith("weight") and not k.endswith("weighted")} == (
         {f"{sent_day}|sent": 1} | {f"{day}|n": 1, f"{day}|value6": 600, f"{day}|satisfied": 1, f"{day}|r|csat5|5": 1})
     assert rollup[f"{day}|weight"] > 0 and close(rollup[f"{day}|weighted"], rollup[f"{day}|weight"] * 100)
+    # Crossed by its source: the sums in all and of each day; the team's ids never cross itself.
+    source = cross_label("source", store.survey(sid).source)
+    assert [everything[f"x|{source}|{name}"] for name in ("n", "sent", "value6")] == [1, 1, 600]
+    assert (everything[f"{day}|{source}|n"], everything[f"{day}|{source}|satisfied"]) == (1, 1)
+    assert close(everything[f"x|{source}|weight"], rollup[f"{day}|weight"])
+    assert not any(k.startswith("x|team=") for k in everything)
     record_answer(store, settings, store.survey(sid), 2, "", at + 1000)
-    rollup = store.rollup_fields("team", "crash")
+    everything = store.rollup_fields("team", "crash")
+    rollup = {k: v for k, v in everything.items() if "=" not in k}
     assert f"{day}|r|csat5|5" not in rollup and f"{day}|satisfied" not in rollup
     assert (rollup[f"{day}|n"], rollup[f"{day}|value6"], rollup[f"{day}|r|csat5|2"]) == (1, 150, 1)
+    assert (everything[f"x|{source}|n"], everything[f"x|{source}|value6"]) == (1, 150)
+    assert f"x|{source}|satisfied" not in everything and f"{day}|{source}|satisfied" not in everything
     assert store.redis.zscore(keys.RANK_UNHAPPY, "kari@example.no") == at + 1000
     assert store.redis.zscore(keys.RANK_RECENT, "kari@example.no") == at + 1000
     assert close(store.redis.zscore(keys.RANK_SCORE, "kari@example.no"), 25.0)

@@ -15,7 +15,7 @@ from tracker.config import Settings
 from tracker.model import Aggregate
 from tracker.scales import SCALES
 from tracker.store import Store, keys
-from tracker.store.outbox import add_rollups, answer_rollup, sent_rollup
+from tracker.store.outbox import add_rollups, answer_rollup, crossing, dimensions_of, sent_rollup
 from tracker.store.scores import Rebuilt, answer_aggregate_ids
 from tracker.store.surveys import aggregate_ids
 
@@ -26,22 +26,27 @@ def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
     aggregates: dict[tuple[str, str], Aggregate] = defaultdict(Aggregate)
     rollups: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
 
-    def count(ident: tuple[str, str], delta: Aggregate, rollup: dict[str, float]) -> None:
+    def count(ident: tuple[str, str], delta: Aggregate, rollup: dict[str, float],
+              dimensions: list[tuple[str, str]] | None = None) -> None:
+        """Add a delta to an entity; its rollup's crossed fields (outbox.crossing) come from the survey's
+        dimensions, or with the rollup when it is one already crossed (the retired sums)."""
         aggregates[ident] += delta
         if ident[0] != "customer":
-            rollups[ident] = add_rollups(rollups[ident], rollup)
+            rollups[ident] = add_rollups(rollups[ident], rollup, crossing(ident[0], dimensions or [], rollup))
 
     for survey in store.iter_hashes(keys.SENT, "survey"):
         if survey.get("status") in ("sent", "answered") and survey.get("sent_at"):
-            for ident in aggregate_ids(survey):
-                count(ident, Aggregate.of_sent(), sent_rollup(int(survey["sent_at"])))
+            ids = aggregate_ids(survey)
+            for ident in ids:
+                count(ident, Aggregate.of_sent(), sent_rollup(int(survey["sent_at"])), dimensions_of(ids))
     for answer in store.iter_answers():
         counted = Aggregate.of_answer(SCALES[answer.scale], answer.rating, answer.at_ms, settings.score_half_life_days)
         rebuilt.answers[answer.sid] = counted
         if (counted.weight, counted.weighted) != (answer.counted.weight, answer.counted.weighted):
             rebuilt.reweighted[answer.sid] = counted
-        for ident in answer_aggregate_ids(answer):
-            count(ident, counted, answer_rollup(counted, answer.scale, answer.rating))
+        ids = answer_aggregate_ids(answer)
+        for ident in ids:
+            count(ident, counted, answer_rollup(counted, answer.scale, answer.rating), dimensions_of(ids))
         if not counted.satisfied:
             rebuilt.unhappy.setdefault(answer.customer, {})[answer.sid] = answer.at_ms
     # What retention deleted still counts (TRACKER_RETENTION_DAYS), with the weights it had then.

@@ -40,10 +40,12 @@ import secrets
 import sys
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from tracker.errors import StorageUnavailable
 from tracker.model import Aggregate, day_of
@@ -115,6 +117,64 @@ def is_float_field(name: str) -> bool:
 def rollup_from_hash(raw: Mapping[str, str]) -> Rollup:
     """Read a rollup hash (or the rollup fields kept in a retired hash: those holding a '|')."""
     return {name: float(value) if is_float_field(name) else int(value) for name, value in raw.items() if "|" in name}
+
+
+# Crossed sums: an entity's numbers narrowed to one value of another dimension ----------------------------------
+
+# What a crossing keeps of the rollup fields an answer or sent survey adds: every sum, in all ("x|<label>|<name>",
+# what a list filtered by another dimension orders by and shows) and per day, the day's answers and their values
+# ("<day>|<label>|n", "|value6": a crossed card's trend) and, crossed by source, every sum of the day (the
+# summary's per-source split under a filter).
+CROSSED_SUMS = (*("n", "sent", "value6", "satisfied", "promoter", "detractor", "nps"), *ROLLUP_FLOATS)
+CROSSED_DAY = ("n", "value6")
+CROSSED_TOTAL = "x"  # the "day" of a crossing's all-time sums: sorts after every day, so no read of days sees it
+UNCROSSED = ("customer", "overall")  # a customer has no rollup; overall crossed by a value is that value's entity
+
+
+def cross_label(dimension: str, value: str) -> str:
+    """Name one value of a dimension in a crossed field: "channel=email", "agent=zendesk%3A42" (the value escaped,
+    so no '|' or ':' of it can be taken for a separator)."""
+    return f"{dimension}={quote(value, safe='')}"
+
+
+def dimensions_of(entities: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Return the (dimension, value) pairs a survey counts for, from the entities it counts for (aggregate_ids):
+    its source, agent, team, brand, channel, organisation and tags."""
+    return [(kind, ident) for kind, ident in entities if kind not in UNCROSSED and "@" not in kind]
+
+
+def crossing(kind: str, dimensions: Sequence[tuple[str, str]], rollup: Mapping[str, float]) -> Rollup:
+    """Return the crossed fields an entity of kind adds for a rollup delta of a survey of these dimensions: for each
+    value of every other dimension, the sums in all and per day (CROSSED_SUMS, CROSSED_DAY).
+
+    Linear in the delta (a re-rating's difference, an erasure's negation cross like the answer did), and the same
+    whether the forwarder or a rebuild computes it: the one place crossed fields are made.
+    """
+    own = kind.partition("@")[0]
+    if own in UNCROSSED or not rollup:
+        return {}
+    labels = [(dimension, cross_label(dimension, value)) for dimension, value in dimensions if dimension != own]
+    crossed: dict[str, float] = defaultdict(float)
+    for name, value in rollup.items():
+        day, _, field_name = name.partition("|")
+        if field_name not in CROSSED_SUMS:
+            continue
+        for dimension, label in labels:
+            crossed[f"{CROSSED_TOTAL}|{label}|{field_name}"] += value
+            if dimension == "source" or field_name in CROSSED_DAY:
+                crossed[f"{day}|{label}|{field_name}"] += value
+    return {name: value if is_float_field(name) else int(value) for name, value in crossed.items() if value}
+
+
+def crossed_delta(kind: str, delta: Mapping[str, Any], dimensions: Sequence[tuple[str, str]]) -> Mapping[str, Any]:
+    """Return an entry's step delta with its crossed rollup fields added (entries carry only the plain ones)."""
+    rollup = {name: value for part in ("ri", "rf") for name, value in delta.get(part, ())}
+    crossed = crossing(kind, dimensions, rollup)
+    if not crossed:
+        return delta
+    return {**delta,
+            "ri": [*delta.get("ri", ()), *([k, v] for k, v in sorted(crossed.items()) if not is_float_field(k))],
+            "rf": [*delta.get("rf", ()), *([k, v] for k, v in sorted(crossed.items()) if is_float_field(k))]}
 
 
 # Building an entry ------------------------------------------------------------------------------------------------
@@ -586,7 +646,9 @@ class Outbox(RedisBase):
         mixed: set[tuple[str, str]] = set()
         for index, (_seq, body) in enumerate(entries):
             retired = body["op"] == "retire"
-            for kind, ident, delta in body["steps"]:
+            dimensions = dimensions_of((kind, ident) for kind, ident, _ in body["steps"])
+            for kind, ident, plain in body["steps"]:
+                delta = crossed_delta(kind, plain, dimensions)
                 step = groups.get((kind, ident))
                 if step is None:
                     step = _Step(kind, ident, retired)
@@ -658,8 +720,9 @@ class Outbox(RedisBase):
         Each is applied only if the entity has not applied this entry before, so queueing them again is safe.
         """
         queued = []
+        dimensions = dimensions_of((kind, ident) for kind, ident, _ in body["steps"])
         for kind, ident, delta in body["steps"][:count]:
-            self._queue_step(pipe, bucket, seq, body, kind, ident, delta)
+            self._queue_step(pipe, bucket, seq, body, kind, ident, crossed_delta(kind, delta, dimensions))
             queued.append((kind, ident))
         return queued
 

@@ -52,10 +52,11 @@ if seq > mark then
   end
   for _, p in ipairs(rfloats) do
     local total = tonumber(redis.call('HINCRBYFLOAT', rollup, p[1], p[2]))
-    -- A day's float sums live only while the day counts answers and they are not zero (answers of value 0
-    -- weigh nothing): no rounding residue a rebuild has not.
-    local day = string.match(p[1], '^(.-)|')
-    if math.abs(total) < 1e-9 or redis.call('HEXISTS', rollup, day .. '|n') == 0 then
+    -- A float sum ("<day>|weight", or a crossed one: "<day>|<label>|weight", "x|<label>|weight") lives only
+    -- while its answers' count beside it ("...|n") does and it is not zero (answers of value 0 weigh nothing):
+    -- no rounding residue a rebuild has not.
+    local prefix = string.match(p[1], '^(.*)|')
+    if math.abs(total) < 1e-9 or redis.call('HEXISTS', rollup, prefix .. '|n') == 0 then
       redis.call('HDEL', rollup, p[1])
     end
   end
