@@ -166,12 +166,12 @@ def crossing(kind: str, dimensions: Sequence[tuple[str, str]], rollup: Mapping[s
     return {name: value if is_float_field(name) else int(value) for name, value in crossed.items() if value}
 
 
-def crossed_delta(kind: str, delta: Mapping[str, Any], dimensions: Sequence[tuple[str, str]]) -> Mapping[str, Any]:
+def crossed_delta(kind: str, delta: Mapping[str, Any], dimensions: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """Return an entry's step delta with its crossed rollup fields added (entries carry only the plain ones)."""
     rollup = {name: value for part in ("ri", "rf") for name, value in delta.get(part, ())}
     crossed = crossing(kind, dimensions, rollup)
     if not crossed:
-        return delta
+        return dict(delta)
     return {**delta,
             "ri": [*delta.get("ri", ()), *([k, v] for k, v in sorted(crossed.items()) if not is_float_field(k))],
             "rf": [*delta.get("rf", ()), *([k, v] for k, v in sorted(crossed.items()) if is_float_field(k))]}
