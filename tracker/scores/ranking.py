@@ -332,23 +332,26 @@ def kind_of(kind: str, resolved_by: str | None = None) -> str:
     return split_kind(kind, resolved_by) if resolved_by else kind
 
 
-def aggregate_counts(store: Store, kind: str, idents: list[str] | None = None) -> list[tuple[str, int]]:
+def aggregate_counts(store: Store, kind: str, idents: list[str] | None = None,
+                     crossed: str | None = None) -> list[tuple[str, int]]:
     """Return (id, answers) of every entity of a kind (agent, ..., organisation, or one split by resolved_by:
     "agent@bot") that counts something (an answer or a sent survey), in id order (idents: every id of the kind,
-    when the caller has read them already)."""
+    when the caller has read them already); of its surveys of one value of another dimension alone when crossed
+    names it (outbox.cross_label: "channel=email")."""
     kind_of(kind)
     idents = store.ids(kind) if idents is None else idents
-    return [(ident, n) for ident, (n, sent) in zip(idents, store.entity_counts(kind, idents), strict=True)
-            if n or sent]
+    counts = store.entity_counts(kind, idents) if crossed is None else store.crossed_counts(kind, idents, crossed)
+    return [(ident, n) for ident, (n, sent) in zip(idents, counts, strict=True) if n or sent]
 
 
 def aggregate_cards(store: Store, kind: str, idents: list[str], now_ms: int,
-                    names: Mapping[str, str | None] | None = None) -> list[ScoreCard]:
+                    names: Mapping[str, str | None] | None = None, crossed: str | None = None) -> list[ScoreCard]:
     """Return the score cards of these agents, teams, sources or brands in their order, each from its sums and
     the two windows of days its trend compares (never every day it has).
 
     Agents are named from names when given, else as the newest event that named them did (None when none
-    did); the other kinds are named by their id.
+    did); the other kinds are named by their id. crossed: the cards of their surveys of one value of another
+    dimension alone (aggregate_counts).
     """
     agents = kind.partition("@")[0] == "agent"
     if agents and names is None:
@@ -356,8 +359,10 @@ def aggregate_cards(store: Store, kind: str, idents: list[str], now_ms: int,
     today = datetime.fromtimestamp(now_ms / 1000, tz=UTC).date()
     split = today - timedelta(days=TREND_DAYS - 1)
     cards = []
-    for ident, (sums, earlier, recent) in zip(idents, store.entity_parts(kind, idents, split - timedelta(
-            days=TREND_DAYS), split, today), strict=True):
+    first = split - timedelta(days=TREND_DAYS)
+    parts = (store.entity_parts(kind, idents, first, split, today) if crossed is None
+             else store.crossed_parts(kind, idents, crossed, first, split, today))
+    for ident, (sums, earlier, recent) in zip(idents, parts, strict=True):
         # A trend compares two windows' sums; each window's sum stands on one of its days.
         days = {day.isoformat(): window for day, window in ((split - timedelta(days=1), earlier), (today, recent))
                 if window != (0, 0)}
@@ -366,19 +371,20 @@ def aggregate_cards(store: Store, kind: str, idents: list[str], now_ms: int,
     return cards
 
 
-def aggregate_page(store: Store, kind: str, now_ms: int, offset: int = 0,
-                   limit: int | None = None, resolved_by: str | None = None) -> tuple[list[ScoreCard], int]:
+def aggregate_page(store: Store, kind: str, now_ms: int, offset: int = 0, limit: int | None = None,
+                   resolved_by: str | None = None, crossed: str | None = None) -> tuple[list[ScoreCard], int]:
     """Return a page of aggregate_list (from offset, at most limit: None for all) and how many rows it has, of the
-    tickets resolved by resolved_by ("human", "bot") alone when given.
+    tickets resolved by resolved_by ("human", "bot") alone when given, of the surveys of one value of another
+    dimension alone when crossed names it (aggregate_counts).
 
     Every entity's counts are read to order them; their sums, the days behind their trends and the agents'
     names only for the page.
     """
     kind = kind_of(kind, resolved_by)
-    rows = aggregate_counts(store, kind)
+    rows = aggregate_counts(store, kind, crossed=crossed)
     rows.sort(key=lambda row: (-row[1], row[0]))
     page = rows[offset:] if limit is None else rows[offset:offset + limit]
-    return aggregate_cards(store, kind, [ident for ident, _ in page], now_ms), len(rows)
+    return aggregate_cards(store, kind, [ident for ident, _ in page], now_ms, crossed=crossed), len(rows)
 
 
 def aggregate_list(store: Store, kind: str, now_ms: int) -> list[ScoreCard]:
@@ -390,10 +396,11 @@ def aggregate_list(store: Store, kind: str, now_ms: int) -> list[ScoreCard]:
     return aggregate_page(store, kind, now_ms)[0]
 
 
-def aggregate_detail(store: Store, kind: str, ident: str, now_ms: int,
-                     resolved_by: str | None = None) -> ScoreCard | None:
+def aggregate_detail(store: Store, kind: str, ident: str, now_ms: int, resolved_by: str | None = None,
+                     crossed: str | None = None) -> ScoreCard | None:
     """Return one agent, team, source, brand, channel, tag or organisation as aggregate_list shows it (of the
-    tickets resolved_by resolved alone, when given), or None when unknown."""
+    tickets resolved_by resolved alone, when given; of one value of another dimension when crossed names it), or
+    None when unknown."""
     kind = kind_of(kind, resolved_by)
-    (card,) = aggregate_cards(store, kind, [ident], now_ms)
+    (card,) = aggregate_cards(store, kind, [ident], now_ms, crossed=crossed)
     return card if card.responses or card.surveys_sent else None

@@ -13,6 +13,7 @@ from tracker.scales import SCALES
 from tracker.scores.maths import DAY_MS, score_card
 from tracker.store import Store
 from tracker.store.keys import split_kind
+from tracker.store.outbox import cross_label
 from tracker.store.queries import BATCH
 
 FILTERS = ("source", "brand", "team", "agent", "scale", "channel", "tag", "organisation", "resolved_by")
@@ -112,11 +113,11 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
     """Return the SPEC §6 fields over the answers of a date range (UTC days, both ends included).
 
     Filters: source, brand, team, agent (`<source>:<agent id>`), scale, channel, tag, organisation, resolved_by.
-    Trend compares the last 30 days of the range with the 30 before. Unfiltered, or filtered by one source or
-    agent, each optionally with resolved_by, the numbers come from the entities' per-day rollups (O(days),
-    whatever the number of answers); other filters read the range's answers one by one, each adding the sums it
-    stored. Open ranges end today and start at
-    the first activity. sources: every source's id, when the caller has read them already.
+    Trend compares the last 30 days of the range with the 30 before. Unfiltered, or filtered by one source,
+    agent, team, brand, channel, tag or organisation, each optionally with resolved_by, the numbers come from the
+    entities' per-day rollups (O(days), whatever the number of answers); two such filters, or a scale, read the
+    range's answers one by one, each adding the sums it stored. Open ranges end today and start at the first
+    activity. sources: every source's id, when the caller has read them already.
     """
     first, last = resolve_range(store, now_ms, date_from, date_to)
     anchor = min(now_ms, day_start_ms(last) + DAY_MS - 1)
@@ -177,8 +178,9 @@ def _from_answers(store: Store, filters: Facets, first: date, last: date) -> _To
 def _rolled_entity(filters: Facets) -> tuple[str, str] | None:
     """Return the one entity whose rollup answers these filters, or None when only the answers can.
 
-    A resolved_by filter picks the split kind ("source@bot"); a team, brand, channel, tag or organisation spans
-    sources (the per-source split is not in its rollup), and a scale splits every sum: those read the answers.
+    A resolved_by filter picks the split kind ("source@bot"); one other filter, its entity (whose rollup keeps
+    the per-source split crossed by source, outbox.crossing). Two filters are a cross no rollup holds, and a scale
+    splits every sum: those read the answers.
     """
     chosen = dict(filters.chosen())
     split = chosen.pop("resolved_by", None)
@@ -188,10 +190,9 @@ def _rolled_entity(filters: Facets) -> tuple[str, str] | None:
 
     if not chosen:
         return (kind("overall"), "all")
-    if len(chosen) == 1 and "source" in chosen:
-        return (kind("source"), chosen["source"])
-    if len(chosen) == 1 and "agent" in chosen:
-        return (kind("agent"), chosen["agent"])
+    if len(chosen) == 1 and "scale" not in chosen:
+        ((name, value),) = chosen.items()
+        return (kind(name), value)
     return None
 
 
@@ -218,10 +219,22 @@ def _from_rollups(store: Store, filters: Facets, first: date, last: date,
             if not part.empty:
                 totals.per_source[source] = part
         totals.total = _add_days(own, totals)
-    else:
+    elif base in ("source", "agent"):
         totals.total = _add_days(store.rollups([(kind, ident, DAY_FIELDS)], first, last)[0], totals)
         if not totals.total.empty:
             totals.per_source[ident.split(":", 1)[0] if base == "agent" else ident] = totals.total
+    else:  # a team, brand, channel, tag or organisation: its per-source split is its rollup crossed by source
+        labels = {source: cross_label("source", source)
+                  for source in (store.ids("source") if sources is None else sources)}
+        crossed = [f"{label}|{name}" for label in labels.values() for name in SUM_FIELDS]
+        (days,) = store.rollups([(kind, ident, (*DAY_FIELDS, *crossed))], first, last)
+        totals.total = _add_days(days, totals)
+        for source, label in labels.items():
+            prefix = f"{label}|"
+            part = _add_days({day: {name.removeprefix(prefix): value for name, value in fields.items()
+                                    if name.startswith(prefix)} for day, fields in days.items()}, None)
+            if not part.empty:
+                totals.per_source[source] = part
     return totals
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
 from tracker.store.base import RedisBase
+from tracker.store.outbox import CROSSED_DAY, CROSSED_SUMS, CROSSED_TOTAL
 from tracker.store.records import Records
 from tracker.store.scores import answer_of
 from tracker.store.surveys import survey_from_hash
@@ -64,6 +65,34 @@ class Queries(RedisBase):
             for ident in chunk:
                 pipe.hmget(keys.aggregate(kind, ident), "n", "sent")
             found += [(int(n or 0), int(sent or 0)) for n, sent in pipe.execute()]
+        return found
+
+    def crossed_counts(self, kind: str, idents: Sequence[str], label: str) -> list[tuple[int, int]]:
+        """Return each entity's (answers, sent surveys) crossed by one value of another dimension (label, as
+        outbox.cross_label names it): what a list filtered by that value is ordered and filtered by."""
+        found: list[tuple[int, int]] = []
+        for chunk in _chunks(list(idents)):
+            pipe = self.redis.pipeline(transaction=False)
+            for ident in chunk:
+                pipe.hmget(keys.rollup(kind, ident), f"{CROSSED_TOTAL}|{label}|n", f"{CROSSED_TOTAL}|{label}|sent")
+            found += [(int(n or 0), int(sent or 0)) for n, sent in pipe.execute()]
+        return found
+
+    def crossed_parts(self, kind: str, idents: Sequence[str], label: str, first: date, split: date,
+                      last: date) -> list[tuple[Aggregate, tuple[int, int], tuple[int, int]]]:
+        """Return what entity_parts does, of each entity's surveys of one value of another dimension alone: the
+        crossed sums its rollup keeps, and the crossed days before and from split."""
+        found: list[tuple[Aggregate, tuple[int, int], tuple[int, int]]] = []
+        for chunk in _chunks(list(idents)):
+            pipe = self.redis.pipeline(transaction=False)
+            for ident in chunk:
+                rollup = keys.rollup(kind, ident)
+                pipe.hmget(rollup, [f"{CROSSED_TOTAL}|{label}|{name}" for name in CROSSED_SUMS])
+                self._queue_days(pipe, rollup, first, last, split, "|", [f"{label}|{name}" for name in CROSSED_DAY])
+            replies = pipe.execute()
+            for sums, (n, v, recent_n, recent_v) in zip(replies[::2], replies[1::2], strict=True):
+                read = {name: value for name, value in zip(CROSSED_SUMS, sums, strict=True) if value is not None}
+                found.append((Aggregate.from_hash(read), (int(n), int(v)), (int(recent_n), int(recent_v))))
         return found
 
     def entity_parts(self, kind: str, idents: Sequence[str], first: date, split: date,
