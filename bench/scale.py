@@ -14,7 +14,8 @@ Memory is Redis' own `used_memory` after the fill minus before it, divided by N:
   who has been quiet for longer than every TTL and the log retention costs.
 
 Reads go through the app in this process (Flask's test client: server time, no network): the dashboard,
-the 90-day summary, customers?sort=value, the at-risk listing, the agents list and one score card. For each
+the 90-day summary, customers?sort=value, the at-risk listing, the agents list, lists, the summary and the
+dashboard filtered by another dimension (SPEC §12), and one score card. For each
 it prints the median latency of a few runs, the commands Redis executed (INFO commandstats, commands inside
 scripts included) and the round trips the app made.
 """
@@ -62,6 +63,8 @@ DAY_MS = 86_400_000
 AGENTS = 200  # agent a-0 has no name: the agents list must not look names up customer by customer
 TEAMS = ("billing", "shipping", "returns", "tech", "sales", "vip", "b2b", "general")
 BRANDS = ("acme", "globex", "initech")
+CHANNELS = ("email", "email", "chat", "phone")
+TAGS = ("refund", "shipping", "vip", "bug", "invoice", "login")
 CHUNK = 500  # customers per replayed file chunk (6,000 events)
 COMMENTS = ("Quick and friendly", "Took too long", "Solved it, thanks", "Still broken", "Great help!")
 
@@ -84,8 +87,9 @@ def customer_events(n: int, now_ms: int) -> Iterator[dict[str, Any]]:
         solved = now_ms - rng.randint(2, 85) * DAY_MS - rng.randint(0, DAY_MS)
         agent_n = rng.randrange(AGENTS)
         agent = {"id": f"a-{agent_n}"} | ({"name": f"Agent {agent_n}"} if agent_n else {})
-        ticket = {"id": f"T-{n}-{k}", "subject": f"Question {k} about order", "status": "solved", "channel": "email",
-                  "team": rng.choice(TEAMS), "brand": BRANDS[n % len(BRANDS)], "agent": agent}
+        ticket = {"id": f"T-{n}-{k}", "subject": f"Question {k} about order", "status": "solved",
+                  "channel": rng.choice(CHANNELS), "team": rng.choice(TEAMS), "brand": BRANDS[n % len(BRANDS)],
+                  "agent": agent, "tags": rng.sample(TAGS, rng.randint(0, 2))}
         yield {"type": "ticket.solved", "id": f"t-{n}-{k}", "occurred_at": iso(solved), "customer": person,
                "ticket": ticket}
         rating = rng.choices((1, 2, 3, 4, 5), weights=(5, 5, 10, 30, 50))[0]
@@ -233,6 +237,10 @@ class Reads:
                 ("customers?sort=value", api("/api/v1/customers?sort=value")),
                 ("customers?at_risk=true", api("/api/v1/customers?at_risk=true")),
                 ("agents", api("/api/v1/agents")),
+                ("agents?channel=chat", api("/api/v1/agents?channel=chat")),
+                ("teams?tag=refund", api("/api/v1/teams?tag=refund")),
+                ("summary?team=billing", api(f"/api/v1/summary?from={start}&to={end}&team=billing")),
+                ("dashboard?channel=chat", lambda: self.dashboard.get("/dashboard?channel=chat")),
                 ("one score card", api("/api/v1/customers/c17@example.no"))]
 
 
