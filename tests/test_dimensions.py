@@ -190,7 +190,7 @@ def test_a_list_detail_or_summary_filtered_by_one_other_dimension_reads_the_roll
         for kind in DIMENSIONS:
             if getattr(filters, kind):
                 continue  # a list's own dimension is its one entity
-            assert dimensions._crossing(kind, filters)[0], (kind, filters)  # the rollups answer it
+            assert dimensions.crossing_of(kind, filters)[0], (kind, filters)  # the rollups answer it
             cards, total = filtered_page(store, kind, now_ms(), 0, 100, filters)
             assert cards == _by_answers(store, kind, filters) and total == len(cards), (kind, filters)
             for card in cards:
@@ -210,7 +210,7 @@ def test_a_list_detail_or_summary_filtered_by_one_other_dimension_reads_the_roll
 
 def test_two_filters_of_other_dimensions_read_the_answers_and_still_agree(history, store):
     filters = Facets(channel="email", tag="refund")
-    assert not dimensions._crossing("agent", filters)[0]
+    assert not dimensions.crossing_of("agent", filters)[0]
     cards, total = filtered_page(store, "agent", now_ms(), 0, 10, filters)
     assert [(c.id, c.responses) for c in cards] == [("standard:a-8", 1)] and total == 1
 

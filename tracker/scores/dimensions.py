@@ -42,7 +42,7 @@ def _crossed(kind: str, filters: Facets) -> dict[str, str]:
     return {name: value for name, value in filters.chosen() if name not in (kind, "resolved_by")}
 
 
-def _crossing(kind: str, filters: Facets) -> tuple[bool, str | None]:
+def crossing_of(kind: str, filters: Facets) -> tuple[bool, str | None]:
     """Say whether the rollups answer these filters of a list of kind, and the crossed label they read (None: the
     plain sums)."""
     crossed = _crossed(kind, filters)
@@ -56,7 +56,7 @@ def filtered_page(store: Store, kind: str, now_ms: int, offset: int, limit: int,
     """Return a page of a kind's aggregates narrowed by filters, most responses first, and how many rows match."""
     split = kind_of(kind, filters.resolved_by)
     own = getattr(filters, kind, None)
-    rolled, label = _crossing(kind, filters)
+    rolled, label = crossing_of(kind, filters)
     if not rolled:
         rows = sorted(_from_answers(store, kind, filters).items(), key=lambda row: (-row[1].n, row[0]))
         names = store.agent_names([ident for ident, _ in rows[offset:offset + limit]]) if kind == "agent" else {}
@@ -75,7 +75,7 @@ def filtered_detail(store: Store, kind: str, ident: str, now_ms: int, filters: F
     own = getattr(filters, kind, None)
     if own and own != ident:
         return None
-    rolled, label = _crossing(kind, filters)
+    rolled, label = crossing_of(kind, filters)
     if rolled:
         return aggregate_detail(store, kind, ident, now_ms, filters.resolved_by, crossed=label)
     sums = _from_answers(store, kind, filters, ident).get(ident)

@@ -122,11 +122,11 @@ def rollup_from_hash(raw: Mapping[str, str]) -> Rollup:
 # Crossed sums: an entity's numbers narrowed to one value of another dimension ----------------------------------
 
 # What a crossing keeps of the rollup fields an answer or sent survey adds: every sum, in all ("x|<label>|<name>",
-# what a list filtered by another dimension orders by and shows) and per day, the day's answers and their values
-# ("<day>|<label>|n", "|value6": a crossed card's trend) and, crossed by source, every sum of the day (the
-# summary's per-source split under a filter).
+# what a list filtered by another dimension orders by and shows) and per day, the day's answers, their values and
+# the satisfied ones ("<day>|<label>|n", "|value6", "|satisfied": a crossed card's trend, the dashboard's weekly
+# CSAT) and, crossed by source, every sum of the day (the summary's per-source split under a filter).
 CROSSED_SUMS = (*("n", "sent", "value6", "satisfied", "promoter", "detractor", "nps"), *ROLLUP_FLOATS)
-CROSSED_DAY = ("n", "value6")
+CROSSED_DAY = ("n", "value6", "satisfied")
 CROSSED_TOTAL = "x"  # the "day" of a crossing's all-time sums: sorts after every day, so no read of days sees it
 UNCROSSED = ("customer", "overall")  # a customer has no rollup; overall crossed by a value is that value's entity
 

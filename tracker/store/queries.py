@@ -9,7 +9,7 @@ from typing import Any
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
 from tracker.store.base import RedisBase
-from tracker.store.outbox import CROSSED_DAY, CROSSED_SUMS, CROSSED_TOTAL
+from tracker.store.outbox import CROSSED_SUMS, CROSSED_TOTAL
 from tracker.store.records import Records
 from tracker.store.scores import answer_of
 from tracker.store.surveys import survey_from_hash
@@ -88,7 +88,7 @@ class Queries(RedisBase):
             for ident in chunk:
                 rollup = keys.rollup(kind, ident)
                 pipe.hmget(rollup, [f"{CROSSED_TOTAL}|{label}|{name}" for name in CROSSED_SUMS])
-                self._queue_days(pipe, rollup, first, last, split, "|", [f"{label}|{name}" for name in CROSSED_DAY])
+                self._queue_days(pipe, rollup, first, last, split, "|", [f"{label}|n", f"{label}|value6"])
             replies = pipe.execute()
             for sums, (n, v, recent_n, recent_v) in zip(replies[::2], replies[1::2], strict=True):
                 read = {name: value for name, value in zip(CROSSED_SUMS, sums, strict=True) if value is not None}

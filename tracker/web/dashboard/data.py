@@ -15,13 +15,13 @@ from tracker.i18n.catalogue import scale_labels, text
 from tracker.model import Answer, ScoreCard
 from tracker.scales import SCALES
 from tracker.schema_cache import schema
-from tracker.scores.dimensions import filtered_page
+from tracker.scores.dimensions import crossing_of, filtered_page
 from tracker.scores.ranking import aggregate_cards, aggregate_counts, kind_of, ranked_customers
 from tracker.scores.summary import Facets, iter_responses, summary
 from tracker.store import Store
 from tracker.store.keys import RESOLVERS
 from tracker.web.dashboard.chart import FRAMES, Chart, Sparkline, chart, sparkline
-from tracker.web.dashboard.trends import needs_answers, trends
+from tracker.web.dashboard.trends import trends
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -245,18 +245,17 @@ def table(store: Store, kind: str, query: DashboardQuery, ids: list[str], now_ms
           names: Mapping[str, str | None]) -> list[ScoreCard]:
     """The agents' or teams' table (all time) under the page's filters, at most TABLE_ROWS, most answered first.
 
-    Its own filter picks one row and resolved_by reads the split rollups (as do an agent table's source, the
-    prefix of every agent's id); any other filter crosses two dimensions, which only the answers hold
-    (tracker.scores.dimensions: reads every answer and sent survey once).
+    Its own filter picks one row, resolved_by reads the split rollups and one filter of another dimension the sums
+    crossed by it (tracker.scores.dimensions); two such filters cross three dimensions, which only the answers
+    hold (read once).
     """
-    if needs_answers(kind, query.facets):
+    rolled, label = crossing_of(kind, query.facets)
+    if not rolled:
         return filtered_page(store, kind, now_ms, 0, TABLE_ROWS, query.facets)[0]
     split = kind_of(kind, query.resolved_by)
-    counts = aggregate_counts(store, split, ids)
-    if kind == "agent" and query.source:
-        counts = [row for row in counts if row[0].startswith(f"{query.source}:")]
+    counts = aggregate_counts(store, split, ids, crossed=label)
     return aggregate_cards(store, split, _rows(counts, getattr(query, kind), names), now_ms,
-                           names if kind == "agent" else None)
+                           names if kind == "agent" else None, crossed=label)
 
 
 def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery,

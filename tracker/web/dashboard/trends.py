@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from tracker.scores.dimensions import crossing_of
 from tracker.scores.summary import Facets, day_of_ms, iter_responses
 from tracker.store import Store
 from tracker.store.keys import split_kind
@@ -46,31 +47,25 @@ def weeks_of(first: date, last: date) -> list[tuple[date, date]]:
     return found
 
 
-def needs_answers(kind: str, filters: Facets) -> bool:
-    """Tell whether the filters cross the kind with another dimension, which no rollup of the kind holds.
-
-    Its own filter is one entity, resolved_by is the split kind ("agent@bot"), and an agent's source is the
-    prefix of its id; anything else can only be read from the answers.
-    """
-    own = {kind, "resolved_by", *(["source"] if kind == "agent" else [])}
-    return any(name not in own for name, _ in filters.chosen())
-
-
 def trends(store: Store, first: date, last: date, filters: Facets,
            rows: Mapping[str, list[str]]) -> dict[str, dict[str, Trend]]:
     """Return the weekly CSAT of the rows shown, by kind ("agent", "team") and id, under the page's filters.
 
-    From each row's per-day rollup (its resolved_by split when filtered so), the range's days only, all rows in
-    one pipeline: O(rows * days). Filters that cross dimensions read the range's answers once instead, as the
-    summary does for them.
+    From each row's per-day rollup (its resolved_by split when filtered so; its days crossed by the value of one
+    other dimension when filtered by it, tracker.store.outbox.crossing), the range's days only, all rows in one
+    pipeline: O(rows * days). Two filters of other dimensions are a cross no rollup holds: those read the range's
+    answers once instead, as the summary does for them.
     """
     days: dict[str, dict[str, dict[str, tuple[int, int]]]] = {kind: {} for kind in rows}
-    rolled = [kind for kind in rows if not needs_answers(kind, filters)]
+    labels = {kind: crossing_of(kind, filters) for kind in rows}
+    rolled = [kind for kind in rows if labels[kind][0]]
     entities = [(kind, ident) for kind in rolled for ident in rows[kind]]
+    prefixes = {kind: f"{labels[kind][1]}|" if labels[kind][1] else "" for kind in rolled}
     read = store.rollups([(split_kind(kind, filters.resolved_by) if filters.resolved_by else kind, ident,
-                           TREND_FIELDS) for kind, ident in entities], first, last)
+                           [prefixes[kind] + name for name in TREND_FIELDS]) for kind, ident in entities], first, last)
     for (kind, ident), rollup in zip(entities, read, strict=True):
-        days[kind][ident] = {day: (int(fields.get("n", 0)), int(fields.get("satisfied", 0)))
+        n, satisfied = (prefixes[kind] + name for name in TREND_FIELDS)
+        days[kind][ident] = {day: (int(fields.get(n, 0)), int(fields.get(satisfied, 0)))
                              for day, fields in rollup.items()}
     crossed = {kind: set(rows[kind]) for kind in rows if kind not in rolled}
     if crossed:
@@ -80,8 +75,8 @@ def trends(store: Store, first: date, last: date, filters: Facets,
                 counted = answer.agent if kind == "agent" else getattr(answer, kind, None)
                 if isinstance(counted, str) and counted in wanted:
                     by_day = days[kind].setdefault(counted, {})
-                    n, satisfied = by_day.get(day, (0, 0))
-                    by_day[day] = (n + 1, satisfied + int(answer.satisfied))
+                    n_day, satisfied_day = by_day.get(day, (0, 0))
+                    by_day[day] = (n_day + 1, satisfied_day + int(answer.satisfied))
     spans = weeks_of(first, last)
     return {kind: {ident: _weekly(days[kind].get(ident, {}), spans) for ident in rows[kind]} for kind in rows}
 
