@@ -8,6 +8,7 @@ import io
 import json
 import time
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,9 +26,10 @@ from tracker.scores import summary as summary_module
 from tracker.scores.dimensions import filtered_detail, filtered_page
 from tracker.scores.maths import score_card
 from tracker.scores.rebuild import rebuild_scores
-from tracker.scores.summary import Facets, summary
+from tracker.scores.summary import Facets, day_of_ms, iter_responses, summary
 from tracker.store import keys
 from tracker.store.surveys import MAX_TAGS
+from tracker.web.dashboard.trends import _weekly, trends, weeks_of
 
 # Every test twice: on a standalone Redis and on a 3-master Redis Cluster (every script and command one slot).
 pytestmark = pytest.mark.parametrize("store_kind", ["standalone", pytest.param("cluster", marks=pytest.mark.cluster)],
@@ -206,6 +208,31 @@ def test_a_list_detail_or_summary_filtered_by_one_other_dimension_reads_the_roll
         assert [day.responses for day in rolled.series if day.responses] == [
             n for _, (n, _v) in sorted(counted.total.days.items()) if n]
     assert compared > 100  # the history crosses enough values for the comparison to mean something
+
+
+def test_the_dashboard_s_weekly_csat_under_one_other_filter_reads_the_crossed_days_and_equals_the_answers(
+        history, store, settings):
+    history.answer("kari@acme.no", 2)  # a re-rating moves its crossed days
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=30)
+    for filters in _single_filters(store):
+        rows = {kind: store.ids(kind) for kind in ("agent", "team") if not getattr(filters, kind)}
+        got = trends(store, first, today, filters, rows)
+        for kind, idents in rows.items():
+            expected: dict[str, dict[str, tuple[int, int]]] = {ident: {} for ident in idents}
+            seen: set[str] = set()
+            for answer in iter_responses(store, date_from=first, date_to=today, filters=filters):
+                ident = answer.agent if kind == "agent" else getattr(answer, kind)
+                if ident in expected:
+                    seen.add(ident)
+                    day = day_of_ms(answer.at_ms).isoformat()
+                    n, satisfied = expected[ident].get(day, (0, 0))
+                    expected[ident][day] = (n + 1, satisfied + int(answer.satisfied))
+            spans = weeks_of(first, today)
+            for ident in idents:
+                weeks = [(w.responses, w.satisfied) for w in got[kind][ident].weeks]
+                wanted = [(w.responses, w.satisfied) for w in _weekly(expected[ident], spans).weeks]
+                assert weeks == wanted and any(n for n, _ in wanted) == (ident in seen), (kind, ident, filters)
 
 
 def test_two_filters_of_other_dimensions_read_the_answers_and_still_agree(history, store):
