@@ -201,7 +201,7 @@ def test_a_list_detail_or_summary_filtered_by_one_other_dimension_reads_the_roll
         rolled = summary(store, settings, now_ms(), date_from=None, date_to=None, filters=filters)
         counted = summary_module._from_answers(store, filters, *summary_module.resolve_range(store, now_ms(), None,
                                                                                              None))
-        assert summary_module._rolled_entity(filters) is not None
+        assert summary_module.rolled_entity(filters) is not None
         assert rolled.card == score_card("all", counted.total, now_ms()), filters
         assert {k: (c.responses, c.surveys_sent, c.average) for k, c in rolled.by_source.items()} == {
             k: (a.n, a.sent, round(a.value6 / 6 / a.n, 2) if a.n else None) for k, a in counted.per_source.items()}

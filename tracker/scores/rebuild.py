@@ -15,7 +15,7 @@ from tracker.config import Settings
 from tracker.model import Aggregate
 from tracker.scales import SCALES
 from tracker.store import Store, keys
-from tracker.store.outbox import add_rollups, answer_rollup, crossing, dimensions_of, sent_rollup
+from tracker.store.outbox import add_rollups, answer_rollup, crossing, dimensions_of, reasons_in, sent_rollup
 from tracker.store.scores import Rebuilt, answer_aggregate_ids
 from tracker.store.surveys import aggregate_ids
 
@@ -46,12 +46,16 @@ def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
             rebuilt.reweighted[answer.sid] = counted
         ids = answer_aggregate_ids(answer)
         for ident in ids:
-            count(ident, counted, answer_rollup(counted, answer.scale, answer.rating), dimensions_of(ids))
+            count(ident, counted, answer_rollup(counted, answer.scale, answer.rating, answer.reason),
+                  dimensions_of(ids))
+        if answer.reason:
+            rebuilt.reasons.add(answer.reason)
         if not counted.satisfied:
             rebuilt.unhappy.setdefault(answer.customer, {})[answer.sid] = answer.at_ms
     # What retention deleted still counts (TRACKER_RETENTION_DAYS), with the weights it had then.
     for ident, retired, retired_rollup in store.retired_aggregates():
         count(ident, retired, retired_rollup)
+        rebuilt.reasons.update(reasons_in(retired_rollup))
     rebuilt.aggregates = dict(aggregates)
     rebuilt.rollups = {ident: rollup for ident, rollup in rollups.items() if rollup}
     return rebuilt
@@ -77,5 +81,6 @@ def rebuild_scores(store: Store, settings: Settings, attempts: int = 10) -> int:
         if store.write_rebuilt(rebuilt, snapshot):
             store.rebuild_card_copies()  # the score cards' copies of each customer's newest answer
             store.rebuild_name_index()  # the dashboard's name search, from the profiles' names
+            store.note_reasons(rebuilt.reasons)  # the names the reasons breakdown reads
             return len(rebuilt.answers)
     raise RuntimeError("answers kept arriving during the rebuild; try again in a quieter moment")

@@ -175,7 +175,7 @@ def _from_answers(store: Store, filters: Facets, first: date, last: date) -> _To
     return totals
 
 
-def _rolled_entity(filters: Facets) -> tuple[str, str] | None:
+def rolled_entity(filters: Facets) -> tuple[str, str] | None:
     """Return the one entity whose rollup answers these filters, or None when only the answers can.
 
     A resolved_by filter picks the split kind ("source@bot"); one other filter, its entity (whose rollup keeps
@@ -202,7 +202,7 @@ def _from_rollups(store: Store, filters: Facets, first: date, last: date,
 
     Only the range's days are read (the fields of each day by name), whatever the rollups keep.
     """
-    entity = _rolled_entity(filters)
+    entity = rolled_entity(filters)
     if entity is None:
         return None
     kind, ident = entity

@@ -215,6 +215,7 @@ def index(kind: str) -> str:
 
 RESPONSES = f"{PREFIX}:responses"  # every answer's sid by answer time
 SENT = f"{PREFIX}:sent"  # every sent survey's sid by send time
+REASONS = f"{PREFIX}:reasons"  # every follow-up reason an answer was given: the names the reasons breakdown reads
 CUSTOMERS = f"{PREFIX}:customers:z"  # every customer's email, all scored 0: listed in email order (ZRANGEBYLEX)
 STATS = f"{PREFIX}:stats"
 API_KEYS = f"{PREFIX}:apikeys"

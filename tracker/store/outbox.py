@@ -23,8 +23,9 @@ Entry (JSON, stored as "<seq>|<json>"):
      "fx": {"resp": [op, at], "sent": [op, at], "erased": [[field, n], ...]},
      "prev": the rating an "answer" entry changes (null: a first answer; absent from entries written before it),
      "risk": TRACKER_AT_RISK_SCORE when the answer was given (absent: no customer.at_risk for it)}
-A "detail" entry (a change of the comment, reason or extra answers alone) has no steps and names the customer
-("who"), the rating and the time ("at"): the forwarder only tells survey.changed for it.
+A "detail" entry (a change of the comment, reason or extra answers alone) names the customer ("who"), the rating
+and the time ("at"): the forwarder tells survey.changed for it. Its steps (none but for a changed reason of an
+unsatisfied answer) move that answer's day from the old reason's count to the new one's in the rollups.
 A "retire" entry's deltas go to the entities' retired sums (and RETIRED_INDEX) instead of their live ones.
 
 Notices: the forwarder emits what "answer" and "sent" entries tell (survey.answered or survey.changed,
@@ -45,7 +46,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from tracker.errors import StorageUnavailable
 from tracker.model import Aggregate, day_of
@@ -60,6 +61,7 @@ BATCH = 100  # entries per round of the forwarder
 WAIT_S = LEASE_MS / 1000 + 2  # how long a writer waits for another forwarder to carry its entry
 ROLLUP_INTS = ("n", "value6", "satisfied", "promoter", "detractor", "nps")
 ROLLUP_FLOATS = ("weight", "weighted")
+REASON_MARK = "why|"  # a rollup day's count of unsatisfied answers by follow-up reason: "<day>|why|<reason>"
 ERASED_MARK = "outbox:"  # ERASED's field "outbox:<bucket>": the newest entry counted (keeps the count once)
 RANK_STATE = ("n", "weight", "weighted")  # the customer's sums the ranked sets are derived from
 # The profile's field holding what the score card shows of the answer last_response_sid names (card_copy), or
@@ -80,15 +82,47 @@ class OutboxStuck(RuntimeError):
 
 # What an answer or a sent survey adds to a rollup ---------------------------------------------------------------
 
-def answer_rollup(counted: Aggregate, scale: str, rating: int | str) -> Rollup:
-    """Return the rollup fields one answer adds on its day: sums, and one answer of its rating on its scale."""
+def answer_rollup(counted: Aggregate, scale: str, rating: int | str, reason: str | None = None) -> Rollup:
+    """Return the rollup fields one answer adds on its day: sums, one answer of its rating on its scale, and for
+    an unsatisfied answer with a follow-up reason one answer of that reason (reason_field)."""
     if not counted.days:
         return {}
     ((day, _),) = counted.days.items()
     fields: Rollup = {f"{day}|{name}": getattr(counted, name) for name in (*ROLLUP_INTS, *ROLLUP_FLOATS)
                       if getattr(counted, name)}
     fields[f"{day}|r|{scale}|{rating}"] = counted.n
+    if reason and counted.n and not counted.satisfied:
+        fields[f"{day}|{reason_field(reason)}"] = counted.n
     return fields
+
+
+def reason_field(reason: str) -> str:
+    """Name an unsatisfied answer's follow-up reason in a rollup day: "why|<reason, escaped>" (the dashboard's
+    reasons breakdown reads the range's days of these)."""
+    return f"{REASON_MARK}{quote(reason, safe='')}"
+
+
+def reasons_in(rollup: Mapping[str, float]) -> set[str]:
+    """Return the follow-up reasons a rollup counts (its reason_field days)."""
+    marker = f"|{REASON_MARK}"
+    return {unquote(name.partition(marker)[2]) for name, count in rollup.items() if marker in name and count}
+
+
+def reason_entry(sid: str, email: str, rating: int, at_ms: int, entities: Sequence[tuple[str, str]],
+                 stored: Mapping[str, str], reason: str) -> str:
+    """Return the entry of a change of an answer's comment, reason or extra answers alone: no sums change; when the
+    reason of an unsatisfied answer changes, its steps move the answer's day from the old reason to the new one
+    (reason_field). Its forwarder tells survey.changed with the survey's hash as it is then."""
+    old = stored_answer(stored)
+    if old is None or old.satisfied or reason == stored.get("answer_reason", ""):
+        return detail_entry(sid, email, rating, at_ms)
+    scale = stored.get("scale", "")
+    moved = add_rollups(answer_rollup(old, scale, rating, reason),
+                        negated(answer_rollup(old, scale, rating, stored.get("answer_reason"))))
+    changes = changes_for(entities, Aggregate(), moved)
+    return json.dumps({"sid": sid, "op": "detail", "who": email, "rating": rating, "at": at_ms,
+                       "steps": [[kind, ident, _delta_json(kind, change)] for (kind, ident), change in changes.items()
+                                 if kind != "customer"]}, separators=(",", ":"))
 
 
 def sent_rollup(sent_ms: int) -> Rollup:
@@ -110,8 +144,8 @@ def negated(rollup: Mapping[str, float]) -> Rollup:
 
 
 def is_float_field(name: str) -> bool:
-    """Say whether a rollup field is a float sum (weight, weighted) rather than a count."""
-    return name.rpartition("|")[2] in ROLLUP_FLOATS and "|r|" not in name
+    """Say whether a rollup field is a float sum (weight, weighted) rather than a count (of a rating, a reason)."""
+    return name.rpartition("|")[2] in ROLLUP_FLOATS and "|r|" not in name and f"|{REASON_MARK}" not in name
 
 
 def rollup_from_hash(raw: Mapping[str, str]) -> Rollup:
@@ -230,18 +264,22 @@ def stored_answer(stored: Mapping[str, str]) -> Aggregate | None:
 
 
 def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rating: int, at_ms: int,
-                 counted: Aggregate, stored: Mapping[str, str], tkey: str = "", risk: float | None = None) -> str:
+                 counted: Aggregate, stored: Mapping[str, str], tkey: str = "", risk: float | None = None,
+                 reason: str | None = None) -> str:
     """Return the entry of a new or changed answer: the new answer's sums minus the stored one's, everywhere.
 
     It also carries what the customer's score card shows of the answer (its rating, scale and ticket key), which
     the customer's step copies into the profile when the answer is their newest (see card_copy), the rating it
     changes ("prev", null for a first answer: record_answer.lua checks the stored one is still the one read) and
-    the at-risk threshold in force ("risk"), for the notices the forwarder emits.
+    the at-risk threshold in force ("risk"), for the notices the forwarder emits. reason: the follow-up reason
+    the answer has after it (None: the stored one stays), which its rollup counts when it is unsatisfied.
     """
     old = stored_answer(stored)
-    rollup = answer_rollup(counted, scale, rating)
+    stored_reason = stored.get("answer_reason") or None
+    rollup = answer_rollup(counted, scale, rating, stored_reason if reason is None else reason)
     if old is not None:
-        rollup = add_rollups(rollup, negated(answer_rollup(old, stored.get("scale", ""), stored["rating"])))
+        rollup = add_rollups(rollup, negated(answer_rollup(old, stored.get("scale", ""), stored["rating"],
+                                                           stored_reason)))
     changes = changes_for(entities, counted - (old or Aggregate()), rollup)
     unhappy = ["r"] if counted.satisfied else ["a", at_ms]
     extra: dict[str, Any] = {"prev": int(stored["rating"]) if old is not None else None}
@@ -280,7 +318,7 @@ def removal_entry(sid: str, op: str, email: str, answered: Sequence[tuple[str, s
     old = stored_answer(stored)
     erased: list[list[Any]] = []
     if old is not None:
-        rollup = answer_rollup(old, stored.get("scale", ""), stored["rating"])
+        rollup = answer_rollup(old, stored.get("scale", ""), stored["rating"], stored.get("answer_reason"))
         changes_for(answered, old if sign > 0 else -old, rollup if sign > 0 else negated(rollup), changes)
         erased.append(["answers", 1])
     if sent_ms is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
 from tracker.store.notice_data import extra_answers
-from tracker.store.outbox import Outbox, Rollup, answer_entry, detail_entry, rank_scores, rollup_from_hash
+from tracker.store.outbox import Outbox, Rollup, answer_entry, detail_entry, rank_scores, reason_entry, rollup_from_hash
 from tracker.store.surveys import aggregate_ids, survey_to_hash, tags_json, tags_of
 
 # The fields an answer's sums are read from; a change or an erasure checks them unchanged.
@@ -24,8 +24,9 @@ COUNTED = ("rating", "value6", "satisfied", "promoter", "detractor", "nps", "wei
 # time). None is a Survey field: the follow-up reason the customer picked is answer_reason, as the survey's own
 # reason says why it was skipped or failed.
 ANSWER_FIELDS = (*COUNTED, "comment", "commented_at", "answer_reason", "extra", "first_at", "changes")
-# What an answer's outbox entry is computed from: its sums and the scale its rating was on (the rollup's count).
-ANSWERED = (*COUNTED, "scale")
+# What an answer's outbox entry is computed from: its sums, the scale its rating was on (the rollup's count) and
+# its follow-up reason (the rollup counts an unsatisfied answer's).
+ANSWERED = (*COUNTED, "scale", "answer_reason")
 # What an erasure or retirement computes its entry from: the entities the answer counted for, too.
 ATTRIBUTED = ("customer", "source", "agent_id", "team", "brand", "channel", "organisation", "tags", "resolved_by")
 ATTEMPTS = 20
@@ -41,6 +42,7 @@ class Rebuilt:
     unhappy: dict[str, dict[str, int]] = field(default_factory=dict)  # customer -> unsatisfied answers' sid -> at
     answers: dict[str, Aggregate] = field(default_factory=dict)  # each answer's own sums, weights recomputed
     reweighted: dict[str, Aggregate] = field(default_factory=dict)  # the answers whose stored weights differ
+    reasons: set[str] = field(default_factory=set)  # every follow-up reason an answer holds
 
 
 def pairs_args(items: Iterable[tuple[str, object]]) -> list[object]:
@@ -112,15 +114,18 @@ class Scores(Outbox):
         # Index first: an index entry without data is harmless, data missing from the index is not.
         for kind, ident in ids:
             index.sadd(keys.index(kind), ident)
+        if reason and not test:
+            index.sadd(keys.REASONS, reason)  # the reasons the dashboard's breakdown asks the rollups for
         index.hmget(keys.survey(sid), *ANSWERED)  # the stored answer, read in the same round trip
         read = index.execute()[-1]
         fields = {"rating": str(rating), **counted_fields(counted)}
         extra_json = "" if not extra else json.dumps(dict(extra), separators=(",", ":"), ensure_ascii=False)
-        detail = "" if test else detail_entry(sid, survey.customer, rating, at_ms)
         for _ in range(ATTEMPTS):
             stored = {k: v or "" for k, v in zip(ANSWERED, read, strict=True)}
             body = "" if test else answer_entry(sid, ids, survey.scale, rating, at_ms, counted, stored,
-                                                tkey=survey.tkey, risk=at_risk_score)
+                                                tkey=survey.tkey, risk=at_risk_score, reason=reason)
+            detail = "" if test else (detail_entry(sid, survey.customer, rating, at_ms) if reason is None else
+                                      reason_entry(sid, survey.customer, rating, at_ms, ids, stored, reason))
             outcome, seq = self.script("record_answer")(
                 keys=[keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket)],
                 args=[rating, at_ms, comment, reason or "", int(reason is not None), body,
@@ -156,6 +161,15 @@ class Scores(Outbox):
 
     def ids(self, kind: str) -> list[str]:
         return sorted(self.redis.smembers(keys.index(kind)))
+
+    def reasons(self) -> list[str]:
+        """Return every follow-up reason an answer was given (some may count nothing any more)."""
+        return sorted(self.redis.smembers(keys.REASONS))
+
+    def note_reasons(self, reasons: Iterable[str]) -> None:
+        """Add follow-up reasons to the ones the reasons breakdown reads (a rebuild: those its answers hold)."""
+        if wanted := sorted(set(reasons)):
+            self.redis.sadd(keys.REASONS, *wanted)
 
     def customer_responses(self, email: str, offset: int = 0, limit: int = 50) -> list[Answer]:
         sids = self.redis.zrevrange(keys.customer(email, "responses"), offset, offset + limit - 1)

@@ -11,7 +11,8 @@
 -- ARGV: 1 rating, 2 at (ms), 3 comment, 4 reason, 5 '1' when a reason is given ('0' keeps the stored one),
 --       6 the outbox entry (JSON; '' for a test survey, which counts nowhere), 7 '1' when extra answers are given
 --       ('0' keeps the stored ones), 8 the extra answers (JSON, '' for none), 9 the entry of a change of the
---       comment, reason or extra answers alone (JSON, steps none: its forwarder tells survey.changed; '' none),
+--       comment, reason or extra answers alone (JSON: its forwarder tells survey.changed, and its steps move an
+--       unsatisfied answer from its old reason's count to the new one's; '' none),
 --       then two lists, each a count and that many field/value pairs: the stored fields the entry assumes ('' for
 --       absent), and the answer's fields to write (its rating and sums).
 -- Returns {outcome, seq}: outcome 0 when nothing changed (or the survey is gone), 1 when only the comment, the
@@ -51,6 +52,12 @@ if stored == rating then
   local old_extra = redis.call('HGET', s, 'extra') or ''
   if old_comment == comment and (not has_reason or ARGV[4] == old_reason)
       and (not has_extra or ARGV[8] == old_extra) then return {0, 0} end
+  -- A new reason's entry moves the answer between the reasons' counts: it holds only if computed from this one.
+  if has_reason and ARGV[4] ~= old_reason then
+    for j = expect_from, expect_to, 2 do
+      if (redis.call('HGET', s, ARGV[j]) or '') ~= ARGV[j + 1] then return {-1, 0} end
+    end
+  end
   put('comment', comment)
   redis.call('HSET', s, 'commented_at', at)
   if has_reason then put('answer_reason', ARGV[4]) end

@@ -17,9 +17,10 @@ from tracker.scales import SCALES
 from tracker.schema_cache import schema
 from tracker.scores.dimensions import crossing_of, filtered_page
 from tracker.scores.ranking import aggregate_cards, aggregate_counts, kind_of, ranked_customers
-from tracker.scores.summary import Facets, iter_responses, summary
+from tracker.scores.summary import Facets, iter_responses, rolled_entity, summary
 from tracker.store import Store
 from tracker.store.keys import RESOLVERS
+from tracker.store.outbox import reason_field
 from tracker.web.dashboard.chart import FRAMES, Chart, Sparkline, chart, sparkline
 from tracker.web.dashboard.trends import trends
 
@@ -150,8 +151,10 @@ class DashboardData:
 class Reasons:
     """The follow-up reasons of the range's unhappy answers: (reason, count), most given first.
 
-    Reasons are in no rollup: they are counted from the range's answers, newest first, reading at most
-    REASON_SCAN of them (complete False when the range holds more, and the counts cover the newest ones only).
+    Read from the rollup of the entity the filters name (the range's days of its unsatisfied answers and of
+    each reason's count: tracker.store.outbox.reason_field), whatever the number of answers. Two filters of
+    other dimensions, or a scale, are in no rollup: those count the range's answers, newest first, reading at
+    most REASON_SCAN of them (complete False when the range holds more, and the counts cover the newest ones).
     """
 
     rows: list[tuple[str, str, int]]  # (reason as stored, its English label, count)
@@ -295,7 +298,11 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
 
 
 def reasons_of(store: Store, date_from: date, date_to: date, filters: Facets, limit: int = REASON_SCAN) -> Reasons:
-    """Count the follow-up reasons of the range's unhappy answers (newest first, at most limit answers read)."""
+    """Count the follow-up reasons of the range's unhappy answers: from the rollups when one entity answers the
+    filters, else from the answers (newest first, at most limit read)."""
+    entity = rolled_entity(filters)
+    if entity is not None:
+        return _reasons_rolled(store, date_from, date_to, entity)
     counts: dict[str, int] = {}
     unhappy = without = read = 0
     complete = True
@@ -314,6 +321,26 @@ def reasons_of(store: Store, date_from: date, date_to: date, filters: Facets, li
     rows = [(reason, reason_label(reason), count)
             for reason, count in sorted(counts.items(), key=lambda row: (-row[1], row[0]))]
     return Reasons(rows=rows, unhappy=unhappy, without_reason=without, complete=complete, read=read)
+
+
+def _reasons_rolled(store: Store, date_from: date, date_to: date, entity: tuple[str, str]) -> Reasons:
+    """Sum the range's days of one entity's rollup: answers, satisfied ones and each known reason's count."""
+    names = {reason_field(reason): reason for reason in store.reasons()}
+    kind, ident = entity
+    (days,) = store.rollups([(kind, ident, ("n", "satisfied", *names))], date_from, date_to)
+    counts: dict[str, int] = {}
+    answers = satisfied = 0
+    for day_fields in days.values():
+        answers += int(day_fields.get("n", 0))
+        satisfied += int(day_fields.get("satisfied", 0))
+        for name, reason in names.items():
+            if count := int(day_fields.get(name, 0)):
+                counts[reason] = counts.get(reason, 0) + count
+    unhappy = answers - satisfied
+    rows = [(reason, reason_label(reason), count)
+            for reason, count in sorted(counts.items(), key=lambda row: (-row[1], row[0]))]
+    return Reasons(rows=rows, unhappy=unhappy, without_reason=max(0, unhappy - sum(counts.values())), complete=True,
+                   read=answers)
 
 
 def reason_label(reason: str) -> str:
