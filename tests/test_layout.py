@@ -213,3 +213,29 @@ def test_answers_written_without_the_mark_after_a_flush_are_this_layouts_own_and
     assert store.redis.get(keys.LAYOUT) == keys.LAYOUT_VERSION
     store.redis.delete(keys.LAYOUT)
     assert to_layout2(store) == 3 and store.layout_state() == "unmarked"  # its answers in hashes of their own
+
+
+def test_a_layout_3_redis_is_refused_until_upgrade_store_rebuilds_its_rollups_crossed_and_with_reasons(
+        answered, store, env, settings):
+    """Layout 3's rollups held neither the sums crossed by the other dimensions nor the reasons' counts: the
+    processes refuse it in one line, and upgrade-store writes them by rebuilding the scores."""
+    rollups = {name: store.redis.hgetall(name) for name in store.redis.scan_iter(match=f"{keys.PREFIX}:{{a:*}}:rollup")}
+    assert any("=" in field for fields_ in rollups.values() for field in fields_)
+    assert any("|why|slow" in field for fields_ in rollups.values() for field in fields_)  # Anna's reason
+    for name, fields_ in rollups.items():  # what layout 3 wrote: no crossed field, no reason
+        gone = [field for field in fields_ if "=" in field or "|why|" in field]
+        if gone:
+            store.redis.hdel(name, *gone)
+    store.redis.set(keys.LAYOUT, keys.LAYOUT_BEFORE)
+    for command in ("web", "worker"):
+        started = tracker(env, command)
+        assert started.returncode == 2 and started.stderr.count("\n") == 1, started.stderr
+        assert "layout 3" in started.stderr and "tracker upgrade-store" in started.stderr
+    upgraded = tracker(env, "upgrade-store")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "scores rebuilt from 3 answers" in upgraded.stdout and store.redis.get(keys.LAYOUT) == keys.LAYOUT_VERSION
+    for name, before in rollups.items():  # the same fields again (float sums as written by another path)
+        now = store.redis.hgetall(name)
+        assert set(now) == set(before) and all(abs(float(now[f]) - float(before[f])) < 1e-6 for f in now), name
+    assert_equals_a_rebuild(store, settings)
+    assert "upgrade-store" not in tracker(env, "check").stderr

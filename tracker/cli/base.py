@@ -32,15 +32,20 @@ OLD_LAYOUT = ("TRACKER_REDIS_URL holds data an earlier version wrote with its ow
               "FILE)")
 UNMARKED_LAYOUT = ("TRACKER_REDIS_URL holds data written with the previous key layout (each answer in a hash of its "
                    "own): stop web, worker and beat, run `tracker upgrade-store` once, then start them again")
+BEHIND_LAYOUT = ("TRACKER_REDIS_URL holds key layout 3, whose rollups lack the crossed sums and follow-up reasons "
+                 "this version reads: stop web, worker and beat, run `tracker upgrade-store` once (it rebuilds the "
+                 "scores), then start them again")
 
 
 def layout_problem(state: str) -> str | None:
     """Say in one line why a Redis in this layout state (Store.layout_state) cannot be used, or None."""
     from tracker.store import keys
-    from tracker.store.layout import CURRENT, EMPTY, PRE_CLUSTER, UNMARKED
+    from tracker.store.layout import BEHIND, CURRENT, EMPTY, PRE_CLUSTER, UNMARKED
 
     if state in (CURRENT, EMPTY):
         return None
+    if state == BEHIND:
+        return BEHIND_LAYOUT
     if state == PRE_CLUSTER:
         return OLD_LAYOUT
     if state == UNMARKED:

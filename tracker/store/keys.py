@@ -238,10 +238,12 @@ RETENTION_CURSOR = f"{PREFIX}:retention:cursor"  # where the sweep over customer
 OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers")
 
 # The key layout a Redis holds: 1 before the cluster one (OLD_LAYOUT), 2 the cluster one with every answer in a
-# hash of its own beside its survey's, 3 this one (the answer inside its survey's hash). Written once on an empty
-# Redis, or by `tracker upgrade-store` once every answer of layout 2 is folded in.
+# hash of its own beside its survey's, 3 the answer inside its survey's hash, 4 this one (every rollup also keeps
+# its sums crossed by the other dimensions and its unsatisfied answers' reasons). Written once on an empty Redis,
+# or by `tracker upgrade-store` once every answer of layout 2 is folded in and the rollups are rebuilt.
 LAYOUT = f"{PREFIX}:layout"
-LAYOUT_VERSION = "3"
+LAYOUT_VERSION = "4"
+LAYOUT_BEFORE = "3"  # the layout `tracker upgrade-store` brings over by rebuilding the rollups
 # Layout 2's answer hashes, which only `tracker upgrade-store` reads (it folds each into its survey's hash).
 LAYOUT2_ANSWERS = f"{PREFIX}:{{s*}}:resp:*"
 _LAYOUT2_ANSWER = ":resp:"

@@ -19,6 +19,7 @@ CURRENT = "current"  # marked with this layout
 EMPTY = "empty"  # nothing written yet, or nothing an older layout needs brought over (the mark may be written)
 UNMARKED = "unmarked"  # data without a mark, with layout 2's answer hashes: `tracker upgrade-store` brings it over
 PRE_CLUSTER = "pre-cluster"  # the layout before the cluster one (keys.OLD_LAYOUT): export and replay
+BEHIND = "behind"  # layout 3 (keys.LAYOUT_BEFORE): its rollups lack what this one reads; `tracker upgrade-store`
 FOLD_BATCH = 500  # layout-2 answer hashes folded per round trip
 SAMPLED = 3  # oldest and newest answers looked up in layout 2's place when a Redis holds data but no mark
 
@@ -37,7 +38,7 @@ class Layout(RedisBase):
     noted_layout: str | None = None  # what note_layout last found (Store.from_url notes it once)
 
     def layout_state(self) -> str:
-        """Say which layout this Redis holds (CURRENT, EMPTY, UNMARKED, PRE_CLUSTER, or the unknown mark itself),
+        """Say which layout this Redis holds (CURRENT, EMPTY, UNMARKED, BEHIND, PRE_CLUSTER, or an unknown mark),
         in one round trip."""
         marks = keys.written_marks()
         pipe = self.redis.pipeline(transaction=False)
@@ -49,6 +50,8 @@ class Layout(RedisBase):
             return PRE_CLUSTER  # whatever the mark says: nothing of this version reads those keys
         if mark == keys.LAYOUT_VERSION:
             return CURRENT
+        if mark == keys.LAYOUT_BEFORE:
+            return BEHIND
         if mark:
             return str(mark)
         if not any(held):
