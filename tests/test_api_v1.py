@@ -24,7 +24,7 @@ from tracker.scores.rebuild import rebuild_scores
 from tracker.scores.summary import Facets, summary
 from tracker.store import keys
 from tracker.web.app import create_app
-from tracker.web.dashboard.data import latest_comments
+from tracker.web.dashboard.data import comments_of, latest_comments
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -253,6 +253,11 @@ def test_latest_comments_come_newest_first_within_filters_and_range(history, sto
     assert len(latest_comments(store, None, None, Facets(), limit=1)) == 1
     recent = latest_comments(store, datetime.now(tz=UTC).date() - timedelta(days=10), None, Facets())
     assert "kari@example.no" not in [r.customer for r in recent] and len(recent) == 3
+    # The search reads at most `scan` answers, newest first, and says when it stopped short.
+    assert comments_of(store, None, None, Facets(), scan=4) == (rows, True)
+    assert comments_of(store, None, None, Facets(scale="csat5"), scan=2) == ([], False)  # ola's and liv's: nps
+    assert comments_of(store, None, None, Facets(scale="csat5"), scan=3) == (rows[2:3], False)
+    assert comments_of(store, None, None, Facets(scale="csat5"), scan=100)[1] is True
 
 
 def test_a_customers_answers_can_be_narrowed_by_range_and_filters(world, client, auth):

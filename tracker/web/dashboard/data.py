@@ -16,8 +16,9 @@ from tracker.model import Answer, ScoreCard
 from tracker.scales import SCALES
 from tracker.schema_cache import schema
 from tracker.scores.dimensions import crossing_of, filtered_page
+from tracker.scores.maths import DAY_MS
 from tracker.scores.ranking import aggregate_cards, aggregate_counts, kind_of, ranked_customers
-from tracker.scores.summary import Facets, iter_responses, rolled_entity, summary
+from tracker.scores.summary import Facets, day_start_ms, iter_responses, rolled_entity, summary
 from tracker.store import Store
 from tracker.store.keys import RESOLVERS
 from tracker.store.outbox import reason_field
@@ -34,6 +35,7 @@ AT_RISK_ROWS = 10
 REVENUE_ROWS = 200  # revenue at risk sums the order value of at most this many at-risk customers, most valuable first
 REASON_SCAN = 5000  # the reasons breakdown reads at most this many of the range's answers, newest first
 COMMENT_ROWS = 12
+COMMENT_SCAN = 2000  # the latest comments are looked for among at most this many of the range's newest answers
 TABLE_ROWS = 50
 
 
@@ -142,6 +144,7 @@ class DashboardData:
     teams: list[ScoreCard]
     sparklines: Mapping[str, Mapping[str, Sparkline]]  # "agent"/"team" -> id -> its weekly CSAT over the range
     comments: list[Answer]
+    comments_complete: bool  # False: fewer than COMMENT_ROWS found among the newest COMMENT_SCAN answers
     options: FilterOptions
     reasons: Reasons
     revenue: RevenueAtRisk
@@ -269,6 +272,7 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
     # Most valuable first, then the most recently unhappy: "which valuable customers are unhappy?"
     at_risk, more = ranked_customers(store, settings, now_ms, at_risk=True, sort="value", order="desc",
                                      limit=REVENUE_ROWS, cursor=None)
+    comments = comments_of(store, query.date_from, query.date_to, query.facets)
     agent_counts = aggregate_counts(store, "agent", known["agent"])
     names = store.agent_names([ident for ident, _ in agent_counts])
     agents = table(store, "agent", query, known["agent"], now_ms, names)
@@ -285,7 +289,7 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
                     for kind, by_id in trends(store, query.date_from, query.date_to, query.facets,
                                               {"agent": [card.id for card in agents],
                                                "team": [card.id for card in teams]}).items()},
-        comments=latest_comments(store, query.date_from, query.date_to, query.facets),
+        comments=comments[0], comments_complete=comments[1],
         options=FilterOptions(
             source=known["source"], brand=known["brand"], team=known["team"],
             agent=sorted(((ident, names.get(ident) or ident) for ident, _ in agent_counts),
@@ -371,14 +375,27 @@ def revenue_at_risk(cards: list[ScoreCard], complete: bool) -> RevenueAtRisk:
 def latest_comments(store: Store, date_from: date | None, date_to: date | None, filters: Facets,
                     limit: int = COMMENT_ROWS) -> list[Answer]:
     """Return the newest commented answers of the chosen days (the page's range, like its numbers), newest first."""
+    return comments_of(store, date_from, date_to, filters, limit)[0]
+
+
+def comments_of(store: Store, date_from: date | None, date_to: date | None, filters: Facets,
+                limit: int = COMMENT_ROWS, scan: int = COMMENT_SCAN) -> tuple[list[Answer], bool]:
+    """Return the newest commented answers of the chosen days passing the filters, newest first, and whether the
+    search was whole: it reads at most scan of the range's answers (a filter few answers pass would otherwise read
+    them all), False when it stopped there with fewer than limit found."""
+    low = day_start_ms(date_from) if date_from else "-inf"
+    high = day_start_ms(date_to) + DAY_MS - 1 if date_to else "+inf"
     found: list[Answer] = []
-    for answer in iter_responses(store, date_from=date_from, date_to=date_to, filters=filters, newest_first=True,
-                                 batch=4 * limit):
-        if answer.comment:
+    read = 0
+    for answer in store.answers_between(low, high, newest_first=True, batch=4 * limit):
+        if read == scan:
+            return found, False
+        read += 1
+        if answer.comment and Facets.of_answer(answer).passes(filters):
             found.append(answer)
             if len(found) == limit:
                 break
-    return found
+    return found, True
 
 
 def _rows(rows: list[tuple[str, int]], only: str | None, names: Mapping[str, str | None]) -> list[str]:

@@ -19,7 +19,15 @@ from tracker.scores.cards import public_ref
 from tracker.scores.summary import day_of_ms
 from tracker.surveys.tokens import derive_key
 from tracker.web.context import Tracker, current_tracker
-from tracker.web.dashboard.data import DashboardQuery, collect, default_query, known_ids, load_query, presets
+from tracker.web.dashboard.data import (
+    COMMENT_SCAN,
+    DashboardQuery,
+    collect,
+    default_query,
+    known_ids,
+    load_query,
+    presets,
+)
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 SESSION_HOURS = 12
@@ -189,7 +197,7 @@ def index() -> Any:
              for preset in presets(today, day_of_ms(first_ms) if first_ms is not None else None)]
     return render_template("dashboard/index.html", user=user, query=query, errors=errors, data=data,
                            at_risk_score=tracker.settings.at_risk_score, csrf_token=csrf_token(), presets=links,
-                           export_url=export_url(query)), \
+                           export_url=export_url(query), comment_scan=COMMENT_SCAN), \
         400 if errors else 200
 
 
