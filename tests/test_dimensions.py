@@ -242,6 +242,25 @@ def test_two_filters_of_other_dimensions_read_the_answers_and_still_agree(histor
     assert [(c.id, c.responses) for c in cards] == [("standard:a-8", 1)] and total == 1
 
 
+def test_an_agent_s_source_is_its_id_s_prefix_never_a_crossing(history, store, settings):
+    """Agents filtered by source keep those whose id it prefixes, with their plain sums (an agent is of one
+    source: no rollup crosses it by source); an agent filter implies its source, and contradicts another."""
+    assert not any("|source=" in field for field in store.rollup_fields("agent", "standard:a-7"))
+    for kind, filters in (("agent", Facets(source="standard", channel="email")),
+                          ("team", Facets(source="standard", agent="standard:a-7")),
+                          ("agent", Facets(source="standard", resolved_by="human"))):
+        assert dimensions.crossing_of(kind, filters)[0], (kind, filters)
+        cards, total = filtered_page(store, kind, now_ms(), 0, 10, filters)
+        assert cards == _by_answers(store, kind, filters) and cards and total == len(cards), (kind, filters)
+    for kind in ("agent", "team", "channel"):
+        assert filtered_page(store, kind, now_ms(), 0, 10, Facets(source="zendesk", agent="standard:a-7")) == ([], 0)
+    assert filtered_detail(store, "agent", "standard:a-7", now_ms(), Facets(source="zendesk")) is None
+    narrowed = summary(store, settings, now_ms(), date_from=None, date_to=None,
+                       filters=Facets(source="standard", agent="standard:a-7"))
+    assert narrowed.card == summary(store, settings, now_ms(), date_from=None, date_to=None,
+                                    filters=Facets(agent="standard:a-7")).card and narrowed.card.responses
+
+
 # The API ------------------------------------------------------------------------------------------------------
 
 def test_channels_tags_and_organisations_are_listed_and_detailed_like_agents(history, client, auth):

@@ -21,6 +21,7 @@ rollup holds: they read every answer and sent survey once. A filter on the list'
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from tracker.model import Aggregate, ScoreCard
 from tracker.scores.maths import score_card
@@ -36,49 +37,69 @@ LIST_FILTERS = ("source", "brand", "team", "agent", "channel", "tag", "organisat
 SENT_STATUSES = ("sent", "answered")
 
 
+def implied(filters: Facets) -> Facets | None:
+    """Return the filters without a source the agent filter implies (an agent's id starts with its source), or
+    None when the two contradict each other (nothing can pass)."""
+    if not (filters.agent and filters.source):
+        return filters
+    return replace(filters, source=None) if filters.agent.startswith(f"{filters.source}:") else None
+
+
 def _crossed(kind: str, filters: Facets) -> dict[str, str]:
     """Return the filters a list of kind answers from crossed sums or the answers: not its own dimension, not
-    resolved_by."""
-    return {name: value for name, value in filters.chosen() if name not in (kind, "resolved_by")}
+    resolved_by, and for agents not their source (the prefix of every agent's id, _agents_of)."""
+    own = (kind, "resolved_by", *(["source"] if kind == "agent" else []))
+    return {name: value for name, value in filters.chosen() if name not in own}
 
 
 def crossing_of(kind: str, filters: Facets) -> tuple[bool, str | None]:
     """Say whether the rollups answer these filters of a list of kind, and the crossed label they read (None: the
     plain sums)."""
-    crossed = _crossed(kind, filters)
+    crossed = _crossed(kind, implied(filters) or filters)
     if len(crossed) > 1 or "scale" in crossed:
         return False, None
     return True, next((cross_label(name, value) for name, value in crossed.items()), None)
+
+
+def agents_of(idents: list[str], filters: Facets) -> list[str]:
+    """Narrow agents' ids to the filters' source, which prefixes each id (`<source>:<agent id>`)."""
+    return [ident for ident in idents if ident.startswith(f"{filters.source}:")] if filters.source else idents
 
 
 def filtered_page(store: Store, kind: str, now_ms: int, offset: int, limit: int,
                   filters: Facets) -> tuple[list[ScoreCard], int]:
     """Return a page of a kind's aggregates narrowed by filters, most responses first, and how many rows match."""
     split = kind_of(kind, filters.resolved_by)
-    own = getattr(filters, kind, None)
-    rolled, label = crossing_of(kind, filters)
+    narrowed = implied(filters)
+    if narrowed is None:
+        return [], 0
+    own = getattr(narrowed, kind, None)
+    rolled, label = crossing_of(kind, narrowed)
     if not rolled:
-        rows = sorted(_from_answers(store, kind, filters).items(), key=lambda row: (-row[1].n, row[0]))
+        rows = sorted(_from_answers(store, kind, narrowed).items(), key=lambda row: (-row[1].n, row[0]))
         names = store.agent_names([ident for ident, _ in rows[offset:offset + limit]]) if kind == "agent" else {}
         cards = [score_card(ident, sums, now_ms, names.get(ident) if kind == "agent" else ident)
                  for ident, sums in rows[offset:offset + limit]]
         return cards, len(rows)
     if own:
-        found = aggregate_counts(store, split, [own], crossed=label)
+        found = aggregate_counts(store, split, agents_of([own], narrowed) if kind == "agent" else [own],
+                                 crossed=label)
         cards = aggregate_cards(store, split, [own], now_ms, crossed=label) if found and offset == 0 else []
         return cards, len(found)
-    return aggregate_page(store, kind, now_ms, offset, limit, filters.resolved_by, crossed=label)
+    idents = agents_of(store.ids(split), narrowed) if kind == "agent" and narrowed.source else None
+    return aggregate_page(store, kind, now_ms, offset, limit, filters.resolved_by, crossed=label, idents=idents)
 
 
 def filtered_detail(store: Store, kind: str, ident: str, now_ms: int, filters: Facets) -> ScoreCard | None:
     """Return one entity's card narrowed by filters, None when it counts nothing under them."""
-    own = getattr(filters, kind, None)
-    if own and own != ident:
+    narrowed = implied(filters)
+    own = getattr(narrowed, kind, None) if narrowed else None
+    if narrowed is None or (own and own != ident) or (kind == "agent" and not agents_of([ident], narrowed)):
         return None
-    rolled, label = crossing_of(kind, filters)
+    rolled, label = crossing_of(kind, narrowed)
     if rolled:
         return aggregate_detail(store, kind, ident, now_ms, filters.resolved_by, crossed=label)
-    sums = _from_answers(store, kind, filters, ident).get(ident)
+    sums = _from_answers(store, kind, narrowed, ident).get(ident)
     if sums is None:
         return None
     name = store.agent_names([ident]).get(ident) if kind == "agent" else ident

@@ -372,16 +372,17 @@ def aggregate_cards(store: Store, kind: str, idents: list[str], now_ms: int,
 
 
 def aggregate_page(store: Store, kind: str, now_ms: int, offset: int = 0, limit: int | None = None,
-                   resolved_by: str | None = None, crossed: str | None = None) -> tuple[list[ScoreCard], int]:
+                   resolved_by: str | None = None, crossed: str | None = None,
+                   idents: list[str] | None = None) -> tuple[list[ScoreCard], int]:
     """Return a page of aggregate_list (from offset, at most limit: None for all) and how many rows it has, of the
     tickets resolved by resolved_by ("human", "bot") alone when given, of the surveys of one value of another
-    dimension alone when crossed names it (aggregate_counts).
+    dimension alone when crossed names it (aggregate_counts); of these ids alone when given.
 
     Every entity's counts are read to order them; their sums, the days behind their trends and the agents'
     names only for the page.
     """
     kind = kind_of(kind, resolved_by)
-    rows = aggregate_counts(store, kind, crossed=crossed)
+    rows = aggregate_counts(store, kind, idents, crossed=crossed)
     rows.sort(key=lambda row: (-row[1], row[0]))
     page = rows[offset:] if limit is None else rows[offset:offset + limit]
     return aggregate_cards(store, kind, [ident for ident, _ in page], now_ms, crossed=crossed), len(rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from tracker.cases.stats import case_numbers
@@ -182,6 +182,8 @@ def rolled_entity(filters: Facets) -> tuple[str, str] | None:
     the per-source split crossed by source, outbox.crossing). Two filters are a cross no rollup holds, and a scale
     splits every sum: those read the answers.
     """
+    if filters.agent and filters.source and filters.agent.startswith(f"{filters.source}:"):
+        filters = replace(filters, source=None)  # implied by the agent's id
     chosen = dict(filters.chosen())
     split = chosen.pop("resolved_by", None)
 

@@ -179,7 +179,8 @@ def dimensions_of(entities: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def crossing(kind: str, dimensions: Sequence[tuple[str, str]], rollup: Mapping[str, float]) -> Rollup:
     """Return the crossed fields an entity of kind adds for a rollup delta of a survey of these dimensions: for each
-    value of every other dimension, the sums in all and per day (CROSSED_SUMS, CROSSED_DAY).
+    value of every other dimension (an agent's source aside), the sums in all and per day (CROSSED_SUMS,
+    CROSSED_DAY).
 
     Linear in the delta (a re-rating's difference, an erasure's negation cross like the answer did), and the same
     whether the forwarder or a rebuild computes it: the one place crossed fields are made.
@@ -187,7 +188,10 @@ def crossing(kind: str, dimensions: Sequence[tuple[str, str]], rollup: Mapping[s
     own = kind.partition("@")[0]
     if own in UNCROSSED or not rollup:
         return {}
-    labels = [(dimension, cross_label(dimension, value)) for dimension, value in dimensions if dimension != own]
+    # An agent is of one source (its id's prefix): crossed by it, it would only repeat its own sums.
+    skipped = (own, "source") if own == "agent" else (own,)
+    labels = [(dimension, cross_label(dimension, value)) for dimension, value in dimensions
+              if dimension not in skipped]
     crossed: dict[str, float] = defaultdict(float)
     for name, value in rollup.items():
         day, _, field_name = name.partition("|")

@@ -15,7 +15,7 @@ from tracker.i18n.catalogue import scale_labels, text
 from tracker.model import Answer, ScoreCard
 from tracker.scales import SCALES
 from tracker.schema_cache import schema
-from tracker.scores.dimensions import crossing_of, filtered_page
+from tracker.scores.dimensions import agents_of, crossing_of, filtered_page, implied
 from tracker.scores.maths import DAY_MS
 from tracker.scores.ranking import aggregate_cards, aggregate_counts, kind_of, ranked_customers
 from tracker.scores.summary import Facets, day_start_ms, iter_responses, rolled_entity, summary
@@ -256,10 +256,10 @@ def table(store: Store, kind: str, query: DashboardQuery, ids: list[str], now_ms
     hold (read once).
     """
     rolled, label = crossing_of(kind, query.facets)
-    if not rolled:
+    if not rolled or implied(query.facets) is None:
         return filtered_page(store, kind, now_ms, 0, TABLE_ROWS, query.facets)[0]
     split = kind_of(kind, query.resolved_by)
-    counts = aggregate_counts(store, split, ids, crossed=label)
+    counts = aggregate_counts(store, split, agents_of(ids, query.facets) if kind == "agent" else ids, crossed=label)
     return aggregate_cards(store, split, _rows(counts, getattr(query, kind), names), now_ms,
                            names if kind == "agent" else None, crossed=label)
 

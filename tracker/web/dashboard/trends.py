@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from tracker.scores.dimensions import crossing_of
+from tracker.scores.dimensions import agents_of, crossing_of
 from tracker.scores.summary import Facets, day_of_ms, iter_responses
 from tracker.store import Store
 from tracker.store.keys import split_kind
@@ -59,7 +59,8 @@ def trends(store: Store, first: date, last: date, filters: Facets,
     days: dict[str, dict[str, dict[str, tuple[int, int]]]] = {kind: {} for kind in rows}
     labels = {kind: crossing_of(kind, filters) for kind in rows}
     rolled = [kind for kind in rows if labels[kind][0]]
-    entities = [(kind, ident) for kind in rolled for ident in rows[kind]]
+    entities = [(kind, ident) for kind in rolled  # an agent of another source than the filter's counts nothing
+                for ident in (agents_of(rows[kind], filters) if kind == "agent" else rows[kind])]
     prefixes = {kind: f"{labels[kind][1]}|" if labels[kind][1] else "" for kind in rolled}
     read = store.rollups([(split_kind(kind, filters.resolved_by) if filters.resolved_by else kind, ident,
                            [prefixes[kind] + name for name in TREND_FIELDS]) for kind, ident in entities], first, last)
