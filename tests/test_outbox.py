@@ -18,7 +18,8 @@ from tracker.privacy.erase import erase_customer
 from tracker.privacy.retention import retire_old_records
 from tracker.scores.rebuild import compute_rebuild, rebuild_scores
 from tracker.store import keys
-from tracker.store.outbox import OutboxStuck, cross_label
+from tracker.store.outbox import OutboxStuck
+from tracker.store.rollups import cross_label
 from tracker.surveys import due
 
 DAY_MS = 86_400_000

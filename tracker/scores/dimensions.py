@@ -28,7 +28,7 @@ from tracker.scores.maths import score_card
 from tracker.scores.ranking import aggregate_cards, aggregate_counts, aggregate_detail, aggregate_page, kind_of
 from tracker.scores.summary import Facets
 from tracker.store import Store
-from tracker.store.outbox import cross_label
+from tracker.store.rollups import cross_label
 from tracker.store.scores import answer_aggregate_ids
 from tracker.store.surveys import aggregate_ids, survey_to_hash
 

@@ -15,7 +15,7 @@ from tracker.config import Settings
 from tracker.model import Aggregate
 from tracker.scales import SCALES
 from tracker.store import Store, keys
-from tracker.store.outbox import add_rollups, answer_rollup, crossing, dimensions_of, reasons_in, sent_rollup
+from tracker.store.rollups import add_rollups, answer_rollup, crossing, dimensions_of, reasons_in, sent_rollup
 from tracker.store.scores import Rebuilt, answer_aggregate_ids
 from tracker.store.surveys import aggregate_ids
 

@@ -13,8 +13,8 @@ from tracker.scales import SCALES
 from tracker.scores.maths import DAY_MS, score_card
 from tracker.store import Store
 from tracker.store.keys import split_kind
-from tracker.store.outbox import cross_label
 from tracker.store.queries import BATCH
+from tracker.store.rollups import cross_label
 
 FILTERS = ("source", "brand", "team", "agent", "scale", "channel", "tag", "organisation", "resolved_by")
 MAX_SPAN_DAYS = 3660  # a summary covers at most about ten years of days

@@ -41,34 +41,38 @@ import secrets
 import sys
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote
 
 from tracker.errors import StorageUnavailable
-from tracker.model import Aggregate, day_of
+from tracker.model import Aggregate
 from tracker.store import keys, notice_data
 from tracker.store.base import RedisBase
 from tracker.store.notices import notice_call
+from tracker.store.rollups import (
+    Rollup,
+    add_rollups,
+    answer_rollup,
+    crossing,
+    dimensions_of,
+    is_float_field,
+    negated,
+    sent_rollup,
+)
 
 log = logging.getLogger(__name__)
 
 LEASE_MS = 10_000  # one forwarder per bucket; a batch takes far less, so only a dead forwarder lets it lapse
 BATCH = 100  # entries per round of the forwarder
 WAIT_S = LEASE_MS / 1000 + 2  # how long a writer waits for another forwarder to carry its entry
-ROLLUP_INTS = ("n", "value6", "satisfied", "promoter", "detractor", "nps")
-ROLLUP_FLOATS = ("weight", "weighted")
-REASON_MARK = "why|"  # a rollup day's count of unsatisfied answers by follow-up reason: "<day>|why|<reason>"
 ERASED_MARK = "outbox:"  # ERASED's field "outbox:<bucket>": the newest entry counted (keeps the count once)
 RANK_STATE = ("n", "weight", "weighted")  # the customer's sums the ranked sets are derived from
 # The profile's field holding what the score card shows of the answer last_response_sid names (card_copy), or
 # "<sid>|" once that answer left (erased or retired): the card reads it with the profile, in one round trip.
 CARD_COPY = "last_response_card"
 
-Rollup = dict[str, float]
 # (n, weight, weighted, last response at, newest unhappy answer at) as the customer's keys hold them ('' absent)
 RankState = tuple[str, str, str, str, str]
 
@@ -78,141 +82,6 @@ _DEFERRED = threading.local()  # the buckets a forwarding_later block will forwa
 
 class OutboxStuck(RuntimeError):
     """An outbox did not drain in time (its forwarder holds the lease and makes no progress)."""
-
-
-# What an answer or a sent survey adds to a rollup ---------------------------------------------------------------
-
-def answer_rollup(counted: Aggregate, scale: str, rating: int | str, reason: str | None = None) -> Rollup:
-    """Return the rollup fields one answer adds on its day: sums, one answer of its rating on its scale, and for
-    an unsatisfied answer with a follow-up reason one answer of that reason (reason_field)."""
-    if not counted.days:
-        return {}
-    ((day, _),) = counted.days.items()
-    fields: Rollup = {f"{day}|{name}": getattr(counted, name) for name in (*ROLLUP_INTS, *ROLLUP_FLOATS)
-                      if getattr(counted, name)}
-    fields[f"{day}|r|{scale}|{rating}"] = counted.n
-    if reason and counted.n and not counted.satisfied:
-        fields[f"{day}|{reason_field(reason)}"] = counted.n
-    return fields
-
-
-def reason_field(reason: str) -> str:
-    """Name an unsatisfied answer's follow-up reason in a rollup day: "why|<reason, escaped>" (the dashboard's
-    reasons breakdown reads the range's days of these)."""
-    return f"{REASON_MARK}{quote(reason, safe='')}"
-
-
-def reasons_in(rollup: Mapping[str, float]) -> set[str]:
-    """Return the follow-up reasons a rollup counts (its reason_field days)."""
-    marker = f"|{REASON_MARK}"
-    return {unquote(name.partition(marker)[2]) for name, count in rollup.items() if marker in name and count}
-
-
-def reason_entry(sid: str, email: str, rating: int, at_ms: int, entities: Sequence[tuple[str, str]],
-                 stored: Mapping[str, str], reason: str) -> str:
-    """Return the entry of a change of an answer's comment, reason or extra answers alone: no sums change; when the
-    reason of an unsatisfied answer changes, its steps move the answer's day from the old reason to the new one
-    (reason_field). Its forwarder tells survey.changed with the survey's hash as it is then."""
-    old = stored_answer(stored)
-    if old is None or old.satisfied or reason == stored.get("answer_reason", ""):
-        return detail_entry(sid, email, rating, at_ms)
-    scale = stored.get("scale", "")
-    moved = add_rollups(answer_rollup(old, scale, rating, reason),
-                        negated(answer_rollup(old, scale, rating, stored.get("answer_reason"))))
-    changes = changes_for(entities, Aggregate(), moved)
-    return json.dumps({"sid": sid, "op": "detail", "who": email, "rating": rating, "at": at_ms,
-                       "steps": [[kind, ident, _delta_json(kind, change)] for (kind, ident), change in changes.items()
-                                 if kind != "customer"]}, separators=(",", ":"))
-
-
-def sent_rollup(sent_ms: int) -> Rollup:
-    """Return the rollup field one sent survey adds on its send day."""
-    return {f"{day_of(sent_ms)}|sent": 1}
-
-
-def add_rollups(*parts: Mapping[str, float]) -> Rollup:
-    """Sum rollups field by field, leaving out what sums to zero."""
-    total: Rollup = {}
-    for part in parts:
-        for name, value in part.items():
-            total[name] = total.get(name, 0) + value
-    return {name: value for name, value in total.items() if value}
-
-
-def negated(rollup: Mapping[str, float]) -> Rollup:
-    return {name: -value for name, value in rollup.items()}
-
-
-def is_float_field(name: str) -> bool:
-    """Say whether a rollup field is a float sum (weight, weighted) rather than a count (of a rating, a reason)."""
-    return name.rpartition("|")[2] in ROLLUP_FLOATS and "|r|" not in name and f"|{REASON_MARK}" not in name
-
-
-def rollup_from_hash(raw: Mapping[str, str]) -> Rollup:
-    """Read a rollup hash (or the rollup fields kept in a retired hash: those holding a '|')."""
-    return {name: float(value) if is_float_field(name) else int(value) for name, value in raw.items() if "|" in name}
-
-
-# Crossed sums: an entity's numbers narrowed to one value of another dimension ----------------------------------
-
-# What a crossing keeps of the rollup fields an answer or sent survey adds: every sum, in all ("x|<label>|<name>",
-# what a list filtered by another dimension orders by and shows) and per day, the day's answers, their values and
-# the satisfied ones ("<day>|<label>|n", "|value6", "|satisfied": a crossed card's trend, the dashboard's weekly
-# CSAT) and, crossed by source, every sum of the day (the summary's per-source split under a filter).
-CROSSED_SUMS = (*("n", "sent", "value6", "satisfied", "promoter", "detractor", "nps"), *ROLLUP_FLOATS)
-CROSSED_DAY = ("n", "value6", "satisfied")
-CROSSED_TOTAL = "x"  # the "day" of a crossing's all-time sums: sorts after every day, so no read of days sees it
-UNCROSSED = ("customer", "overall")  # a customer has no rollup; overall crossed by a value is that value's entity
-
-
-def cross_label(dimension: str, value: str) -> str:
-    """Name one value of a dimension in a crossed field: "channel=email", "agent=zendesk%3A42" (the value escaped,
-    so no '|' or ':' of it can be taken for a separator)."""
-    return f"{dimension}={quote(value, safe='')}"
-
-
-def dimensions_of(entities: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Return the (dimension, value) pairs a survey counts for, from the entities it counts for (aggregate_ids):
-    its source, agent, team, brand, channel, organisation and tags."""
-    return [(kind, ident) for kind, ident in entities if kind not in UNCROSSED and "@" not in kind]
-
-
-def crossing(kind: str, dimensions: Sequence[tuple[str, str]], rollup: Mapping[str, float]) -> Rollup:
-    """Return the crossed fields an entity of kind adds for a rollup delta of a survey of these dimensions: for each
-    value of every other dimension (an agent's source aside), the sums in all and per day (CROSSED_SUMS,
-    CROSSED_DAY).
-
-    Linear in the delta (a re-rating's difference, an erasure's negation cross like the answer did), and the same
-    whether the forwarder or a rebuild computes it: the one place crossed fields are made.
-    """
-    own = kind.partition("@")[0]
-    if own in UNCROSSED or not rollup:
-        return {}
-    # An agent is of one source (its id's prefix): crossed by it, it would only repeat its own sums.
-    skipped = (own, "source") if own == "agent" else (own,)
-    labels = [(dimension, cross_label(dimension, value)) for dimension, value in dimensions
-              if dimension not in skipped]
-    crossed: dict[str, float] = defaultdict(float)
-    for name, value in rollup.items():
-        day, _, field_name = name.partition("|")
-        if field_name not in CROSSED_SUMS:
-            continue
-        for dimension, label in labels:
-            crossed[f"{CROSSED_TOTAL}|{label}|{field_name}"] += value
-            if dimension == "source" or field_name in CROSSED_DAY:
-                crossed[f"{day}|{label}|{field_name}"] += value
-    return {name: value if is_float_field(name) else int(value) for name, value in crossed.items() if value}
-
-
-def crossed_delta(kind: str, delta: Mapping[str, Any], dimensions: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """Return an entry's step delta with its crossed rollup fields added (entries carry only the plain ones)."""
-    rollup = {name: value for part in ("ri", "rf") for name, value in delta.get(part, ())}
-    crossed = crossing(kind, dimensions, rollup)
-    if not crossed:
-        return dict(delta)
-    return {**delta,
-            "ri": [*delta.get("ri", ()), *([k, v] for k, v in sorted(crossed.items()) if not is_float_field(k))],
-            "rf": [*delta.get("rf", ()), *([k, v] for k, v in sorted(crossed.items()) if is_float_field(k))]}
 
 
 # Building an entry ------------------------------------------------------------------------------------------------
@@ -294,6 +163,23 @@ def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rati
                  {"resp": ["a", at_ms]}, extra)
 
 
+def reason_entry(sid: str, email: str, rating: int, at_ms: int, entities: Sequence[tuple[str, str]],
+                 stored: Mapping[str, str], reason: str) -> str:
+    """Return the entry of a change of an answer's comment, reason or extra answers alone: no sums change; when the
+    reason of an unsatisfied answer changes, its steps move the answer's day from the old reason to the new one
+    (reason_field). Its forwarder tells survey.changed with the survey's hash as it is then."""
+    old = stored_answer(stored)
+    if old is None or old.satisfied or reason == stored.get("answer_reason", ""):
+        return detail_entry(sid, email, rating, at_ms)
+    scale = stored.get("scale", "")
+    moved = add_rollups(answer_rollup(old, scale, rating, reason),
+                        negated(answer_rollup(old, scale, rating, stored.get("answer_reason"))))
+    changes = changes_for(entities, Aggregate(), moved)
+    return json.dumps({"sid": sid, "op": "detail", "who": email, "rating": rating, "at": at_ms,
+                       "steps": [[kind, ident, _delta_json(kind, change)] for (kind, ident), change in changes.items()
+                                 if kind != "customer"]}, separators=(",", ":"))
+
+
 def detail_entry(sid: str, email: str, rating: int, at_ms: int) -> str:
     """Return the entry of a change of an answer's comment, reason or extra answers alone: no steps (nothing it
     counted changes); its forwarder tells survey.changed with the survey's hash as it is then."""
@@ -332,6 +218,17 @@ def removal_entry(sid: str, op: str, email: str, answered: Sequence[tuple[str, s
         erased.append(["sent", 1])
     return entry(sid, op, changes, {"resp": ["r"], "surv": ["r"], "unhappy": ["r"]},
                  {"resp": ["r"], "sent": ["r"], "erased": erased})
+
+
+def crossed_delta(kind: str, delta: Mapping[str, Any], dimensions: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Return an entry's step delta with its crossed rollup fields added (entries carry only the plain ones)."""
+    rollup = {name: value for part in ("ri", "rf") for name, value in delta.get(part, ())}
+    crossed = crossing(kind, dimensions, rollup)
+    if not crossed:
+        return dict(delta)
+    return {**delta,
+            "ri": [*delta.get("ri", ()), *([k, v] for k, v in sorted(crossed.items()) if not is_float_field(k))],
+            "rf": [*delta.get("rf", ()), *([k, v] for k, v in sorted(crossed.items()) if is_float_field(k))]}
 
 
 # Applying entries -------------------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from typing import Any
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
 from tracker.store.base import RedisBase
-from tracker.store.outbox import CROSSED_SUMS, CROSSED_TOTAL
 from tracker.store.records import Records
+from tracker.store.rollups import CROSSED_SUMS, CROSSED_TOTAL
 from tracker.store.scores import answer_of
 from tracker.store.surveys import survey_from_hash
 

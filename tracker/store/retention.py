@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from tracker.model import Aggregate
 from tracker.store import keys
 from tracker.store.erasure import Removal
-from tracker.store.outbox import Rollup, rollup_from_hash
+from tracker.store.rollups import Rollup, rollup_from_hash
 
 
 class Retention(Removal):

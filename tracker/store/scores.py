@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
 from tracker.store.notice_data import extra_answers
-from tracker.store.outbox import Outbox, Rollup, answer_entry, detail_entry, rank_scores, reason_entry, rollup_from_hash
+from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry
+from tracker.store.rollups import Rollup, rollup_from_hash
 from tracker.store.surveys import aggregate_ids, survey_to_hash, tags_json, tags_of
 
 # The fields an answer's sums are read from; a change or an erasure checks them unchanged.

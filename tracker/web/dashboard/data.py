@@ -21,7 +21,7 @@ from tracker.scores.ranking import aggregate_cards, aggregate_counts, kind_of, r
 from tracker.scores.summary import Facets, day_start_ms, iter_responses, rolled_entity, summary
 from tracker.store import Store
 from tracker.store.keys import RESOLVERS
-from tracker.store.outbox import reason_field
+from tracker.store.rollups import reason_field
 from tracker.web.dashboard.chart import FRAMES, Chart, Sparkline, chart, sparkline
 from tracker.web.dashboard.trends import trends
 
