@@ -4,6 +4,7 @@ a rebuild equals the live aggregates, rollups and ranked sets."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import Any
 
@@ -62,7 +63,8 @@ def state(store: Any) -> dict[str, Any]:
         "aggregates": {(kind, ident): store.aggregate(kind, ident) for kind in ids for ident in ids[kind]},
         "rollups": {(kind, ident): store.rollup_fields(kind, ident) for kind in ids for ident in ids[kind]
                     if kind != "customer"},
-        "ranks": {rank: dict(store.redis.zrange(rank, 0, -1, withscores=True)) for rank in RANKS},
+        "ranks": {rank: dict(store.redis.zrange(rank, 0, -1, withscores=True)) for rank in (
+            *RANKS, *(keys.entity_rank(kind) for kind in keys.AGGREGATE_KINDS if kind != "customer"))},
         "unhappy": {email: dict(store.redis.zrange(keys.customer(email, "unhappy"), 0, -1, withscores=True))
                     for email in ids["customer"]},
     }
@@ -105,6 +107,11 @@ def assert_equals_a_rebuild(store: Any, settings: Any) -> None:
         have = live["rollups"][ident]
         assert have.keys() == rollup.keys(), ident
         assert all(close(have[name], value) for name, value in rollup.items()), ident
+    # Each kind's ranked set holds every entity that counts something, at minus its answers.
+    for kind in keys.AGGREGATE_KINDS:
+        if kind != "customer":
+            wanted = {ident: -agg.n for (k, ident), agg in rebuilt.aggregates.items() if k == kind and not agg.empty}
+            assert live["ranks"][keys.entity_rank(kind)] == wanted, kind
 
 
 def test_a_rebuild_equals_every_live_aggregate_rollup_and_ranked_set_after_a_mixed_history(world, store, env):
@@ -298,3 +305,26 @@ def test_a_rebuild_after_a_new_half_life_reweighs_every_answer_and_later_changes
     assert_equals_a_rebuild(store, long)  # the stored answers carry the new weights
     record_answer(store, long, store.survey(first), 3, "", now_ms())  # takes off what the rebuild counted
     assert_equals_a_rebuild(store, long)
+
+
+def test_each_kind_s_ranked_set_follows_its_entities_through_concurrent_forwarders(world, store, settings):
+    """Answers for one agent, team and brand forwarded by writers of many buckets at once (each forwarder writes the
+    answers it saw, then checks them): the ranked sets end at every entity's count, as a rebuild sets them."""
+    sids = _sent(world, *(f"c{n}@example.no" for n in range(24)))
+    assert len({keys.bucket_of(sid) for sid in sids}) > 4
+    at = now_ms()
+
+    def answer(part: list[str]) -> None:
+        for n, sid in enumerate(part):
+            record_answer(store, settings, store.survey(sid), 1 + n % 5, "", at + n)
+
+    threads = [threading.Thread(target=answer, args=(sids[k::4],)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not store.outbox_waiting()
+    (agent,) = store.ids("agent")
+    assert store.redis.zrange(keys.entity_rank("agent"), 0, -1, withscores=True) == [(agent, -24.0)]
+    assert store.ranked_entities("source", 0, 10) == (store.ids("source"), 1)
+    assert_equals_a_rebuild(store, settings)

@@ -378,10 +378,14 @@ def aggregate_page(store: Store, kind: str, now_ms: int, offset: int = 0, limit:
     tickets resolved by resolved_by ("human", "bot") alone when given, of the surveys of one value of another
     dimension alone when crossed names it (aggregate_counts); of these ids alone when given.
 
-    Every entity's counts are read to order them; their sums, the days behind their trends and the agents'
-    names only for the page.
+    Unfiltered, the kind's ranked set (keys.entity_rank, kept as answers arrive) gives the page; filtered, every
+    entity's counts are read to order them. Their sums, the days behind their trends and the agents' names are
+    read for the page only.
     """
     kind = kind_of(kind, resolved_by)
+    if crossed is None and idents is None:  # the kind's ranked set holds its order: the page alone is read
+        page_ids, total = store.ranked_entities(kind, offset, limit)
+        return aggregate_cards(store, kind, page_ids, now_ms), total
     rows = aggregate_counts(store, kind, idents, crossed=crossed)
     rows.sort(key=lambda row: (-row[1], row[0]))
     page = rows[offset:] if limit is None else rows[offset:offset + limit]

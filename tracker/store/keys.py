@@ -228,6 +228,12 @@ RANK_VALUE = f"{PREFIX}:rank:value"  # customers by live order value (main curre
 RANK_RECENT = f"{PREFIX}:rank:recent"  # customers by their newest answer's time (ms)
 RANK_RESPONSES = f"{PREFIX}:rank:responses"  # customers by number of answers
 RANK_UNHAPPY = f"{PREFIX}:rank:unhappy"  # customers by the time of their newest answer that was not satisfied
+
+
+def entity_rank(kind: str) -> str:
+    """Name the ranked set of every entity of a (non-customer) kind that counts something, scored by minus its
+    answers: ZRANGE reads a list's page most answered first, ties by id, as aggregate lists order them."""
+    return f"{PREFIX}:rank:entity:{kind}"
 ERASED = f"{PREFIX}:metrics:erased"  # sent surveys and answers erased or retired, so /metrics totals never go back
 # Opt-outs by keyed hash of the address (HMAC, tracker.surveys.optout): erasure keeps these, not the address.
 OPT_OUTS = {"unsubscribed": f"{PREFIX}:optout:unsubscribed", "suppressed": f"{PREFIX}:optout:suppressed"}

@@ -282,6 +282,28 @@ def step_keys(kind: str, ident: str, retired: bool) -> list[str]:
     return names
 
 
+def _answers_of(counted: Sequence[str | None]) -> int | None:
+    """Return an entity's answers from its (n, sent), None when it counts nothing (no answer, no sent survey)."""
+    n, sent = int(counted[0] or 0), int(counted[1] or 0)
+    return n if n > 0 or sent > 0 else None
+
+
+def write_entity_ranks(pipe: Any, answered: Mapping[tuple[str, str], int | None]) -> None:
+    """Queue each entity's place in its kind's ranked set (keys.entity_rank): minus its answers, or none when it
+    counts nothing."""
+    adds: dict[str, dict[str, float]] = {}
+    drops: dict[str, list[str]] = {}
+    for (kind, ident), n in answered.items():
+        if n is None:
+            drops.setdefault(kind, []).append(ident)
+        else:
+            adds.setdefault(kind, {})[ident] = -n
+    for kind, members in adds.items():
+        pipe.zadd(keys.entity_rank(kind), members)
+    for kind, idents in drops.items():
+        pipe.zrem(keys.entity_rank(kind), *idents)
+
+
 def rank_scores(state: Sequence[str]) -> dict[str, float | None]:
     """Return a customer's place in each ranked set (None: not in it) from its rank state."""
     n, weight, weighted, last_at, unhappy_at = (state[i] or "" for i in range(5))
@@ -559,21 +581,22 @@ class Outbox(RedisBase):
         if torn and not self._step_one_by_one(bucket, token, entries, torn):
             return 0
         notices = _batch_notices(bucket, entries, steps, told, replies[len(steps):])
-        ranks, emptied = self._side_effects(entries, steps, notices)
+        ranks, answered = self._side_effects(entries, steps, notices)
         # Then check what raced with us: a customer changed by another bucket's forwarder between its step and
-        # our rank write, an entity we took off its index that another step refilled meanwhile.
+        # our rank write, an entity whose answers moved (or that we took off its index and ranked set and another
+        # step refilled) meanwhile.
         check = self.redis.pipeline(transaction=False)
         for email in ranks:
             read_rank_state(check, email)
-        for kind, ident in emptied:
-            check.exists(keys.aggregate(kind, ident))
+        for kind, ident in answered:
+            check.hmget(keys.aggregate(kind, ident), "n", "sent")
         # The batch leaves the outbox and the lease is let go, then the outbox is looked at again: an entry
         # appended meanwhile by a writer that found the lease taken must not wait for beat.
         check.zremrangebyscore(keys.outbox(bucket), "-inf", entries[-1][0])
         self.script("release_if")(keys=[keys.outbox_lease(bucket)], args=[token], client=check)
         check.zcard(keys.outbox(bucket))
         found = check.execute()
-        self._settle_races(ranks, emptied, found)
+        self._settle_races(ranks, answered, found)
         return int(found[-1])
 
     def _queue_batch(self, pipe: Any, bucket: int, entries: list[tuple[int, dict[str, Any]]]) -> list[_Step]:
@@ -671,11 +694,13 @@ class Outbox(RedisBase):
         return [(int(score), json.loads(member.partition("|")[2])) for member, score in rows]
 
     def _side_effects(self, entries: list[tuple[int, dict[str, Any]]], steps: list[_Step],
-                      notices: Sequence[Notice] = ()) -> tuple[dict[str, RankState], list[tuple[str, str]]]:
+                      notices: Sequence[Notice] = ()) -> tuple[dict[str, RankState], dict[tuple[str, str], int | None]]:
         """Emit the batch's notices, then write the single-key side effects of a batch as its last step of each
         entity, and its entries' last word on each survey, leave them (each sets a member's place: the last one is
-        what a run in order leaves); return what to check after."""
+        what a run in order leaves); return what to check after: the customers' rank states and the other entities'
+        answers (None: gone from their index and ranked set), as written."""
         indexed: dict[tuple[str, str], bool] = {}  # (kind, id) -> alive, as its last live step left it
+        answered: dict[tuple[str, str], int | None] = {}  # (kind, id) -> its answers then (None: counts nothing)
         retired_sums: set[str] = set()
         ranks: dict[str, RankState] = {}
         for step in steps:
@@ -687,6 +712,8 @@ class Outbox(RedisBase):
             else:
                 indexed.pop((step.kind, step.ident), None)
                 indexed[(step.kind, step.ident)] = bool(int(step.reply[1]))
+                if step.kind != "customer":
+                    answered[(step.kind, step.ident)] = int(step.reply[2]) if step.reply[2] != "" else None
             if step.kind == "customer":
                 ranks[step.ident] = tuple(str(value) for value in step.reply[2:7])  # type: ignore[assignment]
         placed: dict[tuple[str, str], Any] = {}  # (index key, sid) -> its last op
@@ -709,6 +736,7 @@ class Outbox(RedisBase):
             (pipe.sadd if alive else pipe.srem)(keys.index(kind), *idents)
         if retired_sums:
             pipe.sadd(keys.RETIRED_INDEX, *sorted(retired_sums))
+        write_entity_ranks(pipe, answered)
         placing: dict[str, tuple[dict[str, float], list[str]]] = {}
         for email, state in ranks.items():
             for rank_key, score in rank_scores(state).items():
@@ -730,19 +758,33 @@ class Outbox(RedisBase):
                 pipe.zrem(index_key, *drops)
         if len(pipe):
             pipe.execute()
-        return ranks, [entity for entity, alive in indexed.items() if not alive]
+        return ranks, answered
 
-    def _settle_races(self, ranks: dict[str, RankState], emptied: list[tuple[str, str]], found: list[Any]) -> None:
+    def _settle_races(self, ranks: dict[str, RankState], answered: dict[tuple[str, str], int | None],
+                      found: list[Any]) -> None:
         """Put right what a concurrent forwarder changed under our feet (see _forward_batch); rare, so slow."""
         replies = iter(found)
         stale = [email for email, written in ranks.items()
                  if not _same_rank(rank_state_of(next(replies), next(replies), next(replies)), written)]
-        refill = [(kind, ident) for kind, ident in emptied if next(replies)]
-        if refill:
+        moved = [entity for entity, written in answered.items() if _answers_of(next(replies)) != written]
+        for _ in range(10):
+            if not moved:
+                break
             pipe = self.redis.pipeline(transaction=False)
-            for kind, ident in refill:
-                pipe.sadd(keys.index(kind), ident)
+            for kind, ident in moved:
+                pipe.hmget(keys.aggregate(kind, ident), "n", "sent")
+            now = {entity: _answers_of(read) for entity, read in zip(moved, pipe.execute(), strict=True)}
+            pipe = self.redis.pipeline(transaction=False)
+            for (kind, ident), n in now.items():
+                if n is not None:
+                    pipe.sadd(keys.index(kind), ident)  # refilled after we took it off
+            write_entity_ranks(pipe, now)
             pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
+            for kind, ident in moved:
+                pipe.hmget(keys.aggregate(kind, ident), "n", "sent")
+            moved = [entity for entity, read in zip(moved, pipe.execute(), strict=True)
+                     if _answers_of(read) != now[entity]]
         for _ in range(10):
             if not stale:
                 return

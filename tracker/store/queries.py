@@ -67,6 +67,15 @@ class Queries(RedisBase):
             found += [(int(n or 0), int(sent or 0)) for n, sent in pipe.execute()]
         return found
 
+    def ranked_entities(self, kind: str, offset: int, limit: int | None) -> tuple[list[str], int]:
+        """Return a page of a kind's entities that count something, most answered first (ties by id), from its
+        ranked set (keys.entity_rank), and how many there are: one round trip, the cost of the page."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrange(keys.entity_rank(kind), offset, -1 if limit is None else offset + limit - 1)
+        pipe.zcard(keys.entity_rank(kind))
+        page, total = pipe.execute()
+        return list(page), int(total)
+
     def crossed_counts(self, kind: str, idents: Sequence[str], label: str) -> list[tuple[int, int]]:
         """Return each entity's (answers, sent surveys) crossed by one value of another dimension (label, as
         outbox.cross_label names it): what a list filtered by that value is ordered and filtered by."""

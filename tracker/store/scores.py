@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
 from tracker.store.notice_data import extra_answers
-from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry
+from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry, write_entity_ranks
 from tracker.store.rollups import Rollup, rollup_from_hash
 from tracker.store.surveys import aggregate_ids, survey_to_hash, tags_json, tags_of
 
@@ -203,7 +203,8 @@ class Scores(Outbox):
 
         Each entity is written by one script in its own slot that first checks its marks: none newer than the
         snapshot, so nothing the computation did not see is overwritten. Entities that count nothing any more
-        go, then the ranked sets are set from the customers' states.
+        go (from their index and their kind's ranked set too), each written one's place in its ranked set is set,
+        then the customers' ranked sets are set from their states.
         """
         stale = False
         entities = list(rebuilt.aggregates)
@@ -236,11 +237,28 @@ class Scores(Outbox):
                     client=pipe)
             written = pipe.execute()
             gone = self.redis.pipeline(transaction=False)
+            placed: dict[tuple[str, str], int | None] = {}
             for (kind, ident), done in zip(chunk, written, strict=True):
                 stale = stale or not int(done)
                 if int(done) and (kind, ident) not in rebuilt.aggregates:
                     gone.srem(keys.index(kind), ident)
+                if int(done) and kind != "customer":
+                    counted = rebuilt.aggregates.get((kind, ident))
+                    placed[(kind, ident)] = None if counted is None or counted.empty else counted.n
+            write_entity_ranks(gone, placed)
             gone.execute()
+        # Members of a kind's ranked set that no index lists any more (nothing above wrote them) go too.
+        known = {(kind, ident) for kind, ident in entities}
+        pipe = self.redis.pipeline(transaction=False)
+        ranked_kinds = [kind for kind in keys.AGGREGATE_KINDS if kind != "customer"]
+        for kind in ranked_kinds:
+            pipe.zrange(keys.entity_rank(kind), 0, -1)
+        extra = {(kind, ident): None for kind, members in zip(ranked_kinds, pipe.execute(), strict=True)
+                 for ident in members if (kind, ident) not in known}
+        if extra:
+            pipe = self.redis.pipeline(transaction=False)
+            write_entity_ranks(pipe, extra)
+            pipe.execute()
         # Only after a change of TRACKER_SCORE_HALF_LIFE_DAYS do answers' stored weights differ.
         answers = list(rebuilt.reweighted.items())
         for start in range(0, len(answers), 1000):

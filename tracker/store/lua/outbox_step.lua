@@ -14,8 +14,9 @@
 --       'a' add or 'r' remove or '' none, and a time), the answer time that becomes the profile's last
 --       response when it is not older ('' none), and the score card's copy of that answer ('' none: an entry
 --       from before the copy), kept in the profile's last_response_card while it names the newest answer
--- Returns {applied, alive}, for a customer followed by its n, weight, weighted, last response time and newest
--- unhappy answer's time ('' when absent), what the ranked sets follow.
+-- Returns {applied, alive, answers} (answers '' unless a live step leaves it alive), for a customer instead
+-- {applied, alive} followed by its n, weight, weighted, last response time and newest unhappy answer's time ('' when
+-- absent), what the ranked sets follow.
 local bucket, sid = ARGV[1], ARGV[3]
 local first, seq = string.match(ARGV[2], '^(%d+)-(%d+)$')
 seq = tonumber(seq or ARGV[2])
@@ -94,7 +95,8 @@ if live then
     if applied == 1 then redis.call('DEL', sums, days, rollup) end
   end
 end
-if not customer then return {applied, alive} end
+-- A live entity's answers follow, what its kind's ranked set orders it by.
+if not customer then return {applied, alive, live and alive == 1 and (redis.call('HGET', sums, 'n') or '0') or ''} end
 local state = redis.call('HMGET', KEYS[9], 'n', 'weight', 'weighted')
 local unhappy = redis.call('ZREVRANGE', KEYS[8], 0, 0, 'WITHSCORES')
 return {applied, alive, state[1] or '', state[2] or '', state[3] or '',
