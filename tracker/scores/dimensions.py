@@ -11,11 +11,11 @@ MAX_TAGS tags count), which the forwarder sums per entity within a batch. Puttin
 field names instead would keep the steps but make a split list read every entity's every day.
 
 A filter by another dimension (an agent's scores on one channel, a tag's within one organisation) reads the
-crossed sums each entity's rollup keeps (tracker.store.outbox.crossing: "x|channel=email|n" and the crossed days
-behind the trend), at the same cost as the unfiltered list: no more steps on the write side, only more fields in
-each step. Two filters of other dimensions at once (an agent's scores on one channel of one brand) are a cross no
-rollup holds: they read every answer and sent survey once. A filter on the list's own dimension
-(`/channels?channel=email`) is the one entity.
+crossed sums each entity's rollup keeps (tracker.store.rollups.crossing: "x|channel=email|n" and the crossed days
+behind the trend): every entity's two crossed counts to order them, then the page, as the unfiltered list read
+before its ranked set; no more steps on the write side, only more fields in each step. Two filters of other
+dimensions at once (an agent's scores on one channel of one brand) are a cross no rollup holds: they read every
+answer and sent survey once. A filter on the list's own dimension (`/channels?channel=email`) is the one entity.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def implied(filters: Facets) -> Facets | None:
 
 def _crossed(kind: str, filters: Facets) -> dict[str, str]:
     """Return the filters a list of kind answers from crossed sums or the answers: not its own dimension, not
-    resolved_by, and for agents not their source (the prefix of every agent's id, _agents_of)."""
+    resolved_by, and for agents not their source (the prefix of every agent's id, agents_of)."""
     own = (kind, "resolved_by", *(["source"] if kind == "agent" else []))
     return {name: value for name, value in filters.chosen() if name not in own}
 

@@ -337,7 +337,7 @@ def aggregate_counts(store: Store, kind: str, idents: list[str] | None = None,
     """Return (id, answers) of every entity of a kind (agent, ..., organisation, or one split by resolved_by:
     "agent@bot") that counts something (an answer or a sent survey), in id order (idents: every id of the kind,
     when the caller has read them already); of its surveys of one value of another dimension alone when crossed
-    names it (outbox.cross_label: "channel=email")."""
+    names it (rollups.cross_label: "channel=email")."""
     kind_of(kind)
     idents = store.ids(kind) if idents is None else idents
     counts = store.entity_counts(kind, idents) if crossed is None else store.crossed_counts(kind, idents, crossed)

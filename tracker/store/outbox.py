@@ -174,17 +174,17 @@ def reason_entry(sid: str, email: str, rating: int, at_ms: int, entities: Sequen
     scale = stored.get("scale", "")
     moved = add_rollups(answer_rollup(old, scale, rating, reason),
                         negated(answer_rollup(old, scale, rating, stored.get("answer_reason"))))
-    changes = changes_for(entities, Aggregate(), moved)
-    return json.dumps({"sid": sid, "op": "detail", "who": email, "rating": rating, "at": at_ms,
-                       "steps": [[kind, ident, _delta_json(kind, change)] for (kind, ident), change in changes.items()
-                                 if kind != "customer"]}, separators=(",", ":"))
+    steps = [[kind, ident, _delta_json(kind, change)]
+             for (kind, ident), change in changes_for(entities, Aggregate(), moved).items() if kind != "customer"]
+    return detail_entry(sid, email, rating, at_ms, steps)
 
 
-def detail_entry(sid: str, email: str, rating: int, at_ms: int) -> str:
-    """Return the entry of a change of an answer's comment, reason or extra answers alone: no steps (nothing it
-    counted changes); its forwarder tells survey.changed with the survey's hash as it is then."""
-    return json.dumps({"sid": sid, "op": "detail", "steps": [], "who": email, "rating": rating, "at": at_ms},
-                      separators=(",", ":"))
+def detail_entry(sid: str, email: str, rating: int, at_ms: int, steps: Sequence[Any] = ()) -> str:
+    """Return the entry of a change of an answer's comment, reason or extra answers alone: nothing it counted
+    changes, so no steps but those of a moved reason (reason_entry); its forwarder tells survey.changed with the
+    survey's hash as it is then."""
+    return json.dumps({"sid": sid, "op": "detail", "steps": list(steps), "who": email, "rating": rating,
+                       "at": at_ms}, separators=(",", ":"))
 
 
 def card_copy(sid: str, at_ms: int | str, rating: int | str, scale: str, tkey: str | None) -> str:

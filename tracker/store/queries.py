@@ -78,7 +78,7 @@ class Queries(RedisBase):
 
     def crossed_counts(self, kind: str, idents: Sequence[str], label: str) -> list[tuple[int, int]]:
         """Return each entity's (answers, sent surveys) crossed by one value of another dimension (label, as
-        outbox.cross_label names it): what a list filtered by that value is ordered and filtered by."""
+        rollups.cross_label names it): what a list filtered by that value is ordered and filtered by."""
         found: list[tuple[int, int]] = []
         for chunk in _chunks(list(idents)):
             pipe = self.redis.pipeline(transaction=False)

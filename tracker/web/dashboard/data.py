@@ -155,7 +155,7 @@ class Reasons:
     """The follow-up reasons of the range's unhappy answers: (reason, count), most given first.
 
     Read from the rollup of the entity the filters name (the range's days of its unsatisfied answers and of
-    each reason's count: tracker.store.outbox.reason_field), whatever the number of answers. Two filters of
+    each reason's count: tracker.store.rollups.reason_field), whatever the number of answers. Two filters of
     other dimensions, or a scale, are in no rollup: those count the range's answers, newest first, reading at
     most REASON_SCAN of them (complete False when the range holds more, and the counts cover the newest ones).
     """
