@@ -40,8 +40,8 @@ def _port_open(port: int) -> bool:
 def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
-    env.update(TRACKER_BIND=f"127.0.0.1:{port}", TRACKER_PUBLIC_URL=f"http://127.0.0.1:{port}",
-               TRACKER_SURVEY_DELAY="1")
+    # No TRACKER_PUBLIC_URL: the survey mail's links must follow TRACKER_BIND (README: "choose another port").
+    env.update(TRACKER_BIND=f"127.0.0.1:{port}", TRACKER_SURVEY_DELAY="1")
     dev = subprocess.Popen([sys.executable, "-m", "tracker", "dev", "--dir", str(tmp_path / "dev")], cwd=ROOT,
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            start_new_session=True)
@@ -75,6 +75,7 @@ def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: P
         message = email.message_from_bytes(mails[0].read_bytes(), policy=default_policy)
         text = message.get_body(("plain",)).get_content()
         link = re.search(r"(http://\S+/s/[a-z2-7-]+)\?rating=5", text).group(1)
+        assert link.startswith(f"http://127.0.0.1:{port}/s/"), link
         assert requests.post(link, data={"rating": "5"}, timeout=5).ok
         card = requests.get(f"http://127.0.0.1:{port}/api/v1/customers/kari@example.no",
                             headers={"Authorization": f"Bearer {api_key}"}, timeout=5).json()

@@ -27,6 +27,14 @@ DEV_DEFAULTS = {
 }
 
 
+def public_url_of(bind: str) -> str:
+    """Return the URL a browser on this machine reaches a bind address at (any-address binds: 127.0.0.1)."""
+    host, _, port = bind.rpartition(":")
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
 def free_port(preferred: int = 0) -> int:
     """Return preferred when it is free on 127.0.0.1, else any free port."""
     for port in (preferred, 0) if preferred else (0,):
@@ -127,6 +135,8 @@ class DevStack:
         self.root.mkdir(parents=True, exist_ok=True)
         for name, value in DEV_DEFAULTS.items():
             env.setdefault(name, value)
+        if not env.get("TRACKER_PUBLIC_URL", "").strip():  # the survey mails' links go where the web listens
+            env["TRACKER_PUBLIC_URL"] = public_url_of(env.get("TRACKER_BIND", "").strip() or Settings.bind)
         env.setdefault("TRACKER_SECRET_KEY", _secret(self.root / "secret", lambda: secrets.token_urlsafe(32)))
         standard_key = _secret(self.root / "standard-key", lambda: "dev-" + secrets.token_hex(16))
         env.setdefault("TRACKER_SOURCE_STANDARD_SECRET", "whsec_" + base64.b64encode(standard_key.encode()).decode())
