@@ -177,6 +177,23 @@ def test_revenue_at_risk_sums_the_at_risk_customers_orders(drilled, client, lead
     assert "NOK" in revenue and "2599.50" in revenue and "3 customers at risk" in revenue
 
 
+def test_revenue_at_risk_sums_more_customers_than_the_table_shows(drilled, client, lead, monkeypatch):
+    from tracker.web.dashboard import data
+
+    monkeypatch.setattr(data, "AT_RISK_ROWS", 1)  # the table shows the most valuable one, the revenue sums all
+    _status, html = html_of(client, "/dashboard")
+    revenue = text_of(re.search(r'id="card-revenue">(.*?)</div>', html, re.S).group(1))
+    assert "2599.50" in revenue and "3 customers at risk" in revenue and "most valuable" not in revenue
+    at_risk = html[html.index("<h2>Customers at risk"):]
+    rows = re.findall(r'<th scope="row"><a class="name" href="[^"]*/customers/([^"]+)"',
+                      at_risk[:at_risk.index("</table>")])
+    assert rows == ["bjorn@example.no"]
+    monkeypatch.setattr(data, "REVENUE_ROWS", 2)  # the two most valuable: Bjørn's 2499.00 and Berit's 100.50
+    _status, html = html_of(client, "/dashboard")
+    revenue = text_of(re.search(r'id="card-revenue">(.*?)</div>', html, re.S).group(1))
+    assert "2599.50" in revenue and "2 customers at risk (the most valuable 2)" in revenue
+
+
 def test_the_csv_downloads_are_the_apis_columns_for_the_pages_filters(drilled, client, lead, store):
     _status, html = html_of(client, "/dashboard", team="billing")
     href = re.search(r'id="export-csv" href="([^"]+)"', html).group(1).replace("&amp;", "&")

@@ -300,6 +300,15 @@ def ranked_customers(store: Store, settings: Settings, now_ms: int, *, at_risk: 
     order: "asc" or "desc". cursor: opaque, from a previous page of the same query; a malformed or
     foreign cursor raises ValueError. Read from the ranked sets kept as answers and orders arrive.
     """
+    emails, next_cursor = ranked_emails(store, settings, at_risk=at_risk, sort=sort, order=order, limit=limit,
+                                        cursor=cursor)
+    return customer_cards(store, settings, emails, now_ms), next_cursor
+
+
+def ranked_emails(store: Store, settings: Settings, *, at_risk: bool | None, sort: str, order: str, limit: int,
+                  cursor: str | None) -> tuple[list[str], str | None]:
+    """Return one page of customers as ranked_customers ranks them, by email, and the next page's cursor (None at
+    the end): the ranking without the cards, for a reader that needs less of each customer."""
     if sort not in SORTS or order not in ORDERS or limit < 1:
         raise ValueError("sort, order or limit is not valid")
     query = RankedQuery(sort, order, at_risk)
@@ -311,9 +320,7 @@ def ranked_customers(store: Store, settings: Settings, now_ms: int, *, at_risk: 
     else:
         ranked = _Walk(store, settings, sort, order, at_risk, after, limit).run()
     page, more = ranked[:limit], len(ranked) > limit
-    cards = customer_cards(store, settings, [email for _, email in page], now_ms)
-    next_cursor = _encode_cursor(query, page[-1][0]) if more else None
-    return cards, next_cursor
+    return [email for _, email in page], _encode_cursor(query, page[-1][0]) if more else None
 
 
 def customer_cards(store: Store, settings: Settings, emails: list[str], now_ms: int) -> list[ScoreCard]:

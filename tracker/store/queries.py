@@ -191,7 +191,16 @@ class Queries(RedisBase):
     def _window(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
                 batch: int) -> Iterator[dict[str, str]]:
         """Yield the hashes of answered surveys (kind "resp", by answer time) or sent ones (kind "survey", by send
-        time): a survey's hash holds its answer too.
+        time): a survey's hash holds its answer too."""
+        for sids in self._window_ids(kind, min_ms, max_ms, newest_first, batch):
+            pipe = self.redis.pipeline(transaction=False)
+            for sid in sids:
+                pipe.hgetall(keys.survey(sid))
+            yield from (row for row in pipe.execute() if row)
+
+    def _window_ids(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
+                    batch: int) -> Iterator[list[str]]:
+        """Yield the survey ids of a window of time in batches, as _window reads their hashes.
 
         Pages by score with an offset among equal scores, so batches neither repeat nor skip entries. Batches
         smaller than BATCH double each round, so a reader that may stop early reads little at first.
@@ -206,10 +215,7 @@ class Queries(RedisBase):
                 rows = self.redis.zrangebyscore(index_key, low, high, start=ties, num=batch, withscores=True)
             if not rows:
                 return
-            pipe = self.redis.pipeline(transaction=False)
-            for sid, _ in rows:
-                pipe.hgetall(keys.survey(sid))
-            yield from (row for row in pipe.execute() if row)
+            yield [sid for sid, _ in rows]
             if len(rows) < batch:
                 return
             batch = max(batch, min(2 * batch, BATCH))
@@ -237,6 +243,22 @@ class Queries(RedisBase):
         for raw in self._window("resp", min_ms, max_ms, newest_first, batch):
             if answer := answer_of(raw):
                 yield answer
+
+    def commented_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
+                          batch: int = BATCH) -> Iterator[Answer | None]:
+        """Yield, in the order answers_between yields the answers of a window of time, each one that holds a
+        comment and None for each that holds none: the comments are read first and only the commented answers
+        whole, so a search for comments costs what it finds, not what it passes over."""
+        for sids in self._window_ids("resp", min_ms, max_ms, newest_first, batch):
+            pipe = self.redis.pipeline(transaction=False)
+            for sid in sids:
+                pipe.hget(keys.survey(sid), "comment")
+            commented = [sid for sid, comment in zip(sids, pipe.execute(), strict=True) if comment]
+            pipe = self.redis.pipeline(transaction=False)
+            for sid in commented:
+                pipe.hgetall(keys.survey(sid))
+            whole = dict(zip(commented, pipe.execute() if commented else [], strict=True))
+            yield from (answer_of(whole[sid]) if sid in whole else None for sid in sids)
 
     def surveys_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
                         batch: int = BATCH) -> Iterator[Survey]:

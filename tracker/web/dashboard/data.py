@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -12,12 +12,12 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 
 from tracker.config import Settings
 from tracker.i18n.catalogue import scale_labels, text
-from tracker.model import Answer, ScoreCard
+from tracker.model import Answer, OrdersSummary, ScoreCard
 from tracker.scales import SCALES
 from tracker.schema_cache import schema
 from tracker.scores.dimensions import agents_of, crossing_of, filtered_page, implied
 from tracker.scores.maths import DAY_MS
-from tracker.scores.ranking import aggregate_cards, aggregate_counts, kind_of, ranked_customers
+from tracker.scores.ranking import aggregate_cards, aggregate_counts, customer_cards, kind_of, ranked_emails
 from tracker.scores.summary import Facets, day_start_ms, iter_responses, rolled_entity, summary
 from tracker.store import Store
 from tracker.store.keys import RESOLVERS
@@ -246,7 +246,7 @@ def suggestions(store: Store, kind: str) -> list[str]:
 
 
 def table(store: Store, kind: str, query: DashboardQuery, ids: list[str], now_ms: int,
-          names: Mapping[str, str | None]) -> list[ScoreCard]:
+          names: Mapping[str, str | None], counted: list[tuple[str, int]] | None = None) -> list[ScoreCard]:
     """The agents' or teams' table (all time) under the page's filters, at most TABLE_ROWS, most answered first.
 
     Its own filter picks one row, resolved_by reads the split rollups and one filter of another dimension the sums
@@ -257,7 +257,11 @@ def table(store: Store, kind: str, query: DashboardQuery, ids: list[str], now_ms
     if not rolled or implied(query.facets) is None:
         return filtered_page(store, kind, now_ms, 0, TABLE_ROWS, query.facets)[0]
     split = kind_of(kind, query.resolved_by)
-    counts = aggregate_counts(store, split, agents_of(ids, query.facets) if kind == "agent" else ids, crossed=label)
+    if counted is not None and split == kind and label is None and not (kind == "agent" and query.source):
+        counts = counted  # every id's own counts, which the caller has read already
+    else:
+        counts = aggregate_counts(store, split, agents_of(ids, query.facets) if kind == "agent" else ids,
+                                  crossed=label)
     return aggregate_cards(store, split, _rows(counts, getattr(query, kind), names), now_ms,
                            names if kind == "agent" else None, crossed=label)
 
@@ -268,19 +272,21 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
     overview = summary(store, settings, now_ms, date_from=query.date_from, date_to=query.date_to,
                        filters=query.facets, sources=known["source"])
     # Most valuable first, then the most recently unhappy: "which valuable customers are unhappy?"
-    at_risk, more = ranked_customers(store, settings, now_ms, at_risk=True, sort="value", order="desc",
-                                     limit=REVENUE_ROWS, cursor=None)
+    # The table shows the first rows as cards; the revenue sums the orders of all REVENUE_ROWS, from their profiles.
+    valued, more = ranked_emails(store, settings, at_risk=True, sort="value", order="desc", limit=REVENUE_ROWS,
+                                 cursor=None)
+    at_risk = customer_cards(store, settings, valued[:AT_RISK_ROWS], now_ms)
     comments = comments_of(store, query.date_from, query.date_to, query.facets)
     agent_counts = aggregate_counts(store, "agent", known["agent"])
     names = store.agent_names([ident for ident, _ in agent_counts])
-    agents = table(store, "agent", query, known["agent"], now_ms, names)
+    agents = table(store, "agent", query, known["agent"], now_ms, names, counted=agent_counts)
     teams = table(store, "team", query, known["team"], now_ms, {})
     return DashboardData(
         overview=overview.card,
         charts={name: chart(overview.series, frame) for name, frame in FRAMES.items()},
         distribution=distribution(overview.distribution),
         by_source=sorted(overview.by_source.items()),
-        at_risk=at_risk[:AT_RISK_ROWS],
+        at_risk=at_risk,
         agents=agents,
         teams=teams,
         sparklines={kind: {ident: sparkline(trend) for ident, trend in by_id.items()}
@@ -295,7 +301,7 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
             channel=known["channel"], tag=suggestions(store, "tag"),
             organisation=suggestions(store, "organisation")),
         reasons=reasons_of(store, query.date_from, query.date_to, query.facets),
-        revenue=revenue_at_risk(at_risk, complete=more is None),
+        revenue=revenue_at_risk(store.orders_of(valued), complete=more is None),
     )
 
 
@@ -353,13 +359,14 @@ def reason_label(reason: str) -> str:
     return text("en", f"reason.{reason}") if reason in BUILT_IN_REASONS else reason
 
 
-def revenue_at_risk(cards: list[ScoreCard], complete: bool) -> RevenueAtRisk:
-    """Sum the live order totals of these at-risk customers, per currency (every currency a customer bought in)."""
+def revenue_at_risk(orders: Sequence[OrdersSummary | None], complete: bool) -> RevenueAtRisk:
+    """Sum the live order totals of these at-risk customers (None: one no longer there), per currency (every
+    currency a customer bought in)."""
     totals: dict[str, Decimal] = {}
-    for card in cards:
-        if card.orders is None or not card.orders.count:
+    for bought in orders:
+        if bought is None or not bought.count:
             continue
-        per_currency = dict(card.orders.totals) or {card.orders.currency or "": card.orders.total}
+        per_currency = dict(bought.totals) or {bought.currency or "": bought.total}
         for currency, total in per_currency.items():
             try:
                 totals[currency] = totals.get(currency, Decimal(0)) + Decimal(total)
@@ -367,7 +374,8 @@ def revenue_at_risk(cards: list[ScoreCard], complete: bool) -> RevenueAtRisk:
                 continue
     rows = sorted(((currency, f"{value:.2f}") for currency, value in totals.items() if value),
                   key=lambda row: -Decimal(row[1]))
-    return RevenueAtRisk(totals=rows, customers=len(cards), complete=complete)
+    return RevenueAtRisk(totals=rows, customers=sum(1 for bought in orders if bought is not None),
+                         complete=complete)
 
 
 def latest_comments(store: Store, date_from: date | None, date_to: date | None, filters: Facets,
@@ -385,11 +393,11 @@ def comments_of(store: Store, date_from: date | None, date_to: date | None, filt
     high = day_start_ms(date_to) + DAY_MS - 1 if date_to else "+inf"
     found: list[Answer] = []
     read = 0
-    for answer in store.answers_between(low, high, newest_first=True, batch=4 * limit):
+    for answer in store.commented_between(low, high, newest_first=True, batch=4 * limit):
         if read == scan:
             return found, False
         read += 1
-        if answer.comment and Facets.of_answer(answer).passes(filters):
+        if answer is not None and answer.comment and Facets.of_answer(answer).passes(filters):
             found.append(answer)
             if len(found) == limit:
                 break
