@@ -13,7 +13,7 @@ from tracker.config import Settings
 from tracker.scores import ranking
 from tracker.scores import summary as summaries
 from tracker.scores.maths import score_card
-from tracker.store import Store, keys
+from tracker.store import Store, keys, queries
 
 LAST = date(2025, 11, 30)
 FIRST = LAST - timedelta(days=699)
@@ -76,7 +76,11 @@ def test_lists_show_the_trends_and_sums_every_day_gives(long_history: None, stor
     assert ranking.aggregate_detail(store, "agent", "zendesk:nobody", NOW_MS) is None
 
 
-def test_a_rollup_names_its_days_as_python_does_across_leap_years_and_centuries(store: Store) -> None:
+@pytest.mark.parametrize("direct", [0, queries.DIRECT_FIELDS], ids=["days_of.lua", "hmget"])
+def test_a_rollup_names_its_days_as_python_does_across_leap_years_and_centuries(store: Store, direct: int,
+                                                                                monkeypatch: Any) -> None:
+    # Both ways a short range is read: the script naming the days from their numbers, and one HMGET named here.
+    monkeypatch.setattr(queries, "DIRECT_FIELDS", direct)
     days = [date(1970, 1, 1), date(1969, 12, 31), date(2000, 2, 29), date(2000, 3, 1), date(2024, 2, 29),
             date(2100, 2, 28), date(2100, 3, 1), date(1, 1, 1), date(9999, 12, 31)]
     key = keys.rollup("source", "edge")

@@ -15,6 +15,7 @@ from tracker.store.scores import answer_of
 from tracker.store.surveys import survey_from_hash
 
 BATCH = 500
+DIRECT_FIELDS = 256  # rollups() reads a range of at most this many fields of a rollup by HMGET, not days_of.lua
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # The ranked sets customers are listed by, by the API's sort names; "unhappy" breaks ties of "value".
 RANKS = {"score": keys.RANK_SCORE, "value": keys.RANK_VALUE, "recent": keys.RANK_RECENT,
@@ -42,15 +43,32 @@ class Queries(RedisBase):
                 last: date) -> list[dict[str, dict[str, str]]]:
         """Return each (kind, id, names) entity's per-day rollup from first to last (both included) as
         {day: {field: value}}, of the named fields ("n", "sent", "r|<scale>|<rating>", ...) it holds, all in
-        one pipeline (days_of.lua): the cost of the days asked for, however many the rollups keep."""
+        one pipeline: the cost of the days asked for, however many the rollups keep.
+
+        A range of at most DIRECT_FIELDS fields is one HMGET (a rollup soon holds more fields than a compact
+        hash may, and an HMGET of a hash table costs the names asked for), a longer one days_of.lua, which
+        reads the range or the hash, whichever is smaller."""
         pipe = self.redis.pipeline(transaction=False)
+        asked: dict[tuple[str, ...], list[tuple[str, str, str]]] = {}  # names -> (field, day, name) of the range
+        days = [date.fromordinal(ordinal).isoformat() for ordinal in range(first.toordinal(), last.toordinal() + 1)]
         for kind, ident, names in entities:
-            self._queue_days(pipe, keys.rollup(kind, ident), first, last, None, "|", names)
+            if 0 < len(days) * len(names) <= DIRECT_FIELDS:
+                if (wanted := tuple(names)) not in asked:
+                    asked[wanted] = [(f"{day}|{name}", day, name) for day in days for name in names]
+                pipe.hmget(keys.rollup(kind, ident), [field for field, _, _ in asked[wanted]])
+            else:
+                self._queue_days(pipe, keys.rollup(kind, ident), first, last, None, "|", names)
         found: list[dict[str, dict[str, str]]] = []
-        for (_, _, names), flat in zip(entities, pipe.execute() if entities else [], strict=True):
-            known = set(names)
+        for (_, _, names), reply in zip(entities, pipe.execute() if entities else [], strict=True):
             by_day: dict[str, dict[str, str]] = {}
-            for field, value in zip(flat[::2], flat[1::2], strict=True):
+            if (fields := asked.get(tuple(names))) is not None:
+                for (_, day, name), value in zip(fields, reply, strict=True):
+                    if value is not None:
+                        by_day.setdefault(day, {})[name] = value
+                found.append(by_day)
+                continue
+            known = set(names)
+            for field, value in zip(reply[::2], reply[1::2], strict=True):
                 day, _, name = field.partition("|")
                 if name in known:
                     by_day.setdefault(day, {})[name] = value

@@ -79,16 +79,25 @@ def trends(store: Store, first: date, last: date, filters: Facets,
                     n_day, satisfied_day = by_day.get(day, (0, 0))
                     by_day[day] = (n_day + 1, satisfied_day + int(answer.satisfied))
     spans = weeks_of(first, last)
-    return {kind: {ident: _weekly(days[kind].get(ident, {}), spans) for ident in rows[kind]} for kind in rows}
+    names = _day_names(spans)
+    return {kind: {ident: _weekly(days[kind].get(ident, {}), spans, names) for ident in rows[kind]}
+            for kind in rows}
 
 
-def _weekly(by_day: Mapping[str, tuple[int, int]], spans: list[tuple[date, date]]) -> Trend:
+def _day_names(spans: list[tuple[date, date]]) -> list[list[str]]:
+    """Name each week's days as rollups name them, once for every row."""
+    return [[(start + timedelta(days=offset)).isoformat() for offset in range((end - start).days + 1)]
+            for start, end in spans]
+
+
+def _weekly(by_day: Mapping[str, tuple[int, int]], spans: list[tuple[date, date]],
+            names: list[list[str]] | None = None) -> Trend:
+    """Sum an entity's days into the range's weeks (names: _day_names of the spans, when already made)."""
     weeks = []
-    for start, end in spans:
+    for (start, end), day_names in zip(spans, names or _day_names(spans), strict=True):
         n = satisfied = 0
-        for offset in range((end - start).days + 1):
-            got = by_day.get((start + timedelta(days=offset)).isoformat())
-            if got:
+        for day in day_names:
+            if got := by_day.get(day):
                 n, satisfied = n + got[0], satisfied + got[1]
         weeks.append(Week(start=start, end=end, responses=n, satisfied=satisfied))
     return Trend(weeks=weeks)
