@@ -28,6 +28,7 @@ from tracker.scores.maths import score_card
 from tracker.scores.rebuild import rebuild_scores
 from tracker.scores.summary import Facets, day_of_ms, iter_responses, summary
 from tracker.store import keys
+from tracker.store.survey_codes import expanded
 from tracker.store.surveys import MAX_TAGS
 from tracker.web.dashboard.trends import _weekly, trends, weeks_of
 
@@ -106,7 +107,7 @@ def test_surveys_carry_the_organisation_tags_and_resolver_of_their_ticket_and_cu
     assert by_email["per@nordic.example"].organisation == "nordic.example"
     assert by_email["per@nordic.example"].resolved_by is None and by_email["per@nordic.example"].tags == ()
     # Nothing is written for what a survey does not have (bytes per customer).
-    raw = store.redis.hgetall(keys.survey(by_email["per@nordic.example"].sid))
+    raw = expanded(store.redis.hgetall(keys.survey(by_email["per@nordic.example"].sid)))
     assert not {"tags", "resolved_by"} & set(raw) and raw["organisation"] == "nordic.example"
 
 

@@ -18,6 +18,7 @@ from tracker.privacy.retention import retire_old_records
 from tracker.scores.cards import customer_card
 from tracker.store import keys
 from tracker.store.scores import ANSWER_FIELDS
+from tracker.store.survey_codes import CODES, expanded
 
 # Every test twice: on a standalone Redis and on a 3-master Redis Cluster (the upgrade scans every master).
 pytestmark = pytest.mark.parametrize("store_kind", ["standalone", pytest.param("cluster", marks=pytest.mark.cluster)],
@@ -55,7 +56,9 @@ def test_an_answer_its_change_its_erasure_and_its_retirement_live_in_the_survey_
     _answered_long_ago(world, "T-OLD", CARL, 1, 40)
     sid = world.solved_and_answered("T-1", ANNA, 2, "Slow", agent={"id": "a-7", "name": "Ola"}, team="billing")
     give_reason(world, ANNA, 2, "slow", "Slow, and nobody called")
-    raw = store.redis.hgetall(keys.survey(sid))
+    stored = store.redis.hgetall(keys.survey(sid))
+    assert not set(stored) & set(CODES) and set(stored) & set(CODES.values())  # the fields no script names, coded
+    raw = expanded(stored)
     # One hash: the survey's fields and the answer's, each once (the follow-up reason under its own name).
     assert set(raw) <= SURVEY_FIELDS | set(ANSWER_FIELDS) | {"answer_event"}, set(raw) - SURVEY_FIELDS
     assert (raw["rating"], raw["answer_reason"], raw["changes"], raw["status"]) == ("2", "slow", "1", "answered")
@@ -69,7 +72,7 @@ def test_an_answer_its_change_its_erasure_and_its_retirement_live_in_the_survey_
 
     # A change of rating: the same hash, counted once with the new value.
     world.answer(ANNA, 5)
-    raw = store.redis.hgetall(keys.survey(sid))
+    raw = expanded(store.redis.hgetall(keys.survey(sid)))
     assert (raw["rating"], raw["changes"], raw.get("answer_reason")) == ("5", "2", None)
     assert store.aggregate("customer", ANNA).n == 1 and store.aggregate("customer", ANNA).satisfied == 1
     assert_equals_a_rebuild(store, settings)
@@ -95,10 +98,25 @@ def test_an_answer_its_change_its_erasure_and_its_retirement_live_in_the_survey_
     assert layout2_keys(store) == []
 
 
+def to_names(store: Any) -> int:
+    """Rewrite every survey's hash with its fields by name, as layout 4 and earlier stored them; return how many."""
+    renamed = 0
+    for name in list(store.redis.scan_iter(match=keys.SURVEYS_MATCH, count=1000)):
+        stored = store.redis.hgetall(name)
+        if set(stored) & set(CODES.values()):
+            pipe = store.redis.pipeline(transaction=True)
+            pipe.delete(name)
+            pipe.hset(name, mapping=expanded(stored))
+            pipe.execute()
+            renamed += 1
+    return renamed
+
+
 def to_layout2(store: Any) -> int:
-    """Rewrite every answered survey as the previous layout kept it, by hand: the answer's fields out of the survey's
-    hash into an answer hash of their own; then drop the layout mark (that version wrote none)."""
+    """Rewrite every answered survey as the previous layout kept it, by hand: its fields by name, the answer's out of
+    the survey's hash into an answer hash of their own; then drop the layout mark (that version wrote none)."""
     moved = 0
+    to_names(store)
     for name in list(store.redis.scan_iter(match=keys.SURVEYS_MATCH, count=1000)):
         raw = store.redis.hgetall(name)
         if not raw.get("rating"):
@@ -226,6 +244,7 @@ def test_a_layout_3_redis_is_refused_until_upgrade_store_rebuilds_its_rollups_cr
         gone = [field for field in fields_ if "=" in field or "|why|" in field]
         if gone:
             store.redis.hdel(name, *gone)
+    assert to_names(store) == 4
     store.redis.set(keys.LAYOUT, keys.LAYOUT_BEFORE)
     for command in ("web", "worker"):
         started = tracker(env, command)
@@ -238,4 +257,36 @@ def test_a_layout_3_redis_is_refused_until_upgrade_store_rebuilds_its_rollups_cr
         now = store.redis.hgetall(name)
         assert set(now) == set(before) and all(abs(float(now[f]) - float(before[f])) < 1e-6 for f in now), name
     assert_equals_a_rebuild(store, settings)
+    assert "upgrade-store" not in tracker(env, "check").stderr
+
+
+def test_a_layout_4_redis_is_refused_until_upgrade_store_renames_its_surveys_fields_to_their_codes(
+        answered, store, env, settings):
+    """Layout 4 stored every survey's fields by name: the processes refuse it in one line, and upgrade-store renames
+    them (no rebuild: its rollups are this layout's), leaving every hash as this layout writes it."""
+    client, at = answered.client, now_ms()
+    auth = {"Authorization": f"Bearer {store.create_key('lead')}"}
+    before = readable(store, client, settings, auth, at)
+    hashes = before["hashes"]
+    assert all(set(CODES.values()) & set(stored) and not set(CODES) & set(stored) for stored in hashes.values())
+    assert to_names(store) == 4
+    named = {name: store.redis.hgetall(name) for name in hashes}
+    assert all(set(stored) & set(CODES) and not set(stored) & set(CODES.values()) for stored in named.values())
+    store.redis.set(keys.LAYOUT, keys.LAYOUT_RENAMED)
+    for command in ("web", "worker"):
+        started = tracker(env, command)
+        assert started.returncode == 2 and started.stderr.count("\n") == 1, started.stderr
+        assert "layout 3 or 4" in started.stderr and "tracker upgrade-store" in started.stderr
+    # An upgrade stopped after one hash: running it again finishes it.
+    first = sorted(hashes)[0]
+    renamed_one = store.script("code_fields")(keys=[first], args=[x for pair in CODES.items() for x in pair])
+    assert renamed_one == len(set(CODES) & set(named[first]))
+    upgraded = tracker(env, "upgrade-store")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "3 surveys' fields renamed" in upgraded.stdout and "rebuilt" not in upgraded.stdout
+    assert store.redis.get(keys.LAYOUT) == keys.LAYOUT_VERSION
+    assert readable(store, client, settings, auth, at) == before  # every hash as this layout writes it, too
+    assert_equals_a_rebuild(store, settings)
+    again = tracker(env, "upgrade-store")
+    assert again.returncode == 0 and "0 surveys' fields renamed" in again.stdout and "already" in again.stdout
     assert "upgrade-store" not in tracker(env, "check").stderr

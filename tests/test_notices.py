@@ -11,6 +11,7 @@ from tracker.model import DAY_MS
 from tracker.notify.events import Notice, notice_from_entry
 from tracker.notify.expiry import emit_expired
 from tracker.store import Store, keys
+from tracker.store.survey_codes import coded
 from tracker.surveys.send import tell_skipped
 from workers.celery_app import create_celery
 
@@ -247,7 +248,7 @@ def test_an_entry_that_cannot_be_told_still_counts_and_leaves_its_outbox(world: 
         store.redis.delete(keys.outbox(bucket))
         del body["c"]["card"]  # an entry older than the card's copy, whose survey lost its rating meanwhile
         store.redis.zadd(keys.outbox(bucket), {f"{seq}|{json.dumps(body, separators=(',', ':'))}": seq})
-        store.redis.hdel(keys.survey(survey.sid), "rating")
+        store.redis.hdel(keys.survey(survey.sid), coded("rating"))
     assert store.outbox_waiting() == {}
     assert store.aggregate("customer", email).n == 1
     assert [n.type for n in notices(store, email)] == ["survey.sent"]

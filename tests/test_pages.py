@@ -15,6 +15,7 @@ from tracker.i18n.catalogue import SUPPORTED, survey_question, text
 from tracker.mail.buttons import FACES
 from tracker.scales import SCALES
 from tracker.store import Store, keys
+from tracker.store.survey_codes import coded
 from tracker.surveys.tokens import make_token
 from tracker.web.app import create_app
 from tracker.web.pages.followup import BUILT_IN_REASONS
@@ -251,7 +252,7 @@ def test_a_broken_survey_record_gets_an_error_page_in_the_surveys_language(post_
                                                                           client):
     mail = survey_by_mail(post_event, store, env, smtp, "csat5", "es")
     path = links(mail.get_body(("plain",)).get_content())[3].split("?")[0]
-    store.redis.hset(keys.survey(sid_of(path)), "scale", "stars10")  # written by some future version
+    store.redis.hset(keys.survey(sid_of(path)), coded("scale"), "stars10")  # written by some future version
     page = client.get(path)
     assert page.status_code == 500
     shown = Page(page.get_data(as_text=True))

@@ -16,6 +16,7 @@ from tracker.model import Survey, SurveyedTicket
 from tracker.store import keys
 from tracker.store.base import RedisBase
 from tracker.store.records import surveyed_from_hash
+from tracker.store.survey_codes import coded_mapping
 from tracker.store.surveys import survey_to_hash
 
 DAY_MS = 86_400_000
@@ -134,7 +135,7 @@ class Due(RedisBase):
 
     def finish_due(self, claimed: int, survey: Survey, status: str, reason: str, at_ms: int) -> None:
         """Record a skip or failure on the survey (once, counted once) and drop the due entry it came from."""
-        flat = [x for pair in survey_to_hash(survey).items() for x in pair]
+        flat = [x for pair in coded_mapping(survey_to_hash(survey)).items() for x in pair]
         pipe = self.redis.pipeline(transaction=False)
         self.script("finish_due")(keys=[keys.survey(survey.sid)], args=[status, reason, at_ms, *flat], client=pipe)
         self._release(survey.tkey, claimed, client=pipe)

@@ -11,6 +11,7 @@ from tracker.store.outbox import Outbox, removal_entry
 from tracker.store.records import order_summaries, profile_aliases
 from tracker.store.reminders import reminder_member
 from tracker.store.scores import ANSWERED, ATTEMPTS, ATTRIBUTED, pairs_args
+from tracker.store.survey_codes import coded_mapping, coded_names
 from tracker.store.surveys import aggregate_ids
 
 SCAN_COUNT = 1000
@@ -31,7 +32,7 @@ class Removal(Outbox):
         bucket = keys.bucket_of(sid)
         names = (*ANSWERED, *ATTRIBUTED, "sent_at")
         for _ in range(ATTEMPTS):
-            row = self.redis.hmget(keys.survey(sid), *names)
+            row = self.redis.hmget(keys.survey(sid), *coded_names(names))
             stored = {k: v or "" for k, v in zip(names, row, strict=True)}
             if stored["customer"] != email:
                 return None
@@ -46,7 +47,7 @@ class Removal(Outbox):
                 pipe.execute()
             body = removal_entry(sid, op, email, answered, stored, counted_for, sent_ms)
             names_of = [keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_due(bucket)]
-            expect = pairs_args(stored.items())
+            expect = pairs_args(coded_mapping(stored).items())
             if op == "retire":
                 result = self.script("retire_survey")(
                     keys=names_of, args=[cutoff_ms, now_ms, reminder_member(sid), body, *expect])

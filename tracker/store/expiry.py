@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from tracker.store import keys
 from tracker.store.base import RedisBase
+from tracker.store.survey_codes import expanded
 
 Cursor = tuple[int, str]  # (send time ms, sid): the last sent survey the pass has decided
 
@@ -43,7 +44,7 @@ class Expiries(RedisBase):
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
             pipe.hgetall(keys.survey(sid))
-        records = pipe.execute()
+        records = [expanded(record) for record in pipe.execute()]
         pipe = self.redis.pipeline(transaction=False)
         for record in records:
             pipe.hget(keys.customer(record.get("customer") or "-", "profile"), "name")

@@ -125,7 +125,8 @@ def surveyed(due_member: str) -> str:
 # Surveys, answers and the outbox, by survey bucket ---------------------------------------------
 
 def survey(sid: str) -> str:
-    """Name a survey's hash: the survey and, once given, its answer (a hash with a `rating` holds one)."""
+    """Name a survey's hash: the survey and, once given, its answer (a hash with a rating holds one); its fields by
+    the codes of tracker.store.survey_codes."""
     return f"{PREFIX}:{{s{bucket_of(sid)}}}:survey:{sid}"
 
 
@@ -244,12 +245,15 @@ RETENTION_CURSOR = f"{PREFIX}:retention:cursor"  # where the sweep over customer
 OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers")
 
 # The key layout a Redis holds: 1 before the cluster one (OLD_LAYOUT), 2 the cluster one with every answer in a
-# hash of its own beside its survey's, 3 the answer inside its survey's hash, 4 this one (every rollup also keeps
-# its sums crossed by the other dimensions and its unsatisfied answers' reasons). Written once on an empty Redis,
-# or by `tracker upgrade-store` once every answer of layout 2 is folded in and the rollups are rebuilt.
+# hash of its own beside its survey's, 3 the answer inside its survey's hash, 4 every rollup also keeping its sums
+# crossed by the other dimensions and its unsatisfied answers' reasons, 5 this one (a survey's hash stores the
+# fields no script names under short codes: tracker.store.survey_codes). Written once on an empty Redis, or by
+# `tracker upgrade-store` once every answer of layout 2 is folded in, the rollups rebuilt (from layout 3 or
+# earlier) and every survey's fields renamed.
 LAYOUT = f"{PREFIX}:layout"
-LAYOUT_VERSION = "4"
-LAYOUT_BEFORE = "3"  # the layout `tracker upgrade-store` brings over by rebuilding the rollups
+LAYOUT_VERSION = "5"
+LAYOUT_BEFORE = "3"  # the layout `tracker upgrade-store` brings over by rebuilding the rollups (and renaming)
+LAYOUT_RENAMED = "4"  # the layout `tracker upgrade-store` brings over by renaming the surveys' fields alone
 # Layout 2's answer hashes, which only `tracker upgrade-store` reads (it folds each into its survey's hash).
 LAYOUT2_ANSWERS = f"{PREFIX}:{{s*}}:resp:*"
 _LAYOUT2_ANSWER = ":resp:"

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from tracker.errors import StorageUnavailable
 from tracker.store import keys
 from tracker.store.base import RedisBase
+from tracker.store.survey_codes import CODES
 
 # What layout_state says.
 CURRENT = "current"  # marked with this layout
 EMPTY = "empty"  # nothing written yet, or nothing an older layout needs brought over (the mark may be written)
 UNMARKED = "unmarked"  # data without a mark, with layout 2's answer hashes: `tracker upgrade-store` brings it over
 PRE_CLUSTER = "pre-cluster"  # the layout before the cluster one (keys.OLD_LAYOUT): export and replay
-BEHIND = "behind"  # layout 3 (keys.LAYOUT_BEFORE): its rollups lack what this one reads; `tracker upgrade-store`
+BEHIND = "behind"  # layout 3 or 4 (keys.LAYOUT_BEFORE, LAYOUT_RENAMED): `tracker upgrade-store` brings it over
 FOLD_BATCH = 500  # layout-2 answer hashes folded per round trip
 SAMPLED = 3  # oldest and newest answers looked up in layout 2's place when a Redis holds data but no mark
 
@@ -50,7 +51,7 @@ class Layout(RedisBase):
             return PRE_CLUSTER  # whatever the mark says: nothing of this version reads those keys
         if mark == keys.LAYOUT_VERSION:
             return CURRENT
-        if mark == keys.LAYOUT_BEFORE:
+        if mark in (keys.LAYOUT_BEFORE, keys.LAYOUT_RENAMED):
             return BEHIND
         if mark:
             return str(mark)
@@ -116,6 +117,26 @@ class Layout(RedisBase):
             done, dropped = fold(found)
             folded, superseded = folded + done, superseded + dropped
         return Folded(folded, superseded)
+
+    def code_survey_fields(self, batch: int = FOLD_BATCH) -> int:
+        """Rename the fields of every survey's hash that layout 4 and earlier stored by name to their codes
+        (survey_codes.CODES), each hash by one script (SCAN over every master of a cluster); safe to run again at
+        any point. Return how many hashes held a name to rename."""
+        args = [item for pair in CODES.items() for item in pair]
+        renamed = 0
+        found: list[str] = []
+
+        def rename(names: list[str]) -> int:
+            pipe = self.redis.pipeline(transaction=False)
+            for name in names:
+                self.script("code_fields")(keys=[name], args=args, client=pipe)
+            return sum(1 for count in pipe.execute() if int(count))
+
+        for name in self.redis.scan_iter(match=keys.SURVEYS_MATCH, count=1000):
+            found.append(name)
+            if len(found) >= batch:
+                renamed, found = renamed + rename(found), []
+        return renamed + (rename(found) if found else 0)
 
     def mark_layout(self) -> None:
         """Write this layout's mark (after an upgrade)."""

@@ -61,6 +61,7 @@ from tracker.store.rollups import (
     negated,
     sent_rollup,
 )
+from tracker.store.survey_codes import expanded
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +375,7 @@ def _batch_notices(bucket: int, entries: list[tuple[int, dict[str, Any]]], steps
     notices: list[Notice] = []
     for k, index in enumerate(told):
         seq, body = entries[index]
-        record, name = read[2 * k], read[2 * k + 1]
+        record, name = expanded(read[2 * k]), read[2 * k + 1]
         if not record.get("sid"):
             continue  # erased (or retired) since: nothing left to tell of it
         try:

@@ -1,9 +1,9 @@
 """Answers and the aggregates they move: written through the outbox, one answer at a time, rebuilt on demand.
 
-An answer lives in its survey's hash (a hash with a `rating` holds one; record_answer.lua names its fields). It
-keeps what it counted (its Aggregate: value6, satisfied, promoter, detractor, nps, weight, weighted and its day),
-so a change or an erasure takes off exactly what was added. Who it is about and how it is attributed are the
-survey's own fields.
+An answer lives in its survey's hash (a hash with a rating holds one; record_answer.lua names its fields, by the
+codes of survey_codes). It keeps what it counted (its Aggregate: value6, satisfied, promoter, detractor, nps,
+weight, weighted and its day), so a change or an erasure takes off exactly what was added. Who it is about and how
+it is attributed are the survey's own fields.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tracker.store import keys
 from tracker.store.notice_data import extra_answers
 from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry, write_entity_ranks
 from tracker.store.rollups import Rollup, rollup_from_hash
+from tracker.store.survey_codes import coded_mapping, coded_names, expanded
 from tracker.store.surveys import aggregate_ids, survey_to_hash, tags_json, tags_of
 
 # The fields an answer's sums are read from; a change or an erasure checks them unchanged.
@@ -64,6 +65,7 @@ def counted_fields(counted: Aggregate) -> dict[str, str]:
 
 def answer_of(raw: Mapping[str, str]) -> Answer | None:
     """Read the answer a survey hash holds into an Answer; None when it holds none (no rating)."""
+    raw = expanded(raw)
     if not raw.get("rating") or not raw.get("sid"):
         return None
 
@@ -117,7 +119,7 @@ class Scores(Outbox):
             index.sadd(keys.index(kind), ident)
         if reason and not test:
             index.sadd(keys.REASONS, reason)  # the reasons the dashboard's breakdown asks the rollups for
-        index.hmget(keys.survey(sid), *ANSWERED)  # the stored answer, read in the same round trip
+        index.hmget(keys.survey(sid), *coded_names(ANSWERED))  # the stored answer, read in the same round trip
         read = index.execute()[-1]
         fields = {"rating": str(rating), **counted_fields(counted)}
         extra_json = "" if not extra else json.dumps(dict(extra), separators=(",", ":"), ensure_ascii=False)
@@ -131,12 +133,12 @@ class Scores(Outbox):
                 keys=[keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket)],
                 args=[rating, at_ms, comment, reason or "", int(reason is not None), body,
                       int(extra is not None), extra_json, detail,
-                      *pairs_args(stored.items()), *pairs_args(fields.items())])
+                      *pairs_args(coded_mapping(stored).items()), *pairs_args(coded_mapping(fields).items())])
             if int(outcome) >= 0:
                 if int(seq):
                     self.forward_written(bucket, int(seq))
                 return int(outcome)
-            read = self.redis.hmget(keys.survey(sid), *ANSWERED)
+            read = self.redis.hmget(keys.survey(sid), *coded_names(ANSWERED))
         raise RuntimeError(f"the answer to {sid} kept changing while it was recorded")
 
     def response(self, sid: str) -> Answer | None:
@@ -195,7 +197,7 @@ class Scores(Outbox):
             pipe = self.redis.pipeline(transaction=False)
             for sid in self.redis.zrange(index_key, start, start + batch - 1):
                 pipe.hgetall(keys.survey(sid))
-            yield from (h for h in pipe.execute() if h)
+            yield from (expanded(h) for h in pipe.execute() if h)
 
     def write_rebuilt(self, rebuilt: Rebuilt, snapshot: Sequence[int]) -> bool:
         """Write a rebuild computed while every outbox stood at snapshot (and was empty); False when an entity
@@ -264,8 +266,8 @@ class Scores(Outbox):
         for start in range(0, len(answers), 1000):
             pipe = self.redis.pipeline(transaction=False)
             for sid, counted in answers[start:start + 1000]:
-                pipe.hset(keys.survey(sid), mapping={"weight": repr(counted.weight),
-                                                     "weighted": repr(counted.weighted)})
+                pipe.hset(keys.survey(sid), mapping=coded_mapping({"weight": repr(counted.weight),
+                                                                   "weighted": repr(counted.weighted)}))
             pipe.execute()
         self.rewrite_ranks()
         return not stale

@@ -15,6 +15,7 @@ from tracker.store.due import DAY_MS, STATE_IDLE_MS, wall_ms
 from tracker.store.notices import notice_call
 from tracker.store.records import order_rows, orders_summary_of, surveyed_from_hash
 from tracker.store.search import index_profile_names
+from tracker.store.survey_codes import coded, coded_mapping
 from tracker.store.surveys import survey_from_hash, survey_to_hash, with_dimensions
 from tracker.store.timeline import KINDS, UNIT, timeline_entry
 
@@ -314,7 +315,7 @@ class State(RedisBase):
             survey = with_dimensions(self.redis, survey)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hdel(keys.survey(survey.sid), "reason", "closed_at", "error", "next_attempt_at")
-        pipe.hset(keys.survey(survey.sid), mapping=survey_to_hash(survey))  # type: ignore[arg-type]
+        pipe.hset(keys.survey(survey.sid), mapping=coded_mapping(survey_to_hash(survey)))  # type: ignore[arg-type]
         pipe.hgetall(keys.survey(survey.sid))
         written = survey_from_hash(pipe.execute()[-1])
         assert written is not None  # written just now, in the same transaction
@@ -332,11 +333,11 @@ class State(RedisBase):
 
     def answer_event(self, sid: str) -> str:
         """Return the (time, id) mark of the newest survey.answered event counted for a survey, or ''."""
-        return self.redis.hget(keys.survey(sid), "answer_event") or ""
+        return self.redis.hget(keys.survey(sid), coded("answer_event")) or ""
 
     def mark_answer_event(self, sid: str, mark: str) -> None:
         """Remember the newest survey.answered event counted for a survey, so older ones change nothing."""
-        self.redis.hset(keys.survey(sid), "answer_event", mark)
+        self.redis.hset(keys.survey(sid), coded("answer_event"), mark)
 
     def surveyed(self, due_member: str) -> SurveyedTicket | None:
         """Return the ticket or order a due entry stands for, or None when it is not stored.
@@ -359,7 +360,7 @@ class State(RedisBase):
             return None
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
-            pipe.hget(keys.survey(sid), "tkey")
+            pipe.hget(keys.survey(sid), coded("tkey"))
         return next((sid for sid, tkey in zip(sids, pipe.execute(), strict=True) if tkey == due_member), None)
 
     def orders_summary(self, email: str) -> OrdersSummary:

@@ -13,6 +13,7 @@ from tracker.organisations import organisation_of
 from tracker.store import keys
 from tracker.store.outbox import Outbox, sent_entry
 from tracker.store.reminders import reminder_member
+from tracker.store.survey_codes import coded_mapping, expanded
 
 _FIELDS = fields(Survey)
 # Counted by the scripts themselves (HINCRBY); never written from a record.
@@ -29,6 +30,7 @@ def _hash_name(name: str) -> str:
 
 def survey_from_hash(record: Mapping[str, str]) -> Survey | None:
     """Read a survey hash; None when there is none (a hash without a sid is a stray write, not a survey)."""
+    record = expanded(record)
     if not record.get("sid"):
         return None
     values: dict[str, object] = {}
@@ -50,7 +52,8 @@ def survey_from_hash(record: Mapping[str, str]) -> Survey | None:
 
 
 def survey_to_hash(survey: Survey) -> dict[str, str]:
-    """Write a survey as its hash fields, leaving out what is unknown and what the scripts count."""
+    """Write a survey as its fields by name, leaving out what is unknown and what the scripts count (its hash
+    stores them coded: survey_codes.coded_mapping)."""
     record = {_hash_name(field.name): str(value) for field in _FIELDS
               if (value := getattr(survey, field.name)) is not None and field.name not in _COUNTERS}
     record.pop("tags")
@@ -133,7 +136,7 @@ class Surveys(Outbox):
             survey = self.with_dimensions(survey)
         key = keys.survey(survey.sid)
         pipe = self.redis.pipeline(transaction=True)
-        for name, value in survey_to_hash(survey).items():
+        for name, value in coded_mapping(survey_to_hash(survey)).items():
             pipe.hsetnx(key, name, value)
         pipe.hincrby(key, "attempts", 1)
         pipe.hgetall(key)

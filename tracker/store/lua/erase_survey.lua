@@ -12,8 +12,8 @@ for i = 1, tonumber(ARGV[3]) do
   if (redis.call('HGET', s, ARGV[2 + 2 * i]) or '') ~= ARGV[3 + 2 * i] then return {-1} end
 end
 -- mark_sent counted the survey once, exactly when it wrote its send time.
-local unsent = redis.call('HEXISTS', s, 'sent_at')
-local answered = redis.call('HEXISTS', s, 'rating')
+local unsent = redis.call('HEXISTS', s, 'sn')  -- sent_at (tracker.store.survey_codes)
+local answered = redis.call('HEXISTS', s, 'ra')  -- rating
 local gone = redis.call('DEL', s)
 redis.call('ZREM', KEYS[4], ARGV[1])
 local seq = redis.call('INCR', KEYS[3])

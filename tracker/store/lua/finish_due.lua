@@ -1,9 +1,9 @@
 -- Close a survey with an outcome (skipped or failed) unless it was sent, answered or so closed already.
 -- KEYS (one survey bucket): 1 survey
--- ARGV: 1 status, 2 reason, 3 at (ms), 4.. field/value pairs of the survey as it stands
+-- ARGV: 1 status, 2 reason, 3 at (ms), 4.. field/value pairs of the survey as it stands (as its hash names them)
 -- Returns 1 when the survey was closed now (the caller counts it, once), else 0.
-local status = redis.call('HGET', KEYS[1], 'status')
+local status = redis.call('HGET', KEYS[1], 'st')  -- status (tracker.store.survey_codes)
 if status == 'sent' or status == 'answered' or status == ARGV[1] then return 0 end
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'reason', ARGV[2], 'closed_at', ARGV[3])
+redis.call('HSET', KEYS[1], 'st', ARGV[1], 'reason', ARGV[2], 'closed_at', ARGV[3])
 return 1

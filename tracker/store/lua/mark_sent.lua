@@ -4,9 +4,10 @@
 -- ARGV: 1 sent at (ms), 2 expires at (ms), 3 the outbox entry (JSON; '' for a test survey, which counts nowhere), 4 the reminder's due member,
 --       5 when it is due (0: no reminder)
 -- Returns {1, seq} when marked now (seq 0: no entry), {0, 0} when it was sent (or answered) already or there is no survey.
-local status = redis.call('HGET', KEYS[1], 'status')
+-- status, sent_at and expires_at by their codes (tracker.store.survey_codes): st, sn, ex
+local status = redis.call('HGET', KEYS[1], 'st')
 if not status or status == 'sent' or status == 'answered' then return {0, 0} end
-redis.call('HSET', KEYS[1], 'status', 'sent', 'sent_at', ARGV[1], 'expires_at', ARGV[2])
+redis.call('HSET', KEYS[1], 'st', 'sent', 'sn', ARGV[1], 'ex', ARGV[2])
 redis.call('HDEL', KEYS[1], 'next_attempt_at', 'error', 'handoff_at')
 local seq = 0
 if ARGV[3] ~= '' then

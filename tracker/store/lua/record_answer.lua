@@ -6,7 +6,8 @@
 -- nps, weight, weighted, day), comment, commented_at, answer_reason (the follow-up reason the customer picked;
 -- the survey's own `reason` says why it was skipped or failed), first_at, changes; answered_at is the latest
 -- rating's time; extra holds the answers to a custom survey's extra questions (JSON). An empty comment, reason
--- or extra is no field at all.
+-- or extra is no field at all. The fields every answer has are stored by their codes (tracker.store.survey_codes):
+-- ra rating, fa first_at, cg changes, st status, aa answered_at; the sums by Python's names for them.
 -- KEYS: 1 survey, 2 the bucket's outbox, 3 its sequence (all in the survey's slot)
 -- ARGV: 1 rating, 2 at (ms), 3 comment, 4 reason, 5 '1' when a reason is given ('0' keeps the stored one),
 --       6 the outbox entry (JSON; '' for a test survey, which counts nowhere), 7 '1' when extra answers are given
@@ -45,7 +46,7 @@ local function put(name, value)
 end
 
 if redis.call('EXISTS', s) == 0 then return {0, 0} end
-local stored = redis.call('HGET', s, 'rating')
+local stored = redis.call('HGET', s, 'ra')
 if stored == rating then
   local old_comment = redis.call('HGET', s, 'comment') or ''
   local old_reason = redis.call('HGET', s, 'answer_reason') or ''
@@ -72,7 +73,7 @@ redis.call('HSET', s, unpack(ARGV, fields_from, fields_to))
 put('comment', comment)
 if has_reason then put('answer_reason', ARGV[4]) end
 if has_extra then put('extra', ARGV[8]) end
-if not stored then redis.call('HSET', s, 'first_at', at) end
-redis.call('HINCRBY', s, 'changes', 1)
-redis.call('HSET', s, 'status', 'answered', 'answered_at', at)
+if not stored then redis.call('HSET', s, 'fa', at) end
+redis.call('HINCRBY', s, 'cg', 1)
+redis.call('HSET', s, 'st', 'answered', 'aa', at)
 return {2, append(ARGV[6])}

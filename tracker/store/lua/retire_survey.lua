@@ -11,18 +11,18 @@
 -- it is still open.
 local s = KEYS[1]
 local cutoff, now = tonumber(ARGV[1]), tonumber(ARGV[2])
-for _, name in ipairs({'created_at', 'sent_at', 'answered_at', 'closed_at', 'replied_at', 'reminded_at',
-                       'first_at', 'commented_at'}) do
+-- created_at, sent_at, answered_at and first_at by their codes (tracker.store.survey_codes), as expires_at, rating
+for _, name in ipairs({'ca', 'sn', 'aa', 'closed_at', 'replied_at', 'reminded_at', 'fa', 'commented_at'}) do
   local value = tonumber(redis.call('HGET', s, name) or '')
   if value and value >= cutoff then return {-2} end
 end
-if tonumber(redis.call('HGET', s, 'expires_at') or '0') >= now then return {-2} end
+if tonumber(redis.call('HGET', s, 'ex') or '0') >= now then return {-2} end
 for i = 1, tonumber(ARGV[5]) do
   if (redis.call('HGET', s, ARGV[4 + 2 * i]) or '') ~= ARGV[5 + 2 * i] then return {-1} end
 end
 -- mark_sent counted the survey once, exactly when it wrote its send time.
-local unsent = redis.call('HEXISTS', s, 'sent_at')
-local answered = redis.call('HEXISTS', s, 'rating')
+local unsent = redis.call('HEXISTS', s, 'sn')
+local answered = redis.call('HEXISTS', s, 'ra')
 local gone = redis.call('DEL', s)
 redis.call('ZREM', KEYS[4], ARGV[3])
 local seq = redis.call('INCR', KEYS[3])
