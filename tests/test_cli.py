@@ -146,6 +146,16 @@ def test_check_reaches_redis_broker_and_smtp_and_prints_what_is_enabled(env):
     assert re.search(r"mail transport +smtp via smtp://127.0.0.1:", out)
 
 
+def test_check_notes_a_redis_that_keeps_hashes_compact_only_up_to_short_values(env, store):
+    store.redis.config_set("hash-max-ziplist-value", 64)  # Redis's default (the 6.2 name; 7.x knows it too)
+    result = tracker(env, "check")
+    assert result.returncode == 0 and result.stderr == "", result.stderr  # advice, not a problem
+    notes = [line for line in result.stdout.splitlines() if line.lstrip().startswith("note")]
+    assert len(notes) == 1 and "at most 64 bytes" in notes[0] and "hash-max-listpack-value to 512" in notes[0]
+    store.redis.config_set("hash-max-ziplist-value", 512)  # as docker-compose.yml and tracker dev start Redis
+    assert "note" not in tracker(env, "check").stdout
+
+
 def test_check_gives_one_line_per_problem_and_still_probes_the_rest(env):
     result = tracker({**env, "TRACKER_SECRET_KEY": "please-change-me-0123456789abcdefghij",
                       "TRACKER_BROKER_URL": "amqp://guest:hunter2@127.0.0.1:1//",

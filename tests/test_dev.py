@@ -15,6 +15,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from tests.support import ROOT, wait_until
@@ -64,6 +65,8 @@ def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: P
         mail_url = re.search(r"Mail\s+(http://\S+)", banner).group(1)
         assert re.search(rf"Dashboard\s+http://127\.0\.0\.1:{port}/dashboard\b", banner), banner
         redis_url = re.search(r"^\s*export TRACKER_REDIS_URL=(redis://\S+)$", banner, re.M).group(1)
+        limits = redis.Redis.from_url(redis_url, decode_responses=True).config_get("hash-max-*-value")
+        assert min(int(value) for value in limits.values()) == 512, limits  # long comments stay compact
         wait_until(lambda: _ready(port), timeout=60, what="the web process")
         sample = (tmp_path / "dev" / "sample.sh").read_text()
         posted = subprocess.run(["bash", "-c", sample], capture_output=True, text=True, timeout=30)

@@ -44,6 +44,21 @@ def probe_redis(settings: Settings) -> str:
     return f"{redact_url(settings.redis_url)} answers (Redis {version}, a Redis Cluster: {cluster.summary()})"
 
 
+def compact_hash_note(settings: Settings) -> str | None:
+    """Say what to set when the store's Redis turns hashes with a value longer than COMPACT_HASH_VALUE bytes into
+    hash tables (Redis's default is 64): surveys with a longer comment or subject then take about three times the
+    memory. None when it is set so, or the Redis does not tell (CONFIG refused)."""
+    from tracker.store import Store
+    from tracker.store.base import COMPACT_HASH_VALUE
+
+    limit = Store.from_url(settings.redis_url).compact_hash_value()
+    if limit is None or limit >= COMPACT_HASH_VALUE:
+        return None
+    return (f"Redis keeps a hash compact only while every value is at most {limit} bytes (hash-max-listpack-value): "
+            f"a survey answered with a longer comment, or about a longer subject, takes about three times the "
+            f"memory; set hash-max-listpack-value to {COMPACT_HASH_VALUE} (README: Running it for real)")
+
+
 def probe_broker(settings: Settings) -> str:
     """Open a connection to the Celery broker and return what answered, or raise with the reason."""
     from kombu import Connection
@@ -168,6 +183,8 @@ def run_check(environ: Mapping[str, str]) -> int:
     for name, variable, probe in probes:
         try:
             print(f"  ok  {name}: {probe(settings)}")
+            if probe is probe_redis and (note := compact_hash_note(settings)):
+                print(f"  note  {note}")  # advice, not a problem: the exit status stays 0
         except Exception as exc:  # every failure of a probe is a finding, whatever raised it
             problems += 1
             _problem(f"{variable}: cannot reach the {name}: {_reason(exc)}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.config import ConfigError, Settings, load_settings
+from tracker.store.base import COMPACT_HASH_VALUE
 
 DEV_DEFAULTS = {
     # Short enough to watch a survey arrive, and no throttle so the sample can be posted again.
@@ -84,7 +85,9 @@ def start_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--appendonly", "yes",
-         "--save", "", "--logfile", str(data_dir / "redis.log")],
+         "--save", "", "--logfile", str(data_dir / "redis.log"),
+         # surveys with a long comment stay compact (base.COMPACT_HASH_VALUE); Redis 7 knows the 6.2 name too
+         "--hash-max-ziplist-value", str(COMPACT_HASH_VALUE)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -30,6 +30,10 @@ from redis.retry import Retry
 from tracker.config import ConfigError
 from tracker.errors import StorageUnavailable
 
+# The longest value a hash should be able to hold and stay compact (a listpack): a survey's comment, subject or
+# extra answers past Redis's default of 64 bytes turn its hash into a hash table about three times the size.
+# docker-compose.yml and `tracker dev` start Redis with it; `tracker check` says when a Redis is set lower.
+COMPACT_HASH_VALUE = 512
 # Redis being down, loading, failing over or read-only, a cluster without a master for some slots or moving
 # slots for longer than the client follows redirects: retrying later may succeed. Everything else (a wrong
 # type, a script error, keys of two slots in one command) is a bug and stays a redis error.
@@ -348,3 +352,19 @@ class RedisBase:
         """Return the Redis Cluster's state as its nodes see it; None on a standalone Redis."""
         client = self.redis
         return cluster_state(client) if isinstance(client, RedisCluster) else None
+
+    def compact_hash_value(self) -> int | None:  # compared with COMPACT_HASH_VALUE by `tracker check`
+        """Return the longest value a hash may hold and stay compact (hash-max-listpack-value, or its Redis 6.2
+        name hash-max-ziplist-value; the smallest of a cluster's nodes), None when CONFIG GET is refused."""
+        client = self.redis
+        nodes = client.get_nodes() if isinstance(client, RedisCluster) else [None]
+        found: list[int] = []
+        for node in nodes:
+            connection = client if node is None else client.get_redis_connection(node)  # type: ignore[union-attr]
+            try:
+                reply = connection.execute_command("CONFIG", "GET", "hash-max-*-value")
+            except redis.ResponseError:  # a managed Redis may not allow CONFIG
+                return None
+            pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
+            found += [int(value) for _, value in pairs if str(value).isdigit()]
+        return min(found) if found else None
