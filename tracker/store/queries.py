@@ -12,7 +12,6 @@ from tracker.store.base import RedisBase
 from tracker.store.records import Records
 from tracker.store.rollups import CROSSED_SUMS, CROSSED_TOTAL
 from tracker.store.scores import answer_of
-from tracker.store.survey_codes import expanded
 from tracker.store.surveys import survey_from_hash
 
 BATCH = 500
@@ -215,7 +214,7 @@ class Queries(RedisBase):
             pipe = self.redis.pipeline(transaction=False)
             for sid in sids:
                 pipe.hgetall(keys.survey(sid))
-            yield from (expanded(row) for row in pipe.execute() if row)
+            yield from (row for row in pipe.execute() if row)  # answer_of and survey_from_hash expand the codes
 
     def _window_ids(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
                     batch: int) -> Iterator[list[str]]:
