@@ -246,8 +246,8 @@ OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers"
 
 # The key layout a Redis holds: 1 before the cluster one (OLD_LAYOUT), 2 the cluster one with every answer in a
 # hash of its own beside its survey's, 3 the answer inside its survey's hash, 4 every rollup also keeping its sums
-# crossed by the other dimensions and its unsatisfied answers' reasons, 5 this one (a survey's hash stores the
-# fields no script names under short codes: tracker.store.survey_codes). Written once on an empty Redis, or by
+# crossed by the other dimensions and its unsatisfied answers' reasons, 5 this one (a survey's hash stores its
+# common fields under two-letter codes: tracker.store.survey_codes). Written once on an empty Redis, or by
 # `tracker upgrade-store` once every answer of layout 2 is folded in, the rollups rebuilt (from layout 3 or
 # earlier) and every survey's fields renamed.
 LAYOUT = f"{PREFIX}:layout"
