@@ -11,7 +11,7 @@ from typing import Any
 
 from tracker.cli.base import UsageError
 from tracker.config import SCALES, Settings, load_settings
-from tracker.i18n.catalogue import ALIASES, SUPPORTED, survey_question, text
+from tracker.i18n.catalogue import ALIASES, SUPPORTED
 from tracker.model import Survey
 from tracker.surveys.custom import CustomSurvey
 
@@ -142,42 +142,29 @@ def _write_pages(settings: Settings, survey: Survey, folder: Path, custom: Custo
 
 def _pages(settings: Settings, survey: Survey, token: str,
            custom: CustomSurvey | None) -> dict[str, Callable[[], str]]:
-    """Say how to render each page a customer of this survey can see, by file name."""
-    from flask import render_template, url_for
+    """Say how to render each page a customer of this survey can see, by file name: by the views' own renderers,
+    so a preview is the page a customer gets."""
+    from tracker.web.errors import page
+    from tracker.web.pages import extra, followup
+    from tracker.web.pages.survey import question_page
 
-    from tracker.mail.buttons import end_labels, rating_buttons
-    from tracker.web.pages import followup
+    chosen = custom or CustomSurvey()
 
-    lang, chosen = survey.lang, custom or CustomSurvey()
-    until = followup.until(survey, settings)
-    common: dict[str, Any] = {"lang": lang, "until": until, "comment": "", "error": None, "reason": "",
-                              "change_url": url_for("survey.question", token=token)}
-    buttons = rating_buttons(lang, survey.scale)
+    def html(rendered: Any) -> str:
+        return rendered[0] if isinstance(rendered, tuple) else rendered
+
     pages: dict[str, Callable[[], str]] = {
-        "question": lambda: render_template(
-            "pages/question.html", scale=survey.scale, choices=buttons, ends=end_labels(survey.scale, buttons),
-            question=survey_question(lang, survey.scale, survey.kind), selected=None, subject=survey.subject,
-            ticket_ref=survey.ticket_ref, action=url_for("survey.answer", token=token), **common),
-        "followup-unhappy": lambda: render_template(
-            "pages/followup.html", action=url_for("survey.reason", token=token),
-            reasons=([(r, r) for r in chosen.followup.reasons] if chosen.followup and chosen.followup.reasons
-                     else followup.offered_reasons(settings, lang)),
-            legend=chosen.followup.question if chosen.followup else None, **common),
+        "question": lambda: html(question_page(token, survey, None)),
+        "followup-unhappy": lambda: html(followup.ask_reason(token, survey, settings, "", "", chosen)),
     }
-    templates = set(_template_names())
+    templates = set(_template_names())  # a TRACKER_TEMPLATE_DIR of an older version may lack the newer pages
     if chosen.followup_satisfied is not None and "pages/followup_satisfied.html" in templates:
-        asked = chosen.followup_satisfied
-        pages["followup-satisfied"] = lambda: render_template(
-            "pages/followup_satisfied.html", action=url_for("survey.reason", token=token),
-            reasons=[(r, r) for r in asked.reasons],
-            question=asked.question or text(lang, "followup.happy_legend"), **common)
+        pages["followup-satisfied"] = lambda: html(followup.ask_reason(token, survey, settings, "", "", chosen,
+                                                                       happy=True))
     if chosen.extra_questions and "pages/extra.html" in templates:
-        pages["extra-questions"] = lambda: render_template(
-            "pages/extra.html", questions=chosen.extra_questions, given={}, errors={},
-            field_name=lambda q: f"extra-{q.id}", text_max=1000, action=f"/s/{token}/extra", **common)
-    pages["thanks"] = lambda: render_template("pages/thanks.html", **common)
-    pages["expired"] = lambda: render_template("pages/message.html", lang=lang, title_key="page.expired_title",
-                                               text_key="page.expired_text")
+        pages["extra-questions"] = lambda: html(extra.ask(token, survey, chosen.extra_questions, {}))
+    pages["thanks"] = lambda: html(followup.thanks(token, survey, settings))
+    pages["expired"] = lambda: html(page(410, "page.expired_title", "page.expired_text", survey.lang))
     return pages
 
 

@@ -52,8 +52,10 @@ def _unavailable(exc: SurveyUnavailable) -> Any:
     return page(404, "page.not_found_title", "page.not_found_text", _lang())
 
 
-def _question(token: str, survey: Survey, selected: int | None, comment: str = "",
-              error: str | None = None, status: int = 200) -> Any:
+def question_page(token: str, survey: Survey, selected: int | None, comment: str = "",
+                  error: str | None = None, status: int = 200) -> Any:
+    """Render the question with a rating preselected (None: none) and the comment given so far: the page a
+    survey link opens (and `tracker survey preview` writes)."""
     settings = current_tracker().settings
     buttons = rating_buttons(survey.lang, survey.scale)
     return render_template(
@@ -76,8 +78,8 @@ def question(token: str) -> Any:
         rating = None
     if survey.status == "answered" and (answer := current_tracker().store.response(survey.sid)):
         # Re-opening any rating link of an answered survey keeps the comment already given.
-        return _question(token, survey, answer.rating if rating is None else rating, answer.comment or "")
-    return _question(token, survey, rating)
+        return question_page(token, survey, answer.rating if rating is None else rating, answer.comment or "")
+    return question_page(token, survey, rating)
 
 
 @bp.post("/s/<token>")
@@ -97,7 +99,7 @@ def answer(token: str) -> Any:
                                 reason=reason)
     except (ValidationError, ValueError):
         comment = request.form.get("comment", "")[:2000]
-        return _question(token, survey, None, comment, text(g.lang, "page.error_rating"), 422)
+        return question_page(token, survey, None, comment, text(g.lang, "page.error_rating"), 422)
     if wants_alert(tracker.settings, survey, outcome, form["rating"]):
         tracker.kick("tracker.send_alert", survey.sid, form["rating"])  # the task builds the alert
     return followup.after_rating(token, survey, tracker.store.response(survey.sid))
