@@ -14,7 +14,7 @@ from tracker.config import Settings
 from tracker.scores import summary as summaries
 from tracker.scores.cards import customer_card
 from tracker.scores.maths import score_card
-from tracker.scores.ranking import ORDERS, SORTS, aggregate_list, ranked_customers
+from tracker.scores.ranking import ORDERS, SORTS, aggregate_counts, aggregate_list, ranked_counts, ranked_customers
 from tracker.store import Store
 
 NOW_MS = 1_764_547_200_000  # 2025-12-01
@@ -127,3 +127,13 @@ def test_agents_are_named_from_one_place_in_one_command(store: Store, settings: 
     assert store.agent_names(["standard:a-1", "standard:nobody"]) == {"standard:a-1": "Ola Nordmann",
                                                                       "standard:nobody": None}
     assert aggregate_list(store, "agent", NOW_MS) == []  # named, but nothing counted yet
+
+
+@pytest.mark.parametrize("kind", ["agent", "team", "source", "agent@bot"])
+def test_a_kinds_ranked_counts_are_what_reading_every_entity_gives(filled: list[str], store: Store,
+                                                                    kind: str) -> None:
+    # The dashboard's tables and its agent picker read the ranked set: one command, however many agents.
+    counted = aggregate_counts(store, kind)
+    assert ranked_counts(store, kind) == sorted(counted, key=lambda row: (-row[1], row[0]))
+    if kind != "agent@bot":
+        assert counted

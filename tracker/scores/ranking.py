@@ -351,6 +351,13 @@ def aggregate_counts(store: Store, kind: str, idents: list[str] | None = None,
     return [(ident, n) for ident, (n, sent) in zip(idents, counts, strict=True) if n or sent]
 
 
+def ranked_counts(store: Store, kind: str) -> list[tuple[str, int]]:
+    """Return what aggregate_counts does of every entity of a kind, read from the kind's ranked set (kept as
+    answers arrive) in one command: most answered first, ties by id."""
+    kind_of(kind)
+    return store.ranked_counts(kind)
+
+
 def aggregate_cards(store: Store, kind: str, idents: list[str], now_ms: int,
                     names: Mapping[str, str | None] | None = None, crossed: str | None = None) -> list[ScoreCard]:
     """Return the score cards of these agents, teams, sources or brands in their order, each from its sums and

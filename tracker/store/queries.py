@@ -94,6 +94,12 @@ class Queries(RedisBase):
         page, total = pipe.execute()
         return list(page), int(total)
 
+    def ranked_counts(self, kind: str) -> list[tuple[str, int]]:
+        """Return (id, answers) of every entity of a kind that counts something, most answered first (ties by id),
+        from its ranked set (keys.entity_rank, scored by minus its answers): one command, however many it has."""
+        return [(ident, int(-score)) for ident, score in self.redis.zrange(keys.entity_rank(kind), 0, -1,
+                                                                           withscores=True)]
+
     def crossed_counts(self, kind: str, idents: Sequence[str], label: str) -> list[tuple[int, int]]:
         """Return each entity's (answers, sent surveys) crossed by one value of another dimension (label, as
         rollups.cross_label names it): what a list filtered by that value is ordered and filtered by."""

@@ -17,7 +17,14 @@ from tracker.scales import SCALES
 from tracker.schema_cache import schema
 from tracker.scores.dimensions import agents_of, crossing_of, filtered_page, implied
 from tracker.scores.maths import DAY_MS
-from tracker.scores.ranking import aggregate_cards, aggregate_counts, customer_cards, kind_of, ranked_emails
+from tracker.scores.ranking import (
+    aggregate_cards,
+    aggregate_counts,
+    customer_cards,
+    kind_of,
+    ranked_counts,
+    ranked_emails,
+)
 from tracker.scores.summary import Facets, day_start_ms, iter_responses, rolled_entity, summary
 from tracker.store import Store
 from tracker.store.keys import RESOLVERS
@@ -277,10 +284,10 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
                                  cursor=None)
     at_risk = customer_cards(store, settings, valued[:AT_RISK_ROWS], now_ms)
     comments = comments_of(store, query.date_from, query.date_to, query.facets)
-    agent_counts = aggregate_counts(store, "agent", known["agent"])
+    agent_counts = ranked_counts(store, "agent")  # every agent's answers, from one ranked set
     names = store.agent_names([ident for ident, _ in agent_counts])
     agents = table(store, "agent", query, known["agent"], now_ms, names, counted=agent_counts)
-    teams = table(store, "team", query, known["team"], now_ms, {})
+    teams = table(store, "team", query, known["team"], now_ms, {}, counted=ranked_counts(store, "team"))
     return DashboardData(
         overview=overview.card,
         charts={name: chart(overview.series, frame) for name, frame in FRAMES.items()},
