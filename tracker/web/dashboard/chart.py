@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from tracker.scores.summary import SeriesDay
 from tracker.web.dashboard.trends import Trend
@@ -185,6 +186,7 @@ def sparkline(trend: Trend, frame: Frame = SPARK) -> Sparkline:
                      label="CSAT by week. " + "; ".join(words) + ".")
 
 
+@lru_cache(maxsize=512)
 def _week_label(start: date, end: date) -> str:
     first = start.strftime("%b %-d")
     if start == end:
