@@ -56,6 +56,7 @@ from tracker.cli.migrate import known_sources
 from tracker.config import Settings
 from tracker.ingest import apply as ingest
 from tracker.ingest.replay import replay_file
+from tracker.notify.expiry import settle_expired
 from tracker.store import Store, keys
 from tracker.web.app import create_app
 
@@ -188,12 +189,15 @@ def key_breakdown(client: Any, customers: int, sample: int = 3000) -> list[tuple
 
 
 def age_out(store: Store, settings: Settings, now_ms: int) -> dict[str, int]:
-    """Reach the steady state: run the product's log trim with its clock moved on, then drop what a TTL would."""
+    """Reach the steady state: run the product's log trim with its clock moved on, settle the surveys that can no
+    longer be answered by then, then drop what a TTL would."""
     retention_days = int(getattr(settings, "log_retention_days", 30))
     later = now_ms + (retention_days + 1) * DAY_MS
     done = {"log entries trimmed": int(store.trim_log(later - retention_days * DAY_MS) or 0),
             # beat's dispatch pass trims the notices every target has passed (none is configured here)
-            "notices trimmed": int(store.trim_notices(range(keys.BUCKETS), later - retention_days * DAY_MS, []))}
+            "notices trimmed": int(store.trim_notices(range(keys.BUCKETS), later - retention_days * DAY_MS, [])),
+            # what beat's expiry pass settles as each survey's expiry passes (here all at once, as upgrade-store does)
+            "surveys settled": settle_expired(store, settings, later)}
     client = store.redis
     expiring = 0
     for batch in _batches(client.scan_iter(count=5000), 2000):
@@ -322,9 +326,12 @@ def main() -> None:
         print(f"memory   fresh {fresh / args.customers:,.0f} bytes/customer ({keys_fresh / args.customers:.1f} keys); "
               f"steady {steady / args.customers:,.0f} bytes/customer ({keys_steady / args.customers:.1f} keys) "
               f"after {', '.join(f'{v:,} {k}' for k, v in aged.items())}")
-        for shape, count, per_customer, with_ttl in breakdown:
-            if per_customer >= 1:
-                print(f"  {per_customer:8,.0f} B/customer  {count:>9,} keys  {with_ttl:>9,} with TTL  {shape}")
+        if args.breakdown:
+            for state, shapes in (("fresh", breakdown), ("steady", key_breakdown(store.redis, args.customers))):
+                print(f"{state} bytes by key shape")
+                for shape, count, per_customer, with_ttl in shapes:
+                    if per_customer >= 1:
+                        print(f"  {per_customer:8,.0f} B/customer  {count:>9,} keys  {with_ttl:>9,} with TTL  {shape}")
         print_reads(rows)
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)

@@ -32,10 +32,11 @@ OLD_LAYOUT = ("TRACKER_REDIS_URL holds data an earlier version wrote with its ow
               "FILE)")
 UNMARKED_LAYOUT = ("TRACKER_REDIS_URL holds data written with the previous key layout (each answer in a hash of its "
                    "own): stop web, worker and beat, run `tracker upgrade-store` once, then start them again")
-BEHIND_LAYOUT = ("TRACKER_REDIS_URL holds key layout 3 or 4 (t:layout), whose surveys store their fields by name "
-                 "(and layout 3's rollups lack the crossed sums and follow-up reasons) where this version reads "
-                 "short codes: stop web, worker and beat, run `tracker upgrade-store` once (it renames the fields "
-                 "and, from layout 3, rebuilds the scores), then start them again")
+BEHIND_LAYOUT = ("TRACKER_REDIS_URL holds key layout 3, 4 or 5 (t:layout), which this version brings over in place "
+                 "(layouts 3 and 4 store the surveys' fields by name, layout 3's rollups lack the crossed sums and "
+                 "follow-up reasons, and the closed surveys of all three are not settled): stop web, worker and "
+                 "beat, run `tracker upgrade-store` once (it renames the fields, settles the closed surveys and, "
+                 "from layout 3, rebuilds the scores), then start them again")
 
 
 def layout_problem(state: str) -> str | None:

@@ -15,8 +15,10 @@ PAGES: dict[str, tuple[str, str, str]] = {
                       "a time; every survey's hash has the fields layout 4 and earlier stored by name renamed to "
                       "their short codes (bytes per survey); from layout 3 or earlier the scores are then rebuilt "
                       "from the answers (rebuild-scores), which writes what layout 3 lacks (each rollup's sums "
-                      "crossed by the other dimensions, the follow-up reasons' counts); and the Redis is marked as "
-                      "this layout's (t:layout). Until then web, worker and "
+                      "crossed by the other dimensions, the follow-up reasons' counts); every survey that can no "
+                      "longer be answered is settled (its fields packed into one, as beat's expiry pass settles "
+                      "them from now on); and the Redis is marked as this layout's (t:layout). Until then web, "
+                      "worker and "
                       "beat refuse to start on it. Stop them first (nothing may write the old way meanwhile). Safe "
                       "to run again, also after it was stopped halfway: a second run changes nothing. On a Redis "
                       "Cluster it scans every master. Needs only TRACKER_REDIS_URL.",
@@ -30,6 +32,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_upgrade_store(args: argparse.Namespace) -> int:
+    import time
+
+    from tracker.notify.expiry import settle_expired
     from tracker.scores.rebuild import rebuild_scores
     from tracker.store import keys
     from tracker.store.layout import BEHIND, CURRENT, EMPTY, PRE_CLUSTER, UNMARKED
@@ -41,19 +46,23 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
         raise ConfigError(OLD_LAYOUT)
     if state not in (CURRENT, EMPTY, UNMARKED, BEHIND):
         raise ConfigError(f"TRACKER_REDIS_URL holds key layout {state}, which this version cannot upgrade")
-    renames_only = store.redis.get(keys.LAYOUT) == keys.LAYOUT_RENAMED  # layout 4: its rollups are this layout's
+    # Layouts 4 and 5 hold this layout's rollups: nothing to rebuild.
+    rollups_current = store.redis.get(keys.LAYOUT) in (keys.LAYOUT_RENAMED, keys.LAYOUT_CODED)
     folded = store.fold_layout2_answers()
     renamed = store.code_survey_fields()  # after the fold, which writes the answers' fields by name
     copies = store.rebuild_card_copies()  # layout 2 had no card copy: the card reads it in one round trip after this
-    rebuild = (state in (UNMARKED, BEHIND) and not renames_only) or folded.folded
+    rebuild = (state in (UNMARKED, BEHIND) and not rollups_current) or folded.folded
     rebuilt = rebuild_scores(store, settings) if rebuild else None
+    settled = settle_expired(store, settings, int(time.time() * 1000))  # after the rebuild, which reads them all
     store.mark_layout()
     print(f"Folded {folded.folded} answers into their surveys"
           + (f" ({folded.superseded} old answer hashes dropped: their surveys held a newer answer)"
              if folded.superseded else "")
           + f"; {renamed} surveys' fields renamed"
+          + f"; {settled} closed surveys settled"
           + f"; {copies} score cards' copies of the newest answer written"
           + (f"; scores rebuilt from {rebuilt} answers" if rebuilt is not None else "")
-          + ("; the store was on this key layout already." if state == CURRENT and not (folded.folded or renamed)
+          + ("; the store was on this key layout already." if state == CURRENT and not (folded.folded or renamed
+                                                                               or settled)
              else "; the store is on this key layout now."))
     return 0

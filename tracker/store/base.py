@@ -29,11 +29,13 @@ from redis.retry import Retry
 
 from tracker.config import ConfigError
 from tracker.errors import StorageUnavailable
+from tracker.store.survey_codes import lua_thaw
 
 # The longest value a hash should be able to hold and stay compact (a listpack): a survey's comment, subject or
 # extra answers past Redis's default of 64 bytes turn its hash into a hash table about three times the size.
 # docker-compose.yml and `tracker dev` start Redis with it; `tracker check` says when a Redis is set lower.
 COMPACT_HASH_VALUE = 512
+REDIS_DEFAULT_HASH_VALUE = 64  # hash-max-listpack-value when nobody set it
 # Redis being down, loading, failing over or read-only, a cluster without a master for some slots or moving
 # slots for longer than the client follows redirects: retrying later may succeed. Everything else (a wrong
 # type, a script error, keys of two slots in one command) is a bug and stays a redis error.
@@ -214,9 +216,13 @@ def connect(url: str) -> Any:
     return _cluster(url)
 
 
+THAW_LINE = "--#thaw\n"  # where a script that reads or writes a survey's fields gets survey_codes.lua_thaw()
+
+
 @cache
 def _source(name: str) -> str:
-    return resources.files("tracker.store").joinpath("lua", f"{name}.lua").read_text("utf-8")
+    source = resources.files("tracker.store").joinpath("lua", f"{name}.lua").read_text("utf-8")
+    return source.replace(THAW_LINE, lua_thaw(), 1) if THAW_LINE in source else source
 
 
 class Script:

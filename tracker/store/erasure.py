@@ -11,7 +11,7 @@ from tracker.store.outbox import Outbox, removal_entry
 from tracker.store.records import order_summaries, profile_aliases
 from tracker.store.reminders import reminder_member
 from tracker.store.scores import ANSWERED, ATTEMPTS, ATTRIBUTED, pairs_args
-from tracker.store.survey_codes import coded_mapping, coded_names
+from tracker.store.survey_codes import coded_mapping, picked, picked_names
 from tracker.store.surveys import aggregate_ids
 
 SCAN_COUNT = 1000
@@ -32,7 +32,7 @@ class Removal(Outbox):
         bucket = keys.bucket_of(sid)
         names = (*ANSWERED, *ATTRIBUTED, "sent_at")
         for _ in range(ATTEMPTS):
-            row = self.redis.hmget(keys.survey(sid), *coded_names(names))
+            row = picked(names, self.redis.hmget(keys.survey(sid), *picked_names(names)))
             stored = {k: v or "" for k, v in zip(names, row, strict=True)}
             if stored["customer"] != email:
                 return None

@@ -1,11 +1,12 @@
-"""The expiry pass's reads: sent surveys in send order after a stored cursor, and what a notice of each says."""
+"""The expiry pass's reads: sent surveys in send order after a stored cursor, and what a notice of each says; and
+settling the surveys it has decided (survey_codes: their fields packed into one)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from tracker.store import keys
-from tracker.store.base import RedisBase
+from tracker.store.base import REDIS_DEFAULT_HASH_VALUE, RedisBase
 from tracker.store.survey_codes import expanded
 
 Cursor = tuple[int, str]  # (send time ms, sid): the last sent survey the pass has decided
@@ -49,3 +50,38 @@ class Expiries(RedisBase):
         for record in records:
             pipe.hget(keys.customer(record.get("customer") or "-", "profile"), "name")
         return list(zip(records, pipe.execute(), strict=True)) if records else []
+
+    def settle(self, sids: Sequence[str]) -> int:
+        """Settle these surveys (settle_survey.lua, one script each in its survey's slot, all in one round trip):
+        the caller knows they can no longer be answered. Return how many were settled now.
+
+        A packed value longer than the Redis lets a compact hash hold would turn the hash into a hash table,
+        bigger than the fields were: such a survey stays as it is. A Redis that refuses CONFIG GET is taken to
+        hold its default (64 bytes), which packs nothing (docker-compose.yml sets 512: COMPACT_HASH_VALUE)."""
+        if not sids:
+            return 0
+        longest = self.compact_hash_value() or REDIS_DEFAULT_HASH_VALUE
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in sids:
+            self.script("settle_survey")(keys=[keys.survey(sid)], args=[longest], client=pipe)
+        return sum(int(done) for done in pipe.execute())
+
+    def survey_pages(self, batch: int = 500) -> Iterator[list[tuple[str, dict[str, str]]]]:
+        """Yield every survey's (sid, hash by name) in pages (SCAN over every master of a cluster): what
+        `tracker upgrade-store` settles from."""
+        found: list[str] = []
+
+        def page(names: list[str]) -> list[tuple[str, dict[str, str]]]:
+            pipe = self.redis.pipeline(transaction=False)
+            for name in names:
+                pipe.hgetall(name)
+            return [(keys.survey_sid(name), expanded(record)) for name, record in zip(names, pipe.execute(),
+                                                                                      strict=True) if record]
+
+        for name in self.redis.scan_iter(match=keys.SURVEYS_MATCH, count=1000):
+            found.append(name)
+            if len(found) >= batch:
+                yield page(found)
+                found = []
+        if found:
+            yield page(found)

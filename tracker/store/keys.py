@@ -133,6 +133,11 @@ def survey(sid: str) -> str:
 SURVEYS_MATCH = f"{PREFIX}:{{s*}}:survey:*"  # a SCAN pattern matching every survey's hash
 
 
+def survey_sid(key: str) -> str:
+    """Return the sid a survey's hash is named by (keys.survey)."""
+    return key.rpartition(":survey:")[2]
+
+
 def outbox(bucket: int) -> str:
     """Name a survey bucket's outbox: aggregate deltas by sequence number, waiting to reach their entities."""
     return f"{PREFIX}:{{s{bucket}}}:outbox"
@@ -246,14 +251,16 @@ OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers"
 
 # The key layout a Redis holds: 1 before the cluster one (OLD_LAYOUT), 2 the cluster one with every answer in a
 # hash of its own beside its survey's, 3 the answer inside its survey's hash, 4 every rollup also keeping its sums
-# crossed by the other dimensions and its unsatisfied answers' reasons, 5 this one (a survey's hash stores its
-# common fields under two-letter codes: tracker.store.survey_codes). Written once on an empty Redis, or by
-# `tracker upgrade-store` once every answer of layout 2 is folded in, the rollups rebuilt (from layout 3 or
-# earlier) and every survey's fields renamed.
+# crossed by the other dimensions and its unsatisfied answers' reasons, 5 a survey's hash storing its common
+# fields under two-letter codes (tracker.store.survey_codes), 6 this one (a survey that can no longer be answered
+# is settled: its coded fields packed into one, which layout 5's code cannot read). Written once on an empty
+# Redis, or by `tracker upgrade-store` once every answer of layout 2 is folded in, the rollups rebuilt (from layout
+# 3 or earlier), every survey's fields renamed (from layout 4 or earlier) and the closed surveys settled.
 LAYOUT = f"{PREFIX}:layout"
-LAYOUT_VERSION = "5"
+LAYOUT_VERSION = "6"
 LAYOUT_BEFORE = "3"  # the layout `tracker upgrade-store` brings over by rebuilding the rollups (and renaming)
-LAYOUT_RENAMED = "4"  # the layout `tracker upgrade-store` brings over by renaming the surveys' fields alone
+LAYOUT_RENAMED = "4"  # the layout `tracker upgrade-store` brings over by renaming the surveys' fields (and settling)
+LAYOUT_CODED = "5"  # the layout `tracker upgrade-store` brings over by settling the closed surveys alone
 # Layout 2's answer hashes, which only `tracker upgrade-store` reads (it folds each into its survey's hash).
 LAYOUT2_ANSWERS = f"{PREFIX}:{{s*}}:resp:*"
 _LAYOUT2_ANSWER = ":resp:"

@@ -20,7 +20,7 @@ CURRENT = "current"  # marked with this layout
 EMPTY = "empty"  # nothing written yet, or nothing an older layout needs brought over (the mark may be written)
 UNMARKED = "unmarked"  # data without a mark, with layout 2's answer hashes: `tracker upgrade-store` brings it over
 PRE_CLUSTER = "pre-cluster"  # the layout before the cluster one (keys.OLD_LAYOUT): export and replay
-BEHIND = "behind"  # layout 3 or 4 (keys.LAYOUT_BEFORE, LAYOUT_RENAMED): `tracker upgrade-store` brings it over
+BEHIND = "behind"  # layout 3, 4 or 5 (keys.LAYOUT_BEFORE, LAYOUT_RENAMED, LAYOUT_CODED): `tracker upgrade-store`
 FOLD_BATCH = 500  # layout-2 answer hashes folded per round trip
 SAMPLED = 3  # oldest and newest answers looked up in layout 2's place when a Redis holds data but no mark
 
@@ -51,7 +51,7 @@ class Layout(RedisBase):
             return PRE_CLUSTER  # whatever the mark says: nothing of this version reads those keys
         if mark == keys.LAYOUT_VERSION:
             return CURRENT
-        if mark in (keys.LAYOUT_BEFORE, keys.LAYOUT_RENAMED):
+        if mark in (keys.LAYOUT_BEFORE, keys.LAYOUT_RENAMED, keys.LAYOUT_CODED):
             return BEHIND
         if mark:
             return str(mark)

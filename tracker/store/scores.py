@@ -17,7 +17,7 @@ from tracker.store import keys
 from tracker.store.notice_data import extra_answers
 from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry, write_entity_ranks
 from tracker.store.rollups import Rollup, rollup_from_hash
-from tracker.store.survey_codes import coded_mapping, coded_names, expanded
+from tracker.store.survey_codes import coded_mapping, expanded, picked, picked_names
 from tracker.store.surveys import aggregate_ids, survey_to_hash, tags_json, tags_of
 
 # The fields an answer's sums are read from; a change or an erasure checks them unchanged.
@@ -119,8 +119,8 @@ class Scores(Outbox):
             index.sadd(keys.index(kind), ident)
         if reason and not test:
             index.sadd(keys.REASONS, reason)  # the reasons the dashboard's breakdown asks the rollups for
-        index.hmget(keys.survey(sid), *coded_names(ANSWERED))  # the stored answer, read in the same round trip
-        read = index.execute()[-1]
+        index.hmget(keys.survey(sid), *picked_names(ANSWERED))  # the stored answer, read in the same round trip
+        read = picked(ANSWERED, index.execute()[-1])
         fields = {"rating": str(rating), **counted_fields(counted)}
         extra_json = "" if not extra else json.dumps(dict(extra), separators=(",", ":"), ensure_ascii=False)
         for _ in range(ATTEMPTS):
@@ -138,7 +138,7 @@ class Scores(Outbox):
                 if int(seq):
                     self.forward_written(bucket, int(seq))
                 return int(outcome)
-            read = self.redis.hmget(keys.survey(sid), *coded_names(ANSWERED))
+            read = picked(ANSWERED, self.redis.hmget(keys.survey(sid), *picked_names(ANSWERED)))
         raise RuntimeError(f"the answer to {sid} kept changing while it was recorded")
 
     def response(self, sid: str) -> Answer | None:

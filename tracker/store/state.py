@@ -15,7 +15,7 @@ from tracker.store.due import DAY_MS, STATE_IDLE_MS, wall_ms
 from tracker.store.notices import notice_call
 from tracker.store.records import order_rows, orders_summary_of, surveyed_from_hash
 from tracker.store.search import index_profile_names
-from tracker.store.survey_codes import coded, coded_mapping
+from tracker.store.survey_codes import coded, coded_mapping, picked, picked_names
 from tracker.store.surveys import survey_from_hash, survey_to_hash, with_dimensions
 from tracker.store.timeline import KINDS, UNIT, timeline_entry
 
@@ -314,6 +314,7 @@ class State(RedisBase):
         if not (survey.tags or survey.organisation or survey.resolved_by):
             survey = with_dimensions(self.redis, survey)
         pipe = self.redis.pipeline(transaction=True)
+        self.script("thaw_survey")(keys=[keys.survey(survey.sid)], client=pipe)  # written whole, nothing packed beside
         pipe.hdel(keys.survey(survey.sid), "reason", "closed_at", "error", "next_attempt_at")
         pipe.hset(keys.survey(survey.sid), mapping=coded_mapping(survey_to_hash(survey)))  # type: ignore[arg-type]
         pipe.hgetall(keys.survey(survey.sid))
@@ -333,7 +334,8 @@ class State(RedisBase):
 
     def answer_event(self, sid: str) -> str:
         """Return the (time, id) mark of the newest survey.answered event counted for a survey, or ''."""
-        return self.redis.hget(keys.survey(sid), coded("answer_event")) or ""
+        (mark,) = picked(["answer_event"], self.redis.hmget(keys.survey(sid), picked_names(["answer_event"])))
+        return mark or ""
 
     def mark_answer_event(self, sid: str, mark: str) -> None:
         """Remember the newest survey.answered event counted for a survey, so older ones change nothing."""
@@ -360,8 +362,9 @@ class State(RedisBase):
             return None
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
-            pipe.hget(keys.survey(sid), coded("tkey"))
-        return next((sid for sid, tkey in zip(sids, pipe.execute(), strict=True) if tkey == due_member), None)
+            pipe.hmget(keys.survey(sid), picked_names(["tkey"]))
+        return next((sid for sid, reply in zip(sids, pipe.execute(), strict=True)
+                     if picked(["tkey"], reply) == [due_member]), None)
 
     def orders_summary(self, email: str) -> OrdersSummary:
         """Count live orders and sum their value per currency, refunds and cancellations taken off."""

@@ -8,11 +8,19 @@ which). Rarer fields (comment, reasons, reminder and reply state, errors) keep t
 survey's hash goes through expanded() and every name written or asked for through coded(), so no other Python
 module knows the codes. Layout 4 and earlier stored the names: `tracker upgrade-store` renames them
 (code_fields.lua).
+
+A survey that can no longer be answered is settled (settle_survey.lua, run by beat's expiry pass): the values of
+its coded fields but its status are packed into one field, PACKED_FIELD, in the order of PACKED, which saves
+each field's name and the listpack's bookkeeping of it (about a fifth of the hash). Its sid, status and the rarer
+fields stay as they are. expanded() unpacks it; a field written beside it since (an answer imported later, a
+reweighting) wins over the packed value. Every script that reads or writes a survey's fields first thaws a settled
+one back into fields (the `thaw` function lua_thaw() writes, which base.Script puts where a script says
+`--#thaw`), and Python reads single fields with picked(), so nothing but this module knows the packing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 CODES: dict[str, str] = {
     # what the survey is about, written when it is made
@@ -27,6 +35,16 @@ CODES: dict[str, str] = {
     "changes": "cg", "rating": "ra",
 }
 NAMES: dict[str, str] = {code: name for name, code in CODES.items()}
+
+# A settled survey's packed field (settle_survey.lua writes it): the version of the packing, then each of PACKED's
+# values in order, each after a SEPARATOR, ABSENT for a field the hash did not hold. PACKED never changes within a
+# version: a new field goes into a new version (and both are read). A survey holding either character in a value
+# to pack stays unpacked.
+PACKED_FIELD = "z"
+PACKED_VERSION = "1"
+PACKED: tuple[str, ...] = tuple(code for code in CODES.values() if code != "st")  # the status stays a field
+SEPARATOR = "\x1f"
+ABSENT = "\x1e"
 
 
 def coded(name: str) -> str:
@@ -45,7 +63,68 @@ def coded_mapping(record: Mapping[str, str]) -> dict[str, str]:
 
 def expanded(record: Mapping[str, str]) -> dict[str, str]:
     """Return a survey's hash with every field by its name (a hash read before its upgrade holds the names
-    themselves: those stand unless the code is there too)."""
+    themselves: those stand unless the code is there too; a settled hash's packed values stand unless the field
+    was written beside them since)."""
+    packed = record.get(PACKED_FIELD)
+    if packed is not None:
+        record = {**unpacked(packed), **{name: value for name, value in record.items() if name != PACKED_FIELD}}
     found = {name: value for name, value in record.items() if name not in NAMES}
     found.update((NAMES[code], value) for code, value in record.items() if code in NAMES)
     return found
+
+
+def unpacked(packed: str) -> dict[str, str]:
+    """Return a packed field's values by code (a field the hash did not hold is left out)."""
+    version, *values = packed.split(SEPARATOR)
+    if version != PACKED_VERSION or len(values) != len(PACKED):
+        raise ValueError(f"a settled survey's packed field of version {version!r} and {len(values)} values")
+    return {code: value for code, value in zip(PACKED, values, strict=True) if value != ABSENT}
+
+
+def picked_names(names: Iterable[str]) -> list[str]:
+    """Return what to HMGET for these fields of a survey's hash: their codes, then the packed field (picked()
+    reads the reply)."""
+    return [*coded_names(names), PACKED_FIELD]
+
+
+def picked(names: Sequence[str], reply: Sequence[str | None]) -> list[str | None]:
+    """Return the values of these fields (by name) from the reply of an HMGET of picked_names(names), a settled
+    hash's from its packed field (a field written beside it wins)."""
+    *values, packed = reply
+    if packed is None:
+        return list(values)
+    found = unpacked(packed)
+    return [value if value is not None else found.get(coded(name)) for name, value in zip(names, values, strict=True)]
+
+
+def lua_thaw() -> str:
+    """Write the Lua that a script saying `--#thaw` gets (base.Script puts it there): the packing's constants
+    (PACKED, PACKED_FIELD, PACKED_VERSION, SEPARATOR, ABSENT) and the functions `settled(key)` and `thaw(key)`,
+    which turns a settled survey's hash back into fields (a field written beside the packed value since keeps its
+    value), for the scripts that read or write a survey's fields."""
+    codes = ", ".join(f"'{code}'" for code in PACKED)
+    return f"""local PACKED = {{{codes}}}
+local PACKED_FIELD, PACKED_VERSION = '{PACKED_FIELD}', '{PACKED_VERSION}'
+local SEPARATOR, ABSENT = '\\{ord(SEPARATOR)}', '\\{ord(ABSENT)}'
+local function settled(key)
+  return redis.call('HEXISTS', key, PACKED_FIELD) == 1
+end
+local function thaw(key)
+  local packed = redis.call('HGET', key, PACKED_FIELD)
+  if not packed then return end
+  local values, start = {{}}, 1
+  while true do
+    local at = string.find(packed, SEPARATOR, start, true)
+    if not at then values[#values + 1] = string.sub(packed, start) break end
+    values[#values + 1] = string.sub(packed, start, at - 1)
+    start = at + 1
+  end
+  if values[1] ~= PACKED_VERSION or #values ~= #PACKED + 1 then
+    error('a settled survey packed by another version: ' .. key)
+  end
+  for i, code in ipairs(PACKED) do
+    if values[i + 1] ~= ABSENT then redis.call('HSETNX', key, code, values[i + 1]) end
+  end
+  redis.call('HDEL', key, PACKED_FIELD)
+end
+"""

@@ -136,6 +136,7 @@ class Surveys(Outbox):
             survey = self.with_dimensions(survey)
         key = keys.survey(survey.sid)
         pipe = self.redis.pipeline(transaction=True)
+        self.script("thaw_survey")(keys=[key], client=pipe)  # a settled one: its first fields stand, not packed
         for name, value in coded_mapping(survey_to_hash(survey)).items():
             pipe.hsetnx(key, name, value)
         pipe.hincrby(key, "attempts", 1)

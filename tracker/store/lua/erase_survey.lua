@@ -7,7 +7,9 @@
 --       ('' for absent): the stored fields the entry assumes.
 -- Returns {survey removed, the hash held an answer, sent count removed, seq}, or {-1} when the survey or its
 -- answer changed since it was read (read again and retry).
+--#thaw
 local s = KEYS[1]
+thaw(s)  -- a settled survey's fields, compared below
 for i = 1, tonumber(ARGV[3]) do
   if (redis.call('HGET', s, ARGV[2 + 2 * i]) or '') ~= ARGV[3 + 2 * i] then return {-1} end
 end

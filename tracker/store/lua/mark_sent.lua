@@ -5,8 +5,10 @@
 --       5 when it is due (0: no reminder)
 -- Returns {1, seq} when marked now (seq 0: no entry), {0, 0} when it was sent (or answered) already or there is no survey.
 -- status, sent_at and expires_at by their codes (tracker.store.survey_codes): st, sn, ex
+--#thaw
 local status = redis.call('HGET', KEYS[1], 'st')
 if not status or status == 'sent' or status == 'answered' then return {0, 0} end
+thaw(KEYS[1])  -- only a sent or answered survey is settled: never here, but nothing writes beside a packed field
 redis.call('HSET', KEYS[1], 'st', 'sent', 'sn', ARGV[1], 'ex', ARGV[2])
 redis.call('HDEL', KEYS[1], 'next_attempt_at', 'error', 'handoff_at')
 local seq = 0

@@ -19,6 +19,7 @@
 -- Returns {outcome, seq}: outcome 0 when nothing changed (or the survey is gone), 1 when only the comment, the
 -- reason or the extra answers changed (seq names its entry, 0 for none), 2 when the rating counted (seq names
 -- its outbox entry, 0 for none), -1 when another answer came in first (read again and retry).
+--#thaw
 local s = KEYS[1]
 local rating, at, comment = ARGV[1], ARGV[2], ARGV[3]
 local has_reason = ARGV[5] == '1'
@@ -46,6 +47,7 @@ local function put(name, value)
 end
 
 if redis.call('EXISTS', s) == 0 then return {0, 0} end
+thaw(s)  -- an answer imported for a settled survey changes its fields
 local stored = redis.call('HGET', s, 'ra')
 if stored == rating then
   local old_comment = redis.call('HGET', s, 'comment') or ''

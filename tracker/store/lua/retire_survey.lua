@@ -9,7 +9,9 @@
 -- Returns {survey removed, the hash held an answer, sent count retired, seq}, {-1} when the survey or its answer
 -- changed since it was read (read again), {-2} when something about the survey is not older than the cutoff or
 -- it is still open.
+--#thaw
 local s = KEYS[1]
+thaw(s)  -- a settled survey's fields, read and compared below
 local cutoff, now = tonumber(ARGV[1]), tonumber(ARGV[2])
 -- created_at, sent_at, answered_at and first_at by their codes (tracker.store.survey_codes), as expires_at, rating
 for _, name in ipairs({'ca', 'sn', 'aa', 'closed_at', 'replied_at', 'reminded_at', 'fa', 'commented_at'}) do
