@@ -56,7 +56,8 @@ def compact_hash_note(settings: Settings) -> str | None:
         return None
     return (f"Redis keeps a hash compact only while every value is at most {limit} bytes (hash-max-listpack-value): "
             f"a survey answered with a longer comment, or about a longer subject, takes about three times the "
-            f"memory; set hash-max-listpack-value to {COMPACT_HASH_VALUE} (README: Running it for real)")
+            f"memory, and closed surveys are not settled; set hash-max-listpack-value to {COMPACT_HASH_VALUE} "
+            f"(README: Running it for real)")
 
 
 def probe_broker(settings: Settings) -> str:
