@@ -202,3 +202,39 @@ def test_a_layout_5_redis_is_refused_until_upgrade_store_settles_its_closed_surv
     again = tracker(env, "upgrade-store")
     assert again.returncode == 0 and "0 closed surveys settled" in again.stdout and "already" in again.stdout
     assert settle_expired(store, settings, at) == 0
+
+
+FIELDS = {"sid": "s1", "st": "answered", "tk": "zendesk:42", "so": "zendesk", "ti": "42", "cu": "kari@example.no",
+          "og": "example.no", "sv": "1790618366972", "ca": "1790621966975", "sn": "1790621966975",
+          "ex": "1791831566975", "aa": "1790622966975", "fa": "1790621999999", "ra": "4", "cg": "2",
+          "wt": "8.048902331773437", "wd": "603.6676748830079", "dy": "2026-09-28", "sj": "Hei – æøå 😀",
+          "comment": "kept as it is"}
+
+
+@pytest.mark.parametrize("changed", [
+    {},  # ticket key, organisation, creation time and first answer derived; times in base 36
+    {"tk": "o|shopify:42", "og": "acme", "ca": "1790621966974", "fa": "1790622966975"},  # nothing derived
+    {"cu": "no-at-sign", "og": "no-at-sign"},  # no email domain to derive from
+    {"sv": "0", "aa": "999999999999999"},  # the edges of the times packed
+    {"ti": "", "so": "", "tk": ":"},  # derived from empty values
+])
+def test_a_survey_packed_and_thawed_holds_exactly_what_it_held(store: Any, changed: dict[str, str]) -> None:
+    key = keys.survey("s1")
+    held = {**FIELDS, **changed}
+    store.redis.hset(key, mapping=held)
+    assert store.settle(["s1"]) == 1
+    stored = store.redis.hgetall(key)
+    assert set(stored) == {"sid", "st", PACKED_FIELD, "comment"}
+    assert {**unpacked(stored[PACKED_FIELD]), "sid": "s1", "st": held["st"], "comment": held["comment"]} == held
+    assert store.survey("s1") is not None and store.survey("s1").subject == held["sj"]
+    store.script("thaw_survey")(keys=[key])
+    assert store.redis.hgetall(key) == held
+
+
+@pytest.mark.parametrize("odd", [{"sn": "01790621966975"}, {"aa": "-5"}, {"ex": "1.5"}, {"sv": "1" * 16},
+                                 {"an": "x\x1dy"}, {"st": "sending"}])
+def test_a_survey_whose_values_pack_cannot_take_stays_as_it_is(store: Any, odd: dict[str, str]) -> None:
+    key = keys.survey("s1")
+    store.redis.hset(key, mapping={**FIELDS, **odd})
+    assert store.settle(["s1"]) == 0
+    assert store.redis.hgetall(key) == {**FIELDS, **odd}

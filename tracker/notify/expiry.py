@@ -9,7 +9,7 @@ finds none writes nothing); until there is one, a run starts LOOKBACK before the
 tell of every survey that ever expired.
 
 The pass also settles each survey it decides that can no longer be answered, sent or answered (Store.settle:
-its fields packed into one, about a fifth of its bytes), before the cursor moves past it. An answered survey
+its fields packed into one, about a third of its bytes), before the cursor moves past it. An answered survey
 whose expiry is still ahead (sent with a longer TRACKER_SURVEY_EXPIRY_DAYS than today's) is passed over unsettled;
 `tracker upgrade-store` settles whatever the pass has not.
 """
