@@ -4,8 +4,8 @@ reads, changes, erasure, retention and the upgrade from layout 5 see it as befor
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest

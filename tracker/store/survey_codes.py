@@ -12,10 +12,11 @@ module knows the codes. Layout 4 and earlier stored the names: `tracker upgrade-
 A survey that can no longer be answered is settled (settle_survey.lua, run by beat's expiry pass): the values of
 its coded fields but its status are packed into one field, PACKED_FIELD, in the order of PACKED, which saves
 each field's name and the listpack's bookkeeping of it, and what one field says of another or says in decimal
-(about a third of the hash). Its sid, status and the rarer fields stay as they are. expanded() unpacks it; a field written beside it since (an answer imported later, a
-reweighting) wins over the packed value. Every script that reads or writes a survey's fields first thaws a settled
-one back into fields (the `thaw` function lua_thaw() writes, which base.Script puts where a script says
-`--#thaw`), and Python reads single fields with picked(), so nothing but this module knows the packing.
+(about a third of the hash). Its sid, status and the rarer fields stay as they are. expanded() unpacks it; a
+field written beside it since (an answer imported later, a reweighting) wins over the packed value. Every script
+that reads or writes a survey's fields first thaws a settled one back into fields (the `thaw` function
+lua_thaw() writes, which base.Script puts where a script says `--#thaw`), and Python reads single fields with
+picked(), so nothing but this module knows the packing.
 """
 
 from __future__ import annotations
