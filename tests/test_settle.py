@@ -238,3 +238,11 @@ def test_a_survey_whose_values_pack_cannot_take_stays_as_it_is(store: Any, odd: 
     store.redis.hset(key, mapping={**FIELDS, **odd})
     assert store.settle(["s1"]) == 0
     assert store.redis.hgetall(key) == {**FIELDS, **odd}
+
+
+def test_a_key_that_is_not_a_surveys_hash_is_left_and_the_others_settle(world: World, store: Any) -> None:
+    sid = world.solved_and_answered("T-1", ANNA, 4)
+    store.redis.set(keys.survey("broken"), "not a hash")
+    assert store.settle(["broken", sid]) == 1
+    assert PACKED_FIELD in store.redis.hgetall(keys.survey(sid))
+    assert store.redis.get(keys.survey("broken")) == "not a hash"

@@ -3,12 +3,16 @@ settling the surveys it has decided (survey_codes: their fields packed into one)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
+
+import redis
 
 from tracker.store import keys
 from tracker.store.base import REDIS_DEFAULT_HASH_VALUE, RedisBase
 from tracker.store.survey_codes import expanded
 
+log = logging.getLogger(__name__)
 Cursor = tuple[int, str]  # (send time ms, sid): the last sent survey the pass has decided
 
 
@@ -57,14 +61,21 @@ class Expiries(RedisBase):
 
         A packed value longer than the Redis lets a compact hash hold would turn the hash into a hash table,
         bigger than the fields were: such a survey stays as it is. A Redis that refuses CONFIG GET is taken to
-        hold its default (64 bytes), which packs nothing (docker-compose.yml sets 512: COMPACT_HASH_VALUE)."""
+        hold its default (64 bytes), which packs nothing (docker-compose.yml sets 512: COMPACT_HASH_VALUE). A
+        survey its script refuses (a key that is not a survey's hash) is logged and left: the others settle."""
         if not sids:
             return 0
         longest = self.compact_hash_value() or REDIS_DEFAULT_HASH_VALUE
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
             self.script("settle_survey")(keys=[keys.survey(sid)], args=[longest], client=pipe)
-        return sum(int(done) for done in pipe.execute())
+        settled = 0
+        for sid, done in zip(sids, pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(done, redis.ResponseError):
+                log.warning("survey not settled", extra={"survey": sid, "error": str(done)[:200]})
+            else:
+                settled += int(done)
+        return settled
 
     def survey_pages(self, batch: int = 500) -> Iterator[list[tuple[str, dict[str, str]]]]:
         """Yield every survey's (sid, hash by name) in pages (SCAN over every master of a cluster): what
