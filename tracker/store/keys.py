@@ -126,7 +126,7 @@ def surveyed(due_member: str) -> str:
 
 def survey(sid: str) -> str:
     """Name a survey's hash: the survey and, once given, its answer (a hash with a rating holds one); its fields by
-    the codes of tracker.store.survey_codes."""
+    the codes of tracker.store.survey_codes, packed into one once it is settled."""
     return f"{PREFIX}:{{s{bucket_of(sid)}}}:survey:{sid}"
 
 
