@@ -27,7 +27,6 @@ from tracker.store.surveys import survey_from_hash
 LIMIT = 500  # surveys looked at per run (beat runs the pass every minute)
 PAGE = 100
 LOOKBACK_MS = DAY_MS
-SETTLED = ("sent", "answered")  # the surveys settle_survey.lua packs once they can no longer be answered
 
 
 def emit_expired(store: Store, settings: Settings, now_ms: int, limit: int = LIMIT) -> int:
@@ -53,7 +52,7 @@ def emit_expired(store: Store, settings: Settings, now_ms: int, limit: int = LIM
                     return told
                 data = {"survey": survey_data(record), "customer": customer_data(survey.customer, name)}
                 told += emit(store, EXPIRED, survey.customer, data, f"{EXPIRED}:{sid}", expiry)
-            if survey is not None and survey.status in SETTLED and expires_at(survey, settings) <= now_ms:
+            if survey is not None and expires_at(survey, settings) <= now_ms:  # the script settles sent or answered
                 closed.append(sid)
             cursor = (sent_ms, sid)
         looked += len(page)
@@ -68,5 +67,5 @@ def settle_expired(store: Store, settings: Settings, now_ms: int) -> int:
     settled = 0
     for page in store.survey_pages():
         settled += store.settle([sid for sid, record in page if (survey := survey_from_hash(record)) is not None
-                                 and survey.status in SETTLED and expires_at(survey, settings) <= now_ms])
+                                 and expires_at(survey, settings) <= now_ms])  # the script settles sent or answered
     return settled
