@@ -50,6 +50,7 @@ CLUSTER_VARIANTS: dict[str, set[str] | None] = {
                    "test_a_closed_case_sends_the_customer_one_new_survey_however_often_it_is_closed",
                    "test_a_customers_cases_are_in_their_export_and_go_with_their_erasure"},
     "test_answer_details": None,
+    "test_risk_rank": None,
 }
 
 

@@ -280,7 +280,7 @@ def test_a_layout_4_redis_is_refused_until_upgrade_store_renames_its_surveys_fie
     for command in ("web", "worker"):
         started = tracker(env, command)
         assert started.returncode == 2 and started.stderr.count("\n") == 1, started.stderr
-        assert "layout 3, 4 or 5" in started.stderr and "tracker upgrade-store" in started.stderr
+        assert "layout 3, 4, 5 or 6" in started.stderr and "tracker upgrade-store" in started.stderr
     # An upgrade stopped after one hash: running it again finishes it.
     first = sorted(hashes)[0]
     renamed_one = store.script("code_fields")(keys=[first], args=[x for pair in CODES.items() for x in pair])

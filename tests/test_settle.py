@@ -188,7 +188,7 @@ def test_a_layout_5_redis_is_refused_until_upgrade_store_settles_its_closed_surv
     for command in ("web", "worker", "beat"):
         started = tracker(env, command)
         assert started.returncode == 2 and started.stderr.count("\n") == 1, started.stderr
-        assert "layout 3, 4 or 5" in started.stderr and "tracker upgrade-store" in started.stderr
+        assert "layout 3, 4, 5 or 6" in started.stderr and "tracker upgrade-store" in started.stderr
     upgraded = tracker(env, "upgrade-store")
     assert upgraded.returncode == 0, upgraded.stderr
     assert "2 closed surveys settled" in upgraded.stdout and "rebuilt" not in upgraded.stdout

@@ -56,6 +56,8 @@ def create_celery(settings: Settings) -> Celery:
             "dispatch-notices": {"task": "tracker.dispatch_notices", "schedule": 2.0},
             # survey.expired for the surveys whose expiry passed since the last pass (a bounded page of SENT).
             "expire-surveys": {"task": "tracker.expire_surveys", "schedule": 60.0},
+            # The at-risk ranking kept for TRACKER_AT_RISK_SCORE: filled on an empty Redis and after a change of it.
+            "rank-at-risk": {"task": "tracker.rank_at_risk", "schedule": 30.0},
         },
     )
     if settings.retention_days is not None:

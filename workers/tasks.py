@@ -73,6 +73,14 @@ def register(app: Celery) -> None:
     def expire_surveys(self: Task) -> None:
         expiry.emit_expired(self.app.tracker_store, self.app.tracker_settings, _now_ms())
 
+    @app.task(name="tracker.rank_at_risk", shared=False, bind=True)
+    def rank_at_risk(self: Task) -> None:
+        # One read while the at-risk ranking is kept for TRACKER_AT_RISK_SCORE; a fill on an empty Redis or a change.
+        at_risk = self.app.tracker_store.keep_risk_ranking(self.app.tracker_settings.at_risk_score)
+        if at_risk is not None:
+            log.info("at-risk ranking filled", extra={"threshold": self.app.tracker_settings.at_risk_score,
+                                                      "at_risk": at_risk})
+
     @app.task(name="tracker.send_alert", shared=False, bind=True)
     def send_alert(self: Task, sid: str, rating: int) -> None:
         # Built here, not in the customer's request; one delivery per URL, so each retries on its own.

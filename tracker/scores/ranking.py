@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 
 from tracker.config import Settings
 from tracker.model import ScoreCard
+from tracker.scores.at_risk import rank_of as value_rank
+from tracker.scores.at_risk import risk_page
 from tracker.scores.cards import customer_card
 from tracker.scores.maths import TREND_DAYS, score_card
 from tracker.store import Store
@@ -138,7 +140,7 @@ class _Walk:
 
     def rank(self, email: str, value: float | None, unhappy: float | None = None) -> Rank:
         if self.sort == "value":
-            return (0, self.sign * int(value or 0), int(unhappy is None), -int(unhappy or 0), email)
+            return value_rank(email, value or 0, unhappy, self.sign)
         if self.sort == "responses":
             return (0, self.sign * int(value or 0), email)
         if self.sort == "score":
@@ -254,9 +256,12 @@ class _Walk:
 
 def _at_risk_walk(store: Store, settings: Settings, sort: str, order: str, after: Rank | None,
                   limit: int) -> list[tuple[Rank, str]]:
-    """Rank a page of at-risk customers the cheaper way: walk the ranked set keeping the at-risk ones, which costs
-    the page divided by the share at risk, unless that walk looks at more customers than there are at risk;
-    then read those whole instead. Either way a page costs at most about twice the cheaper of the two."""
+    """Rank a page of at-risk customers: by value from the at-risk ranking when it is filled for this threshold (the
+    page and its ties); otherwise (and by any other sort) the cheaper way: walk the ranked set keeping the at-risk
+    ones, which costs the page divided by the share at risk, unless that walk looks at more customers than there
+    are at risk; then read those whole instead. Either way a page costs at most about twice the cheaper of the two."""
+    if sort == "value" and (page := risk_page(store, settings.at_risk_score, order, after, limit)) is not None:
+        return page
     at_most = store.rank_count("score", "-inf", f"({settings.at_risk_score + 0.01!r}")
     if at_most <= BATCH:  # fewer than one step of a walk reads
         return _at_risk_page(store, settings, sort, order, after, limit)

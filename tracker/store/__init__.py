@@ -21,6 +21,7 @@ from tracker.store.records import Records
 from tracker.store.reminders import Reminders
 from tracker.store.replies import Replies
 from tracker.store.retention import Retention
+from tracker.store.risk import RiskRanking
 from tracker.store.scores import Scores
 from tracker.store.search import Search
 from tracker.store.sessions import Sessions
@@ -32,7 +33,7 @@ from tracker.store.writeback import Writeback
 
 class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
             OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox, Expiries,
-            Notices, Dispatch, Writeback, Cases, Search):
+            Notices, Dispatch, Writeback, Cases, Search, RiskRanking):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

@@ -229,11 +229,22 @@ SUPPRESSED = f"{PREFIX}:suppressed"
 # Display names in one place: "agent|<source>:<agent id>" -> name, beside "at|<that field>" -> the time (ms) of the
 # newest event that named it (note_name.lua), so any arrival order leaves the same name.
 NAMES = f"{PREFIX}:names"
-RANK_SCORE = f"{PREFIX}:rank:score"  # customers by decayed score (0..1), for the at-risk listing
-RANK_VALUE = f"{PREFIX}:rank:value"  # customers by live order value (main currency, minor units)
-RANK_RECENT = f"{PREFIX}:rank:recent"  # customers by their newest answer's time (ms)
-RANK_RESPONSES = f"{PREFIX}:rank:responses"  # customers by number of answers
-RANK_UNHAPPY = f"{PREFIX}:rank:unhappy"  # customers by the time of their newest answer that was not satisfied
+# The ranked sets of customers share one slot ({rank}), so the at-risk ranking is placed from the others by one
+# script (place_risk.lua) that reads them as they stand.
+RANK_SCORE = f"{PREFIX}:{{rank}}:score"  # customers by score (0..100), for the at-risk listing
+RANK_VALUE = f"{PREFIX}:{{rank}}:value"  # customers by live order value (main currency, minor units)
+RANK_RECENT = f"{PREFIX}:{{rank}}:recent"  # customers by their newest answer's time (ms)
+RANK_RESPONSES = f"{PREFIX}:{{rank}}:responses"  # customers by number of answers
+RANK_UNHAPPY = f"{PREFIX}:{{rank}}:unhappy"  # customers by the time of their newest answer that was not satisfied
+# The customers at risk (score under the threshold RISK_STATE names), ranked as the at-risk list ranks them: by order
+# value when they have one (above 0), else -1 + (newest unsatisfied answer's time in ms) / 1e13 (-1 without one).
+RANK_RISK = f"{PREFIX}:{{rank}}:risk"
+# "threshold": what RANK_RISK is kept for (writers place by it), "built": the threshold it was filled for.
+RISK_STATE = f"{PREFIX}:{{rank}}:risk:state"
+RISK_LEASE = f"{PREFIX}:{{rank}}:risk:lease"  # one filling of RANK_RISK at a time
+# Where layout 6 and earlier kept the ranked sets, each a key of its own: `tracker upgrade-store` moves them.
+OLD_RANKS = {f"{PREFIX}:rank:{name}": f"{PREFIX}:{{rank}}:{name}"
+             for name in ("score", "value", "recent", "responses", "unhappy")}
 
 
 def entity_rank(kind: str) -> str:
@@ -252,15 +263,18 @@ OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers"
 # The key layout a Redis holds: 1 before the cluster one (OLD_LAYOUT), 2 the cluster one with every answer in a
 # hash of its own beside its survey's, 3 the answer inside its survey's hash, 4 every rollup also keeping its sums
 # crossed by the other dimensions and its unsatisfied answers' reasons, 5 a survey's hash storing its common
-# fields under two-letter codes (tracker.store.survey_codes), 6 this one (a survey that can no longer be answered
-# is settled: its coded fields packed into one, which layout 5's code cannot read). Written once on an empty
-# Redis, or by `tracker upgrade-store` once every answer of layout 2 is folded in, the rollups rebuilt (from layout
-# 3 or earlier), every survey's fields renamed (from layout 4 or earlier) and the closed surveys settled.
+# fields under two-letter codes (tracker.store.survey_codes), 6 a survey that can no longer be answered settled
+# (its coded fields packed into one, which layout 5's code cannot read), 7 this one (the ranked sets of customers
+# in one slot beside the at-risk ranking, which layout 6's code would not keep). Written once on an empty Redis, or
+# by `tracker upgrade-store` once every answer of layout 2 is folded in, the rollups rebuilt (from layout 3 or
+# earlier), every survey's fields renamed (from layout 4 or earlier), the closed surveys settled, the ranked sets
+# moved (from layout 6 or earlier) and the at-risk ranking filled.
 LAYOUT = f"{PREFIX}:layout"
-LAYOUT_VERSION = "6"
+LAYOUT_VERSION = "7"
 LAYOUT_BEFORE = "3"  # the layout `tracker upgrade-store` brings over by rebuilding the rollups (and renaming)
 LAYOUT_RENAMED = "4"  # the layout `tracker upgrade-store` brings over by renaming the surveys' fields (and settling)
-LAYOUT_CODED = "5"  # the layout `tracker upgrade-store` brings over by settling the closed surveys alone
+LAYOUT_CODED = "5"  # the layout `tracker upgrade-store` brings over by settling the closed surveys (and moving)
+LAYOUT_SETTLED = "6"  # the layout `tracker upgrade-store` brings over by moving the ranked sets alone
 # Layout 2's answer hashes, which only `tracker upgrade-store` reads (it folds each into its survey's hash).
 LAYOUT2_ANSWERS = f"{PREFIX}:{{s*}}:resp:*"
 _LAYOUT2_ANSWER = ":resp:"

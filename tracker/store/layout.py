@@ -20,7 +20,7 @@ CURRENT = "current"  # marked with this layout
 EMPTY = "empty"  # nothing written yet, or nothing an older layout needs brought over (the mark may be written)
 UNMARKED = "unmarked"  # data without a mark, with layout 2's answer hashes: `tracker upgrade-store` brings it over
 PRE_CLUSTER = "pre-cluster"  # the layout before the cluster one (keys.OLD_LAYOUT): export and replay
-BEHIND = "behind"  # layout 3, 4 or 5 (keys.LAYOUT_BEFORE, LAYOUT_RENAMED, LAYOUT_CODED): `tracker upgrade-store`
+BEHIND = "behind"  # layout 3 to 6 (keys.LAYOUT_BEFORE, LAYOUT_RENAMED, LAYOUT_CODED, LAYOUT_SETTLED): upgrade-store
 FOLD_BATCH = 500  # layout-2 answer hashes folded per round trip
 SAMPLED = 3  # oldest and newest answers looked up in layout 2's place when a Redis holds data but no mark
 
@@ -51,7 +51,7 @@ class Layout(RedisBase):
             return PRE_CLUSTER  # whatever the mark says: nothing of this version reads those keys
         if mark == keys.LAYOUT_VERSION:
             return CURRENT
-        if mark in (keys.LAYOUT_BEFORE, keys.LAYOUT_RENAMED, keys.LAYOUT_CODED):
+        if mark in (keys.LAYOUT_BEFORE, keys.LAYOUT_RENAMED, keys.LAYOUT_CODED, keys.LAYOUT_SETTLED):
             return BEHIND
         if mark:
             return str(mark)
@@ -137,6 +137,20 @@ class Layout(RedisBase):
             if len(found) >= batch:
                 renamed, found = renamed + rename(found), []
         return renamed + (rename(found) if found else 0)
+
+    def move_ranks(self, batch: int = 1000) -> int:
+        """Move each ranked set of customers from its layout-6 name to its own (keys.OLD_RANKS; on a cluster the two
+        names are in other slots, so by copying, then deleting the old one); safe to run again at any point. Return
+        how many customers' places were moved."""
+        moved = 0
+        for old, new in keys.OLD_RANKS.items():
+            while rows := self.redis.zrange(old, 0, batch - 1, withscores=True):
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.zadd(new, dict(rows))
+                pipe.zrem(old, *[member for member, _ in rows])
+                pipe.execute()
+                moved += len(rows)
+        return moved
 
     def mark_layout(self) -> None:
         """Write this layout's mark (after an upgrade)."""

@@ -51,6 +51,7 @@ from tracker.model import Aggregate
 from tracker.store import keys, notice_data
 from tracker.store.base import RedisBase
 from tracker.store.notices import notice_call
+from tracker.store.risk import queue_place_risk
 from tracker.store.rollups import (
     Rollup,
     add_rollups,
@@ -757,6 +758,7 @@ class Outbox(RedisBase):
                 pipe.zadd(index_key, adds)
             if drops:
                 pipe.zrem(index_key, *drops)
+        queue_place_risk(self, pipe, list(ranks))  # after the ranked sets it is placed from
         if len(pipe):
             pipe.execute()
         return ranks, answered
@@ -793,6 +795,7 @@ class Outbox(RedisBase):
             pipe = self.redis.pipeline(transaction=False)
             for email, state in states.items():
                 write_ranks(pipe, email, state)
+            queue_place_risk(self, pipe, list(states))
             pipe.execute()
             again = self.rank_states(stale)
             stale = [email for email in stale if not _same_rank(again[email], states[email])]

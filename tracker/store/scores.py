@@ -16,6 +16,7 @@ from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
 from tracker.store.notice_data import extra_answers
 from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry, write_entity_ranks
+from tracker.store.risk import queue_place_risk
 from tracker.store.rollups import Rollup, rollup_from_hash
 from tracker.store.survey_codes import coded_mapping, expanded, picked, picked_names
 from tracker.store.surveys import aggregate_ids, survey_to_hash, tags_json, tags_of
@@ -283,6 +284,7 @@ class Scores(Outbox):
                 for rank, score in rank_scores(state).items():
                     if score is not None:
                         wanted[rank][email] = score
+        changed: set[str] = set()
         for rank, scores in wanted.items():
             have = dict(self.redis.zscan_iter(rank, count=1000))
             pipe = self.redis.pipeline(transaction=False)
@@ -293,6 +295,12 @@ class Scores(Outbox):
             items = list(moved.items())
             for start in range(0, len(items), batch):
                 pipe.zadd(rank, dict(items[start:start + batch]))
+            pipe.execute()
+            changed.update(extra, moved)
+        ordered = sorted(changed)
+        for start in range(0, len(ordered), batch * 10):  # the at-risk ranking follows the score and unhappy ones
+            pipe = self.redis.pipeline(transaction=False)
+            queue_place_risk(self, pipe, ordered[start:start + batch * 10])
             pipe.execute()
 
     def rollup_fields(self, kind: str, ident: str) -> Rollup:

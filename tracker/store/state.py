@@ -14,6 +14,7 @@ from tracker.store.base import RedisBase
 from tracker.store.due import DAY_MS, STATE_IDLE_MS, wall_ms
 from tracker.store.notices import notice_call
 from tracker.store.records import order_rows, orders_summary_of, surveyed_from_hash
+from tracker.store.risk import queue_place_risk
 from tracker.store.search import index_profile_names
 from tracker.store.survey_codes import coded, coded_mapping, picked, picked_names
 from tracker.store.surveys import survey_from_hash, survey_to_hash, with_dimensions
@@ -91,8 +92,9 @@ class State(RedisBase):
     """Apply normalised events to tickets, orders and profiles, and read them back.
 
     An event applies in steps, each in one slot: the ticket (order) bucket's script, then the customer's
-    script with what that returned, then single-key commands (alias, CUSTOMERS, NAMES, RANK_VALUE). Each
-    step is idempotent and order-independent, so re-applying a batch after a crash ends in the same state.
+    script with what that returned, then single-key commands (alias, CUSTOMERS, NAMES, RANK_VALUE and the at-risk
+    ranking placed from it). Each step is idempotent and order-independent, so re-applying a batch after a crash
+    ends in the same state.
     """
 
     def resolve_alias(self, source: str, customer_id: str) -> str | None:
@@ -159,12 +161,14 @@ class State(RedisBase):
         pipe = self.redis.pipeline(transaction=False)
         if values:
             pipe.zadd(keys.RANK_VALUE, values)
+            queue_place_risk(self, pipe, list(values))  # one call per PLACE_BATCH customers
+        placing = len(pipe)
         self._queue_tickets_at_risk(pipe, opened, replies[len(applied):], at_risk_score or 0.0)
         if len(pipe):
             done = pipe.execute(raise_on_error=False)
             if values:
-                _fail_on([valued], done[:1])
-            for reply in done[1 if values else 0:]:
+                _fail_on([valued] * placing, done[:placing])  # a placing that failed is applied again too
+            for reply in done[placing:]:
                 if isinstance(reply, Exception):
                     raise reply  # not the events' fault: the batch is applied again, its cursor unmoved
         # The dashboard's name search: each named customer indexed under the name their profile holds now.
