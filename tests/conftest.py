@@ -193,7 +193,11 @@ def settings(env: dict[str, str]) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings) -> Store:
-    return Store.from_url(settings.redis_url)
+    """The store on a clean Redis, its at-risk ranking kept as beat fills it on an empty Redis (tests of the
+    ranking before it is filled delete keys.RISK_STATE)."""
+    opened = Store.from_url(settings.redis_url)
+    opened.keep_risk_ranking(settings.at_risk_score)
+    return opened
 
 
 @pytest.fixture

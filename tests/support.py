@@ -189,7 +189,10 @@ def fresh_database(store: Any) -> None:
 
     Hypothesis runs many examples inside one test, and each compares totals that only one history may feed.
     """
+    kept = store.redis.hget(keys.RISK_STATE, "threshold")
     store.redis.flushdb()
+    if kept:  # the at-risk ranking, filled as the store fixture fills it
+        store.keep_risk_ranking(float(kept))
 
 
 def inject_log_entry(store: Any, payload: str | None) -> None:

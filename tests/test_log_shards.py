@@ -249,6 +249,7 @@ def run_workers(store: Store, live_server: str, start_worker: Any, workers: int,
                 deliveries: list[list[dict[str, Any]]]) -> dict[str, Any]:
     """Post the stream while `workers` worker processes (and beat) apply it; return the state once applied."""
     store.redis.flushdb()
+    store.keep_risk_ranking(50.0)  # TRACKER_AT_RISK_SCORE's default, filled as beat does on an empty Redis
     started = [start_worker("--concurrency", "1", beat=n == 0) for n in range(workers)]
     post_all(live_server, deliveries)
     total = sum(len(events) for events in deliveries)
@@ -306,6 +307,7 @@ def test_a_killed_appliers_shard_is_taken_over_when_its_lease_runs_out(store, se
     assert ingest.drain(store, settings, "reference")[0] == len(events)
     reference = state(store)
     store.redis.flushdb()
+    store.keep_risk_ranking(settings.at_risk_score)  # as beat does on an empty Redis
     for i, event in enumerate(events):
         store.append_delivery(f"d-{i}", [standard(event)], "standard")
 

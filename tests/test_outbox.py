@@ -20,6 +20,7 @@ from tracker.privacy.retention import retire_old_records
 from tracker.scores.rebuild import compute_rebuild, rebuild_scores
 from tracker.store import keys
 from tracker.store.outbox import OutboxStuck
+from tracker.store.risk import unhappy_place
 from tracker.store.rollups import cross_label
 from tracker.surveys import due
 
@@ -67,7 +68,21 @@ def state(store: Any) -> dict[str, Any]:
             *RANKS, *(keys.entity_rank(kind) for kind in keys.AGGREGATE_KINDS if kind != "customer"))},
         "unhappy": {email: dict(store.redis.zrange(keys.customer(email, "unhappy"), 0, -1, withscores=True))
                     for email in ids["customer"]},
+        "risk": sorted(store.redis.zrange(keys.RANK_RISK, 0, -1)),
     }
+
+
+def assert_risk_follows_the_ranks(store: Any) -> None:
+    """The at-risk ranking holds what the score, value and unhappy ranked sets say, for the threshold it is kept for
+    (the store fixture keeps it, as beat does)."""
+    threshold = float(store.redis.hget(keys.RISK_STATE, "threshold"))
+    scores, values, unhappy = (dict(store.redis.zrange(rank, 0, -1, withscores=True))
+                               for rank in (keys.RANK_SCORE, keys.RANK_VALUE, keys.RANK_UNHAPPY))
+    wanted = {email: values[email] if values.get(email, 0) > 0 else unhappy_place(unhappy.get(email))
+              for email, score in scores.items() if round(score, 2) < threshold}
+    have = dict(store.redis.zrange(keys.RANK_RISK, 0, -1, withscores=True))
+    assert have.keys() == wanted.keys()
+    assert all(close(have[email], place) for email, place in wanted.items()), (have, wanted)
 
 
 def close(left: float, right: float) -> bool:
@@ -75,6 +90,7 @@ def close(left: float, right: float) -> bool:
 
 
 def assert_same(live: dict[str, Any], other: dict[str, Any]) -> None:
+    assert live["risk"] == other["risk"]
     assert live["ids"] == other["ids"]
     for ident, agg in live["aggregates"].items():
         again = other["aggregates"][ident]
@@ -97,6 +113,7 @@ def assert_equals_a_rebuild(store: Any, settings: Any) -> None:
     """The live aggregates and rollups are what the stored answers and sent surveys give."""
     rebuilt = compute_rebuild(store, settings)
     live = state(store)
+    assert_risk_follows_the_ranks(store)
     assert set(live["aggregates"]) == set(rebuilt.aggregates)
     for ident, agg in rebuilt.aggregates.items():
         have = live["aggregates"][ident]

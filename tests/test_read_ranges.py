@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from tests.ranked_data import NOW_MS, fill_forty, rank_every_customer
 from tests.support import drain, tracker
-from tests.test_reads import NOW_MS, _oracle, filled  # noqa: F401 - filled is the fixture the at-risk pages use
 from tracker.config import Settings
 from tracker.scores import ranking
 from tracker.scores import summary as summaries
+from tracker.scores.at_risk import risk_page
 from tracker.scores.maths import score_card
 from tracker.store import Store, keys, queries
 
@@ -110,11 +111,16 @@ def _pages(strategy: Any, sort: str, order: str) -> list[str]:
     return got
 
 
+@pytest.fixture
+def filled(env: dict[str, str], tmp_path: Any, store: Store, settings: Settings, post_event: Any) -> list[str]:
+    return fill_forty(env, tmp_path, store, settings, post_event)
+
+
 @pytest.mark.parametrize("sort", ranking.SORTS)
 @pytest.mark.parametrize("order", ranking.ORDERS)
-def test_at_risk_pages_are_the_same_walked_or_read_whole(filled: list[str], store: Store,  # noqa: F811
+def test_at_risk_pages_are_the_same_walked_or_read_whole(filled: list[str], store: Store,
                                                          settings: Settings, sort: str, order: str) -> None:
-    expected = _oracle(store, settings, filled, sort, order, True)
+    expected = rank_every_customer(store, settings, filled, sort, order, True)
     assert expected
 
     def walked(sort: str, order: str, after: Any, limit: int) -> list[Any]:
@@ -123,11 +129,19 @@ def test_at_risk_pages_are_the_same_walked_or_read_whole(filled: list[str], stor
     def whole(sort: str, order: str, after: Any, limit: int) -> list[Any]:
         return ranking._at_risk_page(store, settings, sort, order, after, limit)
 
+    def from_ranking(sort: str, order: str, after: Any, limit: int) -> list[Any]:
+        page = risk_page(store, settings.at_risk_score, order, after, limit)
+        assert page is not None
+        return page
+
     assert _pages(walked, sort, order) == expected
     assert _pages(whole, sort, order) == expected
+    if sort == "value":  # the at-risk ranking, kept by the writers since beat filled it on the empty Redis
+        assert store.risk_ranking_ready(settings.at_risk_score)
+        assert _pages(from_ranking, sort, order) == expected
 
 
-def test_an_at_risk_walk_gives_up_past_its_budget(filled: list[str], store: Store,  # noqa: F811
+def test_an_at_risk_walk_gives_up_past_its_budget(filled: list[str], store: Store,
                                                   settings: Settings) -> None:
     with pytest.raises(ranking.OverBudget):
         ranking._Walk(store, settings, "value", "asc", True, None, 4, budget=3).run()

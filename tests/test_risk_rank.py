@@ -24,9 +24,15 @@ def filled(env: dict[str, str], tmp_path: Any, store: Store, settings: Settings,
 
 @pytest.fixture
 def kept(store: Store, settings: Settings) -> Store:
-    """The ranking kept from the first write on, as beat fills it on an empty Redis."""
-    assert store.keep_risk_ranking(settings.at_risk_score) == 0
-    assert store.risk_ranking_ready(settings.at_risk_score)
+    """The ranking kept from the first write on, as beat fills it on an empty Redis (the store fixture does)."""
+    assert store.risk_ranking_ready(settings.at_risk_score) and not store.redis.exists(keys.RANK_RISK)
+    return store
+
+
+@pytest.fixture
+def unkept(store: Store, settings: Settings) -> Store:
+    """The ranking never filled: as on a Redis beat has not reached yet."""
+    store.redis.delete(keys.RISK_STATE)
     return store
 
 
@@ -67,7 +73,7 @@ def test_the_writers_keep_the_ranking_and_its_pages_are_what_reading_every_custo
 
 
 def test_a_fill_ranks_what_was_written_before_it_and_a_second_one_has_nothing_to_do(
-        filled: list[str], store: Store, settings: Settings) -> None:
+        unkept: Store, filled: list[str], store: Store, settings: Settings) -> None:
     assert not store.risk_ranking_ready(settings.at_risk_score) and store.risk_view(settings.at_risk_score) is None
     walked = at_risk_by_value(store, settings)  # the ranking not filled: the value ranking is walked
     assert walked == rank_every_customer(store, settings, filled, "value", "desc", True)
@@ -121,7 +127,7 @@ def test_answers_orders_an_erasure_and_a_rebuild_each_leave_the_ranking_as_every
 
 
 def test_a_page_reads_the_page_from_the_ranking_not_every_customer_at_risk(
-        filled: list[str], store: Store, settings: Settings, redis_url: str) -> None:
+        unkept: Store, filled: list[str], store: Store, settings: Settings, redis_url: str) -> None:
     def reads(limit: int) -> list[list[str]]:
         with monitored(redis_url) as commands:
             ranked_customers(store, settings, NOW_MS, at_risk=True, sort="value", order="desc", limit=limit,
