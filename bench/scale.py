@@ -300,7 +300,9 @@ def main() -> None:
             settings = bench_settings(bench_env(args.reads_only))
             print(f"reads at {git_commit()}, {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC, on a Redis filled with "
                   f"{args.customers:,} customers")
-            print_reads(measure_reads(Store.from_url(args.reads_only), settings, now_ms, args.runs))
+            store = Store.from_url(args.reads_only)
+            store.keep_risk_ranking(settings.at_risk_score)  # as beat does: filled once, kept by the writers
+            print_reads(measure_reads(store, settings, now_ms, args.runs))
         return
     folder = tempfile.mkdtemp(prefix="bench-scale-")
     with redis_server(Path(folder), "--hash-max-ziplist-value", str(args.hash_value), keep=args.keep) as url, \
@@ -310,6 +312,7 @@ def main() -> None:
         store.redis.set("bench:warm", "1")
         store.redis.delete("bench:warm")
         empty = used_memory(store.redis)
+        store.keep_risk_ranking(settings.at_risk_score)  # as beat does on an empty Redis: the writers keep it
         events, seconds = fill(store, settings, args.customers, now_ms, args.processes)
         keys_fresh = int(store.redis.dbsize())
         fresh = used_memory(store.redis) - empty
