@@ -169,3 +169,13 @@ def test_a_layout_6_redis_is_refused_until_upgrade_store_moves_its_ranked_sets_a
     again = tracker(env, "upgrade-store")
     assert again.returncode == 0 and "0 places in the ranked sets moved" in again.stdout
     assert "already" in again.stdout
+
+
+def test_check_notes_a_ranking_not_filled_for_the_threshold_until_beat_fills_it(
+        unkept: Store, store: Store, settings: Settings, env: dict[str, str]) -> None:
+    result = tracker(env, "check")
+    assert result.returncode == 0 and result.stderr == "", result.stderr  # advice, not a problem
+    notes = [line for line in result.stdout.splitlines() if "at-risk ranking" in line]
+    assert len(notes) == 1 and notes[0].lstrip().startswith("note") and "TRACKER_AT_RISK_SCORE=50" in notes[0]
+    store.keep_risk_ranking(settings.at_risk_score)
+    assert "at-risk ranking" not in tracker(env, "check").stdout

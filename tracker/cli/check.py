@@ -60,6 +60,18 @@ def compact_hash_note(settings: Settings) -> str | None:
             f"(README: Running it for real)")
 
 
+def risk_ranking_note(settings: Settings) -> str | None:
+    """Say when the at-risk ranking is not filled for TRACKER_AT_RISK_SCORE (an empty Redis beat has not reached
+    yet, or a new threshold): until beat fills it the at-risk lists walk the value ranking, slower. None when it is."""
+    from tracker.store import Store
+
+    if Store.from_url(settings.redis_url).risk_ranking_ready(settings.at_risk_score):
+        return None
+    return (f"the at-risk ranking is not filled for TRACKER_AT_RISK_SCORE={settings.at_risk_score:g} yet: beat fills "
+            f"it within 30 s of starting; until then the at-risk lists read the value ranking (the same customers, "
+            f"more slowly)")
+
+
 def probe_broker(settings: Settings) -> str:
     """Open a connection to the Celery broker and return what answered, or raise with the reason."""
     from kombu import Connection
@@ -184,8 +196,9 @@ def run_check(environ: Mapping[str, str]) -> int:
     for name, variable, probe in probes:
         try:
             print(f"  ok  {name}: {probe(settings)}")
-            if probe is probe_redis and (note := compact_hash_note(settings)):
-                print(f"  note  {note}")  # advice, not a problem: the exit status stays 0
+            for note in (compact_hash_note(settings), risk_ranking_note(settings)) if probe is probe_redis else ():
+                if note:
+                    print(f"  note  {note}")  # advice, not a problem: the exit status stays 0
         except Exception as exc:  # every failure of a probe is a finding, whatever raised it
             problems += 1
             _problem(f"{variable}: cannot reach the {name}: {_reason(exc)}")
