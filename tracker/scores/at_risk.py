@@ -62,9 +62,13 @@ def risk_page(store: Store, threshold: float, order: str, after: Rank | None,
         parts[0] = (own[0] + view.before, own[1], own[2])
     found: list[tuple[Rank, str]] = []
     ties: float | None = None  # once the page is full, the place whose ties are still read
+    tie_batch = SMALLEST  # ties are read a few first, more at a time while they go on
     for start, end, reverse in parts:
         while start < end:
-            wanted = BATCH if ties is not None else min(BATCH, max(limit + 1 - len(found), SMALLEST))
+            if ties is None:
+                wanted = min(BATCH, max(limit + 1 - len(found), SMALLEST))
+            else:
+                wanted, tie_batch = tie_batch, min(BATCH, tie_batch * 4)
             read = store.rank_slice("risk", start, min(wanted, end - start), reverse)
             if not read:
                 break  # the ranking shrank since it was counted
