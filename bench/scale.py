@@ -212,6 +212,19 @@ def age_out(store: Store, settings: Settings, now_ms: int) -> dict[str, int]:
     return done
 
 
+def refill_risk_ranking(store: Store, settings: Settings) -> str:
+    """Fill the at-risk ranking again from nothing, as beat does after a change of TRACKER_AT_RISK_SCORE, and say
+    how long it took and whether it holds what the writers kept."""
+    kept = store.redis.zrange(keys.RANK_RISK, 0, -1, withscores=True)
+    store.redis.delete(keys.RANK_RISK, keys.RISK_STATE)
+    start = time.perf_counter()
+    at_risk = store.fill_risk_ranking(settings.at_risk_score)
+    seconds = time.perf_counter() - start
+    same = store.redis.zrange(keys.RANK_RISK, 0, -1, withscores=True) == kept
+    return (f"at-risk  {len(kept):,} customers at risk, as the writers kept them; filled again from nothing in "
+            f"{seconds:,.2f} s ({at_risk:,} ranked, {'the same' if same else 'NOT the same'})")
+
+
 def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
     batch: list[str] = []
     for item in items:
@@ -323,6 +336,7 @@ def main() -> None:
               flush=True)
         breakdown = key_breakdown(store.redis, args.customers) if args.breakdown else []
         rows = measure_reads(store, settings, now_ms, args.runs)
+        print(refill_risk_ranking(store, settings), flush=True)
         aged = age_out(store, settings, now_ms)
         steady = used_memory(store.redis) - empty
         keys_steady = int(store.redis.dbsize())
