@@ -51,8 +51,9 @@ def queue_place_risk(base: RedisBase, pipe: Any, emails: Sequence[str]) -> None:
     """Queue the placing of customers whose score, unhappy time or order value the pipeline just wrote (after
     those writes: a pipeline keeps its order on the node that holds the ranked sets)."""
     emails = list(dict.fromkeys(emails))
+    source = base.script("place_risk").source  # by its source: no SCRIPT EXISTS round trip before the pipeline
     for start in range(0, len(emails), PLACE_BATCH):
-        base.script("place_risk")(keys=PLACE_KEYS, args=emails[start:start + PLACE_BATCH], client=pipe)
+        pipe.execute_command("EVAL", source, len(PLACE_KEYS), *PLACE_KEYS, *emails[start:start + PLACE_BATCH])
 
 
 class RiskRanking(RedisBase):
