@@ -3,6 +3,8 @@ again after a change of it), read by the at-risk list by value a page at a time,
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -179,3 +181,19 @@ def test_check_notes_a_ranking_not_filled_for_the_threshold_until_beat_fills_it(
     assert len(notes) == 1 and notes[0].lstrip().startswith("note") and "TRACKER_AT_RISK_SCORE=50" in notes[0]
     store.keep_risk_ranking(settings.at_risk_score)
     assert "at-risk ranking" not in tracker(env, "check").stdout
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", str(10 ** 400), "1e308"])
+def test_a_cursor_holding_a_number_no_rank_holds_is_refused_with_a_clear_error(
+        kept: Store, filled: list[str], store: Store, client: Any, number: str) -> None:
+    auth = {"Authorization": f"Bearer {store.create_key('lead')}"}
+    page = client.get("/api/v1/customers?at_risk=true&limit=2", headers=auth)
+    assert page.status_code == 200 and page.get_json()["next_cursor"]
+    state = json.loads(base64.urlsafe_b64decode(page.get_json()["next_cursor"] + "=="))
+    for place in range(len(state["k"]) - 1):  # every number of the rank in turn
+        forged = {**state, "k": [*state["k"][:place], "@", *state["k"][place + 1:]]}
+        text = json.dumps(forged, separators=(",", ":")).replace('"@"', number)
+        cursor = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        answer = client.get(f"/api/v1/customers?at_risk=true&limit=2&cursor={cursor}", headers=auth)
+        assert answer.status_code == 422, (number, place, answer.get_data(as_text=True))
+        assert "cursor" in answer.get_json()["errors"], answer.get_json()

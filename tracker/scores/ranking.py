@@ -26,6 +26,7 @@ SORTS = ("score", "value", "recent", "responses")
 ORDERS = ("asc", "desc")
 KINDS = ("agent", "team", "source", "brand", "channel", "tag", "organisation")
 Rank = tuple[Any, ...]
+LARGEST = 2 ** 63  # no value a ranked set holds (an order value in minor units, a time in ms, a count) is this big
 
 
 class RankedQuery(NamedTuple):
@@ -55,7 +56,8 @@ def _decode_cursor(cursor: str, query: RankedQuery, like: Rank) -> Rank:
     if not isinstance(rank, list) or len(rank) != len(like):
         raise ValueError("Not a valid cursor.")
     for got, want in zip(rank, like, strict=True):
-        numeric = isinstance(got, int | float) and not isinstance(got, bool)
+        # A number no rank holds (past 2^63, NaN, infinite) is no cursor of ours either: refused, not computed with.
+        numeric = isinstance(got, int | float) and not isinstance(got, bool) and abs(got) < LARGEST
         if (isinstance(want, str) and not isinstance(got, str)) or (not isinstance(want, str) and not numeric):
             raise ValueError("Not a valid cursor.")
     return tuple(rank)
