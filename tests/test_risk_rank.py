@@ -123,8 +123,11 @@ def test_answers_orders_an_erasure_and_a_rebuild_each_leave_the_ranking_as_every
     assert erased not in ranked(store)
     assert_ranked_as_every_customer_says(store, settings, [email for email in filled if email != erased])
     store.redis.zadd(keys.RANK_SCORE, {happy: 99.0})  # a score gone wrong: rebuild-scores puts it right
+    lost, stray = at_risk[1], next(email for email in filled if email not in ranked(store) and email != erased)
+    store.redis.zrem(keys.RANK_RISK, lost)  # and the ranking itself gone wrong both ways
+    store.redis.zadd(keys.RANK_RISK, {stray: 5.0})
     assert tracker(env, "rebuild-scores").returncode == 0
-    assert happy in ranked(store)
+    assert happy in ranked(store) and lost in ranked(store) and stray not in ranked(store)
     assert_ranked_as_every_customer_says(store, settings, [email for email in filled if email != erased])
 
 

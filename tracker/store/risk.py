@@ -58,6 +58,27 @@ def queue_place_risk(base: RedisBase, pipe: Any, emails: Sequence[str]) -> None:
         pipe.execute_command("EVAL", source, len(PLACE_KEYS), *PLACE_KEYS, *emails[start:start + PLACE_BATCH])
 
 
+def place_every_risk(base: RedisBase, threshold: float) -> int:
+    """Place every customer that may be at risk: those scoring under the threshold, and those the ranking holds;
+    return how many are at risk. What fills the ranking, and what `rebuild-scores` puts right after it."""
+    candidates = set(base.redis.zrangebyscore(keys.RANK_SCORE, "-inf", f"({float(threshold) + ROUNDING!r}"))
+    candidates.update(email for email, _ in base.redis.zscan_iter(keys.RANK_RISK, count=1000))
+    ordered = sorted(candidates)
+    at_risk = 0
+    step = PLACE_BATCH * 20
+    for start in range(0, len(ordered), step):
+        pipe = base.redis.pipeline(transaction=False)
+        queue_place_risk(base, pipe, ordered[start:start + step])
+        at_risk += sum(int(placed) for placed in pipe.execute())
+    return at_risk
+
+
+def kept_threshold(base: RedisBase) -> float | None:
+    """Return the threshold the at-risk ranking is kept for (None: not kept yet)."""
+    kept = base.redis.hget(keys.RISK_STATE, "threshold")
+    return float(kept) if kept else None
+
+
 class RiskRanking(RedisBase):
     """Fill and read the at-risk ranking."""
 
@@ -102,15 +123,7 @@ class RiskRanking(RedisBase):
             pipe.hset(keys.RISK_STATE, "threshold", text)
             pipe.hdel(keys.RISK_STATE, "built")
             pipe.execute()
-            candidates = set(self.redis.zrangebyscore(keys.RANK_SCORE, "-inf", f"({float(threshold) + ROUNDING!r}"))
-            candidates.update(email for email, _ in self.redis.zscan_iter(keys.RANK_RISK, count=1000))
-            ordered = sorted(candidates)
-            at_risk = 0
-            step = PLACE_BATCH * 20
-            for start in range(0, len(ordered), step):
-                pipe = self.redis.pipeline(transaction=False)
-                queue_place_risk(self, pipe, ordered[start:start + step])
-                at_risk += sum(int(placed) for placed in pipe.execute())
+            at_risk = place_every_risk(self, threshold)
             self.script("risk_built")(keys=[keys.RISK_STATE], args=[text])
             return at_risk
         finally:

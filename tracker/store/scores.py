@@ -16,7 +16,7 @@ from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys
 from tracker.store.notice_data import extra_answers
 from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry, write_entity_ranks
-from tracker.store.risk import queue_place_risk
+from tracker.store.risk import kept_threshold, place_every_risk
 from tracker.store.rollups import Rollup, rollup_from_hash
 from tracker.store.survey_codes import coded_mapping, expanded, picked, picked_names
 from tracker.store.surveys import aggregate_ids, survey_to_hash, tags_json, tags_of
@@ -274,7 +274,8 @@ class Scores(Outbox):
         return not stale
 
     def rewrite_ranks(self, batch: int = 1000) -> None:
-        """Set every ranked set of customers from the customers' states: add, move and drop what differs."""
+        """Set every ranked set of customers from the customers' states: add, move and drop what differs; then place
+        in the at-risk ranking every customer at risk or held by it."""
         emails = sorted(self.redis.smembers(keys.index("customer")))
         wanted: dict[str, dict[str, float]] = {rank: {} for rank in (keys.RANK_SCORE, keys.RANK_RESPONSES,
                                                                      keys.RANK_RECENT, keys.RANK_UNHAPPY)}
@@ -284,7 +285,6 @@ class Scores(Outbox):
                 for rank, score in rank_scores(state).items():
                     if score is not None:
                         wanted[rank][email] = score
-        changed: set[str] = set()
         for rank, scores in wanted.items():
             have = dict(self.redis.zscan_iter(rank, count=1000))
             pipe = self.redis.pipeline(transaction=False)
@@ -296,12 +296,8 @@ class Scores(Outbox):
             for start in range(0, len(items), batch):
                 pipe.zadd(rank, dict(items[start:start + batch]))
             pipe.execute()
-            changed.update(extra, moved)
-        ordered = sorted(changed)
-        for start in range(0, len(ordered), batch * 10):  # the at-risk ranking follows the score and unhappy ones
-            pipe = self.redis.pipeline(transaction=False)
-            queue_place_risk(self, pipe, ordered[start:start + batch * 10])
-            pipe.execute()
+        if (threshold := kept_threshold(self)) is not None:  # the at-risk ranking follows them, whatever it held
+            place_every_risk(self, threshold)
 
     def rollup_fields(self, kind: str, ident: str) -> Rollup:
         """Return a (non-customer) entity's rollup: "<day>|<field>" and "<day>|r|<scale>|<rating>" sums."""
