@@ -200,3 +200,17 @@ def test_a_cursor_holding_a_number_no_rank_holds_is_refused_with_a_clear_error(
         answer = client.get(f"/api/v1/customers?at_risk=true&limit=2&cursor={cursor}", headers=auth)
         assert answer.status_code == 422, (number, place, answer.get_data(as_text=True))
         assert "cursor" in answer.get_json()["errors"], answer.get_json()
+
+
+def test_a_filling_that_died_holds_others_off_until_its_lease_ends_then_the_next_beat_tick_fills(
+        unkept: Store, filled: list[str], store: Store, settings: Settings) -> None:
+    # A fill killed after it named the threshold and placed nothing: the state says 50, not filled; its lease held.
+    store.redis.hset(keys.RISK_STATE, "threshold", "50.0")
+    store.redis.set(keys.RISK_LEASE, "dead-filler", px=60_000)
+    assert store.keep_risk_ranking(settings.at_risk_score) is None  # another holds the lease: nothing done
+    assert store.risk_view(settings.at_risk_score) is None and not ranked(store)
+    assert at_risk_by_value(store, settings) == rank_every_customer(store, settings, filled, "value", "desc", True)
+    store.redis.delete(keys.RISK_LEASE)  # as its TTL would
+    assert store.keep_risk_ranking(settings.at_risk_score) == len(ranked(store)) > 0
+    assert not store.redis.exists(keys.RISK_LEASE)  # let go once filled
+    assert_ranked_as_every_customer_says(store, settings, filled)
