@@ -120,6 +120,14 @@ def tracker(env: dict[str, str], *args: str, stdin: str | None = None) -> subpro
 
 
 
+def refused_as_behind(env: dict[str, str], commands: tuple[str, ...] = ("web", "worker", "beat")) -> None:
+    """Each process refuses a Redis of an earlier key layout in one line that names `tracker upgrade-store`."""
+    for command in commands:
+        started = tracker(env, command)
+        assert started.returncode == 2 and started.stderr.count("\n") == 1, started.stderr
+        assert "layout 3, 4, 5 or 6" in started.stderr and "tracker upgrade-store" in started.stderr
+
+
 def chromium_binary() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
