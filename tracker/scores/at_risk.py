@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracker.store import Store
-from tracker.store.risk import UNHAPPY_SCALE
+from tracker.store.risk import unhappy_place
 
 Rank = tuple[Any, ...]
 BATCH = 200  # at most this many read at once
@@ -37,7 +37,7 @@ def _before(after: Rank | None, desc: bool) -> tuple[str, str] | None:
         return (f"({value}", "+inf") if desc else ("(0", f"({value}")
     if after[2]:  # no unhappy answer: every value-less one with one stands before
         return "(-1", "0"
-    place = -1 + -int(after[3]) / UNHAPPY_SCALE
+    place = unhappy_place(-int(after[3]))
     return f"({place + _MARGIN!r}", "0"
 
 
