@@ -35,7 +35,7 @@ from tracker.ingest.survey_events import (
 )
 from tracker.model import DAY_MS, Event
 from tracker.store import Store
-from tracker.store.log import SHARDS, Waiting, entry_key
+from tracker.store.log import SHARDS, ShardOpened, Waiting, entry_key
 from tracker.store.state import TOO_OLD
 from tracker.surveys.policy import stale_before
 
@@ -176,50 +176,65 @@ def drain(store: Store, settings: Settings, holder: str, budget_s: float = 20.0,
 def _drain(store: Store, settings: Settings, holder: str, budget_s: float,
            shards: Sequence[int] | None) -> tuple[int, tuple[int, ...]]:
     deadline = time.monotonic() + budget_s
-    todo = store.shards_with_work(list(SHARDS) if shards is None else sorted(set(shards)))
+    # Kicked shards are opened at once (an empty one costs its one look); every shard (beat) is looked at first.
+    todo = store.shards_with_work(list(SHARDS)) if shards is None else sorted(set(shards))
     applied = 0
     for n, shard in enumerate(todo):
         while True:
             token = f"{holder}:{uuid.uuid4().hex[:12]}"
-            if not store.take_log_lease(shard, token, LEASE_MS):
+            opened = store.open_log_shard(shard, token, LEASE_MS, BATCH)
+            if opened is None:  # another applier holds it (and looks again before letting go), or nothing to do
                 break
+            released = False
             try:
-                count, finished = _drain_shard(store, settings, shard, token, deadline)
+                count, finished, released = _drain_shard(store, settings, shard, token, opened, deadline)
             finally:
-                store.release_log_lease(shard, token)
+                if not released:
+                    store.release_log_lease(shard, token)
             applied += count
             if not finished:
                 return applied, tuple(todo[n:])
-            # An append after the last look whose kick found the lease taken would wait for beat: look again.
-            if not store.unread(shard):
+            # Released with the last look, nothing was left. Otherwise an append after the last look whose kick
+            # found the lease taken would wait for beat: look again.
+            if released or not store.unread(shard):
                 break
     if shards is None:
         store.trim_log(_now_ms() - settings.log_retention_days * DAY_MS)
     return applied, ()
 
 
-def _drain_shard(store: Store, settings: Settings, shard: int, token: str, deadline: float) -> tuple[int, bool]:
-    """Apply a shard's entries after its cursor, then its waiting entries; return (applied, finished)."""
+def _drain_shard(store: Store, settings: Settings, shard: int, token: str, opened: ShardOpened,
+                 deadline: float) -> tuple[int, bool, bool]:
+    """Apply a shard's entries after its cursor, then its waiting entries; return (applied, finished, released:
+    whether the lease went with the last look)."""
     applied = 0
-    after = store.log_position(shard)
+    after, entries = opened
     while time.monotonic() < deadline:
-        entries = store.read_log(shard, after, BATCH)
-        if not entries:
-            # Release the kick before the last look: an append after this point kicks a new drain,
-            # an append before it is read below.
-            store.release_kick(shard)
-            entries = store.read_log(shard, after, BATCH)
-            if not entries:
-                return applied + _retry_waiting(store, settings, shard, token), True
-        result = apply_entries(store, settings, shard, entries)
-        due = _now_ms() + _backoff_ms(0)
-        waiting = [entry._replace(due_ms=due) for entry in result.waiting]
-        if not store.advance_log(shard, token, LEASE_MS, [entry_id for entry_id, _ in entries], waiting=waiting):
-            log.warning("log shard %d: the lease ran out mid-batch; its new applier goes on from the cursor", shard)
-            return applied, True
-        applied += result.applied
-        after = entries[-1][0]
-    return applied, False
+        if entries:
+            result = apply_entries(store, settings, shard, entries)
+            due = _now_ms() + _backoff_ms(0)
+            waiting = [entry._replace(due_ms=due) for entry in result.waiting]
+            if not store.advance_log(shard, token, LEASE_MS, [entry_id for entry_id, _ in entries], waiting=waiting):
+                log.warning("log shard %d: the lease ran out mid-batch; its new applier goes on from the cursor", shard)
+                return applied, True, False
+            applied += result.applied
+            after = entries[-1][0]
+            if len(entries) == BATCH:  # more may follow at once
+                entries = store.read_log(shard, after, BATCH)
+                continue
+        # The shard looks empty: release the kick and look once more (an append before the look is read below,
+        # one after it kicks a new drain), letting the lease go in the same step when nothing came or waits.
+        look = store.close_log_shard(shard, token, after, BATCH)
+        if look.entries:
+            entries = look.entries
+            continue
+        if look.lost:
+            log.warning("log shard %d: the lease ran out; its new applier goes on from the cursor", shard)
+            return applied, True, False
+        if look.released:
+            return applied, True, True
+        return applied + _retry_waiting(store, settings, shard, token), True, False
+    return applied, False, False
 
 
 def _retry_waiting(store: Store, settings: Settings, shard: int, token: str) -> int:

@@ -83,6 +83,27 @@ class Waiting(NamedTuple):
         return f"{self.tries}|{self.reason}|{self.source}|{self.customer_id}"
 
 
+class ShardOpened(NamedTuple):
+    """A shard an applier holds now: its cursor (the newest entry id passed) and its first entries after it."""
+
+    after: str
+    entries: list[tuple[str, str]]
+
+
+class ShardLook(NamedTuple):
+    """What an applier's last look at a shard found (close_log_shard)."""
+
+    entries: list[tuple[str, str]]  # entries that came meanwhile: the applier goes on, the lease kept
+    waiting: bool  # none came, but entries wait for their customer: the lease kept for the pass over them
+    released: bool  # none came, none wait: the shard is done and its lease released, in the same step
+    lost: bool = False  # the lease is another applier's now: nothing was done
+
+
+def _entries(reply: Sequence[Any]) -> list[tuple[str, str]]:
+    """Return a script's XRANGE reply as (entry id, record) pairs."""
+    return [(entry_id, dict(zip(fields[::2], fields[1::2], strict=True)).get("e", "")) for entry_id, fields in reply]
+
+
 class EventLog(RedisBase):
     """Append deliveries to the shards, and read, advance, park and trim each shard's entries."""
 
@@ -233,6 +254,27 @@ class EventLog(RedisBase):
         return pipe.execute() if aliases else []
 
     # Applying ------------------------------------------------------------------------------------
+
+    def open_log_shard(self, shard: int, token: str, ttl_ms: int, count: int) -> ShardOpened | None:
+        """Take a shard's lease and read up to count entries after its cursor, in one round trip.
+
+        None when another applier holds the shard, or when it holds nothing to apply (nothing unread, nothing
+        waiting; the lease is then not taken).
+        """
+        reply = self._run("log_open", [keys.log_lease(shard), keys.log_cursor(shard), keys.stream(shard),
+                                       keys.log_waiting(shard)], [token, ttl_ms, count])
+        if not reply or not int(reply[0]):
+            return None
+        return ShardOpened(reply[1], _entries(reply[2]))
+
+    def close_log_shard(self, shard: int, token: str, after: str, count: int) -> ShardLook:
+        """Release a shard's kick and look once more after the cursor, in one round trip, releasing the lease too
+        when nothing came and nothing waits: an append before the look is read, one after it kicks a new drain."""
+        reply = self._run("log_close", [keys.log_kick(shard), keys.log_lease(shard), keys.stream(shard),
+                                        keys.log_waiting(shard)], [token, after, count])
+        outcome = int(reply[0])
+        return ShardLook(_entries(reply[1]) if outcome == 1 else [], waiting=outcome == 2, released=outcome == 0,
+                         lost=outcome == 3)
 
     def take_log_lease(self, shard: int, token: str, ttl_ms: int) -> bool:
         """Become the one applier of a shard for ttl_ms; say whether this token got it."""
