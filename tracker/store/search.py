@@ -4,6 +4,7 @@ name index, NAME_INDEX: "<name lowercased>|<email>"). Every query is bounded (ZR
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from tracker.store import keys
 from tracker.store.base import RedisBase
@@ -20,6 +21,13 @@ def name_key(name: str | None) -> str:
 def _prefix_range(prefix: str) -> tuple[bytes, bytes]:
     raw = prefix.encode("utf-8")
     return b"[" + raw, b"[" + raw + _TOP
+
+
+def queue_index_name(base: RedisBase, pipe: Any, email: str, name: str | None) -> None:
+    """Queue a customer's indexing under a name (None or '' takes them off) on a pipeline, by the script's source:
+    no SCRIPT EXISTS round trip before the pipeline."""
+    names = [keys.NAME_INDEX, keys.NAME_INDEXED]
+    pipe.execute_command("EVAL", base.script("index_name").source, len(names), *names, email, name_key(name))
 
 
 def index_profile_names(base: RedisBase, emails: Iterable[str]) -> None:

@@ -15,7 +15,7 @@ from tracker.store.due import DAY_MS, STATE_IDLE_MS, wall_ms
 from tracker.store.notices import notice_call
 from tracker.store.records import order_rows, orders_summary_of, surveyed_from_hash
 from tracker.store.risk import queue_place_risk
-from tracker.store.search import index_profile_names
+from tracker.store.search import queue_index_name
 from tracker.store.survey_codes import coded, coded_mapping, picked, picked_names
 from tracker.store.surveys import survey_from_hash, survey_to_hash, with_dimensions
 from tracker.store.timeline import KINDS, UNIT, timeline_entry
@@ -147,7 +147,12 @@ class State(RedisBase):
         for item in opened:  # the customer as the step left them (their name, their score)
             pipe.hmget(keys.aggregate("customer", item.email), "n", "weight", "weighted")
             pipe.hget(keys.customer(item.email, "profile"), "name")
+        # The dashboard's name search: the names the named customers' profiles hold after their steps.
+        named = sorted({item.email for item in applied if item.event.customer.name})
+        for email in named:
+            pipe.hget(keys.customer(email, "profile"), "name")
         replies = pipe.execute(raise_on_error=False) if applied else []
+        names = replies[len(replies) - len(named):]
         values: dict[str, int] = {}
         valued: list[_Pending] = []
         for item, reply in zip(applied, replies[:len(applied)], strict=True):
@@ -163,7 +168,15 @@ class State(RedisBase):
             pipe.zadd(keys.RANK_VALUE, values)
             queue_place_risk(self, pipe, list(values))  # one call per PLACE_BATCH customers
         placing = len(pipe)
-        self._queue_tickets_at_risk(pipe, opened, replies[len(applied):], at_risk_score or 0.0)
+        self._queue_tickets_at_risk(pipe, opened, replies[len(applied):len(replies) - len(named)],
+                                    at_risk_score or 0.0)
+        # Each named customer whose step went through indexed under the name their profile holds now.
+        stepped = {item.email for item in applied if item.event.customer.name and not isinstance(item.result, str)}
+        for email, name in zip(named, names, strict=True):
+            if isinstance(name, Exception):
+                raise name  # as below: read again when the batch is applied again
+            if email in stepped:
+                queue_index_name(self, pipe, email, name)
         if len(pipe):
             done = pipe.execute(raise_on_error=False)
             if values:
@@ -171,9 +184,6 @@ class State(RedisBase):
             for reply in done[placing:]:
                 if isinstance(reply, Exception):
                     raise reply  # not the events' fault: the batch is applied again, its cursor unmoved
-        # The dashboard's name search: each named customer indexed under the name their profile holds now.
-        index_profile_names(self, (item.email for item in applied
-                                   if item.event.customer.name and not isinstance(item.result, str)))
         return [item.result for item in pending]
 
     def _queue_tickets_at_risk(self, pipe: Any, opened: list[_Pending], read: list[Any], threshold: float) -> None:
