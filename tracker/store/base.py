@@ -67,6 +67,11 @@ def _unavailable_as_ours() -> Iterator[None]:
         raise
 
 
+# Up to this many script calls, a pipeline sends them by their source (EVAL) instead of asking SCRIPT EXISTS in a
+# round trip of its own first: hashing a few KB in Redis costs less than a round trip; a big batch asks once.
+SCRIPTS_BY_SOURCE = 8
+
+
 class _Pipeline(Pipeline):
     """A pipeline whose outages surface as StorageUnavailable, like single commands."""
 
@@ -75,8 +80,22 @@ class _Pipeline(Pipeline):
             return super().execute_command(*args, **options)
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if self.scripts:
+            self._scripts_by_source()
         with _unavailable_as_ours():
             return super().execute(raise_on_error)
+
+    def _scripts_by_source(self) -> None:
+        """Queue a few script calls as EVAL with their source, so no SCRIPT EXISTS round trip precedes them."""
+        sources = {script.sha: script.script for script in self.scripts}
+        calls = [n for n, (args, _options) in enumerate(self.command_stack)
+                 if len(args) > 1 and args[0] == "EVALSHA" and args[1] in sources]
+        if len(calls) > SCRIPTS_BY_SOURCE:
+            return
+        for n in calls:
+            args, options = self.command_stack[n]
+            self.command_stack[n] = (("EVAL", sources[args[1]], *args[2:]), options)
+        self.scripts = set()
 
 
 class StoreClient(redis.Redis):
