@@ -1,0 +1,153 @@
+"""A kicked drain's Redis round trips and its last look at a shard (issue 9, accepted and applied): counted on the
+wire, never timed; the kick's delay read from the message on the broker."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from tracker.events import parse_event
+from tracker.ingest import apply as ingest
+from tracker.model import Event
+from tracker.store import keys
+from tracker.store.log import kicked_shards, shard_of
+
+# Open the shard (lease, cursor, entries), the apply's three rounds (tickets, customers with the name read, the name
+# index), advance the cursor, and the last look that lets kick and lease go: six. It took eighteen before.
+KICKED_DRAIN_ROUND_TRIPS = 6
+
+
+@pytest.fixture(autouse=True)
+def closed_after(store) -> Iterator[None]:
+    yield
+    if not isinstance(store.redis, RedisCluster):
+        store.redis.connection_pool.disconnect()  # its sockets closed now, not left to the garbage collector
+
+
+def solved(n: int) -> Event:
+    return parse_event({"type": "ticket.solved", "id": f"evt-{n}", "occurred_at": "2026-11-30T10:00:00Z",
+                        "ticket": {"id": f"T-{n}", "subject": "Card declined", "status": "solved",
+                                   "agent": {"id": "a-1", "name": "Agent"}},
+                        "customer": {"id": f"c-{n}", "email": f"p{n}@example.no", "name": f"Person {n}"}},
+                       "standard")
+
+
+def same_shard_as(event: Event) -> Event:
+    return next(other for other in map(solved, range(2, 1000)) if shard_of(other) == shard_of(event))
+
+
+def test_a_kicked_drain_of_one_webhook_takes_six_round_trips_and_leaves_kick_and_lease_free(store, settings,
+                                                                                           round_trips):
+    event = solved(1)
+    shards = kicked_shards(store.append_delivery("d-1", [event], "standard"))
+    assert shards == [shard_of(event)]
+    applied, left = ingest.drain(store, settings, "test", shards=shards)  # connections opened, scripts loaded
+    assert (applied, left) == (1, ())
+    assert store.redis.hget(keys.customer("p1@example.no", "profile"), "name") == "Person 1"
+    assert store.find_by_name("person 1", 5) == [("p1@example.no", "person 1")]
+    shard = shards[0]
+    assert not store.redis.exists(keys.log_lease(shard), keys.log_kick(shard))
+    # The next delivery to the shard kicks a drain of its own, which applies it.
+    again = same_shard_as(event)
+    assert kicked_shards(store.append_delivery("d-2", [again], "standard")) == [shard]
+    before = round_trips[0]
+    assert ingest.drain(store, settings, "test", shards=[shard]) == (1, ())
+    assert round_trips[0] - before <= KICKED_DRAIN_ROUND_TRIPS, round_trips[0] - before
+
+
+def test_a_kicked_drain_of_a_shard_with_nothing_to_apply_costs_one_look_and_takes_no_lease(store, settings,
+                                                                                           round_trips):
+    before = round_trips[0]
+    assert ingest.drain(store, settings, "test", shards=[5]) == (0, ())
+    assert round_trips[0] - before == 1
+    assert not store.redis.exists(keys.log_lease(5))
+
+
+def test_an_append_after_a_drains_first_read_is_read_by_its_last_look_and_applied_by_it(store, settings):
+    first = solved(1)
+    shard, second = shard_of(first), same_shard_as(first)
+    store.append_delivery("d-1", [first], "standard")
+    opened = store.open_log_shard(shard, "holder", 60_000, 200)
+    assert opened is not None and [record for _id, record in opened.entries] != []
+    assert store.append_delivery("d-2", [second], "standard") == 0  # the first append's kick is still set
+    assert store.advance_log(shard, "holder", 60_000, [entry_id for entry_id, _ in opened.entries])
+    look = store.close_log_shard(shard, "holder", opened.entries[-1][0], 200)
+    assert len(look.entries) == 1 and not look.released  # the second delivery, the lease kept to apply it
+    assert json.loads(look.entries[0][1])["id"] == second.id
+    assert store.redis.get(keys.log_lease(shard)) == "holder" and not store.redis.exists(keys.log_kick(shard))
+    assert store.advance_log(shard, "holder", 60_000, [look.entries[0][0]])
+    last = store.close_log_shard(shard, "holder", look.entries[0][0], 200)
+    assert last.released and not last.entries and not store.redis.exists(keys.log_lease(shard))
+    assert store.open_log_shard(shard, "another", 60_000, 200) is None  # nothing left: no lease taken either
+    assert not store.redis.exists(keys.log_lease(shard))
+
+
+def test_a_last_look_by_an_applier_whose_lease_was_taken_over_changes_nothing(store):
+    event = solved(1)
+    shard = shard_of(event)
+    store.append_delivery("d-1", [event], "standard")
+    opened = store.open_log_shard(shard, "slow", 60_000, 200)
+    assert opened is not None
+    store.redis.set(keys.log_lease(shard), "new")  # the slow applier's lease ran out and another took the shard
+    look = store.close_log_shard(shard, "slow", opened.after, 200)
+    assert look.lost and not look.entries and not look.released
+    assert store.redis.get(keys.log_lease(shard)) == "new" and store.redis.exists(keys.log_kick(shard))
+    assert store.open_log_shard(shard, "third", 60_000, 200) is None  # held
+
+
+def test_a_shard_holding_only_waiting_entries_is_opened_and_its_look_keeps_the_lease_for_them(store, settings):
+    shard = 3
+    store.redis.zadd(keys.log_waiting(shard), {"1-0": 0})
+    opened = store.open_log_shard(shard, "holder", 60_000, 200)
+    assert opened is not None and opened.entries == [] and opened.after == "0-0"
+    look = store.close_log_shard(shard, "holder", opened.after, 200)
+    assert look.waiting and not look.released and store.redis.get(keys.log_lease(shard)) == "holder"
+
+
+def test_a_pipeline_of_a_few_scripts_asks_no_script_exists_and_one_of_many_asks_once(store):
+    release_if = store.script("release_if")
+    store.redis.script_flush()  # no script loaded: EVAL by source needs none
+    store.redis.set("t:test:a", "mine")
+    store.redis.config_resetstat()
+    pipe = store.redis.pipeline(transaction=False)
+    release_if(keys=["t:test:a"], args=["not mine"], client=pipe)
+    release_if(keys=["t:test:a"], args=["mine"], client=pipe)
+    assert pipe.execute() == [0, 1]
+    stats = store.redis.info("commandstats")
+    assert "cmdstat_script|exists" not in stats and stats["cmdstat_eval"]["calls"] == 2
+
+    many = 20
+    for n in range(many):
+        store.redis.set(f"t:test:{n}", "mine")
+    store.redis.config_resetstat()
+    pipe = store.redis.pipeline(transaction=False)
+    for n in range(many):
+        release_if(keys=[f"t:test:{n}"], args=["mine"], client=pipe)
+    assert pipe.execute() == [1] * many
+    stats = store.redis.info("commandstats")
+    assert stats["cmdstat_script|exists"]["calls"] == 1 and stats["cmdstat_evalsha"]["calls"] == many
+
+
+def test_the_web_sends_a_drain_kick_to_start_after_the_kick_delay_and_other_tasks_at_once(settings, broker_url):
+    from workers.celery_app import KICK_DELAYS, QUEUE, create_celery, web_enqueue
+
+    broker = redis.Redis.from_url(broker_url, decode_responses=True)
+    broker.delete(QUEUE)
+    enqueue = web_enqueue(create_celery(settings))
+    sent = time.time()
+    enqueue("tracker.drain_events", [3])
+    enqueue("tracker.send_alert", "s-1", 1)
+    messages = {json.loads(raw)["headers"]["task"]: json.loads(raw)["headers"] for raw in broker.lrange(QUEUE, 0, -1)}
+    broker.delete(QUEUE)
+    assert messages["tracker.send_alert"]["eta"] is None
+    from datetime import datetime
+
+    eta = datetime.fromisoformat(messages["tracker.drain_events"]["eta"]).timestamp()
+    delay = KICK_DELAYS["tracker.drain_events"]
+    assert 0 < delay <= 1.0  # well inside the kick's own life (log.KICK_TTL_MS): a later webhook kicks again
+    assert sent + delay - 0.05 <= eta <= time.time() + delay + 0.05
