@@ -348,8 +348,9 @@ def shard_of(events: list[dict[str, Any]]) -> int:
 def crashed_mid_batch(store: Any, events: list[dict[str, Any]], lease_ms: int) -> int:
     """Leave a shard as an applier killed mid-batch does: its events applied, its cursor not moved, its lease held."""
     shard = shard_of(events)
-    assert store.take_log_lease(shard, "killed-applier", lease_ms)
-    taken = store.read_log(shard, store.log_position(shard), 200)
+    opened = store.open_log_shard(shard, "killed-applier", lease_ms, 200)  # the lease taken, the first entries read
+    assert opened is not None and opened.after == log.START
+    taken = opened.entries
     assert len(taken) == len(events)
     assert store.apply([(event_from_record(json.loads(payload)), KARI) for _id, payload in taken], 0) == [
         None] * len(taken)

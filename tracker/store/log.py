@@ -301,9 +301,6 @@ class EventLog(RedisBase):
         """Park an entry that cannot be applied, for inspection and replay (the cursor passes it as applied)."""
         self.redis.xadd(keys.DEAD, {"e": payload, "origin": entry_id, "shard": str(shard), "reason": reason[:200]})
 
-    def release_kick(self, shard: int) -> None:
-        self.redis.delete(keys.log_kick(shard))
-
     # Backlog, retention and erasure --------------------------------------------------------------
 
     def lag(self) -> LogLag:
