@@ -68,7 +68,8 @@ def state(store: Any) -> dict[str, Any]:
             *RANKS, *(keys.entity_rank(kind) for kind in keys.AGGREGATE_KINDS if kind != "customer"))},
         "unhappy": {email: dict(store.redis.zrange(keys.customer(email, "unhappy"), 0, -1, withscores=True))
                     for email in ids["customer"]},
-        "risk": sorted(store.redis.zrange(keys.RANK_RISK, 0, -1)),
+        "risk": [sorted(store.redis.zrange(risk, 0, -1)) for risk in (keys.RANK_RISK, keys.RISK_RECENT,
+                                                                         keys.RISK_RESPONSES)],
     }
 
 
@@ -83,6 +84,9 @@ def assert_risk_follows_the_ranks(store: Any) -> None:
     have = dict(store.redis.zrange(keys.RANK_RISK, 0, -1, withscores=True))
     assert have.keys() == wanted.keys()
     assert all(close(have[email], place) for email, place in wanted.items()), (have, wanted)
+    for rank, risk in ((keys.RANK_RECENT, keys.RISK_RECENT), (keys.RANK_RESPONSES, keys.RISK_RESPONSES)):
+        ranks = dict(store.redis.zrange(rank, 0, -1, withscores=True))
+        assert dict(store.redis.zrange(risk, 0, -1, withscores=True)) == {email: ranks[email] for email in wanted}
 
 
 def close(left: float, right: float) -> bool:

@@ -38,12 +38,13 @@ def unkept(store: Store, settings: Settings) -> Store:
     return store
 
 
-def at_risk_by_value(store: Store, settings: Settings, order: str = "desc", limit: int = 4) -> list[str]:
-    """Read the whole at-risk list by value, page after page, as the API does."""
+def at_risk_by_value(store: Store, settings: Settings, order: str = "desc", limit: int = 4,
+                     sort: str = "value") -> list[str]:
+    """Read the whole at-risk list by value (or another order), page after page, as the API does."""
     got: list[str] = []
     cursor = None
     for _ in range(100):
-        cards, cursor = ranked_customers(store, settings, NOW_MS, at_risk=True, sort="value", order=order,
+        cards, cursor = ranked_customers(store, settings, NOW_MS, at_risk=True, sort=sort, order=order,
                                          limit=limit, cursor=cursor)
         got += [card.id for card in cards]
         if cursor is None:
@@ -55,14 +56,21 @@ def ranked(store: Store) -> set[str]:
     return set(store.redis.zrange(keys.RANK_RISK, 0, -1))
 
 
+OTHER_SORTS = {"recent": (keys.RANK_RECENT, keys.RISK_RECENT), "responses": (keys.RANK_RESPONSES, keys.RISK_RESPONSES)}
+
+
 def assert_ranked_as_every_customer_says(store: Store, settings: Settings, emails: list[str]) -> None:
     expected = rank_every_customer(store, settings, emails, "value", "desc", True)
     assert expected, "nobody is at risk: the test shows nothing"
     assert store.risk_view(settings.at_risk_score) is not None
     assert ranked(store) == set(expected)
-    for order in ORDERS:
-        expected = rank_every_customer(store, settings, emails, "value", order, True)
-        assert at_risk_by_value(store, settings, order) == expected
+    for ranks, risk in OTHER_SORTS.values():  # the other orders' sets: the same customers, scored as their ranks
+        assert dict(store.redis.zrange(risk, 0, -1, withscores=True)) == {
+            email: store.redis.zscore(ranks, email) for email in expected}
+    for sort in ("value", *OTHER_SORTS):
+        for order in ORDERS:
+            expected = rank_every_customer(store, settings, emails, sort, order, True)
+            assert at_risk_by_value(store, settings, order, sort=sort) == expected, (sort, order)
 
 
 @pytest.mark.parametrize("order", ORDERS)
@@ -72,6 +80,10 @@ def test_the_writers_keep_the_ranking_and_its_pages_are_what_reading_every_custo
     assert len(expected) > 4 and ranked(store) == set(expected)
     for limit in (1, 3, 50):
         assert at_risk_by_value(store, settings, order, limit) == expected
+    for sort in OTHER_SORTS:
+        expected = rank_every_customer(store, settings, filled, sort, order, True)
+        for limit in (1, 3, 50):
+            assert at_risk_by_value(store, settings, order, limit, sort) == expected, (sort, limit)
 
 
 def test_a_fill_ranks_what_was_written_before_it_and_a_second_one_has_nothing_to_do(
@@ -149,6 +161,40 @@ def test_a_page_reads_the_page_from_the_ranking_not_every_customer_at_risk(
     assert all(int(command[3]) - int(command[2]) + 1 <= 8 for command in slices)  # what the page needs, or 8
     assert not any(command[0].upper() == "ZRANGEBYSCORE" for command in paged)
     assert not any(command[1] in (keys.RANK_SCORE, keys.RANK_VALUE) for command in paged)
+
+
+@pytest.mark.parametrize("sort", sorted(OTHER_SORTS))
+def test_a_page_by_newest_answer_or_by_answers_reads_the_page_from_its_at_risk_set(
+        unkept: Store, filled: list[str], store: Store, settings: Settings, redis_url: str, sort: str) -> None:
+    ranks, risk = OTHER_SORTS[sort]
+
+    def reads(limit: int, order: str) -> list[list[str]]:
+        with monitored(redis_url) as commands:
+            ranked_customers(store, settings, NOW_MS, at_risk=True, sort=sort, order=order, limit=limit, cursor=None)
+        return [command for command in commands if command and command[0].upper().startswith("Z")]
+
+    walked = reads(2, "desc")  # not filled: the order's ranked set walked, or every customer at risk read
+    assert any(command[1] in (ranks, keys.RANK_SCORE) for command in walked)
+    store.keep_risk_ranking(settings.at_risk_score)
+    for order in ORDERS:
+        paged = reads(2, order)
+        slices = [command for command in paged if command[0].upper() in ("ZRANGE", "ZREVRANGE")]
+        assert slices and all(command[1] == risk for command in slices), paged
+        assert not any(command[1] in (ranks, keys.RANK_SCORE, keys.CUSTOMERS) for command in paged), paged
+
+
+def test_a_ranking_filled_before_its_other_orders_existed_is_walked_until_beat_fills_it_again(
+        kept: Store, filled: list[str], store: Store, settings: Settings) -> None:
+    # As the code before them left a Redis: the value ranking filled and marked built, no "sets", no other orders.
+    store.redis.hdel(keys.RISK_STATE, "sets")
+    store.redis.delete(keys.RISK_RECENT, keys.RISK_RESPONSES)
+    assert not store.risk_ranking_ready(settings.at_risk_score) and store.risk_view(settings.at_risk_score) is None
+    for sort in ("value", *OTHER_SORTS):  # walked meanwhile, and right
+        assert at_risk_by_value(store, settings, sort=sort) == rank_every_customer(
+            store, settings, filled, sort, "desc", True)
+    assert store.keep_risk_ranking(settings.at_risk_score) == len(ranked(store)) > 0
+    assert store.redis.hget(keys.RISK_STATE, "sets") == "value,recent,responses"
+    assert_ranked_as_every_customer_says(store, settings, filled)
 
 
 def test_a_layout_6_redis_is_refused_until_upgrade_store_moves_its_ranked_sets_and_fills_the_ranking(

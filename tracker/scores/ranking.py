@@ -21,6 +21,7 @@ from tracker.scores.cards import customer_card
 from tracker.scores.maths import TREND_DAYS, score_card
 from tracker.store import Store
 from tracker.store.keys import RESOLVERS, split_kind
+from tracker.store.risk import RISK_BY_SORT
 
 SORTS = ("score", "value", "recent", "responses")
 ORDERS = ("asc", "desc")
@@ -86,8 +87,11 @@ class _Walk:
     """
 
     def __init__(self, store: Store, settings: Settings, sort: str, order: str, at_risk: bool | None,
-                 after: Rank | None, limit: int, budget: int | None = None):
+                 after: Rank | None, limit: int, budget: int | None = None, ranked_set: str | None = None):
         self.store, self.sort, self.desc = store, sort, order == "desc"
+        # The ranked set walked: the sort's own, or one holding only the customers a list keeps (every one of them
+        # ranked in it: the customers without a value are not walked).
+        self.ranked_set = ranked_set
         self.sign = -1 if self.desc else 1
         self.at_risk, self.threshold = at_risk, settings.at_risk_score
         self.after, self.limit = after, limit
@@ -157,19 +161,20 @@ class _Walk:
         page rank after it and change neither the page nor whether more follow.
         """
         positive = self.sort in ("value", "responses")
+        walked = self.ranked_set or self.sort
         start = 0
         if self.after is not None and self.after[0] == 0 and not (positive and self.after[1] == 0):
             value = self.sign * self.after[1]
             if self.desc:
-                start = self.store.rank_count(self.sort, value + _ROUNDING, "+inf")
+                start = self.store.rank_count(walked, value + _ROUNDING, "+inf")
             else:
-                start = self.store.rank_count(self.sort, "-inf", value - _ROUNDING)
+                start = self.store.rank_count(walked, "-inf", value - _ROUNDING)
         if self.at_risk is True and self.sort == "score" and self.desc:
             # Scores from the threshold up (rounded or not) are not at risk: start below them.
             start = max(start, self.store.rank_count("score", self.threshold, "+inf"))
         ties: float | None = None  # once the page is full, the value whose ties are still read
         while True:
-            rows = self.store.rank_slice(self.sort, start, BATCH, self.desc)
+            rows = self.store.rank_slice(walked, start, BATCH, self.desc)
             start += len(rows)
             self.looked_at(len(rows))
             kept = [(email, value) for email, value in rows if not (positive and value <= 0)]
@@ -248,8 +253,8 @@ class _Walk:
         parts = [self.unranked, self.ranked] if zeros_first else [self.ranked, self.unranked]
         if self.after is not None and self._cursor_unranked() != zeros_first:
             parts = parts[1:]
-        if self.at_risk is True and self.sort == "score":
-            parts = [part for part in parts if part != self.unranked]  # no score: not at risk
+        if (self.at_risk is True and self.sort == "score") or self.ranked_set is not None:
+            parts = [part for part in parts if part != self.unranked]  # no score: not at risk; or none to walk
         for part in parts:
             if not self.full():
                 part()
@@ -258,12 +263,16 @@ class _Walk:
 
 def _at_risk_walk(store: Store, settings: Settings, sort: str, order: str, after: Rank | None,
                   limit: int) -> list[tuple[Rank, str]]:
-    """Rank a page of at-risk customers: by value from the at-risk ranking when it is filled for this threshold (the
-    page and its ties); otherwise (and by any other sort) the cheaper way: walk the ranked set keeping the at-risk
-    ones, which costs the page divided by the share at risk, unless that walk looks at more customers than there
-    are at risk; then read those whole instead. Either way a page costs at most about twice the cheaper of the two."""
+    """Rank a page of at-risk customers: by value, by newest answer or by answers from the at-risk sets when they are
+    filled for this threshold (the page and its ties; by score, the walk of the score's ranked set below starts at
+    the at-risk ones). Otherwise the cheaper way: walk the ranked set keeping the at-risk ones, which costs the page
+    divided by the share at risk, unless that walk looks at more customers than there are at risk; then read those
+    whole instead. Either way a page costs at most about twice the cheaper of the two."""
     if sort == "value" and (page := risk_page(store, settings.at_risk_score, order, after, limit)) is not None:
         return page
+    if sort in RISK_BY_SORT and store.risk_ranking_ready(settings.at_risk_score):
+        # The at-risk customers by this order, each with an answer (no one without a value to walk): the page.
+        return _Walk(store, settings, sort, order, None, after, limit, ranked_set=RISK_BY_SORT[sort]).run()
     at_most = store.rank_count("score", "-inf", f"({settings.at_risk_score + 0.01!r}")
     if at_most <= BATCH:  # fewer than one step of a walk reads
         return _at_risk_page(store, settings, sort, order, after, limit)

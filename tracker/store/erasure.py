@@ -141,7 +141,7 @@ class Erasure(Removal):
         self.script("index_name")(keys=[keys.NAME_INDEX, keys.NAME_INDEXED], args=[email, ""], client=pipe)
         pipe.srem(keys.index("customer"), email)
         for rank in (keys.RANK_SCORE, keys.RANK_RECENT, keys.RANK_RESPONSES, keys.RANK_UNHAPPY, keys.RANK_VALUE,
-                     keys.RANK_RISK):
+                     keys.RANK_RISK, keys.RISK_RECENT, keys.RISK_RESPONSES):
             pipe.zrem(rank, email)
         pipe.srem(keys.SUPPRESSED, email)  # kept by hash before (tracker.surveys.optout), not in plain
         pipe.srem(keys.RETIRED_INDEX, f"customer|{email}")  # the retired sums go with the customer's keys

@@ -239,7 +239,13 @@ RANK_UNHAPPY = f"{PREFIX}:{{rank}}:unhappy"  # customers by the time of their ne
 # The customers at risk (score under the threshold RISK_STATE names), ranked as the at-risk list ranks them: by order
 # value when they have one (above 0), else -1 + (newest unsatisfied answer's time in ms) / 1e13 (-1 without one).
 RANK_RISK = f"{PREFIX}:{{rank}}:risk"
-# "threshold": what RANK_RISK is kept for (writers place by it), "built": the threshold it was filled for.
+# The same customers by their newest answer's time and by their number of answers (as RANK_RECENT and
+# RANK_RESPONSES score them): the at-risk list's other orders, each a page of its own set.
+RISK_RECENT = f"{PREFIX}:{{rank}}:risk:recent"
+RISK_RESPONSES = f"{PREFIX}:{{rank}}:risk:responses"
+# "threshold": what the at-risk sets are kept for (writers place by it), "built": the threshold they were filled
+# for, "sets": which sets that filling filled (tracker.store.risk.RISK_SETS; a ranking filled before a set existed
+# is filled again).
 RISK_STATE = f"{PREFIX}:{{rank}}:risk:state"
 RISK_LEASE = f"{PREFIX}:{{rank}}:risk:lease"  # one filling of RANK_RISK at a time
 # Where layout 6 and earlier kept the ranked sets, each a key of its own: `tracker upgrade-store` moves them.

@@ -19,7 +19,8 @@ DIRECT_FIELDS = 256  # rollups() reads a range of at most this many fields of a 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # The ranked sets customers are listed by, by the API's sort names; "unhappy" breaks ties of "value".
 RANKS = {"score": keys.RANK_SCORE, "value": keys.RANK_VALUE, "recent": keys.RANK_RECENT,
-         "responses": keys.RANK_RESPONSES, "unhappy": keys.RANK_UNHAPPY, "risk": keys.RANK_RISK}
+         "responses": keys.RANK_RESPONSES, "unhappy": keys.RANK_UNHAPPY, "risk": keys.RANK_RISK,
+         "risk:recent": keys.RISK_RECENT, "risk:responses": keys.RISK_RESPONSES}
 
 
 def _chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:

@@ -1,6 +1,7 @@
 """The at-risk ranking (keys.RANK_RISK): every customer whose score is under the at-risk threshold, ranked as the
 at-risk list ranks them, so a page of that list reads a page of it instead of walking the customers ranked by value
-until enough of them turn out to be at risk.
+until enough of them turn out to be at risk; and the same customers by their newest answer and by their number of
+answers (keys.RISK_RECENT, keys.RISK_RESPONSES), the list's other orders besides the score's own ranked set.
 
 It is kept for one threshold, which its state names (keys.RISK_STATE "threshold"): whatever moves a customer's score,
 newest unsatisfied answer or order value queues place_risk.lua after its write, which places the customer from the
@@ -19,7 +20,12 @@ from typing import Any
 from tracker.store import keys
 from tracker.store.base import RedisBase
 
-PLACE_KEYS = (keys.RANK_SCORE, keys.RANK_VALUE, keys.RANK_UNHAPPY, keys.RANK_RISK, keys.RISK_STATE)
+PLACE_KEYS = (keys.RANK_SCORE, keys.RANK_VALUE, keys.RANK_UNHAPPY, keys.RANK_RISK, keys.RISK_STATE,
+              keys.RANK_RECENT, keys.RANK_RESPONSES, keys.RISK_RECENT, keys.RISK_RESPONSES)
+# The sets a filling fills (RISK_STATE "sets"): a ranking filled when fewer existed is filled again by beat.
+RISK_SETS = "value,recent,responses"
+# The at-risk customers by each list order besides value (their ranked set's name for store.rank_slice).
+RISK_BY_SORT = {"recent": "risk:recent", "responses": "risk:responses"}
 PLACE_BATCH = 500  # customers placed by one script call
 # A filling that died lets another begin after this (until then readers walk the value ranking); a million
 # customers at risk fill in about 15 s.
@@ -62,7 +68,8 @@ def place_every_risk(base: RedisBase, threshold: float) -> int:
     """Place every customer that may be at risk: those scoring under the threshold, and those the ranking holds;
     return how many are at risk. What fills the ranking, and what `rebuild-scores` puts right after it."""
     candidates = set(base.redis.zrangebyscore(keys.RANK_SCORE, "-inf", f"({float(threshold) + ROUNDING!r}"))
-    candidates.update(email for email, _ in base.redis.zscan_iter(keys.RANK_RISK, count=1000))
+    for kept in (keys.RANK_RISK, keys.RISK_RECENT, keys.RISK_RESPONSES):
+        candidates.update(email for email, _ in base.redis.zscan_iter(kept, count=1000))
     ordered = sorted(candidates)
     at_risk = 0
     step = PLACE_BATCH * 20
@@ -79,6 +86,12 @@ def kept_threshold(base: RedisBase) -> float | None:
     return float(kept) if kept else None
 
 
+def _filled_for(state: Sequence[str | None], threshold: float) -> bool:
+    """Say whether a ranking's state ("threshold", "built", "sets") says it is filled for this threshold."""
+    kept, built, sets = state
+    return kept is not None and kept == built and sets == RISK_SETS and float(kept) == float(threshold)
+
+
 class RiskRanking(RedisBase):
     """Fill and read the at-risk ranking."""
 
@@ -86,20 +99,19 @@ class RiskRanking(RedisBase):
         """Return the ranking's size, and how many members score within before ((low, high) as ZCOUNT takes it),
         in one round trip; None when it is not filled for this threshold (the reader walks the value ranking)."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(keys.RISK_STATE, "threshold", "built")
+        pipe.hmget(keys.RISK_STATE, "threshold", "built", "sets")
         pipe.zcard(keys.RANK_RISK)
         pipe.zcount(keys.RANK_RISK, "(0", "+inf")
         if before is not None:
             pipe.zcount(keys.RANK_RISK, *before)
-        (kept, built), total, valued, *counted = pipe.execute()
-        if not kept or kept != built or float(kept) != float(threshold):
+        state, total, valued, *counted = pipe.execute()
+        if not _filled_for(state, threshold):
             return None
         return RiskView(int(total), int(valued), int(counted[0]) if counted else 0)
 
     def risk_ranking_ready(self, threshold: float) -> bool:
-        """Say whether the at-risk ranking is filled for this threshold."""
-        kept, built = self.redis.hmget(keys.RISK_STATE, "threshold", "built")
-        return bool(kept) and kept == built and float(kept) == float(threshold)
+        """Say whether the at-risk ranking is filled for this threshold (every set of it)."""
+        return _filled_for(self.redis.hmget(keys.RISK_STATE, "threshold", "built", "sets"), threshold)
 
     def keep_risk_ranking(self, threshold: float) -> int | None:
         """Fill the at-risk ranking for this threshold unless it is filled for it (beat, every 30 s); return how
@@ -124,7 +136,7 @@ class RiskRanking(RedisBase):
             pipe.hdel(keys.RISK_STATE, "built")
             pipe.execute()
             at_risk = place_every_risk(self, threshold)
-            self.script("risk_built")(keys=[keys.RISK_STATE], args=[text])
+            self.script("risk_built")(keys=[keys.RISK_STATE], args=[text, RISK_SETS])
             return at_risk
         finally:
             self.script("release_if")(keys=[keys.RISK_LEASE], args=[token])
