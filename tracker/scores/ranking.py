@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -68,6 +68,9 @@ def _below(score: float | None, threshold: float) -> bool:
     return score is not None and score < threshold
 
 
+# The sorts whose ranked sets hold whole numbers ranked as they are (no rounding, no other tie-break than the
+# email): a page of them is read in rank order exactly (_Walk._ranked_exact).
+EXACT = ("responses", "recent")
 # How far below or above a rounded value the raw values that round to it may lie.
 _ROUNDING = 0.0051
 BATCH = 200
@@ -153,6 +156,63 @@ class _Walk:
             return (int(value is None), self.sign * (round(value, 2) if value is not None else 0.0), email)
         return (int(value is None), self.sign * int(value or 0), email)
 
+    def _ranked_exact(self) -> None:
+        """Walk a ranked set of whole numbers (answers, times) in rank order exactly, a batch at a time: by value, ties
+        by email, which is how Redis keeps equal scores (by their bytes, and UTF-8 orders as code points do). So a page
+        reads the page: never the rest of a tie after it, nor the part of one before the cursor (unless the cursor's
+        customer has moved since)."""
+        for rows in self._exact_batches():
+            self.looked_at(len(rows))
+            kept = [(email, value) for email, value in rows if value > 0]
+            self.fetch(self.needs(), [email for email, _ in kept])
+            self._settle(kept)
+            if self.full():
+                return
+
+    def _exact_batches(self) -> Iterator[list[tuple[str, float]]]:
+        """Yield the ranked set's rows after the cursor in rank order. Ascending, that is the set's own order.
+        Descending, the values come highest first, a batch at a time; the ties a batch holds whole are put in email
+        order, and the tie of its last value (which may go on past it) is read in the set's own order instead, from
+        its first member (or the cursor's), for as long as the page needs."""
+        walked = self.ranked_set or self.sort
+        cursor: tuple[float, str] | None = None
+        if self.after is not None and self.after[0] == 0 and self.after[1] != 0:
+            cursor = (float(self.sign * self.after[1]), str(self.after[-1]))
+        if not self.desc:
+            start = 0
+            if cursor is not None:
+                first, _end, index = self.store.rank_tie(walked, *cursor)
+                start = first if index is None else index + 1
+            yield from self._forward(walked, start, None)
+            return
+        bound = "+inf"
+        if cursor is not None:
+            first, end, index = self.store.rank_tie(walked, *cursor)
+            yield from self._forward(walked, first if index is None else index + 1, end)
+            bound = f"({cursor[0]!r}"
+        while True:
+            rows = self.store.rank_below_bound(walked, bound, BATCH)
+            last = rows[-1][1] if rows else None
+            whole = rows if len(rows) < BATCH else [row for row in rows if row[1] != last]
+            if whole:
+                yield sorted(whole, key=lambda row: (-row[1], row[0]))
+            if len(rows) < BATCH or last is None:
+                return
+            first, end, _ = self.store.rank_tie(walked, last, "")
+            yield from self._forward(walked, first, end)
+            bound = f"({last!r}"
+
+    def _forward(self, walked: str, start: int, end: int | None) -> Iterator[list[tuple[str, float]]]:
+        """Yield a ranked set's rows in its own order from index start to end (None: its last), a batch at a time."""
+        while end is None or start < end:
+            wanted = BATCH if end is None else min(BATCH, end - start)
+            rows = self.store.rank_slice(walked, start, wanted, False)
+            if rows:
+                yield rows
+            if len(rows) < wanted:
+                return
+            start += len(rows)
+
     def ranked(self) -> None:
         """Walk the ranked set (values above 0 for counts and order values) from where the cursor points.
 
@@ -160,6 +220,9 @@ class _Walk:
         the slice's last value are read (they may rank before rows already found). Rows offered beyond the
         page rank after it and change neither the page nor whether more follow.
         """
+        if self.sort in EXACT:
+            self._ranked_exact()
+            return
         positive = self.sort in ("value", "responses")
         walked = self.ranked_set or self.sort
         start = 0

@@ -176,6 +176,24 @@ class Queries(RedisBase):
         """Count the customers of a ranked set whose value is within [low, high] ("(x" excludes x)."""
         return int(self.redis.zcount(RANKS[sort], low, high))
 
+    def rank_below_bound(self, sort: str, bound: str, count: int) -> list[tuple[str, float]]:
+        """Return up to count (customer, value) pairs of a ranked set from the value bound down ("+inf", or "(x":
+        below x), highest first (ties by email descending, as Redis keeps them)."""
+        return self.redis.zrevrangebyscore(RANKS[sort], bound, "-inf", start=0, num=count, withscores=True)
+
+    def rank_tie(self, sort: str, value: float, email: str) -> tuple[int, int, int | None]:
+        """Return where the customers of a ranked set holding exactly this value stand in its ascending order (first
+        index, end index) and the index of the given customer among them, None when it does not hold this value
+        (it moved): one round trip."""
+        key = RANKS[sort]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcount(key, "-inf", f"({value!r}")
+        pipe.zcount(key, "-inf", repr(value))
+        pipe.zscore(key, email)
+        pipe.zrank(key, email)
+        first, end, held, index = pipe.execute()
+        return int(first), int(end), int(index) if held is not None and float(held) == value else None
+
     def rank_values(self, sort: str, emails: list[str]) -> list[float | None]:
         """Return each customer's value in a ranked set (None: not in it), in one command."""
         if not emails:
