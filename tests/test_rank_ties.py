@@ -103,3 +103,19 @@ def test_a_cursor_whose_customer_moved_meanwhile_still_resumes_after_its_place(s
                                      cursor=cursor)
         rest += page
     assert rest == [email for email in expected(values, order) if (sign * values[email], email) > place]
+
+
+def test_ascending_by_answers_walks_the_customers_without_answers_only_while_some_are_left(
+        store: Store, settings: Settings, redis_url: str) -> None:
+    values = tied_customers(store)["responses"]
+    with monitored(redis_url) as commands:
+        page, _ = ranked_emails(store, settings, at_risk=None, sort="responses", order="asc", limit=10, cursor=None)
+    assert page == expected(values, "asc")[:10]
+    assert not any(command[1] == keys.CUSTOMERS for command in commands if command[0].upper() == "ZRANGEBYLEX")
+
+    store.redis.zadd(keys.CUSTOMERS, {"aaron@example.no": 0})  # one customer without an answer, early by email
+    with monitored(redis_url) as commands:
+        page, _ = ranked_emails(store, settings, at_risk=None, sort="responses", order="asc", limit=10, cursor=None)
+    assert page == ["aaron@example.no", *expected(values, "asc")[:9]]
+    walks = [command for command in commands if command[0].upper() == "ZRANGEBYLEX" and command[1] == keys.CUSTOMERS]
+    assert len(walks) == 1  # found in the first batch of customers: the walk ends there

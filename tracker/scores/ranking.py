@@ -263,13 +263,20 @@ class _Walk:
         self.keep([(self.rank(email, value, bad), email) for (email, value), bad in zip(rows, unhappy, strict=True)])
 
     def unranked(self) -> None:
-        """Walk the customers without a value, in rank order: for order values the recently unhappy first."""
+        """Walk the customers without a value, in rank order: for order values the recently unhappy first.
+
+        Only while some are left to find: how many customers have no value is counted first (every customer less
+        those ranked), so a walk ends with the last of them, and one that has none to find reads nothing."""
         positive = self.sort in ("value", "responses")
+        missing = self.store.customers_without(self.sort, positive)
+        if missing == 0:
+            return
         if self.sort == "value" and not (self.after is not None and self.after[:3] == (0, 0, 1)):
             self._unhappy_without_value()
         after_email = None
         if self.after is not None and self.after[:-1] == self.rank("", 0 if positive else None)[:-1]:
             after_email = str(self.after[-1])
+        left = missing if after_email is None else None  # from the first customer on, the walk sees every one
         while not self.full():
             emails = self.store.customers_after(after_email, BATCH)
             if not emails:
@@ -279,11 +286,13 @@ class _Walk:
             self.fetch(self.needs(self.sort, *(["unhappy"] if self.sort == "value" else [])), emails)
             values = self.values(self.sort, emails)
             unranked = [e for e, v in zip(emails, values, strict=True) if v is None or (positive and v <= 0)]
+            if left is not None:
+                left -= len(unranked)
             if self.sort == "value":
                 unhappy = self.values("unhappy", unranked)
                 unranked = [e for e, bad in zip(unranked, unhappy, strict=True) if bad is None]
             self.offer([(self.rank(email, 0 if positive else None), email) for email in unranked])
-            if len(emails) < BATCH:
+            if len(emails) < BATCH or (left is not None and left <= 0):
                 return
 
     def _unhappy_without_value(self) -> None:

@@ -194,6 +194,18 @@ class Queries(RedisBase):
         first, end, held, index = pipe.execute()
         return int(first), int(end), int(index) if held is not None and float(held) == value else None
 
+    def customers_without(self, sort: str, positive: bool) -> int:
+        """Count the customers a ranked set holds no value of (positive: none above 0, for counts and order values):
+        every customer less those it ranks, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(keys.CUSTOMERS)
+        if positive:
+            pipe.zcount(RANKS[sort], "(0", "+inf")
+        else:
+            pipe.zcard(RANKS[sort])
+        customers, ranked = pipe.execute()
+        return max(0, int(customers) - int(ranked))
+
     def rank_values(self, sort: str, emails: list[str]) -> list[float | None]:
         """Return each customer's value in a ranked set (None: not in it), in one command."""
         if not emails:
