@@ -11,6 +11,7 @@ from tracker.store.outbox import Outbox, removal_entry
 from tracker.store.records import order_summaries, profile_aliases
 from tracker.store.reminders import reminder_member
 from tracker.store.scores import ANSWERED, ATTEMPTS, ATTRIBUTED, pairs_args
+from tracker.store.search import queue_index_name
 from tracker.store.survey_codes import coded_mapping, picked, picked_names
 from tracker.store.surveys import aggregate_ids
 
@@ -138,7 +139,7 @@ class Erasure(Removal):
             if (cached_email or "").strip().lower() == email:
                 pipe.delete(person)
         pipe.zrem(keys.CUSTOMERS, email)
-        self.script("index_name")(keys=[keys.NAME_INDEX, keys.NAME_INDEXED], args=[email, ""], client=pipe)
+        queue_index_name(self, pipe, email, None)
         pipe.srem(keys.index("customer"), email)
         for rank in (keys.RANK_SCORE, keys.RANK_RECENT, keys.RANK_RESPONSES, keys.RANK_UNHAPPY, keys.RANK_VALUE,
                      keys.RANK_RISK, keys.RISK_RECENT, keys.RISK_RESPONSES):

@@ -23,11 +23,10 @@ def _prefix_range(prefix: str) -> tuple[bytes, bytes]:
     return b"[" + raw, b"[" + raw + _TOP
 
 
-def queue_index_name(base: RedisBase, pipe: Any, email: str, name: str | None) -> None:
-    """Queue a customer's indexing under a name (None or '' takes them off) on a pipeline, by the script's source:
-    no SCRIPT EXISTS round trip before the pipeline."""
-    names = [keys.NAME_INDEX, keys.NAME_INDEXED]
-    pipe.execute_command("EVAL", base.script("index_name").source, len(names), *names, email, name_key(name))
+def queue_index_name(base: RedisBase, client: Any, email: str, name: str | None) -> Any:
+    """Index a customer under a name (None or '' takes them off), on the store's client or queued on a pipeline."""
+    return base.script("index_name")(keys=[keys.NAME_INDEX, keys.NAME_INDEXED], args=[email, name_key(name)],
+                                     client=client)
 
 
 def index_profile_names(base: RedisBase, emails: Iterable[str]) -> None:
@@ -41,8 +40,7 @@ def index_profile_names(base: RedisBase, emails: Iterable[str]) -> None:
     names = read.execute()
     pipe = base.redis.pipeline(transaction=False)
     for email, name in zip(chosen, names, strict=True):
-        base.script("index_name")(keys=[keys.NAME_INDEX, keys.NAME_INDEXED], args=[email, name_key(name)],
-                                  client=pipe)
+        queue_index_name(base, pipe, email, name)
     pipe.execute()
 
 
@@ -51,8 +49,7 @@ class Search(RedisBase):
 
     def index_name(self, email: str, name: str | None, client: object | None = None) -> None:
         """Index a customer under their current name (None or '' takes them off), replacing the entry they had."""
-        self.script("index_name")(keys=[keys.NAME_INDEX, keys.NAME_INDEXED], args=[email, name_key(name)],
-                                  client=client)
+        queue_index_name(self, client, email, name)
 
     def index_profile_names(self, emails: Iterable[str]) -> None:
         """Index these customers under the names their profiles hold now."""
