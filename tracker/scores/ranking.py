@@ -198,7 +198,7 @@ class _Walk:
                 yield sorted(whole, key=lambda row: (-row[1], row[0]))
             if len(rows) < BATCH or last is None:
                 return
-            first, end, _ = self.store.rank_tie(walked, last, "")
+            first, end, _ = self.store.rank_tie(walked, last)
             yield from self._forward(walked, first, end)
             bound = f"({last!r}"
 

@@ -181,18 +181,20 @@ class Queries(RedisBase):
         below x), highest first (ties by email descending, as Redis keeps them)."""
         return self.redis.zrevrangebyscore(RANKS[sort], bound, "-inf", start=0, num=count, withscores=True)
 
-    def rank_tie(self, sort: str, value: float, email: str) -> tuple[int, int, int | None]:
+    def rank_tie(self, sort: str, value: float, email: str | None = None) -> tuple[int, int, int | None]:
         """Return where the customers of a ranked set holding exactly this value stand in its ascending order (first
-        index, end index) and the index of the given customer among them, None when it does not hold this value
-        (it moved): one round trip."""
+        index, end index) and the index of the given customer, None when none is given or it does not hold this
+        value (it moved): one round trip."""
         key = RANKS[sort]
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcount(key, "-inf", f"({value!r}")
         pipe.zcount(key, "-inf", repr(value))
-        pipe.zscore(key, email)
-        pipe.zrank(key, email)
-        first, end, held, index = pipe.execute()
-        return int(first), int(end), int(index) if held is not None and float(held) == value else None
+        if email is not None:
+            pipe.zscore(key, email)
+            pipe.zrank(key, email)
+        first, end, *found = pipe.execute()
+        at = int(found[1]) if found and found[0] is not None and float(found[0]) == value else None
+        return int(first), int(end), at
 
     def customers_without(self, sort: str, positive: bool) -> int:
         """Count the customers a ranked set holds no value of (positive: none above 0, for counts and order values):
