@@ -36,8 +36,8 @@ def customer_card(store: Store, settings: Settings, email: str, now_ms: int,
     parts = store.card_parts(email) if read is None else store.card_parts_from(email, read)
     if parts is None:
         return None
-    profile, aggregate, answer, orders = parts
-    card = score_card(email, aggregate, now_ms, name=profile.name)
+    name, aggregate, answer, orders = parts
+    card = score_card(email, aggregate, now_ms, name=name)
     last = None
     if answer is not None:
         last = LastResponse(answer.rating, answer.scale, answer.at_ms, public_ref(answer.tkey))

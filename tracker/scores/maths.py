@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from functools import lru_cache
 
 from tracker.model import DAY_MS, DECAY_EPOCH_MS, Aggregate, ScoreCard, day_of
@@ -18,21 +18,30 @@ def _pct(part: float, whole: float) -> float | None:
 
 
 @lru_cache(maxsize=4)
-def _trend_days(today: date) -> tuple[str, ...]:
-    """Name the days a trend on this UTC day looks at, newest first: the last 30, then the 30 before."""
-    return tuple((today - timedelta(days=back)).isoformat() for back in range(2 * TREND_DAYS))
+def _trend_bounds(today_index: int) -> tuple[str, str, str]:
+    """Name the days a trend on this UTC day (days since 1970) looks at: the first of the last 30 (today
+    included), the first of the 30 before, and today."""
+    today = date(1970, 1, 1) + timedelta(days=today_index)
+    return ((today - timedelta(days=TREND_DAYS - 1)).isoformat(),
+            (today - timedelta(days=2 * TREND_DAYS - 1)).isoformat(), today.isoformat())
 
 
 def trend(days: Mapping[str, tuple[int, int]], now_ms: int) -> float | None:
-    """Mean of the last 30 days minus the mean of the 30 before; None when either is empty."""
-    windows = [[0, 0], [0, 0]]  # [count, sum of value6] for recent, earlier
-    for back, day in enumerate(_trend_days(datetime.fromtimestamp(now_ms / 1000, tz=UTC).date())):
-        n, value6 = days.get(day, (0, 0))
-        if n:
-            window = windows[back // TREND_DAYS]
-            window[0] += n
-            window[1] += value6
-    (recent_n, recent_v), (earlier_n, earlier_v) = windows
+    """Mean of the last 30 days minus the mean of the 30 before; None when either is empty.
+
+    Days are named as date.isoformat names them ("2026-11-30"), which sort as the days do: each day held is
+    put in its window by comparing names, the cost of the days held rather than of the 60 looked at."""
+    recent_from, earlier_from, today = _trend_bounds(now_ms // DAY_MS)
+    recent_n = recent_v = earlier_n = earlier_v = 0
+    for day, (n, value6) in days.items():
+        if not n or len(day) != 10 or day > today or day < earlier_from:
+            continue
+        if day >= recent_from:
+            recent_n += n
+            recent_v += value6
+        else:
+            earlier_n += n
+            earlier_v += value6
     if not recent_n or not earlier_n:
         return None
     return round(recent_v / 6 / recent_n - earlier_v / 6 / earlier_n, 2)

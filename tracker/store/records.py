@@ -55,8 +55,8 @@ class CardAnswer(NamedTuple):
     tkey: str | None
 
 
-# A score card's stored parts: the profile, the customer's aggregate, their newest answer, their orders.
-CardParts = tuple[Profile, Aggregate, NewestAnswer | None, OrdersSummary]
+# A score card's stored parts: the customer's name, their aggregate, their newest answer, their orders.
+CardParts = tuple[str | None, Aggregate, NewestAnswer | None, OrdersSummary]
 
 
 def _ms(record: Mapping[str, str], name: str) -> int | None:
@@ -230,15 +230,15 @@ class Records(RedisBase):
         names; only a profile written before the copy existed costs a second round trip, for the answer itself.
         """
         record, agg, daily = replies
-        profile = profile_from_hash(email, record)
-        if profile is None:
+        if not record:  # no profile: a customer never seen (profile_from_hash)
             return None
-        sid = profile.last_response_sid
+        sid = record.get("last_response_sid")
         answer: NewestAnswer | None = None
         if sid:
             copy = record.get(CARD_COPY, "")
             answer = card_answer(copy) if copy.startswith(sid + "|") else self.response(sid)
-        return profile, Aggregate.from_hash(agg, daily), answer, orders_summary_of(order_rows(record))
+        return (record.get("name") or None, Aggregate.from_hash(agg, daily), answer,
+                orders_summary_of(order_rows(record)))
 
     def orders_of(self, emails: Sequence[str]) -> list[OrdersSummary | None]:
         """Return each customer's live orders summed per currency as their score card shows them (None for a
