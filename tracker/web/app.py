@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from flask import Flask, Response
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
@@ -22,6 +23,21 @@ CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 's
 HTML_HEADERS = {"Content-Security-Policy": CSP, "Referrer-Policy": "same-origin"}
 
 
+class TrackerFlask(Flask):
+    """Flask, deciding once per view and hook whether it must be run through async_to_sync: Flask's own
+    ensure_sync inspects the function on every call (three per request, about a tenth of a bare request's
+    Python)."""
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        known: dict[Callable[..., Any], Callable[..., Any]] = self.__dict__.setdefault("_synced", {})
+        synced = known.get(func)
+        if synced is None:
+            synced = super().ensure_sync(func)
+            if len(known) < 1024:  # views and hooks are a few dozen; anything made per request is not kept
+                known[func] = synced
+        return synced
+
+
 def create_app(settings: Settings, store: Store | None = None, *, enqueue: Callable[..., None],
                queue_length: QueueLength | None = None) -> Flask:
     """Build the app from settings and the broker's enqueue (and queue length) functions the caller owns."""
@@ -38,7 +54,7 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
     from webhooks.inbound_mail import bp as inbound_bp
     from webhooks.receiver import bp as webhooks_bp
 
-    app = Flask(__name__)
+    app = TrackerFlask(__name__)
     # "/s//x" is not a survey link: a 404 page, not a redirect to a different path than the one asked for.
     app.url_map.merge_slashes = False
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
