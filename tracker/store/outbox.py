@@ -228,9 +228,10 @@ def crossed_delta(kind: str, delta: Mapping[str, Any], dimensions: Sequence[tupl
     crossed = crossing(kind, dimensions, rollup)
     if not crossed:
         return dict(delta)
-    return {**delta,
-            "ri": [*delta.get("ri", ()), *([k, v] for k, v in sorted(crossed.items()) if not is_float_field(k))],
-            "rf": [*delta.get("rf", ()), *([k, v] for k, v in sorted(crossed.items()) if is_float_field(k))]}
+    ints, floats = list(delta.get("ri", ())), list(delta.get("rf", ()))
+    for name, value in sorted(crossed.items()):
+        (floats if isinstance(value, float) else ints).append([name, value])  # crossing: a float sum is a float
+    return {**delta, "ri": ints, "rf": floats}
 
 
 # Applying entries -------------------------------------------------------------------------------------------------
