@@ -94,10 +94,15 @@ class Change:
 
     delta: Aggregate = field(default_factory=Aggregate)
     rollup: Rollup = field(default_factory=dict)
+    added: int = 0  # how many deltas were added
 
-    def add(self, delta: Aggregate, rollup: Mapping[str, float]) -> None:
-        self.delta = self.delta + delta
-        self.rollup = add_rollups(self.rollup, rollup)
+    def add(self, delta: Aggregate, rollup: Rollup) -> None:
+        # A change starts empty, so its first delta is its sum: taken as it is (an Aggregate never changes; a
+        # rollup summed alone is itself without zeros), and the entities of one survey share their delta.
+        first = not self.added
+        self.delta = delta if first else self.delta + delta
+        self.rollup = rollup if first else add_rollups(self.rollup, rollup)  # never changed in place: shared
+        self.added += 1
 
 
 def _pairs(items: Iterable[tuple[str, Any]]) -> list[list[Any]]:
@@ -117,7 +122,13 @@ def entry(sid: str, op: str, changes: Mapping[tuple[str, str], Change], customer
           effects: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> str:
     """Return an outbox entry as JSON: one step per entity (in the order given), the customer's index changes
     and the single-key side effects (and extra fields: an answer's "prev" and "risk")."""
-    steps = [[kind, ident, _delta_json(kind, change)] for (kind, ident), change in changes.items()]
+    made: dict[tuple[bool, int, int], dict[str, Any]] = {}  # the entities of a survey mostly share one delta
+    steps = []
+    for (kind, ident), change in changes.items():
+        same = (kind == "customer", id(change.delta), id(change.rollup))
+        if same not in made:
+            made[same] = _delta_json(kind, change)
+        steps.append([kind, ident, made[same]])
     return json.dumps({"sid": sid, "op": op, "steps": steps, "c": dict(customer), "fx": dict(effects),
                        **(extra or {})}, separators=(",", ":"))
 
@@ -126,6 +137,7 @@ def changes_for(entities: Sequence[tuple[str, str]], delta: Aggregate, rollup: M
                 into: dict[tuple[str, str], Change] | None = None) -> dict[tuple[str, str], Change]:
     """Add one delta (and rollup) to each of the entities' changes."""
     changes = {} if into is None else into
+    rollup = add_rollups(rollup)  # without zeros, as a sum of one rollup is
     for ident in entities:
         changes.setdefault(ident, Change()).add(delta, rollup)
     return changes
