@@ -56,7 +56,7 @@ from tracker.store.rollups import (
     Rollup,
     add_rollups,
     answer_rollup,
-    crossing,
+    crossed_lists,
     dimensions_of,
     is_float_field,
     negated,
@@ -237,13 +237,11 @@ def removal_entry(sid: str, op: str, email: str, answered: Sequence[tuple[str, s
 def crossed_delta(kind: str, delta: Mapping[str, Any], dimensions: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """Return an entry's step delta with its crossed rollup fields added (entries carry only the plain ones)."""
     rollup = {name: value for part in ("ri", "rf") for name, value in delta.get(part, ())}
-    crossed = crossing(kind, dimensions, rollup)
-    if not crossed:
+    ints, floats = crossed_lists(kind, dimensions, rollup)
+    if not ints and not floats:
         return dict(delta)
-    ints, floats = list(delta.get("ri", ())), list(delta.get("rf", ()))
-    for name, value in sorted(crossed.items()):
-        (floats if isinstance(value, float) else ints).append([name, value])  # crossing: a float sum is a float
-    return {**delta, "ri": ints, "rf": floats}
+    # In any order: outbox_step.lua adds every count before it looks at any float sum.
+    return {**delta, "ri": [*delta.get("ri", ()), *ints], "rf": [*delta.get("rf", ()), *floats]}
 
 
 # Applying entries -------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote, unquote
 
 from tracker.model import Aggregate, day_of
@@ -115,25 +116,34 @@ def crossing(kind: str, dimensions: Sequence[tuple[str, str]], rollup: Mapping[s
     whether the forwarder or a rebuild computes it: the one place crossed fields are made. A crossed field is a
     float sum when the sum it crosses is one (ROLLUP_FLOATS), else a count.
     """
+    ints, floats = crossed_lists(kind, dimensions, rollup)
+    return dict(ints) | dict(floats)
+
+
+def crossed_lists(kind: str, dimensions: Sequence[tuple[str, str]],
+                  rollup: Mapping[str, float]) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Return crossing's fields as [name, count] and [name, float sum] pairs (in no particular order): what an
+    outbox step sends, counts and floats apart."""
     own = kind.partition("@")[0]
     if own in UNCROSSED or not rollup:
-        return {}
+        return [], []
     # An agent is of one source (its id's prefix): crossed by it, it would only repeat its own sums.
     skipped = (own, "source") if own == "agent" else (own,)
     labels = [(dimension == "source", cross_label(dimension, value)) for dimension, value in dimensions
               if dimension not in skipped]
-    crossed: dict[str, float] = {}
-    floats: set[str] = set()
+    counts: dict[str, float] = {}
+    sums: dict[str, float] = {}
     for name, value in rollup.items():
         day, _, field_name = name.partition("|")
         if field_name not in _CROSSED_SET:
             continue
-        per_day, is_float = field_name in CROSSED_DAY, field_name in ROLLUP_FLOATS
+        per_day = field_name in CROSSED_DAY
+        into = sums if field_name in ROLLUP_FLOATS else counts
         for by_source, label in labels:
-            names = (f"{CROSSED_TOTAL}|{label}|{field_name}", f"{day}|{label}|{field_name}") \
-                if by_source or per_day else (f"{CROSSED_TOTAL}|{label}|{field_name}",)
-            for crossed_name in names:
-                crossed[crossed_name] = crossed.get(crossed_name, 0) + value
-                if is_float:
-                    floats.add(crossed_name)
-    return {name: float(value) if name in floats else int(value) for name, value in crossed.items() if value}
+            total = f"{CROSSED_TOTAL}|{label}|{field_name}"
+            into[total] = into.get(total, 0) + value
+            if by_source or per_day:
+                daily = f"{day}|{label}|{field_name}"
+                into[daily] = into.get(daily, 0) + value
+    return ([[name, int(value)] for name, value in counts.items() if value],
+            [[name, float(value)] for name, value in sums.items() if value])
