@@ -172,6 +172,13 @@ def test_trend_can_be_negative_and_is_measured_from_the_query_day():
     assert aggregate_fields(sums(answers), NOW + 40 * DAY_MS)["trend"] is None
 
 
+def test_trend_counts_an_answer_after_the_query_day_in_neither_window():
+    answers = [("csat5", 1, days_ago(1)), ("csat5", 5, days_ago(40))]
+    later = [*answers, ("csat5", 5, days_ago(-3))]  # 3 days after the query day: counted, it would make -50
+    assert aggregate_fields(sums(later), NOW)["trend"] == aggregate_fields(sums(answers), NOW)["trend"] == -100.0
+    assert aggregate_fields(sums(later), NOW + 3 * DAY_MS)["trend"] == -50.0  # on its day it is recent
+
+
 # Survey tokens
 
 
