@@ -13,8 +13,6 @@ request. A figure of Python cost, not of throughput over HTTP (that is bench/htt
 from __future__ import annotations
 
 import argparse
-import cProfile
-import pstats
 import sys
 import tempfile
 from pathlib import Path
@@ -22,9 +20,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RoundTrips, bench_env, bench_settings, git_commit, redis_server
+from common import bench_env, bench_settings, git_commit, redis_server
 from http_run import bare_app, card_data
-from receiver_cost import call_all, timed
+from receiver_cost import call_all, counted_calls, timed
 from werkzeug.test import EnvironBuilder
 
 from tracker.logs import configure_logging
@@ -68,14 +66,7 @@ def main() -> None:
         print(f"commit {git_commit()}  {args.requests} requests x {args.rounds} rounds, {CUSTOMERS} customers")
         if args.calls:
             for name, app, requests in (("bare GET", bare.wsgi_app, base), ("card", product.wsgi_app, mine)):
-                profile = cProfile.Profile()
-                with RoundTrips.installed() as counter:
-                    before = counter.count
-                    profile.enable()
-                    call_all(app, requests)
-                    profile.disable()
-                    trips = counter.count - before
-                total = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
+                total, trips = counted_calls(app, requests)
                 print(f"{name:>9}: {total / args.requests:7.1f} Python calls/request, "
                       f"{trips / args.requests:.2f} Redis round trips/request")
             return

@@ -72,6 +72,18 @@ def call_all(app: Any, requests: list[Environ]) -> dict[str, int]:
     return statuses
 
 
+def counted_calls(app: Any, requests: list[Environ]) -> tuple[int, int]:
+    """Call the app once per environ; return the Python function calls (cProfile) and Redis round trips made."""
+    profile = cProfile.Profile()
+    with RoundTrips.installed() as counter:
+        before = counter.count
+        profile.enable()
+        call_all(app, requests)
+        profile.disable()
+        trips = counter.count - before
+    return pstats.Stats(profile).total_calls, trips  # type: ignore[attr-defined]
+
+
 def timed(run: Callable[[], Any]) -> tuple[float, float, Any]:
     """Return the wall time and this process's CPU time a run took, and its result."""
     start, cpu = time.perf_counter(), time.process_time()
@@ -104,15 +116,7 @@ def main() -> None:
             product.extensions["tracker"].enqueue = lambda task, *task_args: kicks.append(task)
             for name, app, path_ in (("bare POST", bare.wsgi_app, "/hook"), ("receiver", product.wsgi_app, path)):
                 requests = environs(path_, args.source, f"calls-{name[0]}", args.requests)
-                profile = cProfile.Profile()
-                with RoundTrips.installed() as counter:
-                    before = counter.count
-                    profile.enable()
-                    call_all(app, requests)
-                    profile.disable()
-                    trips = counter.count - before
-                stats = pstats.Stats(profile)
-                total = stats.total_calls  # type: ignore[attr-defined]
+                total, trips = counted_calls(app, requests)
                 kicked = f", {len(kicks)} kicks" if kicks else ""
                 print(f"{name:>10}: {total / args.requests:7.1f} Python calls/request, "
                       f"{trips / args.requests:.2f} Redis round trips/request{kicked}")
