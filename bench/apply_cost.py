@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _root() -> Path:
@@ -43,12 +44,13 @@ from common import RoundTrips, bench_env, bench_settings, git_commit, redis_serv
 WARM = 200  # customers applied before the measured ones, so that entities, scripts and connections exist
 
 
-def redis_cpu(client: object) -> float:
-    info = client.info("cpu")  # type: ignore[attr-defined]
+def redis_cpu(client: Any) -> float:
+    """Return the CPU time (user and system, s) the redis-server has used so far."""
+    info = client.info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def one_round(customers: int, calls: bool) -> dict[str, float]:
+def one_round(customers: int, calls: bool) -> dict[str, Any]:
     """Replay and apply customers' events on a Redis of its own; return the drain's costs per event."""
     import scale
 
@@ -76,8 +78,9 @@ def one_round(customers: int, calls: bool) -> dict[str, float]:
             profile.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             server, trips = redis_cpu(store.redis) - server, counter.count - trips
-        found = {"events": applied, "cpu_us": cpu / applied * 1e6, "wall_us": wall / applied * 1e6,
-                 "redis_us": server / applied * 1e6, "trips": trips / applied}
+        found: dict[str, Any] = {"commit": git_commit(), "events": applied, "cpu_us": cpu / applied * 1e6,
+                                 "wall_us": wall / applied * 1e6, "redis_us": server / applied * 1e6,
+                                 "trips": trips / applied}
         if calls:
             found["calls"] = pstats.Stats(profile).total_calls / applied  # type: ignore[attr-defined]
         return found
@@ -98,7 +101,7 @@ def main() -> None:
     trees = {"this": Path(__file__).resolve().parent.parent}
     if args.baseline:
         trees = {"baseline": Path(args.baseline).resolve(), **trees}
-    rows: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     for _ in range(args.rounds):
         for name, tree in trees.items():
             command = [sys.executable, __file__, "--one-round", "--root", str(tree), "--customers",
@@ -108,15 +111,15 @@ def main() -> None:
             if done.returncode:
                 raise SystemExit(f"bench: the {name} round failed:\n{done.stderr[-2000:]}")
             rows[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    print(f"apply cost at {git_commit()}, {args.customers} customers ({args.customers * 12:,} events) a round, "
+    print(f"apply cost, {args.customers} customers ({args.customers * 12:,} events) a round, "
           f"{args.rounds} rounds taken in turn; medians per applied event")
     fields = (("calls", "Python calls", "{:,.0f}"),) if args.calls else (
         ("cpu_us", "worker CPU", "{:,.0f} µs"), ("wall_us", "wall", "{:,.0f} µs"),
         ("redis_us", "Redis CPU", "{:,.0f} µs"), ("trips", "round trips", "{:.2f}"))
-    print(f"{'':<10}" + "".join(f"{title:>16}" for _, title, _ in fields))
+    print(f"{'':<20}" + "".join(f"{title:>16}" for _, title, _ in fields))
     for name, found in rows.items():
-        print(f"{name:<10}" + "".join(f"{form.format(statistics.median(r[key] for r in found)):>16}"
-                                       for key, _, form in fields))
+        medians = (form.format(statistics.median(r[key] for r in found)) for key, _, form in fields)
+        print(f"{name + ' ' + found[0]['commit']:<20}" + "".join(f"{median:>16}" for median in medians))
 
 
 if __name__ == "__main__":
