@@ -219,8 +219,10 @@ def index(kind: str) -> str:
 
 # Single keys of their own ----------------------------------------------------------------------
 
-RESPONSES = f"{PREFIX}:responses"  # every answer's sid by answer time
-SENT = f"{PREFIX}:sent"  # every sent survey's sid by send time
+# Layout 7 and earlier kept these two time indexes as one sorted set each; `tracker upgrade-store` moves them into
+# the chunked time indexes below (tracker.store.time_index), which hold the same entries in a fifth of the bytes.
+RESPONSES = f"{PREFIX}:responses"  # every answer's sid by answer time (layout 7 and earlier)
+SENT = f"{PREFIX}:sent"  # every sent survey's sid by send time (layout 7 and earlier)
 REASONS = f"{PREFIX}:reasons"  # every follow-up reason an answer was given: the names the reasons breakdown reads
 CUSTOMERS = f"{PREFIX}:customers:z"  # every customer's email, all scored 0: listed in email order (ZRANGEBYLEX)
 STATS = f"{PREFIX}:stats"
@@ -251,6 +253,27 @@ RISK_LEASE = f"{PREFIX}:{{rank}}:risk:lease"  # one filling of RANK_RISK at a ti
 # Where layout 6 and earlier kept the ranked sets, each a key of its own: `tracker upgrade-store` moves them.
 OLD_RANKS = {f"{PREFIX}:rank:{name}": f"{PREFIX}:{{rank}}:{name}"
              for name in ("score", "value", "recent", "responses", "unhappy")}
+
+
+# Time indexes (tracker.store.time_index): "resp" every answer's sid by answer time, "sent" every sent survey's sid
+# by send time. Each is one slot ({ix:<name>}): a directory of chunks, the chunks (small sorted sets of sid by
+# time, compact as long as they stay under Redis's zset-max-listpack-entries) and its state (the count).
+TIME_INDEXES = ("resp", "sent")
+
+
+def time_index_directory(name: str) -> str:
+    """Name a time index's directory: "<lower bound>\t<chunk id>" of every chunk, all scored 0, in bound order."""
+    return f"{PREFIX}:{{ix:{name}}}:dir"
+
+
+def time_index_chunk(name: str, chunk_id: str) -> str:
+    """Name one chunk of a time index: the sids from its lower bound up to the next chunk's, scored by time."""
+    return f"{PREFIX}:{{ix:{name}}}:c:{chunk_id}"
+
+
+def time_index_state(name: str) -> str:
+    """Name a time index's state: "count", the entries it holds."""
+    return f"{PREFIX}:{{ix:{name}}}:state"
 
 
 def entity_rank(kind: str) -> str:

@@ -1,0 +1,120 @@
+"""The chunked time indexes (tracker.store.time_index): whatever adds, moves and drops arrive, in whatever order and
+from however many writers, the index holds what one sorted set would, reads it back in order from any point in
+either direction, splits its chunks so each stays compact, and drops the chunks it empties."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+from tracker.store import Store, keys
+from tracker.store import time_index as ti
+
+NAME = "resp"
+BASE_MS = 1_764_000_000_000
+
+
+def chunks(store: Store) -> list[str]:
+    return store.redis.zrangebylex(keys.time_index_directory(NAME), "-", "+")
+
+
+def read(store: Store, low: float | str = "-inf", high: float | str = "+inf", newest_first: bool = False,
+         after: tuple[int, str] | None = None) -> list[tuple[str, int]]:
+    return [row for found in ti.window(store.redis, NAME, low, high, newest_first, after) for row in found]
+
+
+def in_order(model: dict[str, int], newest_first: bool = False) -> list[tuple[str, int]]:
+    rows = sorted(model.items(), key=lambda row: (row[1], row[0]))
+    return rows[::-1] if newest_first else rows
+
+
+def test_random_adds_moves_and_drops_read_back_as_a_sorted_set_would(store: Store) -> None:
+    rng = random.Random(9)
+    model: dict[str, int] = {}
+    sids = [f"{n:04d}" + "".join(rng.choice("abcdefgh234567") for _ in range(16)) for n in range(900)]
+    for round_ in range(12):
+        adds, drops = {}, []
+        for sid in rng.sample(sids, 150):
+            at = BASE_MS + rng.choice([rng.randrange(0, 10**8), (round_ * 7) % 50 * 1000])  # many ties too
+            if sid in model and rng.random() < 0.3:
+                drops.append((sid, model.pop(sid)))
+            else:
+                if sid in model:
+                    drops.append((sid, model[sid]))  # a move: dropped where it was, added where it goes
+                adds[sid] = at
+                model[sid] = at
+        ti.place(store, NAME, adds=list(adds.items()), drops=drops)
+        ti.place(store, NAME, adds=list(adds.items()), drops=drops)  # placed again: nothing changes
+        assert read(store) == in_order(model)
+        assert ti.count(store.redis, NAME) == len(model)
+    assert read(store, newest_first=True) == in_order(model, newest_first=True)
+    times = sorted(model.values())
+    low, high = times[len(times) // 4], times[3 * len(times) // 4]
+    assert read(store, low, high) == [row for row in in_order(model) if low <= row[1] <= high]
+    assert read(store, low, high, newest_first=True) == [row for row in in_order(model, True) if low <= row[1] <= high]
+    middle = in_order(model)[len(model) // 2]
+    after = (middle[1], middle[0])
+    assert read(store, after=after) == in_order(model)[len(model) // 2 + 1:]
+    assert read(store, newest_first=True, after=after) == in_order(model, True)[len(model) - len(model) // 2:]
+    assert ti.first_time(store.redis, NAME) == times[0]
+    sizes = [store.redis.zcard(ti._chunk_of(NAME, member)) for member in chunks(store)]
+    assert len(sizes) > 3 and max(sizes) <= ti.CHUNK
+    encodings = {store.redis.object("encoding", ti._chunk_of(NAME, member)) for member in chunks(store)[1:]}
+    assert encodings <= {"listpack", "ziplist"}, encodings
+
+
+def test_entries_added_in_time_order_leave_full_chunks_behind(store: Store) -> None:
+    rows = [(f"s{n:05d}", BASE_MS + n) for n in range(1000)]
+    for start in range(0, len(rows), 100):
+        ti.place(store, NAME, adds=rows[start:start + 100])
+    sizes = [store.redis.zcard(ti._chunk_of(NAME, member)) for member in chunks(store)]
+    assert sizes[:-1] == [ti.CHUNK] * (len(sizes) - 1)
+    assert read(store) == rows
+
+
+def test_dropping_everything_leaves_only_the_first_empty_chunk_and_a_count_of_nothing(store: Store) -> None:
+    rows = [(f"s{n:05d}", BASE_MS + n * 10) for n in range(400)]
+    ti.place(store, NAME, adds=rows)
+    ti.place(store, NAME, drops=rows[::-1])
+    assert chunks(store) == [ti.FIRST]
+    assert ti.count(store.redis, NAME) == 0 and read(store) == [] and ti.first_time(store.redis, NAME) is None
+    assert ti.drop_anywhere(store, NAME, ["s00001"]) == 0
+
+
+def test_a_drop_at_another_time_than_indexed_leaves_the_entry(store: Store) -> None:
+    ti.place(store, NAME, adds=[("a", BASE_MS)])
+    ti.place(store, NAME, drops=[("a", BASE_MS + 1)])
+    assert read(store) == [("a", BASE_MS)]
+
+
+def test_an_entry_of_unknown_time_is_found_and_dropped(store: Store) -> None:
+    rows = [(f"s{n:05d}", BASE_MS + n * 10) for n in range(500)]
+    ti.place(store, NAME, adds=rows)
+    assert ti.drop_anywhere(store, NAME, ["s00007", "s00300", "nope"]) == 2
+    assert [sid for sid, _ in read(store)] == [sid for sid, _ in rows if sid not in ("s00007", "s00300")]
+
+
+@pytest.mark.parametrize("writers", [4])
+def test_concurrent_writers_leave_every_entry_once(store: Store, writers: int) -> None:
+    per_writer = {w: [(f"w{w}-{n:04d}", BASE_MS + random.Random(w * 1000 + n).randrange(10**6))
+                      for n in range(400)] for w in range(writers)}
+    failures: list[BaseException] = []
+
+    def write(rows: list[tuple[str, int]]) -> None:
+        try:
+            for start in range(0, len(rows), 25):
+                ti.place(store, NAME, adds=rows[start:start + 25])
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(rows,)) for rows in per_writer.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    model = {sid: at for rows in per_writer.values() for sid, at in rows}
+    assert read(store) == in_order(model)
+    assert ti.count(store.redis, NAME) == len(model)

@@ -1,0 +1,173 @@
+"""The time indexes: every answer's sid by answer time ("resp") and every sent survey's sid by send time ("sent").
+
+One sorted set of every survey costs Redis about 120 bytes an entry once it outgrows a compact listpack (a skiplist
+node, a dict entry and the member twice). So each index is kept in chunks instead: small sorted sets of sid by time
+(ms) that each stay compact, about 30 bytes an entry, under a directory that names each chunk by its lower bound,
+"<time, 15 digits>:<sid>" (the order of time, then sid, as a sorted set orders its entries), beside the chunk's id.
+A chunk holds the entries from its bound up to the next chunk's; the first chunk's bound is empty and it is never
+dropped. Writers look up a chunk in the directory and add or drop the entry by one script that checks the chunk
+still covers it (time_index_add.lua, time_index_drop.lua), so any number of writers may race; a chunk grown past
+CHUNK entries splits. Readers walk the directory from the chunk covering where they start, a few chunks a round
+trip, in either direction. Every key of an index shares one slot ({ix:<name>}).
+
+An entry is placed and dropped by its time: a writer that moves a sid (a changed answer) drops it at the time it
+was indexed at and adds it at the new one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from tracker.store import keys
+from tracker.store.base import RedisBase
+
+CHUNK = 120  # entries a chunk holds before it splits: under Redis's zset-max-listpack-entries (128 by default)
+FIRST = "\t0"  # the first chunk's directory member: an empty bound, chunk id "0"
+CHUNKS_READ = 4  # chunks a reader reads in one round trip
+TRIES = 20  # lookups a writer repeats while other writers move the bounds under it
+_TOP = "\n"  # above the separator ("\t") and below every character of a sid or time: the end of an entry's range
+
+
+def entry_name(at_ms: int, sid: str) -> str:
+    """Return an entry as the directory orders it."""
+    return f"{at_ms:015d}:{sid}"
+
+
+def _chunk_of(name: str, member: str) -> str:
+    return keys.time_index_chunk(name, member.rpartition("\t")[2])
+
+
+def queue_lookup(pipe: Any, name: str, entry: str) -> None:
+    """Queue the directory member of the chunk covering an entry (a one-element list, empty before any chunk)."""
+    pipe.zrevrangebylex(keys.time_index_directory(name), "(" + entry + _TOP, "-", start=0, num=1)
+
+
+def place(base: RedisBase, name: str, adds: Iterable[tuple[str, int]] = (),
+          drops: Iterable[tuple[str, int]] = ()) -> None:
+    """Drop these (sid, time) entries, then add these ones, each once: repeating a placement changes nothing."""
+    for op, wanted in (("drop", list(drops)), ("add", list(adds))):
+        for _ in range(TRIES):
+            if not wanted:
+                break
+            wanted = _place(base, name, op, wanted)
+        else:
+            if wanted:
+                raise RuntimeError(f"time index {name!r}: {len(wanted)} entries still moving after {TRIES} tries")
+
+
+def _place(base: RedisBase, name: str, op: str, wanted: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Look up each entry's chunk and write it there (two round trips); return the entries whose chunk moved."""
+    entries = [entry_name(int(at), sid) for sid, at in wanted]
+    pipe = base.redis.pipeline(transaction=False)
+    for entry in entries:
+        queue_lookup(pipe, name, entry)
+    found = [rows[0] if rows else None for rows in pipe.execute()]
+    directory, state = keys.time_index_directory(name), keys.time_index_state(name)
+    pipe = base.redis.pipeline(transaction=False)
+    source = base.script(f"time_index_{op}").source  # by its source: no SCRIPT EXISTS round trip first
+    for (sid, at), entry, member in zip(wanted, entries, found, strict=True):
+        if op == "add":
+            member = member or FIRST
+            fresh = secrets.token_hex(6)
+            pipe.execute_command("EVAL", source, 4, directory, _chunk_of(name, member),
+                                 keys.time_index_chunk(name, fresh), state, member, entry, int(at), sid, CHUNK,
+                                 fresh, FIRST)
+        else:
+            pipe.execute_command("EVAL", source, 3, directory, _chunk_of(name, member or FIRST), state,
+                                 member or "", entry, int(at), sid, FIRST)
+    return [item for item, outcome in zip(wanted, pipe.execute(), strict=True) if int(outcome) < 0]
+
+
+def drop_anywhere(base: RedisBase, name: str, sids: Iterable[str]) -> int:
+    """Drop these sids at whatever time the index holds them (an outbox entry written before the entries named
+    their times): reads every chunk, so only for such leftovers. Return how many were dropped."""
+    wanted = sorted(set(sids))
+    if not wanted:
+        return 0
+    held: list[tuple[str, int]] = []
+    for members in _directory_pages(base.redis, name):
+        pipe = base.redis.pipeline(transaction=False)
+        for member in members:
+            pipe.zmscore(_chunk_of(name, member), wanted)
+        for scores in pipe.execute():
+            held += [(sid, int(score)) for sid, score in zip(wanted, scores, strict=True) if score is not None]
+    place(base, name, drops=held)
+    return len(held)
+
+
+def _directory_pages(redis: Any, name: str, page: int = 500) -> Iterator[list[str]]:
+    directory, low = keys.time_index_directory(name), "-"
+    while True:
+        members = redis.zrangebylex(directory, low, "+", start=0, num=page)
+        if members:
+            yield members
+        if len(members) < page:
+            return
+        low = "(" + members[-1]
+
+
+def count(redis: Any, name: str) -> int:
+    """Return how many entries an index holds."""
+    return int(redis.hget(keys.time_index_state(name), "count") or 0)
+
+
+def window(redis: Any, name: str, low: float | str = "-inf", high: float | str = "+inf",
+                      newest_first: bool = False,
+                      after: tuple[int, str] | None = None) -> Iterator[list[tuple[str, int]]]:
+    """Yield the (sid, time) entries with low <= time <= high in order (by time, then sid; newest first
+    reversed), a chunk's worth at a time; after: start past this (time, sid), in the direction read."""
+    lo, hi = float(low), float(high)  # "-inf" and "+inf" as infinities
+    if lo > hi:
+        return
+    directory = keys.time_index_directory(name)
+    start = after
+    if newest_first:
+        if start is None and hi != float("inf"):
+            start = (int(hi), "\x7f")  # past every sid of that time
+        top = "+" if start is None else "(" + entry_name(*start) + _TOP
+        members = redis.zrevrangebylex(directory, top, "-", start=0, num=CHUNKS_READ)
+    else:
+        if start is None and lo != float("-inf"):
+            start = (int(lo), "")
+        covering = (redis.zrevrangebylex(directory, "(" + entry_name(*start) + _TOP, "-", start=0, num=1)
+                    if start is not None else [])
+        members = redis.zrangebylex(directory, "[" + covering[0] if covering else "-", "+", start=0,
+                                         num=CHUNKS_READ)
+    while members:
+        pipe = redis.pipeline(transaction=False)
+        for member in members:
+            chunk = _chunk_of(name, member)
+            if newest_first:
+                pipe.zrevrangebyscore(chunk, high, low, withscores=True)
+            else:
+                pipe.zrangebyscore(chunk, low, high, withscores=True)
+        done = False
+        for member, rows in zip(members, pipe.execute(), strict=True):
+            found = [(sid, int(at)) for sid, at in rows]
+            if after is not None:
+                found = [(sid, at) for sid, at in found
+                         if ((at, sid) < after if newest_first else (at, sid) > after)]
+            if found:
+                yield found
+            bound = member.rpartition("\t")[0]
+            if newest_first and bound and int(bound.partition(":")[0]) < lo:
+                done = True
+                break
+            if not newest_first and bound and int(bound.partition(":")[0]) > hi:
+                done = True
+                break
+        if done or len(members) < CHUNKS_READ:
+            return
+        if newest_first:
+            members = redis.zrevrangebylex(directory, "(" + members[-1], "-", start=0, num=CHUNKS_READ)
+        else:
+            members = redis.zrangebylex(directory, "(" + members[-1], "+", start=0, num=CHUNKS_READ)
+
+
+def first_time(redis: Any, name: str) -> int | None:
+    """Return the time of an index's oldest entry, None when it holds none."""
+    for found in window(redis, name):
+        return found[0][1]
+    return None
