@@ -94,6 +94,15 @@ def vendor_fixtures(source: str | None = None) -> list[VendorFixture]:
 
 # --- processes, time and waiting ----------------------------------------------------------------------------
 
+def indexed(store: Any, name: str) -> list[tuple[str, int]]:
+    """Return every (sid, time) entry of a time index ("resp", "sent") in order, after checking its count."""
+    from tracker.store import time_index
+
+    rows = [row for found in time_index.window(store.redis, name) for row in found]
+    assert time_index.count(store.redis, name) == len(rows), name
+    return rows
+
+
 def due_score(store: Any, member: str) -> float | None:
     """Read when a due entry (a survey or reminder) comes up next: its score in the due set, None when gone.
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import requests
 
-from tests.support import World
+from tests.support import World, indexed
 from tracker.answers.record import record_answer
 from tracker.model import Survey
 from tracker.notify.events import Notice, notice_from_entry
@@ -99,4 +99,4 @@ def test_a_test_survey_is_answered_and_stored_but_counts_nowhere_and_tells_no_on
     assert store.aggregate("customer", email).n == 0
     assert store.outbox_waiting() == {}
     assert notices(store, email) == []
-    assert not store.redis.zscore(keys.RESPONSES, survey.sid)
+    assert survey.sid not in dict(indexed(store, "resp"))

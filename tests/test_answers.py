@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.support import fresh_database, solved_event
+from tests.support import fresh_database, indexed, solved_event
 from tracker.answers import record as answers
 from tracker.config import load_settings
 from tracker.events import iso_from_ms
@@ -26,7 +26,6 @@ from tracker.scores.cards import customer_card
 from tracker.scores.maths import DAY_MS, score_card
 from tracker.scores.ranking import aggregate_detail
 from tracker.scores.rebuild import rebuild_scores
-from tracker.store import keys
 from tracker.surveys import due as surveys
 from tracker.surveys.tokens import make_token
 
@@ -97,7 +96,7 @@ def state(store: Any, sid: str) -> tuple[Any, ...]:
     """Everything an answer could change."""
     return (store.survey(sid), store.response(sid), store.aggregate("customer", KARI),
             store.aggregate("overall", "all"), store.aggregate("agent", "standard:a-7"),
-            store.redis.zrange(keys.RESPONSES, 0, -1), store.profile(KARI))
+            indexed(store, "resp"), store.profile(KARI))
 
 
 def card(store: Any, settings: Any) -> ScoreCard:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import World, drain, iso, solved_event
+from tests.support import World, drain, indexed, iso, solved_event
 from tests.test_outbox import assert_equals_a_rebuild, assert_same, state
 from tracker.ingest.survey_events import IMPORTED
 from tracker.model import Survey
@@ -79,7 +79,7 @@ def test_a_forwarder_that_died_part_of_the_way_through_summed_steps_neither_lose
                               ("agent", "standard:a-7", 3), ("team", "crash", 2), ("team", "t-one", 1),
                               *(("customer", f"{sid}@example.no", 1) for sid in sids)):
         assert store.aggregate(kind, ident).sent == sent, (kind, ident)
-    assert store.redis.zcard(keys.SENT) == 3
+    assert len(indexed(store, "sent")) == 3
     assert sorted(store.ids("team")) == ["crash", "t-one"]
     assert_equals_a_rebuild(store, settings)
     # As if the forwarder died after every step and side effect, before the entries left the outbox.
@@ -131,5 +131,5 @@ def test_the_drain_forwards_its_answers_once_at_its_end_and_leaves_a_held_bucket
     store.forward_all()
     assert not store.outbox_waiting()
     assert store.aggregate("overall", "all").n == 12 and store.aggregate("overall", "all").sent == 12
-    assert store.redis.zcard(keys.RESPONSES) == 12
+    assert len(indexed(store, "resp")) == 12
     assert_equals_a_rebuild(store, settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support import World, drain, iso, solved_event
+from tests.support import World, drain, indexed, iso, solved_event
 from tracker.ingest.apply import apply_entries
 from tracker.model import DAY_MS
 from tracker.notify.events import Notice, notice_from_entry
@@ -141,7 +141,7 @@ def test_the_expiry_pass_tells_each_unanswered_survey_once_a_bounded_page_at_a_t
     assert emit_expired(store, settings, sent + expiry - 60_000) == 0  # none has expired yet
     later = sent + expiry + 60_000
     answered = store.customer_surveys("bo@example.no")[0].sid
-    in_order = [(int(at), sid) for sid, at in store.redis.zrange(keys.SENT, 0, -1, withscores=True)]
+    in_order = [(at, sid) for sid, at in indexed(store, "sent")]
     for k in range(2):  # one survey looked at per run, no more
         assert emit_expired(store, settings, later, limit=1) == int(in_order[k][1] != answered)
         assert store.expiry_cursor() == in_order[k]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import World, drain, iso, solved_event, wait_until
+from tests.support import World, drain, indexed, iso, solved_event, wait_until
 from tracker.answers.record import record_answer
 from tracker.config import load_settings
 from tracker.mail.smtp import SmtpSender
@@ -207,7 +207,7 @@ def test_a_forwarder_that_died_half_way_through_an_entry_neither_loses_nor_doubl
     for kind, ident in (("customer", "kari@example.no"), ("overall", "all"), ("team", "crash")):
         agg = store.aggregate(kind, ident)
         assert (agg.n, agg.sent, agg.value6, agg.satisfied) == (1, 1, 150, 0), (kind, ident)
-    assert store.redis.zscore(keys.RESPONSES, sid) is not None
+    assert sid in dict(indexed(store, "resp"))
     assert store.redis.zscore(keys.RANK_UNHAPPY, "kari@example.no") is not None
     assert_equals_a_rebuild(store, settings)
 
@@ -308,7 +308,7 @@ def test_a_chunk_of_sends_forwards_each_bucket_once_at_its_end(store, settings):
         assert store.aggregate("team", "chunk").sent == 0
     assert not store.outbox_waiting()
     assert store.aggregate("team", "chunk").sent == 20
-    assert store.redis.zcard(keys.SENT) == 20
+    assert len(indexed(store, "sent")) == 20
     assert not store.mark_sent(surveys[0], at, at + DAY_MS)  # a second mark appends nothing
     assert not store.outbox_waiting() and store.aggregate("team", "chunk").sent == 20
     assert_equals_a_rebuild(store, settings)

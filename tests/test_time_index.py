@@ -106,7 +106,7 @@ def test_concurrent_writers_leave_every_entry_once(store: Store, writers: int) -
         try:
             for start in range(0, len(rows), 25):
                 ti.place(store, NAME, adds=rows[start:start + 25])
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             failures.append(exc)
 
     threads = [threading.Thread(target=write, args=(rows,)) for rows in per_writer.values()]

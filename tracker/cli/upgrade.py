@@ -17,10 +17,10 @@ PAGES: dict[str, tuple[str, str, str]] = {
                       "from the answers (rebuild-scores), which writes what layout 3 lacks (each rollup's sums "
                       "crossed by the other dimensions, the follow-up reasons' counts); every survey that can no "
                       "longer be answered is settled (its fields packed into one, as beat's expiry pass settles "
-                      "them from now on); the ranked sets of customers are moved under their new names and the "
-                      "at-risk ranking is filled for TRACKER_AT_RISK_SCORE; and the Redis is marked as this "
-                      "layout's (t:layout). Until then web, "
-                      "worker and "
+                      "them from now on); the ranked sets of customers are moved under their new names, the "
+                      "at-risk ranking is filled for TRACKER_AT_RISK_SCORE and the indexes of answers and sent "
+                      "surveys by time are moved into chunks (t:{ix:resp}, t:{ix:sent}); and the Redis is "
+                      "marked as this layout's (t:layout). Until then web, worker and "
                       "beat refuse to start on it. Stop them first (nothing may write the old way meanwhile). Safe "
                       "to run again, also after it was stopped halfway: a second run changes nothing. On a Redis "
                       "Cluster it scans every master. Needs only TRACKER_REDIS_URL.",
@@ -49,8 +49,10 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
     if state not in (CURRENT, EMPTY, UNMARKED, BEHIND):
         raise ConfigError(f"TRACKER_REDIS_URL holds key layout {state}, which this version cannot upgrade")
     # Layouts 4 to 6 hold this layout's rollups: nothing to rebuild.
-    rollups_current = store.redis.get(keys.LAYOUT) in (keys.LAYOUT_RENAMED, keys.LAYOUT_CODED, keys.LAYOUT_SETTLED)
+    rollups_current = store.redis.get(keys.LAYOUT) in (keys.LAYOUT_RENAMED, keys.LAYOUT_CODED, keys.LAYOUT_SETTLED,
+                                                       keys.LAYOUT_RANKED)
     moved = store.move_ranks()  # first: a rebuild writes the ranked sets under their new names
+    indexed = store.move_time_indexes()  # before the rebuild and the settling, which read the surveys by them
     folded = store.fold_layout2_answers()
     renamed = store.code_survey_fields()  # after the fold, which writes the answers' fields by name
     copies = store.rebuild_card_copies()  # layout 2 had no card copy: the card reads it in one round trip after this
@@ -65,11 +67,12 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
           + f"; {renamed} surveys' fields renamed"
           + f"; {settled} closed surveys settled"
           + f"; {moved} places in the ranked sets moved"
+          + f"; {indexed} entries of the time indexes moved into chunks"
           + ("; the at-risk ranking is being filled by another process" if at_risk is None
              else f"; {at_risk} customers at risk ranked")
           + f"; {copies} score cards' copies of the newest answer written"
           + (f"; scores rebuilt from {rebuilt} answers" if rebuilt is not None else "")
           + ("; the store was on this key layout already." if state == CURRENT and not (folded.folded or renamed
-                                                                               or settled or moved)
+                                                                               or settled or moved or indexed)
              else "; the store is on this key layout now."))
     return 0

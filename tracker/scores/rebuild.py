@@ -14,7 +14,7 @@ from collections import defaultdict
 from tracker.config import Settings
 from tracker.model import Aggregate
 from tracker.scales import SCALES
-from tracker.store import Store, keys
+from tracker.store import Store
 from tracker.store.rollups import add_rollups, answer_rollup, crossing, dimensions_of, reasons_in, sent_rollup
 from tracker.store.scores import Rebuilt, answer_aggregate_ids
 from tracker.store.surveys import aggregate_ids
@@ -34,7 +34,7 @@ def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
         if ident[0] != "customer":
             rollups[ident] = add_rollups(rollups[ident], rollup, crossing(ident[0], dimensions or [], rollup))
 
-    for survey in store.iter_hashes(keys.SENT, "survey"):
+    for survey in store.iter_hashes("sent", "survey"):
         if survey.get("status") in ("sent", "answered") and survey.get("sent_at"):
             ids = aggregate_ids(survey)
             for ident in ids:

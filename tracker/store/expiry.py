@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 
 import redis
 
-from tracker.store import keys
+from tracker.store import keys, time_index
 from tracker.store.base import REDIS_DEFAULT_HASH_VALUE, RedisBase
 from tracker.store.survey_codes import expanded
 
@@ -32,16 +32,11 @@ class Expiries(RedisBase):
 
     def sent_after(self, cursor: Cursor, upto_ms: int, limit: int) -> list[Cursor]:
         """Return up to limit sent surveys after cursor (by send time, then sid) sent no later than upto_ms."""
-        at, sid = cursor
         found: list[Cursor] = []
-        offset = 0
-        while len(found) < limit:
-            rows = self.redis.zrangebyscore(keys.SENT, at, upto_ms, start=offset, num=limit, withscores=True)
-            # Members of one score come in sid order: those up to the cursor's come first, then the rest.
-            found += [(int(score), member) for member, score in rows if (int(score), member) > (at, sid)]
-            if len(rows) < limit:
+        for rows in time_index.window(self.redis, "sent", cursor[0], upto_ms, after=cursor):
+            found += [(at, sid) for sid, at in rows]
+            if len(found) >= limit:
                 break
-            offset += len(rows)
         return found[:limit]
 
     def surveys_with_names(self, sids: Sequence[str]) -> list[tuple[dict[str, str], str | None]]:

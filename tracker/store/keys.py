@@ -293,17 +293,19 @@ OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers"
 # hash of its own beside its survey's, 3 the answer inside its survey's hash, 4 every rollup also keeping its sums
 # crossed by the other dimensions and its unsatisfied answers' reasons, 5 a survey's hash storing its common
 # fields under two-letter codes (tracker.store.survey_codes), 6 a survey that can no longer be answered settled
-# (its coded fields packed into one, which layout 5's code cannot read), 7 this one (the ranked sets of customers
-# in one slot beside the at-risk ranking, which layout 6's code would not keep). Written once on an empty Redis, or
-# by `tracker upgrade-store` once every answer of layout 2 is folded in, the rollups rebuilt (from layout 3 or
-# earlier), every survey's fields renamed (from layout 4 or earlier), the closed surveys settled, the ranked sets
-# moved (from layout 6 or earlier) and the at-risk ranking filled.
+# (its coded fields packed into one, which layout 5's code cannot read), 7 the ranked sets of customers in one slot
+# beside the at-risk ranking (which layout 6's code would not keep), 8 this one (the time indexes of answers and
+# sent surveys in chunks, tracker.store.time_index, where layout 7 kept one sorted set each). Written once on an
+# empty Redis, or by `tracker upgrade-store` once every answer of layout 2 is folded in, the rollups rebuilt (from
+# layout 3 or earlier), every survey's fields renamed (from layout 4 or earlier), the closed surveys settled, the
+# ranked sets moved (from layout 6 or earlier), the at-risk ranking filled and the time indexes moved into chunks.
 LAYOUT = f"{PREFIX}:layout"
-LAYOUT_VERSION = "7"
+LAYOUT_VERSION = "8"
 LAYOUT_BEFORE = "3"  # the layout `tracker upgrade-store` brings over by rebuilding the rollups (and renaming)
 LAYOUT_RENAMED = "4"  # the layout `tracker upgrade-store` brings over by renaming the surveys' fields (and settling)
 LAYOUT_CODED = "5"  # the layout `tracker upgrade-store` brings over by settling the closed surveys (and moving)
-LAYOUT_SETTLED = "6"  # the layout `tracker upgrade-store` brings over by moving the ranked sets alone
+LAYOUT_SETTLED = "6"  # the layout `tracker upgrade-store` brings over by moving the ranked sets (and the indexes)
+LAYOUT_RANKED = "7"  # the layout `tracker upgrade-store` brings over by moving the time indexes into chunks alone
 # Layout 2's answer hashes, which only `tracker upgrade-store` reads (it folds each into its survey's hash).
 LAYOUT2_ANSWERS = f"{PREFIX}:{{s*}}:resp:*"
 _LAYOUT2_ANSWER = ":resp:"
@@ -323,7 +325,8 @@ def written_marks() -> list[str]:
     """Name the keys one of which any Redis the product (of any layout) has written to holds: the event log,
     the indexes of customers, sent surveys and answers, the outboxes, API keys, opt-outs and counters."""
     return [*(stream(shard) for shard in range(BUCKETS)), *(outbox(b) for b in range(BUCKETS)), DEAD, CUSTOMERS,
-            SENT, RESPONSES, STATS, API_KEYS, SUPPRESSED, *OPT_OUTS.values(), *OLD_LAYOUT]
+            SENT, RESPONSES, *(time_index_directory(name) for name in TIME_INDEXES), STATS, API_KEYS, SUPPRESSED,
+            *OPT_OUTS.values(), *OLD_LAYOUT]
 
 
 def api_key_hash(digest: str) -> str:

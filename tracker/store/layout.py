@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tracker.errors import StorageUnavailable
-from tracker.store import keys
+from tracker.store import keys, time_index
 from tracker.store.base import RedisBase
 from tracker.store.survey_codes import CODES
 
@@ -20,7 +20,7 @@ CURRENT = "current"  # marked with this layout
 EMPTY = "empty"  # nothing written yet, or nothing an older layout needs brought over (the mark may be written)
 UNMARKED = "unmarked"  # data without a mark, with layout 2's answer hashes: `tracker upgrade-store` brings it over
 PRE_CLUSTER = "pre-cluster"  # the layout before the cluster one (keys.OLD_LAYOUT): export and replay
-BEHIND = "behind"  # layout 3 to 6 (keys.LAYOUT_BEFORE, LAYOUT_RENAMED, LAYOUT_CODED, LAYOUT_SETTLED): upgrade-store
+BEHIND = "behind"  # layout 3 to 7 (keys.LAYOUT_BEFORE ... LAYOUT_RANKED): upgrade-store
 FOLD_BATCH = 500  # layout-2 answer hashes folded per round trip
 SAMPLED = 3  # oldest and newest answers looked up in layout 2's place when a Redis holds data but no mark
 
@@ -51,7 +51,8 @@ class Layout(RedisBase):
             return PRE_CLUSTER  # whatever the mark says: nothing of this version reads those keys
         if mark == keys.LAYOUT_VERSION:
             return CURRENT
-        if mark in (keys.LAYOUT_BEFORE, keys.LAYOUT_RENAMED, keys.LAYOUT_CODED, keys.LAYOUT_SETTLED):
+        if mark in (keys.LAYOUT_BEFORE, keys.LAYOUT_RENAMED, keys.LAYOUT_CODED, keys.LAYOUT_SETTLED,
+                    keys.LAYOUT_RANKED):
             return BEHIND
         if mark:
             return str(mark)
@@ -149,6 +150,18 @@ class Layout(RedisBase):
                 pipe.zadd(new, dict(rows))
                 pipe.zrem(old, *[member for member, _ in rows])
                 pipe.execute()
+                moved += len(rows)
+        return moved
+
+    def move_time_indexes(self, batch: int = 1000) -> int:
+        """Move the sorted sets in which layout 7 and earlier indexed every answer and sent survey by time
+        (keys.RESPONSES, keys.SENT) into the chunked time indexes, a batch at a time, each batch placed before it
+        leaves the old set; safe to run again at any point. Return how many entries were moved."""
+        moved = 0
+        for old, name in ((keys.RESPONSES, "resp"), (keys.SENT, "sent")):
+            while rows := self.redis.zrange(old, 0, batch - 1, withscores=True):
+                time_index.place(self, name, adds=[(sid, int(at)) for sid, at in rows])
+                self.redis.zrem(old, *[sid for sid, _ in rows])
                 moved += len(rows)
         return moved
 

@@ -37,8 +37,8 @@ class Metrics(RedisBase):
             pipe.hgetall(keys.received(shard))
         pipe.hgetall(keys.STATS)
         pipe.hgetall(keys.ERASED)
-        pipe.zcard(keys.SENT)
-        pipe.zcard(keys.RESPONSES)
+        pipe.hget(keys.time_index_state("sent"), "count")
+        pipe.hget(keys.time_index_state("resp"), "count")
         pipe.zcard(keys.CUSTOMERS)
         pipe.xlen(keys.DEAD)
         due_sets = keys.due_sets()
@@ -52,7 +52,7 @@ class Metrics(RedisBase):
             received.update({k: int(v) for k, v in counts.items()})
         return MetricCounts(received=dict(received),
                             stats={k: int(v) for k, v in stats.items()},
-                            sent=sent + int(erased.get("sent", 0)),
-                            answers=answers + int(erased.get("answers", 0)),
+                            sent=int(sent or 0) + int(erased.get("sent", 0)),
+                            answers=int(answers or 0) + int(erased.get("answers", 0)),
                             customers=customers, dead=dead,
                             oldest_due_ms=oldest)

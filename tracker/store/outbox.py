@@ -7,7 +7,7 @@ its sums, daily buckets and rollup, and for the customer what to do to its respo
 answers. The forwarder applies each entity's step with one script in the entity's own slot, only when the
 entry is newer than the entity's high-water mark for that bucket, so a step counts exactly once even when a
 forwarder dies half-way and the entry is forwarded again. Then come the single-key side effects, each safe to
-repeat (RESPONSES, SENT, the ranked sets, the index sets, ERASED), and last the entry leaves the outbox.
+repeat (the time indexes, the ranked sets, the index sets, ERASED), and last the entry leaves the outbox.
 
 One forwarder per bucket at a time (a lease per batch, renewed before its side effects, let go after); entries
 go in sequence order. Whoever
@@ -20,7 +20,7 @@ Entry (JSON, stored as "<seq>|<json>"):
                                                      "rf": rollup floats}, each a list of [field, value]
      "c": {"resp": [op, at], "surv": [op, at], "unhappy": [op, at], "last": at,   op "a" add, "r" remove
            "card": [rating, scale, ticket key]},
-     "fx": {"resp": [op, at], "sent": [op, at], "erased": [[field, n], ...]},
+     "fx": {"resp": [op, at, moved from], "sent": [op, at], "erased": [[field, n], ...]}, (time_index_ops)
      "prev": the rating an "answer" entry changes (null: a first answer; absent from entries written before it),
      "risk": TRACKER_AT_RISK_SCORE when the answer was given (absent: no customer.at_risk for it)}
 A "detail" entry (a change of the comment, reason or extra answers alone) names the customer ("who"), the rating
@@ -48,7 +48,7 @@ from typing import Any
 
 from tracker.errors import StorageUnavailable
 from tracker.model import Aggregate
-from tracker.store import keys, notice_data
+from tracker.store import keys, notice_data, time_index
 from tracker.store.base import RedisBase
 from tracker.store.notices import notice_call
 from tracker.store.risk import queue_place_risk
@@ -172,9 +172,10 @@ def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rati
     extra: dict[str, Any] = {"prev": int(stored["rating"]) if old is not None else None}
     if risk is not None:
         extra["risk"] = risk
+    moved_from = int(stored["answered_at"]) if old is not None and stored.get("answered_at") else None
     return entry(sid, "answer", changes, {"resp": ["a", at_ms], "unhappy": unhappy, "last": at_ms,
                                           "card": [rating, scale, tkey]},
-                 {"resp": ["a", at_ms]}, extra)
+                 {"resp": ["a", at_ms, moved_from]}, extra)
 
 
 def reason_entry(sid: str, email: str, rating: int, at_ms: int, entities: Sequence[tuple[str, str]],
@@ -230,8 +231,48 @@ def removal_entry(sid: str, op: str, email: str, answered: Sequence[tuple[str, s
         rollup = sent_rollup(sent_ms)
         changes_for(sent, one if sign > 0 else -one, rollup if sign > 0 else negated(rollup), changes)
         erased.append(["sent", 1])
+    answered_at = int(stored["answered_at"]) if old is not None and stored.get("answered_at") else None
     return entry(sid, op, changes, {"resp": ["r"], "surv": ["r"], "unhappy": ["r"]},
-                 {"resp": ["r"], "sent": ["r"], "erased": erased})
+                 {"resp": ["r", answered_at], "sent": ["r", sent_ms], "erased": erased})
+
+
+def time_index_ops(entries: Sequence[tuple[int, dict[str, Any]]]) -> tuple[list[time_index.Op], dict[str, set[str]]]:
+    """Return what a batch of entries does to the time indexes, in the order to do it (each sid's entries dropped
+    where they were, then added where the batch's last entry puts it), and the sids whose old place an entry did not
+    name (written before entries named it): those are dropped wherever they are first.
+
+    An entry's "resp" and "sent" effects: ["a", at] added at a time ("resp" of a changed answer: ["a", at, the
+    time it moves from]), ["r", at] dropped from that time (["r", None]: it was never there); entries written
+    before they named times: "resp" ["a", at] of a changed answer (its "prev" not null) and ["r"].
+    """
+    drops: dict[tuple[str, str], set[int]] = {}
+    last: dict[tuple[str, str], int | None] = {}  # the time each sid ends at (None: dropped)
+    anywhere: dict[str, set[str]] = {}
+    for _seq, body in entries:
+        effects, sid = body.get("fx") or {}, body["sid"]
+        for name in keys.TIME_INDEXES:
+            op = effects.get(name)
+            if not op or op[0] not in ("a", "r"):
+                continue
+            key = (name, sid)
+            if key in last and last[key] is not None:
+                drops.setdefault(key, set()).add(int(last[key]))  # type: ignore[arg-type]
+            if op[0] == "a":
+                if len(op) > 2 and op[2] is not None:
+                    drops.setdefault(key, set()).add(int(op[2]))
+                elif len(op) == 2 and name == "resp" and body.get("prev", 0) is not None:
+                    anywhere.setdefault(name, set()).add(sid)  # a changed answer's entry of before
+                last[key] = int(op[1])
+            else:
+                if len(op) > 1 and op[1] is not None:
+                    drops.setdefault(key, set()).add(int(op[1]))
+                elif len(op) == 1:
+                    anywhere.setdefault(name, set()).add(sid)
+                last[key] = None
+    ops: list[time_index.Op] = [(name, "drop", sid, at) for (name, sid), times in drops.items()
+                                for at in sorted(times) if at != last.get((name, sid))]
+    ops += [(name, "add", sid, at) for (name, sid), at in last.items() if at is not None]
+    return ops, anywhere
 
 
 def crossed_delta(kind: str, delta: Mapping[str, Any], dimensions: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -729,14 +770,9 @@ class Outbox(RedisBase):
                     answered[(step.kind, step.ident)] = int(step.reply[2]) if step.reply[2] != "" else None
             if step.kind == "customer":
                 ranks[step.ident] = tuple(str(value) for value in step.reply[2:7])  # type: ignore[assignment]
-        placed: dict[tuple[str, str], Any] = {}  # (index key, sid) -> its last op
-        for _seq, body in entries:
-            effects = body.get("fx") or {}
-            for index_key, name in ((keys.RESPONSES, "resp"), (keys.SENT, "sent")):
-                op = effects.get(name)
-                if op and op[0] in ("a", "r"):
-                    placed.pop((index_key, body["sid"]), None)
-                    placed[(index_key, body["sid"])] = op
+        timed, anywhere = time_index_ops(entries)
+        for name, sids in anywhere.items():  # entries written before they named the times they moved a sid from
+            time_index.drop_anywhere(self, name, sids)
         pipe = self.redis.pipeline(transaction=False)
         emit = self.script("emit_notice").source  # by its source: no SCRIPT EXISTS round trip before the pipeline
         for notice in notices:  # before the entries leave the outbox (the next round trip): emitted at least once
@@ -758,20 +794,16 @@ class Outbox(RedisBase):
                     drops.append(email)
                 else:
                     adds[email] = score
-        for (index_key, sid), op in placed.items():
-            adds, drops = placing.setdefault(index_key, ({}, []))
-            if op[0] == "a":
-                adds[sid] = op[1]
-            else:
-                drops.append(sid)
         for index_key, (adds, drops) in placing.items():
             if adds:
                 pipe.zadd(index_key, adds)
             if drops:
                 pipe.zrem(index_key, *drops)
         queue_place_risk(self, pipe, list(ranks))  # after the ranked sets it is placed from
+        time_index.queue_lookups(pipe, timed)  # last: their replies end the round trip's
         if len(pipe):
-            pipe.execute()
+            replies = pipe.execute()
+            time_index.finish(self, timed, replies[len(replies) - len(timed):])
         return ranks, answered
 
     def _settle_races(self, ranks: dict[str, RankState], answered: dict[tuple[str, str], int | None],

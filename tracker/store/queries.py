@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from tracker.model import Aggregate, Answer, Survey
-from tracker.store import keys
+from tracker.store import keys, time_index
 from tracker.store.base import RedisBase
 from tracker.store.records import Records
 from tracker.store.rollups import CROSSED_SUMS, CROSSED_TOTAL
@@ -241,9 +241,8 @@ class Queries(RedisBase):
 
     def first_activity_ms(self) -> int | None:
         """Return the time of the oldest answer or sent survey, None when there is neither."""
-        times = [rows[0][1] for rows in (self.redis.zrange(keys.RESPONSES, 0, 0, withscores=True),
-                                         self.redis.zrange(keys.SENT, 0, 0, withscores=True)) if rows]
-        return int(min(times)) if times else None
+        times = [at for name in keys.TIME_INDEXES if (at := time_index.first_time(self.redis, name)) is not None]
+        return min(times) if times else None
 
     def _window(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
                 batch: int) -> Iterator[dict[str, str]]:
@@ -257,33 +256,19 @@ class Queries(RedisBase):
 
     def _window_ids(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
                     batch: int) -> Iterator[list[str]]:
-        """Yield the survey ids of a window of time in batches, as _window reads their hashes.
-
-        Pages by score with an offset among equal scores, so batches neither repeat nor skip entries. Batches
-        smaller than BATCH double each round, so a reader that may stop early reads little at first.
-        """
-        index_key = keys.RESPONSES if kind == "resp" else keys.SENT
-        low, high = min_ms, max_ms
-        ties = 0
-        while True:
-            if newest_first:
-                rows = self.redis.zrevrangebyscore(index_key, high, low, start=ties, num=batch, withscores=True)
-            else:
-                rows = self.redis.zrangebyscore(index_key, low, high, start=ties, num=batch, withscores=True)
-            if not rows:
-                return
-            yield [sid for sid, _ in rows]
-            if len(rows) < batch:
-                return
-            batch = max(batch, min(2 * batch, BATCH))
-            edge = rows[-1][1]
-            same = sum(1 for _, score in rows if score == edge)
-            bound = high if newest_first else low
-            ties = ties + same if edge == bound else same
-            if newest_first:
-                high = edge
-            else:
-                low = edge
+        """Yield the survey ids of a window of time in batches, as _window reads their hashes: by time, then sid
+        (newest first reversed). Batches smaller than BATCH double each round, so a reader that may stop early
+        reads little at first."""
+        pending: list[str] = []
+        for rows in time_index.window(self.redis, "resp" if kind == "resp" else "sent", min_ms, max_ms,
+                                      newest_first):
+            pending += [sid for sid, _ in rows]
+            while len(pending) >= batch:
+                yield pending[:batch]
+                pending = pending[batch:]
+                batch = max(batch, min(2 * batch, BATCH))
+        if pending:
+            yield pending
 
     def customer_response_slice(self, email: str, offset: int, count: int) -> tuple[list[tuple[int, Answer]], bool]:
         """Return (position, answer) pairs of a customer's answers from offset, newest first, and whether they end."""

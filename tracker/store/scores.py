@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tracker.model import Aggregate, Answer, Survey
-from tracker.store import keys
+from tracker.store import keys, time_index
 from tracker.store.notice_data import extra_answers
 from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry, write_entity_ranks
 from tracker.store.risk import kept_threshold, place_every_risk
@@ -29,7 +29,7 @@ COUNTED = ("rating", "value6", "satisfied", "promoter", "detractor", "nps", "wei
 ANSWER_FIELDS = (*COUNTED, "comment", "commented_at", "answer_reason", "extra", "first_at", "changes")
 # What an answer's outbox entry is computed from: its sums, the scale its rating was on (the rollup's count) and
 # its follow-up reason (the rollup counts an unsatisfied answer's).
-ANSWERED = (*COUNTED, "scale", "answer_reason")
+ANSWERED = (*COUNTED, "scale", "answer_reason", "answered_at")  # answered_at: where the time index holds it
 # What an erasure or retirement computes its entry from: the entities the answer counted for, too.
 ATTRIBUTED = ("customer", "source", "agent_id", "team", "brand", "channel", "organisation", "tags", "resolved_by")
 ATTEMPTS = 20
@@ -184,21 +184,30 @@ class Scores(Outbox):
 
     def iter_answers(self, batch: int = 500) -> Iterator[Answer]:
         """Yield every stored answer."""
-        for raw in self.iter_hashes(keys.RESPONSES, batch=batch):
+        for raw in self.iter_hashes("resp", batch=batch):
             if answer := answer_of(raw):
                 yield answer
 
-    def iter_hashes(self, index_key: str, kind: str = "survey", batch: int = 500) -> Iterator[dict[str, str]]:
-        """Yield the hash of every survey listed in an index zset (RESPONSES: the answered ones, SENT: the sent
-        ones); kind is only ever "survey", the one hash a survey and its answer have."""
+    def iter_hashes(self, index: str, kind: str = "survey", batch: int = 500) -> Iterator[dict[str, str]]:
+        """Yield the hash of every survey a time index lists ("resp": the answered ones, "sent": the sent ones),
+        oldest first; kind is only ever "survey", the one hash a survey and its answer have."""
         if kind != "survey":
             raise ValueError(f"no hash of kind {kind!r}: an answer lives in its survey's hash")
-        total = self.redis.zcard(index_key)
-        for start in range(0, total, batch):
-            pipe = self.redis.pipeline(transaction=False)
-            for sid in self.redis.zrange(index_key, start, start + batch - 1):
-                pipe.hgetall(keys.survey(sid))
-            yield from (expanded(h) for h in pipe.execute() if h)
+        pending: list[str] = []
+        for rows in time_index.window(self.redis, index):
+            pending += [sid for sid, _ in rows]
+            if len(pending) >= batch:
+                yield from self._hashes(pending)
+                pending = []
+        yield from self._hashes(pending)
+
+    def _hashes(self, sids: Sequence[str]) -> Iterator[dict[str, str]]:
+        if not sids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in sids:
+            pipe.hgetall(keys.survey(sid))
+        yield from (expanded(h) for h in pipe.execute() if h)
 
     def write_rebuilt(self, rebuilt: Rebuilt, snapshot: Sequence[int]) -> bool:
         """Write a rebuild computed while every outbox stood at snapshot (and was empty); False when an entity

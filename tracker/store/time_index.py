@@ -39,45 +39,67 @@ def _chunk_of(name: str, member: str) -> str:
     return keys.time_index_chunk(name, member.rpartition("\t")[2])
 
 
-def queue_lookup(pipe: Any, name: str, entry: str) -> None:
-    """Queue the directory member of the chunk covering an entry (a one-element list, empty before any chunk)."""
-    pipe.zrevrangebylex(keys.time_index_directory(name), "(" + entry + _TOP, "-", start=0, num=1)
+# One write to an index: (index name, "add" or "drop", sid, time in ms).
+Op = tuple[str, str, str, int]
 
 
 def place(base: RedisBase, name: str, adds: Iterable[tuple[str, int]] = (),
           drops: Iterable[tuple[str, int]] = ()) -> None:
-    """Drop these (sid, time) entries, then add these ones, each once: repeating a placement changes nothing."""
-    for op, wanted in (("drop", list(drops)), ("add", list(adds))):
-        for _ in range(TRIES):
-            if not wanted:
-                break
-            wanted = _place(base, name, op, wanted)
-        else:
-            if wanted:
-                raise RuntimeError(f"time index {name!r}: {len(wanted)} entries still moving after {TRIES} tries")
+    """Drop these (sid, time) entries from an index and add these ones, each once: repeating a placement changes
+    nothing, and a sid dropped at one time and added at another is moved."""
+    write(base, [*((name, "drop", sid, at) for sid, at in drops), *((name, "add", sid, at) for sid, at in adds)])
 
 
-def _place(base: RedisBase, name: str, op: str, wanted: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
-    """Look up each entry's chunk and write it there (two round trips); return the entries whose chunk moved."""
-    entries = [entry_name(int(at), sid) for sid, at in wanted]
-    pipe = base.redis.pipeline(transaction=False)
-    for entry in entries:
-        queue_lookup(pipe, name, entry)
-    found = [rows[0] if rows else None for rows in pipe.execute()]
-    directory, state = keys.time_index_directory(name), keys.time_index_state(name)
-    pipe = base.redis.pipeline(transaction=False)
-    source = base.script(f"time_index_{op}").source  # by its source: no SCRIPT EXISTS round trip first
-    for (sid, at), entry, member in zip(wanted, entries, found, strict=True):
+def write(base: RedisBase, ops: Sequence[Op], pipe: Any = None) -> None:
+    """Carry out these writes (each add or drop of an entry once, whatever their order), in two round trips while
+    no other writer moves the bounds under them. pipe: a pipeline to queue the lookups on, which the caller
+    executes and passes the replies of to finish() instead."""
+    own = pipe is None
+    pipe = base.redis.pipeline(transaction=False) if own else pipe
+    queue_lookups(pipe, ops)
+    if own:
+        finish(base, ops, pipe.execute())
+
+
+def queue_lookups(pipe: Any, ops: Sequence[Op]) -> None:
+    """Queue the directory lookup of each write's chunk (a one-element list, empty before any chunk)."""
+    for name, _, sid, at in ops:
+        pipe.zrevrangebylex(keys.time_index_directory(name), "(" + entry_name(int(at), sid) + _TOP, "-", start=0,
+                            num=1)
+
+
+def finish(base: RedisBase, ops: Sequence[Op], looked_up: Sequence[Any]) -> None:
+    """Write each op into the chunk its lookup found (one round trip), then look again and write the ones whose
+    chunk another writer moved meanwhile, until none is left."""
+    pending, found = list(ops), [rows[0] if rows else None for rows in looked_up]
+    for _ in range(TRIES):
+        pending = _write_found(base, pending, found)
+        if not pending:
+            return
+        pipe = base.redis.pipeline(transaction=False)
+        queue_lookups(pipe, pending)
+        found = [rows[0] if rows else None for rows in pipe.execute()]
+    raise RuntimeError(f"time indexes: {len(pending)} entries still moving after {TRIES} tries")
+
+
+def _write_found(base: RedisBase, ops: Sequence[Op], found: Sequence[str | None]) -> list[Op]:
+    """Write each op into the chunk found for it (one round trip); return the ops whose chunk moved."""
+    if not ops:
+        return []
+    add, drop = base.script("time_index_add").source, base.script("time_index_drop").source
+    pipe = base.redis.pipeline(transaction=False)  # scripts by their source: no SCRIPT EXISTS round trip first
+    for (name, op, sid, at), member in zip(ops, found, strict=True):
+        directory, state, entry = keys.time_index_directory(name), keys.time_index_state(name), entry_name(at, sid)
         if op == "add":
             member = member or FIRST
             fresh = secrets.token_hex(6)
-            pipe.execute_command("EVAL", source, 4, directory, _chunk_of(name, member),
+            pipe.execute_command("EVAL", add, 4, directory, _chunk_of(name, member),
                                  keys.time_index_chunk(name, fresh), state, member, entry, int(at), sid, CHUNK,
                                  fresh, FIRST)
         else:
-            pipe.execute_command("EVAL", source, 3, directory, _chunk_of(name, member or FIRST), state,
+            pipe.execute_command("EVAL", drop, 3, directory, _chunk_of(name, member or FIRST), state,
                                  member or "", entry, int(at), sid, FIRST)
-    return [item for item, outcome in zip(wanted, pipe.execute(), strict=True) if int(outcome) < 0]
+    return [op for op, outcome in zip(ops, pipe.execute(), strict=True) if int(outcome) < 0]
 
 
 def drop_anywhere(base: RedisBase, name: str, sids: Iterable[str]) -> int:
