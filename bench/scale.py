@@ -158,8 +158,8 @@ def _fill_part(settings: Settings, customers: int, now_ms: int, part: int, parts
 
 KEY_SHAPES = ((re.compile(r"\{[^}]*@[^}]*\}"), "{<email>}"), (re.compile(r"\{k\d+\}"), "{k<b>}"),
               (re.compile(r"\{s\d+\}"), "{s<b>}"), (re.compile(r"\{log\d+\}"), "{log<k>}"),
-              (re.compile(r"[\w.+-]+@[\w.-]+"), "<email>"), (re.compile(r"(?<=:)[a-z2-7]{12,}(?=:|$)"), "<sid>"),
-              (re.compile(r"\d+"), "#"))
+              (re.compile(r"[\w.+-]+@[\w.-]+"), "<email>"), (re.compile(r"(?<=\}:c:)(?:[0-9a-f]{12}|0)$"), "<chunk>"),
+              (re.compile(r"(?<=:)[a-z2-7]{12,}(?=:|$)"), "<sid>"), (re.compile(r"\d+"), "#"))
 
 
 def key_shape(key: str) -> str:

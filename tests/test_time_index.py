@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from tests.support import refused_as_behind, tracker
 from tracker.store import Store, keys
 from tracker.store import time_index as ti
 
@@ -118,3 +119,41 @@ def test_concurrent_writers_leave_every_entry_once(store: Store, writers: int) -
     model = {sid: at for rows in per_writer.values() for sid, at in rows}
     assert read(store) == in_order(model)
     assert ti.count(store.redis, NAME) == len(model)
+
+
+def _as_layout_7(store: Store, extra: int) -> dict[str, list[tuple[str, int]]]:
+    """Turn this layout's time indexes back into layout 7's sorted sets (with extra entries of surveys long gone
+    beside the real ones) and mark the Redis as layout 7; return what each index held then."""
+    held = {}
+    for name, old in (("resp", keys.RESPONSES), ("sent", keys.SENT)):
+        rows = [row for found in ti.window(store.redis, name) for row in found]
+        rows += [(f"gone{name}{n:05d}", BASE_MS + n * 1000) for n in range(extra)]
+        store.redis.zadd(old, {sid: at for sid, at in rows})
+        members = store.redis.zrangebylex(keys.time_index_directory(name), "-", "+")
+        store.redis.delete(keys.time_index_directory(name), keys.time_index_state(name),
+                           *(ti._chunk_of(name, member) for member in members))
+        held[name] = sorted(rows, key=lambda row: (row[1], row[0]))
+    store.redis.set(keys.LAYOUT, keys.LAYOUT_RANKED)
+    return held
+
+
+def test_upgrade_store_moves_layout_7s_sorted_sets_into_chunks_and_the_reads_see_the_same(
+        scored: None, store: Store, env: dict[str, str], client: object) -> None:
+    auth = {"Authorization": f"Bearer {store.create_key('lead')}"}
+    before = client.get("/api/v1/export/responses.csv", headers=auth)  # type: ignore[attr-defined]
+    assert before.status_code == 200 and before.get_data(as_text=True).count("\n") == 3
+    held = _as_layout_7(store, extra=700)
+    refused_as_behind(env)
+    upgraded = tracker(env, "upgrade-store")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "1404 entries of the time indexes moved into chunks" in upgraded.stdout
+    assert store.redis.get(keys.LAYOUT) == keys.LAYOUT_VERSION
+    assert not store.redis.exists(keys.RESPONSES) and not store.redis.exists(keys.SENT)
+    for name, rows in held.items():
+        assert [row for found in ti.window(store.redis, name) for row in found] == rows
+        assert ti.count(store.redis, name) == len(rows)
+    after = client.get("/api/v1/export/responses.csv", headers=auth)  # type: ignore[attr-defined]
+    assert after.get_data(as_text=True) == before.get_data(as_text=True)
+    again = tracker(env, "upgrade-store")
+    assert again.returncode == 0 and "0 entries of the time indexes moved" in again.stdout
+    assert "already" in again.stdout

@@ -60,6 +60,22 @@ def compact_hash_note(settings: Settings) -> str | None:
             f"(README: Running it for real)")
 
 
+def compact_zset_note(settings: Settings) -> str | None:
+    """Say what to set when the store's Redis keeps fewer entries in a compact sorted set than a chunk of the time
+    indexes holds (Redis's default is 128): every chunk then takes about three times the memory. None when it is
+    set so, or the Redis does not tell (CONFIG refused)."""
+    from tracker.store import Store
+    from tracker.store.time_index import CHUNK
+
+    limit = Store.from_url(settings.redis_url).compact_zset_entries()
+    if limit is None or limit >= CHUNK:
+        return None
+    return (f"Redis keeps a sorted set compact only while it holds at most {limit} entries "
+            f"(zset-max-listpack-entries): the chunks of the indexes of answers and sent surveys by time hold up to "
+            f"{CHUNK} and take about three times the memory; set zset-max-listpack-entries to 128 (Redis's default) "
+            f"or more")
+
+
 def risk_ranking_note(settings: Settings) -> str | None:
     """Say when the at-risk ranking is not filled for TRACKER_AT_RISK_SCORE (an empty Redis beat has not reached
     yet, or a new threshold): until beat fills it the at-risk lists walk the value ranking, slower. None when it is."""
@@ -196,7 +212,8 @@ def run_check(environ: Mapping[str, str]) -> int:
     for name, variable, probe in probes:
         try:
             print(f"  ok  {name}: {probe(settings)}")
-            for note in (compact_hash_note(settings), risk_ranking_note(settings)) if probe is probe_redis else ():
+            notes = (compact_hash_note, compact_zset_note, risk_ranking_note) if probe is probe_redis else ()
+            for note in (advise(settings) for advise in notes):
                 if note:
                     print(f"  note  {note}")  # advice, not a problem: the exit status stays 0
         except Exception as exc:  # every failure of a probe is a finding, whatever raised it

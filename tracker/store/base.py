@@ -381,13 +381,21 @@ class RedisBase:
     def compact_hash_value(self) -> int | None:  # compared with COMPACT_HASH_VALUE by `tracker check`
         """Return the longest value a hash may hold and stay compact (hash-max-listpack-value, or its Redis 6.2
         name hash-max-ziplist-value; the smallest of a cluster's nodes), None when CONFIG GET is refused."""
+        return self._compact_limit("hash-max-*-value")
+
+    def compact_zset_entries(self) -> int | None:  # compared with time_index.CHUNK by `tracker check`
+        """Return how many entries a sorted set may hold and stay compact (zset-max-listpack-entries, or
+        zset-max-ziplist-entries; the smallest of a cluster's nodes), None when CONFIG GET is refused."""
+        return self._compact_limit("zset-max-*-entries")
+
+    def _compact_limit(self, pattern: str) -> int | None:
         client = self.redis
         nodes = client.get_nodes() if isinstance(client, RedisCluster) else [None]
         found: list[int] = []
         for node in nodes:
             connection = client if node is None else client.get_redis_connection(node)  # type: ignore[union-attr]
             try:
-                reply = connection.execute_command("CONFIG", "GET", "hash-max-*-value")
+                reply = connection.execute_command("CONFIG", "GET", pattern)
             except redis.ResponseError:  # a managed Redis may not allow CONFIG
                 return None
             pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
