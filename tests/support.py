@@ -103,6 +103,24 @@ def indexed(store: Any, name: str) -> list[tuple[str, int]]:
     return rows
 
 
+def as_sorted_sets(store: Any, extra: int = 0) -> dict[str, list[tuple[str, int]]]:
+    """Turn the time indexes back into the one sorted set each of layout 7 and earlier (keys.RESPONSES, keys.SENT),
+    with extra entries of surveys long gone beside the real ones; return what each index held then."""
+    from tracker.store import time_index
+
+    held = {}
+    for name, old in (("resp", keys.RESPONSES), ("sent", keys.SENT)):
+        rows = [row for found in time_index.window(store.redis, name) for row in found]
+        rows += [(f"gone{name}{n:05d}", 1_764_000_000_000 + n * 1000) for n in range(extra)]
+        if rows:
+            store.redis.zadd(old, dict(rows))
+        members = store.redis.zrangebylex(keys.time_index_directory(name), "-", "+")
+        store.redis.delete(keys.time_index_directory(name), keys.time_index_state(name),
+                           *(keys.time_index_chunk(name, member.rpartition("\t")[2]) for member in members))
+        held[name] = sorted(rows, key=lambda row: (row[1], row[0]))
+    return held
+
+
 def due_score(store: Any, member: str) -> float | None:
     """Read when a due entry (a survey or reminder) comes up next: its score in the due set, None when gone.
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import World, refused_as_behind, survey_link, tracker
+from tests.support import World, as_sorted_sets, refused_as_behind, survey_link, tracker
 from tests.test_outbox import _answered_long_ago, assert_equals_a_rebuild
 from tracker.config import load_settings
 from tracker.model import Survey
@@ -132,6 +132,7 @@ def to_layout2(store: Any) -> int:
         pipe.hset(keys.layout2_answer(sid), mapping=answer)
         pipe.execute()
         moved += 1
+    as_sorted_sets(store)  # layout 2 indexed answers and sent surveys by time in one sorted set each
     store.redis.delete(keys.LAYOUT)
     return moved
 

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tests.support import refused_as_behind, tracker
+from tests.support import as_sorted_sets, refused_as_behind, tracker
 from tracker.store import Store, keys
 from tracker.store import time_index as ti
 
@@ -121,28 +121,13 @@ def test_concurrent_writers_leave_every_entry_once(store: Store, writers: int) -
     assert ti.count(store.redis, NAME) == len(model)
 
 
-def _as_layout_7(store: Store, extra: int) -> dict[str, list[tuple[str, int]]]:
-    """Turn this layout's time indexes back into layout 7's sorted sets (with extra entries of surveys long gone
-    beside the real ones) and mark the Redis as layout 7; return what each index held then."""
-    held = {}
-    for name, old in (("resp", keys.RESPONSES), ("sent", keys.SENT)):
-        rows = [row for found in ti.window(store.redis, name) for row in found]
-        rows += [(f"gone{name}{n:05d}", BASE_MS + n * 1000) for n in range(extra)]
-        store.redis.zadd(old, {sid: at for sid, at in rows})
-        members = store.redis.zrangebylex(keys.time_index_directory(name), "-", "+")
-        store.redis.delete(keys.time_index_directory(name), keys.time_index_state(name),
-                           *(ti._chunk_of(name, member) for member in members))
-        held[name] = sorted(rows, key=lambda row: (row[1], row[0]))
-    store.redis.set(keys.LAYOUT, keys.LAYOUT_RANKED)
-    return held
-
-
 def test_upgrade_store_moves_layout_7s_sorted_sets_into_chunks_and_the_reads_see_the_same(
         scored: None, store: Store, env: dict[str, str], client: object) -> None:
     auth = {"Authorization": f"Bearer {store.create_key('lead')}"}
     before = client.get("/api/v1/export/responses.csv", headers=auth)  # type: ignore[attr-defined]
     assert before.status_code == 200 and before.get_data(as_text=True).count("\n") == 3
-    held = _as_layout_7(store, extra=700)
+    held = as_sorted_sets(store, extra=700)
+    store.redis.set(keys.LAYOUT, keys.LAYOUT_RANKED)
     refused_as_behind(env)
     upgraded = tracker(env, "upgrade-store")
     assert upgraded.returncode == 0, upgraded.stderr
