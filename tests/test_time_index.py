@@ -142,3 +142,12 @@ def test_upgrade_store_moves_layout_7s_sorted_sets_into_chunks_and_the_reads_see
     again = tracker(env, "upgrade-store")
     assert again.returncode == 0 and "0 entries of the time indexes moved" in again.stdout
     assert "already" in again.stdout
+
+
+def test_windows_past_either_end_of_time_read_what_they_cover(store: Store) -> None:
+    rows = [(f"s{n:05d}", BASE_MS + n * 10) for n in range(300)]
+    ti.place(store, NAME, adds=rows)
+    assert read(store, -10**18, 10**20) == rows
+    assert read(store, -10**18, 10**20, newest_first=True) == rows[::-1]
+    assert read(store, 10**20, "+inf") == [] and read(store, "-inf", -1, newest_first=True) == []
+    assert read(store, BASE_MS + 2980, 10**20) == rows[-2:]

@@ -31,8 +31,8 @@ _TOP = "\n"  # above the separator ("\t") and below every character of a sid or 
 
 
 def entry_name(at_ms: int, sid: str) -> str:
-    """Return an entry as the directory orders it."""
-    return f"{at_ms:015d}:{sid}"
+    """Return an entry as the directory orders it (a time before 1970, which no survey has, as 1970's first ms)."""
+    return f"{max(int(at_ms), 0):015d}:{sid}"
 
 
 def _chunk_of(name: str, member: str) -> str:
@@ -50,15 +50,13 @@ def place(base: RedisBase, name: str, adds: Iterable[tuple[str, int]] = (),
     write(base, [*((name, "drop", sid, at) for sid, at in drops), *((name, "add", sid, at) for sid, at in adds)])
 
 
-def write(base: RedisBase, ops: Sequence[Op], pipe: Any = None) -> None:
+def write(base: RedisBase, ops: Sequence[Op]) -> None:
     """Carry out these writes (each add or drop of an entry once, whatever their order), in two round trips while
-    no other writer moves the bounds under them. pipe: a pipeline to queue the lookups on, which the caller
-    executes and passes the replies of to finish() instead."""
-    own = pipe is None
-    pipe = base.redis.pipeline(transaction=False) if own else pipe
+    no other writer moves the bounds under them. A caller with a pipeline of its own queues the lookups on it
+    (queue_lookups) and passes their replies to finish() instead."""
+    pipe = base.redis.pipeline(transaction=False)
     queue_lookups(pipe, ops)
-    if own:
-        finish(base, ops, pipe.execute())
+    finish(base, ops, pipe.execute())
 
 
 def queue_lookups(pipe: Any, ops: Sequence[Op]) -> None:
