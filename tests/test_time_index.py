@@ -151,3 +151,17 @@ def test_windows_past_either_end_of_time_read_what_they_cover(store: Store) -> N
     assert read(store, -10**18, 10**20, newest_first=True) == rows[::-1]
     assert read(store, 10**20, "+inf") == [] and read(store, "-inf", -1, newest_first=True) == []
     assert read(store, BASE_MS + 2980, 10**20) == rows[-2:]
+
+
+def test_a_call_short_of_fresh_chunks_adds_what_it_can_and_the_writer_adds_the_rest(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    evens = [(f"e{n:05d}", BASE_MS + 2 * n) for n in range(ti.CHUNK)]  # one full chunk
+    ti.place(store, NAME, adds=evens)
+    monkeypatch.setattr(ti, "FRESH_FIRST", 1)
+    monkeypatch.setattr(ti, "FRESH_PER", 10_000)  # one fresh chunk a call: every split after the first waits
+    odds = [(f"o{n:05d}", BASE_MS + 2 * n + 1) for n in range(ti.CHUNK)]
+    ti.place(store, NAME, adds=odds)
+    assert read(store) == sorted(evens + odds, key=lambda row: row[1])
+    assert ti.count(store.redis, NAME) == 2 * ti.CHUNK
+    sizes = [store.redis.zcard(ti._chunk_of(NAME, member)) for member in chunks(store)]
+    assert len(sizes) >= 3 and max(sizes) <= ti.CHUNK

@@ -27,6 +27,10 @@ CHUNK = 120  # entries a chunk holds before it splits: under Redis's zset-max-li
 FIRST = "\t0"  # the first chunk's directory member: an empty bound, chunk id "0"
 CHUNKS_READ = 4  # chunks a reader reads in one round trip
 TRIES = 20  # lookups a writer repeats while other writers move the bounds under it
+PER_CALL = 200  # entries a script call writes at most
+# Fresh chunks named to a call adding n entries (a chunk splits about once every CHUNK / 2 entries it takes): a call
+# that runs out leaves its remaining entries to the next one.
+FRESH_FIRST, FRESH_PER = 2, 50
 _TOP = "\n"  # above the separator ("\t") and below every character of a sid or time: the end of an entry's range
 
 
@@ -81,23 +85,37 @@ def finish(base: RedisBase, ops: Sequence[Op], looked_up: Sequence[Any]) -> None
 
 
 def _write_found(base: RedisBase, ops: Sequence[Op], found: Sequence[str | None]) -> list[Op]:
-    """Write each op into the chunk found for it (one round trip); return the ops whose chunk moved."""
-    if not ops:
-        return []
+    """Write the ops into the chunks found for them, one script per chunk and kind of op (one round trip); return the
+    ops whose chunk moved meanwhile (or that a call could not take)."""
+    groups: dict[tuple[str, str, str | None], list[Op]] = {}
+    for op, member in zip(ops, found, strict=True):
+        groups.setdefault((op[0], op[1], member), []).append(op)
     add, drop = base.script("time_index_add").source, base.script("time_index_drop").source
     pipe = base.redis.pipeline(transaction=False)  # scripts by their source: no SCRIPT EXISTS round trip first
-    for (name, op, sid, at), member in zip(ops, found, strict=True):
-        directory, state, entry = keys.time_index_directory(name), keys.time_index_state(name), entry_name(at, sid)
-        if op == "add":
-            member = member or FIRST
-            fresh = secrets.token_hex(6)
-            pipe.execute_command("EVAL", add, 4, directory, _chunk_of(name, member),
-                                 keys.time_index_chunk(name, fresh), state, member, entry, int(at), sid, CHUNK,
-                                 fresh, FIRST)
-        else:
-            pipe.execute_command("EVAL", drop, 3, directory, _chunk_of(name, member or FIRST), state,
-                                 member or "", entry, int(at), sid, FIRST)
-    return [op for op, outcome in zip(ops, pipe.execute(), strict=True) if int(outcome) < 0]
+    calls: list[list[Op]] = []
+    for (name, kind, member), group in groups.items():
+        group.sort(key=lambda op: (max(int(op[3]), 0), op[2]))
+        for start in range(0, len(group), PER_CALL):
+            part = group[start:start + PER_CALL]
+            entries = [item for _, _, sid, at in part for item in (entry_name(at, sid), int(at), sid)]
+            directory, state = keys.time_index_directory(name), keys.time_index_state(name)
+            if kind == "add":
+                fresh = [secrets.token_hex(6) for _ in range(FRESH_FIRST + len(part) // FRESH_PER)]
+                pipe.execute_command("EVAL", add, 3 + len(fresh), directory, state, _chunk_of(name, member or FIRST),
+                                     *(keys.time_index_chunk(name, chunk_id) for chunk_id in fresh),
+                                     member or FIRST, FIRST, CHUNK, *fresh, *entries)
+            else:
+                pipe.execute_command("EVAL", drop, 3, directory, state, _chunk_of(name, member or FIRST),
+                                     member or "", FIRST, *entries)
+            calls.append(part)
+    moved: list[Op] = []
+    for part, reply in zip(calls, pipe.execute() if calls else [], strict=True):
+        if isinstance(reply, list):  # an add's {added, done}
+            done = 0 if int(reply[0]) < 0 else int(reply[1])
+        else:  # a drop's count, -1 when the bounds moved
+            done = 0 if int(reply) < 0 else len(part)
+        moved += part[done:]
+    return moved
 
 
 def drop_anywhere(base: RedisBase, name: str, sids: Iterable[str]) -> int:
