@@ -22,6 +22,7 @@ from tracker.store import keys
 from tracker.store.outbox import OutboxStuck
 from tracker.store.risk import unhappy_place
 from tracker.store.rollups import cross_label
+from tracker.store.survey_codes import expanded
 from tracker.surveys import due
 
 DAY_MS = 86_400_000
@@ -113,11 +114,29 @@ def assert_same(live: dict[str, Any], other: dict[str, Any]) -> None:
     assert live["unhappy"] == other["unhappy"]
 
 
+def assert_time_indexes_hold_every_survey(store: Any) -> None:
+    """The time indexes hold every answer at its survey's answer time and every survey sent (not a test send) at its
+    send time, each once, and nothing else."""
+    answered, sent = set(), set()
+    for name in store.redis.scan_iter(match=keys.SURVEYS_MATCH, count=1000):
+        record = expanded(store.redis.hgetall(name))
+        if record.get("test"):
+            continue
+        if record.get("rating"):
+            answered.add((record["sid"], int(record["answered_at"])))
+        if record.get("sent_at") and record.get("status") in ("sent", "answered"):
+            sent.add((record["sid"], int(record["sent_at"])))
+    resp, sent_rows = indexed(store, "resp"), indexed(store, "sent")
+    assert len(resp) == len(set(resp)) and set(resp) == answered
+    assert len(sent_rows) == len(set(sent_rows)) and set(sent_rows) == sent
+
+
 def assert_equals_a_rebuild(store: Any, settings: Any) -> None:
     """The live aggregates and rollups are what the stored answers and sent surveys give."""
     rebuilt = compute_rebuild(store, settings)
     live = state(store)
     assert_risk_follows_the_ranks(store)
+    assert_time_indexes_hold_every_survey(store)
     assert set(live["aggregates"]) == set(rebuilt.aggregates)
     for ident, agg in rebuilt.aggregates.items():
         have = live["aggregates"][ident]
