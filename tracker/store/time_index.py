@@ -7,8 +7,8 @@ node, a dict entry and the member twice). So each index is kept in chunks instea
 A chunk holds the entries from its bound up to the next chunk's; the first chunk's bound is empty and it is never
 dropped. Writers look up each entry's chunk in the directory and add or drop a batch's entries by one script per
 chunk that checks the chunk still covers them (time_index_add.lua, time_index_drop.lua), so any number of writers
-may race; a chunk grown past CHUNK entries splits. Readers walk the directory from the chunk covering where they start, a few chunks a round
-trip, in either direction. Every key of an index shares one slot ({ix:<name>}).
+may race; a chunk grown past CHUNK entries splits. Readers walk the directory from the chunk covering where they
+start, a few chunks a round trip, in either direction. Every key of an index shares one slot ({ix:<name>}).
 
 An entry is placed and dropped by its time: a writer that moves a sid (a changed answer) drops it at the time it
 was indexed at and adds it at the new one.
