@@ -151,9 +151,8 @@ def count(redis: Any, name: str) -> int:
     return int(redis.hget(keys.time_index_state(name), "count") or 0)
 
 
-def window(redis: Any, name: str, low: float | str = "-inf", high: float | str = "+inf",
-                      newest_first: bool = False,
-                      after: tuple[int, str] | None = None) -> Iterator[list[tuple[str, int]]]:
+def window(redis: Any, name: str, low: float | str = "-inf", high: float | str = "+inf", newest_first: bool = False,
+           after: tuple[int, str] | None = None) -> Iterator[list[tuple[str, int]]]:
     """Yield the (sid, time) entries with low <= time <= high in order (by time, then sid; newest first
     reversed), a chunk's worth at a time; after: start past this (time, sid), in the direction read."""
     lo, hi = float(low), float(high)  # "-inf" and "+inf" as infinities
@@ -171,8 +170,7 @@ def window(redis: Any, name: str, low: float | str = "-inf", high: float | str =
             start = (int(lo), "")
         covering = (redis.zrevrangebylex(directory, "(" + entry_name(*start) + _TOP, "-", start=0, num=1)
                     if start is not None else [])
-        members = redis.zrangebylex(directory, "[" + covering[0] if covering else "-", "+", start=0,
-                                         num=CHUNKS_READ)
+        members = redis.zrangebylex(directory, "[" + covering[0] if covering else "-", "+", start=0, num=CHUNKS_READ)
     while members:
         pipe = redis.pipeline(transaction=False)
         for member in members:
