@@ -12,6 +12,8 @@
    the duplicate after parsing), survey mails filled from the rendered template against rendering
    each whole, and the whole mail as sent written directly (tracker.mail.wire) against the email
    package's build of it, written as smtplib writes it.
+6. Time index: layout 7's one sorted set of sids by time against the chunked time index (bytes and Redis CPU per
+   entry, entries in time order and shuffled).
 
 The score card, the receiver over real processes, accepted-and-applied and surveys due at once are measured by
 bench/http_run.py; bytes per customer and the reads at scale by bench/scale.py.
@@ -127,6 +129,40 @@ def bench_memory(store: Store, settings: Any, count: int) -> None:
           f"{(applied - logged) / count:,.0f} bytes per applied event (tickets, profiles, due entries)")
 
 
+def bench_time_index(store: Store, count: int) -> None:
+    """One sorted set of sids by time (layout 7's t:responses) against the chunked time index, fed the same entries
+    ten at a time: bytes (MEMORY USAGE of every key) and Redis's own CPU per entry, in time order and shuffled."""
+    import random
+
+    from tracker.store import keys, time_index
+
+    rows = [(f"{n:04d}{secrets.token_hex(8)}", 1_764_000_000_000 + n * 997) for n in range(count)]
+    shuffled = random.Random(9).sample(rows, len(rows))
+
+    def redis_cpu() -> float:
+        found = store.redis.info("cpu")
+        return float(found["used_cpu_sys"]) + float(found["used_cpu_user"])
+
+    def cost(write: Callable[[list[tuple[str, int]]], Any], feed: list[tuple[str, int]],
+             pattern: str) -> tuple[float, float]:
+        store.redis.flushall()
+        before = redis_cpu()
+        for start in range(0, len(feed), 10):
+            write(feed[start:start + 10])
+        used = redis_cpu() - before
+        held = sum(store.redis.memory_usage(key, samples=0) or 0 for key in store.redis.scan_iter(match=pattern))
+        return held / count, used / count * 1e6
+
+    plain = cost(lambda batch: store.redis.zadd("t:plain", dict(batch)), rows, "t:plain")
+    ordered = cost(lambda batch: time_index.place(store, "resp", adds=batch), rows, "t:{ix:resp}:*")
+    mixed = cost(lambda batch: time_index.place(store, "resp", adds=batch), shuffled, "t:{ix:resp}:*")
+    chunks = sum(1 for _ in store.redis.scan_iter(match=keys.time_index_chunk("resp", "*")))
+    print(f"index    {count} entries ten at a time: one sorted set {plain[0]:.0f} bytes and {plain[1]:.1f} us of Redis "
+          f"CPU an entry; chunks {ordered[0]:.0f} bytes, {ordered[1]:.1f} us in time order, {mixed[0]:.0f} bytes, "
+          f"{mixed[1]:.1f} us shuffled ({chunks} chunks) -> chunks take {mixed[0] / plain[0]:.2f}x the bytes "
+          f"and {mixed[1] / plain[1]:.1f}x the Redis CPU")
+
+
 def bench_hot_paths(store: Store, settings: Any, count: int) -> None:
     """Print a retry answered from its header against a bare POST and one found only after parsing; mail fills."""
     store.redis.flushall()
@@ -200,6 +236,7 @@ def main() -> None:
             bench_answers(store, settings, args.events)
             bench_memory(store, settings, args.events)
             bench_hot_paths(store, settings, min(args.events, 2000))
+            bench_time_index(store, 4 * args.events)
         finally:
             process.terminate()
             process.wait()
