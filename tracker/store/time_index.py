@@ -50,14 +50,10 @@ Op = tuple[str, str, str, int]
 def place(base: RedisBase, name: str, adds: Iterable[tuple[str, int]] = (),
           drops: Iterable[tuple[str, int]] = ()) -> None:
     """Drop these (sid, time) entries from an index and add these ones, each once: repeating a placement changes
-    nothing, and a sid dropped at one time and added at another is moved."""
-    write(base, [*((name, "drop", sid, at) for sid, at in drops), *((name, "add", sid, at) for sid, at in adds)])
-
-
-def write(base: RedisBase, ops: Sequence[Op]) -> None:
-    """Carry out these writes (each add or drop of an entry once, whatever their order), in two round trips while
-    no other writer moves the bounds under them. A caller with a pipeline of its own queues the lookups on it
-    (queue_lookups) and passes their replies to finish() instead."""
+    nothing, and a sid dropped at one time and added at another is moved. Two round trips while no other writer
+    moves the bounds under them; a caller with a pipeline of its own queues the lookups on it (queue_lookups) and
+    passes their replies to finish() instead."""
+    ops = [*((name, "drop", sid, at) for sid, at in drops), *((name, "add", sid, at) for sid, at in adds)]
     pipe = base.redis.pipeline(transaction=False)
     queue_lookups(pipe, ops)
     finish(base, ops, pipe.execute())
