@@ -156,6 +156,18 @@ def test_check_notes_a_redis_that_keeps_hashes_compact_only_up_to_short_values(e
     assert "note" not in tracker(env, "check").stdout
 
 
+def test_check_notes_a_redis_that_keeps_sorted_sets_compact_only_below_a_time_index_chunk(env, store):
+    store.redis.config_set("zset-max-ziplist-entries", 64)  # the 6.2 name; 7.x knows it too
+    try:
+        result = tracker(env, "check")
+    finally:
+        store.redis.config_set("zset-max-ziplist-entries", 128)  # Redis's default, which the chunks stay under
+    assert result.returncode == 0 and result.stderr == "", result.stderr  # advice, not a problem
+    notes = [line for line in result.stdout.splitlines() if line.lstrip().startswith("note")]
+    assert len(notes) == 1 and "at most 64 entries" in notes[0] and "zset-max-listpack-entries to 128" in notes[0]
+    assert "note" not in tracker(env, "check").stdout
+
+
 def test_check_gives_one_line_per_problem_and_still_probes_the_rest(env):
     result = tracker({**env, "TRACKER_SECRET_KEY": "please-change-me-0123456789abcdefghij",
                       "TRACKER_BROKER_URL": "amqp://guest:hunter2@127.0.0.1:1//",
