@@ -206,6 +206,7 @@ class RatingScale(Protocol):
 
 
 DAY_MS = 86_400_000
+TREND_DAYS = 30  # a trend compares the last 30 days (today included) with the 30 before (tracker.scores.maths)
 # Decay: each answer weighs 2^(-age/half-life) with age measured at query time. All weights share the
 # factor 2^(-now/half-life), which cancels in a weighted mean, so storing 2^((t - EPOCH)/half-life) per
 # answer gives the same score at any query time, and aggregates can be kept as running sums.

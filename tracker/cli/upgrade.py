@@ -19,7 +19,9 @@ PAGES: dict[str, tuple[str, str, str]] = {
                       "longer be answered is settled (its fields packed into one, as beat's expiry pass settles "
                       "them from now on); the ranked sets of customers are moved under their new names, the "
                       "at-risk ranking is filled for TRACKER_AT_RISK_SCORE and the indexes of answers and sent "
-                      "surveys by time are moved into chunks (t:{ix:resp}, t:{ix:sent}); and the Redis is "
+                      "surveys by time are moved into chunks (t:{ix:resp}, t:{ix:sent}); every customer's day "
+                      "buckets written before they expired keep only the days their score card's trend can still "
+                      "read, and expire with them; and the Redis is "
                       "marked as this layout's (t:layout). Until then web, worker and "
                       "beat refuse to start on it. Stop them first (nothing may write the old way meanwhile). Safe "
                       "to run again, also after it was stopped halfway: a second run changes nothing. On a Redis "
@@ -60,6 +62,7 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
     rebuilt = rebuild_scores(store, settings) if rebuild else None
     settled = settle_expired(store, settings, int(time.time() * 1000))  # after the rebuild, which reads them all
     at_risk = store.fill_risk_ranking(settings.at_risk_score)  # after the rebuild: placed from the ranked sets
+    trimmed = store.trim_customer_days()  # after the rebuild, which writes them trimmed
     store.mark_layout()
     print(f"Folded {folded.folded} answers into their surveys"
           + (f" ({folded.superseded} old answer hashes dropped: their surveys held a newer answer)"
@@ -68,11 +71,13 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
           + f"; {settled} closed surveys settled"
           + f"; {moved} places in the ranked sets moved"
           + f"; {indexed} entries of the time indexes moved into chunks"
+          + f"; {trimmed} customers' day buckets trimmed to what their trend reads"
           + ("; the at-risk ranking is being filled by another process" if at_risk is None
              else f"; {at_risk} customers at risk ranked")
           + f"; {copies} score cards' copies of the newest answer written"
           + (f"; scores rebuilt from {rebuilt} answers" if rebuilt is not None else "")
           + ("; the store was on this key layout already." if state == CURRENT and not (folded.folded or renamed
-                                                                               or settled or moved or indexed)
+                                                                               or settled or moved or indexed
+                                                                               or trimmed)
              else "; the store is on this key layout now."))
     return 0

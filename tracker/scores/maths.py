@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import lru_cache
 
-from tracker.model import DAY_MS, DECAY_EPOCH_MS, Aggregate, ScoreCard, day_of
+from tracker.model import DAY_MS, DECAY_EPOCH_MS, TREND_DAYS, Aggregate, ScoreCard, day_of
 
 EPOCH_MS = DECAY_EPOCH_MS
-TREND_DAYS = 30
 __all__ = ["DAY_MS", "EPOCH_MS", "TREND_DAYS", "day_of", "score_card", "trend"]
 
 

@@ -9,12 +9,15 @@ each profile's copy of what the score card shows of the newest answer is set fro
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from dataclasses import replace
 
 from tracker.config import Settings
 from tracker.model import Aggregate
 from tracker.scales import SCALES
 from tracker.store import Store
+from tracker.store.customer_days import kept_days
 from tracker.store.rollups import add_rollups, answer_rollup, crossing, dimensions_of, reasons_in, sent_rollup
 from tracker.store.scores import Rebuilt, answer_aggregate_ids
 from tracker.store.surveys import aggregate_ids
@@ -56,7 +59,10 @@ def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
     for ident, retired, retired_rollup in store.retired_aggregates():
         count(ident, retired, retired_rollup)
         rebuilt.reasons.update(reasons_in(retired_rollup))
-    rebuilt.aggregates = dict(aggregates)
+    # A customer's day buckets keep only the days a trend can still read (tracker.store.customer_days).
+    now = int(time.time() * 1000)
+    rebuilt.aggregates = {ident: replace(agg, days=kept_days(agg.days, now)) if ident[0] == "customer" else agg
+                          for ident, agg in aggregates.items()}
     rebuilt.rollups = {ident: rollup for ident, rollup in rollups.items() if rollup}
     return rebuilt
 

@@ -12,7 +12,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -29,6 +29,7 @@ from redis.retry import Retry
 
 from tracker.config import ConfigError
 from tracker.errors import StorageUnavailable
+from tracker.store.customer_days import lua_keep_days
 from tracker.store.survey_codes import lua_thaw
 
 # The longest value a hash should be able to hold and stay compact (a listpack): a survey's comment, subject or
@@ -235,13 +236,19 @@ def connect(url: str) -> Any:
     return _cluster(url)
 
 
-THAW_LINE = "--#thaw\n"  # where a script that reads or writes a survey's fields gets survey_codes.lua_thaw()
+# Where a script gets Lua that Python writes from the rule it keeps: "--#thaw" survey_codes.lua_thaw() (a script
+# that reads or writes a survey's fields), "--#days" customer_days.lua_keep_days() (one that writes a customer's
+# day buckets).
+INCLUDES: dict[str, Callable[[], str]] = {"--#thaw\n": lua_thaw, "--#days\n": lua_keep_days}
 
 
 @cache
 def _source(name: str) -> str:
     source = resources.files("tracker.store").joinpath("lua", f"{name}.lua").read_text("utf-8")
-    return source.replace(THAW_LINE, lua_thaw(), 1) if THAW_LINE in source else source
+    for line, text in INCLUDES.items():
+        if line in source:
+            source = source.replace(line, text(), 1)
+    return source
 
 
 class Script:

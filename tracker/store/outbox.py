@@ -50,6 +50,7 @@ from tracker.errors import StorageUnavailable
 from tracker.model import Aggregate
 from tracker.store import keys, notice_data, time_index
 from tracker.store.base import RedisBase
+from tracker.store.customer_days import KEPT_DAYS, today
 from tracker.store.notices import notice_call
 from tracker.store.risk import queue_place_risk
 from tracker.store.rollups import (
@@ -726,7 +727,8 @@ class Outbox(RedisBase):
             card = customer.get("card")  # absent from entries written before the copy existed
             last = customer.get("last", "")
             args += [*_zop(customer.get("resp")), *_zop(customer.get("surv")), *_zop(customer.get("unhappy")),
-                     last, card_copy(body["sid"], last, *card) if card and last != "" else ""]
+                     last, card_copy(body["sid"], last, *card) if card and last != "" else "", KEPT_DAYS,
+                     today(int(time.time() * 1000))]
         self.script("outbox_step")(keys=step_keys(kind, ident, retired), args=args, client=pipe)
 
     def queue_steps(self, pipe: Any, bucket: int, seq: int, body: Mapping[str, Any],

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import keys, time_index
+from tracker.store.customer_days import expire_at_ms
 from tracker.store.notice_data import extra_answers
 from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry, write_entity_ranks
 from tracker.store.risk import kept_threshold, place_every_risk
@@ -245,7 +246,8 @@ class Scores(Outbox):
                     keys=names,
                     args=[len(snapshot), *snapshot, *pairs_args(sums.items()), *pairs_args(daily.items()),
                           *pairs_args((k, rollup[k]) for k in sorted(rollup)),
-                          *pairs_args((sid, at) for sid, at in sorted(unhappy.items()))],
+                          *pairs_args((sid, at) for sid, at in sorted(unhappy.items())),
+                          (expire_at_ms(agg.days) or "") if kind == "customer" else ""],
                     client=pipe)
             written = pipe.execute()
             gone = self.redis.pipeline(transaction=False)

@@ -12,11 +12,13 @@
 --       field/increment pairs: the sums' integer, float and daily increments, the rollup's integer and float
 --       increments; then for a customer the responses, surveys and unhappy answers changes (each an op,
 --       'a' add or 'r' remove or '' none, and a time), the answer time that becomes the profile's last
---       response when it is not older ('' none), and the score card's copy of that answer ('' none: an entry
---       from before the copy), kept in the profile's last_response_card while it names the newest answer
+--       response when it is not older ('' none), the score card's copy of that answer ('' none: an entry
+--       from before the copy), kept in the profile's last_response_card while it names the newest answer, and
+--       for a customer's live day buckets the days kept and today's number (tracker.store.customer_days)
 -- Returns {applied, alive, answers} (answers '' unless a live step leaves it alive), for a customer instead
 -- {applied, alive} followed by its n, weight, weighted, last response time and newest unhappy answer's time ('' when
 -- absent), what the ranked sets follow.
+--#days
 local bucket, sid = ARGV[1], ARGV[3]
 local first, seq = string.match(ARGV[2], '^(%d+)-(%d+)$')
 seq = tonumber(seq or ARGV[2])
@@ -63,6 +65,9 @@ if seq > mark then
   end
   if live and tonumber(redis.call('HGET', sums, 'n') or '0') <= 0 then redis.call('HDEL', sums, 'weight', 'weighted') end
   if customer then
+    if live and #daily > 0 and (ARGV[pos + 9] or '') ~= '' then
+      keep_days(days, tonumber(ARGV[pos + 8]), tonumber(ARGV[pos + 9]))
+    end
     zop(KEYS[5], ARGV[pos], ARGV[pos + 1])
     zop(KEYS[6], ARGV[pos + 2], ARGV[pos + 3])
     zop(KEYS[8], ARGV[pos + 4], ARGV[pos + 5])

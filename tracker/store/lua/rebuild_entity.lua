@@ -2,7 +2,8 @@
 -- entity already took an outbox entry newer than the snapshot the rebuild was computed at.
 -- KEYS: 1 marks, 2 aggregate, 3 daily, 4 rollup, (a customer's) 5 unhappy answers
 -- ARGV: 1 number of buckets, 2.. each bucket's snapshot sequence number, then four lists, each a count and
---       that many field/value pairs: the aggregate, the daily buckets, the rollup, the unhappy answers (sid, at).
+--       that many field/value pairs: the aggregate, the daily buckets, the rollup, the unhappy answers (sid, at);
+--       then when a customer's day buckets expire (ms, '' none: tracker.store.customer_days)
 -- Returns 1 when written, 0 when the entity moved past the snapshot (compute again).
 local buckets = tonumber(ARGV[1])
 for b = 0, buckets - 1 do
@@ -24,6 +25,7 @@ end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 hset_all(KEYS[2], sums)
 hset_all(KEYS[3], daily)
+if #daily > 0 and (ARGV[pos] or '') ~= '' then redis.call('PEXPIREAT', KEYS[3], ARGV[pos]) end
 hset_all(KEYS[4], rollup)
 if KEYS[5] then
   redis.call('DEL', KEYS[5])
