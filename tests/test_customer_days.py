@@ -9,18 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.support import World, drain, iso, solved_event
-from tests.test_outbox import assert_equals_a_rebuild
-from tracker.answers.record import record_answer
+from tests.support import World
+from tests.test_outbox import _answered_long_ago, assert_equals_a_rebuild
 from tracker.config import load_settings
-from tracker.mail.smtp import SmtpSender
 from tracker.model import DAY_MS, day_of
 from tracker.scores.cards import customer_card
 from tracker.scores.maths import trend
 from tracker.scores.rebuild import rebuild_scores
 from tracker.store import keys
 from tracker.store.customer_days import KEPT_DAYS, expire_at_ms, kept_days, lua_keep_days
-from tracker.surveys import due
 
 pytestmark = pytest.mark.parametrize("store_kind", ["standalone", pytest.param("cluster", marks=pytest.mark.cluster)],
                                      indirect=True)
@@ -33,22 +30,6 @@ def world(post_event: Any, store: Any, env: dict[str, str], smtp: Any, client: A
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def answered(world: World, ticket: str, email: str, rating: int, days_ago: int) -> None:
-    """Solve, survey and answer a ticket days_ago, through the real send and answer paths, in any order."""
-    store = world.store
-    then = now_ms() - days_ago * DAY_MS
-    body = solved_event(ticket=ticket, email_address=email, at=iso(days_ago * 86400 + 120))
-    body["customer"] = {"id": f"c-{email.split('@')[0]}", "email": email, "name": "Kari"}
-    world.event(body)
-    drain(store, load_settings({**world.env, "TRACKER_SURVEY_EXPIRY_DAYS": str(days_ago + 20)}))
-    settings = load_settings({**world.env, "TRACKER_SURVEY_THROTTLE_DAYS": "0"})
-    claimed, members = due.sweep(store, then)
-    with SmtpSender(settings.smtp_url) as sender:
-        assert [due.send_due(store, settings, sender, m, claimed, then).status for m in members] == ["sent"]
-    (survey,) = [survey for survey in store.customer_surveys(email) if survey.tkey.endswith(f":{ticket}")]
-    record_answer(store, world.settings, survey, rating, "", then + 60_000)
 
 
 def expiry(store: Any, key: str) -> int:
@@ -74,12 +55,12 @@ def test_the_buckets_hold_the_days_a_trend_reads_whatever_the_order_and_a_rebuil
     settings = load_settings(env)
     # In time order: the 100-day-old answer's day no trend reads any more, the later ones stay.
     for n, days_ago in enumerate((100, 50, 35, 5)):
-        answered(world, f"T-A{n}", "kari@example.no", 2 + n % 3, days_ago)
+        _answered_long_ago(world, f"T-A{n}", "kari@example.no", 2 + n % 3, days_ago)
     # Newest first: the older answers' days that a trend can no longer read are dropped as they arrive.
     for n, days_ago in enumerate((3, 60, 59, 200)):  # 60: KEPT_DAYS before today, no trend reads it
-        answered(world, f"T-B{n}", "ola@example.no", 1 + n, days_ago)
+        _answered_long_ago(world, f"T-B{n}", "ola@example.no", 1 + n, days_ago)
     # Only answers older than the window: no buckets at all, the sums still count them.
-    answered(world, "T-C", "quiet@example.no", 4, 70)
+    _answered_long_ago(world, "T-C", "quiet@example.no", 4, 70)
 
     assert set(held_days(store, "kari@example.no")) == {f"{ago(d)}:{p}" for d in (50, 35, 5) for p in "nv"}
     assert {field.partition(":")[0] for field in held_days(store, "ola@example.no")} == {ago(3), ago(59)}
@@ -107,8 +88,8 @@ def test_the_buckets_hold_the_days_a_trend_reads_whatever_the_order_and_a_rebuil
 
 
 def test_buckets_written_before_the_rule_are_trimmed_once_by_the_upgrade(world, store):
-    answered(world, "T-1", "kari@example.no", 4, 10)
-    answered(world, "T-2", "ola@example.no", 2, 20)
+    _answered_long_ago(world, "T-1", "kari@example.no", 4, 10)
+    _answered_long_ago(world, "T-2", "ola@example.no", 2, 20)
     # As layout 8 left them: every day ever answered on, no expiry.
     kari, ola = keys.daily("customer", "kari@example.no"), keys.daily("customer", "ola@example.no")
     store.redis.hset(kari, mapping={f"{ago(90)}:n": 1, f"{ago(90)}:v": 3})

@@ -42,7 +42,8 @@ def now_ms() -> int:
 
 
 def _answered_long_ago(world: World, ticket: str, email: str, rating: int, days_ago: int) -> None:
-    """Solve, survey and answer a ticket days_ago, through the real send and answer paths."""
+    """Solve, survey and answer a ticket days_ago, through the real send and answer paths (in any order: the answer
+    goes to this ticket's survey)."""
     store = world.store
     then = now_ms() - days_ago * DAY_MS
     body = solved_event(ticket=ticket, email_address=email, at=iso(days_ago * 86400 + 120))
@@ -53,7 +54,8 @@ def _answered_long_ago(world: World, ticket: str, email: str, rating: int, days_
     claimed, members = due.sweep(store, then)
     with SmtpSender(settings.smtp_url) as sender:
         assert [due.send_due(store, settings, sender, m, claimed, then).status for m in members] == ["sent"]
-    world.answer_at(email, rating, then + 60_000)
+    (survey,) = [survey for survey in store.customer_surveys(email) if survey.tkey.endswith(f":{ticket}")]
+    record_answer(store, world.settings, survey, rating, "", then + 60_000)
 
 
 def state(store: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ in. Data without a mark and without such hashes was written by this layout after
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tracker.errors import StorageUnavailable
@@ -172,31 +171,23 @@ class Layout(RedisBase):
         """Keep every customer's day buckets written before they expired (no TTL) to the days a trend can still
         read, with their expiry (tracker.store.customer_days; a customer's next answer would do the same); safe to
         run again at any point, beside live writes too. Return how many customers' buckets were trimmed."""
-        trimmed, day = 0, today(int(time.time() * 1000))
-        for emails in _batches(self.redis.sscan_iter(keys.index("customer"), count=batch), batch):
+        trimmed, day, cursor = 0, today(int(time.time() * 1000)), 0
+        while True:
+            cursor, emails = self.redis.sscan(keys.index("customer"), cursor, count=batch)
             pipe = self.redis.pipeline(transaction=False)
             for email in emails:
                 pipe.pttl(keys.daily("customer", email))
-            lasting = [email for email, ttl in zip(emails, pipe.execute(), strict=True) if int(ttl) == -1]
+            lasting = [email for email, ttl in zip(emails, pipe.execute() if emails else [], strict=True)
+                       if int(ttl) == -1]
             pipe = self.redis.pipeline(transaction=False)
             for email in lasting:
                 self.script("trim_days")(keys=[keys.daily("customer", email)], args=[KEPT_DAYS, day],
                                          client=pipe)
             trimmed += sum(int(done) for done in pipe.execute()) if lasting else 0
-        return trimmed
+            if int(cursor) == 0:
+                return trimmed
 
     def mark_layout(self) -> None:
         """Write this layout's mark (after an upgrade)."""
         self.redis.set(keys.LAYOUT, keys.LAYOUT_VERSION)
 
-
-def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
-    """Yield lists of up to size items, in order."""
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
