@@ -168,8 +168,8 @@ class Layout(RedisBase):
         return moved
 
     def trim_customer_days(self, batch: int = 1000) -> int:
-        """Keep every customer's day buckets written before they expired (no TTL) to the days a trend can still
-        read, with their expiry (tracker.store.customer_days; a customer's next answer would do the same); safe to
+        """Trim every customer's day buckets that carry no expiry (written before tracker.store.customer_days' rule)
+        to the days a trend can still read, and give them their expiry, as a customer's next answer would; safe to
         run again at any point, beside live writes too. Return how many customers' buckets were trimmed."""
         trimmed, day, cursor = 0, today(int(time.time() * 1000)), 0
         while True:
@@ -190,4 +190,3 @@ class Layout(RedisBase):
     def mark_layout(self) -> None:
         """Write this layout's mark (after an upgrade)."""
         self.redis.set(keys.LAYOUT, keys.LAYOUT_VERSION)
-
