@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import World
+from tests.support import World, tracker
 from tests.test_outbox import _answered_long_ago, assert_equals_a_rebuild
 from tracker.config import load_settings
 from tracker.model import DAY_MS, day_of
@@ -87,7 +87,7 @@ def test_the_buckets_hold_the_days_a_trend_reads_whatever_the_order_and_a_rebuil
     assert not store.redis.exists(keys.daily("customer", "quiet@example.no"))
 
 
-def test_buckets_written_before_the_rule_are_trimmed_once_by_the_upgrade(world, store):
+def test_buckets_written_before_the_rule_are_trimmed_once_by_the_upgrade(world, store, env):
     _answered_long_ago(world, "T-1", "kari@example.no", 4, 10)
     _answered_long_ago(world, "T-2", "ola@example.no", 2, 20)
     # As layout 8 left them: every day ever answered on, no expiry.
@@ -96,11 +96,15 @@ def test_buckets_written_before_the_rule_are_trimmed_once_by_the_upgrade(world, 
     store.redis.persist(kari)
     store.redis.delete(ola)
     store.redis.hset(ola, mapping={f"{ago(80)}:n": 2, f"{ago(80)}:v": 6})
-    assert store.trim_customer_days() == 2
+    upgraded = tracker(env, "upgrade-store")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "2 customers' day buckets trimmed" in upgraded.stdout
     assert set(held_days(store, "kari@example.no")) == {f"{ago(10)}:n", f"{ago(10)}:v"}
     assert abs(expiry(store, kari) - newest_expiry(10)) < 5_000
     assert not store.redis.exists(ola)  # its newest day no trend reads any more
     assert store.trim_customer_days() == 0  # safe to run again: nothing left without an expiry
+    again = tracker(env, "upgrade-store")
+    assert "0 customers' day buckets trimmed" in again.stdout and "already" in again.stdout
 
 
 def test_the_lua_twin_numbers_days_and_keeps_them_as_python_does(store):
