@@ -22,7 +22,7 @@ from tracker.answers.record import record_answer
 from tracker.config import load_settings
 from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
-from tracker.store import keys
+from tracker.store import filed, keys
 from tracker.surveys import due as surveys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,6 +121,21 @@ def as_sorted_sets(store: Any, extra: int = 0) -> dict[str, list[tuple[str, int]
     return held
 
 
+def stored_surveys(store: Any) -> dict[str, dict[str, str]]:
+    """Return every survey as the store holds it, by sid: its hash, or its filed value (tracker.store.filed) with any
+    field written beside it since; SCAN over every master of a cluster."""
+    found: dict[str, dict[str, str]] = {}
+    for name in store.redis.scan_iter(match=keys.FILED_MATCH, count=1000):
+        for sid, value in store.redis.hgetall(name).items():
+            assert keys.survey_filed(sid) == name, (sid, name)  # filed where its readers look
+            found[sid] = filed.unfiled(sid, value)
+    for name in store.redis.scan_iter(match=keys.SURVEYS_MATCH, count=1000):
+        if store.redis.type(name) == "hash":  # a test may write something else under a survey's name
+            sid = keys.survey_sid(name)
+            found[sid] = {**found.get(sid, {}), **store.redis.hgetall(name)}
+    return found
+
+
 def due_score(store: Any, member: str) -> float | None:
     """Read when a due entry (a survey or reminder) comes up next: its score in the due set, None when gone.
 
@@ -152,7 +167,7 @@ def refused_as_behind(env: dict[str, str], commands: tuple[str, ...] = ("web", "
     for command in commands:
         started = tracker(env, command)
         assert started.returncode == 2 and started.stderr.count("\n") == 1, started.stderr
-        assert "layout 3, 4, 5, 6 or 7" in started.stderr and "tracker upgrade-store" in started.stderr
+        assert "layout 3, 4, 5, 6, 7 or 8" in started.stderr and "tracker upgrade-store" in started.stderr
 
 
 def chromium_binary() -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import World, drain, indexed, iso, solved_event, wait_until
+from tests.support import World, drain, indexed, iso, solved_event, stored_surveys, wait_until
 from tracker.answers.record import record_answer
 from tracker.config import load_settings
 from tracker.mail.smtp import SmtpSender
@@ -120,8 +120,8 @@ def assert_time_indexes_hold_every_survey(store: Any) -> None:
     """The time indexes hold every answer at its survey's answer time and every survey sent (not a test send) at its
     send time, each once, and nothing else."""
     answered, sent = set(), set()
-    for name in store.redis.scan_iter(match=keys.SURVEYS_MATCH, count=1000):
-        record = expanded(store.redis.hgetall(name))
+    for stored in stored_surveys(store).values():
+        record = expanded(stored)
         if record.get("test"):
             continue
         if record.get("rating"):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from redis.cluster import RedisCluster
 
-from tests.support import World, refused_as_behind, survey_link, tracker
+from tests.support import World, refused_as_behind, stored_surveys, survey_link, tracker
 from tests.test_layout import ANNA, BJORN, CARL, DINA, four_customers, readable
 from tests.test_migrations import answered_event
 from tests.test_outbox import _answered_long_ago, assert_equals_a_rebuild
@@ -61,9 +61,18 @@ def survey_keys(store: Any) -> list[str]:
     return sorted(store.redis.scan_iter(match=keys.SURVEYS_MATCH, count=1000))
 
 
+def filing_keys(store: Any) -> list[str]:
+    return sorted(store.redis.scan_iter(match=keys.FILED_MATCH, count=1000))
+
+
 def settle_all(store: Any) -> int:
     """Settle every survey now, as the expiry pass does once each can no longer be answered (safe at any time)."""
-    return store.settle([keys.survey_sid(name) for name in survey_keys(store)])
+    return store.settle(sorted(stored_surveys(store)))
+
+
+def stored(store: Any, sid: str) -> dict[str, str]:
+    """Return a survey as stored: its hash, or its filed value with what was written beside it."""
+    return stored_surveys(store).get(sid, {})
 
 
 def test_a_settled_survey_reads_as_before_in_fewer_bytes(answered: World, store: Any, settings: Any) -> None:
@@ -74,20 +83,21 @@ def test_a_settled_survey_reads_as_before_in_fewer_bytes(answered: World, store:
     bytes_before = sum(store.redis.memory_usage(name) for name in names)
     assert settle_all(store) == 4  # three answered, one sent and unanswered
     assert settle_all(store) == 0  # settled already
+    assert survey_keys(store) == []  # each filed: a field of a hash shared with others, no key of its own
     after = readable(store, client, settings, auth, at)
     for name in names:
-        stored = after["hashes"][name]
+        stored = after["hashes"][keys.survey_sid(name)]
         assert PACKED_FIELD in stored and not set(stored) & set(PACKED), stored  # only the status beside the pack
         assert {"sid", coded("status")} <= set(stored)
         # Every coded field's value, in the pack: what the hash held before.
-        old = before["hashes"][name]
+        old = before["hashes"][keys.survey_sid(name)]
         assert unpacked(stored[PACKED_FIELD]) == {code: old[code] for code in PACKED if code in old}
         assert {k: v for k, v in stored.items() if k != PACKED_FIELD} == {k: v for k, v in old.items()
                                                                            if k not in PACKED}
     assert {k: v for k, v in after.items() if k != "hashes"} == {k: v for k, v in before.items() if k != "hashes"}
-    bytes_after = sum(store.redis.memory_usage(name) for name in names)
+    bytes_after = sum(store.redis.memory_usage(name) for name in filing_keys(store))
     assert bytes_after < bytes_before, (bytes_before, bytes_after)  # bench/scale.py measures by how much
-    assert {store.redis.object("encoding", name) for name in names} <= {"listpack", "ziplist"}
+    assert {store.redis.object("encoding", name) for name in filing_keys(store)} <= {"listpack", "ziplist"}
     assert_equals_a_rebuild(store, settings)
 
 
@@ -98,10 +108,10 @@ def test_the_expiry_pass_settles_the_surveys_that_can_no_longer_be_answered_and_
     assert world.send() == ["sent"]
     expiry = settings.survey_expiry_days * DAY_MS
     assert emit_expired(store, settings, now_ms() + expiry - 3_600_000) == 0  # both can still be answered
-    assert not any(PACKED_FIELD in store.redis.hgetall(name) for name in survey_keys(store))
+    assert not any(PACKED_FIELD in record for record in stored_surveys(store).values())
     later = now_ms() + expiry + 60_000
     assert emit_expired(store, settings, later) == 1  # Bjørn's, unanswered
-    assert all(PACKED_FIELD in store.redis.hgetall(name) for name in survey_keys(store))
+    assert all(PACKED_FIELD in record for record in stored_surveys(store).values()) and survey_keys(store) == []
     assert emit_expired(store, settings, later) == 0
     assert store.customer_surveys(BJORN)[0].status == "sent" and store.customer_responses(ANNA)[0].rating == 4
     # By the clock of the moment Anna's survey still takes answers: its page reads the settled survey, and a change
@@ -139,10 +149,12 @@ def test_a_settled_survey_changed_erased_or_retired_counts_exactly_what_it_did(
 
     # A mark written beside the pack (the import path's own write) wins over the packed one and survives a thaw.
     (bjorn,) = store.customer_responses(BJORN)
-    assert PACKED_FIELD in store.redis.hgetall(keys.survey(bjorn.sid))
+    assert PACKED_FIELD in stored(store, bjorn.sid) and not store.redis.exists(keys.survey(bjorn.sid))  # filed
     store.mark_answer_event(bjorn.sid, "009999999999999|evt-x")
     assert store.answer_event(bjorn.sid) == "009999999999999|evt-x"
-    store.script("thaw_survey")(keys=[keys.survey(bjorn.sid)])
+    assert store.customer_responses(BJORN)[0].rating == 5  # the filed survey, with the mark written beside it
+    store.script("thaw_survey")(keys=[keys.survey(bjorn.sid), keys.survey_filed(bjorn.sid)])
+    assert not store.redis.hexists(keys.survey_filed(bjorn.sid), bjorn.sid)
     assert store.redis.hget(keys.survey(bjorn.sid), coded("answer_event")) == "009999999999999|evt-x"
     assert store.customer_responses(BJORN)[0].rating == 5
 
@@ -190,9 +202,8 @@ def test_a_layout_5_redis_is_refused_until_upgrade_store_settles_its_closed_surv
     assert upgraded.returncode == 0, upgraded.stderr
     assert "2 closed surveys settled" in upgraded.stdout and "rebuilt" not in upgraded.stdout
     assert store.redis.get(keys.LAYOUT) == keys.LAYOUT_VERSION
-    settled = {name for name, stored in ((n, store.redis.hgetall(n)) for n in survey_keys(store))
-               if PACKED_FIELD in stored}
-    assert settled == {keys.survey(sid) for sid in closed}
+    settled = {sid for sid, record in stored_surveys(store).items() if PACKED_FIELD in record}
+    assert settled == set(closed) and not any(store.redis.exists(keys.survey(sid)) for sid in closed)  # filed
     after = readable(store, client, settings, auth, at)
     assert {k: v for k, v in after.items() if k != "hashes"} == {k: v for k, v in before.items() if k != "hashes"}
     assert_equals_a_rebuild(store, settings)
@@ -220,11 +231,11 @@ def test_a_survey_packed_and_thawed_holds_exactly_what_it_held(store: Any, chang
     held = {**FIELDS, **changed}
     store.redis.hset(key, mapping=held)
     assert store.settle(["s1"]) == 1
-    stored = store.redis.hgetall(key)
-    assert set(stored) == {"sid", "st", PACKED_FIELD, "comment"}
-    assert {**unpacked(stored[PACKED_FIELD]), "sid": "s1", "st": held["st"], "comment": held["comment"]} == held
+    kept = stored(store, "s1")
+    assert set(kept) == {"sid", "st", PACKED_FIELD, "comment"} and not store.redis.exists(key)
+    assert {**unpacked(kept[PACKED_FIELD]), "sid": "s1", "st": held["st"], "comment": held["comment"]} == held
     assert store.survey("s1") is not None and store.survey("s1").subject == held["sj"]
-    store.script("thaw_survey")(keys=[key])
+    store.script("thaw_survey")(keys=[key, keys.survey_filed("s1")])
     assert store.redis.hgetall(key) == held
 
 
@@ -241,5 +252,5 @@ def test_a_key_that_is_not_a_surveys_hash_is_left_and_the_others_settle(world: W
     sid = world.solved_and_answered("T-1", ANNA, 4)
     store.redis.set(keys.survey("broken"), "not a hash")
     assert store.settle(["broken", sid]) == 1
-    assert PACKED_FIELD in store.redis.hgetall(keys.survey(sid))
+    assert PACKED_FIELD in stored(store, sid)
     assert store.redis.get(keys.survey("broken")) == "not a hash"

@@ -16,10 +16,12 @@ PAGES: dict[str, tuple[str, str, str]] = {
                       "their short codes (bytes per survey); from layout 3 or earlier the scores are then rebuilt "
                       "from the answers (rebuild-scores), which writes what layout 3 lacks (each rollup's sums "
                       "crossed by the other dimensions, the follow-up reasons' counts); every survey that can no "
-                      "longer be answered is settled (its fields packed into one, as beat's expiry pass settles "
-                      "them from now on); the ranked sets of customers are moved under their new names, the "
-                      "at-risk ranking is filled for TRACKER_AT_RISK_SCORE and the indexes of answers and sent "
-                      "surveys by time are moved into chunks (t:{ix:resp}, t:{ix:sent}); every customer's day "
+                      "longer be answered is settled (its fields packed into one and, unless it has an expiry, "
+                      "filed in a hash it shares with other settled surveys of its bucket, t:{s<b>}:filed:<n>, "
+                      "as beat's expiry pass settles them from now on); the ranked sets of customers are moved "
+                      "under their new names, the at-risk ranking is filled for TRACKER_AT_RISK_SCORE and the "
+                      "indexes of answers and sent surveys by time are moved into chunks (t:{ix:resp}, t:{ix:sent}); "
+                      "every customer's day "
                       "buckets written without an expiry are trimmed to the days their score card's trend can still "
                       "read and given one (60 days after the newest); and the Redis is "
                       "marked as this layout's (t:layout). Until then web, worker and "
@@ -50,9 +52,9 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
         raise ConfigError(OLD_LAYOUT)
     if state not in (CURRENT, EMPTY, UNMARKED, BEHIND):
         raise ConfigError(f"TRACKER_REDIS_URL holds key layout {state}, which this version cannot upgrade")
-    # Layouts 4 to 6 hold this layout's rollups: nothing to rebuild.
+    # Layouts 4 to 8 hold this layout's rollups: nothing to rebuild.
     rollups_current = store.redis.get(keys.LAYOUT) in (keys.LAYOUT_RENAMED, keys.LAYOUT_CODED, keys.LAYOUT_SETTLED,
-                                                       keys.LAYOUT_RANKED)
+                                                       keys.LAYOUT_RANKED, keys.LAYOUT_CHUNKED)
     moved = store.move_ranks()  # first: a rebuild writes the ranked sets under their new names
     indexed = store.move_time_indexes()  # before the rebuild and the settling, which read the surveys by them
     folded = store.fold_layout2_answers()
@@ -68,7 +70,7 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
           + (f" ({folded.superseded} old answer hashes dropped: their surveys held a newer answer)"
              if folded.superseded else "")
           + f"; {renamed} surveys' fields renamed"
-          + f"; {settled} closed surveys settled"
+          + f"; {settled} closed surveys settled or filed"
           + f"; {moved} places in the ranked sets moved"
           + f"; {indexed} entries of the time indexes moved into chunks"
           + f"; {trimmed} customers' day buckets trimmed to what their trend reads"

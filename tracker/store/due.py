@@ -137,7 +137,8 @@ class Due(RedisBase):
         """Record a skip or failure on the survey (once, counted once) and drop the due entry it came from."""
         flat = [x for pair in coded_mapping(survey_to_hash(survey)).items() for x in pair]
         pipe = self.redis.pipeline(transaction=False)
-        self.script("finish_due")(keys=[keys.survey(survey.sid)], args=[status, reason, at_ms, *flat], client=pipe)
+        self.script("finish_due")(keys=[keys.survey(survey.sid), keys.survey_filed(survey.sid)],
+                                  args=[status, reason, at_ms, *flat], client=pipe)
         self._release(survey.tkey, claimed, client=pipe)
         closed, _ = pipe.execute()
         if closed:

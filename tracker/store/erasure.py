@@ -6,13 +6,13 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from tracker.store import keys
+from tracker.store import filed, keys
 from tracker.store.outbox import Outbox, removal_entry
 from tracker.store.records import order_summaries, profile_aliases
 from tracker.store.reminders import reminder_member
 from tracker.store.scores import ANSWERED, ATTEMPTS, ATTRIBUTED, pairs_args
 from tracker.store.search import queue_index_name
-from tracker.store.survey_codes import coded_mapping, picked, picked_names
+from tracker.store.survey_codes import coded_mapping, picked_from
 from tracker.store.surveys import aggregate_ids
 
 SCAN_COUNT = 1000
@@ -33,7 +33,7 @@ class Removal(Outbox):
         bucket = keys.bucket_of(sid)
         names = (*ANSWERED, *ATTRIBUTED, "sent_at")
         for _ in range(ATTEMPTS):
-            row = picked(names, self.redis.hmget(keys.survey(sid), *picked_names(names)))
+            row = picked_from(names, filed.read_many(self.redis, [sid])[0])
             stored = {k: v or "" for k, v in zip(names, row, strict=True)}
             if stored["customer"] != email:
                 return None
@@ -47,7 +47,8 @@ class Removal(Outbox):
                     pipe.sadd(keys.RETIRED_INDEX, f"{kind}|{ident}")  # index before data
                 pipe.execute()
             body = removal_entry(sid, op, email, answered, stored, counted_for, sent_ms)
-            names_of = [keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_due(bucket)]
+            names_of = [keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_due(bucket),
+                        keys.survey_filed(sid)]
             expect = pairs_args(coded_mapping(stored).items())
             if op == "retire":
                 result = self.script("retire_survey")(

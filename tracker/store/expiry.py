@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 
 import redis
 
-from tracker.store import keys, time_index
+from tracker.store import filed, keys, time_index
 from tracker.store.base import REDIS_DEFAULT_HASH_VALUE, RedisBase
 from tracker.store.survey_codes import expanded
 
@@ -41,10 +41,7 @@ class Expiries(RedisBase):
 
     def surveys_with_names(self, sids: Sequence[str]) -> list[tuple[dict[str, str], str | None]]:
         """Return each survey's hash and its customer's name (two round trips for them all)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for sid in sids:
-            pipe.hgetall(keys.survey(sid))
-        records = [expanded(record) for record in pipe.execute()]
+        records = [expanded(record) for record in filed.read_many(self.redis, sids)]
         pipe = self.redis.pipeline(transaction=False)
         for record in records:
             pipe.hget(keys.customer(record.get("customer") or "-", "profile"), "name")
@@ -52,7 +49,8 @@ class Expiries(RedisBase):
 
     def settle(self, sids: Sequence[str]) -> int:
         """Settle these surveys (settle_survey.lua, one script each in its survey's slot, all in one round trip):
-        the caller knows they can no longer be answered. Return how many were settled now.
+        the caller knows they can no longer be answered. Each is filed too unless it has an expiry
+        (tracker.store.filed). Return how many were settled or filed now.
 
         A packed value longer than the Redis lets a compact hash hold would turn the hash into a hash table,
         bigger than the fields were: such a survey stays as it is. A Redis that refuses CONFIG GET is taken to
@@ -63,13 +61,13 @@ class Expiries(RedisBase):
         longest = self.compact_hash_value() or REDIS_DEFAULT_HASH_VALUE
         pipe = self.redis.pipeline(transaction=False)
         for sid in sids:
-            self.script("settle_survey")(keys=[keys.survey(sid)], args=[longest], client=pipe)
+            self.script("settle_survey")(keys=[keys.survey(sid), keys.survey_filed(sid)], args=[longest], client=pipe)
         settled = 0
         for sid, done in zip(sids, pipe.execute(raise_on_error=False), strict=True):
             if isinstance(done, redis.ResponseError):
                 log.warning("survey not settled", extra={"survey": sid, "error": str(done)[:200]})
             else:
-                settled += int(done)
+                settled += int(int(done) > 0)
         return settled
 
     def survey_pages(self, batch: int = 500) -> Iterator[list[tuple[str, dict[str, str]]]]:
@@ -78,11 +76,9 @@ class Expiries(RedisBase):
         found: list[str] = []
 
         def page(names: list[str]) -> list[tuple[str, dict[str, str]]]:
-            pipe = self.redis.pipeline(transaction=False)
-            for name in names:
-                pipe.hgetall(name)
-            return [(keys.survey_sid(name), expanded(record)) for name, record in zip(names, pipe.execute(),
-                                                                                      strict=True) if record]
+            sids = [keys.survey_sid(name) for name in names]  # a hash beside a filed value is read with it
+            return [(sid, expanded(record)) for sid, record in zip(sids, filed.read_many(self.redis, sids),
+                                                                   strict=True) if record]
 
         for name in self.redis.scan_iter(match=keys.SURVEYS_MATCH, count=1000):
             found.append(name)

@@ -131,6 +131,14 @@ def survey(sid: str) -> str:
 
 
 SURVEYS_MATCH = f"{PREFIX}:{{s*}}:survey:*"  # a SCAN pattern matching every survey's hash
+FILED_PER_BUCKET = 4096  # filing hashes of settled surveys a survey bucket has (tracker.store.filed); fixed forever
+FILED_MATCH = f"{PREFIX}:{{s*}}:filed:*"  # a SCAN pattern matching every filing hash
+
+
+def survey_filed(sid: str) -> str:
+    """Name the filing hash a settled survey is filed in (tracker.store.filed): one of its bucket's, in its slot,
+    picked by other bits of the same checksum than the bucket's."""
+    return f"{PREFIX}:{{s{bucket_of(sid)}}}:filed:{(zlib.crc32(sid.encode('utf-8')) >> 4) % FILED_PER_BUCKET}"
 
 
 def survey_sid(key: str) -> str:
@@ -294,18 +302,21 @@ OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers"
 # crossed by the other dimensions and its unsatisfied answers' reasons, 5 a survey's hash storing its common
 # fields under two-letter codes (tracker.store.survey_codes), 6 a survey that can no longer be answered settled
 # (its coded fields packed into one, which layout 5's code cannot read), 7 the ranked sets of customers in one slot
-# beside the at-risk ranking (which layout 6's code would not keep), 8 this one (the time indexes of answers and
-# sent surveys in chunks, tracker.store.time_index, where layout 7 kept one sorted set each). Written once on an
-# empty Redis, or by `tracker upgrade-store` once every answer of layout 2 is folded in, the rollups rebuilt (from
-# layout 3 or earlier), every survey's fields renamed (from layout 4 or earlier), the closed surveys settled, the
-# ranked sets moved (from layout 6 or earlier), the at-risk ranking filled and the time indexes moved into chunks.
+# beside the at-risk ranking (which layout 6's code would not keep), 8 the time indexes of answers and sent surveys
+# in chunks (tracker.store.time_index, where layout 7 kept one sorted set each), 9 this one (the settled surveys
+# filed in shared hashes, tracker.store.filed, where layout 8 kept a key each: layout 8's code would not find them).
+# Written once on an empty Redis, or by `tracker upgrade-store` once every answer of layout 2 is folded in, the
+# rollups rebuilt (from layout 3 or earlier), every survey's fields renamed (from layout 4 or earlier), the closed
+# surveys settled and filed, the ranked sets moved (from layout 6 or earlier), the at-risk ranking filled and the
+# time indexes moved into chunks.
 LAYOUT = f"{PREFIX}:layout"
-LAYOUT_VERSION = "8"
+LAYOUT_VERSION = "9"
 LAYOUT_BEFORE = "3"  # the layout `tracker upgrade-store` brings over by rebuilding the rollups (and renaming)
 LAYOUT_RENAMED = "4"  # the layout `tracker upgrade-store` brings over by renaming the surveys' fields (and settling)
 LAYOUT_CODED = "5"  # the layout `tracker upgrade-store` brings over by settling the closed surveys (and moving)
 LAYOUT_SETTLED = "6"  # the layout `tracker upgrade-store` brings over by moving the ranked sets (and the indexes)
-LAYOUT_RANKED = "7"  # the layout `tracker upgrade-store` brings over by moving the time indexes into chunks alone
+LAYOUT_RANKED = "7"  # the layout `tracker upgrade-store` brings over by moving the time indexes (and filing)
+LAYOUT_CHUNKED = "8"  # the layout `tracker upgrade-store` brings over by filing the settled surveys alone
 # Layout 2's answer hashes, which only `tracker upgrade-store` reads (it folds each into its survey's hash).
 LAYOUT2_ANSWERS = f"{PREFIX}:{{s*}}:resp:*"
 _LAYOUT2_ANSWER = ":resp:"

@@ -22,7 +22,7 @@ CURRENT = "current"  # marked with this layout
 EMPTY = "empty"  # nothing written yet, or nothing an older layout needs brought over (the mark may be written)
 UNMARKED = "unmarked"  # data without a mark, with layout 2's answer hashes: `tracker upgrade-store` brings it over
 PRE_CLUSTER = "pre-cluster"  # the layout before the cluster one (keys.OLD_LAYOUT): export and replay
-BEHIND = "behind"  # layout 3 to 7 (keys.LAYOUT_BEFORE ... LAYOUT_RANKED): upgrade-store
+BEHIND = "behind"  # layout 3 to 8 (keys.LAYOUT_BEFORE ... LAYOUT_CHUNKED): upgrade-store
 FOLD_BATCH = 500  # layout-2 answer hashes folded per round trip
 SAMPLED = 3  # oldest and newest answers looked up in layout 2's place when a Redis holds data but no mark
 
@@ -54,7 +54,7 @@ class Layout(RedisBase):
         if mark == keys.LAYOUT_VERSION:
             return CURRENT
         if mark in (keys.LAYOUT_BEFORE, keys.LAYOUT_RENAMED, keys.LAYOUT_CODED, keys.LAYOUT_SETTLED,
-                    keys.LAYOUT_RANKED):
+                    keys.LAYOUT_RANKED, keys.LAYOUT_CHUNKED):
             return BEHIND
         if mark:
             return str(mark)

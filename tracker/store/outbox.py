@@ -48,7 +48,7 @@ from typing import Any
 
 from tracker.errors import StorageUnavailable
 from tracker.model import Aggregate
-from tracker.store import keys, notice_data, time_index
+from tracker.store import filed, keys, notice_data, time_index
 from tracker.store.base import RedisBase
 from tracker.store.customer_days import KEPT_DAYS, today
 from tracker.store.notices import notice_call
@@ -412,7 +412,7 @@ def _queue_notice_reads(pipe: Any, entries: list[tuple[int, dict[str, Any]]]) ->
     for index, (_seq, body) in enumerate(entries):
         email = _customer_of(body)
         if body["op"] in TOLD and email:
-            pipe.hgetall(keys.survey(body["sid"]))
+            filed.queue_read(pipe, body["sid"])
             pipe.hget(keys.customer(email, "profile"), "name")
             told.append(index)
     return told
@@ -429,7 +429,7 @@ def _batch_notices(bucket: int, entries: list[tuple[int, dict[str, Any]]], steps
     notices: list[Notice] = []
     for k, index in enumerate(told):
         seq, body = entries[index]
-        record, name = expanded(read[2 * k]), read[2 * k + 1]
+        record, name = expanded(filed.joined(body["sid"], read[3 * k], read[3 * k + 1])), read[3 * k + 2]
         if not record.get("sid"):
             continue  # erased (or retired) since: nothing left to tell of it
         try:

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from tracker.model import Aggregate, Answer, Survey
-from tracker.store import keys, time_index
+from tracker.store import filed, keys, time_index
 from tracker.store.base import RedisBase
 from tracker.store.records import Records
 from tracker.store.rollups import CROSSED_SUMS, CROSSED_TOTAL
@@ -249,10 +249,7 @@ class Queries(RedisBase):
         """Yield the hashes of answered surveys (kind "resp", by answer time) or sent ones (kind "survey", by send
         time): a survey's hash holds its answer too."""
         for sids in self._window_ids(kind, min_ms, max_ms, newest_first, batch):
-            pipe = self.redis.pipeline(transaction=False)
-            for sid in sids:
-                pipe.hgetall(keys.survey(sid))
-            yield from (row for row in pipe.execute() if row)  # answer_of and survey_from_hash expand the codes
+            yield from (row for row in filed.read_many(self.redis, sids) if row)  # answer_of and the like expand
 
     def _window_ids(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
                     batch: int) -> Iterator[list[str]]:
@@ -273,10 +270,7 @@ class Queries(RedisBase):
     def customer_response_slice(self, email: str, offset: int, count: int) -> tuple[list[tuple[int, Answer]], bool]:
         """Return (position, answer) pairs of a customer's answers from offset, newest first, and whether they end."""
         sids = self.redis.zrevrange(keys.customer(email, "responses"), offset, offset + count - 1)
-        pipe = self.redis.pipeline(transaction=False)
-        for sid in sids:
-            pipe.hgetall(keys.survey(sid))
-        found = [(offset + i, answer_of(raw)) for i, raw in enumerate(pipe.execute())]
+        found = [(offset + i, answer_of(raw)) for i, raw in enumerate(filed.read_many(self.redis, sids))]
         return [(i, a) for i, a in found if a], len(sids) < count
 
     def answers_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
@@ -295,11 +289,11 @@ class Queries(RedisBase):
             pipe = self.redis.pipeline(transaction=False)
             for sid in sids:
                 pipe.hget(keys.survey(sid), "comment")
-            commented = [sid for sid, comment in zip(sids, pipe.execute(), strict=True) if comment]
-            pipe = self.redis.pipeline(transaction=False)
-            for sid in commented:
-                pipe.hgetall(keys.survey(sid))
-            whole = dict(zip(commented, pipe.execute() if commented else [], strict=True))
+                pipe.hget(keys.survey_filed(sid), sid)  # a filed survey's comment is in its filed value
+            found = pipe.execute()
+            commented = [sid for n, sid in enumerate(sids)
+                         if found[2 * n] or (found[2 * n + 1] and filed.unfiled(sid, found[2 * n + 1]).get("comment"))]
+            whole = dict(zip(commented, filed.read_many(self.redis, commented), strict=True))
             yield from (answer_of(whole[sid]) if sid in whole else None for sid in sids)
 
     def surveys_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,

@@ -21,7 +21,7 @@ from tracker.model import (
     SurveyedTicket,
     Ticket,
 )
-from tracker.store import keys
+from tracker.store import filed, keys
 from tracker.store.base import RedisBase
 from tracker.store.outbox import CARD_COPY, card_copy
 from tracker.store.scores import answer_of
@@ -307,13 +307,9 @@ class Records(RedisBase):
         """Return all the customer's surveys and answers, oldest first (no page limit: this is for export)."""
         sids = sorted(set(self.redis.zrange(keys.customer(email, "surveys"), 0, -1))
                       | set(self.redis.zrange(keys.customer(email, "responses"), 0, -1)))
-        pipe = self.redis.pipeline(transaction=False)
-        for sid in sids:
-            pipe.hgetall(keys.survey(sid))
-            pipe.hgetall(keys.survey(sid))  # the answer lives in the survey's hash
-        found = pipe.execute()
-        surveys = [s for i in range(len(sids)) if (s := survey_from_hash(found[2 * i])) and s.customer == email]
-        answers = [a for i in range(len(sids)) if (a := answer_of(found[2 * i + 1])) and a.customer == email]
+        found = filed.read_many(self.redis, sids)  # the answer lives in the survey's hash
+        surveys = [s for record in found if (s := survey_from_hash(record)) and s.customer == email]
+        answers = [a for record in found if (a := answer_of(record)) and a.customer == email]
         surveys.sort(key=lambda s: (s.created_at_ms or s.closed_at_ms or 0, s.sid))
         answers.sort(key=lambda a: (a.at_ms, a.sid))
         return surveys, answers

@@ -15,9 +15,10 @@ class Replies(RedisBase):
                    via: str | None = None) -> bool:
         """Note what a reply did on an existing survey (never recreate an erased one); return whether it existed.
 
-        comment None keeps the reply comment already kept; via names how an answer arrived ("email").
+        comment None keeps the reply comment already kept; via names how an answer arrived ("email"). On a filed
+        survey the fields are written beside its filed value, which they win over (tracker.store.filed).
         """
-        key = keys.survey(sid)
+        key, filing = keys.survey(sid), keys.survey_filed(sid)
         fields = {"reply_status": status, "replied_at": str(at_ms)}
         if comment is not None:
             fields["reply_comment"] = comment
@@ -25,11 +26,11 @@ class Replies(RedisBase):
             fields["answered_via"] = via
 
         def write(pipe: Any) -> bool:
-            if not pipe.exists(key):
+            if not pipe.exists(key) and not pipe.hexists(filing, sid):
                 return False
             pipe.multi()
             pipe.hset(key, mapping=fields)
             return True
 
         # WATCH makes the existence check and the write one step (transaction() retries on a race).
-        return bool(self.redis.transaction(write, key, value_from_callable=True))
+        return bool(self.redis.transaction(write, key, filing, value_from_callable=True))

@@ -13,13 +13,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tracker.model import Aggregate, Answer, Survey
-from tracker.store import keys, time_index
+from tracker.store import filed, keys, time_index
 from tracker.store.customer_days import expire_at_ms
 from tracker.store.notice_data import extra_answers
 from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry, write_entity_ranks
 from tracker.store.risk import kept_threshold, place_every_risk
 from tracker.store.rollups import Rollup, rollup_from_hash
-from tracker.store.survey_codes import coded_mapping, expanded, picked, picked_names
+from tracker.store.survey_codes import coded_mapping, expanded, picked_from
 from tracker.store.surveys import aggregate_ids, survey_to_hash, tags_json, tags_of
 
 # The fields an answer's sums are read from; a change or an erasure checks them unchanged.
@@ -121,8 +121,8 @@ class Scores(Outbox):
             index.sadd(keys.index(kind), ident)
         if reason and not test:
             index.sadd(keys.REASONS, reason)  # the reasons the dashboard's breakdown asks the rollups for
-        index.hmget(keys.survey(sid), *picked_names(ANSWERED))  # the stored answer, read in the same round trip
-        read = picked(ANSWERED, index.execute()[-1])
+        filed.queue_read(index, sid)  # the stored answer, read in the same round trip
+        read = picked_from(ANSWERED, filed.joined(sid, *index.execute()[-2:]))
         fields = {"rating": str(rating), **counted_fields(counted)}
         extra_json = "" if not extra else json.dumps(dict(extra), separators=(",", ":"), ensure_ascii=False)
         for _ in range(ATTEMPTS):
@@ -132,7 +132,7 @@ class Scores(Outbox):
             detail = "" if test else (detail_entry(sid, survey.customer, rating, at_ms) if reason is None else
                                       reason_entry(sid, survey.customer, rating, at_ms, ids, stored, reason))
             outcome, seq = self.script("record_answer")(
-                keys=[keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket)],
+                keys=[keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_filed(sid)],
                 args=[rating, at_ms, comment, reason or "", int(reason is not None), body,
                       int(extra is not None), extra_json, detail,
                       *pairs_args(coded_mapping(stored).items()), *pairs_args(coded_mapping(fields).items())])
@@ -140,12 +140,12 @@ class Scores(Outbox):
                 if int(seq):
                     self.forward_written(bucket, int(seq))
                 return int(outcome)
-            read = picked(ANSWERED, self.redis.hmget(keys.survey(sid), *picked_names(ANSWERED)))
+            read = picked_from(ANSWERED, filed.read_many(self.redis, [sid])[0])
         raise RuntimeError(f"the answer to {sid} kept changing while it was recorded")
 
     def response(self, sid: str) -> Answer | None:
         """Return the answer to a survey, or None (no survey, or not answered)."""
-        return answer_of(self.redis.hgetall(keys.survey(sid)))
+        return answer_of(filed.read_many(self.redis, [sid])[0])
 
     def aggregate(self, kind: str, ident: str) -> Aggregate:
         ((_, agg),) = self.aggregates(kind, [ident])
@@ -178,10 +178,7 @@ class Scores(Outbox):
 
     def customer_responses(self, email: str, offset: int = 0, limit: int = 50) -> list[Answer]:
         sids = self.redis.zrevrange(keys.customer(email, "responses"), offset, offset + limit - 1)
-        pipe = self.redis.pipeline(transaction=False)
-        for sid in sids:
-            pipe.hgetall(keys.survey(sid))
-        return [a for raw in pipe.execute() if (a := answer_of(raw))]
+        return [a for raw in filed.read_many(self.redis, sids) if (a := answer_of(raw))]
 
     def iter_answers(self, batch: int = 500) -> Iterator[Answer]:
         """Yield every stored answer."""
@@ -203,12 +200,7 @@ class Scores(Outbox):
         yield from self._hashes(pending)
 
     def _hashes(self, sids: Sequence[str]) -> Iterator[dict[str, str]]:
-        if not sids:
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        for sid in sids:
-            pipe.hgetall(keys.survey(sid))
-        yield from (expanded(h) for h in pipe.execute() if h)
+        yield from (expanded(h) for h in filed.read_many(self.redis, sids) if h)
 
     def write_rebuilt(self, rebuilt: Rebuilt, snapshot: Sequence[int]) -> bool:
         """Write a rebuild computed while every outbox stood at snapshot (and was empty); False when an entity

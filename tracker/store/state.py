@@ -9,14 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 from tracker.model import Agent, Event, Order, OrdersSummary, Survey, SurveyedTicket, Ticket, TimelineEntry
-from tracker.store import keys, notice_data
+from tracker.store import filed, keys, notice_data
 from tracker.store.base import RedisBase
 from tracker.store.due import DAY_MS, STATE_IDLE_MS, wall_ms
 from tracker.store.notices import notice_call
 from tracker.store.records import order_rows, orders_summary_of, surveyed_from_hash
 from tracker.store.risk import queue_place_risk
 from tracker.store.search import queue_index_name
-from tracker.store.survey_codes import coded, coded_mapping, picked, picked_names
+from tracker.store.survey_codes import coded, coded_mapping, picked_from
 from tracker.store.surveys import survey_from_hash, survey_to_hash, with_dimensions
 from tracker.store.timeline import KINDS, UNIT, timeline_entry
 
@@ -328,7 +328,8 @@ class State(RedisBase):
         if not (survey.tags or survey.organisation or survey.resolved_by):
             survey = with_dimensions(self.redis, survey)
         pipe = self.redis.pipeline(transaction=True)
-        self.script("thaw_survey")(keys=[keys.survey(survey.sid)], client=pipe)  # written whole, nothing packed beside
+        self.script("thaw_survey")(keys=[keys.survey(survey.sid), keys.survey_filed(survey.sid)],
+                                   client=pipe)  # written whole, nothing packed or filed beside
         pipe.hdel(keys.survey(survey.sid), "reason", "closed_at", "error", "next_attempt_at")
         pipe.hset(keys.survey(survey.sid), mapping=coded_mapping(survey_to_hash(survey)))  # type: ignore[arg-type]
         pipe.hgetall(keys.survey(survey.sid))
@@ -341,18 +342,17 @@ class State(RedisBase):
         for email, _ in self.redis.zscan_iter(keys.CUSTOMERS, count=batch):
             sids = self.redis.zrange(keys.customer(email, "surveys"), 0, -1)
             for start in range(0, len(sids), batch):
-                pipe = self.redis.pipeline(transaction=False)
-                for sid in sids[start:start + batch]:
-                    pipe.hgetall(keys.survey(sid))
-                yield from (survey for record in pipe.execute() if (survey := survey_from_hash(record)))
+                found = filed.read_many(self.redis, sids[start:start + batch])
+                yield from (survey for record in found if (survey := survey_from_hash(record)))
 
     def answer_event(self, sid: str) -> str:
         """Return the (time, id) mark of the newest survey.answered event counted for a survey, or ''."""
-        (mark,) = picked(["answer_event"], self.redis.hmget(keys.survey(sid), picked_names(["answer_event"])))
+        (mark,) = picked_from(["answer_event"], filed.read_many(self.redis, [sid])[0])
         return mark or ""
 
     def mark_answer_event(self, sid: str, mark: str) -> None:
-        """Remember the newest survey.answered event counted for a survey, so older ones change nothing."""
+        """Remember the newest survey.answered event counted for a survey, so older ones change nothing (beside
+        a filed or packed value, as any field written since, it wins)."""
         self.redis.hset(keys.survey(sid), coded("answer_event"), mark)
 
     def surveyed(self, due_member: str) -> SurveyedTicket | None:
@@ -374,11 +374,8 @@ class State(RedisBase):
         sids = self.redis.zrevrange(keys.customer(email, "responses"), 0, newest - 1)
         if not sids:
             return None
-        pipe = self.redis.pipeline(transaction=False)
-        for sid in sids:
-            pipe.hmget(keys.survey(sid), picked_names(["tkey"]))
-        return next((sid for sid, reply in zip(sids, pipe.execute(), strict=True)
-                     if picked(["tkey"], reply) == [due_member]), None)
+        return next((sid for sid, record in zip(sids, filed.read_many(self.redis, sids), strict=True)
+                     if picked_from(["tkey"], record) == [due_member]), None)
 
     def orders_summary(self, email: str) -> OrdersSummary:
         """Count live orders and sum their value per currency, refunds and cancellations taken off."""

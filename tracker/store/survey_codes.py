@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from tracker.store.filed import lua_filing
+
 CODES: dict[str, str] = {
     # what the survey is about, written when it is made
     "tkey": "tk", "kind": "kd", "scale": "sc", "customer": "cu", "source": "so", "ticket_id": "ti", "subject": "sj",
@@ -119,15 +121,22 @@ def picked(names: Sequence[str], reply: Sequence[str | None]) -> list[str | None
     return [value if value is not None else found.get(coded(name)) for name, value in zip(names, values, strict=True)]
 
 
+def picked_from(names: Sequence[str], record: Mapping[str, str]) -> list[str | None]:
+    """Return the values of these fields (by name) of a survey's whole hash, as read (filed.joined), or None."""
+    found = expanded(record)
+    return [found.get(name) for name in names]
+
+
 def lua_thaw() -> str:
-    """Write the Lua that a script saying `--#thaw` gets (base.Script puts it there): the packing's constants and
-    rules (as above, written from them) and the functions `settled(key)`, `pack(key)` (settle_survey.lua's: the
-    packed value, or nil when the survey must stay unpacked) and `thaw(key)`, which turns a settled survey's hash
-    back into fields (a field written beside the packed value since keeps its value)."""
+    """Write the Lua that a script saying `--#thaw` gets (base.Script puts it there): filing's functions
+    (tracker.store.filed), the packing's constants and rules (as above, written from them) and the functions
+    `settled(key)`, `pack(key)` (settle_survey.lua's: the packed value, or nil when the survey must stay unpacked)
+    and `thaw(key, filed)`, which moves a filed survey back into its hash and turns a settled survey's hash back
+    into fields (a field written beside the filed or packed value since keeps its value)."""
     codes = ", ".join(f"'{code}'" for code in PACKED)
     times = ", ".join(f"{code} = true" for code in TIMES)
     same = ", ".join(f"{code} = '{other}'" for code, other in SAME_AS.items())
-    return f"""local PACKED = {{{codes}}}
+    return lua_filing() + f"""local PACKED = {{{codes}}}
 local PACKED_FIELD, PACKED_VERSION = '{PACKED_FIELD}', '{PACKED_VERSION}'
 local SEPARATOR, ABSENT, DERIVED = '\\{ord(SEPARATOR)}', '\\{ord(ABSENT)}', '\\{ord(DERIVED)}'
 local TIMES, SAME_AS = {{{times}}}, {{{same}}}
@@ -169,7 +178,8 @@ local function pack(key)
   end
   return table.concat(packed, SEPARATOR)
 end
-local function thaw(key)
+local function thaw(key, filed)
+  unfile(key, filed)
   local packed = redis.call('HGET', key, PACKED_FIELD)
   if not packed then return end
   local values, start = {{}}, 1

@@ -10,7 +10,7 @@ from typing import Any
 from tracker.events import resolved_by
 from tracker.model import Survey
 from tracker.organisations import organisation_of
-from tracker.store import keys
+from tracker.store import filed, keys
 from tracker.store.outbox import Outbox, sent_entry
 from tracker.store.reminders import reminder_member
 from tracker.store.survey_codes import coded_mapping, expanded
@@ -123,7 +123,7 @@ class Surveys(Outbox):
     """Create, send-mark, skip and look up surveys."""
 
     def survey(self, sid: str) -> Survey | None:
-        return survey_from_hash(self.redis.hgetall(keys.survey(sid)))
+        return survey_from_hash(filed.read_many(self.redis, [sid])[0])
 
     def create_survey(self, survey: Survey, dimensioned: bool = False) -> Survey:
         """Create the survey record once (later calls keep the first), count an attempt, and return it.
@@ -136,7 +136,8 @@ class Surveys(Outbox):
             survey = self.with_dimensions(survey)
         key = keys.survey(survey.sid)
         pipe = self.redis.pipeline(transaction=True)
-        self.script("thaw_survey")(keys=[key], client=pipe)  # a settled one: its first fields stand, not packed
+        # A settled (or filed) one: its first fields stand, not packed or filed.
+        self.script("thaw_survey")(keys=[key, keys.survey_filed(survey.sid)], client=pipe)
         for name, value in coded_mapping(survey_to_hash(survey)).items():
             pipe.hsetnx(key, name, value)
         pipe.hincrby(key, "attempts", 1)
@@ -209,7 +210,8 @@ class Surveys(Outbox):
             index.execute()
         bucket = keys.bucket_of(survey.sid)
         marked, seq = self.script("mark_sent")(
-            keys=[keys.survey(survey.sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_due(bucket)],
+            keys=[keys.survey(survey.sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_due(bucket),
+                  keys.survey_filed(survey.sid)],
             args=[sent_ms, expires_ms, "" if survey.test else sent_entry(survey.sid, ids, sent_ms),
                   reminder_member(survey.sid), reminder_at_ms or 0])
         if int(marked) and int(seq):
@@ -221,10 +223,7 @@ class Surveys(Outbox):
 
     def customer_surveys(self, email: str, limit: int = 100) -> list[Survey]:
         sids = self.redis.zrevrange(keys.customer(email, "surveys"), 0, limit - 1)
-        pipe = self.redis.pipeline(transaction=False)
-        for sid in sids:
-            pipe.hgetall(keys.survey(sid))
-        return [survey for record in pipe.execute() if (survey := survey_from_hash(record))]
+        return [survey for record in filed.read_many(self.redis, sids) if (survey := survey_from_hash(record))]
 
     def stats(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.redis.hgetall(keys.STATS).items()}

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 
 from tracker.model import Answer, Survey, TimelineEntry
-from tracker.store import keys
+from tracker.store import filed, keys
 from tracker.store.base import RedisBase
 from tracker.store.scores import answer_of
 from tracker.store.surveys import survey_from_hash
@@ -36,12 +36,8 @@ class Timeline(RedisBase):
     def timeline_details(self, survey_ids: Sequence[str], answer_ids: Sequence[str]
                          ) -> tuple[dict[str, Survey], dict[str, Answer]]:
         """Return the surveys and answers a timeline page names, by survey id (missing ones left out)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for sid in survey_ids:
-            pipe.hgetall(keys.survey(sid))
-        for sid in answer_ids:
-            pipe.hgetall(keys.survey(sid))  # the answer lives in its survey's hash
-        replies = pipe.execute()
+        # The answer lives in its survey's hash.
+        replies = filed.read_many(self.redis, [*survey_ids, *answer_ids])
         surveys = {sid: survey for sid, raw in zip(survey_ids, replies[:len(survey_ids)], strict=True)
                    if (survey := survey_from_hash(raw))}
         answers = {sid: answer for sid, raw in zip(answer_ids, replies[len(survey_ids):], strict=True)

@@ -1,14 +1,16 @@
 -- Mark a survey sent, append "count it once as sent for every entity" to the bucket's outbox, and schedule
 -- its reminder. The ticket's side (its survey_sid, the due entry) is settled after, in the ticket's slot.
--- KEYS: 1 survey, 2 the bucket's outbox, 3 its sequence, 4 the bucket's reminder due set (all in the survey's slot)
+-- KEYS: 1 survey, 2 the bucket's outbox, 3 its sequence, 4 the bucket's reminder due set, 5 the survey's filing hash
+--       (all in the survey's slot)
 -- ARGV: 1 sent at (ms), 2 expires at (ms), 3 the outbox entry (JSON; '' for a test survey, which counts nowhere), 4 the reminder's due member,
 --       5 when it is due (0: no reminder)
 -- Returns {1, seq} when marked now (seq 0: no entry), {0, 0} when it was sent (or answered) already or there is no survey.
 -- status, sent_at and expires_at by their codes (tracker.store.survey_codes): st, sn, ex
 --#thaw
+-- A filed survey (no hash) was sent or answered: only those are settled (and filed), so it stays filed.
 local status = redis.call('HGET', KEYS[1], 'st')
 if not status or status == 'sent' or status == 'answered' then return {0, 0} end
-thaw(KEYS[1])  -- only a sent or answered survey is settled: never here, but nothing writes beside a packed field
+thaw(KEYS[1], KEYS[5])  -- only a sent or answered survey is settled: never here, but nothing writes beside a packed field
 redis.call('HSET', KEYS[1], 'st', 'sent', 'sn', ARGV[1], 'ex', ARGV[2])
 redis.call('HDEL', KEYS[1], 'next_attempt_at', 'error', 'handoff_at')
 local seq = 0

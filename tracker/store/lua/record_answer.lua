@@ -8,7 +8,7 @@
 -- rating's time; extra holds the answers to a custom survey's extra questions (JSON). An empty comment, reason
 -- or extra is no field at all. The fields every answer has are stored by their codes (tracker.store.survey_codes):
 -- ra rating, fa first_at, cg changes, st status, aa answered_at; the sums by Python's names for them.
--- KEYS: 1 survey, 2 the bucket's outbox, 3 its sequence (all in the survey's slot)
+-- KEYS: 1 survey, 2 the bucket's outbox, 3 its sequence, 4 the survey's filing hash (all in the survey's slot)
 -- ARGV: 1 rating, 2 at (ms), 3 comment, 4 reason, 5 '1' when a reason is given ('0' keeps the stored one),
 --       6 the outbox entry (JSON; '' for a test survey, which counts nowhere), 7 '1' when extra answers are given
 --       ('0' keeps the stored ones), 8 the extra answers (JSON, '' for none), 9 the entry of a change of the
@@ -46,8 +46,8 @@ local function put(name, value)
   if value == '' then redis.call('HDEL', s, name) else redis.call('HSET', s, name, value) end
 end
 
+thaw(s, KEYS[4])  -- an answer imported for a settled (or filed) survey changes its fields
 if redis.call('EXISTS', s) == 0 then return {0, 0} end
-thaw(s)  -- an answer imported for a settled survey changes its fields
 local stored = redis.call('HGET', s, 'ra')
 if stored == rating then
   local old_comment = redis.call('HGET', s, 'comment') or ''

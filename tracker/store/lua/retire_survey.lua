@@ -3,7 +3,8 @@
 -- a rebuild adds back. Same shape as erase_survey.lua (Python computes the entry from the stored survey and
 -- answer; this script checks they are still those), after checking that nothing about the survey is newer than
 -- the cutoff.
--- KEYS: 1 survey, 2 the bucket's outbox, 3 its sequence, 4 the bucket's reminder due set
+-- KEYS: 1 survey, 2 the bucket's outbox, 3 its sequence, 4 the bucket's reminder due set, 5 the survey's
+--       filing hash (tracker.store.filed)
 -- ARGV: 1 cutoff (ms), 2 now (ms), 3 the reminder's due member, 4 the outbox entry (JSON), then a count and that
 --       many field/value pairs ('' for absent): the stored fields the entry assumes.
 -- Returns {survey removed, the hash held an answer, sent count retired, seq}, {-1} when the survey or its answer
@@ -11,7 +12,7 @@
 -- it is still open.
 --#thaw
 local s = KEYS[1]
-thaw(s)  -- a settled survey's fields, read and compared below
+thaw(s, KEYS[5])  -- a settled (or filed) survey's fields, read and compared below
 local cutoff, now = tonumber(ARGV[1]), tonumber(ARGV[2])
 -- created_at, sent_at, answered_at and first_at by their codes (tracker.store.survey_codes), as expires_at, rating
 for _, name in ipairs({'ca', 'sn', 'aa', 'closed_at', 'replied_at', 'reminded_at', 'fa', 'commented_at'}) do

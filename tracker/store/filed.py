@@ -1,0 +1,114 @@
+"""Settled surveys filed in shared hashes: one field each instead of a key each.
+
+A key of its own costs Redis about a hundred bytes beyond what it holds (the key's name, its entry in the keyspace
+and its object), as much as a third of a settled survey's hash. So settle_survey.lua files a settled survey that has
+no expiry (a test survey has one) into its filing hash, `keys.survey_filed(sid)`: one of FILED_PER_BUCKET hashes of
+its survey bucket, in the same slot, under its sid, as one value, FILED: the survey's fields but its sid, each name
+and value after its length in bytes ("2:st8:answered1:z..."), which holds any byte. At a million customers (five
+million surveys) a filing hash holds about 76 surveys and stays compact (a listpack under Redis's default of 128
+entries), about 250 bytes a survey against about 440 as a key.
+
+A filed survey is still a survey: every read of a survey by sid reads its hash and its filed value in one round trip
+(queue_read, then joined), the filed fields under the hash's (a field written beside a filed survey since, like one
+written beside a packed value, wins); every script that writes a survey's fields first unfiles it (`unfile`, part of
+the `thaw` the scripts include: survey_codes.lua_thaw), and erasure and retention thaw before they delete. The
+values inside are what survey_codes packed: expanded() reads them as it reads a settled hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from tracker.store import keys
+
+
+def blob(record: Mapping[str, str]) -> str:
+    """Return a survey's hash as its filed value (the Lua twin: `file` in lua_filing)."""
+    return "".join(f"{len(name.encode())}:{name}{len(value.encode())}:{value}"
+                   for name, value in record.items() if name != "sid")
+
+
+def unfiled(sid: str, value: str) -> dict[str, str]:
+    """Return a filed value as the survey's hash held it, its sid included (the Lua twin: `unfile`)."""
+    raw, found, at = value.encode(), {"sid": sid}, 0
+    items: list[str] = []
+    while at < len(raw):
+        colon = raw.index(b":", at)
+        length = int(raw[at:colon])
+        items.append(raw[colon + 1:colon + 1 + length].decode())
+        at = colon + 1 + length
+    if len(items) % 2:
+        raise ValueError(f"survey {sid}'s filed value holds an odd number of items")
+    found.update(zip(items[::2], items[1::2], strict=True))
+    return found
+
+
+def queue_read(pipe: Any, sid: str) -> None:
+    """Queue the two commands that read a survey: its hash, then its filed value (joined reads the replies)."""
+    pipe.hgetall(keys.survey(sid))
+    pipe.hget(keys.survey_filed(sid), sid)
+
+
+def joined(sid: str, record: Mapping[str, str], filed: str | None) -> dict[str, str]:
+    """Return a survey's hash from the replies of queue_read: its filed fields under the hash's own ({} for none)."""
+    if filed is None:
+        return dict(record)
+    return {**unfiled(sid, filed), **record}
+
+
+def read_many(redis: Any, sids: Sequence[str]) -> list[dict[str, str]]:
+    """Return each survey's hash ({} for none), filed or not, in one round trip."""
+    if not sids:
+        return []
+    pipe = redis.pipeline(transaction=False)
+    for sid in sids:
+        queue_read(pipe, sid)
+    return list(joined_replies(sids, pipe.execute()))
+
+
+def joined_replies(sids: Iterable[str], replies: Sequence[Any]) -> Iterator[dict[str, str]]:
+    """Yield each survey's hash from the replies of queue_read, queued for these sids in turn."""
+    for n, sid in enumerate(sids):
+        yield joined(sid, replies[2 * n], replies[2 * n + 1])
+
+
+def lua_filing() -> str:
+    """Write the Lua of filing (survey_codes.lua_thaw puts it before `thaw`): `filed_sid(key)`, `unfile(key,
+    filed)`, which moves a filed survey back into its hash (a field written there since keeps its value), and
+    `file(key, filed, longest)`, which files a hash without an expiry whose value fits in a compact hash."""
+    return """local function filed_sid(key)
+  return string.match(key, '^[^}]*}:survey:(.*)$')
+end
+local function unfile(key, filed)
+  local sid = filed_sid(key)
+  local value = sid and redis.call('HGET', filed, sid)
+  if not value then return false end
+  local items, at = {}, 1
+  while at <= #value do
+    local colon = string.find(value, ':', at, true)
+    local length = tonumber(string.sub(value, at, colon - 1))
+    items[#items + 1] = string.sub(value, colon + 1, colon + length)
+    at = colon + length + 1
+  end
+  for i = 1, #items, 2 do redis.call('HSETNX', key, items[i], items[i + 1]) end
+  redis.call('HSETNX', key, 'sid', sid)
+  redis.call('HDEL', filed, sid)
+  return true
+end
+local function file(key, filed, longest)
+  local sid = filed_sid(key)
+  if not sid or redis.call('PTTL', key) ~= -1 or redis.call('HEXISTS', filed, sid) == 1 then return false end
+  local fields, parts = redis.call('HGETALL', key), {}
+  for i = 1, #fields, 2 do
+    if fields[i] ~= 'sid' then
+      parts[#parts + 1] = #fields[i] .. ':' .. fields[i] .. #fields[i + 1] .. ':' .. fields[i + 1]
+    end
+  end
+  local value = table.concat(parts)
+  if #value > longest then return false end
+  redis.call('HSET', filed, sid, value)
+  redis.call('DEL', key)
+  return true
+end
+"""
