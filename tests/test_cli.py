@@ -19,6 +19,7 @@ from tests.support import drain, send_all, solved_event, survey_link, tracker
 from tracker.cli.commands import build_parser
 from tracker.cli.dev import free_port
 from tracker.ingest import apply as ingest
+from tracker.store.expiry import filing_sample
 
 
 def test_api_key_create_prints_the_key_alone_on_the_last_line_and_it_works(env, client):
@@ -165,6 +166,22 @@ def test_check_notes_a_redis_that_keeps_sorted_sets_compact_only_below_a_time_in
     assert result.returncode == 0 and result.stderr == "", result.stderr  # advice, not a problem
     notes = [line for line in result.stdout.splitlines() if line.lstrip().startswith("note")]
     assert len(notes) == 1 and "at most 64 entries" in notes[0] and "zset-max-listpack-entries to 128" in notes[0]
+    assert "note" not in tracker(env, "check").stdout
+
+
+def test_check_notes_filing_hashes_holding_more_surveys_than_redis_keeps_in_a_compact_hash(env, store):
+    fullest = filing_sample()[0]
+    store.redis.hset(fullest, mapping={f"sid-{n}": "2:st8:answered" for n in range(5)})  # five filed surveys
+    (held,) = store.redis.config_get("hash-max-ziplist-entries").values()  # 512 unless set: Redis's default
+    store.redis.config_set("hash-max-ziplist-entries", 4)  # the 6.2 name; 7.x knows it too
+    try:
+        result = tracker(env, "check")
+    finally:
+        store.redis.config_set("hash-max-ziplist-entries", held)
+    assert result.returncode == 0 and result.stderr == "", result.stderr  # advice, not a problem
+    notes = [line for line in result.stdout.splitlines() if line.lstrip().startswith("note")]
+    assert len(notes) == 1 and "hold up to 5 surveys, more than the 4 fields" in notes[0]
+    assert "hash-max-listpack-entries to 512" in notes[0]
     assert "note" not in tracker(env, "check").stdout
 
 

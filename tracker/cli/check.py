@@ -76,6 +76,24 @@ def compact_zset_note(settings: Settings) -> str | None:
             f"or more")
 
 
+def filing_note(settings: Settings) -> str | None:
+    """Say what to set when the filing hashes of settled surveys hold more surveys than Redis keeps in a compact hash
+    (hash-max-listpack-entries, 512 by default; at about six million customers): each is then a hash table,
+    and a settled survey takes about as much memory as a key of its own. None when they fit, or the Redis does not
+    tell (CONFIG refused)."""
+    from tracker.store import Store
+
+    store = Store.from_url(settings.redis_url)
+    limit = store.compact_hash_entries()
+    fill = store.filing_fill()
+    if limit is None or fill <= limit:
+        return None
+    return (f"the filing hashes of settled surveys hold up to {fill} surveys, more than the {limit} fields Redis "
+            f"keeps in a compact hash (hash-max-listpack-entries): a settled survey then takes about as much memory "
+            f"as a key of its own; set hash-max-listpack-entries to {max(512, 2 * fill)} (README: Running it for "
+            f"real)")
+
+
 def risk_ranking_note(settings: Settings) -> str | None:
     """Say when the at-risk ranking is not filled for TRACKER_AT_RISK_SCORE (an empty Redis beat has not reached
     yet, or a new threshold): until beat fills it the at-risk lists walk the value ranking, slower. None when it is."""
@@ -212,7 +230,8 @@ def run_check(environ: Mapping[str, str]) -> int:
     for name, variable, probe in probes:
         try:
             print(f"  ok  {name}: {probe(settings)}")
-            notes = (compact_hash_note, compact_zset_note, risk_ranking_note) if probe is probe_redis else ()
+            notes = (compact_hash_note, compact_zset_note, filing_note, risk_ranking_note) if probe is probe_redis \
+                else ()
             for note in (advise(settings) for advise in notes):
                 if note:
                     print(f"  note  {note}")  # advice, not a problem: the exit status stays 0

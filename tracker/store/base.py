@@ -395,6 +395,11 @@ class RedisBase:
         zset-max-ziplist-entries; the smallest of a cluster's nodes), None when CONFIG GET is refused."""
         return self._compact_limit("zset-max-*-entries")
 
+    def compact_hash_entries(self) -> int | None:  # compared with the filing hashes' fill by `tracker check`
+        """Return how many fields a hash may hold and stay compact (hash-max-listpack-entries, or
+        hash-max-ziplist-entries; the smallest of a cluster's nodes), None when CONFIG GET is refused."""
+        return self._compact_limit("hash-max-*-entries")
+
     def _compact_limit(self, pattern: str) -> int | None:
         client = self.redis
         nodes = client.get_nodes() if isinstance(client, RedisCluster) else [None]

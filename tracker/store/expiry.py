@@ -16,6 +16,15 @@ log = logging.getLogger(__name__)
 Cursor = tuple[int, str]  # (send time ms, sid): the last sent survey the pass has decided
 
 
+FILING_SAMPLE = 64  # filing hashes `tracker check` looks at
+
+
+def filing_sample(count: int = FILING_SAMPLE) -> list[str]:
+    """Name a fixed sample of filing hashes, spread over the buckets and each bucket's hashes."""
+    return [f"{keys.PREFIX}:{{s{n % keys.BUCKETS}}}:filed:{(n * 2654435761) % keys.FILED_PER_BUCKET}"
+            for n in range(count)]
+
+
 class Expiries(RedisBase):
     """Walk the SENT index by send time behind a cursor, in pages."""
 
@@ -69,6 +78,14 @@ class Expiries(RedisBase):
             else:
                 settled += int(int(done) > 0)
         return settled
+
+    def filing_fill(self, sample: int = FILING_SAMPLE) -> int:
+        """Return the most settled surveys any of a fixed sample of filing hashes holds (tracker.store.filed), one
+        round trip: what `tracker check` compares with the fields Redis keeps in a compact hash."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in filing_sample(sample):
+            pipe.hlen(name)
+        return max(pipe.execute(), default=0)
 
     def survey_pages(self, batch: int = 500) -> Iterator[list[tuple[str, dict[str, str]]]]:
         """Yield every survey's (sid, hash by name) in pages (SCAN over every master of a cluster): what

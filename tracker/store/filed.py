@@ -3,10 +3,11 @@
 A key of its own costs Redis about a hundred bytes beyond what it holds (the key's name, its entry in the keyspace
 and its object), as much as a third of a settled survey's hash. So settle_survey.lua files a settled survey that has
 no expiry (a test survey has one) into its filing hash, `keys.survey_filed(sid)`: one of FILED_PER_BUCKET hashes of
-its survey bucket, in the same slot, under its sid, as one value, FILED: the survey's fields but its sid, each name
-and value after its length in bytes ("2:st8:answered1:z..."), which holds any byte. At a million customers (five
-million surveys) a filing hash holds about 76 surveys and stays compact (a listpack under Redis's default of 128
-entries), about 250 bytes a survey against about 440 as a key.
+its survey bucket, in the same slot, under its sid, as one value: the survey's fields but its sid, each name and
+value after its length in bytes ("2:st8:answered1:z..."), which holds any byte. At a million customers (five
+million surveys) a filing hash holds about 76 surveys and stays compact (a listpack under Redis's default
+hash-max-listpack-entries of 512, which `tracker check` watches): bench/filed.py measured 363 bytes a survey
+against 499 as a key of its own.
 
 A filed survey is still a survey: every read of a survey by sid reads its hash and its filed value in one round trip
 (queue_read, then joined), the filed fields under the hash's (a field written beside a filed survey since, like one
