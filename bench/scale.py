@@ -311,9 +311,9 @@ def main() -> None:
     if args.reads_only:
         with RoundTrips.installed():
             settings = bench_settings(bench_env(args.reads_only))
-            print(f"reads at {git_commit()}, {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC, on a Redis filled with "
-                  f"{args.customers:,} customers")
             store = Store.from_url(args.reads_only)
+            print(f"reads at {git_commit()}, {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC, on a Redis filled with "
+                  f"{store.redis.zcard(keys.CUSTOMERS):,} customers")  # what it holds, not --customers
             store.keep_risk_ranking(settings.at_risk_score)  # as beat does: filled once, kept by the writers
             print_reads(measure_reads(store, settings, now_ms, args.runs))
         return
