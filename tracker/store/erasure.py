@@ -33,7 +33,7 @@ class Removal(Outbox):
         bucket = keys.bucket_of(sid)
         names = (*ANSWERED, *ATTRIBUTED, "sent_at")
         for _ in range(ATTEMPTS):
-            row = picked_from(names, filed.read_many(self.redis, [sid])[0])
+            row = picked_from(names, filed.read_many(self, [sid])[0])
             stored = {k: v or "" for k, v in zip(names, row, strict=True)}
             if stored["customer"] != email:
                 return None

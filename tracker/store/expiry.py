@@ -50,7 +50,7 @@ class Expiries(RedisBase):
 
     def surveys_with_names(self, sids: Sequence[str]) -> list[tuple[dict[str, str], str | None]]:
         """Return each survey's hash and its customer's name (two round trips for them all)."""
-        records = [expanded(record) for record in filed.read_many(self.redis, sids)]
+        records = [expanded(record) for record in filed.read_many(self, sids)]
         pipe = self.redis.pipeline(transaction=False)
         for record in records:
             pipe.hget(keys.customer(record.get("customer") or "-", "profile"), "name")
@@ -94,7 +94,7 @@ class Expiries(RedisBase):
 
         def page(names: list[str]) -> list[tuple[str, dict[str, str]]]:
             sids = [keys.survey_sid(name) for name in names]  # a hash beside a filed value is read with it
-            return [(sid, expanded(record)) for sid, record in zip(sids, filed.read_many(self.redis, sids),
+            return [(sid, expanded(record)) for sid, record in zip(sids, filed.read_many(self, sids),
                                                                    strict=True) if record]
 
         for name in self.redis.scan_iter(match=keys.SURVEYS_MATCH, count=1000):

@@ -10,10 +10,11 @@ hash-max-listpack-entries of 512, which `tracker check` watches): bench/filed.py
 against 499 as a key of its own.
 
 A filed survey is still a survey: every read of a survey by sid reads its hash and its filed value in one round trip
-(queue_read, then joined), the filed fields under the hash's (a field written beside a filed survey since, like one
-written beside a packed value, wins); every script that writes a survey's fields first unfiles it (`unfile`, part of
-the `thaw` the scripts include: survey_codes.lua_thaw), and erasure and retention thaw before they delete. The
-values inside are what survey_codes packed: expanded() reads them as it reads a settled hash.
+(queue_read, then joined; a survey found in neither place is read again by one script, read_again, since a thaw
+between the two commands looks the same), the filed fields under the hash's (a field written beside a filed survey
+since, like one written beside a packed value, wins); every script that writes a survey's fields first unfiles it
+(`unfile`, part of the `thaw` the scripts include: survey_codes.lua_thaw), and erasure and retention thaw before they
+delete. The values inside are what survey_codes packed: expanded() reads them as it reads a settled hash.
 """
 
 from __future__ import annotations
@@ -58,14 +59,31 @@ def joined(sid: str, record: Mapping[str, str], filed: str | None) -> dict[str, 
     return {**unfiled(sid, filed), **record}
 
 
-def read_many(redis: Any, sids: Sequence[str]) -> list[dict[str, str]]:
-    """Return each survey's hash ({} for none), filed or not, in one round trip."""
+def read_many(base: Any, sids: Sequence[str]) -> list[dict[str, str]]:
+    """Return each survey's hash ({} for none), filed or not, in one round trip (two when some survey was found in
+    neither place: read_again)."""
     if not sids:
         return []
-    pipe = redis.pipeline(transaction=False)
+    pipe = base.redis.pipeline(transaction=False)
     for sid in sids:
         queue_read(pipe, sid)
-    return list(joined_replies(sids, pipe.execute()))
+    found = list(joined_replies(sids, pipe.execute()))
+    missing = [n for n, record in enumerate(found) if not record]
+    for n, record in zip(missing, read_again(base, [sids[n] for n in missing]), strict=True):
+        found[n] = record
+    return found
+
+
+def read_again(base: Any, sids: Sequence[str]) -> list[dict[str, str]]:
+    """Read these surveys again, each hash and filed value at once (read_survey.lua): the two commands of queue_read
+    found each in neither place, which a survey being thawed between them also looks like. One round trip."""
+    if not sids:
+        return []
+    pipe = base.redis.pipeline(transaction=False)
+    for sid in sids:
+        base.script("read_survey")(keys=[keys.survey(sid), keys.survey_filed(sid)], args=[sid], client=pipe)
+    return [joined(sid, dict(zip(flat[::2], flat[1::2], strict=True)), value)
+            for sid, (flat, value) in zip(sids, pipe.execute(), strict=True)]
 
 
 def joined_replies(sids: Iterable[str], replies: Sequence[Any]) -> Iterator[dict[str, str]]:

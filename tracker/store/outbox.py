@@ -418,6 +418,10 @@ def _queue_notice_reads(pipe: Any, entries: list[tuple[int, dict[str, Any]]]) ->
     return told
 
 
+def _found_nowhere(read: Sequence[Any], k: int) -> bool:
+    return not read[3 * k] and read[3 * k + 1] is None
+
+
 def _batch_notices(bucket: int, entries: list[tuple[int, dict[str, Any]]], steps: list[_Step], told: list[int],
                    read: list[Any]) -> list[Notice]:
     """Return the notices the entries of a batch tell, in the batch's order: survey.sent, survey.answered or
@@ -635,7 +639,7 @@ class Outbox(RedisBase):
         torn = [step for step in steps if step.kind and int(step.reply[0]) < 0]
         if torn and not self._step_one_by_one(bucket, token, entries, torn):
             return 0
-        notices = _batch_notices(bucket, entries, steps, told, replies[len(steps):])
+        notices = _batch_notices(bucket, entries, steps, told, self._read_missing(entries, told, replies[len(steps):]))
         ranks, answered = self._side_effects(entries, steps, notices)
         # Then check what raced with us: a customer changed by another bucket's forwarder between its step and
         # our rank write, an entity whose answers moved (or that we took off its index and ranked set and another
@@ -748,6 +752,19 @@ class Outbox(RedisBase):
         """Return the oldest waiting entries of a bucket's outbox as (seq, entry)."""
         rows = self.redis.zrange(keys.outbox(bucket), 0, count - 1, withscores=True)
         return [(int(score), json.loads(member.partition("|")[2])) for member, score in rows]
+
+    def _read_missing(self, entries: list[tuple[int, dict[str, Any]]], told: list[int],
+                      read: list[Any]) -> list[Any]:
+        """Return the notice reads of a batch (_queue_notice_reads) with each survey found in neither its hash nor
+        its filing hash read again at once (filed.read_again): a thaw between the two reads looks like an erasure."""
+        missing = [k for k in range(len(told)) if _found_nowhere(read, k)]
+        if not missing:
+            return read
+        read = list(read)
+        sids = [entries[told[k]][1]["sid"] for k in missing]
+        for k, record in zip(missing, filed.read_again(self, sids), strict=True):
+            read[3 * k], read[3 * k + 1] = record, None  # read whole: nothing filed to join
+        return read
 
     def _side_effects(self, entries: list[tuple[int, dict[str, Any]]], steps: list[_Step],
                       notices: Sequence[Notice] = ()) -> tuple[dict[str, RankState], dict[tuple[str, str], int | None]]:

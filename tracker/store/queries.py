@@ -249,7 +249,7 @@ class Queries(RedisBase):
         """Yield the hashes of answered surveys (kind "resp", by answer time) or sent ones (kind "survey", by send
         time): a survey's hash holds its answer too."""
         for sids in self._window_ids(kind, min_ms, max_ms, newest_first, batch):
-            yield from (row for row in filed.read_many(self.redis, sids) if row)  # answer_of and the like expand
+            yield from (row for row in filed.read_many(self, sids) if row)  # answer_of and the like expand
 
     def _window_ids(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
                     batch: int) -> Iterator[list[str]]:
@@ -270,7 +270,7 @@ class Queries(RedisBase):
     def customer_response_slice(self, email: str, offset: int, count: int) -> tuple[list[tuple[int, Answer]], bool]:
         """Return (position, answer) pairs of a customer's answers from offset, newest first, and whether they end."""
         sids = self.redis.zrevrange(keys.customer(email, "responses"), offset, offset + count - 1)
-        found = [(offset + i, answer_of(raw)) for i, raw in enumerate(filed.read_many(self.redis, sids))]
+        found = [(offset + i, answer_of(raw)) for i, raw in enumerate(filed.read_many(self, sids))]
         return [(i, a) for i, a in found if a], len(sids) < count
 
     def answers_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
@@ -293,7 +293,7 @@ class Queries(RedisBase):
             found = pipe.execute()
             commented = [sid for n, sid in enumerate(sids)
                          if found[2 * n] or (found[2 * n + 1] and filed.unfiled(sid, found[2 * n + 1]).get("comment"))]
-            whole = dict(zip(commented, filed.read_many(self.redis, commented), strict=True))
+            whole = dict(zip(commented, filed.read_many(self, commented), strict=True))
             yield from (answer_of(whole[sid]) if sid in whole else None for sid in sids)
 
     def surveys_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,

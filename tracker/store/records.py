@@ -307,7 +307,7 @@ class Records(RedisBase):
         """Return all the customer's surveys and answers, oldest first (no page limit: this is for export)."""
         sids = sorted(set(self.redis.zrange(keys.customer(email, "surveys"), 0, -1))
                       | set(self.redis.zrange(keys.customer(email, "responses"), 0, -1)))
-        found = filed.read_many(self.redis, sids)  # the answer lives in the survey's hash
+        found = filed.read_many(self, sids)  # the answer lives in the survey's hash
         surveys = [s for record in found if (s := survey_from_hash(record)) and s.customer == email]
         answers = [a for record in found if (a := answer_of(record)) and a.customer == email]
         surveys.sort(key=lambda s: (s.created_at_ms or s.closed_at_ms or 0, s.sid))

@@ -140,12 +140,12 @@ class Scores(Outbox):
                 if int(seq):
                     self.forward_written(bucket, int(seq))
                 return int(outcome)
-            read = picked_from(ANSWERED, filed.read_many(self.redis, [sid])[0])
+            read = picked_from(ANSWERED, filed.read_many(self, [sid])[0])
         raise RuntimeError(f"the answer to {sid} kept changing while it was recorded")
 
     def response(self, sid: str) -> Answer | None:
         """Return the answer to a survey, or None (no survey, or not answered)."""
-        return answer_of(filed.read_many(self.redis, [sid])[0])
+        return answer_of(filed.read_many(self, [sid])[0])
 
     def aggregate(self, kind: str, ident: str) -> Aggregate:
         ((_, agg),) = self.aggregates(kind, [ident])
@@ -178,7 +178,7 @@ class Scores(Outbox):
 
     def customer_responses(self, email: str, offset: int = 0, limit: int = 50) -> list[Answer]:
         sids = self.redis.zrevrange(keys.customer(email, "responses"), offset, offset + limit - 1)
-        return [a for raw in filed.read_many(self.redis, sids) if (a := answer_of(raw))]
+        return [a for raw in filed.read_many(self, sids) if (a := answer_of(raw))]
 
     def iter_answers(self, batch: int = 500) -> Iterator[Answer]:
         """Yield every stored answer."""
@@ -200,7 +200,7 @@ class Scores(Outbox):
         yield from self._hashes(pending)
 
     def _hashes(self, sids: Sequence[str]) -> Iterator[dict[str, str]]:
-        yield from (expanded(h) for h in filed.read_many(self.redis, sids) if h)
+        yield from (expanded(h) for h in filed.read_many(self, sids) if h)
 
     def write_rebuilt(self, rebuilt: Rebuilt, snapshot: Sequence[int]) -> bool:
         """Write a rebuild computed while every outbox stood at snapshot (and was empty); False when an entity

@@ -342,12 +342,12 @@ class State(RedisBase):
         for email, _ in self.redis.zscan_iter(keys.CUSTOMERS, count=batch):
             sids = self.redis.zrange(keys.customer(email, "surveys"), 0, -1)
             for start in range(0, len(sids), batch):
-                found = filed.read_many(self.redis, sids[start:start + batch])
+                found = filed.read_many(self, sids[start:start + batch])
                 yield from (survey for record in found if (survey := survey_from_hash(record)))
 
     def answer_event(self, sid: str) -> str:
         """Return the (time, id) mark of the newest survey.answered event counted for a survey, or ''."""
-        (mark,) = picked_from(["answer_event"], filed.read_many(self.redis, [sid])[0])
+        (mark,) = picked_from(["answer_event"], filed.read_many(self, [sid])[0])
         return mark or ""
 
     def mark_answer_event(self, sid: str, mark: str) -> None:
@@ -374,7 +374,7 @@ class State(RedisBase):
         sids = self.redis.zrevrange(keys.customer(email, "responses"), 0, newest - 1)
         if not sids:
             return None
-        return next((sid for sid, record in zip(sids, filed.read_many(self.redis, sids), strict=True)
+        return next((sid for sid, record in zip(sids, filed.read_many(self, sids), strict=True)
                      if picked_from(["tkey"], record) == [due_member]), None)
 
     def orders_summary(self, email: str) -> OrdersSummary:

@@ -123,7 +123,7 @@ class Surveys(Outbox):
     """Create, send-mark, skip and look up surveys."""
 
     def survey(self, sid: str) -> Survey | None:
-        return survey_from_hash(filed.read_many(self.redis, [sid])[0])
+        return survey_from_hash(filed.read_many(self, [sid])[0])
 
     def create_survey(self, survey: Survey, dimensioned: bool = False) -> Survey:
         """Create the survey record once (later calls keep the first), count an attempt, and return it.
@@ -223,7 +223,7 @@ class Surveys(Outbox):
 
     def customer_surveys(self, email: str, limit: int = 100) -> list[Survey]:
         sids = self.redis.zrevrange(keys.customer(email, "surveys"), 0, limit - 1)
-        return [survey for record in filed.read_many(self.redis, sids) if (survey := survey_from_hash(record))]
+        return [survey for record in filed.read_many(self, sids) if (survey := survey_from_hash(record))]
 
     def stats(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.redis.hgetall(keys.STATS).items()}

@@ -37,7 +37,7 @@ class Timeline(RedisBase):
                          ) -> tuple[dict[str, Survey], dict[str, Answer]]:
         """Return the surveys and answers a timeline page names, by survey id (missing ones left out)."""
         # The answer lives in its survey's hash.
-        replies = filed.read_many(self.redis, [*survey_ids, *answer_ids])
+        replies = filed.read_many(self, [*survey_ids, *answer_ids])
         surveys = {sid: survey for sid, raw in zip(survey_ids, replies[:len(survey_ids)], strict=True)
                    if (survey := survey_from_hash(raw))}
         answers = {sid: answer for sid, raw in zip(answer_ids, replies[len(survey_ids):], strict=True)
