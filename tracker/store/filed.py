@@ -61,9 +61,9 @@ def joined(sid: str, record: Mapping[str, str], filed: str | None) -> dict[str, 
 
 def read_many(base: Any, sids: Sequence[str]) -> list[dict[str, str]]:
     """Return each survey's hash ({} for none), filed or not, in one round trip (two when some survey was found in
-    neither place: read_again)."""
-    if not sids:
-        return []
+    neither place: read_again). One survey is read by read_again alone: one round trip, at once, found or not."""
+    if len(sids) <= 1:
+        return read_again(base, sids)
     pipe = base.redis.pipeline(transaction=False)
     for sid in sids:
         queue_read(pipe, sid)
@@ -75,15 +75,20 @@ def read_many(base: Any, sids: Sequence[str]) -> list[dict[str, str]]:
 
 
 def read_again(base: Any, sids: Sequence[str]) -> list[dict[str, str]]:
-    """Read these surveys again, each hash and filed value at once (read_survey.lua): the two commands of queue_read
-    found each in neither place, which a survey being thawed between them also looks like. One round trip."""
-    if not sids:
+    """Read these surveys, each hash and filed value at once (read_survey.lua), in one round trip: the ones the two
+    commands of queue_read found in neither place, which a survey being thawed between them also looks like."""
+    script = base.script("read_survey")
+    if len(sids) == 1:  # by its SHA, no pipeline
+        replies = [script(keys=[keys.survey(sids[0]), keys.survey_filed(sids[0])], args=[sids[0]])]
+    elif sids:
+        pipe = base.redis.pipeline(transaction=False)
+        for sid in sids:
+            script(keys=[keys.survey(sid), keys.survey_filed(sid)], args=[sid], client=pipe)
+        replies = pipe.execute()
+    else:
         return []
-    pipe = base.redis.pipeline(transaction=False)
-    for sid in sids:
-        base.script("read_survey")(keys=[keys.survey(sid), keys.survey_filed(sid)], args=[sid], client=pipe)
     return [joined(sid, dict(zip(flat[::2], flat[1::2], strict=True)), value)
-            for sid, (flat, value) in zip(sids, pipe.execute(), strict=True)]
+            for sid, (flat, value) in zip(sids, replies, strict=True)]
 
 
 def joined_replies(sids: Iterable[str], replies: Sequence[Any]) -> Iterator[dict[str, str]]:
