@@ -134,7 +134,7 @@ def test_surveys_read_while_they_are_filed_and_thawed_over_and_over_are_always_f
     """A read's two commands (the hash, the filed value) may fall either side of a thaw that moves the survey from
     its filing hash into its own key (a long pipeline reaches Redis in pieces, other clients' commands between):
     such a survey, found in neither place, is read again at once, so a read never finds it gone. (Without
-    read_again, 300 reads of these 400 surveys found some gone: 12 in one run on the development machine.)"""
+    read_at_once, 300 reads of these 400 surveys found some gone: 12 in one run on the development machine.)"""
     sids = [f"s{n}" for n in range(400)]
     for sid in sids:
         store.redis.hset(keys.survey(sid), mapping={**FIELDS, "sid": sid})

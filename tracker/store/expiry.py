@@ -21,8 +21,7 @@ FILING_SAMPLE = 64  # filing hashes `tracker check` looks at
 
 def filing_sample(count: int = FILING_SAMPLE) -> list[str]:
     """Name a fixed sample of filing hashes, spread over the buckets and each bucket's hashes."""
-    return [f"{keys.PREFIX}:{{s{n % keys.BUCKETS}}}:filed:{(n * 2654435761) % keys.FILED_PER_BUCKET}"
-            for n in range(count)]
+    return [keys.filing_hash(n % keys.BUCKETS, (n * 2654435761) % keys.FILED_PER_BUCKET) for n in range(count)]
 
 
 class Expiries(RedisBase):

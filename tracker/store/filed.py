@@ -10,7 +10,7 @@ hash-max-listpack-entries of 512, which `tracker check` watches): bench/filed.py
 against 499 as a key of its own.
 
 A filed survey is still a survey: every read of a survey by sid reads its hash and its filed value in one round trip
-(queue_read, then joined; a survey found in neither place is read again by one script, read_again, since a thaw
+(queue_read, then joined; a survey found in neither place is read again by one script, read_at_once, since a thaw
 between the two commands looks the same), the filed fields under the hash's (a field written beside a filed survey
 since, like one written beside a packed value, wins); every script that writes a survey's fields first unfiles it
 (`unfile`, part of the `thaw` the scripts include: survey_codes.lua_thaw), and erasure and retention thaw before they
@@ -61,20 +61,20 @@ def joined(sid: str, record: Mapping[str, str], filed: str | None) -> dict[str, 
 
 def read_many(base: Any, sids: Sequence[str]) -> list[dict[str, str]]:
     """Return each survey's hash ({} for none), filed or not, in one round trip (two when some survey was found in
-    neither place: read_again). One survey is read by read_again alone: one round trip, at once, found or not."""
+    neither place: read_at_once). One survey is read by read_at_once alone: one round trip, at once, found or not."""
     if len(sids) <= 1:
-        return read_again(base, sids)
+        return read_at_once(base, sids)
     pipe = base.redis.pipeline(transaction=False)
     for sid in sids:
         queue_read(pipe, sid)
     found = list(joined_replies(sids, pipe.execute()))
     missing = [n for n, record in enumerate(found) if not record]
-    for n, record in zip(missing, read_again(base, [sids[n] for n in missing]), strict=True):
+    for n, record in zip(missing, read_at_once(base, [sids[n] for n in missing]), strict=True):
         found[n] = record
     return found
 
 
-def read_again(base: Any, sids: Sequence[str]) -> list[dict[str, str]]:
+def read_at_once(base: Any, sids: Sequence[str]) -> list[dict[str, str]]:
     """Read these surveys, each hash and filed value at once (read_survey.lua), in one round trip: the ones the two
     commands of queue_read found in neither place, which a survey being thawed between them also looks like."""
     script = base.script("read_survey")

@@ -756,13 +756,13 @@ class Outbox(RedisBase):
     def _read_missing(self, entries: list[tuple[int, dict[str, Any]]], told: list[int],
                       read: list[Any]) -> list[Any]:
         """Return the notice reads of a batch (_queue_notice_reads) with each survey found in neither its hash nor
-        its filing hash read again at once (filed.read_again): a thaw between the two reads looks like an erasure."""
+        its filing hash read again at once (filed.read_at_once): a thaw between the two reads looks like an erasure."""
         missing = [k for k in range(len(told)) if _found_nowhere(read, k)]
         if not missing:
             return read
         read = list(read)
         sids = [entries[told[k]][1]["sid"] for k in missing]
-        for k, record in zip(missing, filed.read_again(self, sids), strict=True):
+        for k, record in zip(missing, filed.read_at_once(self, sids), strict=True):
             read[3 * k], read[3 * k + 1] = record, None  # read whole: nothing filed to join
         return read
 

@@ -16,12 +16,13 @@ each field's name and the listpack's bookkeeping of it, and what one field says 
 field written beside it since (an answer imported later, a reweighting) wins over the packed value. Every script
 that reads or writes a survey's fields first thaws a settled one back into fields (the `thaw` function
 lua_thaw() writes, which base.Script puts where a script says `--#thaw`), and Python reads single fields with
-picked(), so nothing but this module knows the packing.
+picked_from(), so nothing but this module knows the packing. A settled survey is then filed
+(tracker.store.filed), which every read of a survey by id reads beside its hash.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from tracker.store.filed import lua_filing
 
@@ -58,10 +59,6 @@ SAME_AS = {"ca": "sn", "fa": "aa"}  # packed as DERIVED when equal to the other 
 def coded(name: str) -> str:
     """Return the name a survey's hash stores a field under."""
     return CODES.get(name, name)
-
-
-def coded_names(names: Iterable[str]) -> list[str]:
-    return [CODES.get(name, name) for name in names]
 
 
 def coded_mapping(record: Mapping[str, str]) -> dict[str, str]:
@@ -103,22 +100,6 @@ def _derived(code: str, found: Mapping[str, str]) -> str | None:
     if code == "og":
         return found["cu"].rpartition("@")[2] if "@" in found.get("cu", "") else None
     return found.get(SAME_AS[code]) if code in SAME_AS else None
-
-
-def picked_names(names: Iterable[str]) -> list[str]:
-    """Return what to HMGET for these fields of a survey's hash: their codes, then the packed field (picked()
-    reads the reply)."""
-    return [*coded_names(names), PACKED_FIELD]
-
-
-def picked(names: Sequence[str], reply: Sequence[str | None]) -> list[str | None]:
-    """Return the values of these fields (by name) from the reply of an HMGET of picked_names(names), a settled
-    hash's from its packed field (a field written beside it wins)."""
-    *values, packed = reply
-    if packed is None:
-        return list(values)
-    found = unpacked(packed)
-    return [value if value is not None else found.get(coded(name)) for name, value in zip(names, values, strict=True)]
 
 
 def picked_from(names: Sequence[str], record: Mapping[str, str]) -> list[str | None]:
