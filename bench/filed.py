@@ -19,7 +19,6 @@ import os
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,13 +50,14 @@ def sids_in_share(customers: int, share: int) -> list[str]:
     found = []
     for at in range(0, 5 * customers * 20, 20):
         sid = raw[at:at + 20]
-        if (zlib.crc32(sid.encode()) >> 4) % keys.FILED_PER_BUCKET < wanted:
+        if keys.filing_number(sid) < wanted:
             found.append(sid)
     return found
 
 
 def fill(store: Store, sids: list[str]) -> None:
-    """Write each survey's hash as a settled one holds it: sid, status, the packed field."""
+    """Write each survey's hash as the scale run's answered surveys hold it, then settle them as beat's expiry pass
+    does (packed and filed)."""
     pipe = store.redis.pipeline(transaction=False)
     for n, sid in enumerate(sids):
         pipe.hset(keys.survey(sid), mapping={"sid": sid, **{code: value.format(n=n, a=n % 200, d=n % 50)

@@ -138,7 +138,12 @@ FILED_MATCH = f"{PREFIX}:{{s*}}:filed:*"  # a SCAN pattern matching every filing
 def survey_filed(sid: str) -> str:
     """Name the filing hash a settled survey is filed in (tracker.store.filed): one of its bucket's, in its slot,
     picked by other bits of the same checksum than the bucket's."""
-    return filing_hash(bucket_of(sid), (zlib.crc32(sid.encode("utf-8")) >> 4) % FILED_PER_BUCKET)
+    return filing_hash(bucket_of(sid), filing_number(sid))
+
+
+def filing_number(sid: str) -> int:
+    """Return which of its bucket's filing hashes (0..FILED_PER_BUCKET-1) a sid falls in, stable forever."""
+    return (zlib.crc32(sid.encode("utf-8")) >> 4) % FILED_PER_BUCKET
 
 
 def filing_hash(bucket: int, number: int) -> str:
