@@ -30,6 +30,7 @@ from redis.retry import Retry
 from tracker.config import ConfigError
 from tracker.errors import StorageUnavailable
 from tracker.store.customer_days import lua_keep_days
+from tracker.store.sums import lua_sums
 from tracker.store.survey_codes import lua_thaw
 
 # The longest value a hash should be able to hold and stay compact (a listpack): a survey's comment, subject or
@@ -238,8 +239,8 @@ def connect(url: str) -> Any:
 
 # Where a script gets Lua that Python writes from the rule it keeps: "--#thaw" survey_codes.lua_thaw() (a script
 # that reads or writes a survey's fields), "--#days" customer_days.lua_keep_days() (one that writes a customer's
-# day buckets).
-INCLUDES: dict[str, Callable[[], str]] = {"--#thaw\n": lua_thaw, "--#days\n": lua_keep_days}
+# day buckets), "--#sums" sums.lua_sums() (one that takes an entity's sums off its hash).
+INCLUDES: dict[str, Callable[[], str]] = {"--#thaw\n": lua_thaw, "--#days\n": lua_keep_days, "--#sums\n": lua_sums}
 
 
 @cache

@@ -12,6 +12,7 @@ from tracker.store.records import order_summaries, profile_aliases
 from tracker.store.reminders import reminder_member
 from tracker.store.scores import ANSWERED, ATTEMPTS, ATTRIBUTED, pairs_args
 from tracker.store.search import queue_index_name
+from tracker.store.sums import own_fields
 from tracker.store.survey_codes import coded_mapping, picked_from
 from tracker.store.surveys import aggregate_ids
 
@@ -77,7 +78,7 @@ class Erasure(Removal):
         pipe.zrange(keys.customer(email, "responses"), 0, -1)
         profile, tickets, surveyed, answered = pipe.execute()
         orders = order_summaries(profile)  # the profile keeps each order's summary
-        return {"profile": profile, "tickets": sorted(tickets), "orders": sorted(orders),
+        return {"profile": own_fields(profile), "tickets": sorted(tickets), "orders": sorted(orders),
                 "aliases": profile_aliases(profile), "sids": sorted(set(surveyed) | set(answered))}
 
     def surveyed_state(self, due_members: list[str]) -> list[tuple[dict[str, str], list[tuple[str, int]]]]:

@@ -204,7 +204,9 @@ def _entity(kind: str, ident: str, part: str) -> str:
 
 
 def aggregate(kind: str, ident: str) -> str:
-    return _entity(kind, ident, "agg")
+    """Name an entity's sums hash: its counts and sums, beside its high-water marks; a customer's is their profile
+    (tracker.store.sums)."""
+    return customer(ident, "profile") if kind == "customer" else _entity(kind, ident, "agg")
 
 
 def daily(kind: str, ident: str) -> str:
@@ -212,8 +214,24 @@ def daily(kind: str, ident: str) -> str:
 
 
 def applied_marks(kind: str, ident: str) -> str:
-    """Name an entity's high-water marks: per survey bucket, the newest outbox entry applied to it."""
+    """Name an entity's high-water marks: per survey bucket, the newest outbox entry applied to it, fields of its sums
+    hash (tracker.store.sums)."""
+    return aggregate(kind, ident)
+
+
+def layout9_marks(kind: str, ident: str) -> str:
+    """Name an entity's high-water marks as layout 9 kept them, a hash of their own; only the upgrade reads it."""
     return _entity(kind, ident, "marks")
+
+
+LAYOUT9_SUMS_MATCH = (f"{PREFIX}:{{a:*}}:marks", f"{PREFIX}:cust:{{*}}:marks", f"{PREFIX}:cust:{{*}}:agg")
+
+
+def layout9_home(key: str) -> str:
+    """Name the hash that takes a layout-9 marks hash or customer's sums hash (LAYOUT9_SUMS_MATCH) in: the entity's
+    sums hash, a customer's profile."""
+    stem = key.rpartition(":")[0]
+    return f"{stem}:profile" if stem.startswith(f"{PREFIX}:cust:") else f"{stem}:agg"
 
 
 def rollup(kind: str, ident: str) -> str:
@@ -313,20 +331,23 @@ OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers"
 # fields under two-letter codes (tracker.store.survey_codes), 6 a survey that can no longer be answered settled
 # (its coded fields packed into one, which layout 5's code cannot read), 7 the ranked sets of customers in one slot
 # beside the at-risk ranking (which layout 6's code would not keep), 8 the time indexes of answers and sent surveys
-# in chunks (tracker.store.time_index, where layout 7 kept one sorted set each), 9 this one (the settled surveys
-# filed in shared hashes, tracker.store.filed, where layout 8 kept a key each: layout 8's code would not find them).
+# in chunks (tracker.store.time_index, where layout 7 kept one sorted set each), 9 the settled surveys filed in
+# shared hashes (tracker.store.filed, where layout 8 kept a key each: layout 8's code would not find them), 10 this
+# one (every entity's high-water marks in its sums hash, a customer's sums and marks in their profile,
+# tracker.store.sums, where layout 9 kept a hash each: layout 9's code would not find them).
 # Written once on an empty Redis, or by `tracker upgrade-store` once every answer of layout 2 is folded in, the
 # rollups rebuilt (from layout 3 or earlier), every survey's fields renamed (from layout 4 or earlier), the closed
-# surveys settled and filed, the ranked sets moved (from layout 6 or earlier), the at-risk ranking filled and the
-# time indexes moved into chunks.
+# surveys settled and filed, the ranked sets moved (from layout 6 or earlier), the at-risk ranking filled, the
+# time indexes moved into chunks and the sums and marks moved into their hashes.
 LAYOUT = f"{PREFIX}:layout"
-LAYOUT_VERSION = "9"
+LAYOUT_VERSION = "10"
 LAYOUT_BEFORE = "3"  # the layout `tracker upgrade-store` brings over by rebuilding the rollups (and renaming)
 LAYOUT_RENAMED = "4"  # the layout `tracker upgrade-store` brings over by renaming the surveys' fields (and settling)
 LAYOUT_CODED = "5"  # the layout `tracker upgrade-store` brings over by settling the closed surveys (and moving)
 LAYOUT_SETTLED = "6"  # the layout `tracker upgrade-store` brings over by moving the ranked sets (and the indexes)
 LAYOUT_RANKED = "7"  # the layout `tracker upgrade-store` brings over by moving the time indexes (and filing)
-LAYOUT_CHUNKED = "8"  # the layout `tracker upgrade-store` brings over by filing the settled surveys alone
+LAYOUT_CHUNKED = "8"  # the layout `tracker upgrade-store` brings over by filing the settled surveys (and moving)
+LAYOUT_FILED = "9"  # the layout `tracker upgrade-store` brings over by moving the sums and marks alone
 # Layout 2's answer hashes, which only `tracker upgrade-store` reads (it folds each into its survey's hash).
 LAYOUT2_ANSWERS = f"{PREFIX}:{{s*}}:resp:*"
 _LAYOUT2_ANSWER = ":resp:"

@@ -22,7 +22,7 @@ CURRENT = "current"  # marked with this layout
 EMPTY = "empty"  # nothing written yet, or nothing an older layout needs brought over (the mark may be written)
 UNMARKED = "unmarked"  # data without a mark, with layout 2's answer hashes: `tracker upgrade-store` brings it over
 PRE_CLUSTER = "pre-cluster"  # the layout before the cluster one (keys.OLD_LAYOUT): export and replay
-BEHIND = "behind"  # layout 3 to 8 (keys.LAYOUT_BEFORE ... LAYOUT_CHUNKED): upgrade-store
+BEHIND = "behind"  # layout 3 to 9 (keys.LAYOUT_BEFORE ... LAYOUT_FILED): upgrade-store
 FOLD_BATCH = 500  # layout-2 answer hashes folded per round trip
 SAMPLED = 3  # oldest and newest answers looked up in layout 2's place when a Redis holds data but no mark
 
@@ -54,7 +54,7 @@ class Layout(RedisBase):
         if mark == keys.LAYOUT_VERSION:
             return CURRENT
         if mark in (keys.LAYOUT_BEFORE, keys.LAYOUT_RENAMED, keys.LAYOUT_CODED, keys.LAYOUT_SETTLED,
-                    keys.LAYOUT_RANKED, keys.LAYOUT_CHUNKED):
+                    keys.LAYOUT_RANKED, keys.LAYOUT_CHUNKED, keys.LAYOUT_FILED):
             return BEHIND
         if mark:
             return str(mark)
@@ -166,6 +166,28 @@ class Layout(RedisBase):
                 self.redis.zrem(old, *[sid for sid, _ in rows])
                 moved += len(rows)
         return moved
+
+    def move_sums_and_marks(self, batch: int = FOLD_BATCH) -> int:
+        """Move every hash layout 9 kept apart into the hash that keeps its fields now (tracker.store.sums): each
+        entity's high-water marks into its sums hash, each customer's sums and marks into their profile, one script
+        per hash in its slot (SCAN over every master of a cluster); safe to run again at any point. Return how many
+        hashes were moved."""
+        moved = 0
+        found: list[str] = []
+
+        def move(names: list[str]) -> int:
+            pipe = self.redis.pipeline(transaction=False)
+            for name in names:
+                self.script("move_sums")(keys=[name, keys.layout9_home(name)], client=pipe)
+            pipe.execute()
+            return len(names)
+
+        for pattern in keys.LAYOUT9_SUMS_MATCH:
+            for name in self.redis.scan_iter(match=pattern, count=1000):
+                found.append(name)
+                if len(found) >= batch:
+                    moved, found = moved + move(found), []
+        return moved + (move(found) if found else 0)
 
     def trim_customer_days(self, batch: int = 1000) -> int:
         """Trim every customer's day buckets that carry no expiry (written before tracker.store.customer_days' rule)

@@ -25,6 +25,7 @@ from tracker.store import filed, keys
 from tracker.store.base import RedisBase
 from tracker.store.outbox import CARD_COPY, card_copy
 from tracker.store.scores import answer_of
+from tracker.store.sums import own_fields
 from tracker.store.surveys import survey_from_hash
 
 ALIAS_FIELD = "alias:"
@@ -135,8 +136,8 @@ def profile_aliases(record: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def profile_from_hash(email: str, record: Mapping[str, str]) -> Profile | None:
-    """Read a customer's profile hash; None when there is none."""
-    if not record:
+    """Read a customer's profile hash; None when there is none (only the sums and marks kept beside it: sums)."""
+    if not own_fields(record):
         return None
     aliases = profile_aliases(record)
     return Profile(email=record.get("email") or email, name=record.get("name") or None,
@@ -217,10 +218,10 @@ class Records(RedisBase):
 
     @staticmethod
     def queue_card_parts(pipe: Any, email: str) -> None:
-        """Queue the reads of a customer's score card on a pipeline (three replies, for card_parts_from): their
-        own keys, one hash tag; the profile holds their orders' summary and a copy of their newest answer."""
-        pipe.hgetall(keys.customer(email, "profile"))
-        pipe.hgetall(keys.aggregate("customer", email))
+        """Queue the reads of a customer's score card on a pipeline (two replies, for card_parts_from): their
+        own keys, one hash tag; the profile holds their sums (tracker.store.sums), their orders' summary and a copy
+        of their newest answer."""
+        pipe.hgetall(keys.aggregate("customer", email))  # the profile
         pipe.hgetall(keys.daily("customer", email))
 
     def card_parts_from(self, email: str, replies: Sequence[Any]) -> CardParts | None:
@@ -229,15 +230,15 @@ class Records(RedisBase):
         The newest answer comes from the profile's copy of it when that copy names the answer last_response_sid
         names; only a profile written before the copy existed costs a second round trip, for the answer itself.
         """
-        record, agg, daily = replies
-        if not record:  # no profile: a customer never seen (profile_from_hash)
+        record, daily = replies
+        if not own_fields(record):  # no profile: a customer never seen (profile_from_hash)
             return None
         sid = record.get("last_response_sid")
         answer: NewestAnswer | None = None
         if sid:
             copy = record.get(CARD_COPY, "")
             answer = card_answer(copy) if copy.startswith(sid + "|") else self.response(sid)
-        return (record.get("name") or None, Aggregate.from_hash(agg, daily), answer,
+        return (record.get("name") or None, Aggregate.from_hash(record, daily), answer,
                 orders_summary_of(order_rows(record)))
 
     def orders_of(self, emails: Sequence[str]) -> list[OrdersSummary | None]:
@@ -246,7 +247,7 @@ class Records(RedisBase):
         pipe = self.redis.pipeline(transaction=False)
         for email in emails:
             pipe.hgetall(keys.customer(email, "profile"))
-        return [orders_summary_of(order_rows(record)) if record else None
+        return [orders_summary_of(order_rows(record)) if own_fields(record) else None
                 for record in (pipe.execute() if emails else [])]
 
     def rebuild_card_copies(self, batch: int = 500) -> int:

@@ -3,6 +3,8 @@
 -- KEYS: 1 the entity's marks, 2 its sums (aggregate, or retired sums), 3 its daily buckets (or retired daily),
 --       4 its rollup (for a retired step the retired sums, which keep the rollup fields beside the sums);
 --       a customer's also 5 responses, 6 surveys, 7 profile, 8 unhappy answers, 9 aggregate
+-- The marks are fields of the live sums' hash, and a customer's live sums and marks fields of their profile
+-- (tracker.store.sums): KEYS 1, 9 (and 2 and 7 for a live customer step) may name one key, never deleted whole.
 -- A step may also stand for an entity's steps of several entries of one batch, their deltas summed (a non-customer
 -- entity's only): ARGV 2 is then "<first>-<last>", the first and last of those entries' sequence numbers, and the
 -- step applies whole when the mark is older than the first, is a no-op when it is the last or newer, and else
@@ -19,6 +21,7 @@
 -- {applied, alive} followed by its n, weight, weighted, last response time and newest unhappy answer's time ('' when
 -- absent), what the ranked sets follow.
 --#days
+--#sums
 local bucket, sid = ARGV[1], ARGV[3]
 local first, seq = string.match(ARGV[2], '^(%d+)-(%d+)$')
 seq = tonumber(seq or ARGV[2])
@@ -97,7 +100,10 @@ if live then
   local counted = redis.call('HMGET', sums, 'n', 'sent')
   if tonumber(counted[1] or '0') <= 0 and tonumber(counted[2] or '0') <= 0 then
     alive = 0
-    if applied == 1 then redis.call('DEL', sums, days, rollup) end
+    if applied == 1 then
+      drop_sums(sums)
+      redis.call('DEL', days, rollup)
+    end
   end
 end
 -- A live entity's answers follow, what its kind's ranked set orders it by.
