@@ -12,6 +12,9 @@ Memory is Redis' own `used_memory` after the fill minus before it, divided by N:
 - steady: after the product's log and notice trims have run with its clock moved past TRACKER_LOG_RETENTION_DAYS and
   every key that carries a TTL is gone (deleted here, as Redis would once the TTL ran out): what a customer
   who has been quiet for longer than every TTL and the log retention costs.
+Each also says how much of it is Redis's own hash table of keys (common.keyspace_table), which Redis sizes in powers
+of two: two runs whose key counts fall either side of one differ by hundreds of bytes a customer that no layout
+change made.
 
 Reads go through the app in this process (Flask's test client: server time, no network): the dashboard,
 the 90-day summary, customers?sort=value, the at-risk listing, the agents list, lists, the summary and the
@@ -48,6 +51,7 @@ from common import (
     bench_settings,
     commands_run,
     git_commit,
+    keyspace_table,
     redis_server,
     used_memory,
 )
@@ -328,7 +332,7 @@ def main() -> None:
         store.keep_risk_ranking(settings.at_risk_score)  # as beat does on an empty Redis: the writers keep it
         events, seconds = fill(store, settings, args.customers, now_ms, args.processes)
         keys_fresh = int(store.redis.dbsize())
-        fresh = used_memory(store.redis) - empty
+        fresh, table_fresh = used_memory(store.redis) - empty, keyspace_table(store.redis)
         print(f"scale run at {git_commit()}, {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC, "
               f"{args.customers:,} customers (5 tickets, 2 orders, 5 answers each), hash-max-listpack-value "
               f"{args.hash_value}")
@@ -338,10 +342,12 @@ def main() -> None:
         rows = measure_reads(store, settings, now_ms, args.runs)
         print(refill_risk_ranking(store, settings), flush=True)
         aged = age_out(store, settings, now_ms)
-        steady = used_memory(store.redis) - empty
+        steady, table_steady = used_memory(store.redis) - empty, keyspace_table(store.redis)
         keys_steady = int(store.redis.dbsize())
-        print(f"memory   fresh {fresh / args.customers:,.0f} bytes/customer ({keys_fresh / args.customers:.1f} keys); "
-              f"steady {steady / args.customers:,.0f} bytes/customer ({keys_steady / args.customers:.1f} keys) "
+        print(f"memory   fresh {fresh / args.customers:,.0f} bytes/customer ({keys_fresh / args.customers:.1f} keys, "
+              f"{table_fresh / args.customers:,.0f} bytes of them the hash table of keys); "
+              f"steady {steady / args.customers:,.0f} bytes/customer ({keys_steady / args.customers:.1f} keys, "
+              f"{table_steady / args.customers:,.0f} bytes the table) "
               f"after {', '.join(f'{v:,} {k}' for k, v in aged.items())}")
         if args.breakdown:
             for state, shapes in (("fresh", breakdown), ("steady", key_breakdown(store.redis, args.customers))):
