@@ -26,7 +26,7 @@ def is_mark(name: str) -> bool:
 def own_fields(record: Mapping[str, str]) -> dict[str, str]:
     """Return a profile's fields without the sums and marks kept beside them: what says who the customer is (empty:
     a customer never seen, whose hash holds only what outbox steps counted)."""
-    return {name: value for name, value in record.items() if name not in _SUMS and not name.isdigit()}
+    return {name: value for name, value in record.items() if name not in _SUMS and not is_mark(name)}
 
 
 def lua_sums() -> str:
