@@ -141,14 +141,14 @@ def test_the_web_sends_a_drain_kick_to_start_after_the_kick_delay_and_other_task
     broker.delete(QUEUE)
     enqueue = web_enqueue(create_celery(settings))
     sent = time.time()
-    enqueue("tracker.drain_events", [3])
+    enqueue("tracker.drain_kicked", 3)
     enqueue("tracker.send_alert", "s-1", 1)
     messages = {json.loads(raw)["headers"]["task"]: json.loads(raw)["headers"] for raw in broker.lrange(QUEUE, 0, -1)}
     broker.delete(QUEUE)
     assert messages["tracker.send_alert"]["eta"] is None
     from datetime import datetime
 
-    eta = datetime.fromisoformat(messages["tracker.drain_events"]["eta"]).timestamp()
-    delay = KICK_DELAYS["tracker.drain_events"]
+    eta = datetime.fromisoformat(messages["tracker.drain_kicked"]["eta"]).timestamp()
+    delay = KICK_DELAYS["tracker.drain_kicked"]
     assert 0 < delay <= 1.0  # well inside the kick's own life (log.KICK_TTL_MS): a later webhook kicks again
     assert sent + delay - 0.05 <= eta <= time.time() + delay + 0.05

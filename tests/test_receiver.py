@@ -24,7 +24,7 @@ from tracker import signing
 from tracker.cli.dev import free_port
 from tracker.config import ConfigError, load_settings
 from tracker.ingest import apply as ingest
-from tracker.store import Store, keys
+from tracker.store import Store, keys, log
 from tracker.web.app import create_app
 
 TABLE_CODES = {200, 202, 400, 401, 404, 413, 415, 422, 503}
@@ -75,7 +75,8 @@ def test_a_valid_signed_delivery_is_accepted_with_its_event_count(post_event, st
     assert response.json == {"status": "accepted", "events": 1}
     assert stream_length(store) == 1
     (shard,) = [s for s in range(keys.BUCKETS) if store.redis.xlen(keys.stream(s))]
-    assert enqueued == [("tracker.drain_events", [shard])]  # the drain of the shard the event went to
+    # The drain of the kick group of the shard the event went to.
+    assert enqueued == [("tracker.drain_kicked", log.kick_group(shard))]
 
 
 def test_a_standard_batch_is_accepted_with_the_number_of_events_it_carries(post_event, store):

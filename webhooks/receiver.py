@@ -68,7 +68,7 @@ def receive(source: str) -> Any:
     if outcome < 0:
         return answer(200, status="duplicate")
     if outcome > 0:  # the shards the events went to whose drain is not already due
-        tracker.kick("tracker.drain_events", kicked_shards(outcome))
+        tracker.kick_drains(kicked_shards(outcome))
     return answer(202, status="accepted", events=len(delivery.events))
 
 

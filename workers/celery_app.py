@@ -19,9 +19,10 @@ QUEUE = "tracker"
 WEB_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 RETENTION_INTERVAL = 3600.0  # seconds between retention passes (TRACKER_RETENTION_DAYS)
 # A webhook's drain starts this long (seconds) after its kick: the deliveries that come meanwhile find their shard's
-# kick set and send no task, and one drain applies them all. Chosen by measurement (README, "Kicks"): with the
-# worker keeping up, every webhook sent a task of its own (~0.36 ms of the web's CPU each, and a drain each).
-KICK_DELAYS = {"tracker.drain_events": 0.1}
+# kick set, or their kick group's task pending, and send no task; one drain applies them all. Chosen by measurement
+# (README, "Kicks"): with the worker keeping up, every webhook sent a task of its own (~0.36 ms of the web's CPU
+# each, and a drain each).
+KICK_DELAYS = {"tracker.drain_kicked": 0.1}
 
 
 def create_celery(settings: Settings) -> Celery:

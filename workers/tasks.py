@@ -42,6 +42,14 @@ def register(app: Celery) -> None:
         if left:
             self.apply_async(args=[list(left)])
 
+    @app.task(name="tracker.drain_kicked", shared=False, bind=True)
+    def drain_kicked(self: Task, group: int) -> None:
+        # The web's kick of a group of shards: every shard of it whose kick is set, each under its own lease.
+        store = self.app.tracker_store
+        _applied, left = ingest.drain(store, self.app.tracker_settings, _consumer(), shards=store.take_kicked(group))
+        if left:
+            drain_events.apply_async(args=[list(left)])
+
     @app.task(name="tracker.sweep_surveys", shared=False, bind=True)
     def sweep_surveys(self: Task) -> None:
         claim = due.sweep_round(self.app.tracker_store, _now_ms())

@@ -48,6 +48,11 @@ def log_kick(shard: int) -> str:
     return f"{PREFIX}:{{log{shard}}}:kick"
 
 
+def log_kick_group(group: int) -> str:
+    """Name a group of shards' pending drain task: set by the web that sends it, taken by the task when it starts."""
+    return f"{PREFIX}:kick:{group}"
+
+
 def log_part(shard: int, delivery_id: str) -> str:
     """Name the mark of a delivery's portion appended to a shard (its events routed there), so it is appended once."""
     return f"{PREFIX}:{{log{shard}}}:part:{delivery_id}"

@@ -24,6 +24,11 @@ from tracker.store.base import RedisBase
 
 DEDUPE_TTL = 7 * 86400  # longer than any vendor's retry schedule
 KICK_TTL_MS = 1000
+# The shards fall in this many kick groups, each with at most one drain task pending: a task costs the web a Celery
+# publish and the worker far more than the drain of a few events, so one task drains every kicked shard of its
+# group (README, "Kicks"). A group's mark lives until its task takes it, at most this long (a lost task).
+KICK_GROUPS = 4
+KICK_GROUP_TTL_MS = 1000
 SHARDS = range(keys.BUCKETS)
 START = "0-0"  # the cursor of a shard nothing was applied from yet
 MARK = "@"  # a delivery mark written with its portions: "@" and their shards ("@3,7"); "1": written after them
@@ -53,6 +58,10 @@ def shard_of(event: Event) -> int:
 def kicked_shards(outcome: int) -> list[int]:
     """Return the shards whose drain an append_delivery outcome asks to kick."""
     return [shard for shard in SHARDS if outcome > 0 and outcome >> shard & 1]
+
+
+def kick_group(shard: int) -> int:
+    return shard % KICK_GROUPS
 
 
 def entry_key(entry_id: str) -> tuple[int, int]:
@@ -141,6 +150,28 @@ class EventLog(RedisBase):
         # A portion found appended belongs to an attempt that died before marking the delivery: its kick
         # may never have been sent, so it is kicked again.
         return sum(1 << shard for shard, result in zip(shards, appended, strict=True) if int(result) != 0)
+
+    def claim_kick(self, group: int) -> bool:
+        """Say whether the caller is to send the drain task of a group of shards: none is pending for it now.
+
+        Called after an append set a shard's kick: a task pending finds that kick when it starts (take_kicked)."""
+        return bool(self.redis.set(keys.log_kick_group(group), "1", nx=True, px=KICK_GROUP_TTL_MS))
+
+    def forget_kick(self, group: int) -> None:
+        """Let the group's next kick send a task again (the one claimed could not be sent)."""
+        self.redis.delete(keys.log_kick_group(group))
+
+    def take_kicked(self, group: int) -> list[int]:
+        """Take a group's pending mark, then return its shards whose kick is set: two round trips, in that order.
+
+        An append that found the mark set (and sent no task) had set its shard's kick before: it is read here.
+        One after the mark is taken claims it and sends a task of its own."""
+        self.redis.delete(keys.log_kick_group(group))
+        shards = [shard for shard in SHARDS if kick_group(shard) == group]
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in shards:
+            pipe.exists(keys.log_kick(shard))
+        return [shard for shard, kicked in zip(shards, pipe.execute(), strict=True) if kicked]
 
     def _queue(self, pipe: Any, name: str, script_keys: list[str], args: list[Any]) -> None:
         """Queue a script in a pipeline by its source (EVAL): no NOSCRIPT to recover from, no SCRIPT EXISTS first."""
