@@ -126,18 +126,16 @@ def main() -> None:
             if done.returncode:
                 raise SystemExit(f"bench: the {name} round failed:\n{done.stderr[-2000:]}")
             rows[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    print(f"accepted and applied, {args.webhooks:,} webhooks a round, {args.rounds} rounds taken in turn; "
-          f"per event, every round")
-    print(f"{'':<20}{'events/s':>16}{'web CPU':>16}{'worker CPU':>16}{'beat CPU':>16}{'Redis CPU':>16}"
-          f"{'tasks sent':>16}")
+    print(f"accepted and applied, {args.webhooks:,} webhooks a round, {args.rounds} rounds taken in turn; per event")
+    print(f"{'':<22}{'events/s':>10}{'web CPU':>12}{'worker CPU':>12}{'beat CPU':>10}{'Redis CPU':>11}{'tasks':>7}")
     for name, found in rows.items():
-        cells = [" / ".join(f"{r['rate']:,.0f}" for r in found),
-                 *(" / ".join(f"{r[group]:,.0f} µs" for r in found) for group in GROUPS),
-                 " / ".join(f"{r['tasks']:,}" for r in found)]
-        print(f"{name + ' ' + found[0]['commit']:<20}" + "".join(f"{cell:>16}" for cell in cells))
-        medians = [statistics.median(r["rate"] for r in found),
-                   *(statistics.median(r[group] for r in found) for group in GROUPS)]
-        print(f"{'  median':<20}{medians[0]:>16,.0f}" + "".join(f"{m:>13,.0f} µs" for m in medians[1:]))
+        label = f"{name} {found[0]['commit']}"
+        for n, r in enumerate(found):
+            print(f"{label if n == 0 else '':<22}{r['rate']:>10,.0f}{r['web']:>9,.0f} µs{r['worker']:>9,.0f} µs"
+                  f"{r['beat']:>7,.0f} µs{r['redis']:>8,.0f} µs{r['tasks']:>7,}")
+        median = {key: statistics.median(r[key] for r in found) for key in ("rate", *GROUPS, "tasks")}
+        print(f"{'  median':<22}{median['rate']:>10,.0f}{median['web']:>9,.0f} µs{median['worker']:>9,.0f} µs"
+              f"{median['beat']:>7,.0f} µs{median['redis']:>8,.0f} µs{median['tasks']:>7,.0f}")
 
 
 if __name__ == "__main__":
