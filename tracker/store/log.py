@@ -162,16 +162,13 @@ class EventLog(RedisBase):
         self.redis.delete(keys.log_kick_group(group))
 
     def take_kicked(self, group: int) -> list[int]:
-        """Take a group's pending mark, then return its shards whose kick is set: two round trips, in that order.
+        """Take a group's pending mark, then return its shards holding unread entries: two round trips, in that order.
 
-        An append that found the mark set (and sent no task) had set its shard's kick before: it is read here.
-        One after the mark is taken claims it and sends a task of its own."""
+        An append that found the mark set (and sent no task) was in its stream before: it is read here. One after
+        the mark is taken claims it and sends a task of its own. Unread entries, not the shards' kicks, say what
+        to drain: a kick lives a second, a task may wait for a worker far longer."""
         self.redis.delete(keys.log_kick_group(group))
-        shards = [shard for shard in SHARDS if kick_group(shard) == group]
-        pipe = self.redis.pipeline(transaction=False)
-        for shard in shards:
-            pipe.exists(keys.log_kick(shard))
-        return [shard for shard, kicked in zip(shards, pipe.execute(), strict=True) if kicked]
+        return self.shards_with_work([shard for shard in SHARDS if kick_group(shard) == group], waiting=False)
 
     def _queue(self, pipe: Any, name: str, script_keys: list[str], args: list[Any]) -> None:
         """Queue a script in a pipeline by its source (EVAL): no NOSCRIPT to recover from, no SCRIPT EXISTS first."""
