@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import re
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,10 @@ def redact(text: str) -> str:
     return EMAIL.sub("<email>", text)
 
 
+# The access log's one line a request: no query strings (tokens), and emails in API paths masked by the logger.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
 class RedactingLogger(Logger):  # type: ignore[misc]
     """Gunicorn's logger, with survey tokens and email addresses masked wherever a request names them."""
 
@@ -57,6 +62,28 @@ class RedactingLogger(Logger):  # type: ignore[misc]
         for name in ("U", "r", "q", "f"):  # path, request line, query string, referrer
             atoms[name] = redact(str(atoms.get(name, "")))
         return atoms
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """Log a request with only the atoms ACCESS_LOG_FORMAT names, as gunicorn's atoms() gives them.
+
+        gunicorn builds every atom of every request (each header and environ entry, the date) for a format
+        that reads six, and the redaction then ran over four of them: 15% of the web's CPU on a webhook."""
+        if self.cfg.access_log_format != ACCESS_LOG_FORMAT:
+            super().access(resp, req, environ, request_time)  # another format: every atom, redacted as above
+            return
+        if not getattr(self, "access_log_enabled", True):  # gunicorn before 25 checks its handlers only
+            return
+        status = resp.status
+        sent = getattr(resp, "sent", None)
+        atoms = {"h": environ.get("REMOTE_ADDR", "-"), "m": environ.get("REQUEST_METHOD"),
+                 "U": redact(str(environ.get("PATH_INFO", ""))),
+                 "s": status.split(None, 1)[0] if isinstance(status, str) else status,
+                 "b": str(sent) if sent is not None else "-",
+                 "M": request_time.seconds * 1000 + int(request_time.microseconds / 1000)}
+        try:
+            self.access_log.info(ACCESS_LOG_FORMAT, atoms)
+        except Exception:
+            self.error(traceback.format_exc())
 
 
 def threads_per_worker(workers: int) -> int:
@@ -91,8 +118,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.cfg.set("limit_request_line", GUNICORN_MAX_REQUEST_LINE)
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("accesslog", "-")
-        # No query strings (tokens), and emails in API paths are masked by the logger class.
-        self.cfg.set("access_log_format", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms')
+        self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
         self.cfg.set("logger_class", "tracker.cli.serve.RedactingLogger")
         self.cfg.set("proc_name", "tracker-web")
 
