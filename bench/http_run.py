@@ -4,7 +4,8 @@
     .venv/bin/python bench/http_run.py --grid             # only the receiver and card under several gunicorn settings
 
 Every server is a real gunicorn started through tracker.cli.serve with the same settings for the product and
-its baseline (a bare Flask app). The load comes from wrk when it is installed (Debian's package: it leaves
+its baseline (a bare Flask app, which logs its requests with gunicorn's own logger: masking tokens and addresses
+in the access log is the product's work). The load comes from wrk when it is installed (Debian's package: it leaves
 the servers more of a 2-core machine than a Python client), else from bench/load.py in processes of its own;
 open-loop runs (a fixed rate, for p99) and runs of an exact count always use bench/load.py. Baseline and
 product take turns, round by round, and the best round of each is compared.
@@ -90,6 +91,14 @@ def serve(args: argparse.Namespace) -> None:
 
     settings = bench_settings(dict(os.environ))
     processes = WebProcesses(args.workers, args.threads, args.worker_class)
+    if args.app == "bare":
+        # The same settings, access log and format included, with gunicorn's own logger: masking tokens and
+        # addresses in the log (RedactingLogger, named by its path in the settings) is the product's work.
+        from gunicorn.glogging import Logger
+
+        import tracker.cli.serve
+
+        tracker.cli.serve.RedactingLogger = Logger  # type: ignore[misc]
     serve_web(settings, processes, bare_app if args.app == "bare" else web_app)
 
 
