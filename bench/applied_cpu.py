@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -113,19 +111,9 @@ def main() -> None:
     if args.one_round:
         print(json.dumps(one_round(args.webhooks)))
         return
-    trees = {"this": Path(__file__).resolve().parent.parent}
-    if args.baseline:
-        trees = {"baseline": Path(args.baseline).resolve(), **trees}
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
-    for _ in range(args.rounds):
-        for name, tree in trees.items():
-            # PYTHONPATH: the servers and the worker this round starts import the tree's tracker, not this one's.
-            done = subprocess.run([sys.executable, __file__, "--one-round", "--root", str(tree), "--webhooks",
-                                   str(args.webhooks)], capture_output=True, text=True, cwd=tree,
-                                  env={**os.environ, "PYTHONPATH": str(tree), "BENCH_COMMIT": ""})
-            if done.returncode:
-                raise SystemExit(f"bench: the {name} round failed:\n{done.stderr[-2000:]}")
-            rows[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    from common import take_turns  # this checkout's: a baseline's round imports its own common
+
+    rows = take_turns(__file__, args.baseline, args.rounds, ["--webhooks", str(args.webhooks)])
     print(f"accepted and applied, {args.webhooks:,} webhooks a round, {args.rounds} rounds taken in turn; per event")
     print(f"{'':<22}{'events/s':>10}{'web CPU':>12}{'worker CPU':>12}{'beat CPU':>10}{'Redis CPU':>11}{'tasks':>7}")
     for name, found in rows.items():

@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
 import pstats
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -98,19 +96,10 @@ def main() -> None:
     if args.one_round:
         print(json.dumps(one_round(args.customers, args.calls)))
         return
-    trees = {"this": Path(__file__).resolve().parent.parent}
-    if args.baseline:
-        trees = {"baseline": Path(args.baseline).resolve(), **trees}
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
-    for _ in range(args.rounds):
-        for name, tree in trees.items():
-            command = [sys.executable, __file__, "--one-round", "--root", str(tree), "--customers",
-                       str(args.customers), *(["--calls"] if args.calls else [])]
-            done = subprocess.run(command, capture_output=True, text=True, cwd=tree,
-                                  env={**os.environ, "BENCH_COMMIT": ""})
-            if done.returncode:
-                raise SystemExit(f"bench: the {name} round failed:\n{done.stderr[-2000:]}")
-            rows[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    from common import take_turns  # this checkout's: a baseline's round imports its own common
+
+    rows = take_turns(__file__, args.baseline, args.rounds,
+                      ["--customers", str(args.customers), *(["--calls"] if args.calls else [])])
     print(f"apply cost, {args.customers} customers ({args.customers * 12:,} events) a round, "
           f"{args.rounds} rounds taken in turn; medians per applied event")
     fields = (("calls", "Python calls", "{:,.0f}"),) if args.calls else (

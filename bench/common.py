@@ -138,3 +138,25 @@ def percentile(values: list[float], share: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def take_turns(script: str, baseline: str | None, rounds: int, args: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Run `script --one-round --root TREE *args` rounds times for this checkout and, when given, a baseline
+    checkout (a `git worktree add` of an earlier commit), taking turns round by round; return each one's rows, the
+    JSON each round printed last. A round runs the tree's code: the script puts --root's tree first on its path,
+    and PYTHONPATH hands the tree to the processes the round starts (servers, `tracker worker`)."""
+    import json
+
+    trees = {"this": ROOT}
+    if baseline:
+        trees = {"baseline": Path(baseline).resolve(), **trees}
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            done = subprocess.run([sys.executable, script, "--one-round", "--root", str(tree), *args],
+                                  capture_output=True, text=True, cwd=tree,
+                                  env={**os.environ, "PYTHONPATH": str(tree), "BENCH_COMMIT": ""})
+            if done.returncode:
+                raise SystemExit(f"bench: the {name} round failed:\n{done.stderr[-2000:]}")
+            rows[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return rows
