@@ -154,7 +154,8 @@ class EventLog(RedisBase):
     def claim_kick(self, group: int) -> bool:
         """Say whether the caller is to send the drain task of a group of shards: none is pending for it now.
 
-        Called after an append set a shard's kick: a task pending finds that kick when it starts (take_kicked)."""
+        Called after an append set a shard's kick: a task pending reads the appended entries when it starts
+        (take_kicked)."""
         return bool(self.redis.set(keys.log_kick_group(group), "1", nx=True, px=KICK_GROUP_TTL_MS))
 
     def forget_kick(self, group: int) -> None:
