@@ -1,5 +1,6 @@
 """Kick groups (README, "Kicks"): a webhook that kicks a shard's drain sends a task only when none is pending for the
-shard's group, and the task drains every kicked shard of its group, so nothing appended waits for beat."""
+shard's group, and the task drains every shard of its group holding unread entries, so nothing appended waits for
+beat."""
 
 from __future__ import annotations
 
