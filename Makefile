@@ -9,6 +9,9 @@ VENV ?= .venv
 # Interpreters tried in order for the virtualenv; `make PYTHON=python3.12 test` picks one explicitly.
 PYTHON ?= python3.13 python3.12 python3.11 python3
 PYTEST_ARGS ?=
+# Test processes: one per CPU, at most 4 (each session starts its own Redis, cluster and workers);
+# `make test PYTEST_WORKERS=0` runs the suite in this one process.
+PYTEST_WORKERS ?= auto --maxprocesses 4
 
 PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check
@@ -19,7 +22,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 help:
 	@echo "make run        create $(VENV) if missing, install, start 'tracker dev' (web, worker, beat, Redis, mail catcher)"
-	@echo "make test       create $(VENV) if missing, install with test extras, run pytest (PYTEST_ARGS='-k scores -x')"
+	@echo "make test       create $(VENV) if missing, install with test extras, run pytest on every CPU (PYTEST_ARGS='-k scores -x', PYTEST_WORKERS=0 for one process)"
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      run the benchmarks in bench/ (BENCH_CUSTOMERS=20000 customers in the scale run)"
 	@echo "make clean      remove caches and build output; 'make distclean' removes $(VENV) too"
@@ -28,7 +31,7 @@ run: $(DEV_STAMP)
 	$(VENV)/bin/tracker dev
 
 test: $(TEST_STAMP)
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
