@@ -98,6 +98,32 @@ def test_a_rollup_names_its_days_as_python_does_across_leap_years_and_centuries(
         assert store.rollups([("source", "edge", ("n",))], first, day) == [expected]
 
 
+def test_a_crossed_trend_summed_from_one_hmget_equals_what_days_of_lua_sums(store: Store) -> None:
+    # crossed_parts reads a short range of a rollup by one HMGET and sums it here; days_of.lua sums it in Redis.
+    key = keys.rollup("agent", "edge")
+    names = ["chat|n", "chat|value6"]
+    start = date(2024, 2, 1)
+    store.redis.hset(key, mapping={f"{(start + timedelta(days=d)).isoformat()}|{name}": str(d * 3 + k + 1)
+                                   for d in range(0, 70, 3) for k, name in enumerate(names)})
+    for big in (False, True):
+        if big:  # a rollup bigger than a compact hash, as a busy entity's is
+            store.redis.hset(key, mapping={f"1900-01-{d:02d}|x{k}": "1" for d in range(1, 29) for k in range(30)})
+        for first, last, split in [(start, start + timedelta(days=59), start + timedelta(days=30)),
+                                   (start + timedelta(days=5), start + timedelta(days=64), start),
+                                   (start - timedelta(days=20), start + timedelta(days=9), start + timedelta(days=90)),
+                                   (start, start, start),
+                                   (start + timedelta(days=3), start + timedelta(days=3), start)]:
+            pipe = store.redis.pipeline(transaction=False)
+            store._queue_days(pipe, key, first, last, split, "|", names)
+            in_redis = [int(value) for value in pipe.execute()[0]]
+            direct = store._split_reader(first, last, split, "|", names)
+            assert direct is not None
+            fields, summed = direct
+            assert summed(store.redis.hmget(key, fields)) == in_redis, (big, first, last, split)
+            assert any(in_redis) or first == last
+    assert store._split_reader(start, start + timedelta(days=queries.DIRECT_FIELDS), start, "|", names) is None
+
+
 def _pages(strategy: Any, sort: str, order: str) -> list[str]:
     got: list[str] = []
     after = None
