@@ -166,3 +166,11 @@ def test_surveys_read_while_they_are_filed_and_thawed_over_and_over_are_always_f
         mover.join()
     assert moves[0] >= 2  # the reads raced the moves (each move thaws and files all 400)
     assert all(record.get("sid") and record.get(PACKED_FIELD) for record in found)
+
+
+def test_a_filed_value_is_parsed_for_its_comment_only_when_it_names_one() -> None:
+    assert filed.has_comment("s1", filed.blob({"st": "answered", "comment": "Slow reply"}))
+    assert not filed.has_comment("s1", filed.blob({"st": "answered", "comment": ""}))
+    assert not filed.has_comment("s1", filed.blob({"st": "answered", "sj": "7:comment in a subject"}))
+    assert not filed.has_comment("s1", filed.blob({"st": "answered"}))
+    assert not filed.has_comment("s1", None)

@@ -324,8 +324,7 @@ class Queries(RedisBase):
                 pipe.hget(keys.survey(sid), "comment")
                 pipe.hget(keys.survey_filed(sid), sid)  # a filed survey's comment is in its filed value
             found = pipe.execute()
-            commented = [sid for n, sid in enumerate(sids)
-                         if found[2 * n] or (found[2 * n + 1] and filed.unfiled(sid, found[2 * n + 1]).get("comment"))]
+            commented = [sid for n, sid in enumerate(sids) if found[2 * n] or filed.has_comment(sid, found[2 * n + 1])]
             whole = dict(zip(commented, filed.read_many(self, commented), strict=True))
             yield from (answer_of(whole[sid]) if sid in whole else None for sid in sids)
 
