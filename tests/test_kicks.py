@@ -15,6 +15,7 @@ import requests
 from tests.signing import signed
 from tests.support import wait_until
 from tracker.events import parse_event
+from tracker.ingest import apply as ingest
 from tracker.model import Event
 from tracker.store import keys, log
 from tracker.web.app import create_app
@@ -68,6 +69,44 @@ def test_a_group_is_claimed_once_until_its_task_takes_every_kicked_shard_of_it(s
     for shard in (first, second):
         store.redis.delete(keys.log_kick(shard))  # a task that waited for a worker longer than a kick lives
     assert store.take_kicked(group) == sorted([first, second])
+
+
+@on_both
+def test_a_draining_task_holds_its_groups_claim_and_drains_what_came_meanwhile_before_letting_go(store, settings,
+                                                                                                monkeypatch):
+    first, second, _other = same_group_shards()
+    group = log.kick_group(first)
+    store.append_delivery("d-1", [event_in(first)], "standard")
+    assert store.claim_kick(group)  # the webhook that sends the group's task
+    real_drain, calls, claims = ingest.drain, [], []
+
+    def drain(*args: Any, **kwargs: Any) -> Any:
+        found = real_drain(*args, **kwargs)
+        calls.append(kwargs["shards"])
+        if len(calls) == 1:  # a webhook of the group arrives while the task drains: it sends no task
+            store.append_delivery("d-2", [event_in(second)], "standard")
+            claims.append(store.claim_kick(group))
+        return found
+
+    monkeypatch.setattr(ingest, "drain", drain)
+    applied, left = ingest.drain_group(store, settings, "test", group)
+    assert claims == [False]  # the mark was held while the task drained
+    assert calls == [[first], [second]]  # the task looked again when it was done, and drained what came
+    assert (applied, left) == (2, ())
+    assert not store.kicked_work(group)  # nothing unread is left for beat
+    assert store.claim_kick(group)  # let go: the next webhook sends a task
+
+
+@on_both
+def test_a_draining_task_out_of_time_hands_the_groups_unread_shards_on_with_its_claim_let_go(store, settings):
+    first, second, _other = same_group_shards()
+    group = log.kick_group(first)
+    store.append_delivery("d-1", [event_in(first)], "standard")
+    store.append_delivery("d-2", [event_in(second)], "standard")
+    assert store.claim_kick(group)
+    applied, left = ingest.drain_group(store, settings, "test", group, budget_s=0.0)
+    assert left == tuple(sorted([first, second]))  # for tracker.drain_events, which the task sends
+    assert applied == 0 and store.claim_kick(group)
 
 
 @on_both

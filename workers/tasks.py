@@ -44,9 +44,9 @@ def register(app: Celery) -> None:
 
     @app.task(name="tracker.drain_kicked", shared=False, bind=True)
     def drain_kicked(self: Task, group: int) -> None:
-        # The web's kick of a group of shards: every shard of it holding unread entries, each under its own lease.
-        store = self.app.tracker_store
-        _applied, left = ingest.drain(store, self.app.tracker_settings, _consumer(), shards=store.take_kicked(group))
+        # The web's kick of a group of shards: every shard of it holding unread entries, each under its own lease,
+        # again while appends come (ingest.drain_group).
+        _applied, left = ingest.drain_group(self.app.tracker_store, self.app.tracker_settings, _consumer(), group)
         if left:
             drain_events.apply_async(args=[list(left)])
 

@@ -173,6 +173,29 @@ def drain(store: Store, settings: Settings, holder: str, budget_s: float = 20.0,
         return _drain(store, settings, holder, budget_s, shards)
 
 
+def drain_group(store: Store, settings: Settings, holder: str, group: int,
+                budget_s: float = 20.0) -> tuple[int, tuple[int, ...]]:
+    """Apply the unread entries of a kicked group of shards (tracker.drain_kicked), again while appends come.
+
+    The group's pending mark (claim_kick) is held while the task drains, so the webhooks of a busy group send no
+    task each that would find its shards' leases held; it is taken when a drain is done and the shards looked at
+    once more (take_kicked): an append that found the mark set was in its stream before that look, and one after it
+    claims the mark and sends a task of its own. While the look finds entries and the mark is claimed again, the
+    drain goes on. Returns what drain does: the shards left for another run (budget spent) come with the mark
+    taken and the group's other unread shards with them.
+    """
+    deadline = time.monotonic() + budget_s
+    applied, shards = 0, store.kicked_work(group)
+    while True:
+        count, left = drain(store, settings, holder, max(deadline - time.monotonic(), 0.0), shards=shards)
+        applied += count
+        shards = store.take_kicked(group)
+        if left or (shards and time.monotonic() >= deadline):
+            return applied, tuple(sorted(set(left) | set(shards)))
+        if not shards or not store.claim_kick(group):  # nothing came, or a webhook sent the next task
+            return applied, ()
+
+
 def _drain(store: Store, settings: Settings, holder: str, budget_s: float,
            shards: Sequence[int] | None) -> tuple[int, tuple[int, ...]]:
     deadline = time.monotonic() + budget_s

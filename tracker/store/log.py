@@ -155,12 +155,16 @@ class EventLog(RedisBase):
         """Say whether the caller is to send the drain task of a group of shards: none is pending for it now.
 
         Called after an append set a shard's kick: a task pending reads the appended entries when it starts
-        (take_kicked)."""
+        (kicked_work), and one draining when it is done (take_kicked, in ingest.drain_group)."""
         return bool(self.redis.set(keys.log_kick_group(group), "1", nx=True, px=KICK_GROUP_TTL_MS))
 
     def forget_kick(self, group: int) -> None:
         """Let the group's next kick send a task again (the one claimed could not be sent)."""
         self.redis.delete(keys.log_kick_group(group))
+
+    def kicked_work(self, group: int) -> list[int]:
+        """Return a group's shards holding unread entries, its pending mark kept: what its task drains first."""
+        return self.shards_with_work([shard for shard in SHARDS if kick_group(shard) == group], waiting=False)
 
     def take_kicked(self, group: int) -> list[int]:
         """Take a group's pending mark, then return its shards holding unread entries: two round trips, in that order.
@@ -169,7 +173,7 @@ class EventLog(RedisBase):
         the mark is taken claims it and sends a task of its own. Unread entries, not the shards' kicks, say what
         to drain: a kick lives a second, a task may wait for a worker far longer."""
         self.redis.delete(keys.log_kick_group(group))
-        return self.shards_with_work([shard for shard in SHARDS if kick_group(shard) == group], waiting=False)
+        return self.kicked_work(group)
 
     def _queue(self, pipe: Any, name: str, script_keys: list[str], args: list[Any]) -> None:
         """Queue a script in a pipeline by its source (EVAL): no NOSCRIPT to recover from, no SCRIPT EXISTS first."""
