@@ -61,9 +61,12 @@ def test_a_group_is_claimed_once_until_its_task_takes_every_kicked_shard_of_it(s
     # A shard of the group kicked while the task is pending: its webhook finds the claim taken.
     assert log.kicked_shards(store.append_delivery("d-2", [event_in(second)], "standard")) == [second]
     assert not store.claim_kick(group)
-    # The task takes the claim first, then finds both kicks: the second webhook's events are not left to beat.
+    # The task drains both (kicked_work); done, it takes the claim, then looks again: the second webhook's events are
+    # not left to beat.
+    assert store.kicked_work(group) == sorted([first, second])
+    assert not store.claim_kick(group)  # still held while the task drains
     assert store.take_kicked(group) == sorted([first, second])
-    assert store.claim_kick(group)  # a webhook after the task started sends a task of its own
+    assert store.claim_kick(group)  # a webhook after the task took the claim sends a task of its own
     assert store.take_kicked(log.kick_group(other)) == []  # nothing kicked in another group
     assert store.take_kicked(group) == sorted([first, second])  # what is unread, not what is kicked, is drained
     for shard in (first, second):
@@ -132,7 +135,7 @@ def test_webhooks_send_one_task_per_group_while_it_is_pending(post_event, store,
     post(other)
     groups = [log.kick_group(first), log.kick_group(other)]
     assert enqueued == [("tracker.drain_kicked", group) for group in groups]
-    store.take_kicked(groups[0])  # the first group's task starts: the next kick of that group sends again
+    store.take_kicked(groups[0])  # the first group's task takes the claim: the next kick of that group sends again
     for shard in (first, second):
         store.redis.delete(keys.log_kick(shard))  # as its drain's last look does
     post(second)
