@@ -116,12 +116,12 @@ def test_a_crossed_trend_summed_from_one_hmget_equals_what_days_of_lua_sums(stor
             pipe = store.redis.pipeline(transaction=False)
             store._queue_days(pipe, key, first, last, split, "|", names)
             in_redis = [int(value) for value in pipe.execute()[0]]
-            direct = store._split_reader(first, last, split, "|", names)
+            direct = queries.split_reader(first, last, split, "|", names)
             assert direct is not None
             fields, summed = direct
             assert summed(store.redis.hmget(key, fields)) == in_redis, (big, first, last, split)
             assert any(in_redis) or first == last
-    assert store._split_reader(start, start + timedelta(days=queries.DIRECT_FIELDS), start, "|", names) is None
+    assert queries.split_reader(start, start + timedelta(days=queries.DIRECT_FIELDS), start, "|", names) is None
 
 
 def _pages(strategy: Any, sort: str, order: str) -> list[str]:

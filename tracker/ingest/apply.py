@@ -182,7 +182,8 @@ def drain_group(store: Store, settings: Settings, holder: str, group: int,
     once more (take_kicked): an append that found the mark set was in its stream before that look, and one after it
     claims the mark and sends a task of its own. While the look finds entries and the mark is claimed again, the
     drain goes on. Returns what drain does: the shards left for another run (budget spent) come with the mark
-    taken and the group's other unread shards with them.
+    taken and the group's other unread shards with them. A drain longer than the mark lives (KICK_GROUP_TTL_MS)
+    lets the group's webhooks send tasks again meanwhile, which find the leases held.
     """
     deadline = time.monotonic() + budget_s
     applied, shards = 0, store.kicked_work(group)

@@ -28,6 +28,33 @@ def _chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
         yield items[start:start + size]
 
 
+def split_reader(first: date, last: date, split: date, separator: str,
+                 names: Sequence[str]) -> tuple[list[str], Callable[[Sequence[str | None]], list[int]]] | None:
+    """Return the fields of a range of days of a hash keyed by day, and what turns an HMGET of them into each
+    name's sum over the days from first to before split, then from split to last (as days_of.lua sums them
+    with a split): None for a range of more than DIRECT_FIELDS fields. The fields are counts (HINCRBY).
+
+    For a rollup, which soon holds more fields than a compact hash may, one HMGET costs Redis a tenth of
+    days_of.lua (which builds the names and adds what it finds in Lua); a compact hash, where HMGET compares
+    every name with every field (an entity's daily buckets), is still read by days_of.lua."""
+    days = last.toordinal() - first.toordinal() + 1
+    if not 0 < days * len(names) <= DIRECT_FIELDS:
+        return None
+    width = len(names)
+    fields = [f"{date.fromordinal(first.toordinal() + d).isoformat()}{separator}{name}"
+              for d in range(days) for name in names]
+    before = min(max(split.toordinal() - first.toordinal(), 0), days) * width  # the fields before the split
+
+    def summed(reply: Sequence[str | None]) -> list[int]:
+        sums = [0] * (2 * width)
+        for at, value in enumerate(reply):
+            if value is not None:
+                sums[at % width + (width if at >= before else 0)] += int(value)
+        return sums
+
+    return fields, summed
+
+
 class Queries(RedisBase):
     """Batched reads across many customers, agents and responses."""
 
@@ -39,32 +66,6 @@ class Queries(RedisBase):
                 "" if split is None else split.toordinal() - _EPOCH_ORDINAL]
         self.script("days_of")(keys=[key], args=[*span, len(names), *(separator + name for name in names)],
                                client=pipe)
-
-    def _split_reader(self, first: date, last: date, split: date, separator: str,
-                      names: Sequence[str]) -> tuple[list[str], Callable[[Sequence[str | None]], list[int]]] | None:
-        """Return the fields of a range of days of a hash keyed by day, and what turns an HMGET of them into each
-        name's sum over the days from first to before split, then from split to last (as days_of.lua sums them
-        with a split): None for a range of more than DIRECT_FIELDS fields. The fields are counts (HINCRBY).
-
-        For a rollup, which soon holds more fields than a compact hash may, one HMGET costs Redis a tenth of
-        days_of.lua (which builds the names and adds what it finds in Lua); a compact hash, where HMGET compares
-        every name with every field (an entity's daily buckets), is still read by days_of.lua."""
-        days = last.toordinal() - first.toordinal() + 1
-        if not 0 < days * len(names) <= DIRECT_FIELDS:
-            return None
-        width = len(names)
-        fields = [f"{date.fromordinal(first.toordinal() + d).isoformat()}{separator}{name}"
-                  for d in range(days) for name in names]
-        before = min(max(split.toordinal() - first.toordinal(), 0), days) * width  # the fields before the split
-
-        def summed(reply: Sequence[str | None]) -> list[int]:
-            sums = [0] * (2 * width)
-            for at, value in enumerate(reply):
-                if value is not None:
-                    sums[at % width + (width if at >= before else 0)] += int(value)
-            return sums
-
-        return fields, summed
 
     def rollups(self, entities: Sequence[tuple[str, str, Sequence[str]]], first: date,
                 last: date) -> list[dict[str, dict[str, str]]]:
@@ -145,7 +146,7 @@ class Queries(RedisBase):
         found: list[tuple[Aggregate, tuple[int, int], tuple[int, int]]] = []
         totals = [f"{CROSSED_TOTAL}|{label}|{name}" for name in CROSSED_SUMS]
         names = [f"{label}|n", f"{label}|value6"]
-        direct = self._split_reader(first, last, split, "|", names)
+        direct = split_reader(first, last, split, "|", names)
         for chunk in _chunks(list(idents)):
             pipe = self.redis.pipeline(transaction=False)
             for ident in chunk:
