@@ -19,11 +19,13 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import hiredis
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
 from redis.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import Script as RedisScript
+from redis.connection import HIREDIS_AVAILABLE, HiredisRespSerializer  # type: ignore[attr-defined]  # newer than the stubs
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
@@ -179,11 +181,32 @@ def _retry() -> Retry:
     return Retry(ExponentialBackoff(cap=0.5, base=0.02), 3)
 
 
+class _Packer:
+    """Pack a command for the wire with hiredis at once. redis-py's own hiredis packer first copies every argument
+    through a Python generator (turning byte arrays and memory views, which the store never sends, into bytes):
+    about a microsecond an argument, which an HMGET of a range of days' fields pays a hundred times over."""
+
+    _fallback = HiredisRespSerializer()
+
+    def pack(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT EXISTS": a command of two words
+            args = (*args[0].split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:  # a type hiredis takes not (None, a byte array): redis-py's own packer, or its DataError
+            return self._fallback.pack(*args)
+
+
+def _packer() -> dict[str, Any]:
+    """The connections' packer, as from_url's keyword (redis-py packs with hiredis only when it is installed)."""
+    return {"command_packer": _Packer()} if HIREDIS_AVAILABLE else {}
+
+
 def _standalone(url: str, kind: type[StoreClient] = StoreClient) -> Any:
     # Never hang for long on a node that accepts and does not answer (the cluster client's nodes alike).
     return kind.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
                          health_check_interval=30, retry=_retry(),
-                         retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+                         retry_on_error=[redis.ConnectionError, redis.TimeoutError], **_packer())
 
 
 # One cluster client per process and URL, shared by every store: learning the layout costs round trips (CLUSTER
