@@ -35,8 +35,8 @@ def split_reader(first: date, last: date, split: date, separator: str,
     with a split): None for a range of more than DIRECT_FIELDS fields. The fields are counts (HINCRBY).
 
     For a rollup, which soon holds more fields than a compact hash may, one HMGET costs Redis a tenth of
-    days_of.lua (which builds the names and adds what it finds in Lua); a compact hash, where HMGET compares
-    every name with every field (an entity's daily buckets), is still read by days_of.lua."""
+    days_of.lua (which builds the names and adds what it finds in Lua). Entities' cards read their rollups so too,
+    not their day buckets: a compact hash, where HMGET compares every name with every field."""
     days = last.toordinal() - first.toordinal() + 1
     if not 0 < days * len(names) <= DIRECT_FIELDS:
         return None
@@ -46,11 +46,8 @@ def split_reader(first: date, last: date, split: date, separator: str,
     before = min(max(split.toordinal() - first.toordinal(), 0), days) * width  # the fields before the split
 
     def summed(reply: Sequence[str | None]) -> list[int]:
-        sums = [0] * (2 * width)
-        for at, value in enumerate(reply):
-            if value is not None:
-                sums[at % width + (width if at >= before else 0)] += int(value)
-        return sums
+        return [sum(map(int, filter(None, part[at::width])))
+                for part in (reply[:before], reply[before:]) for at in range(width)]
 
     return fields, summed
 
@@ -143,15 +140,38 @@ class Queries(RedisBase):
                       last: date) -> list[tuple[Aggregate, tuple[int, int], tuple[int, int]]]:
         """Return what entity_parts does, of each entity's surveys of one value of another dimension alone: the
         crossed sums its rollup keeps, and the crossed days before and from split."""
-        found: list[tuple[Aggregate, tuple[int, int], tuple[int, int]]] = []
         totals = [f"{CROSSED_TOTAL}|{label}|{name}" for name in CROSSED_SUMS]
-        names = [f"{label}|n", f"{label}|value6"]
+
+        def sums_of(reply: Sequence[str | None]) -> Aggregate:
+            return Aggregate.from_hash({name: value for name, value in zip(CROSSED_SUMS, reply, strict=True)
+                                        if value is not None})
+
+        return self._parts(kind, idents, first, split, last, [f"{label}|n", f"{label}|value6"],
+                           lambda pipe, ident: pipe.hmget(keys.rollup(kind, ident), totals), sums_of)
+
+    def entity_parts(self, kind: str, idents: Sequence[str], first: date, split: date,
+                     last: date) -> list[tuple[Aggregate, tuple[int, int], tuple[int, int]]]:
+        """Return each entity's sums (without days) and its (answers, sum of value6) over the days from first to
+        before split and from split to last: what a score card with a trend needs.
+
+        The days come from the entity's rollup ("<day>|n", "<day>|value6"), which its outbox step writes in the same
+        script as its day buckets and with the same counts: one HMGET of the range's fields of a hash table, where
+        days_of.lua over the day buckets (a compact hash, read whole in Lua) cost Redis five times as much."""
+        return self._parts(kind, idents, first, split, last, ["n", "value6"],
+                           lambda pipe, ident: pipe.hgetall(keys.aggregate(kind, ident)), Aggregate.from_hash)
+
+    def _parts(self, kind: str, idents: Sequence[str], first: date, split: date, last: date, names: list[str],
+               queue_sums: Callable[[Any, str], Any],
+               sums_of: Callable[[Any], Aggregate]) -> list[tuple[Aggregate, tuple[int, int], tuple[int, int]]]:
+        """Read each entity's sums (queue_sums, turned into an Aggregate by sums_of) and the sums of these two rollup
+        names (answers, value6) over the days before split and from it, two commands an entity in one pipeline."""
+        found: list[tuple[Aggregate, tuple[int, int], tuple[int, int]]] = []
         direct = split_reader(first, last, split, "|", names)
         for chunk in _chunks(list(idents)):
             pipe = self.redis.pipeline(transaction=False)
             for ident in chunk:
+                queue_sums(pipe, ident)
                 rollup = keys.rollup(kind, ident)
-                pipe.hmget(rollup, totals)
                 if direct:
                     pipe.hmget(rollup, direct[0])
                 else:
@@ -159,23 +179,7 @@ class Queries(RedisBase):
             replies = pipe.execute()
             for sums, days in zip(replies[::2], replies[1::2], strict=True):
                 n, v, recent_n, recent_v = direct[1](days) if direct else days
-                read = {name: value for name, value in zip(CROSSED_SUMS, sums, strict=True) if value is not None}
-                found.append((Aggregate.from_hash(read), (int(n), int(v)), (int(recent_n), int(recent_v))))
-        return found
-
-    def entity_parts(self, kind: str, idents: Sequence[str], first: date, split: date,
-                     last: date) -> list[tuple[Aggregate, tuple[int, int], tuple[int, int]]]:
-        """Return each entity's sums (without days) and its (answers, sum of value6) over the days from first to
-        before split and from split to last, summed in Redis (days_of.lua): what a score card with a trend needs."""
-        found: list[tuple[Aggregate, tuple[int, int], tuple[int, int]]] = []
-        for chunk in _chunks(list(idents)):
-            pipe = self.redis.pipeline(transaction=False)
-            for ident in chunk:
-                pipe.hgetall(keys.aggregate(kind, ident))
-                self._queue_days(pipe, keys.daily(kind, ident), first, last, split, ":", ("n", "v"))
-            replies = pipe.execute()
-            for sums, (n, v, recent_n, recent_v) in zip(replies[::2], replies[1::2], strict=True):
-                found.append((Aggregate.from_hash(sums), (int(n), int(v)), (int(recent_n), int(recent_v))))
+                found.append((sums_of(sums), (int(n), int(v)), (int(recent_n), int(recent_v))))
         return found
 
     def card_replies(self, emails: Sequence[str]) -> list[list[Any]]:
