@@ -168,9 +168,37 @@ def test_surveys_read_while_they_are_filed_and_thawed_over_and_over_are_always_f
     assert all(record.get("sid") and record.get(PACKED_FIELD) for record in found)
 
 
-def test_a_filed_value_is_parsed_for_its_comment_only_when_it_names_one() -> None:
-    assert filed.has_comment("s1", filed.blob({"st": "answered", "comment": "Slow reply"}))
-    assert not filed.has_comment("s1", filed.blob({"st": "answered", "comment": ""}))
-    assert not filed.has_comment("s1", filed.blob({"st": "answered", "sj": "7:comment in a subject"}))
-    assert not filed.has_comment("s1", filed.blob({"st": "answered"}))
-    assert not filed.has_comment("s1", None)
+def test_the_comment_search_finds_a_comment_where_the_survey_keeps_it(store: Store) -> None:
+    """commented.lua: a comment in the survey's hash or in its filed value, never one a value only mentions."""
+    rng = random.Random(7)
+    filed_records = {
+        "f-said": {"st": "answered", "comment": "Slow reply"},
+        "f-empty": {"st": "answered", "comment": ""},
+        "f-mention": {"st": "answered", "sj": "7:comment in a subject", "comment": "Real 😀 one"},
+        "f-mention-only": {"st": "answered", "sj": "x7:comment10:not a one"},
+        "f-none": {"st": "answered"},
+        "f-odd": {"st": "answered", "comment": _random_text(rng) + "7:comment" + _random_text(rng)},
+    }
+    for sid, record in filed_records.items():
+        store.redis.hset(keys.survey_filed(sid), sid, filed.blob(record))
+    store.redis.hset(keys.survey("h-said"), mapping={"st": "answered", "comment": "From the hash"})
+    store.redis.hset(keys.survey("h-none"), mapping={"st": "answered"})
+    # A comment written beside a filed survey since wins over the filed one (joined), empty as well.
+    store.redis.hset(keys.survey("f-said"), mapping={"comment": ""})
+    store.redis.hset(keys.survey_filed("h-beside"), "h-beside", filed.blob({"st": "answered", "comment": ""}))
+    store.redis.hset(keys.survey("h-beside"), mapping={"comment": "Written since"})
+    sids = [*filed_records, "h-said", "h-none", "h-beside", "gone"]
+    expected = {sid for sid in sids
+                if (filed.read_many(store, [sid])[0] or {}).get("comment")}
+    assert expected == {"f-mention", "f-odd", "h-said", "h-beside"}
+    found = []
+    for sid in sids:  # one call a sid: each call's keys must share a slot
+        found += store.redis.eval(store.script("commented").source, 2, keys.survey(sid), keys.survey_filed(sid), sid)
+    assert set(found) == expected
+    by_bucket: dict[int, list[str]] = {}
+    for sid in sids:
+        by_bucket.setdefault(keys.bucket_of(sid), []).append(sid)
+    for group in by_bucket.values():  # and several of one bucket at once, in their order
+        found = store.redis.eval(store.script("commented").source, 2 * len(group), *map(keys.survey, group),
+                                 *map(keys.survey_filed, group), *group)
+        assert found == [sid for sid in group if sid in expected]

@@ -46,15 +46,6 @@ def unfiled(sid: str, value: str) -> dict[str, str]:
     return found
 
 
-COMMENT_ITEM = f"{len(b'comment')}:comment"  # how a filed value names the comment field (blob)
-
-
-def has_comment(sid: str, value: str | None) -> bool:
-    """Say whether a filed value (None: not filed) holds a comment that is not empty. A value that does not hold the
-    comment's name as blob writes it has none, and is not parsed: most answers have no comment."""
-    return value is not None and COMMENT_ITEM in value and bool(unfiled(sid, value).get("comment"))
-
-
 def queue_read(pipe: Any, sid: str) -> None:
     """Queue the two commands that read a survey: its hash, then its filed value (joined reads the replies)."""
     pipe.hgetall(keys.survey(sid))

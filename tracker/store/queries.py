@@ -321,15 +321,19 @@ class Queries(RedisBase):
     def commented_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
                           batch: int = BATCH) -> Iterator[Answer | None]:
         """Yield, in the order answers_between yields the answers of a window of time, each one that holds a
-        comment and None for each that holds none: the comments are read first and only the commented answers
-        whole, so a search for comments costs what it finds, not what it passes over."""
+        comment and None for each that holds none: which ones hold a comment is asked first, one script a survey
+        bucket (commented.lua), and only the commented answers are read whole, so a search for comments costs what
+        it finds and a few commands, not two commands and a survey sent back for every answer it passes over."""
+        source = self.script("commented").source
         for sids in self._window_ids("resp", min_ms, max_ms, newest_first, batch):
-            pipe = self.redis.pipeline(transaction=False)
+            by_bucket: dict[int, list[str]] = {}
             for sid in sids:
-                pipe.hget(keys.survey(sid), "comment")
-                pipe.hget(keys.survey_filed(sid), sid)  # a filed survey's comment is in its filed value
-            found = pipe.execute()
-            commented = [sid for n, sid in enumerate(sids) if found[2 * n] or filed.has_comment(sid, found[2 * n + 1])]
+                by_bucket.setdefault(keys.bucket_of(sid), []).append(sid)
+            pipe = self.redis.pipeline(transaction=False)
+            for group in by_bucket.values():  # one script a bucket, by its source: no SCRIPT EXISTS first
+                pipe.execute_command("EVAL", source, 2 * len(group), *map(keys.survey, group),
+                                     *map(keys.survey_filed, group), *group)
+            commented = [sid for found in pipe.execute() for sid in found]
             whole = dict(zip(commented, filed.read_many(self, commented), strict=True))
             yield from (answer_of(whole[sid]) if sid in whole else None for sid in sids)
 
