@@ -80,7 +80,11 @@ class _Pipeline(Pipeline):
     """A pipeline whose outages surface as StorageUnavailable, like single commands."""
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        with _unavailable_as_ours():  # only WATCH and the commands after it run here; the rest are queued
+        if self.explicit_transaction or not (self.watching or args[0] == "WATCH"):
+            # Queued, as redis-py's Pipeline decides: nothing reaches Redis, so no outage to translate (and no
+            # context manager's cost on each of the tens of thousands of commands a drain queues).
+            return self.pipeline_execute_command(*args, **options)
+        with _unavailable_as_ours():  # WATCH and the commands after it run at once
             return super().execute_command(*args, **options)
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
