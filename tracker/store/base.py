@@ -206,6 +206,14 @@ def _packer() -> dict[str, Any]:
     return {"command_packer": _Packer()} if HIREDIS_AVAILABLE else {}
 
 
+class _PackedConnection(redis.Connection):
+    """A cluster node's connection, with the packer: the cluster client passes no command_packer to its nodes, only
+    a connection class (which a rediss:// URL replaces with redis-py's SSL one, packed the usual way)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**_packer(), **kwargs})
+
+
 def _standalone(url: str, kind: type[StoreClient] = StoreClient) -> Any:
     # Never hang for long on a node that accepts and does not answer (the cluster client's nodes alike).
     return kind.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
@@ -228,7 +236,8 @@ def _cluster(url: str) -> StoreCluster:
         if client is None:
             with _unavailable_as_ours():
                 client = StoreCluster.from_url(url, decode_responses=True, socket_timeout=5,
-                                               socket_connect_timeout=3, retry=_retry())
+                                               socket_connect_timeout=3, retry=_retry(),
+                                               connection_class=_PackedConnection)
             _clusters[(url, os.getpid())] = client
         return client
 
