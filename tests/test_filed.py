@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support import World, refused_as_behind, stored_surveys, tracker
-from tests.test_layout import BJORN, CARL, four_customers, readable
+from tests.test_layout import ANNA, BJORN, CARL, four_customers, readable
 from tests.test_outbox import assert_equals_a_rebuild
 from tests.test_settle import FIELDS, compact, now_ms  # noqa: F401 - compact: the Redis as compose sets it
 from tracker.model import DAY_MS
@@ -202,3 +202,20 @@ def test_the_comment_search_finds_a_comment_where_the_survey_keeps_it(store: Sto
         found = store.redis.eval(store.script("commented").source, 2 * len(group), *map(keys.survey, group),
                                  *map(keys.survey_filed, group), *group)
         assert found == [sid for sid in group if sid in expected]
+
+
+def test_the_newest_comments_are_found_alike_in_surveys_filed_or_not(world: World, store: Any) -> None:
+    """The dashboard's comment search (commented_between: commented.lua a bucket, then the commented ones whole)."""
+    four_customers(world)
+
+    def comments() -> list[tuple[str, str | None]]:
+        found = list(store.commented_between("-inf", "+inf", newest_first=True, batch=1))
+        assert len(found) == 3  # every answer of the window, None for each without a comment
+        return [(answer.customer, answer.comment) for answer in found if answer is not None]
+
+    before = comments()
+    assert sorted(before) == [(ANNA, "Nobody called back"), (BJORN, "Better after all")]
+    sids = sorted(stored_surveys(store))
+    assert store.settle(sids) == 4
+    assert not any(store.redis.exists(keys.survey(sid)) for sid in sids)  # every one filed
+    assert comments() == before
