@@ -124,6 +124,38 @@ def test_a_crossed_trend_summed_from_one_hmget_equals_what_days_of_lua_sums(stor
     assert queries.split_reader(start, start + timedelta(days=queries.DIRECT_FIELDS), start, "|", names) is None
 
 
+def test_weeks_summed_from_one_hmget_equal_the_days_rollups_reads(store: Store) -> None:
+    # The dashboard's sparklines (store.span_sums) against the days store.rollups returns, summed per span.
+    start = date(2024, 2, 26)
+    names = ["n", "satisfied"]
+    for ident, crossed in (("edge", ""), ("cross", "channel=chat|")):
+        store.redis.hset(keys.rollup("agent", ident), mapping={
+            f"{(start + timedelta(days=d)).isoformat()}|{crossed}{name}": str(d + k + 1)
+            for d in range(0, 40, 2) for k, name in enumerate(names)})
+    entities = [("agent", "edge", names), ("agent", "cross", [f"channel=chat|{name}" for name in names]),
+                ("agent", "none", names)]
+    for first, last in [(start, start + timedelta(days=29)), (start + timedelta(days=3), start + timedelta(days=3)),
+                        (start - timedelta(days=10), start + timedelta(days=5))]:
+        spans, day = [], first
+        while day <= last:  # spans of 1 to 7 days, as calendar weeks cut to a range give
+            end = min(day + timedelta(days=(day.toordinal() % 7)), last)
+            spans.append((day, end))
+            day = end + timedelta(days=1)
+        summed = store.span_sums(entities, first, last, spans)
+        assert summed is not None
+        by_day = store.rollups(entities, first, last)
+        for (_, _, wanted), days, weeks in zip(entities, by_day, summed, strict=True):
+            expected = [[sum(int(fields.get(name, 0)) for day_name, fields in days.items()
+                             if low.isoformat() <= day_name <= high.isoformat()) for name in wanted]
+                        for low, high in spans]
+            assert weeks == expected, (first, last, wanted)
+        assert not any(any(week) for week in summed[2])  # no rollup: nothing
+        if first == start:
+            assert any(any(week) for week in summed[0]) and any(any(week) for week in summed[1])
+    year = [("agent", "edge", names)]
+    assert store.span_sums(year, start, start + timedelta(days=365), [(start, start + timedelta(days=365))]) is None
+
+
 def _pages(strategy: Any, sort: str, order: str) -> list[str]:
     got: list[str] = []
     after = None

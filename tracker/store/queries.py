@@ -100,6 +100,31 @@ class Queries(RedisBase):
             found.append(by_day)
         return found
 
+    def span_sums(self, entities: Sequence[tuple[str, str, Sequence[str]]], first: date, last: date,
+                  spans: Sequence[tuple[date, date]]) -> list[list[list[int]]] | None:
+        """Return each (kind, id, names) entity's sums of the named rollup fields over each span of the days from
+        first to last (spans: consecutive ranges of those days, both ends included) as [entity][span][name]: one
+        HMGET an entity, all in one pipeline, the sums taken by slices of the reply. None when an entity's range
+        holds more than DIRECT_FIELDS fields, which rollups() reads by day. The names are counts (HINCRBY)."""
+        days = last.toordinal() - first.toordinal() + 1
+        if any(not 0 < days * len(names) <= DIRECT_FIELDS for _, _, names in entities):
+            return None
+        asked: dict[tuple[str, ...], list[str]] = {}
+        pipe = self.redis.pipeline(transaction=False)
+        for kind, ident, names in entities:
+            if (wanted := tuple(names)) not in asked:
+                asked[wanted] = [f"{date.fromordinal(first.toordinal() + d).isoformat()}|{name}"
+                                 for d in range(days) for name in names]
+            pipe.hmget(keys.rollup(kind, ident), asked[wanted])
+        found = []
+        for (_, _, names), reply in zip(entities, pipe.execute() if entities else [], strict=True):
+            width = len(names)
+            found.append([[sum(map(int, filter(None, reply[(start.toordinal() - first.toordinal()) * width + at:
+                                                            (end.toordinal() - first.toordinal() + 1) * width:
+                                                            width])))
+                           for at in range(width)] for start, end in spans])
+        return found
+
     def entity_counts(self, kind: str, idents: Sequence[str]) -> list[tuple[int, int]]:
         """Return each entity's (answers, sent surveys): what lists are ordered and filtered by."""
         found: list[tuple[int, int]] = []

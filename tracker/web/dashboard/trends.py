@@ -53,7 +53,8 @@ def trends(store: Store, first: date, last: date, filters: Facets,
 
     From each row's per-day rollup (its resolved_by split when filtered so; its days crossed by the value of one
     other dimension when filtered by it, tracker.store.rollups.crossing), the range's days only, all rows in one
-    pipeline: O(rows * days). Two filters of other dimensions are a cross no rollup holds: those read the range's
+    pipeline: O(rows * days), each row's weeks summed straight from its HMGET's reply (store.span_sums) unless the
+    range is too long for one. Two filters of other dimensions are a cross no rollup holds: those read the range's
     answers once instead, as the summary does for them.
     """
     days: dict[str, dict[str, dict[str, tuple[int, int]]]] = {kind: {} for kind in rows}
@@ -62,12 +63,20 @@ def trends(store: Store, first: date, last: date, filters: Facets,
     entities = [(kind, ident) for kind in rolled  # an agent of another source than the filter's counts nothing
                 for ident in (agents_of(rows[kind], filters) if kind == "agent" else rows[kind])]
     prefixes = {kind: f"{labels[kind][1]}|" if labels[kind][1] else "" for kind in rolled}
-    read = store.rollups([(split_kind(kind, filters.resolved_by) if filters.resolved_by else kind, ident,
-                           [prefixes[kind] + name for name in TREND_FIELDS]) for kind, ident in entities], first, last)
-    for (kind, ident), rollup in zip(entities, read, strict=True):
-        n, satisfied = (prefixes[kind] + name for name in TREND_FIELDS)
-        days[kind][ident] = {day: (int(fields.get(n, 0)), int(fields.get(satisfied, 0)))
-                             for day, fields in rollup.items()}
+    spans = weeks_of(first, last)
+    asked = [(split_kind(kind, filters.resolved_by) if filters.resolved_by else kind, ident,
+              [prefixes[kind] + name for name in TREND_FIELDS]) for kind, ident in entities]
+    found: dict[str, dict[str, Trend]] = {kind: {} for kind in rows}
+    weekly = store.span_sums(asked, first, last, spans)  # each row's weeks summed from one HMGET of its range
+    if weekly is not None:
+        for (kind, ident), sums in zip(entities, weekly, strict=True):
+            found[kind][ident] = Trend(weeks=[Week(start=start, end=end, responses=n, satisfied=satisfied)
+                                              for (start, end), (n, satisfied) in zip(spans, sums, strict=True)])
+    else:  # a range longer than one HMGET reads: by day, each day's fields read as they are found
+        for (kind, ident), rollup in zip(entities, store.rollups(asked, first, last), strict=True):
+            n, satisfied = (prefixes[kind] + name for name in TREND_FIELDS)
+            days[kind][ident] = {day: (int(fields.get(n, 0)), int(fields.get(satisfied, 0)))
+                                 for day, fields in rollup.items()}
     crossed = {kind: set(rows[kind]) for kind in rows if kind not in rolled}
     if crossed:
         for answer in iter_responses(store, date_from=first, date_to=last, filters=filters):
@@ -78,10 +87,9 @@ def trends(store: Store, first: date, last: date, filters: Facets,
                     by_day = days[kind].setdefault(counted, {})
                     n_day, satisfied_day = by_day.get(day, (0, 0))
                     by_day[day] = (n_day + 1, satisfied_day + int(answer.satisfied))
-    spans = weeks_of(first, last)
     names = _day_names(spans)
-    return {kind: {ident: _weekly(days[kind].get(ident, {}), spans, names) for ident in rows[kind]}
-            for kind in rows}
+    return {kind: {ident: found[kind].get(ident) or _weekly(days[kind].get(ident, {}), spans, names)
+                   for ident in rows[kind]} for kind in rows}
 
 
 def _day_names(spans: list[tuple[date, date]]) -> list[list[str]]:
