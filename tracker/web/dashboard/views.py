@@ -19,6 +19,7 @@ from tracker.scores.cards import public_ref
 from tracker.scores.summary import day_of_ms
 from tracker.surveys.tokens import derive_key
 from tracker.web.context import Tracker, current_tracker
+from tracker.web.dashboard import cells
 from tracker.web.dashboard.data import (
     COMMENT_SCAN,
     DashboardQuery,
@@ -59,6 +60,8 @@ def _iso_time(ms: int) -> str:
 
 
 bp.add_app_template_filter(public_ref, "public_ref")
+bp.add_app_template_global(cells.num, "num")
+bp.add_app_template_global(cells.trend, "trend")
 
 
 def no_store(response: Response) -> Response:
