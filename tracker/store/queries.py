@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from tracker.model import Aggregate, Answer, Survey
@@ -28,6 +28,26 @@ def _chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
         yield items[start:start + size]
 
 
+def day_fields(first: date, last: date, separator: str, names: Sequence[str]) -> list[str] | None:
+    """Name the fields "<day><separator><name>" of a hash keyed by day from first to last, day by day and each
+    name in order: what one HMGET asks for. None for a range of more than DIRECT_FIELDS fields."""
+    days = last.toordinal() - first.toordinal() + 1
+    if not 0 < days * len(names) <= DIRECT_FIELDS:
+        return None
+    return [f"{date.fromordinal(first.toordinal() + d).isoformat()}{separator}{name}"
+            for d in range(days) for name in names]
+
+
+def span_totals(reply: Sequence[str | None], first: date, spans: Sequence[tuple[date, date]],
+                width: int) -> list[list[int]]:
+    """Sum an HMGET of day_fields (width names a day, from first) over each span of its days (both ends included;
+    an empty span sums to nothing) as [span][name], by slices of the reply. The fields are counts (HINCRBY)."""
+    origin = first.toordinal()
+    return [[sum(map(int, filter(None, reply[max(start.toordinal() - origin, 0) * width + at:
+                                             max(end.toordinal() - origin + 1, 0) * width:width])))
+             for at in range(width)] for start, end in spans]
+
+
 def split_reader(first: date, last: date, split: date, separator: str,
                  names: Sequence[str]) -> tuple[list[str], Callable[[Sequence[str | None]], list[int]]] | None:
     """Return the fields of a range of days of a hash keyed by day, and what turns an HMGET of them into each
@@ -37,17 +57,14 @@ def split_reader(first: date, last: date, split: date, separator: str,
     For a rollup, which soon holds more fields than a compact hash may, one HMGET costs Redis a tenth of
     days_of.lua (which builds the names and adds what it finds in Lua). Entities' cards read their rollups so too,
     not their day buckets: a compact hash, where HMGET compares every name with every field."""
-    days = last.toordinal() - first.toordinal() + 1
-    if not 0 < days * len(names) <= DIRECT_FIELDS:
+    fields = day_fields(first, last, separator, names)
+    if fields is None:
         return None
-    width = len(names)
-    fields = [f"{date.fromordinal(first.toordinal() + d).isoformat()}{separator}{name}"
-              for d in range(days) for name in names]
-    before = min(max(split.toordinal() - first.toordinal(), 0), days) * width  # the fields before the split
+    cut = date.fromordinal(min(max(split.toordinal(), first.toordinal()), last.toordinal() + 1))
+    spans = [(first, cut - timedelta(days=1)), (cut, last)]
 
     def summed(reply: Sequence[str | None]) -> list[int]:
-        return [sum(map(int, filter(None, part[at::width])))
-                for part in (reply[:before], reply[before:]) for at in range(width)]
+        return [total for span in span_totals(reply, first, spans, len(names)) for total in span]
 
     return fields, summed
 
@@ -104,26 +121,19 @@ class Queries(RedisBase):
                   spans: Sequence[tuple[date, date]]) -> list[list[list[int]]] | None:
         """Return each (kind, id, names) entity's sums of the named rollup fields over each span of the days from
         first to last (spans: consecutive ranges of those days, both ends included) as [entity][span][name]: one
-        HMGET an entity, all in one pipeline, the sums taken by slices of the reply. None when an entity's range
-        holds more than DIRECT_FIELDS fields, which rollups() reads by day. The names are counts (HINCRBY)."""
-        days = last.toordinal() - first.toordinal() + 1
-        if any(not 0 < days * len(names) <= DIRECT_FIELDS for _, _, names in entities):
+        HMGET an entity, all in one pipeline (day_fields, span_totals). None when an entity's range holds more than
+        DIRECT_FIELDS fields, which rollups() reads by day."""
+        asked: dict[tuple[str, ...], list[str] | None] = {}
+        for _, _, names in entities:
+            if (wanted := tuple(names)) not in asked:
+                asked[wanted] = day_fields(first, last, "|", names)
+        if not all(asked.values()):
             return None
-        asked: dict[tuple[str, ...], list[str]] = {}
         pipe = self.redis.pipeline(transaction=False)
         for kind, ident, names in entities:
-            if (wanted := tuple(names)) not in asked:
-                asked[wanted] = [f"{date.fromordinal(first.toordinal() + d).isoformat()}|{name}"
-                                 for d in range(days) for name in names]
-            pipe.hmget(keys.rollup(kind, ident), asked[wanted])
-        found = []
-        for (_, _, names), reply in zip(entities, pipe.execute() if entities else [], strict=True):
-            width = len(names)
-            found.append([[sum(map(int, filter(None, reply[(start.toordinal() - first.toordinal()) * width + at:
-                                                            (end.toordinal() - first.toordinal() + 1) * width:
-                                                            width])))
-                           for at in range(width)] for start, end in spans])
-        return found
+            pipe.hmget(keys.rollup(kind, ident), asked[tuple(names)])
+        return [span_totals(reply, first, spans, len(names))
+                for (_, _, names), reply in zip(entities, pipe.execute() if entities else [], strict=True)]
 
     def entity_counts(self, kind: str, idents: Sequence[str]) -> list[tuple[int, int]]:
         """Return each entity's (answers, sent surveys): what lists are ordered and filtered by."""
