@@ -84,6 +84,19 @@ def test_dropping_everything_leaves_only_the_first_empty_chunk_and_a_count_of_no
     assert ti.drop_anywhere(store, NAME, ["s00001"]) == 0
 
 
+@pytest.mark.parametrize("chunks_read", [1, ti.CHUNKS_READ])
+def test_the_first_time_skips_an_emptied_first_chunk(store: Store, monkeypatch: pytest.MonkeyPatch,
+                                                      chunks_read: int) -> None:
+    monkeypatch.setattr(ti, "CHUNKS_READ", chunks_read)  # 1: the walk past a round trip's chunks
+    rows = [(f"s{n:05d}", BASE_MS + n * 10) for n in range(600)]
+    ti.place(store, NAME, adds=rows)
+    assert ti.first_times(store.redis, [NAME, "other"]) == {NAME: BASE_MS, "other": None}
+    first_chunk = store.redis.zrange(ti._chunk_of(NAME, ti.FIRST), 0, -1)
+    ti.place(store, NAME, drops=rows[:len(first_chunk) + 5])
+    assert store.redis.zcard(ti._chunk_of(NAME, ti.FIRST)) == 0 and len(chunks(store)) > 2
+    assert ti.first_time(store.redis, NAME) == rows[len(first_chunk) + 5][1] == read(store)[0][1]
+
+
 def test_a_drop_at_another_time_than_indexed_leaves_the_entry(store: Store) -> None:
     ti.place(store, NAME, adds=[("a", BASE_MS)])
     ti.place(store, NAME, drops=[("a", BASE_MS + 1)])

@@ -314,7 +314,7 @@ class Queries(RedisBase):
 
     def first_activity_ms(self) -> int | None:
         """Return the time of the oldest answer or sent survey, None when there is neither."""
-        times = [at for name in keys.TIME_INDEXES if (at := time_index.first_time(self.redis, name)) is not None]
+        times = [at for at in time_index.first_times(self.redis, keys.TIME_INDEXES).values() if at is not None]
         return min(times) if times else None
 
     def _window(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,

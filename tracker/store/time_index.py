@@ -200,6 +200,32 @@ def window(redis: Any, name: str, low: float | str = "-inf", high: float | str =
 
 def first_time(redis: Any, name: str) -> int | None:
     """Return the time of an index's oldest entry, None when it holds none."""
-    for found in window(redis, name):
-        return found[0][1]
-    return None
+    return first_times(redis, [name])[name]
+
+
+def first_times(redis: Any, names: Sequence[str]) -> dict[str, int | None]:
+    """Return the time of each index's oldest entry (None when it holds none): the first entry of the first chunk
+    that holds one, chunks being in the order of their bounds. Two round trips for all the indexes while one of
+    their first CHUNKS_READ chunks holds an entry; no chunk is read whole."""
+    found: dict[str, int | None] = dict.fromkeys(names)
+    low = dict.fromkeys(names, "-")
+    while low:
+        pipe = redis.pipeline(transaction=False)
+        for name, start in low.items():
+            pipe.zrangebylex(keys.time_index_directory(name), start, "+", start=0, num=CHUNKS_READ)
+        members = dict(zip(low, pipe.execute(), strict=True))
+        pipe = redis.pipeline(transaction=False)
+        for name, chunks in members.items():
+            for member in chunks:
+                pipe.zrange(_chunk_of(name, member), 0, 0, withscores=True)
+        firsts = iter(pipe.execute())
+        for name, chunks in members.items():
+            heads = [next(firsts) for _ in chunks]
+            head = next((rows[0] for rows in heads if rows), None)
+            if head is not None:
+                found[name] = int(head[1])
+            if head is not None or len(chunks) < CHUNKS_READ:
+                del low[name]
+            else:
+                low[name] = "(" + chunks[-1]
+    return found
