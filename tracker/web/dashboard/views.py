@@ -62,6 +62,8 @@ def _iso_time(ms: int) -> str:
 bp.add_app_template_filter(public_ref, "public_ref")
 bp.add_app_template_global(cells.num, "num")
 bp.add_app_template_global(cells.trend, "trend")
+bp.add_app_template_global(cells.score_cells, "score_cells")
+bp.add_app_template_global(cells.spark, "spark")
 
 
 def no_store(response: Response) -> Response:
