@@ -116,14 +116,16 @@ def signed_in() -> str | None:
     name, session_id = session.get("key_name"), session.get("session_id")
     if not name:
         return None
-    store = _tracker().store
-    # Signing out deletes the server-side session, so a copied cookie stops working with it.
-    if not isinstance(session_id, str) or store.session_key_name(session_id) != name:
+    if not isinstance(session_id, str) or not isinstance(name, str):
         session.clear()
         return None
-    live = {row["name"]: row for row in store.list_keys()}
+    signed, created = _tracker().store.session_sign_in(session_id, name)
+    # Signing out deletes the server-side session, so a copied cookie stops working with it.
+    if signed != name:
+        session.clear()
+        return None
     # A revoked key ends the session; a new key under the old name has a new creation time.
-    if name not in live or live[name]["created_at"] != session.get("key_created"):
+    if created is None or created != session.get("key_created"):
         session.clear()
         session["notice"] = "Your session ended because its API key was revoked. Sign in with a current key."
         return None
