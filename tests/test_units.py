@@ -476,3 +476,13 @@ GOOD_RECORD = json.loads(STORED_RECORDS[0])
 def test_a_malformed_log_record_is_refused_with_its_reason(record: Any, reason: str):
     with pytest.raises(ValueError, match=reason):
         event_from_record(record)
+
+
+@pytest.mark.parametrize("record", [{}, {"n": "3", "value6": "1"}, {"12": "7", "4051": "9"},
+                                    {"n": "3", "12": "7", "email": "a@example.no"}, {"email": "a@example.no"},
+                                    {"value6": "1", "o:standard:O-1": "paid|1000||EUR"}])
+def test_a_profile_is_a_customers_own_through_a_field_beside_its_sums_and_marks(record: dict[str, str]) -> None:
+    from tracker.store.sums import has_own_fields, own_fields
+
+    assert has_own_fields(record) is bool(own_fields(record))
+    assert has_own_fields(record) is any(not (name in {"n", "value6"} or name.isdigit()) for name in record)

@@ -25,7 +25,7 @@ from tracker.store import filed, keys
 from tracker.store.base import RedisBase
 from tracker.store.outbox import CARD_COPY, card_copy
 from tracker.store.scores import answer_of
-from tracker.store.sums import own_fields
+from tracker.store.sums import has_own_fields
 from tracker.store.surveys import survey_from_hash
 
 ALIAS_FIELD = "alias:"
@@ -137,7 +137,7 @@ def profile_aliases(record: Mapping[str, str]) -> list[tuple[str, str]]:
 
 def profile_from_hash(email: str, record: Mapping[str, str]) -> Profile | None:
     """Read a customer's profile hash; None when there is none (only the sums and marks kept beside it: sums)."""
-    if not own_fields(record):
+    if not has_own_fields(record):
         return None
     aliases = profile_aliases(record)
     return Profile(email=record.get("email") or email, name=record.get("name") or None,
@@ -231,7 +231,7 @@ class Records(RedisBase):
         names; only a profile written before the copy existed costs a second round trip, for the answer itself.
         """
         record, daily = replies
-        if not own_fields(record):  # no profile: a customer never seen (profile_from_hash)
+        if not has_own_fields(record):  # no profile: a customer never seen (profile_from_hash)
             return None
         sid = record.get("last_response_sid")
         answer: NewestAnswer | None = None
@@ -247,7 +247,7 @@ class Records(RedisBase):
         pipe = self.redis.pipeline(transaction=False)
         for email in emails:
             pipe.hgetall(keys.customer(email, "profile"))
-        return [orders_summary_of(order_rows(record)) if own_fields(record) else None
+        return [orders_summary_of(order_rows(record)) if has_own_fields(record) else None
                 for record in (pipe.execute() if emails else [])]
 
     def rebuild_card_copies(self, batch: int = 500) -> int:

@@ -23,10 +23,19 @@ def is_mark(name: str) -> bool:
     return name.isdigit()
 
 
+def _own(name: str) -> bool:
+    return name not in _SUMS and not is_mark(name)
+
+
 def own_fields(record: Mapping[str, str]) -> dict[str, str]:
     """Return a profile's fields without the sums and marks kept beside them: what says who the customer is (empty:
     a customer never seen, whose hash holds only what outbox steps counted)."""
-    return {name: value for name, value in record.items() if name not in _SUMS and not is_mark(name)}
+    return {name: value for name, value in record.items() if _own(name)}
+
+
+def has_own_fields(record: Mapping[str, str]) -> bool:
+    """Say whether own_fields(record) holds anything, looking no further than its first such field."""
+    return any(map(_own, record))
 
 
 def lua_sums() -> str:
