@@ -97,6 +97,15 @@ def test_the_first_time_skips_an_emptied_first_chunk(store: Store, monkeypatch: 
     assert ti.first_time(store.redis, NAME) == rows[len(first_chunk) + 5][1] == read(store)[0][1]
 
 
+def test_an_add_of_only_new_entries_leaves_a_held_sid_where_it_is(store: Store) -> None:
+    ti.place(store, NAME, adds=[("a", BASE_MS), ("b", BASE_MS + 10)])
+    ti.place(store, NAME, adds=[("a", BASE_MS + 5), ("c", BASE_MS + 20)], only_new=True)
+    assert read(store) == [("a", BASE_MS), ("b", BASE_MS + 10), ("c", BASE_MS + 20)]
+    assert ti.count(store.redis, NAME) == 3
+    ti.place(store, NAME, adds=[("a", BASE_MS + 5)])  # a plain add moves it
+    assert read(store) == [("a", BASE_MS + 5), ("b", BASE_MS + 10), ("c", BASE_MS + 20)]
+
+
 def test_a_drop_at_another_time_than_indexed_leaves_the_entry(store: Store) -> None:
     ti.place(store, NAME, adds=[("a", BASE_MS)])
     ti.place(store, NAME, drops=[("a", BASE_MS + 1)])

@@ -48,15 +48,16 @@ Op = tuple[str, str, str, int]
 
 
 def place(base: RedisBase, name: str, adds: Iterable[tuple[str, int]] = (),
-          drops: Iterable[tuple[str, int]] = ()) -> None:
+          drops: Iterable[tuple[str, int]] = (), only_new: bool = False) -> None:
     """Drop these (sid, time) entries from an index and add these ones, each once: repeating a placement changes
     nothing, and a sid dropped at one time and added at another is moved. Two round trips while no other writer
     moves the bounds under them; a caller with a pipeline of its own queues the lookups on it (queue_lookups) and
-    passes their replies to finish() instead."""
+    passes their replies to finish() instead. only_new: an added sid the chunk it falls in holds already stays at
+    the time it has there (a filling beside the writers that keep the index must not move what they placed)."""
     ops = [*((name, "drop", sid, at) for sid, at in drops), *((name, "add", sid, at) for sid, at in adds)]
     pipe = base.redis.pipeline(transaction=False)
     queue_lookups(pipe, ops)
-    finish(base, ops, pipe.execute())
+    finish(base, ops, pipe.execute(), only_new)
 
 
 def queue_lookups(pipe: Any, ops: Sequence[Op]) -> None:
@@ -66,12 +67,12 @@ def queue_lookups(pipe: Any, ops: Sequence[Op]) -> None:
                             num=1)
 
 
-def finish(base: RedisBase, ops: Sequence[Op], looked_up: Sequence[Any]) -> None:
+def finish(base: RedisBase, ops: Sequence[Op], looked_up: Sequence[Any], only_new: bool = False) -> None:
     """Write each op into the chunk its lookup found (one round trip), then look again and write the ones whose
-    chunk another writer moved meanwhile, until none is left."""
+    chunk another writer moved meanwhile, until none is left (only_new: as place says)."""
     pending, found = list(ops), [rows[0] if rows else None for rows in looked_up]
     for _ in range(TRIES):
-        pending = _write_found(base, pending, found)
+        pending = _write_found(base, pending, found, only_new)
         if not pending:
             return
         pipe = base.redis.pipeline(transaction=False)
@@ -80,7 +81,7 @@ def finish(base: RedisBase, ops: Sequence[Op], looked_up: Sequence[Any]) -> None
     raise RuntimeError(f"time indexes: {len(pending)} entries still moving after {TRIES} tries")
 
 
-def _write_found(base: RedisBase, ops: Sequence[Op], found: Sequence[str | None]) -> list[Op]:
+def _write_found(base: RedisBase, ops: Sequence[Op], found: Sequence[str | None], only_new: bool) -> list[Op]:
     """Write the ops into the chunks found for them, one script per chunk and kind of op (one round trip); return the
     ops whose chunk moved meanwhile (or that a call could not take)."""
     groups: dict[tuple[str, str, str | None], list[Op]] = {}
@@ -99,7 +100,7 @@ def _write_found(base: RedisBase, ops: Sequence[Op], found: Sequence[str | None]
                 fresh = [secrets.token_hex(6) for _ in range(FRESH_FIRST + len(part) // FRESH_PER)]
                 pipe.execute_command("EVAL", add, 3 + len(fresh), directory, state, _chunk_of(name, member or FIRST),
                                      *(keys.time_index_chunk(name, chunk_id) for chunk_id in fresh),
-                                     member or FIRST, FIRST, CHUNK, *fresh, *entries)
+                                     member or FIRST, FIRST, CHUNK, "NX" if only_new else "", *fresh, *entries)
             else:
                 pipe.execute_command("EVAL", drop, 3, directory, state, _chunk_of(name, member or FIRST),
                                      member or "", FIRST, *entries)

@@ -6,14 +6,16 @@
 -- full), else the chunk's upper half moves. The caller names as many fresh chunks as the entries can need.
 -- KEYS: 1 the directory, 2 the state, 3 the chunk the caller found, 4... fresh chunks; all in the index's slot
 -- ARGV: 1 the directory member the caller found ("<bound>\t<chunk id>"; the first chunk's when there was none),
---       2 the first chunk's directory member, 3 the chunk size, then per fresh chunk its id, then per entry in
---       ascending order: the entry as the directory orders it ("<time, 15 digits>:<sid>"), time (ms), sid
+--       2 the first chunk's directory member, 3 the chunk size, 4 'NX' to leave a sid the chunk holds where it is
+--       ('' moves it to the time given), then per fresh chunk its id, then per entry in ascending order: the entry
+--       as the directory orders it ("<time, 15 digits>:<sid>"), time (ms), sid
 -- Returns {added, done}: how many entries were added (not held already) and how many of them were seen (the rest,
 -- when the fresh chunks ran out, wait for the caller's next call), or {-1, 0} when the bounds moved (look again).
 local dir, state = KEYS[1], KEYS[2]
 local member, first, size_max = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local only_new = ARGV[4] == 'NX'
 local fresh_count = #KEYS - 3
-local entries_from = 4 + fresh_count
+local entries_from = 5 + fresh_count
 local function covering(entry)
   return redis.call('ZREVRANGEBYLEX', dir, '(' .. entry .. '\n', '-', 'LIMIT', 0, 1)[1]
 end
@@ -36,7 +38,9 @@ for i = entries_from, #ARGV, 3 do
   end
   if fresh >= fresh_count and redis.call('ZCARD', target.key) >= size_max then break end  -- no chunk left to split to
   done = done + 1
-  if redis.call('ZADD', target.key, at, sid) == 1 then
+  local placed_new
+  if only_new then placed_new = redis.call('ZADD', target.key, 'NX', at, sid) else placed_new = redis.call('ZADD', target.key, at, sid) end
+  if placed_new == 1 then
     added = added + 1
     local size = redis.call('ZCARD', target.key)
     if size > size_max then
@@ -54,7 +58,7 @@ for i = entries_from, #ARGV, 3 do
       redis.call('ZREMRANGEBYRANK', target.key, from, -1)
       local time = moved[2]
       local bound = string.rep('0', 15 - #time) .. time .. ':' .. moved[1]
-      redis.call('ZADD', dir, 0, bound .. '\t' .. ARGV[3 + fresh])
+      redis.call('ZADD', dir, 0, bound .. '\t' .. ARGV[4 + fresh])
       local placed = false
       for j, chunk in ipairs(chunks) do
         if not placed and chunk.bound > bound then
