@@ -83,7 +83,8 @@ def state(store: Store) -> dict[str, Any]:
     when a member was written. The time indexes are compared by their entries: where their chunks split
     depends on the order the entries came in.
     """
-    found: dict[str, Any] = {name: sorted(sid for sid, _ in indexed(store, name)) for name in keys.TIME_INDEXES}
+    found: dict[str, Any] = {name: sorted(sid for sid, _ in indexed(store, name))
+                             for name in (*keys.TIME_INDEXES, keys.COMMENTED)}
     for key in store.redis.scan_iter(match=f"{keys.PREFIX}:*", count=1000):
         if "{log" in key or key.endswith(":lease") or key.startswith(keys.person_cache("", "")[:-2]) \
                 or "{ix:" in key:

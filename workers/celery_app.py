@@ -63,6 +63,8 @@ def create_celery(settings: Settings) -> Celery:
             "expire-surveys": {"task": "tracker.expire_surveys", "schedule": 60.0},
             # The at-risk ranking kept for TRACKER_AT_RISK_SCORE: filled on an empty Redis and after a change of it.
             "rank-at-risk": {"task": "tracker.rank_at_risk", "schedule": 30.0},
+            # The commented answers' index (the dashboard's newest comments): filled once on a Redis from before it.
+            "index-comments": {"task": "tracker.index_comments", "schedule": 30.0},
         },
     )
     if settings.retention_days is not None:

@@ -89,6 +89,13 @@ def register(app: Celery) -> None:
             log.info("at-risk ranking filled", extra={"threshold": self.app.tracker_settings.at_risk_score,
                                                       "at_risk": at_risk})
 
+    @app.task(name="tracker.index_comments", shared=False, bind=True)
+    def index_comments(self: Task) -> None:
+        # One read while the commented answers' index is complete; a filling on a Redis with answers from before it.
+        found = self.app.tracker_store.keep_comment_index()
+        if found is not None:
+            log.info("commented answers indexed", extra={"answers": found})
+
     @app.task(name="tracker.send_alert", shared=False, bind=True)
     def send_alert(self: Task, sid: str, rating: int) -> None:
         # Built here, not in the customer's request; one delivery per URL, so each retries on its own.

@@ -106,6 +106,18 @@ def risk_ranking_note(settings: Settings) -> str | None:
             f"more slowly)")
 
 
+def comment_index_note(settings: Settings) -> str | None:
+    """Say when the commented answers' index is not filled (a Redis with answers from before it that beat has not
+    reached yet): until then the dashboard's newest comments look among every answer, slower. None when it is."""
+    from tracker.store import Store
+
+    if Store.from_url(settings.redis_url).comment_index_complete():
+        return None
+    return ("the index of commented answers is not filled yet: beat fills it within 30 s of starting (or `tracker "
+            "upgrade-store`); until then the dashboard's newest comments look among every answer (the same comments, "
+            "more slowly)")
+
+
 def probe_broker(settings: Settings) -> str:
     """Open a connection to the Celery broker and return what answered, or raise with the reason."""
     from kombu import Connection
@@ -230,8 +242,8 @@ def run_check(environ: Mapping[str, str]) -> int:
     for name, variable, probe in probes:
         try:
             print(f"  ok  {name}: {probe(settings)}")
-            notes = (compact_hash_note, compact_zset_note, filing_note, risk_ranking_note) if probe is probe_redis \
-                else ()
+            notes = (compact_hash_note, compact_zset_note, filing_note, risk_ranking_note, comment_index_note) \
+                if probe is probe_redis else ()
             for note in (advise(settings) for advise in notes):
                 if note:
                     print(f"  note  {note}")  # advice, not a problem: the exit status stays 0

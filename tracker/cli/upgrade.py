@@ -68,6 +68,7 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
     settled = settle_expired(store, settings, int(time.time() * 1000))  # after the rebuild, which reads them all
     at_risk = store.fill_risk_ranking(settings.at_risk_score)  # after the rebuild: placed from the ranked sets
     trimmed = store.trim_customer_days()  # after the rebuild, which writes them trimmed
+    commented = store.fill_comment_index()  # again after a rolling upgrade: an older forwarder did not keep it
     store.mark_layout()
     print(f"Folded {folded.folded} answers into their surveys"
           + (f" ({folded.superseded} old answer hashes dropped: their surveys held a newer answer)"
@@ -80,6 +81,8 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
           + f"; {trimmed} customers' day buckets trimmed to what their trend reads"
           + ("; the at-risk ranking is being filled by another process" if at_risk is None
              else f"; {at_risk} customers at risk ranked")
+          + ("; the commented answers are being indexed by another process" if commented is None
+             else f"; {commented} commented answers indexed")
           + f"; {copies} score cards' copies of the newest answer written"
           + (f"; scores rebuilt from {rebuilt} answers" if rebuilt is not None else "")
           + ("; the store was on this key layout already." if state == CURRENT and not (folded.folded or renamed

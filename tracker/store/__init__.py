@@ -6,6 +6,7 @@ from tracker.store import keys
 from tracker.store.apikeys import ApiKeys
 from tracker.store.base import connect
 from tracker.store.cases import Cases
+from tracker.store.commented import CommentIndex
 from tracker.store.dispatch import Dispatch
 from tracker.store.due import Due
 from tracker.store.erasure import Erasure
@@ -33,7 +34,7 @@ from tracker.store.writeback import Writeback
 
 class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
             OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox, Expiries,
-            Notices, Dispatch, Writeback, Cases, Search, RiskRanking):
+            Notices, Dispatch, Writeback, Cases, Search, RiskRanking, CommentIndex):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

@@ -300,6 +300,7 @@ OLD_RANKS = {f"{PREFIX}:rank:{name}": f"{PREFIX}:{{rank}}:{name}"
 # by send time. Each is one slot ({ix:<name>}): a directory of chunks, the chunks (small sorted sets of sid by
 # time, compact as long as they stay under Redis's zset-max-listpack-entries) and its state (the count).
 TIME_INDEXES = ("resp", "sent")
+COMMENTED = "com"  # the answers that hold a comment, by answer time (tracker.store.commented)
 
 
 def time_index_directory(name: str) -> str:
@@ -313,8 +314,13 @@ def time_index_chunk(name: str, chunk_id: str) -> str:
 
 
 def time_index_state(name: str) -> str:
-    """Name a time index's state: "count", the entries it holds."""
+    """Name a time index's state: "count", the entries it holds ("complete": the commented answers' index filled)."""
     return f"{PREFIX}:{{ix:{name}}}:state"
+
+
+def time_index_lease(name: str) -> str:
+    """Name the lease of a filling of a time index (the commented answers')."""
+    return f"{PREFIX}:{{ix:{name}}}:lease"
 
 
 def entity_rank(kind: str) -> str:

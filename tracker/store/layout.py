@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from tracker.errors import StorageUnavailable
-from tracker.store import keys, time_index
+from tracker.store import commented, keys, time_index
 from tracker.store.base import RedisBase
 from tracker.store.customer_days import KEPT_DAYS, today
 from tracker.store.survey_codes import CODES
@@ -93,6 +93,8 @@ class Layout(RedisBase):
             state = self.layout_state()
             if state == EMPTY:  # another process may have marked it meanwhile (with what it writes)
                 state = CURRENT if self.redis.set(keys.LAYOUT, keys.LAYOUT_VERSION, nx=True) else self.layout_state()
+                if state == CURRENT:
+                    commented.mark_complete(self.redis)  # no answer yet: the forwarder indexes every one to come
         except StorageUnavailable:
             return EMPTY
         self.noted_layout = state

@@ -50,6 +50,7 @@ from tracker.errors import StorageUnavailable
 from tracker.model import Aggregate
 from tracker.store import filed, keys, notice_data, time_index
 from tracker.store.base import RedisBase
+from tracker.store.commented import comment_ops
 from tracker.store.customer_days import KEPT_DAYS, today
 from tracker.store.notices import notice_call
 from tracker.store.risk import queue_place_risk
@@ -422,8 +423,16 @@ def _found_nowhere(read: Sequence[Any], k: int) -> bool:
     return not read[3 * k] and read[3 * k + 1] is None
 
 
-def _batch_notices(bucket: int, entries: list[tuple[int, dict[str, Any]]], steps: list[_Step], told: list[int],
-                   read: list[Any]) -> list[Notice]:
+def _told_surveys(entries: list[tuple[int, dict[str, Any]]], told: list[int],
+                  read: list[Any]) -> dict[int, tuple[dict[str, str], str | None]]:
+    """Return, by entry's place in the batch, its survey's fields (expanded) and its customer's name as the reads of
+    _queue_notice_reads found them."""
+    return {index: (expanded(filed.joined(entries[index][1]["sid"], read[3 * k], read[3 * k + 1])), read[3 * k + 2])
+            for k, index in enumerate(told)}
+
+
+def _batch_notices(bucket: int, entries: list[tuple[int, dict[str, Any]]], steps: list[_Step],
+                   surveys: Mapping[int, tuple[Mapping[str, str], str | None]]) -> list[Notice]:
     """Return the notices the entries of a batch tell, in the batch's order: survey.sent, survey.answered or
     survey.changed, and customer.at_risk when an answer took its customer's score below the threshold."""
     states: dict[int, tuple[list[Any], Mapping[str, Any]]] = {}  # entry -> its customer step's reply and delta
@@ -431,9 +440,8 @@ def _batch_notices(bucket: int, entries: list[tuple[int, dict[str, Any]]], steps
         if step.kind == "customer" and len(step.entries) == 1:
             states[step.entries[0]] = (step.reply, step.deltas[0])
     notices: list[Notice] = []
-    for k, index in enumerate(told):
+    for index, (record, name) in surveys.items():
         seq, body = entries[index]
-        record, name = expanded(filed.joined(body["sid"], read[3 * k], read[3 * k + 1])), read[3 * k + 2]
         if not record.get("sid"):
             continue  # erased (or retired) since: nothing left to tell of it
         try:
@@ -639,8 +647,10 @@ class Outbox(RedisBase):
         torn = [step for step in steps if step.kind and int(step.reply[0]) < 0]
         if torn and not self._step_one_by_one(bucket, token, entries, torn):
             return 0
-        notices = _batch_notices(bucket, entries, steps, told, self._read_missing(entries, told, replies[len(steps):]))
-        ranks, answered = self._side_effects(entries, steps, notices)
+        surveys = _told_surveys(entries, told, self._read_missing(entries, told, replies[len(steps):]))
+        notices = _batch_notices(bucket, entries, steps, surveys)
+        ranks, answered = self._side_effects(entries, steps, notices,
+                                             {index: record for index, (record, _) in surveys.items()})
         # Then check what raced with us: a customer changed by another bucket's forwarder between its step and
         # our rank write, an entity whose answers moved (or that we took off its index and ranked set and another
         # step refilled) meanwhile.
@@ -767,7 +777,8 @@ class Outbox(RedisBase):
         return read
 
     def _side_effects(self, entries: list[tuple[int, dict[str, Any]]], steps: list[_Step],
-                      notices: Sequence[Notice] = ()) -> tuple[dict[str, RankState], dict[tuple[str, str], int | None]]:
+                      notices: Sequence[Notice] = (), surveys: Mapping[int, Mapping[str, str]] | None = None,
+                      ) -> tuple[dict[str, RankState], dict[tuple[str, str], int | None]]:
         """Emit the batch's notices, then write the single-key side effects of a batch as its last step of each
         entity, and its entries' last word on each survey, leave them (each sets a member's place: the last one is
         what a run in order leaves); return what to check after: the customers' rank states and the other entities'
@@ -790,6 +801,10 @@ class Outbox(RedisBase):
             if step.kind == "customer":
                 ranks[step.ident] = tuple(str(value) for value in step.reply[2:7])  # type: ignore[assignment]
         timed, anywhere = time_index_ops(entries)
+        commented, uncommented = comment_ops(entries, surveys or {})  # the answers holding a comment, as read now
+        timed += commented
+        if uncommented:
+            anywhere[keys.COMMENTED] = uncommented
         for name, sids in anywhere.items():  # entries written before they named the times they moved a sid from
             time_index.drop_anywhere(self, name, sids)
         pipe = self.redis.pipeline(transaction=False)

@@ -329,10 +329,16 @@ class Queries(RedisBase):
         """Yield the survey ids of a window of time in batches, as _window reads their hashes: by time, then sid
         (newest first reversed). Batches smaller than BATCH double each round, so a reader that may stop early
         reads little at first."""
-        pending: list[str] = []
-        for rows in time_index.window(self.redis, "resp" if kind == "resp" else "sent", min_ms, max_ms,
-                                      newest_first):
-            pending += [sid for sid, _ in rows]
+        for rows in self._window_rows("resp" if kind == "resp" else "sent", min_ms, max_ms, newest_first, batch):
+            yield [sid for sid, _ in rows]
+
+    def _window_rows(self, name: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
+                     batch: int) -> Iterator[list[tuple[str, int]]]:
+        """Yield the (sid, time) entries of a time index within a window of time in batches, in its order (newest
+        first reversed); batches smaller than BATCH double each round."""
+        pending: list[tuple[str, int]] = []
+        for rows in time_index.window(self.redis, name, min_ms, max_ms, newest_first):
+            pending += rows
             while len(pending) >= batch:
                 yield pending[:batch]
                 pending = pending[batch:]
@@ -371,6 +377,21 @@ class Queries(RedisBase):
             commented = [sid for found in pipe.execute() for sid in found]
             whole = dict(zip(commented, filed.read_many(self, commented), strict=True))
             yield from (answer_of(whole[sid]) if sid in whole else None for sid in sids)
+
+    def comments_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
+                         batch: int = BATCH) -> Iterator[Answer | None]:
+        """Yield, for each entry of the commented answers' index (tracker.store.commented) in a window of time, in
+        its order, the answer when it still holds a comment and was given at the entry's time, else None (an entry
+        left behind by a filling that raced a change): the answers with a comment alone are read, whole."""
+        seen: set[str] = set()
+        for rows in self._window_rows(keys.COMMENTED, min_ms, max_ms, newest_first, batch):
+            for (sid, at), raw in zip(rows, filed.read_many(self, [sid for sid, _ in rows]), strict=True):
+                answer = answer_of(raw)
+                if answer is None or not answer.comment or answer.at_ms != at or sid in seen:
+                    yield None
+                    continue
+                seen.add(sid)
+                yield answer
 
     def surveys_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
                         batch: int = BATCH) -> Iterator[Survey]:

@@ -42,7 +42,7 @@ AT_RISK_ROWS = 10
 REVENUE_ROWS = 200  # revenue at risk sums the order value of at most this many at-risk customers, most valuable first
 REASON_SCAN = 5000  # the reasons breakdown reads at most this many of the range's answers, newest first
 COMMENT_ROWS = 12
-COMMENT_SCAN = 2000  # the latest comments are looked for among at most this many of the range's newest answers
+COMMENT_SCAN = 2000  # the latest comments are looked for among at most this many of the newest commented answers
 TABLE_ROWS = 50
 
 
@@ -394,13 +394,16 @@ def latest_comments(store: Store, date_from: date | None, date_to: date | None, 
 def comments_of(store: Store, date_from: date | None, date_to: date | None, filters: Facets,
                 limit: int = COMMENT_ROWS, scan: int = COMMENT_SCAN) -> tuple[list[Answer], bool]:
     """Return the newest commented answers of the chosen days passing the filters, newest first, and whether the
-    search was whole: it reads at most scan of the range's answers (a filter few answers pass would otherwise read
-    them all), False when it stopped there with fewer than limit found."""
+    search was whole: it reads at most scan of the range's answers with a comment (a filter few of them pass would
+    otherwise read them all; of its answers, until the index of the commented ones is complete), False when it
+    stopped there with fewer than limit found."""
     low = day_start_ms(date_from) if date_from else "-inf"
     high = day_start_ms(date_to) + DAY_MS - 1 if date_to else "+inf"
     found: list[Answer] = []
     read = 0
-    for answer in store.commented_between(low, high, newest_first=True, batch=4 * limit):
+    # The commented answers' index once it is complete (then scan counts answers with a comment), else every answer.
+    search = store.comments_between if store.comment_index_complete() else store.commented_between
+    for answer in search(low, high, newest_first=True, batch=4 * limit):
         if read == scan:
             return found, False
         read += 1
