@@ -168,8 +168,9 @@ def order_rows(profile: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
             for _okey, (status, total, refunded, currency) in sorted(order_summaries(profile).items())]
 
 
-def orders_summary_of(rows: Iterable[Sequence[Any]]) -> OrdersSummary:
-    """Count live orders and sum their value per currency from (status, total, refunded, currency) rows."""
+def live_totals(rows: Iterable[Sequence[Any]]) -> tuple[int, dict[str, int]]:
+    """Count live orders and sum their value per currency, in minor units, from (status, total, refunded, currency)
+    rows."""
     totals: dict[str, int] = {}
     count = 0
     for status, total, refunded, currency in rows:
@@ -177,6 +178,12 @@ def orders_summary_of(rows: Iterable[Sequence[Any]]) -> OrdersSummary:
             continue
         count += 1
         totals[currency] = totals.get(currency, 0) + int(total or 0) - int(refunded or 0)
+    return count, totals
+
+
+def orders_summary_of(rows: Iterable[Sequence[Any]]) -> OrdersSummary:
+    """Count live orders and sum their value per currency from (status, total, refunded, currency) rows."""
+    count, totals = live_totals(rows)
     main = max(totals, key=lambda c: totals[c]) if totals else None
     return OrdersSummary(count=count, total=f"{Decimal(totals[main]) / 100:.2f}" if main else "0.00",
                          currency=main, totals={c: f"{Decimal(v) / 100:.2f}" for c, v in sorted(totals.items())})
@@ -243,12 +250,19 @@ class Records(RedisBase):
 
     def orders_of(self, emails: Sequence[str]) -> list[OrdersSummary | None]:
         """Return each customer's live orders summed per currency as their score card shows them (None for a
-        customer never seen), from the profiles alone, in one round trip: what a sum over many customers needs."""
+        customer never seen), from the profiles alone, in one round trip."""
+        return [None if found is None else orders_summary_of(order_rows(found)) for found in self._profiles(emails)]
+
+    def order_totals(self, emails: Sequence[str]) -> list[tuple[int, dict[str, int]] | None]:
+        """Return each customer's live orders counted and summed per currency in minor units (None for a customer
+        never seen), from the profiles alone, in one round trip: what a sum over many customers needs (live_totals)."""
+        return [None if found is None else live_totals(order_rows(found)) for found in self._profiles(emails)]
+
+    def _profiles(self, emails: Sequence[str]) -> list[dict[str, str] | None]:
         pipe = self.redis.pipeline(transaction=False)
         for email in emails:
             pipe.hgetall(keys.customer(email, "profile"))
-        return [orders_summary_of(order_rows(record)) if has_own_fields(record) else None
-                for record in (pipe.execute() if emails else [])]
+        return [record if has_own_fields(record) else None for record in (pipe.execute() if emails else [])]
 
     def rebuild_card_copies(self, batch: int = 500) -> int:
         """Set every profile's copy of the newest answer (CARD_COPY) from the answer its last_response_sid names,

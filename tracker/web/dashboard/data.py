@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from tracker.config import Settings
 from tracker.i18n.catalogue import scale_labels, text
-from tracker.model import Answer, OrdersSummary, ScoreCard
+from tracker.model import Answer, ScoreCard
 from tracker.scales import SCALES
 from tracker.schema_cache import schema
 from tracker.scores.dimensions import agents_of, crossing_of, filtered_page, implied
@@ -308,7 +308,7 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
             channel=known["channel"], tag=suggestions(store, "tag"),
             organisation=suggestions(store, "organisation")),
         reasons=reasons_of(store, query.date_from, query.date_to, query.facets),
-        revenue=revenue_at_risk(store.orders_of(valued), complete=more is None),
+        revenue=revenue_at_risk(store.order_totals(valued), complete=more is None),
     )
 
 
@@ -366,21 +366,17 @@ def reason_label(reason: str) -> str:
     return text("en", f"reason.{reason}") if reason in BUILT_IN_REASONS else reason
 
 
-def revenue_at_risk(orders: Sequence[OrdersSummary | None], complete: bool) -> RevenueAtRisk:
-    """Sum the live order totals of these at-risk customers (None: one no longer there), per currency (every
-    currency a customer bought in)."""
-    totals: dict[str, Decimal] = {}
+def revenue_at_risk(orders: Sequence[tuple[int, Mapping[str, int]] | None], complete: bool) -> RevenueAtRisk:
+    """Sum the live order totals of these at-risk customers (store.order_totals: live orders and their value per
+    currency in minor units; None: one no longer there), per currency (every currency a customer bought in)."""
+    totals: dict[str, int] = {}
     for bought in orders:
-        if bought is None or not bought.count:
+        if bought is None or not bought[0]:
             continue
-        per_currency = dict(bought.totals) or {bought.currency or "": bought.total}
-        for currency, total in per_currency.items():
-            try:
-                totals[currency] = totals.get(currency, Decimal(0)) + Decimal(total)
-            except InvalidOperation:
-                continue
-    rows = sorted(((currency, f"{value:.2f}") for currency, value in totals.items() if value),
-                  key=lambda row: -Decimal(row[1]))
+        for currency, total in bought[1].items():
+            totals[currency] = totals.get(currency, 0) + total
+    rows = [(currency, f"{Decimal(value) / 100:.2f}")
+            for currency, value in sorted(totals.items(), key=lambda item: -item[1]) if value]
     return RevenueAtRisk(totals=rows, customers=sum(1 for bought in orders if bought is not None),
                          complete=complete)
 
