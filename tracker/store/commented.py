@@ -19,7 +19,7 @@ answer with a comment is never missing: the forwarder's last word on each survey
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tracker.store import keys, time_index
@@ -67,6 +67,23 @@ def comment_ops(entries: Sequence[tuple[int, Mapping[str, Any]]],
     return ops, anywhere
 
 
+def holding_comments(base: RedisBase, sids: Sequence[str]) -> list[str]:
+    """Return the sids, of these, whose survey holds a comment (in its hash or its filed value), in their order: one
+    script a survey bucket (commented.lua, by its source: no SCRIPT EXISTS first), all in one round trip."""
+    by_bucket: dict[int, list[str]] = {}
+    for sid in sids:
+        by_bucket.setdefault(keys.bucket_of(sid), []).append(sid)
+    if not by_bucket:
+        return []
+    source = base.script("commented").source
+    pipe = base.redis.pipeline(transaction=False)
+    for group in by_bucket.values():
+        pipe.execute_command("EVAL", source, 2 * len(group), *map(keys.survey, group), *map(keys.survey_filed, group),
+                             *group)
+    held = {sid for found in pipe.execute() for sid in found}
+    return [sid for sid in sids if sid in held]
+
+
 def is_complete(redis: Any) -> bool:
     """Say whether the index holds every commented answer (filled once; kept by the forwarder since)."""
     return redis.hget(keys.time_index_state(NAME), "complete") == "1"
@@ -101,19 +118,11 @@ class CommentIndex(RedisBase):
             return None
         found = 0
         try:
-            source = self.script("commented").source
-            for rows in _batches(time_index.window(self.redis, "resp"), FILL_BATCH):
+            for rows in time_index.batches(self.redis, "resp", batch=FILL_BATCH, most=FILL_BATCH):
                 if not int(self.script("renew_if")(keys=[lease], args=[token, FILL_LEASE_MS])):
                     return None
                 times = dict(rows)
-                by_bucket: dict[int, list[str]] = {}
-                for sid in times:
-                    by_bucket.setdefault(keys.bucket_of(sid), []).append(sid)
-                pipe = self.redis.pipeline(transaction=False)
-                for group in by_bucket.values():  # one script a bucket, as the comment search asked before
-                    pipe.execute_command("EVAL", source, 2 * len(group), *map(keys.survey, group),
-                                         *map(keys.survey_filed, group), *group)
-                adds = [(sid, times[sid]) for commented in pipe.execute() for sid in commented]
+                adds = [(sid, times[sid]) for sid in holding_comments(self, list(times))]
                 if adds:  # what the forwarder placed meanwhile stays where it put it
                     time_index.place(self, NAME, adds=adds, only_new=True)
                 found += len(adds)
@@ -122,13 +131,3 @@ class CommentIndex(RedisBase):
         finally:
             self.script("release_if")(keys=[lease], args=[token])
 
-
-def _batches(windows: Iterator[list[tuple[str, int]]], size: int) -> Iterator[list[tuple[str, int]]]:
-    pending: list[tuple[str, int]] = []
-    for rows in windows:
-        pending += rows
-        while len(pending) >= size:
-            yield pending[:size]
-            pending = pending[size:]
-    if pending:
-        yield pending

@@ -9,6 +9,7 @@ from typing import Any
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import filed, keys, time_index
 from tracker.store.base import RedisBase
+from tracker.store.commented import holding_comments
 from tracker.store.records import Records
 from tracker.store.rollups import CROSSED_SUMS, CROSSED_TOTAL
 from tracker.store.scores import answer_of
@@ -329,22 +330,9 @@ class Queries(RedisBase):
         """Yield the survey ids of a window of time in batches, as _window reads their hashes: by time, then sid
         (newest first reversed). Batches smaller than BATCH double each round, so a reader that may stop early
         reads little at first."""
-        for rows in self._window_rows("resp" if kind == "resp" else "sent", min_ms, max_ms, newest_first, batch):
+        for rows in time_index.batches(self.redis, "resp" if kind == "resp" else "sent", min_ms, max_ms, newest_first,
+                                       batch, BATCH):
             yield [sid for sid, _ in rows]
-
-    def _window_rows(self, name: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
-                     batch: int) -> Iterator[list[tuple[str, int]]]:
-        """Yield the (sid, time) entries of a time index within a window of time in batches, in its order (newest
-        first reversed); batches smaller than BATCH double each round."""
-        pending: list[tuple[str, int]] = []
-        for rows in time_index.window(self.redis, name, min_ms, max_ms, newest_first):
-            pending += rows
-            while len(pending) >= batch:
-                yield pending[:batch]
-                pending = pending[batch:]
-                batch = max(batch, min(2 * batch, BATCH))
-        if pending:
-            yield pending
 
     def customer_response_slice(self, email: str, offset: int, count: int) -> tuple[list[tuple[int, Answer]], bool]:
         """Return (position, answer) pairs of a customer's answers from offset, newest first, and whether they end."""
@@ -365,17 +353,9 @@ class Queries(RedisBase):
         comment and None for each that holds none: which ones hold a comment is asked first, one script a survey
         bucket (commented.lua), and only the commented answers are read whole, so a search for comments costs what
         it finds and a few commands, not two commands and a survey sent back for every answer it passes over."""
-        source = self.script("commented").source
         for sids in self._window_ids("resp", min_ms, max_ms, newest_first, batch):
-            by_bucket: dict[int, list[str]] = {}
-            for sid in sids:
-                by_bucket.setdefault(keys.bucket_of(sid), []).append(sid)
-            pipe = self.redis.pipeline(transaction=False)
-            for group in by_bucket.values():  # one script a bucket, by its source: no SCRIPT EXISTS first
-                pipe.execute_command("EVAL", source, 2 * len(group), *map(keys.survey, group),
-                                     *map(keys.survey_filed, group), *group)
-            commented = [sid for found in pipe.execute() for sid in found]
-            whole = dict(zip(commented, filed.read_many(self, commented), strict=True))
+            held = holding_comments(self, sids)
+            whole = dict(zip(held, filed.read_many(self, held), strict=True))
             yield from (answer_of(whole[sid]) if sid in whole else None for sid in sids)
 
     def comments_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
@@ -384,7 +364,7 @@ class Queries(RedisBase):
         its order, the answer when it still holds a comment and was given at the entry's time, else None (an entry
         left behind by a filling that raced a change): the answers with a comment alone are read, whole."""
         seen: set[str] = set()
-        for rows in self._window_rows(keys.COMMENTED, min_ms, max_ms, newest_first, batch):
+        for rows in time_index.batches(self.redis, keys.COMMENTED, min_ms, max_ms, newest_first, batch, BATCH):
             for (sid, at), raw in zip(rows, filed.read_many(self, [sid for sid, _ in rows]), strict=True):
                 answer = answer_of(raw)
                 if answer is None or not answer.comment or answer.at_ms != at or sid in seen:

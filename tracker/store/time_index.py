@@ -143,6 +143,21 @@ def _directory_pages(redis: Any, name: str, page: int = 500) -> Iterator[list[st
         low = "(" + members[-1]
 
 
+def batches(redis: Any, name: str, low: float | str = "-inf", high: float | str = "+inf", newest_first: bool = False,
+            batch: int = 500, most: int = 500) -> Iterator[list[tuple[str, int]]]:
+    """Yield the (sid, time) entries of window() in batches of batch entries, each batch twice the last up to most:
+    a reader that may stop early reads little at first."""
+    pending: list[tuple[str, int]] = []
+    for rows in window(redis, name, low, high, newest_first):
+        pending += rows
+        while len(pending) >= batch:
+            yield pending[:batch]
+            pending = pending[batch:]
+            batch = max(batch, min(2 * batch, most))
+    if pending:
+        yield pending
+
+
 def count(redis: Any, name: str) -> int:
     """Return how many entries an index holds."""
     return int(redis.hget(keys.time_index_state(name), "count") or 0)
