@@ -101,8 +101,8 @@ class CommentIndex(RedisBase):
         return is_complete(self.redis)
 
     def keep_comment_index(self) -> int | None:
-        """Fill the index unless it is complete (beat, every 30 s); return how many answers it added, None when it
-        was complete already or another process is filling it."""
+        """Fill the index unless it is complete (beat, every 30 s); return how many commented answers the filling
+        found, None when it was complete already or another process is filling it."""
         if is_complete(self.redis):
             return None
         return self.fill_comment_index()
@@ -130,4 +130,3 @@ class CommentIndex(RedisBase):
             return found
         finally:
             self.script("release_if")(keys=[lease], args=[token])
-
