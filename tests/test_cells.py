@@ -37,7 +37,7 @@ def test_a_cell_reads_as_the_macro_wrote_it(value: float | None) -> None:
 
 
 # The table's macros as _macros.html held them until they became Python too (num and trend: the globals above).
-TABLE_MACROS = Path(__file__).parent / "fixtures" / "dashboard" / "table_macros_before_python.html"
+TABLE_MACROS = Path(__file__).parent / "cells_before_python.html"  # not under fixtures/, which holds sources
 
 
 def _table_macros() -> object:
