@@ -85,7 +85,7 @@ def test_a_profile_holding_only_sums_and_marks_is_no_customer(client: Any, store
     email = "counted@example.no"
     store.redis.hset(keys.customer(email, "profile"), mapping={"n": "1", "sent": "1", "value6": "6", "3": "12"})
     auth = {"Authorization": f"Bearer {store.create_key('lead')}"}
-    assert store.profile(email) is None and store.card_parts(email) is None and store.orders_of([email]) == [None]
+    assert store.profile(email) is None and store.card_parts(email) is None and store.order_totals([email]) == [None]
     assert client.get(f"/api/v1/customers/{email}", headers=auth).status_code == 404
     assert store.customer_footprint(email)["profile"] == {}
 

@@ -59,7 +59,7 @@ def test_random_adds_moves_and_drops_read_back_as_a_sorted_set_would(store: Stor
     after = (middle[1], middle[0])
     assert read(store, after=after) == in_order(model)[len(model) // 2 + 1:]
     assert read(store, newest_first=True, after=after) == in_order(model, True)[len(model) - len(model) // 2:]
-    assert ti.first_time(store.redis, NAME) == times[0]
+    assert ti.first_times(store.redis, [NAME])[NAME] == times[0]
     sizes = [store.redis.zcard(ti._chunk_of(NAME, member)) for member in chunks(store)]
     assert len(sizes) > 3 and max(sizes) <= ti.CHUNK
     encodings = {store.redis.object("encoding", ti._chunk_of(NAME, member)) for member in chunks(store)[1:]}
@@ -80,7 +80,7 @@ def test_dropping_everything_leaves_only_the_first_empty_chunk_and_a_count_of_no
     ti.place(store, NAME, adds=rows)
     ti.place(store, NAME, drops=rows[::-1])
     assert chunks(store) == [ti.FIRST]
-    assert ti.count(store.redis, NAME) == 0 and read(store) == [] and ti.first_time(store.redis, NAME) is None
+    assert ti.count(store.redis, NAME) == 0 and read(store) == [] and ti.first_times(store.redis, [NAME])[NAME] is None
     assert ti.drop_anywhere(store, NAME, ["s00001"]) == 0
 
 
@@ -94,7 +94,7 @@ def test_the_first_time_skips_an_emptied_first_chunk(store: Store, monkeypatch: 
     first_chunk = store.redis.zrange(ti._chunk_of(NAME, ti.FIRST), 0, -1)
     ti.place(store, NAME, drops=rows[:len(first_chunk) + 5])
     assert store.redis.zcard(ti._chunk_of(NAME, ti.FIRST)) == 0 and len(chunks(store)) > 2
-    assert ti.first_time(store.redis, NAME) == rows[len(first_chunk) + 5][1] == read(store)[0][1]
+    assert ti.first_times(store.redis, [NAME])[NAME] == rows[len(first_chunk) + 5][1] == read(store)[0][1]
 
 
 def test_an_add_of_only_new_entries_leaves_a_held_sid_where_it_is(store: Store) -> None:

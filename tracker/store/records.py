@@ -248,11 +248,6 @@ class Records(RedisBase):
         return (record.get("name") or None, Aggregate.from_hash(record, daily), answer,
                 orders_summary_of(order_rows(record)))
 
-    def orders_of(self, emails: Sequence[str]) -> list[OrdersSummary | None]:
-        """Return each customer's live orders summed per currency as their score card shows them (None for a
-        customer never seen), from the profiles alone, in one round trip."""
-        return [None if found is None else orders_summary_of(order_rows(found)) for found in self._profiles(emails)]
-
     def order_totals(self, emails: Sequence[str]) -> list[tuple[int, dict[str, int]] | None]:
         """Return each customer's live orders counted and summed per currency in minor units (None for a customer
         never seen), from the profiles alone, in one round trip: what a sum over many customers needs (live_totals)."""

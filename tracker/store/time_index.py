@@ -214,11 +214,6 @@ def window(redis: Any, name: str, low: float | str = "-inf", high: float | str =
             members = redis.zrangebylex(directory, "(" + members[-1], "+", start=0, num=CHUNKS_READ)
 
 
-def first_time(redis: Any, name: str) -> int | None:
-    """Return the time of an index's oldest entry, None when it holds none."""
-    return first_times(redis, [name])[name]
-
-
 def first_times(redis: Any, names: Sequence[str]) -> dict[str, int | None]:
     """Return the time of each index's oldest entry (None when it holds none): the first entry of the first chunk
     that holds one, chunks being in the order of their bounds. Two round trips for all the indexes while one of
