@@ -71,7 +71,6 @@ if seq > mark then
       redis.call('HDEL', rollup, p[1])
     end
   end
-  if live and tonumber(redis.call('HGET', sums, 'n') or '0') <= 0 then redis.call('HDEL', sums, 'weight', 'weighted') end
   if customer then
     if live and #daily > 0 and (ARGV[pos + 9] or '') ~= '' then
       keep_days(days, tonumber(ARGV[pos + 8]), tonumber(ARGV[pos + 9]))
@@ -100,11 +99,14 @@ if seq > mark then
   redis.call('HSET', KEYS[1], bucket, seq)
 end
 
-local alive = 1
+-- A live entity's sums, read once: without answers its weights go; with nothing counted, it goes.
+local alive, answers = 1, ''
 if live then
   local counted = redis.call('HMGET', sums, 'n', 'sent')
-  if tonumber(counted[1] or '0') <= 0 and tonumber(counted[2] or '0') <= 0 then
-    alive = 0
+  answers = counted[1] or '0'
+  if applied == 1 and tonumber(answers) <= 0 then redis.call('HDEL', sums, 'weight', 'weighted') end
+  if tonumber(answers) <= 0 and tonumber(counted[2] or '0') <= 0 then
+    alive, answers = 0, ''
     if applied == 1 then
       drop_sums(sums)
       redis.call('DEL', days, rollup)
@@ -112,7 +114,7 @@ if live then
   end
 end
 -- A live entity's answers follow, what its kind's ranked set orders it by.
-if not customer then return {applied, alive, live and alive == 1 and (redis.call('HGET', sums, 'n') or '0') or ''} end
+if not customer then return {applied, alive, answers} end
 local state = redis.call('HMGET', KEYS[9], 'n', 'weight', 'weighted')
 local unhappy = redis.call('ZREVRANGE', KEYS[8], 0, 0, 'WITHSCORES')
 return {applied, alive, state[1] or '', state[2] or '', state[3] or '',
