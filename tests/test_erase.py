@@ -123,7 +123,7 @@ def traces_left(store: Any) -> list[tuple[str, str]]:
 
 
 def assert_aggregates_match_a_rebuild(store: Any, settings: Any) -> None:
-    aggregates, _ = compute_aggregates(store, settings)
+    aggregates = compute_aggregates(store, settings)
     for kind in keys.AGGREGATE_KINDS:
         rebuilt = {ident for k, ident in aggregates if k == kind}
         assert set(store.ids(kind)) == rebuilt, kind

@@ -14,11 +14,11 @@ from collections import defaultdict
 from dataclasses import replace
 
 from tracker.config import Settings
-from tracker.model import Aggregate
+from tracker.model import Aggregate, AggregateSum
 from tracker.scales import SCALES
 from tracker.store import Store
 from tracker.store.customer_days import kept_days
-from tracker.store.rollups import add_rollups, answer_rollup, crossing, dimensions_of, reasons_in, sent_rollup
+from tracker.store.rollups import add_into, add_rollups, answer_rollup, crossing, dimensions_of, reasons_in, sent_rollup
 from tracker.store.scores import Rebuilt, answer_aggregate_ids
 from tracker.store.surveys import aggregate_ids
 
@@ -26,16 +26,18 @@ from tracker.store.surveys import aggregate_ids
 def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
     """Sum every sent survey and every answer, and the sums retention retired, into fresh aggregates and rollups."""
     rebuilt = Rebuilt()
-    aggregates: dict[tuple[str, str], Aggregate] = defaultdict(Aggregate)
+    # Summed in place: an entity such as overall takes every answer, and a copy of its sums so far per answer
+    # made the rebuild grow with the square of the answers.
+    aggregates: dict[tuple[str, str], AggregateSum] = defaultdict(AggregateSum)
     rollups: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
 
     def count(ident: tuple[str, str], delta: Aggregate, rollup: dict[str, float],
               dimensions: list[tuple[str, str]] | None = None) -> None:
         """Add a delta to an entity; its rollup's crossed fields (rollups.crossing) come from the survey's
         dimensions, or with the rollup when it is one already crossed (the retired sums)."""
-        aggregates[ident] += delta
+        aggregates[ident].add(delta)
         if ident[0] != "customer":
-            rollups[ident] = add_rollups(rollups[ident], rollup, crossing(ident[0], dimensions or [], rollup))
+            add_into(rollups[ident], rollup, crossing(ident[0], dimensions or [], rollup))
 
     for survey in store.iter_hashes("sent", "survey"):
         if survey.get("status") in ("sent", "answered") and survey.get("sent_at"):
@@ -44,7 +46,7 @@ def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
                 count(ident, Aggregate.of_sent(), sent_rollup(int(survey["sent_at"])), dimensions_of(ids))
     for answer in store.iter_answers():
         counted = Aggregate.of_answer(SCALES[answer.scale], answer.rating, answer.at_ms, settings.score_half_life_days)
-        rebuilt.answers[answer.sid] = counted
+        rebuilt.answers += 1
         if (counted.weight, counted.weighted) != (answer.counted.weight, answer.counted.weighted):
             rebuilt.reweighted[answer.sid] = counted
         ids = answer_aggregate_ids(answer)
@@ -61,17 +63,16 @@ def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
         rebuilt.reasons.update(reasons_in(retired_rollup))
     # A customer's day buckets keep only the days a trend can still read (tracker.store.customer_days).
     now = int(time.time() * 1000)
+    totals = {ident: summed.total() for ident, summed in aggregates.items()}
     rebuilt.aggregates = {ident: replace(agg, days=kept_days(agg.days, now)) if ident[0] == "customer" else agg
-                          for ident, agg in aggregates.items()}
-    rebuilt.rollups = {ident: rollup for ident, rollup in rollups.items() if rollup}
+                          for ident, agg in totals.items()}
+    rebuilt.rollups = {ident: kept for ident, rollup in rollups.items() if (kept := add_rollups(rollup))}
     return rebuilt
 
 
-def compute_aggregates(store: Store, settings: Settings) -> tuple[dict[tuple[str, str], Aggregate],
-                                                                  dict[str, Aggregate]]:
-    """Return what a rebuild gives: every entity's aggregate, and each answer's own sums."""
-    rebuilt = compute_rebuild(store, settings)
-    return rebuilt.aggregates, rebuilt.answers
+def compute_aggregates(store: Store, settings: Settings) -> dict[tuple[str, str], Aggregate]:
+    """Return what a rebuild gives every entity's aggregate."""
+    return compute_rebuild(store, settings).aggregates
 
 
 def rebuild_scores(store: Store, settings: Settings, attempts: int = 10) -> int:
@@ -88,5 +89,5 @@ def rebuild_scores(store: Store, settings: Settings, attempts: int = 10) -> int:
             store.rebuild_card_copies()  # the score cards' copies of each customer's newest answer
             store.rebuild_name_index()  # the dashboard's name search, from the profiles' names
             store.note_reasons(rebuilt.reasons)  # the names the reasons breakdown reads
-            return len(rebuilt.answers)
+            return rebuilt.answers
     raise RuntimeError("answers kept arriving during the rebuild; try again in a quieter moment")

@@ -66,6 +66,15 @@ def add_rollups(*parts: Mapping[str, float]) -> Rollup:
     return {name: value for name, value in total.items() if value}
 
 
+def add_into(total: Rollup, *parts: Mapping[str, float]) -> None:
+    """Add rollups to total in place, field by field, as add_rollups sums them; a field that sums to zero stays until
+    add_rollups(total) leaves it out. add_rollups copies the sum so far for every rollup it adds, which a rebuild's
+    millions of additions into one entity cannot afford."""
+    for part in parts:
+        for name, value in part.items():
+            total[name] = total.get(name, 0) + value
+
+
 def negated(rollup: Mapping[str, float]) -> Rollup:
     return {name: -value for name, value in rollup.items()}
 

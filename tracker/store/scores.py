@@ -44,7 +44,7 @@ class Rebuilt:
     aggregates: dict[tuple[str, str], Aggregate] = field(default_factory=dict)
     rollups: dict[tuple[str, str], Rollup] = field(default_factory=dict)
     unhappy: dict[str, dict[str, int]] = field(default_factory=dict)  # customer -> unsatisfied answers' sid -> at
-    answers: dict[str, Aggregate] = field(default_factory=dict)  # each answer's own sums, weights recomputed
+    answers: int = 0  # the answers counted
     reweighted: dict[str, Aggregate] = field(default_factory=dict)  # the answers whose stored weights differ
     reasons: set[str] = field(default_factory=set)  # every follow-up reason an answer holds
 
