@@ -328,7 +328,6 @@ class AggregateSum:
         return Aggregate(**self._values, days={day: nv for day, nv in self._days.items() if nv != (0, 0)})
 
 
-
 @dataclass(frozen=True)
 class OrdersSummary:
     """What a customer bought: how many live orders, their total in the main currency, and every currency's total."""

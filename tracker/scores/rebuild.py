@@ -71,7 +71,7 @@ def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
 
 
 def compute_aggregates(store: Store, settings: Settings) -> dict[tuple[str, str], Aggregate]:
-    """Return what a rebuild gives every entity's aggregate."""
+    """Return every entity's aggregate as a rebuild computes it."""
     return compute_rebuild(store, settings).aggregates
 
 

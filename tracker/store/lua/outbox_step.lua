@@ -53,12 +53,12 @@ if seq > mark then
   for _, p in ipairs(daily) do
     if redis.call('HINCRBY', days, p[1], p[2]) == 0 then redis.call('HDEL', days, p[1]) end
   end
-  local counted = {}  -- the rollup's counts ("...|n") this step leaves above zero: those stand, unasked
+  local standing = {}  -- the rollup's counts ("...|n") this step leaves above zero: those stand, unasked
   for _, p in ipairs(rints) do
     if redis.call('HINCRBY', rollup, p[1], p[2]) == 0 then
       redis.call('HDEL', rollup, p[1])
     elseif string.sub(p[1], -2) == '|n' then
-      counted[p[1]] = true
+      standing[p[1]] = true
     end
   end
   for _, p in ipairs(rfloats) do
@@ -67,7 +67,7 @@ if seq > mark then
     -- while its answers' count beside it ("...|n") does and it is not zero (answers of value 0 weigh nothing):
     -- no rounding residue a rebuild has not.
     local n = string.match(p[1], '^(.*)|') .. '|n'
-    if math.abs(total) < 1e-9 or (not counted[n] and redis.call('HEXISTS', rollup, n) == 0) then
+    if math.abs(total) < 1e-9 or (not standing[n] and redis.call('HEXISTS', rollup, n) == 0) then
       redis.call('HDEL', rollup, p[1])
     end
   end
