@@ -18,7 +18,15 @@ from tracker.model import Aggregate, AggregateSum
 from tracker.scales import SCALES
 from tracker.store import Store
 from tracker.store.customer_days import kept_days
-from tracker.store.rollups import add_into, add_rollups, answer_rollup, crossing, dimensions_of, reasons_in, sent_rollup
+from tracker.store.rollups import (
+    add_into,
+    add_rollups,
+    answer_rollup,
+    cross_into,
+    dimensions_of,
+    reasons_in,
+    sent_rollup,
+)
 from tracker.store.scores import Rebuilt, answer_aggregate_ids
 from tracker.store.surveys import aggregate_ids
 
@@ -37,7 +45,9 @@ def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
         dimensions, or with the rollup when it is one already crossed (the retired sums)."""
         aggregates[ident].add(delta)
         if ident[0] != "customer":
-            add_into(rollups[ident], rollup, crossing(ident[0], dimensions or [], rollup))
+            total = rollups[ident]
+            add_into(total, rollup)
+            cross_into(total, total, ident[0], dimensions or [], rollup)
 
     for survey in store.iter_hashes("sent", "survey"):
         if survey.get("status") in ("sent", "answered") and survey.get("sent_at"):

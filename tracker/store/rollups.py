@@ -133,15 +133,24 @@ def crossed_lists(kind: str, dimensions: Sequence[tuple[str, str]],
                   rollup: Mapping[str, float]) -> tuple[list[list[Any]], list[list[Any]]]:
     """Return crossing's fields as [name, count] and [name, float sum] pairs (in no particular order): what an
     outbox step sends, counts and floats apart."""
+    counts: dict[str, float] = {}
+    sums: dict[str, float] = {}
+    cross_into(counts, sums, kind, dimensions, rollup)
+    return ([[name, int(value)] for name, value in counts.items() if value],
+            [[name, float(value)] for name, value in sums.items() if value])
+
+
+def cross_into(counts: Rollup, sums: Rollup, kind: str, dimensions: Sequence[tuple[str, str]],
+               rollup: Mapping[str, float]) -> None:
+    """Add crossing's fields to counts and to float sums (one dict may take both) in place, zeros included: what a
+    rebuild adds up for an entity, survey by survey, without a dict of each survey's crossed fields."""
     own = kind.partition("@")[0]
     if own in UNCROSSED or not rollup:
-        return [], []
+        return
     # An agent is of one source (its id's prefix): crossed by it, it would only repeat its own sums.
     skipped = (own, "source") if own == "agent" else (own,)
     labels = [(dimension == "source", cross_label(dimension, value)) for dimension, value in dimensions
               if dimension not in skipped]
-    counts: dict[str, float] = {}
-    sums: dict[str, float] = {}
     for name, value in rollup.items():
         day, _, field_name = name.partition("|")
         if field_name not in _CROSSED_SET:
@@ -154,5 +163,3 @@ def crossed_lists(kind: str, dimensions: Sequence[tuple[str, str]],
             if by_source or per_day:
                 daily = f"{day}|{label}|{field_name}"
                 into[daily] = into.get(daily, 0) + value
-    return ([[name, int(value)] for name, value in counts.items() if value],
-            [[name, float(value)] for name, value in sums.items() if value])
