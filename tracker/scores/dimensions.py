@@ -11,7 +11,7 @@ MAX_TAGS tags count), which the forwarder sums per entity within a batch. Puttin
 field names instead would keep the steps but make a split list read every entity's every day.
 
 A filter by another dimension (an agent's scores on one channel, a tag's within one organisation) reads the
-crossed sums each entity's rollup keeps (tracker.store.rollups.crossing: "x|channel=email|n" and the crossed days
+crossed sums each entity's rollup keeps (tracker.store.rollups.cross_into: "x|channel=email|n" and the crossed days
 behind the trend): every entity's two crossed counts to order them, then the page, as the unfiltered list read
 before its ranked set; no more steps on the write side, only more fields in each step. Two filters of other
 dimensions at once (an agent's scores on one channel of one brand) are a cross no rollup holds: they read every

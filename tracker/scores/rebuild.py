@@ -41,7 +41,7 @@ def compute_rebuild(store: Store, settings: Settings) -> Rebuilt:
 
     def count(ident: tuple[str, str], delta: Aggregate, rollup: dict[str, float],
               dimensions: list[tuple[str, str]] | None = None) -> None:
-        """Add a delta to an entity; its rollup's crossed fields (rollups.crossing) come from the survey's
+        """Add a delta to an entity; its rollup's crossed fields (rollups.cross_into) come from the survey's
         dimensions, or with the rollup when it is one already crossed (the retired sums)."""
         aggregates[ident].add(delta)
         if ident[0] != "customer":

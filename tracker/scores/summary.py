@@ -179,7 +179,7 @@ def rolled_entity(filters: Facets) -> tuple[str, str] | None:
     """Return the one entity whose rollup answers these filters, or None when only the answers can.
 
     A resolved_by filter picks the split kind ("source@bot"); one other filter, its entity (whose rollup keeps
-    the per-source split crossed by source, rollups.crossing). Two filters are a cross no rollup holds, and a scale
+    the per-source split crossed by source, rollups.cross_into). Two filters are a cross no rollup holds, and a scale
     splits every sum: those read the answers.
     """
     if filters.agent and filters.source and filters.agent.startswith(f"{filters.source}:"):

@@ -116,22 +116,9 @@ def dimensions_of(entities: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(kind, ident) for kind, ident in entities if kind not in UNCROSSED and "@" not in kind]
 
 
-def crossing(kind: str, dimensions: Sequence[tuple[str, str]], rollup: Mapping[str, float]) -> Rollup:
-    """Return the crossed fields an entity of kind adds for a rollup delta of a survey of these dimensions: for each
-    value of every other dimension (an agent's source aside), the sums in all and per day (CROSSED_SUMS,
-    CROSSED_DAY).
-
-    Linear in the delta (a re-rating's difference, an erasure's negation cross like the answer did), and the same
-    whether the forwarder or a rebuild computes it: the one place crossed fields are made. A crossed field is a
-    float sum when the sum it crosses is one (ROLLUP_FLOATS), else a count.
-    """
-    ints, floats = crossed_lists(kind, dimensions, rollup)
-    return dict(ints) | dict(floats)
-
-
 def crossed_lists(kind: str, dimensions: Sequence[tuple[str, str]],
                   rollup: Mapping[str, float]) -> tuple[list[list[Any]], list[list[Any]]]:
-    """Return crossing's fields as [name, count] and [name, float sum] pairs (in no particular order): what an
+    """Return cross_into's fields as [name, count] and [name, float sum] pairs (in no particular order): what an
     outbox step sends, counts and floats apart."""
     counts: dict[str, float] = {}
     sums: dict[str, float] = {}
@@ -142,8 +129,15 @@ def crossed_lists(kind: str, dimensions: Sequence[tuple[str, str]],
 
 def cross_into(counts: Rollup, sums: Rollup, kind: str, dimensions: Sequence[tuple[str, str]],
                rollup: Mapping[str, float]) -> None:
-    """Add crossing's fields to counts and to float sums (one dict may take both) in place, zeros included: what a
-    rebuild adds up for an entity, survey by survey, without a dict of each survey's crossed fields."""
+    """Add the crossed fields an entity of kind adds for a rollup delta of a survey of these dimensions to counts
+    and to float sums (one dict may take both), in place, zeros included: for each value of every other dimension
+    (an agent's source aside), the sums in all and per day (CROSSED_SUMS, CROSSED_DAY).
+
+    Linear in the delta (a re-rating's difference, an erasure's negation cross like the answer did), and the same
+    whether the forwarder (crossed_lists) or a rebuild (into the entity's running rollup) adds it: the one place
+    crossed fields are made. A crossed field is a float sum when the sum it crosses is one (ROLLUP_FLOATS), else a
+    count.
+    """
     own = kind.partition("@")[0]
     if own in UNCROSSED or not rollup:
         return

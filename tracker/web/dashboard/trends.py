@@ -52,7 +52,7 @@ def trends(store: Store, first: date, last: date, filters: Facets,
     """Return the weekly CSAT of the rows shown, by kind ("agent", "team") and id, under the page's filters.
 
     From each row's per-day rollup (its resolved_by split when filtered so; its days crossed by the value of one
-    other dimension when filtered by it, tracker.store.rollups.crossing), the range's days only, all rows in one
+    other dimension when filtered by it, tracker.store.rollups.cross_into), the range's days only, all rows in one
     pipeline: O(rows * days), each row's weeks summed straight from its HMGET's reply (store.span_sums) unless the
     range is too long for one. Two filters of other dimensions are a cross no rollup holds: those read the range's
     answers once instead, as the summary does for them.
