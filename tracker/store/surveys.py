@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, replace
 from typing import Any
 
@@ -33,19 +33,8 @@ def survey_from_hash(record: Mapping[str, str]) -> Survey | None:
     record = expanded(record)
     if not record.get("sid"):
         return None
-    values: dict[str, object] = {}
-    for field in _FIELDS:
-        raw = record.get(_hash_name(field.name), "")
-        if field.type == "int":
-            values[field.name] = int(raw or 0)
-        elif field.type == "tuple[str, ...]":
-            values[field.name] = tags_of(raw)
-        elif field.type == "int | None":
-            values[field.name] = int(raw) if raw else None
-        elif field.type == "str | None":
-            values[field.name] = raw or None
-        else:
-            values[field.name] = raw
+    get = record.get
+    values = {name: read(get(stored, "")) for name, stored, read in _READS}
     values["kind"] = values["kind"] or "ticket"
     values["lang"] = values["lang"] or "en"
     return Survey(**values)  # type: ignore[arg-type]
@@ -77,6 +66,18 @@ def tags_of(raw: str | Sequence[str] | None) -> tuple[str, ...]:
 
 def tags_json(tags: Sequence[str]) -> str:
     return json.dumps(list(tags), separators=(",", ":"), ensure_ascii=False)
+
+
+def _reader(type_name: str) -> Callable[[str], object]:
+    """Return how a Survey field of this (annotated) type is read from its hash's text ("" when absent)."""
+    readers: dict[str, Callable[[str], object]] = {
+        "int": lambda raw: int(raw or 0), "tuple[str, ...]": tags_of,
+        "int | None": lambda raw: int(raw) if raw else None, "str | None": lambda raw: raw or None}
+    return readers.get(type_name, str)
+
+
+# Each Survey field's name, its name in the hash and its reader: worked out once, not for every survey read.
+_READS = [(field.name, _hash_name(field.name), _reader(str(field.type))) for field in _FIELDS]
 
 
 def aggregate_ids(record: Mapping[str, str]) -> list[tuple[str, str]]:
