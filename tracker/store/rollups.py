@@ -58,18 +58,15 @@ def sent_rollup(sent_ms: int) -> Rollup:
 
 
 def add_rollups(*parts: Mapping[str, float]) -> Rollup:
-    """Sum rollups field by field, leaving out what sums to zero."""
+    """Sum rollups field by field into a new one, leaving out what sums to zero."""
     total: Rollup = {}
-    for part in parts:
-        for name, value in part.items():
-            total[name] = total.get(name, 0) + value
+    add_into(total, *parts)
     return {name: value for name, value in total.items() if value}
 
 
 def add_into(total: Rollup, *parts: Mapping[str, float]) -> None:
-    """Add rollups to total in place, field by field, as add_rollups sums them; a field that sums to zero stays until
-    add_rollups(total) leaves it out. add_rollups copies the sum so far for every rollup it adds, which a rebuild's
-    millions of additions into one entity cannot afford."""
+    """Add rollups to total in place, field by field; a field that sums to zero stays until add_rollups(total) leaves
+    it out. What a rebuild's millions of additions into one entity need: add_rollups makes a new sum each time."""
     for part in parts:
         for name, value in part.items():
             total[name] = total.get(name, 0) + value
