@@ -50,6 +50,8 @@ CLUSTER_VARIANTS: dict[str, set[str] | None] = {
                    "test_a_closed_case_sends_the_customer_one_new_survey_however_often_it_is_closed",
                    "test_a_customers_cases_are_in_their_export_and_go_with_their_erasure"},
     "test_answer_details": None,
+    "test_round_trip": {"test_replies_come_in_order_and_an_error_reply_leaves_the_connection_in_step",
+                        "test_each_thread_reads_only_its_own_replies"},
     "test_risk_rank": None,
     "test_time_index": None,
     "test_drain_round_trips": {"test_an_append_after_a_drains_first_read_is_read_by_its_last_look_and_applied_by_it",

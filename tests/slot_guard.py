@@ -3,9 +3,9 @@ the running test, naming the command (a script by name) and its keys. A Redis Cl
 (CROSSSLOT), so the guard finds on a standalone Redis what would break on a cluster.
 
 It is on for every run of the suite (conftest registers the plugin); TRACKER_SLOT_GUARD=0 turns it off. It watches
-the store's clients (StoreClient, StoreCluster and their pipelines) in the test process and, through a sitecustomize
-put on PYTHONPATH, in every Python process the tests start (tracker worker, beat, web, CLI); those append what they
-find to a file that the guard reads after each phase of each test.
+the store's clients (StoreClient and its round trips, StoreCluster and their pipelines) in the test process and,
+through a sitecustomize put on PYTHONPATH, in every Python process the tests start (tracker worker, beat, web,
+CLI); those append what they find to a file that the guard reads after each phase of each test.
 
 Keys are found the way redis-py's cluster client finds them: the numkeys keys of EVAL/EVALSHA, the streams of
 XREAD/XREADGROUP, and COMMAND's key positions (COMMAND GETKEYS for commands with movable keys) for the rest.
@@ -212,7 +212,15 @@ def install(report: str | None = None) -> Guard:
             return original(self, raise_on_error)
         return execute
 
+    def round_trip(original: Any) -> Any:
+        def trip(self: Any, commands: Any) -> Any:
+            for args in commands:  # sent together without a transaction: each command is judged on its own
+                guard.judge(self, [args], transaction=False)
+            return original(self, commands)
+        return trip
+
     _patch(base.StoreClient, "execute_command", command)
+    _patch(base.StoreClient, "round_trip", round_trip)
     _patch(base._Pipeline, "execute_command", pipeline_command)
     _patch(base._Pipeline, "execute", pipeline_execute)
     _patch(base.StoreCluster, "execute_command", command)

@@ -53,7 +53,7 @@ def test_a_command_a_pipeline_and_a_script_all_raise_storage_unavailable_when_re
     pipeline.set("k", "v")
     script = client.register_script("return redis.call('SET', KEYS[1], ARGV[1])")
     for call in (lambda: client.get("k"), pipeline.execute, lambda: script(keys=["k"], args=["v"]),
-                 Store.from_url(down_url).ping):
+                 Store.from_url(down_url).ping, lambda: client.round_trip([("GET", "k")])):
         with pytest.raises(StorageUnavailable) as raised:
             call()
         assert isinstance(raised.value.__cause__, redis.ConnectionError)
@@ -71,7 +71,8 @@ def test_writes_to_a_read_only_replica_raise_storage_unavailable_and_reads_still
     assert client.get("k") is None
     pipeline = client.pipeline(transaction=False)
     pipeline.set("k", "v")
-    for call in (lambda: client.set("k", "v"), pipeline.execute):
+    for call in (lambda: client.set("k", "v"), pipeline.execute,
+                 lambda: client.round_trip([("GET", "k"), ("SET", "k", "v")])):
         with pytest.raises(StorageUnavailable) as raised:
             call()
         assert isinstance(raised.value.__cause__, redis.exceptions.ReadOnlyError)
@@ -84,3 +85,5 @@ def test_errors_that_are_bugs_stay_redis_errors(redis_url):
         client.lpush("k", "x")
     with pytest.raises(redis.ResponseError):
         client.register_script("return redis.call('NOSUCHCOMMAND')")()
+    wrong_type, = client.round_trip([("LPUSH", "k", "x")])  # the caller decides what an error reply means
+    assert isinstance(wrong_type, redis.ResponseError) and not isinstance(wrong_type, StorageUnavailable)

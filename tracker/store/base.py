@@ -12,6 +12,7 @@ import hashlib
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,15 @@ def is_outage(error: BaseException) -> bool:
     return False
 
 
+def _outages_raised(replies: list[Any]) -> list[Any]:
+    """Return replies read together, raising StorageUnavailable for the first that says Redis is unavailable (a
+    read-only replica after a failover, a slot migrating): other error replies stay in place for the caller."""
+    for reply in replies:
+        if isinstance(reply, Exception) and is_outage(reply):
+            raise StorageUnavailable(type(reply).__name__) from reply
+    return replies
+
+
 @contextmanager
 def _unavailable_as_ours() -> Iterator[None]:
     try:
@@ -106,8 +116,20 @@ class _Pipeline(Pipeline):
         self.scripts = set()
 
 
+class _OwnConnection(threading.local):
+    """The connection a thread keeps for StoreClient.round_trip, and the process that made it."""
+
+    connection: redis.Connection | None = None
+    pid = 0
+
+
 class StoreClient(redis.Redis):
     """The store's Redis client: commands, pipelines and Lua scripts raise StorageUnavailable on an outage."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._own = _OwnConnection()
+        self._own_connections: weakref.WeakSet[redis.Connection] = weakref.WeakSet()
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         # Outside redis-py's own retry on dropped connections, so an error here has outlasted it.
@@ -116,6 +138,55 @@ class StoreClient(redis.Redis):
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
         return _Pipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+    def round_trip(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send commands in one write on this thread's own connection and return their replies, an error reply as
+        its exception (what a pipeline without a transaction does, raise_on_error=False).
+
+        For the paths that make one or two trips a request (the receiver): redis-py's pool checks a connection
+        out and in around every command, counting it for telemetry and polling its socket for stray bytes, and a
+        pipeline queues and unpacks its commands in Python; that was half the cost of such a trip. The connection
+        is one of the pool's kind (timeouts, health check, packer), made for the thread and kept by it. A dropped
+        or timed-out trip is retried as the client retries its commands, then raises StorageUnavailable; any
+        other failure closes the connection, so that no later reply is read out of step.
+        """
+        own = self._own
+        connection = own.connection
+        if connection is None or own.pid != os.getpid():  # a forked child never writes on its parent's socket
+            pool = self.connection_pool  # made as the pool makes its own, but not counted among them
+            connection = own.connection = pool.connection_class(**pool.connection_kwargs)
+            own.pid = os.getpid()
+            self._own_connections.add(connection)
+
+        callbacks = self.response_callbacks
+
+        def trip() -> list[Any]:
+            packed: Any = (connection.pack_command(*commands[0]) if len(commands) == 1
+                           else connection.pack_commands(commands))
+            connection.send_packed_command(packed)
+            replies: list[Any] = []
+            for command in commands:
+                try:
+                    reply = connection.read_response()
+                except redis.ResponseError as error:  # the connection is in step: the error was the reply
+                    replies.append(error)
+                    continue
+                callback = callbacks.get(command[0])  # as execute_command reads it (SET's OK as True, ...)
+                replies.append(reply if callback is None else callback(reply))
+            return replies
+
+        with _unavailable_as_ours():
+            try:
+                replies: list[Any] = connection.retry.call_with_retry(trip, lambda _error: connection.disconnect())
+            except BaseException:
+                connection.disconnect()
+                raise
+        return _outages_raised(replies)
+
+    def close(self) -> None:
+        for connection in list(self._own_connections):
+            connection.disconnect()
+        super().close()
 
 
 class _PendingClient(StoreClient):
@@ -408,6 +479,23 @@ class RedisBase:
     @property
     def is_cluster(self) -> bool:
         return isinstance(self.redis, RedisCluster)
+
+    def round_trip(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send commands together and return their replies, an error reply as its exception: on a standalone Redis
+        in one write on the thread's own connection (StoreClient.round_trip), on a cluster by a pipeline without
+        a transaction (a trip per node), which takes no EVALSHA: scripts go as EVAL there unless sent alone."""
+        client = self.redis
+        if isinstance(client, StoreClient):
+            return client.round_trip(commands)
+        if len(commands) == 1:  # one command, which may be an EVALSHA, routed by its key
+            try:
+                return [client.execute_command(*commands[0])]
+            except redis.ResponseError as error:
+                return [error]
+        pipe = client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return _outages_raised(pipe.execute(raise_on_error=False))
 
     def script(self, name: str) -> Script:
         if name not in self._scripts:

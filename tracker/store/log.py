@@ -113,6 +113,14 @@ def _entries(reply: Sequence[Any]) -> list[tuple[str, str]]:
     return [(entry_id, dict(zip(fields[::2], fields[1::2], strict=True)).get("e", "")) for entry_id, fields in reply]
 
 
+def _raised(replies: list[Any]) -> list[Any]:
+    """Return a round trip's replies, raising the first that is an error (all of them were read)."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
 class EventLog(RedisBase):
     """Append deliveries to the shards, and read, advance, park and trim each shard's entries."""
 
@@ -132,14 +140,13 @@ class EventLog(RedisBase):
             portions[shard_of(event)].append(_payload(event_record(event)))
         shards = sorted(portions)
         home = keys.bucket_of(delivery_id)
-        pipe = self.redis.pipeline(transaction=False)
-        for shard in shards:
-            self._queue(pipe, "append_delivery",
-                        [keys.log_part(shard, delivery_id), keys.stream(shard), keys.log_kick(shard),
-                         keys.log_cursor(shard)], [DEDUPE_TTL, KICK_TTL_MS, *portions[shard]])
-        self._queue(pipe, "log_mark_delivery", [keys.seen(home, delivery_id), keys.received(home)],
-                    [DEDUPE_TTL, source, MARK + ",".join(map(str, shards))])
-        *appended, marked = pipe.execute()  # raises unless every portion and the mark are in
+        calls = [self._by_source("append_delivery",
+                                 [keys.log_part(shard, delivery_id), keys.stream(shard), keys.log_kick(shard),
+                                  keys.log_cursor(shard)], [DEDUPE_TTL, KICK_TTL_MS, *portions[shard]])
+                 for shard in shards]
+        calls.append(self._by_source("log_mark_delivery", [keys.seen(home, delivery_id), keys.received(home)],
+                                     [DEDUPE_TTL, source, MARK + ",".join(map(str, shards))]))
+        *appended, marked = _raised(self.round_trip(calls))  # raises unless every portion and the mark are in
         fresh = any(int(result) >= 0 for result in appended)
         if not int(marked):
             if not fresh:
@@ -175,17 +182,17 @@ class EventLog(RedisBase):
         self.redis.delete(keys.log_kick_group(group))
         return self.kicked_work(group)
 
-    def _queue(self, pipe: Any, name: str, script_keys: list[str], args: list[Any]) -> None:
-        """Queue a script in a pipeline by its source (EVAL): no NOSCRIPT to recover from, no SCRIPT EXISTS first."""
-        pipe.execute_command("EVAL", self.script(name).source, len(script_keys), *script_keys, *args)
+    def _by_source(self, name: str, script_keys: list[str], args: list[Any]) -> tuple[Any, ...]:
+        """A script call sent with others by its source (EVAL): no NOSCRIPT to recover from, no SCRIPT EXISTS first."""
+        return ("EVAL", self.script(name).source, len(script_keys), *script_keys, *args)
 
     def _run(self, name: str, script_keys: list[str], args: list[Any]) -> Any:
         """Run a packaged script by its SHA as one plain command (the script wrappers cost a third of it again)."""
         script = self.script(name)
-        try:
-            return self.redis.execute_command("EVALSHA", script.sha, len(script_keys), *script_keys, *args)
-        except NoScriptError:  # not loaded on this server yet (or flushed): the wrapper loads it and runs it
+        (reply,) = self.round_trip([("EVALSHA", script.sha, len(script_keys), *script_keys, *args)])
+        if isinstance(reply, NoScriptError):  # not loaded on this server yet (or flushed): the wrapper loads it
             return script(keys=script_keys, args=args)
+        return _raised([reply])[0]
 
     def known_delivery(self, delivery_id: str, source: str) -> bool:
         """Say whether a delivery was appended already, counting it as a duplicate when it was.
