@@ -113,3 +113,33 @@ def test_a_forked_child_makes_its_own_connection_and_the_parents_stays_in_step(r
     assert child.exitcode == 0
     assert store.round_trip([("INCRBY", "{rt}:forked", 1), ("GET", "{rt}:forked")]) == [12, "12"]
     del _inherited[redis_url]
+
+
+def test_a_pipeline_without_a_transaction_reads_replies_as_redis_pys_own_did(store):
+    redis_client = store.redis
+    redis_client.set("{rt}:s", "text")
+    pipe = redis_client.pipeline(transaction=False)
+    pipe.zadd("{rt}:z", {"a": 1.5, "b": 2})
+    pipe.zrange("{rt}:z", 0, -1, withscores=True)  # a callback given the command's options
+    pipe.mget([])  # refused by Redis, answered with redis-py's empty reply
+    pipe.dump("{rt}:s")  # never decoded
+    pipe.hgetall("{rt}:nothing")
+    pipe.set("{rt}:flag", 1, nx=True)
+    added, ranked, empty, dumped, nothing, flagged = pipe.execute()
+    assert (added, ranked, empty, nothing, flagged) == (2, [("a", 1.5), ("b", 2.0)], [], {}, True)
+    assert isinstance(dumped, bytes)
+    redis_client.restore("{rt}:copy", 0, dumped)
+    assert redis_client.get("{rt}:copy") == "text"
+
+
+def test_a_pipeline_error_is_raised_naming_its_command_or_kept_in_place_and_the_connection_stays_in_step(store):
+    store.redis.set("{rt}:s", "text")
+    pipe = store.redis.pipeline(transaction=False)
+    pipe.incr("{rt}:n").lpush("{rt}:s", "x").incr("{rt}:n")
+    with pytest.raises(redis.ResponseError, match=r"Command # 2 \(LPUSH \{rt\}:s x\) of pipeline caused error"):
+        pipe.execute()
+    assert len(pipe) == 0  # emptied, as redis-py's execute leaves it
+    pipe.incr("{rt}:n").lpush("{rt}:s", "x")
+    counted, refused = pipe.execute(raise_on_error=False)
+    assert counted == 3 and isinstance(refused, redis.ResponseError) and "WRONGTYPE" in str(refused)
+    assert store.redis.pipeline(transaction=False).get("{rt}:n").execute() == ["3"]

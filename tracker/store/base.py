@@ -23,7 +23,7 @@ from typing import Any
 import hiredis
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.client import Pipeline
+from redis.client import EMPTY_RESPONSE, NEVER_DECODE, Pipeline
 from redis.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import Script as RedisScript
 from redis.connection import HIREDIS_AVAILABLE, HiredisRespSerializer  # type: ignore[attr-defined]  # newer than the stubs
@@ -87,7 +87,10 @@ SCRIPTS_BY_SOURCE = 8
 
 
 class _Pipeline(Pipeline):
-    """A pipeline whose outages surface as StorageUnavailable, like single commands."""
+    """A pipeline whose outages surface as StorageUnavailable, like single commands; without a transaction (and
+    without WATCH) it is sent on the thread's own connection (StoreClient.sent_together)."""
+
+    owner: StoreClient | None = None
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         if self.explicit_transaction or not (self.watching or args[0] == "WATCH"):
@@ -100,8 +103,19 @@ class _Pipeline(Pipeline):
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         if self.scripts:
             self._scripts_by_source()
-        with _unavailable_as_ours():
-            return super().execute(raise_on_error)
+        stack = self.command_stack
+        if self.owner is None or self.transaction or self.explicit_transaction or self.watching or self.scripts \
+                or not stack:
+            with _unavailable_as_ours():
+                return super().execute(raise_on_error)
+        try:
+            replies = self.owner.sent_together([args for args, _ in stack], [options for _, options in stack])
+        finally:
+            self.reset()
+        if raise_on_error:
+            with _unavailable_as_ours():
+                self.raise_first_error(stack, replies)  # as redis-py raises it: the command named in the message
+        return replies
 
     def _scripts_by_source(self) -> None:
         """Queue a few script calls as EVAL with their source, so no SCRIPT EXISTS round trip precedes them."""
@@ -117,10 +131,14 @@ class _Pipeline(Pipeline):
 
 
 class _OwnConnection(threading.local):
-    """The connection a thread keeps for StoreClient.round_trip, and the process that made it."""
+    """The connection a thread keeps for the commands it sends together, and the process that made it."""
 
     connection: redis.Connection | None = None
     pid = 0
+
+
+# The options redis-py's parse_response reads itself, not passed on to a reply's callback.
+_READ_OPTIONS = (NEVER_DECODE, EMPTY_RESPONSE, "keys")
 
 
 class StoreClient(redis.Redis):
@@ -137,18 +155,26 @@ class StoreClient(redis.Redis):
             return super().execute_command(*args, **options)
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
-        return _Pipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe = _Pipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe.owner = self
+        return pipe
 
     def round_trip(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Send commands in one write on this thread's own connection and return their replies, an error reply as
-        its exception (what a pipeline without a transaction does, raise_on_error=False).
+        its exception; an outage, in the trip or in a reply (a read-only replica), raises StorageUnavailable."""
+        return _outages_raised(self.sent_together(commands))
 
-        For the paths that make one or two trips a request (the receiver): redis-py's pool checks a connection
-        out and in around every command, counting it for telemetry and polling its socket for stray bytes, and a
-        pipeline queues and unpacks its commands in Python; that was half the cost of such a trip. The connection
-        is one of the pool's kind (timeouts, health check, packer), made for the thread and kept by it. A dropped
-        or timed-out trip is retried as the client retries its commands, then raises StorageUnavailable; any
-        other failure closes the connection, so that no later reply is read out of step.
+    def sent_together(self, commands: Sequence[Sequence[Any]],
+                      options: Sequence[dict[str, Any]] | None = None) -> list[Any]:
+        """Send commands in one write on this thread's own connection; return their replies as redis-py's pipeline
+        reads them (options: each command's, as a pipeline queues them), an error reply as its exception.
+
+        redis-py's pool checks a connection out and in around every command or pipeline, counting it for telemetry
+        and polling its socket for stray bytes, and its pipeline reads each reply through layers of bookkeeping:
+        on the receiver's path that was half the cost of a trip. The connection here is one of the pool's kind
+        (timeouts, health check, packer), made for the thread and kept by it. A dropped or timed-out trip is
+        retried as the client retries its commands, then raises StorageUnavailable; any other failure closes the
+        connection, so that no later reply is read out of step.
         """
         own = self._own
         connection = own.connection
@@ -157,7 +183,6 @@ class StoreClient(redis.Redis):
             connection = own.connection = pool.connection_class(**pool.connection_kwargs)
             own.pid = os.getpid()
             self._own_connections.add(connection)
-
         callbacks = self.response_callbacks
 
         def trip() -> list[Any]:
@@ -165,23 +190,31 @@ class StoreClient(redis.Redis):
                            else connection.pack_commands(commands))
             connection.send_packed_command(packed)
             replies: list[Any] = []
-            for command in commands:
+            for n, command in enumerate(commands):
+                given = options[n] if options else None
                 try:
-                    reply = connection.read_response()
+                    if given and NEVER_DECODE in given:
+                        reply = connection.read_response(disable_decoding=True)
+                    else:
+                        reply = connection.read_response()
                 except redis.ResponseError as error:  # the connection is in step: the error was the reply
-                    replies.append(error)
+                    replies.append(given[EMPTY_RESPONSE] if given and EMPTY_RESPONSE in given else error)
                     continue
                 callback = callbacks.get(command[0])  # as execute_command reads it (SET's OK as True, ...)
-                replies.append(reply if callback is None else callback(reply))
+                if callback is None:
+                    replies.append(reply)
+                elif given:
+                    replies.append(callback(reply, **{k: v for k, v in given.items() if k not in _READ_OPTIONS}))
+                else:
+                    replies.append(callback(reply))
             return replies
 
         with _unavailable_as_ours():
             try:
-                replies: list[Any] = connection.retry.call_with_retry(trip, lambda _error: connection.disconnect())
+                return connection.retry.call_with_retry(trip, lambda _error: connection.disconnect())  # type: ignore[no-any-return]
             except BaseException:
                 connection.disconnect()
                 raise
-        return _outages_raised(replies)
 
     def close(self) -> None:
         for connection in list(self._own_connections):
