@@ -150,9 +150,13 @@ class StoreClient(redis.Redis):
         self._own_connections: weakref.WeakSet[redis.Connection] = weakref.WeakSet()
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        # Outside redis-py's own retry on dropped connections, so an error here has outlasted it.
-        with _unavailable_as_ours():
-            return super().execute_command(*args, **options)
+        """Run one command on the thread's own connection (sent_together), its reply read as redis-py reads it; an
+        error reply raised, an outage (having outlasted the retries) as StorageUnavailable."""
+        (reply,) = self.sent_together((args,), (options,) if options else None)
+        if isinstance(reply, redis.ResponseError):
+            with _unavailable_as_ours():
+                raise reply
+        return reply
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
         pipe = _Pipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
