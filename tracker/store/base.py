@@ -520,15 +520,10 @@ class RedisBase:
     def round_trip(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Send commands together and return their replies, an error reply as its exception: on a standalone Redis
         in one write on the thread's own connection (StoreClient.round_trip), on a cluster by a pipeline without
-        a transaction (a trip per node), which takes no EVALSHA: scripts go as EVAL there unless sent alone."""
+        a transaction (a trip per node)."""
         client = self.redis
         if isinstance(client, StoreClient):
             return client.round_trip(commands)
-        if len(commands) == 1:  # one command, which may be an EVALSHA, routed by its key
-            try:
-                return [client.execute_command(*commands[0])]
-            except redis.ResponseError as error:
-                return [error]
         pipe = client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)

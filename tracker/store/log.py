@@ -189,10 +189,10 @@ class EventLog(RedisBase):
     def _run(self, name: str, script_keys: list[str], args: list[Any]) -> Any:
         """Run a packaged script by its SHA as one plain command (the script wrappers cost a third of it again)."""
         script = self.script(name)
-        (reply,) = self.round_trip([("EVALSHA", script.sha, len(script_keys), *script_keys, *args)])
-        if isinstance(reply, NoScriptError):  # not loaded on this server yet (or flushed): the wrapper loads it
+        try:
+            return self.redis.execute_command("EVALSHA", script.sha, len(script_keys), *script_keys, *args)
+        except NoScriptError:  # not loaded on this server yet (or flushed): the wrapper loads it and runs it
             return script(keys=script_keys, args=args)
-        return _raised([reply])[0]
 
     def known_delivery(self, delivery_id: str, source: str) -> bool:
         """Say whether a delivery was appended already, counting it as a duplicate when it was.
