@@ -57,7 +57,8 @@ CLUSTER_VARIANTS: dict[str, set[str] | None] = {
     "test_time_index": None,
     "test_drain_round_trips": {"test_an_append_after_a_drains_first_read_is_read_by_its_last_look_and_applied_by_it",
                                "test_a_last_look_by_an_applier_whose_lease_was_taken_over_changes_nothing",
-                               "test_a_shard_holding_only_waiting_entries_is_opened_and_its_look_keeps_the_lease_for_them"},
+                               "test_a_shard_holding_only_waiting_entries_is_opened_and_its_look_keeps_the_lease_for_them",
+                               "test_a_step_over_several_shards_records_each_and_reads_on_but_not_where_the_lease_was_lost"},
 }
 
 

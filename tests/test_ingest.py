@@ -348,8 +348,8 @@ def shard_of(events: list[dict[str, Any]]) -> int:
 def crashed_mid_batch(store: Any, events: list[dict[str, Any]], lease_ms: int) -> int:
     """Leave a shard as an applier killed mid-batch does: its events applied, its cursor not moved, its lease held."""
     shard = shard_of(events)
-    opened = store.open_log_shard(shard, "killed-applier", lease_ms, 200)  # the lease taken, the first entries read
-    assert opened is not None and opened.after == log.START
+    opened = store.open_log_shards([shard], "killed-applier", lease_ms, 200)[shard]  # the lease taken, entries read
+    assert opened.after == log.START
     taken = opened.entries
     assert len(taken) == len(events)
     assert store.apply([(event_from_record(json.loads(payload)), KARI) for _id, payload in taken], 0) == [

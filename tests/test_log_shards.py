@@ -288,16 +288,16 @@ from tracker.store import Store
 settings = load_settings(os.environ)
 store = Store.from_url(settings.redis_url)
 ingest.BATCH, ingest.LEASE_MS = 20, int(sys.argv[2])
-advance, batches = store.advance_log, []
+step, batches = store.step_log_shards, []
 
-def advance_until_killed(*args, **kwargs):
+def step_until_killed(*args, **kwargs):
     batches.append(1)
     if len(batches) == 3:  # the third batch is applied, its cursor never moves: killed as by the OOM killer
         print("dying", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
-    return advance(*args, **kwargs)
+    return step(*args, **kwargs)
 
-store.advance_log = advance_until_killed
+store.step_log_shards = step_until_killed
 ingest.drain(store, settings, "doomed", shards=[int(sys.argv[1])])
 """
 

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tracker.config import Settings
@@ -35,7 +35,7 @@ from tracker.ingest.survey_events import (
 )
 from tracker.model import DAY_MS, Event
 from tracker.store import Store
-from tracker.store.log import SHARDS, ShardOpened, Waiting, entry_key
+from tracker.store.log import SHARDS, ShardOpened, ShardStep, Waiting, entry_key, kick_group
 from tracker.store.state import TOO_OLD
 from tracker.surveys.policy import stale_before
 
@@ -99,28 +99,35 @@ def _read(store: Store, shard: int, entries: Sequence[tuple[str, str]]) -> list[
 
 def apply_entries(store: Store, settings: Settings, shard: int, entries: Sequence[tuple[str, str]]) -> Applied:
     """Apply a shard's entries in order, park the ones that can never apply, and say which must wait."""
-    read = _read(store, shard, entries)
-    events, down = enrich([event for _, _, event in read], settings, store)
+    return apply_batches(store, settings, {shard: entries})[shard]
+
+
+def apply_batches(store: Store, settings: Settings,
+                  batches: Mapping[int, Sequence[tuple[str, str]]]) -> dict[int, Applied]:
+    """Apply the entries of several shards together (each shard's in order), as apply_entries does one shard's: a
+    drain's round trips are per step, not per shard."""
+    read = [(shard, *entry) for shard, entries in batches.items() for entry in _read(store, shard, entries)]
+    events, down = enrich([event for _, _, _, event in read], settings, store)
     known = _aliases_in_batch(events)
-    result = Applied()
-    ready: list[tuple[str, str, Event, str]] = []
-    for (entry_id, payload, _), event in zip(read, events, strict=True):
+    results = {shard: Applied() for shard in batches}
+    ready: list[tuple[int, str, str, Event, str]] = []
+    for (shard, entry_id, payload, _), event in zip(read, events, strict=True):
         email = _email_for(event, known, store)
         if email is None and (event.source in down or event.customer.id):
             reason = "lookup" if event.source in down else "alias"
-            result.waiting.append(Waiting(entry_id, 0, 0, reason, event.source, event.customer.id or ""))
+            results[shard].waiting.append(Waiting(entry_id, 0, 0, reason, event.source, event.customer.id or ""))
         elif email is None:
             store.dead_letter(shard, entry_id, payload, "unknown customer: no email and no customer id")
         else:
-            ready.append((entry_id, payload, event, email))
-    errors = _apply(store, settings, [(event, email) for _, _, event, email in ready])
-    for (entry_id, payload, _event, _email), error in zip(ready, errors, strict=True):
+            ready.append((shard, entry_id, payload, event, email))
+    errors = _apply(store, settings, [(event, email) for _, _, _, event, email in ready])
+    for (shard, entry_id, payload, _event, _email), error in zip(ready, errors, strict=True):
         if error is None:
-            result.applied += 1
+            results[shard].applied += 1
         else:
             log.error("event %s of log shard %d could not be applied: %s", entry_id, shard, error)
             store.dead_letter(shard, entry_id, payload, f"apply failed: {error}")
-    return result
+    return results
 
 
 def _apply(store: Store, settings: Settings, pairs: list[tuple[Event, str]]) -> list[str | None]:
@@ -202,63 +209,69 @@ def _drain(store: Store, settings: Settings, holder: str, budget_s: float,
     deadline = time.monotonic() + budget_s
     # Kicked shards are opened at once (an empty one costs its one look); every shard (beat) is looked at first.
     todo = store.shards_with_work(list(SHARDS)) if shards is None else sorted(set(shards))
+    # The shards of a kick group are drained together, one round trip a step for all of them; a drain holds one
+    # group's leases at a time, so the tasks of the other groups go on meanwhile.
+    groups = [[shard for shard in todo if kick_group(shard) == group] for group in sorted(set(map(kick_group, todo)))]
     applied = 0
-    for n, shard in enumerate(todo):
-        while True:
+    for n, group in enumerate(groups):
+        left = group
+        while left:
             token = f"{holder}:{uuid.uuid4().hex[:12]}"
-            opened = store.open_log_shard(shard, token, LEASE_MS, BATCH)
-            if opened is None:  # another applier holds it (and looks again before letting go), or nothing to do
+            opened = store.open_log_shards(left, token, LEASE_MS, BATCH)
+            if not opened:  # another applier holds them (and looks again before letting go), or nothing to do
                 break
-            released = False
+            released: set[int] = set()
             try:
-                count, finished, released = _drain_shard(store, settings, shard, token, opened, deadline)
+                count, unfinished, released = _drain_shards(store, settings, token, opened, deadline)
             finally:
-                if not released:
-                    store.release_log_lease(shard, token)
+                if held := [shard for shard in opened if shard not in released]:
+                    store.release_log_leases(held, token)
             applied += count
-            if not finished:
-                return applied, tuple(todo[n:])
+            if unfinished:
+                return applied, tuple(sorted({*unfinished, *(shard for later in groups[n + 1:] for shard in later)}))
             # Released with the last look, nothing was left. Otherwise an append after the last look whose kick
             # found the lease taken would wait for beat: look again.
-            if released or not store.unread(shard):
-                break
+            left = store.shards_with_work([shard for shard in opened if shard not in released], waiting=False)
     if shards is None:
         store.trim_log(_now_ms() - settings.log_retention_days * DAY_MS)
     return applied, ()
 
 
-def _drain_shard(store: Store, settings: Settings, shard: int, token: str, opened: ShardOpened,
-                 deadline: float) -> tuple[int, bool, bool]:
-    """Apply a shard's entries after its cursor, then its waiting entries; return (applied, finished, released:
-    whether the lease went with the last look)."""
+def _drain_shards(store: Store, settings: Settings, token: str, opened: dict[int, ShardOpened],
+                  deadline: float) -> tuple[int, list[int], set[int]]:
+    """Apply the held shards' entries after their cursors, then their waiting entries, a step at a time: the
+    batches applied together, then in one round trip each shard's cursor moved and its next batch read (after a
+    short batch, its last look taken). Returns (applied, the shards left when the budget ran out, the shards whose
+    lease went with their last look)."""
     applied = 0
-    after, entries = opened
-    while time.monotonic() < deadline:
-        if entries:
-            result = apply_entries(store, settings, shard, entries)
-            due = _now_ms() + _backoff_ms(0)
-            waiting = [entry._replace(due_ms=due) for entry in result.waiting]
-            if not store.advance_log(shard, token, LEASE_MS, [entry_id for entry_id, _ in entries], waiting=waiting):
-                log.warning("log shard %d: the lease ran out mid-batch; its new applier goes on from the cursor", shard)
-                return applied, True, False
-            applied += result.applied
-            after = entries[-1][0]
-            if len(entries) == BATCH:  # more may follow at once
-                entries = store.read_log(shard, after, BATCH)
+    after = {shard: shard_opened.after for shard, shard_opened in opened.items()}
+    entries = {shard: shard_opened.entries for shard, shard_opened in opened.items()}
+    released: set[int] = set()
+    while entries and time.monotonic() < deadline:
+        batches = {shard: batch for shard, batch in entries.items() if batch}
+        results = apply_batches(store, settings, batches) if batches else {}
+        due = _now_ms() + _backoff_ms(0)
+        steps = [ShardStep(shard, [entry_id for entry_id, _ in batch],
+                           [entry._replace(due_ms=due) for entry in results[shard].waiting] if batch else [],
+                           batch[-1][0] if batch else after[shard], look=len(batch) < BATCH)
+                 for shard, batch in entries.items()]
+        found = store.step_log_shards(token, LEASE_MS, BATCH, steps)
+        entries = {}
+        for step in steps:
+            recorded, look = found[step.shard]
+            if not recorded or look.lost:
+                log.warning("log shard %d: the lease ran out; its new applier goes on from the cursor", step.shard)
                 continue
-        # The shard looks empty: release the kick and look once more (an append before the look is read below,
-        # one after it kicks a new drain), letting the lease go in the same step when nothing came or waits.
-        look = store.close_log_shard(shard, token, after, BATCH)
-        if look.entries:
-            entries = look.entries
-            continue
-        if look.lost:
-            log.warning("log shard %d: the lease ran out; its new applier goes on from the cursor", shard)
-            return applied, True, False
-        if look.released:
-            return applied, True, True
-        return applied + _retry_waiting(store, settings, shard, token), True, False
-    return applied, False, False
+            if step.passed:
+                applied += results[step.shard].applied
+                after[step.shard] = step.after
+            if look.entries or not step.look:  # entries came meanwhile, or the batch was full: more may follow
+                entries[step.shard] = look.entries
+            elif look.released:
+                released.add(step.shard)
+            else:  # entries wait for their customer: the lease kept for the pass over them
+                applied += _retry_waiting(store, settings, step.shard, token)
+    return applied, sorted(entries), released
 
 
 def _retry_waiting(store: Store, settings: Settings, shard: int, token: str) -> int:

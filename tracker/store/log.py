@@ -99,8 +99,19 @@ class ShardOpened(NamedTuple):
     entries: list[tuple[str, str]]
 
 
+class ShardStep(NamedTuple):
+    """What an applier records of one shard in a step of its drain, and what it reads next (step_log_shards)."""
+
+    shard: int
+    passed: Sequence[str]  # the entries just applied, parked or set waiting, in order (none: nothing to record)
+    waiting: Sequence[Waiting]  # those of them set waiting
+    after: str  # the cursor once they are passed
+    look: bool  # the batch was short: take the shard's last look (ShardLook); else read its next batch
+
+
 class ShardLook(NamedTuple):
-    """What an applier's last look at a shard found (close_log_shard)."""
+    """What an applier's last look at a shard that seemed empty found (log_close.lua: the kick released, the lease
+    too when nothing came and nothing waits), or the next batch it read (step_log_shards)."""
 
     entries: list[tuple[str, str]]  # entries that came meanwhile: the applier goes on, the lease kept
     waiting: bool  # none came, but entries wait for their customer: the lease kept for the pass over them
@@ -295,26 +306,58 @@ class EventLog(RedisBase):
 
     # Applying ------------------------------------------------------------------------------------
 
-    def open_log_shard(self, shard: int, token: str, ttl_ms: int, count: int) -> ShardOpened | None:
-        """Take a shard's lease and read up to count entries after its cursor, in one round trip.
+    def open_log_shards(self, shards: Sequence[int], token: str, ttl_ms: int, count: int) -> dict[int, ShardOpened]:
+        """Take shards' leases and read up to count entries after each one's cursor, in one round trip; return the
+        shards taken. A shard another applier holds, or one that holds nothing to apply (nothing unread, nothing
+        waiting: its lease is then not taken), is left out."""
+        replies = _raised(self.round_trip([
+            self._by_source("log_open", [keys.log_lease(shard), keys.log_cursor(shard), keys.stream(shard),
+                                         keys.log_waiting(shard)], [token, ttl_ms, count]) for shard in shards]))
+        return {shard: ShardOpened(reply[1], _entries(reply[2]))
+                for shard, reply in zip(shards, replies, strict=True) if reply and int(reply[0])}
 
-        None when another applier holds the shard, or when it holds nothing to apply (nothing unread, nothing
-        waiting; the lease is then not taken).
-        """
-        reply = self._run("log_open", [keys.log_lease(shard), keys.log_cursor(shard), keys.stream(shard),
-                                       keys.log_waiting(shard)], [token, ttl_ms, count])
-        if not reply or not int(reply[0]):
-            return None
-        return ShardOpened(reply[1], _entries(reply[2]))
+    def step_log_shards(self, token: str, ttl_ms: int, count: int,
+                        steps: Sequence[ShardStep]) -> dict[int, tuple[bool, ShardLook]]:
+        """Record a drain's step over several shards and read on, in one round trip: for each shard, advance_log
+        with what it passed, then its next batch (the entries after its cursor) or, after a short batch, its last
+        look: the kick released and the entries after the cursor read, the lease released too when none came and
+        none wait. An append before the look is read by it, one after it kicks a new drain. Returns by shard
+        whether the step was recorded (False: the lease is another applier's now, nothing written) and what the
+        read or the look found."""
+        commands: list[tuple[Any, ...]] = []
+        for step in steps:
+            if step.passed:
+                args: list[Any] = [token, ttl_ms, step.passed[-1], len(step.passed), 0]
+                for entry in step.waiting:
+                    args += [entry.entry_id, entry.due_ms, entry.info()]
+                commands.append(self._by_source("log_advance", self._advance_keys(step.shard), args))
+            if step.look:
+                commands.append(self._by_source("log_close", [keys.log_kick(step.shard), keys.log_lease(step.shard),
+                                                              keys.stream(step.shard), keys.log_waiting(step.shard)],
+                                                [token, step.after, count]))
+            else:
+                commands.append(("XRANGE", keys.stream(step.shard), f"({step.after}", "+", "COUNT", count))
+        replies = iter(_raised(self.round_trip(commands)))
+        found: dict[int, tuple[bool, ShardLook]] = {}
+        for step in steps:
+            recorded = bool(next(replies)) if step.passed else True
+            reply = next(replies)
+            if not step.look:
+                read = [(entry_id, fields.get("e", "")) for entry_id, fields in reply]
+                found[step.shard] = (recorded, ShardLook(read, waiting=False, released=False))
+                continue
+            outcome = int(reply[0])
+            found[step.shard] = (recorded, ShardLook(_entries(reply[1]) if outcome == 1 else [], waiting=outcome == 2,
+                                                     released=outcome == 0, lost=outcome == 3))
+        return found
 
-    def close_log_shard(self, shard: int, token: str, after: str, count: int) -> ShardLook:
-        """Release a shard's kick and look once more after the cursor, in one round trip, releasing the lease too
-        when nothing came and nothing waits: an append before the look is read, one after it kicks a new drain."""
-        reply = self._run("log_close", [keys.log_kick(shard), keys.log_lease(shard), keys.stream(shard),
-                                        keys.log_waiting(shard)], [token, after, count])
-        outcome = int(reply[0])
-        return ShardLook(_entries(reply[1]) if outcome == 1 else [], waiting=outcome == 2, released=outcome == 0,
-                         lost=outcome == 3)
+    def release_log_leases(self, shards: Sequence[int], token: str) -> None:
+        """release_log_lease for several shards, in one round trip."""
+        _raised(self.round_trip([self._by_source("release_if", [keys.log_lease(shard)], [token]) for shard in shards]))
+
+    @staticmethod
+    def _advance_keys(shard: int) -> list[str]:
+        return [keys.log_lease(shard), keys.log_cursor(shard), keys.log_waiting(shard), keys.log_tries(shard)]
 
     def take_log_lease(self, shard: int, token: str, ttl_ms: int) -> bool:
         """Become the one applier of a shard for ttl_ms; say whether this token got it."""
@@ -333,9 +376,7 @@ class EventLog(RedisBase):
         args: list[Any] = [token, ttl_ms, passed[-1] if passed else "", len(passed), len(gone), *gone]
         for entry in waiting:
             args += [entry.entry_id, entry.due_ms, entry.info()]
-        return bool(self.script("log_advance")(
-            keys=[keys.log_lease(shard), keys.log_cursor(shard), keys.log_waiting(shard), keys.log_tries(shard)],
-            args=args))
+        return bool(self.script("log_advance")(keys=self._advance_keys(shard), args=args))
 
     def dead_letter(self, shard: int, entry_id: str, payload: str, reason: str) -> None:
         """Park an entry that cannot be applied, for inspection and replay (the cursor passes it as applied)."""
