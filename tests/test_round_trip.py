@@ -4,6 +4,10 @@ in step through error replies, survives a restarted Redis, and is never shared b
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -12,8 +16,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tracker.cli.dev import free_port, redis_binary
+from tracker.errors import StorageUnavailable
 from tracker.store import Store
 from tracker.store.base import StoreClient, connect
 
@@ -72,6 +79,30 @@ def test_a_trip_after_redis_restarted_reconnects_and_is_answered(own_redis):
     assert client.round_trip([("SET", "k", "1"), ("GET", "k")]) == [True, "1"]
     restart()  # the thread's connection is gone with the server it knew
     assert client.round_trip([("SET", "k", "2"), ("GET", "k")]) == [True, "2"]
+    client.close()
+
+
+def test_a_trip_to_a_redis_that_stopped_answering_fails_once_its_timeout_passed_and_the_next_is_answered(own_redis):
+    url, _restart = own_redis
+    client = StoreClient.from_url(url, decode_responses=True, socket_timeout=0.5, socket_connect_timeout=0.5,
+                                  retry=Retry(NoBackoff(), 1),
+                                  retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+    assert client.round_trip([("SET", "k", "1")]) == [True]
+    sock = client._own.connection._sock  # bounded by the kernel, not polled before each send and receive
+    assert sock.gettimeout() is None
+    assert struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)) == (0, 500_000)
+    assert struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)) == (0, 500_000)
+    pid = int(client.info("server")["process_id"])
+    os.kill(pid, signal.SIGSTOP)  # the server still accepts connections, and answers nothing
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable):
+            client.round_trip([("GET", "k")])
+        assert time.monotonic() - started < 30  # each try gave up after its timeout, not hung
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert client.round_trip([("GET", "k")]) == ["1"]  # a new connection, bounded the same way
+    assert client._own.connection._sock.gettimeout() is None
     client.close()
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import struct
 import threading
 import time
 import weakref
@@ -131,10 +133,32 @@ class _Pipeline(Pipeline):
 
 
 class _OwnConnection(threading.local):
-    """The connection a thread keeps for the commands it sends together, and the process that made it."""
+    """The connection a thread keeps for the commands it sends together, and the process it was made in (counted
+    by forks: a child never writes on its parent's socket)."""
 
     connection: redis.Connection | None = None
-    pid = 0
+    forks = -1
+
+
+_forks = [0]  # the forks this process descends by: a child's connections made before the fork are not its own
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+
+
+def _kernel_timeouts(sock: Any, timeout: float | None) -> None:
+    """Bound a blocking socket's sends and receives by the kernel (SO_SNDTIMEO, SO_RCVTIMEO) instead of Python.
+
+    A socket with a Python timeout polls before every send and every receive (CPython's sock_call): a syscall, and
+    on a busy web process one more hand-over of the interpreter lock, twice per round trip. Past the timeout the
+    call fails with EAGAIN, which redis-py takes as a dropped connection (ConnectionError): retried like a timeout,
+    the connection closed. TLS sockets keep Python's timeout.
+    """
+    if not timeout or type(sock) is not socket.socket:
+        return
+    seconds = int(timeout)
+    value = struct.pack("ll", seconds, int((timeout - seconds) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    sock.settimeout(None)
 
 
 # The options redis-py's parse_response reads itself, not passed on to a reply's callback.
@@ -182,10 +206,11 @@ class StoreClient(redis.Redis):
         """
         own = self._own
         connection = own.connection
-        if connection is None or own.pid != os.getpid():  # a forked child never writes on its parent's socket
+        if connection is None or own.forks != _forks[0]:  # a forked child never writes on its parent's socket
             pool = self.connection_pool  # made as the pool makes its own, but not counted among them
             connection = own.connection = pool.connection_class(**pool.connection_kwargs)
-            own.pid = os.getpid()
+            own.forks = _forks[0]
+            connection.register_connect_callback(self._connected)
             self._own_connections.add(connection)
         callbacks = self.response_callbacks
 
@@ -219,6 +244,10 @@ class StoreClient(redis.Redis):
             except BaseException:
                 connection.disconnect()
                 raise
+
+    def _connected(self, connection: Any) -> None:
+        """Set a kept connection's socket, once connected (again), to be bounded by the kernel's timeouts."""
+        _kernel_timeouts(connection._sock, connection.socket_timeout)
 
     def close(self) -> None:
         for connection in list(self._own_connections):
