@@ -10,7 +10,9 @@ not what a client meets.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,23 +36,48 @@ def _target(environ: Environ) -> str:
     return str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")) + ("?" + query if query else "")
 
 
-class TimedInput:
-    """The request body, where a wait that outlasts the socket's timeout is a 408, not a disconnect (400)."""
+_READ_IDLE = struct.pack("ll", int(READ_IDLE_S), int(READ_IDLE_S % 1 * 1_000_000))  # SO_RCVTIMEO's struct timeval
+_UNBOUNDED = struct.pack("ll", 0, 0)
+_STOPPED = (TimeoutError, BlockingIOError)  # a Python timeout's error, and a kernel one's (EAGAIN)
 
-    def __init__(self, stream: Any):
-        self._stream = stream
+
+class TimedInput:
+    """The request body, where a wait that outlasts READ_IDLE_S is a 408, not a disconnect (400).
+
+    The wait is bounded by the kernel (SO_RCVTIMEO on gunicorn's socket, from the first read of the body until
+    the app has answered), not by a Python timeout: a socket with one polls before every send and receive,
+    the response's included, each a syscall and a hand-over of the interpreter lock to another thread.
+    """
+
+    def __init__(self, stream: Any, connection: socket.socket | None):
+        self._stream, self._connection = stream, connection
+        self.bounded = False
 
     def read(self, size: int = -1) -> bytes:
+        self._bound()
         try:
             return bytes(self._stream.read(size))
-        except TimeoutError as exc:  # gunicorn then closes the connection: the rest of the body never came
+        except _STOPPED as exc:  # gunicorn then closes the connection: the rest of the body never came
             raise RequestTimeout("The body stopped arriving before it was complete; send it again.") from exc
 
     def readline(self, size: int = -1) -> bytes:
+        self._bound()
         try:
             return bytes(self._stream.readline(size))
-        except TimeoutError as exc:
+        except _STOPPED as exc:
             raise RequestTimeout("The body stopped arriving before it was complete; send it again.") from exc
+
+    def _bound(self) -> None:
+        if not self.bounded and self._connection is not None:
+            self._connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _READ_IDLE)
+            self.bounded = True
+
+    def unbound(self) -> None:
+        """Let gunicorn read the connection's next request as it would without the app: without the bound."""
+        if self.bounded and self._connection is not None:
+            with contextlib.suppress(OSError):  # closed meanwhile
+                self._connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _UNBOUNDED)
+            self.bounded = False
 
 
 class ClientLimits:
@@ -63,11 +90,15 @@ class ClientLimits:
         if len(_target(environ).encode("latin-1", "replace")) > MAX_URL:
             environ[TOO_LONG] = True
         connection = environ.get("gunicorn.socket")
-        if isinstance(connection, socket.socket):
-            # gunicorn makes the socket blocking again before it serves the connection's next request.
-            connection.settimeout(READ_IDLE_S)
-        environ["wsgi.input"] = TimedInput(environ["wsgi.input"])
-        return self.app(environ, start_response)
+        plain = type(connection) is socket.socket and connection.gettimeout() is None  # blocking, as gunicorn serves
+        if not plain and isinstance(connection, socket.socket):  # TLS: Python's timeout, which gunicorn takes off
+            connection.settimeout(READ_IDLE_S)  # again before it serves the connection's next request
+        body = TimedInput(environ["wsgi.input"], connection if plain else None)
+        environ["wsgi.input"] = body
+        try:
+            return self.app(environ, start_response)
+        finally:
+            body.unbound()
 
 
 def install_client_limits(app: Flask) -> None:
