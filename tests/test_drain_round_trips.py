@@ -108,6 +108,18 @@ def test_a_step_over_several_shards_records_each_and_reads_on_but_not_where_the_
     assert not store.redis.exists(keys.log_lease(2)) and store.redis.get(keys.log_lease(6)) == "new"
 
 
+def test_a_drains_taking_of_its_groups_mark_and_its_last_look_at_the_shards_are_one_round_trip(store, round_trips):
+    event = solved(1)
+    group = kick_group(shard_of(event))
+    assert store.claim_kick(group)
+    store.append_delivery("d-1", [event], "standard")  # came while the group's task drained: it sent no task
+    before = round_trips[0]
+    assert store.take_kicked(group) == [shard_of(event)]  # the mark taken first, then the look finds it
+    assert round_trips[0] - before == 1
+    assert not store.redis.exists(keys.log_kick_group(group))
+    assert store.claim_kick(group)  # the next webhook of the group sends a task again
+
+
 def test_a_kicked_drain_of_a_shard_with_nothing_to_apply_costs_one_look_and_takes_no_lease(store, settings,
                                                                                            round_trips):
     assert ingest.drain(store, settings, "test", shards=[4]) == (0, ())  # connections opened, the script loaded

@@ -185,13 +185,19 @@ class EventLog(RedisBase):
         return self.shards_with_work([shard for shard in SHARDS if kick_group(shard) == group], waiting=False)
 
     def take_kicked(self, group: int) -> list[int]:
-        """Take a group's pending mark, then return its shards holding unread entries: two round trips, in that order.
+        """Take a group's pending mark, then return its shards holding unread entries, in that order: in one round
+        trip on a standalone Redis (a pipeline runs in order), in two on a cluster (the mark's node and the shards'
+        may differ, and a pipeline over several nodes keeps no order between them).
 
         An append that found the mark set (and sent no task) was in its stream before: it is read here. One after
         the mark is taken claims it and sends a task of its own. Unread entries, not the shards' kicks, say what
         to drain: a kick lives a second, a task may wait for a worker far longer."""
-        self.redis.delete(keys.log_kick_group(group))
-        return self.kicked_work(group)
+        taken = ("DEL", keys.log_kick_group(group))
+        if self.is_cluster:
+            self.redis.execute_command(*taken)
+            return self.kicked_work(group)
+        return self.shards_with_work([shard for shard in SHARDS if kick_group(shard) == group], waiting=False,
+                                     first=taken)
 
     def _by_source(self, name: str, script_keys: list[str], args: list[Any]) -> tuple[Any, ...]:
         """A script call sent with others by its source (EVAL): no NOSCRIPT to recover from, no SCRIPT EXISTS first."""
@@ -262,14 +268,18 @@ class EventLog(RedisBase):
         """Say whether a shard holds entries after its cursor."""
         return bool(self.shards_with_work([shard], waiting=False))
 
-    def shards_with_work(self, shards: Sequence[int], waiting: bool = True) -> list[int]:
-        """Return the shards holding entries after their cursor (or, when asked, waiting entries): one round trip."""
+    def shards_with_work(self, shards: Sequence[int], waiting: bool = True,
+                         first: tuple[Any, ...] | None = None) -> list[int]:
+        """Return the shards holding entries after their cursor (or, when asked, waiting entries): one round trip,
+        with the command first (when given) ahead of the look."""
         pipe = self.redis.pipeline(transaction=False)
+        if first:
+            pipe.execute_command(*first)
         for shard in shards:
             pipe.hget(keys.log_cursor(shard), "id")
             pipe.xrevrange(keys.stream(shard), count=1)
             pipe.zcard(keys.log_waiting(shard))
-        replies = pipe.execute()
+        replies = pipe.execute()[1 if first else 0:]
         return [shard for shard, cursor, newest, held in zip(shards, replies[0::3], replies[1::3], replies[2::3],
                                                              strict=True)
                 if (newest and entry_key(newest[0][0]) > entry_key(cursor or START)) or (waiting and held)]
