@@ -363,7 +363,7 @@ def test_a_shard_held_by_a_live_applier_is_left_to_it(store, settings, deliver):
     assert store.take_log_lease(shard, "alive", 60_000)
     assert drain(store, settings, "other") == 0
     assert store.ticket(TKEY) == {} and store.lag().lag == 1
-    store.release_log_lease(shard, "alive")
+    store.release_log_leases([shard], "alive")
     assert drain(store, settings, "other") == 1
     assert store.ticket(TKEY)["status"] == "solved" and store.lag().lag == 0
 

@@ -264,10 +264,6 @@ class EventLog(RedisBase):
         entries = self.redis.xrange(keys.stream(shard), min=f"({after}", count=count)
         return [(entry_id, fields.get("e", "")) for entry_id, fields in entries]
 
-    def unread(self, shard: int) -> bool:
-        """Say whether a shard holds entries after its cursor."""
-        return bool(self.shards_with_work([shard], waiting=False))
-
     def shards_with_work(self, shards: Sequence[int], waiting: bool = True,
                          first: tuple[Any, ...] | None = None) -> list[int]:
         """Return the shards holding entries after their cursor (or, when asked, waiting entries): one round trip,
@@ -362,7 +358,7 @@ class EventLog(RedisBase):
         return found
 
     def release_log_leases(self, shards: Sequence[int], token: str) -> None:
-        """release_log_lease for several shards, in one round trip."""
+        """Let shards' leases go, in one round trip: each only while this token still holds it."""
         _raised(self.round_trip([self._by_source("release_if", [keys.log_lease(shard)], [token]) for shard in shards]))
 
     @staticmethod
@@ -372,9 +368,6 @@ class EventLog(RedisBase):
     def take_log_lease(self, shard: int, token: str, ttl_ms: int) -> bool:
         """Become the one applier of a shard for ttl_ms; say whether this token got it."""
         return bool(self.redis.set(keys.log_lease(shard), token, nx=True, px=ttl_ms))
-
-    def release_log_lease(self, shard: int, token: str) -> None:
-        self.script("release_if")(keys=[keys.log_lease(shard)], args=[token])
 
     def advance_log(self, shard: int, token: str, ttl_ms: int, passed: Sequence[str] = (),
                     done: Iterable[str] = (), waiting: Iterable[Waiting] = ()) -> bool:
