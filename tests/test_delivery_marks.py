@@ -108,6 +108,57 @@ def test_a_mark_written_after_its_portions_by_an_earlier_version_is_a_duplicate_
     assert received(store) == {"standard|accepted": 1, "standard|duplicate": 1}
 
 
+def test_an_old_mark_makes_a_repeat_a_duplicate_even_when_its_body_goes_to_new_shards(store):
+    home = keys.bucket_of("d-old")
+    store.script("log_mark_delivery")(keys=[keys.seen(home, "d-old"), keys.received(home)],
+                                      args=[log.DEDUPE_TTL, "standard", "1"])
+    assert store.append_delivery("d-old", spanning_events(2), "standard") < 0
+    assert logged(store) == []
+
+
+def two_bodies() -> tuple[list[Event], list[Event]]:
+    """Two bodies that would share a delivery id: one event each, in two different shards."""
+    first, other = spanning_events(2)
+    return [first], [other]
+
+
+def test_a_repeat_whose_other_body_goes_to_another_shard_is_a_duplicate_and_its_portion_withdrawn(store):
+    first, other = two_bodies()
+    assert store.append_delivery("d-1", first, "standard") > 0
+    outcome = store.append_delivery("d-1", other, "standard")  # the same id, another customer's event
+    assert outcome < 0
+    # The kick its portion set is still sent: an append that found it set sent no task of its own.
+    assert log.kicked_shards(outcome) == [log.shard_of(other[0])]
+    assert logged(store) == [first[0].id]
+    shard = log.shard_of(other[0])
+    assert not store.redis.exists(keys.log_part(shard, "d-1"))
+    assert store.lag() == (1, 0, 1)  # held, waiting, unread: the withdrawn entry is none of them
+    assert received(store) == {"standard|accepted": 1, "standard|duplicate": 1}
+
+
+def test_a_withdrawn_portion_is_kept_when_an_applier_may_have_read_it(store):
+    first, other = two_bodies()
+    shard = log.shard_of(other[0])
+    assert store.append_delivery("d-1", first, "standard") > 0
+    store.redis.set(keys.log_lease(shard), "another applier", px=60_000)  # it may read the shard meanwhile
+    outcome = store.append_delivery("d-1", other, "standard")
+    assert log.kicked_shards(outcome) == [shard]  # kept: stored, and to be applied as it was acknowledged
+    assert logged(store) == sorted([first[0].id, other[0].id])
+    assert received(store) == {"standard|accepted": 1}
+    store.redis.delete(keys.log_lease(shard))
+    assert store.append_delivery("d-1", other, "standard") == -1  # its portion is in now
+
+
+def test_a_withdrawn_portion_is_kept_when_the_cursor_has_passed_it(store):
+    first, other = two_bodies()
+    shard = log.shard_of(other[0])
+    assert store.append_delivery("d-1", first, "standard") > 0
+    # A stream id far ahead of any entry appended now: as if an applier had passed the portion already.
+    store.redis.hset(keys.log_cursor(shard), "id", "99999999999999-0")
+    assert store.append_delivery("d-1", other, "standard") >= 0
+    assert logged(store) == sorted([first[0].id, other[0].id])
+
+
 def test_a_portion_that_fails_while_the_mark_goes_in_is_stored_by_the_senders_retry(client, store, post_event):
     body = solved_event()
     shard = log.shard_of(parse_event(body, "standard"))
@@ -147,3 +198,37 @@ def round_trips() -> Any:
             redis.connection.AbstractConnection.send_packed_command = original  # type: ignore[method-assign]
 
     return counting
+
+
+def test_a_new_delivery_costs_the_receiver_one_round_trip_and_so_does_its_repeat(client, store, post_event,
+                                                                                 round_trips):
+    body = solved_event()
+    shard = log.shard_of(parse_event(body, "standard"))
+    store.redis.set(keys.log_kick(shard), "1", px=60_000)  # its drain is already due: no kick to send
+    assert post_event("standard", solved_event(ticket="T-warm"), headers={"webhook-id": "warm"}).status_code == 202
+    with round_trips() as count:
+        first = post_event("standard", body, headers={"webhook-id": WEBHOOK_ID})
+    assert (first.status_code, count()) == (202, 1)  # asked nothing before the append: the append finds repeats
+    with round_trips() as count:
+        again = post_event("standard", body, headers={"webhook-id": WEBHOOK_ID})
+    assert (again.status_code, again.json, count()) == (200, {"status": "duplicate"}, 1)
+    assert received(store) == {"standard|accepted": 2, "standard|duplicate": 1}
+
+
+def test_a_repeated_delivery_id_with_another_customers_body_is_a_duplicate_and_stores_nothing(client, store,
+                                                                                           post_event):
+    bodies = []
+    for number in range(1, 1000):
+        body = solved_event(ticket=f"T-{number}", email_address=f"p{number}@example.no") | {
+            "id": f"evt-{number}", "customer": {"id": f"c-{number}", "email": f"p{number}@example.no"}}
+        if not bodies or log.shard_of(parse_event(body, "standard")) != log.shard_of(parse_event(bodies[0],
+                                                                                                  "standard")):
+            bodies.append(body)
+        if len(bodies) == 2:
+            break
+    first = post_event("standard", bodies[0], headers={"webhook-id": WEBHOOK_ID})
+    again = post_event("standard", bodies[1], headers={"webhook-id": WEBHOOK_ID})
+    assert first.status_code == 202, first.json
+    assert (again.status_code, again.json) == (200, {"status": "duplicate"})
+    assert logged(store) == [bodies[0]["id"]]
+    assert received(store) == {"standard|accepted": 1, "standard|duplicate": 1}

@@ -47,28 +47,25 @@ def receive(source: str) -> Any:
     except SignatureError:
         return _counted(source, "unauthorized", envelope(401, "The signature is missing or invalid.",
                                                          headers={"WWW-Authenticate": 'Signature realm="webhooks"'}))
-    # Only after verification, so an unsigned request learns nothing about which deliveries were seen.
-    early_id = getattr(adapter, "delivery_id", None)
-    known = early_id(inbound) if early_id else None
-    if known and tracker.store.known_delivery(known, source):  # counted as a duplicate by the same script
-        return answer(200, status="duplicate")
     try:
         delivery = adapter.parse(inbound)
     except IgnoredEvent:
-        return _counted(source, "ignored", answer(200, status="ignored"))
+        return _refused(source, inbound, adapter, "ignored", answer(200, status="ignored"))
     except PayloadError as exc:
-        return _counted(source, "invalid", envelope(exc.status, exc.message, exc.errors or None))
+        return _refused(source, inbound, adapter, "invalid", envelope(exc.status, exc.message, exc.errors or None))
     except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
         # Vendor payloads nest loosely typed objects; an odd shape deep inside is the sender's
         # error (422), not ours (500). The payload itself is never logged: it holds personal data.
         log.warning("%s payload of an unexpected shape: %s", source, type(exc).__name__)
-        return _counted(source, "invalid", envelope(422, "The payload does not have the shape this source sends."))
-    # Accepted and duplicate deliveries are counted by the append script itself, in the same round trip.
+        return _refused(source, inbound, adapter, "invalid",
+                        envelope(422, "The payload does not have the shape this source sends."))
+    # A repeat is found by the append itself, in its one round trip, and counted there: accepted or duplicate.
     outcome = tracker.store.append_delivery(delivery.id, delivery.events, source)
+    kicked = kicked_shards(outcome)  # the shards appended to whose drain is not already due
+    if kicked:
+        tracker.kick_drains(kicked)
     if outcome < 0:
         return answer(200, status="duplicate")
-    if outcome > 0:  # the shards the events went to whose drain is not already due
-        tracker.kick_drains(kicked_shards(outcome))
     return answer(202, status="accepted", events=len(delivery.events))
 
 
@@ -117,6 +114,20 @@ def _body() -> bytes | None:
         return None
     # A chunked body has no Content-Length; the limited stream stops at the limit without raising.
     return None if len(body) >= MAX_BODY and request.stream.read(1) else body
+
+
+def _refused(source: str, inbound: Inbound, adapter: Any, outcome: str, refusal: Any) -> Any:
+    """Answer a delivery parse() did not accept: a repeat of one accepted before, named in a verified header, is
+    a duplicate whatever its body says now (a sender retrying it must stop); anything else gets its refusal.
+
+    A new delivery is not asked about before it is parsed: its append finds a repeat in the same round trip,
+    so only the rare body that fails pays the question (README, "Why it is shaped like this").
+    """
+    early_id = getattr(adapter, "delivery_id", None)
+    known = early_id(inbound) if early_id else None
+    if known and current_tracker().store.known_delivery(known, source):  # counted as a duplicate by the script
+        return answer(200, status="duplicate")
+    return _counted(source, outcome, refusal)
 
 
 def _counted(source: str, outcome: str, answer: Any) -> Any:

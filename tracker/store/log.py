@@ -3,7 +3,7 @@
 An event goes to the shard of its route (the source and customer id, else the order, else the email),
 so one customer's events stay in one shard, in order. A delivery is appended once per shard it spans
 (a portion mark per shard) and marked seen in the shard its id falls in, in the same round trip, where a
-retry finds it before its body is parsed. Each shard keeps its progress as a cursor (the newest entry
+retry finds it. Each shard keeps its progress as a cursor (the newest entry
 applied, parked or set waiting) under a lease, and the entries waiting for their customer in a set of their own.
 """
 
@@ -56,8 +56,14 @@ def shard_of(event: Event) -> int:
 
 
 def kicked_shards(outcome: int) -> list[int]:
-    """Return the shards whose drain an append_delivery outcome asks to kick."""
-    return [shard for shard in SHARDS if outcome > 0 and outcome >> shard & 1]
+    """Return the shards whose drain an append_delivery outcome asks to kick (a duplicate's too)."""
+    mask = ~outcome if outcome < 0 else outcome
+    return [shard for shard in SHARDS if mask >> shard & 1]
+
+
+def _marked_shards(mark: str) -> list[int]:
+    """Return the shards a delivery mark names ("@3,7"; none in a mark written the old way, "1")."""
+    return [int(shard) for shard in mark[len(MARK):].split(",") if shard] if mark.startswith(MARK) else []
 
 
 def kick_group(shard: int) -> int:
@@ -138,13 +144,15 @@ class EventLog(RedisBase):
     # Appending -----------------------------------------------------------------------------------
 
     def append_delivery(self, delivery_id: str, events: Iterable[Event], source: str = "replay") -> int:
-        """Store a delivery's events unless it was seen; return -1 for a duplicate, else the shards to kick.
+        """Store a delivery's events unless it was seen; return the shards to kick as a bit mask (bit k: kick shard
+        k's drain), read with kicked_shards: the mask itself for a delivery stored, its complement (~mask, below
+        zero; -1 when none) for a duplicate.
 
-        The shards come as a bit mask (bit k: kick shard k's drain; 0: the drains are already due), read
-        with kicked_shards. Each shard's portion is appended at most once (its portion mark), so a delivery
-        retried after a crash half-way stores the rest and nothing twice. The delivery is marked (and counted)
-        in the same round trip, queued after its portions: a mark written although a portion failed names the
-        portions' shards, and a retry that finds it checks them (known_delivery) before it answers from it.
+        One round trip. Each shard's portion is appended at most once (its portion mark), so a delivery retried
+        after a crash half-way stores the rest and nothing twice. The delivery is marked (and counted) in the
+        same round trip, queued after its portions: a mark written although a portion failed names the
+        portions' shards, and a retry completes them. A portion that a duplicate appended on a shard its mark
+        does not name (another body under the same id) is withdrawn (log_withdraw.lua) in a second round trip.
         """
         portions: dict[int, list[str]] = defaultdict(list)
         for event in events:
@@ -157,17 +165,28 @@ class EventLog(RedisBase):
                  for shard in shards]
         calls.append(self._by_source("log_mark_delivery", [keys.seen(home, delivery_id), keys.received(home)],
                                      [DEDUPE_TTL, source, MARK + ",".join(map(str, shards))]))
-        *appended, marked = _raised(self.round_trip(calls))  # raises unless every portion and the mark are in
-        fresh = any(int(result) >= 0 for result in appended)
-        if not int(marked):
-            if not fresh:
-                return -1
-            # Marked by an attempt that failed before this portion was in (or by one racing this): this call
-            # completes the delivery, which that attempt counted as accepted; the mark counted it again.
-            self.redis.hincrby(keys.received(home), f"{source}|duplicate", -1)
+        *replies, marked = _raised(self.round_trip(calls))  # raises unless every portion and the mark are in
+        appended = {shard: reply for shard, reply in zip(shards, replies, strict=True) if reply != -1}
         # A portion found appended belongs to an attempt that died before marking the delivery: its kick
         # may never have been sent, so it is kicked again.
-        return sum(1 << shard for shard, result in zip(shards, appended, strict=True) if int(result) != 0)
+        kicks = sum(1 << shard for shard, reply in zip(shards, replies, strict=True) if reply == -1 or reply[0])
+        if marked == 1:
+            return kicks
+        named = set(_marked_shards(marked[1]))
+        kept = [shard for shard, reply in appended.items()
+                if shard in named or not self._withdrawn(shard, delivery_id, reply[1:])]
+        if not kept:
+            # A kick this call set is still sent: an append that found it set sent no task of its own.
+            return ~sum(1 << shard for shard, reply in appended.items() if reply[0])
+        # Marked by an attempt that failed before this portion was in (or by one racing this): this call
+        # completes the delivery, which that attempt counted as accepted; the mark counted it again.
+        self.redis.hincrby(keys.received(home), f"{source}|duplicate", -1)
+        return kicks
+
+    def _withdrawn(self, shard: int, delivery_id: str, entry_ids: list[str]) -> bool:
+        """Withdraw a portion a duplicate appended, unless an applier may have read it (then it is applied)."""
+        return bool(self._run("log_withdraw", [keys.log_lease(shard), keys.log_cursor(shard), keys.stream(shard),
+                                               keys.log_part(shard, delivery_id)], entry_ids))
 
     def claim_kick(self, group: int) -> bool:
         """Say whether the caller is to send the drain task of a group of shards: none is pending for it now.

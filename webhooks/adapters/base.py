@@ -11,7 +11,7 @@ and, when the source names each delivery in a header, optionally
 
     def delivery_id(inbound: Inbound) -> str | None          # the id parse() dedupes by, body unread
 
-so that the receiver answers a verified retry as a duplicate before parsing it. An adapter module
+so that the receiver answers a verified retry as a duplicate even when its body no longer parses. An adapter module
 never imports another adapter.
 """
 
