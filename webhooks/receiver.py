@@ -121,7 +121,8 @@ def _refused(source: str, inbound: Inbound, adapter: Any, outcome: str, refusal:
     a duplicate whatever its body says now (a sender retrying it must stop); anything else gets its refusal.
 
     A new delivery is not asked about before it is parsed: its append finds a repeat in the same round trip,
-    so only the rare body that fails pays the question (README, "Why it is shaped like this").
+    so only the rare body that fails pays the question (README, "Why it is shaped like this"). Asked only once
+    the request is verified, so an unsigned one learns nothing about which deliveries were seen.
     """
     early_id = getattr(adapter, "delivery_id", None)
     known = early_id(inbound) if early_id else None
