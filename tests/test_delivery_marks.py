@@ -2,8 +2,8 @@
 
 The receiver appends each shard's portion of a delivery and marks the delivery seen (in the shard its id falls
 in) in the same pipeline. Queued after the portions, the mark can still land when a portion failed: it then
-names the portions' shards, and a retry that finds it checks them before answering "duplicate", so nothing
-acknowledged is lost and nothing is counted twice.
+names the portions' shards: a retry's append completes them, and a retry whose body is refused checks them before
+it is answered "duplicate", so nothing acknowledged is lost and nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def test_a_mark_whose_portion_is_missing_is_not_a_duplicate_and_the_retry_stores
 
 
 def test_a_retry_that_does_not_ask_first_completes_a_half_stored_delivery_as_accepted(store):
-    # Sources without a delivery id in a header are not asked about before parsing: the append finds the mark.
+    # The receiver asks nothing before the append of a body that parses: the append finds the mark.
     events = spanning_events(2)
     fail_half_way(store, "d-1", events, stored=events[:1])
     outcome = store.append_delivery("d-1", events, "standard")

@@ -166,7 +166,7 @@ def test_a_delivery_spanning_shards_appended_twice_is_stored_once(store, setting
     outcome = store.append_delivery("d-1", events, "standard")
     assert log.kicked_shards(outcome) == sorted({log.shard_of(event) for event in events})
     assert store.append_delivery("d-1", events, "standard") == -1
-    assert store.known_delivery("d-1", "standard")  # what the receiver asks before it parses a retry
+    assert store.known_delivery("d-1", "standard")  # what the receiver asks of a retry whose body it refuses
     assert store.lag() == (len(events), 0, len(events))
     assert received(store) == {"standard|accepted": 1, "standard|duplicate": 2}
     assert ingest.drain(store, settings, "test") == (len(events), ())

@@ -119,7 +119,7 @@ def test_a_zendesk_retry_without_an_invocation_id_is_still_recognised_as_a_dupli
     assert stream_length(store) == 1
 
 
-# Sources naming the delivery in a signed or verified header: a retry is known before its body is read.
+# Sources naming the delivery in a signed or verified header: a retry is a duplicate even when its body is refused.
 EARLY_IDS = [("standard", "ticket.solved"), ("zendesk", "solved"),
              ("chatwoot", "conversation_status_changed__resolved"), ("jira", "issue_updated__resolved"),
              ("shopify", "orders_create"), ("woocommerce", "order.created")]

@@ -235,9 +235,9 @@ class EventLog(RedisBase):
 
         One round trip for a delivery not seen or marked the old way, two for one whose mark names its
         portions: a portion found missing (the attempt that marked it failed half-way) undoes the mark and
-        the counts, and the delivery is parsed and appended again.
+        the counts, and the delivery is not a duplicate. The receiver asks it of a verified repeat whose body
+        it refuses (one that parses is appended, and append_delivery finds the mark).
         """
-        # Only a shortcut for retries: a delivery that races past it is still deduplicated by append_delivery.
         home = keys.bucket_of(delivery_id)
         mark_keys = [keys.seen(home, delivery_id), keys.received(home)]
         mark = self._run("count_if_seen", mark_keys, [source])
