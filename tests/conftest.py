@@ -55,7 +55,7 @@ CLUSTER_VARIANTS: dict[str, set[str] | None] = {
                         "test_a_pipeline_error_is_raised_naming_its_command_or_kept_in_place_and_the_connection_stays_in_step"},
     "test_risk_rank": None,
     "test_time_index": None,
-    "test_delivery_marks": {"test_a_repeat_whose_other_body_goes_to_another_shard_is_a_duplicate_and_its_portion_withdrawn",
+    "test_delivery_marks": {"test_a_repeat_whose_body_goes_to_another_shard_is_a_duplicate_and_its_portion_withdrawn",
                             "test_a_withdrawn_portion_is_kept_when_an_applier_may_have_read_it",
                             "test_a_repeated_delivery_id_with_another_customers_body_is_a_duplicate_and_stores_nothing"},
     "test_drain_round_trips": {"test_an_append_after_a_drains_first_read_is_read_by_its_last_look_and_applied_by_it",

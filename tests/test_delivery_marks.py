@@ -122,7 +122,7 @@ def two_bodies() -> tuple[list[Event], list[Event]]:
     return [first], [other]
 
 
-def test_a_repeat_whose_other_body_goes_to_another_shard_is_a_duplicate_and_its_portion_withdrawn(store):
+def test_a_repeat_whose_body_goes_to_another_shard_is_a_duplicate_and_its_portion_withdrawn(store):
     first, other = two_bodies()
     assert store.append_delivery("d-1", first, "standard") > 0
     outcome = store.append_delivery("d-1", other, "standard")  # the same id, another customer's event
