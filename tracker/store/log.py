@@ -244,8 +244,8 @@ class EventLog(RedisBase):
         if not isinstance(mark, str) or not mark.startswith(MARK):
             return bool(mark)  # 0: not seen; "1": marked once every portion was in
         pipe = self.redis.pipeline(transaction=False)
-        for shard in filter(None, mark[len(MARK):].split(",")):
-            pipe.exists(keys.log_part(int(shard), delivery_id))
+        for shard in _marked_shards(mark):
+            pipe.exists(keys.log_part(shard, delivery_id))
         if all(pipe.execute()):
             return True
         self.script("log_unmark_delivery")(keys=mark_keys, args=[mark, source])
