@@ -202,6 +202,41 @@ def test_a_pipeline_of_a_few_scripts_asks_no_script_exists_and_one_of_many_asks_
     assert stats["cmdstat_script|exists"]["calls"] == 1 and stats["cmdstat_evalsha"]["calls"] == many
 
 
+def test_a_pipeline_of_many_scripts_goes_on_the_threads_own_connection_its_errors_in_place(store, monkeypatch):
+    if isinstance(store.redis, RedisCluster):
+        pytest.skip("a cluster pipeline sends its scripts by source, a trip per node")
+    release_if = store.script("release_if")
+    many = 12
+    for n in range(many):
+        store.redis.set(f"t:test:{n}", "mine")
+    store.redis.delete("t:test:5")
+    store.redis.hset("t:test:5", "not", "a string")  # WRONGTYPE for the sixth call, answered in its place
+    store.redis.script_flush()
+    own = store.redis._own.connection
+    writers: list[object] = []
+    send = redis.Connection.send_packed_command
+
+    def noted(self: redis.Connection, command: object, check_health: bool = True) -> None:
+        writers.append(self)
+        send(self, command, check_health)
+
+    monkeypatch.setattr(redis.Connection, "send_packed_command", noted)
+    pipe = store.redis.pipeline(transaction=False)
+    for n in range(many):
+        release_if(keys=[f"t:test:{n}"], args=["mine"], client=pipe)
+    replies = pipe.execute(raise_on_error=False)
+    assert [reply for n, reply in enumerate(replies) if n != 5] == [1] * (many - 1)
+    assert isinstance(replies[5], redis.ResponseError) and "WRONGTYPE" in str(replies[5])
+    # SCRIPT EXISTS, the SCRIPT LOAD of the flushed script, then the batch: three writes, all on the kept connection.
+    assert len(writers) == 3 and all(writer is own for writer in writers)
+    pipe = store.redis.pipeline(transaction=False)
+    for n in range(many):
+        release_if(keys=[f"t:test:{n}"], args=["mine"], client=pipe)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        pipe.execute()
+    assert store.round_trip([("SET", "t:test:in-step", "1"), ("GET", "t:test:in-step")]) == [True, "1"]
+
+
 def test_the_web_sends_a_drain_kick_to_start_after_the_kick_delay_and_other_tasks_at_once(settings, broker_url):
     from workers.celery_app import KICK_DELAYS, QUEUE, create_celery, web_enqueue
 
