@@ -21,8 +21,9 @@ RETENTION_INTERVAL = 3600.0  # seconds between retention passes (TRACKER_RETENTI
 # A webhook's drain starts this long (seconds) after its kick: the deliveries that come meanwhile find their shard's
 # kick set, or their kick group's task pending, and send no task; one drain applies them all. Chosen by measurement
 # (README, "Kicks"): with the worker keeping up, every webhook sent a task of its own (~0.36 ms of the web's CPU
-# each, and a drain each).
-KICK_DELAYS = {"tracker.drain_kicked": 0.1}
+# each, and a drain each); 0.1 s, then 0.3 s once a drain's Python was lean enough that a task's own cost and a
+# step's fixed round trips were most of the worker's CPU. It stays well under the group's mark's life (1 s).
+KICK_DELAYS = {"tracker.drain_kicked": 0.3}
 
 
 def create_celery(settings: Settings) -> Celery:
