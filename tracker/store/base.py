@@ -94,10 +94,14 @@ class _Pipeline(Pipeline):
 
     owner: StoreClient | None = None
 
+    def queues(self, command: str) -> bool:
+        """Say whether a command is queued (not run at once), as redis-py's Pipeline decides."""
+        return bool(self.explicit_transaction or not (self.watching or command == "WATCH"))
+
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        if self.explicit_transaction or not (self.watching or args[0] == "WATCH"):
-            # Queued, as redis-py's Pipeline decides: nothing reaches Redis, so no outage to translate (and no
-            # context manager's cost on each of the tens of thousands of commands a drain queues).
+        if self.queues(args[0]):
+            # Queued: nothing reaches Redis, so no outage to translate (and no context manager's cost on each of
+            # the tens of thousands of commands a drain queues).
             return self.pipeline_execute_command(*args, **options)
         with _unavailable_as_ours():  # WATCH and the commands after it run at once
             return super().execute_command(*args, **options)
@@ -460,7 +464,7 @@ class Script:
 
     def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = (), client: Any = None) -> Any:
         target = self._base.redis if client is None else client
-        if type(target) is _Pipeline and (target.explicit_transaction or not target.watching):
+        if type(target) is _Pipeline and target.queues("EVALSHA"):
             # Queued as redis-py's Script queues it (SHA, the script noted for execute), without its layers: a
             # drain queues thousands of script calls.
             target.scripts.add(self._redis_script())
