@@ -73,6 +73,14 @@ def _outages_raised(replies: list[Any]) -> list[Any]:
     return replies
 
 
+def raised_first(replies: list[Any]) -> list[Any]:
+    """Return a round trip's replies, raising the first that is an error (all of them were read)."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
 @contextmanager
 def _unavailable_as_ours() -> Iterator[None]:
     try:
@@ -141,13 +149,10 @@ class _Pipeline(Pipeline):
         EXISTS, then SCRIPT LOAD of those missing), on the thread's own connection: redis-py's pipeline reads every
         reply of the batch through layers a drain of a few hundred commands paid a third of its time for."""
         scripts = list(self.scripts)
-        (exists,) = _outages_raised(owner.sent_together([("SCRIPT EXISTS", *(script.sha for script in scripts))]))
-        if isinstance(exists, Exception):
-            raise exists
+        (exists,) = raised_first(owner.round_trip([("SCRIPT EXISTS", *(script.sha for script in scripts))]))
         missing = [("SCRIPT LOAD", script.script) for script, found in zip(scripts, exists, strict=True) if not found]
-        for loaded in _outages_raised(owner.sent_together(missing)) if missing else ():
-            if isinstance(loaded, Exception):
-                raise loaded
+        if missing:
+            raised_first(owner.round_trip(missing))
         self.scripts = set()
 
 

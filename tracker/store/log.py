@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError
 from tracker.events import event_record
 from tracker.model import Event
 from tracker.store import keys
-from tracker.store.base import RedisBase
+from tracker.store.base import RedisBase, raised_first
 
 DEDUPE_TTL = 7 * 86400  # longer than any vendor's retry schedule
 KICK_TTL_MS = 1000
@@ -130,14 +130,6 @@ def _entries(reply: Sequence[Any]) -> list[tuple[str, str]]:
     return [(entry_id, dict(zip(fields[::2], fields[1::2], strict=True)).get("e", "")) for entry_id, fields in reply]
 
 
-def _raised(replies: list[Any]) -> list[Any]:
-    """Return a round trip's replies, raising the first that is an error (all of them were read)."""
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return replies
-
-
 class EventLog(RedisBase):
     """Append deliveries to the shards, and read, advance, park and trim each shard's entries."""
 
@@ -165,7 +157,7 @@ class EventLog(RedisBase):
                  for shard in shards]
         calls.append(self._by_source("log_mark_delivery", [keys.seen(home, delivery_id), keys.received(home)],
                                      [DEDUPE_TTL, source, MARK + ",".join(map(str, shards))]))
-        *replies, marked = _raised(self.round_trip(calls))  # raises unless every portion and the mark are in
+        *replies, marked = raised_first(self.round_trip(calls))  # raises unless every portion and the mark are in
         appended = {shard: reply for shard, reply in zip(shards, replies, strict=True) if reply != -1}
         # A portion found appended belongs to an attempt that died before marking the delivery: its kick
         # may never have been sent, so it is kicked again.
@@ -335,7 +327,7 @@ class EventLog(RedisBase):
         """Take shards' leases and read up to count entries after each one's cursor, in one round trip; return the
         shards taken. A shard another applier holds, or one that holds nothing to apply (nothing unread, nothing
         waiting: its lease is then not taken), is left out."""
-        replies = _raised(self.round_trip([
+        replies = raised_first(self.round_trip([
             self._by_source("log_open", [keys.log_lease(shard), keys.log_cursor(shard), keys.stream(shard),
                                          keys.log_waiting(shard)], [token, ttl_ms, count]) for shard in shards]))
         return {shard: ShardOpened(reply[1], _entries(reply[2]))
@@ -362,7 +354,7 @@ class EventLog(RedisBase):
                                                 [token, step.after, count]))
             else:
                 commands.append(("XRANGE", keys.stream(step.shard), f"({step.after}", "+", "COUNT", count))
-        replies = iter(_raised(self.round_trip(commands)))
+        replies = iter(raised_first(self.round_trip(commands)))
         found: dict[int, tuple[bool, ShardLook]] = {}
         for step in steps:
             recorded = bool(next(replies)) if step.passed else True
@@ -378,7 +370,8 @@ class EventLog(RedisBase):
 
     def release_log_leases(self, shards: Sequence[int], token: str) -> None:
         """Let shards' leases go, in one round trip: each only while this token still holds it."""
-        _raised(self.round_trip([self._by_source("release_if", [keys.log_lease(shard)], [token]) for shard in shards]))
+        raised_first(self.round_trip([self._by_source("release_if", [keys.log_lease(shard)], [token])
+                                      for shard in shards]))
 
     @staticmethod
     def _advance_keys(shard: int) -> list[str]:
