@@ -168,6 +168,63 @@ class Cluster:
 
         wait_until(reached, timeout=timeout, interval=0.1, what=f"cluster_state:{state} on every running node")
 
+    def add_master(self) -> Node:
+        """Start a master on free ports and join it to the cluster as an operator does (`redis-cli --cluster
+        add-node`): it serves no slot until slots are moved to it."""
+        taken = {port for node in self.nodes for port in (node.port, node.port + BUS_OFFSET)}
+        (port,) = cluster_ports(1, taken)
+        node = Node(self.nodes[0].binary, port, self.nodes[0].data.parent / f"node-{port}")
+        node.start()
+        self.nodes.append(node)
+        added = subprocess.run([self.cli, "--cluster", "add-node", node.address, self.nodes[0].address],
+                               capture_output=True, text=True, timeout=60)
+        if added.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster add-node failed: {(added.stdout + added.stderr)[-1500:]}")
+        self.wait_state("ok")
+        return node
+
+    def owner(self, slot: int) -> Node:
+        """Return the master serving a slot (as the first node sees it)."""
+        client = self.nodes[0].client()
+        try:
+            for start, end, master, *_ in client.execute_command("CLUSTER SLOTS"):
+                if start <= slot <= end:
+                    return next(node for node in self.nodes if node.port == int(master[1]))
+        finally:
+            client.close()
+        raise AssertionError(f"no master serves slot {slot}")
+
+    def begin_moving(self, slot: int, to: Node) -> Node:
+        """Start moving a slot to a master as `redis-cli --cluster reshard` does (importing there, migrating from
+        its owner): a key not on the owner is answered ASK, with the address of the master it goes to."""
+        source = self.owner(slot)
+        with _clients(to, source) as (target, owner):
+            target.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", owner.execute_command("CLUSTER MYID"))
+            owner.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target.execute_command("CLUSTER MYID"))
+        return source
+
+    @staticmethod
+    def move_keys(slot: int, source: Node, to: Node) -> int:
+        """Move the keys of a moving slot left on its owner to the master it goes to (MIGRATE, as `redis-cli
+        --cluster reshard` does); return how many moved. The slot stays the owner's until finish_moving."""
+        moved = 0
+        with _clients(source) as (owner,):
+            while batch := owner.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
+                owner.execute_command("MIGRATE", "127.0.0.1", to.port, "", 0, 5000, "KEYS", *batch)
+                moved += len(batch)
+        return moved
+
+    def finish_moving(self, slot: int, source: Node, to: Node) -> None:
+        """Move a slot's keys left on its owner to the master it goes to, then give the slot to that master on
+        every master, as `redis-cli --cluster reshard` ends a slot's move."""
+        self.move_keys(slot, source, to)
+        with _clients(to) as (target,):
+            target_id = target.execute_command("CLUSTER MYID")
+        for node in self.nodes:
+            with _clients(node) as (client,):
+                client.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+        self.wait_state("ok")
+
     def flush(self) -> None:
         """Empty every master (a clean database for the next test)."""
         for node in self.nodes:
@@ -181,6 +238,16 @@ class Cluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+@contextmanager
+def _clients(*nodes: Node) -> Iterator[list[redis.Redis]]:
+    clients = [node.client() for node in nodes]
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            client.close()
 
 
 @contextmanager

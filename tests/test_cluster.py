@@ -18,12 +18,12 @@ from tests.cluster import Cluster, running_cluster
 from tests.conftest import Process
 from tests.signing import signed
 from tests.slot_guard import LUA, Guard, crossing_expected
-from tests.support import make_env, solved_event, survey_link, tracker, wait_until
+from tests.support import drain, iso, make_env, solved_event, survey_link, tracker, wait_until
 from tracker.cli.base import refuse_unusable_broker
 from tracker.cli.dev import free_port
 from tracker.config import ConfigError, load_settings
 from tracker.errors import StorageUnavailable
-from tracker.store import Store
+from tracker.store import Store, keys
 from tracker.store.base import StoreClient, StoreCluster, connect
 from tracker.web.app import create_app
 
@@ -185,6 +185,55 @@ def test_a_stopped_master_makes_commands_pipelines_and_scripts_unavailable_and_r
     assert store.redis.get(kept) == "v"
     store.redis.set(lost, "again")  # the restarted master kept nothing (no persistence here), and serves again
     assert store.redis.get(lost) == "again"
+
+
+def test_slots_moving_to_a_master_added_to_the_cluster_are_followed_and_what_cannot_run_yet_is_retried_later(
+        own_cluster):
+    """An operator adds a master and moves slots to it (what `redis-cli --cluster rebalance` does, slot by slot).
+    A key already moved is answered ASK with the new master's address, which the client learns from that reply
+    (redis-py alone fails there, a 500). A script whose keys are split between the two masters, or not all there
+    yet, cannot run until the slot's move ends (TRYAGAIN): the webhook is answered 503, nothing is stored, and
+    the sender's retry after the move is accepted once."""
+    store = Store.from_url(own_cluster.url)
+    settings = load_settings(make_env(own_cluster.url, free_port()))
+    app = create_app(settings, store, enqueue=lambda *_: None).test_client()
+    lead = {"Authorization": f"Bearer {store.create_key('lead')}"}
+
+    def post(ticket: str, delivery: str) -> Any:
+        raw = json.dumps(solved_event(ticket=ticket, email_address=EMAIL, at=iso(60))).encode()
+        headers, query = signed("standard", raw, headers={"webhook-id": delivery})
+        return app.post("/webhooks/standard", data=raw, query_string=query,
+                        headers={"Content-Type": "application/json", **headers})
+
+    assert post("M-1", "msg-before").status_code == 202
+    assert drain(store, settings) == 1
+    card = app.get(f"/api/v1/customers/{EMAIL}", headers=lead)
+    assert card.status_code == 200 and card.json["customer"] == EMAIL, card.json
+    added = own_cluster.add_master()
+
+    # The customer's slot moving, every key of it already on the new master: the card is read there (ASK).
+    customer_slot = store.redis.keyslot(keys.customer(EMAIL, "profile"))
+    customer_source = own_cluster.begin_moving(customer_slot, added)
+    assert own_cluster.move_keys(customer_slot, customer_source, added) > 0
+    moving = app.get(f"/api/v1/customers/{EMAIL}", headers=lead)
+    assert moving.status_code == 200 and moving.json == card.json, moving.get_data(as_text=True)
+
+    # The event log's slots moving, their keys not moved yet: an append's scripts find a key on the owner and
+    # one missing (TRYAGAIN) until the move ends.
+    log_slots = sorted({store.redis.keyslot(keys.stream(shard)) for shard in range(keys.BUCKETS)})
+    sources = {slot: own_cluster.begin_moving(slot, added) for slot in log_slots}
+    refused = post("M-2", "msg-moving")
+    assert refused.status_code == 503 and refused.headers["Retry-After"], refused.get_data(as_text=True)
+    assert "Retry later" in refused.json["message"]
+
+    for slot, source in [*sources.items(), (customer_slot, customer_source)]:
+        own_cluster.finish_moving(slot, source, added)
+    assert {own_cluster.owner(slot).port for slot in [*log_slots, customer_slot]} == {added.port}
+    assert post("M-2", "msg-moving").status_code == 202  # not a duplicate: the refused attempt stored nothing
+    repeated = post("M-2", "msg-moving")
+    assert repeated.status_code == 200 and repeated.json["status"] == "duplicate", repeated.json
+    assert drain(store, settings) == 1
+    assert sorted(ticket.key for ticket in store.customer_tickets(EMAIL)) == ["standard:M-1", "standard:M-2"]
 
 
 # --- the broker beside a cluster ------------------------------------------------------------------------------

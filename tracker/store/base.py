@@ -26,7 +26,7 @@ import hiredis
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.client import EMPTY_RESPONSE, NEVER_DECODE, Pipeline
-from redis.cluster import ClusterPipeline, RedisCluster
+from redis.cluster import PRIMARY, ClusterNode, ClusterPipeline, RedisCluster
 from redis.commands.core import Script as RedisScript
 from redis.connection import HIREDIS_AVAILABLE, HiredisRespSerializer  # type: ignore[attr-defined]  # newer than the stubs
 from redis.exceptions import RedisClusterException
@@ -285,7 +285,34 @@ class _PendingClient(StoreClient):
     url = ""
 
 
-class _ClusterPipeline(ClusterPipeline):
+class _FollowsAsk:
+    """Follow an ASK redirection to a master the client's layout does not list yet.
+
+    While an operator moves slots to a master just added to the cluster (`redis-cli --cluster rebalance
+    --cluster-use-empty-masters`, `reshard`), a command on a key already moved is answered ASK with that master's
+    address. redis-py looks the address up by name alone in its cached layout, finds nothing (a master serving no
+    slot is not in CLUSTER SLOTS) and fails with an AttributeError (redis-py issue #2432; a MOVED reply adds the
+    master, an ASK one does not). A name that only ASK passes alone ("host:port", no host and port apart) is
+    added to the cache here as a master, as a MOVED reply adds it; the next full read of the layout replaces it.
+    """
+
+    nodes_manager: Any
+
+    def get_node(self, host: str | None = None, port: str | int | None = None,
+                 node_name: str | None = None) -> ClusterNode | None:
+        found = self.nodes_manager.get_node(host, port, node_name)
+        if found is not None or not node_name or host or port:
+            return found
+        address, _, number = node_name.rpartition(":")
+        if not address or not number.isdigit():
+            return None
+        manager = self.nodes_manager
+        with manager._lock:  # the lock redis-py's move_slot holds to add a master a MOVED names
+            added: ClusterNode = manager.nodes_cache.setdefault(node_name, ClusterNode(address, int(number), PRIMARY))
+            return added
+
+
+class _ClusterPipeline(_FollowsAsk, ClusterPipeline):
     """A cluster pipeline whose outages surface as StorageUnavailable, like single commands."""
 
     def execute_command(self, *args: Any, **kwargs: Any) -> Any:
@@ -297,7 +324,7 @@ class _ClusterPipeline(ClusterPipeline):
             return super().execute(raise_on_error)
 
 
-class StoreCluster(RedisCluster):
+class StoreCluster(_FollowsAsk, RedisCluster):
     """The store's Redis Cluster client: outages raise StorageUnavailable; pipelines are transactions by default."""
 
     def execute_command(self, *args: Any, **kwargs: Any) -> Any:
