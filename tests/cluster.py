@@ -204,12 +204,14 @@ class Cluster:
         return source
 
     @staticmethod
-    def move_keys(slot: int, source: Node, to: Node) -> int:
-        """Move the keys of a moving slot left on its owner to the master it goes to (MIGRATE, as `redis-cli
-        --cluster reshard` does); return how many moved. The slot stays the owner's until finish_moving."""
+    def move_keys(slot: int, source: Node, to: Node, most: int | None = None) -> int:
+        """Move the keys of a moving slot left on its owner (at most `most` of them) to the master it goes to
+        (MIGRATE, as `redis-cli --cluster reshard` does); return how many moved. The slot stays the owner's until
+        finish_moving."""
         moved = 0
         with _clients(source) as (owner,):
-            while batch := owner.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
+            while (most is None or moved < most) and (batch := owner.execute_command(
+                    "CLUSTER GETKEYSINSLOT", slot, 100 if most is None else min(100, most - moved))):
                 owner.execute_command("MIGRATE", "127.0.0.1", to.port, "", 0, 5000, "KEYS", *batch)
                 moved += len(batch)
         return moved

@@ -158,6 +158,8 @@ def test_a_stopped_master_makes_commands_pipelines_and_scripts_unavailable_and_r
     store.redis.set(lost, "v")
     store.redis.set(kept, "v")
     assert app.get("/readyz").status_code == 200
+    lead = {"Authorization": f"Bearer {store.create_key('lead')}"}
+    assert app.get(f"/api/v1/customers/{EMAIL}", headers=lead).status_code == 404
 
     stopped.stop()
     transaction = store.redis.pipeline()
@@ -175,6 +177,8 @@ def test_a_stopped_master_makes_commands_pipelines_and_scripts_unavailable_and_r
         store.redis.get(kept)
     ready = app.get("/readyz")
     assert ready.status_code == 503 and ready.json["cluster"]["state"] == "fail", ready.json
+    card = app.get(f"/api/v1/customers/{EMAIL}", headers=lead)  # its key's check and count refused in place
+    assert card.status_code == 503 and card.headers["Retry-After"], card.get_data(as_text=True)
     checked = tracker(make_env(own_cluster.url, smtp.port, TRACKER_BROKER_URL="amqp://127.0.0.1:1//"), "check")
     problem = [line for line in checked.stderr.splitlines() if "TRACKER_REDIS_URL" in line]
     assert checked.returncode == 1 and len(problem) == 1 and "Redis Cluster" in problem[0], checked.stderr
@@ -234,6 +238,37 @@ def test_slots_moving_to_a_master_added_to_the_cluster_are_followed_and_what_can
     assert repeated.status_code == 200 and repeated.json["status"] == "duplicate", repeated.json
     assert drain(store, settings) == 1
     assert sorted(ticket.key for ticket in store.customer_tickets(EMAIL)) == ["standard:M-1", "standard:M-2"]
+
+
+def test_a_drain_whose_customers_slot_is_moving_parks_nothing_and_applies_the_batch_once_the_move_ends(own_cluster):
+    """A customer's step whose keys are split by a slot's move (some on its owner, some not there) cannot run
+    until the move ends (TRYAGAIN, then the client gives up): the drain stops as on any outage and applies the
+    batch later, instead of parking the event as one that failed."""
+    store = Store.from_url(own_cluster.url)
+    settings = load_settings(make_env(own_cluster.url, free_port()))
+    app = create_app(settings, store, enqueue=lambda *_: None).test_client()
+
+    def post(ticket: str) -> int:
+        raw = json.dumps(solved_event(ticket=ticket, email_address=EMAIL, at=iso(60))).encode()
+        headers, query = signed("standard", raw, headers={"webhook-id": f"msg-{ticket}"})
+        return int(app.post("/webhooks/standard", data=raw, query_string=query,
+                            headers={"Content-Type": "application/json", **headers}).status_code)
+
+    assert post("M-1") == 202
+    assert drain(store, settings) == 1
+    added = own_cluster.add_master()
+    customer_slot = store.redis.keyslot(keys.customer(EMAIL, "profile"))
+    source = own_cluster.begin_moving(customer_slot, added)
+    assert own_cluster.move_keys(customer_slot, source, added, most=1) == 1  # one of the customer's keys moved
+    assert post("M-2") == 202  # the event log's slots are not moving
+    with pytest.raises(StorageUnavailable):
+        drain(store, settings)
+    assert store.redis.xlen(keys.DEAD) == 0
+
+    own_cluster.finish_moving(customer_slot, source, added)
+    assert drain(store, settings) == 1
+    assert sorted(ticket.key for ticket in store.customer_tickets(EMAIL)) == ["standard:M-1", "standard:M-2"]
+    assert store.redis.xlen(keys.DEAD) == 0
 
 
 # --- the broker beside a cluster ------------------------------------------------------------------------------

@@ -66,7 +66,9 @@ def is_outage(error: BaseException) -> bool:
 
 def _outages_raised(replies: list[Any]) -> list[Any]:
     """Return replies read together, raising StorageUnavailable for the first that says Redis is unavailable (a
-    read-only replica after a failover, a slot migrating): other error replies stay in place for the caller."""
+    read-only replica after a failover, a slot migrating, a cluster down): other error replies stay in place for
+    the caller. Every pipeline's replies pass here, so a caller that turns an error reply into its record's
+    failure (a drain parks the event) never does so for an outage: the whole batch is tried again later."""
     for reply in replies:
         if isinstance(reply, Exception) and is_outage(reply):
             raise StorageUnavailable(type(reply).__name__) from reply
@@ -120,7 +122,7 @@ class _Pipeline(Pipeline):
         stack = self.command_stack
         if self.owner is None or self.transaction or self.explicit_transaction or self.watching or not stack:
             with _unavailable_as_ours():
-                return super().execute(raise_on_error)
+                return _outages_raised(super().execute(raise_on_error))
         try:
             if self.scripts:
                 self._load_scripts(self.owner)
@@ -130,7 +132,7 @@ class _Pipeline(Pipeline):
         if raise_on_error:
             with _unavailable_as_ours():
                 self.raise_first_error(stack, replies)  # as redis-py raises it: the command named in the message
-        return replies
+        return _outages_raised(replies)
 
     def _scripts_by_source(self) -> None:
         """Queue a few script calls as EVAL with their source, so no SCRIPT EXISTS round trip precedes them."""
@@ -321,7 +323,7 @@ class _ClusterPipeline(_FollowsAsk, ClusterPipeline):
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         with _unavailable_as_ours():
-            return super().execute(raise_on_error)
+            return _outages_raised(super().execute(raise_on_error))
 
 
 class StoreCluster(_FollowsAsk, RedisCluster):
@@ -621,7 +623,7 @@ class RedisBase:
         pipe = client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
-        return _outages_raised(pipe.execute(raise_on_error=False))
+        return list(pipe.execute(raise_on_error=False))
 
     def script(self, name: str) -> Script:
         if name not in self._scripts:
