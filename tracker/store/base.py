@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import struct
 import threading
@@ -43,12 +44,21 @@ from tracker.store.survey_codes import lua_thaw
 # docker-compose.yml and `tracker dev` start Redis with it; `tracker check` says when a Redis is set lower.
 COMPACT_HASH_VALUE = 512
 REDIS_DEFAULT_HASH_VALUE = 64  # hash-max-listpack-value when nobody set it
-# Redis being down, loading, failing over or read-only, a cluster without a master for some slots or moving
-# slots for longer than the client follows redirects: retrying later may succeed. Everything else (a wrong
-# type, a script error, keys of two slots in one command) is a bug and stays a redis error.
+# Redis being down, loading, failing over or read-only, full (maxmemory reached, writes refused), a cluster
+# without a master for some slots or moving slots for longer than the client follows redirects: retrying later
+# may succeed. Everything else (a wrong type, a script error, keys of two slots in one command) is a bug and
+# stays a redis error.
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.BusyLoadingError,
                redis.exceptions.TryAgainError, redis.exceptions.ReadOnlyError, redis.exceptions.ClusterError,
-               redis.exceptions.AskError, redis.exceptions.SlotNotCoveredError)
+               redis.exceptions.AskError, redis.exceptions.SlotNotCoveredError,
+               redis.exceptions.OutOfMemoryError)  # type: ignore[attr-defined]  # newer than the stubs
+# Redis 6.2 reports a write refused inside a script as the script's own error, the refusal after a "-"
+# ("Error running script (call to f_…): @user_script:13: @user_script: 13: -OOM command not allowed …"), where
+# 7.x replies OOM or READONLY as such: the same outages. Matched at the end of the message, after whatever a
+# pipeline put before it (the command and its arguments).
+SCRIPT_REFUSAL = re.compile(r"Error running script \(call to f_[0-9a-f]{40}\): @user_script:\d+: @user_script: \d+: "
+                            r"-(OOM|READONLY) [^\n]*\Z")
+REFUSED_AS = {"OOM": "OutOfMemoryError", "READONLY": "ReadOnlyError"}  # what 7.x raises for each
 # The cluster client re-reads the cluster's layout after a failure; these say no node could give it.
 LAYOUT_LOST = ("Redis Cluster cannot be connected", "All slots are not covered")
 SLOTS = 16384
@@ -59,9 +69,17 @@ def is_outage(error: BaseException) -> bool:
     """Say whether a Redis error means "unavailable now, retry later" rather than a bug."""
     if isinstance(error, UNAVAILABLE):
         return True
+    if isinstance(error, redis.ResponseError):
+        return SCRIPT_REFUSAL.search(str(error)) is not None
     if isinstance(error, RedisClusterException):
         return str(error).startswith(LAYOUT_LOST) or (error.__cause__ is not None and is_outage(error.__cause__))
     return False
+
+
+def outage(error: BaseException) -> StorageUnavailable:
+    """Name an outage for the log: its error's type, as Redis 7.x raises it for a write refused in a script."""
+    refused = SCRIPT_REFUSAL.search(str(error)) if type(error) is redis.ResponseError else None
+    return StorageUnavailable(REFUSED_AS[refused.group(1)] if refused else type(error).__name__)
 
 
 def _outages_raised(replies: list[Any]) -> list[Any]:
@@ -71,7 +89,7 @@ def _outages_raised(replies: list[Any]) -> list[Any]:
     failure (a drain parks the event) never does so for an outage: the whole batch is tried again later."""
     for reply in replies:
         if isinstance(reply, Exception) and is_outage(reply):
-            raise StorageUnavailable(type(reply).__name__) from reply
+            raise outage(reply) from reply
     return replies
 
 
@@ -89,7 +107,7 @@ def _unavailable_as_ours() -> Iterator[None]:
         yield
     except (redis.RedisError, RedisClusterException) as exc:
         if is_outage(exc):
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise outage(exc) from exc
         raise
 
 
@@ -285,6 +303,22 @@ class _PendingClient(StoreClient):
     """A standalone client for a node that did not answer at start-up; the store asks it again what it is."""
 
     url = ""
+
+
+@dataclass(frozen=True)
+class MemoryLimit:
+    """One Redis's memory as INFO memory reports it (node: a cluster master's address, "" for a standalone Redis)."""
+
+    node: str
+    used: int
+    maximum: int  # maxmemory: 0 for none
+    policy: str  # maxmemory-policy
+
+    @property
+    def evicts(self) -> bool:
+        """Whether Redis, once full, deletes keys to make room (the store's keys are its data) instead of refusing
+        writes (noeviction: webhooks are then answered 503 and retried, nothing lost)."""
+        return self.maximum > 0 and self.policy != "noeviction"
 
 
 class _FollowsAsk:
@@ -637,6 +671,19 @@ class RedisBase:
         """Return the Redis Cluster's state as its nodes see it; None on a standalone Redis."""
         client = self.redis
         return cluster_state(client) if isinstance(client, RedisCluster) else None
+
+    def memory_limits(self) -> list[MemoryLimit]:
+        """Return each master's memory in use, its maxmemory (0: none) and maxmemory-policy (INFO memory, which a
+        managed Redis that refuses CONFIG still answers): what `tracker check` looks at."""
+        client = self.redis
+        nodes = client.get_primaries() if isinstance(client, RedisCluster) else [None]
+        found = []
+        for node in nodes:
+            connection = client if node is None else client.get_redis_connection(node)  # type: ignore[union-attr]
+            info = connection.info("memory")
+            found.append(MemoryLimit("" if node is None else node.name, int(info.get("used_memory", 0)),
+                                     int(info.get("maxmemory", 0)), str(info.get("maxmemory_policy", "noeviction"))))
+        return found
 
     def compact_hash_value(self) -> int | None:  # compared with COMPACT_HASH_VALUE by `tracker check`
         """Return the longest value a hash may hold and stay compact (hash-max-listpack-value, or its Redis 6.2
