@@ -157,6 +157,27 @@ def test_check_notes_a_redis_that_keeps_hashes_compact_only_up_to_short_values(e
     assert "note" not in tracker(env, "check").stdout
 
 
+def test_check_fails_on_a_redis_that_deletes_keys_when_full_and_notes_one_near_its_maxmemory(env, store):
+    store.redis.config_set("maxmemory-policy", "allkeys-lru")  # a policy without a maxmemory evicts nothing
+    assert tracker(env, "check").returncode == 0
+    try:
+        store.redis.config_set("maxmemory", 10 * 1024 ** 3)
+        result = tracker(env, "check")
+        problems = result.stderr.splitlines()
+        assert result.returncode == 1 and len(problems) == 1, result.stderr
+        assert "maxmemory-policy allkeys-lru" in problems[0] and "Set maxmemory-policy noeviction" in problems[0]
+        store.redis.config_set("maxmemory-policy", "noeviction")
+        assert tracker(env, "check").returncode == 0
+        used = int(store.redis.info("memory")["used_memory"])
+        store.redis.config_set("maxmemory", int(used / 0.92))  # room left, near full
+        result = tracker(env, "check")
+        notes = [line for line in result.stdout.splitlines() if "maxmemory" in line]
+        assert result.returncode == 0 and len(notes) == 1 and "near its maxmemory" in notes[0], result.stdout
+    finally:
+        store.redis.config_set("maxmemory", 0)
+        store.redis.config_set("maxmemory-policy", "noeviction")
+
+
 def test_check_notes_a_redis_that_keeps_sorted_sets_compact_only_below_a_time_index_chunk(env, store):
     store.redis.config_set("zset-max-ziplist-entries", 64)  # the 6.2 name; 7.x knows it too
     try:

@@ -16,6 +16,8 @@ from tracker.config import ConfigError, EventUrl, Settings, load_settings, redac
 
 # Each probe gives up after this many seconds, so a check never hangs on a silent firewall.
 TIMEOUT = 5.0
+# `tracker check` notes a Redis using this share of its maxmemory.
+NEAR_FULL = 0.9
 # Beat ticks at least every 5 s (the drain schedule); a heartbeat older than this means beat is stuck.
 BEAT_STALE_AFTER = 120.0
 
@@ -42,6 +44,35 @@ def probe_redis(settings: Settings) -> str:
     if cluster is None:
         return f"{redact_url(settings.redis_url)} answers (Redis {version})"
     return f"{redact_url(settings.redis_url)} answers (Redis {version}, a Redis Cluster: {cluster.summary()})"
+
+
+def eviction_problem(settings: Settings) -> str | None:
+    """Say when the store's Redis deletes keys once it is full (a maxmemory and a policy other than noeviction):
+    the store's keys are its data, so customers, answers or dedupe marks would vanish. None when it does not."""
+    from tracker.store import Store
+
+    evicting = [limit for limit in Store.from_url(settings.redis_url).memory_limits() if limit.evicts]
+    if not evicting:
+        return None
+    where = ", ".join(f"{limit.node or 'Redis'}: maxmemory {limit.maximum} bytes, maxmemory-policy {limit.policy}"
+                      for limit in evicting)
+    return (f"TRACKER_REDIS_URL: Redis deletes keys once it is full ({where}); the tracker's keys are its data "
+            f"(customers, answers, the marks that keep a webhook from counting twice). Set maxmemory-policy "
+            f"noeviction: a full Redis then refuses writes, webhooks are answered 503 and retried, nothing is lost")
+
+
+def memory_note(settings: Settings) -> str | None:
+    """Say when the store's Redis is near its maxmemory (90%): once there, it refuses writes (webhooks answered 503
+    until it has room). None when it is not, or has no maxmemory."""
+    from tracker.store import Store
+
+    near = [limit for limit in Store.from_url(settings.redis_url).memory_limits()
+            if limit.maximum > 0 and limit.used >= NEAR_FULL * limit.maximum]
+    if not near:
+        return None
+    return "Redis is near its maxmemory (" + ", ".join(
+        f"{limit.node or 'Redis'}: {limit.used} of {limit.maximum} bytes" for limit in near) + \
+        "): once full it refuses writes, and webhooks are answered 503 until it has room; raise maxmemory"
 
 
 def compact_hash_note(settings: Settings) -> str | None:
@@ -242,11 +273,14 @@ def run_check(environ: Mapping[str, str]) -> int:
     for name, variable, probe in probes:
         try:
             print(f"  ok  {name}: {probe(settings)}")
-            notes = (compact_hash_note, compact_zset_note, filing_note, risk_ranking_note, comment_index_note) \
-                if probe is probe_redis else ()
+            notes = (memory_note, compact_hash_note, compact_zset_note, filing_note, risk_ranking_note,
+                     comment_index_note) if probe is probe_redis else ()
             for note in (advise(settings) for advise in notes):
                 if note:
                     print(f"  note  {note}")  # advice, not a problem: the exit status stays 0
+            if probe is probe_redis and (problem := eviction_problem(settings)):
+                problems += 1
+                _problem(problem)
         except Exception as exc:  # every failure of a probe is a finding, whatever raised it
             problems += 1
             _problem(f"{variable}: cannot reach the {name}: {_reason(exc)}")
