@@ -54,6 +54,7 @@ CLUSTER_VARIANTS: dict[str, set[str] | None] = {
                         "test_each_thread_reads_only_its_own_replies",
                         "test_a_pipeline_error_is_raised_naming_its_command_or_kept_in_place_and_the_connection_stays_in_step"},
     "test_risk_rank": None,
+    "test_metrics": {"test_the_redis_memory_used_and_its_maxmemory_are_scraped_per_master"},
     "test_time_index": None,
     "test_delivery_marks": {"test_a_repeat_whose_body_goes_to_another_shard_is_a_duplicate_and_its_portion_withdrawn",
                             "test_a_withdrawn_portion_is_kept_when_an_applier_may_have_read_it",

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from redis.cluster import RedisCluster
 
 from tests.support import drain, inject_log_entry, send_all, solved_event, survey_link, tracker
 from tracker.cli.dev import free_port
@@ -119,6 +120,29 @@ def test_the_log_the_surveys_and_the_answers_move_their_gauges_and_counters(post
     erased = scrape(client)
     assert value(erased, "tracker_surveys_sent_total") == 1 and value(erased, "tracker_answers_total") == 1
     assert value(erased, "tracker_customers") == 0
+
+
+def _per_node(samples: dict, name: str) -> dict[str, float]:
+    return {dict(labels)["node"]: sampled for (named, labels), sampled in samples.items() if named == name}
+
+
+def _set_on_each_master(store: Store, name: str, setting: int) -> None:
+    client = store.redis
+    for node in client.get_primaries() if isinstance(client, RedisCluster) else [None]:
+        (client if node is None else client.get_redis_connection(node)).config_set(name, setting)
+
+
+def test_the_redis_memory_used_and_its_maxmemory_are_scraped_per_master(client, store):
+    nodes = {limit.node for limit in store.memory_limits()}  # "" alone on a standalone Redis, else each master
+    samples = scrape(client)
+    used = _per_node(samples, "tracker_redis_used_memory_bytes")
+    assert set(used) == nodes and all(bytes_used > 0 for bytes_used in used.values())
+    assert _per_node(samples, "tracker_redis_maxmemory_bytes") == dict.fromkeys(nodes, 0)  # the tests': no limit
+    _set_on_each_master(store, "maxmemory", 10 * 1024 ** 3)
+    try:
+        assert _per_node(scrape(client), "tracker_redis_maxmemory_bytes") == dict.fromkeys(nodes, 10 * 1024 ** 3)
+    finally:
+        _set_on_each_master(store, "maxmemory", 0)
 
 
 def test_the_celery_queue_length_is_read_from_the_redis_broker(settings, store):

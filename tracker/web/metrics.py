@@ -62,11 +62,25 @@ class TrackerCollector(Collector):
         yield GaugeMetricFamily("tracker_sweep_lag_seconds", "How long the most overdue survey (or reminder) has "
                                 "been waiting; 0 when none is overdue.", value=self._sweep_lag(counts.oldest_due_ms))
         yield GaugeMetricFamily("tracker_customers", "Customers known.", value=counts.customers)
+        yield from self._memory()
         yield from self._cases()
         yield from self._deliveries()
         queued = self.queue_length() if self.queue_length else None
         if queued is not None:
             yield GaugeMetricFamily("tracker_celery_queue_length", "Tasks waiting in the Celery queue.", value=queued)
+
+    def _memory(self) -> Iterator[Metric]:
+        # One INFO memory per master: alert before used reaches maxmemory (a full Redis refuses writes, and the
+        # webhooks of that time are answered 503).
+        used = GaugeMetricFamily("tracker_redis_used_memory_bytes", "Memory the store's Redis uses, per master "
+                                 "(node: its address on a cluster, empty for a standalone Redis).", labels=("node",))
+        limit = GaugeMetricFamily("tracker_redis_maxmemory_bytes", "The store's Redis maxmemory, per master (0: no "
+                                  "limit); once used reaches it, writes are refused.", labels=("node",))
+        for memory in self.store.memory_limits():
+            used.add_metric((memory.node,), memory.used)
+            limit.add_metric((memory.node,), memory.maximum)
+        yield used
+        yield limit
 
     def _cases(self) -> Iterator[Metric]:
         from tracker.cases.stats import case_numbers
