@@ -672,17 +672,23 @@ class RedisBase:
         client = self.redis
         return cluster_state(client) if isinstance(client, RedisCluster) else None
 
+    def _node_clients(self, primaries: bool) -> list[tuple[str, Any]]:
+        """Return (name, client) for the one Redis, or for each node of a cluster (its masters alone if primaries):
+        what a command about the server itself (INFO, CONFIG) is asked of. The name is "" for a standalone Redis."""
+        client = self.redis
+        if not isinstance(client, RedisCluster):
+            return [("", client)]
+        nodes = client.get_primaries() if primaries else client.get_nodes()
+        return [(node.name, client.get_redis_connection(node)) for node in nodes]
+
     def memory_limits(self) -> list[MemoryLimit]:
         """Return each master's memory in use, its maxmemory (0: none) and maxmemory-policy (INFO memory, which a
-        managed Redis that refuses CONFIG still answers): what `tracker check` looks at."""
-        client = self.redis
-        nodes = client.get_primaries() if isinstance(client, RedisCluster) else [None]
+        managed Redis that refuses CONFIG still answers): what `tracker check` and /metrics look at."""
         found = []
-        for node in nodes:
-            connection = client if node is None else client.get_redis_connection(node)  # type: ignore[union-attr]
+        for name, connection in self._node_clients(primaries=True):
             info = connection.info("memory")
-            found.append(MemoryLimit("" if node is None else node.name, int(info.get("used_memory", 0)),
-                                     int(info.get("maxmemory", 0)), str(info.get("maxmemory_policy", "noeviction"))))
+            found.append(MemoryLimit(name, int(info.get("used_memory", 0)), int(info.get("maxmemory", 0)),
+                                     str(info.get("maxmemory_policy", "noeviction"))))
         return found
 
     def compact_hash_value(self) -> int | None:  # compared with COMPACT_HASH_VALUE by `tracker check`
@@ -701,11 +707,8 @@ class RedisBase:
         return self._compact_limit("hash-max-*-entries")
 
     def _compact_limit(self, pattern: str) -> int | None:
-        client = self.redis
-        nodes = client.get_nodes() if isinstance(client, RedisCluster) else [None]
         found: list[int] = []
-        for node in nodes:
-            connection = client if node is None else client.get_redis_connection(node)  # type: ignore[union-attr]
+        for _name, connection in self._node_clients(primaries=False):
             try:
                 reply = connection.execute_command("CONFIG", "GET", pattern)
             except redis.ResponseError:  # a managed Redis may not allow CONFIG
