@@ -191,6 +191,14 @@ def test_a_stopped_master_makes_commands_pipelines_and_scripts_unavailable_and_r
     assert store.redis.get(lost) == "again"
 
 
+def _solved(app: Any, ticket: str, delivery: str) -> Any:
+    """POST a signed ticket.solved of EMAIL's to the receiver as one delivery."""
+    raw = json.dumps(solved_event(ticket=ticket, email_address=EMAIL, at=iso(60))).encode()
+    headers, query = signed("standard", raw, headers={"webhook-id": delivery})
+    return app.post("/webhooks/standard", data=raw, query_string=query,
+                    headers={"Content-Type": "application/json", **headers})
+
+
 def test_slots_moving_to_a_master_added_to_the_cluster_are_followed_and_what_cannot_run_yet_is_retried_later(
         own_cluster):
     """An operator adds a master and moves slots to it (what `redis-cli --cluster rebalance` does, slot by slot).
@@ -203,13 +211,7 @@ def test_slots_moving_to_a_master_added_to_the_cluster_are_followed_and_what_can
     app = create_app(settings, store, enqueue=lambda *_: None).test_client()
     lead = {"Authorization": f"Bearer {store.create_key('lead')}"}
 
-    def post(ticket: str, delivery: str) -> Any:
-        raw = json.dumps(solved_event(ticket=ticket, email_address=EMAIL, at=iso(60))).encode()
-        headers, query = signed("standard", raw, headers={"webhook-id": delivery})
-        return app.post("/webhooks/standard", data=raw, query_string=query,
-                        headers={"Content-Type": "application/json", **headers})
-
-    assert post("M-1", "msg-before").status_code == 202
+    assert _solved(app, "M-1", "msg-before").status_code == 202
     assert drain(store, settings) == 1
     card = app.get(f"/api/v1/customers/{EMAIL}", headers=lead)
     assert card.status_code == 200 and card.json["customer"] == EMAIL, card.json
@@ -226,15 +228,15 @@ def test_slots_moving_to_a_master_added_to_the_cluster_are_followed_and_what_can
     # one missing (TRYAGAIN) until the move ends.
     log_slots = sorted({store.redis.keyslot(keys.stream(shard)) for shard in range(keys.BUCKETS)})
     sources = {slot: own_cluster.begin_moving(slot, added) for slot in log_slots}
-    refused = post("M-2", "msg-moving")
+    refused = _solved(app, "M-2", "msg-moving")
     assert refused.status_code == 503 and refused.headers["Retry-After"], refused.get_data(as_text=True)
     assert "Retry later" in refused.json["message"]
 
     for slot, source in [*sources.items(), (customer_slot, customer_source)]:
         own_cluster.finish_moving(slot, source, added)
     assert {own_cluster.owner(slot).port for slot in [*log_slots, customer_slot]} == {added.port}
-    assert post("M-2", "msg-moving").status_code == 202  # not a duplicate: the refused attempt stored nothing
-    repeated = post("M-2", "msg-moving")
+    assert _solved(app, "M-2", "msg-moving").status_code == 202  # not a duplicate: the refused attempt stored nothing
+    repeated = _solved(app, "M-2", "msg-moving")
     assert repeated.status_code == 200 and repeated.json["status"] == "duplicate", repeated.json
     assert drain(store, settings) == 1
     assert sorted(ticket.key for ticket in store.customer_tickets(EMAIL)) == ["standard:M-1", "standard:M-2"]
@@ -248,19 +250,13 @@ def test_a_drain_whose_customers_slot_is_moving_parks_nothing_and_applies_the_ba
     settings = load_settings(make_env(own_cluster.url, free_port()))
     app = create_app(settings, store, enqueue=lambda *_: None).test_client()
 
-    def post(ticket: str) -> int:
-        raw = json.dumps(solved_event(ticket=ticket, email_address=EMAIL, at=iso(60))).encode()
-        headers, query = signed("standard", raw, headers={"webhook-id": f"msg-{ticket}"})
-        return int(app.post("/webhooks/standard", data=raw, query_string=query,
-                            headers={"Content-Type": "application/json", **headers}).status_code)
-
-    assert post("M-1") == 202
+    assert _solved(app, "M-1", "msg-M-1").status_code == 202
     assert drain(store, settings) == 1
     added = own_cluster.add_master()
     customer_slot = store.redis.keyslot(keys.customer(EMAIL, "profile"))
     source = own_cluster.begin_moving(customer_slot, added)
     assert own_cluster.move_keys(customer_slot, source, added, most=1) == 1  # one of the customer's keys moved
-    assert post("M-2") == 202  # the event log's slots are not moving
+    assert _solved(app, "M-2", "msg-M-2").status_code == 202  # the event log's slots are not moving
     with pytest.raises(StorageUnavailable):
         drain(store, settings)
     assert store.redis.xlen(keys.DEAD) == 0
