@@ -9,10 +9,14 @@ import sys
 import time
 from collections.abc import Mapping
 from importlib import metadata
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tracker.cli.base import layout_problem, refuse_unusable_broker
 from tracker.config import ConfigError, EventUrl, Settings, load_settings, redact_url
+
+if TYPE_CHECKING:
+    from tracker.store.base import MemoryLimit
 
 # Each probe gives up after this many seconds, so a check never hangs on a silent firewall.
 TIMEOUT = 5.0
@@ -46,12 +50,17 @@ def probe_redis(settings: Settings) -> str:
     return f"{redact_url(settings.redis_url)} answers (Redis {version}, a Redis Cluster: {cluster.summary()})"
 
 
-def eviction_problem(settings: Settings) -> str | None:
-    """Say when the store's Redis deletes keys once it is full (a maxmemory and a policy other than noeviction):
-    the store's keys are its data, so customers, answers or dedupe marks would vanish. None when it does not."""
+def memory_limits(settings: Settings) -> list[MemoryLimit]:
+    """Read each master's memory once, for eviction_problem and memory_note."""
     from tracker.store import Store
 
-    evicting = [limit for limit in Store.from_url(settings.redis_url).memory_limits() if limit.evicts]
+    return Store.from_url(settings.redis_url).memory_limits()
+
+
+def eviction_problem(limits: list[MemoryLimit]) -> str | None:
+    """Say when the store's Redis deletes keys once it is full (a maxmemory and a policy other than noeviction):
+    the store's keys are its data, so customers, answers or dedupe marks would vanish. None when it does not."""
+    evicting = [limit for limit in limits if limit.evicts]
     if not evicting:
         return None
     where = ", ".join(f"{limit.node or 'Redis'}: maxmemory {limit.maximum} bytes, maxmemory-policy {limit.policy}"
@@ -61,13 +70,10 @@ def eviction_problem(settings: Settings) -> str | None:
             f"noeviction: a full Redis then refuses writes, webhooks are answered 503 and retried, nothing is lost")
 
 
-def memory_note(settings: Settings) -> str | None:
+def memory_note(limits: list[MemoryLimit]) -> str | None:
     """Say when the store's Redis is near its maxmemory (90%): once there, it refuses writes (webhooks answered 503
     until it has room). None when it is not, or has no maxmemory."""
-    from tracker.store import Store
-
-    near = [limit for limit in Store.from_url(settings.redis_url).memory_limits()
-            if limit.maximum > 0 and limit.used >= NEAR_FULL * limit.maximum]
+    near = [limit for limit in limits if limit.maximum > 0 and limit.used >= NEAR_FULL * limit.maximum]
     if not near:
         return None
     return "Redis is near its maxmemory (" + ", ".join(
@@ -273,12 +279,14 @@ def run_check(environ: Mapping[str, str]) -> int:
     for name, variable, probe in probes:
         try:
             print(f"  ok  {name}: {probe(settings)}")
-            notes = (memory_note, compact_hash_note, compact_zset_note, filing_note, risk_ranking_note,
-                     comment_index_note) if probe is probe_redis else ()
-            for note in (advise(settings) for advise in notes):
+            if probe is not probe_redis:
+                continue
+            limits = memory_limits(settings)
+            notes = (compact_hash_note, compact_zset_note, filing_note, risk_ranking_note, comment_index_note)
+            for note in (memory_note(limits), *(advise(settings) for advise in notes)):
                 if note:
                     print(f"  note  {note}")  # advice, not a problem: the exit status stays 0
-            if probe is probe_redis and (problem := eviction_problem(settings)):
+            if problem := eviction_problem(limits):
                 problems += 1
                 _problem(problem)
         except Exception as exc:  # every failure of a probe is a finding, whatever raised it
