@@ -178,7 +178,16 @@ def test_check_fails_on_a_redis_that_deletes_keys_when_full_and_notes_one_near_i
         store.redis.config_set("maxmemory-policy", "noeviction")
 
 
-def test_check_notes_a_redis_that_keeps_sorted_sets_compact_only_below_a_time_index_chunk(env, store):
+@pytest.fixture
+def composed_redis(store):
+    """The session's Redis set as compose and tracker dev start it (hash-max-listpack-value 512), so a check notes
+    only what its test changes, whichever test ran before it."""
+    store.redis.config_set("hash-max-ziplist-value", 512)  # the 6.2 name; 7.x knows it too
+    return store
+
+
+def test_check_notes_a_redis_that_keeps_sorted_sets_compact_only_below_a_time_index_chunk(env, composed_redis):
+    store = composed_redis
     store.redis.config_set("zset-max-ziplist-entries", 64)  # the 6.2 name; 7.x knows it too
     try:
         result = tracker(env, "check")
@@ -190,7 +199,8 @@ def test_check_notes_a_redis_that_keeps_sorted_sets_compact_only_below_a_time_in
     assert "note" not in tracker(env, "check").stdout
 
 
-def test_check_notes_filing_hashes_holding_more_surveys_than_redis_keeps_in_a_compact_hash(env, store):
+def test_check_notes_filing_hashes_holding_more_surveys_than_redis_keeps_in_a_compact_hash(env, composed_redis):
+    store = composed_redis
     fullest = filing_sample()[0]
     store.redis.hset(fullest, mapping={f"sid-{n}": "2:st8:answered" for n in range(5)})  # five filed surveys
     (held,) = store.redis.config_get("hash-max-ziplist-entries").values()  # 512 unless set: Redis's default
