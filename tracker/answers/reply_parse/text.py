@@ -78,16 +78,26 @@ def html_to_text(html: str) -> str:
 
 # --- Quoted history and signatures ----------------------------------------------------------------
 
-HEADER_END = re.compile(r"\b(wrote|a\s+[ée]crit|escribi[óo]|ha\s+scritto|escreveu|napisa[łl])\s*:\s*$", re.I)
+HEADER_END = re.compile(r"(\b(wrote|a\s+[ée]crit|escribi[óo]|ha\s+scritto|escreveu|napisa[łl](\s*\(a\))?|pisze|"
+                        r"написал[аи]?)|写道|작성|のメッセージ)\s*[:：]\s*$", re.I)
 HEADER_MID = re.compile(r"\b(skrev|schrieb|schreef|kirjoitti)\b.*:\s*$", re.I)
-HEADER_OPENER = re.compile(r"^(on|den|am|le|el|op|il|em|\d|\w{2,4}\.?,?\s+\d)", re.I)
+HEADER_OPENER = re.compile(r"^(on|den|am|le|el|op|il|em|dnia|\d|\w{2,4}\.?,?\s+\d)", re.I)
+# Without the word: a time, then the sender's address in angle brackets and a colon ('30.09.2017, 18.30, "Jo" <jo@x>:',
+# '2017-11-24 16:32 GMT+01:00 Jo <jo@x>:', Russian and other clients), or "On … <jo@x> wrote" without its colon.
+HEADER_BARE = re.compile(r"\d{1,2}[:.]\d{2}\b.*<[^<>\s@]+@[^<>\s]+>\s*:\s*$")
+HEADER_NO_COLON = re.compile(r"^on\b.*<[^<>\s@]+@[^<>\s]+>\s*wrote$", re.I)
 TIME_OR_ADDRESS = re.compile(r"@|<|\d{1,2}[:.]\d{2}")
-SEPARATOR = re.compile(r"^(-{3,}[^-]{3,60}-{3,}|_{20,}|begin forwarded message:|videresendt melding:)$", re.I)
-FROM_LINE = re.compile(r"^\*?(from|fra|från|von|de|van|da)\s*:\*?\s*\S", re.I)
-SENT_LINE = re.compile(r"^\*?(sent|sendt|skickat|gesendet|envoy[ée]|enviado|verzonden|date|dato|datum|fecha)"
-                       r"\s*:", re.I)
+SEPARATOR = re.compile(r"^(-{3,}[^-]{3,60}-{3,}|_{2,4}|_{20,}|begin forwarded message:|videresendt melding:)$", re.I)
+RULE = re.compile(r"^[-=_*~]*$")
+WRAP_WIDTH = 60  # clients wrap quoted lines at 72-78 characters; a quoted line this long may have been wrapped
+# An Outlook-style block of the quoted mail's headers: a From line and a Sent (or Date) line within a few lines of
+# each other, either first, in the languages clients write them in.
+FROM_LINE = re.compile(r"^\*?(from|fra|från|von|de|van|da|od|lähettäjä|от)\s*:\*?\s*\S", re.I)
+SENT_LINE = re.compile(r"^\*?(sent|sendt|skickat|gesendet|envoy[ée](\s+le)?|enviad[oa](\s+em)?|verzonden|inviato|"
+                       r"wysłan[eo]|lähetetty|отправлено|date|dato|datum|data|fecha|message du)\s*:", re.I)
 MOBILE = re.compile(r"^(sent (from|with|via)|sendt (fra|från)|skickat från|von meinem|gesendet (von|mit)|"
-                    r"envoy[ée] (de|depuis)|enviado (desde|con)|verzonden (vanaf|met|van)|verstuurd (vanaf|met)|"
+                    r"envoy[ée] (de|depuis|à partir de)|enviado (desde|con)|verzonden (vanaf|met|van)|"
+                    r"verstuurd (vanaf|met)|"
                     r"(get|hent|skaffa|obtenir|obtener|download|descargar) outlook|holen sie sich outlook|"
                     r"outlook voor)\b", re.I)
 SIGN_OFFS = ("best regards|kind regards|warm regards|regards|best wishes|cheers|med vennlig hilsen|vennlig hilsen|"
@@ -107,21 +117,34 @@ def _quote_header(lines: list[str], i: int) -> int:
     for n in (1, 2, 3):
         chunk = [line.strip() for line in lines[i:i + n]]
         # A wrapped header starts long ("On Mon, 22 Nov 2026 at 10:00, Acme Support <") and has no gaps.
-        if len(chunk) < n or (n > 1 and (not HEADER_OPENER.match(first) or len(first) < 30 or not chunk[-1]
-                                         or chunk[-1].startswith(">"))):
+        # Gmail may wrap the address's closing ">:" onto a line of its own, which looks like a quote.
+        wrapped_end = n > 1 and chunk[-1] == ">:"
+        if len(chunk) < n or (n > 1 and (not HEADER_OPENER.match(first) or len(first) < 24 or not chunk[-1]
+                                         or (chunk[-1].startswith(">") and not wrapped_end))):
             break
-        joined = " ".join(chunk)
+        joined = " ".join(chunk[:-1]) + chunk[-1] if wrapped_end else " ".join(chunk)
         if len(joined) > 400:
             break
         if (HEADER_END.search(joined) and re.search(r"[\d@]", joined)) or (
-                HEADER_MID.search(joined) and TIME_OR_ADDRESS.search(joined)):
+                HEADER_MID.search(joined) and TIME_OR_ADDRESS.search(joined)) or HEADER_BARE.search(joined) or (
+                HEADER_NO_COLON.search(joined) and re.search(r"\d", joined)):
             return n
     return 0
 
 
 def _outlook_block(lines: list[str], i: int) -> bool:
-    return bool(FROM_LINE.match(lines[i].strip())) and any(
-        SENT_LINE.match(line.strip()) for line in lines[i + 1:i + 5])
+    line = lines[i].strip()
+    if FROM_LINE.match(line):
+        return any(SENT_LINE.match(other.strip()) for other in lines[i + 1:i + 5])
+    return bool(SENT_LINE.match(line)) and any(FROM_LINE.match(other.strip()) for other in lines[i + 1:i + 5])
+
+
+def _wrapped_quote(lines: list[str], i: int) -> bool:
+    """Say whether line i is the end of a quoted line its client wrapped without a ">": between two quoted lines,
+    the one before it as long as a line is before a client wraps it (an answer written between quoted lines, under
+    a short one such as a question, is kept)."""
+    before, after = lines[i - 1].strip() if i else "", lines[i + 1].strip() if i + 1 < len(lines) else ""
+    return bool(lines[i].strip()) and before.startswith(">") and len(before) >= WRAP_WIDTH and after.startswith(">")
 
 
 def strip_quoted(text: str) -> str:
@@ -131,12 +154,13 @@ def strip_quoted(text: str) -> str:
     i = 0
     while i < len(lines):
         line, bare = lines[i], lines[i].strip()
-        if bare.startswith(">"):
+        if bare.startswith(">") or _wrapped_quote(lines, i):
             i += 1
             continue
         if line.rstrip("\r") in ("--", "-- ") or SEPARATOR.match(bare) or _outlook_block(lines, i):
             break
-        if len(bare) <= 80 and (MOBILE.match(bare) or SIGN_OFF.match(bare)):
+        # "Sent from my iPhone" ends the reply; "Sent from my desk, is much easier" is part of it.
+        if len(bare) <= 80 and ((MOBILE.match(bare) and not re.search(r",\s*\w", bare)) or SIGN_OFF.match(bare)):
             break
         header = _quote_header(lines, i)
         if header:
@@ -147,4 +171,6 @@ def strip_quoted(text: str) -> str:
             continue
         kept.append(line.rstrip())
         i += 1
+    while kept and RULE.match(kept[-1].strip()):  # a rule left above the history ("====", "-----")
+        kept.pop()
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
