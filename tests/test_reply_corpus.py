@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tracker.answers.reply_parse.parse import parse_reply
-from tracker.answers.reply_parse.text import strip_quoted
+from tracker.answers.reply_parse.parse import is_auto_reply, parse_reply
+from tracker.answers.reply_parse.text import html_to_text, strip_quoted
+from webhooks.inbound_mail import _mime_parts
 
 CORPUS = Path(__file__).parent / "reply_corpus"
 
@@ -149,3 +150,26 @@ def test_an_answer_written_between_quoted_lines_is_kept():
             "Ola was quick and kind.\n> Thanks, Acme Support")
     assert parse_reply(text, None, "csat5", "en").rating == 4
     assert strip_quoted(text) == "4\nOla was quick and kind."
+
+
+TALON_MAILS = sorted(path.name for path in (CORPUS / "talon").glob("*.eml"))
+TALON_HTML = sorted(path.name for path in (CORPUS / "talon").glob("*.html"))
+
+
+@pytest.mark.parametrize("name", TALON_MAILS)
+def test_a_whole_mail_from_each_client_is_read_as_its_reply_and_a_person(name):
+    """Read as SendGrid's raw mode reads a mail: the reply is "Hello" (talon's test; its signature dropped too)."""
+    text, html, headers, subject = _mime_parts((CORPUS / "talon" / name).read_text(encoding="utf-8"))
+    assert strip_quoted(text) == "Hello"
+    assert parse_reply(text, html, "csat5", "en").outcome == "no_rating"
+    assert parse_reply(text.replace("Hello", "Hello, 4 of 5", 1), html, "csat5", "en").rating == 4
+    assert not is_auto_reply(headers, subject)
+
+
+@pytest.mark.parametrize("name", TALON_HTML)
+def test_an_html_reply_from_each_client_is_read_without_its_history(name):
+    html = (CORPUS / "talon" / name).read_text(encoding="utf-8")
+    assert " ".join(strip_quoted(html_to_text(html)).split()) == "Hi. I am fine. Thanks, Alex"
+    read = parse_reply(None, html, "csat5", "en")
+    assert (read.outcome, read.rating) == ("rating", 4)  # "fine", in the English scale words
+    assert " ".join(read.comment.split()) == "Hi. I am fine. Thanks, Alex"
