@@ -173,3 +173,34 @@ def test_an_html_reply_from_each_client_is_read_without_its_history(name):
     read = parse_reply(None, html, "csat5", "en")
     assert (read.outcome, read.rating) == ("rating", 4)  # "fine", in the English scale words
     assert " ".join(read.comment.split()) == "Hi. I am fine. Thanks, Alex"
+
+
+# alfonsrv/mail-parser-reply's tests: what its newest reply's body holds (first) and what it leaves to the
+# history or the signature (second), for replies in three of the survey languages and in Japanese.
+MAIL_PARSER_REPLY = {
+    "email_danish_1": (["Hej Peter,", "Tak for din mail."], ["Med venlig hilsen", "Hej Anders,"]),
+    "email_danish_2": (["Jeg har modtaget filerne."], ["Hilsen\nSøren", "Her er filerne du bad om."]),
+    "email_danish_3": (["Svar."], ["skrev"]),
+    "email_danish_4": (["Svar."], ["-----Oprindelig meddelelse-----"]),
+    "email_danish_5": (["Svar."], ["Kh\nPeter"]),
+    "email_swedish_1": (["Ursäkta mitt sena svar!"], ["Hej Person B,", "Med Vänlig Hälsning,"]),
+    "email_swedish_2": (["Hello Anna,", "lets keep in touch"], []),
+    "email_sv_anon_1": (["Berättar gärna."], ["Kan inte se att det står något", "Jag har försökt få tag", "Mvh"]),
+    "email_nl_1_1": (["Hallo allemaal,", "Ik gebruik momenteel de Java HTTP API."], ["riak-gebruikers"]),
+    "email_nl_1_2": (["Outlook met een antwoord"], ["Google Apps Sync Team"]),
+    "email_headers_no_delimiter": (["And another reply!"], ["A reply", "This is a message."]),
+    "email_ja_1_2": (["お世話になっております。織田です。", "それでは 11:00 にお待ちしております。"],
+                     ["かしこまりました", "明日の 11:00 でお願いいたします"]),
+    "multi_header": (["No problem. I’ll just start a new order."], ["Hi XYZ,", "pastries"]),
+    "outlook": (["Dear Team,", "My number is: +00 0000 000 000"], ["Get Outlook for iOS"]),
+    "email_gmail": (["This is a test for inbox replying to a github message."], ["wrote:"]),
+    "multiline_on_de": (["Am heutigen Tage"], ["schrieb", "noreply@github.com"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MAIL_PARSER_REPLY))
+def test_a_reply_in_danish_swedish_dutch_or_japanese_keeps_its_words_and_drops_the_rest(name):
+    kept = strip_quoted(mail(f"mail-parser-reply/{name}"))
+    wanted, unwanted = MAIL_PARSER_REPLY[name]
+    assert all(text in kept for text in wanted), kept
+    assert not any(text in kept for text in unwanted), kept

@@ -101,7 +101,7 @@ MOBILE = re.compile(r"^(sent (from|with|via)|sendt (fra|från)|skickat från|von
                     r"(get|hent|skaffa|obtenir|obtener|download|descargar) outlook|holen sie sich outlook|"
                     r"outlook voor)\b", re.I)
 SIGN_OFFS = ("best regards|kind regards|warm regards|regards|best wishes|cheers|med vennlig hilsen|vennlig hilsen|"
-             "mvh|hilsen|med venlig hilsen|venlig hilsen|vh|med vänliga hälsningar|vänliga hälsningar|"
+             "mvh|hilsen|med venlig hilsen|venlig hilsen|vh|kh|kærlig hilsen|med vänliga hälsningar|vänliga hälsningar|"
              "vänlig hälsning|hälsningar|mit freundlichen grüßen|mit freundlichen grüssen|freundliche grüße|"
              "viele grüße|beste grüße|liebe grüße|lg|mfg|cordialement|bien cordialement|bien à vous|"
              "salutations|saludos|un saludo|saludos cordiales|atentamente|met vriendelijke groet|"
