@@ -271,7 +271,12 @@ class Reads:
                 ("teams?tag=refund", api("/api/v1/teams?tag=refund")),
                 ("summary?team=billing", api(f"/api/v1/summary?from={start}&to={end}&team=billing")),
                 ("dashboard?channel=chat", lambda: self.dashboard.get("/dashboard?channel=chat")),
-                ("one score card", api("/api/v1/customers/c17@example.no"))]
+                ("one score card", api("/api/v1/customers/c17@example.no")),
+                # Two filters of other dimensions: no rollup holds them, the answers are walked (tracker.store.sieve).
+                ("summary, team & channel", api(f"/api/v1/summary?from={start}&to={end}&team=billing&channel=chat")),
+                ("agents, team & channel", api("/api/v1/agents?team=billing&channel=chat")),
+                ("dashboard, team & channel", lambda: self.dashboard.get("/dashboard?team=billing&channel=chat")),
+                ("responses.csv?team=…", api(f"/api/v1/export/responses.csv?from={start}&to={end}&team=billing"))]
 
 
 def measure_reads(store: Store, settings: Settings, now_ms: int, runs: int) -> list[tuple[str, float, int, int, int]]:

@@ -110,12 +110,13 @@ def _from_answers(store: Store, kind: str, filters: Facets, only: str | None = N
     """Sum every answer and sent survey passing the filters into the entities of kind they count for (only that
     one when given): the live arithmetic, from what each answer stored."""
     sums: dict[str, Aggregate] = defaultdict(Aggregate)
-    for answer in store.answers_between("-inf", "+inf"):
+    where = dict(filters.chosen())
+    for answer in store.answers_between("-inf", "+inf", where=where):
         if Facets.of_answer(answer).passes(filters):
             for counted_kind, ident in answer_aggregate_ids(answer):
                 if counted_kind == kind and only in (None, ident):
                     sums[ident] += answer.counted
-    for survey in store.surveys_between("-inf", "+inf"):
+    for survey in store.surveys_between("-inf", "+inf", where=where):
         if survey.status in SENT_STATUSES and Facets.of_survey(survey).passes(filters):
             for counted_kind, ident in aggregate_ids(survey_to_hash(survey)):
                 if counted_kind == kind and only in (None, ident):

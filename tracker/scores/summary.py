@@ -157,7 +157,8 @@ def _from_answers(store: Store, filters: Facets, first: date, last: date) -> _To
     """Add up the range's answers and sent surveys one by one: exact for any combination of filters."""
     low, high = day_start_ms(first), day_start_ms(last) + DAY_MS - 1
     totals = _Totals()
-    for answer in store.answers_between(low, high):
+    where = dict(filters.chosen())
+    for answer in store.answers_between(low, high, where=where):
         if not Facets.of_answer(answer).passes(filters) or answer.scale not in SCALES:
             continue
         totals.total += answer.counted
@@ -168,7 +169,7 @@ def _from_answers(store: Store, filters: Facets, first: date, last: date) -> _To
         scale = SCALES[answer.scale]
         counts = totals.distribution.setdefault(scale.name, {str(v): 0 for v in scale.values})
         counts[str(answer.rating)] = counts.get(str(answer.rating), 0) + 1
-    for survey in store.surveys_between(low, high):
+    for survey in store.surveys_between(low, high, where=where):
         if survey.status in ("sent", "answered") and Facets.of_survey(survey).passes(filters):
             totals.total += Aggregate.of_sent()
             totals.per_source[survey.source] = totals.per_source.get(survey.source, Aggregate()) + Aggregate.of_sent()
@@ -288,7 +289,8 @@ def iter_responses(store: Store, *, date_from: date | None, date_to: date | None
     A reader that stops early asks for a small first batch (later ones grow).
     """
     low, high = _bounds(date_from, date_to)
-    for answer in store.answers_between(low, high, newest_first=newest_first, batch=batch):
+    where = dict(filters.chosen())
+    for answer in store.answers_between(low, high, newest_first=newest_first, batch=batch, where=where):
         if Facets.of_answer(answer).passes(filters):
             yield answer
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from tracker.model import Aggregate, Answer, Survey
-from tracker.store import filed, keys, time_index
+from tracker.store import filed, keys, sieve, time_index
 from tracker.store.base import RedisBase
 from tracker.store.commented import holding_comments
 from tracker.store.records import Records
@@ -319,11 +319,14 @@ class Queries(RedisBase):
         return min(times) if times else None
 
     def _window(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
-                batch: int) -> Iterator[dict[str, str]]:
+                batch: int, where: Mapping[str, str | None] | None = None) -> Iterator[dict[str, str]]:
         """Yield the hashes of answered surveys (kind "resp", by answer time) or sent ones (kind "survey", by send
-        time): a survey's hash holds its answer too."""
+        time): a survey's hash holds its answer too. where: filters the caller checks each survey by (Facets'
+        names), of which Redis is asked first which surveys may pass (tracker.store.sieve): only those come back."""
+        wanted = sieve.needles(where or {})
         for sids in self._window_ids(kind, min_ms, max_ms, newest_first, batch):
-            yield from (row for row in filed.read_many(self, sids) if row)  # answer_of and the like expand
+            held = sieve.holding(self, sids, wanted)
+            yield from (row for row in filed.read_many(self, held) if row)  # answer_of and the like expand
 
     def _window_ids(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
                     batch: int) -> Iterator[list[str]]:
@@ -341,9 +344,10 @@ class Queries(RedisBase):
         return [(i, a) for i, a in found if a], len(sids) < count
 
     def answers_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
-                        batch: int = BATCH) -> Iterator[Answer]:
-        """Yield the answers given in a window of time (ms, or "-inf"/"+inf"), oldest first unless asked."""
-        for raw in self._window("resp", min_ms, max_ms, newest_first, batch):
+                        batch: int = BATCH, where: Mapping[str, str | None] | None = None) -> Iterator[Answer]:
+        """Yield the answers given in a window of time (ms, or "-inf"/"+inf"), oldest first unless asked; where
+        filters are given, those of them Redis finds may pass (_window): the caller checks each."""
+        for raw in self._window("resp", min_ms, max_ms, newest_first, batch, where):
             if answer := answer_of(raw):
                 yield answer
 
@@ -374,8 +378,9 @@ class Queries(RedisBase):
                 yield answer
 
     def surveys_between(self, min_ms: float | str, max_ms: float | str, newest_first: bool = False,
-                        batch: int = BATCH) -> Iterator[Survey]:
-        """Yield the surveys sent in a window of time (ms, or "-inf"/"+inf"), oldest first unless asked."""
-        for raw in self._window("survey", min_ms, max_ms, newest_first, batch):
+                        batch: int = BATCH, where: Mapping[str, str | None] | None = None) -> Iterator[Survey]:
+        """Yield the surveys sent in a window of time (ms, or "-inf"/"+inf"), oldest first unless asked; where
+        filters are given, those of them Redis finds may pass (_window): the caller checks each."""
+        for raw in self._window("survey", min_ms, max_ms, newest_first, batch, where):
             if survey := survey_from_hash(raw):
                 yield survey
