@@ -204,3 +204,19 @@ def test_a_reply_in_danish_swedish_dutch_or_japanese_keeps_its_words_and_drops_t
     wanted, unwanted = MAIL_PARSER_REPLY[name]
     assert all(text in kept for text in wanted), kept
     assert not any(text in kept for text in unwanted), kept
+
+
+BOUNCES = sorted(path.name for path in (CORPUS / "sisimai").glob("*.eml"))
+
+
+def test_the_bounce_corpus_is_all_there():
+    assert len(BOUNCES) == 79
+
+
+@pytest.mark.parametrize("name", BOUNCES)
+def test_a_bounce_from_any_mail_system_is_an_auto_reply(name):
+    """sisimai's bounces, one of each mail system and provider (and a complaint report, an SNS notice, a Japanese
+    error notice): read as SendGrid's raw mode reads a mail, none is taken for a person's reply."""
+    raw = (CORPUS / "sisimai" / name).read_bytes().decode("utf-8", "replace")
+    _text, _html, headers, subject = _mime_parts(raw)
+    assert is_auto_reply(headers, subject)

@@ -223,7 +223,10 @@ AUTO_SUBJECT = re.compile(
     r"(?:reponse|respuesta|risposta) automati\w*|out of (?:the )?office|ooo\b|fravaer\w*|franvaro\w*|"
     r"abwesen\w*|afwezig\w*|absence|absent|ausente|fuera de la oficina|ikke (?:paa|pa) kontoret|"
     r"ikke til stede|on vacation|on holiday|away from (?:the )?office|i urlaub|im urlaub|delivery status|"
-    r"undeliver\w*|mail delivery (?:failed|failure)|returned mail|non[- ]?remis|unzustellbar)", re.I)
+    r"undeliver\w*|mail delivery (?:failed|failure)|returned mail|non[- ]?remis|unzustellbar|"
+    r"complaint about message|メールエラー)", re.I)
+# Addresses no person answers from: bounces (mailer-daemon, postmaster, post_master) and no-reply senders.
+AUTO_SENDER = re.compile(r"(?:^|[\s<\"'])(?:mailer-daemon|postmaster|post_master|no-?reply|do-?not-?reply)@")
 
 
 def is_auto_reply(headers: Mapping[str, str], subject: str) -> bool:
@@ -238,6 +241,6 @@ def is_auto_reply(headers: Mapping[str, str], subject: str) -> bool:
         return True
     if lower.get("return-path", "").strip() == "<>" or "multipart/report" in lower.get("content-type", ""):
         return True
-    if re.search(r"\b(mailer-daemon|postmaster)@", lower.get("from", "")):
+    if AUTO_SENDER.search(lower.get("from", "")):
         return True
     return bool(AUTO_SUBJECT.match(fold(subject or "")[0][:300]))
