@@ -189,3 +189,20 @@ def test_beat_says_in_a_line_that_the_broker_is_down_and_sends_again_once_it_is_
         beat.stop()
     output = beat.output()
     assert "Traceback" not in output and "Message Error" not in output, output[-3000:]
+
+
+def test_a_worker_reconnects_to_a_broker_back_from_an_outage_without_a_stack_trace(env, tmp_path):
+    """`tracker worker` as it runs in production (gossip and mingle off: Celery's gossip fails to restart after an
+    outage): it says it lost the broker, tries again, and connects once the broker is back."""
+    port = free_port()
+    worker_env = {**env, "TRACKER_BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+    with _own_redis(redis_binary(), tmp_path, port=port):
+        worker = Process(["worker", "--pool", "solo"], worker_env, ready="ready.")
+    try:
+        wait_until(lambda: "Connection to broker lost" in worker.output(), what="the worker losing its broker")
+        with _own_redis(redis_binary(), tmp_path, port=port):
+            wait_until(lambda: worker.output().count("Connected to redis://") >= 2, what="the worker connected again")
+    finally:
+        worker.stop()
+    output = worker.output()
+    assert "Traceback" not in output and "Error on restarting" not in output, output[-3000:]

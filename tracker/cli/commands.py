@@ -56,7 +56,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings()
     _logging(settings)
-    return run_command(create_celery(settings), ["worker", "--loglevel", settings.log_level, *args.celery_args])
+    # Gossip and mingle (workers syncing clocks and revoked tasks) serve nothing here, and Celery's gossip fails to
+    # restart with a stack trace when the broker comes back from an outage.
+    return run_command(create_celery(settings), ["worker", "--loglevel", settings.log_level, "--without-gossip",
+                                                  "--without-mingle", *args.celery_args])
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
