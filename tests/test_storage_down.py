@@ -22,6 +22,7 @@ from tracker.errors import StorageUnavailable
 from tracker.store import Store, keys
 from tracker.store.base import connect
 from tracker.web.app import create_app
+from workers.celery_app import create_celery
 
 
 @pytest.fixture
@@ -206,3 +207,30 @@ def test_a_worker_reconnects_to_a_broker_back_from_an_outage_without_a_stack_tra
         worker.stop()
     output = worker.output()
     assert "Traceback" not in output and "Error on restarting" not in output, output[-3000:]
+
+
+# Beat's tasks that read Redis on every run (retire_old_records does only when a retention is set).
+PERIODIC = ("tracker.drain_events", "tracker.sweep_surveys", "tracker.forward_outbox", "tracker.dispatch_notices",
+            "tracker.expire_surveys", "tracker.rank_at_risk", "tracker.index_comments")
+
+
+def test_tasks_run_while_redis_is_down_say_so_in_a_line_and_an_alert_waits_for_it(env, tmp_path):
+    """The store's Redis down under a running worker (its broker elsewhere): each periodic task is a warning of one
+    line (its work stays in Redis for its next run), and an alert, built from the answer Redis holds, is retried
+    rather than failed."""
+    with _own_redis(redis_binary(), tmp_path) as store_url:
+        worker_env = {**env, "TRACKER_REDIS_URL": store_url, "TRACKER_BROKER_URL": env["TRACKER_REDIS_URL"]}
+        worker = Process(["worker", "--pool", "solo"], worker_env, ready="ready.")
+    try:
+        celery = create_celery(load_settings(worker_env))
+        for name in PERIODIC:
+            celery.send_task(name)
+        celery.send_task("tracker.send_alert", args=["sid-1", 1])
+        wait_until(lambda: all(f"{name}: Redis is unreachable" in worker.output() for name in PERIODIC),
+                   what="a warning from each periodic task")
+        wait_until(lambda: "tracker.send_alert" in worker.output() and "retry: Retry in" in worker.output(),
+                   what="the alert's retry")
+    finally:
+        worker.stop()
+    output = worker.output()
+    assert "Traceback" not in output and "raised unexpected" not in output, output[-3000:]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable
+from typing import Any
 
 from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from tracker.alerts import delivery
 from tracker.alerts.payload import alerts_for
+from tracker.errors import StorageUnavailable
 from tracker.ingest import apply as ingest
 from tracker.mail.http import make_sender
 from tracker.notify import dispatch as notices
@@ -32,10 +36,26 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _taken_up_later(task: Callable[..., None]) -> Callable[..., None]:
+    """Let a task meet Redis unreachable as one warning line, not a failure with a stack trace: what it had to do is
+    still in Redis (the log's entries, the due surveys under their lease, the outboxes, the notices), and beat's
+    next run of it, or of the periodic task behind it, takes it up."""
+
+    @functools.wraps(task)
+    def run(self: Task, *args: Any, **kwargs: Any) -> None:
+        try:
+            task(self, *args, **kwargs)
+        except StorageUnavailable as exc:
+            log.warning("%s: Redis is unreachable (%s); its work is taken up by its next run", self.name, exc)
+
+    return run
+
+
 def register(app: Celery) -> None:
     """Register the product's tasks on app under stable explicit names."""
 
     @app.task(name="tracker.drain_events", shared=False, bind=True)
+    @_taken_up_later
     def drain_events(self: Task, shards: list[int] | None = None) -> None:
         # The shards kicked by an append, or every shard (beat): each applied under its own lease.
         _applied, left = ingest.drain(self.app.tracker_store, self.app.tracker_settings, _consumer(), shards=shards)
@@ -43,6 +63,7 @@ def register(app: Celery) -> None:
             self.apply_async(args=[list(left)])
 
     @app.task(name="tracker.drain_kicked", shared=False, bind=True)
+    @_taken_up_later
     def drain_kicked(self: Task, group: int) -> None:
         # The web's kick of a group of shards: every shard of it holding unread entries, each under its own lease,
         # again while appends come (ingest.drain_group).
@@ -51,6 +72,7 @@ def register(app: Celery) -> None:
             drain_events.apply_async(args=[list(left)])
 
     @app.task(name="tracker.sweep_surveys", shared=False, bind=True)
+    @_taken_up_later
     def sweep_surveys(self: Task) -> None:
         claim = due.sweep_round(self.app.tracker_store, _now_ms())
         for start in range(0, len(claim.members), SEND_CHUNK):
@@ -59,17 +81,20 @@ def register(app: Celery) -> None:
             self.apply_async()
 
     @app.task(name="tracker.retire_old_records", shared=False, bind=True)
+    @_taken_up_later
     def retire_old_records(self: Task) -> None:
         report = retention.retire_old_records(self.app.tracker_store, self.app.tracker_settings, _now_ms())
         if report.customers and not report.finished:
             self.apply_async()  # a big pass goes on in the next task, each inside the time limit
 
     @app.task(name="tracker.forward_outbox", shared=False, bind=True)
+    @_taken_up_later
     def forward_outbox(self: Task) -> None:
         # Writers forward their own outbox entries at once; this catches the entries of one that died.
         self.app.tracker_store.forward_all()
 
     @app.task(name="tracker.dispatch_notices", shared=False, bind=True)
+    @_taken_up_later
     def dispatch_notices(self: Task, buckets: list[int] | None = None) -> None:
         # Every notice bucket (beat), or the ones named, each under its own lease; a bucket left goes on at once.
         report = notices.dispatch(self.app.tracker_store, self.app.tracker_settings, _consumer(), _now_ms(),
@@ -78,10 +103,12 @@ def register(app: Celery) -> None:
             self.apply_async(args=[list(report.left)])
 
     @app.task(name="tracker.expire_surveys", shared=False, bind=True)
+    @_taken_up_later
     def expire_surveys(self: Task) -> None:
         expiry.emit_expired(self.app.tracker_store, self.app.tracker_settings, _now_ms())
 
     @app.task(name="tracker.rank_at_risk", shared=False, bind=True)
+    @_taken_up_later
     def rank_at_risk(self: Task) -> None:
         # One read while the at-risk ranking is kept for TRACKER_AT_RISK_SCORE; a fill on an empty Redis or a change.
         at_risk = self.app.tracker_store.keep_risk_ranking(self.app.tracker_settings.at_risk_score)
@@ -90,13 +117,17 @@ def register(app: Celery) -> None:
                                                       "at_risk": at_risk})
 
     @app.task(name="tracker.index_comments", shared=False, bind=True)
+    @_taken_up_later
     def index_comments(self: Task) -> None:
         # One read while the commented answers' index is complete; a filling on a Redis with answers from before it.
         found = self.app.tracker_store.keep_comment_index()
         if found is not None:
             log.info("commented answers indexed", extra={"answers": found})
 
-    @app.task(name="tracker.send_alert", shared=False, bind=True)
+    # Built from the answer Redis holds: while Redis is unreachable it waits (5 s doubling, at most 5 minutes apart,
+    # jittered, 10 tries: about 25 minutes), never dropped after one try.
+    @app.task(name="tracker.send_alert", shared=False, bind=True, autoretry_for=(StorageUnavailable,),
+              retry_backoff=5, retry_backoff_max=300, retry_jitter=True, max_retries=10)
     def send_alert(self: Task, sid: str, rating: int) -> None:
         # Built here, not in the customer's request; one delivery per URL, so each retries on its own.
         for url, body in alerts_for(self.app.tracker_store, self.app.tracker_settings, sid, rating, _now_ms()):
@@ -112,6 +143,7 @@ def register(app: Celery) -> None:
             log.warning("alert not delivered: %s", exc)
 
     @app.task(name="tracker.send_surveys", shared=False, bind=True)
+    @_taken_up_later
     def send_surveys(self: Task, tkeys: list[str], claimed: int) -> None:
         # One connection (SMTP or API session) for the whole chunk: thousands can fall due after a weekend.
         with make_sender(self.app.tracker_settings) as sender:
