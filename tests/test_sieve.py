@@ -11,9 +11,9 @@ import pytest
 
 from tests.support import World, stored_surveys
 from tests.test_settle import hash_value
-from tracker.store.base import COMPACT_HASH_VALUE, REDIS_DEFAULT_HASH_VALUE
 from tracker.scores.summary import Facets
 from tracker.store import keys, sieve
+from tracker.store.base import COMPACT_HASH_VALUE, REDIS_DEFAULT_HASH_VALUE
 
 BOTH_STORES = pytest.mark.parametrize("store_kind", ["standalone", pytest.param("cluster", marks=pytest.mark.cluster)],
                                      indirect=True)

@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tracker.store import keys, time_index
+from tracker.store import filed, keys, time_index
 from tracker.store.base import RedisBase
 
 NAME = keys.COMMENTED
@@ -68,20 +68,9 @@ def comment_ops(entries: Sequence[tuple[int, Mapping[str, Any]]],
 
 
 def holding_comments(base: RedisBase, sids: Sequence[str]) -> list[str]:
-    """Return the sids, of these, whose survey holds a comment (in its hash or its filed value), in their order: one
-    script a survey bucket (commented.lua, by its source: no SCRIPT EXISTS first), all in one round trip."""
-    by_bucket: dict[int, list[str]] = {}
-    for sid in sids:
-        by_bucket.setdefault(keys.bucket_of(sid), []).append(sid)
-    if not by_bucket:
-        return []
-    source = base.script("commented").source
-    pipe = base.redis.pipeline(transaction=False)
-    for group in by_bucket.values():
-        pipe.execute_command("EVAL", source, 2 * len(group), *map(keys.survey, group), *map(keys.survey_filed, group),
-                             *group)
-    held = {sid for found in pipe.execute() for sid in found}
-    return [sid for sid in sids if sid in held]
+    """Return the sids, of these, whose survey holds a comment (in its hash or its filed value), in their order:
+    commented.lua a survey bucket, all in one round trip (filed.held_by)."""
+    return filed.held_by(base, "commented", sids)
 
 
 def is_complete(redis: Any) -> bool:

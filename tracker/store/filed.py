@@ -46,6 +46,25 @@ def unfiled(sid: str, value: str) -> dict[str, str]:
     return found
 
 
+def held_by(base: Any, script: str, sids: Sequence[str], *args: str) -> list[str]:
+    """Return the sids, of these, that a script reading each survey where it is (its hash and its filed value) says
+    hold what it looks for, in their order: one script a survey bucket, by its source (no SCRIPT EXISTS first), all
+    in one round trip. The script takes KEYS the surveys' hashes then their filing hashes (one slot: the bucket's),
+    ARGV the sids then args, and returns the sids it keeps (commented.lua, sieve.lua)."""
+    by_bucket: dict[int, list[str]] = {}
+    for sid in sids:
+        by_bucket.setdefault(keys.bucket_of(sid), []).append(sid)
+    if not by_bucket:
+        return []
+    source = base.script(script).source
+    pipe = base.redis.pipeline(transaction=False)
+    for group in by_bucket.values():
+        pipe.execute_command("EVAL", source, 2 * len(group), *map(keys.survey, group), *map(keys.survey_filed, group),
+                             *group, *args)
+    held = {sid for found in pipe.execute() for sid in found}
+    return [sid for sid in sids if sid in held]
+
+
 def queue_read(pipe: Any, sid: str) -> None:
     """Queue the two commands that read a survey: its hash, then its filed value (joined reads the replies)."""
     pipe.hgetall(keys.survey(sid))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from tracker.store import keys
+from tracker.store import filed
 from tracker.store.base import RedisBase
 
 # What is stored exactly as it is compared, in a JSON list too (ensure_ascii=False escapes only these).
@@ -41,17 +41,8 @@ def needles(where: Mapping[str, str | None]) -> list[str]:
 
 
 def holding(base: RedisBase, sids: Sequence[str], wanted: Sequence[str]) -> list[str]:
-    """Return the sids, of these, whose survey holds every needle, in their order: one script a survey bucket
-    (sieve.lua, by its source: no SCRIPT EXISTS first), all in one round trip. No needles: every sid."""
-    if not wanted or not sids:
+    """Return the sids, of these, whose survey holds every needle, in their order: sieve.lua a survey bucket, all in
+    one round trip (filed.held_by). No needles: every sid, and nothing is asked."""
+    if not wanted:
         return list(sids)
-    by_bucket: dict[int, list[str]] = {}
-    for sid in sids:
-        by_bucket.setdefault(keys.bucket_of(sid), []).append(sid)
-    source = base.script("sieve").source
-    pipe = base.redis.pipeline(transaction=False)
-    for group in by_bucket.values():
-        pipe.execute_command("EVAL", source, 2 * len(group), *map(keys.survey, group), *map(keys.survey_filed, group),
-                             *group, *wanted)
-    held = {sid for found in pipe.execute() for sid in found}
-    return [sid for sid in sids if sid in held]
+    return filed.held_by(base, "sieve", sids, *wanted)
