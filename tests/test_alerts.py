@@ -21,9 +21,12 @@ from werkzeug import Request, Response
 
 from tests.support import drain, make_env, send_all, solved_event, survey_link, tracker, wait_until
 from tracker.alerts.delivery import AlertRefused, AlertRetryable, alert_secret, deliver_alert, is_slack
+from tracker.alerts.held import HELD_FOR_MS, resend_held
 from tracker.alerts.payload import alerts_for
 from tracker.cli.dev import free_port
 from tracker.config import load_settings
+from tracker.web.app import create_app
+from workers.celery_app import create_celery, web_enqueue
 
 PATH = "/alerts"
 EMAIL = "kari@example.no"
@@ -345,3 +348,40 @@ def test_refusals_name_the_host_but_never_the_url_path(env):
         deliver_alert("http://10.0.0.7/services/T000/B000/SECRETPATH", _unhappy(), closed)
     assert "SECRETPATH" not in str(refused.value) and "10.0.0.7" in str(refused.value)
     assert ipaddress.ip_address("10.0.0.7").is_private
+
+
+def test_an_alert_whose_kick_the_broker_did_not_take_is_sent_once_by_beats_resend(
+        post_event, store, env, settings, smtp, httpserver, start_worker):
+    """The broker down as the customer answers: the answer is recorded and its alert held; a worker running beat's
+    resend delivers it once and releases it, so the resend after finds nothing to send."""
+    httpserver.expect_request(PATH, method="POST").respond_with_data("", status=204)
+    away = load_settings({**env, "TRACKER_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    web = create_app(settings, store, enqueue=web_enqueue(create_celery(away))).test_client()
+    path = _sent_survey(post_event, store, settings, smtp)
+    assert web.post(path, data={"rating": "1", "comment": "Nobody called back"}).status_code == 200
+    sid = path.split("/")[2].split("-")[0]
+    assert store.alerts_held_before(_now_ms() + 1, 10) == [(sid, 1)]
+
+    worker = start_worker()
+    celery = create_celery(settings)
+    celery.send_task("tracker.resend_held_alerts", kwargs={"older_than_ms": 0})
+    wait_until(lambda: httpserver.log and not store.alerts_held_before(_now_ms() + 1, 10), what="the alert sent")
+    ((request, _),) = httpserver.log
+    data = json.loads(request.get_data())["data"]
+    assert (data["survey"], data["rating"], data["comment"]) == (sid, 1, "Nobody called back")
+    celery.send_task("tracker.resend_held_alerts", kwargs={"older_than_ms": 0})
+    wait_until(lambda: worker.output().count("Task tracker.resend_held_alerts") >= 4, what="the second resend run")
+    assert len(httpserver.log) == 1
+
+
+def test_a_held_alert_is_sent_again_only_once_it_waited_and_then_waits_again(store):
+    sent: list[tuple[str, int]] = []
+    store.hold_alert("s-1", 2, 1_000_000)
+    store.hold_alert("s-2", 1, 1_000_000 + HELD_FOR_MS)
+    assert resend_held(store, 1_000_000 + HELD_FOR_MS - 1, lambda *alert: sent.append(alert)) == 0
+    assert resend_held(store, 1_000_000 + HELD_FOR_MS, lambda *alert: sent.append(alert)) == 1
+    assert sent == [("s-1", 2)]
+    assert resend_held(store, 1_000_000 + HELD_FOR_MS + 1, lambda *alert: sent.append(alert)) == 0  # renewed
+    store.release_alert("s-1", 2)
+    assert resend_held(store, 1_000_000 + 3 * HELD_FOR_MS, lambda *alert: sent.append(alert)) == 1
+    assert sent == [("s-1", 2), ("s-2", 1)]

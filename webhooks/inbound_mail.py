@@ -18,7 +18,7 @@ from flask import Blueprint, jsonify, request
 from marshmallow import ValidationError, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from tracker.alerts.payload import wants_alert
+from tracker.alerts.held import alert_answer
 from tracker.answers.by_email import InboundReply, handle_reply
 from tracker.config import Settings
 from tracker.model import Survey
@@ -270,9 +270,10 @@ def receive(provider: str) -> Any:
     except PayloadError as exc:
         return envelope(exc.status, exc.message, exc.errors or None)
 
-    def alert(survey: Survey, recorded: int, rating: int) -> None:
-        if wants_alert(settings, survey, recorded, rating):
-            tracker.kick("tracker.send_alert", survey.sid, rating)  # the task builds the alert
+    now_ms = int(time.time() * 1000)
 
-    outcome = handle_reply(tracker.store, settings, reply, int(time.time() * 1000), on_answer=alert)
+    def alert(survey: Survey, recorded: int, rating: int) -> None:
+        alert_answer(tracker.store, settings, tracker.kick, survey, recorded, rating, now_ms)
+
+    outcome = handle_reply(tracker.store, settings, reply, now_ms, on_answer=alert)
     return jsonify({"status": outcome}), 200

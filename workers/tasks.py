@@ -14,7 +14,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from tracker.alerts import delivery
+from tracker.alerts import delivery, held
 from tracker.alerts.payload import alerts_for
 from tracker.errors import StorageUnavailable
 from tracker.ingest import apply as ingest
@@ -129,9 +129,18 @@ def register(app: Celery) -> None:
     @app.task(name="tracker.send_alert", shared=False, bind=True, autoretry_for=(StorageUnavailable,),
               retry_backoff=5, retry_backoff_max=300, retry_jitter=True, max_retries=10)
     def send_alert(self: Task, sid: str, rating: int) -> None:
-        # Built here, not in the customer's request; one delivery per URL, so each retries on its own.
+        # Built here, not in the customer's request; one delivery per URL, so each retries on its own. Released once
+        # they are queued: until then beat sends it again (tracker.alerts.held).
         for url, body in alerts_for(self.app.tracker_store, self.app.tracker_settings, sid, rating, _now_ms()):
             deliver_alert.delay(url, body)
+        self.app.tracker_store.release_alert(sid, rating)
+
+    @app.task(name="tracker.resend_held_alerts", shared=False, bind=True)
+    @_taken_up_later
+    def resend_held_alerts(self: Task, older_than_ms: int = held.HELD_FOR_MS) -> None:
+        # The alerts whose kick was lost or whose task did not finish: each sent again, at most every 2 minutes.
+        held.resend_held(self.app.tracker_store, _now_ms(), lambda sid, rating: send_alert.delay(sid, rating),
+                         older_than_ms)
 
     # Short backoff (1 s doubling to at most 10 min, jittered): well under the broker's visibility timeout.
     @app.task(name="tracker.deliver_alert", shared=False, bind=True, autoretry_for=(delivery.AlertRetryable,),

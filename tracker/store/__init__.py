@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tracker.store import keys
+from tracker.store.alerts import HeldAlerts
 from tracker.store.apikeys import ApiKeys
 from tracker.store.base import connect
 from tracker.store.cases import Cases
@@ -34,7 +35,7 @@ from tracker.store.writeback import Writeback
 
 class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
             OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox, Expiries,
-            Notices, Dispatch, Writeback, Cases, Search, RiskRanking, CommentIndex):
+            Notices, Dispatch, Writeback, Cases, Search, RiskRanking, CommentIndex, HeldAlerts):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod

@@ -272,6 +272,7 @@ SUPPRESSED = f"{PREFIX}:suppressed"
 # Display names in one place: "agent|<source>:<agent id>" -> name, beside "at|<that field>" -> the time (ms) of the
 # newest event that named it (note_name.lua), so any arrival order leaves the same name.
 NAMES = f"{PREFIX}:names"
+ALERTS_HELD = f"{PREFIX}:alerts:held"  # alerts an answer called for, until a worker has sent them on (alerts.held)
 # The ranked sets of customers share one slot ({rank}), so the at-risk ranking is placed from the others by one
 # script (place_risk.lua) that reads them as they stand.
 RANK_SCORE = f"{PREFIX}:{{rank}}:score"  # customers by score (0..100), for the at-risk listing

@@ -10,7 +10,7 @@ from flask import Blueprint, g, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from tracker.alerts.payload import wants_alert
+from tracker.alerts.held import alert_answer
 from tracker.answers.record import SurveyUnavailable, is_satisfied, open_survey, record_answer
 from tracker.errors import StorageUnavailable
 from tracker.i18n.catalogue import normalise_locale, survey_question, text
@@ -100,8 +100,7 @@ def answer(token: str) -> Any:
     except (ValidationError, ValueError):
         comment = request.form.get("comment", "")[:2000]
         return question_page(token, survey, None, comment, text(g.lang, "page.error_rating"), 422)
-    if wants_alert(tracker.settings, survey, outcome, form["rating"]):
-        tracker.kick("tracker.send_alert", survey.sid, form["rating"])  # the task builds the alert
+    alert_answer(tracker.store, tracker.settings, tracker.kick, survey, outcome, form["rating"], _now_ms())
     return followup.after_rating(token, survey, tracker.store.response(survey.sid))
 
 

@@ -1,0 +1,47 @@
+"""An alert an answer calls for is held in Redis until a worker has queued its deliveries, so none is lost.
+
+The web records the answer, then holds its alert (tracker.store.alerts) and kicks `tracker.send_alert`, which builds
+it from the answer Redis holds, queues one delivery per URL and releases it. A kick the broker did not take, or a
+task that never ran to its end (a worker killed, Redis unreachable past the task's retries), leaves the alert held:
+beat's `tracker.resend_held_alerts` sends every alert held longer than HELD_FOR_MS again. An alert may so be
+delivered twice (a task slower than that, or killed between queueing and releasing), under the same webhook-id
+(payload.message_id), which receivers dedupe by; it is never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from tracker.alerts.payload import wants_alert
+from tracker.config import Settings
+from tracker.errors import StorageUnavailable
+from tracker.model import Survey
+from tracker.store import Store
+
+log = logging.getLogger(__name__)
+HELD_FOR_MS = 120_000  # a held alert not released by then is sent again: its kick was lost or its task died
+RESEND_BATCH = 100
+
+
+def alert_answer(store: Store, settings: Settings, kick: Callable[..., bool], survey: Survey, outcome: int,
+                 rating: int, now_ms: int) -> None:
+    """Hold and kick the alert a just-recorded answer calls for (wants_alert), if any."""
+    if not wants_alert(settings, survey, outcome, rating):
+        return
+    try:
+        store.hold_alert(survey.sid, rating, now_ms)
+    except StorageUnavailable as exc:  # recorded a moment ago: the kick below still has its chance
+        log.warning("alert not held: %s", exc, extra={"survey": survey.sid})
+    kick("tracker.send_alert", survey.sid, rating)
+
+
+def resend_held(store: Store, now_ms: int, send: Callable[[str, int], None], older_than_ms: int = HELD_FOR_MS) -> int:
+    """Send again every alert held longer than older_than_ms (each then waits as long again); return how many."""
+    held = store.alerts_held_before(now_ms - older_than_ms, RESEND_BATCH)
+    for sid, rating in held:
+        store.renew_alert(sid, rating, now_ms)
+        send(sid, rating)
+    if held:
+        log.warning("alerts sent again: their kick was lost or their task did not finish", extra={"alerts": len(held)})
+    return len(held)
