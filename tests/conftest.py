@@ -157,6 +157,7 @@ class SmtpSink:
         self.refuse = 0  # answer this many DATA commands with 451 first
         self.refuse_code = "451 4.3.0 Try again later"
         self.unknown_mailboxes: set[str] = set()  # RCPT TO these gets 550
+        self.on_data: Callable[[EmailMessage], None] | None = None  # called with each mail before its 250
         self.received = threading.Condition()
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
@@ -170,6 +171,8 @@ class SmtpSink:
             self.refuse -= 1
             return self.refuse_code
         message = email.message_from_bytes(envelope.content, policy=default_policy)
+        if self.on_data is not None:
+            self.on_data(message)  # type: ignore[arg-type]
         with self.received:
             self.messages.append(message)  # type: ignore[arg-type]
             self.received.notify_all()

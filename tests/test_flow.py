@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.support import drain, send_all, solved_event, survey_link
+from tests.test_outbox import assert_equals_a_rebuild
 from tracker.config import load_settings
 from tracker.scores.rebuild import rebuild_scores
 from tracker.surveys import due as surveys
@@ -114,3 +115,22 @@ def test_an_operator_mail_template_replaces_the_packaged_one(post_event, store, 
     text = mail.get_body(("plain",)).get_content()
     assert text.startswith("ACME CARES Hei Kari,") and "?rating=5" in text
     assert "?rating=5" in mail.get_body(("html",)).get_content()  # the packaged HTML part is kept
+
+
+def test_an_answer_given_before_the_send_is_recorded_still_counts_the_survey_sent(post_event, store, settings,
+                                                                                   smtp, client):
+    """A customer quicker than the sender: the answer lands after the mail server has the mail and before the sender
+    records the send (which waits through a Redis outage for up to 45 s). The send counts once all the same, the
+    survey stays answered, and the live numbers are what a rebuild gives."""
+    answered: list[int] = []
+    smtp.on_data = lambda mail: answered.append(client.post(survey_link(mail, 2), data={"rating": "2"}).status_code)
+    assert post_event("standard", solved_event(ticket="Q-1", at="2026-11-22T10:00:00Z")).status_code == 202
+    drain(store, settings)
+    assert [outcome.status for outcome in send_all(store, settings)] == ["sent"]
+    assert answered == [200]
+    (survey,) = store.customer_surveys("kari@example.no")
+    assert survey.status == "answered" and survey.sent_at_ms
+    auth = {"Authorization": f"Bearer {store.create_key('lead')}"}
+    card = client.get("/api/v1/customers/kari@example.no", headers=auth).get_json()
+    assert (card["surveys_sent"], card["responses"], card["response_rate"]) == (1, 1, 100.0)
+    assert_equals_a_rebuild(store, settings)
