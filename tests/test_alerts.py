@@ -385,3 +385,40 @@ def test_a_held_alert_is_sent_again_only_once_it_waited_and_then_waits_again(sto
     store.release_alert("s-1", 2)
     assert resend_held(store, 1_000_000 + 3 * HELD_FOR_MS, lambda *alert: sent.append(alert)) == 1
     assert sent == [("s-1", 2), ("s-2", 1)]
+
+
+def test_an_unhappy_answer_is_held_by_the_script_that_records_it_once_and_only_where_the_caller_alerts(
+        post_event, store, settings, smtp):
+    """A web process killed between recording the answer and kicking its alert leaves the alert held: both are
+    written by one script. A repeat, a satisfied rating, a caller that does not alert (imports) hold nothing."""
+    from tracker.answers.record import record_answer
+
+    path = _sent_survey(post_event, store, settings, smtp)
+    sid = path.split("/")[2].split("-")[0]
+    survey = store.survey(sid)
+    assert record_answer(store, settings, survey, 2, "Slow", _now_ms()) == 2  # an import: no alert
+    assert store.alerts_held_before(_now_ms() + 1, 10) == []
+    assert record_answer(store, settings, survey, 1, "Slower", _now_ms(), alerting=True) == 2
+    assert store.alerts_held_before(_now_ms() + 1, 10) == [(sid, 1)]
+    store.release_alert(sid, 1)
+    assert record_answer(store, settings, survey, 1, "Slower still", _now_ms(), alerting=True) == 1
+    assert record_answer(store, settings, survey, 5, "", _now_ms(), alerting=True) == 2
+    assert store.alerts_held_before(_now_ms() + 1, 10) == []
+
+    sent: list[tuple[str, int]] = []
+    assert record_answer(store, settings, survey, 1, "", _now_ms(), alerting=True) == 2
+    assert resend_held(store, _now_ms() + HELD_FOR_MS, lambda *alert: sent.append(alert)) == 1
+    assert sent == [(sid, 1)]
+
+
+def test_alerts_held_in_the_single_set_of_the_version_before_are_sent_and_released(store):
+    from tracker.store import keys
+
+    store.redis.zadd(keys.ALERTS_HELD_BEFORE, {"s-old|1": 1_000_000})
+    store.hold_alert("s-new", 2, 1_000_001)
+    sent: list[tuple[str, int]] = []
+    assert resend_held(store, 1_000_001 + HELD_FOR_MS, lambda *alert: sent.append(alert)) == 2
+    assert sent == [("s-old", 1), ("s-new", 2)]  # oldest first, across the sets
+    store.release_alert("s-old", 1)
+    store.release_alert("s-new", 2)
+    assert store.alerts_held_before(10 ** 13, 10) == []

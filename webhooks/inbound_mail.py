@@ -273,7 +273,7 @@ def receive(provider: str) -> Any:
     now_ms = int(time.time() * 1000)
 
     def alert(survey: Survey, recorded: int, rating: int) -> None:
-        alert_answer(tracker.store, settings, tracker.kick, survey, recorded, rating, now_ms)
+        alert_answer(settings, tracker.kick, survey, recorded, rating)
 
     outcome = handle_reply(tracker.store, settings, reply, now_ms, on_answer=alert)
     return jsonify({"status": outcome}), 200

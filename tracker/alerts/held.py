@@ -1,10 +1,11 @@
 """An alert an answer calls for is held in Redis until a worker has queued its deliveries, so none is lost.
 
-The web records the answer, then holds its alert (tracker.store.alerts) and kicks `tracker.send_alert`, which builds
-it from the answer Redis holds, queues one delivery per URL and releases it. A kick the broker did not take, or a
-task that never ran to its end (a worker killed, Redis unreachable past the task's retries), leaves the alert held:
-beat's `tracker.resend_held_alerts` sends every alert held longer than HELD_FOR_MS again. An alert may so be
-delivered twice (a task slower than that, or killed between queueing and releasing), under the same webhook-id
+The answer and its alert are written by one script (record_answer with alerting, tracker.store.alerts); the web then
+kicks `tracker.send_alert`, which builds the alert from the answer Redis holds, queues one delivery per URL and
+releases it. A kick the broker did not take, a web process killed before its kick, or a task that never ran to its
+end (a worker killed, Redis unreachable past the task's retries) leaves the alert held: beat's
+`tracker.resend_held_alerts` sends every alert held longer than HELD_FOR_MS again. An alert may so be delivered twice
+(a task slower than that, or killed between queueing and releasing), under the same webhook-id
 (payload.message_id), which receivers dedupe by; it is never dropped.
 """
 
@@ -13,9 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from tracker.alerts.payload import wants_alert
+from tracker.answers.record import calls_for_alert
 from tracker.config import Settings
-from tracker.errors import StorageUnavailable
 from tracker.model import Survey
 from tracker.store import Store
 
@@ -24,16 +24,10 @@ HELD_FOR_MS = 120_000  # a held alert not released by then is sent again: its ki
 RESEND_BATCH = 100
 
 
-def alert_answer(store: Store, settings: Settings, kick: Callable[..., bool], survey: Survey, outcome: int,
-                 rating: int, now_ms: int) -> None:
-    """Hold and kick the alert a just-recorded answer calls for (wants_alert), if any."""
-    if not wants_alert(settings, survey, outcome, rating):
-        return
-    try:
-        store.hold_alert(survey.sid, rating, now_ms)
-    except StorageUnavailable as exc:  # recorded a moment ago: the kick below still has its chance
-        log.warning("alert not held: %s", exc, extra={"survey": survey.sid})
-    kick("tracker.send_alert", survey.sid, rating)
+def alert_answer(settings: Settings, kick: Callable[..., bool], survey: Survey, outcome: int, rating: int) -> None:
+    """Kick the alert a just-recorded answer holds (its rating counted and calls_for_alert), if any."""
+    if outcome == 2 and calls_for_alert(settings, survey, rating):
+        kick("tracker.send_alert", survey.sid, rating)
 
 
 def resend_held(store: Store, now_ms: int, send: Callable[[str, int], None], older_than_ms: int = HELD_FOR_MS) -> int:

@@ -7,7 +7,6 @@ import json
 import logging
 from typing import Any
 
-from tracker.answers.record import is_satisfied
 from tracker.config import Settings
 from tracker.events import iso_from_ms
 from tracker.model import Answer, ScoreCard, Survey
@@ -16,13 +15,6 @@ from tracker.store import Store, keys
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "answer.unsatisfied"
-
-
-def wants_alert(settings: Settings, survey: Survey, outcome: int, rating: int) -> bool:
-    """Say whether a just-recorded rating calls for an alert: newly counted, unsatisfied, not a test survey, and
-    somewhere to send it."""
-    return outcome == 2 and bool(settings.alert_urls) and not survey.test \
-        and not is_satisfied(survey, settings, rating)
 
 
 def alert_payload(survey: Survey, answer: Answer, card: ScoreCard | None,

@@ -74,7 +74,7 @@ def handle_reply(store: Store, settings: Settings, reply: InboundReply, now_ms: 
                  on_answer: AnswerHook | None = None) -> str:
     """Record what a reply says; return answered, ambiguous, no_rating, auto_reply or ignored.
 
-    on_answer(survey, record outcome, rating) runs after a rating is recorded (the web enqueues alerts there).
+    on_answer(survey, record outcome, rating) runs after a rating is recorded (the web kicks the alert it holds).
     """
     sid = _sid_from_address(settings, reply) or _sid_from_thread(store, settings, reply)
     survey = store.survey(sid) if sid else None
@@ -98,7 +98,7 @@ def handle_reply(store: Store, settings: Settings, reply: InboundReply, now_ms: 
     # As on the survey page, a satisfied answer clears an earlier reason and an unsatisfied one keeps it.
     satisfied = is_satisfied(survey, settings, parsed.rating) if scale in SCALES else False
     outcome = record_answer(store, settings, survey, parsed.rating, comment, now_ms,
-                            reason="" if satisfied else None)
+                            reason="" if satisfied else None, alerting=True)
     store.note_reply(sid, "answered", now_ms, comment=comment, via="email")
     log.info("reply answered", extra={"survey": sid})
     if on_answer is not None:

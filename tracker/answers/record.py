@@ -54,11 +54,20 @@ def is_satisfied(survey: Survey, settings: Settings, rating: int) -> bool:
     return scale_of(survey.scale, settings.survey_scale).satisfied(rating)
 
 
+def calls_for_alert(settings: Settings, survey: Survey, rating: int) -> bool:
+    """Say whether a rating, once counted, calls for an alert: unsatisfied, not a test survey, and somewhere to send
+    it (TRACKER_ALERT_URLS)."""
+    return bool(settings.alert_urls) and not survey.test and not is_satisfied(survey, settings, rating)
+
+
 def record_answer(store: Store, settings: Settings, survey: Survey, rating: int, comment: str,
-                  now_ms: int, reason: str | None = None, extra: Mapping[str, str] | None = None) -> int:
+                  now_ms: int, reason: str | None = None, extra: Mapping[str, str] | None = None,
+                  alerting: bool = False) -> int:
     """Record or change the answer; return 0 (unchanged), 1 (comment, reason or extra answers), 2 (rating).
 
-    reason and extra (the answers to a custom survey's extra questions) None keep the stored ones.
+    reason and extra (the answers to a custom survey's extra questions) None keep the stored ones. alerting: the
+    caller alerts on the answers it records (the survey page and replies by mail): a counted rating that calls for
+    an alert holds it with the answer, for tracker.alerts.held to send.
     """
     scale = scale_of(survey.scale, settings.survey_scale)
     if rating not in scale.values:
@@ -66,4 +75,5 @@ def record_answer(store: Store, settings: Settings, survey: Survey, rating: int,
     counted = Aggregate.of_answer(scale, rating, now_ms, settings.score_half_life_days)
     return store.record_answer(survey, rating, comment.strip()[:COMMENT_MAX], now_ms, counted,
                                reason=None if reason is None else reason[:REASON_MAX],
-                               at_risk_score=settings.at_risk_score, extra=extra)
+                               at_risk_score=settings.at_risk_score, extra=extra,
+                               alert=alerting and calls_for_alert(settings, survey, rating))

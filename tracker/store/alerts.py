@@ -1,7 +1,9 @@
-"""The alerts an answer called for, held until a worker has handed them to their deliveries (tracker.alerts.held).
+"""The alerts answers called for, held until a worker has handed them to their deliveries (tracker.alerts.held).
 
-One sorted set, `t:alerts:held`: "<sid>|<rating>" by the time it was held or last sent again. Few members (the
-unhappy answers of the last minutes, and those a lost kick left), each removed once its deliveries are queued.
+One sorted set per survey bucket, `t:{s<b>}:alerts:held`: "<sid>|<rating>" by the time it was held or last sent
+again. record_answer.lua holds an alert in the same script that records its answer (Scores.record_answer), so a web
+process killed between the two cannot lose it. Few members (the unhappy answers of the last minutes, and those a
+lost kick left), each removed once its deliveries are queued.
 """
 
 from __future__ import annotations
@@ -10,29 +12,46 @@ from tracker.store import keys
 from tracker.store.base import RedisBase
 
 
-def _member(sid: str, rating: int) -> str:
+def held_member(sid: str, rating: int) -> str:
+    """Name an alert in its bucket's held set."""
     return f"{sid}|{rating}"
+
+
+def _held_sets() -> list[str]:
+    return [keys.alerts_held(bucket) for bucket in range(keys.BUCKETS)] + [keys.ALERTS_HELD_BEFORE]
 
 
 class HeldAlerts(RedisBase):
     """Hold, list, renew and release the alerts answers called for."""
 
     def hold_alert(self, sid: str, rating: int, now_ms: int) -> None:
-        self.redis.zadd(keys.ALERTS_HELD, {_member(sid, rating): now_ms})
+        """Hold an alert without an answer recorded with it (record_answer holds its own)."""
+        self.redis.zadd(keys.alerts_held(keys.bucket_of(sid)), {held_member(sid, rating): now_ms})
 
     def renew_alert(self, sid: str, rating: int, now_ms: int) -> None:
         """Mark a held alert as sent again now (it waits a while again before the next), unless released since."""
-        self.redis.zadd(keys.ALERTS_HELD, {_member(sid, rating): now_ms}, xx=True)
+        member = held_member(sid, rating)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(keys.alerts_held(keys.bucket_of(sid)), {member: now_ms}, xx=True)
+        pipe.zadd(keys.ALERTS_HELD_BEFORE, {member: now_ms}, xx=True)
+        pipe.execute()
 
     def release_alert(self, sid: str, rating: int) -> None:
-        self.redis.zrem(keys.ALERTS_HELD, _member(sid, rating))
+        member = held_member(sid, rating)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(keys.alerts_held(keys.bucket_of(sid)), member)
+        pipe.zrem(keys.ALERTS_HELD_BEFORE, member)
+        pipe.execute()
 
     def alerts_held_before(self, before_ms: int, most: int) -> list[tuple[str, int]]:
         """Return up to most held alerts (sid, rating) held or last sent again before a time, oldest first."""
-        held = self.redis.zrangebyscore(keys.ALERTS_HELD, "-inf", before_ms, start=0, num=most)
-        found = []
-        for member in held:
+        pipe = self.redis.pipeline(transaction=False)
+        for name in _held_sets():
+            pipe.zrangebyscore(name, "-inf", before_ms, start=0, num=most, withscores=True)
+        held = sorted((score, member) for found in pipe.execute() for member, score in found)
+        alerts = []
+        for _, member in held[:most]:
             sid, _, rating = member.rpartition("|")
             if sid and rating.lstrip("-").isdigit():
-                found.append((sid, int(rating)))
-        return found
+                alerts.append((sid, int(rating)))
+        return alerts

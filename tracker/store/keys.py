@@ -166,6 +166,12 @@ def outbox(bucket: int) -> str:
     return f"{PREFIX}:{{s{bucket}}}:outbox"
 
 
+def alerts_held(bucket: int) -> str:
+    """Name a survey bucket's held alerts: those its answers called for, until a worker has sent them on (held by
+    record_answer.lua with the answer, so none is lost between the two; tracker.alerts.held)."""
+    return f"{PREFIX}:{{s{bucket}}}:alerts:held"
+
+
 def outbox_seq(bucket: int) -> str:
     return f"{PREFIX}:{{s{bucket}}}:outbox:seq"
 
@@ -272,7 +278,9 @@ SUPPRESSED = f"{PREFIX}:suppressed"
 # Display names in one place: "agent|<source>:<agent id>" -> name, beside "at|<that field>" -> the time (ms) of the
 # newest event that named it (note_name.lua), so any arrival order leaves the same name.
 NAMES = f"{PREFIX}:names"
-ALERTS_HELD = f"{PREFIX}:alerts:held"  # alerts an answer called for, until a worker has sent them on (alerts.held)
+# Where the version before per-bucket held alerts (alerts_held) held them: still read and released, so an alert it
+# held when it was replaced is sent; nothing writes it any more.
+ALERTS_HELD_BEFORE = f"{PREFIX}:alerts:held"
 # The ranked sets of customers share one slot ({rank}), so the at-risk ranking is placed from the others by one
 # script (place_risk.lua) that reads them as they stand.
 RANK_SCORE = f"{PREFIX}:{{rank}}:score"  # customers by score (0..100), for the at-risk listing

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from tracker.model import Aggregate, Answer, Survey
 from tracker.store import filed, keys, time_index
+from tracker.store.alerts import held_member
 from tracker.store.customer_days import expire_at_ms
 from tracker.store.notice_data import extra_answers
 from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry, write_entity_ranks
@@ -98,12 +99,13 @@ class Scores(Outbox):
 
     def record_answer(self, survey: Survey, rating: int, comment: str, at_ms: int,
                       counted: Aggregate, reason: str | None = None, at_risk_score: float | None = None,
-                      extra: Mapping[str, str] | None = None) -> int:
+                      extra: Mapping[str, str] | None = None, alert: bool = False) -> int:
         """Record the answer once; return 0 unchanged, 1 comment, reason or extra answers changed, 2 rating counted.
 
         at_risk_score (TRACKER_AT_RISK_SCORE) goes into the outbox entry: its forwarder emits customer.at_risk
         when the answer takes the customer's score below it (None: it does not). extra: the answers to a custom
-        survey's extra questions (None keeps the stored ones, {} clears them).
+        survey's extra questions (None keeps the stored ones, {} clears them). alert: the rating calls for an alert,
+        held with the answer when it counts (tracker.store.alerts).
 
         One script in the survey's slot writes the answer into the survey's hash and appends what it does to every
         aggregate to the bucket's outbox; the bucket is forwarded at once, so reads right after see the new numbers.
@@ -132,9 +134,10 @@ class Scores(Outbox):
             detail = "" if test else (detail_entry(sid, survey.customer, rating, at_ms) if reason is None else
                                       reason_entry(sid, survey.customer, rating, at_ms, ids, stored, reason))
             outcome, seq = self.script("record_answer")(
-                keys=[keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_filed(sid)],
+                keys=[keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_filed(sid),
+                      keys.alerts_held(bucket)],
                 args=[rating, at_ms, comment, reason or "", int(reason is not None), body,
-                      int(extra is not None), extra_json, detail,
+                      int(extra is not None), extra_json, detail, held_member(sid, rating) if alert else "",
                       *pairs_args(coded_mapping(stored).items()), *pairs_args(coded_mapping(fields).items())])
             if int(outcome) >= 0:
                 if int(seq):

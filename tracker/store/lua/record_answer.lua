@@ -8,12 +8,16 @@
 -- rating's time; extra holds the answers to a custom survey's extra questions (JSON). An empty comment, reason
 -- or extra is no field at all. The fields every answer has are stored by their codes (tracker.store.survey_codes):
 -- ra rating, fa first_at, cg changes, st status, aa answered_at; the sums by Python's names for them.
--- KEYS: 1 survey, 2 the bucket's outbox, 3 its sequence, 4 the survey's filing hash (all in the survey's slot)
+-- An answer whose rating counts and calls for an alert holds that alert in the bucket's held alerts (by the time of
+-- the answer) in the same script, so it is sent even if the process that recorded it dies now (tracker.alerts.held).
+-- KEYS: 1 survey, 2 the bucket's outbox, 3 its sequence, 4 the survey's filing hash, 5 the bucket's held alerts (all
+--       in the survey's slot)
 -- ARGV: 1 rating, 2 at (ms), 3 comment, 4 reason, 5 '1' when a reason is given ('0' keeps the stored one),
 --       6 the outbox entry (JSON; '' for a test survey, which counts nowhere), 7 '1' when extra answers are given
 --       ('0' keeps the stored ones), 8 the extra answers (JSON, '' for none), 9 the entry of a change of the
 --       comment, reason or extra answers alone (JSON: its forwarder tells survey.changed, and its steps move an
---       unsatisfied answer from its old reason's count to the new one's; '' none),
+--       unsatisfied answer from its old reason's count to the new one's; '' none), 10 the alert to hold when the
+--       rating counts ("<sid>|<rating>"; '' none),
 --       then two lists, each a count and that many field/value pairs: the stored fields the entry assumes ('' for
 --       absent), and the answer's fields to write (its rating and sums).
 -- Returns {outcome, seq}: outcome 0 when nothing changed (or the survey is gone), 1 when only the comment, the
@@ -32,7 +36,7 @@ local function append(entry)
   return seq
 end
 
-local pos = 10
+local pos = 11
 -- Each list as (first ARGV index, last ARGV index) of its flat pairs.
 local function span()
   local first, count = pos + 1, tonumber(ARGV[pos])
@@ -78,4 +82,5 @@ if has_extra then put('extra', ARGV[8]) end
 if not stored then redis.call('HSET', s, 'fa', at) end
 redis.call('HINCRBY', s, 'cg', 1)
 redis.call('HSET', s, 'st', 'answered', 'aa', at)
+if ARGV[10] ~= '' then redis.call('ZADD', KEYS[5], at, ARGV[10]) end
 return {2, append(ARGV[6])}

@@ -96,11 +96,11 @@ def answer(token: str) -> Any:
         # A reason belongs to its side (unhappy, or satisfied when asked): it is kept until the next step.
         reason = followup.reason_on_rating(tracker.store.response(survey.sid), happy, followup.custom_survey(survey))
         outcome = record_answer(tracker.store, tracker.settings, survey, form["rating"], form["comment"], _now_ms(),
-                                reason=reason)
+                                reason=reason, alerting=True)
     except (ValidationError, ValueError):
         comment = request.form.get("comment", "")[:2000]
         return question_page(token, survey, None, comment, text(g.lang, "page.error_rating"), 422)
-    alert_answer(tracker.store, tracker.settings, tracker.kick, survey, outcome, form["rating"], _now_ms())
+    alert_answer(tracker.settings, tracker.kick, survey, outcome, form["rating"])
     return followup.after_rating(token, survey, tracker.store.response(survey.sid))
 
 
