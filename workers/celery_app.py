@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from kombu.exceptions import OperationalError
 
 from tracker.config import Settings
 from tracker.store import Store
+from workers import redis_broker
 
 QUEUE = "tracker"
 # The web sends with one immediate retry: a down broker must fail the enqueue at once (the stored event or
@@ -28,6 +30,7 @@ KICK_DELAYS = {"tracker.drain_kicked": 0.3}
 
 def create_celery(settings: Settings) -> Celery:
     """Build the one Celery app: the web enqueues with it, worker and beat run with it."""
+    redis_broker.register()  # a worker outlives a Redis broker's restart (workers.redis_broker)
     app = Celery("tracker", broker=settings.broker_url, set_as_current=True)
     app.conf.update(
         task_default_queue=QUEUE,
@@ -81,6 +84,23 @@ def create_celery(settings: Settings) -> Celery:
     return app
 
 
+class LostAcks(logging.Filter):
+    """Say in one warning line what kombu logs as CRITICAL with a stack trace: a task's message that could not be
+    acknowledged or handed back because the broker connection was lost as the task ended. Acked late, it is
+    delivered again, and the task (idempotent, as every task here) runs again."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        if message.startswith(("Couldn't ack", "Couldn't reject")) and len(record.args or ()) == 2:
+            _tag, reason = record.args  # type: ignore[misc]
+            record.msg = "a task's message could not be %s, the broker connection lost (%r): it is delivered and " \
+                         "run again"
+            record.args = ("acknowledged" if message.startswith("Couldn't ack") else "handed back", reason)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def run_command(app: Celery, argv: list[str]) -> int:
     """Run a Celery command line (worker, beat) with app and return its exit status.
 
@@ -90,6 +110,9 @@ def run_command(app: Celery, argv: list[str]) -> int:
     from celery.bin.celery import celery as command
     from click.exceptions import ClickException, Exit
 
+    request_log = logging.getLogger("celery.worker.request")
+    if not any(isinstance(found, LostAcks) for found in request_log.filters):
+        request_log.addFilter(LostAcks())
     command.params[0].default = app
     try:
         code = command.main(args=argv, standalone_mode=False)
