@@ -422,3 +422,20 @@ def test_alerts_held_in_the_single_set_of_the_version_before_are_sent_and_releas
     store.release_alert("s-old", 1)
     store.release_alert("s-new", 2)
     assert store.alerts_held_before(10 ** 13, 10) == []
+
+
+def test_an_alert_whose_receiver_stays_down_is_tried_16_times_then_given_up_in_one_line(settings, caplog):
+    """Eagerly, each retry runs at once: 16 attempts against a closed port, then one error line, no stack trace."""
+    import logging
+
+    from tracker.alerts.delivery import ALERT_RETRY
+
+    app = create_celery(settings)
+    caplog.set_level(logging.INFO)
+    app.tasks["tracker.deliver_alert"].apply(args=[f"http://127.0.0.1:{free_port()}{PATH}", json.dumps(_unhappy())])
+    given_up = [record for record in caplog.records if "given up" in record.getMessage()]
+    assert len(given_up) == 1 and given_up[0].levelname == "ERROR" and given_up[0].exc_info is None
+    assert f"after {ALERT_RETRY.attempts} attempts" in given_up[0].getMessage()
+    assert "cannot reach the alert host '127.0.0.1'" in given_up[0].getMessage()
+    delays = [ALERT_RETRY.delay_s(attempt) for attempt in range(1, ALERT_RETRY.attempts)]
+    assert 1_800 < sum(delays) < 7_200 and max(delays) <= 600  # about an hour in all, under the visibility timeout

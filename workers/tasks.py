@@ -125,15 +125,22 @@ def register(app: Celery) -> None:
             log.info("commented answers indexed", extra={"answers": found})
 
     # Built from the answer Redis holds: while Redis is unreachable it waits (5 s doubling, at most 5 minutes apart,
-    # jittered, 10 tries: about 25 minutes), never dropped after one try.
-    @app.task(name="tracker.send_alert", shared=False, bind=True, autoretry_for=(StorageUnavailable,),
-              retry_backoff=5, retry_backoff_max=300, retry_jitter=True, max_retries=10)
+    # ±50 %, 10 tries: about 25 minutes), and then stays held for beat's resend (tracker.alerts.held).
+    @app.task(name="tracker.send_alert", shared=False, bind=True, max_retries=None)  # it counts its own tries
     def send_alert(self: Task, sid: str, rating: int) -> None:
         # Built here, not in the customer's request; one delivery per URL, so each retries on its own. Released once
         # they are queued: until then beat sends it again (tracker.alerts.held).
-        for url, body in alerts_for(self.app.tracker_store, self.app.tracker_settings, sid, rating, _now_ms()):
-            deliver_alert.delay(url, body)
-        self.app.tracker_store.release_alert(sid, rating)
+        try:
+            for url, body in alerts_for(self.app.tracker_store, self.app.tracker_settings, sid, rating, _now_ms()):
+                deliver_alert.delay(url, body)
+            self.app.tracker_store.release_alert(sid, rating)
+        except StorageUnavailable as exc:
+            attempt = self.request.retries + 1
+            if held.SEND_RETRY.gives_up(attempt):
+                log.warning("tracker.send_alert: Redis is unreachable (%s); the alert stays held for beat to send",
+                            exc)
+                return
+            raise self.retry(exc=exc, countdown=held.SEND_RETRY.delay_s(attempt)) from None
 
     @app.task(name="tracker.resend_held_alerts", shared=False, bind=True)
     @_taken_up_later
@@ -142,14 +149,19 @@ def register(app: Celery) -> None:
         held.resend_held(self.app.tracker_store, _now_ms(), lambda sid, rating: send_alert.delay(sid, rating),
                          older_than_ms)
 
-    # Short backoff (1 s doubling to at most 10 min, jittered): well under the broker's visibility timeout.
-    @app.task(name="tracker.deliver_alert", shared=False, bind=True, autoretry_for=(delivery.AlertRetryable,),
-              retry_backoff=True, retry_backoff_max=600, retry_jitter=True, max_retries=8)
+    # Retried on the receiver's failures for about an hour (delivery.ALERT_RETRY), then given up in one line.
+    @app.task(name="tracker.deliver_alert", shared=False, bind=True, max_retries=None)  # it counts its own tries
     def deliver_alert(self: Task, url: str, payload_json: str) -> None:
         try:
             delivery.deliver_alert(url, json.loads(payload_json), self.app.tracker_settings)
         except delivery.AlertRefused as exc:
             log.warning("alert not delivered: %s", exc)
+        except delivery.AlertRetryable as exc:
+            attempt = self.request.retries + 1
+            if delivery.ALERT_RETRY.gives_up(attempt):
+                log.error("alert not delivered: %s; given up after %d attempts", exc, attempt)
+                return
+            raise self.retry(exc=exc, countdown=delivery.ALERT_RETRY.delay_s(attempt)) from None
 
     @app.task(name="tracker.send_surveys", shared=False, bind=True)
     @_taken_up_later

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tracker import signing
 from tracker.alerts.payload import message_id
+from tracker.backoff import Backoff
 from tracker.config import Settings
 from tracker.scales import SCALES
 from tracker.surveys.tokens import derive_key
@@ -32,6 +33,10 @@ if TYPE_CHECKING:  # requests loads only when an alert is delivered
 
 log = logging.getLogger(__name__)
 TIMEOUT = (3.0, 10.0)  # connect, read (seconds)
+# A receiver that fails (timeouts, unreachable, 408, 429, 5xx) is tried again 1 s, 2 s, 4 s … 512 s, then every 10
+# minutes apart (each wait ±50 %), 16 attempts in all: about an hour of a receiver's outage, then the alert is given up
+# with one error line. Well under the broker's visibility timeout (an hour) at every step.
+ALERT_RETRY = Backoff(first_s=1.0, cap_s=600.0, attempts=16)
 SLACK_HOST = "hooks.slack.com"
 # Cloud metadata services: never a place for an alert, whatever the settings say.
 METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})

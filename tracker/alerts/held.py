@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 
 from tracker.answers.record import calls_for_alert
+from tracker.backoff import Backoff
 from tracker.config import Settings
 from tracker.model import Survey
 from tracker.store import Store
@@ -22,6 +23,7 @@ from tracker.store import Store
 log = logging.getLogger(__name__)
 HELD_FOR_MS = 120_000  # a held alert not released by then is sent again: its kick was lost or its task died
 RESEND_BATCH = 100
+SEND_RETRY = Backoff(first_s=5.0, cap_s=300.0, attempts=10)  # tracker.send_alert while Redis is unreachable
 
 
 def alert_answer(settings: Settings, kick: Callable[..., bool], survey: Survey, outcome: int, rating: int) -> None:
