@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -252,12 +253,17 @@ def wait_until_probe_passes(environ: dict[str, str], *args: str) -> subprocess.C
             return result
 
 
-def test_the_worker_healthcheck_pings_this_hosts_worker(env, start_worker):
+def test_the_worker_healthcheck_pings_this_hosts_workers_or_the_node_named(env, start_worker):
     down = tracker(env, "check", "--process", "worker")
-    assert down.returncode == 1 and "did not answer a ping" in down.stderr
-    start_worker()
+    assert down.returncode == 1 and f"no worker on {socket.gethostname()} answered a ping" in down.stderr
+    worker = start_worker()
     up = wait_until_probe_passes(env, "worker")
     assert up.returncode == 0 and "is alive" in up.stdout, up.stderr
+    node = up.stdout.split()[1]  # "worker worker-<pid>@<host> is alive": tracker worker named its own node
+    assert node == f"worker-{worker.process.pid}@{socket.gethostname()}", up.stdout
+    assert wait_until_probe_passes(env, "worker", "--node", node).returncode == 0
+    named = tracker(env, "check", "--process", "worker", "--node", f"celery@{socket.gethostname()}")
+    assert named.returncode == 1 and "did not answer a ping" in named.stderr
 
 
 def test_the_beat_healthcheck_reads_its_heartbeat(env, start_worker, tmp_path):

@@ -185,3 +185,20 @@ def test_a_delivery_is_accepted_while_an_amqp_broker_is_down_and_waits_in_the_lo
         assert store.lag().length == 1  # beat's periodic drain applies it once the broker is back
     finally:
         store.redis.close()
+
+
+def test_two_workers_on_one_host_both_take_tasks_and_answer_the_healthcheck(env, start_worker):
+    """Celery names every worker celery@<host> and RabbitMQ holds its ping queue exclusive to one connection: a
+    second worker on the host reconnected for ever and took no task. Each `tracker worker` names its own node."""
+    first, second = start_worker("--concurrency", "1"), start_worker("--concurrency", "1")
+    up = tracker(env, "check", "--process", "worker")
+    assert up.returncode == 0, up.stderr
+    host = socket.gethostname()
+    assert f"worker-{first.process.pid}@{host}" in up.stdout and f"worker-{second.process.pid}@{host}" in up.stdout
+    app = create_celery(load_settings(env))
+    for _ in range(20):
+        app.send_task("tracker.drain_events")
+    wait_until(lambda: all("Task tracker.drain_events[" in p.output() for p in (first, second)),
+               what="both workers to run a task")
+    for process in (first, second):
+        assert "RESOURCE_LOCKED" not in process.output() and "Traceback" not in process.output()

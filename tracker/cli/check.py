@@ -325,14 +325,18 @@ def run_probe(environ: Mapping[str, str], process: str, node: str | None = None)
         return 0
     from workers.celery_app import create_celery
 
-    node = node or f"celery@{socket.gethostname()}"
+    # Without a node, every worker of this host (each `tracker worker` names its node worker-<pid>@<host>).
+    host = socket.gethostname()
     try:
-        replies = create_celery(settings).control.ping(destination=[node], timeout=TIMEOUT)
+        replies = create_celery(settings).control.ping(destination=[node] if node else None, timeout=TIMEOUT)
     except Exception as exc:  # a broker that cannot be reached is an unhealthy worker, whatever raised
         print(f"tracker check: cannot ping the worker through the broker: {_reason(exc)}", file=sys.stderr)
         return 1
-    if not replies:
-        print(f"tracker check: the worker {node} did not answer a ping within {TIMEOUT:g} s", file=sys.stderr)
+    alive = sorted(name for reply in replies for name in reply
+                   if name == node or (not node and name.endswith(f"@{host}")))
+    if not alive:
+        print(f"tracker check: the worker {node} did not answer a ping within {TIMEOUT:g} s" if node else
+              f"tracker check: no worker on {host} answered a ping within {TIMEOUT:g} s", file=sys.stderr)
         return 1
-    print(f"worker {node} is alive")
+    print(f"worker {', '.join(alive)} is alive")
     return 0

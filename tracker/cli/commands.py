@@ -59,7 +59,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # Gossip and mingle (workers syncing clocks and revoked tasks) serve nothing here, and Celery's gossip fails to
     # restart with a stack trace when the broker comes back from an outage.
     return run_command(create_celery(settings), ["worker", "--loglevel", settings.log_level, "--without-gossip",
-                                                  "--without-mingle", *args.celery_args])
+                                                  "--without-mingle", *worker_node(args.celery_args),
+                                                  *args.celery_args])
+
+
+def worker_node(celery_args: list[str]) -> list[str]:
+    """Name this worker's Celery node, unless the command line does (-n, --hostname): one of its own per process.
+
+    Celery names every worker celery@<host>, and its remote-control queue (ping, the worker's healthcheck) is
+    exclusive on RabbitMQ: a second worker on the same host could not declare it and retried its connection for
+    ever, taking no task. `tracker check --process worker` pings every node of this host.
+    """
+    named = any(arg in ("-n", "--hostname") or arg.startswith(("-n", "--hostname=")) for arg in celery_args)
+    return [] if named else ["--hostname", f"worker-{os.getpid()}@%h"]
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
