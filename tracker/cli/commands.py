@@ -163,9 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=cmd_dev)
     check = describe(sub, "check")
     check.add_argument("--process", choices=("worker", "beat"),
-                       help="only say whether this host's worker (answers a ping) or beat (fresh heartbeat) is alive")
-    check.add_argument("--node", help="the worker's Celery node name, when started with --hostname "
-                                      "(default celery@<this host>)")
+                       help="only say whether this host's workers (answer a ping) or beat (fresh heartbeat) are alive")
+    check.add_argument("--node", help="one worker's Celery node name (tracker worker names its own "
+                                      "worker-<pid>@<host>, or what --hostname says; default: every worker of "
+                                      "this host)")
     check.set_defaults(run=cmd_check)
     keys = describe(sub, "api-key")
     key_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
