@@ -374,10 +374,17 @@ def test_an_alert_whose_kick_the_broker_did_not_take_is_sent_once_by_beats_resen
     assert len(httpserver.log) == 1
 
 
+def _hold(store: Any, sid: str, rating: int, at_ms: int) -> None:
+    """Hold an alert as record_answer.lua does, at a time of the test's choosing."""
+    from tracker.store import keys
+
+    store.redis.zadd(keys.alerts_held(keys.bucket_of(sid)), {f"{sid}|{rating}": at_ms})
+
+
 def test_a_held_alert_is_sent_again_only_once_it_waited_and_then_waits_again(store):
     sent: list[tuple[str, int]] = []
-    store.hold_alert("s-1", 2, 1_000_000)
-    store.hold_alert("s-2", 1, 1_000_000 + HELD_FOR_MS)
+    _hold(store, "s-1", 2, 1_000_000)
+    _hold(store, "s-2", 1, 1_000_000 + HELD_FOR_MS)
     assert resend_held(store, 1_000_000 + HELD_FOR_MS - 1, lambda *alert: sent.append(alert)) == 0
     assert resend_held(store, 1_000_000 + HELD_FOR_MS, lambda *alert: sent.append(alert)) == 1
     assert sent == [("s-1", 2)]
@@ -415,7 +422,7 @@ def test_alerts_held_in_the_single_set_of_the_version_before_are_sent_and_releas
     from tracker.store import keys
 
     store.redis.zadd(keys.ALERTS_HELD_BEFORE, {"s-old|1": 1_000_000})
-    store.hold_alert("s-new", 2, 1_000_001)
+    _hold(store, "s-new", 2, 1_000_001)
     sent: list[tuple[str, int]] = []
     assert resend_held(store, 1_000_001 + HELD_FOR_MS, lambda *alert: sent.append(alert)) == 2
     assert sent == [("s-old", 1), ("s-new", 2)]  # oldest first, across the sets

@@ -22,11 +22,7 @@ def _held_sets() -> list[str]:
 
 
 class HeldAlerts(RedisBase):
-    """Hold, list, renew and release the alerts answers called for."""
-
-    def hold_alert(self, sid: str, rating: int, now_ms: int) -> None:
-        """Hold an alert without an answer recorded with it (record_answer holds its own)."""
-        self.redis.zadd(keys.alerts_held(keys.bucket_of(sid)), {held_member(sid, rating): now_ms})
+    """List, renew and release the alerts answers called for (record_answer.lua holds them)."""
 
     def renew_alert(self, sid: str, rating: int, now_ms: int) -> None:
         """Mark a held alert as sent again now (it waits a while again before the next), unless released since."""
