@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from tracker.signing import secret_problem
 
@@ -254,6 +254,24 @@ def redact_url(url: str) -> str:
     return parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1)).geturl()
 
 
+def broker_connection(url: str) -> tuple[str, dict[str, str]]:
+    """Split a broker URL into what Celery connects to and the transport options it names.
+
+    A Sentinel broker names its master in the query (`sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster`,
+    each Sentinel a `;`-separated URL): kombu takes the master's name only as a transport option. Other URLs pass as
+    they are.
+    """
+    if not url.startswith("sentinel://") or "?" not in url:
+        return url, {}
+    base, _, query = url.partition("?")
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    master = options.pop("master_name", "").strip()
+    if options:
+        raise ConfigError(f"TRACKER_BROKER_URL: a sentinel:// URL takes only master_name in its query, got "
+                          f"{', '.join(sorted(options))}")
+    return base, {"master_name": master} if master else {}
+
+
 def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...], default: str | None) -> str:
     value = environ.get(name, "").strip() or default
     if value is None:
@@ -477,6 +495,9 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
     broker_url = environ.get("TRACKER_BROKER_URL", "").strip() or redis_url
     if not broker_url.startswith(("redis://", "rediss://", "amqp://", "unix://", "sentinel://")):
         raise ConfigError(f"TRACKER_BROKER_URL must be a redis:// or amqp:// URL, got {redact_url(broker_url)!r}")
+    if broker_url.startswith("sentinel://") and not broker_connection(broker_url)[1]:
+        raise ConfigError("TRACKER_BROKER_URL: a sentinel:// URL names the master its Sentinels watch, e.g. "
+                          "sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster")
     secret = environ.get("TRACKER_SECRET_KEY", "").strip()
     if secret or everything:
         check_secret(secret)

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from tracker.config import Settings
+from tracker.config import Settings, broker_connection
 from tracker.store import Store
 from workers import redis_broker
 
@@ -31,7 +31,8 @@ KICK_DELAYS = {"tracker.drain_kicked": 0.3}
 def create_celery(settings: Settings) -> Celery:
     """Build the one Celery app: the web enqueues with it, worker and beat run with it."""
     redis_broker.register()  # a worker outlives a Redis broker's restart (workers.redis_broker)
-    app = Celery("tracker", broker=settings.broker_url, set_as_current=True)
+    broker, options = broker_connection(settings.broker_url)  # a Sentinel's master_name
+    app = Celery("tracker", broker=broker, set_as_current=True)
     app.conf.update(
         task_default_queue=QUEUE,
         task_ignore_result=True,
@@ -51,7 +52,8 @@ def create_celery(settings: Settings) -> Celery:
         # Socket timeouts (Redis broker): a broker that accepts and never answers must fail a send in seconds,
         # not hold a web request for minutes; the worker's blocking reads wait 1 s, well inside them.
         broker_transport_options={"visibility_timeout": 3600, "socket_keepalive": True,
-                                  "health_check_interval": 10, "socket_timeout": 5, "socket_connect_timeout": 3},
+                                  "health_check_interval": 10, "socket_timeout": 5, "socket_connect_timeout": 3,
+                                  **options},
         task_soft_time_limit=120,
         task_time_limit=180,
         timezone="UTC",

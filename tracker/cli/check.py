@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tracker.cli.base import layout_problem, refuse_unusable_broker
-from tracker.config import ConfigError, EventUrl, Settings, load_settings, redact_url
+from tracker.config import ConfigError, EventUrl, Settings, broker_connection, load_settings, redact_url
 
 if TYPE_CHECKING:
     from tracker.store.base import MemoryLimit
@@ -159,7 +159,8 @@ def probe_broker(settings: Settings) -> str:
     """Open a connection to the Celery broker and return what answered, or raise with the reason."""
     from kombu import Connection
 
-    with Connection(settings.broker_url, connect_timeout=TIMEOUT) as connection:
+    url, options = broker_connection(settings.broker_url)
+    with Connection(url, connect_timeout=TIMEOUT, transport_options=options) as connection:
         connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=TIMEOUT)
         return f"{redact_url(settings.broker_url)} accepts connections ({connection.transport.driver_type})"
 
