@@ -288,7 +288,7 @@ def test_a_redis_broker_that_is_a_cluster_node_is_refused_whatever_the_store(red
     settings = load_settings(make_env(redis_url, free_port(), TRACKER_BROKER_URL=f"{redis_cluster.url}/0"))
     with pytest.raises(ConfigError, match=r"TRACKER_BROKER_URL .* names a node of a Redis Cluster"):
         refuse_unusable_broker(settings)
-    for usable in (redis_url, "amqp://guest:guest@127.0.0.1:5672//", "sentinel://127.0.0.1:26379"):
+    for usable in (redis_url, "amqp://guest:guest@127.0.0.1:5672//", "sentinel://127.0.0.1:26379/0?master_name=mymaster"):
         refuse_unusable_broker(load_settings(make_env(redis_cluster.url, free_port(), TRACKER_BROKER_URL=usable)))
 
 

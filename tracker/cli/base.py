@@ -8,7 +8,7 @@ from typing import Any
 from tracker.config import ConfigError, Settings, load_settings, redact_url
 
 # What Celery can use as a broker beside a Redis Cluster store (kombu has no cluster transport).
-USABLE_BROKERS = "a standalone Redis (redis://, or sentinel:// for Sentinel) or RabbitMQ (amqp://)"
+USABLE_BROKERS = "a standalone Redis (redis://, or sentinel://…?master_name=… for Sentinel) or RabbitMQ (amqp://)"
 
 
 class UsageError(Exception):
