@@ -19,6 +19,7 @@ from workers.celery_app import create_celery, queue_length
 
 pytestmark = pytest.mark.e2e
 MASTER = "trackermaster"
+RESTARTS = 6  # each catches the worker at another point (test_worker_restart.py)
 
 
 class Servers:
@@ -96,7 +97,8 @@ def test_a_worker_takes_tasks_through_sentinel_and_outlives_its_masters_restarts
     app = create_celery(load_settings(env))
     app.send_task("tracker.drain_events")
     assert queue_length(app)() == 1  # on the master the Sentinel named
-    worker = start_worker()
+    # The production shape: prefork children run tasks (acked late) while the main process holds the broker.
+    worker = start_worker("--pool", "prefork", "--concurrency", "2")
     wait_until(lambda: "Task tracker.drain_events[" in worker.output(), what="the worker to take the task")
     feeding = threading.Event()
 
@@ -113,7 +115,7 @@ def test_a_worker_takes_tasks_through_sentinel_and_outlives_its_masters_restarts
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
     try:
-        for restart in range(3):
+        for restart in range(RESTARTS):
             before = taken()
             wait_until(lambda: taken() > before + 5, what="the worker to take tasks")  # noqa: B023
             lost = worker.output().count("Connection to broker lost")
