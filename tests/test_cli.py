@@ -266,6 +266,28 @@ def test_the_worker_healthcheck_pings_this_hosts_workers_or_the_node_named(env, 
     assert named.returncode == 1 and "did not answer a ping" in named.stderr
 
 
+def test_the_worker_healthcheck_is_done_at_the_first_reply_of_a_node_it_asked(env, settings, start_worker,
+                                                                               monkeypatch):
+    from tracker.cli import check
+    from workers.celery_app import create_celery
+
+    worker = start_worker()
+    host = socket.gethostname()
+    node = f"worker-{worker.process.pid}@{host}"
+    assert wait_until_probe_passes(env, "worker", "--node", node).returncode == 0
+    # Waiting for the timeout would take a minute; the nodes asked answer at once, and only they answer.
+    monkeypatch.setattr(check, "TIMEOUT", 60.0)
+    celery = create_celery(settings)
+    for named in (None, node):
+        started = time.monotonic()
+        replies = check.ping_worker(celery, host, named)
+        assert time.monotonic() - started < 30, named
+        assert [list(reply) for reply in replies] == [[node]], replies
+    monkeypatch.setattr(check, "TIMEOUT", 1.0)
+    assert check.ping_worker(celery, "elsewhere.example", None) == []
+    assert check.ping_worker(celery, host, f"celery@{host}") == []
+
+
 def test_the_beat_healthcheck_reads_its_heartbeat(env, start_worker, tmp_path):
     beat_env = {**env, "TMPDIR": str(tmp_path)}
     down = tracker(beat_env, "check", "--process", "beat")
