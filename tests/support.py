@@ -167,7 +167,7 @@ def refused_as_behind(env: dict[str, str], commands: tuple[str, ...] = ("web", "
     for command in commands:
         started = tracker(env, command)
         assert started.returncode == 2 and started.stderr.count("\n") == 1, started.stderr
-        assert "layout 3, 4, 5, 6, 7, 8 or 9" in started.stderr and "tracker upgrade-store" in started.stderr
+        assert "layout 3, 4, 5, 6, 7, 8, 9 or 10" in started.stderr and "tracker upgrade-store" in started.stderr
 
 
 def chromium_binary() -> str | None:

@@ -32,15 +32,17 @@ OLD_LAYOUT = ("TRACKER_REDIS_URL holds data an earlier version wrote with its ow
               "FILE)")
 UNMARKED_LAYOUT = ("TRACKER_REDIS_URL holds data written with the previous key layout (each answer in a hash of its "
                    "own): stop web, worker and beat, run `tracker upgrade-store` once, then start them again")
-BEHIND_LAYOUT = ("TRACKER_REDIS_URL holds key layout 3, 4, 5, 6, 7, 8 or 9 (t:layout), which this version brings over "
-                 "in place (layouts 3 and 4 store the surveys' fields by name, layout 3's rollups lack the crossed "
-                 "sums and follow-up reasons, the closed surveys of layouts 3 to 5 are not settled, layouts 3 to 6 "
-                 "keep no at-risk ranking, layouts 3 to 7 index answers and sent surveys by time in one sorted set "
-                 "each, layouts 3 to 8 keep each settled survey in a key of its own, and all of them keep each "
-                 "entity's high-water marks and each customer's sums in hashes of their own): stop web, worker and "
-                 "beat, run `tracker upgrade-store` once (it renames the fields, settles and files the closed surveys, "
+BEHIND_LAYOUT = ("TRACKER_REDIS_URL holds key layout 3, 4, 5, 6, 7, 8, 9 or 10 (t:layout), which this version brings"
+                 " over in place (layouts 3 and 4 store the surveys' fields by name, layout 3's rollups lack the "
+                 "crossed sums and follow-up reasons, the closed surveys of layouts 3 to 5 are not settled, layouts "
+                 "3 to 6 keep no at-risk ranking, layouts 3 to 7 index answers and sent surveys by time in one "
+                 "sorted set each, layouts 3 to 8 keep each settled survey in a key of its own, layouts 3 to 9 keep "
+                 "each entity's high-water marks and each customer's sums in hashes of their own, and all of them "
+                 "name a customer whose address begins with } with an empty hash tag): stop web, worker and beat, "
+                 "run `tracker upgrade-store` once (it renames the fields, settles and files the closed surveys, "
                  "moves the ranked sets, fills the at-risk ranking, moves the time indexes into chunks, moves the "
-                 "sums and marks and, from layout 3, rebuilds the scores), then start them again")
+                 "sums and marks, renames those customers' keys and, from layout 3, rebuilds the scores), then start"
+                 " them again")
 
 
 def layout_problem(state: str) -> str | None:

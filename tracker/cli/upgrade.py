@@ -22,7 +22,9 @@ PAGES: dict[str, tuple[str, str, str]] = {
                       "under their new names, the at-risk ranking is filled for TRACKER_AT_RISK_SCORE and the "
                       "indexes of answers and sent surveys by time are moved into chunks (t:{ix:resp}, t:{ix:sent}); "
                       "each entity's high-water marks are moved into its sums hash and each customer's sums and "
-                      "marks into their profile; "
+                      "marks into their profile; the keys of a customer whose address begins with } (layout 10 "
+                      "named them with an empty hash tag, which put them in different slots of a cluster) are "
+                      "renamed; "
                       "every customer's day "
                       "buckets written without an expiry are trimmed to the days their score card's trend can still "
                       "read and given one (60 days after the newest); and the Redis is "
@@ -54,9 +56,11 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
         raise ConfigError(OLD_LAYOUT)
     if state not in (CURRENT, EMPTY, UNMARKED, BEHIND):
         raise ConfigError(f"TRACKER_REDIS_URL holds key layout {state}, which this version cannot upgrade")
-    # Layouts 4 to 9 hold this layout's rollups: nothing to rebuild.
+    # Layouts 4 to 10 hold this layout's rollups: nothing to rebuild.
     rollups_current = store.redis.get(keys.LAYOUT) in (keys.LAYOUT_RENAMED, keys.LAYOUT_CODED, keys.LAYOUT_SETTLED,
-                                                       keys.LAYOUT_RANKED, keys.LAYOUT_CHUNKED, keys.LAYOUT_FILED)
+                                                       keys.LAYOUT_RANKED, keys.LAYOUT_CHUNKED, keys.LAYOUT_FILED,
+                                                       keys.LAYOUT_SUMMED)
+    renamed_tags = store.rename_empty_tags()  # first: everything after reads a customer's keys by their names now
     moved = store.move_ranks()  # first: a rebuild writes the ranked sets under their new names
     summed = store.move_sums_and_marks()  # first too: a rebuild reads the marks and writes the sums where they go now
     indexed = store.move_time_indexes()  # before the rebuild and the settling, which read the surveys by them
@@ -78,6 +82,7 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
           + f"; {moved} places in the ranked sets moved"
           + f"; {indexed} entries of the time indexes moved into chunks"
           + f"; {summed} hashes of marks and customers' sums moved"
+          + f"; {renamed_tags} keys of customers whose address begins with }} renamed"
           + f"; {trimmed} customers' day buckets trimmed to what their trend reads"
           + ("; the at-risk ranking is being filled by another process" if at_risk is None
              else f"; {at_risk} customers at risk ranked")
@@ -87,6 +92,7 @@ def cmd_upgrade_store(args: argparse.Namespace) -> int:
           + (f"; scores rebuilt from {rebuilt} answers" if rebuilt is not None else "")
           + ("; the store was on this key layout already." if state == CURRENT and not (folded.folded or renamed
                                                                                or settled or moved or indexed
-                                                                               or trimmed or summed)
+                                                                               or trimmed or summed
+                                                                               or renamed_tags)
              else "; the store is on this key layout now."))
     return 0

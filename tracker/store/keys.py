@@ -183,8 +183,24 @@ def outbox_lease(bucket: int) -> str:
 # Customers -------------------------------------------------------------------------------------
 
 def customer(email: str, part: str) -> str:
-    """Name one of a customer's keys; all share the hash tag {email} so erasure is one sweep."""
-    return f"{PREFIX}:cust:{{{email}}}:{part}"
+    """Name one of a customer's keys; all share the hash tag {email} so erasure is one sweep.
+
+    An address may begin with "}" (RFC 5322 allows it): its tag would be empty, Redis would then hash each whole
+    name, and the customer's keys would fall in different slots, which a cluster refuses in one script. Such an
+    address, and one beginning with "@" (no address does), is named with "@" before it: the tag is never empty,
+    and no two addresses share a name (only these names begin "{@")."""
+    tag = f"@{email}" if email[:1] in ("}", "@") else email
+    return f"{PREFIX}:cust:{{{tag}}}:{part}"
+
+
+# Layout 10 named a customer whose address begins with "}" with an empty tag; upgrade-store moves their keys.
+LAYOUT10_EMPTY_TAG_MATCH = f"{PREFIX}:cust:{{}}*"
+
+
+def layout10_moved(name: str) -> str:
+    """Name a key of LAYOUT10_EMPTY_TAG_MATCH as customer() names it now."""
+    stem = f"{PREFIX}:cust:{{"
+    return f"{stem}@{name[len(stem):]}"
 
 
 def alias(source: str, customer_id: str) -> str:
@@ -352,22 +368,26 @@ OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers"
 # (its coded fields packed into one, which layout 5's code cannot read), 7 the ranked sets of customers in one slot
 # beside the at-risk ranking (which layout 6's code would not keep), 8 the time indexes of answers and sent surveys
 # in chunks (tracker.store.time_index, where layout 7 kept one sorted set each), 9 the settled surveys filed in
-# shared hashes (tracker.store.filed, where layout 8 kept a key each: layout 8's code would not find them), 10 this
-# one (every entity's high-water marks in its sums hash, a customer's sums and marks in their profile,
-# tracker.store.sums, where layout 9 kept a hash each: layout 9's code would not find them).
+# shared hashes (tracker.store.filed, where layout 8 kept a key each: layout 8's code would not find them), 10 every
+# entity's high-water marks in its sums hash, a customer's sums and marks in their profile (tracker.store.sums, where
+# layout 9 kept a hash each: layout 9's code would not find them), 11 this one (a customer whose address begins with
+# "}" named with "@" before it, customer(), where layout 10 left the hash tag empty: layout 10's code would not
+# find their keys).
 # Written once on an empty Redis, or by `tracker upgrade-store` once every answer of layout 2 is folded in, the
 # rollups rebuilt (from layout 3 or earlier), every survey's fields renamed (from layout 4 or earlier), the closed
 # surveys settled and filed, the ranked sets moved (from layout 6 or earlier), the at-risk ranking filled, the
-# time indexes moved into chunks and the sums and marks moved into their hashes.
+# time indexes moved into chunks, the sums and marks moved into their hashes and the customers of an empty tag
+# renamed.
 LAYOUT = f"{PREFIX}:layout"
-LAYOUT_VERSION = "10"
+LAYOUT_VERSION = "11"
 LAYOUT_BEFORE = "3"  # the layout `tracker upgrade-store` brings over by rebuilding the rollups (and renaming)
 LAYOUT_RENAMED = "4"  # the layout `tracker upgrade-store` brings over by renaming the surveys' fields (and settling)
 LAYOUT_CODED = "5"  # the layout `tracker upgrade-store` brings over by settling the closed surveys (and moving)
 LAYOUT_SETTLED = "6"  # the layout `tracker upgrade-store` brings over by moving the ranked sets (and the indexes)
 LAYOUT_RANKED = "7"  # the layout `tracker upgrade-store` brings over by moving the time indexes (and filing)
 LAYOUT_CHUNKED = "8"  # the layout `tracker upgrade-store` brings over by filing the settled surveys (and moving)
-LAYOUT_FILED = "9"  # the layout `tracker upgrade-store` brings over by moving the sums and marks alone
+LAYOUT_FILED = "9"  # the layout `tracker upgrade-store` brings over by moving the sums and marks (and renaming)
+LAYOUT_SUMMED = "10"  # the layout `tracker upgrade-store` brings over by renaming customers whose tag was empty
 # Layout 2's answer hashes, which only `tracker upgrade-store` reads (it folds each into its survey's hash).
 LAYOUT2_ANSWERS = f"{PREFIX}:{{s*}}:resp:*"
 _LAYOUT2_ANSWER = ":resp:"

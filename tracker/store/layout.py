@@ -22,7 +22,7 @@ CURRENT = "current"  # marked with this layout
 EMPTY = "empty"  # nothing written yet, or nothing an older layout needs brought over (the mark may be written)
 UNMARKED = "unmarked"  # data without a mark, with layout 2's answer hashes: `tracker upgrade-store` brings it over
 PRE_CLUSTER = "pre-cluster"  # the layout before the cluster one (keys.OLD_LAYOUT): export and replay
-BEHIND = "behind"  # layout 3 to 9 (keys.LAYOUT_BEFORE ... LAYOUT_FILED): upgrade-store
+BEHIND = "behind"  # layout 3 to 10 (keys.LAYOUT_BEFORE ... LAYOUT_SUMMED): upgrade-store
 FOLD_BATCH = 500  # layout-2 answer hashes folded per round trip
 SAMPLED = 3  # oldest and newest answers looked up in layout 2's place when a Redis holds data but no mark
 
@@ -54,7 +54,7 @@ class Layout(RedisBase):
         if mark == keys.LAYOUT_VERSION:
             return CURRENT
         if mark in (keys.LAYOUT_BEFORE, keys.LAYOUT_RENAMED, keys.LAYOUT_CODED, keys.LAYOUT_SETTLED,
-                    keys.LAYOUT_RANKED, keys.LAYOUT_CHUNKED, keys.LAYOUT_FILED):
+                    keys.LAYOUT_RANKED, keys.LAYOUT_CHUNKED, keys.LAYOUT_FILED, keys.LAYOUT_SUMMED):
             return BEHIND
         if mark:
             return str(mark)
@@ -190,6 +190,23 @@ class Layout(RedisBase):
                 if len(found) >= batch:
                     moved, found = moved + move(found), []
         return moved + (move(found) if found else 0)
+
+    def rename_empty_tags(self) -> int:
+        """Move the keys layout 10 named with an empty hash tag (a customer whose address begins with "}") to their
+        names now (keys.customer): each dumped, restored under its new name with its expiry, then deleted (on a
+        cluster the two names lie in different slots). Safe to run again at any point: a key whose new name is
+        taken was restored before, and is only deleted. Return how many keys were moved."""
+        moved = 0
+        for name in list(self.redis.scan_iter(match=keys.LAYOUT10_EMPTY_TAG_MATCH, count=1000)):
+            new = keys.layout10_moved(name)
+            dumped, ttl = self.redis.dump(name), self.redis.pttl(name)
+            if dumped is None:  # gone meanwhile
+                continue
+            if not self.redis.exists(new):
+                self.redis.restore(new, max(int(ttl), 0), dumped)
+                moved += 1
+            self.redis.delete(name)
+        return moved
 
     def trim_customer_days(self, batch: int = 1000) -> int:
         """Trim every customer's day buckets that carry no expiry (written before tracker.store.customer_days' rule)
