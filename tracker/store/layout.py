@@ -199,11 +199,9 @@ class Layout(RedisBase):
         moved = 0
         for name in list(self.redis.scan_iter(match=keys.LAYOUT10_EMPTY_TAG_MATCH, count=1000)):
             new = keys.layout10_moved(name)
-            dumped, ttl = self.redis.dump(name), self.redis.pttl(name)
-            if dumped is None:  # gone meanwhile
-                continue
-            if not self.redis.exists(new):
-                self.redis.restore(new, max(int(ttl), 0), dumped)
+            dumped, ttl = self.redis.dump(name), int(self.redis.pttl(name))
+            if dumped is not None and ttl != -2 and not self.redis.exists(new):  # -2: expired meanwhile
+                self.redis.restore(new, max(ttl, 0), dumped)  # 0: no expiry, as the key had none (-1)
                 moved += 1
             self.redis.delete(name)
         return moved
