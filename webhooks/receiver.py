@@ -15,14 +15,15 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from tracker.config import MAX_BODY
 from tracker.errors import StorageUnavailable
 from tracker.store.log import kicked_shards
-from tracker.web.context import current_tracker
+from tracker.web.context import Tracker, current_tracker
 from tracker.web.errors import envelope
 from webhooks.adapters import ADAPTERS
-from webhooks.adapters.base import IgnoredEvent, Inbound, PayloadError, SignatureError
+from webhooks.adapters.base import Delivery, IgnoredEvent, Inbound, PayloadError, SignatureError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 TOO_LARGE = "The body is larger than 1 MiB."
+APPEND_FAILED = "tracker.append_failed"  # environ key: the error the fast path met appending this delivery
 
 
 @bp.post("/webhooks/<source>")
@@ -59,14 +60,24 @@ def receive(source: str) -> Any:
         log.warning("%s payload of an unexpected shape: %s", source, type(exc).__name__)
         return _refused(source, inbound, adapter, "invalid",
                         envelope(422, "The payload does not have the shape this source sends."))
+    failed = request.environ.get(APPEND_FAILED)
+    if failed is not None:  # met by webhooks/fast_path.py appending this very delivery: answered, not tried again
+        raise failed
+    code, fields = store_delivery(tracker, source, delivery)
+    return answer(code, **fields)
+
+
+def store_delivery(tracker: Tracker, source: str, delivery: Delivery) -> tuple[int, dict[str, Any]]:
+    """Append a verified, parsed delivery to the event log and kick its drains; return the answer's status and
+    fields: 202 accepted, or 200 duplicate for a delivery stored before."""
     # A repeat is found by the append itself, in its one round trip, and counted there: accepted or duplicate.
     outcome = tracker.store.append_delivery(delivery.id, delivery.events, source)
     kicked = kicked_shards(outcome)  # the shards appended to whose drain is not already due
     if kicked:
         tracker.kick_drains(kicked)
     if outcome < 0:
-        return answer(200, status="duplicate")
-    return answer(202, status="accepted", events=len(delivery.events))
+        return 200, {"status": "duplicate"}
+    return 202, {"status": "accepted", "events": len(delivery.events)}
 
 
 class Headers(Mapping[str, str]):

@@ -50,6 +50,7 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
     from tracker.web.pages.brand import bp as brand_bp
     from tracker.web.pages.home import bp as home_bp
     from tracker.web.pages.survey import bp as survey_bp
+    from webhooks.fast_path import install_webhook_fast_path
     from webhooks.inbound_mail import bp as inbound_bp
     from webhooks.receiver import bp as webhooks_bp
 
@@ -69,7 +70,8 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
                       dashboard_cases_bp, dashboard_customers_bp, dashboard_drill_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
-    install_client_limits(app)
+    install_webhook_fast_path(app)
+    install_client_limits(app)  # outermost: it bounds the fast path's body reads too
     app.after_request(security_headers)
     return app
 
