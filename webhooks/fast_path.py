@@ -23,9 +23,8 @@ from werkzeug.http import parse_options_header
 from tracker.config import MAX_BODY
 from tracker.web.context import Tracker
 from tracker.web.limits import TOO_LONG
-from webhooks.adapters import ADAPTERS
 from webhooks.adapters.base import Delivery, Inbound
-from webhooks.receiver import APPEND_FAILED, Headers, answer, store_delivery
+from webhooks.receiver import APPEND_FAILED, Headers, answer, configured, media_accepted, store_delivery
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -71,14 +70,12 @@ class WebhookFastPath:
         if not path.startswith(PREFIX) or environ.get(TOO_LONG) or environ.get("QUERY_STRING"):
             return None
         source = path[len(PREFIX):]
-        adapter = ADAPTERS.get(source)
-        secret = self.tracker.settings.source_secrets.get(source)
+        adapter, secret = configured(self.tracker, source)
         declared = str(environ.get("CONTENT_LENGTH") or "")
         if adapter is None or not secret or not declared.isdigit() or int(declared) >= MAX_BODY:
             return None  # chunked, empty or too large: the blueprint reads and answers it
-        if adapter.CONTENT_TYPES and parse_options_header(environ.get("CONTENT_TYPE", ""))[0].lower() \
-                not in adapter.CONTENT_TYPES:
-            return None
+        if not media_accepted(adapter, parse_options_header(environ.get("CONTENT_TYPE", ""))[0].lower()):
+            return None  # the media type as werkzeug's request.mimetype reads it
         try:
             body = environ["wsgi.input"].read(int(declared))
         except Exception as exc:  # a body that stopped arriving (408) or a client gone: the blueprint's to answer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping
+from types import ModuleType
 from typing import Any
 
 import redis
@@ -30,14 +31,13 @@ APPEND_FAILED = "tracker.append_failed"  # environ key: the error the fast path 
 def receive(source: str) -> Any:
     """Acknowledge a delivery only once its events are in the event log."""
     tracker = current_tracker()
-    adapter = ADAPTERS.get(source)
-    secret = tracker.settings.source_secrets.get(source)
+    adapter, secret = configured(tracker, source)
     if adapter is None or not secret:
         return _counted(source, "unknown_source", envelope(404, "Unknown or unconfigured source."))
     body = _body()
     if body is None:
         return _counted(source, "too_large", envelope(413, TOO_LARGE))
-    if adapter.CONTENT_TYPES and request.mimetype not in adapter.CONTENT_TYPES:
+    if not media_accepted(adapter, request.mimetype):
         return _counted(source, "unsupported_media_type",
                         envelope(415, f"The body must be {' or '.join(adapter.CONTENT_TYPES)}."))
     inbound = Inbound(body=body, headers=Headers(request.environ),
@@ -65,6 +65,16 @@ def receive(source: str) -> Any:
         raise failed
     code, fields = store_delivery(tracker, source, delivery)
     return answer(code, **fields)
+
+
+def configured(tracker: Tracker, source: str) -> tuple[ModuleType | None, str | None]:
+    """Return a source's adapter and its secret (None for a source unknown, or without a secret)."""
+    return ADAPTERS.get(source), tracker.settings.source_secrets.get(source)
+
+
+def media_accepted(adapter: ModuleType, mimetype: str) -> bool:
+    """Say whether an adapter takes a body of this media type (one without CONTENT_TYPES takes any)."""
+    return not adapter.CONTENT_TYPES or mimetype in adapter.CONTENT_TYPES
 
 
 def store_delivery(tracker: Tracker, source: str, delivery: Delivery) -> tuple[int, dict[str, Any]]:
