@@ -87,6 +87,46 @@ def test_a_whole_upload_still_gets_through_the_body_reader(web):
     assert response.status_code == 202, response.text
 
 
+def _answer(port: int, raw: bytes) -> tuple[bytes, bytes]:
+    """Send one raw request, stop sending, and return the status line and the body of the first answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S) as connection:
+        connection.sendall(raw)
+        connection.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    return head.split(b"\r\n", 1)[0], rest[:length]
+
+
+MALFORMED_CHUNKS = {  # what gunicorn's chunked reader raises on, each once an error of the app's (500)
+    "size": b"zz\r\n{}\r\n0\r\n\r\n",
+    "terminator": b"2\r\n{}XX0\r\n\r\n",
+    "extension": b"2;\x01\r\n{}\r\n0\r\n\r\n",
+    "trailer": b"2\r\n{}\r\n0\r\nNo Colon Here\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("fault", sorted(MALFORMED_CHUNKS))
+def test_a_chunked_body_that_does_not_decode_is_a_400_that_says_so(web, fault):
+    port = int(web.rsplit(":", 1)[1])
+    raw = json.dumps(solved_event(ticket="W-2")).encode()
+    headers, _ = signed("standard", raw)
+    request = (b"POST /webhooks/standard HTTP/1.1\r\nHost: tracker\r\nContent-Type: application/json\r\n"
+               + b"".join(f"{name}: {value}\r\n".encode() for name, value in headers.items())
+               + b"Transfer-Encoding: chunked\r\n\r\n" + MALFORMED_CHUNKS[fault])
+    status, body = _answer(port, request)
+    assert status.split(b" ")[1] == b"400", (status, body)
+    answer = json.loads(body)
+    assert answer["code"] == 400 and "chunked transfer encoding is malformed" in answer["message"], answer
+    page_status, page = _answer(port, b"POST /dashboard/login HTTP/1.1\r\nHost: tracker\r\n"
+                                      b"Content-Type: application/x-www-form-urlencoded\r\n"
+                                      b"Transfer-Encoding: chunked\r\n\r\n" + MALFORMED_CHUNKS[fault])
+    assert page_status.split(b" ")[1] == b"400" and b"<html" in page.lower(), page_status
+    assert _healthy(web)
+
+
 @pytest.mark.parametrize("length", [5000, 8000])
 def test_a_url_longer_than_the_limit_gets_the_json_envelope_not_gunicorns_html(web, length):
     response = requests.get(f"{web}/api/v1/customers", params={"q": "x" * length}, timeout=DEADLINE_S)

@@ -67,6 +67,14 @@ MESSAGES = {
 }
 
 
+def _message(exc: HTTPException, code: int) -> str:
+    """Say what was wrong: what the code that raised it said (tracker.web.limits), else the envelope's own words
+    for the status rather than werkzeug's generic description."""
+    if exc.description and exc.description != type(exc).description:
+        return exc.description
+    return MESSAGES.get(code, exc.description or HTTPStatus(code).phrase)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer HTTP errors, storage outages and bugs with the envelope (JSON paths) or a page."""
 
@@ -76,7 +84,7 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             allowed = getattr(exc, "valid_methods", None)
             headers = {"Allow": ", ".join(allowed)} if allowed else None
-            return envelope(code, MESSAGES.get(code, exc.description or HTTPStatus(code).phrase), headers=headers)
+            return envelope(code, _message(exc, code), headers=headers)
         if code == 404:
             return page(404, "page.not_found_title", "page.not_found_text")
         return page(code, "page.error_title", "page.error_text")

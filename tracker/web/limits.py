@@ -1,9 +1,10 @@
-"""What one client may hold the web process to: a bounded URL, and a body that keeps arriving.
+"""What one client may hold the web process to: a bounded URL, and a body that keeps arriving and decodes.
 
 Every wait for more bytes of a request body is bounded by READ_IDLE_S: a client that stops mid-body frees
 its thread with a 408 instead of holding it until it gives up (8 such uploads used to take all of
 gunicorn's threads, /healthz included). The body is still read by the app, when and as far as it wants
-(a shared token is checked before a byte of an inbound mail is read). A URL longer than MAX_URL is refused
+(a shared token is checked before a byte of an inbound mail is read). A chunked body gunicorn cannot decode is
+a 400 that says so, not an error of the app's (500). A URL longer than MAX_URL is refused
 with the error envelope (414); gunicorn's own request-line limit is set above it so that its HTML page is
 not what a client meets.
 """
@@ -17,7 +18,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, abort, request
-from werkzeug.exceptions import RequestTimeout
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import BadRequest, RequestTimeout
 
 MAX_URL = 4096  # bytes of path and query string
 READ_IDLE_S = 5.0  # the longest wait for the next bytes of a body
@@ -39,6 +41,7 @@ def _target(environ: Environ) -> str:
 _READ_IDLE = struct.pack("ll", int(READ_IDLE_S), int(READ_IDLE_S % 1 * 1_000_000))  # SO_RCVTIMEO's struct timeval
 _UNBOUNDED = struct.pack("ll", 0, 0)
 _STOPPED = (TimeoutError, BlockingIOError)  # a Python timeout's error, and a kernel one's (EAGAIN)
+_STOPPED_MESSAGE = "The body stopped arriving before it was complete; send it again."
 
 
 class TimedInput:
@@ -54,18 +57,20 @@ class TimedInput:
         self.bounded = False
 
     def read(self, size: int = -1) -> bytes:
-        self._bound()
-        try:
-            return bytes(self._stream.read(size))
-        except _STOPPED as exc:  # gunicorn then closes the connection: the rest of the body never came
-            raise RequestTimeout("The body stopped arriving before it was complete; send it again.") from exc
+        return self._read(self._stream.read, size)
 
     def readline(self, size: int = -1) -> bytes:
+        return self._read(self._stream.readline, size)
+
+    def _read(self, method: Callable[[int], Any], size: int) -> bytes:
         self._bound()
         try:
-            return bytes(self._stream.readline(size))
-        except _STOPPED as exc:
-            raise RequestTimeout("The body stopped arriving before it was complete; send it again.") from exc
+            return bytes(method(size))
+        except _STOPPED as exc:  # gunicorn then closes the connection: the rest of the body never came
+            raise RequestTimeout(_STOPPED_MESSAGE) from exc
+        except ParseException as exc:  # gunicorn could not decode the chunked body (its size, terminator, trailer)
+            raise BadRequest(f"The body's chunked transfer encoding is malformed ({exc}); "
+                             "send it again.") from exc
 
     def _bound(self) -> None:
         if not self.bounded and self._connection is not None:
