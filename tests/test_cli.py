@@ -303,6 +303,21 @@ def test_an_unknown_command_or_option_gets_usage_not_a_traceback(env):
         assert result.returncode == 2 and "usage:" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_an_argument_that_is_not_utf8_gets_usage_naming_it_but_a_file_name_may_be_any_bytes(env, tmp_path):
+    not_utf8 = os.fsdecode(b"kari\xff@example.no")  # the bytes a shell passes on, as Python holds them
+    for args, named in ((["score", not_utf8], "argument email"), (["export", not_utf8], "argument email"),
+                        (["api-key", "create", "--name", not_utf8], "argument --name"),
+                        (["api-key", "create", f"--name={not_utf8}"], "argument --name"),
+                        (["cases", "--owner", not_utf8], "argument --owner")):
+        result = tracker(env, *args)
+        assert result.returncode == 2 and f"{named}: not valid UTF-8 text" in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    events = tmp_path / os.fsdecode(b"events-\xff.jsonl")
+    events.write_text(json.dumps(solved_event(ticket="U-1")) + "\n")
+    replayed = tracker(env, "replay", "--dry-run", str(events))
+    assert replayed.returncode == 0 and "Traceback" not in replayed.stderr, replayed.stderr
+
+
 def test_a_read_only_key_reads_but_cannot_erase(env, client, store):
     created = tracker(env, "api-key", "create", "--name", "viewer", "--scope", "read")
     key = created.stdout.strip().splitlines()[-1]

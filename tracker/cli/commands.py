@@ -207,6 +207,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PATH_ARGUMENTS = ("file", "out", "dir")  # file names, which may be any bytes the file system allows
+
+
+def _undecodable(args: argparse.Namespace, argv: Sequence[str]) -> str | None:
+    """Name the first text argument that is not UTF-8 (Python holds such bytes as lone surrogates, which fail
+    wherever the text is sent or stored), None when every one is."""
+    for dest, value in vars(args).items():
+        if dest in PATH_ARGUMENTS or not isinstance(value, str):
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            flag = f"--{dest.replace('_', '-')}"
+            return flag if any(word == flag or word.startswith(f"{flag}=") for word in argv) else dest
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the tracker command line; errors are one line on stderr, never a traceback."""
     parser = build_parser()
@@ -215,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.celery_args = [*extra, *args.celery_args]  # everything after the command goes to Celery
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    undecodable = _undecodable(args, sys.argv[1:] if argv is None else argv)
+    if undecodable:  # bytes that are not UTF-8, as the shell passed them: no address or name can hold them
+        parser.error(f"argument {undecodable}: not valid UTF-8 text")
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
