@@ -45,6 +45,8 @@ MALFORMED = [
     ({"TRACKER_SMTP_URL": "http://mail"}, "TRACKER_SMTP_URL"),
     ({"TRACKER_SURVEY_SCALE": "stars"}, "TRACKER_SURVEY_SCALE"),
     ({"TRACKER_SECRET_KEY": "change-me-in-production-please-0123456789"}, "TRACKER_SECRET_KEY"),
+    # Bytes that are not UTF-8 (as Python holds them): every check of its shape passes such a list of names.
+    ({"TRACKER_FOLLOWUP_REASONS": os.fsdecode(b"price,qu\xe4lity")}, "TRACKER_FOLLOWUP_REASONS is not valid UTF-8"),
 ]
 # What only the processes need: a store-only command runs without it.
 MISSING = [

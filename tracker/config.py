@@ -483,6 +483,18 @@ def _surveys(environ: Mapping[str, str], scale: str, rules: Mapping[str, object]
     return load_surveys_file(path, scale, by_source, by_brand)
 
 
+def _all_text(environ: Mapping[str, str]) -> None:
+    """Refuse a setting holding bytes that are not UTF-8 (Python holds them as lone surrogates, which pass every
+    check of their shape and then fail wherever the value is compared, sent, shown or stored)."""
+    for name, value in environ.items():
+        if not name.startswith("TRACKER_"):
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(f"{name} is not valid UTF-8 text; set it again in UTF-8") from None
+
+
 def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
     """Build Settings from environment variables, or raise ConfigError naming the bad one.
 
@@ -490,6 +502,7 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
     """
     if needs not in NEEDS:
         raise ValueError(f"needs must be one of {NEEDS}, got {needs!r}")
+    _all_text(environ)
     everything = needs == "all"
     redis_url = _url(environ, "TRACKER_REDIS_URL", ("redis", "rediss", "unix"), None)
     broker_url = environ.get("TRACKER_BROKER_URL", "").strip() or redis_url
