@@ -231,6 +231,24 @@ def test_import_ratings_loads_good_rows_reports_bad_ones_and_counts_a_second_imp
     assert send_all(store, settings) == [] and smtp.messages == []
 
 
+def test_a_value_over_the_csv_field_limit_rejects_its_row_alone(env, tmp_path, store):
+    path = tmp_path / "ratings.csv"
+    huge = "x" * 200_000  # over the csv module's field limit (131,072 characters)
+    path.write_text("email,rating,scale,answered_at,comment\n"
+                    "kari@example.no,4,csat5,2026-10-01T09:00:00Z,Fine\n"
+                    f"per@example.no,3,csat5,2026-10-01T09:00:00Z,{huge}\n"
+                    "ola@example.no,5,csat5,2026-10-02T09:00:00Z,\n")
+    dry = tracker(env, "import-ratings", str(path), "--dry-run")
+    assert dry.returncode == 1 and "Traceback" not in dry.stderr, dry.stderr
+    assert f"{path}:3: not a CSV row (field larger than field limit" in dry.stderr
+    assert "2 ratings would be imported, 0 already imported, 1 rows rejected" in dry.stdout
+    path.write_text(f"email,rating,scale,answered_at,{huge}\n")
+    header = tracker(env, "import-ratings", str(path))
+    assert header.returncode == 1 and header.stderr.count("\n") == 1 and "Traceback" not in header.stderr
+    assert "the first line is not a CSV row naming the columns" in header.stderr
+    assert store.lag().length == 0
+
+
 def test_a_redis_written_with_the_previous_key_layout_is_refused_at_start_up_with_the_way_over(env, store):
     store.redis.zadd("t:due", {"zendesk:1001": 1})  # the single due set of the layout before the cluster one
     for command in ("worker", "beat", "web"):

@@ -35,7 +35,10 @@ def rating_events(lines: Iterable[bytes], settings: Settings) -> Iterator[tuple[
     """Yield (line number, event) for each good row and (line number, reason) for each bad one."""
     text, undecodable = _decoded(lines)
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [name.strip().lower() for name in reader.fieldnames or []]
+    try:
+        header = [name.strip().lower() for name in reader.fieldnames or []]
+    except csv.Error as exc:
+        raise ImportFileError(f"the first line is not a CSV row naming the columns ({exc})") from None
     missing = [name for name in REQUIRED if name not in header]
     unknown = [name for name in header if name not in COLUMNS]
     if missing or unknown or 1 in undecodable:
@@ -44,7 +47,14 @@ def rating_events(lines: Iterable[bytes], settings: Settings) -> Iterator[tuple[
                                  f"unknown {', '.join(unknown)}" if unknown else "it is not UTF-8 text"))
     reader.fieldnames = header
     yield from ((number, "not UTF-8 text; save the file as UTF-8") for number in undecodable)
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a value over the csv module's field limit: the rest of its line is passed over
+            yield reader.reader.line_num, f"not a CSV row ({exc})"  # the DictReader's own count is one behind
+            continue
         number = reader.line_num
         if None in row:
             yield number, "more values than columns"
