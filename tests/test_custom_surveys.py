@@ -134,6 +134,7 @@ FOUR_QUESTIONS = BASE + "".join(f'\n[[surveys.extra_questions]]\nid = "q{n}"\nty
 MISTAKES = {
     # name: (file text, extra files, line, key, part of the message)
     "toml syntax": (BASE + 'question = "unterminated\n', {}, 3, "question", "not valid TOML"),
+    "nested too deeply": (BASE + "labels = " + "[" * 5000 + "]" * 5000 + "\n", {}, 3, "labels", "nested too deeply"),
     "unknown key": (BASE + 'color = "#0b6e4f"\n', {}, 3, "color", "unknown key"),
     "unknown table": ('[[survey]]\nbrand = "acme"\n', {}, 1, "survey", "unknown key"),
     "wrong type": (BASE + 'labels = "Awful"\n', {}, 3, "labels", "must be a list of strings"),

@@ -206,6 +206,22 @@ def _shown(value: object) -> str:
     return shown if len(shown) <= 40 else shown[:37] + "…"
 
 
+def _deepest_line(source: str) -> int:
+    """Return the line where brackets and braces first nest deepest (strings not told apart: for a message)."""
+    depth = deepest = 0
+    line = found = 1
+    for character in source:
+        if character == "\n":
+            line += 1
+        elif character in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, found = depth, line
+        elif character in "]}":
+            depth -= 1
+    return found
+
+
 def load_surveys_file(path: str | Path, default_scale: str = "csat5",
                       scale_by_source: Mapping[str, str] | None = None,
                       scale_by_brand: Mapping[str, str] | None = None) -> SurveysFile:
@@ -221,6 +237,10 @@ def load_surveys_file(path: str | Path, default_scale: str = "csat5",
         raise ConfigError(f"TRACKER_SURVEYS_FILE: cannot read {path}: {problem}") from None
     try:
         data = tomllib.loads(source)
+    except RecursionError:  # tomllib reads nested arrays and inline tables by recursion
+        line = _deepest_line(source)
+        raise ConfigError(f"{path}:{line}: {key_on_line(source, line) or 'syntax'}: not valid TOML: arrays or "
+                          "inline tables nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = re.search(r"\(at line (\d+), column (\d+)\)", message)
