@@ -400,6 +400,28 @@ def test_a_sendgrid_field_in_a_codec_that_is_not_a_text_encoding_gets_the_envelo
     assert store.response(sid_of(mail)) is None
 
 
+def _nested_multipart(depth: int, newline: str = "\r\n") -> str:
+    """A MIME body whose multiparts nest depth deep (the email package reads them by recursion)."""
+    opening = "".join(f'Content-Type: multipart/mixed; boundary="b{n}"{newline}{newline}--b{n}{newline}'
+                      for n in range(depth))
+    closing = "".join(f"--b{n}--{newline}" for n in reversed(range(depth)))
+    return f"{opening}Content-Type: text/plain{newline}{newline}5{newline}{closing}"
+
+
+def test_mime_nested_too_deeply_gets_the_envelope_not_a_500(mail, inbound, store):
+    raw = f"From: kari@example.no\r\nTo: {reply_to(mail)}\r\nMIME-Version: 1.0\r\n" + _nested_multipart(3000)
+    data = {"to": reply_to(mail), "from": "kari@example.no", "email": raw}
+    response = inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=data, content_type="multipart/form-data")
+    assert_envelope(response)
+    assert response.status_code == 422 and set(response.json["errors"]) == {"email"}, response.json
+    form = (b"--xYzZY\r\nContent-Disposition: form-data; name=\"text\"\r\n"
+            + _nested_multipart(3000).encode() + b"\r\n--xYzZY--\r\n")
+    response = inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=form, content_type=SENDGRID_TYPE)
+    assert_envelope(response)
+    assert response.status_code == 400 and "nested too deeply" in response.json["message"], response.json
+    assert store.response(sid_of(mail)) is None
+
+
 @pytest.mark.parametrize("charset", ["undefined", "idna", "no-such-charset"])
 def test_a_sendgrid_field_in_an_unknown_or_undecodable_charset_is_read_as_utf_8(mail, inbound, store, charset):
     body = published_sendgrid("default", {b"inbound@inbound.example.com": reply_to(mail).encode(),

@@ -151,7 +151,10 @@ def _form_fields(body: bytes) -> dict[str, str]:
     if request.mimetype != "multipart/form-data":
         return request.form.to_dict()
     head = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode("latin-1", "replace")
-    parsed = BytesParser(policy=compat32).parsebytes(head + body)
+    try:
+        parsed = BytesParser(policy=compat32).parsebytes(head + body)
+    except RecursionError:  # the email package reads nested multiparts by recursion
+        raise PayloadError("The form's parts are nested too deeply.", status=400) from None
     raw: dict[str, bytes] = {}
     for part in parsed.get_payload() if parsed.is_multipart() else []:
         if not isinstance(part, Message):
@@ -192,7 +195,11 @@ def _decode(value: bytes, charset: Any) -> str:
 
 def _mime_parts(raw: str) -> tuple[str, str, dict[str, str], str]:
     """Return text, HTML, headers and subject of a whole MIME mail (SendGrid's raw mode)."""
-    message = email.message_from_string(raw[:INBOUND_MAX_BODY], policy=default_policy)
+    try:
+        message = email.message_from_string(raw[:INBOUND_MAX_BODY], policy=default_policy)
+    except RecursionError:  # the email package reads nested multiparts by recursion
+        raise PayloadError("The mail's MIME parts are nested too deeply.",
+                           {"email": ["MIME parts nested too deeply."]}) from None
     bodies = []
     for kind in ("plain", "html"):
         try:
