@@ -219,6 +219,9 @@ def test_patch_refuses_what_is_not_json_a_bad_transition_and_an_unknown_case(cli
     not_json = client.patch(f"/api/v1/cases/{late}", headers=auth, data="status=open",
                             content_type="text/plain")
     assert not_json.status_code == 400 and not_json.json["code"] == 400
+    too_deep = client.patch(f"/api/v1/cases/{late}", headers=auth, data="[" * 100_000 + "]" * 100_000,
+                            content_type="application/json")  # deeper than the JSON parser's recursion
+    assert too_deep.status_code == 400 and "must be a JSON object" in too_deep.json["message"], too_deep.json
     client.patch(f"/api/v1/cases/{late}", headers=auth, json={"status": "contacted"})
     back = client.patch(f"/api/v1/cases/{late}", headers=auth, json={"status": "open"})
     assert back.status_code == 422 and "contacted to open" in back.json["errors"]["status"][0]

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from flask import Flask, Response
+from flask.json.provider import DefaultJSONProvider
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 
 from tracker.config import MAX_BODY, Settings
@@ -23,9 +24,22 @@ CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 's
 HTML_HEADERS = {"Content-Security-Policy": CSP, "Referrer-Policy": "same-origin"}
 
 
+class NestingJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where a body nested deeper than the parser's recursion allows is invalid JSON (a ValueError,
+    which request.get_json answers with a 400 or, silent, None) rather than a RecursionError (a 500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply") from None
+
+
 class TrackerFlask(Flask):
     """Flask, deciding once per view and hook whether it must be run through async_to_sync: Flask's own
     ensure_sync inspects the function (inspect.iscoroutinefunction) on every call, three a request."""
+
+    json_provider_class = NestingJSONProvider
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         known: dict[Callable[..., Any], Callable[..., Any]] = self.__dict__.setdefault("_synced", {})
