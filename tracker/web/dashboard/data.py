@@ -237,7 +237,7 @@ def load_query(args: Any, known: Mapping[str, list[str]], today: date, store: St
     if malformed or unknown:
         raise ValidationError({**unknown, **malformed})
     end = query["date_to"] or today
-    start = query["date_from"] or end - timedelta(days=DEFAULT_DAYS - 1)
+    start = query["date_from"] or end - timedelta(days=min(DEFAULT_DAYS - 1, (end - date.min).days))  # not before 1
     if start > end:
         raise ValidationError({"from": ["The start date is after the end date."]})
     if (end - start).days >= MAX_DAYS:

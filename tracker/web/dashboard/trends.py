@@ -38,11 +38,13 @@ class Trend:
 
 def weeks_of(first: date, last: date) -> list[tuple[date, date]]:
     """Cut a range (both ends included) into calendar weeks, Monday to Sunday, the first and last cut to it."""
-    found = []
+    found: list[tuple[date, date]] = []
     start = first
     while start <= last:
-        end = min(start + timedelta(days=6 - start.weekday()), last)
+        end = start + timedelta(days=min(6 - start.weekday(), (last - start).days))  # no day past last (or 9999)
         found.append((start, end))
+        if end == last:
+            break
         start = end + timedelta(days=1)
     return found
 
