@@ -353,6 +353,10 @@ def _rules(environ: Mapping[str, str], everything: bool = True) -> dict[str, obj
     template_dir = environ.get("TRACKER_TEMPLATE_DIR", "").strip() or None
     if template_dir and not os.path.isdir(template_dir):
         raise ConfigError(f"TRACKER_TEMPLATE_DIR must be an existing folder, got {template_dir!r}")
+    if template_dir:
+        from tracker.operator_templates import check_template_dir
+
+        check_template_dir(template_dir)
     transport = (environ.get("TRACKER_MAIL_TRANSPORT", "").strip() or "smtp").lower()
     if transport not in TRANSPORTS:
         raise ConfigError(f"TRACKER_MAIL_TRANSPORT must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
