@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
@@ -81,6 +82,15 @@ SOURCE_SECRET = re.compile(r"^TRACKER_SOURCE_([A-Z0-9_]+)_SECRET$")
 
 class ConfigError(Exception):
     """A required variable is missing or a value is malformed; the message names the variable."""
+
+
+def read_setting_file(variable: str, path: Path) -> str:
+    """The UTF-8 text of a file a setting names, or ConfigError: `<variable>: cannot read <path>: <why>`."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{variable}: cannot read {path}: {problem}") from None
 
 
 # What a process needs beyond the store: "all" (web, worker, beat, check) or "store" (commands that

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracker.config import ConfigError
+from tracker.config import ConfigError, read_setting_file
 
 SUFFIXES = (".html", ".txt")  # what the web and the mail load from the folder
 FLASK_FILTERS = ("tojson",)
@@ -29,11 +29,7 @@ def check_template_dir(folder: str) -> None:
         hidden = any(part.startswith(".") for part in path.relative_to(root).parts)  # .git and the like
         if hidden or path.suffix not in SUFFIXES or not path.is_file():
             continue
-        try:
-            source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ConfigError(f"TRACKER_TEMPLATE_DIR: cannot read {path}: {problem}") from None
+        source = read_setting_file("TRACKER_TEMPLATE_DIR", path)
         try:
             environment.compile(source, name=path.name, filename=str(path))
         except TemplateSyntaxError as exc:  # unknown filters and tests too (TemplateAssertionError)

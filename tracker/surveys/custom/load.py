@@ -10,7 +10,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
-from tracker.config import ConfigError
+from tracker.config import ConfigError, read_setting_file
 from tracker.i18n.catalogue import SUPPORTED
 from tracker.scales import SCALES
 from tracker.surveys.custom.lines import KeyLines, key_on_line
@@ -230,11 +230,7 @@ def load_surveys_file(path: str | Path, default_scale: str = "csat5",
     Labels are counted against the scale the entry's brand, else source, else default_scale gives.
     """
     path = Path(path)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"TRACKER_SURVEYS_FILE: cannot read {path}: {problem}") from None
+    source = read_setting_file("TRACKER_SURVEYS_FILE", path)
     try:
         data = tomllib.loads(source)
     except RecursionError:  # tomllib reads nested arrays and inline tables by recursion
