@@ -607,6 +607,32 @@ def test_an_event_time_outside_the_calendar_in_utc_gets_422_not_500(post_event, 
     assert stream_length(store) == 0
 
 
+# Where the vendors that send unix times carry them, and the fixture each is changed in (a resolved one).
+UNIX_TIMES = [("chatwoot", "conversation_status_changed__resolved", ("updated_at",), 1),
+              ("chatwoot", "conversation_resolved", ("timestamp",), 1),
+              ("intercom", "conversation.admin.closed", ("data", "item", "updated_at"), 1),
+              ("jira", "issue_updated__resolved", ("timestamp",), 1000)]
+
+
+@pytest.mark.parametrize(("source", "fixture", "path", "unit"), UNIX_TIMES, ids=lambda v: str(v))
+@pytest.mark.parametrize("seconds", [1e308, 2**70, -(2**70), -1, 7258118400, "99999999999999999999"])
+def test_a_vendor_unix_time_no_event_may_carry_gets_422_naming_it_not_500(post_event, store, source, fixture, path,
+                                                                          unit, seconds):
+    found = vendor_fixture(source, fixture)
+    body = found.json()
+    target = body
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = seconds if isinstance(seconds, str) or seconds == 1e308 else seconds * unit
+    response = post_event(source, body, headers=found.headers)
+    errors = assert_envelope(response, 422)["errors"]
+    for part in path:
+        assert part in errors, (path, errors)
+        errors = errors[part]
+    assert errors == ["Must be a time between 1970 and 2200."]
+    assert stream_length(store) == 0
+
+
 # --- Standard Webhooks secrets are decoded as the reference library decodes them, or refused at start-up ---
 
 KEY = b"standard-webhooks-key-of-32-byte"

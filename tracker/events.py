@@ -56,6 +56,15 @@ def valid_timezone(name: str) -> None:
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
+# The times an event may carry: from the first year up to (not into) the last.
+EVENT_YEARS = (1970, 2200)
+OUT_OF_RANGE = f"Must be a time between {EVENT_YEARS[0]} and {EVENT_YEARS[1]}."
+LAST_SECOND = (datetime(EVENT_YEARS[1], 1, 1, tzinfo=UTC) - EPOCH).total_seconds()
+
+
+def epoch_seconds_in_range(seconds: float) -> bool:
+    """Say whether a unix time (seconds) is one an event may carry (see EVENT_YEARS)."""
+    return 0 <= seconds < LAST_SECOND
 
 
 def to_epoch_ms(moment: datetime) -> int:
@@ -86,8 +95,8 @@ class AwareDateTime(fields.DateTime):
             result.timestamp()
         except (OverflowError, ValueError, OSError):
             raise self.make_error("invalid", input=value, obj_type="datetime") from None
-        if not 1970 <= result.year < 2200:
-            raise ValidationError("Must be a time between 1970 and 2200.")
+        if not EVENT_YEARS[0] <= result.year < EVENT_YEARS[1]:
+            raise ValidationError(OUT_OF_RANGE)
         return result
 
 

@@ -54,7 +54,7 @@ def receive(source: str) -> Any:
         return _refused(source, inbound, adapter, "ignored", answer(200, status="ignored"))
     except PayloadError as exc:
         return _refused(source, inbound, adapter, "invalid", envelope(exc.status, exc.message, exc.errors or None))
-    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, ArithmeticError) as exc:
         # Vendor payloads nest loosely typed objects; an odd shape deep inside is the sender's
         # error (422), not ours (500). The payload itself is never logged: it holds personal data.
         log.warning("%s payload of an unexpected shape: %s", source, type(exc).__name__)

@@ -23,13 +23,13 @@ import hmac
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
-from tracker.events import parse_event
+from tracker.events import OUT_OF_RANGE, epoch_seconds_in_range, parse_event
 from tracker.model import Event
 from tracker.schema_cache import load
 
@@ -164,6 +164,19 @@ class IdField(fields.Field):
         if len(text) > 200:
             raise ValidationError("Longer than maximum length 200.")
         return text
+
+
+def unix_time(per_second: int = 1) -> Callable[[float], None]:
+    """A validator for a vendor's unix time (seconds, or 1/per_second of one): a time an event may carry.
+
+    Checked as the payload loads, so a time no datetime can hold (1e308, 2**70) is a 422 naming the field.
+    """
+
+    def validate(value: float) -> None:
+        if not (math.isfinite(value) and epoch_seconds_in_range(value / per_second)):
+            raise ValidationError(OUT_OF_RANGE)
+
+    return validate
 
 
 def load_payload(schema_class: type[Schema], data: Any) -> dict[str, Any]:

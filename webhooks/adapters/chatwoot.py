@@ -37,6 +37,7 @@ from webhooks.adapters.base import (
     same,
     slug,
     unix_seconds,
+    unix_time,
     vendor_text,
 )
 
@@ -58,8 +59,8 @@ class ChatwootConversationPayload(VendorPayload):
     id = IdField(required=True)
     event = fields.String(required=True)
     status = fields.String(required=True)
-    timestamp = fields.Float(required=True)
-    updated_at = fields.Float(load_default=None, allow_none=True)
+    timestamp = fields.Float(required=True, validate=unix_time())
+    updated_at = fields.Float(load_default=None, allow_none=True, validate=unix_time())
     channel = fields.String(load_default=None, allow_none=True)
     labels = fields.List(fields.String(), load_default=list, allow_none=True)
     meta = fields.Dict(load_default=dict, allow_none=True)

@@ -29,6 +29,7 @@ from webhooks.adapters.base import (
     require_object,
     same,
     slug,
+    unix_time,
     vendor_text,
 )
 
@@ -46,7 +47,7 @@ FIN_HANDED_OVER = ("routed_to_team", "escalated", "procedure_handoff")
 
 class IntercomConversationPayload(VendorPayload):
     id = IdField(required=True)
-    updated_at = fields.Integer(required=True, strict=False)
+    updated_at = fields.Integer(required=True, strict=False, validate=unix_time())
     state = fields.String(load_default=None, allow_none=True)
     title = fields.String(load_default=None, allow_none=True)
     source = fields.Dict(load_default=None, allow_none=True)

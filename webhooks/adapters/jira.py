@@ -29,6 +29,7 @@ from webhooks.adapters.base import (
     load_payload,
     require_object,
     same,
+    unix_time,
 )
 
 NAME = "jira"
@@ -56,7 +57,7 @@ class JiraIssuePayload(VendorPayload):
 
 
 class JiraIssueEventPayload(VendorPayload):
-    timestamp = fields.Integer(required=True, strict=False)
+    timestamp = fields.Integer(required=True, strict=False, validate=unix_time(1000))
     webhook_event = fields.String(data_key="webhookEvent", required=True)
     issue = fields.Nested(JiraIssuePayload, required=True)
     changelog = fields.Dict(load_default=None, allow_none=True)
