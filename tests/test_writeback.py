@@ -21,12 +21,13 @@ import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request
 
+from tracker.backoff import retry_after_s as parse_retry_after
 from tracker.config import HelpdeskApi, Settings
 from tracker.notify.events import Notice, emit
 from tracker.notify.targets import DispatchContext
 from tracker.store import Store
 from tracker.writeback import CLIENTS, writeback_targets
-from tracker.writeback.base import WritebackTarget, note_for, parse_retry_after
+from tracker.writeback.base import WritebackTarget, note_for
 from tracker.writeback.helpscout import HelpScout
 
 FIXTURES = Path(__file__).parent / "fixtures" / "writeback"
@@ -365,6 +366,34 @@ def test_retry_after_may_be_an_http_date() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert parse_retry_after(" 5 ") == 5.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_a_retry_after_no_clock_reaches_is_unreadable_and_a_long_one_is_a_day() -> None:
+    assert [parse_retry_after(v) for v in ("inf", "-inf", "nan", "1e400", "Infinity")] == [None] * 5
+    assert parse_retry_after("99999999999") == parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == 86400.0
+    assert parse_retry_after("-30") == 0.0
+    assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 -0000", now_s=40) == 60.0  # a zone left unsaid is UTC
+
+
+@pytest.mark.parametrize("asked", ["inf", "1e400", "nan", "99999999999"])
+def test_a_helpdesk_asking_for_a_wait_no_clock_reaches_is_retried_within_a_day_through_dispatch(
+        httpserver: HTTPServer, store: Store, settings: Settings, asked: str) -> None:
+    from tracker.notify.dispatch import dispatch
+
+    v = VENDORS["zendesk"]
+    httpserver.expect_oneshot_request(v.note[1], method=v.note[0]).respond_with_data(
+        "slow down", status=429, headers={"Retry-After": asked})
+    serve(httpserver, v)
+    notice = answer_notice(v, 2, False)
+    assert emit(store, notice.type, notice.customer, notice.data, notice.id, notice.at_ms)
+    writer = target(httpserver, v)
+    now_ms = int(time.time() * 1000)
+
+    assert dispatch(store, settings, "test", now_ms, targets=[writer]).retry == 1
+    next_at = store.list_deliveries(1, lambda r: True)[0]["next_at"]
+    assert now_ms < next_at <= now_ms + 86_400_000
+    assert dispatch(store, settings, "test", next_at, targets=[writer]).delivered == 1
+    assert len(ok_calls(httpserver, *v.note)) == 1
 
 
 def test_through_dispatch_an_emitted_answer_becomes_one_note(

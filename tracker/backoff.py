@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random
+import time
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 
 JITTER = 0.5  # each delay is drawn from ±50 % around the exponential step
+MAX_RETRY_AFTER_S = 86400.0  # a wait asked beyond a day is read as a day (the give-up age decides then)
 
 
 @dataclass(frozen=True)
@@ -25,3 +30,27 @@ class Backoff:
     def gives_up(self, attempt: int) -> bool:
         """Say whether failed attempt number `attempt` was the last one allowed."""
         return attempt >= self.attempts
+
+
+def retry_after_s(value: str | None, now_s: float | None = None) -> float | None:
+    """Read a Retry-After (delay seconds, or an HTTP date) as seconds from now, within 0 and MAX_RETRY_AFTER_S.
+
+    None when absent or unreadable: a wait no clock can reach (inf, nan, 1e400) is unreadable too, so a
+    server's odd answer never becomes a retry that overflows or that waits for ever.
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:  # "-0000": a time in UTC whose source zone is unknown (RFC 5322)
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now_s is None else now_s)
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)

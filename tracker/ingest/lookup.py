@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import requests
 
+from tracker.backoff import retry_after_s
 from tracker.ingest.enrich import EnrichmentUnavailable
 from tracker.store import Store
 
@@ -75,12 +76,10 @@ def get(lookup: Lookup, session: requests.Session, url: str, auth: tuple[str, st
 
 def _retry_after(lookup: Lookup, response: requests.Response, attempt: int) -> float | None:
     """Return the vendor's Retry-After in seconds, a backoff when it is absent, or None when too long."""
-    raw = response.headers.get("Retry-After", "").strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
+    seconds = retry_after_s(response.headers.get("Retry-After"))
+    if seconds is None:
         return lookup.backoff(attempt)
-    return max(seconds, 0.0) if seconds <= lookup.max_retry_after_s else None
+    return seconds if seconds <= lookup.max_retry_after_s else None
 
 
 def people(store: Store, source: str, wanted: Sequence[str], askable: Callable[[str], bool], chunk: int,

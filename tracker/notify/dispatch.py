@@ -10,6 +10,7 @@ it is recorded as failed and the target moves on (`tracker redeliver` sends it a
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 import uuid
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracker.backoff import MAX_RETRY_AFTER_S
 from tracker.config import Settings
 from tracker.notify.events import Notice, notice_from_entry
 from tracker.notify.targets import DispatchContext, Outcome, Target, targets_for
@@ -56,8 +58,8 @@ class DispatchReport:
 def backoff_s(attempts: int, retry_after_s: float | None = None, rng: random.Random | None = None) -> float:
     """Return the wait after failed attempt number `attempts`: the target's Retry-After, else full jitter over
     5 s doubling per attempt up to 1 h (at least MIN_BACKOFF_S)."""
-    if retry_after_s is not None:
-        return max(MIN_BACKOFF_S, retry_after_s)
+    if retry_after_s is not None and math.isfinite(retry_after_s):  # a target's own reading may be nan or inf
+        return min(max(MIN_BACKOFF_S, retry_after_s), MAX_RETRY_AFTER_S)
     cap = min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** min(max(attempts - 1, 0), 30))
     return max(MIN_BACKOFF_S, (rng or random).uniform(0, cap))
 

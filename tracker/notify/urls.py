@@ -14,18 +14,17 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from tracker import signing
 from tracker.alerts.delivery import TIMEOUT, AlertRefused, AlertRetryable, post_pinned, resolve_checked
+from tracker.backoff import retry_after_s
 from tracker.config import EventUrl, Settings
 from tracker.notify.events import PUBLIC_TYPES, Notice
 from tracker.notify.targets import DispatchContext, Outcome
 from tracker.surveys.tokens import derive_key
 
 RETRY_CODES = frozenset({408, 429})  # beside every 5xx
-MAX_RETRY_AFTER_S = 86400.0  # a Retry-After beyond a day is read as a day (the give-up age decides then)
 
 
 def event_key(settings: Settings) -> bytes:
@@ -48,22 +47,6 @@ def redacted(url: str) -> str:
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{parts.hostname or '?'}{port}/…" if parts.path.strip("/") or parts.query \
         else f"{parts.scheme}://{parts.hostname or '?'}{port}"
-
-
-def retry_after_s(value: str | None, now_ms: int) -> float | None:
-    """Read a Retry-After header (seconds, or an HTTP date) as seconds from now; None when absent or unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        return min(float(text), MAX_RETRY_AFTER_S)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return min(max(0.0, when.timestamp() - now_ms / 1000), MAX_RETRY_AFTER_S)
 
 
 def _host_words(error: Exception) -> str:
@@ -114,7 +97,7 @@ def _outcome(status: int, answer: Mapping[str, str], now_ms: int) -> Outcome:
     if 200 <= status < 300:
         return Outcome("delivered", status, f"answered {status}")
     if status in RETRY_CODES or status >= 500:
-        wait = retry_after_s(next((v for k, v in answer.items() if k.lower() == "retry-after"), None), now_ms)
+        wait = retry_after_s(next((v for k, v in answer.items() if k.lower() == "retry-after"), None), now_ms / 1000)
         return Outcome("retry", status, f"answered {status}", wait)
     if 300 <= status < 400:
         return Outcome("refused", status, f"answered {status}: redirects are not followed")

@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
 
+from tracker.backoff import retry_after_s
 from tracker.config import HelpdeskApi, Settings
 from tracker.errors import StorageUnavailable
 from tracker.i18n.catalogue import scale_labels
@@ -191,7 +190,7 @@ class Helpdesk(ABC):
 
     def retry_after_s(self, response: requests.Response) -> float | None:
         """Return how long a rate-limited (or unavailable) answer asks to wait, None when it does not say."""
-        return parse_retry_after(response.headers.get("Retry-After"))
+        return retry_after_s(response.headers.get("Retry-After"))
 
     def error_text(self, response: requests.Response) -> str:
         """Return the vendor's own words about a refused call, short (its JSON error fields, else its text)."""
@@ -247,21 +246,6 @@ def merged_tags(current: list[str], note: Note) -> list[str]:
     kept = [t for t in current if t.lower() not in stale]
     have = {t.lower() for t in kept}
     return kept + [t for t in note.tags if t.lower() not in have]
-
-
-def parse_retry_after(raw: str | None) -> float | None:
-    """Read a Retry-After header (delay seconds or an HTTP date) as seconds from now; None when absent or bad."""
-    if raw is None or not raw.strip():
-        return None
-    raw = raw.strip()
-    try:
-        return max(float(raw), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max(parsedate_to_datetime(raw).timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
 
 
 class WritebackTarget:

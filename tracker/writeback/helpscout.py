@@ -20,8 +20,9 @@ from urllib.parse import quote
 
 import requests
 
+from tracker.backoff import retry_after_s
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, Reply, merged_tags, parse_retry_after
+from tracker.writeback.base import Helpdesk, Note, Reply, merged_tags
 
 EARLY_S = 60.0  # a token is fetched again this long before Help Scout says it expires
 
@@ -34,7 +35,7 @@ class HelpScout(Helpdesk):
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def retry_after_s(self, response: requests.Response) -> float | None:
-        found = parse_retry_after(response.headers.get("X-RateLimit-Retry-After"))
+        found = retry_after_s(response.headers.get("X-RateLimit-Retry-After"))
         return found if found is not None else super().retry_after_s(response)
 
     def _conversation(self, note: Note) -> str:

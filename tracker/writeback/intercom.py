@@ -14,14 +14,16 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import ClassVar
 from urllib.parse import quote
 
 import requests
 
+from tracker.backoff import retry_after_s
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, parse_retry_after
+from tracker.writeback.base import Helpdesk, Note
 
 VERSION = "2.11"
 # Intercom resets its windows every 10 seconds; a reset further off than this is a clock or header fault.
@@ -38,11 +40,13 @@ class Intercom(Helpdesk):
 
     def retry_after_s(self, response: requests.Response) -> float | None:
         """Return the wait a 429 asks for: until X-RateLimit-Reset (Unix seconds), else a Retry-After if any."""
-        reset = response.headers.get("X-RateLimit-Reset", "").strip()
         try:
-            return min(max(float(reset) - time.time(), 0.0), MAX_RESET_WAIT_S)
+            reset = float(response.headers.get("X-RateLimit-Reset", "").strip())
         except ValueError:
-            return parse_retry_after(response.headers.get("Retry-After"))
+            reset = math.nan
+        if math.isfinite(reset):
+            return min(max(reset - time.time(), 0.0), MAX_RESET_WAIT_S)
+        return retry_after_s(response.headers.get("Retry-After"))
 
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
         body = {"message_type": "note", "type": "admin", "admin_id": self.api.user, "body": note.html}

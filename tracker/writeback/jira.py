@@ -21,8 +21,9 @@ from urllib.parse import quote
 
 import requests
 
+from tracker.backoff import MAX_RETRY_AFTER_S, retry_after_s
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, parse_retry_after
+from tracker.writeback.base import Helpdesk, Note
 
 
 class Jira(Helpdesk):
@@ -35,14 +36,15 @@ class Jira(Helpdesk):
 
     def retry_after_s(self, response: requests.Response) -> float | None:
         """Return the wait a 429 asks for: Retry-After, else until X-RateLimit-Reset (ISO 8601)."""
-        wait = parse_retry_after(response.headers.get("Retry-After"))
+        wait = retry_after_s(response.headers.get("Retry-After"))
         if wait is not None:
             return wait
         reset = response.headers.get("X-RateLimit-Reset", "").strip()
         try:
-            return max(datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp() - time.time(), 0.0)
-        except ValueError:
+            until = datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError, OSError):  # not a time, or one no clock reaches
             return None
+        return min(max(until - time.time(), 0.0), MAX_RETRY_AFTER_S)
 
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
         url = f"{self.api.url}/rest/servicedeskapi/request/{quote(note.ticket, safe='')}/comment"
