@@ -316,6 +316,21 @@ def test_tags_failing_after_the_note_are_retried_without_writing_the_note_again(
     assert len(calls(httpserver, *vendor.note)) == 1
 
 
+@pytest.mark.parametrize("source", ["freshdesk", "helpscout"])
+@pytest.mark.parametrize("tags", [5, "vip", {"tag": "vip"}, [1, None, {"no": "tag"}], None])
+def test_a_tag_read_of_an_unexpected_shape_is_read_as_no_tags_and_the_tags_are_written(
+        httpserver: HTTPServer, store: Store, settings: Settings, source: str, tags: Any) -> None:
+    v = VENDORS[source]
+    method, path, documented = v.tag_reads[0]
+    httpserver.expect_oneshot_request(path, method=method).respond_with_json({**documented, "tags": tags})
+    serve(httpserver, v)
+
+    outcome = target(httpserver, v).deliver(answer_notice(v, 4, True), context(store, settings))
+    assert outcome.status == "delivered", outcome
+    written = calls(httpserver, *v.tag_write[:2])
+    assert len(written) == 1 and v.tags_sent(written[0].get_json()) == ["csat-4"]
+
+
 def test_a_new_ticket_of_a_customer_at_risk_gets_a_note_and_no_tags(
         httpserver: HTTPServer, store: Store, settings: Settings) -> None:
     v = VENDORS["zendesk"]

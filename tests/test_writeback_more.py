@@ -258,6 +258,35 @@ def test_chatwoot_keeps_the_conversations_other_labels_when_it_adds_its_own(
     assert set(written.get_json()) == set(fixture("chatwoot_add_labels.request"))
 
 
+@pytest.mark.parametrize("payload", [7, "support", {"labels": ["support"]}, [1, None]])
+def test_chatwoot_labels_read_in_an_unexpected_shape_are_read_as_none_and_its_own_are_written(
+        httpserver: HTTPServer, env: dict[str, str], store: Store, payload: Any) -> None:
+    desk = Helpdesk("chatwoot", httpserver)
+    httpserver.expect_oneshot_request(f"/api/v1/accounts/{ACCOUNT_ID}/conversations/{desk.ticket}/labels",
+                                      method="GET").respond_with_json({"payload": payload})
+    desk.serve()
+    settings = load_settings({**env, **desk.env()})
+    [target] = writeback_targets(settings)
+    ctx = DispatchContext(store, settings, int(time.time() * 1000), requests.Session())
+    assert target.deliver(answer_notice("chatwoot", 4), ctx).status == "delivered"
+    assert desk.tags == ["csat-4"]
+
+
+@pytest.mark.parametrize("tags", [7, "csat-5", [{"type": "tag"}], {"tags": {"name": "csat-5"}}])
+def test_intercom_tags_read_in_an_unexpected_shape_are_read_as_none_and_its_own_are_attached(
+        httpserver: HTTPServer, env: dict[str, str], store: Store, tags: Any) -> None:
+    desk = Helpdesk("intercom", httpserver)
+    body = fixture("intercom_reply_note.response")
+    httpserver.expect_oneshot_request(f"/conversations/{desk.ticket}", method="GET").respond_with_json(
+        {**body, "id": desk.ticket, "tags": tags})
+    desk.serve()
+    settings = load_settings({**env, **desk.env()})
+    [target] = writeback_targets(settings)
+    ctx = DispatchContext(store, settings, int(time.time() * 1000), requests.Session())
+    assert target.deliver(answer_notice("intercom", 4), ctx).status == "delivered"
+    assert desk.tags == ["csat-4"]
+
+
 def test_jira_adds_labels_with_the_documented_update_verbs(httpserver: HTTPServer, env: dict[str, str],
                                                            store: Store) -> None:
     desk = Helpdesk("jira", httpserver)

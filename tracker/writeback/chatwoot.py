@@ -41,7 +41,7 @@ class Chatwoot(Helpdesk):
         if not current.ok:
             return current.outcome
         payload = current.body.get("payload") if isinstance(current.body, dict) else None
-        labels = [label for label in payload or [] if isinstance(label, str)]
+        labels = [label for label in payload if isinstance(label, str)] if isinstance(payload, list) else []
         merged = merged_tags(labels, note)
         if merged == labels:
             return Outcome("delivered", current.outcome.code, "chatwoot labels: already set", None)

@@ -36,7 +36,8 @@ class Freshdesk(Helpdesk):
         ticket = self.call(session, "GET", self._ticket(note), what="read ticket tags")
         if not ticket.ok:
             return ticket.outcome
-        current = [str(t) for t in (ticket.body or {}).get("tags") or []] if isinstance(ticket.body, dict) else []
+        found = ticket.body.get("tags") if isinstance(ticket.body, dict) else None
+        current = [t for t in found if isinstance(t, str)] if isinstance(found, list) else []
         wanted = merged_tags(current, note)
         if wanted == current:
             return ticket.outcome

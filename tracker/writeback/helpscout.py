@@ -103,7 +103,9 @@ class HelpScout(Helpdesk):
         if not conversation.ok:
             return conversation.outcome
         body = conversation.body if isinstance(conversation.body, dict) else {}
-        current = [str(t.get("tag")) for t in body.get("tags") or [] if isinstance(t, dict) and t.get("tag")]
+        tags = body.get("tags")
+        current = [str(t.get("tag")) for t in tags if isinstance(t, dict) and t.get("tag")] \
+            if isinstance(tags, list) else []
         wanted = merged_tags(current, note)
         if wanted == current:
             return conversation.outcome

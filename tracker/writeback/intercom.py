@@ -76,7 +76,9 @@ class Intercom(Helpdesk):
         if not conversation.ok:
             return conversation.outcome
         body = conversation.body if isinstance(conversation.body, dict) else {}
-        present = (body.get("tags") or {}).get("tags") or []
+        tags = body.get("tags")
+        present = tags.get("tags") if isinstance(tags, dict) else None
+        present = present if isinstance(present, list) else []
         stale = {name.lower() for name in note.stale_tags}
         for tag in present:
             if not isinstance(tag, dict) or str(tag.get("name") or "").lower() not in stale or not tag.get("id"):
