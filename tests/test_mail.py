@@ -210,6 +210,15 @@ def test_a_line_break_in_the_ticket_subject_cannot_inject_headers() -> None:
     assert msg["Subject"] == "How did we do with “Card Bcc: evil@example.com X: y”?"
 
 
+@pytest.mark.parametrize("kind", ["ticket", "order"])
+@pytest.mark.parametrize("ref", ["10\r\nBcc: evil@example.com", "10\u2028\u0085y", "10\nX: y"])
+def test_a_line_break_in_the_ticket_reference_cannot_inject_headers_or_stop_the_mail(kind: str, ref: str) -> None:
+    msg = roundtrip(build_survey_message(survey(ticket_subject=None, ticket_ref=ref, kind=kind)))
+    assert msg["Bcc"] is None and msg["X"] is None
+    assert "\n" not in msg["Subject"] and "10 " in msg["Subject"]
+    assert "10 " in parts(msg)[0]
+
+
 def test_braces_in_customer_data_are_shown_literally() -> None:
     msg = roundtrip(build_survey_message(survey(ticket_subject="{ref} {{ question }}", to_name="{name}")))
     assert msg["Subject"] == "How did we do with “{ref} {{ question }}”?"

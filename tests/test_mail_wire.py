@@ -122,7 +122,8 @@ def test_an_address_only_smtputf8_carries_is_written_by_the_email_package_with_u
 
 
 def test_a_line_break_in_a_header_value_is_refused_as_the_email_package_refuses_it() -> None:
-    mail = replace(MAIL, kind="order", ticket_ref="#1\r\nBcc: evil@example.com")
+    # The customer's values are made one line before they reach a header (test_mail.py); this is the net under them.
+    mail = replace(MAIL, message_id="<s.1@acme.test>\r\nBcc: evil@example.com")
     with pytest.raises(ValueError) as plain:
         build_survey_message(mail)
     with pytest.raises(ValueError) as fast:

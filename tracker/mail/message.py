@@ -132,21 +132,22 @@ def _own(mail: SurveyMail, lang: str) -> dict[str, str]:
     """Return the context values that belong to this customer (CUSTOMER_VALUES)."""
     name = _one_line(mail.to_name)
     ticket_subject = _one_line(mail.ticket_subject)
+    ref = _one_line(mail.ticket_ref)  # the vendor's id, shown in the subject too: a header holds one line
     order = mail.kind == "order"
     if order:
-        subject = text(lang, "mail.subject_order", ref=mail.ticket_ref)
+        subject = text(lang, "mail.subject_order", ref=ref)
     elif ticket_subject:
         subject = text(lang, "mail.subject", subject=_one_line(ticket_subject, SUBJECT_MAX))
     else:
-        subject = text(lang, "mail.subject_ref", ref=mail.ticket_ref)
+        subject = text(lang, "mail.subject_ref", ref=ref)
     return {
         "subject": subject,
         "greeting": text(lang, "mail.greeting_name", name=name) if name else text(lang, "mail.greeting"),
-        "intro": text(lang, "mail.intro_order" if order else "mail.intro", ref=mail.ticket_ref),
-        "ticket_ref": mail.ticket_ref,
+        "intro": text(lang, "mail.intro_order" if order else "mail.intro", ref=ref),
+        "ticket_ref": ref,
         "ticket_subject": ticket_subject,
         "expires": _expires(lang, mail.expires_at.date()),
-        "footer": text(lang, "mail.footer_order" if order else "mail.footer", ref=mail.ticket_ref),
+        "footer": text(lang, "mail.footer_order" if order else "mail.footer", ref=ref),
         "unsubscribe_url": mail.unsubscribe_url,
     }
 
