@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests.support import World, drain, fresh_database, indexed, iso, send_all, solved_event, zendesk_body
+from tests.test_dashboard import sign_in
 from tracker.answers.record import record_answer
 from tracker.config import load_settings
 from tracker.model import COUNTS, Aggregate, ScoreCard, Survey
@@ -242,6 +243,19 @@ def test_summary_filters_narrow_every_number(history, client, auth, query, respo
     assert sum(d["responses"] for d in body["series"]) == responses
     assert sum(sum(c.values()) for c in body["distribution"].values()) == responses
     assert body["filters"] == query
+
+
+def test_a_team_brand_or_channel_as_long_as_an_event_may_send_is_a_filter_the_api_and_the_dashboard_take(
+        world, client, auth, store):
+    long = {"team": "t" * 500, "brand": "b" * 320, "channel": "c" * 201}
+    world.solved_and_answered("T-9", "kari@example.no", 4, **long)
+    sign_in(client, store.create_key("dashboard"))
+    for name, value in long.items():
+        assert get(client, auth, "/api/v1/summary", **{name: value})["responses"] == 1
+        assert get(client, auth, "/api/v1/customers", **{name: value})["customers"][0]["customer"] == "kari@example.no"
+        page = client.get("/dashboard", query_string={name: value})
+        assert page.status_code == 200, (name, page.get_data(as_text=True)[:300])
+    assert client.get("/dashboard", query_string={"team": "t" * 501}).status_code == 400
 
 
 def test_latest_comments_come_newest_first_within_filters_and_range(history, store):

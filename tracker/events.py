@@ -39,8 +39,12 @@ STATUS_OF_TYPE = {"ticket.solved": "solved", "ticket.reopened": "open", "ticket.
 ORDER_STATUS_OF_TYPE = {"order.created": "created", "order.fulfilled": "fulfilled",
                         "order.cancelled": "cancelled", "order.refunded": "refunded"}
 RESOLVED_STATUSES = ("solved", "closed")
-TEXT = validate.Length(max=500)
-IDENT = validate.Length(min=1, max=200)
+TEXT_MAX = 500  # a ticket's channel, brand and team, a customer's organisation, as sent
+IDENT_MAX = 200  # an id: a ticket's, an agent's, a tag
+TEXT = validate.Length(max=TEXT_MAX)
+IDENT = validate.Length(min=1, max=IDENT_MAX)
+# The longest id an aggregate has (a team as sent; an agent is <source>:<id>): the most a read's filter takes.
+AGGREGATE_ID_MAX = TEXT_MAX
 RESOLVERS = ("human", "bot")  # who resolved a ticket (SPEC §12: ticket.resolved_by)
 
 
@@ -120,7 +124,7 @@ class TicketSchema(StrictSchema):
     channel = fields.String(load_default=None, allow_none=True, validate=TEXT)
     brand = fields.String(load_default=None, allow_none=True, validate=TEXT)
     team = fields.String(load_default=None, allow_none=True, validate=TEXT)
-    tags = fields.List(fields.String(validate=validate.Length(max=200)), load_default=list,
+    tags = fields.List(fields.String(validate=validate.Length(max=IDENT_MAX)), load_default=list,
                        validate=validate.Length(max=200))
     agent = fields.Nested(AgentSchema, load_default=None, allow_none=True)
     # False when the source knows no agent worked on the ticket (solved by a bot or a macro).

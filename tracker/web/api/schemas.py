@@ -20,8 +20,9 @@ from marshmallow import (
     validates_schema,
 )
 
-from tracker.events import iso_from_ms
+from tracker.events import AGGREGATE_ID_MAX, IDENT_MAX, iso_from_ms
 from tracker.model import Answer, Case, Survey, TimelineEntry
+from tracker.organisations import MAX_LENGTH as ORGANISATION_MAX
 from tracker.privacy.erase import ErasureReport
 from tracker.scales import SCALES
 from tracker.scores.cards import public_ref
@@ -247,7 +248,7 @@ class TimelineSchema(Schema):
 # Queries of the score listings, summary and export ---------------------------------------------
 
 def _name() -> fields.String:
-    return fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    return fields.String(load_default=None, validate=validate.Length(min=1, max=AGGREGATE_ID_MAX))
 
 
 class AggregateFilterQuerySchema(Schema):
@@ -259,12 +260,12 @@ class AggregateFilterQuerySchema(Schema):
     source = _name()
     brand = _name()
     team = _name()
-    agent = fields.String(load_default=None, validate=validate.Length(min=1, max=200),
+    agent = fields.String(load_default=None, validate=validate.Length(min=1, max=AGGREGATE_ID_MAX),
                           metadata={"description": "an agent's id as /api/v1/agents lists it: <source>:<agent id>"})
     channel = _name()
-    tag = fields.String(load_default=None, validate=validate.Length(min=1, max=200),
+    tag = fields.String(load_default=None, validate=validate.Length(min=1, max=IDENT_MAX),
                         metadata={"description": "answers about tickets with this tag"})
-    organisation = fields.String(load_default=None, validate=validate.Length(min=1, max=200),
+    organisation = fields.String(load_default=None, validate=validate.Length(min=1, max=ORGANISATION_MAX),
                                  metadata={"description": "an organisation's id as /api/v1/organisations lists it"})
     resolved_by = fields.String(load_default=None, validate=validate.OneOf(RESOLVERS),
                                 metadata={"description": "human or bot: only tickets a person (a bot) resolved"})

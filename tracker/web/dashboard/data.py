@@ -11,8 +11,10 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from tracker.config import Settings
+from tracker.events import AGGREGATE_ID_MAX, IDENT_MAX
 from tracker.i18n.catalogue import scale_labels, text
 from tracker.model import Answer, ScoreCard
+from tracker.organisations import MAX_LENGTH as ORGANISATION_MAX
 from tracker.scales import SCALES
 from tracker.schema_cache import schema
 from tracker.scores.dimensions import agents_of, crossing_of, filtered_page, implied
@@ -54,13 +56,13 @@ class DashboardQuerySchema(Schema):
 
     date_from = fields.Date(data_key="from", load_default=None)
     date_to = fields.Date(data_key="to", load_default=None)
-    source = fields.String(load_default=None, validate=validate.Length(max=200))
-    brand = fields.String(load_default=None, validate=validate.Length(max=200))
-    team = fields.String(load_default=None, validate=validate.Length(max=200))
-    agent = fields.String(load_default=None, validate=validate.Length(max=200))
-    channel = fields.String(load_default=None, validate=validate.Length(max=200))
-    tag = fields.String(load_default=None, validate=validate.Length(max=200))
-    organisation = fields.String(load_default=None, validate=validate.Length(max=200))
+    source = fields.String(load_default=None, validate=validate.Length(max=AGGREGATE_ID_MAX))
+    brand = fields.String(load_default=None, validate=validate.Length(max=AGGREGATE_ID_MAX))
+    team = fields.String(load_default=None, validate=validate.Length(max=AGGREGATE_ID_MAX))
+    agent = fields.String(load_default=None, validate=validate.Length(max=AGGREGATE_ID_MAX))
+    channel = fields.String(load_default=None, validate=validate.Length(max=AGGREGATE_ID_MAX))
+    tag = fields.String(load_default=None, validate=validate.Length(max=IDENT_MAX))
+    organisation = fields.String(load_default=None, validate=validate.Length(max=ORGANISATION_MAX))
     resolved_by = fields.String(load_default=None, validate=validate.OneOf(
         RESOLVERS, error="Choose human or bot (or any)."))
 
