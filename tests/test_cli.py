@@ -299,6 +299,27 @@ def test_the_beat_healthcheck_reads_its_heartbeat(env, start_worker, tmp_path):
     assert up.returncode == 0 and "beat is alive" in up.stdout, up.stderr
 
 
+ESCAPES = "Kari\x1b]0;pwned\x07\x1b[2J\x9b31m"  # retitle the window, clear the screen, an 8-bit CSI
+
+
+def test_names_and_ids_from_outside_are_shown_by_the_commands_never_obeyed_by_the_terminal(
+        env, post_event, store, settings, smtp, client):
+    body = solved_event(ticket="T-\x1b[31m1", at="2026-11-22T10:00:00Z")
+    body["customer"]["name"] = ESCAPES
+    assert post_event("standard", body).status_code == 202
+    drain(store, settings)
+    send_all(store, settings)
+    client.post(survey_link(smtp.wait_for(1)[0], 2), data={"rating": "2"})
+    for args in (["score", "kari@example.no"], ["top"], ["export", "kari@example.no"]):
+        result = tracker(env, *args)
+        assert result.returncode == 0, result.stderr
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", result.stdout), (args, result.stdout)
+    shown = tracker(env, "score", "kari@example.no").stdout
+    assert "Kari\\u001b]0;pwned\\u0007\\u001b[2J\\u009b31m" in shown and "T-\\u001b[31m1" in shown
+    exported = json.loads(tracker(env, "export", "kari@example.no").stdout)
+    assert exported["profile"]["name"] == ESCAPES  # JSON keeps the very characters
+
+
 def test_an_unknown_command_or_option_gets_usage_not_a_traceback(env):
     for args in (["frobnicate"], ["score"], ["score", "a@b.c", "--bogus"], ["api-key"]):
         result = tracker(env, *args)

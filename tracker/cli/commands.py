@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 
 from tracker.cli.base import UsageError, open_store, settings_for
@@ -17,6 +18,7 @@ from tracker.cli.notify import register as register_notify
 from tracker.cli.privacy import cmd_erase, cmd_export, cmd_suppress
 from tracker.cli.scores import cmd_score, cmd_top
 from tracker.cli.survey import register as register_survey
+from tracker.cli.terminal import ShownStream
 from tracker.cli.upgrade import register as register_upgrade
 from tracker.config import ConfigError, Settings
 from tracker.errors import StorageUnavailable
@@ -24,6 +26,9 @@ from tracker.errors import StorageUnavailable
 COMMANDS = ("web", "worker", "beat", "dev", "check", "api-key", "score", "top", "erase", "export", "suppress",
             "alert-secret", "rebuild-scores", "replay", "export-log", "import-ratings", "upgrade-store",
             "cases", "case", "event-secret", "deliveries", "redeliver", "survey")
+# The processes and the streams of records, written as they are: every other command's output is shown()
+# (tracker.cli.terminal), as it holds names, ids and comments from outside.
+STREAMING = ("web", "worker", "beat", "dev", "export-log")
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
 
@@ -236,6 +241,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if undecodable:  # bytes that are not UTF-8, as the shell passed them: no address or name can hold them
         parser.error(f"argument {undecodable}: not valid UTF-8 text")
     run: Callable[[argparse.Namespace], int] = args.run
+    if args.command in STREAMING:
+        return _run(run, args)
+    with redirect_stdout(ShownStream(sys.stdout)), redirect_stderr(ShownStream(sys.stderr)):
+        return _run(run, args)
+
+
+def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return run(args)
     except ConfigError as exc:
