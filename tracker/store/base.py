@@ -27,7 +27,7 @@ import hiredis
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.client import EMPTY_RESPONSE, NEVER_DECODE, Pipeline
-from redis.cluster import PRIMARY, ClusterNode, ClusterPipeline, RedisCluster
+from redis.cluster import PRIMARY, ClusterNode, ClusterPipeline, RedisCluster, get_node_name
 from redis.commands.core import Script as RedisScript
 from redis.connection import HIREDIS_AVAILABLE, HiredisRespSerializer  # type: ignore[attr-defined]  # newer than the stubs
 from redis.exceptions import RedisClusterException
@@ -328,23 +328,29 @@ class _FollowsAsk:
     --cluster-use-empty-masters`, `reshard`), a command on a key already moved is answered ASK with that master's
     address. redis-py looks the address up by name alone in its cached layout, finds nothing (a master serving no
     slot is not in CLUSTER SLOTS) and fails with an AttributeError (redis-py issue #2432; a MOVED reply adds the
-    master, an ASK one does not). A name that only ASK passes alone ("host:port", no host and port apart) is
-    added to the cache here as a master, as a MOVED reply adds it; the next full read of the layout replaces it.
+    master, an ASK one does not). The address ASK passes alone, as a name ("host:port") before redis-py 8 and as
+    host and port given by position since, is added to the cache here as a master, as a MOVED reply adds it; the
+    next full read of the layout replaces it. A lookup by keyword (a pub/sub node, a default node) stays a lookup.
     """
 
     nodes_manager: Any
 
-    def get_node(self, host: str | None = None, port: str | int | None = None,
+    def get_node(self, *position: Any, host: str | None = None, port: str | int | None = None,
                  node_name: str | None = None) -> ClusterNode | None:
+        if position:  # redis-py 8's ASK: get_node(host, port)
+            host, port, node_name = (*position, None, None)[:3]
+            named = get_node_name(str(host), int(port)) if host and port is not None else None
+        else:  # earlier ASK: get_node(node_name=...)
+            named = node_name if node_name and not (host or port) else None
         found = self.nodes_manager.get_node(host, port, node_name)
-        if found is not None or not node_name or host or port:
+        if found is not None or named is None:
             return found
-        address, _, number = node_name.rpartition(":")
+        address, _, number = named.rpartition(":")
         if not address or not number.isdigit():
             return None
         manager = self.nodes_manager
         with manager._lock:  # the lock redis-py's move_slot holds to add a master a MOVED names
-            added: ClusterNode = manager.nodes_cache.setdefault(node_name, ClusterNode(address, int(number), PRIMARY))
+            added: ClusterNode = manager.nodes_cache.setdefault(named, ClusterNode(address, int(number), PRIMARY))
             return added
 
 
