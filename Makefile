@@ -15,16 +15,19 @@ PYTEST_WORKERS ?= auto --maxprocesses 4
 
 PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check
+# The versions installed: the set the suite last passed with (pyproject.toml keeps the supported ranges).
+CONSTRAINTS := constraints.txt
 DEV_STAMP := $(VENV)/.installed-dev
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: help run test lint bench clean distclean
+.PHONY: help run test lint bench constraints clean distclean
 
 help:
 	@echo "make run        create $(VENV) if missing, install, start 'tracker dev' (web, worker, beat, Redis, mail catcher)"
 	@echo "make test       create $(VENV) if missing, install with test extras, run pytest on every CPU (PYTEST_ARGS='-k scores -x', PYTEST_WORKERS=0 for one process)"
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      run the benchmarks in bench/ (BENCH_CUSTOMERS=20000 customers in the scale run)"
+	@echo "make constraints  refresh $(CONSTRAINTS) from the newest releases pyproject.toml allows (then run make test)"
 	@echo "make clean      remove caches and build output; 'make distclean' removes $(VENV) too"
 
 run: $(DEV_STAMP)
@@ -67,14 +70,24 @@ $(PY):
 		exit 1; \
 	fi
 
-$(DEV_STAMP): pyproject.toml | $(PY)
-	$(PIP_INSTALL) -e '.[dev]'
+$(DEV_STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PIP_INSTALL) -c $(CONSTRAINTS) -e '.[dev]'
 	@touch $@
 
 # The test extra includes the dev extra, so it satisfies `make run` as well.
-$(TEST_STAMP): pyproject.toml | $(PY)
-	$(PIP_INSTALL) -e '.[test]'
+$(TEST_STAMP): pyproject.toml $(CONSTRAINTS) | $(PY)
+	$(PIP_INSTALL) -c $(CONSTRAINTS) -e '.[test]'
 	@touch $@ $(DEV_STAMP)
+
+# A throwaway virtualenv gets the newest releases of everything the test extra needs; their versions become
+# $(CONSTRAINTS). The working $(VENV) is installed again from it on the next make run or make test.
+constraints: | $(PY)
+	rm -rf $(VENV)-constraints
+	$(PY) -m venv $(VENV)-constraints
+	$(VENV)-constraints/bin/python -m pip install --disable-pip-version-check --quiet '.[test]'
+	{ sed -n '/^#/p' $(CONSTRAINTS); $(VENV)-constraints/bin/python -m pip freeze --exclude satisfaction-tracker; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(VENV)-constraints
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache test-output

@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -358,8 +359,11 @@ def test_image_runs_tracker_web_as_a_non_root_user() -> None:
 
 def test_dockerignore_keeps_what_the_image_build_copies() -> None:
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
-    for needed in ("pyproject.toml", "README.md", "tracker", "webhooks", "workers"):
-        assert needed not in ignored
+    copied = [name for line in re.findall(r"^COPY (.+) \S+$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+              for name in line.split()]
+    assert {"pyproject.toml", "README.md", "constraints.txt", "tracker", "webhooks", "workers"} <= set(copied)
+    for needed in copied:
+        assert needed not in ignored, f"the Dockerfile copies {needed}, which .dockerignore leaves out"
     assert ".venv" in ignored and ".env" in ignored and ".git" in ignored
 
 
@@ -384,7 +388,7 @@ def test_make_test_on_a_fresh_checkout_creates_the_venv_installs_test_extras_and
 ) -> None:
     out = make_dry_run("test", tmp_path / "venv")
     assert "-m venv" in out
-    assert "pip install --disable-pip-version-check -e '.[test]'" in out
+    assert "pip install --disable-pip-version-check -c constraints.txt -e '.[test]'" in out
     assert f"{tmp_path}/venv/bin/pytest" in out
     assert out.index("-m venv") < out.index("pip install") < out.index("bin/pytest")
 
@@ -394,7 +398,7 @@ def test_make_run_on_a_fresh_checkout_creates_the_venv_installs_dev_extras_and_s
 ) -> None:
     out = make_dry_run("run", tmp_path / "venv")
     assert "-m venv" in out
-    assert "pip install --disable-pip-version-check -e '.[dev]'" in out
+    assert "pip install --disable-pip-version-check -c constraints.txt -e '.[dev]'" in out
     assert f"{tmp_path}/venv/bin/tracker dev" in out
 
 
@@ -402,7 +406,7 @@ def test_make_test_does_not_reinstall_while_pyproject_is_unchanged(tmp_path: Pat
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").touch()
-    newer = (ROOT / "pyproject.toml").stat().st_mtime + 10
+    newer = max((ROOT / name).stat().st_mtime for name in ("pyproject.toml", "constraints.txt")) + 10
     for stamp in (".installed-test", ".installed-dev"):
         (venv / stamp).touch()
         os.utime(venv / stamp, (newer, newer))
@@ -412,6 +416,38 @@ def test_make_test_does_not_reinstall_while_pyproject_is_unchanged(tmp_path: Pat
     older = newer - 3600 * 24 * 365 * 30
     os.utime(venv / ".installed-test", (older, older))
     assert "pip install" in make_dry_run("test", venv)
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert name and version, f"constraints.txt: {line!r} is not name==version"
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+    return pins
+
+
+def test_constraints_pin_every_requirement_within_the_range_pyproject_allows() -> None:
+    """make, CI and the image install constraints.txt's versions; each must be one pyproject.toml accepts."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    pins = _pins()
+    for text in wanted:
+        requirement = Requirement(text)
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        if name == "satisfaction-tracker":
+            continue
+        assert name in pins, f"constraints.txt does not pin {requirement.name}"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"constraints.txt pins {requirement.name}=={pins[name]}, outside pyproject's {requirement.specifier}")
+    assert "satisfaction-tracker" not in pins
+
+
+def test_image_builds_its_wheels_from_the_pinned_versions() -> None:
+    assert re.search(r"^RUN pip wheel --constraint constraints.txt ", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
 
 
 def test_ci_script_is_executable_strict_bash_that_runs_make_test() -> None:
