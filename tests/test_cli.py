@@ -16,7 +16,7 @@ from importlib import metadata
 import pytest
 
 from tests.signing import SECRETS
-from tests.support import drain, send_all, solved_event, survey_link, tracker
+from tests.support import drain, iso, send_all, solved_event, survey_link, tracker
 from tracker.cli.commands import build_parser
 from tracker.cli.dev import free_port
 from tracker.ingest import apply as ingest
@@ -84,7 +84,7 @@ def run_bare(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess
 
 
 def test_store_commands_need_only_the_redis_url(redis_url, env, post_event, store, settings, smtp, client):
-    assert post_event("standard", solved_event(ticket="B-1", at="2026-11-22T10:00:00Z")).status_code == 202
+    assert post_event("standard", solved_event(ticket="B-1", at=iso(7200))).status_code == 202
     drain(store, settings)
     send_all(store, settings)
     client.post(survey_link(smtp.wait_for(1)[0], 4), data={"rating": "4"})
@@ -304,7 +304,7 @@ ESCAPES = "Kari\x1b]0;pwned\x07\x1b[2J\x9b31m"  # retitle the window, clear the 
 
 def test_names_and_ids_from_outside_are_shown_by_the_commands_never_obeyed_by_the_terminal(
         env, post_event, store, settings, smtp, client):
-    body = solved_event(ticket="T-\x1b[31m1", at="2026-11-22T10:00:00Z")
+    body = solved_event(ticket="T-\x1b[31m1", at=iso(7200))
     body["customer"]["name"] = ESCAPES
     assert post_event("standard", body).status_code == 202
     drain(store, settings)
@@ -357,7 +357,7 @@ def test_redis_unreachable_is_one_clear_line(env):
 
 def test_score_prints_the_card_and_rebuild_scores_keeps_the_numbers(env, post_event, store, settings, smtp, client):
 
-    assert post_event("standard", solved_event(ticket="C-1", at="2026-11-22T10:00:00Z")).status_code == 202
+    assert post_event("standard", solved_event(ticket="C-1", at=iso(7200))).status_code == 202
     drain(store, settings)
     send_all(store, settings)
     client.post(survey_link(smtp.wait_for(1)[0], 4), data={"rating": "4"})
@@ -393,11 +393,11 @@ def test_the_suppression_list_stops_surveys_until_the_address_is_removed(env, po
 
     assert tracker(env, "suppress", "add", "Kari@Example.no").returncode == 0
     assert tracker(env, "suppress", "list").stdout.split() == ["kari@example.no"]
-    assert post_event("standard", solved_event(ticket="S-1", at="2026-11-22T10:00:00Z")).status_code == 202
+    assert post_event("standard", solved_event(ticket="S-1", at=iso(7200))).status_code == 202
     drain(store, settings)
     assert [o.reason for o in send_all(store, settings)] == ["suppressed"]
     assert tracker(env, "suppress", "remove", "kari@example.no").returncode == 0
-    assert post_event("standard", solved_event(ticket="S-2", at="2026-11-22T11:00:00Z")).status_code == 202
+    assert post_event("standard", solved_event(ticket="S-2", at=iso(3600))).status_code == 202
     drain(store, settings)
     assert [o.status for o in send_all(store, settings)] == ["sent"]
     again = tracker(env, "suppress", "remove", "kari@example.no")

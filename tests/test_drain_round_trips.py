@@ -12,6 +12,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
+from tests.support import iso
 from tracker.events import parse_event
 from tracker.ingest import apply as ingest
 from tracker.model import Event
@@ -32,7 +33,7 @@ def closed_after(store) -> Iterator[None]:
 
 
 def solved(n: int) -> Event:
-    return parse_event({"type": "ticket.solved", "id": f"evt-{n}", "occurred_at": "2026-11-30T10:00:00Z",
+    return parse_event({"type": "ticket.solved", "id": f"evt-{n}", "occurred_at": iso(3600),
                         "ticket": {"id": f"T-{n}", "subject": "Card declined", "status": "solved",
                                    "agent": {"id": "a-1", "name": "Agent"}},
                         "customer": {"id": f"c-{n}", "email": f"p{n}@example.no", "name": f"Person {n}"}},

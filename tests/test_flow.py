@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.support import drain, send_all, solved_event, survey_link
+from tests.support import drain, iso, send_all, solved_event, survey_link
 from tests.test_outbox import assert_equals_a_rebuild
 from tracker.config import load_settings
 from tracker.scores.rebuild import rebuild_scores
@@ -124,7 +124,7 @@ def test_an_answer_given_before_the_send_is_recorded_still_counts_the_survey_sen
     survey stays answered, and the live numbers are what a rebuild gives."""
     answered: list[int] = []
     smtp.on_data = lambda mail: answered.append(client.post(survey_link(mail, 2), data={"rating": "2"}).status_code)
-    assert post_event("standard", solved_event(ticket="Q-1", at="2026-11-22T10:00:00Z")).status_code == 202
+    assert post_event("standard", solved_event(ticket="Q-1", at=iso(3600))).status_code == 202
     drain(store, settings)
     assert [outcome.status for outcome in send_all(store, settings)] == ["sent"]
     assert answered == [200]

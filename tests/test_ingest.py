@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +22,13 @@ from tracker.surveys.tokens import survey_id
 DELAY_S = 3600
 TKEY = "standard:T-1001"
 KARI = "kari@example.no"
+# Yesterday (UTC): a survey these tickets fall due for can still be answered on whatever day the suite runs
+# (one solved on a fixed date is skipped as too old once the survey expiry has passed, and has no due time).
+DAY = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+
+
+def at(hour: int) -> str:
+    return f"{DAY}T{hour:02d}:00:00Z"
 
 
 def ms(iso: str) -> int:
@@ -31,11 +38,11 @@ def ms(iso: str) -> int:
 def ticket_history(ticket: str = "T-1001") -> list[dict[str, Any]]:
     """Created 09:00, solved 10:00, reopened 11:00, solved again 12:00, closed 13:00."""
     return [
-        solved_event(ticket, kind="ticket.created", at="2026-11-20T09:00:00Z", status="new"),
-        solved_event(ticket, kind="ticket.solved", at="2026-11-20T10:00:00Z"),
-        solved_event(ticket, kind="ticket.reopened", at="2026-11-20T11:00:00Z"),
-        solved_event(ticket, kind="ticket.solved", at="2026-11-20T12:00:00Z"),
-        solved_event(ticket, kind="ticket.closed", at="2026-11-20T13:00:00Z"),
+        solved_event(ticket, kind="ticket.created", at=at(9), status="new"),
+        solved_event(ticket, kind="ticket.solved", at=at(10)),
+        solved_event(ticket, kind="ticket.reopened", at=at(11)),
+        solved_event(ticket, kind="ticket.solved", at=at(12)),
+        solved_event(ticket, kind="ticket.closed", at=at(13)),
     ]
 
 
@@ -132,7 +139,7 @@ def test_the_ticket_history_in_order_ends_closed_with_the_last_solve_due(store, 
     for event in TICKET_HISTORY:
         deliver(event)
         drain(store, delayed)
-    solved = ms("2026-11-20T12:00:00Z")
+    solved = ms(at(12))
     expected = {"status": "closed", "solved_at": str(solved), "due": solved + DELAY_S * 1000}
     assert ticket_state(store) == expected
 
@@ -199,9 +206,9 @@ def test_the_same_event_delivered_many_times_changes_nothing_more(store, delayed
 
 
 def test_an_older_event_fills_gaps_in_the_details_but_does_not_overwrite_newer_ones(store, delayed, deliver):
-    newer = solved_event(at="2026-11-20T12:00:00Z", subject="New subject", team="")
+    newer = solved_event(at=at(12), subject="New subject", team="")
     newer["ticket"].pop("team")
-    older = solved_event(kind="ticket.created", at="2026-11-20T09:00:00Z", status="new",
+    older = solved_event(kind="ticket.created", at=at(9), status="new",
                          subject="Old subject", team="payments")
     deliver(newer)
     deliver(older)
@@ -409,7 +416,7 @@ def test_an_applier_whose_lease_ran_out_moves_no_cursor(store, settings, deliver
 
 def test_drain_releases_its_kick_so_a_later_append_kicks_again(store, settings, monkeypatch):
     monkeypatch.setattr(log, "KICK_TTL_MS", 600_000)  # a kick that outlives the test: only the drain may clear it
-    event = Event("ticket.solved", "e1", "standard", ms("2026-11-20T10:00:00Z"), Customer(email=KARI),
+    event = Event("ticket.solved", "e1", "standard", ms(at(10)), Customer(email=KARI),
                   ticket=Ticket("T-1", status="solved"))
     shard = log.shard_of(event)
     assert log.kicked_shards(store.append_delivery("d1", [event])) == [shard]
