@@ -302,12 +302,16 @@ class Process:
 
 
 @pytest.fixture
-def start_worker(env: dict[str, str]) -> Iterator[Callable[..., Process]]:
-    """Start real `tracker worker` processes (and beat when asked) against this test's Redis."""
+def start_worker(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Process]]:
+    """Start real `tracker worker` processes (and beat when asked) against this test's Redis.
+
+    Beat keeps its schedule in a folder of the test's own (TMPDIR), never in one another test's beat wrote."""
     started: list[Process] = []
 
     def start(*extra: str, beat: bool = False, **overrides: str) -> Process:
         worker_env = {**env, **overrides}
+        if beat and "TMPDIR" not in overrides:
+            worker_env["TMPDIR"] = str(tmp_path_factory.mktemp("beat"))
         process = Process(["worker", "--pool", "solo", "--without-mingle", "--without-gossip", *extra],
                           worker_env, ready="ready.")
         started.append(process)

@@ -6,17 +6,20 @@ import argparse
 import json
 import os
 import re
+import shelve
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from importlib import metadata
 
 import pytest
 
+from tests.conftest import Process
 from tests.signing import SECRETS
-from tests.support import drain, iso, send_all, solved_event, survey_link, tracker
+from tests.support import drain, iso, send_all, solved_event, survey_link, tracker, wait_until
 from tracker.cli.commands import build_parser
 from tracker.cli.dev import free_port
 from tracker.ingest import apply as ingest
@@ -297,6 +300,30 @@ def test_the_beat_healthcheck_reads_its_heartbeat(env, start_worker, tmp_path):
     start_worker(beat=True, TMPDIR=str(tmp_path))
     up = wait_until_probe_passes(beat_env, "beat")
     assert up.returncode == 0 and "beat is alive" in up.stdout, up.stderr
+
+
+def test_beat_whose_schedule_says_its_tasks_last_ran_in_the_future_runs_them_as_the_clock_went_back(
+        env, start_worker, tmp_path):
+    """The schedule file was written while the host's clock ran a year ahead (then corrected), or was restored from
+    another host: Celery alone would wait until then before sweeping, draining or forwarding again, with a fresh
+    heartbeat. Beat takes each such last run as now, says so in one line each, and runs its tasks on time."""
+    beat_env = {**env, "TMPDIR": str(tmp_path)}
+    first = Process(["beat"], beat_env, ready="beat: Starting")
+    wait_until(lambda: "Sending due task sweep-due-surveys" in first.output(), what="beat's first sweep")
+    first.stop()
+    schedule = tmp_path / f"tracker-beat-{os.getuid()}"
+    with shelve.open(str(schedule)) as stored:  # noqa: S301 - the file this test's own beat wrote
+        entries = stored["entries"]
+        for entry in entries.values():
+            entry.last_run_at += timedelta(days=365)
+        stored["entries"] = entries
+    again = Process(["beat"], beat_env, ready="beat: Starting")
+    try:
+        wait_until(lambda: again.output().count("Sending due task sweep-due-surveys") >= 2, timeout=30,
+                   what="two sweeps by the beat restarted on a schedule a year ahead")
+    finally:
+        again.stop()
+    assert "the clock went back" in again.output() and "Traceback" not in again.output()
 
 
 ESCAPES = "Kari\x1b]0;pwned\x07\x1b[2J\x9b31m"  # retitle the window, clear the screen, an 8-bit CSI

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,35 @@ def heartbeat_path() -> Path:
     return schedule_path().with_name(schedule_path().name + ".heartbeat")
 
 
+# How far in the future a task's last run may lie before beat takes it for a clock that went back.
+CLOCK_SLACK = timedelta(seconds=5)
+
+
 class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]
-    """Celery's persistent scheduler that also touches the heartbeat file on every tick, and says in one line when
-    the broker cannot take a due task."""
+    """Celery's persistent scheduler that also touches the heartbeat file on every tick, says in one line when the
+    broker cannot take a due task, and keeps scheduling when the clock goes back.
+
+    Celery waits until a task's last run plus its interval. A last run in the future (the schedule file written while
+    the clock was ahead, then corrected; a file restored or copied from another host) would stop the sweep, the
+    drain and the outbox until the clock caught up, hours or months, while the heartbeat stayed fresh. Such a
+    last run is taken as now, so the task runs one interval later."""
+
+    def _clock_went_back(self) -> bool:
+        """Take every last run in the future as now; say whether there was one (the heap is then built again)."""
+        went_back = False
+        for entry in self.schedule.values():
+            now = entry.schedule.maybe_make_aware(entry.default_now())
+            last = entry.schedule.maybe_make_aware(entry.last_run_at)
+            if last > now + CLOCK_SLACK:
+                beat.warning("Scheduler: %s last ran at %s, after now (%s): the clock went back; it runs again one "
+                             "interval from now", entry.name, last.isoformat(), now.isoformat())
+                entry.last_run_at = now
+                went_back = True
+        return went_back
+
+    def populate_heap(self, *args: Any, **kwargs: Any) -> None:
+        self._clock_went_back()
+        super().populate_heap(*args, **kwargs)
 
     def apply_entry(self, entry: Any, producer: Any = None) -> None:
         """Send a due task as Celery's scheduler does. While the broker is unreachable (restarting, say) each task
@@ -41,6 +68,8 @@ class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]
                          exc.__context__)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        if getattr(self, "_heap", None) is not None and self._clock_went_back():
+            self._heap = None  # the heap holds the old times: built again from the entries
         interval = float(super().tick(*args, **kwargs))
         try:
             heartbeat_path().touch()
