@@ -460,3 +460,13 @@ def test_ci_script_is_executable_strict_bash_that_runs_make_test() -> None:
     assert "make test" in commands
     if shutil.which("bash"):
         subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
+
+
+def test_the_run_ahead_script_is_executable_strict_bash_and_refuses_a_bad_day_count() -> None:
+    script = ROOT / ".ci" / "ahead"
+    assert os.access(script, os.X_OK), ".ci/ahead is not executable"
+    assert "set -euo pipefail" in script.read_text()
+    if shutil.which("bash"):
+        subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
+        refused = subprocess.run(["bash", str(script), "soon"], capture_output=True, text=True, timeout=30)
+        assert refused.returncode == 2 and "DAYS is a whole number" in refused.stderr
