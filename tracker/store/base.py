@@ -330,16 +330,16 @@ class _FollowsAsk:
     slot is not in CLUSTER SLOTS) and fails with an AttributeError (redis-py issue #2432; a MOVED reply adds the
     master, an ASK one does not). The address ASK passes alone, as a name ("host:port") before redis-py 8 and as
     host and port given by position since, is added to the cache here as a master, as a MOVED reply adds it; the
-    next full read of the layout replaces it. A lookup by keyword (a pub/sub node, a default node) stays a lookup.
+    next full read of the layout replaces it. A lookup by host and port keywords (a pub/sub node) stays a lookup.
     """
 
     nodes_manager: Any
 
     def get_node(self, *position: Any, host: str | None = None, port: str | int | None = None,
                  node_name: str | None = None) -> ClusterNode | None:
-        if position:  # redis-py 8's ASK: get_node(host, port)
+        if position:  # redis-py 8.2's ASK: get_node(host, port)
             host, port, node_name = (*position, None, None)[:3]
-            named = get_node_name(str(host), int(port)) if host and port is not None else None
+            named = get_node_name(str(host), port) if host and port is not None else None
         else:  # earlier ASK: get_node(node_name=...)
             named = node_name if node_name and not (host or port) else None
         found = self.nodes_manager.get_node(host, port, node_name)
