@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import Process
 from tests.signing import SECRETS
 from tests.support import drain, iso, send_all, solved_event, survey_link, tracker, wait_until
+from tracker.cli.beat import schedule_path
 from tracker.cli.commands import build_parser
 from tracker.cli.dev import free_port
 from tracker.ingest import apply as ingest
@@ -302,6 +303,18 @@ def test_the_beat_healthcheck_reads_its_heartbeat(env, start_worker, tmp_path):
     assert up.returncode == 0 and "beat is alive" in up.stdout, up.stderr
 
 
+def test_beats_of_two_stores_on_one_host_keep_their_own_schedule_and_heartbeat(env, start_worker, tmp_path):
+    """Staging beside production, or `make run` beside a beat in service: the healthcheck of one installation must
+    not call its beat alive because the other's beat touches a heartbeat file both would share."""
+    start_worker(beat=True, TMPDIR=str(tmp_path))
+    assert wait_until_probe_passes({**env, "TMPDIR": str(tmp_path)}, "beat").returncode == 0
+    other = {**env, "TMPDIR": str(tmp_path), "TRACKER_REDIS_URL": env["TRACKER_REDIS_URL"].rsplit("/", 1)[0] + "/9"}
+    down = tracker(other, "check", "--process", "beat")
+    assert down.returncode == 1 and "no heartbeat" in down.stderr, (down.stdout, down.stderr)
+    # A new password names the same store: beat keeps its schedule across the change.
+    assert schedule_path("redis://:old@cache:6379/0") == schedule_path("redis://:new@cache:6379/0")
+
+
 def test_beat_whose_schedule_says_its_tasks_last_ran_in_the_future_runs_them_as_the_clock_went_back(
         env, start_worker, tmp_path):
     """The schedule file was written while the host's clock ran a year ahead (then corrected), or was restored from
@@ -311,7 +324,7 @@ def test_beat_whose_schedule_says_its_tasks_last_ran_in_the_future_runs_them_as_
     first = Process(["beat"], beat_env, ready="beat: Starting")
     wait_until(lambda: "Sending due task sweep-due-surveys" in first.output(), what="beat's first sweep")
     first.stop()
-    schedule = tmp_path / f"tracker-beat-{os.getuid()}"
+    schedule = tmp_path / schedule_path(env["TRACKER_REDIS_URL"]).name
     with shelve.open(str(schedule)) as stored:  # noqa: S301 - the file this test's own beat wrote
         entries = stored["entries"]
         for entry in entries.values():

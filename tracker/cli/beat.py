@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from datetime import timedelta
@@ -12,15 +13,23 @@ from celery import beat
 from celery.beat import PersistentScheduler, SchedulingError
 from kombu.exceptions import OperationalError
 
-
-def schedule_path() -> Path:
-    """Return the file celery beat keeps its schedule in, one per user of this host."""
-    return Path(tempfile.gettempdir()) / f"tracker-beat-{os.getuid()}"
+from tracker.config import redact_url
 
 
-def heartbeat_path() -> Path:
+def schedule_path(redis_url: str) -> Path:
+    """Return the file celery beat keeps its schedule in: one per user of this host and store.
+
+    Named for the store (its URL without the password, hashed), so that two installations on one host (staging
+    beside production, `make run` beside a beat in service) neither share a schedule nor read each other's
+    heartbeat: `tracker check --process beat` of one would otherwise say "alive" of the other's beat."""
+    store = hashlib.sha256(redact_url(redis_url).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"tracker-beat-{os.getuid()}-{store}"
+
+
+def heartbeat_path(redis_url: str) -> Path:
     """Return the file beat touches on every tick; `tracker check --process beat` reads its age."""
-    return schedule_path().with_name(schedule_path().name + ".heartbeat")
+    schedule = schedule_path(redis_url)
+    return schedule.with_name(schedule.name + ".heartbeat")
 
 
 # How far in the future a task's last run may lie before beat takes it for a clock that went back.
@@ -72,7 +81,7 @@ class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]
             self._heap = None  # the heap holds the old times: built again from the entries
         interval = float(super().tick(*args, **kwargs))
         try:
-            heartbeat_path().touch()
+            Path(self.schedule_filename + ".heartbeat").touch()  # heartbeat_path() of the store it serves
         except OSError:  # the healthcheck then reports the stale heartbeat; scheduling goes on
             pass
         return interval

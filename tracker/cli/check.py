@@ -326,7 +326,7 @@ def run_probe(environ: Mapping[str, str], process: str, node: str | None = None)
     if process == "beat":
         from tracker.cli.beat import heartbeat_path
 
-        path = heartbeat_path()
+        path = heartbeat_path(settings.redis_url)
         try:
             age = time.time() - path.stat().st_mtime
         except OSError:

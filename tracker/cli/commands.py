@@ -86,7 +86,7 @@ def cmd_beat(args: argparse.Namespace) -> int:
     settings = _settings()
     _logging(settings)
     return run_command(create_celery(settings), ["beat", "--loglevel", settings.log_level, "--schedule",
-                                                  str(schedule_path()), "--scheduler",
+                                                  str(schedule_path(settings.redis_url)), "--scheduler",
                                                   "tracker.cli.beat:HeartbeatScheduler", *args.celery_args])
 
 
