@@ -229,6 +229,32 @@ def test_an_answer_writes_one_internal_note_and_its_tags_as_each_vendor_document
         assert f"http://127.0.0.1:8000/dashboard/customers/{EMAIL}" in note["body"]
 
 
+MARKED_UP = ("*Never* again, see [my refund|https://evil.example/x] {color:red}late{color} \\o/\nh1. Worst\n"
+             "# 1. <b>slow</b> & -gone- 2026-12-01 `x` ![i](https://e.example)")
+
+
+def test_the_customers_words_reach_the_agent_as_typed_not_as_the_helpdesks_markup(
+        helpdesk: Helpdesk, deliver: Callable[[Notice], Outcome]) -> None:
+    """Jira renders a comment's body as wiki markup and Chatwoot a message's content as Markdown: a customer's
+    comment must not turn into a link of their choosing, a macro, a heading or bold text in the agent's note."""
+    helpdesk.serve()
+    assert deliver(answer_notice(helpdesk.source, 2, comment=MARKED_UP)).status == "delivered"
+    [note] = helpdesk.notes()
+    if helpdesk.source == "jira":
+        assert ("Comment: \\*Never\\* again, see \\[my refund\\|https://evil.example/x\\] "
+                "\\{color:red\\}late\\{color\\} &#92;o/\\\\ h1. Worst\\\\ \\# 1. <b>slow</b> & \\-gone\\- "
+                "2026-12-01 `x` \\!\\[i\\](https://e.example)\n") in note["body"]  # one line
+        assert "\nh1." not in note["body"] and "\nCustomer: Kari <kari@" in note["body"]
+        assert f"Dashboard: http://127.0.0.1:8000/dashboard/customers/{EMAIL}" in note["body"]  # our link, as is
+    elif helpdesk.source == "chatwoot":
+        assert ("Comment: \\*Never\\* again, see \\[my refund\\|https://evil.example/x\\] {color:red}late{color} "
+                "\\\\o/\nh1. Worst\n\\# 1. \\<b\\>slow\\</b\\> \\& -gone- 2026-12-01 \\`x\\` "
+                "\\!\\[i\\](https://e.example)\n") in note["content"]
+        assert f"Dashboard: http://127.0.0.1:8000/dashboard/customers/{EMAIL}" in note["content"]
+    else:
+        assert "&lt;b&gt;slow&lt;/b&gt; &amp; -gone-" in note["body"]  # Intercom takes HTML, escaped as ever
+
+
 def test_intercom_finds_each_tag_by_name_and_attaches_it_by_id(httpserver: HTTPServer, env: dict[str, str],
                                                                 store: Store) -> None:
     desk = Helpdesk("intercom", httpserver)

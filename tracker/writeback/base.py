@@ -3,7 +3,9 @@
 The interface every vendor client builds on:
 
 - `Note` is what one notice writes on one ticket: `ticket` (the id as the helpdesk names it: `data.survey.ticket`,
-  or `data.ticket.id` for ticket.at_risk), `text` (plain text) and `html` (the same, escaped HTML), `tags` to add
+  or `data.ticket.id` for ticket.at_risk), `title` and `lines` (its fields), written as `text` (plain text),
+  `html` (escaped HTML), `wiki` (Jira's wiki markup) or `markdown`, the customer's words shown as typed in each,
+  `tags` to add
   (`csat-<rating>`, and `csat-unsatisfied` when the answer is not satisfied; empty for ticket.at_risk, which writes
   the note only), `stale_tags` (tags this note makes untrue: on a changed answer the previous `csat-<rating>`, and
   `csat-unsatisfied` when the answer is now satisfied; a client removes them where its tag call allows, never one
@@ -45,6 +47,8 @@ from tracker.notify.events import TICKET_AT_RISK, Notice
 from tracker.notify.targets import DispatchContext, Outcome
 from tracker.scales import SCALES
 from tracker.scores.cards import customer_card
+from tracker.writeback import markup
+from tracker.writeback.markup import LINK
 
 TIMEOUTS = (3.0, 10.0)  # connect, read (seconds)
 ANSWER_TYPES = ("survey.answered", "survey.changed")
@@ -54,15 +58,39 @@ ERROR_TEXT_MAX = 300
 
 @dataclass(frozen=True)
 class Note:
-    """What one notice writes on one helpdesk ticket: an internal note and the tags to add (and to drop)."""
+    """What one notice writes on one helpdesk ticket: an internal note and the tags to add (and to drop).
+
+    The note is a title and its fields (name, value), written in the form each helpdesk shows: plain `text`,
+    escaped `html`, Jira's `wiki` markup or `markdown` (tracker.writeback.markup)."""
 
     ticket: str
-    text: str
-    html: str
+    title: str
+    lines: tuple[tuple[str, str], ...]
     tags: tuple[str, ...] = ()
     stale_tags: tuple[str, ...] = ()
     kind: str = ""
     customer: str = ""
+
+    @property
+    def text(self) -> str:
+        return "\n".join([self.title, *(f"{name}: {value}" for name, value in self.lines)])
+
+    @property
+    def html(self) -> str:
+        def cell(name: str, value: str) -> str:
+            shown = html.escape(value)
+            if name == LINK:
+                shown = f'<a href="{html.escape(value, quote=True)}">{shown}</a>'
+            return f"<li><strong>{html.escape(name)}:</strong> {shown}</li>"
+        return f"<p><strong>{html.escape(self.title)}</strong></p><ul>{''.join(cell(n, v) for n, v in self.lines)}</ul>"
+
+    @property
+    def wiki(self) -> str:
+        return markup.jira_wiki(self.title, self.lines)
+
+    @property
+    def markdown(self) -> str:
+        return markup.markdown(self.title, self.lines)
 
 
 @dataclass(frozen=True)
@@ -105,9 +133,8 @@ def note_for(notice: Notice, ctx: DispatchContext) -> Note | None:
         if not ticket.get("id"):
             return None
         title = "Customer at risk: their running CSAT score is below the at-risk threshold"
-        lines = [("Customer", who), ("Running score", standing), ("Dashboard", link)]
-        return Note(ticket=str(ticket["id"]), text=_text(title, lines), html=_html(title, lines), kind=notice.type,
-                    customer=email)
+        lines = [("Customer", who), ("Running score", standing), (LINK, link)]
+        return Note(ticket=str(ticket["id"]), title=title, lines=tuple(lines), kind=notice.type, customer=email)
     survey, answer = data.get("survey") or {}, data.get("answer") or {}
     if not survey.get("ticket") or answer.get("rating") is None:
         return None
@@ -131,9 +158,9 @@ def note_for(notice: Notice, ctx: DispatchContext) -> Note | None:
     lines = [("Rating", rated), ("Satisfied", "yes" if satisfied else "no"),
              ("Comment", str(answer.get("comment") or "—")), ("Follow-up reason", str(answer.get("reason") or "—")),
              *_extra_lines(answer.get("extra")),
-             ("Customer", who), ("Running score", standing), ("Dashboard", link)]
+             ("Customer", who), ("Running score", standing), (LINK, link)]
     tags = (f"csat-{rating}",) + (() if satisfied else ("csat-unsatisfied",))
-    return Note(ticket=str(survey["ticket"]), text=_text(title, lines), html=_html(title, lines), tags=tags,
+    return Note(ticket=str(survey["ticket"]), title=title, lines=tuple(lines), tags=tags,
                 stale_tags=tuple(t for t in stale if t not in tags), kind=notice.type, customer=email)
 
 
@@ -148,19 +175,6 @@ def _standing(score: float | None, at_risk: bool, threshold: float) -> str:
     if score is None:
         return "none yet"
     return f"{score:g}" + (f" (at risk: below {threshold:g})" if at_risk else " (not at risk)")
-
-
-def _text(title: str, lines: list[tuple[str, str]]) -> str:
-    return "\n".join([title, *(f"{name}: {value}" for name, value in lines)])
-
-
-def _html(title: str, lines: list[tuple[str, str]]) -> str:
-    def cell(name: str, value: str) -> str:
-        shown = html.escape(value)
-        if name == "Dashboard":
-            shown = f'<a href="{html.escape(value, quote=True)}">{shown}</a>'
-        return f"<li><strong>{html.escape(name)}:</strong> {shown}</li>"
-    return f"<p><strong>{html.escape(title)}</strong></p><ul>{''.join(cell(n, v) for n, v in lines)}</ul>"
 
 
 class Helpdesk(ABC):

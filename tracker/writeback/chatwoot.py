@@ -1,7 +1,8 @@
 """Chatwoot write-back: a private note on the conversation, and labels on it (Application API v1).
 
 - Note: `POST {url}/api/v1/accounts/{account_id}/conversations/{conversation_id}/messages`
-  `{"content", "message_type": "outgoing", "private": true}`; a private note is shown to agents only.
+  `{"content", "message_type": "outgoing", "private": true}`; a private note is shown to agents only. Chatwoot
+  renders a message's content as Markdown, so the note is sent in it, the customer's words escaped.
 - Labels: `POST .../conversations/{conversation_id}/labels` `{"labels": [...]}` replaces the conversation's whole
   list, so the current list is read first (`GET .../labels` answers `{"payload": [...]}`) and written back with
   the new labels added and the stale ones dropped; nothing is written when that changes nothing.
@@ -33,7 +34,7 @@ class Chatwoot(Helpdesk):
         return {"Api-Access-Token": self.api.token}
 
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
-        body = {"content": note.text, "message_type": "outgoing", "private": True}
+        body = {"content": note.markdown, "message_type": "outgoing", "private": True}
         return self.call(session, "POST", f"{self._conversation(note)}/messages", what="note", json=body).outcome
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:

@@ -1,8 +1,8 @@
 """Jira Service Management write-back: an internal comment on the request, and labels on its issue.
 
 - Note: `POST {url}/rest/servicedeskapi/request/{issueIdOrKey}/comment` `{"body", "public": false}` (answers 201
-  with the comment); `public: false` makes it internal, seen by agents only. The body is plain text (Jira renders
-  it as wiki markup).
+  with the comment); `public: false` makes it internal, seen by agents only. Jira renders the body as wiki markup,
+  so the note is sent in it, the customer's words escaped (tracker.writeback.markup).
 - Labels: `PUT {url}/rest/api/3/issue/{issueIdOrKey}` `{"update": {"labels": [{"add": "csat-5"}, {"remove": …}]}}`
   (answers 204), which adds and removes without touching the issue's other labels. A Jira label cannot hold a
   space.
@@ -48,7 +48,7 @@ class Jira(Helpdesk):
 
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
         url = f"{self.api.url}/rest/servicedeskapi/request/{quote(note.ticket, safe='')}/comment"
-        return self.call(session, "POST", url, what="comment", json={"body": note.text, "public": False}).outcome
+        return self.call(session, "POST", url, what="comment", json={"body": note.wiki, "public": False}).outcome
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         changes = [{"add": label(tag)} for tag in note.tags] + \
