@@ -241,7 +241,7 @@ def test_a_value_over_the_csv_field_limit_rejects_its_row_alone(env, tmp_path, s
     dry = tracker(env, "import-ratings", str(path), "--dry-run")
     assert dry.returncode == 1 and "Traceback" not in dry.stderr, dry.stderr
     assert f"{path}:3: not a CSV row (field larger than field limit" in dry.stderr
-    assert "2 ratings would be imported, 0 already imported, 1 rows rejected" in dry.stdout
+    assert "2 ratings would be imported, 0 already imported, 1 row rejected" in dry.stdout
     path.write_text(f"email,rating,scale,answered_at,{huge}\n")
     header = tracker(env, "import-ratings", str(path))
     assert header.returncode == 1 and header.stderr.count("\n") == 1 and "Traceback" not in header.stderr

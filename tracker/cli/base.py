@@ -15,6 +15,11 @@ class UsageError(Exception):
     """A command line that names something wrong; the message says what."""
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """Return a count with its noun in the right number: "1 row", "4 rows", "1 solve is"."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def settings_for(needs: str = "all") -> Settings:
     """Read the settings from the environment: "all" for the processes, "store" for store-only commands.
 

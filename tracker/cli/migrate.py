@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import IO, Any
 
-from tracker.cli.base import UsageError, open_store, settings_for
+from tracker.cli.base import UsageError, counted, open_store, settings_for
 from tracker.cli.help import describe
 
 MAX_ERRORS_SHOWN = 50
@@ -81,17 +81,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
         report = replay_file(open_store(settings), settings, handle, args.source, sources, dry_run=args.dry_run)
     _print_errors(args.file, report.errors)
     if args.dry_run:
-        print(f"Dry run: nothing was changed. {report.appended} events would be appended "
-              f"({report.duplicates} already there, {len(report.errors)} lines rejected).")
+        print(f"Dry run: nothing was changed. {counted(report.appended, 'event')} would be appended "
+              f"({report.duplicates} already there, {counted(len(report.errors), 'line')} rejected).")
         for kind, count in sorted(report.by_type.items()):
             print(f"  {kind:<17} {count}")
         print(f"  surveys to schedule      {report.surveys_scheduled}")
         print(f"  surveys too old to send  {report.surveys_too_old} (recorded as skipped: too_old; nobody is mailed)")
         print(f"  answers to count         {report.answers}")
     else:
-        print(f"Appended {report.appended} events to the log, skipped {report.duplicates} already there, "
-              f"rejected {len(report.errors)} lines. {report.surveys_too_old} solves are too old to survey "
-              f"and {report.answers} answers will count; the workers apply them.")
+        print(f"Appended {counted(report.appended, 'event')} to the log, skipped {report.duplicates} already there, "
+              f"rejected {counted(len(report.errors), 'line')}. "
+              f"{counted(report.surveys_too_old, 'solve is', 'solves are')} too old to survey "
+              f"and {counted(report.answers, 'answer')} will count; the workers apply them.")
     return 1 if report.errors else 0
 
 
@@ -111,8 +112,10 @@ def cmd_export_log(args: argparse.Namespace) -> int:
         with handle:
             report = export_log(store, handle)
         out = sys.stdout
-    print(f"Wrote {report.events} events, {report.sent} unanswered surveys and {report.answers} answers"
-          + (f"; {report.unreadable} unreadable log records left out" if report.unreadable else "") + ".", file=out)
+    print(f"Wrote {counted(report.events, 'event')}, {counted(report.sent, 'unanswered survey')} and "
+          f"{counted(report.answers, 'answer')}"
+          + (f"; {counted(report.unreadable, 'unreadable log record')} left out" if report.unreadable else "") + ".",
+          file=out)
     return 0
 
 
@@ -128,8 +131,8 @@ def cmd_import_ratings(args: argparse.Namespace) -> int:
     _print_errors(args.file, report.errors)
     verb = "would be imported" if args.dry_run else "imported"
     print(("Dry run: nothing was changed. " if args.dry_run else "")
-          + f"{report.appended} ratings {verb}, {report.duplicates} already imported, "
-          f"{len(report.errors)} rows rejected." + ("" if args.dry_run else " The workers count them."))
+          + f"{counted(report.appended, 'rating')} {verb}, {report.duplicates} already imported, "
+          f"{counted(len(report.errors), 'row')} rejected." + ("" if args.dry_run else " The workers count them."))
     return 1 if report.errors else 0
 
 
