@@ -7,6 +7,7 @@ import io
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, event, given
@@ -111,6 +112,24 @@ def test_the_agent_and_team_at_send_time_keep_the_answer_when_the_solve_unassign
     assert "standard:a-10" not in agents
     assert get(client, auth, "/api/v1/teams/tech")["responses"] == 1
     assert client.get("/api/v1/teams/sales", headers=auth).status_code == 404
+
+
+ODD_TEAMS = ("/ops", "ops/", "a/b", "a//b", "x%2Fy", "50%", "sp ace", "#1", "?q")
+
+
+def test_every_team_listed_has_an_address_of_its_own_whatever_its_name_holds(world, client, auth):
+    """A name from outside may start or end with a slash, hold two, or look percent-encoded: each id the list
+    gives, percent-encoded whole, reads that entity (a leading slash once fell to the catch-all 404)."""
+    for i, team in enumerate(ODD_TEAMS):
+        world.event(solved_event(ticket=f"T-{i}", email_address=f"k{i}@example.no", at=iso(60), team=team))
+    assert world.send() == ["sent"] * len(ODD_TEAMS)
+    for i in range(len(ODD_TEAMS)):
+        world.answer(f"k{i}@example.no", 5)
+    listed = [team["id"] for team in get(client, auth, "/api/v1/teams")["teams"]]
+    assert sorted(listed) == sorted(ODD_TEAMS)
+    for team in listed:
+        detail = get(client, auth, "/api/v1/teams/" + quote(team, safe=""))
+        assert (detail["id"], detail["responses"]) == (team, 1), team
 
 
 # Ranked customers and at risk ---------------------------------------------------------------------

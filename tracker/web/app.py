@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
+from werkzeug.routing import PathConverter
 
 from tracker.config import MAX_BODY, Settings
 from tracker.i18n.catalogue import SUPPORTED, format_date, text
@@ -71,6 +72,7 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
     app = TrackerFlask(__name__)
     # "/s//x" is not a survey link: a 404 page, not a redirect to a different path than the one asked for.
     app.url_map.merge_slashes = False
+    app.url_map.converters["id"] = IdConverter
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = CookieSessions()
@@ -88,6 +90,17 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
     install_client_limits(app)  # outermost: it bounds the fast path's body reads too
     app.after_request(security_headers)
     return app
+
+
+class IdConverter(PathConverter):
+    """`<id:…>`: the rest of the path, slashes included, as an id from outside was given ("a/b", "/ops").
+
+    Werkzeug's `path` refuses a leading slash, so a team, tag or organisation whose name starts with one, listed
+    by `/api/v1/teams`, had no address of its own (`/api/v1/teams//ops` was "No such API endpoint"). Werkzeug's
+    matcher takes a regex that may start with anything (".+?") as one it cannot place and prefers the catch-all;
+    this one names its first character's two cases."""
+
+    regex = "(?:/|[^/])(?s:.*?)"
 
 
 def warm_up(app: Flask) -> None:

@@ -107,7 +107,7 @@ def card_json(card: ScoreCard) -> dict[str, Any]:
     }
 
 
-@bp.get("/v1/customers/<path:email>")
+@bp.get("/v1/customers/<id:email>")
 @require_key(reads=_card_reads)
 def customer(email: str, prefetched: list[Any] | None = None) -> Any:
     """Return a customer's score card (or, by suffix, their answers or timeline)."""
@@ -153,7 +153,7 @@ def timeline(email: str) -> Any:
     return jsonify(schema(TimelineSchema).dump(page))
 
 
-@bp.get("/v1/customers/<path:email>/export")
+@bp.get("/v1/customers/<id:email>/export")
 @require_key("admin")
 def export(email: str) -> Any:
     """Return everything held about a customer (a data-access request); needs a key with the admin scope."""
@@ -164,7 +164,7 @@ def export(email: str) -> Any:
     return jsonify(schema(CustomerExportSchema).dump(found))
 
 
-@bp.delete("/v1/customers/<path:email>")
+@bp.delete("/v1/customers/<id:email>")
 @require_key("admin")
 def erase(email: str) -> Any:
     """Erase everything about a customer (GDPR); needs a key with the admin scope."""

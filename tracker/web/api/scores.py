@@ -68,7 +68,7 @@ def _detail_view(kind: str) -> Any:
 
 for _kind in KINDS:
     bp.add_url_rule(f"/{_kind}s", view_func=_list_view(_kind), methods=["GET"])
-    bp.add_url_rule(f"/{_kind}s/<path:ident>", view_func=_detail_view(_kind), methods=["GET"])
+    bp.add_url_rule(f"/{_kind}s/<id:ident>", view_func=_detail_view(_kind), methods=["GET"])
 
 
 @bp.get("/summary")

@@ -44,7 +44,7 @@ def extra_answers(answer: Answer) -> list[tuple[str, str]]:
     return [(asked.get(qid, qid), value) for qid, value in answer.extra.items()]
 
 
-@bp.get("/<path:email>")
+@bp.get("/<id:email>")
 def customer_page(email: str) -> Any:
     """Show one customer: the score card, their recovery cases, and their timeline (newest first)."""
     user = signed_in()
