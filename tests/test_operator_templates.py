@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
-from tracker.config import ConfigError, load_settings
+from tests.support import tracker
+from tracker.config import ConfigError, Settings, load_settings
+from tracker.surveys.template_check import check_mail_templates, mail_template_problem
 
 
 def _load(folder: str) -> None:
@@ -32,3 +37,56 @@ def test_templates_using_flasks_filters_and_the_apps_globals_pass(tmp_path):
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "junk.html").write_text("{% if %}")  # hidden folders are not templates
     _load(str(tmp_path))
+
+
+PACKAGED_MAIL = Path(__file__).resolve().parents[1] / "tracker" / "templates" / "mail"
+
+
+def _mail_folder(tmp_path: Path, text: str) -> Path:
+    """An operator's folder whose survey.txt is text, beside the packaged survey.html."""
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "survey.txt").write_text(text, encoding="utf-8")
+    shutil.copy(PACKAGED_MAIL / "survey.html", tmp_path / "mail" / "survey.html")
+    return tmp_path
+
+
+def _settings(folder: Path, **more: str) -> Settings:
+    return load_settings({"TRACKER_REDIS_URL": "redis://127.0.0.1:1", "TRACKER_TEMPLATE_DIR": str(folder),
+                          "TRACKER_SECRET_KEY": "k" * 20 + "Zq7-x_Y2pL9wR4tV", **more}, needs="store")
+
+
+@pytest.mark.parametrize(("text", "line", "sample", "fault"), [
+    ("{{ greeting }}\n\n{{ greting }}\n", 3, "en, csat5, ticket survey", "'greting' is undefined"),
+    # a branch only one scale, language or survey without a subject takes is rendered too
+    ("{{ greeting }}\n{% if buttons | length == 11 %}{{ nps_intro }}{% endif %}\n", 2, "en, nps, ticket survey",
+     "'nps_intro' is undefined"),
+    ("{{ greeting }}\n\n{% if lang == 'de' %}{{ anrede }}{% endif %}\n", 3, "de, csat5", "'anrede' is undefined"),
+    ("{{ greeting }}\n{% if not ticket_subject %}{{ no_subject }}{% endif %}\n", 2, "without a name or a subject",
+     "'no_subject' is undefined"),
+])
+def test_a_mail_template_that_fails_to_render_stops_the_processes_in_one_line_naming_file_line_and_sample(
+        tmp_path, text, line, sample, fault):
+    """Without the check every survey would fail at send time as mail_not_built, and no customer be mailed."""
+    settings = _settings(_mail_folder(tmp_path, text))
+    with pytest.raises(ConfigError) as raised:
+        check_mail_templates(settings)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"TRACKER_TEMPLATE_DIR: {tmp_path}/mail/survey.txt:{line}: ")
+    assert sample in message and fault in message, message
+
+
+def test_mail_templates_that_render_every_sample_pass_and_the_packaged_ones_are_not_rendered_again(tmp_path):
+    check_mail_templates(_settings(_mail_folder(tmp_path, (PACKAGED_MAIL / "survey.txt").read_text())))
+    (tmp_path / "mail" / "survey.txt").unlink()
+    (tmp_path / "mail" / "survey.html").unlink()
+    assert mail_template_problem(_settings(tmp_path)) is None
+
+
+def test_tracker_check_and_the_worker_name_the_template_that_fails_to_render(env, tmp_path):
+    folder = _mail_folder(tmp_path, "{{ greeting }}\n{{ greting }}\n")
+    checked = tracker({**env, "TRACKER_TEMPLATE_DIR": str(folder)}, "check")
+    assert checked.returncode == 1 and "'greting' is undefined" in checked.stdout + checked.stderr, checked
+    worker = tracker({**env, "TRACKER_TEMPLATE_DIR": str(folder)}, "worker")
+    assert worker.returncode != 0 and "Traceback" not in worker.stderr
+    [line] = [line for line in worker.stderr.splitlines() if "TRACKER_TEMPLATE_DIR" in line]
+    assert f"{folder}/mail/survey.txt:2: the survey mail fails to render" in line, worker.stderr

@@ -3,8 +3,9 @@ process with one line naming its file and line, instead of every gunicorn worker
 (the web compiles its pages before serving) or every survey mail failing in the worker.
 
 Compiled as the web and the mail compile them, with the filters only Flask adds (tojson) counted as known, so an
-unknown filter or test is caught too. What a template does with values at render time (a variable the mail does
-not have) is for `tracker survey preview` to show.
+unknown filter or test is caught too. What the survey mail's templates do at render time (a variable the mail does
+not have) is checked by rendering sample surveys when a process starts (tracker.surveys.template_check); the pages'
+templates render leniently, and `tracker survey preview` shows them.
 """
 
 from __future__ import annotations

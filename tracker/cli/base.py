@@ -23,10 +23,14 @@ def counted(number: int, noun: str, plural: str | None = None) -> str:
 def settings_for(needs: str = "all") -> Settings:
     """Read the settings from the environment: "all" for the processes, "store" for store-only commands.
 
-    The processes (web, worker, beat) also refuse at start-up a broker Celery cannot use.
+    The processes (web, worker, beat) also refuse at start-up a broker Celery cannot use, and operator mail
+    templates that fail to render a sample survey (tracker.surveys.template_check).
     """
     settings = load_settings(os.environ, needs=needs)
     if needs == "all":
+        from tracker.surveys.template_check import check_mail_templates
+
+        check_mail_templates(settings)
         refuse_unusable_broker(settings)
         refuse_old_layout(settings)
     return settings
