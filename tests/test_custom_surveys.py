@@ -210,7 +210,8 @@ def test_preview_writes_the_mail_and_every_page_as_the_file_shapes_them(tmp_path
     run = _tracker("survey", "preview", "--brand", "globex", "--locale", "nb", "--out", str(out),
                    env={"TRACKER_SURVEYS_FILE": str(SURVEYS)})
     assert run.returncode == 0, run.stderr
-    pages = ("question", "followup-unhappy", "followup-satisfied", "extra-questions", "thanks", "expired")
+    pages = ("question", "followup-unhappy", "followup-satisfied", "extra-questions", "thanks", "unsubscribe",
+             "expired")
     for name in ("mail.html", "mail.txt", "mail.eml", *(f"{page}.html" for page in pages)):
         assert (out / name).is_file(), name
         assert str(out / name) in run.stdout
@@ -224,6 +225,7 @@ def test_preview_writes_the_mail_and_every_page_as_the_file_shapes_them(tmp_path
     assert "What did Globex do well?" in (out / "followup-satisfied.html").read_text()
     assert "Was this your first contact?" in (out / "extra-questions.html").read_text()
     assert text("nb", "page.expired_title") in (out / "expired.html").read_text()
+    assert 'lang="nb"' in (out / "unsubscribe.html").read_text()
 
 
 def test_preview_refuses_an_unknown_language_and_a_folder_it_cannot_write(tmp_path):

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import tracker
+from tracker.cli.dev import free_port
 from tracker.config import ConfigError, Settings, load_settings
 from tracker.surveys.template_check import check_mail_templates, mail_template_problem
+from tracker.web.pages.check import check_page_templates, page_template_problem
 
 
 def _load(folder: str) -> None:
@@ -90,3 +92,43 @@ def test_tracker_check_and_the_worker_name_the_template_that_fails_to_render(env
     assert worker.returncode != 0 and "Traceback" not in worker.stderr
     [line] = [line for line in worker.stderr.splitlines() if "TRACKER_TEMPLATE_DIR" in line]
     assert f"{folder}/mail/survey.txt:2: the survey mail fails to render" in line, worker.stderr
+
+
+PACKAGED_PAGES = Path(__file__).resolve().parents[1] / "tracker" / "web" / "templates" / "pages"
+
+
+@pytest.mark.parametrize(("page", "line", "sample"), [
+    ("thanks", 5, "en, csat5"),
+    ("unsubscribe", 4, "en, csat5"),
+    ("question", 4, "sv, nps"),  # a branch only one language and scale take
+])
+def test_a_page_template_that_fails_to_render_stops_the_web_in_one_line_naming_file_line_and_page(
+        tmp_path, page, line, sample):
+    """Pages print nothing for an unknown value, but reading an attribute of one raises: every customer who clicked
+    would get the error page. The web renders each page a customer can see before it serves."""
+    (tmp_path / "pages").mkdir()
+    packaged = (PACKAGED_PAGES / f"{page}.html").read_text().splitlines(keepends=True)
+    fault = ("{% if lang == 'sv' and scale == 'nps' %}{{ nps_hint.text }}{% endif %}\n" if page == "question"
+             else "{{ offer.code }}\n")
+    (tmp_path / "pages" / f"{page}.html").write_text("".join([*packaged[:line - 1], fault, *packaged[line - 1:]]))
+    with pytest.raises(ConfigError) as raised:
+        check_page_templates(_settings(tmp_path))
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"TRACKER_TEMPLATE_DIR: {tmp_path}/pages/{page}.html:{line}: ")
+    assert f"the {page} page fails to render ({sample}" in message and "is undefined" in message, message
+
+
+def test_page_templates_that_render_every_page_pass(tmp_path):
+    shutil.copytree(PACKAGED_PAGES, tmp_path / "pages")
+    assert page_template_problem(_settings(tmp_path)) is None
+    shutil.rmtree(tmp_path / "pages")
+    assert page_template_problem(_settings(tmp_path)) is None
+
+
+def test_tracker_web_refuses_to_serve_pages_that_fail_to_render(env, tmp_path):
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "thanks.html").write_text(
+        '{% extends "pages/base.html" %}{% block content %}{{ offer.code }}{% endblock %}\n')
+    web = tracker({**env, "TRACKER_TEMPLATE_DIR": str(tmp_path), "TRACKER_BIND": f"127.0.0.1:{free_port()}"}, "web")
+    assert web.returncode != 0 and "Traceback" not in web.stderr, web.stderr
+    assert f"{tmp_path}/pages/thanks.html:1: the thanks page fails to render" in web.stderr, web.stderr

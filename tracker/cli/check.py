@@ -263,6 +263,7 @@ def _reachable_part(environ: Mapping[str, str]) -> Settings | None:
 def run_check(environ: Mapping[str, str]) -> int:
     """Check every setting and service, print what is enabled, and return 1 when anything is wrong."""
     from tracker.surveys.template_check import check_mail_templates
+    from tracker.web.pages.check import check_page_templates
 
     print(f"tracker {tracker_version()}")
     problems = 0
@@ -275,8 +276,9 @@ def run_check(environ: Mapping[str, str]) -> int:
             print(f"  ok  surveys file: {loaded.surveys.path} is valid ({len(loaded.surveys.entries)} entries)")
         if loaded.template_dir:
             check_mail_templates(loaded)
-            print(f"  ok  templates: {loaded.template_dir} compiles, and its survey mail renders for every language, "
-                  "scale and kind")
+            check_page_templates(loaded)
+            print(f"  ok  templates: {loaded.template_dir} compiles, and its mail and pages render for every "
+                  "language, scale and kind")
     except ConfigError as exc:
         problems += 1
         _problem(str(exc))

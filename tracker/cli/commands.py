@@ -49,8 +49,10 @@ def _logging(settings: Settings) -> None:
 
 def cmd_web(args: argparse.Namespace) -> int:
     from tracker.cli.serve import serve_web
+    from tracker.web.pages.check import check_page_templates
 
     settings = _settings()
+    check_page_templates(settings)  # the pages a customer sees, with the operator's templates: before serving
     _logging(settings)
     serve_web(settings)
     return 0

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from tracker.cli.base import UsageError
 from tracker.config import SCALES, Settings, load_settings
@@ -117,6 +115,7 @@ def _write_pages(settings: Settings, survey: Survey, folder: Path, custom: Custo
     from tracker.surveys.tokens import make_token
     from tracker.web.app import create_app
     from tracker.web.pages.brand import page_brand
+    from tracker.web.pages.renderers import page_renderers
 
     app = create_app(settings, enqueue=lambda *args: None)  # its store is never asked anything
     token = make_token(settings.secret_key, survey.sid)
@@ -133,42 +132,8 @@ def _write_pages(settings: Settings, survey: Survey, folder: Path, custom: Custo
             (folder / "assets" / custom.logo.filename).write_bytes(custom.logo.data)
             links[custom.logo.url_path] = custom.logo.filename
         written = []
-        for name, render in _pages(settings, survey, token, custom).items():
+        for name, render in page_renderers(settings, survey, token, custom).items():
             path = folder / f"{name}.html"
             path.write_text(_local(render(), links), encoding="utf-8")
             written.append(path)
     return written
-
-
-def _pages(settings: Settings, survey: Survey, token: str,
-           custom: CustomSurvey | None) -> dict[str, Callable[[], str]]:
-    """Say how to render each page a customer of this survey can see, by file name: by the views' own renderers,
-    so a preview is the page a customer gets."""
-    from tracker.web.errors import page
-    from tracker.web.pages import extra, followup
-    from tracker.web.pages.survey import question_page
-
-    chosen = custom or CustomSurvey()
-
-    def html(rendered: Any) -> str:
-        return rendered[0] if isinstance(rendered, tuple) else rendered
-
-    pages: dict[str, Callable[[], str]] = {
-        "question": lambda: html(question_page(token, survey, None)),
-        "followup-unhappy": lambda: html(followup.ask_reason(token, survey, settings, "", "", chosen)),
-    }
-    templates = set(_template_names())  # a TRACKER_TEMPLATE_DIR of an older version may lack the newer pages
-    if chosen.followup_satisfied is not None and "pages/followup_satisfied.html" in templates:
-        pages["followup-satisfied"] = lambda: html(followup.ask_reason(token, survey, settings, "", "", chosen,
-                                                                       happy=True))
-    if chosen.extra_questions and "pages/extra.html" in templates:
-        pages["extra-questions"] = lambda: html(extra.ask(token, survey, chosen.extra_questions, {}))
-    pages["thanks"] = lambda: html(followup.thanks(token, survey, settings))
-    pages["expired"] = lambda: html(page(410, "page.expired_title", "page.expired_text", survey.lang))
-    return pages
-
-
-def _template_names() -> list[str]:
-    from flask import current_app
-
-    return current_app.jinja_env.list_templates(extensions=("html",))

@@ -50,13 +50,18 @@ class Sample:
 
 
 def samples(settings: Settings) -> Iterator[Sample]:
-    """Every sample: each language, scale and kind, named and not; each reminder; each surveys-file entry."""
+    """Every mail sample: each language, scale and kind, named and not; each reminder; each surveys-file entry."""
     for lang in SUPPORTED:
         for scale in SCALES:
             for kind in ("ticket", "order"):
                 for named in (True, False):
                     yield Sample(lang, scale, kind, named)
         yield Sample(lang, settings.survey_scale, "ticket", True, reminder=True)
+    yield from entry_samples(settings)
+
+
+def entry_samples(settings: Settings) -> Iterator[Sample]:
+    """A sample for each surveys-file entry's brand and source, in its language (or each) and every scale."""
     for entry in settings.surveys.entries if settings.surveys else ():
         for lang in (entry.locale,) if entry.locale in SUPPORTED else SUPPORTED:
             for scale in SCALES:
@@ -79,9 +84,7 @@ def mail_template_problem(settings: Settings) -> str | None:
             else:
                 build_message(settings, survey, name, SAMPLE_EXPIRES_MS)
         except Exception as exc:  # whatever a template raises, it would raise for every such survey
-            where = _where(exc, folder)
-            return (f"TRACKER_TEMPLATE_DIR: {where}the survey mail fails to render ({sample.describe()}): "
-                    f"{type(exc).__name__}: {exc}")
+            return fault_line(exc, folder, f"the survey mail fails to render ({sample.describe()})")
     return None
 
 
@@ -99,8 +102,11 @@ def _names(folder: str) -> list[str]:
         return []
 
 
-def _where(exc: BaseException, folder: str) -> str:
-    """Return "<file>:<line>: " of the operator's template the fault was raised in (Jinja's frames name it)."""
+def fault_line(exc: BaseException, folder: str, what: str) -> str:
+    """Say in one line what failed: `TRACKER_TEMPLATE_DIR: <file>:<line>: <what>: <error>`, the file and line of the
+    operator's template the fault was raised in (Jinja's frames name it), when one of them was."""
     inside = [frame for frame in traceback.extract_tb(exc.__traceback__)
               if os.path.abspath(frame.filename).startswith(os.path.abspath(folder) + os.sep)]
-    return f"{inside[-1].filename}:{inside[-1].lineno}: " if inside else ""
+    where = f"{inside[-1].filename}:{inside[-1].lineno}: " if inside else ""
+    error = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return f"TRACKER_TEMPLATE_DIR: {where}{what}: {error}"
