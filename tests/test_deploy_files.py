@@ -419,25 +419,28 @@ def test_make_test_does_not_reinstall_while_pyproject_is_unchanged(tmp_path: Pat
 
 
 def _pins() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
     pins = {}
     for line in (ROOT / "constraints.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, _, version = line.partition("==")
             assert name and version, f"constraints.txt: {line!r} is not name==version"
-            pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+            pins[canonicalize_name(name)] = version.strip()
     return pins
 
 
 def test_constraints_pin_every_requirement_within_the_range_pyproject_allows() -> None:
     """make, CI and the image install constraints.txt's versions; each must be one pyproject.toml accepts."""
     from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
     pins = _pins()
     for text in wanted:
         requirement = Requirement(text)
-        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        name = canonicalize_name(requirement.name)
         if name == "satisfaction-tracker":
             continue
         assert name in pins, f"constraints.txt does not pin {requirement.name}"
