@@ -303,6 +303,22 @@ def test_the_beat_healthcheck_reads_its_heartbeat(env, start_worker, tmp_path):
     assert up.returncode == 0 and "beat is alive" in up.stdout, up.stderr
 
 
+def test_web_opens_no_gunicorn_control_socket_another_installation_would_share(env, tmp_path):
+    """gunicorn 25.1+ puts one control socket per user at $XDG_RUNTIME_DIR/gunicorn.ctl (or ~/.gunicorn/): a second
+    `tracker web` on the host took it over, and gunicornc then reloaded or stopped the wrong installation."""
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    port = free_port()
+    web = Process(["web"], {**env, "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(runtime),
+                            "TRACKER_BIND": f"127.0.0.1:{port}", "TRACKER_WEB_WORKERS": "1"}, ready="Listening at")
+    try:
+        wait_until(lambda: "Booting worker" in web.output(), what="a gunicorn worker")
+        assert not (runtime / "gunicorn.ctl").exists() and not (tmp_path / ".gunicorn").exists()
+        assert "Control socket" not in web.output(), web.output()
+    finally:
+        web.stop()
+
+
 def test_beats_of_two_stores_on_one_host_keep_their_own_schedule_and_heartbeat(env, start_worker, tmp_path):
     """Staging beside production, or `make run` beside a beat in service: the healthcheck of one installation must
     not call its beat alive because the other's beat touches a heartbeat file both would share."""

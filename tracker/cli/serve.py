@@ -121,6 +121,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
         self.cfg.set("logger_class", "tracker.cli.serve.RedactingLogger")
         self.cfg.set("proc_name", "tracker-web")
+        # gunicorn 25.1+ opens a control socket for gunicornc at one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl or
+        # ~/.gunicorn/gunicorn.ctl): a second `tracker web` on the host (staging beside production, `make run`)
+        # takes it over, and whichever stops first deletes it, so gunicornc would reload, rescale or stop the wrong
+        # installation. The tracker is run by systemd or compose signals, not gunicornc: no control socket.
+        if "control_socket_disable" in self.cfg.settings:
+            self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
         # Runs in each gunicorn worker after the fork, so every worker has its own broker connections.
