@@ -68,13 +68,13 @@ def entry_samples(settings: Settings) -> Iterator[Sample]:
                 yield Sample(lang, scale, "ticket", True, entry.brand, entry.source or "standard")
 
 
-def mail_template_problem(settings: Settings) -> str | None:
-    """Render every sample's mail with the operator's mail templates; say in one line what the first fault was."""
+def check_mail_templates(settings: Settings) -> None:
+    """Render every sample's mail with the operator's mail templates; raise ConfigError with the first fault."""
     from tracker.surveys.message import build_message, reminder_message
 
     folder = os.path.join(settings.template_dir, "mail") if settings.template_dir else None
     if folder is None or not any(name.endswith(TEMPLATE_SUFFIXES) for name in _names(folder)):
-        return None  # the packaged templates: the suite renders them
+        return  # the packaged templates: the suite renders them
     for sample in samples(settings):
         survey = sample.survey()
         name = "Kari Nordmann" if sample.named else None
@@ -84,15 +84,8 @@ def mail_template_problem(settings: Settings) -> str | None:
             else:
                 build_message(settings, survey, name, SAMPLE_EXPIRES_MS)
         except Exception as exc:  # whatever a template raises, it would raise for every such survey
-            return fault_line(exc, folder, f"the survey mail fails to render ({sample.describe()})")
-    return None
-
-
-def check_mail_templates(settings: Settings) -> None:
-    """Raise ConfigError with mail_template_problem's line, if there is one."""
-    problem = mail_template_problem(settings)
-    if problem:
-        raise ConfigError(problem)
+            raise ConfigError(fault_line(exc, folder, f"the survey mail fails to render ({sample.describe()})")) \
+                from None
 
 
 def _names(folder: str) -> list[str]:

@@ -26,11 +26,12 @@ def _samples(settings: Settings) -> Iterator[Sample]:
     yield from entry_samples(settings)
 
 
-def page_template_problem(settings: Settings) -> str | None:
-    """Render every page for every sample with the operator's page templates; say in one line the first fault."""
+def check_page_templates(settings: Settings) -> None:
+    """Render every page for every sample with the operator's page templates; raise ConfigError with the first
+    fault."""
     folder = os.path.join(settings.template_dir, "pages") if settings.template_dir else None
     if folder is None or not os.path.isdir(folder) or not any(n.endswith(".html") for n in os.listdir(folder)):
-        return None  # the packaged pages: the suite renders them
+        return  # the packaged pages: the suite renders them
     from flask import g
 
     from tracker.surveys.message import custom_survey
@@ -51,12 +52,5 @@ def page_template_problem(settings: Settings) -> str | None:
                 try:
                     render()
                 except Exception as exc:  # whatever a template raises, it would raise for every such customer
-                    return fault_line(exc, folder, f"the {name} page fails to render ({sample.describe()})")
-    return None
-
-
-def check_page_templates(settings: Settings) -> None:
-    """Raise ConfigError with page_template_problem's line, if there is one."""
-    problem = page_template_problem(settings)
-    if problem:
-        raise ConfigError(problem)
+                    raise ConfigError(fault_line(exc, folder, f"the {name} page fails to render "
+                                                 f"({sample.describe()})")) from None
