@@ -255,6 +255,22 @@ def test_the_customers_words_reach_the_agent_as_typed_not_as_the_helpdesks_marku
         assert "&lt;b&gt;slow&lt;/b&gt; &amp; -gone-" in note["body"]  # Intercom takes HTML, escaped as ever
 
 
+def test_an_extra_answer_is_never_written_as_the_dashboards_link_whatever_its_question_is_called(
+        helpdesk: Helpdesk, deliver: Callable[[Notice], Outcome]) -> None:
+    helpdesk.serve()
+    notice = answer_notice(helpdesk.source, 2)
+    notice.data["answer"]["extra"] = {"Dashboard": "https://evil.example/login"}
+    assert deliver(notice).status == "delivered"
+    [note] = helpdesk.notes()
+    body = note.get("body") or note.get("content") or ""
+    assert f"http://127.0.0.1:8000/dashboard/customers/{EMAIL}" in body
+    if helpdesk.source == "intercom":
+        assert 'href="https://evil.example/login"' not in body
+        assert "<strong>Dashboard:</strong> https://evil.example/login</li>" in body
+    else:
+        assert "Dashboard: https://evil.example/login\n" in body  # shown as typed (nothing in it to escape)
+
+
 def test_intercom_finds_each_tag_by_name_and_attaches_it_by_id(httpserver: HTTPServer, env: dict[str, str],
                                                                 store: Store) -> None:
     desk = Helpdesk("intercom", httpserver)

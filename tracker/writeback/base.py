@@ -60,12 +60,15 @@ ERROR_TEXT_MAX = 300
 class Note:
     """What one notice writes on one helpdesk ticket: an internal note and the tags to add (and to drop).
 
-    The note is a title and its fields (name, value), written in the form each helpdesk shows: plain `text`,
-    escaped `html`, Jira's `wiki` markup or `markdown` (tracker.writeback.markup)."""
+    The note is a title, its fields (name, value) and the link to the customer's page on the dashboard, written in
+    the form each helpdesk shows: plain `text`, escaped `html`, Jira's `wiki` markup or `markdown`
+    (tracker.writeback.markup). The link is kept apart from the fields, so no field (an extra question's answer,
+    whatever its question is called) is ever written as a link."""
 
     ticket: str
     title: str
     lines: tuple[tuple[str, str], ...]
+    link: str
     tags: tuple[str, ...] = ()
     stale_tags: tuple[str, ...] = ()
     kind: str = ""
@@ -73,24 +76,22 @@ class Note:
 
     @property
     def text(self) -> str:
-        return "\n".join([self.title, *(f"{name}: {value}" for name, value in self.lines)])
+        return "\n".join([self.title, *(f"{name}: {value}" for name, value in self.lines), f"{LINK}: {self.link}"])
 
     @property
     def html(self) -> str:
-        def cell(name: str, value: str) -> str:
-            shown = html.escape(value)
-            if name == LINK:
-                shown = f'<a href="{html.escape(value, quote=True)}">{shown}</a>'
-            return f"<li><strong>{html.escape(name)}:</strong> {shown}</li>"
-        return f"<p><strong>{html.escape(self.title)}</strong></p><ul>{''.join(cell(n, v) for n, v in self.lines)}</ul>"
+        cells = [f"<li><strong>{html.escape(name)}:</strong> {html.escape(value)}</li>" for name, value in self.lines]
+        cells.append(f'<li><strong>{LINK}:</strong> <a href="{html.escape(self.link, quote=True)}">'
+                     f"{html.escape(self.link)}</a></li>")
+        return f"<p><strong>{html.escape(self.title)}</strong></p><ul>{''.join(cells)}</ul>"
 
     @property
     def wiki(self) -> str:
-        return markup.jira_wiki(self.title, self.lines)
+        return markup.jira_wiki(self.title, self.lines, self.link)
 
     @property
     def markdown(self) -> str:
-        return markup.markdown(self.title, self.lines)
+        return markup.markdown(self.title, self.lines, self.link)
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,9 @@ def note_for(notice: Notice, ctx: DispatchContext) -> Note | None:
         if not ticket.get("id"):
             return None
         title = "Customer at risk: their running CSAT score is below the at-risk threshold"
-        lines = [("Customer", who), ("Running score", standing), (LINK, link)]
-        return Note(ticket=str(ticket["id"]), title=title, lines=tuple(lines), kind=notice.type, customer=email)
+        lines = [("Customer", who), ("Running score", standing)]
+        return Note(ticket=str(ticket["id"]), title=title, lines=tuple(lines), link=link, kind=notice.type,
+                    customer=email)
     survey, answer = data.get("survey") or {}, data.get("answer") or {}
     if not survey.get("ticket") or answer.get("rating") is None:
         return None
@@ -158,9 +160,9 @@ def note_for(notice: Notice, ctx: DispatchContext) -> Note | None:
     lines = [("Rating", rated), ("Satisfied", "yes" if satisfied else "no"),
              ("Comment", str(answer.get("comment") or "—")), ("Follow-up reason", str(answer.get("reason") or "—")),
              *_extra_lines(answer.get("extra")),
-             ("Customer", who), ("Running score", standing), (LINK, link)]
+             ("Customer", who), ("Running score", standing)]
     tags = (f"csat-{rating}",) + (() if satisfied else ("csat-unsatisfied",))
-    return Note(ticket=str(survey["ticket"]), title=title, lines=tuple(lines), tags=tags,
+    return Note(ticket=str(survey["ticket"]), title=title, lines=tuple(lines), link=link, tags=tags,
                 stale_tags=tuple(t for t in stale if t not in tags), kind=notice.type, customer=email)
 
 

@@ -3,8 +3,8 @@
 A customer's comment, reason, extra answers and name reach an agent's screen inside a note that the helpdesk
 renders: Jira Service Management as wiki markup, Chatwoot as Markdown. Unescaped, `*urgent*` turns bold,
 `[your refund|https://…]` a link in the agent's name of a stranger's choosing, `{color:red}…` recoloured text, a line
-`h1. …` or `# …` a heading. Every name and value (but the dashboard's link, which is ours) is written so that each of
-those characters is shown as itself; the note's own names hold none of them.
+`h1. …` or `# …` a heading. Every name and value is written so that each of those characters is shown as itself (the
+note's own names hold none of them); the last line, the link to the customer's page on our dashboard, is ours.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 Lines = tuple[tuple[str, str], ...]  # a note's fields: (name, value)
-LINK = "Dashboard"  # the field whose value is the customer's page on our dashboard: our own link, never escaped
+LINK = "Dashboard"  # the name of the last line: the customer's page on our dashboard, our own link, never escaped
 
 # Jira's wiki markup: the characters its text effects, links, macros, tables, lists and images open or close with
 # (https://jira.atlassian.com/secure/WikiRendererHelpAction.jspa), escaped with a backslash; a hyphen only where it
@@ -26,16 +26,14 @@ MARKDOWN_BLOCK = re.compile(r"^(\s*)([#>+\-=])", re.MULTILINE)
 MARKDOWN_ORDERED = re.compile(r"^(\s*\d+)([.)])", re.MULTILINE)  # an ordered list item: digits, then "." or ")"
 
 
-def jira_wiki(title: str, lines: Lines) -> str:
+def jira_wiki(title: str, lines: Lines, link: str) -> str:
     """Return the note as Jira wiki markup: one line a field, a value's own line breaks as Jira's `\\\\`."""
-    return "\n".join([title, *(f"{_jira(name)}: {_jira(value) if name != LINK else value}"
-                              for name, value in lines)])
+    return "\n".join([title, *(f"{_jira(name)}: {_jira(value)}" for name, value in lines), f"{LINK}: {link}"])
 
 
-def markdown(title: str, lines: Lines) -> str:
+def markdown(title: str, lines: Lines, link: str) -> str:
     """Return the note as Markdown: one line a field, each value's characters shown as typed."""
-    return "\n".join([title, *(f"{_markdown(name)}: {_markdown(value) if name != LINK else value}"
-                              for name, value in lines)])
+    return "\n".join([title, *(f"{_markdown(name)}: {_markdown(value)}" for name, value in lines), f"{LINK}: {link}"])
 
 
 def _jira(value: str) -> str:
