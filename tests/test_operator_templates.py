@@ -46,7 +46,7 @@ PACKAGED_MAIL = Path(__file__).resolve().parents[1] / "tracker" / "templates" / 
 
 def _mail_folder(tmp_path: Path, text: str) -> Path:
     """An operator's folder whose survey.txt is text, beside the packaged survey.html."""
-    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail").mkdir(parents=True)
     (tmp_path / "mail" / "survey.txt").write_text(text, encoding="utf-8")
     shutil.copy(PACKAGED_MAIL / "survey.html", tmp_path / "mail" / "survey.html")
     return tmp_path
@@ -82,6 +82,11 @@ def test_mail_templates_that_render_every_sample_pass(tmp_path):
 
 
 def test_tracker_check_and_the_worker_name_the_template_that_fails_to_render(env, tmp_path):
+    good = _mail_folder(tmp_path / "good", (PACKAGED_MAIL / "survey.txt").read_text())
+    shutil.copytree(PACKAGED_PAGES, good / "pages")
+    checked = tracker({**env, "TRACKER_TEMPLATE_DIR": str(good)}, "check")
+    assert checked.returncode == 0 and f"ok  templates: {good} compiles, and its mail and pages render" in \
+        checked.stdout, checked
     folder = _mail_folder(tmp_path, "{{ greeting }}\n{{ greting }}\n")
     checked = tracker({**env, "TRACKER_TEMPLATE_DIR": str(folder)}, "check")
     assert checked.returncode == 1 and "'greting' is undefined" in checked.stdout + checked.stderr, checked
