@@ -17,7 +17,8 @@ LINK = "Dashboard"  # the name of the last line: the customer's page on our dash
 # Jira's wiki markup: the characters its text effects, links, macros, tables, lists and images open or close with
 # (https://jira.atlassian.com/secure/WikiRendererHelpAction.jspa), escaped with a backslash; a hyphen only where it
 # could open or close -deleted- text (not inside "follow-up" or a date). A backslash itself, which would escape
-# what follows or (doubled) break the line, is written as its character reference.
+# what follows or (doubled) break the line, is written as its character reference (Jira renders entities; pandoc's
+# Jira writer does the same, there being no other way to show a backslash before markup).
 JIRA_SPECIAL = re.compile(r"[\\*_?+^~|\[\]{}!#]|(?<![A-Za-z0-9])-|-(?![A-Za-z0-9])")
 # CommonMark's inline markup (and GFM's strikethrough and tables): any ASCII punctuation may take a backslash.
 MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]<>!&~|]")
