@@ -10,7 +10,8 @@ import pytest
 from tests.support import tracker
 from tracker.cli.dev import free_port
 from tracker.config import ConfigError, Settings, load_settings
-from tracker.surveys.template_check import check_mail_templates
+from tracker.scales import SCALES
+from tracker.surveys.template_check import check_mail_templates, entry_samples
 from tracker.web.pages.check import check_page_templates
 
 
@@ -132,3 +133,27 @@ def test_tracker_web_refuses_to_serve_pages_that_fail_to_render(env, tmp_path):
     web = tracker({**env, "TRACKER_TEMPLATE_DIR": str(tmp_path), "TRACKER_BIND": f"127.0.0.1:{free_port()}"}, "web")
     assert web.returncode != 0 and "Traceback" not in web.stderr, web.stderr
     assert f"{tmp_path}/pages/thanks.html:1: the thanks page fails to render" in web.stderr, web.stderr
+
+
+SURVEYS = Path(__file__).resolve().parent / "fixtures" / "surveys" / "surveys.toml"
+
+
+def test_a_mail_template_that_fails_only_for_a_branded_survey_is_found_and_named_by_its_brand(tmp_path):
+    folder = _mail_folder(tmp_path, "{{ greeting }}\n")
+    html = (PACKAGED_MAIL / "survey.html").read_text()
+    (folder / "mail" / "survey.html").write_text("{% if logo_url %}{{ logo_width }}{% endif %}\n" + html)
+    with pytest.raises(ConfigError) as raised:
+        check_mail_templates(_settings(folder, TRACKER_SURVEYS_FILE=str(SURVEYS)))
+    message = str(raised.value)
+    assert f"{folder}/mail/survey.html:1: " in message and "brand acme" in message, message
+    assert "'logo_width' is undefined" in message, message
+
+
+def test_entries_that_differ_only_in_their_words_are_rendered_once_a_scale(tmp_path):
+    """A file of 300 brands, each with its own question and thanks: what a template can branch on is the same."""
+    brands = "".join(f'[[surveys]]\nbrand = "b{n}"\nquestion = "How did B{n} do?"\nthanks = "Thanks from B{n}"\n\n'
+                     for n in range(300))
+    (tmp_path / "surveys.toml").write_text(brands + '[[surveys]]\nbrand = "odd"\ncolour = "#112233"\n')
+    settings = _settings(tmp_path, TRACKER_SURVEYS_FILE=str(tmp_path / "surveys.toml"))
+    sampled = {(sample.brand, sample.scale) for sample in entry_samples(settings)}
+    assert sampled == {(brand, scale) for brand in ("b0", "odd") for scale in SCALES}

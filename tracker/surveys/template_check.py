@@ -4,8 +4,8 @@ Compiling (tracker.operator_templates) finds what cannot parse. What fails only 
 does not have (`{{ greting }}`: the mail renders with StrictUndefined), a filter given a value it cannot take, a
 branch only one scale or language takes, would otherwise fail every survey at send time, each one recorded as
 `failed: mail_not_built` and never mailed. So the processes that send (and `tracker check`) render the mail and its
-reminder once for every language, scale and kind, with a name and a subject and without, and for every surveys-file
-entry, and refuse to start with one line naming the template, its line and the sample that failed.
+reminder once for every language, scale and kind, with a name and a subject and without, and for every shape of
+surveys-file entry, and refuse to start with one line naming the template, its line and the sample that failed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from tracker.config import ConfigError, Settings
 from tracker.i18n.catalogue import SUPPORTED
 from tracker.model import Survey
 from tracker.scales import SCALES
+from tracker.surveys.custom import CustomSurvey
+from tracker.surveys.custom.model import FIELD_NAMES
+from tracker.surveys.message import build_message, custom_survey, reminder_message
 
 SAMPLE_EXPIRES_MS = 1_798_761_600_000  # 2027-01-01: any time renders alike
 TEMPLATE_SUFFIXES = (".html", ".txt")
@@ -61,17 +64,33 @@ def samples(settings: Settings) -> Iterator[Sample]:
 
 
 def entry_samples(settings: Settings) -> Iterator[Sample]:
-    """A sample for each surveys-file entry's brand and source, in its language (or each) and every scale."""
+    """A sample for each surveys-file entry's brand and source, in its language (else English), in every scale.
+
+    Only one per shape of what the entry sets (tracker.surveys.template_check.shape): what a template can branch on
+    is whether a question, labels, colour, logo, thanks or follow-up are set, and the extra questions' types, not
+    their words, so a file of a hundred brands costs the check a few renders, not a few thousand."""
+    seen: set[tuple[object, ...]] = set()
     for entry in settings.surveys.entries if settings.surveys else ():
-        for lang in (entry.locale,) if entry.locale in SUPPORTED else SUPPORTED:
-            for scale in SCALES:
-                yield Sample(lang, scale, "ticket", True, entry.brand, entry.source or "standard")
+        lang = entry.locale if entry.locale in SUPPORTED else "en"
+        for scale in SCALES:
+            sample = Sample(lang, scale, "ticket", True, entry.brand, entry.source or "standard")
+            key = (lang, scale, shape(custom_survey(settings, sample.survey()), scale))
+            if key not in seen:
+                seen.add(key)
+                yield sample
+
+
+def shape(custom: CustomSurvey | None, scale: str) -> tuple[object, ...]:
+    """What of a surveys-file entry a template can tell apart: which fields are set, and the extra questions'
+    types."""
+    if custom is None:
+        return ()
+    return (*(bool(getattr(custom, name)) for name in FIELD_NAMES if name not in ("labels", "extra_questions")),
+            bool(custom.labels_for(scale)), tuple(question.type for question in custom.extra_questions))
 
 
 def check_mail_templates(settings: Settings) -> None:
     """Render every sample's mail with the operator's mail templates; raise ConfigError with the first fault."""
-    from tracker.surveys.message import build_message, reminder_message
-
     folder = os.path.join(settings.template_dir, "mail") if settings.template_dir else None
     if folder is None or not any(name.endswith(TEMPLATE_SUFFIXES) for name in _names(folder)):
         return  # the packaged templates: the suite renders them
