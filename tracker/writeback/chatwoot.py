@@ -1,8 +1,10 @@
 """Chatwoot write-back: a private note on the conversation, and labels on it (Application API v1).
 
 - Note: `POST {url}/api/v1/accounts/{account_id}/conversations/{conversation_id}/messages`
-  `{"content", "message_type": "outgoing", "private": true}`; a private note is shown to agents only. Chatwoot
-  renders a message's content as Markdown, so the note is sent in it, the customer's words escaped.
+  `{"content", "message_type": "outgoing", "private": true}`; a private note is shown to agents only. Chatwoot's
+  dashboard renders a message's content as Markdown (markdown-it with linkify, line breaks kept, images, and its
+  own mention links: app/javascript/shared/helpers/MessageFormatter.js), so the note is sent as Markdown with the
+  customer's words escaped: no image of a stranger's server loads, no link or mention is theirs.
 - Labels: `POST .../conversations/{conversation_id}/labels` `{"labels": [...]}` replaces the conversation's whole
   list, so the current list is read first (`GET .../labels` answers `{"payload": [...]}`) and written back with
   the new labels added and the stale ones dropped; nothing is written when that changes nothing.
