@@ -33,14 +33,17 @@ def check_page_templates(settings: Settings) -> None:
     if folder is None or not os.path.isdir(folder) or not any(n.endswith(".html") for n in os.listdir(folder)):
         return  # the packaged pages: the suite renders them
     from flask import g
+    from redis import Redis
 
+    from tracker.store import Store
     from tracker.surveys.message import custom_survey
     from tracker.surveys.tokens import make_token
     from tracker.web.app import create_app
     from tracker.web.pages.brand import page_brand
     from tracker.web.pages.renderers import page_renderers
 
-    app = create_app(settings, enqueue=lambda *args: None)  # its store is never asked anything
+    # A store never asked anything (no connection is opened): the check neither needs Redis nor writes to it.
+    app = create_app(settings, Store(Redis.from_url(settings.redis_url)), enqueue=lambda *args: None)
     for sample in _samples(settings):
         survey = sample.survey()
         custom = custom_survey(settings, survey)
