@@ -66,7 +66,7 @@ def samples(settings: Settings) -> Iterator[Sample]:
 def entry_samples(settings: Settings) -> Iterator[Sample]:
     """A sample for each surveys-file entry's brand and source, in its language (else English), in every scale.
 
-    Only one per shape of what the entry sets (tracker.surveys.template_check.shape): what a template can branch on
+    Only one per shape of what the entry sets (shape, below): what a template can branch on
     is whether a question, labels, colour, logo, thanks or follow-up are set, and the extra questions' types, not
     their words, so a file of a hundred brands costs the check a few renders, not a few thousand."""
     seen: set[tuple[object, ...]] = set()

@@ -3,8 +3,9 @@
 Pages render leniently (an unknown variable prints nothing), but a template that reads an attribute of one, calls
 it, or hands a filter what it cannot take raises as it renders: the customer who clicked a rating would get the
 error page instead of the question, every one of them. `tracker web` and `tracker check` render every page a
-customer can see (tracker.web.pages.renderers) in every language and scale, for the product's own text and every
-surveys-file entry, and refuse to start with one line naming the template, its line and the page.
+customer can see (tracker.web.pages.renderers) in every language and scale, for the product's own text and each
+shape of surveys-file entry (tracker.surveys.template_check.entry_samples), and refuse to start with one line
+naming the template, its line and the page.
 """
 
 from __future__ import annotations
