@@ -9,6 +9,7 @@ reference (request comment, and the Edit issue `update.labels` verbs).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -242,17 +243,32 @@ def test_the_customers_words_reach_the_agent_as_typed_not_as_the_helpdesks_marku
     [note] = helpdesk.notes()
     if helpdesk.source == "jira":
         assert ("Comment: \\*Never\\* again, see \\[my refund\\|https://evil.example/x\\] "
-                "\\{color:red\\}late\\{color\\} &#92;o/\\\\ h1. Worst\\\\ \\# 1. <b>slow</b> & \\-gone\\- "
+                "\\{color:red\\}late\\{color\\} &#92;o/\\\\ h1. Worst\\\\ # 1. <b>slow</b> & \\-gone\\- "
                 "2026-12-01 `x` \\!\\[i\\](https://e.example)\n") in note["body"]  # one line
         assert "\nh1." not in note["body"] and "\nCustomer: Kari <kari@" in note["body"]
         assert f"Dashboard: http://127.0.0.1:8000/dashboard/customers/{EMAIL}" in note["body"]  # our link, as is
     elif helpdesk.source == "chatwoot":
-        assert ("Comment: \\*Never\\* again, see \\[my refund\\|https://evil.example/x\\] {color:red}late{color} "
-                "\\\\o/\nh1. Worst\n\\# 1. \\<b\\>slow\\</b\\> \\& -gone- 2026-12-01 \\`x\\` "
-                "\\!\\[i\\](https://e.example)\n") in note["content"]
+        assert ("Comment: \\*Never\\* again, see \\[my refund|https://evil.example/x\\] {color:red}late{color} "
+                "\\\\o/\nh1. Worst\n\\# 1. <b>slow</b> & -gone- 2026-12-01 \\`x\\` "
+                "!\\[i\\](https://e.example)\n") in note["content"]
         assert f"Dashboard: http://127.0.0.1:8000/dashboard/customers/{EMAIL}" in note["content"]
     else:
         assert "&lt;b&gt;slow&lt;/b&gt; &amp; -gone-" in note["body"]  # Intercom takes HTML, escaped as ever
+
+
+EVERYDAY = "Great service! Why? 5 - 6 stars, follow-up on 2026-12-01. Quick & kind <3 :) kari@example.no"
+
+
+def test_everyday_words_reach_each_helpdesk_untouched_by_the_escaping(
+        helpdesk: Helpdesk, deliver: Callable[[Notice], Outcome]) -> None:
+    """Only what could open or close markup takes a backslash: a comment of everyday punctuation goes as typed."""
+    helpdesk.serve()
+    assert deliver(answer_notice(helpdesk.source, 2, comment=EVERYDAY)).status == "delivered"
+    [note] = helpdesk.notes()
+    if helpdesk.source == "intercom":
+        assert html.escape(EVERYDAY, quote=False) in note["body"]
+    else:
+        assert f"Comment: {EVERYDAY}\n" in (note.get("body") or note.get("content")), note
 
 
 def test_an_extra_answer_is_never_written_as_the_dashboards_link_whatever_its_question_is_called(

@@ -14,17 +14,24 @@ import re
 Lines = tuple[tuple[str, str], ...]  # a note's fields: (name, value)
 LINK = "Dashboard"  # the name of the last line: the customer's page on our dashboard, our own link, never escaped
 
-# Jira's wiki markup: the characters its text effects, links, macros, tables, lists and images open or close with
-# (https://jira.atlassian.com/secure/WikiRendererHelpAction.jspa), escaped with a backslash; a hyphen only where it
-# could open or close -deleted- text (not inside "follow-up" or a date). A backslash itself, which would escape
-# what follows or (doubled) break the line, is written as its character reference (Jira renders entities; pandoc's
-# Jira writer does the same, there being no other way to show a backslash before markup).
-JIRA_SPECIAL = re.compile(r"[\\*_?+^~|\[\]{}!#]|(?<![A-Za-z0-9])-|-(?![A-Za-z0-9])")
-# CommonMark's inline markup (and GFM's strikethrough and tables): any ASCII punctuation may take a backslash.
-MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]<>!&~|]")
-# What opens a block at the start of a line: a heading, a quote, a list item, a thematic break, a setext underline.
-MARKDOWN_BLOCK = re.compile(r"^(\s*)([#>+\-=])", re.MULTILINE)
-MARKDOWN_ORDERED = re.compile(r"^(\s*\d+)([.)])", re.MULTILINE)  # an ordered list item: digits, then "." or ")"
+# Jira's wiki markup (https://jira.atlassian.com/secure/WikiRendererHelpAction.jspa), each escaped with a backslash
+# where it could open or close markup, so that everyday text ("Great service!", "Why?", "follow-up", 2026-12-01)
+# goes as typed: the text effects and table cells (* _ + ^ ~ |), links and macros ([ ] { }), an image's opening "!"
+# (right before its address), a citation's "??", and a hyphen that could open or close -deleted- text (not one
+# between spaces or inside a word). A backslash itself, which would escape what follows or (doubled) break the line,
+# is written as its character reference (Jira renders entities; pandoc's Jira writer does the same, there being no
+# other way to show a backslash before markup). No value starts a line (each follows its name, its own line breaks
+# become Jira's "\\"), so none opens a list or heading.
+JIRA_SPECIAL = re.compile(r"\\|[*_+^~|\[\]{}]|!(?=\S)|\?(?=\?)|(?<![A-Za-z0-9])-(?=\S)|(?<=\S)-(?![A-Za-z0-9])")
+# CommonMark's inline markup as markdown-it reads it (HTML off): emphasis and code (* _ `), links, images and
+# Chatwoot's mention links ([ ]), GFM strikethrough (~~), an autolink (<scheme:…> or <name@host>) and a character
+# reference (&name; &#123;); a backslash escapes any of them (and itself).
+MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]]|~(?=~)|<(?=[A-Za-z][A-Za-z0-9+.\-]{1,31}:|[^\s<>@]+@[^\s<>@]+>)"
+                             r"|&(?=#?[A-Za-z0-9]+;)")
+# What opens a block at the start of one of a value's own lines: a heading, a quote, a list item, a thematic break,
+# a setext underline, an ordered list item (digits, then "." or ")", which takes the backslash).
+MARKDOWN_BLOCK = re.compile(r"(?<=\n)([ \t]*)([#>+\-=])")
+MARKDOWN_ORDERED = re.compile(r"(?<=\n)([ \t]*\d+)([.)])")
 
 
 def jira_wiki(title: str, lines: Lines, link: str) -> str:
