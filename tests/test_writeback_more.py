@@ -511,3 +511,11 @@ def test_through_the_notice_stream_a_refusal_is_recorded_with_the_vendors_words_
     [record] = store.list_deliveries(10, lambda record: record["target"] == f"writeback:{helpdesk.source}")
     assert (record["status"], record["code"]) == ("refused", 404)
     assert "Not found" in record["detail"]
+
+
+def test_a_line_the_customer_ended_with_a_carriage_return_opens_no_markdown_block_either() -> None:
+    """markdown-it ends a line at \\n, \\r\\n or \\r: a reply written on an old client splits lines with \\r alone."""
+    from tracker.writeback.markup import markdown
+
+    shown = markdown("T", (("Comment", "slow\r# Worst\r\n1. again\r> quote"),), "https://x.example/")
+    assert shown == "T\nComment: slow\r\\# Worst\r\n1\\. again\r\\> quote\nDashboard: https://x.example/"

@@ -30,8 +30,8 @@ MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]]|~(?=~)|<(?=[A-Za-z][A-Za-z0-9+.\-]{1,
                              r"|&(?=#?[A-Za-z0-9]+;)")
 # What opens a block at the start of one of a value's own lines: a heading, a quote, a list item, a thematic break,
 # a setext underline, an ordered list item (digits, then "." or ")", which takes the backslash).
-MARKDOWN_BLOCK = re.compile(r"(?<=\n)([ \t]*)([#>+\-=])")
-MARKDOWN_ORDERED = re.compile(r"(?<=\n)([ \t]*\d+)([.)])")
+MARKDOWN_BLOCK = re.compile(r"(?<=[\r\n])([ \t]*)([#>+\-=])")  # markdown-it ends a line at \n, \r\n or \r
+MARKDOWN_ORDERED = re.compile(r"(?<=[\r\n])([ \t]*\d+)([.)])")
 
 
 def jira_wiki(title: str, lines: Lines, link: str) -> str:
