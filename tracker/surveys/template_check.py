@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from tracker.config import ConfigError, Settings
 from tracker.i18n.catalogue import SUPPORTED
 from tracker.model import Survey
+from tracker.operator_templates import SUFFIXES
 from tracker.scales import SCALES
 from tracker.surveys.custom import CustomSurvey
 from tracker.surveys.custom.model import FIELD_NAMES
 from tracker.surveys.message import build_message, custom_survey, reminder_message
 
 SAMPLE_EXPIRES_MS = 1_798_761_600_000  # 2027-01-01: any time renders alike
-TEMPLATE_SUFFIXES = (".html", ".txt")
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def shape(custom: CustomSurvey | None, scale: str) -> tuple[object, ...]:
 def check_mail_templates(settings: Settings) -> None:
     """Render every sample's mail with the operator's mail templates; raise ConfigError with the first fault."""
     folder = os.path.join(settings.template_dir, "mail") if settings.template_dir else None
-    if folder is None or not any(name.endswith(TEMPLATE_SUFFIXES) for name in _names(folder)):
+    if folder is None or not any(name.endswith(SUFFIXES) for name in _names(folder)):
         return  # the packaged templates: the suite renders them
     for sample in samples(settings):
         survey = sample.survey()
