@@ -57,6 +57,7 @@ CLUSTER_VARIANTS: dict[str, set[str] | None] = {
     "test_metrics": {"test_the_redis_memory_used_and_its_maxmemory_are_scraped_per_master"},
     "test_time_index": None,
     "test_customer_tags": None,
+    "test_erase": {"test_an_erasure_walks_no_keyspace_once_every_cached_vendor_user_is_indexed"},
     "test_delivery_marks": {"test_a_repeat_whose_body_goes_to_another_shard_is_a_duplicate_and_its_portion_withdrawn",
                             "test_a_withdrawn_portion_is_kept_when_an_applier_may_have_read_it",
                             "test_a_repeated_delivery_id_with_another_customers_body_is_a_duplicate_and_stores_nothing"},

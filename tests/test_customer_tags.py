@@ -27,7 +27,7 @@ def world(post_event: Any, store: Any, env: dict[str, str], smtp: Any, client: A
 
 def customer_keys(store: Any, email: str) -> list[str]:
     """Every key named for a customer (keys.customer), found by scanning."""
-    head = keys.customer(email, "")
+    head = keys.customer(email, "profile").removesuffix("profile")
     return sorted(name for name in store.redis.scan_iter(match=f"{keys.PREFIX}:cust:*", count=1000)
                   if name.startswith(head))
 

@@ -10,10 +10,13 @@ from dataclasses import asdict
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.support import drain, inject_log_entry, send_all, solved_event, survey_link, tracker, vendor_fixture
 from tracker.model import COUNTS, SUMS
-from tracker.privacy.erase import erase_customer
+from tracker.privacy.erase import erase_customer, log_query
 from tracker.scores.cards import customer_card
 from tracker.scores.rebuild import compute_aggregates
 from tracker.store import keys
@@ -211,3 +214,84 @@ def test_the_customer_comes_back_only_with_new_events_and_stays_suppressed_by_ha
     drain(store, settings)
     card = customer_card(store, settings, EMAIL, int(time.time() * 1000))
     assert card is not None and card.responses == 0 and card.surveys_sent == 0
+
+
+def _scans(store: Any) -> int:
+    """Return the SCAN calls Redis has run (INFO commandstats)."""
+    return int(store.redis.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
+
+
+def test_an_erasure_walks_no_keyspace_once_every_cached_vendor_user_is_indexed(history, post_event, store, settings):
+    # The customer named by id only, as several helpdesks do: found in the log by the id alone.
+    id_only = solved_event(ticket="T-ER-4", at=_iso())
+    id_only["customer"] = {"id": "cust-er-4471"}
+    assert post_event("standard", id_only).status_code == 202
+    # A store this version began indexes every cached vendor user from the start.
+    assert store.redis.get(keys.PEOPLE_INDEXED) == "0"
+    before = _scans(store)
+    report = erase_customer(store, settings, EMAIL)
+    assert _scans(store) == before  # the customer's keys are named, the cached users indexed, the log sifted
+    assert report.found and report.log_events >= 5
+    assert traces_left(store) == []  # both cached users (one under an id that never became an alias) went too
+    assert_aggregates_match_a_rebuild(store, settings)
+
+
+def test_vendor_users_cached_before_the_index_are_found_by_a_walk_until_they_have_expired(history, store, settings):
+    store.redis.delete(keys.PEOPLE_INDEXED)  # a store upgraded from a version without the index
+    # As a version without the index cached a look-up: no "people" set names it.
+    store.redis.hset(keys.person_cache("zendesk", "564738299999"), mapping={"email": "Erase.Me@example.no"})
+    before = _scans(store)
+    erase_customer(store, settings, EMAIL)
+    assert _scans(store) > before
+    assert traces_left(store) == []
+    # That erasure began the index's clock: an erasure walks again until a day has passed since, then no more.
+    since = int(store.redis.get(keys.PEOPLE_INDEXED))
+    assert abs(since - time.time() * 1000) < 60_000
+    before = _scans(store)
+    assert not erase_customer(store, settings, OTHER.replace("keep", "nobody")).found
+    assert _scans(store) > before
+    store.redis.set(keys.PEOPLE_INDEXED, since - 86_400_000)
+    before = _scans(store)
+    assert not erase_customer(store, settings, OTHER.replace("keep", "nobody")).found
+    assert _scans(store) == before
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_IDS = st.one_of(st.text("0123456789", min_size=1, max_size=4), st.text("aBc-Ø:1é{}\"", min_size=1, max_size=6))
+
+
+def _cased(draw: Any, text: str) -> str:
+    return "".join(c.upper() if draw(st.booleans()) else c for c in text)
+
+
+@st.composite
+def _customer_and_entry(draw: Any) -> tuple[Any, str]:
+    """A customer (email, aliases, tickets, orders) and one log entry, often about them by email or by an id."""
+    email = draw(st.sampled_from(["kari@example.no", "ø.lund@example.no", "a.b+c@x.io", "}odd@example.no"]))
+    source = draw(st.sampled_from(["standard", "zendesk", "shop:eu"]))
+    ident, ticket, order = draw(_IDS), draw(_IDS), draw(_IDS)
+    query = log_query(email, [(source, ident), (source, "order:" + order)], [f"{source}:{ticket}"],
+                      [f"{source}:{order}"])
+    customer: dict[str, Any] = draw(st.sampled_from([
+        {"email": _cased(draw, email)}, {"id": ident}, {"id": int(ident) if ident.isdigit() else ident},
+        {"id": draw(_IDS)}, {"email": "other@example.no"}, {}]))
+    record: dict[str, Any] = {"type": "ticket.solved", "source": draw(st.sampled_from([source, "other"])),
+                              "customer": customer, "id": draw(_IDS)}
+    about = draw(st.sampled_from(["ticket", "order", None]))
+    if about:
+        record[about] = {"id": draw(st.sampled_from([ticket, order, ident, draw(_IDS)]))}
+    if draw(st.booleans()):
+        record["comment"] = f"write to {_cased(draw, email)} please" if draw(st.booleans()) else draw(st.text())
+    spaced = draw(st.booleans())
+    text = json.dumps(record) if spaced else json.dumps(record, separators=(",", ":"), sort_keys=True)
+    return query, text
+
+
+@hypothesis_settings(max_examples=1000, deadline=None)
+@given(_customer_and_entry())
+def test_every_log_entry_the_erasure_matches_holds_one_of_the_needles_redis_sifts_with(drawn):
+    # log_sift.lua sends back only entries holding a needle in its lower case (ASCII, as Lua's string.lower folds):
+    # an entry about the customer without one would stay in the log.
+    query, text = drawn
+    if query.matches({"e": text}):
+        assert any(needle in text.translate(_ASCII_LOWER) for needle in query.needles), (query.needles, text)

@@ -19,7 +19,6 @@ from tracker.ingest.enrich import EnrichmentUnavailable
 from tracker.store import Store
 
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
-CACHE_TTL_S = 86400
 
 Person = dict[str, str]
 
@@ -98,7 +97,7 @@ def people(store: Store, source: str, wanted: Sequence[str], askable: Callable[[
         for start in range(0, len(missing), chunk):
             found = fetch(http, missing[start:start + chunk])
             if found:
-                store.cache_people(source, found, ttl_s=CACHE_TTL_S)
+                store.cache_people(source, found)
             known.update(found)
     finally:
         if session is None:

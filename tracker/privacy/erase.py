@@ -40,6 +40,37 @@ def _survey_ids(store: Store, footprint: dict[str, Any]) -> list[str]:
     return sorted(sids)
 
 
+@dataclass(frozen=True)
+class LogQuery:
+    """What finds the log entries about a customer: needles, one of which every entry about them holds in lower case
+    (Redis sifts each shard with them), and the exact test of the entries they let through."""
+
+    needles: tuple[str, ...]
+    matches: Callable[[dict[str, str]], bool]
+
+
+def log_query(email: str, aliases: list[tuple[str, str]], tickets: list[str], orders: list[str]) -> LogQuery:
+    """Return the query for log entries about the customer: by email anywhere, or by their ids."""
+    return LogQuery(log_needles(email, aliases, tickets, orders), log_matcher(email, aliases, tickets, orders))
+
+
+def log_needles(email: str, aliases: list[tuple[str, str]], tickets: list[str], orders: list[str]) -> tuple[str, ...]:
+    """Return what every entry log_matcher takes holds, in lower case: the address (as written and as JSON escapes
+    it) or, for an event naming the customer by id only, one of their ids as a JSON value (a string, or a number).
+    The log is JSON in ASCII (non-ASCII escaped), which Lua's string.lower folds as Python does."""
+    idents = {ident for _, ident in aliases}
+    idents |= {ident.removeprefix("order:") for ident in idents}
+    for member in (*tickets, *orders):  # "<source>:<id>"
+        parts = member.split(":")
+        idents |= {":".join(parts[i:]) for i in range(1, len(parts))}
+    needles = {email.lower(), json.dumps(email)[1:-1].lower()}
+    for ident in filter(None, idents):
+        needles.add(json.dumps(ident).lower())
+        if ident.isascii() and ident.isdigit():  # a number, compact or as json.dumps spaces it
+            needles.update(f"{colon}{ident}{end}" for colon in (":", ": ") for end in (",", "}"))
+    return tuple(sorted(needles))
+
+
 def log_matcher(email: str, aliases: list[tuple[str, str]], tickets: list[str],
                 orders: list[str]) -> Callable[[dict[str, str]], bool]:
     """Return a test for log entries about the customer: by email anywhere, or by their ids."""
@@ -104,8 +135,8 @@ def erase_customer(store: Store, settings: Settings, email: str) -> ErasureRepor
     for sid in _survey_ids(store, footprint):
         survey, response, uncounted = store.erase_survey(sid, email)
         surveys, responses, sent = surveys + survey, responses + response, sent + uncounted
-    logged = store.erase_log_entries(
-        log_matcher(email, footprint["aliases"], footprint["tickets"], footprint["orders"]))
+    query = log_query(email, footprint["aliases"], footprint["tickets"], footprint["orders"])
+    logged = store.erase_log_entries(query.needles, query.matches)
     records = store.erase_records(email, footprint["tickets"], footprint["orders"], footprint["aliases"])
     cases = store.erase_cases(email)
     store.erase_notices(email)  # what the product told of them (events out, notes, cases) names them

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from tracker.store import filed, keys
+from tracker.store.due import wall_ms
 from tracker.store.outbox import Outbox, removal_entry
 from tracker.store.records import order_summaries, profile_aliases
 from tracker.store.reminders import reminder_member
 from tracker.store.scores import ANSWERED, ATTEMPTS, ATTRIBUTED, pairs_args
 from tracker.store.search import queue_index_name
+from tracker.store.state import PERSON_CACHE_TTL_S
 from tracker.store.sums import own_fields
 from tracker.store.survey_codes import coded_mapping, picked_from
 from tracker.store.surveys import aggregate_ids
 
 SCAN_COUNT = 1000
-
-
-def _glob_escape(text: str) -> str:
-    """Escape a literal for a Redis MATCH pattern (emails may hold *, ?, [ and \\)."""
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 class Removal(Outbox):
@@ -133,7 +129,7 @@ class Erasure(Removal):
                 counts["aliases"] += 1
             pipe.delete(keys.person_cache(source, ident))
         # Vendor users cached by a look-up, under ids that never became aliases.
-        people = list(self._scan(keys.person_cache("*", "*")))
+        people = sorted(self._cached_people(email))
         cached = self.redis.pipeline(transaction=False)
         for person in people:
             cached.hget(person, "email")
@@ -151,13 +147,24 @@ class Erasure(Removal):
         pipe.execute()
         return counts
 
+    def _cached_people(self, email: str) -> set[str]:
+        """Name the cached vendor users that may be the customer's: those named in their "people" set and, until
+        every user cached before there were such sets has expired, every one cached (a walk of the keyspace)."""
+        named = set(self.redis.smembers(keys.customer(email, "people")))
+        now_ms = wall_ms()
+        since = self.redis.get(keys.PEOPLE_INDEXED)
+        if since is None:  # nothing cached since: this erasure walks, and the sets name every user cached from now
+            self.redis.set(keys.PEOPLE_INDEXED, now_ms, nx=True)
+        elif now_ms - int(since) >= PERSON_CACHE_TTL_S * 1000:
+            return named
+        return named | set(self._scan(keys.person_cache("*", "*")))
+
     def erase_customer_keys(self, email: str) -> int:
-        """Delete every key under the customer's hash tag, the profile last (it names the aliases)."""
-        profile = keys.customer(email, "profile")
-        found = [k for k in self._scan(_glob_escape(keys.customer(email, "")) + "*") if k != profile]
-        if found:
-            self.redis.delete(*found)
-        return len(found) + int(self.redis.delete(profile))
+        """Delete every key of the customer (keys.CUSTOMER_PARTS, no walk of the keyspace), the profile last (it
+        names the aliases)."""
+        gone = int(self.redis.delete(*(keys.customer(email, part) for part in keys.CUSTOMER_PARTS
+                                       if part != "profile")))
+        return gone + int(self.redis.delete(keys.customer(email, "profile")))
 
     def _scan(self, pattern: str) -> Iterable[str]:
         return self.redis.scan_iter(match=pattern, count=SCAN_COUNT)

@@ -182,13 +182,23 @@ def outbox_lease(bucket: int) -> str:
 
 # Customers -------------------------------------------------------------------------------------
 
+# Every key a customer can have, by its part: erasure deletes exactly these, without a walk of the keyspace, so
+# customer() names no other. "people" indexes the vendor users cached under the address (person_cache); "agg" and
+# "marks" are layout 9's, which upgrade-store folds into the profile (an erasure still deletes any left).
+CUSTOMER_PARTS = ("profile", "tickets", "surveys", "responses", "timeline", "throttle", "unhappy", "daily", "rollup",
+                  "retired", "retired_daily", "people", "agg", "marks")
+_CUSTOMER_PARTS = frozenset(CUSTOMER_PARTS)
+
+
 def customer(email: str, part: str) -> str:
-    """Name one of a customer's keys; all share the hash tag {email} so erasure is one sweep.
+    """Name one of a customer's keys (a part of CUSTOMER_PARTS); all share the hash tag {email}, one slot.
 
     An address may begin with "}" (RFC 5322 allows it): its tag would be empty, Redis would then hash each whole
     name, and the customer's keys would fall in different slots, which a cluster refuses in one script. Such an
     address, and one beginning with "@" (no address does), is named with "@" before it: the tag is never empty,
     and no two addresses share a name (only these names begin "{@")."""
+    if part not in _CUSTOMER_PARTS:
+        raise ValueError(f"a customer has no key part {part!r}: name it in CUSTOMER_PARTS, so erasure deletes it")
     tag = f"@{email}" if email[:1] in ("}", "@") else email
     return f"{PREFIX}:cust:{{{tag}}}:{part}"
 
@@ -421,8 +431,14 @@ def rate_counter(key_name: str, window: int) -> str:
 
 
 def person_cache(source: str, person_id: str) -> str:
-    """Name a cached vendor user (name, email, locale) looked up over the vendor's API."""
+    """Name a cached vendor user (name, email, locale) looked up over the vendor's API; customer(email, "people")
+    names the ones cached under an address."""
     return f"{PREFIX}:person:{source}:{person_id}"
+
+
+# Since when (ms) every cached vendor user is named in its address's "people" set: an erasure walks the keyspace
+# for the cached ones until those cached before (by a version without the sets) have expired.
+PEOPLE_INDEXED = f"{PREFIX}:person-index:since"
 
 
 def dashboard_session(digest: str) -> str:

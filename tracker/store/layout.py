@@ -95,6 +95,8 @@ class Layout(RedisBase):
                 state = CURRENT if self.redis.set(keys.LAYOUT, keys.LAYOUT_VERSION, nx=True) else self.layout_state()
                 if state == CURRENT:
                     commented.mark_complete(self.redis)  # no answer yet: the forwarder indexes every one to come
+                    # No vendor user cached yet: the addresses' "people" sets name every one to come (erasure).
+                    self.redis.set(keys.PEOPLE_INDEXED, 0)
         except StorageUnavailable:
             return EMPTY
         self.noted_layout = state

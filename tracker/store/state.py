@@ -20,6 +20,8 @@ from tracker.store.survey_codes import coded, coded_mapping, picked_from
 from tracker.store.surveys import survey_from_hash, survey_to_hash, with_dimensions
 from tracker.store.timeline import KINDS, UNIT, timeline_entry
 
+PERSON_CACHE_TTL_S = 86400  # how long a vendor user looked up over the API is cached, at most
+
 TIMELINE_MAX = 100  # newest entries kept per customer (a small sorted set stays compactly encoded)
 TIMELINE_DAYS = 30  # default of TRACKER_LOG_RETENTION_DAYS: timeline entries older than this go
 HISTORY_MAX = 200  # status changes kept per ticket
@@ -303,14 +305,22 @@ class State(RedisBase):
             pipe.hgetall(keys.person_cache(source, person_id))
         return {pid: found for pid, found in zip(person_ids, pipe.execute(), strict=True) if found}
 
-    def cache_people(self, source: str, people: dict[str, dict[str, str]], ttl_s: int) -> None:
-        """Cache vendor users looked up over the API for ttl_s seconds."""
+    def cache_people(self, source: str, people: dict[str, dict[str, str]], ttl_s: int = PERSON_CACHE_TTL_S) -> None:
+        """Cache vendor users looked up over the API for ttl_s seconds (at most PERSON_CACHE_TTL_S), each named in
+        its address's "people" set for as long, which an erasure reads instead of walking the keyspace."""
+        ttl_s = min(ttl_s, PERSON_CACHE_TTL_S)
         pipe = self.redis.pipeline(transaction=False)
+        pipe.set(keys.PEOPLE_INDEXED, wall_ms(), nx=True)
         for person_id, fields in people.items():
             clean: dict[str | bytes, str] = {k: v for k, v in fields.items() if v}
             if clean:
-                pipe.hset(keys.person_cache(source, person_id), mapping=clean)
-                pipe.expire(keys.person_cache(source, person_id), ttl_s)
+                cached = keys.person_cache(source, person_id)
+                email = clean.get("email", "").strip().lower()
+                if email:  # indexed before it is cached
+                    pipe.sadd(keys.customer(email, "people"), cached)
+                    pipe.expire(keys.customer(email, "people"), ttl_s)
+                pipe.hset(cached, mapping=clean)
+                pipe.expire(cached, ttl_s)
         pipe.execute()
 
     def timeline_events(self, email: str, limit: int) -> list[TimelineEntry]:
