@@ -290,7 +290,7 @@ def _customer_and_entry(draw: Any) -> tuple[Any, str]:
 @hypothesis_settings(max_examples=1000, deadline=None)
 @given(_customer_and_entry())
 def test_every_log_entry_the_erasure_matches_holds_one_of_the_needles_redis_sifts_with(drawn):
-    # log_sift.lua sends back only entries holding a needle in its lower case (ASCII, as Lua's string.lower folds):
+    # stream_sift.lua sends back only entries holding a needle in its lower case (ASCII, as Lua's string.lower folds):
     # an entry about the customer without one would stay in the log.
     query, text = drawn
     if query.matches({"e": text}):

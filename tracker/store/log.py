@@ -21,6 +21,7 @@ from tracker.events import event_record
 from tracker.model import Event
 from tracker.store import keys
 from tracker.store.base import RedisBase, raised_first
+from tracker.store.stream_sift import PAGE, sifted
 
 DEDUPE_TTL = 7 * 86400  # longer than any vendor's retry schedule
 KICK_TTL_MS = 1000
@@ -423,35 +424,22 @@ class EventLog(RedisBase):
         return sum(int(n) for n in pipe.execute())
 
     def erase_log_entries(self, needles: Sequence[str], matches: Callable[[dict[str, str]], bool],
-                          batch: int = 500) -> dict[str, int]:
+                          batch: int = PAGE) -> dict[str, int]:
         """Delete every entry of the event log and the dead letters whose fields match; return counts.
 
-        The shards are sifted in Redis (log_sift.lua): only entries holding one of the needles, which every entry
-        that matches holds in lower case, come back to be tested. The dead letters, few and free text, are read.
+        The shards are sifted in Redis (tracker.store.stream_sift): only entries holding one of the needles, which
+        every entry that matches holds in lower case, come back to be tested. The dead letters, few and free text,
+        are read whole.
         """
         counts = {"log_events": 0, "dead_letters": 0}
         for shard in SHARDS:
-            for doomed in self._sifted(keys.stream(shard), needles, matches, batch):
+            for doomed in sifted(self, keys.stream(shard), needles, matches, batch):
                 counts["log_events"] += int(self.script("log_erase")(
                     keys=[keys.stream(shard), keys.log_cursor(shard), keys.log_waiting(shard), keys.log_tries(shard)],
                     args=doomed))
         for doomed in self._matching(keys.DEAD, matches, batch):
             counts["dead_letters"] += int(self.redis.xdel(keys.DEAD, *doomed))
         return counts
-
-    def _sifted(self, stream: str, needles: Sequence[str], matches: Callable[[dict[str, str]], bool],
-                batch: int) -> Iterator[list[str]]:
-        """Yield, a page at a time, the ids of a stream's entries that hold a needle and match."""
-        start = "-"
-        while True:
-            reply = self.script("log_sift")(keys=[stream], args=[start, batch, *needles])
-            if not reply:
-                return
-            start = reply[0]
-            doomed = [entry_id for entry_id, fields in zip(reply[1::2], reply[2::2], strict=True)
-                      if matches(dict(zip(fields[::2], fields[1::2], strict=True)))]
-            if doomed:
-                yield doomed
 
     def _matching(self, stream: str, matches: Callable[[dict[str, str]], bool], batch: int) -> Iterator[list[str]]:
         """Yield, a page at a time, the ids of a stream's entries whose fields match."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from tracker.store import keys
 from tracker.store.base import RedisBase
+from tracker.store.stream_sift import sifted
 
 
 def notice_call(event_id: str, type_: str, customer: str, at_ms: int, data_json: str) -> tuple[list[str], list[Any]]:
@@ -35,7 +36,10 @@ class Notices(RedisBase):
         Their ids' marks stay (they hold no personal data): an outbox entry or log entry of theirs forwarded again
         tells nothing again.
         """
-        return self._drop_notices(keys.bucket_of(email), lambda fields: fields.get("customer") == email)
+        stream, gone = keys.notices(keys.bucket_of(email)), 0
+        for doomed in sifted(self, stream, [email.lower()], lambda fields: fields.get("customer") == email):
+            gone += int(self.redis.xdel(stream, *doomed))
+        return gone
 
     def retire_old_notices(self, cutoff_ms: int) -> int:
         """Delete the notices about something older than cutoff_ms (TRACKER_RETENTION_DAYS); return how many."""

@@ -1,6 +1,6 @@
--- Read a page of one shard of the event log, for an erasure, and send back only the entries that may be about the
--- customer: those whose fields, in lower case, hold one of the needles (tracker.privacy.erase.LogQuery). The
--- caller tests each one it gets exactly, so a walk of the retained log sends back the candidates, not the log.
+-- Read a page of a stream in Redis and send back only the entries that may be about one customer (an erasure):
+-- those whose values, in lower case, hold one of the needles (tracker.store.stream_sift). The caller tests each
+-- one it gets exactly, so a walk of a long stream sends back the candidates, not the stream.
 -- KEYS[1] stream; ARGV[1] the id read last ("-" at first), ARGV[2] page size, ARGV[3..] needles (in lower case)
 -- Returns {} past the end, else {the page's last id, id, {field, value, ...}, id, {...}, ...}.
 local entries
