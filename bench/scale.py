@@ -246,7 +246,7 @@ class Reads:
     def __init__(self, store: Store, settings: Settings):
         unlimited = replace(settings, api_rate_limit=10**9)  # counted, never refused
         self.client = create_app(unlimited, store, enqueue=lambda task, *args: None).test_client()
-        key = store.create_key(f"bench-scale-{os.getpid()}")
+        key = store.create_key(f"bench-scale-{os.getpid()}-{time.monotonic_ns()}")
         self.auth = {"Authorization": f"Bearer {key}"}
         self.dashboard = create_app(unlimited, store, enqueue=lambda task, *args: None).test_client()
         page = self.dashboard.get("/dashboard/login").get_data(as_text=True)
@@ -306,6 +306,32 @@ def measure_reads(store: Store, settings: Settings, now_ms: int, runs: int) -> l
     return rows
 
 
+def measure_erasure(store: Store, settings: Settings, customers: int, runs: int) -> str:
+    """Erase a few customers through the API (DELETE, as a data-protection officer would) while the log still holds
+    every event; say the median and what it cost, beside a bare walk of the keyspace and of the log, which an
+    erasure makes none of."""
+    reads = Reads(store, settings)
+    logged = sum(int(store.redis.xlen(keys.stream(shard))) for shard in range(keys.BUCKETS))
+    rows = []
+    for n in range(1, customers, max(1, customers // max(1, runs)))[:max(1, runs)]:
+        start = time.perf_counter()
+        answer, commands, trips = commands_run(
+            store.redis, lambda n=n: reads.client.delete(f"/api/v1/customers/c{n}@example.no", headers=reads.auth))
+        rows.append((time.perf_counter() - start, commands, trips, answer.status_code))
+    start = time.perf_counter()
+    walked = sum(1 for _ in store.redis.scan_iter(count=1000))
+    scan_ms = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    for shard in range(keys.BUCKETS):
+        store.redis.xrange(keys.stream(shard))
+    xrange_ms = (time.perf_counter() - start) * 1000
+    ms, commands, trips, _ = sorted(rows)[len(rows) // 2]
+    flag = "" if all(row[3] == 200 for row in rows) else f" (HTTP {sorted({row[3] for row in rows})})"
+    return (f"erase    one customer (DELETE, median of {len(rows)}): {ms * 1000:,.1f} ms, {commands:,} commands, "
+            f"{trips:,} round trips{flag}, with {logged:,} events in the log; bare walks it no longer makes: "
+            f"SCAN of the {walked:,} keys {scan_ms:,.1f} ms, XRANGE of the log {xrange_ms:,.1f} ms")
+
+
 def print_reads(rows: list[tuple[str, float, int, int, int]]) -> None:
     print(f"{'read':<26}{'median ms':>10}{'commands':>10}{'round trips':>13}")
     for name, ms, commands, trips, status in rows:
@@ -354,6 +380,7 @@ def main() -> None:
         breakdown = key_breakdown(store.redis, args.customers) if args.breakdown else []
         rows = measure_reads(store, settings, now_ms, args.runs)
         print(refill_risk_ranking(store, settings), flush=True)
+        print(measure_erasure(store, settings, args.customers, args.runs), flush=True)
         aged = age_out(store, settings, now_ms)
         steady, table_steady = used_memory(store.redis) - empty, keyspace_table(store.redis)
         keys_steady = int(store.redis.dbsize())
