@@ -427,9 +427,8 @@ class EventLog(RedisBase):
                           batch: int = PAGE) -> dict[str, int]:
         """Delete every entry of the event log and the dead letters whose fields match; return counts.
 
-        The shards are sifted in Redis (tracker.store.stream_sift): only entries holding one of the needles, which
-        every entry that matches holds in lower case, come back to be tested. The dead letters, few and free text,
-        are read whole.
+        The shards and the dead letters are sifted in Redis (tracker.store.stream_sift): only entries holding one of
+        the needles, which every entry that matches holds in lower case, come back to be tested.
         """
         counts = {"log_events": 0, "dead_letters": 0}
         for shard in SHARDS:
@@ -437,18 +436,6 @@ class EventLog(RedisBase):
                 counts["log_events"] += int(self.script("log_erase")(
                     keys=[keys.stream(shard), keys.log_cursor(shard), keys.log_waiting(shard), keys.log_tries(shard)],
                     args=doomed))
-        for doomed in self._matching(keys.DEAD, matches, batch):
+        for doomed in sifted(self, keys.DEAD, needles, matches, batch):
             counts["dead_letters"] += int(self.redis.xdel(keys.DEAD, *doomed))
         return counts
-
-    def _matching(self, stream: str, matches: Callable[[dict[str, str]], bool], batch: int) -> Iterator[list[str]]:
-        """Yield, a page at a time, the ids of a stream's entries whose fields match."""
-        start = "-"
-        while True:
-            entries = self.redis.xrange(stream, min=start, count=batch)
-            if not entries:
-                return
-            doomed = [entry_id for entry_id, fields in entries if matches(fields)]
-            if doomed:
-                yield doomed
-            start = "(" + entries[-1][0]
