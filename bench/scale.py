@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -306,17 +307,17 @@ def measure_reads(store: Store, settings: Settings, now_ms: int, runs: int) -> l
     return rows
 
 
-def measure_erasure(store: Store, settings: Settings, customers: int, runs: int) -> str:
+def measure_erasure(store: Store, settings: Settings, customers: int, runs: int) -> tuple[str, int]:
     """Erase a few customers through the API (DELETE, as a data-protection officer would) while the log still holds
-    every event; say the median and what it cost, beside a bare walk of the keyspace and of the log, which an
-    erasure makes none of."""
+    every event; return what to print (the median and what it cost, beside a bare walk of the keyspace and of the
+    log, which an erasure makes none of) and how many customers are gone."""
     reads = Reads(store, settings)
     logged = sum(int(store.redis.xlen(keys.stream(shard))) for shard in range(keys.BUCKETS))
     rows = []
     for n in range(1, customers, max(1, customers // max(1, runs)))[:max(1, runs)]:
+        path = f"/api/v1/customers/c{n}@example.no"
         start = time.perf_counter()
-        answer, commands, trips = commands_run(
-            store.redis, lambda n=n: reads.client.delete(f"/api/v1/customers/c{n}@example.no", headers=reads.auth))
+        answer, commands, trips = commands_run(store.redis, partial(reads.client.delete, path, headers=reads.auth))
         rows.append((time.perf_counter() - start, commands, trips, answer.status_code))
     start = time.perf_counter()
     walked = sum(1 for _ in store.redis.scan_iter(count=1000))
@@ -329,7 +330,7 @@ def measure_erasure(store: Store, settings: Settings, customers: int, runs: int)
     flag = "" if all(row[3] == 200 for row in rows) else f" (HTTP {sorted({row[3] for row in rows})})"
     return (f"erase    one customer (DELETE, median of {len(rows)}): {ms * 1000:,.1f} ms, {commands:,} commands, "
             f"{trips:,} round trips{flag}, with {logged:,} events in the log; bare walks it no longer makes: "
-            f"SCAN of the {walked:,} keys {scan_ms:,.1f} ms, XRANGE of the log {xrange_ms:,.1f} ms")
+            f"SCAN of the {walked:,} keys {scan_ms:,.1f} ms, XRANGE of the log {xrange_ms:,.1f} ms"), len(rows)
 
 
 def print_reads(rows: list[tuple[str, float, int, int, int]]) -> None:
@@ -380,17 +381,19 @@ def main() -> None:
         breakdown = key_breakdown(store.redis, args.customers) if args.breakdown else []
         rows = measure_reads(store, settings, now_ms, args.runs)
         print(refill_risk_ranking(store, settings), flush=True)
-        print(measure_erasure(store, settings, args.customers, args.runs), flush=True)
+        erasure, erased = measure_erasure(store, settings, args.customers, args.runs)
+        print(erasure, flush=True)
+        left = args.customers - erased  # the steady state is of the customers the erasures left
         aged = age_out(store, settings, now_ms)
         steady, table_steady = used_memory(store.redis) - empty, keyspace_table(store.redis)
         keys_steady = int(store.redis.dbsize())
         print(f"memory   fresh {fresh / args.customers:,.0f} bytes/customer ({keys_fresh / args.customers:.1f} keys, "
               f"{table_fresh / args.customers:,.0f} bytes of them the hash table of keys); "
-              f"steady {steady / args.customers:,.0f} bytes/customer ({keys_steady / args.customers:.1f} keys, "
-              f"{table_steady / args.customers:,.0f} bytes the table) "
+              f"steady {steady / left:,.0f} bytes/customer ({keys_steady / left:.1f} keys, "
+              f"{table_steady / left:,.0f} bytes the table) "
               f"after {', '.join(f'{v:,} {k}' for k, v in aged.items())}")
         if args.breakdown:
-            for state, shapes in (("fresh", breakdown), ("steady", key_breakdown(store.redis, args.customers))):
+            for state, shapes in (("fresh", breakdown), ("steady", key_breakdown(store.redis, left))):
                 print(f"{state} bytes by key shape")
                 for shape, count, per_customer, with_ttl in shapes:
                     if per_customer >= 1:
