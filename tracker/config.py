@@ -24,6 +24,7 @@ KNOWN_VARIABLES = (
     "TRACKER_REDIS_URL",
     "TRACKER_BROKER_URL",
     "TRACKER_SECRET_KEY",
+    "TRACKER_SECRET_KEY_PREVIOUS",
     "TRACKER_PUBLIC_URL",
     "TRACKER_BIND",
     "TRACKER_SMTP_URL",
@@ -107,18 +108,29 @@ PLACEHOLDER_MARKERS = (
 )
 
 
-def check_secret(value: str) -> str:
+def check_secret(value: str, name: str = "TRACKER_SECRET_KEY") -> str:
     """Return the secret key if it is long and not a placeholder, else raise ConfigError saying why."""
     hint = "generate one: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
     if not value:
-        raise ConfigError(f"TRACKER_SECRET_KEY is required; {hint}")
+        raise ConfigError(f"{name} is required; {hint}")
     if len(value) < SECRET_MIN_LENGTH:
-        raise ConfigError(f"TRACKER_SECRET_KEY must be at least {SECRET_MIN_LENGTH} characters long, "
-                          f"got {len(value)}; {hint}")
+        raise ConfigError(f"{name} must be at least {SECRET_MIN_LENGTH} characters long, got {len(value)}; {hint}")
     letters = re.sub(r"[^a-z0-9]", "", value.lower())
     if any(marker in letters for marker in PLACEHOLDER_MARKERS) or len(set(value)) < 8:
-        raise ConfigError(f"TRACKER_SECRET_KEY looks like a placeholder, not a random key; {hint}")
+        raise ConfigError(f"{name} looks like a placeholder, not a random key; {hint}")
     return value
+
+
+def previous_secrets(environ: Mapping[str, str], secret: str) -> tuple[str, ...]:
+    """Return the earlier secret keys (TRACKER_SECRET_KEY_PREVIOUS, comma-separated, newest first) still accepted
+    after a rotation, each checked like the key itself; the key itself and repeats are left out."""
+    name = "TRACKER_SECRET_KEY_PREVIOUS"
+    given = [part.strip() for part in environ.get(name, "").split(",") if part.strip()]
+    if given and not secret:
+        raise ConfigError(f"{name} is set without TRACKER_SECRET_KEY: set the new key, and the old one here")
+    for position, value in enumerate(given, 1):
+        check_secret(value, name if len(given) == 1 else f"{name} (key {position})")
+    return tuple(value for value in dict.fromkeys(given) if value != secret)
 
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -193,6 +205,7 @@ class Settings:
     redis_url: str
     broker_url: str
     secret_key: str
+    previous_secret_keys: tuple[str, ...] = ()  # TRACKER_SECRET_KEY_PREVIOUS: what is signed or kept with them holds
     public_url: str = "http://127.0.0.1:8000"
     bind: str = "127.0.0.1:8000"
     smtp_url: str = ""
@@ -250,6 +263,11 @@ class Settings:
     # Custom surveys (SPEC.md §12): the TRACKER_SURVEYS_FILE path and what it holds, checked at start-up.
     surveys_file: str | None = None
     surveys: SurveysFile | None = None
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The secret key and the earlier ones still accepted, newest first: what a signature may be checked with."""
+        return (self.secret_key, *self.previous_secret_keys)
 
 
 def redact_url(url: str) -> str:
@@ -528,6 +546,7 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
     secret = environ.get("TRACKER_SECRET_KEY", "").strip()
     if secret or everything:
         check_secret(secret)
+    previous = previous_secrets(environ, secret)
     public_url = _url(environ, "TRACKER_PUBLIC_URL", ("http", "https"), "http://127.0.0.1:8000").rstrip("/")
     rules = _rules(environ, everything)
     smtp_url = environ.get("TRACKER_SMTP_URL", "").strip()
@@ -562,6 +581,7 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
         redis_url=redis_url,
         broker_url=broker_url,
         secret_key=secret,
+        previous_secret_keys=previous,
         public_url=public_url,
         bind=_bind(environ.get("TRACKER_BIND", "").strip() or "127.0.0.1:8000"),
         smtp_url=smtp_url,

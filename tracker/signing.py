@@ -16,7 +16,7 @@ import base64
 import binascii
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 
@@ -66,6 +66,12 @@ def sign(secret: str | bytes, msg_id: str, timestamp: int, body: bytes) -> str:
         # the raw body), so such a body, signed, is answered 400 like any other non-JSON and not 401.
         return f"{VERSION},{base64.b64encode(_mac(secret, msg_id, timestamp, body)).decode('ascii')}"
     return webhook.sign(msg_id, datetime.fromtimestamp(timestamp, UTC), text)
+
+
+def sign_each(secrets: Sequence[str | bytes], msg_id: str, timestamp: int, body: bytes) -> str:
+    """Return the `webhook-signature` header value signed with each secret, space-separated (`v1,<a> v1,<b>`): what
+    Standard Webhooks sends while a secret rotates, so a receiver holding either one verifies."""
+    return " ".join(sign(secret, msg_id, timestamp, body) for secret in secrets)
 
 
 def _mac(secret: str | bytes, msg_id: str, timestamp: int, body: bytes) -> bytes:

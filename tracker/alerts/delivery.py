@@ -52,7 +52,12 @@ class AlertRefused(Exception):
 
 
 def alert_key(settings: Settings) -> bytes:
-    return derive_key(settings.secret_key, "alerts")
+    return alert_keys(settings)[0]
+
+
+def alert_keys(settings: Settings) -> list[bytes]:
+    """Return the keys alerts are signed with: the secret key's, then each earlier key's still accepted."""
+    return [derive_key(secret, "alerts") for secret in settings.secret_keys]
 
 
 def alert_secret(settings: Settings) -> str:
@@ -93,11 +98,6 @@ def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
     if context:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
     return {"text": headline, "blocks": blocks}
-
-
-def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
-    """Return the Standard Webhooks signature header value for a body."""
-    return signing.sign(key, msg_id, timestamp, body)
 
 
 def refused_reason(address: IpAddress) -> str | None:
@@ -190,7 +190,7 @@ def deliver_alert(url: str, payload: dict[str, Any], settings: Settings, session
     msg_id, stamp = message_id(payload), int(time.time())
     headers = {"Content-Type": "application/json", "User-Agent": "satisfaction-tracker",
                "webhook-id": msg_id, "webhook-timestamp": str(stamp),
-               "webhook-signature": sign(alert_key(settings), msg_id, stamp, body)}
+               "webhook-signature": signing.sign_each(alert_keys(settings), msg_id, stamp, body)}
     http = session or requests.Session()
     if session is None:
         http.trust_env = False  # a proxy from the environment would resolve the name again

@@ -49,7 +49,7 @@ def _sid_from_address(settings: Settings, reply: InboundReply) -> str | None:
     for address in _addresses(reply.recipients):
         local = address.rpartition("@")[0].strip().strip('"')
         match = REPLY_LOCAL.match(local)
-        sid = read_token(settings.secret_key, match.group(1)) if match else None
+        sid = read_token(settings.secret_keys, match.group(1)) if match else None
         if sid:
             return sid
     return None

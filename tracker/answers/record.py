@@ -28,7 +28,7 @@ class SurveyUnavailable(Exception):
 
 def open_survey(store: Store, settings: Settings, token: str, now_ms: int) -> Survey:
     """Return the survey a token points to while it takes answers, else raise SurveyUnavailable."""
-    sid = read_token(settings.secret_key, token)
+    sid = read_token(settings.secret_keys, token)
     survey = store.survey(sid) if sid else None
     if survey is None or survey.status not in OPEN_STATUSES:
         raise SurveyUnavailable(404, "not_found")

@@ -233,6 +233,8 @@ def enabled(settings: Settings) -> list[tuple[str, str]]:
         ("survey", f"{settings.survey_scale}, {settings.survey_delay} s after solved, "
                    f"expires after {settings.survey_expiry_days} days"),
         ("custom surveys", _surveys(settings)),
+        *([("earlier keys", f"{len(previous)} still accepted (TRACKER_SECRET_KEY_PREVIOUS)")]
+          if (previous := getattr(settings, "previous_secret_keys", ())) else []),
     ]
 
 

@@ -28,7 +28,12 @@ RETRY_CODES = frozenset({408, 429})  # beside every 5xx
 
 
 def event_key(settings: Settings) -> bytes:
-    return derive_key(settings.secret_key, "events")
+    return event_keys(settings)[0]
+
+
+def event_keys(settings: Settings) -> list[bytes]:
+    """Return the keys events are signed with: the secret key's, then each earlier key's still accepted."""
+    return [derive_key(secret, "events") for secret in settings.secret_keys]
 
 
 def event_secret(settings: Settings) -> str:
@@ -85,7 +90,7 @@ class UrlTarget:
         stamp = int(time.time())  # when it is sent (receivers judge it against their clock), not the notice's time
         headers = {"Content-Type": "application/json", "User-Agent": "satisfaction-tracker",
                    "webhook-id": notice.id, "webhook-timestamp": str(stamp),
-                   "webhook-signature": signing.sign(event_key(ctx.settings), notice.id, stamp, body)}
+                   "webhook-signature": signing.sign_each(event_keys(ctx.settings), notice.id, stamp, body)}
         try:
             status, answer = post_pinned(ctx.session, self.url, addresses, body, headers, TIMEOUT)
         except AlertRetryable as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tracker.model import OptOut
 from tracker.store import keys
 from tracker.store.base import RedisBase
@@ -12,30 +14,39 @@ KINDS = tuple(keys.OPT_OUTS)  # unsubscribed, suppressed
 class OptOuts(RedisBase):
     """Keep, lift and read opt-outs by digest (the plain records live in the profile and the suppressed set)."""
 
-    def keep_opt_out(self, kind: str, digest: str, at_ms: int) -> None:
-        """Record an opt-out under the address's digest; the first time recorded stays."""
-        self.redis.hsetnx(keys.OPT_OUTS[kind], digest, str(at_ms))
+    def keep_opt_out(self, kind: str, digest: str, at_ms: int, earlier: Sequence[str] = ()) -> None:
+        """Record an opt-out under the address's digest; the first time recorded stays, also one kept under the
+        digest of an earlier secret key (earlier), which moves to this one (so an address is kept once)."""
+        name = keys.OPT_OUTS[kind]
+        moved = [value for value in self.redis.hmget(name, list(earlier)) if value is not None] if earlier else []
+        self.redis.hsetnx(name, digest, moved[0] if moved else str(at_ms))
+        if earlier:
+            self.redis.hdel(name, *earlier)  # after the new one is written: a crash between loses nothing
 
-    def lift_opt_out(self, kind: str, digest: str) -> bool:
-        return bool(self.redis.hdel(keys.OPT_OUTS[kind], digest))
+    def lift_opt_out(self, kind: str, digests: Sequence[str]) -> bool:
+        """Lift an opt-out kept under any of the address's digests; say whether one was kept."""
+        return bool(self.redis.hdel(keys.OPT_OUTS[kind], *digests))
 
-    def opt_out(self, email: str, digest: str) -> OptOut:
-        """Read whether an address opted out, from its plain records and from its digest, in one round trip."""
+    def opt_out(self, email: str, digests: Sequence[str]) -> OptOut:
+        """Read whether an address opted out, from its plain records and from its digests (the secret key's, then
+        the earlier keys'), in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hget(keys.customer(email, "profile"), "unsubscribed")
-        pipe.hget(keys.OPT_OUTS["unsubscribed"], digest)
+        pipe.hmget(keys.OPT_OUTS["unsubscribed"], list(digests))
         pipe.sismember(keys.SUPPRESSED, email)
-        pipe.hexists(keys.OPT_OUTS["suppressed"], digest)
-        plain_at, kept_at, plain_suppressed, kept_suppressed = pipe.execute()
-        at = plain_at or kept_at
-        return OptOut(unsubscribed=bool(at), suppressed=bool(plain_suppressed or kept_suppressed),
+        pipe.hmget(keys.OPT_OUTS["suppressed"], list(digests))
+        plain_at, kept_ats, plain_suppressed, kept_suppressed = pipe.execute()
+        at = plain_at or next((value for value in kept_ats if value is not None), None)
+        return OptOut(unsubscribed=bool(at), suppressed=bool(plain_suppressed) or any(
+                          value is not None for value in kept_suppressed),
                       unsubscribed_at_ms=int(at) if at and at.isdigit() else None)
 
-    def kept_opt_outs(self, kind: str, digests: list[str]) -> tuple[int, int]:
-        """Return how many digests of this kind are kept, and how many of the given ones are among them."""
+    def kept_opt_outs(self, kind: str, digests: list[Sequence[str]]) -> tuple[int, int]:
+        """Return how many opt-outs of this kind are kept, and how many of the given addresses (each by its digests)
+        are among them."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hlen(keys.OPT_OUTS[kind])
-        for digest in digests:
-            pipe.hexists(keys.OPT_OUTS[kind], digest)
+        for address in digests:
+            pipe.hmget(keys.OPT_OUTS[kind], list(address))
         total, *present = pipe.execute()
-        return int(total), sum(1 for found in present if found)
+        return int(total), sum(1 for found in present if any(value is not None for value in found))

@@ -33,50 +33,56 @@ def require_secret(settings: Settings) -> Settings:
     return settings
 
 
-def address_digest(settings: Settings, email: str) -> str:
-    """Return the keyed hash an opt-out of this address is kept under."""
-    key = derive_key(require_secret(settings).secret_key, "opt-out")
-    return hmac.new(key, email.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
+def address_digests(settings: Settings, email: str) -> list[str]:
+    """Return the keyed hashes an opt-out of this address may be kept under: with the secret key (where one is kept
+    from now on), then with each earlier key still accepted (TRACKER_SECRET_KEY_PREVIOUS)."""
+    address = email.strip().lower().encode("utf-8")
+    return [hmac.new(derive_key(secret, "opt-out"), address, hashlib.sha256).hexdigest()
+            for secret in require_secret(settings).secret_keys]
 
 
 def opt_out(store: Store, settings: Settings, email: str) -> OptOut:
     """Read whether an address unsubscribed or is suppressed, erased or not."""
     email = email.strip().lower()
-    return store.opt_out(email, address_digest(settings, email))
+    return store.opt_out(email, address_digests(settings, email))
+
+
+def _keep(store: Store, settings: Settings, kind: str, email: str, at_ms: int) -> None:
+    digest, *earlier = address_digests(settings, email)
+    store.keep_opt_out(kind, digest, at_ms, earlier)
 
 
 def unsubscribe(store: Store, settings: Settings, email: str, at_ms: int) -> None:
     """Record the customer's unsubscribe, in their profile and by hash."""
     email = email.strip().lower()
-    store.keep_opt_out("unsubscribed", address_digest(settings, email), at_ms)
+    _keep(store, settings, "unsubscribed", email, at_ms)
     store.unsubscribe(email, at_ms)
 
 
 def suppress(store: Store, settings: Settings, email: str, at_ms: int) -> None:
     """Put an address on the suppression list, in plain (for listing) and by hash (to outlive erasure)."""
     email = email.strip().lower()
-    store.keep_opt_out("suppressed", address_digest(settings, email), at_ms)
+    _keep(store, settings, "suppressed", email, at_ms)
     store.suppress(email)
 
 
 def unsuppress(store: Store, settings: Settings, email: str) -> bool:
     """Take an address off the suppression list, erased or not; say whether it was on it."""
     email = email.strip().lower()
-    lifted = store.lift_opt_out("suppressed", address_digest(settings, email))
+    lifted = store.lift_opt_out("suppressed", address_digests(settings, email))
     return store.unsuppress(email) or lifted
 
 
 def suppression_list(store: Store, settings: Settings) -> SuppressionList:
     """List the suppressed addresses in plain, and count the erased ones kept only by hash."""
     addresses = store.suppressed()
-    kept, listed = store.kept_opt_outs("suppressed", [address_digest(settings, a) for a in addresses])
+    kept, listed = store.kept_opt_outs("suppressed", [address_digests(settings, a) for a in addresses])
     return SuppressionList(tuple(addresses), kept - listed)
 
 
 def keep_through_erasure(store: Store, settings: Settings, email: str, state: OptOut) -> None:
     """Make sure the hashes hold every opt-out the plain records hold, before erasure deletes those."""
-    digest = address_digest(settings, email)
     if state.unsubscribed:
-        store.keep_opt_out("unsubscribed", digest, state.unsubscribed_at_ms or 0)
+        _keep(store, settings, "unsubscribed", email, state.unsubscribed_at_ms or 0)
     if state.suppressed:
-        store.keep_opt_out("suppressed", digest, 0)
+        _keep(store, settings, "suppressed", email, 0)

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 
 SID_LENGTH = 20
 SIG_LENGTH = 26
@@ -40,10 +41,12 @@ def make_token(secret: str, sid: str) -> str:
     return f"{sid}-{_signature(secret, sid)}"
 
 
-def read_token(secret: str, token: str) -> str | None:
-    """Return the survey id of a genuine token, else None."""
+def read_token(secrets: str | Sequence[str], token: str) -> str | None:
+    """Return the survey id of a genuine token, signed with the secret or any of the secrets (Settings.secret_keys:
+    the key and the earlier ones still accepted), else None."""
     match = TOKEN.match(token.strip().lower()) if len(token) < 100 else None
     if not match:
         return None
     sid, signature = match.groups()
-    return sid if hmac.compare_digest(signature, _signature(secret, sid)) else None
+    keys = (secrets,) if isinstance(secrets, str) else secrets
+    return sid if any(hmac.compare_digest(signature, _signature(key, sid)) for key in keys) else None

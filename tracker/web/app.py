@@ -73,7 +73,8 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
     # "/s//x" is not a survey link: a 404 page, not a redirect to a different path than the one asked for.
     app.url_map.merge_slashes = False
     app.url_map.converters["id"] = IdConverter
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False,
+                      SECRET_KEY_FALLBACKS=list(settings.previous_secret_keys))  # sessions signed before a rotation
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = CookieSessions()
     store = store or Store.from_url(settings.redis_url)

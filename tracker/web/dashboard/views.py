@@ -86,8 +86,8 @@ def _tracker() -> Tracker:
     return current_tracker()
 
 
-def _csrf_digest(nonce: str) -> str:
-    key = derive_key(_tracker().settings.secret_key, "csrf")
+def _csrf_digest(nonce: str, secret: str) -> str:
+    key = derive_key(secret, "csrf")
     return hmac.new(key, nonce.encode("ascii"), hashlib.sha256).hexdigest()
 
 
@@ -95,14 +95,18 @@ def csrf_token() -> str:
     """Return this session's CSRF token, starting a session for it when there is none."""
     if not session.get("csrf"):
         session["csrf"] = secrets.token_urlsafe(16)
-    return _csrf_digest(session["csrf"])
+    return _csrf_digest(session["csrf"], _tracker().settings.secret_key)
 
 
 def _csrf_ok() -> bool:
+    """Say whether the form carries this session's token, made with the secret key or an earlier one still accepted
+    (a form rendered before the key changed)."""
     sent, nonce = request.form.get("csrf_token", ""), session.get("csrf")
     if not isinstance(nonce, str) or not nonce:
         return False
-    return hmac.compare_digest(sent.encode("utf-8", "replace"), _csrf_digest(nonce).encode())
+    sent_bytes = sent.encode("utf-8", "replace")
+    return any(hmac.compare_digest(sent_bytes, _csrf_digest(nonce, key).encode())
+               for key in _tracker().settings.secret_keys)
 
 
 def _refused() -> tuple[str, int]:

@@ -62,7 +62,7 @@ def _requested_survey() -> Survey | None:
         return g.survey  # type: ignore[no-any-return]
     token = (request.view_args or {}).get("token")
     tracker = current_tracker()
-    sid = read_token(tracker.settings.secret_key, token) if isinstance(token, str) else None
+    sid = read_token(tracker.settings.secret_keys, token) if isinstance(token, str) else None
     return tracker.store.survey(sid) if sid else None
 
 

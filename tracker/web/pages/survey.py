@@ -134,7 +134,7 @@ def extra(token: str) -> Any:
 def unsubscribe(token: str) -> Any:
     """Confirm on GET, unsubscribe on POST (RFC 8058 one-click posts `List-Unsubscribe=One-Click`)."""
     tracker = current_tracker()
-    sid = read_token(tracker.settings.secret_key, token)
+    sid = read_token(tracker.settings.secret_keys, token)
     survey = tracker.store.survey(sid) if sid else None
     if survey is None:
         return page(404, "page.not_found_title", "page.not_found_text", _lang())
