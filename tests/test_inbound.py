@@ -212,6 +212,18 @@ def test_unknown_tampered_and_expired_surveys_are_ignored_with_200(mail, inbound
     assert card(inbound, store)["responses"] == 0
 
 
+def test_a_reply_to_a_survey_mailed_before_the_secret_key_changed_counts_while_the_old_key_is_kept(
+        mail, reply_env, store):
+    # TRACKER_SECRET_KEY_PREVIOUS (tests/test_secret_rotation.py): the reply address was signed with the old key.
+    rotated = {**reply_env, "TRACKER_SECRET_KEY": secrets.token_urlsafe(32)}
+    forgotten = create_app(load_settings(rotated), store, enqueue=lambda task, *args: None).test_client()
+    assert forgotten.post("/inbound/mailgun", data=mailgun_form(reply_to(mail), "4")).json == {"status": "ignored"}
+    kept = create_app(load_settings({**rotated, "TRACKER_SECRET_KEY_PREVIOUS": reply_env["TRACKER_SECRET_KEY"]}),
+                      store, enqueue=lambda task, *args: None).test_client()
+    assert kept.post("/inbound/mailgun", data=mailgun_form(reply_to(mail), "4")).json == {"status": "answered"}
+    assert store.survey(sid_of(mail)).answered_via == "email"
+
+
 def test_a_tampered_or_missing_mailgun_signature_gets_401(mail, inbound, store):
     form = mailgun_form(reply_to(mail), "5")
     for broken in ({"signature": "0" * 64}, {"token": form["token"] + "x"}, {"signature": ""}):

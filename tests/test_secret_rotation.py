@@ -53,18 +53,26 @@ def test_earlier_keys_are_read_checked_like_the_key_and_named_in_errors(env):
         load_settings({**without_key, name: other}, needs="store")
 
 
-def test_a_survey_link_mailed_before_the_rotation_answers_while_the_old_key_is_kept(post_event, store, settings, smtp):
+def test_a_survey_and_unsubscribe_link_mailed_before_the_rotation_work_while_the_old_key_is_kept(
+        post_event, store, settings, smtp):
     assert post_event("standard", solved_event(ticket="T-ROT-1", at=time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 120)))).status_code == 202
     drain(store, settings)
     assert [o.status for o in send_all(store, settings)] == ["sent"]
-    link = survey_link(smtp.wait_for(1)[0], 4)
-    assert _client(rotated(settings, keep_old=False), store).get(link).status_code == 404
+    mail = smtp.wait_for(1)[0]
+    link = survey_link(mail, 4)
+    unsubscribe_link = re.sub(r"^<https?://[^/]+|>$", "", str(mail["List-Unsubscribe"]))
+    forgotten = _client(rotated(settings, keep_old=False), store)
+    assert forgotten.get(link).status_code == 404
+    assert forgotten.post(unsubscribe_link, data={"List-Unsubscribe": "One-Click"}).status_code == 404
     kept = _client(rotated(settings), store)
     assert kept.get(link).status_code == 200
     assert kept.post(link, data={"rating": "4"}).status_code == 200
     answered = store.survey(link.removeprefix("/s/").split("-")[0])
     assert answered is not None and answered.status == "answered"
+    # The one-click unsubscribe of a mail sent before the rotation (RFC 8058) still works.
+    assert kept.post(unsubscribe_link, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert opt_out(store, rotated(settings), "kari@example.no").unsubscribed
 
 
 def test_a_reply_address_made_before_the_rotation_still_names_its_survey():
