@@ -243,14 +243,6 @@ def test_check_logs_in_to_smtp_when_the_url_has_credentials(env, smtp):
     assert smtp.messages == []
 
 
-def test_check_sends_nothing_through_an_http_mail_api(env, httpserver):
-    result = tracker({**env, "TRACKER_MAIL_TRANSPORT": "postmark", "TRACKER_MAIL_API_KEY": "pm-token",
-                      "TRACKER_MAIL_API_URL": httpserver.url_for("/")}, "check")
-    assert result.returncode == 0, result.stderr
-    assert "postmark API is configured" in result.stdout and "ok  SMTP server" not in result.stdout
-    assert list(httpserver.log) == []
-
-
 def wait_until_probe_passes(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     deadline = time.monotonic() + 30
     while True:

@@ -312,12 +312,32 @@ def run_check(environ: Mapping[str, str]) -> int:
         problems += 1
         _problem(str(exc))
     if complete:
-        if settings.mail_transport != "smtp":
-            print(f"  ok  mail: the {settings.mail_transport} API is configured (a check sends no mail)")
+        problems += _check_apis(settings)
         print("Enabled:")
         for label, value in enabled(settings):
             print(f"  {label:<17}{value}")
     return 1 if problems else 0
+
+
+def _check_apis(settings: Settings) -> int:
+    """Probe the mail API and the helpdesks' APIs (tracker.cli.check_apis); return the problems found."""
+    from tracker.cli import check_apis
+
+    problems = 0
+    try:
+        found = ([check_apis.mail_api(settings)] if settings.mail_transport != "smtp" else []) + \
+            check_apis.helpdesks(settings)
+    except Exception as exc:  # a probe never raises; if one did, it is a finding, not a traceback
+        found = [check_apis.Found(False, "APIs", f"cannot check the HTTP APIs: {_reason(exc)}")]
+    for result in found:
+        if result.ok:
+            print(f"  ok  {result.name}: {result.text}")
+        else:
+            problems += 1
+            _problem(result.text)
+    for note in check_apis.lookup_notes(settings):
+        print(f"  note  {note}")
+    return problems
 
 
 def ping_worker(celery: Celery, host: str, node: str | None) -> list[dict[str, object]]:

@@ -35,10 +35,11 @@ PAGES: dict[str, tuple[str, str, str]] = {
             "is unset. Generates its own secret key and source secrets (kept in --dir). Prints the URLs "
             "and a ready API key; Ctrl-C stops it all.",
             "example:\n  tracker dev --dir /tmp/tracker-dev"),
-    "check": ("validate the settings and reach Redis, the broker and the mail server",
+    "check": ("validate the settings and reach Redis, the broker, the mail server and the helpdesks' APIs",
               "Validate every setting, connect to Redis, the Celery broker and the SMTP server (EHLO, "
-              "STARTTLS and login when configured, NOOP, QUIT; an HTTP mail API is reported as configured, "
-              "nothing is sent), and print what is enabled: sources, mail transport, alert and event "
+              "STARTTLS and login when configured, NOOP, QUIT) or the mail API, and prove the credentials of "
+              "each write-back helpdesk and look-up, each with a request that sends and changes nothing; "
+              "print what is enabled: sources, mail transport, alert and event "
               "URLs, write-back. Exits 1 with one line per problem on stderr. With --process, only say "
               "whether the worker or beat on this host is alive (for container healthchecks).",
               "examples:\n  tracker check\n  docker compose run --rm web check"),

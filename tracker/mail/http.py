@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from types import TracebackType
@@ -33,6 +34,16 @@ def _extra_headers(message: EmailMessage) -> dict[str, str]:
 
 def _addresses(message: EmailMessage, name: str) -> list[tuple[str, str]]:
     return [(n, a) for n, a in getaddresses([str(v) for v in message.get_all(name, [])]) if a]
+
+
+@dataclass(frozen=True)
+class ApiProbe:
+    """What `tracker check` learnt from a mail API's answer to a call that sends nothing: whether the settings work,
+    what was found, and the variable to look at when they do not."""
+
+    ok: bool
+    text: str
+    variable: str = "TRACKER_MAIL_API_KEY"
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
@@ -89,6 +100,41 @@ class HttpSender:
             raise TransientMailError(detail)
         raise PermanentMailError(detail, recipient=self._recipient_refused(response))
 
+    def probe(self) -> ApiProbe:
+        """Prove the key (and the URL, and Mailgun's domain) with one call that sends no mail; never raises."""
+        try:
+            response = self._probe()
+        except requests.Timeout:
+            return ApiProbe(False, f"{self.name} did not answer within {self.timeout[1]:g} s", "TRACKER_MAIL_API_URL")
+        except requests.ConnectionError:
+            return ApiProbe(False, f"cannot reach {self.name} at {self.base_url}", "TRACKER_MAIL_API_URL")
+        except requests.RequestException as exc:
+            return ApiProbe(False, f"{self.name} request failed: {type(exc).__name__}", "TRACKER_MAIL_API_URL")
+        status = response.status_code
+        if status == 429 or status >= 500:
+            return ApiProbe(False, f"{self.name} is unavailable: HTTP {status}{self._said(response)}",
+                            "TRACKER_MAIL_API_URL")
+        if 300 <= status < 400:
+            return ApiProbe(False, f"{self.name} redirected the check (HTTP {status}) to "
+                                   f"{response.headers.get('Location', '')[:200]}", "TRACKER_MAIL_API_URL")
+        return self._probed(response)
+
+    def _probe(self) -> requests.Response:
+        raise NotImplementedError
+
+    def _probed(self, response: requests.Response) -> ApiProbe:
+        if response.status_code == 200:
+            return ApiProbe(True, f"{self.name} at {self.base_url} accepts the key")
+        return self._refused(response)
+
+    def _refused(self, response: requests.Response) -> ApiProbe:
+        return ApiProbe(False, f"{self.name} refused the key: HTTP {response.status_code}{self._said(response)}")
+
+    def _said(self, response: requests.Response) -> str:
+        """The provider's words about a refused check (no mail, so no address in them); a send's errors carry
+        codes only (_code)."""
+        return self._code(response)
+
     def _post(self, message: EmailMessage) -> requests.Response:
         raise NotImplementedError
 
@@ -121,12 +167,28 @@ class PostmarkSender(HttpSender):
         return self.session.post(f"{self.base_url}/email", json=body, timeout=self.timeout,
                                  headers={"X-Postmark-Server-Token": self.api_key})
 
+    def _probe(self) -> requests.Response:
+        # The server's own settings: a read every server token may make (GET /server).
+        return self.session.get(f"{self.base_url}/server", timeout=self.timeout, allow_redirects=False,
+                                headers={"X-Postmark-Server-Token": self.api_key})
+
+    def _probed(self, response: requests.Response) -> ApiProbe:
+        if response.status_code == 200 and not _json(response).get("ErrorCode"):
+            name = str(_json(response).get("Name") or "")[:100]
+            return ApiProbe(True, f"Postmark at {self.base_url} accepts the server token"
+                                  + (f" (server {name!r})" if name else ""))
+        return self._refused(response)
+
     def _accepted(self, response: requests.Response) -> bool:
         return not _json(response).get("ErrorCode")
 
     def _code(self, response: requests.Response) -> str:
         code = _json(response).get("ErrorCode")
         return f", ErrorCode {code}" if code else ""
+
+    def _said(self, response: requests.Response) -> str:
+        text = " ".join(str(_json(response).get("Message") or "").split())[:200]
+        return self._code(response) + (f": {text}" if text else "")
 
     def _recipient_refused(self, response: requests.Response) -> bool:
         data = _json(response)
@@ -158,6 +220,29 @@ class SendgridSender(HttpSender):
         return self.session.post(f"{self.base_url}/v3/mail/send", json=body, timeout=self.timeout,
                                  headers={"Authorization": f"Bearer {self.api_key}"})
 
+    def _probe(self) -> requests.Response:
+        # The key's own permissions (GET /v3/scopes): sending needs mail.send.
+        return self.session.get(f"{self.base_url}/v3/scopes", timeout=self.timeout, allow_redirects=False,
+                                headers={"Authorization": f"Bearer {self.api_key}"})
+
+    def _probed(self, response: requests.Response) -> ApiProbe:
+        if response.status_code == 403:  # a valid key that may not list its scopes: it may still send
+            return ApiProbe(True, f"SendGrid at {self.base_url} accepts the API key (it may not list its "
+                                  f"permissions, so Mail Send is not confirmed)")
+        if response.status_code != 200:
+            return self._refused(response)
+        scopes = _json(response).get("scopes")
+        if isinstance(scopes, list) and "mail.send" not in scopes:
+            return ApiProbe(False, "the SendGrid API key lacks the Mail Send permission (scope mail.send): "
+                                   "SendGrid would refuse every survey")
+        return ApiProbe(True, f"SendGrid at {self.base_url} accepts the API key (Mail Send granted)")
+
+    def _said(self, response: requests.Response) -> str:
+        errors = _json(response).get("errors")
+        first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+        text = " ".join(str(first.get("message") or "").split())[:200]
+        return f": {text}" if text else ""
+
     def _recipient_refused(self, response: requests.Response) -> bool:
         errors = _json(response).get("errors")
         return response.status_code == 400 and any(
@@ -181,6 +266,27 @@ class MailgunSender(HttpSender):
             f"{self.base_url}/v3/{self.domain}/messages.mime", auth=("api", self.api_key), timeout=self.timeout,
             data={"to": recipients, "o:tracking": "no"},
             files={"message": ("message.mime", message.as_bytes(), "message/rfc822")})
+
+    def _probe(self) -> requests.Response:
+        # A domain sending key may only send, so the check is a send without a message: Mailgun authenticates the
+        # key for the domain, then refuses the request as incomplete (400), and nothing is sent.
+        return self.session.post(f"{self.base_url}/v3/{self.domain}/messages.mime", auth=("api", self.api_key),
+                                 timeout=self.timeout, allow_redirects=False, data={})
+
+    def _probed(self, response: requests.Response) -> ApiProbe:
+        status = response.status_code
+        if status in (200, 400):  # 400: authenticated, and refused for the missing message
+            return ApiProbe(True, f"Mailgun at {self.base_url} accepts the key for {self.domain} (checked with a "
+                                  f"request without a message: nothing sent)")
+        if status == 404:
+            return ApiProbe(False, f"Mailgun at {self.base_url} knows no domain {self.domain!r}{self._said(response)}"
+                                   " (an EU domain needs TRACKER_MAIL_API_URL=https://api.eu.mailgun.net)",
+                            "TRACKER_MAILGUN_DOMAIN")
+        return self._refused(response)
+
+    def _said(self, response: requests.Response) -> str:
+        text = " ".join(str(_json(response).get("message") or "").split())[:200]
+        return f": {text}" if text else ""
 
     def _recipient_refused(self, response: requests.Response) -> bool:
         text = str(_json(response).get("message", "")).lower()

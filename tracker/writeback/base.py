@@ -26,6 +26,8 @@ The interface every vendor client builds on:
   `data.survey.source` is its source and ticket.at_risk whose `data.ticket.source` is; deliver writes the note,
   then the tags, and keeps per notice how far it got (store.writeback_step), so a retry after the tags failed
   never writes the note again, and a notice delivered whole is skipped if sent again.
+- `probe(session) -> Reply` proves the credentials for `tracker check` with a read that changes nothing: by default
+  `GET {url}{whoami}`, the credentials' own user or account; a client whose vendor needs more overrides it.
 """
 
 from __future__ import annotations
@@ -184,6 +186,7 @@ class Helpdesk(ABC):
 
     source: ClassVar[str]
     transient: ClassVar[frozenset[int]] = frozenset()  # 4xx statuses this vendor documents as "try again"
+    whoami: ClassVar[str]  # the path of a read of the credentials' own user or account (probe)
 
     def __init__(self, api: HelpdeskApi):
         self.api = api
@@ -195,6 +198,10 @@ class Helpdesk(ABC):
     @abstractmethod
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         """Add note.tags to note.ticket, keeping its other tags (dropping note.stale_tags where the call allows)."""
+
+    def probe(self, session: requests.Session) -> Reply:
+        """Prove the credentials (and the URL) with a read that changes nothing; never raises."""
+        return self.call(session, "GET", f"{self.api.url}{self.whoami}", what="credentials check")
 
     def auth(self) -> Any:
         """Return the requests auth of every call (a (user, password) pair, an AuthBase, or None)."""

@@ -14,6 +14,7 @@
   set labels. TRACKER_CHATWOOT_API_USER is the account id; the conversation id is the one the
   webhooks name (Chatwoot's display id, which is what the API's paths take).
 - Rate limit: Chatwoot's Rack::Attack answers 429, without Retry-After by default (the house backoff then waits).
+- Probe: `GET /api/v1/profile`, the token's user, whose `accounts` must hold TRACKER_CHATWOOT_API_USER.
 """
 
 from __future__ import annotations
@@ -24,13 +25,26 @@ from urllib.parse import quote
 import requests
 
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, merged_tags
+from tracker.writeback.base import Helpdesk, Note, Reply, merged_tags
 
 
 class Chatwoot(Helpdesk):
     """Chatwoot's client: private notes and conversation labels."""
 
     source: ClassVar[str] = "chatwoot"
+    whoami: ClassVar[str] = "/api/v1/profile"
+
+    def probe(self, session: requests.Session) -> Reply:
+        reply = super().probe(session)
+        accounts = reply.body.get("accounts") if reply.ok and isinstance(reply.body, dict) else None
+        if not isinstance(accounts, list):
+            return reply
+        ids = [str(account.get("id")) for account in accounts if isinstance(account, dict)]
+        if self.api.user in ids:
+            return reply
+        return Reply(Outcome("refused", reply.outcome.code, f"chatwoot: the token's user is not in account "
+                             f"{self.api.user} (TRACKER_CHATWOOT_API_USER); its accounts: {', '.join(ids) or 'none'}",
+                             None))
 
     def headers(self) -> dict[str, str]:
         return {"Api-Access-Token": self.api.token}

@@ -5,10 +5,12 @@
   (`GET /api/v2/tickets/{id}`, its `tags`), then `PUT /api/v2/tickets/{id}` `{"tags": <current, less the stale
   ones, plus ours>}`; nothing is sent when the list would not change.
 - Auth: basic, the API key as user and `X` as password. Rate limit: a 429 carries Retry-After in seconds.
+- Probe: `GET /api/v2/agents/me`, the agent the key belongs to.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
 from urllib.parse import quote
 
 import requests
@@ -21,6 +23,7 @@ class Freshdesk(Helpdesk):
     """Write notes and tags on Freshdesk tickets."""
 
     source = "freshdesk"
+    whoami: ClassVar[str] = "/api/v2/agents/me"
 
     def auth(self) -> tuple[str, str]:
         return (self.api.token, "X")

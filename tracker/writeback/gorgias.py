@@ -6,10 +6,12 @@
   `{"names": [...]}` removes stale ones (PUT would replace them all).
 - Auth: basic, the account email and the API key. Rate limit: a 429 carries Retry-After in seconds (and
   X-Gorgias-Account-Api-Call-Limit, used/limit, which says nothing about when to retry).
+- Probe: `GET /api/account`, the account the key's user belongs to.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
 from urllib.parse import quote
 
 import requests
@@ -22,6 +24,7 @@ class Gorgias(Helpdesk):
     """Write internal notes and tags on Gorgias tickets."""
 
     source = "gorgias"
+    whoami: ClassVar[str] = "/api/account"
 
     def auth(self) -> tuple[str, str]:
         return (self.api.user, self.api.token)

@@ -9,6 +9,7 @@
 - Tags: `PUT /v2/conversations/{id}/tags` `{"tags": [...]}` replaces the whole list (204), so the conversation's
   tags are read first (`GET /v2/conversations/{id}`, `tags[].tag`).
 - Rate limit: a 429 carries X-RateLimit-Retry-After (seconds).
+- Probe: a token, then `GET /v2/users/me`, the user the app acts as.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class HelpScout(Helpdesk):
     """Write notes and tags on Help Scout conversations."""
 
     source = "helpscout"
+    whoami: ClassVar[str] = "/v2/users/me"
     _tokens: ClassVar[dict[tuple[str, str], tuple[str, float]]] = {}  # (url, app id) -> (token, good until)
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -93,6 +95,9 @@ class HelpScout(Helpdesk):
                 return reply
             self._forget(token)
         raise AssertionError("unreachable")
+
+    def probe(self, session: requests.Session) -> Reply:
+        return self._authed(session, "GET", f"{self.api.url}{self.whoami}", what="credentials check")
 
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
         return self._authed(session, "POST", f"{self._conversation(note)}/notes", what="note",

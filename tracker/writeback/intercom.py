@@ -10,6 +10,8 @@
 - Auth `Authorization: Bearer <access token>`; `Intercom-Version: 2.11` pins the documented shapes.
 - Rate limit: a 429 carries `X-RateLimit-Reset`, the Unix time (seconds) the window resets; Intercom sends no
   Retry-After. TRACKER_INTERCOM_API_USER is the admin id that authors the note and the tag changes.
+- Probe: `GET /me`, the admin the token belongs to, then `GET /admins/{admin_id}`: an unknown admin id (404) would
+  refuse every note. A token that may not read admins (401, 403 on that second call) leaves the id unconfirmed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import requests
 
 from tracker.backoff import retry_after_s
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note
+from tracker.writeback.base import Helpdesk, Note, Reply
 
 VERSION = "2.11"
 # Intercom resets its windows every 10 seconds; a reset further off than this is a clock or header fault.
@@ -34,6 +36,18 @@ class Intercom(Helpdesk):
     """Intercom's client: admin notes and conversation tags."""
 
     source: ClassVar[str] = "intercom"
+    whoami: ClassVar[str] = "/me"
+
+    def probe(self, session: requests.Session) -> Reply:
+        reply = super().probe(session)
+        if not reply.ok:
+            return reply
+        admin = self.call(session, "GET", f"{self.api.url}/admins/{quote(self.api.user, safe='')}",
+                          what=f"admin {self.api.user} check")
+        if admin.outcome.code == 404:
+            return Reply(Outcome("refused", 404, f"intercom: the workspace has no admin {self.api.user} "
+                                 "(TRACKER_INTERCOM_API_USER, the admin id notes are written as)", None))
+        return admin if admin.outcome.code not in (401, 403) else reply
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api.token}", "Intercom-Version": VERSION}

@@ -9,6 +9,7 @@
 - Auth: Basic with the account's email (TRACKER_JIRA_API_USER) and an API token, as tracker.ingest.jira uses.
 - Rate limit: a 429 carries `Retry-After` (seconds) and `X-RateLimit-Reset` (when the limit resets, ISO 8601 such
   as `2026-12-01T00:31Z`); some 503s carry Retry-After too.
+- Probe: `GET /rest/api/3/myself`, the account the token belongs to.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Jira(Helpdesk):
     """Jira Service Management's client: internal request comments and issue labels."""
 
     source: ClassVar[str] = "jira"
+    whoami: ClassVar[str] = "/rest/api/3/myself"
 
     def auth(self) -> Any:
         return (self.api.user, self.api.token)

@@ -6,6 +6,8 @@
   replace them all); `DELETE` on the same path with `{"tags": [...]}` removes stale ones.
 - Auth: basic, `{email}/token` and the API token. Rate limit: a 429 carries Retry-After in seconds.
 - A 409 Conflict means another update of the same ticket collided with this one: tried again later.
+- Probe: `GET /api/v2/users/me.json`, the authenticated user; Zendesk answers a request it could not authenticate
+  as its anonymous user (`"id": null`) rather than always with a 401, so that counts as refused.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from urllib.parse import quote
 import requests
 
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note
+from tracker.writeback.base import Helpdesk, Note, Reply
 
 
 class Zendesk(Helpdesk):
@@ -24,6 +26,15 @@ class Zendesk(Helpdesk):
 
     source = "zendesk"
     transient: ClassVar[frozenset[int]] = frozenset({409})
+    whoami: ClassVar[str] = "/api/v2/users/me.json"
+
+    def probe(self, session: requests.Session) -> Reply:
+        reply = super().probe(session)
+        user = reply.body.get("user") if reply.ok and isinstance(reply.body, dict) else None
+        if reply.ok and not (isinstance(user, dict) and user.get("id") is not None):
+            return Reply(Outcome("refused", reply.outcome.code, "zendesk credentials check: Zendesk answered as its "
+                                 "anonymous user, so the agent email and API token were not accepted", None))
+        return reply
 
     def auth(self) -> tuple[str, str]:
         return (f"{self.api.user}/token", self.api.token)

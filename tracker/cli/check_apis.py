@@ -1,0 +1,83 @@
+"""`tracker check`'s calls to the HTTP APIs the settings name: the mail API, each write-back helpdesk and the
+look-ups of id-only deliveries.
+
+Each call proves the credentials with one request that changes nothing: the API's read of its own key, user or
+account (each client's `probe`), or for Mailgun a send without a message, which Mailgun authenticates and then
+refuses as incomplete. A typo in a token is then found by the check, not by the first survey or note, parked after
+its retries. Look-ups made with the same credentials as a write-back are asked once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+
+from tracker.config import HelpdeskApi, Settings
+
+
+@dataclass(frozen=True)
+class Found:
+    """One API's answer: what answered (ok), or the variables to look at and why not."""
+
+    ok: bool
+    name: str
+    text: str
+
+
+def mail_api(settings: Settings) -> Found:
+    """Probe TRACKER_MAIL_TRANSPORT's API (postmark, sendgrid, mailgun) with a call that sends no mail."""
+    from tracker.mail.http import HttpSender, make_sender
+
+    sender = make_sender(settings)
+    assert isinstance(sender, HttpSender), "mail_api is asked only for an API transport"
+    with sender:
+        probe = sender.probe()
+    return Found(probe.ok, f"mail: the {settings.mail_transport} API",
+                 probe.text if probe.ok else f"{probe.variable}: {probe.text}")
+
+
+def _helpdesks(settings: Settings) -> list[tuple[str, str, str, HelpdeskApi]]:
+    """(what, variables, client, credentials): each write-back source, then each look-up with other credentials."""
+    found = [(f"write-back {source}", f"TRACKER_{source.upper()}_API_*", source, api)
+             for source, api in settings.writeback.items()]
+    lookups = (("zendesk look-ups", "TRACKER_ZENDESK_URL, _EMAIL, _TOKEN", "zendesk",
+                (settings.zendesk_url, settings.zendesk_email, settings.zendesk_token)),
+               ("jira look-ups", "TRACKER_JIRA_API_*", "jira",
+                (settings.jira_api_url, settings.jira_api_user, settings.jira_api_token)))
+    for what, variables, client, (url, user, token) in lookups:
+        if url and user and token:
+            api = HelpdeskApi(url.rstrip("/"), user, token)
+            if all((client, api) != (other_client, other) for _, _, other_client, other in found):
+                found.append((what, variables, client, api))
+    return found
+
+
+def helpdesks(settings: Settings) -> list[Found]:
+    """Probe every helpdesk API the settings name, in TRACKER_WRITEBACK's order, then the look-ups'."""
+    from tracker.writeback import CLIENTS
+
+    results = []
+    with requests.Session() as session:
+        for what, variables, client, api in _helpdesks(settings):
+            reply = CLIENTS[client](api).probe(session)
+            if reply.ok:
+                results.append(Found(True, what, f"{api.url} accepts the credentials"))
+            else:
+                results.append(Found(False, what, f"{variables}: {what}: {reply.outcome.detail}"))
+    return results
+
+
+def lookup_notes(settings: Settings) -> list[str]:
+    """Say where a look-up is half set up, and so off: a URL without its user or token, or credentials without a URL."""
+    notes = []
+    for name, variables, values in (
+            ("Zendesk", ("TRACKER_ZENDESK_URL", "TRACKER_ZENDESK_EMAIL", "TRACKER_ZENDESK_TOKEN"),
+             (settings.zendesk_url, settings.zendesk_email, settings.zendesk_token)),
+            ("Jira", ("TRACKER_JIRA_API_URL", "TRACKER_JIRA_API_USER", "TRACKER_JIRA_API_TOKEN"),
+             (settings.jira_api_url, settings.jira_api_user, settings.jira_api_token))):
+        missing = [variable for variable, value in zip(variables, values, strict=True) if not value]
+        if missing and len(missing) < len(variables):
+            notes.append(f"{name} look-ups of id-only deliveries are off: {', '.join(missing)} "
+                         f"{'is' if len(missing) == 1 else 'are'} unset")
+    return notes
