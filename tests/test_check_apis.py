@@ -74,8 +74,6 @@ def test_check_fails_on_a_mail_api_key_the_provider_refuses_naming_the_variable(
                                  "authorization grant is invalid, expired, or revoked"),
     ("sendgrid_401", 403, True, "SendGrid at {url} accepts the API key (it may not list its permissions, so Mail "
                                 "Send is not confirmed)"),
-    ("sendgrid_401", 503, False, "TRACKER_MAIL_API_URL: SendGrid is unavailable: HTTP 503: The provided "
-                                 "authorization grant is invalid, expired, or revoked"),
 ])
 def test_a_sendgrid_key_is_checked_for_the_mail_send_permission(env, httpserver, answer, status, ok, said):
     httpserver.expect_request("/v3/scopes", method="GET", headers={"Authorization": "Bearer key-123"}) \
@@ -241,3 +239,36 @@ def test_check_runs_the_helpdesk_probes_and_notes_a_look_up_left_half_set(env, h
     assert "  note  Zendesk look-ups of id-only deliveries are off: TRACKER_ZENDESK_TOKEN is unset" \
         in result.stdout.splitlines()
     assert TOKEN not in result.stdout + result.stderr
+
+
+def test_an_api_answering_the_check_as_the_vendor_does_not_is_a_note_not_a_problem(env, httpserver):
+    # A stand-in that knows only the calls it stands in for answers the checks' reads 500 ("No handler found"):
+    # that neither proves nor refuses a key, as a provider's outage would not, so check says so and passes.
+    httpserver.expect_request("/email", method="POST").respond_with_json({"ErrorCode": 0})
+    httpserver.expect_request("/api/v2/tickets/1.json", method="PUT").respond_with_json({})
+    result = tracker({**mail_env(env, httpserver, "postmark"), **helpdesk_env(env, httpserver, "zendesk")}, "check")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    url = httpserver.url_for("").rstrip("/")
+    notes = [line for line in result.stdout.splitlines() if line.startswith("  note  TRACKER_")]
+    assert notes == [
+        f"  note  TRACKER_MAIL_API_URL: {url} answers GET /server with HTTP 500, busy or down for now: the key is "
+        "not confirmed",
+        f"  note  TRACKER_ZENDESK_API_*: write-back zendesk: {url} answers GET /api/v2/users/me.json with HTTP 500, "
+        "busy or down for now: the credentials are not confirmed"], notes
+    assert [(r.method, r.path) for r, _ in httpserver.log] == [("GET", "/server"), ("GET", "/api/v2/users/me.json")]
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_a_404_or_405_to_the_check_leaves_the_credentials_unconfirmed(env, httpserver, status):
+    httpserver.expect_request("/server").respond_with_data("Not Found", status=status)
+    httpserver.expect_request("/api/v2/users/me.json").respond_with_data("Not Found", status=status)
+    url = httpserver.url_for("").rstrip("/")
+    mail = check_apis.mail_api(load_settings(mail_env(env, httpserver, "postmark")))
+    assert (mail.ok, mail.confirmed, mail.text) == (
+        True, False, f"TRACKER_MAIL_API_URL: {url} answers GET /server with HTTP {status}, which Postmark does not: "
+                     "the key is not confirmed (is TRACKER_MAIL_API_URL Postmark's API?)")
+    (desk,) = check_apis.helpdesks(load_settings(helpdesk_env(env, httpserver, "zendesk")))
+    assert (desk.ok, desk.confirmed, desk.text) == (
+        True, False, f"TRACKER_ZENDESK_API_*: write-back zendesk: {url} answers GET /api/v2/users/me.json with "
+                     f"HTTP {status}, which zendesk does not: the credentials are not confirmed (is it the zendesk "
+                     "API's URL?)")

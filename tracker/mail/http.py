@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -17,6 +18,8 @@ from tracker.mail.smtp import SmtpSender
 from tracker.mail.wire import EncodedMail
 
 TIMEOUT = (5.0, 30.0)  # connect, read
+# Answers to `tracker check`'s probe that neither prove nor refuse a key (with any 5xx): see HttpSender._unconfirmed.
+UNCONFIRMED = frozenset({404, 405, 429})
 # Headers every API sets from its own fields; everything else (List-Unsubscribe, Message-ID, …) is passed on.
 OWN_HEADERS = {"from", "to", "cc", "bcc", "subject", "reply-to", "content-type", "content-transfer-encoding",
                "mime-version", "date"}
@@ -44,6 +47,7 @@ class ApiProbe:
     ok: bool
     text: str
     variable: str = "TRACKER_MAIL_API_KEY"
+    confirmed: bool = True  # False: it answered, but not as the provider does, so the key is neither proved nor refused
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
@@ -112,12 +116,20 @@ class HttpSender:
             return ApiProbe(False, f"{self.name} request failed: {type(exc).__name__}", "TRACKER_MAIL_API_URL")
         status = response.status_code
         if status == 429 or status >= 500:
-            return ApiProbe(False, f"{self.name} is unavailable: HTTP {status}{self._said(response)}",
-                            "TRACKER_MAIL_API_URL")
+            return self._unconfirmed(response)
         if 300 <= status < 400:
             return ApiProbe(False, f"{self.name} redirected the check (HTTP {status}) to "
                                    f"{response.headers.get('Location', '')[:200]}", "TRACKER_MAIL_API_URL")
         return self._probed(response)
+
+    def _unconfirmed(self, response: requests.Response) -> ApiProbe:
+        """An answer that neither proves nor refuses the key: one the provider's API does not give to the check
+        (a 404 or 405: a proxy's, or a stand-in's), or a 429 or 5xx (busy or down for now; sends are retried)."""
+        request, status = response.request, response.status_code
+        why = (f"which {self.name} does not: the key is not confirmed (is TRACKER_MAIL_API_URL {self.name}'s API?)"
+               if status in (404, 405) else "busy or down for now: the key is not confirmed")
+        return ApiProbe(True, f"{self.base_url} answers {request.method} {urlsplit(request.url or '').path} with "
+                              f"HTTP {status}{self._said(response)}, {why}", "TRACKER_MAIL_API_URL", confirmed=False)
 
     def _probe(self) -> requests.Response:
         raise NotImplementedError
@@ -128,6 +140,8 @@ class HttpSender:
         return self._refused(response)
 
     def _refused(self, response: requests.Response) -> ApiProbe:
+        if response.status_code in UNCONFIRMED:
+            return self._unconfirmed(response)
         return ApiProbe(False, f"{self.name} refused the key: HTTP {response.status_code}{self._said(response)}")
 
     def _said(self, response: requests.Response) -> str:
@@ -278,7 +292,7 @@ class MailgunSender(HttpSender):
         if status in (200, 400):  # 400: authenticated, and refused for the missing message
             return ApiProbe(True, f"Mailgun at {self.base_url} accepts the key for {self.domain} (checked with a "
                                   f"request without a message: nothing sent)")
-        if status == 404:
+        if status == 404 and "domain" in self._said(response).lower():  # Mailgun's own "Domain not found"
             return ApiProbe(False, f"Mailgun at {self.base_url} knows no domain {self.domain!r}{self._said(response)}"
                                    " (an EU domain needs TRACKER_MAIL_API_URL=https://api.eu.mailgun.net)",
                             "TRACKER_MAILGUN_DOMAIN")

@@ -200,8 +200,20 @@ class Helpdesk(ABC):
         """Add note.tags to note.ticket, keeping its other tags (dropping note.stale_tags where the call allows)."""
 
     def probe(self, session: requests.Session) -> Reply:
-        """Prove the credentials (and the URL) with a read that changes nothing; never raises."""
-        return self.call(session, "GET", f"{self.api.url}{self.whoami}", what="credentials check")
+        """Prove the credentials (and the URL) with a read that changes nothing; never raises. An answer that
+        neither proves nor refuses them comes back `skipped` (unconfirmed)."""
+        return self.unconfirmed(self.call(session, "GET", f"{self.api.url}{self.whoami}", what="credentials check"))
+
+    def unconfirmed(self, reply: Reply) -> Reply:
+        """Mark a probe's 404 or 405 (which the vendor's API does not answer to it: a proxy's, or a stand-in's), 429
+        or 5xx (busy or down for now) as not confirmed, `skipped`; any other answer is returned as it is."""
+        code = reply.outcome.code
+        if code is None or not (code in (404, 405, 429) or code >= 500):
+            return reply
+        why = (f"which {self.source} does not: the credentials are not confirmed (is it the {self.source} API's URL?)"
+               if code in (404, 405) else "busy or down for now: the credentials are not confirmed")
+        return Reply(Outcome("skipped", code, f"{self.api.url} answers GET {self.whoami} with HTTP {code}, {why}",
+                             None))
 
     def auth(self) -> Any:
         """Return the requests auth of every call (a (user, password) pair, an AuthBase, or None)."""

@@ -97,7 +97,8 @@ class HelpScout(Helpdesk):
         raise AssertionError("unreachable")
 
     def probe(self, session: requests.Session) -> Reply:
-        return self._authed(session, "GET", f"{self.api.url}{self.whoami}", what="credentials check")
+        return self.unconfirmed(self._authed(session, "GET", f"{self.api.url}{self.whoami}",
+                                             what="credentials check"))
 
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
         return self._authed(session, "POST", f"{self._conversation(note)}/notes", what="note",
