@@ -272,3 +272,39 @@ def test_a_404_or_405_to_the_check_leaves_the_credentials_unconfirmed(env, https
         True, False, f"TRACKER_ZENDESK_API_*: write-back zendesk: {url} answers GET /api/v2/users/me.json with "
                      f"HTTP {status}, which zendesk does not: the credentials are not confirmed (is it the zendesk "
                      "API's URL?)")
+
+
+# --- the alert and event URLs: judged as their deliveries judge them, never called -----------------------------
+
+def test_an_alert_or_event_url_whose_host_every_delivery_would_refuse_is_a_problem(env):
+    settings = load_settings({**env, "TRACKER_ALERT_URLS": "http://127.0.0.1:9/hook,https://hooks.invalid/x",
+                              "TRACKER_EVENT_URLS": "http://10.1.2.3/events,http://169.254.169.254/latest"})
+    found = check_apis.webhook_hosts(settings)
+    assert [(f.ok, f.confirmed, f.text) for f in found] == [
+        (False, True, "TRACKER_ALERT_URLS: the alert host '127.0.0.1' resolves to a loopback address (127.0.0.1); set "
+                      "TRACKER_ALERT_ALLOW_PRIVATE=1 to allow private addresses: every alert sent there would be "
+                      "refused"),
+        (True, False, "TRACKER_ALERT_URLS: cannot resolve the alert host 'hooks.invalid': gaierror from here; alerts "
+                      "sent there are retried until it does"),
+        (False, True, "TRACKER_EVENT_URLS: the event URL host '10.1.2.3' resolves to a private address (10.1.2.3); "
+                      "set TRACKER_ALERT_ALLOW_PRIVATE=1 to allow private addresses: every event sent there would be "
+                      "refused"),
+        (False, True, "TRACKER_EVENT_URLS: the event URL host '169.254.169.254' resolves to a cloud metadata address "
+                      "(169.254.169.254): every event sent there would be refused")]
+    allowed = check_apis.webhook_hosts(load_settings({**env, "TRACKER_ALERT_ALLOW_PRIVATE": "1",
+                                                      "TRACKER_ALERT_URLS": "http://127.0.0.1:9/hook",
+                                                      "TRACKER_EVENT_URLS": "http://10.1.2.3/events"}))
+    assert allowed == []
+
+
+def test_check_names_an_alert_url_on_a_private_network_and_calls_none(env, httpserver):
+    hook = httpserver.url_for("/alerts/secret-path")
+    result = tracker({**env, "TRACKER_ALERT_URLS": hook}, "check")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()  # localhost is 127.0.0.1 or ::1, whichever the resolver names first
+    assert line.startswith("tracker check: TRACKER_ALERT_URLS: the alert host 'localhost' resolves to a loopback "
+                           "address (") and line.endswith("); set TRACKER_ALERT_ALLOW_PRIVATE=1 to allow private "
+                                                        "addresses: every alert sent there would be refused"), line
+    assert "secret-path" not in result.stdout + result.stderr
+    assert tracker({**env, "TRACKER_ALERT_URLS": hook, "TRACKER_ALERT_ALLOW_PRIVATE": "1"}, "check").returncode == 0
+    assert list(httpserver.log) == []

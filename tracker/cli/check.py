@@ -326,7 +326,7 @@ def _check_apis(settings: Settings) -> int:
     problems = 0
     try:
         found = ([check_apis.mail_api(settings)] if settings.mail_transport != "smtp" else []) + \
-            check_apis.helpdesks(settings)
+            check_apis.helpdesks(settings) + check_apis.webhook_hosts(settings)
     except Exception as exc:  # a probe never raises; if one did, it is a finding, not a traceback
         found = [check_apis.Found(False, "APIs", f"cannot check the HTTP APIs: {_reason(exc)}")]
     for result in found:

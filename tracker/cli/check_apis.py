@@ -1,15 +1,20 @@
 """`tracker check`'s calls to the HTTP APIs the settings name: the mail API, each write-back helpdesk and the
-look-ups of id-only deliveries.
+look-ups of id-only deliveries; and the address checks of the alert and event URLs.
 
 Each call proves the credentials with one request that changes nothing: the API's read of its own key, user or
 account (each client's `probe`), or for Mailgun a send without a message, which Mailgun authenticates and then
 refuses as incomplete. A typo in a token is then found by the check, not by the first survey or note, parked after
 its retries. Look-ups made with the same credentials as a write-back are asked once.
+
+Alert and event URLs are not called (a call would post an alert or an event): their hosts are resolved and judged
+as every delivery judges them (tracker.alerts.delivery.resolve_checked), so a host on a private network without
+TRACKER_ALERT_ALLOW_PRIVATE, to which every delivery would be refused, is found here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 
@@ -84,3 +89,30 @@ def lookup_notes(settings: Settings) -> list[str]:
             notes.append(f"{name} look-ups of id-only deliveries are off: {', '.join(missing)} "
                          f"{'is' if len(missing) == 1 else 'are'} unset")
     return notes
+
+
+def webhook_hosts(settings: Settings) -> list[Found]:
+    """Judge each alert and event URL's host as its deliveries will: one whose address is refused is a problem
+    (every delivery to it would be refused), one that does not resolve from here a note (its deliveries are
+    retried until it does). Nothing is sent."""
+    from tracker.alerts.delivery import AlertRefused, AlertRetryable, resolve_checked
+    from tracker.notify.urls import host_words
+
+    urls = [("TRACKER_ALERT_URLS", "alert", url) for url in settings.alert_urls] + \
+        [("TRACKER_EVENT_URLS", "event", entry.url) for entry in settings.event_urls]
+    found = []
+    for variable, kind, url in urls:
+        parts = urlsplit(url)
+        if not parts.hostname:
+            continue  # the settings refuse such a URL; nothing to resolve
+        try:
+            resolve_checked(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                            settings.alert_allow_private)
+        except AlertRefused as exc:
+            said = str(exc) if kind == "alert" else host_words(exc)
+            found.append(Found(False, f"{kind} URL", f"{variable}: {said}: every {kind} sent there would be refused"))
+        except AlertRetryable as exc:
+            said = str(exc) if kind == "alert" else host_words(exc)
+            found.append(Found(True, f"{kind} URL", f"{variable}: {said} from here; {kind}s sent there are retried "
+                                                    "until it does", confirmed=False))
+    return found

@@ -54,8 +54,8 @@ def redacted(url: str) -> str:
         else f"{parts.scheme}://{parts.hostname or '?'}{port}"
 
 
-def _host_words(error: Exception) -> str:
-    # The shared guard speaks of "the alert host"; here it is an event URL's.
+def host_words(error: Exception) -> str:
+    """Say what the shared address guard found about an event URL's host (the guard speaks of "the alert host")."""
     return str(error).replace("the alert host", "the event URL host")
 
 
@@ -83,9 +83,9 @@ class UrlTarget:
             addresses = resolve_checked(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
                                         ctx.settings.alert_allow_private)
         except AlertRefused as exc:
-            return Outcome("refused", None, _host_words(exc))
+            return Outcome("refused", None, host_words(exc))
         except AlertRetryable as exc:
-            return Outcome("retry", None, _host_words(exc))
+            return Outcome("retry", None, host_words(exc))
         body = json.dumps(notice.body(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         stamp = int(time.time())  # when it is sent (receivers judge it against their clock), not the notice's time
         headers = {"Content-Type": "application/json", "User-Agent": "satisfaction-tracker",
@@ -94,7 +94,7 @@ class UrlTarget:
         try:
             status, answer = post_pinned(ctx.session, self.url, addresses, body, headers, TIMEOUT)
         except AlertRetryable as exc:
-            return Outcome("retry", None, _host_words(exc))
+            return Outcome("retry", None, host_words(exc))
         return _outcome(status, answer, ctx.now_ms)
 
 
