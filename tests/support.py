@@ -31,7 +31,8 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"
 SUBJECT = "Card declined"
 LINK = re.compile(r"https?://[^\s\"'<>]+/s/([a-z2-7]+-[a-z2-7]+)\?rating=(\d+)")
 HEADERS_SUFFIX = ".headers.json"
-NOT_INBOUND = frozenset({"writeback", "surveys"})  # fixture directories of what we send or read, not events we receive
+# Fixture directories of what we send or read (write-back and mail API answers, surveys files), not events we receive.
+NOT_INBOUND = frozenset({"writeback", "mail_api", "surveys"})
 
 
 @dataclass(frozen=True)
