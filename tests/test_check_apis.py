@@ -249,7 +249,8 @@ def test_an_api_answering_the_check_as_the_vendor_does_not_is_a_note_not_a_probl
     result = tracker({**mail_env(env, httpserver, "postmark"), **helpdesk_env(env, httpserver, "zendesk")}, "check")
     assert result.returncode == 0 and result.stderr == "", result.stderr
     url = httpserver.url_for("").rstrip("/")
-    notes = [line for line in result.stdout.splitlines() if line.startswith("  note  TRACKER_")]
+    notes = [line for line in result.stdout.splitlines()
+             if line.startswith("  note  TRACKER_") and "TRACKER_PUBLIC_URL" not in line]
     assert notes == [
         f"  note  TRACKER_MAIL_API_URL: {url} answers GET /server with HTTP 500, busy or down for now: the key is "
         "not confirmed",
@@ -308,3 +309,18 @@ def test_check_names_an_alert_url_on_a_private_network_and_calls_none(env, https
     assert "secret-path" not in result.stdout + result.stderr
     assert tracker({**env, "TRACKER_ALERT_URLS": hook, "TRACKER_ALERT_ALLOW_PRIVATE": "1"}, "check").returncode == 0
     assert list(httpserver.log) == []
+
+
+@pytest.mark.parametrize(("public_url", "said"), [
+    ("http://127.0.0.1:8000", "every link of a survey mail (rating, page, unsubscribe) points there"),
+    ("https://localhost", "every link of a survey mail"),
+    ("https://10.0.4.2:8443", "every link of a survey mail"),
+    ("http://csat.example.com", "over plain http"),
+    ("https://csat.example.com", None),
+])
+def test_check_notes_a_public_url_customers_cannot_open_or_only_over_http(env, public_url, said):
+    from tracker.cli.check import public_url_note
+
+    note = public_url_note(load_settings({**env, "TRACKER_PUBLIC_URL": public_url}))
+    assert (note is None) if said is None else (note is not None and note.startswith(
+        f"TRACKER_PUBLIC_URL is {public_url}: ") and said in note), note

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import ipaddress
 import smtplib
 import socket
 import ssl
@@ -156,6 +157,26 @@ def comment_index_note(settings: Settings) -> str | None:
     return ("the index of commented answers is not filled yet: beat fills it within 30 s of starting (or `tracker "
             "upgrade-store`); until then the dashboard's newest comments look among every answer (the same comments, "
             "more slowly)")
+
+
+def public_url_note(settings: Settings) -> str | None:
+    """Say when TRACKER_PUBLIC_URL, the base of every link mailed, is one customers cannot open (this machine or a
+    private network: the default http://127.0.0.1:8000 left in place) or not https. None when it is a public https
+    URL."""
+    parts = urlsplit(settings.public_url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if host == "localhost" or host.endswith(".localhost") or (address is not None and not address.is_global):
+        return (f"TRACKER_PUBLIC_URL is {settings.public_url}: every link of a survey mail (rating, page, "
+                f"unsubscribe) points there, which customers cannot open from their own machines; set it to the "
+                f"https address they reach this tracker at")
+    if parts.scheme != "https":
+        return (f"TRACKER_PUBLIC_URL is {settings.public_url}: survey links carry their tokens, and the dashboard "
+                f"its session, over plain http; serve the tracker over https (README: Behind a reverse proxy)")
+    return None
 
 
 def probe_broker(settings: Settings) -> str:
@@ -312,6 +333,8 @@ def run_check(environ: Mapping[str, str]) -> int:
         problems += 1
         _problem(str(exc))
     if complete:
+        if note := public_url_note(settings):
+            print(f"  note  {note}")  # advice: a test or a laptop runs on 127.0.0.1 on purpose
         problems += _check_apis(settings)
         print("Enabled:")
         for label, value in enabled(settings):
