@@ -199,6 +199,21 @@ def _solved(app: Any, ticket: str, delivery: str) -> Any:
                     headers={"Content-Type": "application/json", **headers})
 
 
+def _one_ticket_applied(url: str, smtp_port: int, ticket: str, delivery: str) -> tuple[Store, Any, Any, dict[str, str],
+                                                                                   Any]:
+    """Open the store on a cluster and an app on it, apply one solved ticket of EMAIL's, and return the store, the
+    settings, the app, a lead's headers and EMAIL's card as it then reads (asserted 200)."""
+    store = Store.from_url(url)
+    settings = load_settings(make_env(url, smtp_port))
+    app = create_app(settings, store, enqueue=lambda *_: None).test_client()
+    lead = {"Authorization": f"Bearer {store.create_key('lead')}"}
+    assert _solved(app, ticket, delivery).status_code == 202
+    assert drain(store, settings) == 1
+    card = app.get(f"/api/v1/customers/{EMAIL}", headers=lead)
+    assert card.status_code == 200 and card.json["customer"] == EMAIL, card.json
+    return store, settings, app, lead, card
+
+
 def test_a_master_that_dies_is_replaced_by_its_replica_and_the_product_serves_on_from_it(tmp_path, smtp):
     """A cluster with a replica per master, as one runs in production. The master serving the customer's slot is
     killed (SIGKILL: no shutdown). Until its replica takes over, what needs that slot is answered 503 with
@@ -206,14 +221,7 @@ def test_a_master_that_dies_is_replaced_by_its_replica_and_the_product_serves_on
     finds it by itself: the card is read from it as it was, /readyz is 200, and a new webhook is accepted and
     applied on the same store object, with no restart."""
     with running_cluster(tmp_path, replicas=1) as cluster:
-        store = Store.from_url(cluster.url)
-        settings = load_settings(make_env(cluster.url, smtp.port))
-        app = create_app(settings, store, enqueue=lambda *_: None).test_client()
-        lead = {"Authorization": f"Bearer {store.create_key('lead')}"}
-        assert _solved(app, "F-1", "msg-f1").status_code == 202
-        assert drain(store, settings) == 1
-        card = app.get(f"/api/v1/customers/{EMAIL}", headers=lead)
-        assert card.status_code == 200 and card.json["customer"] == EMAIL, card.json
+        store, settings, app, lead, card = _one_ticket_applied(cluster.url, smtp.port, "F-1", "msg-f1")
 
         dying = cluster.owner(store.redis.keyslot(keys.customer(EMAIL, "profile")))
         masters = {cluster.owner(slot).port for slot in range(0, 16384, 128)}
@@ -246,15 +254,7 @@ def test_slots_moving_to_a_master_added_to_the_cluster_are_followed_and_what_can
     (redis-py alone fails there, a 500). A script whose keys are split between the two masters, or not all there
     yet, cannot run until the slot's move ends (TRYAGAIN): the webhook is answered 503, nothing is stored, and
     the sender's retry after the move is accepted once."""
-    store = Store.from_url(own_cluster.url)
-    settings = load_settings(make_env(own_cluster.url, free_port()))
-    app = create_app(settings, store, enqueue=lambda *_: None).test_client()
-    lead = {"Authorization": f"Bearer {store.create_key('lead')}"}
-
-    assert _solved(app, "M-1", "msg-before").status_code == 202
-    assert drain(store, settings) == 1
-    card = app.get(f"/api/v1/customers/{EMAIL}", headers=lead)
-    assert card.status_code == 200 and card.json["customer"] == EMAIL, card.json
+    store, settings, app, lead, card = _one_ticket_applied(own_cluster.url, free_port(), "M-1", "msg-before")
     added = own_cluster.add_master()
 
     # The customer's slot moving, every key of it already on the new master: the card is read there (ASK).
