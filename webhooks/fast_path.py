@@ -4,10 +4,11 @@ A webhook is the product's most frequent request, and for it Flask's request and
 response finalising cost about as much as verifying, parsing and storing the delivery (README, "The receiver's
 fast path"). This WSGI layer, between ClientLimits and Flask, answers a delivery with the blueprint's own parts
 (Headers, store_delivery, answer) when nothing about it is in doubt: a POST to /webhooks/<source> of a configured
-source, no query string, a declared body under the limit that arrived whole, the source's media type, a valid
-signature and a body that parses. Anything else is passed on to the blueprint (webhooks/receiver.py) with the body
-put back as it came, so that every refusal, error and page is made in one place, as before; an error met while
-appending (a storage outage, or a failure) is handed over too, and raised there instead of appending again.
+source, a declared body under the limit that arrived whole, the source's media type, a valid signature (or the
+shared token of `?token=`, the query read as the blueprint reads it: receiver.query_of) and a body that parses.
+Anything else is passed on to the blueprint (webhooks/receiver.py) with the body put back as it came, so that every
+refusal, error and page is made in one place, as before; an error met while appending (a storage outage, or a
+failure) is handed over too, and raised there instead of appending again.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tracker.config import MAX_BODY
 from tracker.web.context import Tracker
 from tracker.web.limits import TOO_LONG
 from webhooks.adapters.base import Delivery, Inbound
-from webhooks.receiver import APPEND_FAILED, Headers, answer, configured, media_accepted, store_delivery
+from webhooks.receiver import APPEND_FAILED, Headers, answer, configured, media_accepted, query_of, store_delivery
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -67,7 +68,7 @@ class WebhookFastPath:
     def _delivery(self, environ: Environ) -> tuple[str, Delivery] | None:
         """Return the source and parsed delivery of a request that is certainly one, else None."""
         path = environ.get("PATH_INFO", "")
-        if not path.startswith(PREFIX) or environ.get(TOO_LONG) or environ.get("QUERY_STRING"):
+        if not path.startswith(PREFIX) or environ.get(TOO_LONG):
             return None
         source = path[len(PREFIX):]
         adapter, secret = configured(self.tracker, source)
@@ -84,7 +85,7 @@ class WebhookFastPath:
         environ["wsgi.input"] = io.BytesIO(body)  # for the blueprint, should it answer after all
         if len(body) != int(declared):
             return None
-        inbound = Inbound(body=body, headers=Headers(environ), query={}, received_at=time.time())
+        inbound = Inbound(body=body, headers=Headers(environ), query=query_of(environ), received_at=time.time())
         try:
             adapter.verify(inbound, secret)
             return source, adapter.parse(inbound)

@@ -12,6 +12,7 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request
 
 from tracker.config import MAX_BODY
 from tracker.errors import StorageUnavailable
@@ -40,8 +41,7 @@ def receive(source: str) -> Any:
     if not media_accepted(adapter, request.mimetype):
         return _counted(source, "unsupported_media_type",
                         envelope(415, f"The body must be {' or '.join(adapter.CONTENT_TYPES)}."))
-    inbound = Inbound(body=body, headers=Headers(request.environ),
-                      query=request.args.to_dict() if request.environ.get("QUERY_STRING") else {},
+    inbound = Inbound(body=body, headers=Headers(request.environ), query=query_of(request.environ),
                       received_at=time.time())
     try:
         adapter.verify(inbound, secret)
@@ -70,6 +70,12 @@ def receive(source: str) -> Any:
 def configured(tracker: Tracker, source: str) -> tuple[ModuleType | None, str | None]:
     """Return a source's adapter and its secret (None for a source unknown, or without a secret)."""
     return ADAPTERS.get(source), tracker.settings.source_secrets.get(source)
+
+
+def query_of(environ: dict[str, Any]) -> dict[str, str]:
+    """Return a delivery's query parameters as an adapter reads them (`?token=`): the first value of each name, as
+    werkzeug decodes them for request.args (the fast path reads them without a Flask request)."""
+    return Request(environ, shallow=True).args.to_dict() if environ.get("QUERY_STRING") else {}
 
 
 def media_accepted(adapter: ModuleType, mimetype: str) -> bool:
