@@ -2,8 +2,8 @@
 each write-back helpdesk and the look-ups, each with one request that changes nothing.
 
 A real HTTP server stands in for each vendor, answering with the vendor's documented examples
-(tests/fixtures/mail_api: Postmark's Get the server and its 401 body, SendGrid's scopes and error shape, Mailgun's
-messages error bodies; tests/fixtures/writeback/<vendor>_*: Zendesk's users/me and its anonymous user, Freshdesk's
+(tests/fixtures/mail_api: Postmark's Get the server and its 401 body, SendGrid's scopes and its 403 body from its
+OpenAPI description and its 401's error shape, Mailgun's messages error bodies; tests/fixtures/writeback/<vendor>_*: Zendesk's users/me and its anonymous user, Freshdesk's
 agents/me, Gorgias's account, Help Scout's Get Resource Owner, Intercom's Identify an admin and Retrieve an admin
 from its OpenAPI description, Chatwoot's profile, Jira's myself).
 """
@@ -72,7 +72,7 @@ def test_check_fails_on_a_mail_api_key_the_provider_refuses_naming_the_variable(
                                                       "every survey"),
     ("sendgrid_401", 401, False, "TRACKER_MAIL_API_KEY: SendGrid refused the key: HTTP 401: The provided "
                                  "authorization grant is invalid, expired, or revoked"),
-    ("sendgrid_401", 403, True, "SendGrid at {url} accepts the API key (it may not list its permissions, so Mail "
+    ("sendgrid_403", 403, True, "SendGrid at {url} accepts the API key (it may not list its permissions, so Mail "
                                 "Send is not confirmed)"),
 ])
 def test_a_sendgrid_key_is_checked_for_the_mail_send_permission(env, httpserver, answer, status, ok, said):
@@ -80,6 +80,31 @@ def test_a_sendgrid_key_is_checked_for_the_mail_send_permission(env, httpserver,
         .respond_with_json(fixture(answer), status=status)
     found = check_apis.mail_api(load_settings(mail_env(env, httpserver, "sendgrid")))
     assert (found.ok, found.text) == (ok, said.format(url=httpserver.url_for("").rstrip("/")))
+
+
+@pytest.mark.parametrize(("status", "body", "content_type"), [
+    (403, "<html><body><h1>403 Forbidden</h1></body></html>", "text/html"),
+    (403, "", "text/plain"),
+    (400, '{"Message": "bad request"}', "application/json"),
+])
+def test_a_postmark_refusal_without_an_error_code_is_not_postmarks_and_leaves_the_token_unconfirmed(
+        env, httpserver, status, body, content_type):
+    # Postmark's API names every refusal with an ErrorCode; an HTML 403 is a firewall's or proxy's on the way
+    # (Postmark's support article "Getting a 403 that doesn't look like a Postmark error").
+    httpserver.expect_request("/server").respond_with_data(body, status=status, content_type=content_type)
+    url = httpserver.url_for("").rstrip("/")
+    found = check_apis.mail_api(load_settings(mail_env(env, httpserver, "postmark")))
+    assert (found.ok, found.confirmed) == (True, False), found
+    assert found.text.startswith(f"TRACKER_MAIL_API_URL: {url} answers GET /server with HTTP {status}")
+    assert found.text.endswith("not Postmark's own answer (no ErrorCode: a firewall or proxy on the way?): the key is "
+                               "not confirmed"), found.text
+
+
+def test_a_postmark_refusal_with_an_error_code_other_than_a_bad_token_still_fails(env, httpserver):
+    httpserver.expect_request("/server").respond_with_json({"ErrorCode": 300, "Message": "Invalid request"}, status=422)
+    found = check_apis.mail_api(load_settings(mail_env(env, httpserver, "postmark")))
+    assert (found.ok, found.text) == (False, "TRACKER_MAIL_API_KEY: Postmark refused the key: HTTP 422, ErrorCode 300: "
+                                             "Invalid request")
 
 
 def mailgun_answer(status: int, body: Any) -> Any:

@@ -122,12 +122,12 @@ class HttpSender:
                                    f"{response.headers.get('Location', '')[:200]}", "TRACKER_MAIL_API_URL")
         return self._probed(response)
 
-    def _unconfirmed(self, response: requests.Response) -> ApiProbe:
+    def _unconfirmed(self, response: requests.Response, why: str = "") -> ApiProbe:
         """An answer that neither proves nor refuses the key: one the provider's API does not give to the check
         (a 404 or 405: a proxy's, or a stand-in's), or a 429 or 5xx (busy or down for now; sends are retried)."""
         request, status = response.request, response.status_code
-        why = (f"which {self.name} does not: the key is not confirmed (is TRACKER_MAIL_API_URL {self.name}'s API?)"
-               if status in (404, 405) else "busy or down for now: the key is not confirmed")
+        why = why or (f"which {self.name} does not: the key is not confirmed (is TRACKER_MAIL_API_URL {self.name}'s "
+                      "API?)" if status in (404, 405) else "busy or down for now: the key is not confirmed")
         return ApiProbe(True, f"{self.base_url} answers {request.method} {urlsplit(request.url or '').path} with "
                               f"HTTP {status}{self._said(response)}, {why}", "TRACKER_MAIL_API_URL", confirmed=False)
 
@@ -192,6 +192,15 @@ class PostmarkSender(HttpSender):
             return ApiProbe(True, f"Postmark at {self.base_url} accepts the server token"
                                   + (f" (server {name!r})" if name else ""))
         return self._refused(response)
+
+    def _refused(self, response: requests.Response) -> ApiProbe:
+        # Postmark's API says why it refuses with an ErrorCode (10: a bad token, with its 401). A 403 or other
+        # refusal without one is a firewall's or proxy's between here and Postmark (Postmark's support article
+        # "Getting a 403 that doesn't look like a Postmark error"), which says nothing of the token.
+        if response.status_code not in (401, *UNCONFIRMED) and not _json(response).get("ErrorCode"):
+            return self._unconfirmed(response, "not Postmark's own answer (no ErrorCode: a firewall or proxy on the "
+                                               "way?): the key is not confirmed")
+        return super()._refused(response)
 
     def _accepted(self, response: requests.Response) -> bool:
         return not _json(response).get("ErrorCode")
