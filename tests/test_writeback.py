@@ -331,6 +331,83 @@ def test_a_tag_read_of_an_unexpected_shape_is_read_as_no_tags_and_the_tags_are_w
     assert len(written) == 1 and v.tags_sent(written[0].get_json()) == ["csat-4"]
 
 
+def _merged_helpscout(httpserver: HTTPServer, location: str, note_status: int = 404) -> None:
+    """Help Scout after conversation 123 was merged: a write to it answers 404 (or 301), its read 301 to location,
+    as the Mailbox API documents (Get Conversation; Delete Conversation's "Moved or merged conversations")."""
+    httpserver.expect_request("/v2/oauth2/token", method="POST").respond_with_json(
+        fixture("helpscout_token.response.json"))
+    httpserver.expect_request("/v2/conversations/123/notes", method="POST").respond_with_json(
+        {"message": "Not Found"}, status=note_status)
+    httpserver.expect_request("/v2/conversations/123", method="GET").respond_with_data(
+        "", status=301, headers={"Location": location})
+    httpserver.expect_request("/v2/conversations/123/tags", method="PUT").respond_with_data("", status=404)
+
+
+@pytest.mark.parametrize("note_status", [404, 301])
+def test_a_merged_help_scout_conversation_gets_the_note_and_tags_where_it_went(
+        httpserver: HTTPServer, store: Store, settings: Settings, note_status: int) -> None:
+    v = VENDORS["helpscout"]
+    _merged_helpscout(httpserver, httpserver.url_for("/v2/conversations/456"), note_status)
+    httpserver.expect_request("/v2/conversations/456/notes", method="POST").respond_with_data(
+        "", status=201, headers={"Resource-ID": "568"})
+    httpserver.expect_request("/v2/conversations/456", method="GET").respond_with_json(
+        fixture("helpscout_get_conversation.response.json"))
+    httpserver.expect_request("/v2/conversations/456/tags", method="PUT").respond_with_data("", status=204)
+
+    outcome = target(httpserver, v).deliver(answer_notice(v, 2, False), context(store, settings))
+    assert outcome.status == "delivered", outcome
+    [note] = ok_calls(httpserver, "POST", "/v2/conversations/456/notes")
+    v.check_note(note.get_json())
+    [tags] = ok_calls(httpserver, "PUT", "/v2/conversations/456/tags")
+    kept = [t["tag"] for t in fixture("helpscout_get_conversation.response.json")["tags"]]
+    assert tags.get_json()["tags"] == [*kept, "csat-2", "csat-unsatisfied"]
+    assert not calls(httpserver, "PUT", "/v2/conversations/123/tags")
+    assert len(calls(httpserver, "POST", "/v2/conversations/123/notes")) == 1
+
+
+@pytest.mark.parametrize("location", ["https://elsewhere.example/v2/conversations/456", "/v2/mailboxes/9"])
+def test_a_help_scout_move_off_its_own_api_or_conversations_is_not_followed(
+        httpserver: HTTPServer, store: Store, settings: Settings, location: str) -> None:
+    v = VENDORS["helpscout"]
+    _merged_helpscout(httpserver, location)
+
+    outcome = target(httpserver, v).deliver(answer_notice(v, 2, False), context(store, settings))
+    assert (outcome.status, outcome.code) == ("refused", 301), outcome
+    assert f"redirected (HTTP 301) to {location}" in outcome.detail
+    assert [(r.method, r.path) for r, _ in httpserver.log if "oauth2" not in r.path] == [
+        ("POST", "/v2/conversations/123/notes"), ("GET", "/v2/conversations/123")]
+
+
+def test_a_help_scout_conversation_merged_over_and_over_is_followed_only_so_far(
+        httpserver: HTTPServer, store: Store, settings: Settings) -> None:
+    v = VENDORS["helpscout"]
+    _merged_helpscout(httpserver, httpserver.url_for("/v2/conversations/1000"))
+    for n in range(1000, 1010):  # each merged into the next
+        httpserver.expect_request(f"/v2/conversations/{n}", method="GET").respond_with_data(
+            "", status=301, headers={"Location": httpserver.url_for(f"/v2/conversations/{n + 1}")})
+
+    outcome = target(httpserver, v).deliver(answer_notice(v, 2, False), context(store, settings))
+    assert (outcome.status, outcome.code) == ("refused", 301) and "merged more than 3 times" in outcome.detail
+    assert len([r for r, _ in httpserver.log if r.method == "GET"]) == 4
+    assert not [r for r, _ in httpserver.log if r.method == "POST" and r.path != "/v2/conversations/123/notes"
+                and "oauth2" not in r.path]
+
+
+def test_a_help_scout_note_refused_404_on_a_conversation_that_is_gone_stays_refused(
+        httpserver: HTTPServer, store: Store, settings: Settings) -> None:
+    v = VENDORS["helpscout"]
+    httpserver.expect_request("/v2/oauth2/token", method="POST").respond_with_json(
+        fixture("helpscout_token.response.json"))
+    httpserver.expect_request("/v2/conversations/123/notes", method="POST").respond_with_json(
+        {"message": "Not Found"}, status=404)
+    httpserver.expect_request("/v2/conversations/123", method="GET").respond_with_json(
+        {"message": "Not Found"}, status=404)
+
+    outcome = target(httpserver, v).deliver(answer_notice(v, 2, False), context(store, settings))
+    assert (outcome.status, outcome.code) == ("refused", 404), outcome
+    assert "Not Found" in outcome.detail
+
+
 def test_a_new_ticket_of_a_customer_at_risk_gets_a_note_and_no_tags(
         httpserver: HTTPServer, store: Store, settings: Settings) -> None:
     v = VENDORS["zendesk"]

@@ -20,7 +20,8 @@ The interface every vendor client builds on:
   JSON in `Reply.body`; 429 -> retry after `self.retry_after_s(response)` (Retry-After, seconds or an HTTP date;
   override for a vendor's own rate-limit header); 5xx, timeouts, connection errors and the statuses in
   `transient` -> retry (their Retry-After honoured); 401, 403, 404, any other 4xx or 3xx -> refused, with the
-  vendor's error text (`self.error_text`) in the detail. A method returns `reply.outcome` unless `reply.ok`;
+  vendor's error text (`self.error_text`) in the detail (a 3xx's Location in `Reply.location`, for a vendor that
+  documents where a moved ticket went). A method returns `reply.outcome` unless `reply.ok`;
   nothing raises.
 - `WritebackTarget(source, api)` (name `writeback:<source>`) wants survey.answered / survey.changed whose
   `data.survey.source` is its source and ticket.at_risk whose `data.ticket.source` is; deliver writes the note,
@@ -102,6 +103,7 @@ class Reply:
 
     outcome: Outcome
     body: Any = None
+    location: str = ""  # a 3xx answer's Location, as sent
 
     @property
     def ok(self) -> bool:
@@ -270,7 +272,7 @@ class Helpdesk(ABC):
         if 300 <= status < 400:
             where = response.headers.get("Location", "")
             return Reply(Outcome("refused", status, f"{label} redirected (HTTP {status}) to {where[:200]}; check "
-                                                    f"the {self.source} API URL", None))
+                                                    f"the {self.source} API URL", None), location=where)
         return Reply(Outcome("refused", status, f"{label} refused: HTTP {status}: {self.error_text(response)}",
                              None))
 

@@ -8,6 +8,11 @@
   team only. Thread text is shown as HTML, so the HTML form of the note is sent.
 - Tags: `PUT /v2/conversations/{id}/tags` `{"tags": [...]}` replaces the whole list (204), so the conversation's
   tags are read first (`GET /v2/conversations/{id}`, `tags[].tag`).
+- Merged conversations: a conversation merged into another is no longer reached by its old id. Get Conversation
+  answers 301 Moved Permanently with a Location naming the conversation it went to, and a write to it answers 404
+  ("call the Get Conversation endpoint to get a new conversation location", Delete Conversation). So a note
+  refused 404 (or 301) asks the conversation where it went, and the tags' read follows the 301: on this API's own
+  host only, at most MERGES moves, the note and tags then written on the conversation it became.
 - Rate limit: a 429 carries X-RateLimit-Retry-After (seconds).
 - Probe: a token, then `GET /v2/users/me`, the user the app acts as.
 """
@@ -17,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from typing import ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -26,6 +31,7 @@ from tracker.notify.targets import Outcome
 from tracker.writeback.base import Helpdesk, Note, Reply, merged_tags
 
 EARLY_S = 60.0  # a token is fetched again this long before Help Scout says it expires
+MERGES = 3  # moves of a merged conversation followed (merged into one that was merged again), at most
 
 
 class HelpScout(Helpdesk):
@@ -101,11 +107,44 @@ class HelpScout(Helpdesk):
                                              what="credentials check"))
 
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
-        return self._authed(session, "POST", f"{self._conversation(note)}/notes", what="note",
-                            json={"text": note.html}).outcome
+        url = self._conversation(note)
+        reply = self._authed(session, "POST", f"{url}/notes", what="note", json={"text": note.html})
+        if reply.outcome.code not in (301, 404):
+            return reply.outcome
+        # Nothing was written: if the conversation was merged, its read names the one it became.
+        moved, found = self._current(session, note)
+        if moved == url or not found.ok:
+            return reply.outcome if moved == url and found.ok else found.outcome
+        written = self._authed(session, "POST", f"{moved}/notes", what="note", json={"text": note.html}).outcome
+        return Outcome(written.status, written.code, f"{written.detail} (conversation {note.ticket} was merged into "
+                                                     f"{moved.rpartition('/')[2]})", written.retry_after_s)
+
+    def _current(self, session: requests.Session, note: Note) -> tuple[str, Reply]:
+        """Read the note's conversation, following the 301 of a merged one; return its URL and the last answer."""
+        url = self._conversation(note)
+        for _ in range(MERGES + 1):
+            reply = self._authed(session, "GET", url, what="read conversation")
+            moved = self._merged_into(url, reply)
+            if moved is None:
+                return url, reply
+            url = moved
+        return url, Reply(Outcome("refused", 301, f"helpscout conversation {note.ticket} was merged more than "
+                                                  f"{MERGES} times over: not followed further", None))
+
+    def _merged_into(self, url: str, reply: Reply) -> str | None:
+        """Return the conversation a 301 names (its Location on this API's host, /v2/conversations/<id>), None for
+        any other answer."""
+        if reply.outcome.code != 301 or not reply.location:
+            return None
+        target, api = urlsplit(urljoin(url, reply.location)), urlsplit(self.api.url)
+        prefix = f"{api.path.rstrip('/')}/v2/conversations/"
+        ident = target.path[len(prefix):].strip("/") if target.path.startswith(prefix) else ""
+        if (target.scheme, target.netloc) != (api.scheme, api.netloc) or not ident or "/" in ident:
+            return None
+        return f"{self.api.url}/v2/conversations/{ident}"
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
-        conversation = self._authed(session, "GET", self._conversation(note), what="read conversation tags")
+        url, conversation = self._current(session, note)
         if not conversation.ok:
             return conversation.outcome
         body = conversation.body if isinstance(conversation.body, dict) else {}
@@ -115,5 +154,4 @@ class HelpScout(Helpdesk):
         wanted = merged_tags(current, note)
         if wanted == current:
             return conversation.outcome
-        return self._authed(session, "PUT", f"{self._conversation(note)}/tags", what="update tags",
-                            json={"tags": wanted}).outcome
+        return self._authed(session, "PUT", f"{url}/tags", what="update tags", json={"tags": wanted}).outcome
