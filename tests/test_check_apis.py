@@ -1,11 +1,12 @@
 """`tracker check` proves the HTTP APIs' credentials: the mail API (SPEC §10: it "connects to the mail transport"),
 each write-back helpdesk and the look-ups, each with one request that changes nothing.
 
-A real HTTP server stands in for each vendor, answering with the vendor's documented examples
-(tests/fixtures/mail_api: Postmark's Get the server and its 401 body, SendGrid's scopes and its 403 body from its
-OpenAPI description and its 401's error shape, Mailgun's messages error bodies; tests/fixtures/writeback/<vendor>_*: Zendesk's users/me and its anonymous user, Freshdesk's
-agents/me, Gorgias's account, Help Scout's Get Resource Owner, Intercom's Identify an admin and Retrieve an admin
-from its OpenAPI description, Chatwoot's profile, Jira's myself).
+A real HTTP server stands in for each vendor, answering with the vendor's documented examples where it publishes
+them (SendGrid's scopes and 403 body from its OpenAPI description, Help Scout's Get Resource Owner, Intercom's
+Identify an admin and, its values changed, Retrieve an admin) and otherwise with bodies of the documented shape
+(tests/fixtures/mail_api: Postmark's Get the server and its 401, SendGrid's 401, Mailgun's messages error bodies;
+tests/fixtures/writeback/<vendor>_*: Zendesk's users/me and its anonymous user, Freshdesk's agents/me, Gorgias's
+account, Chatwoot's profile, Jira's myself).
 """
 
 from __future__ import annotations

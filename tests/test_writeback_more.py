@@ -316,6 +316,24 @@ def test_chatwoot_keeps_the_conversations_other_labels_when_it_adds_its_own(
     assert set(written.get_json()) == set(fixture("chatwoot_add_labels.request"))
 
 
+def test_chatwoot_labels_the_conversation_did_not_keep_are_refused_by_name(
+        httpserver: HTTPServer, env: dict[str, str], store: Store) -> None:
+    desk = Helpdesk("chatwoot", httpserver, tags=["support"])
+    labels = f"/api/v1/accounts/{ACCOUNT_ID}/conversations/{desk.ticket}/labels"
+    # An installation that keeps only the labels its account defines answers the list it kept.
+    httpserver.expect_oneshot_request(labels, method="POST").respond_with_json({"payload": ["support", "csat-2"]})
+    desk.serve()
+    settings = load_settings({**env, **desk.env()})
+    [target] = writeback_targets(settings)
+    ctx = DispatchContext(store, settings, int(time.time() * 1000), requests.Session())
+    outcome = target.deliver(answer_notice("chatwoot", 2), ctx)
+    assert (outcome.status, outcome.code) == ("refused", 200), outcome
+    assert outcome.detail == ("note written; chatwoot labels: the conversation kept support, csat-2 but not "
+                              "csat-unsatisfied: an installation that keeps only the account's own labels needs them "
+                              "created (Settings, Labels)")
+    assert len(desk.requests("POST", desk.note_path)) == 1
+
+
 @pytest.mark.parametrize("payload", [7, "support", {"labels": ["support"]}, [1, None]])
 def test_chatwoot_labels_read_in_an_unexpected_shape_are_read_as_none_and_its_own_are_written(
         httpserver: HTTPServer, env: dict[str, str], store: Store, payload: Any) -> None:

@@ -7,7 +7,9 @@
   customer's words escaped: no image of a stranger's server loads, no link or mention is theirs.
 - Labels: `POST .../conversations/{conversation_id}/labels` `{"labels": [...]}` replaces the conversation's whole
   list, so the current list is read first (`GET .../labels` answers `{"payload": [...]}`) and written back with
-  the new labels added and the stale ones dropped; nothing is written when that changes nothing.
+  the new labels added and the stale ones dropped; nothing is written when that changes nothing. The write answers
+  the conversation's labels as kept: one of ours missing there (an installation that keeps only labels the
+  account defines) is refused, naming it, not reported written.
 - Auth: an agent's (user's) access token, in the header Chatwoot documents as `api_access_token`. It is sent as
   `Api-Access-Token`: nginx (Chatwoot's usual proxy) drops header names with underscores by default, and Rack maps
   both spellings to the HTTP_API_ACCESS_TOKEN Chatwoot reads. An agent bot's token may create messages but not
@@ -63,8 +65,19 @@ class Chatwoot(Helpdesk):
         if merged == labels:
             return Outcome("delivered", current.outcome.code, "chatwoot labels: already set", None)
         # Another agent's label change between the read and this write would be lost: the API has no "add".
-        return self.call(session, "POST", f"{self._conversation(note)}/labels", what="labels",
-                         json={"labels": merged}).outcome
+        written = self.call(session, "POST", f"{self._conversation(note)}/labels", what="labels",
+                            json={"labels": merged})
+        kept = written.body.get("payload") if written.ok and isinstance(written.body, dict) else None
+        if not isinstance(kept, list):
+            return written.outcome
+        have = {label.lower() for label in kept if isinstance(label, str)}
+        dropped = [tag for tag in note.tags if tag.lower() not in have]
+        if not dropped:
+            return written.outcome
+        return Outcome("refused", written.outcome.code,
+                       f"chatwoot labels: the conversation kept {', '.join(map(str, kept)) or 'none'} but not "
+                       f"{', '.join(dropped)}: an installation that keeps only the account's own labels needs them "
+                       "created (Settings, Labels)", None)
 
     def _conversation(self, note: Note) -> str:
         account = quote(self.api.user, safe="")
