@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tracker.config import Settings
+from tracker.errors import StorageUnavailable
 from tracker.events import SURVEY_TYPES, event_from_record
 from tracker.ingest.enrich import enrich
 from tracker.ingest.survey_events import (
@@ -35,9 +36,11 @@ from tracker.ingest.survey_events import (
 )
 from tracker.model import DAY_MS, Event
 from tracker.store import Store
+from tracker.store.base import is_outage
 from tracker.store.log import SHARDS, ShardOpened, ShardStep, Waiting, entry_key, kick_group
 from tracker.store.state import TOO_OLD
 from tracker.surveys.policy import stale_before
+from tracker.text import mended
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -105,7 +108,39 @@ def apply_entries(store: Store, settings: Settings, shard: int, entries: Sequenc
 def apply_batches(store: Store, settings: Settings,
                   batches: Mapping[int, Sequence[tuple[str, str]]]) -> dict[int, Applied]:
     """Apply the entries of several shards together (each shard's in order), as apply_entries does one shard's: a
-    drain's round trips are per step, not per shard."""
+    drain's round trips are per step, not per shard.
+
+    An entry that raises (a bug, or a value no step can take) must not hold up its shards, which would otherwise
+    be drained again from the same cursor and fail again for ever: the batch is applied again an entry at a time
+    (applying is idempotent), and each entry that still raises is parked with its error. Redis being unavailable is
+    no such error: it is raised, and the shards are drained again later from their cursors.
+    """
+    try:
+        return _apply_together(store, settings, batches)
+    except Exception as exc:
+        if isinstance(exc, StorageUnavailable) or is_outage(exc):
+            raise
+        log.error("a batch of %d log entries raised %s; applying them one at a time",
+                  sum(len(entries) for entries in batches.values()), type(exc).__name__)
+    results = {shard: Applied() for shard in batches}
+    for shard, entries in batches.items():
+        for entry_id, payload in entries:
+            try:
+                one = _apply_together(store, settings, {shard: [(entry_id, payload)]})[shard]
+            except Exception as exc:
+                if isinstance(exc, StorageUnavailable) or is_outage(exc):
+                    raise
+                error = mended(f"{type(exc).__name__}: {exc}")
+                log.error("event %s of log shard %d could not be applied: %s", entry_id, shard, error)
+                store.dead_letter(shard, entry_id, payload, f"apply failed: {error}")
+                continue
+            results[shard].applied += one.applied
+            results[shard].waiting.extend(one.waiting)
+    return results
+
+
+def _apply_together(store: Store, settings: Settings,
+                    batches: Mapping[int, Sequence[tuple[str, str]]]) -> dict[int, Applied]:
     read = [(shard, *entry) for shard, entries in batches.items() for entry in _read(store, shard, entries)]
     events, down = enrich([event for _, _, _, event in read], settings, store)
     known = _aliases_in_batch(events)
