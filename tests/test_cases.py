@@ -463,3 +463,15 @@ def test_retention_deletes_closed_cases_past_it_and_keeps_open_ones_and_the_numb
     assert [c.id for c in store.case_page(None, None, None, 50, None)[0]] == [still_open, recent]
     counts = store.case_counts(now_ms())
     assert (counts.opened, counts.not_recovered, counts.recovered) == (3, 1, 1)
+
+
+def test_patch_reads_a_lone_surrogate_as_the_replacement_character(client, store, settings) -> None:
+    # JSON may escape half an emoji ("\\ud800"), which no store can hold: read as U+FFFD (tracker.text).
+    late, *_ = _open_three(store, settings)
+    auth = {"Authorization": f"Bearer {store.create_key('lead')}"}
+    response = client.patch(f"/api/v1/cases/{late}", headers=auth,
+                            data=json.dumps({"note": "Called \ud800", "owner": "ola\ud800@acme.test"}),
+                            content_type="application/json")
+    assert response.status_code == 200, response.json
+    assert response.json["owner"] == "ola\ufffd@acme.test"
+    assert [n["text"] for n in response.json["notes"]] == ["Called \ufffd"]

@@ -137,6 +137,33 @@ def test_a_sendgrid_reply_in_latin_1_is_read_in_its_charset(mail, inbound, store
     assert store.response(sid_of(mail)).comment == "Dårlig, ingen svarte på to dager."
 
 
+def test_a_postmark_reply_with_a_lone_surrogate_is_recorded(mail, inbound, store) -> None:
+    auth = base64.b64encode(f"postmark:{INBOUND_TOKEN}".encode()).decode()
+    body = postmark_json(reply_to(mail), "4\n\nFint \ud800 nok")
+    response = inbound.post("/inbound/postmark", json=body, headers={"Authorization": f"Basic {auth}"})
+    assert response.status_code == 200 and response.json == {"status": "answered"}, response.json
+    assert card(inbound, store)["last_response"]["rating"] == 4
+    assert store.response(sid_of(mail)).comment == "Fint \ufffd nok"
+
+
+@pytest.mark.parametrize(("charset", "text"), [("utf-7", b"4 +2AA- fint"), ("unicode_escape", b"4 \\ud800 fint")])
+def test_a_sendgrid_reply_whose_charset_decodes_to_a_lone_surrogate_is_recorded(
+        mail, inbound, store, charset: str, text: bytes) -> None:
+    boundary = "xYzZY"
+    fields: dict[str, bytes] = {
+        "to": reply_to(mail).encode(), "from": b"Kari Nordmann <kari@example.no>", "subject": b"Re: Hvordan gikk det?",
+        "text": text, "headers": b"From: kari@example.no\r\n",
+        "envelope": json.dumps({"to": [reply_to(mail)], "from": "kari@example.no"}).encode(),
+        "charsets": json.dumps({"to": "UTF-8", "from": "UTF-8", "subject": "UTF-8", "text": charset}).encode()}
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value
+                    + b"\r\n" for name, value in fields.items()) + f"--{boundary}--\r\n".encode()
+    response = inbound.post(f"/inbound/sendgrid?token={INBOUND_TOKEN}", data=body,
+                            content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 200 and response.json == {"status": "answered"}, response.json
+    assert card(inbound, store)["last_response"]["rating"] == 4
+    assert store.response(sid_of(mail)).comment == "\ufffd fint"
+
+
 def test_a_reply_that_lost_its_reply_address_is_found_by_in_reply_to(mail, inbound, store):
     body = postmark_json("support@acme.test", "5", headers=[{"Name": "In-Reply-To", "Value": mail["Message-ID"]}])
     response = inbound.post(f"/inbound/postmark?token={INBOUND_TOKEN}", json=body)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import email
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from flask import Blueprint, jsonify, request
 from marshmallow import ValidationError, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from tracker import text as jsontext
 from tracker.alerts.held import alert_answer
 from tracker.answers.by_email import InboundReply, handle_reply
 from tracker.config import Settings
@@ -108,7 +108,7 @@ def _header_block(raw: str) -> dict[str, str]:
 
 def _json(raw: str) -> Any:
     try:
-        return json.loads(raw) if raw else None
+        return jsontext.loads(raw) if raw else None
     except (ValueError, RecursionError):
         return None
 
@@ -134,7 +134,7 @@ def _mailgun(body: bytes, settings: Settings, now: float) -> InboundReply:
 
 def _postmark(body: bytes, settings: Settings, now: float) -> InboundReply:
     try:
-        raw = json.loads(body.decode("utf-8"))
+        raw = jsontext.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise PayloadError("The body is not valid JSON.", status=400) from None
     data = _load(PostmarkInboundPayload, raw)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import getaddresses, parseaddr
 
+from tracker import text as jsontext
 from tracker.answers.record import COMMENT_MAX, is_satisfied, record_answer, takes_answers
 from tracker.answers.reply_parse.parse import is_auto_reply, parse_reply
 from tracker.config import Settings
@@ -32,6 +33,16 @@ class InboundReply:
     text: str | None = None
     html: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A charset can decode to a lone surrogate (UTF-7's "+2AA-"), which nothing can store: read as U+FFFD.
+        mend = jsontext.mended
+        object.__setattr__(self, "recipients", tuple(mend(r) for r in self.recipients))
+        for name in ("sender", "subject", "text", "html"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, mend(value))
+        object.__setattr__(self, "headers", {mend(k): mend(v) for k, v in self.headers.items()})
 
 
 def _addresses(values: tuple[str, ...]) -> list[str]:

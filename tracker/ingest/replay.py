@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
 
+from tracker import text as jsontext
 from tracker.config import Settings
 from tracker.events import ANSWERED, parse_event
 from tracker.model import Event
@@ -83,7 +84,7 @@ def _event(raw: bytes, source: str, known_sources: Collection[str], number: int,
     if not text.strip():
         return None
     try:
-        data = json.loads(text)
+        data = jsontext.loads(text)
     except json.JSONDecodeError as exc:
         report.errors.append((number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
         return None

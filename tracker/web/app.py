@@ -11,6 +11,7 @@ from flask.json.provider import DefaultJSONProvider
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.routing import PathConverter
 
+from tracker import text as jsontext
 from tracker.config import MAX_BODY, Settings
 from tracker.i18n.catalogue import SUPPORTED, format_date, text
 from tracker.store import Store
@@ -27,11 +28,13 @@ HTML_HEADERS = {"Content-Security-Policy": CSP, "Referrer-Policy": "same-origin"
 
 class NestingJSONProvider(DefaultJSONProvider):
     """Flask's JSON, where a body nested deeper than the parser's recursion allows is invalid JSON (a ValueError,
-    which request.get_json answers with a 400 or, silent, None) rather than a RecursionError (a 500)."""
+    which request.get_json answers with a 400 or, silent, None) rather than a RecursionError (a 500), and a lone
+    surrogate's escape reads as U+FFFD (tracker.text)."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:
-            return super().loads(s, **kwargs)
+            return jsontext.loads(s.decode("utf-8") if isinstance(s, bytes) else s) if not kwargs \
+                else super().loads(s, **kwargs)
         except RecursionError:
             raise ValueError("the JSON is nested too deeply") from None
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
+from tracker import text as jsontext
 from tracker.events import OUT_OF_RANGE, epoch_seconds_in_range, parse_event
 from tracker.model import Event
 from tracker.schema_cache import load
@@ -76,9 +76,9 @@ class Delivery:
 
 
 def load_json(body: bytes) -> Any:
-    """Decode a JSON body or raise PayloadError(400)."""
+    """Decode a JSON body (every string mended: tracker.text) or raise PayloadError(400)."""
     try:
-        return json.loads(body.decode("utf-8"))
+        return jsontext.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise PayloadError("The body is not valid JSON.", status=400) from None
 
