@@ -8,7 +8,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from http import HTTPStatus
 from typing import Any
 
@@ -698,3 +698,44 @@ def test_order_events_with_one_timestamp_leave_the_status_the_later_step_sets(po
         assert post_event("standard", event).status_code == 202
         ingest.drain(store, settings, "test")
     assert store.redis.hget(keys.order("standard:O-1"), "status") == later.removeprefix("order.")
+
+
+# --- times ahead and fractional ratings: refused at the door, never counted -------------------------------------
+
+def _in(hours: float) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("occurred_at", ["2199-06-01T00:00:00Z", "2150-01-01T00:00:00Z", "in 25 hours"])
+def test_an_event_dated_more_than_a_day_ahead_gets_422_naming_occurred_at(post_event, store, occurred_at):
+    # An answer's time weighs it in the decayed score: one from 2199 would outweigh every real answer for ever.
+    body = {"type": "survey.answered", "id": "far-1", "ticket": {"id": "T-far"},
+            "occurred_at": _in(25) if occurred_at == "in 25 hours" else occurred_at,
+            "customer": {"email": "far@example.no"}, "answer": {"rating": 1, "scale": "csat5"}}
+    errors = assert_envelope(post_event("standard", body), 422)["errors"]
+    assert errors == {"occurred_at": ["Must not be more than a day in the future (is the sender's clock or time zone "
+                                      "wrong?)."]}
+    assert stream_length(store) == 0
+
+
+def test_an_event_a_few_hours_ahead_a_sender_clock_or_time_zone_off_is_taken(post_event, store):
+    response = post_event("standard", solved_event(ticket="T-ahead", at=_in(14)))
+    assert response.status_code == 202, response.json
+    assert stream_length(store) == 1
+
+
+@pytest.mark.parametrize("rating", [4.9, 5.99, 0.5, True])
+def test_a_fractional_rating_gets_422_not_cut_to_a_whole_one(post_event, store, rating):
+    body = {"type": "survey.answered", "id": "frac-1", "occurred_at": _in(-1), "ticket": {"id": "T-frac"},
+            "customer": {"email": "frac@example.no"}, "answer": {"rating": rating, "scale": "csat5"}}
+    errors = assert_envelope(post_event("standard", body), 422)["errors"]
+    assert errors == {"answer": {"rating": ["Not a valid integer."]}}
+    assert stream_length(store) == 0
+
+
+@pytest.mark.parametrize("rating", [4, 4.0, "4"])
+def test_a_whole_rating_written_as_a_float_or_a_string_is_taken(post_event, store, rating):
+    body = {"type": "survey.answered", "id": "whole-1", "occurred_at": _in(-1), "ticket": {"id": "T-whole"},
+            "customer": {"email": "whole@example.no"}, "answer": {"rating": rating, "scale": "csat5"}}
+    assert post_event("standard", body).status_code == 202
+    assert stream_length(store) == 1

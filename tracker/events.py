@@ -66,6 +66,19 @@ OUT_OF_RANGE = f"Must be a time between {EVENT_YEARS[0]} and {EVENT_YEARS[1]}."
 LAST_SECOND = (datetime(EVENT_YEARS[1], 1, 1, tzinfo=UTC) - EPOCH).total_seconds()
 
 
+# How far after its arrival an event's time may be. A clock or time zone set wrong at the sender (local time sent
+# as UTC) is hours out, and is taken; an answer dated decades ahead is not: the score's decay weighs an answer
+# by its time (tracker.model.Aggregate.of_answer), so one from 2199 would outweigh every real answer for ever.
+AHEAD_SLACK = timedelta(days=1)
+TOO_FAR_AHEAD = "Must not be more than a day in the future (is the sender's clock or time zone wrong?)."
+
+
+def not_far_ahead(moment: datetime) -> None:
+    """Refuse an event time more than AHEAD_SLACK after now."""
+    if moment > datetime.now(UTC) + AHEAD_SLACK:
+        raise ValidationError(TOO_FAR_AHEAD)
+
+
 def epoch_seconds_in_range(seconds: float) -> bool:
     """Say whether a unix time (seconds) is one an event may carry (see EVENT_YEARS)."""
     return 0 <= seconds < LAST_SECOND
@@ -178,10 +191,20 @@ class SurveyPartSchema(StrictSchema):
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
 
 
+class WholeNumber(fields.Integer):
+    """An integer, also as a string of digits or a float with nothing after the point ("4", 4.0); a fraction (4.9)
+    is refused, not cut to 4 as marshmallow's Integer would."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
 class AnswerSchema(SurveyPartSchema):
     """The answer a survey.answered event carries (SPEC §10)."""
 
-    rating = fields.Integer(required=True)
+    rating = WholeNumber(required=True)
     comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
     @validates_schema
@@ -196,7 +219,7 @@ class EventSchema(StrictSchema):
 
     type = fields.String(required=True, validate=validate.OneOf(REPLAY_TYPES))
     id = fields.String(required=True, validate=IDENT)
-    occurred_at = AwareDateTime(required=True)
+    occurred_at = AwareDateTime(required=True, validate=not_far_ahead)
     ticket = fields.Nested(TicketSchema, load_default=None)
     order = fields.Nested(OrderSchema, load_default=None)
     customer = fields.Nested(CustomerSchema, required=True)
