@@ -212,6 +212,13 @@ def test_the_csv_downloads_are_the_apis_columns_for_the_pages_filters(drilled, c
     rows = list(csv.reader(io.StringIO(one.get_data(as_text=True))))
     assert [row[2] for row in rows[1:]] == ["bjorn@example.no"]
     assert 'attachment; filename="responses-bjorn@example.no.csv"' == one.headers["Content-Disposition"]
+    # An address in another script: the header stays ASCII (a server refuses any other), the name goes in filename*.
+    cyrillic = client.get("/dashboard/export.csv", query_string={"customer": "иван@пример.рф"})
+    assert cyrillic.status_code == 200
+    disposition = cyrillic.headers["Content-Disposition"]
+    assert disposition.isascii() and disposition == (
+        'attachment; filename="responses-____@______.__.csv"; '
+        "filename*=UTF-8''responses-%D0%B8%D0%B2%D0%B0%D0%BD%40%D0%BF%D1%80%D0%B8%D0%BC%D0%B5%D1%80.%D1%80%D1%84.csv")
     assert client.get("/dashboard/export.csv", query_string={"customer": "not an address"}).status_code == 400
     assert client.get("/dashboard/export.csv", query_string={"team": "nobody"}).status_code == 400
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, redirect, render_template, request, stream_with_context, url_for
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
@@ -117,9 +118,15 @@ def export_csv() -> Any:
         for answer in chain([first] if first else [], answers):
             yield csv_line(csv_cells(rows.dump(answer)))
 
-    safe_name = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)
     return Response(stream_with_context(lines()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{safe_name}"'})
+                    headers={"Content-Disposition": attachment(name)})
+
+
+def attachment(name: str) -> str:
+    """Content-Disposition of a download: an ASCII filename every client reads (a header's bytes are Latin-1, and
+    an address may be in any script: иван@пример.рф), and the name itself as RFC 6266's filename* where it differs."""
+    plain = "".join(c if (c.isascii() and c.isalnum()) or c in "-_.@" else "_" for c in name)
+    return f'attachment; filename="{plain}"' + ("" if plain == name else f"; filename*=UTF-8''{quote(name, safe='')}")
 
 
 def _customer_answers(email: str) -> Iterator[Answer]:
