@@ -577,3 +577,16 @@ def test_a_timeline_cursor_that_is_not_from_this_order_is_422(world, client, aut
     for query in ({"cursor": cursor}, {"cursor": "x"}, {"cursor": "ZDEuMS4x", "order": "desc"}):
         response = client.get(path, headers=auth, query_string={"limit": 1, **query})
         assert response.status_code == 422 and "cursor" in response.json["errors"], (query, response.json)
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("PUT", "/api/v1/summary", "GET, HEAD"), ("POST", "/api/v1/agents", "GET, HEAD"),
+    ("DELETE", "/api/v1/export/responses.csv", "GET, HEAD"), ("PATCH", "/api/v1/customers", "GET, HEAD"),
+    ("PUT", "/api/v1/customers/kari@example.no", "GET, HEAD, DELETE"),
+])
+def test_a_method_an_endpoint_does_not_take_is_405_naming_the_ones_it_does(client, auth, method, path, allowed):
+    response = client.open(path, method=method, headers=auth)
+    assert response.status_code == 405 and response.headers["Allow"] == allowed, response.json
+    assert response.json["message"] == f"{method} is not allowed here; this endpoint takes {allowed}."
+    assert client.open("/api/v1/no-such-thing", method=method, headers=auth).status_code == 404
+    assert client.open(path, method=method).status_code == 401  # nothing is told before the key

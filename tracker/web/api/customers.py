@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
 
 from tracker.events import iso_from_ms
 from tracker.model import ScoreCard
@@ -178,4 +179,24 @@ def erase(email: str) -> Any:
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 @require_key()
 def unknown(rest: str) -> Any:
+    """Answer what no endpoint takes, after the key (a caller without one learns nothing of what exists): 405 with
+    Allow for an endpoint's path asked with a method it does not take, else 404."""
+    allowed = _methods_of(request.path)
+    if allowed:
+        return envelope(405, f"{request.method} is not allowed here; this endpoint takes {', '.join(allowed)}.",
+                        headers={"Allow": ", ".join(allowed)})
     return envelope(404, "No such API endpoint.")
+
+
+def _methods_of(path: str) -> list[str]:
+    """Return the methods an endpoint other than this catch-all takes at path."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    found = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        try:
+            rule, _ = adapter.match(path, method=method, return_rule=True)
+        except HTTPException:
+            continue
+        if rule.endpoint != request.endpoint:
+            found.append(method)
+    return found
