@@ -212,6 +212,7 @@ def test_patch_refuses_bad_bodies_with_the_field_named(client, auth, store, sett
     late, *_ = _open_three(store, settings)
     response = client.patch(f"/api/v1/cases/{late}", headers=auth, json=body)
     assert response.status_code == status and field in response.json["errors"], response.json
+    assert response.json["message"] == "The body is not valid."
 
 
 def test_patch_refuses_what_is_not_json_a_bad_transition_and_an_unknown_case(client, auth, store, settings):

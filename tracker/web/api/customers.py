@@ -45,7 +45,8 @@ __all__ = ["bp", "require_key"]
 @bp.errorhandler(ValidationError)
 def bad_query(exc: ValidationError) -> Any:
     messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-    return envelope(422, "The query is not valid.", messages)
+    said = "body" if request.method in ("POST", "PUT", "PATCH") else "query"
+    return envelope(422, f"The {said} is not valid.", messages)
 
 
 @bp.get("/openapi.json")
