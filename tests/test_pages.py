@@ -136,6 +136,20 @@ def test_a_reason_that_was_not_offered_gets_the_follow_up_again_and_changes_noth
     assert store.response(sid_of(answered_low)) == before
 
 
+def test_a_comment_too_long_is_said_so_and_the_rating_and_reason_are_kept(client, store, answered_low):
+    # The textareas' maxlength keeps a browser under 2,000 characters; a form posted otherwise is told what was wrong.
+    before = store.response(sid_of(answered_low))
+    page = client.post(answered_low, data={"rating": "4", "comment": "x" * 2001})
+    assert page.status_code == 422
+    assert has(Page(page.get_data(as_text=True)), text("en", "page.error_comment_long"))
+    assert 'value="4" checked' in page.get_data(as_text=True)
+    reason = client.post(f"{answered_low}/reason", data={"reason": "slow", "comment": "y" * 2001})
+    assert reason.status_code == 422
+    assert has(Page(reason.get_data(as_text=True)), text("en", "page.error_comment_long"))
+    assert 'value="slow" checked' in reason.get_data(as_text=True)
+    assert store.response(sid_of(answered_low)) == before
+
+
 def test_a_comment_without_a_reason_is_accepted(client, store, answered_low):
     assert client.post(f"{answered_low}/reason", data={"comment": "Just slow"}).status_code == 200
     response = store.response(sid_of(answered_low))

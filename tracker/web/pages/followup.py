@@ -9,7 +9,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
-from tracker.answers.record import expires_at, record_answer
+from tracker.answers.record import COMMENT_MAX, expires_at, record_answer
 from tracker.config import Settings
 from tracker.i18n.catalogue import format_date, text
 from tracker.model import Answer, Survey
@@ -114,8 +114,13 @@ def record(token: str, survey: Survey, answer: Answer | None, now_ms: int) -> An
                else [value for value, _ in offered_reasons(tracker.settings, survey.lang, custom.followup)])
     try:
         form = ReasonFormSchema(offered).load(request.form)
-    except ValidationError:
-        comment = request.form.get("comment", "")[:2000]
+    except ValidationError as exc:
+        comment = request.form.get("comment", "")[:COMMENT_MAX]
+        failed = exc.messages if isinstance(exc.messages, dict) else {}
+        if "comment" in failed and "reason" not in failed:  # the reason stands; only the comment is too long
+            kept = str(exc.valid_data.get("reason") or "") if isinstance(exc.valid_data, dict) else ""
+            return ask_reason(token, survey, tracker.settings, comment, kept, custom, happy,
+                              text(survey.lang, "page.error_comment_long"), 422)
         return ask_reason(token, survey, tracker.settings, comment, "", custom, happy,
                           text(survey.lang, "followup.error"), 422)
     # Without that question, a reason posted after a change to satisfied is dropped.

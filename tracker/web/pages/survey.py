@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from tracker.alerts.held import alert_answer
-from tracker.answers.record import SurveyUnavailable, is_satisfied, open_survey, record_answer
+from tracker.answers.record import COMMENT_MAX, SurveyUnavailable, is_satisfied, open_survey, record_answer
 from tracker.errors import StorageUnavailable
 from tracker.i18n.catalogue import normalise_locale, survey_question, text
 from tracker.mail.buttons import end_labels, rating_buttons
@@ -97,8 +97,13 @@ def answer(token: str) -> Any:
         reason = followup.reason_on_rating(tracker.store.response(survey.sid), happy, followup.custom_survey(survey))
         outcome = record_answer(tracker.store, tracker.settings, survey, form["rating"], form["comment"], _now_ms(),
                                 reason=reason, alerting=True)
-    except (ValidationError, ValueError):
-        comment = request.form.get("comment", "")[:2000]
+    except (ValidationError, ValueError) as exc:
+        comment = request.form.get("comment", "")[:COMMENT_MAX]
+        failed = exc.messages if isinstance(exc, ValidationError) and isinstance(exc.messages, dict) else {}
+        if "comment" in failed and "rating" not in failed:  # the rating stands; only the comment is too long
+            kept = exc.valid_data.get("rating") if isinstance(exc, ValidationError) and \
+                isinstance(exc.valid_data, dict) else None
+            return question_page(token, survey, kept, comment, text(g.lang, "page.error_comment_long"), 422)
         return question_page(token, survey, None, comment, text(g.lang, "page.error_rating"), 422)
     alert_answer(tracker.settings, tracker.kick, survey, outcome, form["rating"])
     return followup.after_rating(token, survey, tracker.store.response(survey.sid))
