@@ -287,3 +287,19 @@ def test_any_follow_up_form_gets_a_page_never_a_500(client, store, answered_low,
     page = client.post(path, data=form) if method == "post" else client.get(path, query_string=form)
     assert page.status_code in (200, 303, 422), (page.status_code, page.data[:300])
     assert store.response(sid_of(answered_low)).rating == 2
+
+
+@pytest.mark.parametrize(("method", "path", "code", "title", "body"), [
+    ("GET", "/s/nonsense", 404, "page.not_found_title", "page.not_found_text"),
+    ("GET", "/dashboard/nope", 404, "page.missing_title", "page.missing_text"),
+    ("GET", "/favicon.ico", 404, "page.missing_title", "page.missing_text"),
+    ("PUT", "/dashboard", 405, "page.bad_request_title", "page.bad_request_text"),
+    ("GET", "/s/abc?rating=" + "9" * 5000, 414, "page.bad_request_title", "page.bad_request_text"),
+])
+def test_an_error_page_says_whose_the_error_is(client, method, path, code, title, body):
+    # Only a 5xx is our side's fault; a survey link that leads nowhere is a survey not found, any other address not.
+    page = client.open(path, method=method)
+    assert page.status_code == code
+    shown = Page(page.get_data(as_text=True))
+    assert has(shown, text("en", title)) and has(shown, text("en", body))
+    assert not has(shown, text("en", "page.error_text"))

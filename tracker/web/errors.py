@@ -16,6 +16,7 @@ from tracker.web.limits import MAX_URL
 log = logging.getLogger(__name__)
 JSON_PREFIXES = ("/api/", "/webhooks/", "/inbound/", "/healthz", "/readyz", "/metrics")
 RETRY_AFTER = {"Retry-After": "5"}
+SURVEY_PATHS = ("/s/", "/u/")  # what the survey mails link to
 # What a sender is told while storage is down, by blueprint; senders of mail and events learn nothing was kept.
 UNAVAILABLE_MESSAGES = {
     "webhooks": "Storage is unreachable; nothing was stored. Retry later.",
@@ -56,6 +57,18 @@ def unavailable_page(lang: str = "en") -> tuple[str, int, dict[str, str]]:
     return body, 503, RETRY_AFTER
 
 
+def error_page(code: int, lang: str = "en") -> tuple[str, int]:
+    """The page a person sees for an HTTP error: a survey link that leads nowhere is a survey not found, any other
+    address a page not found, another 4xx a request the page could not take, and only a 5xx our side's fault."""
+    if code == 404:
+        if request.path.startswith(SURVEY_PATHS):
+            return page(404, "page.not_found_title", "page.not_found_text", lang)
+        return page(404, "page.missing_title", "page.missing_text", lang)
+    if 400 <= code < 500:
+        return page(code, "page.bad_request_title", "page.bad_request_text", lang)
+    return page(code, "page.error_title", "page.error_text", lang)
+
+
 MESSAGES = {
     400: "The request could not be understood.",
     404: "Nothing is here.",
@@ -85,9 +98,7 @@ def register_error_handlers(app: Flask) -> None:
             allowed = getattr(exc, "valid_methods", None)
             headers = {"Allow": ", ".join(allowed)} if allowed else None
             return envelope(code, _message(exc, code), headers=headers)
-        if code == 404:
-            return page(404, "page.not_found_title", "page.not_found_text")
-        return page(code, "page.error_title", "page.error_text")
+        return error_page(code)
 
     @app.errorhandler(StorageUnavailable)
     def storage_down(exc: StorageUnavailable) -> Any:

@@ -21,7 +21,7 @@ from tracker.surveys.optout import unsubscribe as unsubscribe_address
 from tracker.surveys.tokens import read_token
 from tracker.web.api.schemas import AnswerFormSchema, PageQuerySchema
 from tracker.web.context import current_tracker
-from tracker.web.errors import page, unavailable_page
+from tracker.web.errors import error_page, page, unavailable_page
 from tracker.web.pages import extra as extra_questions
 from tracker.web.pages import followup
 
@@ -154,9 +154,7 @@ def unsubscribe(token: str) -> Any:
 # The app's handlers answer in English; on these pages the survey's (or browser's) language is known.
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Any:
-    if exc.code == 404:
-        return page(404, "page.not_found_title", "page.not_found_text", _lang())
-    return page(exc.code or 500, "page.error_title", "page.error_text", _lang())
+    return error_page(exc.code or 500, _lang())
 
 
 @bp.errorhandler(StorageUnavailable)
