@@ -40,15 +40,16 @@ def local_ms(zone: str, text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone)).timestamp() * 1000)
 
 
-def next_weekday(name: str, then: int = 0) -> str:
-    """Return the date (YYYY-MM-DD) of the coming weekday `name` (Mon..Sun), plus `then` days.
+def last_weekday(name: str, then: int = 0) -> str:
+    """Return the date (YYYY-MM-DD) of the last weekday `name` (Mon..Sun) before today, plus `then` days.
 
-    Tests that go through the ingest use coming dates: a solve older than the survey expiry is
-    skipped as too old, so a fixed past date would stop being surveyed as the calendar moves on.
+    Tests that go through the ingest use the past week: a solve older than the survey expiry is skipped as too
+    old, so a fixed past date would stop being surveyed as the calendar moves on, and an event dated more than a
+    day ahead is refused at the door.
     """
     today = datetime.now(ZoneInfo("Europe/Oslo")).date()
-    ahead = (["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].index(name) - today.weekday()) % 7 or 7
-    return (today + timedelta(days=ahead + then)).isoformat()
+    back = (today.weekday() - ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].index(name)) % 7 or 7
+    return (today - timedelta(days=back) + timedelta(days=then)).isoformat()
 
 
 def local_text(zone: str, ms: int) -> str:
@@ -267,10 +268,10 @@ def test_an_invalid_time_zone_is_refused_with_422(deliver, store):
 def test_outside_the_window_the_survey_waits_and_goes_out_at_the_next_local_opening(
         deliver, store, env, smtp, client):
     rules = load_settings({**env, "TRACKER_SEND_WINDOW": WEEKDAYS, "TRACKER_DEFAULT_TIMEZONE": "UTC"})
-    saturday = local_ms("Europe/Oslo", f"{next_weekday('Sat')} 12:00")
+    saturday = local_ms("Europe/Oslo", f"{last_weekday('Sat')} 12:00")
     assert deliver(saturday, timezone="Europe/Oslo").status_code == 202
     assert send_at(store, rules, saturday + 60_000) == [surveys.Outcome("deferred", "send_window")]
-    monday = local_ms("Europe/Oslo", f"{next_weekday('Sat', then=2)} 09:00")
+    monday = local_ms("Europe/Oslo", f"{last_weekday('Sat', then=2)} 09:00")
     assert store.profile(KARI).timezone == "Europe/Oslo"
     assert smtp.messages == [] and store.customer_surveys(KARI) == []  # waiting is not a skip
     assert store.redis.get(keys.customer(KARI, "throttle")) is None
@@ -354,11 +355,11 @@ def test_reminders_are_off_by_default(deliver, store, settings, smtp):
 def test_a_reminder_due_outside_the_window_waits_for_the_next_opening(deliver, store, env, smtp):
     rules = load_settings({**env, "TRACKER_REMINDER_DAYS": "1", "TRACKER_SEND_WINDOW": WEEKDAYS,
                            "TRACKER_DEFAULT_TIMEZONE": "Europe/Oslo"})
-    friday = local_ms("Europe/Oslo", f"{next_weekday('Fri')} 10:00")
+    friday = local_ms("Europe/Oslo", f"{last_weekday('Fri')} 10:00")
     deliver(friday - 60_000)
     assert [o.status for o in send_at(store, rules, friday)] == ["sent"]
     assert send_at(store, rules, friday + DAY_MS) == [surveys.Outcome("deferred", "send_window")]
-    monday = local_ms("Europe/Oslo", f"{next_weekday('Fri', then=3)} 09:00")
+    monday = local_ms("Europe/Oslo", f"{last_weekday('Fri', then=3)} 09:00")
     assert send_at(store, rules, monday - 1) == []
     assert send_at(store, rules, monday) == [surveys.Outcome("reminded")]
     assert str(smtp.wait_for(2)[1]["Subject"]).startswith("Påminnelse: ")
