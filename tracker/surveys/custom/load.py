@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from email.utils import parseaddr
@@ -50,11 +52,16 @@ class _Reader:
     """Check one file's parsed data against its text, raising ConfigError at the first mistake."""
 
     def __init__(self, path: Path, source: str, scales: Mapping[tuple[str, str], str], default_scale: str) -> None:
-        self.path, self.lines = path, KeyLines.scan(source)
+        self.path, self.source, self.lines = path, source, KeyLines.scan(source)
         self.scales, self.default_scale = scales, default_scale
 
     def fail(self, entry: int | None, question: int | None, key: str, problem: str) -> ConfigError:
         where = self.lines.line(entry, question, key.rpartition(".")[2] if question is not None else key)
+        if entry is not None and question is not None and (entry, question, None) not in self.lines.lines:
+            # not a [[surveys.extra_questions]] table but an inline one, `extra_questions = [{…}, …]`: its line
+            start = self.lines.lines.get((entry, None, "extra_questions"))
+            if start is not None:
+                where = _inline_table_line(self.source, start, question) or start
         return ConfigError(f"{self.path}:{where}: {key}: {problem}")
 
     def typed(self, table: Mapping[str, Any], allowed: Mapping[str, str], entry: int, question: int | None,
@@ -165,21 +172,103 @@ class _Reader:
                 or self.default_scale)
 
     def logo(self, index: int, name: str) -> Logo:
-        path = (self.path.parent / name).resolve()
+        if "\0" in name:
+            raise self.fail(index, None, "logo", f"{name!r} holds a NUL character, which no file name can")
+        try:
+            path = (self.path.parent / name).resolve()
+        except RuntimeError:  # a symlink loop, on Python 3.11 (later versions: OSError)
+            raise self.fail(index, None, "logo", f"cannot read {self.path.parent / name}: a symbolic link loop"
+                            ) from None
+        except OSError as exc:
+            raise self.fail(index, None, "logo", f"cannot read {self.path.parent / name}: {exc.strerror or exc}"
+                            ) from None
         ext = path.suffix.lower().lstrip(".")
         if ext not in LOGO_TYPES:
             raise self.fail(index, None, "logo", f"must be a .png, .jpg, .svg or .webp file, got {name!r}")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise self.fail(index, None, "logo", f"cannot read {path}: {exc.strerror or exc}") from None
-        if len(data) > LOGO_MAX_BYTES:
-            raise self.fail(index, None, "logo", f"{name} is {len(data) // 1024} KiB; at most "
+        data, size = self.logo_bytes(index, path)
+        if size > LOGO_MAX_BYTES:
+            raise self.fail(index, None, "logo", f"{name} is {size // 1024} KiB; at most "
                             f"{LOGO_MAX_BYTES // 1024} KiB (mail clients load it with every mail)")
         if not _looks_like(ext, data):
             raise self.fail(index, None, "logo", f"{name} is not a {ext} image")
         ext = "jpg" if ext == "jpeg" else ext
         return Logo(path, hashlib.sha256(data).hexdigest()[:16], ext, LOGO_TYPES[ext], data)
+
+    def logo_bytes(self, index: int, path: Path) -> tuple[bytes, int]:
+        """Return at most LOGO_MAX_BYTES + 1 bytes of a logo and its size; a pipe, device or folder is refused.
+
+        Opened without blocking, so that a named pipe cannot hang the process, and checked to be a regular file once
+        open, so that nothing can swap it between the check and the read.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except (OSError, ValueError) as exc:
+            raise self.fail(index, None, "logo", f"cannot read {path}: {_strerror(exc)}") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+                raise self.fail(index, None, "logo", f"cannot read {path}: {what}")
+            if info.st_size > LOGO_MAX_BYTES:
+                return b"", info.st_size
+            chunks: list[bytes] = []
+            got = 0
+            while got <= LOGO_MAX_BYTES:
+                chunk = os.read(fd, LOGO_MAX_BYTES + 1 - got)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+        except OSError as exc:
+            raise self.fail(index, None, "logo", f"cannot read {path}: {_strerror(exc)}") from None
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
+        return data, max(len(data), info.st_size)
+
+
+def _strerror(exc: Exception) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+
+
+def _inline_table_line(source: str, start: int, number: int) -> int | None:
+    """Return the line on which the number-th (from 0) inline table opens in the array of the key on line start."""
+    text = "\n".join(source.splitlines()[start - 1:])
+    at, line, brackets, braces, seen = text.find("=") + 1, start, 0, 0, -1
+    if at == 0:
+        return None
+    while at < len(text):
+        character = text[at]
+        if character == "\n":
+            line += 1
+        elif character == "#":  # a comment, to the end of its line
+            end = text.find("\n", at)
+            at = len(text) if end < 0 else end
+            continue
+        elif character in "\"'":  # a string: skip it, counting the lines a multi-line one spans
+            quote = text[at:at + 3] if text[at:at + 3] in ('"""', "'''") else character
+            end = at + len(quote)
+            while end < len(text) and not text.startswith(quote, end):
+                end += 2 if quote[0] == '"' and text[end] == "\\" else 1
+            line += text.count("\n", at, end)
+            at = end + len(quote)
+            continue
+        elif character == "[" and braces == 0:
+            brackets += 1
+        elif character == "]" and braces == 0:
+            brackets -= 1
+            if brackets <= 0:
+                return None
+        elif character == "{":
+            if braces == 0 and brackets == 1:
+                seen += 1
+                if seen == number:
+                    return line
+            braces += 1
+        elif character == "}":
+            braces -= 1
+        at += 1
+    return None
 
 
 def _looks_like(ext: str, data: bytes) -> bool:
