@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import re
+import stat
 import sys
-from typing import IO, Any
+import tempfile
+from typing import IO, TYPE_CHECKING, Any
 
 from tracker.cli.base import UsageError, counted, open_store, settings_for
 from tracker.cli.help import describe
 
+if TYPE_CHECKING:
+    from tracker.ingest.export_log import ExportReport
+
 MAX_ERRORS_SHOWN = 50
+DESCRIPTOR = re.compile(r"/dev/(stdout|stderr|fd/\d+)|/proc/(self|thread-self|\d+)/fd/\d+")  # open files' names
 NEVER_MAILS = ("A solved ticket whose survey would have been due more than TRACKER_SURVEY_EXPIRY_DAYS ago gets no "
                "survey: it is recorded as skipped (too_old). ")
 PAGES: dict[str, tuple[str, str, str]] = {
@@ -24,7 +33,8 @@ PAGES: dict[str, tuple[str, str, str]] = {
     "export-log": ("write every stored event and answer as JSON lines for replay",
                    "Write every event of the event log, then every sent survey (survey.sent) and every answer "
                    "(survey.answered), as JSON lines that `tracker replay` reads back into an empty Redis "
-                   "to the same scores. Use - for standard output. Needs only TRACKER_REDIS_URL.",
+                   "to the same scores. Use - for standard output. An earlier FILE is replaced only once the "
+                   "export is whole. Needs only TRACKER_REDIS_URL.",
                    "example:\n  tracker export-log backup.jsonl && TRACKER_REDIS_URL=redis://new:6379/0 "
                    "tracker replay backup.jsonl"),
     "import-ratings": ("load ratings collected elsewhere from a CSV file",
@@ -97,26 +107,152 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_export_log(args: argparse.Namespace) -> int:
-    from tracker.ingest.export_log import export_log
-
     settings = settings_for("store")
     store = open_store(settings)
     if args.file == "-":
-        report = export_log(store, sys.stdout)
+        report = _export_to_stdout(store)
         out = sys.stderr
     else:
-        try:
-            handle = open(args.file, "w", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.file}: {exc.strerror}") from None
-        with handle:
-            report = export_log(store, handle)
+        report = _export_to_file(store, args.file)
         out = sys.stdout
-    print(f"Wrote {counted(report.events, 'event')}, {counted(report.sent, 'unanswered survey')} and "
-          f"{counted(report.answers, 'answer')}"
+    print(f"Wrote {counted(report.events, 'event')}, {counted(report.sent, 'unanswered survey')}, "
+          f"{counted(report.skipped, 'skipped survey')} and {counted(report.answers, 'answer')}"
           + (f"; {counted(report.unreadable, 'unreadable log record')} left out" if report.unreadable else "") + ".",
           file=out)
     return 0
+
+
+def _export_to_stdout(store: Any) -> ExportReport:
+    """Stream the export to standard output (a pipe or a redirect: there is no earlier file to keep)."""
+    from tracker.ingest.export_log import OutputError, export_log
+
+    try:
+        report = export_log(store, sys.stdout)
+        sys.stdout.flush()
+    except OutputError as exc:
+        raise _cannot_write("standard output", exc.error) from None
+    except OSError as exc:
+        raise _cannot_write("standard output", exc) from None
+    return report
+
+
+def _export_to_file(store: Any, path: str) -> ExportReport:
+    """Export into a temporary file beside path and rename it over path only once the export is whole.
+
+    Opening path for writing would empty an earlier export before Redis has answered: an unreachable Redis left a
+    0-byte file, and a Redis that went away mid-export a shorter file that looks whole and replays without a
+    complaint. So nothing at path changes unless the export finished, and the temporary file goes on any failure.
+    A path that is not a regular file (a device, a named pipe) holds nothing to keep and is written in place, as is
+    the name of an open descriptor (/dev/stdout: renaming over the file it points at would not write to it).
+    """
+    if not path or path.endswith(os.sep) or os.path.isdir(path):
+        raise UsageError(f"cannot write {path}: {os.strerror(errno.EISDIR if path else errno.ENOENT)}")
+    if DESCRIPTOR.fullmatch(path) or (os.path.exists(path) and not os.path.isfile(path)):
+        return _export_in_place(store, path)
+    target = os.path.realpath(path)  # through a symlink, so the link keeps pointing at the export
+    handle, temporary = _temporary_beside(path, target)
+    try:
+        with handle:
+            report = _export_into(store, handle, path)
+            _synced(handle, path)
+        os.replace(temporary, target)
+    except OSError as exc:  # closing (the last buffered write) or renaming
+        _remove(temporary)
+        raise _cannot_write(path, exc) from None
+    except BaseException:  # Redis went away, a write failed, ^C: the earlier export stays as it was
+        _remove(temporary)
+        raise
+    _sync_folder(os.path.dirname(target))
+    return report
+
+
+def _temporary_beside(path: str, target: str) -> tuple[IO[str], str]:
+    """Open a new temporary file in target's folder (so the rename stays on one file system), with the mode target
+    has, or a new file's mode (the umask's) when there is no target yet."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f"{os.path.basename(target)}.tmp-",
+                                                 dir=os.path.dirname(target))
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    try:
+        os.fchmod(descriptor, _mode_for(target))
+        return os.fdopen(descriptor, "w", encoding="utf-8"), temporary
+    except BaseException:
+        os.close(descriptor)
+        _remove(temporary)
+        raise
+
+
+def _mode_for(target: str) -> int:
+    """Return the permission bits the export gets: those of the file it replaces, else a new file's."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _export_in_place(store: Any, path: str) -> ExportReport:
+    """Write straight into a device or named pipe (nothing there to keep, and no folder to rename in)."""
+    try:
+        handle = open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    try:
+        with handle:
+            report = _export_into(store, handle, path)
+            handle.flush()
+    except OSError as exc:  # closing flushes what is left, and /dev/full refuses it only then
+        raise _cannot_write(path, exc) from None
+    return report
+
+
+def _export_into(store: Any, handle: IO[str], path: str) -> ExportReport:
+    from tracker.ingest.export_log import OutputError, export_log
+
+    try:
+        return export_log(store, handle)
+    except OutputError as exc:
+        raise _cannot_write(path, exc.error) from None
+
+
+def _synced(handle: IO[str], path: str) -> None:
+    """Flush the export and have it on disk before it replaces the earlier one (a crash must not leave it empty)."""
+    try:
+        handle.flush()
+        os.fsync(handle.fileno())
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+
+
+def _sync_folder(folder: str) -> None:
+    """Have the rename itself on disk; a file system that cannot sync a folder still holds the whole export."""
+    try:
+        descriptor = os.open(folder or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _cannot_write(path: str, error: OSError) -> Exception:
+    """Say in one line that path could not be written; a closed pipe stays what it is (a reader that stopped
+    reading, `export-log - | head`, is no error of ours) for the command line to end quietly on."""
+    if isinstance(error, BrokenPipeError):
+        return error
+    return UsageError(f"cannot write {path}: {error.strerror or error}")
 
 
 def cmd_import_ratings(args: argparse.Namespace) -> int:

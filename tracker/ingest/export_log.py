@@ -31,8 +31,23 @@ class ExportReport:
     unreadable: int = 0
 
 
+class OutputError(Exception):
+    """Writing to the output failed (a full disk, a closed pipe); error is the OSError the write raised.
+
+    Kept apart from the store's own failures, so the command can say the file could not be written and name it,
+    rather than mistake a full disk for an unreachable Redis (or the other way round).
+    """
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
 def export_log(store: Store, out: IO[str]) -> ExportReport:
-    """Write every logged event and every sent or answered survey to out, one JSON object a line."""
+    """Write every logged event and every sent or answered survey to out, one JSON object a line.
+
+    A failed write raises OutputError; the store's failures (StorageUnavailable) pass through unchanged.
+    """
     report = ExportReport()
     for payload in store.iter_log():
         try:
@@ -56,8 +71,11 @@ def export_log(store: Store, out: IO[str]) -> ExportReport:
 
 
 def _write(out: IO[str], event: Event) -> None:
-    out.write(json.dumps({"source": event.source, **standard_event(event)}, ensure_ascii=False,
-                         separators=(",", ":")) + "\n")
+    line = json.dumps({"source": event.source, **standard_event(event)}, ensure_ascii=False, separators=(",", ":"))
+    try:
+        out.write(line + "\n")
+    except OSError as exc:
+        raise OutputError(exc) from exc
 
 
 def _survey_events(store: Store) -> Iterator[Event]:
