@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Iterator
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from marshmallow import ValidationError
@@ -25,6 +27,7 @@ from tracker.store import Store
 COLUMNS = ("email", "rating", "scale", "answered_at", "ticket", "source", "agent", "team", "comment")
 REQUIRED = ("email", "rating", "answered_at")
 DEFAULT_SOURCE = "import"
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class ImportFileError(ValueError):
@@ -34,32 +37,101 @@ class ImportFileError(ValueError):
 def rating_events(lines: Iterable[bytes], settings: Settings) -> Iterator[tuple[int, Event | str]]:
     """Yield (line number, event) for each good row and (line number, reason) for each bad one."""
     text, undecodable = _decoded(lines)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = list(io.StringIO(text, newline=""))  # the lines as the csv module splits them (CR, LF or CRLF)
+    header, start = _header(rows, undecodable)
+    yield from ((number, "not UTF-8 text; save the file as UTF-8") for number in undecodable)
+    for number, values in _records(rows, start, _row_shaped(header)):
+        if isinstance(values, str):
+            yield number, values
+        elif not values:  # a blank line
+            continue
+        elif len(values) > len(header):
+            yield number, "more values than columns"
+        else:
+            yield number, _event(dict(zip(header, values, strict=False)), settings)
+
+
+def _header(rows: list[str], undecodable: list[int]) -> tuple[list[str], int]:
+    """Read the header: the column names, and how many lines they took; raise ImportFileError when it names none.
+
+    Encoding comes first: a UTF-16 file (Excel's "Unicode text") has no UTF-8 first line, and saying so beats
+    calling every column missing. Its little-endian form without a byte-order mark decodes as UTF-8 with a NUL
+    after each character, which no column name holds.
+    """
+    if 1 in undecodable or (rows and "\x00" in rows[0]):
+        raise ImportFileError(f"the first line must name the columns (of {','.join(COLUMNS)}); it is not UTF-8 "
+                              "text: save the file as UTF-8")
+    reader = csv.reader(iter(rows), strict=True)
     try:
-        header = [name.strip().lower() for name in reader.fieldnames or []]
+        header = [name.strip().lower() for name in next(reader, [])]
     except csv.Error as exc:
         raise ImportFileError(f"the first line is not a CSV row naming the columns ({exc})") from None
     missing = [name for name in REQUIRED if name not in header]
     unknown = [name for name in header if name not in COLUMNS]
-    if missing or unknown or 1 in undecodable:
+    if missing or unknown:
         raise ImportFileError(f"the first line must name the columns (of {','.join(COLUMNS)}); "
-                              + (f"missing {', '.join(missing)}" if missing else
-                                 f"unknown {', '.join(unknown)}" if unknown else "it is not UTF-8 text"))
-    reader.fieldnames = header
-    yield from ((number, "not UTF-8 text; save the file as UTF-8") for number in undecodable)
+                              + (f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(unknown)}"))
+    return header, reader.line_num
+
+
+def _records(rows: list[str], start: int, row_shaped: Callable[[str], bool]) -> Iterator[tuple[int, list[str] | str]]:
+    """Yield (line number, values) for each CSV record after the first start lines, (line number, reason) for each
+    that cannot be read.
+
+    A quote opened and never closed would otherwise make the rest of the file one value: every later row gone into
+    a comment, without a word. So the reading is strict (a quote left open at the end is an error), and a record
+    that fails over several lines, or whose quoted value runs over lines shaped like rows of their own, is reported
+    at the line it starts on and the reading starts again on the line after it: the rows it took along are read as
+    rows (one bad row never takes others with it). A record failing within its one line (a value over the csv
+    module's limit) is reported at that line and the reading goes on after it, as the csv module does.
+    """
     while True:
+        reader = csv.reader(itertools.islice(rows, start, None), strict=True)
+        read = 0  # the lines the records so far took
+        while True:
+            first = start + read + 1  # the line the next record starts on
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                if start + reader.line_num > first:
+                    yield first, (f"a quote opened on this line is not closed properly ({exc}); the lines after "
+                                  "it are read as rows of their own")
+                    break
+                read = reader.line_num
+                yield start + read, f"not a CSV row ({exc})"
+                continue
+            read = reader.line_num
+            if start + read > first and any(row_shaped(line) for line in _continued(values)):
+                yield first, ("a quote opened on this line runs over lines that look like rows of their own; it is "
+                              "not closed where it should be, and those lines are read as rows")
+                break
+            yield start + read, values
+        start = first  # again from the line after the one the bad record starts on
+
+
+def _continued(values: list[str]) -> Iterator[str]:
+    """Yield every line of the record's values after a line break: the lines a quoted value ran over."""
+    for value in values:
+        yield from LINE_BREAK.split(value)[1:]
+
+
+def _row_shaped(header: list[str]) -> Callable[[str], bool]:
+    """Say whether a line, read alone, is a row of this file: no more values than columns, and the required ones
+    set, with an address in email. A comment that spans lines holds no such line; a swallowed row does."""
+    columns = [header.index(name) for name in REQUIRED]
+    email = header.index("email")
+
+    def shaped(line: str) -> bool:
         try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # a value over the csv module's field limit: the rest of its line is passed over
-            yield reader.reader.line_num, f"not a CSV row ({exc})"  # the DictReader's own count is one behind
-            continue
-        number = reader.line_num
-        if None in row:
-            yield number, "more values than columns"
-            continue
-        yield number, _event(row, settings)
+            values = next(csv.reader([line]), [])
+        except csv.Error:
+            return False
+        return (max(columns) < len(values) <= len(header) and all(values[index].strip() for index in columns)
+                and "@" in values[email])
+
+    return shaped
 
 
 def _decoded(lines: Iterable[bytes]) -> tuple[str, list[int]]:
