@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import secrets
 import time
+import traceback
 from pathlib import Path
 
 from tracker.cli.base import UsageError
-from tracker.config import SCALES, Settings, load_settings
+from tracker.config import SCALES, ConfigError, Settings, load_settings
 from tracker.i18n.catalogue import ALIASES, SUPPORTED
 from tracker.model import Survey
 from tracker.surveys.custom import CustomSurvey
+from tracker.surveys.template_check import Sample, fault_line
 
 DAY_MS = 86_400_000
 # The example ticket the preview is about: nothing here is anyone's data.
@@ -90,22 +92,33 @@ def _local(html: str, links: dict[str, str]) -> str:
 
 
 def _write_mail(settings: Settings, survey: Survey, folder: Path, custom: CustomSurvey | None) -> list[Path]:
+    subject, plain, html, message = _rendered_mail(settings, survey)
+    links = {}
+    if custom is not None and custom.logo is not None:
+        _save(folder / "assets" / custom.logo.filename, custom.logo.data)
+        links[f"{settings.public_url}{custom.logo.url_path}"] = custom.logo.filename
+    return [_save(folder / "mail.html", _local(html, links)),
+            _save(folder / "mail.txt", f"Subject: {subject}\n\n{plain}"), _save(folder / "mail.eml", message)]
+
+
+def _rendered_mail(settings: Settings, survey: Survey) -> tuple[str, str, str, bytes]:
+    """Render the mail's subject, text, HTML and whole message; an operator's template that fails to render is the
+    one line `tracker check` gives for it (ConfigError, exit 2), not a Jinja traceback."""
     from tracker.mail.message import render_survey
     from tracker.surveys.message import build_message, survey_mail
 
-    mail = survey_mail(settings, survey, EXAMPLE["name"], survey.expires_at_ms or 0)
-    subject, plain, html = render_survey(mail, os.path.join(settings.template_dir, "mail")
-                                         if settings.template_dir else None)
-    links = {}
-    if custom is not None and custom.logo is not None:
-        (folder / "assets" / custom.logo.filename).write_bytes(custom.logo.data)
-        links[f"{settings.public_url}{custom.logo.url_path}"] = custom.logo.filename
-    files = {"mail.html": _local(html, links), "mail.txt": f"Subject: {subject}\n\n{plain}"}
-    for name, content in files.items():
-        (folder / name).write_text(content, encoding="utf-8")
-    (folder / "mail.eml").write_bytes(build_message(settings, survey, EXAMPLE["name"], survey.expires_at_ms or 0)
-                                      .data)
-    return [folder / "mail.html", folder / "mail.txt", folder / "mail.eml"]
+    templates = os.path.join(settings.template_dir, "mail") if settings.template_dir else None
+    expires_ms = survey.expires_at_ms or 0
+    try:
+        mail = survey_mail(settings, survey, EXAMPLE["name"], expires_ms)
+        subject, plain, html = render_survey(mail, templates)
+        message = build_message(settings, survey, EXAMPLE["name"], expires_ms).data
+    except Exception as exc:
+        if templates is None or not _operator_fault(exc, templates):
+            raise
+        raise ConfigError(fault_line(exc, templates, f"the survey mail fails to render ({_described(survey)})")) \
+            from None
+    return subject, plain, html, message
 
 
 def _write_pages(settings: Settings, survey: Survey, folder: Path, custom: CustomSurvey | None) -> list[Path]:
@@ -119,21 +132,60 @@ def _write_pages(settings: Settings, survey: Survey, folder: Path, custom: Custo
 
     app = create_app(settings, enqueue=lambda *args: None)  # its store is never asked anything
     token = make_token(settings.secret_key, survey.sid)
+    templates = os.path.join(settings.template_dir, "pages") if settings.template_dir else None
     with app.test_request_context("/", base_url=settings.public_url):
         g.survey_brand = page_brand(custom, survey)
         links = {url_for("survey.static", filename="survey.css"): "survey.css"}
-        (folder / "assets" / "survey.css").write_bytes(Path(app.blueprints["survey"].static_folder or "",
-                                                            "survey.css").read_bytes())
+        _save(folder / "assets" / "survey.css", Path(app.blueprints["survey"].static_folder or "",
+                                                     "survey.css").read_bytes())
         if custom is not None and custom.colour:
             name = f"brand-{custom.colour[1:]}.css"
-            (folder / "assets" / name).write_text(page_stylesheet(custom.colour), encoding="utf-8")
+            _save(folder / "assets" / name, page_stylesheet(custom.colour))
             links[url_for("brand.stylesheet", colour=custom.colour[1:])] = name
         if custom is not None and custom.logo:
-            (folder / "assets" / custom.logo.filename).write_bytes(custom.logo.data)
+            _save(folder / "assets" / custom.logo.filename, custom.logo.data)
             links[custom.logo.url_path] = custom.logo.filename
         written = []
         for name, render in page_renderers(settings, survey, token, custom).items():
-            path = folder / f"{name}.html"
-            path.write_text(_local(render(), links), encoding="utf-8")
-            written.append(path)
+            try:
+                html = render()
+            except Exception as exc:
+                if templates is None or not _operator_fault(exc, templates):
+                    raise
+                raise ConfigError(fault_line(exc, templates, f"the {name} page fails to render "
+                                                              f"({_described(survey)})")) from None
+            written.append(_save(folder / f"{name}.html", _local(html, links)))
     return written
+
+
+def _save(path: Path, content: str | bytes) -> Path:
+    """Write one file of the preview. _folder() proved the folder writable, yet one file may still fail (a folder
+    of its name in the way, a full disk): one line naming it, not a traceback."""
+    try:
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _operator_fault(exc: BaseException, folder: str) -> bool:
+    """Say whether exc is the fault of the operator's templates in folder: Jinja's own error, or raised in one.
+
+    A failure of anything else (a setting the mail cannot be built with) is no template's, and a line naming
+    TRACKER_TEMPLATE_DIR would send the operator looking in the wrong place: it stays the traceback it is.
+    """
+    from jinja2 import TemplateError
+
+    if isinstance(exc, TemplateError):
+        return True
+    inside = os.path.abspath(folder) + os.sep
+    return any(os.path.abspath(frame.filename).startswith(inside)
+               for frame in traceback.extract_tb(exc.__traceback__))
+
+
+def _described(survey: Survey) -> str:
+    """Describe the previewed survey as `tracker check` describes the sample that failed (en, csat5, …)."""
+    return Sample(survey.lang or "en", survey.scale, survey.kind, True, survey.brand, survey.source).describe()
