@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from tracker.signing import secret_problem
@@ -83,6 +83,37 @@ SOURCE_SECRET = re.compile(r"^TRACKER_SOURCE_([A-Z0-9_]+)_SECRET$")
 
 class ConfigError(Exception):
     """A required variable is missing or a value is malformed; the message names the variable."""
+
+
+class SettingsProblems(ConfigError):
+    """Every problem load_settings found, one line each (`problems`). As a ConfigError it reads as the first of
+    them, the one line a process stops with; `tracker check` prints them all."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__(problems[0])
+        self.problems = tuple(problems)
+
+
+T = TypeVar("T")
+
+
+class _Problems:
+    """The problems found so far: each variable is checked on its own, so one bad value hides no other."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def read(self, read: Callable[[], T], fallback: T) -> T:
+        """Return what read() returns, or note its ConfigError and return fallback."""
+        try:
+            return read()
+        except ConfigError as exc:
+            self.found.extend(exc.problems if isinstance(exc, SettingsProblems) else (str(exc),))
+            return fallback
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise SettingsProblems(self.found)
 
 
 def read_setting_file(variable: str, path: Path) -> str:
@@ -304,8 +335,12 @@ def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...], defaul
     value = environ.get(name, "").strip() or default
     if value is None:
         raise ConfigError(f"{name} is required (e.g. {schemes[0]}://localhost)")
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not (parts.hostname or (parts.scheme == "unix" and parts.path)):
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError as exc:  # a bracketed host that is no IPv6 address: nothing of it can be shown safely
+        raise ConfigError(f"{name} is not a valid URL: {exc}") from None
+    if parts.scheme not in schemes or not (host or (parts.scheme == "unix" and parts.path)):
         raise ConfigError(f"{name} must be a {' or '.join(s + '://' for s in schemes)} URL, "
                           f"got {redact_url(value)!r}")
     try:
@@ -313,6 +348,58 @@ def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...], defaul
     except ValueError:
         raise ConfigError(f"{name} has an invalid port: {redact_url(value)!r}") from None
     return value
+
+
+REDIS_DATABASE = re.compile(r"/?\d*")  # what may follow a Redis URL's host: nothing, or /<database number>
+
+
+def _redis_url(environ: Mapping[str, str], name: str = "TRACKER_REDIS_URL") -> str:
+    """Read a Redis URL, refusing up front what redis-py would refuse only once it connects (an option it does not
+    know, or one whose value is not of its kind, a protocol other than 2 or 3) or read silently as database 0 (a
+    path that is not a number)."""
+    import redis
+
+    value = _url(environ, name, ("redis", "rediss", "unix"), None)
+    shown = redact_url(value)
+    parts = urlsplit(value)
+    if parts.scheme != "unix" and not REDIS_DATABASE.fullmatch(parts.path):
+        raise ConfigError(f"{name}: the database after the host must be a number, e.g. redis://host:6379/0, "
+                          f"got {shown!r}")
+    try:
+        pool = redis.ConnectionPool.from_url(value)
+        pool.make_connection()  # made as the store makes its own, not connected: refuses what its options hold
+    except TypeError as exc:  # an option redis-py does not know, passed on as a keyword
+        unknown = re.search(r"argument '(\w+)'", str(exc))
+        raise ConfigError(f"{name}: redis-py knows no option {unknown.group(1) if unknown else ''!r} in "
+                          f"{shown!r}") from None
+    except (ValueError, redis.RedisError) as exc:
+        reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        raise ConfigError(f"{name}: {reason}: {shown!r}") from None
+    return value
+
+
+def _broker_url(environ: Mapping[str, str], redis_url: str) -> str:
+    """Read TRACKER_BROKER_URL (the store's Redis when unset, checked as TRACKER_REDIS_URL): its scheme, its port,
+    a Redis database that is a number, and a Sentinel's master."""
+    name = "TRACKER_BROKER_URL"
+    given = environ.get(name, "").strip()
+    if not given:
+        return redis_url
+    if not given.startswith(("redis://", "rediss://", "amqp://", "unix://", "sentinel://")):
+        raise ConfigError(f"{name} must be a redis:// or amqp:// URL, got {redact_url(given)!r}")
+    if given.startswith("sentinel://"):
+        for sentinel in given.split(";"):
+            _url({name: sentinel}, name, ("sentinel",), None)
+        if not broker_connection(given)[1]:
+            raise ConfigError(f"{name}: a sentinel:// URL names the master its Sentinels watch, e.g. "
+                              "sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster")
+        return given
+    scheme = given.partition("://")[0]
+    _url({name: given}, name, (scheme,), None)
+    if scheme in ("redis", "rediss") and not REDIS_DATABASE.fullmatch(urlsplit(given).path):
+        raise ConfigError(f"{name}: the database after the host must be a number, e.g. redis://host:6379/0, "
+                          f"got {redact_url(given)!r}")
+    return given
 
 
 def default_web_workers() -> int:
@@ -324,17 +411,44 @@ def default_web_workers() -> int:
     return min(8, max(2, 2 * cpus))
 
 
+DAY = 86400
+# The largest value of each number setting, named in the message that refuses more. Past these nothing an operator
+# means is left, and the times reckoned from them (a link's expiry, a sweep's schedule, a retention cut-off) would
+# leave what Python's dates, Celery's timers and Redis's stream ids can hold.
+MAXIMA: dict[str, tuple[float, str]] = {
+    "TRACKER_SURVEY_DELAY": (365 * DAY, "seconds, a year"),
+    "TRACKER_ORDER_SURVEY_DELAY": (365 * DAY, "seconds, a year"),
+    "TRACKER_SURVEY_THROTTLE_DAYS": (3650, "days"),
+    "TRACKER_SURVEY_EXPIRY_DAYS": (3650, "days"),
+    "TRACKER_REMINDER_DAYS": (3650, "days"),
+    "TRACKER_SWEEP_INTERVAL": (DAY, "seconds, a day"),
+    "TRACKER_SCORE_HALF_LIFE_DAYS": (36500, "days"),
+    "TRACKER_AT_RISK_SCORE": (100, "the highest score"),
+    "TRACKER_SURVEY_SAMPLE_PERCENT": (100, "percent"),
+    "TRACKER_API_RATE_LIMIT": (1_000_000, "requests a minute"),
+    "TRACKER_WEB_WORKERS": (64, "the threads they share"),
+    "TRACKER_RETENTION_DAYS": (3650, "days; unset keeps everything"),
+    "TRACKER_LOG_RETENTION_DAYS": (3650, "days"),
+    "TRACKER_CASE_DUE_HOURS": (365 * 24, "hours, a year"),
+}
+
+
 def _number(environ: Mapping[str, str], name: str, default: float, minimum: float, integer: bool) -> float:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
+    kind = "a whole number" if integer else "a number"
     try:
         value = int(raw) if integer else float(raw)
     except ValueError:
-        kind = "a whole number" if integer else "a number"
         raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
-    if not math.isfinite(value) or value < minimum:
+    if not math.isfinite(value):  # nan, inf, 1e999999
+        raise ConfigError(f"{name} must be {kind}, got {raw!r}")
+    if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
+    maximum, unit = MAXIMA[name]
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum:.0f} ({unit}), got {raw!r}")
     return value
 
 
@@ -362,57 +476,42 @@ def _scale_map(environ: Mapping[str, str], name: str) -> dict[str, str]:
     return mapping
 
 
-def _rules(environ: Mapping[str, str], everything: bool = True) -> dict[str, object]:
-    """Read the survey rules and delivery settings of SPEC.md §5 beyond the basic ones."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+def _rules(environ: Mapping[str, str], everything: bool = True, problems: _Problems | None = None) -> dict[str, object]:
+    """Read the survey rules and delivery settings of SPEC.md §5 beyond the basic ones.
 
-    window = None
-    if environ.get("TRACKER_SEND_WINDOW", "").strip():
-        try:
-            window = parse_send_window(environ["TRACKER_SEND_WINDOW"])
-        except ValueError as exc:
-            raise ConfigError(f"TRACKER_SEND_WINDOW: {exc}, got {environ['TRACKER_SEND_WINDOW']!r}") from None
-    zone = environ.get("TRACKER_DEFAULT_TIMEZONE", "").strip() or "UTC"
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"TRACKER_DEFAULT_TIMEZONE must be an IANA time zone like Europe/Oslo, "
-                          f"got {zone!r}") from None
-    template_dir = environ.get("TRACKER_TEMPLATE_DIR", "").strip() or None
-    if template_dir and not os.path.isdir(template_dir):
-        raise ConfigError(f"TRACKER_TEMPLATE_DIR must be an existing folder, got {template_dir!r}")
-    if template_dir:
-        from tracker.operator_templates import check_template_dir
-
-        check_template_dir(template_dir)
-    transport = (environ.get("TRACKER_MAIL_TRANSPORT", "").strip() or "smtp").lower()
-    if transport not in TRANSPORTS:
-        raise ConfigError(f"TRACKER_MAIL_TRANSPORT must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+    Each variable is checked on its own: its problem goes to problems (raised together at the end when none is
+    given), and a value that depends on it is not checked.
+    """
+    found = problems if problems is not None else _Problems()
+    check = found.read
+    window = check(lambda: _send_window(environ), None)
+    zone = check(lambda: _time_zone(environ), "UTC")
+    template_dir = check(lambda: _template_dir(environ), None)
+    transport = check(lambda: _transport(environ), "")  # "": wrong, so nothing that depends on it is checked
     api_key = environ.get("TRACKER_MAIL_API_KEY", "").strip() or None
-    if everything and transport != "smtp" and not api_key:
-        raise ConfigError(f"TRACKER_MAIL_API_KEY is required with TRACKER_MAIL_TRANSPORT={transport}")
+    if everything and transport not in ("", "smtp") and not api_key:
+        found.found.append(f"TRACKER_MAIL_API_KEY is required with TRACKER_MAIL_TRANSPORT={transport}")
     mailgun_domain = environ.get("TRACKER_MAILGUN_DOMAIN", "").strip() or None
     if everything and transport == "mailgun" and not mailgun_domain:
-        raise ConfigError("TRACKER_MAILGUN_DOMAIN is required with TRACKER_MAIL_TRANSPORT=mailgun")
+        found.found.append("TRACKER_MAILGUN_DOMAIN is required with TRACKER_MAIL_TRANSPORT=mailgun")
     api_url = environ.get("TRACKER_MAIL_API_URL", "").strip().rstrip("/") or None
     if api_url:
-        _url(environ, "TRACKER_MAIL_API_URL", ("https", "http"), None)
-    sample = _number(environ, "TRACKER_SURVEY_SAMPLE_PERCENT", 100, 0, False)
-    if sample > 100:
-        raise ConfigError(f"TRACKER_SURVEY_SAMPLE_PERCENT must be between 0 and 100, got {sample:g}")
+        check(lambda: _url(environ, "TRACKER_MAIL_API_URL", ("https", "http"), None), "")
+    sample = check(lambda: _number(environ, "TRACKER_SURVEY_SAMPLE_PERCENT", 100, 0, False), 100.0)
     allow = environ.get("TRACKER_ALERT_ALLOW_PRIVATE", "").strip().lower()
     if allow not in ("", "0", "1", "true", "false", "yes", "no"):
-        raise ConfigError(f"TRACKER_ALERT_ALLOW_PRIVATE must be 1 or 0, got {allow!r}")
-    return {
-        "scale_by_source": _scale_map(environ, "TRACKER_SURVEY_SCALE_BY_SOURCE"),
-        "scale_by_brand": _scale_map(environ, "TRACKER_SURVEY_SCALE_BY_BRAND"),
+        found.found.append(f"TRACKER_ALERT_ALLOW_PRIVATE must be 1 or 0, got {allow!r}")
+    rules: dict[str, object] = {
+        # None when refused: the surveys file, which names scales by source and brand, is then not checked.
+        "scale_by_source": check(lambda: _scale_map(environ, "TRACKER_SURVEY_SCALE_BY_SOURCE"), None),
+        "scale_by_brand": check(lambda: _scale_map(environ, "TRACKER_SURVEY_SCALE_BY_BRAND"), None),
         "disabled_sources": _names(environ, "TRACKER_SURVEY_DISABLED_SOURCES"),
         "disabled_brands": _names(environ, "TRACKER_SURVEY_DISABLED_BRANDS"),
         "skip_tags": _names(environ, "TRACKER_SURVEY_SKIP_TAGS", "no-survey"),
         "sample_percent": sample,
         "send_window": window,
         "default_timezone": zone,
-        "reminder_days": int(_number(environ, "TRACKER_REMINDER_DAYS", 0, 0, True)),
+        "reminder_days": int(check(lambda: _number(environ, "TRACKER_REMINDER_DAYS", 0, 0, True), 0.0)),
         "followup_reasons": tuple(r.strip() for r in environ.get("TRACKER_FOLLOWUP_REASONS", "").split(",")
                                   if r.strip()),
         "template_dir": template_dir,
@@ -423,8 +522,50 @@ def _rules(environ: Mapping[str, str], everything: bool = True) -> dict[str, obj
         "mailgun_signing_key": environ.get("TRACKER_MAILGUN_SIGNING_KEY", "").strip() or None,
         "inbound_token": environ.get("TRACKER_INBOUND_TOKEN", "").strip() or None,
         "alert_allow_private": allow in ("1", "true", "yes"),
-        "api_rate_limit": int(_number(environ, "TRACKER_API_RATE_LIMIT", 600, 0, True)),
+        "api_rate_limit": int(check(lambda: _number(environ, "TRACKER_API_RATE_LIMIT", 600, 0, True), 600.0)),
     }
+    if problems is None:
+        found.raise_any()
+    return rules
+
+
+def _send_window(environ: Mapping[str, str]) -> SendWindow | None:
+    if not environ.get("TRACKER_SEND_WINDOW", "").strip():
+        return None
+    try:
+        return parse_send_window(environ["TRACKER_SEND_WINDOW"])
+    except ValueError as exc:
+        raise ConfigError(f"TRACKER_SEND_WINDOW: {exc}, got {environ['TRACKER_SEND_WINDOW']!r}") from None
+
+
+def _time_zone(environ: Mapping[str, str]) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    zone = environ.get("TRACKER_DEFAULT_TIMEZONE", "").strip() or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TRACKER_DEFAULT_TIMEZONE must be an IANA time zone like Europe/Oslo, "
+                          f"got {zone!r}") from None
+    return zone
+
+
+def _template_dir(environ: Mapping[str, str]) -> str | None:
+    template_dir = environ.get("TRACKER_TEMPLATE_DIR", "").strip() or None
+    if template_dir and not os.path.isdir(template_dir):
+        raise ConfigError(f"TRACKER_TEMPLATE_DIR must be an existing folder, got {template_dir!r}")
+    if template_dir:
+        from tracker.operator_templates import check_template_dir
+
+        check_template_dir(template_dir)
+    return template_dir
+
+
+def _transport(environ: Mapping[str, str]) -> str:
+    transport = (environ.get("TRACKER_MAIL_TRANSPORT", "").strip() or "smtp").lower()
+    if transport not in TRANSPORTS:
+        raise ConfigError(f"TRACKER_MAIL_TRANSPORT must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+    return transport
 
 
 def _event_urls(environ: Mapping[str, str]) -> tuple[EventUrl, ...]:
@@ -511,56 +652,48 @@ def _surveys(environ: Mapping[str, str], scale: str, rules: Mapping[str, object]
     if not os.path.isfile(path):
         raise ConfigError(f"TRACKER_SURVEYS_FILE must name an existing file, got {path!r}")
     by_source, by_brand = rules["scale_by_source"], rules["scale_by_brand"]
-    assert isinstance(by_source, dict) and isinstance(by_brand, dict)
+    if not (scale and isinstance(by_source, dict) and isinstance(by_brand, dict)):
+        return None  # a scale it names is refused already: the file is read once that is right
     return load_surveys_file(path, scale, by_source, by_brand)
 
 
 def _all_text(environ: Mapping[str, str]) -> None:
-    """Refuse a setting holding bytes that are not UTF-8 (Python holds them as lone surrogates, which pass every
-    check of their shape and then fail wherever the value is compared, sent, shown or stored)."""
+    """Refuse settings holding bytes that are not UTF-8 (Python holds them as lone surrogates, which pass every
+    check of their shape and then fail wherever the value is compared, sent, shown or stored): one line each."""
+    found = []
     for name, value in environ.items():
         if not name.startswith("TRACKER_"):
             continue
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ConfigError(f"{name} is not valid UTF-8 text; set it again in UTF-8") from None
+            found.append(f"{name} is not valid UTF-8 text; set it again in UTF-8")
+    if found:
+        raise SettingsProblems(found)
 
 
-def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
-    """Build Settings from environment variables, or raise ConfigError naming the bad one.
-
-    With needs="store" only TRACKER_REDIS_URL is required; whatever else is set is still checked.
-    """
-    if needs not in NEEDS:
-        raise ValueError(f"needs must be one of {NEEDS}, got {needs!r}")
-    _all_text(environ)
-    everything = needs == "all"
-    redis_url = _url(environ, "TRACKER_REDIS_URL", ("redis", "rediss", "unix"), None)
-    broker_url = environ.get("TRACKER_BROKER_URL", "").strip() or redis_url
-    if not broker_url.startswith(("redis://", "rediss://", "amqp://", "unix://", "sentinel://")):
-        raise ConfigError(f"TRACKER_BROKER_URL must be a redis:// or amqp:// URL, got {redact_url(broker_url)!r}")
-    if broker_url.startswith("sentinel://") and not broker_connection(broker_url)[1]:
-        raise ConfigError("TRACKER_BROKER_URL: a sentinel:// URL names the master its Sentinels watch, e.g. "
-                          "sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster")
-    secret = environ.get("TRACKER_SECRET_KEY", "").strip()
-    if secret or everything:
-        check_secret(secret)
-    previous = previous_secrets(environ, secret)
-    public_url = _url(environ, "TRACKER_PUBLIC_URL", ("http", "https"), "http://127.0.0.1:8000").rstrip("/")
-    rules = _rules(environ, everything)
-    smtp_url = environ.get("TRACKER_SMTP_URL", "").strip()
-    if rules["mail_transport"] == "smtp" and (smtp_url or everything):
-        smtp_url = _url(environ, "TRACKER_SMTP_URL", ("smtp", "smtps"), None)
+def _scale(environ: Mapping[str, str]) -> str:
     scale = environ.get("TRACKER_SURVEY_SCALE", "").strip() or "csat5"
     if scale not in SCALES:
         raise ConfigError(f"TRACKER_SURVEY_SCALE must be one of {', '.join(SCALES)}, got {scale!r}")
+    return scale
+
+
+def _reply_domain(environ: Mapping[str, str]) -> str | None:
     reply_domain = environ.get("TRACKER_REPLY_DOMAIN", "").strip() or None
     if reply_domain and not re.fullmatch(r"[A-Za-z0-9.-]+\.[A-Za-z]{2,}|localhost", reply_domain):
         raise ConfigError(f"TRACKER_REPLY_DOMAIN must be a domain name, got {reply_domain!r}")
+    return reply_domain
+
+
+def _mail_from(environ: Mapping[str, str]) -> str:
     mail_from = environ.get("TRACKER_MAIL_FROM", "").strip() or "Support <support@localhost>"
     if "@" not in mail_from:
         raise ConfigError(f"TRACKER_MAIL_FROM must contain an email address, got {mail_from!r}")
+    return mail_from
+
+
+def _source_secrets(environ: Mapping[str, str]) -> dict[str, str]:
     sources: dict[str, str] = {}
     for name, value in environ.items():
         match = SOURCE_SECRET.match(name)
@@ -568,56 +701,121 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
             sources[match.group(1).lower()] = value.strip()
     if "standard" in sources and (problem := secret_problem(sources["standard"])):
         raise ConfigError(f"TRACKER_SOURCE_STANDARD_SECRET {problem}")
-    alert_urls = tuple(
-        _url({"TRACKER_ALERT_URLS": u.strip()}, "TRACKER_ALERT_URLS", ("http", "https"), None)
-        for u in environ.get("TRACKER_ALERT_URLS", "").split(",") if u.strip())
+    return sources
+
+
+def _log_level(environ: Mapping[str, str]) -> str:
     level = (environ.get("TRACKER_LOG_LEVEL", "").strip() or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"TRACKER_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
-    zendesk_url = environ.get("TRACKER_ZENDESK_URL", "").strip().rstrip("/") or None
-    if zendesk_url:
-        _url(environ, "TRACKER_ZENDESK_URL", ("https", "http"), None)
+    return level
+
+
+def _optional_url(environ: Mapping[str, str], name: str) -> str | None:
+    """An http(s) URL without its trailing slash, None when unset."""
+    if not environ.get(name, "").strip():
+        return None
+    return _url(environ, name, ("https", "http"), None).rstrip("/")
+
+
+def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
+    """Build Settings from environment variables, or raise ConfigError naming the bad one.
+
+    Every variable is checked on its own: the error raised is a SettingsProblems holding a line for each problem
+    found (`tracker check` prints them all), read as a ConfigError it is the first of them.
+    With needs="store" only TRACKER_REDIS_URL is required; whatever else is set is still checked.
+    """
+    if needs not in NEEDS:
+        raise ValueError(f"needs must be one of {NEEDS}, got {needs!r}")
+    _all_text(environ)
+    everything = needs == "all"
+    found = _Problems()
+    check = found.read
+    redis_url = check(lambda: _redis_url(environ), "")
+    broker_url = check(lambda: _broker_url(environ, redis_url), "")
+    secret = environ.get("TRACKER_SECRET_KEY", "").strip()
+    if secret or everything:
+        check(lambda: check_secret(secret), "")
+    previous: tuple[str, ...] = check(lambda: previous_secrets(environ, secret), ())
+    public_url = check(lambda: _url(environ, "TRACKER_PUBLIC_URL", ("http", "https"), "http://127.0.0.1:8000"),
+                       "").rstrip("/")
+    rules = _rules(environ, everything, found)
+    smtp_url = environ.get("TRACKER_SMTP_URL", "").strip()
+    if rules["mail_transport"] == "smtp" and (smtp_url or everything):
+        smtp_url = check(lambda: _url(environ, "TRACKER_SMTP_URL", ("smtp", "smtps"), None), "")
+    scale = check(lambda: _scale(environ), "")
+    reply_domain = check(lambda: _reply_domain(environ), None)
+    mail_from = check(lambda: _mail_from(environ), "")
+    sources: dict[str, str] = check(lambda: _source_secrets(environ), {})
+    alert_urls: tuple[str, ...] = check(lambda: tuple(
+        _url({"TRACKER_ALERT_URLS": u.strip()}, "TRACKER_ALERT_URLS", ("http", "https"), None)
+        for u in environ.get("TRACKER_ALERT_URLS", "").split(",") if u.strip()), ())
+    level = check(lambda: _log_level(environ), "INFO")
+    zendesk_url = check(lambda: _optional_url(environ, "TRACKER_ZENDESK_URL"), None)
+    bind = check(lambda: _bind(environ.get("TRACKER_BIND", "").strip() or "127.0.0.1:8000"), "")
+
+    def number(name: str, default: float, minimum: float, integer: bool) -> float:
+        return check(lambda: _number(environ, name, default, minimum, integer), default)
+
+    def optional(name: str, minimum: float) -> int | None:
+        return int(number(name, 0, minimum, True)) if environ.get(name, "").strip() else None
+
+    survey_delay = int(number("TRACKER_SURVEY_DELAY", 86400, 0, True))
+    survey_throttle_days = int(number("TRACKER_SURVEY_THROTTLE_DAYS", 7, 0, True))
+    survey_expiry_days = int(number("TRACKER_SURVEY_EXPIRY_DAYS", 14, 1, True))
+    order_survey_delay = optional("TRACKER_ORDER_SURVEY_DELAY", 0)
+    sweep_interval = number("TRACKER_SWEEP_INTERVAL", 15, 1, False)
+    # The stored weights are 2^((t - 2026)/h) (see tracker/scoring.py); with h under two weeks
+    # they would overflow a double within a few decades, and the score would be mostly noise.
+    score_half_life_days = number("TRACKER_SCORE_HALF_LIFE_DAYS", 90, 14, False)
+    at_risk_score = number("TRACKER_AT_RISK_SCORE", 50, 0, False)
+    jira_api_url = check(lambda: _optional_url(environ, "TRACKER_JIRA_API_URL"), None)
+    web_workers = int(number("TRACKER_WEB_WORKERS", default_web_workers(), 1, True))
+    retention_days = optional("TRACKER_RETENTION_DAYS", 1)
+    log_retention_days = int(number("TRACKER_LOG_RETENTION_DAYS", 30, 1, True))
+    event_urls: tuple[EventUrl, ...] = check(lambda: _event_urls(environ), ())
+    writeback: dict[str, HelpdeskApi] = check(lambda: _writeback(environ, everything), {})
+    case_owners: dict[str, str] = check(lambda: _case_owners(environ), {})
+    case_due_hours = int(number("TRACKER_CASE_DUE_HOURS", 48, 1, True))
+    case_resurvey = check(lambda: _flag(environ, "TRACKER_CASE_RESURVEY"), False)
+    surveys = check(lambda: _surveys(environ, scale, rules), None)
+    found.raise_any()
     return Settings(
         redis_url=redis_url,
         broker_url=broker_url,
         secret_key=secret,
         previous_secret_keys=previous,
         public_url=public_url,
-        bind=_bind(environ.get("TRACKER_BIND", "").strip() or "127.0.0.1:8000"),
+        bind=bind,
         smtp_url=smtp_url,
         mail_from=mail_from,
         reply_domain=reply_domain,
-        survey_delay=int(_number(environ, "TRACKER_SURVEY_DELAY", 86400, 0, True)),
-        survey_throttle_days=int(_number(environ, "TRACKER_SURVEY_THROTTLE_DAYS", 7, 0, True)),
-        survey_expiry_days=int(_number(environ, "TRACKER_SURVEY_EXPIRY_DAYS", 14, 1, True)),
+        survey_delay=survey_delay,
+        survey_throttle_days=survey_throttle_days,
+        survey_expiry_days=survey_expiry_days,
         survey_scale=scale,
-        order_survey_delay=(int(_number(environ, "TRACKER_ORDER_SURVEY_DELAY", 0, 0, True))
-                            if environ.get("TRACKER_ORDER_SURVEY_DELAY", "").strip() else None),
-        sweep_interval=_number(environ, "TRACKER_SWEEP_INTERVAL", 15, 1, False),
-        # The stored weights are 2^((t - 2026)/h) (see tracker/scoring.py); with h under two weeks
-        # they would overflow a double within a few decades, and the score would be mostly noise.
-        score_half_life_days=_number(environ, "TRACKER_SCORE_HALF_LIFE_DAYS", 90, 14, False),
-        at_risk_score=_number(environ, "TRACKER_AT_RISK_SCORE", 50, 0, False),
+        order_survey_delay=order_survey_delay,
+        sweep_interval=sweep_interval,
+        score_half_life_days=score_half_life_days,
+        at_risk_score=at_risk_score,
         source_secrets=sources,
         alert_urls=alert_urls,
         zendesk_url=zendesk_url,
         zendesk_email=environ.get("TRACKER_ZENDESK_EMAIL", "").strip() or None,
         zendesk_token=environ.get("TRACKER_ZENDESK_TOKEN", "").strip() or None,
-        jira_api_url=(_url(environ, "TRACKER_JIRA_API_URL", ("https", "http"), None).rstrip("/")
-                      if environ.get("TRACKER_JIRA_API_URL", "").strip() else None),
+        jira_api_url=jira_api_url,
         jira_api_user=environ.get("TRACKER_JIRA_API_USER", "").strip() or None,
         jira_api_token=environ.get("TRACKER_JIRA_API_TOKEN", "").strip() or None,
         **rules,  # type: ignore[arg-type]
-        web_workers=int(_number(environ, "TRACKER_WEB_WORKERS", default_web_workers(), 1, True)),
+        web_workers=web_workers,
         log_level=level,
-        retention_days=(int(_number(environ, "TRACKER_RETENTION_DAYS", 0, 1, True))
-                        if environ.get("TRACKER_RETENTION_DAYS", "").strip() else None),
-        log_retention_days=int(_number(environ, "TRACKER_LOG_RETENTION_DAYS", 30, 1, True)),
-        event_urls=_event_urls(environ),
-        writeback=_writeback(environ, everything),
-        case_owners=_case_owners(environ),
-        case_due_hours=int(_number(environ, "TRACKER_CASE_DUE_HOURS", 48, 1, True)),
-        case_resurvey=_flag(environ, "TRACKER_CASE_RESURVEY"),
+        retention_days=retention_days,
+        log_retention_days=log_retention_days,
+        event_urls=event_urls,
+        writeback=writeback,
+        case_owners=case_owners,
+        case_due_hours=case_due_hours,
+        case_resurvey=case_resurvey,
         surveys_file=environ.get("TRACKER_SURVEYS_FILE", "").strip() or None,
-        surveys=_surveys(environ, scale, rules),
+        surveys=surveys,
     )
