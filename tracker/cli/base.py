@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
-from typing import Any
+from typing import Any, NoReturn, TextIO
 
 from tracker.config import ConfigError, Settings, load_settings, redact_url
 
@@ -13,6 +14,67 @@ USABLE_BROKERS = "a standalone Redis (redis://, or sentinel://â€¦?master_name=â€
 
 class UsageError(Exception):
     """A command line that names something wrong; the message says what."""
+
+
+class OutputFailed(Exception):
+    """Writing the command's output failed: the reader of the pipe went away, or the disk is full."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+        self.error = error
+
+
+def discard(stream: TextIO) -> None:
+    """Point the file descriptor under stream at /dev/null: what is still buffered for an output that failed goes
+    nowhere, so flushing it again (Python does at exit) fails no more. The Python docs' recipe for SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass  # no descriptor of its own (a test's captured output): nothing will be flushed to it at exit
+
+
+class GuardedOutput(io.TextIOBase):
+    """The command's standard output: a write or flush that fails raises OutputFailed (which no command mistakes
+    for a failure of its own), once; from then on what is written is discarded, and `failed` says why."""
+
+    def __init__(self, wrapped: TextIO):
+        super().__init__()
+        self.wrapped = wrapped
+        self.failed: OSError | None = None
+
+    def write(self, text: str) -> int:
+        if self.failed is None:
+            try:
+                self.wrapped.write(text)
+            except OSError as exc:
+                self._fail(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.failed is None:
+            try:
+                self.wrapped.flush()
+            except OSError as exc:
+                self._fail(exc)
+
+    def _fail(self, error: OSError) -> NoReturn:
+        self.failed = error
+        discard(self.wrapped)
+        raise OutputFailed(error) from None
+
+    def isatty(self) -> bool:
+        return self.wrapped.isatty()
+
+    def fileno(self) -> int:
+        return self.wrapped.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.wrapped.encoding
 
 
 def counted(number: int, noun: str, plural: str | None = None) -> str:
@@ -96,10 +158,16 @@ def open_store(settings: Settings, layout_checked: bool = True) -> Any:
 
 
 def _is_cluster_node(url: str) -> bool | None:
-    """Ask the Redis at url whether it is a cluster node; None when it does not answer (nothing to refuse yet)."""
+    """Ask the Redis at url whether it is a cluster node; None when it does not answer, or cannot be read (nothing
+    to refuse yet: Celery says what is wrong with it). One try of three seconds: a silent broker holds up no start."""
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3, retry=Retry(NoBackoff(), 0))
+    except (ValueError, TypeError, redis.RedisError):  # a URL redis-py cannot read (load_settings refuses those)
+        return None
     try:
         return int(client.info("cluster").get("cluster_enabled", 0)) == 1
     except redis.ResponseError as exc:  # SELECT <db> on a cluster node

@@ -8,13 +8,15 @@ import smtplib
 import socket
 import ssl
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from tracker.cli.base import layout_problem, refuse_unusable_broker
+from tracker.cli.base import OutputFailed, layout_problem, refuse_unusable_broker
 from tracker.config import ConfigError, EventUrl, Settings, broker_connection, load_settings, redact_url
 
 if TYPE_CHECKING:
@@ -22,12 +24,39 @@ if TYPE_CHECKING:
 
     from tracker.store.base import MemoryLimit
 
-# Each probe gives up after this many seconds, so a check never hangs on a silent firewall.
+# Each probe gives up after this many seconds, so a check never hangs on a silent firewall (or a server that accepts
+# and never answers): every socket it opens times out so, and the probe as a whole is given no longer (within).
 TIMEOUT = 5.0
 # `tracker check` notes a Redis using this share of its maxmemory.
 NEAR_FULL = 0.9
 # Beat ticks at least every 5 s (the drain schedule); a heartbeat older than this means beat is stuck.
 BEAT_STALE_AFTER = 120.0
+
+
+T = TypeVar("T")
+
+
+def within(seconds: float, probe: Callable[[], T]) -> T:
+    """Return what probe returns, or raise what it raises; past the deadline raise TimeoutError, leaving the probe
+    to its own socket timeouts in a daemon thread (which holds up no exit)."""
+    outcome: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, probe()))
+        except BaseException as exc:  # handed to the caller as it was raised
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="tracker-check-probe", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    done, value = outcome[0]
+    if not done:
+        assert isinstance(value, BaseException)
+        raise value
+    return value  # type: ignore[return-value]  # what probe returned
 
 
 def tracker_version() -> str:
@@ -179,11 +208,25 @@ def public_url_note(settings: Settings) -> str | None:
     return None
 
 
+def redis_notes(settings: Settings) -> tuple[list[str], str | None]:
+    """The notes on the store's Redis (advice: the exit status stays 0), and the problem of a Redis that deletes
+    keys once full (eviction_problem), None when it does not."""
+    limits = memory_limits(settings)
+    notes = (compact_hash_note, compact_zset_note, filing_note, risk_ranking_note, comment_index_note)
+    return ([note for note in (memory_note(limits), *(advise(settings) for advise in notes)) if note],
+            eviction_problem(limits))
+
+
 def probe_broker(settings: Settings) -> str:
     """Open a connection to the Celery broker and return what answered, or raise with the reason."""
     from kombu import Connection
 
-    url, options = broker_connection(settings.broker_url)
+    url, named = broker_connection(settings.broker_url)
+    options: dict[str, object] = dict(named)
+    if url.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
+        # kombu's Redis channel reads without a timeout of its own: a server that accepts and never answers would
+        # hold the check for ever.
+        options = {**options, "socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
     with Connection(url, connect_timeout=TIMEOUT, transport_options=options) as connection:
         connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=TIMEOUT)
         return f"{redact_url(settings.broker_url)} accepts connections ({connection.transport.driver_type})"
@@ -212,6 +255,13 @@ def probe_smtp(settings: Settings) -> str:
         if code != 250:
             raise smtplib.SMTPResponseException(code, b"NOOP refused")
     return f"{redact_url(settings.smtp_url)} answers EHLO and NOOP" + (f" ({', '.join(done)})" if done else "")
+
+
+def _refused(error: BaseException) -> bool:
+    """Say whether the store's Redis answered with an error that is no outage (a wrong type, a refused command)."""
+    import redis
+
+    return isinstance(error, redis.RedisError)
 
 
 def _reason(error: BaseException) -> str:
@@ -285,6 +335,7 @@ def _reachable_part(environ: Mapping[str, str]) -> Settings | None:
 
 def run_check(environ: Mapping[str, str]) -> int:
     """Check every setting and service, print what is enabled, and return 1 when anything is wrong."""
+    from tracker.store.base import refusal
     from tracker.surveys.template_check import check_mail_templates
     from tracker.web.pages.check import check_page_templates
 
@@ -302,36 +353,51 @@ def run_check(environ: Mapping[str, str]) -> int:
             check_page_templates(loaded)
             print(f"  ok  templates: {loaded.template_dir} compiles, and its mail and pages render for every "
                   "language, scale and kind")
-    except ConfigError as exc:
-        problems += 1
-        _problem(str(exc))
+    except ConfigError as exc:  # one line per problem: each variable is checked on its own (SettingsProblems)
+        found: tuple[str, ...] = getattr(exc, "problems", (str(exc),))
+        problems += len(found)
+        for line in found:
+            _problem(line)
         settings, complete = _reachable_part(environ), False
     if settings is None:
         return 1
     probes = [("Redis", "TRACKER_REDIS_URL", probe_redis), ("broker", "TRACKER_BROKER_URL", probe_broker)]
     if settings.mail_transport == "smtp" and settings.smtp_url:
         probes.append(("SMTP server", "TRACKER_SMTP_URL", probe_smtp))
+    reached = set()
     for name, variable, probe in probes:
         try:
-            print(f"  ok  {name}: {probe(settings)}")
+            print(f"  ok  {name}: {within(TIMEOUT, partial(probe, settings))}")
+            reached.add(variable)
             if probe is not probe_redis:
                 continue
-            limits = memory_limits(settings)
-            notes = (compact_hash_note, compact_zset_note, filing_note, risk_ranking_note, comment_index_note)
-            for note in (memory_note(limits), *(advise(settings) for advise in notes)):
-                if note:
-                    print(f"  note  {note}")  # advice, not a problem: the exit status stays 0
-            if problem := eviction_problem(limits):
+            notes, problem = within(TIMEOUT, partial(redis_notes, settings))
+            for advice in notes:
+                print(f"  note  {advice}")  # advice, not a problem: the exit status stays 0
+            if problem:
                 problems += 1
                 _problem(problem)
+        except OutputFailed:
+            raise  # the report cannot be written: said once, by the command
+        except ConfigError as exc:  # the server answers, and says why it cannot serve (tracker.store.base.refusal)
+            problems += 1
+            _problem(str(exc))
         except Exception as exc:  # every failure of a probe is a finding, whatever raised it
             problems += 1
-            _problem(f"{variable}: cannot reach the {name}: {_reason(exc)}")
-    try:
-        refuse_unusable_broker(settings)
-    except ConfigError as exc:  # a broker Celery cannot use: a Redis Cluster
-        problems += 1
-        _problem(str(exc))
+            _problem(refusal(settings.redis_url, exc) if probe is probe_redis and _refused(exc)
+                     else f"{variable}: cannot reach the {name}: {_reason(exc)}")
+    # Whether Celery can use the broker (not a Redis Cluster) is asked of a broker that answered, and when it is the
+    # store's own Redis, of a store that answered: one that did not is said so above, once.
+    same = settings.broker_url == settings.redis_url
+    if {"TRACKER_BROKER_URL", *(["TRACKER_REDIS_URL"] if same else [])} <= reached:
+        try:
+            within(TIMEOUT, partial(refuse_unusable_broker, settings))
+        except ConfigError as exc:  # a broker Celery cannot use: a Redis Cluster
+            problems += 1
+            _problem(str(exc))
+        except Exception as exc:  # it answered a moment ago: a finding, not a traceback
+            problems += 1
+            _problem(f"TRACKER_BROKER_URL: cannot tell whether Celery can use it: {_reason(exc)}")
     if complete:
         if note := public_url_note(settings):
             print(f"  note  {note}")  # advice: a test or a laptop runs on 127.0.0.1 on purpose

@@ -8,9 +8,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import redirect_stderr, redirect_stdout
-from typing import Any
+from typing import Any, TextIO, cast
 
-from tracker.cli.base import UsageError, open_store, settings_for
+import redis
+from redis.exceptions import RedisClusterException
+
+from tracker.cli.base import GuardedOutput, OutputFailed, UsageError, open_store, settings_for
 from tracker.cli.cases import register as register_cases
 from tracker.cli.help import describe
 from tracker.cli.migrate import register as register_migrations
@@ -29,6 +32,12 @@ COMMANDS = ("web", "worker", "beat", "dev", "check", "api-key", "score", "top", 
 # The processes and the streams of records, written as they are: every other command's output is shown()
 # (tracker.cli.terminal), as it holds names, ids and comments from outside.
 STREAMING = ("web", "worker", "beat", "dev", "export-log")
+# The processes: they keep their output, their stores wait for a Redis that does not answer yet. Every other command
+# is one an operator waits on (its store says so at once: tracker.store.base.INTERACTIVE), and its output is guarded.
+PROCESSES = ("web", "worker", "beat", "dev")
+# The exit status when the reader of the output went away (`tracker export-log - | head -1`): what a shell reports
+# for a Unix tool that SIGPIPE ended (128 + 13), without a word, as `cat` or `yes` end.
+CLOSED_PIPE = 141
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 
 
@@ -243,15 +252,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if undecodable:  # bytes that are not UTF-8, as the shell passed them: no address or name can hold them
         parser.error(f"argument {undecodable}: not valid UTF-8 text")
     run: Callable[[argparse.Namespace], int] = args.run
-    if args.command in STREAMING:
+    if args.command in PROCESSES:
         return _run(run, args)
-    with redirect_stdout(ShownStream(sys.stdout)), redirect_stderr(ShownStream(sys.stderr)):
-        return _run(run, args)
+    from tracker.store.base import INTERACTIVE, patience
+
+    output = GuardedOutput(sys.stdout)
+    with patience(INTERACTIVE), redirect_stdout(output):
+        if args.command in STREAMING:
+            return _run(run, args, output)
+        with redirect_stdout(ShownStream(cast(TextIO, output))), redirect_stderr(ShownStream(sys.stderr)):
+            return _run(run, args, output)
 
 
-def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace,
+         output: GuardedOutput | None = None) -> int:
     try:
-        return run(args)
+        status = run(args)
+        if output is not None:
+            output.flush()  # here, not at exit: a full disk or a closed pipe is said so, not a traceback
+    except OutputFailed as exc:
+        return _output_failed(exc.error)
     except ConfigError as exc:
         print(f"tracker: {exc}", file=sys.stderr)
         return 2
@@ -261,8 +281,24 @@ def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
     except StorageUnavailable as exc:
         print(f"tracker: cannot reach Redis ({exc}); is TRACKER_REDIS_URL right?", file=sys.stderr)
         return 3
+    except (redis.RedisError, RedisClusterException) as exc:  # not an outage: Redis refused what was asked
+        from tracker.store.base import refusal
+
+        print(f"tracker: {refusal(os.environ.get('TRACKER_REDIS_URL', ''), exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    if output is not None and output.failed is not None:  # a command that went on after it (an except Exception)
+        return _output_failed(output.failed)
+    return status
+
+
+def _output_failed(error: OSError) -> int:
+    """End a command whose output could not be written (GuardedOutput has pointed it at /dev/null)."""
+    if isinstance(error, BrokenPipeError):
+        return CLOSED_PIPE  # quietly: the reader has all it asked for (`| head`)
+    print(f"tracker: cannot write the output: {error.strerror or error}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import hiredis
 import redis
@@ -411,8 +412,38 @@ class StoreCluster(_FollowsAsk, RedisCluster):
             event_dispatcher=parent._event_dispatcher)
 
 
+@dataclass(frozen=True)
+class Patience:
+    """How long a store's client waits on its Redis: each read or write (socket_timeout), each connection
+    (connect_timeout), how often a dropped or timed-out trip is tried again (retries), and whether a node that does
+    not answer when the store is opened gets a client that waits for it (waits: the processes, which serve as soon
+    as Redis is back) or StorageUnavailable at once (an operator's command, which says so and ends)."""
+
+    socket_timeout: float = 5
+    connect_timeout: float = 3
+    retries: int = 3
+    waits: bool = True
+
+
+PROCESSES = Patience()
+# An operator's command: a silent server (one that accepts and never answers, or a TLS handshake with a plain Redis)
+# is said so after two tries of five seconds, not after a minute of tries spread over the store's first commands.
+INTERACTIVE = Patience(retries=1, waits=False)
+_patience = [PROCESSES]
+
+
+@contextmanager
+def patience(chosen: Patience) -> Iterator[None]:
+    """Open the stores made inside with this patience (the `tracker` commands an operator waits on: INTERACTIVE)."""
+    before, _patience[0] = _patience[0], chosen
+    try:
+        yield
+    finally:
+        _patience[0] = before
+
+
 def _retry() -> Retry:
-    return Retry(ExponentialBackoff(cap=0.5, base=0.02), 3)
+    return Retry(ExponentialBackoff(cap=0.5, base=0.02), _patience[0].retries)
 
 
 class _Packer:
@@ -446,29 +477,31 @@ class _PackedConnection(redis.Connection):
 
 def _standalone(url: str, kind: type[StoreClient] = StoreClient) -> Any:
     # Never hang for long on a node that accepts and does not answer (the cluster client's nodes alike).
-    return kind.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3,
-                         health_check_interval=30, retry=_retry(),
+    waiting = _patience[0]
+    return kind.from_url(url, decode_responses=True, socket_timeout=waiting.socket_timeout,
+                         socket_connect_timeout=waiting.connect_timeout, health_check_interval=30, retry=_retry(),
                          retry_on_error=[redis.ConnectionError, redis.TimeoutError], **_packer())
 
 
 # One cluster client per process and URL, shared by every store: learning the layout costs round trips (CLUSTER
 # SLOTS, COMMAND), and redis-py's cluster client refers to itself, so one left to the garbage collector would be
 # collected as a cycle, its sockets finalized in any order (some before the connections that close them).
-_clusters: dict[tuple[str, int], StoreCluster] = {}
+_clusters: dict[tuple[str, int, Patience], StoreCluster] = {}
 _clusters_lock = threading.RLock()
 
 
 def _cluster(url: str) -> StoreCluster:
     # The cluster client retries ConnectionError, TimeoutError and CLUSTERDOWN itself, re-reading the layout
     # between attempts; the node connections under it get the same timeouts and no retry of their own.
+    waiting = _patience[0]
     with _clusters_lock:
-        client = _clusters.get((url, os.getpid()))
+        client = _clusters.get((url, os.getpid(), waiting))
         if client is None:
             with _unavailable_as_ours():
-                client = StoreCluster.from_url(url, decode_responses=True, socket_timeout=5,
-                                               socket_connect_timeout=3, retry=_retry(),
+                client = StoreCluster.from_url(url, decode_responses=True, socket_timeout=waiting.socket_timeout,
+                                               socket_connect_timeout=waiting.connect_timeout, retry=_retry(),
                                                connection_class=_PackedConnection)
-            _clusters[(url, os.getpid())] = client
+            _clusters[(url, os.getpid(), waiting)] = client
         return client
 
 
@@ -483,17 +516,48 @@ def _is_cluster_node(client: redis.Redis) -> bool:
         raise
 
 
+def _where(url: str) -> str:
+    """The host:port (or socket path) a Redis URL names, for a message."""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            return parts.path
+        return f"{parts.hostname}:{parts.port or 6379}"
+    except ValueError:
+        return "TRACKER_REDIS_URL"
+
+
+def refusal(url: str, error: BaseException) -> str:
+    """Say in one line, naming TRACKER_REDIS_URL, why the server at url cannot be the store though it answers: it
+    does not speak Redis (a RabbitMQ, a database or a web server on that port), or it refused the database or a
+    command (a database number past its `databases`, an ACL)."""
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    where = _where(url)
+    if isinstance(error, redis.exceptions.InvalidResponse):
+        return f"TRACKER_REDIS_URL: the server at {where} does not speak Redis ({reason})"
+    if "DB index" in reason or "invalid DB" in reason.lower():
+        return f"TRACKER_REDIS_URL: the Redis at {where} refused the database: {reason}"
+    return f"TRACKER_REDIS_URL: the Redis at {where} refused the tracker's command: {reason}"
+
+
 def connect(url: str) -> Any:
     """Open the store's client for url: a cluster client when the node there is part of a Redis Cluster.
 
     A node that does not answer yet gets a standalone client whose commands raise StorageUnavailable; the store
-    asks the node again (RedisBase.redis) and switches to a cluster client if it turns out to be one.
+    asks the node again (RedisBase.redis) and switches to a cluster client if it turns out to be one. With an
+    impatient Patience (an operator's command) it raises StorageUnavailable instead. A server that answers but
+    cannot be the store (not Redis, a database it refuses) raises ConfigError saying so (refusal).
     """
     client = _standalone(url)
     try:
         clustered = _is_cluster_node(client)
+    except (redis.ResponseError, redis.exceptions.InvalidResponse) as exc:
+        client.close()
+        raise ConfigError(refusal(url, exc)) from None
     except StorageUnavailable:
         client.close()
+        if not _patience[0].waits:
+            raise
         pending = _standalone(url, _PendingClient)
         pending.url = url
         return pending
