@@ -14,6 +14,10 @@ from tracker.config import SCALES
 from tracker.i18n.catalogue import SUPPORTED
 from tracker.mail.errors import MailError
 
+# How long test-send waits for each reply of the SMTP server: an operator waits on it (the worker waits 30 s, and
+# tries a silent server again later).
+SMTP_TIMEOUT = 10.0
+
 PAGES: dict[str, tuple[str, str, str]] = {
     "survey test-send": (
         "mail one real survey that no score counts",
@@ -50,6 +54,7 @@ def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def cmd_test_send(args: argparse.Namespace) -> int:
     from tracker.mail.http import make_sender
+    from tracker.mail.smtp import SmtpSender, SmtpTimeout
     from tracker.surveys.test_send import make_test_survey, send_test_survey
 
     try:
@@ -64,8 +69,12 @@ def cmd_test_send(args: argparse.Namespace) -> int:
     survey = make_test_survey(settings, asked["email"], asked["brand"], asked["source"], asked["locale"],
                               asked["scale"], now_ms)
     try:
-        with make_sender(settings) as sender:
+        with (SmtpSender(settings.smtp_url, timeout=SMTP_TIMEOUT) if settings.mail_transport == "smtp"
+              else make_sender(settings)) as sender:
             link = send_test_survey(store, settings, sender, survey, now_ms)
+    except SmtpTimeout as exc:  # no answer is nothing the server said
+        print(f"tracker: the test survey was not sent: {exc}", file=sys.stderr)
+        return 4
     except MailError as exc:
         print(f"tracker: the test survey was not sent: the mail server said: {exc}", file=sys.stderr)
         return 4

@@ -17,7 +17,7 @@ from tracker.mail.errors import AddressNeedsSmtpUtf8, MailError, PermanentMailEr
 from tracker.mail.wire import EncodedMail, encode_message
 
 VARIABLE = "TRACKER_SMTP_URL"
-TIMEOUT = 30.0
+TIMEOUT = 30.0  # the worker's wait for each reply: a slow server's mail still goes, a silent one is tried again later
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 ENHANCED_STATUS = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 # How smtplib's send_message sends a mail with an address only SMTPUTF8 carries (RFC 6531).
@@ -39,8 +39,12 @@ class SmtpTarget:
 def parse_smtp_url(url: str) -> SmtpTarget:
     """Parse an smtp:// or smtps:// URL into a target, or raise ConfigError naming the variable."""
     shown = redact_url(url)
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError as exc:  # a bracketed host that is no IPv6 address
+        raise ConfigError(f"{VARIABLE} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("smtp", "smtps") or not host:
         raise ConfigError(f"{VARIABLE} must look like smtp://user:pass@host:port or smtps://…, got {shown!r}")
     try:
         port = parts.port
@@ -63,7 +67,7 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     if password is not None and username is None:
         raise ConfigError(f"{VARIABLE} has a password but no user name: {shown!r}")
     default_port = 465 if use_ssl else 587 if starttls else 25
-    return SmtpTarget(parts.hostname, port or default_port, username, password, use_ssl, starttls)
+    return SmtpTarget(host, port or default_port, username, password, use_ssl, starttls)
 
 
 def _status(reply: bytes | str) -> str:
@@ -119,6 +123,8 @@ class SmtpSender:
                     self._drop()
                     # Servers close idle connections after a while; that is no failure of this
                     # mail, so a reused connection gets one fresh try.
+                    if not reused and dropped.timed_out:
+                        raise self._timed_out() from None
                     if not reused:
                         raise TransientMailError("server closed the connection", dropped.code) from None
 
@@ -144,8 +150,9 @@ class SmtpSender:
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
             raise _by_code(code, "recipient refused", reply, recipient=True) from None
-        except smtplib.SMTPServerDisconnected:
-            raise _Dropped() from None
+        except smtplib.SMTPServerDisconnected as error:
+            # smtplib reports a reply that did not come in time as a closed connection: told apart by its cause.
+            raise _Dropped(timed_out=isinstance(error.__context__, TimeoutError)) from None
         except smtplib.SMTPResponseException as error:
             if error.smtp_code == 421:
                 raise _Dropped(421) from None
@@ -167,10 +174,17 @@ class SmtpSender:
             raise PermanentMailError("message cannot be encoded for this server") from None
         except OSError as error:
             self._drop()
+            if isinstance(error, TimeoutError):
+                raise self._timed_out() from None
             raise TransientMailError(f"cannot reach the SMTP server: {type(error).__name__}") from None
         if refused:
             code, reply = next(iter(refused.values()))
             raise _by_code(code, "recipient refused", reply, recipient=True)
+
+    def _timed_out(self) -> SmtpTimeout:
+        target = self.target
+        return SmtpTimeout(f"the SMTP server at {target.host}:{target.port} did not answer within {self.timeout:g} s "
+                           f"(timed out)")
 
     def _connection(self) -> smtplib.SMTP:
         if self._conn is not None:
@@ -206,9 +220,15 @@ class SmtpSender:
             conn.close()
 
 
-class _Dropped(Exception):
-    """The server closed the connection, or said it will (421)."""
+class SmtpTimeout(TransientMailError):
+    """The server did not answer within the sender's timeout (a silent server, or one that is not SMTP): tried again
+    later, as any transient failure, and said so."""
 
-    def __init__(self, code: int | None = None) -> None:
+
+class _Dropped(Exception):
+    """The server closed the connection, or said it will (421), or a reply did not come in time (timed_out)."""
+
+    def __init__(self, code: int | None = None, timed_out: bool = False) -> None:
         super().__init__(code)
         self.code = code
+        self.timed_out = timed_out
