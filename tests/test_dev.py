@@ -11,6 +11,9 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from email.policy import default as default_policy
 from pathlib import Path
 
@@ -35,6 +38,58 @@ def _port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+@dataclass
+class DevRun:
+    """A running `tracker dev`: its process, the lines of its banner, and what it printed after it stopped."""
+
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    rest: str = ""
+
+    @property
+    def banner(self) -> str:
+        return "".join(self.lines)
+
+
+@contextmanager
+def running_dev(tmp_path: Path, env: dict[str, str]) -> Iterator[DevRun]:
+    """Start `tracker dev --dir tmp_path/dev`, yield once its banner is printed (its last line, or a traceback),
+    and stop it with Ctrl-C as a person would, failing if it does not stop within 30 s or exits non-zero."""
+    dev = DevRun(subprocess.Popen([sys.executable, "-m", "tracker", "dev", "--dir", str(tmp_path / "dev")], cwd=ROOT,
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  start_new_session=True))
+    banner_read = threading.Event()
+
+    def read_banner() -> None:
+        assert dev.process.stdout is not None
+        for line in dev.process.stdout:
+            dev.lines.append(line)
+            if line.strip() == "tracker score kari@example.no" or "Traceback" in line:  # the banner's last line
+                break
+        banner_read.set()
+
+    threading.Thread(target=read_banner, daemon=True).start()
+    try:
+        assert banner_read.wait(90), "no complete banner within 90 s:\n" + dev.banner
+        assert "Traceback" not in dev.banner, dev.banner
+        yield dev
+    finally:
+        if dev.process.poll() is None:
+            os.killpg(dev.process.pid, signal.SIGINT)
+        try:
+            dev.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.process.pid, signal.SIGKILL)
+            dev.process.wait()
+            raise AssertionError("tracker dev did not stop within 30 s of Ctrl-C:\n" + "".join(dev.lines[-30:])
+                                 ) from None
+        finally:
+            if dev.process.stdout is not None:
+                dev.rest = dev.process.stdout.read()
+                dev.process.stdout.close()
+    assert dev.process.returncode == 0, "".join(dev.lines[-30:]) + dev.rest
+
+
 @pytest.mark.e2e
 @pytest.mark.skipif(not (shutil.which("openssl") and shutil.which("curl")),
                     reason="the sample line needs openssl and curl")
@@ -43,24 +98,8 @@ def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: P
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     # No TRACKER_PUBLIC_URL: the survey mail's links must follow TRACKER_BIND (README: "choose another port").
     env.update(TRACKER_BIND=f"127.0.0.1:{port}", TRACKER_SURVEY_DELAY="1")
-    dev = subprocess.Popen([sys.executable, "-m", "tracker", "dev", "--dir", str(tmp_path / "dev")], cwd=ROOT,
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           start_new_session=True)
-    lines: list[str] = []
-    banner_read = threading.Event()
-
-    def read_banner() -> None:
-        assert dev.stdout is not None
-        for line in dev.stdout:
-            lines.append(line)
-            if line.strip() == "tracker score kari@example.no":  # the banner's last line
-                break
-        banner_read.set()
-
-    threading.Thread(target=read_banner, daemon=True).start()
-    try:
-        assert banner_read.wait(90), "no complete banner within 90 s:\n" + "".join(lines)
-        banner = "".join(lines)
+    with running_dev(tmp_path, env) as dev:
+        banner = dev.banner
         api_key = re.search(r"API key\s+(trk_\S+)", banner).group(1)
         mail_url = re.search(r"Mail\s+(http://\S+)", banner).group(1)
         assert re.search(rf"Dashboard\s+http://127\.0\.0\.1:{port}/dashboard\b", banner), banner
@@ -88,18 +127,7 @@ def test_tracker_dev_runs_the_whole_loop_and_stops_cleanly_on_ctrl_c(tmp_path: P
                                env={**env, "TRACKER_REDIS_URL": redis_url}, capture_output=True, text=True,
                                timeout=60)
         assert score.returncode == 0 and "kari@example.no" in score.stdout, score.stdout + score.stderr
-    finally:
-        if dev.poll() is None:
-            os.killpg(dev.pid, signal.SIGINT)
-        try:
-            dev.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(dev.pid, signal.SIGKILL)
-            raise AssertionError("tracker dev did not stop within 30 s of Ctrl-C:\n" + "".join(lines[-30:])) from None
-    rest = dev.stdout.read() if dev.stdout else ""
-    dev.stdout.close()  # type: ignore[union-attr]
-    assert dev.returncode == 0, "".join(lines[-30:]) + rest
-    assert "celery" not in rest.lower(), "the processes' logs belong in their log files, not the terminal"
+    assert "celery" not in dev.rest.lower(), "the processes' logs belong in their log files, not the terminal"
     web_log = (tmp_path / "dev" / "logs" / "web.log").read_text()
     access = [line for line in web_log.splitlines() if '"GET /api/v1/customers/' in line]
     assert access and all("kari@example.no" not in line and "<email>" in line for line in access), access

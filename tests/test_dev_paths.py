@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.support import ROOT, wait_until
+from tests.test_dev import running_dev
 from tracker.cli.dev import (
     DevError,
     _curl_url,
@@ -208,25 +207,8 @@ def test_tracker_dev_on_an_ipv6_bind_prints_bracketed_urls_and_its_sample_posts(
     port = free_port()
     env = _dev_env(port)
     env["TRACKER_BIND"] = f"[::1]:{port}"
-    dev = subprocess.Popen([sys.executable, "-m", "tracker", "dev", "--dir", str(tmp_path / "dev")], cwd=ROOT,
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           start_new_session=True)
-    lines: list[str] = []
-    banner_read = threading.Event()
-
-    def read_banner() -> None:
-        assert dev.stdout is not None
-        for line in dev.stdout:
-            lines.append(line)
-            if line.strip() == "tracker score kari@example.no" or "Traceback" in line:
-                break
-        banner_read.set()
-
-    threading.Thread(target=read_banner, daemon=True).start()
-    try:
-        assert banner_read.wait(90), "no complete banner within 90 s:\n" + "".join(lines)
-        banner = "".join(lines)
-        assert "Traceback" not in banner, banner
+    with running_dev(tmp_path, env) as dev:
+        banner = dev.banner
         assert re.search(rf"App\s+http://\[::1\]:{port}\s", banner), banner
         assert re.search(rf"Dashboard\s+http://\[::1\]:{port}/dashboard\b", banner), banner
         sample = (tmp_path / "dev" / "sample.sh").read_text()
@@ -234,16 +216,3 @@ def test_tracker_dev_on_an_ipv6_bind_prints_bracketed_urls_and_its_sample_posts(
         wait_until(lambda: _ready(port), timeout=60, what="the web process on [::1]")
         posted = subprocess.run(["bash", "-c", sample], capture_output=True, text=True, timeout=30)
         assert '"status":"accepted"' in posted.stdout.replace(" ", ""), posted.stdout + posted.stderr
-    finally:
-        if dev.poll() is None:
-            os.killpg(dev.pid, signal.SIGINT)
-        try:
-            dev.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(dev.pid, signal.SIGKILL)
-            dev.wait()
-            raise AssertionError("tracker dev did not stop within 30 s of Ctrl-C:\n" + "".join(lines[-30:])) from None
-        finally:
-            if dev.stdout is not None:
-                dev.stdout.close()
-    assert dev.returncode == 0, "".join(lines[-30:])
