@@ -15,6 +15,7 @@ from redis.exceptions import RedisClusterException
 
 from tracker.cli.base import GuardedOutput, OutputFailed, UsageError, open_store, settings_for
 from tracker.cli.cases import register as register_cases
+from tracker.cli.dead_letters import register as register_dead_letters
 from tracker.cli.help import describe
 from tracker.cli.migrate import register as register_migrations
 from tracker.cli.notify import register as register_notify
@@ -28,7 +29,7 @@ from tracker.errors import StorageUnavailable
 
 COMMANDS = ("web", "worker", "beat", "dev", "check", "api-key", "score", "top", "erase", "export", "suppress",
             "alert-secret", "rebuild-scores", "replay", "export-log", "import-ratings", "upgrade-store",
-            "cases", "case", "event-secret", "deliveries", "redeliver", "survey")
+            "cases", "case", "event-secret", "deliveries", "redeliver", "dead-letters", "survey")
 # The processes and the streams of records, written as they are: every other command's output is shown()
 # (tracker.cli.terminal), as it holds names, ids and comments from outside.
 STREAMING = ("web", "worker", "beat", "dev", "export-log")
@@ -219,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_upgrade(sub)  # upgrade-store
     register_notify(sub)  # event-secret, deliveries, redeliver
     register_cases(sub)  # cases, case
+    register_dead_letters(sub)  # dead-letters
     register_survey(sub)  # survey preview, survey test-send
     return parser
 

@@ -398,6 +398,24 @@ class EventLog(RedisBase):
         """Park an entry that cannot be applied, for inspection and replay (the cursor passes it as applied)."""
         self.redis.xadd(keys.DEAD, {"e": payload, "origin": entry_id, "shard": str(shard), "reason": reason[:200]})
 
+    def dead_letter_page(self, after: str, count: int) -> list[tuple[str, dict[str, str]]]:
+        """Return the parked entries after an entry id ("-": from the first), oldest first, at most count."""
+        return list(self.redis.xrange(keys.DEAD, min=after if after == "-" else f"({after}", count=count))
+
+    def requeue_dead_letter(self, entry_id: str, fields: dict[str, str]) -> bool:
+        """Put a parked entry back at the end of its shard, counted as an append (so the backlog and the drain see
+        it), then take it off the dead letters; False when it holds no record or names no shard. A crash between the
+        two steps leaves it on both: applying is idempotent, so it counts once."""
+        payload, shard = fields.get("e"), fields.get("shard", "")
+        if payload is None or not shard.isdigit() or int(shard) not in SHARDS:
+            return False
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(keys.stream(int(shard)), {"e": payload})
+        pipe.hincrby(keys.log_cursor(int(shard)), "appended", 1)
+        pipe.execute()
+        self.redis.xdel(keys.DEAD, entry_id)
+        return True
+
     # Backlog, retention and erasure --------------------------------------------------------------
 
     def lag(self) -> LogLag:
