@@ -55,7 +55,8 @@ def test_requeued_events_are_applied_once_and_one_that_still_fails_is_parked_aga
     requeued = tracker(env, "dead-letters", "--requeue", "--reason", "look-up")
     assert requeued.returncode == 0, requeued.stderr
     assert requeued.stdout.startswith("Put 1 parked event back on the event log.")
-    assert [fields["reason"] for fields in parked(store)][0].startswith("apply failed: UnicodeEncodeError")
+    (left,) = parked(store)  # the one that raises stays parked
+    assert left["reason"].startswith("apply failed: UnicodeEncodeError")
     assert store.lag().lag == 1
     assert drain(store, settings) == 1
     assert store.ticket("standard:T-5")["status"] == "solved"

@@ -10,7 +10,7 @@ an event counted before counts once.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
+from collections import Counter, deque
 
 from tracker.cli.base import UsageError, open_store, settings_for
 from tracker.cli.help import describe
@@ -43,7 +43,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
         raise UsageError("--reason: give the text a reason holds, e.g. --reason 'look-up'")
     store = open_store(settings_for("store"))
     reasons: Counter[str] = Counter()
-    newest: list[tuple[str, str, str]] = []
+    newest: deque[tuple[str, str, str]] = deque(maxlen=NEWEST)
     requeued = skipped = 0
     after = "-"
     while page := store.dead_letter_page(after, PAGE):
@@ -59,7 +59,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
                     skipped += 1
                 continue
             reasons[reason] += 1
-            newest = [*newest, (entry_id, fields.get("shard", "?"), reason)][-NEWEST:]
+            newest.append((entry_id, fields.get("shard", "?"), reason))
     if args.requeue:
         held = f"; {skipped} hold no record and stay" if skipped else ""
         print(f"Put {requeued} parked event{'' if requeued == 1 else 's'} back on the event log{held}. The workers "
