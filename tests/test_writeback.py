@@ -317,18 +317,41 @@ def test_tags_failing_after_the_note_are_retried_without_writing_the_note_again(
 
 
 @pytest.mark.parametrize("source", ["freshdesk", "helpscout"])
-@pytest.mark.parametrize("tags", [5, "vip", {"tag": "vip"}, [1, None, {"no": "tag"}], None])
-def test_a_tag_read_of_an_unexpected_shape_is_read_as_no_tags_and_the_tags_are_written(
+@pytest.mark.parametrize("tags", [5, "vip", {"tag": "vip"}, [1, None, {"no": "tag"}], ["vip", 7], [{"tag": ""}]])
+def test_a_tag_read_of_an_unexpected_shape_writes_no_tags_and_is_tried_again_keeping_the_tickets_own(
         httpserver: HTTPServer, store: Store, settings: Settings, source: str, tags: Any) -> None:
+    # The tag write replaces the whole list: written from a read it could not understand, it would drop every tag.
     v = VENDORS[source]
     method, path, documented = v.tag_reads[0]
     httpserver.expect_oneshot_request(path, method=method).respond_with_json({**documented, "tags": tags})
     serve(httpserver, v)
+    writer, notice = target(httpserver, v), answer_notice(v, 4, True)
 
-    outcome = target(httpserver, v).deliver(answer_notice(v, 4, True), context(store, settings))
-    assert outcome.status == "delivered", outcome
-    written = calls(httpserver, *v.tag_write[:2])
-    assert len(written) == 1 and v.tags_sent(written[0].get_json()) == ["csat-4"]
+    outcome = writer.deliver(notice, context(store, settings))
+    assert outcome.status == "retry" and "the tags are left as they are" in outcome.detail, outcome
+    assert calls(httpserver, *v.tag_write[:2]) == []
+    assert writer.deliver(notice, context(store, settings)).status == "delivered"
+    [written] = calls(httpserver, *v.tag_write[:2])
+    kept = [t["tag"] for t in documented["tags"]] if source == "helpscout" else documented["tags"]
+    assert v.tags_sent(written.get_json()) == [*kept, "csat-4"]
+    assert len(calls(httpserver, *v.note)) == 1
+
+
+@pytest.mark.parametrize("source", ["freshdesk", "helpscout"])
+@pytest.mark.parametrize("tags", [None, "absent", []])
+def test_a_ticket_without_tags_gets_ours(
+        httpserver: HTTPServer, store: Store, settings: Settings, source: str, tags: Any) -> None:
+    v = VENDORS[source]
+    method, path, documented = v.tag_reads[0]
+    read = {**documented, "tags": tags}
+    if tags == "absent":
+        del read["tags"]
+    httpserver.expect_oneshot_request(path, method=method).respond_with_json(read)
+    serve(httpserver, v)
+
+    assert target(httpserver, v).deliver(answer_notice(v, 4, True), context(store, settings)).status == "delivered"
+    [written] = calls(httpserver, *v.tag_write[:2])
+    assert v.tags_sent(written.get_json()) == ["csat-4"]
 
 
 def _merged_helpscout(httpserver: HTTPServer, location: str, note_status: int = 404) -> None:

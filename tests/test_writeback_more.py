@@ -334,18 +334,22 @@ def test_chatwoot_labels_the_conversation_did_not_keep_are_refused_by_name(
     assert len(desk.requests("POST", desk.note_path)) == 1
 
 
-@pytest.mark.parametrize("payload", [7, "support", {"labels": ["support"]}, [1, None]])
-def test_chatwoot_labels_read_in_an_unexpected_shape_are_read_as_none_and_its_own_are_written(
+@pytest.mark.parametrize("payload", [7, "support", {"labels": ["support"]}, [1, None], ["support", 3]])
+def test_chatwoot_labels_read_in_an_unexpected_shape_write_none_and_are_tried_again_keeping_the_conversations_own(
         httpserver: HTTPServer, env: dict[str, str], store: Store, payload: Any) -> None:
-    desk = Helpdesk("chatwoot", httpserver)
+    # Chatwoot's label write replaces the list: written from a read it could not understand, it would drop them all.
+    desk = Helpdesk("chatwoot", httpserver, tags=["support"])
     httpserver.expect_oneshot_request(f"/api/v1/accounts/{ACCOUNT_ID}/conversations/{desk.ticket}/labels",
                                       method="GET").respond_with_json({"payload": payload})
     desk.serve()
     settings = load_settings({**env, **desk.env()})
     [target] = writeback_targets(settings)
     ctx = DispatchContext(store, settings, int(time.time() * 1000), requests.Session())
+    outcome = target.deliver(answer_notice("chatwoot", 4), ctx)
+    assert outcome.status == "retry" and "the tags are left as they are" in outcome.detail, outcome
+    assert desk.tags == ["support"]
     assert target.deliver(answer_notice("chatwoot", 4), ctx).status == "delivered"
-    assert desk.tags == ["csat-4"]
+    assert desk.tags == ["support", "csat-4"]
 
 
 @pytest.mark.parametrize("tags", [7, "csat-5", [{"type": "tag"}], {"tags": {"name": "csat-5"}}])

@@ -277,6 +277,25 @@ class Helpdesk(ABC):
                              None))
 
 
+def current_tags(reply: Reply, key: str, what: str, name_of: Any = None) -> list[str] | Outcome:
+    """Return the tag list a helpdesk's read answered (`reply.body[key]`, each item's name `name_of(item)`, the item
+    itself by default), or the retry Outcome when the answer is not of that shape.
+
+    A vendor whose tag write replaces the whole list loses every tag it was not sent, so an answer this client cannot
+    read whole (not a JSON object, a list of something else, an item without a name: a proxy's page, an API change)
+    writes nothing, and the notice is tried again later. An absent or null list is a ticket without tags."""
+    body = reply.body
+    found = body.get(key) if isinstance(body, dict) else body
+    if isinstance(body, dict) and found is None:
+        return []
+    names = [name_of(item) if name_of else item for item in found] if isinstance(found, list) else None
+    if names is None or not all(isinstance(name, str) and name for name in names):
+        shape = type(found).__name__ if isinstance(body, dict) else f"a body of type {type(body).__name__}"
+        return Outcome("retry", reply.outcome.code, f"{what}: the answer held no list of tag names under "
+                                                    f"{key!r} ({shape}); the tags are left as they are", None)
+    return names
+
+
 def merged_tags(current: list[str], note: Note) -> list[str]:
     """Return a ticket's tag list with note.tags added and note.stale_tags dropped, in the order it had them."""
     stale = {t.lower() for t in note.stale_tags}

@@ -27,7 +27,7 @@ from urllib.parse import quote
 import requests
 
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, Reply, merged_tags
+from tracker.writeback.base import Helpdesk, Note, Reply, current_tags, merged_tags
 
 
 class Chatwoot(Helpdesk):
@@ -59,8 +59,9 @@ class Chatwoot(Helpdesk):
         current = self.call(session, "GET", f"{self._conversation(note)}/labels", what="labels")
         if not current.ok:
             return current.outcome
-        payload = current.body.get("payload") if isinstance(current.body, dict) else None
-        labels = [label for label in payload if isinstance(label, str)] if isinstance(payload, list) else []
+        labels = current_tags(current, "payload", "chatwoot labels")
+        if isinstance(labels, Outcome):
+            return labels
         merged = merged_tags(labels, note)
         if merged == labels:
             return Outcome("delivered", current.outcome.code, "chatwoot labels: already set", None)

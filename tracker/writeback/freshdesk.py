@@ -16,7 +16,7 @@ from urllib.parse import quote
 import requests
 
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, merged_tags
+from tracker.writeback.base import Helpdesk, Note, current_tags, merged_tags
 
 
 class Freshdesk(Helpdesk):
@@ -39,8 +39,9 @@ class Freshdesk(Helpdesk):
         ticket = self.call(session, "GET", self._ticket(note), what="read ticket tags")
         if not ticket.ok:
             return ticket.outcome
-        found = ticket.body.get("tags") if isinstance(ticket.body, dict) else None
-        current = [t for t in found if isinstance(t, str)] if isinstance(found, list) else []
+        current = current_tags(ticket, "tags", "freshdesk read ticket tags")
+        if isinstance(current, Outcome):
+            return current
         wanted = merged_tags(current, note)
         if wanted == current:
             return ticket.outcome

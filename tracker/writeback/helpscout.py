@@ -28,7 +28,7 @@ import requests
 
 from tracker.backoff import retry_after_s
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, Reply, merged_tags
+from tracker.writeback.base import Helpdesk, Note, Reply, current_tags, merged_tags
 
 EARLY_S = 60.0  # a token is fetched again this long before Help Scout says it expires
 MERGES = 3  # moves of a merged conversation followed (merged into one that was merged again), at most
@@ -147,10 +147,10 @@ class HelpScout(Helpdesk):
         url, conversation = self._current(session, note)
         if not conversation.ok:
             return conversation.outcome
-        body = conversation.body if isinstance(conversation.body, dict) else {}
-        tags = body.get("tags")
-        current = [str(t.get("tag")) for t in tags if isinstance(t, dict) and t.get("tag")] \
-            if isinstance(tags, list) else []
+        current = current_tags(conversation, "tags", "helpscout read conversation tags",
+                               lambda tag: tag.get("tag") if isinstance(tag, dict) else None)
+        if isinstance(current, Outcome):
+            return current
         wanted = merged_tags(current, note)
         if wanted == current:
             return conversation.outcome
