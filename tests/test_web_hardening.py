@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ import requests
 from tests.signing import signed
 from tests.support import ROOT, World, make_env, solved_event, survey_link, wait_until
 from tracker.cli.dev import free_port
+from tracker.web.limits import READ_IDLE_S
 
 STALLED = 16  # twice the threads the web process used to have
 DEADLINE_S = 20  # /healthz must answer within this, stalled uploads or not; it used to wait for minutes
@@ -74,6 +76,50 @@ def test_uploads_that_stall_mid_body_neither_keep_healthz_waiting_nor_hang_forev
         assert requests.get(f"{web}/healthz", timeout=DEADLINE_S).json() == {"status": "ok"}
         # Each stalled upload is answered (the body stopped arriving) and closed, not held open.
         assert {_status_line(connection).split(b" ")[1] for connection in stalled} == {b"408"}
+    finally:
+        for connection in stalled:
+            connection.close()
+
+
+def _response(connection: socket.socket) -> bytes:
+    """Read one whole response (its body by Content-Length)."""
+    connection.settimeout(DEADLINE_S)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(4096)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?im)^content-length: *(\d+)", head).group(1))
+    while len(body) < length:
+        body += connection.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
+def _closed_by_the_server(connection: socket.socket) -> bool:
+    connection.settimeout(DEADLINE_S)  # a connection the server holds times out here instead: the test fails
+    return connection.recv(4096) == b""
+
+
+def test_clients_that_stop_sending_their_request_line_or_headers_lose_the_connection(web):
+    # Slowloris: a half-sent request used to hold its thread for as long as its client kept the connection open,
+    # and as many of them as the web process has threads (64) kept /healthz waiting for ever.
+    port = int(web.rsplit(":", 1)[1])
+    halves = [b"GET /heal", b"GET /healthz HTTP/1.1\r\nHost: tracker\r\nX-Stalled: ",
+              b"POST /webhooks/standard HTTP/1.1\r\nHost: tracker\r\nContent-Length: 2\r\n"]
+    stalled = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(len(halves) + 1)]
+    try:
+        # A kept-alive connection's next request is held to the same bound; a request sent in parts in time is
+        # served.
+        kept = stalled[-1]
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: tracker\r\n")
+        kept.sendall(b"\r\n")
+        assert _response(kept).startswith(b"HTTP/1.1 200 ")
+        for connection, half in zip(stalled, [*halves, b"GET /healthz HTTP/1.1\r\nHost: tra"], strict=True):
+            connection.sendall(half)
+        started = time.monotonic()
+        assert all(_closed_by_the_server(connection) for connection in stalled)
+        # At once, each of them: a close that waited for the client's side used to hold the web process's main loop
+        # (its accepts and dispatches) 2 s a connection.
+        assert time.monotonic() - started < READ_IDLE_S + 4
     finally:
         for connection in stalled:
             connection.close()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gc
 import re
+import socket
+import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,8 +16,10 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
+from gunicorn.workers.gthread import ThreadWorker as GthreadWorker
 
 from tracker.config import Settings
+from tracker.web.limits import READ_IDLE_S, bound_reads
 
 # Threads, chosen for slow clients. A request holds its thread while its body arrives; one that stalls
 # mid-body holds it at most READ_IDLE_S (5 s, tracker/web/limits.py) and then gets a 408, and a request
@@ -32,7 +39,7 @@ from tracker.config import Settings
 # two workers per CPU (4 on such a machine; tracker.config.default_web_workers).
 THREADS_IN_ALL = 64
 MIN_THREADS = 8
-WEB_WORKER_CLASS = "gthread"
+WEB_WORKER_CLASS = "tracker.cli.serve.ThreadWorker"  # gunicorn's gthread, each wait for request bytes bounded
 GUNICORN_MAX_REQUEST_LINE = 8190
 EMAIL = re.compile(r"[^/@\s]+(?:@|%40)[^/@\s]+")
 # Survey and unsubscribe tokens are bearer credentials: whoever holds one answers or unsubscribes for the
@@ -63,6 +70,13 @@ class RedactingLogger(Logger):  # type: ignore[misc]
             atoms[name] = redact(str(atoms.get(name, "")))
         return atoms
 
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        """Log an error with its traceback, but a client that stopped sending its request (ThreadWorker) in a line."""
+        if _stalled_request():
+            self.info("A client sent no more of its request for %g s; its connection was closed.", READ_IDLE_S)
+            return
+        super().exception(msg, *args, **kwargs)
+
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         """Log a request with only the atoms ACCESS_LOG_FORMAT names, as gunicorn's atoms() gives them.
 
@@ -84,6 +98,43 @@ class RedactingLogger(Logger):  # type: ignore[misc]
             self.access_log.info(ACCESS_LOG_FORMAT, atoms)
         except Exception:
             self.error(traceback.format_exc())
+
+
+class ThreadWorker(GthreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker, where a client that stops sending its request line or headers for READ_IDLE_S
+    loses its connection instead of holding a thread for as long as it trickles on (slowloris).
+
+    gthread reads a request line and its headers in a thread, from a blocking socket: a client that stopped
+    half-way held that thread for as long as it kept the connection open, and as many such clients as threads held
+    the whole web process, /healthz included. The bound is the kernel's (SO_RCVTIMEO, as tracker.web.limits puts on
+    a body's reads), set again each time a kept-alive connection's next request comes.
+    """
+
+    def handle(self, conn: Any) -> Any:
+        if type(conn.sock) is not socket.socket:  # TLS sockets (gunicorn's own, unused here) as gunicorn has them
+            return super().handle(conn)
+        bound_reads(conn.sock)
+        _STALLS.seen = False
+        result = super().handle(conn)
+        if _STALLS.seen:
+            # Closed at once, both ways: gunicorn's graceful close would wait in its main loop, which accepts and
+            # dispatches every connection, for this client to close its side (2 s, each).
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
+        return result
+
+
+_STALLS = threading.local()  # .seen: this thread's request stopped arriving (RedactingLogger.exception saw it)
+
+
+def _stalled_request() -> bool:
+    """Say whether the exception being handled is a wait for request bytes that ran out (ThreadWorker's bound), and
+    note it for the thread's ThreadWorker.handle."""
+    exc = sys.exc_info()[1]
+    stalled = isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ETIMEDOUT)
+    if stalled:
+        _STALLS.seen = True
+    return stalled
 
 
 def threads_per_worker(workers: int) -> int:

@@ -44,6 +44,13 @@ _STOPPED = (TimeoutError, BlockingIOError)  # a Python timeout's error, and a ke
 _STOPPED_MESSAGE = "The body stopped arriving before it was complete; send it again."
 
 
+def bound_reads(connection: socket.socket) -> None:
+    """Bound every wait for the next bytes a client sends on this socket by READ_IDLE_S (the kernel's SO_RCVTIMEO:
+    a read that waits longer fails with EAGAIN)."""
+    with contextlib.suppress(OSError):  # closed meanwhile
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _READ_IDLE)
+
+
 class TimedInput:
     """The request body, where a wait that outlasts READ_IDLE_S is a 408, not a disconnect (400).
 
@@ -74,7 +81,7 @@ class TimedInput:
 
     def _bound(self) -> None:
         if not self.bounded and self._connection is not None:
-            self._connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _READ_IDLE)
+            bound_reads(self._connection)
             self.bounded = True
 
     def unbound(self) -> None:
