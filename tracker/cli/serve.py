@@ -8,7 +8,6 @@ import gc
 import re
 import socket
 import sys
-import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker as GthreadWorker
 
 from tracker.config import Settings
-from tracker.web.limits import READ_IDLE_S, bound_reads
+from tracker.web.limits import READ_IDLE_S, bound_reads, note_stall, take_stall
 
 # Threads, chosen for slow clients. A request holds its thread while its body arrives; one that stalls
 # mid-body holds it at most READ_IDLE_S (5 s, tracker/web/limits.py) and then gets a 408, and a request
@@ -114,17 +113,30 @@ class ThreadWorker(GthreadWorker):  # type: ignore[misc]
         if type(conn.sock) is not socket.socket:  # TLS sockets (gunicorn's own, unused here) as gunicorn has them
             return super().handle(conn)
         bound_reads(conn.sock)
-        _STALLS.seen = False
+        take_stall()
         result = super().handle(conn)
-        if _STALLS.seen:
-            # Closed at once, both ways: gunicorn's graceful close would wait in its main loop, which accepts and
-            # dispatches every connection, for this client to close its side (2 s, each).
-            with contextlib.suppress(OSError):
-                conn.sock.shutdown(socket.SHUT_RDWR)
+        if take_stall():
+            _end_now(conn.sock)
+            return False
         return result
 
 
-_STALLS = threading.local()  # .seen: this thread's request stopped arriving (RedactingLogger.exception saw it)
+def _end_now(connection: socket.socket) -> None:
+    """End a connection whose client stopped sending, in this thread and without waiting for the client.
+
+    gunicorn's graceful close (since 25) half-closes and then waits, in its main loop that accepts and dispatches
+    every connection, up to 2 s for the client to close its side: a dozen stalled uploads kept /healthz waiting 24 s.
+    Here the answer already sent (a 408) is followed by the end of the stream, what the client sent is read off
+    (left unread, it would make the close a reset that can cut the answer short), and the reading side is shut, so
+    that close finds nothing to wait for."""
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_WR)
+        connection.setblocking(False)
+        for _ in range(16):  # at most 64 KiB, what gunicorn's own close drains
+            if not connection.recv(4096):
+                break
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RD)
 
 
 def _stalled_request() -> bool:
@@ -133,7 +145,7 @@ def _stalled_request() -> bool:
     exc = sys.exc_info()[1]
     stalled = isinstance(exc, OSError) and exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ETIMEDOUT)
     if stalled:
-        _STALLS.seen = True
+        note_stall()
     return stalled
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -42,6 +43,22 @@ _READ_IDLE = struct.pack("ll", int(READ_IDLE_S), int(READ_IDLE_S % 1 * 1_000_000
 _UNBOUNDED = struct.pack("ll", 0, 0)
 _STOPPED = (TimeoutError, BlockingIOError)  # a Python timeout's error, and a kernel one's (EAGAIN)
 _STOPPED_MESSAGE = "The body stopped arriving before it was complete; send it again."
+
+
+_STALLS = threading.local()  # .seen: a request this thread serves stopped arriving (see note_stall)
+
+
+def note_stall() -> None:
+    """Note that the request this thread serves stopped arriving (its body: answered 408; its headers: not
+    answered), so that the web worker ends the connection at once (tracker.cli.serve.ThreadWorker)."""
+    _STALLS.seen = True
+
+
+def take_stall() -> bool:
+    """Say whether note_stall was called in this thread since the last call, and forget it."""
+    seen = bool(getattr(_STALLS, "seen", False))
+    _STALLS.seen = False
+    return seen
 
 
 def bound_reads(connection: socket.socket) -> None:
@@ -74,6 +91,7 @@ class TimedInput:
         try:
             return bytes(method(size))
         except _STOPPED as exc:  # gunicorn then closes the connection: the rest of the body never came
+            note_stall()
             raise RequestTimeout(_STOPPED_MESSAGE) from exc
         except ParseException as exc:  # gunicorn could not decode the chunked body (its size, terminator, trailer)
             raise BadRequest(f"The body's chunked transfer encoding is malformed ({exc}); "
