@@ -134,6 +134,26 @@ def test_clients_that_stop_sending_their_request_line_or_headers_lose_the_connec
             connection.close()
 
 
+def test_clients_that_asked_to_close_but_keep_their_side_open_hold_nobody_else(web):
+    # gunicorn's graceful close waited up to 2 s for each of them to close its side, in the loop that accepts and
+    # dispatches every connection: a dozen kept /healthz waiting 24 s.
+    port = int(web.rsplit(":", 1)[1])
+    requests_sent = [b"GET /healthz HTTP/1.1\r\nHost: tracker\r\nConnection: close\r\n\r\n",
+                     b"GET /healthz HTTP/1.0\r\n\r\n"] * 6
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in requests_sent]
+    try:
+        for connection, sent in zip(held, requests_sent, strict=True):
+            connection.sendall(sent)
+        started = time.monotonic()
+        assert all(_response(connection).split(b" ")[1] == b"200" for connection in held)
+        assert all(_closed_by_the_server(connection) for connection in held)  # the server's side, at once
+        assert requests.get(f"{web}/healthz", timeout=DEADLINE_S).ok
+        assert time.monotonic() - started < 3
+    finally:
+        for connection in held:
+            connection.close()
+
+
 def test_a_whole_upload_still_gets_through_the_body_reader(web):
     raw = json.dumps(solved_event(ticket="W-1")).encode()
     headers, query = signed("standard", raw)

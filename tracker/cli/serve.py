@@ -8,6 +8,7 @@ import gc
 import re
 import socket
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,24 +116,32 @@ class ThreadWorker(GthreadWorker):  # type: ignore[misc]
         bound_reads(conn.sock)
         take_stall()
         result = super().handle(conn)
-        if take_stall():
-            _end_now(conn.sock)
+        if take_stall():  # the client stopped sending: nothing more of it is on the way
+            _close(conn.sock, linger_s=0)
             return False
+        if result is False:  # to be closed (not kept alive, nor deferred to the poller)
+            _close(conn.sock, linger_s=CLOSE_LINGER_S)
         return result
 
 
-def _end_now(connection: socket.socket) -> None:
-    """End a connection whose client stopped sending, in this thread and without waiting for the client.
+CLOSE_LINGER_S = 2.0  # as gunicorn's graceful close waits for the client's side
 
-    gunicorn's graceful close (since 25) half-closes and then waits, in its main loop that accepts and dispatches
-    every connection, up to 2 s for the client to close its side: a dozen stalled uploads kept /healthz waiting 24 s.
-    Here the answer already sent (a 408) is followed by the end of the stream, what the client sent is read off
-    (left unread, it would make the close a reset that can cut the answer short), and the reading side is shut, so
-    that close finds nothing to wait for."""
+
+def _close(connection: socket.socket, linger_s: float) -> None:
+    """Close a connection's sending side and wait at most linger_s in this thread for the client to close its own,
+    reading off what it still sends (at most 64 KiB), then shut the reading side too.
+
+    The same graceful close gunicorn makes (since 25; RFC 9112 section 9.6: an answer, a 413 say, followed by a
+    reset because the client's upload was left unread can be lost to the client), but here, not in gunicorn's main
+    loop, which accepts and dispatches every connection: there a dozen clients that sent `Connection: close` (or a
+    body that stopped arriving) and kept their side open held every other request 2 s each, /healthz 24 s. With the
+    reading side shut, gunicorn's own close that follows finds nothing to wait for."""
+    deadline = time.monotonic() + linger_s
     with contextlib.suppress(OSError):
         connection.shutdown(socket.SHUT_WR)
-        connection.setblocking(False)
-        for _ in range(16):  # at most 64 KiB, what gunicorn's own close drains
+        for _ in range(16):
+            left = deadline - time.monotonic()
+            connection.settimeout(left if left > 0 else 0.0)  # 0: only what has come already
             if not connection.recv(4096):
                 break
     with contextlib.suppress(OSError):
