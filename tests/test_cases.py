@@ -204,9 +204,23 @@ def test_patch_moves_status_adds_notes_sets_owner_and_outcome(client, auth, stor
     assert changes[0] == ["status", "notes", "owner", "first_contact_at"] and changes[-1] == ["owner"]
 
 
+def test_patch_takes_notes_under_the_name_a_case_shows_them_by_a_text_or_a_list(client, auth, store, settings):
+    late, *_ = _open_three(store, settings)
+    one = client.patch(f"/api/v1/cases/{late}", headers=auth, json={"notes": "Called her"})
+    assert one.status_code == 200, one.json
+    both = client.patch(f"/api/v1/cases/{late}", headers=auth,
+                        json={"note": "Mailed a refund form", "notes": ["She sent it back", " Refund paid "]})
+    assert both.status_code == 200, both.json
+    assert [n["text"] for n in both.json["notes"]] == ["Called her", "Mailed a refund form", "She sent it back",
+                                                       "Refund paid"]
+    assert one.json["first_contact_at"] and both.json["first_contact_at"] == one.json["first_contact_at"]
+
+
 @pytest.mark.parametrize(("body", "status", "field"), [
     ({"status": "won"}, 422, "status"), ({"note": "   "}, 422, "note"), ({"colour": "red"}, 422, "colour"),
     ({}, 422, "_schema"), ({"note": "x" * 2001}, 422, "note"), ({"owner": 5}, 422, "owner"),
+    ({"notes": []}, 422, "notes"), ({"notes": [{"text": "a"}]}, 422, "notes"), ({"notes": ["ok", " "]}, 422, "notes"),
+    ({"notes": 5}, 422, "notes"), ({"notes": ["x"] * 21}, 422, "notes"),
 ])
 def test_patch_refuses_bad_bodies_with_the_field_named(client, auth, store, settings, body, status, field):
     late, *_ = _open_three(store, settings)

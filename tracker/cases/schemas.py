@@ -94,14 +94,32 @@ class CaseListQuerySchema(Schema):
     cursor = fields.String(load_default=None, validate=validate.Regexp(CURSOR_PATTERN, error="Not a valid cursor."))
 
 
+class NoteTexts(fields.Field):
+    """`notes` in a change: the text of a note to add, or a list of them (the field's name as a case shows it)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        texts = [value] if isinstance(value, str) else value
+        if not isinstance(texts, list) or not 1 <= len(texts) <= NOTES_AT_ONCE or not all(
+                isinstance(text, str) and 1 <= len(text.strip()) <= NOTE_MAX for text in texts):
+            raise ValidationError(f"Give the text of a note to add, or a list of at most {NOTES_AT_ONCE} of them, "
+                                  f"each 1 to {NOTE_MAX} characters (the case's notes stay; these are added).")
+        return [text.strip() for text in texts]
+
+
+NOTES_AT_ONCE = 20
+
+
 class CasePatchSchema(Schema):
-    """`PATCH /api/v1/cases/<id>` (and `tracker case ID --…`): what a lead changes; at least one field."""
+    """`PATCH /api/v1/cases/<id>` (and `tracker case ID --…`): what a lead changes; at least one field.
+
+    `note` adds one note; `notes`, the name a case shows its notes under, adds one (a text) or each of a list."""
 
     class Meta:
         unknown = RAISE
 
     status = fields.String(validate=validate.OneOf(CASE_STATUSES))
     note = fields.String(validate=validate.Length(min=1, max=NOTE_MAX))
+    notes = NoteTexts(metadata={"description": "a note's text, or a list of texts: each is added to the case"})
     owner = _text(OWNER_MAX, allow_none=True, metadata={"description": "null or \"\": unassign"})
     outcome = _text(OUTCOME_MAX, allow_none=True)
 
@@ -114,7 +132,7 @@ class CasePatchSchema(Schema):
     @validates_schema
     def something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:
         if not data:
-            raise ValidationError("Give at least one of status, note, owner, outcome.", "_schema")
+            raise ValidationError("Give at least one of status, note (or notes), owner, outcome.", "_schema")
 
 
 def valid_case_id(case_id: str) -> bool:

@@ -7,7 +7,7 @@ write and again by the next touch of the case when a crash came between (the cas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -152,8 +152,10 @@ def recover_for_answer(store: Store, settings: Settings, data: Mapping[str, Any]
 
 
 def update_case(store: Store, settings: Settings, case_id: str, now_ms: int, by: str, *, status: str | None = None,
-                note: str | None = None, owner: Any = UNSET, outcome: Any = UNSET) -> Case:
-    """Apply a lead's change: a status (transitions checked), a note, a new owner ("" or None: none), an outcome.
+                note: str | None = None, notes: Sequence[str] = (), owner: Any = UNSET,
+                outcome: Any = UNSET) -> Case:
+    """Apply a lead's change: a status (transitions checked), a note (note, then each of notes), a new owner ("" or
+    None: none), an outcome.
 
     A case a lead closes gets one new survey when TRACKER_CASE_RESURVEY is on (tracker.cases.resurvey).
     """
@@ -165,8 +167,9 @@ def update_case(store: Store, settings: Settings, case_id: str, now_ms: int, by:
             closing = status in ("recovered", "not_recovered")
             new = replace(new, status=status, closed_at_ms=now_ms if closing else None)
             changes += ["status", "closed_at"] if closing or case.closed_at_ms is not None else ["status"]
-        if note:
-            kept = (*new.notes, CaseNote(now_ms, by, note))[-NOTES_KEPT:]
+        added = [text for text in (note, *notes) if text]
+        if added:
+            kept = (*new.notes, *(CaseNote(now_ms, by, text) for text in added))[-NOTES_KEPT:]
             new = replace(new, notes=kept)
             changes.append("notes")
         if owner is not UNSET and (owner or None) != case.owner:
@@ -176,7 +179,7 @@ def update_case(store: Store, settings: Settings, case_id: str, now_ms: int, by:
             new = replace(new, outcome=outcome or None)
             changes.append("outcome")
         # A note on a case already closed (a recovery noted afterwards) is not a contact with the customer.
-        if new.first_contact_at_ms is None and not case.closed and (note or new.status == "contacted") and changes:
+        if new.first_contact_at_ms is None and not case.closed and (added or new.status == "contacted") and changes:
             new = replace(new, first_contact_at_ms=now_ms)
             changes.append("first_contact_at")
         return new, changes

@@ -57,7 +57,7 @@ def patch_case(case_id: str) -> Any:
     """Change a case's status (transitions checked), add a note, set its owner or outcome."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        return envelope(400, "The body must be a JSON object: {status, note, owner, outcome}.")
+        return envelope(400, "The body must be a JSON object: {status, note (or notes), owner, outcome}.")
     change = schema(CasePatchSchema).load(body)  # a ValidationError is the API's 422 envelope
     app, now = tracker(), now_ms()
     try:
