@@ -40,18 +40,22 @@ class RankedQuery(NamedTuple):
 
 # Ranked customers ---------------------------------------------------------------------------------
 
-def _encode_cursor(query: RankedQuery, rank: Rank) -> str:
-    state = {"s": query.sort, "o": query.order, "r": query.at_risk, "k": list(rank)}
+def _encode_cursor(query: RankedQuery, rank: Rank, filters: str | None = None) -> str:
+    """Write a cursor: the query, the filters' key when the list is narrowed by filters, and the rank it stopped at."""
+    state = {"s": query.sort, "o": query.order, "r": query.at_risk, "k": list(rank),
+             **({"f": filters} if filters else {})}
     return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, query: RankedQuery, like: Rank) -> Rank:
-    """Read a cursor back into the rank it stopped at; ValueError when it is not one of ours for this query."""
+def _decode_cursor(cursor: str, query: RankedQuery, like: Rank, filters: str | None = None) -> Rank:
+    """Read a cursor back into the rank it stopped at; ValueError when it is not one of ours for this query (and
+    these filters: tracker.scores.customer_filters.filters_key)."""
     try:
         state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("Not a valid cursor.") from exc
-    if not isinstance(state, dict) or (state.get("s"), state.get("o"), state.get("r")) != query:
+    if not isinstance(state, dict) or (state.get("s"), state.get("o"), state.get("r")) != query \
+            or state.get("f") != filters:
         raise ValueError("The cursor belongs to another query.")
     rank = state.get("k")
     if not isinstance(rank, list) or len(rank) != len(like):

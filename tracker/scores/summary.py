@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from tracker.cases.stats import case_numbers
 from tracker.config import Settings
-from tracker.model import Aggregate, Answer, ScoreCard, Survey
+from tracker.model import Aggregate, Answer, Case, ScoreCard, Survey
 from tracker.scales import SCALES
 from tracker.scores.maths import DAY_MS, score_card
 from tracker.store import Store
@@ -136,11 +136,23 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
         filters=dict(filters.chosen()),
         card=score_card("all", totals.total, anchor), series=series,
         by_source={source: score_card(source, sums, anchor) for source, sums in sorted(totals.per_source.items())},
-        distribution=dict(sorted(totals.distribution.items())), cases=_case_numbers(store, now_ms))
+        distribution=dict(sorted(totals.distribution.items())), cases=_case_numbers(store, now_ms, filters))
 
 
-def _case_numbers(store: Store, now_ms: int) -> dict[str, int | float | None]:
-    return case_numbers(store, now_ms)
+def _case_numbers(store: Store, now_ms: int, filters: Facets) -> dict[str, int | float | None]:
+    """Return the recovery cases' numbers of the cases whose survey (the answer that opened them) passes the filters:
+    every case unfiltered, from the counters; filtered, from the cases kept (tracker.cases.stats)."""
+    if not filters.chosen():
+        return case_numbers(store, now_ms)
+
+    def passes(case: Case, survey: Survey | None) -> bool:
+        if survey is not None:
+            return Facets.of_survey(survey).passes(filters)
+        # Its survey is no longer stored: the case's own copy of the ticket's source, team and agent.
+        agent = f"{case.source}:{case.agent_id}" if case.source and case.agent_id else None
+        return Facets(case.source, None, case.team, agent, case.scale).passes(filters)
+
+    return case_numbers(store, now_ms, passes)
 
 
 @dataclass

@@ -9,13 +9,14 @@ whatever the number of cases.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tracker.model import CASE_ACTIVE, Case, CaseNote
-from tracker.store import keys
+from tracker.model import CASE_ACTIVE, Case, CaseNote, Survey
+from tracker.store import filed, keys
 from tracker.store.base import RedisBase
+from tracker.store.surveys import survey_from_hash
 
 COUNTERS = ("opened", "active", "recovered", "not_recovered", "contacted", "contact_ms")
 ANY = "*"
@@ -209,6 +210,25 @@ class Cases(RedisBase):
                 sums[name] += int(counters.get(name) or 0)
             overdue += int(late)
         return CaseCounts(overdue=overdue, **sums)
+
+    def cases_with_surveys(self, batch: int = 500) -> Iterator[list[tuple[Case, Survey | None]]]:
+        """Yield every case kept (open and contacted ones first in each bucket), a batch at a time, each with the survey
+        whose answer opened it (None when that survey is no longer stored): what case numbers narrowed by the survey's
+        dimensions are counted from. A batch costs three round trips; the walk, the cases kept."""
+        for bucket in range(keys.BUCKETS):
+            low = "-"
+            while True:
+                members = self.redis.zrange(keys.case_index(bucket, ANY, ANY), low, "+", bylex=True, offset=0,
+                                            num=batch)
+                if not members:
+                    break
+                found = self.cases([member.rpartition("|")[2] for member in members])
+                surveys = filed.read_many(self, [case.survey for case in found if case.survey])
+                by_sid = {survey.sid: survey for raw in surveys if (survey := survey_from_hash(raw))}
+                yield [(case, by_sid.get(case.survey)) for case in found]
+                if len(members) < batch:
+                    break
+                low = f"({members[-1]}"
 
     def cases_of(self, email: str) -> list[Case]:
         """Return every case of a customer (open ones first, then by due time)."""

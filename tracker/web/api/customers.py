@@ -15,6 +15,7 @@ from tracker.privacy.erase import erase_customer
 from tracker.privacy.export import export_customer
 from tracker.schema_cache import schema
 from tracker.scores.cards import card_email, customer_card
+from tracker.scores.customer_filters import filtered_card, filtered_customers
 from tracker.scores.ranking import ranked_customers
 from tracker.scores.summary import customer_responses_page
 from tracker.scores.timeline import customer_timeline, decode_cursor, encode_cursor
@@ -23,6 +24,7 @@ from tracker.web.api.cases import bp as cases_bp
 from tracker.web.api.deliveries import bp as deliveries_bp
 from tracker.web.api.openapi import openapi_document
 from tracker.web.api.schemas import (
+    CardQuerySchema,
     CustomerExportSchema,
     CustomerListQuerySchema,
     CustomerPageSchema,
@@ -66,10 +68,15 @@ def customers() -> Any:
     query = load_query(CustomerListQuerySchema)
     sort = query["sort"] or ("value" if query["at_risk"] else "score")
     order = query["order"] or ("asc" if sort == "score" else "desc")
-    app = tracker()
+    app, filters = tracker(), filters_of(query)
     try:
-        cards, cursor = ranked_customers(app.store, app.settings, now_ms(), at_risk=query["at_risk"], sort=sort,
-                                         order=order, limit=query["limit"], cursor=query["cursor"])
+        if filters.chosen():
+            cards, cursor = filtered_customers(app.store, app.settings, now_ms(), filters=filters,
+                                               at_risk=query["at_risk"], sort=sort, order=order,
+                                               limit=query["limit"], cursor=query["cursor"])
+        else:
+            cards, cursor = ranked_customers(app.store, app.settings, now_ms(), at_risk=query["at_risk"], sort=sort,
+                                             order=order, limit=query["limit"], cursor=query["cursor"])
     except ValueError as exc:
         raise ValidationError({"cursor": [str(exc)]}) from exc
     return jsonify(schema(CustomerPageSchema).dump({"customers": cards, "next_cursor": cursor}))
@@ -112,13 +119,17 @@ def card_json(card: ScoreCard) -> dict[str, Any]:
 @bp.get("/v1/customers/<id:email>")
 @require_key(reads=_card_reads)
 def customer(email: str, prefetched: list[Any] | None = None) -> Any:
-    """Return a customer's score card (or, by suffix, their answers or timeline)."""
+    """Return a customer's score card, narrowed by the filters when given (or, by suffix, their answers or
+    timeline)."""
     if email.endswith("/responses"):
         return customer_responses(email.removesuffix("/responses"))
     if email.endswith("/timeline"):
         return timeline(email.removesuffix("/timeline"))
     app = tracker()
-    card = customer_card(app.store, app.settings, email, now_ms(), prefetched)
+    if request.args and (filters := filters_of(load_query(CardQuerySchema))).chosen():  # the hot path reads no schema
+        card = filtered_card(app.store, app.settings, email, now_ms(), filters)
+    else:
+        card = customer_card(app.store, app.settings, email, now_ms(), prefetched)
     if card is None:
         return _unknown_customer()
     return jsonify(card_json(card))

@@ -17,6 +17,7 @@ from tracker.web.api.schemas import (
     AggregateFilterQuerySchema,
     AggregateListQuerySchema,
     AggregateSchema,
+    CardQuerySchema,
     CustomerExportSchema,
     CustomerListQuerySchema,
     CustomerPageSchema,
@@ -79,10 +80,13 @@ def build_spec() -> APISpec:
     spec.components.schema("Error", schema=ErrorSchema)
     email = _path_param("email", "the customer's email address (case does not matter)")
     spec.path("/api/v1/customers", operations={"get": _operation(
-        "A ranked page of customers' score cards", CustomerPageSchema, CustomerListQuerySchema, tag="customers")})
+        "A ranked page of customers' score cards; under filters, the customers with answers that pass them, each "
+        "with the card under the same filters (read from the answers kept)", CustomerPageSchema,
+        CustomerListQuerySchema, tag="customers")})
     spec.path("/api/v1/customers/{email}", operations={
-        "get": _operation("A customer's score card", ScoreCardSchema, path=email, errors=(401, 403, 404, 429, 503),
-                          tag="customers"),
+        "get": _operation("A customer's score card; under filters, of their answers and sent surveys that pass them "
+                          "(orders and at_risk stay the whole customer's)", ScoreCardSchema, CardQuerySchema,
+                          path=email, tag="customers"),
         "delete": _operation("Erase everything about a customer (GDPR); admin scope", ErasureSchema, path=email,
                              errors=(401, 403, 404, 429, 503), tag="customers")})
     spec.path("/api/v1/customers/{email}/export", operations={"get": _operation(

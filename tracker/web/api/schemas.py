@@ -313,11 +313,14 @@ class ResponseListQuerySchema(FilterQuerySchema):
     cursor = ListQuerySchema._declared_fields["cursor"]
 
 
-class CustomerListQuerySchema(Schema):
-    """`GET /api/v1/customers`: ranking, at-risk filter and a page."""
+class CardQuerySchema(AggregateFilterQuerySchema):
+    """`GET /api/v1/customers/<email>`: the filters (the card of the customer's answers and sent surveys that pass
+    them; orders and at_risk stay the whole customer's)."""
 
-    class Meta:
-        unknown = EXCLUDE
+
+class CustomerListQuerySchema(AggregateFilterQuerySchema):
+    """`GET /api/v1/customers`: ranking, at-risk filter, the filters and a page (a customer is listed when answers
+    of theirs pass the filters, with the card of those)."""
 
     sort = fields.String(load_default=None, validate=validate.OneOf(SORTS),
                          metadata={"description": "score (default), value, recent or responses; "
