@@ -109,7 +109,7 @@ def resolve_range(store: Store, now_ms: int, date_from: date | None, date_to: da
 
 
 def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | None, date_to: date | None,
-            filters: Facets, sources: list[str] | None = None) -> Summary:
+            filters: Facets, sources: list[str] | None = None, with_cases: bool = True) -> Summary:
     """Return the SPEC §6 fields over the answers of a date range (UTC days, both ends included).
 
     Filters: source, brand, team, agent (`<source>:<agent id>`), scale, channel, tag, organisation, resolved_by.
@@ -117,7 +117,9 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
     agent, team, brand, channel, tag or organisation, each optionally with resolved_by, the numbers come from the
     entities' per-day rollups (O(days), whatever the number of answers); two such filters, or a scale, read the
     range's answers one by one, each adding the sums it stored. Open ranges end today and start at the first
-    activity. sources: every source's id, when the caller has read them already.
+    activity. sources: every source's id, when the caller has read them already. with_cases: also the recovery
+    cases' numbers (under filters, counted from every case kept: tracker.cases.stats), which the dashboard does not
+    show.
     """
     first, last = resolve_range(store, now_ms, date_from, date_to)
     anchor = min(now_ms, day_start_ms(last) + DAY_MS - 1)
@@ -136,7 +138,8 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
         filters=dict(filters.chosen()),
         card=score_card("all", totals.total, anchor), series=series,
         by_source={source: score_card(source, sums, anchor) for source, sums in sorted(totals.per_source.items())},
-        distribution=dict(sorted(totals.distribution.items())), cases=_case_numbers(store, now_ms, filters))
+        distribution=dict(sorted(totals.distribution.items())),
+        cases=_case_numbers(store, now_ms, filters) if with_cases else {})
 
 
 def _case_numbers(store: Store, now_ms: int, filters: Facets) -> dict[str, int | float | None]:

@@ -279,7 +279,7 @@ def collect(store: Store, settings: Settings, now_ms: int, query: DashboardQuery
             known: Mapping[str, list[str]]) -> DashboardData:
     """Gather every number the page shows for these filters, each read once (known: known_ids)."""
     overview = summary(store, settings, now_ms, date_from=query.date_from, date_to=query.date_to,
-                       filters=query.facets, sources=known["source"])
+                       filters=query.facets, sources=known["source"], with_cases=False)  # the page shows none
     # Most valuable first, then the most recently unhappy: "which valuable customers are unhappy?"
     # The table shows the first rows as cards; the revenue sums the orders of all REVENUE_ROWS, from their profiles.
     valued, more = ranked_emails(store, settings, at_risk=True, sort="value", order="desc", limit=REVENUE_ROWS,
