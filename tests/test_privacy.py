@@ -24,6 +24,7 @@ from tracker.model import COUNTS, SUMS
 from tracker.privacy.erase import erase_customer
 from tracker.privacy.retention import retire_old_records
 from tracker.scores.rebuild import rebuild_scores
+from tracker.scores.summary import Facets, summary
 from tracker.store import keys
 from tracker.surveys import due, optout
 
@@ -225,6 +226,23 @@ def test_retention_deletes_old_answers_surveys_and_tickets_but_every_aggregate_k
     _same(_aggregates(store), aged["before"])
     score = tracker({**env, "TRACKER_RETENTION_DAYS": "30"}, "score", "old@example.no")
     assert score.returncode == 0 and "1 of 1 surveys sent" in score.stdout
+
+
+def test_an_open_range_still_starts_at_the_first_activity_after_retention_deleted_it(aged, store):
+    # The aggregates keep what retention deletes; an open range (the summary's default, "all time") kept starting at
+    # the oldest answer still stored, and so lost the retired days' numbers.
+    settings, now = aged["settings"], int(time.time() * 1000)
+
+    def everything() -> Any:
+        return summary(store, settings, now, date_from=None, date_to=None, filters=Facets())
+
+    before = everything()
+    assert retire_old_records(store, settings, now).answers == 2
+    after = everything()
+    assert after.date_from == before.date_from
+    assert (after.card.responses, after.card.surveys_sent, after.card.score, after.distribution) == \
+        (before.card.responses, before.card.surveys_sent, before.card.score, before.distribution) != (1, 1, None, {})
+    assert {k: v.responses for k, v in after.by_source.items()} == {k: v.responses for k, v in before.by_source.items()}
 
 
 def test_retention_trims_the_event_log_but_never_an_entry_not_yet_applied(store, settings, post_event):

@@ -49,6 +49,7 @@ def retire_old_records(store: Store, settings: Settings, now_ms: int, budget: in
         return RetentionReport(finished=False)  # another worker is sweeping
     try:
         cutoff_ms = now_ms - settings.retention_days * DAY_MS
+        store.keep_first_activity(cutoff_ms)  # the aggregates keep what leaves: open ranges still start at it
         report = replace(_sweep(store, cutoff_ms, now_ms, budget), log_entries=store.trim_log(cutoff_ms),
                          cases=store.retire_closed_cases(cutoff_ms))
         store.retire_old_notices(cutoff_ms)

@@ -368,6 +368,8 @@ OPT_OUTS = {"unsubscribed": f"{PREFIX}:optout:unsubscribed", "suppressed": f"{PR
 RETIRED_INDEX = f"{PREFIX}:retired:idx"  # "<kind>|<id>" of every entity with a retired aggregate
 RETENTION_LEASE = f"{PREFIX}:retention:lease"  # one retention sweep at a time, whichever worker runs it
 RETENTION_CURSOR = f"{PREFIX}:retention:cursor"  # where the sweep over customers stands
+# The time (ms) of the oldest answer or sent survey retention found before deleting it: open ranges start there still.
+FIRST_ACTIVITY = f"{PREFIX}:retention:first-activity"
 # Keys only a Redis written before this (cluster) layout holds: its event log, due set and customer set.
 OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers")
 

@@ -314,9 +314,21 @@ class Queries(RedisBase):
         return self.redis.zrangebylex(keys.CUSTOMERS, low, "+", start=0, num=count)
 
     def first_activity_ms(self) -> int | None:
-        """Return the time of the oldest answer or sent survey, None when there is neither."""
+        """Return the time of the oldest answer or sent survey, None when there is neither: of those stored, or of
+        those retention deleted (whose numbers the aggregates keep), whichever is older."""
         times = [at for at in time_index.first_times(self.redis, keys.TIME_INDEXES).values() if at is not None]
-        return min(times) if times else None
+        retired = self.redis.get(keys.FIRST_ACTIVITY)
+        return min([*times, *([int(retired)] if retired is not None else [])], default=None)
+
+    def keep_first_activity(self, cutoff_ms: int) -> None:
+        """Before retention deletes what is older than the cutoff, keep the time of the oldest answer or sent survey
+        (the older of it and the one kept before), so that open ranges still start at the first activity."""
+        stored = [at for at in time_index.first_times(self.redis, keys.TIME_INDEXES).values() if at is not None]
+        if not stored or min(stored) >= cutoff_ms:
+            return
+        kept = self.redis.get(keys.FIRST_ACTIVITY)
+        if kept is None or min(stored) < int(kept):  # one retention sweep at a time (its lease): no race
+            self.redis.set(keys.FIRST_ACTIVITY, str(min(stored)))
 
     def _window(self, kind: str, min_ms: float | str, max_ms: float | str, newest_first: bool,
                 batch: int, where: Mapping[str, str | None] | None = None) -> Iterator[dict[str, str]]:
