@@ -205,6 +205,24 @@ def test_a_bad_surveys_file_stops_the_processes_with_its_line_and_check_says_so(
     assert f"ok  surveys file: {SURVEYS} is valid (5 entries)" in good.stdout
 
 
+def test_check_names_every_mistake_of_a_surveys_file_and_the_processes_stop_with_the_first(tmp_path, env):
+    path = tmp_path / "surveys.toml"
+    path.write_text(BASE + 'colour = "green"\nlocale = "xx"\n'
+                    '[[surveys.extra_questions]]\nid = "first"\ntype = "choice"\nquestion = "One?"\n'
+                    'choices = ["only"]\n'
+                    '[[surveys.extra_questions]]\nid = "Q 2"\ntype = "rating"\nquestion = "Two?"\n'
+                    '[[surveys]]\nbrand = "globex"\nthanks = 5\nsound = "on"\n', encoding="utf-8")
+    bad = {**env, "TRACKER_SURVEYS_FILE": str(path)}
+    check = _tracker("check", env=bad)
+    assert check.returncode == 1 and "Traceback" not in check.stderr
+    named = [line.split(": ", 1)[1] for line in check.stderr.splitlines() if str(path) in line]
+    assert [line.split(":", 3)[1:3] for line in named] == [
+        ["4", " locale"], ["3", " colour"], ["9", " extra_questions.choices"], ["11", " extra_questions.id"],
+        ["12", " extra_questions.type"], ["16", " thanks"], ["17", " sound"]], check.stderr
+    run = _tracker("web", env=bad)
+    assert run.returncode == 2 and run.stderr.strip() == f"tracker: {named[0]}", run.stderr
+
+
 def test_preview_writes_the_mail_and_every_page_as_the_file_shapes_them(tmp_path):
     out = tmp_path / "preview"
     run = _tracker("survey", "preview", "--brand", "globex", "--locale", "nb", "--out", str(out),

@@ -1,4 +1,5 @@
-"""Read and check a surveys file; every mistake is one line: `<file>:<line>: <key>: <what is wrong>`."""
+"""Read and check a surveys file; every mistake is one line: `<file>:<line>: <key>: <what is wrong>`, and every one
+is found (SettingsProblems: a process stops with the first, `tracker check` prints them all)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from tracker.config import ConfigError, read_setting_file
+from tracker.config import ConfigError, SettingsProblems, read_setting_file
 from tracker.i18n.catalogue import SUPPORTED
 from tracker.scales import SCALES
 from tracker.surveys.custom.lines import KeyLines, key_on_line
@@ -48,12 +49,29 @@ KINDS = {"text": "a string, not empty", "texts": "a list of strings, none empty"
          "tables": "[[…]] tables"}
 
 
+T = TypeVar("T")
+
+
 class _Reader:
-    """Check one file's parsed data against its text, raising ConfigError at the first mistake."""
+    """Check one file's parsed data against its text, noting every mistake (`problems`, one line each): each entry,
+    each of its keys and each extra question is checked on its own, so one mistake hides no other; a key whose value
+    has the wrong type is not checked further."""
 
     def __init__(self, path: Path, source: str, scales: Mapping[tuple[str, str], str], default_scale: str) -> None:
         self.path, self.source, self.lines = path, source, KeyLines.scan(source)
         self.scales, self.default_scale = scales, default_scale
+        self.problems: list[str] = []
+
+    def note(self, entry: int | None, question: int | None, key: str, problem: str) -> None:
+        self.problems.append(str(self.fail(entry, question, key, problem)))
+
+    def noted(self, check: Callable[[], T]) -> T | None:
+        """Return what check() returns, or note the ConfigError it raised and return None."""
+        try:
+            return check()
+        except ConfigError as exc:
+            self.problems.append(str(exc))
+            return None
 
     def fail(self, entry: int | None, question: int | None, key: str, problem: str) -> ConfigError:
         where = self.lines.line(entry, question, key.rpartition(".")[2] if question is not None else key)
@@ -65,28 +83,34 @@ class _Reader:
         return ConfigError(f"{self.path}:{where}: {key}: {problem}")
 
     def typed(self, table: Mapping[str, Any], allowed: Mapping[str, str], entry: int, question: int | None,
-              prefix: str = "") -> None:
+              prefix: str = "") -> bool:
+        """Note each key that is unknown or holds the wrong type; say whether there was none."""
+        before = len(self.problems)
         for key, value in table.items():
             kind = allowed.get(key)
             if kind is None:
-                raise self.fail(entry, question, prefix + key,
-                                f"unknown key (known: {', '.join(allowed)})")
+                self.note(entry, question, prefix + key, f"unknown key (known: {', '.join(allowed)})")
+                continue
             ok = {"text": isinstance(value, str) and value.strip() != "",
                   "texts": isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value),
                   "bool": isinstance(value, bool),
                   "tables": isinstance(value, list) and all(isinstance(v, dict) for v in value)}[kind]
             if not ok:
-                raise self.fail(entry, question, prefix + key, f"must be {KINDS[kind]}, got {_shown(value)}")
-            for text in ([value] if kind == "text" else value if kind == "texts" else []):
-                if len(text) > TEXT_MAX:
-                    raise self.fail(entry, question, prefix + key, f"is longer than {TEXT_MAX} characters")
+                self.note(entry, question, prefix + key, f"must be {KINDS[kind]}, got {_shown(value)}")
+                continue
+            if any(len(text) > TEXT_MAX for text in ([value] if kind == "text" else value if kind == "texts" else [])):
+                self.note(entry, question, prefix + key, f"is longer than {TEXT_MAX} characters")
+        return len(self.problems) == before
 
-    def entry(self, index: int, table: dict[str, Any]) -> SurveyEntry:
-        self.typed(table, ENTRY_KEYS, index, None)
+    def entry(self, index: int, table: dict[str, Any]) -> SurveyEntry | None:
+        """Return an entry, or None when a problem of it was noted."""
+        if not self.typed(table, ENTRY_KEYS, index, None):
+            return None
+        before = len(self.problems)
         brand, source = _lower(table.get("brand")), _lower(table.get("source"))
         locale = _lower(table.get("locale"))
         if locale is not None and locale not in SUPPORTED:
-            raise self.fail(index, None, "locale", f"must be one of {', '.join(SUPPORTED)}, got {locale!r}")
+            self.note(index, None, "locale", f"must be one of {', '.join(SUPPORTED)}, got {locale!r}")
         values: dict[str, Any] = {}
         if "question" in table:
             values["question"] = table["question"].strip()
@@ -96,32 +120,34 @@ class _Reader:
             scale = self.scale(brand, source)
             count = len(SCALES[scale].values)
             if len(table["labels"]) != count:
-                raise self.fail(index, None, "labels", f"the {scale} scale has {count} values, so {count} labels "
-                                f"(low to high), got {len(table['labels'])}")
+                self.note(index, None, "labels", f"the {scale} scale has {count} values, so {count} labels "
+                          f"(low to high), got {len(table['labels'])}")
             values["labels"] = tuple(label.strip() for label in table["labels"])
         if "colour" in table:
             if not COLOUR.fullmatch(table["colour"]):
-                raise self.fail(index, None, "colour", f"must be #rrggbb, like \"#0b6e4f\", got {table['colour']!r}")
+                self.note(index, None, "colour", f"must be #rrggbb, like \"#0b6e4f\", got {table['colour']!r}")
             values["colour"] = table["colour"].lower()
         if "logo" in table:
-            values["logo"] = self.logo(index, table["logo"])
+            values["logo"] = self.noted(lambda: self.logo(index, table["logo"]))
         if "from" in table:
             address = parseaddr(table["from"])[1]
             if not ADDRESS.fullmatch(address) or not DOMAIN.fullmatch(address.rpartition("@")[2]):
-                raise self.fail(index, None, "from", f"must be an email address, like \"Acme <help@acme.example>\", "
-                                f"got {table['from']!r}")
+                self.note(index, None, "from", f"must be an email address, like \"Acme <help@acme.example>\", "
+                          f"got {table['from']!r}")
             values["mail_from"] = table["from"].strip()
         if "reply_domain" in table:
             if not DOMAIN.fullmatch(table["reply_domain"].strip()):
-                raise self.fail(index, None, "reply_domain", f"must be a domain name, like replies.acme.example, "
-                                f"got {table['reply_domain']!r}")
+                self.note(index, None, "reply_domain", f"must be a domain name, like replies.acme.example, "
+                          f"got {table['reply_domain']!r}")
             values["reply_domain"] = table["reply_domain"].strip().lower()
         if "followup_question" in table or "followup_reasons" in table:
             values["followup"] = Followup(_strip(table.get("followup_question")),
                                           tuple(r.strip() for r in table.get("followup_reasons", ())))
-        values.update(self.satisfied(index, table))
+        values.update(self.noted(lambda: self.satisfied(index, table)) or {})
         if "extra_questions" in table:
             values["extra_questions"] = self.questions(index, table["extra_questions"])
+        if len(self.problems) != before:
+            return None
         return SurveyEntry(self.lines.line(index), brand, source, locale, CustomSurvey(**values), frozenset(values))
 
     def satisfied(self, index: int, table: dict[str, Any]) -> dict[str, Any]:
@@ -139,32 +165,35 @@ class _Reader:
 
     def questions(self, index: int, tables: list[dict[str, Any]]) -> tuple[ExtraQuestion, ...]:
         if len(tables) > MAX_EXTRA_QUESTIONS:
-            raise self.fail(index, MAX_EXTRA_QUESTIONS, "extra_questions",
-                            f"at most {MAX_EXTRA_QUESTIONS} extra questions, got {len(tables)}")
+            self.note(index, MAX_EXTRA_QUESTIONS, "extra_questions",
+                      f"at most {MAX_EXTRA_QUESTIONS} extra questions, got {len(tables)}")
         found: list[ExtraQuestion] = []
+        ids: set[str] = set()
         for number, table in enumerate(tables):
-            self.typed(table, QUESTION_KEYS, index, number, "extra_questions.")
-            for key in ("id", "type", "question"):
-                if key not in table:
-                    raise self.fail(index, number, f"extra_questions.{key}", "is required")
-            qid, kind = table["id"].strip(), table["type"].strip()
-            if not QUESTION_ID.fullmatch(qid):
-                raise self.fail(index, number, "extra_questions.id", "must be lower-case letters, digits and _, "
-                                f"starting with a letter, at most 40, got {qid!r}")
-            if qid in {q.id for q in found}:
-                raise self.fail(index, number, "extra_questions.id", f"{qid!r} is used by an earlier question of "
-                                "this entry")
-            if kind not in QUESTION_TYPES:
-                raise self.fail(index, number, "extra_questions.type", f"must be choice or text, got {kind!r}")
+            if not self.typed(table, QUESTION_KEYS, index, number, "extra_questions."):
+                continue
+            missing = [key for key in ("id", "type", "question") if key not in table]
+            for key in missing:
+                self.note(index, number, f"extra_questions.{key}", "is required")
+            before = len(self.problems)
+            qid, kind = table.get("id", "").strip(), table.get("type", "").strip()
+            if "id" in table and not QUESTION_ID.fullmatch(qid):
+                self.note(index, number, "extra_questions.id", "must be lower-case letters, digits and _, "
+                          f"starting with a letter, at most 40, got {qid!r}")
+            elif qid in ids:
+                self.note(index, number, "extra_questions.id", f"{qid!r} is used by an earlier question of this entry")
+            ids.add(qid)
+            if "type" in table and kind not in QUESTION_TYPES:
+                self.note(index, number, "extra_questions.type", f"must be choice or text, got {kind!r}")
             choices = tuple(c.strip() for c in table.get("choices", ()))
             if kind == "choice" and len(choices) < 2:
-                raise self.fail(index, number, "extra_questions.choices",
-                                "a choice question needs at least two choices")
+                self.note(index, number, "extra_questions.choices", "a choice question needs at least two choices")
             if kind == "text" and "choices" in table:
-                raise self.fail(index, number, "extra_questions.choices", "only a choice question has choices")
+                self.note(index, number, "extra_questions.choices", "only a choice question has choices")
             if len(set(choices)) != len(choices):
-                raise self.fail(index, number, "extra_questions.choices", "holds the same choice twice")
-            found.append(ExtraQuestion(qid, kind, table["question"].strip(), choices))
+                self.note(index, number, "extra_questions.choices", "holds the same choice twice")
+            if not missing and len(self.problems) == before:
+                found.append(ExtraQuestion(qid, kind, table["question"].strip(), choices))
         return tuple(found)
 
     def scale(self, brand: str | None, source: str | None) -> str:
@@ -339,16 +368,21 @@ def load_surveys_file(path: str | Path, default_scale: str = "csat5",
     reader = _Reader(path, source, scales, default_scale)
     for key in data:
         if key != "surveys":
-            raise reader.fail(None, None, key, "unknown key: every entry is a [[surveys]] table")
+            reader.note(None, None, key, "unknown key: every entry is a [[surveys]] table")
     tables = data.get("surveys", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise reader.fail(None, None, "surveys", "must be [[surveys]] tables")
+        reader.note(None, None, "surveys", "must be [[surveys]] tables")
+        tables = []
     entries = [reader.entry(index, table) for index, table in enumerate(tables)]
     seen: dict[tuple[str | None, ...], SurveyEntry] = {}
     for index, entry in enumerate(entries):
+        if entry is None:
+            continue
         selector = (entry.brand, entry.source, entry.locale)
         if selector in seen:
-            raise reader.fail(index, None, "surveys", "another entry (line "
-                              f"{seen[selector].line}) is for the same brand, source and locale")
+            reader.note(index, None, "surveys", "another entry (line "
+                        f"{seen[selector].line}) is for the same brand, source and locale")
         seen[selector] = entry
-    return SurveysFile(path, tuple(entries))
+    if reader.problems:  # a process stops with the first; `tracker check` prints every one
+        raise SettingsProblems(reader.problems)
+    return SurveysFile(path, tuple(entry for entry in entries if entry is not None))
