@@ -101,8 +101,8 @@ def test_export_log_replaces_the_file_once_whole_keeping_its_mode_and_counts_the
     lines = [json.loads(line) for line in earlier.read_text().splitlines()]
     skipped = [line for line in lines if line["type"] == "survey.skipped"]
     assert len(skipped) == 1 and skipped[0]["customer"]["email"] == "old@example.no"
-    assert result.stdout.strip() == "Wrote 4 events, 0 unanswered surveys, 1 skipped survey and 0 answers.", \
-        result.stdout
+    assert result.stdout.strip() == ("Wrote 4 events, 0 unanswered surveys, 1 skipped survey, 0 failed surveys "
+                                      "and 0 answers."), result.stdout
     assert stat.S_IMODE(earlier.stat().st_mode) == 0o640
     assert only_file(tmp_path) == ["backup.jsonl", "events.jsonl"]
     link = tmp_path / "link.jsonl"

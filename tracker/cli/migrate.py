@@ -31,10 +31,10 @@ PAGES: dict[str, tuple[str, str, str]] = {
                "the others still apply.",
                "examples:\n  tracker replay events.jsonl --dry-run\n  tracker replay events.jsonl --source zendesk"),
     "export-log": ("write every stored event and answer as JSON lines for replay",
-                   "Write every event of the event log, then every sent survey (survey.sent) and every answer "
-                   "(survey.answered), as JSON lines that `tracker replay` reads back into an empty Redis "
-                   "to the same scores. Use - for standard output. An earlier FILE is replaced only once the "
-                   "export is whole. Needs only TRACKER_REDIS_URL.",
+                   "Write every event of the event log, then every sent survey (survey.sent), every answer "
+                   "(survey.answered) and every skipped or failed survey (survey.skipped), as JSON lines that "
+                   "`tracker replay` reads back into an empty Redis to the same scores. Use - for standard "
+                   "output. An earlier FILE is replaced only once the export is whole. Needs only TRACKER_REDIS_URL.",
                    "example:\n  tracker export-log backup.jsonl && TRACKER_REDIS_URL=redis://new:6379/0 "
                    "tracker replay backup.jsonl"),
     "import-ratings": ("load ratings collected elsewhere from a CSV file",
@@ -87,8 +87,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.source not in sources:
         raise UsageError(f"unknown source {args.source!r}; known sources: {', '.join(sources)}")
     settings = settings_for("store")
+    store = _unchanged_store(settings) if args.dry_run else open_store(settings)
     with _open(args.file) as handle:
-        report = replay_file(open_store(settings), settings, handle, args.source, sources, dry_run=args.dry_run)
+        report = replay_file(store, settings, handle, args.source, sources, dry_run=args.dry_run)
     _print_errors(args.file, report.errors)
     if args.dry_run:
         print(f"Dry run: nothing was changed. {counted(report.appended, 'event')} would be appended "
@@ -106,6 +107,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def _unchanged_store(settings: Any) -> Any:
+    """Open the store as open_store does, refusing an earlier layout, but without marking an empty Redis as this
+    layout's: a dry run writes nothing."""
+    from tracker.cli.base import layout_problem
+    from tracker.config import ConfigError
+    from tracker.store import Store
+    from tracker.store.base import connect
+
+    store = Store(connect(settings.redis_url))
+    if problem := layout_problem(store.layout_state()):
+        raise ConfigError(problem)
+    return store
+
+
 def cmd_export_log(args: argparse.Namespace) -> int:
     settings = settings_for("store")
     store = open_store(settings)
@@ -116,7 +131,8 @@ def cmd_export_log(args: argparse.Namespace) -> int:
         report = _export_to_file(store, args.file)
         out = sys.stdout
     print(f"Wrote {counted(report.events, 'event')}, {counted(report.sent, 'unanswered survey')}, "
-          f"{counted(report.skipped, 'skipped survey')} and {counted(report.answers, 'answer')}"
+          f"{counted(report.skipped, 'skipped survey')}, {counted(report.failed, 'failed survey')} "
+          f"and {counted(report.answers, 'answer')}"
           + (f"; {counted(report.unreadable, 'unreadable log record')} left out" if report.unreadable else "") + ".",
           file=out)
     return 0

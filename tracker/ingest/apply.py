@@ -25,6 +25,8 @@ from tracker.config import Settings
 from tracker.errors import StorageUnavailable
 from tracker.events import SURVEY_TYPES, event_from_record
 from tracker.ingest.enrich import enrich
+from tracker.ingest.restore import FIELD as RESTORE
+from tracker.ingest.restore import Restore, restore_from_record
 from tracker.ingest.survey_events import (
     Known,
     about_ticket,
@@ -87,16 +89,20 @@ def _aliases_in_batch(events: list[Event]) -> dict[tuple[str, str], str]:
     return known
 
 
-def _read(store: Store, shard: int, entries: Sequence[tuple[str, str]]) -> list[tuple[str, str, Event]]:
-    """Turn log entries into events, parking each one that is not a valid record."""
+def _read(store: Store, shard: int,
+          entries: Sequence[tuple[str, str]]) -> list[tuple[str, str, Event, Restore | None]]:
+    """Turn log entries into events (each with the restore a replayed survey keeps beside it), parking each one that
+    is not a valid record."""
     read = []
     for entry_id, payload in entries:
         try:
-            event = event_from_record(json.loads(payload))
+            record = json.loads(payload)
+            event = event_from_record(record)
+            restore = restore_from_record(record.get(RESTORE)) if event.type in SURVEY_TYPES else None
         except ValueError as exc:
             store.dead_letter(shard, entry_id, payload, f"malformed record: {exc}")
             continue
-        read.append((entry_id, payload, event))
+        read.append((entry_id, payload, event, restore))
     return read
 
 
@@ -142,11 +148,11 @@ def apply_batches(store: Store, settings: Settings,
 def _apply_together(store: Store, settings: Settings,
                     batches: Mapping[int, Sequence[tuple[str, str]]]) -> dict[int, Applied]:
     read = [(shard, *entry) for shard, entries in batches.items() for entry in _read(store, shard, entries)]
-    events, down = enrich([event for _, _, _, event in read], settings, store)
+    events, down = enrich([event for _, _, _, event, _ in read], settings, store)
     known = _aliases_in_batch(events)
     results = {shard: Applied() for shard in batches}
-    ready: list[tuple[int, str, str, Event, str]] = []
-    for (shard, entry_id, payload, _), event in zip(read, events, strict=True):
+    ready: list[tuple[int, str, str, Event, str, Restore | None]] = []
+    for (shard, entry_id, payload, _, restore), event in zip(read, events, strict=True):
         email = _email_for(event, known, store)
         if email is None and (event.source in down or event.customer.id):
             reason = "lookup" if event.source in down else "alias"
@@ -154,9 +160,10 @@ def _apply_together(store: Store, settings: Settings,
         elif email is None:
             store.dead_letter(shard, entry_id, payload, "unknown customer: no email and no customer id")
         else:
-            ready.append((shard, entry_id, payload, event, email))
-    errors = _apply(store, settings, [(event, email) for _, _, _, event, email in ready])
-    for (shard, entry_id, payload, _event, _email), error in zip(ready, errors, strict=True):
+            ready.append((shard, entry_id, payload, event, email, restore))
+    errors = _apply(store, settings, [(event, email) for _, _, _, event, email, _ in ready],
+                    [restore for *_, restore in ready])
+    for (shard, entry_id, payload, *_), error in zip(ready, errors, strict=True):
         if error is None:
             results[shard].applied += 1
         else:
@@ -165,8 +172,10 @@ def _apply_together(store: Store, settings: Settings,
     return results
 
 
-def _apply(store: Store, settings: Settings, pairs: list[tuple[Event, str]]) -> list[str | None]:
-    """Apply events in order of kind: state first, then survey events, then the skips of stale solves."""
+def _apply(store: Store, settings: Settings, pairs: list[tuple[Event, str]],
+           restores: Sequence[Restore | None] = ()) -> list[str | None]:
+    """Apply events in order of kind: state first, then survey events (each with its restore, if any), then the
+    skips of stale solves."""
     now_ms = _now_ms()
     order_delay = -1 if settings.order_survey_delay is None else settings.order_survey_delay * 1000
     surveys = [i for i, (event, _) in enumerate(pairs) if event.type in SURVEY_TYPES]
@@ -188,7 +197,8 @@ def _apply(store: Store, settings: Settings, pairs: list[tuple[Event, str]]) -> 
     for i in surveys:
         if errors[i] is None:
             event, email = pairs[i]
-            errors[i] = apply_survey_event(store, settings, event, email, known)
+            errors[i] = apply_survey_event(store, settings, event, email, known,
+                                           restores[i] if i < len(restores) else None)
     # The stale solves' tickets that survey events took (and wrote) are read again, at once.
     known.tickets.update(store.surveyed_states([key for key in (stale_key(pairs[i][0]) for i in stale)
                                                 if key not in known.tickets]))

@@ -1,23 +1,30 @@
 """Write the event log and every survey outcome as JSON lines that `tracker replay` reads back to the same scores.
 
-The log's events come first, oldest first, each with its `source`; then every sent survey, oldest
+The log's events come first, oldest first, each with its `source`; then every customer's surveys, oldest
 first: a `survey.answered` event for each answer (its survey named by the solve it was about, so it
-keeps its id) and a `survey.sent` event for each survey still unanswered (counted as sent, never
-mailed again). Survey events found in the log are left out: the stored answer they led to says it.
+keeps its id), a `survey.sent` event for each survey still unanswered (counted as sent, never
+mailed again) and a `survey.skipped` event for each survey skipped or failed (never mailed). Each carries
+its `restore` (tracker.ingest.restore): the survey's id, a failure and its error, its times, the answer's
+reason, extra answers and how it arrived, and what it counted for. Survey events found in the log are left
+out: the stored answer they led to says it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from tracker.events import ANSWERED, SENT, SKIPPED, SURVEY_TYPES, event_from_record, standard_event
+from tracker.ingest.restore import FIELD as RESTORE
+from tracker.ingest.restore import Restore, restore_line
 from tracker.ingest.survey_events import IMPORTED
 from tracker.model import Agent, Customer, Event, Rating, Survey, Ticket
 from tracker.store import Store, keys
 from tracker.surveys.tokens import survey_id
+
+EXPORTED = ("sent", "answered", "skipped", "failed")  # a survey still sending is mailed by the new install
 
 
 @dataclass
@@ -28,6 +35,7 @@ class ExportReport:
     answers: int = 0
     sent: int = 0
     skipped: int = 0
+    failed: int = 0
     unreadable: int = 0
 
 
@@ -44,7 +52,7 @@ class OutputError(Exception):
 
 
 def export_log(store: Store, out: IO[str]) -> ExportReport:
-    """Write every logged event and every sent or answered survey to out, one JSON object a line.
+    """Write every logged event and every sent, answered, skipped or failed survey to out, one JSON object a line.
 
     A failed write raises OutputError; the store's failures (StorageUnavailable) pass through unchanged.
     """
@@ -59,29 +67,36 @@ def export_log(store: Store, out: IO[str]) -> ExportReport:
             continue
         _write(out, event)
         report.events += 1
-    for event in _survey_events(store):
-        _write(out, event)
+    for event, restore in _survey_events(store):
+        _write(out, event, restore)
         if event.type == ANSWERED:
             report.answers += 1
         elif event.type == SENT:
             report.sent += 1
+        elif restore.status == "failed":
+            report.failed += 1
         else:
             report.skipped += 1
     return report
 
 
-def _write(out: IO[str], event: Event) -> None:
-    line = json.dumps({"source": event.source, **standard_event(event)}, ensure_ascii=False, separators=(",", ":"))
+def _write(out: IO[str], event: Event, restore: Restore | None = None) -> None:
+    fields = {"source": event.source, **standard_event(event)}
+    if restore is not None:
+        fields[RESTORE] = restore_line(restore)
+    line = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     try:
         out.write(line + "\n")
     except OSError as exc:
         raise OutputError(exc) from exc
 
 
-def _survey_events(store: Store) -> Iterator[Event]:
-    """Yield a survey.answered event per answered survey, survey.sent per unanswered one, survey.skipped per skip."""
+def _survey_events(store: Store) -> Iterator[tuple[Event, Restore]]:
+    """Yield a survey.answered event per answered survey, survey.sent per unanswered one, survey.skipped per skip
+    and per failure, each with what restores the survey as it is stored."""
+    profiles: dict[str, Customer] = {}
     for survey in store.iter_customer_surveys():
-        if survey.status not in ("sent", "answered", "skipped") or not survey.customer:
+        if survey.status not in EXPORTED or not survey.customer:
             continue
         answer = store.response(survey.sid) if survey.status == "answered" else None
         about = "order" if survey.kind == "order" else "ticket"
@@ -91,18 +106,40 @@ def _survey_events(store: Store) -> Iterator[Event]:
         if survey.sid == survey_id(survey.tkey, IMPORTED):
             solved = None
         ticket = _ticket(survey, key.split(":", 1)[1] if ":" in key else survey.ticket_id)
-        customer = Customer(email=survey.customer)
-        if survey.status == "skipped":
-            yield Event(SKIPPED, f"skip:{survey.sid}", survey.source, survey.closed_at_ms or survey.created_at_ms,
-                        customer, ticket=ticket, answer=Rating(scale=survey.scale, about=about, solved_at_ms=solved,
-                                                               reason=survey.reason))
-        elif answer is not None:
-            yield Event(ANSWERED, f"answer:{survey.sid}", survey.source, answer.at_ms, customer, ticket=ticket,
-                        answer=Rating(scale=answer.scale, rating=answer.rating, comment=answer.comment,
-                                      about=about, solved_at_ms=solved))
+        if survey.customer not in profiles:
+            profiles.clear()  # a customer's surveys come together: one profile read each
+            profiles[survey.customer] = _customer(store, survey.customer)
+        customer = profiles[survey.customer]
+        kept = Restore(survey=survey.sid, tags=survey.tags, organisation=survey.organisation,
+                       resolved_by=survey.resolved_by, dimensioned=True)
+        if survey.status in ("skipped", "failed"):
+            failed = survey.status == "failed"
+            event = Event(SKIPPED, f"{'fail' if failed else 'skip'}:{survey.sid}", survey.source,
+                          survey.closed_at_ms or survey.created_at_ms, customer, ticket=ticket,
+                          answer=Rating(scale=survey.scale, about=about, solved_at_ms=solved, reason=survey.reason))
+            yield event, replace(kept, status="failed", error=survey.error) if failed else kept
+            continue
+        kept = replace(kept, sent_at_ms=survey.sent_at_ms, expires_at_ms=survey.expires_at_ms)
+        if answer is not None:
+            event = Event(ANSWERED, f"answer:{survey.sid}", survey.source, answer.at_ms, customer, ticket=ticket,
+                          answer=Rating(scale=answer.scale, rating=answer.rating, comment=answer.comment,
+                                        about=about, solved_at_ms=solved))
+            yield event, replace(kept, reason=answer.reason, extra=answer.extra or None,
+                                 answered_via=answer.answered_via)
         else:
             yield Event(SENT, f"survey:{survey.sid}", survey.source, survey.sent_at_ms or survey.created_at_ms,
-                        customer, ticket=ticket, answer=Rating(scale=survey.scale, about=about, solved_at_ms=solved))
+                        customer, ticket=ticket, answer=Rating(scale=survey.scale, about=about,
+                                                               solved_at_ms=solved)), kept
+
+
+def _customer(store: Store, email: str) -> Customer:
+    """Describe the customer as their profile has them: a customer known only through answers (survey.answered)
+    is introduced by these lines, name and all."""
+    profile = store.profile(email)
+    if profile is None:
+        return Customer(email=email)
+    return Customer(email=email, name=profile.name, locale=profile.locale, timezone=profile.timezone,
+                    organisation=profile.organisation)
 
 
 def _ticket(survey: Survey, ticket_id: str) -> Ticket:
@@ -110,4 +147,5 @@ def _ticket(survey: Survey, ticket_id: str) -> Ticket:
     attribution: dict[str, Any] = {"subject": survey.subject, "team": survey.team, "brand": survey.brand,
                                    "channel": survey.channel}
     agent = Agent(survey.agent_id, survey.agent_name) if survey.agent_id else None
-    return Ticket(id=ticket_id or survey.ticket_id, agent=agent, **attribution)
+    return Ticket(id=ticket_id or survey.ticket_id, agent=agent, tags=survey.tags, resolved_by=survey.resolved_by,
+                  **attribution)

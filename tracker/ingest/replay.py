@@ -18,12 +18,18 @@ from marshmallow import ValidationError
 
 from tracker import text as jsontext
 from tracker.config import Settings
-from tracker.events import ANSWERED, parse_event
-from tracker.model import Event
-from tracker.store import Store
+from tracker.events import ANSWERED, SENT, SURVEY_TYPES, parse_event
+from tracker.ingest.restore import FIELD as RESTORE
+from tracker.ingest.restore import Restore, restore_from_line, restore_record
+from tracker.ingest.survey_events import IMPORTED, survey_key
+from tracker.model import DAY_MS, Event
+from tracker.store import Store, keys, ticket_key
 from tracker.surveys.policy import stale_before
+from tracker.surveys.tokens import survey_id
 
 RESOLVED = ("ticket.solved", "ticket.closed")
+RESOLVED_STATUSES = ("solved", "closed")
+ORDER_STEPS = {"created": 0, "fulfilled": 1, "refunded": 2, "cancelled": 3}  # as apply_order.lua orders one instant
 # A line's own source may be any such name: export-log writes the sources of imported ratings too.
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -35,7 +41,7 @@ class ReplayReport:
     appended: int = 0
     duplicates: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
-    surveys_scheduled: int = 0  # solves whose survey is still to come
+    surveys_scheduled: int = 0  # solves whose survey is still to come: none of the file's survey lines settles it
     surveys_too_old: int = 0  # solves whose survey would already have expired: skipped, never mailed
     answers: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
@@ -48,34 +54,113 @@ def delivery_id(event: Event) -> str:
 
 def replay_file(store: Store, settings: Settings, lines: Iterable[bytes], source: str,
                 known_sources: Collection[str], dry_run: bool = False, now_ms: int | None = None) -> ReplayReport:
-    """Append each valid line once (deduplicated by source and event id), or only count when dry_run."""
+    """Append each valid line once (deduplicated by source and event id), or only count when dry_run (which writes
+    nothing: it only asks whether each line was replayed before)."""
     report = ReplayReport()
-    stale = stale_before(settings, int(time.time() * 1000) if now_ms is None else now_ms)
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    stale = stale_before(settings, now_ms)
+    foreseen = Foreseen()
     for number, raw in enumerate(lines, 1):
-        event = _event(raw, source, known_sources, number, report)
-        if event is None:
+        read = _event(raw, source, known_sources, number, report)
+        if read is None:
             continue
+        event, restore = read
         if dry_run:
             seen = store.delivered(delivery_id(event))
         else:
-            seen = store.append_delivery(delivery_id(event), [event]) < 0
+            beside = [{RESTORE: restore_record(restore)}] if restore is not None else []
+            seen = store.append_delivery(delivery_id(event), [event], beside=beside) < 0
         if seen:
             report.duplicates += 1
             continue
         report.appended += 1
         report.by_type[event.type] += 1
         report.answers += event.type == ANSWERED
-        if _surveyable(event, settings):
-            if event.at_ms + _delay_ms(event, settings) < stale:
-                report.surveys_too_old += 1
-            else:
-                report.surveys_scheduled += 1
+        foreseen.add(event, restore, settings)
+        if _surveyable(event, settings) and event.at_ms + _delay_ms(event, settings) < stale:
+            report.surveys_too_old += 1
+    report.surveys_scheduled = foreseen.to_send(settings, now_ms)
     return report
 
 
+@dataclass
+class Foreseen:
+    """What the lines replayed leave due, as the workers will find it: each ticket's (order's) statuses, and the
+    surveys the file's own survey lines settle (the sweep mails none of those)."""
+
+    statuses: dict[str, list[tuple[int, int, str, str]]] = field(default_factory=dict)  # key: (at, step, id, status)
+    settled: set[str] = field(default_factory=set)  # the surveys a survey line records (sent, answered, skipped)
+    surveyed: dict[str, int] = field(default_factory=dict)  # key: until when a survey line's survey blocks another
+
+    def add(self, event: Event, restore: Restore | None, settings: Settings) -> None:
+        """Note what one replayed event does to its ticket's (order's) survey."""
+        if event.type in SURVEY_TYPES:
+            self._add_survey(event, restore or Restore(), settings)
+        elif event.ticket is not None and event.ticket.status:
+            key = ticket_key(event.source, event.ticket.id)
+            self.statuses.setdefault(key, []).append((event.at_ms, 0, event.id, event.ticket.status))
+        elif event.order is not None and settings.order_survey_delay is not None:
+            key = keys.ORDER_DUE + ticket_key(event.source, event.order.id)
+            status = event.order.status
+            self.statuses.setdefault(key, []).append((event.at_ms, ORDER_STEPS.get(status, 0), event.id, status))
+
+    def _add_survey(self, event: Event, restore: Restore, settings: Settings) -> None:
+        assert event.answer is not None  # the schema requires it
+        key = survey_key(event)
+        solved = event.answer.solved_at_ms
+        sid = restore.survey or (survey_id(key, solved) if solved is not None else None)
+        if sid:
+            self.settled.add(sid)
+        own = restore.survey is not None and sid not in (survey_id(key, solved or 0), survey_id(key, IMPORTED))
+        if event.type in (ANSWERED, SENT) and not own:
+            # The ticket's survey (Store.settle_sent): the sweep skips the ticket's solve while it is answered or
+            # still takes answers (tracker.surveys.send: already_surveyed).
+            sent_ms = restore.sent_at_ms or event.at_ms
+            until = (2 ** 62 if event.type == ANSWERED else
+                     restore.expires_at_ms or sent_ms + settings.survey_expiry_days * DAY_MS)
+            self.surveyed[key] = max(self.surveyed.get(key, 0), until)
+
+    def to_send(self, settings: Settings, now_ms: int) -> int:
+        """Count the surveys the sweep will mail: each ticket's (order's) current solve that is not too old and that
+        no survey line settles."""
+        stale = stale_before(settings, now_ms)
+        count = 0
+        for key, statuses in self.statuses.items():
+            order = key.startswith(keys.ORDER_DUE)
+            solved = _fulfilled_at(statuses) if order else _solved_at(statuses)
+            delay_s = (settings.order_survey_delay or 0) if order else settings.survey_delay
+            if solved is None or solved + delay_s * 1000 < stale:
+                continue
+            if survey_id(key, solved) in self.settled or self.surveyed.get(key, 0) > now_ms:
+                continue
+            count += 1
+        return count
+
+
+def _solved_at(statuses: list[tuple[int, int, str, str]]) -> int | None:
+    """Return a ticket's current solve as apply_ticket.lua finds it in its status history (None: not solved)."""
+    current, solved = "", None
+    for at, _, _, status in sorted(statuses, key=lambda entry: (entry[0], f"{entry[2]}|{entry[3]}")):
+        if status == "solved" or (status in RESOLVED_STATUSES and current not in RESOLVED_STATUSES):
+            solved = at
+        elif status not in RESOLVED_STATUSES:
+            solved = None
+        current = status
+    return solved
+
+
+def _fulfilled_at(statuses: list[tuple[int, int, str, str]]) -> int | None:
+    """Return when an order was fulfilled while that is its newest status (apply_order.lua), else None."""
+    current: tuple[int, int, str, str] | None = None
+    for entry in sorted(statuses):
+        if current is None or not (entry[3] == "refunded" and current[3] == "cancelled"):
+            current = entry
+    return current[0] if current is not None and current[3] == "fulfilled" else None
+
+
 def _event(raw: bytes, source: str, known_sources: Collection[str], number: int,
-           report: ReplayReport) -> Event | None:
-    """Read one line into an event, or note why it cannot be one."""
+           report: ReplayReport) -> tuple[Event, Restore | None] | None:
+    """Read one line into an event and the restore it carries (export-log's), or note why it cannot be one."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -95,15 +180,29 @@ def _event(raw: bytes, source: str, known_sources: Collection[str], number: int,
         report.errors.append((number, "not a JSON object"))
         return None
     line_source = data.pop("source", source)
+    restore_part = data.pop(RESTORE, None)
     if line_source not in known_sources and not (isinstance(line_source, str) and SOURCE_NAME.match(line_source)):
         report.errors.append((number, f"source {line_source!r} is not a source name; known: "
                                       f"{', '.join(sorted(known_sources))}"))
         return None
     try:
-        return parse_event(data, line_source)
+        event = parse_event(data, line_source)
+        restore = None if restore_part is None else _restore(restore_part)
     except ValidationError as exc:
         report.errors.append((number, f"not a valid event: {json.dumps(exc.messages, sort_keys=True)}"))
         return None
+    if restore is not None and event.type not in SURVEY_TYPES:
+        report.errors.append((number, f"not a valid event: {RESTORE} belongs to survey events only"))
+        return None
+    return event, restore
+
+
+def _restore(part: object) -> Restore:
+    """Read a line's restore, its problems named under its field as the event's are under theirs."""
+    try:
+        return restore_from_line(part)
+    except ValidationError as exc:
+        raise ValidationError({RESTORE: exc.messages}) from None
 
 
 def _surveyable(event: Event, settings: Settings) -> bool:

@@ -4,6 +4,8 @@ A `survey.answered` event counts through the product's one answer path (tracker.
 per ticket: it lands on the survey the ticket already has (ours, or an earlier imported one), else on
 one survey made for it, which counts as sent. An older event than the one counted changes nothing, so
 any arrival order ends where the in-order run does. Neither event mails anyone or takes the throttle.
+A replayed export's survey event comes with its restore (tracker.ingest.restore): the survey keeps its own id
+and is recorded as it was stored (failed, when it failed; its reason, extra answers and how it was answered).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from tracker.answers.record import record_answer
 from tracker.config import Settings
 from tracker.events import ANSWERED, SKIPPED
 from tracker.i18n.catalogue import normalise_locale
+from tracker.ingest.restore import Restore
 from tracker.model import Event, Survey, SurveyedTicket
 from tracker.scores.maths import DAY_MS
 from tracker.store import Store, keys, ticket_key
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 IMPORTED = "answered"  # names the one survey of a ticket that no solve of ours surveyed
 DONE = ("sent", "answered")
+FAILED_UNSENT = ("mail_not_built",)  # failures before the mail's hand-off (tracker.surveys.send), which indexes
 
 
 def survey_key(event: Event) -> str:
@@ -71,18 +75,31 @@ def introduces_with(event: Event, tickets: dict[str, SurveyedTicket | None]) -> 
 
 
 def apply_survey_event(store: Store, settings: Settings, event: Event, email: str,
-                       known: Known | None = None) -> str | None:
-    """Count a survey.sent or survey.answered event once; return None, or why it cannot apply."""
+                       known: Known | None = None, restore: Restore | None = None) -> str | None:
+    """Count a survey.sent, survey.answered or survey.skipped event once; return None, or why it cannot apply.
+
+    restore (a replayed export's, tracker.ingest.restore) gives the survey back as it was stored: its own id, a
+    failure, its times, the answer's reason, extra answers and how it arrived, and what it counted for.
+    """
     assert event.answer is not None
     known = Known() if known is None else known
+    restore = restore or Restore()
     tkey = survey_key(event)
     surveyed = known.take_ticket(store, tkey)
-    sid = _sid(store, event, tkey, surveyed)
+    sid = restore.survey or _sid(store, event, tkey, surveyed)
     survey = store.survey(sid)
+    if restore.survey and survey is not None and survey.tkey != tkey:
+        return f"the survey {sid} is about another ticket than {tkey}"
     if event.type == SKIPPED:
-        # Only a survey that never went out may be recorded skipped; a sent or answered one stays.
-        fresh = _survey(store, settings, event, tkey, sid, surveyed, email, known)
-        store.finish_due(-1, fresh, "skipped", event.answer.reason or "skipped", event.at_ms)
+        # Only a survey that never went out may be recorded skipped (or failed); a sent or answered one stays.
+        fresh = restore.dimensions(_survey(store, settings, event, tkey, sid, surveyed, email, known))
+        status = restore.status or "skipped"
+        if restore.error:
+            fresh = replace(fresh, error=restore.error)
+        reason = event.answer.reason or status
+        if status == "failed" and reason not in FAILED_UNSENT:
+            store.index_entities(fresh)  # the hand-off before the failure named them in the lists
+        store.finish_due(-1, fresh, status, reason, event.at_ms)
         return None
     if survey is not None and survey.customer and survey.customer != email:
         return f"the survey of {tkey} belongs to another customer"
@@ -90,14 +107,18 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
         return f"the survey of {tkey} uses the {survey.scale} scale, not {event.answer.scale}"
     if survey is None or survey.status not in DONE:
         # A skipped or failed record of ours never reached the customer: the event's word replaces it.
-        fresh = store.restate_survey(_survey(store, settings, event, tkey, sid, surveyed, email, known))
-        expires_ms = event.at_ms + settings.survey_expiry_days * DAY_MS
-        marked = store.mark_sent(fresh, event.at_ms, expires_ms)
+        fresh = store.restate_survey(restore.dimensions(_survey(store, settings, event, tkey, sid, surveyed, email,
+                                                                known)))
+        sent_ms = restore.sent_at_ms or event.at_ms
+        expires_ms = restore.expires_at_ms or sent_ms + settings.survey_expiry_days * DAY_MS
+        marked = store.mark_sent(fresh, sent_ms, expires_ms)
         # No claim (-1); when this is the survey the sweep would send for the ticket's solve, its due entry goes.
         solve = fresh.solved_at_ms if survey_id(tkey, fresh.solved_at_ms) == sid else None
-        store.settle_sent(tkey, -1, sid, expires_ms, solve)
+        if solve is not None or sid == survey_id(tkey, IMPORTED) or not restore.survey:
+            store.settle_sent(tkey, -1, sid, expires_ms, solve)
+        # else a survey of its own (a case's second one): as when it was sent, the ticket keeps its survey.
         # The record as marked sent now; one another writer marked meanwhile is read back.
-        survey = replace(fresh, status="sent", sent_at_ms=event.at_ms, expires_at_ms=expires_ms,
+        survey = replace(fresh, status="sent", sent_at_ms=sent_ms, expires_at_ms=expires_ms,
                          next_attempt_at_ms=None, error=None) if marked else store.survey(sid)
         assert survey is not None  # written just now
     if event.type != ANSWERED or event.answer.rating is None:
@@ -108,9 +129,12 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
     if mark <= newest:
         return None  # a duplicate, or older than the answer that counts
     try:
-        record_answer(store, settings, survey, event.answer.rating, event.answer.comment or "", event.at_ms)
+        record_answer(store, settings, survey, event.answer.rating, event.answer.comment or "", event.at_ms,
+                      reason=restore.reason, extra=restore.extra)
     except ValueError as exc:
         return str(exc)
+    if restore.answered_via:
+        store.note_reply(sid, "answered", event.at_ms, via=restore.answered_via)
     store.mark_answer_event(sid, mark)
     return None
 

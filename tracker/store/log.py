@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from redis.exceptions import NoScriptError
@@ -136,10 +136,12 @@ class EventLog(RedisBase):
 
     # Appending -----------------------------------------------------------------------------------
 
-    def append_delivery(self, delivery_id: str, events: Iterable[Event], source: str = "replay") -> int:
+    def append_delivery(self, delivery_id: str, events: Iterable[Event], source: str = "replay",
+                        beside: Sequence[Mapping[str, Any]] = ()) -> int:
         """Store a delivery's events unless it was seen; return the shards to kick as a bit mask (bit k: kick shard
         k's drain), read with kicked_shards: the mask itself for a delivery stored, its complement (~mask, below
-        zero; -1 when none) for a duplicate.
+        zero; -1 when none) for a duplicate. beside: fields each event's log record keeps beside the event, in the
+        events' order (a replayed survey's `restore`, tracker.ingest.restore); the record's own fields stand.
 
         One round trip. Each shard's portion is appended at most once (its portion mark), so a delivery retried
         after a crash half-way stores the rest and nothing twice. The delivery is marked (and counted) in the
@@ -148,8 +150,9 @@ class EventLog(RedisBase):
         does not name (another body under the same id) is withdrawn (log_withdraw.lua) in a second round trip.
         """
         portions: dict[int, list[str]] = defaultdict(list)
-        for event in events:
-            portions[shard_of(event)].append(_payload(event_record(event)))
+        for n, event in enumerate(events):
+            record = event_record(event)
+            portions[shard_of(event)].append(_payload({**beside[n], **record} if n < len(beside) else record))
         shards = sorted(portions)
         home = keys.bucket_of(delivery_id)
         calls = [self._by_source("append_delivery",

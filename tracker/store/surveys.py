@@ -169,6 +169,13 @@ class Surveys(Outbox):
         pipe.hset(keys.survey(survey.sid), _HANDOFF, str(at_ms))
         pipe.execute()
 
+    def index_entities(self, survey: Survey) -> None:
+        """Index the entities a survey is attributed to, as a hand-off does (a replayed one that failed after it)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for kind, ident in aggregate_ids(survey_to_hash(survey)):
+            pipe.sadd(keys.index(kind), ident)
+        pipe.execute()
+
     def handoff_at(self, sid: str) -> int | None:
         """Return when the survey's mail was handed off and not recorded since, or None."""
         value = self.redis.hget(keys.survey(sid), _HANDOFF)
