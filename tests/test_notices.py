@@ -221,6 +221,25 @@ def test_an_answer_collected_elsewhere_is_told_once_also_when_its_log_batch_is_a
     assert [n.id for n in notices(store, email)] == [n.id for n in told]
 
 
+def test_each_answer_is_told_with_the_comment_it_came_with_though_both_are_forwarded_later(world, monkeypatch):
+    # Two answers collected elsewhere for one ticket, recorded before their bucket is forwarded (a forwarder busy
+    # elsewhere): the first used to be told with the second's comment, which the survey's hash holds by then.
+    store, email = world.store, "kari@example.no"
+    for n, (rating, comment) in enumerate(((4, "First comment A"), (2, "Second comment B")), 1):
+        world.event({"type": "survey.answered", "id": f"evt-mix-{n}", "occurred_at": iso(3600 * (3 - n)),
+                     "ticket": {"id": "MIX-1"}, "customer": {"email": email, "name": "Kari"},
+                     "answer": {"rating": rating, "scale": "csat5", "comment": comment}})
+    with monkeypatch.context() as held:
+        held.setattr(type(store), "forward_written", lambda self, bucket, seq: None)
+        drain(store, world.settings)
+    assert notices(store, email, "survey.answered") == []
+    for bucket in range(keys.BUCKETS):
+        store.forward_outbox(bucket)
+    told = [(n.type, n.data["answer"]["rating"], n.data["answer"]["comment"]) for n in notices(store, email)
+            if n.type in ("survey.answered", "survey.changed")]
+    assert told == [("survey.answered", 4, "First comment A"), ("survey.changed", 2, "Second comment B")]
+
+
 def test_a_sent_entry_forwarded_again_tells_nothing_twice(world: World) -> None:
     store, email = world.store, "kari@example.no"
     world.solve("T-1", email)

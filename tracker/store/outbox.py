@@ -154,14 +154,16 @@ def stored_answer(stored: Mapping[str, str]) -> Aggregate | None:
 
 def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rating: int, at_ms: int,
                  counted: Aggregate, stored: Mapping[str, str], tkey: str = "", risk: float | None = None,
-                 reason: str | None = None) -> str:
+                 reason: str | None = None, said: Mapping[str, Any] | None = None) -> str:
     """Return the entry of a new or changed answer: the new answer's sums minus the stored one's, everywhere.
 
     It also carries what the customer's score card shows of the answer (its rating, scale and ticket key), which
     the customer's step copies into the profile when the answer is their newest (see card_copy), the rating it
     changes ("prev", null for a first answer: record_answer.lua checks the stored one is still the one read) and
     the at-risk threshold in force ("risk"), for the notices the forwarder emits. reason: the follow-up reason
-    the answer has after it (None: the stored one stays), which its rollup counts when it is unsatisfied.
+    the answer has after it (None: the stored one stays), which its rollup counts when it is unsatisfied. said:
+    the comment (and the reason and extra answers, when given) that came with this rating ("said"), which its notice
+    tells rather than what the survey's hash holds when it is forwarded: a later answer may have replaced them.
     """
     old = stored_answer(stored)
     stored_reason = stored.get("answer_reason") or None
@@ -174,6 +176,8 @@ def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rati
     extra: dict[str, Any] = {"prev": int(stored["rating"]) if old is not None else None}
     if risk is not None:
         extra["risk"] = risk
+    if said is not None:
+        extra["said"] = dict(said)
     moved_from = int(stored["answered_at"]) if old is not None and stored.get("answered_at") else None
     return entry(sid, "answer", changes, {"resp": ["a", at_ms], "unhappy": unhappy, "last": at_ms,
                                           "card": [rating, scale, tkey]},
@@ -477,6 +481,13 @@ def _entry_notices(bucket: int, seq: int, body: Mapping[str, Any], record: Mappi
         previous, changed = None, str(record.get("first_at") or at) != str(at)
     type_ = notice_data.CHANGED if changed else notice_data.ANSWERED
     answer = notice_data.answer_data(record, rating, scale, satisfied, at)
+    said = body.get("said")
+    if isinstance(said, dict):  # what came with this rating, though a later answer has replaced it in the hash since
+        answer["comment"] = said.get("comment") or None
+        if "reason" in said:
+            answer["reason"] = said["reason"] or None
+        if "extra" in said:
+            answer["extra"] = notice_data.extra_answers(said["extra"])
     if changed:
         answer["previous_rating"] = previous
     data = {"survey": notice_data.survey_data(record), "answer": answer, "customer": who}

@@ -127,10 +127,12 @@ class Scores(Outbox):
         read = picked_from(ANSWERED, filed.joined(sid, *index.execute()[-2:]))
         fields = {"rating": str(rating), **counted_fields(counted)}
         extra_json = "" if not extra else json.dumps(dict(extra), separators=(",", ":"), ensure_ascii=False)
+        said = {"comment": comment, **({"reason": reason} if reason is not None else {}),
+                **({"extra": extra_json} if extra is not None else {})}
         for _ in range(ATTEMPTS):
             stored = {k: v or "" for k, v in zip(ANSWERED, read, strict=True)}
             body = "" if test else answer_entry(sid, ids, survey.scale, rating, at_ms, counted, stored,
-                                                tkey=survey.tkey, risk=at_risk_score, reason=reason)
+                                                tkey=survey.tkey, risk=at_risk_score, reason=reason, said=said)
             detail = "" if test else (detail_entry(sid, survey.customer, rating, at_ms) if reason is None else
                                       reason_entry(sid, survey.customer, rating, at_ms, ids, stored, reason))
             outcome, seq = self.script("record_answer")(
