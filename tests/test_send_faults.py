@@ -6,6 +6,7 @@ import asyncio
 import email
 import json
 import logging
+import signal
 import subprocess
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 import redis
 from aiosmtpd.controller import Controller
+from celery.exceptions import SoftTimeLimitExceeded
 
 from tests.signing import signed
 from tests.support import drain, due_score, iso, send_all, solved_event, wait_until
@@ -341,6 +343,62 @@ def test_a_killed_workers_claims_come_back_within_a_minute_and_each_goes_out_onc
     resent = next(mail for mail, envelope in mails if envelope.rcpt_tos == ["k0@example.no"])
     assert resent["Message-ID"] == first_try[0]  # the same mail: a resend is recognisable
     assert due.sweep(store, at + 10 * A_MINUTE_MS)[1] == []
+
+
+def test_the_hand_off_grace_outlasts_every_live_attempt_to_record_a_send(settings: Settings) -> None:
+    # Another worker mails a survey again only once the one that handed it off can no longer be recording it: past
+    # the send task's hard time limit (which ends the attempt) and the record's tries, with room for a paused worker.
+    conf = create_celery(settings).conf
+    retry = send.RECORD_RETRY
+    record_s = sum(min(retry.cap_s, retry.first_s * retry.factor ** n) * 1.5 for n in range(retry.attempts))
+    assert send.HANDOFF_GRACE_MS >= 3 * (conf.task_time_limit + record_s) * 1000
+
+
+def test_a_send_task_stopped_at_its_soft_time_limit_says_so_in_a_line_and_its_survey_comes_back(
+        post, store, env, start_sink, caplog):
+    # A worker paused past the limit (a frozen VM, SIGSTOP) meets it when it resumes: Celery then logged an ERROR
+    # with a stack trace ("raised unexpected: SoftTimeLimitExceeded"). The limit arrives as Celery's pool delivers
+    # it, a signal whose handler raises SoftTimeLimitExceeded in the task, here while the server holds the DATA.
+    sink, url = start_sink()
+    settings = load_settings({**env, "TRACKER_SMTP_URL": url})
+    member = _solve(post, "L-1", "limit@example.no", 60)
+    drain(store, settings)
+    held, release = threading.Event(), threading.Event()
+
+    def hold(count: int, envelope: Any) -> str | None:
+        held.set()
+        release.wait(30)
+        return None
+
+    def limit(signum: int, frame: Any) -> None:
+        raise SoftTimeLimitExceeded()
+
+    sink.before_reply = hold
+    claimed, leased = due.sweep(store, now_ms())
+    assert leased == [member]
+    task = create_celery(settings).tasks["tracker.send_surveys"]
+    previous = signal.signal(signal.SIGALRM, limit)
+    try:
+        def stop_it() -> None:
+            if held.wait(30):
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
+            release.set()  # the server may answer now: the task has been told to stop
+
+        threading.Thread(target=stop_it, daemon=True).start()
+        with caplog.at_level(logging.WARNING, logger="workers.tasks"):
+            result = task.apply(args=[[member], claimed])
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+        release.set()
+    assert result.successful(), result.traceback
+    assert [r.getMessage() for r in caplog.records if r.name == "workers.tasks"] == [
+        "tracker.send_surveys: stopped at its time limit of 120 s; its work is taken up by its next run"]
+    # Its survey was handed off and not recorded: it waits out the hand-off grace, then goes out once.
+    at = now_ms() + due.LEASE_MS + 1
+    again, leased = due.sweep(store, at)
+    assert leased == [member]
+    with SmtpSender(settings.smtp_url) as sender:
+        assert due.send_due(store, settings, sender, member, again, at).status == "deferred"
 
 
 def test_a_slow_but_alive_send_keeps_its_lease(post, store, env, start_sink, start_worker):

@@ -37,9 +37,9 @@ def _now_ms() -> int:
 
 
 def _taken_up_later(task: Callable[..., None]) -> Callable[..., None]:
-    """Let a task meet Redis unreachable as one warning line, not a failure with a stack trace: what it had to do is
-    still in Redis (the log's entries, the due surveys under their lease, the outboxes, the notices), and beat's
-    next run of it, or of the periodic task behind it, takes it up."""
+    """Let a task meet Redis unreachable, or its soft time limit, as one warning line, not a failure with a stack
+    trace: what it had to do is still in Redis (the log's entries, the due surveys under their lease, the outboxes,
+    the notices), and beat's next run of it, or of the periodic task behind it, takes it up."""
 
     @functools.wraps(task)
     def run(self: Task, *args: Any, **kwargs: Any) -> None:
@@ -47,6 +47,9 @@ def _taken_up_later(task: Callable[..., None]) -> Callable[..., None]:
             task(self, *args, **kwargs)
         except StorageUnavailable as exc:
             log.warning("%s: Redis is unreachable (%s); its work is taken up by its next run", self.name, exc)
+        except SoftTimeLimitExceeded:  # a server that stalled it, or the worker paused (a frozen VM, SIGSTOP)
+            log.warning("%s: stopped at its time limit of %s s; its work is taken up by its next run", self.name,
+                        self.soft_time_limit or self.app.conf.task_soft_time_limit)
 
     return run
 

@@ -29,8 +29,10 @@ SURVEYED_STATUSES = {"ticket": RESOLVED_STATUSES, "order": ("fulfilled",)}
 # After the server took the mail, recording it rides out a Redis restart: about 45 s of tries, then it gives up.
 RECORD_RETRY = Backoff(first_s=0.25, cap_s=5.0, attempts=14)
 # A hand-off younger than this may still be recorded by the worker that made it (a slow server, the record
-# retrying): another claim waits it out rather than mail the customer a second time.
-HANDOFF_GRACE_MS = 120_000
+# retrying, a worker paused: a frozen VM, a swap storm, SIGSTOP): another claim waits it out rather than mail the
+# customer a second time. Well past the send task's hard time limit (180 s) and the record's tries (about 45 s),
+# which end every live attempt; a survey whose worker died mid-send goes out 15 minutes late, no harm to a survey.
+HANDOFF_GRACE_MS = 15 * 60_000
 
 
 def new_survey(settings: Settings, ticket: SurveyedTicket, tkey: str, sid: str, lang: str,
