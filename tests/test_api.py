@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -95,6 +96,26 @@ def test_a_bad_listing_query_is_422_naming_the_field(client, key, answered, quer
 def test_the_probes_tell_up_and_ready(client):
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
+
+
+def test_readiness_fails_once_the_stores_redis_lost_its_data_and_a_worker_says_so(client, store, caplog):
+    # A Redis restarted without persistence (or flushed) under the running processes: it answers, empty.
+    from workers import tasks
+
+    store.redis.flushdb()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json["redis"] == "data_lost", ready.json
+    assert "restarted without persistence or was flushed" in ready.json["reason"]
+    with caplog.at_level(logging.ERROR, logger="workers.tasks"):
+        tasks._data_lost_said[0] = 0.0
+        tasks._say_if_data_lost(store)
+        tasks._say_if_data_lost(store)  # said once every few minutes, not on each of beat's runs
+    assert [r.getMessage() for r in caplog.records if r.name == "workers.tasks"] == [
+        "the store's Redis no longer holds the tracker's data (its layout mark is gone): it restarted without "
+        "persistence or was flushed; restore it from a backup or an export, or restart the tracker's processes to "
+        "start again from an empty store"]
+    store.note_layout()  # what a process started on the empty Redis writes
+    assert client.get("/readyz").json == {"status": "ok", "redis": "ok"}
 
 
 def test_readiness_fails_and_the_api_answers_503_when_redis_is_down(settings, key):

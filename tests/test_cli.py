@@ -141,10 +141,28 @@ def test_every_subcommand_help_explains_what_it_does_and_each_option():
     assert page.returncode == 0 and "EHLO" in page.stdout and "--process" in page.stdout
 
 
+VOLATILE = "keeps nothing on disk"  # the note every check of the session's Redis gets (started without persistence)
+
+
 def redis_notes(stdout: str) -> list[str]:
-    """The notes of a check's output but the one every test's TRACKER_PUBLIC_URL (http://127.0.0.1:8000) gets."""
-    return [line for line in stdout.splitlines()
-            if line.lstrip().startswith("note") and "TRACKER_PUBLIC_URL is http://127.0.0.1:8000" not in line]
+    """The notes of a check's output but the two every test's gets: its TRACKER_PUBLIC_URL (http://127.0.0.1:8000),
+    and its Redis, which keeps nothing on disk."""
+    return [line for line in stdout.splitlines() if line.lstrip().startswith("note")
+            and "TRACKER_PUBLIC_URL is http://127.0.0.1:8000" not in line and VOLATILE not in line]
+
+
+def test_check_notes_a_redis_that_keeps_nothing_on_disk(env, store):
+    # A restart of such a Redis loses everything acknowledged; nothing said so, and /readyz stayed 200 after it.
+    result = tracker(env, "check")
+    assert result.returncode == 0 and result.stderr == "", result.stderr  # advice: a test's Redis is such a one
+    notes = [line for line in result.stdout.splitlines() if VOLATILE in line]
+    assert notes == ["  note  Redis keeps nothing on disk (appendonly no, no save rule): a restart of it loses "
+                     "everything the tracker acknowledged; set appendonly yes (README: Running it for real)"]
+    store.redis.config_set("save", "3600 1")  # snapshots: a restart loses at most the last hour, no longer all
+    try:
+        assert VOLATILE not in tracker(env, "check").stdout
+    finally:
+        store.redis.config_set("save", "")
 
 
 def test_check_reaches_redis_broker_and_smtp_and_prints_what_is_enabled(env):

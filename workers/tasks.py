@@ -26,6 +26,8 @@ from tracker.surveys import due
 
 log = logging.getLogger(__name__)
 SEND_CHUNK = 50
+DATA_LOST_EVERY_S = 300  # how often a worker repeats that the store's Redis lost its data
+_data_lost_said = [0.0]  # when this process last said so (time.monotonic)
 
 
 def _consumer() -> str:
@@ -54,6 +56,17 @@ def _taken_up_later(task: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
+def _say_if_data_lost(store: Any) -> None:
+    """Log an error (every DATA_LOST_EVERY_S) while the store's Redis lacks the layout mark the processes wrote: it
+    restarted without persistence, or was flushed, and everything acknowledged before is gone (/readyz says so too)."""
+    if store.holds_its_data() or time.monotonic() - _data_lost_said[0] < DATA_LOST_EVERY_S:
+        return
+    _data_lost_said[0] = time.monotonic()
+    log.error("the store's Redis no longer holds the tracker's data (its layout mark is gone): it restarted without "
+              "persistence or was flushed; restore it from a backup or an export, or restart the tracker's processes "
+              "to start again from an empty store")
+
+
 def register(app: Celery) -> None:
     """Register the product's tasks on app under stable explicit names."""
 
@@ -61,6 +74,8 @@ def register(app: Celery) -> None:
     @_taken_up_later
     def drain_events(self: Task, shards: list[int] | None = None) -> None:
         # The shards kicked by an append, or every shard (beat): each applied under its own lease.
+        if shards is None:  # beat's run, every 5 s
+            _say_if_data_lost(self.app.tracker_store)
         _applied, left = ingest.drain(self.app.tracker_store, self.app.tracker_settings, _consumer(), shards=shards)
         if left:
             self.apply_async(args=[list(left)])

@@ -114,6 +114,19 @@ def memory_note(limits: list[MemoryLimit]) -> str | None:
         "): once full it refuses writes, and webhooks are answered 503 until it has room; raise maxmemory"
 
 
+def persistence_note(settings: Settings) -> str | None:
+    """Say when the store's Redis keeps nothing on disk: a restart of it loses every customer, answer and event the
+    tracker acknowledged (/readyz then says data_lost). None when it persists, or does not tell (CONFIG refused)."""
+    from tracker.store import Store
+
+    volatile = Store.from_url(settings.redis_url).volatile_nodes()
+    if not volatile:
+        return None
+    where = ", ".join(node for node in volatile if node)
+    return (f"Redis{' ' + where if where else ''} keeps nothing on disk (appendonly no, no save rule): a restart of "
+            f"it loses everything the tracker acknowledged; set appendonly yes (README: Running it for real)")
+
+
 def compact_hash_note(settings: Settings) -> str | None:
     """Say what to set when the store's Redis turns hashes with a value longer than COMPACT_HASH_VALUE bytes into
     hash tables (Redis's default is 64): surveys with a longer comment or subject then take about three times the
@@ -212,7 +225,8 @@ def redis_notes(settings: Settings) -> tuple[list[str], str | None]:
     """The notes on the store's Redis (advice: the exit status stays 0), and the problem of a Redis that deletes
     keys once full (eviction_problem), None when it does not."""
     limits = memory_limits(settings)
-    notes = (compact_hash_note, compact_zset_note, filing_note, risk_ranking_note, comment_index_note)
+    notes = (persistence_note, compact_hash_note, compact_zset_note, filing_note, risk_ranking_note,
+             comment_index_note)
     return ([note for note in (memory_note(limits), *(advise(settings) for advise in notes)) if note],
             eviction_problem(limits))
 

@@ -776,6 +776,22 @@ class RedisBase:
         hash-max-ziplist-entries; the smallest of a cluster's nodes), None when CONFIG GET is refused."""
         return self._compact_limit("hash-max-*-entries")
 
+    def volatile_nodes(self) -> list[str] | None:
+        """Return the masters that keep nothing on disk (no append-only file, no snapshot rule: a restart empties
+        them), by address ("" for a standalone Redis); None when CONFIG GET is refused, so it cannot be told."""
+        found = []
+        for name, connection in self._node_clients(primaries=True):
+            if int(connection.info("persistence").get("aof_enabled", 0)):
+                continue
+            try:
+                reply = connection.execute_command("CONFIG", "GET", "save")
+            except redis.ResponseError:  # a managed Redis may not allow CONFIG
+                return None
+            rules = reply.get("save") if isinstance(reply, dict) else (reply[1] if len(reply) > 1 else "")
+            if not str(rules or "").strip():
+                found.append(name)
+        return found
+
     def _compact_limit(self, pattern: str) -> int | None:
         found: list[int] = []
         for _name, connection in self._node_clients(primaries=False):

@@ -40,6 +40,11 @@ class Layout(RedisBase):
 
     noted_layout: str | None = None  # what note_layout last found (Store.from_url notes it once)
 
+    def holds_its_data(self) -> bool:
+        """Say whether this Redis still holds the layout mark every process writes when it opens an empty store (one
+        command): a store without it has lost everything since (a restart without persistence, a flush)."""
+        return bool(self.redis.exists(keys.LAYOUT))
+
     def layout_state(self) -> str:
         """Say which layout this Redis holds (CURRENT, EMPTY, UNMARKED, BEHIND, PRE_CLUSTER, or an unknown mark),
         in one round trip."""

@@ -19,16 +19,23 @@ def healthz() -> Any:
     return jsonify({"status": "ok"})
 
 
+DATA_LOST = ("The store's Redis no longer holds what the tracker wrote (its layout mark is gone): it restarted "
+             "without persistence or was flushed. Restore its data (a backup, or `tracker replay` of an export), "
+             "or restart the tracker's processes to start again from an empty store.")
+
+
 @bp.get("/readyz")
 def readyz() -> Any:
-    """Say whether Redis answers, and on a Redis Cluster whether it serves every slot; 503 when not."""
+    """Say whether Redis answers, still holds the store (a Redis restarted empty under the processes does not), and
+    on a Redis Cluster whether it serves every slot; 503 when not."""
     store = current_tracker().store
     try:
         cluster = store.cluster_state()
-        if cluster is None:
-            store.ping()
+        intact = store.holds_its_data() if cluster is None or cluster.ok else True
     except StorageUnavailable:
         return jsonify({"status": "unavailable", "redis": "unreachable"}), 503
+    if not intact:
+        return jsonify({"status": "unavailable", "redis": "data_lost", "reason": DATA_LOST}), 503
     if cluster is None:
         return jsonify({"status": "ok", "redis": "ok"})
     seen = {"state": cluster.state, "masters": cluster.masters, "known_nodes": cluster.known_nodes,
