@@ -57,14 +57,15 @@ def _taken_up_later(task: Callable[..., None]) -> Callable[..., None]:
 
 
 def _say_if_data_lost(store: Any) -> None:
-    """Log an error (every DATA_LOST_EVERY_S) while the store's Redis lacks the layout mark the processes wrote: it
-    restarted without persistence, or was flushed, and everything acknowledged before is gone (/readyz says so too)."""
+    """Log an error (every DATA_LOST_EVERY_S) while the store's Redis no longer holds the store this process opened:
+    it restarted without persistence, or was flushed, and everything acknowledged before is gone (/readyz says so
+    too, tracker.store.layout)."""
     if store.holds_its_data() or time.monotonic() - _data_lost_said[0] < DATA_LOST_EVERY_S:
         return
     _data_lost_said[0] = time.monotonic()
-    log.error("the store's Redis no longer holds the tracker's data (its layout mark is gone): it restarted without "
-              "persistence or was flushed; restore it from a backup or an export, or restart the tracker's processes "
-              "to start again from an empty store")
+    log.error("the store's Redis no longer holds the store this worker opened (its store id is gone or another): it "
+              "restarted without persistence or was flushed; restore it from a backup or an export, then restart the "
+              "tracker's processes")
 
 
 def register(app: Celery) -> None:

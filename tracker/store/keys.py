@@ -391,6 +391,9 @@ OLD_LAYOUT = (f"{PREFIX}:{{log}}:events", f"{PREFIX}:due", f"{PREFIX}:customers"
 # time indexes moved into chunks, the sums and marks moved into their hashes and the customers of an empty tag
 # renamed.
 LAYOUT = f"{PREFIX}:layout"
+# A random id written once with the first key of a store (SET NX, by whichever process opens it first): a process
+# that finds another id, or none, where it found one has seen its store lost (a restart without persistence, a flush).
+STORE_ID = f"{PREFIX}:store-id"
 LAYOUT_VERSION = "11"
 LAYOUT_BEFORE = "3"  # the layout `tracker upgrade-store` brings over by rebuilding the rollups (and renaming)
 LAYOUT_RENAMED = "4"  # the layout `tracker upgrade-store` brings over by renaming the surveys' fields (and settling)

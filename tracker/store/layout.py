@@ -8,6 +8,7 @@ in. Data without a mark and without such hashes was written by this layout after
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -40,10 +41,26 @@ class Layout(RedisBase):
 
     noted_layout: str | None = None  # what note_layout last found (Store.from_url notes it once)
 
+    seen_store_id: str | None = None  # the store's id as this process first found it (note_layout)
+
+    def _store_id(self) -> str | None:
+        """Name the store (keys.STORE_ID), giving it an id if it has none; None for a Redis of an earlier layout."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(keys.STORE_ID, secrets.token_hex(8), nx=True)
+        pipe.get(keys.STORE_ID)
+        return pipe.execute()[1]
+
     def holds_its_data(self) -> bool:
-        """Say whether this Redis still holds the layout mark every process writes when it opens an empty store (one
-        command): a store without it has lost everything since (a restart without persistence, a flush)."""
-        return bool(self.redis.exists(keys.LAYOUT))
+        """Say whether this Redis still holds the store this process found when it opened it (one command): another
+        store id, or none, means everything was lost since (a restart without persistence, a flush), whether or not
+        a process started since has begun a new store there. A process that found no store (Redis down when it
+        started) takes the one it finds now."""
+        if self.seen_store_id is None:
+            self.redis.ping()  # a Redis that does not answer says so (note_layout would pass it over)
+            if self.note_layout() == CURRENT:
+                self.seen_store_id = self._store_id()
+            return True
+        return bool(self.redis.get(keys.STORE_ID) == self.seen_store_id)
 
     def layout_state(self) -> str:
         """Say which layout this Redis holds (CURRENT, EMPTY, UNMARKED, BEHIND, PRE_CLUSTER, or an unknown mark),
@@ -102,6 +119,8 @@ class Layout(RedisBase):
                     commented.mark_complete(self.redis)  # no answer yet: the forwarder indexes every one to come
                     # No vendor user cached yet: the addresses' "people" sets name every one to come (erasure).
                     self.redis.set(keys.PEOPLE_INDEXED, 0)
+            if state == CURRENT and self.seen_store_id is None:
+                self.seen_store_id = self._store_id()
         except StorageUnavailable:
             return EMPTY
         self.noted_layout = state

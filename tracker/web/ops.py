@@ -19,9 +19,9 @@ def healthz() -> Any:
     return jsonify({"status": "ok"})
 
 
-DATA_LOST = ("The store's Redis no longer holds what the tracker wrote (its layout mark is gone): it restarted "
-             "without persistence or was flushed. Restore its data (a backup, or `tracker replay` of an export), "
-             "or restart the tracker's processes to start again from an empty store.")
+DATA_LOST = ("The store's Redis no longer holds the store this process opened (its store id is gone or another): "
+             "it restarted without persistence or was flushed. Restore its data (a backup, or `tracker replay` of an "
+             "export), then restart the tracker's processes; restarted, they go on with what the Redis holds.")
 
 
 @bp.get("/readyz")
