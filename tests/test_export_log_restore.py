@@ -19,7 +19,9 @@ from tests.test_migrations import answered_event, other_db, scores
 from tracker.answers.by_email import InboundReply, handle_reply
 from tracker.cases.work import update_case
 from tracker.config import Settings
+from tracker.ingest.apply import apply_entries
 from tracker.store import Store, keys
+from tracker.store.log import entry_key
 from tracker.surveys.tokens import make_token
 from tracker.web.app import create_app
 
@@ -165,3 +167,29 @@ def test_replay_dry_run_counts_only_the_surveys_the_real_run_mails_and_writes_no
 
     replayed(env, redis_server, path, 4)
     assert [m["To"].addresses[0].addr_spec for m in smtp.wait_for(mailed + 1)[mailed:]] == ["new@example.no"]
+
+
+def test_replayed_by_workers_as_it_is_appended_a_solve_the_file_settles_is_never_mailed_again(
+        post_event, store, settings, smtp, client, env, redis_server, tmp_path: Path):
+    # Workers apply a replay while it is appended, and the sweep runs meanwhile: export-log writes the surveys'
+    # outcomes after the events, so a solve used to be applied (and its survey mailed again) before the line that
+    # says its survey went out. Here each entry is applied in the order it was appended, the sweep after each.
+    world = World(post_event, store, env, smtp, client)
+    for n in range(3):
+        world.solve(f"R-{n}", f"r{n}@example.no")
+    assert world.send() == ["sent"] * 3
+    path = tmp_path / "export.jsonl"
+    assert tracker(env, "export-log", str(path)).returncode == 0
+    mailed = len(smtp.messages)
+
+    other_env, other_settings, other = other_db(redis_server, env, 5)
+    assert tracker(other_env, "replay", str(path)).returncode == 0
+    appended = sorted(((entry_key(entry_id), shard, entry_id, payload) for shard in range(keys.BUCKETS)
+                       for entry_id, payload in other.read_log(shard, "0-0", 1000)))
+    assert len(appended) > 3
+    for _, shard, entry_id, payload in appended:
+        apply_entries(other, other_settings, shard, [(entry_id, payload)])
+        assert "sent" not in [outcome.status for outcome in send_all(other, other_settings)], payload
+    assert len(smtp.messages) == mailed
+    at = now_ms()
+    assert scores(other, other_settings, at) == scores(store, settings, at)

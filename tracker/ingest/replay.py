@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
@@ -60,11 +61,7 @@ def replay_file(store: Store, settings: Settings, lines: Iterable[bytes], source
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     stale = stale_before(settings, now_ms)
     foreseen = Foreseen()
-    for number, raw in enumerate(lines, 1):
-        read = _event(raw, source, known_sources, number, report)
-        if read is None:
-            continue
-        event, restore = read
+    for event, restore in _survey_lines_first(lines, source, known_sources, report):
         if dry_run:
             seen = store.delivered(delivery_id(event))
         else:
@@ -81,6 +78,33 @@ def replay_file(store: Store, settings: Settings, lines: Iterable[bytes], source
             report.surveys_too_old += 1
     report.surveys_scheduled = foreseen.to_send(settings, now_ms)
     return report
+
+
+def _survey_lines_first(lines: Iterable[bytes], source: str, known_sources: Collection[str],
+                        report: ReplayReport) -> Iterator[tuple[Event, Restore | None]]:
+    """Yield each valid line's (event, restore), the bad ones reported: the survey lines first, then every other
+    line, each in the file's order.
+
+    export-log writes the survey outcomes after the events, and replay appends as it reads: the workers applied a
+    solve, and the sweep could mail its survey, before the line saying it went out (or was answered or skipped)
+    was applied, perhaps in another shard. Appended first, those lines are applied first, so a solve the file
+    settles finds its survey recorded. The other lines wait in a temporary file (on disk: a file of millions of
+    lines needs no memory for them), read back once the survey lines are appended."""
+    with tempfile.TemporaryFile() as later:
+        for number, raw in enumerate(lines, 1):
+            read = _event(raw, source, known_sources, number, report)
+            if read is None:
+                continue
+            if read[0].type in SURVEY_TYPES:
+                yield read
+            else:
+                later.write(b"%d\t%s\n" % (number, raw.rstrip(b"\r\n")))
+        later.seek(0)
+        for spooled in later:
+            where, _, raw = spooled.partition(b"\t")
+            read = _event(raw, source, known_sources, int(where), report)
+            if read is not None:  # read once already: valid
+                yield read
 
 
 @dataclass
