@@ -169,7 +169,7 @@ def test_replay_dry_run_counts_only_the_surveys_the_real_run_mails_and_writes_no
     assert [m["To"].addresses[0].addr_spec for m in smtp.wait_for(mailed + 1)[mailed:]] == ["new@example.no"]
 
 
-def test_replayed_by_workers_as_it_is_appended_a_solve_the_file_settles_is_never_mailed_again(
+def test_replayed_by_workers_as_it_is_appended_a_solve_the_file_settles_is_never_mailed_nor_told_again(
         post_event, store, settings, smtp, client, env, redis_server, tmp_path: Path):
     # Workers apply a replay while it is appended, and the sweep runs meanwhile: export-log writes the surveys'
     # outcomes after the events, so a solve used to be applied (and its survey mailed again) before the line that
@@ -178,6 +178,8 @@ def test_replayed_by_workers_as_it_is_appended_a_solve_the_file_settles_is_never
     for n in range(3):
         world.solve(f"R-{n}", f"r{n}@example.no")
     assert world.send() == ["sent"] * 3
+    world.event(answered_event("R-0", 1, "2026-12-01T10:00:00Z", "ans-r0", email="r0@example.no", comment="Slow"))
+    world.send()
     path = tmp_path / "export.jsonl"
     assert tracker(env, "export-log", str(path)).returncode == 0
     mailed = len(smtp.messages)
@@ -193,3 +195,7 @@ def test_replayed_by_workers_as_it_is_appended_a_solve_the_file_settles_is_never
     assert len(smtp.messages) == mailed
     at = now_ms()
     assert scores(other, other_settings, at) == scores(store, settings, at)
+    # What the history told (survey.sent and .answered to event URLs, notes on tickets, alerts, cases) the install
+    # it came from told already: replayed, it tells nothing again.
+    told = [entry for bucket in range(keys.BUCKETS) for entry in other.redis.xrange(keys.notices(bucket))]
+    assert told == []

@@ -62,12 +62,13 @@ def calls_for_alert(settings: Settings, survey: Survey, rating: int) -> bool:
 
 def record_answer(store: Store, settings: Settings, survey: Survey, rating: int, comment: str,
                   now_ms: int, reason: str | None = None, extra: Mapping[str, str] | None = None,
-                  alerting: bool = False) -> int:
+                  alerting: bool = False, quiet: bool = False) -> int:
     """Record or change the answer; return 0 (unchanged), 1 (comment, reason or extra answers), 2 (rating).
 
     reason and extra (the answers to a custom survey's extra questions) None keep the stored ones. alerting: the
     caller alerts on the answers it records (the survey page and replies by mail): a counted rating that calls for
-    an alert holds it with the answer, for tracker.alerts.held to send.
+    an alert holds it with the answer, for tracker.alerts.held to send. quiet: the answer counts and tells nothing
+    (no notice: a replayed export's, which the install it came from told already).
     """
     scale = scale_of(survey.scale, settings.survey_scale)
     if rating not in scale.values:
@@ -76,4 +77,4 @@ def record_answer(store: Store, settings: Settings, survey: Survey, rating: int,
     return store.record_answer(survey, rating, comment.strip()[:COMMENT_MAX], now_ms, counted,
                                reason=None if reason is None else reason[:REASON_MAX],
                                at_risk_score=settings.at_risk_score, extra=extra,
-                               alert=alerting and calls_for_alert(settings, survey, rating))
+                               alert=alerting and calls_for_alert(settings, survey, rating), quiet=quiet)

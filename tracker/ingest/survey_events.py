@@ -83,6 +83,7 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
     """
     assert event.answer is not None
     known = Known() if known is None else known
+    quiet = restore is not None  # a replayed export's survey: the install it came from told it (and wrote its notes)
     restore = restore or Restore()
     tkey = survey_key(event)
     surveyed = known.take_ticket(store, tkey)
@@ -111,7 +112,7 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
                                                                 known)))
         sent_ms = restore.sent_at_ms or event.at_ms
         expires_ms = restore.expires_at_ms or sent_ms + settings.survey_expiry_days * DAY_MS
-        marked = store.mark_sent(fresh, sent_ms, expires_ms)
+        marked = store.mark_sent(fresh, sent_ms, expires_ms, quiet=quiet)
         # No claim (-1); when this is the survey the sweep would send for the ticket's solve, its due entry goes.
         solve = fresh.solved_at_ms if survey_id(tkey, fresh.solved_at_ms) == sid else None
         if solve is not None or sid == survey_id(tkey, IMPORTED) or not restore.survey:
@@ -130,7 +131,7 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
         return None  # a duplicate, or older than the answer that counts
     try:
         record_answer(store, settings, survey, event.answer.rating, event.answer.comment or "", event.at_ms,
-                      reason=restore.reason, extra=restore.extra)
+                      reason=restore.reason, extra=restore.extra, quiet=quiet)
     except ValueError as exc:
         return str(exc)
     if restore.answered_via:

@@ -22,7 +22,9 @@ Entry (JSON, stored as "<seq>|<json>"):
            "card": [rating, scale, ticket key]},
      "fx": {"resp": [op, at, moved from], "sent": [op, at], "erased": [[field, n], ...]}, (time_index_ops)
      "prev": the rating an "answer" entry changes (null: a first answer; absent from entries written before it),
-     "risk": TRACKER_AT_RISK_SCORE when the answer was given (absent: no customer.at_risk for it)}
+     "risk": TRACKER_AT_RISK_SCORE when the answer was given (absent: no customer.at_risk for it),
+     "said": the comment (reason, extra answers) given with an answer's rating, which its notice tells,
+     "q": 1 when the entry counts and tells nothing (QUIET: a replayed export's survey, told where it came from)}
 A "detail" entry (a change of the comment, reason or extra answers alone) names the customer ("who"), the rating
 and the time ("at"): the forwarder tells survey.changed for it. Its steps (none but for a changed reason of an
 unsatisfied answer) move that answer's day from the old reason's count to the new one's in the rollups.
@@ -76,6 +78,12 @@ RANK_STATE = ("n", "weight", "weighted")  # the customer's sums the ranked sets 
 # The profile's field holding what the score card shows of the answer last_response_sid names (card_copy), or
 # "<sid>|" once that answer left (erased or retired): the card reads it with the profile, in one round trip.
 CARD_COPY = "last_response_card"
+QUIET = "q"  # an entry's field: it counts and tells nothing (a replayed export's survey, told where it came from)
+
+
+def quiet_field(quiet: bool) -> dict[str, int]:
+    """Return the fields an entry carries to say it tells nothing: {QUIET: 1}, or none."""
+    return {QUIET: 1} if quiet else {}
 
 # (n, weight, weighted, last response at, newest unhappy answer at) as the customer's keys hold them ('' absent)
 RankState = tuple[str, str, str, str, str]
@@ -154,7 +162,7 @@ def stored_answer(stored: Mapping[str, str]) -> Aggregate | None:
 
 def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rating: int, at_ms: int,
                  counted: Aggregate, stored: Mapping[str, str], tkey: str = "", risk: float | None = None,
-                 reason: str | None = None, said: Mapping[str, Any] | None = None) -> str:
+                 reason: str | None = None, said: Mapping[str, Any] | None = None, quiet: bool = False) -> str:
     """Return the entry of a new or changed answer: the new answer's sums minus the stored one's, everywhere.
 
     It also carries what the customer's score card shows of the answer (its rating, scale and ticket key), which
@@ -178,6 +186,7 @@ def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rati
         extra["risk"] = risk
     if said is not None:
         extra["said"] = dict(said)
+    extra.update(quiet_field(quiet))
     moved_from = int(stored["answered_at"]) if old is not None and stored.get("answered_at") else None
     return entry(sid, "answer", changes, {"resp": ["a", at_ms], "unhappy": unhappy, "last": at_ms,
                                           "card": [rating, scale, tkey]},
@@ -185,27 +194,27 @@ def answer_entry(sid: str, entities: Sequence[tuple[str, str]], scale: str, rati
 
 
 def reason_entry(sid: str, email: str, rating: int, at_ms: int, entities: Sequence[tuple[str, str]],
-                 stored: Mapping[str, str], reason: str) -> str:
+                 stored: Mapping[str, str], reason: str, quiet: bool = False) -> str:
     """Return the entry of a change of an answer's comment, reason or extra answers alone: no sums change; when the
     reason of an unsatisfied answer changes, its steps move the answer's day from the old reason to the new one
     (reason_field). Its forwarder tells survey.changed with the survey's hash as it is then."""
     old = stored_answer(stored)
     if old is None or old.satisfied or reason == stored.get("answer_reason", ""):
-        return detail_entry(sid, email, rating, at_ms)
+        return detail_entry(sid, email, rating, at_ms, quiet)
     scale = stored.get("scale", "")
     moved = add_rollups(answer_rollup(old, scale, rating, reason),
                         negated(answer_rollup(old, scale, rating, stored.get("answer_reason"))))
     steps = [[kind, ident, _delta_json(kind, change)]
              for (kind, ident), change in changes_for(entities, Aggregate(), moved).items() if kind != "customer"]
-    return detail_entry(sid, email, rating, at_ms, steps)
+    return detail_entry(sid, email, rating, at_ms, quiet, steps)
 
 
-def detail_entry(sid: str, email: str, rating: int, at_ms: int, steps: Sequence[Any] = ()) -> str:
+def detail_entry(sid: str, email: str, rating: int, at_ms: int, quiet: bool = False, steps: Sequence[Any] = ()) -> str:
     """Return the entry of a change of an answer's comment, reason or extra answers alone: nothing it counted
     changes, so no steps but those of a moved reason (reason_entry); its forwarder tells survey.changed with the
-    survey's hash as it is then."""
+    survey's hash as it is then (nothing when quiet)."""
     return json.dumps({"sid": sid, "op": "detail", "steps": list(steps), "who": email, "rating": rating,
-                       "at": at_ms}, separators=(",", ":"))
+                       "at": at_ms, **quiet_field(quiet)}, separators=(",", ":"))
 
 
 def card_copy(sid: str, at_ms: int | str, rating: int | str, scale: str, tkey: str | None) -> str:
@@ -214,10 +223,11 @@ def card_copy(sid: str, at_ms: int | str, rating: int | str, scale: str, tkey: s
     return f"{sid}|{at_ms}|{rating}|{scale}|{tkey or ''}"
 
 
-def sent_entry(sid: str, entities: Sequence[tuple[str, str]], sent_ms: int) -> str:
-    """Return the entry of a survey sent: one more sent survey for every entity, on its send day."""
+def sent_entry(sid: str, entities: Sequence[tuple[str, str]], sent_ms: int, quiet: bool = False) -> str:
+    """Return the entry of a survey sent: one more sent survey for every entity, on its send day (told as
+    survey.sent unless quiet)."""
     return entry(sid, "sent", changes_for(entities, Aggregate.of_sent(), sent_rollup(sent_ms)),
-                 {"surv": ["a", sent_ms]}, {"sent": ["a", sent_ms]})
+                 {"surv": ["a", sent_ms]}, {"sent": ["a", sent_ms]}, quiet_field(quiet))
 
 
 def removal_entry(sid: str, op: str, email: str, answered: Sequence[tuple[str, str]], stored: Mapping[str, str],
@@ -403,7 +413,7 @@ def _same_rank(left: Sequence[str], right: Sequence[str]) -> bool:
 # The notices of a batch -------------------------------------------------------------------------------------------
 
 Notice = tuple[str, str, str, int, str]  # event id, type, customer, at (ms), data (JSON): notice_call's arguments
-TOLD = ("answer", "sent", "detail")  # the entries that tell something
+TOLD = ("answer", "sent", "detail")  # the entries that tell something (unless QUIET)
 
 
 def _customer_of(body: Mapping[str, Any]) -> str:
@@ -416,7 +426,7 @@ def _queue_notice_reads(pipe: Any, entries: list[tuple[int, dict[str, Any]]]) ->
     told = []
     for index, (_seq, body) in enumerate(entries):
         email = _customer_of(body)
-        if body["op"] in TOLD and email:
+        if body["op"] in TOLD and email and not body.get(QUIET):
             filed.queue_read(pipe, body["sid"])
             pipe.hget(keys.customer(email, "profile"), "name")
             told.append(index)

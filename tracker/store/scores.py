@@ -99,7 +99,7 @@ class Scores(Outbox):
 
     def record_answer(self, survey: Survey, rating: int, comment: str, at_ms: int,
                       counted: Aggregate, reason: str | None = None, at_risk_score: float | None = None,
-                      extra: Mapping[str, str] | None = None, alert: bool = False) -> int:
+                      extra: Mapping[str, str] | None = None, alert: bool = False, quiet: bool = False) -> int:
         """Record the answer once; return 0 unchanged, 1 comment, reason or extra answers changed, 2 rating counted.
 
         at_risk_score (TRACKER_AT_RISK_SCORE) goes into the outbox entry: its forwarder emits customer.at_risk
@@ -111,7 +111,8 @@ class Scores(Outbox):
         aggregate to the bucket's outbox; the bucket is forwarded at once, so reads right after see the new numbers.
         A change of the comment, reason or extra answers alone appends an entry without steps, which the forwarder
         tells as survey.changed (and so reaches the event stream and the ticket's note). A test survey (tracker
-        survey test-send) appends nothing: its answer counts nowhere and tells nothing.
+        survey test-send) appends nothing: its answer counts nowhere and tells nothing. quiet: the entries count
+        and tell nothing (a replayed export's answer, told by the install it came from).
         """
         sid, record = survey.sid, survey_to_hash(survey)
         test = bool(survey.test)
@@ -132,9 +133,10 @@ class Scores(Outbox):
         for _ in range(ATTEMPTS):
             stored = {k: v or "" for k, v in zip(ANSWERED, read, strict=True)}
             body = "" if test else answer_entry(sid, ids, survey.scale, rating, at_ms, counted, stored,
-                                                tkey=survey.tkey, risk=at_risk_score, reason=reason, said=said)
-            detail = "" if test else (detail_entry(sid, survey.customer, rating, at_ms) if reason is None else
-                                      reason_entry(sid, survey.customer, rating, at_ms, ids, stored, reason))
+                                                tkey=survey.tkey, risk=at_risk_score, reason=reason, said=said,
+                                                quiet=quiet)
+            detail = "" if test else (detail_entry(sid, survey.customer, rating, at_ms, quiet) if reason is None else
+                                      reason_entry(sid, survey.customer, rating, at_ms, ids, stored, reason, quiet))
             outcome, seq = self.script("record_answer")(
                 keys=[keys.survey(sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_filed(sid),
                       keys.alerts_held(bucket)],

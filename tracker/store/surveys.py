@@ -202,12 +202,13 @@ class Surveys(Outbox):
         self.script("release_if")(keys=[keys.customer(email, "throttle")], args=[sid])
 
     def mark_sent(self, survey: Survey, sent_ms: int, expires_ms: int, reminder_at_ms: int | None = None,
-                  indexed: bool = False) -> bool:
+                  indexed: bool = False, quiet: bool = False) -> bool:
         """Mark the survey sent, count it once for every entity it is attributed to, and schedule its reminder.
 
         One script in the survey's slot, so a send is recorded whole or not at all (the counts follow through
         the outbox, forwarded at once); False when it was recorded before. The ticket's side (its survey_sid,
-        the due entry) is the caller's next step: Store.settle_sent. indexed says begin_handoff indexed it.
+        the due entry) is the caller's next step: Store.settle_sent. indexed says begin_handoff indexed it. quiet:
+        no survey.sent notice (a replayed export's survey, told by the install it came from).
         """
         ids = [] if survey.test else aggregate_ids(survey_to_hash(survey))  # a test survey counts nowhere
         if not indexed:
@@ -220,7 +221,7 @@ class Surveys(Outbox):
         marked, seq = self.script("mark_sent")(
             keys=[keys.survey(survey.sid), keys.outbox(bucket), keys.outbox_seq(bucket), keys.survey_due(bucket),
                   keys.survey_filed(survey.sid)],
-            args=[sent_ms, expires_ms, "" if survey.test else sent_entry(survey.sid, ids, sent_ms),
+            args=[sent_ms, expires_ms, "" if survey.test else sent_entry(survey.sid, ids, sent_ms, quiet),
                   reminder_member(survey.sid), reminder_at_ms or 0])
         if int(marked) and int(seq):
             self.forward_written(bucket, int(seq))
