@@ -50,8 +50,12 @@ def test_a_sent_survey_and_its_answer_are_told_once_each(world: World) -> None:
                                        "answered_at": answered.data["answer"]["answered_at"]}
     assert answered.data["customer"] == {"email": "kari@example.no", "name": "Kari"}
     assert sent.data == {"survey": survey, "customer": answered.data["customer"]}
-    assert sent.id.startswith(f"survey.sent:{keys.bucket_of(sid)}:")
-    assert answered.id.startswith(f"survey.answered:{keys.bucket_of(sid)}:")
+    # Named by the store (its id), the survey's bucket and the entry's place in its outbox: a store made from an
+    # export, whose places start again, names its notices apart from the store it came from.
+    origin = store.redis.get(keys.STORE_ID)
+    assert origin and len(origin) == 16
+    assert sent.id.startswith(f"survey.sent:{origin}:{keys.bucket_of(sid)}:")
+    assert answered.id.startswith(f"survey.answered:{origin}:{keys.bucket_of(sid)}:")
 
 
 def test_a_changed_answer_is_told_with_its_previous_rating_and_the_score_crossing_once(world: World) -> None:
@@ -249,7 +253,7 @@ def test_a_sent_entry_forwarded_again_tells_nothing_twice(world: World) -> None:
     ((sent_bucket, sent),) = [(bucket, rows) for bucket, rows in entries.items() if rows]
     assert [body["op"] for _, body in sent] == ["sent"]
     once = [(n.id, n.type) for n in notices(store, email)]
-    assert once == [(f"survey.sent:{sent_bucket}:{sent[0][0]}", "survey.sent")]
+    assert once == [(f"survey.sent:{store.redis.get(keys.STORE_ID)}:{sent_bucket}:{sent[0][0]}", "survey.sent")]
     forward_again(store, sent[0][1]["sid"], sent)
     assert [(n.id, n.type) for n in notices(store, email)] == once
     assert store.aggregate("customer", email).sent == 1

@@ -31,7 +31,7 @@ unsatisfied answer) move that answer's day from the old reason's count to the ne
 A "retire" entry's deltas go to the entities' retired sums (and RETIRED_INDEX) instead of their live ones.
 
 Notices: the forwarder emits what "answer" and "sent" entries tell (survey.answered or survey.changed,
-customer.at_risk, survey.sent; ids "<type>:<bucket>:<seq>") in its side effects, before the entry leaves the
+customer.at_risk, survey.sent; ids "<type>:<store id>:<bucket>:<seq>") in its side effects, before the entry leaves the
 outbox, from the survey's hash read in the round trip of the steps; a batch forwarded again emits nothing twice.
 """
 
@@ -446,9 +446,12 @@ def _told_surveys(entries: list[tuple[int, dict[str, Any]]], told: list[int],
 
 
 def _batch_notices(bucket: int, entries: list[tuple[int, dict[str, Any]]], steps: list[_Step],
-                   surveys: Mapping[int, tuple[Mapping[str, str], str | None]]) -> list[Notice]:
+                   surveys: Mapping[int, tuple[Mapping[str, str], str | None]], origin: str = "") -> list[Notice]:
     """Return the notices the entries of a batch tell, in the batch's order: survey.sent, survey.answered or
-    survey.changed, and customer.at_risk when an answer took its customer's score below the threshold."""
+    survey.changed, and customer.at_risk when an answer took its customer's score below the threshold. Each is
+    named "<type>:<origin>:<bucket>:<seq>": origin, the store's id (keys.STORE_ID), keeps a store made from an
+    export (whose sequences start again) from reusing the names another store gave its notices, which a receiver
+    that drops a webhook-id it has seen would take for those."""
     states: dict[int, tuple[list[Any], Mapping[str, Any]]] = {}  # entry -> its customer step's reply and delta
     for step in steps:
         if step.kind == "customer" and len(step.entries) == 1:
@@ -459,14 +462,15 @@ def _batch_notices(bucket: int, entries: list[tuple[int, dict[str, Any]]], steps
         if not record.get("sid"):
             continue  # erased (or retired) since: nothing left to tell of it
         try:
-            notices += _entry_notices(bucket, seq, body, record, name, states.get(index))
+            notices += _entry_notices(f"{origin}:{bucket}" if origin else str(bucket), seq, body, record, name,
+                                      states.get(index))
         except (KeyError, ValueError, TypeError, IndexError) as exc:
             # A damaged entry or survey must not hold up the scores of the whole bucket: logged, left untold.
             log.error("outbox entry not told", extra={"bucket": bucket, "seq": seq, "error": repr(exc)})
     return notices
 
 
-def _entry_notices(bucket: int, seq: int, body: Mapping[str, Any], record: Mapping[str, str], name: str | None,
+def _entry_notices(bucket: str, seq: int, body: Mapping[str, Any], record: Mapping[str, str], name: str | None,
                    state: tuple[list[Any], Mapping[str, Any]] | None) -> list[Notice]:
     """Return the notices one "answer", "detail" or "sent" entry tells, from its survey's hash and its customer step."""
     email, sid, told_c = _customer_of(body), body["sid"], body.get("c") or {}
@@ -534,6 +538,10 @@ class Outbox(RedisBase):
 
     # How long a writer waits for another forwarder to carry its entry before leaving it to beat.
     forward_wait_s: float = WAIT_S
+
+    def _notice_origin(self) -> str:
+        """Return the store's id as this process found it (tracker.store.layout), else as it is now ("" for none)."""
+        return getattr(self, "seen_store_id", None) or self.redis.get(keys.STORE_ID) or ""
 
     def forward_outbox(self, bucket: int, until_seq: int | None = None, wait_s: float = WAIT_S) -> int:
         """Apply the bucket's waiting entries; return how many this call applied.
@@ -669,7 +677,7 @@ class Outbox(RedisBase):
         if torn and not self._step_one_by_one(bucket, token, entries, torn):
             return 0
         surveys = _told_surveys(entries, told, self._read_missing(entries, told, replies[len(steps):]))
-        notices = _batch_notices(bucket, entries, steps, surveys)
+        notices = _batch_notices(bucket, entries, steps, surveys, self._notice_origin())
         ranks, answered = self._side_effects(entries, steps, notices,
                                              {index: record for index, (record, _) in surveys.items()})
         # Then check what raced with us: a customer changed by another bucket's forwarder between its step and
