@@ -540,8 +540,12 @@ class Outbox(RedisBase):
     forward_wait_s: float = WAIT_S
 
     def _notice_origin(self) -> str:
-        """Return the store's id as this process found it (tracker.store.layout), else as it is now ("" for none)."""
-        return getattr(self, "seen_store_id", None) or self.redis.get(keys.STORE_ID) or ""
+        """Return the store's id as this process found it (tracker.store.layout), else as it is now, kept as found
+        then ("" while there is none)."""
+        seen = getattr(self, "seen_store_id", None)
+        if seen is None and (seen := self.redis.get(keys.STORE_ID)):
+            setattr(self, "seen_store_id", seen)  # noqa: B010 (Layout's: the store this process found, as it takes it)
+        return seen or ""
 
     def forward_outbox(self, bucket: int, until_seq: int | None = None, wait_s: float = WAIT_S) -> int:
         """Apply the bucket's waiting entries; return how many this call applied.
