@@ -87,7 +87,7 @@ def state(store: Store) -> dict[str, Any]:
                              for name in (*keys.TIME_INDEXES, keys.COMMENTED)}
     for key in store.redis.scan_iter(match=f"{keys.PREFIX}:*", count=1000):
         if "{log" in key or key.endswith(":lease") or key.startswith(keys.person_cache("", "")[:-2]) \
-                or "{ix:" in key:
+                or "{ix:" in key or key == keys.STORE_ID:  # the store's id: drawn at random by the first process
             continue
         kind = store.redis.type(key)
         if kind == "zset":
