@@ -44,7 +44,7 @@ class Layout(RedisBase):
     seen_store_id: str | None = None  # the store's id as this process first found it (note_layout)
 
     def _store_id(self) -> str | None:
-        """Name the store (keys.STORE_ID), giving it an id if it has none; None for a Redis of an earlier layout."""
+        """Name the store (keys.STORE_ID), giving it an id if it has none (a store marked before ids were drawn)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(keys.STORE_ID, secrets.token_hex(8), nx=True)
         pipe.get(keys.STORE_ID)
