@@ -490,3 +490,27 @@ def test_patch_reads_a_lone_surrogate_as_the_replacement_character(client, store
     assert response.status_code == 200, response.json
     assert response.json["owner"] == "ola\ufffd@acme.test"
     assert [n["text"] for n in response.json["notes"]] == ["Called \ufffd"]
+
+
+def test_a_read_only_key_reads_cases_but_changes_none_through_the_api_or_the_dashboard(world, client, store,
+                                                                                        settings):
+    from tests.test_dashboard import csrf_of, sign_in
+
+    sid = world.solved_and_answered("T-1", "kari@example.no", 1, "Nobody called back")
+    deliver(store, settings, answer_data(sid, "kari@example.no", 1, False, comment="Nobody called back"))
+    case_id = keys.case_id(sid, "kari@example.no")
+    reader = {"Authorization": f"Bearer {store.create_key('viewer', scopes=('read',))}"}
+    assert client.get(f"/api/v1/cases/{case_id}", headers=reader).status_code == 200
+    refused = client.patch(f"/api/v1/cases/{case_id}", json={"status": "contacted", "note": "x"}, headers=reader)
+    assert refused.status_code == 403 and "admin" in refused.get_json()["message"]
+    assert sign_in(client, store.create_key("viewer-2", scopes=("read",))).status_code == 303
+    page = client.get(f"/dashboard/cases/{case_id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="case-read-only"' in html and 'id="case-form"' not in html
+    posted = client.post(f"/dashboard/cases/{case_id}", data={"csrf_token": csrf_of(page), "note": "x",
+                                                              "status": "contacted"})
+    assert posted.status_code == 403 and "read-only API key" in posted.get_data(as_text=True)
+    case = store.case(case_id)
+    assert case.status == "open" and not case.notes
+    admin = {"Authorization": f"Bearer {store.create_key('lead-2')}"}
+    assert client.patch(f"/api/v1/cases/{case_id}", json={"note": "Called"}, headers=admin).status_code == 200

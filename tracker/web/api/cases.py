@@ -52,9 +52,10 @@ def case(case_id: str) -> Any:
 
 
 @bp.patch("/cases/<path:case_id>")
-@require_key()
+@require_key("admin")
 def patch_case(case_id: str) -> Any:
-    """Change a case's status (transitions checked), add a note, set its owner or outcome."""
+    """Change a case's status (transitions checked), add a note, set its owner or outcome: a change, so a key of the
+    admin scope (a read-only key reads cases, never works them)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return envelope(400, "The body must be a JSON object: {status, note (or notes), owner, outcome}.")

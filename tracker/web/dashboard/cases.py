@@ -16,11 +16,13 @@ from tracker.scores.cards import customer_card
 from tracker.scores.timeline import customer_timeline
 from tracker.store.cases import UNASSIGNED as STORE_UNASSIGNED
 from tracker.web.context import current_tracker
-from tracker.web.dashboard.views import _csrf_ok, _refused, csrf_token, no_store, signed_in
+from tracker.web.dashboard.views import _csrf_ok, _refused, csrf_token, may_change, no_store, signed_in
 
 bp = Blueprint("dashboard_cases", __name__, url_prefix="/dashboard/cases")
 PAGE_ROWS = 50
 TIMELINE_ROWS = 50
+READ_ONLY = ("You signed in with a read-only API key: it reads cases but cannot change them. Sign in with a key "
+             "that holds the admin scope to work this case.")
 
 
 class CaseFiltersSchema(Schema):
@@ -96,7 +98,7 @@ def _case_page(user: str, case: Case, errors: list[str] | None = None, status: i
     card = customer_card(tracker.store, tracker.settings, case.customer, now)
     timeline, _ = customer_timeline(tracker.store, case.customer, TIMELINE_ROWS, newest_first=True)
     return render_template("dashboard/case.html", user=user, csrf_token=csrf_token(), case=case, card=card,
-                           timeline=timeline, now_ms=now, errors=errors or [],
+                           timeline=timeline, now_ms=now, errors=errors or [], may_change=may_change(),
                            next_statuses=sorted(TRANSITIONS.get(case.status, ()))), status
 
 
@@ -126,6 +128,8 @@ def work_case(case_id: str) -> Any:
     if found is None:
         return render_template("dashboard/message.html", user=user, csrf_token=csrf_token(), title="No such case",
                                text="No case has that id."), 404
+    if not may_change():
+        return _case_page(user, found, [READ_ONLY], 403)
     try:
         form = schema(CaseFormSchema).load(request.form)
     except ValidationError as exc:

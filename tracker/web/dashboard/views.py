@@ -136,6 +136,18 @@ def signed_in() -> str | None:
     return str(name)
 
 
+def may_change() -> bool:
+    """Say whether the signed-in key may change what the dashboard shows (work a case): it holds the admin scope,
+    as the API's PATCH asks. A read-only key (tracker api-key create --scope read) reads everything and changes
+    nothing."""
+    admin = session.get("key_admin")
+    if not isinstance(admin, bool):  # a session begun before sign-in kept it: ask the key once
+        name = session.get("key_name")
+        admin = any(row["name"] == name and "admin" in row["scopes"] for row in _tracker().store.list_keys())
+        session["key_admin"] = admin
+    return admin
+
+
 def _login_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
     notice = session.pop("notice", None)
     return render_template("dashboard/login.html", error=error, notice=notice, csrf_token=csrf_token()), status
@@ -167,7 +179,9 @@ def login() -> Any:
     session.permanent = True
     session_id = secrets.token_urlsafe(32)
     store.start_session(session_id, found[0], SESSION_HOURS * 3600)
-    session.update(key_name=found[0], key_created=created, csrf=secrets.token_urlsafe(16), session_id=session_id)
+    # A key's scopes never change while it exists (a revoked key ends the session): kept for the forms that change.
+    session.update(key_name=found[0], key_created=created, csrf=secrets.token_urlsafe(16), session_id=session_id,
+                   key_admin="admin" in found[1])
     return redirect(url_for(".index"), 303)
 
 
