@@ -45,8 +45,9 @@ ERRORS = {
 # Ids in paths: anything without a slash that is not only dots (which a client would resolve away).
 PATH_ID = {"type": "string", "minLength": 1, "maxLength": 320, "pattern": r"^[^/]*[^/.][^/]*$"}
 DESCRIPTION = (
-    "The support leads' API. Every path needs `Authorization: Bearer <api key>`; erasure needs a key with "
-    "the `admin` scope. Each key may make `TRACKER_API_RATE_LIMIT` requests a minute (429 with `Retry-After` "
+    "The support leads' API. Every path needs `Authorization: Bearer <api key>`; erasure, a customer's export "
+    "and working a case need a key with the `admin` scope. Each key may make `TRACKER_API_RATE_LIMIT` requests "
+    "a minute (429 with `Retry-After` "
     "past that). Errors share one envelope: `{code, status, message, errors}`."
 )
 
@@ -128,8 +129,8 @@ def _case_paths(spec: APISpec) -> None:
         "A page of recovery cases: open and contacted first (overdue first, then by due time), then closed",
         CasePageSchema, CaseListQuerySchema, errors=(401, 403, 422, 429, 503), tag="cases")})
     case_id = _path_param("id", "the case id (c<bucket>-<survey id>)")
-    patch = _operation("Work a case: status (transitions checked), a note, owner (null: none), outcome", CaseSchema,
-                       path=case_id, errors=(400, 401, 403, 404, 422, 429, 503), tag="cases")
+    patch = _operation("Work a case: status (transitions checked), a note, owner (null: none), outcome; admin scope",
+                       CaseSchema, path=case_id, errors=(400, 401, 403, 404, 422, 429, 503), tag="cases")
     patch["requestBody"] = {"required": True, "content": {"application/json": {"schema": CasePatchSchema}}}
     spec.path("/api/v1/cases/{id}", operations={
         "get": _operation("One recovery case", CaseSchema, path=case_id, errors=(401, 403, 404, 429, 503),
