@@ -144,7 +144,7 @@ def register(app: Celery) -> None:
             log.info("commented answers indexed", extra={"answers": found})
 
     # Built from the answer Redis holds: while Redis is unreachable it waits (5 s doubling, at most 5 minutes apart,
-    # ±50 %, 10 tries: about 25 minutes), and then stays held for beat's resend (tracker.alerts.held).
+    # ±50 %, 10 tries: about 20 minutes), and then stays held for beat's resend (tracker.alerts.held).
     @app.task(name="tracker.send_alert", shared=False, bind=True, max_retries=None)  # it counts its own tries
     def send_alert(self: Task, sid: str, rating: int) -> None:
         # Built here, not in the customer's request; one delivery per URL, so each retries on its own. Released once
