@@ -514,3 +514,10 @@ def test_a_read_only_key_reads_cases_but_changes_none_through_the_api_or_the_das
     assert case.status == "open" and not case.notes
     admin = {"Authorization": f"Bearer {store.create_key('lead-2')}"}
     assert client.patch(f"/api/v1/cases/{case_id}", json={"note": "Called"}, headers=admin).status_code == 200
+    for key, form_shown in (("viewer-2", False), ("lead-2", True)):  # sessions begun before sign-in kept the scope
+        with client.session_transaction("/dashboard/") as held:
+            held.pop("key_admin", None)
+            held["key_name"] = key
+            held["key_created"] = next(row["created_at"] for row in store.list_keys() if row["name"] == key)
+            store.start_session(held["session_id"], key, 3600)
+        assert ('id="case-form"' in client.get(f"/dashboard/cases/{case_id}").get_data(as_text=True)) is form_shown

@@ -143,7 +143,8 @@ def may_change() -> bool:
     admin = session.get("key_admin")
     if not isinstance(admin, bool):  # a session begun before sign-in kept it: ask the key once
         name = session.get("key_name")
-        admin = any(row["name"] == name and "admin" in row["scopes"] for row in _tracker().store.list_keys())
+        admin = any(row["name"] == name and isinstance(scopes := row["scopes"], list) and "admin" in scopes
+                    for row in _tracker().store.list_keys())
         session["key_admin"] = admin
     return admin
 
