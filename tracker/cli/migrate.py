@@ -26,15 +26,20 @@ PAGES: dict[str, tuple[str, str, str]] = {
                "Append the standard events of a JSON-lines file to the event log, one event a line (a line may "
                "name its own \"source\", as export-log writes); the workers apply them. Events already "
                "replayed are skipped by source and id. survey.answered lines count like answers given on the "
-               "survey page, once per ticket, and mail no one. " + NEVER_MAILS + "--dry-run changes nothing "
+               "survey page, once per ticket, and mail no one. export-log's recovery cases and opt-outs "
+               "(case.recorded, cases.retired, optout.unsubscribed, optout.suppressed) are written back as they are "
+               "read, each unless it is there, and tell no one. " + NEVER_MAILS + "--dry-run changes nothing "
                "and prints what would change. Bad lines are reported with their number (exit status 1); "
                "the others still apply.",
                "examples:\n  tracker replay events.jsonl --dry-run\n  tracker replay events.jsonl --source zendesk"),
     "export-log": ("write every stored event and answer as JSON lines for replay",
                    "Write every event of the event log, then every sent survey (survey.sent), every answer "
-                   "(survey.answered) and every skipped or failed survey (survey.skipped), as JSON lines that "
-                   "`tracker replay` reads back into an empty Redis to the same scores. Use - for standard "
-                   "output. An earlier FILE is replaced only once the export is whole. Needs only TRACKER_REDIS_URL.",
+                   "(survey.answered) and every skipped or failed survey (survey.skipped), then every recovery case "
+                   "(case.recorded) and every unsubscribe and suppression (optout.unsubscribed, optout.suppressed), "
+                   "as JSON lines that `tracker replay` reads back into an empty Redis to the same scores, cases "
+                   "and opt-outs. Use - for standard output. An earlier FILE is replaced only once the export is "
+                   "whole. Needs only TRACKER_REDIS_URL; with TRACKER_SECRET_KEY, the opt-outs kept as a keyed hash "
+                   "name its key by a fingerprint, so the replay can check it holds the same key.",
                    "example:\n  tracker export-log backup.jsonl && TRACKER_REDIS_URL=redis://new:6379/0 "
                    "tracker replay backup.jsonl"),
     "import-ratings": ("load ratings collected elsewhere from a CSV file",
@@ -99,12 +104,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"  surveys to schedule      {report.surveys_scheduled}")
         print(f"  surveys too old to send  {report.surveys_too_old} (recorded as skipped: too_old; nobody is mailed)")
         print(f"  answers to count         {report.answers}")
+        for label, title in RESTORED:
+            print(f"  {title:<24} {report.restored[label]}")
+        print(f"  already held             {report.restored_already} (cases and opt-outs there: left as they are)")
     else:
         print(f"Appended {counted(report.appended, 'event')} to the log, skipped {report.duplicates} already there, "
               f"rejected {counted(len(report.errors), 'line')}. "
               f"{counted(report.surveys_too_old, 'solve is', 'solves are')} too old to survey "
               f"and {counted(report.answers, 'answer')} will count; the workers apply them.")
+        if report.restored or report.restored_already:
+            print(f"Restored {_restored(report)} ({report.restored_already} already there).")
+    if report.unverified:
+        print(f"tracker: {counted(report.unverified, 'opt-out is', 'opt-outs are')} kept only as a hash keyed with the "
+              "exporting install's TRACKER_SECRET_KEY, which could not be compared with this one's (no "
+              "TRACKER_SECRET_KEY here, or none where it was exported): they hold only if this install runs with "
+              "the same key (or has it in TRACKER_SECRET_KEY_PREVIOUS).", file=sys.stderr)
     return 1 if report.errors else 0
+
+
+# What replay restores besides events, as it prints them: (ReplayReport.restored label, dry-run title).
+RESTORED = (("case", "cases to restore"), ("retired", "retired counts to carry"),
+            ("unsubscribed", "unsubscribes to restore"), ("suppressed", "suppressions to restore"),
+            ("kept by hash", "hashed opt-outs to keep"))
+
+
+def _restored(report: Any) -> str:
+    """Say what a replay restored besides events: "2 recovery cases, 1 unsubscribe and 0 …"."""
+    nouns = {"case": ("recovery case", None), "retired": ("count of retired cases", "counts of retired cases"),
+             "unsubscribed": ("unsubscribe", None), "suppressed": ("suppressed address", "suppressed addresses"),
+             "kept by hash": ("opt-out kept by hash", "opt-outs kept by hash")}
+    parts = [counted(report.restored[label], *nouns[label]) for label, _ in RESTORED
+             if report.restored[label] or label in ("case", "unsubscribed", "suppressed")]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _unchanged_store(settings: Any) -> Any:
@@ -122,28 +153,41 @@ def _unchanged_store(settings: Any) -> Any:
 
 
 def cmd_export_log(args: argparse.Namespace) -> int:
+    from tracker.ingest.optout_lines import key_fingerprints
+
     settings = settings_for("store")
     store = open_store(settings)
+    fingerprints = key_fingerprints(settings)
     if args.file == "-":
-        report = _export_to_stdout(store)
+        report = _export_to_stdout(store, fingerprints)
         out = sys.stderr
     else:
-        report = _export_to_file(store, args.file)
+        report = _export_to_file(store, args.file, fingerprints)
         out = sys.stdout
     print(f"Wrote {counted(report.events, 'event')}, {counted(report.sent, 'unanswered survey')}, "
           f"{counted(report.skipped, 'skipped survey')}, {counted(report.failed, 'failed survey')} "
           f"and {counted(report.answers, 'answer')}"
           + (f"; {counted(report.unreadable, 'unreadable log record')} left out" if report.unreadable else "") + ".",
           file=out)
+    if report.cases or report.retired or report.unsubscribed or report.suppressed or report.kept_by_hash:
+        print(f"Wrote {counted(report.cases, 'recovery case')}"
+              + (" (and what the cases retention deleted still count)" if report.retired else "")
+              + f", {counted(report.unsubscribed, 'unsubscribe')}, "
+              f"{counted(report.suppressed, 'suppressed address', 'suppressed addresses')} "
+              f"and {counted(report.kept_by_hash, 'opt-out', 'opt-outs')} kept by hash.", file=out)
+    if report.kept_by_hash and not fingerprints:
+        print("tracker: TRACKER_SECRET_KEY is not set, so the opt-outs kept by hash name no key: the install they are "
+              "replayed into needs this one's TRACKER_SECRET_KEY for them to hold, and cannot check it.",
+              file=sys.stderr)
     return 0
 
 
-def _export_to_stdout(store: Any) -> ExportReport:
+def _export_to_stdout(store: Any, fingerprints: list[str]) -> ExportReport:
     """Stream the export to standard output (a pipe or a redirect: there is no earlier file to keep)."""
     from tracker.ingest.export_log import OutputError, export_log
 
     try:
-        report = export_log(store, sys.stdout)
+        report = export_log(store, sys.stdout, fingerprints)
         sys.stdout.flush()
     except OutputError as exc:
         raise _cannot_write("standard output", exc.error) from None
@@ -152,7 +196,7 @@ def _export_to_stdout(store: Any) -> ExportReport:
     return report
 
 
-def _export_to_file(store: Any, path: str) -> ExportReport:
+def _export_to_file(store: Any, path: str, fingerprints: list[str]) -> ExportReport:
     """Export into a temporary file beside path and rename it over path only once the export is whole.
 
     Opening path for writing would empty an earlier export before Redis has answered: an unreachable Redis left a
@@ -164,12 +208,12 @@ def _export_to_file(store: Any, path: str) -> ExportReport:
     if not path or path.endswith(os.sep) or os.path.isdir(path):
         raise UsageError(f"cannot write {path}: {os.strerror(errno.EISDIR if path else errno.ENOENT)}")
     if DESCRIPTOR.fullmatch(path) or (os.path.exists(path) and not os.path.isfile(path)):
-        return _export_in_place(store, path)
+        return _export_in_place(store, path, fingerprints)
     target = os.path.realpath(path)  # through a symlink, so the link keeps pointing at the export
     handle, temporary = _temporary_beside(path, target)
     try:
         with handle:
-            report = _export_into(store, handle, path)
+            report = _export_into(store, handle, path, fingerprints)
             _synced(handle, path)
         os.replace(temporary, target)
     except OSError as exc:  # closing (the last buffered write) or renaming
@@ -209,7 +253,7 @@ def _mode_for(target: str) -> int:
         return 0o666 & ~umask
 
 
-def _export_in_place(store: Any, path: str) -> ExportReport:
+def _export_in_place(store: Any, path: str, fingerprints: list[str]) -> ExportReport:
     """Write straight into a device or named pipe (nothing there to keep, and no folder to rename in)."""
     try:
         handle = open(path, "w", encoding="utf-8")
@@ -217,18 +261,18 @@ def _export_in_place(store: Any, path: str) -> ExportReport:
         raise _cannot_write(path, exc) from None
     try:
         with handle:
-            report = _export_into(store, handle, path)
+            report = _export_into(store, handle, path, fingerprints)
             handle.flush()
     except OSError as exc:  # closing flushes what is left, and /dev/full refuses it only then
         raise _cannot_write(path, exc) from None
     return report
 
 
-def _export_into(store: Any, handle: IO[str], path: str) -> ExportReport:
+def _export_into(store: Any, handle: IO[str], path: str, fingerprints: list[str]) -> ExportReport:
     from tracker.ingest.export_log import OutputError, export_log
 
     try:
-        return export_log(store, handle)
+        return export_log(store, handle, fingerprints)
     except OutputError as exc:
         raise _cannot_write(path, exc.error) from None
 

@@ -1,4 +1,5 @@
-"""Write the event log and every survey outcome as JSON lines that `tracker replay` reads back to the same scores.
+"""Write the event log, every survey outcome, the recovery cases and the opt-outs as JSON lines that `tracker replay`
+reads back to the same scores, cases and opt-outs.
 
 The log's events come first, oldest first, each with its `source`; then every customer's surveys, oldest
 first: a `survey.answered` event for each answer (its survey named by the solve it was about, so it
@@ -6,21 +7,26 @@ keeps its id), a `survey.sent` event for each survey still unanswered (counted a
 mailed again) and a `survey.skipped` event for each survey skipped or failed (never mailed). Each carries
 its `restore` (tracker.ingest.restore): the survey's id, a failure and its error, its times, the answer's
 reason, extra answers and how it arrived, and what it counted for. Survey events found in the log are left
-out: the stored answer they led to says it.
+out: the stored answer they led to says it. Last, every recovery case (after the answers that opened them) and
+what the case counters hold beyond them (tracker.ingest.case_lines), and every unsubscribe and suppression, in
+plain and by hash (tracker.ingest.optout_lines): lines that replay writes back itself.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from tracker.events import ANSWERED, SENT, SKIPPED, SURVEY_TYPES, event_from_record, standard_event
+from tracker.ingest.case_lines import CASE, RETIRED, case_lines
+from tracker.ingest.optout_lines import optout_line, stored_optouts
 from tracker.ingest.restore import FIELD as RESTORE
 from tracker.ingest.restore import Restore, restore_line
 from tracker.ingest.survey_events import IMPORTED
-from tracker.model import Agent, Customer, Event, Rating, Survey, Ticket
+from tracker.model import Agent, Customer, Event, Profile, Rating, Survey, Ticket
 from tracker.store import Store, keys
 from tracker.surveys.tokens import survey_id
 
@@ -37,6 +43,11 @@ class ExportReport:
     skipped: int = 0
     failed: int = 0
     unreadable: int = 0
+    cases: int = 0
+    retired: bool = False  # the case counters hold more than the cases (closed ones retention deleted)
+    unsubscribed: int = 0  # in plain (the profile's)
+    suppressed: int = 0  # in plain (the suppression list)
+    kept_by_hash: int = 0  # unsubscribes and suppressions kept as a keyed hash of the address
 
 
 class OutputError(Exception):
@@ -51,8 +62,10 @@ class OutputError(Exception):
         self.error = error
 
 
-def export_log(store: Store, out: IO[str]) -> ExportReport:
-    """Write every logged event and every sent, answered, skipped or failed survey to out, one JSON object a line.
+def export_log(store: Store, out: IO[str], fingerprints: Sequence[str] = (), now_ms: int | None = None) -> ExportReport:
+    """Write every logged event, every sent, answered, skipped or failed survey, every recovery case and every opt-out
+    to out, one JSON object a line. fingerprints: the secret keys' (optout_lines.key_fingerprints), written with
+    each opt-out kept by hash, so that a replay can tell whether it holds the key the hash was made with.
 
     A failed write raises OutputError; the store's failures (StorageUnavailable) pass through unchanged.
     """
@@ -77,6 +90,18 @@ def export_log(store: Store, out: IO[str]) -> ExportReport:
             report.failed += 1
         else:
             report.skipped += 1
+    for line in case_lines(store, int(time.time() * 1000) if now_ms is None else now_ms):
+        _write_line(out, line)
+        report.cases += line["type"] == CASE
+        report.retired |= line["type"] == RETIRED
+    for optout in stored_optouts(store, fingerprints):
+        _write_line(out, optout_line(optout))
+        if optout.digest:
+            report.kept_by_hash += 1
+        elif optout.kind == "unsubscribed":
+            report.unsubscribed += 1
+        else:
+            report.suppressed += 1
     return report
 
 
@@ -84,6 +109,10 @@ def _write(out: IO[str], event: Event, restore: Restore | None = None) -> None:
     fields = {"source": event.source, **standard_event(event)}
     if restore is not None:
         fields[RESTORE] = restore_line(restore)
+    _write_line(out, fields)
+
+
+def _write_line(out: IO[str], fields: dict[str, Any]) -> None:
     line = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     try:
         out.write(line + "\n")
@@ -94,7 +123,7 @@ def _write(out: IO[str], event: Event, restore: Restore | None = None) -> None:
 def _survey_events(store: Store) -> Iterator[tuple[Event, Restore]]:
     """Yield a survey.answered event per answered survey, survey.sent per unanswered one, survey.skipped per skip
     and per failure, each with what restores the survey as it is stored."""
-    profiles: dict[str, Customer] = {}
+    profiles: dict[str, Profile | None] = {}
     for survey in store.iter_customer_surveys():
         if survey.status not in EXPORTED or not survey.customer:
             continue
@@ -108,8 +137,8 @@ def _survey_events(store: Store) -> Iterator[tuple[Event, Restore]]:
         ticket = _ticket(survey, key.split(":", 1)[1] if ":" in key else survey.ticket_id)
         if survey.customer not in profiles:
             profiles.clear()  # a customer's surveys come together: one profile read each
-            profiles[survey.customer] = _customer(store, survey.customer)
-        customer = profiles[survey.customer]
+            profiles[survey.customer] = store.profile(survey.customer)
+        customer = _customer(survey.customer, profiles[survey.customer], survey.source)
         kept = Restore(survey=survey.sid, tags=survey.tags, organisation=survey.organisation,
                        resolved_by=survey.resolved_by, dimensioned=True)
         if survey.status in ("skipped", "failed"):
@@ -132,13 +161,14 @@ def _survey_events(store: Store) -> Iterator[tuple[Event, Restore]]:
                                                                solved_at_ms=solved)), kept
 
 
-def _customer(store: Store, email: str) -> Customer:
+def _customer(email: str, profile: Profile | None, source: str) -> Customer:
     """Describe the customer as their profile has them: a customer known only through answers (survey.answered)
-    is introduced by these lines, name and all."""
-    profile = store.profile(email)
+    is introduced by these lines, name, and their id in the survey's source (their alias there), and all."""
     if profile is None:
         return Customer(email=email)
-    return Customer(email=email, name=profile.name, locale=profile.locale, timezone=profile.timezone,
+    alias = next((ident for named, ident in profile.aliases if named == source and not ident.startswith("order:")),
+                 None)
+    return Customer(email=email, id=alias, name=profile.name, locale=profile.locale, timezone=profile.timezone,
                     organisation=profile.organisation)
 
 

@@ -1,8 +1,9 @@
 """Re-ingest standard events (and survey events) from a JSON-lines file into the event log, or say what would change.
 
 Each line is one standard event (SPEC §4, §10). A line may name its own `source` (export-log writes it,
-so every event keeps the source it came from); otherwise the replay's source applies. Bad lines are
-reported with their number and never block the others.
+so every event keeps the source it came from); otherwise the replay's source applies. The lines export-log writes
+for recovery cases and opt-outs are no events: replay writes them itself as it reads them (tracker.ingest.kept).
+Bad lines are reported with their number and never block the others.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from marshmallow import ValidationError
 from tracker import text as jsontext
 from tracker.config import Settings
 from tracker.events import ANSWERED, SENT, SURVEY_TYPES, parse_event
+from tracker.ingest import kept
+from tracker.ingest.optout_lines import KeyNotHeld
 from tracker.ingest.restore import FIELD as RESTORE
 from tracker.ingest.restore import Restore, restore_from_line, restore_record
 from tracker.ingest.survey_events import IMPORTED, survey_key
@@ -46,6 +49,17 @@ class ReplayReport:
     surveys_too_old: int = 0  # solves whose survey would already have expired: skipped, never mailed
     answers: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    restored: Counter[str] = field(default_factory=Counter)  # cases and opt-outs written (dry: to write), by label
+    restored_already: int = 0  # cases and opt-outs the store holds already
+    unverified: int = 0  # opt-outs kept by hash whose secret key could not be compared with this install's
+
+
+@dataclass(frozen=True)
+class KeptAt:
+    """A line carrying a case or an opt-out (tracker.ingest.kept), and its number in the file."""
+
+    number: int
+    kept: kept.Kept
 
 
 def delivery_id(event: Event) -> str:
@@ -61,7 +75,11 @@ def replay_file(store: Store, settings: Settings, lines: Iterable[bytes], source
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     stale = stale_before(settings, now_ms)
     foreseen = Foreseen()
-    for event, restore in _survey_lines_first(lines, source, known_sources, report):
+    for read in _survey_lines_first(lines, source, known_sources, report):
+        if isinstance(read, KeptAt):
+            _restore_kept(store, settings, read, report, dry_run)
+            continue
+        event, restore = read
         if dry_run:
             seen = store.delivered(delivery_id(event))
         else:
@@ -80,10 +98,25 @@ def replay_file(store: Store, settings: Settings, lines: Iterable[bytes], source
     return report
 
 
+def _restore_kept(store: Store, settings: Settings, read: KeptAt, report: ReplayReport, dry_run: bool) -> None:
+    """Write (or, dry, only look for) the case or opt-out a line carries, counting what it does."""
+    try:
+        new = kept.restore_kept(store, settings, read.kept, dry_run)
+    except KeyNotHeld as exc:
+        report.errors.append((read.number, str(exc)))
+        return
+    if new:
+        report.restored[kept.label(read.kept)] += 1
+    else:
+        report.restored_already += 1
+    report.unverified += kept.unverified(settings, read.kept)
+
+
 def _survey_lines_first(lines: Iterable[bytes], source: str, known_sources: Collection[str],
-                        report: ReplayReport) -> Iterator[tuple[Event, Restore | None]]:
+                        report: ReplayReport) -> Iterator[tuple[Event, Restore | None] | KeptAt]:
     """Yield each valid line's (event, restore), the bad ones reported: the survey lines first, then every other
-    line, each in the file's order.
+    line, each in the file's order. A line carrying a case or an opt-out is yielded as it is read (KeptAt): written
+    then, it holds before any line but a survey line is appended, wherever the file has it.
 
     export-log writes the survey outcomes after the events, and replay appends as it reads: the workers applied a
     solve, and the sweep could mail its survey, before the line saying it went out (or was answered or skipped)
@@ -95,7 +128,7 @@ def _survey_lines_first(lines: Iterable[bytes], source: str, known_sources: Coll
             read = _event(raw, source, known_sources, number, report)
             if read is None:
                 continue
-            if read[0].type in SURVEY_TYPES:
+            if isinstance(read, KeptAt) or read[0].type in SURVEY_TYPES:
                 yield read
             else:
                 later.write(b"%d\t%s\n" % (number, raw.rstrip(b"\r\n")))
@@ -103,7 +136,7 @@ def _survey_lines_first(lines: Iterable[bytes], source: str, known_sources: Coll
         for spooled in later:
             where, _, raw = spooled.partition(b"\t")
             read = _event(raw, source, known_sources, int(where), report)
-            if read is not None:  # read once already: valid
+            if read is not None and not isinstance(read, KeptAt):  # read once already: a valid event
                 yield read
 
 
@@ -183,8 +216,9 @@ def _fulfilled_at(statuses: list[tuple[int, int, str, str]]) -> int | None:
 
 
 def _event(raw: bytes, source: str, known_sources: Collection[str], number: int,
-           report: ReplayReport) -> tuple[Event, Restore | None] | None:
-    """Read one line into an event and the restore it carries (export-log's), or note why it cannot be one."""
+           report: ReplayReport) -> tuple[Event, Restore | None] | KeptAt | None:
+    """Read one line into an event and the restore it carries (export-log's), or the case or opt-out it carries, or
+    note why it cannot be one."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -203,6 +237,13 @@ def _event(raw: bytes, source: str, known_sources: Collection[str], number: int,
     if not isinstance(data, dict):
         report.errors.append((number, "not a JSON object"))
         return None
+    if data.get("type") in kept.TYPES:
+        try:
+            return KeptAt(number, kept.read_kept(data))
+        except ValidationError as exc:
+            messages = json.dumps(exc.messages, sort_keys=True)
+            report.errors.append((number, f"not a valid {data['type']} line: {messages}"))
+            return None
     line_source = data.pop("source", source)
     restore_part = data.pop(RESTORE, None)
     if line_source not in known_sources and not (isinstance(line_source, str) and SOURCE_NAME.match(line_source)):

@@ -19,6 +19,9 @@ from tracker.store.base import RedisBase
 from tracker.store.surveys import survey_from_hash
 
 COUNTERS = ("opened", "active", "recovered", "not_recovered", "contacted", "contact_ms")
+# What the counters of an install a replay came from held beyond the cases it carried (closed cases retention deleted
+# keep counting), kept under these fields of bucket 0's counters: set, never added to, so replaying twice counts once.
+CARRIED = "carried:"
 ANY = "*"
 UNASSIGNED = "-"
 
@@ -102,7 +105,7 @@ def case_from_hash(record: Mapping[str, str]) -> Case | None:
         resurvey=opt("resurvey"), rev=int(record.get("rev") or 0), notified=int(record.get("notified") or 0))
 
 
-def _counts_of(case: Case | None) -> dict[str, int]:
+def counts_of(case: Case | None) -> dict[str, int]:
     """Return what one case adds to its bucket's counters."""
     if case is None:
         return dict.fromkeys(COUNTERS, 0)
@@ -145,12 +148,19 @@ class Cases(RedisBase):
         for key, member in after.items():
             if before.get(key) != member:
                 ops.append((key, "+", member))
-        was, now = _counts_of(old), _counts_of(new)
+        was, now = counts_of(old), counts_of(new)
         deltas = [(name, now[name] - was[name]) for name in COUNTERS if now[name] != was[name]]
-        fields = case_to_hash(new)
-        bucket = keys.case_bucket(new.id)
+        rev = self._case_write(new.id, "new" if old is None else str(old.rev), case_to_hash(new), deltas, ops)
+        if rev < 0:
+            raise CaseConflict(new.id)
+        return rev
+
+    def _case_write(self, case_id: str, rev_read: str, fields: Mapping[str, str], deltas: list[tuple[str, int]],
+                    ops: list[tuple[str, str, str]]) -> int:
+        """Run case_write: the case's fields, its bucket's counter deltas, its index ops (key, "+" or "-", member)."""
+        bucket = keys.case_bucket(case_id)
         assert bucket is not None
-        args: list[Any] = ["new" if old is None else str(old.rev), len(fields)]
+        args: list[Any] = [rev_read, len(fields)]
         for name, value in fields.items():
             args += [name, value]
         args.append(len(deltas))
@@ -158,11 +168,8 @@ class Cases(RedisBase):
             args += [name, delta]
         for _, op, member in ops:
             args += [op, member]
-        rev = int(self.script("case_write")(keys=[keys.case(new.id), keys.case_counts(bucket),
-                                                  *(key for key, _, _ in ops)], args=args))
-        if rev < 0:
-            raise CaseConflict(new.id)
-        return rev
+        return int(self.script("case_write")(keys=[keys.case(case_id), keys.case_counts(bucket),
+                                                   *(key for key, _, _ in ops)], args=args))
 
     def note_case_notified(self, case_id: str, rev: int) -> None:
         """Record that the notice of this rev of the case was emitted."""
@@ -207,7 +214,7 @@ class Cases(RedisBase):
         overdue = 0
         for counters, late in zip(replies[::2], replies[1::2], strict=True):
             for name in COUNTERS:
-                sums[name] += int(counters.get(name) or 0)
+                sums[name] += int(counters.get(name) or 0) + int(counters.get(CARRIED + name) or 0)
             overdue += int(late)
         return CaseCounts(overdue=overdue, **sums)
 
@@ -215,6 +222,13 @@ class Cases(RedisBase):
         """Yield every case kept (open and contacted ones first in each bucket), a batch at a time, each with the survey
         whose answer opened it (None when that survey is no longer stored): what case numbers narrowed by the survey's
         dimensions are counted from. A batch costs three round trips; the walk, the cases kept."""
+        for found in self.iter_cases(batch):
+            surveys = filed.read_many(self, [case.survey for case in found if case.survey])
+            by_sid = {survey.sid: survey for raw in surveys if (survey := survey_from_hash(raw))}
+            yield [(case, by_sid.get(case.survey)) for case in found]
+
+    def iter_cases(self, batch: int = 500) -> Iterator[list[Case]]:
+        """Yield every case kept (open and contacted ones first in each bucket), a batch at a time (two round trips)."""
         for bucket in range(keys.BUCKETS):
             low = "-"
             while True:
@@ -222,13 +236,42 @@ class Cases(RedisBase):
                                             num=batch)
                 if not members:
                     break
-                found = self.cases([member.rpartition("|")[2] for member in members])
-                surveys = filed.read_many(self, [case.survey for case in found if case.survey])
-                by_sid = {survey.sid: survey for raw in surveys if (survey := survey_from_hash(raw))}
-                yield [(case, by_sid.get(case.survey)) for case in found]
+                yield self.cases([member.rpartition("|")[2] for member in members])
                 if len(members) < batch:
                     break
                 low = f"({members[-1]}"
+
+    def restore_case(self, case: Case, dry_run: bool = False) -> bool:
+        """Write a case carried from another install as it was stored there (its rev, the rev its notice was emitted
+        for, its new survey's mark), with its counters and index entries, unless a case of its id exists; say whether
+        it was (or, dry, would be) written. Nothing is announced: the install it came from told it."""
+        if dry_run:
+            return not self.redis.exists(keys.case(case.id))
+        # Written after the script's own first rev, "rev" sets the one the case had.
+        fields = case_to_hash(case) | {"rev": str(case.rev), "notified": str(case.notified)}
+        if case.resurvey:
+            fields["resurvey"] = case.resurvey
+        deltas = [(name, count) for name, count in counts_of(case).items() if count]
+        ops = [(key, "+", member) for key, member in _entries(case).items()]
+        return self._case_write(case.id, "new", fields, deltas, ops) > 0
+
+    def carried_case_counts(self) -> dict[str, int]:
+        """Return what the counters carried from the install a replay came from (CARRIED)."""
+        held = self.redis.hmget(keys.case_counts(0), [CARRIED + name for name in COUNTERS])
+        return {name: int(value) for name, value in zip(COUNTERS, held, strict=True) if value}
+
+    def carry_case_counts(self, counts: Mapping[str, int], dry_run: bool = False) -> bool:
+        """Set the counts carried from the install a replay came from; say whether they were (or would be) new."""
+        wanted = {name: count for name, count in counts.items() if name in COUNTERS and count}
+        if wanted == self.carried_case_counts():
+            return False
+        if not dry_run:
+            pipe = self.redis.pipeline(transaction=True)  # one key
+            pipe.hdel(keys.case_counts(0), *(CARRIED + name for name in COUNTERS))
+            if wanted:
+                pipe.hset(keys.case_counts(0), mapping={CARRIED + name: str(count) for name, count in wanted.items()})
+            pipe.execute()
+        return True
 
     def cases_of(self, email: str) -> list[Case]:
         """Return every case of a customer (open ones first, then by due time)."""
@@ -245,7 +288,7 @@ class Cases(RedisBase):
             pipe.delete(keys.case(case.id))
             for key, member in _entries(case).items():
                 pipe.zrem(key, member)
-            for name, count in _counts_of(case).items():
+            for name, count in counts_of(case).items():
                 if count:
                     pipe.hincrby(keys.case_counts(bucket), name, -count)
         pipe.delete(listed)

@@ -1,0 +1,162 @@
+"""Recovery cases as replay lines: export-log writes every case kept, and what the case counters hold beyond them;
+replay writes each case back under its own id, as it was stored.
+
+A `case.recorded` line holds one case whole: what the API shows of it (times in ISO 8601), and what the store keeps
+beside (its rev, the rev whose notice was emitted, the mark of the new survey its closing scheduled). Replay writes
+it with its counters and index entries, and announces nothing: no case.opened or case.updated notice, no note on the
+ticket, no alert, no new survey (the install it came from told it). A case of that id already there stays as it is,
+so replaying twice changes nothing. A `cases.retired` line carries what the counters of every bucket hold beyond the
+cases kept (closed cases retention deleted keep counting in the summary), so the summary's case numbers come out the
+same after the move. Both lines are replay-only: a webhook carrying them is ignored, as it ignores survey.sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from tracker.cases.schemas import NOTE_MAX, OUTCOME_MAX
+from tracker.cases.work import NOTES_KEPT
+from tracker.events import IDENT, TEXT, AwareDateTime, StrictSchema, iso_from_ms, to_epoch_ms
+from tracker.ingest.optout_lines import Address
+from tracker.model import CASE_STATUSES, Case, CaseNote
+from tracker.scales import SCALES
+from tracker.store import Store, keys
+from tracker.store.cases import COUNTERS, counts_of
+
+CASE = "case.recorded"
+RETIRED = "cases.retired"
+TYPES = (CASE, RETIRED)
+
+
+class CaseNoteLineSchema(StrictSchema):
+    at = AwareDateTime(required=True)
+    by = fields.String(required=True, validate=validate.Length(max=1000))
+    text = fields.String(required=True, validate=validate.Length(max=NOTE_MAX))
+
+
+class CaseAgentLineSchema(StrictSchema):
+    id = fields.String(required=True, validate=IDENT)
+    name = fields.String(load_default=None, allow_none=True, validate=TEXT)
+
+
+def _text(max_length: int) -> fields.String:
+    return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=max_length))
+
+
+def _time(required: bool = False) -> AwareDateTime:
+    return AwareDateTime(required=True) if required else AwareDateTime(load_default=None, allow_none=True)
+
+
+class CaseLineSchema(StrictSchema):
+    """The `case` object of a case.recorded line."""
+
+    id = fields.String(required=True, validate=validate.Regexp(keys.CASE_ID_PATTERN, error="Must be a case id."))
+    customer = Address(required=True)
+    name = _text(500)
+    ticket = _text(450)
+    owner = _text(1000)  # TRACKER_CASE_OWNERS names them too, unbounded
+    status = fields.String(required=True, validate=validate.OneOf(CASE_STATUSES))
+    opened_at = _time(required=True)
+    due_at = _time(required=True)
+    first_contact_at = _time()
+    closed_at = _time()
+    outcome = _text(OUTCOME_MAX)
+    survey = fields.String(required=True, validate=validate.Regexp(r"^[a-z2-7]{20}$", error="Must be a survey id."))
+    rating = fields.Integer(load_default=None, allow_none=True, strict=True)
+    scale = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(tuple(SCALES)))
+    comment = _text(2000)
+    source = _text(40)
+    team = _text(500)
+    agent = fields.Nested(CaseAgentLineSchema, load_default=None, allow_none=True)
+    notes = fields.List(fields.Nested(CaseNoteLineSchema), load_default=list, validate=validate.Length(max=NOTES_KEPT))
+    resurvey = _text(100)
+    rev = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    notified = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
+
+    @validates_schema
+    def names_its_survey_and_customer(self, data: dict[str, Any], **kwargs: Any) -> None:
+        # A case's id names its survey and its customer's bucket: its indexes and counters live in that bucket.
+        if data.get("id") and data.get("survey") and data.get("customer") \
+                and data["id"] != keys.case_id(data["survey"], data["customer"]):
+            raise ValidationError("Must be the id of the customer's case about its survey "
+                                  f"({keys.case_id(data['survey'], data['customer'])}).", "id")
+        if data.get("notified", 0) > data.get("rev", 0):
+            raise ValidationError("Must not be after rev.", "notified")
+
+
+class CasesRetiredLineSchema(StrictSchema):
+    """The `counts` of a cases.retired line: what the counters hold beyond the cases the export carries."""
+
+    counts = fields.Dict(keys=fields.String(validate=validate.OneOf(COUNTERS)),
+                         values=fields.Integer(strict=True, validate=validate.Range(min=0)), required=True)
+
+
+class CaseLine(StrictSchema):
+    type = fields.String(required=True, validate=validate.Equal(CASE))
+    case = fields.Nested(CaseLineSchema, required=True)
+
+
+class RetiredLine(CasesRetiredLineSchema):
+    type = fields.String(required=True, validate=validate.Equal(RETIRED))
+
+
+_CASE, _RETIRED = CaseLine(), RetiredLine()
+
+
+def _ms(moment: Any) -> int | None:
+    return None if moment is None else to_epoch_ms(moment)
+
+
+def case_from_line(data: dict[str, Any]) -> Case:
+    """Read a case.recorded line into the case it carries, or raise ValidationError."""
+    loaded = _CASE.load(data)["case"]
+    agent = loaded["agent"] or {}
+    return Case(id=loaded["id"], customer=loaded["customer"], name=loaded["name"], ticket=loaded["ticket"],
+                owner=loaded["owner"], status=loaded["status"], opened_at_ms=to_epoch_ms(loaded["opened_at"]),
+                due_at_ms=to_epoch_ms(loaded["due_at"]),
+                notes=tuple(CaseNote(to_epoch_ms(n["at"]), n["by"], n["text"]) for n in loaded["notes"]),
+                outcome=loaded["outcome"], survey=loaded["survey"], rating=loaded["rating"], scale=loaded["scale"],
+                comment=loaded["comment"], source=loaded["source"], team=loaded["team"], agent_id=agent.get("id"),
+                agent_name=agent.get("name"), first_contact_at_ms=_ms(loaded["first_contact_at"]),
+                closed_at_ms=_ms(loaded["closed_at"]), resurvey=loaded["resurvey"], rev=loaded["rev"],
+                notified=loaded["notified"])
+
+
+def retired_from_line(data: dict[str, Any]) -> dict[str, int]:
+    """Read a cases.retired line into the counts it carries, or raise ValidationError."""
+    return dict(_RETIRED.load(data)["counts"])
+
+
+def case_line(case: Case) -> dict[str, Any]:
+    """Return the case.recorded line that case_from_line reads back to case."""
+    def iso(ms: int | None) -> str | None:
+        return None if ms is None else iso_from_ms(ms)
+
+    return {"type": CASE, "case": {
+        "id": case.id, "customer": case.customer, "name": case.name, "ticket": case.ticket, "owner": case.owner,
+        "status": case.status, "opened_at": iso_from_ms(case.opened_at_ms), "due_at": iso_from_ms(case.due_at_ms),
+        "first_contact_at": iso(case.first_contact_at_ms), "closed_at": iso(case.closed_at_ms),
+        "outcome": case.outcome, "survey": case.survey, "rating": case.rating, "scale": case.scale,
+        "comment": case.comment, "source": case.source, "team": case.team,
+        "agent": {"id": case.agent_id, "name": case.agent_name} if case.agent_id else None,
+        "notes": [{"at": iso_from_ms(n.at_ms), "by": n.by, "text": n.text} for n in case.notes],
+        "resurvey": case.resurvey, "rev": case.rev, "notified": case.notified}}
+
+
+def case_lines(store: Store, now_ms: int) -> Iterator[dict[str, Any]]:
+    """Yield a case.recorded line per case kept, then a cases.retired line when the counters hold more than those
+    cases (closed cases retention deleted, or counts carried from an earlier install)."""
+    total = store.case_counts(now_ms)
+    kept = dict.fromkeys(COUNTERS, 0)
+    for batch in store.iter_cases():
+        for case in batch:
+            for name, count in counts_of(case).items():
+                kept[name] += count
+            yield case_line(case)
+    # Read before the walk: a case opened meanwhile is carried, and is not counted twice (never below none).
+    beyond = {name: max(0, getattr(total, name) - kept[name]) for name in COUNTERS}
+    if any(beyond.values()):
+        yield {"type": RETIRED, "counts": {name: count for name, count in beyond.items() if count}}

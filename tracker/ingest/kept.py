@@ -1,0 +1,68 @@
+"""The replay lines that carry stored state rather than an event: recovery cases and opt-outs.
+
+Replay writes them itself as it reads them (tracker.ingest.replay), before it appends any line but the survey lines:
+none of them is an event for the workers to apply, and an opt-out must hold before a solve it covers is applied and
+its survey swept. Each write keeps what is there already, so replaying twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tracker.config import Settings
+from tracker.ingest import case_lines, optout_lines
+from tracker.ingest.optout_lines import OptOutLine, optout_from_line, restore_optout
+from tracker.model import Case
+from tracker.store import Store
+
+TYPES = (*case_lines.TYPES, *optout_lines.TYPES)
+# What replay counts each kind under (ReplayReport.restored), in the order it prints them.
+LABELS = ("case", "retired", "unsubscribed", "suppressed", "kept by hash")
+
+
+@dataclass(frozen=True)
+class CarriedCounts:
+    """A cases.retired line: what the case counters held beyond the cases the export carries."""
+
+    counts: dict[str, int]
+
+
+Kept = Case | CarriedCounts | OptOutLine
+
+
+def read_kept(data: dict[str, Any]) -> Kept:
+    """Read a line of one of TYPES, or raise ValidationError."""
+    kind = data.get("type")
+    if kind == case_lines.CASE:
+        return case_lines.case_from_line(data)
+    if kind == case_lines.RETIRED:
+        return CarriedCounts(case_lines.retired_from_line(data))
+    return optout_from_line(data)
+
+
+def label(kept: Kept) -> str:
+    """Say what a line restores (one of LABELS)."""
+    if isinstance(kept, Case):
+        return "case"
+    if isinstance(kept, CarriedCounts):
+        return "retired"
+    return kept.label
+
+
+def restore_kept(store: Store, settings: Settings, kept: Kept, dry_run: bool = False) -> bool:
+    """Write what a line carries unless it is stored; say whether it was (or, dry, would be) new.
+
+    Raises optout_lines.KeyNotHeld for an opt-out kept by hash under a secret key this install does not hold.
+    """
+    if isinstance(kept, Case):
+        return store.restore_case(kept, dry_run)
+    if isinstance(kept, CarriedCounts):
+        return store.carry_case_counts(kept.counts, dry_run)
+    return restore_optout(store, settings, kept, dry_run)
+
+
+def unverified(settings: Settings, kept: Kept) -> bool:
+    """Say whether a line is an opt-out kept by hash that could not be checked to hold here."""
+    return isinstance(kept, OptOutLine) and not optout_lines.verified(settings, kept)
+
