@@ -11,6 +11,7 @@ import redis
 
 from tests.support import drain, due_score, iso, send_all, solved_event, survey_link, tracker
 from tracker.config import Settings, load_settings
+from tracker.ingest import apply
 from tracker.model import ScoreCard
 from tracker.scores.cards import customer_card
 from tracker.scores.maths import score_card
@@ -260,3 +261,30 @@ def test_a_redis_written_with_the_previous_key_layout_is_refused_at_start_up_wit
     assert check.returncode == 1 and "tracker replay" in check.stdout + check.stderr
     store.redis.delete("t:due")
     assert "earlier version" not in (tracker(env, "check").stdout + tracker(env, "check").stderr)
+
+
+def test_a_history_file_whose_answers_name_only_their_ticket_counts_each_answer_for_its_tickets_agent_and_team(
+        env, tmp_path, store, settings):
+    # A helpdesk's history as a migration writes it: each solve, then its answer naming only the ticket and the
+    # customer. Replayed in the file's order, each answer finds its ticket's agent, team, brand, channel and tags, as
+    # it did when live, however the drain's batches (BATCH entries of a shard) cut the customer's lines.
+    tickets = apply.BATCH + 10
+    lines = []
+    for n in range(tickets):
+        solved = solved_event(ticket=f"H-{n}", at=iso(20 * DAY + 60 * n), agent={"id": f"a-{n % 2}", "name": "Ola"},
+                              team=("billing", "tech")[n % 2])
+        lines.append(solved)
+        lines.append({"type": "survey.answered", "id": f"ans-h{n}", "occurred_at": iso(20 * DAY + 60 * n - 3600),
+                      "customer": {"id": "c-42", "email": "kari@example.no"}, "ticket": {"id": f"H-{n}"},
+                      "answer": {"rating": 5, "scale": "csat5"}})
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    replayed = tracker(env, "replay", str(path))
+    assert replayed.returncode == 0, replayed.stderr
+    drain(store, settings)
+    counted = {f"{kind}:{ident}": agg.n for kind in ("agent", "team", "brand", "channel", "tag", "overall")
+               for ident, agg in store.aggregates(kind, ["all"] if kind == "overall" else store.ids(kind))}
+    half = tickets // 2
+    assert counted == {"agent:standard:a-0": half, "agent:standard:a-1": half, "team:billing": half,
+                       "team:tech": half, "brand:acme": tickets, "channel:email": tickets, "tag:vip": tickets,
+                       "overall:all": tickets}

@@ -114,21 +114,25 @@ def _restore_kept(store: Store, settings: Settings, read: KeptAt, report: Replay
 
 def _survey_lines_first(lines: Iterable[bytes], source: str, known_sources: Collection[str],
                         report: ReplayReport) -> Iterator[tuple[Event, Restore | None] | KeptAt]:
-    """Yield each valid line's (event, restore), the bad ones reported: the survey lines first, then every other
-    line, each in the file's order. A line carrying a case or an opt-out is yielded as it is read (KeptAt): written
-    then, it holds before any line but a survey line is appended, wherever the file has it.
+    """Yield each valid line's (event, restore), the bad ones reported: export-log's survey lines first, then every
+    other line, each in the file's order. A line carrying a case or an opt-out is yielded as it is read (KeptAt):
+    written then, it holds before any line but a survey line is appended, wherever the file has it.
 
     export-log writes the survey outcomes after the events, and replay appends as it reads: the workers applied a
     solve, and the sweep could mail its survey, before the line saying it went out (or was answered or skipped)
     was applied, perhaps in another shard. Appended first, those lines are applied first, so a solve the file
     settles finds its survey recorded. The other lines wait in a temporary file (on disk: a file of millions of
-    lines needs no memory for them), read back once the survey lines are appended."""
+    lines needs no memory for them), read back once the survey lines are appended.
+
+    Only export-log's survey lines go first (first_of_all): each says whom and what its survey counted for. A
+    survey.answered line without a restore, an answer collected elsewhere that may name only its ticket, keeps its
+    place: it counts for the agent, team and tags its ticket's solve gives it, so the solve must come first."""
     with tempfile.TemporaryFile() as later:
         for number, raw in enumerate(lines, 1):
             read = _event(raw, source, known_sources, number, report)
             if read is None:
                 continue
-            if isinstance(read, KeptAt) or read[0].type in SURVEY_TYPES:
+            if isinstance(read, KeptAt) or first_of_all(*read):
                 yield read
             else:
                 later.write(b"%d\t%s\n" % (number, raw.rstrip(b"\r\n")))
@@ -138,6 +142,12 @@ def _survey_lines_first(lines: Iterable[bytes], source: str, known_sources: Coll
             read = _event(raw, source, known_sources, int(where), report)
             if read is not None and not isinstance(read, KeptAt):  # read once already: a valid event
                 yield read
+
+
+def first_of_all(event: Event, restore: Restore | None) -> bool:
+    """Say whether a line is one of export-log's survey outcomes, which replay appends before the other lines: a
+    survey.sent or survey.skipped (replay-only), or a survey.answered with its restore."""
+    return event.type in SURVEY_TYPES and (event.type != ANSWERED or restore is not None)
 
 
 @dataclass
