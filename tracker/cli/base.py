@@ -159,34 +159,111 @@ def open_store(settings: Settings, layout_checked: bool = True) -> Any:
 
 def _is_cluster_node(url: str) -> bool | None:
     """Ask the Redis at url whether it is a cluster node; None when it does not answer, or cannot be read (nothing
-    to refuse yet: Celery says what is wrong with it). One try of three seconds: a silent broker holds up no start."""
+    to refuse yet: Celery says what is wrong with it). One try of three seconds: a silent broker holds up no start.
+    A Redis that refuses the URL's credentials, or whose TLS certificate is not trusted, raises ConfigError naming
+    TRACKER_BROKER_URL: Celery would try it again for ever, a stack trace each time."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
+
+    from tracker.store.base import server_hello
 
     try:
         client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3, retry=Retry(NoBackoff(), 0))
     except (ValueError, TypeError, redis.RedisError):  # a URL redis-py cannot read (load_settings refuses those)
         return None
     try:
-        return int(client.info("cluster").get("cluster_enabled", 0)) == 1
+        try:
+            return int(client.info("cluster").get("cluster_enabled", 0)) == 1
+        except redis.exceptions.NoPermissionError:  # an ACL user without INFO (-@dangerous): HELLO names the mode
+            return str(server_hello(client).get("mode")) == "cluster"
     except redis.ResponseError as exc:  # SELECT <db> on a cluster node
         return "cluster mode" in str(exc)
-    except redis.RedisError:
+    except redis.RedisError as exc:
+        if (problem := broker_refusal(url, exc)) is not None:
+            raise ConfigError(problem) from None
         return None
     finally:
         client.close()
+
+
+def broker_refusal(url: str, error: BaseException) -> str | None:
+    """Say in one line naming TRACKER_BROKER_URL why the broker will not let the tracker in until an operator acts:
+    a Redis that refuses the credentials or whose TLS certificate is not trusted (tracker.store.base.refusal), a
+    RabbitMQ that refuses the login or the vhost. None for anything else (down, slow: Celery waits for it)."""
+    from amqp.exceptions import AccessRefused, NotAllowed
+
+    from tracker.config import hide_secrets
+    from tracker.store.base import certificate_alert, lasting_cause, refusal
+
+    seen: BaseException | None = error
+    for _ in range(8):  # kombu wraps what the client raised (OperationalError from the AMQP or redis error)
+        if seen is None:
+            break
+        if isinstance(seen, (AccessRefused, NotAllowed)):
+            reason = hide_secrets(" ".join(str(seen).split()), url)
+            parts = _split(url)
+            what = (f"the login of user {parts[0]!r}" if isinstance(seen, AccessRefused)
+                    else f"the vhost {parts[2]!r} to user {parts[0]!r} (it does not exist, or the user has no "
+                         f"permissions there: rabbitmqctl set_permissions -p <vhost> <user> '.*' '.*' '.*')")
+            return f"TRACKER_BROKER_URL: RabbitMQ at {parts[1]} refused {what}: {reason}"
+        if (lasting := lasting_cause(seen)) is not None:
+            return refusal(url, lasting, "TRACKER_BROKER_URL")
+        seen = seen.__cause__ or seen.__context__
+    alert = certificate_alert(url, error)
+    return refusal(url, alert, "TRACKER_BROKER_URL") if alert is not None else None
+
+
+def _split(url: str) -> tuple[str, str, str]:
+    """The user, host:port and vhost an amqp:// URL names, for a message (never its password)."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return (unquote(parts.username or "guest"), f"{parts.hostname}:{parts.port or 5672}",
+                unquote(parts.path[1:]) if len(parts.path) > 1 else "/")
+    except ValueError:
+        return "?", "?", "?"
+
+
+def _amqp_refusal(url: str) -> str | None:
+    """Log in to the RabbitMQ at url once, as kombu reads the URL (three seconds at most for each step: kombu's own
+    connect tries again after two seconds) and say why it refuses the tracker (broker_refusal); None when it lets it
+    in or does not answer (down: the processes wait for it, as Celery does)."""
+    from amqp import Connection
+    from kombu.utils.url import parse_url
+
+    try:
+        given = parse_url(url)
+        connection = Connection(host=f"{given['hostname'] or 'localhost'}:{given['port'] or 5672}",
+                                userid=given["userid"] or "guest", password=given["password"] or "guest",
+                                virtual_host=given["virtual_host"] or "/", connect_timeout=3, read_timeout=3,
+                                write_timeout=3)
+        try:
+            connection.connect()
+        finally:
+            connection.collect()
+    except Exception as exc:  # whatever the client raised: a refusal is said, anything else is Celery's to wait out
+        return broker_refusal(url, exc)
+    return None
 
 
 def refuse_unusable_broker(settings: Settings, store: Any = None) -> None:
     """Raise ConfigError (one line naming TRACKER_BROKER_URL) when Celery could not use the broker.
 
     Celery cannot use a Redis Cluster: with a cluster store the broker must be another Redis or RabbitMQ, and a
-    redis:// broker that turns out to be a cluster node is refused whatever the store.
+    redis:// broker that turns out to be a cluster node is refused whatever the store. A broker that refuses the
+    credentials (a Redis's password, a RabbitMQ login or vhost) or whose TLS certificate is not trusted is refused
+    too: Celery would retry it for ever (the worker with a stack trace each time). One that does not answer is not:
+    the processes wait for it.
     """
     broker = settings.broker_url
+    if broker.startswith("amqp://"):
+        if (problem := _amqp_refusal(broker)) is not None:
+            raise ConfigError(problem)
+        return
     if not broker.startswith(("redis://", "rediss://", "unix://")):
-        return  # amqp:// and sentinel:// (masters behind Sentinel are standalone)
+        return  # sentinel:// (masters behind Sentinel are standalone)
     if broker == settings.redis_url:
         if (store if store is not None else open_store(settings)).is_cluster:
             raise ConfigError("TRACKER_BROKER_URL is unset or the same as TRACKER_REDIS_URL, a Redis Cluster, which "

@@ -16,8 +16,8 @@ from importlib import metadata
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from tracker.cli.base import OutputFailed, layout_problem, refuse_unusable_broker
-from tracker.config import ConfigError, EventUrl, Settings, broker_connection, load_settings, redact_url
+from tracker.cli.base import OutputFailed, broker_refusal, layout_problem, refuse_unusable_broker
+from tracker.config import ConfigError, EventUrl, Settings, broker_connection, hide_secrets, load_settings, redact_url
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -77,17 +77,41 @@ def probe_redis(settings: Settings) -> str:
         raise RuntimeError(f"a Redis Cluster that cannot serve every slot: {cluster.reason()}")
     if problem := layout_problem(store.noted_layout or store.note_layout()):
         raise RuntimeError(problem)
-    version = store.redis.info("server").get("redis_version", "?")
+    version = store.server_version()
     if cluster is None:
         return f"{redact_url(settings.redis_url)} answers (Redis {version})"
     return f"{redact_url(settings.redis_url)} answers (Redis {version}, a Redis Cluster: {cluster.summary()})"
 
 
-def memory_limits(settings: Settings) -> list[MemoryLimit]:
-    """Read each master's memory once, for eviction_problem and memory_note."""
+def memory_limits(settings: Settings) -> list[MemoryLimit] | None:
+    """Read each master's memory once, for eviction_problem and memory_note; None when the ACL user may not run INFO."""
+    import redis
+
     from tracker.store import Store
 
-    return Store.from_url(settings.redis_url).memory_limits()
+    try:
+        return Store.from_url(settings.redis_url).memory_limits(refused=True)
+    except redis.exceptions.NoPermissionError:
+        return None
+
+
+def permission_note(settings: Settings) -> str | None:
+    """Say what `tracker check` and /metrics cannot tell when the ACL user of TRACKER_REDIS_URL may not run INFO or
+    CONFIG GET (Redis 7's @dangerous commands, which a cautious operator leaves out): the tracker itself needs
+    neither. None when it may run both."""
+    from tracker.store import Store
+
+    refused = Store.from_url(settings.redis_url).refused_reads()
+    if not refused:
+        return None
+    cannot = ["whether Redis deletes keys once full (maxmemory-policy)", "whether it keeps its data on disk"]
+    if "CONFIG GET" in refused:
+        cannot.append("whether hashes and sorted sets stay compact")
+    gauges = ", and /metrics leaves out the Redis memory gauges" if "INFO" in refused else ""
+    grant = " ".join(f"+{command.lower().replace(' ', '|')}" for command in refused)
+    return (f"the Redis user of TRACKER_REDIS_URL may not run {' or '.join(refused)} (the tracker itself needs "
+            f"neither): `tracker check` cannot tell {', '.join(cannot[:-1])} or {cannot[-1]}{gauges}; check these "
+            f"yourself, or allow them to the user (ACL SETUSER <user> {grant})")
 
 
 def eviction_problem(limits: list[MemoryLimit]) -> str | None:
@@ -223,12 +247,12 @@ def public_url_note(settings: Settings) -> str | None:
 
 def redis_notes(settings: Settings) -> tuple[list[str], str | None]:
     """The notes on the store's Redis (advice: the exit status stays 0), and the problem of a Redis that deletes
-    keys once full (eviction_problem), None when it does not."""
+    keys once full (eviction_problem), None when it does not (or cannot be told: permission_note)."""
     limits = memory_limits(settings)
-    notes = (persistence_note, compact_hash_note, compact_zset_note, filing_note, risk_ranking_note,
+    notes = (permission_note, persistence_note, compact_hash_note, compact_zset_note, filing_note, risk_ranking_note,
              comment_index_note)
-    return ([note for note in (memory_note(limits), *(advise(settings) for advise in notes)) if note],
-            eviction_problem(limits))
+    return ([note for note in (memory_note(limits or []), *(advise(settings) for advise in notes)) if note],
+            eviction_problem(limits or []))
 
 
 def probe_broker(settings: Settings) -> str:
@@ -278,9 +302,30 @@ def _refused(error: BaseException) -> bool:
     return isinstance(error, redis.RedisError)
 
 
-def _reason(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+def _reason(error: BaseException, url: str = "") -> str:
+    """Say what failed in one line: the error, or under an outage the error that caused it (StorageUnavailable names
+    only its type), with a hint where a TLS set-up is the likely cause; no secret of url is shown."""
+    from tracker.errors import StorageUnavailable
+
+    shown = error.__cause__ if isinstance(error, StorageUnavailable) and error.__cause__ is not None else error
+    text = str(shown).strip().splitlines()[0] if str(shown).strip() else ""
+    reason = f"{type(shown).__name__}: {text}" if text else type(shown).__name__
+    return hide_secrets(reason + _tls_hint(url, shown), url)
+
+
+def _tls_hint(url: str, error: BaseException) -> str:
+    """A hint for the failures a TLS set-up makes that look like a network's: a Redis that wants a client certificate
+    ends the handshake's connection, one that speaks only TLS resets a plain connection."""
+    root: BaseException | None = error
+    while root is not None and (root.__cause__ or root.__context__) is not None:
+        root = root.__cause__ or root.__context__
+    tls = url.startswith(("rediss://", "amqps://"))
+    if tls and isinstance(root, (ssl.SSLEOFError, ConnectionResetError)) and "ssl_certfile" not in url:
+        return (" (a Redis that requires client certificates, tls-auth-clients yes, ends the connection so: give "
+                "ssl_certfile and ssl_keyfile in the URL)")
+    if url.startswith("redis://") and isinstance(root, ConnectionResetError):
+        return " (a Redis that speaks only TLS resets a plain connection so: rediss://)"
+    return ""
 
 
 def _hosts(urls: tuple[str, ...]) -> str:
@@ -398,8 +443,15 @@ def run_check(environ: Mapping[str, str]) -> int:
             _problem(str(exc))
         except Exception as exc:  # every failure of a probe is a finding, whatever raised it
             problems += 1
-            _problem(refusal(settings.redis_url, exc) if probe is probe_redis and _refused(exc)
-                     else f"{variable}: cannot reach the {name}: {_reason(exc)}")
+            url = {"TRACKER_REDIS_URL": settings.redis_url, "TRACKER_BROKER_URL": settings.broker_url}.get(
+                variable, settings.smtp_url)
+            if probe is probe_redis and _refused(exc):
+                _problem(refusal(settings.redis_url, exc))
+            elif probe is probe_broker and (refused := broker_refusal(settings.broker_url, exc)) is not None:
+                # The broker answered and refused: the processes stop with the same words (refuse_unusable_broker).
+                _problem(f"TRACKER_BROKER_URL: cannot reach the broker: {refused.removeprefix('TRACKER_BROKER_URL: ')}")
+            else:
+                _problem(f"{variable}: cannot reach the {name}: {_reason(exc, url)}")
     # Whether Celery can use the broker (not a Redis Cluster) is asked of a broker that answered, and when it is the
     # store's own Redis, of a store that answered: one that did not is said so above, once.
     same = settings.broker_url == settings.redis_url
@@ -411,7 +463,7 @@ def run_check(environ: Mapping[str, str]) -> int:
             _problem(str(exc))
         except Exception as exc:  # it answered a moment ago: a finding, not a traceback
             problems += 1
-            _problem(f"TRACKER_BROKER_URL: cannot tell whether Celery can use it: {_reason(exc)}")
+            _problem(f"TRACKER_BROKER_URL: cannot tell whether Celery can use it: {_reason(exc, settings.broker_url)}")
     if complete:
         if note := public_url_note(settings):
             print(f"  note  {note}")  # advice: a test or a laptop runs on 127.0.0.1 on purpose
@@ -478,7 +530,8 @@ def run_probe(environ: Mapping[str, str], process: str, node: str | None = None)
     try:
         replies = ping_worker(create_celery(settings), host, node)
     except Exception as exc:  # a broker that cannot be reached is an unhealthy worker, whatever raised
-        print(f"tracker check: cannot ping the worker through the broker: {_reason(exc)}", file=sys.stderr)
+        print(f"tracker check: cannot ping the worker through the broker: {_reason(exc, settings.broker_url)}",
+              file=sys.stderr)
         return 1
     alive = sorted(name for reply in replies for name in reply
                    if name == node or (not node and name.endswith(f"@{host}")))

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import hiredis
 import redis
@@ -34,7 +35,7 @@ from redis.connection import HIREDIS_AVAILABLE, HiredisRespSerializer  # type: i
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-from tracker.config import ConfigError
+from tracker.config import ConfigError, hide_secrets
 from tracker.errors import StorageUnavailable
 from tracker.store.customer_days import lua_keep_days
 from tracker.store.sums import lua_sums
@@ -78,9 +79,25 @@ def is_outage(error: BaseException) -> bool:
 
 
 def outage(error: BaseException) -> StorageUnavailable:
-    """Name an outage for the log: its error's type, as Redis 7.x raises it for a write refused in a script."""
+    """Name an outage for the log: its error's type, as Redis 7.x raises it for a write refused in a script; and what
+    will not mend by itself (lasting_cause), so the log of every request and task says it: the credentials of
+    TRACKER_REDIS_URL refused (a password changed under the running processes), a TLS certificate not trusted."""
     refused = SCRIPT_REFUSAL.search(str(error)) if type(error) is redis.ResponseError else None
-    return StorageUnavailable(REFUSED_AS[refused.group(1)] if refused else type(error).__name__)
+    name = REFUSED_AS[refused.group(1)] if refused else type(error).__name__
+    lasting = lasting_cause(error)
+    if isinstance(lasting, redis.AuthenticationError):
+        return StorageUnavailable(f"{name}: the Redis refused the credentials of TRACKER_REDIS_URL "
+                                  f"({_first_line(lasting)})")
+    if isinstance(lasting, ssl.SSLCertVerificationError):
+        return StorageUnavailable(f"{name}: the TLS certificate of the Redis is not trusted "
+                                  f"({lasting.verify_message or _first_line(lasting)})")
+    if isinstance(lasting, ssl.SSLError):
+        return StorageUnavailable(f"{name}: the Redis ended the TLS handshake ({_first_line(lasting)})")
+    return StorageUnavailable(name)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _outages_raised(replies: list[Any]) -> list[Any]:
@@ -505,10 +522,26 @@ def _cluster(url: str) -> StoreCluster:
         return client
 
 
+def server_hello(client: Any) -> dict[str, Any]:
+    """Return what HELLO (without arguments: the protocol stays as it is) says of the server: server, version, proto,
+    mode (standalone, cluster or sentinel), role. Every user may say HELLO, where INFO is one of Redis 7's @dangerous
+    commands, which an operator's ACL user may well be denied."""
+    reply = client.execute_command("HELLO")
+    if isinstance(reply, list):  # RESP2: name, value, name, value, ...
+        reply = dict(zip(reply[::2], reply[1::2], strict=False))
+    return {_text(name): _text(value) if isinstance(value, bytes) else value for name, value in reply.items()}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _is_cluster_node(client: redis.Redis) -> bool:
     """Ask a node whether it runs in cluster mode; StorageUnavailable when it does not answer."""
     try:
         return int(client.info("cluster").get("cluster_enabled", 0)) == 1
+    except redis.exceptions.NoPermissionError:  # an ACL user without INFO (-@dangerous): HELLO names the mode too
+        return server_hello(client).get("mode") == "cluster"
     except redis.ResponseError as exc:
         if "SELECT is not allowed in cluster mode" in str(exc):
             raise ConfigError("TRACKER_REDIS_URL names a node of a Redis Cluster with a database other than 0; "
@@ -516,7 +549,7 @@ def _is_cluster_node(client: redis.Redis) -> bool:
         raise
 
 
-def _where(url: str) -> str:
+def _where(url: str, variable: str = "TRACKER_REDIS_URL") -> str:
     """The host:port (or socket path) a Redis URL names, for a message."""
     try:
         parts = urlsplit(url)
@@ -524,20 +557,119 @@ def _where(url: str) -> str:
             return parts.path
         return f"{parts.hostname}:{parts.port or 6379}"
     except ValueError:
-        return "TRACKER_REDIS_URL"
+        return variable
 
 
-def refusal(url: str, error: BaseException) -> str:
-    """Say in one line, naming TRACKER_REDIS_URL, why the server at url cannot be the store though it answers: it
-    does not speak Redis (a RabbitMQ, a database or a web server on that port), or it refused the database or a
-    command (a database number past its `databases`, an ACL)."""
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    where = _where(url)
+def _user(url: str) -> str:
+    """Say whose credentials a Redis URL gives: its ACL user's, or the default user's (a password alone)."""
+    try:
+        parts = urlsplit(url)
+        named = parts.username or dict(parse_qsl(parts.query)).get("username")
+    except ValueError:
+        named = None
+    return f"the ACL user {unquote(named)!r}" if named else "the default user"
+
+
+def _has_password(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return bool(parts.password or dict(parse_qsl(parts.query)).get("password"))
+    except ValueError:
+        return False
+
+
+# TLS alerts a server ends the handshake with when it will not take this client's certificate (or the lack of one).
+CERTIFICATE_ALERTS = ("TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE", "TLSV1_ALERT_UNKNOWN_CA",
+                      "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+                      "SSLV3_ALERT_CERTIFICATE_REVOKED")
+
+
+def lasting_cause(error: BaseException | None) -> BaseException | None:
+    """Return the error under a failure to reach Redis that trying again will not mend, None when there is none: the
+    credentials refused (a wrong or missing password, a disabled ACL user), a TLS certificate the client does not
+    trust, or a server that will not take the client's certificate (or wants one). They stay as they are until an
+    operator changes the URL or the server."""
+    for _ in range(8):  # the chain: StorageUnavailable <- redis ConnectionError <- ssl error
+        if error is None:
+            return None
+        if isinstance(error, (redis.AuthenticationError, ssl.SSLCertVerificationError)):
+            return error
+        if isinstance(error, ssl.SSLError) and error.reason in CERTIFICATE_ALERTS:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def certificate_alert(url: str, error: BaseException) -> ssl.SSLError | None:
+    """Ask a TLS server whose connections ended at once (an EOF, a reset) whether it wants a client certificate: one
+    handshake, then a read of what it sends unasked (a Redis sends nothing: a second at most), nothing sent. Its
+    alert (CERTIFICATE_ALERTS) when it says so, else None. A Redis with tls-auth-clients yes ends a connection
+    without a certificate just after the TLS 1.3 handshake, which the client may see first as its write failing,
+    like a server going down."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = error
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    ended = (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError)
+    if not url.startswith("rediss://") or not any(isinstance(link, ended) for link in chain):
+        return None
+    try:
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        host, port = parts.hostname or "localhost", parts.port or 6379
+    except ValueError:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # only the server's alert is read
+    try:
+        if query.get("ssl_certfile"):
+            context.load_cert_chain(query["ssl_certfile"], query.get("ssl_keyfile") or None,
+                                    password=query.get("ssl_password") or (lambda: ""))
+        with socket.create_connection((host, port), timeout=3) as raw, \
+                context.wrap_socket(raw, server_hostname=host) as tls:
+            tls.settimeout(1)
+            tls.recv(64)
+    except ssl.SSLError as alert:
+        return alert if alert.reason in CERTIFICATE_ALERTS else None
+    except OSError:
+        return None
+    return None
+
+
+def refusal(url: str, error: BaseException, variable: str = "TRACKER_REDIS_URL") -> str:
+    """Say in one line, naming the variable, why the server at url cannot serve though it answers: it does not speak
+    Redis (a RabbitMQ, a database or a web server on that port), it refused the credentials or the database, its ACL
+    denies a command the tracker needs, or its TLS certificate is not trusted. No secret of the URL is shown."""
+    reason = hide_secrets((str(error).strip().splitlines() or [type(error).__name__])[0], url)
+    where = _where(url, variable)
     if isinstance(error, redis.exceptions.InvalidResponse):
-        return f"TRACKER_REDIS_URL: the server at {where} does not speak Redis ({reason})"
+        return f"{variable}: the server at {where} does not speak Redis ({reason})"
+    if isinstance(error, redis.AuthenticationError):
+        if not _has_password(url):  # Redis's reason (NOAUTH, or HELLO's long one) says no more than this
+            return (f"{variable}: the Redis at {where} wants a password, and the URL gives none: give it in the URL, "
+                    f"redis://:PASSWORD@{where}/0, or redis://USER:PASSWORD@{where}/0 for an ACL user")
+        return (f"{variable}: the Redis at {where} refused the credentials in the URL ({_user(url)} and its password): "
+                f"{reason}")
+    if isinstance(error, ssl.SSLCertVerificationError):
+        reason = hide_secrets(str(error.verify_message or error.reason or error), url)
+        return (f"{variable}: the TLS certificate of the Redis at {where} is not trusted ({reason}): name the CA that "
+                f"signed it with ?ssl_ca_certs=/path/to/ca.pem (ssl_check_hostname=false if it was made for another "
+                f"name; ssl_cert_reqs=none checks nothing)")
+    if isinstance(error, ssl.SSLError):  # an alert of CERTIFICATE_ALERTS
+        given = "ssl_certfile" in url
+        return (f"{variable}: the Redis at {where} ended the TLS handshake ({_first_line(error)}): "
+                + ("it does not take the client certificate of ssl_certfile (one signed by a CA its tls-ca-cert-file "
+                   "names, and not expired, is needed)" if given else
+                   "it wants a client certificate: give ssl_certfile and ssl_keyfile in the URL, signed by a CA its "
+                   "tls-ca-cert-file names"))
+    if isinstance(error, redis.exceptions.NoPermissionError):
+        return (f"{variable}: the Redis at {where} does not let {_user(url)} run a command the tracker needs "
+                f"({reason}): it needs every command but Redis's @dangerous ones (ACL SETUSER <user> ~* &* +@all "
+                f"-@dangerous)")
     if "DB index" in reason or "invalid DB" in reason.lower():
-        return f"TRACKER_REDIS_URL: the Redis at {where} refused the database: {reason}"
-    return f"TRACKER_REDIS_URL: the Redis at {where} refused the tracker's command: {reason}"
+        return f"{variable}: the Redis at {where} refused the database: {reason}"
+    return f"{variable}: the Redis at {where} refused the tracker's command: {reason}"
 
 
 def connect(url: str) -> Any:
@@ -546,7 +678,8 @@ def connect(url: str) -> Any:
     A node that does not answer yet gets a standalone client whose commands raise StorageUnavailable; the store
     asks the node again (RedisBase.redis) and switches to a cluster client if it turns out to be one. With an
     impatient Patience (an operator's command) it raises StorageUnavailable instead. A server that answers but
-    cannot be the store (not Redis, a database it refuses) raises ConfigError saying so (refusal).
+    cannot be the store (not Redis, a database or the credentials it refuses, a TLS certificate not trusted) raises
+    ConfigError saying so (refusal): no process waits for a password or a certificate that will not change by itself.
     """
     client = _standalone(url)
     try:
@@ -554,8 +687,10 @@ def connect(url: str) -> Any:
     except (redis.ResponseError, redis.exceptions.InvalidResponse) as exc:
         client.close()
         raise ConfigError(refusal(url, exc)) from None
-    except StorageUnavailable:
+    except StorageUnavailable as exc:
         client.close()
+        if (lasting := lasting_cause(exc) or certificate_alert(url, exc)) is not None:
+            raise ConfigError(refusal(url, lasting)) from None
         if not _patience[0].waits:
             raise
         pending = _standalone(url, _PendingClient)
@@ -656,20 +791,22 @@ def cluster_state(client: RedisCluster) -> ClusterState:
     """Ask every node the client knows for CLUSTER INFO; the worst answer wins, silent nodes are named."""
     views: list[dict[str, str]] = []
     unreachable: list[str] = []
+    silent: BaseException | None = None  # why the last silent node did not answer (credentials refused, say)
     for attempt in range(2):
         views, unreachable = [], []
         for node in client.get_nodes():
             try:
                 views.append(_cluster_info(client, node))
-            except UNAVAILABLE:
+            except UNAVAILABLE as exc:
                 unreachable.append(node.name)
+                silent = exc
         if not unreachable or attempt:
             break
         # A node the client still knows may have been failed over and left the layout: read it again, once.
         with _unavailable_as_ours():
             client.nodes_manager.initialize()
     if not views:
-        raise StorageUnavailable("no node of the Redis Cluster answers")
+        raise StorageUnavailable("no node of the Redis Cluster answers") from silent
     view = next((v for v in views if v.get("cluster_state") != "ok"), views[0])
     return ClusterState(state=view.get("cluster_state", "?"),
                         slots_assigned=int(view.get("cluster_slots_assigned", 0)),
@@ -751,15 +888,44 @@ class RedisBase:
         nodes = client.get_primaries() if primaries else client.get_nodes()
         return [(node.name, client.get_redis_connection(node)) for node in nodes]
 
-    def memory_limits(self) -> list[MemoryLimit]:
+    def memory_limits(self, refused: bool = False) -> list[MemoryLimit]:
         """Return each master's memory in use, its maxmemory (0: none) and maxmemory-policy (INFO memory, which a
-        managed Redis that refuses CONFIG still answers): what `tracker check` and /metrics look at."""
+        managed Redis that refuses CONFIG still answers): what `tracker check` and /metrics look at. None at all when
+        the ACL user may not run INFO (one of Redis 7's @dangerous commands): /metrics leaves the gauges out; with
+        refused=True the NoPermissionError is raised instead (`tracker check` says what it cannot tell)."""
         found = []
         for name, connection in self._node_clients(primaries=True):
-            info = connection.info("memory")
+            try:
+                info = connection.info("memory")
+            except redis.exceptions.NoPermissionError:
+                if refused:
+                    raise
+                return []
             found.append(MemoryLimit(name, int(info.get("used_memory", 0)), int(info.get("maxmemory", 0)),
                                      str(info.get("maxmemory_policy", "noeviction"))))
         return found
+
+    def server_version(self) -> str:
+        """Return the Redis version (of the node asked first, on a cluster): INFO server, or HELLO for an ACL user
+        that may not run INFO."""
+        client = self._node_clients(primaries=True)[0][1]
+        try:
+            return str(client.info("server").get("redis_version", "?"))
+        except redis.exceptions.NoPermissionError:
+            return str(server_hello(client).get("version", "?"))
+
+    def refused_reads(self) -> list[str]:
+        """Name the reads about the server itself that the ACL user may not run, on some node: INFO and CONFIG GET,
+        Redis 7's @dangerous commands, which only `tracker check` (eviction, persistence, compact encodings) and the
+        memory gauges of /metrics use. Empty when it may run both."""
+        refused: dict[str, None] = {}
+        for _name, connection in self._node_clients(primaries=False):
+            for command in (("INFO", "server"), ("CONFIG", "GET", "maxmemory-policy")):
+                try:
+                    connection.execute_command(*command)
+                except redis.exceptions.NoPermissionError:
+                    refused[" ".join(command[:2]) if command[0] == "CONFIG" else command[0]] = None
+        return list(refused)
 
     def compact_hash_value(self) -> int | None:  # compared with COMPACT_HASH_VALUE by `tracker check`
         """Return the longest value a hash may hold and stay compact (hash-max-listpack-value, or its Redis 6.2
@@ -778,11 +944,14 @@ class RedisBase:
 
     def volatile_nodes(self) -> list[str] | None:
         """Return the masters that keep nothing on disk (no append-only file, no snapshot rule: a restart empties
-        them), by address ("" for a standalone Redis); None when CONFIG GET is refused, so it cannot be told."""
+        them), by address ("" for a standalone Redis); None when INFO or CONFIG GET is refused, so it cannot be told."""
         found = []
         for name, connection in self._node_clients(primaries=True):
-            if int(connection.info("persistence").get("aof_enabled", 0)):
-                continue
+            try:
+                if int(connection.info("persistence").get("aof_enabled", 0)):
+                    continue
+            except redis.exceptions.NoPermissionError:  # an ACL user without INFO (-@dangerous)
+                return None
             try:
                 reply = connection.execute_command("CONFIG", "GET", "save")
             except redis.ResponseError:  # a managed Redis may not allow CONFIG

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
+import redis
 from flask import Blueprint, Response, jsonify
 
 from tracker.errors import StorageUnavailable
+from tracker.store.base import lasting_cause, refusal
 from tracker.web.context import current_tracker
 from tracker.web.metrics import CONTENT_TYPE, render_metrics
 
@@ -24,16 +27,31 @@ DATA_LOST = ("The store's Redis no longer holds the store this process opened (i
              "export), then restart the tracker's processes; restarted, they go on with what the Redis holds.")
 
 
+# What /readyz says of a Redis that answers but will not serve until an operator acts (base.lasting_cause).
+LASTING = ((redis.AuthenticationError, "auth_failed"), (ssl.SSLError, "tls_failed"))
+
+
 @bp.get("/readyz")
 def readyz() -> Any:
     """Say whether Redis answers, still holds the store (a Redis restarted empty under the processes does not), and
-    on a Redis Cluster whether it serves every slot; 503 when not."""
-    store = current_tracker().store
+    on a Redis Cluster whether it serves every slot; 503 when not. A Redis that refuses the credentials of
+    TRACKER_REDIS_URL (its password changed under the running processes), whose TLS certificate is not trusted, or
+    whose ACL denies a command the tracker needs, is said so with the reason, in one line without a secret."""
+    tracker = current_tracker()
+    store = tracker.store
     try:
         cluster = store.cluster_state()
         intact = store.holds_its_data() if cluster is None or cluster.ok else True
-    except StorageUnavailable:
-        return jsonify({"status": "unavailable", "redis": "unreachable"}), 503
+    except StorageUnavailable as exc:
+        lasting = lasting_cause(exc)
+        kind = next((name for kind, name in LASTING if isinstance(lasting, kind)), None)
+        if lasting is None or kind is None:
+            return jsonify({"status": "unavailable", "redis": "unreachable"}), 503
+        return jsonify({"status": "unavailable", "redis": kind,
+                        "reason": refusal(tracker.settings.redis_url, lasting)}), 503
+    except redis.exceptions.NoPermissionError as exc:  # the ACL user lost a command the tracker needs
+        return jsonify({"status": "unavailable", "redis": "refused",
+                        "reason": refusal(tracker.settings.redis_url, exc)}), 503
     if not intact:
         return jsonify({"status": "unavailable", "redis": "data_lost", "reason": DATA_LOST}), 503
     if cluster is None:
