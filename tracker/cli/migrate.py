@@ -26,16 +26,18 @@ PAGES: dict[str, tuple[str, str, str]] = {
                "Append the standard events of a JSON-lines file to the event log, one event a line (a line may "
                "name its own \"source\", as export-log writes); the workers apply them. Events already "
                "replayed are skipped by source and id. survey.answered lines count like answers given on the "
-               "survey page, once per ticket, and mail no one. export-log's recovery cases and opt-outs "
-               "(case.recorded, cases.retired, optout.unsubscribed, optout.suppressed) are written back as they are "
-               "read, each unless it is there, and tell no one. " + NEVER_MAILS + "--dry-run changes nothing "
+               "survey page, once per ticket, and mail no one. export-log's recovery cases, opt-outs and what "
+               "retention retired (case.recorded, cases.retired, optout.unsubscribed, optout.suppressed, "
+               "scores.retired, scores.first_activity) are written back as they are read, each unless it is there, "
+               "and tell no one. " + NEVER_MAILS + "--dry-run changes nothing "
                "and prints what would change. Bad lines are reported with their number (exit status 1); "
                "the others still apply.",
                "examples:\n  tracker replay events.jsonl --dry-run\n  tracker replay events.jsonl --source zendesk"),
     "export-log": ("write every stored event and answer as JSON lines for replay",
                    "Write every event of the event log, then every sent survey (survey.sent), every answer "
                    "(survey.answered) and every skipped or failed survey (survey.skipped), then every recovery case "
-                   "(case.recorded) and every unsubscribe and suppression (optout.unsubscribed, optout.suppressed), "
+                   "(case.recorded), what retention retired (scores.retired, scores.first_activity) and every "
+                   "unsubscribe and suppression (optout.unsubscribed, optout.suppressed), "
                    "as JSON lines that `tracker replay` reads back into an empty Redis to the same scores, cases "
                    "and opt-outs. Use - for standard output. An earlier FILE is replaced only once the export is "
                    "whole. Needs only TRACKER_REDIS_URL; with TRACKER_SECRET_KEY, the opt-outs kept as a keyed hash "
@@ -106,7 +108,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"  answers to count         {report.answers}")
         for label, title in RESTORED:
             print(f"  {title:<24} {report.restored[label]}")
-        print(f"  already held             {report.restored_already} (cases and opt-outs there: left as they are)")
+        print(f"  already held             {report.restored_already} (cases, opt-outs and retired sums there: left "
+              "as they are)")
     else:
         print(f"Appended {counted(report.appended, 'event')} to the log, skipped {report.duplicates} already there, "
               f"rejected {counted(len(report.errors), 'line')}. "
@@ -125,7 +128,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # What replay restores besides events, as it prints them: (ReplayReport.restored label, dry-run title).
 RESTORED = (("case", "cases to restore"), ("retired", "retired counts to carry"),
             ("unsubscribed", "unsubscribes to restore"), ("suppressed", "suppressions to restore"),
-            ("kept by hash", "hashed opt-outs to keep"))
+            ("kept by hash", "hashed opt-outs to keep"), ("retired sums", "retired sums to carry"),
+            ("first activity", "first activity to keep"))
 
 
 def _restored(report: Any) -> str:
@@ -134,7 +138,11 @@ def _restored(report: Any) -> str:
              "unsubscribed": ("unsubscribe", None), "suppressed": ("suppressed address", "suppressed addresses"),
              "kept by hash": ("opt-out kept by hash", "opt-outs kept by hash")}
     parts = [counted(report.restored[label], *nouns[label]) for label, _ in RESTORED
-             if report.restored[label] or label in ("case", "unsubscribed", "suppressed")]
+             if label in nouns and (report.restored[label] or label in ("case", "unsubscribed", "suppressed"))]
+    if report.restored["retired sums"]:
+        parts.append(f"the retired sums of {counted(report.restored['retired sums'], 'entity', 'entities')}")
+    if report.restored["first activity"]:
+        parts.append("the first activity")
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -175,6 +183,10 @@ def cmd_export_log(args: argparse.Namespace) -> int:
               + f", {counted(report.unsubscribed, 'unsubscribe')}, "
               f"{counted(report.suppressed, 'suppressed address', 'suppressed addresses')} "
               f"and {counted(report.kept_by_hash, 'opt-out', 'opt-outs')} kept by hash.", file=out)
+    retired = [f"the retired sums of {counted(report.retired_sums, 'entity', 'entities')}"] * bool(report.retired_sums)
+    retired += ["the first activity"] * report.first_activity
+    if retired:
+        print(f"Wrote {' and '.join(retired)} (what retention deleted still counts).", file=out)
     if report.kept_by_hash and not fingerprints:
         print("tracker: TRACKER_SECRET_KEY is not set, so the opt-outs kept by hash name no key: the install they are "
               "replayed into needs this one's TRACKER_SECRET_KEY for them to hold, and cannot check it.",

@@ -8,8 +8,9 @@ mailed again) and a `survey.skipped` event for each survey skipped or failed (ne
 its `restore` (tracker.ingest.restore): the survey's id, a failure and its error, its times, the answer's
 reason, extra answers and how it arrived, and what it counted for. Survey events found in the log are left
 out: the stored answer they led to says it. Last, every recovery case (after the answers that opened them) and
-what the case counters hold beyond them (tracker.ingest.case_lines), and every unsubscribe and suppression, in
-plain and by hash (tracker.ingest.optout_lines): lines that replay writes back itself.
+what the case counters hold beyond them (tracker.ingest.case_lines), what retention retired: every entity's retired
+sums and the first activity (tracker.ingest.retired_lines), and every unsubscribe and suppression, in plain and by
+hash (tracker.ingest.optout_lines): lines that replay writes back itself.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tracker.ingest.case_lines import CASE, RETIRED, case_lines
 from tracker.ingest.optout_lines import optout_line, stored_optouts
 from tracker.ingest.restore import FIELD as RESTORE
 from tracker.ingest.restore import Restore, restore_line
+from tracker.ingest.retired_lines import FIRST, retired_lines
 from tracker.ingest.survey_events import IMPORTED
 from tracker.model import Agent, Customer, Event, Profile, Rating, Survey, Ticket
 from tracker.store import Store, keys
@@ -45,6 +47,8 @@ class ExportReport:
     unreadable: int = 0
     cases: int = 0
     retired: bool = False  # the case counters hold more than the cases (closed ones retention deleted)
+    retired_sums: int = 0  # entities whose retired sums hold what retention deleted
+    first_activity: bool = False  # the first activity retention kept
     unsubscribed: int = 0  # in plain (the profile's)
     suppressed: int = 0  # in plain (the suppression list)
     kept_by_hash: int = 0  # unsubscribes and suppressions kept as a keyed hash of the address
@@ -63,9 +67,10 @@ class OutputError(Exception):
 
 
 def export_log(store: Store, out: IO[str], fingerprints: Sequence[str] = (), now_ms: int | None = None) -> ExportReport:
-    """Write every logged event, every sent, answered, skipped or failed survey, every recovery case and every opt-out
-    to out, one JSON object a line. fingerprints: the secret keys' (optout_lines.key_fingerprints), written with
-    each opt-out kept by hash, so that a replay can tell whether it holds the key the hash was made with.
+    """Write every logged event, every sent, answered, skipped or failed survey, every recovery case, what retention
+    retired and every opt-out to out, one JSON object a line. fingerprints: the secret keys'
+    (optout_lines.key_fingerprints), written with each opt-out kept by hash, so that a replay can tell whether it holds
+    the key the hash was made with.
 
     A failed write raises OutputError; the store's failures (StorageUnavailable) pass through unchanged.
     """
@@ -94,6 +99,10 @@ def export_log(store: Store, out: IO[str], fingerprints: Sequence[str] = (), now
         _write_line(out, line)
         report.cases += line["type"] == CASE
         report.retired |= line["type"] == RETIRED
+    for line in retired_lines(store):
+        _write_line(out, line)
+        report.first_activity |= line["type"] == FIRST
+        report.retired_sums += line["type"] != FIRST
     for optout in stored_optouts(store, fingerprints):
         _write_line(out, optout_line(optout))
         if optout.digest:

@@ -1,8 +1,9 @@
-"""The replay lines that carry stored state rather than an event: recovery cases and opt-outs.
+"""The replay lines that carry stored state rather than an event: recovery cases, opt-outs and retired sums.
 
 Replay writes them itself as it reads them (tracker.ingest.replay), before it appends any line but the survey lines:
 none of them is an event for the workers to apply, and an opt-out must hold before a solve it covers is applied and
-its survey swept. Each write keeps what is there already, so replaying twice changes nothing.
+its survey swept. Each write keeps what is there already (retired sums: carried once, tracker.ingest.retired_lines),
+so replaying twice changes nothing.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker.config import Settings
-from tracker.ingest import case_lines, optout_lines
+from tracker.ingest import case_lines, optout_lines, retired_lines
 from tracker.ingest.optout_lines import OptOutLine, optout_from_line, restore_optout
+from tracker.ingest.retired_lines import FirstActivity, RetiredSums
 from tracker.model import Case
 from tracker.store import Store
 
-TYPES = (*case_lines.TYPES, *optout_lines.TYPES)
+TYPES = (*case_lines.TYPES, *optout_lines.TYPES, *retired_lines.TYPES)
 # What replay counts each kind under (ReplayReport.restored), in the order it prints them.
-LABELS = ("case", "retired", "unsubscribed", "suppressed", "kept by hash")
+LABELS = ("case", "retired", "unsubscribed", "suppressed", "kept by hash", "retired sums", "first activity")
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class CarriedCounts:
     counts: dict[str, int]
 
 
-Kept = Case | CarriedCounts | OptOutLine
+Kept = Case | CarriedCounts | OptOutLine | RetiredSums | FirstActivity
 
 
 def read_kept(data: dict[str, Any]) -> Kept:
@@ -38,6 +40,10 @@ def read_kept(data: dict[str, Any]) -> Kept:
         return case_lines.case_from_line(data)
     if kind == case_lines.RETIRED:
         return CarriedCounts(case_lines.retired_from_line(data))
+    if kind == retired_lines.RETIRED:
+        return retired_lines.sums_from_line(data)
+    if kind == retired_lines.FIRST:
+        return retired_lines.first_from_line(data)
     return optout_from_line(data)
 
 
@@ -47,6 +53,10 @@ def label(kept: Kept) -> str:
         return "case"
     if isinstance(kept, CarriedCounts):
         return "retired"
+    if isinstance(kept, RetiredSums):
+        return "retired sums"
+    if isinstance(kept, FirstActivity):
+        return "first activity"
     return kept.label
 
 
@@ -59,6 +69,11 @@ def restore_kept(store: Store, settings: Settings, kept: Kept, dry_run: bool = F
         return store.restore_case(kept, dry_run)
     if isinstance(kept, CarriedCounts):
         return store.carry_case_counts(kept.counts, dry_run)
+    if isinstance(kept, RetiredSums):
+        return store.carry_retired(kept.kind, kept.ident, kept.sums, kept.rollup, kept.daily, kept.last_response,
+                                   dry_run)
+    if isinstance(kept, FirstActivity):
+        return store.carry_first_activity(kept.at_ms, dry_run)
     return restore_optout(store, settings, kept, dry_run)
 
 

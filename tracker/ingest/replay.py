@@ -2,7 +2,8 @@
 
 Each line is one standard event (SPEC §4, §10). A line may name its own `source` (export-log writes it,
 so every event keeps the source it came from); otherwise the replay's source applies. The lines export-log writes
-for recovery cases and opt-outs are no events: replay writes them itself as it reads them (tracker.ingest.kept).
+for recovery cases, opt-outs and what retention retired are no events: replay writes them itself as it reads them
+(tracker.ingest.kept).
 Bad lines are reported with their number and never block the others.
 """
 
@@ -49,14 +50,14 @@ class ReplayReport:
     surveys_too_old: int = 0  # solves whose survey would already have expired: skipped, never mailed
     answers: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
-    restored: Counter[str] = field(default_factory=Counter)  # cases and opt-outs written (dry: to write), by label
-    restored_already: int = 0  # cases and opt-outs the store holds already
+    restored: Counter[str] = field(default_factory=Counter)  # kept lines written (dry: to write), by kept.label
+    restored_already: int = 0  # cases, opt-outs and retired sums the store holds already
     unverified: int = 0  # opt-outs kept by hash whose secret key could not be compared with this install's
 
 
 @dataclass(frozen=True)
 class KeptAt:
-    """A line carrying a case or an opt-out (tracker.ingest.kept), and its number in the file."""
+    """A line carrying a case, an opt-out or retired sums (tracker.ingest.kept), and its number in the file."""
 
     number: int
     kept: kept.Kept

@@ -1,13 +1,26 @@
-"""Retention in storage: old surveys, answers and tickets leave; what they counted stays, as retired sums."""
+"""Retention in storage: old surveys, answers and tickets leave; what they counted stays, as retired sums.
+
+A replay carries the retired sums of the install an export came from (tracker.ingest.retired_lines): carry_retired
+adds an entity's to its retired and live sums once, a mark in its retired hash (CARRIED) saying it was done.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator, Mapping
 
-from tracker.model import Aggregate
+from tracker.model import COUNTS, Aggregate
 from tracker.store import keys
+from tracker.store.customer_days import KEPT_DAYS, today
 from tracker.store.erasure import Removal
-from tracker.store.rollups import Rollup, rollup_from_hash
+from tracker.store.outbox import CARD_COPY, queue_place_risk, write_entity_ranks, write_ranks
+from tracker.store.rollups import Rollup, is_float_field, reasons_in, rollup_from_hash
+from tracker.store.scores import pairs_args
+
+CARRIED = "carried"  # a retired hash's field: a replay added the retired sums it carried to the live ones
+# One entity's retired sums as stored: (kind, id, the retired hash without CARRIED, its day buckets, and a customer's
+# newest answer (sid, ms) when retention deleted it, which their profile still names).
+RetiredRow = tuple[str, str, dict[str, str], dict[str, str], tuple[str, int] | None]
 
 
 class Retention(Removal):
@@ -85,3 +98,86 @@ class Retention(Removal):
                       rollup_from_hash(replies[2 * i]))
                      for i, (kind, ident) in enumerate(chunk) if replies[2 * i]]
         return rows
+
+    def iter_retired(self, batch: int = 500) -> Iterator[RetiredRow]:
+        """Yield every entity's retired sums as stored (RetiredRow), those holding nothing left out."""
+        members = sorted(self.redis.smembers(keys.RETIRED_INDEX))
+        for start in range(0, len(members), batch):
+            chunk = [tuple(member.split("|", 1)) for member in members[start:start + batch]]
+            pipe = self.redis.pipeline(transaction=False)
+            for kind, ident in chunk:
+                pipe.hgetall(keys.retired(kind, ident))
+                pipe.hgetall(keys.retired_daily(kind, ident))
+                if kind == "customer":
+                    pipe.hmget(keys.customer(ident, "profile"), "last_response_sid", "last_response_at", CARD_COPY)
+            replies = iter(pipe.execute())
+            for kind, ident in chunk:
+                sums, daily = next(replies), next(replies)
+                sums.pop(CARRIED, None)
+                newest = next(replies) if kind == "customer" else (None, None, None)
+                sid, at, copy = newest
+                left = (sid, int(at)) if sid and at and copy == f"{sid}|" else None  # "<sid>|": the answer left
+                if sums or daily:
+                    yield kind, ident, sums, daily, left
+
+    def first_activity_kept(self) -> int | None:
+        """Return the time retention kept of the oldest answer or sent survey before deleting it, None when none."""
+        kept = self.redis.get(keys.FIRST_ACTIVITY)
+        return None if kept is None else int(kept)
+
+    def carry_first_activity(self, at_ms: int, dry_run: bool = False) -> bool:
+        """Keep at_ms as the first activity retention kept, unless an earlier one is kept; say whether it changed
+        (or, dry, would)."""
+        if dry_run:
+            kept = self.first_activity_kept()
+            return kept is None or at_ms < kept
+        return bool(int(self.script("keep_earliest")(keys=[keys.FIRST_ACTIVITY], args=[at_ms])))
+
+    def carry_retired(self, kind: str, ident: str, sums: Mapping[str, float], rollup: Mapping[str, float],
+                      daily: Mapping[str, int], newest: tuple[str, int] | None = None, dry_run: bool = False) -> bool:
+        """Add an entity's retired sums carried from another install to its retired sums and to its live sums, day
+        buckets and rollup, once (one script in the entity's slot, marked CARRIED), and place it in its index and
+        ranked sets. Say whether they were carried now (or, dry, would be): False when they were carried before."""
+        retired = keys.retired(kind, ident)
+        if dry_run:
+            return not self.redis.hexists(retired, CARRIED)
+        pipe = self.redis.pipeline(transaction=False)  # index before data
+        pipe.sadd(keys.RETIRED_INDEX, f"{kind}|{ident}")
+        pipe.sadd(keys.index(kind), ident)
+        if reasons := sorted(reasons_in(dict(rollup))):
+            pipe.sadd(keys.REASONS, *reasons)
+        pipe.execute()
+        customer = kind == "customer"
+        args = [CARRIED, "1" if customer else "0",
+                *pairs_args((name, int(value)) for name, value in sums.items() if name in COUNTS),
+                *pairs_args((name, float(value)) for name, value in sums.items() if name not in COUNTS),
+                *pairs_args(daily.items()),
+                *pairs_args((name, int(value)) for name, value in rollup.items() if not is_float_field(name)),
+                *pairs_args((name, float(value)) for name, value in rollup.items() if is_float_field(name))]
+        if customer:
+            args += [KEPT_DAYS, today(int(time.time() * 1000)), *(newest or ("", ""))]
+        names = [retired, keys.retired_daily(kind, ident), keys.aggregate(kind, ident), keys.daily(kind, ident),
+                 keys.rollup(kind, ident)]
+        carried, n, sent = self.script("carry_retired")(keys=names, args=args)
+        self._place_carried(kind, ident, int(n), int(sent))  # again too: a replay that died before it did not
+        return bool(int(carried))
+
+    def _place_carried(self, kind: str, ident: str, n: int, sent: int, attempts: int = 10) -> None:
+        """Put an entity whose sums a carry moved where its ranked sets want it, and look again: an outbox step
+        applied meanwhile may have placed it from what it saw before (its forwarder looks again too)."""
+        for _ in range(attempts):
+            pipe = self.redis.pipeline(transaction=False)
+            if kind == "customer":
+                state = self.rank_states([ident])[ident]
+                write_ranks(pipe, ident, state)
+                queue_place_risk(self, pipe, [ident])
+                pipe.execute()
+                if self.rank_states([ident])[ident] == state:
+                    return
+            else:
+                write_entity_ranks(pipe, {(kind, ident): n if n > 0 or sent > 0 else None})
+                pipe.execute()
+                read = self.redis.hmget(keys.aggregate(kind, ident), "n", "sent")
+                if (int(read[0] or 0), int(read[1] or 0)) == (n, sent):
+                    return
+                n, sent = int(read[0] or 0), int(read[1] or 0)
