@@ -211,7 +211,7 @@ def test_a_worker_reconnects_to_a_broker_back_from_an_outage_without_a_stack_tra
 
 # Beat's tasks that read Redis on every run (retire_old_records does only when a retention is set).
 PERIODIC = ("tracker.drain_events", "tracker.sweep_surveys", "tracker.forward_outbox", "tracker.dispatch_notices",
-            "tracker.expire_surveys", "tracker.rank_at_risk", "tracker.index_comments")
+            "tracker.expire_surveys", "tracker.rank_at_risk", "tracker.index_comments", "tracker.label_cases")
 
 
 def test_tasks_run_while_redis_is_down_say_so_in_a_line_and_an_alert_waits_for_it(env, tmp_path):

@@ -434,6 +434,9 @@ class Case:
     resurvey: str | None = None  # the sid of the new survey its closing scheduled
     rev: int = 0  # every write moves it on; a write based on an older rev is refused
     notified: int = 0  # the rev whose case notice was emitted
+    # The filter values its survey has ("team=billing", tracker.store.cases.labels_of), which count it under each
+    # of them; None: a case opened before cases were labelled, which beat labels (tracker.cases.labels).
+    labels: tuple[str, ...] | None = None
 
     @property
     def closed(self) -> bool:

@@ -71,6 +71,8 @@ def create_celery(settings: Settings) -> Celery:
             "rank-at-risk": {"task": "tracker.rank_at_risk", "schedule": 30.0},
             # The commented answers' index (the dashboard's newest comments): filled once on a Redis from before it.
             "index-comments": {"task": "tracker.index_comments", "schedule": 30.0},
+            # The recovery cases' labels (the summary's case numbers under one filter): given once to older cases.
+            "label-cases": {"task": "tracker.label_cases", "schedule": 30.0},
             # Alerts held past their kick (lost while the broker was away, or their task died): sent again.
             "resend-held-alerts": {"task": "tracker.resend_held_alerts", "schedule": 60.0},
         },

@@ -16,6 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from tracker.alerts import delivery, held
 from tracker.alerts.payload import alerts_for
+from tracker.cases.labels import keep_case_labels
 from tracker.errors import StorageUnavailable
 from tracker.ingest import apply as ingest
 from tracker.mail.http import make_sender
@@ -142,6 +143,12 @@ def register(app: Celery) -> None:
         found = self.app.tracker_store.keep_comment_index()
         if found is not None:
             log.info("commented answers indexed", extra={"answers": found})
+
+    @app.task(name="tracker.label_cases", shared=False, bind=True)
+    @_taken_up_later
+    def label_cases(self: Task) -> None:
+        # One read while every recovery case is labelled; a labelling on a Redis with cases from before labels.
+        keep_case_labels(self.app.tracker_store)
 
     # Built from the answer Redis holds: while Redis is unreachable it waits (5 s doubling, at most 5 minutes apart,
     # ±50 %, 10 tries: about 20 minutes), and then stays held for beat's resend (tracker.alerts.held).

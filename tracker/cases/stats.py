@@ -15,15 +15,23 @@ HOUR_MS = 3_600_000
 CaseFilter = Callable[[Case, Survey | None], bool]
 
 
-def case_numbers(store: Store, now_ms: int, passes: CaseFilter | None = None) -> dict[str, Any]:
+def case_numbers(store: Store, now_ms: int, passes: CaseFilter | None = None,
+                 label: str | None = None) -> dict[str, Any]:
     """Return cases_open (open and contacted), cases_overdue, recovered_rate (% of closed cases recovered, None
     before any closed) and first_contact_hours (mean hours from opening to first contact, None before any).
 
-    passes: count only the cases it keeps. No counter is kept per dimension, so those are counted from every case
-    kept (Store.cases_with_surveys: the cases and their surveys, 500 a batch); closed cases that retention deleted
-    count in the unfiltered numbers alone.
+    passes: count only the cases it keeps. When it keeps the cases of one label (label: one filter's value, as
+    tracker.store.cases.labels_of names it) and every case is labelled, the counters of that label answer, in one
+    round trip (tracker.cases.labels); else the cases kept are counted (Store.cases_with_surveys: the cases and
+    their surveys, 500 a batch). Closed cases that retention deleted count in the unfiltered numbers, and in a
+    label's once they were labelled.
     """
-    counts = store.case_counts(now_ms) if passes is None else _counted(store, now_ms, passes)
+    if passes is None:
+        counts = store.case_counts(now_ms)
+    elif label is not None and store.cases_labelled():
+        counts = store.case_counts(now_ms, label)
+    else:
+        counts = _counted(store, now_ms, passes)
     closed = counts.recovered + counts.not_recovered
     return {
         "cases_open": counts.active,

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from tracker.cases.labels import case_labels
 from tracker.config import Settings
 from tracker.events import to_epoch_ms
 from tracker.model import CASE_ACTIVE, Case, CaseNote
@@ -99,6 +100,7 @@ def open_for_answer(store: Store, settings: Settings, data: Mapping[str, Any], n
         opened_at_ms=answered, due_at_ms=answered + settings.case_due_hours * HOUR_MS, survey=str(survey["id"]),
         rating=answer.get("rating"), scale=answer.get("scale") or survey.get("scale"), comment=answer.get("comment"),
         source=source, team=survey.get("team"), agent_id=agent.get("id"), agent_name=agent.get("name"))
+    case = replace(case, labels=case_labels(case, store.survey(case.survey)))
     rev = store.write_case(case, None)
     opened = store.case(cid) if rev == 0 else replace(case, rev=rev)
     assert opened is not None

@@ -26,6 +26,9 @@ from tracker.scales import SCALES
 from tracker.store import Store, keys
 from tracker.store.cases import COUNTERS, counts_of
 
+# A label as tracker.store.cases.labels_of names it: a filter's name and its value, escaped (no '|', no space).
+LABEL = r"^(source|brand|team|agent|scale|channel|tag|organisation|resolved_by)=[^|\s]{1,2000}$"
+MAX_LABELS = 210  # eight filters and a ticket's tags (at most 200, tracker.events)
 CASE = "case.recorded"
 RETIRED = "cases.retired"
 TYPES = (CASE, RETIRED)
@@ -75,6 +78,9 @@ class CaseLineSchema(StrictSchema):
     resurvey = _text(100)
     rev = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     notified = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
+    # What it counts under (tracker.cases.labels); absent from an export made before labels: beat labels it here.
+    labels = fields.List(fields.String(validate=validate.Regexp(LABEL, error="Must be a filter's label.")),
+                         load_default=None, allow_none=True, validate=validate.Length(max=MAX_LABELS))
 
     @validates_schema
     def names_its_survey_and_customer(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -122,7 +128,8 @@ def case_from_line(data: dict[str, Any]) -> Case:
                 comment=loaded["comment"], source=loaded["source"], team=loaded["team"], agent_id=agent.get("id"),
                 agent_name=agent.get("name"), first_contact_at_ms=_ms(loaded["first_contact_at"]),
                 closed_at_ms=_ms(loaded["closed_at"]), resurvey=loaded["resurvey"], rev=loaded["rev"],
-                notified=loaded["notified"])
+                notified=loaded["notified"],
+                labels=None if loaded["labels"] is None else tuple(sorted(set(loaded["labels"]))))
 
 
 def retired_from_line(data: dict[str, Any]) -> dict[str, int]:
@@ -143,7 +150,8 @@ def case_line(case: Case) -> dict[str, Any]:
         "comment": case.comment, "source": case.source, "team": case.team,
         "agent": {"id": case.agent_id, "name": case.agent_name} if case.agent_id else None,
         "notes": [{"at": iso_from_ms(n.at_ms), "by": n.by, "text": n.text} for n in case.notes],
-        "resurvey": case.resurvey, "rev": case.rev, "notified": case.notified}}
+        "resurvey": case.resurvey, "rev": case.rev, "notified": case.notified,
+        **({} if case.labels is None else {"labels": list(case.labels)})}}
 
 
 def case_lines(store: Store, now_ms: int) -> Iterator[dict[str, Any]]:

@@ -60,6 +60,28 @@ class Facets:
         """Return the filters actually set, as (name, value) pairs in FILTERS order."""
         return [(name, value) for name in FILTERS if (value := getattr(self, name))]
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """Return every value an answer's or survey's facets hold, as a filter names it: each of its tags as a tag."""
+        return [*((name, value) for name, value in self.chosen() if name != "tag"),
+                *(("tag", tag) for tag in (self.tags or ()))]
+
+    def one_filter(self) -> tuple[str, str] | None:
+        """Return the one filter these filters set, None when they set none or more (an agent's source, which its id
+        names, is not another)."""
+        chosen = dict(self.chosen())
+        if "agent" in chosen and "source" in chosen and chosen["agent"].startswith(f"{chosen['source']}:"):
+            del chosen["source"]
+        return next(iter(chosen.items())) if len(chosen) == 1 else None
+
+
+def case_facets(case: Case, survey: Survey | None) -> Facets:
+    """Return what a recovery case is filtered by: the facets of the survey whose answer opened it, else (that
+    survey is no longer stored) the case's own copy of the ticket's source, team and agent, and the scale."""
+    if survey is not None:
+        return Facets.of_survey(survey)
+    agent = f"{case.source}:{case.agent_id}" if case.source and case.agent_id else None
+    return Facets(case.source, None, case.team, agent, case.scale)
+
 
 @dataclass(frozen=True)
 class SeriesDay:
@@ -144,18 +166,13 @@ def summary(store: Store, settings: Settings, now_ms: int, *, date_from: date | 
 
 def _case_numbers(store: Store, now_ms: int, filters: Facets) -> dict[str, int | float | None]:
     """Return the recovery cases' numbers of the cases whose survey (the answer that opened them) passes the filters:
-    every case unfiltered, from the counters; filtered, from the cases kept (tracker.cases.stats)."""
+    every case unfiltered, from the counters; one filter, from its label's counters once every case is labelled;
+    else from the cases kept (tracker.cases.stats)."""
     if not filters.chosen():
         return case_numbers(store, now_ms)
-
-    def passes(case: Case, survey: Survey | None) -> bool:
-        if survey is not None:
-            return Facets.of_survey(survey).passes(filters)
-        # Its survey is no longer stored: the case's own copy of the ticket's source, team and agent.
-        agent = f"{case.source}:{case.agent_id}" if case.source and case.agent_id else None
-        return Facets(case.source, None, case.team, agent, case.scale).passes(filters)
-
-    return case_numbers(store, now_ms, passes)
+    one = filters.one_filter()
+    return case_numbers(store, now_ms, lambda case, survey: case_facets(case, survey).passes(filters),
+                        label=cross_label(*one) if one else None)
 
 
 @dataclass

@@ -9,13 +9,15 @@ whatever the number of cases.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tracker.model import CASE_ACTIVE, Case, CaseNote, Survey
 from tracker.store import filed, keys
 from tracker.store.base import RedisBase
+from tracker.store.rollups import cross_label
 from tracker.store.surveys import survey_from_hash
 
 COUNTERS = ("opened", "active", "recovered", "not_recovered", "contacted", "contact_ms")
@@ -53,15 +55,22 @@ def _owner_part(owner: str | None) -> str:
 
 
 def _entries(case: Case) -> dict[str, str]:
-    """Return the index keys a case is listed in, with its member there."""
+    """Return the index keys a case is listed in, with its member there: while it is open or contacted, also the
+    index of each of its labels (what the overdue count under a filter reads)."""
     bucket = keys.case_bucket(case.id)
     assert bucket is not None
     member = index_member(case)
     owner = _owner_part(case.owner)
+    labelled = () if case.closed else case.labels or ()
     return {key: member for key in (
         keys.case_index(bucket, ANY, ANY), keys.case_index(bucket, ANY, case.status),
         keys.case_index(bucket, owner, ANY), keys.case_index(bucket, owner, case.status),
-        keys.customer_cases(bucket, case.customer))}
+        keys.customer_cases(bucket, case.customer), *(keys.case_label_index(bucket, label) for label in labelled))}
+
+
+def labels_of(values: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    """Name the filter values a case counts under (its survey's, Facets.pairs): "team=billing", "tag=vip"."""
+    return tuple(sorted({cross_label(name, value) for name, value in values}))
 
 
 def case_to_hash(case: Case) -> dict[str, str]:
@@ -79,7 +88,7 @@ def case_to_hash(case: Case) -> dict[str, str]:
         "closed_at": text(case.closed_at_ms),  # "resurvey" is only ever set once, by mark_resurvey
         "notes": json.dumps([{"at": n.at_ms, "by": n.by, "text": n.text} for n in case.notes],
                             separators=(",", ":"), ensure_ascii=False),
-    }
+    } | ({} if case.labels is None else {"labels": "\n".join(case.labels)})
 
 
 def case_from_hash(record: Mapping[str, str]) -> Case | None:
@@ -102,11 +111,12 @@ def case_from_hash(record: Mapping[str, str]) -> Case | None:
         rating=opt_int("rating"), scale=opt("scale"), comment=opt("comment"), source=opt("source"),
         team=opt("team"), agent_id=opt("agent"), agent_name=opt("agent_name"),
         first_contact_at_ms=opt_int("first_contact_at"), closed_at_ms=opt_int("closed_at"),
-        resurvey=opt("resurvey"), rev=int(record.get("rev") or 0), notified=int(record.get("notified") or 0))
+        resurvey=opt("resurvey"), rev=int(record.get("rev") or 0), notified=int(record.get("notified") or 0),
+        labels=tuple(filter(None, record["labels"].split("\n"))) if "labels" in record else None)
 
 
 def counts_of(case: Case | None) -> dict[str, int]:
-    """Return what one case adds to its bucket's counters."""
+    """Return what one case adds to its bucket's counters (each of COUNTERS)."""
     if case is None:
         return dict.fromkeys(COUNTERS, 0)
     contacted = case.first_contact_at_ms is not None
@@ -114,6 +124,21 @@ def counts_of(case: Case | None) -> dict[str, int]:
             "not_recovered": int(case.status == "not_recovered"), "contacted": int(contacted),
             "contact_ms": case.first_contact_at_ms - case.opened_at_ms if contacted
             and case.first_contact_at_ms is not None else 0}
+
+
+def counted_fields(case: Case | None) -> dict[str, int]:
+    """Return every counter field one case adds to: COUNTERS, and each again under each of its labels."""
+    counts = counts_of(case)
+    labelled = {f"{label}|{name}": count for label in (case.labels or () if case else ()) for name, count in
+                counts.items()}
+    return counts | labelled
+
+
+def _deltas(old: Case | None, new: Case | None) -> list[tuple[str, int]]:
+    """Return the counter changes that turn what old counted into what new counts."""
+    was, now = counted_fields(old), counted_fields(new)
+    return [(name, now.get(name, 0) - was.get(name, 0)) for name in {**was, **now}
+            if now.get(name, 0) != was.get(name, 0)]
 
 
 class Cases(RedisBase):
@@ -148,9 +173,8 @@ class Cases(RedisBase):
         for key, member in after.items():
             if before.get(key) != member:
                 ops.append((key, "+", member))
-        was, now = counts_of(old), counts_of(new)
-        deltas = [(name, now[name] - was[name]) for name in COUNTERS if now[name] != was[name]]
-        rev = self._case_write(new.id, "new" if old is None else str(old.rev), case_to_hash(new), deltas, ops)
+        rev = self._case_write(new.id, "new" if old is None else str(old.rev), case_to_hash(new), _deltas(old, new),
+                               ops)
         if rev < 0:
             raise CaseConflict(new.id)
         return rev
@@ -203,20 +227,47 @@ class Cases(RedisBase):
         following = shown[-1] if len(members) > limit else None
         return self.cases([member.rpartition("|")[2] for member in shown]), following
 
-    def case_counts(self, now_ms: int) -> CaseCounts:
-        """Add up every bucket's case counters and count the open cases past due (one round trip)."""
+    def case_counts(self, now_ms: int, label: str | None = None) -> CaseCounts:
+        """Add up every bucket's case counters and count the open cases past due (one round trip, 2 x BUCKETS
+        commands): of every case, or of the cases of one label (labels_of; exact once cases_labelled())."""
+        prefix = f"{label}|" if label is not None else ""
+        fields = [prefix + name for name in COUNTERS] + ([CARRIED + name for name in COUNTERS] if label is None
+                                                         else [])
         pipe = self.redis.pipeline(transaction=False)
         for bucket in range(keys.BUCKETS):
-            pipe.hgetall(keys.case_counts(bucket))
-            pipe.zlexcount(keys.case_index(bucket, ANY, ANY), "[0|", f"(0|{now_ms:015d}|")
+            pipe.hmget(keys.case_counts(bucket), fields)
+            listed = keys.case_index(bucket, ANY, ANY) if label is None else keys.case_label_index(bucket, label)
+            pipe.zlexcount(listed, "[0|", f"(0|{now_ms:015d}|")
         replies = pipe.execute()
         sums = dict.fromkeys(COUNTERS, 0)
         overdue = 0
         for counters, late in zip(replies[::2], replies[1::2], strict=True):
-            for name in COUNTERS:
-                sums[name] += int(counters.get(name) or 0) + int(counters.get(CARRIED + name) or 0)
+            for position, value in enumerate(counters):
+                sums[COUNTERS[position % len(COUNTERS)]] += int(value or 0)
             overdue += int(late)
         return CaseCounts(overdue=overdue, **sums)
+
+    def cases_labelled(self) -> bool:
+        """Say whether every case kept is labelled, so that the counters of a label count all of its cases."""
+        return self.labelled_mark() == "1"
+
+    def labelled_mark(self) -> str:
+        """Return the labelling's mark: "1" once every case is labelled, else what a walk labelling them reads
+        when it begins (mark_cases_labelled)."""
+        return str(self.redis.get(keys.CASES_LABELLED) or "")
+
+    def mark_cases_labelled(self, read: str) -> bool:
+        """Say every case is labelled, unless one was carried in unlabelled since the mark was read; say whether it
+        was said."""
+        return bool(self.script("mark_labelled")(keys=[keys.CASES_LABELLED], args=[read]))
+
+    def label_case(self, case: Case, labels: tuple[str, ...]) -> bool:
+        """Label a case opened before labels (its counters and indexes under each label with it); False when it
+        changed since it was read (read it again) or is gone."""
+        try:
+            return self.write_case(replace(case, labels=labels), case) > 0
+        except CaseConflict:
+            return False
 
     def cases_with_surveys(self, batch: int = 500) -> Iterator[list[tuple[Case, Survey | None]]]:
         """Yield every case kept (open and contacted ones first in each bucket), a batch at a time, each with the survey
@@ -251,9 +302,11 @@ class Cases(RedisBase):
         fields = case_to_hash(case) | {"rev": str(case.rev), "notified": str(case.notified)}
         if case.resurvey:
             fields["resurvey"] = case.resurvey
-        deltas = [(name, count) for name, count in counts_of(case).items() if count]
         ops = [(key, "+", member) for key, member in _entries(case).items()]
-        return self._case_write(case.id, "new", fields, deltas, ops) > 0
+        written = self._case_write(case.id, "new", fields, _deltas(None, case), ops) > 0
+        if written and case.labels is None:  # carried without labels (an export from before them): beat labels it
+            self.redis.set(keys.CASES_LABELLED, f"0:{secrets.token_hex(6)}")
+        return written
 
     def carried_case_counts(self) -> dict[str, int]:
         """Return what the counters carried from the install a replay came from (CARRIED)."""
@@ -288,7 +341,7 @@ class Cases(RedisBase):
             pipe.delete(keys.case(case.id))
             for key, member in _entries(case).items():
                 pipe.zrem(key, member)
-            for name, count in counts_of(case).items():
+            for name, count in counted_fields(case).items():
                 if count:
                     pipe.hincrby(keys.case_counts(bucket), name, -count)
         pipe.delete(listed)

@@ -559,8 +559,18 @@ def customer_cases(bucket: int, email: str) -> str:
 
 
 def case_counts(bucket: int) -> str:
-    """Name a bucket's case counters: opened, active, recovered, not_recovered, contacted, contact_ms."""
+    """Name a bucket's case counters: opened, active, recovered, not_recovered, contacted, contact_ms, and the same
+    for each filter value its cases carry ("<label>|opened")."""
     return f"{PREFIX}:{{c{bucket}}}:cases:counts"
+
+
+def case_label_index(bucket: int, label: str) -> str:
+    """Name a bucket's index of the open and contacted cases of one filter value (a label: "team=billing")."""
+    return f"{PREFIX}:{{c{bucket}}}:cases:label:{label}"
+
+
+CASES_LABELLED = f"{PREFIX}:cases:labelled"  # "1" once every case kept is labelled (tracker.cases.labels)
+CASES_LABEL_LEASE = f"{PREFIX}:cases:labelling"  # the beat task labelling the cases from before labels
 
 
 # Notice producers (issue 11: producers) ----------------------------------------------------------------------------

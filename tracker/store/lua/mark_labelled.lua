@@ -1,0 +1,7 @@
+-- Mark every recovery case labelled, unless a case was carried in unlabelled since the walk that labelled them
+-- began (such a write moves the mark to a new value).
+-- KEYS: 1 the mark; ARGV: 1 the mark as the walk read it when it began ("" for none). Returns 1 when marked.
+local now = redis.call('GET', KEYS[1]) or ''
+if now ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], '1')
+return 1
