@@ -427,3 +427,26 @@ def test_kombu_gets_the_redis_url_as_redis_py_reads_it():
     assert broker_connection("redis://h:6379/0?password=p%2Fw&socket_timeout=2&protocol=3") == \
         ("redis://:p%2Fw@h:6379/0", {"socket_timeout": 2.0})
     assert broker_connection("redis://u:p@h/0") == ("redis://u:p@h/0", {})
+
+
+def test_the_whole_loop_runs_on_a_redis_socket_with_a_password_the_broker_on_the_same_socket(tmp_path, smtp):
+    # unix:// is redis-py's name for a socket; kombu, Celery's client, has no unix:// transport and names the same
+    # socket redis+socket:// (its database as virtual_host), which the broker is given.
+    socket_path = tmp_path / "redis.sock"
+    server = start_own_redis(tmp_path / "socket", "--unixsocket", str(socket_path), "--unixsocketperm", "700",
+                             "--requirepass", PASSWORD)
+    try:
+        env = make_env(f"unix://:{quote(PASSWORD, safe='')}@{socket_path}?db=2", smtp.port)
+        assert broker_connection(env["TRACKER_REDIS_URL"]) == (
+            f"redis+socket://:{quote(PASSWORD, safe='')}@{socket_path}?virtual_host=2", {})
+        checked = tracker(env, "check")
+        assert checked.returncode == 0 and "ok  broker" in checked.stdout, checked.stdout + checked.stderr
+        with Loop(env, tmp_path) as loop:
+            assert loop.run(smtp)["responses"] == 1
+        import redis
+
+        assert redis.Redis(unix_socket_path=str(socket_path), password=PASSWORD, db=2).dbsize() > 0  # all in db 2
+        outputs = [*loop.outputs(), checked.stdout, checked.stderr]
+        assert not leaks(outputs, PASSWORD) and not any("Traceback" in text for text in outputs[:3])
+    finally:
+        server.stop()

@@ -386,6 +386,7 @@ def broker_connection(url: str) -> tuple[str, dict[str, object]]:
     A Sentinel broker names its master in the query (`sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster`,
     each Sentinel a `;`-separated URL): kombu takes the master's name only as a transport option.
 
+    A unix:// URL (a Redis's socket) is written as kombu names a socket (redis+socket://), which it reads the same.
     A redis:// or rediss:// URL (TRACKER_BROKER_URL, or TRACKER_REDIS_URL when it is unset) is written as redis-py
     reads it, and kombu reads it otherwise: a user and password given as query options (`?password=`, which kombu
     fails on) move into the URL's user part, where kombu also masks them in what Celery logs; redis-py's socket and
@@ -396,6 +397,8 @@ def broker_connection(url: str) -> tuple[str, dict[str, object]]:
     """
     if url.startswith(("redis://", "rediss://")):
         return _redis_broker(url)
+    if url.startswith("unix://"):
+        return _socket_broker(url), {}
     if not url.startswith("sentinel://") or "?" not in url:
         return url, {}
     base, _, query = url.partition("?")
@@ -405,6 +408,18 @@ def broker_connection(url: str) -> tuple[str, dict[str, object]]:
         raise ConfigError(f"TRACKER_BROKER_URL: a sentinel:// URL takes only master_name in its query, got "
                           f"{', '.join(sorted(options))}")
     return base, {"master_name": master} if master else {}
+
+
+def _socket_broker(url: str) -> str:
+    """Write a Redis socket's unix:// URL (redis-py's: `unix://[user[:password]@]/path?db=N[&password=...]`) as kombu,
+    which has no unix:// transport, names the same socket: `redis+socket://[user]:password@/path?virtual_host=N`."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    user = query.get("username", unquote(parts.username or ""))
+    password = query.get("password", unquote(parts.password or ""))
+    auth = f"{quote(user, safe='')}:{quote(password, safe='')}@" if user or password else ""
+    db = query.get("db", "")
+    return f"redis+socket://{auth}{parts.path}" + (f"?virtual_host={db}" if db.isdigit() else "")
 
 
 def _redis_broker(url: str) -> tuple[str, dict[str, object]]:
