@@ -16,6 +16,10 @@ Each also says how much of it is Redis's own hash table of keys (common.keyspace
 of two: two runs whose key counts fall either side of one differ by hundreds of bytes a customer that no layout
 change made.
 
+Then the dispatcher opens the recovery cases of the unsatisfied answers (its cases target alone, as beat runs it)
+and the run says what they take a case and what one filter's case numbers cost read from its label against counted
+from every case; the steady bytes hold the cases, the fresh ones none.
+
 Reads go through the app in this process (Flask's test client: server time, no network): the dashboard,
 the 90-day summary, customers?sort=value, the at-risk listing, the agents list, lists, the summary and the
 dashboard filtered by another dimension (SPEC §12), and one score card. For each
@@ -57,11 +61,16 @@ from common import (
     used_memory,
 )
 
+from tracker.cases.labels import keep_case_labels
+from tracker.cases.stats import case_numbers
+from tracker.cases.target import case_targets
 from tracker.cli.migrate import known_sources
 from tracker.config import Settings
 from tracker.ingest import apply as ingest
 from tracker.ingest.replay import replay_file
+from tracker.notify import dispatch
 from tracker.notify.expiry import settle_expired
+from tracker.scores.summary import Facets, case_facets
 from tracker.store import Store, keys
 from tracker.web.app import create_app
 
@@ -215,6 +224,35 @@ def age_out(store: Store, settings: Settings, now_ms: int) -> dict[str, int]:
             expiring += len(doomed)
     done["keys with a TTL dropped"] = expiring
     return done
+
+
+def open_cases(store: Store, settings: Settings, now_ms: int) -> str:
+    """Open the recovery cases of the fill's unsatisfied answers as beat's dispatcher does (the cases target alone),
+    label any case beat would, and say what they cost: their bytes, and one filter's case numbers read from its label
+    against the same numbers counted from every case kept."""
+    before, start = used_memory(store.redis), time.perf_counter()
+    while dispatch.dispatch(store, settings, "bench", now_ms, targets=case_targets(settings), budget_s=600).left:
+        pass
+    seconds = time.perf_counter() - start
+    keep_case_labels(store)  # as beat does: every case opened here was labelled as it opened
+    opened = store.case_counts(now_ms).opened
+    wanted = Facets(team="billing")
+
+    def numbers(label: str | None) -> Callable[[], Any]:
+        return lambda: case_numbers(store, now_ms, lambda case, survey: case_facets(case, survey).passes(wanted),
+                                    label=label)
+
+    timed = []
+    for label in ("team=billing", None):
+        start = time.perf_counter()
+        got, commands, trips = commands_run(store.redis, numbers(label))
+        timed.append((got, (time.perf_counter() - start) * 1000, commands, trips))
+    (labelled, ms, commands, trips), (walked, walk_ms, walk_commands, walk_trips) = timed
+    same = "the same" if labelled == walked else f"NOT the same: {labelled} against {walked}"
+    return (f"cases    {opened:,} recovery cases opened by the dispatcher in {seconds:,.0f} s, "
+            f"{(used_memory(store.redis) - before) / max(opened, 1):,.0f} bytes a case; team=billing's case numbers "
+            f"from its label {ms:.1f} ms ({commands:,} commands, {trips} round trips), every case walked "
+            f"{walk_ms:,.1f} ms ({walk_commands:,} commands, {walk_trips} round trips), {same}")
 
 
 def refill_risk_ranking(store: Store, settings: Settings) -> str:
@@ -379,6 +417,7 @@ def main() -> None:
         print(f"fill     {events:,} events replayed and applied in {seconds:,.0f} s ({events / seconds:,.0f} events/s)",
               flush=True)
         breakdown = key_breakdown(store.redis, args.customers) if args.breakdown else []
+        print(open_cases(store, settings, now_ms), flush=True)  # measured apart: the bytes above have none
         rows = measure_reads(store, settings, now_ms, args.runs)
         print(refill_risk_ranking(store, settings), flush=True)
         erasure, erased = measure_erasure(store, settings, args.customers, args.runs)
