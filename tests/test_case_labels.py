@@ -136,3 +136,57 @@ def test_a_case_carried_in_without_labels_undoes_the_labelled_mark_even_under_a_
     assert not store.mark_cases_labelled(read)  # a walk begun before the carried case leaves the mark alone
     assert keep_case_labels(store) == 1 and store.cases_labelled()
     assert store.case(carried.id).labels == ("scale=csat5", "source=standard", "team=tech")
+
+
+def unlabel(store: Any, *case_ids: str) -> None:
+    """Make cases as a version before labels wrote them, and the labelling not begun."""
+    for case_id in case_ids:
+        case = store.case(case_id)
+        store.write_case(replace(case, labels=None), case)
+        store.redis.hdel(keys.case(case_id), "labels")
+    store.redis.delete(keys.CASES_LABELLED)
+
+
+def test_a_closed_case_a_lead_reopens_behind_the_labelling_walk_is_labelled_before_the_labelling_is_complete(
+        world, store, settings, client, auth, monkeypatch):
+    # ada and ina share a case bucket; ada's case is due first, so reopened it lists before ina's.
+    early = open_case(world, store, settings, "T-1", "ada@example.no", hours_ago=60, team="tech")
+    later = open_case(world, store, settings, "T-2", "ina@example.no", hours_ago=1, team="tech")
+    update_case(store, settings, early, now_ms(), "lead", status="recovered")
+    unlabel(store, early, later)
+    walk = store.cases_with_surveys
+
+    def one_at_a_time(batch: int = 500) -> Any:
+        for number, found in enumerate(walk(batch=1)):
+            yield found
+            if number == 0:  # the walk passed ina's open case: a lead reopens ada's, which moves before it
+                update_case(store, settings, early, now_ms(), "lead", status="open")
+
+    monkeypatch.setattr(store, "cases_with_surveys", one_at_a_time)
+    keep_case_labels(store)
+    monkeypatch.undo()
+    assert store.case(early).status == "open"
+    assert store.case(early).labels is not None or not store.cases_labelled()
+    assert summary_numbers(client, auth, {"team": "tech"}) == walked(store, {"team": "tech"})
+    assert summary_numbers(client, auth, {"team": "tech"})["cases_open"] == 2
+
+
+def test_an_erasure_racing_the_labelling_walk_leaves_nothing_counted_or_listed_under_the_cases_labels(
+        world, store, settings, monkeypatch):
+    case_id = open_case(world, store, settings, "T-1", "kari@example.no", hours_ago=60, team="tech")
+    unlabel(store, case_id)
+    read = store.cases_of
+
+    def labelled_meanwhile(email: str) -> Any:
+        found = read(email)
+        assert keep_case_labels(store) == 1  # beat labels the case between the erasure's read and its delete
+        return found
+
+    monkeypatch.setattr(store, "cases_of", labelled_meanwhile)
+    erase_customer(store, settings, "kari@example.no")
+    monkeypatch.undo()
+    assert store.case(case_id) is None
+    counted = {name: value for bucket in range(keys.BUCKETS)
+               for name, value in store.redis.hgetall(keys.case_counts(bucket)).items() if int(value)}
+    assert counted == {}  # under no label either
+    assert list(store.redis.scan_iter(keys.case_label_index(keys.bucket_of("kari@example.no"), "*"))) == []

@@ -4,7 +4,8 @@ A case counts under each of its labels beside the bucket's own counters, and lis
 contacted (tracker.store.cases), all in its case bucket's slot and in the one script that writes it. So the summary's
 case numbers under one filter read that label's counters in one round trip, whatever the number of cases, as the
 unfiltered ones do. A case opened before labels has none: beat labels those once (keep_case_labels) and marks the
-labelling complete; until then a filtered summary counts the cases kept, as it did before.
+labelling complete; until then a filtered summary counts the cases kept, as it did before. A lead's change labels such
+a case itself (tracker.cases.work): a reopened case lists before the place the walk has reached, which would pass it.
 """
 
 from __future__ import annotations

@@ -119,6 +119,8 @@ def _change(store: Store, case_id: str, now_ms: int,
         new, changes = change(case)
         if not changes:
             return case, []
+        if new.labels is None:  # opened before labels: a reopening moves it behind beat's labelling walk, so label it
+            new = replace(new, labels=case_labels(new, store.survey(new.survey)))
         try:
             rev = store.write_case(new, case)
         except CaseConflict:

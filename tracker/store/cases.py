@@ -24,6 +24,7 @@ COUNTERS = ("opened", "active", "recovered", "not_recovered", "contacted", "cont
 # What the counters of an install a replay came from held beyond the cases it carried (closed cases retention deleted
 # keep counting), kept under these fields of bucket 0's counters: set, never added to, so replaying twice counts once.
 CARRIED = "carried:"
+ERASE_ATTEMPTS = 8  # an erasure reads a case again at most this often while other writers change it
 ANY = "*"
 UNASSIGNED = "-"
 
@@ -332,21 +333,33 @@ class Cases(RedisBase):
         return self.cases([member.rpartition("|")[2] for member in self.redis.zrange(listed, 0, -1)])
 
     def erase_cases(self, email: str) -> int:
-        """Delete every case of a customer with its index entries and counts (GDPR erasure); return how many."""
+        """Delete every case of a customer with its index entries and counts (GDPR erasure); return how many.
+
+        Each case goes by a compare-and-set on its rev, read again while another writer changes it: what it counts
+        and where it is listed move with a lead's change or its labelling (tracker.cases.labels), and a delete of an
+        older read would leave those behind for ever."""
         bucket = keys.bucket_of(email)
-        listed = keys.customer_cases(bucket, email)
-        found = self.cases_of(email)
-        pipe = self.redis.pipeline(transaction=True)  # one slot: the customer's case bucket
-        for case in found:
-            pipe.delete(keys.case(case.id))
-            for key, member in _entries(case).items():
-                pipe.zrem(key, member)
-            for name, count in counted_fields(case).items():
-                if count:
-                    pipe.hincrby(keys.case_counts(bucket), name, -count)
-        pipe.delete(listed)
-        pipe.execute()
-        return len(found)
+        erased = 0
+        for found in self.cases_of(email):
+            case: Case | None = found
+            for _ in range(ERASE_ATTEMPTS):
+                if case is None:
+                    break
+                entries = _entries(case)
+                counted = [(name, count) for name, count in counted_fields(case).items() if count]
+                args: list[Any] = [str(case.rev), len(counted)]
+                for name, count in counted:
+                    args += [name, count]
+                done = int(self.script("case_erase")(keys=[keys.case(case.id), keys.case_counts(bucket), *entries],
+                                                     args=[*args, *entries.values()]))
+                if done >= 0:
+                    erased += done
+                    break
+                case = self.case(case.id)
+            else:
+                raise CaseConflict(found.id)
+        self.redis.delete(keys.customer_cases(bucket, email))
+        return erased
 
     def retire_closed_cases(self, cutoff_ms: int, limit: int = 500) -> int:
         """Delete up to limit closed cases per bucket that were due and closed before cutoff_ms (retention); the
