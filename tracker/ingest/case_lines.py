@@ -24,11 +24,14 @@ from tracker.ingest.optout_lines import Address
 from tracker.model import CASE_STATUSES, Case, CaseNote
 from tracker.scales import SCALES
 from tracker.store import Store, keys
-from tracker.store.cases import COUNTERS, counts_of
+from tracker.store.cases import CARRIED, COUNTERS, counted_fields, is_counter_field
 
 # A label as tracker.store.cases.labels_of names it: a filter's name and its value, escaped (no '|', no space).
-LABEL = r"^(source|brand|team|agent|scale|channel|tag|organisation|resolved_by)=[^|\s]{1,2000}$"
+# Escaped, a value of 500 characters takes up to 12 characters each (a 4-byte UTF-8 one, each byte as %XX).
+LABEL = r"^(source|brand|team|agent|scale|channel|tag|organisation|resolved_by)=[^|\s]{1,6000}$"
+COUNTER_FIELD = "^(" + LABEL[1:-1] + r"\|)?(" + "|".join(COUNTERS) + ")$"
 MAX_LABELS = 210  # eight filters and a ticket's tags (at most 200, tracker.events)
+BUCKET_READS = 5  # a bucket whose counters move while its cases are read is read again, at most this often
 CASE = "case.recorded"
 RETIRED = "cases.retired"
 TYPES = (CASE, RETIRED)
@@ -94,9 +97,11 @@ class CaseLineSchema(StrictSchema):
 
 
 class CasesRetiredLineSchema(StrictSchema):
-    """The `counts` of a cases.retired line: what the counters hold beyond the cases the export carries."""
+    """The `counts` of a cases.retired line: what the counters hold beyond the cases the export carries, by counter
+    field (one of COUNTERS, or a label's: "team=billing|recovered")."""
 
-    counts = fields.Dict(keys=fields.String(validate=validate.OneOf(COUNTERS)),
+    counts = fields.Dict(keys=fields.String(validate=validate.Regexp(
+                             COUNTER_FIELD, error="Must be a case counter, alone or after a label and '|'.")),
                          values=fields.Integer(strict=True, validate=validate.Range(min=0)), required=True)
 
 
@@ -156,15 +161,30 @@ def case_line(case: Case) -> dict[str, Any]:
 
 def case_lines(store: Store, now_ms: int) -> Iterator[dict[str, Any]]:
     """Yield a case.recorded line per case kept, then a cases.retired line when the counters hold more than those
-    cases (closed cases retention deleted, or counts carried from an earlier install)."""
-    total = store.case_counts(now_ms)
-    kept = dict.fromkeys(COUNTERS, 0)
-    for batch in store.iter_cases():
-        for case in batch:
-            for name, count in counts_of(case).items():
-                kept[name] += count
+    cases (closed cases retention deleted, or counts carried from an earlier install), by counter field: each
+    label's too, so the numbers under one filter come out the same after the move.
+
+    A bucket's counters are read before and after its cases: when a lead's change (or a case opened) moved them
+    meanwhile, the bucket is read again, so what the cases carried and what their counters held are of one moment."""
+    beyond: dict[str, int] = {}
+    for bucket in range(keys.BUCKETS):
+        for _ in range(BUCKET_READS):
+            before = store.case_counters(bucket)
+            cases = [case for batch in store.iter_cases(buckets=[bucket]) for case in batch]
+            if store.case_counters(bucket) == before:
+                break
+        # else the bucket kept moving: carry the last read, the cases of one moment and the counters of the next
+        kept: dict[str, int] = {}
+        for case in cases:
+            for name, count in counted_fields(case).items():
+                kept[name] = kept.get(name, 0) + count
             yield case_line(case)
-    # Read before the walk: a case opened meanwhile is carried, and is not counted twice (never below none).
-    beyond = {name: max(0, getattr(total, name) - kept[name]) for name in COUNTERS}
-    if any(beyond.values()):
-        yield {"type": RETIRED, "counts": {name: count for name, count in beyond.items() if count}}
+        for name, count in before.items():
+            field = name.removeprefix(CARRIED)
+            if is_counter_field(field):
+                beyond[field] = beyond.get(field, 0) + count
+        for name, count in kept.items():
+            beyond[name] = beyond.get(name, 0) - count
+    counts = {name: count for name, count in sorted(beyond.items()) if count > 0}
+    if counts:
+        yield {"type": RETIRED, "counts": counts}

@@ -69,6 +69,12 @@ def _entries(case: Case) -> dict[str, str]:
         keys.customer_cases(bucket, case.customer), *(keys.case_label_index(bucket, label) for label in labelled))}
 
 
+def is_counter_field(name: str) -> bool:
+    """Say whether a name is a case counter field: one of COUNTERS, or one of a label's ("team=billing|opened")."""
+    label, _, counter = name.rpartition("|")
+    return counter in COUNTERS and (not label or "=" in label)
+
+
 def labels_of(values: Iterable[tuple[str, str]]) -> tuple[str, ...]:
     """Name the filter values a case counts under (its survey's, Facets.pairs): "team=billing", "tag=vip"."""
     return tuple(sorted({cross_label(name, value) for name, value in values}))
@@ -232,8 +238,7 @@ class Cases(RedisBase):
         """Add up every bucket's case counters and count the open cases past due (one round trip, 2 x BUCKETS
         commands): of every case, or of the cases of one label (labels_of; exact once cases_labelled())."""
         prefix = f"{label}|" if label is not None else ""
-        fields = [prefix + name for name in COUNTERS] + ([CARRIED + name for name in COUNTERS] if label is None
-                                                         else [])
+        fields = [prefix + name for name in COUNTERS] + [CARRIED + prefix + name for name in COUNTERS]
         pipe = self.redis.pipeline(transaction=False)
         for bucket in range(keys.BUCKETS):
             pipe.hmget(keys.case_counts(bucket), fields)
@@ -279,9 +284,10 @@ class Cases(RedisBase):
             by_sid = {survey.sid: survey for raw in surveys if (survey := survey_from_hash(raw))}
             yield [(case, by_sid.get(case.survey)) for case in found]
 
-    def iter_cases(self, batch: int = 500) -> Iterator[list[Case]]:
-        """Yield every case kept (open and contacted ones first in each bucket), a batch at a time (two round trips)."""
-        for bucket in range(keys.BUCKETS):
+    def iter_cases(self, batch: int = 500, buckets: Iterable[int] | None = None) -> Iterator[list[Case]]:
+        """Yield every case kept (open and contacted ones first in each bucket), a batch at a time (two round trips);
+        of the given buckets only, when given."""
+        for bucket in range(keys.BUCKETS) if buckets is None else buckets:
             low = "-"
             while True:
                 members = self.redis.zrange(keys.case_index(bucket, ANY, ANY), low, "+", bylex=True, offset=0,
@@ -309,19 +315,26 @@ class Cases(RedisBase):
             self.redis.set(keys.CASES_LABELLED, f"0:{secrets.token_hex(6)}")
         return written
 
+    def case_counters(self, bucket: int) -> dict[str, int]:
+        """Return every counter field of a bucket as stored (COUNTERS, each label's, what a replay carried)."""
+        return {name: int(value) for name, value in self.redis.hgetall(keys.case_counts(bucket)).items()}
+
     def carried_case_counts(self) -> dict[str, int]:
-        """Return what the counters carried from the install a replay came from (CARRIED)."""
-        held = self.redis.hmget(keys.case_counts(0), [CARRIED + name for name in COUNTERS])
-        return {name: int(value) for name, value in zip(COUNTERS, held, strict=True) if value}
+        """Return what the counters carried from the install a replay came from (CARRIED), by counter field."""
+        return {name[len(CARRIED):]: count for name, count in self.case_counters(0).items()
+                if name.startswith(CARRIED) and count}
 
     def carry_case_counts(self, counts: Mapping[str, int], dry_run: bool = False) -> bool:
-        """Set the counts carried from the install a replay came from; say whether they were (or would be) new."""
-        wanted = {name: count for name, count in counts.items() if name in COUNTERS and count}
-        if wanted == self.carried_case_counts():
+        """Set the counts carried from the install a replay came from (by counter field: "opened", or a label's
+        "team=billing|opened"); say whether they were (or would be) new."""
+        wanted = {name: count for name, count in counts.items() if is_counter_field(name) and count}
+        held = self.carried_case_counts()
+        if wanted == held:
             return False
         if not dry_run:
             pipe = self.redis.pipeline(transaction=True)  # one key
-            pipe.hdel(keys.case_counts(0), *(CARRIED + name for name in COUNTERS))
+            if held:
+                pipe.hdel(keys.case_counts(0), *(CARRIED + name for name in held))
             if wanted:
                 pipe.hset(keys.case_counts(0), mapping={CARRIED + name: str(count) for name, count in wanted.items()})
             pipe.execute()
