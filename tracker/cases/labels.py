@@ -4,8 +4,10 @@ A case counts under each of its labels beside the bucket's own counters, and lis
 contacted (tracker.store.cases), all in its case bucket's slot and in the one script that writes it. So the summary's
 case numbers under one filter read that label's counters in one round trip, whatever the number of cases, as the
 unfiltered ones do. A case opened before labels has none: beat labels those once (keep_case_labels) and marks the
-labelling complete; until then a filtered summary counts the cases kept, as it did before. A lead's change labels such
-a case itself (tracker.cases.work): a reopened case lists before the place the walk has reached, which would pass it.
+labelling complete; until then a filtered summary counts the cases kept, as it did before. A case a version before
+labels opens later (a rolling upgrade) counts opened and not labelled, which undoes the mark until beat labels it.
+A lead's change labels such a case itself (tracker.cases.work): a reopened case lists before the place the walk has
+reached, which would pass it.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ def case_labels(case: Case, survey: Survey | None) -> tuple[str, ...]:
 def keep_case_labels(store: Store) -> int | None:
     """Label every case opened before labels, unless they all are (beat, every 30 s); return how many it labelled,
     None when the labelling was complete already or another process is at it."""
-    mark = store.labelled_mark()
-    if mark == "1":
+    if store.cases_labelled():
         return None
+    mark = store.labelled_mark()
     token = secrets.token_hex(8)
     if not store.redis.set(keys.CASES_LABEL_LEASE, token, nx=True, px=LEASE_MS):
         return None

@@ -24,6 +24,9 @@ COUNTERS = ("opened", "active", "recovered", "not_recovered", "contacted", "cont
 # What the counters of an install a replay came from held beyond the cases it carried (closed cases retention deleted
 # keep counting), kept under these fields of bucket 0's counters: set, never added to, so replaying twice counts once.
 CARRIED = "carried:"
+# Beside COUNTERS: the cases counted labelled. A case a version before labels opened counts in "opened" alone, so
+# the two part from the difference the labelling saw (cases_labelled) and the store reads as unlabelled again.
+LABELLED = "labelled"
 ERASE_ATTEMPTS = 8  # an erasure reads a case again at most this often while other writers change it
 ANY = "*"
 UNASSIGNED = "-"
@@ -138,7 +141,7 @@ def counted_fields(case: Case | None) -> dict[str, int]:
     counts = counts_of(case)
     labelled = {f"{label}|{name}": count for label in (case.labels or () if case else ()) for name, count in
                 counts.items()}
-    return counts | labelled
+    return counts | labelled | {LABELLED: int(case is not None and case.labels is not None)}
 
 
 def _deltas(old: Case | None, new: Case | None) -> list[tuple[str, int]]:
@@ -254,18 +257,33 @@ class Cases(RedisBase):
         return CaseCounts(overdue=overdue, **sums)
 
     def cases_labelled(self) -> bool:
-        """Say whether every case kept is labelled, so that the counters of a label count all of its cases."""
-        return self.labelled_mark() == "1"
+        """Say whether every case kept is labelled, so that the counters of a label count all of its cases: the
+        labelling said so (its mark, "1:<difference>"), and no case was opened unlabelled since (by a version before
+        labels, during a rolling upgrade), which the cases opened and those labelled, parted from the difference the
+        labelling saw, would tell (one round trip)."""
+        mark, unlabelled = self._labelling()
+        return mark == f"1:{unlabelled}"
 
     def labelled_mark(self) -> str:
-        """Return the labelling's mark: "1" once every case is labelled, else what a walk labelling them reads
-        when it begins (mark_cases_labelled)."""
+        """Return the labelling's mark as stored: what a walk labelling the cases reads when it begins
+        (mark_cases_labelled), and compares when it ends."""
         return str(self.redis.get(keys.CASES_LABELLED) or "")
 
+    def _labelling(self) -> tuple[str, int]:
+        """Return the mark, and how many more cases the buckets counted opened than labelled (cases that left by
+        retention before they could be labelled stay in the difference)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(keys.CASES_LABELLED)
+        for bucket in range(keys.BUCKETS):
+            pipe.hmget(keys.case_counts(bucket), ["opened", LABELLED])
+        mark, *counted = pipe.execute()
+        return str(mark or ""), sum(int(opened or 0) - int(labelled or 0) for opened, labelled in counted)
+
     def mark_cases_labelled(self, read: str) -> bool:
-        """Say every case is labelled, unless one was carried in unlabelled since the mark was read; say whether it
-        was said."""
-        return bool(self.script("mark_labelled")(keys=[keys.CASES_LABELLED], args=[read]))
+        """Say every case is labelled (with the difference of opened and labelled counts as it is now), unless one
+        was carried in unlabelled since the mark was read; say whether it was said."""
+        _, unlabelled = self._labelling()
+        return bool(self.script("mark_labelled")(keys=[keys.CASES_LABELLED], args=[read, f"1:{unlabelled}"]))
 
     def label_case(self, case: Case, labels: tuple[str, ...]) -> bool:
         """Label a case opened before labels (its counters and indexes under each label with it); False when it
