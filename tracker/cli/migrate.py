@@ -29,7 +29,8 @@ PAGES: dict[str, tuple[str, str, str]] = {
                "survey page, once per ticket, and mail no one. export-log's recovery cases, opt-outs and what "
                "retention retired (case.recorded, cases.retired, optout.unsubscribed, optout.suppressed, "
                "scores.retired, scores.first_activity) are written back as they are read, each unless it is there, "
-               "and tell no one. " + NEVER_MAILS + "--dry-run changes nothing "
+               "and tell no one; so are customers' profiles (customer.profile: names, ids and orders), merged with "
+               "what is there. " + NEVER_MAILS + "--dry-run changes nothing "
                "and prints what would change. Bad lines are reported with their number (exit status 1); "
                "the others still apply.",
                "examples:\n  tracker replay events.jsonl --dry-run\n  tracker replay events.jsonl --source zendesk"),
@@ -37,7 +38,8 @@ PAGES: dict[str, tuple[str, str, str]] = {
                    "Write every event of the event log, then every sent survey (survey.sent), every answer "
                    "(survey.answered) and every skipped or failed survey (survey.skipped), then every recovery case "
                    "(case.recorded), what retention retired (scores.retired, scores.first_activity) and every "
-                   "unsubscribe and suppression (optout.unsubscribed, optout.suppressed), "
+                   "unsubscribe and suppression (optout.unsubscribed, optout.suppressed) and every customer's "
+                   "profile (customer.profile: name, ids and orders, which the trimmed log no longer says), "
                    "as JSON lines that `tracker replay` reads back into an empty Redis to the same scores, cases "
                    "and opt-outs. Use - for standard output. An earlier FILE is replaced only once the export is "
                    "whole. Needs only TRACKER_REDIS_URL; with TRACKER_SECRET_KEY, the opt-outs kept as a keyed hash "
@@ -110,13 +112,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print(f"  {title:<24} {report.restored[label]}")
         print(f"  already held             {report.restored_already} (cases, opt-outs and retired sums there: left "
               "as they are)")
+        print(f"  profiles to restore      {report.restored['profile']} ({report.profiles_held} held as they are)")
     else:
         print(f"Appended {counted(report.appended, 'event')} to the log, skipped {report.duplicates} already there, "
               f"rejected {counted(len(report.errors), 'line')}. "
               f"{counted(report.surveys_too_old, 'solve is', 'solves are')} too old to survey "
               f"and {counted(report.answers, 'answer')} will count; the workers apply them.")
-        if report.restored or report.restored_already:
+        if set(report.restored) - {"profile"} or report.restored_already:
             print(f"Restored {_restored(report)} ({report.restored_already} already there).")
+        if report.restored["profile"] or report.profiles_held:
+            print(f"Restored the profiles of {counted(report.restored['profile'], 'customer')} (names, ids and "
+                  f"orders; {report.profiles_held} held as they are).")
     if report.unverified:
         print(f"tracker: {counted(report.unverified, 'opt-out is', 'opt-outs are')} kept only as a hash keyed with the "
               "exporting install's TRACKER_SECRET_KEY, which could not be compared with this one's (no "
@@ -187,6 +193,9 @@ def cmd_export_log(args: argparse.Namespace) -> int:
     retired += ["the first activity"] * report.first_activity
     if retired:
         print(f"Wrote {' and '.join(retired)} (what retention deleted still counts).", file=out)
+    if report.beyond_log:
+        print(f"Wrote the profiles of {counted(report.profiles, 'customer')} with {counted(report.orders, 'order')} "
+              f"({report.beyond_log} holding what the trimmed log no longer says: names, ids, orders).", file=out)
     if report.kept_by_hash and not fingerprints:
         print("tracker: TRACKER_SECRET_KEY is not set, so the opt-outs kept by hash name no key: the install they are "
               "replayed into needs this one's TRACKER_SECRET_KEY for them to hold, and cannot check it.",

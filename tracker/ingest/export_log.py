@@ -9,8 +9,9 @@ its `restore` (tracker.ingest.restore): the survey's id, a failure and its error
 reason, extra answers and how it arrived, and what it counted for. Survey events found in the log are left
 out: the stored answer they led to says it. Last, every recovery case (after the answers that opened them) and
 what the case counters hold beyond them (tracker.ingest.case_lines), what retention retired: every entity's retired
-sums and the first activity (tracker.ingest.retired_lines), and every unsubscribe and suppression, in plain and by
-hash (tracker.ingest.optout_lines): lines that replay writes back itself.
+sums and the first activity (tracker.ingest.retired_lines), every unsubscribe and suppression, in plain and by
+hash (tracker.ingest.optout_lines), and every customer's profile: name, ids and orders, which the trimmed log no
+longer says (tracker.ingest.profile_lines): lines that replay writes back itself.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import IO, Any
 from tracker.events import ANSWERED, SENT, SKIPPED, SURVEY_TYPES, event_from_record, standard_event
 from tracker.ingest.case_lines import CASE, RETIRED, case_lines
 from tracker.ingest.optout_lines import optout_line, stored_optouts
+from tracker.ingest.profile_lines import LoggedOrders, profile_lines
 from tracker.ingest.restore import FIELD as RESTORE
 from tracker.ingest.restore import Restore, restore_line
 from tracker.ingest.retired_lines import FIRST, retired_lines
@@ -52,6 +54,9 @@ class ExportReport:
     unsubscribed: int = 0  # in plain (the profile's)
     suppressed: int = 0  # in plain (the suppression list)
     kept_by_hash: int = 0  # unsubscribes and suppressions kept as a keyed hash of the address
+    profiles: int = 0  # customers whose name, ids or orders a customer.profile line carries
+    orders: int = 0  # the orders those lines carry
+    beyond_log: int = 0  # of those customers, the ones the log names no more, or not about every order of theirs
 
 
 class OutputError(Exception):
@@ -68,13 +73,15 @@ class OutputError(Exception):
 
 def export_log(store: Store, out: IO[str], fingerprints: Sequence[str] = (), now_ms: int | None = None) -> ExportReport:
     """Write every logged event, every sent, answered, skipped or failed survey, every recovery case, what retention
-    retired and every opt-out to out, one JSON object a line. fingerprints: the secret keys'
+    retired, every opt-out and every customer's profile to out, one JSON object a line. fingerprints: the secret keys'
     (optout_lines.key_fingerprints), written with each opt-out kept by hash, so that a replay can tell whether it holds
     the key the hash was made with.
 
     A failed write raises OutputError; the store's failures (StorageUnavailable) pass through unchanged.
     """
     report = ExportReport()
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    logged = LoggedOrders()
     for payload in store.iter_log():
         try:
             event = event_from_record(json.loads(payload))
@@ -84,6 +91,7 @@ def export_log(store: Store, out: IO[str], fingerprints: Sequence[str] = (), now
         if event.type in SURVEY_TYPES:
             continue
         _write(out, event)
+        logged.add(event)
         report.events += 1
     for event, restore in _survey_events(store):
         _write(out, event, restore)
@@ -95,7 +103,7 @@ def export_log(store: Store, out: IO[str], fingerprints: Sequence[str] = (), now
             report.failed += 1
         else:
             report.skipped += 1
-    for line in case_lines(store, int(time.time() * 1000) if now_ms is None else now_ms):
+    for line in case_lines(store, now_ms):
         _write_line(out, line)
         report.cases += line["type"] == CASE
         report.retired |= line["type"] == RETIRED
@@ -111,6 +119,11 @@ def export_log(store: Store, out: IO[str], fingerprints: Sequence[str] = (), now
             report.unsubscribed += 1
         else:
             report.suppressed += 1
+    for line, beyond in profile_lines(store, logged, now_ms):
+        _write_line(out, line)
+        report.profiles += 1
+        report.beyond_log += beyond
+        report.orders += len(line.get("orders", ()))
     return report
 
 

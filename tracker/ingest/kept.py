@@ -1,9 +1,11 @@
-"""The replay lines that carry stored state rather than an event: recovery cases, opt-outs and retired sums.
+"""The replay lines that carry stored state rather than an event: recovery cases, opt-outs, retired sums and
+customers' profiles.
 
 Replay writes them itself as it reads them (tracker.ingest.replay), before it appends any line but the survey lines:
 none of them is an event for the workers to apply, and an opt-out must hold before a solve it covers is applied and
-its survey swept. Each write keeps what is there already (retired sums: carried once, tracker.ingest.retired_lines),
-so replaying twice changes nothing.
+its survey swept. Each write keeps what is there already (retired sums: carried once, tracker.ingest.retired_lines;
+a profile's orders: merged with the replayed events of them, tracker.ingest.profile_lines), so replaying twice changes
+nothing.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker.config import Settings
-from tracker.ingest import case_lines, optout_lines, retired_lines
+from tracker.ingest import case_lines, optout_lines, profile_lines, retired_lines
 from tracker.ingest.optout_lines import OptOutLine, optout_from_line, restore_optout
 from tracker.ingest.retired_lines import FirstActivity, RetiredSums
 from tracker.model import Case
 from tracker.store import Store
+from tracker.store.profiles import CarriedProfile
 
-TYPES = (*case_lines.TYPES, *optout_lines.TYPES, *retired_lines.TYPES)
+TYPES = (*case_lines.TYPES, *optout_lines.TYPES, *retired_lines.TYPES, *profile_lines.TYPES)
 # What replay counts each kind under (ReplayReport.restored), in the order it prints them.
-LABELS = ("case", "retired", "unsubscribed", "suppressed", "kept by hash", "retired sums", "first activity")
+LABELS = ("case", "retired", "unsubscribed", "suppressed", "kept by hash", "retired sums", "first activity",
+          "profile")
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class CarriedCounts:
     counts: dict[str, int]
 
 
-Kept = Case | CarriedCounts | OptOutLine | RetiredSums | FirstActivity
+Kept = Case | CarriedCounts | OptOutLine | RetiredSums | FirstActivity | CarriedProfile
 
 
 def read_kept(data: dict[str, Any]) -> Kept:
@@ -44,6 +48,8 @@ def read_kept(data: dict[str, Any]) -> Kept:
         return retired_lines.sums_from_line(data)
     if kind == retired_lines.FIRST:
         return retired_lines.first_from_line(data)
+    if kind == profile_lines.PROFILE:
+        return profile_lines.profile_from_line(data)
     return optout_from_line(data)
 
 
@@ -57,6 +63,8 @@ def label(kept: Kept) -> str:
         return "retired sums"
     if isinstance(kept, FirstActivity):
         return "first activity"
+    if isinstance(kept, CarriedProfile):
+        return "profile"
     return kept.label
 
 
@@ -74,6 +82,8 @@ def restore_kept(store: Store, settings: Settings, kept: Kept, dry_run: bool = F
                                    dry_run)
     if isinstance(kept, FirstActivity):
         return store.carry_first_activity(kept.at_ms, dry_run)
+    if isinstance(kept, CarriedProfile):
+        return store.restore_profile(kept, dry_run)
     return restore_optout(store, settings, kept, dry_run)
 
 

@@ -2,8 +2,8 @@
 
 Each line is one standard event (SPEC §4, §10). A line may name its own `source` (export-log writes it,
 so every event keeps the source it came from); otherwise the replay's source applies. The lines export-log writes
-for recovery cases, opt-outs and what retention retired are no events: replay writes them itself as it reads them
-(tracker.ingest.kept).
+for recovery cases, opt-outs, what retention retired and customers' profiles are no events: replay writes them itself
+as it reads them (tracker.ingest.kept).
 Bad lines are reported with their number and never block the others.
 """
 
@@ -52,6 +52,7 @@ class ReplayReport:
     errors: list[tuple[int, str]] = field(default_factory=list)
     restored: Counter[str] = field(default_factory=Counter)  # kept lines written (dry: to write), by kept.label
     restored_already: int = 0  # cases, opt-outs and retired sums the store holds already
+    profiles_held: int = 0  # customers' profiles the store holds as the line has them already
     unverified: int = 0  # opt-outs kept by hash whose secret key could not be compared with this install's
 
 
@@ -108,6 +109,8 @@ def _restore_kept(store: Store, settings: Settings, read: KeptAt, report: Replay
         return
     if new:
         report.restored[kept.label(read.kept)] += 1
+    elif kept.label(read.kept) == "profile":  # merged, not kept whole: counted apart from the records kept whole
+        report.profiles_held += 1
     else:
         report.restored_already += 1
     report.unverified += kept.unverified(settings, read.kept)

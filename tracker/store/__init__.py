@@ -18,6 +18,7 @@ from tracker.store.metrics import Metrics
 from tracker.store.notices import Notices
 from tracker.store.optouts import OptOuts
 from tracker.store.outbox import Outbox
+from tracker.store.profiles import Profiles
 from tracker.store.queries import Queries
 from tracker.store.records import Records
 from tracker.store.reminders import Reminders
@@ -35,7 +36,7 @@ from tracker.store.writeback import Writeback
 
 class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, Erasure, Metrics, Replies,
             OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox, Expiries,
-            Notices, Dispatch, Writeback, Cases, Search, RiskRanking, CommentIndex, HeldAlerts):
+            Notices, Dispatch, Writeback, Cases, Search, RiskRanking, CommentIndex, HeldAlerts, Profiles):
     """Every storage operation of the product, over one Redis client."""
 
     @classmethod
