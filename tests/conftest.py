@@ -197,10 +197,16 @@ def smtp() -> Iterator[SmtpSink]:
     controller.stop()
 
 
+def session_env(redis_url: str, broker_url: str, smtp: SmtpSink, **settings: str) -> dict[str, str]:
+    """The environment of a test on the session's Redis, broker and SMTP sink, with these settings besides (a module
+    that needs other settings overrides the env fixture with it)."""
+    extra = {"TRACKER_BROKER_URL": broker_url} if broker_url != redis_url else {}
+    return make_env(redis_url, smtp.port, **extra, **settings)  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def env(redis_url: str, broker_url: str, smtp: SmtpSink) -> dict[str, str]:
-    extra = {"TRACKER_BROKER_URL": broker_url} if broker_url != redis_url else {}
-    return make_env(redis_url, smtp.port, **extra)  # type: ignore[attr-defined]
+    return session_env(redis_url, broker_url, smtp)
 
 
 @pytest.fixture

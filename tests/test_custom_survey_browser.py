@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support import drain, iso, make_env, send_all, solved_event, survey_link
+from tests.conftest import session_env
+from tests.support import drain, iso, send_all, solved_event, survey_link
 from tests.test_dashboard_browser import browser, policy_violations, viewport  # noqa: F401 - browser is a fixture
 from tracker.store import Store
 
@@ -79,8 +80,7 @@ def env(redis_url: str, broker_url: str, smtp: Any, tmp_path: Path) -> dict[str,
     folder.mkdir()
     (folder / "acme-wide.png").write_bytes(wide_png(1200, 240))
     (folder / "surveys.toml").write_text(SURVEYS)
-    extra = {"TRACKER_BROKER_URL": broker_url} if broker_url != redis_url else {}
-    return make_env(redis_url, smtp.port, TRACKER_SURVEYS_FILE=str(folder / "surveys.toml"), **extra)
+    return session_env(redis_url, broker_url, smtp, TRACKER_SURVEYS_FILE=str(folder / "surveys.toml"))
 
 
 def layout(tools: Any) -> dict[str, Any]:

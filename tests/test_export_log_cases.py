@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support import World, drain, make_env, send_all, tracker, wait_until
+from tests.conftest import session_env
+from tests.support import World, drain, send_all, tracker, wait_until
 from tests.test_cases import answer_data, deliver, notices
 from tests.test_dashboard import sign_in
 from tests.test_migrations import other_db
@@ -37,13 +38,7 @@ CASE_FIELDS = ("cases_open", "cases_overdue", "recovered_rate", "first_contact_h
 @pytest.fixture
 def env(redis_url: str, broker_url: str, smtp: Any) -> dict[str, str]:
     """The usual environment, with re-surveys on (a closed case's new survey must not be sent again)."""
-    extra = {"TRACKER_BROKER_URL": broker_url} if broker_url != redis_url else {}
-    return make_env(redis_url, smtp.port, TRACKER_CASE_RESURVEY="1", TRACKER_SURVEY_THROTTLE_DAYS="0", **extra)
-
-
-@pytest.fixture
-def world(post_event: Any, store: Store, env: dict[str, str], smtp: Any, client: Any) -> World:
-    return World(post_event, store, env, smtp, client)
+    return session_env(redis_url, broker_url, smtp, TRACKER_CASE_RESURVEY="1", TRACKER_SURVEY_THROTTLE_DAYS="0")
 
 
 def now_ms() -> int:

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support import World, drain, iso, make_env, tracker
+from tests.conftest import session_env
+from tests.support import World, drain, iso, tracker
 from tests.test_export_log_retired import replayed
 from tests.test_migrations import other_db
 from tracker.config import Settings
@@ -29,13 +30,7 @@ PEOPLE = {ANNA: ("Anna", "nb", "c-anna"), BJORN: ("Bjørn", "sv", "c-bjorn"), CA
 @pytest.fixture
 def env(redis_url: str, broker_url: str, smtp: Any) -> dict[str, str]:
     """The usual environment, with no throttle and a high at-risk score (one unhappy answer puts a customer at risk)."""
-    extra = {"TRACKER_BROKER_URL": broker_url} if broker_url != redis_url else {}
-    return make_env(redis_url, smtp.port, TRACKER_SURVEY_THROTTLE_DAYS="0", TRACKER_AT_RISK_SCORE="60", **extra)
-
-
-@pytest.fixture
-def world(post_event: Any, store: Store, env: dict[str, str], smtp: Any, client: Any) -> World:
-    return World(post_event, store, env, smtp, client)
+    return session_env(redis_url, broker_url, smtp, TRACKER_SURVEY_THROTTLE_DAYS="0", TRACKER_AT_RISK_SCORE="60")
 
 
 def now_ms() -> int:

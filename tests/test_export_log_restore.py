@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support import World, make_env, send_all, survey_link, tracker
+from tests.conftest import session_env
+from tests.support import World, send_all, survey_link, tracker
 from tests.test_cases import answer_data, deliver
 from tests.test_migrations import answered_event, other_db, scores
 from tracker.answers.by_email import InboundReply, handle_reply
@@ -44,9 +45,8 @@ def env(redis_url: str, broker_url: str, smtp: Any, tmp_path: Path) -> dict[str,
     """The usual environment, with a surveys file whose acme surveys ask one extra question, and re-surveys on."""
     path = tmp_path / "surveys.toml"
     path.write_text(SURVEYS)
-    extra = {"TRACKER_BROKER_URL": broker_url} if broker_url != redis_url else {}
-    return make_env(redis_url, smtp.port, TRACKER_SURVEYS_FILE=str(path), TRACKER_CASE_RESURVEY="1",
-                    TRACKER_SURVEY_THROTTLE_DAYS="0", **extra)
+    return session_env(redis_url, broker_url, smtp, TRACKER_SURVEYS_FILE=str(path), TRACKER_CASE_RESURVEY="1",
+                       TRACKER_SURVEY_THROTTLE_DAYS="0")
 
 
 def now_ms() -> int:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support import World, drain, iso, make_env, solved_event, tracker, wait_until
+from tests.conftest import session_env
+from tests.support import World, drain, iso, solved_event, tracker, wait_until
 from tests.test_migrations import other_db, scores
 from tracker.answers.record import record_answer
 from tracker.config import Settings, load_settings
@@ -39,13 +40,7 @@ RANKS = (keys.RANK_SCORE, keys.RANK_RECENT, keys.RANK_RESPONSES, keys.RANK_UNHAP
 @pytest.fixture
 def env(redis_url: str, broker_url: str, smtp: Any) -> dict[str, str]:
     """The usual environment, with no throttle (a customer answers several surveys) and a high at-risk score."""
-    extra = {"TRACKER_BROKER_URL": broker_url} if broker_url != redis_url else {}
-    return make_env(redis_url, smtp.port, TRACKER_SURVEY_THROTTLE_DAYS="0", TRACKER_AT_RISK_SCORE="60", **extra)
-
-
-@pytest.fixture
-def world(post_event: Any, store: Store, env: dict[str, str], smtp: Any, client: Any) -> World:
-    return World(post_event, store, env, smtp, client)
+    return session_env(redis_url, broker_url, smtp, TRACKER_SURVEY_THROTTLE_DAYS="0", TRACKER_AT_RISK_SCORE="60")
 
 
 def now_ms() -> int:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import Page, links, make_env, survey_by_mail, tracker
+from tests.conftest import session_env
+from tests.support import Page, links, survey_by_mail, tracker
 from tests.test_dashboard import sign_in
 from tests.test_notices import notices
 from tracker.i18n.catalogue import text
@@ -61,10 +62,9 @@ def env(redis_url: str, broker_url: str, smtp: Any, tmp_path: Path) -> dict[str,
     """The usual environment with a surveys file: acme asks two extra questions, praise asks what went well."""
     path = tmp_path / "surveys.toml"
     path.write_text(SURVEYS)
-    extra = {"TRACKER_BROKER_URL": broker_url} if broker_url != redis_url else {}
     # An alert URL, so that an unhappy answer calls for an alert (the app's enqueue records it, nothing is sent).
-    return make_env(redis_url, smtp.port, TRACKER_SURVEYS_FILE=str(path),
-                    TRACKER_ALERT_URLS="http://127.0.0.1:9/alerts", **extra)
+    return session_env(redis_url, broker_url, smtp, TRACKER_SURVEYS_FILE=str(path),
+                       TRACKER_ALERT_URLS="http://127.0.0.1:9/alerts")
 
 
 def mailed(post_event: Any, store: Store, env: dict[str, str], smtp: Any, brand: str = "acme",
