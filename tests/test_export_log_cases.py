@@ -190,6 +190,8 @@ def test_no_one_who_opted_out_is_mailed_by_the_install_a_replay_moved_them_to(
 
     # The workers and beat of the new install run while the file is replayed: every opt-out holds before the sweep.
     other_env, other_settings, other = other_db(redis_server, env, 8)
+    dry = tracker(other_env, "replay", str(path), "--dry-run")  # the file's opt-outs count, though not yet written
+    assert dry.returncode == 0 and "  surveys to schedule      1\n" in dry.stdout, dry.stdout + dry.stderr
     start_worker(beat=True, TRACKER_REDIS_URL=other_env["TRACKER_REDIS_URL"])
     replay = tracker(other_env, "replay", str(path))
     assert replay.returncode == 0, replay.stderr

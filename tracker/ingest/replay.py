@@ -23,12 +23,13 @@ from tracker import text as jsontext
 from tracker.config import Settings
 from tracker.events import ANSWERED, SENT, SURVEY_TYPES, parse_event
 from tracker.ingest import kept
-from tracker.ingest.optout_lines import KeyNotHeld
+from tracker.ingest.optout_lines import KeyNotHeld, OptOutLine
 from tracker.ingest.restore import FIELD as RESTORE
 from tracker.ingest.restore import Restore, restore_from_line, restore_record
 from tracker.ingest.survey_events import IMPORTED, survey_key
 from tracker.model import DAY_MS, Event
 from tracker.store import Store, keys, ticket_key
+from tracker.surveys.optout import address_digests
 from tracker.surveys.policy import stale_before
 from tracker.surveys.tokens import survey_id
 
@@ -80,6 +81,7 @@ def replay_file(store: Store, settings: Settings, lines: Iterable[bytes], source
     for read in _survey_lines_first(lines, source, known_sources, report):
         if isinstance(read, KeptAt):
             _restore_kept(store, settings, read, report, dry_run)
+            foreseen.note_opt_out(read.kept)
             continue
         event, restore = read
         if dry_run:
@@ -96,7 +98,7 @@ def replay_file(store: Store, settings: Settings, lines: Iterable[bytes], source
         foreseen.add(event, restore, settings)
         if _surveyable(event, settings) and event.at_ms + _delay_ms(event, settings) < stale:
             report.surveys_too_old += 1
-    report.surveys_scheduled = foreseen.to_send(settings, now_ms)
+    report.surveys_scheduled = foreseen.to_send(store, settings, now_ms)
     return report
 
 
@@ -162,18 +164,30 @@ class Foreseen:
     statuses: dict[str, list[tuple[int, int, str, str]]] = field(default_factory=dict)  # key: (at, step, id, status)
     settled: set[str] = field(default_factory=set)  # the surveys a survey line records (sent, answered, skipped)
     surveyed: dict[str, int] = field(default_factory=dict)  # key: until when a survey line's survey blocks another
+    customers: dict[str, str] = field(default_factory=dict)  # key: the address its newest event names
+    opted_out: set[str] = field(default_factory=set)  # the file's opt-outs: addresses, and digests of erased ones
+
+    def note_opt_out(self, kept_line: kept.Kept) -> None:
+        """Note an opt-out the file carries (dry, it is not written): the sweep mails no survey to it."""
+        if isinstance(kept_line, OptOutLine):
+            self.opted_out.update(value for value in (kept_line.email, kept_line.digest) if value)
 
     def add(self, event: Event, restore: Restore | None, settings: Settings) -> None:
         """Note what one replayed event does to its ticket's (order's) survey."""
         if event.type in SURVEY_TYPES:
             self._add_survey(event, restore or Restore(), settings)
-        elif event.ticket is not None and event.ticket.status:
+            return
+        if event.ticket is not None and event.ticket.status:
             key = ticket_key(event.source, event.ticket.id)
             self.statuses.setdefault(key, []).append((event.at_ms, 0, event.id, event.ticket.status))
         elif event.order is not None and settings.order_survey_delay is not None:
             key = keys.ORDER_DUE + ticket_key(event.source, event.order.id)
             status = event.order.status
             self.statuses.setdefault(key, []).append((event.at_ms, ORDER_STEPS.get(status, 0), event.id, status))
+        else:
+            return
+        if event.customer.email:
+            self.customers[key] = event.customer.email.strip().lower()
 
     def _add_survey(self, event: Event, restore: Restore, settings: Settings) -> None:
         assert event.answer is not None  # the schema requires it
@@ -191,9 +205,9 @@ class Foreseen:
                      restore.expires_at_ms or sent_ms + settings.survey_expiry_days * DAY_MS)
             self.surveyed[key] = max(self.surveyed.get(key, 0), until)
 
-    def to_send(self, settings: Settings, now_ms: int) -> int:
-        """Count the surveys the sweep will mail: each ticket's (order's) current solve that is not too old and that
-        no survey line settles."""
+    def to_send(self, store: Store, settings: Settings, now_ms: int) -> int:
+        """Count the surveys the sweep will mail: each ticket's (order's) current solve that is not too old, that no
+        survey line settles, and whose customer has not opted out (in the store, or by a line of the file)."""
         stale = stale_before(settings, now_ms)
         count = 0
         for key, statuses in self.statuses.items():
@@ -204,8 +218,17 @@ class Foreseen:
                 continue
             if survey_id(key, solved) in self.settled or self.surveyed.get(key, 0) > now_ms:
                 continue
+            if (email := self.customers.get(key)) and self._opted_out(store, settings, email):
+                continue
             count += 1
         return count
+
+    def _opted_out(self, store: Store, settings: Settings, email: str) -> bool:
+        """Say whether an address opted out, as the sweep will find it (by hash only where the secret is set)."""
+        digests = address_digests(settings, email) if settings.secret_key else []
+        if email in self.opted_out or not self.opted_out.isdisjoint(digests):
+            return True
+        return store.opt_out(email, digests).reason is not None
 
 
 def _solved_at(statuses: list[tuple[int, int, str, str]]) -> int | None:
