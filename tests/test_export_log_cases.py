@@ -17,7 +17,7 @@ from tests.conftest import session_env
 from tests.support import World, drain, send_all, tracker, wait_until
 from tests.test_cases import answer_data, deliver, notices
 from tests.test_dashboard import sign_in
-from tests.test_migrations import other_db
+from tests.test_migrations import other_db, replayed
 from tests.test_privacy import _unsubscribe_link
 from tracker.cases.stats import case_numbers
 from tracker.cases.work import update_case
@@ -94,14 +94,6 @@ def open_cases(world: World, store: Store, settings: Settings) -> dict[str, str]
                 note="Wrote back", status="recovered")
     assert store.retire_closed_cases(now - 30 * DAY_MS) == 1
     return ids
-
-
-def replayed(env: dict[str, str], redis_server: str, path: Path, db: int) -> tuple[dict[str, str], Settings, Store]:
-    other_env, other_settings, other = other_db(redis_server, env, db)
-    result = tracker(other_env, "replay", str(path))
-    assert result.returncode == 0, result.stderr + result.stdout
-    World(None, other, other_env, None, None).send()  # the workers apply the log; the sweep runs once
-    return other_env, other_settings, other
 
 
 def test_every_recovery_case_moves_with_its_id_notes_and_status_and_the_summary_keeps_its_case_numbers(

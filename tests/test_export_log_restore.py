@@ -16,7 +16,7 @@ import redis
 from tests.conftest import session_env
 from tests.support import World, send_all, survey_link, tracker
 from tests.test_cases import answer_data, deliver
-from tests.test_migrations import answered_event, other_db, scores
+from tests.test_migrations import answered_event, other_db, replayed, scores
 from tracker.answers.by_email import InboundReply, handle_reply
 from tracker.cases.work import update_case
 from tracker.config import Settings
@@ -98,14 +98,6 @@ def api(client: Any, store: Store, emails: list[str]) -> dict[str, Any]:
         read[email] = client.get(f"/api/v1/customers/{email}", headers=auth).json
         read[f"{email} responses"] = client.get(f"/api/v1/customers/{email}/responses", headers=auth).json
     return read
-
-
-def replayed(env: dict[str, str], redis_server: str, path: Path, db: int) -> tuple[dict[str, str], Settings, Store]:
-    other_env, other_settings, other = other_db(redis_server, env, db)
-    result = tracker(other_env, "replay", str(path))
-    assert result.returncode == 0, result.stderr + result.stdout
-    World(None, other, other_env, None, None).send()  # the workers apply the log; the sweep runs once
-    return other_env, other_settings, other
 
 
 def test_export_log_and_replay_keep_failed_surveys_second_surveys_and_every_answers_details(

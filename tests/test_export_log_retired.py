@@ -18,6 +18,7 @@ import redis
 from tests.conftest import session_env
 from tests.support import World, drain, iso, solved_event, tracker, wait_until
 from tests.test_migrations import other_db, scores
+from tests.test_migrations import replayed as replayed_into
 from tracker.answers.record import record_answer
 from tracker.config import Settings, load_settings
 from tracker.mail.smtp import SmtpSender
@@ -162,10 +163,7 @@ def same(left: tuple[Any, ...], right: tuple[Any, ...]) -> None:
 
 
 def replayed(env: dict[str, str], redis_server: str, path: Path, db: int) -> tuple[dict[str, str], Settings, Store]:
-    other_env, other_settings, other = other_db(redis_server, env, db)
-    result = tracker(other_env, "replay", str(path))
-    assert result.returncode == 0, result.stderr + result.stdout
-    World(None, other, other_env, None, None).send()  # the workers apply the log; the sweep runs once
+    other_env, other_settings, other = replayed_into(env, redis_server, path, db)
     other.keep_risk_ranking(other_settings.at_risk_score)  # as beat fills it on an empty Redis
     return other_env, other_settings, other
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from tests.support import drain, due_score, iso, send_all, solved_event, survey_link, tracker
+from tests.support import World, drain, due_score, iso, send_all, solved_event, survey_link, tracker
 from tracker.config import Settings, load_settings
 from tracker.ingest import apply
 from tracker.model import ScoreCard
@@ -47,6 +47,16 @@ def other_db(redis_server: str, env: dict[str, str], db: int) -> tuple[dict[str,
     other = {**env, "TRACKER_REDIS_URL": url}
     settings = load_settings(other)
     return other, settings, Store.from_url(url)
+
+
+def replayed(env: dict[str, str], redis_server: str, path: Path, db: int) -> tuple[dict[str, str], Settings, Store]:
+    """Replay an export-log file into another, empty, database with `tracker replay`, then apply it as the workers do
+    and let the sweep run once; return that database's environment, settings and store."""
+    other_env, other_settings, other = other_db(redis_server, env, db)
+    result = tracker(other_env, "replay", str(path))
+    assert result.returncode == 0, result.stderr + result.stdout
+    World(None, other, other_env, None, None).send()  # the workers apply the log; the sweep runs once
+    return other_env, other_settings, other
 
 
 def surveys_of(store: Store, email: str) -> list[tuple[str, str | None]]:
