@@ -38,6 +38,7 @@ from redis.retry import Retry
 from tracker.config import ConfigError, hide_secrets
 from tracker.errors import StorageUnavailable
 from tracker.store.customer_days import lua_keep_days
+from tracker.store.order_value import lua_order_value
 from tracker.store.sums import lua_sums
 from tracker.store.survey_codes import lua_thaw
 
@@ -704,8 +705,10 @@ def connect(url: str) -> Any:
 
 # Where a script gets Lua that Python writes from the rule it keeps: "--#thaw" survey_codes.lua_thaw() (a script
 # that reads or writes a survey's fields), "--#days" customer_days.lua_keep_days() (one that writes a customer's
-# day buckets), "--#sums" sums.lua_sums() (one that takes an entity's sums off its hash).
-INCLUDES: dict[str, Callable[[], str]] = {"--#thaw\n": lua_thaw, "--#days\n": lua_keep_days, "--#sums\n": lua_sums}
+# day buckets), "--#sums" sums.lua_sums() (one that takes an entity's sums off its hash), "--#order_value"
+# order_value.lua_order_value() (one that sums a customer's live order value).
+INCLUDES: dict[str, Callable[[], str]] = {"--#thaw\n": lua_thaw, "--#days\n": lua_keep_days, "--#sums\n": lua_sums,
+                                          "--#order_value\n": lua_order_value}
 
 
 @cache

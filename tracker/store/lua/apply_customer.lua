@@ -70,31 +70,7 @@ local summary = ARGV[14] .. '|' .. total .. '|' .. string.format('%d', base + to
 if base ~= 0 then summary = summary .. '|' .. string.format('%d', base) end
 redis.call('HSET', p, field, summary)
 
--- The live value per currency (cancelled orders count nothing, refunds are taken off, an order whose
--- total is not known yet counts nothing), in order key order; the main currency has the most.
-local rows = {}
-local flat = redis.call('HGETALL', p)
-for i = 1, #flat, 2 do
-  if string.sub(flat[i], 1, 2) == 'o:' then rows[#rows + 1] = {flat[i], flat[i + 1]} end
-end
-table.sort(rows, function(a, b) return a[1] < b[1] end)
-local totals, order = {}, {}
-for _, row in ipairs(rows) do
-  local parts = {}
-  for part in string.gmatch(row[2] .. '|', '([^|]*)|') do parts[#parts + 1] = part end
-  if parts[1] ~= 'cancelled' then
-    local refunded = tonumber(parts[3] or '0') or 0
-    local value = (tonumber(parts[2] or '') or refunded) - refunded
-    local cur = parts[4] or ''
-    if totals[cur] == nil then
-      totals[cur] = 0
-      order[#order + 1] = cur
-    end
-    totals[cur] = totals[cur] + value
-  end
-end
-local main, best = '', 0
-for _, cur in ipairs(order) do
-  if main == '' or totals[cur] > best then main, best = cur, totals[cur] end
-end
+-- The live value in the main currency (the one with the most): tracker.store.order_value.
+--#order_value
+local best, main = order_value(p)
 return {string.format('%d', best), main}
