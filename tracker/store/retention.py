@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from tracker.model import COUNTS, Aggregate
 from tracker.store import keys
 from tracker.store.customer_days import KEPT_DAYS, today
 from tracker.store.erasure import Removal
 from tracker.store.outbox import CARD_COPY, queue_place_risk, write_entity_ranks, write_ranks
+from tracker.store.pairs import pairs_args
 from tracker.store.rollups import Rollup, is_float_field, reasons_in, rollup_from_hash
-from tracker.store.scores import pairs_args
 
 CARRIED = "carried"  # a retired hash's field: a replay added the retired sums it carried to the live ones
 # One entity's retired sums as stored: (kind, id, the retired hash without CARRIED, its day buckets, and a customer's
@@ -82,25 +83,11 @@ class Retention(Removal):
         """
         return self.leave_survey(sid, email, "retire", cutoff_ms, now_ms) or (0, 0, 0)
 
-    def retired_aggregates(self, batch: int = 500) -> list[tuple[tuple[str, str], Aggregate, Rollup]]:
-        """Return every entity's retired sums and retired rollup, which a rebuild adds to what the stored answers
-        and surveys give."""
-        members = sorted(self.redis.smembers(keys.RETIRED_INDEX))
-        rows: list[tuple[tuple[str, str], Aggregate, Rollup]] = []
-        for start in range(0, len(members), batch):
-            chunk = [tuple(member.split("|", 1)) for member in members[start:start + batch]]
-            pipe = self.redis.pipeline(transaction=False)
-            for kind, ident in chunk:
-                pipe.hgetall(keys.retired(kind, ident))
-                pipe.hgetall(keys.retired_daily(kind, ident))
-            replies = pipe.execute()
-            rows += [((kind, ident), Aggregate.from_hash(replies[2 * i], replies[2 * i + 1]),
-                      rollup_from_hash(replies[2 * i]))
-                     for i, (kind, ident) in enumerate(chunk) if replies[2 * i]]
-        return rows
-
-    def iter_retired(self, batch: int = 500) -> Iterator[RetiredRow]:
-        """Yield every entity's retired sums as stored (RetiredRow), those holding nothing left out."""
+    def _retired_hashes(self, batch: int, newest: bool = False) -> Iterator[tuple[str, str, dict[str, str],
+                                                                                 dict[str, str], list[Any]]]:
+        """Yield every entity in the retired index with its retired sums and day buckets as stored, a batch of
+        entities a round trip; with newest, a customer's profile fields that say whether retention took its newest
+        answer (empty for other kinds)."""
         members = sorted(self.redis.smembers(keys.RETIRED_INDEX))
         for start in range(0, len(members), batch):
             chunk = [tuple(member.split("|", 1)) for member in members[start:start + batch]]
@@ -108,17 +95,27 @@ class Retention(Removal):
             for kind, ident in chunk:
                 pipe.hgetall(keys.retired(kind, ident))
                 pipe.hgetall(keys.retired_daily(kind, ident))
-                if kind == "customer":
+                if newest and kind == "customer":
                     pipe.hmget(keys.customer(ident, "profile"), "last_response_sid", "last_response_at", CARD_COPY)
             replies = iter(pipe.execute())
             for kind, ident in chunk:
                 sums, daily = next(replies), next(replies)
-                sums.pop(CARRIED, None)
-                newest = next(replies) if kind == "customer" else (None, None, None)
-                sid, at, copy = newest
-                left = (sid, int(at)) if sid and at and copy == f"{sid}|" else None  # "<sid>|": the answer left
-                if sums or daily:
-                    yield kind, ident, sums, daily, left
+                yield kind, ident, sums, daily, next(replies) if newest and kind == "customer" else []
+
+    def retired_aggregates(self, batch: int = 500) -> list[tuple[tuple[str, str], Aggregate, Rollup]]:
+        """Return every entity's retired sums and retired rollup, which a rebuild adds to what the stored answers
+        and surveys give."""
+        return [((kind, ident), Aggregate.from_hash(sums, daily), rollup_from_hash(sums))
+                for kind, ident, sums, daily, _ in self._retired_hashes(batch) if sums]
+
+    def iter_retired(self, batch: int = 500) -> Iterator[RetiredRow]:
+        """Yield every entity's retired sums as stored (RetiredRow), those holding nothing left out."""
+        for kind, ident, sums, daily, newest in self._retired_hashes(batch, newest=True):
+            sums.pop(CARRIED, None)
+            sid, at, copy = newest or (None, None, None)
+            left = (sid, int(at)) if sid and at and copy == f"{sid}|" else None  # "<sid>|": the answer left
+            if sums or daily:
+                yield kind, ident, sums, daily, left
 
     def first_activity_kept(self) -> int | None:
         """Return the time retention kept of the oldest answer or sent survey before deleting it, None when none."""
