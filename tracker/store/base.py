@@ -39,6 +39,7 @@ from tracker.config import ConfigError, hide_secrets
 from tracker.errors import StorageUnavailable
 from tracker.store.customer_days import lua_keep_days
 from tracker.store.order_value import lua_order_value
+from tracker.store.pairs import lua_pairs_lists
 from tracker.store.sums import lua_sums
 from tracker.store.survey_codes import lua_thaw
 
@@ -706,9 +707,10 @@ def connect(url: str) -> Any:
 # Where a script gets Lua that Python writes from the rule it keeps: "--#thaw" survey_codes.lua_thaw() (a script
 # that reads or writes a survey's fields), "--#days" customer_days.lua_keep_days() (one that writes a customer's
 # day buckets), "--#sums" sums.lua_sums() (one that takes an entity's sums off its hash), "--#order_value"
-# order_value.lua_order_value() (one that sums a customer's live order value).
+# order_value.lua_order_value() (one that sums a customer's live order value), "--#pairs" pairs.lua_pairs_lists()
+# (one that reads lists of field/value pairs that pairs.pairs_args wrote).
 INCLUDES: dict[str, Callable[[], str]] = {"--#thaw\n": lua_thaw, "--#days\n": lua_keep_days, "--#sums\n": lua_sums,
-                                          "--#order_value\n": lua_order_value}
+                                          "--#order_value\n": lua_order_value, "--#pairs\n": lua_pairs_lists}
 
 
 @cache

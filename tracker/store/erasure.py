@@ -8,9 +8,10 @@ from typing import Any
 from tracker.store import filed, keys
 from tracker.store.due import wall_ms
 from tracker.store.outbox import Outbox, removal_entry
+from tracker.store.pairs import pairs_args
 from tracker.store.records import order_summaries, profile_aliases
 from tracker.store.reminders import reminder_member
-from tracker.store.scores import ANSWERED, ATTEMPTS, ATTRIBUTED, pairs_args
+from tracker.store.scores import ANSWERED, ATTEMPTS, ATTRIBUTED
 from tracker.store.search import queue_index_name
 from tracker.store.state import PERSON_CACHE_TTL_S
 from tracker.store.sums import own_fields

@@ -18,6 +18,7 @@ from tracker.store.alerts import held_member
 from tracker.store.customer_days import expire_at_ms
 from tracker.store.notice_data import extra_answers
 from tracker.store.outbox import Outbox, answer_entry, detail_entry, rank_scores, reason_entry, write_entity_ranks
+from tracker.store.pairs import pairs_args
 from tracker.store.risk import kept_threshold, place_every_risk
 from tracker.store.rollups import Rollup, rollup_from_hash
 from tracker.store.survey_codes import coded_mapping, expanded, picked_from
@@ -48,14 +49,6 @@ class Rebuilt:
     answers: int = 0  # the answers counted
     reweighted: dict[str, Aggregate] = field(default_factory=dict)  # the answers whose stored weights differ
     reasons: set[str] = field(default_factory=set)  # every follow-up reason an answer holds
-
-
-def pairs_args(items: Iterable[tuple[str, object]]) -> list[object]:
-    """Flatten field/value pairs into a script's arguments, their count first."""
-    flat: list[object] = []
-    for name, value in items:
-        flat += [name, repr(value) if isinstance(value, float) else value]
-    return [len(flat) // 2, *flat]
 
 
 def counted_fields(counted: Aggregate) -> dict[str, str]:

@@ -13,6 +13,7 @@
 --       newer one is there.
 -- Returns {1 carried now or 0 carried before, the live n, the live sent}.
 --#days
+--#pairs
 local mark, customer = ARGV[1], ARGV[2] == '1'
 local function counted()
   local live = redis.call('HMGET', KEYS[3], 'n', 'sent')
@@ -22,14 +23,8 @@ if redis.call('HEXISTS', KEYS[1], mark) == 1 then
   local n, sent = counted()
   return {0, n, sent}
 end
-local pos = 3
-local function pairs_list()
-  local list = {}
-  for i = 1, tonumber(ARGV[pos]) do list[i] = {ARGV[pos + 2 * i - 1], ARGV[pos + 2 * i]} end
-  pos = pos + 1 + 2 * #list
-  return list
-end
-local ints, floats, daily, rints, rfloats = pairs_list(), pairs_list(), pairs_list(), pairs_list(), pairs_list()
+local lists, pos = pairs_lists(3, 5)
+local ints, floats, daily, rints, rfloats = unpack(lists)
 
 local function add_sums(key)
   for _, p in ipairs(ints) do redis.call('HINCRBY', key, p[1], p[2]) end

@@ -21,6 +21,7 @@
 -- {applied, alive} followed by its n, weight, weighted, last response time and newest unhappy answer's time ('' when
 -- absent), what the ranked sets follow.
 --#days
+--#pairs
 --#sums
 local bucket, sid = ARGV[1], ARGV[3]
 local first, seq = string.match(ARGV[2], '^(%d+)-(%d+)$')
@@ -30,14 +31,8 @@ local mark = tonumber(redis.call('HGET', KEYS[1], bucket) or '0')
 if mark >= first and mark < seq then return {-1, 0} end
 local live = ARGV[4] == '1'
 local customer = #KEYS >= 9
-local pos = 5
-local function pairs_list()
-  local list = {}
-  for i = 1, tonumber(ARGV[pos]) do list[i] = {ARGV[pos + 2 * i - 1], ARGV[pos + 2 * i]} end
-  pos = pos + 1 + 2 * #list
-  return list
-end
-local ints, floats, daily, rints, rfloats = pairs_list(), pairs_list(), pairs_list(), pairs_list(), pairs_list()
+local lists, pos = pairs_lists(5, 5)
+local ints, floats, daily, rints, rfloats = unpack(lists)
 local sums, days, rollup = KEYS[2], KEYS[3], KEYS[4]
 
 local function zop(key, op, at)
