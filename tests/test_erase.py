@@ -205,6 +205,20 @@ def test_erasing_an_unknown_customer_on_the_command_line_says_so_plainly(env):
     assert typo.returncode == 1 and "is not an email address" in typo.stderr and "Traceback" not in typo.stderr
 
 
+def test_erasing_an_address_only_the_suppression_list_holds_says_it_left_the_plain_list(env, store, settings):
+    store.suppress("listed.only@example.no")  # suppressed by hand, never a customer
+    result = tracker(env, "erase", "Listed.Only@example.no")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "Erased listed.only@example.no: 0 profiles, 0 tickets, 0 orders, 0 aliases, 0 surveys, 0 answers, "
+        "0 logged events, 0 dead letters, 0 other keys. Every aggregate was adjusted. The address left the plain "
+        "suppression list; it stays suppressed by a keyed hash.")
+    assert not store.is_suppressed("listed.only@example.no")
+    assert opt_out(store, settings, "listed.only@example.no").suppressed
+    again = erase_customer(store, settings, "listed.only@example.no")
+    assert not again.found and again.suppressed == 0
+
+
 def test_the_customer_comes_back_only_with_new_events_and_stays_suppressed_by_hash(history, post_event, store,
                                                                                   settings):
     erase_customer(store, settings, EMAIL)

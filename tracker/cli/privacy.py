@@ -38,7 +38,9 @@ def format_erasure(report: ErasureReport) -> str:
         return f"Nothing is stored about {report.customer}; nothing was erased."
     parts = [f"{count} {one if count == 1 else many}" for name, one, many in ERASED
              for count in (getattr(report, name),)]
-    return f"Erased {report.customer}: " + ", ".join(parts) + ". Every aggregate was adjusted."
+    kept = (" The address left the plain suppression list; it stays suppressed by a keyed hash."
+            if report.suppressed else "")
+    return f"Erased {report.customer}: " + ", ".join(parts) + ". Every aggregate was adjusted." + kept
 
 
 def cmd_erase(args: argparse.Namespace) -> int:

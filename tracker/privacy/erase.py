@@ -124,6 +124,7 @@ class ErasureReport:
     profile: int = 0
     keys: int = 0
     cases: int = 0  # recovery cases
+    suppressed: int = 0  # 1 when the address left the plain suppression list (still suppressed, by a keyed hash)
 
     @property
     def found(self) -> bool:
@@ -150,6 +151,6 @@ def erase_customer(store: Store, settings: Settings, email: str) -> ErasureRepor
         customer=email, surveys=surveys, responses=responses, sent=sent, log_events=logged["log_events"],
         dead_letters=logged["dead_letters"], tickets=records["tickets"], orders=records["orders"],
         aliases=records["aliases"], profile=int(bool(footprint["profile"])), keys=store.erase_customer_keys(email),
-        cases=cases)
+        cases=cases, suppressed=records["suppressed"])
     log.info("customer erased", extra={k: v for k, v in asdict(report).items() if k != "customer"})
     return report

@@ -101,8 +101,10 @@ class Erasure(Removal):
 
     def erase_records(self, email: str, tickets: Iterable[str], orders: Iterable[str],
                       aliases: Iterable[tuple[str, str]]) -> dict[str, int]:
-        """Delete the customer's tickets, orders, aliases, cached person records and memberships."""
-        counts = {"tickets": 0, "orders": 0, "aliases": 0}
+        """Delete the customer's tickets, orders, aliases, cached person records and memberships (the plain
+        suppression list's among them); count the tickets, orders and aliases deleted and whether the address left
+        the plain suppression list."""
+        counts = {"tickets": 0, "orders": 0, "aliases": 0, "suppressed": 0}
         for kind, members, key_of in (("tickets", list(tickets), keys.ticket),
                                       ("orders", list(orders), keys.order)):
             owners = self.redis.pipeline(transaction=False)
@@ -143,9 +145,10 @@ class Erasure(Removal):
         for rank in (keys.RANK_SCORE, keys.RANK_RECENT, keys.RANK_RESPONSES, keys.RANK_UNHAPPY, keys.RANK_VALUE,
                      keys.RANK_RISK, keys.RISK_RECENT, keys.RISK_RESPONSES):
             pipe.zrem(rank, email)
-        pipe.srem(keys.SUPPRESSED, email)  # kept by hash before (tracker.surveys.optout), not in plain
         pipe.srem(keys.RETIRED_INDEX, f"customer|{email}")  # the retired sums go with the customer's keys
         pipe.execute()
+        # Kept by hash before (tracker.surveys.optout), no longer in plain: the address leaves the plain list.
+        counts["suppressed"] = int(self.redis.srem(keys.SUPPRESSED, email))
         return counts
 
     def _cached_people(self, email: str) -> set[str]:
