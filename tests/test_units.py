@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tracker.config import ConfigError, load_settings
+from tests.support import TlsFiles, make_tls_files
+from tracker.config import ConfigError, broker_connection, broker_tls, load_settings
 from tracker.events import event_from_record, event_record, parse_event
 from tracker.model import Agent, Aggregate, Customer, Event, Order, Ticket
 from tracker.scales import SCALES
@@ -388,6 +390,83 @@ def test_given_values_are_read_and_a_trailing_slash_on_the_public_url_dropped():
     assert settings.reply_domain == "reply.example.com"
     assert dict(settings.source_secrets) == {"zendesk": "zd-secret"}
     assert settings.alert_urls == ("https://a.example.com/hook", "https://b.example.com/hook")
+
+
+# Settings: RabbitMQ over TLS as the broker
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    try:
+        return make_tls_files(tmp_path_factory.mktemp("tls"))
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+
+
+def test_an_amqps_broker_is_read_with_its_files_and_handed_to_kombu_without_its_tls_options(tls):
+    url = (f"amqps://tracker:pw%2F9@rabbit.example.com:5671/tracker?ssl_ca_certs={tls.ca}"
+           f"&ssl_certfile={tls.client_cert}&ssl_keyfile={tls.client_key}")
+    assert load_settings({**REQUIRED, "TRACKER_BROKER_URL": url}).broker_url == url
+    # kombu would hand ssl_* to py-amqp under names it fails on: Celery gets them as broker_use_ssl instead.
+    assert broker_connection(url) == ("amqps://tracker:pw%2F9@rabbit.example.com:5671/tracker", {})
+    assert broker_tls(url) == {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": str(tls.ca),
+                               "certfile": str(tls.client_cert), "keyfile": str(tls.client_key),
+                               "server_hostname": "rabbit.example.com"}
+
+
+@pytest.mark.parametrize(("query", "checked", "hostname"), [
+    ("", ssl.CERT_REQUIRED, "rabbit.example.com"),  # a bare amqps:// URL: py-amqp alone would check no host name
+    ("?ssl_cert_reqs=required", ssl.CERT_REQUIRED, "rabbit.example.com"),
+    ("?ssl_cert_reqs=optional", ssl.CERT_OPTIONAL, "rabbit.example.com"),
+    ("?ssl_check_hostname=false", ssl.CERT_REQUIRED, None),
+    ("?ssl_check_hostname=False&ssl_cert_reqs=required", ssl.CERT_REQUIRED, None),
+    ("?ssl_cert_reqs=none", ssl.CERT_NONE, None),  # py-amqp cannot check a name without the certificate
+])
+def test_an_amqps_broker_checks_the_certificate_and_its_host_name_unless_its_url_says_otherwise(query, checked,
+                                                                                                hostname):
+    url = f"amqps://u:p@rabbit.example.com/v{query}"
+    assert load_settings({**REQUIRED, "TRACKER_BROKER_URL": url}).broker_url == url
+    tls = broker_tls(url)
+    assert tls is not None and tls["cert_reqs"] == checked and tls.get("server_hostname") == hostname
+    assert broker_connection(url)[0] == "amqps://u:p@rabbit.example.com/v"
+
+
+def test_only_an_amqps_broker_gets_tls_settings_of_its_own():
+    for url in ("amqp://u:p@rabbit/v", "rediss://:p@h:6380/0", "redis://h/0", "sentinel://s:26379/0?master_name=m"):
+        assert broker_tls(url) is None, url
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("amqps://u:hunter2-amqp@rabbit/v?ssl_cert_reqs=sometimes",
+     "TRACKER_BROKER_URL: ssl_cert_reqs is none, optional or required, got 'sometimes'"),
+    ("amqps://u:hunter2-amqp@rabbit/v?ssl_check_hostname=perhaps",
+     "TRACKER_BROKER_URL: ssl_check_hostname is true or false, got 'perhaps'"),
+    ("amqps://u:hunter2-amqp@rabbit/v?ssl_ca_certs=/no/such/ca.pem",
+     "TRACKER_BROKER_URL: ssl_ca_certs names /no/such/ca.pem (the CA certificates), which cannot be read"),
+    ("amqps://u:hunter2-amqp@rabbit/v?ssl_password=hunter2-key",
+     "TRACKER_BROKER_URL: an amqps:// URL takes the TLS options ssl_ca_certs, ssl_certfile, ssl_keyfile, "
+     "ssl_cert_reqs, ssl_check_hostname, not ssl_password (py-amqp reads no encrypted key"),
+    ("amqps://u:hunter2-amqp@rabbit/v?ssl_ca_path=/etc/ssl/certs", "not ssl_ca_path; got 'amqps://u:***@rabbit/v?"),
+    ("amqp://u:hunter2-amqp@rabbit/v?ssl_ca_certs=/etc/ca.pem",
+     "TRACKER_BROKER_URL: ssl_ca_certs is a TLS option, and only an amqps:// URL speaks TLS"),
+    ("amqps://u:hunter2-amqp@rabbit:abc/v", "TRACKER_BROKER_URL has an invalid port"),
+    ("amqpx://u:hunter2-amqp@rabbit/v", "TRACKER_BROKER_URL must be a redis://, amqp:// or amqps:// URL"),
+])
+def test_an_amqps_broker_that_cannot_work_is_one_line_naming_the_variable_without_its_password(url, said):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**REQUIRED, "TRACKER_BROKER_URL": url})
+    message = str(caught.value)
+    assert said in message and "\n" not in message and "hunter2" not in message, message
+
+
+def test_an_amqps_brokers_files_are_loaded_at_start(tls, tmp_path):
+    not_pem = tmp_path / "ca.txt"
+    not_pem.write_text("not a certificate")
+    with pytest.raises(ConfigError, match=r"^TRACKER_BROKER_URL: ssl_ca_certs .*ca.txt cannot be loaded: .*\(PEM "):
+        load_settings({**REQUIRED, "TRACKER_BROKER_URL": f"amqps://u:p@rabbit/v?ssl_ca_certs={not_pem}"})
+    other = f"amqps://u:p@rabbit/v?ssl_certfile={tls.client_cert}&ssl_keyfile={tls.server_key}"
+    with pytest.raises(ConfigError, match=r"^TRACKER_BROKER_URL: ssl_certfile .* is not the certificate's$"):
+        load_settings({**REQUIRED, "TRACKER_BROKER_URL": other})
 
 
 # Events: the standard event normalised, and its log record read back

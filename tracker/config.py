@@ -393,10 +393,14 @@ def broker_connection(url: str) -> tuple[str, dict[str, object]]:
     pool options become the transport options of the same names, `?db=` the database in the path; the TLS options
     (`ssl_*`) stay, for kombu to hand to redis-py; what only tunes redis-py's own client is left out. A rediss:// URL
     that does not say `ssl_cert_reqs` gets `required`, as redis-py reads it for the store: kombu would otherwise
-    take the server's certificate unchecked (and log a warning on every connection). Other URLs pass as they are.
+    take the server's certificate unchecked (and log a warning on every connection). An amqps:// URL loses its TLS
+    options, which kombu would hand to py-amqp under names it fails on: Celery gets them as broker_tls makes them.
+    Other URLs pass as they are.
     """
     if url.startswith(("redis://", "rediss://")):
         return _redis_broker(url)
+    if url.startswith("amqps://"):
+        return _without_tls_options(url), {}
     if url.startswith("unix://"):
         return _socket_broker(url), {}
     if not url.startswith("sentinel://") or "?" not in url:
@@ -408,6 +412,49 @@ def broker_connection(url: str) -> tuple[str, dict[str, object]]:
         raise ConfigError(f"TRACKER_BROKER_URL: a sentinel:// URL takes only master_name in its query, got "
                           f"{', '.join(sorted(options))}")
     return base, {"master_name": master} if master else {}
+
+
+def _without_tls_options(url: str) -> str:
+    """Return url without its TLS options (`ssl_*`), the others kept as they are."""
+    parts = urlsplit(url)
+    kept = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True)
+            if not name.startswith("ssl_")]
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+# What ssl_cert_reqs may say, as redis-py reads it for a rediss:// URL and the tracker for an amqps:// one.
+CERT_REQS = ("none", "optional", "required")
+# The TLS options of an amqps:// URL: py-amqp has no password for an encrypted key and no CA folder.
+AMQPS_TLS_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname")
+# What ssl_check_hostname of an amqps:// URL may say, in any case, and what it means.
+FLAG_VALUES = {"1": True, "true": True, "yes": True, "y": True, "t": True,
+               "0": False, "false": False, "no": False, "n": False, "f": False}
+
+
+def broker_tls(url: str) -> dict[str, object] | None:
+    """Return the TLS settings of an amqps:// broker URL as py-amqp takes them (Celery's broker_use_ssl, kombu's
+    `ssl`), None for any other URL.
+
+    py-amqp checks the certificate's chain with a bare `ssl=True` (which is all an amqps:// URL gives it), but its
+    host name only when it is given server_hostname: it is given the URL's host name unless the URL says
+    ssl_check_hostname=false or ssl_cert_reqs=none (py-amqp cannot check a name with no certificate checked). Without
+    ssl_ca_certs, the system's CAs are trusted.
+    """
+    import ssl
+
+    if not url.startswith("amqps://"):
+        return None
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    modes = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+    checked = modes[query.get("ssl_cert_reqs") or "required"]
+    options: dict[str, object] = {"cert_reqs": checked}
+    for option, name in (("ssl_ca_certs", "ca_certs"), ("ssl_certfile", "certfile"), ("ssl_keyfile", "keyfile")):
+        if query.get(option):
+            options[name] = query[option]
+    if checked != ssl.CERT_NONE and FLAG_VALUES[(query.get("ssl_check_hostname") or "true").lower()]:
+        options["server_hostname"] = parts.hostname
+    return options
 
 
 def _socket_broker(url: str) -> str:
@@ -515,23 +562,27 @@ def _redis_url(environ: Mapping[str, str], name: str = "TRACKER_REDIS_URL") -> s
     return value
 
 
-# The files a rediss:// URL may name for its TLS handshake (redis-py's options), and what each holds.
+# The files a rediss:// or amqps:// URL may name for its TLS handshake (redis-py's options), and what each holds.
 TLS_FILES = {"ssl_ca_certs": "the CA certificates", "ssl_certfile": "the client certificate",
              "ssl_keyfile": "the client certificate's key"}
 
 
 def _tls_options(name: str, parts: SplitResult, shown: str) -> None:
-    """Refuse up front the TLS options of a Redis URL that every connection would fail on, each as one line naming the
-    variable: TLS options on a URL that does not speak TLS (redis-py would say it knows no such option), a CA, client
-    certificate or key file that cannot be read or loaded (redis-py would say so only when it connects, for each
-    connection: an outage to the processes, which would wait for ever)."""
+    """Refuse up front the TLS options of a Redis or RabbitMQ URL that every connection would fail on, each as one line
+    naming the variable: TLS options on a URL that does not speak TLS (redis-py would say it knows no such option), a
+    CA, client certificate or key file that cannot be read or loaded (redis-py and py-amqp would say so only when they
+    connect, for each connection: an outage to the processes, which would wait for ever); on an amqps:// URL, which
+    the tracker reads itself (broker_tls), an option py-amqp has no use for or a value that is not one."""
     import ssl
 
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     tls = sorted(option for option in query if option.startswith("ssl_"))
-    if tls and parts.scheme != "rediss":
+    amqp = parts.scheme.startswith("amqp")
+    if tls and parts.scheme not in ("rediss", "amqps"):
         raise ConfigError(f"{name}: {', '.join(tls)} {'is a TLS option' if len(tls) == 1 else 'are TLS options'}, "
-                          f"and only a rediss:// URL speaks TLS; got {shown!r}")
+                          f"and only {'an amqps' if amqp else 'a rediss'}:// URL speaks TLS; got {shown!r}")
+    if parts.scheme == "amqps":
+        _amqps_values(name, query, shown)
     for option, what in TLS_FILES.items():
         if path := query.get(option):
             try:
@@ -558,6 +609,8 @@ def _tls_options(name: str, parts: SplitResult, shown: str) -> None:
             hint = " (PEM certificates expected)"
         elif "MISMATCH" in reason:
             hint = ": the key (ssl_keyfile, or in the certificate's file) is not the certificate's"
+        elif ("DECRYPT" in reason or "PASS" in reason) and amqp:
+            hint = ": an amqps:// URL takes no key password (py-amqp asks for none): give the key unencrypted"
         elif "DECRYPT" in reason or "PASS" in reason:
             hint = ": an encrypted key needs its password as ssl_password"
         else:
@@ -566,15 +619,28 @@ def _tls_options(name: str, parts: SplitResult, shown: str) -> None:
         raise ConfigError(f"{name}: {loading} {query[loading]} cannot be loaded: {reason}{hint}") from None
 
 
+def _amqps_values(name: str, query: Mapping[str, str], shown: str) -> None:
+    """Refuse a TLS option of an amqps:// URL that py-amqp has no use for, and a value broker_tls cannot read."""
+    unknown = sorted(option for option in query if option.startswith("ssl_") and option not in AMQPS_TLS_OPTIONS)
+    if unknown:
+        raise ConfigError(f"{name}: an amqps:// URL takes the TLS options {', '.join(AMQPS_TLS_OPTIONS)}, not "
+                          f"{', '.join(unknown)}" + (" (py-amqp reads no encrypted key: give the key unencrypted)"
+                                                     if "ssl_password" in unknown else "") + f"; got {shown!r}")
+    if (reqs := query.get("ssl_cert_reqs") or "required") not in CERT_REQS:
+        raise ConfigError(f"{name}: ssl_cert_reqs is none, optional or required, got {reqs!r}")
+    if (check := query.get("ssl_check_hostname") or "true").lower() not in FLAG_VALUES:
+        raise ConfigError(f"{name}: ssl_check_hostname is true or false, got {check!r}")
+
+
 def _broker_url(environ: Mapping[str, str], redis_url: str) -> str:
     """Read TRACKER_BROKER_URL (the store's Redis when unset, checked as TRACKER_REDIS_URL): its scheme, its port,
-    a Redis database that is a number, and a Sentinel's master."""
+    a Redis database that is a number, a Sentinel's master, and a RabbitMQ's TLS options."""
     name = "TRACKER_BROKER_URL"
     given = environ.get(name, "").strip()
     if not given:
         return redis_url
-    if not given.startswith(("redis://", "rediss://", "amqp://", "unix://", "sentinel://")):
-        raise ConfigError(f"{name} must be a redis:// or amqp:// URL, got {redact_url(given)!r}")
+    if not given.startswith(("redis://", "rediss://", "amqp://", "amqps://", "unix://", "sentinel://")):
+        raise ConfigError(f"{name} must be a redis://, amqp:// or amqps:// URL, got {redact_url(given)!r}")
     if given.startswith("sentinel://"):
         for sentinel in given.split(";"):
             _url({name: sentinel}, name, ("sentinel",), None)
@@ -583,8 +649,10 @@ def _broker_url(environ: Mapping[str, str], redis_url: str) -> str:
                               "sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster")
         return given
     scheme = given.partition("://")[0]
-    if scheme == "amqp":
-        return _url({name: given}, name, (scheme,), None)
+    if scheme in ("amqp", "amqps"):
+        value = _url({name: given}, name, (scheme,), None)
+        _tls_options(name, urlsplit(value), redact_url(value))
+        return value
     # A Redis broker's URL is read as redis-py reads it (kombu hands it to redis-py; broker_connection says how).
     return _redis_url({name: given}, name)
 

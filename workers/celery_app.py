@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from tracker.config import Settings, broker_connection
+from tracker.config import Settings, broker_connection, broker_tls
 from tracker.store import Store
 from workers import redis_broker
 
@@ -33,6 +33,8 @@ def create_celery(settings: Settings) -> Celery:
     redis_broker.register()  # a worker outlives a Redis broker's restart (workers.redis_broker)
     broker, options = broker_connection(settings.broker_url)  # a Sentinel's master_name
     app = Celery("tracker", broker=broker, set_as_current=True)
+    if (tls := broker_tls(settings.broker_url)) is not None:  # amqps://: the certificate and its host name checked
+        app.conf.broker_use_ssl = tls
     app.conf.update(
         task_default_queue=QUEUE,
         task_ignore_result=True,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import ssl
 from typing import Any, NoReturn, TextIO
 
 from tracker.config import ConfigError, Settings, load_settings, redact_url
 
 # What Celery can use as a broker beside a Redis Cluster store (kombu has no cluster transport).
-USABLE_BROKERS = "a standalone Redis (redis://, or sentinel://…?master_name=… for Sentinel) or RabbitMQ (amqp://)"
+USABLE_BROKERS = ("a standalone Redis (redis://, or sentinel://…?master_name=… for Sentinel) or RabbitMQ (amqp://, or "
+                  "amqps:// over TLS)")
 
 
 class UsageError(Exception):
@@ -189,8 +191,9 @@ def _is_cluster_node(url: str) -> bool | None:
 
 def broker_refusal(url: str, error: BaseException) -> str | None:
     """Say in one line naming TRACKER_BROKER_URL why the broker will not let the tracker in until an operator acts:
-    a Redis that refuses the credentials or whose TLS certificate is not trusted (tracker.store.base.refusal), a
-    RabbitMQ that refuses the login or the vhost. None for anything else (down, slow: Celery waits for it)."""
+    a Redis or RabbitMQ whose TLS certificate is not trusted (tracker.store.base.refusal), a Redis that refuses the
+    credentials, a RabbitMQ that refuses the login or the vhost, or a port of an amqps:// URL that speaks no TLS. None
+    for anything else (down, slow: Celery waits for it)."""
     from amqp.exceptions import AccessRefused, NotAllowed
 
     from tracker.config import hide_secrets
@@ -209,36 +212,70 @@ def broker_refusal(url: str, error: BaseException) -> str | None:
             return f"TRACKER_BROKER_URL: RabbitMQ at {parts[1]} refused {what}: {reason}"
         if (lasting := lasting_cause(seen)) is not None:
             return refusal(url, lasting, "TRACKER_BROKER_URL")
+        if url.startswith("amqps://") and isinstance(seen, ssl.SSLError) and seen.reason in NOT_TLS:
+            return _not_tls(url, seen)
         seen = seen.__cause__ or seen.__context__
     alert = certificate_alert(url, error)
     return refusal(url, alert, "TRACKER_BROKER_URL") if alert is not None else None
 
 
+# What OpenSSL says of a handshake answered by a server that speaks no TLS (RabbitMQ's plain port answers a TLS hello
+# with its AMQP protocol header).
+NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
+AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
+
+
+def _not_tls(url: str, error: BaseException) -> str:
+    """Say in one line that the port of an amqps:// URL speaks no TLS: RabbitMQ's plain AMQP port when it answers
+    AMQP's protocol header as RabbitMQ does (one short connection asks it)."""
+    import socket
+
+    where = _split(url)[1]
+    host, _, port = where.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=3) as plain:
+            plain.sendall(AMQP_HEADER)
+            plain.settimeout(3)
+            answer = plain.recv(8)
+    except (OSError, ValueError):
+        answer = b""
+    if answer.startswith(b"\x01\x00\x00"):  # connection.start, a method frame on channel 0
+        return (f"TRACKER_BROKER_URL: RabbitMQ at {where} speaks plain AMQP, not TLS: amqps:// needs its TLS listener "
+                f"(port 5671 unless it is set otherwise), or write amqp:// for this port")
+    said = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return (f"TRACKER_BROKER_URL: the server at {where} speaks no TLS ({said}): amqps:// needs RabbitMQ's TLS "
+            f"listener (port 5671 unless it is set otherwise)")
+
+
 def _split(url: str) -> tuple[str, str, str]:
-    """The user, host:port and vhost an amqp:// URL names, for a message (never its password)."""
+    """The user, host:port and vhost an amqp:// or amqps:// URL names, for a message (never its password)."""
     from urllib.parse import unquote, urlsplit
 
     try:
         parts = urlsplit(url)
-        return (unquote(parts.username or "guest"), f"{parts.hostname}:{parts.port or 5672}",
+        port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+        return (unquote(parts.username or "guest"), f"{parts.hostname}:{port}",
                 unquote(parts.path[1:]) if len(parts.path) > 1 else "/")
     except ValueError:
         return "?", "?", "?"
 
 
 def _amqp_refusal(url: str) -> str | None:
-    """Log in to the RabbitMQ at url once, as kombu reads the URL (three seconds at most for each step: kombu's own
-    connect tries again after two seconds) and say why it refuses the tracker (broker_refusal); None when it lets it
-    in or does not answer (down: the processes wait for it, as Celery does)."""
+    """Log in to the RabbitMQ at url once, as kombu reads the URL, over TLS as Celery does for amqps:// (three seconds
+    at most for each step: kombu's own connect tries again after two seconds) and say why it refuses the tracker
+    (broker_refusal); None when it lets it in or does not answer (down: the processes wait for it, as Celery does)."""
     from amqp import Connection
     from kombu.utils.url import parse_url
 
+    from tracker.config import broker_connection, broker_tls
+
     try:
-        given = parse_url(url)
-        connection = Connection(host=f"{given['hostname'] or 'localhost'}:{given['port'] or 5672}",
+        given = parse_url(broker_connection(url)[0])  # without the TLS options, which broker_tls reads
+        port = given["port"] or (5671 if url.startswith("amqps://") else 5672)
+        connection = Connection(host=f"{given['hostname'] or 'localhost'}:{port}",
                                 userid=given["userid"] or "guest", password=given["password"] or "guest",
                                 virtual_host=given["virtual_host"] or "/", connect_timeout=3, read_timeout=3,
-                                write_timeout=3)
+                                write_timeout=3, ssl=broker_tls(url) or False)
         try:
             connection.connect()
         finally:
@@ -258,7 +295,7 @@ def refuse_unusable_broker(settings: Settings, store: Any = None) -> None:
     the processes wait for it.
     """
     broker = settings.broker_url
-    if broker.startswith("amqp://"):
+    if broker.startswith(("amqp://", "amqps://")):
         if (problem := _amqp_refusal(broker)) is not None:
             raise ConfigError(problem)
         return

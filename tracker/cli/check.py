@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from tracker.cli.base import OutputFailed, broker_refusal, layout_problem, refuse_unusable_broker
-from tracker.config import ConfigError, EventUrl, Settings, broker_connection, hide_secrets, load_settings, redact_url
+from tracker.config import (
+    ConfigError,
+    EventUrl,
+    Settings,
+    broker_connection,
+    broker_tls,
+    hide_secrets,
+    load_settings,
+    redact_url,
+)
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -265,9 +274,22 @@ def probe_broker(settings: Settings) -> str:
         # kombu's Redis channel reads without a timeout of its own: a server that accepts and never answers would
         # hold the check for ever.
         options = {**options, "socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
-    with Connection(url, connect_timeout=TIMEOUT, transport_options=options) as connection:
+    tls = broker_tls(settings.broker_url)
+    with Connection(url, connect_timeout=TIMEOUT, transport_options=options, ssl=tls or False) as connection:
         connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=TIMEOUT)
-        return f"{redact_url(settings.broker_url)} accepts connections ({connection.transport.driver_type})"
+        return (f"{redact_url(settings.broker_url)} accepts connections ({connection.transport.driver_type}"
+                f"{_tls_checks(tls)})")
+
+
+def _tls_checks(tls: dict[str, object] | None) -> str:
+    """Say what an amqps:// broker's TLS checks (broker_tls), for the line of a broker that answered."""
+    if tls is None:
+        return ""
+    if tls["cert_reqs"] == ssl.CERT_NONE:
+        return " over TLS, its certificate not checked: ssl_cert_reqs=none"
+    if "server_hostname" not in tls:
+        return " over TLS, its certificate checked but not its host name: ssl_check_hostname=false"
+    return " over TLS, its certificate and host name checked"
 
 
 def probe_smtp(settings: Settings) -> str:
@@ -321,8 +343,9 @@ def _tls_hint(url: str, error: BaseException) -> str:
         root = root.__cause__ or root.__context__
     tls = url.startswith(("rediss://", "amqps://"))
     if tls and isinstance(root, (ssl.SSLEOFError, ConnectionResetError)) and "ssl_certfile" not in url:
-        return (" (a Redis that requires client certificates, tls-auth-clients yes, ends the connection so: give "
-                "ssl_certfile and ssl_keyfile in the URL)")
+        wanting = ("a RabbitMQ that requires client certificates, ssl_options.fail_if_no_peer_cert," if
+                   url.startswith("amqps://") else "a Redis that requires client certificates, tls-auth-clients yes,")
+        return f" ({wanting} ends the connection so: give ssl_certfile and ssl_keyfile in the URL)"
     if url.startswith("redis://") and isinstance(root, ConnectionResetError):
         return " (a Redis that speaks only TLS resets a plain connection so: rediss://)"
     return ""

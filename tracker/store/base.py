@@ -551,13 +551,17 @@ def _is_cluster_node(client: redis.Redis) -> bool:
         raise
 
 
+# The port a server listens on when its URL names none, by the URL's scheme (a broker's URL may be RabbitMQ's).
+DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671}
+
+
 def _where(url: str, variable: str = "TRACKER_REDIS_URL") -> str:
-    """The host:port (or socket path) a Redis URL names, for a message."""
+    """The host:port (or socket path) a Redis or RabbitMQ URL names, for a message."""
     try:
         parts = urlsplit(url)
         if parts.scheme == "unix":
             return parts.path
-        return f"{parts.hostname}:{parts.port or 6379}"
+        return f"{parts.hostname}:{parts.port or DEFAULT_PORTS.get(parts.scheme, 6379)}"
     except ValueError:
         return variable
 
@@ -642,9 +646,11 @@ def certificate_alert(url: str, error: BaseException) -> ssl.SSLError | None:
 def refusal(url: str, error: BaseException, variable: str = "TRACKER_REDIS_URL") -> str:
     """Say in one line, naming the variable, why the server at url cannot serve though it answers: it does not speak
     Redis (a RabbitMQ, a database or a web server on that port), it refused the credentials or the database, its ACL
-    denies a command the tracker needs, or its TLS certificate is not trusted. No secret of the URL is shown."""
+    denies a command the tracker needs, or its TLS certificate is not trusted (a Redis's, or an amqps:// broker's).
+    No secret of the URL is shown."""
     reason = hide_secrets((str(error).strip().splitlines() or [type(error).__name__])[0], url)
     where = _where(url, variable)
+    server = "RabbitMQ" if url.startswith(("amqp://", "amqps://")) else "Redis"
     if isinstance(error, redis.exceptions.InvalidResponse):
         return f"{variable}: the server at {where} does not speak Redis ({reason})"
     if isinstance(error, redis.AuthenticationError):
@@ -654,17 +660,18 @@ def refusal(url: str, error: BaseException, variable: str = "TRACKER_REDIS_URL")
         return (f"{variable}: the Redis at {where} refused the credentials in the URL ({_user(url)} and its password): "
                 f"{reason}")
     if isinstance(error, ssl.SSLCertVerificationError):
-        reason = hide_secrets(str(error.verify_message or error.reason or error), url)
-        return (f"{variable}: the TLS certificate of the Redis at {where} is not trusted ({reason}): name the CA that "
-                f"signed it with ?ssl_ca_certs=/path/to/ca.pem (ssl_check_hostname=false if it was made for another "
-                f"name; ssl_cert_reqs=none checks nothing)")
+        reason = hide_secrets(str(error.verify_message or error.reason or error).rstrip("."), url)
+        return (f"{variable}: the TLS certificate of the {server} at {where} is not trusted ({reason}): name the CA "
+                f"that signed it with ?ssl_ca_certs=/path/to/ca.pem (ssl_check_hostname=false if it was made for "
+                f"another name; ssl_cert_reqs=none checks nothing)")
     if isinstance(error, ssl.SSLError):  # an alert of CERTIFICATE_ALERTS
         given = "ssl_certfile" in url
-        return (f"{variable}: the Redis at {where} ended the TLS handshake ({_first_line(error)}): "
-                + ("it does not take the client certificate of ssl_certfile (one signed by a CA its tls-ca-cert-file "
+        trusted = "ssl_options.cacertfile" if server == "RabbitMQ" else "tls-ca-cert-file"
+        return (f"{variable}: the {server} at {where} ended the TLS handshake ({_first_line(error)}): "
+                + (f"it does not take the client certificate of ssl_certfile (one signed by a CA its {trusted} "
                    "names, and not expired, is needed)" if given else
                    "it wants a client certificate: give ssl_certfile and ssl_keyfile in the URL, signed by a CA its "
-                   "tls-ca-cert-file names"))
+                   f"{trusted} names"))
     if isinstance(error, redis.exceptions.NoPermissionError):
         return (f"{variable}: the Redis at {where} does not let {_user(url)} run a command the tracker needs "
                 f"({reason}): it needs every command but Redis's @dangerous ones (ACL SETUSER <user> ~* &* +@all "
