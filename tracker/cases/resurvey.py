@@ -2,7 +2,9 @@
 
 Closing adds the due entry `c|<case id>` once (a case remembers it scheduled one); the sweep sends it like any
 due survey (tracker.surveys.due.send_due), under the customer's throttle and send window. Its survey id is
-derived from the case, so closing, reopening and closing again, or a worker sending it twice, mails it once.
+derived from the case, so closing, reopening and closing again, or a worker sending it twice, mails it once. A case
+carried from another install by a replay whose new survey was still to send there gets its due entry back at the
+time it was due there (place_carried_resurvey).
 """
 
 from __future__ import annotations
@@ -35,6 +37,24 @@ def schedule_resurvey(store: Store, case: Case, now_ms: int) -> bool:
         return False
     store.schedule_resurvey(case.id, now_ms)  # first: a crash before the mark below leaves it due, sent once
     return store.mark_resurvey(case.id, f"{keys.CASE_DUE}{case.id}")
+
+
+def place_carried_resurvey(store: Store, case_id: str) -> bool:
+    """Schedule the new survey of a case carried from another install at the time it was due there
+    (Store.carry_resurvey), once the survey the case is about is recorded here too, unless it was sent here already;
+    say whether it was scheduled now.
+
+    The case is written by replay, its survey by the workers, in either order: each calls this once its own part is
+    written, so the second one schedules it (the sweep drops a case's entry whose survey it cannot find)."""
+    due = store.carried_resurvey(case_id)
+    case = store.case(case_id) if due is not None else None
+    original = store.survey(case.survey) if case is not None else None
+    if due is None or case is None or original is None:
+        return False
+    sent = store.survey(resurvey_sid(case, original.tkey))
+    if sent is not None and sent.status in DONE:
+        return False
+    return store.schedule_resurvey(case_id, due)
 
 
 def _fresh(original: Survey, sid: str, now_ms: int) -> Survey:

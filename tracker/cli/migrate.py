@@ -26,24 +26,27 @@ PAGES: dict[str, tuple[str, str, str]] = {
                "Append the standard events of a JSON-lines file to the event log, one event a line (a line may "
                "name its own \"source\", as export-log writes); the workers apply them. Events already "
                "replayed are skipped by source and id. survey.answered lines count like answers given on the "
-               "survey page, once per ticket, and mail no one. export-log's recovery cases, opt-outs and what "
-               "retention retired (case.recorded, cases.retired, optout.unsubscribed, optout.suppressed, "
-               "scores.retired, scores.first_activity) are written back as they are read, each unless it is there, "
-               "and tell no one; so are customers' profiles (customer.profile: names, ids and orders), merged with "
-               "what is there. " + NEVER_MAILS + "--dry-run changes nothing "
+               "survey page, once per ticket, and mail no one; a survey.sent line's reminder still due is scheduled "
+               "with its survey. export-log's recovery cases and their new surveys still to send, opt-outs, what "
+               "retention retired and API keys (case.recorded, cases.retired, case.resurvey, optout.unsubscribed, "
+               "optout.suppressed, scores.retired, scores.first_activity, apikey.recorded) are written back as they "
+               "are read, each unless it is there, and tell no one; so are customers' profiles (customer.profile: "
+               "names, ids and orders), merged with what is there. " + NEVER_MAILS + "--dry-run changes nothing "
                "and prints what would change. Bad lines are reported with their number (exit status 1); "
                "the others still apply.",
                "examples:\n  tracker replay events.jsonl --dry-run\n  tracker replay events.jsonl --source zendesk"),
     "export-log": ("write every stored event and answer as JSON lines for replay",
-                   "Write every event of the event log, then every sent survey (survey.sent), every answer "
-                   "(survey.answered) and every skipped or failed survey (survey.skipped), then every recovery case "
-                   "(case.recorded), what retention retired (scores.retired, scores.first_activity) and every "
-                   "unsubscribe and suppression (optout.unsubscribed, optout.suppressed) and every customer's "
-                   "profile (customer.profile: name, ids and orders, which the trimmed log no longer says), "
-                   "as JSON lines that `tracker replay` reads back into an empty Redis to the same scores, cases "
-                   "and opt-outs. Use - for standard output. An earlier FILE is replaced only once the export is "
-                   "whole. Needs only TRACKER_REDIS_URL; with TRACKER_SECRET_KEY, the opt-outs kept as a keyed hash "
-                   "name its key by a fingerprint, so the replay can check it holds the same key.",
+                   "Write every event of the event log, then every sent survey (survey.sent, with its reminder "
+                   "when one is still due), every answer (survey.answered) and every skipped or failed survey "
+                   "(survey.skipped), then every recovery case (case.recorded) and each closed case's new survey "
+                   "still to send (case.resurvey), what retention retired (scores.retired, scores.first_activity), "
+                   "every unsubscribe and suppression (optout.unsubscribed, optout.suppressed), every customer's "
+                   "profile (customer.profile: name, ids and orders, which the trimmed log no longer says) and every "
+                   "API key that works (apikey.recorded: its digest, never the key), as JSON lines that `tracker "
+                   "replay` reads back into an empty Redis to the same scores, cases, opt-outs and keys. Dashboard "
+                   "sessions are not carried. Use - for standard output. An earlier FILE is replaced only once the "
+                   "export is whole. Needs only TRACKER_REDIS_URL; with TRACKER_SECRET_KEY, the opt-outs kept as a "
+                   "keyed hash name its key by a fingerprint, so the replay can check it holds the same key.",
                    "example:\n  tracker export-log backup.jsonl && TRACKER_REDIS_URL=redis://new:6379/0 "
                    "tracker replay backup.jsonl"),
     "import-ratings": ("load ratings collected elsewhere from a CSV file",
@@ -108,16 +111,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"  surveys to schedule      {report.surveys_scheduled}")
         print(f"  surveys too old to send  {report.surveys_too_old} (recorded as skipped: too_old; nobody is mailed)")
         print(f"  answers to count         {report.answers}")
+        print(f"  reminders to schedule    {report.reminders} (with their surveys)")
         for label, title in RESTORED:
             print(f"  {title:<24} {report.restored[label]}")
-        print(f"  already held             {report.restored_already} (cases, opt-outs and retired sums there: left "
-              "as they are)")
+        print(f"  already held             {report.restored_already} (cases, new surveys, opt-outs, retired sums and "
+              "API keys there: left as they are)")
         print(f"  profiles to restore      {report.restored['profile']} ({report.profiles_held} held as they are)")
     else:
         print(f"Appended {counted(report.appended, 'event')} to the log, skipped {report.duplicates} already there, "
               f"rejected {counted(len(report.errors), 'line')}. "
               f"{counted(report.surveys_too_old, 'solve is', 'solves are')} too old to survey "
               f"and {counted(report.answers, 'answer')} will count; the workers apply them.")
+        if report.reminders:
+            print(f"Scheduled with their surveys: {counted(report.reminders, 'reminder')} still due.")
         if set(report.restored) - {"profile"} or report.restored_already:
             print(f"Restored {_restored(report)} ({report.restored_already} already there).")
         if report.restored["profile"] or report.profiles_held:
@@ -133,14 +139,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 # What replay restores besides events, as it prints them: (ReplayReport.restored label, dry-run title).
 RESTORED = (("case", "cases to restore"), ("retired", "retired counts to carry"),
+            ("resurvey", "new surveys to schedule"),
             ("unsubscribed", "unsubscribes to restore"), ("suppressed", "suppressions to restore"),
             ("kept by hash", "hashed opt-outs to keep"), ("retired sums", "retired sums to carry"),
-            ("first activity", "first activity to keep"))
+            ("first activity", "first activity to keep"), ("api key", "API keys to restore"))
 
 
 def _restored(report: Any) -> str:
     """Say what a replay restored besides events: "2 recovery cases, 1 unsubscribe and 0 …"."""
     nouns = {"case": ("recovery case", None), "retired": ("count of retired cases", "counts of retired cases"),
+             "resurvey": ("new survey of a closed case", "new surveys of closed cases"), "api key": ("API key", None),
              "unsubscribed": ("unsubscribe", None), "suppressed": ("suppressed address", "suppressed addresses"),
              "kept by hash": ("opt-out kept by hash", "opt-outs kept by hash")}
     parts = [counted(report.restored[label], *nouns[label]) for label, _ in RESTORED
@@ -189,6 +197,10 @@ def cmd_export_log(args: argparse.Namespace) -> int:
               + f", {counted(report.unsubscribed, 'unsubscribe')}, "
               f"{counted(report.suppressed, 'suppressed address', 'suppressed addresses')} "
               f"and {counted(report.kept_by_hash, 'opt-out', 'opt-outs')} kept by hash.", file=out)
+    if report.reminders or report.resurveys or report.api_keys:
+        print(f"Wrote {counted(report.reminders, 'reminder')} still due (with their surveys), the new surveys of "
+              f"{counted(report.resurveys, 'closed case')} still to send and {counted(report.api_keys, 'API key')} "
+              "(as stored: a digest, never the key).", file=out)
     retired = [f"the retired sums of {counted(report.retired_sums, 'entity', 'entities')}"] * bool(report.retired_sums)
     retired += ["the first activity"] * report.first_activity
     if retired:

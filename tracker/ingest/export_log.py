@@ -1,17 +1,19 @@
-"""Write the event log, every survey outcome, the recovery cases and the opt-outs as JSON lines that `tracker replay`
-reads back to the same scores, cases and opt-outs.
+"""Write the event log, every survey outcome, the recovery cases, the opt-outs and the API keys as JSON lines that
+`tracker replay` reads back to the same scores, cases, opt-outs and keys.
 
 The log's events come first, oldest first, each with its `source`; then every customer's surveys, oldest
 first: a `survey.answered` event for each answer (its survey named by the solve it was about, so it
 keeps its id), a `survey.sent` event for each survey still unanswered (counted as sent, never
 mailed again) and a `survey.skipped` event for each survey skipped or failed (never mailed). Each carries
-its `restore` (tracker.ingest.restore): the survey's id, a failure and its error, its times, the answer's
-reason, extra answers and how it arrived, and what it counted for. Survey events found in the log are left
-out: the stored answer they led to says it. Last, every recovery case (after the answers that opened them) and
-what the case counters hold beyond them (tracker.ingest.case_lines), what retention retired: every entity's retired
-sums and the first activity (tracker.ingest.retired_lines), every unsubscribe and suppression, in plain and by
-hash (tracker.ingest.optout_lines), and every customer's profile: name, ids and orders, which the trimmed log no
-longer says (tracker.ingest.profile_lines): lines that replay writes back itself.
+its `restore` (tracker.ingest.restore): the survey's id, a failure and its error, its times (a sent survey's
+reminder, when one is still due, among them), the answer's reason, extra answers and how it arrived, and what it
+counted for. Survey events found in the log are left out: the stored answer they led to says it. Last, every
+recovery case (after the answers that opened them) and what the case counters hold beyond them
+(tracker.ingest.case_lines), each closed case's new survey still to send (tracker.ingest.resurvey_lines), what
+retention retired: every entity's retired sums and the first activity (tracker.ingest.retired_lines), every
+unsubscribe and suppression, in plain and by hash (tracker.ingest.optout_lines), every customer's profile: name, ids
+and orders, which the trimmed log no longer says (tracker.ingest.profile_lines), and every API key that works, as
+stored (tracker.ingest.apikey_lines): lines that replay writes back itself.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from tracker.events import ANSWERED, SENT, SKIPPED, SURVEY_TYPES, event_from_record, standard_event
+from tracker.ingest.apikey_lines import key_lines
 from tracker.ingest.case_lines import CASE, RETIRED, case_lines
 from tracker.ingest.optout_lines import optout_line, stored_optouts
 from tracker.ingest.profile_lines import LoggedOrders, profile_lines
 from tracker.ingest.restore import FIELD as RESTORE
 from tracker.ingest.restore import Restore, restore_line
+from tracker.ingest.resurvey_lines import resurvey_lines
 from tracker.ingest.retired_lines import FIRST, retired_lines
 from tracker.ingest.survey_events import IMPORTED
 from tracker.model import Agent, Customer, Event, Profile, Rating, Survey, Ticket
@@ -44,11 +48,13 @@ class ExportReport:
     events: int = 0
     answers: int = 0
     sent: int = 0
+    reminders: int = 0  # of the unanswered surveys, those whose reminder is still due (carried with the survey)
     skipped: int = 0
     failed: int = 0
     unreadable: int = 0
     cases: int = 0
     retired: bool = False  # the case counters hold more than the cases (closed ones retention deleted)
+    resurveys: int = 0  # closed cases whose new survey is still to send
     retired_sums: int = 0  # entities whose retired sums hold what retention deleted
     first_activity: bool = False  # the first activity retention kept
     unsubscribed: int = 0  # in plain (the profile's)
@@ -57,6 +63,7 @@ class ExportReport:
     profiles: int = 0  # customers whose name, ids or orders a customer.profile line carries
     orders: int = 0  # the orders those lines carry
     beyond_log: int = 0  # of those customers, the ones the log names no more, or not about every order of theirs
+    api_keys: int = 0  # API keys that work, as stored (their digests)
 
 
 class OutputError(Exception):
@@ -72,8 +79,9 @@ class OutputError(Exception):
 
 
 def export_log(store: Store, out: IO[str], fingerprints: Sequence[str] = (), now_ms: int | None = None) -> ExportReport:
-    """Write every logged event, every sent, answered, skipped or failed survey, every recovery case, what retention
-    retired, every opt-out and every customer's profile to out, one JSON object a line. fingerprints: the secret keys'
+    """Write every logged event, every sent, answered, skipped or failed survey (with its reminder still due), every
+    recovery case and its new survey still to send, what retention retired, every opt-out, every customer's profile
+    and every API key to out, one JSON object a line. fingerprints: the secret keys'
     (optout_lines.key_fingerprints), written with each opt-out kept by hash, so that a replay can tell whether it holds
     the key the hash was made with.
 
@@ -99,6 +107,7 @@ def export_log(store: Store, out: IO[str], fingerprints: Sequence[str] = (), now
             report.answers += 1
         elif event.type == SENT:
             report.sent += 1
+            report.reminders += restore.reminder_at_ms is not None
         elif restore.status == "failed":
             report.failed += 1
         else:
@@ -107,6 +116,9 @@ def export_log(store: Store, out: IO[str], fingerprints: Sequence[str] = (), now
         _write_line(out, line)
         report.cases += line["type"] == CASE
         report.retired |= line["type"] == RETIRED
+    for line in resurvey_lines(store):
+        _write_line(out, line)
+        report.resurveys += 1
     for line in retired_lines(store):
         _write_line(out, line)
         report.first_activity |= line["type"] == FIRST
@@ -124,6 +136,9 @@ def export_log(store: Store, out: IO[str], fingerprints: Sequence[str] = (), now
         report.profiles += 1
         report.beyond_log += beyond
         report.orders += len(line.get("orders", ()))
+    for line in key_lines(store):
+        _write_line(out, line)
+        report.api_keys += 1
     return report
 
 
@@ -143,8 +158,9 @@ def _write_line(out: IO[str], fields: dict[str, Any]) -> None:
 
 
 def _survey_events(store: Store) -> Iterator[tuple[Event, Restore]]:
-    """Yield a survey.answered event per answered survey, survey.sent per unanswered one, survey.skipped per skip
-    and per failure, each with what restores the survey as it is stored."""
+    """Yield a survey.answered event per answered survey, survey.sent per unanswered one (with when its reminder is
+    due, unless it was reminded), survey.skipped per skip and per failure, each with what restores the survey as it
+    is stored."""
     profiles: dict[str, Profile | None] = {}
     for survey in store.iter_customer_surveys():
         if survey.status not in EXPORTED or not survey.customer:
@@ -178,9 +194,11 @@ def _survey_events(store: Store) -> Iterator[tuple[Event, Restore]]:
             yield event, replace(kept, reason=answer.reason, extra=answer.extra or None,
                                  answered_via=answer.answered_via)
         else:
-            yield Event(SENT, f"survey:{survey.sid}", survey.source, survey.sent_at_ms or survey.created_at_ms,
-                        customer, ticket=ticket, answer=Rating(scale=survey.scale, about=about,
-                                                               solved_at_ms=solved)), kept
+            event = Event(SENT, f"survey:{survey.sid}", survey.source, survey.sent_at_ms or survey.created_at_ms,
+                          customer, ticket=ticket, answer=Rating(scale=survey.scale, about=about, solved_at_ms=solved))
+            # Its one reminder, while due and not gone: a reminded survey gets none again.
+            reminder = store.reminder_due_at(survey.sid) if survey.reminded_at_ms is None else None
+            yield event, replace(kept, reminder_at_ms=reminder)
 
 
 def _customer(email: str, profile: Profile | None, source: str) -> Customer:

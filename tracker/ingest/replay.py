@@ -2,8 +2,8 @@
 
 Each line is one standard event (SPEC §4, §10). A line may name its own `source` (export-log writes it,
 so every event keeps the source it came from); otherwise the replay's source applies. The lines export-log writes
-for recovery cases, opt-outs, what retention retired and customers' profiles are no events: replay writes them itself
-as it reads them (tracker.ingest.kept).
+for recovery cases and their new surveys still to send, opt-outs, what retention retired, customers' profiles and API
+keys are no events: replay writes them itself as it reads them (tracker.ingest.kept).
 Bad lines are reported with their number and never block the others.
 """
 
@@ -23,7 +23,7 @@ from tracker import text as jsontext
 from tracker.config import Settings
 from tracker.events import ANSWERED, SENT, SURVEY_TYPES, parse_event
 from tracker.ingest import kept
-from tracker.ingest.optout_lines import KeyNotHeld, OptOutLine
+from tracker.ingest.optout_lines import OptOutLine
 from tracker.ingest.restore import FIELD as RESTORE
 from tracker.ingest.restore import Restore, restore_from_line, restore_record
 from tracker.ingest.survey_events import IMPORTED, survey_key
@@ -50,9 +50,10 @@ class ReplayReport:
     surveys_scheduled: int = 0  # solves whose survey is still to come: none of the file's survey lines settles it
     surveys_too_old: int = 0  # solves whose survey would already have expired: skipped, never mailed
     answers: int = 0
+    reminders: int = 0  # survey.sent lines whose reminder is still due: scheduled with the survey
     errors: list[tuple[int, str]] = field(default_factory=list)
     restored: Counter[str] = field(default_factory=Counter)  # kept lines written (dry: to write), by kept.label
-    restored_already: int = 0  # cases, opt-outs and retired sums the store holds already
+    restored_already: int = 0  # cases, opt-outs, retired sums, API keys and new surveys the store holds already
     profiles_held: int = 0  # customers' profiles the store holds as the line has them already
     unverified: int = 0  # opt-outs kept by hash whose secret key could not be compared with this install's
 
@@ -95,6 +96,7 @@ def replay_file(store: Store, settings: Settings, lines: Iterable[bytes], source
         report.appended += 1
         report.by_type[event.type] += 1
         report.answers += event.type == ANSWERED
+        report.reminders += restore is not None and restore.reminder_at_ms is not None
         foreseen.add(event, restore, settings)
         if _surveyable(event, settings) and event.at_ms + _delay_ms(event, settings) < stale:
             report.surveys_too_old += 1
@@ -103,10 +105,10 @@ def replay_file(store: Store, settings: Settings, lines: Iterable[bytes], source
 
 
 def _restore_kept(store: Store, settings: Settings, read: KeptAt, report: ReplayReport, dry_run: bool) -> None:
-    """Write (or, dry, only look for) the case or opt-out a line carries, counting what it does."""
+    """Write (or, dry, only look for) what a kept line carries, counting what it does."""
     try:
         new = kept.restore_kept(store, settings, read.kept, dry_run)
-    except KeyNotHeld as exc:
+    except kept.REFUSED as exc:
         report.errors.append((read.number, str(exc)))
         return
     if new:
@@ -295,6 +297,10 @@ def _event(raw: bytes, source: str, known_sources: Collection[str], number: int,
         return None
     if restore is not None and event.type not in SURVEY_TYPES:
         report.errors.append((number, f"not a valid event: {RESTORE} belongs to survey events only"))
+        return None
+    if restore is not None and restore.reminder_at_ms is not None and event.type != SENT:
+        report.errors.append((number, f"not a valid event: a reminder ({RESTORE}.reminder_at) belongs to survey.sent "
+                                      "lines only"))
         return None
     return event, restore
 

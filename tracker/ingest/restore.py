@@ -2,10 +2,10 @@
 
 A standard survey event says what happened to a ticket's survey; the stored survey says more: its own id (a
 case's second survey has one no solve gives), a failure (not a skip) and its error, when it was sent and until
-when it takes answers, the follow-up reason, the extra answers and how the answer arrived, and the dimensions it
-counted for. export-log writes these as the line's `restore` object; replay reads it, keeps it in the event's
-log record beside the event, and the drain hands it to apply_survey_event. Only replay files carry it: a webhook's
-event is built from the event alone.
+when it takes answers, when its reminder is due (a survey unanswered and not yet reminded), the follow-up reason,
+the extra answers and how the answer arrived, and the dimensions it counted for. export-log writes these as the
+line's `restore` object; replay reads it, keeps it in the event's log record beside the event, and the drain hands
+it to apply_survey_event. Only replay files carry it: a webhook's event is built from the event alone.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tracker.events import RESOLVERS, TEXT, AwareDateTime, StrictSchema, iso_fro
 from tracker.model import Survey
 
 FIELD = "restore"  # the name of the object in a replay line and in the log record
+TIMES = ("sent_at", "expires_at", "reminder_at")  # kept as ISO 8601 in a line, as epoch milliseconds in a record
 SID = validate.Regexp(r"^[a-z2-7]{1,64}$", error="Must be a survey id.")
 EXTRA_MAX = 20  # more extra answers than a custom survey asks (at most 3)
 
@@ -33,6 +34,7 @@ class Restore:
     error: str | None = None
     sent_at_ms: int | None = None
     expires_at_ms: int | None = None
+    reminder_at_ms: int | None = None  # a survey.sent line's: when its one reminder is due (none sent yet)
     reason: str | None = None  # the follow-up reason the customer picked
     extra: Mapping[str, str] | None = None
     answered_via: str | None = None
@@ -56,6 +58,7 @@ class RestoreSchema(StrictSchema):
     error = fields.String(load_default=None, validate=validate.Length(max=200))
     sent_at = AwareDateTime(load_default=None)
     expires_at = AwareDateTime(load_default=None)
+    reminder_at = AwareDateTime(load_default=None)
     reason = fields.String(load_default=None, validate=validate.Length(max=200))
     extra = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
                         values=fields.String(validate=validate.Length(max=500)), load_default=None,
@@ -75,9 +78,10 @@ def restore_from_line(part: Any) -> Restore:
     if not isinstance(part, dict):
         raise ValidationError("Must be an object.")
     loaded = _SCHEMA.load(part)
-    times = {name: to_epoch_ms(loaded[name]) for name in ("sent_at", "expires_at") if loaded.get(name)}
+    times = {name: to_epoch_ms(loaded[name]) for name in TIMES if loaded.get(name)}
     return Restore(survey=loaded["survey"], status=loaded["status"], error=loaded["error"],
                    sent_at_ms=times.get("sent_at"), expires_at_ms=times.get("expires_at"),
+                   reminder_at_ms=times.get("reminder_at"),
                    reason=loaded["reason"], extra=loaded["extra"], answered_via=loaded["answered_via"],
                    tags=tuple(loaded["tags"] or ()), organisation=loaded.get("organisation"),
                    resolved_by=loaded.get("resolved_by"), dimensioned=loaded["tags"] is not None)
@@ -87,8 +91,7 @@ def restore_line(restore: Restore) -> dict[str, Any]:
     """Return the `restore` object of a replay line that restore_from_line reads back to restore."""
     line: dict[str, Any] = _present({
         "survey": restore.survey, "status": restore.status, "error": restore.error,
-        "sent_at": None if restore.sent_at_ms is None else iso_from_ms(restore.sent_at_ms),
-        "expires_at": None if restore.expires_at_ms is None else iso_from_ms(restore.expires_at_ms),
+        **{name: None if ms is None else iso_from_ms(ms) for name, ms in zip(TIMES, _times(restore), strict=True)},
         "reason": restore.reason, "extra": dict(restore.extra) if restore.extra else None,
         "answered_via": restore.answered_via})
     if restore.dimensioned:
@@ -100,7 +103,7 @@ def restore_line(restore: Restore) -> dict[str, Any]:
 def restore_record(restore: Restore) -> dict[str, Any]:
     """Return the restore as the log record keeps it (times in epoch milliseconds)."""
     record = restore_line(restore)
-    for name, ms in (("sent_at", restore.sent_at_ms), ("expires_at", restore.expires_at_ms)):
+    for name, ms in zip(TIMES, _times(restore), strict=True):
         if ms is not None:
             record[name] = ms
     return record
@@ -112,7 +115,7 @@ def restore_from_record(part: Any) -> Restore | None:
         return None
     if not isinstance(part, dict):
         raise ValueError("restore must be an object")
-    times = {name: part.get(name) for name in ("sent_at", "expires_at")}
+    times = {name: part.get(name) for name in TIMES}
     if any(value is not None and (not isinstance(value, int) or isinstance(value, bool)) for value in times.values()):
         raise ValueError("restore times must be epoch milliseconds")
     line = {name: value for name, value in part.items() if name not in times}
@@ -120,7 +123,13 @@ def restore_from_record(part: Any) -> Restore | None:
         restore = restore_from_line(line)
     except ValidationError as exc:
         raise ValueError(f"restore is not valid: {exc.messages}") from None
-    return replace(restore, sent_at_ms=times["sent_at"], expires_at_ms=times["expires_at"])
+    return replace(restore, sent_at_ms=times["sent_at"], expires_at_ms=times["expires_at"],
+                   reminder_at_ms=times["reminder_at"])
+
+
+def _times(restore: Restore) -> tuple[int | None, ...]:
+    """Return the restore's times in the order of TIMES."""
+    return restore.sent_at_ms, restore.expires_at_ms, restore.reminder_at_ms
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,9 @@ per ticket: it lands on the survey the ticket already has (ours, or an earlier i
 one survey made for it, which counts as sent. An older event than the one counted changes nothing, so
 any arrival order ends where the in-order run does. Neither event mails anyone or takes the throttle.
 A replayed export's survey event comes with its restore (tracker.ingest.restore): the survey keeps its own id
-and is recorded as it was stored (failed, when it failed; its reason, extra answers and how it was answered).
+and is recorded as it was stored (failed, when it failed; its reason, extra answers and how it was answered; a sent
+one's reminder still due is scheduled with it), and a carried case's new survey waiting for it is scheduled once it
+is recorded (tracker.cases.resurvey.place_carried_resurvey).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from tracker.answers.record import record_answer
+from tracker.cases.resurvey import place_carried_resurvey
 from tracker.config import Settings
-from tracker.events import ANSWERED, SKIPPED
+from tracker.events import ANSWERED, SENT, SKIPPED
 from tracker.i18n.catalogue import normalise_locale
 from tracker.ingest.restore import Restore
 from tracker.model import Event, Survey, SurveyedTicket
@@ -112,7 +115,9 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
                                                                 known)))
         sent_ms = restore.sent_at_ms or event.at_ms
         expires_ms = restore.expires_at_ms or sent_ms + settings.survey_expiry_days * DAY_MS
-        marked = store.mark_sent(fresh, sent_ms, expires_ms, quiet=quiet)
+        # A replayed survey.sent line's reminder, still due where it came from, is scheduled with it (one script).
+        reminder_ms = restore.reminder_at_ms if event.type == SENT else None
+        marked = store.mark_sent(fresh, sent_ms, expires_ms, reminder_ms, quiet=quiet)
         # No claim (-1); when this is the survey the sweep would send for the ticket's solve, its due entry goes.
         solve = fresh.solved_at_ms if survey_id(tkey, fresh.solved_at_ms) == sid else None
         if solve is not None or sid == survey_id(tkey, IMPORTED) or not restore.survey:
@@ -122,6 +127,10 @@ def apply_survey_event(store: Store, settings: Settings, event: Event, email: st
         survey = replace(fresh, status="sent", sent_at_ms=sent_ms, expires_at_ms=expires_ms,
                          next_attempt_at_ms=None, error=None) if marked else store.survey(sid)
         assert survey is not None  # written just now
+    if quiet and event.type == ANSWERED and keys.case_bucket(case := keys.case_id(sid, email)) is not None:
+        # Recorded now, the survey a carried case is about lets the case's new survey be scheduled, when a
+        # case.resurvey line was replayed before it (tracker.ingest.resurvey_lines).
+        place_carried_resurvey(store, case)
     if event.type != ANSWERED or event.answer.rating is None:
         return None
     mark = f"{event.at_ms:015d}|{event.id}"

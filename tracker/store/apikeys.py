@@ -1,4 +1,4 @@
-"""Support leads' API keys: only their SHA-256 digests are stored."""
+"""Support leads' API keys: only their SHA-256 digests are stored (not keyed with TRACKER_SECRET_KEY)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,26 @@ class KeyCheck(NamedTuple):
     left_ms: int = 0
 
 
+class StoredKey(NamedTuple):
+    """A key as stored: its name, its digest (never the key), its scopes and when it was created (unix seconds)."""
+
+    name: str
+    digest: str
+    scopes: tuple[str, ...]
+    created_at: int
+
+
+class KeyClash(Exception):
+    """A key carried from another install names a key of this one's: its name is another key's, or its digest
+    resolves to another name."""
+
+
 def digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _meta(digest_: str, created_at: int, scopes: tuple[str, ...] | list[str]) -> str:
+    return json.dumps({"digest": digest_, "created_at": created_at, "scopes": list(scopes)})
 
 
 class ApiKeys(RedisBase):
@@ -39,7 +57,7 @@ class ApiKeys(RedisBase):
     def create_key(self, name: str, scopes: tuple[str, ...] = ("read", "admin")) -> str:
         """Create a key under a new name and return it; the key itself is never stored."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        meta = json.dumps({"digest": digest(key), "created_at": int(time.time()), "scopes": list(scopes)})
+        meta = _meta(digest(key), int(time.time()), scopes)
         if not self.redis.hsetnx(keys.API_KEYS, name, meta):
             raise KeyError(name)
         self.redis.set(keys.api_key_hash(digest(key)), name)
@@ -51,6 +69,41 @@ class ApiKeys(RedisBase):
             data = json.loads(meta)
             rows.append({"name": name, "created_at": data["created_at"], "scopes": data["scopes"]})
         return rows
+
+    def stored_keys(self) -> list[StoredKey]:
+        """Return every key that works, as stored, by name: a name whose digest no longer resolves to it (a revoke
+        cut short, see revoke_key) works nowhere and is left out."""
+        listed = [(name, json.loads(meta)) for name, meta in sorted(self.redis.hgetall(keys.API_KEYS).items())]
+        pipe = self.redis.pipeline(transaction=False)
+        for _, meta in listed:
+            pipe.get(keys.api_key_hash(meta["digest"]))
+        return [StoredKey(name, meta["digest"], tuple(meta["scopes"]), int(meta["created_at"]))
+                for (name, meta), owner in zip(listed, pipe.execute(), strict=True) if owner == name]
+
+    def restore_key(self, carried: StoredKey, dry_run: bool = False) -> bool:
+        """Write a key carried from another install as it was stored there, unless a replay carried it before
+        (revoked here since or not: it stays as it is); say whether it was (or, dry, would be) new. Raise KeyClash
+        when its name or its digest names another key here.
+
+        Its name, then its digest, then the mark that it was carried: each one key, each step safe to repeat, so a
+        restore cut short is finished by the next replay (the name's meta there with the same digest)."""
+        if self.redis.sismember(keys.API_KEYS_CARRIED, carried.digest):
+            return False
+        owner = self.redis.get(keys.api_key_hash(carried.digest))
+        if owner is not None and owner != carried.name:
+            raise KeyClash(f"this key is here already, named {owner!r}")
+        new = not dry_run and bool(self.redis.hsetnx(
+            keys.API_KEYS, carried.name, _meta(carried.digest, carried.created_at, carried.scopes)))
+        if not new:
+            held = self.redis.hget(keys.API_KEYS, carried.name)
+            if held is not None and json.loads(held)["digest"] != carried.digest:
+                raise KeyClash(f"another API key is named {carried.name!r} here: revoke it (tracker api-key revoke) "
+                               "and replay again, or this one would not work here")
+            if dry_run or held is None:  # held None: revoked between the two reads; its digest must not resolve
+                return dry_run and held is None
+        self.redis.set(keys.api_key_hash(carried.digest), carried.name, nx=True)
+        self.redis.sadd(keys.API_KEYS_CARRIED, carried.digest)
+        return new
 
     def revoke_key(self, name: str) -> bool:
         meta = self.redis.hget(keys.API_KEYS, name)

@@ -27,6 +27,8 @@ CARRIED = "carried:"
 # Beside COUNTERS: the cases counted labelled. A case a version before labels opened counts in "opened" alone, so
 # the two part from the difference the labelling saw (cases_labelled) and the store reads as unlabelled again.
 LABELLED = "labelled"
+# Beside a case a replay carried: when the new survey its closing scheduled was due where it came from (ms).
+RESURVEY_DUE = "resurvey_due"
 ERASE_ATTEMPTS = 8  # an erasure reads a case again at most this often while other writers change it
 ANY = "*"
 UNASSIGNED = "-"
@@ -412,6 +414,30 @@ class Cases(RedisBase):
         """Add the due entry of a closed case's new survey unless it is there; say whether it was added now."""
         member = f"{keys.CASE_DUE}{case_id}"
         return bool(self.redis.zadd(keys.due_of(member), {member: at_ms}, nx=True))
+
+    def resurveys_due(self, case_ids: Sequence[str]) -> dict[str, int]:
+        """Return when the new survey of each of these cases is due, of those whose new survey is still to send (its
+        due entry is there until the sweep sends it; a lease's end while a sweep holds it); one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for case_id in case_ids:
+            member = f"{keys.CASE_DUE}{case_id}"
+            pipe.zscore(keys.due_of(member), member)
+        return {case_id: int(score) for case_id, score in zip(case_ids, pipe.execute(), strict=True)
+                if score is not None}
+
+    def carry_resurvey(self, case_id: str, due_ms: int, dry_run: bool = False) -> int:
+        """Note on a case carried from another install when its new survey was due there, once (carry_resurvey.lua);
+        return 1 when noted now (dry: would be), 0 when noted before, -1 when there is no such case, -2 when its
+        closing scheduled no new survey. Dry, a case not there yet (its line not written) counts as to note."""
+        if dry_run:
+            return 0 if self.redis.hexists(keys.case(case_id), RESURVEY_DUE) else 1
+        return int(self.script("carry_resurvey")(keys=[keys.case(case_id)], args=[f"{keys.CASE_DUE}{case_id}", due_ms]))
+
+    def carried_resurvey(self, case_id: str) -> int | None:
+        """Return when the new survey of a case carried from another install was due there (carry_resurvey), or
+        None."""
+        due = self.redis.hget(keys.case(case_id), RESURVEY_DUE)
+        return int(due) if due else None
 
     def mark_resurvey(self, case_id: str, member: str) -> bool:
         """Note on the case that its new survey was scheduled (once: a later closing schedules none)."""

@@ -300,6 +300,9 @@ REASONS = f"{PREFIX}:reasons"  # every follow-up reason an answer was given: the
 CUSTOMERS = f"{PREFIX}:customers:z"  # every customer's email, all scored 0: listed in email order (ZRANGEBYLEX)
 STATS = f"{PREFIX}:stats"
 API_KEYS = f"{PREFIX}:apikeys"
+# The digests of the API keys a replay carried in (tracker.ingest.apikey_lines): a key carried once is never written
+# again by a later replay of the same file, so one revoked here since stays revoked.
+API_KEYS_CARRIED = f"{PREFIX}:apikeys:carried"
 SUPPRESSED = f"{PREFIX}:suppressed"
 # Display names in one place: "agent|<source>:<agent id>" -> name, beside "at|<that field>" -> the time (ms) of the
 # newest event that named it (note_name.lua), so any arrival order leaves the same name.

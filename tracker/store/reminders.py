@@ -24,5 +24,10 @@ class Reminders(RedisBase):
         """Take back a reminder claim whose mail did not go out, so a retry may send it."""
         self.script("undo_reminder")(keys=[keys.survey(sid)], args=[claimed_ms])
 
+    def reminder_due_at(self, sid: str) -> int | None:
+        """Return when the survey's reminder is due (a lease's end while a sweep holds it), None when none is due."""
+        score = self.redis.zscore(keys.survey_due(keys.bucket_of(sid)), reminder_member(sid))
+        return None if score is None else int(score)
+
     def note_reminder_error(self, sid: str, error: str) -> None:
         self.redis.hset(keys.survey(sid), "reminder_error", error[:200])
