@@ -15,10 +15,10 @@ import pytest
 import redis
 
 from tests.conftest import session_env
-from tests.support import World, drain, iso, tracker
+from tests.support import World, drain, iso, send_all, solved_event, tracker
 from tests.test_export_log_retired import replayed
 from tests.test_migrations import other_db
-from tracker.config import Settings
+from tracker.config import Settings, load_settings
 from tracker.store import Store, keys
 from tracker.web.app import create_app
 
@@ -225,3 +225,39 @@ def test_a_webhook_carrying_a_profile_line_is_ignored_as_survey_sent_is(world, s
     response = post_event("standard", line)
     assert (response.status_code, response.json) == (200, {"status": "ignored"})
     assert store.lag().length == length
+
+
+def test_a_customers_one_survey_window_goes_on_in_the_new_install(world, store, settings, env, redis_server,
+                                                                    smtp, tmp_path: Path):
+    """Anna was surveyed just before the move, under a 30-day throttle: the new install surveys her no sooner than
+    the old one would have, and a second replay changes nothing; Bjørn, never surveyed, carries no window."""
+    throttled = load_settings({**env, "TRACKER_SURVEY_THROTTLE_DAYS": "30"})
+    world.solve("T-W1", ANNA)
+    world.event(ticket_event(BJORN, "T-W9", 1))
+    drain(store, settings)
+    assert [outcome.status for outcome in send_all(store, throttled)] == ["sent"]
+    holder, left = store.redis.get(keys.customer(ANNA, "throttle")), store.redis.pttl(keys.customer(ANNA, "throttle"))
+    assert holder and left > 29 * 86_400_000
+    path = tmp_path / "export.jsonl"
+    exported = tracker(env, "export-log", str(path))
+    assert exported.returncode == 0, exported.stderr
+    lines = {line["email"]: line for line in map(json.loads, path.read_text().splitlines())
+             if line["type"] == "customer.profile"}
+    assert lines[ANNA]["throttle"]["survey"] == holder and "throttle" not in lines[BJORN]
+
+    other_env, _, other = replayed(env, redis_server, path, 9)
+    window = keys.customer(ANNA, "throttle")
+    assert other.redis.get(window) == holder
+    assert 0 <= left - other.redis.pttl(window) < 120_000  # the same end, less the time the move took
+    assert other.redis.exists(keys.customer(BJORN, "throttle")) == 0
+    again = tracker(other_env, "replay", str(path))
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert other.redis.get(window) == holder
+    mailed = len(smtp.messages)
+    late = tmp_path / "late.jsonl"  # a ticket of Anna's solved in the new install
+    late.write_text(json.dumps(solved_event(ticket="T-W2", email_address=ANNA, at=iso(60))) + "\n")
+    result = tracker(other_env, "replay", str(late))
+    assert result.returncode == 0, result.stderr + result.stdout
+    drain(other, throttled)
+    assert [(o.status, o.reason) for o in send_all(other, throttled)] == [("skipped", "throttled")]
+    assert len(smtp.messages) == mailed

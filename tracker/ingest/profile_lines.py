@@ -3,12 +3,14 @@ survey lines cannot give back once the log is trimmed (TRACKER_LOG_RETENTION_DAY
 
 One `customer.profile` line a customer: their name, locale, time zone and organisation, the time the newest event
 named them (`seen_at`, which decides between this line and a replayed event, as between two events) and their first
-time seen, their ids per source whose alias names them (so an event naming them only by id still finds them), and
-their orders as the profile sums them (status, total, refunded, currency, minor units). An order the log still has
-events of is met by them on replay: its line carries what the order's hash holds (`held`: the refund event ids and
-amounts, the status's time and event), written back into the order (store.restore_profile), so each of those
-events counts once, whether it is applied before the line or after; an order whose hash expired has its held part
-made from the log's own events of it (their refunds, its newest status). Replaying twice changes nothing.
+time seen, their ids per source whose alias names them (so an event naming them only by id still finds them), their
+orders as the profile sums them (status, total, refunded, currency, minor units), and the one-survey window a survey
+sent to them holds (`throttle`: that survey and when the window ends), which goes on in the new install. An order
+the log still has events of is met by them on replay: its line carries what the order's hash holds (`held`: the
+refund event ids and amounts, the status's time and event), written back into the order (store.restore_profile), so
+each of those events counts once, whether it is applied before the line or after; an order whose hash expired has
+its held part made from the log's own events of it (their refunds, its newest status). Replaying twice changes
+nothing.
 Replay-only: a webhook carrying it is ignored, as it ignores survey.sent.
 """
 
@@ -92,6 +94,13 @@ class OrderLineSchema(StrictSchema):
     alias_until = AwareDateTime(load_default=None)
 
 
+class ThrottleSchema(StrictSchema):
+    """The customer's one-survey window (TRACKER_SURVEY_THROTTLE_DAYS): the survey that opened it and when it ends."""
+
+    survey = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    until = AwareDateTime(required=True)
+
+
 class ProfileLine(StrictSchema):
     """A customer.profile line."""
 
@@ -107,6 +116,7 @@ class ProfileLine(StrictSchema):
                           values=fields.List(fields.String(validate=IDENT), validate=validate.Length(max=1000)),
                           load_default=dict)
     orders = fields.List(fields.Nested(OrderLineSchema), load_default=list, validate=validate.Length(max=100_000))
+    throttle = fields.Nested(ThrottleSchema, load_default=None)
 
 
 _PROFILE = ProfileLine()
@@ -134,7 +144,8 @@ def profile_from_line(data: dict[str, Any]) -> CarriedProfile:
         email=loaded["email"], name=loaded["name"], locale=loaded["locale"], timezone=loaded["timezone"],
         organisation=loaded["organisation"], seen_at_ms=_ms(loaded["seen_at"]), first_seen_ms=_ms(loaded["first_seen"]),
         aliases=tuple((source, ident) for source, idents in sorted(loaded["aliases"].items()) for ident in idents),
-        orders=tuple(orders))
+        orders=tuple(orders), throttle=None if (held := loaded["throttle"]) is None else (
+            held["survey"], to_epoch_ms(held["until"])))
 
 
 def profile_line(profile: CarriedProfile) -> dict[str, Any]:
@@ -152,6 +163,8 @@ def profile_line(profile: CarriedProfile) -> dict[str, Any]:
         line["aliases"] = aliases
     if profile.orders:
         line["orders"] = [_order_line(order) for order in profile.orders]
+    if profile.throttle is not None:
+        line["throttle"] = {"survey": profile.throttle[0], "until": iso_from_ms(profile.throttle[1])}
     return line
 
 
@@ -179,7 +192,7 @@ def profile_lines(store: Store, logged: LoggedOrders, now_ms: int) -> Iterator[t
     for stored in store.iter_profiles():
         profile = carried_profile(stored, logged, now_ms)
         if profile.name or profile.locale or profile.timezone or profile.organisation or profile.aliases \
-                or profile.orders:
+                or profile.orders or profile.throttle:
             beyond = profile.email not in logged.customers or not all(
                 order.okey in logged.orders and logged.orders[order.okey].created for order in profile.orders)
             yield profile_line(profile), beyond
@@ -194,7 +207,8 @@ def carried_profile(stored: StoredProfile, logged: LoggedOrders, now_ms: int) ->
         email=stored.email, name=record.get("name") or None, locale=record.get("locale") or None,
         timezone=record.get("timezone") or None, organisation=record.get("organisation") or None,
         seen_at_ms=_number(record.get("seen_at")), first_seen_ms=_number(record.get("first_seen")),
-        aliases=tuple(sorted(stored.aliases)), orders=orders)
+        aliases=tuple(sorted(stored.aliases)), orders=orders,
+        throttle=None if stored.throttle is None else (stored.throttle[0], now_ms + stored.throttle[1]))
 
 
 def _carried_order(stored: StoredProfile, okey: str, summary: str, logged: LoggedOrders, now_ms: int) -> CarriedOrder:

@@ -4,7 +4,7 @@ hashes) hold once the log entries that wrote it are trimmed (tracker.ingest.prof
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tracker.store import keys
@@ -61,6 +61,7 @@ class CarriedProfile:
     first_seen_ms: int | None = None
     aliases: tuple[tuple[str, str], ...] = ()  # (source, id): the alias keys naming this customer
     orders: tuple[CarriedOrder, ...] = ()
+    throttle: tuple[str, int] | None = None  # the survey holding their one-survey window, and when the window ends
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class StoredProfile:
     orders: dict[str, dict[str, str]]  # okey -> its hash (empty once it expired)
     order_alias_ttl: dict[str, int]  # okey -> ms left of the order's alias naming this customer
     aliases: list[tuple[str, str]]  # (source, id) of the profile's aliases whose key names this customer
+    throttle: tuple[str, int] | None = None  # the survey holding their one-survey window, and the ms left of it
 
 
 class Profiles(RedisBase):
@@ -99,6 +101,9 @@ class Profiles(RedisBase):
         pipe = self.redis.pipeline(transaction=False)
         asked: list[tuple[str, str, str]] = []  # (email, what, name)
         for email, record in records:
+            pipe.get(keys.customer(email, "throttle"))
+            pipe.pttl(keys.customer(email, "throttle"))
+            asked.append((email, "throttle", ""))
             for name in record:
                 if name.startswith(ORDER_FIELD):
                     okey = name[len(ORDER_FIELD):]
@@ -114,7 +119,11 @@ class Profiles(RedisBase):
         found: dict[str, StoredProfile] = {email: StoredProfile(email, record, {}, {}, []) for email, record in records}
         for email, what, name in asked:
             held = found[email]
-            if what == "order":
+            if what == "throttle":
+                holder, left = next(replies), int(next(replies))
+                if holder and left > 0:
+                    found[email] = replace(held, throttle=(holder, left))
+            elif what == "order":
                 order, named, ttl = next(replies), next(replies), next(replies)
                 held.orders[name] = order if order.get("customer") in (None, email) else {}
                 if named == email:
@@ -139,6 +148,10 @@ class Profiles(RedisBase):
         pipe.zadd(keys.CUSTOMERS, {email: 0})
         for source, ident in profile.aliases:
             pipe.set(keys.alias(source, ident), email)
+        throttled = profile.throttle is not None and profile.throttle[1] > now
+        if profile.throttle is not None and throttled:
+            # The window a survey sent there opened goes on here; a survey this install sent since keeps its own.
+            pipe.set(keys.customer(email, "throttle"), profile.throttle[0], pxat=profile.throttle[1], nx=True)
         for order in profile.orders:
             if order.alias_until_ms is not None and order.alias_until_ms > now:
                 source, _, ident = order.okey.partition(":")
@@ -154,6 +167,7 @@ class Profiles(RedisBase):
                       _arg(order.held.created_at_ms), order.status, _arg(order.held.status_at_ms),
                       order.held.status_event, now, STATE_IDLE_MS, *refunds], client=pipe)
         replies = pipe.execute()
+        window = bool(throttled and replies[1 + len(profile.aliases)])  # the window was carried now
         merged = dict(zip((order.okey for order in held), replies[len(replies) - len(held):], strict=True))
         fields: list[str] = []
         for order in profile.orders:
@@ -175,7 +189,7 @@ class Profiles(RedisBase):
         if name:
             queue_index_name(self, pipe, email, name)
         pipe.execute()
-        return int(changed) > 0
+        return int(changed) > 0 or window
 
     def _would_restore(self, profile: CarriedProfile) -> bool:
         """Say whether restoring the profile would write a field the stored profile lacks."""
@@ -185,7 +199,10 @@ class Profiles(RedisBase):
                   if value]
         wanted += [f"{ALIAS_FIELD}{source}:{ident}" for source, ident in profile.aliases]
         wanted += [f"{ORDER_FIELD}{order.okey}" for order in profile.orders]
-        return any(name not in record for name in wanted)
+        if any(name not in record for name in wanted):
+            return True
+        return profile.throttle is not None and profile.throttle[1] > wall_ms() and \
+            not self.redis.exists(keys.customer(profile.email, "throttle"))
 
 
 def _arg(ms: int | None) -> str:
