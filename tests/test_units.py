@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from tests.support import TlsFiles, make_tls_files
-from tracker.config import ConfigError, broker_connection, broker_tls, load_settings
+from tracker.config import (
+    ConfigError,
+    broker_connection,
+    broker_tls,
+    hide_secrets,
+    load_settings,
+    redact_url,
+    with_sentinel_sockets,
+)
 from tracker.events import event_from_record, event_record, parse_event
 from tracker.model import Agent, Aggregate, Customer, Event, Order, Ticket
 from tracker.scales import SCALES
@@ -434,6 +442,88 @@ def test_an_amqps_broker_checks_the_certificate_and_its_host_name_unless_its_url
 def test_only_an_amqps_broker_gets_tls_settings_of_its_own():
     for url in ("amqp://u:p@rabbit/v", "rediss://:p@h:6380/0", "redis://h/0", "sentinel://s:26379/0?master_name=m"):
         assert broker_tls(url) is None, url
+
+
+# A broker behind Sentinel: the master's credentials in the user part, the Sentinels' own in the query.
+
+def test_a_sentinel_brokers_credentials_and_database_reach_every_sentinels_url_and_its_own_the_transport():
+    # kombu reads one URL's credentials and database at a time: every URL gets those written on any one of them.
+    url = "sentinel://:m%2Fpw@s1:26379;sentinel://s2:26380/2?master_name=mymaster&sentinel_password=s%2Bpw%26x"
+    assert broker_connection(url) == ("sentinel://:m%2Fpw@s1:26379/2;sentinel://:m%2Fpw@s2:26380/2",
+                                      {"master_name": "mymaster", "sentinel_kwargs": {"password": "s+pw&x"}})
+    users = "sentinel://tracker:pw@s1;sentinel://tracker:pw@[::1]:26380/0?master_name=m&sentinel_username=watcher" \
+            "&sentinel_password=spw"
+    assert broker_connection(users) == ("sentinel://tracker:pw@s1/0;sentinel://tracker:pw@[::1]:26380/0",
+                                        {"master_name": "m", "sentinel_kwargs": {"username": "watcher",
+                                                                                 "password": "spw"}})
+    assert broker_connection("sentinel://s1:26379/0?master_name=m") == ("sentinel://s1:26379/0", {"master_name": "m"})
+    for given in (url, users):
+        assert load_settings({**REQUIRED, "TRACKER_BROKER_URL": given}).broker_url == given
+
+
+def test_kombu_keeps_the_masters_password_and_database_when_it_moves_on_to_the_next_sentinels_url():
+    from kombu import Connection
+
+    url, options = broker_connection("sentinel://:m%2Fpw@s1:26379;sentinel://s2:26379/3?master_name=m")
+    connection = Connection(url, transport_options=options)
+    for host in ("s2", "s1"):  # what a lost connection does, URL after URL
+        connection.maybe_switch_next()
+        assert (connection.hostname, connection.password, connection.virtual_host) == (host, "m/pw", "3")
+
+
+def test_the_sentinels_get_the_socket_options_beside_their_own_credentials():
+    options = {"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 3, "socket_keepalive": True,
+               "master_name": "m", "sentinel_kwargs": {"password": "spw"}}
+    assert with_sentinel_sockets(options) == {**options, "sentinel_kwargs": {
+        "socket_timeout": 5, "socket_connect_timeout": 3, "socket_keepalive": True, "password": "spw"}}
+    # Without credentials of their own, redis-py gives the Sentinels the socket options itself.
+    assert with_sentinel_sockets({"socket_timeout": 5, "master_name": "m"}) == {"socket_timeout": 5, "master_name": "m"}
+
+
+def test_a_sentinel_broker_with_tls_options_puts_the_master_and_the_sentinels_behind_tls(tls):
+    url = f"sentinel://:pw@s1:26379/0?master_name=m&sentinel_password=spw&ssl_ca_certs={tls.ca}"
+    assert load_settings({**REQUIRED, "TRACKER_BROKER_URL": url}).broker_url == url
+    master = {"ssl_ca_certs": str(tls.ca), "ssl_cert_reqs": "required", "ssl_check_hostname": True}
+    assert broker_tls(url) == master  # Celery's broker_use_ssl: kombu's ssl, kept from one Sentinel's URL to the next
+    assert broker_connection(url) == ("sentinel://:pw@s1:26379/0", {"master_name": "m", "sentinel_kwargs": {
+        "password": "spw", "ssl": True, **master}})
+    unchecked = f"{url}&ssl_check_hostname=false&ssl_cert_reqs=optional"
+    assert broker_tls(unchecked) == {**master, "ssl_check_hostname": False, "ssl_cert_reqs": "optional"}
+    assert broker_tls("sentinel://s1:26379/0?master_name=m") is None
+
+
+def test_a_sentinel_brokers_passwords_are_hidden_as_written_and_as_decoded():
+    url = "sentinel://:m%2Fpw-1234@s1:26379;sentinel://s2:26379/0?master_name=m&sentinel_password=s%2Bpw%26-5678"
+    assert redact_url(url) == "sentinel://:***@s1:26379;sentinel://s2:26379/0?master_name=m&sentinel_password=***"
+    assert hide_secrets(f"m/pw-1234, s+pw&-5678 and {url}", url) == \
+        "***, *** and sentinel://:***@s1:26379;sentinel://s2:26379/0?master_name=m&sentinel_password=***"
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("sentinel://:hunter2-a@s1:26379;sentinel://:hunter2-b@s2:26379/0?master_name=m",
+     "TRACKER_BROKER_URL: the Sentinels' URLs give the master different credentials: give them once, on the first"),
+    ("sentinel://s1:26379/1;sentinel://s2:26379/2?master_name=m",
+     "TRACKER_BROKER_URL: the Sentinels' URLs name different databases (1, 2): name it once, after the last Sentinel"),
+    ("sentinel://:hunter2-m@s1:26379/zero?master_name=m",
+     "TRACKER_BROKER_URL: the database after a Sentinel's host must be a number"),
+    ("sentinel://:hunter2-m@s1:26379/0?master_name=m;sentinel://s2:26379",
+     "TRACKER_BROKER_URL: the query of a sentinel:// URL (master_name=...) follows the last Sentinel"),
+    ("sentinel://s1:26379/0?master_name=m&password=hunter2-m",
+     "TRACKER_BROKER_URL: a sentinel:// URL takes only master_name, sentinel_username, sentinel_password and the TLS "
+     "options ssl_ca_certs, ssl_ca_path, ssl_certfile, ssl_keyfile, ssl_password, ssl_cert_reqs, ssl_check_hostname in "
+     "its query (the master's credentials go in the user part: sentinel://:PASSWORD@s1:26379;"),
+    ("sentinel://s1:26379/0?master_name=m&ssl_cert_reqs=sometimes&sentinel_password=hunter2-s",
+     "TRACKER_BROKER_URL: ssl_cert_reqs is none, optional or required, got 'sometimes'"),
+    ("sentinel://s1:26379/0?master_name=m&ssl_ca_certs=/no/such/ca.pem&sentinel_password=hunter2-s",
+     "TRACKER_BROKER_URL: ssl_ca_certs names /no/such/ca.pem (the CA certificates), which cannot be read"),
+    ("sentinel://:hunter2-m@s1:26379/0?sentinel_password=hunter2-s",
+     "TRACKER_BROKER_URL: a sentinel:// URL names the master its Sentinels watch"),
+])
+def test_a_sentinel_broker_that_cannot_work_is_one_line_naming_the_variable_without_its_passwords(url, said):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**REQUIRED, "TRACKER_BROKER_URL": url})
+    message = str(caught.value)
+    assert message.startswith(said) and "\n" not in message and "hunter2" not in message, message
 
 
 @pytest.mark.parametrize(("url", "said"), [

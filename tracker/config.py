@@ -335,9 +335,10 @@ def redact_url(url: str) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """Return the secrets a URL holds, longest first: its password as written and as decoded, and the values of query
-    options named for a password, secret or token (redis-py's ?password= and ?ssl_password=). A user part the parser
-    cannot find (a / ? or # not percent-encoded in the password) counts whole, up to the last @."""
+    """Return the secrets a URL holds, longest first: its password and the values of query options named for a
+    password, secret or token (redis-py's ?password= and ?ssl_password=, a Sentinel broker's ?sentinel_password=),
+    each as written and as decoded. A user part the parser cannot find (a / ? or # not percent-encoded in the
+    password) counts whole, up to the last @."""
     found: set[str] = set()
     for piece in url.split(";"):
         try:
@@ -350,6 +351,9 @@ def url_secrets(url: str) -> list[str]:
         if userinfo:
             found.add(userinfo.partition(":")[2] if ":" in userinfo else userinfo)
         found.update(value for name, value in parse_qsl(query, keep_blank_values=True)
+                     if re.search(r"pass|secret|token", name, re.IGNORECASE))
+        # ... and as written: parse_qsl decodes them (a Sentinel's sentinel_password=s%2Bpw%26x is s+pw&x).
+        found.update(value for name, _, value in (option.partition("=") for option in query.split("&"))
                      if re.search(r"pass|secret|token", name, re.IGNORECASE))
     found |= {unquote(secret) for secret in found}
     return sorted((secret for secret in found if len(secret) >= MIN_HIDDEN), key=len, reverse=True)
@@ -384,7 +388,9 @@ def broker_connection(url: str) -> tuple[str, dict[str, object]]:
     """Split a broker URL into what Celery connects to and the transport options it names.
 
     A Sentinel broker names its master in the query (`sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster`,
-    each Sentinel a `;`-separated URL): kombu takes the master's name only as a transport option.
+    each Sentinel a `;`-separated URL): kombu takes the master's name, and the Sentinels' own credentials
+    (`sentinel_password=`, `sentinel_username=`), only as transport options (read_sentinel_url says what kombu is
+    given of the rest).
 
     A unix:// URL (a Redis's socket) is written as kombu names a socket (redis+socket://), which it reads the same.
     A redis:// or rediss:// URL (TRACKER_BROKER_URL, or TRACKER_REDIS_URL when it is unset) is written as redis-py
@@ -403,15 +409,135 @@ def broker_connection(url: str) -> tuple[str, dict[str, object]]:
         return _without_tls_options(url), {}
     if url.startswith("unix://"):
         return _socket_broker(url), {}
-    if not url.startswith("sentinel://") or "?" not in url:
+    if not url.startswith("sentinel://"):
         return url, {}
-    base, _, query = url.partition("?")
-    options = dict(parse_qsl(query, keep_blank_values=True))
-    master = options.pop("master_name", "").strip()
-    if options:
-        raise ConfigError(f"TRACKER_BROKER_URL: a sentinel:// URL takes only master_name in its query, got "
-                          f"{', '.join(sorted(options))}")
-    return base, {"master_name": master} if master else {}
+    return _sentinel_broker(read_sentinel_url(url))
+
+
+# What the query of a sentinel:// broker URL may say: the master's name, and the Sentinels' own credentials (their
+# requirepass, or an ACL user of theirs), which redis-py takes apart from the master's, as sentinel_kwargs.
+SENTINEL_OPTIONS = ("master_name", "sentinel_username", "sentinel_password")
+# ... and redis-py's TLS options, any of which puts the Sentinels and the master behind TLS (kombu reads a ssl_* option
+# of a sentinel:// URL as TLS to the master; the Sentinels are given the same as sentinel_kwargs).
+SENTINEL_TLS_OPTIONS = ("ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile", "ssl_password", "ssl_cert_reqs",
+                        "ssl_check_hostname")
+SENTINEL_EXAMPLE = ("sentinel://:PASSWORD@s1:26379;sentinel://s2:26379/0?master_name=mymaster"
+                    "&sentinel_password=SENTINEL_PASSWORD")
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """A sentinel:// broker URL as read: each Sentinel's host and port as written, the master's name, database and
+    credentials (its URLs' user part), the Sentinels' own credentials (None: not given), and the TLS options."""
+
+    hosts: tuple[str, ...]
+    master_name: str
+    database: str = ""  # "": none given, kombu's 0
+    user_part: str = ""  # the master's `USER:PASSWORD` or `:PASSWORD` as written, percent-encoded; "": none given
+    sentinel_username: str | None = None
+    sentinel_password: str | None = None
+    tls: tuple[tuple[str, str], ...] = ()  # the TLS options given (SENTINEL_TLS_OPTIONS); none: no TLS
+
+    @property
+    def tls_options(self) -> dict[str, object] | None:
+        """The TLS options as redis-py takes them (the master's connections, and the Sentinels'), None without TLS:
+        the certificate is checked unless ssl_cert_reqs says none, its host name unless ssl_check_hostname says so."""
+        if not self.tls:
+            return None
+        given = dict(self.tls)
+        options: dict[str, object] = {name: value for name, value in given.items() if value}
+        options["ssl_cert_reqs"] = given.get("ssl_cert_reqs") or "required"
+        options["ssl_check_hostname"] = FLAG_VALUES[(given.get("ssl_check_hostname") or "true").lower()]
+        return options
+
+    @property
+    def sentinels(self) -> tuple[tuple[str, int], ...]:
+        """Each Sentinel's host and port (26379 unless the URL says), as kombu hands them to redis-py."""
+        return tuple((parts.hostname or "localhost", parts.port or 26379)
+                     for parts in (urlsplit(f"sentinel://{host}") for host in self.hosts))
+
+    @property
+    def master_credentials(self) -> tuple[str | None, str | None]:
+        """The master's user and password, decoded as kombu decodes them (None: not given)."""
+        user, _, password = self.user_part.partition(":")
+        return unquote(user) or None, unquote(password) or None
+
+
+def read_sentinel_url(url: str) -> SentinelUrl:
+    """Read a sentinel:// broker URL, or raise ConfigError naming TRACKER_BROKER_URL: `;`-separated Sentinels, the
+    last followed by the query (master_name, the Sentinels' own sentinel_password and sentinel_username, the TLS
+    options), the master's credentials in a user part and its database in a path, each given once or alike wherever
+    given.
+
+    kombu reads the credentials and database of one URL at a time, the first's, then the next one's after a failed
+    connection: a password written on the first URL alone would be gone after a failover, a database written on the
+    last alone used only then. broker_connection gives every URL both."""
+    name = "TRACKER_BROKER_URL"
+    pieces = url.split(";")
+    if any("?" in piece for piece in pieces[:-1]):
+        raise ConfigError(f"{name}: the query of a sentinel:// URL (master_name=...) follows the last Sentinel, e.g. "
+                          f"{SENTINEL_EXAMPLE}; got {redact_url(url)!r}")
+    options = dict(parse_qsl(urlsplit(pieces[-1]).query, keep_blank_values=True))
+    if unknown := sorted(set(options) - {*SENTINEL_OPTIONS, *SENTINEL_TLS_OPTIONS}):
+        raise ConfigError(f"{name}: a sentinel:// URL takes only {', '.join(SENTINEL_OPTIONS)} and the TLS options "
+                          f"{', '.join(SENTINEL_TLS_OPTIONS)} in its query (the master's credentials go in the user "
+                          f"part: {SENTINEL_EXAMPLE}), got {', '.join(unknown)}")
+    if (reqs := options.get("ssl_cert_reqs") or "required") not in CERT_REQS:
+        raise ConfigError(f"{name}: ssl_cert_reqs is none, optional or required, got {reqs!r}")
+    if (check := options.get("ssl_check_hostname") or "true").lower() not in FLAG_VALUES:
+        raise ConfigError(f"{name}: ssl_check_hostname is true or false, got {check!r}")
+    hosts: list[str] = []
+    credentials: dict[tuple[str, str], str] = {}  # decoded (user, password) -> the user part as written
+    databases: set[str] = set()
+    for piece in pieces:
+        parts = urlsplit(piece)
+        user_part, at, host = parts.netloc.rpartition("@")
+        hosts.append(host)
+        if at:
+            user, _, password = user_part.partition(":")
+            credentials.setdefault((unquote(user), unquote(password)), user_part)
+        if not REDIS_DATABASE.fullmatch(parts.path):
+            raise ConfigError(f"{name}: the database after a Sentinel's host must be a number, e.g. sentinel://s1:"
+                              f"26379;sentinel://s2:26379/0?master_name=mymaster, got {redact_url(url)!r}")
+        if parts.path.strip("/"):
+            databases.add(str(int(parts.path.strip("/"))))
+    if len(credentials) > 1:
+        raise ConfigError(f"{name}: the Sentinels' URLs give the master different credentials: give them once, on the "
+                          f"first (e.g. {SENTINEL_EXAMPLE}), or the same on each")
+    if len(databases) > 1:
+        raise ConfigError(f"{name}: the Sentinels' URLs name different databases ({', '.join(sorted(databases))}): "
+                          "name it once, after the last Sentinel")
+    return SentinelUrl(tuple(hosts), options.get("master_name", "").strip(), databases.pop() if databases else "",
+                       next(iter(credentials.values()), ""), options.get("sentinel_username") or None,
+                       options.get("sentinel_password") or None,
+                       tuple((option, value) for option, value in options.items() if option in SENTINEL_TLS_OPTIONS))
+
+
+def _sentinel_broker(sentinel: SentinelUrl) -> tuple[str, dict[str, object]]:
+    """broker_connection for a sentinel:// URL: each Sentinel's URL with the master's credentials and database, the
+    master's name and the Sentinels' credentials and TLS as transport options (with_sentinel_sockets completes those).
+    The master's TLS options are Celery's broker_use_ssl (broker_tls), which kombu keeps from one URL to the next."""
+    auth = f"{sentinel.user_part}@" if sentinel.user_part else ""
+    path = f"/{sentinel.database}" if sentinel.database else ""
+    options: dict[str, object] = {"master_name": sentinel.master_name} if sentinel.master_name else {}
+    given = (("username", sentinel.sentinel_username), ("password", sentinel.sentinel_password))
+    own: dict[str, object] = {key: value for key, value in given if value is not None}
+    if (tls := sentinel.tls_options) is not None:
+        own = {**own, "ssl": True, **tls}
+    if own:
+        options["sentinel_kwargs"] = own
+    return ";".join(f"sentinel://{auth}{host}{path}" for host in sentinel.hosts), options
+
+
+def with_sentinel_sockets(options: dict[str, object]) -> dict[str, object]:
+    """Return a broker's transport options with the socket options (socket_timeout, ...) also in the Sentinels' own
+    connection options (sentinel_kwargs), when the URL gives those: redis-py gives the Sentinels the socket options
+    only when it is given no sentinel_kwargs, and a Sentinel that accepts and never answers would hold a process."""
+    own = options.get("sentinel_kwargs")
+    if not isinstance(own, Mapping):
+        return options
+    sockets = {key: value for key, value in options.items() if key.startswith("socket_")}
+    return {**options, "sentinel_kwargs": {**sockets, **own}}
 
 
 def _without_tls_options(url: str) -> str:
@@ -433,7 +559,8 @@ FLAG_VALUES = {"1": True, "true": True, "yes": True, "y": True, "t": True,
 
 def broker_tls(url: str) -> dict[str, object] | None:
     """Return the TLS settings of an amqps:// broker URL as py-amqp takes them (Celery's broker_use_ssl, kombu's
-    `ssl`), None for any other URL.
+    `ssl`), of a sentinel:// one with TLS options as redis-py takes them for the master (SentinelUrl.tls_options),
+    None for any other URL.
 
     py-amqp checks the certificate's chain with a bare `ssl=True` (which is all an amqps:// URL gives it), but its
     host name only when it is given server_hostname: it is given the URL's host name unless the URL says
@@ -442,6 +569,8 @@ def broker_tls(url: str) -> dict[str, object] | None:
     """
     import ssl
 
+    if url.startswith("sentinel://"):
+        return read_sentinel_url(url).tls_options
     if not url.startswith("amqps://"):
         return None
     parts = urlsplit(url)
@@ -578,7 +707,7 @@ def _tls_options(name: str, parts: SplitResult, shown: str) -> None:
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     tls = sorted(option for option in query if option.startswith("ssl_"))
     amqp = parts.scheme.startswith("amqp")
-    if tls and parts.scheme not in ("rediss", "amqps"):
+    if tls and parts.scheme not in ("rediss", "amqps", "sentinel"):
         raise ConfigError(f"{name}: {', '.join(tls)} {'is a TLS option' if len(tls) == 1 else 'are TLS options'}, "
                           f"and only {'an amqps' if amqp else 'a rediss'}:// URL speaks TLS; got {shown!r}")
     if parts.scheme == "amqps":
@@ -644,9 +773,10 @@ def _broker_url(environ: Mapping[str, str], redis_url: str) -> str:
     if given.startswith("sentinel://"):
         for sentinel in given.split(";"):
             _url({name: sentinel}, name, ("sentinel",), None)
-        if not broker_connection(given)[1]:
+        if not read_sentinel_url(given).master_name:
             raise ConfigError(f"{name}: a sentinel:// URL names the master its Sentinels watch, e.g. "
                               "sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster")
+        _tls_options(name, urlsplit(given.split(";")[-1]), redact_url(given))
         return given
     scheme = given.partition("://")[0]
     if scheme in ("amqp", "amqps"):

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from tracker.config import Settings, broker_connection, broker_tls
+from tracker.config import Settings, broker_connection, broker_tls, with_sentinel_sockets
 from tracker.store import Store
 from workers import redis_broker
 
@@ -31,9 +31,11 @@ KICK_DELAYS = {"tracker.drain_kicked": 0.3}
 def create_celery(settings: Settings) -> Celery:
     """Build the one Celery app: the web enqueues with it, worker and beat run with it."""
     redis_broker.register()  # a worker outlives a Redis broker's restart (workers.redis_broker)
-    broker, options = broker_connection(settings.broker_url)  # a Sentinel's master_name
+    broker, options = broker_connection(settings.broker_url)  # a Sentinel's master_name and credentials
     app = Celery("tracker", broker=broker, set_as_current=True)
-    if (tls := broker_tls(settings.broker_url)) is not None:  # amqps://: the certificate and its host name checked
+    # amqps://, a sentinel:// URL with TLS options (the master's; kombu keeps them from one Sentinel's URL to the
+    # next): the certificate and its host name checked unless the URL says otherwise.
+    if (tls := broker_tls(settings.broker_url)) is not None:
         app.conf.broker_use_ssl = tls
     app.conf.update(
         task_default_queue=QUEUE,
@@ -53,9 +55,10 @@ def create_celery(settings: Settings) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # Socket timeouts (Redis broker): a broker that accepts and never answers must fail a send in seconds,
         # not hold a web request for minutes; the worker's blocking reads wait 1 s, well inside them.
-        broker_transport_options={"visibility_timeout": 3600, "socket_keepalive": True,
-                                  "health_check_interval": 10, "socket_timeout": 5, "socket_connect_timeout": 3,
-                                  **options},
+        # A Sentinel broker's Sentinels get the socket options too (with_sentinel_sockets).
+        broker_transport_options=with_sentinel_sockets({"visibility_timeout": 3600, "socket_keepalive": True,
+                                                        "health_check_interval": 10, "socket_timeout": 5,
+                                                        "socket_connect_timeout": 3, **options}),
         task_soft_time_limit=120,
         task_time_limit=180,
         timezone="UTC",

@@ -193,7 +193,7 @@ def broker_refusal(url: str, error: BaseException) -> str | None:
     """Say in one line naming TRACKER_BROKER_URL why the broker will not let the tracker in until an operator acts:
     a Redis or RabbitMQ whose TLS certificate is not trusted (tracker.store.base.refusal), a Redis that refuses the
     credentials, a RabbitMQ that refuses the login or the vhost, or a port of an amqps:// URL that speaks no TLS. None
-    for anything else (down, slow: Celery waits for it)."""
+    for anything else (down, slow: Celery waits for it). A broker behind Sentinel is asked by tracker.cli.sentinel."""
     from amqp.exceptions import AccessRefused, NotAllowed
 
     from tracker.config import hide_secrets
@@ -290,17 +290,23 @@ def refuse_unusable_broker(settings: Settings, store: Any = None) -> None:
 
     Celery cannot use a Redis Cluster: with a cluster store the broker must be another Redis or RabbitMQ, and a
     redis:// broker that turns out to be a cluster node is refused whatever the store. A broker that refuses the
-    credentials (a Redis's password, a RabbitMQ login or vhost) or whose TLS certificate is not trusted is refused
-    too: Celery would retry it for ever (the worker with a stack trace each time). One that does not answer is not:
-    the processes wait for it.
+    credentials (a Redis's password, a RabbitMQ login or vhost, a Sentinel's or its master's password) or whose TLS
+    certificate is not trusted is refused too: Celery would retry it for ever (the worker with a stack trace each
+    time). One that does not answer is not: the processes wait for it.
     """
     broker = settings.broker_url
     if broker.startswith(("amqp://", "amqps://")):
         if (problem := _amqp_refusal(broker)) is not None:
             raise ConfigError(problem)
         return
+    if broker.startswith("sentinel://"):  # a master behind Sentinel is standalone: what matters is who lets us in
+        from tracker.cli.sentinel import sentinel_refusal
+
+        if (problem := sentinel_refusal(broker)) is not None:
+            raise ConfigError(problem)
+        return
     if not broker.startswith(("redis://", "rediss://", "unix://")):
-        return  # sentinel:// (masters behind Sentinel are standalone)
+        return
     if broker == settings.redis_url:
         if (store if store is not None else open_store(settings)).is_cluster:
             raise ConfigError("TRACKER_BROKER_URL is unset or the same as TRACKER_REDIS_URL, a Redis Cluster, which "

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from tracker.cli.base import OutputFailed, broker_refusal, layout_problem, refuse_unusable_broker
+from tracker.cli.sentinel import sentinel_findings
 from tracker.config import (
     ConfigError,
     EventUrl,
@@ -26,6 +27,7 @@ from tracker.config import (
     hide_secrets,
     load_settings,
     redact_url,
+    with_sentinel_sockets,
 )
 
 if TYPE_CHECKING:
@@ -273,21 +275,26 @@ def probe_broker(settings: Settings) -> str:
     if url.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
         # kombu's Redis channel reads without a timeout of its own: a server that accepts and never answers would
         # hold the check for ever.
-        options = {**options, "socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
+        options = with_sentinel_sockets({**options, "socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT})
     tls = broker_tls(settings.broker_url)
     with Connection(url, connect_timeout=TIMEOUT, transport_options=options, ssl=tls or False) as connection:
         connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=TIMEOUT)
-        return (f"{redact_url(settings.broker_url)} accepts connections ({connection.transport.driver_type}"
+        said = (f"{redact_url(settings.broker_url)} accepts connections ({connection.transport.driver_type}"
                 f"{_tls_checks(tls)})")
+        if url.startswith("sentinel://"):  # which master the Sentinels named: an operator reads it against theirs
+            host, port = connection.default_channel.client.connection_pool.get_master_address()
+            said += f": the master {named['master_name']!r} at {host}:{port}"
+        return said
 
 
 def _tls_checks(tls: dict[str, object] | None) -> str:
-    """Say what an amqps:// broker's TLS checks (broker_tls), for the line of a broker that answered."""
+    """Say what an amqps:// or a sentinel:// broker's TLS checks (broker_tls), for the line of a broker that
+    answered."""
     if tls is None:
         return ""
-    if tls["cert_reqs"] == ssl.CERT_NONE:
+    if tls.get("cert_reqs", tls.get("ssl_cert_reqs")) in (ssl.CERT_NONE, "none"):
         return " over TLS, its certificate not checked: ssl_cert_reqs=none"
-    if "server_hostname" not in tls:
+    if "server_hostname" not in tls and not tls.get("ssl_check_hostname"):
         return " over TLS, its certificate checked but not its host name: ssl_check_hostname=false"
     return " over TLS, its certificate and host name checked"
 
@@ -470,6 +477,12 @@ def run_check(environ: Mapping[str, str]) -> int:
                 variable, settings.smtp_url)
             if probe is probe_redis and _refused(exc):
                 _problem(refusal(settings.redis_url, exc))
+            elif probe is probe_broker and settings.broker_url.startswith("sentinel://"):
+                # What refused the tracker, or did not answer: kombu's error sums up every Sentinel's answer with the
+                # whole of its client's settings. The processes stop with the same words (refuse_unusable_broker).
+                refused, unanswered = sentinel_findings(settings.broker_url)
+                said = refused or unanswered or _reason(exc, settings.broker_url)
+                _problem(f"TRACKER_BROKER_URL: cannot reach the broker: {said.removeprefix('TRACKER_BROKER_URL: ')}")
             elif probe is probe_broker and (refused := broker_refusal(settings.broker_url, exc)) is not None:
                 # The broker answered and refused: the processes stop with the same words (refuse_unusable_broker).
                 _problem(f"TRACKER_BROKER_URL: cannot reach the broker: {refused.removeprefix('TRACKER_BROKER_URL: ')}")
