@@ -37,8 +37,9 @@ from tests.support import (
 )
 from tests.test_operator_errors import all_at_once, check_naming, one_line_naming
 from tests.test_rabbitmq import _ctl, _rabbitmqctl
+from tracker.broker_url import broker_connection
 from tracker.cli.dev import free_port
-from tracker.config import broker_connection, redact_url
+from tracker.config import redact_url
 
 pytestmark = pytest.mark.e2e
 

@@ -13,15 +13,8 @@ from typing import Any
 import pytest
 
 from tests.support import TlsFiles, make_tls_files
-from tracker.config import (
-    ConfigError,
-    broker_connection,
-    broker_tls,
-    hide_secrets,
-    load_settings,
-    redact_url,
-    with_sentinel_sockets,
-)
+from tracker.broker_url import broker_connection, broker_tls, with_sentinel_sockets
+from tracker.config import ConfigError, hide_secrets, load_settings, redact_url
 from tracker.events import event_from_record, event_record, parse_event
 from tracker.model import Agent, Aggregate, Customer, Event, Order, Ticket
 from tracker.scales import SCALES

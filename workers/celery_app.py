@@ -9,7 +9,8 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from tracker.config import Settings, broker_connection, broker_tls, with_sentinel_sockets
+from tracker.broker_url import broker_connection, broker_tls, with_sentinel_sockets
+from tracker.config import Settings
 from tracker.store import Store
 from workers import redis_broker
 

@@ -267,7 +267,7 @@ def _amqp_refusal(url: str) -> str | None:
     from amqp import Connection
     from kombu.utils.url import parse_url
 
-    from tracker.config import broker_connection, broker_tls
+    from tracker.broker_url import broker_connection, broker_tls
 
     try:
         given = parse_url(broker_connection(url)[0])  # without the TLS options, which broker_tls reads

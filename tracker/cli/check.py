@@ -16,19 +16,10 @@ from importlib import metadata
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
+from tracker.broker_url import broker_connection, broker_tls, with_sentinel_sockets
 from tracker.cli.base import OutputFailed, broker_refusal, layout_problem, refuse_unusable_broker
 from tracker.cli.sentinel import sentinel_findings
-from tracker.config import (
-    ConfigError,
-    EventUrl,
-    Settings,
-    broker_connection,
-    broker_tls,
-    hide_secrets,
-    load_settings,
-    redact_url,
-    with_sentinel_sockets,
-)
+from tracker.config import ConfigError, EventUrl, Settings, hide_secrets, load_settings, redact_url
 
 if TYPE_CHECKING:
     from celery import Celery
