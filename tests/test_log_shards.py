@@ -81,13 +81,15 @@ def state(store: Store) -> dict[str, Any]:
 
     Sorted sets are compared by their members, and due sets by their due times too; other scores may be
     when a member was written. The time indexes are compared by their entries: where their chunks split
-    depends on the order the entries came in.
+    depends on the order the entries came in. Left out besides the log and the leases: the store's id, and the mark
+    beat's labelling of the cases leaves once it has run (tracker.cases.labels, every 30 s): whether it ran before
+    the stream was applied depends on how long the run took, not on what was applied.
     """
     found: dict[str, Any] = {name: sorted(sid for sid, _ in indexed(store, name))
                              for name in (*keys.TIME_INDEXES, keys.COMMENTED)}
     for key in store.redis.scan_iter(match=f"{keys.PREFIX}:*", count=1000):
         if "{log" in key or key.endswith(":lease") or key.startswith(keys.person_cache("", "")[:-2]) \
-                or "{ix:" in key or key == keys.STORE_ID:  # the store's id: drawn at random by the first process
+                or "{ix:" in key or key in (keys.STORE_ID, keys.CASES_LABELLED):
             continue
         kind = store.redis.type(key)
         if kind == "zset":
