@@ -25,7 +25,19 @@ from redis.connection import Connection
 from tests import slot_guard
 from tests.cluster import Cluster, running_cluster
 from tests.signing import signed
-from tests.support import PEOPLE, ROOT, World, drain, iso, make_env, send_all, solved_event, survey_link
+from tests.support import (
+    PEOPLE,
+    ROOT,
+    TlsFiles,
+    World,
+    drain,
+    iso,
+    make_env,
+    make_tls_files,
+    send_all,
+    solved_event,
+    survey_link,
+)
 from tracker.cli.dev import free_port, redis_binary
 from tracker.config import Settings, load_settings
 from tracker.store import Store
@@ -398,3 +410,13 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
     monkeypatch.setattr(Connection, "send_packed_command", counting)
     yield sent
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A CA and the server and client certificates it signed (tests.support.make_tls_files), made once a session for
+    the tests of TLS to Redis, RabbitMQ and Sentinel; skipped, saying why, where openssl cannot make them."""
+    try:
+        return make_tls_files(tmp_path_factory.mktemp("tls"))
+    except RuntimeError as exc:
+        pytest.skip(str(exc))

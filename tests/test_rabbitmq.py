@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -39,12 +40,14 @@ def _ctl(binary: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture
-def rabbitmq() -> Iterator[str]:
-    """Make a virtual host of this test's own on the local RabbitMQ; yield its amqp:// URL, then delete it.
+@contextmanager
+def own_vhost(prefix: str, password: str | None = None) -> Iterator[tuple[str, str]]:
+    """Make a virtual host of a test's own on the local RabbitMQ, and with a password a user of the same name allowed
+    only there (else guest is allowed there); yield (vhost, user), then delete both. Skip, saying why, where no
+    RabbitMQ runs or rabbitmqctl cannot add a vhost.
 
-    The queue name is fixed in workers/celery_app.py, so a vhost is what keeps the test apart from anything else
-    the server carries.
+    The queue name is fixed in workers/celery_app.py, so a vhost is what keeps a test apart from anything else the
+    server carries.
     """
     binary = _rabbitmqctl()
     if binary is None:
@@ -53,17 +56,30 @@ def rabbitmq() -> Iterator[str]:
         socket.create_connection((HOST, PORT), timeout=2).close()
     except OSError as exc:
         pytest.skip(f"no RabbitMQ answers on {HOST}:{PORT} ({exc})")
-    vhost = f"tracker-test-{uuid.uuid4().hex[:12]}"
+    vhost = f"{prefix}-{uuid.uuid4().hex[:10]}"
     made = _ctl(binary, "add_vhost", vhost)
     if made.returncode != 0:
         pytest.skip(f"rabbitmqctl cannot add a vhost here: {(made.stderr or made.stdout).strip()[:300]}")
+    user = "guest" if password is None else vhost
     try:
-        allowed = _ctl(binary, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        if password is not None:
+            added = _ctl(binary, "add_user", user, password)
+            assert added.returncode == 0, added.stderr
+        allowed = _ctl(binary, "set_permissions", "-p", vhost, user, ".*", ".*", ".*")
         assert allowed.returncode == 0, allowed.stderr
-        yield f"amqp://guest:guest@{HOST}:{PORT}/{vhost}"
+        yield vhost, user
     finally:
+        if password is not None:
+            _ctl(binary, "delete_user", user)
         gone = _ctl(binary, "delete_vhost", vhost)
         assert gone.returncode == 0, gone.stderr
+
+
+@pytest.fixture
+def rabbitmq() -> Iterator[str]:
+    """A virtual host of this test's own on the local RabbitMQ, for guest; yield its amqp:// URL, then delete it."""
+    with own_vhost("tracker-test") as (vhost, _):
+        yield f"amqp://guest:guest@{HOST}:{PORT}/{vhost}"
 
 
 @pytest.fixture

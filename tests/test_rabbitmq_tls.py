@@ -14,7 +14,6 @@ import select
 import socket
 import ssl
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -23,7 +22,7 @@ import pytest
 
 from tests.support import TlsFiles, make_env, make_tls_files, tracker, wait_until
 from tests.test_operator_errors import all_at_once, check_naming, one_line_naming
-from tests.test_rabbitmq import _ctl, _rabbitmqctl
+from tests.test_rabbitmq import own_vhost
 from tests.test_redis_credentials import Loop, leaks
 
 pytestmark = pytest.mark.e2e
@@ -93,14 +92,6 @@ class TlsRelay:
             thread.join(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    try:
-        return make_tls_files(tmp_path_factory.mktemp("tls"))
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-
-
 @pytest.fixture
 def relay(tls_files: TlsFiles) -> Iterator[TlsRelay]:
     """A relay whose certificate the test's CA signed for 127.0.0.1 and localhost."""
@@ -113,24 +104,8 @@ def relay(tls_files: TlsFiles) -> Iterator[TlsRelay]:
 def rabbit() -> Iterator[tuple[str, str]]:
     """A vhost and a user with a password, of this test's own, on the local RabbitMQ; yield (user, vhost), the user's
     name and the vhost's the same, then delete both."""
-    binary = _rabbitmqctl()
-    if binary is None:
-        pytest.skip("rabbitmqctl is not installed (Debian's rabbitmq-server package provides it)")
-    try:
-        socket.create_connection((HOST, PORT), timeout=2).close()
-    except OSError as exc:
-        pytest.skip(f"no RabbitMQ answers on {HOST}:{PORT} ({exc})")
-    name = f"tracker-tls-{uuid.uuid4().hex[:10]}"
-    made = _ctl(binary, "add_vhost", name)
-    if made.returncode != 0:
-        pytest.skip(f"rabbitmqctl cannot add a vhost here: {(made.stderr or made.stdout).strip()[:300]}")
-    try:
-        assert _ctl(binary, "add_user", name, PASSWORD).returncode == 0
-        assert _ctl(binary, "set_permissions", "-p", name, name, ".*", ".*", ".*").returncode == 0
-        yield name, name
-    finally:
-        _ctl(binary, "delete_user", name)
-        assert _ctl(binary, "delete_vhost", name).returncode == 0
+    with own_vhost("tracker-tls", PASSWORD) as (vhost, user):
+        yield user, vhost
 
 
 def amqps(user: str, vhost: str, port: int, password: str = PASSWORD, **query: str) -> str:

@@ -10,9 +10,7 @@ said by /readyz; and no password ever shows, in a log line, an error, /readyz, /
 from __future__ import annotations
 
 import json
-import socket
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,6 @@ from tests.support import (
     RedisStartFailed,
     TlsFiles,
     make_env,
-    make_tls_files,
     solved_event,
     start_own_redis,
     survey_link,
@@ -36,7 +33,7 @@ from tests.support import (
     wait_until,
 )
 from tests.test_operator_errors import all_at_once, check_naming, one_line_naming
-from tests.test_rabbitmq import _ctl, _rabbitmqctl
+from tests.test_rabbitmq import own_vhost
 from tracker.broker_url import broker_connection
 from tracker.cli.dev import free_port
 from tracker.config import redact_url
@@ -53,14 +50,6 @@ EMAIL = "kari@example.no"
 
 
 # --- the servers ----------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    try:
-        return make_tls_files(tmp_path_factory.mktemp("tls"))
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-
 
 def _started(data: Path, password: str = PASSWORD, tls: TlsFiles | None = None,
              client_certificates: str = "no") -> OwnRedis:
@@ -358,24 +347,8 @@ def test_a_password_in_the_query_or_with_characters_a_url_reserves_is_read_and_n
 def rabbitmq_user() -> Iterator[str]:
     """A vhost and a user with a password, of this test's own, on the local RabbitMQ; yield the amqp:// URL, then
     delete both."""
-    binary = _rabbitmqctl()
-    if binary is None:
-        pytest.skip("rabbitmqctl is not installed (Debian's rabbitmq-server package provides it)")
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
-    except OSError as exc:
-        pytest.skip(f"no RabbitMQ answers on 127.0.0.1:5672 ({exc})")
-    name = f"tracker-credentials-{uuid.uuid4().hex[:10]}"
-    made = _ctl(binary, "add_vhost", name)
-    if made.returncode != 0:
-        pytest.skip(f"rabbitmqctl cannot add a vhost here: {(made.stderr or made.stdout).strip()[:300]}")
-    try:
-        assert _ctl(binary, "add_user", name, RABBIT_PASSWORD).returncode == 0
-        assert _ctl(binary, "set_permissions", "-p", name, name, ".*", ".*", ".*").returncode == 0
-        yield f"amqp://{name}:{quote(RABBIT_PASSWORD, safe='')}@127.0.0.1:5672/{name}"
-    finally:
-        _ctl(binary, "delete_user", name)
-        assert _ctl(binary, "delete_vhost", name).returncode == 0
+    with own_vhost("tracker-credentials", RABBIT_PASSWORD) as (vhost, user):
+        yield f"amqp://{user}:{quote(RABBIT_PASSWORD, safe='')}@127.0.0.1:5672/{vhost}"
 
 
 def test_a_rabbitmq_broker_with_its_own_user_and_vhost_is_masked_and_a_refused_login_is_one_line(

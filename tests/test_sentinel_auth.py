@@ -25,7 +25,6 @@ from tests.support import (
     RedisStartFailed,
     TlsFiles,
     make_env,
-    make_tls_files,
     start_own_redis,
     tracker,
     wait_until,
@@ -94,14 +93,6 @@ class TlsServers:
         if self.sentinel.poll() is None:
             self.sentinel.terminate()
             self.sentinel.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    try:
-        return make_tls_files(tmp_path_factory.mktemp("tls"))
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
 
 
 def url(servers: Servers | TlsServers, password: str | None = PASSWORD,
