@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.conftest import session_env
 from tests.support import World, drain, send_all, tracker, wait_until
 from tests.test_cases import answer_data, deliver, notices
 from tests.test_dashboard import sign_in
-from tests.test_migrations import other_db, replayed
+from tests.test_migrations import dry_replay, other_db, replayed
 from tests.test_privacy import _unsubscribe_link
 from tracker.cases.stats import case_numbers
 from tracker.cases.work import update_case
@@ -137,12 +136,8 @@ def test_replaying_the_cases_twice_changes_nothing_and_a_dry_run_counts_them(
     open_cases(world, store, settings)
     path = tmp_path / "export.jsonl"
     assert tracker(env, "export-log", str(path)).returncode == 0
-    empty = redis.Redis.from_url(f"{redis_server}/7", decode_responses=True)
-    empty.flushdb()
-    dry = tracker({**env, "TRACKER_REDIS_URL": f"{redis_server}/7"}, "replay", str(path), "--dry-run")
-    assert dry.returncode == 0, dry.stderr
-    assert "  cases to restore         4\n" in dry.stdout and "  retired counts to carry  1\n" in dry.stdout, dry.stdout
-    assert empty.keys("*") == []
+    dry = dry_replay(env, redis_server, path, 7)
+    assert "  cases to restore         4\n" in dry and "  retired counts to carry  1\n" in dry, dry
 
     other_env, _, other = replayed(env, redis_server, path, 7)
     before = contents(other, "t:{c*")

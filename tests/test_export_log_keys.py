@@ -9,12 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from tests.support import tracker
 from tests.test_cases import answer_data, deliver
 from tests.test_dashboard import sign_in
-from tests.test_migrations import other_db, replayed
+from tests.test_migrations import dry_replay, other_db, replayed
 from tracker.store import Store, keys
 from tracker.store.apikeys import digest
 from tracker.web.app import create_app
@@ -89,12 +87,8 @@ def test_replaying_the_keys_twice_changes_nothing_a_key_revoked_since_stays_revo
     made, _ = keys_and_a_case(world, store)
     path = tmp_path / "export.jsonl"
     export(env, path)
-    empty = redis.Redis.from_url(f"{redis_server}/4", decode_responses=True)
-    empty.flushdb()
-    dry = tracker({**env, "TRACKER_REDIS_URL": f"{redis_server}/4"}, "replay", str(path), "--dry-run")
-    assert dry.returncode == 0, dry.stderr
-    assert "  API keys to restore      2\n" in dry.stdout, dry.stdout
-    assert empty.keys("*") == []
+    dry = dry_replay(env, redis_server, path, 4)
+    assert "  API keys to restore      2\n" in dry, dry
 
     other_env, other_settings, other = replayed(env, redis_server, path, 4)
     before = stored_keys(other)

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.conftest import session_env
 from tests.support import World, drain, iso, send_all, solved_event, tracker
 from tests.test_export_log_retired import replayed
-from tests.test_migrations import other_db
+from tests.test_migrations import dry_replay, other_db
 from tracker.config import Settings, load_settings
 from tracker.store import Store, keys
 from tracker.web.app import create_app
@@ -177,11 +176,8 @@ def test_the_logged_order_events_count_once_whether_applied_before_or_after_the_
     events, kept = tmp_path / "events.jsonl", tmp_path / "profiles.jsonl"
     events.write_text("".join(line + "\n" for line in lines if line not in profiles))
     kept.write_text("".join(line + "\n" for line in profiles))
-    empty = redis.Redis.from_url(f"{redis_server}/11", decode_responses=True)
-    empty.flushdb()
-    dry = tracker({**env, "TRACKER_REDIS_URL": f"{redis_server}/11"}, "replay", str(path), "--dry-run")
-    assert "  profiles to restore      4 (0 held as they are)\n" in dry.stdout, dry.stdout
-    assert empty.keys("*") == []
+    dry = dry_replay(env, redis_server, path, 11)
+    assert "  profiles to restore      4 (0 held as they are)\n" in dry, dry
     late_env, late_settings, late = other_db(redis_server, env, 11)
     for part in (events, kept):
         result = tracker(late_env, "replay", str(part))

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.conftest import session_env
 from tests.support import World, drain, links, tracker
 from tests.test_export_log_cases import contents
-from tests.test_migrations import other_db, replayed
+from tests.test_migrations import dry_replay, other_db, replayed
 from tracker.config import Settings, load_settings
 from tracker.mail.smtp import SmtpSender
 from tracker.store import Store, keys
@@ -123,12 +122,8 @@ def test_replaying_the_reminders_twice_changes_nothing_and_a_dry_run_counts_them
     surveys_with_reminders(world, store, settings, client)
     path = tmp_path / "export.jsonl"
     export(env, path)
-    empty = redis.Redis.from_url(f"{redis_server}/4", decode_responses=True)
-    empty.flushdb()
-    dry = tracker({**env, "TRACKER_REDIS_URL": f"{redis_server}/4"}, "replay", str(path), "--dry-run")
-    assert dry.returncode == 0, dry.stderr
-    assert "  reminders to schedule    2 (with their surveys)\n" in dry.stdout, dry.stdout
-    assert empty.keys("*") == []
+    dry = dry_replay(env, redis_server, path, 4)
+    assert "  reminders to schedule    2 (with their surveys)\n" in dry, dry
 
     other_env, other_settings, other = other_db(redis_server, env, 4)
     replay = tracker(other_env, "replay", str(path))

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.conftest import session_env
 from tests.support import World, tracker, wait_until
 from tests.test_cases import answer_data, deliver
 from tests.test_export_log_cases import contents
 from tests.test_export_log_reminders import send_at
-from tests.test_migrations import other_db
+from tests.test_migrations import dry_replay, other_db
 from tracker.cases.work import update_case
 from tracker.config import Settings
 from tracker.store import Store, keys
@@ -122,12 +121,8 @@ def test_the_survey_recorded_before_the_line_is_replayed_schedules_it_at_once_an
     ids = closed_cases(world, store, settings)
     path = tmp_path / "export.jsonl"
     lines = export(env, path)
-    empty = redis.Redis.from_url(f"{redis_server}/4", decode_responses=True)
-    empty.flushdb()
-    dry = tracker({**env, "TRACKER_REDIS_URL": f"{redis_server}/4"}, "replay", str(path), "--dry-run")
-    assert dry.returncode == 0, dry.stderr
-    assert "  new surveys to schedule  2\n" in dry.stdout, dry.stdout
-    assert empty.keys("*") == []
+    dry = dry_replay(env, redis_server, path, 4)
+    assert "  new surveys to schedule  2\n" in dry, dry
 
     # First without the case.resurvey lines, applied: the surveys are recorded before the lines are read.
     other_env, _, other = other_db(redis_server, env, 4)

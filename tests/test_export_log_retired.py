@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.conftest import session_env
 from tests.support import World, drain, iso, solved_event, tracker, wait_until
-from tests.test_migrations import other_db, scores
+from tests.test_migrations import dry_replay, other_db, scores
 from tests.test_migrations import replayed as replayed_into
 from tracker.answers.record import record_answer
 from tracker.config import Settings, load_settings
@@ -245,13 +244,9 @@ def test_replaying_twice_counts_nothing_twice_and_a_dry_run_counts_the_retired_l
     path = tmp_path / "export.jsonl"
     assert tracker(env, "export-log", str(path)).returncode == 0
     entities = store.redis.scard(keys.RETIRED_INDEX)
-    empty = redis.Redis.from_url(f"{redis_server}/12", decode_responses=True)
-    empty.flushdb()
-    dry = tracker({**env, "TRACKER_REDIS_URL": f"{redis_server}/12"}, "replay", str(path), "--dry-run")
-    assert dry.returncode == 0, dry.stderr
-    assert f"  retired sums to carry    {entities}\n" in dry.stdout, dry.stdout
-    assert "  first activity to keep   1\n" in dry.stdout, dry.stdout
-    assert empty.keys("*") == []
+    dry = dry_replay(env, redis_server, path, 12)
+    assert f"  retired sums to carry    {entities}\n" in dry, dry
+    assert "  first activity to keep   1\n" in dry, dry
 
     other_env, other_settings, other = replayed(env, redis_server, path, 12)
     held = contents(other)

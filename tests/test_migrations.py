@@ -49,6 +49,17 @@ def other_db(redis_server: str, env: dict[str, str], db: int) -> tuple[dict[str,
     return other, settings, Store.from_url(url)
 
 
+def dry_replay(env: dict[str, str], redis_server: str, path: Path, db: int) -> str:
+    """Run `tracker replay --dry-run` of an export-log file against another, empty, database; check it wrote nothing
+    there, not even the layout mark, and return what it printed."""
+    empty = redis.Redis.from_url(f"{redis_server}/{db}")
+    empty.flushdb()
+    dry = tracker({**env, "TRACKER_REDIS_URL": f"{redis_server}/{db}"}, "replay", str(path), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert empty.keys("*") == [], "a dry run wrote to the database"
+    return dry.stdout
+
+
 def replayed(env: dict[str, str], redis_server: str, path: Path, db: int) -> tuple[dict[str, str], Settings, Store]:
     """Replay an export-log file into another, empty, database with `tracker replay`, then apply it as the workers do
     and let the sweep run once; return that database's environment, settings and store."""
