@@ -63,23 +63,14 @@ def read_kept(data: dict[str, Any]) -> Kept:
     return optout_from_line(data)
 
 
+# What each kind of line restores is counted as (an opt-out line says it: unsubscribed, suppressed, kept by hash).
+LABEL_OF: dict[type, str] = {Case: "case", CarriedCounts: "retired", HeldResurvey: "resurvey", StoredKey: "api key",
+                             RetiredSums: "retired sums", FirstActivity: "first activity", CarriedProfile: "profile"}
+
+
 def label(kept: Kept) -> str:
     """Say what a line restores (one of LABELS)."""
-    if isinstance(kept, Case):
-        return "case"
-    if isinstance(kept, CarriedCounts):
-        return "retired"
-    if isinstance(kept, HeldResurvey):
-        return "resurvey"
-    if isinstance(kept, StoredKey):
-        return "api key"
-    if isinstance(kept, RetiredSums):
-        return "retired sums"
-    if isinstance(kept, FirstActivity):
-        return "first activity"
-    if isinstance(kept, CarriedProfile):
-        return "profile"
-    return kept.label
+    return kept.label if isinstance(kept, OptOutLine) else LABEL_OF[type(kept)]
 
 
 def restore_kept(store: Store, settings: Settings, kept: Kept, dry_run: bool = False) -> bool:
