@@ -55,7 +55,8 @@ def contents(store: Store, *patterns: str) -> dict[str, Any]:
         for key in store.redis.scan_iter(pattern):
             kind = store.redis.type(key)
             held[key] = (store.redis.hgetall(key) if kind == "hash" else sorted(store.redis.smembers(key))
-                         if kind == "set" else store.redis.zrange(key, 0, -1, withscores=True))
+                         if kind == "set" else store.redis.get(key) if kind == "string"
+                         else store.redis.zrange(key, 0, -1, withscores=True))
     return held
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import session_env
 from tests.support import World, drain, iso, send_all, solved_event, tracker
+from tests.test_export_log_cases import contents
 from tests.test_export_log_retired import replayed
 from tests.test_migrations import dry_replay, other_db
 from tracker.config import Settings, load_settings
@@ -140,15 +141,9 @@ def test_a_moved_install_keeps_the_orders_names_and_ids_only_the_trimmed_log_sai
     assert [o.key for o in other.customer_orders(DAGNY)] == ["standard:D-1", "standard:D-2"]
 
 
-def contents(store: Store) -> dict[str, Any]:
+def customers(store: Store) -> dict[str, Any]:
     """The customers' profiles, orders, aliases and ranked sets: to see that a second replay wrote nothing."""
-    held: dict[str, Any] = {}
-    for pattern in ("t:cust:*:profile", "t:{k*}:order:*", "t:alias:*", "t:{rank}:*", keys.CUSTOMERS):
-        for key in store.redis.scan_iter(pattern):
-            kind = store.redis.type(key)
-            held[key] = (store.redis.hgetall(key) if kind == "hash" else store.redis.get(key) if kind == "string"
-                         else store.redis.zrange(key, 0, -1, withscores=True))
-    return held
+    return contents(store, "t:cust:*:profile", "t:{k*}:order:*", "t:alias:*", "t:{rank}:*", keys.CUSTOMERS)
 
 
 def test_the_logged_order_events_count_once_whether_applied_before_or_after_the_profile_lines(
@@ -163,12 +158,12 @@ def test_the_logged_order_events_count_once_whether_applied_before_or_after_the_
 
     # Profile lines first (as one replay writes them), then the file again: nothing changes.
     other_env, other_settings, other = replayed(env, redis_server, path, 10)
-    held = contents(other)
+    held = customers(other)
     again = tracker(other_env, "replay", str(path))
     assert again.returncode == 0, again.stderr
     assert "Restored the profiles of 0 customers (names, ids and orders; 4 held as they are)." in again.stdout
     drain(other, other_settings)
-    assert contents(other) == held and read(other, other_settings) == before
+    assert customers(other) == held and read(other, other_settings) == before
     dry = tracker(other_env, "replay", str(path), "--dry-run")
     assert "  profiles to restore      0 (4 held as they are)\n" in dry.stdout, dry.stdout
 
