@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from tests.support import wait_until
+from tests.support import stop_process, wait_until
 from tracker.cli.dev import redis_binary
 
 MASTERS = 3
@@ -119,13 +119,8 @@ class Node:
         return bool(replicas) and all(int(r["offset"]) == int(info["master_repl_offset"]) for r in replicas)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process)
         self.process = None
 
     def log_tail(self) -> str:
