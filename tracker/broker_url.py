@@ -61,11 +61,7 @@ def _sentinel_broker(sentinel: SentinelUrl) -> tuple[str, dict[str, object]]:
     auth = f"{sentinel.user_part}@" if sentinel.user_part else ""
     path = f"/{sentinel.database}" if sentinel.database else ""
     options: dict[str, object] = {"master_name": sentinel.master_name} if sentinel.master_name else {}
-    given = (("username", sentinel.sentinel_username), ("password", sentinel.sentinel_password))
-    own: dict[str, object] = {key: value for key, value in given if value is not None}
-    if (tls := sentinel.tls_options) is not None:
-        own = {**own, "ssl": True, **tls}
-    if own:
+    if own := sentinel.sentinel_kwargs:
         options["sentinel_kwargs"] = own
     return ";".join(f"sentinel://{auth}{host}{path}" for host in sentinel.hosts), options
 

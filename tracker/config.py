@@ -407,6 +407,16 @@ class SentinelUrl:
         return options
 
     @property
+    def sentinel_kwargs(self) -> dict[str, object]:
+        """The Sentinels' own connection options as redis-py takes them (sentinel_kwargs): their credentials, and the
+        TLS options, which put the Sentinels behind TLS as well as the master."""
+        given = (("username", self.sentinel_username), ("password", self.sentinel_password))
+        own: dict[str, object] = {key: value for key, value in given if value is not None}
+        if (tls := self.tls_options) is not None:
+            own = {**own, "ssl": True, **tls}
+        return own
+
+    @property
     def sentinels(self) -> tuple[tuple[str, int], ...]:
         """Each Sentinel's host and port (26379 unless the URL says), as kombu hands them to redis-py."""
         return tuple((parts.hostname or "localhost", parts.port or 26379)
@@ -419,16 +429,15 @@ class SentinelUrl:
         return unquote(user) or None, unquote(password) or None
 
 
-def read_sentinel_url(url: str) -> SentinelUrl:
-    """Read a sentinel:// broker URL, or raise ConfigError naming TRACKER_BROKER_URL: `;`-separated Sentinels, the
-    last followed by the query (master_name, the Sentinels' own sentinel_password and sentinel_username, the TLS
-    options), the master's credentials in a user part and its database in a path, each given once or alike wherever
-    given.
+def read_sentinel_url(url: str, name: str = "TRACKER_BROKER_URL") -> SentinelUrl:
+    """Read a sentinel:// URL (the broker's or the store's), or raise ConfigError naming the variable: `;`-separated
+    Sentinels, the last followed by the query (master_name, the Sentinels' own sentinel_password and
+    sentinel_username, the TLS options), the master's credentials in a user part and its database in a path, each
+    given once or alike wherever given.
 
     kombu reads the credentials and database of one URL at a time, the first's, then the next one's after a failed
     connection: a password written on the first URL alone would be gone after a failover, a database written on the
     last alone used only then. tracker.broker_url.broker_connection gives every URL both."""
-    name = "TRACKER_BROKER_URL"
     pieces = url.split(";")
     if any("?" in piece for piece in pieces[:-1]):
         raise ConfigError(f"{name}: the query of a sentinel:// URL (master_name=...) follows the last Sentinel, e.g. "
@@ -515,6 +524,8 @@ def _redis_url(environ: Mapping[str, str], name: str = "TRACKER_REDIS_URL") -> s
     path that is not a number)."""
     import redis
 
+    if (given := environ.get(name, "").strip()).startswith("sentinel://"):
+        return _sentinel_url(name, given)
     value = _url(environ, name, ("redis", "rediss", "unix"), None)
     shown = redact_url(value)
     parts = urlsplit(value)
@@ -619,13 +630,7 @@ def _broker_url(environ: Mapping[str, str], redis_url: str) -> str:
     if not given.startswith(("redis://", "rediss://", "amqp://", "amqps://", "unix://", "sentinel://")):
         raise ConfigError(f"{name} must be a redis://, amqp:// or amqps:// URL, got {redact_url(given)!r}")
     if given.startswith("sentinel://"):
-        for sentinel in given.split(";"):
-            _url({name: sentinel}, name, ("sentinel",), None)
-        if not read_sentinel_url(given).master_name:
-            raise ConfigError(f"{name}: a sentinel:// URL names the master its Sentinels watch, e.g. "
-                              "sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster")
-        _tls_options(name, urlsplit(given.split(";")[-1]), redact_url(given))
-        return given
+        return _sentinel_url(name, given)
     scheme = given.partition("://")[0]
     if scheme in ("amqp", "amqps"):
         value = _url({name: given}, name, (scheme,), None)
@@ -633,6 +638,18 @@ def _broker_url(environ: Mapping[str, str], redis_url: str) -> str:
         return value
     # A Redis broker's URL is read as redis-py reads it (kombu hands it to redis-py; tracker.broker_url says how).
     return _redis_url({name: given}, name)
+
+
+def _sentinel_url(name: str, given: str) -> str:
+    """Read a sentinel:// URL of the store or the broker: each Sentinel's host and port, the master's name, one set of
+    the master's credentials and one database, and the TLS options (read_sentinel_url)."""
+    for sentinel in given.split(";"):
+        _url({name: sentinel}, name, ("sentinel",), None)
+    if not read_sentinel_url(given, name).master_name:
+        raise ConfigError(f"{name}: a sentinel:// URL names the master its Sentinels watch, e.g. "
+                          "sentinel://s1:26379;sentinel://s2:26379/0?master_name=mymaster")
+    _tls_options(name, urlsplit(given.split(";")[-1]), redact_url(given))
+    return given
 
 
 def default_web_workers() -> int:

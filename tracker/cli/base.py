@@ -193,7 +193,7 @@ def broker_refusal(url: str, error: BaseException) -> str | None:
     """Say in one line naming TRACKER_BROKER_URL why the broker will not let the tracker in until an operator acts:
     a Redis or RabbitMQ whose TLS certificate is not trusted (tracker.store.base.refusal), a Redis that refuses the
     credentials, a RabbitMQ that refuses the login or the vhost, or a port of an amqps:// URL that speaks no TLS. None
-    for anything else (down, slow: Celery waits for it). A broker behind Sentinel is asked by tracker.cli.sentinel."""
+    for anything else (down, slow: Celery waits for it). A broker behind Sentinel is asked by tracker.sentinels."""
     from amqp.exceptions import AccessRefused, NotAllowed
 
     from tracker.config import hide_secrets
@@ -300,9 +300,11 @@ def refuse_unusable_broker(settings: Settings, store: Any = None) -> None:
             raise ConfigError(problem)
         return
     if broker.startswith("sentinel://"):  # a master behind Sentinel is standalone: what matters is who lets us in
-        from tracker.cli.sentinel import sentinel_refusal
+        from tracker.sentinels import sentinel_refusal
 
-        if (problem := sentinel_refusal(broker)) is not None:
+        # The store's own Sentinels when TRACKER_BROKER_URL is unset: named as the operator wrote them.
+        if (problem := sentinel_refusal(broker, "TRACKER_REDIS_URL" if broker == settings.redis_url
+                                        else "TRACKER_BROKER_URL")) is not None:
             raise ConfigError(problem)
         return
     if not broker.startswith(("redis://", "rediss://", "unix://")):

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 from tracker.broker_url import broker_connection, broker_tls, with_sentinel_sockets
 from tracker.cli.base import OutputFailed, broker_refusal, layout_problem, refuse_unusable_broker
-from tracker.cli.sentinel import sentinel_findings
 from tracker.config import ConfigError, EventUrl, Settings, hide_secrets, load_settings, redact_url
+from tracker.sentinels import sentinel_findings
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -80,6 +80,8 @@ def probe_redis(settings: Settings) -> str:
     if problem := layout_problem(store.noted_layout or store.note_layout()):
         raise RuntimeError(problem)
     version = store.server_version()
+    if cluster is None and (behind := store.sentinel_master()) is not None:
+        return f"{redact_url(settings.redis_url)} answers (Redis {version}): the master {behind[0]!r} at {behind[1]}"
     if cluster is None:
         return f"{redact_url(settings.redis_url)} answers (Redis {version})"
     return f"{redact_url(settings.redis_url)} answers (Redis {version}, a Redis Cluster: {cluster.summary()})"
@@ -468,6 +470,11 @@ def run_check(environ: Mapping[str, str]) -> int:
                 variable, settings.smtp_url)
             if probe is probe_redis and _refused(exc):
                 _problem(refusal(settings.redis_url, exc))
+            elif probe is probe_redis and settings.redis_url.startswith("sentinel://"):
+                # What did not answer, Sentinel by Sentinel: redis-py's error sums it up with its clients' settings.
+                refused, unanswered = sentinel_findings(settings.redis_url, "TRACKER_REDIS_URL")
+                said = refused or unanswered or _reason(exc, settings.redis_url)
+                _problem(f"TRACKER_REDIS_URL: cannot reach the Redis: {said.removeprefix('TRACKER_REDIS_URL: ')}")
             elif probe is probe_broker and settings.broker_url.startswith("sentinel://"):
                 # What refused the tracker, or did not answer: kombu's error sums up every Sentinel's answer with the
                 # whole of its client's settings. The processes stop with the same words (refuse_unusable_broker).

@@ -1,7 +1,8 @@
 """The Redis connection and the Lua scripts every part of the store shares.
 
-TRACKER_REDIS_URL names a standalone Redis or any node of a Redis Cluster: `connect` asks the node
-(INFO cluster) and serves a cluster with redis-py's cluster client. Either way an outage surfaces as
+TRACKER_REDIS_URL names a standalone Redis, any node of a Redis Cluster, or the Sentinels of a master
+(sentinel://): `connect` asks the node (INFO cluster) and serves a cluster with redis-py's cluster client, and
+a master behind Sentinel with a client whose connections ask the Sentinels where it is. Either way an outage surfaces as
 StorageUnavailable, from a command, a pipeline or a script alike, and a pipeline is a MULTI/EXEC
 transaction unless asked otherwise (on a cluster its keys must share one slot).
 """
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import hiredis
@@ -34,9 +35,11 @@ from redis.commands.core import Script as RedisScript
 from redis.connection import HIREDIS_AVAILABLE, HiredisRespSerializer  # type: ignore[attr-defined]  # newer than the stubs
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
-from tracker.config import ConfigError, hide_secrets
+from tracker.config import ConfigError, hide_secrets, read_sentinel_url
 from tracker.errors import StorageUnavailable
+from tracker.sentinels import sentinel_refusal
 from tracker.store.customer_days import lua_keep_days
 from tracker.store.order_value import lua_order_value
 from tracker.store.pairs import lua_pairs_lists
@@ -67,6 +70,8 @@ REFUSED_AS = {"OOM": "OutOfMemoryError", "READONLY": "ReadOnlyError"}  # what 7.
 LAYOUT_LOST = ("Redis Cluster cannot be connected", "All slots are not covered")
 SLOTS = 16384
 SETTLE_EVERY = 1.0  # seconds between attempts to learn what a node that did not answer at start-up is
+SENTINEL_ASK_EVERY = 5.0  # seconds between a thread's questions to the Sentinels: where is the master now?
+SENTINEL_SILENT_AGAIN = 60.0  # ... and after they did not answer
 
 
 def is_outage(error: BaseException) -> bool:
@@ -78,6 +83,16 @@ def is_outage(error: BaseException) -> bool:
     if isinstance(error, RedisClusterException):
         return str(error).startswith(LAYOUT_LOST) or (error.__cause__ is not None and is_outage(error.__cause__))
     return False
+
+
+def demoted(reply: Any) -> bool:
+    """Say whether a reply is Redis refusing a write as a replica (READONLY, as such or inside a script's error): behind
+    Sentinel, the master this connection reached was demoted by a failover, and another connection would reach the
+    new one."""
+    if isinstance(reply, redis.exceptions.ReadOnlyError):
+        return True
+    refused = SCRIPT_REFUSAL.search(str(reply)) if type(reply) is redis.ResponseError else None
+    return refused is not None and refused.group(1) == "READONLY"
 
 
 def outage(error: BaseException) -> StorageUnavailable:
@@ -159,8 +174,13 @@ class _Pipeline(Pipeline):
             self._scripts_by_source()
         stack = self.command_stack
         if self.owner is None or self.transaction or self.explicit_transaction or self.watching or not stack:
-            with _unavailable_as_ours():
-                return _outages_raised(super().execute(raise_on_error))
+            try:
+                with _unavailable_as_ours():
+                    return _outages_raised(super().execute(raise_on_error))
+            except StorageUnavailable as exc:
+                if isinstance(self.connection_pool, SentinelConnectionPool) and demoted(exc.__cause__):
+                    self.connection_pool.disconnect()  # on a demoted master: the next connections ask the Sentinels
+                raise
         try:
             if self.scripts:
                 self._load_scripts(self.owner)
@@ -202,6 +222,7 @@ class _OwnConnection(threading.local):
 
     connection: redis.Connection | None = None
     forks = -1
+    ask_sentinels_at = 0.0  # behind Sentinel: when this thread next asks them where the master is
 
 
 _forks = [0]  # the forks this process descends by: a child's connections made before the fork are not its own
@@ -277,8 +298,15 @@ class StoreClient(redis.Redis):
             connection.register_connect_callback(self._connected)
             self._own_connections.add(connection)
         callbacks = self.response_callbacks
+        follows_failover = isinstance(connection, SentinelManagedConnection)
+        if follows_failover:
+            self._on_the_master(connection)
 
         def trip() -> list[Any]:
+            if follows_failover and connection._sock is None:  # type: ignore[union-attr]
+                # Asks the Sentinels where the master is: a send would connect to the connection's last address (at
+                # first redis-py's default, localhost:6379, which may well be another Redis).
+                connection.connect()
             packed: Any = (connection.pack_command(*commands[0]) if len(commands) == 1
                            else connection.pack_commands(commands))
             connection.send_packed_command(packed)
@@ -300,6 +328,9 @@ class StoreClient(redis.Redis):
                     replies.append(callback(reply, **{k: v for k, v in given.items() if k not in _READ_OPTIONS}))
                 else:
                     replies.append(callback(reply))
+            if follows_failover and any(demoted(reply) for reply in replies):
+                # Nothing was written (a replica refuses every write): connect again, asking the Sentinels anew.
+                raise redis.ConnectionError("the master behind Sentinel is now a replica")
             return replies
 
         with _unavailable_as_ours():
@@ -308,6 +339,26 @@ class StoreClient(redis.Redis):
             except BaseException:
                 connection.disconnect()
                 raise
+
+    def _on_the_master(self, connection: Any) -> None:
+        """Behind Sentinel, leave a connection to a server the Sentinels no longer name the master, before a trip.
+
+        A write on a demoted master reads READONLY and is sent again (sent_together), but reads would go on being
+        served by it (a replica now) and a master cut off from the Sentinels, not yet demoted, would take writes
+        its successor never sees. So each thread asks the Sentinels every SENTINEL_ASK_EVERY seconds (a minute
+        after they did not answer: a silent Sentinel holds up one trip a minute, not every few seconds), and any
+        connection that reached another address connects again."""
+        own, now = self._own, time.monotonic()
+        pool = self.connection_pool
+        if now >= own.ask_sentinels_at:
+            try:
+                pool.get_master_address()  # type: ignore[attr-defined]  # a SentinelConnectionPool
+                own.ask_sentinels_at = now + SENTINEL_ASK_EVERY
+            except redis.RedisError:  # the Sentinels do not answer: the master reached serves on
+                own.ask_sentinels_at = now + SENTINEL_SILENT_AGAIN
+        named = pool.master_address  # type: ignore[union-attr]
+        if named is not None and connection._sock is not None and (connection.host, connection.port) != named:
+            connection.disconnect()
 
     def _connected(self, connection: Any) -> None:
         """Set a kept connection's socket, once connected (again), to be bounded by the kernel's timeouts."""
@@ -502,6 +553,46 @@ def _standalone(url: str, kind: type[StoreClient] = StoreClient) -> Any:
                          retry_on_error=[redis.ConnectionError, redis.TimeoutError], **_packer())
 
 
+def _behind_sentinel(url: str) -> StoreClient:
+    """The store's client for the master of a sentinel:// URL (its Sentinels, the master's name, credentials and
+    database, the Sentinels' own credentials and the TLS options, as the broker's URL gives them). Each connection,
+    a thread's own and the pool's alike, asks the Sentinels where the master is when it connects; one still on a
+    master a failover demoted reads READONLY and connects again (StoreClient.sent_together), so the store follows a
+    failover by itself, unavailable only while the Sentinels elect the new master."""
+    sentinel = read_sentinel_url(url, "TRACKER_REDIS_URL")
+    waiting = _patience[0]
+    sockets = {"socket_timeout": waiting.socket_timeout, "socket_connect_timeout": waiting.connect_timeout}
+    user, password = sentinel.master_credentials
+    tls = sentinel.tls_options
+    manager = Sentinel(list(sentinel.sentinels), sentinel_kwargs={**sockets, **sentinel.sentinel_kwargs})
+    client = cast(StoreClient, manager.master_for(
+        sentinel.master_name, redis_class=StoreClient, db=int(sentinel.database or 0), username=user,
+        password=password, decode_responses=True, health_check_interval=30, retry=_retry(),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError], **sockets, **_packer(),
+        **({"ssl": True, **tls} if tls is not None else {})))
+    return client
+
+
+def _sentinel_store(url: str) -> StoreClient:
+    """connect() for a sentinel:// URL: the client, once its master answered or did not (then the processes wait for
+    it, an operator's command says so); what refuses the tracker for good raises ConfigError in one line."""
+    client = _behind_sentinel(url)
+    try:
+        client.ping()
+    except (redis.ResponseError, redis.exceptions.InvalidResponse) as exc:
+        client.close()
+        raise ConfigError(refusal(url, exc)) from None
+    except StorageUnavailable:
+        # redis-py reads a Sentinel refusing the URL's credentials as not answering: ask each the way kombu is asked.
+        if (refused := sentinel_refusal(url, "TRACKER_REDIS_URL")) is not None:
+            client.close()
+            raise ConfigError(refused) from None
+        if not _patience[0].waits:
+            client.close()
+            raise
+    return client
+
+
 # One cluster client per process and URL, shared by every store: learning the layout costs round trips (CLUSTER
 # SLOTS, COMMAND), and redis-py's cluster client refers to itself, so one left to the garbage collector would be
 # collected as a cycle, its sockets finalized in any order (some before the connections that close them).
@@ -556,7 +647,15 @@ DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671}
 
 
 def _where(url: str, variable: str = "TRACKER_REDIS_URL") -> str:
-    """The host:port (or socket path) a Redis or RabbitMQ URL names, for a message."""
+    """The host:port (or socket path) a Redis or RabbitMQ URL names, for a message; for a master behind Sentinel, its
+    name and the Sentinels'."""
+    if url.startswith("sentinel://"):
+        try:
+            sentinel = read_sentinel_url(url, variable)
+        except ConfigError:
+            return variable
+        hosts = ", ".join(f"{host}:{port}" for host, port in sentinel.sentinels)
+        return f"{sentinel.master_name!r} (the master of the Sentinels at {hosts})"
     try:
         parts = urlsplit(url)
         if parts.scheme == "unix":
@@ -648,6 +747,10 @@ def refusal(url: str, error: BaseException, variable: str = "TRACKER_REDIS_URL")
     Redis (a RabbitMQ, a database or a web server on that port), it refused the credentials or the database, its ACL
     denies a command the tracker needs, or its TLS certificate is not trusted (a Redis's, or an amqps:// broker's).
     No secret of the URL is shown."""
+    if url.startswith("sentinel://") and isinstance(error, (redis.ConnectionError, ssl.SSLError)):
+        # Credentials or TLS refused, by a Sentinel or the master: asked of each, as sentinel_findings says which.
+        if (refused := sentinel_refusal(url, variable)) is not None:
+            return refused
     reason = hide_secrets((str(error).strip().splitlines() or [type(error).__name__])[0], url)
     where = _where(url, variable)
     server = "RabbitMQ" if url.startswith(("amqp://", "amqps://")) else "Redis"
@@ -690,6 +793,8 @@ def connect(url: str) -> Any:
     cannot be the store (not Redis, a database or the credentials it refuses, a TLS certificate not trusted) raises
     ConfigError saying so (refusal): no process waits for a password or a certificate that will not change by itself.
     """
+    if url.startswith("sentinel://"):  # a master behind Sentinel is never a cluster node
+        return _sentinel_store(url)
     client = _standalone(url)
     try:
         clustered = _is_cluster_node(client)
@@ -885,6 +990,15 @@ class RedisBase:
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
+
+    def sentinel_master(self) -> tuple[str, str] | None:
+        """Behind Sentinel, the master's name and the address the store's connections last learned of the Sentinels
+        ("" before any connected); None when the store is not behind Sentinel. No round trip."""
+        pool = getattr(self.redis, "connection_pool", None)
+        if not isinstance(pool, SentinelConnectionPool):
+            return None
+        address = getattr(pool, "master_address", None)  # the stubs know it not
+        return pool.service_name, f"{address[0]}:{address[1]}" if address else ""
 
     def cluster_state(self) -> ClusterState | None:
         """Return the Redis Cluster's state as its nodes see it; None on a standalone Redis."""

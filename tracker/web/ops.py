@@ -54,6 +54,8 @@ def readyz() -> Any:
                         "reason": refusal(tracker.settings.redis_url, exc)}), 503
     if not intact:
         return jsonify({"status": "unavailable", "redis": "data_lost", "reason": DATA_LOST}), 503
+    if cluster is None and (behind := store.sentinel_master()) is not None:
+        return jsonify({"status": "ok", "redis": "ok", "sentinel": {"master_name": behind[0], "master": behind[1]}})
     if cluster is None:
         return jsonify({"status": "ok", "redis": "ok"})
     seen = {"state": cluster.state, "masters": cluster.masters, "known_nodes": cluster.known_nodes,

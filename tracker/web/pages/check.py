@@ -43,8 +43,9 @@ def check_page_templates(settings: Settings) -> None:
     from tracker.web.pages.brand import page_brand
     from tracker.web.pages.renderers import page_renderers
 
-    # A store never asked anything (no connection is opened): the check neither needs Redis nor writes to it.
-    app = create_app(settings, Store(Redis.from_url(settings.redis_url)), enqueue=lambda *args: None)
+    # A store never asked anything (no connection is opened): the check neither needs Redis nor writes to it, and a
+    # command sent by mistake would fail rather than reach a Redis.
+    app = create_app(settings, Store(Redis(host="never-asked.invalid")), enqueue=lambda *args: None)
     for sample in _samples(settings):
         survey = sample.survey()
         custom = custom_survey(settings, survey)

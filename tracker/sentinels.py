@@ -1,4 +1,5 @@
-"""A Celery broker behind Redis Sentinel: what refuses the tracker, asked of its Sentinels and their master."""
+"""A Redis behind Sentinel (the store's or the Celery broker's): what refuses the tracker, asked of its Sentinels and
+their master."""
 
 from __future__ import annotations
 
@@ -20,21 +21,22 @@ SENTINEL_HINT = ("give it in the query: ...?master_name=...&sentinel_password=PA
 Findings = tuple[str | None, str]
 
 
-def sentinel_refusal(url: str) -> str | None:
-    """Say in one line naming TRACKER_BROKER_URL why a broker behind Sentinel will not let the tracker in until an
+def sentinel_refusal(url: str, variable: str = "TRACKER_BROKER_URL") -> str | None:
+    """Say in one line naming the variable why a Redis behind Sentinel will not let the tracker in until an
     operator acts: a Sentinel that refuses the URL's Sentinel credentials (or wants some), a server that is no
     Sentinel, Sentinels that all answer and watch no master of that name, a master that refuses the URL's
     credentials (or wants some) or its database, and over TLS a certificate not trusted or a handshake ended for the
     lack of a client certificate. None when the master lets the tracker in, and when no Sentinel or no master
-    answers: down, Celery waits for them. Celery would try a refused one again for ever."""
-    return sentinel_findings(url)[0]
+    answers: down, the processes wait for them. Celery would try a refused one again for ever."""
+    return sentinel_findings(url, variable)[0]
 
 
-def sentinel_findings(url: str) -> Findings:
-    """Ask the Sentinels for the master and log in to it, as kombu will: why it refuses the tracker (sentinel_refusal,
-    None when nothing refused), and in a few words what did not answer ("" when everything did), for `tracker
-    check`: kombu's own error sums up every Sentinel's answer with the whole of its client's settings."""
-    sentinel = read_sentinel_url(url)
+def sentinel_findings(url: str, variable: str = "TRACKER_BROKER_URL") -> Findings:
+    """Ask the Sentinels for the master and log in to it, as kombu (or the store) will: why it refuses the tracker
+    (sentinel_refusal, None when nothing refused), and in a few words what did not answer ("" when everything did),
+    for `tracker check`: kombu's own error sums up every Sentinel's answer with the whole of its client's
+    settings."""
+    sentinel = read_sentinel_url(url, variable)
     answered, unanswered = 0, []
     for host, port in sentinel.sentinels:
         where = f"the Sentinel at {host}:{port}"
@@ -42,12 +44,12 @@ def sentinel_findings(url: str) -> Findings:
         try:
             address = client.sentinel_get_master_addr_by_name(sentinel.master_name)
         except redis.AuthenticationError as exc:
-            return _refused(where, exc, url, sentinel.sentinel_username, sentinel.sentinel_password,
+            return _refused(variable, where, exc, url, sentinel.sentinel_username, sentinel.sentinel_password,
                             "of sentinel_password", SENTINEL_HINT), ""
         except redis.ResponseError as exc:  # a Redis that is no Sentinel: "unknown command 'SENTINEL'"
-            return f"TRACKER_BROKER_URL: the server at {host}:{port} is no Sentinel ({_first_line(exc, url)})", ""
+            return f"{variable}: the server at {host}:{port} is no Sentinel ({_first_line(exc, url)})", ""
         except redis.RedisError as exc:
-            if (problem := _tls_refusal(where, exc, url)) is not None:
+            if (problem := _tls_refusal(variable, where, exc, url)) is not None:
                 return problem, ""
             # down or slow: another Sentinel may answer, or Celery waits for them
             unanswered.append(f"{host}:{port} does not answer ({_first_line(exc, url).rstrip('.')})")
@@ -56,42 +58,44 @@ def sentinel_findings(url: str) -> Findings:
             client.close()
         answered += 1
         if address:
-            return _master_findings(sentinel, url, where, (_text(address[0]), int(address[1])))
+            return _master_findings(variable, sentinel, url, where, (_text(address[0]), int(address[1])))
         unanswered.append(f"{host}:{port} watches no such master")
     if answered and answered == len(sentinel.sentinels):
-        return (f"TRACKER_BROKER_URL: no Sentinel of the URL watches a master named {sentinel.master_name!r} (the "
+        return (f"{variable}: no Sentinel of the URL watches a master named {sentinel.master_name!r} (the "
                 "name of its `sentinel monitor` line goes in master_name)"), ""
     return None, f"no Sentinel of the URL names the master {sentinel.master_name!r}: {'; '.join(unanswered)}"
 
 
-def _master_findings(sentinel: SentinelUrl, url: str, named_by: str, address: tuple[str, int]) -> Findings:
-    """Log in to the master a Sentinel named, as kombu will: why it refuses the tracker, and whether it answered."""
+def _master_findings(variable: str, sentinel: SentinelUrl, url: str, named_by: str,
+                     address: tuple[str, int]) -> Findings:
+    """Log in to the master a Sentinel named, as kombu (or the store) will: why it refuses the tracker, and whether
+    it answered."""
     user, password = sentinel.master_credentials
     where = f"the Redis master {sentinel.master_name!r} at {address[0]}:{address[1]} (as {named_by} names it)"
     client = _client(sentinel, *address, user, password, db=int(sentinel.database or 0))
     try:
         client.ping()
     except redis.AuthenticationError as exc:
-        return _refused(where, exc, url, user, password, "in the URL's user part", MASTER_HINT), ""
+        return _refused(variable, where, exc, url, user, password, "in the URL's user part", MASTER_HINT), ""
     except redis.ResponseError as exc:  # SELECT of a database the master does not have
-        return f"TRACKER_BROKER_URL: {where} refused the database: {_first_line(exc, url)}", ""
+        return f"{variable}: {where} refused the database: {_first_line(exc, url)}", ""
     except redis.RedisError as exc:  # down, unless TLS failed for good: the Sentinels fail over, or Celery waits
-        return _tls_refusal(where, exc, url), f"{where} does not answer ({_first_line(exc, url).rstrip('.')})"
+        return _tls_refusal(variable, where, exc, url), f"{where} does not answer ({_first_line(exc, url).rstrip('.')})"
     finally:
         client.close()
     return None, ""
 
 
-def _refused(where: str, error: BaseException, url: str, user: str | None, password: str | None, given: str,
-             hint: str) -> str:
+def _refused(variable: str, where: str, error: BaseException, url: str, user: str | None, password: str | None,
+             given: str, hint: str) -> str:
     if password is None:  # Redis's reason (NOAUTH, or HELLO's long one) says no more than this
-        return f"TRACKER_BROKER_URL: {where} wants a password, and the URL gives none: {hint}"
+        return f"{variable}: {where} wants a password, and the URL gives none: {hint}"
     whose = f"the ACL user {user!r}" if user else "the default user"
-    return f"TRACKER_BROKER_URL: {where} refused the credentials {given} ({whose} and its password): " \
+    return f"{variable}: {where} refused the credentials {given} ({whose} and its password): " \
            f"{_first_line(error, url)}"
 
 
-def _tls_refusal(where: str, error: BaseException, url: str) -> str | None:
+def _tls_refusal(variable: str, where: str, error: BaseException, url: str) -> str | None:
     """Say in one line why a TLS handshake with a Sentinel or the master failed for good (a certificate not trusted,
     a client certificate wanted or refused), None when it did not."""
     from tracker.store.base import lasting_cause
@@ -99,11 +103,11 @@ def _tls_refusal(where: str, error: BaseException, url: str) -> str | None:
     cause = lasting_cause(error)
     if isinstance(cause, ssl.SSLCertVerificationError):
         reason = hide_secrets(str(cause.verify_message or cause.reason or cause).rstrip("."), url)
-        return (f"TRACKER_BROKER_URL: the TLS certificate of {where} is not trusted ({reason}): name the CA that signed"
+        return (f"{variable}: the TLS certificate of {where} is not trusted ({reason}): name the CA that signed"
                 f" it with ssl_ca_certs=/path/to/ca.pem (ssl_check_hostname=false if it was made for another name than"
                 f" the URL's, or the address the Sentinels give; ssl_cert_reqs=none checks nothing)")
     if isinstance(cause, ssl.SSLError):  # an alert of tracker.store.base.CERTIFICATE_ALERTS
-        return (f"TRACKER_BROKER_URL: {where} ended the TLS handshake ({_first_line(cause, url)}): it wants a client "
+        return (f"{variable}: {where} ended the TLS handshake ({_first_line(cause, url)}): it wants a client "
                 f"certificate it trusts: give ssl_certfile and ssl_keyfile in the URL")
     return None
 
