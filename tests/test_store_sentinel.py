@@ -21,7 +21,7 @@ from tests.support import make_env, tracker, wait_until
 from tests.test_operator_errors import all_at_once, check_naming, one_line_naming
 from tests.test_redis_credentials import Loop, leaks
 from tests.test_sentinel import MASTER, Servers
-from tests.test_sentinel_auth import PASSWORD, SENTINEL_PASSWORD, WRONG, url
+from tests.test_sentinel_auth import PASSWORD, SENTINEL_PASSWORD, WRONG, TlsServers, url
 from tracker.cli.dev import free_port
 from tracker.config import ConfigError, load_settings
 from tracker.store import Store
@@ -173,3 +173,24 @@ def test_a_refused_password_or_an_unknown_master_stops_each_process_at_start_in_
     said = [text for result in results for text in (result.stdout, result.stderr)]
     assert not leaks(said, PASSWORD, SENTINEL_PASSWORD, WRONG)
     assert all("Traceback" not in text for text in said), said
+
+
+def test_a_store_behind_a_sentinel_over_tls_answers_and_a_certificate_not_trusted_is_one_line(
+        tmp_path, tls_files, smtp):
+    servers = TlsServers(tmp_path, tls_files)
+    try:
+        trusted = f"{url(servers)}&ssl_ca_certs={tls_files.ca}"  # type: ignore[arg-type]
+        env = make_env(trusted, smtp.port)  # type: ignore[attr-defined]
+        untrusted = {**env, "TRACKER_REDIS_URL": f"{url(servers)}&ssl_cert_reqs=required"}  # type: ignore[arg-type]
+        (checked, _), (refused, _) = all_at_once((env, ("check",)), (untrusted, ("web",)))
+        store = Store.from_url(trusted)
+        assert store.redis.set("over:tls", "1") and store.redis.get("over:tls") == "1"
+        store.redis.close()
+    finally:
+        servers.stop()
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"the master '{MASTER}' at 127.0.0.1:{servers.port}" in checked.stdout, checked.stdout
+    assert one_line_naming(refused, f"TRACKER_REDIS_URL: the TLS certificate of the Sentinel at 127.0.0.1:"
+                                    f"{servers.sentinel_port} is not trusted"), refused.stderr
+    said = [text for result in (checked, refused) for text in (result.stdout, result.stderr)]
+    assert not leaks(said, PASSWORD, SENTINEL_PASSWORD)

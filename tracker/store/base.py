@@ -566,8 +566,10 @@ def _behind_sentinel(url: str) -> StoreClient:
     tls = sentinel.tls_options
     manager = Sentinel(list(sentinel.sentinels), sentinel_kwargs={**sockets, **sentinel.sentinel_kwargs})
     client = cast(StoreClient, manager.master_for(
-        sentinel.master_name, redis_class=StoreClient, db=int(sentinel.database or 0), username=user,
-        password=password, decode_responses=True, health_check_interval=30, retry=_retry(),
+        # host, port: where a connection would go if it ever connected without asking the Sentinels (redis-py's
+        # default is localhost:6379, which may be another Redis): nowhere.
+        sentinel.master_name, redis_class=StoreClient, host="127.0.0.1", port=0, db=int(sentinel.database or 0),
+        username=user, password=password, decode_responses=True, health_check_interval=30, retry=_retry(),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError], **sockets, **_packer(),
         **({"ssl": True, **tls} if tls is not None else {})))
     return client
