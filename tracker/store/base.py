@@ -86,9 +86,9 @@ def is_outage(error: BaseException) -> bool:
 
 
 def demoted(reply: Any) -> bool:
-    """Say whether a reply is Redis refusing a write as a replica (READONLY, as such or inside a script's error): behind
-    Sentinel, the master this connection reached was demoted by a failover, and another connection would reach the
-    new one."""
+    """Say whether a reply is Redis refusing a write as a replica (READONLY, as such or inside a script's error): the
+    master this connection reached was demoted by a failover, and another connection may reach the new one (behind
+    Sentinel, or at a managed Redis's primary endpoint, a name that moves to the promoted replica)."""
     if isinstance(reply, redis.exceptions.ReadOnlyError):
         return True
     refused = SCRIPT_REFUSAL.search(str(reply)) if type(reply) is redis.ResponseError else None
@@ -174,13 +174,7 @@ class _Pipeline(Pipeline):
             self._scripts_by_source()
         stack = self.command_stack
         if self.owner is None or self.transaction or self.explicit_transaction or self.watching or not stack:
-            try:
-                with _unavailable_as_ours():
-                    return _outages_raised(super().execute(raise_on_error))
-            except StorageUnavailable as exc:
-                if isinstance(self.connection_pool, SentinelConnectionPool) and demoted(exc.__cause__):
-                    self.connection_pool.disconnect()  # on a demoted master: the next connections ask the Sentinels
-                raise
+            return self._on_the_pool(raise_on_error)
         try:
             if self.scripts:
                 self._load_scripts(self.owner)
@@ -191,6 +185,25 @@ class _Pipeline(Pipeline):
             with _unavailable_as_ours():
                 self.raise_first_error(stack, replies)  # as redis-py raises it: the command named in the message
         return _outages_raised(replies)
+
+    def _on_the_pool(self, raise_on_error: bool) -> list[Any]:
+        """Execute as redis-py's pipeline does, on a connection of the pool. One refused READONLY (a master demoted
+        under it: nothing was written) leaves every pooled connection and is sent again on a new one, as
+        StoreClient.sent_together does, unless keys were watched on the old connection."""
+        stack, scripts, watched = list(self.command_stack), set(self.scripts), self.watching
+        for attempt in range(_patience[0].retries + 1):
+            try:
+                with _unavailable_as_ours():
+                    return _outages_raised(super().execute(raise_on_error))
+            except StorageUnavailable as exc:
+                if not demoted(exc.__cause__):
+                    raise
+                self.connection_pool.disconnect()  # the next connections may reach the new master
+                if watched or attempt == _patience[0].retries:
+                    raise
+            self.command_stack, self.scripts = list(stack), set(scripts)
+            time.sleep(_READ_ONLY_BACKOFF.compute(attempt))
+        raise AssertionError("not reached: the last attempt returned or raised")
 
     def _scripts_by_source(self) -> None:
         """Queue a few script calls as EVAL with their source, so no SCRIPT EXISTS round trip precedes them."""
@@ -328,17 +341,22 @@ class StoreClient(redis.Redis):
                     replies.append(callback(reply, **{k: v for k, v in given.items() if k not in _READ_OPTIONS}))
                 else:
                     replies.append(callback(reply))
-            if follows_failover and any(demoted(reply) for reply in replies):
-                # Nothing was written (a replica refuses every write): connect again, asking the Sentinels anew.
-                raise redis.ConnectionError("the master behind Sentinel is now a replica")
             return replies
 
         with _unavailable_as_ours():
-            try:
-                return connection.retry.call_with_retry(trip, lambda _error: connection.disconnect())  # type: ignore[no-any-return]
-            except BaseException:
+            for attempt in range(_patience[0].retries + 1):
+                try:
+                    replies: list[Any] = connection.retry.call_with_retry(trip, lambda _error: connection.disconnect())
+                except BaseException:
+                    connection.disconnect()
+                    raise
+                if attempt == _patience[0].retries or not any(demoted(reply) for reply in replies):
+                    return replies
+                # A replica now, where nothing was written: the master this connection reached was demoted. A new
+                # connection may reach the new one (behind Sentinel, or at a name a managed Redis moved to it).
                 connection.disconnect()
-                raise
+                time.sleep(_READ_ONLY_BACKOFF.compute(attempt))
+        return replies  # not reached: the last attempt returned
 
     def _on_the_master(self, connection: Any) -> None:
         """Behind Sentinel, leave a connection to a server the Sentinels no longer name the master, before a trip.
@@ -514,6 +532,9 @@ def patience(chosen: Patience) -> Iterator[None]:
 
 def _retry() -> Retry:
     return Retry(ExponentialBackoff(cap=0.5, base=0.02), _patience[0].retries)
+
+
+_READ_ONLY_BACKOFF = ExponentialBackoff(cap=0.5, base=0.02)  # between a trip refused READONLY and the next
 
 
 class _Packer:
