@@ -21,6 +21,7 @@ import redis
 
 from tests.signing import signed
 from tests.support import iso, make_env, solved_event, wait_until
+from tests.test_redis_credentials import Loop
 from tests.test_storage_down import BINARIES, _own_redis
 from tracker.cli.dev import free_port
 from tracker.config import load_settings
@@ -136,3 +137,25 @@ def test_after_a_failover_behind_a_primary_endpoint_writes_reach_the_new_primary
         client.close()
     finally:
         endpoint.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("primary_and_replica", BINARIES.args[1][:1], indirect=True)
+def test_the_whole_loop_with_store_and_queue_behind_a_primary_endpoint_goes_on_after_a_failover(
+        primary_and_replica, smtp, tmp_path):
+    primary, replica = primary_and_replica
+    endpoint = Endpoint(primary)
+    env = make_env(f"redis://127.0.0.1:{endpoint.port}/0", smtp.port)  # type: ignore[attr-defined]
+    try:
+        with Loop(env, tmp_path) as loop:
+            first = loop.run(smtp)
+            assert first["responses"] == 1
+            fail_over(primary, replica, endpoint)
+            # web, worker and beat go on as they are: their connections to the demoted primary are refused, or
+            # unblocked (a worker waiting on its queue), and connect again through the endpoint.
+            second = loop.run(smtp, rating=2, email="ola@example.no", ticket="S-2")
+            assert second["responses"] == 1 and second["last_response"]["rating"] == 2
+    finally:
+        endpoint.close()
+    said = "\n".join(loop.outputs()[:3])
+    assert "Traceback" not in said and "CRITICAL" not in said, said[-3000:]
