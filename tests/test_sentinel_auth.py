@@ -106,6 +106,18 @@ def url(servers: Servers | TlsServers, password: str | None = PASSWORD,
             f"{urlencode(query, quote_via=quote)}")
 
 
+def refusals(servers: Servers, variable: str) -> tuple[str, str, str, str]:
+    """How the master and the Sentinel are named in a refusal, and what a wrong password of each is said as."""
+    master = f"the Redis master '{MASTER}' at 127.0.0.1:{servers.port} (as the Sentinel at 127.0.0.1:" \
+             f"{servers.sentinel_port} names it)"
+    sentinel = f"the Sentinel at 127.0.0.1:{servers.sentinel_port}"
+    return (master, sentinel,
+            f"{variable}: {master} refused the credentials in the URL's user part (the default user and its "
+            "password): invalid username-password pair",
+            f"{variable}: {sentinel} refused the credentials of sentinel_password (the default user and its "
+            "password): invalid username-password pair")
+
+
 def test_the_whole_loop_runs_through_a_sentinel_and_a_master_with_passwords_across_a_restart_of_the_master(
         guarded, redis_url, smtp, tmp_path):
     env = make_env(redis_url, smtp.port, TRACKER_BROKER_URL=url(guarded))  # type: ignore[attr-defined]
@@ -161,13 +173,7 @@ def test_a_wrong_or_missing_password_of_the_master_or_the_sentinel_stops_each_pr
     assert check_naming(unanswered, f"TRACKER_BROKER_URL: cannot reach the broker: no Sentinel of the URL names the "
                                     f"master '{MASTER}': 127.0.0.1:{nobody} does not answer ("), \
         unanswered.stderr
-    master = f"the Redis master '{MASTER}' at 127.0.0.1:{guarded.port} (as the Sentinel at 127.0.0.1:" \
-             f"{guarded.sentinel_port} names it)"
-    sentinel = f"the Sentinel at 127.0.0.1:{guarded.sentinel_port}"
-    master_refused = f"TRACKER_BROKER_URL: {master} refused the credentials in the URL's user part (the default " \
-                     "user and its password): invalid username-password pair"
-    sentinel_refused = f"TRACKER_BROKER_URL: {sentinel} refused the credentials of sentinel_password (the default " \
-                       "user and its password): invalid username-password pair"
+    master, sentinel, master_refused, sentinel_refused = refusals(guarded, "TRACKER_BROKER_URL")
     for result in results[:3]:
         assert one_line_naming(result, master_refused), result.stderr
     assert check_naming(results[3], master_refused.replace(": ", ": cannot reach the broker: ", 1)), results[3].stderr

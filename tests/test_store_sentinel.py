@@ -21,7 +21,7 @@ from tests.support import make_env, tracker, wait_until
 from tests.test_operator_errors import all_at_once, check_naming, one_line_naming
 from tests.test_redis_credentials import Loop, leaks
 from tests.test_sentinel import MASTER, Servers
-from tests.test_sentinel_auth import PASSWORD, SENTINEL_PASSWORD, WRONG, TlsServers, url
+from tests.test_sentinel_auth import PASSWORD, SENTINEL_PASSWORD, WRONG, TlsServers, refusals, url
 from tracker.cli.dev import free_port
 from tracker.config import ConfigError, load_settings
 from tracker.store import Store
@@ -155,12 +155,7 @@ def test_a_refused_password_or_an_unknown_master_stops_each_process_at_start_in_
             (wrong_sentinel, ("beat",)), (wrong_sentinel, ("score", "kari@example.no")), (unknown, ("web",)),
             (down, ("check",))]
     results = [result for result, _ in all_at_once(*runs)]
-    master = f"the Redis master '{MASTER}' at 127.0.0.1:{replicated.port} (as the Sentinel at 127.0.0.1:" \
-             f"{replicated.sentinel_port} names it)"
-    master_refused = f"TRACKER_REDIS_URL: {master} refused the credentials in the URL's user part (the default " \
-                     "user and its password): invalid username-password pair"
-    sentinel_refused = f"TRACKER_REDIS_URL: the Sentinel at 127.0.0.1:{replicated.sentinel_port} refused the " \
-                       "credentials of sentinel_password (the default user and its password)"
+    _master, _sentinel, master_refused, sentinel_refused = refusals(replicated, "TRACKER_REDIS_URL")
     for result in results[:2]:
         assert one_line_naming(result, master_refused), result.stderr
     assert check_naming(results[2], master_refused.removeprefix("TRACKER_REDIS_URL: ")), results[2].stderr
