@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.support import FIXTURES, Page, drain, links, send_all, solved_event
 from tracker.config import ConfigError, load_settings
@@ -223,11 +224,14 @@ def test_check_names_every_mistake_of_a_surveys_file_and_the_processes_stop_with
     assert run.returncode == 2 and run.stderr.strip() == f"tracker: {named[0]}", run.stderr
 
 
-def test_preview_writes_the_mail_and_every_page_as_the_file_shapes_them(tmp_path):
+def test_preview_writes_the_mail_and_every_page_as_the_file_shapes_them(tmp_path, redis_url):
     out = tmp_path / "preview"
     run = _tracker("survey", "preview", "--brand", "globex", "--locale", "nb", "--out", str(out),
-                   env={"TRACKER_SURVEYS_FILE": str(SURVEYS)})
+                   env={"TRACKER_SURVEYS_FILE": str(SURVEYS), "TRACKER_REDIS_URL": redis_url})
     assert run.returncode == 0, run.stderr
+    untouched = redis.Redis.from_url(redis_url)
+    assert untouched.dbsize() == 0  # a preview needs no Redis, and writes nothing to the one the settings name
+    untouched.close()
     pages = ("question", "followup-unhappy", "followup-satisfied", "extra-questions", "thanks", "unsubscribe",
              "expired")
     for name in ("mail.html", "mail.txt", "mail.eml", *(f"{page}.html" for page in pages)):

@@ -125,12 +125,15 @@ def _write_pages(settings: Settings, survey: Survey, folder: Path, custom: Custo
     from flask import g, url_for
 
     from tracker.mail.branding import page_stylesheet
+    from tracker.store import Store
     from tracker.surveys.tokens import make_token
     from tracker.web.app import create_app
     from tracker.web.pages.brand import page_brand
     from tracker.web.pages.renderers import page_renderers
 
-    app = create_app(settings, enqueue=lambda *args: None)  # its store is never asked anything
+    # A preview needs no Redis: the one TRACKER_REDIS_URL names (another application's on localhost, maybe) is left
+    # alone, unopened.
+    app = create_app(settings, Store.never_asked(), enqueue=lambda *args: None)
     token = make_token(settings.secret_key, survey.sid)
     templates = os.path.join(settings.template_dir, "pages") if settings.template_dir else None
     with app.test_request_context("/", base_url=settings.public_url):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import redis
+
 from tracker.store import keys
 from tracker.store.alerts import HeldAlerts
 from tracker.store.apikeys import ApiKeys
@@ -38,6 +40,13 @@ class Store(EventLog, State, Surveys, Due, Scores, ApiKeys, Reminders, Queries, 
             OptOuts, Records, Retention, Sessions, Timeline, Layout, Outbox, Expiries,
             Notices, Dispatch, Writeback, Cases, Search, RiskRanking, CommentIndex, HeldAlerts, Profiles):
     """Every storage operation of the product, over one Redis client."""
+
+    @classmethod
+    def never_asked(cls) -> Store:
+        """A store that asks Redis nothing and opens no connection (a page rendered without Redis: `tracker survey
+        preview`, the start-up check of the operator's page templates); a command sent by mistake fails at once
+        instead of reaching a Redis, such as another application's on localhost:6379."""
+        return cls(redis.Redis(host="never-asked.invalid", socket_connect_timeout=1))
 
     @classmethod
     def from_url(cls, url: str) -> Store:

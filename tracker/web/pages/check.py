@@ -34,7 +34,6 @@ def check_page_templates(settings: Settings) -> None:
     if folder is None or not os.path.isdir(folder) or not any(n.endswith(".html") for n in os.listdir(folder)):
         return  # the packaged pages: the suite renders them
     from flask import g
-    from redis import Redis
 
     from tracker.store import Store
     from tracker.surveys.message import custom_survey
@@ -43,9 +42,8 @@ def check_page_templates(settings: Settings) -> None:
     from tracker.web.pages.brand import page_brand
     from tracker.web.pages.renderers import page_renderers
 
-    # A store never asked anything (no connection is opened): the check neither needs Redis nor writes to it, and a
-    # command sent by mistake would fail rather than reach a Redis.
-    app = create_app(settings, Store(Redis(host="never-asked.invalid")), enqueue=lambda *args: None)
+    # The check neither needs Redis nor writes to it.
+    app = create_app(settings, Store.never_asked(), enqueue=lambda *args: None)
     for sample in _samples(settings):
         survey = sample.survey()
         custom = custom_survey(settings, survey)
