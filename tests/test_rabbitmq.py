@@ -222,3 +222,22 @@ def test_two_workers_on_one_host_both_take_tasks_and_answer_the_healthcheck(env,
                what="both workers to run a task")
     for process in (first, second):
         assert "RESOURCE_LOCKED" not in process.output() and "Traceback" not in process.output()
+
+
+def test_a_list_of_rabbitmq_nodes_fails_over_past_one_that_is_down(redis_url, smtp, rabbitmq, start_worker):
+    """kombu's failover list, `amqp://n1;amqp://n2`, as a RabbitMQ cluster without a load balancer is named: with the
+    first node down, `tracker check` reaches the second, tasks are sent and taken there, and the queue gauge counts
+    them."""
+    vhost = rabbitmq.rsplit("/", 1)[1]
+    listed = f"amqp://guest:guest@{HOST}:{free_port()}/{vhost};{rabbitmq}"
+    env = make_env(redis_url, smtp.port, TRACKER_BROKER_URL=listed)
+    checked = tracker(env, "check")
+    assert f"ok  broker: amqp://guest:***@{HOST}:" in checked.stdout and "accepts connections (amqp)" in \
+        checked.stdout, checked.stdout + checked.stderr
+    app = create_celery(load_settings(env))
+    app.send_task("tracker.drain_events")
+    assert queue_length(app)() == 1  # on the node that answers
+    worker = start_worker(TRACKER_BROKER_URL=listed)
+    wait_until(lambda: "succeeded in" in worker.output(), timeout=30, what="the worker to run the task")
+    assert "Will retry using next failover" in worker.output() and "Traceback" not in worker.output()
+    assert queue_length(app)() == 0

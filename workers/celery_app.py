@@ -154,7 +154,9 @@ def queue_length(app: Celery) -> Callable[[], int | None]:
             if driver not in ("redis", "amqp"):
                 return None
             try:
-                connection.ensure_connection(max_retries=0)
+                # Each broker of a failover list (`amqp://n1;amqp://n2`) once, at once: the one that answers counts.
+                connection.ensure_connection(max_retries=max(len(connection.alt), 1) - 1, interval_start=0,
+                                             interval_step=0, interval_max=0)
                 if driver == "redis":
                     return int(connection.default_channel.client.llen(QUEUE))
                 return _amqp_ready(connection)
