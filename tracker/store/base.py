@@ -314,12 +314,15 @@ class StoreClient(redis.Redis):
         follows_failover = isinstance(connection, SentinelManagedConnection)
         if follows_failover:
             self._on_the_master(connection)
+        refused = False  # whether the last trip read a write refused READONLY
 
         def trip() -> list[Any]:
             if follows_failover and connection._sock is None:  # type: ignore[union-attr]
                 # Asks the Sentinels where the master is: a send would connect to the connection's last address (at
                 # first redis-py's default, localhost:6379, which may well be another Redis).
                 connection.connect()
+            nonlocal refused
+            refused = False
             packed: Any = (connection.pack_command(*commands[0]) if len(commands) == 1
                            else connection.pack_commands(commands))
             connection.send_packed_command(packed)
@@ -333,6 +336,7 @@ class StoreClient(redis.Redis):
                         reply = connection.read_response()
                 except redis.ResponseError as error:  # the connection is in step: the error was the reply
                     replies.append(given[EMPTY_RESPONSE] if given and EMPTY_RESPONSE in given else error)
+                    refused = refused or demoted(error)
                     continue
                 callback = callbacks.get(command[0])  # as execute_command reads it (SET's OK as True, ...)
                 if callback is None:
@@ -343,14 +347,15 @@ class StoreClient(redis.Redis):
                     replies.append(callback(reply))
             return replies
 
+        retries = _patience[0].retries
         with _unavailable_as_ours():
-            for attempt in range(_patience[0].retries + 1):
+            for attempt in range(retries + 1):
                 try:
                     replies: list[Any] = connection.retry.call_with_retry(trip, lambda _error: connection.disconnect())
                 except BaseException:
                     connection.disconnect()
                     raise
-                if attempt == _patience[0].retries or not any(demoted(reply) for reply in replies):
+                if not refused or attempt == retries:
                     return replies
                 # A replica now, where nothing was written: the master this connection reached was demoted. A new
                 # connection may reach the new one (behind Sentinel, or at a name a managed Redis moved to it).
