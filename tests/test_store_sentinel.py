@@ -24,6 +24,7 @@ from tests.test_sentinel import MASTER, Servers
 from tests.test_sentinel_auth import PASSWORD, SENTINEL_PASSWORD, WRONG, TlsServers, refusals, url
 from tracker.cli.dev import free_port
 from tracker.config import ConfigError, load_settings
+from tracker.errors import StorageUnavailable
 from tracker.store import Store
 
 pytestmark = pytest.mark.e2e
@@ -93,6 +94,38 @@ def test_the_stores_connections_follow_a_failover_single_commands_scripts_and_tr
     master.close()
     demoted.close()
     store.redis.close()
+
+
+def test_a_killed_master_is_an_outage_until_the_sentinel_promotes_its_replica_then_the_same_store_serves_on(
+        tmp_path):
+    """No planned failover: the master is killed (SIGKILL) and the Sentinel, which marks it down after a second,
+    elects and promotes the replica by itself. Meanwhile every call raises StorageUnavailable (a webhook is answered
+    503, a task tried again); afterwards the store opened before the kill writes on the new master."""
+    servers = Servers(tmp_path, password=PASSWORD, sentinel_password=SENTINEL_PASSWORD, replica=True,
+                      down_after_ms=1000)
+    try:
+        store = Store.from_url(url(servers))
+        client = store.redis
+        assert client.set("written:before", "1") and client.wait(1, 5000) == 1  # the replica holds it
+        assert servers.master is not None
+        servers.master.kill()
+        servers.master.wait(timeout=10)
+        with pytest.raises(StorageUnavailable):
+            client.set("written:during", "1")
+
+        def writes() -> bool:
+            try:
+                return bool(client.set("written:after", "2"))
+            except StorageUnavailable:
+                return False
+
+        wait_until(writes, timeout=60, interval=0.5, what="the store to write on the promoted replica")
+        assert master_port(servers) == servers.replica_port
+        assert (client.get("written:before"), client.get("written:after")) == ("1", "2")
+        assert store.sentinel_master() == (MASTER, f"127.0.0.1:{servers.replica_port}")
+        client.close()
+    finally:
+        servers.stop()
 
 
 def test_a_sentinel_store_url_is_read_as_the_brokers_and_refused_in_one_line_naming_tracker_redis_url(redis_url):
