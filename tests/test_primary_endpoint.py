@@ -45,7 +45,11 @@ class Endpoint:
                 client, _ = self.listener.accept()
             except OSError:  # closed
                 return
-            server = socket.create_connection(("127.0.0.1", self.target))
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:  # the target is down: the connection ends, as a name with no server behind it would
+                client.close()
+                continue
             self.sockets += [client, server]
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
