@@ -115,7 +115,8 @@ def _answers(base: str) -> bool:
 class Loop:
     """`tracker web`, `tracker worker` and `tracker beat` running against one Redis, with what they said."""
 
-    def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
+    def __init__(self, env: dict[str, str], tmp_path: Path,
+                 pool: tuple[str, ...] = ("--pool", "solo")) -> None:
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         (tmp_path / "beat").mkdir(exist_ok=True)
@@ -123,8 +124,7 @@ class Loop:
                     "TRACKER_PUBLIC_URL": self.base, "TMPDIR": str(tmp_path / "beat")}
         # Started side by side: each waits on its own imports, not on the others.
         self.processes = [Process(["web"], self.env, ready=None),
-                          Process(["worker", "--pool", "solo", "--without-mingle", "--without-gossip"], self.env,
-                                  ready=None),
+                          Process(["worker", *pool, "--without-mingle", "--without-gossip"], self.env, ready=None),
                           Process(["beat"], self.env, ready=None)]
         self.seen: list[str] = []  # every answer and output to look for a password in
 

@@ -151,7 +151,8 @@ def test_the_whole_loop_keeps_its_store_behind_a_sentinel_through_a_failover_und
             f"{replicated.sentinel_port}/0?master_name={MASTER}&sentinel_password=*** answers (Redis ") in \
         checked.stdout, checked.stdout
     assert f"the master '{MASTER}' at 127.0.0.1:{replicated.port}" in checked.stdout, checked.stdout
-    with Loop(env, tmp_path) as loop:
+    # The worker in production's shape: prefork children, forked after the main process opened the store.
+    with Loop(env, tmp_path, pool=("--pool", "prefork", "--concurrency", "2")) as loop:
         first = loop.run(smtp)
         assert first["responses"] == 1 and first["last_response"]["rating"] == 4
         ready = loop.get("/readyz").json()
