@@ -125,9 +125,17 @@ def test_after_a_failover_behind_a_primary_endpoint_writes_reach_the_new_primary
             transaction.incr("counted")
             assert transaction.execute() == [1]
         script = client.register_script("local seen = redis.call('GET', KEYS[1]) return redis.call('INCR', KEYS[1])")
+        assert script(keys=["scripted:before"]) == 1  # known to the first primary's script cache
         fail_over(primary, replica, endpoint)
         # Every connection is still on the demoted primary: each write is refused there and sent again on a new
         # connection, which the endpoint takes to the new primary.
+        # A batch calling scripts by SHA (more than a few calls), first on the connection: the demoted primary has
+        # the scripts, and it is sent again on the new one, whose script cache is its own: the scripts are loaded
+        # there first, or every call would be refused NOSCRIPT.
+        batch = client.pipeline(transaction=False)
+        for n in range(12):
+            script(keys=[f"batched:{{{n % 3}}}"], client=batch)
+        assert batch.execute() == [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
         assert webhook("T-2") == 202
         assert script(keys=["scripted"]) == 1
         with client.pipeline() as transaction:
@@ -151,7 +159,7 @@ def test_the_whole_loop_with_store_and_queue_behind_a_primary_endpoint_goes_on_a
     endpoint = Endpoint(primary)
     env = make_env(f"redis://127.0.0.1:{endpoint.port}/0", smtp.port)  # type: ignore[attr-defined]
     try:
-        with Loop(env, tmp_path) as loop:
+        with Loop(env, tmp_path, pool=("--pool", "prefork", "--concurrency", "2")) as loop:
             first = loop.run(smtp)
             assert first["responses"] == 1
             fail_over(primary, replica, endpoint)
@@ -162,4 +170,5 @@ def test_the_whole_loop_with_store_and_queue_behind_a_primary_endpoint_goes_on_a
     finally:
         endpoint.close()
     said = "\n".join(loop.outputs()[:3])
+    Path("/tmp/said.txt").write_text(said)
     assert "Traceback" not in said and "CRITICAL" not in said, said[-3000:]

@@ -176,9 +176,11 @@ class _Pipeline(Pipeline):
         if self.owner is None or self.transaction or self.explicit_transaction or self.watching or not stack:
             return self._on_the_pool(raise_on_error)
         try:
+            sources = {script.sha: script.script for script in self.scripts}  # called by SHA (_scripts_by_source)
             if self.scripts:
                 self._load_scripts(self.owner)
-            replies = self.owner.sent_together([args for args, _ in stack], [options for _, options in stack])
+            replies = self.owner.sent_together([args for args, _ in stack], [options for _, options in stack],
+                                               sources)
         finally:
             self.reset()
         if raise_on_error:
@@ -290,10 +292,14 @@ class StoreClient(redis.Redis):
         its exception; an outage, in the trip or in a reply (a read-only replica), raises StorageUnavailable."""
         return _outages_raised(self.sent_together(commands))
 
-    def sent_together(self, commands: Sequence[Sequence[Any]],
-                      options: Sequence[dict[str, Any]] | None = None) -> list[Any]:
+    def sent_together(self, commands: Sequence[Sequence[Any]], options: Sequence[dict[str, Any]] | None = None,
+                      scripts: dict[str, str] | None = None) -> list[Any]:
         """Send commands in one write on this thread's own connection; return their replies as redis-py's pipeline
         reads them (options: each command's, as a pipeline queues them), an error reply as its exception.
+
+        scripts: the source of each script the commands call by SHA, loaded (SCRIPT LOAD) before the commands are
+        sent again on a new connection: the server there may not have them (a restarted Redis, the replica a failover
+        promoted, whose script cache is its own), and a batch refused NOSCRIPT in part cannot be sent again whole.
 
         redis-py's pool checks a connection out and in around every command or pipeline, counting it for telemetry
         and polling its socket for stray bytes, and its pipeline reads each reply through layers of bookkeeping:
@@ -315,14 +321,23 @@ class StoreClient(redis.Redis):
         if follows_failover:
             self._on_the_master(connection)
         refused = False  # whether the last trip read a write refused READONLY
+        tries = 0  # trips sent: a trip after the first goes on a new connection
 
         def trip() -> list[Any]:
+            nonlocal refused, tries
+            refused, tries = False, tries + 1
             if follows_failover and connection._sock is None:  # type: ignore[union-attr]
                 # Asks the Sentinels where the master is: a send would connect to the connection's last address (at
                 # first redis-py's default, localhost:6379, which may well be another Redis).
                 connection.connect()
-            nonlocal refused
-            refused = False
+            if tries > 1 and scripts:  # sent again, maybe to another server: its scripts first
+                loads: Any = connection.pack_commands([("SCRIPT LOAD", source) for source in scripts.values()])
+                connection.send_packed_command(loads)
+                for _source in scripts:
+                    try:
+                        connection.read_response()
+                    except redis.ResponseError:  # the commands' own NOSCRIPT then says so
+                        pass
             packed: Any = (connection.pack_command(*commands[0]) if len(commands) == 1
                            else connection.pack_commands(commands))
             connection.send_packed_command(packed)
