@@ -297,9 +297,10 @@ class StoreClient(redis.Redis):
         """Send commands in one write on this thread's own connection; return their replies as redis-py's pipeline
         reads them (options: each command's, as a pipeline queues them), an error reply as its exception.
 
-        scripts: the source of each script the commands call by SHA, loaded (SCRIPT LOAD) before the commands are
-        sent again on a new connection: the server there may not have them (a restarted Redis, the replica a failover
-        promoted, whose script cache is its own), and a batch refused NOSCRIPT in part cannot be sent again whole.
+        scripts: the source of each script the commands call by SHA (which the caller made sure the server has), loaded
+        (SCRIPT LOAD) before the commands go on a new connection: the server there may not have them (a restarted
+        Redis, the replica a failover promoted, whose script cache is its own), and a batch refused NOSCRIPT in part
+        cannot be sent again whole.
 
         redis-py's pool checks a connection out and in around every command or pipeline, counting it for telemetry
         and polling its socket for stray bytes, and its pipeline reads each reply through layers of bookkeeping:
@@ -321,16 +322,16 @@ class StoreClient(redis.Redis):
         if follows_failover:
             self._on_the_master(connection)
         refused = False  # whether the last trip read a write refused READONLY
-        tries = 0  # trips sent: a trip after the first goes on a new connection
 
         def trip() -> list[Any]:
-            nonlocal refused, tries
-            refused, tries = False, tries + 1
-            if follows_failover and connection._sock is None:  # type: ignore[union-attr]
+            nonlocal refused
+            refused = False
+            fresh = connection._sock is None  # type: ignore[union-attr]
+            if follows_failover and fresh:
                 # Asks the Sentinels where the master is: a send would connect to the connection's last address (at
                 # first redis-py's default, localhost:6379, which may well be another Redis).
                 connection.connect()
-            if tries > 1 and scripts:  # sent again, maybe to another server: its scripts first
+            if fresh and scripts:  # a new connection, maybe to another server than the one asked: its scripts first
                 loads: Any = connection.pack_commands([("SCRIPT LOAD", source) for source in scripts.values()])
                 connection.send_packed_command(loads)
                 for _source in scripts:
