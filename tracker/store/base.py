@@ -204,7 +204,7 @@ class _Pipeline(Pipeline):
                 if watched or attempt == _patience[0].retries:
                     raise
             self.command_stack, self.scripts = list(stack), set(scripts)
-            time.sleep(_READ_ONLY_BACKOFF.compute(attempt))
+            time.sleep(_BACKOFF.compute(attempt))
         raise AssertionError("not reached: the last attempt returned or raised")
 
     def _scripts_by_source(self) -> None:
@@ -376,7 +376,7 @@ class StoreClient(redis.Redis):
                 # A replica now, where nothing was written: the master this connection reached was demoted. A new
                 # connection may reach the new one (behind Sentinel, or at a name a managed Redis moved to it).
                 connection.disconnect()
-                time.sleep(_READ_ONLY_BACKOFF.compute(attempt))
+                time.sleep(_BACKOFF.compute(attempt))
         return replies  # not reached: the last attempt returned
 
     def _on_the_master(self, connection: Any) -> None:
@@ -551,11 +551,12 @@ def patience(chosen: Patience) -> Iterator[None]:
         _patience[0] = before
 
 
+# Between a dropped or timed-out trip and the next, and between a trip refused READONLY and the next (stateless).
+_BACKOFF = ExponentialBackoff(cap=0.5, base=0.02)
+
+
 def _retry() -> Retry:
-    return Retry(ExponentialBackoff(cap=0.5, base=0.02), _patience[0].retries)
-
-
-_READ_ONLY_BACKOFF = ExponentialBackoff(cap=0.5, base=0.02)  # between a trip refused READONLY and the next
+    return Retry(_BACKOFF, _patience[0].retries)
 
 
 class _Packer:
