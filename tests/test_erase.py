@@ -197,12 +197,31 @@ def test_erasing_twice_or_an_unknown_customer_changes_nothing(history, store, se
     assert {key: sorted(_values(store.redis, key)) for key in store.redis.scan_iter()} == snapshot
 
 
+@pytest.mark.parametrize("named", ["%20", "x", "a", "{", "keep", "example.no", "@example.no", "keep@", "%40"])
+def test_erasing_by_what_is_no_address_through_the_api_erases_nothing_and_says_why(history, client, store, settings,
+                                                                                  named):
+    # The log is swept for the address as a word: a blank took every entry, a word every entry holding it.
+    def kept() -> dict[str, list[str]]:  # all but the API key and its requests counted
+        return {name: sorted(_values(store.redis, name)) for name in store.redis.scan_iter()
+                if name != keys.API_KEYS and not name.startswith(f"{keys.PREFIX}:rate:")}
+
+    auth = {"Authorization": f"Bearer {store.create_key('dpo')}"}
+    before = kept()
+    response = client.delete(f"/api/v1/customers/{named}", headers=auth)
+    assert response.status_code == 404 and "is not an email address. Nothing was erased." in response.json["message"]
+    assert kept() == before
+    with pytest.raises(ValueError, match="is not an email address"):
+        erase_customer(store, settings, " ")
+
+
 def test_erasing_an_unknown_customer_on_the_command_line_says_so_plainly(env):
     result = tracker(env, "erase", "nobody@example.no")
     assert result.returncode == 0
     assert result.stdout.strip() == "Nothing is stored about nobody@example.no; nothing was erased."
-    typo = tracker(env, "erase", "not-an-email")
-    assert typo.returncode == 1 and "is not an email address" in typo.stderr and "Traceback" not in typo.stderr
+    for typo in ("not-an-email", " ", "keep@", "@example.no"):
+        refused = tracker(env, "erase", typo)
+        assert refused.returncode == 1 and "is not an email address" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
 
 
 def test_erasing_an_address_only_the_suppression_list_holds_says_it_left_the_plain_list(env, store, settings):

@@ -161,6 +161,19 @@ class OrderSchema(StrictSchema):
         return data
 
 
+_ADDRESS = validate.Email()
+
+
+def customer_address(text: str) -> str | None:
+    """Return the customer's address as the store keeps it (CustomerSchema's: an email address, folded), or None
+    when the text is not one: what an operator names a customer by (tracker erase, DELETE /api/v1/customers/...)."""
+    address = text.strip().lower()
+    try:
+        return _ADDRESS(address) if len(address) <= 320 else None
+    except ValidationError:
+        return None
+
+
 class CustomerSchema(StrictSchema):
     id = fields.String(load_default=None, allow_none=True, validate=IDENT)
     email = fields.Email(load_default=None, allow_none=True)

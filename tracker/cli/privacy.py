@@ -26,8 +26,10 @@ def _settings() -> Settings:
 
 
 def _email(text: str) -> str:
-    email = text.strip().lower()
-    if "@" not in email:
+    from tracker.events import customer_address
+
+    email = customer_address(text)
+    if email is None:
         raise UsageError(f"{text!r} is not an email address")
     return email
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tracker.config import Settings
-from tracker.events import RESOLVED_STATUSES
+from tracker.events import RESOLVED_STATUSES, customer_address
 from tracker.store import Store
 from tracker.store.keys import ORDER_DUE
 from tracker.surveys.optout import keep_through_erasure, opt_out
@@ -133,8 +133,15 @@ class ErasureReport:
 
 
 def erase_customer(store: Store, settings: Settings, email: str) -> ErasureReport:
-    """Erase everything stored about a customer except their opt-out (kept by hash); return what was removed."""
-    email = email.strip().lower()
+    """Erase everything stored about a customer except their opt-out (kept by hash); return what was removed.
+
+    email must be an address (customer_address): the log is swept for it as a word, so a blank or a bare word
+    would take other customers' events with it. Raises ValueError for anything else; the callers say so first.
+    """
+    address = customer_address(email)
+    if address is None:
+        raise ValueError(f"{email!r} is not an email address")
+    email = address
     keep_through_erasure(store, settings, email, opt_out(store, settings, email))
     footprint = store.customer_footprint(email)
     surveys = responses = sent = 0
