@@ -53,6 +53,7 @@ CLUSTER_VARIANTS: dict[str, set[str] | None] = {
     "test_log_shards": None,
     "test_buckets": None,
     "test_route_fuzz": None,
+    "test_operator_commands": None,
     "test_rabbitmq": {"test_the_loop_runs_end_to_end_with_rabbitmq_as_the_broker"},
     "test_cases": {"test_an_unsatisfied_answer_opens_one_case_with_owner_due_time_and_a_case_opened_notice",
                    "test_a_later_satisfied_answer_recovers_the_customers_open_cases_once",
