@@ -180,6 +180,19 @@ def customer_address(text: str) -> str | None:
     return address
 
 
+class CustomerEmail(fields.String):
+    """A customer's address where a request names one (a page, a filter): any address the store keeps, as written or
+    as kept (customer_address), loaded folded as kept."""
+
+    default_error_messages = {"invalid": "Not a valid email address."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        address = customer_address(super()._deserialize(value, attr, data, **kwargs))
+        if address is None:
+            raise self.make_error("invalid")
+        return address
+
+
 class CustomerSchema(StrictSchema):
     id = fields.String(load_default=None, allow_none=True, validate=IDENT)
     email = fields.Email(load_default=None, allow_none=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from tracker.events import iso_from_ms
+from tracker.events import CustomerEmail, iso_from_ms
 from tracker.notify.events import TYPES
 from tracker.store import Store, keys
 
@@ -29,7 +29,7 @@ class DeliveryQuerySchema(Schema):
                            metadata={"description": "only this target: url:<12 hex>, writeback:<source> or cases"})
     type = fields.String(load_default=None, validate=validate.OneOf(TYPES),
                          metadata={"description": "only notices of this type"})
-    customer = fields.Email(load_default=None, metadata={"description": "only this customer's notices"})
+    customer = CustomerEmail(load_default=None, metadata={"description": "only this customer's notices"})
 
 
 class TimeMs(fields.Integer):

@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, url_for
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, validate
 
+from tracker.events import CustomerEmail
 from tracker.model import CASE_ACTIVE, Answer
 from tracker.schema_cache import schema
 from tracker.scores.cards import customer_card
@@ -27,7 +28,7 @@ ANSWER_ROWS = 50
 class CustomerPathSchema(Schema):
     """The customer's address as the path names it."""
 
-    email = fields.Email(required=True, validate=validate.Length(max=320))
+    email = CustomerEmail(required=True, validate=validate.Length(max=320))
 
 
 bp.after_request(no_store)
@@ -51,7 +52,7 @@ def customer_page(email: str) -> Any:
     if user is None:
         return redirect(url_for("dashboard.login_form"))
     try:
-        address = schema(CustomerPathSchema).load({"email": email.strip()})["email"].lower()
+        address = schema(CustomerPathSchema).load({"email": email})["email"]
     except ValidationError:
         return message_page(user, "Not an email address", "A customer page is named by the customer's email address.",
                         400)

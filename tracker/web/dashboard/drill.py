@@ -16,6 +16,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, redirect, render_template, request, stream_with_context, url_for
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
+from tracker.events import CustomerEmail
 from tracker.model import Answer
 from tracker.schema_cache import schema
 from tracker.scores.cards import customer_card
@@ -50,7 +51,7 @@ class CustomerQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    customer = fields.Email(load_default=None, validate=validate.Length(max=320))
+    customer = CustomerEmail(load_default=None, validate=validate.Length(max=320))
 
 
 bp.after_request(no_store)
