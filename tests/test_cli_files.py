@@ -198,6 +198,19 @@ def test_a_quote_never_closed_is_reported_at_its_line_and_the_rows_after_it_stil
     assert "0 ratings imported, 3 already imported, 1 row rejected" in again.stdout
 
 
+def test_an_address_is_checked_as_written_and_kept_folded_as_a_webhook_s_is(env, store, settings, tmp_path):
+    # "İnci@…" is an address; folded first ("i̇nci@…", with a combining dot) it was refused as none.
+    path = tmp_path / "ratings.csv"
+    path.write_text(HEADER + f"İnci@Example.no,4,{AT},fine\nKARI@EXAMPLE.NO,5,{AT},\n", encoding="utf-8")
+    result = tracker(env, "import-ratings", str(path))
+    assert result.returncode == 0 and "2 ratings imported" in result.stdout, result.stdout + result.stderr
+    drain(store, settings)
+    found = cards(store, settings, "İnci@example.no".lower(), "kari@example.no")
+    assert [card.responses for card in found.values()] == [1, 1]
+    again = tracker(env, "import-ratings", str(path))
+    assert "0 ratings imported, 2 already imported" in again.stdout
+
+
 def test_a_quoted_value_that_swallows_rows_before_it_closes_is_reported_and_the_rows_read(env, store, settings,
                                                                                          tmp_path):
     path = tmp_path / "ratings.csv"

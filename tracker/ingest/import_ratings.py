@@ -159,12 +159,12 @@ def _event(row: dict[str, Any], settings: Settings) -> Event | str:
         rating = int(value["rating"])
     except ValueError:
         return f"rating {value['rating']!r} is not a whole number"
-    email = value["email"].lower()
+    email = value["email"].lower()  # the default ticket and the id (so a file imported again counts nothing twice)
     ticket = value["ticket"] or f"{email}@{value['answered_at']}"
     ident = hashlib.sha256("\x1f".join((source, ticket, value["answered_at"], str(rating))).encode()).hexdigest()
     raw: dict[str, Any] = {
         "type": ANSWERED, "id": f"csv-{ident[:32]}", "occurred_at": value["answered_at"],
-        "customer": {"email": email},
+        "customer": {"email": value["email"]},  # checked as written, then folded, as from every source
         "ticket": {"id": ticket[:200], **({"team": value["team"]} if value["team"] else {}),
                    **({"agent": {"id": value["agent"][:200], "name": value["agent"][:500]}} if value["agent"] else {})},
         "answer": {"rating": rating, "scale": value["scale"].lower() or settings.survey_scale,
