@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
+from tracker.errors import ConfigError, SettingsProblems
 from tracker.signing import secret_problem
 
 if TYPE_CHECKING:
@@ -81,19 +81,6 @@ KNOWN_VARIABLES = (
 SOURCE_SECRET = re.compile(r"^TRACKER_SOURCE_([A-Z0-9_]+)_SECRET$")
 
 
-class ConfigError(Exception):
-    """A required variable is missing or a value is malformed; the message names the variable."""
-
-
-class SettingsProblems(ConfigError):
-    """Every problem load_settings found, one line each (`problems`). As a ConfigError it reads as the first of
-    them, the one line a process stops with; `tracker check` prints them all."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__(problems[0])
-        self.problems = tuple(problems)
-
-
 T = TypeVar("T")
 
 
@@ -114,15 +101,6 @@ class _Problems:
     def raise_any(self) -> None:
         if self.found:
             raise SettingsProblems(self.found)
-
-
-def read_setting_file(variable: str, path: Path) -> str:
-    """The UTF-8 text of a file a setting names, or ConfigError: `<variable>: cannot read <path>: <why>`."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"{variable}: cannot read {path}: {problem}") from None
 
 
 # What a process needs beyond the store: "all" (web, worker, beat, check) or "store" (commands that

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracker.config import ConfigError, read_setting_file
+from tracker.errors import ConfigError
+from tracker.setting_files import read_setting_file
 
 SUFFIXES = (".html", ".txt")  # what the web and the mail load from the folder
 FLASK_FILTERS = ("tojson",)

@@ -11,6 +11,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tracker.config import SentinelUrl, hide_secrets, read_sentinel_url
+from tracker.errors import lasting_cause
 
 TIMEOUT = 3.0  # seconds for each connection and reply, one try: a silent Sentinel holds up no start for long
 MASTER_HINT = ("give it in the URL's user part: sentinel://:PASSWORD@s1:26379;sentinel://s2:26379/0?master_name=..., "
@@ -98,15 +99,13 @@ def _refused(variable: str, where: str, error: BaseException, url: str, user: st
 def _tls_refusal(variable: str, where: str, error: BaseException, url: str) -> str | None:
     """Say in one line why a TLS handshake with a Sentinel or the master failed for good (a certificate not trusted,
     a client certificate wanted or refused), None when it did not."""
-    from tracker.store.base import lasting_cause
-
     cause = lasting_cause(error)
     if isinstance(cause, ssl.SSLCertVerificationError):
         reason = hide_secrets(str(cause.verify_message or cause.reason or cause).rstrip("."), url)
         return (f"{variable}: the TLS certificate of {where} is not trusted ({reason}): name the CA that signed"
                 f" it with ssl_ca_certs=/path/to/ca.pem (ssl_check_hostname=false if it was made for another name than"
                 f" the URL's, or the address the Sentinels give; ssl_cert_reqs=none checks nothing)")
-    if isinstance(cause, ssl.SSLError):  # an alert of tracker.store.base.CERTIFICATE_ALERTS
+    if isinstance(cause, ssl.SSLError):  # an alert of tracker.errors.CERTIFICATE_ALERTS
         return (f"{variable}: {where} ended the TLS handshake ({_first_line(cause, url)}): it wants a client "
                 f"certificate it trusts: give ssl_certfile and ssl_keyfile in the URL")
     return None

@@ -197,7 +197,8 @@ def broker_refusal(url: str, error: BaseException) -> str | None:
     from amqp.exceptions import AccessRefused, NotAllowed
 
     from tracker.config import hide_secrets
-    from tracker.store.base import certificate_alert, lasting_cause, refusal
+    from tracker.errors import lasting_cause
+    from tracker.store.base import certificate_alert, refusal
 
     seen: BaseException | None = error
     for _ in range(8):  # kombu wraps what the client raised (OperationalError from the AMQP or redis error)

@@ -38,7 +38,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
 from tracker.config import ConfigError, hide_secrets, read_sentinel_url
-from tracker.errors import StorageUnavailable
+from tracker.errors import CERTIFICATE_ALERTS, StorageUnavailable, lasting_cause
 from tracker.sentinels import sentinel_refusal
 from tracker.store.customer_days import lua_keep_days
 from tracker.store.order_value import lua_order_value
@@ -726,28 +726,6 @@ def _has_password(url: str) -> bool:
         return bool(parts.password or dict(parse_qsl(parts.query)).get("password"))
     except ValueError:
         return False
-
-
-# TLS alerts a server ends the handshake with when it will not take this client's certificate (or the lack of one).
-CERTIFICATE_ALERTS = ("TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE", "TLSV1_ALERT_UNKNOWN_CA",
-                      "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "SSLV3_ALERT_CERTIFICATE_EXPIRED",
-                      "SSLV3_ALERT_CERTIFICATE_REVOKED")
-
-
-def lasting_cause(error: BaseException | None) -> BaseException | None:
-    """Return the error under a failure to reach Redis that trying again will not mend, None when there is none: the
-    credentials refused (a wrong or missing password, a disabled ACL user), a TLS certificate the client does not
-    trust, or a server that will not take the client's certificate (or wants one). They stay as they are until an
-    operator changes the URL or the server."""
-    for _ in range(8):  # the chain: StorageUnavailable <- redis ConnectionError <- ssl error
-        if error is None:
-            return None
-        if isinstance(error, (redis.AuthenticationError, ssl.SSLCertVerificationError)):
-            return error
-        if isinstance(error, ssl.SSLError) and error.reason in CERTIFICATE_ALERTS:
-            return error
-        error = error.__cause__ or error.__context__
-    return None
 
 
 def certificate_alert(url: str, error: BaseException) -> ssl.SSLError | None:

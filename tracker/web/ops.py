@@ -8,8 +8,8 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, jsonify
 
-from tracker.errors import StorageUnavailable
-from tracker.store.base import lasting_cause, refusal
+from tracker.errors import StorageUnavailable, lasting_cause
+from tracker.store.base import refusal
 from tracker.web.context import current_tracker
 from tracker.web.metrics import CONTENT_TYPE, render_metrics
 
@@ -27,7 +27,7 @@ DATA_LOST = ("The store's Redis no longer holds the store this process opened (i
              "export), then restart the tracker's processes; restarted, they go on with what the Redis holds.")
 
 
-# What /readyz says of a Redis that answers but will not serve until an operator acts (base.lasting_cause).
+# What /readyz says of a Redis that answers but will not serve until an operator acts (tracker.errors.lasting_cause).
 LASTING = ((redis.AuthenticationError, "auth_failed"), (ssl.SSLError, "tls_failed"))
 
 

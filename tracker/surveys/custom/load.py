@@ -13,9 +13,10 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tracker.config import ConfigError, SettingsProblems, read_setting_file
+from tracker.errors import ConfigError, SettingsProblems
 from tracker.i18n.catalogue import SUPPORTED
 from tracker.scales import SCALES
+from tracker.setting_files import read_setting_file
 from tracker.surveys.custom.lines import KeyLines, key_on_line
 from tracker.surveys.custom.model import (
     MAX_EXTRA_QUESTIONS,
