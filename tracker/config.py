@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from tracker.errors import ConfigError, SettingsProblems
+from tracker.notice_types import PUBLIC_TYPES
 from tracker.signing import secret_problem
 
 if TYPE_CHECKING:
@@ -798,7 +799,6 @@ def _transport(environ: Mapping[str, str]) -> str:
 
 def _event_urls(environ: Mapping[str, str]) -> tuple[EventUrl, ...]:
     """Read TRACKER_EVENT_URLS: `url,url|type,type,url`: a piece after a `url|…` that is no URL is one more type."""
-    from tracker.notify.events import PUBLIC_TYPES
 
     entries: list[tuple[str, list[str] | None]] = []
     for piece in (p.strip() for p in environ.get("TRACKER_EVENT_URLS", "").split(",")):

@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from tracker.events import CustomerEmail, iso_from_ms
-from tracker.notify.events import TYPES
+from tracker.notice_types import TYPES
 from tracker.store import Store, keys
 
 STATUSES = ("delivered", "retry", "refused", "skipped", "failed")

@@ -11,15 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracker.notice_types import TYPES
 from tracker.store import Store
-
-# Sent to TRACKER_EVENT_URLS (SPEC.md §11); `url|type,type` limits a URL to some of them.
-PUBLIC_TYPES = ("survey.sent", "survey.skipped", "survey.answered", "survey.changed", "survey.expired",
-                "customer.at_risk", "case.opened", "case.updated")
-# Only for the product's own targets (never sent to event URLs): a new ticket of a customer at risk.
-TICKET_AT_RISK = "ticket.at_risk"
-INTERNAL_TYPES = (TICKET_AT_RISK,)
-TYPES = PUBLIC_TYPES + INTERNAL_TYPES
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from tracker import signing
 from tracker.alerts.delivery import TIMEOUT, AlertRefused, AlertRetryable, post_pinned, resolve_checked
 from tracker.backoff import retry_after_s
 from tracker.config import EventUrl, Settings
-from tracker.notify.events import PUBLIC_TYPES, Notice
+from tracker.notice_types import PUBLIC_TYPES
+from tracker.notify.events import Notice
 from tracker.notify.targets import DispatchContext, Outcome
 from tracker.surveys.tokens import derive_key
 

@@ -46,7 +46,8 @@ from tracker.backoff import retry_after_s
 from tracker.config import HelpdeskApi, Settings
 from tracker.errors import StorageUnavailable
 from tracker.i18n.catalogue import scale_labels
-from tracker.notify.events import TICKET_AT_RISK, Notice
+from tracker.notice_types import TICKET_AT_RISK
+from tracker.notify.events import Notice
 from tracker.notify.targets import DispatchContext, Outcome
 from tracker.scales import SCALES
 from tracker.scores.cards import customer_card
