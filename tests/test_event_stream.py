@@ -18,9 +18,8 @@ from tests.support import make_env
 from tracker.config import Settings, load_settings
 from tracker.notice_types import TICKET_AT_RISK
 from tracker.notify import dispatch as dispatching
-from tracker.notify.dispatch import GIVE_UP_MS, DispatchReport, redeliver
+from tracker.notify.dispatch import GIVE_UP_MS, DispatchReport, redeliver, targets_for
 from tracker.notify.events import emit
-from tracker.notify.targets import targets_for
 from tracker.notify.urls import event_secret, url_target_name, url_targets
 from tracker.store import Store, keys
 

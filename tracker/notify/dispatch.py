@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracker.backoff import MAX_RETRY_AFTER_S
+from tracker.cases.target import case_targets
 from tracker.config import Settings
 from tracker.notify.events import Notice, notice_from_entry
-from tracker.notify.targets import DispatchContext, Outcome, Target, targets_for
+from tracker.notify.targets import DispatchContext, Outcome, Target
+from tracker.notify.urls import url_targets
 from tracker.store import Store, keys
 from tracker.store.dispatch import RetryState, delivery_bucket
+from tracker.writeback import writeback_targets
 
 log = logging.getLogger(__name__)
 LEASE_MS = 60_000  # longer than a delivery can take (connect and read timeouts per address); renewed per record
@@ -37,6 +40,14 @@ _LOST = "lost"  # the lease went to another dispatcher
 _SPENT = "spent"  # the run's time budget ran out
 _DONE = "done"
 _MORE = "more"  # a batch was done and more may follow
+
+
+def targets_for(settings: Settings) -> list[Target]:
+    """Return every target the settings configure: event URLs, then helpdesk write-back, then recovery cases."""
+    targets: list[Target] = list(url_targets(settings))
+    targets += writeback_targets(settings)
+    targets += case_targets(settings)
+    return targets
 
 
 @dataclass

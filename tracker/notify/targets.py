@@ -1,4 +1,4 @@
-"""Where notices go: the Target protocol every destination implements, and the targets the settings configure.
+"""Where notices go: the Target protocol every destination implements, and the outcome of a delivery.
 
 A target is named for good (its cursor and its delivery records carry the name): `url:<first 12 hex of the URL's
 SHA-256>`, `writeback:<source>`, `cases`. It raises nothing: every way a delivery can end is an Outcome.
@@ -52,15 +52,3 @@ class Target(Protocol):
 
     def deliver(self, notice: Notice, ctx: DispatchContext) -> Outcome:
         """Deliver one notice; never raise."""
-
-
-def targets_for(settings: Settings) -> list[Target]:
-    """Return every target the settings configure: event URLs, then helpdesk write-back, then recovery cases."""
-    from tracker.cases.target import case_targets
-    from tracker.notify.urls import url_targets
-    from tracker.writeback import writeback_targets
-
-    targets: list[Target] = list(url_targets(settings))
-    targets += writeback_targets(settings)
-    targets += case_targets(settings)
-    return targets
