@@ -12,7 +12,7 @@ from tracker.i18n.catalogue import text
 from tracker.model import Answer, Survey
 from tracker.surveys.custom import ExtraQuestion
 from tracker.web.context import current_tracker
-from tracker.web.pages import followup
+from tracker.web.pages.steps import custom_survey, thanks, until
 
 TEXT_MAX = 1000
 
@@ -67,13 +67,13 @@ def ask(token: str, survey: Survey, questions: tuple[ExtraQuestion, ...], given:
     return render_template(
         "pages/extra.html", lang=survey.lang, questions=questions, given=given, errors=errors or {},
         error=text(survey.lang, "extra.error") if errors else None, field_name=field_name, text_max=TEXT_MAX,
-        action=url_for("survey.extra", token=token), until=followup.until(survey, settings),
+        action=url_for("survey.extra", token=token), until=until(survey, settings),
         change_url=url_for("survey.question", token=token)), status
 
 
 def show(token: str, survey: Survey, answer: Answer | None) -> Any:
     """Show the extra questions again with the stored answers; send anyone not there yet to the question."""
-    questions = followup.custom_survey(survey).extra_questions
+    questions = custom_survey(survey).extra_questions
     if answer is None or not questions:
         return redirect(url_for("survey.question", token=token), 303)
     return ask(token, survey, questions, dict(answer.extra or {}))
@@ -82,11 +82,11 @@ def show(token: str, survey: Survey, answer: Answer | None) -> Any:
 def record(token: str, survey: Survey, answer: Answer | None, now_ms: int) -> Any:
     """Record the extra answers (all of them: the latest post counts), or skip them; then thank the customer."""
     tracker = current_tracker()
-    questions = followup.custom_survey(survey).extra_questions
+    questions = custom_survey(survey).extra_questions
     if answer is None or not questions:
         return redirect(url_for("survey.question", token=token), 303)
     if request.form.get("skip"):
-        return followup.thanks(token, survey, tracker.settings)  # skipping keeps whatever was answered before
+        return thanks(token, survey, tracker.settings)  # skipping keeps whatever was answered before
     try:
         form = extra_form_schema(questions, survey.lang).load(request.form)
     except ValidationError as exc:
@@ -96,7 +96,7 @@ def record(token: str, survey: Survey, answer: Answer | None, now_ms: int) -> An
         return ask(token, survey, questions, kept, errors, 422)
     record_answer(tracker.store, tracker.settings, survey, answer.rating, answer.comment or "", now_ms,
                   extra=answers_of(questions, form))
-    return followup.thanks(token, survey, tracker.settings)
+    return thanks(token, survey, tracker.settings)
 
 
 def _first(message: Any) -> Any:

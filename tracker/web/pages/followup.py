@@ -3,28 +3,22 @@ then the extra questions when the survey has some, then thanks."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
-from tracker.answers.record import COMMENT_MAX, expires_at, record_answer
+from tracker.answers.record import COMMENT_MAX, record_answer
 from tracker.config import Settings
-from tracker.i18n.catalogue import format_date, text
+from tracker.i18n.catalogue import text
 from tracker.model import Answer, Survey
 from tracker.surveys.custom import CustomSurvey, Followup
 from tracker.web.api.schemas import ReasonFormSchema
 from tracker.web.context import current_tracker
+from tracker.web.pages import extra
+from tracker.web.pages.steps import custom_survey, thanks, until
 
 BUILT_IN_REASONS = ("slow", "not_solved", "unfriendly", "unclear", "other")
-
-
-def custom_survey(survey: Survey) -> CustomSurvey:
-    """Return what TRACKER_SURVEYS_FILE sets for this survey (an empty CustomSurvey without one)."""
-    surveys = current_tracker().settings.surveys
-    picked = surveys.pick(survey.brand, survey.source, survey.lang) if surveys else None
-    return picked or CustomSurvey()
 
 
 def offered_reasons(settings: Settings, lang: str, custom: Followup | None = None) -> list[tuple[str, str]]:
@@ -35,19 +29,6 @@ def offered_reasons(settings: Settings, lang: str, custom: Followup | None = Non
     if settings.followup_reasons:
         return [(reason, reason) for reason in settings.followup_reasons]
     return [(key, text(lang, f"reason.{key}")) for key in BUILT_IN_REASONS]
-
-
-def until(survey: Survey, settings: Settings) -> str:
-    """Return the last day the answer can be changed, written for a reader of the survey's language."""
-    ms = expires_at(survey, settings)
-    # Non-breaking spaces keep "7 December 2026" on one line on a phone.
-    return format_date(survey.lang, datetime.fromtimestamp(ms / 1000, tz=UTC).date()).replace(" ", "\u00a0")
-
-
-def thanks(token: str, survey: Survey, settings: Settings) -> Any:
-    """Thank the customer, saying until when (and where) the answer can be changed."""
-    return render_template("pages/thanks.html", lang=survey.lang, until=until(survey, settings),
-                           change_url=url_for("survey.question", token=token))
 
 
 def reason_on_rating(previous: Answer | None, happy: bool, custom: CustomSurvey) -> str | None:
@@ -66,8 +47,6 @@ def reason_on_rating(previous: Answer | None, happy: bool, custom: CustomSurvey)
 def after_rating(token: str, survey: Survey, answer: Answer | None) -> Any:
     """Show the step that follows a recorded rating: the follow-up of its side, else the extra questions, else
     thanks."""
-    from tracker.web.pages import extra
-
     settings, custom = current_tracker().settings, custom_survey(survey)
     if answer is not None and (not answer.satisfied or custom.followup_satisfied is not None):
         return ask_reason(token, survey, settings, answer.comment or "", answer.reason or "", custom, answer.satisfied)
@@ -127,7 +106,5 @@ def record(token: str, survey: Survey, answer: Answer | None, now_ms: int) -> An
     reason = "" if answer.satisfied and not happy else form["reason"]
     record_answer(tracker.store, tracker.settings, survey, answer.rating, form["comment"], now_ms, reason=reason)
     if custom.extra_questions:
-        from tracker.web.pages import extra
-
         return extra.ask(token, survey, custom.extra_questions, dict(answer.extra or {}))
     return thanks(token, survey, tracker.settings)

@@ -17,7 +17,7 @@ def page_renderers(settings: Settings, survey: Survey, token: str,
                    custom: CustomSurvey | None) -> dict[str, Callable[[], str]]:
     """Say how to render each page a customer of this survey can see, by file name (inside a request context)."""
     from tracker.web.errors import page
-    from tracker.web.pages import extra, followup
+    from tracker.web.pages import extra, followup, steps
     from tracker.web.pages.survey import question_page
 
     chosen = custom or CustomSurvey()
@@ -35,7 +35,7 @@ def page_renderers(settings: Settings, survey: Survey, token: str,
                                                                        happy=True))
     if chosen.extra_questions and "pages/extra.html" in templates:
         pages["extra-questions"] = lambda: html(extra.ask(token, survey, chosen.extra_questions, {}))
-    pages["thanks"] = lambda: html(followup.thanks(token, survey, settings))
+    pages["thanks"] = lambda: html(steps.thanks(token, survey, settings))
     pages["unsubscribe"] = lambda: render_template("pages/unsubscribe.html", lang=survey.lang,
                                                    action=url_for("survey.unsubscribe", token=token))
     pages["expired"] = lambda: html(page(410, "page.expired_title", "page.expired_text", survey.lang))

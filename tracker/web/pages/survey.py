@@ -23,7 +23,7 @@ from tracker.web.api.schemas import AnswerFormSchema, PageQuerySchema
 from tracker.web.context import current_tracker
 from tracker.web.errors import error_page, page, unavailable_page
 from tracker.web.pages import extra as extra_questions
-from tracker.web.pages import followup
+from tracker.web.pages import followup, steps
 
 log = logging.getLogger(__name__)
 bp = Blueprint("survey", __name__, static_folder="../static", static_url_path="/static/survey")
@@ -62,7 +62,7 @@ def question_page(token: str, survey: Survey, selected: int | None, comment: str
         "pages/question.html", lang=survey.lang, scale=survey.scale, choices=buttons,
         ends=end_labels(survey.scale, buttons), question=survey_question(survey.lang, survey.scale, survey.kind),
         selected=selected, comment=comment, error=error, subject=survey.subject, ticket_ref=survey.ticket_ref,
-        until=followup.until(survey, settings), action=url_for("survey.answer", token=token)), status
+        until=steps.until(survey, settings), action=url_for("survey.answer", token=token)), status
 
 
 @bp.get("/s/<token>")
@@ -94,7 +94,7 @@ def answer(token: str) -> Any:
         form = schema(AnswerFormSchema).load(request.form)
         happy = is_satisfied(survey, tracker.settings, form["rating"])
         # A reason belongs to its side (unhappy, or satisfied when asked): it is kept until the next step.
-        reason = followup.reason_on_rating(tracker.store.response(survey.sid), happy, followup.custom_survey(survey))
+        reason = followup.reason_on_rating(tracker.store.response(survey.sid), happy, steps.custom_survey(survey))
         outcome = record_answer(tracker.store, tracker.settings, survey, form["rating"], form["comment"], _now_ms(),
                                 reason=reason, alerting=True)
     except (ValidationError, ValueError) as exc:
