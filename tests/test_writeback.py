@@ -26,7 +26,7 @@ from tracker.config import HelpdeskApi, Settings
 from tracker.notify.events import Notice, emit
 from tracker.notify.targets import DispatchContext
 from tracker.store import Store
-from tracker.writeback import CLIENTS, writeback_targets
+from tracker.writeback import CLIENTS, writeback_target, writeback_targets
 from tracker.writeback.base import WritebackTarget, note_for
 from tracker.writeback.helpscout import HelpScout
 
@@ -164,7 +164,7 @@ def serve(httpserver: HTTPServer, v: Vendor) -> None:
 
 
 def target(httpserver: HTTPServer, v: Vendor) -> WritebackTarget:
-    return WritebackTarget(v.source, HelpdeskApi(httpserver.url_for("").rstrip("/"), v.user, v.token))
+    return writeback_target(v.source, HelpdeskApi(httpserver.url_for("").rstrip("/"), v.user, v.token))
 
 
 def context(store: Store, settings: Settings) -> DispatchContext:

@@ -29,7 +29,7 @@ from tracker.notify.events import Notice, emit
 from tracker.notify.targets import DispatchContext, Outcome
 from tracker.store import Store
 from tracker.store.keys import bucket_of
-from tracker.writeback import CLIENTS, WritebackTarget, writeback_targets
+from tracker.writeback import CLIENTS, writeback_target, writeback_targets
 from tracker.writeback.chatwoot import Chatwoot
 from tracker.writeback.intercom import Intercom
 from tracker.writeback.jira import Jira
@@ -487,7 +487,7 @@ def test_a_new_ticket_from_an_at_risk_customer_gets_a_note_and_no_tags(
 
 
 def test_a_target_for_another_source_does_not_take_these_notices() -> None:
-    target = WritebackTarget("zendesk", api("https://acme.zendesk.com"))
+    target = writeback_target("zendesk", api("https://acme.zendesk.com"))
     assert not any(target.wants(answer_notice(source)) for source in TICKETS)
     assert not target.wants(at_risk_notice("jira"))
 

@@ -5,7 +5,7 @@ The interface every client builds on is described in tracker.writeback.base; CLI
 
 from __future__ import annotations
 
-from tracker.config import Settings
+from tracker.config import HelpdeskApi, Settings
 from tracker.writeback.base import Helpdesk, Note, WritebackTarget, note_for
 from tracker.writeback.chatwoot import Chatwoot
 from tracker.writeback.freshdesk import Freshdesk
@@ -27,9 +27,14 @@ CLIENTS: dict[str, type[Helpdesk]] = {
 }
 
 
+def writeback_target(source: str, api: HelpdeskApi) -> WritebackTarget:
+    """Return the write-back target of one source, with its client for the API's credentials."""
+    return WritebackTarget(source, CLIENTS[source](api) if source in CLIENTS else None)
+
+
 def writeback_targets(settings: Settings) -> list[WritebackTarget]:
     """Return one write-back target per TRACKER_WRITEBACK source, in that order."""
-    return [WritebackTarget(source, api) for source, api in settings.writeback.items()]
+    return [writeback_target(source, api) for source, api in settings.writeback.items()]
 
 
-__all__ = ["CLIENTS", "Helpdesk", "Note", "WritebackTarget", "note_for", "writeback_targets"]
+__all__ = ["CLIENTS", "Helpdesk", "Note", "WritebackTarget", "note_for", "writeback_target", "writeback_targets"]

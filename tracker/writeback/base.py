@@ -23,8 +23,9 @@ The interface every vendor client builds on:
   vendor's error text (`self.error_text`) in the detail (a 3xx's Location in `Reply.location`, for a vendor that
   documents where a moved ticket went). A method returns `reply.outcome` unless `reply.ok`;
   nothing raises.
-- `WritebackTarget(source, api)` (name `writeback:<source>`) wants survey.answered / survey.changed whose
-  `data.survey.source` is its source and ticket.at_risk whose `data.ticket.source` is; deliver writes the note,
+- `WritebackTarget(source, client)` (name `writeback:<source>`; tracker.writeback.writeback_target makes it)
+  wants survey.answered / survey.changed whose `data.survey.source` is its source and ticket.at_risk whose
+  `data.ticket.source` is; deliver writes the note,
   then the tags, and keeps per notice how far it got (store.writeback_step), so a retry after the tags failed
   never writes the note again, and a notice delivered whole is skipped if sent again.
 - `probe(session) -> Reply` proves the credentials for `tracker check` with a read that changes nothing: by default
@@ -308,14 +309,10 @@ def merged_tags(current: list[str], note: Note) -> list[str]:
 class WritebackTarget:
     """The dispatch target `writeback:<source>`: writes each answer's note and tags on its ticket, once."""
 
-    def __init__(self, source: str, api: HelpdeskApi, client: Helpdesk | None = None):
+    def __init__(self, source: str, client: Helpdesk | None):
         self.source = source
         self.name = f"writeback:{source}"
-        if client is None:
-            from tracker.writeback import CLIENTS  # the registry imports the vendor modules, which import this one
-
-            client = CLIENTS[source](api) if source in CLIENTS else None
-        self.client = client
+        self.client = client  # None: a source no client serves, each of whose notices is refused saying so
 
     def wants(self, notice: Notice) -> bool:
         if notice.type in ANSWER_TYPES:
