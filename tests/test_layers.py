@@ -9,8 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The README's list, top first: a package may import those before it.
-ORDER = ("data", "top", "i18n", "store", "scores", "mail", "surveys", "answers", "ingest", "privacy", "alerts", "notify",
-         "cases", "writeback", "web", "webhooks", "workers", "cli")
+ORDER = ("data", "top", "i18n", "store", "scores", "mail", "surveys", "answers", "ingest", "privacy", "alerts",
+         "notify", "cases", "writeback", "web", "webhooks", "workers", "cli")
 # The hand-offs the README names: (importing module, imported module or package).
 HANDOFFS = {
     ("tracker.config", "tracker.surveys.custom"),
