@@ -181,6 +181,20 @@ def test_a_body_that_is_not_json_gets_400(post_event, store, source, raw):
     assert stream_length(store) == 0
 
 
+@pytest.mark.parametrize("source", ["standard", "shopify"])
+@pytest.mark.parametrize("raw,why", [
+    (b'{"ticket": ', "Expecting value at line 1, column 12"),
+    (b'{"ticket": 1,}', "Expecting property name enclosed in double quotes at line 1, column 14"),
+    (b'{"ticket": "\xff"}', "it is not UTF-8 text"),
+    (b'{"ticket": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "it is nested too deeply"),
+])
+def test_a_body_that_is_not_json_is_said_why(post_event, store, source, raw, why):
+    response = post_event(source, raw)
+    assert_envelope(response, 400)
+    assert response.json["message"] == f"The body is not valid JSON: {why}."
+    assert stream_length(store) == 0
+
+
 @pytest.mark.parametrize("source", ["standard", "zendesk"])
 @pytest.mark.parametrize("raw", [b"[]", b'"solved"', b"42", b"null"])
 def test_json_that_is_not_an_object_gets_422(post_event, store, source, raw):

@@ -33,6 +33,7 @@ from webhooks.adapters.base import (
     check_fresh,
     check_shared_token,
     hmac_hex,
+    load_json,
     same,
     unix_seconds,
 )
@@ -133,11 +134,7 @@ def _mailgun(body: bytes, settings: Settings, now: float) -> InboundReply:
 
 
 def _postmark(body: bytes, settings: Settings, now: float) -> InboundReply:
-    try:
-        raw = jsontext.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise PayloadError("The body is not valid JSON.", status=400) from None
-    data = _load(PostmarkInboundPayload, raw)
+    data = _load(PostmarkInboundPayload, load_json(body))
     headers = {str(h.get("Name") or "").lower(): str(h.get("Value") or "") for h in data["Headers"] or []}
     listed = [a.get("Email") or "" for a in [*(data["ToFull"] or []), *(data["CcFull"] or [])]]
     sender = data["FromFull"].get("Email") or data["From"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -76,11 +77,18 @@ class Delivery:
 
 
 def load_json(body: bytes) -> Any:
-    """Decode a JSON body (every string mended: tracker.text) or raise PayloadError(400)."""
+    """Decode a JSON body (every string mended: tracker.text) or raise PayloadError(400) saying what is wrong."""
     try:
         return jsontext.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise PayloadError("The body is not valid JSON.", status=400) from None
+    except UnicodeDecodeError:
+        why = "it is not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        why = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    except ValueError as exc:
+        why = str(exc)
+    except RecursionError:
+        why = "it is nested too deeply"
+    raise PayloadError(f"The body is not valid JSON: {why}.", status=400) from None
 
 
 def require_object(data: Any) -> dict[str, Any]:
