@@ -799,7 +799,6 @@ def _transport(environ: Mapping[str, str]) -> str:
 
 def _event_urls(environ: Mapping[str, str]) -> tuple[EventUrl, ...]:
     """Read TRACKER_EVENT_URLS: `url,url|type,type,url`: a piece after a `url|…` that is no URL is one more type."""
-
     entries: list[tuple[str, list[str] | None]] = []
     for piece in (p.strip() for p in environ.get("TRACKER_EVENT_URLS", "").split(",")):
         if not piece:
