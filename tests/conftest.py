@@ -28,6 +28,7 @@ from tests.signing import signed
 from tests.support import (
     PEOPLE,
     ROOT,
+    RedisProcess,
     TlsFiles,
     World,
     drain,
@@ -343,6 +344,14 @@ def start_worker(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def restartable_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
+
 from tests.signing import SECRETS
 from tracker.answers.record import record_answer
+from tracker.cli.dev import free_port, redis_binary
 from tracker.config import load_settings
 from tracker.ingest import apply as ingest
 from tracker.mail.smtp import SmtpSender
@@ -458,6 +461,39 @@ class OwnRedis:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+class RedisProcess:
+    """A redis-server of this test's own that can be stopped and started again on its port with its data."""
+
+    def __init__(self, data: Path) -> None:
+        self.data, self.port = data, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = redis_binary()
+        assert binary, "no redis-server on PATH"
+        # Every write is on disk before it is acknowledged, so a stop loses nothing.
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", str(self.data), "--logfile", str(self.data / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        probe = redis.Redis(port=self.port)
+
+        def up() -> bool:
+            try:
+                return bool(probe.ping())
+            except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
+                return False
+
+        wait_until(up, timeout=20, interval=0.05, what="redis-server to answer")
+        probe.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:

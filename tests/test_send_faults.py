@@ -7,23 +7,21 @@ import email
 import json
 import logging
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from aiosmtpd.controller import Controller
 from celery.exceptions import SoftTimeLimitExceeded
 
 from tests.signing import signed
 from tests.support import drain, due_score, iso, send_all, solved_event, wait_until
-from tracker.cli.dev import free_port, redis_binary
+from tracker.backoff import RECORD_RETRY
+from tracker.cli.dev import free_port
 from tracker.config import Settings, load_settings
 from tracker.mail.smtp import SmtpSender
 from tracker.store import Store, keys
@@ -89,47 +87,6 @@ def start_sink() -> Iterator[Callable[..., tuple[Sink, str]]]:
     yield start
     for controller in controllers:
         controller.stop()
-
-
-class RedisProcess:
-    """A redis-server of this test's own that can be stopped and started again on its port with its data."""
-
-    def __init__(self, data: Path) -> None:
-        self.data, self.port = data, free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = redis_binary()
-        assert binary, "no redis-server on PATH"
-        # Every write is on disk before it is acknowledged, so a stop loses nothing.
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", str(self.data), "--logfile", str(self.data / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        probe = redis.Redis(port=self.port)
-
-        def up() -> bool:
-            try:
-                return bool(probe.ping())
-            except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
-                return False
-
-        wait_until(up, timeout=20, interval=0.05, what="redis-server to answer")
-        probe.close()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-
-
-@pytest.fixture
-def restartable_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def _solve(post: Callable[[bytes], Any], ticket: str, address: str, seconds_ago: float, **fields: Any) -> str:
@@ -349,7 +306,7 @@ def test_the_hand_off_grace_outlasts_every_live_attempt_to_record_a_send(setting
     # Another worker mails a survey again only once the one that handed it off can no longer be recording it: past
     # the send task's hard time limit (which ends the attempt) and the record's tries, with room for a paused worker.
     conf = create_celery(settings).conf
-    retry = send.RECORD_RETRY
+    retry = RECORD_RETRY
     record_s = sum(min(retry.cap_s, retry.first_s * retry.factor ** n) * 1.5 for n in range(retry.attempts))
     assert send.HANDOFF_GRACE_MS >= 3 * (conf.task_time_limit + record_s) * 1000
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from tracker.backoff import record_through_outage
 from tracker.config import Settings
 from tracker.mail.errors import PermanentMailError, TransientMailError
 from tracker.model import Case, Survey
@@ -20,6 +21,7 @@ from tracker.surveys.message import build_message
 from tracker.surveys.optout import opt_out, suppress
 from tracker.surveys.outcome import MAIL_RETRY, Outcome, Sender, retry_delay_ms
 from tracker.surveys.policy import next_send_time
+from tracker.surveys.send import handoff_wait
 from tracker.surveys.tokens import survey_id
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,9 @@ def send_resurvey(store: Store, settings: Settings, sender: Sender, member: str,
     if existing is not None and existing.status in DONE:
         store.drop_resurvey(member, claimed)
         return Outcome("none", "done")
+    if existing is not None and existing.status == "sending" and (wait_until := handoff_wait(store, sid, now_ms)):
+        store.reschedule(member, claimed, wait_until)  # its mail was handed off: its worker may still record it
+        return Outcome("deferred", "handoff_in_progress")
     reason = opt_out(store, settings, case.customer).reason
     if reason:
         store.drop_resurvey(member, claimed)
@@ -113,7 +118,13 @@ def send_resurvey(store: Store, settings: Settings, sender: Sender, member: str,
             suppress(store, settings, case.customer, now_ms)
         store.drop_resurvey(member, claimed)
         return Outcome("failed", exc.reason)
-    store.mark_sent(survey, now_ms, expires_ms, None, indexed=True)
-    store.drop_resurvey(member, claimed)
+
+    def record() -> None:  # both safe to repeat
+        store.mark_sent(survey, now_ms, expires_ms, None, indexed=True)
+        store.drop_resurvey(member, claimed)
+
+    record_through_outage(record, log, "case survey mailed; recording it waits for storage",
+                          "case survey mailed but not recorded; it is mailed again once its lease and hand-off grace "
+                          "end", {"survey": sid})
     log.info("case survey sent", extra={"survey": sid})
     return Outcome("sent")

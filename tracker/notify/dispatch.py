@@ -16,9 +16,10 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from tracker.backoff import MAX_RETRY_AFTER_S
+from tracker.backoff import MAX_RETRY_AFTER_S, record_through_outage
 from tracker.cases.target import case_targets
 from tracker.config import Settings
 from tracker.notify.events import Notice, notice_from_entry
@@ -188,7 +189,13 @@ def _dispatch_target(ctx: DispatchContext, bucket: int, token: str, target: Targ
                 mode, next_state = "retry", RetryState(entry_id, attempt, first_ms, next_ms)
         record = delivery_record(notice, bucket, target.name, attempt, status, outcome, ctx.now_ms,
                                  next_state.next_ms if next_state else None)
-        _id, held = store.record_delivery(bucket, token, LEASE_MS, target.name, mode, entry_id, record, next_state)
+        # The attempt is made (a message posted, a note written): a record lost to an outage would have the next
+        # dispatcher make it again, so the record waits the outage out.
+        _id, held = record_through_outage(
+            partial(store.record_delivery, bucket, token, LEASE_MS, target.name, mode, entry_id, record, next_state),
+            log, "notice attempted; recording it waits for storage",
+            "notice attempted but not recorded; the next dispatch attempts it again",
+            {"notice": notice.id, "target": target.name})
         report.count(status)
         if not held:
             return _LOST

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 
-from tracker.backoff import Backoff
+from tracker.backoff import record_through_outage
 from tracker.config import Settings
-from tracker.errors import StorageUnavailable
 from tracker.events import RESOLVED_STATUSES
 from tracker.i18n.catalogue import normalise_locale
 from tracker.mail.errors import PermanentMailError, TransientMailError
@@ -26,8 +24,6 @@ from tracker.surveys.tokens import survey_id
 log = logging.getLogger(__name__)
 # What must still be true when the survey goes out: the ticket solved, the order fulfilled.
 SURVEYED_STATUSES = {"ticket": RESOLVED_STATUSES, "order": ("fulfilled",)}
-# After the server took the mail, recording it rides out a Redis restart: about 45 s of tries, then it gives up.
-RECORD_RETRY = Backoff(first_s=0.25, cap_s=5.0, attempts=14)
 # A hand-off younger than this may still be recorded by the worker that made it (a slow server, the record
 # retrying, a worker paused: a frozen VM, a swap storm, SIGSTOP): another claim waits it out rather than mail the
 # customer a second time. Well past the send task's hard time limit (180 s) and the record's tries (about 45 s),
@@ -87,13 +83,9 @@ def send_survey(store: Store, settings: Settings, sender: Sender, tkey: str, cla
     if existing and existing.status in ("sent", "answered", "skipped", "failed"):
         store.drop_due(tkey, claimed)
         return Outcome("none", "done")
-    if existing and existing.status == "sending" and (handed := store.handoff_at(sid)):
-        if now_ms < handed + HANDOFF_GRACE_MS:
-            store.reschedule(tkey, claimed, handed + HANDOFF_GRACE_MS)
-            return Outcome("deferred", "handoff_in_progress")
-        # Its worker died between the hand-off and the record: the mail may have gone, so the resend
-        # keeps its Message-ID and the operator hears of it.
-        log.warning("survey mailed again after an unrecorded hand-off", extra={"survey": sid})
+    if existing and existing.status == "sending" and (wait_until := handoff_wait(store, sid, now_ms)):
+        store.reschedule(tkey, claimed, wait_until)
+        return Outcome("deferred", "handoff_in_progress")
     profile = store.profile(ticket.customer) if ticket.customer else None
     survey = new_survey(settings, ticket, tkey, sid, normalise_locale(profile.locale if profile else None), now_ms)
     # Its dimensions from the ticket and profile just read (create_survey need not read them again).
@@ -151,24 +143,31 @@ def _mail(store: Store, settings: Settings, sender: Sender, survey: Survey, name
 def _record_sent(store: Store, survey: Survey, now_ms: int, expires_ms: int, claimed: int,
                  reminder_ms: int | None) -> None:
     """Record a mail the server took, retrying through a storage outage: giving up means a resend later."""
-    attempt = 1
-    while True:
-        try:
-            # The survey's slot first (marked sent once, counted through the outbox), then the ticket's: its
-            # survey_sid, the due entry dropped, its state kept until the survey can no longer be answered.
-            # Both are safe to repeat, so a retry after an outage finishes whichever did not happen.
-            store.mark_sent(survey, now_ms, expires_ms, reminder_ms, indexed=True)
-            store.settle_sent(survey.tkey, claimed, survey.sid, expires_ms)
-            return
-        except StorageUnavailable:
-            if RECORD_RETRY.gives_up(attempt):
-                log.error("survey mailed but not recorded; it is mailed again once its lease and hand-off "
-                          "grace end", extra={"survey": survey.sid, "attempt": attempt})
-                raise
-            log.warning("survey mailed; recording it waits for storage", extra={"survey": survey.sid,
-                                                                                 "attempt": attempt})
-            time.sleep(RECORD_RETRY.delay_s(attempt))
-            attempt += 1
+
+    def record() -> None:
+        # The survey's slot first (marked sent once, counted through the outbox), then the ticket's: its
+        # survey_sid, the due entry dropped, its state kept until the survey can no longer be answered.
+        # Both are safe to repeat, so a retry after an outage finishes whichever did not happen.
+        store.mark_sent(survey, now_ms, expires_ms, reminder_ms, indexed=True)
+        store.settle_sent(survey.tkey, claimed, survey.sid, expires_ms)
+
+    record_through_outage(record, log, "survey mailed; recording it waits for storage",
+                          "survey mailed but not recorded; it is mailed again once its lease and hand-off grace end",
+                          {"survey": survey.sid})
+
+
+def handoff_wait(store: Store, sid: str, now_ms: int) -> int | None:
+    """Return until when a survey being sent must wait, when its mail was handed off lately and not recorded since:
+    the worker that handed it off may still be recording it (HANDOFF_GRACE_MS). None: send it (again, once the
+    grace is over: its worker died between the hand-off and the record, and the operator hears of it)."""
+    handed = store.handoff_at(sid)
+    if handed is None:
+        return None
+    if now_ms < handed + HANDOFF_GRACE_MS:
+        return handed + HANDOFF_GRACE_MS
+    # The mail may have gone, so the resend keeps its Message-ID (derived from the survey id).
+    log.warning("survey mailed again after an unrecorded hand-off", extra={"survey": sid})
+    return None
 
 
 def park_survey(store: Store, tkey: str, claimed: int, reason: str, error: str, now_ms: int) -> Outcome:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -43,7 +44,7 @@ from urllib.parse import quote
 
 import requests
 
-from tracker.backoff import retry_after_s
+from tracker.backoff import record_through_outage, retry_after_s
 from tracker.config import HelpdeskApi, Settings
 from tracker.errors import StorageUnavailable
 from tracker.i18n.catalogue import scale_labels
@@ -55,6 +56,7 @@ from tracker.scores.cards import customer_card
 from tracker.writeback import markup
 from tracker.writeback.markup import LINK
 
+log = logging.getLogger(__name__)
 TIMEOUTS = (3.0, 10.0)  # connect, read (seconds)
 ANSWER_TYPES = ("survey.answered", "survey.changed")
 DASHBOARD_CUSTOMER_PATH = "/dashboard/customers/"
@@ -340,7 +342,12 @@ class WritebackTarget:
             outcome = client.add_note(ctx.session, note)
             if outcome.status != "delivered":
                 return outcome
-            ctx.store.mark_writeback_step(self.name, notice.customer, notice.id, "noted")
+            # Written: a try after a failed mark would write it twice, so the mark waits out an outage.
+            record_through_outage(
+                lambda: ctx.store.mark_writeback_step(self.name, notice.customer, notice.id, "noted"), log,
+                "write-back note written; recording it waits for storage",
+                "write-back note written but not recorded; the next try writes it again",
+                {"notice": notice.id, "target": self.name})
         if note.tags:
             outcome = client.add_tags(ctx.session, note)
             if outcome.status != "delivered":
