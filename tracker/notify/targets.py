@@ -28,6 +28,9 @@ class Outcome:
     code: int | None = None  # the HTTP status the target answered, when it answered
     detail: str = ""
     retry_after_s: float | None = None  # what the target asked for (Retry-After), when it did
+    # The target may have taken it though no answer said so: the answer timed out or the connection was lost after
+    # the request went, or a gateway's 504. A write-back then looks on the ticket before it writes again.
+    unsure: bool = False
 
 
 @dataclass(frozen=True)

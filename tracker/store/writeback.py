@@ -18,3 +18,8 @@ class Writeback(RedisBase):
         """Record that a target finished a step for a notice (idempotent: the same step written again is the same)."""
         self.redis.set(keys.writeback_step(keys.bucket_of(customer), target, event_id), step,
                        ex=keys.WRITEBACK_STEP_DAYS * 86400)
+
+    def forget_writeback_step(self, target: str, customer: str, event_id: str) -> None:
+        """Forget a step begun and surely not finished (the helpdesk refused or was not reached): the next try writes
+        without looking whether an earlier one wrote."""
+        self.redis.delete(keys.writeback_step(keys.bucket_of(customer), target, event_id))

@@ -27,22 +27,29 @@ The interface every vendor client builds on:
   wants survey.answered / survey.changed whose `data.survey.source` is its source and ticket.at_risk whose
   `data.ticket.source` is; deliver writes the note,
   then the tags, and keeps per notice how far it got (store.writeback_step), so a retry after the tags failed
-  never writes the note again, and a notice delivered whole is skipped if sent again.
+  never writes the note again, and a notice delivered whole is skipped if sent again. The step is `sending` while
+  the note's call is out, and stays so after an answer that leaves it unsure whether the helpdesk took the note
+  (`Outcome.unsure`: a timeout waiting for the answer, a connection lost after the request went, a 504), or a
+  worker killed mid-call: the next try then reads the ticket's newest notes (`note_texts(session, note)`) for the
+  note's reference (the last field, `note_reference(notice id)`), and writes it only when it is not there.
 - `probe(session) -> Reply` proves the credentials for `tracker check` with a read that changes nothing: by default
   `GET {url}{whoami}`, the credentials' own user or account; a client whose vendor needs more overrides it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import logging
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from tracker.backoff import record_through_outage, retry_after_s
 from tracker.config import HelpdeskApi, Settings
@@ -61,6 +68,9 @@ TIMEOUTS = (3.0, 10.0)  # connect, read (seconds)
 ANSWER_TYPES = ("survey.answered", "survey.changed")
 DASHBOARD_CUSTOMER_PATH = "/dashboard/customers/"
 ERROR_TEXT_MAX = 300
+REFERENCE_DIGITS = 16
+LOOK_AGAIN = (None, 429, 503)  # a look at a ticket's notes that failed so is tried again before writing
+SENDING = "sending"  # the write-back step while a note's call is out, and after one whose answer left it unsure
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,11 @@ class Note:
     stale_tags: tuple[str, ...] = ()
     kind: str = ""
     customer: str = ""
+    reference: str = ""  # note_reference(notice id), also the note's last field: how a later try finds it written
+
+    def written_in(self, text: str) -> bool:
+        """Say whether a note's text, in whatever form the helpdesk keeps it, is this note (holds its reference)."""
+        return bool(self.reference) and re.search(rf"(?<![0-9a-f]){self.reference}(?![0-9a-f])", text) is not None
 
     @property
     def text(self) -> str:
@@ -114,6 +129,11 @@ class Reply:
         return self.outcome.status == "delivered"
 
 
+def note_reference(notice_id: str) -> str:
+    """Name a notice's note on its ticket: 16 hex digits of the notice id's SHA-256, which no markup escapes."""
+    return hashlib.sha256(notice_id.encode()).hexdigest()[:REFERENCE_DIGITS]
+
+
 def customer_link(settings: Settings, email: str) -> str:
     """Return the dashboard address of a customer."""
     return f"{settings.public_url.rstrip('/')}{DASHBOARD_CUSTOMER_PATH}{quote(email, safe='@')}"
@@ -137,14 +157,15 @@ def note_for(notice: Notice, ctx: DispatchContext) -> Note | None:
     link = customer_link(ctx.settings, email)
     name = (data.get("customer") or {}).get("name") or (card.name if card is not None else None)
     who = f"{name} <{email}>" if name else email
+    reference = note_reference(notice.id)
     if notice.type == TICKET_AT_RISK:
         ticket = data.get("ticket") or {}
         if not ticket.get("id"):
             return None
         title = "Customer at risk: their running CSAT score is below the at-risk threshold"
-        lines = [("Customer", who), ("Running score", standing)]
+        lines = [("Customer", who), ("Running score", standing), ("Reference", reference)]
         return Note(ticket=str(ticket["id"]), title=title, lines=tuple(lines), link=link, kind=notice.type,
-                    customer=email)
+                    customer=email, reference=reference)
     survey, answer = data.get("survey") or {}, data.get("answer") or {}
     if not survey.get("ticket") or answer.get("rating") is None:
         return None
@@ -168,10 +189,11 @@ def note_for(notice: Notice, ctx: DispatchContext) -> Note | None:
     lines = [("Rating", rated), ("Satisfied", "yes" if satisfied else "no"),
              ("Comment", str(answer.get("comment") or "—")), ("Follow-up reason", str(answer.get("reason") or "—")),
              *_extra_lines(answer.get("extra")),
-             ("Customer", who), ("Running score", standing)]
+             ("Customer", who), ("Running score", standing), ("Reference", reference)]
     tags = (f"csat-{rating}",) + (() if satisfied else ("csat-unsatisfied",))
     return Note(ticket=str(survey["ticket"]), title=title, lines=tuple(lines), link=link, tags=tags,
-                stale_tags=tuple(t for t in stale if t not in tags), kind=notice.type, customer=email)
+                stale_tags=tuple(t for t in stale if t not in tags), kind=notice.type, customer=email,
+                reference=reference)
 
 
 def _extra_lines(extra: Any) -> list[tuple[str, str]]:
@@ -204,6 +226,12 @@ class Helpdesk(ABC):
     @abstractmethod
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         """Add note.tags to note.ticket, keeping its other tags (dropping note.stale_tags where the call allows)."""
+
+    def note_texts(self, session: requests.Session, note: Note) -> list[str] | Outcome:
+        """Return the texts of note.ticket's newest notes (at least the newest 100 where the API pages them), each in
+        the form the helpdesk keeps it (HTML, plain text, wiki markup, Markdown), or the Outcome of a read that
+        failed. Called only when an earlier try of the note may have written it (Outcome.unsure)."""
+        return Outcome("refused", None, f"{self.source}: this client cannot read a ticket's notes", None)
 
     def probe(self, session: requests.Session) -> Reply:
         """Prove the credentials (and the URL) with a read that changes nothing; never raises. An answer that
@@ -259,7 +287,7 @@ class Helpdesk(ABC):
                                        auth=auth if auth is not None else self.auth(), timeout=TIMEOUTS,
                                        allow_redirects=False)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            return Reply(Outcome("retry", None, f"{label}: {type(exc).__name__}", None))
+            return Reply(Outcome("retry", None, f"{label}: {type(exc).__name__}", None, unsure=maybe_taken(exc)))
         except requests.RequestException as exc:
             return Reply(Outcome("refused", None, f"{label}: {type(exc).__name__}", None))
         status = response.status_code
@@ -272,13 +300,24 @@ class Helpdesk(ABC):
         if status == 429 or status >= 500 or status in self.transient:
             wait = self.retry_after_s(response)
             reason = "rate-limited" if status == 429 else "unavailable" if status >= 500 else "busy"
-            return Reply(Outcome("retry", status, f"{label} {reason}: HTTP {status}", wait))
+            return Reply(Outcome("retry", status, f"{label} {reason}: HTTP {status}", wait, unsure=status == 504))
         if 300 <= status < 400:
             where = response.headers.get("Location", "")
             return Reply(Outcome("refused", status, f"{label} redirected (HTTP {status}) to {where[:200]}; check "
                                                     f"the {self.source} API URL", None), location=where)
         return Reply(Outcome("refused", status, f"{label} refused: HTTP {status}: {self.error_text(response)}",
                              None))
+
+
+def maybe_taken(exc: requests.RequestException) -> bool:
+    """Say whether a call that failed with exc may have reached the helpdesk whole: yes for a timeout waiting for its
+    answer or a connection lost mid-exchange, no when the connection was never made (refused, no such host, TLS)."""
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError)):
+        return False
+    if isinstance(exc, requests.ReadTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return not isinstance(reason, NewConnectionError)
 
 
 def current_tags(reply: Reply, key: str, what: str, name_of: Any = None) -> list[str] | Outcome:
@@ -339,15 +378,9 @@ class WritebackTarget:
         if note is None:
             return Outcome("skipped", None, f"{self.source}: the notice names no ticket", None)
         if step != "noted":
-            outcome = client.add_note(ctx.session, note)
-            if outcome.status != "delivered":
+            outcome = self._write_note(client, notice, note, ctx, look_first=step == SENDING)
+            if outcome is not None:
                 return outcome
-            # Written: a try after a failed mark would write it twice, so the mark waits out an outage.
-            record_through_outage(
-                lambda: ctx.store.mark_writeback_step(self.name, notice.customer, notice.id, "noted"), log,
-                "write-back note written; recording it waits for storage",
-                "write-back note written but not recorded; the next try writes it again",
-                {"notice": notice.id, "target": self.name})
         if note.tags:
             outcome = client.add_tags(ctx.session, note)
             if outcome.status != "delivered":
@@ -357,3 +390,39 @@ class WritebackTarget:
         detail = f"{self.source}: note" + (f" and tags {', '.join(note.tags)}" if note.tags else "") + \
             f" written on ticket {note.ticket}"
         return Outcome("delivered", None, detail, None)
+
+    def _write_note(self, client: Helpdesk, notice: Notice, note: Note, ctx: DispatchContext,
+                    look_first: bool) -> Outcome | None:
+        """Write the note once and record it; None when it is written (now or by an earlier try), else the Outcome
+        to return. A try that may have written it (SENDING left by an unsure answer, a worker killed mid-call or a
+        record given up) looks on the ticket first, and writes only when the note is not there."""
+        store, customer = ctx.store, notice.customer
+        if look_first:
+            found = client.note_texts(ctx.session, note)
+            if isinstance(found, Outcome) and found.status == "retry" and found.code in LOOK_AGAIN:
+                # Unreachable, slow, busy: a note written now could be the second. Any other failure to read (a
+                # route it does not have, a refusal, an answer of another shape) writes it, rather than never.
+                return Outcome("retry", found.code, f"note not written: whether an earlier try wrote it cannot be "
+                                                    f"read now ({found.detail})", found.retry_after_s)
+            if isinstance(found, list) and any(note.written_in(text) for text in found):
+                self._mark_noted(store, notice)
+                return None
+            if isinstance(found, Outcome):
+                log.warning("write-back: whether an earlier try wrote the note cannot be read (%s); writing it",
+                            found.detail, extra={"notice": notice.id, "target": self.name})
+        store.mark_writeback_step(self.name, customer, notice.id, SENDING)  # before the call: a crash leaves it
+        outcome = client.add_note(ctx.session, note)
+        if outcome.status == "delivered":
+            self._mark_noted(store, notice)
+            return None
+        if not outcome.unsure:  # surely not written: the next try writes without looking
+            store.forget_writeback_step(self.name, customer, notice.id)
+        return outcome
+
+    def _mark_noted(self, store: Any, notice: Notice) -> None:
+        # Written: a try after a failed mark would look for it first, so the mark waits out an outage.
+        record_through_outage(
+            lambda: store.mark_writeback_step(self.name, notice.customer, notice.id, "noted"), log,
+            "write-back note written; recording it waits for storage",
+            "write-back note written but not recorded; the next try looks for it on the ticket",
+            {"notice": notice.id, "target": self.name})

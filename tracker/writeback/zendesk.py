@@ -4,6 +4,9 @@
   creates comments only through a ticket update; `public: false` makes it an internal note agents alone see.
 - Tags: `PUT /api/v2/tickets/{id}/tags.json` `{"tags": [...]}` adds them, keeping the ticket's others (POST would
   replace them all); `DELETE` on the same path with `{"tags": [...]}` removes stale ones.
+- Notes read: `GET /api/v2/tickets/{id}/comments` with `page[size]=100` and `sort=-created_at` (cursor pagination,
+  newest first): the newest 100 comments' `body`, `html_body` and `plain_body`, looked through when an earlier try
+  of a note may have written it (a timeout).
 - Auth: basic, `{email}/token` and the API token. Rate limit: a 429 carries Retry-After in seconds.
 - A 409 Conflict means another update of the same ticket collided with this one: tried again later.
 - Probe: `GET /api/v2/users/me.json`, the authenticated user; Zendesk answers a request it could not authenticate
@@ -45,6 +48,19 @@ class Zendesk(Helpdesk):
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
         body = {"ticket": {"comment": {"body": note.text, "html_body": note.html, "public": False}}}
         return self.call(session, "PUT", f"{self._ticket(note)}.json", what="private comment", json=body).outcome
+
+    def note_texts(self, session: requests.Session, note: Note) -> list[str] | Outcome:
+        reply = self.call(session, "GET", f"{self._ticket(note)}/comments", what="read comments",
+                          params={"page[size]": "100", "sort": "-created_at"})
+        if not reply.ok:
+            return reply.outcome
+        comments = reply.body.get("comments") if isinstance(reply.body, dict) else None
+        if not isinstance(comments, list):
+            return Outcome("retry", reply.outcome.code, "zendesk read comments: the answer held no list of comments",
+                           None)
+        return [text for comment in comments if isinstance(comment, dict)
+                for text in (comment.get("body"), comment.get("html_body"), comment.get("plain_body"))
+                if isinstance(text, str) and text]
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         url = f"{self._ticket(note)}/tags.json"
