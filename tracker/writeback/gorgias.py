@@ -4,6 +4,11 @@
   `via: "api"`, `from_agent: true`, `sender: {"email": <the API user>}`, `body_text` and `body_html`.
 - Tags: `POST /api/tickets/{id}/tags` `{"names": [...]}` adds them by name (201); `DELETE` on the same path with
   `{"names": [...]}` removes stale ones (PUT would replace them all).
+- Notes read: `GET /api/messages` (List messages) with `ticket_id`, `limit=100` (the most) and
+  `order_by=created_datetime:desc`: one page of the ticket's newest 100 messages (cursor paged, `meta.next_cursor`
+  for older ones, not read), each one's `body_html`, `body_text`, `stripped_html` and `stripped_text`; looked
+  through when an earlier try of a note may have written it (a timeout). `GET /api/tickets/{id}/messages` is
+  deprecated and lists oldest first.
 - Auth: basic, the account email and the API key. Rate limit: a 429 carries Retry-After in seconds (and
   X-Gorgias-Account-Api-Call-Limit, used/limit, which says nothing about when to retry).
 - Probe: `GET /api/account`, the account the key's user belongs to.
@@ -18,6 +23,9 @@ import requests
 
 from tracker.notify.targets import Outcome
 from tracker.writeback.base import Helpdesk, Note
+
+MESSAGES = 100  # the newest messages a look for a note reads: List messages' largest `limit`
+TEXTS = ("body_html", "body_text", "stripped_html", "stripped_text")  # a message's texts, as Gorgias keeps them
 
 
 class Gorgias(Helpdesk):
@@ -36,6 +44,19 @@ class Gorgias(Helpdesk):
         body = {"channel": "internal-note", "via": "api", "from_agent": True, "sender": {"email": self.api.user},
                 "body_text": note.text, "body_html": note.html}
         return self.call(session, "POST", f"{self._ticket(note)}/messages", what="internal note", json=body).outcome
+
+    def note_texts(self, session: requests.Session, note: Note) -> list[str] | Outcome:
+        """Return the texts of the ticket's newest 100 messages (internal notes among them), newest first."""
+        params = {"ticket_id": note.ticket, "limit": str(MESSAGES), "order_by": "created_datetime:desc"}
+        reply = self.call(session, "GET", f"{self.api.url}/api/messages", what="read messages", params=params)
+        if not reply.ok:
+            return reply.outcome
+        messages = reply.body.get("data") if isinstance(reply.body, dict) else None
+        if not isinstance(messages, list):
+            return Outcome("retry", reply.outcome.code, "gorgias read messages: the answer held no list of messages "
+                                                        "under 'data'", None)
+        return [text for message in messages if isinstance(message, dict)
+                for text in (message.get(key) for key in TEXTS) if isinstance(text, str) and text]
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         url = f"{self._ticket(note)}/tags"
