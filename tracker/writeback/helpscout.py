@@ -13,6 +13,11 @@
   ("call the Get Conversation endpoint to get a new conversation location", Delete Conversation). So a note
   refused 404 (or 301) asks the conversation where it went, and the tags' read follows the 301: on this API's own
   host only, at most MERGES moves, the note and tags then written on the conversation it became.
+- Notes read: `GET /v2/conversations/{id}/threads` (List Threads, newest first; paged, `page=2`, ... while
+  `page.totalPages` says there are more) until the newest THREADS threads are read or one holds the note's
+  reference: each thread's `body` (a note's HTML as kept), whatever its type; looked through when an earlier try of
+  a note may have written it (a timeout). A plain read of the conversation id: a merged one answers 404, and the
+  note is then written (add_note follows the merge), at worst a second time.
 - Rate limit: a 429 carries X-RateLimit-Retry-After (seconds).
 - Probe: a token, then `GET /v2/users/me`, the user the app acts as.
 """
@@ -32,6 +37,8 @@ from tracker.writeback.base import Helpdesk, Note, Reply, current_tags, merged_t
 
 EARLY_S = 60.0  # a token is fetched again this long before Help Scout says it expires
 MERGES = 3  # moves of a merged conversation followed (merged into one that was merged again), at most
+THREADS = 100  # the newest threads a look for a note reads, at least (List Threads pages them by 25 or 50)
+PAGES = 4  # pages of threads read at most (THREADS at the smallest page size)
 
 
 class HelpScout(Helpdesk):
@@ -89,13 +96,13 @@ class HelpScout(Helpdesk):
                 del self._tokens[key]
 
     def _authed(self, session: requests.Session, method: str, url: str, *, what: str,
-                json: object = None) -> Reply:
+                json: object = None, params: dict[str, str] | None = None) -> Reply:
         """Call with the cached access token; on a 401 fetch a new token once and call again."""
         for attempt in (1, 2):
             token = self._token(session)
             if isinstance(token, Reply):
                 return token
-            reply = self.call(session, method, url, what=what, json=json,
+            reply = self.call(session, method, url, what=what, json=json, params=params,
                               headers={"Authorization": f"Bearer {token}"})
             if reply.outcome.code != 401 or attempt == 2:
                 return reply
@@ -118,6 +125,30 @@ class HelpScout(Helpdesk):
         written = self._authed(session, "POST", f"{moved}/notes", what="note", json={"text": note.html}).outcome
         return Outcome(written.status, written.code, f"{written.detail} (conversation {note.ticket} was merged into "
                                                      f"{moved.rpartition('/')[2]})", written.retry_after_s)
+
+    def note_texts(self, session: requests.Session, note: Note) -> list[str] | Outcome:
+        texts: list[str] = []
+        read = 0
+        for page in range(1, PAGES + 1):
+            reply = self._authed(session, "GET", f"{self._conversation(note)}/threads", what="read threads",
+                                 params={"page": str(page)} if page > 1 else None)
+            if not reply.ok:
+                return reply.outcome
+            body = reply.body if isinstance(reply.body, dict) else {}
+            embedded = body.get("_embedded")
+            threads = embedded.get("threads") if isinstance(embedded, dict) else None
+            if not isinstance(threads, list):
+                return Outcome("retry", reply.outcome.code, "helpscout read notes: the answer held no list of threads "
+                                                            "under _embedded.threads", None)
+            texts += [thread["body"] for thread in threads
+                      if isinstance(thread, dict) and isinstance(thread.get("body"), str) and thread["body"]]
+            read += len(threads)
+            paging = body.get("page")
+            total = paging.get("totalPages") if isinstance(paging, dict) else None
+            if (read >= THREADS or not threads or not isinstance(total, int) or page >= total
+                    or any(note.written_in(text) for text in texts)):
+                break
+        return texts
 
     def _current(self, session: requests.Session, note: Note) -> tuple[str, Reply]:
         """Read the note's conversation, following the 301 of a merged one; return its URL and the last answer."""

@@ -7,6 +7,10 @@
   `{"id", "admin_id"}` attaches it (attaching a tag the conversation already has changes nothing). Stale tags
   are read from the conversation (`GET /conversations/{id}`, its `tags.tags` name the ids) and detached with
   `DELETE /conversations/{id}/tags/{tag_id}` `{"admin_id"}`, so a tag is never created only to be removed.
+- Notes read: `GET /conversations/{id}` (Retrieve a conversation) returns its parts, the newest 500 at most, in
+  `conversation_parts.conversation_parts[]`: each part's `body` (HTML as kept: no `display_as=plaintext`, the
+  note's reference reads the same either way), whatever its `part_type`, newest (`created_at`) first; looked
+  through when an earlier try of a note may have written it (a timeout).
 - Auth `Authorization: Bearer <access token>`; `Intercom-Version: 2.11` pins the documented shapes.
 - Rate limit: a 429 carries `X-RateLimit-Reset`, the Unix time (seconds) the window resets; Intercom sends no
   Retry-After. TRACKER_INTERCOM_API_USER is the admin id that authors the note and the tag changes.
@@ -65,6 +69,21 @@ class Intercom(Helpdesk):
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
         body = {"message_type": "note", "type": "admin", "admin_id": self.api.user, "body": note.html}
         return self.call(session, "POST", f"{self._conversation(note)}/reply", what="note", json=body).outcome
+
+    def note_texts(self, session: requests.Session, note: Note) -> list[str] | Outcome:
+        reply = self.call(session, "GET", self._conversation(note), what="read conversation")
+        if not reply.ok:
+            return reply.outcome
+        listing = reply.body.get("conversation_parts") if isinstance(reply.body, dict) else None
+        parts = listing.get("conversation_parts") if isinstance(listing, dict) else None
+        if not isinstance(parts, list):
+            return Outcome("retry", reply.outcome.code, "intercom read notes: the answer held no list of conversation "
+                                                        "parts under conversation_parts.conversation_parts", None)
+        written = [part for part in parts if isinstance(part, dict) and isinstance(part.get("body"), str)
+                   and part["body"]]
+        written.sort(key=lambda part: part["created_at"] if isinstance(part.get("created_at"), int) else 0,
+                     reverse=True)  # their order is not documented; an undated part goes last
+        return [part["body"] for part in written]
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         last = Outcome("delivered", None, "intercom tags: nothing to do", None)
