@@ -10,6 +10,13 @@
   the new labels added and the stale ones dropped; nothing is written when that changes nothing. The write answers
   the conversation's labels as kept: one of ours missing there (an installation that keeps only labels the
   account defines) is refused, naming it, not reported written.
+- Notes read: `GET .../conversations/{conversation_id}/messages` (Get messages) answers `{"meta", "payload": [...]}`,
+  the conversation's newest 20 messages, oldest first; `before={message id}` the 20 before that one. Pages are read
+  newest first until MESSAGES messages are read, a page holds fewer than 20 (the conversation's start) or the
+  note's reference, at most PAGES reads: each message's `content` (a note's Markdown as written) and
+  `processed_message_content` where given, newest first; looked through when an earlier try of a note may have
+  written it (a timeout). The API has no larger page and no order parameter (`after` reads forward, 100 at a time,
+  from a message id, which would need the one 100 messages back).
 - Auth: an agent's (user's) access token, in the header Chatwoot documents as `api_access_token`. It is sent as
   `Api-Access-Token`: nginx (Chatwoot's usual proxy) drops header names with underscores by default, and Rack maps
   both spellings to the HTTP_API_ACCESS_TOKEN Chatwoot reads. An agent bot's token may create messages but not
@@ -28,6 +35,10 @@ import requests
 
 from tracker.notify.targets import Outcome
 from tracker.writeback.base import Helpdesk, Note, Reply, current_tags, merged_tags
+
+PAGE = 20  # messages a Get messages page holds (the newest, or those `before` a message id)
+MESSAGES = 100  # the newest messages a look for a note reads, at least
+PAGES = MESSAGES // PAGE  # reads of Get messages a look makes at most
 
 
 class Chatwoot(Helpdesk):
@@ -54,6 +65,38 @@ class Chatwoot(Helpdesk):
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
         body = {"content": note.markdown, "message_type": "outgoing", "private": True}
         return self.call(session, "POST", f"{self._conversation(note)}/messages", what="note", json=body).outcome
+
+    def note_texts(self, session: requests.Session, note: Note) -> list[str] | Outcome:
+        """Return the `content` and `processed_message_content` of the conversation's newest MESSAGES messages,
+        newest first, private notes and replies alike.
+
+        Get messages answers the newest PAGE, oldest first, and `before=<id>` the PAGE before that message: so up
+        to PAGES pages are read backwards from the newest, each one's oldest id naming the next, stopping early at
+        a short page (the conversation's first messages), an empty one, one whose ids do not go back (a server
+        that ignores `before`), or one holding the note's reference (a note just written is on the first)."""
+        texts: list[str] = []
+        before: int | None = None
+        for _ in range(PAGES):
+            reply = self.call(session, "GET", f"{self._conversation(note)}/messages", what="read notes",
+                              params={"before": str(before)} if before is not None else None)
+            if not reply.ok:
+                return reply.outcome
+            messages = reply.body.get("payload") if isinstance(reply.body, dict) else None
+            if not isinstance(messages, list):
+                return Outcome("retry", reply.outcome.code, "chatwoot read notes: the answer held no list of messages "
+                                                            "under 'payload'", None)
+            page = [message for message in messages if isinstance(message, dict)]
+            texts += [text for message in reversed(page)
+                      for text in (message.get("content"), message.get("processed_message_content"))
+                      if isinstance(text, str) and text]
+            ids = [message["id"] for message in page
+                   if isinstance(message.get("id"), int) and not isinstance(message["id"], bool)]
+            oldest = min(ids, default=None)
+            if (len(messages) < PAGE or oldest is None or (before is not None and oldest >= before)
+                    or any(note.written_in(text) for text in texts)):
+                break
+            before = oldest
+        return texts
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         current = self.call(session, "GET", f"{self._conversation(note)}/labels", what="labels")

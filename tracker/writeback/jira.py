@@ -6,6 +6,12 @@
 - Labels: `PUT {url}/rest/api/3/issue/{issueIdOrKey}` `{"update": {"labels": [{"add": "csat-5"}, {"remove": …}]}}`
   (answers 204), which adds and removes without touching the issue's other labels. A Jira label cannot hold a
   space.
+- Notes read: `GET {url}/rest/api/2/issue/{issueIdOrKey}/comment` (the platform's Get comments) with
+  `orderBy=-created` and `maxResults=100`: the issue's newest 100 comments, newest first, in one read, internal
+  ones among them (to an agent); each one's `body`, the wiki markup as kept (v2 answers it as a string, v3 as an
+  Atlassian Document), and `renderedBody` (HTML) where given; looked through when an earlier try of a note may
+  have written it (a timeout). Service Management's own Get request comments answers oldest first, paged
+  (`start`, `limit`, `isLastPage`) with no total, so its newest 100 would take every page before them.
 - Auth: Basic with the account's email (TRACKER_JIRA_API_USER) and an API token, as tracker.ingest.jira uses.
 - Rate limit: a 429 carries `Retry-After` (seconds) and `X-RateLimit-Reset` (when the limit resets, ISO 8601 such
   as `2026-12-01T00:31Z`); some 503s carry Retry-After too.
@@ -25,6 +31,8 @@ import requests
 from tracker.backoff import MAX_RETRY_AFTER_S, retry_after_s
 from tracker.notify.targets import Outcome
 from tracker.writeback.base import Helpdesk, Note
+
+COMMENTS = 100  # the newest comments a look for a note reads: one page (Jira Cloud pages comments by 100 at most)
 
 
 class Jira(Helpdesk):
@@ -51,6 +59,24 @@ class Jira(Helpdesk):
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
         url = f"{self.api.url}/rest/servicedeskapi/request/{quote(note.ticket, safe='')}/comment"
         return self.call(session, "POST", url, what="comment", json={"body": note.wiki, "public": False}).outcome
+
+    def note_texts(self, session: requests.Session, note: Note) -> list[str] | Outcome:
+        """Return the `body` (wiki markup) and `renderedBody` (HTML, where given) of the issue's newest COMMENTS
+        comments, newest first: one read of Get comments ordered `-created`. The request comment our note is
+        written as is an issue comment too (internal: a JSM property, not another list), so the platform's read
+        sees it; Service Management's Get request comments pages oldest first without a total and cannot ask for
+        the newest."""
+        url = f"{self.api.url}/rest/api/2/issue/{quote(note.ticket, safe='')}/comment"
+        reply = self.call(session, "GET", url, what="read notes",
+                          params={"orderBy": "-created", "maxResults": str(COMMENTS)})
+        if not reply.ok:
+            return reply.outcome
+        comments = reply.body.get("comments") if isinstance(reply.body, dict) else None
+        if not isinstance(comments, list):
+            return Outcome("retry", reply.outcome.code, "jira read notes: the answer held no list of comments under "
+                                                        "'comments'", None)
+        return [text for comment in comments if isinstance(comment, dict)
+                for text in (comment.get("body"), comment.get("renderedBody")) if isinstance(text, str) and text]
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         changes = [{"add": label(tag)} for tag in note.tags] + \
