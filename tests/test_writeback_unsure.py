@@ -274,6 +274,8 @@ def test_a_look_that_times_out_writes_nothing_and_is_made_again(
     looked = writer.deliver(notice, ctx)
     assert (looked.status, looked.code) == ("retry", None) and "cannot be read now" in looked.detail
     assert len(taken) == 1 and len([r for r, _ in httpserver.log if r.path == v.note[1]]) == 1
+    # The stand-in ends its slow answer before the next test shares the server (its log would be that test's).
+    wait_until(lambda: any(r.path == listing.path for r, _ in httpserver.log), what="the slow look to end")
 
 
 def test_a_helpdesk_that_cannot_be_reached_is_surely_not_written_to(store: Store, env: dict[str, str]) -> None:
