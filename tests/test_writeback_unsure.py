@@ -202,6 +202,18 @@ def test_a_look_the_helpdesk_cannot_answer_writes_the_note_rather_than_hold_it(d
     assert [resp.status_code < 300 for _, resp in desk.calls(*desk.note)] == [False, True]
 
 
+@pytest.mark.parametrize("answer", [{"unexpected": True}, ["a", "list"], "text"], ids=["object", "list", "string"])
+def test_a_look_answered_in_another_shape_writes_the_note_and_never_raises(desk: Desk, answer: Any) -> None:
+    listing = LISTINGS[desk.source]
+    _written_then(desk, lambda: Response("upstream timed out", 504))
+    desk.server.expect_oneshot_request(listing.path, method="GET").respond_with_json(answer)
+    desk.serve()
+
+    assert desk.deliver(desk.notice).status == "retry"
+    assert desk.deliver(desk.notice).status == "delivered"
+    assert [resp.status_code < 300 for _, resp in desk.calls(*desk.note)] == [False, True]
+
+
 def test_a_note_whose_worker_died_mid_call_is_looked_for_before_it_is_written(desk: Desk, store: Store) -> None:
     listing = LISTINGS[desk.source]
     desk.server.expect_oneshot_request(listing.path, method="GET").respond_with_handler(

@@ -44,6 +44,7 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -318,6 +319,24 @@ def maybe_taken(exc: requests.RequestException) -> bool:
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return not isinstance(reason, NewConnectionError)
+
+
+def listed(reply: Reply, path: str, what: str) -> list[dict[str, Any]] | Outcome:
+    """Return the objects of the list at `path` in a read's answer (keys joined by dots; "" for the body itself),
+    leaving out any item that is not an object, or the retry Outcome when the answer holds no list there (a proxy's
+    page, an API change)."""
+    found: Any = reply.body
+    for key in filter(None, path.split(".")):
+        found = found.get(key) if isinstance(found, dict) else None
+    if not isinstance(found, list):
+        where = f" under {path!r}" if path else f" (a body of type {type(reply.body).__name__})"
+        return Outcome("retry", reply.outcome.code, f"{what}: the answer held no list{where}", None)
+    return [item for item in found if isinstance(item, dict)]
+
+
+def texts_of(items: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> list[str]:
+    """Return each item's non-empty text in each of fields, in order (a note as a helpdesk keeps it: HTML, plain)."""
+    return [text for item in items for text in (item.get(field) for field in fields) if isinstance(text, str) and text]
 
 
 def current_tags(reply: Reply, key: str, what: str, name_of: Any = None) -> list[str] | Outcome:

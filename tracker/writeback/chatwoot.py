@@ -34,7 +34,7 @@ from urllib.parse import quote
 import requests
 
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, Reply, current_tags, merged_tags
+from tracker.writeback.base import Helpdesk, Note, Reply, current_tags, listed, merged_tags, texts_of
 
 PAGE = 20  # messages a Get messages page holds (the newest, or those `before` a message id)
 MESSAGES = 100  # the newest messages a look for a note reads, at least
@@ -81,18 +81,14 @@ class Chatwoot(Helpdesk):
                               params={"before": str(before)} if before is not None else None)
             if not reply.ok:
                 return reply.outcome
-            messages = reply.body.get("payload") if isinstance(reply.body, dict) else None
-            if not isinstance(messages, list):
-                return Outcome("retry", reply.outcome.code, "chatwoot read notes: the answer held no list of messages "
-                                                            "under 'payload'", None)
-            page = [message for message in messages if isinstance(message, dict)]
-            texts += [text for message in reversed(page)
-                      for text in (message.get("content"), message.get("processed_message_content"))
-                      if isinstance(text, str) and text]
+            page = listed(reply, "payload", "chatwoot read notes")
+            if isinstance(page, Outcome):
+                return page
+            texts += texts_of(reversed(page), ("content", "processed_message_content"))
             ids = [message["id"] for message in page
                    if isinstance(message.get("id"), int) and not isinstance(message["id"], bool)]
             oldest = min(ids, default=None)
-            if (len(messages) < PAGE or oldest is None or (before is not None and oldest >= before)
+            if (len(page) < PAGE or oldest is None or (before is not None and oldest >= before)
                     or any(note.written_in(text) for text in texts)):
                 break
             before = oldest

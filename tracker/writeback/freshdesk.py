@@ -20,7 +20,7 @@ from urllib.parse import quote
 import requests
 
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, current_tags, merged_tags
+from tracker.writeback.base import Helpdesk, Note, current_tags, listed, merged_tags, texts_of
 
 PER_PAGE = 100  # conversations a page, the most Freshdesk sends (30 unless asked)
 PAGES = 10  # pages of conversations read at most, oldest first, to reach the newest (1,000 conversations)
@@ -59,12 +59,10 @@ class Freshdesk(Helpdesk):
                               params={"per_page": str(PER_PAGE), "page": str(page)})
             if not reply.ok:
                 return reply.outcome
-            if not isinstance(reply.body, list):
-                return Outcome("retry", reply.outcome.code, f"freshdesk read notes: the answer held no list of "
-                                                            f"conversations (a body of type "
-                                                            f"{type(reply.body).__name__})", None)
-            texts = [[text for text in (item.get("body"), item.get("body_text")) if isinstance(text, str) and text]
-                     for item in reply.body if isinstance(item, dict)]
+            conversations = listed(reply, "", "freshdesk read notes")
+            if isinstance(conversations, Outcome):
+                return conversations
+            texts = [texts_of([item], ("body", "body_text")) for item in conversations]
             found += [each for each in texts if each]
             if len(reply.body) < PER_PAGE or any(note.written_in(text) for each in texts for text in each):
                 return [text for each in reversed(found) for text in each]

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import requests
 
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note
+from tracker.writeback.base import Helpdesk, Note, listed, texts_of
 
 MESSAGES = 100  # the newest messages a look for a note reads: List messages' largest `limit`
 TEXTS = ("body_html", "body_text", "stripped_html", "stripped_text")  # a message's texts, as Gorgias keeps them
@@ -51,12 +51,8 @@ class Gorgias(Helpdesk):
         reply = self.call(session, "GET", f"{self.api.url}/api/messages", what="read messages", params=params)
         if not reply.ok:
             return reply.outcome
-        messages = reply.body.get("data") if isinstance(reply.body, dict) else None
-        if not isinstance(messages, list):
-            return Outcome("retry", reply.outcome.code, "gorgias read messages: the answer held no list of messages "
-                                                        "under 'data'", None)
-        return [text for message in messages if isinstance(message, dict)
-                for text in (message.get(key) for key in TEXTS) if isinstance(text, str) and text]
+        messages = listed(reply, "data", "gorgias read messages")
+        return messages if isinstance(messages, Outcome) else texts_of(messages, TEXTS)
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         url = f"{self._ticket(note)}/tags"

@@ -33,7 +33,7 @@ import requests
 
 from tracker.backoff import retry_after_s
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, Reply, current_tags, merged_tags
+from tracker.writeback.base import Helpdesk, Note, Reply, current_tags, listed, merged_tags, texts_of
 
 EARLY_S = 60.0  # a token is fetched again this long before Help Scout says it expires
 MERGES = 3  # moves of a merged conversation followed (merged into one that was merged again), at most
@@ -134,16 +134,12 @@ class HelpScout(Helpdesk):
                                  params={"page": str(page)} if page > 1 else None)
             if not reply.ok:
                 return reply.outcome
-            body = reply.body if isinstance(reply.body, dict) else {}
-            embedded = body.get("_embedded")
-            threads = embedded.get("threads") if isinstance(embedded, dict) else None
-            if not isinstance(threads, list):
-                return Outcome("retry", reply.outcome.code, "helpscout read notes: the answer held no list of threads "
-                                                            "under _embedded.threads", None)
-            texts += [thread["body"] for thread in threads
-                      if isinstance(thread, dict) and isinstance(thread.get("body"), str) and thread["body"]]
+            threads = listed(reply, "_embedded.threads", "helpscout read notes")
+            if isinstance(threads, Outcome):
+                return threads
+            texts += texts_of(threads, ("body",))
             read += len(threads)
-            paging = body.get("page")
+            paging = reply.body.get("page")
             total = paging.get("totalPages") if isinstance(paging, dict) else None
             if (read >= THREADS or not threads or not isinstance(total, int) or page >= total
                     or any(note.written_in(text) for text in texts)):

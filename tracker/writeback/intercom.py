@@ -29,7 +29,7 @@ import requests
 
 from tracker.backoff import retry_after_s
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, Reply
+from tracker.writeback.base import Helpdesk, Note, Reply, listed, texts_of
 
 VERSION = "2.11"
 # Intercom resets its windows every 10 seconds; a reset further off than this is a clock or header fault.
@@ -74,16 +74,12 @@ class Intercom(Helpdesk):
         reply = self.call(session, "GET", self._conversation(note), what="read conversation")
         if not reply.ok:
             return reply.outcome
-        listing = reply.body.get("conversation_parts") if isinstance(reply.body, dict) else None
-        parts = listing.get("conversation_parts") if isinstance(listing, dict) else None
-        if not isinstance(parts, list):
-            return Outcome("retry", reply.outcome.code, "intercom read notes: the answer held no list of conversation "
-                                                        "parts under conversation_parts.conversation_parts", None)
-        written = [part for part in parts if isinstance(part, dict) and isinstance(part.get("body"), str)
-                   and part["body"]]
-        written.sort(key=lambda part: part["created_at"] if isinstance(part.get("created_at"), int) else 0,
-                     reverse=True)  # their order is not documented; an undated part goes last
-        return [part["body"] for part in written]
+        parts = listed(reply, "conversation_parts.conversation_parts", "intercom read notes")
+        if isinstance(parts, Outcome):
+            return parts
+        parts.sort(key=lambda part: part["created_at"] if isinstance(part.get("created_at"), int) else 0,
+                   reverse=True)  # their order is not documented; an undated part goes last
+        return texts_of(parts, ("body",))
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         last = Outcome("delivered", None, "intercom tags: nothing to do", None)

@@ -30,7 +30,7 @@ import requests
 
 from tracker.backoff import MAX_RETRY_AFTER_S, retry_after_s
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note
+from tracker.writeback.base import Helpdesk, Note, listed, texts_of
 
 COMMENTS = 100  # the newest comments a look for a note reads: one page (Jira Cloud pages comments by 100 at most)
 
@@ -71,12 +71,8 @@ class Jira(Helpdesk):
                           params={"orderBy": "-created", "maxResults": str(COMMENTS)})
         if not reply.ok:
             return reply.outcome
-        comments = reply.body.get("comments") if isinstance(reply.body, dict) else None
-        if not isinstance(comments, list):
-            return Outcome("retry", reply.outcome.code, "jira read notes: the answer held no list of comments under "
-                                                        "'comments'", None)
-        return [text for comment in comments if isinstance(comment, dict)
-                for text in (comment.get("body"), comment.get("renderedBody")) if isinstance(text, str) and text]
+        comments = listed(reply, "comments", "jira read notes")
+        return comments if isinstance(comments, Outcome) else texts_of(comments, ("body", "renderedBody"))
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         changes = [{"add": label(tag)} for tag in note.tags] + \

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import requests
 
 from tracker.notify.targets import Outcome
-from tracker.writeback.base import Helpdesk, Note, Reply
+from tracker.writeback.base import Helpdesk, Note, Reply, listed, texts_of
 
 
 class Zendesk(Helpdesk):
@@ -54,13 +54,8 @@ class Zendesk(Helpdesk):
                           params={"page[size]": "100", "sort": "-created_at"})
         if not reply.ok:
             return reply.outcome
-        comments = reply.body.get("comments") if isinstance(reply.body, dict) else None
-        if not isinstance(comments, list):
-            return Outcome("retry", reply.outcome.code, "zendesk read comments: the answer held no list of comments",
-                           None)
-        return [text for comment in comments if isinstance(comment, dict)
-                for text in (comment.get("body"), comment.get("html_body"), comment.get("plain_body"))
-                if isinstance(text, str) and text]
+        comments = listed(reply, "comments", "zendesk read comments")
+        return comments if isinstance(comments, Outcome) else texts_of(comments, ("body", "html_body", "plain_body"))
 
     def add_tags(self, session: requests.Session, note: Note) -> Outcome:
         url = f"{self._ticket(note)}/tags.json"
