@@ -80,7 +80,7 @@ def restarted_once_waiting(server: RedisProcess, waiting: threading.Event) -> It
         yield stop
     finally:
         waiting.set()  # a record that never waited: start it now, for the rest of the test
-        if thread.is_alive() or thread.ident is not None:
+        if thread.ident is not None:  # started
             thread.join(timeout=30)
         if server.process is None or server.process.poll() is not None:
             server.start()
