@@ -150,7 +150,7 @@ def _json(body: Any) -> Response:
     return Response(json.dumps(body), 200, content_type="application/json")
 
 
-def _written_then(desk: Desk, answer: Callable[[], Response]) -> list[Any]:
+def _written_then(server: HTTPServer, note: tuple[str, str], answer: Callable[[], Response]) -> list[Any]:
     """Make the helpdesk take the first note call whole and answer it with answer(); return the bodies it took."""
     taken: list[Any] = []
 
@@ -158,13 +158,13 @@ def _written_then(desk: Desk, answer: Callable[[], Response]) -> list[Any]:
         taken.append(request.get_json())
         return answer()
 
-    desk.server.expect_oneshot_request(desk.note[1], method=desk.note[0]).respond_with_handler(take)
+    server.expect_oneshot_request(note[1], method=note[0]).respond_with_handler(take)
     return taken
 
 
 def test_a_note_written_whose_answer_was_a_504_is_found_on_the_ticket_and_not_written_again(desk: Desk) -> None:
     listing = LISTINGS[desk.source]
-    taken = _written_then(desk, lambda: Response("upstream timed out", 504))
+    taken = _written_then(desk.server, desk.note, lambda: Response("upstream timed out", 504))
     desk.server.expect_oneshot_request(listing.path, method="GET").respond_with_handler(
         lambda _: _json(listing.holding(fixture(listing.fixture), listing.sent_text(taken[0]))))
     desk.serve()
@@ -180,7 +180,7 @@ def test_a_note_written_whose_answer_was_a_504_is_found_on_the_ticket_and_not_wr
 
 def test_a_note_the_helpdesk_did_not_keep_is_looked_for_and_then_written(desk: Desk) -> None:
     listing = LISTINGS[desk.source]
-    _written_then(desk, lambda: Response("upstream timed out", 504))
+    _written_then(desk.server, desk.note, lambda: Response("upstream timed out", 504))
     desk.server.expect_oneshot_request(listing.path, method="GET").respond_with_json(fixture(listing.fixture))
     desk.serve()
 
@@ -193,7 +193,7 @@ def test_a_note_the_helpdesk_did_not_keep_is_looked_for_and_then_written(desk: D
 
 def test_a_look_the_helpdesk_cannot_answer_writes_the_note_rather_than_hold_it(desk: Desk) -> None:
     listing = LISTINGS[desk.source]
-    _written_then(desk, lambda: Response("upstream timed out", 504))
+    _written_then(desk.server, desk.note, lambda: Response("upstream timed out", 504))
     desk.server.expect_oneshot_request(listing.path, method="GET").respond_with_data("no such route", status=404)
     desk.serve()
 
@@ -205,7 +205,7 @@ def test_a_look_the_helpdesk_cannot_answer_writes_the_note_rather_than_hold_it(d
 @pytest.mark.parametrize("answer", [{"unexpected": True}, ["a", "list"], "text"], ids=["object", "list", "string"])
 def test_a_look_answered_in_another_shape_writes_the_note_and_never_raises(desk: Desk, answer: Any) -> None:
     listing = LISTINGS[desk.source]
-    _written_then(desk, lambda: Response("upstream timed out", 504))
+    _written_then(desk.server, desk.note, lambda: Response("upstream timed out", 504))
     desk.server.expect_oneshot_request(listing.path, method="GET").respond_with_json(answer)
     desk.serve()
 
@@ -274,8 +274,7 @@ def test_a_look_that_times_out_writes_nothing_and_is_made_again(
     monkeypatch.setattr(base, "TIMEOUTS", (3.0, 0.3))
     v, listing = wb.VENDORS["zendesk"], LISTINGS["zendesk"]
     notice = wb.answer_notice(v, 2, False)
-    taken = _written_then(Desk("zendesk", httpserver, v.note, lambda n: Outcome("skipped"), notice, lambda: None),
-                          lambda: Response("upstream timed out", 504))
+    taken = _written_then(httpserver, v.note, lambda: Response("upstream timed out", 504))
     slow_look = Response(json.dumps(fixture(listing.fixture)), 200, content_type="application/json")
     httpserver.expect_oneshot_request(listing.path, method="GET").respond_with_handler(
         lambda _: (time.sleep(1.0), slow_look)[1])  # the fault: a look answered later than the read timeout
