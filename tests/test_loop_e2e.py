@@ -71,8 +71,8 @@ def test_an_unhappy_answer_reaches_the_zendesk_ticket_the_event_stream_and_a_cas
     # The internal note and the tags on ticket 1001, once each, as Zendesk's API takes them.
     (note,) = wait_until(lambda: _calls(httpserver, "PUT", r"/api/v2/tickets/1001\.json"), 60, what="the note")
     comment = json.loads(note.get_data())["ticket"]["comment"]
-    assert comment["public"] is False and "Nobody called back" in comment["body"]
-    assert f"/dashboard/customers/{CUSTOMER}" in comment["body"]
+    assert comment["public"] is False and "Nobody called back" in comment["html_body"]
+    assert f"/dashboard/customers/{CUSTOMER}" in comment["html_body"]
     assert note.headers["Authorization"].startswith("Basic ")
     (tags,) = wait_until(lambda: _calls(httpserver, "PUT", r"/api/v2/tickets/1001/tags\.json"), 30, what="tags")
     assert set(json.loads(tags.get_data())["tags"]) == {"csat-2", "csat-unsatisfied"}
@@ -94,7 +94,7 @@ def test_an_unhappy_answer_reaches_the_zendesk_ticket_the_event_stream_and_a_cas
                  headers={"x-zendesk-webhook-invocation-id": "inv-2"}).status_code == 202
     (warning,) = wait_until(lambda: _calls(httpserver, "PUT", r"/api/v2/tickets/1002\.json"), 60,
                             what="the at-risk note")
-    assert "at risk" in json.loads(warning.get_data())["ticket"]["comment"]["body"].lower()
+    assert "at risk" in json.loads(warning.get_data())["ticket"]["comment"]["html_body"].lower()
 
     # Solved and answered satisfied: the case is recovered.
     assert _post(live_server, "zendesk", _zendesk_ticket("1002", "Solved"),

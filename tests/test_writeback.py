@@ -70,8 +70,10 @@ def _zendesk_note(body: Any) -> None:
     documented = fixture("zendesk_update_ticket_comment.request.json")
     assert body.keys() == documented.keys() and body["ticket"].keys() == documented["ticket"].keys()
     comment = body["ticket"]["comment"]
-    assert comment["public"] is False and comment["body"] and comment["html_body"].startswith("<p>")
-    assert set(comment) == {"body", "html_body", "public"}
+    # HTML goes as html_body instead of body (Create Ticket: "HTML data is stripped out of the request if you use
+    # body"), never both.
+    assert comment["public"] is False and comment["html_body"].startswith("<p>")
+    assert set(comment) == {"html_body", "public"}
 
 
 def _freshdesk_note(body: Any) -> None:
@@ -442,7 +444,7 @@ def test_a_new_ticket_of_a_customer_at_risk_gets_a_note_and_no_tags(
     assert writer.wants(notice)
     assert writer.deliver(notice, context(store, settings)).status == "delivered"
     [note] = calls(httpserver, *v.note)
-    assert "Customer at risk" in note.get_json()["ticket"]["comment"]["body"]
+    assert "Customer at risk" in note.get_json()["ticket"]["comment"]["html_body"]
     assert not calls(httpserver, *v.tag_write[:2])
 
 

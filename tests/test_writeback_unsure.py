@@ -11,6 +11,7 @@ a look the helpdesk cannot answer writes the note rather than hold it back for e
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,8 +52,9 @@ class Listing:
 
 
 def _zendesk(body: Any, text: str) -> Any:
-    comment = body["comments"][0]
-    comment.update(body=text, public=False)
+    # Sent as html_body: Zendesk keeps it, and its text without the markup as body and plain_body.
+    plain = re.sub(r"<[^>]+>", "", text)
+    body["comments"][0].update(html_body=text, body=plain, plain_body=plain, public=False)
     return body
 
 
@@ -88,7 +90,7 @@ def _intercom(body: Any, text: str) -> Any:
 
 LISTINGS: dict[str, Listing] = {
     "zendesk": Listing("/api/v2/tickets/35436/comments", "zendesk_list_comments.response.json",
-                       lambda sent: sent["ticket"]["comment"]["body"], _zendesk),
+                       lambda sent: sent["ticket"]["comment"]["html_body"], _zendesk),
     "freshdesk": Listing("/api/v2/tickets/20/conversations", "freshdesk_list_conversations.response.json",
                          lambda sent: sent["body"], _freshdesk),
     "gorgias": Listing("/api/messages", "gorgias_list_messages.response.json", lambda sent: sent["body_html"],

@@ -1,7 +1,9 @@
 """Zendesk write-back: a private comment on the ticket, and tags added to it (Ticketing API v2).
 
-- Note: `PUT /api/v2/tickets/{id}.json` `{"ticket": {"comment": {"body", "html_body", "public": false}}}`: Zendesk
-  creates comments only through a ticket update; `public: false` makes it an internal note agents alone see.
+- Note: `PUT /api/v2/tickets/{id}.json` `{"ticket": {"comment": {"html_body", "public": false}}}`: Zendesk
+  creates comments only through a ticket update; `public: false` makes it an internal note agents alone see. The
+  note is HTML, so it goes as `html_body` alone ("use html_body instead of body": body's HTML is stripped), and
+  Zendesk keeps its plain text as the comment's `body`.
 - Tags: `PUT /api/v2/tickets/{id}/tags.json` `{"tags": [...]}` adds them, keeping the ticket's others (POST would
   replace them all); `DELETE` on the same path with `{"tags": [...]}` removes stale ones.
 - Notes read: `GET /api/v2/tickets/{id}/comments` with `page[size]=100` and `sort=-created_at` (cursor pagination,
@@ -46,7 +48,7 @@ class Zendesk(Helpdesk):
         return f"{self.api.url}/api/v2/tickets/{quote(note.ticket, safe='')}"
 
     def add_note(self, session: requests.Session, note: Note) -> Outcome:
-        body = {"ticket": {"comment": {"body": note.text, "html_body": note.html, "public": False}}}
+        body = {"ticket": {"comment": {"html_body": note.html, "public": False}}}
         return self.call(session, "PUT", f"{self._ticket(note)}.json", what="private comment", json=body).outcome
 
     def note_texts(self, session: requests.Session, note: Note) -> list[str] | Outcome:
