@@ -24,7 +24,8 @@ OUR_SERVICES = ("web", "worker", "beat")
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-|:?\?)([^}]*))?\}")
 # What the compose stack wires itself (its own Redis, listening inside the container); every other
 # tracker setting is the operator's and comes from .env.
-STACK_WIRING = {"TRACKER_REDIS_URL": "redis://redis:6379/0", "TRACKER_BIND": "0.0.0.0:8000"}
+STACK_WIRING = {"TRACKER_REDIS_URL": "redis://redis:6379/0", "TRACKER_BIND": "0.0.0.0:8000",
+                "FORWARDED_ALLOW_IPS": "*"}  # the published port is on the host's loopback: only its proxy reaches web
 
 
 class ComposeRefuses(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -66,6 +67,8 @@ KNOWN_VARIABLES = (
     "TRACKER_INBOUND_TOKEN",
     "TRACKER_ALERT_ALLOW_PRIVATE",
     "TRACKER_API_RATE_LIMIT",
+    "TRACKER_SIGN_IN_FAILURES",
+    "FORWARDED_ALLOW_IPS",  # gunicorn's own: the proxies whose X-Forwarded-* it and the app trust
     "TRACKER_WEB_WORKERS",
     "TRACKER_LOG_LEVEL",
     "TRACKER_RETENTION_DAYS",
@@ -260,6 +263,9 @@ class Settings:
     inbound_token: str | None = None
     alert_allow_private: bool = False
     api_rate_limit: int = 600
+    sign_in_failures: int = 10  # failed dashboard sign-ins a client address may make in SIGN_IN_WINDOW_S (0: off)
+    # The peers whose X-Forwarded-For names the client (tracker.web.clients): addresses and networks, or "*".
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     web_workers: int = 2
     log_level: str = "INFO"
     retention_days: int | None = None  # None: keep answers, surveys and tickets forever
@@ -655,6 +661,7 @@ MAXIMA: dict[str, tuple[float, str]] = {
     "TRACKER_AT_RISK_SCORE": (100, "the highest score"),
     "TRACKER_SURVEY_SAMPLE_PERCENT": (100, "percent"),
     "TRACKER_API_RATE_LIMIT": (1_000_000, "requests a minute"),
+    "TRACKER_SIGN_IN_FAILURES": (1_000_000, "failed sign-ins a client address may make in 15 minutes"),
     "TRACKER_WEB_WORKERS": (64, "the threads they share"),
     "TRACKER_RETENTION_DAYS": (3650, "days; unset keeps everything"),
     "TRACKER_LOG_RETENTION_DAYS": (3650, "days"),
@@ -679,6 +686,24 @@ def _number(environ: Mapping[str, str], name: str, default: float, minimum: floa
     if value > maximum:
         raise ConfigError(f"{name} must be at most {maximum:.0f} ({unit}), got {raw!r}")
     return value
+
+
+def _forwarded_allow_ips(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Read FORWARDED_ALLOW_IPS as gunicorn does (a comma-separated list of addresses and networks, or "*"; unset:
+    127.0.0.1 and ::1), refusing what gunicorn would not read either."""
+    raw = environ.get("FORWARDED_ALLOW_IPS")
+    if raw is None:
+        return ("127.0.0.1", "::1")
+    entries = tuple(entry.strip() for entry in raw.split(",") if entry.strip())
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"FORWARDED_ALLOW_IPS must list addresses or networks (or be *), got "
+                              f"{entry[:80]!r}") from None
+    return entries
 
 
 def _bind(value: str) -> str:
@@ -998,6 +1023,8 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
     at_risk_score = number("TRACKER_AT_RISK_SCORE", 50, 0, False)
     jira_api_url = check(lambda: _optional_url(environ, "TRACKER_JIRA_API_URL"), None)
     web_workers = int(number("TRACKER_WEB_WORKERS", default_web_workers(), 1, True))
+    sign_in_failures = int(number("TRACKER_SIGN_IN_FAILURES", 10, 0, True))
+    forwarded_allow_ips: tuple[str, ...] = check(lambda: _forwarded_allow_ips(environ), ("127.0.0.1", "::1"))
     retention_days = optional("TRACKER_RETENTION_DAYS", 1)
     log_retention_days = int(number("TRACKER_LOG_RETENTION_DAYS", 30, 1, True))
     event_urls: tuple[EventUrl, ...] = check(lambda: _event_urls(environ), ())
@@ -1035,6 +1062,8 @@ def load_settings(environ: Mapping[str, str], needs: str = "all") -> Settings:
         jira_api_token=environ.get("TRACKER_JIRA_API_TOKEN", "").strip() or None,
         **rules,  # type: ignore[arg-type]
         web_workers=web_workers,
+        sign_in_failures=sign_in_failures,
+        forwarded_allow_ips=forwarded_allow_ips,
         log_level=level,
         retention_days=retention_days,
         log_retention_days=log_retention_days,

@@ -454,6 +454,12 @@ def dashboard_session(digest: str) -> str:
     return f"{PREFIX}:session:{digest}"
 
 
+def sign_in_failures(client: str) -> str:
+    """Name the count of failed dashboard sign-ins from one client (an address, an IPv6 /64) in its window; it
+    expires with the window."""
+    return f"{PREFIX}:signin-failed:{client}"
+
+
 # Notices: what the product tells the outside (issue 11), by notice bucket --------------------------------------
 # `{n<b>}` one notice bucket b (bucket_of(customer email)): a stream of notices in order per customer, each
 # notice's dedupe mark (so an emit repeated after a crash appends once), and the dispatch state of its targets.

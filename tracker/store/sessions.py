@@ -28,3 +28,26 @@ class Sessions(RedisBase):
     def end_session(self, session_id: str) -> None:
         """Forget a sign-in, so its cookie no longer opens the dashboard."""
         self.redis.delete(keys.dashboard_session(digest(session_id)))
+
+    def sign_in_failures(self, client: str) -> tuple[int, int]:
+        """Return how many sign-ins failed from client in its window so far, and the milliseconds the window has
+        left (0: no window open)."""
+        pipe = self.redis.pipeline(transaction=False)  # one key
+        pipe.get(keys.sign_in_failures(client))
+        pipe.pttl(keys.sign_in_failures(client))
+        count, left = pipe.execute()
+        return int(count or 0), max(0, int(left))
+
+    def note_sign_in_failure(self, client: str, window_ms: int) -> tuple[int, int]:
+        """Count a failed sign-in from client in its window, opening one of window_ms when none is open; return the
+        count and the milliseconds the window has left."""
+        key = keys.sign_in_failures(client)
+        pipe = self.redis.pipeline(transaction=True)  # one key
+        pipe.set(key, 0, px=window_ms, nx=True)
+        pipe.incr(key)
+        pipe.pttl(key)
+        _, count, left = pipe.execute()
+        if int(left) < 0:  # the window ended between SET and INCR, which made the key anew without one
+            self.redis.pexpire(key, window_ms)
+            left = window_ms
+        return int(count), int(left)

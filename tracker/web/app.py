@@ -15,6 +15,7 @@ from tracker import text as jsontext
 from tracker.config import MAX_BODY, Settings
 from tracker.i18n.catalogue import SUPPORTED, format_date, text
 from tracker.store import Store
+from tracker.web.clients import install_client_addresses
 from tracker.web.context import Tracker
 from tracker.web.limits import install_client_limits
 from tracker.web.metrics import QueueLength, metrics_registry
@@ -91,6 +92,7 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     install_webhook_fast_path(app)
+    install_client_addresses(app, settings.forwarded_allow_ips)
     install_client_limits(app)  # outermost: it bounds the fast path's body reads too
     app.after_request(security_headers)
     return app

@@ -18,6 +18,7 @@ from tracker.schema_cache import schema
 from tracker.scores.cards import public_ref
 from tracker.scores.summary import day_of_ms
 from tracker.surveys.tokens import derive_key
+from tracker.web.clients import limited_as
 from tracker.web.context import Tracker, current_tracker
 from tracker.web.dashboard import cells
 from tracker.web.dashboard.data import (
@@ -32,6 +33,7 @@ from tracker.web.dashboard.data import (
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 SESSION_HOURS = 12
+SIGN_IN_WINDOW_S = 15 * 60  # TRACKER_SIGN_IN_FAILURES failed sign-ins from one client are allowed in this window
 
 
 class LoginFormSchema(Schema):
@@ -154,6 +156,13 @@ def _login_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
     return render_template("dashboard/login.html", error=error, notice=notice, csrf_token=csrf_token()), status
 
 
+def _too_many_failures(left_ms: int) -> tuple[str, int, dict[str, str]]:
+    minutes = max(1, -(-left_ms // 60_000))
+    page, status = _login_page(f"Too many sign-ins with a key that is not valid came from your address. Try again "
+                               f"in {minutes} minute{'s' if minutes != 1 else ''}.", 429)
+    return page, status, {"Retry-After": str(max(1, -(-left_ms // 1000)))}
+
+
 @bp.get("/login")
 def login_form() -> Any:
     """Show the login form, or the dashboard to someone already signed in."""
@@ -171,9 +180,21 @@ def login() -> Any:
         form = schema(LoginFormSchema).load(request.form)
     except ValidationError:
         return _login_page("Enter an API key.", 401)
-    store = _tracker().store
+    if not form["key"].strip():  # blanks: no key was tried
+        return _login_page("Enter an API key.", 401)
+    store, limit = _tracker().store, _tracker().settings.sign_in_failures
+    client = limited_as(request.remote_addr or "")
+    if limit:
+        # Counted per client and checked before the key, so guessing stops at the limit (a key is 256 random
+        # bits, so this spares the store more than it guards the keys); a proxy's clients are told apart only
+        # when FORWARDED_ALLOW_IPS trusts it (tracker.web.clients).
+        failed, left_ms = store.sign_in_failures(client)
+        if failed >= limit:
+            return _too_many_failures(left_ms)
     found = store.check_key(form["key"].strip())
     if found is None or "read" not in found[1]:
+        if limit and store.note_sign_in_failure(client, SIGN_IN_WINDOW_S * 1000)[0] > limit:
+            return _too_many_failures(SIGN_IN_WINDOW_S * 1000)  # others from this client raced this one past it
         return _login_page("That API key is not valid.", 401)
     created = next((row["created_at"] for row in store.list_keys() if row["name"] == found[0]), None)
     session.clear()  # a fresh session (and CSRF nonce) on every sign-in
