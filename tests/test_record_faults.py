@@ -9,8 +9,10 @@ after the mail went out waits out the hand-off grace before it is mailed again, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -226,3 +228,90 @@ def test_a_case_survey_whose_worker_died_after_the_mail_went_waits_out_the_hand_
     resent = smtp.wait_for(mails + 2)[-1]
     assert resent["Message-ID"] == first["Message-ID"]  # the same mail: a resend is recognisable
     assert due.sweep(store, at + HOUR_MS)[1] == []
+
+
+class ReplyDropper:
+    """A TCP relay to a Redis that, once armed with a marker, passes on the next command holding it and then closes
+    the client's connection in place of its reply: the command is applied and its caller never hears so (a network
+    that failed at that moment). A NOSCRIPT reply (the script was not run) is passed on, and the relay stays armed."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port, self.marker, self.dropped = upstream_port, b"", 0
+        self.sockets: list[socket.socket] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, marker: bytes) -> None:
+        self.marker = marker
+
+    def close(self) -> None:
+        self.listener.close()
+        for end in self.sockets:
+            _close(end)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self.sockets += [client, upstream]
+            dropping = threading.Event()
+            threading.Thread(target=self._ask, args=(client, upstream, dropping), daemon=True).start()
+            threading.Thread(target=self._answer, args=(upstream, client, dropping), daemon=True).start()
+
+    def _ask(self, client: socket.socket, upstream: socket.socket, dropping: threading.Event) -> None:
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                if self.marker and self.marker in data:
+                    dropping.set()
+                upstream.sendall(data)
+        _close(client)
+        _close(upstream)
+
+    def _answer(self, upstream: socket.socket, client: socket.socket, dropping: threading.Event) -> None:
+        with contextlib.suppress(OSError):
+            while data := upstream.recv(65536):
+                if dropping.is_set() and data.startswith(b"-NOSCRIPT"):  # not run: it is sent again once loaded
+                    dropping.clear()
+                elif dropping.is_set():
+                    self.marker, self.dropped = b"", self.dropped + 1
+                    break
+                client.sendall(data)
+        _close(client)
+        _close(upstream)
+
+
+def _close(end: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        end.shutdown(socket.SHUT_RDWR)
+    end.close()
+
+
+def test_a_delivery_whose_record_was_applied_and_its_reply_lost_is_recorded_once(
+        httpserver: Any, restartable_redis: RedisProcess) -> None:
+    """redis-py sends a command again when its reply is lost (and record_through_outage calls again after an
+    outage): the attempt's record is written once, and the dispatch goes on from it."""
+    relay = ReplyDropper(restartable_redis.port)
+    try:
+        store = Store.from_url(f"redis://127.0.0.1:{relay.port}/0")
+        settings = load_settings(make_env(store_url := f"redis://127.0.0.1:{relay.port}/0", 2525,
+                                          TRACKER_EVENT_URLS=httpserver.url_for("/hook"),
+                                          TRACKER_ALERT_ALLOW_PRIVATE="1"))
+        assert settings.redis_url == store_url
+        httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+        emit(store, "survey.answered", CUSTOMER, {"survey": {"id": "s1"}, "customer": {"email": CUSTOMER},
+                                                  "answer": {"rating": 2}}, "survey.answered:s1", now_ms())
+        relay.arm(keys.dispatch_recorded(keys.bucket_of(CUSTOMER)).encode())
+        report = dispatch(store, settings, "test", now_ms(), targets=url_targets(settings))
+        assert relay.dropped == 1 and report.delivered == 1, (relay.dropped, report)
+        records = store.list_deliveries(10, lambda record: True)
+        assert [r["status"] for r in records] == ["delivered"], records
+        assert store.delivery_counts().get("delivered") == 1  # /metrics counts the attempt once
+        assert dispatch(store, settings, "test", now_ms() + HOUR_MS, targets=url_targets(settings)).delivered == 0
+        assert len(httpserver.log) == 1
+        store.redis.close()
+    finally:
+        relay.close()

@@ -192,7 +192,8 @@ def _dispatch_target(ctx: DispatchContext, bucket: int, token: str, target: Targ
         # The attempt is made (a message posted, a note written): a record lost to an outage would have the next
         # dispatcher make it again, so the record waits the outage out.
         _id, held = record_through_outage(
-            partial(store.record_delivery, bucket, token, LEASE_MS, target.name, mode, entry_id, record, next_state),
+            partial(store.record_delivery, bucket, token, LEASE_MS, target.name, mode, entry_id, record, next_state,
+                    attempt=uuid.uuid4().hex),  # one token for every try: a try applied is not recorded twice
             log, "notice attempted; recording it waits for storage",
             "notice attempted but not recorded; the next dispatch attempts it again",
             {"notice": notice.id, "target": target.name})

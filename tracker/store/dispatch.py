@@ -52,7 +52,8 @@ class DispatchState:
 
 def _record_keys(bucket: int) -> list[str]:
     return [keys.dispatch_lease(bucket), keys.dispatch_cursors(bucket), keys.dispatch_retries(bucket),
-            keys.deliveries(bucket), keys.delivery_seq(bucket), keys.delivery_counts(bucket)]
+            keys.deliveries(bucket), keys.delivery_seq(bucket), keys.delivery_counts(bucket),
+            keys.dispatch_recorded(bucket)]
 
 
 def delivery_bucket(delivery_id: str) -> int | None:
@@ -111,18 +112,21 @@ class Dispatch(RedisBase):
         return dict(entries[0][1]) if entries else None
 
     def record_delivery(self, bucket: int, token: str, ttl_ms: int, target: str, mode: str, entry: str,
-                        record: Mapping[str, Any] | None = None, retry: RetryState | None = None) -> tuple[str, bool]:
+                        record: Mapping[str, Any] | None = None, retry: RetryState | None = None,
+                        attempt: str = "") -> tuple[str, bool]:
         """Record an attempt (if given) and move the target on: mode "pass" (cursor past entry), "retry" or "none".
 
         Returns (the delivery id or "", whether the lease was still held). Without a token (a redelivery) nothing
-        moves. A dispatcher that lost its lease records the attempt it made and moves nothing.
+        moves. A dispatcher that lost its lease records the attempt it made and moves nothing. attempt: a token
+        naming this attempt, so that recording it again (its first call applied, the reply lost) returns the first
+        record's id and writes none (tracker.backoff.record_through_outage).
         """
         body = json.dumps(dict(record), separators=(",", ":"), ensure_ascii=False) if record else ""
         status = str(record.get("status", "")) if record else ""
         delivery_id, held = self.script("dispatch_record")(
             keys=_record_keys(bucket),
             args=[token, ttl_ms, target, mode, entry, retry.json() if retry else "", body, status,
-                  keys.DELIVERIES_KEPT, bucket])
+                  keys.DELIVERIES_KEPT, bucket, attempt])
         return str(delivery_id), bool(int(held))
 
     def note_behind(self, bucket: int, oldest: Mapping[str, int]) -> None:

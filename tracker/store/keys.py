@@ -501,6 +501,11 @@ def dispatch_behind(bucket: int) -> str:
     return f"{PREFIX}:{{n{bucket}}}:dispatch:behind"
 
 
+def dispatch_recorded(bucket: int) -> str:
+    """Name each target's last recorded attempt in the bucket: target name -> "<attempt token> <delivery id>"."""
+    return f"{PREFIX}:{{n{bucket}}}:dispatch:recorded"
+
+
 def deliveries(bucket: int) -> str:
     """Name the bucket's delivery records, newest first (a list capped at DELIVERIES_KEPT)."""
     return f"{PREFIX}:{{n{bucket}}}:deliveries"
