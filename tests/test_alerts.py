@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import ssl
 import threading
 import time
@@ -372,6 +373,46 @@ def test_an_alert_whose_kick_the_broker_did_not_take_is_sent_once_by_beats_resen
     celery.send_task("tracker.resend_held_alerts", kwargs={"older_than_ms": 0})
     wait_until(lambda: worker.output().count("Task tracker.resend_held_alerts") >= 4, what="the second resend run")
     assert len(httpserver.log) == 1
+
+
+def test_an_alert_kicked_twice_is_queued_once(post_event, store, env, settings, smtp, httpserver, start_worker):
+    """Its first kick waited behind a backlog longer than HELD_FOR_MS, and beat's resend kicked it again: the task that
+    runs second finds it released (queued already) and leaves it alone. The worker runs one task at a time, in order,
+    so once a task sent after both has run, every delivery either queued has run too."""
+    httpserver.expect_request(PATH, method="POST").respond_with_data("", status=204)
+    away = load_settings({**env, "TRACKER_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    web = create_app(settings, store, enqueue=web_enqueue(create_celery(away))).test_client()
+    path = _sent_survey(post_event, store, settings, smtp)
+    assert web.post(path, data={"rating": "1", "comment": "Nobody called back"}).status_code == 200
+    sid = path.split("/")[2].split("-")[0]
+    celery = create_celery(settings)
+    celery.send_task("tracker.resend_held_alerts", kwargs={"older_than_ms": 0})  # beat's kick, queued behind:
+    celery.send_task("tracker.send_alert", args=[sid, 1])  # the first kick, late
+    worker = start_worker()
+    ran = re.compile(r"Task tracker\.(send_alert|resend_held_alerts)\[[^]]+\] succeeded")
+    wait_until(lambda: len(ran.findall(worker.output())) == 3, what="beat's resend and both kicks run")
+    celery.send_task("tracker.resend_held_alerts", kwargs={"older_than_ms": 0})  # after every delivery queued
+    wait_until(lambda: len(ran.findall(worker.output())) == 4, what="the last task run")
+    assert len(httpserver.log) == 1, worker.output()
+    assert worker.output().count("alert left alone") == 1
+    assert store.alerts_held_before(_now_ms() + 1, 10) == []
+
+
+def test_a_held_alert_is_queued_by_the_one_task_that_claims_it_and_never_once_released(store, settings):
+    """Tokens are tasks (a task's retry keeps its token): another task's claim, or a release, leaves it alone."""
+    from tracker.alerts.held import queue_held
+
+    queued: list[str] = []
+    _hold(store, "s-1", 1, _now_ms())  # held with no answer behind it: queued as nothing (alerts_for), released
+    assert store.take_alert("s-1", 1, "task-a", HELD_FOR_MS)
+    assert store.take_alert("s-1", 1, "task-a", HELD_FOR_MS)  # its retry
+    assert not store.take_alert("s-1", 1, "task-b", HELD_FOR_MS)
+    assert queue_held(store, settings, "s-1", 1, _now_ms(), lambda url, body: queued.append(url), "task-b") is None
+    assert queue_held(store, settings, "s-1", 1, _now_ms(), lambda url, body: queued.append(url), "task-a") == 0
+    assert store.alerts_held_before(10 ** 13, 10) == []  # released
+    assert not store.take_alert("s-1", 1, "task-a", HELD_FOR_MS)
+    assert queue_held(store, settings, "s-1", 1, _now_ms(), lambda url, body: queued.append(url), "task-c") is None
+    assert queued == []
 
 
 def _hold(store: Any, sid: str, rating: int, at_ms: int) -> None:

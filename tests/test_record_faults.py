@@ -158,6 +158,28 @@ def _world(restartable_redis: RedisProcess, env: dict[str, str], smtp: Any) -> t
     return World(post, store, own_env, smtp, client), store, settings
 
 
+def test_an_alert_queued_while_redis_restarts_is_released_when_it_is_back_and_never_queued_again(
+        restartable_redis: RedisProcess, env: dict[str, str], smtp: Any) -> None:
+    from tracker.alerts.held import HELD_FOR_MS, queue_held, resend_held
+
+    alerting = {**env, "TRACKER_ALERT_URLS": "https://alerts.example.com/hook"}
+    world, store, settings = _world(restartable_redis, alerting, smtp)
+    sid = world.solved_and_answered("T-1", CUSTOMER, 1, "Slow")  # held: the web's kick goes nowhere here
+    assert store.alerts_held_before(now_ms() + 1, 10) == [(sid, 1)]
+    queued: list[str] = []
+    with logged("tracker.alerts.held", "releasing it waits for storage") as waiting, \
+            restarted_once_waiting(restartable_redis, waiting) as stop:
+
+        def queue_then_outage(url: str, body: str) -> None:
+            queued.append(url)
+            stop()  # the broker has the delivery; the tracker's Redis goes away before the alert is released
+
+        assert queue_held(store, settings, sid, 1, now_ms(), queue_then_outage, "task-a") == 1
+    assert store.alerts_held_before(now_ms() + HELD_FOR_MS, 10) == []
+    assert resend_held(store, now_ms() + HELD_FOR_MS, lambda *alert: queued.append("again")) == 0
+    assert queued == ["https://alerts.example.com/hook"]
+
+
 def _closed_case(world: World, store: Store, settings: Any) -> str:
     """An unhappy answer's case, closed by a lead: its new survey falls due; return its due member."""
     sid = world.solved_and_answered("T-1", CUSTOMER, 1, "Slow")

@@ -15,7 +15,6 @@ from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from tracker.alerts import delivery, held
-from tracker.alerts.payload import alerts_for
 from tracker.cases.labels import keep_case_labels
 from tracker.errors import StorageUnavailable
 from tracker.ingest import apply as ingest
@@ -155,11 +154,11 @@ def register(app: Celery) -> None:
     @app.task(name="tracker.send_alert", shared=False, bind=True, max_retries=None)  # it counts its own tries
     def send_alert(self: Task, sid: str, rating: int) -> None:
         # Built here, not in the customer's request; one delivery per URL, so each retries on its own. Released once
-        # they are queued: until then beat sends it again (tracker.alerts.held).
+        # they are queued: until then beat sends it again; an alert another kick queued is left alone
+        # (tracker.alerts.held).
         try:
-            for url, body in alerts_for(self.app.tracker_store, self.app.tracker_settings, sid, rating, _now_ms()):
-                deliver_alert.delay(url, body)
-            self.app.tracker_store.release_alert(sid, rating)
+            held.queue_held(self.app.tracker_store, self.app.tracker_settings, sid, rating, _now_ms(),
+                            lambda url, body: deliver_alert.delay(url, body), str(self.request.id))
         except StorageUnavailable as exc:
             attempt = self.request.retries + 1
             if held.SEND_RETRY.gives_up(attempt):

@@ -32,6 +32,19 @@ class HeldAlerts(RedisBase):
         pipe.zadd(keys.ALERTS_HELD_BEFORE, {member: now_ms}, xx=True)
         pipe.execute()
 
+    def take_alert(self, sid: str, rating: int, token: str, ttl_ms: int) -> bool:
+        """Claim a held alert for ttl_ms under token, for the one task that queues its deliveries (the same token
+        takes it again: a task's retry, a reply lost); False when it is held no more (its deliveries were queued and
+        it was released) or another token claimed it meanwhile."""
+        member, bucket = held_member(sid, rating), keys.bucket_of(sid)
+        claim = keys.alert_claim(bucket, member)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zscore(keys.alerts_held(bucket), member)
+        pipe.zscore(keys.ALERTS_HELD_BEFORE, member)
+        if all(score is None for score in pipe.execute()):
+            return False
+        return bool(self.redis.set(claim, token, nx=True, px=ttl_ms)) or self.redis.get(claim) == token
+
     def release_alert(self, sid: str, rating: int) -> None:
         member = held_member(sid, rating)
         pipe = self.redis.pipeline(transaction=False)
