@@ -14,6 +14,7 @@ from tests.support import solved_event, vendor_fixture
 from tracker.config import MAX_BODY
 from tracker.store import Store
 from tracker.web.app import create_app
+from tracker.web.clients import ClientAddresses
 from tracker.web.limits import ClientLimits
 from webhooks.fast_path import WebhookFastPath
 
@@ -45,7 +46,8 @@ def _answer(response: Any) -> tuple[str, list[tuple[str, str]], bytes]:
 
 def _blueprint_only(app: Any) -> Client:
     """A client of the same app without the fast path: ClientLimits straight over Flask."""
-    limits = app.wsgi_app
+    assert isinstance(app.wsgi_app, ClientAddresses)
+    limits = app.wsgi_app.app
     assert isinstance(limits, ClientLimits) and isinstance(limits.app, WebhookFastPath)
     return Client(ClientLimits(limits.app.app), use_cookies=False)
 

@@ -10,7 +10,8 @@ So one alert may be kicked more than once: its first kick only waited behind a b
 beat's kick joined it. Each task first claims the held alert (Store.take_alert): one released (queued already) or
 claimed by another task meanwhile is left alone, so its deliveries are queued once. The release waits out a Redis
 outage (record_through_outage): queueing is done outside the store, and an alert left held would be queued again.
-Only a worker killed between queueing and releasing has the alert delivered twice, under the same webhook-id
+Only a worker killed between queueing and releasing, or a Redis away for longer than the release waits, has the
+alert delivered twice, under the same webhook-id
 (payload.message_id), which receivers dedupe by; an alert is never dropped.
 """
 
@@ -24,6 +25,7 @@ from tracker.alerts.payload import alerts_for
 from tracker.answers.record import calls_for_alert
 from tracker.backoff import Backoff, record_through_outage
 from tracker.config import Settings
+from tracker.errors import StorageUnavailable
 from tracker.model import Survey
 from tracker.store import Store
 
@@ -47,12 +49,15 @@ def queue_held(store: Store, settings: Settings, sid: str, rating: int, now_ms: 
     if not store.take_alert(sid, rating, token, HELD_FOR_MS):
         log.info("alert left alone: queued already, or by another task now", extra={"survey": sid})
         return None
-    deliveries = alerts_for(store, settings, sid, rating, now_ms)
+    deliveries = alerts_for(store, settings, sid, rating, now_ms)  # Redis away: raised, and the task tries again
     for url, body in deliveries:
         queue(url, body)
-    record_through_outage(partial(store.release_alert, sid, rating), log,
-                          "alert queued; releasing it waits for storage",
-                          "alert queued but not released; beat queues it again", {"survey": sid})
+    try:
+        record_through_outage(partial(store.release_alert, sid, rating), log,
+                              "alert queued; releasing it waits for storage",
+                              "alert queued but not released; beat queues it again", {"survey": sid})
+    except StorageUnavailable:  # said; not raised, or the task's retry would queue it again at once
+        pass
     return len(deliveries)
 
 

@@ -92,8 +92,8 @@ def create_app(settings: Settings, store: Store | None = None, *, enqueue: Calla
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     install_webhook_fast_path(app)
-    install_client_addresses(app, settings.forwarded_allow_ips)
-    install_client_limits(app)  # outermost: it bounds the fast path's body reads too
+    install_client_limits(app)  # around the fast path: it bounds the fast path's body reads too
+    install_client_addresses(app, settings.forwarded_allow_ips)  # outermost: every request's client, logged too
     app.after_request(security_headers)
     return app
 

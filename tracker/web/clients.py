@@ -66,22 +66,26 @@ class Proxies:
         return str(client) if client is not None else None
 
 
-def install_client_addresses(app: Flask, allowed: Iterable[str]) -> None:
-    """Make REMOTE_ADDR the client's own address for every request a trusted proxy forwards (the access log and
-    request.remote_addr read it)."""
-    proxies = Proxies(allowed)
-    inner: Callable[..., Any] = app.wsgi_app
+class ClientAddresses:
+    """WSGI middleware: REMOTE_ADDR is the client's own address for every request a trusted proxy forwards (the
+    access log and request.remote_addr read it), before anything else of the app (the webhooks' fast path too)."""
 
-    def addressed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def __init__(self, app: Callable[..., Any], allowed: Iterable[str]):
+        self.app, self.proxies = app, Proxies(allowed)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         forwarded = environ.get("HTTP_X_FORWARDED_FOR")
         if forwarded:
             peer = str(environ.get("REMOTE_ADDR", ""))
-            client = proxies.client(peer, forwarded)
+            client = self.proxies.client(peer, forwarded)
             if client is not None:
                 environ[PEER], environ["REMOTE_ADDR"] = peer, client
-        return inner(environ, start_response)
+        return self.app(environ, start_response)
 
-    app.wsgi_app = addressed  # type: ignore[method-assign]
+
+def install_client_addresses(app: Flask, allowed: Iterable[str]) -> None:
+    """Wrap the app's WSGI callable in ClientAddresses: call it last, so that it is the outermost."""
+    app.wsgi_app = ClientAddresses(app.wsgi_app, allowed)  # type: ignore[method-assign]
 
 
 def limited_as(address: str) -> str:

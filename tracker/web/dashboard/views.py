@@ -193,8 +193,10 @@ def login() -> Any:
             return _too_many_failures(left_ms)
     found = store.check_key(form["key"].strip())
     if found is None or "read" not in found[1]:
-        if limit and store.note_sign_in_failure(client, SIGN_IN_WINDOW_S * 1000)[0] > limit:
-            return _too_many_failures(SIGN_IN_WINDOW_S * 1000)  # others from this client raced this one past it
+        if limit:
+            failed, left_ms = store.note_sign_in_failure(client, SIGN_IN_WINDOW_S * 1000)
+            if failed > limit:  # others from this client raced this one past it
+                return _too_many_failures(left_ms)
         return _login_page("That API key is not valid.", 401)
     created = next((row["created_at"] for row in store.list_keys() if row["name"] == found[0]), None)
     session.clear()  # a fresh session (and CSRF nonce) on every sign-in
