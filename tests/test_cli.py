@@ -176,6 +176,8 @@ def test_check_reaches_redis_broker_and_smtp_and_prints_what_is_enabled(env):
     assert re.search(rf"sources +{', '.join(sorted(SECRETS))}\n", out)
     assert re.search(r"alert URLs +1: hooks.slack.com\n", out) and "secret-path" not in out
     assert re.search(r"mail transport +smtp via smtp://127.0.0.1:", out)
+    assert re.search(r"sign-in limit +10 failed a client address in 15 minutes\n", out)
+    assert re.search(r"trusted proxies +127\.0\.0\.1, ::1\n", out)
 
 
 def test_check_notes_a_redis_that_keeps_hashes_compact_only_up_to_short_values(env, store):

@@ -386,9 +386,19 @@ def enabled(settings: Settings) -> list[tuple[str, str]]:
         ("survey", f"{settings.survey_scale}, {settings.survey_delay} s after solved, "
                    f"expires after {settings.survey_expiry_days} days"),
         ("custom surveys", _surveys(settings)),
+        ("sign-in limit", f"{settings.sign_in_failures} failed a client address in 15 minutes"
+                          if settings.sign_in_failures else "off"),
+        ("trusted proxies", _proxies(settings.forwarded_allow_ips)),
         *([("earlier keys", f"{len(previous)} still accepted (TRACKER_SECRET_KEY_PREVIOUS)")]
           if (previous := getattr(settings, "previous_secret_keys", ())) else []),
     ]
+
+
+def _proxies(allowed: tuple[str, ...]) -> str:
+    """Say whose X-Forwarded-For names the client (FORWARDED_ALLOW_IPS)."""
+    if "*" in allowed:
+        return "any peer (FORWARDED_ALLOW_IPS=*): its X-Forwarded-For names the client"
+    return ", ".join(allowed) if allowed else "none: every client is its connection's peer"
 
 
 def _surveys(settings: Settings) -> str:
