@@ -172,6 +172,12 @@ def alerts_held(bucket: int) -> str:
     return f"{PREFIX}:{{s{bucket}}}:alerts:held"
 
 
+def alert_claim(bucket: int, member: str) -> str:
+    """Name the claim of the one task queueing a held alert's deliveries ("<sid>|<rating>", in its survey bucket);
+    it expires on its own."""
+    return f"{PREFIX}:{{s{bucket}}}:alerts:claim:{member}"
+
+
 def outbox_seq(bucket: int) -> str:
     return f"{PREFIX}:{{s{bucket}}}:outbox:seq"
 
@@ -307,10 +313,6 @@ SUPPRESSED = f"{PREFIX}:suppressed"
 # Display names in one place: "agent|<source>:<agent id>" -> name, beside "at|<that field>" -> the time (ms) of the
 # newest event that named it (note_name.lua), so any arrival order leaves the same name.
 NAMES = f"{PREFIX}:names"
-def alert_claim(bucket: int, member: str) -> str:
-    """Name the claim of the one task queueing a held alert's deliveries ("<sid>|<rating>", in its survey bucket);
-    it expires on its own."""
-    return f"{PREFIX}:{{s{bucket}}}:alerts:claim:{member}"
 
 
 # Where the version before per-bucket held alerts (alerts_held) held them: still read and released, so an alert it
