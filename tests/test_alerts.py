@@ -351,10 +351,10 @@ def test_refusals_name_the_host_but_never_the_url_path(env):
     assert ipaddress.ip_address("10.0.0.7").is_private
 
 
-def test_an_alert_whose_kick_the_broker_did_not_take_is_sent_once_by_beats_resend(
-        post_event, store, env, settings, smtp, httpserver, start_worker):
-    """The broker down as the customer answers: the answer is recorded and its alert held; a worker running beat's
-    resend delivers it once and releases it, so the resend after finds nothing to send."""
+def _held_unkicked(post_event: Any, store: Any, env: dict[str, str], settings: Any, smtp: Any,
+                   httpserver: HTTPServer) -> str:
+    """An unhappy answer whose kick the broker did not take (it was down): the alert held; return the survey id. The
+    alert URL answers 204."""
     httpserver.expect_request(PATH, method="POST").respond_with_data("", status=204)
     away = load_settings({**env, "TRACKER_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"})
     web = create_app(settings, store, enqueue=web_enqueue(create_celery(away))).test_client()
@@ -362,6 +362,14 @@ def test_an_alert_whose_kick_the_broker_did_not_take_is_sent_once_by_beats_resen
     assert web.post(path, data={"rating": "1", "comment": "Nobody called back"}).status_code == 200
     sid = path.split("/")[2].split("-")[0]
     assert store.alerts_held_before(_now_ms() + 1, 10) == [(sid, 1)]
+    return sid
+
+
+def test_an_alert_whose_kick_the_broker_did_not_take_is_sent_once_by_beats_resend(
+        post_event, store, env, settings, smtp, httpserver, start_worker):
+    """The broker down as the customer answers: the answer is recorded and its alert held; a worker running beat's
+    resend delivers it once and releases it, so the resend after finds nothing to send."""
+    sid = _held_unkicked(post_event, store, env, settings, smtp, httpserver)
 
     worker = start_worker()
     celery = create_celery(settings)
@@ -379,12 +387,7 @@ def test_an_alert_kicked_twice_is_queued_once(post_event, store, env, settings, 
     """Its first kick waited behind a backlog longer than HELD_FOR_MS, and beat's resend kicked it again: the task that
     runs second finds it released (queued already) and leaves it alone. The worker runs one task at a time, in order,
     so once a task sent after both has run, every delivery either queued has run too."""
-    httpserver.expect_request(PATH, method="POST").respond_with_data("", status=204)
-    away = load_settings({**env, "TRACKER_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"})
-    web = create_app(settings, store, enqueue=web_enqueue(create_celery(away))).test_client()
-    path = _sent_survey(post_event, store, settings, smtp)
-    assert web.post(path, data={"rating": "1", "comment": "Nobody called back"}).status_code == 200
-    sid = path.split("/")[2].split("-")[0]
+    sid = _held_unkicked(post_event, store, env, settings, smtp, httpserver)
     celery = create_celery(settings)
     celery.send_task("tracker.resend_held_alerts", kwargs={"older_than_ms": 0})  # beat's kick, queued behind:
     celery.send_task("tracker.send_alert", args=[sid, 1])  # the first kick, late
